@@ -1,0 +1,69 @@
+"""devx: a trio multi-process actor runtime whose debugging tools double as telemetry.
+
+The daily drivers live here; the debugger toolbox is :mod:`devx.debug`. Heavy
+dependencies (pdbp, opentelemetry, stackscope, greenback) load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .runtime import (
+    Actor,
+    ActorBootError,
+    ActorExited,
+    ActorID,
+    ActorNursery,
+    ChannelClosed,
+    ContextCancelled,
+    FunctionNotFound,
+    IPCEncodeError,
+    Lineage,
+    ModuleNotEnabled,
+    MsgTypeError,
+    NoRuntime,
+    Portal,
+    RemoteActorError,
+    current_actor,
+    open_nursery,
+    open_root_actor,
+)
+
+__version__ = "0.1.0"
+
+# debugger entry points, imported from devx.debug on first use
+_LAZY = {"pause", "pause_from_sync", "post_mortem", "breakpoint"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import debug
+
+        return getattr(debug, name)
+    raise AttributeError(f"module 'devx' has no attribute {name!r}")
+
+
+__all__ = [
+    "Actor",
+    "ActorBootError",
+    "ActorExited",
+    "ActorID",
+    "ActorNursery",
+    "ChannelClosed",
+    "ContextCancelled",
+    "FunctionNotFound",
+    "IPCEncodeError",
+    "Lineage",
+    "ModuleNotEnabled",
+    "MsgTypeError",
+    "NoRuntime",
+    "Portal",
+    "RemoteActorError",
+    "breakpoint",
+    "current_actor",
+    "open_nursery",
+    "open_root_actor",
+    "pause",
+    "pause_from_sync",
+    "post_mortem",
+]

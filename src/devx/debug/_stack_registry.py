@@ -1,0 +1,274 @@
+"""Process-level plumbing shared by the dump handler and ``devx dump``: the private
+actor registry, safe log files and a few /proc readers.
+
+Why a registry: ``devx dump`` must find the devx actors of the caller (the root is
+the user's own script, so neither its argv nor its exec-time environment marks it),
+know where each sits in its tree and which signal it listens on, and never signal a
+process whose handler is not installed (SIGUSR1's default action kills it).  Every
+process that enables the dump handler writes ``<dir>/<pid>.json`` (its lineage, the
+signal, its /proc start time against pid reuse) and removes it when it disables the
+handler.  ``<dir>`` is ``$DEVX_RUNTIME_DIR`` or ``/tmp/devx-<euid>``, a 0700
+directory owned by the caller; anything else there is refused, never trusted.
+
+This module imports nothing heavy (no trio) so the CLI stays quick to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+LOG_DIR = "/tmp"
+END_MARKER = "===== end devx stack dump"
+BEGIN_MARKER = "===== devx stack dump"
+_ENTRY_VERSION = 1
+
+
+class UnsafePath(OSError):
+    """A path we were about to write is not a private regular file of ours."""
+
+
+def log_path(pid: int | None = None) -> str:
+    """Where the dumps of process ``pid`` (default: this one) are appended."""
+    return os.path.join(LOG_DIR, f"devx-stackscope-{os.getpid() if pid is None else pid}.log")
+
+
+def alt_log_path(pid: int | None = None) -> str | None:
+    """The private fallback used when the /tmp log path is not safe to write."""
+    base = runtime_dir(create=False)
+    if base is None:
+        return None
+    return os.path.join(base, f"stackscope-{os.getpid() if pid is None else pid}.log")
+
+
+def end_line(pid: int) -> str:
+    return f"{END_MARKER}: pid {pid} =====\n"
+
+
+# --- the private directory ---------------------------------------------------------
+
+
+def runtime_dir(*, create: bool = True) -> str | None:
+    """The caller's private devx directory, or ``None`` when it is missing (and not
+    created) or unsafe: not a real directory, not ours, or open to others."""
+    base = os.environ.get("DEVX_RUNTIME_DIR") or f"/tmp/devx-{os.geteuid()}"
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(base, 0o700)
+    try:
+        st = os.lstat(base)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        return None
+    if st.st_mode & 0o077:
+        return None
+    return base
+
+
+# --- safe log files ----------------------------------------------------------------
+
+
+def open_private_append(path: str) -> int:
+    """Open ``path`` for appending, creating it 0600; never through a symlink, never
+    a file of someone else's, a FIFO/device, or a hard link to another file of ours.
+
+    O_NOFOLLOW refuses a planted symlink, O_NONBLOCK keeps a planted FIFO from
+    blocking the open, and fstat checks what we actually got."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UnsafePath(exc.errno, "is a symlink: not followed", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(0, "is not a regular file", path)
+        if st.st_uid != os.geteuid():
+            raise UnsafePath(0, f"is owned by uid {st.st_uid}, not us", path)
+        if st.st_nlink != 1:
+            raise UnsafePath(0, "has other hard links", path)
+        if st.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+# --- /proc readers ------------------------------------------------------------------
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/pid/stat):
+    with the pid it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    try:
+        return int(raw[raw.rindex(b")") + 2 :].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def proc_cmdline(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def catches_signal(pid: int, sig: int) -> bool | None:
+    """Whether ``pid`` has a handler for ``sig`` (SigCgt in /proc/pid/status); ``None``
+    when that cannot be read. A process without one would die of SIGUSR1."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def proc_uid(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- registry entries ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered process with the dump handler enabled."""
+
+    pid: int
+    start_time: int | None
+    signal: int
+    name: str
+    uid: str
+    path: str
+    parent_uid: str
+    root_uid: str
+    parent_pid: int
+    is_root: bool
+    actor: bool  # False: a plain trio program, no actor runtime
+    log_path: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        return cls(
+            pid=int(data["pid"]),
+            start_time=None if data.get("start_time") is None else int(data["start_time"]),
+            signal=int(data["signal"]),
+            name=str(data.get("name", "")),
+            uid=str(data.get("uid", "")),
+            path=str(data.get("path", "")),
+            parent_uid=str(data.get("parent_uid", "")),
+            root_uid=str(data.get("root_uid", "")),
+            parent_pid=int(data.get("parent_pid", 0)),
+            is_root=bool(data.get("is_root", False)),
+            actor=bool(data.get("actor", False)),
+            log_path=str(data.get("log_path", "")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": _ENTRY_VERSION, **self.__dict__}
+
+    @property
+    def sort_key(self) -> tuple[str, str, int]:
+        return (self.root_uid or self.uid, self.path or self.name, self.pid)
+
+    @property
+    def label(self) -> str:
+        if self.actor:
+            return f"{self.path or self.name} ({self.uid}, pid {self.pid})"
+        return f"{self.name} (pid {self.pid}, no actor runtime)"
+
+
+def register(entry: Entry) -> str | None:
+    """Write (or replace) this process's entry atomically; returns its path, or
+    ``None`` when the private directory is unavailable."""
+    base = runtime_dir(create=True)
+    if base is None:
+        return None
+    final = os.path.join(base, f"{entry.pid}.json")
+    tmp = os.path.join(base, f".{entry.pid}.json.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(fd, json.dumps(entry.to_json()).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    return final
+
+
+def unregister(path: str | None) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def entries(*, prune: bool = True) -> list[Entry]:
+    """Registered processes that are still the ones that registered (live pid, same
+    start time, ours); stale files are removed when ``prune``."""
+    base = runtime_dir(create=False)
+    if base is None:
+        return []
+    out: list[Entry] = []
+    me = os.geteuid()
+    for fname in os.listdir(base):
+        stem, dot, ext = fname.partition(".")
+        if not (dot and ext == "json" and stem.isdigit()):
+            continue
+        full = os.path.join(base, fname)
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                entry = Entry.from_json(json.loads(f.read()))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        stale = entry.pid != int(stem) or not pid_alive(entry.pid)
+        if not stale and entry.start_time is not None:
+            stale = proc_start_time(entry.pid) != entry.start_time
+        if not stale:
+            owner = proc_uid(entry.pid)
+            stale = owner is not None and owner != me
+        if stale:
+            if prune:
+                unregister(full)
+            continue
+        out.append(entry)
+    return out

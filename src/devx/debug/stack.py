@@ -1,0 +1,584 @@
+"""Hang-hunting: dump every trio task (stackscope) and every thread of an actor on a
+signal, relay the signal down the actor tree, tee each dump to a private /tmp log.
+
+How a dump happens (and why this way):
+
+1. The Python-level signal handler runs in the main thread between bytecodes, even
+   while a task blocks the trio loop in a sync call (``time.sleep`` is interrupted,
+   runs the handler, resumes). It does only cheap, signal-safe things: relay the
+   signal to this actor's live child actors first (fastest fan-out), then ask the trio
+   loop to dump via ``TrioToken.run_sync_soon`` (what trio's own signal receiver
+   does) and hand the same request to a watchdog thread (``SimpleQueue.put`` is
+   reentrant).
+2. Normal path: the loop runs the request between task steps, where every task is
+   suspended, so the stackscope walk of the whole task tree is consistent.
+3. Stuck loop: if the loop has not picked the request up within ``fallback_after``
+   seconds, the watchdog thread claims it and writes every thread's Python stack
+   from ``sys._current_frames()`` instead, saying the trio tree could not be walked
+   (walking it from another thread while the loop runs would race with it).
+
+Exactly one of the two writes each request. Signals within ``COALESCE_S`` of the
+previous one (a relay plus a direct ``pkill``) yield a single dump.
+
+Each dump goes to ``/tmp/devx-stackscope-<pid>.log`` (opened O_NOFOLLOW, 0600, ours,
+appended; see :mod:`._stack_registry`), to stderr unless a REPL owns it, and to
+telemetry as a ``devx.stack_dump`` event. While enabled the process is listed in the
+private registry that ``devx dump`` reads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+import trio
+
+from . import _stack_registry as _reg
+
+__all__ = [
+    "COALESCE_S",
+    "actor_lifetime",
+    "disable_stack_on_sig",
+    "enable_stack_on_sig",
+    "env_enabled",
+    "format_stack_dump",
+    "log_path",
+    "set_stderr_busy_probe",
+    "stack_on_sig_enabled",
+]
+
+log = logging.getLogger("devx.debug.stack")
+
+ENV_VAR = "DEVX_ENABLE_STACKSCOPE"
+COALESCE_S = 0.3
+DEFAULT_FALLBACK_AFTER = 0.25
+
+log_path = _reg.log_path
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def env_enabled() -> bool:
+    """Whether ``DEVX_ENABLE_STACKSCOPE`` asks for the handler (any value but
+    empty/0/false/no/off)."""
+    val = os.environ.get(ENV_VAR, "").strip().lower()
+    return val not in ("", "0", "false", "no", "off")
+
+
+# --- state ---------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Request:
+    """One accepted signal; claimed by exactly one of the trio loop or the watchdog."""
+
+    signum: int
+    wall: float
+    mono: float
+    blocked_task: str | None  # the task that was running when the signal arrived
+    relayed: list[int]
+    in_trio: bool
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    claimed: threading.Event = field(default_factory=threading.Event)
+    owner: str | None = None
+
+    def claim(self, who: str) -> bool:
+        with self._lock:
+            if self.owner is not None:
+                return False
+            self.owner = who
+        self.claimed.set()
+        return True
+
+
+@dataclass(eq=False)
+class _Installed:
+    sig: int
+    prev: _Handler
+    fallback_after: float
+    token: trio.lowlevel.TrioToken | None
+    watchdog: _Watchdog
+    actor: Any = None
+    registry_file: str | None = None
+    last_accept: float = float("-inf")
+
+
+_state: _Installed | None = None
+_stderr_busy: Callable[[], bool] | None = None
+_atexit_registered = False
+
+
+def set_stderr_busy_probe(probe: Callable[[], bool] | None) -> None:
+    """Let the debugger say when a REPL owns the terminal: while ``probe()`` is true,
+    dumps go only to the log file and telemetry, not to stderr."""
+    global _stderr_busy
+    _stderr_busy = probe
+
+
+def stack_on_sig_enabled() -> bool:
+    return _state is not None
+
+
+# --- enabling --------------------------------------------------------------------------
+
+
+def enable_stack_on_sig(
+    sig: int = signal.SIGUSR1, *, fallback_after: float = DEFAULT_FALLBACK_AFTER
+) -> None:
+    """Dump this process's trio task tree and threads on ``sig`` and relay ``sig`` to
+    its child actors. Call from the main thread, ideally inside ``trio.run`` (then
+    the loop's token is captured; outside it only thread stacks can be dumped).
+
+    Tip: ``kill -USR1 <root pid>`` dumps the whole tree; ``devx dump <pattern>``
+    does that and prints the dumps merged by tree path."""
+    _enable(signal.Signals(sig), fallback_after, actor=None)
+
+
+def disable_stack_on_sig() -> None:
+    """Restore the previous handler, stop the watchdog, leave the registry."""
+    _disable(ignore_after=False)
+
+
+def _main_thread_only() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("enable/disable_stack_on_sig must be called from the main thread")
+
+
+def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
+    global _state, _atexit_registered
+    _main_thread_only()
+    if _state is not None and _state.sig != sig:
+        _disable(ignore_after=False)
+    if actor is None:
+        actor = _lookup_actor()
+    # import the heavy part now so the first dump does not pay for it
+    import stackscope  # noqa: F401
+
+    try:
+        token: trio.lowlevel.TrioToken | None = trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        token = None
+    if _state is None:
+        watchdog = _Watchdog()
+        st = _Installed(
+            sig=sig, prev=None, fallback_after=fallback_after, token=token, watchdog=watchdog
+        )
+        st.prev = signal.signal(sig, _on_signal)
+        _state = st
+        watchdog.start()
+    else:
+        st = _state
+        st.fallback_after = fallback_after
+        st.token = token or st.token
+    st.actor = actor if actor is not None else st.actor
+    try:
+        st.registry_file = _reg.register(_entry_for(st.actor, sig))
+    except OSError as exc:
+        log.warning("devx: could not register for `devx dump`: %s", exc)
+    if not _atexit_registered:
+        atexit.register(_atexit_cleanup)
+        _atexit_registered = True
+
+
+def _disable(*, ignore_after: bool) -> None:
+    global _state
+    _main_thread_only()
+    st, _state = _state, None
+    if st is None:
+        return
+    prev = st.prev
+    if ignore_after and prev in (signal.SIG_DFL, None):
+        # a late relay must not kill an exiting child (SIGUSR1's default action)
+        prev = signal.SIG_IGN
+    signal.signal(st.sig, prev if prev is not None else signal.SIG_DFL)
+    st.watchdog.stop()
+    _reg.unregister(st.registry_file)
+
+
+def _atexit_cleanup() -> None:
+    st = _state
+    if st is not None:
+        _reg.unregister(st.registry_file)
+
+
+@asynccontextmanager
+async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
+    """Actor lifetime hook (``devx.debug.stack:actor_lifetime``): enable the dump
+    handler in this actor when its tree asked for it (``enable_stack_on_sig=True``)
+    or ``DEVX_ENABLE_STACKSCOPE`` is set, and remove it when the actor exits."""
+    cfg = getattr(actor, "config", None)
+    if not (getattr(cfg, "enable_stack_on_sig", False) or env_enabled()):
+        yield
+        return
+    owned = _state is None  # the user may have enabled it already: then leave it on
+    try:
+        _enable(signal.SIGUSR1 if owned else _state.sig, DEFAULT_FALLBACK_AFTER, actor)  # type: ignore[union-attr]
+    except (RuntimeError, ValueError, OSError) as exc:
+        log.warning("devx: stack dumps on signal not enabled in %r: %s", actor, exc)
+        owned = False
+    try:
+        yield
+    finally:
+        if owned:
+            _disable(ignore_after=not getattr(actor, "is_root", True))
+        elif _state is not None and _state.actor is actor:
+            _state.actor = None
+
+
+# --- the signal handler ----------------------------------------------------------------
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    st = _state
+    if st is None:
+        return
+    now = time.monotonic()
+    if now - st.last_accept >= COALESCE_S:
+        st.last_accept = now
+        relayed = _relay(st, signum)
+        try:
+            blocked: str | None = trio.lowlevel.current_task().name
+        except RuntimeError:  # the loop is idle (or not ours): nothing is blocking it
+            blocked = None
+        req = _Request(signum, time.time(), now, blocked, relayed, in_trio=False)
+        token = st.token
+        if token is None:
+            with contextlib.suppress(RuntimeError):
+                token = trio.lowlevel.current_trio_token()
+        if token is not None:
+            try:
+                token.run_sync_soon(_dump_from_trio, req)
+                req.in_trio = True
+            except trio.RunFinishedError:
+                pass
+        st.watchdog.submit(req)
+    prev = st.prev
+    if callable(prev) and prev is not _on_signal:
+        prev(signum, frame)
+
+
+def _relay(st: _Installed, signum: int) -> list[int]:
+    """Send the signal on to this actor's live children that can take it (a child
+    still booting has no handler yet, and SIGUSR1 would kill it)."""
+    actor = st.actor
+    child_pids = getattr(actor, "child_pids", None)
+    if child_pids is None:
+        return []
+    try:
+        pids = list(child_pids())
+    except Exception:
+        return []
+    sent = []
+    for pid in pids:
+        if _reg.catches_signal(pid, signum) is False:
+            continue
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+            sent.append(pid)
+    return sent
+
+
+class _Watchdog(threading.Thread):
+    """Dumps from outside the loop when the loop does not answer in time."""
+
+    def __init__(self) -> None:
+        super().__init__(name="devx-stack-watchdog", daemon=True)
+        self._q: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+
+    def submit(self, req: _Request) -> None:
+        self._q.put(req)
+
+    def stop(self) -> None:
+        self._q.put(None)
+
+    def run(self) -> None:
+        while (req := self._q.get()) is not None:
+            st = _state
+            wait = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
+            if req.in_trio:
+                req.claimed.wait(max(0.0, req.mono + wait - time.monotonic()))
+            if req.claim("watchdog"):
+                _guarded(_dump_without_trio, req, wait)
+
+
+def _guarded(fn: Callable[..., None], *args: Any) -> None:
+    """A dump must never raise into trio (a run_sync_soon callback that raises is a
+    TrioInternalError) or kill the watchdog."""
+    try:
+        fn(*args)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            _reg.write_all(2, f"devx: stack dump failed:\n{traceback.format_exc()}".encode())
+
+
+def _dump_from_trio(req: _Request) -> None:
+    if req.claim("trio"):
+        _guarded(_dump_with_trio, req)
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def _dump_with_trio(req: _Request) -> None:
+    fd, path, note = _open_log()
+    tree, count = _render_task_tree()
+    skip = {threading.get_ident(), *_watchdog_idents()}
+    body = [tree, _render_threads(skip, title="other threads")]
+    _emit(req, fd, path, note, body, count, mode="trio task tree")
+
+
+def _dump_without_trio(req: _Request, waited: float) -> None:
+    fd, path, note = _open_log()
+    if req.in_trio:
+        who = f"task {req.blocked_task!r}" if req.blocked_task else "a sync call"
+        why = (
+            f"the trio loop did not run the dump within {waited:.2f} s of the signal: "
+            f"it is blocked, most likely by {who} (see the MainThread stack below)"
+        )
+    else:
+        why = "no trio loop is running in this process"
+    header = f"-- trio task tree could not be walked: {why} --\n"
+    body = [header, _render_threads({threading.get_ident()}, title="all threads")]
+    _emit(req, fd, path, note, body, None, mode="thread stacks (fallback)")
+
+
+def _watchdog_idents() -> list[int]:
+    st = _state
+    return [st.watchdog.ident] if st is not None and st.watchdog.ident is not None else []
+
+
+def format_stack_dump() -> str:
+    """The trio task tree and other threads of the current run, as text (call from
+    a trio task; what a signal dump shows below its header)."""
+    tree, _count = _render_task_tree()
+    return tree + _render_threads({threading.get_ident()}, title="other threads")
+
+
+def _render_task_tree() -> tuple[str, int]:
+    import stackscope
+
+    try:
+        stack = stackscope.extract(trio.lowlevel.current_root_task(), recurse_child_tasks=True)
+    except Exception as exc:  # stackscope promises not to raise; be safe anyway
+        return f"-- trio task tree: stackscope failed: {exc!r} --\n", 0
+    lines: list[str] = []
+    count = _summarize(stack, stackscope.Stack, lines)
+    summary = "".join(lines)
+    detail = "".join(stack.format())
+    return (
+        f"-- trio task tree: {count} tasks (indent = nursery nesting; 'at' = innermost "
+        f"non-trio frame, 'waits in' = the exact wait point) --\n{summary}"
+        f"-- stackscope detail --\n{detail}",
+        count,
+    )
+
+
+_TRIO_DIR = os.path.dirname(trio.__file__) + os.sep
+
+
+def _summarize(stack: Any, stack_type: type, lines: list[str]) -> int:
+    """One line per task, indented by nursery nesting; returns the task count."""
+    count = 0
+
+    def visit_stack(s: Any, depth: int) -> None:
+        nonlocal count
+        if isinstance(s.root, trio.lowlevel.Task):
+            count += 1
+            lines.append("  " * depth + _describe_task(s) + "\n")
+            depth += 1
+        for fr in s.frames:
+            for ctx in fr.contexts:
+                visit_ctx(ctx, depth)
+
+    def visit_ctx(ctx: Any, depth: int) -> None:
+        if ctx.inner_stack is not None:
+            for fr in ctx.inner_stack.frames:
+                for sub in fr.contexts:
+                    visit_ctx(sub, depth)
+        for child in ctx.children:
+            if isinstance(child, stack_type):
+                visit_stack(child, depth)
+            else:
+                visit_ctx(child, depth)
+
+    visit_stack(stack, 0)
+    return count
+
+
+def _describe_task(s: Any) -> str:
+    frames = [f for f in s.frames if not f.hide]
+    name = f"task {s.root.name!r}"
+    if not frames:
+        return f"{name}: not started"
+    leaf = frames[-1]
+    user = next((f for f in reversed(frames) if not f.filename.startswith(_TRIO_DIR)), leaf)
+    text = f"{name} at {user.filename}:{user.lineno} in {user.funcname}"
+    if user is not leaf:
+        text += f" (waits in {leaf.modname or leaf.filename}.{leaf.funcname}:{leaf.lineno})"
+    return text
+
+
+def _render_threads(skip: set[int], *, title: str) -> str:
+    frames = sys._current_frames()
+    threads = {t.ident: t for t in threading.enumerate()}
+    main_ident = threading.main_thread().ident
+    idents = sorted((i for i in frames if i not in skip), key=lambda i: (i != main_ident, i))
+    out = [f"-- {title}: {len(idents)} --\n"]
+    for ident in idents:
+        t = threads.get(ident)
+        label = f"{t.name!r}{' (daemon)' if t.daemon else ''}" if t else "<unknown>"
+        out.append(f"Thread {label} ident={ident} (most recent call last):\n")
+        out.extend(traceback.format_stack(frames[ident]))
+    return "".join(out)
+
+
+# --- header and output -----------------------------------------------------------------
+
+
+def _lookup_actor() -> Any:
+    try:
+        from devx.runtime.actor import current_actor
+    except ImportError:
+        return None
+    try:
+        return current_actor(err_on_no_runtime=False)
+    except Exception:
+        return None
+
+
+def _lineage_lines(actor: Any) -> tuple[str, list[str]]:
+    pid = os.getpid()
+    if actor is None:
+        argv = " ".join(sys.argv) or sys.executable
+        return f"{os.path.basename(sys.argv[0] or 'python')} pid {pid}", [
+            f"actor:    no actor runtime (plain trio program) pid={pid} ppid={os.getppid()}\n",
+            f"argv:     {argv}\n",
+        ]
+    lin = getattr(actor, "lineage", None)
+    parent = getattr(lin, "parent_uid", None)
+    return f"{actor.path} {actor.uid} pid {pid}", [
+        f"actor:    name={actor.name} uid={actor.uid} path={actor.path} pid={pid}\n",
+        f"lineage:  parent={parent or '-'} (pid {getattr(lin, 'parent_pid', os.getppid())}) "
+        f"root={getattr(lin, 'root_uid', '-')}\n",
+    ]
+
+
+def _entry_for(actor: Any, sig: int) -> _reg.Entry:
+    pid = os.getpid()
+    common = dict(
+        pid=pid, start_time=_reg.proc_start_time(pid), signal=int(sig), log_path=log_path(pid)
+    )
+    if actor is None:
+        name = os.path.basename(sys.argv[0] or "python")
+        return _reg.Entry(
+            **common,
+            name=name,
+            uid="",
+            path="",
+            parent_uid="",
+            root_uid="",
+            parent_pid=os.getppid(),
+            is_root=True,
+            actor=False,
+        )
+    lin = actor.lineage
+    return _reg.Entry(
+        **common,
+        name=actor.name,
+        uid=str(actor.uid),
+        path=actor.path,
+        parent_uid=str(lin.parent_uid) if lin.parent_uid else "",
+        root_uid=str(lin.root_uid),
+        parent_pid=lin.parent_pid,
+        is_root=bool(actor.is_root),
+        actor=True,
+    )
+
+
+def _open_log() -> tuple[int | None, str | None, str | None]:
+    """The log fd: the /tmp path, else the private fallback; note why if not /tmp."""
+    path = log_path()
+    try:
+        return _reg.open_private_append(path), path, None
+    except OSError as exc:
+        note = f"devx: refusing to write {path}: {exc.strerror or exc}"
+    alt = _reg.alt_log_path()
+    if alt is not None:
+        try:
+            return _reg.open_private_append(alt), alt, f"{note}; using {alt}\n"
+        except OSError as exc:
+            note += f"; fallback {alt} also refused: {exc.strerror or exc}"
+    return None, None, note + "\n"
+
+
+def _emit(
+    req: _Request,
+    fd: int | None,
+    path: str | None,
+    note: str | None,
+    body: list[str],
+    task_count: int | None,
+    *,
+    mode: str,
+) -> None:
+    st = _state
+    actor = (st.actor if st is not None else None) or _lookup_actor()
+    label, lineage = _lineage_lines(actor)
+    signame = signal.Signals(req.signum).name
+    now = datetime.now().astimezone()
+    relayed = (
+        f"{signame} -> {len(req.relayed)} child(ren): {' '.join(map(str, req.relayed))}"
+        if req.relayed
+        else "-"
+    )
+    pid = os.getpid()
+    head = [
+        f"{_reg.BEGIN_MARKER}: {label} =====\n",
+        f"time:     {now.isoformat(timespec='milliseconds')} ({signame} received "
+        f"{time.time() - req.wall:.3f} s earlier)\n",
+        *lineage,
+        f"mode:     {mode}\n",
+        f"relayed:  {relayed}\n",
+        f"log:      {path or '(none)'}\n",
+    ]
+    text = "".join([*head, *(b if b.endswith("\n") else b + "\n" for b in body)])
+    text += _reg.end_line(pid)
+    data = text.encode("utf-8", "backslashreplace")
+    if fd is not None:
+        try:
+            _reg.write_all(fd, data)
+        finally:
+            os.close(fd)
+    busy = False
+    if _stderr_busy is not None:
+        with contextlib.suppress(Exception):
+            busy = bool(_stderr_busy())
+    if not busy:
+        with contextlib.suppress(OSError):
+            _reg.write_all(2, (note.encode() if note else b"") + data)
+    try:
+        from devx.telemetry import events
+    except ImportError:
+        return
+    events.event(
+        "devx.stack_dump",
+        signal=signame,
+        task_count=task_count if task_count is not None else -1,
+        log_path=path or "",
+        dump=text,
+    )
+    events.flush(1.0)

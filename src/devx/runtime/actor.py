@@ -1,0 +1,556 @@
+"""The Actor: one per process. Identity and lineage, the RPC server that runs calls
+from peers, the channels to them, and the cancellation of everything it runs."""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..telemetry import events
+from . import hooks as _hooks
+from .errors import (
+    ChannelClosed,
+    ContextCancelled,
+    FunctionNotFound,
+    IPCEncodeError,
+    ModuleNotEnabled,
+    MsgTypeError,
+    NoRuntime,
+    box_error,
+    type_name,
+)
+from .ipc import Addr, Channel, connect, encode, open_listener, peer_desc
+from .msgs import (
+    ActorID,
+    CancelActor,
+    CancelCall,
+    Error,
+    ErrorInfo,
+    Hello,
+    HelloAck,
+    Lineage,
+    Ready,
+    Return,
+    RuntimeConfig,
+    SpawnSpec,
+    Start,
+    Stop,
+    Yield,
+)
+from .portal import Portal
+
+if TYPE_CHECKING:
+    from .nursery import ChildRecord
+
+log = logging.getLogger("devx.runtime")
+
+HELLO_TIMEOUT = 5.0
+REPLY_TIMEOUT = 1.0
+
+CrashHook = Callable[[BaseException], Awaitable[None]]
+TeardownHook = Callable[[], Awaitable[None]]
+
+_current: Actor | None = None
+
+
+def current_actor(err_on_no_runtime: bool = True) -> Actor:
+    """The actor of this process. Raises :class:`NoRuntime` when none is running
+    (or returns ``None`` with ``err_on_no_runtime=False``)."""
+    if _current is None and err_on_no_runtime:
+        raise NoRuntime("no devx actor runtime is running: open one with devx.open_root_actor()")
+    return _current  # type: ignore[return-value]
+
+
+def _set_current(actor: Actor | None) -> None:
+    global _current
+    _current = actor
+
+
+class Actor:
+    """An actor: a trio program in its own process that serves calls from its peers.
+
+    Attributes useful to users and tools: ``name``, ``uid``, ``lineage``, ``path``,
+    ``pid``, ``parent_uid``, ``root_uid``, ``is_root``, ``config``, ``listen_addr``.
+    """
+
+    def __init__(
+        self,
+        *,
+        lineage: Lineage,
+        config: RuntimeConfig,
+        secret: str,
+        enable_modules: list[str],
+        is_root: bool,
+        root_addr: Addr | None = None,
+        spawn_carrier: dict[str, str] | None = None,
+        transport: str = "tcp",
+    ):
+        self.lineage = lineage
+        self.config = config
+        self.secret = secret
+        self.is_root = is_root
+        self.root_addr = root_addr
+        self.spawn_carrier = spawn_carrier or {}
+        self.transport = transport
+        self.enabled_modules: set[str] = set()
+        self._modules: dict[str, Any] = {}
+        for name in enable_modules:
+            self.enabled_modules.add(name)
+        self.listen_addr: Addr | None = None
+        self.parent_chan: Channel | None = None
+        self._root_portal: Portal | None = None
+        self._root_portal_lock = trio.Lock()
+        self._service: trio.Nursery | None = None
+        self._rpc: trio.Nursery | None = None
+        self._listener_lock = trio.Lock()
+        self._rpc_scopes: dict[tuple[int, int], trio.CancelScope] = {}
+        self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
+        self.children: set[ChildRecord] = set()
+        self.crash_hooks: list[CrashHook] = []
+        self.teardown_hooks: list[TeardownHook] = []
+        self.cancel_reason: str | None = None
+        self.cancel_called = trio.Event()
+        # how children load the root's __main__: (importable name, file path)
+        self.main_ref: tuple[str | None, str | None] = _main_ref()
+
+    # --- identity --------------------------------------------------------------
+
+    @property
+    def uid(self) -> ActorID:
+        return self.lineage.uid
+
+    @property
+    def name(self) -> str:
+        return self.lineage.uid.name
+
+    @property
+    def path(self) -> str:
+        return self.lineage.path
+
+    @property
+    def pid(self) -> int:
+        return self.lineage.pid
+
+    @property
+    def parent_uid(self) -> ActorID | None:
+        return self.lineage.parent_uid
+
+    @property
+    def root_uid(self) -> ActorID:
+        return self.lineage.root_uid
+
+    @property
+    def debug_mode(self) -> bool:
+        return self.config.debug_mode
+
+    def __repr__(self) -> str:
+        return f"<Actor {self.path} {self.uid} pid={self.pid}>"
+
+    def child_pids(self) -> list[int]:
+        """Pids of this actor's live child actor processes."""
+        return [c.pid for c in self.children if c.pid is not None and c.exit_code is None]
+
+    def lineage_attrs(self) -> dict[str, Any]:
+        """Lineage as flat attributes (logs, telemetry, banners)."""
+        lin = self.lineage
+        return {
+            "devx.actor.name": self.name,
+            "devx.actor.uid": str(lin.uid),
+            "devx.actor.parent_uid": str(lin.parent_uid) if lin.parent_uid else "",
+            "devx.actor.root_uid": str(lin.root_uid),
+            "devx.actor.path": lin.path,
+            "process.pid": lin.pid,
+            "process.parent_pid": lin.parent_pid,
+        }
+
+    # --- modules ---------------------------------------------------------------
+
+    def enable_module(self, name: str) -> None:
+        """Allow peers to call functions of module ``name`` in this actor."""
+        self.enabled_modules.add(name)
+
+    def load_modules(self, spec: SpawnSpec | None = None) -> None:
+        """Import every enabled module now, so a bad one fails the boot clearly."""
+        for name in sorted(self.enabled_modules):
+            self._module(name, spec)
+
+    def _module(self, name: str, spec: SpawnSpec | None = None) -> Any:
+        mod = self._modules.get(name)
+        if mod is not None:
+            return mod
+        if name == "__main__":
+            mod = _load_main(spec)
+        else:
+            mod = importlib.import_module(name)
+        self._modules[name] = mod
+        return mod
+
+    def resolve(self, ns: str, func: str) -> Callable[..., Any]:
+        if ns not in self.enabled_modules:
+            enabled = sorted(m for m in self.enabled_modules if not m.startswith("devx."))
+            raise ModuleNotEnabled(
+                f"module {ns!r} is not enabled in actor {self.path!r} "
+                f"(enable_modules={enabled}); pass enable_modules=[{ns!r}] when starting it"
+            )
+        obj: Any = self._module(ns)
+        for part in func.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise FunctionNotFound(
+                    f"module {ns!r} has no function {func!r} (in actor {self.path!r})"
+                ) from None
+        if not callable(obj):
+            raise FunctionNotFound(f"{ns}.{func} is not callable (in actor {self.path!r})")
+        return obj  # type: ignore[no-any-return]
+
+    # --- lifetime --------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Actor]:
+        """Run the actor's service tasks and lifetime hooks around the block.
+
+        Order on the way out: the block (and every served call) finishes or is
+        cancelled first, then hooks unwind, then channels and the listener close.
+        """
+        _set_current(self)
+        try:
+            async with trio.open_nursery() as service:
+                self._service = service
+                try:
+                    async with AsyncExitStack() as stack:
+                        for path in self.config.hooks:
+                            await stack.enter_async_context(_hooks.load(path)(self))
+                        async with trio.open_nursery() as rpc:
+                            self._rpc = rpc
+                            yield self
+                finally:
+                    service.cancel_scope.cancel()
+        finally:
+            self._rpc = self._service = None
+            _set_current(None)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Cancel every task the actor runs (served calls, and the body of a root or
+        the wait of a child), which tears down its own subtree, then let it exit."""
+        if self.cancel_called.is_set():
+            return
+        self.cancel_reason = reason
+        log.debug("actor %s cancelling: %s", self.path, reason)
+        events.event("devx.actor.cancel_requested", reason=reason, **self.lineage_attrs())
+        self.cancel_called.set()
+        if self._rpc is not None:
+            self._rpc.cancel_scope.cancel()
+
+    async def run_crash_hooks(self, exc: BaseException) -> None:
+        """Let the debug layer (post-mortem REPL) see a crash before it is boxed."""
+        for hook in list(self.crash_hooks):
+            with trio.CancelScope(shield=True):
+                try:
+                    await hook(exc)
+                except Exception:
+                    log.exception("crash hook %r failed", hook)
+
+    async def run_teardown_hooks(self) -> None:
+        """Called by nurseries before they cancel children (e.g. wait for a REPL)."""
+        for hook in list(self.teardown_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("teardown hook %r failed", hook)
+
+    # --- listening and connecting ------------------------------------------------
+
+    async def ensure_listener(self) -> Addr:
+        """Start the IPC listener (loopback only) the first time it is needed."""
+        async with self._listener_lock:
+            if self.listen_addr is None:
+                assert self._service is not None, "actor is not running"
+                listener, addr = await open_listener(self.transport)
+                self.listen_addr = addr
+                self._service.start_soon(self._serve_listener, listener)
+        return self.listen_addr
+
+    async def _serve_listener(self, listener: trio.SocketListener) -> None:
+        try:
+            await trio.serve_listeners(self._accepted, [listener], handler_nursery=self._service)
+        finally:
+            if isinstance(self.listen_addr, str):
+                try:
+                    os.unlink(self.listen_addr)
+                except OSError:
+                    pass
+
+    async def _accepted(self, stream: trio.abc.Stream) -> None:
+        chan = Channel(stream, peer_desc=peer_desc(stream))
+        try:
+            with trio.fail_after(HELLO_TIMEOUT):
+                msg = await chan.recv()
+        except trio.TooSlowError:
+            log.error("connection from %s sent no hello in %ss: closed", chan.peer, HELLO_TIMEOUT)
+            await chan.aclose()
+            return
+        except (MsgTypeError, ChannelClosed) as exc:
+            log.error("connection from %s rejected: %s", chan.peer, exc)
+            await chan.aclose()
+            return
+        if not isinstance(msg, Hello):
+            log.error(
+                "connection from %s rejected: first frame was %s, not Hello",
+                chan.peer,
+                type(msg).__name__ if msg is not None else "EOF",
+            )
+            await chan.aclose()
+            return
+        if not hmac.compare_digest(msg.secret.encode(), self.secret.encode()):
+            log.error(
+                "connection from %s (claiming to be %s, pid %s) rejected: "
+                "it did not present this tree's secret",
+                chan.peer,
+                msg.uid,
+                msg.pid,
+            )
+            await chan.aclose()
+            return
+        chan.peer_uid, chan.peer_pid = msg.uid, msg.pid
+        try:
+            await chan.send(HelloAck(uid=self.uid))
+        except ChannelClosed:
+            await chan.aclose()
+            return
+        waiter = self._spawn_waiters.pop(msg.uid.uuid, None)
+        if waiter is not None:
+            waiter.send_nowait(chan)
+        await self.serve_channel(chan)
+
+    def expect_child(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
+        """Register a spawned child's uuid; its channel arrives when it connects back."""
+        send, recv = trio.open_memory_channel[Channel](1)
+        self._spawn_waiters[uuid] = send
+        return recv
+
+    def forget_child(self, uuid: str) -> None:
+        self._spawn_waiters.pop(uuid, None)
+
+    async def connect_to(self, addr: Addr) -> Channel:
+        """Open an authenticated channel to another actor of the tree and serve it."""
+        chan = await connect(addr)
+        await chan.send(Hello(uid=self.uid, secret=self.secret, pid=self.pid))
+        with trio.fail_after(HELLO_TIMEOUT):
+            ack = await chan.recv()
+        if not isinstance(ack, HelloAck):
+            await chan.aclose()
+            raise ChannelClosed(f"actor at {addr} did not accept our hello")
+        chan.peer_uid = ack.uid
+        return chan
+
+    async def root_portal(self) -> Portal:
+        """A portal to the root actor (the parent's channel when it is the root,
+        else a direct, lazily opened connection)."""
+        if self.is_root:
+            raise RuntimeError("this actor is the root")
+        if self.parent_chan is not None and self.parent_uid == self.root_uid:
+            return Portal(self.parent_chan)
+        async with self._root_portal_lock:
+            if self._root_portal is None or self._root_portal.channel.closed:
+                assert self.root_addr is not None and self._service is not None
+                chan = await self.connect_to(self.root_addr)
+                self._service.start_soon(self.serve_channel, chan)
+                self._root_portal = Portal(chan)
+        return self._root_portal
+
+    # --- serving a channel ---------------------------------------------------------
+
+    async def serve_channel(self, chan: Channel) -> None:
+        """Read and dispatch frames until the peer goes away or sends garbage."""
+        reason: BaseException = ChannelClosed(f"actor {chan.peer} disconnected")
+        try:
+            while True:
+                try:
+                    msg = await chan.recv()
+                except MsgTypeError as exc:
+                    log.error("%s; closing the connection", exc)
+                    reason = exc
+                    break
+                except ChannelClosed as exc:
+                    reason = exc
+                    break
+                if msg is None:
+                    break
+                await self._dispatch(chan, msg)
+        finally:
+            chan.calls.close_all(reason)
+            if not chan.ready.is_set():
+                chan.ready.set()
+            for (chan_id, _cid), scope in list(self._rpc_scopes.items()):
+                if chan_id == id(chan):
+                    scope.cancel()
+            await chan.aclose()
+            if chan is self.parent_chan and not self.cancel_called.is_set():
+                self.cancel(f"lost the channel to the parent actor ({reason})")
+
+    async def _dispatch(self, chan: Channel, msg: Any) -> None:
+        if isinstance(msg, Start):
+            assert self._rpc is not None
+            await self._rpc.start(self._invoke, chan, msg)
+        elif isinstance(msg, (Return, Yield, Stop)):
+            chan.calls.deliver(msg)
+        elif isinstance(msg, Error):
+            if msg.cid == 0:
+                chan.boot_error = msg.error
+                chan.ready.set()
+            else:
+                chan.calls.deliver(msg)
+        elif isinstance(msg, CancelCall):
+            scope = self._rpc_scopes.get((id(chan), msg.cid))
+            if scope is not None:
+                scope.cancel()
+        elif isinstance(msg, CancelActor):
+            self.cancel(msg.reason or f"cancel requested by {chan.peer}")
+        elif isinstance(msg, Ready):
+            chan.peer_pid = msg.pid
+            chan.ready.set()
+        else:
+            log.error("unexpected %s from %s: ignored", type(msg).__name__, chan.peer)
+
+    def box(self, exc: BaseException) -> ErrorInfo:
+        return box_error(exc, uid=self.uid, path=self.path, pid=self.pid)
+
+    async def _reply(self, chan: Channel, msg: Any) -> None:
+        """Send a call's outcome; a peer that went away is not an error here."""
+        with trio.CancelScope(shield=True) as cs:
+            cs.deadline = trio.current_time() + REPLY_TIMEOUT
+            try:
+                await chan.send_raw(encode(msg))
+            except ChannelClosed:
+                pass
+
+    async def _invoke(
+        self,
+        chan: Channel,
+        msg: Start,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        key = (id(chan), msg.cid)
+        reply: Any
+        scope = trio.CancelScope()
+        self._rpc_scopes[key] = scope
+        task_status.started()
+        try:
+            with scope:
+                reply = await self._call(chan, msg)
+            if scope.cancelled_caught:
+                reply = self._cancelled_reply(msg, "the caller cancelled the call")
+        except trio.Cancelled:
+            await self._reply(chan, self._cancelled_reply(msg, self.cancel_reason or "cancelled"))
+            raise
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
+            await self.run_crash_hooks(exc)
+            events.exception(exc, call=f"{msg.ns}.{msg.func}", **self.lineage_attrs())
+            reply = Error(cid=msg.cid, error=self.box(exc))
+        finally:
+            self._rpc_scopes.pop(key, None)
+        await self._reply(chan, reply)
+
+    def _cancelled_reply(self, msg: Start, why: str) -> Error:
+        info = ErrorInfo(
+            type_name=type_name(ContextCancelled),
+            message=f"{msg.ns}.{msg.func} in actor {self.path!r} was cancelled: {why}",
+            traceback="",
+            src_uid=self.uid,
+            src_path=self.path,
+            src_pid=self.pid,
+        )
+        return Error(cid=msg.cid, error=info)
+
+    async def _call(self, chan: Channel, msg: Start) -> Any:
+        fn = self.resolve(msg.ns, msg.func)
+        cid = msg.cid
+        if msg.stream:
+            if not inspect.isasyncgenfunction(fn):
+                raise TypeError(f"{msg.ns}.{msg.func} is not an async generator function")
+            agen = fn(**msg.kwargs)
+            try:
+                async for value in agen:
+                    try:
+                        frame = encode(Yield(cid=cid, value=value))
+                    except IPCEncodeError as exc:
+                        raise IPCEncodeError(
+                            f"value yielded by {msg.ns}.{msg.func} cannot be sent: {exc}"
+                        ) from None
+                    await chan.send_raw(frame)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await agen.aclose()
+            return Stop(cid=cid)
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(f"{msg.ns}.{msg.func} is an async generator: use open_stream_from()")
+        result = fn(**msg.kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        reply = Return(cid=cid, value=result)
+        try:
+            encode(reply)
+        except IPCEncodeError as exc:
+            raise IPCEncodeError(
+                f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"
+            ) from None
+        return reply
+
+
+def _main_ref() -> tuple[str | None, str | None]:
+    """How a child can load this process's main module (as multiprocessing does)."""
+    main = sys.modules.get("__mp_main__") or sys.modules.get("__main__")
+    mod_spec = getattr(main, "__spec__", None)
+    if mod_spec is not None and mod_spec.name not in ("__main__", "__mp_main__"):
+        if not mod_spec.name.startswith("devx.runtime.child"):
+            return mod_spec.name, None
+    path = getattr(main, "__file__", None)
+    if path and os.path.isfile(path) and not path.endswith(os.path.join("runtime", "child.py")):
+        return None, os.path.abspath(path)
+    return None, None
+
+
+def _load_main(spec: SpawnSpec | None) -> Any:
+    """Load the root script's main module under a safe name (``__mp_main__``), the
+    way multiprocessing's spawn does: its ``if __name__ == '__main__':`` block does
+    not run again."""
+    existing = sys.modules.get("__mp_main__")
+    if existing is not None:
+        return existing
+    if spec is None:  # the root: its own main module
+        return sys.modules["__main__"]
+    if spec.main_module is None and spec.main_path is None:
+        raise ModuleNotEnabled(
+            "'__main__' is enabled but the root's main module has no file to load "
+            "(interactive session or python -c?)"
+        )
+    if spec.main_module is not None:
+        mod = importlib.import_module(spec.main_module)
+    else:
+        assert spec.main_path is not None
+        mod_spec = importlib.util.spec_from_file_location("__mp_main__", spec.main_path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise ImportError(f"cannot load the parent's main script {spec.main_path!r}")
+        mod = importlib.util.module_from_spec(mod_spec)
+        sys.modules["__mp_main__"] = mod
+        try:
+            mod_spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules["__mp_main__"]
+            raise
+    sys.modules["__mp_main__"] = mod
+    sys.modules["__main__"] = mod
+    return mod

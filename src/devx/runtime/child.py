@@ -1,0 +1,127 @@
+"""Entry point of a child actor process: ``python -m devx.runtime.child``.
+
+Reads its :class:`~devx.runtime.msgs.SpawnSpec` from the pipe fd given on argv,
+connects back to its parent, imports its enabled modules, reports ready and serves
+calls until it is cancelled or loses its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+
+import msgspec
+import trio
+
+from . import log as runtime_log
+from .actor import Actor
+from .errors import ChannelClosed
+from .msgs import ActorID, Error, Lineage, Ready, SpawnSpec
+
+EXIT_NO_PARENT = 3
+
+
+def _ignore_sigint(signum: int, frame: object) -> None:
+    """ctrl-c reaches every process of the terminal's group; in a child it is the
+    root's job to cancel the tree, over IPC (the debug layer may replace this)."""
+
+
+def read_spec(fd: int) -> SpawnSpec:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return msgspec.msgpack.decode(b"".join(chunks), type=SpawnSpec)
+
+
+async def _sigterm_watch(actor: Actor) -> None:
+    """First SIGTERM: cancel gracefully. Second: kill our children, exit at once."""
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            if not actor.cancel_called.is_set():
+                actor.cancel("SIGTERM")
+                continue
+            for pid in actor.child_pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            os._exit(128 + signal.SIGTERM)
+
+
+async def run_child(spec: SpawnSpec) -> int:
+    path = f"{spec.parent_path}/{spec.name}"
+    lineage = Lineage(
+        uid=ActorID(spec.name, spec.uuid),
+        parent_uid=spec.parent_uid,
+        root_uid=spec.root_uid,
+        path=path,
+        pid=os.getpid(),
+        parent_pid=os.getppid(),
+    )
+    actor = Actor(
+        lineage=lineage,
+        config=spec.config,
+        secret=spec.secret,
+        enable_modules=spec.enable_modules,
+        is_root=False,
+        root_addr=spec.root_addr,
+        spawn_carrier=spec.trace_carrier,
+        transport=spec.transport,
+    )
+    actor.main_ref = (spec.main_module, spec.main_path)
+    runtime_log.setup(spec.config.loglevel, path)
+    try:
+        chan = await actor.connect_to(spec.parent_addr)
+    except (OSError, ChannelClosed, trio.TooSlowError) as exc:
+        print(f"devx: actor {path!r} cannot reach its parent: {exc}", file=sys.stderr)
+        return EXIT_NO_PARENT
+    try:
+        actor.load_modules(spec)
+    except Exception as exc:
+        try:
+            await chan.send(Error(cid=0, error=actor.box(exc)))
+        except ChannelClosed:
+            pass
+        await chan.aclose()
+        return 1
+    async with actor.running():
+        assert actor._service is not None
+        actor.parent_chan = chan
+        actor._service.start_soon(actor.serve_channel, chan)
+        actor._service.start_soon(_sigterm_watch, actor)
+        try:
+            await chan.send(Ready(pid=os.getpid()))
+        except ChannelClosed:
+            return EXIT_NO_PARENT
+        await actor.cancel_called.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="devx.runtime.child")
+    parser.add_argument("--spawn-fd", type=int, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--path", default="")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, _ignore_sigint)
+    spec = read_spec(args.spawn_fd)
+    if spec.sys_path:
+        sys.path[:] = spec.sys_path
+    try:
+        code = trio.run(run_child, spec)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Errors of the actor runtime, most importantly :class:`RemoteActorError`: an
+exception raised in another actor, boxed with its type, message, traceback text and
+the lineage of the actor it came from."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+import traceback
+from types import TracebackType
+from typing import Any
+
+from .msgs import ActorID, ErrorInfo
+
+
+class RuntimeErrorBase(Exception):
+    """Base of the runtime's own errors."""
+
+
+class NoRuntime(RuntimeErrorBase):
+    """No actor runtime is running in this process (no root opened, not a child)."""
+
+
+class ModuleNotEnabled(RuntimeErrorBase):
+    """A call named a module the actor was not told to serve (``enable_modules``)."""
+
+
+class FunctionNotFound(RuntimeErrorBase):
+    """A call named a function its module does not have."""
+
+
+class MsgTypeError(RuntimeErrorBase):
+    """A frame that is not a valid devx message (wrong framing, tag, field or type)."""
+
+
+class IPCEncodeError(TypeError):
+    """Arguments or a return value that cannot be encoded for IPC."""
+
+
+class ChannelClosed(RuntimeErrorBase):
+    """The connection to a peer actor closed (or broke) while it was needed."""
+
+
+class ActorExited(RuntimeErrorBase):
+    """A child actor process died on its own (signal, ``os._exit``, crash of the
+    interpreter) rather than by finishing its work or being cancelled."""
+
+    def __init__(self, msg: str, *, name: str, uid: ActorID, pid: int, exit_code: int | None):
+        super().__init__(msg)
+        self.name = name
+        self.uid = uid
+        self.pid = pid
+        self.exit_code = exit_code
+
+
+class ActorBootError(RuntimeErrorBase):
+    """A child actor failed to start (spawn, connect back or ready in time)."""
+
+
+def type_name(typ: type) -> str:
+    """``module.QualName`` with the parent's main module spelled ``__main__``."""
+    mod = typ.__module__
+    if mod == "__mp_main__":
+        mod = "__main__"
+    return f"{mod}.{typ.__qualname__}"
+
+
+def resolve_type(name: str) -> type[BaseException] | None:
+    """The exception class named ``module.QualName`` when it is importable here."""
+    mod_name, _, qual = name.rpartition(".")
+    if not mod_name:
+        return None
+    try:
+        if mod_name == "__main__":
+            mod: Any = sys.modules.get("__mp_main__") or sys.modules["__main__"]
+        elif mod_name == "builtins":
+            mod = builtins
+        else:
+            mod = sys.modules.get(mod_name) or importlib.import_module(mod_name)
+        obj: Any = mod
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    if isinstance(obj, type) and issubclass(obj, BaseException):
+        return obj
+    return None
+
+
+class RemoteActorError(Exception):
+    """An exception raised in another actor.
+
+    ``boxed_type_name`` is always set (``"builtins.ZeroDivisionError"``);
+    ``boxed_type`` resolves it to the real class when it can be imported here.
+    ``src_uid``/``src_path``/``src_pid`` name the actor where it was raised;
+    ``relay_path`` lists the actors it passed through on the way up.
+    """
+
+    def __init__(self, info: ErrorInfo):
+        self.info = info
+        super().__init__(info.message)
+
+    @property
+    def boxed_type_name(self) -> str:
+        return self.info.type_name
+
+    @property
+    def boxed_type(self) -> type[BaseException] | None:
+        return resolve_type(self.info.type_name)
+
+    @property
+    def src_uid(self) -> ActorID:
+        return self.info.src_uid
+
+    @property
+    def src_path(self) -> str:
+        return self.info.src_path
+
+    @property
+    def src_pid(self) -> int:
+        return self.info.src_pid
+
+    @property
+    def relay_path(self) -> list[str]:
+        return self.info.relay_path
+
+    @property
+    def tb_str(self) -> str:
+        return self.info.traceback
+
+    def __str__(self) -> str:
+        info = self.info
+        short = info.type_name.removeprefix("builtins.")
+        head = f"{short}: {info.message}" if info.message else short
+        via = f" via {' <- '.join(reversed(info.relay_path))}" if info.relay_path else ""
+        lines = [
+            f"{head}",
+            f" from actor {info.src_path!r} ({info.src_uid}, pid {info.src_pid}){via}",
+        ]
+        tb = info.traceback.rstrip("\n").splitlines()
+        if tb:
+            width = max(len(line) for line in tb)
+            width = min(max(width, 20), 120)
+            lines.append(" ┌─ remote traceback " + "─" * max(width - 19, 1))
+            lines.extend(f" │ {line}" for line in tb)
+            lines.append(" └" + "─" * (width + 2))
+        return "\n".join(lines)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.info,))
+
+
+class ContextCancelled(RemoteActorError):
+    """The remote task was cancelled (its actor was cancelled or shut down)."""
+
+
+def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> ErrorInfo:
+    """Box ``exc`` for the wire. A relayed ``RemoteActorError`` keeps its origin and
+    gets this actor appended to its relay path."""
+    if isinstance(exc, RemoteActorError):
+        info = exc.info
+        return ErrorInfo(
+            type_name=info.type_name,
+            message=info.message,
+            traceback=info.traceback,
+            src_uid=info.src_uid,
+            src_path=info.src_path,
+            src_pid=info.src_pid,
+            relay_path=[*info.relay_path, path],
+        )
+    return ErrorInfo(
+        type_name=type_name(type(exc)),
+        message=str(exc),
+        traceback="".join(
+            traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__))
+        ),
+        src_uid=uid,
+        src_path=path,
+        src_pid=pid,
+    )
+
+
+def _user_tb(tb: TracebackType | None) -> TracebackType | None:
+    """Drop the runtime's own leading frames (the RPC dispatch) from a traceback."""
+    while tb is not None and tb.tb_next is not None:
+        if not tb.tb_frame.f_globals.get("__name__", "").startswith("devx.runtime"):
+            break
+        tb = tb.tb_next
+    return tb
+
+
+def unbox_error(info: ErrorInfo) -> RemoteActorError:
+    if info.type_name == type_name(ContextCancelled):
+        return ContextCancelled(info)
+    return RemoteActorError(info)
+
+
+def single_leaf(exc: BaseException) -> BaseException | None:
+    """The one exception inside a (nested) group, or None when there are several."""
+    while isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) != 1:
+            return None
+        exc = exc.exceptions[0]
+    return exc
+
+
+def collapse(exc: BaseException) -> BaseException:
+    """Unwrap a group of one (trio wraps even a single error in an ExceptionGroup)."""
+    return single_leaf(exc) or exc

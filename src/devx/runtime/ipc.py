@@ -1,0 +1,211 @@
+"""Length-prefixed msgspec-msgpack frames over a trio stream (TCP loopback or UDS).
+
+A frame is a 4-byte big-endian length followed by one msgpack-encoded message of the
+:data:`~devx.runtime.msgs.Msg` union. Decoding is strict: anything else raises
+:class:`~devx.runtime.errors.MsgTypeError` naming the peer, and the caller closes
+the connection.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any
+
+import msgspec
+import trio
+
+from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
+from .msgs import ActorID, Error, ErrorInfo, Msg, Return, Stop, Yield
+
+Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
+
+MAX_FRAME = 64 * 1024 * 1024
+_LEN = struct.Struct(">I")
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Msg)
+
+
+def encode(msg: Any) -> bytes:
+    """Encode one message, framed. Unencodable payloads raise :class:`IPCEncodeError`."""
+    try:
+        body = _encoder.encode(msg)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise IPCEncodeError(f"cannot encode {type(msg).__name__} for IPC: {exc}") from None
+    if len(body) > MAX_FRAME:
+        raise IPCEncodeError(f"{type(msg).__name__} is {len(body)} bytes, over {MAX_FRAME}")
+    return _LEN.pack(len(body)) + body
+
+
+class CallTable:
+    """Outgoing calls on one channel: cid allocation and reply routing."""
+
+    def __init__(self) -> None:
+        self._next = 1
+        self.pending: dict[int, trio.MemorySendChannel[Any]] = {}
+        self.closed_reason: BaseException | None = None
+
+    def open(self) -> tuple[int, trio.MemoryReceiveChannel[Any]]:
+        cid, self._next = self._next, self._next + 1
+        send, recv = trio.open_memory_channel[Any](256)
+        self.pending[cid] = send
+        return cid, recv
+
+    def deliver(self, msg: Return | Yield | Stop | Error) -> bool:
+        send = self.pending.get(msg.cid)
+        if send is None:
+            return False
+        try:
+            send.send_nowait(msg)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
+    def discard(self, cid: int) -> None:
+        send = self.pending.pop(cid, None)
+        if send is not None:
+            send.close()
+
+    def close_all(self, reason: BaseException) -> None:
+        """The channel is gone: wake every waiting caller with ``reason``."""
+        self.closed_reason = reason
+        for send in self.pending.values():
+            send.close()
+        self.pending.clear()
+
+
+class Channel:
+    """One connection to a peer actor: framed send/receive of typed messages.
+
+    Sends are serialized by a lock so concurrent tasks never interleave frames.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, *, peer_desc: str = "?"):
+        self.stream = stream
+        self.peer_desc = peer_desc
+        self.peer_uid: ActorID | None = None
+        self.peer_pid: int | None = None
+        self._send_lock = trio.Lock()
+        self._buf = bytearray()
+        self.closed = False
+        self.calls = CallTable()
+        # set when a spawned child reports it booted (or failed to: boot_error)
+        self.ready = trio.Event()
+        self.boot_error: ErrorInfo | None = None
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.peer}>"
+
+    @property
+    def peer(self) -> str:
+        """Who is on the other side, for error messages."""
+        if self.peer_uid is not None:
+            return f"{self.peer_uid} (pid {self.peer_pid}) at {self.peer_desc}"
+        return self.peer_desc
+
+    async def send(self, msg: Any) -> None:
+        await self.send_raw(encode(msg))
+
+    async def send_raw(self, frame: bytes) -> None:
+        if self.closed:
+            raise ChannelClosed(f"channel to {self.peer} is closed")
+        try:
+            async with self._send_lock:
+                await self.stream.send_all(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.closed = True
+            raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
+
+    async def _fill(self, n: int) -> bool:
+        """Read until the buffer holds ``n`` bytes; False on a clean EOF at a frame edge."""
+        while len(self._buf) < n:
+            try:
+                chunk = await self.stream.receive_some(max(65536, n - len(self._buf)))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
+            if not chunk:
+                if self._buf:
+                    raise MsgTypeError(
+                        f"peer {self.peer} closed the connection in the middle of a frame"
+                    )
+                return False
+            self._buf += chunk
+        return True
+
+    async def recv(self) -> Any:
+        """The next message, or ``None`` at EOF. Raises :class:`MsgTypeError` on a bad
+        frame and :class:`ChannelClosed` on a broken connection."""
+        if not await self._fill(4):
+            return None
+        (size,) = _LEN.unpack_from(self._buf)
+        if size > MAX_FRAME:
+            raise MsgTypeError(
+                f"peer {self.peer} sent a frame of {size} bytes (max {MAX_FRAME}): "
+                "not a devx peer or a corrupted stream"
+            )
+        if not await self._fill(4 + size):
+            raise MsgTypeError(f"peer {self.peer} closed the connection in the middle of a frame")
+        body = bytes(self._buf[4 : 4 + size])
+        del self._buf[: 4 + size]
+        try:
+            return _decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise MsgTypeError(f"undecodable frame from peer {self.peer}: {exc}") from None
+
+    async def aclose(self) -> None:
+        self.closed = True
+        with trio.CancelScope(shield=True):
+            try:
+                await self.stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+
+async def connect(addr: Addr) -> Channel:
+    """Open a channel to ``addr``."""
+    if isinstance(addr, str):
+        stream: trio.abc.Stream = await trio.open_unix_socket(addr)
+        desc = addr
+    else:
+        host, port = addr
+        stream = await trio.open_tcp_stream(host, port)
+        desc = f"{host}:{port}"
+    return Channel(stream, peer_desc=desc)
+
+
+def peer_desc(stream: trio.abc.Stream) -> str:
+    """A printable address for an accepted stream."""
+    sock = getattr(stream, "socket", None)
+    if sock is None:
+        return "?"
+    try:
+        name = sock.getpeername()
+    except OSError:
+        return "?"
+    if isinstance(name, tuple):
+        return f"{name[0]}:{name[1]}"
+    return name or f"unix:{os.getpid()}"
+
+
+async def open_listener(
+    transport: str = "tcp", *, host: str = "127.0.0.1", uds_dir: str | None = None
+) -> tuple[trio.SocketListener, Addr]:
+    """A listener on loopback (TCP, ephemeral port) or a private Unix socket."""
+    if transport == "tcp":
+        listeners = await trio.open_tcp_listeners(0, host=host)
+        listener = listeners[0]
+        for extra in listeners[1:]:
+            await extra.aclose()
+        sockname = listener.socket.getsockname()
+        return listener, (sockname[0], sockname[1])
+    if transport == "uds":
+        base = uds_dir or os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+        d = os.path.join(base, f"devx-{os.getuid()}")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        path = os.path.join(d, f"actor-{os.getpid()}-{os.urandom(4).hex()}.sock")
+        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        await sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.listen(128)
+        return trio.SocketListener(sock), path
+    raise ValueError(f"unknown transport {transport!r} (use 'tcp' or 'uds')")

@@ -1,0 +1,147 @@
+"""Every wire message of the actor runtime, as tagged ``msgspec.Struct`` types.
+
+Frames are decoded strictly into the :data:`Msg` union: an unknown tag, a missing
+field or a wrong type is a ``msgspec.ValidationError`` the channel turns into a
+:class:`~devx.runtime.errors.MsgTypeError` naming the peer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class ActorID(msgspec.Struct, frozen=True, array_like=True):
+    """An actor's identity: its (not necessarily unique) name plus a unique uuid."""
+
+    name: str
+    uuid: str
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.uuid[:8]}"
+
+
+class Lineage(msgspec.Struct, frozen=True):
+    """Where an actor sits in its tree; travels to every child at spawn."""
+
+    uid: ActorID
+    parent_uid: ActorID | None
+    root_uid: ActorID
+    path: str  # "root/worker/sub"
+    pid: int
+    parent_pid: int
+
+
+class RuntimeConfig(msgspec.Struct, frozen=True):
+    """Tree-wide flags handed down to children. The runtime carries them; the debug
+    and telemetry layers interpret them through their lifetime hooks."""
+
+    debug_mode: bool = False
+    loglevel: str | None = None
+    enable_stack_on_sig: bool = False
+    maybe_enable_greenback: bool = False
+    telemetry: str | None = None  # embedded OTLP-JSON file path, "" = off
+    hooks: tuple[str, ...] = ()  # "module:attr" actor lifetime hooks to import
+    extra: dict[str, Any] = {}
+
+
+class SpawnSpec(msgspec.Struct, frozen=True):
+    """Read by a child from its spawn pipe: everything it needs to boot.
+    Carries the tree secret, which is why it never goes on argv."""
+
+    name: str
+    uuid: str
+    parent_uid: ActorID
+    root_uid: ActorID
+    parent_path: str
+    parent_addr: tuple[str, int] | str
+    root_addr: tuple[str, int] | str
+    secret: str
+    enable_modules: list[str]
+    config: RuntimeConfig
+    main_module: str | None = None  # importable name of the root's __main__
+    main_path: str | None = None  # or its file path
+    sys_path: list[str] = []
+    transport: str = "tcp"
+    trace_carrier: dict[str, str] = {}
+
+
+# --- the IPC protocol ----------------------------------------------------------------
+
+
+class Hello(msgspec.Struct, tag=True):
+    """First frame on every connection, from the connecting side."""
+
+    uid: ActorID
+    secret: str
+    pid: int
+
+
+class HelloAck(msgspec.Struct, tag=True):
+    uid: ActorID
+
+
+class Start(msgspec.Struct, tag=True):
+    """Run ``ns.func(**kwargs)`` in the receiving actor as call ``cid``."""
+
+    cid: int
+    ns: str
+    func: str
+    kwargs: dict[str, Any]
+    stream: bool = False  # caller expects Yield frames (async generator)
+
+
+class Return(msgspec.Struct, tag=True):
+    cid: int
+    value: Any
+
+
+class Yield(msgspec.Struct, tag=True):
+    cid: int
+    value: Any
+
+
+class Stop(msgspec.Struct, tag=True):
+    """A streaming call finished normally."""
+
+    cid: int
+
+
+class ErrorInfo(msgspec.Struct):
+    """A boxed exception."""
+
+    type_name: str  # "module.QualName"
+    message: str
+    traceback: str
+    src_uid: ActorID
+    src_path: str
+    src_pid: int
+    relay_path: list[str] = []
+
+
+class Error(msgspec.Struct, tag=True):
+    cid: int  # 0 = not tied to a call (e.g. the actor failed to boot)
+    error: ErrorInfo
+
+
+class CancelCall(msgspec.Struct, tag=True):
+    """The caller gave up on call ``cid``: cancel its task."""
+
+    cid: int
+
+
+class CancelActor(msgspec.Struct, tag=True):
+    """Cancel every task in the actor (tearing down its own subtree) and exit."""
+
+    reason: str = ""
+
+
+class Ready(msgspec.Struct, tag=True):
+    """A child booted (modules imported) and serves calls."""
+
+    pid: int
+
+
+Msg = Hello | HelloAck | Start | Return | Yield | Stop | Error | CancelCall | CancelActor | Ready
+Kind = Literal["async", "sync", "asyncgen"]

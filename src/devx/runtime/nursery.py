@@ -1,0 +1,478 @@
+"""ActorNursery: spawn child actors, supervise them, tear them down.
+
+Semantics, in trio's spirit:
+- the block waits for every ``run_in_actor`` result, then cancels the remaining
+  (``start_actor``) children: leaving the block never leaves a process behind;
+- an error in the block, in a child, or a child dying on its own cancels every
+  other child: gracefully over IPC, then SIGTERM after a grace period, then SIGKILL;
+- one error is raised as itself, several as a ``BaseExceptionGroup``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from ..telemetry import events
+from .actor import Actor, current_actor
+from .errors import (
+    ActorBootError,
+    ActorExited,
+    ChannelClosed,
+    ContextCancelled,
+    collapse,
+    unbox_error,
+)
+from .ipc import Channel, encode
+from .msgs import CancelActor, Error, Return, RuntimeConfig, SpawnSpec, Start
+from .portal import Portal, func_ref
+from .spawn import Spawner, default_spawner
+
+log = logging.getLogger("devx.runtime")
+
+BOOT_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
+CANCEL_GRACE = float(os.environ.get("DEVX_CANCEL_GRACE", "3"))
+TERM_GRACE = 2.0
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (exit code {code})"
+    return f"exited with code {code}"
+
+
+class ChildRecord:
+    """Everything the parent knows about one child actor process."""
+
+    def __init__(self, name: str, uid_uuid: str, path: str, fn: tuple[str, str] | None):
+        self.name = name
+        self.uuid = uid_uuid
+        self.path = path
+        self.fn = fn
+        self.kwargs: dict[str, Any] = {}
+        self.proc: trio.Process | None = None
+        self.chan: Channel | None = None
+        self.portal: Portal | None = None
+        self.exit_code: int | None = None
+        self.exited = trio.Event()
+        self.connected = trio.Event()
+        self.cancel_requested = False
+        self.done = trio.Event()  # run_in_actor outcome known
+        self.outcome: tuple[bool, Any] | None = None  # (ok, value | exception)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def __repr__(self) -> str:
+        return f"<child {self.path} pid={self.pid}>"
+
+    def gone_error(self) -> BaseException:
+        """Why the child is unreachable: it died (with its exit code) or was cancelled."""
+        if self.cancel_requested:
+            return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled")
+        from .msgs import ActorID
+
+        return ActorExited(
+            f"actor {self.path!r} (pid {self.pid}) {describe_exit(self.exit_code)}"
+            if self.exit_code is not None
+            else f"actor {self.path!r} (pid {self.pid}) closed its connection unexpectedly",
+            name=self.name,
+            uid=ActorID(self.name, self.uuid),
+            pid=self.pid or -1,
+            exit_code=self.exit_code,
+        )
+
+    async def wait_result(self) -> Any:
+        await self.done.wait()
+        assert self.outcome is not None
+        ok, value = self.outcome
+        if ok:
+            return value
+        raise value
+
+    async def stop(self, timeout: float | None = None) -> bool:
+        """Graceful cancel over IPC, then SIGTERM, then SIGKILL; wait for the exit.
+        Shielded and bounded: always returns with the process gone."""
+        proc = self.proc
+        if proc is None:
+            return True
+        self.cancel_requested = True
+        grace = CANCEL_GRACE if timeout is None else timeout
+        graceful = True
+        with trio.CancelScope(shield=True):
+            if proc.returncode is None and self.chan is not None and not self.chan.closed:
+                with trio.move_on_after(0.5):
+                    try:
+                        await self.chan.send(CancelActor(reason="cancelled by parent"))
+                    except ChannelClosed:
+                        pass
+            with trio.move_on_after(grace):
+                await proc.wait()
+            if proc.returncode is None:
+                graceful = False
+                log.warning(
+                    "actor %r (pid %s) ignored cancel for %ss: SIGTERM", self.path, proc.pid, grace
+                )
+                proc.terminate()
+                with trio.move_on_after(TERM_GRACE):
+                    await proc.wait()
+            if proc.returncode is None:
+                log.warning("actor %r (pid %s) ignored SIGTERM: SIGKILL", self.path, proc.pid)
+                proc.kill()
+                await proc.wait()
+            self._record_exit()
+        return graceful
+
+    def kill_now(self) -> None:
+        """Last resort (an interrupt while tearing down): SIGKILL without waiting."""
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+
+    def _record_exit(self) -> None:
+        if self.proc is None or self.proc.returncode is None or self.exited.is_set():
+            return
+        self.exit_code = self.proc.returncode
+        self.exited.set()
+        sig = -self.exit_code if self.exit_code < 0 else 0
+        events.event(
+            "devx.actor.exit",
+            **{
+                "devx.child.path": self.path,
+                "devx.child.pid": self.pid or -1,
+                "exit_code": self.exit_code,
+                "signal": signal.Signals(sig).name if sig else "",
+                "cancel_requested": self.cancel_requested,
+            },
+        )
+
+
+async def _first(*waits: Callable[[], Any]) -> None:
+    """Return as soon as any of the given async callables returns."""
+    async with trio.open_nursery() as n:
+
+        async def run(w: Callable[[], Any]) -> None:
+            await w()
+            n.cancel_scope.cancel()
+
+        for w in waits:
+            n.start_soon(run, w)
+
+
+class ActorNursery:
+    """Spawns and supervises child actors; see the module docstring for semantics."""
+
+    def __init__(self, actor: Actor, tn: trio.Nursery, *, spawner: Spawner | None = None):
+        self.actor = actor
+        self._tn = tn
+        self._spawner = spawner or default_spawner()
+        self._children: dict[str, ChildRecord] = {}
+        self.cancel_called = False
+
+    @property
+    def children(self) -> list[ChildRecord]:
+        return list(self._children.values())
+
+    async def start_actor(
+        self,
+        name: str,
+        *,
+        enable_modules: list[str] | None = None,
+        debug_mode: bool | None = None,
+        loglevel: str | None = None,
+    ) -> Portal:
+        """Spawn a child actor serving ``enable_modules``; returns its portal once ready."""
+        rec = self._new_record(name, None)
+        portal: Portal = await self._tn.start(
+            self._supervise, rec, enable_modules or [], debug_mode, loglevel
+        )
+        return portal
+
+    async def run_in_actor(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        enable_modules: list[str] | None = None,
+        debug_mode: bool | None = None,
+        loglevel: str | None = None,
+        **kwargs: Any,
+    ) -> Portal:
+        """Spawn a one-shot child that runs ``fn(**kwargs)``; ``await portal.result()``
+        gets its return value. The child exits once ``fn`` returns."""
+        ref = func_ref(fn)
+        try:
+            encode(Start(cid=0, ns=ref[0], func=ref[1], kwargs=kwargs))
+        except TypeError as exc:
+            raise type(exc)(f"arguments of {ref[0]}.{ref[1]} cannot be sent: {exc}") from None
+        rec = self._new_record(name or ref[1], ref)
+        rec.kwargs = kwargs
+        modules = [*(enable_modules or []), ref[0]]
+        portal: Portal = await self._tn.start(self._supervise, rec, modules, debug_mode, loglevel)
+        return portal
+
+    def _new_record(self, name: str, fn: tuple[str, str] | None) -> ChildRecord:
+        if self.cancel_called:
+            raise RuntimeError("this actor nursery was cancelled: it cannot spawn any more")
+        if not name or "/" in name:
+            raise ValueError(f"invalid actor name {name!r}: non-empty, no '/'")
+        uid = uuid.uuid4().hex
+        rec = ChildRecord(name, uid, f"{self.actor.path}/{name}", fn)
+        self._children[uid] = rec
+        return rec
+
+    def _spec(
+        self, rec: ChildRecord, modules: list[str], debug_mode: bool | None, loglevel: str | None
+    ) -> SpawnSpec:
+        actor = self.actor
+        cfg = actor.config
+        if debug_mode is not None or loglevel is not None:
+            cfg = RuntimeConfig(
+                debug_mode=cfg.debug_mode if debug_mode is None else debug_mode,
+                loglevel=cfg.loglevel if loglevel is None else loglevel,
+                enable_stack_on_sig=cfg.enable_stack_on_sig,
+                maybe_enable_greenback=cfg.maybe_enable_greenback,
+                telemetry=cfg.telemetry,
+                hooks=cfg.hooks,
+                extra=cfg.extra,
+            )
+        assert actor.listen_addr is not None
+        main_module, main_path = actor.main_ref
+        return SpawnSpec(
+            name=rec.name,
+            uuid=rec.uuid,
+            parent_uid=actor.uid,
+            root_uid=actor.root_uid,
+            parent_path=actor.path,
+            parent_addr=actor.listen_addr,
+            root_addr=actor.root_addr or actor.listen_addr,
+            secret=actor.secret,
+            enable_modules=["__main__" if m == "__mp_main__" else m for m in modules],
+            config=cfg,
+            main_module=main_module,
+            main_path=main_path,
+            sys_path=list(sys.path),
+            transport=actor.transport,
+            trace_carrier=events.carrier(),
+        )
+
+    def _env(self, spec: SpawnSpec) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DEVX_ACTOR"] = f"{spec.parent_path}/{spec.name}"
+        for key in ("traceparent", "tracestate"):
+            if key in spec.trace_carrier:
+                env[key.upper()] = spec.trace_carrier[key]
+            else:
+                env.pop(key.upper(), None)
+        return env
+
+    async def _boot(
+        self,
+        rec: ChildRecord,
+        modules: list[str],
+        debug_mode: bool | None,
+        loglevel: str | None,
+        watch: trio.Nursery,
+    ) -> Portal:
+        """Spawn the process, wait for it to connect back and report ready (or die,
+        or time out); a watcher task in ``watch`` records its exit."""
+        await self.actor.ensure_listener()
+        spec = self._spec(rec, modules, debug_mode, loglevel)
+        chan_recv = self.actor.expect_child(rec.uuid)
+        try:
+            rec.proc = await self._spawner.spawn(spec, self._env(spec))
+            watch.start_soon(self._watch, rec)
+            self.actor.children.add(rec)
+            events.event(
+                "devx.actor.spawn",
+                **{"devx.child.path": rec.path, "devx.child.pid": rec.pid or -1},
+            )
+
+            async def connected() -> None:
+                rec.chan = await chan_recv.receive()
+
+            with trio.move_on_after(BOOT_TIMEOUT) as timeout:
+                await _first(connected, rec.exited.wait)
+                if rec.chan is not None:
+                    await _first(rec.chan.ready.wait, rec.exited.wait)
+        finally:
+            self.actor.forget_child(rec.uuid)
+        chan = rec.chan
+        if chan is not None and chan.boot_error is not None:
+            raise unbox_error(chan.boot_error)
+        if chan is None or not chan.ready.is_set() or chan.closed:
+            if timeout.cancelled_caught:
+                raise ActorBootError(
+                    f"actor {rec.path!r} (pid {rec.pid}) was not ready in {BOOT_TIMEOUT}s"
+                )
+            with trio.move_on_after(1):
+                await rec.exited.wait()
+            raise ActorBootError(
+                f"actor {rec.path!r} (pid {rec.pid}) failed to start: it "
+                f"{describe_exit(rec.exit_code)} before it was ready"
+            )
+        rec.portal = Portal(chan, child=rec)
+        return rec.portal
+
+    @staticmethod
+    async def _watch(rec: ChildRecord) -> None:
+        assert rec.proc is not None
+        await rec.proc.wait()
+        rec._record_exit()
+
+    async def _supervise(
+        self,
+        rec: ChildRecord,
+        modules: list[str],
+        debug_mode: bool | None,
+        loglevel: str | None,
+        task_status: trio.TaskStatus[Portal] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """One task per child: boot it, run its one-shot function or wait for it to
+        exit, and always stop it (bounded) on the way out."""
+        try:
+            async with trio.open_nursery() as watch:
+                try:
+                    portal = await self._boot(rec, modules, debug_mode, loglevel, watch)
+                    task_status.started(portal)
+                    if rec.fn is not None:
+                        await self._run_one_shot(rec, portal)
+                    else:
+                        await rec.exited.wait()
+                        if not rec.cancel_requested:
+                            raise rec.gone_error()
+                finally:
+                    try:
+                        await rec.stop()
+                    except BaseException:
+                        rec.kill_now()
+                        raise
+                    watch.cancel_scope.cancel()
+        except BaseExceptionGroup as eg:
+            raise collapse(eg) from None
+        finally:
+            self.actor.children.discard(rec)
+
+    async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> None:
+        """Run the run_in_actor function; record its outcome; stop the child."""
+        assert rec.fn is not None and rec.chan is not None
+        ns, func = rec.fn
+        cid, recv = await portal._start(ns, func, rec.kwargs, stream=False)
+        try:
+            msg = await recv.receive()
+        except trio.EndOfChannel:
+            with trio.move_on_after(1):
+                await rec.exited.wait()
+            err = rec.gone_error()
+            rec.outcome = (False, err)
+            rec.done.set()
+            raise err from None
+        except trio.Cancelled:
+            # A sibling failed or the block was cancelled. If this child failed too
+            # before the cancel reached it, its error is already on the wire: keep it.
+            await rec.stop()
+            with trio.move_on_after(1) as cs:
+                cs.shield = True
+                while True:
+                    try:
+                        msg = await recv.receive()
+                    except trio.EndOfChannel:
+                        break
+                    if isinstance(msg, Error) and msg.error.type_name != _CC:
+                        err = unbox_error(msg.error)
+                        rec.outcome = (False, err)
+                        rec.done.set()
+                        raise err from None
+            if rec.outcome is None:
+                rec.outcome = (False, _cancelled_error(rec))
+                rec.done.set()
+            raise
+        finally:
+            portal.calls.discard(cid)
+        if isinstance(msg, Return):
+            rec.outcome = (True, msg.value)
+            rec.done.set()
+            return
+        assert isinstance(msg, Error)
+        err = unbox_error(msg.error)
+        rec.outcome = (False, err)
+        rec.done.set()
+        raise err
+
+    async def cancel(self) -> None:
+        """Cancel every child of this nursery now (concurrently) and wait until all
+        are gone."""
+        self.cancel_called = True
+        async with trio.open_nursery() as n:
+            for rec in self._children.values():
+                if rec.proc is not None and rec.exit_code is None:
+                    n.start_soon(rec.stop)
+        self._tn.cancel_scope.cancel()
+
+    async def _wait_one_shots(self) -> None:
+        for rec in list(self._children.values()):
+            if rec.fn is not None:
+                await rec.done.wait()
+
+
+_CC = f"{ContextCancelled.__module__}.{ContextCancelled.__qualname__}"
+
+
+def _cancelled_error(rec: ChildRecord) -> BaseException:
+    return ChannelClosed(f"actor {rec.path!r} was cancelled before it returned a result")
+
+
+@asynccontextmanager
+async def open_nursery(**root_kwargs: Any) -> AsyncIterator[ActorNursery]:
+    """Open an actor nursery in the current actor, opening the root actor first when
+    no runtime is running (``root_kwargs`` go to ``open_root_actor`` then)."""
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is None:
+        from .root import open_root_actor
+
+        async with open_root_actor(**root_kwargs), _open_actor_nursery() as an:
+            yield an
+        return
+    if root_kwargs:
+        log.debug("open_nursery(%s): the runtime is already up, root options ignored", root_kwargs)
+    async with _open_actor_nursery() as an:
+        yield an
+
+
+@asynccontextmanager
+async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
+    actor = current_actor()
+    await actor.ensure_listener()
+    try:
+        async with trio.open_nursery() as tn:
+            an = ActorNursery(actor, tn)
+            try:
+                yield an
+                await an._wait_one_shots()
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await actor.run_teardown_hooks()
+                raise
+            # the block is done and every one-shot child finished: stop the rest
+            await actor.run_teardown_hooks()
+            an.cancel_called = True
+            tn.cancel_scope.cancel()
+    except BaseExceptionGroup as eg:
+        raise collapse(eg) from None

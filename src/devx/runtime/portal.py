@@ -1,0 +1,166 @@
+"""Portal: the caller's handle on another actor. ``run`` a function there and get its
+result (or its boxed error), stream from an async generator there, cancel it."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .errors import ChannelClosed, IPCEncodeError, MsgTypeError, unbox_error
+from .ipc import CallTable, Channel, encode
+from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, Yield
+
+if TYPE_CHECKING:
+    from .nursery import ChildRecord
+
+# How long a caller waits for its CancelCall to be written before giving up.
+CANCEL_SEND_TIMEOUT = 0.5
+
+
+def func_ref(fn: Callable[..., Any]) -> tuple[str, str]:
+    """``(module, qualname)`` by which a remote actor finds ``fn``."""
+    mod = getattr(fn, "__module__", None)
+    qual = getattr(fn, "__qualname__", None)
+    if not mod or not qual:
+        raise TypeError(f"{fn!r} is not a module-level function: it cannot be called remotely")
+    if "<locals>" in qual or "<lambda>" in qual:
+        raise TypeError(
+            f"{mod}.{qual} is a local function or lambda: only functions defined at module "
+            "level can be called in another actor"
+        )
+    if mod == "__mp_main__":
+        mod = "__main__"
+    return mod, qual
+
+
+class Portal:
+    """A handle on a (usually child) actor reachable over ``channel``."""
+
+    def __init__(self, channel: Channel, *, child: ChildRecord | None = None):
+        self.channel = channel
+        self._child = child
+
+    def __repr__(self) -> str:
+        return f"<Portal to {self.channel.peer}>"
+
+    @property
+    def calls(self) -> CallTable:
+        return self.channel.calls
+
+    def _gone(self) -> BaseException:
+        if self._child is not None:
+            return self._child.gone_error()
+        reason = self.calls.closed_reason
+        return ChannelClosed(f"actor {self.channel.peer} went away: {reason or 'channel closed'}")
+
+    async def _start(
+        self, ns: str, func: str, kwargs: dict[str, Any], stream: bool
+    ) -> tuple[int, trio.MemoryReceiveChannel[Any]]:
+        if self.channel.closed or self.calls.closed_reason is not None:
+            raise self._gone()
+        cid, recv = self.calls.open()
+        try:
+            frame = encode(Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream))
+        except IPCEncodeError as exc:
+            self.calls.discard(cid)
+            raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
+        try:
+            await self.channel.send_raw(frame)
+        except ChannelClosed:
+            self.calls.discard(cid)
+            raise self._gone() from None
+        return cid, recv
+
+    async def _cancel_call(self, cid: int) -> None:
+        with trio.CancelScope(shield=True) as cs:
+            cs.deadline = trio.current_time() + CANCEL_SEND_TIMEOUT
+            try:
+                await self.channel.send(CancelCall(cid=cid))
+            except ChannelClosed:
+                pass
+
+    async def _next(self, recv: trio.MemoryReceiveChannel[Any]) -> Any:
+        try:
+            return await recv.receive()
+        except trio.EndOfChannel:
+            raise self._gone() from None
+
+    async def run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """Call ``fn(**kwargs)`` in the remote actor and return its result. A remote
+        exception is raised here as :class:`RemoteActorError`."""
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(f"{fn.__qualname__} is an async generator: use open_stream_from()")
+        ns, func = func_ref(fn)
+        return await self.run_from_ns(ns, func, **kwargs)
+
+    async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
+        """Like :meth:`run` with the function named by module and qualname."""
+        cid, recv = await self._start(ns, func, kwargs, stream=False)
+        try:
+            msg = await self._next(recv)
+        except BaseException:
+            if cid in self.calls.pending:
+                await self._cancel_call(cid)
+            raise
+        finally:
+            self.calls.discard(cid)
+        if isinstance(msg, Return):
+            return msg.value
+        if isinstance(msg, Error):
+            raise unbox_error(msg.error)
+        raise MsgTypeError(
+            f"unexpected {type(msg).__name__} reply to {ns}.{func} from {self.channel.peer}"
+        )
+
+    @asynccontextmanager
+    async def open_stream_from(
+        self, fn: Callable[..., Any], **kwargs: Any
+    ) -> AsyncIterator[AsyncIterator[Any]]:
+        """Run the async generator ``fn(**kwargs)`` remotely; iterate what it yields.
+        Leaving the block early cancels the remote generator."""
+        ns, func = func_ref(fn)
+        cid, recv = await self._start(ns, func, kwargs, stream=True)
+        finished = False
+
+        async def items() -> AsyncIterator[Any]:
+            nonlocal finished
+            while True:
+                msg = await self._next(recv)
+                if isinstance(msg, Yield):
+                    yield msg.value
+                elif isinstance(msg, Stop):
+                    finished = True
+                    return
+                elif isinstance(msg, Error):
+                    finished = True
+                    raise unbox_error(msg.error)
+
+        try:
+            yield items()
+        finally:
+            if not finished and cid in self.calls.pending:
+                await self._cancel_call(cid)
+            self.calls.discard(cid)
+
+    async def result(self) -> Any:
+        """The return value of the function started by ``run_in_actor`` (waits for it)."""
+        if self._child is None or self._child.fn is None:
+            raise RuntimeError("result() is only for portals returned by run_in_actor()")
+        return await self._child.wait_result()
+
+    async def cancel_actor(self, *, timeout: float | None = None) -> bool:
+        """Ask the actor to cancel all its tasks and exit; wait until it is gone
+        (escalating to SIGTERM, then SIGKILL, for a child that does not comply).
+        Returns True when it went away gracefully."""
+        if self._child is not None:
+            return await self._child.stop(timeout=timeout)
+        with trio.CancelScope(shield=True):
+            try:
+                await self.channel.send(CancelActor(reason="cancel_actor()"))
+            except ChannelClosed:
+                return False
+        return True

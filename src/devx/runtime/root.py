@@ -1,0 +1,74 @@
+"""open_root_actor: make this process the root of an actor tree."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from . import hooks
+from . import log as runtime_log
+from .actor import Actor, current_actor
+from .errors import collapse
+from .msgs import ActorID, Lineage, RuntimeConfig
+
+
+@asynccontextmanager
+async def open_root_actor(
+    name: str = "root",
+    *,
+    debug_mode: bool = False,
+    loglevel: str | None = None,
+    enable_modules: list[str] | None = None,
+    enable_stack_on_sig: bool = False,
+    maybe_enable_greenback: bool = False,
+    telemetry: str | None = None,
+    transport: str = "tcp",
+) -> AsyncIterator[Actor]:
+    """Boot the root actor of a new tree in this process (inside ``trio.run``).
+
+    ``debug_mode`` turns on the multi-process debugger for the tree (inherited by
+    children); ``telemetry`` is the embedded telemetry file path (``"off"`` to
+    disable); ``transport`` is ``"tcp"`` (loopback) or ``"uds"``.
+    """
+    if current_actor(err_on_no_runtime=False) is not None:
+        raise RuntimeError("a devx actor runtime is already running in this process")
+    if not name or "/" in name:
+        raise ValueError(f"invalid actor name {name!r}: non-empty, no '/'")
+    runtime_log.setup(loglevel, name)
+    uid = ActorID(name, uuid.uuid4().hex)
+    lineage = Lineage(
+        uid=uid, parent_uid=None, root_uid=uid, path=name, pid=os.getpid(), parent_pid=os.getppid()
+    )
+    config = RuntimeConfig(
+        debug_mode=debug_mode,
+        loglevel=loglevel,
+        enable_stack_on_sig=enable_stack_on_sig,
+        maybe_enable_greenback=maybe_enable_greenback,
+        telemetry=telemetry,
+        hooks=hooks.registered(),
+    )
+    actor = Actor(
+        lineage=lineage,
+        config=config,
+        secret=secrets.token_urlsafe(32),
+        enable_modules=list(enable_modules or []),
+        is_root=True,
+        transport=transport,
+    )
+    try:
+        async with actor.running():
+            await actor.ensure_listener()
+            try:
+                yield actor
+            except BaseException as exc:
+                err = collapse(exc)
+                if not isinstance(err, (trio.Cancelled, KeyboardInterrupt, GeneratorExit)):
+                    await actor.run_crash_hooks(err)
+                raise
+    except BaseExceptionGroup as eg:
+        raise collapse(eg) from None

@@ -1,0 +1,63 @@
+"""Launching a child actor process. One small interface (:class:`Spawner`) so that a
+faster backend (a pre-imported fork server) can replace the subprocess one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Protocol
+
+import msgspec
+import trio
+
+from .msgs import SpawnSpec
+
+
+class Spawner(Protocol):
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> trio.Process:
+        """Start a process that boots an actor from ``spec`` and connects back."""
+        ...
+
+
+class SubprocessSpawner:
+    """``python -m devx.runtime.child`` via ``trio.lowlevel.open_process``.
+
+    The child inherits stdin/stdout/stderr (the debugger needs the TTY) and the
+    process group (so ctrl-c reaches it, see the debug layer's SIGINT handling). The
+    spawn spec, which carries the tree secret, goes through a pipe, never argv.
+    """
+
+    def argv(self, spec: SpawnSpec, read_fd: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "devx.runtime.child",
+            "--spawn-fd",
+            str(read_fd),
+            "--name",
+            spec.name,
+            "--path",
+            f"{spec.parent_path}/{spec.name}",
+        ]
+
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> trio.Process:
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = await trio.lowlevel.open_process(
+                self.argv(spec, read_fd), pass_fds=(read_fd,), env=env
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        async with trio.lowlevel.FdStream(write_fd) as pipe:
+            try:
+                await pipe.send_all(msgspec.msgpack.encode(spec))
+            except (trio.BrokenResourceError, OSError):
+                pass  # the child died at once; its exit code tells why
+        return proc
+
+
+def default_spawner() -> Spawner:
+    return SubprocessSpawner()

@@ -1,0 +1,146 @@
+"""The one small event API that runtime and debug code call to record what happens.
+
+Everything here is a thin dispatch onto the installed :class:`Backend`. The default
+backend is :class:`NullBackend`, whose methods do nothing, so calling the API costs a
+function call and an attribute lookup when telemetry is off. The OpenTelemetry backend
+(``devx.telemetry.otel``) is installed by ``devx.telemetry.boot`` only when telemetry is
+enabled, which keeps ``import devx`` free of opentelemetry imports.
+
+Call sites never test ``if otel:``; they call ``span()``, ``event()``, ``exception()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+Attrs = Mapping[str, Any]
+
+
+class SpanHandle(Protocol):
+    """An open span: annotate it, add point events to it, end it (idempotent)."""
+
+    def set(self, **attrs: Any) -> None: ...
+
+    def event(self, name: str, **attrs: Any) -> None: ...
+
+    def record_exception(self, exc: BaseException, **attrs: Any) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class Backend(Protocol):
+    """What a telemetry implementation provides. See ``devx.telemetry.otel``."""
+
+    def start_span(self, name: str, attrs: Attrs, *, activate: bool) -> SpanHandle: ...
+
+    def event(self, name: str, attrs: Attrs) -> None: ...
+
+    def exception(self, exc: BaseException, attrs: Attrs) -> None: ...
+
+    def carrier(self) -> dict[str, str]: ...
+
+    def flush(self, timeout: float) -> None: ...
+
+    def shutdown(self, timeout: float) -> None: ...
+
+
+class _NullSpan:
+    __slots__ = ()
+
+    def set(self, **attrs: Any) -> None:
+        pass
+
+    def event(self, name: str, **attrs: Any) -> None:
+        pass
+
+    def record_exception(self, exc: BaseException, **attrs: Any) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+NULL_SPAN: SpanHandle = _NullSpan()
+
+
+class NullBackend:
+    """Telemetry off: every call is a no-op."""
+
+    def start_span(self, name: str, attrs: Attrs, *, activate: bool) -> SpanHandle:
+        return NULL_SPAN
+
+    def event(self, name: str, attrs: Attrs) -> None:
+        pass
+
+    def exception(self, exc: BaseException, attrs: Attrs) -> None:
+        pass
+
+    def carrier(self) -> dict[str, str]:
+        return {}
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+    def shutdown(self, timeout: float) -> None:
+        pass
+
+
+_backend: Backend = NullBackend()
+
+
+def install(backend: Backend | None) -> Backend:
+    """Install ``backend`` (``None`` restores the null backend); returns the previous one."""
+    global _backend
+    prev, _backend = _backend, backend or NullBackend()
+    return prev
+
+
+def backend() -> Backend:
+    return _backend
+
+
+def enabled() -> bool:
+    return not isinstance(_backend, NullBackend)
+
+
+@contextmanager
+def span(name: str, **attrs: Any) -> Iterator[SpanHandle]:
+    """Open a span that is the current span inside the block; an escaping exception
+    is recorded on it (per the OTel exception conventions) before it ends."""
+    handle = _backend.start_span(name, attrs, activate=True)
+    try:
+        yield handle
+    except BaseException as exc:
+        handle.record_exception(exc)
+        raise
+    finally:
+        handle.end()
+
+
+def start_span(name: str, **attrs: Any) -> SpanHandle:
+    """Open a span that outlives a ``with`` block (e.g. a lock hold); call ``.end()``.
+    It does not become the current span."""
+    return _backend.start_span(name, attrs, activate=False)
+
+
+def event(name: str, **attrs: Any) -> None:
+    """A point event: added to the current span and emitted as a log record."""
+    _backend.event(name, attrs)
+
+
+def exception(exc: BaseException, **attrs: Any) -> None:
+    """Record ``exc`` on the current span and as a log record (written synchronously)."""
+    _backend.exception(exc, attrs)
+
+
+def carrier() -> dict[str, str]:
+    """W3C trace-context headers (``traceparent``/``tracestate``) of the current span,
+    handed to a child at spawn so its spans join the tree's trace."""
+    return _backend.carrier()
+
+
+def flush(timeout: float = 1.0) -> None:
+    """Export everything buffered, bounded by ``timeout`` seconds."""
+    _backend.flush(timeout)
