@@ -172,9 +172,7 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
     return ErrorInfo(
         type_name=type_name(type(exc)),
         message=str(exc),
-        traceback="".join(
-            traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__))
-        ),
+        traceback="".join(traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__))),
         src_uid=uid,
         src_path=path,
         src_pid=pid,
@@ -196,15 +194,20 @@ def unbox_error(info: ErrorInfo) -> RemoteActorError:
     return RemoteActorError(info)
 
 
-def single_leaf(exc: BaseException) -> BaseException | None:
-    """The one exception inside a (nested) group, or None when there are several."""
-    while isinstance(exc, BaseExceptionGroup):
-        if len(exc.exceptions) != 1:
-            return None
+def collapse(exc: BaseException) -> BaseException:
+    """Unwrap groups of one (trio wraps even a single error in an ExceptionGroup),
+    down to a lone exception or the first group that really holds several."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
 
 
-def collapse(exc: BaseException) -> BaseException:
-    """Unwrap a group of one (trio wraps even a single error in an ExceptionGroup)."""
-    return single_leaf(exc) or exc
+def strip_cancelled(exc: BaseException) -> BaseException | None:
+    """``exc`` without its ``trio.Cancelled`` leaves (None when nothing else is left),
+    collapsed: what a task really failed with while it was also being cancelled."""
+    import trio
+
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(trio.Cancelled)
+        return None if rest is None else collapse(rest)
+    return None if isinstance(exc, trio.Cancelled) else exc

@@ -29,6 +29,7 @@ from .errors import (
     ChannelClosed,
     ContextCancelled,
     collapse,
+    strip_cancelled,
     unbox_error,
 )
 from .ipc import Channel, encode
@@ -41,6 +42,8 @@ log = logging.getLogger("devx.runtime")
 BOOT_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
 CANCEL_GRACE = float(os.environ.get("DEVX_CANCEL_GRACE", "3"))
 TERM_GRACE = 2.0
+# errors from several children arriving this close together are raised as one group
+ERROR_GATHER_WINDOW = 0.1
 
 
 def describe_exit(code: int | None) -> str:
@@ -111,18 +114,23 @@ class ChildRecord:
         proc = self.proc
         if proc is None:
             return True
+        if proc.returncode is not None:  # died on its own: not a cancel
+            self._record_exit()
+            return True
         self.cancel_requested = True
         grace = CANCEL_GRACE if timeout is None else timeout
         graceful = True
+        chan = self.chan
         with trio.CancelScope(shield=True):
-            if proc.returncode is None and self.chan is not None and not self.chan.closed:
+            if proc.returncode is None and chan is not None and chan.ready.is_set():
                 with trio.move_on_after(0.5):
                     try:
-                        await self.chan.send(CancelActor(reason="cancelled by parent"))
+                        await chan.send(CancelActor(reason="cancelled by parent"))
                     except ChannelClosed:
                         pass
-            with trio.move_on_after(grace):
-                await proc.wait()
+                with trio.move_on_after(grace):
+                    await proc.wait()
+            # a child still booting cannot take a cancel request yet: SIGTERM it
             if proc.returncode is None:
                 graceful = False
                 log.warning(
@@ -185,6 +193,7 @@ class ActorNursery:
         self._spawner = spawner or default_spawner()
         self._children: dict[str, ChildRecord] = {}
         self.cancel_called = False
+        self.errors: list[BaseException] = []
 
     @property
     def children(self) -> list[ChildRecord]:
@@ -347,11 +356,13 @@ class ActorNursery:
     ) -> None:
         """One task per child: boot it, run its one-shot function or wait for it to
         exit, and always stop it (bounded) on the way out."""
+        started = False
         try:
             async with trio.open_nursery() as watch:
                 try:
                     portal = await self._boot(rec, modules, debug_mode, loglevel, watch)
                     task_status.started(portal)
+                    started = True
                     if rec.fn is not None:
                         await self._run_one_shot(rec, portal)
                     else:
@@ -365,10 +376,28 @@ class ActorNursery:
                         rec.kill_now()
                         raise
                     watch.cancel_scope.cancel()
-        except BaseExceptionGroup as eg:
-            raise collapse(eg) from None
+        except BaseException as exc:
+            err = strip_cancelled(exc)
+            if err is None or isinstance(err, KeyboardInterrupt):
+                raise
+            if not started:  # start_actor()/run_in_actor() raise it to their caller
+                raise err from None
+            self._child_failed(err)
         finally:
             self.actor.children.discard(rec)
+
+    def _child_failed(self, err: BaseException) -> None:
+        """Record a child's failure; cancel the nursery (the block and every other
+        child) shortly after, so errors raised concurrently in several children
+        are all gathered rather than cancelled away."""
+        self.errors.append(err)
+        if len(self.errors) == 1:
+            self._tn.start_soon(self._cancel_after_window)
+
+    async def _cancel_after_window(self) -> None:
+        await trio.sleep(ERROR_GATHER_WINDOW)
+        self.cancel_called = True
+        self._tn.cancel_scope.cancel()
 
     async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> None:
         """Run the run_in_actor function; record its outcome; stop the child."""
@@ -460,6 +489,7 @@ async def open_nursery(**root_kwargs: Any) -> AsyncIterator[ActorNursery]:
 async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
     actor = current_actor()
     await actor.ensure_listener()
+    an: ActorNursery | None = None
     try:
         async with trio.open_nursery() as tn:
             an = ActorNursery(actor, tn)
@@ -474,5 +504,30 @@ async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
             await actor.run_teardown_hooks()
             an.cancel_called = True
             tn.cancel_scope.cancel()
-    except BaseExceptionGroup as eg:
-        raise collapse(eg) from None
+    except BaseException as exc:
+        raise _combine(an.errors if an else [], exc) from None
+    if an.errors:
+        raise _combine(an.errors, None) from None
+
+
+def _combine(child_errors: list[BaseException], body: BaseException | None) -> BaseException:
+    """One exception for the children's failures plus the block's own: itself when
+    there is one, else a group. Cancellation of the block by a child failure is
+    not an error of its own."""
+    errors = list(child_errors)
+    if body is not None:
+        leaves = body.exceptions if isinstance(body, BaseExceptionGroup) else (body,)
+        for leaf in leaves:
+            leaf = collapse(leaf)
+            if isinstance(leaf, trio.Cancelled) and errors:
+                continue
+            errors.append(leaf)
+    unique: dict[tuple[type, str], BaseException] = {}
+    for err in errors:  # a dead child is reported by its supervisor and by callers
+        unique.setdefault((type(err), str(err)), err)
+    errors = list(unique.values())
+    if len(errors) == 1:
+        return errors[0]
+    if body is not None and not child_errors:
+        return collapse(body)
+    return BaseExceptionGroup(f"{len(errors)} errors in an actor nursery", errors)

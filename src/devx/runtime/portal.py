@@ -51,8 +51,12 @@ class Portal:
     def calls(self) -> CallTable:
         return self.channel.calls
 
-    def _gone(self) -> BaseException:
+    async def _gone(self) -> BaseException:
         if self._child is not None:
+            # the channel may close a moment before the process is reaped: wait for
+            # the exit code so the error can say how the actor died
+            with trio.move_on_after(1.0), trio.CancelScope(shield=True):
+                await self._child.exited.wait()
             return self._child.gone_error()
         reason = self.calls.closed_reason
         return ChannelClosed(f"actor {self.channel.peer} went away: {reason or 'channel closed'}")
@@ -61,7 +65,7 @@ class Portal:
         self, ns: str, func: str, kwargs: dict[str, Any], stream: bool
     ) -> tuple[int, trio.MemoryReceiveChannel[Any]]:
         if self.channel.closed or self.calls.closed_reason is not None:
-            raise self._gone()
+            raise await self._gone()
         cid, recv = self.calls.open()
         try:
             frame = encode(Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream))
@@ -72,7 +76,7 @@ class Portal:
             await self.channel.send_raw(frame)
         except ChannelClosed:
             self.calls.discard(cid)
-            raise self._gone() from None
+            raise await self._gone() from None
         return cid, recv
 
     async def _cancel_call(self, cid: int) -> None:
@@ -87,7 +91,7 @@ class Portal:
         try:
             return await recv.receive()
         except trio.EndOfChannel:
-            raise self._gone() from None
+            raise await self._gone() from None
 
     async def run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """Call ``fn(**kwargs)`` in the remote actor and return its result. A remote

@@ -1,0 +1,97 @@
+"""Functions the runtime tests call in child actors (an importable module)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import trio
+
+import devx
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+async def async_add(a: int, b: int) -> int:
+    await trio.sleep(0)
+    return a + b
+
+
+async def whoami() -> dict:
+    actor = devx.current_actor()
+    lin = actor.lineage
+    return {
+        "name": actor.name,
+        "uuid": actor.uid.uuid,
+        "path": actor.path,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "parent": [lin.parent_uid.name, lin.parent_uid.uuid] if lin.parent_uid else None,
+        "root": [lin.root_uid.name, lin.root_uid.uuid],
+    }
+
+
+class Boom(Exception):
+    pass
+
+
+async def raise_boom(msg: str = "boom", delay: float = 0, at: float = 0) -> None:
+    """Raise after ``delay`` seconds, or at wall-clock time ``at`` (so that several
+    actors fail together)."""
+    await trio.sleep(max(delay, at - time.time()))
+    raise Boom(msg)
+
+
+def raise_value_error() -> None:
+    raise ValueError("bad value")
+
+
+async def sleep_forever() -> None:
+    await trio.sleep_forever()
+
+
+async def return_unencodable() -> object:
+    return object()
+
+
+async def nested_whoami() -> list[dict]:
+    async with devx.open_nursery() as an:
+        portal = await an.start_actor("sub", enable_modules=[__name__])
+        return [await whoami(), await portal.run(whoami)]
+
+
+async def nested_raise() -> None:
+    async with devx.open_nursery() as an:
+        await an.run_in_actor(raise_boom, name="leaf", msg="from the leaf")
+
+
+async def spawn_sleepers(n: int) -> list[int]:
+    """Spawn ``n`` grandchildren that sleep forever and report their pids, then sleep."""
+    async with devx.open_nursery() as an:
+        pids = []
+        for i in range(n):
+            portal = await an.start_actor(f"gc{i}", enable_modules=[__name__])
+            pids.append((await portal.run(whoami))["pid"])
+        report_pids = pids
+        await trio.sleep_forever()
+        return report_pids
+
+
+async def my_pid() -> int:
+    return os.getpid()
+
+
+async def count(n: int):
+    for i in range(n):
+        yield i
+
+
+def die_hard(code: int = 7) -> None:
+    os._exit(code)
+
+
+def kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,31 @@
+"""A root with two children and a grandchild; prints the pids, then waits for ctrl-c."""
+
+import functools
+import os
+import sys
+
+import trio
+
+import devx
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import fns
+
+
+async def main() -> None:
+    async with devx.open_nursery() as an:
+        pids = []
+        for name in ("a", "b"):
+            portal = await an.start_actor(name, enable_modules=["fns"])
+            pids.append(await portal.run(fns.my_pid))
+        nested = await an.start_actor("c", enable_modules=["fns"])
+        pids.append(await nested.run(fns.my_pid))
+        async with trio.open_nursery() as n:
+            n.start_soon(functools.partial(nested.run, fns.spawn_sleepers, n=1))
+            await trio.sleep(1.0)
+            print("PIDS", " ".join(map(str, [os.getpid(), *pids])), flush=True)
+            await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    trio.run(main)

@@ -1,0 +1,484 @@
+"""The actor runtime through real processes and real sockets."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+import trio
+
+import devx
+import fns
+from conftest import devx_actor_pids, wait_gone
+from devx.runtime import msgs
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def run(fn, *args):
+    return trio.run(fn, *args)
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def devx_log():
+    handler = Captured()
+    logger = logging.getLogger("devx")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_spawn_call_sync_and_async():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=["fns"])
+            assert await portal.run(fns.add, a=1, b=2) == 3
+            assert await portal.run(fns.async_add, a=3, b=4) == 7
+            info = await portal.run(fns.whoami)
+            assert info["name"] == "worker"
+            assert info["path"] == "root/worker"
+            assert info["ppid"] == os.getpid()
+            assert info["pid"] != os.getpid()
+            me = devx.current_actor()
+            assert info["parent"] == [me.name, me.uid.uuid]
+            assert info["root"] == [me.name, me.uid.uuid]
+            assert await portal.run(fns.add, a=10, b=-1) == 9  # still serving
+
+    run(main)
+
+
+def test_lineage_of_root():
+    async def main():
+        async with devx.open_root_actor(name="top") as actor:
+            assert devx.current_actor() is actor
+            assert actor.is_root and actor.path == "top"
+            assert actor.root_uid == actor.uid and actor.parent_uid is None
+            assert actor.pid == os.getpid()
+        with pytest.raises(devx.NoRuntime):
+            devx.current_actor()
+
+    run(main)
+
+
+def test_nested_tree_lineage():
+    async def main():
+        async with devx.open_nursery(name="top") as an:
+            portal = await an.start_actor("mid", enable_modules=["fns"])
+            mid, sub = await portal.run(fns.nested_whoami)
+            root = devx.current_actor()
+        assert mid["path"] == "top/mid"
+        assert sub["path"] == "top/mid/sub"
+        assert sub["parent"] == [mid["name"], mid["uuid"]]
+        assert sub["root"] == [root.name, root.uid.uuid] == mid["root"]
+        assert sub["ppid"] == mid["pid"]
+
+    run(main)
+
+
+def test_run_in_actor_result():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.run_in_actor(fns.add, name="adder", a=20, b=22)
+            assert await portal.result() == 42
+            assert await portal.result() == 42  # idempotent
+
+    run(main)
+
+
+def test_stream_from_async_generator():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("gen", enable_modules=["fns"])
+            async with portal.open_stream_from(fns.count, n=5) as stream:
+                got = [item async for item in stream]
+            assert got == [0, 1, 2, 3, 4]
+
+    run(main)
+
+
+def test_error_boxing():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("failer", enable_modules=["fns"])
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal.run(fns.raise_boom, msg="kaboom")
+            err = info.value
+            assert err.boxed_type is fns.Boom
+            assert err.boxed_type_name == "fns.Boom"
+            assert err.src_path == "root/failer"
+            assert err.src_uid.name == "failer"
+            assert "kaboom" in str(err) and "raise Boom(msg)" in err.tb_str
+            assert "devx/runtime" not in err.tb_str  # runtime frames trimmed
+            # a sync function's error, and the actor is still usable afterwards
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal.run(fns.raise_value_error)
+            assert info.value.boxed_type is ValueError
+            assert await portal.run(fns.add, a=1, b=1) == 2
+
+    run(main)
+
+
+def test_run_in_actor_error_raises_from_nursery():
+    async def main():
+        with pytest.raises(devx.RemoteActorError) as info:
+            async with devx.open_nursery() as an:
+                await an.run_in_actor(fns.raise_boom, name="one", msg="solo")
+        assert info.value.boxed_type is fns.Boom
+        assert "solo" in str(info.value)
+
+    run(main)
+
+
+def test_several_failures_make_an_exception_group():
+    async def main():
+        with pytest.raises(BaseExceptionGroup) as info:
+            async with devx.open_nursery() as an:
+                at = time.time() + 2  # all three fail at the same moment
+                for i in range(3):
+                    await an.run_in_actor(fns.raise_boom, name=f"f{i}", msg=f"e{i}", at=at)
+        errors = info.value.exceptions
+        assert all(isinstance(e, devx.RemoteActorError) for e in errors)
+        assert len(errors) == 3
+        assert {e.src_path for e in errors} <= {"root/f0", "root/f1", "root/f2"}
+
+    run(main)
+
+
+def test_error_relayed_through_two_levels():
+    async def main():
+        with pytest.raises(devx.RemoteActorError) as info:
+            async with devx.open_nursery() as an:
+                await an.run_in_actor(fns.nested_raise, name="mid")
+        err = info.value
+        assert err.boxed_type is fns.Boom
+        assert err.src_path == "root/mid/leaf"
+        assert err.relay_path == ["root/mid"]
+
+    run(main)
+
+
+def test_module_not_enabled_and_missing_function():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("strict", enable_modules=[])
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal.run(fns.add, a=1, b=2)
+            assert info.value.boxed_type is devx.ModuleNotEnabled
+            assert "'fns' is not enabled" in str(info.value)
+            portal2 = await an.start_actor("lax", enable_modules=["fns"])
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal2.run_from_ns("fns", "no_such_function")
+            assert info.value.boxed_type is devx.FunctionNotFound
+            assert "no_such_function" in str(info.value)
+            # both actors keep working
+            assert await portal2.run(fns.add, a=2, b=2) == 4
+            with pytest.raises(devx.RemoteActorError):
+                await portal.run(fns.add, a=1, b=2)
+
+    run(main)
+
+
+def test_enable_missing_module_fails_boot():
+    async def main():
+        async with devx.open_nursery() as an:
+            with pytest.raises(devx.RemoteActorError) as info:
+                await an.start_actor("bad", enable_modules=["no_such_module_xyz"])
+            assert info.value.boxed_type is ModuleNotFoundError
+            assert "no_such_module_xyz" in str(info.value)
+
+    run(main)
+
+
+def test_unencodable_args_and_result():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("enc", enable_modules=["fns"])
+            with pytest.raises(devx.IPCEncodeError, match="cannot be sent"):
+                await portal.run(fns.add, a=object(), b=1)
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal.run(fns.return_unencodable)
+            assert info.value.boxed_type is devx.IPCEncodeError
+            assert "return value" in str(info.value)
+            assert await portal.run(fns.add, a=1, b=1) == 2
+            with pytest.raises(TypeError, match="local function"):
+
+                async def local():
+                    pass
+
+                await portal.run(local)
+
+    run(main)
+
+
+def test_cancel_scope_cancels_children():
+    pids: list[int] = []
+
+    async def main():
+        with trio.move_on_after(1.5):
+            async with devx.open_nursery() as an:
+                for i in range(2):
+                    portal = await an.start_actor(f"s{i}", enable_modules=["fns"])
+                    pids.append(await portal.run(fns.my_pid))
+                await portal.run(fns.sleep_forever)
+
+    t0 = time.monotonic()
+    run(main)
+    assert time.monotonic() - t0 < 10
+    assert not wait_gone(set(pids), 1)
+
+
+def test_remote_call_cancelled_by_caller_keeps_actor():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("sleeper", enable_modules=["fns"])
+            with trio.move_on_after(0.3) as cs:
+                await portal.run(fns.sleep_forever)
+            assert cs.cancelled_caught
+            assert await portal.run(fns.add, a=1, b=1) == 2
+
+    run(main)
+
+
+def test_an_cancel_and_cancel_actor():
+    async def main():
+        async with devx.open_nursery() as an:
+            p1 = await an.start_actor("x", enable_modules=["fns"])
+            p2 = await an.start_actor("y", enable_modules=["fns"])
+            pid1 = await p1.run(fns.my_pid)
+            assert await p1.cancel_actor() is True
+            assert not wait_gone({pid1}, 1)
+            with pytest.raises(devx.ChannelClosed):
+                await p1.run(fns.my_pid)
+            pid2 = await p2.run(fns.my_pid)
+            await an.cancel()
+            assert not wait_gone({pid2}, 1)
+
+    run(main)
+
+
+def test_error_in_block_cancels_children():
+    async def main():
+        with pytest.raises(KeyError):
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("victim", enable_modules=["fns"])
+                async with trio.open_nursery() as n:
+                    n.start_soon(portal.run, fns.sleep_forever)
+                    await trio.sleep(0.2)
+                    raise KeyError("in the block")
+
+    run(main)
+
+
+def test_sibling_error_cancels_daemon_children():
+    async def main():
+        with pytest.raises(devx.RemoteActorError):
+            async with devx.open_nursery() as an:
+                daemon = await an.start_actor("daemon", enable_modules=["fns"])
+                await an.run_in_actor(fns.raise_boom, name="bad")
+                await daemon.run(fns.sleep_forever)
+
+    run(main)
+
+
+@pytest.mark.parametrize("how", ["sigkill", "os_exit"])
+def test_child_dying_on_its_own_is_a_clear_error(how):
+    async def main():
+        with pytest.raises(devx.ActorExited) as info:
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("mortal", enable_modules=["fns"])
+                if how == "sigkill":
+                    pid = await portal.run(fns.my_pid)
+                    os.kill(pid, signal.SIGKILL)
+                    await portal.run(fns.sleep_forever)
+                else:
+                    await portal.run(fns.die_hard, code=7)
+        err = info.value
+        assert err.name == "mortal"
+        if how == "sigkill":
+            assert err.exit_code == -signal.SIGKILL
+            assert "SIGKILL" in str(err)
+        else:
+            assert err.exit_code == 7
+            assert "exited with code 7" in str(err)
+        assert "root/mortal" in str(err)
+
+    run(main)
+
+
+def test_malformed_frames_are_rejected_and_tree_keeps_working(devx_log):
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["fns"])
+            host, port = devx.current_actor().listen_addr
+            assert host == "127.0.0.1"
+            payloads = [
+                b"\xff\xff\xff\xffgarbage",  # absurd length
+                struct.pack(">I", 3) + b"\xc1\xc1\xc1",  # invalid msgpack
+                struct.pack(">I", 2) + msgspec.msgpack.encode({"x": 1})[:2],  # wrong shape
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not a devx peer at all
+                struct.pack(">I", 3) + msgspec.msgpack.encode([1, 2]),  # not a message
+            ]
+            for payload in payloads:
+                stream = await trio.open_tcp_stream(host, port)
+                await stream.send_all(payload)
+                with trio.fail_after(5):
+                    while await stream.receive_some(100):
+                        pass  # the actor closes the connection
+                await stream.aclose()
+                assert await portal.run(fns.add, a=1, b=2) == 3
+
+    run(main)
+    rejected = [m for m in devx_log if "rejected" in m or "frame" in m]
+    assert len(rejected) >= 5, devx_log
+    assert all("127.0.0.1:" in m for m in rejected)
+
+
+def test_garbage_from_an_authenticated_peer_closes_only_that_connection(devx_log):
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["fns"])
+            actor = devx.current_actor()
+            host, port = actor.listen_addr
+            stream = await trio.open_tcp_stream(host, port)
+            hello = msgs.Hello(uid=msgs.ActorID("intruder", "0" * 32), secret=actor.secret, pid=1)
+            body = msgspec.msgpack.encode(hello)
+            await stream.send_all(struct.pack(">I", len(body)) + body)
+            await stream.receive_some(1000)  # HelloAck
+            bad = msgspec.msgpack.encode({"type": "Start", "cid": "not an int"})
+            await stream.send_all(struct.pack(">I", len(bad)) + bad)
+            with trio.fail_after(5):
+                while await stream.receive_some(100):
+                    pass
+            assert await portal.run(fns.add, a=2, b=3) == 5
+
+    run(main)
+    assert any("intruder" in m and "undecodable" in m for m in devx_log), devx_log
+
+
+def test_unauthenticated_peer_is_rejected(devx_log):
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["fns"])
+            host, port = devx.current_actor().listen_addr
+            stream = await trio.open_tcp_stream(host, port)
+            hello = msgs.Hello(uid=msgs.ActorID("mallory", "1" * 32), secret="wrong", pid=1)
+            body = msgspec.msgpack.encode(hello)
+            await stream.send_all(struct.pack(">I", len(body)) + body)
+            with trio.fail_after(5):
+                assert await stream.receive_some(100) == b""
+            start = msgs.Start(cid=1, ns="fns", func="add", kwargs={"a": 1, "b": 1})
+            body = msgspec.msgpack.encode(start)
+            stream2 = await trio.open_tcp_stream(host, port)
+            await stream2.send_all(struct.pack(">I", len(body)) + body)  # no hello at all
+            with trio.fail_after(5):
+                assert await stream2.receive_some(100) == b""
+            assert await portal.run(fns.add, a=1, b=1) == 2
+
+    run(main)
+    assert any("mallory" in m and "secret" in m for m in devx_log), devx_log
+    assert any("not Hello" in m for m in devx_log), devx_log
+
+
+def test_uds_transport():
+    async def main():
+        async with devx.open_nursery(transport="uds") as an:
+            addr = devx.current_actor().listen_addr
+            assert isinstance(addr, str) and os.path.exists(addr)
+            assert os.stat(addr).st_mode & 0o077 == 0
+            portal = await an.start_actor("u", enable_modules=["fns"])
+            mid, sub = await portal.run(fns.nested_whoami)
+            assert sub["path"] == "root/u/sub"
+        assert not os.path.exists(addr)
+
+    run(main)
+
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def test_sigint_at_root_tears_down_the_tree():
+    before = devx_actor_pids()
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "sigint_tree.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), line + proc.stderr.read()
+        pids = set(devx_actor_pids() - before)
+        assert len(pids) == 4  # a, b, c and c's grandchild
+        os.killpg(proc.pid, signal.SIGINT)  # what ctrl-c in a terminal does
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode != 0
+        assert "KeyboardInterrupt" in err
+        assert not wait_gone(pids, 3)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_main_module_functions_run_in_children(tmp_path):
+    script = tmp_path / "mainmod.py"
+    script.write_text(
+        "import os, trio, devx\n"
+        "print('TOPLEVEL', os.getpid(), flush=True)\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('m', enable_modules=[__name__])\n"
+        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
+        "        r = await an.run_in_actor(square, name='r', x=3)\n"
+        "        print('RESULT', await r.result(), flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    print('MAINBLOCK', flush=True)\n"
+        "    trio.run(main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "SQUARE 49" in out.stdout and "RESULT 9" in out.stdout
+    assert out.stdout.count("MAINBLOCK") == 1  # never re-run in children
+    assert out.stdout.count("TOPLEVEL") == 3  # the root and each child imported it
+
+
+def test_child_exits_when_parent_is_killed(tmp_path):
+    before = devx_actor_pids()
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "sigint_tree.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("PIDS")
+        pids = set(devx_actor_pids() - before)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert not wait_gone(pids, 10), "children outlived a SIGKILLed root"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
