@@ -403,7 +403,7 @@ def test_uds_transport():
             assert isinstance(addr, str) and os.path.exists(addr)
             assert os.stat(addr).st_mode & 0o077 == 0
             portal = await an.start_actor("u", enable_modules=["fns"])
-            mid, sub = await portal.run(fns.nested_whoami)
+            _mid, sub = await portal.run(fns.nested_whoami)
             assert sub["path"] == "root/u/sub"
         assert not os.path.exists(addr)
 

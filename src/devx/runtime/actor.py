@@ -402,7 +402,9 @@ class Actor:
     async def _dispatch(self, chan: Channel, msg: Any) -> None:
         if isinstance(msg, Start):
             assert self._rpc is not None
-            await self._rpc.start(self._invoke, chan, msg)
+            if not msg.stream and await self._call_sync_inline(chan, msg):
+                return
+            self._start_invoke(chan, msg)
         elif isinstance(msg, (Return, Yield, Stop)):
             chan.calls.deliver(msg)
         elif isinstance(msg, Error):
@@ -435,20 +437,64 @@ class Actor:
             except ChannelClosed:
                 pass
 
+    async def _call_sync_inline(self, chan: Channel, msg: Start) -> bool:
+        """Fast path: a plain sync function runs right here in the reader task (it
+        would block the actor's loop from any task anyway) and replies at once.
+        Returns False to take the general path: async functions, unknown names and
+        any exception go through :meth:`_invoke` (crash hooks, boxing)."""
+        try:
+            fn = self.resolve(msg.ns, msg.func)
+        except Exception:
+            return False
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            return False
+        if not inspect.isfunction(fn) and not inspect.isbuiltin(fn):
+            return False
+        assert self._rpc is not None
+        try:
+            result = fn(**msg.kwargs)
+            if inspect.isawaitable(result):  # a sync function that returned one
+                self._start_invoke(chan, msg, result)
+                return True
+            frame = encode(Return(cid=msg.cid, value=result))
+        except Exception as exc:
+            self._rpc.start_soon(self._report_error, chan, msg, exc)
+            return True
+        with trio.CancelScope(shield=True):
+            try:
+                await chan.send_raw(frame)
+            except ChannelClosed:
+                pass
+        return True
+
+    async def _report_error(self, chan: Channel, msg: Start, exc: BaseException) -> None:
+        if isinstance(exc, IPCEncodeError):
+            exc = IPCEncodeError(f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}")
+        await self.run_crash_hooks(exc)
+        events.exception(exc, call=f"{msg.ns}.{msg.func}", **self.lineage_attrs())
+        await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
+
+    def _start_invoke(
+        self, chan: Channel, msg: Start, pending: Awaitable[Any] | None = None
+    ) -> None:
+        assert self._rpc is not None
+        # register the scope now so a CancelCall right behind finds it
+        scope = trio.CancelScope()
+        self._rpc_scopes[(id(chan), msg.cid)] = scope
+        self._rpc.start_soon(self._invoke, chan, msg, scope, pending)
+
     async def _invoke(
         self,
         chan: Channel,
         msg: Start,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        scope: trio.CancelScope,
+        pending: Awaitable[Any] | None = None,
     ) -> None:
         key = (id(chan), msg.cid)
         reply: Any
-        scope = trio.CancelScope()
-        self._rpc_scopes[key] = scope
-        task_status.started()
         try:
             with scope:
-                reply = await self._call(chan, msg)
+                reply = await self._call(chan, msg, pending)
             if scope.cancelled_caught:
                 reply = self._cancelled_reply(msg, "the caller cancelled the call")
         except trio.Cancelled:
@@ -475,9 +521,11 @@ class Actor:
         )
         return Error(cid=msg.cid, error=info)
 
-    async def _call(self, chan: Channel, msg: Start) -> Any:
-        fn = self.resolve(msg.ns, msg.func)
+    async def _call(self, chan: Channel, msg: Start, pending: Awaitable[Any] | None) -> Any:
         cid = msg.cid
+        if pending is not None:
+            return self._return(msg, await pending)
+        fn = self.resolve(msg.ns, msg.func)
         if msg.stream:
             if not inspect.isasyncgenfunction(fn):
                 raise TypeError(f"{msg.ns}.{msg.func} is not an async generator function")
@@ -500,7 +548,10 @@ class Actor:
         result = fn(**msg.kwargs)
         if inspect.isawaitable(result):
             result = await result
-        reply = Return(cid=cid, value=result)
+        return self._return(msg, result)
+
+    def _return(self, msg: Start, result: Any) -> Return:
+        reply = Return(cid=msg.cid, value=result)
         try:
             encode(reply)
         except IPCEncodeError as exc:

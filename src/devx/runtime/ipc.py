@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -37,40 +38,82 @@ def encode(msg: Any) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
+class Mailbox:
+    """Replies to one outgoing call: a single-consumer queue much lighter than a
+    memory channel (one is made per call, so it is on the round-trip hot path)."""
+
+    __slots__ = ("_items", "_waiter", "closed")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._waiter: trio.lowlevel.Task | None = None
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            task, self._waiter = self._waiter, None
+            trio.lowlevel.reschedule(task)
+
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def receive(self) -> Any:
+        """The next reply; :class:`trio.EndOfChannel` once closed and drained."""
+        if self._items or self.closed:
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._waiter = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
+        if self._items:
+            return self._items.popleft()
+        raise trio.EndOfChannel
+
+    def receive_nowait(self) -> Any:
+        if self._items:
+            return self._items.popleft()
+        raise trio.EndOfChannel if self.closed else trio.WouldBlock
+
+
 class CallTable:
     """Outgoing calls on one channel: cid allocation and reply routing."""
 
     def __init__(self) -> None:
         self._next = 1
-        self.pending: dict[int, trio.MemorySendChannel[Any]] = {}
+        self.pending: dict[int, Mailbox] = {}
         self.closed_reason: BaseException | None = None
 
-    def open(self) -> tuple[int, trio.MemoryReceiveChannel[Any]]:
+    def open(self) -> tuple[int, Mailbox]:
         cid, self._next = self._next, self._next + 1
-        send, recv = trio.open_memory_channel[Any](256)
-        self.pending[cid] = send
-        return cid, recv
+        box = self.pending[cid] = Mailbox()
+        return cid, box
 
     def deliver(self, msg: Return | Yield | Stop | Error) -> bool:
-        send = self.pending.get(msg.cid)
-        if send is None:
+        box = self.pending.get(msg.cid)
+        if box is None:
             return False
-        try:
-            send.send_nowait(msg)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            return False
+        box.put(msg)
         return True
 
     def discard(self, cid: int) -> None:
-        send = self.pending.pop(cid, None)
-        if send is not None:
-            send.close()
+        box = self.pending.pop(cid, None)
+        if box is not None:
+            box.close()
 
     def close_all(self, reason: BaseException) -> None:
         """The channel is gone: wake every waiting caller with ``reason``."""
         self.closed_reason = reason
-        for send in self.pending.values():
-            send.close()
+        for box in self.pending.values():
+            box.close()
         self.pending.clear()
 
 

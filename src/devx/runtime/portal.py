@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError, unbox_error
-from .ipc import CallTable, Channel, encode
+from .ipc import CallTable, Channel, Mailbox, encode
 from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, Yield
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class Portal:
 
     async def _start(
         self, ns: str, func: str, kwargs: dict[str, Any], stream: bool
-    ) -> tuple[int, trio.MemoryReceiveChannel[Any]]:
+    ) -> tuple[int, Mailbox]:
         if self.channel.closed or self.calls.closed_reason is not None:
             raise await self._gone()
         cid, recv = self.calls.open()
@@ -87,7 +87,7 @@ class Portal:
             except ChannelClosed:
                 pass
 
-    async def _next(self, recv: trio.MemoryReceiveChannel[Any]) -> Any:
+    async def _next(self, recv: Mailbox) -> Any:
         try:
             return await recv.receive()
         except trio.EndOfChannel:

@@ -1,0 +1,32 @@
+# Two commands on a fresh machine (only Python 3.11+ and pip needed):
+#   make demo   set up .venv and run the demo tree
+#   make test   set up .venv and run the full test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py
+
+test: $(VENV)/.installed
+	$(PY) -m ruff check src tests examples bench
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check src tests examples bench
+	$(PY) -m ruff format --check src tests examples bench
+
+bench: $(VENV)/.installed
+	$(PY) bench/bench_spawn.py
+	$(PY) bench/bench_roundtrip.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info
