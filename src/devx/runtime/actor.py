@@ -252,6 +252,13 @@ class Actor:
         if self._rpc is not None:
             self._rpc.cancel_scope.cancel()
 
+    async def start_service(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Start ``fn`` in the actor's service nursery (it outlives the calls and is
+        cancelled last) the way ``nursery.start`` does; returns what it started with."""
+        if self._service is None:
+            raise RuntimeError(f"actor {self.path!r} is not running")
+        return await self._service.start(fn, *args)
+
     async def run_crash_hooks(self, exc: BaseException) -> None:
         """Let the debug layer (post-mortem REPL) see a crash before it is boxed."""
         for hook in list(self.crash_hooks):

@@ -1,0 +1,83 @@
+"""``pause()``: a breakpoint in any actor of the tree, one REPL at a time."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from types import FrameType
+from typing import Any
+
+import trio
+
+from ..runtime.actor import Actor, current_actor
+from ..runtime.errors import NoRuntime
+from .repl import mk_pdb
+from .session import Session, frame_attrs, interactive
+
+__tracebackhide__ = True
+
+
+def debug_actor(api: str) -> Actor:
+    """The current actor, which must run in debug mode for ``api`` to work."""
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is None:
+        raise NoRuntime(
+            f"devx.{api}() needs the actor runtime: call it inside "
+            "devx.open_root_actor(debug_mode=True) or devx.open_nursery(debug_mode=True)"
+        )
+    if not actor.debug_mode:
+        raise RuntimeError(
+            f"devx.{api}() in actor {actor.path!r}, which is not in debug mode: boot the tree "
+            "with debug_mode=True (or start this actor with start_actor(debug_mode=True))"
+        )
+    return actor
+
+
+async def pause(
+    *,
+    hide_tb: bool = True,
+    api_frame: FrameType | None = None,
+    shield: bool = False,
+    **_pause_kwargs: Any,
+) -> None:
+    """Stop this task at the line after the ``await devx.pause()`` in a pdbp REPL,
+    once this actor holds the tree-global TTY lock (waiting for another actor's REPL
+    to end first). ``c`` resumes, ``q`` raises ``bdb.BdbQuit`` in this task as pdb
+    does. ``shield=True`` pauses even inside a cancelled scope.
+    """
+    __tracebackhide__ = hide_tb
+    frame = api_frame if api_frame is not None else sys._getframe(1)
+    actor = debug_actor("pause")
+    with trio.CancelScope(shield=shield):
+        session = await Session.open(actor, reason=_pause_kwargs.get("reason", "pause"))
+    enter_trace(session, frame)
+
+
+def enter_trace(session: Session, frame: FrameType) -> None:
+    """Open the REPL at ``frame``'s next line (or, without a terminal, say where we
+    would have stopped and go on). Nothing may run after ``set_trace`` here: the
+    tracer would stop in it."""
+    where = frame_attrs(frame)
+    location = f"{where['code.filepath']}:{where['code.lineno']} in {where['code.function']}()"
+    if not interactive():
+        session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
+        session.release()
+        return
+    pdb = mk_pdb()
+    pdb.on_exit = session.release
+    session.pdb = pdb
+    session.announce(location)
+    session.repl_started(frame)
+    pdb.set_trace(frame)
+
+
+async def breakpoint(**kwargs: Any) -> None:
+    """Deprecated alias of :func:`pause`."""
+    warnings.warn(
+        "devx.breakpoint() is deprecated: use `await devx.pause()` (or "
+        "devx.pause_from_sync() in sync code)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    kwargs.setdefault("api_frame", sys._getframe(1))
+    await pause(**kwargs)

@@ -1,0 +1,122 @@
+"""Post-mortem REPLs: ``post_mortem()`` from an ``except`` block, and the crash hook
+that opens one in a debug-mode actor before its error is boxed and sent up."""
+
+from __future__ import annotations
+
+import bdb
+import sys
+import traceback
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from ..runtime.actor import Actor
+from ..runtime.errors import RemoteActorError
+from .pause import debug_actor
+from .repl import mk_pdb
+from .session import Session, interactive
+
+__tracebackhide__ = True
+
+
+def user_tb(tb: TracebackType | None) -> TracebackType | None:
+    """``tb`` without its trailing devx frames (where a remote error was re-raised),
+    so the REPL stops in the user's code; unchanged when it is all devx."""
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    keep = len(entries)
+    while keep > 1 and _is_devx(entries[keep - 1]):
+        keep -= 1
+    if keep == len(entries) or keep == 0:
+        return entries[0] if entries else None
+    trimmed: TracebackType | None = None
+    for entry in reversed(entries[:keep]):
+        trimmed = TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return trimmed
+
+
+def _is_devx(tb: TracebackType) -> bool:
+    name = tb.tb_frame.f_globals.get("__name__", "")
+    return name == "devx" or name.startswith("devx.") or name.startswith("trio")
+
+
+def wants_repl(exc: BaseException) -> bool:
+    """Crashes worth a REPL: not cancellation, ctrl-c, or the user quitting pdb."""
+    if isinstance(exc, (trio.Cancelled, KeyboardInterrupt, bdb.BdbQuit, GeneratorExit)):
+        return False
+    if isinstance(exc, BaseExceptionGroup):
+        return any(wants_repl(e) for e in exc.exceptions)
+    if isinstance(exc, RemoteActorError) and exc.boxed_type_name in (
+        "bdb.BdbQuit",
+        "trio.Cancelled",
+        "builtins.KeyboardInterrupt",
+    ):
+        return False
+    return True
+
+
+async def crash_repl(actor: Actor, exc: BaseException, tb: TracebackType | None = None) -> None:
+    """Take the TTY lock, show the error and open a post-mortem REPL on it."""
+    tb = user_tb(tb if tb is not None else exc.__traceback__)
+    session = await Session.open(actor, reason="crash")
+    try:
+        session.announce(f"{type(exc).__name__}: {_first_line(exc)}")
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if not interactive():
+            sys.stdout.write("    stdin is not a terminal: no REPL, the error propagates\n")
+            sys.stdout.flush()
+            return
+        pdb = mk_pdb()
+        session.pdb = pdb
+        frame = _last_frame(tb)
+        session.repl_started(frame)
+        pdb.reset()
+        pdb.interaction(None, tb)
+    finally:
+        session.release()
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, RemoteActorError):
+        return f"{exc.boxed_type_name.removeprefix('builtins.')} from actor {exc.src_path!r}"
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def _last_frame(tb: TracebackType | None) -> Any:
+    frame = None
+    while tb is not None:
+        frame, tb = tb.tb_frame, tb.tb_next
+    return frame
+
+
+async def post_mortem(
+    *,
+    tb: TracebackType | None = None,
+    api_frame: Any = None,
+    hide_tb: bool = False,
+    **_pause_kwargs: Any,
+) -> None:
+    """Like ``pdb.post_mortem()`` for devx: call it in an ``except`` block (or pass
+    ``tb``) to get a REPL on the exception, holding the tree-global TTY lock."""
+    __tracebackhide__ = hide_tb
+    actor = debug_actor("post_mortem")
+    exc = sys.exc_info()[1]
+    if tb is None:
+        if exc is None:
+            raise ValueError("post_mortem() outside an except block needs tb=")
+        tb = exc.__traceback__
+    if exc is None:
+        exc = RuntimeError("post_mortem")
+    await crash_repl(actor, exc, tb)
+
+
+async def crash_hook(actor: Actor, exc: BaseException) -> None:
+    """Registered on debug-mode actors: a REPL before the error is boxed and sent up."""
+    if actor.debug_mode and wants_repl(exc):
+        await crash_repl(actor, exc)
