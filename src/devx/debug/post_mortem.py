@@ -6,7 +6,7 @@ from __future__ import annotations
 import bdb
 import sys
 import traceback
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import trio
@@ -38,9 +38,25 @@ def user_tb(tb: TracebackType | None) -> TracebackType | None:
     return trimmed
 
 
+_PLUMBING = ("devx.", "trio.", "trio", "contextlib", "outcome")
+
+
+def _is_plumbing(frame: FrameType) -> bool:
+    """Frames of devx, trio and context-manager machinery, not the user's code."""
+    name = frame.f_globals.get("__name__", "")
+    return name == "devx" or name.startswith(_PLUMBING)
+
+
 def _is_devx(tb: TracebackType) -> bool:
-    name = tb.tb_frame.f_globals.get("__name__", "")
-    return name == "devx" or name.startswith("devx.") or name.startswith("trio")
+    return _is_plumbing(tb.tb_frame)
+
+
+def user_caller_frame() -> FrameType | None:
+    """The innermost frame on the current stack that is the user's code."""
+    frame = sys._getframe(1)
+    while frame is not None and _is_plumbing(frame):
+        frame = frame.f_back
+    return frame
 
 
 def wants_repl(exc: BaseException) -> bool:
@@ -64,7 +80,10 @@ async def crash_repl(actor: Actor, exc: BaseException, tb: TracebackType | None 
     session = await Session.open(actor, reason="crash")
     try:
         session.announce(f"{type(exc).__name__}: {_first_line(exc)}")
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
+            text = f"{type(exc).__name__}: {exc}\n"
+        else:
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
         sys.stdout.write(text)
         sys.stdout.flush()
         if not interactive():
@@ -74,9 +93,16 @@ async def crash_repl(actor: Actor, exc: BaseException, tb: TracebackType | None 
         pdb = mk_pdb()
         session.pdb = pdb
         frame = _last_frame(tb)
-        session.repl_started(frame)
         pdb.reset()
-        pdb.interaction(None, tb)
+        if frame is None or _is_plumbing(frame):
+            # raised inside the runtime (a child's error arriving): stop at the
+            # user's code that is waiting on it instead
+            frame = user_caller_frame() or frame
+            session.repl_started(frame)
+            pdb.interaction(frame, None)
+        else:
+            session.repl_started(frame)
+            pdb.interaction(None, tb)
     finally:
         session.release()
 

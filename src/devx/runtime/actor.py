@@ -497,6 +497,7 @@ class Actor:
         scope: trio.CancelScope,
         pending: Awaitable[Any] | None = None,
     ) -> None:
+        __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
         key = (id(chan), msg.cid)
         reply: Any
         try:
@@ -529,6 +530,7 @@ class Actor:
         return Error(cid=msg.cid, error=info)
 
     async def _call(self, chan: Channel, msg: Start, pending: Awaitable[Any] | None) -> Any:
+        __tracebackhide__ = True
         cid = msg.cid
         if pending is not None:
             return self._return(msg, await pending)

@@ -1,0 +1,332 @@
+"""The multi-process debugger through a real pseudo-terminal (pexpect): each
+example under examples/debugging/ is driven the way a person would."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.timeout(90)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
+PROMPT = "(Pdb+) "
+TIMEOUT = 20
+
+
+def banner(kind: str, name: str, path: str) -> str:
+    return rf">>> devx {kind} in actor '{name}' \(path {re.escape(path)}, pid \d+\)"
+
+
+class Repl:
+    """An example running on a real PTY, with a transcript for failure messages."""
+
+    def __init__(self, script: str, *args: str):
+        self.log = io.StringIO()
+        env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
+        env.pop("PYTHONBREAKPOINT", None)
+        self.child = pexpect.spawn(
+            sys.executable,
+            [str(EXAMPLES / script), *args],
+            env=env,
+            encoding="utf-8",
+            timeout=TIMEOUT,
+            dimensions=(50, 200),
+        )
+        self.child.logfile_read = self.log
+
+    def expect(self, pattern: str, timeout: float = TIMEOUT) -> re.Match:
+        try:
+            self.child.expect(pattern, timeout=timeout)
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            raise AssertionError(
+                f"expected {pattern!r}, got {type(exc).__name__}; transcript:\n{self.log.getvalue()}"
+            ) from None
+        return self.child.match
+
+    def expect_exact(self, text: str, timeout: float = TIMEOUT) -> None:
+        self.expect(re.escape(text), timeout)
+
+    def prompt(self) -> str:
+        """Wait for the next prompt; returns what was printed before it."""
+        self.expect_exact(PROMPT)
+        return self.child.before
+
+    def cmd(self, line: str) -> str:
+        """Send a command and return its output (up to the next prompt)."""
+        self.child.sendline(line)
+        return self.prompt()
+
+    def assert_quiet(self, pattern: str = ">>> devx", seconds: float = 0.7) -> None:
+        """Nothing matching ``pattern`` shows up for a while (a second REPL must
+        not start while this one is live)."""
+        try:
+            self.child.expect(pattern, timeout=seconds)
+        except pexpect.TIMEOUT:
+            return
+        raise AssertionError(f"unexpected {pattern!r} while a REPL was live:\n{self.log.getvalue()}")
+
+    def finish(self) -> int:
+        self.expect(pexpect.EOF)
+        self.child.close()
+        return self.child.exitstatus if self.child.exitstatus is not None else -self.child.signalstatus
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.close(force=True)
+
+
+@pytest.fixture
+def repl():
+    started: list[Repl] = []
+
+    def start(script: str, *args: str) -> Repl:
+        r = Repl(script, *args)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.close()
+
+
+def test_root_pause(repl):
+    r = repl("root_pause.py")
+    r.expect(banner("PAUSE", "root", "root"))
+    out = r.prompt()
+    assert "root_pause.py(12)main()" in out and "-> y = x + 1" in out
+    assert r.cmd("p x").strip().endswith("1")
+    assert "await devx.pause()" in r.cmd("ll")
+    r.cmd("n")
+    assert r.cmd("p y").strip().endswith("2")
+    r.child.sendline("c")
+    r.expect_exact("root resumed, y=2")
+    assert r.finish() == 0
+
+
+def test_root_crash_repl_at_raising_frame(repl):
+    r = repl("root_crash.py")
+    r.expect(banner("CRASH", "root", "root") + ": KeyError: 'question'")
+    out = r.prompt()
+    assert "root_crash.py(11)main()" in out and 'print(data["question"])' in out
+    assert "42" in r.cmd("p data")
+    r.child.sendline("c")
+    r.expect("KeyError: 'question'")
+    assert r.finish() != 0
+
+
+def test_child_pause_in_a_loop(repl):
+    r = repl("child_pause_loop.py")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    assert "-> total += i" in r.prompt()
+    assert "-> await trio.sleep(0)" in r.cmd("n")
+    assert r.cmd("p total").strip().endswith("0")
+    assert r.cmd("p i").strip().endswith("0")
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))  # the next turn pauses again
+    r.prompt()
+    assert r.cmd("p i").strip().endswith("1")
+    r.child.sendline("c")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
+
+
+def test_child_crash_walked_up_to_root(repl):
+    r = repl("child_crash.py")
+    r.expect(banner("CRASH", "divider", "root/divider") + ": ZeroDivisionError")
+    out = r.prompt()
+    assert "child_crash.py(10)divide()" in out and "ratio = a / b" in out
+    assert r.cmd("p a, b").strip().endswith("(1, 0)")
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: ZeroDivisionError")
+    r.prompt()
+    r.child.sendline("c")
+    r.expect("RemoteActorError: ZeroDivisionError: division by zero")
+    assert r.finish() != 0
+
+
+def test_grandchild_crash_through_two_nurseries(repl):
+    r = repl("grandchild_crash.py")
+    r.expect(banner("CRASH", "leaf", "root/middle/leaf") + ": ValueError: leaf failed")
+    assert "leaf_fails()" in r.prompt()
+    assert "_invoke" not in r.cmd("w")  # runtime frames hidden
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "middle", "root/middle") + ": RemoteActorError: ValueError")
+    assert "middle()" in r.prompt()
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: ValueError")
+    r.expect_exact("via root/middle")
+    assert "main()" in r.prompt()
+    r.child.sendline("c")
+    assert r.finish() != 0
+
+
+def test_several_pauses_and_a_crash_one_at_a_time(repl):
+    r = repl("multi_pause_crash.py")
+    seen = []
+    pattern = r">>> devx (PAUSE|CRASH) in actor '(\w+)' \(path root/(\w+), pid \d+\)"
+    for _ in range(4):
+        m = r.expect(pattern)
+        kind, name, path_name = m.group(1), m.group(2), m.group(3)
+        assert name == path_name
+        assert (kind == "CRASH") == (name == "crasher")
+        seen.append(name)
+        r.prompt()
+        r.assert_quiet()  # no other actor's banner while this REPL is live
+        assert name in r.cmd("p __import__('devx').current_actor().name")
+        r.child.sendline("c")
+    assert sorted(seen) == ["crasher", "pauser0", "pauser1", "pauser2"]
+    # then the root gets its post-mortem on the crasher's boxed error
+    r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: RuntimeError")
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() != 0
+
+
+def test_per_actor_debug_mode(repl):
+    r = repl("per_actor_debug_mode.py")
+    m = r.expect(r">>> devx CRASH in actor '(\w+)'")
+    assert m.group(1) == "root"  # the plain child opened no REPL of its own
+    out = r.prompt()
+    assert "RemoteActorError: KeyError" in r.log.getvalue() and "main()" in out
+    r.child.sendline("c")
+    assert r.finish() != 0
+
+
+def test_root_cancelled_while_child_in_repl(repl):
+    r = repl("root_cancelled_child_in_repl.py")
+    r.expect(banner("PAUSE", "sitter", "root/sitter"))
+    r.prompt()
+    r.assert_quiet("tree torn down", seconds=2.0)  # the root's 1 s deadline passes
+    r.cmd("p 1 + 1")  # the REPL is still alive and usable
+    r.child.sendline("c")
+    r.expect_exact("root: tree torn down cleanly")
+    assert r.finish() == 0
+
+
+def test_shielded_pause_in_cancelled_scope(repl):
+    r = repl("shield_pause.py")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("after the shielded pause")
+    r.expect_exact("scope cancelled: True")
+    assert "never printed" not in r.log.getvalue()
+    assert r.finish() == 0
+
+
+def test_ctrl_c_while_child_repl_is_live(repl):
+    r = repl("child_pause_sleep.py")
+    r.expect(banner("PAUSE", "pauser", "root/pauser"))
+    r.prompt()
+    for _ in range(2):
+        r.child.sendintr()  # ctrl-c: SIGINT to the whole foreground process group
+        r.expect_exact("ctrl-c shielded: root/pauser is in the REPL")
+        r.prompt()
+    assert r.cmd("p 40 + 2").strip().endswith("42")  # still the same live REPL
+    r.child.sendline("c")
+    r.expect_exact("root got: child finished")
+    assert r.finish() == 0
+
+
+def test_ctrl_c_with_no_repl_tears_down(repl):
+    r = repl("idle_tree.py")
+    r.expect_exact("tree is up; press ctrl-c")
+    r.child.sendintr()
+    r.expect("KeyboardInterrupt")
+    assert r.finish() != 0
+    assert ">>> devx" not in r.log.getvalue()
+
+
+def test_quit_in_child(repl):
+    r = repl("child_pause_sleep.py")
+    r.expect(banner("PAUSE", "pauser", "root/pauser"))
+    r.prompt()
+    r.child.sendline("q")
+    r.expect("BdbQuit")
+    assert r.finish() != 0
+    assert ">>> devx CRASH" not in r.log.getvalue()  # quitting is not a crash
+
+
+@pytest.mark.parametrize(
+    ("script", "ok"), [("root_pause.py", True), ("child_crash.py", False)]
+)
+def test_stdin_not_a_terminal_never_hangs(script, ok):
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert "stdin is not a terminal" in out.stdout
+    assert (out.returncode == 0) == ok, out.stdout + out.stderr
+    if ok:
+        assert "root resumed, y=2" in out.stdout
+    else:
+        assert "ZeroDivisionError" in out.stdout + out.stderr
+
+
+def test_terminal_settings_restored(repl, tmp_path):
+    script = tmp_path / "stty_around.sh"
+    script.write_text(
+        f"stty -a > {tmp_path}/before\n"
+        f"{sys.executable} {EXAMPLES / 'child_crash.py'}\n"
+        f"stty -a > {tmp_path}/after\n"
+        "echo STTY-DONE\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
+    child = pexpect.spawn("bash", [str(script)], env=env, encoding="utf-8", timeout=TIMEOUT)
+    try:
+        for _ in range(2):
+            child.expect_exact(PROMPT)
+            child.sendline("c")
+        child.expect_exact("STTY-DONE")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    before = (tmp_path / "before").read_text()
+    after = (tmp_path / "after").read_text()
+    assert before == after
+    assert " echo " in f" {before} " or "echo" in before
+
+
+def test_mk_pdb_and_deprecated_breakpoint():
+    import trio
+
+    import devx
+    from devx.debug import mk_pdb
+
+    pdb = mk_pdb()
+    assert type(pdb).__name__ == "PdbREPL"
+    assert type(pdb).__mro__[1].__module__ == "pdbp"
+
+    async def main():
+        async with devx.open_root_actor(debug_mode=True):
+            with pytest.warns(DeprecationWarning, match="pause"):
+                # stdin is not a terminal under pytest: the pause reports and goes on
+                await devx.breakpoint()
+
+    trio.run(main)
+
+
+def test_pause_without_debug_mode_is_a_clear_error():
+    import trio
+
+    import devx
+
+    async def main():
+        async with devx.open_root_actor():
+            with pytest.raises(RuntimeError, match="debug_mode=True"):
+                await devx.pause()
+        with pytest.raises(devx.NoRuntime, match="open_root_actor"):
+            await devx.pause()
+
+    trio.run(main)
