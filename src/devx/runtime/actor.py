@@ -120,6 +120,8 @@ class Actor:
         self.teardown_hooks: list[TeardownHook] = []
         self.cancel_reason: str | None = None
         self.cancel_called = trio.Event()
+        # for threads that need the actor's loop (trio.from_thread.run(..., trio_token=))
+        self.trio_token: trio.lowlevel.TrioToken | None = None
         # how children load the root's __main__: (importable name, file path)
         self.main_ref: tuple[str | None, str | None] = _main_ref()
 
@@ -224,6 +226,7 @@ class Actor:
         cancelled first, then hooks unwind, then channels and the listener close.
         """
         _set_current(self)
+        self.trio_token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as service:
                 self._service = service
