@@ -330,3 +330,16 @@ def test_pause_without_debug_mode_is_a_clear_error():
             await devx.pause()
 
     trio.run(main)
+
+
+def test_lock_freed_when_holder_is_killed(repl):
+    r = repl("holder_killed.py")
+    r.expect(banner("PAUSE", "doomed", "root/doomed"))
+    r.expect_exact("root: root/doomed holds the TTY; killing it")
+    r.expect(r"root: actor 'root/doomed' \(pid \d+\) was killed by SIGKILL")
+    r.expect_exact("root: lock freed after its holder died")
+    r.expect(banner("PAUSE", "second", "root/second"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("root: second child resumed")
+    assert r.finish() == 0

@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 
 # every actor of a tree runs these lifetime hooks (imported when an actor boots)
 _hooks.register("devx.debug.boot:actor_lifetime")
+_hooks.register("devx.debug.stack:actor_lifetime")
 
 # debugger entry points, imported from devx.debug on first use
 _LAZY = {"pause", "pause_from_sync", "post_mortem", "breakpoint"}

@@ -13,9 +13,11 @@ How a dump happens (and why this way):
 2. Normal path: the loop runs the request between task steps, where every task is
    suspended, so the stackscope walk of the whole task tree is consistent.
 3. Stuck loop: if the loop has not picked the request up within ``fallback_after``
-   seconds, the watchdog thread claims it and writes every thread's Python stack
-   from ``sys._current_frames()`` instead, saying the trio tree could not be walked
-   (walking it from another thread while the loop runs would race with it).
+   seconds and the main thread has not moved since the signal (same frame, same
+   bytecode: a sync call), the watchdog thread claims it and writes every thread's
+   Python stack from ``sys._current_frames()`` instead, saying the trio tree could
+   not be walked (walking it from another thread while the loop runs would race with
+   it). A loop that is merely busy or starved of CPU gets ``HARD_FALLBACK_S``.
 
 Exactly one of the two writes each request. Signals within ``COALESCE_S`` of the
 previous one (a relay plus a direct ``pkill``) yield a single dump.
@@ -66,6 +68,8 @@ log = logging.getLogger("devx.debug.stack")
 ENV_VAR = "DEVX_ENABLE_STACKSCOPE"
 COALESCE_S = 0.3
 DEFAULT_FALLBACK_AFTER = 0.25
+HARD_FALLBACK_S = 2.0
+_TRIO_DIR = os.path.dirname(trio.__file__) + os.sep
 
 log_path = _reg.log_path
 
@@ -90,6 +94,7 @@ class _Request:
     wall: float
     mono: float
     blocked_task: str | None  # the task that was running when the signal arrived
+    sample: tuple[FrameType, int] | None  # the interrupted frame and its position
     relayed: list[int]
     in_trio: bool
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,8 +123,19 @@ class _Installed:
 
 
 _state: _Installed | None = None
-_stderr_busy: Callable[[], bool] | None = None
+_stderr_busy: Callable[[], bool] | None = None  # set below to _repl_owns_tty
 _atexit_registered = False
+
+
+def _repl_owns_tty() -> bool:
+    """The default probe: a REPL of this process holds the terminal."""
+    from . import session
+
+    live = session.current
+    return live is not None and live.pdb is not None
+
+
+_stderr_busy = _repl_owns_tty
 
 
 def set_stderr_busy_probe(probe: Callable[[], bool] | None) -> None:
@@ -225,8 +241,13 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
         yield
         return
     owned = _state is None  # the user may have enabled it already: then leave it on
+    sig, fallback = (
+        (signal.SIGUSR1, DEFAULT_FALLBACK_AFTER)
+        if _state is None
+        else (_state.sig, _state.fallback_after)
+    )
     try:
-        _enable(signal.SIGUSR1 if owned else _state.sig, DEFAULT_FALLBACK_AFTER, actor)  # type: ignore[union-attr]
+        _enable(signal.Signals(sig), fallback, actor)
     except (RuntimeError, ValueError, OSError) as exc:
         log.warning("devx: stack dumps on signal not enabled in %r: %s", actor, exc)
         owned = False
@@ -254,7 +275,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
             blocked: str | None = trio.lowlevel.current_task().name
         except RuntimeError:  # the loop is idle (or not ours): nothing is blocking it
             blocked = None
-        req = _Request(signum, time.time(), now, blocked, relayed, in_trio=False)
+        sample = (frame, frame.f_lasti) if frame is not None else None
+        req = _Request(signum, time.time(), now, blocked, sample, relayed, in_trio=False)
         token = st.token
         if token is None:
             with contextlib.suppress(RuntimeError):
@@ -308,11 +330,33 @@ class _Watchdog(threading.Thread):
     def run(self) -> None:
         while (req := self._q.get()) is not None:
             st = _state
-            wait = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
-            if req.in_trio:
-                req.claimed.wait(max(0.0, req.mono + wait - time.monotonic()))
+            step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
+            stuck = self._wait_for_trio(req, step) if req.in_trio else False
             if req.claim("watchdog"):
-                _guarded(_dump_without_trio, req, wait)
+                _guarded(_dump_without_trio, req, time.monotonic() - req.mono, stuck)
+
+    @staticmethod
+    def _wait_for_trio(req: _Request, step: float) -> bool:
+        """Wait for the loop to claim ``req``. Give up after ``step`` seconds if the
+        main thread sits at the same bytecode of the same non-trio frame as at the
+        previous look (stuck in a sync call), else after ``HARD_FALLBACK_S`` (a loop
+        that is busy or starved of CPU, not stuck, gets that long)."""
+        prev = req.sample
+        while not req.claimed.wait(max(0.0, step)):
+            top = sys._current_frames().get(threading.main_thread().ident or -1)
+            cur = (top, top.f_lasti) if top is not None else None
+            if (
+                cur is not None
+                and prev is not None
+                and cur[0] is prev[0]
+                and cur[1] == prev[1]
+                and not cur[0].f_code.co_filename.startswith(_TRIO_DIR)
+            ):
+                return True
+            if time.monotonic() - req.mono >= HARD_FALLBACK_S:
+                return False
+            prev = cur
+        return False
 
 
 def _guarded(fn: Callable[..., None], *args: Any) -> None:
@@ -341,13 +385,18 @@ def _dump_with_trio(req: _Request) -> None:
     _emit(req, fd, path, note, body, count, mode="trio task tree")
 
 
-def _dump_without_trio(req: _Request, waited: float) -> None:
+def _dump_without_trio(req: _Request, waited: float, stuck: bool) -> None:
     fd, path, note = _open_log()
-    if req.in_trio:
+    if req.in_trio and stuck:
         who = f"task {req.blocked_task!r}" if req.blocked_task else "a sync call"
         why = (
-            f"the trio loop did not run the dump within {waited:.2f} s of the signal: "
-            f"it is blocked, most likely by {who} (see the MainThread stack below)"
+            f"the trio loop is blocked: the main thread has not moved for {waited:.2f} s, "
+            f"most likely in a sync call made by {who} (see the MainThread stack below)"
+        )
+    elif req.in_trio:
+        why = (
+            f"the trio loop did not run the dump within {waited:.2f} s of the signal; it "
+            "is not stuck in one call but busy or starved (see the MainThread stack below)"
         )
     else:
         why = "no trio loop is running in this process"
@@ -387,9 +436,6 @@ def _render_task_tree() -> tuple[str, int]:
     )
 
 
-_TRIO_DIR = os.path.dirname(trio.__file__) + os.sep
-
-
 def _summarize(stack: Any, stack_type: type, lines: list[str]) -> int:
     """One line per task, indented by nursery nesting; returns the task count."""
     count = 0
@@ -426,6 +472,8 @@ def _describe_task(s: Any) -> str:
         return f"{name}: not started"
     leaf = frames[-1]
     user = next((f for f in reversed(frames) if not f.filename.startswith(_TRIO_DIR)), leaf)
+    if user.filename == __file__:
+        return f"{name}: writing this dump"
     text = f"{name} at {user.filename}:{user.lineno} in {user.funcname}"
     if user is not leaf:
         text += f" (waits in {leaf.modname or leaf.filename}.{leaf.funcname}:{leaf.lineno})"
@@ -554,6 +602,7 @@ def _emit(
         f"mode:     {mode}\n",
         f"relayed:  {relayed}\n",
         f"log:      {path or '(none)'}\n",
+        *([f"note:     {note.removeprefix('devx: ')}"] if note else []),
     ]
     text = "".join([*head, *(b if b.endswith("\n") else b + "\n" for b in body)])
     text += _reg.end_line(pid)

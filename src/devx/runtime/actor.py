@@ -491,7 +491,7 @@ class Actor:
         # register the scope now so a CancelCall right behind finds it
         scope = trio.CancelScope()
         self._rpc_scopes[(id(chan), msg.cid)] = scope
-        self._rpc.start_soon(self._invoke, chan, msg, scope, pending)
+        self._rpc.start_soon(self._invoke, chan, msg, scope, pending, name=f"{msg.ns}.{msg.func}")
 
     async def _invoke(
         self,

@@ -1,0 +1,118 @@
+"""``devx dump``: matching, refusals, and end to end against live trees."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import devx
+from devx import cli
+from devx.debug import _stack_registry as reg
+from test_stack_support import EXAMPLES, PY, Env, devx_cli
+from test_stack_support import dump_env as dump_env  # fixture
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _dump_order(out: str) -> list[str]:
+    """Tree paths (or names) of the dumps printed, in order."""
+    return re.findall(rf"^{re.escape(reg.BEGIN_MARKER)}: (\S+) ", out, re.M)
+
+
+def _start_plain_tree(env: Env, *args: str, size: int) -> dict[str, int]:
+    tree = env.start([PY, str(EXAMPLES / "plain_tree.py"), f"--size={size}", *args])
+    pids = {m[1]: int(m[2]) for m in tree.wait_lines(r"^READY (\S+) (\d+)$", size, 60)}
+    env.track(*pids.values())
+    return pids
+
+
+# --- refusals --------------------------------------------------------------------------
+
+
+def test_nothing_matched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert cli.main(["dump", "no-such-tree"]) == cli.EXIT_NO_MATCH
+    err = capsys.readouterr().err
+    assert "no devx actor of yours" in err and "'no-such-tree'" in err
+    assert "Nothing was signalled" in err
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == cli.EXIT_USAGE
+    assert cli.main(["dump", "("]) == cli.EXIT_USAGE
+    assert "bad pattern" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["dump"])
+
+
+def test_unregistered_process_is_never_signalled(dump_env: Env) -> None:
+    """SIGUSR1 would kill a process without a handler: a pid or a pattern naming a
+    process that is not a registered devx actor is refused."""
+    victim = subprocess.Popen([PY, "-c", "import time; time.sleep(60)  # devx-victim"])
+    try:
+        for target in (str(victim.pid), "devx-victim"):
+            res = devx_cli(dump_env, "dump", target)
+            assert res.returncode == cli.EXIT_NO_MATCH, res
+            assert "no devx actor of yours" in res.stderr
+        time.sleep(0.2)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+# --- end to end ------------------------------------------------------------------------
+
+
+def test_dump_plain_tree_by_pattern(dump_env: Env) -> None:
+    pids = _start_plain_tree(dump_env, "--shape=nested", "--block=n2", size=5)
+    dump_env.trees[0].wait_lines(r"^BLOCKING", 1, 20)
+    res = devx_cli(dump_env, "dump", "plain_tree", "--timeout", "10")
+    assert res.returncode == 0, res.stderr
+    assert _dump_order(res.stdout) == sorted(pids)  # merged, ordered by tree path
+    assert "5/5 dumps" in res.stderr
+    assert res.stdout.count("task 'hang_forever'") == 4
+    assert "thread stacks (fallback)" in res.stdout  # n2 blocks its loop
+    for path, pid in pids.items():
+        assert f"path={path} pid={pid}" in res.stdout
+
+
+def test_dump_child_pid_gives_its_subtree(dump_env: Env) -> None:
+    pids = _start_plain_tree(dump_env, "--shape=nested", size=5)
+    res = devx_cli(dump_env, "dump", str(pids["root/n1"]), "--timeout", "10")
+    assert res.returncode == 0, res.stderr
+    assert _dump_order(res.stdout) == ["root/n1", "root/n1/n3", "root/n1/n4"]
+
+
+def test_unresponsive_actor_times_out_with_partial_output(dump_env: Env) -> None:
+    pids = _start_plain_tree(dump_env, "--shape=flat", size=3)
+    os.kill(pids["root/n1"], signal.SIGSTOP)  # a stopped process cannot run its handler
+    try:
+        res = devx_cli(dump_env, "dump", "plain_tree", "--timeout", "1")
+    finally:
+        os.kill(pids["root/n1"], signal.SIGCONT)
+    assert res.returncode == cli.EXIT_INCOMPLETE, res
+    assert _dump_order(res.stdout) == ["root", "root/n2"]
+    assert "2/3 dumps" in res.stderr and "no dump from root/n1" in res.stderr
+
+
+@pytest.mark.skipif(not hasattr(devx, "open_nursery"), reason="no actor runtime yet")
+def test_dump_hung_tree(dump_env: Env) -> None:
+    from test_stack_tree import PATHS, start_hung_tree
+
+    tree, _actors = start_hung_tree(dump_env)
+    res = devx_cli(dump_env, "dump", "hung_tree", "--timeout", "10")
+    assert res.returncode == 0, res.stderr
+    assert _dump_order(res.stdout) == list(PATHS)
+    assert f"{len(PATHS)}/{len(PATHS)} dumps" in res.stderr
+    assert f"pid {tree.pid})" in res.stderr  # only the root was signalled; it relayed
+    assert "in park_in_sleep_forever" in res.stdout and "time.sleep(3600)" in res.stdout
+    assert tree.proc.poll() is None

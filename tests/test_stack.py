@@ -1,0 +1,403 @@
+"""The stack-dump handler in plain trio programs (no actor runtime): real processes
+signalled from outside, plus in-process checks of enabling, the registry and the
+safe log file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import trio
+
+from devx.debug import _stack_registry as reg
+from devx.debug import stack
+from test_stack_support import PY, Env, complete_log, dump_count, read_log, wait_until
+from test_stack_support import dump_env as dump_env  # fixture
+
+pytestmark = pytest.mark.timeout(60)
+
+PROG = textwrap.dedent(
+    """
+    import os, sys, threading, time
+    import trio
+    from devx.debug.stack import enable_stack_on_sig
+
+    release = threading.Event()
+
+    def parked_thread():
+        release.wait()
+
+    async def hang_forever():
+        await trio.sleep_forever()
+
+    async def nested_child():
+        await trio.sleep_forever()
+
+    async def nested_parent():
+        async with trio.open_nursery() as n:
+            n.start_soon(nested_child, name="nested_child")
+            await trio.sleep_forever()
+
+    async def block_loop():
+        print("BLOCKING", flush=True)
+        time.sleep(60)  # BLOCKING-LINE
+
+    async def main():
+        enable_stack_on_sig()
+        threading.Thread(target=parked_thread, name="parked-thread", daemon=True).start()
+        async with trio.open_nursery() as n:
+            n.start_soon(hang_forever, name="hang_forever")
+            n.start_soon(nested_parent, name="nested_parent")
+            await trio.sleep(0.05)
+            print("READY", os.getpid(), flush=True)
+            if "--block" in sys.argv:
+                n.start_soon(block_loop, name="block_loop")
+
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:
+        pass
+    """
+)
+
+
+@pytest.fixture
+def prog(tmp_path: Path) -> Path:
+    path = tmp_path / "plain_prog.py"
+    path.write_text(PROG)
+    return path
+
+
+def _signal_and_wait(pid: int, timeout: float = 10) -> str:
+    os.kill(pid, signal.SIGUSR1)
+    return wait_until(lambda: complete_log(pid), timeout, f"the dump of pid {pid}")
+
+
+def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
+    tree = dump_env.start([PY, str(prog)])
+    tree.wait_lines(r"^READY", 1, 20)
+    pid = tree.pid
+    (entry,) = [e for e in dump_env.entries() if e.pid == pid]
+    assert not entry.actor and entry.signal == signal.SIGUSR1
+    assert not os.path.exists(reg.log_path(pid))
+
+    t0 = time.monotonic()
+    text = _signal_and_wait(pid)
+    assert time.monotonic() - t0 < 5
+    assert text.startswith(f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid} =====\n")
+    assert "no actor runtime" in text
+    assert "mode:     trio task tree" in text
+    # every task, with nursery nesting and where it waits
+    lines = text.splitlines()
+    hang = next(ln for ln in lines if "task 'hang_forever'" in ln)
+    assert "plain_prog.py" in hang and "in hang_forever" in hang and "sleep_forever" in hang
+    parent = next(ln for ln in lines if "task 'nested_parent'" in ln)
+    child = next(ln for ln in lines if "task 'nested_child'" in ln)
+    indent = len(child) - len(child.lstrip())
+    assert indent > len(parent) - len(parent.lstrip())
+    assert "-- stackscope detail --" in text
+    # other threads too
+    assert "Thread 'parked-thread'" in text and "release.wait()" in text
+
+    st = os.lstat(reg.log_path(pid))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_uid == os.geteuid()
+    assert f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid}" in tree.stderr()
+    assert "task 'hang_forever'" in tree.stderr()
+
+    # a burst of signals is one dump; a later one appends a second with its header
+    time.sleep(stack.COALESCE_S + 0.1)
+    os.kill(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR1)
+    wait_until(lambda: dump_count(pid) >= 2, 10, "a second dump")
+    time.sleep(0.5)
+    assert dump_count(pid) == 2
+    assert read_log(pid).count(reg.end_line(pid)) == 2
+    assert tree.proc.poll() is None
+
+    # a clean exit leaves the registry
+    os.kill(pid, signal.SIGINT)
+    tree.proc.wait(10)
+    assert not [e for e in dump_env.entries() if e.pid == pid]
+
+
+def test_blocked_loop_falls_back_to_thread_stacks(dump_env: Env, prog: Path) -> None:
+    tree = dump_env.start([PY, str(prog), "--block"])
+    tree.wait_lines(r"^BLOCKING", 1, 20)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    text = _signal_and_wait(tree.pid)
+    assert time.monotonic() - t0 < 3
+    assert "mode:     thread stacks (fallback)" in text
+    assert "trio task tree could not be walked" in text
+    assert "task 'block_loop'" in text  # the task that holds the loop is named
+    main = text[text.index("Thread 'MainThread'") :]
+    assert "in block_loop" in main and "time.sleep(60)  # BLOCKING-LINE" in main
+    assert "Thread 'parked-thread'" in text
+    assert "could not be walked" in tree.stderr()
+    assert tree.proc.poll() is None
+
+
+@pytest.mark.parametrize("target_exists", [True, False], ids=["to-file", "dangling"])
+def test_planted_symlink_is_not_followed(
+    dump_env: Env, prog: Path, tmp_path: Path, target_exists: bool
+) -> None:
+    tree = dump_env.start([PY, str(prog)])
+    tree.wait_lines(r"^READY", 1, 20)
+    pid = tree.pid
+    victim = tmp_path / "victim.txt"
+    if target_exists:
+        victim.write_text("precious\n")
+    link = reg.log_path(pid)
+    os.symlink(victim, link)
+    try:
+        os.kill(pid, signal.SIGUSR1)
+        alt = dump_env.runtime_dir / f"stackscope-{pid}.log"
+        wait_until(
+            lambda: alt.exists() and reg.end_line(pid) in alt.read_text(), 10, "the fallback log"
+        )
+        assert os.path.islink(link)
+        if target_exists:
+            assert victim.read_text() == "precious\n"
+        else:
+            assert not victim.exists()
+        assert stat.S_IMODE(alt.stat().st_mode) == 0o600
+        text = alt.read_text()
+        assert f"log:      {alt}" in text and "task 'hang_forever'" in text
+        assert f"note:     refusing to write {link}" in text
+        err = tree.stderr()
+        assert f"refusing to write {link}" in err and "not followed" in err
+        assert "task 'hang_forever'" in err
+    finally:
+        os.unlink(link)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant another user's file")
+def test_foreign_log_file_is_refused(dump_env: Env, prog: Path) -> None:
+    tree = dump_env.start([PY, str(prog)])
+    tree.wait_lines(r"^READY", 1, 20)
+    pid = tree.pid
+    path = reg.log_path(pid)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(fd)
+    os.chown(path, 65534, 65534)
+    os.chmod(path, 0o666)
+    os.kill(pid, signal.SIGUSR1)
+    wait_until(lambda: "task 'hang_forever'" in tree.stderr(), 10, "the dump on stderr")
+    assert os.path.getsize(path) == 0
+    assert "owned by uid 65534" in tree.stderr()
+
+
+# --- in-process ------------------------------------------------------------------------
+
+
+class RecordingBackend:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.flushes = 0
+
+    def start_span(self, name: str, attrs: Any, *, activate: bool) -> Any:
+        from devx.telemetry.events import NULL_SPAN
+
+        return NULL_SPAN
+
+    def event(self, name: str, attrs: Any) -> None:
+        self.events.append((name, dict(attrs)))
+
+    def exception(self, exc: BaseException, attrs: Any) -> None:
+        pass
+
+    def carrier(self) -> dict[str, str]:
+        return {}
+
+    def flush(self, timeout: float) -> None:
+        self.flushes += 1
+
+    def shutdown(self, timeout: float) -> None:
+        pass
+
+
+@pytest.fixture
+def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Isolate the registry, restore SIGUSR1 and clean our own /tmp log."""
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(tmp_path / "rt"))
+    monkeypatch.delenv("DEVX_ENABLE_STACKSCOPE", raising=False)
+    prev = signal.getsignal(signal.SIGUSR1)
+    log = reg.log_path()
+    if os.path.exists(log):
+        os.unlink(log)
+    try:
+        yield
+    finally:
+        if stack.stack_on_sig_enabled():
+            stack.disable_stack_on_sig()
+        signal.signal(signal.SIGUSR1, prev)
+        if os.path.exists(log):
+            os.unlink(log)
+
+
+def test_in_process_dump_emits_telemetry(in_process: None) -> None:
+    from devx.telemetry import events
+
+    backend = RecordingBackend()
+    prev = events.install(backend)
+    pid = os.getpid()
+
+    async def waiter() -> None:
+        await trio.sleep_forever()
+
+    async def main() -> None:
+        stack.enable_stack_on_sig()
+        async with trio.open_nursery() as n:
+            n.start_soon(waiter, name="in-process-waiter")
+            await trio.sleep(0.01)
+            os.kill(pid, signal.SIGUSR1)
+            with trio.fail_after(10):
+                while not complete_log(pid):
+                    await trio.sleep(0.01)
+            n.cancel_scope.cancel()
+        stack.disable_stack_on_sig()
+
+    try:
+        trio.run(main)
+    finally:
+        events.install(prev)
+    text = complete_log(pid)
+    assert "task 'in-process-waiter'" in text
+    ((name, attrs),) = backend.events
+    assert name == "devx.stack_dump"
+    assert attrs["signal"] == "SIGUSR1"
+    assert attrs["log_path"] == reg.log_path(pid)
+    assert attrs["task_count"] >= 3
+    assert attrs["dump"] == text
+    assert backend.flushes == 1
+    assert signal.getsignal(signal.SIGUSR1) is not stack._on_signal
+
+
+def _fake_actor(enable: bool, is_root: bool = True) -> Any:
+    from devx.runtime.msgs import ActorID, Lineage
+
+    uid = ActorID("fake", "0123456789abcdef")
+    lin = Lineage(uid=uid, parent_uid=None, root_uid=uid, path="fake", pid=os.getpid(),
+                  parent_pid=os.getppid())  # fmt: skip
+    return SimpleNamespace(
+        name="fake",
+        uid=uid,
+        lineage=lin,
+        path="fake",
+        pid=os.getpid(),
+        is_root=is_root,
+        config=SimpleNamespace(enable_stack_on_sig=enable),
+        child_pids=lambda: [],
+    )
+
+
+def _run_lifetime(actor: Any) -> tuple[bool, list[reg.Entry]]:
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with stack.actor_lifetime(actor):
+            seen["enabled"] = stack.stack_on_sig_enabled()
+            seen["entries"] = reg.entries()
+
+    trio.run(main)
+    return seen["enabled"], seen["entries"]
+
+
+def test_actor_lifetime_follows_config_and_env(
+    in_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = signal.getsignal(signal.SIGUSR1)
+    enabled, _ = _run_lifetime(_fake_actor(False))
+    assert not enabled and signal.getsignal(signal.SIGUSR1) == before
+
+    enabled, entries = _run_lifetime(_fake_actor(True))
+    assert enabled and not stack.stack_on_sig_enabled()
+    (entry,) = entries
+    assert (entry.pid, entry.name, entry.path, entry.actor) == (os.getpid(), "fake", "fake", True)
+    assert reg.entries() == []
+    assert signal.getsignal(signal.SIGUSR1) == before
+
+    monkeypatch.setenv("DEVX_ENABLE_STACKSCOPE", "1")
+    enabled, _ = _run_lifetime(_fake_actor(False, is_root=False))
+    assert enabled
+    # an exiting child must not die of a late relayed signal
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", False), ("0", False), ("false", False), ("Off", False), ("1", True), ("yes", True)],
+)
+def test_env_flag(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    monkeypatch.setenv("DEVX_ENABLE_STACKSCOPE", value)
+    assert stack.env_enabled() is expected
+
+
+# --- registry and safe files --------------------------------------------------------------
+
+
+def test_runtime_dir_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(shared))
+    assert reg.runtime_dir() is None
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(link))
+    assert reg.runtime_dir() is None
+    fresh = tmp_path / "fresh"
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(fresh))
+    assert reg.runtime_dir() == str(fresh)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+
+
+def test_open_private_append_refuses_unsafe_targets(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("x")
+    link = tmp_path / "link.log"
+    link.symlink_to(target)
+    with pytest.raises(reg.UnsafePath, match="symlink"):
+        reg.open_private_append(str(link))
+    fifo = tmp_path / "fifo.log"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError):  # ENXIO without a reader: never blocks
+        reg.open_private_append(str(fifo))
+    hard = tmp_path / "hard.log"
+    os.link(target, hard)
+    with pytest.raises(reg.UnsafePath, match="hard links"):
+        reg.open_private_append(str(hard))
+    loose = tmp_path / "loose.log"
+    loose.write_text("")
+    loose.chmod(0o644)
+    fd = reg.open_private_append(str(loose))
+    os.close(fd)
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def test_registry_prunes_stale_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(tmp_path / "rt"))
+    me = os.getpid()
+    common: dict[str, Any] = dict(
+        signal=10, uid="", path="", parent_uid="", root_uid="", parent_pid=1, is_root=True,
+        actor=False, log_path="",
+    )  # fmt: skip
+    live = reg.Entry(pid=me, start_time=reg.proc_start_time(me), name="me", **common)
+    reused = reg.Entry(pid=os.getppid(), start_time=1, name="reused", **common)
+    dead_pid = 2**22 + 17  # above the default pid_max
+    dead = reg.Entry(pid=dead_pid, start_time=None, name="dead", **common)
+    for e in (live, reused, dead):
+        assert reg.register(e)
+    assert [e.name for e in reg.entries()] == ["me"]
+    assert sorted(os.listdir(tmp_path / "rt")) == [f"{me}.json"]

@@ -1,0 +1,71 @@
+"""The signal relay down a process tree, with no actor runtime involved: the
+stand-in actors of examples/hang/plain_tree.py feed ``actor_lifetime``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from devx.debug import stack
+from test_stack_support import EXAMPLES, PY, Env, complete_log, dump_count, wait_until
+from test_stack_support import dump_env as dump_env  # fixture
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _start(env: Env, *args: str, size: int) -> dict[str, int]:
+    tree = env.start([PY, str(EXAMPLES / "plain_tree.py"), f"--size={size}", *args])
+    ready = tree.wait_lines(r"^READY (\S+) (\d+)$", size, 60)
+    pids = {m[1]: int(m[2]) for m in ready}
+    env.track(*pids.values())
+    return pids
+
+
+def test_signal_to_root_dumps_every_process_and_to_a_child_its_subtree(dump_env: Env) -> None:
+    # root ── n1 ── n3, n4 ; root ── n2 ; n4 blocks its loop
+    pids = _start(dump_env, "--shape=nested", "--block=n4", size=5)
+    tree = dump_env.trees[0]
+    tree.wait_lines(r"^BLOCKING", 1, 20)
+    assert set(pids) == {"root", "root/n1", "root/n2", "root/n1/n3", "root/n1/n4"}
+
+    os.kill(pids["root"], signal.SIGUSR1)
+    logs = {
+        path: wait_until(lambda pid=pid: complete_log(pid), 15, f"the dump of {path}")
+        for path, pid in pids.items()
+    }
+    for path, text in logs.items():
+        name = path.rsplit("/", 1)[-1]
+        assert f"actor:    name={name} " in text and f"path={path} pid={pids[path]}" in text
+        assert "lineage:  parent=" in text
+    assert (
+        f"relayed:  SIGUSR1 -> 2 child(ren): {pids['root/n1']} {pids['root/n2']}" in (logs["root"])
+    )
+    assert "mode:     trio task tree" in logs["root/n1/n3"]
+    assert "task 'hang_forever'" in logs["root/n1/n3"]
+    assert "mode:     thread stacks (fallback)" in logs["root/n1/n4"]
+    assert "time.sleep(3600)" in logs["root/n1/n4"]
+    err = tree.stderr()
+    for pid in pids.values():
+        assert f"pid {pid} =====" in err  # each dump also on the (shared) stderr stream
+
+    # a signal to one child dumps it and its subtree only
+    time.sleep(stack.COALESCE_S + 0.1)
+    os.kill(pids["root/n1"], signal.SIGUSR1)
+    for path in ("root/n1", "root/n1/n3", "root/n1/n4"):
+        wait_until(lambda p=pids[path]: dump_count(p) == 2, 15, f"a second dump of {path}")
+    time.sleep(0.5)
+    assert dump_count(pids["root"]) == 1 and dump_count(pids["root/n2"]) == 1
+
+
+def test_signal_burst_to_every_process_gives_one_dump_each(dump_env: Env) -> None:
+    """``pkill -USR1 -f``-style: each process gets a direct signal and a relayed one."""
+    pids = _start(dump_env, "--shape=flat", size=4)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGUSR1)
+    for path, pid in pids.items():
+        wait_until(lambda pid=pid: complete_log(pid), 15, f"the dump of {path}")
+    time.sleep(0.6)
+    assert {path: dump_count(pid) for path, pid in pids.items()} == dict.fromkeys(pids, 1)

@@ -1,0 +1,95 @@
+"""Stack dumps across a real devx actor tree: examples/hang/hung_tree.py (root, three
+children, one grandchild; one task in trio.sleep_forever(), one blocking its loop in
+time.sleep)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+import devx
+from devx.debug import _stack_registry as reg
+from devx.debug import stack
+from test_stack_support import EXAMPLES, PY, Env, Tree, complete_log, dump_count, wait_until
+from test_stack_support import dump_env as dump_env  # fixture
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not hasattr(devx, "open_nursery"), reason="no actor runtime yet"),
+]
+
+PATHS = (
+    "hung_tree",
+    "hung_tree/blocker",
+    "hung_tree/sleeper",
+    "hung_tree/spawner",
+    "hung_tree/spawner/grandchild",
+)
+
+
+def start_hung_tree(env: Env) -> tuple[Tree, dict[str, reg.Entry]]:
+    """Start the example and wait until every actor hangs and takes dumps."""
+    tree = env.start([PY, str(EXAMPLES / "hung_tree.py")], name="hung_tree")
+    tree.wait_lines(r"^HUNG \S+ \d+ ", 4, 60)
+
+    def registered() -> dict[str, reg.Entry] | None:
+        mine = {e.path: e for e in env.entries() if e.root_uid.startswith("hung_tree@")}
+        return mine if len(mine) == len(PATHS) else None
+
+    deadline = time.monotonic() + 20
+    while (actors := registered()) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"the actors never registered for stack dumps (got {env.entries()}): is "
+                "'devx.debug.stack:actor_lifetime' registered as an actor lifetime hook?"
+            )
+        time.sleep(0.05)
+    env.track(*(e.pid for e in actors.values()))
+    assert sorted(actors) == sorted(PATHS)
+    assert actors["hung_tree"].pid == tree.pid and actors["hung_tree"].is_root
+    return tree, actors
+
+
+def test_sigusr1_to_root_dumps_every_actor(dump_env: Env) -> None:
+    tree, actors = start_hung_tree(dump_env)
+    os.kill(tree.pid, signal.SIGUSR1)
+    logs = {
+        path: wait_until(lambda pid=e.pid: complete_log(pid), 15, f"the dump of {path}")
+        for path, e in actors.items()
+    }
+    root_uid = actors["hung_tree"].uid
+    for path, text in logs.items():
+        e = actors[path]
+        assert text.startswith(f"{reg.BEGIN_MARKER}: {path} {e.uid} pid {e.pid} =====\n")
+        assert f"actor:    name={e.name} uid={e.uid} path={path} pid={e.pid}" in text
+        assert f"root={root_uid}" in text
+    relayed = re.search(r"^relayed:  SIGUSR1 -> 3 child\(ren\): ([\d ]+)$", logs["hung_tree"], re.M)
+    assert relayed, logs["hung_tree"][:600]
+    assert sorted(map(int, relayed[1].split())) == sorted(actors[p].pid for p in PATHS[1:4])
+    grandchild = actors["hung_tree/spawner/grandchild"].pid
+    assert f"relayed:  SIGUSR1 -> 1 child(ren): {grandchild}" in logs["hung_tree/spawner"]
+    for path in ("hung_tree/sleeper", "hung_tree/spawner/grandchild"):
+        hung = next(ln for ln in logs[path].splitlines() if "in park_in_sleep_forever" in ln)
+        assert "hung_tree.py:" in hung and "sleep_forever" in hung
+    blocked = logs["hung_tree/blocker"]
+    assert "mode:     thread stacks (fallback)" in blocked
+    assert "could not be walked" in blocked
+    assert "in block_the_loop" in blocked and "time.sleep(3600)" in blocked
+    assert "portal.run(park_in_sleep_forever)" in logs["hung_tree/spawner"]
+    err = tree.stderr()  # the children share the root's stderr
+    for path, e in actors.items():
+        assert f"{reg.BEGIN_MARKER}: {path} {e.uid} pid {e.pid}" in err
+
+
+def test_sigusr1_to_a_child_dumps_its_subtree_only(dump_env: Env) -> None:
+    _tree, actors = start_hung_tree(dump_env)
+    os.kill(actors["hung_tree/spawner"].pid, signal.SIGUSR1)
+    for path in ("hung_tree/spawner", "hung_tree/spawner/grandchild"):
+        wait_until(lambda p=actors[path].pid: complete_log(p), 15, f"the dump of {path}")
+    time.sleep(stack.COALESCE_S + 0.3)
+    for path in ("hung_tree", "hung_tree/sleeper", "hung_tree/blocker"):
+        assert dump_count(actors[path].pid) == 0, path
