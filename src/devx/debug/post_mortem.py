@@ -21,19 +21,22 @@ __tracebackhide__ = True
 
 
 def user_tb(tb: TracebackType | None) -> TracebackType | None:
-    """``tb`` without its trailing devx frames (where a remote error was re-raised),
+    """``tb`` without the devx/trio frames around the user's code: the leading ones
+    (the RPC dispatch) and the trailing ones (where a remote error was re-raised),
     so the REPL stops in the user's code; unchanged when it is all devx."""
     entries = []
     while tb is not None:
         entries.append(tb)
         tb = tb.tb_next
-    keep = len(entries)
-    while keep > 1 and _is_devx(entries[keep - 1]):
-        keep -= 1
-    if keep == len(entries) or keep == 0:
+    start, stop = 0, len(entries)
+    while stop > 1 and _is_devx(entries[stop - 1]):
+        stop -= 1
+    while start < stop - 1 and _is_devx(entries[start]):
+        start += 1
+    if (start, stop) == (0, len(entries)) or not entries:
         return entries[0] if entries else None
     trimmed: TracebackType | None = None
-    for entry in reversed(entries[:keep]):
+    for entry in reversed(entries[start:stop]):
         trimmed = TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
     return trimmed
 

@@ -6,7 +6,8 @@ import logging
 
 import trio
 
-from ..runtime.actor import current_actor
+from ..runtime.actor import Actor, current_actor
+from ..runtime.errors import ChannelClosed
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -45,6 +46,14 @@ async def maybe_wait_for_debugger(
             else:
                 break
         return waited
+    try:
+        return await _wait_via_root(actor, steps, poll_delay, header_msg)
+    except (ChannelClosed, OSError, trio.TooSlowError):
+        return False  # the root is gone: there is no REPL to wait for
+
+
+async def _wait_via_root(actor: Actor, steps: int, poll_delay: float, header_msg: str) -> bool:
+    waited = False
     portal = await actor.root_portal()
     for step in range(steps):
         while True:

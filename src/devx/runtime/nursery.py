@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -61,7 +61,17 @@ def describe_exit(code: int | None) -> str:
 class ChildRecord:
     """Everything the parent knows about one child actor process."""
 
-    def __init__(self, name: str, uid_uuid: str, path: str, fn: tuple[str, str] | None):
+    def __init__(
+        self,
+        name: str,
+        uid_uuid: str,
+        path: str,
+        fn: tuple[str, str] | None,
+        before_escalate: Callable[[], Awaitable[None]] | None = None,
+    ):
+        # awaited before SIGTERM-ing a child that ignored a cancel request: the
+        # debug layer waits there while a REPL is live in the tree
+        self.before_escalate = before_escalate
         self.name = name
         self.uuid = uid_uuid
         self.path = path
@@ -130,6 +140,10 @@ class ChildRecord:
                         pass
                 with trio.move_on_after(grace):
                     await proc.wait()
+                if proc.returncode is None and self.before_escalate is not None:
+                    await self.before_escalate()
+                    with trio.move_on_after(grace):
+                        await proc.wait()
             # a child still booting cannot take a cancel request yet: SIGTERM it
             if proc.returncode is None:
                 graceful = False
@@ -243,7 +257,13 @@ class ActorNursery:
         if not name or "/" in name:
             raise ValueError(f"invalid actor name {name!r}: non-empty, no '/'")
         uid = uuid.uuid4().hex
-        rec = ChildRecord(name, uid, f"{self.actor.path}/{name}", fn)
+        rec = ChildRecord(
+            name,
+            uid,
+            f"{self.actor.path}/{name}",
+            fn,
+            before_escalate=self.actor.run_teardown_hooks,
+        )
         self._children[uid] = rec
         return rec
 
@@ -396,6 +416,7 @@ class ActorNursery:
 
     async def _cancel_after_window(self) -> None:
         await trio.sleep(ERROR_GATHER_WINDOW)
+        await self.actor.run_teardown_hooks()  # e.g. let live REPLs in the tree finish
         self.cancel_called = True
         self._tn.cancel_scope.cancel()
 
