@@ -45,8 +45,9 @@ class Repl:
         try:
             self.child.expect(pattern, timeout=timeout)
         except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            got = type(exc).__name__
             raise AssertionError(
-                f"expected {pattern!r}, got {type(exc).__name__}; transcript:\n{self.log.getvalue()}"
+                f"expected {pattern!r}, got {got}; transcript:\n{self.log.getvalue()}"
             ) from None
         return self.child.match
 
@@ -70,12 +71,16 @@ class Repl:
             self.child.expect(pattern, timeout=seconds)
         except pexpect.TIMEOUT:
             return
-        raise AssertionError(f"unexpected {pattern!r} while a REPL was live:\n{self.log.getvalue()}")
+        raise AssertionError(
+            f"unexpected {pattern!r} while a REPL was live:\n{self.log.getvalue()}"
+        )
 
     def finish(self) -> int:
         self.expect(pexpect.EOF)
         self.child.close()
-        return self.child.exitstatus if self.child.exitstatus is not None else -self.child.signalstatus
+        return (
+            self.child.exitstatus if self.child.exitstatus is not None else -self.child.signalstatus
+        )
 
     def close(self) -> None:
         if self.child.isalive():
@@ -254,9 +259,7 @@ def test_quit_in_child(repl):
     assert ">>> devx CRASH" not in r.log.getvalue()  # quitting is not a crash
 
 
-@pytest.mark.parametrize(
-    ("script", "ok"), [("root_pause.py", True), ("child_crash.py", False)]
-)
+@pytest.mark.parametrize(("script", "ok"), [("root_pause.py", True), ("child_crash.py", False)])
 def test_stdin_not_a_terminal_never_hangs(script, ok):
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / script)],

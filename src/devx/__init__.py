@@ -32,7 +32,9 @@ from .runtime import hooks as _hooks
 
 __version__ = "0.1.0"
 
-# every actor of a tree runs these lifetime hooks (imported when an actor boots)
+# every actor of a tree runs these lifetime hooks (imported when an actor boots);
+# telemetry first, so it is entered first and exits last, after the debugger's events
+_hooks.register("devx.telemetry.boot:actor_lifetime")
 _hooks.register("devx.debug.boot:actor_lifetime")
 _hooks.register("devx.debug.stack:actor_lifetime")
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import trio
 
+from ..runtime.threads import block_signals
 from . import _stack_registry as _reg
 
 __all__ = [
@@ -328,6 +329,7 @@ class _Watchdog(threading.Thread):
         self._q.put(None)
 
     def run(self) -> None:
+        block_signals()  # the main thread must keep taking SIGUSR1/SIGINT
         while (req := self._q.get()) is not None:
             st = _state
             step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER

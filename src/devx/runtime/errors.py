@@ -189,9 +189,21 @@ def _user_tb(tb: TracebackType | None) -> TracebackType | None:
 
 
 def unbox_error(info: ErrorInfo) -> RemoteActorError:
-    if info.type_name == type_name(ContextCancelled):
-        return ContextCancelled(info)
-    return RemoteActorError(info)
+    """The local exception for a boxed error that arrived from another actor; it is
+    recorded (telemetry) here, where it arrives, as well as where it was raised."""
+    from ..telemetry import events
+
+    err = ContextCancelled(info) if info.type_name == type_name(ContextCancelled) else None
+    err = err or RemoteActorError(info)
+    events.exception(
+        err,
+        **{
+            "devx.error.boxed_type": info.type_name,
+            "devx.error.src_path": info.src_path,
+            "devx.error.src_uid": str(info.src_uid),
+        },
+    )
+    return err
 
 
 def collapse(exc: BaseException) -> BaseException:

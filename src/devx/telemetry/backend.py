@@ -1,0 +1,715 @@
+"""The ``events.Backend`` installed while telemetry is on, fast to boot.
+
+Why a front: importing the OpenTelemetry SDK, structlog and an exporter costs tens of
+milliseconds (even the OTel *API* costs ~3 ms), which must not sit on a child actor's
+spawn-to-ready path. So this module imports only the stdlib. From the first microsecond
+it hands out real trace/span ids (it generates them), keeps the current devx span in
+its own context variable (so every trio task inherits it), and records spans, span
+events and log records with their wall-clock timestamps. A background thread loads the
+SDK pipeline (:mod:`devx.telemetry.otel`) a little later, replays what was recorded into
+it with the same ids, parents and timestamps, and from then on every call goes straight
+to the SDK (and activated spans also become the current OTel span, so user
+instrumentation nests under them). Anything that needs the data out (``flush``, a
+crash, a stack dump, actor exit) kicks the loader and waits for it, bounded.
+
+Every wait here has a timeout, and a failure to load or export is one warning, never an
+exception in the runtime.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+from ..runtime.threads import block_signals
+from . import config
+from .events import Attrs
+
+log = logging.getLogger("devx.telemetry")
+
+# OTel SeverityNumber values (the enum lives in a module we do not import here)
+SEV_INFO, SEV_WARN, SEV_ERROR = 9, 13, 17
+SAMPLED = 0x01
+
+SYNC_EVENTS = frozenset({"devx.stack_dump", "devx.crash"})
+"""Point events written out synchronously (flushed before the call returns)."""
+SYNC_TIMEOUT = 1.0
+MAX_PENDING = 20_000  # spans + log records kept while the SDK loads
+
+_warned: set[str] = set()
+
+
+def reset_warnings() -> None:
+    """Forget which warnings were given (tests)."""
+    _warned.clear()
+
+
+def warn_once(key: str, msg: str) -> None:
+    """One warning per ``key`` per process, on the ``devx.telemetry`` logger."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    log.warning("devx telemetry: %s", msg)
+
+
+class Ids(NamedTuple):
+    """A span's identity as plain ints, without importing OpenTelemetry."""
+
+    trace_id: int
+    span_id: int
+    flags: int = SAMPLED
+    tracestate: str | None = None
+    remote: bool = False
+
+
+class Sink(Protocol):
+    """What the SDK pipeline (``devx.telemetry.otel.OtelSink``) offers the front."""
+
+    def start(
+        self,
+        name: str,
+        attrs: Mapping[str, Any],
+        parent: Ids | None,
+        *,
+        start_ns: int | None = None,
+        ids: Ids | None = None,
+    ) -> Any:
+        """Start an SDK span (``ids`` forces its ids: a replayed early span)."""
+        ...
+
+    def ids_of(self, span: Any) -> Ids: ...
+
+    def set_error(self, span: Any, description: str) -> None: ...
+
+    def activate(self, span: Any) -> object:
+        """Make ``span`` the current OTel span; returns a token for :meth:`deactivate`."""
+        ...
+
+    def deactivate(self, token: object) -> None: ...
+
+    def current_otel_span(self) -> Any | None:
+        """The current OTel span if it is valid and recording, else ``None``."""
+        ...
+
+    def log(
+        self,
+        name: str | None,
+        attrs: Mapping[str, Any],
+        ids: Ids | None,
+        ts: int,
+        severity: int,
+        body: str | None,
+    ) -> None: ...
+
+    def flush(self, timeout: float) -> bool: ...
+
+    def flush_logs(self, timeout: float) -> bool: ...
+
+    def shutdown(self, timeout: float) -> bool: ...
+
+
+# --- attribute helpers -------------------------------------------------------------
+
+_PRIMS = (str, bool, int, float)
+
+
+def clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """OTel-valid attributes: drop ``None``, keep primitives and homogeneous sequences,
+    stringify anything else (paths, ActorIDs ...)."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        if isinstance(v, _PRIMS):
+            out[k] = v
+        elif isinstance(v, (list, tuple)):
+            kinds = {type(x) for x in v}
+            if len(kinds) <= 1 and kinds <= {str, bool, int, float}:
+                out[k] = tuple(v)
+            else:
+                out[k] = tuple(str(x) for x in v)
+        else:
+            out[k] = str(v)
+    return out
+
+
+def type_name(exc: BaseException) -> str:
+    t = type(exc)
+    mod = t.__module__
+    return t.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{t.__qualname__}"
+
+
+def collapse(exc: BaseException) -> BaseException:
+    """Unwrap exception groups of one (trio wraps even a lone error)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def exception_attrs(exc: BaseException) -> dict[str, Any]:
+    """``exception.type/message/stacktrace`` per the OTel semantic conventions, plus the
+    origin of a boxed remote error (a ``RemoteActorError``'s ``info``). A group of one
+    is described by its only member (the stacktrace still shows the whole group)."""
+    import traceback
+
+    stack = "".join(traceback.format_exception(exc))
+    exc = collapse(exc)
+
+    attrs: dict[str, Any] = {
+        "exception.type": type_name(exc),
+        "exception.message": str(exc),
+        "exception.stacktrace": stack,
+    }
+    info = getattr(exc, "info", None)
+    if info is not None and hasattr(info, "type_name") and hasattr(info, "src_path"):
+        attrs["devx.remote.type"] = info.type_name
+        attrs["devx.remote.message"] = info.message
+        attrs["devx.remote.src_path"] = info.src_path
+        attrs["devx.remote.src_uid"] = str(info.src_uid)
+        attrs["devx.remote.src_pid"] = info.src_pid
+        if info.relay_path:
+            attrs["devx.remote.relay_path"] = tuple(info.relay_path)
+    return attrs
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """trio.Cancelled, GeneratorExit, KeyboardInterrupt, or a group of only those:
+    recorded, but not an error status."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_cancellation(e) for e in exc.exceptions)
+    return isinstance(exc, (GeneratorExit, KeyboardInterrupt)) or type(exc).__name__ == "Cancelled"
+
+
+def _new_span_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+def _new_trace_id() -> int:
+    return random.getrandbits(128) or 1
+
+
+# --- spans ---------------------------------------------------------------------------
+
+
+class DevxSpan:
+    """A span with final ids. Before the SDK is loaded it records what is done to it;
+    afterwards (``real`` set, by replay or because it was born later) it forwards to the
+    real SDK span. Also wraps foreign OTel spans (user instrumentation) as event targets."""
+
+    __slots__ = (
+        "_front",
+        "attrs",
+        "end_ns",
+        "ids",
+        "name",
+        "ops",
+        "parent",
+        "real",
+        "start_ns",
+    )
+
+    def __init__(
+        self,
+        front: TelemetryBackend,
+        name: str,
+        ids: Ids,
+        parent: Ids | None,
+        attrs: dict[str, Any],
+        start_ns: int,
+        real: Any = None,
+    ) -> None:
+        self._front = front
+        self.name = name
+        self.ids = ids
+        self.parent = parent
+        self.attrs = attrs
+        self.start_ns = start_ns
+        self.ops: list[tuple[Any, ...]] = []
+        self.end_ns: int | None = None
+        self.real = real
+
+    def __repr__(self) -> str:
+        return f"<DevxSpan {self.name} {self.ids.span_id:016x} real={self.real is not None}>"
+
+    def _record(self, op: tuple[Any, ...]) -> None:
+        with self._front._lock:
+            if self.real is None:
+                if self.end_ns is None:
+                    self.ops.append(op)
+                return
+        self._front._apply(self.real, op)
+
+    def is_recording(self) -> bool:
+        real = self.real
+        return bool(real.is_recording()) if real is not None else self.end_ns is None
+
+    def set_attributes(self, attrs: Mapping[str, Any]) -> None:
+        real = self.real
+        if real is not None:
+            real.set_attributes(attrs)
+        else:
+            self._record(("attrs", dict(attrs)))
+
+    def add_event(self, name: str, attrs: Mapping[str, Any], ts: int) -> None:
+        real = self.real
+        if real is not None:
+            real.add_event(name, attrs, ts)
+        else:
+            self._record(("event", name, dict(attrs), ts))
+
+    def set_error(self, description: str) -> None:
+        self._record(("error", description))
+
+    def end(self, ts: int | None = None) -> None:
+        ts = ts or time.time_ns()
+        with self._front._lock:
+            if self.real is None:
+                if self.end_ns is None:
+                    self.end_ns = ts
+                return
+        self.real.end(ts)
+
+
+_CURRENT: contextvars.ContextVar[DevxSpan | None] = contextvars.ContextVar(
+    "devx_current_span", default=None
+)
+_ACTIVE: list[TelemetryBackend] = []  # the installed front(s), newest last
+
+
+def current_ids() -> Ids | None:
+    """Ids of the span a log line belongs to: the live current OTel span if the SDK is
+    loaded (user spans included), else the current devx span, else the actor span."""
+    front = _ACTIVE[-1] if _ACTIVE else None
+    if front is None:
+        return None
+    span = front.current()
+    return span.ids if span is not None else None
+
+
+# --- the handle returned to events.span()/start_span() ------------------------------
+
+
+class Handle:
+    """``events.SpanHandle`` over a :class:`DevxSpan`; ``end()`` is idempotent and
+    restores the previous current span if this one was activated."""
+
+    __slots__ = ("__weakref__", "_ended", "_front", "_otel_token", "_seq", "_token", "span")
+
+    def __init__(self, front: TelemetryBackend, span: DevxSpan) -> None:
+        self._front = front
+        self.span = span
+        self._token: contextvars.Token[DevxSpan | None] | None = None
+        self._otel_token: object | None = None
+        self._ended = False
+        self._seq = front._track(self)
+
+    def set(self, **attrs: Any) -> None:
+        self.span.set_attributes(clean(attrs))
+
+    def event(self, name: str, **attrs: Any) -> None:
+        self._front._event_on(self.span, name, clean(attrs))
+
+    def record_exception(self, exc: BaseException, **attrs: Any) -> None:
+        self._front._exception_on(self.span, exc, clean(attrs))
+        if not is_cancellation(exc):
+            self.span.set_error(f"{type_name(exc)}: {exc}"[:1024])
+
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._front._open.pop(self._seq, None)
+        self.span.end()
+        if self._otel_token is not None:
+            sink = self._front.sink
+            token, self._otel_token = self._otel_token, None
+            if sink is not None:
+                sink.deactivate(token)
+        if self._token is not None:
+            token2, self._token = self._token, None
+            try:
+                _CURRENT.reset(token2)
+            except ValueError:  # ended from another task/context: nothing to restore
+                pass
+
+    @property
+    def ids(self) -> Ids:
+        return self.span.ids
+
+
+# --- the backend -------------------------------------------------------------------
+
+
+class TelemetryBackend:
+    """``events.Backend`` implementation: records until the sink is loaded, then
+    forwards. ``sink_factory`` builds the SDK pipeline (called on the loader thread)."""
+
+    def __init__(
+        self,
+        sink_factory: Callable[[], Sink],
+        *,
+        log_attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._factory = sink_factory
+        # reentrant: a signal handler may emit while this thread is inside a record call
+        self._lock = threading.RLock()
+        self._sink: Sink | None = None
+        self._spans: list[DevxSpan] = []
+        self._logs: list[tuple[Any, ...]] = []
+        self._dropped = 0
+        self._failed = False
+        self._closed = False
+        self._loaded = threading.Event()
+        self._kick = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._after_load: list[Callable[[], None]] = []
+        self.log_attrs = dict(log_attrs or {})
+        self.home: DevxSpan | None = None  # the actor span: target when nothing is current
+        self._open: dict[int, weakref.ref[Handle]] = {}
+        self._seq = itertools.count()
+        _ACTIVE.append(self)
+
+    def _track(self, handle: Handle) -> int:
+        seq = next(self._seq)
+        self._open[seq] = weakref.ref(handle, lambda _, d=self._open, k=seq: d.pop(k, None))
+        return seq
+
+    def end_open_spans(self, keep: tuple[Handle | None, ...] = ()) -> int:
+        """End spans still open at exit (a lock hold or REPL cut short by a crash or
+        cancellation), newest first, marked ``devx.span.unfinished``: an unended span
+        is never exported. Returns how many were ended."""
+        n = 0
+        for seq in sorted(self._open, reverse=True):
+            ref = self._open.get(seq)
+            handle = ref() if ref is not None else None
+            if handle is None or handle in keep:
+                continue
+            handle.set(**{"devx.span.unfinished": True})
+            handle.end()
+            n += 1
+        return n
+
+    # -- loading ---------------------------------------------------------------
+
+    def start_loading(self, delay: float = 0.0) -> None:
+        """Load the sink on a daemon thread after ``delay`` s, or as soon as something
+        needs the data out."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._load_in_thread, args=(delay,), name="devx-telemetry-load", daemon=True
+        )
+        self._thread.start()
+
+    def load_now(self) -> None:
+        """Load the sink synchronously on this thread (tests, eager use)."""
+        if self._thread is None and not self._loaded.is_set():
+            self._load(0.0)
+
+    def after_load(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loader thread once the sink is in (or failed to load)."""
+        self._after_load.append(fn)
+
+    @property
+    def loaded(self) -> bool:
+        return self._sink is not None
+
+    @property
+    def sink(self) -> Sink | None:
+        return self._sink
+
+    def _load_in_thread(self, delay: float) -> None:
+        block_signals()  # the SDK's exporter threads inherit this mask
+        self._load(delay)
+
+    def _load(self, delay: float) -> None:
+        if delay > 0:
+            self._kick.wait(delay)
+        sink: Sink | None = None
+        try:
+            sink = self._factory()
+        except Exception as exc:
+            warn_once(
+                "load", f"could not start the OpenTelemetry pipeline ({exc!r}); telemetry off"
+            )
+        with self._lock:
+            if sink is not None and not self._closed:
+                try:
+                    self._replay(sink)
+                except Exception as exc:  # pragma: no cover - defensive
+                    warn_once("replay", f"replaying early telemetry failed: {exc!r}")
+                self._sink = sink
+            else:
+                self._failed = True
+            self._spans.clear()
+            self._logs.clear()
+        if sink is not None and self._sink is None:
+            sink.shutdown(0.5)
+        self._loaded.set()
+        for fn in self._after_load:
+            try:
+                fn()
+            except Exception as exc:
+                warn_once(f"after_load:{fn!r}", f"telemetry setup step failed: {exc!r}")
+
+    def _replay(self, sink: Sink) -> None:
+        for p in self._spans:
+            real = sink.start(p.name, p.attrs, p.parent, start_ns=p.start_ns, ids=p.ids)
+            for op in p.ops:
+                self._apply(real, op, sink)
+            if p.end_ns is not None:
+                real.end(p.end_ns)
+            p.real = real
+            p.ops = []
+        for rec in self._logs:
+            sink.log(*rec)
+        if self._dropped:
+            warn_once("dropped", f"{self._dropped} early telemetry records dropped (buffer full)")
+
+    def _apply(self, span: Any, op: tuple[Any, ...], sink: Sink | None = None) -> None:
+        kind = op[0]
+        if kind == "attrs":
+            span.set_attributes(op[1])
+        elif kind == "event":
+            span.add_event(op[1], op[2], op[3])
+        elif kind == "error":
+            (sink or self._sink).set_error(span, op[1])  # type: ignore[union-attr]
+
+    def _wait_loaded(self, timeout: float) -> bool:
+        if self._sink is not None:
+            return True
+        self._kick.set()
+        if self._thread is None:
+            return False
+        return self._loaded.wait(max(0.0, timeout)) and self._sink is not None
+
+    # -- spans -----------------------------------------------------------------
+
+    def current(self) -> DevxSpan | None:
+        """The span events attach to: a live user OTel span (once the SDK is loaded),
+        else the current devx span if it is still open, else the actor span (``home``),
+        e.g. in a thread that did not inherit the context."""
+        cur = _CURRENT.get()
+        sink = self._sink
+        if sink is not None:
+            otel_span = sink.current_otel_span()
+            if otel_span is not None and (cur is None or otel_span is not cur.real):
+                return DevxSpan(self, "", sink.ids_of(otel_span), None, {}, 0, real=otel_span)
+        if cur is not None and cur.is_recording():
+            return cur
+        return self.home if self.home is not None else cur
+
+    def open(
+        self,
+        name: str,
+        attrs: Mapping[str, Any],
+        *,
+        parent: Ids | bool | None = True,
+        activate: bool = False,
+    ) -> Handle:
+        """Start a span. ``parent=True``: under the current span (or ``home``);
+        an :class:`Ids`: under it (e.g. from a spawn carrier); ``None``: a new trace."""
+        if parent is True:
+            cur = self.current()
+            parent_ids = cur.ids if cur is not None else None
+        else:
+            parent_ids = parent or None
+        span = self._start(name, clean(attrs), parent_ids)
+        handle = Handle(self, span)
+        if activate:
+            handle._token = _CURRENT.set(span)
+            sink = self._sink
+            if sink is not None and span.real is not None:
+                handle._otel_token = sink.activate(span.real)
+        return handle
+
+    def _start(self, name: str, attrs: dict[str, Any], parent: Ids | None) -> DevxSpan:
+        start = time.time_ns()
+        sink = self._sink
+        if sink is None:
+            with self._lock:
+                sink = self._sink
+                if sink is None:
+                    ids = Ids(
+                        parent.trace_id if parent is not None else _new_trace_id(),
+                        _new_span_id(),
+                        SAMPLED,
+                        parent.tracestate if parent is not None else None,
+                    )
+                    p = DevxSpan(self, name, ids, parent, attrs, start)
+                    if self._failed or self._closed:
+                        p.end_ns = start  # inert: keeps ids for propagation, records nothing
+                    elif len(self._spans) >= MAX_PENDING:
+                        self._dropped += 1
+                        p.end_ns = start
+                    else:
+                        self._spans.append(p)
+                    return p
+        real = sink.start(name, attrs, parent, start_ns=start)
+        return DevxSpan(self, name, sink.ids_of(real), parent, attrs, start, real=real)
+
+    # -- point events ------------------------------------------------------------
+
+    def _log(
+        self,
+        name: str | None,
+        attrs: Mapping[str, Any],
+        ids: Ids | None,
+        ts: int,
+        severity: int = SEV_INFO,
+        body: str | None = None,
+    ) -> None:
+        sink = self._sink
+        if sink is None:
+            with self._lock:
+                sink = self._sink
+                if sink is None:
+                    if self._failed or self._closed:
+                        return
+                    if len(self._logs) >= MAX_PENDING:
+                        self._dropped += 1
+                        return
+                    self._logs.append((name, dict(attrs), ids, ts, severity, body))
+                    return
+        sink.log(name, attrs, ids, ts, severity, body)
+
+    def _event_on(self, span: DevxSpan | None, name: str, attrs: dict[str, Any]) -> None:
+        ts = time.time_ns()
+        if span is not None:
+            span.add_event(name, attrs, ts)
+        msg = attrs.get("message")
+        body = msg if isinstance(msg, str) else name
+        self._log(name, attrs, span.ids if span is not None else None, ts, SEV_INFO, body)
+        if name in SYNC_EVENTS:
+            self._sync(SYNC_TIMEOUT)
+
+    def _exception_on(
+        self, span: DevxSpan | None, exc: BaseException, attrs: dict[str, Any]
+    ) -> None:
+        ts = time.time_ns()
+        ex = exception_attrs(exc)
+        if span is not None:
+            span.add_event("exception", {**ex, **attrs}, ts)
+        remote = "devx.remote.type" in ex
+        cancel = is_cancellation(exc)
+        name = "devx.remote_error" if remote else ("devx.cancelled" if cancel else "devx.crash")
+        self._log(
+            name,
+            {**self.log_attrs, **ex, **attrs},
+            span.ids if span is not None else None,
+            ts,
+            SEV_WARN if cancel else SEV_ERROR,
+            f"{ex['exception.type']}: {ex['exception.message']}"[:4096],
+        )
+        if not cancel:
+            self._sync(SYNC_TIMEOUT)
+
+    def _sync(self, timeout: float) -> None:
+        """Write logs out now (a crash or dump must survive an abrupt exit)."""
+        deadline = time.monotonic() + timeout
+        if self._wait_loaded(timeout):
+            sink = self._sink
+            if sink is not None:
+                sink.flush_logs(max(0.05, deadline - time.monotonic()))
+
+    # -- events.Backend ---------------------------------------------------------
+
+    def start_span(self, name: str, attrs: Attrs, *, activate: bool) -> Handle:
+        return self.open(name, attrs, activate=activate)
+
+    def event(self, name: str, attrs: Attrs) -> None:
+        self._event_on(self.current(), name, clean(attrs))
+
+    def exception(self, exc: BaseException, attrs: Attrs) -> None:
+        self._exception_on(self.current(), exc, clean(attrs))
+
+    def carrier(self) -> dict[str, str]:
+        span = self.current()
+        if span is None:
+            return {}
+        ids = span.ids
+        out = {"traceparent": config.format_traceparent(ids.trace_id, ids.span_id, ids.flags)}
+        if ids.tracestate:
+            out["tracestate"] = ids.tracestate
+        return out
+
+    def flush(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        if self._wait_loaded(timeout):
+            sink = self._sink
+            if sink is not None:
+                sink.flush(max(0.0, deadline - time.monotonic()))
+
+    def shutdown(self, timeout: float) -> None:
+        """Flush and stop, bounded by ``timeout``; records still pending if the SDK did
+        not load in time are dropped (with one warning)."""
+        deadline = time.monotonic() + timeout
+        loaded = self._wait_loaded(timeout * 0.6)
+        with self._lock:
+            self._closed = True
+            pending = len(self._spans) + len(self._logs)
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+        if not loaded and pending and not self._failed:
+            warn_once(
+                "shutdown-unloaded",
+                f"the telemetry pipeline did not start within {timeout * 0.6:.1f}s; "
+                f"{pending} records dropped",
+            )
+        sink = self._sink
+        if sink is not None:
+            sink.shutdown(max(0.1, deadline - time.monotonic()))
+
+
+def severity(levelno: int) -> int:
+    """OTel SeverityNumber of a stdlib level (DEBUG 5, INFO 9, WARNING 13, ERROR 17 ...)."""
+    if levelno < logging.DEBUG:
+        return 1
+    return min(24, 5 + (levelno - logging.DEBUG) * 4 // 10)
+
+
+class LogBridge(logging.Handler):
+    """Export stdlib records (the runtime's ``devx.*`` loggers) as OTel log records with
+    the current trace context; buffered like everything else until the SDK is in."""
+
+    def __init__(self, front: TelemetryBackend) -> None:
+        super().__init__()
+        self.front = front
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("devx.telemetry"):
+            return  # our own warnings (e.g. "collector down") must not loop back
+        try:
+            attrs: dict[str, Any] = {
+                "logger.name": record.name,
+                "code.file.path": record.pathname,
+                "code.function.name": record.funcName,
+                "code.line.number": record.lineno,
+            }
+            if record.exc_info and record.exc_info[1] is not None:
+                attrs.update(exception_attrs(record.exc_info[1]))
+            span = self.front.current()
+            self.front._log(
+                None,
+                attrs,
+                span.ids if span is not None else None,
+                int(record.created * 1e9),
+                severity(record.levelno),
+                record.getMessage(),
+            )
+        except Exception:
+            self.handleError(record)
+
+
+def parent_ids(tp: config.TraceParent | None) -> Ids | None:
+    """A remote parent from a parsed ``traceparent``/``tracestate``."""
+    if tp is None:
+        return None
+    return Ids(tp.trace_id, tp.span_id, tp.flags, tp.tracestate, True)

@@ -1,0 +1,197 @@
+"""The telemetry actor lifetime hook, registered as ``"devx.telemetry.boot:actor_lifetime"``.
+
+Entered in every actor (root and children) once it is set up, exited when it finishes.
+On entry, cheaply (the child's spawn-to-ready path): resolve the settings
+(:mod:`devx.telemetry.config`), install :class:`~devx.telemetry.backend.TelemetryBackend`
+behind :mod:`devx.telemetry.events`, open the tree span (root) and this actor's
+``devx.actor`` span under the parent's span from the spawn carrier, and make it current
+for the whole lifetime so every trio task inherits it. The SDK, exporters and structlog
+load on a background thread a little later. On exit: record the outcome, end the spans,
+flush and shut down within ``DEVX_TELEMETRY_EXIT_TIMEOUT``, and in the root print the
+telemetry file path (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from . import config, events
+
+if TYPE_CHECKING:
+    from .backend import Handle, Sink, TelemetryBackend
+    from .logs import LogSetup
+
+
+class Session:
+    """Telemetry for one actor process from boot to exit. Synchronous, so it can also
+    wrap non-trio code; :func:`actor_lifetime` is the async hook around it."""
+
+    def __init__(
+        self,
+        actor: Any,
+        *,
+        env: Mapping[str, str] | None = None,
+        sink_factory: Callable[[], Sink] | None = None,
+    ) -> None:
+        self.actor = actor
+        self.env = os.environ if env is None else env
+        self._sink_factory = sink_factory
+        lin = actor.lineage
+        cfg = actor.config
+        self.settings = config.resolve(
+            telemetry=cfg.telemetry,
+            loglevel=cfg.loglevel,
+            root_name=lin.root_uid.name,
+            root_uuid=lin.root_uid.uuid,
+            env=self.env,
+        )
+        self.lineage = config.lineage_attrs(lin)
+        self.backend: TelemetryBackend | None = None
+        self.tree: Handle | None = None
+        self.actor_span: Handle | None = None
+        self.logs: LogSetup | None = None
+        self._prev: events.Backend | None = None
+        self._logs_timer: threading.Timer | None = None
+        self._bridge: logging.Handler | None = None
+
+    @property
+    def file(self) -> str | None:
+        """The embedded telemetry file this tree writes, if any."""
+        return self.settings.file
+
+    def start(self) -> Session:
+        s = self.settings
+        actor = self.actor
+        if s.log_level is not None:
+            from .logs import LogSetup
+
+            self.logs = LogSetup(self.lineage, s.log_level, s.log_file)
+            self.logs.install_early()
+        if not s.enabled:
+            if self.logs is not None:
+                self._logs_timer = threading.Timer(s.load_delay, self.logs.finish)
+                self._logs_timer.daemon = True
+                self._logs_timer.start()
+            return self
+
+        from .backend import LogBridge, TelemetryBackend, parent_ids
+
+        lin = actor.lineage
+        resource: dict[str, Any] = {**self.lineage, "service.instance.id": lin.uid.uuid}
+        if s.service_name:
+            resource["service.name"] = s.service_name
+        factory = self._sink_factory or _default_factory(s, self.lineage, resource)
+        backend = self.backend = TelemetryBackend(factory, log_attrs=self.lineage)
+        self._prev = events.install(backend)
+
+        tp = None if actor.is_root else config.parse_carrier(actor.spawn_carrier)
+        parent = parent_ids(tp or config.parse_carrier(self.env))
+        common = {"devx.debug_mode": bool(actor.config.debug_mode)}
+        if actor.is_root:
+            self.tree = backend.open(
+                "devx.tree", {**common, "devx.tree.root": lin.path}, parent=parent, activate=True
+            )
+            parent = self.tree.ids
+        self.actor_span = backend.open(
+            "devx.actor",
+            {**common, "devx.actor.is_root": bool(actor.is_root)},
+            parent=parent,
+            activate=True,
+        )
+        backend.home = self.actor_span.span
+        self._bridge = LogBridge(backend)
+        logging.getLogger("devx").addHandler(self._bridge)
+        if self.logs is not None:
+            backend.after_load(self.logs.finish)
+        backend.start_loading(s.load_delay)
+        return self
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """End the spans, flush (bounded) and restore the previous backend and logging."""
+        s = self.settings
+        backend = self.backend
+        if backend is not None and self.actor_span is None:  # start() failed half way
+            backend.shutdown(0.5)
+            if events.backend() is backend:
+                events.install(self._prev)
+            self.backend = backend = None
+        if backend is not None and self.actor_span is not None:
+            from .backend import is_cancellation
+
+            if exc is None:
+                outcome = "ok"
+            elif is_cancellation(exc):
+                outcome = "cancelled"
+            else:
+                outcome = "error"
+            self.actor_span.set(**{"devx.actor.outcome": outcome})
+            if outcome == "error" and exc is not None:
+                self.actor_span.record_exception(exc)  # exception event + ERROR status
+            if self.tree is not None:
+                self.tree.set(**{"devx.tree.outcome": outcome})
+                if outcome == "error":
+                    self.tree.span.set_error(type(exc).__name__)
+            backend.end_open_spans(keep=(self.actor_span, self.tree))
+            self.actor_span.end()
+            if self.tree is not None:
+                self.tree.end()
+            backend.shutdown(s.exit_timeout)
+            if self._bridge is not None:
+                logging.getLogger("devx").removeHandler(self._bridge)
+                self._bridge = None
+            if events.backend() is backend:
+                events.install(self._prev)
+            self.backend = None
+        if self._logs_timer is not None:
+            self._logs_timer.cancel()
+        if self.logs is not None:
+            self.logs.close()
+            self.logs = None
+        if self.actor.is_root and s.file and not s.quiet and os.path.exists(s.file):
+            print(f"devx: telemetry written to {s.file}", file=sys.stderr, flush=True)
+
+
+def _default_factory(
+    settings: config.Settings, lineage: Mapping[str, Any], resource: Mapping[str, Any]
+) -> Callable[[], Sink]:
+    def factory() -> Sink:
+        from . import otel
+
+        return otel.build_sink(settings, lineage, resource)
+
+    return factory
+
+
+def _safe_close(session: Session | None, exc: BaseException | None = None) -> None:
+    if session is None:
+        return
+    try:
+        session.close(exc)
+    except Exception as err:  # telemetry must never take an actor down
+        logging.getLogger("devx.telemetry").warning("devx telemetry: exit failed: %r", err)
+
+
+@asynccontextmanager
+async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
+    """The lifetime hook: telemetry on for the whole life of ``actor``; see module doc."""
+    session: Session | None = None
+    try:
+        session = Session(actor)
+        session.start()
+    except Exception as err:  # a broken setup means no telemetry, not a dead actor
+        logging.getLogger("devx.telemetry").warning("devx telemetry: disabled: %r", err)
+        _safe_close(session)
+        session = None
+    try:
+        yield
+    except BaseException as exc:
+        _safe_close(session, exc)
+        raise
+    else:
+        _safe_close(session)

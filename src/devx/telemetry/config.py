@@ -1,0 +1,266 @@
+"""Telemetry settings resolved from ``RuntimeConfig`` and the environment.
+
+Stdlib only: this runs on every actor's boot path, before the OpenTelemetry SDK (which
+is loaded later, off the spawn critical path) and must cost microseconds.
+
+Resolution, in order:
+
+* ``OTEL_SDK_DISABLED=true``: telemetry off (the ``NullBackend`` stays installed).
+* The embedded OTLP/JSON-lines file: ``RuntimeConfig.telemetry`` if not ``None``, else
+  ``DEVX_TELEMETRY_FILE`` if set. ``""`` (or ``"off"``) turns the file off; any other
+  value is a path (``~`` expanded, made absolute against the process cwd). With neither
+  set the file is on unless an OTLP endpoint is configured, at the default path
+  :func:`default_file`: ``<tmp>/devx-telemetry-<os uid>/<root name>-<root uuid[:8]>.otlp.jsonl``
+  where ``<tmp>`` is the first of ``$TMPDIR``, ``$TEMP``, ``$TMP`` naming a directory, else
+  ``/tmp``. Every process of a tree computes the same path from the root's ``ActorID`` in
+  its lineage and inherits the same environment, so no extra field needs to travel.
+* OTLP export: when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
+  (or ``..._LOGS_ENDPOINT``) is set; protocol from ``OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL``
+  (``http/protobuf`` by default, ``grpc`` when that exporter is installed).
+* Logs (structlog JSON): configured when telemetry is on, or ``RuntimeConfig.loglevel`` /
+  ``DEVX_LOG_LEVEL`` / ``DEVX_LOG_FILE`` is set. Level: loglevel, else ``DEVX_LOG_LEVEL``,
+  else WARNING. Output: ``DEVX_LOG_FILE`` (appended, ``-`` = stderr), else stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+ENV_FILE = "DEVX_TELEMETRY_FILE"
+ENV_QUIET = "DEVX_TELEMETRY_QUIET"  # "1": don't print the file path at tree exit
+ENV_LOAD_DELAY = "DEVX_TELEMETRY_LOAD_DELAY"  # seconds before the SDK loads in the background
+ENV_EXIT_TIMEOUT = "DEVX_TELEMETRY_EXIT_TIMEOUT"  # bound on flush+shutdown at actor exit
+ENV_LOG_FILE = "DEVX_LOG_FILE"
+ENV_LOG_LEVEL = "DEVX_LOG_LEVEL"
+
+DEFAULT_LOAD_DELAY = 0.05
+DEFAULT_EXIT_TIMEOUT = 3.0
+
+_OFF = ("", "off")
+_TRUE = ("1", "true", "yes", "on")
+
+
+class Settings:
+    """What one actor process does about telemetry; see the module docstring.
+
+    A plain slotted class, not a dataclass: building a dataclass costs about a
+    millisecond at import, on every actor's boot path."""
+
+    __slots__ = (
+        "enabled",
+        "exit_timeout",
+        "file",
+        "file_is_default",
+        "load_delay",
+        "log_file",
+        "log_level",
+        "otlp_protocol",
+        "quiet",
+        "service_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        file: str | None = None,
+        file_is_default: bool = False,
+        otlp_protocol: str | None = None,
+        service_name: str | None = None,
+        log_level: int | None = None,
+        log_file: str | None = None,
+        load_delay: float = DEFAULT_LOAD_DELAY,
+        exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
+        quiet: bool = False,
+    ) -> None:
+        self.enabled = enabled
+        self.file = file  # embedded OTLP/JSON-lines file, None = off
+        self.file_is_default = file_is_default
+        self.otlp_protocol = otlp_protocol  # "http/protobuf" | "grpc" | None
+        self.service_name = service_name  # None: OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES
+        self.log_level = log_level  # None: leave logging alone
+        self.log_file = log_file  # None: stderr
+        self.load_delay = load_delay
+        self.exit_timeout = exit_timeout
+        self.quiet = quiet
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Settings({fields})"
+
+
+def sdk_disabled(env: Mapping[str, str] = os.environ) -> bool:
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def otlp_protocol(env: Mapping[str, str] = os.environ) -> str | None:
+    """The OTLP protocol to export with, or ``None`` when no endpoint is configured."""
+    if not any(env.get(f"OTEL_EXPORTER_OTLP{sig}_ENDPOINT") for sig in ("", "_TRACES", "_LOGS")):
+        return None
+    proto = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    return "grpc" if proto.strip().lower() == "grpc" else "http/protobuf"
+
+
+def tmp_dir(env: Mapping[str, str] = os.environ) -> str:
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        path = env.get(var)
+        if path and os.path.isdir(path):
+            return path
+    return "/tmp"
+
+
+def default_file(root_name: str, root_uuid: str, env: Mapping[str, str] = os.environ) -> str:
+    """The per-tree default telemetry file, identical in every process of the tree."""
+    name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in root_name)[:64] or "root"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tmp_dir(env), f"devx-telemetry-{uid}", f"{name}-{root_uuid[:8]}.otlp.jsonl")
+
+
+def parse_level(level: str | int | None) -> int | None:
+    """A stdlib level from ``"info"``/``"DEBUG"``/``10``; unknown names map to INFO."""
+    if level is None or level == "":
+        return None
+    if isinstance(level, int):
+        return level
+    if level.strip().isdigit():
+        return int(level)
+    found = logging.getLevelName(level.strip().upper())
+    return found if isinstance(found, int) else logging.INFO
+
+
+def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env[name])
+    except (KeyError, ValueError):
+        return default
+
+
+def _service_name_from_env(env: Mapping[str, str]) -> bool:
+    if env.get("OTEL_SERVICE_NAME"):
+        return True
+    return any(
+        part.split("=", 1)[0].strip() == "service.name"
+        for part in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+    )
+
+
+def resolve(
+    *,
+    telemetry: str | None,
+    loglevel: str | None,
+    root_name: str,
+    root_uuid: str,
+    env: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Settings for one actor of the tree rooted at ``root_name``/``root_uuid``."""
+    disabled = sdk_disabled(env)
+    explicit = telemetry if telemetry is not None else env.get(ENV_FILE)
+    protocol = None if disabled else otlp_protocol(env)
+    path: str | None
+    is_default = False
+    if disabled or (explicit is not None and explicit.strip().lower() in _OFF):
+        path = None
+    elif explicit is not None:
+        path = os.path.abspath(os.path.expanduser(explicit))
+    elif protocol is None:
+        path = default_file(root_name, root_uuid, env)
+        is_default = True
+    else:
+        path = None
+    enabled = path is not None or protocol is not None
+
+    log_file = env.get(ENV_LOG_FILE) or None
+    if log_file in ("-", "stderr"):
+        log_file = None
+    elif log_file is not None:
+        log_file = os.path.abspath(os.path.expanduser(log_file))
+    level = parse_level(loglevel) or parse_level(env.get(ENV_LOG_LEVEL))
+    if level is None and (enabled or env.get(ENV_LOG_FILE)):
+        level = logging.WARNING
+
+    return Settings(
+        enabled=enabled,
+        file=path,
+        file_is_default=is_default,
+        otlp_protocol=protocol,
+        service_name=None if _service_name_from_env(env) else root_name,
+        log_level=level,
+        log_file=log_file,
+        load_delay=max(0.0, _float_env(env, ENV_LOAD_DELAY, DEFAULT_LOAD_DELAY)),
+        exit_timeout=max(0.1, _float_env(env, ENV_EXIT_TIMEOUT, DEFAULT_EXIT_TIMEOUT)),
+        quiet=env.get(ENV_QUIET, "").strip().lower() in _TRUE,
+    )
+
+
+def lineage_attrs(lineage: Any) -> dict[str, str | int]:
+    """The lineage attributes put on the Resource, on every span and on every log line.
+
+    ``lineage`` is a ``devx.runtime.msgs.Lineage``. Uids are rendered as ``str(ActorID)``
+    (``name@uuid8``), the same as ``Actor.lineage_attrs()`` which the runtime passes on
+    its events; the full uuid is the Resource's ``service.instance.id``."""
+    attrs: dict[str, str | int] = {
+        "devx.actor.name": lineage.uid.name,
+        "devx.actor.uid": str(lineage.uid),
+        "devx.actor.root_uid": str(lineage.root_uid),
+        "devx.actor.path": lineage.path,
+        "process.pid": lineage.pid,
+        "process.parent_pid": lineage.parent_pid,
+    }
+    if lineage.parent_uid is not None:
+        attrs["devx.actor.parent_uid"] = str(lineage.parent_uid)
+    return attrs
+
+
+# --- W3C trace context (parsed here so no propagator import is needed) -------------
+
+_HEX = frozenset("0123456789abcdef")
+
+
+class TraceParent:
+    """A parsed W3C ``traceparent`` (+ raw ``tracestate``)."""
+
+    __slots__ = ("flags", "span_id", "trace_id", "tracestate")
+
+    def __init__(self, trace_id: int, span_id: int, flags: int, tracestate: str | None = None):
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.flags = flags
+        self.tracestate = tracestate
+
+
+def _hex(s: str, n: int) -> int | None:
+    return int(s, 16) if len(s) == n and _HEX.issuperset(s) else None
+
+
+def parse_carrier(carrier: Mapping[str, str] | None) -> TraceParent | None:
+    """Parse ``traceparent``/``tracestate`` (lower- or upper-case keys: a spawn carrier
+    or ``os.environ``). Invalid headers are ignored, as the W3C spec asks."""
+    if not carrier:
+        return None
+    header = carrier.get("traceparent") or carrier.get("TRACEPARENT")
+    if not header:
+        return None
+    parts = header.strip().lower().split("-")
+    if len(parts) < 4 or (parts[0] == "00" and len(parts) != 4) or parts[0] == "ff":
+        return None
+    version, trace_id, span_id, flags = (
+        _hex(parts[0], 2),
+        _hex(parts[1], 32),
+        _hex(parts[2], 16),
+        _hex(parts[3], 2),
+    )
+    if version is None or not trace_id or not span_id or flags is None:
+        return None
+    state = carrier.get("tracestate") or carrier.get("TRACESTATE") or None
+    return TraceParent(trace_id, span_id, flags, state)
+
+
+def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags & 0xFF:02x}"

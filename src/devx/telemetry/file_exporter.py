@@ -1,0 +1,266 @@
+"""The embedded default exporter: OTLP/JSON lines in one local file per actor tree.
+
+Needs no collector. Each line is one complete request in the standard OTLP/JSON
+encoding (``ExportTraceServiceRequest`` with ``resourceSpans``/``scopeSpans``/``spans``
+or ``ExportLogsServiceRequest`` with ``resourceLogs``/``scopeLogs``/``logRecords``):
+lowerCamelCase field names, trace/span ids as hex, enums as integers, 64-bit integers
+as decimal strings. That is what the OTel Collector's ``otlpjsonfile`` receiver reads,
+so a file can be replayed into Jaeger later; :mod:`devx.telemetry.readback` parses it.
+
+Every process of a tree appends to the same file (see :mod:`._appendfile`: ``O_APPEND``
+plus one ``os.write`` per line under ``flock``), so lines never interleave.
+
+Path (resolved by :func:`devx.telemetry.config.resolve`): ``open_root_actor(telemetry=...)``
+(``RuntimeConfig.telemetry``), else ``$DEVX_TELEMETRY_FILE``, else
+``<tmp>/devx-telemetry-<os uid>/<root name>-<root uuid[:8]>.otlp.jsonl`` with ``<tmp>`` the
+first of ``$TMPDIR``/``$TEMP``/``$TMP`` that is a directory, else ``/tmp``. Children derive
+the same default from the root's ``ActorID`` in their lineage. ``""``/``"off"`` disables it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from . import _logs_sdk
+from ._appendfile import AppendFile
+
+# OTLP SpanFlags: bits 0-7 W3C trace flags, bit 8 "is_remote known", bit 9 "is_remote".
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+
+
+# --- AnyValue / attributes -----------------------------------------------------------
+
+
+def any_value(value: Any) -> dict[str, Any]:
+    """Encode a Python value as an OTLP ``AnyValue`` (JSON mapping)."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return {"doubleValue": value}
+        return {
+            "doubleValue": "NaN"
+            if math.isnan(value)
+            else ("Infinity" if value > 0 else "-Infinity")
+        }
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": {"values": key_values(value)}}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [any_value(v) for v in value]}}
+    return {"stringValue": str(value)}
+
+
+def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not attrs:
+        return []
+    return [{"key": str(k), "value": any_value(v)} for k, v in attrs.items()]
+
+
+def _resource(resource: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"attributes": key_values(getattr(resource, "attributes", None))}
+    return out
+
+
+def _scope(scope: Any) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    out: dict[str, Any] = {"name": scope.name}
+    if scope.version:
+        out["version"] = scope.version
+    attrs = getattr(scope, "attributes", None)
+    if attrs:
+        out["attributes"] = key_values(attrs)
+    return out
+
+
+def _group(items: Iterable[tuple[Any, Any, Any]]) -> list[tuple[Any, list[tuple[Any, list[Any]]]]]:
+    """Group ``(resource, scope, item)`` by resource then scope, keeping first-seen order."""
+    by_res: dict[int, tuple[Any, dict[Any, tuple[Any, list[Any]]]]] = {}
+    for resource, scope, item in items:
+        _, scopes = by_res.setdefault(id(resource), (resource, {}))
+        key = (scope.name, scope.version, scope.schema_url) if scope is not None else None
+        scopes.setdefault(key, (scope, []))[1].append(item)
+    return [(res, list(scopes.values())) for res, scopes in by_res.values()]
+
+
+# --- traces --------------------------------------------------------------------------
+
+
+def _span(span: ReadableSpan) -> dict[str, Any]:
+    ctx = span.context
+    assert ctx is not None
+    out: dict[str, Any] = {"traceId": f"{ctx.trace_id:032x}", "spanId": f"{ctx.span_id:016x}"}
+    if ctx.trace_state:
+        out["traceState"] = ctx.trace_state.to_header()
+    flags = int(ctx.trace_flags) | _HAS_IS_REMOTE
+    if span.parent is not None:
+        out["parentSpanId"] = f"{span.parent.span_id:016x}"
+        if span.parent.is_remote:
+            flags |= _IS_REMOTE
+    out["flags"] = flags
+    out["name"] = span.name
+    out["kind"] = span.kind.value + 1  # Python INTERNAL=0 .. ; OTLP SPAN_KIND_INTERNAL=1 ..
+    out["startTimeUnixNano"] = str(span.start_time or 0)
+    out["endTimeUnixNano"] = str(span.end_time or 0)
+    out["attributes"] = key_values(span.attributes)
+    if span.dropped_attributes:
+        out["droppedAttributesCount"] = span.dropped_attributes
+    if span.events:
+        out["events"] = [
+            {
+                "timeUnixNano": str(ev.timestamp),
+                "name": ev.name,
+                "attributes": key_values(ev.attributes),
+            }
+            for ev in span.events
+        ]
+    if span.dropped_events:
+        out["droppedEventsCount"] = span.dropped_events
+    if span.links:
+        out["links"] = [
+            {
+                "traceId": f"{link.context.trace_id:032x}",
+                "spanId": f"{link.context.span_id:016x}",
+                "attributes": key_values(link.attributes),
+                "flags": int(link.context.trace_flags)
+                | _HAS_IS_REMOTE
+                | (_IS_REMOTE if link.context.is_remote else 0),
+            }
+            for link in span.links
+        ]
+    if span.dropped_links:
+        out["droppedLinksCount"] = span.dropped_links
+    code = span.status.status_code.value
+    if code:
+        status: dict[str, Any] = {"code": code}
+        if span.status.description:
+            status["message"] = span.status.description
+        out["status"] = status
+    return out
+
+
+def encode_spans(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    """An ``ExportTraceServiceRequest`` in OTLP/JSON."""
+    resource_spans = []
+    for resource, scopes in _group((s.resource, s.instrumentation_scope, s) for s in spans):
+        resource_spans.append(
+            {
+                "resource": _resource(resource),
+                "scopeSpans": [
+                    {"scope": _scope(scope), "spans": [_span(s) for s in items]}
+                    | ({"schemaUrl": scope.schema_url} if scope and scope.schema_url else {})
+                    for scope, items in scopes
+                ],
+            }
+            | ({"schemaUrl": resource.schema_url} if getattr(resource, "schema_url", "") else {})
+        )
+    return {"resourceSpans": resource_spans}
+
+
+# --- logs ----------------------------------------------------------------------------
+
+
+def _log_record(record: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if record.timestamp:
+        out["timeUnixNano"] = str(record.timestamp)
+    if record.observed_timestamp:
+        out["observedTimeUnixNano"] = str(record.observed_timestamp)
+    if record.severity_number is not None:
+        out["severityNumber"] = record.severity_number.value
+    if record.severity_text:
+        out["severityText"] = record.severity_text
+    if record.body is not None:
+        out["body"] = any_value(record.body)
+    out["attributes"] = key_values(record.attributes)
+    dropped = getattr(record, "dropped_attributes", 0) or getattr(
+        getattr(record, "attributes", None), "dropped", 0
+    )
+    if dropped:
+        out["droppedAttributesCount"] = dropped
+    if record.trace_id:
+        out["traceId"] = f"{record.trace_id:032x}"
+        out["spanId"] = f"{record.span_id:016x}"
+        out["flags"] = int(record.trace_flags or 0)
+    event_name = getattr(record, "event_name", None)
+    if event_name:
+        out["eventName"] = event_name
+    return out
+
+
+def encode_logs(batch: Sequence[Any]) -> dict[str, Any]:
+    """An ``ExportLogsServiceRequest`` in OTLP/JSON from SDK log batch items."""
+    parts = [_logs_sdk.record_parts(item) for item in batch]
+    resource_logs = []
+    for resource, scopes in _group((res, scope, rec) for rec, res, scope in parts):
+        resource_logs.append(
+            {
+                "resource": _resource(resource),
+                "scopeLogs": [
+                    {"scope": _scope(scope), "logRecords": [_log_record(r) for r in items]}
+                    for scope, items in scopes
+                ],
+            }
+        )
+    return {"resourceLogs": resource_logs}
+
+
+def dumps_line(request: Mapping[str, Any]) -> bytes:
+    """One request as one line (ASCII-escaped, so any str encodes)."""
+    return json.dumps(request, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+# --- exporters -----------------------------------------------------------------------
+
+
+class OtlpJsonFileSpanExporter(SpanExporter):
+    """Append each exported span batch as one OTLP/JSON ``ExportTraceServiceRequest`` line."""
+
+    def __init__(self, out: AppendFile | str) -> None:
+        self.out = out if isinstance(out, AppendFile) else AppendFile(out)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not spans:
+            return SpanExportResult.SUCCESS
+        self.out.write(dumps_line(encode_spans(spans)))
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.out.close()
+
+
+class OtlpJsonFileLogExporter(_logs_sdk.LogRecordExporter):  # type: ignore[misc]
+    """Append each exported log batch as one OTLP/JSON ``ExportLogsServiceRequest`` line."""
+
+    def __init__(self, out: AppendFile | str) -> None:
+        self.out = out if isinstance(out, AppendFile) else AppendFile(out)
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        if batch:
+            self.out.write(dumps_line(encode_logs(batch)))
+        return _logs_sdk.LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.out.close()

@@ -1,0 +1,313 @@
+"""structlog JSON logs carrying ``trace_id``/``span_id`` and the actor's lineage.
+
+Two stages so that booting an actor does not pay for importing structlog:
+
+* :meth:`LogSetup.install_early` (stdlib only, on the boot path) takes over the
+  ``devx`` logger (replacing the runtime's plain stderr handler, see
+  ``devx.runtime.log``) with a handler that stamps each record with the current trace
+  context and buffers it.
+* :meth:`LogSetup.finish` (on the telemetry loader thread) imports structlog, configures
+  it to render JSON lines (unless the application configured structlog itself), puts a
+  ``ProcessorFormatter`` handler on the ``devx`` logger so stdlib records of the runtime
+  come out as the same JSON, and replays the buffered records through it.
+
+Output: ``DEVX_LOG_FILE`` (appended by every process of the tree, one ``os.write`` per
+line under ``flock``), else stderr. :meth:`LogSetup.close` restores the previous state.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from ._appendfile import AppendFile
+
+LOGGER = "devx"
+_RUNTIME_FLAG = "_devx_runtime_handler"  # set by devx.runtime.log on its own handler
+_OURS = "_devx_telemetry_handler"
+EARLY_BUFFER = 1000
+
+
+def current_ids() -> tuple[str | None, str | None]:
+    """Hex trace/span id of the current span (user OTel span, devx span or the actor
+    span), without importing anything: telemetry off means no ids."""
+    backend = sys.modules.get("devx.telemetry.backend")
+    ids = backend.current_ids() if backend is not None else None
+    if ids is None:
+        return None, None
+    return f"{ids.trace_id:032x}", f"{ids.span_id:016x}"
+
+
+class _Stderr:
+    """``sys.stderr`` looked up at write time (pytest and REPLs swap it)."""
+
+    def write(self, s: str) -> int:
+        return sys.stderr.write(s)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class _LineFile:
+    """A text stream appending whole lines to a shared file."""
+
+    def __init__(self, path: str) -> None:
+        self.out = AppendFile(path)
+        self._buf = ""
+        self._lock = threading.Lock()
+
+    def write(self, s: str) -> int:
+        with self._lock:
+            self._buf += s
+            head, sep, tail = self._buf.rpartition("\n")
+            if sep:
+                self._buf = tail
+                self.out.write((head + "\n").encode("utf-8", "backslashreplace"))
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.out.close()
+
+
+class _PlainJson(logging.Formatter):
+    """Stdlib-only JSON lines: the fallback when structlog is unavailable."""
+
+    def __init__(self, lineage: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.lineage = dict(lineage)
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        tid = getattr(record, "devx_trace_id", None)
+        sid = getattr(record, "devx_span_id", None)
+        doc: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+        }
+        if tid:
+            doc["trace_id"], doc["span_id"] = tid, sid
+        for k, v in self.lineage.items():
+            doc.setdefault(k, v)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+class _EarlyHandler(logging.Handler):
+    """Buffers records (stamped with their trace context) until the JSON handler is up,
+    then forwards to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer: deque[logging.LogRecord] = deque(maxlen=EARLY_BUFFER)
+        self.forward: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fwd = self.forward
+        if fwd is not None:
+            fwd.handle(record)
+            return
+        stamp(record)
+        self.buffer.append(record)
+
+    def drain(self, into: logging.Handler) -> None:
+        self.acquire()
+        try:
+            while self.buffer:
+                record = self.buffer.popleft()
+                if record.levelno >= into.level:
+                    into.handle(record)
+            self.forward = into
+        finally:
+            self.release()
+
+
+def _foreign(handler: logging.Handler) -> bool:
+    """A handler the application put on the devx logger (not the runtime's default, not
+    ours, not pytest's capture handlers, which it adds to non-propagating loggers)."""
+    if getattr(handler, _RUNTIME_FLAG, False) or getattr(handler, _OURS, False):
+        return False
+    return not type(handler).__module__.startswith("_pytest")
+
+
+def stamp(record: logging.LogRecord) -> None:
+    if getattr(record, "devx_trace_id", None) is None:
+        record.devx_trace_id, record.devx_span_id = current_ids()
+
+
+# --- structlog processors ---------------------------------------------------------
+
+
+def add_trace_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """``trace_id``/``span_id``: stamped on a buffered stdlib record, else current."""
+    record = event_dict.get("_record")
+    tid = getattr(record, "devx_trace_id", None) if record is not None else None
+    sid = getattr(record, "devx_span_id", None) if record is not None else None
+    if tid is None:
+        tid, sid = current_ids()
+    if tid:
+        event_dict.setdefault("trace_id", tid)
+        event_dict.setdefault("span_id", sid)
+    return event_dict
+
+
+class AddLineage:
+    def __init__(self, lineage: Mapping[str, Any]) -> None:
+        self.lineage = dict(lineage)
+
+    def __call__(self, _: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+        for k, v in self.lineage.items():
+            event_dict.setdefault(k, v)
+        return event_dict
+
+
+class LogSetup:
+    """JSON logging for one actor process; see the module docstring."""
+
+    def __init__(self, lineage: Mapping[str, Any], level: int, path: str | None = None) -> None:
+        self.lineage = dict(lineage)
+        self.level = level
+        self.path = path
+        self._logger = logging.getLogger(LOGGER)
+        self._saved: tuple[list[logging.Handler], int, bool] | None = None
+        self._early: _EarlyHandler | None = None
+        self._final: logging.Handler | None = None
+        self._stream: Any = None
+        self._configured_structlog = False
+        self._lock = threading.Lock()
+        self.app_owned = False
+
+    def install_early(self) -> None:
+        lg = self._logger
+        self._saved = (list(lg.handlers), lg.level, lg.propagate)
+        if any(_foreign(h) for h in lg.handlers):
+            self.app_owned = True  # the application configured the devx logger: leave it
+            return
+        for h in list(lg.handlers):
+            if getattr(h, _RUNTIME_FLAG, False):
+                lg.removeHandler(h)
+        self._early = _EarlyHandler()
+        setattr(self._early, _OURS, True)
+        lg.addHandler(self._early)
+        lg.setLevel(self.level)
+        lg.propagate = False
+
+    def _make_stream(self) -> Any:
+        return _LineFile(self.path) if self.path else _Stderr()
+
+    def finish(self) -> None:
+        """Import structlog and switch to the JSON handler (idempotent)."""
+        with self._lock:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._final is not None or self._saved is None:
+            return
+        self._stream = self._make_stream()
+        try:
+            handler = self._structlog_handler(self._stream)
+        except ImportError:
+            handler = logging.StreamHandler(self._stream)
+            handler.setFormatter(_PlainJson(self.lineage))
+        setattr(handler, _OURS, True)
+        self._final = handler
+        if self.app_owned or self._early is None:
+            return
+        # the early handler stays on the logger and forwards from now on: swapping
+        # handlers would race with records logged meanwhile by other threads
+        self._early.drain(handler)
+
+    def _structlog_handler(self, stream: Any) -> logging.Handler:
+        import structlog
+
+        timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+        lineage = AddLineage(self.lineage)
+        if not structlog.is_configured():
+            structlog.configure(
+                processors=[
+                    structlog.contextvars.merge_contextvars,
+                    structlog.processors.add_log_level,
+                    timestamper,
+                    add_trace_context,
+                    lineage,
+                    structlog.processors.StackInfoRenderer(),
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(),
+                ],
+                wrapper_class=structlog.make_filtering_bound_logger(self.level),
+                logger_factory=structlog.WriteLoggerFactory(file=stream),
+                cache_logger_on_first_use=False,
+            )
+            self._configured_structlog = True
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(),
+                ],
+                foreign_pre_chain=[
+                    structlog.stdlib.add_log_level,
+                    structlog.stdlib.add_logger_name,
+                    timestamper,
+                    add_trace_context,
+                    lineage,
+                    structlog.processors.format_exc_info,
+                ],
+            )
+        )
+        return handler
+
+    def close(self) -> None:
+        """Flush anything still buffered and restore the ``devx`` logger."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._saved is None:
+            return
+        lg = self._logger
+        early = self._early
+        if early is not None and early.forward is None and early.buffer:
+            fallback = logging.StreamHandler(self._make_stream())
+            fallback.setFormatter(_PlainJson(self.lineage))
+            early.drain(fallback)
+        for h in list(lg.handlers):
+            if getattr(h, _OURS, False):
+                lg.removeHandler(h)
+        if not self.app_owned:
+            handlers, level, propagate = self._saved
+            for h in handlers:
+                if h not in lg.handlers:
+                    lg.addHandler(h)
+            lg.setLevel(level)
+            lg.propagate = propagate
+        if self._configured_structlog:
+            import structlog
+
+            structlog.reset_defaults()
+        if isinstance(self._stream, _LineFile):
+            self._stream.close()
+        self._saved = None
+
+
+def configure(
+    lineage: Mapping[str, Any] | None = None, level: int = logging.INFO, path: str | None = None
+) -> LogSetup:
+    """Set up JSON logs synchronously (tools and scripts outside an actor)."""
+    setup = LogSetup(lineage or {}, level, path)
+    setup.install_early()
+    setup.finish()
+    return setup

@@ -1,0 +1,44 @@
+"""Functions the telemetry tree scenarios run inside child actors."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import devx
+from devx.telemetry import events
+
+
+async def leaf(x: int) -> int:
+    events.event("test.leaf", x=x)
+    return x * 2
+
+
+async def mid(x: int) -> int:
+    """Spawn a grandchild and call it: a three-level tree."""
+    async with devx.open_nursery() as an:
+        portal = await an.start_actor("grandchild", enable_modules=["tel_fns"])
+        result = await portal.run(leaf, x=x)
+        await portal.cancel_actor()
+    return result
+
+
+async def boom() -> None:
+    raise ZeroDivisionError("boom in the child")
+
+
+async def lock_holds(n: int) -> int:
+    """Stand-in for the debugger's lock spans: sequential holds never overlap."""
+    for i in range(n):
+        events.event("devx.tty_lock.requested", wait_s=0.0, reason="pause")
+        held = events.start_span("devx.tty_lock.held", reason="pause", n=i)
+        with events.span("devx.repl", **{"code.function.name": "lock_holds"}):
+            pass
+        held.end()
+    return n
+
+
+async def dump_then_die() -> None:
+    """A stack dump record must be on disk before the process dies by SIGKILL."""
+    events.event("devx.stack_dump", signal="SIGUSR1", task_count=3, text="fake dump")
+    os.kill(os.getpid(), signal.SIGKILL)

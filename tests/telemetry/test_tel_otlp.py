@@ -1,0 +1,187 @@
+"""OTLP/HTTP export against a real local receiver that decodes the protobuf payloads."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from tel_support import fake_actor
+
+from devx.telemetry import backend, boot, events
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Receiver(ThreadingHTTPServer):
+    """A minimal OTLP/HTTP receiver: /v1/traces and /v1/logs, protobuf bodies."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.traces: list[ExportTraceServiceRequest] = []
+        self.logs: list[ExportLogsServiceRequest] = []
+        self.content_types: set[str] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.content_types.add(self.headers["Content-Type"])
+        if self.path == "/v1/traces":
+            self.server.traces.append(ExportTraceServiceRequest.FromString(body))
+            reply = ExportTraceServiceResponse().SerializeToString()
+        elif self.path == "/v1/logs":
+            self.server.logs.append(ExportLogsServiceRequest.FromString(body))
+            reply = ExportLogsServiceResponse().SerializeToString()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("OTEL_", "DEVX_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DEVX_TELEMETRY_QUIET", "1")
+    backend.reset_warnings()
+
+
+def attrs_of(kvs) -> dict:  # type: ignore[no-untyped-def]
+    out = {}
+    for kv in kvs:
+        v = kv.value
+        out[kv.key] = getattr(v, v.WhichOneof("value")) if v.WhichOneof("value") else None
+    return out
+
+
+def test_spans_and_logs_arrive_with_their_attributes(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    actor = fake_actor("otlproot")
+    session = boot.Session(actor).start()
+    assert session.file is None  # OTLP replaces the embedded default file
+    with events.span("devx.repl", **{"code.function.name": "f", "code.line.number": 12}):
+        events.event("devx.tty_lock.requested", wait_s=0.5, reason="pause")
+    session.close()
+
+    spans = {}
+    for req in receiver.traces:
+        for rs in req.resource_spans:
+            resource = attrs_of(rs.resource.attributes)
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    spans[s.name] = (s, resource)
+    assert set(spans) == {"devx.tree", "devx.actor", "devx.repl"}
+    repl, resource = spans["devx.repl"]
+    assert resource["service.name"] == "otlproot"
+    assert resource["service.instance.id"] == actor.uid.uuid
+    assert resource["devx.actor.path"] == "otlproot"
+    assert resource["process.pid"] == actor.pid
+    a = attrs_of(repl.attributes)
+    assert a["code.function.name"] == "f" and a["code.line.number"] == 12
+    assert a["devx.actor.uid"] == str(actor.uid) and a["devx.actor.path"] == "otlproot"
+    assert repl.parent_span_id == spans["devx.actor"][0].span_id
+    assert spans["devx.actor"][0].parent_span_id == spans["devx.tree"][0].span_id
+    assert len({s.trace_id for s, _ in spans.values()}) == 1
+    assert [e.name for e in repl.events] == ["devx.tty_lock.requested"]
+
+    records = [
+        r
+        for req in receiver.logs
+        for rl in req.resource_logs
+        for sl in rl.scope_logs
+        for r in sl.log_records
+    ]
+    (lock,) = [r for r in records if r.event_name == "devx.tty_lock.requested"]
+    assert lock.span_id == repl.span_id and attrs_of(lock.attributes)["wait_s"] == 0.5
+    assert receiver.content_types == {"application/x-protobuf"}
+
+
+def test_a_dead_collector_never_hangs_an_actor(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # a listener that never accepts: connects succeed, requests never get an answer
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(1)
+    monkeypatch.setenv(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+    )
+    monkeypatch.setenv("DEVX_TELEMETRY_EXIT_TIMEOUT", "1.0")
+    try:
+        session = boot.Session(fake_actor("deadroot")).start()
+        for i in range(20):
+            with events.span("work", i=i):
+                pass
+        t0 = time.monotonic()
+        events.flush(0.5)
+        events.exception(RuntimeError("crash while the collector is down"))
+        session.close()
+        assert time.monotonic() - t0 < 4.0
+    finally:
+        blackhole.close()
+    err = capsys.readouterr().err
+    assert "not waiting any longer" in err  # warned ...
+    assert err.count("not waiting any longer") <= 2  # ... once per kind, not per batch
+    assert "Traceback" not in err
+
+
+def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connection refused
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DEVX_TELEMETRY_EXIT_TIMEOUT", "2.0")
+    session = boot.Session(fake_actor("refused")).start()
+    with events.span("work"):
+        events.event("x")
+    t0 = time.monotonic()
+    session.close()
+    assert time.monotonic() - t0 < 4.0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert 1 <= err.count("devx telemetry:") <= 4

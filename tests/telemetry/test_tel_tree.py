@@ -1,0 +1,156 @@
+"""Telemetry across real actor processes, read back from the embedded file."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devx.telemetry import readback
+
+pytest.importorskip("devx.runtime.nursery", reason="the actor runtime is not there yet")
+
+pytestmark = pytest.mark.timeout(90)
+
+HERE = Path(__file__).parent
+
+
+def run_scenario(name: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    path = tmp_path / "tree.otlp.jsonl"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    full_env.update({"DEVX_TELEMETRY_FILE": str(path), **env})
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "tel_tree.py"), name],
+        cwd=HERE,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc, path
+
+
+def one(spans: list[dict], name: str, path: str) -> dict:
+    found = [s for s in spans if s["name"] == name and s["attributes"]["devx.actor.path"] == path]
+    assert len(found) == 1, (name, path, [(s["name"], s["attributes"]) for s in spans])
+    return found[0]
+
+
+def test_one_trace_root_child_grandchild(tmp_path: Path) -> None:
+    proc, path = run_scenario("tree", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"devx: telemetry written to {path}" in proc.stderr
+    spans = readback.load_spans(path)
+    logs = readback.load_logs(path)
+
+    assert len({s["trace_id"] for s in spans} | {r["trace_id"] for r in logs}) == 1
+    tree = one(spans, "devx.tree", "troot")
+    root = one(spans, "devx.actor", "troot")
+    child = one(spans, "devx.actor", "troot/child")
+    grandchild = one(spans, "devx.actor", "troot/child/grandchild")
+    assert tree["parent_span_id"] is None
+    assert root["parent_span_id"] == tree["span_id"] and root["parent_is_remote"] is False
+    assert child["parent_span_id"] == root["span_id"] and child["parent_is_remote"] is True
+    assert grandchild["parent_span_id"] == child["span_id"]
+    assert grandchild["parent_is_remote"] is True
+
+    # lineage on every span and on each process's resource
+    pids = set()
+    for s in spans:
+        attrs, res = s["attributes"], s["resource"]
+        for key in ("devx.actor.name", "devx.actor.uid", "devx.actor.root_uid", "devx.actor.path"):
+            assert attrs[key] == res[key], key
+        assert attrs["process.pid"] == res["process.pid"]
+        assert res["service.name"] == "troot"
+        assert res["service.instance.id"].startswith(attrs["devx.actor.uid"].split("@")[1])
+        pids.add(res["process.pid"])
+    assert len(pids) == 3
+    assert (
+        grandchild["attributes"]["devx.actor.parent_uid"] == child["attributes"]["devx.actor.uid"]
+    )
+    assert grandchild["attributes"]["devx.actor.root_uid"] == root["attributes"]["devx.actor.uid"]
+
+    # the event raised inside the grandchild's call sits on the grandchild's span
+    assert "test.leaf" in [e["name"] for e in grandchild["events"]]
+    # spawn/exit recorded by the parents
+    assert {"devx.actor.spawn", "devx.actor.exit"} <= {e["name"] for e in root["events"]}
+    assert {"devx.actor.spawn", "devx.actor.exit"} <= {e["name"] for e in child["events"]}
+    # the same point events are log records carrying their span's context
+    leaf_log = next(r for r in logs if r["event_name"] == "test.leaf")
+    assert leaf_log["span_id"] == grandchild["span_id"]
+    assert leaf_log["attributes"]["x"] == 21
+
+    # lock holds: under the child's actor span, REPL spans inside them, never overlapping
+    holds = sorted(
+        (s for s in spans if s["name"] == "devx.tty_lock.held"), key=lambda s: s["start_ns"]
+    )
+    assert len(holds) == 3
+    for a, b in itertools.pairwise(holds):
+        assert a["end_ns"] <= b["start_ns"]
+    for h in holds:
+        assert h["parent_span_id"] == child["span_id"]
+        assert h["start_ns"] <= h["end_ns"]
+    repls = [s for s in spans if s["name"] == "devx.repl"]
+    assert {r["parent_span_id"] for r in repls} == {child["span_id"]}  # start_span is not current
+    for s in spans:
+        assert s["start_ns"] <= s["end_ns"]
+
+
+def test_crash_in_child_and_remote_error_in_parent(tmp_path: Path) -> None:
+    proc, path = run_scenario("crash", tmp_path)
+    assert proc.returncode != 0
+    assert "ZeroDivisionError" in proc.stderr
+    spans = readback.load_spans(path)
+    logs = readback.load_logs(path)
+    child = one(spans, "devx.actor", "croot/child")
+    root = one(spans, "devx.actor", "croot")
+
+    exc_ev = next(e for e in child["events"] if e["name"] == "exception")
+    assert exc_ev["attributes"]["exception.type"] == "ZeroDivisionError"
+    assert exc_ev["attributes"]["exception.message"] == "boom in the child"
+    assert "boom in the child" in exc_ev["attributes"]["exception.stacktrace"]
+    assert exc_ev["attributes"]["devx.actor.path"] == "croot/child"
+
+    remote_ev = next(e for e in root["events"] if e["name"] == "exception")
+    assert remote_ev["attributes"]["exception.type"].endswith("RemoteActorError")
+    assert remote_ev["attributes"]["devx.remote.type"] == "builtins.ZeroDivisionError"
+    assert remote_ev["attributes"]["devx.remote.src_path"] == "croot/child"
+    assert root["status_code"] == 2  # ERROR
+
+    crash = next(r for r in logs if r["event_name"] == "devx.crash")
+    assert crash["resource"]["devx.actor.path"] == "croot/child"
+    assert crash["span_id"] == child["span_id"] and crash["severity_text"] == "ERROR"
+    assert crash["attributes"]["exception.type"] == "ZeroDivisionError"
+    remote = next(r for r in logs if r["event_name"] == "devx.remote_error")
+    assert remote["resource"]["devx.actor.path"] == "croot"
+
+
+def test_sigkilled_child_keeps_its_synchronous_records(tmp_path: Path) -> None:
+    proc, path = run_scenario("sigkill", tmp_path)
+    logs = readback.load_logs(path)
+    dump = [r for r in logs if r["event_name"] == "devx.stack_dump"]
+    assert len(dump) == 1, proc.stderr
+    assert dump[0]["resource"]["devx.actor.path"] == "kroot/victim"
+    assert dump[0]["attributes"]["text"] == "fake dump"
+    spans = readback.load_spans(path)
+    root = one(spans, "devx.actor", "kroot")
+    exits = [e for e in root["events"] if e["name"] == "devx.actor.exit"]
+    assert exits and exits[0]["attributes"]["signal"] == "SIGKILL"
+    assert dump[0]["trace_id"] == root["trace_id"]
+
+
+def test_sdk_disabled_writes_nothing(tmp_path: Path) -> None:
+    proc, path = run_scenario("tree", tmp_path, OTEL_SDK_DISABLED="true")
+    assert proc.returncode == 0, proc.stderr
+    assert not path.exists()
+    assert "telemetry written" not in proc.stderr
+
+
+def test_telemetry_off_by_config(tmp_path: Path) -> None:
+    proc, _ = run_scenario("tree", tmp_path, DEVX_TELEMETRY_FILE="off")
+    assert proc.returncode == 0, proc.stderr
+    assert "telemetry written" not in proc.stderr
