@@ -27,6 +27,9 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/bench_spawn.py
 	$(PY) bench/bench_roundtrip.py
+	$(PY) bench/bench_pause.py
+	$(PY) bench/bench_dump.py
+	$(PY) bench/bench_telemetry_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
