@@ -346,3 +346,17 @@ def test_lock_freed_when_holder_is_killed(repl):
     r.child.sendline("c")
     r.expect_exact("root: second child resumed")
     assert r.finish() == 0
+
+
+def test_child_cancelled_while_waiting_for_the_lock(repl):
+    r = repl("cancel_waiter.py")
+    r.expect(banner("PAUSE", "holder", "root/holder"))
+    r.prompt()
+    r.expect_exact("root: root/waiter waits for the TTY")
+    r.expect_exact("root: the waiter's pause() was cancelled")
+    r.expect_exact("root: waiter cancelled (graceful=True), queue=0")
+    assert r.cmd("p 6 * 7").strip().endswith("42")  # the holder's REPL is undisturbed
+    r.child.sendline("c")
+    r.expect_exact("root: done")
+    assert r.finish() == 0
+    assert "'waiter'" not in r.log.getvalue().split("waits for the TTY")[0]
