@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
+# Every process this test run starts inherits this tag (actors copy the environment),
+# so a concurrent run on the same machine is never mistaken for our orphans.
+_RUN_TAG = uuid.uuid4().hex
+os.environ["DEVX_TEST_RUN"] = _RUN_TAG
+_TAG_BYTES = f"DEVX_TEST_RUN={_RUN_TAG}".encode()
+
 
 def devx_actor_pids() -> set[int]:
-    """Pids of live devx child-actor processes owned by us (any parent)."""
+    """Pids of live devx child-actor processes started by this test run (any parent)."""
     pids = set()
     uid = os.getuid()
     for entry in Path("/proc").iterdir():
@@ -21,10 +28,13 @@ def devx_actor_pids() -> set[int]:
             if entry.stat().st_uid != uid:
                 continue
             cmdline = (entry / "cmdline").read_bytes()
+            if b"devx.runtime.child" not in cmdline:
+                continue
             status = (entry / "status").read_text()
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if b"devx.runtime.child" in cmdline and "State:\tZ" not in status:
+        if "State:\tZ" not in status and _TAG_BYTES in environ.split(b"\0"):
             pids.add(int(entry.name))
     return pids
 
