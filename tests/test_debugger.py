@@ -27,9 +27,9 @@ def banner(kind: str, name: str, path: str) -> str:
 class Repl:
     """An example running on a real PTY, with a transcript for failure messages."""
 
-    def __init__(self, script: str, *args: str):
+    def __init__(self, script: str, *args: str, **extra_env: str):
         self.log = io.StringIO()
-        env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
+        env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
         env.pop("PYTHONBREAKPOINT", None)
         self.child = pexpect.spawn(
             sys.executable,
@@ -91,8 +91,8 @@ class Repl:
 def repl():
     started: list[Repl] = []
 
-    def start(script: str, *args: str) -> Repl:
-        r = Repl(script, *args)
+    def start(script: str, *args: str, **env: str) -> Repl:
+        r = Repl(script, *args, **env)
         started.append(r)
         return r
 
@@ -335,8 +335,9 @@ def test_pause_without_debug_mode_is_a_clear_error():
     trio.run(main)
 
 
-def test_lock_freed_when_holder_is_killed(repl):
-    r = repl("holder_killed.py")
+def test_lock_freed_when_holder_is_killed(repl, tmp_path):
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    r = repl("holder_killed.py", DEVX_TELEMETRY_FILE=str(trace_file))
     r.expect(banner("PAUSE", "doomed", "root/doomed"))
     r.expect_exact("root: root/doomed holds the TTY; killing it")
     r.expect(r"root: actor 'root/doomed' \(pid \d+\) was killed by SIGKILL")
@@ -346,6 +347,24 @@ def test_lock_freed_when_holder_is_killed(repl):
     r.child.sendline("c")
     r.expect_exact("root: second child resumed")
     assert r.finish() == 0
+    # the root's side of the timeline survives the holder's death
+    from devx.telemetry.readback import load_logs, load_spans
+
+    logs = load_logs(trace_file)
+    root_side = [
+        (log["event_name"], log["attributes"]["devx.tty_lock.holder.path"])
+        for log in logs
+        if log["event_name"] in ("devx.tty_lock.granted", "devx.tty_lock.released")
+    ]
+    assert root_side == [
+        ("devx.tty_lock.granted", "root/doomed"),
+        ("devx.tty_lock.released", "root/doomed"),
+        ("devx.tty_lock.granted", "root/second"),
+        ("devx.tty_lock.released", "root/second"),
+    ]
+    held = [s for s in load_spans(trace_file) if s["name"] == "devx.tty_lock.held"]
+    assert [s["attributes"]["devx.actor.path"] for s in held] == ["root/second"]
+    assert len({s["trace_id"] for s in load_spans(trace_file)}) == 1
 
 
 def test_child_cancelled_while_waiting_for_the_lock(repl):
