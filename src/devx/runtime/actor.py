@@ -50,7 +50,7 @@ from .msgs import (
 from .portal import Portal
 
 if TYPE_CHECKING:
-    from .nursery import ChildRecord
+    from .child_record import ChildRecord
 
 log = logging.getLogger("devx.runtime")
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,167 +22,25 @@ import trio
 
 from ..telemetry import events
 from .actor import Actor, current_actor
+from .child_record import ChildRecord, describe_exit
 from .errors import (
     ActorBootError,
-    ActorExited,
     ChannelClosed,
     ContextCancelled,
     collapse,
     strip_cancelled,
     unbox_error,
 )
-from .ipc import Channel, encode
-from .msgs import CancelActor, Error, Return, RuntimeConfig, SpawnSpec, Start
+from .ipc import encode
+from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start
 from .portal import Portal, func_ref
 from .spawn import Spawner, default_spawner
 
 log = logging.getLogger("devx.runtime")
 
 BOOT_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
-CANCEL_GRACE = float(os.environ.get("DEVX_CANCEL_GRACE", "3"))
-TERM_GRACE = 2.0
 # errors from several children arriving this close together are raised as one group
 ERROR_GATHER_WINDOW = 0.1
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"was killed by {name} (exit code {code})"
-    return f"exited with code {code}"
-
-
-class ChildRecord:
-    """Everything the parent knows about one child actor process."""
-
-    def __init__(
-        self,
-        name: str,
-        uid_uuid: str,
-        path: str,
-        fn: tuple[str, str] | None,
-        before_escalate: Callable[[], Awaitable[None]] | None = None,
-    ):
-        # awaited before SIGTERM-ing a child that ignored a cancel request: the
-        # debug layer waits there while a REPL is live in the tree
-        self.before_escalate = before_escalate
-        self.name = name
-        self.uuid = uid_uuid
-        self.path = path
-        self.fn = fn
-        self.kwargs: dict[str, Any] = {}
-        self.proc: trio.Process | None = None
-        self.chan: Channel | None = None
-        self.portal: Portal | None = None
-        self.exit_code: int | None = None
-        self.exited = trio.Event()
-        self.connected = trio.Event()
-        self.cancel_requested = False
-        self.done = trio.Event()  # run_in_actor outcome known
-        self.outcome: tuple[bool, Any] | None = None  # (ok, value | exception)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def __repr__(self) -> str:
-        return f"<child {self.path} pid={self.pid}>"
-
-    def gone_error(self) -> BaseException:
-        """Why the child is unreachable: it died (with its exit code) or was cancelled."""
-        if self.cancel_requested:
-            return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled")
-        from .msgs import ActorID
-
-        return ActorExited(
-            f"actor {self.path!r} (pid {self.pid}) {describe_exit(self.exit_code)}"
-            if self.exit_code is not None
-            else f"actor {self.path!r} (pid {self.pid}) closed its connection unexpectedly",
-            name=self.name,
-            uid=ActorID(self.name, self.uuid),
-            pid=self.pid or -1,
-            exit_code=self.exit_code,
-        )
-
-    async def wait_result(self) -> Any:
-        await self.done.wait()
-        assert self.outcome is not None
-        ok, value = self.outcome
-        if ok:
-            return value
-        raise value
-
-    async def stop(self, timeout: float | None = None) -> bool:
-        """Graceful cancel over IPC, then SIGTERM, then SIGKILL; wait for the exit.
-        Shielded and bounded: always returns with the process gone."""
-        proc = self.proc
-        if proc is None:
-            return True
-        if proc.returncode is not None:  # died on its own: not a cancel
-            self._record_exit()
-            return True
-        self.cancel_requested = True
-        grace = CANCEL_GRACE if timeout is None else timeout
-        graceful = True
-        chan = self.chan
-        with trio.CancelScope(shield=True):
-            if proc.returncode is None and chan is not None and chan.ready.is_set():
-                with trio.move_on_after(0.5):
-                    try:
-                        await chan.send(CancelActor(reason="cancelled by parent"))
-                    except ChannelClosed:
-                        pass
-                with trio.move_on_after(grace):
-                    await proc.wait()
-                if proc.returncode is None and self.before_escalate is not None:
-                    await self.before_escalate()
-                    with trio.move_on_after(grace):
-                        await proc.wait()
-            # a child still booting cannot take a cancel request yet: SIGTERM it
-            if proc.returncode is None:
-                graceful = False
-                log.warning(
-                    "actor %r (pid %s) ignored cancel for %ss: SIGTERM", self.path, proc.pid, grace
-                )
-                proc.terminate()
-                with trio.move_on_after(TERM_GRACE):
-                    await proc.wait()
-            if proc.returncode is None:
-                log.warning("actor %r (pid %s) ignored SIGTERM: SIGKILL", self.path, proc.pid)
-                proc.kill()
-                await proc.wait()
-            self._record_exit()
-        return graceful
-
-    def kill_now(self) -> None:
-        """Last resort (an interrupt while tearing down): SIGKILL without waiting."""
-        if self.proc is not None and self.proc.returncode is None:
-            try:
-                self.proc.kill()
-            except OSError:
-                pass
-
-    def _record_exit(self) -> None:
-        if self.proc is None or self.proc.returncode is None or self.exited.is_set():
-            return
-        self.exit_code = self.proc.returncode
-        self.exited.set()
-        sig = -self.exit_code if self.exit_code < 0 else 0
-        events.event(
-            "devx.actor.exit",
-            **{
-                "devx.child.path": self.path,
-                "devx.child.pid": self.pid or -1,
-                "exit_code": self.exit_code,
-                "signal": signal.Signals(sig).name if sig else "",
-                "cancel_requested": self.cancel_requested,
-            },
-        )
 
 
 async def _first(*waits: Callable[[], Any]) -> None:

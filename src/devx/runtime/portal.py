@@ -15,7 +15,7 @@ from .ipc import CallTable, Channel, Mailbox, encode
 from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, Yield
 
 if TYPE_CHECKING:
-    from .nursery import ChildRecord
+    from .child_record import ChildRecord
 
 # How long a caller waits for its CancelCall to be written before giving up.
 CANCEL_SEND_TIMEOUT = 0.5
