@@ -88,6 +88,14 @@ class ChildRecord:
             exit_code=self.exit_code,
         )
 
+    def settle(self, ok: bool, value: Any) -> Any:
+        """Record the one-shot function's outcome (the first one wins); returns
+        ``value`` so an error can be raised in the same breath."""
+        if self.outcome is None:
+            self.outcome = (ok, value)
+            self.done.set()
+        return value
+
     async def wait_result(self) -> Any:
         await self.done.wait()
         assert self.outcome is not None

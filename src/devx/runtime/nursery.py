@@ -278,7 +278,7 @@ class ActorNursery:
         self._tn.cancel_scope.cancel()
 
     async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> None:
-        """Run the run_in_actor function; record its outcome; stop the child."""
+        """Run the run_in_actor function; settle its outcome (raising its error)."""
         assert rec.fn is not None and rec.chan is not None
         ns, func = rec.fn
         cid, recv = await portal._start(ns, func, rec.kwargs, stream=False)
@@ -287,41 +287,28 @@ class ActorNursery:
         except trio.EndOfChannel:
             with trio.move_on_after(1):
                 await rec.exited.wait()
-            err = rec.gone_error()
-            rec.outcome = (False, err)
-            rec.done.set()
-            raise err from None
+            raise rec.settle(False, rec.gone_error()) from None
         except trio.Cancelled:
             # A sibling failed or the block was cancelled. If this child failed too
             # before the cancel reached it, its error is already on the wire: keep it.
             await rec.stop()
-            with trio.move_on_after(1) as cs:
-                cs.shield = True
+            with trio.move_on_after(1, shield=True):
                 while True:
                     try:
                         msg = await recv.receive()
                     except trio.EndOfChannel:
                         break
                     if isinstance(msg, Error) and msg.error.type_name != _CC:
-                        err = unbox_error(msg.error)
-                        rec.outcome = (False, err)
-                        rec.done.set()
-                        raise err from None
-            if rec.outcome is None:
-                rec.outcome = (False, _cancelled_error(rec))
-                rec.done.set()
+                        raise rec.settle(False, unbox_error(msg.error)) from None
+            rec.settle(False, _cancelled_error(rec))
             raise
         finally:
             portal.calls.discard(cid)
         if isinstance(msg, Return):
-            rec.outcome = (True, msg.value)
-            rec.done.set()
+            rec.settle(True, msg.value)
             return
         assert isinstance(msg, Error)
-        err = unbox_error(msg.error)
-        rec.outcome = (False, err)
-        rec.done.set()
-        raise err
+        raise rec.settle(False, unbox_error(msg.error))
 
     async def cancel(self) -> None:
         """Cancel every child of this nursery now (concurrently) and wait until all
