@@ -9,6 +9,8 @@ dispatch, reply, decode). Mean over N calls after warm-up, printed with the rati
 
 from __future__ import annotations
 
+import functools
+import sys
 import time
 
 import trio
@@ -46,8 +48,48 @@ async def raw_echo() -> float:
     return dt
 
 
-async def devx_roundtrip() -> float:
-    async with devx.open_nursery(name="bench") as an:
+_ECHO_SERVER = """
+import socket, sys, trio
+async def serve(fd):
+    s = trio.SocketStream(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
+    while data := await s.receive_some(65536):
+        await s.send_all(data)
+trio.run(serve, int(sys.argv[1]))
+"""
+
+
+async def raw_echo_two_processes() -> float:
+    """The same echo with the echoing side in another trio process: the floor for
+    any cross-process request/response on this machine."""
+    import socket
+
+    a, b = socket.socketpair()
+    async with trio.open_nursery() as n:
+        proc = await n.start(
+            functools.partial(
+                trio.run_process,
+                [sys.executable, "-c", _ECHO_SERVER, str(b.fileno())],
+                pass_fds=(b.fileno(),),
+            )
+        )
+        b.close()
+        sa = trio.SocketStream(trio.socket.from_stdlib_socket(a))
+        payload = b"\x00\x00\x00\x10" + b"x" * 16
+        for _ in range(200):
+            await sa.send_all(payload)
+            await sa.receive_some(65536)
+        t0 = time.perf_counter()
+        for _ in range(N):
+            await sa.send_all(payload)
+            await sa.receive_some(65536)
+        dt = (time.perf_counter() - t0) / N
+        await sa.aclose()
+        del proc
+    return dt
+
+
+async def devx_roundtrip(transport: str = "tcp") -> float:
+    async with devx.open_nursery(name="bench", transport=transport, telemetry="off") as an:
         portal = await an.start_actor("echo", enable_modules=[__name__])
         for _ in range(200):
             await portal.run(noop)
@@ -59,10 +101,17 @@ async def devx_roundtrip() -> float:
 
 async def main() -> None:
     raw = await raw_echo()
-    rt = await devx_roundtrip()
-    print(f"raw trio socketpair echo: {raw * 1e6:7.1f} us (mean of {N})")
-    print(f"devx portal.run(noop)   : {rt * 1e6:7.1f} us (mean of {N})")
-    print(f"ratio                   : {rt / raw:7.2f}x (target <= 3x)")
+    cross = await raw_echo_two_processes()
+    print(f"raw trio socketpair echo, 1 process   : {raw * 1e6:7.1f} us (mean of {N})")
+    print(
+        f"raw trio socketpair echo, 2 processes : {cross * 1e6:7.1f} us (the cross-process floor)"
+    )
+    for transport in ("tcp", "uds"):
+        rt = await devx_roundtrip(transport)
+        print(
+            f"devx portal.run(noop) over {transport}     : {rt * 1e6:7.1f} us  "
+            f"ratio {rt / raw:5.2f}x (target <= 3x), {rt / cross:4.2f}x the 2-process floor"
+        )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from .msgs import ActorID, Error, ErrorInfo, Msg, Return, Stop, Yield
 Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
 
 MAX_FRAME = 64 * 1024 * 1024
+SEND_TIMEOUT = 30.0  # a peer that reads nothing for this long is given up
 _LEN = struct.Struct(">I")
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Msg)
@@ -152,12 +153,28 @@ class Channel:
     async def send_raw(self, frame: bytes) -> None:
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
+        # take the lock without a scheduler pass when it is free (the common case):
+        # this is on the round-trip hot path
         try:
-            async with self._send_lock:
+            self._send_lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self._send_lock.acquire()
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            # once bytes go out the frame must be completed, or the stream is garbage
+            # for the peer: no cancellation mid-frame, but a bound on a peer that
+            # stopped reading, after which the channel is given up
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + SEND_TIMEOUT):
                 await self.stream.send_all(frame)
+                return
+            self.closed = True
+            await self.stream.aclose()
+            raise ChannelClosed(f"peer {self.peer} stopped reading for {SEND_TIMEOUT}s")
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.closed = True
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
+        finally:
+            self._send_lock.release()
 
     async def _fill(self, n: int) -> bool:
         """Read until the buffer holds ``n`` bytes; False on a clean EOF at a frame edge."""
