@@ -1,10 +1,11 @@
 """``portal.run`` round trip against a raw trio socketpair echo.
 
 Raw echo: one small frame written to a trio socketpair and echoed back by another
-task in the same process (the floor for a trio request/response). devx: an empty
-``portal.run(noop)`` to a child actor (encode, frame, send over loopback TCP,
-dispatch, reply, decode). Mean over N calls after warm-up, printed with the ratio
-(target: <= 3x).
+task in the same process (the issue's baseline), and the same with the echo in a
+second trio process (the floor for any cross-process request/response: two process
+wake-ups per round trip). devx: an empty ``portal.run(noop)`` to a child actor
+(encode, frame, send over loopback TCP or a Unix socket, dispatch, reply, decode).
+Mean over N calls after warm-up, printed with the ratios (target: <= 3x the first).
 """
 
 from __future__ import annotations
