@@ -4,6 +4,7 @@ example under examples/debugging/ is driven the way a person would."""
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import subprocess
@@ -172,8 +173,9 @@ def test_grandchild_crash_through_two_nurseries(repl):
     assert r.finish() != 0
 
 
-def test_several_pauses_and_a_crash_one_at_a_time(repl):
-    r = repl("multi_pause_crash.py")
+def test_several_pauses_and_a_crash_one_at_a_time(repl, tmp_path):
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    r = repl("multi_pause_crash.py", DEVX_TELEMETRY_FILE=str(trace_file))
     seen = []
     pattern = r">>> devx (PAUSE|CRASH) in actor '(\w+)' \(path root/(\w+), pid \d+\)"
     for _ in range(4):
@@ -192,6 +194,21 @@ def test_several_pauses_and_a_crash_one_at_a_time(repl):
     r.prompt()
     r.child.sendline("c")
     assert r.finish() != 0
+    # the telemetry timeline tells the same story: five holds, never overlapping
+    from devx.telemetry.readback import load_spans
+
+    spans = load_spans(trace_file)
+    held = sorted(
+        (s for s in spans if s["name"] == "devx.tty_lock.held"), key=lambda s: s["start_ns"]
+    )
+    assert [s["attributes"]["devx.actor.path"] for s in held][-1] == "root"
+    assert len(held) == 5
+    for before, after in itertools.pairwise(held):
+        assert before["end_ns"] <= after["start_ns"]
+    repls = [s for s in spans if s["name"] == "devx.repl"]
+    assert len(repls) == 5
+    assert all(s["attributes"]["code.filepath"].endswith(".py") for s in repls)
+    assert "current_actor().name" not in trace_file.read_text()  # never what was typed
 
 
 def test_per_actor_debug_mode(repl):
