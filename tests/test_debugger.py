@@ -3,10 +3,8 @@ example under examples/debugging/ is driven the way a person would."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,78 +12,11 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from _pty import PROMPT, TIMEOUT, Repl, banner
+
 pytestmark = pytest.mark.timeout(90)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
-PROMPT = "(Pdb+) "
-TIMEOUT = 20
-
-
-def banner(kind: str, name: str, path: str) -> str:
-    return rf">>> devx {kind} in actor '{name}' \(path {re.escape(path)}, pid \d+\)"
-
-
-class Repl:
-    """An example running on a real PTY, with a transcript for failure messages."""
-
-    def __init__(self, script: str, *args: str, **extra_env: str):
-        self.log = io.StringIO()
-        env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
-        env.pop("PYTHONBREAKPOINT", None)
-        self.child = pexpect.spawn(
-            sys.executable,
-            [str(EXAMPLES / script), *args],
-            env=env,
-            encoding="utf-8",
-            timeout=TIMEOUT,
-            dimensions=(50, 200),
-        )
-        self.child.logfile_read = self.log
-
-    def expect(self, pattern: str, timeout: float = TIMEOUT) -> re.Match:
-        try:
-            self.child.expect(pattern, timeout=timeout)
-        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
-            got = type(exc).__name__
-            raise AssertionError(
-                f"expected {pattern!r}, got {got}; transcript:\n{self.log.getvalue()}"
-            ) from None
-        return self.child.match
-
-    def expect_exact(self, text: str, timeout: float = TIMEOUT) -> None:
-        self.expect(re.escape(text), timeout)
-
-    def prompt(self) -> str:
-        """Wait for the next prompt; returns what was printed before it."""
-        self.expect_exact(PROMPT)
-        return self.child.before
-
-    def cmd(self, line: str) -> str:
-        """Send a command and return its output (up to the next prompt)."""
-        self.child.sendline(line)
-        return self.prompt()
-
-    def assert_quiet(self, pattern: str = ">>> devx", seconds: float = 0.7) -> None:
-        """Nothing matching ``pattern`` shows up for a while (a second REPL must
-        not start while this one is live)."""
-        try:
-            self.child.expect(pattern, timeout=seconds)
-        except pexpect.TIMEOUT:
-            return
-        raise AssertionError(
-            f"unexpected {pattern!r} while a REPL was live:\n{self.log.getvalue()}"
-        )
-
-    def finish(self) -> int:
-        self.expect(pexpect.EOF)
-        self.child.close()
-        return (
-            self.child.exitstatus if self.child.exitstatus is not None else -self.child.signalstatus
-        )
-
-    def close(self) -> None:
-        if self.child.isalive():
-            self.child.close(force=True)
 
 
 @pytest.fixture
@@ -248,6 +179,7 @@ def test_ctrl_c_while_child_repl_is_live(repl):
     r.expect(banner("PAUSE", "pauser", "root/pauser"))
     r.prompt()
     for _ in range(2):
+        r.human_pause()
         r.child.sendintr()  # ctrl-c: SIGINT to the whole foreground process group
         r.expect_exact("ctrl-c shielded: root/pauser is in the REPL")
         r.prompt()
@@ -388,9 +320,9 @@ def test_child_cancelled_while_waiting_for_the_lock(repl):
     r = repl("cancel_waiter.py")
     r.expect(banner("PAUSE", "holder", "root/holder"))
     r.prompt()
-    r.expect_exact("root: root/waiter waits for the TTY")
-    r.expect_exact("root: the waiter's pause() was cancelled")
-    r.expect_exact("root: waiter cancelled (graceful=True), queue=0")
+    r.saw("root: root/waiter waits for the TTY")
+    r.saw("root: the waiter's pause() was cancelled")
+    r.saw("root: waiter cancelled (graceful=True), queue=0")
     assert r.cmd("p 6 * 7").strip().endswith("42")  # the holder's REPL is undisturbed
     r.child.sendline("c")
     r.expect_exact("root: done")

@@ -1,15 +1,22 @@
 """The debug layer's actor lifetime hook (see :mod:`devx.runtime.hooks`): wires the
-TTY lock, SIGINT shielding, crash REPLs and teardown waiting into every actor.
-Kept import-light: pdbp is only imported when a REPL opens."""
+TTY lock, SIGINT shielding, crash REPLs and teardown waiting into every actor; in
+debug mode also the builtin ``breakpoint()`` remap and, with
+``maybe_enable_greenback``, greenback portals for ``pause_from_sync()`` on tasks.
+Kept import-light: pdbp is only imported when a REPL opens, greenback only when
+enabled."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
 
 from ..runtime.actor import Actor
+from . import breakpoint_hook, sigint
 from . import lock as tty_lock
-from . import sigint
+
+log = logging.getLogger("devx.debug")
 
 
 @asynccontextmanager
@@ -31,12 +38,30 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     actor.crash_hooks.append(on_crash)
     if actor.debug_mode:
         actor.teardown_hooks.append(before_teardown)
+    prev_hook = breakpoint_hook.install() if actor.debug_mode else None
     try:
-        yield
+        async with _greenback_portals(actor):
+            yield
     finally:
+        breakpoint_hook.restore(prev_hook)
         actor.crash_hooks.remove(on_crash)
         if before_teardown in actor.teardown_hooks:
             actor.teardown_hooks.remove(before_teardown)
         sigint.restore(prev)
         if actor.is_root:
             tty_lock.install(None)
+
+
+def _greenback_portals(actor: Actor) -> AbstractAsyncContextManager[Any]:
+    """Portals for ``pause_from_sync()`` on trio tasks, when the tree asked for them:
+    for the task entering the hook (the root's main task, whose body runs inside it)
+    and every task started under it afterwards (RPC calls, user nurseries), not the
+    runtime's service tasks started before."""
+    if not (actor.debug_mode and actor.config.maybe_enable_greenback):
+        return nullcontext()
+    try:
+        import greenback
+    except ImportError:
+        log.warning("maybe_enable_greenback=True but greenback is not installed: ignored")
+        return nullcontext()
+    return greenback.portals_for_tree()

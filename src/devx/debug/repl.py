@@ -2,10 +2,11 @@
 
 Differences from a bare pdbp: no sticky full-screen mode (prompts from several
 actors must read as a log, not repaint the screen), frames marked
-``__tracebackhide__`` hidden, pdb's own SIGINT handler never installed (the debug
-layer's trio-safe handler decides what ctrl-c does), colours off under ``NO_COLOR``,
-and a callback when the user leaves the REPL (continue or quit) so the TTY lock is
-released right then.
+``__tracebackhide__`` hidden (and so are the trio, outcome and greenback frames a
+sync pause sits under: a worker thread's job runner, a greenback portal's shim),
+pdb's own SIGINT handler never installed (the debug layer's trio-safe handler
+decides what ctrl-c does), colours off under ``NO_COLOR``, and a callback when the
+user leaves the REPL (continue or quit) so the TTY lock is released right then.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def _pdbrepl_class() -> type:
 
         do_ll = do_longlist
 
+        def _is_hidden(self, frame: Any) -> bool:
+            if frame.f_globals.get("__name__", "").startswith(_PLUMBING_MODULES):
+                return frame is not getattr(self, "_via_set_trace_frame", None)
+            return bool(super()._is_hidden(frame))
+
         if plain:
 
             def print_stack_entry(self, frame_lineno: Any, *args: Any, **kwargs: Any) -> None:
@@ -82,6 +88,11 @@ def _pdbrepl_class() -> type:
                 self.live = False
 
     return PdbREPL
+
+
+# plumbing under a sync pause's frames (trio's own run loop frames already carry
+# __tracebackhide__); display only: pdbp's `hf_unhide` still shows them
+_PLUMBING_MODULES = ("trio.", "outcome.", "greenback.")
 
 
 def mk_pdb() -> Any:

@@ -5,12 +5,18 @@ The lock is held by a small task in the actor's service nursery, so that leaving
 the REPL (a plain synchronous ``continue``/``quit`` inside pdb, while the trio loop
 is blocked) only has to set an event: the task then releases the lock, locally in
 the root or over IPC to it.
+
+A session may also be opened on behalf of another thread (``pause_from_sync`` from a
+worker or bare thread: :mod:`devx.debug.sync`); the REPL then runs in that thread
+while the actor's loop goes on, and :meth:`Session.release` hands the event over to
+the loop thread instead of touching trio state from the wrong thread.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from types import FrameType
 from typing import Any
@@ -58,6 +64,12 @@ class Session:
         self.wait_s = 0.0
         self._released = trio.Event()
         self._done = False
+        self._done_lock = threading.Lock()
+        self._loop_thread = threading.get_ident()  # sessions are created on the trio thread
+        # set by pause_from_sync when the REPL runs in another thread: named in the banner
+        self.thread_name: str | None = None
+        # the thread the REPL runs in (SIGINT may only interrupt it if it is the main one)
+        self.repl_thread: int | None = None
         self._lock_span: Any = None
         self._repl_span: Any = None
         self._tty: Any = None
@@ -117,6 +129,8 @@ class Session:
     def announce(self, what: str) -> None:
         """The banner: which actor, where in the tree, and why it stopped."""
         actor = self.actor
+        if self.thread_name is not None:
+            what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
         line = (
             f"\n>>> devx {self.reason.upper()} in actor {actor.name!r} "
             f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}"
@@ -125,6 +139,7 @@ class Session:
 
     def repl_started(self, frame: FrameType | None) -> None:
         """Mark the REPL entry (telemetry, terminal state) just before it blocks."""
+        self.repl_thread = threading.get_ident()
         self._repl_span = events.start_span(
             "devx.repl", reason=self.reason, **frame_attrs(frame), **self.actor.lineage_attrs()
         )
@@ -133,18 +148,31 @@ class Session:
 
     def release(self) -> None:
         """Leave the REPL: restore the terminal, end the spans, free the lock.
-        Synchronous and idempotent (called from inside pdb on continue/quit)."""
+        Synchronous and idempotent (called from inside pdb on continue/quit), from
+        the actor's trio thread or from the thread a sync pause ran its REPL in."""
         global current
-        if self._done:
-            return
-        self._done = True
+        with self._done_lock:
+            if self._done:
+                return
+            self._done = True
         _restore_tty(self._tty)
         for span in (self._repl_span, self._lock_span):
             if span is not None:
                 span.end()
         if current is self:
             current = None
-        self._released.set()
+        if threading.get_ident() == self._loop_thread:
+            self._released.set()
+            return
+        # a trio.Event may only be set on its loop's thread: hand it over, without
+        # waiting (the loop is free: only this thread was stopped)
+        token = self.actor.trio_token
+        if token is None:
+            return
+        try:
+            token.run_sync_soon(self._released.set)
+        except trio.RunFinishedError:
+            pass  # the actor is gone, and its lock holder with it
 
 
 def _write(text: str) -> None:

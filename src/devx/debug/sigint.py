@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -50,9 +51,9 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
             f"\n[devx] ctrl-c shielded: {actor.path} is in the REPL "
             "('c' to continue, 'q' to quit)\n".encode(),
         )
-        if live.pdb.live:
+        if live.pdb.live and live.repl_thread in (None, threading.get_ident()):
             raise KeyboardInterrupt  # pdb's command loop catches it and prompts again
-        return
+        return  # (a REPL in another thread: raising here would hit the trio loop)
     if not actor.is_root:
         return
     lock = tty_lock._root_lock

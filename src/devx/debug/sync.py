@@ -1,0 +1,215 @@
+"""``pause_from_sync()``: a devx-safe breakpoint in code that cannot ``await``.
+
+Where the caller runs decides how the tree-global TTY lock is taken:
+
+- on the actor's trio thread (sync code called by a task): the task's **greenback
+  portal** runs ``Session.open`` on the loop, then the REPL blocks the loop as an
+  async ``pause()`` would. Needs ``maybe_enable_greenback=True`` at boot.
+- in a ``trio.to_thread.run_sync`` worker: ``trio.from_thread.run`` (the task that
+  started the thread takes the lock on its behalf, inside its cancel scope);
+- in a plain ``threading.Thread``: ``trio.from_thread.run(..., trio_token=actor.trio_token)``
+  (a system task takes it, over IPC to the root from a child).
+
+In the thread cases the REPL runs in the calling thread (``sys.settrace`` is per
+thread) while the actor's loop keeps serving; the banner names the thread. Two
+threads pausing at once queue on the lock like two actors do: one REPL after the
+other. With no runtime at all, ``allow_no_runtime=True`` gives a plain pdbp REPL,
+serialised between threads of the process by a local lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+import trio
+
+from ..runtime.actor import Actor, current_actor
+from ..runtime.errors import NoRuntime
+from ..telemetry import events
+from .pause import debug_actor, enter_trace
+from .session import Session, _restore_tty, _save_tty, _write, frame_attrs
+
+__tracebackhide__ = True
+
+# reasons, as the TTY lock records them (see lock.Holder.reason)
+SYNC_PAUSE = "sync_pause"
+THREAD = "thread"
+
+
+class GreenbackNotEnabled(RuntimeError):
+    """pause_from_sync() on a trio task that has no greenback portal."""
+
+
+def pause_from_sync(
+    hide_tb: bool = True,
+    called_from_builtin: bool = False,
+    api_frame: FrameType | None = None,
+    allow_no_runtime: bool = False,
+    **_pause_kwargs: Any,
+) -> None:
+    """Stop the calling sync code in a pdbp REPL at the caller's next line, once
+    this actor holds the tree-global TTY lock.
+
+    Works from sync code run by a trio task (needs the greenback portal: boot with
+    ``open_root_actor(maybe_enable_greenback=True)``), from a ``trio.to_thread``
+    worker and from a plain ``threading.Thread`` in any actor. Without a runtime it
+    raises :class:`~devx.NoRuntime`, or opens a plain pdbp REPL when
+    ``allow_no_runtime=True`` (implied for the builtin ``breakpoint()``).
+
+    Cost of greenback: with ``maybe_enable_greenback=True`` devx gives a portal to
+    the root's main task and to every task started under it or under an RPC call
+    (``greenback.portals_for_tree``). Every step of such a task then goes through
+    greenback's coroutine shim: about +1.3 us per step where a bare trio checkpoint
+    costs ~2.6 us (CPython 3.11, x86-64), and each sync pause costs a greenlet
+    switch (~6 us). Leave it off in trees that never pause sync code on a task.
+    """
+    __tracebackhide__ = hide_tb
+    frame = api_frame if api_frame is not None else sys._getframe(1)
+    session = open_sync_session(
+        "breakpoint" if called_from_builtin else "pause_from_sync",
+        reason=_pause_kwargs.get("reason"),
+        allow_no_runtime=allow_no_runtime or called_from_builtin,
+    )
+    enter_trace(session, frame)  # type: ignore[arg-type]  # BareSession quacks alike
+
+
+def open_sync_session(
+    api: str, *, reason: str | None = None, allow_no_runtime: bool = False
+) -> Session | BareSession:
+    """Take the TTY lock from sync code, wherever it runs (see the module doc)."""
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is None:
+        if allow_no_runtime:
+            return BareSession(reason or SYNC_PAUSE)
+        raise NoRuntime(
+            f"devx.{api}() needs the actor runtime: call it inside "
+            "devx.open_root_actor(debug_mode=True), or pass allow_no_runtime=True "
+            "for a plain pdbp REPL"
+        )
+    actor = debug_actor(api)
+    if trio.lowlevel.in_trio_run():
+        return _on_trio_thread(actor, api, reason or SYNC_PAUSE)
+    reason = reason or THREAD
+    try:
+        if _in_trio_worker_thread():
+            session = trio.from_thread.run(Session.open, actor, reason)
+        else:
+            if actor.trio_token is None:
+                raise NoRuntime(f"actor {actor.path!r} has no trio loop running")
+            session = trio.from_thread.run(Session.open, actor, reason, trio_token=actor.trio_token)
+    except trio.RunFinishedError:
+        raise NoRuntime(
+            f"devx.{api}() from thread {threading.current_thread().name!r}: actor "
+            f"{actor.path!r} has already exited, there is no TTY lock to take"
+        ) from None
+    session.thread_name = threading.current_thread().name
+    return session
+
+
+def _on_trio_thread(actor: Actor, api: str, reason: str) -> Session:
+    """The caller blocks the actor's loop: only a greenback portal can get the lock
+    (a hang would be the alternative). Never waits without one: errors clearly."""
+    if trio.lowlevel.current_trio_token() is not actor.trio_token:
+        raise RuntimeError(
+            f"devx.{api}() was called on a trio loop that is not actor {actor.path!r}'s "
+            "(a trio.run() of its own in another thread): pause outside that loop"
+        )
+    if not trio.lowlevel.in_trio_task():
+        raise RuntimeError(f"devx.{api}() called on the trio thread outside any task")
+    task = trio.lowlevel.current_task()
+    how = (
+        "make the caller `async def` and `await devx.pause()`, or run the sync code "
+        "with `await trio.to_thread.run_sync(...)`"
+    )
+    if not actor.config.maybe_enable_greenback:
+        raise GreenbackNotEnabled(
+            f"devx.{api}() was called from sync code on trio task {task.name!r} in actor "
+            f"{actor.path!r}: taking the TTY lock without blocking the actor's loop needs "
+            "a greenback portal. Boot the tree with "
+            "open_root_actor(debug_mode=True, maybe_enable_greenback=True) "
+            f"(or open_nursery(...) with the same flags), or {how}"
+        )
+    import greenback  # lazy: only trees that enabled it pay for the import
+
+    if not greenback.has_portal():
+        if task.name.endswith(".serve_channel"):
+            raise GreenbackNotEnabled(
+                f"devx.{api}() was called from a sync RPC function in actor {actor.path!r}: "
+                "the actor runs those inline in its channel reader task, which cannot "
+                "wait for the TTY lock (its own channel carries the grant). Make the RPC "
+                "function `async def` (sync helpers it calls can pause)"
+            )
+        raise GreenbackNotEnabled(
+            f"devx.{api}() was called from sync code on trio task {task.name!r} in actor "
+            f"{actor.path!r}, which has no greenback portal: devx gives one to the root's "
+            "main task and to tasks started under it or under an RPC call, not to tasks "
+            "spawned into runtime nurseries opened earlier. Call "
+            f"`await greenback.ensure_portal()` in that task first, or {how}"
+        )
+    session: Session = greenback.await_(Session.open(actor, reason))
+    return session
+
+
+def _in_trio_worker_thread() -> bool:
+    """Whether this thread was started by ``trio.to_thread.run_sync``."""
+    try:
+        trio.from_thread.check_cancelled()
+    except RuntimeError:
+        return False
+    except trio.Cancelled:
+        return True
+    return True
+
+
+# --- no runtime ---------------------------------------------------------------------
+
+# REPLs of a process without a runtime, one at a time (re-entrant: a crash handler
+# may fire inside code run from a REPL of the same thread)
+_bare_lock = threading.RLock()
+
+
+class BareSession:
+    """The REPL of a process with no actor runtime: the same banner, terminal care
+    and telemetry as :class:`~devx.debug.session.Session`, with a process-local lock
+    instead of the tree's."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        self.pdb: Any = None
+        self.thread_name: str | None = None
+        self.repl_thread: int | None = None
+        self._span: Any = None
+        self._tty: Any = None
+        self._done = False
+        _bare_lock.acquire()
+        if threading.current_thread() is not threading.main_thread():
+            self.thread_name = threading.current_thread().name
+
+    def announce(self, what: str) -> None:
+        if self.thread_name is not None:
+            what = f"thread {self.thread_name!r}: {what}"
+        _write(
+            f"\n>>> devx {self.reason.upper()} in process pid {os.getpid()} "
+            f"(no actor runtime){': ' + what if what else ''}\n"
+        )
+
+    def repl_started(self, frame: FrameType | None) -> None:
+        self.repl_thread = threading.get_ident()
+        self._span = events.start_span(
+            "devx.repl", reason=self.reason, **frame_attrs(frame), **{"process.pid": os.getpid()}
+        )
+        self._tty = _save_tty()
+        events.flush(0.5)
+
+    def release(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        _restore_tty(self._tty)
+        if self._span is not None:
+            self._span.end()
+        _bare_lock.release()

@@ -1,0 +1,326 @@
+"""open_crash_handler / maybe_open_crash_handler: sync crash handlers for CLIs, on a
+real PTY (examples/sync/crash_main.py, the click and typer examples) and in process
+(raise_on_exit, ignore, repl_fixture, telemetry, the tree's lock inside an actor)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+
+import pytest
+import trio
+
+import devx
+from _pty import EXAMPLES, Repl
+from devx.debug import crash_handler, maybe_open_crash_handler, open_crash_handler
+from devx.telemetry import events
+
+pytestmark = pytest.mark.timeout(60)
+
+CRASH = r">>> devx CRASH in process pid \d+ \(no actor runtime\)"
+
+
+@pytest.fixture
+def repl():
+    started: list[Repl] = []
+
+    def start(script: str, *args: str, **env: str) -> Repl:
+        r = Repl(EXAMPLES / script, *args, **env)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.close()
+
+
+def run_plain(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "NO_COLOR": "1", **env},
+    )
+
+
+# --- on a PTY ----------------------------------------------------------------------
+
+
+def test_repl_at_the_raising_frame_then_the_error_exits(repl):
+    r = repl("sync/crash_main.py")
+    r.expect(CRASH + ": ValueError: invalid literal for int")
+    out = r.prompt()
+    assert "crash_main.py(17)load_port()" in out and '-> return int(config["port"])' in out
+    assert "'eighty'" in r.cmd("p config")
+    where = r.cmd("w")
+    assert "main()" in where and "crash_handler" not in where
+    r.child.sendline("c")
+    r.expect("ValueError: invalid literal")
+    assert r.finish() != 0
+    assert "main went on" not in r.log.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["swallow", "only-keyerror"])
+def test_raise_on_exit_false_or_other_types_swallows(repl, mode):
+    r = repl("sync/crash_main.py", mode)
+    r.expect(CRASH + ": ValueError")
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("main went on after ValueError")
+    assert r.finish() == 0
+
+
+def test_repl_fixture_around_the_repl(repl):
+    r = repl("sync/crash_main.py", "fixture")
+    r.expect_exact("fixture entered")
+    r.expect(CRASH)
+    r.prompt()
+    assert "fixture exited" not in r.log.getvalue()
+    r.child.sendline("c")
+    r.expect_exact("fixture exited")
+    assert r.finish() != 0
+
+
+def test_quit_leaves_the_repl_and_raises(repl):
+    r = repl("sync/crash_main.py")
+    r.expect(CRASH)
+    r.prompt()
+    r.child.sendline("q")
+    r.expect("ValueError: invalid literal")
+    assert r.finish() != 0
+
+
+def test_click_app_with_pdb(repl):
+    r = repl("cli/click_app.py", "--pdb", "3/0")
+    r.expect(CRASH + ": ZeroDivisionError: division by zero")
+    out = r.prompt()
+    assert "click_app.py(18)parse_ratio()" in out and "-> return num / den" in out
+    assert r.cmd("p num, den").strip().endswith("(3, 0)")
+    r.child.sendline("c")
+    r.expect("ZeroDivisionError: division by zero")
+    assert r.finish() != 0
+
+
+def test_typer_app_with_pdb(repl):
+    pytest.importorskip("typer")
+    r = repl("cli/typer_app.py", "--pdb", "3/0")
+    r.expect(CRASH + ": ZeroDivisionError: division by zero")
+    assert "typer_app.py(21)parse_ratio()" in r.prompt()
+    r.child.sendline("c")
+    r.expect("ZeroDivisionError: division by zero")
+    assert r.finish() != 0
+
+
+# --- no PTY: what must not open a REPL ------------------------------------------------
+
+
+@pytest.mark.parametrize("env", [{}, {"DEVX_PDB": "0"}])
+def test_click_app_without_pdb_is_a_plain_traceback(env):
+    out = run_plain("cli/click_app.py", "3/0", **env)
+    assert out.returncode == 1
+    assert "ZeroDivisionError: division by zero" in out.stderr
+    assert ">>> devx" not in out.stdout + out.stderr
+
+
+def test_click_app_pdb_from_the_environment():
+    out = run_plain("cli/click_app.py", "3/0", DEVX_PDB="1")
+    assert out.returncode == 1
+    assert ">>> devx CRASH" in out.stdout and "stdin is not a terminal: no REPL" in out.stdout
+    ok = run_plain("cli/click_app.py", "3/4", DEVX_PDB="1")
+    assert ok.returncode == 0 and "ratio = 0.75" in ok.stdout
+
+
+def test_ignored_types_pass_through_untouched():
+    out = run_plain("sync/crash_main.py", "ignore")
+    assert out.returncode == 1
+    assert "ValueError: invalid literal" in out.stderr
+    assert ">>> devx" not in out.stdout and "main went on" not in out.stdout
+
+
+def test_fixture_can_skip_the_repl():
+    out = run_plain("sync/crash_main.py", "fixture-skip")
+    assert out.returncode == 1
+    assert "fixture entered" in out.stdout and "fixture exited" in out.stdout
+    assert ">>> devx" not in out.stdout
+
+
+# --- in process ------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def boom() -> None:
+    raise Boom("bang")
+
+
+class Recorder:
+    """A telemetry backend that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict]] = []
+
+    def start_span(self, name, attrs, *, activate):
+        self.calls.append(("span", name, dict(attrs)))
+        return events.NULL_SPAN
+
+    def event(self, name, attrs):
+        self.calls.append(("event", name, dict(attrs)))
+
+    def exception(self, exc, attrs):
+        self.calls.append(("exception", type(exc).__name__, dict(attrs)))
+
+    def carrier(self):
+        return {}
+
+    def flush(self, timeout):
+        pass
+
+    def shutdown(self, timeout):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    rec = Recorder()
+    prev = events.install(rec)
+    yield rec
+    events.install(prev)
+
+
+class FakePdb:
+    """Stands in for the REPL: records where it would have stopped."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    def reset(self) -> None:
+        pass
+
+    def interaction(self, frame, tb) -> None:
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        self.frames.append(tb.tb_frame.f_code.co_name)
+
+
+@pytest.fixture
+def fake_repl(monkeypatch):
+    pdb = FakePdb()
+    monkeypatch.setattr(crash_handler, "interactive", lambda: True)
+    monkeypatch.setattr(crash_handler, "mk_pdb", lambda: pdb)
+    return pdb
+
+
+def test_reraises_the_same_exception(capsys):
+    with pytest.raises(Boom) as info, open_crash_handler() as box:
+        boom()
+    assert box.value is info.value
+    assert info.traceback[-1].name == "boom"  # the original traceback, not a re-raise
+    out = capsys.readouterr().out
+    assert "Boom: bang" in out and "stdin is not a terminal: no REPL" in out
+
+
+def test_raise_on_exit_variants(capsys):
+    with open_crash_handler(raise_on_exit=False) as box:
+        boom()
+    assert isinstance(box.value, Boom)
+    with open_crash_handler(raise_on_exit=[KeyError]):
+        boom()
+    with pytest.raises(Boom), open_crash_handler(raise_on_exit=(Exception,)):
+        boom()
+    with open_crash_handler() as box:
+        pass
+    assert box.value is None
+
+
+def test_what_passes_through_untouched(capsys):
+    for exc in (
+        KeyboardInterrupt(),
+        SystemExit(0),
+        BaseExceptionGroup("ki", [KeyboardInterrupt()]),
+    ):
+        with pytest.raises(type(exc)), open_crash_handler():
+            raise exc
+    with pytest.raises(Boom), open_crash_handler(ignore={Boom}, raise_on_exit=False):
+        boom()
+    with pytest.raises(Boom), open_crash_handler(catch={KeyError}, raise_on_exit=False):
+        boom()
+    assert ">>> devx" not in capsys.readouterr().out
+    with pytest.raises(SystemExit), open_crash_handler():
+        sys.exit(2)  # a failing exit is worth a look
+    assert ">>> devx CRASH" in capsys.readouterr().out
+
+
+def test_maybe_open_crash_handler(monkeypatch, capsys):
+    monkeypatch.delenv("DEVX_PDB", raising=False)
+    with pytest.raises(Boom), maybe_open_crash_handler():
+        boom()
+    assert ">>> devx" not in capsys.readouterr().out
+    monkeypatch.setenv("DEVX_PDB", "1")
+    with maybe_open_crash_handler(raise_on_exit=False) as box:
+        boom()
+    assert isinstance(box.value, Boom)
+    assert ">>> devx CRASH" in capsys.readouterr().out
+    with pytest.raises(Boom), maybe_open_crash_handler(pdb=False):
+        boom()
+    assert ">>> devx" not in capsys.readouterr().out
+
+
+def test_repl_at_raising_frame_with_telemetry(fake_repl, recorder, capsys):
+    with open_crash_handler(raise_on_exit=False):
+        boom()
+    assert fake_repl.frames == ["boom"]
+    kinds = [(kind, name) for kind, name, _ in recorder.calls]
+    assert kinds == [("exception", "Boom"), ("span", "devx.repl")]
+    span_attrs = recorder.calls[1][2]
+    assert span_attrs["code.function"] == "boom" and span_attrs["reason"] == "crash"
+
+
+def test_repl_fixture_factory_and_skip(fake_repl, capsys):
+    log = []
+
+    @contextmanager
+    def fixture(go):
+        log.append("in")
+        yield go
+        log.append("out")
+
+    with open_crash_handler(repl_fixture=lambda: fixture(True), raise_on_exit=False):
+        boom()
+    with open_crash_handler(repl_fixture=fixture(False), raise_on_exit=False):
+        boom()
+    assert log == ["in", "out", "in", "out"]
+    assert fake_repl.frames == ["boom"]  # the second was skipped
+
+
+def test_inside_an_actor_thread_it_takes_the_tree_lock(fake_repl, capsys):
+    """From a bare thread and a to_thread worker of a debug-mode root: the crash
+    REPL holds the tree's TTY lock, like any other REPL of the tree."""
+    from devx.debug import lock as tty_lock
+
+    def crash_in_thread() -> None:
+        with open_crash_handler(raise_on_exit=False):
+            boom()
+
+    async def main():
+        async with devx.open_root_actor(debug_mode=True):
+            lock = tty_lock.root_lock()
+            t = threading.Thread(target=crash_in_thread, name="crasher")
+            t.start()
+            while t.is_alive():
+                await trio.sleep(0.01)
+            await trio.to_thread.run_sync(crash_in_thread)
+            await trio.sleep(0.05)
+            assert lock.grants == 2 and lock.holder is None
+
+    trio.run(main)
+    assert fake_repl.frames == ["boom", "boom"]
+    out = capsys.readouterr().out
+    assert ">>> devx CRASH in actor 'root' (path root, pid" in out
+    assert "thread 'crasher': Boom: bang" in out

@@ -1,0 +1,265 @@
+"""pause_from_sync() from sync code on a task (greenback), from trio.to_thread and
+bare threads, with no runtime, and the builtin breakpoint() remap: the examples under
+examples/sync/ driven on a real PTY, plus in-process checks of the error paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import trio
+
+import devx
+from _pty import EXAMPLES, Repl, banner
+from devx.debug import breakpoint_hook
+
+pytestmark = pytest.mark.timeout(60)
+
+SYNC = EXAMPLES / "sync"
+PLUMBING = ("greenback", "outcome", "trampoline", "_thread_cache", "devx/debug")
+
+
+@pytest.fixture
+def repl():
+    started: list[Repl] = []
+
+    def start(script: str, *args: str, **env: str) -> Repl:
+        r = Repl(SYNC / script, *args, **env)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.close()
+
+
+def run_plain(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """An example with stdin not a terminal (as under CI): it must never hang."""
+    return subprocess.run(
+        [sys.executable, str(SYNC / script)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "NO_COLOR": "1", **env},
+    )
+
+
+def assert_no_plumbing(where: str) -> None:
+    for name in PLUMBING:
+        assert name not in where, f"runtime frame {name!r} shown:\n{where}"
+
+
+def test_greenback_pause_on_a_root_task(repl):
+    r = repl("root_sync_pause.py")
+    r.expect(banner("SYNC_PAUSE", "root", "root") + r": \S+root_sync_pause.py:9 in sync_helper")
+    out = r.prompt()
+    assert "root_sync_pause.py(10)sync_helper()" in out and "-> y = x * 2" in out
+    assert r.cmd("p x").strip().endswith("21")
+    where = r.cmd("w")
+    assert "main()" in where
+    assert_no_plumbing(where)
+    r.cmd("n")
+    assert r.cmd("p y").strip().endswith("42")
+    r.child.sendline("c")
+    r.expect_exact("root got 42")
+    assert r.finish() == 0
+
+
+def test_greenback_pause_on_a_child_task(repl):
+    r = repl("child_sync_pause.py")
+    r.expect(banner("SYNC_PAUSE", "cruncher", "root/cruncher"))
+    out = r.prompt()
+    assert "child_sync_pause.py(11)crunch()" in out and "-> return total + 1" in out
+    assert r.cmd("p total").strip().endswith("6")
+    where = r.cmd("w")
+    assert "worker()" in where
+    assert_no_plumbing(where)
+    r.child.sendline("c")
+    r.expect_exact("child returned 7")
+    assert r.finish() == 0
+
+
+def test_without_greenback_a_clear_error_never_a_hang():
+    t0 = time.monotonic()
+    out = run_plain("no_greenback.py")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "error: devx.pause_from_sync() was called from sync code on trio task" in out.stdout
+    assert "maybe_enable_greenback=True" in out.stdout
+    assert time.monotonic() - t0 < 15
+
+
+def test_pause_in_a_to_thread_worker(repl):
+    r = repl("to_thread_pause.py")
+    r.expect(banner("THREAD", "root", "root") + r": thread '[^']*blocking_work[^']*'")
+    out = r.prompt()
+    assert "to_thread_pause.py(14)blocking_work()" in out and "-> return result" in out
+    assert r.cmd("p item").strip().endswith("'spam'")
+    assert_no_plumbing(r.cmd("w"))
+    # the REPL runs in the worker thread: the root's loop goes on meanwhile
+    ticks = "p __import__('__main__').ticks"
+    first = int(r.cmd(ticks).strip().splitlines()[-1])
+    time.sleep(0.3)
+    assert int(r.cmd(ticks).strip().splitlines()[-1]) > first
+    r.child.sendline("c")
+    r.expect_exact("worker returned SPAM")
+    assert r.finish() == 0
+
+
+def test_ctrl_c_while_a_thread_repl_is_live(repl):
+    r = repl("to_thread_pause.py")
+    r.expect(banner("THREAD", "root", "root"))
+    r.prompt()
+    r.child.sendintr()
+    r.expect_exact("ctrl-c shielded: root is in the REPL")
+    assert r.cmd("p 40 + 2").strip().endswith("42")  # the same REPL, the loop unharmed
+    r.child.sendline("c")
+    r.expect_exact("worker returned SPAM")
+    assert r.finish() == 0
+
+
+def test_pause_in_a_bare_thread_of_a_child(repl):
+    r = repl("child_bare_thread.py")
+    r.expect(banner("THREAD", "threader", "root/threader") + ": thread 'bg-worker': ")
+    out = r.prompt()
+    assert "child_bare_thread.py(14)thread_body()" in out
+    assert "-> results.append(value * 6)" in out
+    assert r.cmd("p value").strip().endswith("7")
+    r.child.sendline("c")
+    r.expect_exact("child returned 42")
+    assert r.finish() == 0
+
+
+def test_two_threads_pausing_at_once_get_one_repl_after_the_other(repl):
+    r = repl("two_threads.py")
+    pattern = banner("THREAD", "root", "root") + r": thread 'pauser-(\d)'"
+    seen = []
+    for _ in range(2):
+        n = r.expect(pattern).group(1)
+        seen.append(n)
+        r.prompt()
+        r.assert_quiet()  # the other thread waits for the lock
+        assert r.cmd("p n").strip().endswith(n)
+        r.child.sendline("c")
+        r.expect_exact(f"thread {n} resumed")
+    assert sorted(seen) == ["0", "1"]
+    r.expect_exact("both threads done")
+    assert r.finish() == 0
+
+
+def test_builtin_breakpoint_in_a_child_lands_in_the_devx_repl(repl):
+    r = repl("builtin_breakpoint.py")
+    r.expect_exact("hook remapped in the root: True")
+    r.expect(banner("SYNC_PAUSE", "stopper", "root/stopper"))
+    out = r.prompt()
+    assert "builtin_breakpoint.py(14)stopper()" in out and "-> return word * 2" in out
+    assert r.cmd("p word").strip().endswith("'ni'")
+    assert_no_plumbing(r.cmd("w"))
+    r.child.sendline("c")
+    r.expect_exact("child returned nini")
+    r.expect_exact("hook restored: True")
+    assert r.finish() == 0
+
+
+def test_pythonbreakpoint_set_by_the_user_wins():
+    out = run_plain("builtin_breakpoint.py", PYTHONBREAKPOINT="0")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "hook remapped in the root: False" in out.stdout
+    assert ">>> devx" not in out.stdout  # breakpoint() disabled, as the user asked
+    assert "child returned nini" in out.stdout and "hook restored: True" in out.stdout
+
+
+def test_no_runtime_error_or_plain_repl(repl):
+    r = repl("no_runtime.py")
+    r.expect_exact("error: devx.pause_from_sync() needs the actor runtime")
+    r.expect(r">>> devx SYNC_PAUSE in process pid \d+ \(no actor runtime\)")
+    out = r.prompt()
+    assert "no_runtime.py(14)main()" in out
+    assert r.cmd("p answer").strip().endswith("42")
+    r.child.sendline("c")
+    r.expect_exact("answer is 42")
+    assert r.finish() == 0
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("root_sync_pause.py", "root got 42"),
+        ("to_thread_pause.py", "worker returned SPAM"),
+        ("child_bare_thread.py", "child returned 42"),
+        ("two_threads.py", "both threads done"),
+    ],
+)
+def test_stdin_not_a_terminal_never_hangs(script, expected):
+    out = run_plain(script)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "stdin is not a terminal: no REPL, continuing" in out.stdout
+    assert expected in out.stdout
+
+
+# --- in process ------------------------------------------------------------------
+
+
+def test_errors_without_runtime_or_debug_mode():
+    with pytest.raises(devx.NoRuntime, match="allow_no_runtime=True"):
+        devx.pause_from_sync()
+
+    async def main():
+        async with devx.open_root_actor():
+            with pytest.raises(RuntimeError, match="debug_mode=True"):
+                devx.pause_from_sync()
+            with pytest.raises(RuntimeError, match="debug_mode=True"):
+                await trio.to_thread.run_sync(devx.pause_from_sync)
+
+    trio.run(main)
+
+
+def test_greenback_enabled_but_task_without_portal():
+    """A task the runtime started before the portals (a service task) gets a
+    message naming the way out, not a hang."""
+    from devx.debug.sync import GreenbackNotEnabled
+
+    got: list[str] = []
+
+    async def service():
+        try:
+            devx.pause_from_sync()
+        except GreenbackNotEnabled as err:
+            got.append(str(err))
+
+    async def main():
+        async with devx.open_root_actor(debug_mode=True, maybe_enable_greenback=True) as actor:
+            actor._service.start_soon(service)  # spawned in a nursery older than the portals
+            with trio.fail_after(5):
+                while not got:
+                    await trio.sleep(0.01)
+        assert "has no greenback portal" in got[0] and "ensure_portal" in got[0]
+
+    trio.run(main)
+
+
+def test_breakpointhook_installed_and_restored(monkeypatch):
+    monkeypatch.delenv("PYTHONBREAKPOINT", raising=False)
+
+    def mine(*args, **kwargs):
+        pass
+
+    monkeypatch.setattr(sys, "breakpointhook", mine)
+    seen = {}
+
+    async def main(**kw):
+        async with devx.open_root_actor(**kw):
+            seen[kw.get("debug_mode", False)] = sys.breakpointhook
+
+    trio.run(main)
+    assert seen[False] is mine  # not in debug mode: untouched
+    trio.run(lambda: main(debug_mode=True))
+    assert seen[True] is breakpoint_hook.devx_breakpointhook
+    assert sys.breakpointhook is mine
+    monkeypatch.setenv("PYTHONBREAKPOINT", "pdb.set_trace")
+    trio.run(lambda: main(debug_mode=True))
+    assert seen[True] is mine  # the user's explicit choice wins
+    assert sys.breakpointhook is mine
