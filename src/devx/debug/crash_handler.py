@@ -25,6 +25,7 @@ import trio
 from ..runtime.actor import current_actor
 from ..runtime.errors import RemoteActorError
 from ..telemetry import events
+from ..telemetry.standalone import ProcessTelemetry
 from .post_mortem import _first_line, _last_frame, user_tb
 from .repl import mk_pdb
 from .session import Session, interactive
@@ -137,7 +138,23 @@ def crash_repl_sync(
     the crash, take the lock, show the error and open the REPL at the raising frame."""
     tb = user_tb(tb if tb is not None else exc.__traceback__)
     actor = current_actor(err_on_no_runtime=False)
-    attrs = actor.lineage_attrs() if actor is not None else {"process.pid": os.getpid()}
+    if actor is not None:
+        _crash_repl(exc, tb, actor.lineage_attrs(), repl_fixture)
+        return
+    # no runtime: the process is a one-actor tree of its own for telemetry
+    telemetry = ProcessTelemetry()
+    try:
+        _crash_repl(exc, tb, telemetry.lineage_attrs(), repl_fixture)
+    finally:
+        telemetry.close(outcome="crashed")
+
+
+def _crash_repl(
+    exc: BaseException,
+    tb: TracebackType | None,
+    attrs: dict[str, Any],
+    repl_fixture: ReplFixture | None,
+) -> None:
     events.exception(exc, handler="open_crash_handler", **attrs)
     with _fixture(repl_fixture) as go:
         if go is not None and not go:

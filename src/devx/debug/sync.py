@@ -30,6 +30,7 @@ import trio
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
 from ..telemetry import events
+from ..telemetry.standalone import ProcessTelemetry
 from .pause import debug_actor, enter_trace
 from .session import Session, _restore_tty, _save_tty, _write, frame_attrs
 
@@ -188,6 +189,8 @@ class BareSession:
         _bare_lock.acquire()
         if threading.current_thread() is not threading.main_thread():
             self.thread_name = threading.current_thread().name
+        # recorded like any actor's REPL, the process standing in for a tree
+        self._telemetry = ProcessTelemetry()
 
     def announce(self, what: str) -> None:
         if self.thread_name is not None:
@@ -200,7 +203,10 @@ class BareSession:
     def repl_started(self, frame: FrameType | None) -> None:
         self.repl_thread = threading.get_ident()
         self._span = events.start_span(
-            "devx.repl", reason=self.reason, **frame_attrs(frame), **{"process.pid": os.getpid()}
+            "devx.repl",
+            reason=self.reason,
+            **frame_attrs(frame),
+            **self._telemetry.lineage_attrs(),
         )
         self._tty = _save_tty()
         events.flush(0.5)
@@ -212,4 +218,5 @@ class BareSession:
         _restore_tty(self._tty)
         if self._span is not None:
             self._span.end()
+        self._telemetry.close()
         _bare_lock.release()

@@ -112,8 +112,9 @@ class Session:
         backend.start_loading(s.load_delay)
         return self
 
-    def close(self, exc: BaseException | None = None) -> None:
-        """End the spans, flush (bounded) and restore the previous backend and logging."""
+    def close(self, exc: BaseException | None = None, *, outcome: str | None = None) -> None:
+        """End the spans, flush (bounded) and restore the previous backend and logging.
+        ``outcome`` overrides the one read off ``exc`` (a crash already recorded)."""
         s = self.settings
         backend = self.backend
         if backend is not None and self.actor_span is None:  # start() failed half way
@@ -124,7 +125,9 @@ class Session:
         if backend is not None and self.actor_span is not None:
             from .backend import is_cancellation
 
-            if exc is None:
+            if outcome is not None:
+                pass
+            elif exc is None:
                 outcome = "ok"
             elif is_cancellation(exc):
                 outcome = "cancelled"
