@@ -10,6 +10,13 @@ from pathlib import Path
 
 import pytest
 
+# The ctrl-c tests need SIGINT deliverable. A runner that started us with SIGINT
+# ignored (a background job of a shell without job control) would hand SIG_IGN down
+# to every process we start, and Python leaves an ignored SIGINT ignored. A handler
+# of our own resets to the default across exec, so children get ctrl-c back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Every process this test run starts inherits this tag (actors copy the environment),
 # so a concurrent run on the same machine is never mistaken for our orphans.
 _RUN_TAG = uuid.uuid4().hex

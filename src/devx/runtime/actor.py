@@ -472,7 +472,7 @@ class Actor:
             return True
         with trio.CancelScope(shield=True):
             try:
-                await chan.send_raw(frame)
+                await chan.send_raw(frame, checkpoint=False)  # back to reading next
             except ChannelClosed:
                 pass
         return True

@@ -73,7 +73,7 @@ class Portal:
             self.calls.discard(cid)
             raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
         try:
-            await self.channel.send_raw(frame)
+            await self.channel.send_raw(frame, checkpoint=False)  # the reply wait follows
         except ChannelClosed:
             self.calls.discard(cid)
             raise await self._gone() from None
