@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 
@@ -19,8 +20,15 @@ async def pause_loop(turns: int) -> None:
 
 async def main(children: int, turns: int) -> None:
     async with devx.open_nursery(debug_mode=True) as an:
-        for i in range(children):
-            await an.run_in_actor(pause_loop, name=f"p{i}", turns=turns)
+        # every child is up before any pauses, so that with two of them each release
+        # hands the lock to the other one, who is already queued (a real hand-off)
+        portals = [
+            await an.start_actor(f"p{i}", enable_modules=[__name__]) for i in range(children)
+        ]
+        async with trio.open_nursery() as n:
+            for portal in portals:
+                n.start_soon(functools.partial(portal.run, pause_loop, turns=turns))
+        await an.cancel()
 
 
 if __name__ == "__main__":

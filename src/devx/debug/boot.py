@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from ..runtime.actor import Actor
-from . import breakpoint_hook, sigint
+from . import breakpoint_hook, repl, sigint
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -39,10 +39,13 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     if actor.debug_mode:
         actor.teardown_hooks.append(before_teardown)
     prev_hook = breakpoint_hook.install() if actor.debug_mode else None
+    cancel_warm_up = repl.warm_up() if actor.debug_mode else None
     try:
         async with _greenback_portals(actor):
             yield
     finally:
+        if cancel_warm_up is not None:
+            cancel_warm_up()
         breakpoint_hook.restore(prev_hook)
         actor.crash_hooks.remove(on_crash)
         if before_teardown in actor.teardown_hooks:

@@ -12,6 +12,7 @@ user leaves the REPL (continue or quit) so the TTY lock is released right then.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -19,8 +20,16 @@ from typing import Any
 __tracebackhide__ = True
 
 
-@cache
+_class_lock = threading.Lock()
+
+
 def _pdbrepl_class() -> type:
+    with _class_lock:  # one class, also when the warm-up thread builds it
+        return _build_pdbrepl_class()
+
+
+@cache
+def _build_pdbrepl_class() -> type:
     import pdbp  # lazy: ~40 ms, paid only when a REPL opens
 
     std_pdb = pdbp.Pdb.__bases__[0]  # pdbp rebinds pdb.Pdb to itself: take its base
@@ -93,6 +102,26 @@ def _pdbrepl_class() -> type:
 # plumbing under a sync pause's frames (trio's own run loop frames already carry
 # __tracebackhide__); display only: pdbp's `hf_unhide` still shows them
 _PLUMBING_MODULES = ("trio.", "outcome.", "greenback.")
+
+
+def warm_up(delay: float = 0.2) -> Callable[[], None]:
+    """Import pdbp (~40 ms) on a helper thread ``delay`` s from now, so that a debug-mode
+    actor's first pause does not pay for it while the user waits for the prompt.
+    Returns a function that calls it off (an actor that exits first)."""
+    from ..runtime.threads import start_thread
+
+    stop = threading.Event()
+
+    def run() -> None:
+        if stop.wait(delay):
+            return
+        try:
+            _pdbrepl_class()
+        except BaseException:  # e.g. the interpreter is shutting down: the REPL retries
+            pass
+
+    start_thread(run, "devx-repl-warm-up")
+    return stop.set
 
 
 def mk_pdb() -> Any:

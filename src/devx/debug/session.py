@@ -144,7 +144,7 @@ class Session:
             "devx.repl", reason=self.reason, **frame_attrs(frame), **self.actor.lineage_attrs()
         )
         self._tty = _save_tty()
-        events.flush(0.5)  # the trace is visible while the user sits in the REPL
+        events.flush_soon(0.5)  # the trace is visible while the user sits in the REPL
 
     def release(self) -> None:
         """Leave the REPL: restore the terminal, end the spans, free the lock.

@@ -209,7 +209,7 @@ class BareSession:
             **self._telemetry.lineage_attrs(),
         )
         self._tty = _save_tty()
-        events.flush(0.5)
+        events.flush_soon(0.5)
 
     def release(self) -> None:
         if self._done:

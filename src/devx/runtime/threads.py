@@ -10,6 +10,9 @@ first (threads it creates in turn inherit the mask).
 from __future__ import annotations
 
 import signal
+import threading
+from collections.abc import Callable
+from typing import Any
 
 # synchronous faults must stay deliverable to the thread that caused them
 _KEEP = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT}
@@ -21,3 +24,20 @@ def block_signals() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _KEEP)
     except (AttributeError, OSError, ValueError):  # platforms without pthread masks
         pass
+
+
+def start_thread(target: Callable[[], Any], name: str) -> threading.Thread:
+    """Start a daemon helper thread that never takes the process's signals, from its
+    first instruction: the mask is set around ``start()`` so the thread inherits it
+    (blocking in the thread itself leaves a window in which ctrl-c could land there)."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _KEEP)
+    except (AttributeError, OSError, ValueError):
+        thread.start()
+        return thread
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return thread

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
-from ..runtime.threads import block_signals
+from ..runtime.threads import start_thread
 from . import config
 from .events import Attrs
 
@@ -403,10 +403,8 @@ class TelemetryBackend:
         needs the data out."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(
-            target=self._load_in_thread, args=(delay,), name="devx-telemetry-load", daemon=True
-        )
-        self._thread.start()
+        # signals blocked from the start; the SDK's exporter threads inherit the mask
+        self._thread = start_thread(lambda: self._load(delay), "devx-telemetry-load")
 
     def load_now(self) -> None:
         """Load the sink synchronously on this thread (tests, eager use)."""
@@ -424,10 +422,6 @@ class TelemetryBackend:
     @property
     def sink(self) -> Sink | None:
         return self._sink
-
-    def _load_in_thread(self, delay: float) -> None:
-        block_signals()  # the SDK's exporter threads inherit this mask
-        self._load(delay)
 
     def _load(self, delay: float) -> None:
         if delay > 0:

@@ -144,3 +144,26 @@ def carrier() -> dict[str, str]:
 def flush(timeout: float = 1.0) -> None:
     """Export everything buffered, bounded by ``timeout`` seconds."""
     _backend.flush(timeout)
+
+
+def flush_soon(timeout: float = 1.0) -> None:
+    """Export everything buffered on a helper thread, without waiting for it: for a
+    caller about to block (a REPL waiting for input), whose records should go out
+    while it waits rather than delay what the user sees. No thread when telemetry
+    is off."""
+    if not enabled():
+        return
+    from ..runtime.threads import start_thread
+
+    backend = _backend
+
+    def run() -> None:
+        try:
+            backend.flush(timeout)
+        except Exception:  # a failed export is the backend's to report, never ours
+            pass
+
+    try:
+        start_thread(run, "devx-telemetry-flush-soon")
+    except RuntimeError:  # interpreter shutting down
+        pass

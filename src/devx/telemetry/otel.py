@@ -39,7 +39,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-from ..runtime.threads import block_signals
+from ..runtime.threads import start_thread
 from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
@@ -159,7 +159,6 @@ def bounded(fn: Callable[[], Any], timeout: float, what: str) -> bool:
     errors: list[BaseException] = []
 
     def run() -> None:
-        block_signals()
         try:
             fn()
         except Exception as exc:
@@ -168,7 +167,7 @@ def bounded(fn: Callable[[], Any], timeout: float, what: str) -> bool:
             done.set()
 
     try:
-        threading.Thread(target=run, name=f"devx-telemetry-{what}", daemon=True).start()
+        start_thread(run, f"devx-telemetry-{what}")
     except RuntimeError:  # interpreter shutting down: no new threads
         run()
     if not done.wait(max(0.0, timeout)):
