@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -328,3 +329,34 @@ def test_child_cancelled_while_waiting_for_the_lock(repl):
     r.expect_exact("root: done")
     assert r.finish() == 0
     assert "'waiter'" not in r.log.getvalue().split("waits for the TTY")[0]
+
+
+def test_telemetry_reaches_the_file_while_the_repl_is_live(repl, tmp_path):
+    """Spans and logs go out while the user sits in the REPL (as in Jaeger), not
+    only when the tree exits."""
+    from devx.telemetry.readback import load_logs
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    r = repl("child_pause_sleep.py", DEVX_TELEMETRY_FILE=str(trace_file))
+    r.expect(banner("PAUSE", "pauser", "root/pauser"))
+    r.prompt()
+
+    def requested() -> list[dict]:
+        if not trace_file.exists():
+            return []
+        return [
+            log
+            for log in load_logs(trace_file, strict=False)
+            if log["event_name"] == "devx.tty_lock.requested"
+        ]
+
+    deadline = time.monotonic() + 10
+    while not requested() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = requested()
+    assert found, "no lock request exported while the REPL was live"
+    assert found[0]["attributes"]["devx.actor.path"] == "root/pauser"
+    assert r.child.isalive()  # still in the REPL
+    r.child.sendline("c")
+    r.expect_exact("root got: child finished")
+    assert r.finish() == 0
