@@ -360,3 +360,34 @@ def test_telemetry_reaches_the_file_while_the_repl_is_live(repl, tmp_path):
     r.child.sendline("c")
     r.expect_exact("root got: child finished")
     assert r.finish() == 0
+
+
+@pytest.mark.parametrize("script", ["root_crash.py", "multi_pause_crash.py"])
+def test_every_grant_has_its_release_on_record(script, tmp_path):
+    """The root's grant/release records are complete even when the last REPL is the
+    root's own crash, right before it exits (stdin not a terminal: no REPL, the
+    lock is still taken and given back)."""
+    from devx.telemetry.readback import load_logs, load_spans
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DEVX_TELEMETRY_FILE": str(trace_file)},
+    )
+    assert out.returncode != 0  # both end in a crash
+    records = [
+        (log["event_name"], log["attributes"]["devx.tty_lock.holder.path"])
+        for log in load_logs(trace_file)
+        if log["event_name"] in ("devx.tty_lock.granted", "devx.tty_lock.released")
+    ]
+    assert records and len(records) % 2 == 0, records
+    for granted, released in zip(records[::2], records[1::2], strict=True):
+        assert granted[0] == "devx.tty_lock.granted" and released[0] == "devx.tty_lock.released"
+        assert granted[1] == released[1]
+    held = [s for s in load_spans(trace_file) if s["name"] == "devx.tty_lock.held"]
+    assert len(held) == len(records) // 2
+    assert records[-1][1] == "root"  # the root's own post-mortem came last

@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from ..runtime.actor import Actor
-from . import breakpoint_hook, repl, sigint
+from . import breakpoint_hook, repl, session, sigint
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -44,6 +44,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         async with _greenback_portals(actor):
             yield
     finally:
+        await session.drain_released()
         if cancel_warm_up is not None:
             cancel_warm_up()
         breakpoint_hook.restore(prev_hook)

@@ -33,6 +33,19 @@ __tracebackhide__ = True
 # the session live in this process (a REPL open or about to open), if any
 current: Session | None = None
 
+# sessions whose lock-holding task still runs (it records the release on its way out)
+_holding: set[Session] = set()
+
+
+async def drain_released(timeout: float = 1.0) -> None:
+    """Let the holding tasks of sessions already left (continue/quit) finish releasing
+    the lock, so the release is recorded before an exiting actor's telemetry closes
+    (a crash REPL in the root ends right before the root exits)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        for session in list(_holding):
+            if session._done:
+                await session._finished.wait()
+
 
 def interactive() -> bool:
     """Whether a REPL can be had: stdin is a terminal that is not closed."""
@@ -63,6 +76,7 @@ class Session:
         self.pdb: Any = None
         self.wait_s = 0.0
         self._released = trio.Event()
+        self._finished = trio.Event()  # the holding task is done: lock released
         self._done = False
         self._done_lock = threading.Lock()
         self._loop_thread = threading.get_ident()  # sessions are created on the trio thread
@@ -85,6 +99,14 @@ class Session:
         return session
 
     async def _hold(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        _holding.add(self)
+        try:
+            await self._hold_lock(task_status)
+        finally:
+            _holding.discard(self)
+            self._finished.set()
+
+    async def _hold_lock(self, task_status: trio.TaskStatus[None]) -> None:
         actor = self.actor
         t0 = time.monotonic()
         if actor.is_root:
