@@ -130,8 +130,10 @@ class Channel:
         self.peer_uid: ActorID | None = None
         self.peer_pid: int | None = None
         self._send_lock = trio.Lock()
-        sock = getattr(stream, "socket", None)  # trio.SocketStream: TCP or UDS
-        self._fd: int = sock.fileno() if sock is not None else -1
+        # trio.SocketStream (TCP or UDS): read and write its socket directly on the
+        # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
+        self._sock: Any = getattr(stream, "socket", None)
+        self._reads_in_a_row = 0
         self._buf = bytearray()
         self.closed = False
         self.calls = CallTable()
@@ -190,10 +192,11 @@ class Channel:
     def _write_now(self, frame: bytes) -> int:
         """Write what the socket takes without blocking (trio keeps it non-blocking);
         the caller holds the send lock, so nothing else writes to it meanwhile."""
-        if self._fd < 0:
+        fd = self._sock.fileno() if self._sock is not None else -1
+        if fd < 0:
             return 0
         try:
-            return os.write(self._fd, frame)
+            return os.write(fd, frame)
         except BlockingIOError:
             return 0
 
@@ -201,7 +204,7 @@ class Channel:
         """Read until the buffer holds ``n`` bytes; False on a clean EOF at a frame edge."""
         while len(self._buf) < n:
             try:
-                chunk = await self.stream.receive_some(max(65536, n - len(self._buf)))
+                chunk = await self._receive(max(65536, n - len(self._buf)))
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
             if not chunk:
@@ -212,6 +215,32 @@ class Channel:
                 return False
             self._buf += chunk
         return True
+
+    async def _receive(self, max_bytes: int) -> bytes:
+        """What the socket has, waiting for it if need be. Straight ``os.read`` plus
+        ``wait_readable`` rather than ``SocketStream.receive_some``, whose per-call
+        machinery (and scheduler pass when data is already there) dominates a small
+        message's cost; a reader with data always ready still yields every few reads
+        so that a flooding peer cannot starve the actor's other tasks."""
+        sock = self._sock
+        if sock is None:
+            return await self.stream.receive_some(max_bytes)
+        while True:
+            await trio.lowlevel.checkpoint_if_cancelled()  # before taking any bytes
+            fd = sock.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the channel's socket was closed")
+            try:
+                data = os.read(fd, max_bytes)
+            except BlockingIOError:
+                self._reads_in_a_row = 0
+                await trio.lowlevel.wait_readable(fd)
+                continue
+            self._reads_in_a_row += 1
+            if self._reads_in_a_row >= 16:
+                self._reads_in_a_row = 0
+                await trio.lowlevel.cancel_shielded_checkpoint()  # keeps `data`
+            return data
 
     async def recv(self) -> Any:
         """The next message, or ``None`` at EOF. Raises :class:`MsgTypeError` on a bad
