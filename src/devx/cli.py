@@ -3,6 +3,7 @@
 
 ``devx dump <pid | pattern>``  signal a running tree and print every actor's stack dump
 ``devx ps``                    list this user's devx processes that take stack dumps
+``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
 """
 
 from __future__ import annotations
@@ -206,12 +207,51 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- devx timeline ---------------------------------------------------------------------
+
+
+def _want_color(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from devx.telemetry import timeline
+
+    path = args.file
+    if path is None:
+        where = timeline.telemetry_dir()
+        path = timeline.newest_file(where)
+        if path is None:
+            _err(
+                f"timeline: no telemetry file (*.otlp.jsonl) in {where}; pass FILE, e.g. "
+                "the path a tree printed as `devx: telemetry written to ...`"
+            )
+            return EXIT_NO_MATCH
+    try:
+        text = timeline.render(path, trace_id=args.trace, color=_want_color(args.color))
+    except OSError as exc:
+        _err(f"timeline: cannot read {path}: {exc.strerror or exc}")
+        return EXIT_NO_MATCH
+    except timeline.TimelineError as exc:
+        _err(f"timeline: {path}: {exc}")
+        return EXIT_NO_MATCH
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `devx timeline | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
+
+
 # --- entry -----------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="devx", description="Tools for devx actor trees: hang dumps, ..."
+        prog="devx", description="Tools for devx actor trees: hang dumps, timelines, ..."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -238,6 +278,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser("ps", help="list your devx processes that take stack dumps")
     ps.set_defaults(func=cmd_ps)
+
+    tl = sub.add_parser(
+        "timeline",
+        help="who held the terminal and when: a tree's telemetry file as text",
+        description=(
+            "Print one tree's debugging session from its telemetry file (OTLP/JSON lines): "
+            "its actors, every turn at the terminal (TTY lock holds, REPLs), crashes, "
+            "remote errors, stack dumps and exits, timed from the tree's start. FILE "
+            "defaults to the newest *.otlp.jsonl in the default telemetry directory "
+            "($TMPDIR/devx-telemetry-<uid>/). No trace viewer needed."
+        ),
+    )
+    tl.add_argument("file", metavar="FILE", nargs="?", help="telemetry file (default: newest)")
+    tl.add_argument(
+        "--trace",
+        metavar="ID",
+        help="the trace to show when FILE holds several (a unique prefix is enough; "
+        "default: the last tree)",
+    )
+    tl.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the output (default: %(default)s, i.e. on a terminal unless NO_COLOR)",
+    )
+    tl.set_defaults(func=cmd_timeline)
     return parser
 
 

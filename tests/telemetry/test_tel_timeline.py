@@ -1,0 +1,306 @@
+"""``devx timeline``: real example trees write their telemetry file, the CLI (a real
+subprocess) reads it back as text; what it prints is checked against the file."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devx.telemetry import readback
+from devx.telemetry import timeline as timeline_mod
+
+pytest.importorskip("devx.runtime.nursery", reason="the actor runtime is not there yet")
+
+pytestmark = pytest.mark.timeout(60)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+HOLD = re.compile(r"^ +([+-]\d+\.\d+) \.\. +([+-]\d+\.\d+|\?)  (\S+) +(\S+)")
+NEVER = re.compile(r"^ +([+-]\d+\.\d+) +(\S+) +(\S+) +requested, never granted")
+EVENT = re.compile(r"^ +([+-]\d+\.\d+)  (\S+) +(.+?)  +(.*)$")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    env.pop("NO_COLOR", None)
+    env.update(extra)
+    return env
+
+
+def run_example(script: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """An example tree with stdin not a terminal: every REPL is announced and skipped,
+    but the TTY lock is still taken, turn by turn."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        env=_env(DEVX_TELEMETRY_FILE=str(out)),
+    )
+
+
+def timeline(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devx.cli", "timeline", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=_env(**env),
+    )
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """Lines of the output by section ("header", "actors", "TTY lock", "events")."""
+    out: dict[str, list[str]] = {"header": []}
+    current = "header"
+    for line in text.splitlines():
+        for name in ("actors", "TTY lock", "events"):
+            if line.startswith(name):
+                current = name
+                out[current] = []
+                break
+        else:
+            out[current].append(line)
+    return out
+
+
+def holds_of(text: str) -> list[tuple[float, float | None, str, str]]:
+    """(start, end, holder path, reason) of every hold line, in printed order."""
+    found = []
+    for line in sections(text)["TTY lock"]:
+        m = HOLD.match(line)
+        if m:
+            end = None if m[2] == "?" else float(m[2])
+            found.append((float(m[1]), end, m[3], m[4]))
+    return found
+
+
+def grants(path: Path) -> list[dict[str, Any]]:
+    return sorted(
+        (r for r in readback.load_logs(path) if r["event_name"] == "devx.tty_lock.granted"),
+        key=lambda r: r["time_ns"],
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each example run once for the whole module (multi_pause_crash takes ~2.5 s)."""
+    base = tmp_path_factory.mktemp("timeline")
+    files = {}
+    for name in ("multi_pause_crash", "child_crash"):  # in this order: child's is newer
+        out = base / f"{name}.otlp.jsonl"
+        proc = run_example(f"debugging/{name}.py", out)
+        assert out.exists(), proc.stderr
+        assert f"devx: telemetry written to {out}" in proc.stderr, proc.stderr
+        files[name] = out
+    return files
+
+
+def test_multi_pause_crash(runs: dict[str, Path]) -> None:
+    path = runs["multi_pause_crash"]
+    proc = timeline(str(path))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "\x1b[" not in text  # not a terminal: no colour
+    sec = sections(text)
+    spans = readback.load_spans(path)
+    (tree,) = [s for s in spans if s["name"] == "devx.tree"]
+    assert sec["header"][0].startswith(f"trace {tree['trace_id']}  (file: {path})")
+    assert "tree 'root'  debug_mode" in sec["header"][1]
+    assert "outcome error" in sec["header"][1]
+
+    # every actor, once
+    paths = {s["attributes"]["devx.actor.path"] for s in spans if s["name"] == "devx.actor"}
+    assert paths == {"root", "root/pauser0", "root/pauser1", "root/pauser2", "root/crasher"}
+    listed = [line.split()[0] for line in sec["actors"] if line.startswith("  ")]
+    assert sorted(listed) == sorted(paths)
+    assert listed[0] == "root"
+
+    # one hold per grant the root recorded, in the root's order, never overlapping
+    got = holds_of(text)
+    want = grants(path)
+    assert len(got) == len(want) == 5, text
+    assert [h[2] for h in got] == [g["attributes"]["devx.tty_lock.holder.path"] for g in want]
+    assert [h[3] for h in got] == [g["attributes"]["devx.tty_lock.reason"] for g in want]
+    for (start, end, *_), (nxt, *_) in itertools.pairwise(got):
+        assert end is not None and start <= end <= nxt
+    assert "OVERLAPS" not in text and "never granted" not in text
+    assert all(h[3] == "crash" for h in got if h[2] in ("root", "root/crasher"))
+
+    # the crash, where it happened and as the root got it
+    events = [EVENT.match(line) for line in sec["events"] if line.startswith("  ")]
+    crash = [m for m in events if m and m[3].strip() == "crash"]
+    assert len(crash) == 1, text
+    assert crash[0][2] == "root/crasher"
+    assert crash[0][4] == "RuntimeError: crasher went down"
+    remote = [m for m in events if m and m[3].strip() == "remote error"]
+    assert remote and all(m[2] == "root" for m in remote)
+    assert all(m[4].startswith("RuntimeError from root/crasher") for m in remote)
+    times = [float(m[1]) for m in events if m]
+    assert times == sorted(times)
+    assert max(len(line) for line in text.splitlines()[1:]) <= 100
+
+
+def test_several_traces_in_one_file(runs: dict[str, Path], tmp_path: Path) -> None:
+    both = tmp_path / "both.otlp.jsonl"
+    both.write_bytes(runs["multi_pause_crash"].read_bytes() + runs["child_crash"].read_bytes())
+    multi_id = grants(runs["multi_pause_crash"])[0]["trace_id"]
+    child_id = grants(runs["child_crash"])[0]["trace_id"]
+
+    proc = timeline(str(both))  # the last tree by default, and a word about the other
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"trace {child_id}")
+    assert f"1 other trace(s) in this file: {multi_id[:8]}" in proc.stdout
+    assert "root/divider" in proc.stdout and "root/pauser0" not in proc.stdout
+    assert [h[2] for h in holds_of(proc.stdout)] == ["root/divider", "root"]
+
+    proc = timeline(str(both), "--trace", multi_id[:10])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"trace {multi_id}")
+    assert len(holds_of(proc.stdout)) == 5
+
+    proc = timeline(str(both), "--trace", "0" * 32)
+    assert proc.returncode == 1
+    assert "no trace" in proc.stderr and multi_id[:8] in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_no_file_or_no_trace(tmp_path: Path) -> None:
+    proc = timeline(str(tmp_path / "missing.otlp.jsonl"))
+    assert proc.returncode == 1
+    assert "cannot read" in proc.stderr and "missing.otlp.jsonl" in proc.stderr
+
+    # the default: the newest file in an empty telemetry directory
+    proc = timeline(TMPDIR=str(tmp_path))
+    assert proc.returncode == 1
+    assert f"no telemetry file (*.otlp.jsonl) in {tmp_path}/devx-telemetry-" in proc.stderr
+
+    for content in (b"", b"not json\n", b'{"resourceSpans": []}\n'):
+        empty = tmp_path / "empty.otlp.jsonl"
+        empty.write_bytes(content)
+        proc = timeline(str(empty))
+        assert proc.returncode == 1, content
+        assert "no devx trace in this file" in proc.stderr
+
+
+def test_default_is_the_newest_file(runs: dict[str, Path], tmp_path: Path) -> None:
+    tel_dir = tmp_path / f"devx-telemetry-{os.getuid()}"
+    tel_dir.mkdir()
+    old = tel_dir / "root-00000001.otlp.jsonl"
+    new = tel_dir / "root-00000002.otlp.jsonl"
+    shutil.copy(runs["child_crash"], old)
+    shutil.copy(runs["multi_pause_crash"], new)
+    (tel_dir / "unrelated.txt").write_text("not telemetry")
+    os.utime(old, (1_000_000, 1_000_000))
+    proc = timeline(TMPDIR=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert f"(file: {new})" in proc.stdout.splitlines()[0]
+    assert len(holds_of(proc.stdout)) == 5
+
+
+def test_torn_last_line_still_renders(runs: dict[str, Path], tmp_path: Path) -> None:
+    data = runs["multi_pause_crash"].read_bytes()
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    torn = tmp_path / "torn.otlp.jsonl"
+    torn.write_bytes(data + last[: len(last) // 2])  # a writer caught mid-line
+    proc = timeline(str(torn))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped 1 unreadable line(s)" in proc.stdout
+    assert len(holds_of(proc.stdout)) == 5
+
+    # cut in the middle: a tree still being written, its tree span not out yet
+    cut = tmp_path / "cut.otlp.jsonl"
+    cut.write_bytes(data[: len(data) // 2])
+    proc = timeline(str(cut))
+    assert proc.returncode == 0, proc.stderr
+    assert "no devx.tree span" in proc.stdout
+    for start, end, *_ in holds_of(proc.stdout):
+        assert end is None or start <= end
+
+    # whatever point a reader catches the file at, it renders (in-process: fast)
+    for n in range(0, len(data), max(1, len(data) // 60)):
+        cut.write_bytes(data[:n])
+        try:
+            text = timeline_mod.render(cut)
+        except timeline_mod.TimelineError:
+            continue
+        assert text.startswith("trace ")
+
+
+def _records(req: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Log records and span events of one raw OTLP/JSON request."""
+    for rl in req.get("resourceLogs", ()):
+        for sl in rl.get("scopeLogs", ()):
+            for r in sl.get("logRecords", ()):
+                yield {"name": r.get("eventName"), "rec": r}
+    for rs in req.get("resourceSpans", ()):
+        for ss in rs.get("scopeSpans", ()):
+            for s in ss.get("spans", ()):
+                for e in s.get("events", ()):
+                    yield {"name": e.get("name"), "rec": e}
+
+
+def test_overlapping_holds_are_shown_as_they_are(runs: dict[str, Path], tmp_path: Path) -> None:
+    """Should the data ever show two holders at once, the timeline says so."""
+    lines = runs["multi_pause_crash"].read_text().splitlines()
+    reqs = [json.loads(line) for line in lines]
+    first = min(
+        int(x["rec"]["timeUnixNano"])
+        for req in reqs
+        for x in _records(req)
+        if x["name"] == "devx.tty_lock.released"
+    )
+    for req in reqs:  # the first release, 1 s late (in its log record and span event)
+        for x in _records(req):
+            if x["name"] == "devx.tty_lock.released" and int(x["rec"]["timeUnixNano"]) == first:
+                x["rec"]["timeUnixNano"] = str(first + 1_000_000_000)
+    edited = tmp_path / "overlap.otlp.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in reqs))
+    proc = timeline(str(edited))
+    assert proc.returncode == 0, proc.stderr
+    got = holds_of(proc.stdout)
+    assert len(got) == 5
+    assert [h[0] for h in got] == sorted(h[0] for h in got)
+    first_end = got[0][1]
+    assert first_end is not None and first_end > got[1][0]
+    marked = [line for line in sections(proc.stdout)["TTY lock"] if "OVERLAPS" in line]
+    assert len(marked) >= 1, proc.stdout
+
+
+def test_holder_killed_while_holding(tmp_path: Path) -> None:
+    """The holder is SIGKILLed holding the lock (needs a PTY): its hold is on record
+    from the root's side, marked, and the dead actor is listed though it never
+    exported a span."""
+    pytest.importorskip("pexpect")
+    from _pty import Repl, banner
+
+    out = tmp_path / "killed.otlp.jsonl"
+    r = Repl("holder_killed.py", DEVX_TELEMETRY_FILE=str(out))
+    try:
+        r.expect(banner("PAUSE", "second", "root/second"))
+        r.prompt()
+        r.child.sendline("c")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    proc = timeline(str(out))
+    assert proc.returncode == 0, proc.stderr
+    got = holds_of(proc.stdout)
+    assert [h[2] for h in got] == ["root/doomed", "root/second"]
+    assert len(got) == len(grants(out))
+    tty = "\n".join(sections(proc.stdout)["TTY lock"])
+    assert "holder died (killed by SIGKILL)" in tty
+    assert "REPL at holder_killed.py:" in tty and "in pause_here()" in tty
+    doomed = [line for line in sections(proc.stdout)["actors"] if "root/doomed" in line]
+    assert len(doomed) == 1 and "killed by SIGKILL" in doomed[0]
