@@ -5,12 +5,14 @@ task in the same process (the issue's baseline), and the same with the echo in a
 second trio process (the floor for any cross-process request/response: two process
 wake-ups per round trip). devx: an empty ``portal.run(noop)`` to a child actor
 (encode, frame, send over loopback TCP or a Unix socket, dispatch, reply, decode).
-Mean over N calls after warm-up, printed with the ratios (target: <= 3x the first).
+Mean over N calls after warm-up, medians of interleaved rounds, printed with the
+ratios (target: <= 3x the first).
 """
 
 from __future__ import annotations
 
 import functools
+import statistics
 import sys
 import time
 
@@ -100,15 +102,25 @@ async def devx_roundtrip(transport: str = "tcp") -> float:
         return (time.perf_counter() - t0) / N
 
 
+ROUNDS = 5
+
+
 async def main() -> None:
-    raw = await raw_echo()
-    cross = await raw_echo_two_processes()
-    print(f"raw trio socketpair echo, 1 process   : {raw * 1e6:7.1f} us (mean of {N})")
-    print(
-        f"raw trio socketpair echo, 2 processes : {cross * 1e6:7.1f} us (the cross-process floor)"
-    )
+    """Every measurement ``ROUNDS`` times, interleaved, so that a noisy neighbour on
+    the machine hits all of them alike; medians and the ratios of the medians."""
+    runs: dict[str, list[float]] = {"raw": [], "cross": [], "tcp": [], "uds": []}
+    for _ in range(ROUNDS):
+        runs["raw"].append(await raw_echo())
+        runs["cross"].append(await raw_echo_two_processes())
+        for transport in ("tcp", "uds"):
+            runs[transport].append(await devx_roundtrip(transport))
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    raw, cross = med["raw"], med["cross"]
+    print(f"medians of {ROUNDS} interleaved rounds x {N} calls")
+    print(f"raw trio socketpair echo, 1 process   : {raw * 1e6:7.1f} us")
+    print(f"raw trio socketpair echo, 2 processes : {cross * 1e6:7.1f} us (cross-process floor)")
     for transport in ("tcp", "uds"):
-        rt = await devx_roundtrip(transport)
+        rt = med[transport]
         print(
             f"devx portal.run(noop) over {transport}     : {rt * 1e6:7.1f} us  "
             f"ratio {rt / raw:5.2f}x (target <= 3x), {rt / cross:4.2f}x the 2-process floor"
