@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import bdb
 import os
-import sys
-import traceback
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
@@ -23,12 +21,10 @@ from typing import Any
 import trio
 
 from ..runtime.actor import current_actor
-from ..runtime.errors import RemoteActorError
 from ..telemetry import events
 from ..telemetry.standalone import ProcessTelemetry
-from .post_mortem import _first_line, _last_frame, user_tb
-from .repl import mk_pdb
-from .session import Session, interactive
+from .post_mortem import show_and_interact, user_tb
+from .session import Session
 from .sync import BareSession, open_sync_session
 
 __tracebackhide__ = True
@@ -163,22 +159,7 @@ def _crash_repl(
         if session is None:
             return
         try:
-            session.announce(f"{type(exc).__name__}: {_first_line(exc)}")
-            if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
-                text = f"{type(exc).__name__}: {exc}\n"
-            else:
-                text = "".join(traceback.format_exception(type(exc), exc, tb))
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            if not interactive():
-                sys.stdout.write("    stdin is not a terminal: no REPL\n")
-                sys.stdout.flush()
-                return
-            pdb = mk_pdb()
-            session.pdb = pdb
-            pdb.reset()
-            session.repl_started(_last_frame(tb))
-            pdb.interaction(None, tb)
+            show_and_interact(session, exc, tb, no_repl="no REPL")
         finally:
             session.release()
 

@@ -82,32 +82,41 @@ async def crash_repl(actor: Actor, exc: BaseException, tb: TracebackType | None 
     tb = user_tb(tb if tb is not None else exc.__traceback__)
     session = await Session.open(actor, reason="crash")
     try:
-        session.announce(f"{type(exc).__name__}: {_first_line(exc)}")
-        if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
-            text = f"{type(exc).__name__}: {exc}\n"
-        else:
-            text = "".join(traceback.format_exception(type(exc), exc, tb))
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        if not interactive():
-            sys.stdout.write("    stdin is not a terminal: no REPL, the error propagates\n")
-            sys.stdout.flush()
-            return
-        pdb = mk_pdb()
-        session.pdb = pdb
-        frame = _last_frame(tb)
-        pdb.reset()
-        if frame is None or _is_plumbing(frame):
-            # raised inside the runtime (a child's error arriving): stop at the
-            # user's code that is waiting on it instead
-            frame = user_caller_frame() or frame
-            session.repl_started(frame)
-            pdb.interaction(frame, None)
-        else:
-            session.repl_started(frame)
-            pdb.interaction(None, tb)
+        show_and_interact(session, exc, tb, no_repl="no REPL, the error propagates")
     finally:
         session.release()
+
+
+def show_and_interact(
+    session: Any, exc: BaseException, tb: TracebackType | None, *, no_repl: str
+) -> None:
+    """With the lock held by ``session``: the banner, the error, then the REPL at the
+    raising frame (or, without a terminal, ``no_repl`` and back). Shared by the async
+    crash path and the sync crash handlers; the caller releases the session."""
+    session.announce(f"{type(exc).__name__}: {_first_line(exc)}")
+    if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
+        text = f"{type(exc).__name__}: {exc}\n"
+    else:
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if not interactive():
+        sys.stdout.write(f"    stdin is not a terminal: {no_repl}\n")
+        sys.stdout.flush()
+        return
+    pdb = mk_pdb()
+    session.pdb = pdb
+    frame = _last_frame(tb)
+    pdb.reset()
+    if frame is None or _is_plumbing(frame):
+        # raised inside the runtime (a child's error arriving): stop at the
+        # user's code that is waiting on it instead
+        frame = user_caller_frame() or frame
+        session.repl_started(frame)
+        pdb.interaction(frame, None)
+    else:
+        session.repl_started(frame)
+        pdb.interaction(None, tb)
 
 
 def _first_line(exc: BaseException) -> str:
