@@ -42,3 +42,13 @@ async def dump_then_die() -> None:
     """A stack dump record must be on disk before the process dies by SIGKILL."""
     events.event("devx.stack_dump", signal="SIGUSR1", task_count=3, text="fake dump")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def span_then_wait() -> int:
+    """An ended span still in the batch queue, then a long wait: SIGTERM ends it."""
+    import trio
+
+    with events.span("test.before_sigterm"):
+        pass
+    await trio.sleep_forever()
+    return 0

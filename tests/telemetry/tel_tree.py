@@ -39,5 +39,22 @@ async def sigkill() -> None:
             print("child died:", type(exc).__name__)
 
 
+async def sigterm() -> None:
+    """SIGTERM to a child (what its parent escalates to): it still flushes on the way out."""
+    import os
+    import signal
+
+    async with devx.open_nursery(name="troot") as an:
+        child = await an.start_actor("termed", enable_modules=["tel_fns"])
+        async with trio.open_nursery() as n:
+            n.start_soon(child.run, tel_fns.span_then_wait)
+            await trio.sleep(0.5)
+            os.kill(child.channel.peer_pid, signal.SIGTERM)
+            with trio.move_on_after(10):
+                await child._child.exited.wait()
+            n.cancel_scope.cancel()
+
+
 if __name__ == "__main__":
-    trio.run({"tree": tree, "crash": crash, "sigkill": sigkill}[sys.argv[1]])
+    scenarios = {"tree": tree, "crash": crash, "sigkill": sigkill, "sigterm": sigterm}
+    trio.run(scenarios[sys.argv[1]])

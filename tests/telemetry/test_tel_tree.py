@@ -143,6 +143,17 @@ def test_sigkilled_child_keeps_its_synchronous_records(tmp_path: Path) -> None:
     assert dump[0]["trace_id"] == root["trace_id"]
 
 
+def test_sigterm_to_a_child_still_flushes_its_spans(tmp_path: Path) -> None:
+    proc, path = run_scenario("sigterm", tmp_path)
+    spans = readback.load_spans(path)
+    names = {(s["name"], s["attributes"].get("devx.actor.path")) for s in spans}
+    assert ("test.before_sigterm", "troot/termed") in names, proc.stderr
+    termed = one(spans, "devx.actor", "troot/termed")
+    assert termed["attributes"]["devx.actor.cancel_reason"] == "SIGTERM"
+    root = one(spans, "devx.actor", "troot")
+    assert termed["trace_id"] == root["trace_id"]
+
+
 def test_sdk_disabled_writes_nothing(tmp_path: Path) -> None:
     proc, path = run_scenario("tree", tmp_path, OTEL_SDK_DISABLED="true")
     assert proc.returncode == 0, proc.stderr

@@ -134,6 +134,9 @@ class Session:
             else:
                 outcome = "error"
             self.actor_span.set(**{"devx.actor.outcome": outcome})
+            cancel_reason = getattr(self.actor, "cancel_reason", None)
+            if cancel_reason:  # e.g. "cancelled by parent", "SIGTERM"
+                self.actor_span.set(**{"devx.actor.cancel_reason": str(cancel_reason)})
             if outcome == "error" and exc is not None:
                 self.actor_span.record_exception(exc)  # exception event + ERROR status
             if self.tree is not None:
