@@ -470,11 +470,10 @@ class Actor:
         except Exception as exc:
             self._rpc.start_soon(self._report_error, chan, msg, exc)
             return True
-        with trio.CancelScope(shield=True):
-            try:
-                await chan.send_raw(frame, checkpoint=False)  # back to reading next
-            except ChannelClosed:
-                pass
+        try:  # shielded: the reply goes out even if this reader is being cancelled
+            await chan.send_raw(frame, checkpoint=False, shield=True)  # back to reading next
+        except ChannelClosed:
+            pass
         return True
 
     async def _report_error(self, chan: Channel, msg: Start, exc: BaseException) -> None:
