@@ -438,14 +438,14 @@ class Actor:
     def box(self, exc: BaseException) -> ErrorInfo:
         return box_error(exc, uid=self.uid, path=self.path, pid=self.pid)
 
-    async def _reply(self, chan: Channel, msg: Any) -> None:
-        """Send a call's outcome; a peer that went away is not an error here."""
-        with trio.CancelScope(shield=True) as cs:
-            cs.deadline = trio.current_time() + REPLY_TIMEOUT
-            try:
-                await chan.send_raw(encode(msg))
-            except ChannelClosed:
-                pass
+    async def _reply(self, chan: Channel, reply: Any) -> None:
+        """Send a call's outcome (a message, or a frame already encoded), even from a
+        cancelled task; a peer that went away is not an error here."""
+        frame = reply if isinstance(reply, bytes) else encode(reply)
+        try:
+            await chan.send_raw(frame, checkpoint=False, shield=True, lock_timeout=REPLY_TIMEOUT)
+        except ChannelClosed:
+            pass
 
     async def _call_sync_inline(self, chan: Channel, msg: Start) -> bool:
         """Fast path: a plain sync function runs right here in the reader task (it
@@ -561,15 +561,15 @@ class Actor:
             result = await result
         return self._return(msg, result)
 
-    def _return(self, msg: Start, result: Any) -> Return:
-        reply = Return(cid=msg.cid, value=result)
+    def _return(self, msg: Start, result: Any) -> bytes:
+        """The encoded ``Return``: encoded here, inside the call, so an unencodable
+        result is the call's error (boxed), and only once."""
         try:
-            encode(reply)
+            return encode(Return(cid=msg.cid, value=result))
         except IPCEncodeError as exc:
             raise IPCEncodeError(
                 f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"
             ) from None
-        return reply
 
 
 def _main_ref() -> tuple[str | None, str | None]:

@@ -155,7 +155,12 @@ class Channel:
         await self.send_raw(encode(msg))
 
     async def send_raw(
-        self, frame: bytes, *, checkpoint: bool = True, shield: bool = False
+        self,
+        frame: bytes,
+        *,
+        checkpoint: bool = True,
+        shield: bool = False,
+        lock_timeout: float = SEND_TIMEOUT,
     ) -> None:
         """Send one encoded frame. ``checkpoint=False`` skips the scheduler pass after
         a frame that went out at once: for hot paths that wait for something right
@@ -163,7 +168,9 @@ class Channel:
         pass is a whole extra trip through trio's run loop per message. ``shield``:
         send even if the calling task is being cancelled (a reply must not be lost to
         its reader's teardown); cheaper than a shielded cancel scope around the call,
-        which costs more than the whole send when the frame goes out at once."""
+        which costs more than the whole send when the frame goes out at once. A
+        shielded send waits at most ``lock_timeout`` for another sender to finish,
+        then gives up with :class:`ChannelClosed`."""
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
         # take the lock without a scheduler pass when it is free (the common case):
@@ -172,8 +179,12 @@ class Channel:
             self._send_lock.acquire_nowait()
         except trio.WouldBlock:
             if shield:
-                with trio.CancelScope(shield=True):
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + lock_timeout):
                     await self._send_lock.acquire()
+                if self._send_lock.statistics().owner is not trio.lowlevel.current_task():
+                    raise ChannelClosed(
+                        f"channel to {self.peer} busy for {lock_timeout}s"
+                    ) from None
             else:
                 await self._send_lock.acquire()
         try:
