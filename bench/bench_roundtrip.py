@@ -15,6 +15,7 @@ import functools
 import statistics
 import sys
 import time
+from typing import Any
 
 import trio
 
@@ -24,6 +25,10 @@ N = 3000
 
 
 def noop() -> None:
+    return None
+
+
+async def anoop() -> None:
     return None
 
 
@@ -91,14 +96,14 @@ async def raw_echo_two_processes() -> float:
     return dt
 
 
-async def devx_roundtrip(transport: str = "tcp") -> float:
+async def devx_roundtrip(transport: str = "tcp", fn: Any = noop) -> float:
     async with devx.open_nursery(name="bench", transport=transport, telemetry="off") as an:
         portal = await an.start_actor("echo", enable_modules=[__name__])
         for _ in range(200):
-            await portal.run(noop)
+            await portal.run(fn)
         t0 = time.perf_counter()
         for _ in range(N):
-            await portal.run(noop)
+            await portal.run(fn)
         return (time.perf_counter() - t0) / N
 
 
@@ -108,12 +113,13 @@ ROUNDS = 5
 async def main() -> None:
     """Every measurement ``ROUNDS`` times, interleaved, so that a noisy neighbour on
     the machine hits all of them alike; medians and the ratios of the medians."""
-    runs: dict[str, list[float]] = {"raw": [], "cross": [], "tcp": [], "uds": []}
+    runs: dict[str, list[float]] = {"raw": [], "cross": [], "tcp": [], "uds": [], "async": []}
     for _ in range(ROUNDS):
         runs["raw"].append(await raw_echo())
         runs["cross"].append(await raw_echo_two_processes())
         for transport in ("tcp", "uds"):
             runs[transport].append(await devx_roundtrip(transport))
+        runs["async"].append(await devx_roundtrip("tcp", anoop))
     med = {k: statistics.median(v) for k, v in runs.items()}
     raw, cross = med["raw"], med["cross"]
     print(f"medians of {ROUNDS} interleaved rounds x {N} calls")
@@ -125,6 +131,11 @@ async def main() -> None:
             f"devx portal.run(noop) over {transport}     : {rt * 1e6:7.1f} us  "
             f"ratio {rt / raw:5.2f}x (target <= 3x), {rt / cross:4.2f}x the 2-process floor"
         )
+    rt = med["async"]
+    print(
+        f"  the same, async def noop, tcp  : {rt * 1e6:7.1f} us  ratio {rt / raw:5.2f}x "
+        "(a task per call)"
+    )
 
 
 if __name__ == "__main__":
