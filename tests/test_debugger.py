@@ -190,6 +190,24 @@ def test_ctrl_c_while_child_repl_is_live(repl):
     assert r.finish() == 0
 
 
+def test_ctrl_c_while_a_grandchild_repl_is_live(repl):
+    """Nested trees: the middle actor does not hold the lock, yet ctrl-c cancels
+    nothing; the grandchild's REPL says it was shielded and goes on."""
+    r = repl("grandchild_pause.py")
+    r.expect(banner("PAUSE", "leaf", "root/middle/leaf"))
+    r.prompt()
+    for _ in range(2):
+        r.human_pause()
+        r.child.sendintr()
+        r.expect_exact("ctrl-c shielded: root/middle/leaf is in the REPL")
+        r.prompt()
+    assert r.cmd("p depth").strip().endswith("3")  # the same live REPL
+    r.child.sendline("c")
+    r.expect_exact("root got: leaf resumed at depth 3")
+    assert r.finish() == 0
+    assert "Traceback" not in r.log.getvalue()  # nothing was cancelled or crashed
+
+
 def test_ctrl_c_with_no_repl_tears_down(repl):
     r = repl("idle_tree.py")
     r.expect_exact("tree is up; press ctrl-c")
