@@ -92,7 +92,10 @@ def show_timeline(path: str) -> None:
     step(f"4. the session as telemetry ({path})")
     print(render(path))
     print(f"\nthe same from a shell: devx timeline {path}")
-    print("or send it to Jaeger: docker compose up -d, then OTEL_EXPORTER_OTLP_ENDPOINT=...")
+    print(
+        "or see it in Jaeger: docker compose up -d, then\n"
+        "  OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 python examples/demo.py"
+    )
 
 
 if __name__ == "__main__":
