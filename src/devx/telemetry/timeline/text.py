@@ -1,0 +1,218 @@
+"""The timeline as text: aligned columns, times relative to the tree start, optional
+colour."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .model import ActorRow, EventRow, Hold, actors, event_rows, exit_text, holds
+from .source import Loaded, Record, Trace, load, pick, points, traces_of
+
+WIDTH = 100  # what the output aims to fit in
+
+# --- rendering -----------------------------------------------------------------------
+
+_BOLD, _RED, _YELLOW, _DIM = "1", "31", "33", "2"
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color and code and text else text
+
+
+def _rel(t: int | None, t0: int) -> str:
+    return "?" if t is None else f"{(t - t0) / 1e9:+.3f}"
+
+
+def _secs(s: float | None) -> str:
+    return "?" if s is None else f"{s:.3f} s"
+
+
+def _fit(text: str, room: int) -> str:
+    """Cut free text to ``room`` columns (paths and times are never cut)."""
+    room = max(room, 20)
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
+def _col(values: Iterable[str], cap: int = 32) -> int:
+    return min(max((len(v) for v in values), default=0), cap)
+
+
+def _repl_text(s: Record) -> str:
+    a = s["attributes"]
+    where = os.path.basename(str(a.get("code.filepath") or "?"))
+    line = a.get("code.lineno")
+    func = a.get("code.function")
+    text = f"REPL at {where}" + (f":{line}" if line is not None else "")
+    return text + (f" in {func}()" if func else "")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _vlen(text: str) -> int:
+    """Columns ``text`` takes on screen (colour codes take none)."""
+    return len(_ANSI.sub("", text))
+
+
+def _wrap(head: str, notes: list[str], indent: int) -> list[str]:
+    """``head`` then its notes, carried onto lines indented by ``indent`` once a line
+    would pass :data:`WIDTH`."""
+    lines, line = [], head
+    for note in notes:
+        if _vlen(line) + 2 + _vlen(note) > WIDTH and line.strip():
+            lines.append(line)
+            line = " " * indent + note
+        elif line.strip():
+            line += "  " + note
+        else:
+            line += note
+    lines.append(line)
+    return lines
+
+
+@dataclass
+class _Style:
+    """What every section's lines share: the time origin and column, and colour."""
+
+    t0: int
+    tw: int  # width of a relative time
+    color: bool
+
+    def rel(self, t: int | None) -> str:
+        return f"{_rel(t, self.t0):>{self.tw}}"
+
+    def paint(self, text: str, code: str) -> str:
+        return _paint(text, code, self.color)
+
+
+def _header(path: str, loaded: Loaded, traces: list[Trace], trace: Trace, st: _Style) -> list[str]:
+    trees = trace.trees
+    tree = trees[-1] if trees else None
+    ta = tree["attributes"] if tree else {}
+    debug_mode = ta.get("devx.debug_mode")
+    for s in trace.named("devx.actor"):
+        if debug_mode is None and s["attributes"].get("devx.actor.is_root"):
+            debug_mode = s["attributes"].get("devx.debug_mode")
+    bits = [f"tree {trace.root_path!r}"]
+    if debug_mode:
+        bits.append("debug_mode")
+    bits.append("started " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.t0 / 1e9)))
+    if tree is not None:
+        bits.append(f"{(tree['end_ns'] - tree['start_ns']) / 1e9:.3f} s")
+        outcome = str(ta.get("devx.tree.outcome") or "?")
+        bits.append("outcome " + st.paint(outcome, _BOLD if outcome in ("ok", "?") else _RED))
+    else:
+        bits.append(f"{(trace.end_ns - st.t0) / 1e9:.3f} s on record")
+    out = [f"trace {trace.trace_id}  (file: {path})", "  ".join(bits)]
+    if tree is None:
+        out.append(
+            st.paint(
+                "note: no devx.tree span: the tree is still running, or its root died", _YELLOW
+            )
+        )
+    if len(trees) > 1:
+        out.append(f"note: {len(trees)} devx trees share this trace, shown together")
+    if loaded.bad_lines:
+        out.append(
+            f"note: skipped {loaded.bad_lines} unreadable line(s) "
+            "(a torn write, or the file is still being written)"
+        )
+    others = [t for t in traces if t is not trace]
+    if others:
+        ids = ", ".join(f"{t.trace_id[:8]} ({t.root_path!r})" for t in others[-5:])
+        more = "" if len(others) <= 5 else f" and {len(others) - 5} more"
+        out.append(f"note: {len(others)} other trace(s) in this file: {ids}{more}; --trace ID")
+    return out
+
+
+def _actor_lines(rows: list[ActorRow], st: _Style) -> list[str]:
+    out = [st.paint(f"actors ({len(rows)})", _BOLD)]
+    if not rows:
+        out.append("  (none on record)")
+    pw = _col(r.path for r in rows)
+    pidw = _col(str(r.pid) for r in rows if r.pid is not None)
+    for r in rows:
+        pid = f"pid {r.pid if r.pid is not None else '?':<{pidw}}"
+        outcome = r.outcome or "?"
+        painted = st.paint(f"{outcome:<9}", _RED if outcome in ("error", "crashed") else "")
+        line = f"  {r.path:<{pw}}  {pid}  {st.rel(r.start_ns)} .. {st.rel(r.end_ns)}  {painted}"
+        notes = []
+        if r.exit_code or r.exit_signal:
+            notes.append(st.paint(exit_text(r.exit_code, r.exit_signal), _RED))
+        if not r.has_span:
+            notes.append("(no actor span on record)")
+        out.extend(_wrap(line.rstrip(), notes, 4))
+    return out
+
+
+def _hold_lines(hs: list[Hold], st: _Style) -> list[str]:
+    turns = [h for h in hs if h.source != "request"]
+    out = [st.paint(f"TTY lock (who held the terminal): {len(turns)} hold(s)", _BOLD)]
+    if not hs:
+        out.append("  (nobody took the terminal)")
+    pw = _col(h.path for h in hs)
+    rw = _col(h.reason for h in hs)
+    for h in hs:
+        who = f"{h.path:<{pw}}  {h.reason:<{rw}}"
+        if h.source == "request":
+            never = st.paint("requested, never granted", _YELLOW)
+            out.append(f"  {st.rel(h.start_ns)}    {'':{st.tw}}  {who}  {never}")
+            continue
+        held = h.held_s
+        if held is None and h.end_ns is not None:
+            held = (h.end_ns - h.start_ns) / 1e9
+        notes = [f"held {_secs(held)}"]
+        if h.source != "repl":
+            notes = [f"waited {_secs(h.wait_s)}  held {_secs(held)}"]
+        if h.repl is not None:
+            notes.append(_repl_text(h.repl))
+        elif h.held_span is not None:
+            notes.append("no REPL")
+        for n in h.notes:
+            warn = n.startswith(("holder died", "OVERLAPS", "no release"))
+            notes.append(st.paint(n, _RED if warn else _DIM))
+        end = st.rel(h.end_ns) if h.end_ns is not None else f"{'?':>{st.tw}}"
+        out.extend(_wrap(f"  {st.rel(h.start_ns)} .. {end}  {who}", notes, 8 + 2 * st.tw))
+    return out
+
+
+def _event_lines(evs: list[EventRow], st: _Style) -> list[str]:
+    out = [st.paint(f"events ({len(evs)})", _BOLD)]
+    if not evs:
+        out.append("  (none on record)")
+    pw = _col(e.path for e in evs)
+    kw = _col((e.kind for e in evs), cap=14)
+    for e in evs:
+        head = f"  {st.rel(e.time_ns)}  {e.path:<{pw}}  "
+        kind = st.paint(f"{e.kind:<{kw}}", _RED if e.bad else "")
+        detail = _fit(e.detail, WIDTH - len(head) - kw - 2)
+        out.append(f"{head}{kind}  {detail}".rstrip())
+    return out
+
+
+def render(
+    path: str | os.PathLike[str], *, trace_id: str | None = None, color: bool = False
+) -> str:
+    """The timeline of one trace of the telemetry file at ``path`` (default: its last
+    tree). Raises :class:`TimelineError` when there is no devx trace to show (or no
+    trace matches ``trace_id``), ``OSError`` when the file cannot be read."""
+    loaded = load(path)
+    traces = traces_of(loaded)
+    trace = pick(traces, trace_id)
+    t0 = trace.start_ns
+    pts = points(trace)
+    times = [t0, trace.end_ns, *(p.time_ns for p in pts)]
+    tw = max(len(_rel(min(times), t0)), len(_rel(max(times), t0)))
+    st = _Style(t0, tw, color)
+    return "\n".join(
+        [
+            *_header(os.fspath(path), loaded, traces, trace, st),
+            *_actor_lines(actors(trace, pts), st),
+            *_hold_lines(holds(trace, pts), st),
+            *_event_lines(event_rows(pts), st),
+        ]
+    )
