@@ -8,9 +8,12 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pexpect
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROMPT = "(Pdb+) "
@@ -98,3 +101,23 @@ class Repl:
     def close(self) -> None:
         if self.child.isalive():
             self.child.close(force=True)
+
+
+def repl_fixture(base: Path) -> Any:
+    """A ``repl`` fixture starting examples under ``base`` on a PTY, ``repl(script,
+    *args, **env)``, and closing every one it started when the test ends."""
+
+    @pytest.fixture
+    def repl() -> Iterator[Callable[..., Repl]]:
+        started: list[Repl] = []
+
+        def start(script: str, *args: str, **env: str) -> Repl:
+            r = Repl(base / script, *args, **env)
+            started.append(r)
+            return r
+
+        yield start
+        for r in started:
+            r.close()
+
+    return repl

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 import devx
-from _pty import EXAMPLES, Repl
+from _pty import EXAMPLES, repl_fixture
 from devx.debug import maybe_open_crash_handler, open_crash_handler
 from devx.telemetry import readback
 
@@ -24,18 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 CRASH = r">>> devx CRASH in process pid \d+ \(no actor runtime\)"
 
 
-@pytest.fixture
-def repl():
-    started: list[Repl] = []
-
-    def start(script: str, *args: str, **env: str) -> Repl:
-        r = Repl(EXAMPLES / script, *args, **env)
-        started.append(r)
-        return r
-
-    yield start
-    for r in started:
-        r.close()
+repl = repl_fixture(EXAMPLES)
 
 
 def run_plain(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -13,25 +13,14 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from _pty import PROMPT, TIMEOUT, Repl, banner
+from _pty import PROMPT, TIMEOUT, banner, repl_fixture
 
 pytestmark = pytest.mark.timeout(90)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
 
 
-@pytest.fixture
-def repl():
-    started: list[Repl] = []
-
-    def start(script: str, *args: str, **env: str) -> Repl:
-        r = Repl(script, *args, **env)
-        started.append(r)
-        return r
-
-    yield start
-    for r in started:
-        r.close()
+repl = repl_fixture(EXAMPLES)
 
 
 def test_root_pause(repl):

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 import devx
-from _pty import EXAMPLES, Repl, banner
+from _pty import EXAMPLES, banner, repl_fixture
 from devx.debug import breakpoint_hook
 
 pytestmark = pytest.mark.timeout(60)
@@ -22,18 +22,7 @@ SYNC = EXAMPLES / "sync"
 PLUMBING = ("greenback", "outcome", "trampoline", "_thread_cache", "devx/debug")
 
 
-@pytest.fixture
-def repl():
-    started: list[Repl] = []
-
-    def start(script: str, *args: str, **env: str) -> Repl:
-        r = Repl(SYNC / script, *args, **env)
-        started.append(r)
-        return r
-
-    yield start
-    for r in started:
-        r.close()
+repl = repl_fixture(SYNC)
 
 
 def run_plain(script: str, **env: str) -> subprocess.CompletedProcess[str]:
