@@ -49,7 +49,7 @@ from typing import Any
 
 import trio
 
-from ..runtime.threads import block_signals
+from ..runtime.threads import start_quiet
 from . import _stack_registry as _reg
 
 __all__ = [
@@ -196,7 +196,7 @@ def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
         )
         st.prev = signal.signal(sig, _on_signal)
         _state = st
-        watchdog.start()
+        start_quiet(watchdog)  # the main thread must keep taking SIGUSR1/SIGINT
     else:
         st = _state
         st.fallback_after = fallback_after
@@ -329,7 +329,6 @@ class _Watchdog(threading.Thread):
         self._q.put(None)
 
     def run(self) -> None:
-        block_signals()  # the main thread must keep taking SIGUSR1/SIGINT
         while (req := self._q.get()) is not None:
             st = _state
             step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER

@@ -3,8 +3,8 @@
 A signal sent to the process goes to any thread that does not block it. If a helper
 thread takes ctrl-c while the main thread sits in a REPL's ``input()``, the main
 thread is never interrupted and the REPL cannot react; a SIGTERM or SIGUSR1 would be
-handled late the same way. Every thread devx starts calls :func:`block_signals`
-first (threads it creates in turn inherit the mask).
+handled late the same way. Every thread devx starts goes through :func:`start_quiet`
+(threads it creates in turn inherit the mask).
 """
 
 from __future__ import annotations
@@ -18,22 +18,13 @@ from typing import Any
 _KEEP = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT}
 
 
-def block_signals() -> None:
-    """Block asynchronous signals in the calling (non-main) thread."""
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _KEEP)
-    except (AttributeError, OSError, ValueError):  # platforms without pthread masks
-        pass
-
-
-def start_thread(target: Callable[[], Any], name: str) -> threading.Thread:
-    """Start a daemon helper thread that never takes the process's signals, from its
-    first instruction: the mask is set around ``start()`` so the thread inherits it
+def start_quiet(thread: threading.Thread) -> threading.Thread:
+    """Start ``thread`` so that it never takes the process's signals, from its first
+    instruction: the mask is set around ``start()`` and the thread inherits it
     (blocking in the thread itself leaves a window in which ctrl-c could land there)."""
-    thread = threading.Thread(target=target, name=name, daemon=True)
     try:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _KEEP)
-    except (AttributeError, OSError, ValueError):
+    except (AttributeError, OSError, ValueError):  # platforms without pthread masks
         thread.start()
         return thread
     try:
@@ -41,3 +32,8 @@ def start_thread(target: Callable[[], Any], name: str) -> threading.Thread:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return thread
+
+
+def start_thread(target: Callable[[], Any], name: str) -> threading.Thread:
+    """A daemon helper thread running ``target``, started by :func:`start_quiet`."""
+    return start_quiet(threading.Thread(target=target, name=name, daemon=True))

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..runtime.threads import start_quiet
 from . import config, events
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Session:
             if self.logs is not None:
                 self._logs_timer = threading.Timer(s.load_delay, self.logs.finish)
                 self._logs_timer.daemon = True
-                self._logs_timer.start()
+                start_quiet(self._logs_timer)
             return self
 
         from .backend import LogBridge, TelemetryBackend, parent_ids
