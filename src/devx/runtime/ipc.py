@@ -179,12 +179,12 @@ class Channel:
             self._send_lock.acquire_nowait()
         except trio.WouldBlock:
             if shield:
-                with trio.CancelScope(shield=True, deadline=trio.current_time() + lock_timeout):
+                deadline = trio.current_time() + lock_timeout
+                with trio.CancelScope(shield=True, deadline=deadline) as waited:
                     await self._send_lock.acquire()
-                if self._send_lock.statistics().owner is not trio.lowlevel.current_task():
-                    raise ChannelClosed(
-                        f"channel to {self.peer} busy for {lock_timeout}s"
-                    ) from None
+                if waited.cancelled_caught:
+                    msg = f"channel to {self.peer} busy for {lock_timeout}s"
+                    raise ChannelClosed(msg) from None
             else:
                 await self._send_lock.acquire()
         try:

@@ -126,14 +126,11 @@ class Session:
         if backend is not None and self.actor_span is not None:
             from .backend import is_cancellation
 
-            if outcome is not None:
-                pass
-            elif exc is None:
-                outcome = "ok"
-            elif is_cancellation(exc):
-                outcome = "cancelled"
-            else:
-                outcome = "error"
+            if outcome is None:
+                if exc is None:
+                    outcome = "ok"
+                else:
+                    outcome = "cancelled" if is_cancellation(exc) else "error"
             self.actor_span.set(**{"devx.actor.outcome": outcome})
             cancel_reason = getattr(self.actor, "cancel_reason", None)
             if cancel_reason:  # e.g. "cancelled by parent", "SIGTERM"
