@@ -52,9 +52,11 @@ def decode_attrs(kvs: list[dict[str, Any]] | None) -> dict[str, Any]:
     return {kv["key"]: decode_value(kv.get("value", {})) for kv in kvs or ()}
 
 
-def iter_requests(path: str | os.PathLike[str], *, strict: bool = True) -> Iterator[dict[str, Any]]:
+def iter_requests(
+    path: str | os.PathLike[str], *, strict: bool = True, skipped: list[int] | None = None
+) -> Iterator[dict[str, Any]]:
     """Every request (one per line). ``strict``: raise :class:`CorruptLine` on a bad line,
-    else skip it."""
+    else skip it (and note its number in ``skipped`` when given)."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.strip():
@@ -66,6 +68,8 @@ def iter_requests(path: str | os.PathLike[str], *, strict: bool = True) -> Itera
             except ValueError as exc:
                 if strict:
                     raise CorruptLine(f"{path}:{lineno}: {exc}: {raw[:120]!r}") from None
+                if skipped is not None:
+                    skipped.append(lineno)
                 continue
             yield req
 

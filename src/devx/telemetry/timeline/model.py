@@ -3,7 +3,7 @@ terminal (TTY lock holds) and the events worth a line."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +152,17 @@ def _within(t: int, start: int, end: int | None) -> bool:
     return start - TOL_NS <= t and (end is None or t <= end + TOL_NS)
 
 
+def _hold_at(
+    hs: list[Hold], path: str, pid: int | None, t: int, free: Callable[[Hold], bool]
+) -> Hold | None:
+    """The first hold of ``path``/``pid`` that was on at ``t`` and that ``free``
+    accepts (not yet matched to a span of the kind at hand)."""
+    for h in hs:
+        if free(h) and h.path == path and _same(h.pid, pid) and _within(t, h.start_ns, h.end_ns):
+            return h
+    return None
+
+
 def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
     """Every turn at the terminal, in time order. Overlaps (which the lock should
     make impossible) are kept and marked, never smoothed over."""
@@ -178,17 +189,8 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
     for s in trace.named("devx.tty_lock.held"):
         a = s["attributes"]
         path, pid = path_of(a, s["resource"]), pid_of(a, s["resource"])
-        h = next(
-            (
-                h
-                for h in out
-                if h.source == "grant"
-                and h.held_span is None
-                and h.path == path
-                and _same(h.pid, pid)
-                and _within(s["start_ns"], h.start_ns, h.end_ns)
-            ),
-            None,
+        h = _hold_at(
+            out, path, pid, s["start_ns"], lambda h: h.source == "grant" and h.held_span is None
         )
         if h is None:
             h = Hold(path, pid, str(a.get("reason") or "?"), s["start_ns"], s["end_ns"])
@@ -203,17 +205,7 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
     for s in trace.named("devx.repl"):
         a = s["attributes"]
         path, pid = path_of(a, s["resource"]), pid_of(a, s["resource"])
-        h = next(
-            (
-                h
-                for h in out
-                if h.repl is None
-                and h.path == path
-                and _same(h.pid, pid)
-                and _within(s["start_ns"], h.start_ns, h.end_ns)
-            ),
-            None,
-        )
+        h = _hold_at(out, path, pid, s["start_ns"], lambda h: h.repl is None)
         if h is None:  # a runtime-less process: its REPL took no tree lock
             h = Hold(path, pid, str(a.get("reason") or "?"), s["start_ns"], s["end_ns"])
             h.source = "repl"

@@ -66,23 +66,17 @@ def load(path: str | os.PathLike[str]) -> Loaded:
     that do not parse: the last one is torn while a tree is still writing."""
     spans: list[Record] = []
     logs: list[Record] = []
-    bad = 0
-    with open(path, "rb") as f:
-        for raw in f:
-            if not raw.strip():
-                continue
-            try:
-                req = json.loads(raw)
-                if not isinstance(req, dict):
-                    raise ValueError("not a JSON object")
-                got_spans = list(readback.spans_of(req))
-                got_logs = list(readback.logs_of(req))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                bad += 1
-                continue
-            spans += got_spans
-            logs += got_logs
-    return Loaded(spans, logs, bad)
+    skipped: list[int] = []
+    for req in readback.iter_requests(path, strict=False, skipped=skipped):
+        try:  # valid JSON, but not a well-formed request (two writes interleaved)
+            got_spans = list(readback.spans_of(req))
+            got_logs = list(readback.logs_of(req))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            skipped.append(-1)
+            continue
+        spans += got_spans
+        logs += got_logs
+    return Loaded(spans, logs, len(skipped))
 
 
 # --- one trace -----------------------------------------------------------------------
