@@ -3,9 +3,11 @@ shared by the REPL tests."""
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +17,43 @@ from typing import Any
 import pexpect
 import pytest
 
+from conftest import scaled, wait_until
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROMPT = "(Pdb+) "
-TIMEOUT = 20
+TIMEOUT = scaled(10)
+
+# a thread blocked reading the terminal: select/pselect6 on fd 0 alone (readline),
+# poll/ppoll on one fd, or a plain read(0, ...); x86_64 and aarch64 numbers
+_READ_SYSCALLS = {
+    "x86_64": {23: (0, "0x1"), 270: (0, "0x1"), 7: (1, "0x1"), 271: (1, "0x1"), 0: (0, "0x0")},
+    "aarch64": {72: (0, "0x1"), 73: (1, "0x1"), 63: (0, "0x0")},
+}.get(os.uname().machine)
 
 
 def banner(kind: str, name: str, path: str) -> str:
-    return rf">>> devx {kind} in actor '{name}' \(path {re.escape(path)}, pid \d+\)"
+    """A REPL's banner; the pid of the actor it is in is the group ``pid``."""
+    return rf">>> devx {kind} in actor '{name}' \(path {re.escape(path)}, pid (?P<pid>\d+)\)"
+
+
+def reading_terminal(pid: int) -> bool | None:
+    """Whether a thread of ``pid`` is blocked reading the terminal (None: cannot tell:
+    /proc/<pid>/task/*/syscall unreadable or an unknown architecture)."""
+    if _READ_SYSCALLS is None:
+        return None
+    known = False
+    for path in glob.glob(f"/proc/{pid}/task/*/syscall"):
+        try:
+            fields = Path(path).read_text().split()
+        except OSError:
+            continue
+        known = True
+        if not fields or not fields[0].isdigit():
+            continue  # "running": not in a syscall
+        want = _READ_SYSCALLS.get(int(fields[0]))
+        if want is not None and len(fields) > want[0] + 1 and fields[want[0] + 1] == want[1]:
+            return True
+    return False if known else None
 
 
 class Repl:
@@ -42,6 +74,7 @@ class Repl:
             dimensions=(50, 200),
         )
         self.child.logfile_read = self.log
+        self.repl_pid: int | None = None  # the actor of the last banner matched
 
     def expect(self, pattern: str, timeout: float = TIMEOUT) -> re.Match:
         try:
@@ -51,7 +84,10 @@ class Repl:
             raise AssertionError(
                 f"expected {pattern!r}, got {got}; transcript:\n{self.log.getvalue()}"
             ) from None
-        return self.child.match
+        m = self.child.match
+        if isinstance(m, re.Match) and "pid" in m.re.groupindex and m.group("pid"):
+            self.repl_pid = int(m.group("pid"))
+        return m
 
     def expect_exact(self, text: str, timeout: float = TIMEOUT) -> None:
         self.expect(re.escape(text), timeout)
@@ -63,12 +99,24 @@ class Repl:
             return
         self.expect_exact(text, timeout)
 
+    def wait_reading(self, pid: int | None = None) -> None:
+        """Wait until the REPL (in ``pid``, default: the actor of the last banner) is
+        blocked reading the terminal, as it is when a person types. A signal landing
+        between readline printing the prompt and its select() is only handled once
+        input arrives (a CPython readline race): ctrl-c sent by a program the instant
+        the prompt shows can hit it, the more so on a busy machine."""
+        pid = pid or self.repl_pid or self.child.pid
+        if reading_terminal(pid) is None:  # no way to see it here: a person's pace
+            time.sleep(0.5)
+            return
+        wait_until(lambda: reading_terminal(pid), TIMEOUT, f"pid {pid} reading the terminal")
+
     def human_pause(self) -> None:
-        """Let the REPL settle into reading its input, as a person typing would.
-        A signal landing between readline printing the prompt and its select() is
-        only handled once input arrives (a CPython readline race, microseconds
-        wide): ctrl-c sent by a program the instant the prompt shows can hit it."""
-        time.sleep(0.2)
+        """The old name of :meth:`wait_reading` (a fixed pause without a banner seen)."""
+        if self.repl_pid is None:
+            time.sleep(0.5)
+        else:
+            self.wait_reading()
 
     def prompt(self) -> str:
         """Wait for the next prompt; returns what was printed before it."""
@@ -81,8 +129,10 @@ class Repl:
         return self.prompt()
 
     def assert_quiet(self, pattern: str = ">>> devx", seconds: float = 0.7) -> None:
-        """Nothing matching ``pattern`` shows up for a while (a second REPL must
-        not start while this one is live)."""
+        """Nothing matching ``pattern`` shows up for a while (a second REPL must not
+        start while this one is live). A window can only miss a late event: call it
+        once a positive event proved it means something (the competitors are known
+        to be waiting, e.g. their lock requests are on record)."""
         try:
             self.child.expect(pattern, timeout=seconds)
         except pexpect.TIMEOUT:
@@ -101,6 +151,32 @@ class Repl:
     def close(self) -> None:
         if self.child.isalive():
             self.child.close(force=True)
+
+
+def lock_requests(trace_file: Path) -> list[dict[str, Any]]:
+    """Attributes of the TTY lock requests on record in a telemetry file (each actor
+    exports its own while it waits, so they show up while a REPL is live)."""
+    from devx.telemetry.readback import load_logs
+
+    if not trace_file.exists():
+        return []
+    return [
+        log["attributes"]
+        for log in load_logs(trace_file, strict=False)
+        if log["event_name"] == "devx.tty_lock.requested"
+    ]
+
+
+def kill_holder(r: Repl) -> int:
+    """examples/debugging/holder_killed.py: SIGKILL the lock holder once its REPL is
+    reading the terminal; returns its pid."""
+    r.expect(banner("PAUSE", "doomed", "root/doomed"))
+    r.prompt()
+    pid = r.repl_pid
+    assert pid is not None
+    r.wait_reading()
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 def repl_fixture(base: Path) -> Any:

@@ -1,14 +1,70 @@
-"""Shared fixtures: every test must leave no devx actor process behind."""
+"""Shared fixtures and settings of the suite.
+
+- Every test must leave no devx actor process behind (``no_orphans``).
+- Every temporary file of the run, the telemetry files devx writes by default
+  included, lands in one private directory per session (``TMPDIR``), never in the
+  user's real ``/tmp/devx-telemetry-<uid>/`` where ``devx timeline`` would take a
+  test's file for the newest tree; the stack-dump registry likewise
+  (``DEVX_RUNTIME_DIR``). Removed when the session passes, kept (and named) when not.
+- Time: tests wait for events (a line printed, a record in a file, a pid gone), never
+  for the clock. Every bound on how long such a wait may take is ``scaled(seconds)``:
+  seconds an idle machine needs with some margin, times ``SLOWDOWN``
+  (``DEVX_TEST_SLOWDOWN``, default 3: a shared 2-core CI box with both cores busy).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+SLOWDOWN = float(os.environ.get("DEVX_TEST_SLOWDOWN") or 3.0)
+
+
+def scaled(seconds: float) -> float:
+    """A deadline for something an idle machine does in ``seconds``."""
+    return seconds * SLOWDOWN
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``pred`` until it returns something true (returned); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        val = pred()
+        if val:
+            return val
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
+
+
+# One private temporary directory for the whole session (and every process it starts:
+# they inherit the environment). tempfile caches its directory: reset it too.
+_REAL_TMP = tempfile.gettempdir()
+SESSION_TMP = tempfile.mkdtemp(prefix="devx-tests-", dir=_REAL_TMP)
+os.environ["TMPDIR"] = SESSION_TMP
+for _var in ("TEMP", "TMP"):
+    os.environ.pop(_var, None)
+tempfile.tempdir = SESSION_TMP
+os.environ["DEVX_RUNTIME_DIR"] = os.path.join(SESSION_TMP, "devx-runtime")
+os.environ.pop("DEVX_TELEMETRY_FILE", None)  # each test says where its telemetry goes
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == 0:
+        shutil.rmtree(SESSION_TMP, ignore_errors=True)
+    else:
+        print(f"\ndevx tests: temporary files kept in {SESSION_TMP}", file=sys.stderr)
+
 
 # The ctrl-c tests need SIGINT deliverable. A runner that started us with SIGINT
 # ignored (a background job of a shell without job control) would hand SIG_IGN down
@@ -46,7 +102,7 @@ def devx_actor_pids() -> set[int]:
     return pids
 
 
-def wait_gone(pids: set[int], timeout: float = 5.0) -> set[int]:
+def wait_gone(pids: set[int], timeout: float = scaled(5.0)) -> set[int]:
     """Wait until none of ``pids`` is a live devx actor; return those still alive."""
     deadline = time.monotonic() + timeout
     alive = set(pids)

@@ -4,6 +4,7 @@ the REPL to end, then cancels the child cleanly."""
 import trio
 
 import devx
+from devx.debug import lock
 
 
 async def pause_then_sleep() -> None:
@@ -14,9 +15,16 @@ async def pause_then_sleep() -> None:
 async def main() -> None:
     async with devx.open_nursery(debug_mode=True) as an:
         portal = await an.start_actor("sitter", enable_modules=[__name__])
-        with trio.move_on_after(1.0):
-            await portal.run(pause_then_sleep)
-        print("root: scope timed out, tearing down", flush=True)
+        tty = lock.root_lock()
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as n:
+                n.start_soon(portal.run, pause_then_sleep)
+                while tty.holder is None:  # the deadline runs from the child's REPL on
+                    await trio.sleep(0.01)
+                scope.deadline = trio.current_time() + 1.0
+                await trio.sleep_forever()
+        timed_out = scope.cancelled_caught
+        print(f"root: scope timed out (cancelled: {timed_out}), tearing down", flush=True)
     print("root: tree torn down cleanly", flush=True)
 
 

@@ -282,12 +282,12 @@ def test_holder_killed_while_holding(tmp_path: Path) -> None:
     """The holder is SIGKILLed holding the lock (needs a PTY): its hold is on record
     from the root's side, marked, and the dead actor is listed though it never
     exported a span."""
-    pytest.importorskip("pexpect")
-    from _pty import Repl, banner
+    from _pty import Repl, banner, kill_holder
 
     out = tmp_path / "killed.otlp.jsonl"
     r = Repl("holder_killed.py", DEVX_TELEMETRY_FILE=str(out))
     try:
+        kill_holder(r)
         r.expect(banner("PAUSE", "second", "root/second"))
         r.prompt()
         r.child.sendline("c")
