@@ -16,6 +16,8 @@ from .wait import maybe_wait_for_debugger
 
 _EXPORTS = {
     "PdbREPL": ".repl",
+    "acquire_debug_lock": ".acquire",
+    "GreenbackNotEnabled": ".sync",
     "enable_stack_on_sig": ".stack",
     "pause_from_sync": ".sync",
     "open_crash_handler": ".crash_handler",

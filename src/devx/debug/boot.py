@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from ..runtime.actor import Actor
-from . import breakpoint_hook, repl, session, sigint
+from . import breakpoint_hook, repl, session, sigint, tree_lock
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -27,16 +27,27 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     async def on_crash(exc: BaseException) -> None:
         await crash_hook(actor, exc)
 
-    async def before_teardown() -> None:
-        await maybe_wait_for_debugger(poll_steps=1)
+    async def before_teardown() -> bool:
+        live = session.current
+        if live is not None and live.pdb is not None and live.owned_by_current_task():
+            # the user stepped (`n`) into this task's own teardown: waiting for the
+            # REPL would wait for itself, so it ends here, as stepping out does
+            live.pdb.step_out("stepped into the tree's teardown")
+        # never cancel (or escalate against) an actor while a REPL is live in the tree
+        return await maybe_wait_for_debugger(poll_steps=1)
 
+    tree_lock.start(actor)
+    saved_tty = None
     if actor.is_root:
         # the root serves the lock even when only some children run in debug mode
-        tty_lock.install(tty_lock.TTYLock())
+        saved_tty = session._save_tty()  # restored when a holder dies and at exit
+        tty_lock.install(tty_lock.TTYLock(on_change=tree_lock.view.update, on_lost=saved_tty))
         actor.enable_module("devx.debug.lock")
+    elif actor.debug_mode or actor.config.debug_tree:
+        await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None
     actor.crash_hooks.append(on_crash)
-    if actor.debug_mode:
+    if actor.debug_mode or actor.config.debug_tree or actor.is_root:
         actor.teardown_hooks.append(before_teardown)
     prev_hook = breakpoint_hook.install() if actor.debug_mode else None
     cancel_warm_up = repl.warm_up() if actor.debug_mode else None
@@ -54,6 +65,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         sigint.restore(prev)
         if actor.is_root:
             tty_lock.install(None)
+            session._restore_tty(saved_tty)
 
 
 def _greenback_portals(actor: Actor) -> AbstractAsyncContextManager[Any]:

@@ -1,94 +1,200 @@
-"""The tree-global TTY lock. It lives in the root actor; any actor that wants the
-terminal (a pause or a crash REPL) asks the root for it, and the root grants it to
-one requester at a time in FIFO order, recording who holds it.
+"""The tree-global TTY lock, served by the root actor (protocol types in
+:mod:`devx.debug.lock_protocol`).
 
-A child asks through :func:`request_tty`, an async-generator RPC it streams from the
-root: the root yields ``"granted"`` once the lock is taken and holds it until the
-child closes the stream (REPL over) or its channel breaks (the child died): either
-way the generator is cancelled and the lock released, so nothing stays wedged.
+The root keeps one queue of requests ordered by when they were made, grants one hold
+at a time (minting its hold id) and publishes every change as a ``LockState``:
+locally to its own :mod:`~devx.debug.tree_lock` view, and to every other actor of
+the tree through :func:`follow_state` streams. A hold ends on an explicit release
+(:func:`release_hold`) or when the holder's channel breaks (it died); a grant goes
+straight from one holder to the next, so the tree never sees the terminal free in
+between two queued REPLs.
+
+RPC endpoints for children (module enabled in the root by the debug boot hook):
+:func:`serve_hold` (a stream: the grant, then the end of the hold),
+:func:`release_hold`, :func:`follow_state`, :func:`lock_status`.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import trio
 
-from ..telemetry import events
+from ..telemetry import events, schema
+from .lock_protocol import (
+    LockGrant,
+    LockRelease,
+    LockRequest,
+    LockState,
+    ReleaseHow,
+    Requester,
+    decode,
+    encode,
+)
 
 __tracebackhide__ = True
 
+# kept for callers of the first version of this module
+Holder = Requester
 
-class Holder(msgspec.Struct):
-    """Who holds (or waits for) the TTY, and why."""
 
-    name: str
-    uuid: str
-    path: str
-    pid: int
-    reason: str  # pause | crash | sync_pause | thread
-    since: float = 0.0  # wall clock time the lock was granted
+class Hold:
+    """One request's life at the root: queued, granted, released."""
 
-    def attrs(self) -> dict[str, Any]:
-        return {
-            "devx.tty_lock.holder.path": self.path,
-            "devx.tty_lock.holder.uid": f"{self.name}@{self.uuid[:8]}",
-            "devx.tty_lock.holder.pid": self.pid,
-            "devx.tty_lock.reason": self.reason,
-        }
+    def __init__(self, request: LockRequest, seq: int) -> None:
+        self.request = request
+        self.key = (request.requested_at, seq)
+        self.arrived = time.monotonic()
+        self.hold_id = 0
+        self.granted = trio.Event()
+        self.grant: LockGrant | None = None
+        self.granted_wall = 0.0
+        self.released = trio.Event()
+        self.how: ReleaseHow | None = None
+
+    @property
+    def requester(self) -> Requester:
+        return self.request.requester
 
 
 class TTYLock:
-    """Root-side lock state: a fair (FIFO) trio lock plus who holds and who waits."""
+    """Root-side lock state: the FIFO queue, the current hold, its subscribers."""
 
-    def __init__(self) -> None:
-        self._lock = trio.Lock()
-        self.holder: Holder | None = None
-        self.waiting: list[Holder] = []
+    def __init__(
+        self, on_change: Callable[[LockState], None] | None = None, on_lost: Any = None
+    ) -> None:
+        self._queue: list[Hold] = []
+        self.current: Hold | None = None
         self.grants = 0
+        self._hold_ids = itertools.count(1)
+        self._arrivals = itertools.count()
+        self.state = LockState()
         self._changed = trio.Event()
+        self._on_change = on_change
+        self._by_id: dict[int, Hold] = {}
+        # the terminal settings the root saved at boot: put back when a holder dies
+        # in its REPL (it may leave the terminal without echo)
+        self._saved_tty = on_lost
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+    # --- what callers read -------------------------------------------------------
+
+    @property
+    def holder(self) -> Requester | None:
+        return self.current.requester if self.current is not None else None
+
+    @property
+    def waiting(self) -> list[Requester]:
+        return [h.requester for h in self._queue]
 
     @property
     def busy(self) -> bool:
-        return self.holder is not None or bool(self.waiting)
+        return self.current is not None or bool(self._queue)
 
     async def wait_idle(self) -> None:
         """Until nobody holds or waits for the lock."""
         while self.busy:
-            await self._changed.wait()
+            await self.changed()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+    # --- the queue ---------------------------------------------------------------
+
+    def _publish(self) -> None:
+        cur = self.current
+        self.state = LockState(
+            seq=self.state.seq + 1,
+            hold_id=cur.hold_id if cur is not None else 0,
+            holder=cur.requester if cur is not None else None,
+            waiting=len(self._queue),
+        )
+        self._changed.set()
+        self._changed = trio.Event()
+        if self._on_change is not None:
+            self._on_change(self.state)
+
+    def _grant_next(self) -> None:
+        if self.current is not None or not self._queue:
+            return
+        hold = self._queue.pop(0)
+        hold.hold_id = next(self._hold_ids)
+        hold.granted_wall = time.time()
+        wait_s = time.monotonic() - hold.arrived
+        hold.grant = LockGrant(
+            hold_id=hold.hold_id,
+            request_id=hold.request.request_id,
+            wait_s=wait_s,
+            queued=len(self._queue),
+        )
+        self.current = hold
+        self._by_id[hold.hold_id] = hold
+        self.grants += 1
+        hold.granted.set()
+        events.event(
+            schema.LOCK_GRANTED,
+            **{
+                schema.HOLD_ID: hold.hold_id,
+                schema.REQUEST_ID: hold.request.request_id,
+                schema.WAIT_S: wait_s,
+                schema.QUEUED: len(self._queue),
+            },
+            **hold.requester.attrs(),
+        )
+
+    def _end(self, hold: Hold, how: ReleaseHow) -> None:
+        if hold is not self.current:
+            return
+        held = time.time() - hold.granted_wall
+        hold.how = how
+        self.current = None
+        self._by_id.pop(hold.hold_id, None)
+        hold.released.set()
+        if how == "holder_lost":
+            from .session import _restore_tty
+
+            _restore_tty(self._saved_tty)
+        events.event(
+            schema.LOCK_RELEASED,
+            **{schema.HOLD_ID: hold.hold_id, schema.HELD_S: held, schema.RELEASE_HOW: how},
+            **hold.requester.attrs(),
+        )
+        self._grant_next()  # straight to the next holder: no gap in between
+
+    def release(self, release: LockRelease) -> bool:
+        """End hold ``release.hold_id``; False when no such hold is current."""
+        hold = self._by_id.get(release.hold_id)
+        if hold is None:
+            return False
+        self._end(hold, release.how)
+        self._publish()
+        return True
 
     @asynccontextmanager
-    async def hold(self, holder: Holder) -> AsyncIterator[float]:
-        """Hold the lock for ``holder``; yields the seconds it waited."""
-        t0 = time.monotonic()
-        self.waiting.append(holder)
-        self._notify()
+    async def hold(self, request: LockRequest) -> AsyncIterator[Hold]:
+        """Queue ``request``, wait for its grant (cancellable), yield the hold; the
+        hold ends on :meth:`release`, or here when the block exits (cancelled: the
+        requester went away)."""
+        hold = Hold(request, next(self._arrivals))
+        bisect.insort(self._queue, hold, key=lambda h: h.key)
+        self._grant_next()
+        self._publish()
+        entered = False
         try:
-            await self._lock.acquire()
+            await hold.granted.wait()
+            entered = True
+            yield hold
         finally:
-            self.waiting.remove(holder)
-        waited = time.monotonic() - t0
-        holder.since = time.time()
-        self.holder = holder
-        self.grants += 1
-        self._notify()
-        events.event("devx.tty_lock.granted", wait_s=waited, **holder.attrs())
-        try:
-            yield waited
-        finally:
-            held = time.time() - holder.since
-            self.holder = None
-            self._lock.release()
-            self._notify()
-            events.event("devx.tty_lock.released", held_s=held, **holder.attrs())
+            if hold in self._queue:
+                self._queue.remove(hold)
+            elif not hold.released.is_set():
+                self._end(hold, "holder_lost" if entered else "cancelled")
+            self._publish()
 
 
 _root_lock: TTYLock | None = None
@@ -105,25 +211,47 @@ def root_lock() -> TTYLock:
     return _root_lock
 
 
-# --- RPC endpoints, served by the root (module enabled by the debug boot hook) ------
+# --- RPC endpoints, served by the root --------------------------------------------
 
 
-async def request_tty(
-    name: str, uuid: str, path: str, pid: int, reason: str
-) -> AsyncIterator[dict[str, Any]]:
-    """Stream from the root: one ``{"granted": ..., "wait_s": ...}`` item once the
-    lock is taken for the caller; released when the caller closes the stream."""
-    holder = Holder(name=name, uuid=uuid, path=path, pid=pid, reason=reason)
-    async with root_lock().hold(holder) as waited:
-        yield {"granted": True, "wait_s": waited}
-        await trio.sleep_forever()
+async def serve_hold(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """One hold for a child: yields its ``LockGrant`` once granted, then ends (a
+    normal end of stream) when the child releases it with :func:`release_hold`. A
+    child that dies while waiting or holding cancels this call: the hold ends as
+    ``holder_lost``."""
+    req = decode(request, LockRequest)
+    async with root_lock().hold(req) as hold:
+        assert hold.grant is not None
+        yield encode(hold.grant)
+        await hold.released.wait()
+
+
+def release_hold(release: dict[str, Any]) -> bool:
+    """The explicit end of a hold (a ``LockRelease``)."""
+    return root_lock().release(decode(release, LockRelease))
+
+
+async def follow_state(after: int = -1) -> AsyncIterator[dict[str, Any]]:
+    """Every ``LockState`` newer than ``after``, as it changes (coalesced: a slow
+    follower gets the latest state, not every step in between)."""
+    lock = root_lock()
+    last = after
+    while True:
+        state = lock.state
+        if state.seq != last:
+            last = state.seq
+            yield encode(state)
+        else:
+            await lock.changed()
 
 
 def lock_status() -> dict[str, Any]:
-    """Who holds the TTY and how many wait (for maybe_wait_for_debugger in children)."""
+    """Who holds the TTY and how many wait (a one-shot look; actors follow the
+    state with :func:`follow_state`)."""
     lock = root_lock()
     holder = lock.holder
     return {
+        "hold_id": lock.state.hold_id,
         "holder": msgspec.to_builtins(holder) if holder else None,
         "waiting": len(lock.waiting),
     }

@@ -55,18 +55,24 @@ async def pause(
 
 def enter_trace(session: Session, frame: FrameType) -> None:
     """Open the REPL at ``frame``'s next line (or, without a terminal, say where we
-    would have stopped and go on). Nothing may run after ``set_trace`` here: the
-    tracer would stop in it."""
+    would have stopped and go on). A session whose REPL is already live (its task
+    stepped onto another pause) keeps its REPL: the trace just restarts at
+    ``frame``. Plumbing frames are never a stop, so the tracer may run through
+    devx's own code on the way back to ``frame``."""
     where = frame_attrs(frame)
     location = f"{where['code.filepath']}:{where['code.lineno']} in {where['code.function']}()"
     if not interactive():
         session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
         session.release()
         return
-    pdb = mk_pdb()
-    pdb.on_exit = session.release
-    session.pdb = pdb
-    session.announce(location)
+    pdb = session.pdb
+    if pdb is None:
+        pdb = mk_pdb()
+        pdb.on_exit = session.release
+        pdb.owner_task = session.owner_task
+        pdb.where = session.where
+        session.pdb = pdb
+        session.announce(location)
     session.repl_started(frame)
     pdb.set_trace(frame)
 

@@ -13,6 +13,7 @@ import trio
 
 from ..runtime.actor import Actor
 from ..runtime.errors import RemoteActorError
+from . import frames
 from .pause import debug_actor
 from .repl import mk_pdb
 from .session import Session, interactive
@@ -41,13 +42,7 @@ def user_tb(tb: TracebackType | None) -> TracebackType | None:
     return trimmed
 
 
-_PLUMBING = ("devx.", "trio.", "trio", "contextlib", "outcome")
-
-
-def _is_plumbing(frame: FrameType) -> bool:
-    """Frames of devx, trio and context-manager machinery, not the user's code."""
-    name = frame.f_globals.get("__name__", "")
-    return name == "devx" or name.startswith(_PLUMBING)
+_is_plumbing = frames.is_plumbing
 
 
 def _is_devx(tb: TracebackType) -> bool:
@@ -56,14 +51,12 @@ def _is_devx(tb: TracebackType) -> bool:
 
 def user_caller_frame() -> FrameType | None:
     """The innermost frame on the current stack that is the user's code."""
-    frame = sys._getframe(1)
-    while frame is not None and _is_plumbing(frame):
-        frame = frame.f_back
-    return frame
+    return frames.user_caller(sys._getframe(1))
 
 
 def wants_repl(exc: BaseException) -> bool:
-    """Crashes worth a REPL: not cancellation, ctrl-c, or the user quitting pdb."""
+    """Crashes worth a REPL: not cancellation (alone or a group of them), ctrl-c,
+    or the user quitting pdb."""
     if isinstance(exc, (trio.Cancelled, KeyboardInterrupt, bdb.BdbQuit, GeneratorExit)):
         return False
     if isinstance(exc, BaseExceptionGroup):
@@ -77,14 +70,18 @@ def wants_repl(exc: BaseException) -> bool:
     return True
 
 
-async def crash_repl(actor: Actor, exc: BaseException, tb: TracebackType | None = None) -> None:
-    """Take the TTY lock, show the error and open a post-mortem REPL on it."""
+async def crash_repl(
+    actor: Actor, exc: BaseException, tb: TracebackType | None = None, *, shield: bool = False
+) -> None:
+    """Take the TTY lock, show the error and open a post-mortem REPL on it (the
+    task that already holds the live REPL keeps its hold)."""
     tb = user_tb(tb if tb is not None else exc.__traceback__)
-    session = await Session.open(actor, reason="crash")
+    with trio.CancelScope(shield=shield):
+        session = await Session.open(actor, reason="crash")
     try:
         show_and_interact(session, exc, tb, no_repl="no REPL, the error propagates")
     finally:
-        session.release()
+        session.release("done")
 
 
 def show_and_interact(
@@ -104,8 +101,13 @@ def show_and_interact(
         sys.stdout.write(f"    stdin is not a terminal: {no_repl}\n")
         sys.stdout.flush()
         return
-    pdb = mk_pdb()
-    session.pdb = pdb
+    pdb = session.pdb
+    if pdb is None:
+        pdb = mk_pdb()
+        pdb.on_exit = session.release
+        pdb.owner_task = getattr(session, "owner_task", None)
+        pdb.where = getattr(session, "where", "")
+        session.pdb = pdb
     frame = _last_frame(tb)
     pdb.reset()
     if frame is None or _is_plumbing(frame):
@@ -138,10 +140,12 @@ async def post_mortem(
     tb: TracebackType | None = None,
     api_frame: Any = None,
     hide_tb: bool = False,
+    shield: bool = False,
     **_pause_kwargs: Any,
 ) -> None:
     """Like ``pdb.post_mortem()`` for devx: call it in an ``except`` block (or pass
-    ``tb``) to get a REPL on the exception, holding the tree-global TTY lock."""
+    ``tb``) to get a REPL on the exception, holding the tree-global TTY lock.
+    ``shield=True`` opens it even inside a cancelled scope, as ``pause`` does."""
     __tracebackhide__ = hide_tb
     actor = debug_actor("post_mortem")
     exc = sys.exc_info()[1]
@@ -151,7 +155,7 @@ async def post_mortem(
         tb = exc.__traceback__
     if exc is None:
         exc = RuntimeError("post_mortem")
-    await crash_repl(actor, exc, tb)
+    await crash_repl(actor, exc, tb, shield=shield)
 
 
 async def crash_hook(actor: Actor, exc: BaseException) -> None:

@@ -17,6 +17,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import trio
+
+from . import frames
+
 __tracebackhide__ = True
 
 
@@ -54,8 +58,12 @@ def _build_pdbrepl_class() -> type:
             kwargs.setdefault("nosigint", True)
             kwargs.setdefault("Config", DevxConfig)
             super().__init__(*args, **kwargs)
-            self.on_exit: Callable[[], None] | None = None
+            # called once when the user leaves the REPL, with how (ReleaseHow)
+            self.on_exit: Callable[[str], None] | None = None
             self.live = False  # inside the command loop, reading input
+            # stops only in this trio task (None: any; a thread's REPL is per thread)
+            self.owner_task: Any = None
+            self.where = ""  # who is in the REPL, for the step-out line
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen
@@ -64,7 +72,7 @@ def _build_pdbrepl_class() -> type:
         do_ll = do_longlist
 
         def _is_hidden(self, frame: Any) -> bool:
-            if frame.f_globals.get("__name__", "").startswith(_PLUMBING_MODULES):
+            if frames.is_plumbing(frame):
                 return frame is not getattr(self, "_via_set_trace_frame", None)
             return bool(super()._is_hidden(frame))
 
@@ -76,18 +84,109 @@ def _build_pdbrepl_class() -> type:
             def print_current_stack_entry(self) -> None:
                 std_pdb.print_stack_entry(self, self.stack[self.curindex])
 
-        def _leave(self) -> None:
+        # --- where stepping may stop ------------------------------------------------
+
+        def _stepping_here(self) -> bool:
+            """A live session's trace, in the task (or thread) that owns it."""
+            return self.on_exit is not None and (
+                self.owner_task is None or _current_task() is self.owner_task
+            )
+
+        def _would_stop(self, frame: Any) -> bool:
+            """bdb's own stop rule (without module skipping)."""
+            if frame is self.stopframe:
+                if self.stoplineno == -1:
+                    return False
+                return bool(frame.f_lineno >= self.stoplineno)
+            return not self.stopframe
+
+        def _stop_due_at_return(self, frame: Any) -> bool:
+            """Whether bdb stops at this return event (it ignores a coroutine's
+            return while stepping over it with `n`)."""
+            if not (self.stop_here(frame) or frame is self.returnframe):
+                return False
+            return not (self.stopframe and frames.is_coroutine(frame))
+
+        def stop_here(self, frame: Any) -> bool:
+            if frames.is_plumbing(frame) or not self._would_stop(frame):
+                return False  # never stop in devx/trio machinery
+            return self.owner_task is None or _current_task() is self.owner_task
+
+        def dispatch_call(self, frame: Any, arg: Any) -> Any:
+            local = super().dispatch_call(frame, arg)
+            if local is None and not frames.is_plumbing(frame) and self._stepping_here():
+                # keep tracing the user's frames (a coroutine resumed after an
+                # await is a new call): their returns decide when stepping ends
+                return self.trace_dispatch
+            return local
+
+        def dispatch_return(self, frame: Any, arg: Any) -> Any:
+            if (
+                not frames.is_plumbing(frame)
+                and frames.really_returns(frame)
+                and self._stepping_here()
+            ):
+                if not frames.in_user_code(frame.f_back):
+                    # the outermost frame of the user's code is done: stepping
+                    # would go on in devx or trio, which is never a stop. A stop
+                    # due right here (a pause on the function's last line) still
+                    # gets its `--Return--` prompt first
+                    if self._stop_due_at_return(frame):
+                        super().dispatch_return(frame, arg)
+                    self._stepped_out()
+                    return None
+                if frames.is_coroutine(frame) and frame in (self.stopframe, self.returnframe):
+                    # `n`/`r`/`until` past a coroutine's end: bdb ignores that
+                    # return; stop at the caller's next line, as for a function
+                    self._set_stopinfo(frames.user_caller(frame.f_back), None)
+                    return self.trace_dispatch
+            return super().dispatch_return(frame, arg)
+
+        def user_exception(self, frame: Any, exc_info: Any) -> None:
+            exc_type, _exc, tb = exc_info
+            if exc_type in (StopIteration, GeneratorExit) and tb is None:
+                # a coroutine being stepped through returned into ``frame``: stop at
+                # its next line, as pdb does for a plain function's caller
+                if not frames.is_plumbing(frame):
+                    self._set_stopinfo(frame, None)
+                return
+            if frames.is_plumbing(frame):
+                return
+            super().user_exception(frame, exc_info)
+
+        def step_out(self, why: str = "") -> None:
+            """End a live session's REPL as `c` would, saying so in one line."""
+            if self.on_exit is None:
+                return
+            who = f" in actor {self.where!r}" if self.where else ""
+            self.message(
+                f"[devx] {why or 'stepped out of the paused code'}{who}: "
+                "the REPL ends as with 'c' and the program goes on"
+            )
+            self._leave("stepped_out")
+            super().set_continue()
+
+        _stepped_out = step_out
+
+        # --- leaving ---------------------------------------------------------------
+
+        def _leave(self, how: str) -> None:
             cb, self.on_exit = self.on_exit, None
             if cb is not None:
-                cb()
+                cb(how)
+
+        def detach(self) -> None:
+            """Stop tracing without leaving the session: the same task paused or
+            crashed again, and a new trace or post-mortem takes over."""
+            super().set_continue()
 
         def set_continue(self) -> None:
             super().set_continue()
-            self._leave()
+            self._leave("continue")
 
         def set_quit(self) -> None:
             super().set_quit()
-            self._leave()
+            self._leave("quit")
 
         def cmdloop(self, intro: Any = None) -> Any:
             self.live = True
@@ -99,9 +198,11 @@ def _build_pdbrepl_class() -> type:
     return PdbREPL
 
 
-# plumbing under a sync pause's frames (trio's own run loop frames already carry
-# __tracebackhide__); display only: pdbp's `hf_unhide` still shows them
-_PLUMBING_MODULES = ("trio.", "outcome.", "greenback.")
+def _current_task() -> Any:
+    try:
+        return trio.lowlevel.current_task()
+    except RuntimeError:  # a thread's REPL: not in a trio task
+        return None
 
 
 def warm_up(delay: float = 0.2) -> Callable[[], None]:

@@ -1,10 +1,15 @@
-"""A REPL session: the TTY lock held from the moment it is granted until the user
+"""A REPL session: one hold of the tree's TTY lock, from its grant until the user
 leaves the REPL, with the banner, terminal-state care and telemetry around it.
 
-The lock is held by a small task in the actor's service nursery, so that leaving
-the REPL (a plain synchronous ``continue``/``quit`` inside pdb, while the trio loop
-is blocked) only has to set an event: the task then releases the lock, locally in
-the root or over IPC to it.
+The hold is kept by a small task in the actor's service nursery, so that leaving the
+REPL (a plain synchronous ``continue``/``quit`` inside pdb, while the trio loop is
+blocked) only has to set an event: the task then sends the explicit release, locally
+in the root or over IPC to it (:mod:`devx.debug.lock_protocol`).
+
+A session belongs to the trio task that opened it (or to the thread a sync pause
+runs its REPL in). While its REPL is live (at the prompt, or stepping through the
+user's code) that task may pause again, or crash: it then re-enters the same
+session (:meth:`Session.open` returns it), never queueing behind its own hold.
 
 A session may also be opened on behalf of another thread (``pause_from_sync`` from a
 worker or bare thread: :mod:`devx.debug.sync`); the REPL then runs in that thread
@@ -14,6 +19,7 @@ the loop thread instead of touching trio state from the wrong thread.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -25,16 +31,23 @@ import trio
 
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
-from ..telemetry import events
+from ..telemetry import events, schema
 from . import lock as tty_lock
+from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requester
+from .lock_protocol import decode as decode_msg
+from .lock_protocol import encode as encode_msg
 
 __tracebackhide__ = True
 
-# the session live in this process (a REPL open or about to open), if any
+# the session live in this process (a REPL open, stepping, or about to open), if any
 current: Session | None = None
 
 # sessions whose lock-holding task still runs (it records the release on its way out)
 _holding: set[Session] = set()
+
+_request_ids = itertools.count(1)
+
+RELEASE_TIMEOUT = 5.0
 
 
 async def drain_released(timeout: float = 1.0) -> None:
@@ -67,19 +80,31 @@ def frame_attrs(frame: FrameType | None) -> dict[str, Any]:
     }
 
 
+def _current_task() -> Any:
+    try:
+        return trio.lowlevel.current_task()
+    except RuntimeError:
+        return None
+
+
 class Session:
-    """One actor's turn at the terminal."""
+    """One actor's turn at the terminal (one hold of the tree's TTY lock)."""
 
     def __init__(self, actor: Actor, reason: str):
         self.actor = actor
         self.reason = reason
         self.pdb: Any = None
         self.wait_s = 0.0
+        self.grant: LockGrant | None = None
+        self.request_id = f"{actor.uid.uuid[:8]}-{next(_request_ids)}"
+        self.how: ReleaseHow = "continue"
         self._released = trio.Event()
         self._finished = trio.Event()  # the holding task is done: lock released
         self._done = False
         self._done_lock = threading.Lock()
         self._loop_thread = threading.get_ident()  # sessions are created on the trio thread
+        # the task whose pause/crash opened it (None: a thread's sync pause)
+        self.owner_task: Any = None
         # set by pause_from_sync when the REPL runs in another thread: named in the banner
         self.thread_name: str | None = None
         # the thread the REPL runs in (SIGINT may only interrupt it if it is the main one)
@@ -88,87 +113,149 @@ class Session:
         self._repl_span: Any = None
         self._tty: Any = None
 
+    @property
+    def where(self) -> str:
+        return self.actor.path
+
+    @property
+    def hold_id(self) -> int:
+        return self.grant.hold_id if self.grant is not None else 0
+
+    def hold_attrs(self) -> dict[str, Any]:
+        return {schema.HOLD_ID: self.hold_id, schema.REQUEST_ID: self.request_id}
+
     @classmethod
-    async def open(cls, actor: Actor, reason: str) -> Session:
-        """Wait for the TTY lock (cancellable) and return the session holding it."""
+    async def open(cls, actor: Actor, reason: str, *, owned: bool = True) -> Session:
+        """Wait for the TTY lock (cancellable) and return the session holding it.
+        The task that already holds the live session gets that one back."""
         global current
+        task = _current_task() if owned else None
+        live = current
+        if live is not None and live.owned_by_current_task():
+            live.reentered(reason)
+            return live
         session = cls(actor, reason)
-        events.event("devx.tty_lock.requested", reason=reason, **actor.lineage_attrs())
+        session.owner_task = task
+        events.event(
+            schema.LOCK_REQUESTED,
+            **{schema.REQUEST_ID: session.request_id, schema.REASON: reason},
+            **actor.lineage_attrs(),
+        )
         await actor.start_service(session._hold)
         current = session
         return session
 
-    async def _hold(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        _holding.add(self)
-        try:
-            await self._hold_lock(task_status)
-        finally:
-            _holding.discard(self)
-            self._finished.set()
+    def owned_by_current_task(self) -> bool:
+        task = self.owner_task
+        return task is not None and task is _current_task() and not self._done
 
-    async def _hold_lock(self, task_status: trio.TaskStatus[None]) -> None:
+    def reentered(self, reason: str) -> None:
+        """The holding task paused (or crashed) again while its REPL was live."""
+        if self.pdb is not None:
+            self.pdb.detach()  # a new trace (or post-mortem) takes over from here
+        events.event(
+            schema.REPL_REENTERED,
+            **{schema.REASON: reason},
+            **self.hold_attrs(),
+            **self.actor.lineage_attrs(),
+        )
+
+    def _request(self) -> LockRequest:
         actor = self.actor
-        t0 = time.monotonic()
-        if actor.is_root:
-            holder = tty_lock.Holder(
+        return LockRequest(
+            request_id=self.request_id,
+            requester=Requester(
                 name=actor.name,
                 uuid=actor.uid.uuid,
                 path=actor.path,
                 pid=actor.pid,
                 reason=self.reason,
-            )
-            async with tty_lock.root_lock().hold(holder):
-                self._granted(time.monotonic() - t0)
-                task_status.started()
-                await self._released.wait()
-            return
-        portal = await actor.root_portal()
+                thread=self.thread_name or "",
+            ),
+            requested_at=time.monotonic(),
+        )
+
+    async def _hold(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        _holding.add(self)
+        try:
+            if self.actor.is_root:
+                await self._hold_in_root(task_status)
+            else:
+                await self._hold_via_root(task_status)
+        finally:
+            _holding.discard(self)
+            self._finished.set()
+
+    async def _hold_in_root(self, task_status: trio.TaskStatus[None]) -> None:
+        lock = tty_lock.root_lock()
+        async with lock.hold(self._request()) as hold:
+            assert hold.grant is not None
+            self._granted(hold.grant)
+            task_status.started()
+            await self._released.wait()
+            lock.release(LockRelease(hold_id=hold.hold_id, how=self.how))
+
+    async def _hold_via_root(self, task_status: trio.TaskStatus[None]) -> None:
+        portal = await self.actor.root_portal()
         async with portal.open_stream_from(
-            tty_lock.request_tty,
-            name=actor.name,
-            uuid=actor.uid.uuid,
-            path=actor.path,
-            pid=actor.pid,
-            reason=self.reason,
+            tty_lock.serve_hold, request=encode_msg(self._request())
         ) as stream:
-            async for _grant in stream:
+            async for item in stream:
+                grant = decode_msg(item, LockGrant)
                 break
             else:
                 raise ChannelClosed("the root actor ended the TTY lock request")
-            self._granted(time.monotonic() - t0)
+            self._granted(grant)
             task_status.started()
             await self._released.wait()
+            release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
+            with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_TIMEOUT):
+                try:
+                    await portal.run_from_ns("devx.debug.lock", "release_hold", release=release)
+                    async for _ in stream:  # the root ends the hold's stream
+                        pass
+                except ChannelClosed:
+                    pass  # the root is gone, and the lock with it
 
-    def _granted(self, waited: float) -> None:
-        self.wait_s = waited
+    def _granted(self, grant: LockGrant) -> None:
+        self.grant = grant
+        self.wait_s = grant.wait_s
         self._lock_span = events.start_span(
-            "devx.tty_lock.held",
-            reason=self.reason,
-            wait_s=waited,
+            schema.LOCK_HELD_SPAN,
+            **{schema.REASON: self.reason, schema.WAIT_S: grant.wait_s},
+            **self.hold_attrs(),
             **self.actor.lineage_attrs(),
         )
 
     def announce(self, what: str) -> None:
-        """The banner: which actor, where in the tree, and why it stopped."""
+        """The banner: which actor, where in the tree, why it stopped, who waits."""
         actor = self.actor
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
+        queued = self.grant.queued if self.grant is not None else 0
+        behind = f"\n    ({queued} more waiting for the terminal)" if queued else ""
         line = (
             f"\n>>> devx {self.reason.upper()} in actor {actor.name!r} "
-            f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}"
+            f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}{behind}"
         )
         _write(line + "\n")
 
     def repl_started(self, frame: FrameType | None) -> None:
         """Mark the REPL entry (telemetry, terminal state) just before it blocks."""
         self.repl_thread = threading.get_ident()
-        self._repl_span = events.start_span(
-            "devx.repl", reason=self.reason, **frame_attrs(frame), **self.actor.lineage_attrs()
-        )
-        self._tty = _save_tty()
+        if self._repl_span is None:
+            self._repl_span = events.start_span(
+                schema.REPL_SPAN,
+                **{schema.REASON: self.reason},
+                **frame_attrs(frame),
+                **self.hold_attrs(),
+                **self.actor.lineage_attrs(),
+            )
+        if self._tty is None:
+            self._tty = _save_tty()
         events.flush_soon(0.5)  # the trace is visible while the user sits in the REPL
 
-    def release(self) -> None:
+    def release(self, how: ReleaseHow = "continue") -> None:
         """Leave the REPL: restore the terminal, end the spans, free the lock.
         Synchronous and idempotent (called from inside pdb on continue/quit), from
         the actor's trio thread or from the thread a sync pause ran its REPL in."""
@@ -177,9 +264,11 @@ class Session:
             if self._done:
                 return
             self._done = True
+        self.how = how
         _restore_tty(self._tty)
         for span in (self._repl_span, self._lock_span):
             if span is not None:
+                span.set(**{schema.RELEASE_HOW: how})
                 span.end()
         if current is self:
             current = None

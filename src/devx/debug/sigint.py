@@ -19,8 +19,8 @@ from types import FrameType
 from typing import Any
 
 from ..runtime.actor import Actor
-from . import lock as tty_lock
 from . import session as _session
+from . import tree_lock
 
 __tracebackhide__ = True
 
@@ -56,8 +56,7 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
         return  # (a REPL in another thread: raising here would hit the trio loop)
     if not actor.is_root:
         return
-    lock = tty_lock._root_lock
-    if live is not None or (lock is not None and lock.busy):
+    if live is not None or tree_lock.view.busy:
         return  # some actor is (about to be) in the REPL
     if callable(prev):
         prev(signum, frame)

@@ -19,6 +19,7 @@ serialised between threads of the process by a local lock.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -31,6 +32,7 @@ from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
 from ..telemetry import events
 from ..telemetry.standalone import ProcessTelemetry
+from . import session as _session
 from .pause import debug_actor, enter_trace
 from .session import Session, _restore_tty, _save_tty, _write, frame_attrs
 
@@ -95,13 +97,18 @@ def open_sync_session(
     if trio.lowlevel.in_trio_run():
         return _on_trio_thread(actor, api, reason or SYNC_PAUSE)
     reason = reason or THREAD
+    live = _session.current
+    if live is not None and live.repl_thread == threading.get_ident() and not live._done:
+        live.reentered(reason)  # this thread stepped onto another pause: same REPL
+        return live
+    open_unowned = functools.partial(Session.open, actor, reason, owned=False)
     try:
         if _in_trio_worker_thread():
-            session = trio.from_thread.run(Session.open, actor, reason)
+            session = trio.from_thread.run(open_unowned)
         else:
             if actor.trio_token is None:
                 raise NoRuntime(f"actor {actor.path!r} has no trio loop running")
-            session = trio.from_thread.run(Session.open, actor, reason, trio_token=actor.trio_token)
+            session = trio.from_thread.run(open_unowned, trio_token=actor.trio_token)
     except trio.RunFinishedError:
         raise NoRuntime(
             f"devx.{api}() from thread {threading.current_thread().name!r}: actor "
@@ -181,6 +188,8 @@ class BareSession:
     def __init__(self, reason: str):
         self.reason = reason
         self.pdb: Any = None
+        self.owner_task: Any = None
+        self.where = f"pid {os.getpid()}"
         self.thread_name: str | None = None
         self.repl_thread: int | None = None
         self._span: Any = None
@@ -211,7 +220,11 @@ class BareSession:
         self._tty = _save_tty()
         events.flush_soon(0.5)
 
-    def release(self) -> None:
+    def reentered(self, reason: str) -> None:
+        if self.pdb is not None:
+            self.pdb.detach()
+
+    def release(self, how: str = "continue") -> None:
         if self._done:
             return
         self._done = True

@@ -6,9 +6,8 @@ import logging
 
 import trio
 
-from ..runtime.actor import Actor, current_actor
-from ..runtime.errors import ChannelClosed
-from . import lock as tty_lock
+from ..runtime.actor import current_actor
+from . import tree_lock
 
 log = logging.getLogger("devx.debug")
 
@@ -22,53 +21,31 @@ async def maybe_wait_for_debugger(
 ) -> bool:
     """Wait while any actor of the tree holds (or waits for) the TTY lock.
 
-    Polls ``poll_steps`` times ``poll_delay`` apart for a REPL about to start (a
-    child that just crashed), then, once one is live, waits until it ends. Returns
-    True when it waited for a REPL. Cheap and immediate when none is live; a no-op
-    outside debug mode.
+    Every actor follows the tree's lock state as the root publishes it, so this
+    waits for a pushed change, never polls the root. Before giving up it watches
+    ``poll_steps`` windows of ``poll_delay`` s for a REPL about to start (a child
+    that just crashed); ``child_in_debug=True`` always watches them all. Returns
+    True when it waited for a REPL. Immediate when none is live.
     """
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
         return False
+    view = tree_lock.view
     waited = False
     steps = max(poll_steps, 1)
-    if actor.is_root:
-        lock = tty_lock._root_lock
-        if lock is None:
-            return False
-        for step in range(steps):
-            if lock.busy:
-                _say(header_msg, lock.holder)
-                await lock.wait_idle()
-                waited = True
-            elif child_in_debug or step + 1 < steps:
-                await trio.sleep(poll_delay)
-            else:
-                break
-        return waited
-    try:
-        return await _wait_via_root(actor, steps, poll_delay, header_msg)
-    except (ChannelClosed, OSError, trio.TooSlowError):
-        return False  # the root is gone: there is no REPL to wait for
-
-
-async def _wait_via_root(actor: Actor, steps: int, poll_delay: float, header_msg: str) -> bool:
-    waited = False
-    portal = await actor.root_portal()
     for step in range(steps):
-        while True:
-            status = await portal.run_from_ns("devx.debug.lock", "lock_status")
-            if not (status["holder"] or status["waiting"]):
-                break
-            if not waited:
-                _say(header_msg, status["holder"])
+        if view.busy:
+            holder = view.state.holder
+            log.info(
+                "%swaiting for the REPL of %s to end before tearing down",
+                header_msg,
+                holder.path if holder is not None else "an actor",
+            )
+            await view.wait_idle()
             waited = True
-            await trio.sleep(poll_delay)
-        if step + 1 < steps:
-            await trio.sleep(poll_delay)
+        elif child_in_debug or step + 1 < steps:
+            with trio.move_on_after(poll_delay):
+                await view.changed()
+        else:
+            break
     return waited
-
-
-def _say(header_msg: str, holder: object) -> None:
-    path = getattr(holder, "path", None) or (holder or {}).get("path")  # type: ignore[union-attr]
-    log.info("%swaiting for the REPL of %s to end before tearing down", header_msg, path)

@@ -58,7 +58,9 @@ HELLO_TIMEOUT = 5.0
 REPLY_TIMEOUT = 1.0
 
 CrashHook = Callable[[BaseException], Awaitable[None]]
-TeardownHook = Callable[[], Awaitable[None]]
+# awaited before a nursery cancels children or escalates against one; returns True
+# when it had to wait (e.g. for a live REPL), which restarts the escalation grace
+TeardownHook = Callable[[], Awaitable[bool | None]]
 
 _current: Actor | None = None
 
@@ -271,13 +273,16 @@ class Actor:
                 except Exception:
                     log.exception("crash hook %r failed", hook)
 
-    async def run_teardown_hooks(self) -> None:
-        """Called by nurseries before they cancel children (e.g. wait for a REPL)."""
+    async def run_teardown_hooks(self) -> bool:
+        """Called by nurseries before they cancel children and before they escalate
+        against one (e.g. wait for a live REPL); True when a hook had to wait."""
+        waited = False
         for hook in list(self.teardown_hooks):
             try:
-                await hook()
+                waited = bool(await hook()) or waited
             except Exception:
                 log.exception("teardown hook %r failed", hook)
+        return waited
 
     # --- listening and connecting ------------------------------------------------
 

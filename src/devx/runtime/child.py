@@ -16,6 +16,7 @@ import traceback
 import msgspec
 import trio
 
+from . import console
 from . import log as runtime_log
 from .actor import Actor
 from .errors import ChannelClosed
@@ -80,7 +81,7 @@ async def run_child(spec: SpawnSpec) -> int:
     try:
         chan = await actor.connect_to(spec.parent_addr)
     except (OSError, ChannelClosed, trio.TooSlowError) as exc:
-        print(f"devx: actor {path!r} cannot reach its parent: {exc}", file=sys.stderr)
+        console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
         return EXIT_NO_PARENT
     try:
         actor.load_modules(spec)
@@ -91,9 +92,9 @@ async def run_child(spec: SpawnSpec) -> int:
             pass
         await chan.aclose()
         return 1
+    actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
     async with actor.running():
         assert actor._service is not None
-        actor.parent_chan = chan
         actor._service.start_soon(actor.serve_channel, chan)
         actor._service.start_soon(_sigterm_watch, actor)
         try:
@@ -117,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = trio.run(run_child, spec)
     except BaseException:
-        traceback.print_exc()
+        console.write(traceback.format_exc())
         code = 1
     sys.stdout.flush()
+    console.drain()  # devx output held back by a REPL still live elsewhere: not lost
     sys.exit(code)
 
 

@@ -48,7 +48,7 @@ class ChildRecord:
         uid_uuid: str,
         path: str,
         fn: tuple[str, str] | None,
-        before_escalate: Callable[[], Awaitable[None]] | None = None,
+        before_escalate: Callable[[], Awaitable[bool]] | None = None,
     ):
         # awaited before SIGTERM-ing a child that ignored a cancel request: the
         # debug layer waits there while a REPL is live in the tree
@@ -126,8 +126,11 @@ class ChildRecord:
                         pass
                 with trio.move_on_after(grace):
                     await proc.wait()
-                if proc.returncode is None and self.before_escalate is not None:
-                    await self.before_escalate()
+                # a child stopped in a REPL cannot take the cancel until its user
+                # leaves it: the grace starts again after every wait for a REPL
+                while proc.returncode is None and self.before_escalate is not None:
+                    if not await self.before_escalate():
+                        break
                     with trio.move_on_after(grace):
                         await proc.wait()
             if proc.returncode is None:

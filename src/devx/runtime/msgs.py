@@ -38,6 +38,10 @@ class RuntimeConfig(msgspec.Struct, frozen=True):
     and telemetry layers interpret them through their lifetime hooks."""
 
     debug_mode: bool = False
+    # some actor of the tree may open a REPL (the root's debug_mode, or a child
+    # started with debug_mode=True and its subtree): every such actor follows the
+    # tree's TTY lock state
+    debug_tree: bool = False
     loglevel: str | None = None
     enable_stack_on_sig: bool = False
     maybe_enable_greenback: bool = False

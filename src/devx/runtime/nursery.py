@@ -132,6 +132,7 @@ class ActorNursery:
         if debug_mode is not None or loglevel is not None:
             cfg = RuntimeConfig(
                 debug_mode=cfg.debug_mode if debug_mode is None else debug_mode,
+                debug_tree=cfg.debug_tree or bool(debug_mode),
                 loglevel=cfg.loglevel if loglevel is None else loglevel,
                 enable_stack_on_sig=cfg.enable_stack_on_sig,
                 maybe_enable_greenback=cfg.maybe_enable_greenback,

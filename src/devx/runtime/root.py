@@ -46,6 +46,7 @@ async def open_root_actor(
     )
     config = RuntimeConfig(
         debug_mode=debug_mode,
+        debug_tree=debug_mode,
         loglevel=loglevel,
         enable_stack_on_sig=enable_stack_on_sig,
         maybe_enable_greenback=maybe_enable_greenback,

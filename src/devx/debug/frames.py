@@ -1,0 +1,87 @@
+"""Which frames are the user's code and which are plumbing (devx, trio, the
+machinery a pause sits under). One classifier for everything that must agree: the
+REPL never stops in plumbing and hides it from ``w``/``u``/``d``, stepping out of
+the user's code into plumbing ends the REPL, post-mortems start at the user's
+frames."""
+
+from __future__ import annotations
+
+import dis
+import inspect
+from types import FrameType
+
+__tracebackhide__ = True
+
+# module names (and their submodules) that are never the user's code
+PLUMBING = (
+    "devx",
+    "trio",
+    "outcome",
+    "greenback",
+    "sniffio",
+    "contextlib",
+    "runpy",
+    "threading",
+    "bdb",
+    "pdb",
+    "pdbp",
+    "cmd",
+)
+
+_cache: dict[str, bool] = {}
+
+
+def is_plumbing_module(name: str) -> bool:
+    known = _cache.get(name)
+    if known is None:
+        known = _cache[name] = name.split(".", 1)[0] in PLUMBING
+    return known
+
+
+def is_plumbing(frame: FrameType) -> bool:
+    return is_plumbing_module(frame.f_globals.get("__name__") or "")
+
+
+def _is_scheduler(frame: FrameType) -> bool:
+    """trio's run loop: everything above it on a stack is one task's code."""
+    return frame.f_code.co_name == "unrolled_run" and frame.f_globals.get("__name__") == (
+        "trio._core._run"
+    )
+
+
+def in_user_code(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside the user's code: it is a user frame, or some
+    caller of it within the same task (or thread) is."""
+    while frame is not None:
+        if _is_scheduler(frame):
+            return False
+        if not is_plumbing(frame):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def user_caller(frame: FrameType | None) -> FrameType | None:
+    """The innermost user frame at or below ``frame`` on its stack."""
+    while frame is not None and is_plumbing(frame):
+        frame = frame.f_back
+    return frame
+
+
+_SUSPEND_OPS = frozenset(dis.opmap[name] for name in ("YIELD_VALUE",) if name in dis.opmap)
+_GEN_OR_CORO = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def really_returns(frame: FrameType) -> bool:
+    """At a ``return`` trace event: whether ``frame`` is done (returned or raised),
+    not a coroutine or generator merely suspending at an ``await``/``yield``."""
+    code = frame.f_code
+    if not code.co_flags & _GEN_OR_CORO:
+        return True
+    lasti = frame.f_lasti
+    raw = code.co_code
+    return not (0 <= lasti < len(raw) and raw[lasti] in _SUSPEND_OPS)
+
+
+def is_coroutine(frame: FrameType) -> bool:
+    return bool(frame.f_code.co_flags & _GEN_OR_CORO)

@@ -1,0 +1,94 @@
+"""The TTY lock protocol, written down once as types.
+
+Every actor that wants the terminal (a pause, a crash REPL, a sync pause) sends a
+:class:`LockRequest` to the root. The root queues requests in the order they were
+made (``requested_at``: ``time.monotonic()`` of the requester, one clock for every
+process of the machine), grants one at a time with a :class:`LockGrant` carrying a
+**hold id** it minted, and frees the hold on an explicit :class:`LockRelease` (or
+when the holder's channel breaks: the holder died). Every change of who holds or
+waits is published to every actor of the tree as a :class:`LockState`, which they
+use to shield ctrl-c, hold their own terminal output back, and never tear down an
+actor whose REPL is live.
+
+Over IPC (see :mod:`devx.debug.lock`) these travel as RPC arguments and stream
+items, converted back into these types strictly on arrival.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from ..telemetry import schema
+
+# how a hold ended, as the release and the telemetry record it
+ReleaseHow = Literal[
+    "continue",  # `c` (or the REPL was skipped: no terminal)
+    "quit",  # `q` / ctrl-d
+    "stepped_out",  # stepping left the user's code
+    "done",  # a post-mortem or no-REPL hold ended by the program
+    "cancelled",  # the waiting or holding task was cancelled
+    "holder_lost",  # the holder's channel broke (it died): root side only
+]
+
+
+class Requester(msgspec.Struct, frozen=True):
+    """Who asks for (or holds) the terminal, and why."""
+
+    name: str
+    uuid: str
+    path: str
+    pid: int
+    reason: str  # pause | crash | sync_pause | thread | breakpoint
+    thread: str = ""  # a sync pause from another thread: its name
+
+    def attrs(self) -> dict[str, Any]:
+        return {
+            schema.HOLDER_PATH: self.path,
+            schema.HOLDER_UID: f"{self.name}@{self.uuid[:8]}",
+            schema.HOLDER_PID: self.pid,
+            schema.REASON: self.reason,
+        }
+
+
+class LockRequest(msgspec.Struct, frozen=True):
+    request_id: str  # unique per requester: "<uuid8>-<n>"
+    requester: Requester
+    requested_at: float  # time.monotonic() in the requester: the FIFO key
+
+
+class LockGrant(msgspec.Struct, frozen=True):
+    hold_id: int  # minted by the root, > 0
+    request_id: str
+    wait_s: float
+    queued: int  # requests still waiting behind this one
+
+
+class LockRelease(msgspec.Struct, frozen=True):
+    hold_id: int
+    how: ReleaseHow = "continue"
+
+
+class LockState(msgspec.Struct, frozen=True):
+    """The tree's lock as the root sees it; ``seq`` grows with every change."""
+
+    seq: int = 0
+    hold_id: int = 0  # 0: nobody holds it
+    holder: Requester | None = None
+    waiting: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """Somebody holds the terminal or waits for it."""
+        return self.hold_id != 0 or self.waiting > 0
+
+
+def decode(obj: Any, typ: type[Any]) -> Any:
+    """An RPC argument or stream item (plain builtins on the wire) as ``typ``,
+    strictly: a malformed message raises ``msgspec.ValidationError``."""
+    return msgspec.convert(obj, typ)
+
+
+def encode(msg: msgspec.Struct) -> Any:
+    return msgspec.to_builtins(msg)

@@ -1,0 +1,31 @@
+"""Names two modules must agree on: telemetry span, event and attribute names of the
+TTY lock and the REPL. Writers (the debug layer) and readers (``devx timeline``,
+tests) import them from here; a literal spelled twice is a bug waiting to happen.
+Stdlib only: imported on the boot path."""
+
+from __future__ import annotations
+
+# --- spans -------------------------------------------------------------------------
+LOCK_HELD_SPAN = "devx.tty_lock.held"  # holder side: grant -> release
+REPL_SPAN = "devx.repl"  # holder side: prompt shown -> REPL left
+
+# --- point events --------------------------------------------------------------------
+LOCK_REQUESTED = "devx.tty_lock.requested"  # requester side, before waiting
+LOCK_GRANTED = "devx.tty_lock.granted"  # root side
+LOCK_RELEASED = "devx.tty_lock.released"  # root side
+REPL_REENTERED = "devx.repl.reentered"  # the holding task paused again: same hold
+REPL_STEPPED_OUT = "devx.repl.stepped_out"  # stepping left the user's code: REPL ended
+
+LOCK_EVENTS = (LOCK_REQUESTED, LOCK_GRANTED, LOCK_RELEASED)
+
+# --- attributes ------------------------------------------------------------------------
+HOLD_ID = "devx.tty_lock.hold_id"  # minted by the root in each grant
+REQUEST_ID = "devx.tty_lock.request_id"  # minted by the requester
+REASON = "devx.tty_lock.reason"  # pause | crash | sync_pause | thread | breakpoint
+RELEASE_HOW = "devx.tty_lock.release"  # see debug.lock_protocol.ReleaseHow
+WAIT_S = "devx.tty_lock.wait_s"
+HELD_S = "devx.tty_lock.held_s"
+QUEUED = "devx.tty_lock.queued"  # requests waiting behind this hold at its grant
+HOLDER_PATH = "devx.tty_lock.holder.path"
+HOLDER_UID = "devx.tty_lock.holder.uid"
+HOLDER_PID = "devx.tty_lock.holder.pid"
