@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from ..runtime.actor import Actor
-from . import breakpoint_hook, repl, session, sigint, tree_lock
+from . import breakpoint_hook, quit_report, repl, session, sigint, tree_lock
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -43,6 +43,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         saved_tty = session._save_tty()  # restored when a holder dies and at exit
         tty_lock.install(tty_lock.TTYLock(on_change=tree_lock.view.update, on_lost=saved_tty))
         actor.enable_module("devx.debug.lock")
+        quit_report.install(actor.path)
     elif actor.debug_mode or actor.config.debug_tree:
         await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None

@@ -27,6 +27,7 @@ from .errors import (
     MsgTypeError,
     NoRuntime,
     box_error,
+    strip_cancelled,
     type_name,
 )
 from .ipc import Addr, Channel, connect, encode, open_listener, peer_desc
@@ -512,10 +513,11 @@ class Actor:
                 reply = await self._call(chan, msg, pending)
             if scope.cancelled_caught:
                 reply = self._cancelled_reply(msg, "the caller cancelled the call")
-        except trio.Cancelled:
-            await self._reply(chan, self._cancelled_reply(msg, self.cancel_reason or "cancelled"))
-            raise
         except BaseException as exc:
+            if strip_cancelled(exc) is None:  # cancelled (alone, or a group of them)
+                why = self.cancel_reason or "cancelled"
+                await self._reply(chan, self._cancelled_reply(msg, why))
+                raise
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
             await self.run_crash_hooks(exc)

@@ -4,6 +4,7 @@ the lineage of the actor it came from."""
 
 from __future__ import annotations
 
+import bdb
 import builtins
 import importlib
 import sys
@@ -169,6 +170,17 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
             src_pid=info.src_pid,
             relay_path=[*info.relay_path, path],
         )
+    if isinstance(exc, bdb.BdbQuit):
+        # the user quit a REPL (`q`, ctrl-d): a decision, not a crash; nothing of
+        # pdb's machinery is worth showing
+        return ErrorInfo(
+            type_name=type_name(type(exc)),
+            message=quit_message(path),
+            traceback="",
+            src_uid=uid,
+            src_path=path,
+            src_pid=pid,
+        )
     return ErrorInfo(
         type_name=type_name(type(exc)),
         message=str(exc),
@@ -177,6 +189,23 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
         src_path=path,
         src_pid=pid,
     )
+
+
+def quit_message(path: str) -> str:
+    return f"quit from the REPL in actor {path!r}"
+
+
+def is_user_quit(exc: BaseException) -> bool:
+    """``exc`` is the user quitting a REPL somewhere in the tree (``bdb.BdbQuit``,
+    boxed or not, or a group of only those)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_user_quit(e) for e in exc.exceptions)
+    if isinstance(exc, RemoteActorError):
+        return exc.boxed_type_name == _BDB_QUIT
+    return isinstance(exc, bdb.BdbQuit)
+
+
+_BDB_QUIT = "bdb.BdbQuit"
 
 
 def _user_tb(tb: TracebackType | None) -> TracebackType | None:

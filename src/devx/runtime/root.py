@@ -8,12 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import trio
-
 from . import hooks
 from . import log as runtime_log
 from .actor import Actor, current_actor
-from .errors import collapse
+from .errors import collapse, strip_cancelled
 from .msgs import ActorID, Lineage, RuntimeConfig
 
 
@@ -67,8 +65,8 @@ async def open_root_actor(
             try:
                 yield actor
             except BaseException as exc:
-                err = collapse(exc)
-                if not isinstance(err, (trio.Cancelled, KeyboardInterrupt, GeneratorExit)):
+                err = strip_cancelled(exc)  # a cancellation is never a crash
+                if err is not None and not isinstance(err, (KeyboardInterrupt, GeneratorExit)):
                     await actor.run_crash_hooks(err)
                 raise
     except BaseExceptionGroup as eg:

@@ -1,0 +1,46 @@
+"""A user's ``q`` (or ctrl-d) at a REPL ends the program with one line saying so,
+not with a traceback through pdb's and devx's machinery. The REPL's task still gets
+``bdb.BdbQuit`` as in pdb (boxed as a ``RemoteActorError`` on its way up the tree,
+where no parent opens a REPL on it); only the interpreter's report of it, if nothing
+caught it, changes. Installed once per root process and left in place: the
+exception escapes after the runtime is gone. Anything else goes to the previous
+``sys.excepthook``."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+from ..runtime.errors import RemoteActorError, is_user_quit, quit_message
+
+_installed = False
+_root_path = "root"
+
+
+def install(root_path: str) -> None:
+    global _installed, _root_path
+    _root_path = root_path
+    if _installed:
+        return
+    _installed = True
+    previous = sys.excepthook
+
+    def excepthook(typ: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if exc is not None and is_user_quit(exc):
+            try:
+                sys.stderr.write(f"devx: {describe(exc)}\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            return
+        previous(typ, exc, tb)
+
+    sys.excepthook = excepthook
+
+
+def describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    if isinstance(exc, RemoteActorError):
+        return exc.info.message or quit_message(exc.src_path)
+    return quit_message(_root_path)
