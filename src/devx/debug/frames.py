@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import os
 from types import FrameType
 
 __tracebackhide__ = True
@@ -19,7 +20,6 @@ PLUMBING = (
     "outcome",
     "greenback",
     "sniffio",
-    "contextlib",
     "runpy",
     "threading",
     "bdb",
@@ -38,8 +38,14 @@ def is_plumbing_module(name: str) -> bool:
     return known
 
 
+_DEVX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def is_plumbing(frame: FrameType) -> bool:
-    return is_plumbing_module(frame.f_globals.get("__name__") or "")
+    name = frame.f_globals.get("__name__") or ""
+    if name == "__main__":  # `python -m devx.runtime.child` runs as __main__
+        return frame.f_code.co_filename.startswith(_DEVX_DIR)
+    return is_plumbing_module(name)
 
 
 def _is_scheduler(frame: FrameType) -> bool:
@@ -59,6 +65,14 @@ def in_user_code(frame: FrameType | None) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def user_root(frame: FrameType) -> FrameType:
+    """The outermost frame of the user's code that ``frame`` runs under (walking
+    callers until one is plumbing)."""
+    while frame.f_back is not None and not is_plumbing(frame.f_back):
+        frame = frame.f_back
+    return frame
 
 
 def user_caller(frame: FrameType | None) -> FrameType | None:

@@ -12,6 +12,7 @@ user leaves the REPL (continue or quit) so the TTY lock is released right then.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -64,6 +65,7 @@ def _build_pdbrepl_class() -> type:
             # stops only in this trio task (None: any; a thread's REPL is per thread)
             self.owner_task: Any = None
             self.where = ""  # who is in the REPL, for the step-out line
+            self.user_root: Any = None  # see set_trace
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen
@@ -108,13 +110,31 @@ def _build_pdbrepl_class() -> type:
             return not (self.stopframe and frames.is_coroutine(frame))
 
         def stop_here(self, frame: Any) -> bool:
-            if frames.is_plumbing(frame) or not self._would_stop(frame):
+            if not self._would_stop(frame) or not self._users(frame):
                 return False  # never stop in devx/trio machinery
             return self.owner_task is None or _current_task() is self.owner_task
 
+        def _users(self, frame: Any) -> bool:
+            """A frame of the user's code: not plumbing, and not a library function
+            that plumbing calls (trio's scheduler looking into a WeakSet)."""
+            if frames.is_plumbing(frame):
+                return False
+            if frame is self.stopframe or frame is self.user_root:
+                return True
+            caller = frame.f_back
+            return caller is None or not frames.is_plumbing(caller)
+
+        def set_trace(self, frame: Any = None) -> None:
+            if frame is None:
+                frame = sys._getframe().f_back
+            # the outermost frame of the user's code under the pause: when it is
+            # done, stepping is done
+            self.user_root = frames.user_root(frame)
+            super().set_trace(frame)
+
         def dispatch_call(self, frame: Any, arg: Any) -> Any:
             local = super().dispatch_call(frame, arg)
-            if local is None and not frames.is_plumbing(frame) and self._stepping_here():
+            if local is None and self._users(frame) and self._stepping_here():
                 # keep tracing the user's frames (a coroutine resumed after an
                 # await is a new call): their returns decide when stepping ends
                 return self.trace_dispatch
@@ -126,7 +146,7 @@ def _build_pdbrepl_class() -> type:
                 and frames.really_returns(frame)
                 and self._stepping_here()
             ):
-                if not frames.in_user_code(frame.f_back):
+                if frame is self.user_root:
                     # the outermost frame of the user's code is done: stepping
                     # would go on in devx or trio, which is never a stop. A stop
                     # due right here (a pause on the function's last line) still
@@ -145,10 +165,9 @@ def _build_pdbrepl_class() -> type:
         def user_exception(self, frame: Any, exc_info: Any) -> None:
             exc_type, _exc, tb = exc_info
             if exc_type in (StopIteration, GeneratorExit) and tb is None:
-                # a coroutine being stepped through returned into ``frame``: stop at
-                # its next line, as pdb does for a plain function's caller
-                if not frames.is_plumbing(frame):
-                    self._set_stopinfo(frame, None)
+                # an awaited coroutine finishing: not a stop. (bdb stops here when
+                # stepping over a coroutine's end; dispatch_return already moved
+                # the stop to the caller's next line)
                 return
             if frames.is_plumbing(frame):
                 return
