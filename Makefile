@@ -1,11 +1,12 @@
 # Two commands on a fresh machine (only Python 3.11+ and pip needed):
 #   make demo   set up .venv and run the demo tree
 #   make test   set up .venv and run the full test suite (what .ci/run calls)
+#   make test-load  the suite three times on a machine kept busy (flakiness check)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-load lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
 	$(PY) -m pytest
+
+# the suite three times with every core kept busy by loops it starts and always stops
+test-load: $(VENV)/.installed
+	$(PY) tests/under_load.py --runs 3 -- $(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import trio
 
@@ -38,10 +39,21 @@ class Boom(Exception):
     pass
 
 
-async def raise_boom(msg: str = "boom", delay: float = 0, at: float = 0) -> None:
-    """Raise after ``delay`` seconds, or at wall-clock time ``at`` (so that several
-    actors fail together)."""
-    await trio.sleep(max(delay, at - time.time()))
+async def meet(barrier: str, parties: int) -> None:
+    """A barrier across processes: mark this one in the directory ``barrier``, then
+    wait until ``parties`` processes have. Shielded: a sibling that got through first
+    and failed cannot cancel the others out of it."""
+    Path(barrier, str(os.getpid())).touch()
+    with trio.CancelScope(shield=True):
+        while len(os.listdir(barrier)) < parties:
+            await trio.sleep(0.005)
+
+
+async def raise_boom(msg: str = "boom", barrier: str = "", parties: int = 0) -> None:
+    """Raise; with ``barrier``, once ``parties`` actors are there (several actors fail
+    together, each before a sibling's failure can cancel it)."""
+    if barrier:
+        await meet(barrier, parties)
     raise Boom(msg)
 
 
@@ -50,6 +62,12 @@ def raise_value_error() -> None:
 
 
 async def sleep_forever() -> None:
+    await trio.sleep_forever()
+
+
+async def tick_then_sleep() -> AsyncIterator[str]:
+    """Say "sleeping" (the caller knows the call is under way), then sleep forever."""
+    yield "sleeping"
     await trio.sleep_forever()
 
 
@@ -68,16 +86,16 @@ async def nested_raise() -> None:
         await an.run_in_actor(raise_boom, name="leaf", msg="from the leaf")
 
 
-async def spawn_sleepers(n: int) -> list[int]:
-    """Spawn ``n`` grandchildren that sleep forever and report their pids, then sleep."""
+async def spawn_sleepers(n: int) -> AsyncIterator[list[int]]:
+    """Spawn ``n`` grandchildren that sleep forever; yield their pids once they are
+    all up (a stream: the caller knows when), then sleep."""
     async with devx.open_nursery() as an:
         pids = []
         for i in range(n):
             portal = await an.start_actor(f"gc{i}", enable_modules=[__name__])
             pids.append((await portal.run(whoami))["pid"])
-        report_pids = pids
+        yield pids
         await trio.sleep_forever()
-        return report_pids
 
 
 async def my_pid() -> int:

@@ -1,6 +1,6 @@
-"""A root with two children and a grandchild; prints the pids, then waits for ctrl-c."""
+"""A root with two children and a grandchild under the third; prints the pids of
+the root and of every actor once they are all up, then waits for ctrl-c."""
 
-import functools
 import os
 import sys
 
@@ -20,9 +20,8 @@ async def main() -> None:
             pids.append(await portal.run(fns.my_pid))
         nested = await an.start_actor("c", enable_modules=["fns"])
         pids.append(await nested.run(fns.my_pid))
-        async with trio.open_nursery() as n:
-            n.start_soon(functools.partial(nested.run, fns.spawn_sleepers, n=1))
-            await trio.sleep(1.0)
+        async with nested.open_stream_from(fns.spawn_sleepers, n=1) as stream:
+            pids.extend(await anext(stream))  # the grandchild is up
             print("PIDS", " ".join(map(str, [os.getpid(), *pids])), flush=True)
             await trio.sleep_forever()
 
