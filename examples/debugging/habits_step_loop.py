@@ -6,6 +6,7 @@ past the end of the function ends the REPL as `c` would.
 """
 
 import sys
+import termios
 
 import trio
 
@@ -28,6 +29,10 @@ async def main(where: str, turns: int) -> None:
             portal = await an.run_in_actor(loop_and_pause, name="looper", turns=turns)
             total = await portal.result()
         print(f"loop returned {total}", flush=True)
+    if sys.stdin.isatty():  # what the terminal was left in, as `stty -a` would say
+        lflag = termios.tcgetattr(sys.stdin)[3]
+        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
+        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
 
 
 if __name__ == "__main__":

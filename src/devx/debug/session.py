@@ -136,11 +136,6 @@ class Session:
             return live
         session = cls(actor, reason)
         session.owner_task = task
-        events.event(
-            schema.LOCK_REQUESTED,
-            **{schema.REQUEST_ID: session.request_id, schema.REASON: reason},
-            **actor.lineage_attrs(),
-        )
         await actor.start_service(session._hold)
         current = session
         return session
@@ -162,6 +157,16 @@ class Session:
 
     def _request(self) -> LockRequest:
         actor = self.actor
+        requested_at = time.monotonic()
+        events.event(
+            schema.LOCK_REQUESTED,
+            **{
+                schema.REQUEST_ID: self.request_id,
+                schema.REASON: self.reason,
+                schema.REQUESTED_AT: requested_at,
+            },
+            **actor.lineage_attrs(),
+        )
         return LockRequest(
             request_id=self.request_id,
             requester=Requester(
@@ -172,7 +177,7 @@ class Session:
                 reason=self.reason,
                 thread=self.thread_name or "",
             ),
-            requested_at=time.monotonic(),
+            requested_at=requested_at,
         )
 
     async def _hold(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

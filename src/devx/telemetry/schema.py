@@ -21,6 +21,9 @@ LOCK_EVENTS = (LOCK_REQUESTED, LOCK_GRANTED, LOCK_RELEASED)
 # --- attributes ------------------------------------------------------------------------
 HOLD_ID = "devx.tty_lock.hold_id"  # minted by the root in each grant
 REQUEST_ID = "devx.tty_lock.request_id"  # minted by the requester
+# time.monotonic() of the request (one clock for every process of the machine): the
+# root grants in this order
+REQUESTED_AT = "devx.tty_lock.requested_at_monotonic"
 REASON = "devx.tty_lock.reason"  # pause | crash | sync_pause | thread | breakpoint
 RELEASE_HOW = "devx.tty_lock.release"  # see debug.lock_protocol.ReleaseHow
 WAIT_S = "devx.tty_lock.wait_s"

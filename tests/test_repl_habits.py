@@ -1,0 +1,177 @@
+"""The debugger under a person's pdb habits, on a real pseudo-terminal: `n` through
+re-entrant pauses, stepping out of the user's code, `s`/`r`/`until`, `w`, `q` and
+ctrl-d, shielded post-mortems, cancellation while spawning, FIFO grants.
+Scenarios live in examples/debugging/habits_*.py."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _pty import banner, repl_fixture
+from conftest import scaled
+from devx.telemetry import schema
+from devx.telemetry.readback import load_logs
+
+pytestmark = pytest.mark.timeout(120)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
+
+repl = repl_fixture(EXAMPLES)
+
+LOOP = "habits_step_loop.py"
+STEPPED_OUT = "[devx] stepped out of the paused code in actor"
+
+
+def _count_banners(text: str) -> int:
+    return len(re.findall(r">>> devx [A-Z_]+ in actor", text))
+
+
+@pytest.mark.parametrize("where, path", [("child", "root/looper"), ("root", "root")])
+def test_next_through_a_loop_of_pauses_reenters_the_same_repl(repl, where, path):
+    turns = 4
+    r = repl(LOOP, where, str(turns))
+    name = path.rsplit("/", 1)[-1]
+    r.expect(banner("PAUSE", name, path))
+    r.prompt()
+    lines = []
+    # `n` ten times: through the pause of every later turn, never a second banner
+    for _ in range(10):
+        out = r.cmd("n")
+        m = re.search(r"habits_step_loop\.py\((\d+)\)loop_and_pause\(\)", out)
+        assert m, f"each `n` stops in the user's function:\n{out}"
+        lines.append(int(m.group(1)))
+    assert lines.count(19) >= 2, f"stepped over later pauses onto `total += i`: {lines}"
+    assert _count_banners(r.log.getvalue()) == 1
+    assert r.cmd("p i").strip().endswith(str(lines.count(19)))
+    r.child.sendline("c")
+    r.expect_exact(f"loop returned {sum(range(turns))}")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
+
+
+def test_next_out_of_a_childs_function_ends_the_repl_and_the_tree_exits(repl):
+    r = repl(LOOP, "child", "1")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    out = ""
+    for _ in range(6):  # `total += i`, the loop head, `return total`, then out
+        r.child.sendline("n")
+        idx = r.child.expect_exact(["(Pdb+) ", STEPPED_OUT], timeout=scaled(10))
+        out = r.child.before
+        if idx == 1:
+            break
+    else:
+        raise AssertionError(f"never stepped out:\n{r.log.getvalue()}")
+    assert "Internal StopIteration" not in r.log.getvalue()
+    assert "devx/runtime" not in out
+    r.expect_exact("'root/looper': the REPL ends as with 'c'")
+    r.expect_exact("loop returned 0")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
+    assert _count_banners(r.log.getvalue()) == 1
+
+
+def test_step_into_return_until_and_where(repl):
+    r = repl("habits_step_into.py")
+    r.expect(banner("PAUSE", "stepper", "root/stepper"))
+    r.prompt()
+    where = r.cmd("w")
+    assert "habits_step_into.py(26)work()" in where
+    for hidden in ("devx/", "runpy", "trio/", "child.py"):
+        assert hidden not in where, f"`w` shows {hidden!r}:\n{where}"
+    assert "double()" in r.cmd("s")  # into a sync helper
+    out = r.cmd("r")
+    assert "--Return--" in out and "double()->6" in out
+    assert "-> b = await add_one(a)" in r.cmd("s")  # back in work()
+    assert "add_one()" in r.cmd("s")  # into a coroutine
+    assert "-> await trio.sleep(0)" in r.cmd("n")
+    out = r.cmd("n")  # over the await: still in add_one, never in trio
+    assert "add_one()" in out and "-> z = x + 1" in out, out
+    assert "-> return z" in r.cmd("n")
+    out = r.cmd("n")  # past a coroutine's end: the caller's next line
+    assert "work()" in out and "-> total = 0" in out, out
+    assert "-> for i in range(3):" in r.cmd("n")
+    assert "-> total += i" in r.cmd("n")
+    assert "-> after_loop = total + a + b" in r.cmd("until")  # the loop runs out
+    assert r.cmd("p total").strip().endswith("3")
+    r.child.sendline("c")
+    r.expect_exact("work returned 16")
+    assert r.finish() == 0
+
+
+@pytest.mark.parametrize("keys", ["q", "ctrl-d"])
+def test_quit_in_a_child_is_one_line(repl, keys):
+    r = repl(LOOP, "child", "2")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    if keys == "q":
+        r.child.sendline("q")
+    else:
+        r.child.sendeof()
+    r.expect_exact("devx: quit from the REPL in actor 'root/looper'")
+    code = r.finish()
+    text = r.log.getvalue()
+    assert code == 1
+    assert "bdb.py" not in text and "Traceback" not in text, text
+    assert _count_banners(text) == 1, "no parent opens a REPL on a user's quit"
+
+
+def test_shielded_post_mortem_in_a_cancelled_scope(repl):
+    r = repl("habits_shielded_post_mortem.py")
+    r.expect(banner("CRASH", "root", "root") + ": ValueError: the answer was 42")
+    out = r.prompt()
+    assert "habits_shielded_post_mortem.py" in out
+    assert r.cmd("p answer").strip().endswith("42")
+    r.child.sendline("c")
+    r.expect_exact("root: after the shielded post-mortem")
+    assert r.finish() == 0
+
+
+def test_cancelling_an_actor_while_it_spawns_is_not_a_crash(repl):
+    r = repl("habits_cancel_spawn.py")
+    r.expect_exact("cancelling root/mid")
+    r.expect_exact("root: the call ended with ContextCancelled")
+    assert r.finish() == 0
+    text = r.log.getvalue()
+    assert ">>> devx" not in text, f"a crash REPL opened on a cancellation:\n{text}"
+    assert "BaseExceptionGroup" not in text and "trio.Cancelled" not in text
+
+
+def test_queued_repls_are_granted_in_the_order_they_were_asked(tmp_path):
+    count = 8
+    trace = tmp_path / "fifo.otlp.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "habits_fifo.py"), str(count)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        env={**__import__("os").environ, "DEVX_TELEMETRY_FILE": str(trace)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "root: all served" in proc.stdout
+    logs = load_logs(trace)
+    requested = {
+        log["attributes"][schema.REQUEST_ID]: log["attributes"][schema.REQUESTED_AT]
+        for log in logs
+        if log["event_name"] == schema.LOCK_REQUESTED
+    }
+    grants = sorted(
+        (log["attributes"] for log in logs if log["event_name"] == schema.LOCK_GRANTED),
+        key=lambda a: a[schema.HOLD_ID],
+    )
+    children = [g for g in grants if g[schema.HOLDER_PATH] != "root"]
+    assert len(children) == count
+    asked = [requested[g[schema.REQUEST_ID]] for g in children]
+    assert asked == sorted(asked), "grants out of the order the requests were made"
+    # each banner says how many wait behind it, counting down
+    assert [g[schema.QUEUED] for g in children] == list(range(count - 1, -1, -1))
+    released = [log for log in logs if log["event_name"] == schema.LOCK_RELEASED]
+    assert {r["attributes"][schema.HOLD_ID] for r in released} == {
+        g[schema.HOLD_ID] for g in grants
+    }
