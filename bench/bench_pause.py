@@ -6,6 +6,10 @@
 - lock hand-off: two children pause in turn; from the ``c`` we type to the other
   child's prompt appearing (release over IPC, FIFO grant, banner, prompt).
   Target < 20 ms.
+- re-entry: `n` onto ``await devx.pause()`` in a child whose REPL is live
+  (examples/debugging/habits_step_loop.py): the pause re-enters the same REPL, no
+  lock traffic. Timed from the ``n`` to the next prompt, beside a plain `n` over an
+  ordinary line of the same loop. Target < 5 ms.
 Medians over N turns, printed.
 """
 
@@ -70,6 +74,31 @@ def hand_off() -> list[float]:
     return lat
 
 
+LOOP = Path(__file__).resolve().parent.parent / "examples" / "debugging" / "habits_step_loop.py"
+
+
+def reentry() -> tuple[list[float], list[float]]:
+    """(`n` over a pause, `n` over a plain line), each from the keypress to the prompt."""
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable, [str(LOOP), "child", str(N + 2)], env=env, encoding="utf-8", timeout=30
+    )
+    child.delaybeforesend = None
+    child.expect_exact(PROMPT)
+    over_pause: list[float] = []
+    plain: list[float] = []
+    line = child.before
+    while len(over_pause) < N:
+        at_pause = "-> await devx.pause()" in line
+        t0 = time.time()
+        child.sendline("n")
+        child.expect_exact(PROMPT)
+        (over_pause if at_pause else plain).append(time.time() - t0)
+        line = child.before
+    child.close(force=True)
+    return over_pause, plain
+
+
 def _holder(screen: str) -> str:
     return re.findall(r"in actor '(\w+)'", screen)[-1]
 
@@ -88,6 +117,9 @@ def report(label: str, lat: list[float], target_ms: float) -> None:
 def main() -> None:
     report("pause -> prompt", pause_to_prompt(), 50)
     report("lock hand-off  ", hand_off(), 20)
+    over_pause, plain = reentry()
+    report("n onto a pause ", over_pause, 5)
+    report("n (plain line) ", plain, 5)
 
 
 if __name__ == "__main__":

@@ -248,16 +248,16 @@ class Session:
     def repl_started(self, frame: FrameType | None) -> None:
         """Mark the REPL entry (telemetry, terminal state) just before it blocks."""
         self.repl_thread = threading.get_ident()
-        if self._repl_span is None:
-            self._repl_span = events.start_span(
-                schema.REPL_SPAN,
-                **{schema.REASON: self.reason},
-                **frame_attrs(frame),
-                **self.hold_attrs(),
-                **self.actor.lineage_attrs(),
-            )
-        if self._tty is None:
-            self._tty = _save_tty()
+        if self._repl_span is not None:
+            return  # re-entered: the same REPL goes on
+        self._repl_span = events.start_span(
+            schema.REPL_SPAN,
+            **{schema.REASON: self.reason},
+            **frame_attrs(frame),
+            **self.hold_attrs(),
+            **self.actor.lineage_attrs(),
+        )
+        self._tty = _save_tty()
         events.flush_soon(0.5)  # the trace is visible while the user sits in the REPL
 
     def release(self, how: ReleaseHow = "continue") -> None:
