@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import AsyncIterator
 
 import devx
 from devx.telemetry import events
@@ -27,28 +28,18 @@ async def boom() -> None:
     raise ZeroDivisionError("boom in the child")
 
 
-async def lock_holds(n: int) -> int:
-    """Stand-in for the debugger's lock spans: sequential holds never overlap."""
-    for i in range(n):
-        events.event("devx.tty_lock.requested", wait_s=0.0, reason="pause")
-        held = events.start_span("devx.tty_lock.held", reason="pause", n=i)
-        with events.span("devx.repl", **{"code.function.name": "lock_holds"}):
-            pass
-        held.end()
-    return n
-
-
 async def dump_then_die() -> None:
     """A stack dump record must be on disk before the process dies by SIGKILL."""
     events.event("devx.stack_dump", signal="SIGUSR1", task_count=3, text="fake dump")
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-async def span_then_wait() -> int:
-    """An ended span still in the batch queue, then a long wait: SIGTERM ends it."""
+async def span_then_wait() -> AsyncIterator[int]:
+    """An ended span still in the batch queue, then a long wait: SIGTERM ends it.
+    Yields this process's pid once the span has ended (the caller may signal it)."""
     import trio
 
     with events.span("test.before_sigterm"):
         pass
+    yield os.getpid()
     await trio.sleep_forever()
-    return 0
