@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import devx
 from devx import cli
 from devx.debug import _stack_registry as reg
 from test_stack_support import EXAMPLES, PY, Env, devx_cli
@@ -104,7 +103,6 @@ def test_unresponsive_actor_times_out_with_partial_output(dump_env: Env) -> None
     assert "2/3 dumps" in res.stderr and "no dump from root/n1" in res.stderr
 
 
-@pytest.mark.skipif(not hasattr(devx, "open_nursery"), reason="no actor runtime yet")
 def test_dump_hung_tree(dump_env: Env) -> None:
     from test_stack_tree import PATHS, start_hung_tree
 

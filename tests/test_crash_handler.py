@@ -97,7 +97,6 @@ def test_click_app_with_pdb(repl):
 
 
 def test_typer_app_with_pdb(repl):
-    pytest.importorskip("typer")
     r = repl("cli/typer_app.py", "--pdb", "3/0")
     r.expect(CRASH + ": ZeroDivisionError: division by zero")
     assert "typer_app.py(21)parse_ratio()" in r.prompt()

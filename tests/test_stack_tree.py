@@ -11,16 +11,12 @@ import time
 
 import pytest
 
-import devx
 from devx.debug import _stack_registry as reg
 from devx.debug import stack
 from test_stack_support import EXAMPLES, PY, Env, Tree, complete_log, dump_count, wait_until
 from test_stack_support import dump_env as dump_env  # fixture
 
-pytestmark = [
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(not hasattr(devx, "open_nursery"), reason="no actor runtime yet"),
-]
+pytestmark = pytest.mark.timeout(120)
 
 PATHS = (
     "hung_tree",

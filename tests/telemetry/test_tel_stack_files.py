@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,6 @@ def test_dashboard_json_queries_the_provisioned_jaeger() -> None:
 
 
 def test_compose_and_collector_configs() -> None:
-    yaml = pytest.importorskip("yaml")
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert services["jaeger"]["image"].split(":")[0] == "jaegertracing/jaeger"

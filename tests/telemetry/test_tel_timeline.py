@@ -12,19 +12,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
-from devx.telemetry import readback
+from conftest import scaled
+from devx.telemetry import readback, schema
 from devx.telemetry import timeline as timeline_mod
-
-pytest.importorskip("devx.runtime.nursery", reason="the actor runtime is not there yet")
 
 pytestmark = pytest.mark.timeout(60)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-HOLD = re.compile(r"^ +([+-]\d+\.\d+) \.\. +([+-]\d+\.\d+|\?)  (\S+) +(\S+)")
+HOLD = re.compile(r"^ +#(\d+) +([+-]\d+\.\d+) \.\. +([+-]\d+\.\d+|\?)  (\S+) +(\S+)  (.*)$")
 NEVER = re.compile(r"^ +([+-]\d+\.\d+) +(\S+) +(\S+) +requested, never granted")
 EVENT = re.compile(r"^ +([+-]\d+\.\d+)  (\S+) +(.+?)  +(.*)$")
 
@@ -44,7 +43,7 @@ def run_example(script: str, out: Path) -> subprocess.CompletedProcess[str]:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=45,
+        timeout=scaled(15),
         env=_env(DEVX_TELEMETRY_FILE=str(out)),
     )
 
@@ -55,7 +54,7 @@ def timeline(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=scaled(10),
         env=_env(**env),
     )
 
@@ -75,27 +74,55 @@ def sections(text: str) -> dict[str, list[str]]:
     return out
 
 
-def holds_of(text: str) -> list[tuple[float, float | None, str, str]]:
-    """(start, end, holder path, reason) of every hold line, in printed order."""
-    found = []
+class Shown(NamedTuple):
+    """One hold as printed: its first line's columns, and all its notes (carried onto
+    the lines below it when long) as one string."""
+
+    hold_id: int
+    start: float
+    end: float | None
+    path: str
+    reason: str
+    notes: str
+
+
+def holds_of(text: str) -> list[Shown]:
+    """Every hold shown, in printed order."""
+    found: list[Shown] = []
     for line in sections(text)["TTY lock"]:
         m = HOLD.match(line)
         if m:
-            end = None if m[2] == "?" else float(m[2])
-            found.append((float(m[1]), end, m[3], m[4]))
+            end = None if m[3] == "?" else float(m[3])
+            found.append(Shown(int(m[1]), float(m[2]), end, m[4], m[5], m[6]))
+        elif found and line.startswith(" " * 8) and not NEVER.match(line):
+            found[-1] = found[-1]._replace(notes=f"{found[-1].notes}  {line.strip()}")
     return found
+
+
+def lock_records(path: Path, name: str) -> list[dict[str, Any]]:
+    """The attributes of the TTY lock records ``name`` in the file, in time order."""
+    recs = sorted(
+        (r for r in readback.load_logs(path) if r["event_name"] == name),
+        key=lambda r: r["time_ns"],
+    )
+    return [r["attributes"] for r in recs]
 
 
 def grants(path: Path) -> list[dict[str, Any]]:
     return sorted(
-        (r for r in readback.load_logs(path) if r["event_name"] == "devx.tty_lock.granted"),
+        (r for r in readback.load_logs(path) if r["event_name"] == schema.LOCK_GRANTED),
         key=lambda r: r["time_ns"],
     )
 
 
+def released(path: Path) -> dict[int, dict[str, Any]]:
+    """The root's release records by hold id."""
+    return {a[schema.HOLD_ID]: a for a in lock_records(path, schema.LOCK_RELEASED)}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each example run once for the whole module (multi_pause_crash takes ~2.5 s)."""
+    """Each example run once for the whole module."""
     base = tmp_path_factory.mktemp("timeline")
     files = {}
     for name in ("multi_pause_crash", "child_crash"):  # in this order: child's is newer
@@ -127,16 +154,31 @@ def test_multi_pause_crash(runs: dict[str, Path]) -> None:
     assert sorted(listed) == sorted(paths)
     assert listed[0] == "root"
 
-    # one hold per grant the root recorded, in the root's order, never overlapping
+    # one hold per grant the root recorded, by the hold id it minted, in its order,
+    # never overlapping; each with the wait of its grant and the end of its release
     got = holds_of(text)
-    want = grants(path)
+    want = [g["attributes"] for g in grants(path)]
+    ends = released(path)
     assert len(got) == len(want) == 5, text
-    assert [h[2] for h in got] == [g["attributes"]["devx.tty_lock.holder.path"] for g in want]
-    assert [h[3] for h in got] == [g["attributes"]["devx.tty_lock.reason"] for g in want]
-    for (start, end, *_), (nxt, *_) in itertools.pairwise(got):
-        assert end is not None and start <= end <= nxt
+    assert [h.hold_id for h in got] == [g[schema.HOLD_ID] for g in want] == [1, 2, 3, 4, 5]
+    assert [h.path for h in got] == [g[schema.HOLDER_PATH] for g in want]
+    assert [h.reason for h in got] == [g[schema.REASON] for g in want]
+    for h, g in zip(got, want, strict=True):
+        end = ends[h.hold_id]
+        assert h.notes.startswith(
+            f"waited {g[schema.WAIT_S]:.3f} s  held {end[schema.HELD_S]:.3f} s"
+            f"  ended: {end[schema.RELEASE_HOW].replace('_', ' ')}"
+        ), h
+        assert "no REPL" in h.notes  # stdin is not a terminal: each REPL was skipped
+        # a crash REPL's hold ends with the post-mortem, a pause's as `c` would
+        assert end[schema.RELEASE_HOW] == ("done" if h.reason == "crash" else "continue"), h
+    for before, after in itertools.pairwise(got):
+        assert before.end is not None and before.start <= before.end <= after.start
+    # every request was answered by a grant (joined by request id)
+    asked = {a[schema.REQUEST_ID] for a in lock_records(path, schema.LOCK_REQUESTED)}
+    assert asked == {g[schema.REQUEST_ID] for g in want}
     assert "OVERLAPS" not in text and "never granted" not in text
-    assert all(h[3] == "crash" for h in got if h[2] in ("root", "root/crasher"))
+    assert all(h.reason == "crash" for h in got if h.path in ("root", "root/crasher"))
 
     # the crash, where it happened and as the root got it
     events = [EVENT.match(line) for line in sec["events"] if line.startswith("  ")]
@@ -163,7 +205,10 @@ def test_several_traces_in_one_file(runs: dict[str, Path], tmp_path: Path) -> No
     assert proc.stdout.startswith(f"trace {child_id}")
     assert f"1 other trace(s) in this file: {multi_id[:8]}" in proc.stdout
     assert "root/divider" in proc.stdout and "root/pauser0" not in proc.stdout
-    assert [h[2] for h in holds_of(proc.stdout)] == ["root/divider", "root"]
+    assert [(h.hold_id, h.path) for h in holds_of(proc.stdout)] == [
+        (1, "root/divider"),
+        (2, "root"),
+    ]
 
     proc = timeline(str(both), "--trace", multi_id[:10])
     assert proc.returncode == 0, proc.stderr
@@ -225,17 +270,23 @@ def test_torn_last_line_still_renders(runs: dict[str, Path], tmp_path: Path) -> 
     proc = timeline(str(cut))
     assert proc.returncode == 0, proc.stderr
     assert "no devx.tree span" in proc.stdout
-    for start, end, *_ in holds_of(proc.stdout):
-        assert end is None or start <= end
+    for h in holds_of(proc.stdout):
+        assert h.end is None or h.start <= h.end
 
-    # whatever point a reader catches the file at, it renders (in-process: fast)
-    for n in range(0, len(data), max(1, len(data) // 60)):
+    # whatever point a reader catches the file at, it renders as soon as one devx
+    # record is complete, and says there is nothing to show before (in-process: fast)
+    rendered = 0
+    for n in [*range(0, len(data), max(1, len(data) // 60)), len(data)]:
         cut.write_bytes(data[:n])
-        try:
-            text = timeline_mod.render(cut)
-        except timeline_mod.TimelineError:
-            continue
-        assert text.startswith("trace ")
+        names = [s["name"] for s in readback.load_spans(cut, strict=False)]
+        names += [r["event_name"] for r in readback.load_logs(cut, strict=False)]
+        if any(name and name.startswith("devx.") for name in names):
+            assert timeline_mod.render(cut).startswith("trace "), n
+            rendered += 1
+        else:
+            with pytest.raises(timeline_mod.TimelineError, match="no devx trace"):
+                timeline_mod.render(cut)
+    assert rendered >= 30  # most cuts hold a record: the loop tested something
 
 
 def _records(req: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -259,23 +310,22 @@ def test_overlapping_holds_are_shown_as_they_are(runs: dict[str, Path], tmp_path
         int(x["rec"]["timeUnixNano"])
         for req in reqs
         for x in _records(req)
-        if x["name"] == "devx.tty_lock.released"
+        if x["name"] == schema.LOCK_RELEASED
     )
     for req in reqs:  # the first release, 1 s late (in its log record and span event)
         for x in _records(req):
-            if x["name"] == "devx.tty_lock.released" and int(x["rec"]["timeUnixNano"]) == first:
+            if x["name"] == schema.LOCK_RELEASED and int(x["rec"]["timeUnixNano"]) == first:
                 x["rec"]["timeUnixNano"] = str(first + 1_000_000_000)
     edited = tmp_path / "overlap.otlp.jsonl"
     edited.write_text("".join(json.dumps(r) + "\n" for r in reqs))
     proc = timeline(str(edited))
     assert proc.returncode == 0, proc.stderr
     got = holds_of(proc.stdout)
-    assert len(got) == 5
-    assert [h[0] for h in got] == sorted(h[0] for h in got)
-    first_end = got[0][1]
-    assert first_end is not None and first_end > got[1][0]
-    marked = [line for line in sections(proc.stdout)["TTY lock"] if "OVERLAPS" in line]
-    assert len(marked) >= 1, proc.stdout
+    assert [h.hold_id for h in got] == [1, 2, 3, 4, 5]  # still joined by id: no new hold
+    assert [h.start for h in got] == sorted(h.start for h in got)
+    first_end = got[0].end
+    assert first_end is not None and first_end > got[1].start
+    assert "OVERLAPS the previous hold" in got[1].notes, proc.stdout
 
 
 def test_holder_killed_while_holding(tmp_path: Path) -> None:
@@ -297,10 +347,84 @@ def test_holder_killed_while_holding(tmp_path: Path) -> None:
     proc = timeline(str(out))
     assert proc.returncode == 0, proc.stderr
     got = holds_of(proc.stdout)
-    assert [h[2] for h in got] == ["root/doomed", "root/second"]
-    assert len(got) == len(grants(out))
-    tty = "\n".join(sections(proc.stdout)["TTY lock"])
-    assert "holder died (killed by SIGKILL)" in tty
-    assert "REPL at holder_killed.py:" in tty and "in pause_here()" in tty
+    assert [(h.hold_id, h.path) for h in got] == [(1, "root/doomed"), (2, "root/second")]
+    assert [g["attributes"][schema.HOLD_ID] for g in grants(out)] == [1, 2]
+    doomed, second = got
+    # the root ended the dead holder's hold; its parent saw how it died
+    assert released(out)[1][schema.RELEASE_HOW] == "holder_lost"
+    assert (
+        "ended: holder lost" in doomed.notes and "holder died (killed by SIGKILL)" in doomed.notes
+    )
+    assert "REPL at" not in doomed.notes  # it never exported its REPL span
+    assert "ended: continue" in second.notes and "holder died" not in second.notes
+    assert "REPL at holder_killed.py:" in second.notes and "in pause_here()" in second.notes
     doomed = [line for line in sections(proc.stdout)["actors"] if "root/doomed" in line]
     assert len(doomed) == 1 and "killed by SIGKILL" in doomed[0]
+
+
+def test_reentries_and_stepping_out(tmp_path: Path) -> None:
+    """`n` through a child's loop of pauses (needs a PTY): one hold, its REPL entered
+    again at each pause, ended by stepping out of the paused function."""
+    from _pty import PROMPT, Repl, banner
+
+    out = tmp_path / "steps.otlp.jsonl"
+    r = Repl("habits_step_loop.py", "child", "3", DEVX_TELEMETRY_FILE=str(out))
+    try:
+        r.expect(banner("PAUSE", "looper", "root/looper"))
+        r.prompt()
+        for _ in range(20):  # three turns of a three-line loop, and out
+            r.child.sendline("n")
+            if r.expect(rf"{re.escape(PROMPT)}|loop returned 3")[0] != PROMPT:
+                break
+        else:
+            raise AssertionError(f"never stepped out:\n{r.log.getvalue()}")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    proc = timeline(str(out))
+    assert proc.returncode == 0, proc.stderr
+    (hold,) = holds_of(proc.stdout)
+    (grant,) = grants(out)
+    assert (hold.hold_id, hold.path, hold.reason) == (
+        grant["attributes"][schema.HOLD_ID],
+        "root/looper",
+        "pause",
+    )
+    reentered = lock_records(out, schema.REPL_REENTERED)
+    assert len(reentered) == 2 and {a[schema.HOLD_ID] for a in reentered} == {hold.hold_id}
+    assert "re-entered twice" in hold.notes
+    assert "ended: stepped out" in hold.notes
+    assert "REPL at habits_step_loop.py:" in hold.notes and "in loop_and_pause()" in hold.notes
+    assert "never granted" not in proc.stdout
+    # re-entries are part of the hold, not events of their own
+    assert schema.REPL_REENTERED not in "\n".join(sections(proc.stdout)["events"])
+
+
+def test_quit_ends_the_hold(tmp_path: Path) -> None:
+    """`c` then `q` in a child (needs a PTY): two holds, one request each, the second
+    ended by the quit."""
+    from _pty import Repl, banner
+
+    out = tmp_path / "quit.otlp.jsonl"
+    r = Repl("child_pause_loop.py", DEVX_TELEMETRY_FILE=str(out))
+    try:
+        for cmd in ("c", "q"):
+            r.expect(banner("PAUSE", "looper", "root/looper"))
+            r.prompt()
+            r.child.sendline(cmd)
+        r.expect_exact("quit from the REPL in actor 'root/looper'")
+        r.finish()
+    finally:
+        r.close()
+    proc = timeline(str(out))
+    assert proc.returncode == 0, proc.stderr
+    got = holds_of(proc.stdout)
+    want = [g["attributes"] for g in grants(out)]
+    assert [(h.hold_id, h.path) for h in got] == [(1, "root/looper"), (2, "root/looper")]
+    assert [h.hold_id for h in got] == [g[schema.HOLD_ID] for g in want]
+    asked = [a[schema.REQUEST_ID] for a in lock_records(out, schema.LOCK_REQUESTED)]
+    assert asked == [g[schema.REQUEST_ID] for g in want] and len(set(asked)) == 2
+    first, second = got
+    assert "ended: continue" in first.notes and "ended: quit" in second.notes
+    for h in got:
+        assert "REPL at child_pause_loop.py:" in h.notes and "re-entered" not in h.notes
