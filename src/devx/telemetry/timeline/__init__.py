@@ -4,10 +4,15 @@ telemetry file, for a user with no trace viewer (Jaeger, Docker) at hand.
 Who ran (actors), who held the terminal and when (TTY lock), and what went wrong
 (crashes, remote errors, stack dumps, exits), with times relative to the tree start.
 
-The TTY-lock section is built from the root's ``devx.tty_lock.granted``/``released``
-log records: the root writes them, so they are complete even when a holder was
-SIGKILLed before exporting anything. The holder's own ``devx.tty_lock.held`` and
-``devx.repl`` spans, when they made it out, add the reason, the wait and the REPL frame.
+The TTY-lock section joins records by the ids of the lock protocol (names in
+:mod:`devx.telemetry.schema`): each hold is the root's grant and release records of
+one hold id (the root writes them, so they are complete even when a holder was
+SIGKILLed before exporting anything: its hold ends ``holder_lost``), with the
+holder's own lock-held and REPL spans and its re-entries of the same hold id; a
+request is answered by the grant carrying its request id, and listed as never
+granted otherwise. Each hold shows its wait, how long it was held and how it ended
+(continue, quit, stepped out, ...). Records without ids (an older devx) are counted
+and left out.
 
 Pure functions over :mod:`devx.telemetry.readback` dicts, stdlib only (no
 OpenTelemetry import): the CLI must work where only the file is.

@@ -3,14 +3,13 @@ terminal (TTY lock holds) and the events worth a line."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .source import Point, Record, Trace, int_or_none, path_of, pid_of
+from .. import schema
+from .source import Point, Record, Trace, int_or_none, path_of, pid_of, root_of
 
-TOL_NS = 50_000_000  # slack when matching one process's record against another's
-DEATH_SLACK_NS = 500_000_000  # how long after a release the holder's death still explains it
 _LINEAGE_KEYS = frozenset(
     {
         "devx.actor.name",
@@ -22,7 +21,8 @@ _LINEAGE_KEYS = frozenset(
         "process.parent_pid",
     }
 )
-_LOCK_EVENTS = ("devx.tty_lock.requested", "devx.tty_lock.granted", "devx.tty_lock.released")
+# shown in the TTY lock section, not as events
+_HOLD_EVENTS = (*schema.LOCK_EVENTS, schema.REPL_REENTERED, schema.REPL_STEPPED_OUT)
 _SEV_WARN = 13
 
 # --- actors --------------------------------------------------------------------------
@@ -117,6 +117,8 @@ def actors(trace: Trace, pts: list[Point]) -> list[ActorRow]:
 
 # --- the TTY lock --------------------------------------------------------------------
 
+HoldKey = tuple[str, int]  # (the root's uid, the hold id it minted)
+
 
 @dataclass
 class Hold:
@@ -127,135 +129,150 @@ class Hold:
     reason: str
     start_ns: int
     end_ns: int | None
+    hold_id: int | None = None
+    request_id: str = ""
     wait_s: float | None = None
     held_s: float | None = None
+    how: str | None = None  # how it ended (a ``ReleaseHow``); None: not on record
+    queued: int | None = None  # requests left waiting behind it at its grant
     source: str = "grant"  # "grant" (root's record) | "span" | "repl" | "request"
     held_span: Record | None = None
     repl: Record | None = None
+    reentries: int = 0  # pauses of the holding task inside this hold
     notes: list[str] = field(default_factory=list)
 
 
-def _holder(p: Point) -> tuple[str, int | None, str]:
-    a = p.attrs
-    return (
-        str(a.get("devx.tty_lock.holder.path") or p.path),
-        int_or_none(a.get("devx.tty_lock.holder.pid")),
-        str(a.get("devx.tty_lock.reason") or a.get("reason") or "?"),
+def _key(root_uid: str, attrs: Mapping[str, Any]) -> HoldKey | None:
+    hold_id = int_or_none(attrs.get(schema.HOLD_ID))
+    return (root_uid, hold_id) if hold_id else None
+
+
+def _reason(attrs: Mapping[str, Any]) -> str:
+    return str(attrs.get(schema.REASON) or "?")
+
+
+def _how(attrs: Mapping[str, Any]) -> str | None:
+    how = attrs.get(schema.RELEASE_HOW)
+    return str(how) if how else None
+
+
+def how_text(how: str) -> str:
+    """A ``ReleaseHow`` for people: ``stepped_out`` -> ``stepped out``."""
+    return how.replace("_", " ")
+
+
+def _from_span(s: Record, source: str) -> Hold:
+    a = s["attributes"]
+    return Hold(
+        path_of(a, s["resource"]) or "?",
+        pid_of(a, s["resource"]),
+        _reason(a),
+        s["start_ns"],
+        s["end_ns"],
+        hold_id=int_or_none(a.get(schema.HOLD_ID)) or None,
+        request_id=str(a.get(schema.REQUEST_ID) or ""),
+        wait_s=_float(a.get(schema.WAIT_S)),
+        how=_how(a),
+        source=source,
     )
 
 
-def _same(pid_a: int | None, pid_b: int | None) -> bool:
-    return pid_a is None or pid_b is None or pid_a == pid_b
-
-
-def _within(t: int, start: int, end: int | None) -> bool:
-    return start - TOL_NS <= t and (end is None or t <= end + TOL_NS)
-
-
-def _hold_at(
-    hs: list[Hold], path: str, pid: int | None, t: int, free: Callable[[Hold], bool]
-) -> Hold | None:
-    """The first hold of ``path``/``pid`` that was on at ``t`` and that ``free``
-    accepts (not yet matched to a span of the kind at hand)."""
-    for h in hs:
-        if free(h) and h.path == path and _same(h.pid, pid) and _within(t, h.start_ns, h.end_ns):
-            return h
-    return None
-
-
 def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
-    """Every turn at the terminal, in time order. Overlaps (which the lock should
-    make impossible) are kept and marked, never smoothed over."""
-    out: list[Hold] = []
-    open_grants: list[Hold] = []
+    """Every turn at the terminal in time order, joined by hold id: the root's grant
+    and release records (complete even when a holder was SIGKILLed before exporting
+    anything), then the holder's own lock and REPL spans and its re-entries; lock
+    requests that no hold answers are listed at their own time. Overlaps (which the
+    lock should make impossible) are kept and marked, never smoothed over."""
+    by_key: dict[HoldKey, Hold] = {}
     for p in pts:
-        if p.name == "devx.tty_lock.granted":
-            path, pid, reason = _holder(p)
-            h = Hold(path, pid, reason, p.time_ns, None, wait_s=_float(p.attrs.get("wait_s")))
-            out.append(h)
-            open_grants.append(h)
-        elif p.name == "devx.tty_lock.released":
-            path, pid, reason = _holder(p)
-            for h in open_grants:
-                if h.path == path and _same(h.pid, pid) and h.reason == reason:
-                    h.end_ns = p.time_ns
-                    h.held_s = _float(p.attrs.get("held_s"))
-                    open_grants.remove(h)
-                    break
-    for h in open_grants:
-        h.notes.append("no release on record")
+        if p.name not in (schema.LOCK_GRANTED, schema.LOCK_RELEASED):
+            continue
+        a = p.attrs
+        key = _key(p.root_uid, a)
+        if key is None:
+            continue  # an older devx's record: see unjoinable()
+        h = by_key.get(key)
+        if p.name == schema.LOCK_GRANTED:
+            if h is None:
+                by_key[key] = Hold(
+                    str(a.get(schema.HOLDER_PATH) or p.path),
+                    int_or_none(a.get(schema.HOLDER_PID)),
+                    _reason(a),
+                    p.time_ns,
+                    None,
+                    hold_id=key[1],
+                    request_id=str(a.get(schema.REQUEST_ID) or ""),
+                    wait_s=_float(a.get(schema.WAIT_S)),
+                    queued=int_or_none(a.get(schema.QUEUED)),
+                )
+        elif h is not None and h.how is None:  # (no grant on record: the root writes both)
+            h.end_ns = p.time_ns
+            h.held_s = _float(a.get(schema.HELD_S))
+            h.how = _how(a) or "?"
 
-    # the holder's own spans: the wait as it saw it, and the REPL frame
-    for s in trace.named("devx.tty_lock.held"):
-        a = s["attributes"]
-        path, pid = path_of(a, s["resource"]), pid_of(a, s["resource"])
-        h = _hold_at(
-            out, path, pid, s["start_ns"], lambda h: h.source == "grant" and h.held_span is None
-        )
-        if h is None:
-            h = Hold(path, pid, str(a.get("reason") or "?"), s["start_ns"], s["end_ns"])
-            h.source = "span"
-            h.notes.append("no grant on record")
-            out.append(h)
-        h.held_span = s
-        if a.get("wait_s") is not None:
-            h.wait_s = _float(a.get("wait_s"))
-        if a.get("devx.span.unfinished"):
-            h.notes.append("cut short")
-    for s in trace.named("devx.repl"):
-        a = s["attributes"]
-        path, pid = path_of(a, s["resource"]), pid_of(a, s["resource"])
-        h = _hold_at(out, path, pid, s["start_ns"], lambda h: h.repl is None)
-        if h is None:  # a runtime-less process: its REPL took no tree lock
-            h = Hold(path, pid, str(a.get("reason") or "?"), s["start_ns"], s["end_ns"])
-            h.source = "repl"
-            h.notes.append("no lock record")
-            out.append(h)
-        h.repl = s
+    # the holder's side: its span of the hold, its REPL, its re-entries
+    out = list(by_key.values())
+    for name in (schema.LOCK_HELD_SPAN, schema.REPL_SPAN):
+        for s in trace.named(name):
+            a = s["attributes"]
+            key = _key(root_of(a, s["resource"]), a)
+            h = by_key.get(key) if key is not None else None
+            if h is None:
+                if key is None and name == schema.LOCK_HELD_SPAN:
+                    continue  # an older devx's span: see unjoinable()
+                h = _from_span(s, "span" if name == schema.LOCK_HELD_SPAN else "repl")
+                # with an id, the root's records are lost (it died before exporting
+                # them); without, a runtime-less process: its REPL took no tree lock
+                h.notes.append("no grant on record" if key else "no lock record")
+                out.append(h)
+                if key is not None:
+                    by_key[key] = h
+            if name == schema.REPL_SPAN:
+                h.repl = h.repl or s
+                continue
+            if h.held_span is not None:
+                continue
+            h.held_span = s
+            if h.wait_s is None:
+                h.wait_s = _float(a.get(schema.WAIT_S))
+            said = _how(a)
+            if said and h.how and said != h.how and h.how != "holder_lost":
+                h.notes.append(f"the holder says {how_text(said)}")
+            if a.get("devx.span.unfinished"):
+                h.notes.append("cut short")
+    for p in pts:
+        if p.name == schema.REPL_REENTERED:
+            key = _key(p.root_uid, p.attrs)
+            if key is not None and key in by_key:
+                by_key[key].reentries += 1
 
-    # a holder that died holding the lock: its parent records the exit, before or just
-    # after the root frees the lock (whichever of the two notices first), and the
-    # holder never got to export its own span of the hold
+    # a holder gone with its hold: how it died, from its parent's exit record (a
+    # process exits once, so its path and pid name the one exit that matters)
     exits = [p for p in pts if p.name == "devx.actor.exit"]
     for h in out:
+        if h.how is None and h.source == "grant":
+            h.notes.append("no release on record")
+        if h.how not in (None, "holder_lost"):
+            continue
         for p in exits:
             code, sig = int_or_none(p.attrs.get("exit_code")), str(p.attrs.get("signal") or "")
-            late = DEATH_SLACK_NS if h.held_span is None else 0
             if (
                 p.attrs.get("devx.child.path") == h.path
                 and _same(h.pid, int_or_none(p.attrs.get("devx.child.pid")))
-                and h.start_ns <= p.time_ns
-                and (h.end_ns is None or p.time_ns <= h.end_ns + late)
                 and (sig or code)
             ):
                 h.notes.insert(0, f"holder died ({exit_text(code, sig)})")
                 break
 
-    # requests that never got the lock (cancelled waiters, a tree that ended first)
-    granted = sorted(out, key=lambda h: h.start_ns)
-    used: set[int] = set()
+    # requests that no hold answers: cancelled waiters, a tree that ended first
+    answered = {h.request_id for h in out if h.request_id}
     for p in pts:
-        if p.name != "devx.tty_lock.requested":
-            continue
-        reason = str(p.attrs.get("reason") or "?")
-        match = next(
-            (
-                i
-                for i, h in enumerate(granted)
-                if i not in used
-                and h.path == p.path
-                and _same(h.pid, p.pid)
-                and h.reason == reason
-                and p.time_ns <= h.start_ns + TOL_NS
-            ),
-            None,
-        )
-        if match is None:
-            out.append(Hold(p.path, p.pid, reason, p.time_ns, None, source="request"))
-        else:
-            used.add(match)
+        rid = str(p.attrs.get(schema.REQUEST_ID) or "")
+        if p.name == schema.LOCK_REQUESTED and rid and rid not in answered:
+            answered.add(rid)
+            out.append(Hold(p.path, p.pid, _reason(p.attrs), p.time_ns, None, source="request"))
 
-    out.sort(key=lambda h: h.start_ns)
+    out.sort(key=lambda h: (h.start_ns, h.hold_id or 0))
     last_end: int | None = 0
     for h in out:
         if h.source == "request":
@@ -267,6 +284,24 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
         # an unreleased hold is flagged on the next one only, then the count starts over
         last_end = h.end_ns if h.end_ns is None or last_end is None else max(h.end_ns, last_end)
     return out
+
+
+def unjoinable(trace: Trace, pts: list[Point]) -> int:
+    """TTY lock records and spans without the ids that join them (an older devx
+    wrote them): :func:`holds` leaves them out."""
+    ids = {
+        schema.LOCK_REQUESTED: schema.REQUEST_ID,
+        schema.LOCK_GRANTED: schema.HOLD_ID,
+        schema.LOCK_RELEASED: schema.HOLD_ID,
+    }
+    n = sum(1 for p in pts if p.name in ids and not p.attrs.get(ids[p.name]))
+    return n + sum(
+        1 for s in trace.named(schema.LOCK_HELD_SPAN) if not s["attributes"].get(schema.HOLD_ID)
+    )
+
+
+def _same(pid_a: int | None, pid_b: int | None) -> bool:
+    return pid_a is None or pid_b is None or pid_a == pid_b
 
 
 def _float(value: Any) -> float | None:
@@ -309,7 +344,7 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
     rows: list[EventRow] = []
     for p in pts:
         a = p.attrs
-        if p.name in _LOCK_EVENTS or p.name == "devx.actor.spawn":
+        if p.name in _HOLD_EVENTS or p.name == "devx.actor.spawn":
             continue  # shown in their own sections
         if p.name == "devx.crash":
             rows.append(EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True))

@@ -93,6 +93,7 @@ class Point:
     attrs: dict[str, Any]
     body: str = ""
     severity: int = 0
+    root_uid: str = ""  # the tree the record's actor belongs to
 
 
 @dataclass
@@ -188,6 +189,12 @@ def pid_of(attrs: Mapping[str, Any], resource: Mapping[str, Any] | None = None) 
     return int_or_none(pid)
 
 
+def root_of(attrs: Mapping[str, Any], resource: Mapping[str, Any] | None = None) -> str:
+    """The uid of the root of the actor's tree: hold ids are minted per root."""
+    uid = attrs.get("devx.actor.root_uid") or (resource or {}).get("devx.actor.root_uid")
+    return str(uid or "")
+
+
 def int_or_none(value: Any) -> int | None:
     try:
         return int(value)
@@ -214,6 +221,7 @@ def points(trace: Trace) -> list[Point]:
                 r["attributes"],
                 body or "",
                 r["severity_number"],
+                root_of(r["attributes"], r["resource"]),
             )
         )
     has_errors = any(p.name in _EXC_EVENTS for p in out)
@@ -236,6 +244,7 @@ def points(trace: Trace) -> list[Point]:
                     path_of(attrs) or path_of(s["attributes"], s["resource"]),
                     pid_of(attrs) or pid_of(s["attributes"], s["resource"]),
                     attrs,
+                    root_uid=root_of(attrs) or root_of(s["attributes"], s["resource"]),
                 )
             )
     out.sort(key=lambda p: p.time_ns)

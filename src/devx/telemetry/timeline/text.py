@@ -9,7 +9,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .model import ActorRow, EventRow, Hold, actors, event_rows, exit_text, holds
+from .model import (
+    ActorRow,
+    EventRow,
+    Hold,
+    actors,
+    event_rows,
+    exit_text,
+    holds,
+    how_text,
+    unjoinable,
+)
 from .source import Loaded, Record, Trace, load, pick, points, traces_of
 
 WIDTH = 100  # what the output aims to fit in
@@ -149,18 +159,27 @@ def _actor_lines(rows: list[ActorRow], st: _Style) -> list[str]:
     return out
 
 
-def _hold_lines(hs: list[Hold], st: _Style) -> list[str]:
+def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
     turns = [h for h in hs if h.source != "request"]
-    out = [st.paint(f"TTY lock (who held the terminal): {len(turns)} hold(s)", _BOLD)]
-    if not hs:
+    never = len(hs) - len(turns)
+    head = f"TTY lock (who held the terminal): {len(turns)} hold(s)"
+    out = [st.paint(head + (f", {never} request(s) never granted" if never else ""), _BOLD)]
+    if not hs and not unjoined:
         out.append("  (nobody took the terminal)")
+    if unjoined:
+        out.append(
+            st.paint(f"  note: {unjoined} lock record(s) without hold ids left out", _YELLOW)
+            + " (an older devx wrote them)"
+        )
     pw = _col(h.path for h in hs)
     rw = _col(h.reason for h in hs)
+    iw = _col(f"#{h.hold_id}" for h in hs if h.hold_id)
     for h in hs:
+        hid = f"{'#' + str(h.hold_id) if h.hold_id else '':>{iw}}  " if iw else ""
         who = f"{h.path:<{pw}}  {h.reason:<{rw}}"
         if h.source == "request":
-            never = st.paint("requested, never granted", _YELLOW)
-            out.append(f"  {st.rel(h.start_ns)}    {'':{st.tw}}  {who}  {never}")
+            never_text = st.paint("requested, never granted", _YELLOW)
+            out.append(f"  {hid}{st.rel(h.start_ns)}    {'':{st.tw}}  {who}  {never_text}")
             continue
         held = h.held_s
         if held is None and h.end_ns is not None:
@@ -168,16 +187,28 @@ def _hold_lines(hs: list[Hold], st: _Style) -> list[str]:
         notes = [f"held {_secs(held)}"]
         if h.source != "repl":
             notes = [f"waited {_secs(h.wait_s)}  held {_secs(held)}"]
+        if h.how is not None:
+            notes.append("ended: " + st.paint(how_text(h.how), _HOW_COLOR.get(h.how, "")))
         if h.repl is not None:
             notes.append(_repl_text(h.repl))
         elif h.held_span is not None:
             notes.append("no REPL")
+        if h.reentries:
+            notes.append(f"re-entered {_times(h.reentries)}")
         for n in h.notes:
             warn = n.startswith(("holder died", "OVERLAPS", "no release"))
             notes.append(st.paint(n, _RED if warn else _DIM))
         end = st.rel(h.end_ns) if h.end_ns is not None else f"{'?':>{st.tw}}"
-        out.extend(_wrap(f"  {st.rel(h.start_ns)} .. {end}  {who}", notes, 8 + 2 * st.tw))
+        indent = 8 + 2 * st.tw + len(hid)
+        out.extend(_wrap(f"  {hid}{st.rel(h.start_ns)} .. {end}  {who}", notes, indent))
     return out
+
+
+_HOW_COLOR = {"holder_lost": _RED, "quit": _YELLOW, "cancelled": _YELLOW}
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
 
 
 def _event_lines(evs: list[EventRow], st: _Style) -> list[str]:
@@ -212,7 +243,7 @@ def render(
         [
             *_header(os.fspath(path), loaded, traces, trace, st),
             *_actor_lines(actors(trace, pts), st),
-            *_hold_lines(holds(trace, pts), st),
+            *_hold_lines(holds(trace, pts), unjoinable(trace, pts), st),
             *_event_lines(event_rows(pts), st),
         ]
     )
