@@ -3,7 +3,6 @@ shared by the REPL tests."""
 
 from __future__ import annotations
 
-import glob
 import io
 import os
 import re
@@ -17,18 +16,11 @@ from typing import Any
 import pexpect
 import pytest
 
-from conftest import scaled, wait_until
+from conftest import blocked_in, scaled, wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROMPT = "(Pdb+) "
 TIMEOUT = scaled(10)
-
-# a thread blocked reading the terminal: select/pselect6 on fd 0 alone (readline),
-# poll/ppoll on one fd, or a plain read(0, ...); x86_64 and aarch64 numbers
-_READ_SYSCALLS = {
-    "x86_64": {23: (0, "0x1"), 270: (0, "0x1"), 7: (1, "0x1"), 271: (1, "0x1"), 0: (0, "0x0")},
-    "aarch64": {72: (0, "0x1"), 73: (1, "0x1"), 63: (0, "0x0")},
-}.get(os.uname().machine)
 
 
 def banner(kind: str, name: str, path: str) -> str:
@@ -37,23 +29,19 @@ def banner(kind: str, name: str, path: str) -> str:
 
 
 def reading_terminal(pid: int) -> bool | None:
-    """Whether a thread of ``pid`` is blocked reading the terminal (None: cannot tell:
-    /proc/<pid>/task/*/syscall unreadable or an unknown architecture)."""
-    if _READ_SYSCALLS is None:
+    """Whether a thread of ``pid`` is blocked reading the terminal: readline's select
+    on fd 0 alone, a poll of one fd, or a plain read of fd 0 (None: cannot tell)."""
+    threads = blocked_in(pid)
+    if threads is None:
         return None
-    known = False
-    for path in glob.glob(f"/proc/{pid}/task/*/syscall"):
-        try:
-            fields = Path(path).read_text().split()
-        except OSError:
-            continue
-        known = True
-        if not fields or not fields[0].isdigit():
-            continue  # "running": not in a syscall
-        want = _READ_SYSCALLS.get(int(fields[0]))
-        if want is not None and len(fields) > want[0] + 1 and fields[want[0] + 1] == want[1]:
+    for name, args in threads.values():
+        if name in ("select", "pselect6") and args[:1] == ["0x1"]:
             return True
-    return False if known else None
+        if name in ("poll", "ppoll") and args[1:2] == ["0x1"]:
+            return True
+        if name == "read" and args[:1] == ["0x0"]:
+            return True
+    return False
 
 
 class Repl:

@@ -47,6 +47,41 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.02)
 
 
+# syscall numbers the tests look for in /proc/<pid>/task/<tid>/syscall
+_SYSCALLS = {
+    "x86_64": {
+        0: "read",
+        7: "poll",
+        23: "select",
+        35: "nanosleep",
+        230: "clock_nanosleep",
+        270: "pselect6",
+        271: "ppoll",
+    },
+    "aarch64": {63: "read", 72: "pselect6", 73: "ppoll", 101: "nanosleep", 115: "clock_nanosleep"},
+}.get(os.uname().machine, {})
+
+
+def blocked_in(pid: int) -> dict[int, tuple[str, list[str]]] | None:
+    """What each thread of ``pid`` is blocked in: ``{tid: (syscall name, args)}`` (the
+    name is the number for syscalls not listed above, "running" when not in one).
+    None when the kernel does not tell us (no /proc/<pid>/task/*/syscall access, or
+    an architecture whose numbers we do not know)."""
+    if not _SYSCALLS:
+        return None
+    out: dict[int, tuple[str, list[str]]] = {}
+    for path in Path(f"/proc/{pid}/task").glob("*/syscall"):
+        try:
+            fields = path.read_text().split()
+        except OSError:
+            continue
+        if not fields:
+            continue
+        name = _SYSCALLS.get(int(fields[0]), fields[0]) if fields[0].isdigit() else "running"
+        out[int(path.parent.name)] = (name, fields[1:])
+    return out or None
+
+
 # One private temporary directory for the whole session (and every process it starts:
 # they inherit the environment). tempfile caches its directory: reset it too.
 _REAL_TMP = tempfile.gettempdir()

@@ -16,6 +16,7 @@ import trio
 
 import devx
 from _pty import EXAMPLES, repl_fixture
+from conftest import scaled
 from devx.debug import maybe_open_crash_handler, open_crash_handler
 from devx.telemetry import readback
 
@@ -264,11 +265,13 @@ def test_inside_an_actor_thread_it_takes_the_tree_lock(capsys):
             lock = tty_lock.root_lock()
             t = threading.Thread(target=crash_in_thread, name="crasher")
             t.start()
-            while t.is_alive():
-                await trio.sleep(0.01)
+            await trio.to_thread.run_sync(t.join)
             await trio.to_thread.run_sync(crash_in_thread)
-            await trio.sleep(0.05)
-            assert lock.grants == 2 and lock.holder is None
+            # the release is handed to the loop: wait for the lock to be free
+            with trio.fail_after(scaled(5)):
+                while lock.holder is not None:
+                    await trio.sleep(0.01)
+            assert lock.grants == 2
 
     trio.run(main)
     out = capsys.readouterr().out

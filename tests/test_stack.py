@@ -5,8 +5,10 @@ safe log file."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
+import subprocess
 import textwrap
 import time
 from collections.abc import Iterator
@@ -17,9 +19,10 @@ from typing import Any
 import pytest
 import trio
 
+from conftest import blocked_in, scaled, wait_until
 from devx.debug import _stack_registry as reg
 from devx.debug import stack
-from test_stack_support import PY, Env, complete_log, dump_count, read_log, wait_until
+from test_stack_support import PY, Env, complete_log, dump_count, read_log
 from test_stack_support import dump_env as dump_env  # fixture
 
 pytestmark = pytest.mark.timeout(60)
@@ -76,22 +79,26 @@ def prog(tmp_path: Path) -> Path:
     return path
 
 
-def _signal_and_wait(pid: int, timeout: float = 10) -> str:
+def sleeping(pid: int) -> bool:
+    """The main thread of ``pid`` is in time.sleep() (True also when we cannot tell)."""
+    threads = blocked_in(pid)
+    return threads is None or threads.get(pid, ("",))[0] in ("clock_nanosleep", "nanosleep")
+
+
+def _signal_and_wait(pid: int) -> str:
     os.kill(pid, signal.SIGUSR1)
-    return wait_until(lambda: complete_log(pid), timeout, f"the dump of pid {pid}")
+    return wait_until(lambda: complete_log(pid), scaled(3), f"the dump of pid {pid}")
 
 
 def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
     tree = dump_env.start([PY, str(prog)])
-    tree.wait_lines(r"^READY", 1, 20)
+    tree.wait_lines(r"^READY", 1, scaled(10))
     pid = tree.pid
     (entry,) = [e for e in dump_env.entries() if e.pid == pid]
     assert not entry.actor and entry.signal == signal.SIGUSR1
     assert not os.path.exists(reg.log_path(pid))
 
-    t0 = time.monotonic()
     text = _signal_and_wait(pid)
-    assert time.monotonic() - t0 < 5
     assert text.startswith(f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid} =====\n")
     assert "no actor runtime" in text
     assert "mode:     trio task tree" in text
@@ -113,14 +120,21 @@ def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
     assert f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid}" in tree.stderr()
     assert "task 'hang_forever'" in tree.stderr()
 
-    # a burst of signals is one dump; a later one appends a second with its header
+    # a burst of signals is one dump; a later one appends a second with its header.
+    # Signals closer than COALESCE_S to the last one taken are dropped: the process
+    # took the first one before its dump completed, so sleeping from here is enough.
     time.sleep(stack.COALESCE_S + 0.1)
     os.kill(pid, signal.SIGUSR1)
     os.kill(pid, signal.SIGUSR1)
-    wait_until(lambda: dump_count(pid) >= 2, 10, "a second dump")
-    time.sleep(0.5)
-    assert dump_count(pid) == 2
-    assert read_log(pid).count(reg.end_line(pid)) == 2
+    wait_until(lambda: read_log(pid).count(reg.end_line(pid)) >= 2, scaled(3), "a second dump")
+    # a marker: one more signal, past the coalescing window. Dumps are written in the
+    # order the signals were taken, so once the marker's is complete a second dump
+    # of the burst would be in the log before it: exactly three.
+    time.sleep(stack.COALESCE_S + 0.1)
+    os.kill(pid, signal.SIGUSR1)
+    wait_until(lambda: read_log(pid).count(reg.end_line(pid)) >= 3, scaled(3), "the marker dump")
+    assert dump_count(pid) == 3
+    assert read_log(pid).count(reg.end_line(pid)) == 3
     assert tree.proc.poll() is None
 
     # a clean exit leaves the registry
@@ -131,11 +145,9 @@ def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
 
 def test_blocked_loop_falls_back_to_thread_stacks(dump_env: Env, prog: Path) -> None:
     tree = dump_env.start([PY, str(prog), "--block"])
-    tree.wait_lines(r"^BLOCKING", 1, 20)
-    time.sleep(0.2)
-    t0 = time.monotonic()
+    tree.wait_lines(r"^BLOCKING", 1, scaled(10))
+    wait_until(lambda: sleeping(tree.pid), scaled(3), "the loop blocked in time.sleep()")
     text = _signal_and_wait(tree.pid)
-    assert time.monotonic() - t0 < 3
     assert "mode:     thread stacks (fallback)" in text
     assert "trio task tree could not be walked" in text
     assert "task 'block_loop'" in text  # the task that holds the loop is named
@@ -151,7 +163,7 @@ def test_planted_symlink_is_not_followed(
     dump_env: Env, prog: Path, tmp_path: Path, target_exists: bool
 ) -> None:
     tree = dump_env.start([PY, str(prog)])
-    tree.wait_lines(r"^READY", 1, 20)
+    tree.wait_lines(r"^READY", 1, scaled(10))
     pid = tree.pid
     victim = tmp_path / "victim.txt"
     if target_exists:
@@ -162,7 +174,9 @@ def test_planted_symlink_is_not_followed(
         os.kill(pid, signal.SIGUSR1)
         alt = dump_env.runtime_dir / f"stackscope-{pid}.log"
         wait_until(
-            lambda: alt.exists() and reg.end_line(pid) in alt.read_text(), 10, "the fallback log"
+            lambda: alt.exists() and reg.end_line(pid) in alt.read_text(),
+            scaled(3),
+            "the fallback log",
         )
         assert os.path.islink(link)
         if target_exists:
@@ -180,20 +194,84 @@ def test_planted_symlink_is_not_followed(
         os.unlink(link)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant another user's file")
-def test_foreign_log_file_is_refused(dump_env: Env, prog: Path) -> None:
-    tree = dump_env.start([PY, str(prog)])
-    tree.wait_lines(r"^READY", 1, 20)
-    pid = tree.pid
-    path = reg.log_path(pid)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    os.close(fd)
-    os.chown(path, 65534, 65534)
-    os.chmod(path, 0o666)
+# Planting another user's file at the log path takes root (chown), or, for any user,
+# a user and mount namespace in which a file of someone else's (root's: unmapped
+# there, it shows as owned by 65534) is bind-mounted, read-only, over the path.
+PLANT_IN_NAMESPACE = r"""
+set -e
+"$PY" "$PROG" &
+pid=$!
+log=/tmp/devx-stackscope-$pid.log
+touch "$log"
+mount --bind "$SRC" "$log"
+mount -o remount,bind,ro "$log"
+echo "PLANTED $pid"
+wait $pid
+"""
+
+
+def _userns_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize("how", ["chown", "namespace"])
+def test_foreign_log_file_is_refused(dump_env: Env, prog: Path, tmp_path: Path, how: str) -> None:
+    if how == "chown":
+        if os.geteuid() != 0:
+            pytest.skip("chown to another user needs root (the 'namespace' case needs not)")
+        tree = dump_env.start([PY, str(prog)])
+        tree.wait_lines(r"^READY", 1, scaled(10))
+        pid = tree.pid
+        planted = Path(reg.log_path(pid))
+        fd = os.open(planted, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.close(fd)
+        os.chown(planted, 65534, 65534)
+        os.chmod(planted, 0o666)  # writable for anyone: only the owner check stops it
+        reasons = ["is owned by uid 65534, not us"]
+    else:
+        if not _userns_works():
+            pytest.skip("no unprivileged user and mount namespaces here (unshare -rm)")
+        source = tmp_path / "planted.log"
+        if os.geteuid() == 0:  # root's own files would be ours in the namespace
+            source.write_text("someone else's\n")
+            os.chown(source, 65534, 65534)
+            os.chmod(source, 0o666)
+        else:
+            source = Path("/etc/passwd")  # root's: read-only bound, never writable
+        before = source.read_bytes()
+        env = {"PY": PY, "PROG": str(prog), "SRC": str(source)}
+        dump_env.vars.update(env)
+        tree = dump_env.start(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                               PLANT_IN_NAMESPACE])  # fmt: skip
+        (m,) = tree.wait_lines(r"^PLANTED (\d+)$", 1, scaled(10))
+        tree.wait_lines(r"^READY", 1, scaled(10))
+        pid = int(m[1])  # not tracked yet: that unlinks the log path, undoing the mount
+        planted = source
+        reasons = ["is owned by uid 65534, not us", "Read-only file system", "Permission denied"]
     os.kill(pid, signal.SIGUSR1)
-    wait_until(lambda: "task 'hang_forever'" in tree.stderr(), 10, "the dump on stderr")
-    assert os.path.getsize(path) == 0
-    assert "owned by uid 65534" in tree.stderr()
+    alt = dump_env.runtime_dir / f"stackscope-{pid}.log"
+    try:
+        wait_until(
+            lambda: alt.exists() and reg.end_line(pid) in alt.read_text(),
+            scaled(3),
+            "the dump in the private fallback log",
+        )
+    finally:
+        dump_env.track(pid)  # the mount point, or the planted file: removed now
+    assert "task 'hang_forever'" in alt.read_text()
+    if how == "chown":
+        assert planted.stat().st_size == 0
+    else:
+        assert planted.read_bytes() == before
+    err = tree.stderr()
+    assert f"refusing to write {reg.log_path(pid)}" in err
+    assert any(reason in err for reason in reasons), err
+    assert "task 'hang_forever'" in err
 
 
 # --- in-process ------------------------------------------------------------------------
