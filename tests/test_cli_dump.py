@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from conftest import scaled
 from devx import cli
 from devx.debug import _stack_registry as reg
 from test_stack_support import EXAMPLES, PY, Env, devx_cli
@@ -26,7 +25,7 @@ def _dump_order(out: str) -> list[str]:
 
 def _start_plain_tree(env: Env, *args: str, size: int) -> dict[str, int]:
     tree = env.start([PY, str(EXAMPLES / "plain_tree.py"), f"--size={size}", *args])
-    pids = {m[1]: int(m[2]) for m in tree.wait_lines(r"^READY (\S+) (\d+)$", size, 60)}
+    pids = {m[1]: int(m[2]) for m in tree.wait_lines(r"^READY (\S+) (\d+)$", size, scaled(20))}
     env.track(*pids.values())
     return pids
 
@@ -52,20 +51,31 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["dump"])
 
 
+# a process that SIGUSR1 would kill (no handler) and that answers SIGUSR2
+VICTIM = """
+import signal, sys, time  # devx-victim
+signal.signal(signal.SIGUSR2, lambda *_: print("USR2", flush=True))
+print("READY", flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
 def test_unregistered_process_is_never_signalled(dump_env: Env) -> None:
     """SIGUSR1 would kill a process without a handler: a pid or a pattern naming a
     process that is not a registered devx actor is refused."""
-    victim = subprocess.Popen([PY, "-c", "import time; time.sleep(60)  # devx-victim"])
-    try:
-        for target in (str(victim.pid), "devx-victim"):
-            res = devx_cli(dump_env, "dump", target)
-            assert res.returncode == cli.EXIT_NO_MATCH, res
-            assert "no devx actor of yours" in res.stderr
-        time.sleep(0.2)
-        assert victim.poll() is None
-    finally:
-        victim.kill()
-        victim.wait()
+    victim = dump_env.start([PY, "-c", VICTIM], name="victim")
+    victim.wait_lines(r"^READY$", 1, scaled(10))
+    for target in (str(victim.pid), "devx-victim"):
+        res = devx_cli(dump_env, "dump", target)
+        assert res.returncode == cli.EXIT_NO_MATCH, res
+        assert "no devx actor of yours" in res.stderr
+    # Proof that no SIGUSR1 is on its way: the victim handles a SIGUSR2 sent now.
+    # Pending standard signals are delivered lowest number first, so a SIGUSR1 sent
+    # before would have killed it first.
+    os.kill(victim.pid, signal.SIGUSR2)
+    victim.wait_lines(r"^USR2$", 1, scaled(5))
+    assert victim.proc.poll() is None
 
 
 # --- end to end ------------------------------------------------------------------------
@@ -73,8 +83,8 @@ def test_unregistered_process_is_never_signalled(dump_env: Env) -> None:
 
 def test_dump_plain_tree_by_pattern(dump_env: Env) -> None:
     pids = _start_plain_tree(dump_env, "--shape=nested", "--block=n2", size=5)
-    dump_env.trees[0].wait_lines(r"^BLOCKING", 1, 20)
-    res = devx_cli(dump_env, "dump", "plain_tree", "--timeout", "10")
+    dump_env.trees[0].wait_lines(r"^BLOCKING", 1, scaled(10))
+    res = devx_cli(dump_env, "dump", "plain_tree", "--timeout", str(scaled(4)))
     assert res.returncode == 0, res.stderr
     assert _dump_order(res.stdout) == sorted(pids)  # merged, ordered by tree path
     assert "5/5 dumps" in res.stderr
@@ -86,7 +96,7 @@ def test_dump_plain_tree_by_pattern(dump_env: Env) -> None:
 
 def test_dump_child_pid_gives_its_subtree(dump_env: Env) -> None:
     pids = _start_plain_tree(dump_env, "--shape=nested", size=5)
-    res = devx_cli(dump_env, "dump", str(pids["root/n1"]), "--timeout", "10")
+    res = devx_cli(dump_env, "dump", str(pids["root/n1"]), "--timeout", str(scaled(4)))
     assert res.returncode == 0, res.stderr
     assert _dump_order(res.stdout) == ["root/n1", "root/n1/n3", "root/n1/n4"]
 
@@ -95,7 +105,8 @@ def test_unresponsive_actor_times_out_with_partial_output(dump_env: Env) -> None
     pids = _start_plain_tree(dump_env, "--shape=flat", size=3)
     os.kill(pids["root/n1"], signal.SIGSTOP)  # a stopped process cannot run its handler
     try:
-        res = devx_cli(dump_env, "dump", "plain_tree", "--timeout", "1")
+        # long enough for the others' dumps, on a busy machine too
+        res = devx_cli(dump_env, "dump", "plain_tree", "--timeout", str(scaled(1)))
     finally:
         os.kill(pids["root/n1"], signal.SIGCONT)
     assert res.returncode == cli.EXIT_INCOMPLETE, res
@@ -107,7 +118,7 @@ def test_dump_hung_tree(dump_env: Env) -> None:
     from test_stack_tree import PATHS, start_hung_tree
 
     tree, _actors = start_hung_tree(dump_env)
-    res = devx_cli(dump_env, "dump", "hung_tree", "--timeout", "10")
+    res = devx_cli(dump_env, "dump", "hung_tree", "--timeout", str(scaled(4)))
     assert res.returncode == 0, res.stderr
     assert _dump_order(res.stdout) == list(PATHS)
     assert f"{len(PATHS)}/{len(PATHS)} dumps" in res.stderr

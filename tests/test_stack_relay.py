@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from conftest import scaled, wait_until
+from devx.debug import _stack_registry as reg
 from devx.debug import stack
-from test_stack_support import EXAMPLES, PY, Env, complete_log, dump_count, wait_until
+from test_stack_support import EXAMPLES, PY, Env, complete_log, dump_count, read_log
 from test_stack_support import dump_env as dump_env  # fixture
 
 pytestmark = pytest.mark.timeout(90)
@@ -18,22 +20,35 @@ pytestmark = pytest.mark.timeout(90)
 
 def _start(env: Env, *args: str, size: int) -> dict[str, int]:
     tree = env.start([PY, str(EXAMPLES / "plain_tree.py"), f"--size={size}", *args])
-    ready = tree.wait_lines(r"^READY (\S+) (\d+)$", size, 60)
+    ready = tree.wait_lines(r"^READY (\S+) (\d+)$", size, scaled(20))
     pids = {m[1]: int(m[2]) for m in ready}
     env.track(*pids.values())
     return pids
+
+
+def completed(pid: int) -> int:
+    return read_log(pid).count(reg.end_line(pid))
+
+
+def wait_dumps(pids: dict[str, int], want: dict[str, int]) -> None:
+    """Wait until each process has written (at least) its dumps in ``want``, then
+    check it wrote exactly that many, each complete."""
+    for path, n in want.items():
+        wait_until(lambda p=pids[path], n=n: completed(p) >= n, scaled(5), f"dump {n} of {path}")
+    got = {path: (dump_count(pids[path]), completed(pids[path])) for path in want}
+    assert got == {path: (n, n) for path, n in want.items()}
 
 
 def test_signal_to_root_dumps_every_process_and_to_a_child_its_subtree(dump_env: Env) -> None:
     # root ── n1 ── n3, n4 ; root ── n2 ; n4 blocks its loop
     pids = _start(dump_env, "--shape=nested", "--block=n4", size=5)
     tree = dump_env.trees[0]
-    tree.wait_lines(r"^BLOCKING", 1, 20)
+    tree.wait_lines(r"^BLOCKING", 1, scaled(10))
     assert set(pids) == {"root", "root/n1", "root/n2", "root/n1/n3", "root/n1/n4"}
 
     os.kill(pids["root"], signal.SIGUSR1)
     logs = {
-        path: wait_until(lambda pid=pid: complete_log(pid), 15, f"the dump of {path}")
+        path: wait_until(lambda pid=pid: complete_log(pid), scaled(5), f"the dump of {path}")
         for path, pid in pids.items()
     }
     for path, text in logs.items():
@@ -54,10 +69,13 @@ def test_signal_to_root_dumps_every_process_and_to_a_child_its_subtree(dump_env:
     # a signal to one child dumps it and its subtree only
     time.sleep(stack.COALESCE_S + 0.1)
     os.kill(pids["root/n1"], signal.SIGUSR1)
-    for path in ("root/n1", "root/n1/n3", "root/n1/n4"):
-        wait_until(lambda p=pids[path]: dump_count(p) == 2, 15, f"a second dump of {path}")
-    time.sleep(0.5)
-    assert dump_count(pids["root"]) == 1 and dump_count(pids["root/n2"]) == 1
+    wait_dumps(pids, {"root": 1, "root/n2": 1, "root/n1": 2, "root/n1/n3": 2, "root/n1/n4": 2})
+    # a marker past the coalescing window, to the root: every process dumps once more.
+    # Each writes its dumps in order, so a stray dump of root or n2 from the signal to
+    # n1 would show up before the marker's: exact counts prove there was none.
+    time.sleep(stack.COALESCE_S + 0.1)
+    os.kill(pids["root"], signal.SIGUSR1)
+    wait_dumps(pids, {"root": 2, "root/n2": 2, "root/n1": 3, "root/n1/n3": 3, "root/n1/n4": 3})
 
 
 def test_signal_burst_to_every_process_gives_one_dump_each(dump_env: Env) -> None:
@@ -65,7 +83,9 @@ def test_signal_burst_to_every_process_gives_one_dump_each(dump_env: Env) -> Non
     pids = _start(dump_env, "--shape=flat", size=4)
     for pid in pids.values():
         os.kill(pid, signal.SIGUSR1)
-    for path, pid in pids.items():
-        wait_until(lambda pid=pid: complete_log(pid), 15, f"the dump of {path}")
-    time.sleep(0.6)
-    assert {path: dump_count(pid) for path, pid in pids.items()} == dict.fromkeys(pids, 1)
+    wait_dumps(pids, dict.fromkeys(pids, 1))
+    # a marker past the coalescing window: one more dump each, and no other (a second
+    # dump of the burst would be written before the marker's)
+    time.sleep(stack.COALESCE_S + 0.1)
+    os.kill(pids["root"], signal.SIGUSR1)
+    wait_dumps(pids, dict.fromkeys(pids, 2))

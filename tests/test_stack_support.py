@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from conftest import wait_until as wait_until  # here too for the stack tests
 from devx.debug import _stack_registry as reg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,17 +78,6 @@ class Tree:
         with contextlib.suppress(Exception):
             self.proc.wait(5)
         self._err.close()
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        val = pred()
-        if val:
-            return val
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_log(pid: int) -> str:
