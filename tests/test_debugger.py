@@ -223,9 +223,10 @@ def test_quit_in_child(repl):
     r.expect(banner("PAUSE", "pauser", "root/pauser"))
     r.prompt()
     r.child.sendline("q")
-    r.expect("BdbQuit")
+    r.expect_exact("devx: quit from the REPL in actor 'root/pauser'")
     assert r.finish() != 0
     assert ">>> devx CRASH" not in r.log.getvalue()  # quitting is not a crash
+    assert "bdb.py" not in r.log.getvalue()
 
 
 @pytest.mark.parametrize(("script", "ok"), [("root_pause.py", True), ("child_crash.py", False)])

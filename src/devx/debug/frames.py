@@ -20,6 +20,7 @@ PLUMBING = (
     "outcome",
     "greenback",
     "sniffio",
+    "contextlib",
     "runpy",
     "threading",
     "bdb",

@@ -184,16 +184,14 @@ class TTYLock:
         bisect.insort(self._queue, hold, key=lambda h: h.key)
         self._grant_next()
         self._publish()
-        entered = False
         try:
             await hold.granted.wait()
-            entered = True
             yield hold
         finally:
             if hold in self._queue:
                 self._queue.remove(hold)
             elif not hold.released.is_set():
-                self._end(hold, "holder_lost" if entered else "cancelled")
+                self._end(hold, "cancelled")
             self._publish()
 
 
@@ -220,10 +218,15 @@ async def serve_hold(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     child that dies while waiting or holding cancels this call: the hold ends as
     ``holder_lost``."""
     req = decode(request, LockRequest)
-    async with root_lock().hold(req) as hold:
+    lock = root_lock()
+    async with lock.hold(req) as hold:
         assert hold.grant is not None
-        yield encode(hold.grant)
-        await hold.released.wait()
+        try:
+            yield encode(hold.grant)
+            await hold.released.wait()
+        finally:
+            if not hold.released.is_set():  # no release came: the holder is gone
+                lock.release(LockRelease(hold_id=hold.hold_id, how="holder_lost"))
 
 
 def release_hold(release: dict[str, Any]) -> bool:

@@ -30,7 +30,7 @@ import trio
 
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
-from ..telemetry import events
+from ..telemetry import events, schema
 from ..telemetry.standalone import ProcessTelemetry
 from . import session as _session
 from .pause import debug_actor, enter_trace
@@ -212,8 +212,8 @@ class BareSession:
     def repl_started(self, frame: FrameType | None) -> None:
         self.repl_thread = threading.get_ident()
         self._span = events.start_span(
-            "devx.repl",
-            reason=self.reason,
+            schema.REPL_SPAN,
+            **{schema.REASON: self.reason},
             **frame_attrs(frame),
             **self._telemetry.lineage_attrs(),
         )
@@ -230,6 +230,7 @@ class BareSession:
         self._done = True
         _restore_tty(self._tty)
         if self._span is not None:
+            self._span.set(**{schema.RELEASE_HOW: how})
             self._span.end()
         self._telemetry.close()
         _bare_lock.release()

@@ -27,6 +27,7 @@ from .errors import (
     MsgTypeError,
     NoRuntime,
     box_error,
+    is_user_quit,
     strip_cancelled,
     type_name,
 )
@@ -520,8 +521,9 @@ class Actor:
                 raise
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
-            await self.run_crash_hooks(exc)
-            events.exception(exc, call=f"{msg.ns}.{msg.func}", **self.lineage_attrs())
+            if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
+                await self.run_crash_hooks(exc)
+                events.exception(exc, call=f"{msg.ns}.{msg.func}", **self.lineage_attrs())
             reply = Error(cid=msg.cid, error=self.box(exc))
         finally:
             self._rpc_scopes.pop(key, None)
@@ -556,7 +558,12 @@ class Actor:
                         raise IPCEncodeError(
                             f"value yielded by {msg.ns}.{msg.func} cannot be sent: {exc}"
                         ) from None
-                    await chan.send_raw(frame)
+                    try:
+                        await chan.send_raw(frame)
+                    except ChannelClosed:
+                        # the caller went away: nobody to stream to, not a crash
+                        log.debug("%s.%s: caller %s gone", msg.ns, msg.func, chan.peer)
+                        break
             finally:
                 with trio.CancelScope(shield=True):
                     await agen.aclose()

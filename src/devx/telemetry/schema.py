@@ -14,7 +14,6 @@ LOCK_REQUESTED = "devx.tty_lock.requested"  # requester side, before waiting
 LOCK_GRANTED = "devx.tty_lock.granted"  # root side
 LOCK_RELEASED = "devx.tty_lock.released"  # root side
 REPL_REENTERED = "devx.repl.reentered"  # the holding task paused again: same hold
-REPL_STEPPED_OUT = "devx.repl.stepped_out"  # stepping left the user's code: REPL ended
 
 LOCK_EVENTS = (LOCK_REQUESTED, LOCK_GRANTED, LOCK_RELEASED)
 

@@ -22,7 +22,7 @@ _LINEAGE_KEYS = frozenset(
     }
 )
 # shown in the TTY lock section, not as events
-_HOLD_EVENTS = (*schema.LOCK_EVENTS, schema.REPL_REENTERED, schema.REPL_STEPPED_OUT)
+_HOLD_EVENTS = (*schema.LOCK_EVENTS, schema.REPL_REENTERED)
 _SEV_WARN = 13
 
 # --- actors --------------------------------------------------------------------------
