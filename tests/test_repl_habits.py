@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _pty import banner, repl_fixture
-from conftest import scaled
+from conftest import scaled, wait_until
 from devx.telemetry import schema
 from devx.telemetry.readback import load_logs
 
@@ -175,3 +175,31 @@ def test_queued_repls_are_granted_in_the_order_they_were_asked(tmp_path):
     assert {r["attributes"][schema.HOLD_ID] for r in released} == {
         g[schema.HOLD_ID] for g in grants
     }
+
+
+def test_nothing_devx_writes_lands_under_a_live_prompt(repl, tmp_path):
+    go, paths = tmp_path / "go", tmp_path / "paths"
+    r = repl("habits_quiet.py", DEVX_QUIET_GO=str(go), DEVX_QUIET_PATHS=str(paths))
+    r.expect(banner("PAUSE", "sitter", "root/sitter"))
+    r.prompt()
+    r.wait_reading()
+    go.touch()  # the root now logs a devx warning and dumps every actor's stacks
+
+    def dumps_written() -> bool:
+        if not paths.exists() or not paths.read_text():
+            return False
+        files = [Path(p) for p in paths.read_text().splitlines()]
+        return all(f.exists() and "end devx stack dump" in f.read_text() for f in files)
+
+    wait_until(dumps_written, scaled(20), "both stack dumps in their /tmp files")
+    # the dumps are done and the warning was logged: none of it is on the screen
+    assert r.cmd("p 40+2").strip().splitlines() == ["p 40+2", "42"]
+    assert r.cmd("p 1").strip().splitlines() == ["p 1", "1"]
+    shown = r.log.getvalue()
+    assert "devx warning" not in shown and "devx stack dump: root " not in shown
+    r.child.sendline("c")  # after the release, in no set order between the processes:
+    r.saw("child resumed")
+    r.saw("a devx warning while the REPL is live")
+    r.saw("===== devx stack dump: root root@")
+    r.saw("===== devx stack dump: root/sitter")
+    assert r.finish() == 0

@@ -29,10 +29,12 @@ from typing import Any
 
 import trio
 
+from ..runtime import console
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
 from ..telemetry import events, schema
 from . import lock as tty_lock
+from . import tree_lock
 from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requester
 from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
@@ -223,6 +225,7 @@ class Session:
                     pass  # the root is gone, and the lock with it
 
     def _granted(self, grant: LockGrant) -> None:
+        console.hold("this actor's REPL is live")  # before its banner: nothing under it
         self.grant = grant
         self.wait_s = grant.wait_s
         self._lock_span = events.start_span(
@@ -277,6 +280,7 @@ class Session:
                 span.end()
         if current is self:
             current = None
+        tree_lock.refresh_gate()  # open again once the root says nobody holds it
         if threading.get_ident() == self._loop_thread:
             self._released.set()
             return

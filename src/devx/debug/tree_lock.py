@@ -42,10 +42,8 @@ class TreeLockView:
     def update(self, state: LockState) -> None:
         if state.seq <= self.state.seq and self.state.seq != 0:
             return  # stale (a follower reconnected): keep the newer one
-        was_held = self.held
         self.state = state
-        if self.held != was_held:
-            _gate(self.held)
+        refresh_gate()
         self._changed.set()
         self._changed = trio.Event()
 
@@ -68,13 +66,14 @@ class TreeLockView:
 view = TreeLockView()
 
 
-def _gate(held: bool) -> None:
-    """Hold devx's own terminal output back while a REPL is live in the tree."""
-    try:
-        from ..runtime import console
-    except ImportError:  # pragma: no cover - older runtime without the gate
-        return
-    if held:
+def refresh_gate() -> None:
+    """Hold devx's own terminal output back while a REPL is live in the tree (as the
+    root last said) or in this process (its own grant arrives before the root's
+    state push does). Level-triggered: every change sets it again."""
+    from ..runtime import console
+    from . import session
+
+    if view.held or session.current is not None:
         console.hold("a REPL is live in the tree")
     else:
         console.release()
