@@ -23,9 +23,11 @@ Exactly one of the two writes each request. Signals within ``COALESCE_S`` of the
 previous one (a relay plus a direct ``pkill``) yield a single dump.
 
 Each dump goes to ``/tmp/devx-stackscope-<pid>.log`` (opened O_NOFOLLOW, 0600, ours,
-appended; see :mod:`._stack_registry`), to stderr unless a REPL owns it, and to
-telemetry as a ``devx.stack_dump`` event. While enabled the process is listed in the
-private registry that ``devx dump`` reads.
+appended; see :mod:`._stack_registry`) and to telemetry as a ``devx.stack_dump`` event
+at once, and to stderr through the console gate (:mod:`devx.runtime.console`): while a
+REPL is live in the tree the terminal copy waits for its release. A dump of the process
+whose REPL stops its trio loop says so (the loop is "stopped in a REPL", not blocked).
+While enabled the process is listed in the private registry that ``devx dump`` reads.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from typing import Any
 
 import trio
 
+from ..runtime import console
 from ..runtime.threads import start_quiet
 from . import _stack_registry as _reg
 
@@ -60,7 +63,6 @@ __all__ = [
     "env_enabled",
     "format_stack_dump",
     "log_path",
-    "set_stderr_busy_probe",
     "stack_on_sig_enabled",
 ]
 
@@ -124,26 +126,22 @@ class _Installed:
 
 
 _state: _Installed | None = None
-_stderr_busy: Callable[[], bool] | None = None  # set below to _repl_owns_tty
 _atexit_registered = False
 
 
-def _repl_owns_tty() -> bool:
-    """The default probe: a REPL of this process holds the terminal."""
-    from . import session
-
-    live = session.current
-    return live is not None and live.pdb is not None
-
-
-_stderr_busy = _repl_owns_tty
-
-
-def set_stderr_busy_probe(probe: Callable[[], bool] | None) -> None:
-    """Let the debugger say when a REPL owns the terminal: while ``probe()`` is true,
-    dumps go only to the log file and telemetry, not to stderr."""
-    global _stderr_busy
-    _stderr_busy = probe
+def _repl_stops_loop() -> str | None:
+    """When a REPL of this process runs on the main thread (a pause or post-mortem in
+    a trio task: the loop waits for it), a description of it, else None. Read without
+    importing the debugger: no session module loaded means no REPL."""
+    mod = sys.modules.get("devx.debug.session")
+    live = getattr(mod, "current", None) if mod is not None else None
+    pdb = getattr(live, "pdb", None) if live is not None else None
+    if pdb is None or not getattr(pdb, "live", True):
+        return None
+    if getattr(live, "repl_thread", None) != threading.main_thread().ident:
+        return None  # a sync pause's REPL in another thread: the loop still runs
+    reason = getattr(live, "reason", None)
+    return f"{reason} REPL" if reason else "REPL"
 
 
 def stack_on_sig_enabled() -> bool:
@@ -332,7 +330,12 @@ class _Watchdog(threading.Thread):
         while (req := self._q.get()) is not None:
             st = _state
             step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
-            stuck = self._wait_for_trio(req, step) if req.in_trio else False
+            if not req.in_trio:
+                stuck = False
+            elif _repl_stops_loop() is not None:
+                stuck = True  # the loop waits for the REPL: no use waiting for the loop
+            else:
+                stuck = self._wait_for_trio(req, step)
             if req.claim("watchdog"):
                 _guarded(_dump_without_trio, req, time.monotonic() - req.mono, stuck)
 
@@ -367,7 +370,7 @@ def _guarded(fn: Callable[..., None], *args: Any) -> None:
         fn(*args)
     except BaseException:
         with contextlib.suppress(BaseException):
-            _reg.write_all(2, f"devx: stack dump failed:\n{traceback.format_exc()}".encode())
+            console.write(f"devx: stack dump failed:\n{traceback.format_exc()}")
 
 
 def _dump_from_trio(req: _Request) -> None:
@@ -388,7 +391,15 @@ def _dump_with_trio(req: _Request) -> None:
 
 def _dump_without_trio(req: _Request, waited: float, stuck: bool) -> None:
     fd, path, note = _open_log()
-    if req.in_trio and stuck:
+    repl = _repl_stops_loop() if req.in_trio else None
+    if repl is not None:
+        who = f"task {req.blocked_task!r}" if req.blocked_task else "the main thread"
+        why = (
+            f"the trio loop is stopped in a REPL: {who} is at the debugger prompt ({repl}) "
+            "on the main thread; it goes on when the REPL is left (see the MainThread "
+            "stack below)"
+        )
+    elif req.in_trio and stuck:
         who = f"task {req.blocked_task!r}" if req.blocked_task else "a sync call"
         why = (
             f"the trio loop is blocked: the main thread has not moved for {waited:.2f} s, "
@@ -613,13 +624,9 @@ def _emit(
             _reg.write_all(fd, data)
         finally:
             os.close(fd)
-    busy = False
-    if _stderr_busy is not None:
-        with contextlib.suppress(Exception):
-            busy = bool(_stderr_busy())
-    if not busy:
-        with contextlib.suppress(OSError):
-            _reg.write_all(2, (note.encode() if note else b"") + data)
+    # the terminal copy: held back while a REPL is live in the tree, in order after
+    # the release (the file and the telemetry record above/below are written now)
+    console.write_bytes((note.encode() if note else b"") + data, fd=2)
     try:
         from devx.telemetry import events
     except ImportError:

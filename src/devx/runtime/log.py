@@ -1,11 +1,17 @@
-"""Plain stdlib logging for the runtime (``devx.*`` loggers), headed by the actor's
-tree path and pid. The telemetry layer may replace the handler with structlog JSON."""
+"""Plain stdlib logging for the runtime (``devx.*`` loggers), written through the
+console gate (:mod:`devx.runtime.console`: held back while a REPL is live). On a
+terminal one readable line per record, headed by the actor's tree path and pid; JSON
+lines when stderr is not a terminal or ``DEVX_LOG_FORMAT=json``. The telemetry layer
+may replace the handler with its structlog one (same two forms)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
+import time
+from typing import Any
+
+from . import console
 
 _HANDLER_FLAG = "_devx_runtime_handler"
 
@@ -22,7 +28,7 @@ def setup(loglevel: str | None, actor_path: str) -> None:
             return
     if logger.handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(console.stream("stderr"))
     setattr(handler, _HANDLER_FLAG, True)
     handler.setFormatter(_formatter(actor_path))
     logger.addHandler(handler)
@@ -30,6 +36,33 @@ def setup(loglevel: str | None, actor_path: str) -> None:
 
 
 def _formatter(actor_path: str) -> logging.Formatter:
+    if console.log_format() == "json":
+        return JsonFormatter({"devx.actor.path": actor_path, "process.pid": os.getpid()})
     return logging.Formatter(
         f"[devx {actor_path} pid {os.getpid()}] %(levelname)s %(name)s: %(message)s"
     )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``event``, ``level``, ``logger``, ``timestamp``
+    (UTC, ISO 8601), ``exception`` when there is one, and the ``extra`` fields."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        doc: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+        }
+        for k, v in self.extra.items():
+            doc.setdefault(k, v)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)

@@ -8,19 +8,19 @@ behind :mod:`devx.telemetry.events`, open the tree span (root) and this actor's
 for the whole lifetime so every trio task inherits it. The SDK, exporters and structlog
 load on a background thread a little later. On exit: record the outcome, end the spans,
 flush and shut down within ``DEVX_TELEMETRY_EXIT_TIMEOUT``, and in the root print the
-telemetry file path (one line on stderr).
+telemetry file path (one line on stderr, through :mod:`devx.runtime.console`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..runtime import console
 from ..runtime.threads import start_quiet
 from . import config, events
 
@@ -158,7 +158,7 @@ class Session:
             self.logs.close()
             self.logs = None
         if self.actor.is_root and s.file and not s.quiet and os.path.exists(s.file):
-            print(f"devx: telemetry written to {s.file}", file=sys.stderr, flush=True)
+            console.write(f"devx: telemetry written to {s.file}\n")
 
 
 def _default_factory(

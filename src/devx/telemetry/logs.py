@@ -12,12 +12,17 @@ Two stages so that booting an actor does not pay for importing structlog:
   come out as the same JSON, and replays the buffered records through it.
 
 Output: ``DEVX_LOG_FILE`` (appended by every process of the tree, one ``os.write`` per
-line under ``flock``), else stderr. :meth:`LogSetup.close` restores the previous state.
+line under ``flock``; always JSON), else stderr through the console gate
+(:mod:`devx.runtime.console`: held back while a REPL is live), where a terminal gets one
+readable line per record (``[devx root/worker pid 42] WARNING devx.x: message k=v``)
+and anything else JSON; ``DEVX_LOG_FORMAT=json`` (or ``console``) forces the form.
+:meth:`LogSetup.close` restores the previous state.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -25,6 +30,7 @@ from collections import deque
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from ..runtime import console
 from ._appendfile import AppendFile
 
 LOGGER = "devx"
@@ -41,16 +47,6 @@ def current_ids() -> tuple[str | None, str | None]:
     if ids is None:
         return None, None
     return f"{ids.trace_id:032x}", f"{ids.span_id:016x}"
-
-
-class _Stderr:
-    """``sys.stderr`` looked up at write time (pytest and REPLs swap it)."""
-
-    def write(self, s: str) -> int:
-        return sys.stderr.write(s)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
 
 
 class _LineFile:
@@ -103,6 +99,59 @@ class _PlainJson(logging.Formatter):
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
+
+
+_HIDDEN = frozenset(
+    ("event", "level", "logger", "timestamp", "trace_id", "span_id", "exception", "stack")
+)
+
+
+class ConsoleLine:
+    """Render an event dict as one readable line, the runtime's plain form:
+    ``[devx <path> pid <pid>] LEVEL logger: message k=v ...``; lineage and trace ids
+    stay out of it (they are in the telemetry), an exception follows on its lines.
+    A structlog processor, also used by :class:`_PlainConsole`."""
+
+    def __init__(self, lineage: Mapping[str, Any]) -> None:
+        self.hidden = _HIDDEN | set(lineage)
+        path = lineage.get("devx.actor.path")
+        pid = lineage.get("process.pid")
+        self.head = f"[devx {path} pid {pid}]" if path else None
+
+    def __call__(self, _: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
+        head = self.head or f"[devx pid {os.getpid()}]"
+        level = str(event_dict.get("level", "")).upper()
+        logger = event_dict.get("logger")
+        text = f"{head} {level} {f'{logger}: ' if logger else ''}{event_dict.get('event', '')}"
+        extra = [
+            f"{k}={v!r}"
+            for k, v in event_dict.items()
+            if k not in self.hidden and not str(k).startswith("_")
+        ]
+        if extra:
+            text += " " + " ".join(extra)
+        for key in ("stack", "exception"):
+            if event_dict.get(key):
+                text += "\n" + str(event_dict[key]).rstrip("\n")
+        return text
+
+
+class _PlainConsole(logging.Formatter):
+    """Stdlib-only readable lines: the fallback when structlog is unavailable."""
+
+    def __init__(self, lineage: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.line = ConsoleLine(lineage)
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return self.line(None, "", doc)
 
 
 class _EarlyHandler(logging.Handler):
@@ -205,7 +254,14 @@ class LogSetup:
         lg.propagate = False
 
     def _make_stream(self) -> Any:
-        return _LineFile(self.path) if self.path else _Stderr()
+        return _LineFile(self.path) if self.path else console.stream("stderr")
+
+    def _json(self) -> bool:
+        """JSON for the log file and a non-terminal stderr, else readable lines."""
+        return bool(self.path) or console.log_format() == "json"
+
+    def _plain_formatter(self) -> logging.Formatter:
+        return _PlainJson(self.lineage) if self._json() else _PlainConsole(self.lineage)
 
     def finish(self) -> None:
         """Import structlog and switch to the JSON handler (idempotent)."""
@@ -220,7 +276,7 @@ class LogSetup:
             handler = self._structlog_handler(self._stream)
         except ImportError:
             handler = logging.StreamHandler(self._stream)
-            handler.setFormatter(_PlainJson(self.lineage))
+            handler.setFormatter(self._plain_formatter())
         setattr(handler, _OURS, True)
         self._final = handler
         if self.app_owned or self._early is None:
@@ -234,6 +290,9 @@ class LogSetup:
 
         timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
         lineage = AddLineage(self.lineage)
+        renderer: Any = (
+            structlog.processors.JSONRenderer() if self._json() else ConsoleLine(self.lineage)
+        )
         if not structlog.is_configured():
             structlog.configure(
                 processors=[
@@ -244,7 +303,7 @@ class LogSetup:
                     lineage,
                     structlog.processors.StackInfoRenderer(),
                     structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer(),
+                    renderer,
                 ],
                 wrapper_class=structlog.make_filtering_bound_logger(self.level),
                 logger_factory=structlog.WriteLoggerFactory(file=stream),
@@ -256,7 +315,7 @@ class LogSetup:
             structlog.stdlib.ProcessorFormatter(
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.JSONRenderer(),
+                    renderer,
                 ],
                 foreign_pre_chain=[
                     structlog.stdlib.add_log_level,
@@ -282,7 +341,7 @@ class LogSetup:
         early = self._early
         if early is not None and early.forward is None and early.buffer:
             fallback = logging.StreamHandler(self._make_stream())
-            fallback.setFormatter(_PlainJson(self.lineage))
+            fallback.setFormatter(self._plain_formatter())
             early.drain(fallback)
         for h in list(lg.handlers):
             if getattr(h, _OURS, False):
