@@ -18,7 +18,7 @@ import devx
 from _pty import EXAMPLES, repl_fixture
 from conftest import scaled
 from devx.debug import maybe_open_crash_handler, open_crash_handler
-from devx.telemetry import readback
+from devx.telemetry import readback, schema
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,7 +122,7 @@ def test_crash_and_repl_recorded_without_a_runtime(repl, tmp_path):
     by_name = {s["name"]: s for s in spans}
     repl_span, actor = by_name["devx.repl"], by_name["devx.actor"]
     attrs = repl_span["attributes"]
-    assert attrs["reason"] == "crash" and attrs["code.function"] == "load_port"
+    assert attrs[schema.REASON] == "crash" and attrs["code.function"] == "load_port"
     assert attrs["code.lineno"] == 17 and attrs["code.filepath"].endswith("crash_main.py")
     assert attrs["devx.actor.path"] == "crash_main" and attrs["process.pid"] == r.child.pid
     assert repl_span["parent_span_id"] == actor["span_id"]

@@ -407,3 +407,52 @@ def test_every_grant_has_its_release_on_record(script, tmp_path):
     held = [s for s in load_spans(trace_file) if s["name"] == "devx.tty_lock.held"]
     assert len(held) == len(records) // 2
     assert records[-1][1] == "root"  # the root's own post-mortem came last
+
+
+# --- the debugger over a Unix socket, with debug_mode per actor, post_mortem() -------
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@pytest.mark.parametrize(
+    ("transport", "root_debug"), [("uds", "on"), ("tcp", "off"), ("uds", "off")]
+)
+def test_child_repls_over_any_transport_and_root_debug_mode(repl, transport, root_debug):
+    """Children in debug mode get their REPLs over a Unix socket as over TCP, and
+    with the root itself not in debug mode (then it opens no REPL of its own)."""
+    r = repl(str(SCRIPTS / "debug_tree.py"), "--transport", transport, "--root-debug", root_debug)
+    kind = "a unix socket" if transport == "uds" else "tcp"
+    r.expect_exact(f"root: debug_mode={root_debug == 'on'}, listening on {kind}")
+    r.expect(banner("PAUSE", "pauser", "root/pauser"))
+    assert '-> return f"pauser resumed' in r.prompt()
+    assert r.cmd("p secret").strip().endswith("42")
+    r.child.sendline("c")
+    r.expect_exact("root got: pauser resumed with secret=42")
+    r.expect(banner("CRASH", "divider", "root/divider") + ": ZeroDivisionError")
+    assert "-> return a / b" in r.prompt()
+    assert r.cmd("p a, b").strip().endswith("(1, 0)")
+    r.child.sendline("c")
+    if root_debug == "on":  # the root walks the error up in its own REPL
+        r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: ZeroDivisionError")
+        r.prompt()
+        r.child.sendline("c")
+    r.expect("RemoteActorError: ZeroDivisionError: division by zero")
+    assert r.finish() != 0
+    if root_debug == "off":
+        assert ">>> devx CRASH in actor 'root'" not in r.log.getvalue()
+
+
+def test_post_mortem_in_an_except_block(repl):
+    r = repl(str(SCRIPTS / "post_mortem_tree.py"))
+    r.expect(banner("CRASH", "careful", "root/careful") + ": ZeroDivisionError")
+    out = r.prompt()
+    assert "post_mortem_tree.py(12)careful()" in out and "-> ratio = a / b" in out
+    assert r.cmd("p a, b, ratio").strip().endswith("(1, 0, None)")
+    r.child.sendline("c")
+    r.expect_exact("root got: child went on, ratio=None")  # no error: the code went on
+    r.expect(banner("CRASH", "root", "root") + ": KeyError: 'missing'")
+    assert '-> {}["missing"]' in r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("root: outside an except block: post_mortem() outside an except block")
+    r.expect_exact("root: done")
+    assert r.finish() == 0

@@ -21,6 +21,8 @@ from devx.runtime import msgs
 
 pytestmark = pytest.mark.timeout(60)
 
+SCRIPTS = Path(__file__).parent / "scripts"
+
 
 def run(fn, *args):
     return trio.run(fn, *args)
@@ -422,9 +424,6 @@ def test_uds_transport():
     run(main)
 
 
-SCRIPTS = Path(__file__).parent / "scripts"
-
-
 def test_sigint_at_root_tears_down_the_tree():
     before = devx_actor_pids()
     proc = subprocess.Popen(
@@ -497,3 +496,52 @@ def test_child_exits_when_parent_is_killed(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("how", "exit_code", "warnings"),
+    [
+        ("shielded", 128 + signal.SIGTERM, ["still running 0.5s after cancel: SIGTERM"]),
+        (
+            "blocked",
+            -signal.SIGKILL,
+            ["still running 0.5s after cancel: SIGTERM", "ignored SIGTERM: SIGKILL"],
+        ),
+    ],
+)
+def test_cancel_escalates_to_sigterm_then_sigkill(tmp_path, how, exit_code, warnings):
+    """A child that ignores the cancel request gets SIGTERM after DEVX_CANCEL_GRACE
+    seconds; one whose loop is stuck (it cannot even take SIGTERM) gets SIGKILL."""
+    from devx.runtime.child_record import TERM_GRACE
+    from devx.telemetry.readback import load_spans
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "stubborn_child.py"), how],
+        capture_output=True,
+        text=True,
+        timeout=scaled(10),
+        env={**os.environ, "DEVX_CANCEL_GRACE": "0.5", "DEVX_TELEMETRY_FILE": str(trace_file)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, *rest = proc.stdout.splitlines()
+    assert first.startswith("root: stubborn child "), proc.stdout
+    pid = int(first.split()[-1])
+    # the call ends when the child is gone, before or after cancel_actor() returns
+    assert "root: the call ended: ChannelClosed" in rest and len(rest) == 2, proc.stdout
+    (outcome,) = [line for line in rest if line.startswith("root: graceful=")]
+    graceful, took = outcome.removeprefix("root: graceful=").split(" after ")
+    assert graceful == "False"
+    # the grace periods were waited for (lower bounds: no speed claim)
+    assert float(took.removesuffix(" s")) >= 0.5 + (TERM_GRACE if how == "blocked" else 0) - 0.05
+    for w in ("still running 0.5s after cancel: SIGTERM", "ignored SIGTERM: SIGKILL"):
+        said = proc.stderr.count(f"actor 'root/stubborn' (pid {pid}) {w}")
+        assert said == (w in warnings), proc.stderr
+    (exit_event,) = [
+        e["attributes"]
+        for s in load_spans(trace_file)
+        for e in s["events"]
+        if e["name"] == "devx.actor.exit"
+    ]
+    assert exit_event["devx.child.pid"] == pid and exit_event["exit_code"] == exit_code
+    assert exit_event["cancel_requested"] is True

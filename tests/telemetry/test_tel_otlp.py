@@ -90,8 +90,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # an exporter left alone would wait this long for a collector that never answers:
-# far beyond any bound below, so a bound that holds is devx's doing
-EXPORTER_TIMEOUT_S = "60"
+# well beyond the bounds below, so a bound that holds is devx's doing (and not so
+# long that its thread, left behind, outlives the next few tests)
+EXPORTER_TIMEOUT_S = "15"
 
 
 def warnings_of(err: str) -> list[str]:
