@@ -336,12 +336,21 @@ def test_child_dying_on_its_own_is_a_clear_error(how):
     run(main)
 
 
-def test_malformed_frames_are_rejected_and_tree_keeps_working(devx_log):
+async def connect(addr: tuple[str, int] | str) -> trio.abc.Stream:
+    """A raw connection to an actor's listener, TCP or Unix socket."""
+    if isinstance(addr, str):
+        return await trio.open_unix_socket(addr)
+    return await trio.open_tcp_stream(*addr)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "uds"])
+def test_malformed_frames_are_rejected_and_tree_keeps_working(devx_log, transport):
     async def main():
-        async with devx.open_nursery() as an:
+        async with devx.open_nursery(transport=transport) as an:
             portal = await an.start_actor("w", enable_modules=["fns"])
-            host, port = devx.current_actor().listen_addr
-            assert host == "127.0.0.1"
+            addr = devx.current_actor().listen_addr
+            if transport == "tcp":
+                assert addr[0] == "127.0.0.1"
             payloads = [
                 b"\xff\xff\xff\xffgarbage",  # absurd length
                 struct.pack(">I", 3) + b"\xc1\xc1\xc1",  # invalid msgpack
@@ -350,7 +359,7 @@ def test_malformed_frames_are_rejected_and_tree_keeps_working(devx_log):
                 struct.pack(">I", 3) + msgspec.msgpack.encode([1, 2]),  # not a message
             ]
             for payload in payloads:
-                stream = await trio.open_tcp_stream(host, port)
+                stream = await connect(addr)
                 await stream.send_all(payload)
                 with trio.fail_after(scaled(5)):
                     while await stream.receive_some(100):
@@ -360,17 +369,18 @@ def test_malformed_frames_are_rejected_and_tree_keeps_working(devx_log):
 
     run(main)
     rejected = [m for m in devx_log if "rejected" in m or "frame" in m]
-    assert len(rejected) >= 5, devx_log
-    assert all("127.0.0.1:" in m for m in rejected)
+    assert len(rejected) == 5, devx_log  # one line per connection, naming the peer
+    peer = "127.0.0.1:" if transport == "tcp" else f"unix:{os.getpid()}"  # SO_PEERCRED
+    assert all(peer in m for m in rejected), rejected
 
 
-def test_garbage_from_an_authenticated_peer_closes_only_that_connection(devx_log):
+@pytest.mark.parametrize("transport", ["tcp", "uds"])
+def test_garbage_from_an_authenticated_peer_closes_only_that_connection(devx_log, transport):
     async def main():
-        async with devx.open_nursery() as an:
+        async with devx.open_nursery(transport=transport) as an:
             portal = await an.start_actor("w", enable_modules=["fns"])
             actor = devx.current_actor()
-            host, port = actor.listen_addr
-            stream = await trio.open_tcp_stream(host, port)
+            stream = await connect(actor.listen_addr)
             hello = msgs.Hello(uid=msgs.ActorID("intruder", "0" * 32), secret=actor.secret, pid=1)
             body = msgspec.msgpack.encode(hello)
             await stream.send_all(struct.pack(">I", len(body)) + body)
@@ -386,12 +396,13 @@ def test_garbage_from_an_authenticated_peer_closes_only_that_connection(devx_log
     assert any("intruder" in m and "undecodable" in m for m in devx_log), devx_log
 
 
-def test_unauthenticated_peer_is_rejected(devx_log):
+@pytest.mark.parametrize("transport", ["tcp", "uds"])
+def test_unauthenticated_peer_is_rejected(devx_log, transport):
     async def main():
-        async with devx.open_nursery() as an:
+        async with devx.open_nursery(transport=transport) as an:
             portal = await an.start_actor("w", enable_modules=["fns"])
-            host, port = devx.current_actor().listen_addr
-            stream = await trio.open_tcp_stream(host, port)
+            addr = devx.current_actor().listen_addr
+            stream = await connect(addr)
             hello = msgs.Hello(uid=msgs.ActorID("mallory", "1" * 32), secret="wrong", pid=1)
             body = msgspec.msgpack.encode(hello)
             await stream.send_all(struct.pack(">I", len(body)) + body)
@@ -399,7 +410,7 @@ def test_unauthenticated_peer_is_rejected(devx_log):
                 assert await stream.receive_some(100) == b""
             start = msgs.Start(cid=1, ns="fns", func="add", kwargs={"a": 1, "b": 1})
             body = msgspec.msgpack.encode(start)
-            stream2 = await trio.open_tcp_stream(host, port)
+            stream2 = await connect(addr)
             await stream2.send_all(struct.pack(">I", len(body)) + body)  # no hello at all
             with trio.fail_after(scaled(5)):
                 assert await stream2.receive_some(100) == b""

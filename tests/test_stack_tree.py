@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,42 @@ def test_sigusr1_to_a_child_dumps_its_subtree_only(dump_env: Env) -> None:
             f"dump {n} of {path}",
         )
     assert {path: dump_count(actors[path].pid) for path in PATHS} == want
+
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+TREE_PATHS = ("root", "root/a", "root/b", "root/c", "root/c/gc0")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "uds"])
+@pytest.mark.parametrize("flag", ["1", None], ids=["flag", "no-flag"])
+def test_env_flag_enables_dumps_on_a_real_tree(
+    dump_env: Env, transport: str, flag: str | None
+) -> None:
+    """DEVX_ENABLE_STACKSCOPE=1, no code change: every actor of a tree (over TCP or
+    Unix sockets) registers and dumps; without it none registers (and none is sent
+    a SIGUSR1, which would kill it)."""
+    if flag is not None:
+        dump_env.vars["DEVX_ENABLE_STACKSCOPE"] = flag
+    argv = [PY, str(SCRIPTS / "sigint_tree.py"), *(["--uds"] if transport == "uds" else [])]
+    tree = dump_env.start(argv, name="tree")
+    (m,) = tree.wait_lines(r"^PIDS ", 1, scaled(20))  # every actor is up
+    root, *children = map(int, m.string.split()[1:])
+    assert root == tree.pid
+    dump_env.track(*children)
+
+    def mine() -> dict[str, reg.Entry]:
+        return {e.path: e for e in dump_env.entries() if e.pid in (root, *children)}
+
+    if flag is None:
+        assert mine() == {}
+        return
+    actors = wait_until(lambda: (a := mine()) and len(a) == len(TREE_PATHS) and a, scaled(5),
+                        "every actor registered")  # fmt: skip
+    assert sorted(actors) == sorted(TREE_PATHS)
+    assert {e.pid for e in actors.values()} == {root, *children}
+    os.kill(root, signal.SIGUSR1)
+    for path, e in actors.items():
+        text = wait_until(lambda pid=e.pid: complete_log(pid), scaled(5), f"the dump of {path}")
+        assert f"actor:    name={e.name} uid={e.uid} path={path} pid={e.pid}" in text
+    c = actors["root/c"]
+    assert f"relayed:  SIGUSR1 -> 1 child(ren): {actors['root/c/gc0'].pid}" in complete_log(c.pid)

@@ -1,5 +1,8 @@
 """A root with two children and a grandchild under the third; prints the pids of
-the root and of every actor once they are all up, then waits for ctrl-c."""
+the root and of every actor once they are all up, then waits for ctrl-c.
+
+    python sigint_tree.py [--uds]     # --uds: the tree talks over Unix sockets
+"""
 
 import os
 import sys
@@ -13,7 +16,8 @@ import fns
 
 
 async def main() -> None:
-    async with devx.open_nursery() as an:
+    transport = "uds" if "--uds" in sys.argv else "tcp"
+    async with devx.open_nursery(transport=transport) as an:
         pids = []
         for name in ("a", "b"):
             portal = await an.start_actor(name, enable_modules=["fns"])
