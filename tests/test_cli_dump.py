@@ -125,3 +125,33 @@ def test_dump_hung_tree(dump_env: Env) -> None:
     assert f"pid {tree.pid})" in res.stderr  # only the root was signalled; it relayed
     assert "in park_in_sleep_forever" in res.stdout and "time.sleep(3600)" in res.stdout
     assert tree.proc.poll() is None
+
+
+# --- devx ps -----------------------------------------------------------------------
+
+
+def test_ps_lists_registered_processes(dump_env: Env) -> None:
+    from test_stack import PROG
+    from test_stack_tree import PATHS, start_hung_tree
+
+    empty = devx_cli(dump_env, "ps")
+    assert empty.returncode == cli.EXIT_NO_MATCH and empty.stdout == ""
+    assert "no devx process of yours has stack dumps enabled" in empty.stderr
+
+    _tree, actors = start_hung_tree(dump_env)
+    prog = dump_env.tmp_path / "plain_prog.py"
+    prog.write_text(PROG)
+    plain = dump_env.start([PY, str(prog)], name="plain")
+    plain.wait_lines(r"^READY", 1, scaled(10))
+
+    res = devx_cli(dump_env, "ps")
+    assert res.returncode == 0, res.stderr
+    header, *lines = res.stdout.splitlines()
+    assert header.split() == ["PID", "TREE", "PATH", "UID"]
+    tree_lines = [f"{e.pid:>8}  {'  ' * path.count('/')}{path}  {e.uid}" for path, e in
+                  sorted(actors.items(), key=lambda kv: kv[1].sort_key)]  # fmt: skip
+    plain_line = [ln for ln in lines if ln.lstrip().startswith(f"{plain.pid} ")]
+    assert [ln for ln in lines if ln not in plain_line] == tree_lines
+    assert len(tree_lines) == len(PATHS)
+    (line,) = plain_line
+    assert "plain_prog.py" in line and line.endswith("[no actor runtime]")

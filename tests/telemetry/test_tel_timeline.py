@@ -428,3 +428,42 @@ def test_quit_ends_the_hold(tmp_path: Path) -> None:
     assert "ended: continue" in first.notes and "ended: quit" in second.notes
     for h in got:
         assert "REPL at child_pause_loop.py:" in h.notes and "re-entered" not in h.notes
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def uncolored(text: str) -> list[str]:
+    """The lines without colour codes (nor the padding a coloured cell keeps)."""
+    return [line.rstrip() for line in ANSI.sub("", text).splitlines()]
+
+
+def test_color(runs: dict[str, Path]) -> None:
+    """--color always/never, and auto: on a terminal, unless NO_COLOR."""
+    import pexpect
+
+    path = str(runs["child_crash"])
+    plain = timeline(path, "--color", "never")
+    colored = timeline(path, "--color", "always")
+    assert plain.returncode == colored.returncode == 0
+    assert "\x1b[" not in plain.stdout and "\x1b[" in colored.stdout
+    assert uncolored(colored.stdout) == plain.stdout.splitlines()  # the same text, coloured
+
+    def on_a_terminal(**env: str) -> str:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "devx.cli", "timeline", path],
+            env=_env(**env),
+            encoding="utf-8",
+            timeout=scaled(10),
+        )
+        try:
+            out = child.read()
+        finally:
+            child.close()
+        assert child.exitstatus == 0, out
+        return out.replace("\r\n", "\n")
+
+    auto = on_a_terminal()
+    assert "\x1b[" in auto and uncolored(auto) == plain.stdout.splitlines()
+    assert on_a_terminal(NO_COLOR="1") == plain.stdout

@@ -185,3 +185,23 @@ def test_telemetry_off_writes_no_file(tmp_path: Path, env: dict[str, str | None]
     else:
         assert written == [], written
         assert "telemetry written" not in proc.stderr
+
+
+def test_traceparent_in_the_roots_environment_joins_an_outer_trace(tmp_path: Path) -> None:
+    """A tree started by something already traced (TRACEPARENT in the environment,
+    the OTel env carrier) continues that trace: its tree span is a child of the
+    outer span, and every actor below keeps its own parent."""
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    proc, path = run_scenario("tree", tmp_path, TRACEPARENT=f"00-{trace_id}-{span_id}-01")
+    assert proc.returncode == 0, proc.stderr
+    spans = readback.load_spans(path)
+    logs = readback.load_logs(path)
+    assert {s["trace_id"] for s in spans} | {r["trace_id"] for r in logs} == {trace_id}
+    tree = one(spans, "devx.tree", "troot")
+    assert tree["parent_span_id"] == span_id and tree["parent_is_remote"] is True
+    root = one(spans, "devx.actor", "troot")
+    child = one(spans, "devx.actor", "troot/child")
+    grandchild = one(spans, "devx.actor", "troot/child/grandchild")
+    assert root["parent_span_id"] == tree["span_id"]
+    assert child["parent_span_id"] == root["span_id"]
+    assert grandchild["parent_span_id"] == child["span_id"]
