@@ -61,7 +61,10 @@ def raise_value_error() -> None:
     raise ValueError("bad value")
 
 
-async def sleep_forever() -> None:
+async def sleep_forever(marker: str = "") -> None:
+    """Sleep forever; with ``marker``, create that file first (the call is running)."""
+    if marker:
+        Path(marker).touch()
     await trio.sleep_forever()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -250,12 +251,20 @@ def test_cancel_scope_cancels_children():
     assert not set(pids) & devx_actor_pids()  # the nursery waited for both to exit
 
 
-def test_remote_call_cancelled_by_caller_keeps_actor():
+def test_remote_call_cancelled_by_caller_keeps_actor(tmp_path):
+    marker = tmp_path / "sleeping"
+
     async def main():
         async with devx.open_nursery() as an:
             portal = await an.start_actor("sleeper", enable_modules=["fns"])
-            with trio.move_on_after(0.3) as cs:
-                await portal.run(fns.sleep_forever)
+            with trio.CancelScope() as cs:
+                async with trio.open_nursery() as n:
+                    call = functools.partial(portal.run, fns.sleep_forever, marker=str(marker))
+                    n.start_soon(call)
+                    with trio.fail_after(scaled(5)):
+                        while not marker.exists():  # the remote call is under way
+                            await trio.sleep(0.01)
+                    cs.cancel()
             assert cs.cancelled_caught
             assert await portal.run(fns.add, a=1, b=1) == 2
 

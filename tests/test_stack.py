@@ -33,20 +33,26 @@ PROG = textwrap.dedent(
     import trio
     from devx.debug.stack import enable_stack_on_sig
 
-    release = threading.Event()
+    release, parked = threading.Event(), threading.Event()
 
     def parked_thread():
-        release.wait()
+        parked.set(); release.wait()  # one line: where a dump finds this thread
 
-    async def hang_forever():
+    # each task says it started once it is about to park: no checkpoint in between,
+    # so it is parked before main goes on
+
+    async def hang_forever(task_status=trio.TASK_STATUS_IGNORED):
+        task_status.started()
         await trio.sleep_forever()
 
-    async def nested_child():
+    async def nested_child(task_status=trio.TASK_STATUS_IGNORED):
+        task_status.started()
         await trio.sleep_forever()
 
-    async def nested_parent():
+    async def nested_parent(task_status=trio.TASK_STATUS_IGNORED):
         async with trio.open_nursery() as n:
-            n.start_soon(nested_child, name="nested_child")
+            await n.start(nested_child, name="nested_child")
+            task_status.started()
             await trio.sleep_forever()
 
     async def block_loop():
@@ -56,10 +62,10 @@ PROG = textwrap.dedent(
     async def main():
         enable_stack_on_sig()
         threading.Thread(target=parked_thread, name="parked-thread", daemon=True).start()
+        parked.wait()
         async with trio.open_nursery() as n:
-            n.start_soon(hang_forever, name="hang_forever")
-            n.start_soon(nested_parent, name="nested_parent")
-            await trio.sleep(0.05)
+            await n.start(hang_forever, name="hang_forever")
+            await n.start(nested_parent, name="nested_parent")
             print("READY", os.getpid(), flush=True)
             if "--block" in sys.argv:
                 n.start_soon(block_loop, name="block_loop")
@@ -329,16 +335,16 @@ def test_in_process_dump_emits_telemetry(in_process: None) -> None:
     prev = events.install(backend)
     pid = os.getpid()
 
-    async def waiter() -> None:
+    async def waiter(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
         await trio.sleep_forever()
 
     async def main() -> None:
         stack.enable_stack_on_sig()
         async with trio.open_nursery() as n:
-            n.start_soon(waiter, name="in-process-waiter")
-            await trio.sleep(0.01)
+            await n.start(waiter, name="in-process-waiter")
             os.kill(pid, signal.SIGUSR1)
-            with trio.fail_after(10):
+            with trio.fail_after(scaled(3)):
                 while not complete_log(pid):
                     await trio.sleep(0.01)
             n.cancel_scope.cancel()
