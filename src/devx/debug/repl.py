@@ -1,12 +1,19 @@
 """PdbREPL: the project's ``pdbp.Pdb`` subclass, and :func:`mk_pdb`.
 
 Differences from a bare pdbp: no sticky full-screen mode (prompts from several
-actors must read as a log, not repaint the screen), frames marked
-``__tracebackhide__`` hidden (and so are the trio, outcome and greenback frames a
-sync pause sits under: a worker thread's job runner, a greenback portal's shim),
-pdb's own SIGINT handler never installed (the debug layer's trio-safe handler
-decides what ctrl-c does), colours off under ``NO_COLOR``, and a callback when the
-user leaves the REPL (continue or quit) so the TTY lock is released right then.
+actors must read as a log, not repaint the screen); pdb's own SIGINT handler never
+installed (the debug layer's trio-safe handler decides what ctrl-c does); colours
+off under ``NO_COLOR``; a callback when the user leaves the REPL (continue, quit)
+so the TTY lock is released right then. And stepping that fits a trio tree:
+
+- devx, trio and other plumbing frames (:mod:`devx.debug.frames`) are never a stop
+  and are hidden from ``w``/``u``/``d``; neither are library frames plumbing calls;
+- stops happen only in the task that owns the REPL (``s`` over an ``await`` never
+  lands in another task);
+- ``n``/``r``/``until`` past a coroutine's end stop at its caller's next line (bdb
+  ignores that return);
+- when the outermost frame of the user's code under the pause returns, the REPL
+  ends as with ``c``, saying so in one line (:meth:`PdbREPL.step_out`).
 """
 
 from __future__ import annotations
