@@ -4,8 +4,10 @@
 - Every temporary file of the run, the telemetry files devx writes by default
   included, lands in one private directory per session (``TMPDIR``), never in the
   user's real ``/tmp/devx-telemetry-<uid>/`` where ``devx timeline`` would take a
-  test's file for the newest tree; the stack-dump registry likewise
-  (``DEVX_RUNTIME_DIR``). Removed when the session passes, kept (and named) when not.
+  test's file for the newest tree; the stack-dump registry (``DEVX_RUNTIME_DIR``)
+  and the Unix sockets of ``transport="uds"`` trees (``XDG_RUNTIME_DIR``) likewise.
+  Removed when the session passes, kept (and named) when not. (Stack dumps still go
+  to ``/tmp/devx-stackscope-<pid>.log``, a fixed path: the stack tests remove theirs.)
 - Time: tests wait for events (a line printed, a record in a file, a pid gone), never
   for the clock. Every bound on how long such a wait may take is ``scaled(seconds)``:
   seconds an idle machine needs with some margin, times ``SLOWDOWN``
@@ -91,6 +93,7 @@ for _var in ("TEMP", "TMP"):
     os.environ.pop(_var, None)
 tempfile.tempdir = SESSION_TMP
 os.environ["DEVX_RUNTIME_DIR"] = os.path.join(SESSION_TMP, "devx-runtime")
+os.environ["XDG_RUNTIME_DIR"] = SESSION_TMP  # Unix sockets of transport="uds" trees
 os.environ.pop("DEVX_TELEMETRY_FILE", None)  # each test says where its telemetry goes
 
 

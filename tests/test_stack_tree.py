@@ -119,23 +119,30 @@ def test_env_flag_enables_dumps_on_a_real_tree(
     argv = [PY, str(SCRIPTS / "sigint_tree.py"), *(["--uds"] if transport == "uds" else [])]
     tree = dump_env.start(argv, name="tree")
     (m,) = tree.wait_lines(r"^PIDS ", 1, scaled(20))  # every actor is up
-    root, *children = map(int, m.string.split()[1:])
-    assert root == tree.pid
-    dump_env.track(*children)
+    pids = [int(pid) for pid in m.string.split()[1:]]
+    assert pids[0] == tree.pid and len(pids) == len(TREE_PATHS)
+    dump_env.track(*pids)
+    try:
+        if flag is None:
+            assert not [e for e in dump_env.entries() if e.pid in pids]
+        else:
+            dumps_of_every_actor(dump_env, pids)
+    finally:  # ctrl-c: the tree ends cleanly (a killed one would leave its sockets)
+        os.killpg(tree.pid, signal.SIGINT)
+        tree.proc.wait(scaled(10))
 
-    def mine() -> dict[str, reg.Entry]:
-        return {e.path: e for e in dump_env.entries() if e.pid in (root, *children)}
 
-    if flag is None:
-        assert mine() == {}
-        return
-    actors = wait_until(lambda: (a := mine()) and len(a) == len(TREE_PATHS) and a, scaled(5),
-                        "every actor registered")  # fmt: skip
+def dumps_of_every_actor(dump_env: Env, pids: list[int]) -> None:
+    def registered() -> dict[str, reg.Entry] | None:
+        mine = {e.path: e for e in dump_env.entries() if e.pid in pids}
+        return mine if len(mine) == len(pids) else None
+
+    actors = wait_until(registered, scaled(5), "every actor registered")
     assert sorted(actors) == sorted(TREE_PATHS)
-    assert {e.pid for e in actors.values()} == {root, *children}
-    os.kill(root, signal.SIGUSR1)
+    assert {e.pid for e in actors.values()} == set(pids)
+    os.kill(actors["root"].pid, signal.SIGUSR1)
     for path, e in actors.items():
         text = wait_until(lambda pid=e.pid: complete_log(pid), scaled(5), f"the dump of {path}")
         assert f"actor:    name={e.name} uid={e.uid} path={path} pid={e.pid}" in text
-    c = actors["root/c"]
-    assert f"relayed:  SIGUSR1 -> 1 child(ren): {actors['root/c/gc0'].pid}" in complete_log(c.pid)
+    relayed = f"relayed:  SIGUSR1 -> 1 child(ren): {actors['root/c/gc0'].pid}"
+    assert relayed in complete_log(actors["root/c"].pid)
