@@ -122,8 +122,9 @@ def test_crash_and_repl_recorded_without_a_runtime(repl, tmp_path):
     by_name = {s["name"]: s for s in spans}
     repl_span, actor = by_name["devx.repl"], by_name["devx.actor"]
     attrs = repl_span["attributes"]
-    assert attrs[schema.REASON] == "crash" and attrs["code.function"] == "load_port"
-    assert attrs["code.lineno"] == 17 and attrs["code.filepath"].endswith("crash_main.py")
+    assert attrs[schema.REASON] == "crash" and attrs[schema.CODE_FUNCTION_NAME] == "load_port"
+    assert attrs[schema.CODE_LINE_NUMBER] == 17
+    assert attrs[schema.CODE_FILE_PATH].endswith("crash_main.py")
     assert attrs["devx.actor.path"] == "crash_main" and attrs["process.pid"] == r.child.pid
     assert repl_span["parent_span_id"] == actor["span_id"]
     assert actor["attributes"]["devx.actor.outcome"] == "crashed"

@@ -15,6 +15,7 @@ import pytest
 
 from _pty import PROMPT, TIMEOUT, banner, kill_holder, lock_requests, repl_fixture
 from conftest import scaled, wait_until
+from devx.telemetry import schema
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -136,7 +137,7 @@ def test_several_pauses_and_a_crash_one_at_a_time(repl, tmp_path):
         assert before["end_ns"] <= after["start_ns"]
     repls = [s for s in spans if s["name"] == "devx.repl"]
     assert len(repls) == 5
-    assert all(s["attributes"]["code.filepath"].endswith(".py") for s in repls)
+    assert all(s["attributes"][schema.CODE_FILE_PATH].endswith(".py") for s in repls)
     assert "current_actor().name" not in trace_file.read_text()  # never what was typed
 
 

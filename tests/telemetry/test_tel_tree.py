@@ -77,7 +77,8 @@ def test_one_trace_root_child_grandchild(tmp_path: Path) -> None:
         for key in ("devx.actor.name", "devx.actor.uid", "devx.actor.root_uid", "devx.actor.path"):
             assert attrs[key] == res[key], key
         assert attrs["process.pid"] == res["process.pid"]
-        assert res["service.name"] == "troot"
+        assert res["service.name"] == attrs["devx.actor.path"]  # one service per actor
+        assert res["service.namespace"] == "troot"
         assert res["service.instance.id"].startswith(attrs["devx.actor.uid"].split("@")[1])
         pids.add(res["process.pid"])
     assert len(pids) == 3

@@ -11,6 +11,7 @@ import trio
 
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
+from ..telemetry import schema
 from .repl import mk_pdb
 from .session import Session, frame_attrs, interactive
 
@@ -60,7 +61,10 @@ def enter_trace(session: Session, frame: FrameType) -> None:
     ``frame``. Plumbing frames are never a stop, so the tracer may run through
     devx's own code on the way back to ``frame``."""
     where = frame_attrs(frame)
-    location = f"{where['code.filepath']}:{where['code.lineno']} in {where['code.function']}()"
+    location = (
+        f"{where[schema.CODE_FILE_PATH]}:{where[schema.CODE_LINE_NUMBER]} "
+        f"in {where[schema.CODE_FUNCTION_NAME]}()"
+    )
     if not interactive():
         session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
         session.release()

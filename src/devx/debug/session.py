@@ -76,9 +76,9 @@ def frame_attrs(frame: FrameType | None) -> dict[str, Any]:
         return {}
     code = frame.f_code
     return {
-        "code.filepath": code.co_filename,
-        "code.lineno": frame.f_lineno,
-        "code.function": code.co_name,
+        schema.CODE_FILE_PATH: code.co_filename,
+        schema.CODE_LINE_NUMBER: frame.f_lineno,
+        schema.CODE_FUNCTION_NAME: code.co_name,
     }
 
 
@@ -111,6 +111,7 @@ class Session:
         self.thread_name: str | None = None
         # the thread the REPL runs in (SIGINT may only interrupt it if it is the main one)
         self.repl_thread: int | None = None
+        self._wait_span: Any = None
         self._lock_span: Any = None
         self._repl_span: Any = None
         self._tty: Any = None
@@ -160,6 +161,13 @@ class Session:
     def _request(self) -> LockRequest:
         actor = self.actor
         requested_at = time.monotonic()
+        # the wait for the terminal, ended at the grant: the first record of a hold a
+        # receiver gets, while its REPL is still open (spans export when they end)
+        self._wait_span = events.start_span(
+            schema.LOCK_WAIT_SPAN,
+            **{schema.REQUEST_ID: self.request_id, schema.REASON: self.reason},
+            **actor.lineage_attrs(),
+        )
         events.event(
             schema.LOCK_REQUESTED,
             **{
@@ -228,12 +236,14 @@ class Session:
         console.hold("this actor's REPL is live")  # before its banner: nothing under it
         self.grant = grant
         self.wait_s = grant.wait_s
+        granted = {schema.REASON: self.reason, schema.WAIT_S: grant.wait_s, **self.hold_attrs()}
+        if self._wait_span is not None:
+            self._wait_span.set(**granted, **{schema.QUEUED: grant.queued})
+            self._wait_span.end()
         self._lock_span = events.start_span(
-            schema.LOCK_HELD_SPAN,
-            **{schema.REASON: self.reason, schema.WAIT_S: grant.wait_s},
-            **self.hold_attrs(),
-            **self.actor.lineage_attrs(),
+            schema.LOCK_HELD_SPAN, **granted, **self.actor.lineage_attrs()
         )
+        events.flush_soon(0.5)  # who holds the terminal, visible at once
 
     def announce(self, what: str) -> None:
         """The banner: which actor, where in the tree, why it stopped, who waits."""
@@ -255,6 +265,7 @@ class Session:
             return  # re-entered: the same REPL goes on
         self._repl_span = events.start_span(
             schema.REPL_SPAN,
+            parent=self._lock_span,
             **{schema.REASON: self.reason},
             **frame_attrs(frame),
             **self.hold_attrs(),

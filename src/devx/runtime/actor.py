@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..telemetry import events
+from ..telemetry import events, schema
 from . import hooks as _hooks
 from .errors import (
     ChannelClosed,
@@ -486,8 +486,9 @@ class Actor:
     async def _report_error(self, chan: Channel, msg: Start, exc: BaseException) -> None:
         if isinstance(exc, IPCEncodeError):
             exc = IPCEncodeError(f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}")
+        # recorded when raised, before a post-mortem REPL holds it up
+        events.exception(exc, **{schema.CALL: f"{msg.ns}.{msg.func}"}, **self.lineage_attrs())
         await self.run_crash_hooks(exc)
-        events.exception(exc, call=f"{msg.ns}.{msg.func}", **self.lineage_attrs())
         await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
 
     def _start_invoke(
@@ -522,8 +523,9 @@ class Actor:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
             if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
+                call = {schema.CALL: f"{msg.ns}.{msg.func}"}
+                events.exception(exc, **call, **self.lineage_attrs())
                 await self.run_crash_hooks(exc)
-                events.exception(exc, call=f"{msg.ns}.{msg.func}", **self.lineage_attrs())
             reply = Error(cid=msg.cid, error=self.box(exc))
         finally:
             self._rpc_scopes.pop(key, None)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from ..telemetry import events
 from . import hooks
 from . import log as runtime_log
 from .actor import Actor, current_actor
@@ -67,6 +68,7 @@ async def open_root_actor(
             except BaseException as exc:
                 err = strip_cancelled(exc)  # a cancellation is never a crash
                 if err is not None and not isinstance(err, (KeyboardInterrupt, GeneratorExit)):
+                    events.exception(err, **actor.lineage_attrs())  # when raised
                     await actor.run_crash_hooks(err)
                 raise
     except BaseExceptionGroup as eg:

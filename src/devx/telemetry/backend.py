@@ -22,6 +22,7 @@ import contextvars
 import itertools
 import logging
 import random
+import sys
 import threading
 import time
 import weakref
@@ -29,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from ..runtime.threads import start_thread
-from . import config
+from . import config, schema
 from .events import Attrs
 
 log = logging.getLogger("devx.telemetry")
@@ -41,6 +42,7 @@ SAMPLED = 0x01
 SYNC_EVENTS = frozenset({"devx.stack_dump", "devx.crash"})
 """Point events written out synchronously (flushed before the call returns)."""
 SYNC_TIMEOUT = 1.0
+_RECORDED = "__devx_recorded__"  # set on an exception once it is on record
 MAX_PENDING = 20_000  # spans + log records kept while the SDK loads
 
 _warned: set[str] = set()
@@ -369,6 +371,8 @@ class TelemetryBackend:
         self._loaded = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None
+        self._flush_kick = threading.Event()
         self._after_load: list[Callable[[], None]] = []
         self.log_attrs = dict(log_attrs or {})
         self.home: DevxSpan | None = None  # the actor span: target when nothing is current
@@ -589,10 +593,20 @@ class TelemetryBackend:
     ) -> None:
         ts = time.time_ns()
         ex = exception_attrs(exc)
-        if span is not None:
-            span.add_event("exception", {**ex, **attrs}, ts)
         remote = "devx.remote.type" in ex
         cancel = is_cancellation(exc)
+        if span is not None and not cancel and not remote:
+            # the span of the actor (or call) whose code raised: ERROR, with the
+            # real type and message (a remote error arriving is not this one's)
+            span.set_error(f"{type_name(exc)}: {exc}"[:1024])
+        if getattr(exc, _RECORDED, False):
+            return  # already on record (where it was raised): once is the truth
+        try:
+            setattr(exc, _RECORDED, True)
+        except (AttributeError, TypeError):
+            pass
+        if span is not None:
+            span.add_event("exception", {**ex, **attrs}, ts)
         name = "devx.remote_error" if remote else ("devx.cancelled" if cancel else "devx.crash")
         self._log(
             name,
@@ -603,20 +617,52 @@ class TelemetryBackend:
             f"{ex['exception.type']}: {ex['exception.message']}"[:4096],
         )
         if not cancel:
-            self._sync(SYNC_TIMEOUT)
+            self._sync(SYNC_TIMEOUT, wait=not _on_trio_thread())
 
-    def _sync(self, timeout: float) -> None:
-        """Write logs out now (a crash or dump must survive an abrupt exit)."""
-        deadline = time.monotonic() + timeout
-        if self._wait_loaded(timeout):
-            sink = self._sink
-            if sink is not None:
-                sink.flush_logs(max(0.05, deadline - time.monotonic()))
+    def _sync(self, timeout: float, *, wait: bool = True) -> None:
+        """Write logs out now: a stack dump (asked for by a person or a CI job) must
+        survive the kill that often follows, so it is flushed before the call
+        returns (bounded). A crash recorded on a trio loop is flushed on the flusher
+        thread instead (``wait=False``): a dead or silent collector must cost the loop
+        nothing (the root serves the TTY lock from it)."""
+        if wait:
+            deadline = time.monotonic() + timeout
+            if self._wait_loaded(timeout):
+                sink = self._sink
+                if sink is not None:
+                    sink.flush_logs(max(0.05, deadline - time.monotonic()))
+            return
+        self._flush_kick.set()
+        if self._flusher is None:
+            with self._lock:
+                if self._flusher is None and not self._closed:
+                    try:
+                        self._flusher = start_thread(
+                            lambda: self._flush_loop(timeout), "devx-telemetry-sync"
+                        )
+                    except RuntimeError:  # interpreter shutting down
+                        pass
+
+    def _flush_loop(self, timeout: float) -> None:
+        while True:
+            self._flush_kick.wait()
+            self._flush_kick.clear()
+            if self._closed:
+                return
+            deadline = time.monotonic() + timeout
+            try:
+                if self._wait_loaded(timeout):
+                    sink = self._sink
+                    if sink is not None:
+                        sink.flush_logs(max(0.05, deadline - time.monotonic()))
+            except Exception:  # a failed export is the exporter's to report
+                pass
 
     # -- events.Backend ---------------------------------------------------------
 
-    def start_span(self, name: str, attrs: Attrs, *, activate: bool) -> Handle:
-        return self.open(name, attrs, activate=activate)
+    def start_span(self, name: str, attrs: Attrs, *, activate: bool, parent: Any = None) -> Handle:
+        ids = parent.ids if isinstance(parent, Handle) else True
+        return self.open(name, attrs, activate=activate, parent=ids)
 
     def event(self, name: str, attrs: Attrs) -> None:
         self._event_on(self.current(), name, clean(attrs))
@@ -649,6 +695,7 @@ class TelemetryBackend:
         with self._lock:
             self._closed = True
             pending = len(self._spans) + len(self._logs)
+        self._flush_kick.set()  # the flusher thread ends
         if self in _ACTIVE:
             _ACTIVE.remove(self)
         if not loaded and pending and not self._failed:
@@ -660,6 +707,14 @@ class TelemetryBackend:
         sink = self._sink
         if sink is not None:
             sink.shutdown(max(0.1, deadline - time.monotonic()))
+
+
+def _on_trio_thread() -> bool:
+    trio = sys.modules.get("trio")
+    try:
+        return trio is not None and bool(trio.lowlevel.in_trio_run())
+    except Exception:
+        return False
 
 
 def severity(levelno: int) -> int:
@@ -683,9 +738,9 @@ class LogBridge(logging.Handler):
         try:
             attrs: dict[str, Any] = {
                 "logger.name": record.name,
-                "code.file.path": record.pathname,
-                "code.function.name": record.funcName,
-                "code.line.number": record.lineno,
+                schema.CODE_FILE_PATH: record.pathname,
+                schema.CODE_FUNCTION_NAME: record.funcName,
+                schema.CODE_LINE_NUMBER: record.lineno,
             }
             if record.exc_info and record.exc_info[1] is not None:
                 attrs.update(exception_attrs(record.exc_info[1]))

@@ -86,7 +86,10 @@ class Session:
         lin = actor.lineage
         resource: dict[str, Any] = {**self.lineage, "service.instance.id": lin.uid.uuid}
         if s.service_name:
-            resource["service.name"] = s.service_name
+            # one service per actor, named by its place in the tree, all in the tree's
+            # namespace: Jaeger's rows then say which actor a span belongs to
+            resource["service.name"] = lin.path
+            resource["service.namespace"] = s.service_name
         factory = self._sink_factory or _default_factory(s, self.lineage, resource)
         backend = self.backend = TelemetryBackend(factory, log_attrs=self.lineage)
         self._prev = events.install(backend)

@@ -33,7 +33,9 @@ class SpanHandle(Protocol):
 class Backend(Protocol):
     """What a telemetry implementation provides. See ``devx.telemetry.otel``."""
 
-    def start_span(self, name: str, attrs: Attrs, *, activate: bool) -> SpanHandle: ...
+    def start_span(
+        self, name: str, attrs: Attrs, *, activate: bool, parent: SpanHandle | None = None
+    ) -> SpanHandle: ...
 
     def event(self, name: str, attrs: Attrs) -> None: ...
 
@@ -68,7 +70,9 @@ NULL_SPAN: SpanHandle = _NullSpan()
 class NullBackend:
     """Telemetry off: every call is a no-op."""
 
-    def start_span(self, name: str, attrs: Attrs, *, activate: bool) -> SpanHandle:
+    def start_span(
+        self, name: str, attrs: Attrs, *, activate: bool, parent: SpanHandle | None = None
+    ) -> SpanHandle:
         return NULL_SPAN
 
     def event(self, name: str, attrs: Attrs) -> None:
@@ -119,10 +123,11 @@ def span(name: str, **attrs: Any) -> Iterator[SpanHandle]:
         handle.end()
 
 
-def start_span(name: str, **attrs: Any) -> SpanHandle:
+def start_span(name: str, *, parent: SpanHandle | None = None, **attrs: Any) -> SpanHandle:
     """Open a span that outlives a ``with`` block (e.g. a lock hold); call ``.end()``.
-    It does not become the current span."""
-    return _backend.start_span(name, attrs, activate=False)
+    It does not become the current span. ``parent``: under that span instead of the
+    current one (a REPL under its hold)."""
+    return _backend.start_span(name, attrs, activate=False, parent=parent)
 
 
 def event(name: str, **attrs: Any) -> None:

@@ -6,8 +6,11 @@ Stdlib only: imported on the boot path."""
 from __future__ import annotations
 
 # --- spans -------------------------------------------------------------------------
+# holder side: request -> grant. Ended at the grant, so a receiver sees who holds the
+# terminal while the REPL is still open (the hold span only exports at its end)
+LOCK_WAIT_SPAN = "devx.tty_lock.wait"
 LOCK_HELD_SPAN = "devx.tty_lock.held"  # holder side: grant -> release
-REPL_SPAN = "devx.repl"  # holder side: prompt shown -> REPL left
+REPL_SPAN = "devx.repl"  # holder side, child of the hold span: prompt shown -> REPL left
 
 # --- point events --------------------------------------------------------------------
 LOCK_REQUESTED = "devx.tty_lock.requested"  # requester side, before waiting
@@ -31,3 +34,11 @@ QUEUED = "devx.tty_lock.queued"  # requests waiting behind this hold at its gran
 HOLDER_PATH = "devx.tty_lock.holder.path"
 HOLDER_UID = "devx.tty_lock.holder.uid"
 HOLDER_PID = "devx.tty_lock.holder.pid"
+
+# --- OpenTelemetry semantic conventions (code.*), current names ----------------------
+CODE_FILE_PATH = "code.file.path"
+CODE_LINE_NUMBER = "code.line.number"
+CODE_FUNCTION_NAME = "code.function.name"
+
+# --- crashes ---------------------------------------------------------------------------
+CALL = "devx.call"  # "module.function" of the RPC call that raised

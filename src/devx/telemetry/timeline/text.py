@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .. import schema
 from .model import (
     ActorRow,
     EventRow,
@@ -53,9 +54,9 @@ def _col(values: Iterable[str], cap: int = 32) -> int:
 
 def _repl_text(s: Record) -> str:
     a = s["attributes"]
-    where = os.path.basename(str(a.get("code.filepath") or "?"))
-    line = a.get("code.lineno")
-    func = a.get("code.function")
+    where = os.path.basename(str(a.get(schema.CODE_FILE_PATH) or "?"))
+    line = a.get(schema.CODE_LINE_NUMBER)
+    func = a.get(schema.CODE_FUNCTION_NAME)
     text = f"REPL at {where}" + (f":{line}" if line is not None else "")
     return text + (f" in {func}()" if func else "")
 

@@ -1,0 +1,106 @@
+"""What a person watching Jaeger sees, against a real OTLP/HTTP receiver (protobuf):
+a hold is visible while its REPL is still open; the crashing child's actor span is
+ERROR with the real exception; the crash is recorded before its REPL; the REPL span
+is a child of its hold span; each actor is its own service."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_tel_otlp import Receiver, attrs_of
+
+from _pty import banner, repl_fixture
+from conftest import scaled, wait_until
+from devx.telemetry import schema
+
+pytestmark = pytest.mark.timeout(120)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "debugging"
+repl = repl_fixture(EXAMPLES)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def spans_of(receiver: Receiver) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """(span, its attributes, its resource) for every span received so far."""
+    out = []
+    for req in list(receiver.traces):
+        for rs in req.resource_spans:
+            resource = attrs_of(rs.resource.attributes)
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    out.append((s, attrs_of(s.attributes), resource))
+    return out
+
+
+def logs_of(receiver: Receiver, name: str) -> list[Any]:
+    return [
+        rec
+        for req in list(receiver.logs)
+        for rl in req.resource_logs
+        for sl in rl.scope_logs
+        for rec in sl.log_records
+        if rec.event_name == name
+    ]
+
+
+def test_a_crash_and_its_hold_as_a_receiver_sees_them(repl, receiver):
+    r = repl(
+        "child_crash.py",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        DEVX_TELEMETRY_QUIET="1",
+    )
+    r.expect(banner("CRASH", "divider", "root/divider"))
+    r.prompt()
+
+    # while the child's post-mortem REPL is open, its hold is at the receiver
+    def live_hold() -> list[Any]:
+        return [
+            (s, a)
+            for s, a, res in spans_of(receiver)
+            if s.name == schema.LOCK_WAIT_SPAN and res["devx.actor.path"] == "root/divider"
+        ]
+
+    (_wait_span, wait_attrs), *_ = wait_until(live_hold, scaled(15), "the hold at the receiver")
+    hold_id = wait_attrs[schema.HOLD_ID]
+    assert hold_id >= 1 and wait_attrs[schema.REASON] == "crash"
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    r.finish()
+
+    spans = spans_of(receiver)
+    by_name = {}
+    for s, a, res in spans:
+        by_name.setdefault((s.name, res["devx.actor.path"]), []).append((s, a, res))
+    (held, held_attrs, _), *_ = by_name[(schema.LOCK_HELD_SPAN, "root/divider")]
+    (repl_span, repl_attrs, res), *_ = by_name[(schema.REPL_SPAN, "root/divider")]
+    assert held_attrs[schema.HOLD_ID] == hold_id == repl_attrs[schema.HOLD_ID]
+    assert repl_span.parent_span_id == held.span_id, "the REPL span is a child of its hold"
+    assert res["service.name"] == "root/divider" and res["service.namespace"] == "root"
+
+    # the crashing child's actor span is ERROR, naming the exception
+    (actor, _, _), *_ = by_name[("devx.actor", "root/divider")]
+    assert actor.status.code == 2  # STATUS_CODE_ERROR
+    assert "ZeroDivisionError" in actor.status.message
+    # ... and its crash was recorded when raised, before its REPL opened
+    crash = [
+        rec
+        for rec in logs_of(receiver, "devx.crash")
+        if attrs_of(rec.attributes).get("devx.actor.path") == "root/divider"
+    ]
+    assert len(crash) == 1
+    assert crash[0].time_unix_nano <= repl_span.start_time_unix_nano
