@@ -19,6 +19,7 @@ import devx
 import fns
 from conftest import devx_actor_pids, scaled, wait_gone
 from devx.runtime import msgs
+from devx.telemetry import schema
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -563,5 +564,5 @@ def test_cancel_escalates_to_sigterm_then_sigkill(tmp_path, how, exit_code, warn
         for e in s["events"]
         if e["name"] == "devx.actor.exit"
     ]
-    assert exit_event["devx.child.pid"] == pid and exit_event["exit_code"] == exit_code
-    assert exit_event["cancel_requested"] is True
+    assert exit_event[schema.CHILD_PID] == pid and exit_event[schema.CHILD_EXIT_CODE] == exit_code
+    assert exit_event[schema.CHILD_CANCEL_REQUESTED] is True

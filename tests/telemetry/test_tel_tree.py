@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import scaled
-from devx.telemetry import readback
+from devx.telemetry import readback, schema
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -144,7 +144,7 @@ def test_sigkilled_child_keeps_its_synchronous_records(tmp_path: Path) -> None:
     spans = readback.load_spans(path)
     root = one(spans, "devx.actor", "kroot")
     exits = [e for e in root["events"] if e["name"] == "devx.actor.exit"]
-    assert exits and exits[0]["attributes"]["signal"] == "SIGKILL"
+    assert exits and exits[0]["attributes"][schema.CHILD_SIGNAL] == "SIGKILL"
     assert dump[0]["trace_id"] == root["trace_id"]
 
 

@@ -254,7 +254,9 @@ class Actor:
             return
         self.cancel_reason = reason
         log.debug("actor %s cancelling: %s", self.path, reason)
-        events.event("devx.actor.cancel_requested", reason=reason, **self.lineage_attrs())
+        events.event(
+            schema.ACTOR_CANCEL_REQUESTED, **{schema.CANCEL_REASON: reason}, **self.lineage_attrs()
+        )
         self.cancel_called.set()
         if self._rpc is not None:
             self._rpc.cancel_scope.cancel()

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from ..telemetry import events
+from ..telemetry import events, schema
 from .errors import ActorExited, ChannelClosed
 from .ipc import Channel
 from .msgs import ActorID, CancelActor
@@ -167,12 +167,12 @@ class ChildRecord:
         self.exit_code = self.proc.returncode
         self.exited.set()
         events.event(
-            "devx.actor.exit",
+            schema.ACTOR_EXIT,
             **{
-                "devx.child.path": self.path,
-                "devx.child.pid": self.pid or -1,
-                "exit_code": self.exit_code,
-                "signal": signal_name(-self.exit_code) if self.exit_code < 0 else "",
-                "cancel_requested": self.cancel_requested,
+                schema.CHILD_PATH: self.path,
+                schema.CHILD_PID: self.pid or -1,
+                schema.CHILD_EXIT_CODE: self.exit_code,
+                schema.CHILD_SIGNAL: signal_name(-self.exit_code) if self.exit_code < 0 else "",
+                schema.CHILD_CANCEL_REQUESTED: self.cancel_requested,
             },
         )

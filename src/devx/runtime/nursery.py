@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from ..telemetry import events
+from ..telemetry import events, schema
 from .actor import Actor, current_actor
 from .child_record import ChildRecord, describe_exit
 from .errors import (
@@ -188,8 +188,8 @@ class ActorNursery:
             watch.start_soon(self._watch, rec)
             self.actor.children.add(rec)
             events.event(
-                "devx.actor.spawn",
-                **{"devx.child.path": rec.path, "devx.child.pid": rec.pid or -1},
+                schema.ACTOR_SPAWN,
+                **{schema.CHILD_PATH: rec.path, schema.CHILD_PID: rec.pid or -1},
             )
 
             async def connected() -> None:

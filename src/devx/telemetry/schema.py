@@ -42,3 +42,14 @@ CODE_FUNCTION_NAME = "code.function.name"
 
 # --- crashes ---------------------------------------------------------------------------
 CALL = "devx.call"  # "module.function" of the RPC call that raised
+
+# --- actor lifetimes (recorded by the parent) -------------------------------------------
+ACTOR_SPAWN = "devx.actor.spawn"
+ACTOR_EXIT = "devx.actor.exit"
+ACTOR_CANCEL_REQUESTED = "devx.actor.cancel_requested"
+CANCEL_REASON = "devx.actor.cancel_reason"
+CHILD_PATH = "devx.child.path"
+CHILD_PID = "devx.child.pid"
+CHILD_EXIT_CODE = "devx.child.exit_code"
+CHILD_SIGNAL = "devx.child.signal"  # "SIGKILL", or "" for a plain exit
+CHILD_CANCEL_REQUESTED = "devx.child.cancel_requested"

@@ -70,19 +70,19 @@ def actors(trace: Trace, pts: list[Point]) -> list[ActorRow]:
         r.start_ns, r.end_ns = s["start_ns"], s["end_ns"]
         r.outcome = a.get("devx.actor.outcome") or ("error" if s["status_code"] == 2 else None)
     for p in pts:
-        if p.name not in ("devx.actor.spawn", "devx.actor.exit"):
+        if p.name not in (schema.ACTOR_SPAWN, schema.ACTOR_EXIT):
             continue
-        path = str(p.attrs.get("devx.child.path") or "")
+        path = str(p.attrs.get(schema.CHILD_PATH) or "")
         if not path:
             continue
-        pid = int_or_none(p.attrs.get("devx.child.pid"))
+        pid = int_or_none(p.attrs.get(schema.CHILD_PID))
         r = row(path, pid if pid is not None and pid > 0 else None)
-        if p.name == "devx.actor.spawn":
+        if p.name == schema.ACTOR_SPAWN:
             if r.start_ns is None:
                 r.start_ns = p.time_ns
         else:
-            r.exit_code = int_or_none(p.attrs.get("exit_code"))
-            r.exit_signal = str(p.attrs.get("signal") or "")
+            r.exit_code = int_or_none(p.attrs.get(schema.CHILD_EXIT_CODE))
+            r.exit_signal = str(p.attrs.get(schema.CHILD_SIGNAL) or "")
             if not r.has_span:
                 r.end_ns = p.time_ns
     for tree in trace.trees:  # a root that has only its tree span (or nothing else)
@@ -248,17 +248,20 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
 
     # a holder gone with its hold: how it died, from its parent's exit record (a
     # process exits once, so its path and pid name the one exit that matters)
-    exits = [p for p in pts if p.name == "devx.actor.exit"]
+    exits = [p for p in pts if p.name == schema.ACTOR_EXIT]
     for h in out:
         if h.how is None and h.source == "grant":
             h.notes.append("no release on record")
         if h.how not in (None, "holder_lost"):
             continue
         for p in exits:
-            code, sig = int_or_none(p.attrs.get("exit_code")), str(p.attrs.get("signal") or "")
+            code, sig = (
+                int_or_none(p.attrs.get(schema.CHILD_EXIT_CODE)),
+                str(p.attrs.get(schema.CHILD_SIGNAL) or ""),
+            )
             if (
-                p.attrs.get("devx.child.path") == h.path
-                and _same(h.pid, int_or_none(p.attrs.get("devx.child.pid")))
+                p.attrs.get(schema.CHILD_PATH) == h.path
+                and _same(h.pid, int_or_none(p.attrs.get(schema.CHILD_PID)))
                 and (sig or code)
             ):
                 h.notes.insert(0, f"holder died ({exit_text(code, sig)})")
@@ -344,7 +347,7 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
     rows: list[EventRow] = []
     for p in pts:
         a = p.attrs
-        if p.name in _HOLD_EVENTS or p.name == "devx.actor.spawn":
+        if p.name in _HOLD_EVENTS or p.name == schema.ACTOR_SPAWN:
             continue  # shown in their own sections
         if p.name == "devx.crash":
             rows.append(EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True))
@@ -367,15 +370,20 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
             where = a.get("log_path")
             detail = f"{a.get('signal') or '?'}, {what}" + (f" -> {where}" if where else "")
             rows.append(EventRow(p.time_ns, p.path, "stack dump", detail))
-        elif p.name == "devx.actor.exit":
-            code, sig = int_or_none(a.get("exit_code")), str(a.get("signal") or "")
+        elif p.name == schema.ACTOR_EXIT:
+            code, sig = (
+                int_or_none(a.get(schema.CHILD_EXIT_CODE)),
+                str(a.get(schema.CHILD_SIGNAL) or ""),
+            )
             detail = exit_text(code, sig) or "exit"
-            if a.get("cancel_requested") in (True, "True", "true"):
+            if a.get(schema.CHILD_CANCEL_REQUESTED) in (True, "True", "true"):
                 detail += " (cancel requested)"
-            path = str(a.get("devx.child.path") or p.path)
+            path = str(a.get(schema.CHILD_PATH) or p.path)
             rows.append(EventRow(p.time_ns, path, "exit", detail, bad=bool(sig or code)))
-        elif p.name == "devx.actor.cancel_requested":
-            rows.append(EventRow(p.time_ns, p.path, "cancel req", str(a.get("reason") or "")))
+        elif p.name == schema.ACTOR_CANCEL_REQUESTED:
+            rows.append(
+                EventRow(p.time_ns, p.path, "cancel req", str(a.get(schema.CANCEL_REASON) or ""))
+            )
         elif p.name:
             rows.append(EventRow(p.time_ns, p.path, p.name, _generic(p)))
         elif p.severity >= _SEV_WARN:
