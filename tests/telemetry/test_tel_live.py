@@ -5,6 +5,8 @@ is a child of its hold span; each actor is its own service."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +106,42 @@ def test_a_crash_and_its_hold_as_a_receiver_sees_them(repl, receiver):
     ]
     assert len(crash) == 1
     assert crash[0].time_unix_nano <= repl_span.start_time_unix_nano
+
+
+TINY_TREE = """
+import trio, devx
+
+async def main():
+    async with devx.open_root_actor(name="proto"):
+        pass
+
+trio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    "protocol, says",
+    [("http/json", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is not supported")],
+)
+def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path, protocol, says):
+    env = {
+        k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "DEVX_"))
+    }
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl"),
+        DEVX_TELEMETRY_QUIET="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", TINY_TREE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(says) == 1, proc.stderr
+    assert not receiver.traces and not receiver.logs  # nothing sent in another encoding
+    assert (tmp_path / "t.jsonl").stat().st_size > 0  # the file is still written

@@ -105,7 +105,7 @@ def otlp_protocol(env: Mapping[str, str] = os.environ) -> str | None:
         or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     )
-    return "grpc" if proto.strip().lower() == "grpc" else "http/protobuf"
+    return proto.strip().lower()  # anything but http/protobuf or grpc is refused on export
 
 
 def tmp_dir(env: Mapping[str, str] = os.environ) -> str:

@@ -485,6 +485,14 @@ def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[st
     if not any(env.get(f"OTEL_EXPORTER_OTLP{sig}_TIMEOUT") for sig in ("", "_TRACES", "_LOGS")):
         kwargs["timeout"] = 5.0  # the 10 s default (with retries) is long for an exiting actor
     span_cls = log_cls = None
+    if protocol not in ("grpc", "http/protobuf"):
+        warn_once(
+            "otlp-protocol",
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported (the OpenTelemetry "
+            "Python SDK exports OTLP as http/protobuf or grpc): OTLP export is off; "
+            "unset it for http/protobuf, or set grpc",
+        )
+        return [], []
     if protocol == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
@@ -496,10 +504,13 @@ def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[st
 
             span_cls, log_cls = GrpcSpans, GrpcLogs
         except ImportError:
+            # never HTTP to the gRPC port in its place: that only fails later, quietly
             warn_once(
-                "grpc", "OTLP/gRPC exporter not installed (pip install 'devx[otlp]'); using HTTP"
+                "grpc",
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter: "
+                "pip install 'devx[otlp]' (OTLP export is off until then)",
             )
-            protocol = "http/protobuf"
+            return [], []
     if span_cls is None:
         try:
             from opentelemetry.exporter.otlp.proto.http._log_exporter import (
@@ -511,8 +522,9 @@ def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[st
         except ImportError:
             warn_once(
                 "otlp-missing",
-                "OTEL_EXPORTER_OTLP_*ENDPOINT is set but the OTLP exporter is not installed "
-                "(pip install 'devx[otlp]')",
+                "OTEL_EXPORTER_OTLP_*ENDPOINT is set but the OTLP/HTTP exporter "
+                "(opentelemetry-exporter-otlp-proto-http, a devx dependency) is missing: "
+                "reinstall devx",
             )
             return [], []
         span_cls, log_cls = HttpSpans, HttpLogs
