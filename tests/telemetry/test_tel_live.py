@@ -145,3 +145,48 @@ def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path,
     assert proc.stderr.count(says) == 1, proc.stderr
     assert not receiver.traces and not receiver.logs  # nothing sent in another encoding
     assert (tmp_path / "t.jsonl").stat().st_size > 0  # the file is still written
+
+
+OUTER = """
+import trio, devx, tel_nested
+
+async def main():
+    async with devx.open_nursery(name="outer") as an:
+        starter = await an.start_actor("starter", enable_modules=["tel_nested"])
+        assert await starter.run(tel_nested.run_nested_tree) == 0
+
+trio.run(main)
+"""
+
+
+def test_a_tree_started_by_a_child_hangs_under_that_child(tmp_path):
+    from devx.telemetry.readback import load_spans
+
+    trace = tmp_path / "t.jsonl"
+    env = {
+        k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "DEVX_"))
+    }
+    env.update(
+        DEVX_TELEMETRY_FILE=str(trace),
+        DEVX_TELEMETRY_QUIET="1",
+        PYTHONPATH=str(Path(__file__).parent),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", OUTER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    spans = load_spans(trace)
+    starter = next(
+        s
+        for s in spans
+        if s["name"] == "devx.actor" and s["attributes"]["devx.actor.path"] == "outer/starter"
+    )
+    trees = [s for s in spans if s["name"] == "devx.tree"]
+    nested = next(s for s in trees if s["attributes"]["devx.tree.root"] == "nested")
+    assert nested["trace_id"] == starter["trace_id"]
+    assert nested["parent_span_id"] == starter["span_id"]

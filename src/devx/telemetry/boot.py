@@ -109,6 +109,13 @@ class Session:
             activate=True,
         )
         backend.home = self.actor_span.span
+        if not actor.is_root:
+            # a program this actor starts (a nested tree, any OTel-aware tool) joins the
+            # trace under this actor, not under the parent that spawned it
+            ids = self.actor_span.ids
+            os.environ["TRACEPARENT"] = config.format_traceparent(
+                ids.trace_id, ids.span_id, ids.flags
+            )
         self._bridge = LogBridge(backend)
         logging.getLogger("devx").addHandler(self._bridge)
         if self.logs is not None:
