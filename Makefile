@@ -35,6 +35,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_pause.py
 	$(PY) bench/bench_dump.py
 	$(PY) bench/bench_telemetry_overhead.py
+	$(PY) bench/bench_dead_collector.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
