@@ -315,7 +315,7 @@ def test_flush_is_bounded_when_the_exporter_hangs(tel_warnings: list[str]) -> No
     front.shutdown(0.5)
     assert time.monotonic() - t0 < 0.5 + scaled(0.5)
     warnings = [m for m in tel_warnings if "did not finish" in m]
-    assert len(warnings) == 2  # one for flush, one for shutdown: each warned once
+    assert len(warnings) == 1  # a failing collector is said once (the flush said it)
     release.set()
 
 

@@ -6,7 +6,6 @@ import json
 import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -192,9 +191,10 @@ def test_a_dead_collector_never_hangs_an_actor(monkeypatch: pytest.MonkeyPatch, 
     finally:
         blackhole.close()
     warned = warnings_of(capsys.readouterr().err)
-    # once per kind (the flush, the exit), not per batch nor per record
-    assert [source_of(w) for w in warned] == ["flush", "shutdown"], warned
-    assert all(w.endswith("not waiting any longer") for w in warned)
+    # one warning for a failing collector, whatever failed first (here the flush),
+    # not per kind, batch or record
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("exporting to the OTLP collector fails (telemetry flush")
 
 
 def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -212,14 +212,8 @@ def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsy
     session.close()
     assert time.monotonic() - t0 < 2.0 + scaled(1.0)  # the exit's bound
     warned = warnings_of(capsys.readouterr().err)
-    sources = Counter(source_of(w) for w in warned)
-    # the exit gave up waiting for the retrying exporter, and said so once; what else
-    # was said before (the SDK's retries, the exporter's failure) once per source
-    assert sources["shutdown"] == 1, warned
-    assert set(sources.values()) == {1}, warned
-    assert set(sources) <= {
-        "shutdown",
-        "exporter",
-        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-        "opentelemetry.exporter.otlp.proto.http._log_exporter",
-    }, warned
+    # the SDK's retries, the exporter's failure and the exit that gave up waiting all
+    # say the same thing: once
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("exporting to the OTLP collector fails"), warned
+    assert "127.0.0.1" in warned[0] or "not waiting any longer" in warned[0]

@@ -53,11 +53,35 @@ def reset_warnings() -> None:
     _warned.clear()
 
 
+# warnings every actor of a tree would give alike (they all export to the same
+# collector): only the root says them; the other actors log them at debug level
+_TREE_WIDE = ("export:", "flush-", "shutdown-", "otel:")
+_tree_member = False
+
+
+def tree_member(flag: bool) -> None:
+    """This process is a non-root actor: leave tree-wide warnings to the root."""
+    global _tree_member
+    _tree_member = flag
+
+
 def warn_once(key: str, msg: str) -> None:
-    """One warning per ``key`` per process, on the ``devx.telemetry`` logger."""
+    """One warning per ``key`` per process, on the ``devx.telemetry`` logger; one per
+    tree for what every actor would say alike (a dead collector)."""
+    if key.startswith(_TREE_WIDE):
+        # a failing collector: every exporter, flush and SDK logger says so its own
+        # way; the first one speaks for all of them, once
+        key = "collector"
+        msg = (
+            f"exporting to the OTLP collector fails ({msg[:300]}); records may be "
+            "missing there (the telemetry file still has them); not said again"
+        )
     if key in _warned:
         return
     _warned.add(key)
+    if _tree_member and key == "collector":
+        log.debug("devx telemetry: %s", msg)
+        return
     log.warning("devx telemetry: %s", msg)
 
 

@@ -60,6 +60,7 @@ class Session:
         self._prev: events.Backend | None = None
         self._logs_timer: threading.Timer | None = None
         self._bridge: logging.Handler | None = None
+        self._env_traceparent: str | bool | None = False  # False: not ours to restore
 
     @property
     def file(self) -> str | None:
@@ -81,7 +82,9 @@ class Session:
                 start_quiet(self._logs_timer)
             return self
 
-        from .backend import LogBridge, TelemetryBackend, parent_ids
+        from .backend import LogBridge, TelemetryBackend, parent_ids, tree_member
+
+        tree_member(not actor.is_root)
 
         lin = actor.lineage
         resource: dict[str, Any] = {**self.lineage, "service.instance.id": lin.uid.uuid}
@@ -113,6 +116,7 @@ class Session:
             # a program this actor starts (a nested tree, any OTel-aware tool) joins the
             # trace under this actor, not under the parent that spawned it
             ids = self.actor_span.ids
+            self._env_traceparent = os.environ.get("TRACEPARENT")
             os.environ["TRACEPARENT"] = config.format_traceparent(
                 ids.trace_id, ids.span_id, ids.flags
             )
@@ -122,6 +126,16 @@ class Session:
             backend.after_load(self.logs.finish)
         backend.start_loading(s.load_delay)
         return self
+
+    def _exit_timeout(self) -> float:
+        """The bound on flushing at exit. A child keeps well inside its parent's
+        cancel grace, so a dead collector never gets it SIGTERMed on its way out."""
+        timeout = self.settings.exit_timeout
+        if self.actor.is_root:
+            return timeout
+        from ..runtime.child_record import CANCEL_GRACE
+
+        return max(0.1, min(timeout, CANCEL_GRACE * 0.5))
 
     def close(self, exc: BaseException | None = None, *, outcome: str | None = None) -> None:
         """End the spans, flush (bounded) and restore the previous backend and logging.
@@ -155,7 +169,13 @@ class Session:
             self.actor_span.end()
             if self.tree is not None:
                 self.tree.end()
-            backend.shutdown(s.exit_timeout)
+            if self._env_traceparent is not False:  # put back what the parent handed us
+                if self._env_traceparent is None:
+                    os.environ.pop("TRACEPARENT", None)
+                else:
+                    os.environ["TRACEPARENT"] = str(self._env_traceparent)
+                self._env_traceparent = False
+            backend.shutdown(self._exit_timeout())
             if self._bridge is not None:
                 logging.getLogger("devx").removeHandler(self._bridge)
                 self._bridge = None
