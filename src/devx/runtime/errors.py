@@ -224,14 +224,7 @@ def unbox_error(info: ErrorInfo) -> RemoteActorError:
 
     err = ContextCancelled(info) if info.type_name == type_name(ContextCancelled) else None
     err = err or RemoteActorError(info)
-    events.exception(
-        err,
-        **{
-            "devx.error.boxed_type": info.type_name,
-            "devx.error.src_path": info.src_path,
-            "devx.error.src_uid": str(info.src_uid),
-        },
-    )
+    events.exception(err)  # its devx.remote.* attributes say where it came from
     return err
 
 

@@ -40,7 +40,7 @@ from opentelemetry.trace import (
 )
 
 from ..runtime.threads import start_thread
-from . import _logs_sdk
+from . import _logs_sdk, schema
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import Ids, warn_once
@@ -359,8 +359,14 @@ class OtelSink:
                 if batch
                 else _logs_sdk.SimpleLogRecordProcessor(lguarded)
             )
-        self.tracer = self.tracer_provider.get_tracer(SCOPE)
-        self.logger = self.logger_provider.get_logger(SCOPE)
+        from .. import __version__
+
+        self.tracer = self.tracer_provider.get_tracer(
+            SCOPE, __version__, schema_url=schema.SCHEMA_URL
+        )
+        self.logger = self.logger_provider.get_logger(
+            SCOPE, __version__, schema_url=schema.SCHEMA_URL
+        )
         self._closed = False
         self._global = set_global
         if set_global:

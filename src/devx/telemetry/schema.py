@@ -5,6 +5,9 @@ Stdlib only: imported on the boot path."""
 
 from __future__ import annotations
 
+# the semantic-conventions version these names follow (code.*, exception.*, service.*)
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.30.0"
+
 # --- spans -------------------------------------------------------------------------
 # holder side: request -> grant. Ended at the grant, so a receiver sees who holds the
 # terminal while the REPL is still open (the hold span only exports at its end)
