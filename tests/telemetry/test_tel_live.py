@@ -190,3 +190,36 @@ def test_a_tree_started_by_a_child_hangs_under_that_child(tmp_path):
     nested = next(s for s in trees if s["attributes"]["devx.tree.root"] == "nested")
     assert nested["trace_id"] == starter["trace_id"]
     assert nested["parent_span_id"] == starter["span_id"]
+
+
+def test_each_error_is_on_record_once_with_its_real_name(tmp_path):
+    from devx.telemetry.readback import load_logs, load_spans
+
+    trace = tmp_path / "t.jsonl"
+    env = {
+        k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "DEVX_"))
+    }
+    env.update(DEVX_TELEMETRY_FILE=str(trace), DEVX_TELEMETRY_QUIET="1")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "child_crash.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stderr
+    logs = load_logs(trace)
+    names = [(r["event_name"], r["resource"]["devx.actor.path"]) for r in logs]
+    assert names.count(("devx.crash", "root/divider")) == 1
+    assert names.count(("devx.remote_error", "root")) == 1, names
+    spans = load_spans(trace)
+    divider = next(
+        s
+        for s in spans
+        if s["name"] == "devx.actor" and s["attributes"]["devx.actor.path"] == "root/divider"
+    )
+    assert divider["status_code"] == 2 and "ZeroDivisionError" in divider["status_message"]
+    tree = next(s for s in spans if s["name"] == "devx.tree")
+    assert tree["status_code"] == 2 and "ZeroDivisionError" in tree["status_message"]
+    assert "ExceptionGroup" not in tree["status_message"]

@@ -616,6 +616,7 @@ class TelemetryBackend:
         self, span: DevxSpan | None, exc: BaseException, attrs: dict[str, Any]
     ) -> None:
         ts = time.time_ns()
+        exc = collapse(exc)  # trio's group of one is the error inside it
         ex = exception_attrs(exc)
         remote = "devx.remote.type" in ex
         cancel = is_cancellation(exc)

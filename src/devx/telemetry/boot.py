@@ -163,8 +163,11 @@ class Session:
                 self.actor_span.record_exception(exc)  # exception event + ERROR status
             if self.tree is not None:
                 self.tree.set(**{"devx.tree.outcome": outcome})
-                if outcome == "error":
-                    self.tree.span.set_error(type(exc).__name__)
+                if outcome == "error" and exc is not None:
+                    from .backend import collapse, type_name
+
+                    err = collapse(exc)
+                    self.tree.span.set_error(f"{type_name(err)}: {err}"[:1024])
             backend.end_open_spans(keep=(self.actor_span, self.tree))
             self.actor_span.end()
             if self.tree is not None:

@@ -68,7 +68,10 @@ def actors(trace: Trace, pts: list[Point]) -> list[ActorRow]:
         r = row(path_of(a, s["resource"]) or "?", pid_of(a, s["resource"]))
         r.has_span = True
         r.start_ns, r.end_ns = s["start_ns"], s["end_ns"]
-        r.outcome = a.get("devx.actor.outcome") or ("error" if s["status_code"] == 2 else None)
+        outcome = a.get("devx.actor.outcome")
+        if s["status_code"] == 2 and outcome in (None, "ok"):
+            outcome = "crashed"  # its code raised (a call's error), even if it went on
+        r.outcome = outcome
     for p in pts:
         if p.name not in (schema.ACTOR_SPAWN, schema.ACTOR_EXIT):
             continue
