@@ -53,6 +53,7 @@ import trio
 
 from ..runtime import console
 from ..runtime.threads import start_quiet
+from ..telemetry import schema
 from . import _stack_registry as _reg
 
 __all__ = [
@@ -632,7 +633,7 @@ def _emit(
     except ImportError:
         return
     events.event(
-        "devx.stack_dump",
+        schema.STACK_DUMP,
         signal=signame,
         task_count=task_count if task_count is not None else -1,
         log_path=path or "",

@@ -39,7 +39,7 @@ log = logging.getLogger("devx.telemetry")
 SEV_INFO, SEV_WARN, SEV_ERROR = 9, 13, 17
 SAMPLED = 0x01
 
-SYNC_EVENTS = frozenset({"devx.stack_dump", "devx.crash"})
+SYNC_EVENTS = frozenset({schema.STACK_DUMP, schema.CRASH})
 """Point events written out synchronously (flushed before the call returns)."""
 SYNC_TIMEOUT = 1.0
 _RECORDED = "__devx_recorded__"  # set on an exception once it is on record
@@ -195,13 +195,13 @@ def exception_attrs(exc: BaseException) -> dict[str, Any]:
     }
     info = getattr(exc, "info", None)
     if info is not None and hasattr(info, "type_name") and hasattr(info, "src_path"):
-        attrs["devx.remote.type"] = info.type_name
-        attrs["devx.remote.message"] = info.message
-        attrs["devx.remote.src_path"] = info.src_path
-        attrs["devx.remote.src_uid"] = str(info.src_uid)
-        attrs["devx.remote.src_pid"] = info.src_pid
+        attrs[schema.REMOTE_TYPE] = info.type_name
+        attrs[schema.REMOTE_MESSAGE] = info.message
+        attrs[schema.REMOTE_SRC_PATH] = info.src_path
+        attrs[schema.REMOTE_SRC_UID] = str(info.src_uid)
+        attrs[schema.REMOTE_SRC_PID] = info.src_pid
         if info.relay_path:
-            attrs["devx.remote.relay_path"] = tuple(info.relay_path)
+            attrs[schema.REMOTE_RELAY_PATH] = tuple(info.relay_path)
     return attrs
 
 
@@ -618,7 +618,7 @@ class TelemetryBackend:
         ts = time.time_ns()
         exc = collapse(exc)  # trio's group of one is the error inside it
         ex = exception_attrs(exc)
-        remote = "devx.remote.type" in ex
+        remote = schema.REMOTE_TYPE in ex
         cancel = is_cancellation(exc)
         if span is not None and not cancel and not remote:
             # the span of the actor (or call) whose code raised: ERROR, with the
@@ -632,7 +632,7 @@ class TelemetryBackend:
             pass
         if span is not None:
             span.add_event("exception", {**ex, **attrs}, ts)
-        name = "devx.remote_error" if remote else ("devx.cancelled" if cancel else "devx.crash")
+        name = schema.REMOTE_ERROR if remote else (schema.CANCELLED if cancel else schema.CRASH)
         self._log(
             name,
             {**self.log_attrs, **ex, **attrs},

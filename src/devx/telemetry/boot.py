@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..runtime import console
 from ..runtime.threads import start_quiet
-from . import config, events
+from . import config, events, schema
 
 if TYPE_CHECKING:
     from .backend import Handle, Sink, TelemetryBackend
@@ -102,11 +102,14 @@ class Session:
         common = {"devx.debug_mode": bool(actor.config.debug_mode)}
         if actor.is_root:
             self.tree = backend.open(
-                "devx.tree", {**common, "devx.tree.root": lin.path}, parent=parent, activate=True
+                schema.TREE_SPAN,
+                {**common, schema.TREE_ROOT: lin.path},
+                parent=parent,
+                activate=True,
             )
             parent = self.tree.ids
         self.actor_span = backend.open(
-            "devx.actor",
+            schema.ACTOR_SPAN,
             {**common, "devx.actor.is_root": bool(actor.is_root)},
             parent=parent,
             activate=True,
@@ -155,14 +158,14 @@ class Session:
                     outcome = "ok"
                 else:
                     outcome = "cancelled" if is_cancellation(exc) else "error"
-            self.actor_span.set(**{"devx.actor.outcome": outcome})
+            self.actor_span.set(**{schema.ACTOR_OUTCOME: outcome})
             cancel_reason = getattr(self.actor, "cancel_reason", None)
             if cancel_reason:  # e.g. "cancelled by parent", "SIGTERM"
-                self.actor_span.set(**{"devx.actor.cancel_reason": str(cancel_reason)})
+                self.actor_span.set(**{schema.CANCEL_REASON: str(cancel_reason)})
             if outcome == "error" and exc is not None:
                 self.actor_span.record_exception(exc)  # exception event + ERROR status
             if self.tree is not None:
-                self.tree.set(**{"devx.tree.outcome": outcome})
+                self.tree.set(**{schema.TREE_OUTCOME: outcome})
                 if outcome == "error" and exc is not None:
                     from .backend import collapse, type_name
 

@@ -56,3 +56,20 @@ CHILD_PID = "devx.child.pid"
 CHILD_EXIT_CODE = "devx.child.exit_code"
 CHILD_SIGNAL = "devx.child.signal"  # "SIGKILL", or "" for a plain exit
 CHILD_CANCEL_REQUESTED = "devx.child.cancel_requested"
+
+# --- the tree, actors and their errors ---------------------------------------------------
+TREE_SPAN = "devx.tree"  # the root's, one per tree
+ACTOR_SPAN = "devx.actor"  # one per actor process, child of its parent's span
+TREE_ROOT = "devx.tree.root"
+TREE_OUTCOME = "devx.tree.outcome"
+ACTOR_OUTCOME = "devx.actor.outcome"  # ok | error | cancelled | crashed
+CRASH = "devx.crash"  # log record: an exception raised by this actor's code
+REMOTE_ERROR = "devx.remote_error"  # log record: a boxed error arriving from another actor
+CANCELLED = "devx.cancelled"  # log record: a cancellation (not an error)
+STACK_DUMP = "devx.stack_dump"
+REMOTE_TYPE = "devx.remote.type"
+REMOTE_MESSAGE = "devx.remote.message"
+REMOTE_SRC_PATH = "devx.remote.src_path"
+REMOTE_SRC_UID = "devx.remote.src_uid"
+REMOTE_SRC_PID = "devx.remote.src_pid"
+REMOTE_RELAY_PATH = "devx.remote.relay_path"

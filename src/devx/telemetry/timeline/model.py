@@ -63,12 +63,12 @@ def actors(trace: Trace, pts: list[Point]) -> list[ActorRow]:
         rows.append(r)
         return r
 
-    for s in trace.named("devx.actor"):
+    for s in trace.named(schema.ACTOR_SPAN):
         a = s["attributes"]
         r = row(path_of(a, s["resource"]) or "?", pid_of(a, s["resource"]))
         r.has_span = True
         r.start_ns, r.end_ns = s["start_ns"], s["end_ns"]
-        outcome = a.get("devx.actor.outcome")
+        outcome = a.get(schema.ACTOR_OUTCOME)
         if s["status_code"] == 2 and outcome in (None, "ok"):
             outcome = "crashed"  # its code raised (a call's error), even if it went on
         r.outcome = outcome
@@ -90,14 +90,14 @@ def actors(trace: Trace, pts: list[Point]) -> list[ActorRow]:
                 r.end_ns = p.time_ns
     for tree in trace.trees:  # a root that has only its tree span (or nothing else)
         a = tree["attributes"]
-        r = row(str(a.get("devx.tree.root") or path_of(a) or "?"), pid_of(a))
+        r = row(str(a.get(schema.TREE_ROOT) or path_of(a) or "?"), pid_of(a))
         if r.start_ns is None:
             r.start_ns, r.end_ns = tree["start_ns"], tree["end_ns"]
-            r.outcome = a.get("devx.tree.outcome")
+            r.outcome = a.get(schema.TREE_OUTCOME)
     # an ancestor with nothing of its own on record (a root that died): its children
     # know its path and pid
     parent_pids: dict[str, int | None] = {}
-    for s in trace.named("devx.actor"):
+    for s in trace.named(schema.ACTOR_SPAN):
         a = {**s["resource"], **s["attributes"]}
         path = path_of(a)
         if "/" in path:
@@ -352,22 +352,22 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
         a = p.attrs
         if p.name in _HOLD_EVENTS or p.name == schema.ACTOR_SPAWN:
             continue  # shown in their own sections
-        if p.name == "devx.crash":
+        if p.name == schema.CRASH:
             rows.append(EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True))
-        elif p.name == "devx.remote_error":
-            typ = a.get("devx.remote.type") or a.get("devx.error.boxed_type")
-            src = a.get("devx.remote.src_path") or a.get("devx.error.src_path")
+        elif p.name == schema.REMOTE_ERROR:
+            typ = a.get(schema.REMOTE_TYPE) or a.get("devx.error.boxed_type")
+            src = a.get(schema.REMOTE_SRC_PATH) or a.get("devx.error.src_path")
             if typ:
                 detail = f"{_short_type(typ)} from {src or '?'}"
-                msg = _first_line(a.get("devx.remote.message"))
+                msg = _first_line(a.get(schema.REMOTE_MESSAGE))
                 detail += f": {msg}" if msg else ""
             else:
                 detail = _exc_text(a)
             cancelled = _short_type(typ or a.get("exception.type")).endswith("Cancelled")
             rows.append(EventRow(p.time_ns, p.path, "remote error", detail, bad=not cancelled))
-        elif p.name == "devx.cancelled":
+        elif p.name == schema.CANCELLED:
             rows.append(EventRow(p.time_ns, p.path, "cancelled", _exc_text(a)))
-        elif p.name == "devx.stack_dump":
+        elif p.name == schema.STACK_DUMP:
             n = int_or_none(a.get("task_count"))
             what = f"{n} tasks" if n is not None and n >= 0 else "thread stacks"
             where = a.get("log_path")

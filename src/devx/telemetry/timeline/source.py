@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import readback
+from .. import readback, schema
 from ..config import tmp_dir
 
 Record = dict[str, Any]
 
 FILE_GLOB_SUFFIX = ".otlp.jsonl"
 
-_EXC_EVENTS = ("devx.crash", "devx.remote_error", "devx.cancelled")
+_EXC_EVENTS = (schema.CRASH, schema.REMOTE_ERROR, schema.CANCELLED)
 
 
 class TimelineError(Exception):
@@ -106,7 +106,7 @@ class Trace:
     @property
     def trees(self) -> list[Record]:
         return sorted(
-            (s for s in self.spans if s["name"] == "devx.tree"), key=lambda s: s["start_ns"]
+            (s for s in self.spans if s["name"] == schema.TREE_SPAN), key=lambda s: s["start_ns"]
         )
 
     def named(self, name: str) -> list[Record]:
@@ -130,7 +130,7 @@ class Trace:
         trees = self.trees
         if trees:
             attrs = trees[0]["attributes"]
-            return str(attrs.get("devx.tree.root") or attrs.get("devx.actor.path") or "?")
+            return str(attrs.get(schema.TREE_ROOT) or attrs.get("devx.actor.path") or "?")
         paths = [path_of(s["attributes"], s["resource"]) for s in self.spans] + [
             path_of(r["attributes"], r["resource"]) for r in self.logs
         ]
@@ -234,7 +234,7 @@ def points(trace: Trace) -> list[Point]:
             if name == "exception":
                 if has_errors:
                     continue
-                name = "devx.remote_error" if "devx.remote.type" in attrs else "devx.crash"
+                name = schema.REMOTE_ERROR if schema.REMOTE_TYPE in attrs else schema.CRASH
             elif not _is_devx(name):
                 continue
             out.append(

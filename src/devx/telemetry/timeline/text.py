@@ -105,7 +105,7 @@ def _header(path: str, loaded: Loaded, traces: list[Trace], trace: Trace, st: _S
     tree = trees[-1] if trees else None
     ta = tree["attributes"] if tree else {}
     debug_mode = ta.get("devx.debug_mode")
-    for s in trace.named("devx.actor"):
+    for s in trace.named(schema.ACTOR_SPAN):
         if debug_mode is None and s["attributes"].get("devx.actor.is_root"):
             debug_mode = s["attributes"].get("devx.debug_mode")
     bits = [f"tree {trace.root_path!r}"]
@@ -114,7 +114,7 @@ def _header(path: str, loaded: Loaded, traces: list[Trace], trace: Trace, st: _S
     bits.append("started " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.t0 / 1e9)))
     if tree is not None:
         bits.append(f"{(tree['end_ns'] - tree['start_ns']) / 1e9:.3f} s")
-        outcome = str(ta.get("devx.tree.outcome") or "?")
+        outcome = str(ta.get(schema.TREE_OUTCOME) or "?")
         bits.append("outcome " + st.paint(outcome, _BOLD if outcome in ("ok", "?") else _RED))
     else:
         bits.append(f"{(trace.end_ns - st.t0) / 1e9:.3f} s on record")
