@@ -41,7 +41,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     if actor.is_root:
         # the root serves the lock even when only some children run in debug mode
         saved_tty = session._save_tty()  # restored when a holder dies and at exit
-        tty_lock.install(tty_lock.TTYLock(on_change=tree_lock.view.update, on_lost=saved_tty))
+        tty_lock.install(tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty))
         actor.enable_module("devx.debug.lock")
         quit_report.install(actor.path)
     elif actor.debug_mode or actor.config.debug_tree:

@@ -67,7 +67,7 @@ class TTYLock:
     """Root-side lock state: the FIFO queue, the current hold, its subscribers."""
 
     def __init__(
-        self, on_change: Callable[[LockState], None] | None = None, on_lost: Any = None
+        self, on_change: Callable[[LockState], None] | None = None, saved_tty: Any = None
     ) -> None:
         self._queue: list[Hold] = []
         self.current: Hold | None = None
@@ -80,7 +80,7 @@ class TTYLock:
         self._by_id: dict[int, Hold] = {}
         # the terminal settings the root saved at boot: put back when a holder dies
         # in its REPL (it may leave the terminal without echo)
-        self._saved_tty = on_lost
+        self._saved_tty = saved_tty
 
     # --- what callers read -------------------------------------------------------
 
