@@ -227,3 +227,32 @@ def test_ctrl_c_stays_shielded_in_a_reentered_repl(repl):
     r.expect_exact("loop returned 3")
     assert r.finish() == 0
     assert _count_banners(r.log.getvalue()) == 2
+
+
+def test_a_cancel_never_kills_an_actor_whose_repl_is_live(repl, tmp_path):
+    from devx.telemetry.readback import load_logs
+
+    trace, go = tmp_path / "t.jsonl", tmp_path / "go"
+    r = repl(
+        "habits_cancel_under_repl.py",
+        DEVX_CANCEL_GRACE="1",
+        DEVX_TELEMETRY_FILE=str(trace),
+        DEVX_CANCEL_GO=str(go),
+    )
+    r.expect(banner("PAUSE", "sitter", "root/sitter"))
+    r.prompt()
+    r.wait_reading()
+    go.touch()  # now the root cancels the child under its live REPL
+    r.saw("root: cancelling root/sitter")
+
+    def escalation_waits() -> bool:  # the grace ran out, and the root waits for the REPL
+        return trace.exists() and any(
+            "waiting for the REPL of root/sitter" in str(rec.get("body"))
+            for rec in load_logs(trace, strict=False)
+        )
+
+    wait_until(escalation_waits, scaled(20), "the escalation waiting for the REPL")
+    assert r.cmd("p 6 * 7").strip().splitlines() == ["p 6 * 7", "42"]  # alive, no SIGTERM
+    r.child.sendline("c")
+    r.saw("root: cancel_actor returned graceful=True")
+    assert r.finish() == 0

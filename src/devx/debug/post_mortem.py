@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from ..runtime.actor import Actor
-from ..runtime.errors import RemoteActorError
+from ..runtime.errors import ContextCancelled, RemoteActorError
 from . import frames
 from .pause import debug_actor
 from .repl import mk_pdb
@@ -61,6 +61,8 @@ def wants_repl(exc: BaseException) -> bool:
         return False
     if isinstance(exc, BaseExceptionGroup):
         return any(wants_repl(e) for e in exc.exceptions)
+    if isinstance(exc, ContextCancelled):  # a remote task cancelled: not a crash
+        return False
     if isinstance(exc, RemoteActorError) and exc.boxed_type_name in (
         "bdb.BdbQuit",
         "trio.Cancelled",
