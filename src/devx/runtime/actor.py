@@ -31,7 +31,17 @@ from .errors import (
     strip_cancelled,
     type_name,
 )
-from .ipc import Addr, Channel, connect, encode, open_listener, peer_desc
+from .ipc import (
+    MAX_FRAME,
+    MAX_PREAUTH_FRAME,
+    Addr,
+    Channel,
+    connect,
+    encode,
+    open_listener,
+    peer_desc,
+)
+from .log import RateLimited
 from .msgs import (
     ActorID,
     CancelActor,
@@ -56,7 +66,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("devx.runtime")
 
-HELLO_TIMEOUT = 5.0
+HELLO_TIMEOUT = 5.0  # for the HelloAck of an actor we connect to
+# an accepted connection must authenticate within this time (a real peer sends its
+# Hello right after connecting); at most this many may be waiting to at once
+PREAUTH_TIMEOUT = float(os.environ.get("DEVX_PREAUTH_TIMEOUT", "2"))
+MAX_PREAUTH_PENDING = 64
 REPLY_TIMEOUT = 1.0
 
 CrashHook = Callable[[BaseException], Awaitable[None]]
@@ -65,6 +79,22 @@ CrashHook = Callable[[BaseException], Awaitable[None]]
 TeardownHook = Callable[[], Awaitable[bool | None]]
 
 _current: Actor | None = None
+
+
+def check_actor_name(name: object) -> str:
+    """``name`` when it can name an actor: a non-empty string with no ``/`` (the tree
+    path's separator) and no control characters (a name ends up in banners, log lines
+    and argv, where a newline would forge a line and a NUL cannot go)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"invalid actor name {name!r}: it must be a non-empty string")
+    bad = sorted({c for c in name if c == "/" or not c.isprintable()})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(
+            f"invalid actor name {name!r}: it contains {shown}; use printable "
+            "characters other than '/'"
+        )
+    return name
 
 
 def current_actor(err_on_no_runtime: bool = True) -> Actor:
@@ -111,12 +141,15 @@ class Actor:
         for name in enable_modules:
             self.enabled_modules.add(name)
         self.listen_addr: Addr | None = None
+        self.spawn_parent_addr: Addr | None = None  # a child: where its parent listens
         self.parent_chan: Channel | None = None
         self._root_portal: Portal | None = None
         self._root_portal_lock = trio.Lock()
         self._service: trio.Nursery | None = None
         self._rpc: trio.Nursery | None = None
         self._listener_lock = trio.Lock()
+        self._preauth_pending = 0
+        self._rejections = RateLimited(log)
         self._rpc_scopes: dict[tuple[int, int], trio.CancelScope] = {}
         self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
         self.children: set[ChildRecord] = set()
@@ -295,7 +328,11 @@ class Actor:
         async with self._listener_lock:
             if self.listen_addr is None:
                 assert self._service is not None, "actor is not running"
-                listener, addr = await open_listener(self.transport)
+                # a child's Unix socket goes beside its parent's (a directory the
+                # parent checked is private), so a fallback directory is chosen once
+                parent = self.spawn_parent_addr
+                sock_dir = os.path.dirname(parent) if isinstance(parent, str) else None
+                listener, addr = await open_listener(self.transport, sock_dir=sock_dir)
                 self.listen_addr = addr
                 self._service.start_soon(self._serve_listener, listener)
         return self.listen_addr
@@ -311,35 +348,23 @@ class Actor:
                     pass
 
     async def _accepted(self, stream: trio.abc.Stream) -> None:
-        chan = Channel(stream, peer_desc=peer_desc(stream))
+        # until it presents the tree's secret a peer gets little: one small frame
+        # (the Hello), a short time to send it, and a place among a few pending
+        # connections; and its rejections are rate-limited in the log
+        if self._preauth_pending >= MAX_PREAUTH_PENDING:
+            self._rejections.error(
+                "connection from %s rejected: %d connections already wait to authenticate",
+                peer_desc(stream),
+                MAX_PREAUTH_PENDING,
+            )
+            await Channel(stream).aclose()
+            return
+        self._preauth_pending += 1
         try:
-            with trio.fail_after(HELLO_TIMEOUT):
-                msg = await chan.recv()
-        except trio.TooSlowError:
-            log.error("connection from %s sent no hello in %ss: closed", chan.peer, HELLO_TIMEOUT)
-            await chan.aclose()
-            return
-        except (MsgTypeError, ChannelClosed) as exc:
-            log.error("connection from %s rejected: %s", chan.peer, exc)
-            await chan.aclose()
-            return
-        if not isinstance(msg, Hello):
-            log.error(
-                "connection from %s rejected: first frame was %s, not Hello",
-                chan.peer,
-                type(msg).__name__ if msg is not None else "EOF",
-            )
-            await chan.aclose()
-            return
-        if not hmac.compare_digest(msg.secret.encode(), self.secret.encode()):
-            log.error(
-                "connection from %s (claiming to be %s, pid %s) rejected: "
-                "it did not present this tree's secret",
-                chan.peer,
-                msg.uid,
-                msg.pid,
-            )
-            await chan.aclose()
+            msg, chan = await self._authenticate(stream)
+        finally:
+            self._preauth_pending -= 1
+        if chan is None:
             return
         chan.peer_uid, chan.peer_pid = msg.uid, msg.pid
         try:
@@ -351,6 +376,34 @@ class Actor:
         if waiter is not None:
             waiter.send_nowait(chan)
         await self.serve_channel(chan)
+
+    async def _authenticate(self, stream: trio.abc.Stream) -> tuple[Any, Channel | None]:
+        """Read and check an accepted connection's Hello: the Hello and its channel,
+        or ``(None, None)`` once the connection was rejected (logged) and closed."""
+        chan = Channel(stream, peer_desc=peer_desc(stream))
+        chan.max_frame = MAX_PREAUTH_FRAME
+        why: str | None = None
+        msg: Any = None
+        try:
+            with trio.fail_after(PREAUTH_TIMEOUT):
+                msg = await chan.recv()
+        except trio.TooSlowError:
+            why = f"sent no hello in {PREAUTH_TIMEOUT}s"
+        except (MsgTypeError, ChannelClosed) as exc:
+            why = str(exc)
+        else:
+            if not isinstance(msg, Hello):
+                got = type(msg).__name__ if msg is not None else "EOF"
+                why = f"first frame was {got}, not Hello"
+            elif not hmac.compare_digest(msg.secret.encode(), self.secret.encode()):
+                why = f"it claims to be {msg.uid} (pid {msg.pid}) but did not present "
+                why += "this tree's secret"
+        if why is not None:
+            self._rejections.error("connection from %s rejected: %s", chan.peer, why)
+            await chan.aclose()
+            return None, None
+        chan.max_frame = MAX_FRAME
+        return msg, chan
 
     def expect_child(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
         """Register a spawned child's uuid; its channel arrives when it connects back."""

@@ -16,13 +16,14 @@ import traceback
 import msgspec
 import trio
 
-from . import console
+from . import console, lifeline
 from . import log as runtime_log
-from .actor import Actor
+from .actor import Actor, current_actor
+from .child_record import CANCEL_GRACE
 from .errors import ChannelClosed
 from .msgs import ActorID, Error, Lineage, Ready, SpawnSpec
 
-EXIT_NO_PARENT = 3
+EXIT_NO_PARENT = lifeline.EXIT_NO_PARENT
 
 
 def _ignore_sigint(signum: int, frame: object) -> None:
@@ -77,6 +78,7 @@ async def run_child(spec: SpawnSpec) -> int:
         transport=spec.transport,
     )
     actor.main_ref = (spec.main_module, spec.main_path)
+    actor.spawn_parent_addr = spec.parent_addr
     runtime_log.setup(spec.config.loglevel, path)
     try:
         chan = await actor.connect_to(spec.parent_addr)
@@ -105,6 +107,18 @@ async def run_child(spec: SpawnSpec) -> int:
     return 0
 
 
+def _cancel_from_thread(reason: str) -> None:
+    """The lifeline thread's graceful step: cancel the actor on its own loop."""
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is not None and actor.trio_token is not None:
+        actor.trio_token.run_sync_soon(actor.cancel, reason)
+
+
+def _child_pids() -> list[int]:
+    actor = current_actor(err_on_no_runtime=False)
+    return actor.child_pids() if actor is not None else []
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="devx.runtime.child")
     parser.add_argument("--spawn-fd", type=int, required=True)
@@ -112,6 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", default="")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, _ignore_sigint)
+    # first of all: never outlive the parent, even should the boot itself hang
+    lifeline.start(
+        os.getppid(),
+        path=args.path or args.name,
+        grace=CANCEL_GRACE,
+        cancel=_cancel_from_thread,
+        child_pids=_child_pids,
+    )
     spec = read_spec(args.spawn_fd)
     if spec.sys_path:
         sys.path[:] = spec.sys_path

@@ -8,8 +8,12 @@ the connection.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import stat
 import struct
+import tempfile
 from collections import deque
 from typing import Any
 
@@ -21,7 +25,12 @@ from .msgs import ActorID, Error, ErrorInfo, Msg, Return, Stop, Yield
 
 Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
 
+log = logging.getLogger("devx.runtime")
+
 MAX_FRAME = 64 * 1024 * 1024
+# before a peer has presented the tree's secret only its Hello may be read: a small
+# frame, so that unauthenticated connections cannot make an actor buffer MAX_FRAME
+MAX_PREAUTH_FRAME = 4096
 SEND_TIMEOUT = 30.0  # a peer that reads nothing for this long is given up
 _LEN = struct.Struct(">I")
 _encoder = msgspec.msgpack.Encoder()
@@ -135,6 +144,8 @@ class Channel:
         self._sock: Any = getattr(stream, "socket", None)
         self._reads_in_a_row = 0
         self._buf = bytearray()
+        # the largest frame this channel accepts: raised to MAX_FRAME once authenticated
+        self.max_frame = MAX_FRAME
         self.closed = False
         self.calls = CallTable()
         # set when a spawned child reports it booted (or failed to: boot_error)
@@ -269,9 +280,10 @@ class Channel:
         if not await self._fill(4):
             return None
         (size,) = _LEN.unpack_from(self._buf)
-        if size > MAX_FRAME:
+        if size > self.max_frame:
             raise MsgTypeError(
-                f"peer {self.peer} sent a frame of {size} bytes (max {MAX_FRAME}): "
+                f"peer {self.peer} sent a frame of {size} bytes (max {self.max_frame}"
+                f"{' before authenticating' if self.max_frame < MAX_FRAME else ''}): "
                 "not a devx peer or a corrupted stream"
             )
         if not await self._fill(4 + size):
@@ -304,8 +316,13 @@ async def connect(addr: Addr) -> Channel:
     return Channel(stream, peer_desc=desc)
 
 
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
 def peer_desc(stream: trio.abc.Stream) -> str:
-    """A printable address for an accepted stream."""
+    """A printable address for an accepted stream: ``host:port`` over TCP; over a
+    Unix socket (whose client is unnamed) the peer process, from the kernel's
+    ``SO_PEERCRED`` where there is one: ``unix:<pid> (uid <uid>)``."""
     sock = getattr(stream, "socket", None)
     if sock is None:
         return "?"
@@ -315,13 +332,86 @@ def peer_desc(stream: trio.abc.Stream) -> str:
         return "?"
     if isinstance(name, tuple):
         return f"{name[0]}:{name[1]}"
-    return name or f"unix:{os.getpid()}"
+    if name:
+        return str(name)
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    if peercred is None:
+        return "unix:?"
+    try:
+        pid, uid, _gid = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, peercred, _PEERCRED.size)
+        )
+    except (OSError, struct.error):
+        return "unix:?"
+    return f"unix:{pid} (uid {uid})"
+
+
+class UnsafeDirectory(Exception):
+    """A runtime directory that is not private to this user."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path} {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def check_private_dir(path: str) -> None:
+    """Raise :class:`UnsafeDirectory` unless ``path`` is a real directory (not a
+    symlink) owned by this user and closed to everyone else."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise UnsafeDirectory(path, f"is {kind}")
+    if st.st_uid != os.geteuid():
+        raise UnsafeDirectory(path, f"is owned by uid {st.st_uid}, not by us (uid {os.geteuid()})")
+    if st.st_mode & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        raise UnsafeDirectory(path, f"has mode {mode:04o}: others can reach it (want 0700)")
+
+
+def socket_dir(base: str) -> str:
+    """The private directory for this user's Unix sockets under ``base``:
+    ``devx-<uid>``, created 0700, or checked when it exists. One that is not ours or
+    not private (someone else could swap a socket in it and read the next child's
+    Hello, secret included) is never used: a fresh private directory is, with a
+    warning saying what to remove."""
+    d = os.path.join(base, f"devx-{os.getuid()}")
+    fresh = _fallback_dirs.get(d)
+    if fresh is not None and os.path.isdir(fresh):
+        return fresh  # warned once already
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        check_private_dir(d)
+        return d
+    except UnsafeDirectory as exc:
+        fresh = tempfile.mkdtemp(prefix=f"devx-{os.getuid()}-", dir=base)  # 0700, ours
+        log.warning(
+            "not using %s for Unix sockets: it %s; using the fresh private directory %s "
+            "instead (remove it, or point XDG_RUNTIME_DIR at a private directory)",
+            d,
+            exc.reason,
+            fresh,
+        )
+        _fallback_dirs[d] = fresh
+        return fresh
+
+
+_fallback_dirs: dict[str, str] = {}
 
 
 async def open_listener(
-    transport: str = "tcp", *, host: str = "127.0.0.1", uds_dir: str | None = None
+    transport: str = "tcp",
+    *,
+    host: str = "127.0.0.1",
+    uds_dir: str | None = None,
+    sock_dir: str | None = None,
 ) -> tuple[trio.SocketListener, Addr]:
-    """A listener on loopback (TCP, ephemeral port) or a private Unix socket."""
+    """A listener on loopback (TCP, ephemeral port) or a private Unix socket: in
+    ``sock_dir`` when that is private (a child uses its parent's directory), else in
+    :func:`socket_dir` of ``uds_dir`` / ``$XDG_RUNTIME_DIR`` / ``/tmp``."""
     if transport == "tcp":
         listeners = await trio.open_tcp_listeners(0, host=host)
         listener = listeners[0]
@@ -330,9 +420,15 @@ async def open_listener(
         sockname = listener.socket.getsockname()
         return listener, (sockname[0], sockname[1])
     if transport == "uds":
-        base = uds_dir or os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-        d = os.path.join(base, f"devx-{os.getuid()}")
-        os.makedirs(d, mode=0o700, exist_ok=True)
+        d = None
+        if sock_dir is not None:
+            try:
+                check_private_dir(sock_dir)
+                d = sock_dir
+            except (UnsafeDirectory, OSError):
+                d = None
+        if d is None:
+            d = socket_dir(uds_dir or os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
         path = os.path.join(d, f"actor-{os.getpid()}-{os.urandom(4).hex()}.sock")
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
         await sock.bind(path)

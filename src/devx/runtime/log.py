@@ -66,3 +66,30 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
+
+
+class RateLimited:
+    """At most ``burst`` lines per ``window`` seconds from one source of noise (e.g.
+    rejected connections: a flood of them must not flood the terminal); what was
+    left out is counted and said with the next line that goes out."""
+
+    def __init__(self, logger: logging.Logger, *, burst: int = 10, window: float = 10.0):
+        self.logger = logger
+        self.burst = burst
+        self.window = window
+        self._start = 0.0
+        self._sent = 0
+        self.suppressed = 0
+
+    def error(self, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._start >= self.window:
+            self._start, self._sent = now, 0
+        if self._sent >= self.burst:
+            self.suppressed += 1
+            return
+        self._sent += 1
+        if self.suppressed:
+            msg += f" ({self.suppressed} similar lines left out in the last {self.window:g}s)"
+            self.suppressed = 0
+        self.logger.error(msg, *args)

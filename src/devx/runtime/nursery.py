@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from ..telemetry import events, schema
-from .actor import Actor, current_actor
+from .actor import Actor, check_actor_name, current_actor
 from .child_record import ChildRecord, describe_exit
 from .errors import (
     ActorBootError,
@@ -111,8 +111,7 @@ class ActorNursery:
     def _new_record(self, name: str, fn: tuple[str, str] | None) -> ChildRecord:
         if self.cancel_called:
             raise RuntimeError("this actor nursery was cancelled: it cannot spawn any more")
-        if not name or "/" in name:
-            raise ValueError(f"invalid actor name {name!r}: non-empty, no '/'")
+        check_actor_name(name)
         uid = uuid.uuid4().hex
         rec = ChildRecord(
             name,
@@ -263,6 +262,9 @@ class ActorNursery:
             self._child_failed(err)
         finally:
             self.actor.children.discard(rec)
+            # an exited child is forgotten (its portal keeps what callers need): a
+            # long-lived nursery that spawns and stops children does not grow
+            self._children.pop(rec.uuid, None)
 
     def _child_failed(self, err: BaseException) -> None:
         """Record a child's failure; cancel the nursery (the block and every other
@@ -309,6 +311,10 @@ class ActorNursery:
             rec.settle(True, msg.value)
             return
         assert isinstance(msg, Error)
+        if msg.error.type_name == _CC and (rec.cancel_requested or self.cancel_called):
+            # we cancelled it (an.cancel(), portal.cancel_actor()): not an error
+            rec.settle(False, _cancelled_error(rec))
+            return
         raise rec.settle(False, unbox_error(msg.error))
 
     async def cancel(self) -> None:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from ..telemetry import events
 from . import hooks
 from . import log as runtime_log
-from .actor import Actor, current_actor
+from .actor import Actor, check_actor_name, current_actor
 from .errors import collapse, strip_cancelled
 from .msgs import ActorID, Lineage, RuntimeConfig
 
@@ -36,8 +36,7 @@ async def open_root_actor(
     """
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
-    if not name or "/" in name:
-        raise ValueError(f"invalid actor name {name!r}: non-empty, no '/'")
+    check_actor_name(name)
     runtime_log.setup(loglevel, name)
     uid = ActorID(name, uuid.uuid4().hex)
     lineage = Lineage(

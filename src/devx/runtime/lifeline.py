@@ -1,0 +1,100 @@
+"""A child actor never outlives its parent, whatever the kill order.
+
+A thread of its own (not the trio thread: the actor's loop may be stuck in sync code)
+waits for the parent process to exit. On Linux the kernel tells it: a pidfd of the
+parent becomes readable when the parent exits. Elsewhere it checks ``getppid()``
+four times a second (the portable fallback).
+
+Why not ``PR_SET_PDEATHSIG``: the kernel sends it when the *thread* that forked the
+child exits, and trio forks from its worker-thread cache, whose threads retire after
+being idle for a while: children would be killed while their parent lives on.
+
+When the parent is gone: the actor is cancelled gracefully (as when its parent's
+channel closes: telemetry flushed, its own children stopped); should the process
+still be there ``grace`` seconds later (its loop is blocked), its own children are
+SIGKILLed and it exits at once with :data:`EXIT_NO_PARENT`, saying so on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+EXIT_NO_PARENT = 3
+POLL_INTERVAL = 0.25  # the fallback's getppid() period, where pidfds are missing
+
+
+def _wait_parent_exit(parent_pid: int) -> None:
+    """Return once ``parent_pid`` (our parent at start) has exited."""
+    pidfd = -1
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        try:
+            pidfd = pidfd_open(parent_pid)
+        except OSError:  # gone already, or a kernel without pidfds
+            pidfd = -1
+    if pidfd >= 0:
+        try:
+            # the parent may have exited and its pid been reused before pidfd_open:
+            # then we were reparented already
+            if os.getppid() != parent_pid:
+                return
+            while True:
+                try:
+                    ready, _, _ = select.select([pidfd], [], [])
+                except InterruptedError:
+                    continue
+                if ready:
+                    return
+        finally:
+            os.close(pidfd)
+    while os.getppid() == parent_pid:
+        time.sleep(POLL_INTERVAL)
+
+
+def start(
+    parent_pid: int,
+    *,
+    path: str,
+    grace: float,
+    cancel: Callable[[str], None],
+    child_pids: Callable[[], list[int]],
+) -> threading.Thread:
+    """Watch ``parent_pid`` from a daemon thread (see the module docstring).
+    ``cancel(reason)`` must be safe to call from another thread; ``child_pids()``
+    names this actor's live children."""
+
+    def watch() -> None:
+        _wait_parent_exit(parent_pid)
+        reason = f"its parent (pid {parent_pid}) died"
+        try:
+            cancel(reason)
+        except Exception:
+            pass
+        time.sleep(grace)  # a process that exits meanwhile takes this thread along
+        try:
+            pids = list(child_pids())
+        except Exception:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        msg = (
+            f"devx: actor {path!r} (pid {os.getpid()}): {reason} and it did not finish "
+            f"within {grace:g}s (its loop is blocked?): exiting now\n"
+        )
+        try:
+            os.write(2, msg.encode())
+        except OSError:
+            pass
+        os._exit(EXIT_NO_PARENT)
+
+    thread = threading.Thread(target=watch, name="devx-lifeline", daemon=True)
+    thread.start()
+    return thread
