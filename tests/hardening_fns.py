@@ -41,3 +41,11 @@ def my_pid() -> int:
 async def listen_addr() -> object:
     """Where this actor listens (its listener started if need be)."""
     return await devx.current_actor().ensure_listener()
+
+
+async def shielded_stream() -> AsyncIterator[int]:
+    """Yield this actor's pid, then ignore every cancel (a shielded sleep)."""
+    yield os.getpid()
+    # no checkpoint between the yield going out and the shield: stubborn at once
+    with trio.CancelScope(shield=True):
+        await trio.sleep_forever()

@@ -142,9 +142,30 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException:
         console.write(traceback.format_exc())
         code = 1
-    sys.stdout.flush()
     console.drain()  # devx output held back by a REPL still live elsewhere: not lost
-    sys.exit(code)
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """End the process as soon as the actor is done: its telemetry is flushed and
+    its children are gone by now. The atexit handlers run (user code may rely on
+    them) and stdio is flushed, but the interpreter's own finalization (tearing
+    down every module, which costs an idle child most of its exit time) is skipped,
+    and a non-daemon thread left behind by user code cannot keep the process alive
+    past its tree (it would be a child outliving its cancel)."""
+    import atexit
+
+    try:
+        run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+        if run_exitfuncs is not None:
+            run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 if __name__ == "__main__":

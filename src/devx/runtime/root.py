@@ -13,6 +13,7 @@ from . import hooks
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
 from .errors import collapse, strip_cancelled
+from .interrupt import InterruptGuard, first_interrupt, only_interrupts
 from .msgs import ActorID, Lineage, RuntimeConfig
 
 
@@ -59,6 +60,7 @@ async def open_root_actor(
         is_root=True,
         transport=transport,
     )
+    guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     try:
         async with actor.running():
             await actor.ensure_listener()
@@ -71,4 +73,8 @@ async def open_root_actor(
                     await actor.run_crash_hooks(err)
                 raise
     except BaseExceptionGroup as eg:
+        if only_interrupts(eg):  # several tasks saw the one ctrl-c: one interrupt
+            raise first_interrupt(eg) from None
         raise collapse(eg) from None
+    finally:
+        guard.restore()
