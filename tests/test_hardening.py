@@ -373,3 +373,37 @@ def test_cancel_of_run_in_actor_child_sleeping_in_its_nursery():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "CLEAN"
     assert "Error" not in out.stderr and "Cancelled" not in out.stderr, out.stderr
+
+
+# --- 6. a telemetry file that cannot be written ----------------------------------------
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "a-file/sub/t.jsonl"])
+def test_unwritable_telemetry_file_is_not_reported_written(tmp_path, where):
+    """A full disk (/dev/full) or a path through a regular file: the warning names
+    the real error and the root does not claim the telemetry was written."""
+    (tmp_path / "a-file").write_text("")
+    path = where if where.startswith("/") else str(tmp_path / where)
+    script = (
+        "import sys, trio, devx\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import hardening_fns as hf\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('w', enable_modules=['hardening_fns'])\n"
+        "        await p.run(hf.my_pid)\n"
+        "trio.run(main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        env={**os.environ, "DEVX_TELEMETRY_FILE": path},
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"telemetry written to {path}" not in out.stderr, out.stderr
+    expected = "No space left on device" if where == "/dev/full" else "NotADirectoryError"
+    assert expected in out.stderr and "FileExistsError" not in out.stderr, out.stderr
+    if where == "/dev/full":
+        assert f"telemetry NOT fully written to {path}" in out.stderr, out.stderr

@@ -85,6 +85,11 @@ def warn_once(key: str, msg: str) -> None:
     log.warning("devx telemetry: %s", msg)
 
 
+def warned(key: str) -> bool:
+    """Whether the warning ``key`` was given in this process (e.g. ``export:file``)."""
+    return key in _warned
+
+
 class Ids(NamedTuple):
     """A span's identity as plain ints, without importing OpenTelemetry."""
 

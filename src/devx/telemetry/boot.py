@@ -194,7 +194,15 @@ class Session:
             self.logs.close()
             self.logs = None
         if self.actor.is_root and s.file and not s.quiet and os.path.exists(s.file):
-            console.write(f"devx: telemetry written to {s.file}\n")
+            from .backend import warned
+
+            if warned("export:file"):  # e.g. a full disk: say so, not "written"
+                console.write(
+                    f"devx: telemetry NOT fully written to {s.file}: the export failed "
+                    "(see the warning above)\n"
+                )
+            else:
+                console.write(f"devx: telemetry written to {s.file}\n")
 
 
 def _default_factory(
