@@ -68,7 +68,7 @@ def tree_member(flag: bool) -> None:
 def warn_once(key: str, msg: str) -> None:
     """One warning per ``key`` per process, on the ``devx.telemetry`` logger; one per
     tree for what every actor would say alike (a dead collector)."""
-    if key.startswith(_TREE_WIDE):
+    if key.startswith(_TREE_WIDE) and key != "export:file":  # the file is not a collector
         # a failing collector: every exporter, flush and SDK logger says so its own
         # way; the first one speaks for all of them, once
         key = "collector"
