@@ -2,11 +2,12 @@
 #   make demo   set up .venv and run the demo tree
 #   make test   set up .venv and run the full test suite (what .ci/run calls)
 #   make test-load  the suite three times on a machine kept busy (flakiness check)
+#   make stress     fault, load and hostile-input scenarios, one table (not part of make test)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-load lint bench clean
+.PHONY: demo test test-load lint bench stress clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,10 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_dump.py
 	$(PY) bench/bench_telemetry_overhead.py
 	$(PY) bench/bench_dead_collector.py
+
+# fault, load and hostile-input scenarios against live trees, one table (not in `make test`)
+stress: $(VENV)/.installed
+	$(PY) bench/stress.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
