@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -240,17 +239,20 @@ def idle_unauthenticated(n_conns: int = 1000) -> Row:
             addr = devx.current_actor().listen_addr
             before = sockets()
             t0 = trio.current_time()
-            conns = []
-            for _ in range(n_conns):
-                s = socket.create_connection(addr)
-                conns.append(s)
-            for s in conns:  # the actor closes every one (EOF or reset)
-                s.settimeout(PREAUTH_TIMEOUT + 10)
+
+            async def idle() -> None:
+                s = await trio.open_tcp_stream(*addr)
                 try:
-                    s.recv(10)
-                except OSError:
+                    with trio.move_on_after(PREAUTH_TIMEOUT + 10):
+                        while await s.receive_some(100):  # the actor closes it
+                            pass
+                except trio.BrokenResourceError:
                     pass
-                s.close()
+                await s.aclose()
+
+            async with trio.open_nursery() as n:
+                for _ in range(n_conns):
+                    n.start_soon(idle)
             took = trio.current_time() - t0
             await portal.run(hf.my_pid)
             deadline = trio.current_time() + 5
