@@ -88,10 +88,37 @@ def test_dump_plain_tree_by_pattern(dump_env: Env) -> None:
     assert res.returncode == 0, res.stderr
     assert _dump_order(res.stdout) == sorted(pids)  # merged, ordered by tree path
     assert "5/5 dumps" in res.stderr
-    assert res.stdout.count("task 'hang_forever'") == 4
+    # once in each actor's task tree (the summary lines above it repeat it)
+    assert len(re.findall(r"^\s*task 'hang_forever' at ", res.stdout, re.M)) == 4
     assert "thread stacks (fallback)" in res.stdout  # n2 blocks its loop
     for path, pid in pids.items():
         assert f"path={path} pid={pid}" in res.stdout
+    # the summary leads: the task blocking its loop first, then the other user tasks
+    head, _, _rest = res.stdout.partition(reg.BEGIN_MARKER)
+    lines = head.strip().splitlines()
+    assert lines[0].startswith("-- brief: every actor")
+    assert re.match(r"^root/n2  task 'block_loop' at \S+plain_tree.py:\d+ in block_loop", lines[1])
+
+
+def test_dump_brief_one_line_per_task(dump_env: Env) -> None:
+    pids = _start_plain_tree(dump_env, "--shape=nested", "--block=n2", size=5)
+    dump_env.trees[0].wait_lines(r"^BLOCKING", 1, scaled(10))
+    res = devx_cli(dump_env, "dump", "plain_tree", "--brief", "--timeout", str(scaled(4)))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert reg.BEGIN_MARKER not in res.stdout and "Thread " not in res.stdout
+    # the hanging function first: the sync call that blocks n2's loop
+    assert re.fullmatch(
+        r"root/n2  task 'block_loop' at \S*plain_tree\.py:\d+ in block_loop \(blocks the loop\)",
+        lines[0],
+    ), lines
+    hang = [x for x in lines if "task 'hang_forever' at " in x]
+    assert sorted(x.split()[0] for x in hang) == sorted(p for p in pids if p != "root/n2")
+    assert all(re.search(r"plain_tree\.py:\d+ in hang_forever$", x) for x in hang), hang
+    # devx's and trio's own tasks: one folded line per actor, after every user line
+    runtime = [i for i, x in enumerate(lines) if "  [runtime] " in x]
+    assert runtime and min(runtime) > max(lines.index(x) for x in hang)
+    assert len({lines[i].split()[0] for i in runtime}) == len(pids)
 
 
 def test_dump_child_pid_gives_its_subtree(dump_env: Env) -> None:

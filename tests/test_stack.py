@@ -110,10 +110,10 @@ def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
     assert "mode:     trio task tree" in text
     # every task, with nursery nesting and where it waits
     lines = text.splitlines()
-    hang = next(ln for ln in lines if "task 'hang_forever'" in ln)
+    hang = next(ln for ln in lines if ln.lstrip().startswith("task 'hang_forever'"))
     assert "plain_prog.py" in hang and "in hang_forever" in hang and "sleep_forever" in hang
-    parent = next(ln for ln in lines if "task 'nested_parent'" in ln)
-    child = next(ln for ln in lines if "task 'nested_child'" in ln)
+    parent = next(ln for ln in lines if ln.lstrip().startswith("task 'nested_parent'"))
+    child = next(ln for ln in lines if ln.lstrip().startswith("task 'nested_child'"))
     indent = len(child) - len(child.lstrip())
     assert indent > len(parent) - len(parent.lstrip())
     assert "-- stackscope detail --" in text

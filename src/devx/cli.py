@@ -12,7 +12,6 @@ import argparse
 import os
 import re
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -55,62 +54,10 @@ def _match(target: str, entries: list[Entry]) -> list[Entry] | None:
     return out
 
 
-def _subtree(root: Entry, children: dict[int, list[Entry]]) -> list[Entry]:
-    out, todo = [], [root]
-    while todo:
-        e = todo.pop()
-        out.append(e)
-        todo.extend(children.get(e.pid, ()))
-    return out
-
-
-def _roots(matched: list[Entry], by_pid: dict[int, Entry]) -> list[Entry]:
-    """Drop matches whose ancestor also matched: the ancestor's relay reaches them,
-    and signalling both would only be coalesced."""
-    pids = {e.pid for e in matched}
-    roots = []
-    for e in matched:
-        seen, up = set(), by_pid.get(e.parent_pid)
-        while up is not None and up.pid not in seen and up.pid not in pids:
-            seen.add(up.pid)
-            up = by_pid.get(up.parent_pid)
-        if up is None or up.pid in seen:
-            roots.append(e)
-    return roots
-
-
-def _log_candidates(e: Entry) -> list[str]:
-    from devx.debug import _stack_registry as reg
-
-    paths = [e.log_path or reg.log_path(e.pid)]
-    alt = reg.alt_log_path(e.pid)
-    if alt:
-        paths.append(alt)
-    return paths
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
-
-
-def _read_dump(path: str, offset: int, end: str) -> str | None:
-    """The first complete dump appended after ``offset``, if any."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        f.seek(offset)
-        text = f.read().decode("utf-8", "replace")
-    idx = text.find(end)
-    return text[: idx + len(end)] if idx >= 0 else None
-
-
 def cmd_dump(args: argparse.Namespace) -> int:
+    from devx.debug import _stack_brief as brief
     from devx.debug import _stack_registry as reg
+    from devx.debug.dump_collect import collect
 
     entries = reg.entries()
     matched = _match(args.target, entries)
@@ -125,61 +72,31 @@ def cmd_dump(args: argparse.Namespace) -> int:
             "`devx ps` lists them. Nothing was signalled."
         )
         return EXIT_NO_MATCH
-    by_pid = {e.pid: e for e in entries}
-    children: dict[int, list[Entry]] = {}
-    for e in entries:
-        if e.parent_pid in by_pid and e.parent_pid != e.pid:
-            children.setdefault(e.parent_pid, []).append(e)
-
-    # sizes before signalling: each actor's dump is what it appends after them
-    pending: dict[int, tuple[Entry, list[tuple[str, int]]]] = {}
-    signalled = []
-    for root in _roots(matched, by_pid):
-        if reg.catches_signal(root.pid, root.signal) is False:
-            _err(f"dump: {root.label} is registered but not catching its signal now: skipped")
-            continue
-        for e in _subtree(root, children):
-            if e is root or reg.catches_signal(e.pid, e.signal) is not False:
-                pending[e.pid] = (e, [(p, _size(p)) for p in _log_candidates(e)])
-        signalled.append(root)
-    if not signalled:
+    res = collect(matched, entries, args.timeout)
+    for problem in res.problems:
+        _err(f"dump: {problem}: skipped")
+    if not res.signalled:
         return EXIT_NO_MATCH
-    t0 = time.monotonic()
-    for root in signalled:
-        try:
-            os.kill(root.pid, root.signal)
-        except OSError as exc:
-            _err(f"dump: could not signal {root.label}: {exc}")
-            for e in _subtree(root, children):
-                pending.pop(e.pid, None)
-
-    got: dict[int, tuple[Entry, str]] = {}
-    deadline = t0 + args.timeout
-    while pending and time.monotonic() < deadline:
-        for pid, (e, logs) in list(pending.items()):
-            for path, offset in logs:
-                text = _read_dump(path, offset, reg.end_line(pid))
-                if text is not None:
-                    got[pid] = (e, text)
-                    del pending[pid]
-                    break
-        if pending:
-            time.sleep(0.02)
-    elapsed = time.monotonic() - t0
-
-    for _pid, (_e, text) in sorted(got.items(), key=lambda kv: kv[1][0].sort_key):
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.write("\n")
+    summary = brief.merge(res.texts)
+    if args.brief:
+        sys.stdout.write("".join(f"{line}\n" for line in summary))
+    else:
+        if summary:
+            sys.stdout.write(f"{brief.HEAD} every actor, user code first --\n")
+            sys.stdout.write("".join(f"{line}\n" for line in summary) + "\n")
+        for _e, text in res.got:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.write("\n")
     sys.stdout.flush()
-    total = len(got) + len(pending)
-    trees = ", ".join(r.label for r in signalled)
-    _err(f"dump: {len(got)}/{total} dumps in {elapsed:.2f} s from {trees}")
-    for e, _logs in sorted(pending.values(), key=lambda v: v[0].sort_key):
+    total = len(res.got) + len(res.missing)
+    trees = ", ".join(r.label for r in res.signalled)
+    _err(f"dump: {len(res.got)}/{total} dumps in {res.elapsed:.2f} s from {trees}")
+    for e in res.missing:
         _err(
             f"dump: no dump from {e.label} within {args.timeout:g} s "
             "(blocked in C code that holds the GIL? exiting?)"
         )
-    return EXIT_OK if not pending else EXIT_INCOMPLETE
+    return EXIT_OK if not res.missing else EXIT_INCOMPLETE
 
 
 # --- devx ps ---------------------------------------------------------------------------
@@ -260,9 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="dump the task trees and threads of every actor of a running tree",
         description=(
             "Signal a running devx tree (its actors must have stack dumps enabled) and "
-            "print every actor's dump, ordered by tree path. TARGET is a pid, or a regex "
-            "matched like `pgrep -f` against command lines (also against actor names and "
-            "tree paths) of your own registered devx processes; the topmost matches are "
+            "print every actor's dump, ordered by tree path, after a one-line-per-task "
+            "summary (--brief: only the summary). TARGET is a pid, or a regex matched like "
+            "`pgrep -f` against command lines (also against actor names and tree paths) of "
+            "your own registered devx processes; the topmost matches are "
             "signalled and relay to their subtrees."
         ),
     )
@@ -273,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="S",
         help="seconds to wait for every dump (default: %(default)s)",
+    )
+    dump.add_argument(
+        "--brief",
+        action="store_true",
+        help="only the summary: one line per task (actor path, task, innermost user frame), "
+        "user tasks first, devx's own tasks folded into one line per actor",
     )
     dump.set_defaults(func=cmd_dump)
 

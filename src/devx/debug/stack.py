@@ -54,6 +54,7 @@ import trio
 from ..runtime import console
 from ..runtime.threads import start_quiet
 from ..telemetry import schema
+from . import _stack_brief as _brief
 from . import _stack_registry as _reg
 
 __all__ = [
@@ -384,10 +385,12 @@ def _dump_from_trio(req: _Request) -> None:
 
 def _dump_with_trio(req: _Request) -> None:
     fd, path, note = _open_log()
-    tree, count = _render_task_tree()
     skip = {threading.get_ident(), *_watchdog_idents()}
-    body = [tree, _render_threads(skip, title="other threads")]
-    _emit(req, fd, path, note, body, count, mode="trio task tree")
+    root, me = trio.lowlevel.current_root_task(), trio.lowlevel.current_task()
+    brief, walked = _brief.for_trio(_who(), root, me, skip)
+    tree, count = _render_task_tree(walked)
+    body = [brief, tree, _render_threads(skip, title="other threads")]
+    _emit(req, fd, path, note, body, max(count, walked), mode="trio task tree")
 
 
 def _dump_without_trio(req: _Request, waited: float, stuck: bool) -> None:
@@ -414,7 +417,10 @@ def _dump_without_trio(req: _Request, waited: float, stuck: bool) -> None:
     else:
         why = "no trio loop is running in this process"
     header = f"-- trio task tree could not be walked: {why} --\n"
-    body = [header, _render_threads({threading.get_ident()}, title="all threads")]
+    skip = {threading.get_ident()}
+    blocked = (req.blocked_task or "<sync call>") if req.in_trio and repl is None else None
+    brief = _brief.for_threads(_who(), skip, blocked)
+    body = [brief, header, _render_threads(skip, title="all threads")]
     _emit(req, fd, path, note, body, None, mode="thread stacks (fallback)")
 
 
@@ -426,27 +432,58 @@ def _watchdog_idents() -> list[int]:
 def format_stack_dump() -> str:
     """The trio task tree and other threads of the current run, as text (call from
     a trio task; what a signal dump shows below its header)."""
-    tree, _count = _render_task_tree()
+    tree, _count = _render_task_tree(None)
     return tree + _render_threads({threading.get_ident()}, title="other threads")
 
 
-def _render_task_tree() -> tuple[str, int]:
+def _who() -> str:
+    """This process in the brief lines: its tree path, else the program's name."""
+    st = _state
+    actor = (st.actor if st is not None else None) or _lookup_actor()
+    if actor is not None:
+        return str(actor.path)
+    return os.path.basename(sys.argv[0] or "python") or "python"
+
+
+def _render_task_tree(expected: int | None) -> tuple[str, int]:
+    """stackscope's walk of the task tree; when it finds fewer tasks than trio's own
+    tree holds (``expected``: stackscope 0.2 cannot map Python 3.13's bytecode to
+    nurseries), say so and add every task's frames from trio's tree."""
     import stackscope
 
+    root = trio.lowlevel.current_root_task()
     try:
-        stack = stackscope.extract(trio.lowlevel.current_root_task(), recurse_child_tasks=True)
+        stack = stackscope.extract(root, recurse_child_tasks=True)
     except Exception as exc:  # stackscope promises not to raise; be safe anyway
-        return f"-- trio task tree: stackscope failed: {exc!r} --\n", 0
-    lines: list[str] = []
-    count = _summarize(stack, stackscope.Stack, lines)
-    summary = "".join(lines)
-    detail = "".join(stack.format())
-    return (
+        stack, count, summary, detail = None, 0, "", f"stackscope failed: {exc!r}\n"
+    else:
+        lines: list[str] = []
+        count = _summarize(stack, stackscope.Stack, lines)
+        summary = "".join(lines)
+        detail = "".join(stack.format())
+    text = (
         f"-- trio task tree: {count} tasks (indent = nursery nesting; 'at' = innermost "
         f"non-trio frame, 'waits in' = the exact wait point) --\n{summary}"
-        f"-- stackscope detail --\n{detail}",
-        count,
+        f"-- stackscope detail --\n{detail}"
     )
+    if expected is not None and count < expected:
+        text += (
+            f"-- stackscope {_stackscope_version()} walked {count} of the {expected} tasks on "
+            f"Python {sys.version_info[0]}.{sys.version_info[1]} (it cannot map this "
+            "Python's bytecode to nurseries); every task from trio's own task tree "
+            "follows --\n" + _brief.task_tree(root, trio.lowlevel.current_task())
+        )
+        count = expected
+    return text, count
+
+
+def _stackscope_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("stackscope")
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 def _summarize(stack: Any, stack_type: type, lines: list[str]) -> int:
