@@ -25,7 +25,7 @@ HEAD = "-- brief:"
 RUNTIME = "[runtime]"
 _MAX_CHAIN = 500
 # what devx runs on besides devx and trio (frames.PLUMBING): its own threads live here
-_RUNTIME_MODULES = frozenset({"stackscope", "opentelemetry", "structlog", "msgspec"})
+_RUNTIME_MODULES = frozenset({"devx_pytest", "stackscope", "opentelemetry", "structlog", "msgspec"})
 
 
 # --- walking trio ----------------------------------------------------------------------
@@ -147,13 +147,14 @@ def _threads(
     for ident, top in sys._current_frames().items():
         if ident in skip:
             continue
-        user = innermost_user(thread_frames(top))
+        name = names.get(ident, "")
+        user = None if name.startswith("devx-") else innermost_user(thread_frames(top))
         if user is None:
             folded += 1
         elif ident == main and blocked_task is not None:
             first.append(f"{who}  task {blocked_task!r} at {where(user)} (blocks the loop)\n")
         else:
-            lines.append(f"{who}  thread {names.get(ident, ident)!r} at {where(user)}\n")
+            lines.append(f"{who}  thread {name or ident!r} at {where(user)}\n")
     return lines, folded, first
 
 

@@ -26,6 +26,9 @@ LOG_DIR = "/tmp"
 END_MARKER = "===== end devx stack dump"
 BEGIN_MARKER = "===== devx stack dump"
 _ENTRY_VERSION = 1
+# set by the pytest plugin while a test runs: every process started under it (actors,
+# subprocesses) registers with this tag, so a hung test's trees can be found
+TAG_ENV = "DEVX_HANG_TAG"
 
 
 class UnsafePath(OSError):
@@ -184,6 +187,7 @@ class Entry:
     is_root: bool
     actor: bool  # False: a plain trio program, no actor runtime
     log_path: str
+    tag: str = ""  # $DEVX_HANG_TAG when it registered (the test that started it)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
@@ -200,6 +204,7 @@ class Entry:
             is_root=bool(data.get("is_root", False)),
             actor=bool(data.get("actor", False)),
             log_path=str(data.get("log_path", "")),
+            tag=str(data.get("tag", "")),
         )
 
     def to_json(self) -> dict[str, Any]:

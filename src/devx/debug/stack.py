@@ -71,6 +71,7 @@ __all__ = [
 log = logging.getLogger("devx.debug.stack")
 
 ENV_VAR = "DEVX_ENABLE_STACKSCOPE"
+TERMINAL_ENV = "DEVX_STACK_DUMP_TERMINAL"  # "0": no stderr copy of dumps
 COALESCE_S = 0.3
 DEFAULT_FALLBACK_AFTER = 0.25
 HARD_FALLBACK_S = 2.0
@@ -578,7 +579,11 @@ def _lineage_lines(actor: Any) -> tuple[str, list[str]]:
 def _entry_for(actor: Any, sig: int) -> _reg.Entry:
     pid = os.getpid()
     common = dict(
-        pid=pid, start_time=_reg.proc_start_time(pid), signal=int(sig), log_path=log_path(pid)
+        pid=pid,
+        start_time=_reg.proc_start_time(pid),
+        signal=int(sig),
+        log_path=log_path(pid),
+        tag=os.environ.get(_reg.TAG_ENV, ""),
     )
     if actor is None:
         name = os.path.basename(sys.argv[0] or "python")
@@ -664,7 +669,8 @@ def _emit(
             os.close(fd)
     # the terminal copy: held back while a REPL is live in the tree, in order after
     # the release (the file and the telemetry record above/below are written now)
-    console.write_bytes((note.encode() if note else b"") + data, fd=2)
+    if os.environ.get(TERMINAL_ENV, "1") != "0":  # the pytest plugin keeps them in files
+        console.write_bytes((note.encode() if note else b"") + data, fd=2)
     try:
         from devx.telemetry import events
     except ImportError:

@@ -1,0 +1,148 @@
+"""The pytest plugin (``devx_pytest``, entry point ``pytest11: devx``), through a real
+pytest run of examples/ci/hung_project: a hung three-level tree and a hung tree in a
+subprocess are dumped, reported, failed and torn down; the next test passes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import devx_actor_pids, scaled
+from devx.debug import _stack_registry as reg
+
+PROJECT = Path(__file__).resolve().parents[1] / "examples" / "ci" / "hung_project"
+TREE = ["hung", "hung/blocker", "hung/mid", "hung/mid/leaf"]
+SCRIPT_TREE = ["hung_script", "hung_script/child"]
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_hung_tests_are_dumped_reported_failed_and_torn_down(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    shutil.copytree(PROJECT, proj)
+    hung, dumps, tel = tmp_path / "hung", tmp_path / "dumps", tmp_path / "tel.otlp.jsonl"
+    hung.mkdir()
+    junit = tmp_path / "junit.xml"
+    timeout = scaled(3)  # the trees must be up by then; HUNG_DIR says whether they were
+    env = {**os.environ, "HUNG_DIR": str(hung), "DEVX_TELEMETRY_FILE": str(tel)}
+    before = devx_actor_pids()
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:timeout",  # works without pytest-timeout
+            f"--devx-hang-timeout={timeout}",
+            f"--devx-dump-dir={dumps}",
+            f"--junitxml={junit}",
+            "test_hung.py",
+        ],
+        cwd=proj,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    elapsed = time.monotonic() - t0
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "2 failed, 1 passed" in out, out  # the session went on: test_passes passed
+    up = sorted(p.name for p in hung.iterdir())
+    assert up == ["hung.blocker", "hung.mid.leaf", "hung_script.child"], up  # all hung
+
+    # the failure output: hung after N s, every actor path, both hanging functions
+    assert len(re.findall(rf"^hung after {timeout:g} s: ", out, re.M)) == 2, out
+    assert "!!! KeyboardInterrupt !!!" not in out  # our interrupt never stops the session
+    for path in TREE + SCRIPT_TREE:
+        assert re.search(rf"^{re.escape(path)}  task '", out, re.M), (path, out)
+    assert re.search(
+        r"^hung/blocker  task '\S+block_the_loop_here' at test_hung\.py:\d+ in "
+        r"block_the_loop_here \(blocks the loop\)$",
+        out,
+        re.M,
+    ), out
+    assert re.search(r"^hung/mid/leaf  task .* in park_forever_here$", out, re.M), out
+    assert re.search(r"^hung_script/child  task .* in wait_in_script$", out, re.M), out
+    assert "===== devx stack dump" not in out  # the detail is in files, not captured stderr
+
+    # one file per actor under the dump dir, named by test id and tree path
+    tree_dir = dumps / "test_hung.py_test_tree_hangs"
+    files = sorted(p.name for p in tree_dir.iterdir())
+    assert files == sorted([*(f"{p.replace('/', '.')}.txt" for p in TREE), "summary.txt"])
+    leaf = (tree_dir / "hung.mid.leaf.txt").read_text()
+    assert leaf.startswith(f"{reg.BEGIN_MARKER}: hung/mid/leaf ") and "park_forever_here" in leaf
+    assert "time.sleep(3600)" in (tree_dir / "hung.blocker.txt").read_text()
+    sub_dir = dumps / "test_hung.py_test_tree_in_subprocess"
+    assert sorted(p.name for p in sub_dir.iterdir()) == [
+        "hung_script.child.txt",
+        "hung_script.txt",
+        "summary.txt",
+    ]
+
+    # JUnit XML carries the summary in each failure, and where the dumps are
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["test_passes"].find("failure") is None
+    for name, paths in (("test_tree_hangs", TREE), ("test_tree_in_subprocess", SCRIPT_TREE)):
+        failure = cases[name].find("failure")
+        assert failure is not None, name
+        text = (failure.get("message") or "") + (failure.text or "")
+        assert f"hung after {timeout:g} s" in text
+        assert all(f"\n{p}  task '" in text for p in paths), text
+        props = {p.get("name"): p.get("value") for p in cases[name].iter("property")}
+        assert props.get("devx_hang_dumps", "").startswith(str(dumps)), props
+        # failed within the timeout plus a few seconds (the dumps, then the teardown)
+        assert float(cases[name].get("time") or 0) < timeout + scaled(6)
+    assert elapsed < 2 * (timeout + scaled(6)) + scaled(20)
+
+    # the dumps are telemetry too: one devx.stack_dump log record per actor
+    records = tel.read_text()
+    for path in TREE + SCRIPT_TREE:
+        assert re.search(rf'"devx\.actor\.path".{{0,40}}"{re.escape(path)}"', records), path
+    assert records.count('"devx.stack_dump"') >= len(TREE + SCRIPT_TREE)
+
+    # nothing left: no actor process, nothing registered with a test's tag
+    assert not (devx_actor_pids() - before)
+    assert not [e for e in reg.entries() if e.tag]
+
+
+def _pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEVX_ENABLE_STACKSCOPE",)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+
+
+def test_plugin_is_idle_without_a_timeout_and_can_be_turned_off(tmp_path: Path) -> None:
+    """Loaded by its entry point, it changes nothing without a timeout (no environment,
+    no thread); ``-p no:devx`` unloads it."""
+    (tmp_path / "test_idle.py").write_text(
+        "import os, threading\n"
+        "def test_env():\n"
+        "    assert 'DEVX_HANG_TAG' not in os.environ\n"
+        "    assert 'DEVX_ENABLE_STACKSCOPE' not in os.environ\n"
+        "    assert 'devx' not in __import__('sys').modules  # nothing of devx imported\n"
+        "    assert not [t for t in threading.enumerate() if t.name.startswith('devx')]\n"
+    )
+    res = _pytest(tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert re.search(r"^plugins: .*\bdevx-", res.stdout, re.M), res.stdout
+    res = _pytest(tmp_path, "-p", "no:devx", "--devx-hang-timeout=1")
+    assert res.returncode == pytest.ExitCode.USAGE_ERROR, res.stdout + res.stderr
+    assert "--devx-hang-timeout" in res.stderr
