@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import trio
+from test_hung import announce
 
 import devx
-from test_hung import announce
 
 
 async def wait_in_script() -> None:
