@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
+import devx
 from conftest import scaled
 from devx import cli
 from devx.debug import _stack_registry as reg
@@ -162,7 +164,7 @@ def test_ps_lists_registered_processes(dump_env: Env) -> None:
     from test_stack_tree import PATHS, start_hung_tree
 
     empty = devx_cli(dump_env, "ps")
-    assert empty.returncode == cli.EXIT_NO_MATCH and empty.stdout == ""
+    assert empty.returncode == cli.EXIT_OK and empty.stdout == ""
     assert "no devx process of yours has stack dumps enabled" in empty.stderr
 
     _tree, actors = start_hung_tree(dump_env)
@@ -174,11 +176,57 @@ def test_ps_lists_registered_processes(dump_env: Env) -> None:
     res = devx_cli(dump_env, "ps")
     assert res.returncode == 0, res.stderr
     header, *lines = res.stdout.splitlines()
-    assert header.split() == ["PID", "TREE", "PATH", "UID"]
-    tree_lines = [f"{e.pid:>8}  {'  ' * path.count('/')}{path}  {e.uid}" for path, e in
-                  sorted(actors.items(), key=lambda kv: kv[1].sort_key)]  # fmt: skip
-    plain_line = [ln for ln in lines if ln.lstrip().startswith(f"{plain.pid} ")]
-    assert [ln for ln in lines if ln not in plain_line] == tree_lines
-    assert len(tree_lines) == len(PATHS)
-    (line,) = plain_line
-    assert "plain_prog.py" in line and line.endswith("[no actor runtime]")
+    assert header.split() == list(cli.PS_COLUMNS)
+    # aligned: every column starts where its header does (PID and AGE right-aligned)
+    starts = {c: header.index(c) for c in ("ACTOR", "UID", "COMMAND")}
+    for ln in lines:
+        for col, at in starts.items():
+            if col != "ACTOR" and len(ln) > at:  # (a child has no COMMAND)
+                assert ln[at - 1] == " " and ln[at] != " ", (col, ln)
+        for right in ("PID", "AGE"):  # right-aligned: the last characters line up
+            end = header.index(right) + len(right)
+            assert ln[end - 1] != " " and ln[end] == " ", (right, ln)
+        pid, age = ln.split()[:2]
+        assert re.fullmatch(r"\d+", pid) and re.fullmatch(r"\d+[smhd](\d\d[smh])?", age), ln
+
+    def row(pid: int) -> str:
+        (line,) = [ln for ln in lines if ln.split()[0] == str(pid)]
+        return line
+
+    order = [e.pid for _p, e in sorted(actors.items(), key=lambda kv: kv[1].sort_key)]
+    assert [int(ln.split()[0]) for ln in lines if int(ln.split()[0]) != plain.pid] == order
+    assert len(order) == len(PATHS)
+    for path, e in actors.items():
+        line = row(e.pid)
+        actor_col = line[starts["ACTOR"] : starts["UID"]].rstrip()
+        assert actor_col == "  " * path.count("/") + path, line
+        assert line[starts["UID"] :].startswith(e.uid), line
+        command = line[starts["COMMAND"] :] if len(line) > starts["COMMAND"] else ""
+        # the root shows the command that started it (a child's is devx's own)
+        assert ("hung_tree.py" in command) == e.is_root, line
+    line = row(plain.pid)
+    assert "(no actor runtime)" in line and line.endswith(str(prog))
+
+
+def test_ps_help_and_version() -> None:
+    from test_stack_support import PY as py
+
+    for argv in (["-m", "devx", "--version"], ["-m", "devx.cli", "--version"]):
+        res = subprocess.run([py, *argv], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and res.stdout.strip() == f"devx {devx.__version__}"
+    for sub in ("ps", "dump", "timeline"):
+        res = subprocess.run(
+            [py, "-m", "devx", sub, "--help"], capture_output=True, text=True, timeout=60
+        )
+        assert res.returncode == 0, res.stderr
+        usage, _blank, description = res.stdout.partition("\n\n")
+        assert usage.startswith(f"usage: devx {sub}")
+        assert len(description.split("\n\n", 1)[0].split()) >= 15, res.stdout  # says what it does
+    res = subprocess.run([py, "-m", "devx"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == cli.EXIT_USAGE and "usage: devx" in res.stderr
+
+
+def test_age_text() -> None:
+    assert [cli.age_text(s) for s in (None, 0, 59.9, 60, 3599, 3600, 86399, 90000)] == [
+        "?", "0s", "59s", "1m00s", "59m59s", "1h00m", "23h59m", "1d01h",
+    ]  # fmt: skip

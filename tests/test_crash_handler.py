@@ -230,6 +230,12 @@ def test_maybe_open_crash_handler(monkeypatch, capsys):
         boom()
     assert isinstance(box.value, Boom)
     assert ">>> devx CRASH" in capsys.readouterr().out
+    # argparse's store_true gives False when --pdb is not passed: DEVX_PDB still decides
+    with maybe_open_crash_handler(pdb=False, raise_on_exit=False) as box:
+        boom()
+    assert isinstance(box.value, Boom)
+    assert ">>> devx CRASH" in capsys.readouterr().out
+    monkeypatch.setenv("DEVX_PDB", "0")
     with pytest.raises(Boom), maybe_open_crash_handler(pdb=False):
         boom()
     assert ">>> devx" not in capsys.readouterr().out

@@ -39,7 +39,11 @@ _hooks.register("devx.debug.boot:actor_lifetime")
 _hooks.register("devx.debug.stack:actor_lifetime")
 
 # debugger entry points, imported from devx.debug on first use
-_LAZY = {"pause", "pause_from_sync", "post_mortem", "breakpoint"}
+_LAZY = {"pause", "pause_from_sync", "post_mortem", "breakpoint", "GreenbackNotEnabled"}
+# subpackages reachable as attributes after a plain ``import devx`` (imported on first
+# use, so ``import devx`` stays fast): ``devx.debug.mk_pdb``,
+# ``devx.telemetry.readback.load_spans`` ...
+_SUBPACKAGES = {"debug", "telemetry", "runtime", "cli"}
 
 
 def __getattr__(name: str) -> Any:
@@ -47,6 +51,10 @@ def __getattr__(name: str) -> Any:
         from . import debug
 
         return getattr(debug, name)
+    if name in _SUBPACKAGES:
+        from importlib import import_module
+
+        return import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'devx' has no attribute {name!r}")
 
 
@@ -59,6 +67,7 @@ __all__ = [
     "ChannelClosed",
     "ContextCancelled",
     "FunctionNotFound",
+    "GreenbackNotEnabled",
     "IPCEncodeError",
     "Lineage",
     "ModuleNotEnabled",

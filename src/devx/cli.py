@@ -3,6 +3,7 @@
 
 ``devx dump <pid | pattern>``  signal a running tree and print every actor's stack dump
 ``devx ps``                    list this user's devx processes that take stack dumps
+``devx --version``             (also ``python -m devx``)
 ``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
 """
 
@@ -102,14 +103,71 @@ def cmd_dump(args: argparse.Namespace) -> int:
 # --- devx ps ---------------------------------------------------------------------------
 
 
-def _tree_lines(entries: Iterable[Entry]) -> list[str]:
-    ents = sorted(entries, key=lambda e: e.sort_key)
-    lines = []
-    for e in ents:
+def proc_age_s(pid: int, start_ticks: int | None = None) -> float | None:
+    """Seconds since process ``pid`` started (from /proc), ``None`` when unknown."""
+    from devx.debug import _stack_registry as reg
+
+    ticks = start_ticks if start_ticks is not None else reg.proc_start_time(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def age_text(secs: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h07m``, ``3d04h`` (``?`` when unknown)."""
+    if secs is None:
+        return "?"
+    s = int(secs)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+PS_COLUMNS = ("PID", "AGE", "ACTOR", "UID", "COMMAND")
+
+
+def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
+    """One row per process, in tree order, children indented under their parent; the
+    command line is shown for each tree's root and plain program (a child's is always
+    devx's own child entry point)."""
+    from devx.debug import _stack_registry as reg
+
+    rows = []
+    for e in sorted(entries, key=lambda e: e.sort_key):
         depth = e.path.count("/") if e.actor else 0
-        kind = "" if e.actor else "  [no actor runtime]"
-        lines.append(f"{e.pid:>8}  {'  ' * depth}{e.path or e.name}  {e.uid}{kind}")
-    return lines
+        name = "  " * depth + (e.path or e.name)
+        cmd = ""
+        if e.is_root or not e.actor:
+            cmd = " ".join(reg.proc_cmdline(e.pid) or ())
+        uid = e.uid if e.actor else "(no actor runtime)"
+        age = age_text(proc_age_s(e.pid, e.start_time))
+        rows.append((str(e.pid), age, name, uid, cmd))
+    return rows
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell (numbers right-aligned); the last column
+    is never padded nor cut."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    right = {0, 1}  # PID and AGE
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ]
+        return "  ".join([*parts, cells[-1]]).rstrip()
+
+    return [line(header), *(line(r) for r in rows)]
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
@@ -117,10 +175,14 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
     entries = reg.entries()
     if not entries:
-        _err("ps: no devx process of yours has stack dumps enabled")
-        return EXIT_NO_MATCH
-    print(f"{'PID':>8}  TREE PATH  UID")
-    print("\n".join(_tree_lines(entries)))
+        where = reg.runtime_dir(create=False) or "(no registry directory yet)"
+        _err(
+            f"ps: no devx process of yours has stack dumps enabled (registry: {where}); "
+            "enable them with open_root_actor(enable_stack_on_sig=True) or "
+            "DEVX_ENABLE_STACKSCOPE=1"
+        )
+        return EXIT_OK
+    print("\n".join(format_table(PS_COLUMNS, ps_rows(entries))))
     return EXIT_OK
 
 
@@ -166,10 +228,22 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 # --- entry -----------------------------------------------------------------------------
 
 
+def _version() -> str:
+    from devx import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="devx", description="Tools for devx actor trees: hang dumps, timelines, ..."
+        prog="devx",
+        description=(
+            "Tools for devx actor trees: list running trees (ps), dump every actor's "
+            "stacks (dump), read a tree's debugging session back from its telemetry "
+            "(timeline). `devx COMMAND --help` tells more."
+        ),
     )
+    parser.add_argument("--version", action="version", version=f"devx {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dump = sub.add_parser(
@@ -200,7 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dump.set_defaults(func=cmd_dump)
 
-    ps = sub.add_parser("ps", help="list your devx processes that take stack dumps")
+    ps = sub.add_parser(
+        "ps",
+        help="list your devx processes that take stack dumps",
+        description=(
+            "List this user's running devx processes that have stack dumps enabled "
+            "(open_root_actor(enable_stack_on_sig=True) or DEVX_ENABLE_STACKSCOPE=1), "
+            "one line each in tree order: pid, age, the actor's tree path (children "
+            "indented under their parent), its uid, and for each tree's root (or plain "
+            "program) its command line, so two trees of the same name are told apart. "
+            "Exits 0, also when there are none. Any of these can be passed to "
+            "`devx dump`."
+        ),
+    )
     ps.set_defaults(func=cmd_ps)
 
     tl = sub.add_parser(

@@ -111,7 +111,7 @@ def test_remote_error_origin_is_recorded() -> None:
         relay_path=["root/child/x"],
     )
     attrs = backend.exception_attrs(ExceptionGroup("g", [RemoteActorError(info)]))
-    assert attrs["exception.type"] == "devx.runtime.errors.RemoteActorError"
+    assert attrs["exception.type"] == "devx.RemoteActorError"
     assert attrs["devx.remote.type"] == "builtins.KeyError"
     assert attrs["devx.remote.src_path"] == "root/child"
     assert attrs["devx.remote.relay_path"] == ("root/child/x",)

@@ -25,11 +25,32 @@ _EXPORTS = {
 }
 
 
+# submodules reachable as attributes without importing them first
+# (``devx.debug.stack.enable_stack_on_sig``)
+_SUBMODULES = {
+    "acquire",
+    "boot",
+    "breakpoint_hook",
+    "crash_handler",
+    "frames",
+    "lock",
+    "lock_protocol",
+    "quit_report",
+    "session",
+    "sigint",
+    "stack",
+    "sync",
+    "tree_lock",
+}
+
+
 def __getattr__(name: str) -> Any:
     mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'devx.debug' has no attribute {name!r}")
-    return getattr(import_module(mod, __name__), name)
+    if mod is not None:
+        return getattr(import_module(mod, __name__), name)
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'devx.debug' has no attribute {name!r}")
 
 
 __all__ = [

@@ -114,10 +114,12 @@ def maybe_open_crash_handler(
     hide_tb: bool = True,
     **kwargs: Any,
 ) -> AbstractContextManager[BoxedMaybeException]:
-    """:func:`open_crash_handler` when ``pdb`` is true, a no-op otherwise; ``None``
-    reads the ``DEVX_PDB`` environment variable (``1``/``true``/``yes``), so a CLI's
-    ``--pdb`` flag is one line: ``with maybe_open_crash_handler(pdb=args.pdb):``."""
-    if pdb is None:
+    """:func:`open_crash_handler` when ``pdb`` is true or the ``DEVX_PDB`` environment
+    variable says so (``1``/``true``/``yes``/``on``), a no-op otherwise. A falsy
+    ``pdb`` (``None``, or the ``False`` of an argparse ``store_true`` flag not given)
+    leaves it to ``DEVX_PDB``, so a CLI's ``--pdb`` flag is one line that the
+    variable also turns on: ``with maybe_open_crash_handler(pdb=args.pdb):``."""
+    if not pdb:
         pdb = os.environ.get(ENV_FLAG, "").strip().lower() in ("1", "true", "yes", "on")
     if not pdb:
         return nullcontext(BoxedMaybeException(kwargs.get("raise_on_exit", True)))

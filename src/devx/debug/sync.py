@@ -47,6 +47,9 @@ class GreenbackNotEnabled(RuntimeError):
     """pause_from_sync() on a trio task that has no greenback portal."""
 
 
+GreenbackNotEnabled.__module__ = "devx"  # public as devx.GreenbackNotEnabled
+
+
 def pause_from_sync(
     hide_tb: bool = True,
     called_from_builtin: bool = False,

@@ -656,6 +656,26 @@ def _main_ref() -> tuple[str | None, str | None]:
     return None, None
 
 
+def _reran_trio_run(exc: BaseException) -> bool:
+    """Whether loading the root's script failed because it starts trio at import."""
+    return isinstance(exc, RuntimeError) and "from inside a run()" in str(exc)
+
+
+def rerun_hint(path: str) -> str:
+    """What to do when a child loading the root's script runs its ``trio.run``
+    again (the multiprocessing spawn message, for devx)."""
+    return (
+        f"the child actor loaded the root's script {path!r} to find the functions "
+        "it was asked to run, and the script started trio again at import "
+        '(trio.run(...) outside `if __name__ == "__main__":`). Put the script\'s '
+        "entry point under that guard:\n\n"
+        '    if __name__ == "__main__":\n'
+        "        trio.run(main)\n\n"
+        "as with multiprocessing's spawn: the child loads the script under another "
+        "name, so the guarded block runs only in the root."
+    )
+
+
 def _load_main(spec: SpawnSpec | None) -> Any:
     """Load the root script's main module under a safe name (``__mp_main__``), the
     way multiprocessing's spawn does: its ``if __name__ == '__main__':`` block does
@@ -681,8 +701,10 @@ def _load_main(spec: SpawnSpec | None) -> Any:
         sys.modules["__mp_main__"] = mod
         try:
             mod_spec.loader.exec_module(mod)
-        except BaseException:
+        except BaseException as exc:
             del sys.modules["__mp_main__"]
+            if _reran_trio_run(exc):
+                raise RuntimeError(rerun_hint(spec.main_path)) from exc
             raise
     sys.modules["__mp_main__"] = mod
     sys.modules["__main__"] = mod

@@ -245,3 +245,21 @@ def strip_cancelled(exc: BaseException) -> BaseException | None:
         _, rest = exc.split(trio.Cancelled)
         return None if rest is None else collapse(rest)
     return None if isinstance(exc, trio.Cancelled) else exc
+
+
+# public names: these print, and box across actors, as ``devx.RemoteActorError``, not
+# ``devx.runtime.errors.RemoteActorError`` (the ``devx`` package re-exports each one)
+for _cls in (
+    ActorBootError,
+    ActorExited,
+    ChannelClosed,
+    ContextCancelled,
+    FunctionNotFound,
+    IPCEncodeError,
+    ModuleNotEnabled,
+    MsgTypeError,
+    NoRuntime,
+    RemoteActorError,
+):
+    _cls.__module__ = "devx"
+del _cls

@@ -7,3 +7,28 @@ and this package imports nothing at import time, so the hook stays cheap to load
 """
 
 from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# submodules reachable as attributes without importing them first
+# (``devx.telemetry.readback.load_spans``); each loads on first use
+_SUBMODULES = {
+    "backend",
+    "boot",
+    "config",
+    "events",
+    "file_exporter",
+    "logs",
+    "otel",
+    "readback",
+    "schema",
+    "standalone",
+    "timeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'devx.telemetry' has no attribute {name!r}")

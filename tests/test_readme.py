@@ -1,0 +1,84 @@
+"""Every ``python`` block of the README runs as written: each is extracted from the
+README text, written to a file and run as a user would (``python snippet.py``, stdin
+not a terminal), and what it prints is checked."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import scaled
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```$", re.M | re.S)
+
+
+def python_blocks() -> dict[str, str]:
+    """The README's python blocks by the heading above each (``## A tree in ten lines``)."""
+    text = README.read_text()
+    out: dict[str, str] = {}
+    for m in _BLOCK.finditer(text):
+        heading = re.findall(r"^#+ (.+)$", text[: m.start()], re.M)[-1]
+        assert heading not in out, f"two python blocks under {heading!r}: name them apart"
+        out[heading] = textwrap.dedent(m.group(2))
+    return out
+
+
+# heading -> what the snippet prints on stdout (a regex), run with no terminal (a pause
+# is announced and skipped, and the program goes on)
+EXPECTED = {
+    "A tree in ten lines": r"\A6765\n55\n\Z",
+    "Debugging any actor of the tree": (
+        r"\A\n>>> devx PAUSE in actor 'worker' \(path root/worker, pid \d+\): \S+snippet.py:5"
+        r" in work\(\)\n +stdin is not a terminal: no REPL, continuing\n\Z"
+    ),
+    "Sync code, threads, `breakpoint()` and CLIs": r"\Afine\n\Z",
+}
+
+
+def run_snippet(tmp_path: Path, name: str, code: str, **env: str) -> subprocess.CompletedProcess:
+    script = tmp_path / f"{name}.py"
+    script.write_text(code)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        env={**os.environ, "NO_COLOR": "1", "DEVX_TELEMETRY_FILE": "off", **env},
+    )
+
+
+def test_every_python_block_is_checked() -> None:
+    assert sorted(python_blocks()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("heading", sorted(EXPECTED))
+def test_readme_snippet_runs_as_written(tmp_path: Path, heading: str) -> None:
+    code = python_blocks()[heading]
+    res = run_snippet(tmp_path, "snippet", code)
+    assert res.returncode == 0, f"{heading}:\n{code}\n--- stderr:\n{res.stderr}"
+    assert re.search(EXPECTED[heading], res.stdout), res.stdout
+
+
+def test_script_that_reruns_trio_at_import_gets_a_hint(tmp_path: Path) -> None:
+    """The ten lines without their guard: the child loading the script starts trio
+    again; the error in the root says what to do, as multiprocessing's spawn does."""
+    code = python_blocks()["A tree in ten lines"]
+    guard = 'if __name__ == "__main__":'
+    head, _, tail = code.partition(guard)
+    unguarded = head + textwrap.dedent(tail.split("\n", 1)[1])
+    assert "\ntrio.run(main)" in unguarded
+    res = run_snippet(tmp_path, "unguarded", unguarded)
+    assert res.returncode == 1
+    assert "devx.RemoteActorError: RuntimeError: the child actor loaded the root's script" in (
+        res.stderr
+    )
+    assert f"    {guard}\n        trio.run(main)" in res.stderr
