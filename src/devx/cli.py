@@ -197,6 +197,29 @@ def _want_color(choice: str) -> bool:
     return sys.stdout.isatty()
 
 
+def _text_width(choice: int | None) -> int:
+    """Columns the text fits in: ``--width``, else the terminal's (or ``COLUMNS``),
+    else 100 (a pipe)."""
+    import shutil
+
+    if choice is not None:
+        return max(choice, 0)
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _write_out(text: str, dest: str | None) -> None:
+    """``text`` to stdout, or to the file ``dest``."""
+    if dest is None or dest == "-":
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `devx timeline | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    with open(dest, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def cmd_timeline(args: argparse.Namespace) -> int:
     from devx.telemetry import timeline
 
@@ -210,18 +233,34 @@ def cmd_timeline(args: argparse.Namespace) -> int:
                 "the path a tree printed as `devx: telemetry written to ...`"
             )
             return EXIT_NO_MATCH
+    fmt, dest = args.format, args.output
+    if args.chrome_trace is not None:
+        fmt, dest = "chrome", args.chrome_trace
     try:
-        text = timeline.render(path, trace_id=args.trace, color=_want_color(args.color))
+        ses = timeline.build(path, trace_id=args.trace, only=args.actor or ())
     except OSError as exc:
         _err(f"timeline: cannot read {path}: {exc.strerror or exc}")
         return EXIT_NO_MATCH
     except timeline.TimelineError as exc:
         _err(f"timeline: {path}: {exc}")
         return EXIT_NO_MATCH
+    if fmt == "chrome":
+        from devx.telemetry.timeline import chrome
+
+        text = chrome.render(ses)
+    else:
+        to_tty = dest in (None, "-")
+        width = _text_width(args.width) if to_tty else (args.width or 0)
+        color = _want_color(args.color) if to_tty else args.color == "always"
+        text = timeline.render_session(ses, color=color, width=width) + "\n"
     try:
-        print(text, flush=True)
-    except BrokenPipeError:  # `devx timeline | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _write_out(text, dest)
+    except OSError as exc:
+        _err(f"timeline: cannot write {dest}: {exc.strerror or exc}")
+        return EXIT_USAGE
+    if dest not in (None, "-"):
+        how = " (open it in https://ui.perfetto.dev or chrome://tracing)" if fmt == "chrome" else ""
+        _err(f"timeline: wrote {dest}{how}")
     return EXIT_OK
 
 
@@ -291,13 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser(
         "timeline",
-        help="who held the terminal and when: a tree's telemetry file as text",
+        help="who held the terminal and when: a tree's telemetry as text or a picture",
         description=(
             "Print one tree's debugging session from its telemetry file (OTLP/JSON lines): "
             "its actors, every turn at the terminal (TTY lock holds, REPLs), crashes, "
-            "remote errors, stack dumps and exits, timed from the tree's start. FILE "
-            "defaults to the newest *.otlp.jsonl in the default telemetry directory "
-            "($TMPDIR/devx-telemetry-<uid>/). No trace viewer needed."
+            "remote errors, stack dumps and exits, timed from the tree's start; or the same "
+            "as a picture (--format chrome: Chrome trace-event JSON for chrome://tracing "
+            "or Perfetto, one track per actor). FILE defaults to the newest *.otlp.jsonl "
+            "in the default telemetry directory ($TMPDIR/devx-telemetry-<uid>/). No trace "
+            "viewer needed."
         ),
     )
     tl.add_argument("file", metavar="FILE", nargs="?", help="telemetry file (default: newest)")
@@ -306,6 +347,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="the trace to show when FILE holds several (a unique prefix is enough; "
         "default: the last tree)",
+    )
+    tl.add_argument(
+        "--actor",
+        metavar="PATH",
+        action="append",
+        help="only this actor and the actors under it (its tree path, e.g. root/worker; "
+        "repeat for several)",
+    )
+    tl.add_argument(
+        "--format",
+        choices=("text", "chrome"),
+        default="text",
+        help="text (default), or chrome: Chrome trace-event JSON, one track per actor, "
+        "for chrome://tracing or https://ui.perfetto.dev",
+    )
+    tl.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write to the file OUT instead of stdout",
+    )
+    tl.add_argument(
+        "--chrome-trace",
+        metavar="OUT",
+        help="write the Chrome trace-event JSON to OUT (the same as --format chrome -o OUT)",
+    )
+    tl.add_argument(
+        "--width",
+        type=int,
+        metavar="N",
+        help="fit the text in N columns (default: the terminal's width, 100 in a pipe; "
+        "0: never cut)",
     )
     tl.add_argument(
         "--color",

@@ -456,6 +456,7 @@ def test_color(runs: dict[str, Path]) -> None:
             env=_env(**env),
             encoding="utf-8",
             timeout=scaled(10),
+            dimensions=(24, 100),  # as wide as a pipe's default: the same text
         )
         try:
             out = child.read()
@@ -467,3 +468,119 @@ def test_color(runs: dict[str, Path]) -> None:
     auto = on_a_terminal()
     assert "\x1b[" in auto and uncolored(auto) == plain.stdout.splitlines()
     assert on_a_terminal(NO_COLOR="1") == plain.stdout
+
+
+# --- pictures, filters, widths -------------------------------------------------------
+
+
+def test_chrome_trace(runs: dict[str, Path], tmp_path: Path) -> None:
+    """--chrome-trace: Chrome trace-event JSON, one track per actor in tree order,
+    each hold (by the id the root minted) and its wait as bars on the holder's
+    terminal thread, the crash as a mark, the crashing actor's bar marked crashed."""
+    from devx.telemetry.timeline import chrome
+
+    path = runs["multi_pause_crash"]
+    out = tmp_path / "session.json"
+    proc = timeline(str(path), "--chrome-trace", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}" in proc.stderr and proc.stdout == ""
+    doc = json.loads(out.read_text())
+    # the same document on stdout with --format chrome
+    assert json.loads(timeline(str(path), "--format", "chrome").stdout) == doc
+    evs = doc["traceEvents"]
+    tracks = {e["pid"]: e["args"]["name"] for e in evs if e["name"] == "process_name"}
+    spans = readback.load_spans(path)
+    actor_spans = {
+        s["attributes"]["devx.actor.path"]: s for s in spans if s["name"] == "devx.actor"
+    }
+    assert sorted(tracks.values()) == sorted(actor_spans)
+    order = sorted(
+        (e["args"]["sort_index"], tracks[e["pid"]])
+        for e in evs
+        if e["name"] == "process_sort_index"
+    )
+    assert order[0][1] == "root"
+    for p, s in actor_spans.items():  # a track is its actor's OS pid
+        assert tracks[s["attributes"]["process.pid"]] == p
+
+    held = [
+        e for e in evs if e["ph"] == "X" and e.get("cat") == "tty_lock" and "hold_id" in e["args"]
+    ]
+    held = [e for e in held if e["name"].startswith("hold #")]
+    want = [g["attributes"] for g in grants(path)]
+    assert [e["args"]["hold_id"] for e in sorted(held, key=lambda e: e["ts"])] == [1, 2, 3, 4, 5]
+    for e in held:
+        g = next(g for g in want if g[schema.HOLD_ID] == e["args"]["hold_id"])
+        assert tracks[e["pid"]] == g[schema.HOLDER_PATH] and e["tid"] == chrome.TERMINAL_TID
+        assert e["args"]["reason"] == g[schema.REASON]
+        assert e["dur"] == pytest.approx(
+            released(path)[g[schema.HOLD_ID]][schema.HELD_S] * 1e6, rel=0.05, abs=2000
+        )
+    bars = {tracks[e["pid"]]: e for e in evs if e["ph"] == "X" and e.get("cat") == "actor"}
+    assert bars["root/crasher"]["name"] == "root/crasher (crashed)"
+    assert not bars["root/pauser0"]["name"].endswith("(crashed)")
+    crash = [e for e in evs if e["ph"] == "i" and e["cat"] == "crash"]
+    assert [tracks[e["pid"]] for e in crash] == ["root/crasher"]
+    assert crash[0]["name"] == "crash: RuntimeError: crasher went down"
+    assert all(
+        e["ts"] >= 0 for e in evs if "ts" in e and e.get("name") != "waiting for the terminal"
+    )
+
+
+def test_actor_filter(runs: dict[str, Path]) -> None:
+    path = str(runs["multi_pause_crash"])
+    proc = timeline(path, "--actor", "root/crasher")
+    assert proc.returncode == 0, proc.stderr
+    sec = sections(proc.stdout)
+    assert "only actors under root/crasher" in sec["header"]
+    assert [line.split()[0] for line in sec["actors"] if line.startswith("  ")] == ["root/crasher"]
+    got = holds_of(proc.stdout)
+    assert [h.path for h in got] == ["root/crasher"] and got[0].reason == "crash"
+    events = [EVENT.match(line) for line in sec["events"] if line.startswith("  ")]
+    assert events and {m[2] for m in events if m} == {"root/crasher"}
+    # the root and its subtree: everything; two actors: both
+    assert timeline(path, "--actor", "root").stdout.replace("only actors under root\n", "") == (
+        timeline(path).stdout
+    )
+    two = timeline(path, "--actor", "root/pauser0", "--actor", "root/pauser1")
+    listed = [ln.split()[0] for ln in sections(two.stdout)["actors"] if ln.startswith("  ")]
+    assert listed == ["root/pauser0", "root/pauser1"]
+    # no such actor: say which there are
+    none = timeline(path, "--actor", "root/nobody")
+    assert none.returncode == 1 and none.stdout == ""
+    assert "no actor 'root/nobody'" in none.stderr and "root/pauser0" in none.stderr
+
+
+def test_width_follows_the_terminal(runs: dict[str, Path]) -> None:
+    """Free text is cut to the terminal's width, not to a fixed 100 columns; --width 0
+    never cuts."""
+    import pexpect
+
+    path = str(runs["multi_pause_crash"])
+
+    def on_a_terminal(cols: int, *args: str) -> list[str]:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "devx.cli", "timeline", path, "--color", "never", *args],
+            env=_env(),
+            encoding="utf-8",
+            timeout=scaled(10),
+            dimensions=(50, cols),
+        )
+        try:
+            out = child.read()
+        finally:
+            child.close()
+        assert child.exitstatus == 0, out
+        return out.replace("\r\n", "\n").splitlines()
+
+    def crash_line(lines: list[str]) -> str:
+        found = [EVENT.match(ln) for ln in sections("\n".join(lines))["events"]]
+        (line,) = [m[0] for m in found if m and m[3].strip() == "crash"]
+        return line
+
+    narrow, wide = on_a_terminal(60), on_a_terminal(200)
+    assert crash_line(narrow).endswith("…") and len(crash_line(narrow)) <= 60
+    assert crash_line(wide).endswith("RuntimeError: crasher went down")
+    assert max(len(ln) for ln in sections("\n".join(narrow))["events"]) <= 60
+    assert crash_line(on_a_terminal(60, "--width", "0")) == crash_line(wide)

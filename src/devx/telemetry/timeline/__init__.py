@@ -1,5 +1,7 @@
-"""``devx timeline``: one tree's debugging session as plain text, read back from its
-telemetry file, for a user with no trace viewer (Jaeger, Docker) at hand.
+"""``devx timeline``: one tree's debugging session read back from its telemetry file,
+for a user with no trace viewer (Jaeger, Docker) at hand: as plain text
+(:mod:`.text`), or as a picture: Chrome trace-event JSON for chrome://tracing and
+Perfetto (:mod:`.chrome`), all built from one :class:`.session.Session`.
 
 Who ran (actors), who held the terminal and when (TTY lock), and what went wrong
 (crashes, remote errors, stack dumps, exits), with times relative to the tree start.
@@ -20,7 +22,16 @@ OpenTelemetry import): the CLI must work where only the file is.
 
 from __future__ import annotations
 
+from .session import Session, build
 from .source import TimelineError, newest_file, telemetry_dir
-from .text import render
+from .text import render, render_session
 
-__all__ = ["TimelineError", "newest_file", "render", "telemetry_dir"]
+__all__ = [
+    "Session",
+    "TimelineError",
+    "build",
+    "newest_file",
+    "render",
+    "render_session",
+    "telemetry_dir",
+]

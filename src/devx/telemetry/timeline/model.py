@@ -3,6 +3,7 @@ terminal (TTY lock holds) and the events worth a line."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,16 @@ def _reason(attrs: Mapping[str, Any]) -> str:
 def _how(attrs: Mapping[str, Any]) -> str | None:
     how = attrs.get(schema.RELEASE_HOW)
     return str(how) if how else None
+
+
+def repl_text(s: Record) -> str:
+    """Where a REPL stood: ``REPL at demo.py:12 in work()``."""
+    a = s["attributes"]
+    where = os.path.basename(str(a.get(schema.CODE_FILE_PATH) or "?"))
+    line = a.get(schema.CODE_LINE_NUMBER)
+    func = a.get(schema.CODE_FUNCTION_NAME)
+    text = f"REPL at {where}" + (f":{line}" if line is not None else "")
+    return text + (f" in {func}()" if func else "")
 
 
 def how_text(how: str) -> str:

@@ -6,24 +6,15 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .. import schema
-from .model import (
-    ActorRow,
-    EventRow,
-    Hold,
-    actors,
-    event_rows,
-    exit_text,
-    holds,
-    how_text,
-    unjoinable,
-)
-from .source import Loaded, Record, Trace, load, pick, points, traces_of
+from .model import ActorRow, EventRow, Hold, exit_text, how_text, repl_text
+from .session import Session, build
+from .source import Loaded, Trace
 
-WIDTH = 100  # what the output aims to fit in
+WIDTH = 100  # what the output fits in when the terminal's width is unknown (a pipe)
 
 # --- rendering -----------------------------------------------------------------------
 
@@ -52,15 +43,6 @@ def _col(values: Iterable[str], cap: int = 32) -> int:
     return min(max((len(v) for v in values), default=0), cap)
 
 
-def _repl_text(s: Record) -> str:
-    a = s["attributes"]
-    where = os.path.basename(str(a.get(schema.CODE_FILE_PATH) or "?"))
-    line = a.get(schema.CODE_LINE_NUMBER)
-    func = a.get(schema.CODE_FUNCTION_NAME)
-    text = f"REPL at {where}" + (f":{line}" if line is not None else "")
-    return text + (f" in {func}()" if func else "")
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -69,12 +51,12 @@ def _vlen(text: str) -> int:
     return len(_ANSI.sub("", text))
 
 
-def _wrap(head: str, notes: list[str], indent: int) -> list[str]:
+def _wrap(head: str, notes: list[str], indent: int, width: int) -> list[str]:
     """``head`` then its notes, carried onto lines indented by ``indent`` once a line
-    would pass :data:`WIDTH`."""
+    would pass ``width``."""
     lines, line = [], head
     for note in notes:
-        if _vlen(line) + 2 + _vlen(note) > WIDTH and line.strip():
+        if _vlen(line) + 2 + _vlen(note) > width and line.strip():
             lines.append(line)
             line = " " * indent + note
         elif line.strip():
@@ -92,6 +74,7 @@ class _Style:
     t0: int
     tw: int  # width of a relative time
     color: bool
+    width: int  # columns to fit in
 
     def rel(self, t: int | None) -> str:
         return f"{_rel(t, self.t0):>{self.tw}}"
@@ -156,7 +139,7 @@ def _actor_lines(rows: list[ActorRow], st: _Style) -> list[str]:
             notes.append(st.paint(exit_text(r.exit_code, r.exit_signal), _RED))
         if not r.has_span:
             notes.append("(no actor span on record)")
-        out.extend(_wrap(line.rstrip(), notes, 4))
+        out.extend(_wrap(line.rstrip(), notes, 4, st.width))
     return out
 
 
@@ -191,7 +174,7 @@ def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
         if h.how is not None:
             notes.append("ended: " + st.paint(how_text(h.how), _HOW_COLOR.get(h.how, "")))
         if h.repl is not None:
-            notes.append(_repl_text(h.repl))
+            notes.append(repl_text(h.repl))
         elif h.held_span is not None:
             notes.append("no REPL")
         if h.reentries:
@@ -201,7 +184,7 @@ def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
             notes.append(st.paint(n, _RED if warn else _DIM))
         end = st.rel(h.end_ns) if h.end_ns is not None else f"{'?':>{st.tw}}"
         indent = 8 + 2 * st.tw + len(hid)
-        out.extend(_wrap(f"  {hid}{st.rel(h.start_ns)} .. {end}  {who}", notes, indent))
+        out.extend(_wrap(f"  {hid}{st.rel(h.start_ns)} .. {end}  {who}", notes, indent, st.width))
     return out
 
 
@@ -221,30 +204,40 @@ def _event_lines(evs: list[EventRow], st: _Style) -> list[str]:
     for e in evs:
         head = f"  {st.rel(e.time_ns)}  {e.path:<{pw}}  "
         kind = st.paint(f"{e.kind:<{kw}}", _RED if e.bad else "")
-        detail = _fit(e.detail, WIDTH - len(head) - kw - 2)
+        detail = _fit(e.detail, st.width - len(head) - kw - 2)
         out.append(f"{head}{kind}  {detail}".rstrip())
     return out
 
 
 def render(
-    path: str | os.PathLike[str], *, trace_id: str | None = None, color: bool = False
+    path: str | os.PathLike[str],
+    *,
+    trace_id: str | None = None,
+    color: bool = False,
+    width: int = WIDTH,
+    only: Sequence[str] = (),
 ) -> str:
     """The timeline of one trace of the telemetry file at ``path`` (default: its last
-    tree). Raises :class:`TimelineError` when there is no devx trace to show (or no
-    trace matches ``trace_id``), ``OSError`` when the file cannot be read."""
-    loaded = load(path)
-    traces = traces_of(loaded)
-    trace = pick(traces, trace_id)
-    t0 = trace.start_ns
-    pts = points(trace)
-    times = [t0, trace.end_ns, *(p.time_ns for p in pts)]
+    tree) as text fitting ``width`` columns (0: never cut), of the actors ``only``
+    names (with their subtrees; default: all). Raises :class:`TimelineError` when
+    there is no devx trace to show (or no trace matches ``trace_id``), ``OSError``
+    when the file cannot be read."""
+    return render_session(build(path, trace_id=trace_id, only=only), color=color, width=width)
+
+
+def render_session(ses: Session, *, color: bool = False, width: int = WIDTH) -> str:
+    trace, t0 = ses.trace, ses.t0
+    times = [t0, trace.end_ns, *(p.time_ns for p in ses.points)]
     tw = max(len(_rel(min(times), t0)), len(_rel(max(times), t0)))
-    st = _Style(t0, tw, color)
+    st = _Style(t0, tw, color, width if width > 0 else 1 << 30)
+    header = _header(ses.path, ses.loaded, ses.traces, trace, st)
+    if ses.only:
+        header.append(f"only actors under {', '.join(ses.only)}")
     return "\n".join(
         [
-            *_header(os.fspath(path), loaded, traces, trace, st),
-            *_actor_lines(actors(trace, pts), st),
-            *_hold_lines(holds(trace, pts), unjoinable(trace, pts), st),
-            *_event_lines(event_rows(pts), st),
+            *header,
+            *_actor_lines(ses.actors, st),
+            *_hold_lines(ses.holds, ses.unjoined, st),
+            *_event_lines(ses.events, st),
         ]
     )
