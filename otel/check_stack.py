@@ -1,0 +1,51 @@
+"""Health of the compose stack, checked from the host (its images are distroless: no
+in-container probe can run). Exit 0 once every service answers, 1 after --timeout.
+
+    python otel/check_stack.py [--timeout 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import urllib.error
+import urllib.request
+
+# service -> the URL that answers 200 when it is up (ports as docker-compose.yml
+# publishes them on 127.0.0.1; tests/test_compose_stack.py checks they agree)
+ENDPOINTS = {
+    "otel-collector": "http://127.0.0.1:13133/",
+    "jaeger": "http://127.0.0.1:16686/",
+    "tempo": "http://127.0.0.1:3200/ready",
+    "loki": "http://127.0.0.1:3100/ready",
+    "grafana": "http://127.0.0.1:3000/api/health",
+}
+
+
+def up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.timeout
+    waiting = dict(ENDPOINTS)
+    while True:
+        waiting = {name: url for name, url in waiting.items() if not up(url)}
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(1)  # polling a service that is starting: there is nothing to wait on
+    for name, url in ENDPOINTS.items():
+        print(f"{name:<15} {'DOWN' if name in waiting else 'up':<5} {url}")
+    return 1 if waiting else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""The compose stack, checked without Docker: docker-compose.yml against the
+compose-spec JSON schema (as vendored by check-jsonschema) with its variables resolved
+as compose resolves them in an empty environment, compose v1 compatibility, loopback
+ports and pinned images; the collector configs' pipelines against their components
+and the compose services; Grafana's provisioning and every dashboard query against
+its data source (type, uid) and the names in devx.telemetry.schema.
+
+What this cannot check is what only a running engine shows (no Docker here, and no
+collector binary ships on PyPI): that the images start with these configs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devx.telemetry import schema
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+COLLECTORS = {
+    "otel-collector": ROOT / "otel/collector.yaml",
+    "otel-replay": ROOT / "otel/collector-replay.yaml",
+}
+DASHBOARDS = ROOT / "dashboards"
+
+
+# --- compose's variable interpolation ------------------------------------------------
+
+_VAR = re.compile(
+    r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])((?:[^{}]|\{[^{}]*\})*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+class MissingVariable(ValueError):
+    pass
+
+
+def interpolate(value: Any, env: Mapping[str, str], where: str = "") -> Any:
+    """``value`` with ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``,
+    ``${VAR:?err}``, ``${VAR?err}``, ``${VAR:+alt}`` and ``$$`` resolved as compose does."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        if m[0] == "$$":
+            return "$"
+        name = m[1] or m[4]
+        op, arg = m[2], m[3] or ""
+        val = env.get(name)
+        unset_or_empty = not val
+        if op in (":-", "-"):
+            return arg if (unset_or_empty if op == ":-" else val is None) else str(val)
+        if op in (":?", "?"):
+            if unset_or_empty if op == ":?" else val is None:
+                raise MissingVariable(f"{where}: required variable {name} is missing: {arg}")
+            return str(val)
+        if op == ":+":
+            return arg if not unset_or_empty else ""
+        return val or ""
+
+    return _VAR.sub(sub, value)
+
+
+def compose(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return interpolate(yaml.safe_load(COMPOSE.read_text()), env or {})
+
+
+def services(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return compose(env)["services"]
+
+
+def test_interpolation_rules() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    cases = {
+        "${SET:-d}": "x", "${EMPTY:-d}": "d", "${EMPTY-d}": "", "${UNSET-d}": "d",
+        "$$HOME": "$HOME", "${SET:+alt}": "alt", "${UNSET:+alt}": "", "a${SET}b$SET": "axbx",
+    }  # fmt: skip
+    assert {k: interpolate(k, env) for k in cases} == cases
+    with pytest.raises(MissingVariable, match="UNSET"):
+        interpolate("${UNSET:?say so}", env)
+
+
+# --- docker-compose.yml --------------------------------------------------------------
+
+
+def compose_schema() -> dict[str, Any]:
+    import check_jsonschema
+
+    path = Path(check_jsonschema.__file__).parent / "builtin_schemas/vendor/compose-spec.json"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"DEVX_TELEMETRY_DIR": "/tmp/devx-telemetry-1000", "DEVX_UID": "1000"}]
+)
+def test_compose_file_is_valid_with_or_without_environment(env: dict[str, str]) -> None:
+    """`docker compose up -d` needs no variable: compose resolves every service's
+    variables (profiles on or off), so none may be required; the result is a valid
+    compose file."""
+    import jsonschema
+
+    raw = COMPOSE.read_text()
+    assert not re.search(r"\$\{[^}]*\?", raw), "a required ${VAR:?...} breaks `docker compose up`"
+    doc = compose(env)
+    jsonschema.validate(doc, compose_schema())
+    if env:
+        replay = doc["services"]["otel-replay"]
+        assert f"{env['DEVX_TELEMETRY_DIR']}:/devx:ro" in replay["volumes"]
+        assert replay["user"] == env["DEVX_UID"]
+
+
+def test_compose_v1_compatible() -> None:
+    """Debian's docker-compose (v1, 1.28+: profiles) reads it: no top-level `name:`
+    (rejected by v1's schema), nothing but services (and volumes/networks) at the top."""
+    doc = yaml.safe_load(COMPOSE.read_text())
+    assert set(doc) <= {"services", "volumes", "networks"}, set(doc)
+
+
+def test_default_stack_and_replay_profile() -> None:
+    svcs = services()
+    default = {n for n, s in svcs.items() if not s.get("profiles")}
+    assert default == {"otel-collector", "jaeger", "tempo", "loki", "grafana"}
+    replay = svcs["otel-replay"]
+    assert replay["profiles"] == ["replay"]
+    # unset: an empty directory of the repository (nothing to replay, nothing fails)
+    src = next(v.split(":")[0] for v in replay["volumes"] if v.endswith(":/devx:ro"))
+    empty = (ROOT / src).resolve()
+    assert empty.is_dir() and not list(empty.glob("*.otlp.jsonl"))
+    # devx's files are 0600 in a 0700 directory: the replay runs as their owner
+    assert (
+        "user" in replay
+        and "DEVX_UID" in yaml.safe_load(COMPOSE.read_text())["services"]["otel-replay"]["user"]
+    )
+    for name, s in svcs.items():  # every dependency is a service of the default stack
+        deps = s.get("depends_on") or []
+        assert set(deps) <= default - {name}, (name, deps)
+
+
+def published(svc: Mapping[str, Any]) -> dict[int, int]:
+    """host port -> container port, each bound to 127.0.0.1 (asserted)."""
+    out = {}
+    for p in svc.get("ports", []):
+        parts = str(p).split(":")
+        assert len(parts) == 3 and parts[0] == "127.0.0.1", f"{p}: publish on 127.0.0.1 only"
+        out[int(parts[1])] = int(parts[2])
+    return out
+
+
+def test_ports_loopback_images_pinned_volumes_exist() -> None:
+    raw = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, svc in services().items():
+        published(svc)
+        image = raw[name]["image"]
+        repo, _, tag = image.rpartition(":")
+        assert repo and re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: pin {image!r}"
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if src.startswith("./"):
+                assert (ROOT / src).exists(), f"{name}: {src} is not in the repository"
+
+
+def test_health() -> None:
+    """Compose probes only what has a probe inside its image (Grafana's wget); the
+    distroless services' health endpoints are published and probed from the host by
+    otel/check_stack.py, whose ports must be the published ones."""
+    import runpy
+
+    svcs = services()
+    assert set(svcs["grafana"]["healthcheck"]["test"][:2]) == {"CMD", "wget"}
+    assert [n for n, s in svcs.items() if "healthcheck" in s] == ["grafana"]
+    endpoints = runpy.run_path(str(ROOT / "otel/check_stack.py"))["ENDPOINTS"]
+    assert set(endpoints) == {n for n, s in svcs.items() if not s.get("profiles")}
+    for name, url in endpoints.items():
+        port = int(re.match(r"http://127\.0\.0\.1:(\d+)/", url)[1])
+        assert port in published(svcs[name]), (name, url)
+
+
+# --- the collector configs -----------------------------------------------------------
+
+
+def collector(name: str) -> dict[str, Any]:
+    return yaml.safe_load(COLLECTORS[name].read_text())
+
+
+def container_ports(svc_name: str) -> set[int]:
+    svc = services()[svc_name]
+    ports = {int(str(p)) for p in svc.get("expose", [])} | set(published(svc).values())
+    if svc_name == "tempo":  # its own config says what it listens on
+        tempo = yaml.safe_load((ROOT / "otel/tempo.yaml").read_text())
+        ports.add(tempo["server"]["http_listen_port"])
+        for proto in tempo["distributor"]["receivers"]["otlp"]["protocols"].values():
+            ports.add(int(proto["endpoint"].rsplit(":", 1)[1]))
+    if svc_name == "loki":
+        ports.add(3100)  # the image's default config
+    return ports
+
+
+def endpoint_target(endpoint: str) -> tuple[str, int]:
+    m = re.fullmatch(r"(?:https?://)?([\w.-]+):(\d+)(/.*)?", endpoint)
+    assert m, endpoint
+    return m[1], int(m[2])
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTORS))
+def test_collector_pipelines(name: str) -> None:
+    cfg = collector(name)
+    svc = cfg["service"]
+    used: dict[str, set[str]] = {"receivers": set(), "processors": set(), "exporters": set()}
+    for pname, pipe in svc["pipelines"].items():
+        for kind in used:
+            for comp in pipe.get(kind, []):
+                assert comp in (cfg.get(kind) or {}), f"{name}: {pname} uses undefined {comp}"
+                used[kind].add(comp)
+        assert pipe.get("receivers") and pipe.get("exporters"), (name, pname)
+    for kind, names in used.items():
+        assert set(cfg.get(kind) or {}) == names, f"{name}: {kind} defined but unused"
+    assert set(svc.get("extensions", [])) == set(cfg.get("extensions") or {})
+    # traces and log records both go somewhere that keeps them (not only `debug`)
+    for sig in ("traces", "logs"):
+        kept = [e for e in svc["pipelines"][sig]["exporters"] if e.split("/")[0] != "debug"]
+        assert kept, f"{name}: {sig} are stored nowhere"
+    assert any("loki" in e for e in svc["pipelines"]["logs"]["exporters"])
+    # every exporter reaches a service of the stack on a port it listens on
+    svcs = services()
+    for exp, conf in cfg["exporters"].items():
+        if exp.split("/")[0] == "debug":
+            continue
+        host, port = endpoint_target(conf["endpoint"])
+        assert host in svcs and not svcs[host].get("profiles"), (name, exp, host)
+        assert port in container_ports(host), (name, exp, host, port)
+        assert host in (svcs[name].get("depends_on") or []), f"{name} must start after {host}"
+
+
+def test_collector_ports_match_compose() -> None:
+    cfg = collector("otel-collector")
+    pub = published(services()["otel-collector"])
+    listening = {
+        int(p["endpoint"].rsplit(":", 1)[1]) for p in cfg["receivers"]["otlp"]["protocols"].values()
+    }
+    listening.add(int(cfg["extensions"]["health_check"]["endpoint"].rsplit(":", 1)[1]))
+    assert set(pub.values()) == listening == {4317, 4318, 13133}
+    assert all(h == c for h, c in pub.items())  # the README's localhost:4318 is the receiver
+
+
+def test_replay_reads_what_devx_writes() -> None:
+    from devx.telemetry.timeline.source import FILE_GLOB_SUFFIX
+
+    cfg = collector("otel-replay")
+    (pattern,) = cfg["receivers"]["otlpjsonfile"]["include"]
+    assert pattern == "/devx/*" + FILE_GLOB_SUFFIX
+    mounts = [v.split(":") for v in services()["otel-replay"]["volumes"]]
+    assert ["./otel/collector-replay.yaml", "/etc/otelcol-contrib/config.yaml", "ro"] in mounts
+    assert services()["otel-replay"]["command"] == ["--config=/etc/otelcol-contrib/config.yaml"]
+
+
+# --- Grafana -------------------------------------------------------------------------
+
+
+def provisioned() -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load((DASHBOARDS / "provisioning/datasources/datasources.yaml").read_text())
+    return {d["uid"]: d for d in doc["datasources"]}
+
+
+def test_grafana_provisioning() -> None:
+    grafana = services()["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == "./dashboards/provisioning"
+    prov = yaml.safe_load((DASHBOARDS / "provisioning/dashboards/devx.yaml").read_text())
+    (provider,) = prov["providers"]
+    assert mounts[provider["options"]["path"]] == "./dashboards"
+    sources = provisioned()
+    assert {d["type"] for d in sources.values()} == {"jaeger", "tempo", "loki"}
+    assert sum(bool(d.get("isDefault")) for d in sources.values()) == 1
+    for d in sources.values():  # each URL is a service of the stack on a port it serves
+        host, port = endpoint_target(d["url"])
+        assert port in container_ports(host), d
+        assert host in grafana["depends_on"]
+    for d in sources.values():
+        for key, val in (d.get("jsonData") or {}).get("tracesToLogsV2", {}).items():
+            if key == "datasourceUid":
+                assert val in sources
+
+
+def dashboards() -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        yield path.name, json.loads(path.read_text())
+
+
+# names a query may use: devx's (schema.py), and the OTel ones devx sets
+_SCHEMA_NAMES = {v for k, v in vars(schema).items() if k.isupper() and isinstance(v, str)}
+_OTEL_NAMES = {"service.name", "service.namespace", "process.pid", "exception.type"}
+SPAN_NAMES = {
+    schema.TREE_SPAN,
+    schema.ACTOR_SPAN,
+    schema.LOCK_HELD_SPAN,
+    schema.LOCK_WAIT_SPAN,
+    schema.REPL_SPAN,
+}
+
+
+def _balanced(q: str) -> bool:
+    depth = {"(": 0, "{": 0, "[": 0}
+    close = {")": "(", "}": "{", "]": "["}
+    for ch in re.sub(r'"(?:[^"\\]|\\.)*"', '""', q):
+        if ch in depth:
+            depth[ch] += 1
+        elif ch in close:
+            depth[close[ch]] -= 1
+            if depth[close[ch]] < 0:
+                return False
+    return not any(depth.values())
+
+
+def check_traceql(q: str) -> None:
+    assert _balanced(q), q
+    assert re.match(r"^\{ .* \}( \| select\(.*\))?$", q), q
+    for name in re.findall(r'\bname = "([^"]+)"', q):
+        assert name in SPAN_NAMES, f"{name}: not a devx span (schema.py)"
+    for scope, attr in re.findall(r"\b(span|resource)\.([\w.]+)", q):
+        if scope == "resource":
+            assert attr in {"service.name", "service.namespace"}, attr
+        else:
+            assert attr in _SCHEMA_NAMES | _OTEL_NAMES, f"span.{attr}: not a name devx sets"
+
+
+def _loki_name(otel: str) -> str:
+    return otel.replace(".", "_")
+
+
+def check_logql(q: str) -> None:
+    assert _balanced(q), q
+    (selector,) = re.findall(r"\{([^{}]*)\}", q)
+    for label, _op, _val in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', selector):
+        assert label in {"service_name", "service_namespace"}, label  # OTLP resource labels
+    known = {_loki_name(n) for n in _SCHEMA_NAMES | _OTEL_NAMES} | {
+        "severity_text", "log_path", "signal", "task_count",
+    }  # fmt: skip
+    after = q[q.index("}") + 1 :]
+    for field in re.findall(r'\|\s*(\w+)\s*(?:=|!=|=~|!~)\s*"', after):
+        assert field in known, f"{field}: not a field of devx's log records"
+    for grouped in re.findall(r"by \(([^)]*)\)", q):
+        for field in grouped.split(","):
+            assert field.strip() in known | {"service_name", "service_namespace"}, field
+    for text in re.findall(r'\|= "([^"]+)"', q):
+        assert text in _SCHEMA_NAMES, f"{text}: line filter on a name devx does not write"
+
+
+CHECKS = {"tempo": "traceql", "loki": "logql", "jaeger": "search"}
+
+
+@pytest.mark.parametrize("name,dash", list(dashboards()))
+def test_dashboard_queries(name: str, dash: dict[str, Any]) -> None:
+    sources = provisioned()
+    titles = set()
+    variables = {v["name"] for v in dash["templating"]["list"]}
+    for panel in dash["panels"]:
+        assert panel["title"] not in titles
+        titles.add(panel["title"])
+        if panel["type"] == "text":
+            continue
+        ds = panel["datasource"]
+        assert ds["uid"] in sources and sources[ds["uid"]]["type"] == ds["type"], panel["title"]
+        assert panel["targets"], panel["title"]
+        for t in panel["targets"]:
+            tds = t.get("datasource", ds)
+            assert tds == ds, panel["title"]
+            kind = CHECKS[ds["type"]]
+            text = json.dumps(t)
+            for var in re.findall(r"\$(\w+)", text):
+                assert var in variables or var.startswith("__"), (panel["title"], var)
+            if kind == "traceql":
+                assert t["queryType"] == "traceql" and t["tableType"] in ("spans", "traces")
+                check_traceql(t["query"])
+            elif kind == "logql":
+                check_logql(t["expr"])
+            else:
+                assert t["queryType"] == "search" and t["operation"] in SPAN_NAMES
+    # the panels the README promises, each from a source that has rows of that grain
+    by_title = {p["title"]: p for p in dash["panels"]}
+    assert by_title["TTY lock holds"]["targets"][0]["tableType"] == "spans"
+    assert by_title["REPL sessions"]["targets"][0]["tableType"] == "spans"
+    assert by_title["Actor lifetimes"]["datasource"]["type"] == "tempo"
+    crash = by_title["Crashes by actor and exception type"]["targets"][0]["expr"]
+    assert "by (service_name, exception_type)" in crash
+    assert by_title["Stack dumps"]["datasource"]["type"] == "loki"
+
+
+def test_queries_are_checked_for_real() -> None:
+    """The checks above refuse what they should."""
+    with pytest.raises(AssertionError):
+        check_traceql('{ name = "devx.tty_lock.hold" }')  # a typo'd span name
+    with pytest.raises(AssertionError):
+        check_traceql('{ name = "devx.repl" } | select(span.devx.nope)')
+    with pytest.raises(AssertionError):
+        check_logql('{service_namespace=~".+"} | exception_kind != ""')
+    with pytest.raises(AssertionError):
+        check_logql('sum(count_over_time({service_namespace=~".+"}[5m])')
