@@ -22,6 +22,7 @@ async def main() -> None:
     async with devx.open_nursery(debug_mode=True, loglevel="info") as an:
         portal = await an.start_actor("sitter", enable_modules=[__name__])
         tty = lock.root_lock()
+
         async def call() -> None:
             try:
                 await portal.run(pause_then_sleep)
