@@ -216,6 +216,36 @@ def task_tree(root: Any, current: Any) -> str:
     return "".join(out)
 
 
+def task_summary(root: Any, current: Any, trio_dir: str) -> tuple[str, int]:
+    """One line per task, indented by nesting, in the format of the dump's stackscope
+    summary (``at`` = innermost non-trio frame, ``waits in`` = the exact wait point),
+    from trio's own task tree; and the task count."""
+    out, count = [], 0
+    for depth, task in walk_tasks(root):
+        count += 1
+        pad, name = "  " * depth, f"task {task.name!r}"
+        chain = [] if task is current else coro_frames(task.coro)
+        if task is current:
+            out.append(f"{pad}{name}: writing this dump\n")
+            continue
+        if not chain:
+            out.append(f"{pad}{name}: not started\n")
+            continue
+        # trio's traps are the mechanism, not the wait point (stackscope hides them)
+        shown = [f for f in chain if f.f_globals.get("__name__") != "trio._core._traps"]
+        leaf = (shown or chain)[-1]
+        at = next(
+            (f for f in reversed(chain) if not f.f_code.co_filename.startswith(trio_dir)), leaf
+        )
+        code = at.f_code
+        text = f"{pad}{name} at {code.co_filename}:{at.f_lineno} in {code.co_name}"
+        if at is not leaf:
+            mod = leaf.f_globals.get("__name__") or leaf.f_code.co_filename
+            text += f" (waits in {mod}.{leaf.f_code.co_name}:{leaf.f_lineno})"
+        out.append(text + "\n")
+    return "".join(out), count
+
+
 # --- reading it back -----------------------------------------------------------------------
 
 

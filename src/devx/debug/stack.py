@@ -468,13 +468,20 @@ def _render_task_tree(expected: int | None) -> tuple[str, int]:
         f"-- stackscope detail --\n{detail}"
     )
     if expected is not None and count < expected:
-        text += (
-            f"-- stackscope {_stackscope_version()} walked {count} of the {expected} tasks on "
-            f"Python {sys.version_info[0]}.{sys.version_info[1]} (it cannot map this "
-            "Python's bytecode to nurseries); every task from trio's own task tree "
-            "follows --\n" + _brief.task_tree(root, trio.lowlevel.current_task())
+        # stackscope fell short: the summary and every task's frames from trio's tree
+        me = trio.lowlevel.current_task()
+        summary, walked = _brief.task_summary(root, me, _TRIO_DIR)
+        text = (
+            f"-- trio task tree: {walked} tasks (indent = nursery nesting; 'at' = innermost "
+            f"non-trio frame, 'waits in' = the exact wait point; walked with trio's own "
+            f"task tree) --\n{summary}"
+            f"-- stackscope {_stackscope_version()} walked only {count} of the {walked} tasks "
+            f"on Python {sys.version_info[0]}.{sys.version_info[1]} (it cannot map this "
+            "Python's bytecode to nurseries); every task's frames follow its detail --\n"
+            f"-- stackscope detail --\n{detail}-- every task's frames (trio's task tree) --\n"
+            + _brief.task_tree(root, me)
         )
-        count = expected
+        count = walked
     return text, count
 
 
