@@ -5,17 +5,20 @@ the small event API :mod:`devx.telemetry.events`."""
 from __future__ import annotations
 
 from .actor import Actor, current_actor
+from .context import Context, MsgStream
 from .errors import (
     ActorBootError,
     ActorExited,
     ChannelClosed,
     ContextCancelled,
+    ContextError,
     FunctionNotFound,
     IPCEncodeError,
     ModuleNotEnabled,
     MsgTypeError,
     NoRuntime,
     RemoteActorError,
+    StreamClosed,
 )
 from .msgs import ActorID, Lineage
 from .nursery import ActorNursery, open_nursery
@@ -29,15 +32,19 @@ __all__ = [
     "ActorID",
     "ActorNursery",
     "ChannelClosed",
+    "Context",
     "ContextCancelled",
+    "ContextError",
     "FunctionNotFound",
     "IPCEncodeError",
     "Lineage",
     "ModuleNotEnabled",
+    "MsgStream",
     "MsgTypeError",
     "NoRuntime",
     "Portal",
     "RemoteActorError",
+    "StreamClosed",
     "current_actor",
     "open_nursery",
     "open_root_actor",

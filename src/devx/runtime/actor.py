@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..telemetry import events, schema
+from . import context as _context
 from . import hooks as _hooks
 from .errors import (
     ChannelClosed,
     ContextCancelled,
+    ContextError,
     FunctionNotFound,
     IPCEncodeError,
     ModuleNotEnabled,
@@ -56,7 +58,11 @@ from .msgs import (
     RuntimeConfig,
     SpawnSpec,
     Start,
+    Started,
     Stop,
+    StreamAck,
+    StreamEnd,
+    StreamItem,
     Yield,
 )
 from .portal import Portal
@@ -151,6 +157,10 @@ class Actor:
         self._preauth_pending = 0
         self._rejections = RateLimited(log)
         self._rpc_scopes: dict[tuple[int, int], trio.CancelScope] = {}
+        # contexts this actor runs as the callee, by (id(channel), the caller's cid)
+        self.contexts: dict[tuple[int, int], _context.Context] = {}
+        # the actor whose CancelActor cancelled this one (a ContextCancelled names it)
+        self.cancel_requested_by: ActorID | None = None
         self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
         self.children: set[ChildRecord] = set()
         self.crash_hooks: list[CrashHook] = []
@@ -279,6 +289,10 @@ class Actor:
         finally:
             self._rpc = self._service = None
             _set_current(None)
+
+    def cancel_soon(self) -> None:
+        """The peer project's name for :meth:`cancel`."""
+        self.cancel("cancel_soon()")
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Cancel every task the actor runs (served calls, and the body of a root or
@@ -474,11 +488,16 @@ class Actor:
     async def _dispatch(self, chan: Channel, msg: Any) -> None:
         if isinstance(msg, Start):
             assert self._rpc is not None
-            if not msg.stream and await self._call_sync_inline(chan, msg):
+            if not (msg.stream or msg.context) and await self._call_sync_inline(chan, msg):
                 return
             self._start_invoke(chan, msg)
-        elif isinstance(msg, (Return, Yield, Stop)):
+        elif isinstance(msg, (Return, Yield, Stop, Started)):
             chan.calls.deliver(msg)
+        elif isinstance(msg, (StreamItem, StreamEnd, StreamAck)):
+            if msg.to_callee:
+                _context.deliver_to_callee(self, chan, msg)
+            else:
+                chan.calls.deliver(msg)
         elif isinstance(msg, Error):
             if msg.cid == 0:
                 chan.boot_error = msg.error
@@ -490,6 +509,8 @@ class Actor:
             if scope is not None:
                 scope.cancel()
         elif isinstance(msg, CancelActor):
+            if not self.cancel_called.is_set():
+                self.cancel_requested_by = chan.peer_uid
             self.cancel(msg.reason or f"cancel requested by {chan.peer}")
         elif isinstance(msg, Ready):
             chan.peer_pid = msg.pid
@@ -569,7 +590,8 @@ class Actor:
             with scope:
                 reply = await self._call(chan, msg, pending)
             if scope.cancelled_caught:
-                reply = self._cancelled_reply(msg, "the caller cancelled the call")
+                why = "the caller cancelled the call"
+                reply = self._cancelled_reply(msg, why, by=chan.peer_uid)
         except BaseException as exc:
             if strip_cancelled(exc) is None:  # cancelled (alone, or a group of them)
                 why = self.cancel_reason or "cancelled"
@@ -586,7 +608,10 @@ class Actor:
             self._rpc_scopes.pop(key, None)
         await self._reply(chan, reply)
 
-    def _cancelled_reply(self, msg: Start, why: str) -> Error:
+    def _cancelled_reply(self, msg: Start, why: str, by: ActorID | None = None) -> Error:
+        by = by or self.cancel_requested_by or self.uid
+        if by != self.uid:
+            why = f"{why} (requested by actor {by})"
         info = ErrorInfo(
             type_name=type_name(ContextCancelled),
             message=f"{msg.ns}.{msg.func} in actor {self.path!r} was cancelled: {why}",
@@ -594,6 +619,7 @@ class Actor:
             src_uid=self.uid,
             src_path=self.path,
             src_pid=self.pid,
+            canceller=str(by),
         )
         return Error(cid=msg.cid, error=info)
 
@@ -603,6 +629,13 @@ class Actor:
         if pending is not None:
             return self._return(msg, await pending)
         fn = self.resolve(msg.ns, msg.func)
+        if msg.context:
+            return self._return(msg, await _context.run_callee(self, chan, msg, fn))
+        if _context.is_context_fn(fn):
+            raise ContextError(
+                f"{msg.ns}.{msg.func} is a @devx.context function (in actor {self.path!r}): "
+                "open it with portal.open_context(), not portal.run()"
+            )
         if msg.stream:
             if not inspect.isasyncgenfunction(fn):
                 raise TypeError(f"{msg.ns}.{msg.func} is not an async generator function")

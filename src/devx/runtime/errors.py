@@ -43,6 +43,16 @@ class ChannelClosed(RuntimeErrorBase):
     """The connection to a peer actor closed (or broke) while it was needed."""
 
 
+class ContextError(RuntimeErrorBase):
+    """A context used the wrong way (``started`` twice, a stream before ``started``,
+    an undecorated function given to ``open_context`` ...); raised on the side that
+    made the mistake."""
+
+
+class StreamClosed(RuntimeErrorBase):
+    """``send`` on a context stream that is closed (here, or by the peer)."""
+
+
 class ActorExited(RuntimeErrorBase):
     """A child actor process died on its own (signal, ``os._exit``, crash of the
     interpreter) rather than by finishing its work or being cancelled."""
@@ -153,7 +163,12 @@ class RemoteActorError(Exception):
 
 
 class ContextCancelled(RemoteActorError):
-    """The remote task was cancelled (its actor was cancelled or shut down)."""
+    """The remote task was cancelled (its actor was cancelled or shut down).
+    ``canceller``: ``"name@uuid8"`` of the actor that asked for it, when known."""
+
+    @property
+    def canceller(self) -> str:
+        return self.info.canceller
 
 
 def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> ErrorInfo:

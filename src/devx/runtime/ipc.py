@@ -21,7 +21,7 @@ import msgspec
 import trio
 
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
-from .msgs import ActorID, Error, ErrorInfo, Msg, Return, Stop, Yield
+from .msgs import ActorID, ErrorInfo, Msg
 
 Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
 
@@ -102,12 +102,12 @@ class CallTable:
         self.pending: dict[int, Mailbox] = {}
         self.closed_reason: BaseException | None = None
 
-    def open(self) -> tuple[int, Mailbox]:
+    def open(self, box: Mailbox | None = None) -> tuple[int, Mailbox]:
         cid, self._next = self._next, self._next + 1
-        box = self.pending[cid] = Mailbox()
+        box = self.pending[cid] = box if box is not None else Mailbox()
         return cid, box
 
-    def deliver(self, msg: Return | Yield | Stop | Error) -> bool:
+    def deliver(self, msg: Any) -> bool:
         box = self.pending.get(msg.cid)
         if box is None:
             return False
@@ -154,6 +154,11 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
+
+    @property
+    def aid(self) -> ActorID | None:
+        """The peer's id (``.name``, ``.uuid``, ``.uid``), once it said hello."""
+        return self.peer_uid
 
     @property
     def peer(self) -> str:

@@ -21,6 +21,11 @@ class ActorID(msgspec.Struct, frozen=True, array_like=True):
     def __str__(self) -> str:
         return f"{self.name}@{self.uuid[:8]}"
 
+    @property
+    def uid(self) -> tuple[str, str]:
+        """``(name, uuid)``, as the peer project spells an actor's id."""
+        return (self.name, self.uuid)
+
 
 class Lineage(msgspec.Struct, frozen=True):
     """Where an actor sits in its tree; travels to every child at spawn."""
@@ -94,6 +99,7 @@ class Start(msgspec.Struct, tag=True):
     func: str
     kwargs: dict[str, Any]
     stream: bool = False  # caller expects Yield frames (async generator)
+    context: bool = False  # a @devx.context function: Started, stream frames, then Return
 
 
 class Return(msgspec.Struct, tag=True):
@@ -122,6 +128,7 @@ class ErrorInfo(msgspec.Struct):
     src_path: str
     src_pid: int
     relay_path: list[str] = []
+    canceller: str = ""  # a ContextCancelled: the actor that asked for the cancel
 
 
 class Error(msgspec.Struct, tag=True):
@@ -133,6 +140,45 @@ class CancelCall(msgspec.Struct, tag=True):
     """The caller gave up on call ``cid``: cancel its task."""
 
     cid: int
+
+
+# --- contexts (devx.runtime.context) ----------------------------------------------------
+# A context is a call (Start with context=True, cid from the caller's CallTable) that
+# says Started(first value) before its Return/Error, and in between carries a two-way
+# stream. Stream frames name their direction: cids are the caller's, so on a channel
+# where both actors open contexts on each other the same cid can mean two contexts.
+
+
+class Started(msgspec.Struct, tag=True):
+    """Callee -> caller: ``ctx.started(value)``; unblocks the caller's open_context."""
+
+    cid: int
+    value: Any = None
+
+
+class StreamItem(msgspec.Struct, tag=True):
+    """One message of a context's stream, ``to_callee`` or to the caller."""
+
+    cid: int
+    to_callee: bool
+    value: Any
+
+
+class StreamEnd(msgspec.Struct, tag=True):
+    """The sender closed its stream (or its side of the context ended): the
+    receiver's ``async for`` ends once it drained what arrived before."""
+
+    cid: int
+    to_callee: bool
+
+
+class StreamAck(msgspec.Struct, tag=True):
+    """Backpressure credit: the sender of this frame consumed ``n`` more items, so
+    its peer may send ``n`` more (each side starts with one window of credit)."""
+
+    cid: int
+    to_callee: bool
+    n: int
 
 
 class CancelActor(msgspec.Struct, tag=True):
@@ -147,5 +193,20 @@ class Ready(msgspec.Struct, tag=True):
     pid: int
 
 
-Msg = Hello | HelloAck | Start | Return | Yield | Stop | Error | CancelCall | CancelActor | Ready
+Msg = (
+    Hello
+    | HelloAck
+    | Start
+    | Return
+    | Yield
+    | Stop
+    | Error
+    | CancelCall
+    | CancelActor
+    | Ready
+    | Started
+    | StreamItem
+    | StreamEnd
+    | StreamAck
+)
 Kind = Literal["async", "sync", "asyncgen"]

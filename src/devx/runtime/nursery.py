@@ -340,10 +340,24 @@ def _cancelled_error(rec: ChildRecord) -> BaseException:
     return ChannelClosed(f"actor {rec.path!r} was cancelled before it returned a result")
 
 
+def _one_transport(transports: Any) -> str:
+    if isinstance(transports, str):
+        transports = [transports]
+    if not isinstance(transports, (list, tuple)) or len(transports) != 1:
+        raise ValueError(
+            f"enable_transports={transports!r}: devx runs one transport per tree; "
+            'pass a single one, e.g. enable_transports=["uds"] (or transport="uds")'
+        )
+    return str(transports[0])
+
+
 @asynccontextmanager
 async def open_nursery(**root_kwargs: Any) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
-    no runtime is running (``root_kwargs`` go to ``open_root_actor`` then)."""
+    no runtime is running (``root_kwargs`` go to ``open_root_actor`` then).
+    ``enable_transports=["uds"]`` is the peer project's spelling of ``transport="uds"``."""
+    if "enable_transports" in root_kwargs:
+        root_kwargs["transport"] = _one_transport(root_kwargs.pop("enable_transports"))
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
         from .root import open_root_actor

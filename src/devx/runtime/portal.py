@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -16,6 +16,7 @@ from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, Yield
 
 if TYPE_CHECKING:
     from .child_record import ChildRecord
+    from .context import Context
 
 # How long a caller waits for its CancelCall to be written before giving up.
 CANCEL_SEND_TIMEOUT = 0.5
@@ -61,14 +62,27 @@ class Portal:
         reason = self.calls.closed_reason
         return ChannelClosed(f"actor {self.channel.peer} went away: {reason or 'channel closed'}")
 
+    @property
+    def chan(self) -> Channel:
+        """The channel to the actor (``chan.aid``: its id)."""
+        return self.channel
+
     async def _start(
-        self, ns: str, func: str, kwargs: dict[str, Any], stream: bool
+        self,
+        ns: str,
+        func: str,
+        kwargs: dict[str, Any],
+        stream: bool = False,
+        *,
+        context: bool = False,
+        box: Mailbox | None = None,
     ) -> tuple[int, Mailbox]:
         if self.channel.closed or self.calls.closed_reason is not None:
             raise await self._gone()
-        cid, recv = self.calls.open()
+        cid, recv = self.calls.open(box)
         try:
-            frame = encode(Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream))
+            start = Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream, context=context)
+            frame = encode(start)
         except IPCEncodeError as exc:
             self.calls.discard(cid)
             raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
@@ -150,11 +164,23 @@ class Portal:
                 await self._cancel_call(cid)
             self.calls.discard(cid)
 
+    def open_context(
+        self, fn: Callable[..., Any], **kwargs: Any
+    ) -> AbstractAsyncContextManager[tuple[Context, Any]]:
+        """Open the ``@devx.context`` function ``fn(ctx, **kwargs)`` in the remote
+        actor: ``async with portal.open_context(fn, ...) as (ctx, first)``, where
+        ``first`` is what it passed to ``ctx.started()``. See :mod:`.context`."""
+        from .context import open_context
+
+        return open_context(self, fn, **kwargs)
+
     async def result(self) -> Any:
         """The return value of the function started by ``run_in_actor`` (waits for it)."""
         if self._child is None or self._child.fn is None:
             raise RuntimeError("result() is only for portals returned by run_in_actor()")
         return await self._child.wait_result()
+
+    wait_for_result = result  # the peer project's name
 
     async def cancel_actor(self, *, timeout: float | None = None) -> bool:
         """Ask the actor to cancel all its tasks and exit; wait until it is gone

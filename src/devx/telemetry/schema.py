@@ -73,3 +73,15 @@ REMOTE_SRC_PATH = "devx.remote.src_path"
 REMOTE_SRC_UID = "devx.remote.src_uid"
 REMOTE_SRC_PID = "devx.remote.src_pid"
 REMOTE_RELAY_PATH = "devx.remote.relay_path"
+
+# --- contexts (devx.runtime.context) -----------------------------------------------------
+CONTEXT_SPAN = "devx.context"  # one per context on each side, caller and callee
+CONTEXT_STARTED = "devx.context.started"  # event: the callee said started()
+CONTEXT_STREAM_OPENED = "devx.context.stream_opened"  # event: this side opened its stream
+CONTEXT_RESULT = "devx.context.result"  # event: the callee returned
+CONTEXT_CANCEL = "devx.context.cancel"  # event: ctx.cancel() on this side
+CONTEXT_FUNC = "devx.context.func"  # "module.qualname"
+CONTEXT_SIDE = "devx.context.side"  # caller | callee
+CONTEXT_CID = "devx.context.cid"  # the caller's call id: caller and callee spans share it
+CONTEXT_PEER_UID = "devx.context.peer_uid"
+CONTEXT_CANCELLER = "devx.context.canceller"  # uid of the actor that asked for the cancel

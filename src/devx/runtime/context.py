@@ -1,0 +1,587 @@
+"""Contexts: a call that hands its caller a first value (``ctx.started``), may carry a
+two-way stream (``ctx.open_stream``), then returns (or fails) like ``portal.run``.
+
+Callee::
+
+    @devx.context
+    async def worker(ctx: devx.Context, n: int) -> str:
+        await ctx.started(n * 2)
+        async with ctx.open_stream() as stream:
+            async for msg in stream:
+                await stream.send(msg + 1)
+        return "done"
+
+Caller::
+
+    async with portal.open_context(worker, n=21) as (ctx, first):
+        async with ctx.open_stream() as stream:
+            await stream.send(1)
+            assert await stream.receive() == 2
+        assert await ctx.result() == "done"
+
+On the wire (``msgs``): ``Start(context=True)``, then ``Started``, then any number of
+``StreamItem``/``StreamAck``/``StreamEnd`` both ways, then ``Return`` or ``Error``; the
+caller gives up with ``CancelCall``. Frames are routed by the caller's cid: on the
+caller's side through its :class:`CallTable` (an inbox that dispatches at once), on
+the callee's side through ``Actor.contexts``.
+
+Semantics in brief: an error of the callee cancels the caller's block and is raised
+out of it (:class:`RemoteActorError`); an error (or an outer cancellation) of the
+caller's block cancels the callee, waits for it to finish (bounded) and is raised
+as is; ``ctx.cancel()`` cancels both sides and the caller's block exits quietly; a
+stream is credit-based (a window of :data:`STREAM_WINDOW` items): a sender waits
+when its receiver has that many unread, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+import trio
+
+from ..telemetry import events, schema
+from .errors import (
+    ChannelClosed,
+    ContextCancelled,
+    ContextError,
+    IPCEncodeError,
+    StreamClosed,
+    type_name,
+    unbox_error,
+)
+from .ipc import Channel, Mailbox, encode
+from .msgs import (
+    CancelCall,
+    Error,
+    ErrorInfo,
+    Return,
+    Start,
+    Started,
+    StreamAck,
+    StreamEnd,
+    StreamItem,
+)
+
+if TYPE_CHECKING:
+    from .actor import Actor
+    from .portal import Portal
+
+# how many unread stream items a receiver holds at most (the sender's credit)
+STREAM_WINDOW = int(os.environ.get("DEVX_STREAM_WINDOW", "64"))
+# how long a caller whose block failed (or was cancelled) waits for the callee to
+# acknowledge its cancellation before it raises anyway
+CANCEL_ACK_TIMEOUT = float(os.environ.get("DEVX_CONTEXT_CANCEL_TIMEOUT", "5"))
+# how long a shielded StreamEnd/CancelCall waits for a busy channel
+_SEND_TIMEOUT = 0.5
+
+Side = Literal["caller", "callee"]
+
+_MARK = "__devx_context__"
+
+
+def context(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an async function as a context: it is opened with
+    ``portal.open_context(fn, **kwargs)`` and called as ``fn(ctx, **kwargs)``."""
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"@devx.context needs an async function (async def ...(ctx, ...)); "
+            f"{getattr(fn, '__qualname__', fn)!r} is not one"
+        )
+    setattr(fn, _MARK, True)
+    return fn
+
+
+def is_context_fn(fn: Any) -> bool:
+    return getattr(fn, _MARK, False) is True
+
+
+class MsgStream:
+    """A context's two-way stream: ``send``, ``receive``, ``async for``, ``aclose``.
+    ``receive`` raises :class:`trio.EndOfChannel` (``async for`` ends) once the peer
+    closed its side and everything it sent before was read."""
+
+    def __init__(self, ctx: Context):
+        self._ctx = ctx
+
+    def __repr__(self) -> str:
+        return f"<MsgStream of {self._ctx!r}>"
+
+    @property
+    def ctx(self) -> Context:
+        return self._ctx
+
+    @property
+    def buffered(self) -> int:
+        """Items received and not yet read (at most :data:`STREAM_WINDOW`)."""
+        return len(self._ctx._items)
+
+    @property
+    def credits(self) -> int:
+        """Items this side may still send before its peer reads some."""
+        return self._ctx._credits
+
+    @property
+    def closed(self) -> bool:
+        return self._ctx._stream_state == "closed"
+
+    async def send(self, value: Any) -> None:
+        await self._ctx._send_item(value)
+
+    async def receive(self) -> Any:
+        return await self._ctx._receive_item()
+
+    def __aiter__(self) -> MsgStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._ctx._receive_item()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._ctx._close_stream()
+
+    async def __aenter__(self) -> MsgStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _Inbox(Mailbox):
+    """The caller's entry in its CallTable: frames are handled as they arrive."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: Context):
+        super().__init__()
+        self.ctx = ctx
+
+    def put(self, item: Any) -> None:
+        self.ctx._on_msg(item)
+
+    def close(self) -> None:
+        self.closed = True
+        self.ctx._on_lost()
+
+
+class Context:
+    """One side of a context. ``side`` is ``"caller"`` or ``"callee"``; ``chan`` the
+    channel to the peer (``chan.aid`` is the peer's id); ``cancel_called`` whether
+    this side called :meth:`cancel`."""
+
+    def __init__(
+        self,
+        *,
+        side: Side,
+        chan: Channel,
+        cid: int,
+        fn_name: str,
+        actor: Actor,
+        portal: Portal | None = None,
+    ):
+        self.side: Side = side
+        self.chan = chan
+        self.cid = cid
+        self.fn_name = fn_name  # "module.qualname"
+        self._actor = actor
+        self._portal = portal
+        self._to_callee = side == "caller"  # direction of the frames this side sends
+        self._lot = trio.lowlevel.ParkingLot()
+        self._started = False
+        self._first: Any = None
+        self._items: deque[Any] = deque()
+        self._peer_ended = False
+        self._credits = STREAM_WINDOW
+        self._unacked = 0
+        self._stream_state: Literal["none", "open", "closed"] = "none"
+        self._sent_end = False
+        self._final: Return | Error | None = None  # caller: the callee's outcome
+        self._remote_error: BaseException | None = None
+        self._lost = False  # caller: the channel closed before the outcome came
+        self._done = False
+        self._scope: trio.CancelScope | None = None
+        self.cancel_called = False
+        self.span: events.SpanHandle = events.NULL_SPAN
+
+    def __repr__(self) -> str:
+        return f"<Context {self.fn_name} cid={self.cid} {self.side} side, peer {self.chan.peer}>"
+
+    # --- where things are, for error messages ------------------------------------------
+
+    def _where(self) -> str:
+        return f"context {self.fn_name} ({self.side} side, in actor {self._actor.path!r})"
+
+    @property
+    def _peer_side(self) -> str:
+        return "callee" if self.side == "caller" else "caller"
+
+    # --- frames arriving (sync: called by the channel's reader) --------------------------
+
+    def _on_msg(self, msg: Any) -> None:
+        if isinstance(msg, StreamItem):
+            if self._stream_state != "closed":
+                self._items.append(msg.value)
+        elif isinstance(msg, StreamAck):
+            self._credits += msg.n
+        elif isinstance(msg, StreamEnd):
+            self._peer_ended = True
+        elif isinstance(msg, Started):
+            self._started = True
+            self._first = msg.value
+            self.span.event(schema.CONTEXT_STARTED)
+        elif isinstance(msg, Return):
+            self._final = msg
+        elif isinstance(msg, Error):
+            self._final = msg
+            self._remote_error = unbox_error(msg.error)
+            if self._scope is not None:
+                self._scope.cancel()
+        self._lot.unpark_all()
+
+    def _on_lost(self) -> None:
+        if self._done:
+            return
+        self._lost = True
+        if self._final is None and self._scope is not None:
+            self._scope.cancel()
+        self._lot.unpark_all()
+
+    async def _wait(self, ready: Callable[[], bool]) -> None:
+        if ready():
+            await trio.lowlevel.checkpoint()
+            return
+        while not ready():
+            await self._lot.park()
+
+    def _over(self) -> bool:
+        return self._final is not None or self._lost
+
+    # --- the API of both sides -----------------------------------------------------------
+
+    async def started(self, value: Any = None) -> None:
+        """Callee: hand the caller its first value (``open_context`` returns it)."""
+        if self.side != "callee":
+            raise ContextError(
+                f"started() called by the caller of {self._where()}: only the callee "
+                "calls it; the caller gets the value from open_context()"
+            )
+        if self._started:
+            raise ContextError(
+                f"started() called twice in {self._where()}: the caller already has "
+                "its first value; send more through ctx.open_stream()"
+            )
+        try:
+            frame = encode(Started(cid=self.cid, value=value))
+        except IPCEncodeError as exc:
+            raise IPCEncodeError(f"value given to started() in {self._where()}: {exc}") from None
+        self._started = True
+        self.span.event(schema.CONTEXT_STARTED)
+        await self.chan.send_raw(frame)
+
+    @asynccontextmanager
+    async def open_stream(self) -> AsyncIterator[MsgStream]:
+        """The context's two-way stream; leaving the block closes it (the peer's
+        ``async for`` ends)."""
+        if not self._started:
+            raise ContextError(
+                f"open_stream() before started() in {self._where()}: call "
+                "`await ctx.started(first)` first (the caller is still waiting for it)"
+            )
+        if self._stream_state != "none":
+            raise ContextError(
+                f"open_stream() called twice in {self._where()}: a context has one "
+                f"stream, and it is {self._stream_state} already"
+            )
+        self._stream_state = "open"
+        self.span.event(schema.CONTEXT_STREAM_OPENED)
+        stream = MsgStream(self)
+        try:
+            yield stream
+        except BaseException:
+            # a failing side does not say "end of stream": its error (or the cancel
+            # it causes) follows, and the peer must see that, not a clean end
+            self._sent_end = True
+            await self._close_stream()
+            raise
+        await self._close_stream()
+
+    async def _send_item(self, value: Any) -> None:
+        if self._stream_state == "closed":
+            raise StreamClosed(
+                f"send() on the stream of {self._where()} after it was closed here "
+                "(aclose() or the end of its `async with`): send inside the block"
+            )
+        while True:
+            if self._peer_ended:
+                raise StreamClosed(
+                    f"send() on the stream of {self._where()}: the {self._peer_side} "
+                    f"({self.chan.peer}) closed the stream and reads nothing more"
+                )
+            if self._over():
+                raise StreamClosed(
+                    f"send() on the stream of {self._where()}: the context is over "
+                    "(the callee returned, failed or went away)"
+                )
+            if self._credits > 0:
+                break
+            # backpressure: the peer holds a window of unread items
+            await self._wait(lambda: self._credits > 0 or self._peer_ended or self._over())
+            if self._stream_state == "closed":
+                raise StreamClosed(f"the stream of {self._where()} was closed while sending")
+        try:
+            frame = encode(StreamItem(cid=self.cid, to_callee=self._to_callee, value=value))
+        except IPCEncodeError as exc:
+            raise IPCEncodeError(f"value sent on the stream of {self._where()}: {exc}") from None
+        self._credits -= 1
+        await self.chan.send_raw(frame)
+
+    async def _receive_item(self) -> Any:
+        if self._stream_state == "closed":
+            raise StreamClosed(f"receive() on the stream of {self._where()} after it was closed")
+        await self._wait(
+            lambda: (
+                bool(self._items)
+                or self._peer_ended
+                or self._over()
+                or self._stream_state == "closed"
+            )
+        )
+        if self._items:
+            value = self._items.popleft()
+            self._unacked += 1
+            if self._unacked >= max(1, STREAM_WINDOW // 2) and not self._over():
+                n, self._unacked = self._unacked, 0
+                try:
+                    await self.chan.send(StreamAck(cid=self.cid, to_callee=self._to_callee, n=n))
+                except ChannelClosed:
+                    pass
+            return value
+        if self._stream_state == "closed":
+            raise StreamClosed(f"the stream of {self._where()} was closed while receiving")
+        raise trio.EndOfChannel
+
+    async def _close_stream(self) -> None:
+        if self._stream_state == "closed":
+            return
+        self._stream_state = "closed"
+        self._items.clear()
+        self._lot.unpark_all()
+        await self._send_end()
+
+    async def _send_end(self) -> None:
+        """Tell the peer this side sends nothing more (also from a cancelled task)."""
+        if self._sent_end or self._over():
+            return
+        self._sent_end = True
+        frame = encode(StreamEnd(cid=self.cid, to_callee=self._to_callee))
+        try:
+            await self.chan.send_raw(frame, shield=True, lock_timeout=_SEND_TIMEOUT)
+        except ChannelClosed:
+            pass
+
+    async def result(self) -> Any:
+        """Caller: wait for the callee's return value (its error is raised as
+        :class:`RemoteActorError`)."""
+        if self.side != "caller":
+            raise ContextError(
+                f"result() called by the callee of {self._where()}: the callee's "
+                "result is what its function returns"
+            )
+        await self._wait(self._over)
+        return await self._outcome()
+
+    wait_for_result = result
+
+    async def _outcome(self) -> Any:
+        if isinstance(self._final, Return):
+            return self._final.value
+        if self._remote_error is not None:
+            raise self._remote_error
+        assert self._portal is not None
+        raise await self._portal._gone()
+
+    async def cancel(self) -> None:
+        """Cancel the context on both sides. From the caller: the callee is
+        cancelled and the caller's ``open_context`` block exits without raising.
+        From the callee: its function is cancelled and the caller gets
+        :class:`ContextCancelled` naming this actor."""
+        if self.cancel_called:
+            await trio.lowlevel.checkpoint()
+            return
+        self.cancel_called = True
+        self.span.event(
+            schema.CONTEXT_CANCEL,
+            **{schema.CONTEXT_CANCELLER: str(self._actor.uid), schema.CONTEXT_SIDE: self.side},
+        )
+        if self.side == "caller" and not self._over():
+            await _send_cancel(self.chan, self.cid)
+        if self._scope is not None:
+            self._scope.cancel()
+        await trio.lowlevel.checkpoint()
+
+    @property
+    def cancelled_caught(self) -> bool:
+        """Caller: the callee ended cancelled (ContextCancelled)."""
+        return isinstance(self._remote_error, ContextCancelled)
+
+
+async def _send_cancel(chan: Channel, cid: int) -> None:
+    with trio.CancelScope(shield=True) as cs:
+        cs.deadline = trio.current_time() + _SEND_TIMEOUT
+        try:
+            await chan.send(CancelCall(cid=cid))
+        except ChannelClosed:
+            pass
+
+
+def _attrs(ctx: Context) -> dict[str, Any]:
+    return {
+        schema.CONTEXT_FUNC: ctx.fn_name,
+        schema.CONTEXT_SIDE: ctx.side,
+        schema.CONTEXT_CID: ctx.cid,
+        schema.CONTEXT_PEER_UID: str(ctx.chan.peer_uid) if ctx.chan.peer_uid else "",
+        **ctx._actor.lineage_attrs(),
+    }
+
+
+# --- the caller ------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def open_context(
+    portal: Portal, fn: Callable[..., Any], **kwargs: Any
+) -> AsyncIterator[tuple[Context, Any]]:
+    """``Portal.open_context``: start ``fn`` in the portal's actor, wait for its
+    ``started`` value, yield ``(ctx, first)``."""
+    from .actor import current_actor
+    from .portal import func_ref
+
+    ns, func = func_ref(fn)
+    actor = current_actor()
+    if not is_context_fn(fn):
+        raise ContextError(
+            f"{ns}.{func} is not a @devx.context function: decorate it with "
+            "@devx.context (it is then called as fn(ctx, **kwargs)), or call a plain "
+            "function with portal.run()"
+        )
+    ctx = Context(
+        side="caller",
+        chan=portal.channel,
+        cid=0,
+        fn_name=f"{ns}.{func}",
+        actor=actor,
+        portal=portal,
+    )
+    with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
+        ctx.span = span
+        async with _run_caller(ctx, portal, ns, func, kwargs) as pair:
+            yield pair
+
+
+@asynccontextmanager
+async def _run_caller(
+    ctx: Context, portal: Portal, ns: str, func: str, kwargs: dict[str, Any]
+) -> AsyncIterator[tuple[Context, Any]]:
+    ctx.cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
+    ctx.span.set(**{schema.CONTEXT_CID: ctx.cid})
+    try:
+        try:
+            await ctx._wait(lambda: ctx._started or ctx._over())
+        except BaseException:
+            await _cancel_and_wait(ctx)
+            raise
+        if not ctx._started:  # failed (or returned) before started(): raise at entry
+            first = await ctx._outcome()
+            ctx._started, ctx._first = True, first
+        scope = ctx._scope = trio.CancelScope()
+        if ctx._remote_error is not None or ctx._lost:
+            scope.cancel()
+        try:
+            with scope:
+                yield ctx, ctx._first
+                # the block is over: the caller sends nothing more; wait for the callee
+                ctx._stream_state = "closed"
+                await ctx._send_end()
+                await ctx._wait(ctx._over)
+        except BaseException:
+            # the block failed, or something outside cancelled it: the callee is
+            # cancelled (it sees trio.Cancelled) and the block's own error raised
+            await _cancel_and_wait(ctx)
+            raise
+        if ctx.cancel_called and not ctx._over():
+            await _cancel_and_wait(ctx)
+        if isinstance(ctx._final, Return):
+            ctx.span.event(schema.CONTEXT_RESULT)
+            return
+        if ctx.cancel_called and (ctx._remote_error is None or ctx.cancelled_caught):
+            return  # we asked for it: the block exits quietly
+        await ctx._outcome()  # raises the callee's error, or how its actor went away
+    finally:
+        ctx._done = True
+        portal.calls.discard(ctx.cid)
+
+
+async def _cancel_and_wait(ctx: Context) -> None:
+    """Cancel the callee and wait (shielded, bounded) until it has finished."""
+    if ctx._over():
+        return
+    with trio.CancelScope(shield=True) as cs:
+        cs.deadline = trio.current_time() + CANCEL_ACK_TIMEOUT
+        await _send_cancel(ctx.chan, ctx.cid)
+        await ctx._wait(ctx._over)
+
+
+# --- the callee --------------------------------------------------------------------------
+
+
+async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., Any]) -> Any:
+    """Run the context function ``fn`` for ``msg`` (a ``Start`` with ``context``);
+    its return value, or its exception, is the call's outcome."""
+    name = f"{msg.ns}.{msg.func}"
+    if not is_context_fn(fn):
+        raise ContextError(
+            f"{name} is not a @devx.context function (in actor {actor.path!r}): "
+            "decorate it with @devx.context, or call it with portal.run()"
+        )
+    ctx = Context(side="callee", chan=chan, cid=msg.cid, fn_name=name, actor=actor)
+    key = (id(chan), msg.cid)
+    actor.contexts[key] = ctx
+    try:
+        with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
+            ctx.span = span
+            with trio.CancelScope() as own:
+                ctx._scope = own
+                result = await fn(ctx, **msg.kwargs)
+            if own.cancelled_caught:
+                raise ContextCancelled(
+                    ErrorInfo(
+                        type_name=type_name(ContextCancelled),
+                        message=f"{name} in actor {actor.path!r} cancelled itself "
+                        "(ctx.cancel() in the callee)",
+                        traceback="",
+                        src_uid=actor.uid,
+                        src_path=actor.path,
+                        src_pid=actor.pid,
+                        canceller=str(actor.uid),
+                    )
+                )
+            span.event(schema.CONTEXT_RESULT)
+            return result
+    finally:
+        ctx._done = True
+        actor.contexts.pop(key, None)
+
+
+def deliver_to_callee(actor: Actor, chan: Channel, msg: Any) -> None:
+    """A stream frame from a caller: to the context it belongs to (dropped when that
+    context is over: the caller could not know yet)."""
+    ctx = actor.contexts.get((id(chan), msg.cid))
+    if ctx is not None:
+        ctx._on_msg(msg)

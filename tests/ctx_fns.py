@@ -1,0 +1,161 @@
+"""Context functions the context tests open in child actors (an importable module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+import devx
+
+
+class CtxBoom(Exception):
+    pass
+
+
+@devx.context
+async def echo(ctx: devx.Context, n: int) -> str:
+    await ctx.started(n * 2)
+    async with ctx.open_stream() as stream:
+        async for msg in stream:
+            await stream.send(msg + 1)
+    return "done"
+
+
+@devx.context
+async def just_return(ctx: devx.Context, value: int) -> int:
+    await ctx.started(value)
+    return value + 1
+
+
+@devx.context
+async def fail_before_started(ctx: devx.Context) -> None:
+    raise CtxBoom("before started")
+
+
+@devx.context
+async def fail_after_started(ctx: devx.Context) -> None:
+    await ctx.started("ok")
+    raise CtxBoom("after started")
+
+
+@devx.context
+async def fail_on_message(ctx: devx.Context) -> None:
+    """Fails when the caller sends its first stream message."""
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        msg = await stream.receive()
+        raise CtxBoom(f"got {msg}")
+
+
+@devx.context
+async def wait_forever(ctx: devx.Context, marker: str) -> None:
+    """Started, then sleep until cancelled; write ``cancelled`` to ``marker`` then."""
+    await ctx.started()
+    try:
+        await trio.sleep_forever()
+    except trio.Cancelled:
+        Path(marker).write_text("cancelled")
+        raise
+
+
+@devx.context
+async def stream_forever(ctx: devx.Context, marker: str) -> None:
+    """Started and a stream; echoes until cancelled (``marker`` records it)."""
+    await ctx.started()
+    try:
+        async with ctx.open_stream() as stream:
+            async for msg in stream:
+                await stream.send(msg)
+            await trio.sleep_forever()
+    except trio.Cancelled:
+        Path(marker).write_text("cancelled")
+        raise
+
+
+@devx.context
+async def started_twice(ctx: devx.Context) -> None:
+    await ctx.started(1)
+    await ctx.started(2)
+
+
+@devx.context
+async def stream_before_started(ctx: devx.Context) -> None:
+    async with ctx.open_stream():
+        pass
+
+
+@devx.context
+async def send_after_close(ctx: devx.Context) -> None:
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        await stream.send(1)
+    await stream.send(2)
+
+
+@devx.context
+async def caller_sends_then_closes(ctx: devx.Context) -> list:
+    """Collect what the caller sends until it closes the stream."""
+    await ctx.started()
+    got = []
+    async with ctx.open_stream() as stream:
+        async for msg in stream:
+            got.append(msg)
+    return got
+
+
+@devx.context
+async def callee_closes(ctx: devx.Context, n: int) -> str:
+    """Send ``n`` items then close the stream; then wait for the caller to finish."""
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        for i in range(n):
+            await stream.send(i)
+    return "closed"
+
+
+# backpressure: the producer records how far it got, the test reads it with portal.run
+PRODUCED = {"sent": 0, "blocked": False}
+
+
+@devx.context
+async def producer(ctx: devx.Context, n: int) -> int:
+    PRODUCED.update(sent=0, blocked=False)
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        for i in range(n):
+            if stream.credits == 0:
+                PRODUCED["blocked"] = True
+            await stream.send(i)
+            PRODUCED["sent"] = i + 1
+    return PRODUCED["sent"]
+
+
+def produced() -> dict:
+    return dict(PRODUCED)
+
+
+@devx.context
+async def consume(ctx: devx.Context) -> int:
+    """Read everything the caller streams; return the count."""
+    await ctx.started()
+    count = 0
+    async with ctx.open_stream() as stream:
+        async for _ in stream:
+            count += 1
+    return count
+
+
+def not_a_context(x: int = 0) -> int:
+    return x
+
+
+async def undecorated(ctx, x: int = 0) -> int:
+    return x
+
+
+@devx.context
+async def cancel_own_actor(ctx: devx.Context) -> None:
+    await ctx.started()
+    devx.current_actor().cancel_soon()
+    await trio.sleep_forever()

@@ -1,0 +1,335 @@
+"""Contexts (``@devx.context``, ``Portal.open_context``) through real processes."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import ctx_fns
+import devx
+from conftest import scaled
+from devx.runtime import context as ctxmod
+
+pytestmark = pytest.mark.timeout(60)
+
+ENABLE = ["ctx_fns"]
+
+
+def run(fn, *args):
+    return trio.run(fn, *args)
+
+
+async def _wait_state(portal, pred):
+    """Poll the producer's state in the child (through real calls) until ``pred``."""
+    with trio.fail_after(scaled(5)):
+        while True:
+            state = await portal.run(ctx_fns.produced)
+            if pred(state):
+                return state
+            await trio.sleep(0.01)
+
+
+def test_echo_round_trip_and_result():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.echo, n=21) as (ctx, first):
+                assert first == 42
+                assert ctx.side == "caller" and not ctx.cancel_called
+                assert ctx.chan.aid.name == "worker"
+                assert ctx.chan.aid.uid == (ctx.chan.aid.name, ctx.chan.aid.uuid)
+                async with ctx.open_stream() as stream:
+                    for i in range(5):
+                        await stream.send(i)
+                        assert await stream.receive() == i + 1
+                assert await ctx.result() == "done"
+                assert await ctx.wait_for_result() == "done"
+            # the actor stays usable; a context with no stream returns through the exit
+            async with portal.open_context(ctx_fns.just_return, value=7) as (ctx, first):
+                assert first == 7
+            assert await ctx.result() == 8
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_callee_error_before_started_raises_at_entry():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            entered = False
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.fail_before_started):
+                    entered = True
+            assert not entered
+            err = info.value
+            assert err.boxed_type is ctx_fns.CtxBoom
+            assert "before started" in str(err) and "fail_before_started" in err.tb_str
+            assert err.src_path == "root/worker"
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_callee_error_after_started_cancels_the_block():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            reached = []
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.fail_after_started) as (ctx, first):
+                    assert first == "ok"
+                    await trio.sleep_forever()  # cancelled by the callee's error
+                    reached.append(1)
+            assert not reached
+            assert info.value.boxed_type is ctx_fns.CtxBoom
+            assert "after started" in str(info.value)
+            # an error while the caller waits on the stream
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.fail_on_message) as (ctx, _):
+                    async with ctx.open_stream() as stream:
+                        await stream.send("hi")
+                        await stream.receive()
+            assert info.value.boxed_type is ctx_fns.CtxBoom
+            assert "got hi" in str(info.value)
+            assert await portal.run(ctx_fns.not_a_context, x=3) == 3
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_caller_error_cancels_callee_and_is_raised(tmp_path):
+    marker = tmp_path / "m"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            with pytest.raises(ZeroDivisionError):
+                async with portal.open_context(ctx_fns.stream_forever, marker=str(marker)) as (
+                    ctx,
+                    _,
+                ):
+                    async with ctx.open_stream() as stream:
+                        await stream.send(1)
+                        assert await stream.receive() == 1
+                        raise ZeroDivisionError("caller block")
+            # the exit waited for the callee to finish: it saw trio.Cancelled
+            assert marker.read_text() == "cancelled"
+            assert await portal.run(ctx_fns.not_a_context, x=1) == 1
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_caller_ctx_cancel_exits_quietly(tmp_path):
+    marker = tmp_path / "m"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)) as (ctx, _):
+                await ctx.cancel()
+                assert ctx.cancel_called
+                await trio.sleep_forever()  # the cancel ends the block
+            assert marker.read_text() == "cancelled"
+            assert ctx.cancelled_caught
+            # an outer cancellation of the caller also cancels the callee
+            marker.unlink()
+            with trio.move_on_after(0) as cs:
+                async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)):
+                    await trio.sleep_forever()
+            assert cs.cancelled_caught
+            # (a deadline of 0 fires before the Start frame is answered: nothing ran,
+            # or the callee was cancelled; either way it is over)
+            assert not marker.exists() or marker.read_text() == "cancelled"
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_third_party_cancel_is_context_cancelled_naming_canceller(tmp_path):
+    marker = tmp_path / "m"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            me = devx.current_actor()
+            with pytest.raises(devx.ContextCancelled) as info:
+                async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)):
+                    await an.cancel()
+                    await trio.sleep_forever()
+            err = info.value
+            assert err.canceller == str(me.uid)
+            assert str(me.uid) in str(err) and "root/worker" in str(err)
+            assert marker.read_text() == "cancelled"
+
+    run(main)
+
+
+def test_not_enabled_module_and_undecorated_fail_at_entry():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=["fns"])
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.echo, n=1):
+                    pytest.fail("entered")
+            assert info.value.boxed_type is devx.ModuleNotEnabled
+            assert "ctx_fns" in str(info.value) and "enable_modules" in str(info.value)
+            with pytest.raises(devx.ContextError, match=r"not a @devx\.context function"):
+                async with portal.open_context(ctx_fns.undecorated, x=1):
+                    pytest.fail("entered")
+            import fns
+
+            assert await portal.run(fns.add, a=1, b=2) == 3  # still usable
+            await portal.cancel_actor()
+            portal = await an.start_actor("worker2", enable_modules=ENABLE)
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal.run(ctx_fns.echo, n=1)
+            assert info.value.boxed_type is devx.ContextError
+            assert "open_context" in str(info.value)
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_misuse_errors_on_the_side_that_made_them():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            # callee: started twice
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.started_twice) as (ctx, first):
+                    assert first == 1
+                    await ctx.result()
+            assert info.value.boxed_type is devx.ContextError
+            assert "started() called twice" in str(info.value)
+            # callee: stream before started
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.stream_before_started):
+                    pass
+            assert info.value.boxed_type is devx.ContextError
+            assert "before started()" in str(info.value)
+            # callee: send after its stream closed
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(ctx_fns.send_after_close) as (ctx, _):
+                    async with ctx.open_stream() as stream:
+                        assert await stream.receive() == 1
+                        await ctx.result()
+            assert info.value.boxed_type is devx.StreamClosed
+            assert "after it was closed here" in str(info.value)
+            # caller: its own mistakes are raised locally, the callee is cancelled
+            async with portal.open_context(ctx_fns.caller_sends_then_closes) as (ctx, _):
+                with pytest.raises(devx.ContextError, match="only the callee"):
+                    await ctx.started()
+                async with ctx.open_stream() as stream:
+                    await stream.send("a")
+                with pytest.raises(devx.StreamClosed, match="after it was closed here"):
+                    await stream.send("b")
+                with pytest.raises(devx.ContextError, match="called twice"):
+                    async with ctx.open_stream():
+                        pass
+                assert await ctx.result() == ["a"]
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_close_from_either_side_ends_peer_iteration():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.callee_closes, n=3) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    got = [x async for x in stream]
+                assert got == [0, 1, 2]
+            assert await ctx.result() == "closed"
+            async with portal.open_context(ctx_fns.caller_sends_then_closes) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    for i in range(3):
+                        await stream.send(i)
+                    await stream.aclose()
+                assert await ctx.result() == [0, 1, 2]
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_backpressure_bounds_the_buffer():
+    n = ctxmod.STREAM_WINDOW * 4
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.producer, n=n) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    # the producer sends a window's worth, then waits for us
+                    state = await _wait_state(portal, lambda s: s["blocked"])
+                    assert state["sent"] == ctxmod.STREAM_WINDOW
+                    assert stream.buffered <= ctxmod.STREAM_WINDOW
+                    got = [await stream.receive() for _ in range(n)]
+                    assert got == list(range(n))
+                    with pytest.raises(trio.EndOfChannel):
+                        await stream.receive()
+                assert await ctx.result() == n
+            # and the other way: the caller's sends wait for the callee's reads
+            async with portal.open_context(ctx_fns.consume) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    for i in range(n):
+                        await stream.send(i)
+                        assert stream.credits >= 0
+                assert await ctx.result() == n
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_many_concurrent_contexts_on_one_channel():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            results = {}
+
+            async def one(i):
+                async with portal.open_context(ctx_fns.echo, n=i) as (ctx, first):
+                    assert first == 2 * i
+                    async with ctx.open_stream() as stream:
+                        for j in range(10):
+                            await stream.send(i * 100 + j)
+                            assert await stream.receive() == i * 100 + j + 1
+                    results[i] = await ctx.result()
+
+            async with trio.open_nursery() as nursery:
+                for i in range(50):
+                    nursery.start_soon(one, i)
+            assert results == {i: "done" for i in range(50)}
+            assert not devx.current_actor().contexts
+            assert not portal.calls.pending
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_decorator_needs_async_function():
+    with pytest.raises(TypeError, match="needs an async function"):
+        devx.context(ctx_fns.not_a_context)
+
+
+def test_peer_aliases():
+    async def main():
+        async with devx.open_nursery(enable_transports=["uds"]) as an:
+            actor = devx.current_actor()
+            assert isinstance(actor.listen_addr or await actor.ensure_listener(), str)
+            portal = await an.run_in_actor(ctx_fns.not_a_context, x=5)
+            assert await portal.wait_for_result() == 5
+            assert portal.chan.aid is not None and portal.chan.aid.name
+            # Actor.cancel_soon(): the callee's actor cancels itself, and says so
+            worker = await an.start_actor("worker", enable_modules=ENABLE)
+            with pytest.raises(devx.ContextCancelled) as info:
+                async with worker.open_context(ctx_fns.cancel_own_actor):
+                    await trio.sleep_forever()
+            assert info.value.canceller == str(worker.chan.aid)
+        with pytest.raises(ValueError, match="one transport per tree"):
+            async with devx.open_nursery(enable_transports=["tcp", "uds"]):
+                pass
+
+    run(main)
