@@ -154,10 +154,14 @@ def test_third_party_cancel_is_context_cancelled_naming_canceller(tmp_path):
         async with devx.open_nursery() as an:
             portal = await an.start_actor("worker", enable_modules=ENABLE)
             me = devx.current_actor()
-            with pytest.raises(devx.ContextCancelled) as info:
-                async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)):
-                    await an.cancel()
-                    await trio.sleep_forever()
+            # the callee's actor is cancelled by someone else than the context (a
+            # sibling task of the caller here; `an.cancel()` from the caller's own
+            # nursery would cancel the caller's block too, and that cancel wins)
+            async with trio.open_nursery() as tn:
+                with pytest.raises(devx.ContextCancelled) as info:
+                    async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)):
+                        tn.start_soon(portal.cancel_actor)
+                        await trio.sleep_forever()
             err = info.value
             assert err.canceller == str(me.uid)
             assert str(me.uid) in str(err) and "root/worker" in str(err)

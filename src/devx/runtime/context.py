@@ -520,6 +520,12 @@ async def _run_caller(
         if isinstance(ctx._final, Return):
             ctx.span.event(schema.CONTEXT_RESULT)
             return
+        if ctx.cancelled_caught and not ctx.cancel_called:  # someone else cancelled it
+            canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
+            ctx.span.event(
+                schema.CONTEXT_CANCEL,
+                **{schema.CONTEXT_CANCELLER: canceller, schema.CONTEXT_SIDE: ctx.side},
+            )
         if ctx.cancel_called and (ctx._remote_error is None or ctx.cancelled_caught):
             return  # we asked for it: the block exits quietly
         await ctx._outcome()  # raises the callee's error, or how its actor went away

@@ -1,0 +1,67 @@
+"""A ``devx.context`` span per context on each side, read back from the file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import scaled
+from devx.telemetry import readback, schema
+
+pytestmark = pytest.mark.timeout(90)
+
+HERE = Path(__file__).parent
+
+
+def test_context_spans_on_both_sides(tmp_path: Path) -> None:
+    path = tmp_path / "tree.otlp.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    env.update({"DEVX_TELEMETRY_FILE": str(path), "TMPDIR": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "tel_context.py")],
+        cwd=HERE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "result: done" in proc.stdout
+    spans = [s for s in readback.load_spans(path) if s["name"] == schema.CONTEXT_SPAN]
+    assert len({s["trace_id"] for s in spans}) == 1
+    by = {}
+    for s in spans:
+        a = s["attributes"]
+        by[
+            (
+                a[schema.CONTEXT_FUNC].rpartition(".")[2],
+                a[schema.CONTEXT_SIDE],
+                a[schema.CONTEXT_CID],
+            )
+        ] = s
+    (echo_cid,) = {cid for (fn, _, cid) in by if fn == "echo"}
+    caller, callee = by[("echo", "caller", echo_cid)], by[("echo", "callee", echo_cid)]
+    # both lineages, each naming the other side
+    assert caller["attributes"]["devx.actor.path"] == "root"
+    assert callee["attributes"]["devx.actor.path"] == "root/worker"
+    assert caller["attributes"][schema.CONTEXT_PEER_UID] == callee["attributes"]["devx.actor.uid"]
+    assert callee["attributes"][schema.CONTEXT_PEER_UID] == caller["attributes"]["devx.actor.uid"]
+    for s in (caller, callee):
+        names = [e["name"] for e in s["events"]]
+        for ev in (schema.CONTEXT_STARTED, schema.CONTEXT_STREAM_OPENED, schema.CONTEXT_RESULT):
+            assert ev in names, (s["attributes"][schema.CONTEXT_SIDE], names)
+    # the cancels: by the caller's ctx.cancel(), then by a third party (an.cancel())
+    cancels = [
+        (s["attributes"][schema.CONTEXT_SIDE], e["attributes"][schema.CONTEXT_CANCELLER])
+        for s in spans
+        for e in s["events"]
+        if e["name"] == schema.CONTEXT_CANCEL
+    ]
+    root_uid = caller["attributes"]["devx.actor.uid"]
+    assert ("caller", root_uid) in cancels
+    assert cancels.count(("caller", root_uid)) == 2, cancels  # ctx.cancel(), then an.cancel()
+    assert f"cancelled by {root_uid}" in proc.stdout
