@@ -39,6 +39,7 @@ EXPECTED = {
         r" in work\(\)\n +stdin is not a terminal: no REPL, continuing\n\Z"
     ),
     "Sync code, threads, `breakpoint()` and CLIs": r"\Afine\n\Z",
+    "Contexts": r"\A42 2\ndone\n\Z",
 }
 
 

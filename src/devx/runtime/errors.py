@@ -269,12 +269,14 @@ for _cls in (
     ActorExited,
     ChannelClosed,
     ContextCancelled,
+    ContextError,
     FunctionNotFound,
     IPCEncodeError,
     ModuleNotEnabled,
     MsgTypeError,
     NoRuntime,
     RemoteActorError,
+    StreamClosed,
 ):
     _cls.__module__ = "devx"
 del _cls
