@@ -73,7 +73,12 @@ def wants_repl(exc: BaseException) -> bool:
 
 
 async def crash_repl(
-    actor: Actor, exc: BaseException, tb: TracebackType | None = None, *, shield: bool = False
+    actor: Actor,
+    exc: BaseException,
+    tb: TracebackType | None = None,
+    *,
+    shield: bool = False,
+    no_repl: str = "no REPL, the error propagates",
 ) -> None:
     """Take the TTY lock, show the error and open a post-mortem REPL on it (the
     task that already holds the live REPL keeps its hold)."""
@@ -81,7 +86,7 @@ async def crash_repl(
     with trio.CancelScope(shield=shield):
         session = await Session.open(actor, reason="crash")
     try:
-        show_and_interact(session, exc, tb, no_repl="no REPL, the error propagates")
+        show_and_interact(session, exc, tb, no_repl=no_repl)
     finally:
         session.release("done")
 
@@ -157,7 +162,8 @@ async def post_mortem(
         tb = exc.__traceback__
     if exc is None:
         exc = RuntimeError("post_mortem")
-    await crash_repl(actor, exc, tb, shield=shield)
+    # called from the user's except block: what happens next is the caller's code
+    await crash_repl(actor, exc, tb, shield=shield, no_repl="no REPL, continuing")
 
 
 async def crash_hook(actor: Actor, exc: BaseException) -> None:
