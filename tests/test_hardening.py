@@ -274,6 +274,40 @@ def test_uds_rejection_names_the_peer_process(tmp_path, devx_log):
 # --- 3. children never outlive their parent -------------------------------------------
 
 
+def test_blocked_grandchild_exits_when_its_parent_is_sigkilled():
+    """Another kill order: the middle actor is SIGKILLed while the root lives on. Its
+    child, blocked in time.sleep, has no parent any more: it exits by itself within
+    the grace, and the root reports the middle actor's death."""
+    grace = 1.0
+    before = devx_actor_pids()
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "blocked_tree.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "DEVX_CANCEL_GRACE": str(grace)},
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), line + proc.stderr.read()
+        _root, sleeper, mid, leaf = map(int, line.split()[1:])
+        assert {sleeper, mid, leaf} == devx_actor_pids() - before
+        os.kill(mid, signal.SIGKILL)
+        left = wait_gone({leaf}, timeout=grace + scaled(3))
+        assert not left, "the grandchild outlived its SIGKILLed parent"
+        _out, err = proc.communicate(timeout=scaled(10) + 2 * grace)
+        assert f"actor 'root/mid/leaf' (pid {leaf}): its parent (pid {mid}) died" in err, err
+        assert f"actor 'root/mid' (pid {mid}) was killed by SIGKILL" in err, err
+        assert not wait_gone({sleeper})
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 @pytest.mark.parametrize("transport", ["tcp", "uds"])
 def test_blocked_children_exit_when_the_root_is_sigkilled(transport):
     """SIGKILL the root while a child and a grandchild are blocked in time.sleep:
