@@ -141,8 +141,10 @@ def test_child_sockets_sit_beside_the_parents(tmp_path, monkeypatch):
             return devx.current_actor().listen_addr, await portal.run(hf.listen_addr)
 
     root_addr, child_addr = trio.run(main)
-    assert os.path.dirname(root_addr) == os.path.dirname(child_addr) == str(
-        base / f"devx-{os.getuid()}"
+    assert (
+        os.path.dirname(root_addr)
+        == os.path.dirname(child_addr)
+        == str(base / f"devx-{os.getuid()}")
     )
 
 
@@ -258,9 +260,7 @@ def test_uds_rejection_names_the_peer_process(tmp_path, devx_log):
         async with devx.open_nursery(transport="uds") as an:
             portal = await an.start_actor("w", enable_modules=["hardening_fns"])
             addr = devx.current_actor().listen_addr
-            proc = await trio.run_process(
-                [sys.executable, "-c", code, addr], capture_stdout=True
-            )
+            proc = await trio.run_process([sys.executable, "-c", code, addr], capture_stdout=True)
             assert await portal.run(hf.my_pid) > 0
             return int(proc.stdout)
 

@@ -40,6 +40,11 @@ SEV_INFO, SEV_WARN, SEV_ERROR = 9, 13, 17
 SAMPLED = 0x01
 
 SYNC_EVENTS = frozenset({schema.STACK_DUMP, schema.CRASH})
+# records that make a run worth a look afterwards: a turn at the terminal (a REPL),
+# a crash, an error arriving from a child, a stack dump (see boot: the exit notice)
+NOTABLE_EVENTS = frozenset(
+    {schema.LOCK_GRANTED, schema.CRASH, schema.REMOTE_ERROR, schema.STACK_DUMP}
+)
 """Point events written out synchronously (flushed before the call returns)."""
 SYNC_TIMEOUT = 1.0
 _RECORDED = "__devx_recorded__"  # set on an exception once it is on record
@@ -396,6 +401,7 @@ class TelemetryBackend:
         self._logs: list[tuple[Any, ...]] = []
         self._dropped = 0
         self._failed = False
+        self.notable: set[str] = set()  # NOTABLE_EVENTS this process recorded
         self._closed = False
         self._loaded = threading.Event()
         self._kick = threading.Event()
@@ -593,6 +599,8 @@ class TelemetryBackend:
         severity: int = SEV_INFO,
         body: str | None = None,
     ) -> None:
+        if name in NOTABLE_EVENTS:
+            self.notable.add(name)
         sink = self._sink
         if sink is None:
             with self._lock:

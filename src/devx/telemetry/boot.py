@@ -145,6 +145,7 @@ class Session:
         ``outcome`` overrides the one read off ``exc`` (a crash already recorded)."""
         s = self.settings
         backend = self.backend
+        notable = backend is not None and bool(backend.notable)
         if backend is not None and self.actor_span is None:  # start() failed half way
             backend.shutdown(0.5)
             if events.backend() is backend:
@@ -159,6 +160,7 @@ class Session:
                 else:
                     outcome = "cancelled" if is_cancellation(exc) else "error"
             self.actor_span.set(**{schema.ACTOR_OUTCOME: outcome})
+            notable = notable or outcome != "ok"
             cancel_reason = getattr(self.actor, "cancel_reason", None)
             if cancel_reason:  # e.g. "cancelled by parent", "SIGTERM"
                 self.actor_span.set(**{schema.CANCEL_REASON: str(cancel_reason)})
@@ -201,8 +203,23 @@ class Session:
                     f"devx: telemetry NOT fully written to {s.file}: the export failed "
                     "(see the warning above)\n"
                 )
-            else:
+            elif notable or not s.file_is_default or _notice_asked():
+                # a clean run (no REPL, crash, error or dump) into the default file
+                # is not worth a line: `devx timeline` finds the newest file anyway
                 console.write(f"devx: telemetry written to {s.file}\n")
+        if self.actor.is_root and s.file and s.file_is_default:
+            from . import retention
+
+            keep, days = retention.limits()
+            retention.prune(os.path.dirname(s.file), keep=keep, keep_days=days, spare=s.file)
+
+
+NOTICE_ENV = "DEVX_TELEMETRY_NOTICE"
+
+
+def _notice_asked() -> bool:
+    """``DEVX_TELEMETRY_NOTICE=1``: say where the telemetry went after every run."""
+    return os.environ.get(NOTICE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _default_factory(

@@ -1,0 +1,90 @@
+"""Retention of the default telemetry directory (``$TMPDIR/devx-telemetry-<uid>/``):
+every tree writes one file there, so without a rule it only grows.
+
+The rule, applied by each root when its tree ends (never to a file a user named):
+a ``*.otlp.jsonl`` file is removed when it is older than ``DEVX_TELEMETRY_KEEP_DAYS``
+days (default 7; 0: no age limit) or is not among the newest ``DEVX_TELEMETRY_KEEP``
+files (default 50; 0: keep every file). The tree's own file is always kept, and so is
+any file written to in the last minute (a tree still running). Only regular files of
+the caller's, in a directory of the caller's, are touched; never through a symlink.
+
+Stdlib only: it runs at every root's exit.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Mapping
+
+SUFFIX = ".otlp.jsonl"
+KEEP_ENV, KEEP_DAYS_ENV = "DEVX_TELEMETRY_KEEP", "DEVX_TELEMETRY_KEEP_DAYS"
+DEFAULT_KEEP, DEFAULT_KEEP_DAYS = 50, 7.0
+BUSY_S = 60.0  # written to this recently: a tree may still be writing it
+
+
+def limits(env: Mapping[str, str] = os.environ) -> tuple[int, float]:
+    """(newest files kept, days kept) from the environment; bad values: the defaults."""
+    try:
+        keep = max(int(env.get(KEEP_ENV, DEFAULT_KEEP)), 0)
+    except ValueError:
+        keep = DEFAULT_KEEP
+    try:
+        days = max(float(env.get(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS)), 0.0)
+    except ValueError:
+        days = DEFAULT_KEEP_DAYS
+    return keep, days
+
+
+def prune(
+    directory: str,
+    *,
+    keep: int,
+    keep_days: float,
+    spare: str | None = None,
+    now: float | None = None,
+) -> list[str]:
+    """Remove what the rule says from ``directory``; returns the paths removed.
+    ``spare``: a file never removed (the tree's own)."""
+    if keep <= 0 and keep_days <= 0:
+        return []
+    try:
+        st = os.lstat(directory)
+    except OSError:
+        return []
+    me = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != me:
+        return []
+    now = time.time() if now is None else now
+    files: list[tuple[float, str]] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    for name in names:
+        if not name.endswith(SUFFIX):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            fst = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(fst.st_mode) and fst.st_uid == me:
+            files.append((fst.st_mtime, path))
+    files.sort(reverse=True)  # newest first
+    spare_real = os.path.realpath(spare) if spare else None
+    removed = []
+    for rank, (mtime, path) in enumerate(files):
+        too_many = keep > 0 and rank >= keep
+        too_old = keep_days > 0 and now - mtime > keep_days * 86400
+        if not (too_many or too_old) or now - mtime < BUSY_S:
+            continue
+        if spare_real is not None and os.path.realpath(path) == spare_real:
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed

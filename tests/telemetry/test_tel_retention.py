@@ -1,0 +1,80 @@
+"""The default telemetry directory does not grow without end, and a clean run says
+nothing about its file: the retention rule on real files, and real trees."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from test_tel_tree import files_under, run_scenario
+
+from devx.telemetry import retention
+
+pytestmark = pytest.mark.timeout(90)
+DAY = 86400.0
+
+
+def make(directory: Path, name: str, age_s: float, now: float) -> Path:
+    path = directory / name
+    path.write_text("{}\n")
+    os.utime(path, (now - age_s, now - age_s))
+    return path
+
+
+def test_prune_keeps_the_newest_and_the_young(tmp_path: Path) -> None:
+    now = time.time()
+    files = [make(tmp_path, f"t{i}.otlp.jsonl", 120 + i * 3600, now) for i in range(6)]
+    old = make(tmp_path, "old.otlp.jsonl", 8 * DAY, now)
+    other = make(tmp_path, "notes.txt", 30 * DAY, now)  # not a telemetry file
+    busy = make(tmp_path, "busy.otlp.jsonl", 5, now)  # still being written
+    (tmp_path / "link.otlp.jsonl").symlink_to(files[0])  # never followed nor removed
+
+    removed = retention.prune(str(tmp_path), keep=4, keep_days=7, now=now)
+    # newest first: busy, t0..t5, old: the 4 newest stay, t3..t5 go for count, old for age
+    assert sorted(removed) == sorted(map(str, [files[3], files[4], files[5], old]))
+    assert other.exists() and busy.exists() and (tmp_path / "link.otlp.jsonl").is_symlink()
+
+    # the tree's own file is spared whatever its rank; 0 turns a limit off
+    spare = make(tmp_path, "mine.otlp.jsonl", 20 * DAY, now)
+    assert retention.prune(str(tmp_path), keep=0, keep_days=0, spare=str(spare), now=now) == []
+    assert retention.prune(str(tmp_path), keep=1, keep_days=0, spare=str(spare), now=now) == [
+        str(p) for p in files[0:3]
+    ]
+    assert spare.exists()
+
+
+def test_limits_from_the_environment() -> None:
+    assert retention.limits({}) == (50, 7.0)
+    assert retention.limits({"DEVX_TELEMETRY_KEEP": "3", "DEVX_TELEMETRY_KEEP_DAYS": "0.5"}) == (
+        3,
+        0.5,
+    )
+    assert retention.limits({"DEVX_TELEMETRY_KEEP": "many"}) == (50, 7.0)
+
+
+def test_clean_run_is_quiet_and_prunes_the_default_directory(tmp_path: Path) -> None:
+    """A tree that exits cleanly, with no REPL, crash or dump, writes its default file
+    without a word; its exit prunes the directory by the rule."""
+    directory = tmp_path / "tmp" / f"devx-telemetry-{os.getuid()}"
+    directory.mkdir(parents=True, mode=0o700)
+    now = time.time()
+    stale = make(directory, "stale.otlp.jsonl", 9 * DAY, now)
+    extra = [make(directory, f"x{i}.otlp.jsonl", 600 + i, now) for i in range(3)]
+    proc, _ = run_scenario("tree", tmp_path, DEVX_TELEMETRY_FILE=None, DEVX_TELEMETRY_KEEP="2")
+    assert proc.returncode == 0, proc.stderr
+    assert "telemetry written" not in proc.stderr, proc.stderr
+    left = files_under(directory)
+    assert not stale.exists() and extra[0] in left and extra[2] not in left
+    (_mine,) = [p for p in left if p.name.startswith("troot-")]
+    assert len(left) == 2  # its own and the newest other
+
+
+def test_notice_when_asked_or_when_something_happened(tmp_path: Path) -> None:
+    asked, _ = run_scenario(
+        "tree", tmp_path / "a", DEVX_TELEMETRY_FILE=None, DEVX_TELEMETRY_NOTICE="1"
+    )
+    assert asked.returncode == 0 and "devx: telemetry written to " in asked.stderr
+    crashed, _ = run_scenario("crash", tmp_path / "b", DEVX_TELEMETRY_FILE=None)
+    assert "devx: telemetry written to " in crashed.stderr, crashed.stderr
