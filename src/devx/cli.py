@@ -236,6 +236,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     fmt, dest = args.format, args.output
     if args.chrome_trace is not None:
         fmt, dest = "chrome", args.chrome_trace
+    if args.html is not None:
+        fmt, dest = "html", args.html
     try:
         ses = timeline.build(path, trace_id=args.trace, only=args.actor or ())
     except OSError as exc:
@@ -248,6 +250,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         from devx.telemetry.timeline import chrome
 
         text = chrome.render(ses)
+    elif fmt == "html":
+        from devx.telemetry.timeline import html
+
+        text = html.render(ses)
     else:
         to_tty = dest in (None, "-")
         width = _text_width(args.width) if to_tty else (args.width or 0)
@@ -259,7 +265,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         _err(f"timeline: cannot write {dest}: {exc.strerror or exc}")
         return EXIT_USAGE
     if dest not in (None, "-"):
-        how = " (open it in https://ui.perfetto.dev or chrome://tracing)" if fmt == "chrome" else ""
+        how = {
+            "chrome": " (open it in https://ui.perfetto.dev or chrome://tracing)",
+            "html": " (open it in a browser: one self-contained page)",
+        }.get(fmt, "")
         _err(f"timeline: wrote {dest}{how}")
     return EXIT_OK
 
@@ -335,10 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Print one tree's debugging session from its telemetry file (OTLP/JSON lines): "
             "its actors, every turn at the terminal (TTY lock holds, REPLs), crashes, "
             "remote errors, stack dumps and exits, timed from the tree's start; or the same "
-            "as a picture (--format chrome: Chrome trace-event JSON for chrome://tracing "
-            "or Perfetto, one track per actor). FILE defaults to the newest *.otlp.jsonl "
-            "in the default telemetry directory ($TMPDIR/devx-telemetry-<uid>/). No trace "
-            "viewer needed."
+            "as a picture (--chrome-trace: Chrome trace-event JSON for chrome://tracing "
+            "or Perfetto, one track per actor; --html: one self-contained page). FILE "
+            "defaults to the newest *.otlp.jsonl in the default telemetry directory "
+            "($TMPDIR/devx-telemetry-<uid>/). No trace viewer needed."
         ),
     )
     tl.add_argument("file", metavar="FILE", nargs="?", help="telemetry file (default: newest)")
@@ -357,10 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tl.add_argument(
         "--format",
-        choices=("text", "chrome"),
+        choices=("text", "chrome", "html"),
         default="text",
-        help="text (default), or chrome: Chrome trace-event JSON, one track per actor, "
-        "for chrome://tracing or https://ui.perfetto.dev",
+        help="text (default); chrome: Chrome trace-event JSON, one track per actor, "
+        "for chrome://tracing or https://ui.perfetto.dev; html: one self-contained page",
     )
     tl.add_argument(
         "-o",
@@ -372,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--chrome-trace",
         metavar="OUT",
         help="write the Chrome trace-event JSON to OUT (the same as --format chrome -o OUT)",
+    )
+    tl.add_argument(
+        "--html",
+        metavar="OUT",
+        help="write one self-contained HTML page to OUT (no script, no network): a lane "
+        "per actor, holds, REPLs, crashes and dumps as bars and marks, details on hover "
+        "(the same as --format html -o OUT)",
     )
     tl.add_argument(
         "--width",

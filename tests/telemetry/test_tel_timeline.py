@@ -584,3 +584,41 @@ def test_width_follows_the_terminal(runs: dict[str, Path]) -> None:
     assert crash_line(wide).endswith("RuntimeError: crasher went down")
     assert max(len(ln) for ln in sections("\n".join(narrow))["events"]) <= 60
     assert crash_line(on_a_terminal(60, "--width", "0")) == crash_line(wide)
+
+
+def test_html_page(runs: dict[str, Path], tmp_path: Path) -> None:
+    """--html: one self-contained page (no script, no URL fetched): a lane per actor,
+    each hold a bar with its details on hover, the crashing actor's lifetime red, the
+    crash a mark."""
+    import xml.etree.ElementTree as ET
+
+    path = runs["multi_pause_crash"]
+    out = tmp_path / "session.html"
+    proc = timeline(str(path), "--html", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "<link" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+    ns = "{http://www.w3.org/2000/svg}"
+
+    def title(el: ET.Element) -> str:
+        t = el.find(f"{ns}title")
+        return "" if t is None else t.text or ""
+
+    lanes = [t.text for g in svg.iter(f"{ns}g") for t in g.iter(f"{ns}text")]
+    spans = readback.load_spans(path)
+    assert sorted(lanes) == sorted(
+        {s["attributes"]["devx.actor.path"] for s in spans if s["name"] == "devx.actor"}
+    )
+    assert lanes[0] == "root"
+    holds = [r for r in svg.iter(f"{ns}rect") if r.get("class") == "hold"]
+    hold_titles = sorted(title(r).splitlines()[0] for r in holds)
+    want = [g["attributes"] for g in grants(path)]
+    assert hold_titles == sorted(
+        f"hold #{g[schema.HOLD_ID]} by {g[schema.HOLDER_PATH]}" for g in want
+    )
+    crashed = [r for r in svg.iter(f"{ns}rect") if r.get("class") == "actor crashed"]
+    assert [title(r).split(" ")[0] for r in crashed] == ["root/crasher"]
+    marks = [m for m in svg.iter(f"{ns}path") if "crash" in (m.get("class") or "").split()]
+    assert len(marks) == 1 and "RuntimeError: crasher went down" in title(marks[0])

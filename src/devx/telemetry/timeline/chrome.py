@@ -19,7 +19,7 @@ from .model import ActorRow, EventRow, Hold, exit_text, how_text, repl_text
 from .session import Session
 
 ACTOR_TID, TERMINAL_TID = 1, 2
-_CRASHED = ("crashed", "error")
+_CRASHED = ("crashed",)
 
 
 def _us(t_ns: int, t0: int) -> float:
