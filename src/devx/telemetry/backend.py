@@ -355,6 +355,7 @@ class Handle:
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:
         self._front._exception_on(self.span, exc, clean(attrs))
         if not is_cancellation(exc):
+            exc = collapse(exc)  # trio's group of one: the error inside it
             self.span.set_error(f"{type_name(exc)}: {exc}"[:1024])
 
     def end(self) -> None:
