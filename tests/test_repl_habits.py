@@ -205,6 +205,8 @@ def test_nothing_devx_writes_lands_under_a_live_prompt(repl, tmp_path):
     r.saw("===== devx stack dump: root root@")
     r.saw("===== devx stack dump: root/sitter")
     assert r.finish() == 0
+    for log in paths.read_text().splitlines():  # /tmp logs are per pid: leave none behind
+        Path(log).unlink(missing_ok=True)
 
 
 def test_ctrl_c_stays_shielded_in_a_reentered_repl(repl):
