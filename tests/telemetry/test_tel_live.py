@@ -5,6 +5,7 @@ is a child of its hold span; each actor is its own service."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -45,6 +46,20 @@ def spans_of(receiver: Receiver) -> list[tuple[Any, dict[str, Any], dict[str, An
                 for s in ss.spans:
                     out.append((s, attrs_of(s.attributes), resource))
     return out
+
+
+def run_clean(args: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """Run ``args`` with no terminal, in this environment minus every OTEL_/DEVX_
+    setting, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    return subprocess.run(
+        args,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def logs_of(receiver: Receiver, name: str) -> list[Any]:
@@ -124,22 +139,13 @@ trio.run(main)
     [("http/json", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is not supported")],
 )
 def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path, protocol, says):
-    env = {
-        k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "DEVX_"))
-    }
-    env.update(
+    proc = run_clean(
+        [sys.executable, "-c", TINY_TREE],
+        scaled(30),
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
         DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl"),
         DEVX_TELEMETRY_QUIET="1",
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", TINY_TREE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count(says) == 1, proc.stderr
@@ -163,21 +169,12 @@ def test_a_tree_started_by_a_child_hangs_under_that_child(tmp_path):
     from devx.telemetry.readback import load_spans
 
     trace = tmp_path / "t.jsonl"
-    env = {
-        k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "DEVX_"))
-    }
-    env.update(
+    proc = run_clean(
+        [sys.executable, "-c", OUTER],
+        scaled(60),
         DEVX_TELEMETRY_FILE=str(trace),
         DEVX_TELEMETRY_QUIET="1",
         PYTHONPATH=str(Path(__file__).parent),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", OUTER],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr
     spans = load_spans(trace)
@@ -196,17 +193,11 @@ def test_each_error_is_on_record_once_with_its_real_name(tmp_path):
     from devx.telemetry.readback import load_logs, load_spans
 
     trace = tmp_path / "t.jsonl"
-    env = {
-        k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "DEVX_"))
-    }
-    env.update(DEVX_TELEMETRY_FILE=str(trace), DEVX_TELEMETRY_QUIET="1")
-    proc = subprocess.run(
+    proc = run_clean(
         [sys.executable, str(EXAMPLES / "child_crash.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        stdin=subprocess.DEVNULL,
+        scaled(60),
+        DEVX_TELEMETRY_FILE=str(trace),
+        DEVX_TELEMETRY_QUIET="1",
     )
     assert proc.returncode == 1, proc.stderr
     logs = load_logs(trace)

@@ -98,7 +98,7 @@ def _build_pdbrepl_class() -> type:
         def _stepping_here(self) -> bool:
             """A live session's trace, in the task (or thread) that owns it."""
             return self.on_exit is not None and (
-                self.owner_task is None or _current_task() is self.owner_task
+                self.owner_task is None or current_task() is self.owner_task
             )
 
         def _would_stop(self, frame: Any) -> bool:
@@ -119,7 +119,7 @@ def _build_pdbrepl_class() -> type:
         def stop_here(self, frame: Any) -> bool:
             if not self._would_stop(frame) or not self._users(frame):
                 return False  # never stop in devx/trio machinery
-            return self.owner_task is None or _current_task() is self.owner_task
+            return self.owner_task is None or current_task() is self.owner_task
 
         def _users(self, frame: Any) -> bool:
             """A frame of the user's code: not plumbing, and not a library function
@@ -224,7 +224,7 @@ def _build_pdbrepl_class() -> type:
     return PdbREPL
 
 
-def _current_task() -> Any:
+def current_task() -> Any:
     try:
         return trio.lowlevel.current_task()
     except RuntimeError:  # a thread's REPL: not in a trio task

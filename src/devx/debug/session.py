@@ -38,6 +38,7 @@ from . import tree_lock
 from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requester
 from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
+from .repl import current_task
 
 __tracebackhide__ = True
 
@@ -80,13 +81,6 @@ def frame_attrs(frame: FrameType | None) -> dict[str, Any]:
         schema.CODE_LINE_NUMBER: frame.f_lineno,
         schema.CODE_FUNCTION_NAME: code.co_name,
     }
-
-
-def _current_task() -> Any:
-    try:
-        return trio.lowlevel.current_task()
-    except RuntimeError:
-        return None
 
 
 class Session:
@@ -132,7 +126,7 @@ class Session:
         """Wait for the TTY lock (cancellable) and return the session holding it.
         The task that already holds the live session gets that one back."""
         global current
-        task = _current_task() if owned else None
+        task = current_task() if owned else None
         live = current
         if live is not None and live.owned_by_current_task():
             live.reentered(reason)
@@ -145,7 +139,7 @@ class Session:
 
     def owned_by_current_task(self) -> bool:
         task = self.owner_task
-        return task is not None and task is _current_task() and not self._done
+        return task is not None and task is current_task() and not self._done
 
     def reentered(self, reason: str) -> None:
         """The holding task paused (or crashed) again while its REPL was live."""
