@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -163,3 +164,24 @@ def no_orphans():
         except OSError:
             pass
     assert not leftover, f"orphaned devx actor processes: {sorted(leftover)}"
+
+
+class _Captured(logging.Handler):
+    """Keeps the messages of the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def devx_log():
+    """The messages the ``devx`` loggers of this process log during the test."""
+    handler = _Captured()
+    logger = logging.getLogger("devx")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)

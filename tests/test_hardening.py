@@ -4,7 +4,6 @@ parent, names, peer credentials, nurseries that forget exited children."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import stat
@@ -27,24 +26,6 @@ pytestmark = pytest.mark.timeout(90)
 
 SCRIPTS = Path(__file__).parent / "scripts"
 NOBODY = 65534
-
-
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def devx_log():
-    handler = Captured()
-    logger = logging.getLogger("devx")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def short_dir() -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import signal
 import struct
@@ -28,24 +27,6 @@ SCRIPTS = Path(__file__).parent / "scripts"
 
 def run(fn, *args):
     return trio.run(fn, *args)
-
-
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def devx_log():
-    handler = Captured()
-    logger = logging.getLogger("devx")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def test_spawn_call_sync_and_async():
