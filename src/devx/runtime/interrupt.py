@@ -48,6 +48,8 @@ class InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
             return self  # signal handlers belong to the main thread only
         prev = signal.getsignal(signal.SIGINT)
+        if prev is _storm_tail:
+            prev = signal.default_int_handler  # an earlier tree's storm is over
         if prev in (signal.SIG_IGN, None):
             return self
         self._prev = prev
@@ -56,9 +58,47 @@ class InterruptGuard:
         return self
 
     def restore(self) -> None:
+        """Put the previous handler back, unless a storm is on its way out.
+
+        When the tree stopped on a ctrl-c, the KeyboardInterrupt still has to leave
+        ``trio.run`` and be printed; a late SIGINT of the same storm would raise a
+        second one in the middle of that (or during interpreter shutdown). Until a
+        new trio loop runs (a program that caught the interrupt and goes on), such
+        SIGINTs are dropped.
+        """
         if self._installed and signal.getsignal(signal.SIGINT) == self._handler:
-            signal.signal(signal.SIGINT, self._prev)
+            if self.stopping:
+                _storm_tail.run = _trio_run_id()
+                signal.signal(signal.SIGINT, _storm_tail)
+            else:
+                signal.signal(signal.SIGINT, self._prev)
         self._installed = False
+
+
+def _trio_run_id() -> object | None:
+    """The running trio loop's token (None outside one): tells a new run apart."""
+    import trio
+
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
+
+
+class _StormTail:
+    """SIGINT handler left behind by a root stopped by ctrl-c (see ``restore``)."""
+
+    run: object | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        current = _trio_run_id()
+        if current is None or current is self.run:
+            return  # the stopped tree's run, or no loop: the tail of that storm
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a new run
+        raise KeyboardInterrupt
+
+
+_storm_tail = _StormTail()
 
 
 def only_interrupts(exc: BaseException) -> bool:
