@@ -7,6 +7,13 @@ child being stopped, the telemetry flush), cutting the teardown short and ending
 a group of them. The teardown is bounded anyway (cancel grace, then SIGTERM, then
 SIGKILL), so a second ctrl-c has nothing left to hurry.
 
+After a tree stopped by ctrl-c, the process keeps a handler that drops the tail of the
+storm while the interrupt is printed and the interpreter exits. A program that catches
+that KeyboardInterrupt and goes on: the next devx root puts the default handler back
+(ctrl-c works again as one ctrl-c); a plain ``trio.run`` started meanwhile sees a
+handler that is not Python's default, so trio does not install its own ctrl-c
+handling for that run and ctrl-c raises a plain KeyboardInterrupt there.
+
 The guard sits under the debug layer's SIGINT handler (installed later, inside the
 actor's hooks), so it only ever sees the SIGINTs meant to stop the tree: ctrl-c at a
 live REPL never reaches it.
