@@ -471,7 +471,7 @@ class TelemetryBackend:
             sink = self._factory()
         except Exception as exc:
             warn_once(
-                "load", f"could not start the OpenTelemetry pipeline ({exc!r}); telemetry off"
+                "load", f"could not start telemetry ({exc}); telemetry off"
             )
         with self._lock:
             if sink is not None and not self._closed:
@@ -486,12 +486,12 @@ class TelemetryBackend:
             self._logs.clear()
         if sink is not None and self._sink is None:
             sink.shutdown(0.5)
-        self._loaded.set()
-        for fn in self._after_load:
+        for fn in self._after_load:  # before "loaded": a flush then finds logging set up
             try:
                 fn()
             except Exception as exc:
                 warn_once(f"after_load:{fn!r}", f"telemetry setup step failed: {exc!r}")
+        self._loaded.set()
 
     def _replay(self, sink: Sink) -> None:
         for p in self._spans:

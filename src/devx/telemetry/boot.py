@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -226,11 +227,26 @@ def _default_factory(
     settings: config.Settings, lineage: Mapping[str, Any], resource: Mapping[str, Any]
 ) -> Callable[[], Sink]:
     def factory() -> Sink:
+        if settings.file and not settings.otlp_protocol and not _sdk_wanted(settings):
+            from . import file_sink
+
+            return file_sink.build_sink(settings, lineage, resource)
         from . import otel
 
         return otel.build_sink(settings, lineage, resource)
 
     return factory
+
+
+def _sdk_wanted(settings: config.Settings) -> bool:
+    """Load the OpenTelemetry SDK for a file-only tree? Only when asked
+    (``DEVX_TELEMETRY_SDK=1``) or when this process's code uses the OTel API (imported
+    by the time telemetry loads): then its spans must nest under the actor's, which
+    takes the SDK's tracer provider. Otherwise the SDK-free file sink writes the
+    same lines for a fraction of the cost."""
+    if settings.sdk is not None:
+        return settings.sdk
+    return "opentelemetry.trace" in sys.modules
 
 
 def _safe_close(session: Session | None, exc: BaseException | None = None) -> None:

@@ -35,6 +35,7 @@ ENV_LOAD_DELAY = "DEVX_TELEMETRY_LOAD_DELAY"  # seconds before the SDK loads in 
 ENV_EXIT_TIMEOUT = "DEVX_TELEMETRY_EXIT_TIMEOUT"  # bound on flush+shutdown at actor exit
 ENV_LOG_FILE = "DEVX_LOG_FILE"
 ENV_LOG_LEVEL = "DEVX_LOG_LEVEL"
+ENV_SDK = "DEVX_TELEMETRY_SDK"  # "1": load the OTel SDK for the file too; "0": never for it
 
 DEFAULT_LOAD_DELAY = 0.05
 DEFAULT_EXIT_TIMEOUT = 3.0
@@ -59,6 +60,7 @@ class Settings:
         "log_level",
         "otlp_protocol",
         "quiet",
+        "sdk",
         "service_name",
     )
 
@@ -75,6 +77,7 @@ class Settings:
         load_delay: float = DEFAULT_LOAD_DELAY,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
         quiet: bool = False,
+        sdk: bool | None = None,
     ) -> None:
         self.enabled = enabled
         self.file = file  # embedded OTLP/JSON-lines file, None = off
@@ -86,6 +89,7 @@ class Settings:
         self.load_delay = load_delay
         self.exit_timeout = exit_timeout
         self.quiet = quiet
+        self.sdk = sdk  # None: the SDK only if the process uses the OTel API (see boot)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
@@ -142,6 +146,12 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
         return default
 
 
+def _tristate(value: str | None) -> bool | None:
+    """``1``/``true``/... -> True, ``0``/``false``/... -> False, unset or other -> None."""
+    v = (value or "").strip().lower()
+    return True if v in _TRUE else False if v in ("0", "false", "no", "off") else None
+
+
 def _service_name_from_env(env: Mapping[str, str]) -> bool:
     if env.get("OTEL_SERVICE_NAME"):
         return True
@@ -196,6 +206,7 @@ def resolve(
         load_delay=max(0.0, _float_env(env, ENV_LOAD_DELAY, DEFAULT_LOAD_DELAY)),
         exit_timeout=max(0.1, _float_env(env, ENV_EXIT_TIMEOUT, DEFAULT_EXIT_TIMEOUT)),
         quiet=env.get(ENV_QUIET, "").strip().lower() in _TRUE,
+        sdk=_tristate(env.get(ENV_SDK)),
     )
 
 

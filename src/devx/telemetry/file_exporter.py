@@ -19,10 +19,7 @@ the same default from the root's ``ActorID`` in their lineage. ``""``/``"off"`` 
 
 from __future__ import annotations
 
-import base64
-import json
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -30,46 +27,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _logs_sdk
 from ._appendfile import AppendFile
+from .otlp_json import HAS_IS_REMOTE as _HAS_IS_REMOTE
+from .otlp_json import IS_REMOTE as _IS_REMOTE
+from .otlp_json import any_value, dumps_line, key_values
 
-# OTLP SpanFlags: bits 0-7 W3C trace flags, bit 8 "is_remote known", bit 9 "is_remote".
-_HAS_IS_REMOTE = 0x100
-_IS_REMOTE = 0x200
-
-
-# --- AnyValue / attributes -----------------------------------------------------------
-
-
-def any_value(value: Any) -> dict[str, Any]:
-    """Encode a Python value as an OTLP ``AnyValue`` (JSON mapping)."""
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return {"doubleValue": value}
-        return {
-            "doubleValue": "NaN"
-            if math.isnan(value)
-            else ("Infinity" if value > 0 else "-Infinity")
-        }
-    if isinstance(value, str):
-        return {"stringValue": value}
-    if isinstance(value, (bytes, bytearray)):
-        return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return {"kvlistValue": {"values": key_values(value)}}
-    if isinstance(value, (list, tuple)):
-        return {"arrayValue": {"values": [any_value(v) for v in value]}}
-    return {"stringValue": str(value)}
-
-
-def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    if not attrs:
-        return []
-    return [{"key": str(k), "value": any_value(v)} for k, v in attrs.items()]
+__all__ = ["OtlpJsonFileLogExporter", "OtlpJsonFileSpanExporter", "encode_logs", "encode_spans"]
 
 
 def _resource(resource: Any) -> dict[str, Any]:
@@ -219,11 +181,6 @@ def encode_logs(batch: Sequence[Any]) -> dict[str, Any]:
             }
         )
     return {"resourceLogs": resource_logs}
-
-
-def dumps_line(request: Mapping[str, Any]) -> bytes:
-    """One request as one line (ASCII-escaped, so any str encodes)."""
-    return json.dumps(request, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 # --- exporters -----------------------------------------------------------------------

@@ -6,10 +6,12 @@ Two stages so that booting an actor does not pay for importing structlog:
   ``devx`` logger (replacing the runtime's plain stderr handler, see
   ``devx.runtime.log``) with a handler that stamps each record with the current trace
   context and buffers it.
-* :meth:`LogSetup.finish` (on the telemetry loader thread) imports structlog, configures
-  it to render JSON lines (unless the application configured structlog itself), puts a
-  ``ProcessorFormatter`` handler on the ``devx`` logger so stdlib records of the runtime
-  come out as the same JSON, and replays the buffered records through it.
+* :meth:`LogSetup.finish` (on the telemetry loader thread) puts the final handler on the
+  ``devx`` logger and replays the buffered records through it. When the process's code
+  uses structlog (it is imported by then), it configures structlog to render JSON lines
+  (unless the application configured structlog itself) and the handler is a
+  ``ProcessorFormatter``, so the runtime's stdlib records come out as the same JSON;
+  otherwise stdlib formatters write the same lines without importing structlog.
 
 Output: ``DEVX_LOG_FILE`` (appended by every process of the tree, one ``os.write`` per
 line under ``flock``; always JSON), else stderr through the console gate
@@ -74,7 +76,8 @@ class _LineFile:
 
 
 class _PlainJson(logging.Formatter):
-    """Stdlib-only JSON lines: the fallback when structlog is unavailable."""
+    """Stdlib-only JSON lines, the same as structlog's (keys, order, ISO UTC time): used
+    unless the application uses structlog, or when structlog is unavailable."""
 
     def __init__(self, lineage: Mapping[str, Any]) -> None:
         super().__init__()
@@ -90,7 +93,7 @@ class _PlainJson(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            + f".{int(record.created % 1 * 1e6):06d}Z",
         }
         if tid:
             doc["trace_id"], doc["span_id"] = tid, sid
@@ -237,6 +240,7 @@ class LogSetup:
         self._configured_structlog = False
         self._lock = threading.Lock()
         self.app_owned = False
+        self.use_structlog = False  # True: configure structlog even if nothing imported it
 
     def install_early(self) -> None:
         lg = self._logger
@@ -273,6 +277,8 @@ class LogSetup:
             return
         self._stream = self._make_stream()
         try:
+            if not self._structlog_wanted():
+                raise ImportError("structlog is not in use")
             handler = self._structlog_handler(self._stream)
         except ImportError:
             handler = logging.StreamHandler(self._stream)
@@ -284,6 +290,12 @@ class LogSetup:
         # the early handler stays on the logger and forwards from now on: swapping
         # handlers would race with records logged meanwhile by other threads
         self._early.drain(handler)
+
+    def _structlog_wanted(self) -> bool:
+        """structlog is configured only for a process whose code uses it (imported by
+        the time logging is finished): importing it costs an actor ~100 ms of CPU, and
+        the stdlib formatters write the same lines for the runtime's own records."""
+        return self.use_structlog or "structlog" in sys.modules
 
     def _structlog_handler(self, stream: Any) -> logging.Handler:
         import structlog
@@ -367,6 +379,7 @@ def configure(
 ) -> LogSetup:
     """Set up JSON logs synchronously (tools and scripts outside an actor)."""
     setup = LogSetup(lineage or {}, level, path)
+    setup.use_structlog = True
     setup.install_early()
     setup.finish()
     return setup

@@ -1,0 +1,347 @@
+"""The telemetry file without the OpenTelemetry SDK: the default sink.
+
+With only the embedded file configured (no OTLP endpoint, no user instrumentation),
+loading the SDK would cost every actor tens of milliseconds of CPU and ~10 MiB of
+memory just to write JSON lines. This sink is what
+:class:`~devx.telemetry.backend.TelemetryBackend` needs of a ``Sink`` and nothing
+more: spans are plain records, finished spans and log records go to one bounded
+writer thread, which encodes them (:mod:`.otlp_json`, the same encoding as the SDK
+exporters) and appends them to the tree's file (:mod:`._appendfile`). The lines are
+those the SDK pipeline writes, with ``telemetry.sdk.name`` = ``devx``.
+
+The writer drains whatever is pending each time it wakes, so a burst becomes one line
+per kind; ``flush`` waits (bounded) until everything recorded before it is written,
+which is what a stack dump and an actor's exit rely on. Nothing here blocks the
+caller: a full queue drops (counted, one warning), a stuck file is the writer's
+problem alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from ..runtime.threads import start_thread
+from . import otlp_json, schema
+from ._appendfile import AppendFile, ensure_private_dir
+from .backend import Ids, _new_span_id, _new_trace_id, warn_once
+from .config import Settings
+
+SCOPE = "devx"
+MAX_PENDING = 20_000  # records waiting for the writer; beyond that they are dropped
+MAX_LINE_RECORDS = 512  # records per line, as the SDK's export batch
+
+
+def resource_attributes(
+    attrs: Mapping[str, Any], env: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """The Resource the SDK would build for ``attrs``: SDK identity, then
+    ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``, then ``attrs`` (which win),
+    and ``unknown_service:<python>`` when nothing names the service."""
+    from .. import __version__
+
+    out: dict[str, Any] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "devx",
+        "telemetry.sdk.version": __version__,
+    }
+    for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out[key.strip()] = unquote(value.strip())
+    if env.get("OTEL_SERVICE_NAME"):
+        out["service.name"] = env["OTEL_SERVICE_NAME"]
+    out.update(attrs)
+    if not out.get("service.name"):
+        out["service.name"] = f"unknown_service:{os.path.basename(sys.executable)}"
+    return out
+
+
+class FileSpan:
+    """A span of the file sink: what the backend does to a span, kept as plain data."""
+
+    __slots__ = (
+        "_sink",
+        "attrs",
+        "end_ns",
+        "error",
+        "events",
+        "ids",
+        "name",
+        "parent",
+        "start_ns",
+    )
+
+    def __init__(
+        self,
+        sink: FileSink,
+        name: str,
+        ids: Ids,
+        parent: Ids | None,
+        attrs: dict[str, Any],
+        start_ns: int,
+    ) -> None:
+        self._sink = sink
+        self.name = name
+        self.ids = ids
+        self.parent = parent
+        self.attrs = attrs
+        self.start_ns = start_ns
+        self.end_ns: int | None = None
+        self.events: list[tuple[str, dict[str, Any], int]] = []
+        self.error: str | None = None
+
+    def is_recording(self) -> bool:
+        return self.end_ns is None
+
+    def set_attributes(self, attrs: Mapping[str, Any]) -> None:
+        if self.end_ns is None:
+            self.attrs.update(attrs)
+
+    def add_event(self, name: str, attrs: Mapping[str, Any], ts: int) -> None:
+        if self.end_ns is None:
+            self.events.append((name, dict(attrs), ts))
+
+    def end(self, ts: int | None = None) -> None:
+        if self.end_ns is None:
+            self.end_ns = ts or time.time_ns()
+            self._sink._put(("span", self))
+
+    def encode(self) -> dict[str, Any]:
+        ids, parent = self.ids, self.parent
+        out: dict[str, Any] = {"traceId": f"{ids.trace_id:032x}", "spanId": f"{ids.span_id:016x}"}
+        if ids.tracestate:
+            out["traceState"] = ids.tracestate
+        flags = (ids.flags & 0xFF) | otlp_json.HAS_IS_REMOTE
+        if parent is not None:
+            out["parentSpanId"] = f"{parent.span_id:016x}"
+            if parent.remote:
+                flags |= otlp_json.IS_REMOTE
+        out["flags"] = flags
+        out["name"] = self.name
+        out["kind"] = otlp_json.SPAN_KIND_INTERNAL
+        out["startTimeUnixNano"] = str(self.start_ns)
+        out["endTimeUnixNano"] = str(self.end_ns or 0)
+        out["attributes"] = otlp_json.key_values(self.attrs)
+        if self.events:
+            out["events"] = [
+                {"timeUnixNano": str(ts), "name": name, "attributes": otlp_json.key_values(attrs)}
+                for name, attrs, ts in self.events
+            ]
+        if self.error is not None:
+            out["status"] = {"code": otlp_json.STATUS_ERROR, "message": self.error}
+        return out
+
+
+class FileSink:
+    """The ``Sink`` of :class:`~devx.telemetry.backend.TelemetryBackend` that writes the
+    telemetry file itself; see the module docstring."""
+
+    def __init__(
+        self,
+        out: AppendFile,
+        *,
+        resource_attrs: Mapping[str, Any],
+        lineage: Mapping[str, Any],
+    ) -> None:
+        from .. import __version__
+
+        self.out = out
+        self.lineage = dict(lineage)
+        resource = {"attributes": otlp_json.key_values(resource_attributes(resource_attrs))}
+        scope = {"scope": otlp_json.scope(SCOPE, __version__), "schemaUrl": schema.SCHEMA_URL}
+        self._span_head = (resource, scope)
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._cond = threading.Condition(threading.RLock())  # a signal handler may flush
+        self._queued = 0  # records ever queued
+        self._done = 0  # records written (or given up on)
+        self._dropped = 0
+        self._closed = False
+        self._thread = start_thread(self._run, "devx-telemetry-file")
+
+    # -- Sink: spans ---------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        attrs: Mapping[str, Any],
+        parent: Ids | None,
+        *,
+        start_ns: int | None = None,
+        ids: Ids | None = None,
+    ) -> FileSpan:
+        if ids is None:
+            ids = Ids(
+                parent.trace_id if parent is not None else _new_trace_id(),
+                _new_span_id(),
+                parent.flags if parent is not None else 1,
+                parent.tracestate if parent is not None else None,
+            )
+        # the lineage goes on every span, after the span's own attributes (as the
+        # SDK pipeline's span processor puts it there at start)
+        return FileSpan(
+            self, name, ids, parent, {**attrs, **self.lineage}, start_ns or time.time_ns()
+        )
+
+    def ids_of(self, span: FileSpan) -> Ids:
+        return span.ids
+
+    def set_error(self, span: FileSpan, description: str) -> None:
+        if span.end_ns is None:
+            span.error = description
+
+    def activate(self, span: FileSpan) -> object:
+        return None  # no OTel context to make it current in: the backend's own suffices
+
+    def deactivate(self, token: object) -> None:
+        pass
+
+    def current_otel_span(self) -> None:
+        return None
+
+    # -- Sink: logs ----------------------------------------------------------------
+
+    def log(
+        self,
+        name: str | None,
+        attrs: Mapping[str, Any],
+        ids: Ids | None,
+        ts: int,
+        severity: int,
+        body: str | None,
+    ) -> None:
+        self._put(("log", (name, dict(attrs), ids, ts, time.time_ns(), severity, body)))
+
+    # -- Sink: flush and shutdown --------------------------------------------------
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything recorded so far is written (at most ``timeout`` s)."""
+        with self._cond:
+            target = self._queued
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
+
+    def flush_logs(self, timeout: float) -> bool:
+        return self.flush(timeout)
+
+    def shutdown(self, timeout: float) -> bool:
+        done = self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if not done:
+            warn_once(
+                "export:file",
+                f"writing the telemetry file {self.out.path} did not finish within "
+                f"{timeout:.1f}s; records may be missing",
+            )
+        if self._dropped:
+            warn_once("file-dropped", f"{self._dropped} telemetry records dropped (writer behind)")
+        return done
+
+    # -- the writer ------------------------------------------------------------------
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if len(self._queue) >= MAX_PENDING:
+                self._dropped += 1
+                return
+            self._queue.append(item)
+            self._queued += 1
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return  # closed and drained
+                batch = list(self._queue)
+                self._queue.clear()
+            try:
+                self._write(batch)
+            except Exception as exc:  # a full disk, a file gone: one warning, keep going
+                warn_once(
+                    "export:file", f"writing the telemetry file {self.out.path} failed: {exc!r}"
+                )
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _write(self, batch: list[tuple[str, Any]]) -> None:
+        spans = [item for kind, item in batch if kind == "span"]
+        logs = [item for kind, item in batch if kind == "log"]
+        resource, scope = self._span_head
+        data = b""
+        for i in range(0, len(spans), MAX_LINE_RECORDS):
+            chunk = [s.encode() for s in spans[i : i + MAX_LINE_RECORDS]]
+            data += otlp_json.dumps_line(
+                {
+                    "resourceSpans": [
+                        {"resource": resource, "scopeSpans": [{**scope, "spans": chunk}]}
+                    ]
+                }
+            )
+        for i in range(0, len(logs), MAX_LINE_RECORDS):
+            records = [_log_record(*rec) for rec in logs[i : i + MAX_LINE_RECORDS]]
+            data += otlp_json.dumps_line(
+                {
+                    "resourceLogs": [
+                        {
+                            "resource": resource,
+                            "scopeLogs": [{"scope": scope["scope"], "logRecords": records}],
+                        }
+                    ]
+                }
+            )
+        if data:
+            self.out.write(data)
+
+
+def _log_record(
+    name: str | None,
+    attrs: dict[str, Any],
+    ids: Ids | None,
+    ts: int,
+    observed: int,
+    severity: int,
+    body: str | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "timeUnixNano": str(ts),
+        "observedTimeUnixNano": str(observed),
+        "severityNumber": severity,
+        "severityText": otlp_json.severity_text(severity),
+    }
+    if body is not None:
+        out["body"] = otlp_json.any_value(body)
+    out["attributes"] = otlp_json.key_values(attrs)
+    if ids is not None:
+        out["traceId"] = f"{ids.trace_id:032x}"
+        out["spanId"] = f"{ids.span_id:016x}"
+        out["flags"] = ids.flags & 0xFF
+    if name:
+        out["eventName"] = name
+    return out
+
+
+def build_sink(
+    settings: Settings, lineage: Mapping[str, Any], resource_attrs: Mapping[str, Any]
+) -> FileSink:
+    """The file sink for one actor process (``settings.file`` must be set)."""
+    path = settings.file
+    assert path
+    if settings.file_is_default:
+        try:
+            ensure_private_dir(os.path.dirname(path))
+        except OSError as exc:
+            raise OSError(f"cannot write the telemetry file {path}: {exc}") from exc
+    return FileSink(AppendFile(path), resource_attrs=resource_attrs, lineage=lineage)

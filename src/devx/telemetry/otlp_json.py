@@ -1,0 +1,83 @@
+"""The OTLP/JSON encoding of the telemetry file, stdlib only.
+
+One place for what a line of the file looks like, shared by the two writers: the
+SDK-free :mod:`devx.telemetry.file_sink` (the default) and the SDK exporters of
+:mod:`devx.telemetry.file_exporter` (used when the SDK is loaded anyway). The encoding
+is the standard OTLP/JSON one: lowerCamelCase field names, trace/span ids as hex, enums
+as integers, 64-bit integers as decimal strings; each line is one complete
+``ExportTraceServiceRequest`` or ``ExportLogsServiceRequest``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+# OTLP SpanFlags: bits 0-7 W3C trace flags, bit 8 "is_remote known", bit 9 "is_remote".
+HAS_IS_REMOTE = 0x100
+IS_REMOTE = 0x200
+SPAN_KIND_INTERNAL = 1
+STATUS_ERROR = 2
+
+# OTel SeverityNumber -> its short name (what the SDK writes as severityText)
+_SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+
+
+def severity_text(number: int) -> str:
+    """``9`` -> ``"INFO"``, ``10`` -> ``"INFO2"`` ... as the OTel SDK names them."""
+    if not 1 <= number <= 24:
+        return "UNSPECIFIED"
+    base, step = divmod(number - 1, 4)
+    return _SEVERITY_NAMES[base] + (str(step + 1) if step else "")
+
+
+def any_value(value: Any) -> dict[str, Any]:
+    """Encode a Python value as an OTLP ``AnyValue`` (JSON mapping)."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return {"doubleValue": value}
+        return {
+            "doubleValue": "NaN"
+            if math.isnan(value)
+            else ("Infinity" if value > 0 else "-Infinity")
+        }
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": {"values": key_values(value)}}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [any_value(v) for v in value]}}
+    return {"stringValue": str(value)}
+
+
+def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not attrs:
+        return []
+    return [{"key": str(k), "value": any_value(v)} for k, v in attrs.items()]
+
+
+def scope(
+    name: str, version: str | None, attributes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name}
+    if version:
+        out["version"] = version
+    if attributes:
+        out["attributes"] = key_values(attributes)
+    return out
+
+
+def dumps_line(request: Mapping[str, Any]) -> bytes:
+    """One request as one line (ASCII-escaped, so any str encodes)."""
+    return json.dumps(request, separators=(",", ":")).encode("ascii") + b"\n"

@@ -1,0 +1,260 @@
+"""The SDK-free file sink (the default): the same file as the SDK pipeline writes, and
+actors that do not pay for the SDK or structlog unless they use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tel_support import fake_actor
+
+from conftest import scaled
+from devx.telemetry import config, events, file_sink, readback
+from devx.telemetry._appendfile import AppendFile
+from devx.telemetry.backend import TelemetryBackend
+
+pytestmark = pytest.mark.timeout(60)
+
+HERE = Path(__file__).parent
+
+
+def _scenario() -> None:
+    """Spans, nesting, attributes of every kind, events, an error, logs, a dump."""
+    with events.span("outer", n=3, ratio=0.5, ok=True, tags=["a", "b"], big=2**62):
+        events.event("devx.stack_dump", signal="SIGUSR1", task_count=2, text="é dump\n")
+        with pytest.raises(KeyError), events.span("inner", where="x"):
+            raise KeyError("k")
+        events.event("plain", nan=float("nan"), inf=float("-inf"))
+        handle = events.start_span("held")
+        handle.set(how="continue")
+        handle.end()
+
+
+def _write_with(path: Path, actor: Any, build: str) -> None:
+    lineage = config.lineage_attrs(actor.lineage)
+    resource = {**lineage, "service.instance.id": actor.lineage.uid.uuid, "service.name": "r"}
+    if build == "file_sink":
+
+        def factory() -> Any:
+            return file_sink.FileSink(
+                AppendFile(str(path)), resource_attrs=resource, lineage=lineage
+            )
+
+    else:
+        settings = config.Settings(enabled=True, file=str(path))
+
+        def factory() -> Any:
+            from devx.telemetry import otel
+
+            return otel.build_sink(settings, lineage, resource)
+
+    front = TelemetryBackend(factory, log_attrs=lineage)
+    prev = events.install(front)
+    try:
+        _scenario()  # recorded before the sink loads: replayed into it
+        front.load_now()
+        _scenario()  # straight into the sink
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
+
+
+def _comparable(path: Path) -> tuple[list[Any], list[Any]]:
+    """Spans and logs without what differs by nature: ids, times, the SDK identity."""
+
+    def resource(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r.items() if not k.startswith("telemetry.sdk.")}
+
+    spans = readback.load_spans(path)
+    index = readback.by_id(spans)
+    out_spans = sorted(
+        (
+            s["name"],
+            index[s["parent_span_id"]]["name"] if s["parent_span_id"] in index else None,
+            s["kind"],
+            json.dumps(s["attributes"], sort_keys=True, default=str),
+            json.dumps([(e["name"], e["attributes"]) for e in s["events"]], default=str),
+            s["status_code"],
+            s["status_message"],
+            json.dumps(resource(s["resource"]), sort_keys=True),
+            s["scope"],
+        )
+        for s in spans
+    )
+    out_logs = sorted(
+        (
+            r["event_name"],
+            r["severity_number"],
+            r["severity_text"],
+            str(r["body"]),
+            json.dumps(
+                {k: v for k, v in r["attributes"].items() if k != "exception.stacktrace"},
+                sort_keys=True,
+                default=str,
+            ),
+            (r["span_id"] in index) if r["span_id"] else None,
+            json.dumps(resource(r["resource"]), sort_keys=True),
+        )
+        for r in readback.load_logs(path)
+    )
+    return out_spans, out_logs
+
+
+def test_the_file_sink_writes_what_the_sdk_pipeline_writes(tmp_path: Path) -> None:
+    actor = fake_actor("froot")
+    _write_with(tmp_path / "sdk.jsonl", actor, "sdk")
+    _write_with(tmp_path / "lite.jsonl", actor, "file_sink")
+    sdk_spans, sdk_logs = _comparable(tmp_path / "sdk.jsonl")
+    lite_spans, lite_logs = _comparable(tmp_path / "lite.jsonl")
+    assert len(sdk_spans) == 6 and len(sdk_logs) >= 4, (sdk_spans, sdk_logs)
+    assert lite_spans == sdk_spans
+    assert lite_logs == sdk_logs
+    sdk_name = {
+        s["resource"]["telemetry.sdk.name"] for s in readback.load_spans(tmp_path / "lite.jsonl")
+    }
+    assert sdk_name == {"devx"}  # says honestly who wrote it
+
+
+def test_file_sink_lines_are_valid_otlp_json(tmp_path: Path) -> None:
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from test_tel_file import _hex_ids_to_base64
+
+    path = tmp_path / "lite.jsonl"
+    _write_with(path, fake_actor("froot"), "file_sink")
+    kinds = set()
+    for line in path.read_text().splitlines():
+        doc = _hex_ids_to_base64(json.loads(line))
+        if "resourceSpans" in doc:
+            msg = json_format.Parse(json.dumps(doc), ExportTraceServiceRequest())
+            for span in msg.resource_spans[0].scope_spans[0].spans:
+                assert len(span.trace_id) == 16 and len(span.span_id) == 8 and span.kind == 1
+            kinds.add("spans")
+        else:
+            msg = json_format.Parse(json.dumps(doc), ExportLogsServiceRequest())
+            kinds.add("logs")
+    assert kinds == {"spans", "logs"}
+
+
+def test_flush_waits_for_the_writer_and_many_threads_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    actor = fake_actor("froot")
+    lineage = config.lineage_attrs(actor.lineage)
+    sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
+    front = TelemetryBackend(lambda: sink, log_attrs=lineage)
+    prev = events.install(front)
+    front.load_now()
+    try:
+
+        def work(t: int) -> None:
+            for i in range(500):
+                with events.span("s", t=t, i=i):
+                    events.event("e", t=t, i=i)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert sink.flush(scaled(10))  # what was recorded before flush() is on disk now
+        spans = readback.load_spans(path)
+        logs = [r for r in readback.load_logs(path) if r["event_name"] == "e"]
+        assert len(spans) == 2000 and len(logs) == 2000
+        assert {(s["attributes"]["t"], s["attributes"]["i"]) for s in spans} == {
+            (t, i) for t in range(4) for i in range(500)
+        }
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
+    assert not sink._thread.is_alive() or sink._closed
+
+
+def test_resource_follows_the_otel_environment() -> None:
+    env = {
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=ci,team=a%20b,bad",
+        "OTEL_SERVICE_NAME": "svc",
+    }
+    attrs = file_sink.resource_attributes({"devx.actor.path": "root"}, env)
+    assert attrs["deployment.environment"] == "ci" and attrs["team"] == "a b"
+    assert attrs["service.name"] == "svc" and "bad" not in attrs
+    assert file_sink.resource_attributes({"service.name": "mine"}, env)["service.name"] == "mine"
+    unnamed = file_sink.resource_attributes({}, {})
+    assert unnamed["service.name"].startswith("unknown_service:")
+
+
+TREE = """
+import sys, trio, devx, devx.telemetry.events
+{imports}
+
+def loaded():
+    devx.telemetry.events.flush(10)  # telemetry (and its logging) is set up by now
+    heavy = ("opentelemetry", "structlog")
+    return sorted({{m.split(".")[0] for m in sys.modules if m.startswith(heavy)}})
+
+async def main():
+    async with devx.open_nursery() as an:
+        portal = await an.start_actor("child", enable_modules=["__main__"])
+        print("CHILD", " ".join(await portal.run(loaded)) or "-", flush=True)
+        print("ROOT", " ".join(loaded()) or "-", flush=True)
+        await portal.cancel_actor()
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+def _run_tree(tmp_path: Path, imports: str = "", **env: str) -> tuple[dict[str, str], Path]:
+    script = tmp_path / "tree.py"
+    script.write_text(TREE.format(imports=imports))
+    trace = tmp_path / "t.otlp.jsonl"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        env={
+            **clean,
+            "DEVX_TELEMETRY_FILE": str(trace),
+            "DEVX_RUNTIME_DIR": os.environ.get("DEVX_RUNTIME_DIR", str(tmp_path)),
+            **env,
+        },
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    return out, trace
+
+
+def test_actors_writing_the_file_load_neither_the_sdk_nor_structlog(tmp_path: Path) -> None:
+    out, trace = _run_tree(tmp_path)
+    # asked after the telemetry of both actors loaded (the child's first call comes
+    # after its boot; the root's answer after the child's)
+    assert out == {"CHILD": "-", "ROOT": "-"}
+    paths = {s["attributes"].get("devx.actor.path") for s in readback.load_spans(trace)}
+    assert paths == {"root", "root/child"}
+
+
+def test_code_using_the_otel_api_or_structlog_gets_them(tmp_path: Path) -> None:
+    out, trace = _run_tree(
+        tmp_path, imports="import structlog\nfrom opentelemetry import trace as otel_trace"
+    )
+    assert out["CHILD"] == "opentelemetry structlog" and out["ROOT"] == out["CHILD"]
+    sdk = {s["resource"]["telemetry.sdk.name"] for s in readback.load_spans(trace)}
+    assert sdk == {"opentelemetry"}
+
+
+def test_devx_telemetry_sdk_forces_the_sdk(tmp_path: Path) -> None:
+    out, trace = _run_tree(tmp_path, DEVX_TELEMETRY_SDK="1")
+    assert "opentelemetry" in out["CHILD"].split() and "structlog" not in out["CHILD"]
+    assert {s["resource"]["telemetry.sdk.name"] for s in readback.load_spans(trace)} == {
+        "opentelemetry"
+    }
