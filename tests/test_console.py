@@ -30,6 +30,7 @@ pytestmark = pytest.mark.timeout(60)
 GATE_SCRIPT = textwrap.dedent(
     """
     import logging, os, signal, sys, threading
+    import structlog  # the app uses structlog: devx configures it (through the gate)
     import trio, devx
     from devx.debug import _stack_registry as reg
     from devx.runtime import console
@@ -64,7 +65,6 @@ GATE_SCRIPT = textwrap.dedent(
             )
             helper.start()
             helper.join()
-            import structlog
             structlog.get_logger("app").warning("held from structlog", k=1)
             path = reg.log_path()
             before = dumps(path)

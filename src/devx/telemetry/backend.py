@@ -6,10 +6,11 @@ spawn-to-ready path. So this module imports only the stdlib. From the first micr
 it hands out real trace/span ids (it generates them), keeps the current devx span in
 its own context variable (so every trio task inherits it), and records spans, span
 events and log records with their wall-clock timestamps. A background thread loads the
-SDK pipeline (:mod:`devx.telemetry.otel`) a little later, replays what was recorded into
-it with the same ids, parents and timestamps, and from then on every call goes straight
-to the SDK (and activated spans also become the current OTel span, so user
-instrumentation nests under them). Anything that needs the data out (``flush``, a
+sink a little later (the SDK-free :mod:`devx.telemetry.file_sink` for the telemetry file
+alone, else the SDK pipeline of :mod:`devx.telemetry.otel`), replays what was recorded
+into it with the same ids, parents and timestamps, and from then on every call goes
+straight to the sink (with the SDK, activated spans also become the current OTel span, so
+user instrumentation nests under them). Anything that needs the data out (``flush``, a
 crash, a stack dump, actor exit) kicks the loader and waits for it, bounded.
 
 Every wait here has a timeout, and a failure to load or export is one warning, never an
@@ -106,7 +107,7 @@ class Ids(NamedTuple):
 
 
 class Sink(Protocol):
-    """What the SDK pipeline (``devx.telemetry.otel.OtelSink``) offers the front."""
+    """What a sink (``file_sink.FileSink`` or the SDK's ``otel.OtelSink``) offers the front."""
 
     def start(
         self,

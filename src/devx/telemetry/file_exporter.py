@@ -1,4 +1,8 @@
-"""The embedded default exporter: OTLP/JSON lines in one local file per actor tree.
+"""The telemetry file's exporters for the OpenTelemetry SDK pipeline.
+
+Used when an actor loads the SDK anyway (an OTLP endpoint, or code using the OTel API);
+otherwise :mod:`.file_sink` writes the same lines without the SDK. Both encode through
+:mod:`.otlp_json`.
 
 Needs no collector. Each line is one complete request in the standard OTLP/JSON
 encoding (``ExportTraceServiceRequest`` with ``resourceSpans``/``scopeSpans``/``spans``
