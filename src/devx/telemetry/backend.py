@@ -471,9 +471,7 @@ class TelemetryBackend:
         try:
             sink = self._factory()
         except Exception as exc:
-            warn_once(
-                "load", f"could not start telemetry ({exc}); telemetry off"
-            )
+            warn_once("load", f"could not start telemetry ({exc}); telemetry off")
         with self._lock:
             if sink is not None and not self._closed:
                 try:

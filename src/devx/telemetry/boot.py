@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..runtime import console
-from ..runtime.threads import start_quiet
+from ..runtime.threads import start_quiet, start_thread
 from . import config, events, schema
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Session:
         self._logs_timer: threading.Timer | None = None
         self._bridge: logging.Handler | None = None
         self._env_traceparent: str | bool | None = False  # False: not ours to restore
+        self._pruner: threading.Thread | None = None
 
     @property
     def file(self) -> str | None:
@@ -129,6 +130,7 @@ class Session:
         if self.logs is not None:
             backend.after_load(self.logs.finish)
         backend.start_loading(s.load_delay)
+        self._start_pruning()
         return self
 
     def _exit_timeout(self) -> float:
@@ -208,14 +210,32 @@ class Session:
                 # a clean run (no REPL, crash, error or dump) into the default file
                 # is not worth a line: `devx timeline` finds the newest file anyway
                 console.write(f"devx: telemetry written to {s.file}\n")
-        if self.actor.is_root and s.file and s.file_is_default:
-            from . import retention
+        if self._pruner is not None:
+            self._pruner.join(PRUNE_WAIT)  # started at boot: long done by now, as a rule
+            self._pruner = None
 
-            keep, days = retention.limits()
-            retention.prune(os.path.dirname(s.file), keep=keep, keep_days=days, spare=s.file)
+    def _start_pruning(self) -> None:
+        """The root applies the default directory's retention rule on a helper thread
+        while the tree runs (not on its way out: it lists and stats every file)."""
+        s = self.settings
+        if not (self.actor.is_root and s.file and s.file_is_default):
+            return
+        from . import retention
+
+        keep, days = retention.limits()
+        directory, spare = os.path.dirname(s.file), s.file
+
+        def prune() -> None:
+            try:
+                retention.prune(directory, keep=keep, keep_days=days, spare=spare)
+            except OSError:
+                pass  # an unreadable directory: nothing to prune
+
+        self._pruner = start_thread(prune, "devx-telemetry-retention")
 
 
 NOTICE_ENV = "DEVX_TELEMETRY_NOTICE"
+PRUNE_WAIT = 1.0  # at most this long at exit for a retention pass still running
 
 
 def _notice_asked() -> bool:

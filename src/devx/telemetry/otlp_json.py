@@ -11,10 +11,11 @@ as integers, 64-bit integers as decimal strings; each line is one complete
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 # OTLP SpanFlags: bits 0-7 W3C trace flags, bit 8 "is_remote known", bit 9 "is_remote".
 HAS_IS_REMOTE = 0x100
@@ -79,5 +80,11 @@ def scope(
 
 
 def dumps_line(request: Mapping[str, Any]) -> bytes:
-    """One request as one line (ASCII-escaped, so any str encodes)."""
-    return json.dumps(request, separators=(",", ":")).encode("ascii") + b"\n"
+    """One request as one line of UTF-8 JSON (msgspec: the runtime has it loaded
+    already); a str that is not valid Unicode (a lone surrogate) is \\u-escaped."""
+    try:
+        return msgspec.json.encode(request) + b"\n"
+    except UnicodeEncodeError:
+        import json
+
+        return json.dumps(request, separators=(",", ":")).encode("ascii") + b"\n"

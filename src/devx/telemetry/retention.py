@@ -1,14 +1,14 @@
 """Retention of the default telemetry directory (``$TMPDIR/devx-telemetry-<uid>/``):
 every tree writes one file there, so without a rule it only grows.
 
-The rule, applied by each root when its tree ends (never to a file a user named):
+The rule, applied by each root while its tree runs (never to a file a user named):
 a ``*.otlp.jsonl`` file is removed when it is older than ``DEVX_TELEMETRY_KEEP_DAYS``
 days (default 7; 0: no age limit) or is not among the newest ``DEVX_TELEMETRY_KEEP``
 files (default 50; 0: keep every file). The tree's own file is always kept, and so is
 any file written to in the last minute (a tree still running). Only regular files of
 the caller's, in a directory of the caller's, are touched; never through a symlink.
 
-Stdlib only: it runs at every root's exit.
+Stdlib only: it runs in every root (on a helper thread, see ``boot``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def prune(
     now: float | None = None,
 ) -> list[str]:
     """Remove what the rule says from ``directory``; returns the paths removed.
-    ``spare``: a file never removed (the tree's own)."""
+    ``spare``: a file never removed (the tree's own; it counts as the newest file even
+    before it exists, as when the rule runs at the tree's start)."""
     if keep <= 0 and keep_days <= 0:
         return []
     try:
@@ -73,6 +74,8 @@ def prune(
         if stat.S_ISREG(fst.st_mode) and fst.st_uid == me:
             files.append((fst.st_mtime, path))
     files.sort(reverse=True)  # newest first
+    if spare and not os.path.lexists(spare):
+        files.insert(0, (now, spare))  # the tree's own, not written yet: the newest
     spare_real = os.path.realpath(spare) if spare else None
     removed = []
     for rank, (mtime, path) in enumerate(files):
