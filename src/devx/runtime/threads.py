@@ -16,14 +16,18 @@ from typing import Any
 
 # synchronous faults must stay deliverable to the thread that caused them
 _KEEP = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT}
+_QUIET: set[signal.Signals] | None = None
 
 
 def start_quiet(thread: threading.Thread) -> threading.Thread:
     """Start ``thread`` so that it never takes the process's signals, from its first
     instruction: the mask is set around ``start()`` and the thread inherits it
     (blocking in the thread itself leaves a window in which ctrl-c could land there)."""
+    global _QUIET
     try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _KEEP)
+        if _QUIET is None:
+            _QUIET = signal.valid_signals() - _KEEP  # 117 enum members: build them once
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _QUIET)
     except (AttributeError, OSError, ValueError):  # platforms without pthread masks
         thread.start()
         return thread
