@@ -411,6 +411,7 @@ class TelemetryBackend:
         self._flusher: threading.Thread | None = None
         self._flush_kick = threading.Event()
         self._after_load: list[Callable[[], None]] = []
+        self._load_claimed = False
         self.log_attrs = dict(log_attrs or {})
         self.home: DevxSpan | None = None  # the actor span: target when nothing is current
         self._open: dict[int, weakref.ref[Handle]] = {}
@@ -464,9 +465,22 @@ class TelemetryBackend:
     def sink(self) -> Sink | None:
         return self._sink
 
+    def _claim_load(self) -> bool:
+        """Take the one load of this backend (the loader thread or an exit that comes
+        first, see :meth:`shutdown`); False if another thread has it."""
+        with self._lock:
+            if self._load_claimed:
+                return False
+            self._load_claimed = True
+            return True
+
     def _load(self, delay: float) -> None:
         if delay > 0:
             self._kick.wait(delay)
+        if self._claim_load():
+            self._load_claimed_now()
+
+    def _load_claimed_now(self) -> None:
         sink: Sink | None = None
         try:
             sink = self._factory()
@@ -729,6 +743,11 @@ class TelemetryBackend:
         """Flush and stop, bounded by ``timeout``; records still pending if the SDK did
         not load in time are dropped (with one warning)."""
         deadline = time.monotonic() + timeout
+        if self._sink is None and self._claim_load():
+            # a short-lived actor exits before its loader woke up: load here rather than
+            # hand over to that thread and back (each hand-over can cost a scheduler
+            # slice on a busy machine)
+            self._load_claimed_now()
         loaded = self._wait_loaded(timeout * 0.6)
         with self._lock:
             self._closed = True
