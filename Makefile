@@ -30,13 +30,11 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
 	$(PY) -m ruff format --check src tests examples bench
 
+# issue 14's figures against floors measured in the same run: one table and
+# bench/results/latest.json (~3-5 min; BENCH_QUICK=1 for a ~1 min smoke run,
+# DEVX_SPAWN_METHOD=<name> to fill the fork-server rows)
 bench: $(VENV)/.installed
-	$(PY) bench/bench_spawn.py
-	$(PY) bench/bench_roundtrip.py
-	$(PY) bench/bench_pause.py
-	$(PY) bench/bench_dump.py
-	$(PY) bench/bench_telemetry_overhead.py
-	$(PY) bench/bench_dead_collector.py
+	$(PY) bench/run.py
 
 # fault, load and hostile-input scenarios against live trees, one table (not in `make test`)
 stress: $(VENV)/.installed

@@ -165,7 +165,49 @@ def bench(size: int, shape: str, impl: str, trials: int) -> tuple[list[float], l
                 os.unlink(e.log_path)
 
 
+def sample(argv: list[str]) -> None:
+    """One tree for ``make bench``: ``--sample IMPL SIZE SHAPE TRIALS``."""
+    from common import emit
+
+    impl, size, shape, trials = argv[0], int(argv[1]), argv[2], int(argv[3])
+    os.environ["DEVX_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="devx-bench-")
+    try:
+        written, seen, fallbacks = bench(size, shape, impl, trials)
+    finally:
+        shutil.rmtree(os.environ["DEVX_RUNTIME_DIR"], ignore_errors=True)
+    emit({"written": written, "seen": seen, "fallbacks": fallbacks})
+
+
+def phases() -> list:
+    from common import Phase, Row, Target, quick, sample_kind
+
+    q = quick()
+    trials = "2" if q else "5"
+    kinds, rows = [], []
+    for shape in ("flat",) if q else ("flat", "nested"):
+        for impl in ("plain", "runtime"):
+            kinds.append(
+                sample_kind(f"dump.{impl}.{shape}", "bench_dump.py", impl, "32", shape, trials)
+            )
+        rows.append(
+            Row(
+                f"SIGUSR1 → last dump written, 32 actors {shape}",
+                "s",
+                (f"dump.runtime.{shape}", "written"),
+                (f"dump.plain.{shape}", "written"),
+                Target("value", "<", 1.0),
+                note="floor: plain trio processes, same dump handler (examples/hang)"
+                if shape == "flat"
+                else "",
+            )
+        )
+    return [Phase("dump", kinds, 1, rows)]
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--sample"]:
+        sample(sys.argv[2:])
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--shape", choices=("flat", "nested", "both"), default="both")

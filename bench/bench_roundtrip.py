@@ -1,27 +1,40 @@
-"""``portal.run`` round trip against a raw trio socketpair echo.
+"""Calls, payloads and streams at devx's defaults against a 2-process framed floor.
 
-Raw echo: one small frame written to a trio socketpair and echoed back by another
-task in the same process (the issue's baseline), and the same with the echo in a
-second trio process (the floor for any cross-process request/response: two process
-wake-ups per round trip). devx: an empty ``portal.run(noop)`` to a child actor
-(encode, frame, send over loopback TCP or a Unix socket, dispatch, reply, decode).
-Mean over N calls after warm-up, medians of interleaved rounds, printed with the
-ratios (target: <= 3x the first).
+devx (one child actor, telemetry default, TCP loopback, the defaults):
+- ``portal.run(noop)`` sync round trip, and an ``async def`` noop against it;
+- a 10 MiB ``bytes`` argument echoed back (``portal.run(echo, data=...)``);
+- ``open_stream_from`` of 100k ints, messages per second.
+
+Floor: two trio processes over TCP loopback speaking length-prefixed frames (a 4-byte
+big-endian length, as devx's): a 64-byte frame echoed; a 10 MiB frame echoed, large
+bodies read into a buffer of the announced size; 100k frames of msgpack ints streamed,
+each sent on its own and decoded on arrival.
+
+Targets: sync <= 1.5x the echo, async <= 1.15x sync, 10 MiB <= 1.3x, streaming >= 0.9x.
+
+    python bench/bench_roundtrip.py                    # BENCH_QUICK=1: a smoke run
 """
 
 from __future__ import annotations
 
 import functools
 import statistics
+import struct
 import sys
 import time
-from typing import Any
+from collections.abc import AsyncIterator
 
+import msgspec
 import trio
 
-import devx
+CALLS = 2000
+BIG = 10 * 1024 * 1024
+ECHOES = 5
+STREAM = 100_000
+LEN = struct.Struct(">I")
 
-N = 3000
+
+# --- what the child actor runs --------------------------------------------------------
 
 
 def noop() -> None:
@@ -32,111 +45,251 @@ async def anoop() -> None:
     return None
 
 
-async def raw_echo() -> float:
-    a, b = trio.socket.socketpair()
-    sa, sb = trio.SocketStream(a), trio.SocketStream(b)
-    payload = b"\x00\x00\x00\x10" + b"x" * 16
+def echo(data: bytes) -> bytes:
+    return data
 
-    async def echo() -> None:
-        while data := await sb.receive_some(65536):
-            await sb.send_all(data)
 
-    async with trio.open_nursery() as n:
-        n.start_soon(echo)
+async def count(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        yield i
+
+
+# --- the floor: framed messages between two plain trio processes ----------------------
+
+
+async def send_all(sock: trio.socket.SocketType, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[await sock.send(view) :]
+
+
+class Reader:
+    """Frames off a socket: small ones parsed out of one buffer, a large one read
+    straight into a buffer of its announced size."""
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    async def _more(self) -> None:
+        data = await self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    async def frame(self) -> bytes | bytearray:
+        while len(self.buf) < 4:
+            await self._more()
+        (n,) = LEN.unpack_from(self.buf)
+        have = len(self.buf) - 4
+        if have < n and n > 65536:
+            body = bytearray(n)
+            body[:have] = memoryview(self.buf)[4:]
+            self.buf.clear()
+            view = memoryview(body)
+            while have < n:
+                k = await self.sock.recv_into(view[have:])
+                if not k:
+                    raise EOFError
+                have += k
+            return body
+        while len(self.buf) - 4 < n:
+            await self._more()
+        body = bytes(self.buf[4 : 4 + n])
+        del self.buf[: 4 + n]
+        return body
+
+
+def _nodelay(sock: trio.socket.SocketType) -> None:
+    sock.setsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NODELAY, 1)
+
+
+async def floor_child(mode: str, port: int, n: int) -> None:
+    """The other process: echo every frame, or on a first frame stream ``n`` ints."""
+    sock = trio.socket.socket()
+    await sock.connect(("127.0.0.1", port))
+    _nodelay(sock)
+    reader = Reader(sock)
+    try:
+        if mode == "echo":
+            while True:
+                body = await reader.frame()
+                await send_all(sock, LEN.pack(len(body)))
+                await send_all(sock, body)
+        await reader.frame()
+        encode = msgspec.msgpack.encode
+        for i in range(n):
+            body = encode(i)
+            await send_all(sock, LEN.pack(len(body)) + body)
+    except EOFError:
+        pass
+    finally:
+        sock.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _big() -> bytes:
+    return bytes(range(256)) * (BIG // 256)
+
+
+async def with_floor_child(mode: str, n: int, work) -> None:
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    argv = [sys.executable, __file__, "--floor-child", mode, str(port), str(n)]
+    async with trio.open_nursery() as tn:
+        tn.start_soon(functools.partial(trio.run_process, argv, check=True))
+        sock, _ = await listener.accept()
+        listener.close()
+        _nodelay(sock)
+        try:
+            await work(sock, Reader(sock))
+        finally:
+            sock.close()
+
+
+async def floor_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+
+    async def echo_work(sock: trio.socket.SocketType, reader: Reader) -> None:
+        small = LEN.pack(64) + b"x" * 64
         for _ in range(200):
-            await sa.send_all(payload)
-            await sa.receive_some(65536)
+            await send_all(sock, small)
+            await reader.frame()
         t0 = time.perf_counter()
-        for _ in range(N):
-            await sa.send_all(payload)
-            await sa.receive_some(65536)
-        dt = (time.perf_counter() - t0) / N
-        await sa.aclose()
-    await sb.aclose()
-    return dt
+        for _ in range(calls):
+            await send_all(sock, small)
+            await reader.frame()
+        out["rt"] = (time.perf_counter() - t0) / calls
+        big, times = _big(), []
+        for i in range(echoes + 1):
+            t0 = time.perf_counter()
+            await send_all(sock, LEN.pack(len(big)))
+            await send_all(sock, big)
+            got = await reader.frame()
+            if i:  # the first one warms the buffers
+                times.append(time.perf_counter() - t0)
+            assert len(got) == len(big)
+        out["echo_big"] = times
 
-
-_ECHO_SERVER = """
-import socket, sys, trio
-async def serve(fd):
-    s = trio.SocketStream(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
-    while data := await s.receive_some(65536):
-        await s.send_all(data)
-trio.run(serve, int(sys.argv[1]))
-"""
-
-
-async def raw_echo_two_processes() -> float:
-    """The same echo with the echoing side in another trio process: the floor for
-    any cross-process request/response on this machine."""
-    import socket
-
-    a, b = socket.socketpair()
-    async with trio.open_nursery() as n:
-        proc = await n.start(
-            functools.partial(
-                trio.run_process,
-                [sys.executable, "-c", _ECHO_SERVER, str(b.fileno())],
-                pass_fds=(b.fileno(),),
-            )
-        )
-        b.close()
-        sa = trio.SocketStream(trio.socket.from_stdlib_socket(a))
-        payload = b"\x00\x00\x00\x10" + b"x" * 16
-        for _ in range(200):
-            await sa.send_all(payload)
-            await sa.receive_some(65536)
+    async def stream_work(sock: trio.socket.SocketType, reader: Reader) -> None:
+        decode = msgspec.msgpack.decode
         t0 = time.perf_counter()
-        for _ in range(N):
-            await sa.send_all(payload)
-            await sa.receive_some(65536)
-        dt = (time.perf_counter() - t0) / N
-        await sa.aclose()
-        del proc
-    return dt
+        await send_all(sock, LEN.pack(0))
+        for i in range(stream):
+            assert decode(await reader.frame()) == i
+        out["stream"] = stream / (time.perf_counter() - t0)
+
+    await with_floor_child("echo", 0, echo_work)
+    await with_floor_child("stream", stream, stream_work)
+    return out
 
 
-async def devx_roundtrip(transport: str = "tcp", fn: Any = noop) -> float:
-    async with devx.open_nursery(name="bench", transport=transport, telemetry="off") as an:
+# --- devx -----------------------------------------------------------------------------
+
+
+async def devx_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
+    import devx
+
+    out: dict[str, object] = {}
+    async with devx.open_nursery(name="bench") as an:
         portal = await an.start_actor("echo", enable_modules=[__name__])
         for _ in range(200):
-            await portal.run(fn)
+            await portal.run(noop)
+            await portal.run(anoop)
+        per: dict[str, list[float]] = {"sync": [], "async": []}
+        for _ in range(2):  # sync and async interleaved, two blocks each
+            for key, fn in (("sync", noop), ("async", anoop)):
+                t0 = time.perf_counter()
+                for _ in range(calls // 2):
+                    await portal.run(fn)
+                per[key].append((time.perf_counter() - t0) / (calls // 2))
+        out["rt"] = statistics.fmean(per["sync"])
+        out["async"] = statistics.fmean(per["async"])
+        big, times = _big(), []
+        for i in range(echoes + 1):
+            t0 = time.perf_counter()
+            got = await portal.run(echo, data=big)
+            if i:
+                times.append(time.perf_counter() - t0)
+            assert len(got) == len(big)
+        out["echo_big"] = times
         t0 = time.perf_counter()
-        for _ in range(N):
-            await portal.run(fn)
-        return (time.perf_counter() - t0) / N
+        seen = 0
+        async with portal.open_stream_from(count, n=stream) as items:
+            async for _ in items:
+                seen += 1
+        out["stream"] = stream / (time.perf_counter() - t0)
+        assert seen == stream
+    return out
 
 
-ROUNDS = 5
+def sample(argv: list[str]) -> None:
+    from common import emit
+
+    what, calls, echoes, stream = argv[0], *map(int, argv[1:4])
+    fn = {"floor": floor_sample, "devx": devx_sample}[what]
+    emit(trio.run(fn, calls, echoes, stream))
 
 
-async def main() -> None:
-    """Every measurement ``ROUNDS`` times, interleaved, so that a noisy neighbour on
-    the machine hits all of them alike; medians and the ratios of the medians."""
-    runs: dict[str, list[float]] = {"raw": [], "cross": [], "tcp": [], "uds": [], "async": []}
-    for _ in range(ROUNDS):
-        runs["raw"].append(await raw_echo())
-        runs["cross"].append(await raw_echo_two_processes())
-        for transport in ("tcp", "uds"):
-            runs[transport].append(await devx_roundtrip(transport))
-        runs["async"].append(await devx_roundtrip("tcp", anoop))
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    raw, cross = med["raw"], med["cross"]
-    print(f"medians of {ROUNDS} interleaved rounds x {N} calls")
-    print(f"raw trio socketpair echo, 1 process   : {raw * 1e6:7.1f} us")
-    print(f"raw trio socketpair echo, 2 processes : {cross * 1e6:7.1f} us (cross-process floor)")
-    for transport in ("tcp", "uds"):
-        rt = med[transport]
-        print(
-            f"devx portal.run(noop) over {transport}     : {rt * 1e6:7.1f} us  "
-            f"ratio {rt / raw:5.2f}x (target <= 3x), {rt / cross:4.2f}x the 2-process floor"
-        )
-    rt = med["async"]
-    print(
-        f"  the same, async def noop, tcp  : {rt * 1e6:7.1f} us  ratio {rt / raw:5.2f}x "
-        "(a task per call)"
-    )
+def phases() -> list:
+    from common import Phase, Row, Target, quick, sample_kind
+
+    q = quick()
+    args = [str(x) for x in ((500, 3, 20_000) if q else (CALLS, ECHOES, STREAM))]
+    kinds = [
+        sample_kind("ipc.floor", "bench_roundtrip.py", "floor", *args),
+        sample_kind("ipc.devx", "bench_roundtrip.py", "devx", *args),
+    ]
+    rows = [
+        Row(
+            "portal.run sync round trip",
+            "µs",
+            ("ipc.devx", "rt"),
+            ("ipc.floor", "rt"),
+            Target("ratio", "<=", 1.5),
+            1e6,
+            note="floor: 2-process framed echo, TCP",
+        ),
+        Row(
+            "async def call vs sync call",
+            "µs",
+            ("ipc.devx", "async"),
+            ("ipc.devx", "rt"),
+            Target("ratio", "<=", 1.15),
+            1e6,
+            note="floor column = the sync call",
+        ),
+        Row(
+            "10 MiB echo",
+            "ms",
+            ("ipc.devx", "echo_big"),
+            ("ipc.floor", "echo_big"),
+            Target("ratio", "<=", 1.3),
+            1e3,
+        ),
+        Row(
+            f"streaming {args[2]} ints (open_stream_from)",
+            "msg/s",
+            ("ipc.devx", "stream"),
+            ("ipc.floor", "stream"),
+            Target("ratio", ">=", 0.9),
+        ),
+    ]
+    return [Phase("ipc", kinds, 3 if q else 5, rows)]
+
+
+def main() -> None:
+    import common
+
+    common.run(phases())
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    if sys.argv[1:2] == ["--sample"]:
+        sample(sys.argv[2:])
+    elif sys.argv[1:2] == ["--floor-child"]:
+        trio.run(floor_child, sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()

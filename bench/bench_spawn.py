@@ -1,48 +1,234 @@
-"""Actor spawn-to-ready latency against the floor for any trio process.
+"""Actor spawn as a user sees it, against the floor of plain trio processes.
 
-Floor: ``python -c "import trio; trio.run(...)"`` run to completion. devx: from
-``an.start_actor()`` to the portal being usable (the child imported trio and devx,
-connected back, authenticated and reported ready). Median of N runs, printed with
-the ratio (target: <= 1.3x).
+- 1 actor: ``open_nursery`` -> ``start_actor`` -> first ``portal.run`` -> leaving the
+  block (teardown), telemetry at its default (the embedded file exporter), in a fresh
+  process; also the teardown part alone and the same with ``telemetry="off"``.
+  Floor: the parent (in trio) starts a child that imports trio, answers one request
+  over a pipe and exits; from the start to the child's exit.
+- 32 actors: all started at once, each answers a first call, then the block is left;
+  floor: 32 such children at once.
+- fork server: the same with ``DEVX_SPAWN_METHOD`` (n/a unless it is set).
+
+Targets: 1 actor <= 1.3x the floor (subprocess backend), <= 0.5x with the fork server,
+and 32 actors ready and torn down in < 1.5 s with it.
+
+    python bench/bench_spawn.py [--spawn-method NAME]     # BENCH_QUICK=1: a smoke run
 """
 
 from __future__ import annotations
 
-import statistics
+import os
 import sys
 import time
 
 import trio
 
-import devx
+MANY = 32
 
-N = 15
+FLOOR_CHILD = """\
+import trio
+async def main():
+    stdin, stdout = trio.lowlevel.FdStream(0), trio.lowlevel.FdStream(1)
+    req = b""
+    while not req.endswith(b"\\n"):
+        req += await stdin.receive_some(4096)
+    await stdout.send_all(b"ok " + req)
+trio.run(main)
+"""
 
 
-async def floor_once() -> float:
+def noop() -> None:
+    return None
+
+
+# --- samples (each in a fresh process) ------------------------------------------------
+
+
+async def floor_child() -> float:
+    """Start the floor child, ask, read the answer; returns when it answered."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-c", FLOOR_CHILD], stdin=-1, stdout=-1
+    )
+    await proc.stdin.send_all(b"ping\n")
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = await proc.stdout.receive_some(4096)
+        if not chunk:
+            raise RuntimeError(f"floor child exited early: {reply!r}")
+        reply += chunk
+    answered = time.perf_counter()
+    await proc.wait()
+    return answered
+
+
+async def floor_one() -> dict[str, float]:
     t0 = time.perf_counter()
-    await trio.run_process([sys.executable, "-c", "import trio; trio.run(trio.sleep, 0)"])
-    return time.perf_counter() - t0
+    answered = await floor_child()
+    t1 = time.perf_counter()
+    return {"total": t1 - t0, "spawn": answered - t0, "teardown": t1 - answered}
 
 
-async def spawn_once(an: devx.ActorNursery, i: int) -> float:
+async def floor_many(n: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    portal = await an.start_actor(f"b{i}")
-    dt = time.perf_counter() - t0
-    await portal.cancel_actor()
-    return dt
+    answered: list[float] = []
+
+    async def one() -> None:
+        answered.append(await floor_child())
+
+    async with trio.open_nursery() as tn:
+        for _ in range(n):
+            tn.start_soon(one)
+    t1 = time.perf_counter()
+    return {"total": t1 - t0, "ready": max(answered) - t0}
 
 
-async def main() -> None:
-    floor = [await floor_once() for _ in range(N)]
+async def devx_one(telemetry: str | None) -> dict[str, float]:
+    import devx
+
+    kw = {} if telemetry is None else {"telemetry": telemetry}
+    t0 = time.perf_counter()
+    async with devx.open_nursery(name="bench", **kw) as an:
+        portal = await an.start_actor("a", enable_modules=[__name__])
+        await portal.run(noop)
+        t1 = time.perf_counter()
+    t2 = time.perf_counter()
+    return {"total": t2 - t0, "spawn": t1 - t0, "teardown": t2 - t1}
+
+
+async def devx_many(n: int) -> dict[str, float]:
+    import devx
+
+    t0 = time.perf_counter()
     async with devx.open_nursery(name="bench") as an:
-        await spawn_once(an, -1)  # warm the page cache
-        spawn = [await spawn_once(an, i) for i in range(N)]
-    f, s = statistics.median(floor), statistics.median(spawn)
-    print(f"trio process floor : {f * 1e3:7.1f} ms (median of {N})")
-    print(f"devx spawn-to-ready: {s * 1e3:7.1f} ms (median of {N})")
-    print(f"ratio              : {s / f:7.2f}x (target <= 1.3x)")
+
+        async def one(i: int) -> None:
+            portal = await an.start_actor(f"a{i}", enable_modules=[__name__])
+            await portal.run(noop)
+
+        async with trio.open_nursery() as tn:
+            for i in range(n):
+                tn.start_soon(one, i)
+        t1 = time.perf_counter()
+    t2 = time.perf_counter()
+    return {"total": t2 - t0, "ready": t1 - t0, "teardown": t2 - t1}
+
+
+def sample(argv: list[str]) -> None:
+    from common import emit
+
+    what, *rest = argv
+    if what == "floor-one":
+        emit(trio.run(floor_one))
+    elif what == "one":
+        emit(trio.run(devx_one, rest[0] if rest else None))
+    elif what == "floor-many":
+        emit(trio.run(floor_many, int(rest[0])))
+    elif what == "many":
+        emit(trio.run(devx_many, int(rest[0])))
+    else:
+        sys.exit(f"unknown sample {what!r}")
+
+
+# --- rows -----------------------------------------------------------------------------
+
+
+def phases() -> list:
+    from common import Phase, Row, Target, fork_method, quick, sample_kind
+
+    fm = fork_method()
+    na = None if fm else "fork server: set DEVX_SPAWN_METHOD (or --spawn-method) to measure"
+    one = [
+        sample_kind("one.floor", "bench_spawn.py", "floor-one"),
+        sample_kind("one.devx", "bench_spawn.py", "one"),
+        sample_kind("one.off", "bench_spawn.py", "one", "off"),
+    ]
+    many = [
+        sample_kind("many.floor", "bench_spawn.py", "floor-many", str(MANY)),
+        sample_kind("many.devx", "bench_spawn.py", "many", str(MANY)),
+    ]
+    if fm:
+        one.append(sample_kind("one.fork", "bench_spawn.py", "one", DEVX_SPAWN_METHOD=fm))
+        many.append(
+            sample_kind("many.fork", "bench_spawn.py", "many", str(MANY), DEVX_SPAWN_METHOD=fm)
+        )
+    ms = 1e3
+    one_rows = [
+        Row(
+            "1 actor: open→first call→teardown",
+            "ms",
+            ("one.devx", "total"),
+            ("one.floor", "total"),
+            Target("ratio", "<=", 1.3),
+            ms,
+            note="subprocess backend, telemetry default (file); floor: trio child, pipe",
+        ),
+        Row(
+            "  teardown part alone",
+            "ms",
+            ("one.devx", "teardown"),
+            ("one.floor", "teardown"),
+            scale=ms,
+            note="floor: waiting for the answered child to exit",
+        ),
+        Row(
+            '1 actor, telemetry="off"', "ms", ("one.off", "total"), ("one.floor", "total"), scale=ms
+        ),
+        Row(
+            '  teardown part alone, telemetry="off"',
+            "ms",
+            ("one.off", "teardown"),
+            ("one.floor", "teardown"),
+            scale=ms,
+        ),
+        Row(
+            f"1 actor, fork server{f' ({fm})' if fm else ''}",
+            "ms",
+            ("one.fork", "total"),
+            ("one.floor", "total"),
+            Target("ratio", "<=", 0.5),
+            ms,
+            na=na,
+        ),
+    ]
+    many_rows = [
+        Row(
+            f"{MANY} actors ready + torn down",
+            "s",
+            ("many.devx", "total"),
+            ("many.floor", "total"),
+            note=f"all {MANY} started at once, each answered a first call; subprocess backend",
+        ),
+        Row(
+            f"{MANY} actors, fork server{f' ({fm})' if fm else ''}",
+            "s",
+            ("many.fork", "total"),
+            ("many.floor", "total"),
+            Target("value", "<", 1.5),
+            na=na,
+        ),
+    ]
+    q = quick()
+    return [
+        Phase("one actor", one, 3 if q else 7, one_rows),
+        Phase("32 actors", many, 1 if q else 3, many_rows),
+    ]
+
+
+def main() -> None:
+    import argparse
+
+    import common
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--spawn-method", help="fork-server backend (sets DEVX_SPAWN_METHOD)")
+    args = p.parse_args()
+    if args.spawn_method:
+        os.environ["DEVX_SPAWN_METHOD"] = args.spawn_method
+    common.run(phases())
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    if sys.argv[1:2] == ["--sample"]:
+        sample(sys.argv[2:])
+    else:
+        main()

@@ -1,88 +1,126 @@
-"""Benchmark (not a test): the cost of telemetry on a call-heavy workload.
+"""What telemetry at its default (the embedded file exporter) costs against
+``telemetry="off"``, each in fresh processes, in the same interleaved rounds:
 
-``portal.run(noop)`` in a loop, in fresh processes, alternating telemetry on (the
-embedded file exporter, the default) and ``OTEL_SDK_DISABLED=true``. Two numbers:
+- spawn: ``open_nursery`` -> ``start_actor`` -> first ``portal.run`` (target <= 1.05x);
+- teardown: leaving the block after that first call (target <= 1.1x);
+- child RSS: ``VmRSS`` of the child once it answered its first call and ~0.3 s later,
+  the larger of the two (target <= +2 MiB);
+- warm call: ``portal.run(noop)`` once the child has been up for a while (after the
+  RSS readings and a warm-up; target <= 1.05x).
 
-* steady state: after a 0.5 s warm-up, i.e. once each actor's background SDK load is
-  done; the per-call cost of telemetry itself (target: < 5 % overhead);
-* cold: the first N calls right after the child is ready, which also pays the one-time
-  background load of the SDK/structlog (~40 ms of CPU per process, off the spawn path).
+Spawn and teardown come from ``bench_spawn``'s 1-actor samples (shared when run from
+``make bench``).
 
-Run: ``python bench/bench_telemetry_overhead.py [rounds]``.
+    python bench/bench_telemetry_overhead.py            # BENCH_QUICK=1: a smoke run
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 import trio
 
-import devx
-from devx.runtime import hooks
-
-N = 3000
-hooks.register("devx.telemetry.boot:actor_lifetime")
+CALLS = 2000
 
 
 def noop() -> None:
     return None
 
 
-async def workload() -> tuple[float, float]:
-    async with devx.open_nursery(name="bench") as an:
-        portal = await an.start_actor("echo", enable_modules=[__name__])
-        t0 = time.perf_counter()
-        for _ in range(N):
-            await portal.run(noop)
-        cold = (time.perf_counter() - t0) / N
-        await trio.sleep(0.5)
+def getpid() -> int:
+    import os
+
+    return os.getpid()
+
+
+async def rss_and_calls(telemetry: str | None, calls: int) -> dict[str, float]:
+    from common import vm_rss_mib
+
+    import devx
+
+    kw = {} if telemetry is None else {"telemetry": telemetry}
+    async with devx.open_nursery(name="bench", **kw) as an:
+        portal = await an.start_actor("a", enable_modules=[__name__])
+        pid = await portal.run(getpid)
+        first = vm_rss_mib(pid)
+        await trio.sleep(0.3)
+        later = vm_rss_mib(pid)
         for _ in range(300):
             await portal.run(noop)
         t0 = time.perf_counter()
-        for _ in range(N):
+        for _ in range(calls):
             await portal.run(noop)
-        warm = (time.perf_counter() - t0) / N
-        await portal.cancel_actor()
-    return cold, warm
+        warm = (time.perf_counter() - t0) / calls
+    return {"rss_first": first, "rss_later": later, "rss": max(first, later), "warm_call": warm}
 
 
-def run(disabled: bool, tmp: str) -> tuple[float, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    env.update(DEVX_TELEMETRY_FILE=os.path.join(tmp, "b.otlp.jsonl"), DEVX_TELEMETRY_QUIET="1")
-    if disabled:
-        env["OTEL_SDK_DISABLED"] = "true"
-    out = subprocess.run(
-        [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, check=True
-    )
-    cold, warm = out.stdout.split()[-2:]
-    return float(cold), float(warm)
+def sample(argv: list[str]) -> None:
+    from common import emit
+
+    what, *rest = argv
+    if what != "rss":
+        sys.exit(f"unknown sample {what!r}")
+    telemetry = rest[0] if rest and rest[0] != "default" else None
+    emit(trio.run(rss_and_calls, telemetry, int(rest[1]) if rest[1:] else CALLS))
 
 
-def main(rounds: int) -> None:
-    on: list[tuple[float, float]] = []
-    off: list[tuple[float, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(rounds):
-            off.append(run(True, tmp))
-            on.append(run(False, tmp))
-    for i, label in ((1, "steady state"), (0, "cold (first calls)")):
-        a = statistics.median(x[i] for x in on)
-        b = statistics.median(x[i] for x in off)
-        print(
-            f"{label:19s}: on {a * 1e6:6.1f} us/call, OTEL_SDK_DISABLED {b * 1e6:6.1f} us/call, "
-            f"ratio {a / b:.3f}x"
-        )
-    print(f"(median of {rounds} runs x {N} calls; target: steady-state overhead < 5 %)")
+def phases() -> list:
+    from common import Phase, Row, Target, quick, sample_kind
+
+    calls = str(300 if quick() else CALLS)
+    kinds = [
+        sample_kind("one.devx", "bench_spawn.py", "one"),
+        sample_kind("one.off", "bench_spawn.py", "one", "off"),
+        sample_kind("rss.devx", "bench_telemetry_overhead.py", "rss", "default", calls),
+        sample_kind("rss.off", "bench_telemetry_overhead.py", "rss", "off", calls),
+    ]
+    rows = [
+        Row(
+            'telemetry default vs "off": spawn',
+            "ms",
+            ("one.devx", "spawn"),
+            ("one.off", "spawn"),
+            Target("ratio", "<=", 1.05),
+            1e3,
+            note="open→started→first call; floor column = telemetry off",
+        ),
+        Row(
+            'telemetry default vs "off": teardown',
+            "ms",
+            ("one.devx", "teardown"),
+            ("one.off", "teardown"),
+            Target("ratio", "<=", 1.1),
+            1e3,
+        ),
+        Row(
+            'telemetry default vs "off": child RSS',
+            "MiB",
+            ("rss.devx", "rss"),
+            ("rss.off", "rss"),
+            Target("delta", "<=", 2.0),
+            note="VmRSS at the first call and 0.3 s later, the max",
+        ),
+        Row(
+            'telemetry default vs "off": warm call',
+            "µs",
+            ("rss.devx", "warm_call"),
+            ("rss.off", "warm_call"),
+            Target("ratio", "<=", 1.05),
+            1e6,
+        ),
+    ]
+    return [Phase("one actor", kinds, 3 if quick() else 7, rows)]
+
+
+def main() -> None:
+    import common
+
+    common.run(phases())
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        cold, warm = trio.run(workload)
-        print(cold, warm)
+    if sys.argv[1:2] == ["--sample"]:
+        sample(sys.argv[2:])
     else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+        main()

@@ -1,0 +1,52 @@
+"""``make bench``: every benchmark of issue 14's table in one run, one table of each
+figure next to its floor measured in the same run (interleaved rounds, medians of
+fresh-process samples), the ratio and the target; the record goes to
+``bench/results/latest.json`` (machine, load, commit, raw samples per row).
+
+    python bench/run.py [--spawn-method NAME] [--only GROUP ...] [--json PATH]
+
+``BENCH_QUICK=1``: a ~1-minute smoke run (fewer rounds, smaller workloads; its JSON
+goes to ``bench/results/quick.json`` unless ``--json`` says otherwise).
+``--spawn-method`` / ``DEVX_SPAWN_METHOD``: the fork-server backend to measure in the
+fork-server rows (n/a without it); every other row uses the subprocess backend.
+The other benches (``bench_pause``, ``bench_context``, ``bench_dead_collector``,
+``bench_pytest_plugin``, ``stress``) still run on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import bench_dump
+import bench_roundtrip
+import bench_spawn
+import bench_telemetry_overhead
+import common
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--spawn-method", help="fork-server backend (sets DEVX_SPAWN_METHOD)")
+    p.add_argument("--only", nargs="+", help="groups: 'one actor', ipc, '32 actors', dump")
+    p.add_argument("--json", type=Path, help="where the record goes")
+    args = p.parse_args()
+    if args.spawn_method:
+        os.environ["DEVX_SPAWN_METHOD"] = args.spawn_method
+    spawn_one, spawn_many = bench_spawn.phases()
+    phases = [
+        spawn_one,
+        *bench_telemetry_overhead.phases(),
+        *bench_roundtrip.phases(),
+        spawn_many,
+        *bench_dump.phases(),
+    ]
+    if args.only:
+        phases = [ph for ph in phases if ph.group in args.only]
+    default = "quick.json" if common.quick() else "latest.json"
+    common.run(phases, json_path=args.json or common.RESULTS / default)
+
+
+if __name__ == "__main__":
+    main()
