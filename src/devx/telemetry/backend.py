@@ -394,8 +394,12 @@ class TelemetryBackend:
         sink_factory: Callable[[], Sink],
         *,
         log_attrs: Mapping[str, Any] | None = None,
+        cheap_sink: Callable[[], bool] | None = None,
     ) -> None:
         self._factory = sink_factory
+        # True when the sink builds without heavy imports or I/O (the file sink): an
+        # exit may then build it itself; any other load is only ever waited for, bounded
+        self._inline_ok = cheap_sink or (lambda: False)
         # reentrant: a signal handler may emit while this thread is inside a record call
         self._lock = threading.RLock()
         self._sink: Sink | None = None
@@ -743,7 +747,7 @@ class TelemetryBackend:
         """Flush and stop, bounded by ``timeout``; records still pending if the SDK did
         not load in time are dropped (with one warning)."""
         deadline = time.monotonic() + timeout
-        if self._sink is None and self._claim_load():
+        if self._sink is None and self._inline_ok() and self._claim_load():
             # a short-lived actor exits before its loader woke up: load here rather than
             # hand over to that thread and back (each hand-over can cost a scheduler
             # slice on a busy machine)

@@ -96,7 +96,11 @@ class Session:
             resource["service.name"] = lin.path
             resource["service.namespace"] = s.service_name
         factory = self._sink_factory or _default_factory(s, self.lineage, resource)
-        backend = self.backend = TelemetryBackend(factory, log_attrs=self.lineage)
+        backend = self.backend = TelemetryBackend(
+            factory,
+            log_attrs=self.lineage,
+            cheap_sink=None if self._sink_factory else lambda: _file_sink_only(s),
+        )
         self._prev = events.install(backend)
 
         tp = None if actor.is_root else config.parse_carrier(actor.spawn_carrier)
@@ -247,7 +251,7 @@ def _default_factory(
     settings: config.Settings, lineage: Mapping[str, Any], resource: Mapping[str, Any]
 ) -> Callable[[], Sink]:
     def factory() -> Sink:
-        if settings.file and not settings.otlp_protocol and not _sdk_wanted(settings):
+        if _file_sink_only(settings):
             from . import file_sink
 
             return file_sink.build_sink(settings, lineage, resource)
@@ -256,6 +260,11 @@ def _default_factory(
         return otel.build_sink(settings, lineage, resource)
 
     return factory
+
+
+def _file_sink_only(settings: config.Settings) -> bool:
+    """This actor's telemetry is the file alone, written by the SDK-free file sink."""
+    return bool(settings.file) and not settings.otlp_protocol and not _sdk_wanted(settings)
 
 
 def _sdk_wanted(settings: config.Settings) -> bool:
