@@ -33,7 +33,10 @@ lint: $(VENV)/.installed
 # issue 14's figures against floors measured in the same run: one table and
 # bench/results/latest.json (~3-5 min; BENCH_QUICK=1 for a ~1 min smoke run,
 # DEVX_SPAWN_METHOD=<name> to fill the fork-server rows)
+# (devx's own modules are byte-compiled first, as an installed package's are: with
+# PYTHONDONTWRITEBYTECODE set, every actor would compile them again at boot)
 bench: $(VENV)/.installed
+	$(PY) -m compileall -q src >/dev/null
 	$(PY) bench/run.py
 
 # fault, load and hostile-input scenarios against live trees, one table (not in `make test`)
