@@ -11,7 +11,8 @@ import stat
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -364,6 +365,49 @@ def test_in_process_dump_emits_telemetry(in_process: None) -> None:
     assert attrs["dump"] == text
     assert backend.flushes == 1
     assert signal.getsignal(signal.SIGUSR1) is not stack._on_signal
+
+
+def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once enabled, the watchdog analyses (off the loop) the code of every task's
+    frames, of the ``@asynccontextmanager`` a task sits in (off the await chain) and
+    of one entered on an ``AsyncExitStack``, so a first dump finds them ready; the
+    memo gives back exactly what stackscope computes."""
+    from stackscope import _lowlevel as low
+
+    from devx.debug import _stackscope_memo as memo
+
+    monkeypatch.setattr(stack, "WARM_AFTER_S", 0.0)
+
+    @asynccontextmanager
+    async def held() -> AsyncIterator[None]:
+        yield
+
+    @asynccontextmanager
+    async def stacked() -> AsyncIterator[None]:
+        yield
+
+    async def waiter(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with held(), AsyncExitStack() as es:
+            await es.enter_async_context(stacked())
+            task_status.started()
+            await trio.sleep_forever()
+
+    codes = [waiter.__code__, held.__wrapped__.__code__, stacked.__wrapped__.__code__]
+
+    async def main() -> None:
+        async with trio.open_nursery() as n:
+            await n.start(waiter)
+            stack.enable_stack_on_sig()
+            with trio.fail_after(scaled(5)):
+                while not all(memo.is_cached(c) for c in codes):
+                    await trio.sleep(0.01)
+            n.cancel_scope.cancel()
+        stack.disable_stack_on_sig()
+
+    trio.run(main)
+    for code in [*codes, trio.sleep.__code__, stack._dump_with_trio.__code__]:
+        assert low.analyze_with_blocks(code) == memo._orig(code)
+    assert low.analyze_with_blocks(waiter.__code__), "waiter's two with blocks are found"
 
 
 def _fake_actor(enable: bool, is_root: bool = True) -> Any:

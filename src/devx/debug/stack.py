@@ -22,6 +22,11 @@ How a dump happens (and why this way):
 Exactly one of the two writes each request. Signals within ``COALESCE_S`` of the
 previous one (a relay plus a direct ``pkill``) yield a single dump.
 
+A signal reaches every actor of a tree at once, so each dump's CPU counts: stackscope's
+bytecode analysis is memoized per code object, and ``WARM_AFTER_S`` after enabling the
+watchdog thread fills that memo for the frames of the tasks then running, off the loop
+(see :mod:`._stackscope_memo`), so even a first dump walks the tree warm.
+
 Each dump goes to ``/tmp/devx-stackscope-<pid>.log`` (opened O_NOFOLLOW, 0600, ours,
 appended; see :mod:`._stack_registry`) and to telemetry as a ``devx.stack_dump`` event
 at once, and to stderr through the console gate (:mod:`devx.runtime.console`): while a
@@ -56,6 +61,7 @@ from ..runtime.threads import start_quiet
 from ..telemetry import schema
 from . import _stack_brief as _brief
 from . import _stack_registry as _reg
+from . import _stackscope_memo as _memo
 
 __all__ = [
     "COALESCE_S",
@@ -75,6 +81,7 @@ TERMINAL_ENV = "DEVX_STACK_DUMP_TERMINAL"  # "0": no stderr copy of dumps
 COALESCE_S = 0.3
 DEFAULT_FALLBACK_AFTER = 0.25
 HARD_FALLBACK_S = 2.0
+WARM_AFTER_S = 1.0  # the watchdog warms the dump path this long after enabling
 _TRIO_DIR = os.path.dirname(trio.__file__) + os.sep
 
 log_path = _reg.log_path
@@ -185,6 +192,8 @@ def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
         actor = _lookup_actor()
     # import the heavy part now so the first dump does not pay for it
     import stackscope  # noqa: F401
+
+    _memo.install()
 
     try:
         token: trio.lowlevel.TrioToken | None = trio.lowlevel.current_trio_token()
@@ -321,26 +330,50 @@ class _Watchdog(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(name="devx-stack-watchdog", daemon=True)
-        self._q: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        # a dump request, the code objects to warm the dump path with, or None: stop
+        self._q: queue.SimpleQueue[_Request | list[Any] | None] = queue.SimpleQueue()
 
     def submit(self, req: _Request) -> None:
         self._q.put(req)
+
+    def submit_codes(self, codes: list[Any]) -> None:
+        self._q.put(codes)
 
     def stop(self) -> None:
         self._q.put(None)
 
     def run(self) -> None:
-        while (req := self._q.get()) is not None:
-            st = _state
-            step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
-            if not req.in_trio:
-                stuck = False
-            elif _repl_stops_loop() is not None:
-                stuck = True  # the loop waits for the REPL: no use waiting for the loop
+        warm_at: float | None = time.monotonic() + WARM_AFTER_S
+        while True:
+            if warm_at is None:
+                item = self._q.get()
             else:
-                stuck = self._wait_for_trio(req, step)
-            if req.claim("watchdog"):
-                _guarded(_dump_without_trio, req, time.monotonic() - req.mono, stuck)
+                try:
+                    item = self._q.get(timeout=max(0.0, warm_at - time.monotonic()))
+                except queue.Empty:
+                    warm_at = None
+                    _ask_for_codes(self)
+                    continue
+            if item is None:
+                return
+            if isinstance(item, list):
+                with contextlib.suppress(Exception):
+                    _memo.warm(item)
+                continue
+            warm_at = None  # a dump walks the task tree itself
+            self._handle(item)
+
+    def _handle(self, req: _Request) -> None:
+        st = _state
+        step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
+        if not req.in_trio:
+            stuck = False
+        elif _repl_stops_loop() is not None:
+            stuck = True  # the loop waits for the REPL: no use waiting for the loop
+        else:
+            stuck = self._wait_for_trio(req, step)
+        if req.claim("watchdog"):
+            _guarded(_dump_without_trio, req, time.monotonic() - req.mono, stuck)
 
     @staticmethod
     def _wait_for_trio(req: _Request, step: float) -> bool:
@@ -364,6 +397,24 @@ class _Watchdog(threading.Thread):
                 return False
             prev = cur
         return False
+
+
+def _ask_for_codes(watchdog: _Watchdog) -> None:
+    """Have the loop list its tasks' code objects for ``watchdog`` to warm."""
+    st = _state
+    token = st.token if st is not None and st.watchdog is watchdog else None
+    if token is not None:
+        with contextlib.suppress(trio.RunFinishedError, RuntimeError):
+            token.run_sync_soon(_codes_for, watchdog)
+
+
+def _codes_for(watchdog: _Watchdog) -> None:
+    """On the loop, between task steps (every task suspended): a cheap walk."""
+    try:
+        codes = _memo.code_objects(trio.lowlevel.current_root_task())
+    except Exception:
+        return
+    watchdog.submit_codes(codes)
 
 
 def _guarded(fn: Callable[..., None], *args: Any) -> None:
@@ -452,6 +503,7 @@ def _render_task_tree(expected: int | None) -> tuple[str, int]:
     nurseries), say so and add every task's frames from trio's tree."""
     import stackscope
 
+    _memo.install()
     root = trio.lowlevel.current_root_task()
     try:
         stack = stackscope.extract(root, recurse_child_tasks=True)
