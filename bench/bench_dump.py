@@ -175,14 +175,14 @@ def sample(argv: list[str]) -> None:
         written, seen, fallbacks = bench(size, shape, impl, trials)
     finally:
         shutil.rmtree(os.environ["DEVX_RUNTIME_DIR"], ignore_errors=True)
-    emit({"written": written, "seen": seen, "fallbacks": fallbacks})
+    emit({"written": written, "first": written[0], "seen": seen, "fallbacks": fallbacks})
 
 
 def phases() -> list:
     from common import Phase, Row, Target, quick, sample_kind
 
     q = quick()
-    trials = "2" if q else "5"
+    trials = "2" if q else "3"
     kinds, rows = [], []
     for shape in ("flat",) if q else ("flat", "nested"):
         for impl in ("plain", "runtime"):
@@ -201,7 +201,17 @@ def phases() -> list:
                 else "",
             )
         )
-    return [Phase("dump", kinds, 1, rows)]
+    rows.append(
+        Row(
+            "  the first dump of a tree (flat)",
+            "s",
+            ("dump.runtime.flat", "first"),
+            ("dump.plain.flat", "first"),
+            Target("value", "<", 1.0),
+            note="the first signal each tree gets (one sample per tree)",
+        )
+    )
+    return [Phase("dump", kinds, 1 if q else 2, rows)]
 
 
 def main() -> None:
