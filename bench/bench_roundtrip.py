@@ -10,6 +10,10 @@ big-endian length, as devx's): a 64-byte frame echoed; a 10 MiB frame echoed, la
 bodies read into a buffer of the announced size; 100k frames of msgpack ints streamed,
 each sent on its own and decoded on arrival.
 
+Both sides run from one sample process (the devx root and the floor's parent), in
+alternating blocks (calls), pairs (echoes) and either order (streams), so that a busy
+machine weighs on a figure and its floor at the same moments.
+
 Targets: sync <= 1.5x the echo, async <= 1.15x sync, 10 MiB <= 1.3x, streaming >= 0.9x.
 
     python bench/bench_roundtrip.py                    # BENCH_QUICK=1: a smoke run
@@ -18,16 +22,20 @@ Targets: sync <= 1.5x the echo, async <= 1.15x sync, 10 MiB <= 1.3x, streaming >
 from __future__ import annotations
 
 import functools
+import os
 import statistics
 import struct
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import msgspec
 import trio
 
 CALLS = 2000
+BLOCKS = 4  # per sample: floor, sync and async calls alternate in blocks
 BIG = 10 * 1024 * 1024
 ECHOES = 5
 STREAM = 100_000
@@ -104,7 +112,7 @@ def _nodelay(sock: trio.socket.SocketType) -> None:
     sock.setsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NODELAY, 1)
 
 
-async def floor_child(mode: str, port: int, n: int) -> None:
+async def floor_child_main(mode: str, port: int, n: int) -> None:
     """The other process: echo every frame, or on a first frame stream ``n`` ints."""
     sock = trio.socket.socket()
     await sock.connect(("127.0.0.1", port))
@@ -132,7 +140,9 @@ def _big() -> bytes:
     return bytes(range(256)) * (BIG // 256)
 
 
-async def with_floor_child(mode: str, n: int, work) -> None:
+@asynccontextmanager
+async def floor_child(mode: str, n: int) -> AsyncIterator[tuple[trio.socket.SocketType, Reader]]:
+    """A floor child process connected over TCP loopback (``mode``: echo or stream)."""
     listener = trio.socket.socket()
     await listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -144,93 +154,119 @@ async def with_floor_child(mode: str, n: int, work) -> None:
         listener.close()
         _nodelay(sock)
         try:
-            await work(sock, Reader(sock))
+            yield sock, Reader(sock)
         finally:
             sock.close()
 
 
-async def floor_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
-    out: dict[str, object] = {}
+async def floor_calls(sock: trio.socket.SocketType, reader: Reader, calls: int) -> float:
+    small = LEN.pack(64) + b"x" * 64
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        await send_all(sock, small)
+        await reader.frame()
+    return (time.perf_counter() - t0) / calls
 
-    async def echo_work(sock: trio.socket.SocketType, reader: Reader) -> None:
-        small = LEN.pack(64) + b"x" * 64
-        for _ in range(200):
-            await send_all(sock, small)
-            await reader.frame()
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            await send_all(sock, small)
-            await reader.frame()
-        out["rt"] = (time.perf_counter() - t0) / calls
-        big, times = _big(), []
-        for i in range(echoes + 1):
-            t0 = time.perf_counter()
-            await send_all(sock, LEN.pack(len(big)))
-            await send_all(sock, big)
-            got = await reader.frame()
-            if i:  # the first one warms the buffers
-                times.append(time.perf_counter() - t0)
-            assert len(got) == len(big)
-        out["echo_big"] = times
 
-    async def stream_work(sock: trio.socket.SocketType, reader: Reader) -> None:
-        decode = msgspec.msgpack.decode
+async def floor_echo(sock: trio.socket.SocketType, reader: Reader) -> float:
+    big = _big()
+    t0 = time.perf_counter()
+    await send_all(sock, LEN.pack(len(big)))
+    await send_all(sock, big)
+    got = await reader.frame()
+    dt = time.perf_counter() - t0
+    assert len(got) == len(big)
+    return dt
+
+
+async def floor_stream(n: int) -> float:
+    decode = msgspec.msgpack.decode
+    async with floor_child("stream", n) as (sock, reader):
         t0 = time.perf_counter()
         await send_all(sock, LEN.pack(0))
-        for i in range(stream):
+        for i in range(n):
             assert decode(await reader.frame()) == i
-        out["stream"] = stream / (time.perf_counter() - t0)
-
-    await with_floor_child("echo", 0, echo_work)
-    await with_floor_child("stream", stream, stream_work)
-    return out
+        return n / (time.perf_counter() - t0)
 
 
 # --- devx -----------------------------------------------------------------------------
 
 
-async def devx_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
+async def devx_calls(portal: Any, fn: Any, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        await portal.run(fn)
+    return (time.perf_counter() - t0) / calls
+
+
+async def devx_echo(portal: Any) -> float:
+    big = _big()
+    t0 = time.perf_counter()
+    got = await portal.run(echo, data=big)
+    dt = time.perf_counter() - t0
+    assert len(got) == len(big)
+    return dt
+
+
+async def devx_stream(portal: Any, n: int) -> float:
+    t0 = time.perf_counter()
+    seen = 0
+    async with portal.open_stream_from(count, n=n) as items:
+        async for _ in items:
+            seen += 1
+    assert seen == n
+    return n / (time.perf_counter() - t0)
+
+
+# --- one sample: devx and the floor side by side in one process -----------------------
+
+
+async def ipc_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
+    """A devx child actor (defaults) and a floor child, measured in alternating blocks
+    in this one process, so that both see the same moment of a busy machine."""
     import devx
 
+    per: dict[str, list[float]] = {k: [] for k in ("floor_rt", "rt", "async")}
+    big: dict[str, list[float]] = {"floor_echo_big": [], "echo_big": []}
     out: dict[str, object] = {}
     async with devx.open_nursery(name="bench") as an:
         portal = await an.start_actor("echo", enable_modules=[__name__])
-        for _ in range(200):
-            await portal.run(noop)
-            await portal.run(anoop)
-        per: dict[str, list[float]] = {"sync": [], "async": []}
-        for _ in range(2):  # sync and async interleaved, two blocks each
-            for key, fn in (("sync", noop), ("async", anoop)):
-                t0 = time.perf_counter()
-                for _ in range(calls // 2):
-                    await portal.run(fn)
-                per[key].append((time.perf_counter() - t0) / (calls // 2))
-        out["rt"] = statistics.fmean(per["sync"])
-        out["async"] = statistics.fmean(per["async"])
-        big, times = _big(), []
-        for i in range(echoes + 1):
-            t0 = time.perf_counter()
-            got = await portal.run(echo, data=big)
-            if i:
-                times.append(time.perf_counter() - t0)
-            assert len(got) == len(big)
-        out["echo_big"] = times
-        t0 = time.perf_counter()
-        seen = 0
-        async with portal.open_stream_from(count, n=stream) as items:
-            async for _ in items:
-                seen += 1
-        out["stream"] = stream / (time.perf_counter() - t0)
-        assert seen == stream
+        async with floor_child("echo", 0) as (sock, reader):
+            runs: list[tuple[str, Any]] = [
+                ("floor_rt", lambda k: floor_calls(sock, reader, k)),
+                ("rt", lambda k: devx_calls(portal, noop, k)),
+                ("async", lambda k: devx_calls(portal, anoop, k)),
+            ]
+            for _key, run in runs:  # warm-up
+                await run(200)
+            for b in range(BLOCKS):  # the order rotates block by block
+                for key, run in runs[b % 3 :] + runs[: b % 3]:
+                    per[key].append(await run(calls // BLOCKS))
+            echoes_: list[tuple[str, Any]] = [
+                ("floor_echo_big", lambda: floor_echo(sock, reader)),
+                ("echo_big", lambda: devx_echo(portal)),
+            ]
+            for i in range(echoes + 1):
+                for key, run in echoes_ if i % 2 else echoes_[::-1]:
+                    dt = await run()
+                    if i:  # the first of each warms the buffers
+                        big[key].append(dt)
+        streams: list[tuple[str, Any]] = [
+            ("floor_stream", lambda: floor_stream(stream)),
+            ("stream", lambda: devx_stream(portal, stream)),
+        ]
+        for key, run in streams if os.getpid() % 2 else streams[::-1]:  # either order
+            out[key] = await run()
+    out.update({k: statistics.fmean(v) for k, v in per.items()})
+    out.update(big)
     return out
 
 
 def sample(argv: list[str]) -> None:
     from common import emit
 
-    what, calls, echoes, stream = argv[0], *map(int, argv[1:4])
-    fn = {"floor": floor_sample, "devx": devx_sample}[what]
-    emit(trio.run(fn, calls, echoes, stream))
+    calls, echoes, stream = map(int, argv[1:4])
+    emit(trio.run(ipc_sample, calls, echoes, stream))
 
 
 def phases() -> list:
@@ -238,16 +274,13 @@ def phases() -> list:
 
     q = quick()
     args = [str(x) for x in ((500, 3, 20_000) if q else (CALLS, ECHOES, STREAM))]
-    kinds = [
-        sample_kind("ipc.floor", "bench_roundtrip.py", "floor", *args),
-        sample_kind("ipc.devx", "bench_roundtrip.py", "devx", *args),
-    ]
+    kinds = [sample_kind("ipc", "bench_roundtrip.py", "ipc", *args)]
     rows = [
         Row(
             "portal.run sync round trip",
             "µs",
-            ("ipc.devx", "rt"),
-            ("ipc.floor", "rt"),
+            ("ipc", "rt"),
+            ("ipc", "floor_rt"),
             Target("ratio", "<=", 1.5),
             1e6,
             note="floor: 2-process framed echo, TCP",
@@ -255,8 +288,8 @@ def phases() -> list:
         Row(
             "async def call vs sync call",
             "µs",
-            ("ipc.devx", "async"),
-            ("ipc.devx", "rt"),
+            ("ipc", "async"),
+            ("ipc", "rt"),
             Target("ratio", "<=", 1.15),
             1e6,
             note="floor column = the sync call",
@@ -264,16 +297,16 @@ def phases() -> list:
         Row(
             "10 MiB echo",
             "ms",
-            ("ipc.devx", "echo_big"),
-            ("ipc.floor", "echo_big"),
+            ("ipc", "echo_big"),
+            ("ipc", "floor_echo_big"),
             Target("ratio", "<=", 1.3),
             1e3,
         ),
         Row(
             f"streaming {args[2]} ints (open_stream_from)",
             "msg/s",
-            ("ipc.devx", "stream"),
-            ("ipc.floor", "stream"),
+            ("ipc", "stream"),
+            ("ipc", "floor_stream"),
             Target("ratio", ">=", 0.9),
         ),
     ]
@@ -290,6 +323,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--sample"]:
         sample(sys.argv[2:])
     elif sys.argv[1:2] == ["--floor-child"]:
-        trio.run(floor_child, sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        trio.run(floor_child_main, sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         main()
