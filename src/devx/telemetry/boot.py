@@ -133,7 +133,11 @@ class Session:
         logging.getLogger("devx").addHandler(self._bridge)
         if self.logs is not None:
             backend.after_load(self.logs.finish)
-        backend.start_loading(s.load_delay)
+        # the file sink is cheap to build: build it at once (beside the boot, on the
+        # loader thread) so that a short-lived actor's exit does not pay for it; the
+        # SDK waits a little, off the spawn-to-ready path
+        eager = _file_sink_only(s) and config.ENV_LOAD_DELAY not in self.env
+        backend.start_loading(0.0 if eager else s.load_delay)
         self._start_pruning()
         return self
 
