@@ -25,8 +25,10 @@ import trio
 
 MANY = 32
 
+# the floor child exits the way a devx child does (os._exit once its work is done:
+# no interpreter finalization), so that teardown compares like with like
 FLOOR_CHILD = """\
-import trio
+import os, trio
 async def main():
     stdin, stdout = trio.lowlevel.FdStream(0), trio.lowlevel.FdStream(1)
     req = b""
@@ -34,6 +36,7 @@ async def main():
         req += await stdin.receive_some(4096)
     await stdout.send_all(b"ok " + req)
 trio.run(main)
+os._exit(0)
 """
 
 
