@@ -280,7 +280,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def machine(load_start: tuple[float, float, float], started: float) -> dict[str, Any]:
     def git(*args: str) -> str:
-        r = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        r = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True)
         return r.stdout.strip()
 
     return {
@@ -291,7 +291,10 @@ def machine(load_start: tuple[float, float, float], started: float) -> dict[str,
         "loadavg_start": list(load_start),
         "loadavg_end": list(os.getloadavg()),
         "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # local changes outside bench/results (the record itself is rewritten every run)
+        "git_dirty": bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+        ),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(time.time() - started, 1),
         "quick": quick(),
