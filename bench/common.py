@@ -325,5 +325,7 @@ def run(phases: Iterable[Phase], *, json_path: Path | None = None) -> list[dict[
         json_path.parent.mkdir(parents=True, exist_ok=True)
         record = {"machine": info, "rows": results}
         json_path.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"wrote {json_path.relative_to(HERE.parent)}")
+        where = json_path.resolve()
+        shown = where.relative_to(HERE.parent) if where.is_relative_to(HERE.parent) else where
+        print(f"wrote {shown}")
     return results
