@@ -119,8 +119,10 @@ os.environ["DEVX_TEST_RUN"] = _RUN_TAG
 _TAG_BYTES = f"DEVX_TEST_RUN={_RUN_TAG}".encode()
 
 
-def devx_actor_pids() -> set[int]:
-    """Pids of live devx child-actor processes started by this test run (any parent)."""
+ZYGOTE_NAME = "devx-zygote"  # devx.runtime.zygote.PROCESS_NAME
+
+
+def _devx_pids(zygotes: bool) -> set[int]:
     pids = set()
     uid = os.getuid()
     for entry in Path("/proc").iterdir():
@@ -130,7 +132,15 @@ def devx_actor_pids() -> set[int]:
             if entry.stat().st_uid != uid:
                 continue
             cmdline = (entry / "cmdline").read_bytes()
-            if b"devx.runtime.child" not in cmdline:
+            if b"devx.runtime.child" in cmdline:
+                if zygotes:
+                    continue
+            elif b"devx.runtime.zygote" in cmdline:
+                # the fork server and the actors it forked share its command line
+                is_zygote = (entry / "comm").read_text().strip() == ZYGOTE_NAME
+                if is_zygote != zygotes:
+                    continue
+            else:
                 continue
             status = (entry / "status").read_text()
             environ = (entry / "environ").read_bytes()
@@ -139,6 +149,17 @@ def devx_actor_pids() -> set[int]:
         if "State:\tZ" not in status and _TAG_BYTES in environ.split(b"\0"):
             pids.add(int(entry.name))
     return pids
+
+
+def devx_actor_pids() -> set[int]:
+    """Pids of live devx child-actor processes started by this test run (any parent),
+    spawned or forked by a fork server."""
+    return _devx_pids(zygotes=False)
+
+
+def devx_zygote_pids() -> set[int]:
+    """Pids of live fork servers (``spawn_method="forkserver"``) of this test run."""
+    return _devx_pids(zygotes=True)
 
 
 def wait_gone(pids: set[int], timeout: float = scaled(5.0)) -> set[int]:
@@ -154,16 +175,21 @@ def wait_gone(pids: set[int], timeout: float = scaled(5.0)) -> set[int]:
 
 @pytest.fixture(autouse=True)
 def no_orphans():
-    """Fail a test that leaves child actor processes running (and kill them)."""
-    before = devx_actor_pids()
+    """Fail a test that leaves child actor processes or fork servers running (and
+    kill them)."""
+    before, zygotes = devx_actor_pids(), devx_zygote_pids()
     yield
     leftover = wait_gone(devx_actor_pids() - before)
-    for pid in leftover:
+    deadline = time.monotonic() + scaled(5.0)
+    while (left_zygotes := devx_zygote_pids() - zygotes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in leftover | left_zygotes:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
     assert not leftover, f"orphaned devx actor processes: {sorted(leftover)}"
+    assert not left_zygotes, f"fork servers outlived their trees: {sorted(left_zygotes)}"
 
 
 class _Captured(logging.Handler):

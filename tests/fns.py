@@ -29,7 +29,8 @@ async def whoami() -> dict:
         "uuid": actor.uid.uuid,
         "path": actor.path,
         "pid": os.getpid(),
-        "ppid": os.getppid(),
+        "ppid": lin.parent_pid,  # the parent actor (a fork server's child: not the OS's)
+        "os_ppid": os.getppid(),
         "parent": [lin.parent_uid.name, lin.parent_uid.uuid] if lin.parent_uid else None,
         "root": [lin.root_uid.name, lin.root_uid.uuid],
     }

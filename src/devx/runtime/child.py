@@ -1,8 +1,9 @@
-"""Entry point of a child actor process: ``python -m devx.runtime.child``.
+"""Entry point of a child actor process: ``python -m devx.runtime.child``, or
+:func:`run_forked` in a process the fork server forked.
 
-Reads its :class:`~devx.runtime.msgs.SpawnSpec` from the pipe fd given on argv,
-connects back to its parent, imports its enabled modules, reports ready and serves
-calls until it is cancelled or loses its parent.
+Reads its :class:`~devx.runtime.msgs.SpawnSpec` from the pipe fd given on argv (or is
+handed it by the zygote), connects back to its parent, imports its enabled modules,
+reports ready and serves calls until it is cancelled or loses its parent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import traceback
 import msgspec
 import trio
 
-from . import console, lifeline
+from . import console, forkserver, lifeline
 from . import log as runtime_log
 from .actor import Actor, current_actor
 from .child_record import CANCEL_GRACE
@@ -65,7 +66,7 @@ async def run_child(spec: SpawnSpec) -> int:
         root_uid=spec.root_uid,
         path=path,
         pid=os.getpid(),
-        parent_pid=os.getppid(),
+        parent_pid=spec.parent_pid or os.getppid(),
     )
     actor = Actor(
         lineage=lineage,
@@ -97,6 +98,7 @@ async def run_child(spec: SpawnSpec) -> int:
     actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
     async with actor.running():
         assert actor._service is not None
+        await forkserver.attach_inherited(actor)  # forked: our children are forked too
         actor._service.start_soon(actor.serve_channel, chan)
         actor._service.start_soon(_sigterm_watch, actor)
         try:
@@ -134,7 +136,27 @@ def main(argv: list[str] | None = None) -> None:
         cancel=_cancel_from_thread,
         child_pids=_child_pids,
     )
-    spec = read_spec(args.spawn_fd)
+    _serve(read_spec(args.spawn_fd))
+
+
+def run_forked(spec: SpawnSpec, *, parent_fd: int) -> None:
+    """The fork server's child, once the zygote's state is undone (see
+    :mod:`devx.runtime.zygote`): the same boot as :func:`main`, watching the parent
+    actor through the lifeline pipe ``parent_fd`` (the OS parent is the zygote)."""
+    signal.signal(signal.SIGINT, _ignore_sigint)
+    lifeline.start(
+        spec.parent_pid,
+        parent_fd=parent_fd,
+        path=f"{spec.parent_path}/{spec.name}",
+        grace=CANCEL_GRACE,
+        cancel=_cancel_from_thread,
+        child_pids=_child_pids,
+    )
+    _serve(spec)
+
+
+def _serve(spec: SpawnSpec) -> None:
+    """Run the actor of ``spec`` to its end and exit the process (never returns)."""
     if spec.sys_path:
         sys.path[:] = spec.sys_path
     try:

@@ -16,6 +16,7 @@ from .errors import ActorExited, ChannelClosed
 from .ipc import Channel
 from .msgs import ActorID, CancelActor
 from .portal import Portal
+from .spawn import ChildProcess
 
 log = logging.getLogger("devx.runtime")
 
@@ -58,7 +59,7 @@ class ChildRecord:
         self.path = path
         self.fn = fn
         self.kwargs: dict[str, Any] = {}
-        self.proc: trio.Process | None = None
+        self.proc: ChildProcess | None = None  # a trio.Process, or forked by the zygote
         self.chan: Channel | None = None
         self.portal: Portal | None = None
         self.exit_code: int | None = None

@@ -5,6 +5,11 @@ waits for the parent process to exit. On Linux the kernel tells it: a pidfd of t
 parent becomes readable when the parent exits. Elsewhere it checks ``getppid()``
 four times a second (the portable fallback).
 
+A child forked by the fork server has the zygote as its OS parent, not its parent
+actor: it watches a pipe instead (``parent_fd``), the read end of a pipe whose only
+write end stays in the parent actor; end of file on it means the parent exited, in
+any way (no pid to reuse, no race with the parent dying before we look).
+
 Why not ``PR_SET_PDEATHSIG``: the kernel sends it when the *thread* that forked the
 child exits, and trio forks from its worker-thread cache, whose threads retire after
 being idle for a while: children would be killed while their parent lives on.
@@ -56,20 +61,42 @@ def _wait_parent_exit(parent_pid: int) -> None:
         time.sleep(POLL_INTERVAL)
 
 
+def _wait_fd_eof(fd: int) -> None:
+    """Return once ``fd`` (a pipe's read end) reads end of file."""
+    while True:
+        try:
+            ready, _, _ = select.select([fd], [], [])
+        except InterruptedError:
+            continue
+        if ready:
+            try:
+                if not os.read(fd, 512):  # nobody writes to it: only the EOF comes
+                    return
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+
+
 def start(
     parent_pid: int,
     *,
+    parent_fd: int | None = None,
     path: str,
     grace: float,
     cancel: Callable[[str], None],
     child_pids: Callable[[], list[int]],
 ) -> threading.Thread:
-    """Watch ``parent_pid`` from a daemon thread (see the module docstring).
+    """Watch ``parent_pid`` (or, when given, the lifeline pipe ``parent_fd``) from a
+    daemon thread (see the module docstring).
     ``cancel(reason)`` must be safe to call from another thread; ``child_pids()``
     names this actor's live children."""
 
     def watch() -> None:
-        _wait_parent_exit(parent_pid)
+        if parent_fd is not None:
+            _wait_fd_eof(parent_fd)
+        else:
+            _wait_parent_exit(parent_pid)
         reason = f"its parent (pid {parent_pid}) died"
         try:
             cancel(reason)

@@ -74,6 +74,8 @@ class SpawnSpec(msgspec.Struct, frozen=True):
     sys_path: list[str] = []
     transport: str = "tcp"
     trace_carrier: dict[str, str] = {}
+    # the parent actor's pid: with the fork server the OS parent is the zygote
+    parent_pid: int = 0
 
 
 # --- the IPC protocol ----------------------------------------------------------------
@@ -210,3 +212,52 @@ Msg = (
     | StreamAck
 )
 Kind = Literal["async", "sync", "asyncgen"]
+
+
+# --- the fork server (devx.runtime.forkserver <-> devx.runtime.zygote) ------------------
+# One datagram per message on a private AF_UNIX SOCK_SEQPACKET socketpair (inherited,
+# never a path in the file system). The root's pair is the zygote's first connection;
+# each forked actor gets a pair of its own, for its own children.
+
+ZYGOTE_MAX_FRAME = 1 << 20  # a bigger request is refused (a spec is a few KiB)
+
+
+class ZygoteHello(msgspec.Struct, tag=True):
+    """Root -> zygote, first frame: the tree's secret, which every Fork must carry."""
+
+    secret: str
+
+
+class Fork(msgspec.Struct, tag=True):
+    """Fork an actor from ``spec``, run with exactly ``env`` in ``cwd``. Carries one fd
+    (SCM_RIGHTS): the read end of the requester's lifeline pipe, whose end of file
+    tells the child that its parent actor died."""
+
+    req: int
+    spec: SpawnSpec
+    env: dict[str, str]
+    cwd: str
+
+
+class Forked(msgspec.Struct, tag=True):
+    """Zygote -> requester: the child runs. Carries the child's pidfd where the kernel
+    has them (signals without pid-reuse races)."""
+
+    req: int
+    pid: int
+
+
+class ForkRefused(msgspec.Struct, tag=True):
+    req: int  # 0 when the request could not be read at all
+    reason: str
+
+
+class ChildExited(msgspec.Struct, tag=True):
+    """Zygote -> requester: a child it forked for this requester exited (the zygote
+    is its OS parent and reaps it); ``returncode`` as ``subprocess`` reports it."""
+
+    pid: int
+    returncode: int
+
+
+ZygoteMsg = ZygoteHello | Fork | Forked | ForkRefused | ChildExited

@@ -157,6 +157,7 @@ class ActorNursery:
             sys_path=list(sys.path),
             transport=actor.transport,
             trace_carrier=events.carrier(),
+            parent_pid=os.getpid(),
         )
 
     def _env(self, spec: SpawnSpec) -> dict[str, str]:

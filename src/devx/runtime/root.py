@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ..telemetry import events
-from . import hooks
+from . import forkserver, hooks, spawn
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
 from .errors import collapse, strip_cancelled
@@ -28,16 +28,20 @@ async def open_root_actor(
     maybe_enable_greenback: bool = False,
     telemetry: str | None = None,
     transport: str = "tcp",
+    spawn_method: str | None = None,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
     ``debug_mode`` turns on the multi-process debugger for the tree (inherited by
     children); ``telemetry`` is the embedded telemetry file path (``"off"`` to
-    disable); ``transport`` is ``"tcp"`` (loopback) or ``"uds"``.
+    disable); ``transport`` is ``"tcp"`` (loopback) or ``"uds"``; ``spawn_method``
+    is how the tree starts its actors: ``"subprocess"`` or ``"forkserver"`` (forked
+    from a pre-imported zygote, Linux), default ``$DEVX_SPAWN_METHOD`` or subprocess.
     """
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
     check_actor_name(name)
+    method = spawn.resolve_method(spawn_method)
     runtime_log.setup(loglevel, name)
     uid = ActorID(name, uuid.uuid4().hex)
     lineage = Lineage(
@@ -64,6 +68,8 @@ async def open_root_actor(
     try:
         async with actor.running():
             await actor.ensure_listener()
+            if method == "forkserver":
+                await forkserver.start_root(actor)
             try:
                 yield actor
             except BaseException as exc:

@@ -1,5 +1,8 @@
-"""Launching a child actor process. One small interface (:class:`Spawner`) so that a
-faster backend (a pre-imported fork server) can replace the subprocess one."""
+"""Launching a child actor process. One small interface (:class:`Spawner`), two
+backends: a plain subprocess (``python -m devx.runtime.child``) and the fork server
+(:mod:`devx.runtime.forkserver`: actors forked from a pre-imported zygote). A tree
+picks one when its root opens: ``open_root_actor(spawn_method=...)``, else
+``DEVX_SPAWN_METHOD``, else :data:`DEFAULT_METHOD`."""
 
 from __future__ import annotations
 
@@ -12,11 +15,48 @@ import trio
 
 from .msgs import SpawnSpec
 
+METHODS = ("subprocess", "forkserver")
+METHOD_ENV = "DEVX_SPAWN_METHOD"
+DEFAULT_METHOD = "subprocess"
+
+
+class ChildProcess(Protocol):
+    """What a parent needs of a child process (``trio.Process`` has it)."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
 
 class Spawner(Protocol):
-    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> trio.Process:
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> ChildProcess:
         """Start a process that boots an actor from ``spec`` and connects back."""
         ...
+
+
+def resolve_method(method: str | None) -> str:
+    """The spawn method a new tree uses: ``method``, else ``$DEVX_SPAWN_METHOD``, else
+    the default; the fork server only where the platform has it (else subprocess)."""
+    source = "spawn_method"
+    if not method:
+        method, source = os.environ.get(METHOD_ENV) or DEFAULT_METHOD, METHOD_ENV
+    if method not in METHODS:
+        raise ValueError(
+            f"{source}={method!r} is not a spawn method devx knows; use one of {METHODS}"
+        )
+    if method == "forkserver":
+        from . import forkserver
+
+        if not forkserver.available():
+            return "subprocess"
+    return method
 
 
 class SubprocessSpawner:
@@ -60,4 +100,11 @@ class SubprocessSpawner:
 
 
 def default_spawner() -> Spawner:
+    """The tree's backend: the fork server when this actor has a connection to one
+    (the root of a forkserver tree, or an actor it forked), else subprocesses."""
+    from . import forkserver
+
+    client = forkserver.current_client()
+    if client is not None:
+        return forkserver.ForkServerSpawner(client)
     return SubprocessSpawner()

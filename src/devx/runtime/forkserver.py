@@ -1,0 +1,396 @@
+"""The fork server backend, parent side: start the root's zygote
+(:mod:`devx.runtime.zygote`), ask it for children, and see them as processes.
+
+- The root starts one zygote per tree (``spawn_method="forkserver"``) when it opens;
+  it imports while the root goes on, and the first spawn waits for it if need be.
+- Every actor forked by it inherits a private connection to it, so grandchildren are
+  forked by the same zygote; an actor spawned as a plain subprocess (the fallback
+  below) spawns its own children as subprocesses.
+- :class:`ForkedProcess` is what :class:`~devx.runtime.child_record.ChildRecord`
+  holds instead of a ``trio.Process``: same ``pid``/``returncode``/``wait``/signal
+  methods. The zygote reaps the child and reports its exit status; signals go through
+  the child's pidfd (sent by the zygote before it could reap it), so a reused pid is
+  never signalled.
+- Parent death: the child watches a pipe whose write end only the parent actor holds
+  (:mod:`devx.runtime.lifeline`), not the zygote.
+- A child whose environment differs from the zygote's in a variable read at import
+  (``DEVX_*``, ``PYTHON*``) is spawned as a subprocess: the zygote's modules read the
+  zygote's. So is every child once the zygote is gone (with a warning).
+"""
+
+from __future__ import annotations
+
+import array
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from .errors import ActorBootError
+from .msgs import (
+    ZYGOTE_MAX_FRAME,
+    ChildExited,
+    Fork,
+    Forked,
+    ForkRefused,
+    SpawnSpec,
+    ZygoteHello,
+    ZygoteMsg,
+)
+
+if TYPE_CHECKING:
+    from .actor import Actor
+
+log = logging.getLogger("devx.runtime")
+
+# the zygote's command line: ctrl-c ignored before the first import (a ctrl-c while
+# it boots is the root's to handle, not a traceback of ours)
+BOOT = (
+    "import signal as s; i = s.signal(s.SIGINT, s.SIG_IGN); "
+    "from devx.runtime.zygote import main; main(i)"
+)
+# a fork request waits this long for its answer (the zygote's own boot included)
+FORK_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
+EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
+EXIT_UNKNOWN = 255  # returncode of a child whose zygote died before it (not ours to reap)
+# variables a pre-imported module may have read at import, in the zygote
+_IMPORT_TIME_PREFIXES = ("DEVX_", "PYTHON")
+_PER_CHILD = {"DEVX_ACTOR"}
+
+_decoder = msgspec.msgpack.Decoder(ZygoteMsg)
+_client: ForkServerClient | None = None
+_inherited: tuple[int, dict[str, str]] | None = None
+
+
+class ForkServerLost(Exception):
+    """The zygote is gone: spawn another way."""
+
+
+def available() -> bool:
+    """Whether this platform can run the fork server (Linux: fork, SEQPACKET sockets
+    with fd passing; the forked child's parent-death watch needs no pidfd)."""
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and hasattr(socket, "SOCK_SEQPACKET")
+        and hasattr(socket, "SCM_RIGHTS")
+    )
+
+
+def current_client() -> ForkServerClient | None:
+    """The zygote connection of this actor, when its tree forks its children."""
+    return _client
+
+
+def set_inherited(fd: int, zygote_env: dict[str, str]) -> None:
+    """Called by the zygote in a child it forked: its connection for its own children."""
+    global _inherited, _client
+    _inherited = (fd, zygote_env)
+    _client = None
+
+
+def env_compatible(env: dict[str, str], zygote_env: dict[str, str]) -> bool:
+    """Whether a child with ``env`` sees the same import-time settings as the zygote."""
+    for key in env.keys() | zygote_env.keys():
+        if key.startswith(_IMPORT_TIME_PREFIXES) and key not in _PER_CHILD:
+            if env.get(key) != zygote_env.get(key):
+                return False
+    return True
+
+
+class ForkedProcess:
+    """A child forked by the zygote, with the part of ``trio.Process`` the runtime
+    uses. Its exit status comes from the zygote (its OS parent)."""
+
+    def __init__(self, client: ForkServerClient, pid: int, pidfd: int, name: str):
+        self._client = client
+        self.pid = pid
+        self._pidfd = pidfd
+        self.args = f"forked by the fork server: {name}"
+        self.returncode: int | None = None
+        self._exited = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"<ForkedProcess pid={self.pid} returncode={self.returncode}>"
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def _set_exit(self, code: int) -> None:
+        if self.returncode is None:
+            self.returncode = code
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+                self._pidfd = -1
+        self._exited.set()
+
+    async def wait(self) -> int:
+        await self._exited.wait()
+        if self.returncode is None:  # the zygote died first: nobody reports the exit
+            await self._wait_gone()
+            log.warning(
+                "actor process %s exited after the fork server died: its exit status "
+                "is unknown (reported as %d)",
+                self.pid,
+                EXIT_UNKNOWN,
+            )
+            self._set_exit(EXIT_UNKNOWN)
+        assert self.returncode is not None
+        return self.returncode
+
+    async def _wait_gone(self) -> None:
+        if self._pidfd >= 0:
+            await trio.lowlevel.wait_readable(self._pidfd)
+            return
+        while True:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            except PermissionError:  # reused by another user's process
+                return
+            await trio.sleep(0.1)
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is not None:
+            return
+        try:
+            if self._pidfd >= 0:
+                signal.pidfd_send_signal(self._pidfd, sig)
+            else:
+                os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class _Reply:
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.proc: ForkedProcess | None = None
+        self.refused: str | None = None
+
+
+class ForkServerClient:
+    """One actor's connection to the zygote: fork requests out; replies and exit
+    reports in (a reader task in the actor's service nursery)."""
+
+    def __init__(
+        self, sock: socket.socket, zygote_env: dict[str, str], zygote: trio.Process | None = None
+    ):
+        sock.setblocking(False)
+        self._sock = trio.socket.from_stdlib_socket(sock)
+        self.zygote_env = zygote_env
+        self.zygote = zygote  # the root's: its process, to wait for at the end
+        self.used = False
+        self.lost: str | None = None
+        self._send_lock = trio.Lock()
+        self._next_req = 0
+        self._pending: dict[int, _Reply] = {}
+        self._procs: dict[int, ForkedProcess] = {}
+        # our children's lifeline: they see end of file on the read end when we exit;
+        # the write end never leaves this process (not inheritable, never sent)
+        self._life_r, self._life_w = os.pipe()
+
+    @property
+    def zygote_desc(self) -> str:
+        return f"the fork server (pid {self.zygote.pid})" if self.zygote else "the fork server"
+
+    async def send(self, msg: Any, fds: list[int] | None = None) -> None:
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        async with self._send_lock:
+            await self._sock.sendmsg([msgspec.msgpack.encode(msg)], anc)
+
+    async def fork(self, spec: SpawnSpec, env: dict[str, str]) -> ForkedProcess:
+        """Ask the zygote for a child; returns once it runs. Raises ForkServerLost
+        when the zygote is gone or cannot take the request (spawn another way)."""
+        if self.lost is not None:
+            raise ForkServerLost(self.lost)
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = ""
+        self._next_req += 1
+        req = self._next_req
+        msg = Fork(req=req, spec=spec, env=env, cwd=cwd)
+        if len(msgspec.msgpack.encode(msg)) > ZYGOTE_MAX_FRAME:
+            raise ForkServerLost(f"spawn request over {ZYGOTE_MAX_FRAME} bytes")
+        reply = self._pending[req] = _Reply()
+        self.used = True
+        try:
+            # like open_process, not cancellable halfway: a child forked for a
+            # cancelled request would be nobody's
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(FORK_TIMEOUT):
+                    try:
+                        await self.send(msg, [self._life_r])
+                    except OSError as exc:
+                        raise ForkServerLost(
+                            f"{self.zygote_desc} cannot be reached: {exc}"
+                        ) from None
+                    await reply.done.wait()
+        finally:
+            self._pending.pop(req, None)
+        if reply.proc is not None:
+            return reply.proc
+        if reply.refused is not None:
+            raise ActorBootError(
+                f"{self.zygote_desc} refused to start actor "
+                f"{spec.parent_path}/{spec.name!r}: {reply.refused}"
+            )
+        if self.lost is not None:
+            raise ForkServerLost(self.lost)
+        raise ActorBootError(
+            f"{self.zygote_desc} did not answer a request to start actor "
+            f"'{spec.parent_path}/{spec.name}' in {FORK_TIMEOUT:g}s (DEVX_BOOT_TIMEOUT)"
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Read replies until the zygote or this actor goes away; then wind down."""
+        task_status.started()
+        try:
+            await self._read()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._close()
+
+    async def _read(self) -> None:
+        anc_size = socket.CMSG_SPACE(4 * 4)
+        while True:
+            try:
+                data, anc, _flags, _ = await self._sock.recvmsg(
+                    ZYGOTE_MAX_FRAME, anc_size, socket.MSG_CMSG_CLOEXEC
+                )
+            except OSError as exc:
+                self._lose(f"{self.zygote_desc} connection failed: {exc}")
+                return
+            fds = _fds_of(anc)
+            if not data:
+                self._lose(f"{self.zygote_desc} exited")
+                return
+            try:
+                msg = _decoder.decode(data)
+            except msgspec.DecodeError as exc:
+                log.error("%s sent a bad frame (%s): ignored", self.zygote_desc, exc)
+                msg = None
+            if isinstance(msg, Forked) and msg.req in self._pending:
+                reply = self._pending[msg.req]
+                pidfd = fds.pop(0) if fds else -1
+                spec_name = f"pid {msg.pid}"
+                reply.proc = self._procs[msg.pid] = ForkedProcess(self, msg.pid, pidfd, spec_name)
+                reply.done.set()
+            elif isinstance(msg, ForkRefused):
+                reply = self._pending.get(msg.req)  # type: ignore[assignment]
+                if reply is not None:
+                    reply.refused = msg.reason
+                    reply.done.set()
+                else:
+                    log.error("%s refused a request: %s", self.zygote_desc, msg.reason)
+            elif isinstance(msg, ChildExited):
+                proc = self._procs.pop(msg.pid, None)
+                if proc is not None:
+                    proc._set_exit(msg.returncode)
+            for fd in fds:
+                os.close(fd)
+
+    def _lose(self, why: str) -> None:
+        if self.lost is None:
+            self.lost = why
+        for reply in self._pending.values():
+            reply.done.set()
+        for proc in self._procs.values():
+            proc._exited.set()  # they wait on their pidfds from now on
+        self._procs.clear()
+
+    async def _close(self) -> None:
+        global _client
+        if _client is self:
+            _client = None
+        self._lose("the actor closed its fork server connection")
+        self._sock.close()
+        zygote = self.zygote
+        if zygote is None:
+            return
+        if not self.used:  # still importing, perhaps: nothing of ours in it
+            zygote.kill()
+        with trio.move_on_after(EXIT_WAIT):
+            await zygote.wait()
+        if zygote.returncode is None:
+            log.warning("%s did not exit with its root: SIGKILL", self.zygote_desc)
+            zygote.kill()
+            await zygote.wait()
+
+
+def _fds_of(anc: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
+            fds.extend(arr)
+    return fds
+
+
+async def start_root(actor: Actor) -> None:
+    """Start the tree's zygote from the root (it imports in the background); the root
+    forks its children through it from now on."""
+    global _client
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = dict(os.environ)
+    try:
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-c", BOOT, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env=env,
+        )
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    client = ForkServerClient(mine, env, proc)
+    await client.send(ZygoteHello(secret=actor.secret))
+    await actor.start_service(client.run)
+    _client = client
+
+
+async def attach_inherited(actor: Actor) -> None:
+    """In a child the zygote forked: serve the connection it inherited."""
+    global _client, _inherited
+    if _inherited is None:
+        return
+    fd, zygote_env = _inherited
+    _inherited = None
+    client = ForkServerClient(socket.socket(fileno=fd), zygote_env)
+    await actor.start_service(client.run)
+    _client = client
+
+
+class ForkServerSpawner:
+    """The :class:`~devx.runtime.spawn.Spawner` of a forkserver tree."""
+
+    def __init__(self, client: ForkServerClient):
+        self.client = client
+
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> Any:
+        from .spawn import SubprocessSpawner
+
+        client = self.client
+        if client.lost is None and env_compatible(env, client.zygote_env):
+            try:
+                return await client.fork(spec, env)
+            except ForkServerLost as exc:
+                if not getattr(client, "_warned", False):
+                    client._warned = True  # type: ignore[attr-defined]
+                    log.warning("%s; actors are spawned as subprocesses instead", exc)
+        return await SubprocessSpawner().spawn(spec, env)

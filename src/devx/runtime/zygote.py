@@ -1,0 +1,393 @@
+"""The fork server's own process (the zygote): a pre-imported interpreter that forks
+actors on request. Started by the root (:mod:`devx.runtime.forkserver`) with the
+root's stdio, process group and environment.
+
+Why it is safe to fork here: the zygote imports trio, msgspec and devx (the runtime
+and the hook modules every actor boots with) but never runs a trio loop, never starts
+a thread (checked before every fork) and serves its connections from one plain
+``select`` loop. The forked child undoes what is the zygote's: its signal
+dispositions, wakeup fd and mask, its connections and the selector, ``random``'s
+state, the environment and cwd (the requester's, sent with the request), and the
+process name; then it boots exactly as a spawned child does
+(:func:`devx.runtime.child.run_forked`).
+
+Who may ask: only holders of one of its socketpairs (the root's, inherited; each
+forked actor's, made by the zygote before the fork), and every request must carry
+the tree's secret, which the root sent first. Anything else is refused with a reason.
+
+It reaps every child it forked and reports each exit to the actor that asked for it
+(:class:`~devx.runtime.msgs.ChildExited`), so the parent actor sees exit codes and
+signals as ``trio.Process`` would show them. It ignores the terminal's signals
+(ctrl-c, SIGTERM or SIGHUP sent to the whole process group, stack-dump signals) and
+exits when the root's connection closes: at once when no child is left, else once
+its children are gone (they watch their parent actors and exit by themselves), and
+SIGKILLs any still there after :data:`LINGER` seconds.
+"""
+
+from __future__ import annotations
+
+import array
+import hmac
+import os
+import random
+import selectors
+import signal
+import socket
+import stat
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from .msgs import (
+    ZYGOTE_MAX_FRAME,
+    ChildExited,
+    Fork,
+    Forked,
+    ForkRefused,
+    ZygoteHello,
+    ZygoteMsg,
+)
+
+PROCESS_NAME = "devx-zygote"  # /proc/<pid>/comm, what ps shows
+# after the root is gone: how long children may take to exit by themselves
+LINGER = 3 * float(os.environ.get("DEVX_CANCEL_GRACE", "3")) + 5
+SEND_TIMEOUT = 5.0
+# the terminal's signals a whole process group gets: the zygote outlives them until
+# its root says (by closing its connection) that the tree is done
+IGNORED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+MAX_FDS = 4  # received with a request (one is expected); the rest are closed
+
+_decoder = msgspec.msgpack.Decoder(ZygoteMsg)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def _say(msg: str) -> None:
+    try:
+        os.write(2, f"devx: fork server (pid {os.getpid()}): {msg}\n".encode())
+    except OSError:
+        pass
+
+
+def thread_count() -> int:
+    """Threads of this process as the kernel sees them (C-level ones included)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _comm() -> str | None:
+    try:
+        with open("/proc/self/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _set_comm(name: str | None) -> None:
+    if name is None:
+        return
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
+        pass
+
+
+def preload() -> None:
+    """Import what every actor imports at boot (nothing that starts a thread)."""
+    import importlib
+
+    import devx  # noqa: F401  (registers the lifetime hooks)
+
+    from . import child, forkserver, hooks, nursery  # noqa: F401
+
+    for path in hooks.registered():
+        try:
+            importlib.import_module(path.partition(":")[0])
+        except Exception:  # the child imports it again and reports the error
+            pass
+
+
+class Zygote:
+    """The select loop: requests in, forks, reaps, exit reports out."""
+
+    def __init__(self, root: socket.socket, initial: dict[int, Any], comm: str | None):
+        self.initial_signals = initial
+        self.initial_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.comm = comm
+        self.root: socket.socket | None = root
+        self.secret: bytes | None = None
+        self.conns: dict[int, socket.socket] = {}
+        self.owner: dict[int, socket.socket | None] = {}  # child pid -> requester
+        self.deadline: float | None = None  # set when the root is gone
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, _noop)
+        self.sel.register(self.wake_r, selectors.EVENT_READ)
+        self._add(root)
+
+    def _add(self, conn: socket.socket) -> None:
+        conn.settimeout(SEND_TIMEOUT)
+        self.conns[conn.fileno()] = conn
+        self.sel.register(conn, selectors.EVENT_READ)
+
+    def _drop(self, conn: socket.socket) -> None:
+        fd = conn.fileno()
+        if fd < 0 or self.conns.pop(fd, None) is None:
+            return
+        self.sel.unregister(conn)
+        conn.close()
+        for pid, owner in self.owner.items():
+            if owner is conn:
+                self.owner[pid] = None
+        if conn is self.root:
+            self.root = None
+            self.deadline = time.monotonic() + LINGER
+
+    # --- the loop ------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while self.root is not None or self.owner:
+            timeout = None
+            if self.deadline is not None:
+                timeout = self.deadline - time.monotonic()
+                if timeout <= 0:
+                    self._kill_all()
+                    return
+            for key, _ in self.sel.select(timeout):
+                if key.fileobj == self.wake_r:
+                    try:
+                        while os.read(self.wake_r, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                else:
+                    self._readable(key.fileobj)  # type: ignore[arg-type]
+            self._reap()
+
+    def _reap(self) -> None:
+        while self.owner:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.owner.clear()
+                return
+            if pid == 0:
+                return
+            conn = self.owner.pop(pid, None)
+            if conn is not None:
+                code = os.waitstatus_to_exitcode(status)
+                self._send(conn, ChildExited(pid=pid, returncode=code))
+
+    def _kill_all(self) -> None:
+        pids = list(self.owner)
+        if pids:
+            _say(f"the root is gone and {len(pids)} actor(s) still run after {LINGER:g}s: SIGKILL")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+    def _send(self, conn: socket.socket, msg: Any, fds: list[int] | None = None) -> None:
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        try:
+            conn.sendmsg([_encoder.encode(msg)], anc)
+        except OSError:  # the requester is gone (or stuck for SEND_TIMEOUT)
+            self._drop(conn)
+
+    # --- requests ----------------------------------------------------------------------
+
+    def _readable(self, conn: socket.socket) -> None:
+        try:
+            data, anc, flags, _ = conn.recvmsg(
+                ZYGOTE_MAX_FRAME, socket.CMSG_SPACE(MAX_FDS * 4), socket.MSG_CMSG_CLOEXEC
+            )
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        fds = _fds_of(anc)
+        if not data and not fds:  # end of file: the requester exited
+            self._drop(conn)
+            return
+        try:
+            why = self._handle(conn, data, flags, fds)
+        except Exception as exc:  # never let one request take the zygote down
+            why = f"internal error: {type(exc).__name__}: {exc}"
+            _say(f"request failed: {traceback.format_exc()}")
+        for fd in fds:  # what the request did not consume
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if why is not None:
+            req, reason = why
+            self._send(conn, ForkRefused(req=req, reason=reason))
+
+    def _handle(
+        self, conn: socket.socket, data: bytes, flags: int, fds: list[int]
+    ) -> tuple[int, str] | None:
+        """Serve one request; returns ``(req, reason)`` to refuse it. Consumes (removes
+        from ``fds``) the fds it keeps."""
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            return 0, f"request too large (over {ZYGOTE_MAX_FRAME} bytes or {MAX_FDS} fds)"
+        try:
+            msg = _decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            return 0, f"malformed request: {exc}"
+        if isinstance(msg, ZygoteHello):
+            if conn is not self.root or self.secret is not None:
+                return 0, "unexpected hello"
+            self.secret = msg.secret.encode()
+            return None
+        if not isinstance(msg, Fork):
+            return 0, f"unexpected {type(msg).__name__}"
+        if self.secret is None or not hmac.compare_digest(msg.spec.secret.encode(), self.secret):
+            return msg.req, "wrong secret"
+        if self.root is None:
+            return msg.req, "the tree's root is gone"
+        if len(fds) != 1 or not stat.S_ISFIFO(os.fstat(fds[0]).st_mode):
+            return msg.req, "a fork request carries exactly one fd, the parent's lifeline pipe"
+        bad = _bad_request(msg)
+        if bad:
+            return msg.req, bad
+        threads = thread_count()
+        if threads != 1:
+            return msg.req, f"the fork server runs {threads} threads: forking it is unsafe"
+        self._fork(conn, msg, fds.pop())
+        return None
+
+    def _fork(self, conn: socket.socket, msg: Fork, lifeline_fd: int) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into this loop
+            try:
+                mine.close()
+                self._become_child(msg, lifeline_fd, theirs)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        theirs.close()
+        os.close(lifeline_fd)
+        pidfd = -1
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            try:  # not reaped before we send it: we are the only reaper
+                pidfd = pidfd_open(pid)
+            except OSError:
+                pidfd = -1
+        self.owner[pid] = conn
+        self._add(mine)
+        self._send(conn, Forked(req=msg.req, pid=pid), [pidfd] if pidfd >= 0 else None)
+        if pidfd >= 0:
+            os.close(pidfd)
+
+    def _become_child(self, msg: Fork, lifeline_fd: int, ctl: socket.socket) -> None:
+        """In the forked child: undo the zygote, become the actor of ``msg``."""
+        signal.set_wakeup_fd(-1)
+        for sig, handler in self.initial_signals.items():
+            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.initial_mask)
+        self.sel.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        for conn in list(self.conns.values()):
+            conn.close()
+        self.conns.clear()
+        self.root = None
+        random.seed()
+        from . import forkserver
+
+        forkserver.set_inherited(ctl.detach(), dict(os.environ))
+        os.environ.clear()
+        os.environ.update(msg.env)
+        if msg.cwd:
+            try:
+                os.chdir(msg.cwd)
+            except OSError:
+                pass  # gone since: the zygote's (the root's at its start) stays
+        _set_comm(self.comm)
+        spec = msg.spec
+        from . import child
+
+        sys.argv = [child.__file__ or "", "--forked", "--name", spec.name]
+        child.run_forked(spec, parent_fd=lifeline_fd)
+
+
+def _noop(signum: int, frame: object) -> None:
+    """SIGCHLD: the wakeup fd wakes the loop, which reaps."""
+
+
+def _fds_of(anc: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
+            fds.extend(arr)
+    return fds
+
+
+def _bad_request(msg: Fork) -> str | None:
+    """Why ``msg`` cannot be forked as asked (what the child would choke on)."""
+    from .actor import check_actor_name
+
+    try:
+        check_actor_name(msg.spec.name)
+    except ValueError as exc:
+        return str(exc)
+    for key, val in msg.env.items():
+        if not key or "=" in key or "\0" in key or "\0" in val:
+            return f"invalid environment variable {key!r}"
+    if "\0" in msg.cwd:
+        return "invalid cwd"
+    return None
+
+
+def main(initial_sigint: Callable[..., Any] | int | None = None) -> None:
+    """``python -c <boot> FD``: serve the root's socketpair end ``FD``."""
+    initial: dict[int, Any] = {}
+    for sig in IGNORED:
+        initial[sig] = signal.signal(sig, signal.SIG_IGN)
+    if initial_sigint is not None:  # the boot line ignored ctrl-c before any import
+        initial[signal.SIGINT] = initial_sigint
+    initial[signal.SIGCHLD] = signal.getsignal(signal.SIGCHLD)
+    root = socket.socket(fileno=int(sys.argv[1]))
+    comm = _comm()
+    _set_comm(PROCESS_NAME)
+    preload()
+    threads = thread_count()
+    if threads != 1:
+        _say(f"{threads} threads after the imports: it will refuse to fork")
+    Zygote(root, initial, comm).serve()
+    os._exit(0)
