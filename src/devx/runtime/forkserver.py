@@ -49,8 +49,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("devx.runtime")
 
 # the zygote's command line: ctrl-c ignored before the first import (a ctrl-c while
-# it boots is the root's to handle, not a traceback of ours)
+# it boots is the root's to handle, not a traceback of ours). This frame stays at the
+# bottom of every forked actor's stack: it is named as devx's, so the debugger takes
+# it for plumbing as it does ``python -m devx.runtime.child``'s.
 BOOT = (
+    "__name__ = 'devx.runtime.zygote_boot'; "
     "import signal as s; i = s.signal(s.SIGINT, s.SIG_IGN); "
     "from devx.runtime.zygote import main; main(i)"
 )
@@ -114,6 +117,7 @@ class ForkedProcess:
         self.args = f"forked by the fork server: {name}"
         self.returncode: int | None = None
         self._exited = trio.Event()
+        self._gone_lock = trio.Lock()
 
     def __repr__(self) -> str:
         return f"<ForkedProcess pid={self.pid} returncode={self.returncode}>"
@@ -125,23 +129,28 @@ class ForkedProcess:
         if self.returncode is None:
             self.returncode = code
             if self._pidfd >= 0:
+                trio.lowlevel.notify_closing(self._pidfd)
                 os.close(self._pidfd)
                 self._pidfd = -1
         self._exited.set()
 
     async def wait(self) -> int:
         await self._exited.wait()
-        if self.returncode is None:  # the zygote died first: nobody reports the exit
-            await self._wait_gone()
-            log.warning(
-                "actor process %s exited after the fork server died: its exit status "
-                "is unknown (reported as %d)",
-                self.pid,
-                EXIT_UNKNOWN,
-            )
-            self._set_exit(EXIT_UNKNOWN)
+        async with self._gone_lock:  # one waiter at a time on the pidfd
+            if self.returncode is None:  # the zygote died first: nobody reports the exit
+                await self._wait_gone()
+                self._exit_unknown()
         assert self.returncode is not None
         return self.returncode
+
+    def _exit_unknown(self) -> None:
+        log.warning(
+            "actor process %s exited after the fork server died: its exit status "
+            "is unknown (reported as %d)",
+            self.pid,
+            EXIT_UNKNOWN,
+        )
+        self._set_exit(EXIT_UNKNOWN)
 
     async def _wait_gone(self) -> None:
         if self._pidfd >= 0:
@@ -193,7 +202,8 @@ class ForkServerClient:
         self.zygote_env = zygote_env
         self.zygote = zygote  # the root's: its process, to wait for at the end
         self.used = False
-        self.lost: str | None = None
+        self.lost: str | None = None  # why the zygote cannot be used any more
+        self.fallback_warned = False
         self._send_lock = trio.Lock()
         self._next_req = 0
         self._pending: dict[int, _Reply] = {}
@@ -386,11 +396,11 @@ class ForkServerSpawner:
         from .spawn import SubprocessSpawner
 
         client = self.client
-        if client.lost is None and env_compatible(env, client.zygote_env):
+        if env_compatible(env, client.zygote_env):
             try:
                 return await client.fork(spec, env)
             except ForkServerLost as exc:
-                if not getattr(client, "_warned", False):
-                    client._warned = True  # type: ignore[attr-defined]
+                if not client.fallback_warned:
+                    client.fallback_warned = True
                     log.warning("%s; actors are spawned as subprocesses instead", exc)
         return await SubprocessSpawner().spawn(spec, env)

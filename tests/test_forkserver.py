@@ -1,0 +1,391 @@
+"""The fork server spawn backend (``spawn_method="forkserver"``): actors forked from a
+pre-imported zygote behave like spawned ones, the zygote dies with its tree, and it
+serves only well-formed requests of its own tree."""
+
+from __future__ import annotations
+
+import array
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+import trio
+
+import devx
+import fns
+import fork_fns
+from _pty import banner, repl_fixture
+from conftest import ZYGOTE_NAME, devx_actor_pids, devx_zygote_pids, scaled, wait_gone, wait_until
+from devx.runtime import forkserver, msgs
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux"),
+]
+
+SCRIPTS = Path(__file__).parent / "scripts"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
+FORK_ENV = {"DEVX_SPAWN_METHOD": "forkserver"}
+
+repl = repl_fixture(EXAMPLES)
+
+
+def comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+def os_ppid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def test_children_and_grandchildren_are_forked_by_one_zygote():
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            portal = await an.start_actor("mid", enable_modules=["fork_fns"])
+            mid, sub = await portal.run(fork_fns.nested_states)
+        return mid, sub
+
+    mid, sub = trio.run(main)
+    zygote = mid["os_ppid"]
+    assert zygote != os.getpid() and sub["os_ppid"] == zygote  # one zygote forks all
+    assert mid["parent_pid"] == os.getpid() and sub["parent_pid"] == mid["pid"]  # lineage
+    assert mid["comm"] == sub["comm"] != ZYGOTE_NAME  # ps shows them like spawned ones
+    assert not alive(zygote), "the zygote outlived its tree"
+
+
+def test_forked_child_looks_like_a_spawned_one(tmp_path):
+    """Signals (dispositions and mask), process group and session, stdio, the
+    environment and cwd of the moment of the spawn: the same as a spawned child's.
+    The random state is each child's own."""
+
+    async def tree(method: str) -> list[dict]:
+        async with devx.open_nursery(spawn_method=method) as an:
+            os.environ["FS_TEST_VAR"] = method  # after the zygote started
+            os.chdir(tmp_path)
+            states = []
+            for name in ("a", "b"):
+                portal = await an.start_actor(name, enable_modules=["fork_fns"])
+                states.append(await portal.run(fork_fns.proc_state))
+            return states
+
+    cwd = os.getcwd()
+    try:
+        forked = trio.run(tree, "forkserver")
+        os.chdir(cwd)
+        spawned = trio.run(tree, "subprocess")
+    finally:
+        os.chdir(cwd)
+        os.environ.pop("FS_TEST_VAR", None)
+    for f in forked:
+        assert f["os_ppid"] != os.getpid() and comm(os.getpid()) != ZYGOTE_NAME
+    assert spawned[0]["os_ppid"] == os.getpid()
+    same = ("sig_blocked", "sig_ignored", "sig_caught", "handlers", "pgrp", "sid", "stdio")
+    same += ("sys_path_has_tests", "comm", "cwd")
+    for key in same:
+        assert forked[0][key] == spawned[0][key], key
+    assert {"MainThread", "devx-lifeline"} <= set(forked[0]["threads"])  # watches its parent
+    assert forked[0]["cwd"] == str(tmp_path)
+    assert forked[0]["env"]["FS_TEST_VAR"] == "forkserver"
+    assert [f["env"]["DEVX_ACTOR"] for f in forked] == ["root/a", "root/b"]
+    traceparents = [f["env"]["TRACEPARENT"] for f in forked]
+    assert all(traceparents) and len(set(traceparents)) == 2  # one per child
+    assert forked[0]["random"] != forked[1]["random"]
+
+
+def test_env_read_at_import_changed_since_the_zygote_started_spawns_a_subprocess(monkeypatch):
+    """The zygote's modules read DEVX_*/PYTHON* variables when it imported them: a
+    child that must see other values is spawned the plain way."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            forked = await an.start_actor("forked", enable_modules=["fork_fns"])
+            monkeypatch.setenv("DEVX_STREAM_WINDOW", "3")
+            spawned = await an.start_actor("spawned", enable_modules=["fork_fns"])
+            return await forked.run(fork_fns.proc_state), await spawned.run(fork_fns.proc_state)
+
+    forked, spawned = trio.run(main)
+    assert forked["os_ppid"] != os.getpid()
+    assert spawned["os_ppid"] == os.getpid()
+
+
+@pytest.mark.parametrize("how", ["sigkill", "os_exit", "cancel"])
+def test_exit_codes_and_signals_reach_the_parent(how, tmp_path):
+    """The zygote reaps the child and reports its status: the parent sees what a
+    spawned child's ``trio.Process`` shows."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            portal = await an.start_actor("mortal", enable_modules=["fns"])
+            rec = an.children[0]
+            assert isinstance(rec.proc, forkserver.ForkedProcess)
+            if how == "sigkill":
+                await portal.run(fns.kill_self)
+            elif how == "os_exit":
+                await portal.run(fns.die_hard, code=7)
+            else:
+                await portal.cancel_actor()
+            await rec.exited.wait()
+            return rec.exit_code
+
+    if how == "cancel":
+        assert trio.run(main) == 0
+        return
+    with pytest.raises(devx.ActorExited) as info:
+        trio.run(main)
+    expected = -signal.SIGKILL if how == "sigkill" else 7
+    assert info.value.exit_code == expected
+    assert ("SIGKILL" if how == "sigkill" else "exited with code 7") in str(info.value)
+
+
+def _start_tree(script: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPTS / script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **FORK_ENV, **env},
+    )
+
+
+@pytest.mark.parametrize("script", ["sigint_tree.py", "blocked_tree.py"])
+def test_no_orphans_when_the_root_is_sigkilled(script):
+    """Children, grandchildren and the zygote are all gone after the root's SIGKILL
+    (with loops blocked in sync code too: blocked_tree)."""
+    before = devx_actor_pids()
+    proc = _start_tree(script, DEVX_CANCEL_GRACE="1")
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), line + proc.stderr.read()
+        root, *pids = map(int, line.split()[1:])
+        assert set(pids) == devx_actor_pids() - before
+        zygotes = {os_ppid(pid) for pid in pids}
+        assert len(zygotes) == 1
+        zygote = zygotes.pop()
+        assert comm(zygote) == ZYGOTE_NAME
+        assert os_ppid(zygote) == root
+        os.kill(root, signal.SIGKILL)
+        proc.wait(timeout=scaled(5))
+        assert not wait_gone(set(pids), timeout=scaled(5)), "children outlived the root"
+        wait_until(lambda: zygote not in devx_zygote_pids(), scaled(5), "the zygote to exit")
+        err = proc.stderr.read()  # end of file: no process of the tree holds stderr
+        if script == "blocked_tree.py":  # their loops are stuck: they say so and exit
+            assert f"its parent (pid {root}) died" in err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_main_module_functions_run_in_forked_children(tmp_path):
+    script = tmp_path / "mainmod.py"
+    script.write_text(
+        "import os, trio, devx\n"
+        "print('TOPLEVEL', os.getpid(), flush=True)\n"
+        "def where(x):\n"
+        "    return x * x, os.getppid()\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('m', enable_modules=[__name__])\n"
+        "        sq, ppid = await p.run(where, x=7)\n"
+        "        print('SQUARE', sq, 'FORKED', ppid != os.getpid(), flush=True)\n"
+        "        r = await an.run_in_actor(where, name='r', x=3)\n"
+        "        print('RESULT', (await r.result())[0], flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    print('MAINBLOCK', flush=True)\n"
+        "    trio.run(main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        cwd=tmp_path,
+        env={**os.environ, **FORK_ENV},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "SQUARE 49 FORKED True" in out.stdout and "RESULT 9" in out.stdout
+    assert out.stdout.count("MAINBLOCK") == 1  # never re-run in children
+    assert out.stdout.count("TOPLEVEL") == 3  # the root and each child imported it
+
+
+def test_pause_in_a_forked_child_drives_the_repl(repl):
+    """The forked child's REPL reads and writes the terminal; ctrl-c (to the whole
+    process group, the zygote included) is shielded while it is live."""
+    r = repl("child_pause_sleep.py", **FORK_ENV)
+    r.expect(banner("PAUSE", "pauser", "root/pauser"))
+    r.prompt()
+    pid = r.repl_pid
+    assert pid is not None and comm(os_ppid(pid)) == ZYGOTE_NAME  # forked, not spawned
+    assert r.cmd("p 40 + 2").strip().endswith("42")
+    r.wait_reading()
+    r.child.sendintr()
+    r.expect_exact("ctrl-c shielded: root/pauser is in the REPL")
+    r.prompt()
+    assert '-> return "child finished"' in r.cmd("n")
+    r.child.sendline("c")
+    r.expect_exact("root got: child finished")
+    assert r.finish() == 0
+
+
+def test_a_dead_zygote_costs_exit_codes_not_the_tree(devx_log):
+    """Should the zygote be killed, the tree goes on: its forked children still serve
+    and stop (their exit status is unknown), new ones are spawned as subprocesses."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            forked = await an.start_actor("forked", enable_modules=["fork_fns"])
+            state = await forked.run(fork_fns.proc_state)
+            os.kill(state["os_ppid"], signal.SIGKILL)
+            client = forkserver.current_client()
+            assert client is not None
+            while client.lost is None:
+                await trio.sleep(0.01)
+            spawned = await an.start_actor("spawned", enable_modules=["fork_fns"])
+            assert (await spawned.run(fork_fns.proc_state))["os_ppid"] == os.getpid()
+            assert (await forked.run(fork_fns.proc_state))["pid"] == state["pid"]
+            await forked.cancel_actor()
+            return an.children, state["pid"]
+
+    _children, pid = trio.run(main)
+    assert not wait_gone({pid})
+    assert any("spawned as subprocesses instead" in m for m in devx_log)
+    assert any(f"actor process {pid} exited after the fork server died" in m for m in devx_log)
+
+
+# --- the zygote's channel: private, and strict about what it serves ---------------------
+
+
+class Zygote:
+    """A zygote started by hand, talked to like a root would."""
+
+    def __init__(self) -> None:
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", forkserver.BOOT, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self.sock.settimeout(scaled(10))
+        self.life_r, self.life_w = os.pipe()
+
+    def send(self, data: bytes, fds: list[int] | None = None) -> None:
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        self.sock.sendmsg([data], anc)
+
+    def recv(self) -> tuple[object, list[int]]:
+        data, anc, _, _ = self.sock.recvmsg(msgs.ZYGOTE_MAX_FRAME, socket.CMSG_SPACE(16))
+        fds: list[int] = []
+        for _level, _kind, raw in anc:
+            arr = array.array("i")
+            arr.frombytes(raw)
+            fds.extend(arr)
+        return msgspec.msgpack.decode(data, type=msgs.ZygoteMsg), fds
+
+    def refused(self, data: bytes, fds: list[int] | None = None) -> str:
+        self.send(data, fds)
+        reply, _ = self.recv()
+        assert isinstance(reply, msgs.ForkRefused), reply
+        return reply.reason
+
+    def close(self) -> None:
+        self.sock.close()
+        for fd in (self.life_r, self.life_w):
+            os.close(fd)
+        try:
+            self.proc.wait(timeout=scaled(5))
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _fork_msg(secret: str, env: dict[str, str] | None = None, name: str = "x") -> bytes:
+    me = msgs.ActorID("root", "0" * 32)
+    spec = msgs.SpawnSpec(
+        name=name,
+        uuid="1" * 32,
+        parent_uid=me,
+        root_uid=me,
+        parent_path="root",
+        parent_addr=("127.0.0.1", 1),  # nobody listens: the child exits at once
+        root_addr=("127.0.0.1", 1),
+        secret=secret,
+        enable_modules=[],
+        config=msgs.RuntimeConfig(telemetry="off"),
+        parent_pid=os.getpid(),
+    )
+    env = dict(os.environ) if env is None else env
+    return msgspec.msgpack.encode(msgs.Fork(req=5, spec=spec, env=env, cwd=os.getcwd()))
+
+
+def test_the_zygote_refuses_bad_requests_and_serves_good_ones():
+    z = Zygote()
+    try:
+        secret = "s3cret"
+        assert "wrong secret" in z.refused(_fork_msg(secret), [z.life_r])  # before the hello
+        z.send(msgspec.msgpack.encode(msgs.ZygoteHello(secret=secret)))
+        assert "malformed request" in z.refused(b"\xc1 not msgpack")
+        assert "malformed request" in z.refused(msgspec.msgpack.encode({"type": "Nope"}))
+        assert "unexpected hello" in z.refused(msgspec.msgpack.encode(msgs.ZygoteHello("x")))
+        assert "unexpected Forked" in z.refused(msgspec.msgpack.encode(msgs.Forked(1, 1)))
+        assert "wrong secret" in z.refused(_fork_msg("guess"), [z.life_r])
+        assert "exactly one fd" in z.refused(_fork_msg(secret))
+        with socket.socket() as other:
+            assert "exactly one fd" in z.refused(_fork_msg(secret), [other.fileno()])
+        assert "exactly one fd" in z.refused(_fork_msg(secret), [z.life_r, z.life_r])
+        bad_env = _fork_msg(secret, env={"A=B": "1"})
+        assert "invalid environment variable" in z.refused(bad_env, [z.life_r])
+        assert "invalid actor name" in z.refused(_fork_msg(secret, name="a/b"), [z.life_r])
+        # the zygote's sockets have no address another local user could connect to
+        for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[6]) in fork_fns.socket_inodes(z.proc.pid):
+                assert len(fields) == 7, f"the zygote has a named socket: {line}"
+        # still serving: a good request forks a child, whose exit is reported
+        z.send(_fork_msg(secret), [z.life_r])
+        forked, fds = z.recv()
+        assert isinstance(forked, msgs.Forked) and forked.req == 5 and len(fds) == 1
+        os.close(fds[0])
+        exited, _ = z.recv()
+        assert exited == msgs.ChildExited(pid=forked.pid, returncode=3)  # EXIT_NO_PARENT
+    finally:
+        z.close()
+    assert z.proc.returncode == 0  # its root (our socket) went away: it exited
+
+
+def test_forked_child_holds_none_of_the_zygotes_connections():
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            a = await an.start_actor("a", enable_modules=["fork_fns"])
+            b = await an.start_actor("b", enable_modules=["fork_fns"])
+            zygote = (await a.run(fork_fns.proc_state))["os_ppid"]
+            zygote_socks = set(fork_fns.socket_inodes(zygote))
+            for portal in (a, b):
+                assert not zygote_socks & set(await portal.run(fork_fns.my_socket_inodes))
+
+    trio.run(main)
+
+
+def test_bad_spawn_method_is_a_clear_error():
+    async def main():
+        async with devx.open_root_actor(spawn_method="threads"):
+            pass
+
+    with pytest.raises(ValueError, match="spawn_method='threads' is not a spawn method"):
+        trio.run(main)
