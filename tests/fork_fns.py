@@ -53,6 +53,7 @@ async def proc_state() -> dict:
         "sid": os.getsid(0),
         "stdio": [_fd_identity(fd) for fd in (0, 1, 2)],
         "cwd": os.getcwd(),
+        "umask": status["Umask"],
         "env": {k: os.environ.get(k) for k in ("DEVX_ACTOR", "FS_TEST_VAR", "TRACEPARENT")},
         "threads": sorted(t.name for t in threading.enumerate()),
         "random": random.random(),

@@ -71,33 +71,46 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
     environment and cwd of the moment of the spawn: the same as a spawned child's.
     The random state is each child's own."""
 
+    stdin_file = tmp_path / "stdin"
+    stdin_file.write_text("")
+
     async def tree(method: str) -> list[dict]:
         async with devx.open_nursery(spawn_method=method) as an:
-            os.environ["FS_TEST_VAR"] = method  # after the zygote started
+            # after the zygote started: what the children get is what the root has now
+            os.environ["FS_TEST_VAR"] = method
             os.chdir(tmp_path)
+            os.umask(0o027)
+            with open(stdin_file) as f:
+                os.dup2(f.fileno(), 0)
             states = []
             for name in ("a", "b"):
                 portal = await an.start_actor(name, enable_modules=["fork_fns"])
                 states.append(await portal.run(fork_fns.proc_state))
             return states
 
-    cwd = os.getcwd()
+    cwd, stdin, umask = os.getcwd(), os.dup(0), os.umask(0o022)
+    os.umask(umask)
     try:
         forked = trio.run(tree, "forkserver")
         os.chdir(cwd)
         spawned = trio.run(tree, "subprocess")
     finally:
         os.chdir(cwd)
+        os.dup2(stdin, 0)
+        os.close(stdin)
+        os.umask(umask)
         os.environ.pop("FS_TEST_VAR", None)
     for f in forked:
         assert f["os_ppid"] != os.getpid() and comm(os.getpid()) != ZYGOTE_NAME
     assert spawned[0]["os_ppid"] == os.getpid()
     same = ("sig_blocked", "sig_ignored", "sig_caught", "handlers", "pgrp", "sid", "stdio")
-    same += ("sys_path_has_tests", "comm", "cwd")
+    same += ("sys_path_has_tests", "comm", "cwd", "umask")
     for key in same:
         assert forked[0][key] == spawned[0][key], key
     assert {"MainThread", "devx-lifeline"} <= set(forked[0]["threads"])  # watches its parent
-    assert forked[0]["cwd"] == str(tmp_path)
+    assert forked[0]["cwd"] == str(tmp_path) and forked[0]["umask"] == "0027"
+    st = os.stat(stdin_file)
+    assert tuple(forked[0]["stdio"][0]) == (st.st_dev, st.st_ino)
     assert forked[0]["env"]["FS_TEST_VAR"] == "forkserver"
     assert [f["env"]["DEVX_ACTOR"] for f in forked] == ["root/a", "root/b"]
     traceparents = [f["env"]["TRACEPARENT"] for f in forked]
@@ -338,27 +351,29 @@ def test_the_zygote_refuses_bad_requests_and_serves_good_ones():
     z = Zygote()
     try:
         secret = "s3cret"
-        assert "wrong secret" in z.refused(_fork_msg(secret), [z.life_r])  # before the hello
+        assert "wrong secret" in z.refused(_fork_msg(secret), [z.life_r, 0, 1, 2])  # no hello yet
         z.send(msgspec.msgpack.encode(msgs.ZygoteHello(secret=secret)))
         assert "malformed request" in z.refused(b"\xc1 not msgpack")
         assert "malformed request" in z.refused(msgspec.msgpack.encode({"type": "Nope"}))
         assert "unexpected hello" in z.refused(msgspec.msgpack.encode(msgs.ZygoteHello("x")))
         assert "unexpected Forked" in z.refused(msgspec.msgpack.encode(msgs.Forked(1, 1)))
-        assert "wrong secret" in z.refused(_fork_msg("guess"), [z.life_r])
-        assert "exactly one fd" in z.refused(_fork_msg(secret))
+        stdio = [0, 1, 2]
+        assert "wrong secret" in z.refused(_fork_msg("guess"), [z.life_r, *stdio])
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), stdio)
         with socket.socket() as other:
-            assert "exactly one fd" in z.refused(_fork_msg(secret), [other.fileno()])
-        assert "exactly one fd" in z.refused(_fork_msg(secret), [z.life_r, z.life_r])
+            assert "lifeline pipe" in z.refused(_fork_msg(secret), [other.fileno(), *stdio])
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r])  # no stdio
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r, *stdio, 1])
         bad_env = _fork_msg(secret, env={"A=B": "1"})
-        assert "invalid environment variable" in z.refused(bad_env, [z.life_r])
-        assert "invalid actor name" in z.refused(_fork_msg(secret, name="a/b"), [z.life_r])
+        assert "invalid environment variable" in z.refused(bad_env, [z.life_r, *stdio])
+        assert "invalid actor name" in z.refused(_fork_msg(secret, name="a/b"), [z.life_r, *stdio])
         # the zygote's sockets have no address another local user could connect to
         for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
             fields = line.split()
             if int(fields[6]) in fork_fns.socket_inodes(z.proc.pid):
                 assert len(fields) == 7, f"the zygote has a named socket: {line}"
         # still serving: a good request forks a child, whose exit is reported
-        z.send(_fork_msg(secret), [z.life_r])
+        z.send(_fork_msg(secret), [z.life_r, *stdio])
         forked, fds = z.recv()
         assert isinstance(forked, msgs.Forked) and forked.req == 5 and len(fds) == 1
         os.close(fds[0])

@@ -61,8 +61,9 @@ BOOT = (
 FORK_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
 EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
 EXIT_UNKNOWN = 255  # returncode of a child whose zygote died before it (not ours to reap)
-# variables a pre-imported module may have read at import, in the zygote
-_IMPORT_TIME_PREFIXES = ("DEVX_", "PYTHON")
+# variables a pre-imported module (or the interpreter: locale, stdio encoding) may
+# have read at startup, in the zygote
+_IMPORT_TIME_PREFIXES = ("DEVX_", "PYTHON", "LC_", "LANG")
 _PER_CHILD = {"DEVX_ACTOR"}
 
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
@@ -232,7 +233,15 @@ class ForkServerClient:
             cwd = ""
         self._next_req += 1
         req = self._next_req
-        msg = Fork(req=req, spec=spec, env=env, cwd=cwd)
+        stdio = [fd for fd in (0, 1, 2) if _is_open(fd)]
+        msg = Fork(
+            req=req,
+            spec=spec,
+            env=env,
+            cwd=cwd,
+            umask=_current_umask(),
+            stdio=(0 in stdio, 1 in stdio, 2 in stdio),
+        )
         if len(msgspec.msgpack.encode(msg)) > ZYGOTE_MAX_FRAME:
             raise ForkServerLost(f"spawn request over {ZYGOTE_MAX_FRAME} bytes")
         reply = self._pending[req] = _Reply()
@@ -243,7 +252,7 @@ class ForkServerClient:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(FORK_TIMEOUT):
                     try:
-                        await self.send(msg, [self._life_r])
+                        await self.send(msg, [self._life_r, *stdio])
                     except OSError as exc:
                         raise ForkServerLost(
                             f"{self.zygote_desc} cannot be reached: {exc}"
@@ -341,6 +350,28 @@ class ForkServerClient:
             await zygote.wait()
 
 
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _current_umask() -> int:
+    """The process's umask (Linux tells it without changing it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (the loop's thread only)
+    os.umask(mask)
+    return mask
+
+
 def _fds_of(anc: list[tuple[int, int, bytes]]) -> list[int]:
     fds: list[int] = []
     for level, kind, data in anc:
@@ -351,10 +382,9 @@ def _fds_of(anc: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
-async def start_root(actor: Actor) -> None:
-    """Start the tree's zygote from the root (it imports in the background); the root
-    forks its children through it from now on."""
-    global _client
+async def launch(secret: str) -> ForkServerClient:
+    """Start a tree's zygote (the root calls it first thing: the zygote imports while
+    the root sets itself up); :func:`serve_root` then makes it the root's."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     env = dict(os.environ)
     try:
@@ -369,9 +399,26 @@ async def start_root(actor: Actor) -> None:
     finally:
         theirs.close()
     client = ForkServerClient(mine, env, proc)
-    await client.send(ZygoteHello(secret=actor.secret))
+    try:
+        await client.send(ZygoteHello(secret=secret))
+    except BaseException:
+        await discard(client)
+        raise
+    return client
+
+
+async def serve_root(actor: Actor, client: ForkServerClient) -> None:
+    """The root forks its children through ``client`` from now on; the zygote stops
+    with the actor's service tasks."""
+    global _client
     await actor.start_service(client.run)
     _client = client
+
+
+async def discard(client: ForkServerClient) -> None:
+    """A launched zygote the root never served (it failed to start)."""
+    with trio.CancelScope(shield=True):
+        await client._close()
 
 
 async def attach_inherited(actor: Actor) -> None:

@@ -229,14 +229,18 @@ class ZygoteHello(msgspec.Struct, tag=True):
 
 
 class Fork(msgspec.Struct, tag=True):
-    """Fork an actor from ``spec``, run with exactly ``env`` in ``cwd``. Carries one fd
-    (SCM_RIGHTS): the read end of the requester's lifeline pipe, whose end of file
-    tells the child that its parent actor died."""
+    """Fork an actor from ``spec``, run with exactly ``env``, ``cwd`` and ``umask``.
+    Carries fds (SCM_RIGHTS): first the read end of the requester's lifeline pipe,
+    whose end of file tells the child that its parent actor died, then the
+    requester's stdin, stdout and stderr (those ``stdio`` marks open), which become
+    the child's: what a spawned child inherits at the moment of its spawn."""
 
     req: int
     spec: SpawnSpec
     env: dict[str, str]
     cwd: str
+    umask: int = 0o022
+    stdio: tuple[bool, bool, bool] = (True, True, True)
 
 
 class Forked(msgspec.Struct, tag=True):

@@ -65,11 +65,14 @@ async def open_root_actor(
         transport=transport,
     )
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
+    # the zygote boots (imports) while the root sets itself up
+    zygote = await forkserver.launch(actor.secret) if method == "forkserver" else None
     try:
         async with actor.running():
             await actor.ensure_listener()
-            if method == "forkserver":
-                await forkserver.start_root(actor)
+            if zygote is not None:
+                await forkserver.serve_root(actor, zygote)  # the actor's from now on
+                zygote = None
             try:
                 yield actor
             except BaseException as exc:
@@ -83,4 +86,6 @@ async def open_root_actor(
             raise first_interrupt(eg) from None
         raise collapse(eg) from None
     finally:
+        if zygote is not None:  # the actor failed to start
+            await forkserver.discard(zygote)
         guard.restore()

@@ -66,7 +66,7 @@ IGNORED = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
-MAX_FDS = 4  # received with a request (one is expected); the rest are closed
+MAX_FDS = 8  # received with a request (up to four are expected); the rest are closed
 
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
 _encoder = msgspec.msgpack.Encoder()
@@ -270,18 +270,21 @@ class Zygote:
             return msg.req, "wrong secret"
         if self.root is None:
             return msg.req, "the tree's root is gone"
-        if len(fds) != 1 or not stat.S_ISFIFO(os.fstat(fds[0]).st_mode):
-            return msg.req, "a fork request carries exactly one fd, the parent's lifeline pipe"
+        if len(fds) != 1 + sum(msg.stdio) or not stat.S_ISFIFO(os.fstat(fds[0]).st_mode):
+            return msg.req, (
+                "a fork request carries the parent's lifeline pipe, then one fd per open "
+                "stdio stream, and nothing else"
+            )
         bad = _bad_request(msg)
         if bad:
             return msg.req, bad
         threads = thread_count()
         if threads != 1:
             return msg.req, f"the fork server runs {threads} threads: forking it is unsafe"
-        self._fork(conn, msg, fds.pop())
+        self._fork(conn, msg, fds)  # the parent closes them all after the fork
         return None
 
-    def _fork(self, conn: socket.socket, msg: Fork, lifeline_fd: int) -> None:
+    def _fork(self, conn: socket.socket, msg: Fork, fds: list[int]) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -292,13 +295,12 @@ class Zygote:
         if pid == 0:  # the child: never returns into this loop
             try:
                 mine.close()
-                self._become_child(msg, lifeline_fd, theirs)
+                self._become_child(msg, fds, theirs)
             except BaseException:
                 traceback.print_exc()
             finally:
                 os._exit(1)
         theirs.close()
-        os.close(lifeline_fd)
         pidfd = -1
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is not None:
@@ -312,8 +314,24 @@ class Zygote:
         if pidfd >= 0:
             os.close(pidfd)
 
-    def _become_child(self, msg: Fork, lifeline_fd: int, ctl: socket.socket) -> None:
+    def _become_child(self, msg: Fork, fds: list[int], ctl: socket.socket) -> None:
         """In the forked child: undo the zygote, become the actor of ``msg``."""
+        lifeline_fd, *stdio = fds
+        for target, present in enumerate(msg.stdio):  # the requester's, as of now
+            try:
+                if present:
+                    fd = stdio.pop(0)
+                    os.dup2(fd, target)
+                    os.close(fd)
+                else:
+                    os.close(target)
+            except OSError:
+                pass
+        if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+            try:  # as the interpreter decides at startup: line-buffered on a terminal
+                sys.stdout.reconfigure(line_buffering=os.isatty(1))
+            except (OSError, ValueError):
+                pass
         signal.set_wakeup_fd(-1)
         for sig, handler in self.initial_signals.items():
             signal.signal(sig, handler)
@@ -336,6 +354,7 @@ class Zygote:
                 os.chdir(msg.cwd)
             except OSError:
                 pass  # gone since: the zygote's (the root's at its start) stays
+        os.umask(msg.umask)
         _set_comm(self.comm)
         spec = msg.spec
         from . import child
@@ -371,6 +390,8 @@ def _bad_request(msg: Fork) -> str | None:
             return f"invalid environment variable {key!r}"
     if "\0" in msg.cwd:
         return "invalid cwd"
+    if not 0 <= msg.umask <= 0o777:
+        return "invalid umask"
     return None
 
 
