@@ -63,7 +63,7 @@ EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILL
 EXIT_UNKNOWN = 255  # returncode of a child whose zygote died before it (not ours to reap)
 # variables a pre-imported module (or the interpreter: locale, stdio encoding) may
 # have read at startup, in the zygote
-_IMPORT_TIME_PREFIXES = ("DEVX_", "PYTHON", "LC_", "LANG")
+_IMPORT_TIME_PREFIXES = ("DEVX_", "PYTHON", "OTEL_", "LC_", "LANG")
 _PER_CHILD = {"DEVX_ACTOR"}
 
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
@@ -265,7 +265,7 @@ class ForkServerClient:
         if reply.refused is not None:
             raise ActorBootError(
                 f"{self.zygote_desc} refused to start actor "
-                f"{spec.parent_path}/{spec.name!r}: {reply.refused}"
+                f"'{spec.parent_path}/{spec.name}': {reply.refused}"
             )
         if self.lost is not None:
             raise ForkServerLost(self.lost)
@@ -310,7 +310,10 @@ class ForkServerClient:
                 reply.done.set()
             elif isinstance(msg, ForkRefused):
                 reply = self._pending.get(msg.req)  # type: ignore[assignment]
-                if reply is not None:
+                if reply is not None and msg.spawn_elsewhere:
+                    self.lost = f"{self.zygote_desc} cannot fork: {msg.reason}"
+                    reply.done.set()
+                elif reply is not None:
                     reply.refused = msg.reason
                     reply.done.set()
                 else:

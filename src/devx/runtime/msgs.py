@@ -254,6 +254,8 @@ class Forked(msgspec.Struct, tag=True):
 class ForkRefused(msgspec.Struct, tag=True):
     req: int  # 0 when the request could not be read at all
     reason: str
+    # the request was fine but the zygote cannot fork safely: spawn another way
+    spawn_elsewhere: bool = False
 
 
 class ChildExited(msgspec.Struct, tag=True):

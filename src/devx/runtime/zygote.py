@@ -280,7 +280,9 @@ class Zygote:
             return msg.req, bad
         threads = thread_count()
         if threads != 1:
-            return msg.req, f"the fork server runs {threads} threads: forking it is unsafe"
+            reason = f"the fork server runs {threads} threads: forking it is unsafe"
+            self._send(conn, ForkRefused(req=msg.req, reason=reason, spawn_elsewhere=True))
+            return None
         self._fork(conn, msg, fds)  # the parent closes them all after the fork
         return None
 
