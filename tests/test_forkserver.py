@@ -404,3 +404,16 @@ def test_bad_spawn_method_is_a_clear_error():
 
     with pytest.raises(ValueError, match="spawn_method='threads' is not a spawn method"):
         trio.run(main)
+
+
+def test_trees_one_after_another_leave_no_fds_behind():
+    async def main():  # telemetry off: the fork server's fds alone
+        async with devx.open_nursery(spawn_method="forkserver", telemetry="off") as an:
+            portal = await an.start_actor("a", enable_modules=["fns"])
+            assert await portal.run(fns.add, a=1, b=2) == 3
+
+    trio.run(main)  # the first tree may open what lives as long as the process
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(2):
+        trio.run(main)
+    assert set(os.listdir("/proc/self/fd")) <= before

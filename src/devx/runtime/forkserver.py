@@ -111,11 +111,10 @@ class ForkedProcess:
     """A child forked by the zygote, with the part of ``trio.Process`` the runtime
     uses. Its exit status comes from the zygote (its OS parent)."""
 
-    def __init__(self, client: ForkServerClient, pid: int, pidfd: int, name: str):
-        self._client = client
+    def __init__(self, pid: int, pidfd: int, path: str):
         self.pid = pid
         self._pidfd = pidfd
-        self.args = f"forked by the fork server: {name}"
+        self.args = f"actor {path!r}, forked by the fork server"
         self.returncode: int | None = None
         self._exited = trio.Event()
         self._gone_lock = trio.Lock()
@@ -185,7 +184,8 @@ class ForkedProcess:
 
 
 class _Reply:
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.done = trio.Event()
         self.proc: ForkedProcess | None = None
         self.refused: str | None = None
@@ -244,7 +244,7 @@ class ForkServerClient:
         )
         if len(msgspec.msgpack.encode(msg)) > ZYGOTE_MAX_FRAME:
             raise ForkServerLost(f"spawn request over {ZYGOTE_MAX_FRAME} bytes")
-        reply = self._pending[req] = _Reply()
+        reply = self._pending[req] = _Reply(f"{spec.parent_path}/{spec.name}")
         self.used = True
         try:
             # like open_process, not cancellable halfway: a child forked for a
@@ -278,7 +278,8 @@ class ForkServerClient:
         """Read replies until the zygote or this actor goes away; then wind down."""
         task_status.started()
         try:
-            await self._read()
+            await self._read()  # returns once the zygote is gone
+            await trio.sleep_forever()  # our forked children still watch our lifeline
         finally:
             with trio.CancelScope(shield=True):
                 await self._close()
@@ -302,12 +303,17 @@ class ForkServerClient:
             except msgspec.DecodeError as exc:
                 log.error("%s sent a bad frame (%s): ignored", self.zygote_desc, exc)
                 msg = None
-            if isinstance(msg, Forked) and msg.req in self._pending:
-                reply = self._pending[msg.req]
+            if isinstance(msg, Forked):
                 pidfd = fds.pop(0) if fds else -1
-                spec_name = f"pid {msg.pid}"
-                reply.proc = self._procs[msg.pid] = ForkedProcess(self, msg.pid, pidfd, spec_name)
-                reply.done.set()
+                reply = self._pending.get(msg.req)  # type: ignore[assignment]
+                if reply is not None:
+                    proc = ForkedProcess(msg.pid, pidfd, reply.path)
+                    reply.proc = self._procs[msg.pid] = proc
+                    reply.done.set()
+                else:  # its request gave up waiting: nobody's child, not left running
+                    proc = ForkedProcess(msg.pid, pidfd, "?")
+                    self._procs[msg.pid] = proc
+                    proc.kill()
             elif isinstance(msg, ForkRefused):
                 reply = self._pending.get(msg.req)  # type: ignore[assignment]
                 if reply is not None and msg.spawn_elsewhere:
@@ -340,6 +346,10 @@ class ForkServerClient:
             _client = None
         self._lose("the actor closed its fork server connection")
         self._sock.close()
+        # the actor is done, its children gone: a root running tree after tree in one
+        # process does not keep a pipe per tree
+        for fd in (self._life_r, self._life_w):
+            os.close(fd)
         zygote = self.zygote
         if zygote is None:
             return

@@ -17,7 +17,7 @@ from .msgs import SpawnSpec
 
 METHODS = ("subprocess", "forkserver")
 METHOD_ENV = "DEVX_SPAWN_METHOD"
-DEFAULT_METHOD = "subprocess"
+DEFAULT_METHOD = "forkserver"  # where the platform has it (Linux), else subprocess
 
 
 class ChildProcess(Protocol):
