@@ -119,6 +119,14 @@ def main() -> None:
     p.add_argument("--telemetry", default=None, help='e.g. "off" (default: the file)')
     args = p.parse_args()
     tel = [args.telemetry] if args.telemetry else []
+    # as an installed package is: byte-compiled (with PYTHONDONTWRITEBYTECODE set, each
+    # fresh interpreter, a subprocess actor or a zygote, would compile devx again)
+    import compileall
+    from pathlib import Path
+
+    import devx
+
+    compileall.compile_dir(str(Path(devx.__file__).parent), quiet=1)
     kinds = [
         ("floor", "-", 1),
         ("cold", "subprocess", 1),
