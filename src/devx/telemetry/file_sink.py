@@ -237,6 +237,8 @@ class FileSink:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        if done:
+            self.out.close()  # everything is written; a process running tree after tree
         if not done:
             warn_once(
                 "export:file",
@@ -265,7 +267,8 @@ class FileSink:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._closed)
                 if not self._queue:
-                    return  # closed and drained
+                    self.out.close()  # closed and drained (a late write finished)
+                    return
                 batch = list(self._queue)
                 self._queue.clear()
             try:
