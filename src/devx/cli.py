@@ -141,7 +141,7 @@ def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
     devx's own child entry point)."""
     from devx.debug import _stack_registry as reg
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for e in sorted(entries, key=lambda e: e.sort_key):
         depth = e.path.count("/") if e.actor else 0
         name = "  " * depth + (e.path or e.name)

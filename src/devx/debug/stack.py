@@ -508,7 +508,7 @@ def _render_task_tree(expected: int | None) -> tuple[str, int]:
     try:
         stack = stackscope.extract(root, recurse_child_tasks=True)
     except Exception as exc:  # stackscope promises not to raise; be safe anyway
-        stack, count, summary, detail = None, 0, "", f"stackscope failed: {exc!r}\n"
+        count, summary, detail = 0, "", f"stackscope failed: {exc!r}\n"
     else:
         lines: list[str] = []
         count = _summarize(stack, stackscope.Stack, lines)
@@ -637,7 +637,7 @@ def _lineage_lines(actor: Any) -> tuple[str, list[str]]:
 
 def _entry_for(actor: Any, sig: int) -> _reg.Entry:
     pid = os.getpid()
-    common = dict(
+    common: dict[str, Any] = dict(
         pid=pid,
         start_time=_reg.proc_start_time(pid),
         signal=int(sig),

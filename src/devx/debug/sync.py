@@ -214,12 +214,12 @@ class BareSession:
 
     def repl_started(self, frame: FrameType | None) -> None:
         self.repl_thread = threading.get_ident()
-        self._span = events.start_span(
-            schema.REPL_SPAN,
-            **{schema.REASON: self.reason},
+        attrs: dict[str, Any] = {
+            schema.REASON: self.reason,
             **frame_attrs(frame),
             **self._telemetry.lineage_attrs(),
-        )
+        }
+        self._span = events.start_span(schema.REPL_SPAN, **attrs)
         self._tty = _save_tty()
         events.flush_soon(0.5)
 

@@ -237,8 +237,8 @@ def unbox_error(info: ErrorInfo) -> RemoteActorError:
     recorded (telemetry) here, where it arrives, as well as where it was raised."""
     from ..telemetry import events
 
-    err = ContextCancelled(info) if info.type_name == type_name(ContextCancelled) else None
-    err = err or RemoteActorError(info)
+    cancelled = info.type_name == type_name(ContextCancelled)
+    err = ContextCancelled(info) if cancelled else RemoteActorError(info)
     events.exception(err)  # its devx.remote.* attributes say where it came from
     return err
 

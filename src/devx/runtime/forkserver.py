@@ -325,9 +325,9 @@ class ForkServerClient:
                 else:
                     log.error("%s refused a request: %s", self.zygote_desc, msg.reason)
             elif isinstance(msg, ChildExited):
-                proc = self._procs.pop(msg.pid, None)
-                if proc is not None:
-                    proc._set_exit(msg.returncode)
+                exited = self._procs.pop(msg.pid, None)
+                if exited is not None:
+                    exited._set_exit(msg.returncode)
             for fd in fds:
                 os.close(fd)
 

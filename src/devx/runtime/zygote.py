@@ -237,7 +237,7 @@ class Zygote:
         try:
             why = self._handle(conn, data, flags, fds)
         except Exception as exc:  # never let one request take the zygote down
-            why = f"internal error: {type(exc).__name__}: {exc}"
+            why = (0, f"internal error: {type(exc).__name__}: {exc}")  # 0: no request id
             _say(f"request failed: {traceback.format_exc()}")
         for fd in fds:  # what the request did not consume
             try:

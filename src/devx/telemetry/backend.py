@@ -424,7 +424,12 @@ class TelemetryBackend:
 
     def _track(self, handle: Handle) -> int:
         seq = next(self._seq)
-        self._open[seq] = weakref.ref(handle, lambda _, d=self._open, k=seq: d.pop(k, None))
+        spans = self._open
+
+        def untrack(_: object) -> None:  # the handle was dropped without end()
+            spans.pop(seq, None)
+
+        spans[seq] = weakref.ref(handle, untrack)
         return seq
 
     def end_open_spans(self, keep: tuple[Handle | None, ...] = ()) -> int:

@@ -214,8 +214,8 @@ def _capture_otel_logs(on: bool) -> None:
         else:
             _noise_users = max(0, _noise_users - 1)
             if _noise_users == 0 and _noise_saved is not None:
-                propagate, h = _noise_saved
-                lg.removeHandler(h)
+                propagate, saved = _noise_saved
+                lg.removeHandler(saved)
                 lg.propagate = propagate
                 _noise_saved = None
 
@@ -534,6 +534,7 @@ def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[st
             )
             return [], []
         span_cls, log_cls = HttpSpans, HttpLogs
+    assert span_cls is not None and log_cls is not None
     label = f"OTLP/{'gRPC' if protocol == 'grpc' else 'HTTP'}"
     spans = [(label, span_cls(**kwargs))] if want_traces else []
     logs = [(label, log_cls(**kwargs))] if want_logs else []
