@@ -524,7 +524,7 @@ class Actor:
     async def _reply(self, chan: Channel, reply: Any) -> None:
         """Send a call's outcome (a message, or a frame already encoded), even from a
         cancelled task; a peer that went away is not an error here."""
-        frame = reply if isinstance(reply, bytes) else encode(reply)
+        frame = reply if isinstance(reply, bytearray) else encode(reply)
         try:
             await chan.send_raw(frame, checkpoint=False, shield=True, lock_timeout=REPLY_TIMEOUT)
         except ChannelClosed:
@@ -665,7 +665,7 @@ class Actor:
             result = await result
         return self._return(msg, result)
 
-    def _return(self, msg: Start, result: Any) -> bytes:
+    def _return(self, msg: Start, result: Any) -> bytearray:
         """The encoded ``Return``: encoded here, inside the call, so an unencodable
         result is the call's error (boxed), and only once."""
         try:

@@ -4,11 +4,18 @@ A frame is a 4-byte big-endian length followed by one msgpack-encoded message of
 :data:`~devx.runtime.msgs.Msg` union. Decoding is strict: anything else raises
 :class:`~devx.runtime.errors.MsgTypeError` naming the peer, and the caller closes
 the connection.
+
+Copies: a frame is encoded straight behind its length prefix (no ``prefix + body``);
+small frames are read in bulk into one buffer per channel and decoded in place, a
+large one is read straight from the socket into a buffer of its announced size
+(kept for the next large frame) and decoded from there, so its bytes are copied
+once by the kernel and once by the decoder.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import socket
 import stat
@@ -32,20 +39,30 @@ MAX_FRAME = 64 * 1024 * 1024
 # frame, so that unauthenticated connections cannot make an actor buffer MAX_FRAME
 MAX_PREAUTH_FRAME = 4096
 SEND_TIMEOUT = 30.0  # a peer that reads nothing for this long is given up
+# frames up to this size are read in bulk into one buffer of this size per channel;
+# a larger one gets a buffer of its own, read into straight from the socket
+RECV_BUFFER = 64 * 1024
 _LEN = struct.Struct(">I")
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Msg)
 
+Frame = bytes | bytearray  # an encoded frame: length prefix, then the message
 
-def encode(msg: Any) -> bytes:
-    """Encode one message, framed. Unencodable payloads raise :class:`IPCEncodeError`."""
+
+def encode(msg: Any) -> bytearray:
+    """Encode one message, framed: the body is written right behind a 4-byte
+    placeholder that then gets its length, so a large body is never copied to
+    prepend it. Unencodable payloads raise :class:`IPCEncodeError`."""
+    frame = bytearray(4)
     try:
-        body = _encoder.encode(msg)
+        _encoder.encode_into(msg, frame, 4)
     except (TypeError, ValueError, OverflowError) as exc:
         raise IPCEncodeError(f"cannot encode {type(msg).__name__} for IPC: {exc}") from None
-    if len(body) > MAX_FRAME:
-        raise IPCEncodeError(f"{type(msg).__name__} is {len(body)} bytes, over {MAX_FRAME}")
-    return _LEN.pack(len(body)) + body
+    size = len(frame) - 4
+    if size > MAX_FRAME:
+        raise IPCEncodeError(f"{type(msg).__name__} is {size} bytes, over {MAX_FRAME}")
+    _LEN.pack_into(frame, 0, size)
+    return frame
 
 
 class Mailbox:
@@ -143,7 +160,14 @@ class Channel:
         # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
         self._sock: Any = getattr(stream, "socket", None)
         self._reads_in_a_row = 0
-        self._buf = bytearray()
+        # received bytes not yet decoded are _rbuf[_rpos:_rend]
+        self._rbuf = bytearray(RECV_BUFFER)
+        self._rview = memoryview(self._rbuf)
+        self._rpos = self._rend = 0
+        # a large frame: its own buffer (kept while large frames keep coming), and
+        # how much of the one being read has arrived (a cancelled read resumes)
+        self._big: mmap.mmap | None = None
+        self._partial: tuple[memoryview, int] | None = None
         # the largest frame this channel accepts: raised to MAX_FRAME once authenticated
         self.max_frame = MAX_FRAME
         self.closed = False
@@ -172,7 +196,7 @@ class Channel:
 
     async def send_raw(
         self,
-        frame: bytes,
+        frame: Frame,
         *,
         checkpoint: bool = True,
         shield: bool = False,
@@ -226,7 +250,7 @@ class Channel:
         finally:
             self._send_lock.release()
 
-    def _write_now(self, frame: bytes) -> int:
+    def _write_now(self, frame: Frame) -> int:
         """Write what the socket takes without blocking (trio keeps it non-blocking);
         the caller holds the send lock, so nothing else writes to it meanwhile."""
         fd = self._sock.fileno() if self._sock is not None else -1
@@ -238,63 +262,112 @@ class Channel:
             return 0
 
     async def _fill(self, n: int) -> bool:
-        """Read until the buffer holds ``n`` bytes; False on a clean EOF at a frame edge."""
-        while len(self._buf) < n:
-            try:
-                chunk = await self._receive(max(65536, n - len(self._buf)))
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
-            if not chunk:
-                if self._buf:
+        """Read until ``n`` undecoded bytes are buffered (``n`` fits the buffer);
+        False on a clean EOF at a frame edge."""
+        while self._rend - self._rpos < n:
+            if self._rpos + n > RECV_BUFFER:  # no room behind them: move them first
+                have = self._rend - self._rpos
+                self._rview[:have] = self._rview[self._rpos : self._rend]  # memmove
+                self._rpos, self._rend = 0, have
+            got = await self._receive_into(self._rview[self._rend :])
+            if not got:
+                if self._rend > self._rpos:
                     raise MsgTypeError(
                         f"peer {self.peer} closed the connection in the middle of a frame"
                     )
                 return False
-            self._buf += chunk
+            self._rend += got
         return True
 
-    async def _receive(self, max_bytes: int) -> bytes:
-        """What the socket has, waiting for it if need be. Straight ``os.read`` plus
-        ``wait_readable`` rather than ``SocketStream.receive_some``, whose per-call
-        machinery (and scheduler pass when data is already there) dominates a small
-        message's cost; a reader with data always ready still yields every few reads
-        so that a flooding peer cannot starve the actor's other tasks."""
-        sock = self._sock
-        if sock is None:
-            return await self.stream.receive_some(max_bytes)
-        while True:
-            await trio.lowlevel.checkpoint_if_cancelled()  # before taking any bytes
-            fd = sock.fileno()
-            if fd < 0:
-                raise trio.ClosedResourceError("the channel's socket was closed")
-            try:
-                data = os.read(fd, max_bytes)
-            except BlockingIOError:
-                self._reads_in_a_row = 0
-                await trio.lowlevel.wait_readable(fd)
-                continue
-            self._reads_in_a_row += 1
-            if self._reads_in_a_row >= 16:
-                self._reads_in_a_row = 0
-                await trio.lowlevel.cancel_shielded_checkpoint()  # keeps `data`
-            return data
+    async def _receive_into(self, view: memoryview) -> int:
+        """Read what the socket has into ``view`` (0 at EOF), waiting for it if need
+        be. Straight ``os.readv`` plus ``wait_readable`` rather than
+        ``SocketStream.receive_some``, whose per-call machinery (and scheduler pass
+        when data is already there) dominates a small message's cost, and which
+        returns a new bytes object each time; a reader with data always ready
+        still yields every few reads so that a flooding peer cannot starve the
+        actor's other tasks."""
+        try:
+            sock = self._sock
+            if sock is None:
+                data = await self.stream.receive_some(len(view))
+                view[: len(data)] = data
+                return len(data)
+            while True:
+                await trio.lowlevel.checkpoint_if_cancelled()  # before taking any bytes
+                fd = sock.fileno()
+                if fd < 0:
+                    raise trio.ClosedResourceError("the channel's socket was closed")
+                try:
+                    got = os.readv(fd, (view,))
+                except BlockingIOError:
+                    self._reads_in_a_row = 0
+                    await trio.lowlevel.wait_readable(fd)
+                    continue
+                self._reads_in_a_row += 1
+                if self._reads_in_a_row >= 16:
+                    self._reads_in_a_row = 0
+                    await trio.lowlevel.cancel_shielded_checkpoint()  # keeps the bytes
+                return got
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
+
+    async def _receive_large(self, size: int) -> memoryview:
+        """The body of a frame too large for the shared buffer, read straight into
+        a buffer of its own: an anonymous mapping (no zero-filling: pages come as
+        the kernel writes them), kept for the next large frame so a stream of them
+        does not fault in fresh memory each time, dropped at the next small one."""
+        if self._partial is None:
+            if self._big is None or len(self._big) < size:
+                self._big = None
+                self._big = mmap.mmap(-1, size)
+            view = memoryview(self._big)[:size]
+            have = self._rend - self._rpos - 4  # what came with the length prefix
+            view[:have] = self._rview[self._rpos + 4 : self._rend]
+            self._rpos = self._rend = 0
+            self._partial = (view, have)
+        view, have = self._partial
+        while have < size:
+            got = await self._receive_into(view[have:])
+            if not got:
+                self._partial = None
+                raise MsgTypeError(
+                    f"peer {self.peer} closed the connection in the middle of a frame"
+                )
+            have += got
+            self._partial = (view, have)
+        self._partial = None
+        return view
 
     async def recv(self) -> Any:
         """The next message, or ``None`` at EOF. Raises :class:`MsgTypeError` on a bad
         frame and :class:`ChannelClosed` on a broken connection."""
-        if not await self._fill(4):
-            return None
-        (size,) = _LEN.unpack_from(self._buf)
-        if size > self.max_frame:
-            raise MsgTypeError(
-                f"peer {self.peer} sent a frame of {size} bytes (max {self.max_frame}"
-                f"{' before authenticating' if self.max_frame < MAX_FRAME else ''}): "
-                "not a devx peer or a corrupted stream"
-            )
-        if not await self._fill(4 + size):
-            raise MsgTypeError(f"peer {self.peer} closed the connection in the middle of a frame")
-        body = bytes(self._buf[4 : 4 + size])
-        del self._buf[: 4 + size]
+        if self._partial is not None:  # a cancelled read of a large frame: resume it
+            body = await self._receive_large(len(self._partial[0]))
+        else:
+            if self._rend - self._rpos < 4 and not await self._fill(4):
+                return None
+            (size,) = _LEN.unpack_from(self._rbuf, self._rpos)
+            if size > self.max_frame:
+                raise MsgTypeError(
+                    f"peer {self.peer} sent a frame of {size} bytes (max {self.max_frame}"
+                    f"{' before authenticating' if self.max_frame < MAX_FRAME else ''}): "
+                    "not a devx peer or a corrupted stream"
+                )
+            if size + 4 > RECV_BUFFER:
+                body = await self._receive_large(size)
+            else:
+                if self._rend - self._rpos < size + 4 and not await self._fill(size + 4):
+                    raise MsgTypeError(
+                        f"peer {self.peer} closed the connection in the middle of a frame"
+                    )
+                start = self._rpos + 4
+                body = self._rview[start : start + size]
+                if start + size == self._rend:
+                    self._rpos = self._rend = 0
+                else:
+                    self._rpos = start + size
+                self._big = None
         try:
             return _decoder.decode(body)
         except msgspec.DecodeError as exc:
