@@ -19,6 +19,7 @@ import trio
 from ..telemetry import events, schema
 from . import context as _context
 from . import hooks as _hooks
+from . import inline as _inline
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -144,6 +145,9 @@ class Actor:
         self.transport = transport
         self.enabled_modules: set[str] = set()
         self._modules: dict[str, Any] = {}
+        # which functions the channel readers run inline; not async ones where
+        # greenback may be on: pause_from_sync() needs the call's own task there
+        self._inline = _inline.InlineKinds(allow_async=not config.maybe_enable_greenback)
         for name in enable_modules:
             self.enabled_modules.add(name)
         self.listen_addr: Addr | None = None
@@ -488,7 +492,7 @@ class Actor:
     async def _dispatch(self, chan: Channel, msg: Any) -> None:
         if isinstance(msg, Start):
             assert self._rpc is not None
-            if not (msg.stream or msg.context) and await self._call_sync_inline(chan, msg):
+            if not (msg.stream or msg.context) and await self._call_inline(chan, msg):
                 return
             self._start_invoke(chan, msg)
         elif isinstance(msg, (Return, Yield, Stop, Started)):
@@ -530,27 +534,35 @@ class Actor:
         except ChannelClosed:
             pass
 
-    async def _call_sync_inline(self, chan: Channel, msg: Start) -> bool:
-        """Fast path: a plain sync function runs right here in the reader task (it
-        would block the actor's loop from any task anyway) and replies at once.
-        Returns False to take the general path: async functions, unknown names and
-        any exception go through :meth:`_invoke` (crash hooks, boxing)."""
+    async def _call_inline(self, chan: Channel, msg: Start) -> bool:
+        """Fast path: a call that cannot wait for anything runs right here in the
+        reader task and replies at once: a plain sync function, or an ``async def``
+        with no suspension point (see :mod:`.inline`). Returns False to take the
+        general path (a task per call): other async functions, unknown names.
+        Errors are boxed in a task of their own (crash hooks, post-mortem)."""
         try:
             fn = self.resolve(msg.ns, msg.func)
         except Exception:
             return False
-        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-            return False
-        if not inspect.isfunction(fn) and not inspect.isbuiltin(fn):
-            return False
+        kind = self._inline.kind(fn)
+        if kind == _inline.NOT_INLINE or (kind == _inline.ASYNC and _context.is_context_fn(fn)):
+            self._start_invoke(chan, msg, fn=fn)
+            return True
         assert self._rpc is not None
         try:
             result = fn(**msg.kwargs)
-            if inspect.isawaitable(result):  # a sync function that returned one
+            if kind == _inline.ASYNC:
+                result = _inline.run_to_end(result)
+            elif inspect.isawaitable(result):  # a sync function that returned one
                 self._start_invoke(chan, msg, result)
                 return True
             frame = encode(Return(cid=msg.cid, value=result))
         except Exception as exc:
+            self._rpc.start_soon(self._report_error, chan, msg, exc)
+            return True
+        except BaseException as exc:  # e.g. SystemExit: boxed as a task would box it
+            if kind != _inline.ASYNC:
+                raise
             self._rpc.start_soon(self._report_error, chan, msg, exc)
             return True
         try:  # shielded: the reply goes out even if this reader is being cancelled
@@ -560,21 +572,31 @@ class Actor:
         return True
 
     async def _report_error(self, chan: Channel, msg: Start, exc: BaseException) -> None:
+        """An inline call's error, handled as :meth:`_invoke` handles a task's."""
         if isinstance(exc, IPCEncodeError):
             exc = IPCEncodeError(f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}")
-        # recorded when raised, before a post-mortem REPL holds it up
-        events.exception(exc, **{schema.CALL: f"{msg.ns}.{msg.func}"}, **self.lineage_attrs())
-        await self.run_crash_hooks(exc)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
+        if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
+            # recorded when raised, before a post-mortem REPL holds it up
+            events.exception(exc, **{schema.CALL: f"{msg.ns}.{msg.func}"}, **self.lineage_attrs())
+            await self.run_crash_hooks(exc)
         await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
 
     def _start_invoke(
-        self, chan: Channel, msg: Start, pending: Awaitable[Any] | None = None
+        self,
+        chan: Channel,
+        msg: Start,
+        pending: Awaitable[Any] | None = None,
+        *,
+        fn: Callable[..., Any] | None = None,
     ) -> None:
         assert self._rpc is not None
         # register the scope now so a CancelCall right behind finds it
         scope = trio.CancelScope()
         self._rpc_scopes[(id(chan), msg.cid)] = scope
-        self._rpc.start_soon(self._invoke, chan, msg, scope, pending, name=f"{msg.ns}.{msg.func}")
+        name = f"{msg.ns}.{msg.func}"
+        self._rpc.start_soon(self._invoke, chan, msg, scope, pending, fn, name=name)
 
     async def _invoke(
         self,
@@ -582,13 +604,14 @@ class Actor:
         msg: Start,
         scope: trio.CancelScope,
         pending: Awaitable[Any] | None = None,
+        fn: Callable[..., Any] | None = None,
     ) -> None:
         __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
         key = (id(chan), msg.cid)
         reply: Any
         try:
             with scope:
-                reply = await self._call(chan, msg, pending)
+                reply = await self._call(chan, msg, pending, fn)
             if scope.cancelled_caught:
                 why = "the caller cancelled the call"
                 reply = self._cancelled_reply(msg, why, by=chan.peer_uid)
@@ -623,12 +646,19 @@ class Actor:
         )
         return Error(cid=msg.cid, error=info)
 
-    async def _call(self, chan: Channel, msg: Start, pending: Awaitable[Any] | None) -> Any:
+    async def _call(
+        self,
+        chan: Channel,
+        msg: Start,
+        pending: Awaitable[Any] | None,
+        fn: Callable[..., Any] | None = None,
+    ) -> Any:
         __tracebackhide__ = True
         cid = msg.cid
         if pending is not None:
             return self._return(msg, await pending)
-        fn = self.resolve(msg.ns, msg.func)
+        if fn is None:
+            fn = self.resolve(msg.ns, msg.func)
         if msg.context:
             return self._return(msg, await _context.run_callee(self, chan, msg, fn))
         if _context.is_context_fn(fn):

@@ -1,0 +1,82 @@
+"""Which calls a channel's reader may run inline, without a task of their own.
+
+A call runs inline when it cannot wait for anything: a plain sync function (it
+would block the actor's loop from any task anyway), or an ``async def`` whose code
+has no suspension point at all (no ``await``, ``async for`` or ``async with``), so
+that one ``coro.send(None)`` runs its coroutine to the end.
+
+Why not start every coroutine inline and hand it to a task when it suspends: in
+trio a coroutine's first step already ties it to the task that runs it (the cancel
+scopes it enters, the waiters it registers before yielding a trap, e.g.
+``wait_readable`` or a parking lot, are the *current task*'s), so a coroutine
+started in the reader cannot soundly be resumed by another task. And with trio
+every await of a trio primitive is a checkpoint, so an async function that awaits
+anything real suspends on its first step anyway: the only calls that could
+complete inline are the ones this static check finds.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dis
+import inspect
+from collections.abc import Callable, Coroutine
+from types import CodeType
+from typing import Any
+
+NOT_INLINE, SYNC, ASYNC = 0, 1, 2
+
+# a frame can only give control back to its driver at one of these (an ``await``
+# compiles to GET_AWAITABLE, SEND, YIELD_VALUE; ``async for``/``async with`` await)
+_SUSPENDING = frozenset({"YIELD_VALUE", "YIELD_FROM", "GET_AWAITABLE", "SEND"})
+_CACHE_MAX = 1024
+
+
+def _can_suspend(code: CodeType) -> bool:
+    return any(ins.opname in _SUSPENDING for ins in dis.get_instructions(code))
+
+
+class InlineKinds:
+    """``kind(fn)``: :data:`SYNC`, :data:`ASYNC` (an ``async def`` that cannot
+    suspend) or :data:`NOT_INLINE`; cached per function and its code object (a
+    function whose ``__code__`` is swapped is looked at again)."""
+
+    def __init__(self, *, allow_async: bool = True):
+        self.allow_async = allow_async
+        self._seen: dict[Any, tuple[Any, int]] = {}
+
+    def kind(self, fn: Callable[..., Any]) -> int:
+        code = getattr(fn, "__code__", None)
+        seen = self._seen.get(fn)
+        if seen is not None and seen[0] is code:
+            return seen[1]
+        kind = self._classify(fn, code)
+        if len(self._seen) >= _CACHE_MAX:
+            self._seen.clear()
+        self._seen[fn] = (code, kind)
+        return kind
+
+    def _classify(self, fn: Any, code: CodeType | None) -> int:
+        if inspect.isbuiltin(fn):
+            return SYNC
+        if not inspect.isfunction(fn) or code is None:
+            return NOT_INLINE  # a partial, a bound method, a callable object: general path
+        if code.co_flags & inspect.CO_ASYNC_GENERATOR:
+            return NOT_INLINE
+        if code.co_flags & inspect.CO_COROUTINE:
+            return ASYNC if self.allow_async and not _can_suspend(code) else NOT_INLINE
+        if inspect.iscoroutinefunction(fn):  # a sync def marked as a coroutine function
+            return NOT_INLINE
+        return SYNC
+
+
+def run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that cannot suspend (its code has no suspension point): its
+    return value, or its exception raised. In a copy of the current context, as a
+    task of its own would have run it: what it sets stays its own."""
+    try:
+        contextvars.copy_context().run(coro.send, None)
+    except StopIteration as done:
+        return done.value
+    coro.close()  # cannot happen for code without a suspension point
+    raise RuntimeError(f"{coro.__qualname__} suspended although it has no await in it")
