@@ -54,7 +54,7 @@ from .errors import (
     type_name,
     unbox_error,
 )
-from .ipc import Channel, Mailbox, encode
+from .ipc import YIELD_EVERY, Channel, Mailbox, encode
 from .msgs import (
     CancelCall,
     Error,
@@ -200,6 +200,7 @@ class Context:
         self._peer_ended = False
         self._credits = STREAM_WINDOW
         self._unacked = 0
+        self._ready_in_a_row = 0
         self._stream_state: Literal["none", "open", "closed"] = "none"
         self._sent_end = False
         self._final: Return | Error | None = None  # caller: the callee's outcome
@@ -243,7 +244,8 @@ class Context:
             self._remote_error = unbox_error(msg.error)
             if self._scope is not None:
                 self._scope.cancel()
-        self._lot.unpark_all()
+        if self._lot:
+            self._lot.unpark_all()
 
     def _on_lost(self) -> None:
         if self._done:
@@ -345,14 +347,23 @@ class Context:
     async def _receive_item(self) -> Any:
         if self._stream_state == "closed":
             raise StreamClosed(f"receive() on the stream of {self._where()} after it was closed")
-        await self._wait(
-            lambda: (
-                bool(self._items)
-                or self._peer_ended
-                or self._over()
-                or self._stream_state == "closed"
+        if self._items:  # no scheduler pass per item already here: one every few
+            self._ready_in_a_row += 1
+            if self._ready_in_a_row >= YIELD_EVERY:
+                self._ready_in_a_row = 0
+                await trio.lowlevel.checkpoint()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            self._ready_in_a_row = 0
+            await self._wait(
+                lambda: (
+                    bool(self._items)
+                    or self._peer_ended
+                    or self._over()
+                    or self._stream_state == "closed"
+                )
             )
-        )
         if self._items:
             value = self._items.popleft()
             self._unacked += 1

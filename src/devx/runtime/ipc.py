@@ -39,6 +39,9 @@ MAX_FRAME = 64 * 1024 * 1024
 # frame, so that unauthenticated connections cannot make an actor buffer MAX_FRAME
 MAX_PREAUTH_FRAME = 4096
 SEND_TIMEOUT = 30.0  # a peer that reads nothing for this long is given up
+# a reader, sender or receiver that never has to wait still passes through the
+# scheduler once every this many operations (a cancellation point every time)
+YIELD_EVERY = 16
 # frames up to this size are read in bulk into one buffer of this size per channel;
 # a larger one gets a buffer of its own, read into straight from the socket
 RECV_BUFFER = 64 * 1024
@@ -69,12 +72,13 @@ class Mailbox:
     """Replies to one outgoing call: a single-consumer queue much lighter than a
     memory channel (one is made per call, so it is on the round-trip hot path)."""
 
-    __slots__ = ("_items", "_waiter", "closed")
+    __slots__ = ("_items", "_ready_in_a_row", "_waiter", "closed")
 
     def __init__(self) -> None:
         self._items: deque[Any] = deque()
         self._waiter: trio.lowlevel.Task | None = None
         self.closed = False
+        self._ready_in_a_row = 0
 
     def put(self, item: Any) -> None:
         self._items.append(item)
@@ -94,10 +98,18 @@ class Mailbox:
         return trio.lowlevel.Abort.SUCCEEDED
 
     async def receive(self) -> Any:
-        """The next reply; :class:`trio.EndOfChannel` once closed and drained."""
+        """The next reply; :class:`trio.EndOfChannel` once closed and drained. A
+        stream's items that are already here are taken without a scheduler pass
+        each (one every :data:`YIELD_EVERY`): that pass was most of their cost."""
         if self._items or self.closed:
-            await trio.lowlevel.checkpoint()
+            self._ready_in_a_row += 1
+            if self._ready_in_a_row >= YIELD_EVERY:
+                self._ready_in_a_row = 0
+                await trio.lowlevel.checkpoint()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
         else:
+            self._ready_in_a_row = 0
             await trio.lowlevel.checkpoint_if_cancelled()
             self._waiter = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)
@@ -160,6 +172,7 @@ class Channel:
         # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
         self._sock: Any = getattr(stream, "socket", None)
         self._reads_in_a_row = 0
+        self._sends_in_a_row = 0
         # received bytes not yet decoded are _rbuf[_rpos:_rend]
         self._rbuf = bytearray(RECV_BUFFER)
         self._rview = memoryview(self._rbuf)
@@ -202,10 +215,12 @@ class Channel:
         shield: bool = False,
         lock_timeout: float = SEND_TIMEOUT,
     ) -> None:
-        """Send one encoded frame. ``checkpoint=False`` skips the scheduler pass after
-        a frame that went out at once: for hot paths that wait for something right
-        after (a call waits for its reply, a reader goes back to reading), where that
-        pass is a whole extra trip through trio's run loop per message. ``shield``:
+        """Send one encoded frame. A frame that goes out at once costs no scheduler
+        pass (a whole extra trip through trio's run loop per message): with
+        ``checkpoint`` (a stream's items) the sender still passes through the
+        scheduler once every :data:`YIELD_EVERY` sends; ``checkpoint=False`` never,
+        for hot paths that wait for something right after (a call waits for its
+        reply, a reader goes back to reading). ``shield``:
         send even if the calling task is being cancelled (a reply must not be lost to
         its reader's teardown); cheaper than a shielded cancel scope around the call,
         which costs more than the whole send when the frame goes out at once. A
@@ -233,8 +248,12 @@ class Channel:
             sent = self._write_now(frame)
             if sent == len(frame):
                 if checkpoint:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    self._sends_in_a_row += 1
+                    if self._sends_in_a_row >= YIELD_EVERY:
+                        self._sends_in_a_row = 0
+                        await trio.lowlevel.cancel_shielded_checkpoint()
                 return
+            self._sends_in_a_row = 0
             # once bytes go out the frame must be completed, or the stream is garbage
             # for the peer: no cancellation mid-frame, but a bound on a peer that
             # stopped reading, after which the channel is given up
@@ -305,7 +324,7 @@ class Channel:
                     await trio.lowlevel.wait_readable(fd)
                     continue
                 self._reads_in_a_row += 1
-                if self._reads_in_a_row >= 16:
+                if self._reads_in_a_row >= YIELD_EVERY:
                     self._reads_in_a_row = 0
                     await trio.lowlevel.cancel_shielded_checkpoint()  # keeps the bytes
                 return got
