@@ -1,0 +1,79 @@
+"""Functions the inline-call tests run in child actors (an importable module): each
+kind twice, without an await (run inline by the channel's reader) and with one (a
+task of its own)."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import time
+
+import trio
+
+import devx
+
+STATE: dict[str, str] = {}
+SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("SEEN", default="unset")
+
+
+def state() -> dict[str, str]:
+    return dict(STATE)
+
+
+async def task_no_await() -> str:
+    return trio.lowlevel.current_task().name
+
+
+async def task_awaiting() -> str:
+    await trio.lowlevel.checkpoint()
+    return trio.lowlevel.current_task().name
+
+
+async def add_no_await(a: int, b: int) -> int:
+    return a + b
+
+
+async def set_var_no_await(value: str) -> str:
+    """What the context variable was, then set it: a call's own context (as a task
+    of its own would have) sees 'unset' every time."""
+    before = SEEN.get()
+    SEEN.set(value)
+    return before
+
+
+async def raise_no_await(msg: str) -> None:
+    raise ValueError(msg)
+
+
+async def raise_awaiting(msg: str) -> None:
+    await trio.lowlevel.checkpoint()
+    raise ValueError(msg)
+
+
+async def exit_no_await() -> None:
+    raise SystemExit(3)
+
+
+async def block_no_await(started: str, go: str) -> str:
+    """Blocks the actor's loop (no await: nothing can interrupt it) until the file
+    ``go`` exists; records its start and its end."""
+    STATE["block"] = "started"
+    open(started, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    STATE["block"] = "finished"
+    return "finished"
+
+
+async def sleep_awaiting() -> None:
+    STATE["sleep"] = "started"
+    try:
+        await trio.sleep_forever()
+    except trio.Cancelled:
+        STATE["sleep"] = "cancelled"
+        raise
+
+
+@devx.context
+async def context_no_await(ctx: devx.Context) -> int:
+    return 1

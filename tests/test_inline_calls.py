@@ -1,0 +1,185 @@
+"""Inline calls: an ``async def`` without any suspension point runs in the channel's
+reader task (as a sync function does); one that awaits gets a task of its own. Both
+kinds must mean the same to a caller: results, errors boxed as RemoteActorError,
+cancellation, a context of their own. (Crash REPLs of an inline async call: the
+``divide`` of examples/debugging/child_crash.py has no await, test_debugger drives
+it; pauses on a PTY: tests/test_repl_inline.py.)"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import devx
+import inline_fns as fns
+from conftest import scaled
+from devx.runtime.inline import ASYNC, NOT_INLINE, SYNC, InlineKinds
+
+pytestmark = pytest.mark.timeout(60)
+ENABLE = ["inline_fns"]
+
+
+def run_with_child(body, **nursery_kwargs):
+    async def main():
+        async with devx.open_nursery(**nursery_kwargs) as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            try:
+                return await body(portal)
+            finally:
+                await portal.cancel_actor()
+
+    return trio.run(main)
+
+
+async def wait_state(portal, key, value):
+    """Poll the child's STATE (through real calls) until ``key`` is ``value``."""
+    with trio.fail_after(scaled(5)):
+        while (await portal.run(fns.state)).get(key) != value:
+            await trio.sleep(0.01)
+
+
+def test_which_functions_run_inline():
+    kinds = InlineKinds()
+    assert kinds.kind(fns.task_no_await) == ASYNC
+    assert kinds.kind(fns.task_awaiting) == NOT_INLINE
+    assert kinds.kind(fns.state) == SYNC
+    assert kinds.kind(len) == SYNC
+
+    async def agen():
+        yield 1
+
+    async def with_async_for(it):
+        async for _ in it:
+            pass
+
+    async def with_async_with(cm):
+        async with cm:
+            pass
+
+    async def awaits_in_a_comprehension(xs):
+        return [await x for x in xs]
+
+    async def defines_an_awaiting_function():
+        async def inner():
+            await trio.sleep(0)
+
+        return inner
+
+    for fn in (agen, with_async_for, with_async_with, awaits_in_a_comprehension):
+        assert kinds.kind(fn) == NOT_INLINE, fn
+    assert kinds.kind(defines_an_awaiting_function) == ASYNC  # its own code never awaits
+    assert InlineKinds(allow_async=False).kind(fns.task_no_await) == NOT_INLINE
+
+
+def test_a_swapped_code_object_is_looked_at_again():
+    kinds = InlineKinds()
+
+    async def f():
+        return 1
+
+    assert kinds.kind(f) == ASYNC
+    f.__code__ = fns.task_awaiting.__code__
+    assert kinds.kind(f) == NOT_INLINE
+
+
+def test_results_and_where_each_kind_runs():
+    async def body(portal):
+        return (
+            await portal.run(fns.task_no_await),
+            await portal.run(fns.task_awaiting),
+            await portal.run(fns.add_no_await, a=1, b=2),
+        )
+
+    inline_task, own_task, total = run_with_child(body)
+    assert inline_task.endswith("serve_channel")
+    assert own_task == "inline_fns.task_awaiting"
+    assert total == 3
+
+
+def test_an_inline_call_has_a_context_of_its_own():
+    async def body(portal):
+        return [await portal.run(fns.set_var_no_await, value=str(i)) for i in range(3)]
+
+    assert run_with_child(body) == ["unset"] * 3
+
+
+@pytest.mark.parametrize("fn", [fns.raise_no_await, fns.raise_awaiting])
+def test_errors_are_boxed_alike(fn):
+    async def body(portal):
+        with pytest.raises(devx.RemoteActorError) as err:
+            await portal.run(fn, msg="nope")
+        assert await portal.run(fns.add_no_await, a=2, b=2) == 4  # still serving
+        return err.value
+
+    err = run_with_child(body)
+    assert err.boxed_type is ValueError
+    assert "nope" in str(err)
+    assert fn.__name__ in err.tb_str  # the user's frame is in the remote traceback
+
+
+def test_system_exit_from_an_inline_call_is_boxed_not_fatal():
+    async def body(portal):
+        with pytest.raises(devx.RemoteActorError) as err:
+            await portal.run(fns.exit_no_await)
+        assert await portal.run(fns.add_no_await, a=1, b=1) == 2
+        return err.value
+
+    assert run_with_child(body).boxed_type is SystemExit
+
+
+def test_a_context_function_without_await_still_needs_open_context():
+    async def body(portal):
+        with pytest.raises(devx.RemoteActorError) as err:
+            await portal.run(fns.context_no_await)
+        return str(err.value)
+
+    assert "open it with portal.open_context()" in run_with_child(body)
+
+
+def test_cancelling_an_awaiting_call_cancels_its_task():
+    async def body(portal):
+        async with trio.open_nursery() as n:
+            n.start_soon(portal.run, fns.sleep_awaiting)
+            await wait_state(portal, "sleep", "started")
+            n.cancel_scope.cancel()
+        await wait_state(portal, "sleep", "cancelled")
+        return await portal.run(fns.add_no_await, a=1, b=2)
+
+    assert run_with_child(body) == 3
+
+
+def test_cancelling_an_inline_call_returns_at_once_and_it_runs_to_its_end(tmp_path):
+    """An inline call cannot be interrupted (nothing in it waits): the caller that
+    gives up gets Cancelled at once, the call finishes, its late reply and the
+    CancelCall that follows it are dropped quietly, and the actor serves on."""
+    started, go = tmp_path / "started", tmp_path / "go"
+
+    async def body(portal):
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as n:
+
+                async def cancel_once_started() -> None:
+                    with trio.fail_after(scaled(5)):
+                        while not started.exists():
+                            await trio.sleep(0.01)
+                    scope.cancel()
+
+                n.start_soon(cancel_once_started)
+                await portal.run(fns.block_no_await, started=str(started), go=str(go))
+        assert scope.cancelled_caught
+        go.touch()
+        await wait_state(portal, "block", "finished")
+        return await portal.run(fns.add_no_await, a=1, b=2)
+
+    assert run_with_child(body) == 3
+
+
+def test_with_greenback_async_calls_keep_their_own_task():
+    """pause_from_sync() in an async call needs the call's own task (its greenback
+    portal): with greenback enabled nothing async runs inline."""
+
+    async def body(portal):
+        return await portal.run(fns.task_no_await)
+
+    name = run_with_child(body, debug_mode=True, maybe_enable_greenback=True)
+    assert name == "inline_fns.task_no_await"

@@ -1,0 +1,44 @@
+"""Pauses inside RPC calls of both kinds on a real PTY (see tests/scripts/
+inline_pause.py): the REPL opens in the call, at the user's frame, and the call
+resumes after ``c``; a sync pause in a call with no await needs greenback and says
+so (a crash REPL in debug mode, then boxed), never a hang."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from _pty import banner, repl_fixture
+
+pytestmark = pytest.mark.timeout(60)
+
+repl = repl_fixture(Path(__file__).parent / "scripts")
+
+
+def test_pauses_in_an_awaiting_and_a_no_await_call(repl):
+    r = repl("inline_pause.py")
+    r.expect(banner("PAUSE", "worker", "root/worker"))
+    out = r.prompt()
+    assert "pause_awaiting()" in out
+    assert r.cmd("p x").strip().endswith("41")
+    r.child.sendline("c")
+    r.expect_exact("awaiting call resumed: 42")
+    r.expect(banner("SYNC_PAUSE", "worker", "root/worker"))
+    out = r.prompt()
+    assert "sync_pause_no_await()" in out
+    assert r.cmd("p y").strip().endswith("6")
+    r.child.sendline("c")
+    r.expect_exact("no-await call resumed: 42")
+    assert r.finish() == 0
+
+
+def test_a_sync_pause_in_a_no_await_call_without_greenback_is_a_clear_error(repl):
+    """Debug mode: the error's post-mortem REPL at the user's frame, then boxed."""
+    r = repl("inline_pause.py", "--no-greenback")
+    r.expect(banner("CRASH", "worker", "root/worker") + ": GreenbackNotEnabled")
+    r.expect_exact("maybe_enable_greenback=True")
+    assert "inline_pause.py(22)sync_pause_no_await()" in r.prompt()
+    r.child.sendline("c")
+    r.expect(r"boxed \S*GreenbackNotEnabled")
+    assert r.finish() == 0
