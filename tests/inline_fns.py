@@ -20,13 +20,27 @@ def state() -> dict[str, str]:
     return dict(STATE)
 
 
-async def task_no_await() -> str:
-    return trio.lowlevel.current_task().name
+_LAST_TASK: list[object] = []  # keeps the task alive: an `is` test, not an id
 
 
-async def task_awaiting() -> str:
+def _same_task_as_last_time() -> bool:
+    task = trio.lowlevel.current_task()
+    same = bool(_LAST_TASK) and _LAST_TASK[0] is task
+    _LAST_TASK[:] = [task]
+    return same
+
+
+def sync_task() -> tuple[str, bool]:
+    return trio.lowlevel.current_task().name, _same_task_as_last_time()
+
+
+async def task_no_await() -> tuple[str, bool]:
+    return trio.lowlevel.current_task().name, _same_task_as_last_time()
+
+
+async def task_awaiting() -> tuple[str, bool]:
     await trio.lowlevel.checkpoint()
-    return trio.lowlevel.current_task().name
+    return trio.lowlevel.current_task().name, _same_task_as_last_time()
 
 
 async def add_no_await(a: int, b: int) -> int:

@@ -83,16 +83,23 @@ def test_a_swapped_code_object_is_looked_at_again():
 
 
 def test_results_and_where_each_kind_runs():
+    """Inline calls run in the channel's reader task (the same task every time),
+    under the call's name while they run, as a task of their own would be; sync
+    ones (as before) under the reader's; awaiting ones in a new task each."""
+
     async def body(portal):
         return (
-            await portal.run(fns.task_no_await),
-            await portal.run(fns.task_awaiting),
+            [await portal.run(fns.task_no_await) for _ in range(2)],
+            await portal.run(fns.sync_task),
+            [await portal.run(fns.task_awaiting) for _ in range(2)],
             await portal.run(fns.add_no_await, a=1, b=2),
         )
 
-    inline_task, own_task, total = run_with_child(body)
-    assert inline_task.endswith("serve_channel")
-    assert own_task == "inline_fns.task_awaiting"
+    inline, sync, awaiting, total = run_with_child(body)
+    assert inline[1] == ["inline_fns.task_no_await", True]
+    assert sync[0].endswith(".serve_channel") and sync[1]  # the reader, its name restored
+    assert awaiting[0] == ["inline_fns.task_awaiting", False]
+    assert awaiting[1] == ["inline_fns.task_awaiting", False]
     assert total == 3
 
 
@@ -179,7 +186,8 @@ def test_with_greenback_async_calls_keep_their_own_task():
     portal): with greenback enabled nothing async runs inline."""
 
     async def body(portal):
+        await portal.run(fns.task_no_await)
         return await portal.run(fns.task_no_await)
 
-    name = run_with_child(body, debug_mode=True, maybe_enable_greenback=True)
-    assert name == "inline_fns.task_no_await"
+    first = run_with_child(body, debug_mode=True, maybe_enable_greenback=True)
+    assert first == ["inline_fns.task_no_await", False]

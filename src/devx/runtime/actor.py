@@ -537,9 +537,10 @@ class Actor:
     async def _call_inline(self, chan: Channel, msg: Start) -> bool:
         """Fast path: a call that cannot wait for anything runs right here in the
         reader task and replies at once: a plain sync function, or an ``async def``
-        with no suspension point (see :mod:`.inline`). Returns False to take the
-        general path (a task per call): other async functions, unknown names.
-        Errors are boxed in a task of their own (crash hooks, post-mortem)."""
+        with no suspension point (see :mod:`.inline`); its error is boxed in a task
+        of its own (crash hooks, post-mortem). A function that may wait gets a task
+        of its own (:meth:`_invoke`) from here, resolved once. Returns False for a
+        name that does not resolve: the general path reports why."""
         try:
             fn = self.resolve(msg.ns, msg.func)
         except Exception:
@@ -552,7 +553,7 @@ class Actor:
         try:
             result = fn(**msg.kwargs)
             if kind == _inline.ASYNC:
-                result = _inline.run_to_end(result)
+                result = self._run_inline(msg, result)
             elif inspect.isawaitable(result):  # a sync function that returned one
                 self._start_invoke(chan, msg, result)
                 return True
@@ -570,6 +571,17 @@ class Actor:
         except ChannelClosed:
             pass
         return True
+
+    def _run_inline(self, msg: Start, coro: Any) -> Any:
+        """Run an inline async call's coroutine to its end, the reader task named
+        after the call meanwhile as its own task would be: a stack dump or a
+        debugger message taken while it blocks the loop names the call."""
+        task = trio.lowlevel.current_task()
+        reader_name, task.name = task.name, f"{msg.ns}.{msg.func}"
+        try:
+            return _inline.run_to_end(coro)
+        finally:
+            task.name = reader_name
 
     async def _report_error(self, chan: Channel, msg: Start, exc: BaseException) -> None:
         """An inline call's error, handled as :meth:`_invoke` handles a task's."""
