@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import traceback
+from typing import Any
 
 import msgspec
 import trio
@@ -43,9 +44,13 @@ def read_spec(fd: int) -> SpawnSpec:
     return msgspec.msgpack.decode(b"".join(chunks), type=SpawnSpec)
 
 
-async def _sigterm_watch(actor: Actor) -> None:
-    """First SIGTERM: cancel gracefully. Second: kill our children, exit at once."""
+async def _sigterm_watch(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """First SIGTERM: cancel gracefully. Second: kill our children, exit at once.
+    Started (its handler installed) before the parent's channel is served: a call
+    that blocks the loop from the start (run inline by the reader) must not leave
+    SIGTERM to its default action."""
     with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        task_status.started()
         async for _ in signals:
             if not actor.cancel_called.is_set():
                 actor.cancel("SIGTERM")
@@ -99,8 +104,8 @@ async def run_child(spec: SpawnSpec) -> int:
     async with actor.running():
         assert actor._service is not None
         await forkserver.attach_inherited(actor)  # forked: our children are forked too
+        await actor.start_service(_sigterm_watch, actor)
         actor._service.start_soon(actor.serve_channel, chan)
-        actor._service.start_soon(_sigterm_watch, actor)
         try:
             await chan.send(Ready(pid=os.getpid()))
         except ChannelClosed:
