@@ -69,6 +69,47 @@ def test_ctrl_c_storm_ends_the_tree_like_one_ctrl_c(tmp_path, sigints):
     assert actors == {"root", "root/a", "root/b", "root/c", "root/c/gc0"}, actors
 
 
+def test_ctrl_c_works_again_after_a_caught_interrupt():
+    """A program that catches the interrupt of a tree stopped by ctrl-c and goes on:
+    ctrl-c interrupts its sync code, then stops a second tree like the first (one
+    traceback, the child gone), nothing dropped or left running. (One ctrl-c, not a
+    storm: on a loaded machine a storm's later signals can land on a helper thread of
+    trio's and be handled long after; the storm test covers storms.)"""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "interrupt_then_again.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def expect(prefix: str) -> str:
+            line = proc.stdout.readline()
+            assert line.startswith(prefix), f"{line!r} (wanted {prefix!r})"
+            return line
+
+        first = int(expect("FIRST READY").split()[2])
+        os.killpg(proc.pid, signal.SIGINT)
+        expect("FIRST INTERRUPTED")
+        assert not wait_gone({first}), "the first tree's child outlived the ctrl-c"
+        expect("SYNC READY")
+        os.killpg(proc.pid, signal.SIGINT)
+        expect("SYNC INTERRUPTED")
+        second = int(expect("SECOND READY").split()[2])
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=scaled(10))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not wait_gone({second}), "the second tree's child outlived the ctrl-c"
+    assert proc.returncode == -signal.SIGINT, err
+    assert err.count("Traceback (most recent call last)") == 1, err
+    assert "abandoned" not in err and "ExceptionGroup" not in err, err
+    assert err.rstrip().endswith("\nKeyboardInterrupt"), err
+
+
 def _stubborn_exit(grace: float) -> tuple[int, float, str]:
     proc = subprocess.run(
         [sys.executable, str(SCRIPTS / "stubborn_exit.py")],

@@ -7,12 +7,14 @@ child being stopped, the telemetry flush), cutting the teardown short and ending
 a group of them. The teardown is bounded anyway (cancel grace, then SIGTERM, then
 SIGKILL), so a second ctrl-c has nothing left to hurry.
 
-After a tree stopped by ctrl-c, the process keeps a handler that drops the tail of the
-storm while the interrupt is printed and the interpreter exits. A program that catches
-that KeyboardInterrupt and goes on: the next devx root puts the default handler back
-(ctrl-c works again as one ctrl-c); a plain ``trio.run`` started meanwhile sees a
-handler that is not Python's default, so trio does not install its own ctrl-c
-handling for that run and ctrl-c raises a plain KeyboardInterrupt there.
+The storm outlives the root: after the guard is gone, until ``trio.run`` ends, late
+SIGINTs are still dropped (trio would otherwise raise a second KeyboardInterrupt,
+chained to the first); at the run's end (its ``after_run`` instrument hook) trio's own
+handler goes back, and trio puts Python's default back as it always does, so a program
+that catches the interrupt and goes on (a second tree, a REPL, ``input()``) gets
+ctrl-c exactly as before. If nothing catches it, the interpreter's report of it
+ignores further SIGINTs (a ``sys.excepthook`` wrapper): a late one would raise in the
+middle of the traceback or during shutdown. The exit status stays "killed by SIGINT".
 
 The guard sits under the debug layer's SIGINT handler (installed later, inside the
 actor's hooks), so it only ever sees the SIGINTs meant to stop the tree: ctrl-c at a
@@ -22,9 +24,10 @@ live REPL never reaches it.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -55,57 +58,66 @@ class InterruptGuard:
         if threading.current_thread() is not threading.main_thread():
             return self  # signal handlers belong to the main thread only
         prev = signal.getsignal(signal.SIGINT)
-        if prev is _storm_tail:
-            prev = signal.default_int_handler  # an earlier tree's storm is over
         if prev in (signal.SIG_IGN, None):
             return self
         self._prev = prev
         signal.signal(signal.SIGINT, self._handler)
         self._installed = True
+        _quiet_interrupt_report()
         return self
 
     def restore(self) -> None:
-        """Put the previous handler back, unless a storm is on its way out.
-
-        When the tree stopped on a ctrl-c, the KeyboardInterrupt still has to leave
-        ``trio.run`` and be printed; a late SIGINT of the same storm would raise a
-        second one in the middle of that (or during interpreter shutdown). Until a
-        new trio loop runs (a program that caught the interrupt and goes on), such
-        SIGINTs are dropped.
-        """
+        """Put the previous handler back; after a ctrl-c, only at the end of the run
+        (see the module docstring)."""
         if self._installed and signal.getsignal(signal.SIGINT) == self._handler:
-            if self.stopping:
-                _storm_tail.run = _trio_run_id()
-                signal.signal(signal.SIGINT, _storm_tail)
-            else:
+            if not (self.stopping and _drop_until_run_ends(self._prev)):
                 signal.signal(signal.SIGINT, self._prev)
         self._installed = False
 
 
-def _trio_run_id() -> object | None:
-    """The running trio loop's token (None outside one): tells a new run apart."""
+def _drop(signum: int, frame: FrameType | None) -> None:
+    """The tail of a ctrl-c storm, after the guard is gone, inside the same run."""
+
+
+def _drop_until_run_ends(prev: Handler) -> bool:
+    """Drop SIGINTs until this trio run ends, then put ``prev`` (trio's) back."""
     import trio
 
+    class PutBack(trio.abc.Instrument):
+        def after_run(self) -> None:
+            if signal.getsignal(signal.SIGINT) is _drop:
+                signal.signal(signal.SIGINT, prev)  # trio then restores the default
+
     try:
-        return trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return None
+        trio.lowlevel.add_instrument(PutBack())
+    except RuntimeError:  # not inside a run: nothing to wait for
+        return False
+    signal.signal(signal.SIGINT, _drop)
+    return True
 
 
-class _StormTail:
-    """SIGINT handler left behind by a root stopped by ctrl-c (see ``restore``)."""
-
-    run: object | None = None
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        current = _trio_run_id()
-        if current is None or current is self.run:
-            return  # the stopped tree's run, or no loop: the tail of that storm
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a new run
-        raise KeyboardInterrupt
+_report_wrapped = False
 
 
-_storm_tail = _StormTail()
+def _quiet_interrupt_report() -> None:
+    """Once per process: an uncaught KeyboardInterrupt is reported with SIGINT ignored
+    (the process is ending because of it; see the module docstring)."""
+    global _report_wrapped
+    if _report_wrapped:
+        return
+    _report_wrapped = True
+    previous = sys.excepthook
+
+    def excepthook(typ: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if (
+            issubclass(typ, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+        ):
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous(typ, exc, tb)
+
+    sys.excepthook = excepthook
 
 
 def only_interrupts(exc: BaseException) -> bool:
