@@ -270,3 +270,43 @@ def test_devx_telemetry_sdk_forces_the_sdk(tmp_path: Path) -> None:
     assert {s["resource"]["telemetry.sdk.name"] for s in readback.load_spans(trace)} == {
         "opentelemetry"
     }
+
+
+def test_odd_values_never_cost_a_batch(tmp_path: Path) -> None:
+    """Subclasses of the attribute types (an IntEnum, a float subclass as numpy's, a
+    str subclass), a lone surrogate and a NaN: each written as its base value, and the
+    other records of the same batch with them."""
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Ratio(float):
+        pass
+
+    class Tag(str):
+        def __str__(self) -> str:
+            return "not the content"
+
+    path = tmp_path / "t.jsonl"
+    lineage = config.lineage_attrs(fake_actor("froot").lineage)
+    sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
+    front = TelemetryBackend(lambda: sink, log_attrs=lineage)
+    prev = events.install(front)
+    front.load_now()
+    try:
+        with events.span("plain"):
+            pass
+        with events.span(
+            "odd", level=Level.HIGH, ratio=Ratio(0.5), tag=Tag("t"), bad="\ud800", nan=float("nan")
+        ):
+            pass
+        assert sink.flush(scaled(10))
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
+    spans = {s["name"]: s for s in readback.load_spans(path)}
+    assert set(spans) == {"plain", "odd"}
+    attrs = spans["odd"]["attributes"]
+    assert attrs["level"] == 3 and attrs["ratio"] == 0.5 and attrs["tag"] == "t"
+    assert attrs["bad"] == "\ud800" and attrs["nan"] != attrs["nan"]

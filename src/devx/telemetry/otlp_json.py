@@ -37,11 +37,14 @@ def severity_text(number: int) -> str:
 
 def any_value(value: Any) -> dict[str, Any]:
     """Encode a Python value as an OTLP ``AnyValue`` (JSON mapping)."""
+    # subclasses (IntEnum, numpy.float64, a str subclass) are written as their base
+    # type: the encoder takes exact types only
     if isinstance(value, bool):
-        return {"boolValue": value}
+        return {"boolValue": bool(value)}
     if isinstance(value, int):
-        return {"intValue": str(value)}
+        return {"intValue": str(int(value))}
     if isinstance(value, float):
+        value = float(value)
         if math.isfinite(value):
             return {"doubleValue": value}
         return {
@@ -50,7 +53,7 @@ def any_value(value: Any) -> dict[str, Any]:
             else ("Infinity" if value > 0 else "-Infinity")
         }
     if isinstance(value, str):
-        return {"stringValue": value}
+        return {"stringValue": str.__str__(value)}
     if isinstance(value, (bytes, bytearray)):
         return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
     if value is None:
@@ -65,7 +68,10 @@ def any_value(value: Any) -> dict[str, Any]:
 def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not attrs:
         return []
-    return [{"key": str(k), "value": any_value(v)} for k, v in attrs.items()]
+    return [
+        {"key": str.__str__(k) if isinstance(k, str) else str(k), "value": any_value(v)}
+        for k, v in attrs.items()
+    ]
 
 
 def scope(
@@ -81,10 +87,12 @@ def scope(
 
 def dumps_line(request: Mapping[str, Any]) -> bytes:
     """One request as one line of UTF-8 JSON (msgspec: the runtime has it loaded
-    already); a str that is not valid Unicode (a lone surrogate) is \\u-escaped."""
+    already); a str that is not valid Unicode (a lone surrogate) is \\u-escaped, and
+    anything else the encoder refuses is written through ``json`` as its ``str``."""
     try:
         return msgspec.json.encode(request) + b"\n"
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, TypeError):  # a lone surrogate; a type we did not expect
         import json
 
-        return json.dumps(request, separators=(",", ":")).encode("ascii") + b"\n"
+        text = json.dumps(request, separators=(",", ":"), default=str)
+        return text.encode("ascii") + b"\n"
