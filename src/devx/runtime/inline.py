@@ -29,6 +29,8 @@ NOT_INLINE, SYNC, ASYNC = 0, 1, 2
 # a frame can only give control back to its driver at one of these (an ``await``
 # compiles to GET_AWAITABLE, SEND, YIELD_VALUE; ``async for``/``async with`` await)
 _SUSPENDING = frozenset({"YIELD_VALUE", "YIELD_FROM", "GET_AWAITABLE", "SEND"})
+# a Python whose bytecode no longer has these names: no async function runs inline
+_BYTECODE_KNOWN = {"YIELD_VALUE", "GET_AWAITABLE"} <= set(dis.opmap)
 _CACHE_MAX = 1024
 
 
@@ -42,7 +44,7 @@ class InlineKinds:
     function whose ``__code__`` is swapped is looked at again)."""
 
     def __init__(self, *, allow_async: bool = True):
-        self.allow_async = allow_async
+        self.allow_async = allow_async and _BYTECODE_KNOWN
         self._seen: dict[Any, tuple[Any, int]] = {}
 
     def kind(self, fn: Callable[..., Any]) -> int:
