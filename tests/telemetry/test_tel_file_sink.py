@@ -36,7 +36,9 @@ def _scenario() -> None:
         handle.end()
 
 
-def _write_with(path: Path, actor: Any, build: str) -> None:
+def _write_with(
+    path: Path, actor: Any, build: str, *, scenario: Any = None, twice: bool = True
+) -> None:
     lineage = config.lineage_attrs(actor.lineage)
     resource = {**lineage, "service.instance.id": actor.lineage.uid.uuid, "service.name": "r"}
     if build == "file_sink":
@@ -56,10 +58,12 @@ def _write_with(path: Path, actor: Any, build: str) -> None:
 
     front = TelemetryBackend(factory, log_attrs=lineage)
     prev = events.install(front)
+    scenario = scenario or _scenario
     try:
-        _scenario()  # recorded before the sink loads: replayed into it
+        if twice:
+            scenario()  # recorded before the sink loads: replayed into it
         front.load_now()
-        _scenario()  # straight into the sink
+        scenario()  # straight into the sink
     finally:
         front.shutdown(5.0)
         events.install(prev)
@@ -310,3 +314,126 @@ def test_odd_values_never_cost_a_batch(tmp_path: Path) -> None:
     attrs = spans["odd"]["attributes"]
     assert attrs["level"] == 3 and attrs["ratio"] == 0.5 and attrs["tag"] == "t"
     assert attrs["bad"] == "\ud800" and attrs["nan"] != attrs["nan"]
+
+
+def _limits_scenario() -> None:
+    with events.span("big", **{f"a{i}": i for i in range(150)}) as h:
+        h.set(a0="updated")  # an update of an evicted key comes back as the newest
+        for i in range(140):
+            h.event(f"e{i}", i=i)
+
+
+def test_span_limits_are_the_sdks(tmp_path: Path) -> None:
+    """Past 128 attributes or events, the file sink keeps what the SDK keeps and
+    counts the rest as dropped, as the SDK does."""
+
+    def big(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        (line,) = [ln for ln in path.read_text().splitlines() if '"big"' in ln]
+        (span,) = [
+            s
+            for rs in json.loads(line)["resourceSpans"]
+            for ss in rs["scopeSpans"]
+            for s in ss["spans"]
+            if s["name"] == "big"
+        ]
+        parsed = {s["name"]: s for s in readback.load_spans(path)}["big"]
+        return span, parsed
+
+    actor = fake_actor("froot")
+    results = {}
+    for build in ("sdk", "file_sink"):
+        path = tmp_path / f"{build}.jsonl"
+        _write_with(path, actor, build, scenario=_limits_scenario, twice=False)
+        results[build] = big(path)
+    (sdk_raw, sdk), (lite_raw, lite) = results["sdk"], results["file_sink"]
+    assert lite_raw["droppedAttributesCount"] == sdk_raw["droppedAttributesCount"] > 0
+    assert lite_raw["droppedEventsCount"] == sdk_raw["droppedEventsCount"] == 12
+    assert (
+        set(lite["attributes"]) == set(sdk["attributes"]) and lite["attributes"]["a0"] == "updated"
+    )
+    assert [e["name"] for e in lite["events"]] == [e["name"] for e in sdk["events"]]
+    assert lite["events"][0]["name"] == "e12"
+
+
+def test_a_forked_child_keeps_writing(tmp_path: Path) -> None:
+    """os.fork() inside a process writing the file (a user's multiprocessing with the
+    fork start method): the child's records land and its flush does not hang."""
+    path = tmp_path / "t.jsonl"
+    lineage = config.lineage_attrs(fake_actor("froot").lineage)
+    sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
+    front = TelemetryBackend(lambda: sink, log_attrs=lineage)
+    prev = events.install(front)
+    front.load_now()
+    try:
+        events.event("before-fork")
+        assert sink.flush(scaled(10))
+        pid = os.fork()
+        if pid == 0:  # the child: record, flush, report by exit code
+            code = 1
+            try:
+                events.event("in-child")
+                code = 0 if sink.flush(5.0) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        events.event("parent-after")
+        assert sink.flush(scaled(10))
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
+    names = [r["event_name"] for r in readback.load_logs(path)]
+    assert sorted(names) == ["before-fork", "in-child", "parent-after"]
+
+
+USER_SPANS = """
+import sys, trio, devx
+from opentelemetry import trace
+
+tracer = trace.get_tracer("user.app")
+
+def work():
+    with tracer.start_as_current_span("user.in_child"):
+        return 1
+
+async def main():
+    async with devx.open_nursery() as an:
+        with tracer.start_as_current_span("user.early_root"):  # the root's first step
+            pass
+        portal = await an.start_actor("child", enable_modules=["__main__"])
+        await portal.run(work)  # its first step: right after the child's boot
+        await portal.cancel_actor()
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+def test_user_spans_from_the_first_step_land_under_the_actor(tmp_path: Path) -> None:
+    """Code using the OTel API gets the SDK from its actor's first step: a span made
+    at once (root or child) is in the file, under the actor's span."""
+    script = tmp_path / "user.py"
+    script.write_text(USER_SPANS)
+    trace = tmp_path / "t.otlp.jsonl"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        env={
+            **clean,
+            "DEVX_TELEMETRY_FILE": str(trace),
+            "DEVX_RUNTIME_DIR": os.environ.get("DEVX_RUNTIME_DIR", str(tmp_path)),
+        },
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    spans = readback.load_spans(trace)
+    index = readback.by_id(spans)
+    by_name = {s["name"]: s for s in spans}
+    assert {"user.in_child", "user.early_root"} <= set(by_name), sorted(by_name)
+    child = index[by_name["user.in_child"]["parent_span_id"]]
+    assert child["name"] == "devx.actor"
+    assert child["attributes"]["devx.actor.path"] == "root/child"
+    root = index[by_name["user.early_root"]["parent_span_id"]]
+    assert root["name"] == "devx.actor" and root["attributes"]["devx.actor.path"] == "root"

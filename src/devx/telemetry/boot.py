@@ -137,7 +137,14 @@ class Session:
         # loader thread) so that a short-lived actor's exit does not pay for it; the
         # SDK waits a little, off the spawn-to-ready path
         eager = _file_sink_only(s) and config.ENV_LOAD_DELAY not in self.env
-        backend.start_loading(0.0 if eager else s.load_delay)
+        uses_otel_api = "opentelemetry.trace" in sys.modules and self._sink_factory is None
+        if uses_otel_api and not _file_sink_only(s):
+            # the actor's code uses the OTel API: its spans need the SDK from its first
+            # step (before, they would be non-recording and lost), so it loads now, in
+            # the boot, which it lengthens by the SDK's import (~0.1 s)
+            backend.load_now()
+        else:
+            backend.start_loading(0.0 if eager else s.load_delay)
         self._start_pruning()
         return self
 

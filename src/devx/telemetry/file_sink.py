@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -65,12 +66,26 @@ def resource_attributes(
     return out
 
 
+def _limit(env: Mapping[str, str], name: str) -> int:
+    """An OTel span limit from the environment (the SDK's default: 128)."""
+    for var in (f"OTEL_SPAN_{name}_COUNT_LIMIT", f"OTEL_{name}_COUNT_LIMIT"):
+        try:
+            return max(0, int(env[var]))
+        except (KeyError, ValueError):
+            continue
+    return 128
+
+
 class FileSpan:
-    """A span of the file sink: what the backend does to a span, kept as plain data."""
+    """A span of the file sink: what the backend does to a span, kept as plain data,
+    within the SDK's limits and as the SDK keeps them: past the limit the oldest
+    attribute or event makes room for the new one and is counted as dropped."""
 
     __slots__ = (
         "_sink",
         "attrs",
+        "dropped_attrs",
+        "dropped_events",
         "end_ns",
         "error",
         "events",
@@ -93,26 +108,43 @@ class FileSpan:
         self.name = name
         self.ids = ids
         self.parent = parent
-        self.attrs = attrs
+        self.attrs: dict[str, Any] = {}
         self.start_ns = start_ns
         self.end_ns: int | None = None
-        self.events: list[tuple[str, dict[str, Any], int]] = []
+        self.events: deque[tuple[str, dict[str, Any], int]] = deque(maxlen=sink.event_limit)
         self.error: str | None = None
+        self.dropped_attrs = self.dropped_events = 0
+        self.set_attributes(attrs)
 
     def is_recording(self) -> bool:
         return self.end_ns is None
 
     def set_attributes(self, attrs: Mapping[str, Any]) -> None:
-        if self.end_ns is None:
-            self.attrs.update(attrs)
+        if self.end_ns is not None:
+            return
+        mine, limit = self.attrs, self._sink.attr_limit
+        for key, value in attrs.items():
+            if key in mine:
+                del mine[key]  # an update moves the key last, as in the SDK
+            elif len(mine) >= limit:
+                if not mine:
+                    self.dropped_attrs += 1
+                    continue
+                del mine[next(iter(mine))]
+                self.dropped_attrs += 1
+            mine[key] = value
 
     def add_event(self, name: str, attrs: Mapping[str, Any], ts: int) -> None:
         if self.end_ns is None:
+            if len(self.events) == self.events.maxlen:
+                self.dropped_events += 1
             self.events.append((name, dict(attrs), ts))
 
     def end(self, ts: int | None = None) -> None:
         if self.end_ns is None:
             self.end_ns = ts or time.time_ns()
+            # what the writer encodes: a late change from another thread cannot reach it
+            self.attrs, self.events = dict(self.attrs), deque(self.events)
             self._sink._put(("span", self))
 
     def encode(self) -> dict[str, Any]:
@@ -131,11 +163,15 @@ class FileSpan:
         out["startTimeUnixNano"] = str(self.start_ns)
         out["endTimeUnixNano"] = str(self.end_ns or 0)
         out["attributes"] = otlp_json.key_values(self.attrs)
+        if self.dropped_attrs:
+            out["droppedAttributesCount"] = self.dropped_attrs
         if self.events:
             out["events"] = [
                 {"timeUnixNano": str(ts), "name": name, "attributes": otlp_json.key_values(attrs)}
                 for name, attrs, ts in self.events
             ]
+        if self.dropped_events:
+            out["droppedEventsCount"] = self.dropped_events
         if self.error is not None:
             out["status"] = {"code": otlp_json.STATUS_ERROR, "message": self.error}
         return out
@@ -159,13 +195,21 @@ class FileSink:
         resource = {"attributes": otlp_json.key_values(resource_attributes(resource_attrs))}
         scope = {"scope": otlp_json.scope(SCOPE, __version__), "schemaUrl": schema.SCHEMA_URL}
         self._span_head = (resource, scope)
+        self.attr_limit = _limit(os.environ, "ATTRIBUTE")
+        self.event_limit = _limit(os.environ, "EVENT")
+        self._closed = False
+        self._dropped = 0
+        self._fresh_state()
+        _LIVE.add(self)
+
+    def _fresh_state(self) -> None:
+        """The writer's state: at start, and in a forked child (whose copy of the
+        parent's queue is the parent's to write, and whose writer thread is gone)."""
         self._queue: deque[tuple[str, Any]] = deque()
         self._cond = threading.Condition(threading.RLock())  # a signal handler may flush
         self._queued = 0  # records ever queued
         self._done = 0  # records written (or given up on)
-        self._dropped = 0
-        self._closed = False
-        self._thread = start_thread(self._run, "devx-telemetry-file")
+        self._thread: threading.Thread | None = None
 
     # -- Sink: spans ---------------------------------------------------------------
 
@@ -258,8 +302,10 @@ class FileSink:
             if len(self._queue) >= MAX_PENDING:
                 self._dropped += 1
                 return
+            self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
-            self._queued += 1
+            if self._thread is None:
+                self._thread = start_thread(self._run, "devx-telemetry-file")
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -287,7 +333,7 @@ class FileSink:
         resource, scope = self._span_head
         data = b""
         for i in range(0, len(spans), MAX_LINE_RECORDS):
-            chunk = [s.encode() for s in spans[i : i + MAX_LINE_RECORDS]]
+            chunk = [e for e in map(_encoded, spans[i : i + MAX_LINE_RECORDS]) if e]
             data += otlp_json.dumps_line(
                 {
                     "resourceSpans": [
@@ -309,6 +355,41 @@ class FileSink:
             )
         if data:
             self.out.write(data)
+
+
+def _encoded(span: FileSpan) -> dict[str, Any] | None:
+    """One span's encoding; a span that cannot be encoded is lost alone, not its batch."""
+    try:
+        return span.encode()
+    except Exception as exc:
+        warn_once("file-span", f"a span could not be written to the telemetry file: {exc!r}")
+        return None
+
+
+_LIVE: weakref.WeakSet[FileSink] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for sink in list(_LIVE):
+        sink._cond.acquire()  # no fork in the middle of a queue update
+
+
+def _after_fork_in_parent() -> None:
+    for sink in list(_LIVE):
+        sink._cond.release()
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_LIVE):
+        sink._fresh_state()  # a user's os.fork() inside an actor: its records still land
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def _log_record(
