@@ -20,6 +20,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # the suite three times with every core kept busy by loops it starts and always stops
@@ -29,6 +30,7 @@ test-load: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
 	$(PY) -m ruff format --check src tests examples bench
+	$(PY) -m mypy
 
 # issue 14's figures against floors measured in the same run: one table and
 # bench/results/latest.json (~3-5 min; BENCH_QUICK=1 for a ~1 min smoke run,

@@ -158,9 +158,7 @@ class Session:
         # the wait for the terminal, ended at the grant: the first record of a hold a
         # receiver gets, while its REPL is still open (spans export when they end)
         attrs: dict[str, Any] = {schema.REQUEST_ID: self.request_id, schema.REASON: self.reason}
-        self._wait_span = events.start_span(
-            schema.LOCK_WAIT_SPAN, **attrs, **actor.lineage_attrs()
-        )
+        self._wait_span = events.start_span(schema.LOCK_WAIT_SPAN, **attrs, **actor.lineage_attrs())
         events.event(
             schema.LOCK_REQUESTED,
             **{

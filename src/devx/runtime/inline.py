@@ -81,4 +81,5 @@ def run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
     except StopIteration as done:
         return done.value
     coro.close()  # cannot happen for code without a suspension point
-    raise RuntimeError(f"{coro.__qualname__} suspended although it has no await in it")
+    name = getattr(coro, "__qualname__", repr(coro))
+    raise RuntimeError(f"{name} suspended although it has no await in it")
