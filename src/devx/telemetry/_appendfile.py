@@ -95,6 +95,11 @@ class AppendFile:
                 if locked:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's writer thread may have held the mutex at
+        the fork, and no thread of the child will release it."""
+        self._mutex = threading.Lock()
+
     def close(self) -> None:
         with self._mutex:
             if self._fd is not None and self._pid == os.getpid():

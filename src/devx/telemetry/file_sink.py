@@ -283,7 +283,7 @@ class FileSink:
             self._cond.notify_all()
         if done:
             self.out.close()  # everything is written; a process running tree after tree
-        if not done:
+        else:
             warn_once(
                 "export:file",
                 f"writing the telemetry file {self.out.path} did not finish within "
@@ -382,6 +382,7 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     for sink in list(_LIVE):
         sink._fresh_state()  # a user's os.fork() inside an actor: its records still land
+        sink.out.reset_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
