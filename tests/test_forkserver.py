@@ -204,6 +204,33 @@ def test_no_orphans_when_the_root_is_sigkilled(script):
         proc.stderr.close()
 
 
+def test_a_process_the_user_forks_does_not_keep_the_tree_alive():
+    """The root forks a helper of its own (a multiprocessing 'fork' pool would), then
+    is SIGKILLed: its actor and the zygote are gone although the helper lives on (it
+    must not hold the actor's parent-death pipe or the zygote's socket)."""
+    proc = _start_tree("fork_helper_tree.py")
+    helper = None
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), line + proc.stderr.read()
+        root, actor, helper = map(int, line.split()[1:])
+        zygote = os_ppid(actor)
+        assert comm(zygote) == ZYGOTE_NAME
+        os.kill(root, signal.SIGKILL)
+        proc.wait(timeout=scaled(5))
+        assert not wait_gone({actor}, timeout=scaled(5)), "the actor outlived its root"
+        wait_until(lambda: zygote not in devx_zygote_pids(), scaled(5), "the zygote to exit")
+        assert os.path.exists(f"/proc/{helper}"), "the helper itself is the user's"
+    finally:
+        if helper is not None:
+            os.kill(helper, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def test_main_module_functions_run_in_forked_children(tmp_path):
     script = tmp_path / "mainmod.py"
     script.write_text(

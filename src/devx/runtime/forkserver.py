@@ -26,6 +26,7 @@ import os
 import signal
 import socket
 import sys
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -191,6 +192,19 @@ class _Reply:
         self.refused: str | None = None
 
 
+_CLIENTS: weakref.WeakSet[ForkServerClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_CLIENTS):
+        client._drop_after_fork()
+    _CLIENTS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class ForkServerClient:
     """One actor's connection to the zygote: fork requests out; replies and exit
     reports in (a reader task in the actor's service nursery)."""
@@ -212,6 +226,24 @@ class ForkServerClient:
         # our children's lifeline: they see end of file on the read end when we exit;
         # the write end never leaves this process (not inheritable, never sent)
         self._life_r, self._life_w = os.pipe()
+        _CLIENTS.add(self)
+
+    def _drop_after_fork(self) -> None:
+        """In a process forked by the user's code (a multiprocessing pool): the
+        lifeline's write end and the zygote's socket are this actor's alone. Kept
+        open there, they would keep the actor's children (and the zygote) alive after
+        the actor is gone."""
+        for fd in (self._life_r, self._life_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._life_r = self._life_w = -1
+        try:
+            os.close(self._sock.detach())
+        except OSError:
+            pass
+        self.lost = "the fork server belongs to the process this one was forked from"
 
     @property
     def zygote_desc(self) -> str:
@@ -247,17 +279,16 @@ class ForkServerClient:
         reply = self._pending[req] = _Reply(f"{spec.parent_path}/{spec.name}")
         self.used = True
         try:
-            # like open_process, not cancellable halfway: a child forked for a
-            # cancelled request would be nobody's
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(FORK_TIMEOUT):
-                    try:
-                        await self.send(msg, [self._life_r, *stdio])
-                    except OSError as exc:
-                        raise ForkServerLost(
-                            f"{self.zygote_desc} cannot be reached: {exc}"
-                        ) from None
-                    await reply.done.wait()
+            # the request goes out whole (shielded); the wait for the answer can be
+            # cancelled: a child forked for a request that gave up is killed when its
+            # answer comes (see _read)
+            with trio.CancelScope(shield=True), trio.move_on_after(FORK_TIMEOUT):
+                try:
+                    await self.send(msg, [self._life_r, *stdio])
+                except OSError as exc:
+                    raise ForkServerLost(f"{self.zygote_desc} cannot be reached: {exc}") from None
+            with trio.move_on_after(FORK_TIMEOUT):
+                await reply.done.wait()
         finally:
             self._pending.pop(req, None)
         if reply.proc is not None:
@@ -349,7 +380,8 @@ class ForkServerClient:
         # the actor is done, its children gone: a root running tree after tree in one
         # process does not keep a pipe per tree
         for fd in (self._life_r, self._life_w):
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         zygote = self.zygote
         if zygote is None:
             return

@@ -64,9 +64,9 @@ async def open_root_actor(
         is_root=True,
         transport=transport,
     )
-    guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     # the zygote boots (imports) while the root sets itself up
     zygote = await forkserver.launch(actor.secret) if method == "forkserver" else None
+    guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     try:
         async with actor.running():
             await actor.ensure_listener()
