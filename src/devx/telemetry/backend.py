@@ -232,6 +232,14 @@ def _new_trace_id() -> int:
     return random.getrandbits(128) or 1
 
 
+def child_ids(parent: Ids | None, flags: int = SAMPLED) -> Ids:
+    """Fresh ids for a span under ``parent`` (its trace and tracestate), or the first
+    span of a new trace."""
+    if parent is None:
+        return Ids(_new_trace_id(), _new_span_id(), flags)
+    return Ids(parent.trace_id, _new_span_id(), flags, parent.tracestate)
+
+
 # --- spans ---------------------------------------------------------------------------
 
 
@@ -593,12 +601,7 @@ class TelemetryBackend:
             with self._lock:
                 sink = self._sink
                 if sink is None:
-                    ids = Ids(
-                        parent.trace_id if parent is not None else _new_trace_id(),
-                        _new_span_id(),
-                        SAMPLED,
-                        parent.tracestate if parent is not None else None,
-                    )
+                    ids = child_ids(parent)
                     p = DevxSpan(self, name, ids, parent, attrs, start)
                     if self._failed or self._closed:
                         p.end_ns = start  # inert: keeps ids for propagation, records nothing

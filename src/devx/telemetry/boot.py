@@ -99,6 +99,7 @@ class Session:
         backend = self.backend = TelemetryBackend(
             factory,
             log_attrs=self.lineage,
+            # asked again at exit: the code may have imported the OTel API meanwhile
             cheap_sink=None if self._sink_factory else lambda: _file_sink_only(s),
         )
         self._prev = events.install(backend)
@@ -136,9 +137,10 @@ class Session:
         # the file sink is cheap to build: build it at once (beside the boot, on the
         # loader thread) so that a short-lived actor's exit does not pay for it; the
         # SDK waits a little, off the spawn-to-ready path
-        eager = _file_sink_only(s) and config.ENV_LOAD_DELAY not in self.env
+        file_only = _file_sink_only(s)
+        eager = file_only and config.ENV_LOAD_DELAY not in self.env
         uses_otel_api = "opentelemetry.trace" in sys.modules and self._sink_factory is None
-        if uses_otel_api and not _file_sink_only(s):
+        if uses_otel_api and not file_only:
             # the actor's code uses the OTel API: its spans need the SDK from its first
             # step (before, they would be non-recording and lost), so it loads now, in
             # the boot, which it lengthens by the SDK's import (~0.1 s)

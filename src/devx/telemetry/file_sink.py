@@ -30,7 +30,7 @@ from typing import Any
 from ..runtime.threads import start_thread
 from . import otlp_json, schema
 from ._appendfile import AppendFile, ensure_private_dir
-from .backend import Ids, _new_span_id, _new_trace_id, warn_once
+from .backend import SAMPLED, Ids, child_ids, warn_once
 from .config import Settings
 
 SCOPE = "devx"
@@ -223,12 +223,7 @@ class FileSink:
         ids: Ids | None = None,
     ) -> FileSpan:
         if ids is None:
-            ids = Ids(
-                parent.trace_id if parent is not None else _new_trace_id(),
-                _new_span_id(),
-                parent.flags if parent is not None else 1,
-                parent.tracestate if parent is not None else None,
-            )
+            ids = child_ids(parent, parent.flags if parent is not None else SAMPLED)
         # the lineage goes on every span, after the span's own attributes (as the
         # SDK pipeline's span processor puts it there at start)
         return FileSpan(
