@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -203,11 +204,21 @@ class _Captured(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@contextmanager
+def captured_log(name: str) -> Iterator[list[str]]:
+    """The messages logger ``name`` (and those under it) logs inside the block,
+    whatever other handlers it has."""
+    handler = _Captured()
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
 @pytest.fixture
 def devx_log():
     """The messages the ``devx`` loggers of this process log during the test."""
-    handler = _Captured()
-    logger = logging.getLogger("devx")
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
+    with captured_log("devx") as messages:
+        yield messages

@@ -3,7 +3,6 @@ escalation comes at the grace (not twice it), idle children stop fast."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -148,20 +147,9 @@ def test_cancel_actor_escalates_at_the_grace():
     assert grace - 0.05 <= took < grace + scaled(0.4), took
 
 
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def test_idle_children_stop_fast_and_gracefully():
+def test_idle_children_stop_fast_and_gracefully(devx_log):
     """16 idle children (telemetry on) stop within half a second of an.cancel()
     on an idle machine: each exits by itself (code 0), none is SIGTERMed."""
-    handler = Captured()
-    logging.getLogger("devx").addHandler(handler)
 
     async def main():
         async with devx.open_nursery() as an:
@@ -175,10 +163,7 @@ def test_idle_children_stop_fast_and_gracefully():
             await an.cancel()
             return trio.current_time() - t0, [r.exit_code for r in records]
 
-    try:
-        took, codes = trio.run(main)
-    finally:
-        logging.getLogger("devx").removeHandler(handler)
+    took, codes = trio.run(main)
     assert codes == [0] * 16, codes
-    assert not [m for m in handler.messages if "SIGTERM" in m], handler.messages
+    assert not [m for m in devx_log if "SIGTERM" in m], devx_log
     assert took < scaled(0.5), took

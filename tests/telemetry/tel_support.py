@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from types import SimpleNamespace
 from typing import Any
 
 from devx.runtime.msgs import ActorID, Lineage, RuntimeConfig
 from devx.telemetry import backend, config, events
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any OTEL_/DEVX_ setting (a test's or the
+    developer's), plus ``extra``: what a tree started by a test should see."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    env.update(extra)
+    return env
+
+
+def run_clean(args: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """Run ``args`` with no terminal, in :func:`clean_env` plus ``env``."""
+    return subprocess.run(
+        args,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def fake_actor(

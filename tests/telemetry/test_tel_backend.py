@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import subprocess
 import sys
 import threading
@@ -12,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from tel_support import Memory, fake_actor, front_with_memory
+from tel_support import Memory, clean_env, fake_actor, front_with_memory
 
-from conftest import scaled
+from conftest import captured_log, scaled
 from devx.telemetry import backend, boot, config, events
 from devx.telemetry.backend import TelemetryBackend
 
@@ -251,11 +249,10 @@ print("ok")
 def test_user_instrumentation_nests_under_devx_spans() -> None:
     """In a process of its own: OpenTelemetry takes one global TracerProvider per
     process, and an earlier test of this one may have set it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
     out = subprocess.run(
         [sys.executable, "-c", USER_INSTRUMENTATION],
         cwd=Path(__file__).parent,
-        env={**env, "PYTHONPATH": str(Path(__file__).parent)},
+        env=clean_env(PYTHONPATH=str(Path(__file__).parent)),
         capture_output=True,
         text=True,
         timeout=scaled(10),
@@ -263,23 +260,11 @@ def test_user_instrumentation_nests_under_devx_spans() -> None:
     assert out.returncode == 0 and out.stdout == "ok\n", out.stdout + out.stderr
 
 
-class Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
 def tel_warnings():
     """Warnings of devx.telemetry, whatever handlers the devx logger has."""
-    handler = Captured()
-    lg = logging.getLogger("devx.telemetry")
-    lg.addHandler(handler)
-    yield handler.messages
-    lg.removeHandler(handler)
+    with captured_log("devx.telemetry") as messages:
+        yield messages
 
 
 def test_flush_is_bounded_when_the_exporter_hangs(tel_warnings: list[str]) -> None:

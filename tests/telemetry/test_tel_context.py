@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tel_support import clean_env
 
 from conftest import scaled
 from devx.telemetry import readback, schema
@@ -19,12 +19,10 @@ HERE = Path(__file__).parent
 
 def test_context_spans_on_both_sides(tmp_path: Path) -> None:
     path = tmp_path / "tree.otlp.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    env.update({"DEVX_TELEMETRY_FILE": str(path), "TMPDIR": str(tmp_path)})
     proc = subprocess.run(
         [sys.executable, str(HERE / "tel_context.py")],
         cwd=HERE,
-        env=env,
+        env=clean_env(DEVX_TELEMETRY_FILE=str(path), TMPDIR=str(tmp_path)),
         capture_output=True,
         text=True,
         timeout=scaled(20),

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tel_support import fake_actor
+from tel_support import fake_actor, run_clean
 
 from conftest import scaled
 from devx.telemetry import config, events, file_sink, readback
@@ -228,26 +227,26 @@ if __name__ == "__main__":
 """
 
 
-def _run_tree(tmp_path: Path, imports: str = "", **env: str) -> tuple[dict[str, str], Path]:
+def _run_script(tmp_path: Path, source: str, **env: str) -> tuple[str, Path]:
+    """``source`` as a script in a clean environment writing ``tmp_path``'s telemetry
+    file; its stdout and that file."""
     script = tmp_path / "tree.py"
-    script.write_text(TREE.format(imports=imports))
+    script.write_text(source)
     trace = tmp_path / "t.otlp.jsonl"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    proc = subprocess.run(
+    proc = run_clean(
         [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        env={
-            **clean,
-            "DEVX_TELEMETRY_FILE": str(trace),
-            "DEVX_RUNTIME_DIR": os.environ.get("DEVX_RUNTIME_DIR", str(tmp_path)),
-            **env,
-        },
+        scaled(30),
+        DEVX_TELEMETRY_FILE=str(trace),
+        DEVX_RUNTIME_DIR=os.environ.get("DEVX_RUNTIME_DIR", str(tmp_path)),
+        **env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
-    return out, trace
+    return proc.stdout, trace
+
+
+def _run_tree(tmp_path: Path, imports: str = "", **env: str) -> tuple[dict[str, str], Path]:
+    stdout, trace = _run_script(tmp_path, TREE.format(imports=imports), **env)
+    return dict(line.split(" ", 1) for line in stdout.splitlines()), trace
 
 
 def test_actors_writing_the_file_load_neither_the_sdk_nor_structlog(tmp_path: Path) -> None:
@@ -412,22 +411,7 @@ if __name__ == "__main__":
 def test_user_spans_from_the_first_step_land_under_the_actor(tmp_path: Path) -> None:
     """Code using the OTel API gets the SDK from its actor's first step: a span made
     at once (root or child) is in the file, under the actor's span."""
-    script = tmp_path / "user.py"
-    script.write_text(USER_SPANS)
-    trace = tmp_path / "t.otlp.jsonl"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        env={
-            **clean,
-            "DEVX_TELEMETRY_FILE": str(trace),
-            "DEVX_RUNTIME_DIR": os.environ.get("DEVX_RUNTIME_DIR", str(tmp_path)),
-        },
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _stdout, trace = _run_script(tmp_path, USER_SPANS)
     spans = readback.load_spans(trace)
     index = readback.by_id(spans)
     by_name = {s["name"]: s for s in spans}

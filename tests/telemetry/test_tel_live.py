@@ -5,8 +5,6 @@ is a child of its hold span; each actor is its own service."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tel_support import run_clean
 from test_tel_otlp import Receiver, attrs_of
 
 from _pty import banner, repl_fixture
@@ -46,20 +45,6 @@ def spans_of(receiver: Receiver) -> list[tuple[Any, dict[str, Any], dict[str, An
                 for s in ss.spans:
                     out.append((s, attrs_of(s.attributes), resource))
     return out
-
-
-def run_clean(args: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
-    """Run ``args`` with no terminal, in this environment minus every OTEL_/DEVX_
-    setting, plus ``env``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    return subprocess.run(
-        args,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def logs_of(receiver: Receiver, name: str) -> list[Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from tel_support import clean_env
 
 from conftest import scaled
 from devx.telemetry import readback, schema
@@ -29,7 +30,7 @@ EVENT = re.compile(r"^ +([+-]\d+\.\d+)  (\S+) +(.+?)  +(.*)$")
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    env = clean_env()
     env.pop("NO_COLOR", None)
     env.update(extra)
     return env

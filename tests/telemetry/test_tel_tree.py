@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tel_support import clean_env
 
 from conftest import scaled
 from devx.telemetry import readback, schema
@@ -27,8 +28,10 @@ def run_scenario(
     path = tmp_path / "tree.otlp.jsonl"
     tmp = tmp_path / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    full_env.update({"DEVX_TELEMETRY_FILE": str(path), "TMPDIR": str(tmp), **env})
+    full_env: dict[str, str | None] = {
+        **clean_env(DEVX_TELEMETRY_FILE=str(path), TMPDIR=str(tmp)),
+        **env,
+    }
     full_env = {k: v for k, v in full_env.items() if v is not None}
     proc = subprocess.run(
         [sys.executable, str(HERE / "tel_tree.py"), name],
