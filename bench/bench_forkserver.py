@@ -27,38 +27,14 @@ import sys
 import time
 
 import trio
+from bench_spawn import floor_child  # the same floor as make bench: a trio child, os._exit
 
 MANY = 32
 WARM_SAMPLES = 5
 
-FLOOR_CHILD = """\
-import trio
-async def main():
-    stdin, stdout = trio.lowlevel.FdStream(0), trio.lowlevel.FdStream(1)
-    req = b""
-    while not req.endswith(b"\\n"):
-        req += await stdin.receive_some(4096)
-    await stdout.send_all(b"ok " + req)
-trio.run(main)
-"""
-
 
 def noop() -> None:
     return None
-
-
-async def floor_child() -> None:
-    proc = await trio.lowlevel.open_process(
-        [sys.executable, "-c", FLOOR_CHILD], stdin=-1, stdout=-1
-    )
-    await proc.stdin.send_all(b"ping\n")
-    reply = b""
-    while not reply.endswith(b"\n"):
-        chunk = await proc.stdout.receive_some(4096)
-        if not chunk:
-            raise RuntimeError(f"floor child exited early: {reply!r}")
-        reply += chunk
-    await proc.wait()
 
 
 async def floor(n: int) -> list[float]:
