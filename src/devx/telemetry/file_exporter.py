@@ -29,11 +29,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _logs_sdk
+from . import _logs_sdk, otlp_json
 from ._appendfile import AppendFile
-from .otlp_json import HAS_IS_REMOTE as _HAS_IS_REMOTE
-from .otlp_json import IS_REMOTE as _IS_REMOTE
-from .otlp_json import any_value, dumps_line, key_values
+from .otlp_json import dumps_line, key_values
 
 __all__ = ["OtlpJsonFileLogExporter", "OtlpJsonFileSpanExporter", "encode_logs", "encode_spans"]
 
@@ -71,54 +69,37 @@ def _group(items: Iterable[tuple[Any, Any, Any]]) -> list[tuple[Any, list[tuple[
 def _span(span: ReadableSpan) -> dict[str, Any]:
     ctx = span.context
     assert ctx is not None
-    out: dict[str, Any] = {"traceId": f"{ctx.trace_id:032x}", "spanId": f"{ctx.span_id:016x}"}
-    if ctx.trace_state:
-        out["traceState"] = ctx.trace_state.to_header()
-    flags = int(ctx.trace_flags) | _HAS_IS_REMOTE
-    if span.parent is not None:
-        out["parentSpanId"] = f"{span.parent.span_id:016x}"
-        if span.parent.is_remote:
-            flags |= _IS_REMOTE
-    out["flags"] = flags
-    out["name"] = span.name
-    out["kind"] = span.kind.value + 1  # Python INTERNAL=0 .. ; OTLP SPAN_KIND_INTERNAL=1 ..
-    out["startTimeUnixNano"] = str(span.start_time or 0)
-    out["endTimeUnixNano"] = str(span.end_time or 0)
-    out["attributes"] = key_values(span.attributes)
-    if span.dropped_attributes:
-        out["droppedAttributesCount"] = span.dropped_attributes
-    if span.events:
-        out["events"] = [
-            {
-                "timeUnixNano": str(ev.timestamp),
-                "name": ev.name,
-                "attributes": key_values(ev.attributes),
-            }
-            for ev in span.events
-        ]
-    if span.dropped_events:
-        out["droppedEventsCount"] = span.dropped_events
-    if span.links:
-        out["links"] = [
+    parent = span.parent
+    return otlp_json.span_record(
+        trace_id=ctx.trace_id,
+        span_id=ctx.span_id,
+        trace_state=ctx.trace_state.to_header() if ctx.trace_state else None,
+        trace_flags=int(ctx.trace_flags),
+        parent_span_id=parent.span_id if parent is not None else None,
+        parent_remote=bool(parent is not None and parent.is_remote),
+        name=span.name,
+        kind=span.kind.value + 1,  # Python INTERNAL=0 .. ; OTLP SPAN_KIND_INTERNAL=1 ..
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or 0,
+        attributes=span.attributes,
+        dropped_attributes=span.dropped_attributes,
+        events=[(ev.name, ev.attributes, ev.timestamp) for ev in span.events],
+        dropped_events=span.dropped_events,
+        links=[
             {
                 "traceId": f"{link.context.trace_id:032x}",
                 "spanId": f"{link.context.span_id:016x}",
                 "attributes": key_values(link.attributes),
                 "flags": int(link.context.trace_flags)
-                | _HAS_IS_REMOTE
-                | (_IS_REMOTE if link.context.is_remote else 0),
+                | otlp_json.HAS_IS_REMOTE
+                | (otlp_json.IS_REMOTE if link.context.is_remote else 0),
             }
             for link in span.links
-        ]
-    if span.dropped_links:
-        out["droppedLinksCount"] = span.dropped_links
-    code = span.status.status_code.value
-    if code:
-        status: dict[str, Any] = {"code": code}
-        if span.status.description:
-            status["message"] = span.status.description
-        out["status"] = status
-    return out
+        ],
+        dropped_links=span.dropped_links,
+        status_code=span.status.status_code.value,
+        status_message=span.status.description,
+    )
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
@@ -143,31 +124,22 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 
 
 def _log_record(record: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if record.timestamp:
-        out["timeUnixNano"] = str(record.timestamp)
-    if record.observed_timestamp:
-        out["observedTimeUnixNano"] = str(record.observed_timestamp)
-    if record.severity_number is not None:
-        out["severityNumber"] = record.severity_number.value
-    if record.severity_text:
-        out["severityText"] = record.severity_text
-    if record.body is not None:
-        out["body"] = any_value(record.body)
-    out["attributes"] = key_values(record.attributes)
-    dropped = getattr(record, "dropped_attributes", 0) or getattr(
-        getattr(record, "attributes", None), "dropped", 0
+    return otlp_json.log_record(
+        time_ns=record.timestamp,
+        observed_ns=record.observed_timestamp,
+        severity_number=record.severity_number.value
+        if record.severity_number is not None
+        else None,
+        severity_text=record.severity_text,
+        body=record.body,
+        attributes=record.attributes,
+        dropped_attributes=getattr(record, "dropped_attributes", 0)
+        or getattr(getattr(record, "attributes", None), "dropped", 0),
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        trace_flags=int(record.trace_flags or 0),
+        event_name=getattr(record, "event_name", None),
     )
-    if dropped:
-        out["droppedAttributesCount"] = dropped
-    if record.trace_id:
-        out["traceId"] = f"{record.trace_id:032x}"
-        out["spanId"] = f"{record.span_id:016x}"
-        out["flags"] = int(record.trace_flags or 0)
-    event_name = getattr(record, "event_name", None)
-    if event_name:
-        out["eventName"] = event_name
-    return out
 
 
 def encode_logs(batch: Sequence[Any]) -> dict[str, Any]:

@@ -149,32 +149,24 @@ class FileSpan:
 
     def encode(self) -> dict[str, Any]:
         ids, parent = self.ids, self.parent
-        out: dict[str, Any] = {"traceId": f"{ids.trace_id:032x}", "spanId": f"{ids.span_id:016x}"}
-        if ids.tracestate:
-            out["traceState"] = ids.tracestate
-        flags = (ids.flags & 0xFF) | otlp_json.HAS_IS_REMOTE
-        if parent is not None:
-            out["parentSpanId"] = f"{parent.span_id:016x}"
-            if parent.remote:
-                flags |= otlp_json.IS_REMOTE
-        out["flags"] = flags
-        out["name"] = self.name
-        out["kind"] = otlp_json.SPAN_KIND_INTERNAL
-        out["startTimeUnixNano"] = str(self.start_ns)
-        out["endTimeUnixNano"] = str(self.end_ns or 0)
-        out["attributes"] = otlp_json.key_values(self.attrs)
-        if self.dropped_attrs:
-            out["droppedAttributesCount"] = self.dropped_attrs
-        if self.events:
-            out["events"] = [
-                {"timeUnixNano": str(ts), "name": name, "attributes": otlp_json.key_values(attrs)}
-                for name, attrs, ts in self.events
-            ]
-        if self.dropped_events:
-            out["droppedEventsCount"] = self.dropped_events
-        if self.error is not None:
-            out["status"] = {"code": otlp_json.STATUS_ERROR, "message": self.error}
-        return out
+        return otlp_json.span_record(
+            trace_id=ids.trace_id,
+            span_id=ids.span_id,
+            trace_state=ids.tracestate,
+            trace_flags=ids.flags,
+            parent_span_id=parent.span_id if parent is not None else None,
+            parent_remote=bool(parent is not None and parent.remote),
+            name=self.name,
+            kind=otlp_json.SPAN_KIND_INTERNAL,
+            start_ns=self.start_ns,
+            end_ns=self.end_ns or 0,
+            attributes=self.attrs,
+            dropped_attributes=self.dropped_attrs,
+            events=self.events,
+            dropped_events=self.dropped_events,
+            status_code=otlp_json.STATUS_ERROR if self.error is not None else 0,
+            status_message=self.error,
+        )
 
 
 class FileSink:
@@ -397,22 +389,18 @@ def _log_record(
     severity: int,
     body: str | None,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "timeUnixNano": str(ts),
-        "observedTimeUnixNano": str(observed),
-        "severityNumber": severity,
-        "severityText": otlp_json.severity_text(severity),
-    }
-    if body is not None:
-        out["body"] = otlp_json.any_value(body)
-    out["attributes"] = otlp_json.key_values(attrs)
-    if ids is not None:
-        out["traceId"] = f"{ids.trace_id:032x}"
-        out["spanId"] = f"{ids.span_id:016x}"
-        out["flags"] = ids.flags & 0xFF
-    if name:
-        out["eventName"] = name
-    return out
+    return otlp_json.log_record(
+        time_ns=ts,
+        observed_ns=observed,
+        severity_number=severity,
+        severity_text=otlp_json.severity_text(severity),
+        body=body,
+        attributes=attrs,
+        trace_id=ids.trace_id if ids is not None else None,
+        span_id=ids.span_id if ids is not None else None,
+        trace_flags=ids.flags if ids is not None else 0,
+        event_name=name,
+    )
 
 
 def build_sink(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -96,3 +96,100 @@ def dumps_line(request: Mapping[str, Any]) -> bytes:
 
         text = json.dumps(request, separators=(",", ":"), default=str)
         return text.encode("ascii") + b"\n"
+
+
+def span_record(
+    *,
+    trace_id: int,
+    span_id: int,
+    trace_state: str | None,
+    trace_flags: int,
+    parent_span_id: int | None,
+    parent_remote: bool,
+    name: str,
+    kind: int,
+    start_ns: int,
+    end_ns: int,
+    attributes: Mapping[str, Any] | None,
+    dropped_attributes: int = 0,
+    events: Iterable[tuple[str, Mapping[str, Any] | None, int]] = (),
+    dropped_events: int = 0,
+    links: list[dict[str, Any]] | None = None,
+    dropped_links: int = 0,
+    status_code: int = 0,
+    status_message: str | None = None,
+) -> dict[str, Any]:
+    """One OTLP/JSON ``Span``, whichever writer holds it; ``events`` are
+    ``(name, attributes, time_ns)``; ``links`` are already encoded."""
+    out: dict[str, Any] = {"traceId": f"{trace_id:032x}", "spanId": f"{span_id:016x}"}
+    if trace_state:
+        out["traceState"] = trace_state
+    flags = (trace_flags & 0xFF) | HAS_IS_REMOTE
+    if parent_span_id is not None:
+        out["parentSpanId"] = f"{parent_span_id:016x}"
+        if parent_remote:
+            flags |= IS_REMOTE
+    out["flags"] = flags
+    out["name"] = name
+    out["kind"] = kind
+    out["startTimeUnixNano"] = str(start_ns)
+    out["endTimeUnixNano"] = str(end_ns)
+    out["attributes"] = key_values(attributes)
+    if dropped_attributes:
+        out["droppedAttributesCount"] = dropped_attributes
+    encoded_events = [
+        {"timeUnixNano": str(ts), "name": ev_name, "attributes": key_values(ev_attrs)}
+        for ev_name, ev_attrs, ts in events
+    ]
+    if encoded_events:
+        out["events"] = encoded_events
+    if dropped_events:
+        out["droppedEventsCount"] = dropped_events
+    if links:
+        out["links"] = links
+    if dropped_links:
+        out["droppedLinksCount"] = dropped_links
+    if status_code:
+        status: dict[str, Any] = {"code": status_code}
+        if status_message:
+            status["message"] = status_message
+        out["status"] = status
+    return out
+
+
+def log_record(
+    *,
+    time_ns: int | None,
+    observed_ns: int | None,
+    severity_number: int | None,
+    severity_text: str | None,
+    body: Any,
+    attributes: Mapping[str, Any] | None,
+    dropped_attributes: int = 0,
+    trace_id: int | None = None,
+    span_id: int | None = None,
+    trace_flags: int = 0,
+    event_name: str | None = None,
+) -> dict[str, Any]:
+    """One OTLP/JSON ``LogRecord``, whichever writer holds it."""
+    out: dict[str, Any] = {}
+    if time_ns:
+        out["timeUnixNano"] = str(time_ns)
+    if observed_ns:
+        out["observedTimeUnixNano"] = str(observed_ns)
+    if severity_number is not None:
+        out["severityNumber"] = severity_number
+    if severity_text:
+        out["severityText"] = severity_text
+    if body is not None:
+        out["body"] = any_value(body)
+    out["attributes"] = key_values(attributes)
+    if dropped_attributes:
+        out["droppedAttributesCount"] = dropped_attributes
+    if trace_id:
+        out["traceId"] = f"{trace_id:032x}"
+        out["spanId"] = f"{span_id or 0:016x}"
+        out["flags"] = trace_flags & 0xFF
+    if event_name:
+        out["eventName"] = event_name
+    return out
