@@ -181,13 +181,14 @@ def test_cancelling_an_inline_call_returns_at_once_and_it_runs_to_its_end(tmp_pa
     assert run_with_child(body) == 3
 
 
-def test_with_greenback_async_calls_keep_their_own_task():
+@pytest.mark.parametrize("greenback_flag", [False, True])
+def test_in_debug_mode_async_calls_keep_their_own_task(greenback_flag):
     """pause_from_sync() in an async call needs the call's own task (its greenback
-    portal): with greenback enabled nothing async runs inline."""
+    portal): in debug mode (greenback implied) nothing async runs inline."""
 
     async def body(portal):
         await portal.run(fns.task_no_await)
         return await portal.run(fns.task_no_await)
 
-    first = run_with_child(body, debug_mode=True, maybe_enable_greenback=True)
+    first = run_with_child(body, debug_mode=True, maybe_enable_greenback=greenback_flag)
     assert first == ["inline_fns.task_no_await", False]

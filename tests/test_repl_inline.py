@@ -1,7 +1,8 @@
 """Pauses inside RPC calls of both kinds on a real PTY (see tests/scripts/
 inline_pause.py): the REPL opens in the call, at the user's frame, and the call
-resumes after ``c``; a sync pause in a call with no await needs greenback and says
-so (a crash REPL in debug mode, then boxed), never a hang."""
+resumes after ``c``, with only ``debug_mode=True``; a sync pause in a sync RPC
+function (run inline, no task of its own) says why it cannot wait (a crash REPL in
+debug mode, then boxed), never a hang."""
 
 from __future__ import annotations
 
@@ -33,12 +34,12 @@ def test_pauses_in_an_awaiting_and_a_no_await_call(repl):
     assert r.finish() == 0
 
 
-def test_a_sync_pause_in_a_no_await_call_without_greenback_is_a_clear_error(repl):
+def test_a_sync_pause_in_a_sync_rpc_function_is_a_clear_error(repl):
     """Debug mode: the error's post-mortem REPL at the user's frame, then boxed."""
-    r = repl("inline_pause.py", "--no-greenback")
+    r = repl("inline_pause.py", "--sync-rpc")
     r.expect(banner("CRASH", "worker", "root/worker") + ": GreenbackNotEnabled")
-    r.expect_exact("maybe_enable_greenback=True")
-    assert "inline_pause.py(22)sync_pause_no_await()" in r.prompt()
+    r.expect_exact("Make the RPC function `async def`")
+    assert "inline_pause.py(30)sync_rpc_pause()" in r.prompt()
     r.child.sendline("c")
     r.expect(r"boxed \S*GreenbackNotEnabled")
     assert r.finish() == 0

@@ -72,11 +72,13 @@ def test_greenback_pause_on_a_child_task(repl):
     assert r.finish() == 0
 
 
-def test_without_greenback_a_clear_error_never_a_hang():
-    out = run_plain("no_greenback.py")  # a hang would time out
+def test_a_task_without_portal_gets_a_clear_error_never_a_hang():
+    out = run_plain("no_portal.py")  # a hang would time out
     assert out.returncode == 0, out.stdout + out.stderr
     assert "error: devx.pause_from_sync() was called from sync code on trio task" in out.stdout
-    assert "maybe_enable_greenback=True" in out.stdout
+    assert "'early_task'" in out.stdout
+    assert "nursery opened before the actor's runtime" in out.stdout
+    assert "greenback.ensure_portal()" in out.stdout
 
 
 def test_pause_in_a_to_thread_worker(repl):
@@ -210,7 +212,7 @@ def test_errors_without_runtime_or_debug_mode():
     trio.run(main)
 
 
-def test_greenback_enabled_but_task_without_portal():
+def test_debug_mode_but_task_without_portal():
     """A task the runtime started before the portals (a service task) gets a
     message naming the way out, not a hang."""
     from devx.debug.sync import GreenbackNotEnabled
@@ -224,7 +226,7 @@ def test_greenback_enabled_but_task_without_portal():
             got.append(str(err))
 
     async def main():
-        async with devx.open_root_actor(debug_mode=True, maybe_enable_greenback=True) as actor:
+        async with devx.open_root_actor(debug_mode=True) as actor:
             actor._service.start_soon(service)  # spawned in a nursery older than the portals
             with trio.fail_after(scaled(5)):
                 while not got:

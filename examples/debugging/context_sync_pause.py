@@ -18,7 +18,7 @@ async def cruncher(ctx: devx.Context, n: int) -> int:
 
 
 async def main() -> None:
-    async with devx.open_nursery(debug_mode=True, maybe_enable_greenback=True) as an:
+    async with devx.open_nursery(debug_mode=True) as an:
         portal = await an.start_actor("cruncher", enable_modules=["__main__"])
         async with portal.open_context(cruncher, n=4) as (ctx, first):
             print(f"cruncher says {first}", flush=True)

@@ -16,7 +16,7 @@ async def stopper() -> str:
 
 async def main() -> None:
     before = sys.breakpointhook
-    async with devx.open_nursery(debug_mode=True, maybe_enable_greenback=True) as an:
+    async with devx.open_nursery(debug_mode=True) as an:
         print(f"hook remapped in the root: {sys.breakpointhook is not before}", flush=True)
         portal = await an.run_in_actor(stopper, name="stopper")
         print(f"child returned {await portal.result()}", flush=True)

@@ -17,7 +17,7 @@ async def worker(n: int) -> int:
 
 
 async def main() -> None:
-    async with devx.open_nursery(debug_mode=True, maybe_enable_greenback=True) as an:
+    async with devx.open_nursery(debug_mode=True) as an:
         portal = await an.run_in_actor(worker, name="cruncher", n=4)
         print(f"child returned {await portal.result()}", flush=True)
 

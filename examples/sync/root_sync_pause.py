@@ -12,7 +12,7 @@ def sync_helper(x: int) -> int:
 
 
 async def main() -> None:
-    async with devx.open_root_actor(debug_mode=True, maybe_enable_greenback=True):
+    async with devx.open_root_actor(debug_mode=True):
         print(f"root got {sync_helper(21)}", flush=True)
 
 

@@ -1,9 +1,8 @@
 """The debug layer's actor lifetime hook (see :mod:`devx.runtime.hooks`): wires the
 TTY lock, SIGINT shielding, crash REPLs and teardown waiting into every actor; in
-debug mode also the builtin ``breakpoint()`` remap and, with
-``maybe_enable_greenback``, greenback portals for ``pause_from_sync()`` on tasks.
-Kept import-light: pdbp is only imported when a REPL opens, greenback only when
-enabled."""
+debug mode also the builtin ``breakpoint()`` remap and greenback portals for
+``breakpoint()``/``pause_from_sync()`` on tasks. Kept import-light: pdbp is only
+imported when a REPL opens, greenback only when a debug-mode actor boots."""
 
 from __future__ import annotations
 
@@ -70,15 +69,18 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
 
 
 def _greenback_portals(actor: Actor) -> AbstractAsyncContextManager[Any]:
-    """Portals for ``pause_from_sync()`` on trio tasks, when the tree asked for them:
-    for the task entering the hook (the root's main task, whose body runs inside it)
-    and every task started under it afterwards (RPC calls, user nurseries), not the
-    runtime's service tasks started before."""
-    if not (actor.debug_mode and actor.config.maybe_enable_greenback):
+    """Portals for ``breakpoint()``/``pause_from_sync()`` on trio tasks in a
+    debug-mode actor (``maybe_enable_greenback`` is implied, still accepted): for the
+    task entering the hook (the root's main task, whose body runs inside it) and
+    every task started under it afterwards (RPC calls, user nurseries), not the
+    runtime's service tasks started before (they never run user code). A portal is
+    needed before the pause: a task cannot get one in the middle of a step. Cost per
+    task and per step: bench/bench_greenback.py."""
+    if not actor.debug_mode:
         return nullcontext()
     try:
         import greenback
-    except ImportError:
-        log.warning("maybe_enable_greenback=True but greenback is not installed: ignored")
+    except ImportError:  # a dependency of devx: only a broken install lacks it
+        log.warning("greenback is not installed: breakpoint() on a task will not work")
         return nullcontext()
     return greenback.portals_for_tree()

@@ -2,9 +2,10 @@
 
 Where the caller runs decides how the tree-global TTY lock is taken:
 
-- on the actor's trio thread (sync code called by a task): the task's **greenback
-  portal** runs ``Session.open`` on the loop, then the REPL blocks the loop as an
-  async ``pause()`` would. Needs ``maybe_enable_greenback=True`` at boot.
+- on the actor's trio thread (sync code called by a task, or ``breakpoint()`` in an
+  async function): the task's **greenback portal** runs ``Session.open`` on the
+  loop, then the REPL blocks the loop as an async ``pause()`` would. A debug-mode
+  actor gives every task that runs user code a portal from its start (boot.py).
 - in a ``trio.to_thread.run_sync`` worker: ``trio.from_thread.run`` (the task that
   started the thread takes the lock on its behalf, inside its cancel scope);
 - in a plain ``threading.Thread``: ``trio.from_thread.run(..., trio_token=actor.trio_token)``
@@ -44,7 +45,8 @@ THREAD = "thread"
 
 
 class GreenbackNotEnabled(RuntimeError):
-    """pause_from_sync() on a trio task that has no greenback portal."""
+    """pause_from_sync() (or breakpoint()) on a trio task that has no greenback
+    portal: one the runtime did not start (the message says which and what to do)."""
 
 
 GreenbackNotEnabled.__module__ = "devx"  # public as devx.GreenbackNotEnabled
@@ -60,18 +62,16 @@ def pause_from_sync(
     """Stop the calling sync code in a pdbp REPL at the caller's next line, once
     this actor holds the tree-global TTY lock.
 
-    Works from sync code run by a trio task (needs the greenback portal: boot with
-    ``open_root_actor(maybe_enable_greenback=True)``), from a ``trio.to_thread``
+    Works from sync code run by a trio task (its greenback portal, which a
+    debug-mode actor gives every task that runs user code), from a ``trio.to_thread``
     worker and from a plain ``threading.Thread`` in any actor. Without a runtime it
     raises :class:`~devx.NoRuntime`, or opens a plain pdbp REPL when
     ``allow_no_runtime=True`` (implied for the builtin ``breakpoint()``).
 
-    Cost of greenback: with ``maybe_enable_greenback=True`` devx gives a portal to
-    the root's main task and to every task started under it or under an RPC call
-    (``greenback.portals_for_tree``). Every step of such a task then goes through
-    greenback's coroutine shim: about +1.3 us per step where a bare trio checkpoint
-    costs ~2.6 us (CPython 3.11, x86-64), and each sync pause costs a greenlet
-    switch (~6 us). Leave it off in trees that never pause sync code on a task.
+    Cost of the portals (bench/bench_greenback.py): every step of a portalled task
+    goes through greenback's coroutine shim, ~+2.5 us per step (8 us plain) and
+    ~+65 us per task spawned (17 us plain) on a busy 2-core x86-64, CPython 3.11;
+    debug mode only.
     """
     __tracebackhide__ = hide_tb
     frame = api_frame if api_frame is not None else sys._getframe(1)
@@ -136,17 +136,18 @@ def _on_trio_thread(actor: Actor, api: str, reason: str) -> Session:
         "make the caller `async def` and `await devx.pause()`, or run the sync code "
         "with `await trio.to_thread.run_sync(...)`"
     )
-    if not actor.config.maybe_enable_greenback:
+    try:
+        import greenback  # lazy: a debug-mode actor imported it at boot already
+    except ImportError:
         raise GreenbackNotEnabled(
             f"devx.{api}() was called from sync code on trio task {task.name!r} in actor "
             f"{actor.path!r}: taking the TTY lock without blocking the actor's loop needs "
-            "a greenback portal. Boot the tree with "
-            "open_root_actor(debug_mode=True, maybe_enable_greenback=True) "
-            f"(or open_nursery(...) with the same flags), or {how}"
-        )
-    import greenback  # lazy: only trees that enabled it pay for the import
+            f"greenback, which is not installed (`pip install greenback`), or {how}"
+        ) from None
 
     if not greenback.has_portal():
+        # a portal cannot be given to a task in the middle of its step: devx gives
+        # one to every task that runs user code, from its start (see boot.py)
         if task.name.endswith(".serve_channel"):
             raise GreenbackNotEnabled(
                 f"devx.{api}() was called from a sync RPC function in actor {actor.path!r}: "
@@ -157,9 +158,11 @@ def _on_trio_thread(actor: Actor, api: str, reason: str) -> Session:
         raise GreenbackNotEnabled(
             f"devx.{api}() was called from sync code on trio task {task.name!r} in actor "
             f"{actor.path!r}, which has no greenback portal: devx gives one to the root's "
-            "main task and to tasks started under it or under an RPC call, not to tasks "
-            "spawned into runtime nurseries opened earlier. Call "
-            f"`await greenback.ensure_portal()` in that task first, or {how}"
+            "main task and to every task started under it or under an RPC call, but this "
+            "task was spawned into a nursery opened before the actor's runtime (or is "
+            "one of the runtime's own), and a portal cannot be added in the middle of a "
+            "step. Call `await greenback.ensure_portal()` at the start of that task, or "
+            f"{how}"
         )
     session: Session = greenback.await_(Session.open(actor, reason))
     return session

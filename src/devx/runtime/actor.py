@@ -145,9 +145,11 @@ class Actor:
         self.transport = transport
         self.enabled_modules: set[str] = set()
         self._modules: dict[str, Any] = {}
-        # which functions the channel readers run inline; not async ones where
-        # greenback may be on: pause_from_sync() needs the call's own task there
-        self._inline = _inline.InlineKinds(allow_async=not config.maybe_enable_greenback)
+        # which functions the channel readers run inline; not async ones in debug
+        # mode (greenback portals on): breakpoint()/pause_from_sync() in an async
+        # call need the call's own task, the reader task has no portal
+        greenback_on = config.debug_mode or config.maybe_enable_greenback
+        self._inline = _inline.InlineKinds(allow_async=not greenback_on)
         for name in enable_modules:
             self.enabled_modules.add(name)
         self.listen_addr: Addr | None = None
