@@ -326,7 +326,9 @@ def _relay(st: _Installed, signum: int) -> list[int]:
 
 
 class _Watchdog(threading.Thread):
-    """Dumps from outside the loop when the loop does not answer in time."""
+    """Dumps from outside the loop when the loop does not answer in time. (Its own
+    names must not shadow ``threading.Thread``'s private ones: 3.13's Thread keeps
+    its OS handle in ``_handle``, and a method of that name killed the watchdog.)"""
 
     def __init__(self) -> None:
         super().__init__(name="devx-stack-watchdog", daemon=True)
@@ -361,9 +363,9 @@ class _Watchdog(threading.Thread):
                     _memo.warm(item)
                 continue
             warm_at = None  # a dump walks the task tree itself
-            self._handle(item)
+            self._serve(item)
 
-    def _handle(self, req: _Request) -> None:
+    def _serve(self, req: _Request) -> None:
         st = _state
         step = st.fallback_after if st is not None else DEFAULT_FALLBACK_AFTER
         if not req.in_trio:
