@@ -126,6 +126,7 @@ def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
     assert st.st_uid == os.geteuid()
     assert f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid}" in tree.stderr()
     assert "task 'hang_forever'" in tree.stderr()
+    assert "Warning" not in tree.stderr()  # 3.13 warned at stackscope's import
 
     # a burst of signals is one dump; a later one appends a second with its header.
     # Signals closer than COALESCE_S to the last one taken are dropped: the process

@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import linecache
+import sys
 import threading
+import warnings
 import weakref
 from types import FunctionType, MethodType
 from typing import Any
@@ -41,6 +43,15 @@ def install() -> None:
     """Memoize ``stackscope._lowlevel.analyze_with_blocks`` per code object (once).
     A stackscope without that function is left alone."""
     global _orig
+    # stackscope 0.2.2 builds (and drops) an async generator's asend/athrow awaitable
+    # at import to learn their types; Python 3.13 warns about each on stderr
+    if "stackscope" not in sys.modules:
+        warnings.filterwarnings(
+            "ignore",
+            message=r"coroutine method 'a(send|throw)' of .* was never awaited",
+            category=RuntimeWarning,
+            module=r"stackscope\.",
+        )
     try:
         from stackscope import _lowlevel as low
     except ImportError:

@@ -191,8 +191,6 @@ def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
     if actor is None:
         actor = _lookup_actor()
     # import the heavy part now so the first dump does not pay for it
-    import stackscope  # noqa: F401
-
     _memo.install()
 
     try:
@@ -503,9 +501,9 @@ def _render_task_tree(expected: int | None) -> tuple[str, int]:
     """stackscope's walk of the task tree; when it finds fewer tasks than trio's own
     tree holds (``expected``: stackscope 0.2 cannot map Python 3.13's bytecode to
     nurseries), say so and add every task's frames from trio's tree."""
+    _memo.install()  # first: it imports stackscope quietly
     import stackscope
 
-    _memo.install()
     root = trio.lowlevel.current_root_task()
     try:
         stack = stackscope.extract(root, recurse_child_tasks=True)
