@@ -84,6 +84,7 @@ def user_caller(frame: FrameType | None) -> FrameType | None:
 
 
 _SUSPEND_OPS = frozenset(dis.opmap[name] for name in ("YIELD_VALUE",) if name in dis.opmap)
+_RESUME = dis.opmap.get("RESUME", -1)  # 3.11+
 _GEN_OR_CORO = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
@@ -95,7 +96,12 @@ def really_returns(frame: FrameType) -> bool:
         return True
     lasti = frame.f_lasti
     raw = code.co_code
-    return not (0 <= lasti < len(raw) and raw[lasti] in _SUSPEND_OPS)
+    if not 0 <= lasti < len(raw):
+        return True
+    if raw[lasti] in _SUSPEND_OPS:  # 3.11, 3.12: at the YIELD_VALUE
+        return False
+    # 3.13: already at the RESUME that follows the YIELD_VALUE
+    return not (raw[lasti] == _RESUME and lasti >= 2 and raw[lasti - 2] in _SUSPEND_OPS)
 
 
 def is_coroutine(frame: FrameType) -> bool:
