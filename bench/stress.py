@@ -228,7 +228,9 @@ def unauthenticated_big_frames() -> Row:
 
 
 def idle_unauthenticated(n_conns: int = 1000) -> Row:
-    from devx.runtime.actor import PREAUTH_TIMEOUT
+    from devx.settings import Settings
+
+    PREAUTH_TIMEOUT = Settings().preauth_timeout
 
     log = captured_log()
 

@@ -8,7 +8,7 @@ import trio
 import ctx_fns
 import devx
 from conftest import scaled
-from devx.runtime import context as ctxmod
+from devx import settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -259,7 +259,7 @@ def test_close_from_either_side_ends_peer_iteration():
 
 
 def test_backpressure_bounds_the_buffer():
-    n = ctxmod.STREAM_WINDOW * 4
+    n = settings.Settings().stream_window * 4
 
     async def main():
         async with devx.open_nursery() as an:
@@ -268,8 +268,8 @@ def test_backpressure_bounds_the_buffer():
                 async with ctx.open_stream() as stream:
                     # the producer sends a window's worth, then waits for us
                     state = await _wait_state(portal, lambda s: s["blocked"])
-                    assert state["sent"] == ctxmod.STREAM_WINDOW
-                    assert stream.buffered <= ctxmod.STREAM_WINDOW
+                    assert state["sent"] == settings.Settings().stream_window
+                    assert stream.buffered <= settings.Settings().stream_window
                     got = [await stream.receive() for _ in range(n)]
                     assert got == list(range(n))
                     with pytest.raises(trio.EndOfChannel):

@@ -118,13 +118,13 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
 
 
 def test_env_read_at_import_changed_since_the_zygote_started_spawns_a_subprocess(monkeypatch):
-    """The zygote's modules read DEVX_*/PYTHON* variables when it imported them: a
-    child that must see other values is spawned the plain way."""
+    """The zygote's interpreter read PYTHON* variables when it started: a child that
+    must see other values is spawned the plain way."""
 
     async def main():
         async with devx.open_nursery(spawn_method="forkserver") as an:
             forked = await an.start_actor("forked", enable_modules=["fork_fns"])
-            monkeypatch.setenv("DEVX_STREAM_WINDOW", "3")
+            monkeypatch.setenv("PYTHONHASHSEED", "3")
             spawned = await an.start_actor("spawned", enable_modules=["fork_fns"])
             return await forked.run(fork_fns.proc_state), await spawned.run(fork_fns.proc_state)
 

@@ -6,8 +6,9 @@ dependencies (pdbp, opentelemetry, stackscope, greenback) load only when used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ._public import lazy_getattr, present_as
 from .runtime import (
     Actor,
     ActorBootError,
@@ -43,25 +44,28 @@ _hooks.register("devx.telemetry.boot:actor_lifetime")
 _hooks.register("devx.debug.boot:actor_lifetime")
 _hooks.register("devx.debug.stack:actor_lifetime")
 
-# debugger entry points, imported from devx.debug on first use
-_LAZY = {"pause", "pause_from_sync", "post_mortem", "breakpoint", "GreenbackNotEnabled"}
-# subpackages reachable as attributes after a plain ``import devx`` (imported on first
-# use, so ``import devx`` stays fast): ``devx.debug.mk_pdb``,
-# ``devx.telemetry.readback.load_spans`` ...
-_SUBPACKAGES = {"debug", "telemetry", "runtime", "cli"}
+# debugger entry points, imported from devx.debug on first use; any submodule
+# (``devx.debug``, ``devx.telemetry.readback`` ...) is reachable as an attribute
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        name: ".debug"
+        for name in ("pause", "pause_from_sync", "post_mortem", "breakpoint", "GreenbackNotEnabled")
+    },
+    present=__name__,
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import debug
-
-        return getattr(debug, name)
-    if name in _SUBPACKAGES:
-        from importlib import import_module
-
-        return import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'devx' has no attribute {name!r}")
-
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from . import cli as cli
+    from . import debug as debug
+    from . import runtime as runtime
+    from . import settings as settings
+    from . import telemetry as telemetry
+    from .debug import GreenbackNotEnabled as GreenbackNotEnabled
+    from .debug import pause_from_sync as pause_from_sync
+    from .debug.pause import breakpoint as breakpoint
+    from .debug.pause import pause as pause
+    from .debug.post_mortem import post_mortem as post_mortem
 
 __all__ = [
     "Actor",
@@ -93,3 +97,5 @@ __all__ = [
     "pause_from_sync",
     "post_mortem",
 ]
+
+present_as(__name__, [globals()[name] for name in __all__ if name in globals()])

@@ -14,11 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-# how long the dumps may take to arrive, and how long the trees get to go after the
-# interrupt (devx's own cancel grace, then SIGTERM, fits in it) before SIGKILL
-DUMP_WAIT_S = float(os.environ.get("DEVX_HANG_DUMP_WAIT") or 10.0)
-TEARDOWN_GRACE_S = float(os.environ.get("DEVX_HANG_TEARDOWN_GRACE") or 10.0)
-
 
 @dataclass(eq=False)
 class Hang:
@@ -52,10 +47,9 @@ class Watch:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._saved: dict[str, str | None] = {}
-        from devx.debug._stack_registry import TAG_ENV
-        from devx.debug.stack import ENV_VAR, TERMINAL_ENV
+        from devx.settings import var
 
-        self._env = (ENV_VAR, TAG_ENV, TERMINAL_ENV)
+        self._env = (var("enable_stackscope"), var("hang_tag"), var("stack_dump_terminal"))
 
     # --- the test's side (main thread) ---------------------------------------------
 
@@ -136,6 +130,7 @@ class Watch:
                 hang.done.set()
 
     def _handle(self, hang: Hang) -> None:
+        from devx import settings
         from devx.debug import _stack_brief as brief
         from devx.debug import _stack_registry as reg
         from devx.debug.dump_collect import collect, topmost
@@ -144,7 +139,9 @@ class Watch:
         mine = [e for e in entries if e.tag == hang.tag]
         lines: list[str] = []
         if mine:
-            res = collect(mine, entries, DUMP_WAIT_S)
+            # how long the dumps may take to arrive (DEVX_HANG_DUMP_WAIT)
+            dump_wait = settings.current().hang_dump_wait
+            res = collect(mine, entries, dump_wait)
             outdir = hang.dump_dir = os.path.join(self.dump_dir, _safe(hang.nodeid))
             os.makedirs(outdir, exist_ok=True)
             used: set[str] = set()
@@ -156,7 +153,7 @@ class Watch:
                 with open(os.path.join(outdir, f"{stem}.txt"), "w", encoding="utf-8") as f:
                     f.write(text)
             lines = brief.merge(res.texts)
-            lines += [f"{e.label}  no dump within {DUMP_WAIT_S:g} s" for e in res.missing]
+            lines += [f"{e.label}  no dump within {dump_wait:g} s" for e in res.missing]
             lines += [f"devx: {p}" for p in res.problems]
             with open(os.path.join(outdir, "summary.txt"), "w", encoding="utf-8") as f:
                 f.write("".join(f"{x}\n" for x in lines))
@@ -180,14 +177,16 @@ class Watch:
             if root.pid != me:
                 with contextlib.suppress(OSError):
                     os.kill(root.pid, signal.SIGINT)
-        left = _wait_gone(hang.tag, me, TEARDOWN_GRACE_S)
+        # how long the trees get after the interrupt (devx's own cancel grace, then
+        # SIGTERM, fits in it) before SIGKILL (DEVX_HANG_TEARDOWN_GRACE)
+        grace = settings.current().hang_teardown_grace
+        left = _wait_gone(hang.tag, me, grace)
         for e in left:
             with contextlib.suppress(OSError):
                 os.kill(e.pid, signal.SIGKILL)
         if left:
             hang.summary += "".join(
-                f"devx: {e.label} still running {TEARDOWN_GRACE_S:g} s after the interrupt: "
-                "killed\n"
+                f"devx: {e.label} still running {grace:g} s after the interrupt: killed\n"
                 for e in left
             )
 

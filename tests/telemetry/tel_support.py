@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from devx.runtime.msgs import ActorID, Lineage, RuntimeConfig
-from devx.telemetry import backend, config, events
+from devx.telemetry import backend, events, schema
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -77,7 +77,7 @@ class Memory:
 
         self.spans = InMemorySpanExporter()
         self.logs = _logs_sdk.InMemoryLogRecordExporter()
-        lineage = config.lineage_attrs(actor.lineage)
+        lineage = schema.lineage_attrs(actor.lineage)
         self.lineage = lineage
         self.sink = otel.OtelSink(
             resource_attrs={

@@ -13,7 +13,7 @@ import trio
 from tel_support import Memory, clean_env, fake_actor, front_with_memory
 
 from conftest import captured_log, scaled
-from devx.telemetry import backend, boot, config, events
+from devx.telemetry import backend, boot, config, events, schema
 from devx.telemetry.backend import TelemetryBackend
 
 pytestmark = pytest.mark.timeout(30)
@@ -280,7 +280,7 @@ def test_flush_is_bounded_when_the_exporter_hangs(tel_warnings: list[str]) -> No
             return SpanExportResult.SUCCESS
 
     actor = fake_actor()
-    lineage = config.lineage_attrs(actor.lineage)
+    lineage = schema.lineage_attrs(actor.lineage)
     sink = otel.OtelSink(
         resource_attrs=lineage,
         lineage=lineage,

@@ -14,7 +14,7 @@ import pytest
 from tel_support import fake_actor, run_clean
 
 from conftest import scaled
-from devx.telemetry import config, events, file_sink, readback
+from devx.telemetry import config, events, file_sink, readback, schema
 from devx.telemetry._appendfile import AppendFile
 from devx.telemetry.backend import TelemetryBackend
 
@@ -38,7 +38,7 @@ def _scenario() -> None:
 def _write_with(
     path: Path, actor: Any, build: str, *, scenario: Any = None, twice: bool = True
 ) -> None:
-    lineage = config.lineage_attrs(actor.lineage)
+    lineage = schema.lineage_attrs(actor.lineage)
     resource = {**lineage, "service.instance.id": actor.lineage.uid.uuid, "service.name": "r"}
     if build == "file_sink":
 
@@ -151,7 +151,7 @@ def test_file_sink_lines_are_valid_otlp_json(tmp_path: Path) -> None:
 def test_flush_waits_for_the_writer_and_many_threads_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     actor = fake_actor("froot")
-    lineage = config.lineage_attrs(actor.lineage)
+    lineage = schema.lineage_attrs(actor.lineage)
     sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
     front = TelemetryBackend(lambda: sink, log_attrs=lineage)
     prev = events.install(front)
@@ -292,7 +292,7 @@ def test_odd_values_never_cost_a_batch(tmp_path: Path) -> None:
             return "not the content"
 
     path = tmp_path / "t.jsonl"
-    lineage = config.lineage_attrs(fake_actor("froot").lineage)
+    lineage = schema.lineage_attrs(fake_actor("froot").lineage)
     sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
     front = TelemetryBackend(lambda: sink, log_attrs=lineage)
     prev = events.install(front)
@@ -358,7 +358,7 @@ def test_a_forked_child_keeps_writing(tmp_path: Path) -> None:
     """os.fork() inside a process writing the file (a user's multiprocessing with the
     fork start method): the child's records land and its flush does not hang."""
     path = tmp_path / "t.jsonl"
-    lineage = config.lineage_attrs(fake_actor("froot").lineage)
+    lineage = schema.lineage_attrs(fake_actor("froot").lineage)
     sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
     front = TelemetryBackend(lambda: sink, log_attrs=lineage)
     prev = events.install(front)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tel_support import fake_actor, front_with_memory
 
-from devx.telemetry import config, events
+from devx.telemetry import events, schema
 from devx.telemetry.backend import TelemetryBackend
 from devx.telemetry.logs import LogSetup
 
@@ -44,7 +44,7 @@ def test_json_logs_carry_trace_context_and_lineage(tmp_path: Path, runtime_handl
     import structlog
 
     actor = fake_actor("lroot")
-    lineage = config.lineage_attrs(actor.lineage)
+    lineage = schema.lineage_attrs(actor.lineage)
     front, _mem, prev = front_with_memory(actor)
     path = tmp_path / "log.jsonl"
     setup = LogSetup(lineage, logging.INFO, str(path))
@@ -105,3 +105,43 @@ def test_no_trace_ids_when_telemetry_is_off(tmp_path: Path, runtime_handler) -> 
     setup.close()
     (d,) = lines(path)
     assert d["event"] == "plain" and "trace_id" not in d and d["devx.actor.path"] == "x"
+
+
+@pytest.mark.parametrize("telemetry", ["off", "on"])
+def test_one_json_line_shape_with_telemetry_on_or_off(tmp_path: Path, telemetry: str) -> None:
+    """Every actor's JSON log line has the same keys whether telemetry is on or off:
+    the full lineage (the root without a parent uid) and a microsecond UTC time
+    (plus trace and span ids when logged inside a span, telemetry on)."""
+    import re
+    import sys
+
+    from tel_support import run_clean
+
+    from conftest import scaled
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "log_shape_tree.py"
+    proc = run_clean(
+        [sys.executable, str(script)],
+        scaled(30),
+        DEVX_LOG_FORMAT="json",
+        DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl") if telemetry == "on" else "off",
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(x) for x in proc.stderr.splitlines() if x.startswith("{")]
+    said = {d["devx.actor.path"]: d for d in docs if d["event"].startswith("hello from")}
+    assert set(said) == {"logroot", "logroot/kid"}, proc.stderr
+    lineage = {
+        "devx.actor.name",
+        "devx.actor.uid",
+        "devx.actor.root_uid",
+        "devx.actor.path",
+        "process.pid",
+        "process.parent_pid",
+    }
+    base = {"event", "level", "logger", "timestamp"} | lineage
+    ids = {"trace_id", "span_id"}
+    assert set(said["logroot"]) - ids == base
+    assert set(said["logroot/kid"]) - ids == base | {"devx.actor.parent_uid"}
+    assert said["logroot/kid"]["devx.actor.parent_uid"] == said["logroot"]["devx.actor.uid"]
+    for d in said.values():
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", d["timestamp"]), d

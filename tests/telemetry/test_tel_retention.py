@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_tel_tree import files_under, run_scenario
 
+from devx import settings
 from devx.telemetry import retention
 
 pytestmark = pytest.mark.timeout(90)
@@ -46,12 +47,12 @@ def test_prune_keeps_the_newest_and_the_young(tmp_path: Path) -> None:
 
 
 def test_limits_from_the_environment() -> None:
-    assert retention.limits({}) == (50, 7.0)
-    assert retention.limits({"DEVX_TELEMETRY_KEEP": "3", "DEVX_TELEMETRY_KEEP_DAYS": "0.5"}) == (
-        3,
-        0.5,
-    )
-    assert retention.limits({"DEVX_TELEMETRY_KEEP": "many"}) == (50, 7.0)
+    s = settings.resolve({})
+    assert (s.telemetry_keep, s.telemetry_keep_days) == (50, 7.0)
+    s = settings.resolve({"DEVX_TELEMETRY_KEEP": "3", "DEVX_TELEMETRY_KEEP_DAYS": "0.5"})
+    assert (s.telemetry_keep, s.telemetry_keep_days) == (3, 0.5)
+    with pytest.raises(settings.SettingsError, match="DEVX_TELEMETRY_KEEP='many'"):
+        settings.resolve({"DEVX_TELEMETRY_KEEP": "many"})
 
 
 def test_clean_run_is_quiet_and_prunes_the_default_directory(tmp_path: Path) -> None:

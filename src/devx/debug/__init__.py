@@ -4,8 +4,9 @@ stack dumps. Submodules import lazily so ``import devx`` stays fast."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING
+
+from .._public import lazy_getattr, present_as
 
 # light modules (pdbp itself loads only when a REPL opens); importing the functions
 # also keeps the names from being shadowed by the submodules of the same name
@@ -24,34 +25,17 @@ _EXPORTS = {
     "maybe_open_crash_handler": ".crash_handler",
 }
 
+# the exports above load on first use; so does any submodule (``devx.debug.stack``)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
-# submodules reachable as attributes without importing them first
-# (``devx.debug.stack.enable_stack_on_sig``)
-_SUBMODULES = {
-    "acquire",
-    "boot",
-    "breakpoint_hook",
-    "crash_handler",
-    "frames",
-    "lock",
-    "lock_protocol",
-    "quit_report",
-    "session",
-    "sigint",
-    "stack",
-    "sync",
-    "tree_lock",
-}
-
-
-def __getattr__(name: str) -> Any:
-    mod = _EXPORTS.get(name)
-    if mod is not None:
-        return getattr(import_module(mod, __name__), name)
-    if name in _SUBMODULES:
-        return import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'devx.debug' has no attribute {name!r}")
-
+if TYPE_CHECKING:
+    from .acquire import acquire_debug_lock as acquire_debug_lock
+    from .crash_handler import maybe_open_crash_handler as maybe_open_crash_handler
+    from .crash_handler import open_crash_handler as open_crash_handler
+    from .repl import PdbREPL as PdbREPL
+    from .stack import enable_stack_on_sig as enable_stack_on_sig
+    from .sync import GreenbackNotEnabled as GreenbackNotEnabled
+    from .sync import pause_from_sync as pause_from_sync
 
 __all__ = [
     "breakpoint",
@@ -61,3 +45,6 @@ __all__ = [
     "post_mortem",
     *sorted(_EXPORTS),
 ]
+
+present_as("devx", [pause, breakpoint, post_mortem])  # the daily drivers: devx.pause ...
+present_as(__name__, [mk_pdb, maybe_wait_for_debugger])

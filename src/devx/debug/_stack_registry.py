@@ -22,13 +22,14 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
+from .. import settings
+
 LOG_DIR = "/tmp"
 END_MARKER = "===== end devx stack dump"
 BEGIN_MARKER = "===== devx stack dump"
 _ENTRY_VERSION = 1
 # set by the pytest plugin while a test runs: every process started under it (actors,
 # subprocesses) registers with this tag, so a hung test's trees can be found
-TAG_ENV = "DEVX_HANG_TAG"
 
 
 class UnsafePath(OSError):
@@ -58,7 +59,7 @@ def end_line(pid: int) -> str:
 def runtime_dir(*, create: bool = True) -> str | None:
     """The caller's private devx directory, or ``None`` when it is missing (and not
     created) or unsafe: not a real directory, not ours, or open to others."""
-    base = os.environ.get("DEVX_RUNTIME_DIR") or f"/tmp/devx-{os.geteuid()}"
+    base = settings.current().runtime_dir or f"/tmp/devx-{os.geteuid()}"
     if create:
         with contextlib.suppress(FileExistsError):
             os.mkdir(base, 0o700)

@@ -12,7 +12,6 @@ telemetry events as the async paths (``exception``/``devx.crash``, ``devx.repl``
 from __future__ import annotations
 
 import bdb
-import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
@@ -20,6 +19,7 @@ from typing import Any
 
 import trio
 
+from .. import settings
 from ..runtime.actor import current_actor
 from ..telemetry import events
 from ..telemetry.standalone import ProcessTelemetry
@@ -29,7 +29,6 @@ from .sync import BareSession, open_sync_session
 
 __tracebackhide__ = True
 
-ENV_FLAG = "DEVX_PDB"
 
 ReplFixture = AbstractContextManager[Any] | Callable[[], AbstractContextManager[Any]]
 
@@ -120,7 +119,7 @@ def maybe_open_crash_handler(
     leaves it to ``DEVX_PDB``, so a CLI's ``--pdb`` flag is one line that the
     variable also turns on: ``with maybe_open_crash_handler(pdb=args.pdb):``."""
     if not pdb:
-        pdb = os.environ.get(ENV_FLAG, "").strip().lower() in ("1", "true", "yes", "on")
+        pdb = settings.current().pdb
     if not pdb:
         return nullcontext(BoxedMaybeException(kwargs.get("raise_on_exit", True)))
     return open_crash_handler(hide_tb=hide_tb, **kwargs)
@@ -184,7 +183,7 @@ def _fixture(fixture: ReplFixture | None) -> Iterator[Any]:
     if fixture is None:
         yield None
         return
-    cm = fixture if hasattr(fixture, "__enter__") else fixture()  # type: ignore[operator]
+    cm = fixture if hasattr(fixture, "__enter__") else fixture()
     with cm as go:  # type: ignore[union-attr]
         yield go
 

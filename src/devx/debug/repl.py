@@ -48,7 +48,7 @@ def _build_pdbrepl_class() -> type:
 
     plain = bool(os.environ.get("NO_COLOR"))
 
-    class DevxConfig(pdbp.DefaultConfig):  # type: ignore[misc,name-defined]
+    class DevxConfig(pdbp.DefaultConfig):  # type: ignore[misc]
         sticky_by_default = False
         enable_hidden_frames = True
         show_hidden_frames_count = False
@@ -57,7 +57,7 @@ def _build_pdbrepl_class() -> type:
         use_pygments = not plain
         truncate_long_lines = False
 
-    class PdbREPL(pdbp.Pdb):  # type: ignore[misc,name-defined]
+    class PdbREPL(pdbp.Pdb):  # type: ignore[misc]
         """A multi-process-safe pdbp REPL; get one from :func:`mk_pdb`."""
 
         DefaultConfig = DevxConfig

@@ -56,6 +56,7 @@ from typing import Any
 
 import trio
 
+from .. import settings
 from ..runtime import console
 from ..runtime.threads import start_quiet
 from ..telemetry import schema
@@ -76,8 +77,6 @@ __all__ = [
 
 log = logging.getLogger("devx.debug.stack")
 
-ENV_VAR = "DEVX_ENABLE_STACKSCOPE"
-TERMINAL_ENV = "DEVX_STACK_DUMP_TERMINAL"  # "0": no stderr copy of dumps
 COALESCE_S = 0.3
 DEFAULT_FALLBACK_AFTER = 0.25
 HARD_FALLBACK_S = 2.0
@@ -90,10 +89,8 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def env_enabled() -> bool:
-    """Whether ``DEVX_ENABLE_STACKSCOPE`` asks for the handler (any value but
-    empty/0/false/no/off)."""
-    val = os.environ.get(ENV_VAR, "").strip().lower()
-    return val not in ("", "0", "false", "no", "off")
+    """Whether ``DEVX_ENABLE_STACKSCOPE`` asks for the handler (the tree's settings)."""
+    return settings.current().enable_stackscope
 
 
 # --- state ---------------------------------------------------------------------------
@@ -642,7 +639,7 @@ def _entry_for(actor: Any, sig: int) -> _reg.Entry:
         start_time=_reg.proc_start_time(pid),
         signal=int(sig),
         log_path=log_path(pid),
-        tag=os.environ.get(_reg.TAG_ENV, ""),
+        tag=settings.current().hang_tag,
     )
     if actor is None:
         name = os.path.basename(sys.argv[0] or "python")
@@ -728,7 +725,7 @@ def _emit(
             os.close(fd)
     # the terminal copy: held back while a REPL is live in the tree, in order after
     # the release (the file and the telemetry record above/below are written now)
-    if os.environ.get(TERMINAL_ENV, "1") != "0":  # the pytest plugin keeps them in files
+    if settings.current().stack_dump_terminal:  # the pytest plugin keeps them in files
         console.write_bytes((note.encode() if note else b"") + data, fd=2)
     try:
         from devx.telemetry import events

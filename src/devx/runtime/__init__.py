@@ -4,6 +4,7 @@ the small event API :mod:`devx.telemetry.events`."""
 
 from __future__ import annotations
 
+from .._public import lazy_getattr
 from .actor import Actor, current_actor
 from .context import Context, MsgStream
 from .errors import (
@@ -24,6 +25,9 @@ from .msgs import ActorID, Lineage
 from .nursery import ActorNursery, open_nursery
 from .portal import Portal
 from .root import open_root_actor
+
+# any submodule (``devx.runtime.ipc``) is reachable as an attribute, imported on first use
+__getattr__ = lazy_getattr(__name__, {})
 
 __all__ = [
     "Actor",

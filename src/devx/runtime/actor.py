@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .. import settings
 from ..telemetry import events, schema
 from . import context as _context
 from . import hooks as _hooks
@@ -76,7 +77,6 @@ log = logging.getLogger("devx.runtime")
 HELLO_TIMEOUT = 5.0  # for the HelloAck of an actor we connect to
 # an accepted connection must authenticate within this time (a real peer sends its
 # Hello right after connecting); at most this many may be waiting to at once
-PREAUTH_TIMEOUT = float(os.environ.get("DEVX_PREAUTH_TIMEOUT", "2"))
 MAX_PREAUTH_PENDING = 64
 REPLY_TIMEOUT = 1.0
 
@@ -217,16 +217,7 @@ class Actor:
 
     def lineage_attrs(self) -> dict[str, Any]:
         """Lineage as flat attributes (logs, telemetry, banners)."""
-        lin = self.lineage
-        return {
-            "devx.actor.name": self.name,
-            "devx.actor.uid": str(lin.uid),
-            "devx.actor.parent_uid": str(lin.parent_uid) if lin.parent_uid else "",
-            "devx.actor.root_uid": str(lin.root_uid),
-            "devx.actor.path": lin.path,
-            "process.pid": lin.pid,
-            "process.parent_pid": lin.parent_pid,
-        }
+        return schema.lineage_attrs(self.lineage)
 
     # --- modules ---------------------------------------------------------------
 
@@ -405,10 +396,11 @@ class Actor:
         why: str | None = None
         msg: Any = None
         try:
-            with trio.fail_after(PREAUTH_TIMEOUT):
+            preauth_timeout = settings.current().preauth_timeout
+            with trio.fail_after(preauth_timeout):
                 msg = await chan.recv()
         except trio.TooSlowError:
-            why = f"sent no hello in {PREAUTH_TIMEOUT}s"
+            why = f"sent no hello in {preauth_timeout:g}s"
         except (MsgTypeError, ChannelClosed) as exc:
             why = str(exc)
         else:

@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 import trio
 
+from .. import settings
 from . import console, forkserver, lifeline
 from . import log as runtime_log
 from .actor import Actor, current_actor
-from .child_record import CANCEL_GRACE
 from .errors import ChannelClosed
 from .msgs import ActorID, Error, Lineage, Ready, SpawnSpec
 
@@ -85,7 +85,7 @@ async def run_child(spec: SpawnSpec) -> int:
     )
     actor.main_ref = (spec.main_module, spec.main_path)
     actor.spawn_parent_addr = spec.parent_addr
-    runtime_log.setup(spec.config.loglevel, path)
+    runtime_log.setup(spec.config.loglevel, actor.lineage_attrs())
     try:
         chan = await actor.connect_to(spec.parent_addr)
     except (OSError, ChannelClosed, trio.TooSlowError) as exc:
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     lifeline.start(
         os.getppid(),
         path=args.path or args.name,
-        grace=CANCEL_GRACE,
+        grace=_cancel_grace,
         cancel=_cancel_from_thread,
         child_pids=_child_pids,
     )
@@ -153,15 +153,22 @@ def run_forked(spec: SpawnSpec, *, parent_fd: int) -> None:
         spec.parent_pid,
         parent_fd=parent_fd,
         path=f"{spec.parent_path}/{spec.name}",
-        grace=CANCEL_GRACE,
+        grace=_cancel_grace,
         cancel=_cancel_from_thread,
         child_pids=_child_pids,
     )
     _serve(spec)
 
 
+def _cancel_grace() -> float:
+    """The tree's grace (its settings once the spawn spec is read; the inherited
+    environment's before)."""
+    return settings.current().cancel_grace
+
+
 def _serve(spec: SpawnSpec) -> None:
     """Run the actor of ``spec`` to its end and exit the process (never returns)."""
+    settings.install(spec.settings)  # the root's values, never the environment's
     if spec.sys_path:
         sys.path[:] = spec.sys_path
     try:

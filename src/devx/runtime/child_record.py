@@ -4,13 +4,13 @@ it (graceful cancel over IPC, then SIGTERM, then SIGKILL; always bounded)."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
+from .. import settings
 from ..telemetry import events, schema
 from .errors import ActorExited, ChannelClosed
 from .ipc import Channel
@@ -20,7 +20,6 @@ from .spawn import ChildProcess
 
 log = logging.getLogger("devx.runtime")
 
-CANCEL_GRACE = float(os.environ.get("DEVX_CANCEL_GRACE", "3"))
 TERM_GRACE = 2.0
 
 
@@ -115,7 +114,7 @@ class ChildRecord:
             self._record_exit()
             return True
         self.cancel_requested = True
-        grace = CANCEL_GRACE if timeout is None else timeout
+        grace = settings.current().cancel_grace if timeout is None else timeout
         graceful = True
         chan = self.chan
         with trio.CancelScope(shield=True):

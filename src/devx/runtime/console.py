@@ -35,6 +35,8 @@ import threading
 from collections import deque
 from typing import Literal
 
+from .. import settings
+
 __all__ = [
     "MAX_BYTES",
     "ConsoleStream",
@@ -54,7 +56,6 @@ StreamName = Literal["stderr", "stdout"]
 MAX_BYTES = 4 * 1024 * 1024
 """Cap on what is kept while the gate is closed (bytes of text, UTF-8 counted)."""
 
-ENV_LOG_FORMAT = "DEVX_LOG_FORMAT"
 
 # one kept write: (target, payload, size in bytes, line count); the target is
 # "stderr"/"stdout" for text (payload: str) or an fd for bytes (payload: bytes)
@@ -259,7 +260,7 @@ class ConsoleStream:
             return False
 
     def fileno(self) -> int:
-        return self._target().fileno()  # type: ignore[attr-defined]
+        return int(self._target().fileno())  # type: ignore[attr-defined]
 
     def writable(self) -> bool:
         return True
@@ -290,10 +291,10 @@ def stream(name: StreamName = "stderr") -> ConsoleStream:
 def log_format(name: StreamName = "stderr") -> Literal["json", "console"]:
     """How devx's log lines look on the terminal: ``DEVX_LOG_FORMAT`` (``json`` or
     ``console``) if set, else one readable line each on a TTY and JSON otherwise."""
-    val = os.environ.get(ENV_LOG_FORMAT, "").strip().lower()
+    val = settings.current().log_format
     if val == "json":
         return "json"
-    if val in ("console", "text", "plain"):
+    if val == "console":
         return "console"
     return "console" if stream(name).isatty() else "json"
 

@@ -29,14 +29,13 @@ Semantics in brief: an error of the callee cancels the caller's block and is rai
 out of it (:class:`RemoteActorError`); an error (or an outer cancellation) of the
 caller's block cancels the callee, waits for it to finish (bounded) and is raised
 as is; ``ctx.cancel()`` cancels both sides and the caller's block exits quietly; a
-stream is credit-based (a window of :data:`STREAM_WINDOW` items): a sender waits
+stream is credit-based (a window of ``DEVX_STREAM_WINDOW`` items): a sender waits
 when its receiver has that many unread, so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
+from .. import settings
 from ..telemetry import events, schema
 from .errors import (
     ChannelClosed,
@@ -72,10 +72,8 @@ if TYPE_CHECKING:
     from .portal import Portal
 
 # how many unread stream items a receiver holds at most (the sender's credit)
-STREAM_WINDOW = int(os.environ.get("DEVX_STREAM_WINDOW", "64"))
 # how long a caller whose block failed (or was cancelled) waits for the callee to
 # acknowledge its cancellation before it raises anyway
-CANCEL_ACK_TIMEOUT = float(os.environ.get("DEVX_CONTEXT_CANCEL_TIMEOUT", "5"))
 # how long a shielded StreamEnd/CancelCall waits for a busy channel
 _SEND_TIMEOUT = 0.5
 
@@ -117,7 +115,7 @@ class MsgStream:
 
     @property
     def buffered(self) -> int:
-        """Items received and not yet read (at most :data:`STREAM_WINDOW`)."""
+        """Items received and not yet read (at most the stream window, ``DEVX_STREAM_WINDOW``)."""
         return len(self._ctx._items)
 
     @property
@@ -198,7 +196,7 @@ class Context:
         self._first: Any = None
         self._items: deque[Any] = deque()
         self._peer_ended = False
-        self._credits = STREAM_WINDOW
+        self._credits = self._window = settings.current().stream_window
         self._unacked = 0
         self._ready_in_a_row = 0
         self._stream_state: Literal["none", "open", "closed"] = "none"
@@ -264,6 +262,10 @@ class Context:
 
     def _over(self) -> bool:
         return self._final is not None or self._lost
+
+    def _stream_closed(self) -> bool:
+        """Read after an await: another task may have closed the stream meanwhile."""
+        return self._stream_state == "closed"
 
     # --- the API of both sides -----------------------------------------------------------
 
@@ -335,7 +337,7 @@ class Context:
                 break
             # backpressure: the peer holds a window of unread items
             await self._wait(lambda: self._credits > 0 or self._peer_ended or self._over())
-            if self._stream_state == "closed":
+            if self._stream_closed():  # closed while we waited
                 raise StreamClosed(f"the stream of {self._where()} was closed while sending")
         try:
             frame = encode(StreamItem(cid=self.cid, to_callee=self._to_callee, value=value))
@@ -367,14 +369,14 @@ class Context:
         if self._items:
             value = self._items.popleft()
             self._unacked += 1
-            if self._unacked >= max(1, STREAM_WINDOW // 2) and not self._over():
+            if self._unacked >= max(1, self._window // 2) and not self._over():
                 n, self._unacked = self._unacked, 0
                 try:
                     await self.chan.send(StreamAck(cid=self.cid, to_callee=self._to_callee, n=n))
                 except ChannelClosed:
                     pass
             return value
-        if self._stream_state == "closed":
+        if self._stream_closed():
             raise StreamClosed(f"the stream of {self._where()} was closed while receiving")
         raise trio.EndOfChannel
 
@@ -550,7 +552,7 @@ async def _cancel_and_wait(ctx: Context) -> None:
     if ctx._over():
         return
     with trio.CancelScope(shield=True) as cs:
-        cs.deadline = trio.current_time() + CANCEL_ACK_TIMEOUT
+        cs.deadline = trio.current_time() + settings.current().context_cancel_timeout
         await _send_cancel(ctx.chan, ctx.cid)
         await ctx._wait(ctx._over)
 

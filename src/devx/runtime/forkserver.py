@@ -14,13 +14,14 @@
 - Parent death: the child watches a pipe whose write end only the parent actor holds
   (:mod:`devx.runtime.lifeline`), not the zygote.
 - A child whose environment differs from the zygote's in a variable read at import
-  (``DEVX_*``, ``PYTHON*``) is spawned as a subprocess: the zygote's modules read the
-  zygote's. So is every child once the zygote is gone (with a warning).
+  (``PYTHON*``, ``OTEL_*``, the locale) is spawned as a subprocess: the zygote's
+  modules read the zygote's. ``DEVX_*`` settings are not among them: they travel in
+  the spawn spec (:mod:`devx.settings`). So is every child once the zygote is gone
+  (with a warning).
 """
 
 from __future__ import annotations
 
-import array
 import logging
 import os
 import signal
@@ -32,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
+from .. import settings
 from .errors import ActorBootError
+from .fdpass import fds_of, rights
 from .msgs import (
     ZYGOTE_MAX_FRAME,
     ChildExited,
@@ -59,13 +62,11 @@ BOOT = (
     "from devx.runtime.zygote import main; main(i)"
 )
 # a fork request waits this long for its answer (the zygote's own boot included)
-FORK_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
 EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
 EXIT_UNKNOWN = 255  # returncode of a child whose zygote died before it (not ours to reap)
 # variables a pre-imported module (or the interpreter: locale, stdio encoding) may
 # have read at startup, in the zygote
-_IMPORT_TIME_PREFIXES = ("DEVX_", "PYTHON", "OTEL_", "LC_", "LANG")
-_PER_CHILD = {"DEVX_ACTOR"}
+_IMPORT_TIME_PREFIXES = ("PYTHON", "OTEL_", "LC_", "LANG")
 
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
 _client: ForkServerClient | None = None
@@ -102,7 +103,7 @@ def set_inherited(fd: int, zygote_env: dict[str, str]) -> None:
 def env_compatible(env: dict[str, str], zygote_env: dict[str, str]) -> bool:
     """Whether a child with ``env`` sees the same import-time settings as the zygote."""
     for key in env.keys() | zygote_env.keys():
-        if key.startswith(_IMPORT_TIME_PREFIXES) and key not in _PER_CHILD:
+        if key.startswith(_IMPORT_TIME_PREFIXES):
             if env.get(key) != zygote_env.get(key):
                 return False
     return True
@@ -250,7 +251,7 @@ class ForkServerClient:
         return f"the fork server (pid {self.zygote.pid})" if self.zygote else "the fork server"
 
     async def send(self, msg: Any, fds: list[int] | None = None) -> None:
-        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        anc = rights(fds)
         async with self._send_lock:
             await self._sock.sendmsg([msgspec.msgpack.encode(msg)], anc)
 
@@ -282,12 +283,12 @@ class ForkServerClient:
             # the request goes out whole (shielded); the wait for the answer can be
             # cancelled: a child forked for a request that gave up is killed when its
             # answer comes (see _read)
-            with trio.CancelScope(shield=True), trio.move_on_after(FORK_TIMEOUT):
+            with trio.CancelScope(shield=True), trio.move_on_after(settings.current().boot_timeout):
                 try:
                     await self.send(msg, [self._life_r, *stdio])
                 except OSError as exc:
                     raise ForkServerLost(f"{self.zygote_desc} cannot be reached: {exc}") from None
-            with trio.move_on_after(FORK_TIMEOUT):
+            with trio.move_on_after(settings.current().boot_timeout):
                 await reply.done.wait()
         finally:
             self._pending.pop(req, None)
@@ -302,7 +303,8 @@ class ForkServerClient:
             raise ForkServerLost(self.lost)
         raise ActorBootError(
             f"{self.zygote_desc} did not answer a request to start actor "
-            f"'{spec.parent_path}/{spec.name}' in {FORK_TIMEOUT:g}s (DEVX_BOOT_TIMEOUT)"
+            f"'{spec.parent_path}/{spec.name}' in {settings.current().boot_timeout:g}s "
+            "(DEVX_BOOT_TIMEOUT)"
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -325,7 +327,7 @@ class ForkServerClient:
             except OSError as exc:
                 self._lose(f"{self.zygote_desc} connection failed: {exc}")
                 return
-            fds = _fds_of(anc)
+            fds = fds_of(anc)
             if not data:
                 self._lose(f"{self.zygote_desc} exited")
                 return
@@ -336,7 +338,7 @@ class ForkServerClient:
                 msg = None
             if isinstance(msg, Forked):
                 pidfd = fds.pop(0) if fds else -1
-                reply = self._pending.get(msg.req)  # type: ignore[assignment]
+                reply = self._pending.get(msg.req)
                 if reply is not None:
                     proc = ForkedProcess(msg.pid, pidfd, reply.path)
                     reply.proc = self._procs[msg.pid] = proc
@@ -346,7 +348,7 @@ class ForkServerClient:
                     self._procs[msg.pid] = proc
                     proc.kill()
             elif isinstance(msg, ForkRefused):
-                reply = self._pending.get(msg.req)  # type: ignore[assignment]
+                reply = self._pending.get(msg.req)
                 if reply is not None and msg.spawn_elsewhere:
                     self.lost = f"{self.zygote_desc} cannot fork: {msg.reason}"
                     reply.done.set()
@@ -415,16 +417,6 @@ def _current_umask() -> int:
     mask = os.umask(0o022)  # elsewhere: read it by setting it (the loop's thread only)
     os.umask(mask)
     return mask
-
-
-def _fds_of(anc: list[tuple[int, int, bytes]]) -> list[int]:
-    fds: list[int] = []
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
-            fds.extend(arr)
-    return fds
 
 
 async def launch(secret: str) -> ForkServerClient:

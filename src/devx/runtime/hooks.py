@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -42,4 +42,4 @@ def load(path: str) -> Hook:
     hook = getattr(importlib.import_module(mod_name), attr)
     if not callable(hook):
         raise TypeError(f"actor hook {path!r} is not callable")
-    return hook
+    return cast(Hook, hook)

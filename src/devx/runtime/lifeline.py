@@ -83,14 +83,15 @@ def start(
     *,
     parent_fd: int | None = None,
     path: str,
-    grace: float,
+    grace: Callable[[], float],
     cancel: Callable[[str], None],
     child_pids: Callable[[], list[int]],
 ) -> threading.Thread:
     """Watch ``parent_pid`` (or, when given, the lifeline pipe ``parent_fd``) from a
     daemon thread (see the module docstring).
     ``cancel(reason)`` must be safe to call from another thread; ``child_pids()``
-    names this actor's live children."""
+    names this actor's live children; ``grace()`` is read when the parent is gone
+    (the tree's settings arrive after the watch starts)."""
 
     def watch() -> None:
         if parent_fd is not None:
@@ -102,7 +103,8 @@ def start(
             cancel(reason)
         except Exception:
             pass
-        time.sleep(grace)  # a process that exits meanwhile takes this thread along
+        wait = grace()
+        time.sleep(wait)  # a process that exits meanwhile takes this thread along
         try:
             pids = list(child_pids())
         except Exception:
@@ -114,7 +116,7 @@ def start(
                 pass
         msg = (
             f"devx: actor {path!r} (pid {os.getpid()}): {reason} and it did not finish "
-            f"within {grace:g}s (its loop is blocked?): exiting now\n"
+            f"within {wait:g}s (its loop is blocked?): exiting now\n"
         )
         try:
             os.write(2, msg.encode())

@@ -2,13 +2,15 @@
 console gate (:mod:`devx.runtime.console`: held back while a REPL is live). On a
 terminal one readable line per record, headed by the actor's tree path and pid; JSON
 lines when stderr is not a terminal or ``DEVX_LOG_FORMAT=json``. The telemetry layer
-may replace the handler with its structlog one (same two forms)."""
+may replace the handler with its structlog one: the same two forms, the same keys
+(one JSON line shape, telemetry on or off: full lineage, microsecond UTC time)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from . import console
@@ -16,52 +18,58 @@ from . import console
 _HANDLER_FLAG = "_devx_runtime_handler"
 
 
-def setup(loglevel: str | None, actor_path: str) -> None:
+def setup(loglevel: str | None, lineage: Mapping[str, Any]) -> None:
     """Give the ``devx`` logger one stderr handler (errors are always shown; more
-    with ``loglevel``), unless the application configured its own."""
+    with ``loglevel``), unless the application configured its own. ``lineage``: the
+    actor's lineage attributes (``devx.telemetry.schema.lineage_attrs``)."""
     logger = logging.getLogger("devx")
     level = getattr(logging, (loglevel or "WARNING").upper(), logging.WARNING)
     logger.setLevel(level)
     for h in logger.handlers:
         if getattr(h, _HANDLER_FLAG, False):
-            h.setFormatter(_formatter(actor_path))
+            h.setFormatter(_formatter(lineage))
             return
     if logger.handlers:
         return
     handler = logging.StreamHandler(console.stream("stderr"))
     setattr(handler, _HANDLER_FLAG, True)
-    handler.setFormatter(_formatter(actor_path))
+    handler.setFormatter(_formatter(lineage))
     logger.addHandler(handler)
     logger.propagate = False
 
 
-def _formatter(actor_path: str) -> logging.Formatter:
+def _formatter(lineage: Mapping[str, Any]) -> logging.Formatter:
     if console.log_format() == "json":
-        return JsonFormatter({"devx.actor.path": actor_path, "process.pid": os.getpid()})
-    return logging.Formatter(
-        f"[devx {actor_path} pid {os.getpid()}] %(levelname)s %(name)s: %(message)s"
-    )
+        return JsonFormatter(lineage)
+    path, pid = lineage.get("devx.actor.path"), lineage.get("process.pid", os.getpid())
+    return logging.Formatter(f"[devx {path} pid {pid}] %(levelname)s %(name)s: %(message)s")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ``event``, ``level``, ``logger``, ``timestamp``
-    (UTC, ISO 8601), ``exception`` when there is one, and the ``extra`` fields."""
+    """One JSON object per record, the same as structlog's JSON lines (keys, order,
+    ISO UTC time to the microsecond): ``event``, ``level``, ``logger``,
+    ``timestamp``, ``trace_id``/``span_id`` when the telemetry stamped the record,
+    the actor's lineage, ``exception`` when there is one."""
 
-    def __init__(self, extra: dict[str, Any]) -> None:
+    def __init__(self, lineage: Mapping[str, Any]) -> None:
         super().__init__()
-        self.extra = extra
+        self.lineage = dict(lineage)
 
     def format(self, record: logging.LogRecord) -> str:
         import json
 
+        tid = getattr(record, "devx_trace_id", None)
+        sid = getattr(record, "devx_span_id", None)
         doc: dict[str, Any] = {
             "event": record.getMessage(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            + f".{int(record.created % 1 * 1e6):06d}Z",
         }
-        for k, v in self.extra.items():
+        if tid:
+            doc["trace_id"], doc["span_id"] = tid, sid
+        for k, v in self.lineage.items():
             doc.setdefault(k, v)
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..settings import Settings
+
 
 class ActorID(msgspec.Struct, frozen=True, array_like=True):
     """An actor's identity: its (not necessarily unique) name plus a unique uuid."""
@@ -76,6 +78,8 @@ class SpawnSpec(msgspec.Struct, frozen=True):
     trace_carrier: dict[str, str] = {}
     # the parent actor's pid: with the fork server the OS parent is the zygote
     parent_pid: int = 0
+    # the tree's settings, resolved once by the root (a child never re-reads them)
+    settings: Settings = Settings()
 
 
 # --- the IPC protocol ----------------------------------------------------------------

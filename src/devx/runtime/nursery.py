@@ -20,6 +20,7 @@ from typing import Any
 
 import trio
 
+from .. import settings
 from ..telemetry import events, schema
 from .actor import Actor, check_actor_name, current_actor
 from .child_record import ChildRecord, describe_exit
@@ -38,7 +39,6 @@ from .spawn import Spawner, default_spawner
 
 log = logging.getLogger("devx.runtime")
 
-BOOT_TIMEOUT = float(os.environ.get("DEVX_BOOT_TIMEOUT", "30"))
 # errors from several children arriving this close together are raised as one group
 ERROR_GATHER_WINDOW = 0.1
 
@@ -158,6 +158,7 @@ class ActorNursery:
             transport=actor.transport,
             trace_carrier=events.carrier(),
             parent_pid=os.getpid(),
+            settings=settings.current(),
         )
 
     def _env(self, spec: SpawnSpec) -> dict[str, str]:
@@ -195,7 +196,8 @@ class ActorNursery:
             async def connected() -> None:
                 rec.chan = await chan_recv.receive()
 
-            with trio.move_on_after(BOOT_TIMEOUT) as timeout:
+            boot_timeout = settings.current().boot_timeout
+            with trio.move_on_after(boot_timeout) as timeout:
                 await _first(connected, rec.exited.wait)
                 if rec.chan is not None:
                     await _first(rec.chan.ready.wait, rec.exited.wait)
@@ -207,7 +209,8 @@ class ActorNursery:
         if chan is None or not chan.ready.is_set() or chan.closed:
             if timeout.cancelled_caught:
                 raise ActorBootError(
-                    f"actor {rec.path!r} (pid {rec.pid}) was not ready in {BOOT_TIMEOUT}s"
+                    f"actor {rec.path!r} (pid {rec.pid}) was not ready in {boot_timeout:g}s "
+                    "(DEVX_BOOT_TIMEOUT)"
                 )
             with trio.move_on_after(1):
                 await rec.exited.wait()
@@ -353,12 +356,37 @@ def _one_transport(transports: Any) -> str:
 
 
 @asynccontextmanager
-async def open_nursery(**root_kwargs: Any) -> AsyncIterator[ActorNursery]:
+async def open_nursery(
+    name: str | None = None,
+    *,
+    debug_mode: bool | None = None,
+    loglevel: str | None = None,
+    enable_modules: list[str] | None = None,
+    enable_stack_on_sig: bool | None = None,
+    maybe_enable_greenback: bool | None = None,
+    telemetry: str | None = None,
+    transport: str | None = None,
+    enable_transports: list[str] | str | None = None,
+    spawn_method: str | None = None,
+) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
-    no runtime is running (``root_kwargs`` go to ``open_root_actor`` then).
+    no runtime is running (the options are ``open_root_actor``'s, used only then; an
+    unknown option is a ``TypeError`` as for any function).
     ``enable_transports=["uds"]`` is the peer project's spelling of ``transport="uds"``."""
-    if "enable_transports" in root_kwargs:
-        root_kwargs["transport"] = _one_transport(root_kwargs.pop("enable_transports"))
+    given: dict[str, Any] = {
+        "name": name,
+        "debug_mode": debug_mode,
+        "loglevel": loglevel,
+        "enable_modules": enable_modules,
+        "enable_stack_on_sig": enable_stack_on_sig,
+        "maybe_enable_greenback": maybe_enable_greenback,
+        "telemetry": telemetry,
+        "transport": transport,
+        "spawn_method": spawn_method,
+    }
+    root_kwargs = {k: v for k, v in given.items() if v is not None}
+    if enable_transports is not None:
+        root_kwargs["transport"] = _one_transport(enable_transports)
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
         from .root import open_root_actor

@@ -8,7 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from .. import settings
 from ..telemetry import events
+from ..telemetry import schema as events_schema
 from . import forkserver, hooks, spawn
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
@@ -41,12 +43,18 @@ async def open_root_actor(
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
     check_actor_name(name)
-    method = spawn.resolve_method(spawn_method)
-    runtime_log.setup(loglevel, name)
+    # the tree's settings, once: a bad value is refused here, naming the variable
+    settings.install(settings.resolve())
+    try:
+        method = spawn.resolve_method(spawn_method)
+    except BaseException:
+        settings.install(None)
+        raise
     uid = ActorID(name, uuid.uuid4().hex)
     lineage = Lineage(
         uid=uid, parent_uid=None, root_uid=uid, path=name, pid=os.getpid(), parent_pid=os.getppid()
     )
+    runtime_log.setup(loglevel, events_schema.lineage_attrs(lineage))
     config = RuntimeConfig(
         debug_mode=debug_mode,
         debug_tree=debug_mode,
@@ -89,3 +97,4 @@ async def open_root_actor(
         if zygote is not None:  # the actor failed to start
             await forkserver.discard(zygote)
         guard.restore()
+        settings.install(None)

@@ -13,6 +13,7 @@ from typing import Protocol
 import msgspec
 import trio
 
+from .. import settings
 from .msgs import SpawnSpec
 
 METHODS = ("subprocess", "forkserver")
@@ -48,7 +49,7 @@ def resolve_method(method: str | None) -> str:
     the default; the fork server only where the platform has it (else subprocess)."""
     source = "spawn_method"
     if not method:
-        method, source = os.environ.get(METHOD_ENV) or DEFAULT_METHOD, METHOD_ENV
+        method, source = settings.current().spawn_method or DEFAULT_METHOD, METHOD_ENV
     if method not in METHODS:
         raise ValueError(
             f"{source}={method!r} is not a spawn method devx knows; use one of {METHODS}"

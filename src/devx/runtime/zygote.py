@@ -21,12 +21,11 @@ signals as ``trio.Process`` would show them. It ignores the terminal's signals
 (ctrl-c, SIGTERM or SIGHUP sent to the whole process group, stack-dump signals) and
 exits when the root's connection closes: at once when no child is left, else once
 its children are gone (they watch their parent actors and exit by themselves), and
-SIGKILLs any still there after :data:`LINGER` seconds.
+SIGKILLs any still there after :func:`linger` seconds.
 """
 
 from __future__ import annotations
 
-import array
 import hmac
 import os
 import random
@@ -42,6 +41,8 @@ from typing import Any
 
 import msgspec
 
+from .. import settings
+from .fdpass import fds_of, rights
 from .msgs import (
     ZYGOTE_MAX_FRAME,
     ChildExited,
@@ -54,7 +55,13 @@ from .msgs import (
 
 PROCESS_NAME = "devx-zygote"  # /proc/<pid>/comm, what ps shows
 # after the root is gone: how long children may take to exit by themselves
-LINGER = 3 * float(os.environ.get("DEVX_CANCEL_GRACE", "3")) + 5
+
+
+def linger() -> float:
+    """Seconds the zygote lets orphaned actors end after the root is gone."""
+    return 3 * settings.current().cancel_grace + 5
+
+
 SEND_TIMEOUT = 5.0
 # the terminal's signals a whole process group gets: the zygote outlives them until
 # its root says (by closing its connection) that the tree is done
@@ -159,7 +166,7 @@ class Zygote:
                 self.owner[pid] = None
         if conn is self.root:
             self.root = None
-            self.deadline = time.monotonic() + LINGER
+            self.deadline = time.monotonic() + linger()
 
     # --- the loop ------------------------------------------------------------------
 
@@ -199,7 +206,9 @@ class Zygote:
     def _kill_all(self) -> None:
         pids = list(self.owner)
         if pids:
-            _say(f"the root is gone and {len(pids)} actor(s) still run after {LINGER:g}s: SIGKILL")
+            _say(
+                f"the root is gone and {len(pids)} actor(s) still run after {linger():g}s: SIGKILL"
+            )
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -212,7 +221,7 @@ class Zygote:
                 pass
 
     def _send(self, conn: socket.socket, msg: Any, fds: list[int] | None = None) -> None:
-        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        anc = rights(fds)
         try:
             conn.sendmsg([_encoder.encode(msg)], anc)
         except OSError:  # the requester is gone (or stuck for SEND_TIMEOUT)
@@ -230,7 +239,7 @@ class Zygote:
         except OSError:
             self._drop(conn)
             return
-        fds = _fds_of(anc)
+        fds = fds_of(anc)
         if not data and not fds:  # end of file: the requester exited
             self._drop(conn)
             return
@@ -367,16 +376,6 @@ class Zygote:
 
 def _noop(signum: int, frame: object) -> None:
     """SIGCHLD: the wakeup fd wakes the loop, which reaps."""
-
-
-def _fds_of(anc: list[tuple[int, int, bytes]]) -> list[int]:
-    fds: list[int] = []
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
-            fds.extend(arr)
-    return fds
 
 
 def _bad_request(msg: Fork) -> str | None:

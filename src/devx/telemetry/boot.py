@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from .. import settings
 from ..runtime import console
 from ..runtime.threads import start_quiet, start_thread
 from . import config, events, schema
@@ -51,9 +52,9 @@ class Session:
             loglevel=cfg.loglevel,
             root_name=lin.root_uid.name,
             root_uuid=lin.root_uid.uuid,
-            env=self.env,
+            env=env,
         )
-        self.lineage = config.lineage_attrs(lin)
+        self.lineage = schema.lineage_attrs(lin)
         self.backend: TelemetryBackend | None = None
         self.tree: Handle | None = None
         self.actor_span: Handle | None = None
@@ -138,7 +139,7 @@ class Session:
         # loader thread) so that a short-lived actor's exit does not pay for it; the
         # SDK waits a little, off the spawn-to-ready path
         file_only = _file_sink_only(s)
-        eager = file_only and config.ENV_LOAD_DELAY not in self.env
+        eager = file_only and s.load_delay == config.DEFAULT_LOAD_DELAY
         uses_otel_api = "opentelemetry.trace" in sys.modules and self._sink_factory is None
         if uses_otel_api and not file_only:
             # the actor's code uses the OTel API: its spans need the SDK from its first
@@ -156,9 +157,8 @@ class Session:
         timeout = self.settings.exit_timeout
         if self.actor.is_root:
             return timeout
-        from ..runtime.child_record import CANCEL_GRACE
 
-        return max(0.1, min(timeout, CANCEL_GRACE * 0.5))
+        return max(0.1, min(timeout, settings.current().cancel_grace * 0.5))
 
     def close(self, exc: BaseException | None = None, *, outcome: str | None = None) -> None:
         """End the spans, flush (bounded) and restore the previous backend and logging.
@@ -239,7 +239,8 @@ class Session:
             return
         from . import retention
 
-        keep, days = retention.limits()
+        tree = settings.current()
+        keep, days = tree.telemetry_keep, tree.telemetry_keep_days
         directory, spare = os.path.dirname(s.file), s.file
 
         def prune() -> None:
@@ -251,13 +252,12 @@ class Session:
         self._pruner = start_thread(prune, "devx-telemetry-retention")
 
 
-NOTICE_ENV = "DEVX_TELEMETRY_NOTICE"
 PRUNE_WAIT = 1.0  # at most this long at exit for a retention pass still running
 
 
 def _notice_asked() -> bool:
     """``DEVX_TELEMETRY_NOTICE=1``: say where the telemetry went after every run."""
-    return os.environ.get(NOTICE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.current().telemetry_notice
 
 
 def _default_factory(

@@ -1,4 +1,6 @@
-"""Telemetry settings resolved from ``RuntimeConfig`` and the environment.
+"""Telemetry settings of one actor, from ``RuntimeConfig``, the tree's settings
+(:mod:`devx.settings`: the ``DEVX_*`` values the root resolved) and the ``OTEL_*``
+variables (read by the SDK's own rules).
 
 Stdlib only: this runs on every actor's boot path, before the OpenTelemetry SDK (which
 is loaded later, off the spawn critical path) and must cost microseconds.
@@ -6,14 +8,15 @@ is loaded later, off the spawn critical path) and must cost microseconds.
 Resolution, in order:
 
 * ``OTEL_SDK_DISABLED=true``: telemetry off (the ``NullBackend`` stays installed).
-* The embedded OTLP/JSON-lines file: ``RuntimeConfig.telemetry`` if not ``None``, else
-  ``DEVX_TELEMETRY_FILE`` if set. ``""`` (or ``"off"``) turns the file off; any other
-  value is a path (``~`` expanded, made absolute against the process cwd). With neither
+* The embedded OTLP/JSON-lines file (written by :mod:`devx.telemetry.file_sink`, no
+  SDK): ``RuntimeConfig.telemetry`` if not ``None``, else ``DEVX_TELEMETRY_FILE`` if
+  set. ``""`` (or ``"off"``) turns the file off; any other value is a path (``~``
+  expanded, made absolute against the cwd). With neither
   set the file is on unless an OTLP endpoint is configured, at the default path
   :func:`default_file`: ``<tmp>/devx-telemetry-<os uid>/<root name>-<root uuid[:8]>.otlp.jsonl``
   where ``<tmp>`` is the first of ``$TMPDIR``, ``$TEMP``, ``$TMP`` naming a directory, else
   ``/tmp``. Every process of a tree computes the same path from the root's ``ActorID`` in
-  its lineage and inherits the same environment, so no extra field needs to travel.
+  its lineage and the tree's settings, so no extra field needs to travel.
 * OTLP export: when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
   (or ``..._LOGS_ENDPOINT``) is set; protocol from ``OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL``
   (``http/protobuf`` by default, ``grpc`` when that exporter is installed).
@@ -27,21 +30,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
 
-ENV_FILE = "DEVX_TELEMETRY_FILE"
-ENV_QUIET = "DEVX_TELEMETRY_QUIET"  # "1": don't print the file path at tree exit
-ENV_LOAD_DELAY = "DEVX_TELEMETRY_LOAD_DELAY"  # seconds before the SDK loads in the background
-ENV_EXIT_TIMEOUT = "DEVX_TELEMETRY_EXIT_TIMEOUT"  # bound on flush+shutdown at actor exit
-ENV_LOG_FILE = "DEVX_LOG_FILE"
-ENV_LOG_LEVEL = "DEVX_LOG_LEVEL"
-ENV_SDK = "DEVX_TELEMETRY_SDK"  # "1": load the OTel SDK for the file too; "0": never for it
+from .. import settings as _settings
 
-DEFAULT_LOAD_DELAY = 0.05
-DEFAULT_EXIT_TIMEOUT = 3.0
+DEFAULT_LOAD_DELAY = _settings.Settings().telemetry_load_delay
+DEFAULT_EXIT_TIMEOUT = _settings.Settings().telemetry_exit_timeout
 
 _OFF = ("", "off")
-_TRUE = ("1", "true", "yes", "on")
 
 
 class Settings:
@@ -139,19 +134,6 @@ def parse_level(level: str | int | None) -> int | None:
     return found if isinstance(found, int) else logging.INFO
 
 
-def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        return float(env[name])
-    except (KeyError, ValueError):
-        return default
-
-
-def _tristate(value: str | None) -> bool | None:
-    """``1``/``true``/... -> True, ``0``/``false``/... -> False, unset or other -> None."""
-    v = (value or "").strip().lower()
-    return True if v in _TRUE else False if v in ("0", "false", "no", "off") else None
-
-
 def _service_name_from_env(env: Mapping[str, str]) -> bool:
     if env.get("OTEL_SERVICE_NAME"):
         return True
@@ -167,11 +149,15 @@ def resolve(
     loglevel: str | None,
     root_name: str,
     root_uuid: str,
-    env: Mapping[str, str] = os.environ,
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Settings for one actor of the tree rooted at ``root_name``/``root_uuid``."""
+    """Settings for one actor of the tree rooted at ``root_name``/``root_uuid``: the
+    tree's devx settings (:mod:`devx.settings`, or those of ``env`` when given) and
+    the ``OTEL_*``/``TMPDIR`` variables of ``env`` (default: the process's)."""
+    tree = _settings.current() if env is None else _settings.resolve(env)
+    env = os.environ if env is None else env
     disabled = sdk_disabled(env)
-    explicit = telemetry if telemetry is not None else env.get(ENV_FILE)
+    explicit = telemetry if telemetry is not None else tree.telemetry_file
     protocol = None if disabled else otlp_protocol(env)
     path: str | None
     is_default = False
@@ -186,13 +172,9 @@ def resolve(
         path = None
     enabled = path is not None or protocol is not None
 
-    log_file = env.get(ENV_LOG_FILE) or None
-    if log_file in ("-", "stderr"):
-        log_file = None
-    elif log_file is not None:
-        log_file = os.path.abspath(os.path.expanduser(log_file))
-    level = parse_level(loglevel) or parse_level(env.get(ENV_LOG_LEVEL))
-    if level is None and (enabled or env.get(ENV_LOG_FILE)):
+    log_file = tree.log_file or None
+    level = parse_level(loglevel) or parse_level(tree.log_level)
+    if level is None and (enabled or log_file):
         level = logging.WARNING
 
     return Settings(
@@ -203,30 +185,11 @@ def resolve(
         service_name=None if _service_name_from_env(env) else root_name,
         log_level=level,
         log_file=log_file,
-        load_delay=max(0.0, _float_env(env, ENV_LOAD_DELAY, DEFAULT_LOAD_DELAY)),
-        exit_timeout=max(0.1, _float_env(env, ENV_EXIT_TIMEOUT, DEFAULT_EXIT_TIMEOUT)),
-        quiet=env.get(ENV_QUIET, "").strip().lower() in _TRUE,
-        sdk=_tristate(env.get(ENV_SDK)),
+        load_delay=tree.telemetry_load_delay,
+        exit_timeout=max(0.1, tree.telemetry_exit_timeout),
+        quiet=tree.telemetry_quiet,
+        sdk=tree.telemetry_sdk,
     )
-
-
-def lineage_attrs(lineage: Any) -> dict[str, str | int]:
-    """The lineage attributes put on the Resource, on every span and on every log line.
-
-    ``lineage`` is a ``devx.runtime.msgs.Lineage``. Uids are rendered as ``str(ActorID)``
-    (``name@uuid8``), the same as ``Actor.lineage_attrs()`` which the runtime passes on
-    its events; the full uuid is the Resource's ``service.instance.id``."""
-    attrs: dict[str, str | int] = {
-        "devx.actor.name": lineage.uid.name,
-        "devx.actor.uid": str(lineage.uid),
-        "devx.actor.root_uid": str(lineage.root_uid),
-        "devx.actor.path": lineage.path,
-        "process.pid": lineage.pid,
-        "process.parent_pid": lineage.parent_pid,
-    }
-    if lineage.parent_uid is not None:
-        attrs["devx.actor.parent_uid"] = str(lineage.parent_uid)
-    return attrs
 
 
 # --- W3C trace context (parsed here so no propagator import is needed) -------------

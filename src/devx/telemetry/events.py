@@ -2,9 +2,12 @@
 
 Everything here is a thin dispatch onto the installed :class:`Backend`. The default
 backend is :class:`NullBackend`, whose methods do nothing, so calling the API costs a
-function call and an attribute lookup when telemetry is off. The OpenTelemetry backend
-(``devx.telemetry.otel``) is installed by ``devx.telemetry.boot`` only when telemetry is
-enabled, which keeps ``import devx`` free of opentelemetry imports.
+function call and an attribute lookup when telemetry is off. When telemetry is on,
+``devx.telemetry.boot`` installs :class:`devx.telemetry.backend.TelemetryBackend`: a
+stdlib-only front that records at once and hands everything to its sink once that has
+loaded in the background (the SDK-free telemetry file, :mod:`devx.telemetry.file_sink`,
+or the OpenTelemetry SDK pipeline, :mod:`devx.telemetry.otel`), which keeps
+``import devx`` and an actor's boot free of opentelemetry imports.
 
 Call sites never test ``if otel:``; they call ``span()``, ``event()``, ``exception()``.
 """
@@ -31,7 +34,7 @@ class SpanHandle(Protocol):
 
 
 class Backend(Protocol):
-    """What a telemetry implementation provides. See ``devx.telemetry.otel``."""
+    """What a telemetry implementation provides. See ``devx.telemetry.backend``."""
 
     def start_span(
         self, name: str, attrs: Attrs, *, activate: bool, parent: SpanHandle | None = None

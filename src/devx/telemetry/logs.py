@@ -27,12 +27,12 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ..runtime import console
+from ..runtime.log import JsonFormatter
 from ._appendfile import AppendFile
 
 LOGGER = "devx"
@@ -75,33 +75,9 @@ class _LineFile:
         self.out.close()
 
 
-class _PlainJson(logging.Formatter):
-    """Stdlib-only JSON lines, the same as structlog's (keys, order, ISO UTC time): used
-    unless the application uses structlog, or when structlog is unavailable."""
-
-    def __init__(self, lineage: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.lineage = dict(lineage)
-
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        tid = getattr(record, "devx_trace_id", None)
-        sid = getattr(record, "devx_span_id", None)
-        doc: dict[str, Any] = {
-            "event": record.getMessage(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.created % 1 * 1e6):06d}Z",
-        }
-        if tid:
-            doc["trace_id"], doc["span_id"] = tid, sid
-        for k, v in self.lineage.items():
-            doc.setdefault(k, v)
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
+# stdlib-only JSON lines, the same as structlog's: used unless the application uses
+# structlog, or when structlog is unavailable (one shape, shared with the runtime's)
+_PlainJson = JsonFormatter
 
 
 _HIDDEN = frozenset(

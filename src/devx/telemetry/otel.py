@@ -243,7 +243,7 @@ class _BridgeTracer(trace.Tracer):
     def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
         return self._tracer().start_span(*args, **_devx_parent(args, kwargs))
 
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
         return self._tracer().start_as_current_span(*args, **_devx_parent(args, kwargs))
 
 

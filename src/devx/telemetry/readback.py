@@ -75,7 +75,7 @@ def iter_requests(
 
 
 def _scope_name(scope: dict[str, Any] | None) -> str:
-    return (scope or {}).get("name", "")
+    return str((scope or {}).get("name", ""))
 
 
 def spans_of(req: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -16,25 +16,9 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Mapping
 
 SUFFIX = ".otlp.jsonl"
-KEEP_ENV, KEEP_DAYS_ENV = "DEVX_TELEMETRY_KEEP", "DEVX_TELEMETRY_KEEP_DAYS"
-DEFAULT_KEEP, DEFAULT_KEEP_DAYS = 50, 7.0
 BUSY_S = 60.0  # written to this recently: a tree may still be writing it
-
-
-def limits(env: Mapping[str, str] = os.environ) -> tuple[int, float]:
-    """(newest files kept, days kept) from the environment; bad values: the defaults."""
-    try:
-        keep = max(int(env.get(KEEP_ENV, DEFAULT_KEEP)), 0)
-    except ValueError:
-        keep = DEFAULT_KEEP
-    try:
-        days = max(float(env.get(KEEP_DAYS_ENV, DEFAULT_KEEP_DAYS)), 0.0)
-    except ValueError:
-        days = DEFAULT_KEEP_DAYS
-    return keep, days
 
 
 def prune(

@@ -5,6 +5,8 @@ Stdlib only: imported on the boot path."""
 
 from __future__ import annotations
 
+from typing import Any
+
 # the semantic-conventions version these names follow (code.*, exception.*, service.*)
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.30.0"
 
@@ -56,6 +58,34 @@ CHILD_PID = "devx.child.pid"
 CHILD_EXIT_CODE = "devx.child.exit_code"
 CHILD_SIGNAL = "devx.child.signal"  # "SIGKILL", or "" for a plain exit
 CHILD_CANCEL_REQUESTED = "devx.child.cancel_requested"
+
+# --- lineage: on the Resource, every span and every log line ------------------------------
+ACTOR_NAME = "devx.actor.name"
+ACTOR_UID = "devx.actor.uid"  # str(ActorID): name@uuid8
+ACTOR_PARENT_UID = "devx.actor.parent_uid"  # absent on the root
+ACTOR_ROOT_UID = "devx.actor.root_uid"
+ACTOR_PATH = "devx.actor.path"
+PROCESS_PID = "process.pid"
+PROCESS_PARENT_PID = "process.parent_pid"
+
+
+def lineage_attrs(lineage: Any) -> dict[str, str | int]:
+    """The lineage attributes of ``lineage`` (a ``devx.runtime.msgs.Lineage``): the one
+    builder for the Resource, spans, log lines and banners. Uids are ``str(ActorID)``
+    (``name@uuid8``); the full uuid is the Resource's ``service.instance.id``. The root
+    has no parent: its ``parent_uid`` is absent, never an empty string."""
+    attrs: dict[str, str | int] = {
+        ACTOR_NAME: lineage.uid.name,
+        ACTOR_UID: str(lineage.uid),
+        ACTOR_ROOT_UID: str(lineage.root_uid),
+        ACTOR_PATH: lineage.path,
+        PROCESS_PID: lineage.pid,
+        PROCESS_PARENT_PID: lineage.parent_pid,
+    }
+    if lineage.parent_uid is not None:
+        attrs[ACTOR_PARENT_UID] = str(lineage.parent_uid)
+    return attrs
+
 
 # --- the tree, actors and their errors ---------------------------------------------------
 TREE_SPAN = "devx.tree"  # the root's, one per tree

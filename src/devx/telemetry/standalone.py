@@ -42,7 +42,7 @@ class ProcessActor:
         self.config = RuntimeConfig(debug_mode=True)
 
     def lineage_attrs(self) -> dict[str, str | int]:
-        from .config import lineage_attrs
+        from .schema import lineage_attrs
 
         return lineage_attrs(self.lineage)
 

@@ -22,9 +22,12 @@ OpenTelemetry import): the CLI must work where only the file is.
 
 from __future__ import annotations
 
+from ..._public import lazy_getattr
 from .session import Session, build
 from .source import TimelineError, newest_file, telemetry_dir
 from .text import render, render_session
+
+__getattr__ = lazy_getattr(__name__, {})  # .chrome, .html ... on first use
 
 __all__ = [
     "Session",

@@ -366,8 +366,8 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
         if p.name == schema.CRASH:
             rows.append(EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True))
         elif p.name == schema.REMOTE_ERROR:
-            typ = a.get(schema.REMOTE_TYPE) or a.get("devx.error.boxed_type")
-            src = a.get(schema.REMOTE_SRC_PATH) or a.get("devx.error.src_path")
+            typ = a.get(schema.REMOTE_TYPE)
+            src = a.get(schema.REMOTE_SRC_PATH)
             if typ:
                 detail = f"{_short_type(typ)} from {src or '?'}"
                 msg = _first_line(a.get(schema.REMOTE_MESSAGE))

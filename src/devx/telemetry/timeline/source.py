@@ -116,7 +116,7 @@ class Trace:
     def start_ns(self) -> int:
         trees = self.trees
         if trees:
-            return trees[0]["start_ns"]
+            return int(trees[0]["start_ns"])
         times = [s["start_ns"] for s in self.spans] + [r["time_ns"] for r in self.logs]
         return min((t for t in times if t), default=0)
 
