@@ -2,7 +2,8 @@
 :func:`build_parser`; each returns the process exit code.
 
 ``devx dump <pid | pattern>``  signal a running tree and print every actor's stack dump
-``devx ps``                    list this user's devx processes that take stack dumps
+``devx ps``                    list this user's devx processes that take stack dumps,
+                               and each debug tree's terminal: holder and waiters
 ``devx --version``             (also ``python -m devx``)
 ``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
 """
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from devx.debug._stack_registry import Entry
+    from devx.debug.lock_file import TreeLock
 
 EXIT_OK = 0
 EXIT_NO_MATCH = 1
@@ -170,19 +172,35 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
     return [line(header), *(line(r) for r in rows)]
 
 
+def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
+    """Per debug tree: its root, who holds the terminal and who waits for it."""
+    from devx.debug.waiters import state_lines
+
+    out: list[str] = []
+    for tree in trees:
+        out.append(f"terminal of tree {tree.name!r} (root {tree.uid}, pid {tree.pid}):")
+        out.extend(f"  {line}" for line in state_lines(tree.state))
+    return out
+
+
 def cmd_ps(args: argparse.Namespace) -> int:
     from devx.debug import _stack_registry as reg
+    from devx.debug import lock_file
 
     entries = reg.entries()
-    if not entries:
+    trees = lock_file.trees()
+    if entries:
+        print("\n".join(format_table(PS_COLUMNS, ps_rows(entries))))
+    elif not trees:
         where = reg.runtime_dir(create=False) or "(no registry directory yet)"
         _err(
             f"ps: no devx process of yours has stack dumps enabled (registry: {where}); "
             "enable them with open_root_actor(enable_stack_on_sig=True) or "
-            "DEVX_ENABLE_STACKSCOPE=1"
+            "DEVX_ENABLE_STACKSCOPE=1. No debug tree of yours is running either"
         )
         return EXIT_OK
-    print("\n".join(format_table(PS_COLUMNS, ps_rows(entries))))
+    if trees:
+        print(("\n" if entries else "") + "\n".join(lock_lines(trees)))
     return EXIT_OK
 
 
@@ -324,15 +342,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser(
         "ps",
-        help="list your devx processes that take stack dumps",
+        help="list your devx processes that take stack dumps, and who holds or waits for "
+        "each debug tree's terminal",
         description=(
             "List this user's running devx processes that have stack dumps enabled "
             "(open_root_actor(enable_stack_on_sig=True) or DEVX_ENABLE_STACKSCOPE=1), "
             "one line each in tree order: pid, age, the actor's tree path (children "
             "indented under their parent), its uid, and for each tree's root (or plain "
             "program) its command line, so two trees of the same name are told apart. "
-            "Exits 0, also when there are none. Any of these can be passed to "
-            "`devx dump`."
+            "Any of these can be passed to `devx dump`. Then, for each running tree in "
+            "debug mode (or that ever asked for the terminal), whatever its dump setting: "
+            "who holds the terminal and who waits for it (tree path, why, file:line, for "
+            "how long), from the state its root keeps in your private runtime directory. "
+            "Exits 0, also when there are none."
         ),
     )
     ps.set_defaults(func=cmd_ps)

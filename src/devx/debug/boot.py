@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from typing import Any
 
 from ..runtime.actor import Actor
-from . import breakpoint_hook, quit_report, repl, session, sigint, tree_lock
+from . import breakpoint_hook, lock_file, quit_report, repl, session, sigint, tree_lock
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -40,8 +40,10 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     if actor.is_root:
         # the root serves the lock even when only some children run in debug mode
         saved_tty = session._save_tty()  # restored when a holder dies and at exit
-        tty_lock.install(tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty))
+        lock = tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty)
+        tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")
+        await actor.start_service(lock_file.publish, actor, lock)  # for `devx ps`, `waiters`
         quit_report.install(actor.path)
     elif actor.debug_mode or actor.config.debug_tree:
         await actor.start_service(tree_lock.follow_root, actor)

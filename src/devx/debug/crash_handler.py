@@ -23,9 +23,10 @@ from .. import settings
 from ..runtime.actor import current_actor
 from ..telemetry import events
 from ..telemetry.standalone import ProcessTelemetry
-from .post_mortem import show_and_interact, user_tb
+from .post_mortem import _last_frame, show_and_interact, user_tb
 from .session import Session
 from .sync import BareSession, open_sync_session
+from .waiters import code_location
 
 __tracebackhide__ = True
 
@@ -156,7 +157,7 @@ def _crash_repl(
     with _fixture(repl_fixture) as go:
         if go is not None and not go:
             return
-        session = _open_session()
+        session = _open_session(tb)
         if session is None:
             return
         try:
@@ -165,13 +166,18 @@ def _crash_repl(
             session.release()
 
 
-def _open_session() -> Session | BareSession | None:
+def _open_session(tb: TracebackType | None) -> Session | BareSession | None:
     """The tree's TTY lock when the caller can take it without blocking the actor's
     loop; else (no runtime, no debug mode, a trio task without a greenback portal:
     the loop is stuck behind this crash anyway) a process-local session. ``None``
     when the wait for the lock was cancelled: no REPL then."""
     try:
-        return open_sync_session("open_crash_handler", reason="crash", allow_no_runtime=True)
+        return open_sync_session(
+            "open_crash_handler",
+            reason="crash",
+            allow_no_runtime=True,
+            location=code_location(_last_frame(tb)),
+        )
     except trio.Cancelled:
         return None
     except RuntimeError:  # GreenbackNotEnabled, no debug mode, the actor just exited

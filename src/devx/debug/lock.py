@@ -55,6 +55,7 @@ class Hold:
         self.granted = trio.Event()
         self.grant: LockGrant | None = None
         self.granted_wall = 0.0
+        self.granted_at = 0.0  # time.monotonic() at the grant
         self.released = trio.Event()
         self.how: ReleaseHow | None = None
 
@@ -113,6 +114,8 @@ class TTYLock:
             hold_id=cur.hold_id if cur is not None else 0,
             holder=cur.requester if cur is not None else None,
             waiting=len(self._queue),
+            held_since=cur.granted_at if cur is not None else 0.0,
+            waiters=tuple(h.request for h in self._queue),
         )
         self._changed.set()
         self._changed = trio.Event()
@@ -125,12 +128,15 @@ class TTYLock:
         hold = self._queue.pop(0)
         hold.hold_id = next(self._hold_ids)
         hold.granted_wall = time.time()
-        wait_s = time.monotonic() - hold.arrived
+        hold.granted_at = time.monotonic()
+        wait_s = hold.granted_at - hold.arrived
+        waiters = tuple(h.request for h in self._queue)
         hold.grant = LockGrant(
             hold_id=hold.hold_id,
             request_id=hold.request.request_id,
             wait_s=wait_s,
-            queued=len(self._queue),
+            queued=len(waiters),
+            waiters=waiters,
         )
         self.current = hold
         self._by_id[hold.hold_id] = hold
@@ -142,7 +148,8 @@ class TTYLock:
                 schema.HOLD_ID: hold.hold_id,
                 schema.REQUEST_ID: hold.request.request_id,
                 schema.WAIT_S: wait_s,
-                schema.QUEUED: len(self._queue),
+                schema.QUEUED: len(waiters),
+                schema.WAITERS: [w.requester.path for w in waiters],
             },
             **hold.requester.attrs(),
         )
@@ -250,11 +257,12 @@ async def follow_state(after: int = -1) -> AsyncIterator[dict[str, Any]]:
 
 def lock_status() -> dict[str, Any]:
     """Who holds the TTY and how many wait (a one-shot look; actors follow the
-    state with :func:`follow_state`)."""
+    state with :func:`follow_state`; ``state``: the whole ``LockState``)."""
     lock = root_lock()
     holder = lock.holder
     return {
         "hold_id": lock.state.hold_id,
         "holder": msgspec.to_builtins(holder) if holder else None,
         "waiting": len(lock.waiting),
+        "state": encode(lock.state),
     }

@@ -42,14 +42,18 @@ class Requester(msgspec.Struct, frozen=True):
     pid: int
     reason: str  # pause | crash | sync_pause | thread | breakpoint
     thread: str = ""  # a sync pause from another thread: its name
+    where: str = ""  # the user's code that stopped: "file.py:12 in fn()"
 
     def attrs(self) -> dict[str, Any]:
-        return {
+        attrs: dict[str, Any] = {
             schema.HOLDER_PATH: self.path,
             schema.HOLDER_UID: f"{self.name}@{self.uuid[:8]}",
             schema.HOLDER_PID: self.pid,
             schema.REASON: self.reason,
         }
+        if self.where:
+            attrs[schema.HOLDER_WHERE] = self.where
+        return attrs
 
 
 class LockRequest(msgspec.Struct, frozen=True):
@@ -63,6 +67,8 @@ class LockGrant(msgspec.Struct, frozen=True):
     request_id: str
     wait_s: float
     queued: int  # requests still waiting behind this one
+    # those requests, in the order they will be served (what the banner names)
+    waiters: tuple[LockRequest, ...] = ()
 
 
 class LockRelease(msgspec.Struct, frozen=True):
@@ -71,12 +77,15 @@ class LockRelease(msgspec.Struct, frozen=True):
 
 
 class LockState(msgspec.Struct, frozen=True):
-    """The tree's lock as the root sees it; ``seq`` grows with every change."""
+    """The tree's lock as the root sees it; ``seq`` grows with every change.
+    Times are ``time.monotonic()`` (one clock for every process of the machine)."""
 
     seq: int = 0
     hold_id: int = 0  # 0: nobody holds it
     holder: Requester | None = None
     waiting: int = 0
+    held_since: float = 0.0  # when the holder got the terminal
+    waiters: tuple[LockRequest, ...] = ()  # the queue, next to be served first
 
     @property
     def busy(self) -> bool:

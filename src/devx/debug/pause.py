@@ -14,6 +14,7 @@ from ..runtime.errors import NoRuntime
 from ..telemetry import schema
 from .repl import mk_pdb
 from .session import Session, frame_attrs, interactive
+from .waiters import code_location
 
 __tracebackhide__ = True
 
@@ -50,7 +51,9 @@ async def pause(
     frame = api_frame if api_frame is not None else sys._getframe(1)
     actor = debug_actor("pause")
     with trio.CancelScope(shield=shield):
-        session = await Session.open(actor, reason=_pause_kwargs.get("reason", "pause"))
+        session = await Session.open(
+            actor, reason=_pause_kwargs.get("reason", "pause"), location=code_location(frame)
+        )
     enter_trace(session, frame)
 
 

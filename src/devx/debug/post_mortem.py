@@ -17,6 +17,7 @@ from . import frames
 from .pause import debug_actor
 from .repl import mk_pdb
 from .session import Session, interactive
+from .waiters import code_location
 
 __tracebackhide__ = True
 
@@ -84,7 +85,7 @@ async def crash_repl(
     task that already holds the live REPL keeps its hold)."""
     tb = user_tb(tb if tb is not None else exc.__traceback__)
     with trio.CancelScope(shield=shield):
-        session = await Session.open(actor, reason="crash")
+        session = await Session.open(actor, reason="crash", location=code_location(_last_frame(tb)))
     try:
         show_and_interact(session, exc, tb, no_repl=no_repl)
     finally:

@@ -14,6 +14,8 @@ so the TTY lock is released right then. And stepping that fits a trio tree:
   ignores that return);
 - when the outermost frame of the user's code under the pause returns, the REPL
   ends as with ``c``, saying so in one line (:meth:`PdbREPL.step_out`).
+
+One command of its own: ``waiters`` (who holds the terminal, who waits).
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ def _build_pdbrepl_class() -> type:
             return std_pdb.do_longlist(self, arg)
 
         do_ll = do_longlist
+
+        def do_waiters(self, arg: str) -> None:
+            """waiters
+            Who holds the tree's terminal and who waits for it: tree path, why,
+            file:line, for how long, in the order they will be served."""
+            from .waiters import state_lines
+
+            for line in state_lines(live_lock_state()):
+                self.message(line)
 
         def _is_hidden(self, frame: Any) -> bool:
             if frames.is_plumbing(frame):
@@ -222,6 +233,21 @@ def _build_pdbrepl_class() -> type:
                 self.live = False
 
     return PdbREPL
+
+
+def live_lock_state() -> Any:
+    """The tree's lock as fresh as it can be had from inside a REPL: a child's
+    view stopped at the REPL's start (its loop is blocked), so the root's lock file
+    first (:mod:`~devx.debug.lock_file`), else that view."""
+    from ..runtime.actor import current_actor
+    from . import lock_file, tree_lock
+
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is not None and not actor.is_root:
+        state = lock_file.read(actor.root_uid.uuid)
+        if state is not None:
+            return state
+    return tree_lock.view.state
 
 
 def current_task() -> Any:

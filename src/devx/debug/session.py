@@ -39,6 +39,7 @@ from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requ
 from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
 from .repl import current_task
+from .waiters import banner_lines
 
 __tracebackhide__ = True
 
@@ -86,9 +87,11 @@ def frame_attrs(frame: FrameType | None) -> dict[str, Any]:
 class Session:
     """One actor's turn at the terminal (one hold of the tree's TTY lock)."""
 
-    def __init__(self, actor: Actor, reason: str):
+    def __init__(self, actor: Actor, reason: str, location: str = ""):
         self.actor = actor
         self.reason = reason
+        # the user's code that asked: "file.py:12 in fn()", what the queue shows
+        self.location = location
         self.pdb: Any = None
         self.wait_s = 0.0
         self.grant: LockGrant | None = None
@@ -122,16 +125,19 @@ class Session:
         return {schema.HOLD_ID: self.hold_id, schema.REQUEST_ID: self.request_id}
 
     @classmethod
-    async def open(cls, actor: Actor, reason: str, *, owned: bool = True) -> Session:
+    async def open(
+        cls, actor: Actor, reason: str, *, owned: bool = True, location: str = ""
+    ) -> Session:
         """Wait for the TTY lock (cancellable) and return the session holding it.
-        The task that already holds the live session gets that one back."""
+        The task that already holds the live session gets that one back.
+        ``location`` (``file.py:12 in fn()``) is what the queue shows others."""
         global current
         task = current_task() if owned else None
         live = current
         if live is not None and live.owned_by_current_task():
             live.reentered(reason)
             return live
-        session = cls(actor, reason)
+        session = cls(actor, reason, location)
         session.owner_task = task
         await actor.start_service(session._hold)
         current = session
@@ -177,6 +183,7 @@ class Session:
                 pid=actor.pid,
                 reason=self.reason,
                 thread=self.thread_name or "",
+                where=self.location,
             ),
             requested_at=requested_at,
         )
@@ -241,13 +248,21 @@ class Session:
         actor = self.actor
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
-        queued = self.grant.queued if self.grant is not None else 0
-        behind = f"\n    ({queued} more waiting for the terminal)" if queued else ""
+        behind = "".join(f"\n    {line}" for line in banner_lines(self.waiters_now()))
         line = (
             f"\n>>> devx {self.reason.upper()} in actor {actor.name!r} "
             f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}{behind}"
         )
         _write(line + "\n")
+
+    def waiters_now(self) -> tuple[LockRequest, ...]:
+        """Who waits behind this hold, as known now: the root's latest push if it
+        came after the grant (it may name requests that arrived since), else the
+        waiters the grant carried."""
+        state = tree_lock.view.state
+        if self.grant is not None and state.hold_id == self.grant.hold_id:
+            return state.waiters
+        return self.grant.waiters if self.grant is not None else ()
 
     def repl_started(self, frame: FrameType | None) -> None:
         """Mark the REPL entry (telemetry, terminal state) just before it blocks."""

@@ -36,6 +36,7 @@ from ..telemetry.standalone import ProcessTelemetry
 from . import session as _session
 from .pause import debug_actor, enter_trace
 from .session import Session, _restore_tty, _save_tty, _write, frame_attrs
+from .waiters import code_location
 
 __tracebackhide__ = True
 
@@ -79,14 +80,16 @@ def pause_from_sync(
         "breakpoint" if called_from_builtin else "pause_from_sync",
         reason=_pause_kwargs.get("reason"),
         allow_no_runtime=allow_no_runtime or called_from_builtin,
+        location=code_location(frame),
     )
     enter_trace(session, frame)  # type: ignore[arg-type]  # BareSession quacks alike
 
 
 def open_sync_session(
-    api: str, *, reason: str | None = None, allow_no_runtime: bool = False
+    api: str, *, reason: str | None = None, allow_no_runtime: bool = False, location: str = ""
 ) -> Session | BareSession:
-    """Take the TTY lock from sync code, wherever it runs (see the module doc)."""
+    """Take the TTY lock from sync code, wherever it runs (see the module doc);
+    ``location`` (``file.py:12 in fn()``) is what the queue shows others."""
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
         if allow_no_runtime:
@@ -98,13 +101,13 @@ def open_sync_session(
         )
     actor = debug_actor(api)
     if trio.lowlevel.in_trio_run():
-        return _on_trio_thread(actor, api, reason or SYNC_PAUSE)
+        return _on_trio_thread(actor, api, reason or SYNC_PAUSE, location)
     reason = reason or THREAD
     live = _session.current
     if live is not None and live.repl_thread == threading.get_ident() and not live._done:
         live.reentered(reason)  # this thread stepped onto another pause: same REPL
         return live
-    open_unowned = functools.partial(Session.open, actor, reason, owned=False)
+    open_unowned = functools.partial(Session.open, actor, reason, owned=False, location=location)
     try:
         if _in_trio_worker_thread():
             session = trio.from_thread.run(open_unowned)
@@ -121,7 +124,7 @@ def open_sync_session(
     return session
 
 
-def _on_trio_thread(actor: Actor, api: str, reason: str) -> Session:
+def _on_trio_thread(actor: Actor, api: str, reason: str, location: str) -> Session:
     """The caller blocks the actor's loop: only a greenback portal can get the lock
     (a hang would be the alternative). Never waits without one: errors clearly."""
     if trio.lowlevel.current_trio_token() is not actor.trio_token:
@@ -164,7 +167,7 @@ def _on_trio_thread(actor: Actor, api: str, reason: str) -> Session:
             "step. Call `await greenback.ensure_portal()` at the start of that task, or "
             f"{how}"
         )
-    session: Session = greenback.await_(Session.open(actor, reason))
+    session: Session = greenback.await_(Session.open(actor, reason, location=location))
     return session
 
 

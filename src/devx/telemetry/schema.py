@@ -39,6 +39,8 @@ QUEUED = "devx.tty_lock.queued"  # requests waiting behind this hold at its gran
 HOLDER_PATH = "devx.tty_lock.holder.path"
 HOLDER_UID = "devx.tty_lock.holder.uid"
 HOLDER_PID = "devx.tty_lock.holder.pid"
+HOLDER_WHERE = "devx.tty_lock.holder.where"  # the user's code that stopped: file:line in fn()
+WAITERS = "devx.tty_lock.waiters"  # tree paths of the requests queued at a grant, in order
 
 # --- OpenTelemetry semantic conventions (code.*), current names ----------------------
 CODE_FILE_PATH = "code.file.path"

@@ -1,0 +1,147 @@
+"""The root's TTY-lock state, kept as a file in the caller's private runtime
+directory (0700, see :mod:`~devx.debug._stack_registry`), for those who cannot
+follow the root's pushes: ``devx ps`` in another process, and the ``waiters``
+command of a REPL whose actor's loop that REPL blocks (its pushed view stopped at
+the REPL's start).
+
+The root writes ``tty-<root uuid>.json`` (0600, atomically) from a service task on
+every change of the lock, off the trio thread, coalesced; and removes it at exit.
+Trees that never debug write nothing: the file exists once the root runs in debug
+mode or somebody asked for the terminal. Readers check the pid is still the one
+that wrote it (its /proc start time). Imports nothing heavy (the CLI reads it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import _stack_registry as reg
+from .lock_protocol import LockState, decode, encode
+
+if TYPE_CHECKING:
+    from ..runtime.actor import Actor
+    from .lock import TTYLock
+
+PREFIX = "tty-"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TreeLock:
+    """One live tree's lock, as its root last wrote it."""
+
+    pid: int
+    name: str
+    uid: str
+    state: LockState
+
+
+def path_for(root_uuid: str, *, create: bool = False) -> str | None:
+    base = reg.runtime_dir(create=create)
+    return None if base is None else os.path.join(base, f"{PREFIX}{root_uuid}.json")
+
+
+def _write(path: str, data: dict[str, Any]) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        reg.write_all(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _read(path: str) -> TreeLock | None:
+    """The tree's lock in ``path``; ``None`` when unreadable, malformed or stale
+    (its root is gone: the file is removed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            data = json.loads(f.read())
+        pid = int(data["pid"])
+        start = data.get("start_time")
+        state = decode(data["state"], LockState)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    stale = not reg.pid_alive(pid) or (start is not None and reg.proc_start_time(pid) != start)
+    if stale:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return None
+    name, uid = str(data.get("name", "")), str(data.get("uid", ""))
+    return TreeLock(pid=pid, name=name, uid=uid, state=state)
+
+
+def read(root_uuid: str) -> LockState | None:
+    """The live state of the tree whose root is ``root_uuid``, if its file is there."""
+    path = path_for(root_uuid)
+    got = _read(path) if path is not None else None
+    return got.state if got is not None else None
+
+
+def trees() -> list[TreeLock]:
+    """Every live tree of the caller's that keeps a lock file, oldest pid first."""
+    base = reg.runtime_dir(create=False)
+    if base is None:
+        return []
+    out = []
+    for fname in sorted(os.listdir(base)):
+        if fname.startswith(PREFIX) and fname.endswith(".json"):
+            got = _read(os.path.join(base, fname))
+            if got is not None:
+                out.append(got)
+    return sorted(out, key=lambda t: t.pid)
+
+
+def _write_state(root_uuid: str, data: dict[str, Any]) -> str | None:
+    """Write (creating the private directory on first use); returns the path, or
+    ``None`` when there is no private directory to write to."""
+    path = path_for(root_uuid, create=True)
+    if path is not None:
+        _write(path, data)
+    return path
+
+
+async def publish(actor: Actor, lock: TTYLock, task_status: Any = None) -> None:
+    """The root's service task: write the lock's state on every change (coalesced:
+    the latest state, never a backlog) until the root exits, then remove the file.
+    Nothing is written (not even the directory made) until the tree debugs."""
+    import trio
+
+    if task_status is not None:
+        task_status.started()
+    head = {
+        "v": _VERSION,
+        "pid": actor.pid,
+        "start_time": None,
+        "name": actor.name,
+        "uid": f"{actor.name}@{actor.uid.uuid[:8]}",
+    }
+    written = -1
+    path: str | None = None
+    try:
+        while True:
+            state = lock.state
+            debugging = actor.debug_mode or actor.config.debug_tree or state.seq > 0
+            if state.seq != written and debugging:
+                if head["start_time"] is None:
+                    head["start_time"] = await trio.to_thread.run_sync(
+                        reg.proc_start_time, actor.pid
+                    )
+                data = {**head, "state": encode(state)}
+                path = await trio.to_thread.run_sync(_write_state, actor.uid.uuid, data)
+                if path is None:
+                    return  # no private directory: `devx ps` cannot see this tree's lock
+                written = state.seq
+                continue
+            await lock.changed()
+    finally:
+        if path is not None:
+            with trio.CancelScope(shield=True), contextlib.suppress(OSError):
+                await trio.to_thread.run_sync(os.unlink, path)

@@ -1,0 +1,142 @@
+"""The queue for the terminal, visible (examples/debugging/queue_three.py on a real
+PTY): three children pause at once; the grant banner lists who waits, the REPL's
+``waiters`` command the live queue (tree path, why, file:line, for how long),
+``devx ps`` from another process the holder and the waiters; after ``c`` the next
+banner lists who is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from _pty import EXAMPLES, banner, repl_fixture
+from conftest import scaled, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+repl = repl_fixture(EXAMPLES / "debugging")
+AT = r"pause at queue_three\.py:19 in pause_here\(\)"
+WAITER = r"(\d)\. root/(p\d): " + AT + r" \(waiting \d+\.\d s\)"
+ANY_BANNER = banner("PAUSE", r"(?P<name>p\d)", "root/p0").replace("root/p0", r"root/p\d")
+
+
+def waiters_listed(text: str) -> list[str]:
+    return [m.group(2) for m in re.finditer(WAITER, text)]
+
+
+def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
+    runtime_dir = tmp_path / "rt"  # a private registry: only this tree's lock file
+    r = repl("queue_three.py", DEVX_RUNTIME_DIR=str(runtime_dir))
+    first = r.expect(ANY_BANNER).group("name")
+    r.prompt()
+    # the other two ask for the terminal as they come: `waiters` shows the live queue
+    seen: dict[str, str] = {}
+
+    def both_waiting() -> bool:
+        seen["out"] = r.cmd("waiters")
+        return len(waiters_listed(seen["out"])) == 2
+
+    wait_until(both_waiting, scaled(20), "both other children in the queue")
+    out = seen["out"]
+    assert re.search(rf"holder: root/{first}: {AT} \(for \d+\.\d s\)", out), out
+    queue = waiters_listed(out)
+    assert sorted([first, *queue]) == ["p0", "p1", "p2"]
+
+    # another process asks the tree: the holder and the waiters, in order
+    ps = subprocess.run(
+        [sys.executable, "-m", "devx", "ps"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(runtime_dir)},
+    )
+    assert ps.returncode == 0, ps.stderr
+    assert re.search(r"terminal of tree 'root' \(root root@\w+, pid \d+\):", ps.stdout), ps.stdout
+    assert re.search(rf"holder: root/{first}: {AT}", ps.stdout), ps.stdout
+    assert waiters_listed(ps.stdout) == queue, ps.stdout
+
+    # `c`: the next in the queue gets the terminal; its banner names who is left
+    assert r.cmd("p doubled").strip().endswith(str(int(first[1]) * 2))
+    r.child.sendline("c")
+    second = r.expect(ANY_BANNER).group("name")
+    assert second == queue[0]
+    r.expect(r"1 more waiting for the terminal, served in this order")
+    r.expect(WAITER)
+    assert r.child.match.group(2) == queue[1]
+    r.prompt()
+    out = r.cmd("waiters")
+    assert re.search(rf"holder: root/{second}: {AT}", out), out
+    assert waiters_listed(out) == [queue[1]]
+    out = r.cmd("n")  # stepping on: the queue stays as it was
+    assert "-> return doubled" in out
+    assert waiters_listed(r.cmd("waiters")) == [queue[1]]
+    r.child.sendline("c")
+
+    third = r.expect(ANY_BANNER).group("name")
+    assert third == queue[1]
+    banner_text = r.prompt()
+    assert "more waiting" not in banner_text  # nobody left: no waiters line
+    assert "nobody waits for the terminal" in r.cmd("waiters")
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
+    assert not list(runtime_dir.glob("tty-*.json"))  # the root removed its lock file
+
+
+def test_ps_without_any_tree_says_so(tmp_path):
+    runtime_dir = tmp_path / "rt"
+    runtime_dir.mkdir(mode=0o700)
+    ps = subprocess.run(
+        [sys.executable, "-m", "devx", "ps"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(runtime_dir)},
+    )
+    assert ps.returncode == 0
+    assert ps.stdout == ""
+    assert "No debug tree of yours is running either" in ps.stderr
+
+
+def test_a_dead_roots_lock_file_is_ignored_and_removed(tmp_path, monkeypatch):
+    from devx.debug import lock_file
+    from devx.debug.lock_protocol import LockState, encode
+
+    runtime_dir = tmp_path / "rt"
+    runtime_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(runtime_dir))
+    dead_pid = 2**22 + 17  # above the default pid_max
+    stale = runtime_dir / "tty-0123abcd.json"
+    stale.write_text(
+        json.dumps({"v": 1, "pid": dead_pid, "name": "root", "state": encode(LockState(seq=3))})
+    )
+    assert lock_file.trees() == []
+    assert not stale.exists()
+
+
+def test_a_tree_that_never_debugs_writes_no_lock_file(tmp_path):
+    runtime_dir = tmp_path / "rt"
+    code = (
+        "import trio, devx\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        portal = await an.start_actor('w', enable_modules=['os'])\n"
+        "        await portal.run_from_ns('os', 'getpid')\n"
+        "        await portal.cancel_actor()\n"
+        "trio.run(main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(runtime_dir)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert not runtime_dir.exists()  # not even the directory was made
