@@ -3,9 +3,15 @@
 Semantics, in trio's spirit:
 - the block waits for every ``run_in_actor`` result, then cancels the remaining
   (``start_actor``) children: leaving the block never leaves a process behind;
-- an error in the block, in a child, or a child dying on its own cancels every
-  other child: gracefully over IPC, then SIGTERM after a grace period, then SIGKILL;
-- one error is raised as itself, several as a ``BaseExceptionGroup``.
+- a failing ``run_in_actor`` child never cancels its ``run_in_actor`` siblings: each
+  runs to its own end, so the errors of several failing one-shot children are all
+  kept (the peer project's rule). Once no one-shot child is still running (booting
+  or running its function), the failures cancel the block and the other children;
+- an error in the block, a ``start_actor`` child dying on its own, or a user's quit
+  from a REPL cancels every child at once: gracefully over IPC, then SIGTERM after a
+  grace period, then SIGKILL;
+- one error is raised as itself, several as a ``BaseExceptionGroup`` (in the order
+  they happened).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from .errors import (
     ChannelClosed,
     ContextCancelled,
     collapse,
+    is_user_quit,
     strip_cancelled,
     unbox_error,
 )
@@ -38,9 +45,6 @@ from .portal import Portal, func_ref
 from .spawn import Spawner, default_spawner
 
 log = logging.getLogger("devx.runtime")
-
-# errors from several children arriving this close together are raised as one group
-ERROR_GATHER_WINDOW = 0.1
 
 
 async def _first(*waits: Callable[[], Any]) -> None:
@@ -63,8 +67,9 @@ class ActorNursery:
         self._tn = tn
         self._spawner = spawner or default_spawner()
         self._children: dict[str, ChildRecord] = {}
-        self.cancel_called = False
+        self.cancel_called = False  # this nursery cancelled (or is cancelling) its children
         self.errors: list[BaseException] = []
+        self._failing = False  # the cancel for self.errors is under way
 
     @property
     def children(self) -> list[ChildRecord]:
@@ -263,23 +268,38 @@ class ActorNursery:
                 raise
             if not started:  # start_actor()/run_in_actor() raise it to their caller
                 raise err from None
-            self._child_failed(err)
+            self._child_failed(err, rec)
         finally:
             self.actor.children.discard(rec)
             # an exited child is forgotten (its portal keeps what callers need): a
             # long-lived nursery that spawns and stops children does not grow
             self._children.pop(rec.uuid, None)
+            if rec.fn is not None:  # the last one-shot child to end lets the errors go
+                self._fail_when_one_shots_done()
 
-    def _child_failed(self, err: BaseException) -> None:
-        """Record a child's failure; cancel the nursery (the block and every other
-        child) shortly after, so errors raised concurrently in several children
-        are all gathered rather than cancelled away."""
+    def _child_failed(self, err: BaseException, rec: ChildRecord) -> None:
+        """Record a child's failure. A one-shot child's failure waits for the one-shot
+        siblings still running (their errors are wanted too); anything else (a
+        ``start_actor`` child dying, a user's quit from a REPL) cancels at once."""
         self.errors.append(err)
-        if len(self.errors) == 1:
-            self._tn.start_soon(self._cancel_after_window)
+        if rec.fn is None or is_user_quit(err):
+            self._fail_soon()
+        else:
+            self._fail_when_one_shots_done()
 
-    async def _cancel_after_window(self) -> None:
-        await trio.sleep(ERROR_GATHER_WINDOW)
+    def _one_shots_running(self) -> bool:
+        return any(r.fn is not None and not r.done.is_set() for r in self._children.values())
+
+    def _fail_when_one_shots_done(self) -> None:
+        if self.errors and not self._one_shots_running():
+            self._fail_soon()
+
+    def _fail_soon(self) -> None:
+        if not self._failing:
+            self._failing = True
+            self._tn.start_soon(self._cancel_for_errors)
+
+    async def _cancel_for_errors(self) -> None:
         await self.actor.run_teardown_hooks()  # e.g. let live REPLs in the tree finish
         self.cancel_called = True
         self._tn.cancel_scope.cancel()
@@ -412,6 +432,7 @@ async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
                 yield an
                 await an._wait_one_shots()
             except BaseException:
+                an.cancel_called = True  # leaving the block cancels every child
                 with trio.CancelScope(shield=True):
                     await actor.run_teardown_hooks()
                 raise
