@@ -387,7 +387,8 @@ OTEL_INTERPRETED: Final[dict[str, str]] = {
     "the default file is then off.",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "`http/protobuf` (default) or `grpc` (the `[otlp]` extra); "
     "also `_TRACES_PROTOCOL`.",
-    "OTEL_SERVICE_NAME": "The service name (default: the root actor's name).",
+    "OTEL_SERVICE_NAME": "The service name (default: the actor's tree path; an unnamed "
+    "tree's under its program's name).",
     "OTEL_RESOURCE_ATTRIBUTES": "Extra resource attributes; `service.name` there wins too.",
     "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "Attributes kept per span in the file (128).",
     "OTEL_SPAN_EVENT_COUNT_LIMIT": "Events kept per span in the file (128).",

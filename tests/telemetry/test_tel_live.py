@@ -92,7 +92,8 @@ def test_a_crash_and_its_hold_as_a_receiver_sees_them(repl, receiver):
     (repl_span, repl_attrs, res), *_ = by_name[(schema.REPL_SPAN, "root/divider")]
     assert held_attrs[schema.HOLD_ID] == hold_id == repl_attrs[schema.HOLD_ID]
     assert repl_span.parent_span_id == held.span_id, "the REPL span is a child of its hold"
-    assert res["service.name"] == "root/divider" and res["service.namespace"] == "root"
+    assert res["service.name"] == "child_crash/divider"  # an unnamed tree: its program
+    assert res["service.namespace"] == "child_crash"
 
     # the crashing child's actor span is ERROR, naming the exception
     (actor, _, _), *_ = by_name[("devx.actor", "root/divider")]

@@ -62,6 +62,8 @@ def reset_warnings() -> None:
 # warnings every actor of a tree would give alike (they all export to the same
 # collector): only the root says them; the other actors log them at debug level
 _TREE_WIDE = ("export:", "flush-", "shutdown-", "otel:")
+# settings every actor of a tree shares (the OTLP protocol): the root says them, once
+_SAID_BY_ROOT = frozenset({"otlp-protocol", "grpc", "otlp-missing"})
 _tree_member = False
 
 
@@ -85,7 +87,7 @@ def warn_once(key: str, msg: str) -> None:
     if key in _warned:
         return
     _warned.add(key)
-    if _tree_member and key == "collector":
+    if _tree_member and (key == "collector" or key in _SAID_BY_ROOT):
         log.debug("devx telemetry: %s", msg)
         return
     log.warning("devx telemetry: %s", msg)
@@ -216,6 +218,38 @@ def exception_attrs(exc: BaseException) -> dict[str, Any]:
     return attrs
 
 
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def status_line(exc: BaseException, here: str | None = None) -> str:
+    """An ERROR status message: one line naming the exception's type, its message's
+    first line and the actor it came from (``from actor`` for an error boxed in another
+    actor, ``in actor`` for this one's, ``here``). A span's status is what a trace
+    view shows in its list; the traceback is on the ``exception`` event."""
+    exc = collapse(exc)
+    info = getattr(exc, "info", None)
+    if info is not None and hasattr(info, "type_name") and hasattr(info, "src_path"):
+        short = str(info.type_name).removeprefix("builtins.")
+        msg = _first_line(str(info.message))
+        return f"{short}{': ' + msg if msg else ''} (from actor {info.src_path})"[:1024]
+    msg = _first_line(str(exc))
+    head = f"{type_name(exc)}{': ' + msg if msg else ''}"
+    if isinstance(exc, BaseExceptionGroup):
+        srcs = []
+        for sub in exc.exceptions:
+            sub = collapse(sub)
+            sub_info = getattr(sub, "info", None)
+            src = getattr(sub_info, "src_path", None) or here
+            srcs.append(
+                f"{type_name(sub) if sub_info is None else sub_info.type_name}"
+                f"{' from ' + src if src else ''}"
+            )
+        head += " [" + "; ".join(s.removeprefix("builtins.") for s in srcs[:8]) + "]"
+    return f"{head}{f' (in actor {here})' if here else ''}"[:1024]
+
+
 def is_cancellation(exc: BaseException) -> bool:
     """trio.Cancelled, GeneratorExit, KeyboardInterrupt, or a group of only those:
     recorded, but not an error status."""
@@ -252,6 +286,7 @@ class DevxSpan:
         "_front",
         "attrs",
         "end_ns",
+        "error",
         "ids",
         "name",
         "ops",
@@ -278,6 +313,7 @@ class DevxSpan:
         self.start_ns = start_ns
         self.ops: list[tuple[Any, ...]] = []
         self.end_ns: int | None = None
+        self.error: str | None = None  # the ERROR status message, once set
         self.real = real
 
     def __repr__(self) -> str:
@@ -310,6 +346,7 @@ class DevxSpan:
             self._record(("event", name, dict(attrs), ts))
 
     def set_error(self, description: str) -> None:
+        self.error = description
         self._record(("error", description))
 
     def end(self, ts: int | None = None) -> None:
@@ -364,8 +401,7 @@ class Handle:
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:
         self._front._exception_on(self.span, exc, clean(attrs))
         if not is_cancellation(exc):
-            exc = collapse(exc)  # trio's group of one: the error inside it
-            self.span.set_error(f"{type_name(exc)}: {exc}"[:1024])
+            self.span.set_error(status_line(exc, self._front.here))
 
     def end(self) -> None:
         if self._ended:
@@ -426,6 +462,9 @@ class TelemetryBackend:
         self._load_claimed = False
         self.log_attrs = dict(log_attrs or {})
         self.home: DevxSpan | None = None  # the actor span: target when nothing is current
+        # the actor path status lines name ("in actor root/a"), from the lineage
+        self.here: str | None = self.log_attrs.get(schema.ACTOR_PATH)
+        self.crash_line: str | None = None  # status of this actor's latest own error
         self._open: dict[int, weakref.ref[Handle]] = {}
         self._seq = itertools.count()
         _ACTIVE.append(self)
@@ -659,10 +698,12 @@ class TelemetryBackend:
         ex = exception_attrs(exc)
         remote = schema.REMOTE_TYPE in ex
         cancel = is_cancellation(exc)
-        if span is not None and not cancel and not remote:
+        if not cancel and not remote:
             # the span of the actor (or call) whose code raised: ERROR, with the
             # real type and message (a remote error arriving is not this one's)
-            span.set_error(f"{type_name(exc)}: {exc}"[:1024])
+            self.crash_line = status_line(exc, self.here)
+            if span is not None:
+                span.set_error(self.crash_line)
         if getattr(exc, _RECORDED, False):
             return  # already on record (where it was raised): once is the truth
         try:

@@ -90,12 +90,22 @@ class Session:
         tree_member(not actor.is_root)
 
         lin = actor.lineage
-        resource: dict[str, Any] = {**self.lineage, "service.instance.id": lin.uid.uuid}
+        resource: dict[str, Any] = {
+            **self.lineage,
+            "service.instance.id": lin.uid.uuid,
+            **process_resource(),
+        }
         if s.service_name:
             # one service per actor, named by its place in the tree, all in the tree's
-            # namespace: Jaeger's rows then say which actor a span belongs to
-            resource["service.name"] = lin.path
-            resource["service.namespace"] = s.service_name
+            # namespace: Jaeger's rows then say which actor a span belongs to. An
+            # unnamed tree goes by its program's name, not "root" like every other
+            namespace, path = s.service_name, lin.path
+            if lin.root_uid.name == config.DEFAULT_ROOT_NAME:
+                program = config.program_name(getattr(actor, "main_ref", None))
+                if program and path.startswith(namespace):
+                    namespace, path = program, program + path[len(namespace) :]
+            resource["service.name"] = path
+            resource["service.namespace"] = namespace
         factory = self._sink_factory or _default_factory(s, self.lineage, resource)
         backend = self.backend = TelemetryBackend(
             factory,
@@ -179,6 +189,13 @@ class Session:
                     outcome = "ok"
                 else:
                     outcome = "cancelled" if is_cancellation(exc) else "error"
+            crash_line = backend.crash_line
+            if crash_line is not None and outcome in ("ok", "cancelled"):
+                # this actor's code raised (an RPC call's error, boxed to the caller):
+                # it crashed, whatever came after (a clean return, the parent's cancel)
+                outcome = "crashed"
+                if self.actor_span.span.error is None:  # raised under a context span
+                    self.actor_span.span.set_error(crash_line)
             self.actor_span.set(**{schema.ACTOR_OUTCOME: outcome})
             notable = notable or outcome != "ok"
             cancel_reason = getattr(self.actor, "cancel_reason", None)
@@ -189,10 +206,9 @@ class Session:
             if self.tree is not None:
                 self.tree.set(**{schema.TREE_OUTCOME: outcome})
                 if outcome == "error" and exc is not None:
-                    from .backend import collapse, type_name
+                    from .backend import status_line
 
-                    err = collapse(exc)
-                    self.tree.span.set_error(f"{type_name(err)}: {err}"[:1024])
+                    self.tree.span.set_error(status_line(exc, backend.here))
             backend.end_open_spans(keep=(self.actor_span, self.tree))
             self.actor_span.end()
             if self.tree is not None:
@@ -250,6 +266,17 @@ class Session:
                 pass  # an unreadable directory: nothing to prune
 
         self._pruner = start_thread(prune, "devx-telemetry-retention")
+
+
+def process_resource() -> dict[str, Any]:
+    """The OTel ``process.*`` resource attributes that tell processes apart in a trace
+    view (``process.pid`` is in the lineage)."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    argv0 = argv0 or (sys.orig_argv[0] if sys.orig_argv else sys.executable)
+    return {
+        "process.command": argv0,
+        "process.executable.name": os.path.basename(sys.executable or "python"),
+    }
 
 
 PRUNE_WAIT = 1.0  # at most this long at exit for a retention pass still running

@@ -122,6 +122,28 @@ def default_file(root_name: str, root_uuid: str, env: Mapping[str, str] = os.env
     return os.path.join(tmp_dir(env), f"devx-telemetry-{uid}", f"{name}-{root_uuid[:8]}.otlp.jsonl")
 
 
+DEFAULT_ROOT_NAME = "root"  # what open_root_actor names an unnamed tree's root
+
+
+def program_name(main_ref: tuple[str | None, str | None] | None) -> str | None:
+    """What an unnamed tree is called in a trace view: its program, from the root's
+    main module (``Actor.main_ref``, which every actor of the tree carries): the
+    script's stem (``child_crash.py`` -> ``child_crash``), the package of ``python -m
+    pkg`` (``pkg``), the module of ``python -m pkg.mod``; ``None`` for ``python -c``."""
+    if not main_ref:
+        return None
+    module, path = main_ref
+    name = None
+    if module:
+        name = module.removesuffix(".__main__")
+    elif path:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        name = os.path.basename(os.path.dirname(path)) if stem == "__main__" else stem
+    if not name:
+        return None
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)[:64]
+
+
 def parse_level(level: str | int | None) -> int | None:
     """A stdlib level from ``"info"``/``"DEBUG"``/``10``; unknown names map to INFO."""
     if level is None or level == "":
