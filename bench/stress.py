@@ -228,7 +228,7 @@ def unauthenticated_big_frames() -> Row:
 
 
 def idle_unauthenticated(n_conns: int = 1000) -> Row:
-    from devx.settings import Settings
+    from devx.core.settings import Settings
 
     PREAUTH_TIMEOUT = Settings().preauth_timeout
 
@@ -397,7 +397,7 @@ def idle_children_cancel(n: int = 16) -> Row:
 
 
 def pausers(n: int = 32) -> Row:
-    from devx.telemetry import schema
+    from devx.core import schema
     from devx.telemetry.readback import load_logs
 
     trace = WORK / "fifo.otlp.jsonl"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from devx import settings
+from devx.core import settings
 
 
 def seen() -> dict[str, object]:

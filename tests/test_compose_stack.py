@@ -3,7 +3,7 @@ compose-spec JSON schema (as vendored by check-jsonschema) with its variables re
 as compose resolves them in an empty environment, compose v1 compatibility, loopback
 ports and pinned images; the collector configs' pipelines against their components
 and the compose services; Grafana's provisioning and every dashboard query against
-its data source (type, uid) and the names in devx.telemetry.schema.
+its data source (type, uid) and the names in devx.core.schema.
 
 What this cannot check is what only a running engine shows (no Docker here, and no
 collector binary ships on PyPI): that the images start with these configs."""
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devx.telemetry import schema
+from devx.core import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -8,7 +8,7 @@ import trio
 import ctx_fns
 import devx
 from conftest import scaled
-from devx import settings
+from devx.core import settings
 
 pytestmark = pytest.mark.timeout(60)
 

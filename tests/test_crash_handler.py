@@ -17,8 +17,9 @@ import trio
 import devx
 from _pty import EXAMPLES, repl_fixture
 from conftest import scaled
+from devx.core import schema
 from devx.debug import maybe_open_crash_handler, open_crash_handler
-from devx.telemetry import readback, schema
+from devx.telemetry import readback
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,7 +15,7 @@ import pytest
 
 from _pty import PROMPT, TIMEOUT, banner, kill_holder, lock_requests, repl_fixture
 from conftest import scaled, wait_until
-from devx.telemetry import schema
+from devx.core import schema
 
 pytestmark = pytest.mark.timeout(90)
 

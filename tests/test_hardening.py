@@ -19,9 +19,9 @@ import trio
 import devx
 import hardening_fns as hf
 from conftest import devx_actor_pids, scaled, wait_gone
+from devx.core.settings import Settings
 from devx.runtime.actor import MAX_PREAUTH_PENDING
 from devx.runtime.ipc import check_private_dir
-from devx.settings import Settings
 
 PREAUTH_TIMEOUT = Settings().preauth_timeout
 

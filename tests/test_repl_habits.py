@@ -14,7 +14,7 @@ import pytest
 
 from _pty import banner, repl_fixture
 from conftest import scaled, wait_until
-from devx.telemetry import schema
+from devx.core import schema
 from devx.telemetry.readback import load_logs
 
 pytestmark = pytest.mark.timeout(120)

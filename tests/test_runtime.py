@@ -17,8 +17,8 @@ import trio
 import devx
 import fns
 from conftest import devx_actor_pids, scaled, wait_gone
+from devx.core import schema
 from devx.runtime import msgs
-from devx.telemetry import schema
 
 pytestmark = pytest.mark.timeout(60)
 

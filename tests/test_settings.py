@@ -17,7 +17,7 @@ import trio
 import devx
 import settings_fns
 from conftest import scaled
-from devx import settings
+from devx.core import settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -111,7 +111,7 @@ def test_the_root_refuses_a_bad_value_in_one_line() -> None:
     assert "opened" not in proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
     assert last == (
-        "devx.settings.SettingsError: DEVX_CANCEL_GRACE='3s': expected a finite number "
+        "devx.core.settings.SettingsError: DEVX_CANCEL_GRACE='3s': expected a finite number "
         "of seconds > 0 (e.g. 3 or 0.5)"
     )
 
@@ -178,7 +178,7 @@ def test_no_devx_variable_is_read_outside_the_settings_module() -> None:
         for name in re.findall(r"\bDEVX_[A-Z][A-Z_]*[A-Z]\b", path.read_text()):
             found.setdefault(name, set()).add(str(path.relative_to(SRC)))
     unknown = {k: v for k, v in found.items() if k not in declared}
-    assert not unknown, f"DEVX_* names not declared in devx/settings.py: {unknown}"
+    assert not unknown, f"DEVX_* names not declared in devx/core/settings.py: {unknown}"
     reads = [
         str(p.relative_to(SRC))
         for p in (SRC / "devx").rglob("*.py")
@@ -192,5 +192,5 @@ def test_the_readme_table_is_the_declared_one() -> None:
     m = re.search(r"<!-- settings-table -->\n(.*?)<!-- /settings-table -->", readme, re.S)
     assert m, "README.md has no settings table between <!-- settings-table --> markers"
     assert m.group(1) == settings.markdown_table(), (
-        "README's settings table is stale: regenerate it with `python -m devx.settings`"
+        "README's settings table is stale: regenerate it with `python -m devx.core.settings`"
     )

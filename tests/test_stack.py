@@ -291,7 +291,7 @@ class RecordingBackend:
         self.flushes = 0
 
     def start_span(self, name: str, attrs: Any, *, activate: bool) -> Any:
-        from devx.telemetry.events import NULL_SPAN
+        from devx.core.events import NULL_SPAN
 
         return NULL_SPAN
 
@@ -331,7 +331,7 @@ def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
 
 def test_in_process_dump_emits_telemetry(in_process: None) -> None:
-    from devx.telemetry import events
+    from devx.core import events
 
     backend = RecordingBackend()
     prev = events.install(backend)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._public import lazy_getattr, present_as
+from .core.public import lazy_getattr, present_as
 from .runtime import (
     Actor,
     ActorBootError,
@@ -59,8 +59,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import cli as cli
     from . import debug as debug
     from . import runtime as runtime
-    from . import settings as settings
     from . import telemetry as telemetry
+    from .core import settings as settings
     from .debug import GreenbackNotEnabled as GreenbackNotEnabled
     from .debug import pause_from_sync as pause_from_sync
     from .debug.pause import breakpoint as breakpoint

@@ -47,7 +47,7 @@ class Watch:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._saved: dict[str, str | None] = {}
-        from devx.settings import var
+        from devx.core.settings import var
 
         self._env = (var("enable_stackscope"), var("hang_tag"), var("stack_dump_terminal"))
 
@@ -130,7 +130,7 @@ class Watch:
                 hang.done.set()
 
     def _handle(self, hang: Hang) -> None:
-        from devx import settings
+        from devx.core import settings
         from devx.debug import _stack_brief as brief
         from devx.debug import _stack_registry as reg
         from devx.debug.dump_collect import collect, topmost

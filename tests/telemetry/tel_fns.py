@@ -7,7 +7,7 @@ import signal
 from collections.abc import AsyncIterator
 
 import devx
-from devx.telemetry import events
+from devx.core import events
 
 
 async def leaf(x: int) -> int:

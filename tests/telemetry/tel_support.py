@@ -8,8 +8,9 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+from devx.core import events, schema
 from devx.runtime.msgs import ActorID, Lineage, RuntimeConfig
-from devx.telemetry import backend, events, schema
+from devx.telemetry import backend
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -13,7 +13,8 @@ import trio
 from tel_support import Memory, clean_env, fake_actor, front_with_memory
 
 from conftest import captured_log, scaled
-from devx.telemetry import backend, boot, config, events, schema
+from devx.core import events, schema
+from devx.telemetry import backend, boot, config
 from devx.telemetry.backend import TelemetryBackend
 
 pytestmark = pytest.mark.timeout(30)
@@ -228,7 +229,8 @@ async def _emit(name: str) -> None:
 USER_INSTRUMENTATION = """
 from opentelemetry import trace
 from tel_support import front_with_memory
-from devx.telemetry import events, otel
+from devx.telemetry import otel
+from devx.core import events
 
 front, mem, _ = front_with_memory(set_global=True)
 assert isinstance(trace.get_tracer_provider(), otel._BridgeProvider)

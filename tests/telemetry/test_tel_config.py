@@ -106,7 +106,8 @@ import devx
 heavy = ("opentelemetry", "structlog", "google.protobuf")
 assert not [m for m in sys.modules if m.startswith(heavy)], "import devx pulled in telemetry"
 from devx.runtime.msgs import ActorID, Lineage, RuntimeConfig
-from devx.telemetry import boot, events
+from devx.telemetry import boot
+from devx.core import events
 uid = ActorID("root", uuid.uuid4().hex)
 actor = types.SimpleNamespace(
     lineage=Lineage(uid, None, uid, "root", os.getpid(), os.getppid()),

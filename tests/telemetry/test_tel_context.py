@@ -10,7 +10,8 @@ import pytest
 from tel_support import clean_env
 
 from conftest import scaled
-from devx.telemetry import readback, schema
+from devx.core import schema
+from devx.telemetry import readback
 
 pytestmark = pytest.mark.timeout(90)
 

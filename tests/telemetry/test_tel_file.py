@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from tel_support import Memory, fake_actor
 
-from devx.telemetry import events, readback
+from devx.core import events
+from devx.telemetry import readback
 from devx.telemetry.backend import TelemetryBackend
 from devx.telemetry.file_exporter import OtlpJsonFileLogExporter, OtlpJsonFileSpanExporter
 

@@ -14,7 +14,8 @@ import pytest
 from tel_support import fake_actor, run_clean
 
 from conftest import scaled
-from devx.telemetry import config, events, file_sink, readback, schema
+from devx.core import events, schema
+from devx.telemetry import config, file_sink, readback
 from devx.telemetry._appendfile import AppendFile
 from devx.telemetry.backend import TelemetryBackend
 
@@ -207,11 +208,11 @@ def test_resource_follows_the_otel_environment() -> None:
 
 
 TREE = """
-import sys, trio, devx, devx.telemetry.events
+import sys, trio, devx, devx.core.events
 {imports}
 
 def loaded():
-    devx.telemetry.events.flush(10)  # telemetry (and its logging) is set up by now
+    devx.core.events.flush(10)  # telemetry (and its logging) is set up by now
     heavy = ("opentelemetry", "structlog")
     return sorted({{m.split(".")[0] for m in sys.modules if m.startswith(heavy)}})
 

@@ -17,7 +17,7 @@ from test_tel_otlp import Receiver, attrs_of
 
 from _pty import banner, repl_fixture
 from conftest import scaled, wait_until
-from devx.telemetry import schema
+from devx.core import schema
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tel_support import fake_actor, front_with_memory
 
-from devx.telemetry import events, schema
+from devx.core import events, schema
 from devx.telemetry.backend import TelemetryBackend
 from devx.telemetry.logs import LogSetup
 

@@ -21,7 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from tel_support import fake_actor
 
 from conftest import scaled
-from devx.telemetry import backend, boot, events
+from devx.core import events
+from devx.telemetry import backend, boot
 
 pytestmark = pytest.mark.timeout(60)
 

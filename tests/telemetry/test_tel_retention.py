@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_tel_tree import files_under, run_scenario
 
-from devx import settings
+from devx.core import settings
 from devx.telemetry import retention
 
 pytestmark = pytest.mark.timeout(90)

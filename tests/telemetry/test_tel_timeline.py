@@ -18,7 +18,8 @@ import pytest
 from tel_support import clean_env
 
 from conftest import scaled
-from devx.telemetry import readback, schema
+from devx.core import schema
+from devx.telemetry import readback
 from devx.telemetry import timeline as timeline_mod
 
 pytestmark = pytest.mark.timeout(60)

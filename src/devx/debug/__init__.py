@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._public import lazy_getattr, present_as
+from ..core.public import lazy_getattr, present_as
 
 # light modules (pdbp itself loads only when a REPL opens); importing the functions
 # also keeps the names from being shadowed by the submodules of the same name

@@ -19,9 +19,8 @@ from typing import Any
 
 import trio
 
-from .. import settings
+from ..core import events, settings
 from ..runtime.actor import current_actor
-from ..telemetry import events
 from ..telemetry.standalone import ProcessTelemetry
 from .post_mortem import _last_frame, show_and_interact, user_tb
 from .session import Session

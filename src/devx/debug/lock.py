@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 import trio
 
-from ..telemetry import events, schema
+from ..core import events, schema
 from .lock_protocol import (
     LockGrant,
     LockRelease,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..telemetry import schema
+from ..core import schema
 
 # how a hold ended, as the release and the telemetry record it
 ReleaseHow = Literal[

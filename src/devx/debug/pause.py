@@ -9,9 +9,9 @@ from typing import Any
 
 import trio
 
+from ..core import schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
-from ..telemetry import schema
 from .repl import mk_pdb
 from .session import Session, frame_attrs, interactive
 from .waiters import code_location

@@ -29,10 +29,10 @@ from typing import Any
 
 import trio
 
+from ..core import events, schema
 from ..runtime import console
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
-from ..telemetry import events, schema
 from . import lock as tty_lock
 from . import tree_lock
 from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requester

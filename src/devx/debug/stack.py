@@ -56,10 +56,9 @@ from typing import Any
 
 import trio
 
-from .. import settings
+from ..core import schema, settings
 from ..runtime import console
 from ..runtime.threads import start_quiet
-from ..telemetry import schema
 from . import _stack_brief as _brief
 from . import _stack_registry as _reg
 from . import _stackscope_memo as _memo
@@ -728,7 +727,7 @@ def _emit(
     if settings.current().stack_dump_terminal:  # the pytest plugin keeps them in files
         console.write_bytes((note.encode() if note else b"") + data, fd=2)
     try:
-        from devx.telemetry import events
+        from devx.core import events
     except ImportError:
         return
     events.event(

@@ -29,9 +29,9 @@ from typing import Any
 
 import trio
 
+from ..core import events, schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
-from ..telemetry import events, schema
 from ..telemetry.standalone import ProcessTelemetry
 from . import session as _session
 from .pause import debug_actor, enter_trace

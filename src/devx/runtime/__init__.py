@@ -1,10 +1,10 @@
 """The actor runtime: actors, IPC, spawning, portals, errors. Knows nothing of the
 debug or telemetry internals; they plug in through :mod:`devx.runtime.hooks` and
-the small event API :mod:`devx.telemetry.events`."""
+the small event API :mod:`devx.core.events`."""
 
 from __future__ import annotations
 
-from .._public import lazy_getattr
+from ..core.public import lazy_getattr
 from .actor import Actor, current_actor
 from .context import Context, MsgStream
 from .errors import (

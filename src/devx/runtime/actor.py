@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .. import settings
-from ..telemetry import events, schema
+from ..core import events, schema, settings
 from . import context as _context
 from . import hooks as _hooks
 from . import inline as _inline

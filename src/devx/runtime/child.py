@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import trio
 
-from .. import settings
+from ..core import settings
 from . import console, forkserver, lifeline
 from . import log as runtime_log
 from .actor import Actor, current_actor

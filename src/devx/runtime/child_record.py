@@ -10,8 +10,7 @@ from typing import Any
 
 import trio
 
-from .. import settings
-from ..telemetry import events, schema
+from ..core import events, schema, settings
 from .errors import ActorExited, ChannelClosed
 from .ipc import Channel
 from .msgs import ActorID, CancelActor

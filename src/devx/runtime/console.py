@@ -35,7 +35,7 @@ import threading
 from collections import deque
 from typing import Literal
 
-from .. import settings
+from ..core import settings
 
 __all__ = [
     "MAX_BYTES",

@@ -43,8 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
-from .. import settings
-from ..telemetry import events, schema
+from ..core import events, schema, settings
 from .errors import (
     ChannelClosed,
     ContextCancelled,

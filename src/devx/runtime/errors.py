@@ -235,7 +235,7 @@ def _user_tb(tb: TracebackType | None) -> TracebackType | None:
 def unbox_error(info: ErrorInfo) -> RemoteActorError:
     """The local exception for a boxed error that arrived from another actor; it is
     recorded (telemetry) here, where it arrives, as well as where it was raised."""
-    from ..telemetry import events
+    from ..core import events
 
     cancelled = info.type_name == type_name(ContextCancelled)
     err = ContextCancelled(info) if cancelled else RemoteActorError(info)

@@ -16,7 +16,7 @@
 - A child whose environment differs from the zygote's in a variable read at import
   (``PYTHON*``, ``OTEL_*``, the locale) is spawned as a subprocess: the zygote's
   modules read the zygote's. ``DEVX_*`` settings are not among them: they travel in
-  the spawn spec (:mod:`devx.settings`). So is every child once the zygote is gone
+  the spawn spec (:mod:`devx.core.settings`). So is every child once the zygote is gone
   (with a warning).
 """
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from .. import settings
+from ..core import settings
 from .errors import ActorBootError
 from .fdpass import fds_of, rights
 from .msgs import (

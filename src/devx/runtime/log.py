@@ -21,7 +21,7 @@ _HANDLER_FLAG = "_devx_runtime_handler"
 def setup(loglevel: str | None, lineage: Mapping[str, Any]) -> None:
     """Give the ``devx`` logger one stderr handler (errors are always shown; more
     with ``loglevel``), unless the application configured its own. ``lineage``: the
-    actor's lineage attributes (``devx.telemetry.schema.lineage_attrs``)."""
+    actor's lineage attributes (``devx.core.schema.lineage_attrs``)."""
     logger = logging.getLogger("devx")
     level = getattr(logging, (loglevel or "WARNING").upper(), logging.WARNING)
     logger.setLevel(level)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..settings import Settings
+from ..core.settings import Settings
 
 
 class ActorID(msgspec.Struct, frozen=True, array_like=True):

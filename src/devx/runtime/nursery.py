@@ -26,8 +26,7 @@ from typing import Any
 
 import trio
 
-from .. import settings
-from ..telemetry import events, schema
+from ..core import events, schema, settings
 from .actor import Actor, check_actor_name, current_actor
 from .child_record import ChildRecord, describe_exit
 from .errors import (

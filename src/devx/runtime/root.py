@@ -8,9 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from .. import settings
-from ..telemetry import events
-from ..telemetry import schema as events_schema
+from ..core import events, settings
+from ..core import schema as events_schema
 from . import forkserver, hooks, spawn
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor

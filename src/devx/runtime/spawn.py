@@ -13,7 +13,7 @@ from typing import Protocol
 import msgspec
 import trio
 
-from .. import settings
+from ..core import settings
 from .msgs import SpawnSpec
 
 METHODS = ("subprocess", "forkserver")

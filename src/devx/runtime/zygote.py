@@ -41,7 +41,7 @@ from typing import Any
 
 import msgspec
 
-from .. import settings
+from ..core import settings
 from .fdpass import fds_of, rights
 from .msgs import (
     ZYGOTE_MAX_FRAME,

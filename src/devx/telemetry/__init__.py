@@ -1,6 +1,6 @@
 """Telemetry: every debug event as OpenTelemetry spans, span events and log records.
 
-Runtime and debug code only ever call :mod:`devx.telemetry.events`; the actor lifetime
+Runtime and debug code only ever call :mod:`devx.core.events`; the actor lifetime
 hook :func:`devx.telemetry.boot.actor_lifetime` decides whether telemetry is on and
 installs :mod:`devx.telemetry.backend` behind that API, which writes the telemetry file
 (:mod:`devx.telemetry.file_sink`, no SDK) or feeds the OpenTelemetry SDK
@@ -11,7 +11,7 @@ stays cheap to load.
 
 from __future__ import annotations
 
-from .._public import lazy_getattr
+from ..core.public import lazy_getattr
 
 # any submodule (``devx.telemetry.readback.load_spans``) loads on first use
 __getattr__ = lazy_getattr(__name__, {})

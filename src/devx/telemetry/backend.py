@@ -30,9 +30,10 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
+from ..core import schema
+from ..core.events import Attrs
 from ..runtime.threads import start_thread
-from . import config, schema
-from .events import Attrs
+from . import config
 
 log = logging.getLogger("devx.telemetry")
 

@@ -3,7 +3,7 @@
 Entered in every actor (root and children) once it is set up, exited when it finishes.
 On entry, cheaply (the child's spawn-to-ready path): resolve the settings
 (:mod:`devx.telemetry.config`), install :class:`~devx.telemetry.backend.TelemetryBackend`
-behind :mod:`devx.telemetry.events`, open the tree span (root) and this actor's
+behind :mod:`devx.core.events`, open the tree span (root) and this actor's
 ``devx.actor`` span under the parent's span from the spawn carrier, and make it current
 for the whole lifetime so every trio task inherits it. The SDK, exporters and structlog
 load on a background thread a little later. On exit: record the outcome, end the spans,
@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from .. import settings
+from ..core import events, schema, settings
 from ..runtime import console
 from ..runtime.threads import start_quiet, start_thread
-from . import config, events, schema
+from . import config
 
 if TYPE_CHECKING:
     from .backend import Handle, Sink, TelemetryBackend

@@ -1,5 +1,5 @@
 """Telemetry settings of one actor, from ``RuntimeConfig``, the tree's settings
-(:mod:`devx.settings`: the ``DEVX_*`` values the root resolved) and the ``OTEL_*``
+(:mod:`devx.core.settings`: the ``DEVX_*`` values the root resolved) and the ``OTEL_*``
 variables (read by the SDK's own rules).
 
 Stdlib only: this runs on every actor's boot path, before the OpenTelemetry SDK (which
@@ -31,7 +31,7 @@ import logging
 import os
 from collections.abc import Mapping
 
-from .. import settings as _settings
+from ..core import settings as _settings
 
 DEFAULT_LOAD_DELAY = _settings.Settings().telemetry_load_delay
 DEFAULT_EXIT_TIMEOUT = _settings.Settings().telemetry_exit_timeout
@@ -174,7 +174,7 @@ def resolve(
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings for one actor of the tree rooted at ``root_name``/``root_uuid``: the
-    tree's devx settings (:mod:`devx.settings`, or those of ``env`` when given) and
+    tree's devx settings (:mod:`devx.core.settings`, or those of ``env`` when given) and
     the ``OTEL_*``/``TMPDIR`` variables of ``env`` (default: the process's)."""
     tree = _settings.current() if env is None else _settings.resolve(env)
     env = os.environ if env is None else env

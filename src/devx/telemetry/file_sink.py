@@ -27,8 +27,9 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from ..core import schema
 from ..runtime.threads import start_thread
-from . import otlp_json, schema
+from . import otlp_json
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import SAMPLED, Ids, child_ids, warn_once
 from .config import Settings

@@ -39,8 +39,9 @@ from opentelemetry.trace import (
     TraceState,
 )
 
+from ..core import schema
 from ..runtime.threads import start_thread
-from . import _logs_sdk, schema
+from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import Ids, warn_once

@@ -16,8 +16,8 @@ import os
 import sys
 import uuid
 
+from ..core import events
 from ..runtime.msgs import ActorID, Lineage, RuntimeConfig
-from . import events
 
 log = logging.getLogger("devx.telemetry")
 
@@ -42,7 +42,7 @@ class ProcessActor:
         self.config = RuntimeConfig(debug_mode=True)
 
     def lineage_attrs(self) -> dict[str, str | int]:
-        from .schema import lineage_attrs
+        from ..core.schema import lineage_attrs
 
         return lineage_attrs(self.lineage)
 

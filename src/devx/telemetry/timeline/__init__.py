@@ -7,7 +7,7 @@ Who ran (actors), who held the terminal and when (TTY lock), and what went wrong
 (crashes, remote errors, stack dumps, exits), with times relative to the tree start.
 
 The TTY-lock section joins records by the ids of the lock protocol (names in
-:mod:`devx.telemetry.schema`): each hold is the root's grant and release records of
+:mod:`devx.core.schema`): each hold is the root's grant and release records of
 one hold id (the root writes them, so they are complete even when a holder was
 SIGKILLed before exporting anything: its hold ends ``holder_lost``), with the
 holder's own lock-held and REPL spans and its re-entries of the same hold id; a
@@ -22,7 +22,7 @@ OpenTelemetry import): the CLI must work where only the file is.
 
 from __future__ import annotations
 
-from ..._public import lazy_getattr
+from ...core.public import lazy_getattr
 from .session import Session, build
 from .source import TimelineError, newest_file, telemetry_dir
 from .text import render, render_session

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import schema
+from ...core import schema
 from .source import Point, Record, Trace, int_or_none, path_of, pid_of, root_of
 
 _LINEAGE_KEYS = frozenset(

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import readback, schema
+from ...core import schema
+from .. import readback
 from ..config import tmp_dir
 
 Record = dict[str, Any]

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .. import schema
+from ...core import schema
 from .model import ActorRow, EventRow, Hold, exit_text, how_text, repl_text
 from .session import Session, build
 from .source import Loaded, Trace

@@ -12,7 +12,7 @@ opened does not split the root from its children.
 Code outside any tree (``devx dump``, a sync CLI's crash handler, the pytest plugin)
 reads :func:`current`, which resolves the environment on first use when nothing was
 installed. The README's settings table is generated from here
-(``python -m devx.settings``) and a test keeps the two equal.
+(``python -m devx.core.settings``) and a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -462,5 +462,5 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":  # python -m devx.settings: print the README's table
+if __name__ == "__main__":  # python -m devx.core.settings: print the README's table
     sys.stdout.write(markdown_table())
