@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .core import __version__ as __version__
 from .core.public import lazy_getattr, present_as
 from .runtime import (
     Actor,
@@ -36,8 +37,6 @@ from .runtime import (
 from .runtime import hooks as _hooks
 from .runtime.context import context
 
-__version__ = "0.1.0"
-
 # every actor of a tree runs these lifetime hooks (imported when an actor boots);
 # telemetry first, so it is entered first and exits last, after the debugger's events
 _hooks.register("devx.telemetry.boot:actor_lifetime")
@@ -56,7 +55,6 @@ __getattr__ = lazy_getattr(
 )
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from . import cli as cli
     from . import debug as debug
     from . import runtime as runtime
     from . import telemetry as telemetry

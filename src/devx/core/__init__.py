@@ -3,3 +3,5 @@
 (:mod:`.events`), the names of every span, event and attribute (:mod:`.schema`), the
 extension-point protocol (:mod:`.hooks`) and how packages present their public names
 (:mod:`.public`). Arrows point one way: core <- runtime <- debug <- telemetry <- cli."""
+
+__version__ = "0.1.0"

@@ -161,7 +161,7 @@ def flush_soon(timeout: float = 1.0) -> None:
     is off."""
     if not enabled():
         return
-    from ..runtime.threads import start_thread
+    from .threads import start_thread
 
     backend = _backend
 

@@ -261,7 +261,7 @@ def warm_up(delay: float = 0.2) -> Callable[[], None]:
     """Import pdbp (~40 ms) on a helper thread ``delay`` s from now, so that a debug-mode
     actor's first pause does not pay for it while the user waits for the prompt.
     Returns a function that calls it off (an actor that exits first)."""
-    from ..runtime.threads import start_thread
+    from ..core.threads import start_thread
 
     stop = threading.Event()
 

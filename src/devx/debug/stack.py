@@ -57,8 +57,8 @@ from typing import Any
 import trio
 
 from ..core import schema, settings
+from ..core.threads import start_quiet
 from ..runtime import console
-from ..runtime.threads import start_quiet
 from . import _stack_brief as _brief
 from . import _stack_registry as _reg
 from . import _stackscope_memo as _memo

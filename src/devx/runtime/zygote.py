@@ -118,8 +118,7 @@ def preload() -> None:
     """Import what every actor imports at boot (nothing that starts a thread)."""
     import importlib
 
-    import devx  # noqa: F401  (registers the lifetime hooks)
-
+    # (importing this module imported the devx package, which registered the hooks)
     from . import child, forkserver, hooks, nursery  # noqa: F401
 
     for path in hooks.registered():

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ..core import schema
 from ..core.events import Attrs
-from ..runtime.threads import start_thread
+from ..core.threads import start_thread
 from . import config
 
 log = logging.getLogger("devx.telemetry")

@@ -22,8 +22,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..core import events, schema, settings
+from ..core.threads import start_quiet, start_thread
 from ..runtime import console
-from ..runtime.threads import start_quiet, start_thread
 from . import config
 
 if TYPE_CHECKING:

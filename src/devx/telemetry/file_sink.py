@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core import schema
-from ..runtime.threads import start_thread
+from ..core.threads import start_thread
 from . import otlp_json
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import SAMPLED, Ids, child_ids, warn_once
@@ -45,7 +45,7 @@ def resource_attributes(
     """The Resource the SDK would build for ``attrs``: SDK identity, then
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``, then ``attrs`` (which win),
     and ``unknown_service:<python>`` when nothing names the service."""
-    from .. import __version__
+    from ..core import __version__
 
     out: dict[str, Any] = {
         "telemetry.sdk.language": "python",
@@ -181,7 +181,7 @@ class FileSink:
         resource_attrs: Mapping[str, Any],
         lineage: Mapping[str, Any],
     ) -> None:
-        from .. import __version__
+        from ..core import __version__
 
         self.out = out
         self.lineage = dict(lineage)

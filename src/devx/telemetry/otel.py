@@ -40,7 +40,7 @@ from opentelemetry.trace import (
 )
 
 from ..core import schema
-from ..runtime.threads import start_thread
+from ..core.threads import start_thread
 from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
@@ -360,7 +360,7 @@ class OtelSink:
                 if batch
                 else _logs_sdk.SimpleLogRecordProcessor(lguarded)
             )
-        from .. import __version__
+        from ..core import __version__
 
         self.tracer = self.tracer_provider.get_tracer(
             SCOPE, __version__, schema_url=schema.SCHEMA_URL
