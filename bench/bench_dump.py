@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 PLAIN_TREE = HERE.parents[1] / "examples" / "hang" / "plain_tree.py"
-HOOK = "devx.debug.stack:actor_lifetime"
+HOOK = "devx.debug.stack:HOOK"
 
 
 # --- the tree (runs in its own process tree) ------------------------------------------
@@ -55,7 +55,7 @@ def run_tree(size: int, shape: str) -> None:
     import trio
 
     import devx
-    from devx.runtime import hooks
+    from devx.core import hooks
 
     if HOOK not in hooks.registered():  # until the debug layer registers it itself
         hooks.register(HOOK)

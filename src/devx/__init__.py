@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .core import __version__ as __version__
+from .core import hooks as _hooks
 from .core.public import lazy_getattr, present_as
 from .runtime import (
     Actor,
@@ -34,14 +35,14 @@ from .runtime import (
     open_nursery,
     open_root_actor,
 )
-from .runtime import hooks as _hooks
 from .runtime.context import context
 
-# every actor of a tree runs these lifetime hooks (imported when an actor boots);
-# telemetry first, so it is entered first and exits last, after the debugger's events
-_hooks.register("devx.telemetry.boot:actor_lifetime")
-_hooks.register("devx.debug.boot:actor_lifetime")
-_hooks.register("devx.debug.stack:actor_lifetime")
+# every actor of a tree runs these hooks (devx.core.hooks; imported when an actor
+# boots); telemetry first, so it is entered first and exits last, after the
+# debugger's events
+_hooks.register("devx.telemetry.boot:HOOK")
+_hooks.register("devx.debug.boot:HOOK")
+_hooks.register("devx.debug.stack:HOOK")
 
 # debugger entry points, imported from devx.debug on first use; any submodule
 # (``devx.debug``, ``devx.telemetry.readback`` ...) is reachable as an attribute

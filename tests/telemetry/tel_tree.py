@@ -13,9 +13,9 @@ import tel_fns
 import trio
 
 import devx
-from devx.runtime import hooks
+from devx.core import hooks
 
-hooks.register("devx.telemetry.boot:actor_lifetime")
+hooks.register("devx.telemetry.boot:HOOK")
 
 
 async def tree() -> None:

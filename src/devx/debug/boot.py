@@ -1,4 +1,4 @@
-"""The debug layer's actor lifetime hook (see :mod:`devx.runtime.hooks`): wires the
+"""The debug layer's hook (see :mod:`devx.core.hooks`): wires the
 TTY lock, SIGINT shielding, crash REPLs and teardown waiting into every actor; in
 debug mode also the builtin ``breakpoint()`` remap and greenback portals for
 ``breakpoint()``/``pause_from_sync()`` on tasks. Kept import-light: pdbp is only
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
+from ..core.hooks import Hook
 from ..runtime.actor import Actor
 from . import breakpoint_hook, lock_file, quit_report, repl, session, sigint, tree_lock
 from . import lock as tty_lock
@@ -18,15 +19,23 @@ from . import lock as tty_lock
 log = logging.getLogger("devx.debug")
 
 
-@asynccontextmanager
-async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
-    from .post_mortem import crash_hook
-    from .wait import maybe_wait_for_debugger
+class DebugHook(Hook):
+    """Crash REPLs before a crash is boxed, teardown that waits for live REPLs, and
+    the lifetime below."""
 
-    async def on_crash(exc: BaseException) -> None:
+    def actor_lifetime(self, actor: Actor) -> AbstractAsyncContextManager[None]:
+        return actor_lifetime(actor)
+
+    async def actor_crashed(self, actor: Actor, exc: BaseException) -> None:
+        from .post_mortem import crash_hook
+
         await crash_hook(actor, exc)
 
-    async def before_teardown() -> bool:
+    async def before_teardown(self, actor: Actor) -> bool:
+        if not (actor.debug_mode or actor.config.debug_tree or actor.is_root):
+            return False
+        from .wait import maybe_wait_for_debugger
+
         live = session.current
         if live is not None and live.pdb is not None and live.owned_by_current_task():
             # the user stepped (`n`) into this task's own teardown: waiting for the
@@ -35,6 +44,12 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         # never cancel (or escalate against) an actor while a REPL is live in the tree
         return await maybe_wait_for_debugger(poll_steps=1)
 
+
+HOOK = DebugHook()
+
+
+@asynccontextmanager
+async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     tree_lock.start(actor)
     saved_tty = None
     if actor.is_root:
@@ -48,9 +63,6 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     elif actor.debug_mode or actor.config.debug_tree:
         await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None
-    actor.crash_hooks.append(on_crash)
-    if actor.debug_mode or actor.config.debug_tree or actor.is_root:
-        actor.teardown_hooks.append(before_teardown)
     prev_hook = breakpoint_hook.install() if actor.debug_mode else None
     cancel_warm_up = repl.warm_up() if actor.debug_mode else None
     try:
@@ -61,9 +73,6 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         if cancel_warm_up is not None:
             cancel_warm_up()
         breakpoint_hook.restore(prev_hook)
-        actor.crash_hooks.remove(on_crash)
-        if before_teardown in actor.teardown_hooks:
-            actor.teardown_hooks.remove(before_teardown)
         sigint.restore(prev)
         if actor.is_root:
             tty_lock.install(None)

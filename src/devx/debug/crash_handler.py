@@ -19,9 +19,8 @@ from typing import Any
 
 import trio
 
-from ..core import events, settings
+from ..core import events, hooks, settings
 from ..runtime.actor import current_actor
-from ..telemetry.standalone import ProcessTelemetry
 from .post_mortem import _last_frame, show_and_interact, user_tb
 from .session import Session
 from .sync import BareSession, open_sync_session
@@ -139,7 +138,7 @@ def crash_repl_sync(
         _crash_repl(exc, tb, actor.lineage_attrs(), repl_fixture)
         return
     # no runtime: the process is a one-actor tree of its own for telemetry
-    telemetry = ProcessTelemetry()
+    telemetry = hooks.process_telemetry()
     try:
         _crash_repl(exc, tb, telemetry.lineage_attrs(), repl_fixture)
     finally:

@@ -48,7 +48,7 @@ import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -238,7 +238,7 @@ def _atexit_cleanup() -> None:
 
 @asynccontextmanager
 async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
-    """Actor lifetime hook (``devx.debug.stack:actor_lifetime``): enable the dump
+    """The dump hook's lifetime (``devx.debug.stack:HOOK``): enable the dump
     handler in this actor when its tree asked for it (``enable_stack_on_sig=True``)
     or ``DEVX_ENABLE_STACKSCOPE`` is set, and remove it when the actor exits."""
     cfg = getattr(actor, "config", None)
@@ -263,6 +263,16 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
             _disable(ignore_after=not getattr(actor, "is_root", True))
         elif _state is not None and _state.actor is actor:
             _state.actor = None
+
+
+class StackDumpHook:
+    """The stack-dump layer's hook (:mod:`devx.core.hooks`)."""
+
+    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None]:
+        return actor_lifetime(actor)
+
+
+HOOK = StackDumpHook()
 
 
 # --- the signal handler ----------------------------------------------------------------

@@ -29,10 +29,9 @@ from typing import Any
 
 import trio
 
-from ..core import events, schema
+from ..core import events, hooks, schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
-from ..telemetry.standalone import ProcessTelemetry
 from . import session as _session
 from .pause import debug_actor, enter_trace
 from .session import Session, _restore_tty, _save_tty, _write, frame_attrs
@@ -208,7 +207,7 @@ class BareSession:
         if threading.current_thread() is not threading.main_thread():
             self.thread_name = threading.current_thread().name
         # recorded like any actor's REPL, the process standing in for a tree
-        self._telemetry = ProcessTelemetry()
+        self._telemetry = hooks.process_telemetry()
 
     def announce(self, what: str) -> None:
         if self.thread_name is not None:

@@ -1,5 +1,5 @@
 """The actor runtime: actors, IPC, spawning, portals, errors. Knows nothing of the
-debug or telemetry internals; they plug in through :mod:`devx.runtime.hooks` and
+debug or telemetry internals; they plug in through :mod:`devx.core.hooks` and
 the small event API :mod:`devx.core.events`."""
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..core import events, schema, settings
+from ..core import hooks as _hooks
 from . import context as _context
-from . import hooks as _hooks
 from . import inline as _inline
 from .errors import (
     ChannelClosed,
@@ -78,11 +78,6 @@ HELLO_TIMEOUT = 5.0  # for the HelloAck of an actor we connect to
 # Hello right after connecting); at most this many may be waiting to at once
 MAX_PREAUTH_PENDING = 64
 REPLY_TIMEOUT = 1.0
-
-CrashHook = Callable[[BaseException], Awaitable[None]]
-# awaited before a nursery cancels children or escalates against one; returns True
-# when it had to wait (e.g. for a live REPL), which restarts the escalation grace
-TeardownHook = Callable[[], Awaitable[bool | None]]
 
 _current: Actor | None = None
 
@@ -168,8 +163,8 @@ class Actor:
         self.cancel_requested_by: ActorID | None = None
         self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
         self.children: set[ChildRecord] = set()
-        self.crash_hooks: list[CrashHook] = []
-        self.teardown_hooks: list[TeardownHook] = []
+        # the hooks (devx.core.hooks) whose lifetime this actor has entered
+        self.hooks: list[Any] = []
         self.cancel_reason: str | None = None
         self.cancel_called = trio.Event()
         # for threads that need the actor's loop (trio.from_thread.run(..., trio_token=))
@@ -276,7 +271,7 @@ class Actor:
                 try:
                     async with AsyncExitStack() as stack:
                         for path in self.config.hooks:
-                            await stack.enter_async_context(_hooks.load(path)(self))
+                            await self._enter_hook(stack, _hooks.load(path))
                         async with trio.open_nursery() as rpc:
                             self._rpc = rpc
                             yield self
@@ -311,12 +306,25 @@ class Actor:
             raise RuntimeError(f"actor {self.path!r} is not running")
         return await self._service.start(fn, *args)
 
+    async def _enter_hook(self, stack: AsyncExitStack, hook: Any) -> None:
+        """Enter ``hook``'s lifetime for this actor; its other methods apply from now
+        until the lifetime unwinds."""
+        lifetime = getattr(hook, "actor_lifetime", None)
+        cm = lifetime(self) if lifetime is not None else None
+        if cm is not None:
+            await stack.enter_async_context(cm)
+        self.hooks.append(hook)
+        stack.callback(self.hooks.remove, hook)
+
     async def run_crash_hooks(self, exc: BaseException) -> None:
         """Let the debug layer (post-mortem REPL) see a crash before it is boxed."""
-        for hook in list(self.crash_hooks):
+        for hook in list(self.hooks):
+            crashed = getattr(hook, "actor_crashed", None)
+            if crashed is None:
+                continue
             with trio.CancelScope(shield=True):
                 try:
-                    await hook(exc)
+                    await crashed(self, exc)
                 except Exception:
                     log.exception("crash hook %r failed", hook)
 
@@ -324,9 +332,12 @@ class Actor:
         """Called by nurseries before they cancel children and before they escalate
         against one (e.g. wait for a live REPL); True when a hook had to wait."""
         waited = False
-        for hook in list(self.teardown_hooks):
+        for hook in list(self.hooks):
+            before = getattr(hook, "before_teardown", None)
+            if before is None:
+                continue
             try:
-                waited = bool(await hook()) or waited
+                waited = bool(await before(self)) or waited
             except Exception:
                 log.exception("teardown hook %r failed", hook)
         return waited

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from ..core import events, settings
+from ..core import events, hooks, settings
 from ..core import schema as events_schema
-from . import forkserver, hooks, spawn
+from . import forkserver, spawn
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
 from .errors import collapse, strip_cancelled

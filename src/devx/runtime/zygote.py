@@ -119,7 +119,8 @@ def preload() -> None:
     import importlib
 
     # (importing this module imported the devx package, which registered the hooks)
-    from . import child, forkserver, hooks, nursery  # noqa: F401
+    from ..core import hooks
+    from . import child, forkserver, nursery  # noqa: F401
 
     for path in hooks.registered():
         try:

@@ -1,0 +1,105 @@
+"""The one extension point of devx: how the debug and telemetry layers plug into
+every actor (and into a process with no actor) without the runtime importing them.
+
+A hook is an object with any of the optional methods of :class:`Hook`, as with
+``trio.abc.Instrument``: a method a hook does not define costs nothing. Hooks are
+registered by import path (``"package.module:attr"``, the composition root
+``devx/__init__.py`` registers devx's own); the paths travel to children in
+``RuntimeConfig.hooks`` so every actor of a tree runs the same hooks, each module
+imported only when an actor boots. Lifetimes are entered in registration order and
+unwind in reverse; the other methods run in registration order, for the hooks whose
+lifetime is entered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+log = logging.getLogger("devx")
+
+
+class ProcessTelemetry(Protocol):
+    """Telemetry for a process with no actor (a sync CLI's crash REPL, a bare pause)."""
+
+    def lineage_attrs(self) -> dict[str, str | int]: ...
+
+    def close(self, outcome: str = "ok") -> None: ...
+
+
+class Hook:
+    """The extension point's methods, every one optional (a hook may be any object
+    that defines some of them; subclassing this is only documentation)."""
+
+    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None] | None:
+        """An async context manager around ``actor``'s life, entered once it is set
+        up (inside ``trio.run``, before it serves calls) and exited after its last
+        task finished; ``None``: nothing to do for this actor."""
+        return None
+
+    async def actor_crashed(self, actor: Any, exc: BaseException) -> None:
+        """``actor``'s own code raised ``exc`` (before it is boxed and sent up)."""
+
+    async def before_teardown(self, actor: Any) -> bool:
+        """A nursery of ``actor`` is about to cancel its children or escalate against
+        one; True when the hook had to wait first (e.g. for a live REPL)."""
+        return False
+
+    def process_telemetry(self) -> ProcessTelemetry | None:
+        """Telemetry for this process when it has no actor, or ``None``."""
+        return None
+
+
+_registered: list[str] = []
+_loaded: dict[str, Any] = {}
+
+
+def register(path: str) -> None:
+    """Register a hook by import path (idempotent)."""
+    if ":" not in path:
+        raise ValueError(f"hook path must look like 'module:attr', got {path!r}")
+    if path not in _registered:
+        _registered.append(path)
+
+
+def registered() -> tuple[str, ...]:
+    return tuple(_registered)
+
+
+def load(path: str) -> Any:
+    """Import and return the hook named by ``path`` (once per process)."""
+    hook = _loaded.get(path)
+    if hook is None:
+        mod_name, _, attr = path.partition(":")
+        hook = _loaded[path] = getattr(importlib.import_module(mod_name), attr)
+    return hook
+
+
+class _NoTelemetry:
+    """What a process with no actor records when no hook offers telemetry."""
+
+    def lineage_attrs(self) -> dict[str, str | int]:
+        return {"process.pid": os.getpid()}
+
+    def close(self, outcome: str = "ok") -> None:
+        pass
+
+
+def process_telemetry() -> ProcessTelemetry:
+    """The first registered hook's telemetry for a process with no actor; a null one
+    when no hook offers any, or it failed (never in the way of a REPL)."""
+    for path in _registered:
+        make = getattr(load(path), "process_telemetry", None)
+        if make is None:
+            continue
+        try:
+            found = make()
+        except Exception as exc:
+            log.warning("devx: hook %s: process telemetry failed: %r", path, exc)
+            continue
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    return _NoTelemetry()
