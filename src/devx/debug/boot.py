@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core.hooks import Hook
 from ..runtime.actor import Actor
-from . import breakpoint_hook, lock_file, quit_report, repl, session, sigint, tree_lock
+from . import breakpoint_hook, lock_file, quit_report, repl, session, sigint, terminal, tree_lock
 from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
@@ -54,7 +54,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     saved_tty = None
     if actor.is_root:
         # the root serves the lock even when only some children run in debug mode
-        saved_tty = session._save_tty()  # restored when a holder dies and at exit
+        saved_tty = terminal.save_tty()  # restored when a holder dies and at exit
         lock = tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty)
         tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")
@@ -76,7 +76,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         sigint.restore(prev)
         if actor.is_root:
             tty_lock.install(None)
-            session._restore_tty(saved_tty)
+            terminal.restore_tty(saved_tty)
 
 
 def _greenback_portals(actor: Actor) -> AbstractAsyncContextManager[Any]:

@@ -163,9 +163,9 @@ class TTYLock:
         self._by_id.pop(hold.hold_id, None)
         hold.released.set()
         if how == "holder_lost":
-            from .session import _restore_tty
+            from .terminal import restore_tty
 
-            _restore_tty(self._saved_tty)
+            restore_tty(self._saved_tty)
         events.event(
             schema.LOCK_RELEASED,
             **{schema.HOLD_ID: hold.hold_id, schema.HELD_S: held, schema.RELEASE_HOW: how},

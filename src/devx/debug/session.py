@@ -34,7 +34,7 @@ from ..runtime import console
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
 from . import lock as tty_lock
-from . import tree_lock
+from . import terminal, tree_lock
 from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requester
 from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
@@ -45,6 +45,7 @@ __tracebackhide__ = True
 
 # the session live in this process (a REPL open, stepping, or about to open), if any
 current: Session | None = None
+tree_lock.local_repl_live = lambda: current is not None
 
 # sessions whose lock-holding task still runs (it records the release on its way out)
 _holding: set[Session] = set()
@@ -253,7 +254,7 @@ class Session:
             f"\n>>> devx {self.reason.upper()} in actor {actor.name!r} "
             f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}{behind}"
         )
-        _write(line + "\n")
+        terminal.write(line + "\n")
 
     def waiters_now(self) -> tuple[LockRequest, ...]:
         """Who waits behind this hold, as known now: the root's latest push if it
@@ -277,7 +278,7 @@ class Session:
             **self.hold_attrs(),
             **self.actor.lineage_attrs(),
         )
-        self._tty = _save_tty()
+        self._tty = terminal.save_tty()
         events.flush_soon(0.5)  # the trace is visible while the user sits in the REPL
 
     def release(self, how: ReleaseHow = "continue") -> None:
@@ -290,7 +291,7 @@ class Session:
                 return
             self._done = True
         self.how = how
-        _restore_tty(self._tty)
+        terminal.restore_tty(self._tty)
         for span in (self._repl_span, self._lock_span):
             if span is not None:
                 span.set(**{schema.RELEASE_HOW: how})
@@ -310,33 +311,3 @@ class Session:
             token.run_sync_soon(self._released.set)
         except trio.RunFinishedError:
             pass  # the actor is gone, and its lock holder with it
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def _save_tty() -> Any:
-    try:
-        import termios
-
-        fd = sys.stdin.fileno()
-        return fd, termios.tcgetattr(fd)
-    except Exception:
-        return None
-
-
-def _restore_tty(saved: Any) -> None:
-    if saved is None:
-        return
-    try:
-        import termios
-
-        fd, attrs = saved
-        termios.tcsetattr(fd, termios.TCSADRAIN, attrs)
-    except Exception:
-        pass

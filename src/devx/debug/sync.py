@@ -34,7 +34,8 @@ from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
 from . import session as _session
 from .pause import debug_actor, enter_trace
-from .session import Session, _restore_tty, _save_tty, _write, frame_attrs
+from .session import Session, frame_attrs
+from .terminal import restore_tty, save_tty, write
 from .waiters import code_location
 
 __tracebackhide__ = True
@@ -212,7 +213,7 @@ class BareSession:
     def announce(self, what: str) -> None:
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}: {what}"
-        _write(
+        write(
             f"\n>>> devx {self.reason.upper()} in process pid {os.getpid()} "
             f"(no actor runtime){': ' + what if what else ''}\n"
         )
@@ -225,7 +226,7 @@ class BareSession:
             **self._telemetry.lineage_attrs(),
         }
         self._span = events.start_span(schema.REPL_SPAN, **attrs)
-        self._tty = _save_tty()
+        self._tty = save_tty()
         events.flush_soon(0.5)
 
     def reentered(self, reason: str) -> None:
@@ -236,7 +237,7 @@ class BareSession:
         if self._done:
             return
         self._done = True
-        _restore_tty(self._tty)
+        restore_tty(self._tty)
         if self._span is not None:
             self._span.set(**{schema.RELEASE_HOW: how})
             self._span.end()

@@ -11,6 +11,7 @@ gate (devx's own terminal output is held back while a REPL is live anywhere).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -66,14 +67,22 @@ class TreeLockView:
 view = TreeLockView()
 
 
+def _no_local_repl() -> bool:
+    return False
+
+
+# whether this process has a live REPL session (set by :mod:`devx.debug.session`,
+# which imports this module, not the other way round)
+local_repl_live: Callable[[], bool] = _no_local_repl
+
+
 def refresh_gate() -> None:
     """Hold devx's own terminal output back while a REPL is live in the tree (as the
     root last said) or in this process (its own grant arrives before the root's
     state push does). Level-triggered: every change sets it again."""
     from ..runtime import console
-    from . import session
 
-    if view.held or session.current is not None:
+    if view.held or local_repl_live():
         console.hold("a REPL is live in the tree")
     else:
         console.release()
