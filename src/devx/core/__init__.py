@@ -5,3 +5,7 @@ extension-point protocol (:mod:`.hooks`) and how packages present their public n
 (:mod:`.public`). Arrows point one way: core <- runtime <- debug <- telemetry <- cli."""
 
 __version__ = "0.1.0"
+
+from .public import lazy_getattr
+
+__getattr__ = lazy_getattr(__name__, {})  # any submodule, imported on first use
