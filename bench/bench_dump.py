@@ -71,7 +71,7 @@ def run_tree(size: int, shape: str) -> None:
 
 
 def wait_registered(size: int, root_pid: int, proc: subprocess.Popen[bytes]) -> list:
-    from devx.debug import _stack_registry as reg
+    from devx.debug.stack import registry as reg
 
     deadline = time.monotonic() + 30 + 2 * size
     while time.monotonic() < deadline:
@@ -101,7 +101,7 @@ def _descends(e, root_pid: int, ents: list) -> bool:
 
 
 def trial(root_pid: int, actors: list) -> tuple[float, float, int]:
-    from devx.debug import _stack_registry as reg
+    from devx.debug.stack import registry as reg
 
     offsets = {e.pid: _size(e.log_path) for e in actors}
     pending = set(offsets)

@@ -13,7 +13,7 @@ import pytest
 import devx
 from conftest import scaled
 from devx import cli
-from devx.debug import _stack_registry as reg
+from devx.debug.stack import registry as reg
 from test_stack_support import EXAMPLES, PY, Env, devx_cli
 from test_stack_support import dump_env as dump_env  # fixture
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from _pty import Repl
-from devx.debug import _stack_registry as reg
+from devx.debug.stack import registry as reg
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,7 +32,7 @@ GATE_SCRIPT = textwrap.dedent(
     import logging, os, signal, sys, threading
     import structlog  # the app uses structlog: devx configures it (through the gate)
     import trio, devx
-    from devx.debug import _stack_registry as reg
+    from devx.debug.stack import registry as reg
     from devx.runtime import console
 
     log = logging.getLogger("devx.test")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import devx_actor_pids, scaled
-from devx.debug import _stack_registry as reg
+from devx.debug.stack import registry as reg
 
 PROJECT = Path(__file__).resolve().parents[1] / "examples" / "ci" / "hung_project"
 TREE = ["hung", "hung/blocker", "hung/mid", "hung/mid/leaf"]

@@ -21,8 +21,8 @@ import pytest
 import trio
 
 from conftest import blocked_in, scaled, wait_until
-from devx.debug import _stack_registry as reg
 from devx.debug import stack
+from devx.debug.stack import registry as reg
 from test_stack_support import PY, Env, complete_log, dump_count, read_log
 from test_stack_support import dump_env as dump_env  # fixture
 
@@ -365,7 +365,7 @@ def test_in_process_dump_emits_telemetry(in_process: None) -> None:
     assert attrs["task_count"] >= 3
     assert attrs["dump"] == text
     assert backend.flushes == 1
-    assert signal.getsignal(signal.SIGUSR1) is not stack._on_signal
+    assert signal.getsignal(signal.SIGUSR1) is not stack.handler._on_signal
 
 
 def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,9 +375,9 @@ def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.Monk
     memo gives back exactly what stackscope computes."""
     from stackscope import _lowlevel as low
 
-    from devx.debug import _stackscope_memo as memo
+    from devx.debug.stack import memo
 
-    monkeypatch.setattr(stack, "WARM_AFTER_S", 0.0)
+    monkeypatch.setattr(stack.handler, "WARM_AFTER_S", 0.0)
 
     @asynccontextmanager
     async def held() -> AsyncIterator[None]:
@@ -406,7 +406,7 @@ def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.Monk
         stack.disable_stack_on_sig()
 
     trio.run(main)
-    for code in [*codes, trio.sleep.__code__, stack._dump_with_trio.__code__]:
+    for code in [*codes, trio.sleep.__code__, stack.handler._dump_with_trio.__code__]:
         assert low.analyze_with_blocks(code) == memo._orig(code)
     assert low.analyze_with_blocks(waiter.__code__), "waiter's two with blocks are found"
 

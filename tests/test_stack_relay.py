@@ -10,8 +10,8 @@ import time
 import pytest
 
 from conftest import scaled, wait_until
-from devx.debug import _stack_registry as reg
 from devx.debug import stack
+from devx.debug.stack import registry as reg
 from test_stack_support import EXAMPLES, PY, Env, complete_log, dump_count, read_log
 from test_stack_support import dump_env as dump_env  # fixture
 

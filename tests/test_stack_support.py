@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until as wait_until  # here too for the stack tests
-from devx.debug import _stack_registry as reg
+from devx.debug.stack import registry as reg
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "hang"

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from devx.debug._stack_registry import Entry
     from devx.debug.lock_file import TreeLock
+    from devx.debug.stack import Entry
 
 EXIT_OK = 0
 EXIT_NO_MATCH = 1
@@ -37,7 +37,7 @@ def _err(msg: str) -> None:
 def _match(target: str, entries: list[Entry]) -> list[Entry] | None:
     """Entries named by a pid, or whose command line (as ``pgrep -f`` sees it), actor
     name or tree path the regex ``target`` matches; ``None`` on a bad regex."""
-    from devx.debug import _stack_registry as reg
+    from devx.debug import stack
 
     me = os.getpid()
     if target.isdigit():
@@ -51,23 +51,21 @@ def _match(target: str, entries: list[Entry]) -> list[Entry] | None:
     for e in entries:
         if e.pid == me:
             continue
-        cmdline = " ".join(reg.proc_cmdline(e.pid) or ())
+        cmdline = " ".join(stack.proc_cmdline(e.pid) or ())
         if any(rx.search(s) for s in (cmdline, e.name, e.path) if s):
             out.append(e)
     return out
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    from devx.debug import _stack_brief as brief
-    from devx.debug import _stack_registry as reg
-    from devx.debug.dump_collect import collect
+    from devx.debug import stack
 
-    entries = reg.entries()
+    entries = stack.entries()
     matched = _match(args.target, entries)
     if matched is None:
         return EXIT_USAGE
     if not matched:
-        where = reg.runtime_dir(create=False) or "(no registry directory)"
+        where = stack.runtime_dir(create=False) or "(no registry directory)"
         _err(
             f"dump: no devx actor of yours with stack dumps enabled matches {args.target!r} "
             f"({len(entries)} registered in {where}). Enable them with "
@@ -75,17 +73,17 @@ def cmd_dump(args: argparse.Namespace) -> int:
             "`devx ps` lists them. Nothing was signalled."
         )
         return EXIT_NO_MATCH
-    res = collect(matched, entries, args.timeout)
+    res = stack.collect(matched, entries, args.timeout)
     for problem in res.problems:
         _err(f"dump: {problem}: skipped")
     if not res.signalled:
         return EXIT_NO_MATCH
-    summary = brief.merge(res.texts)
+    summary = stack.merge_briefs(res.texts)
     if args.brief:
         sys.stdout.write("".join(f"{line}\n" for line in summary))
     else:
         if summary:
-            sys.stdout.write(f"{brief.HEAD} every actor, user code first --\n")
+            sys.stdout.write(f"{stack.BRIEF_HEAD} every actor, user code first --\n")
             sys.stdout.write("".join(f"{line}\n" for line in summary) + "\n")
         for _e, text in res.got:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -107,9 +105,9 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def proc_age_s(pid: int, start_ticks: int | None = None) -> float | None:
     """Seconds since process ``pid`` started (from /proc), ``None`` when unknown."""
-    from devx.debug import _stack_registry as reg
+    from devx.debug import stack
 
-    ticks = start_ticks if start_ticks is not None else reg.proc_start_time(pid)
+    ticks = start_ticks if start_ticks is not None else stack.proc_start_time(pid)
     if ticks is None:
         return None
     try:
@@ -141,7 +139,7 @@ def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
     """One row per process, in tree order, children indented under their parent; the
     command line is shown for each tree's root and plain program (a child's is always
     devx's own child entry point)."""
-    from devx.debug import _stack_registry as reg
+    from devx.debug import stack
 
     rows: list[tuple[str, ...]] = []
     for e in sorted(entries, key=lambda e: e.sort_key):
@@ -149,7 +147,7 @@ def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
         name = "  " * depth + (e.path or e.name)
         cmd = ""
         if e.is_root or not e.actor:
-            cmd = " ".join(reg.proc_cmdline(e.pid) or ())
+            cmd = " ".join(stack.proc_cmdline(e.pid) or ())
         uid = e.uid if e.actor else "(no actor runtime)"
         age = age_text(proc_age_s(e.pid, e.start_time))
         rows.append((str(e.pid), age, name, uid, cmd))
@@ -184,15 +182,14 @@ def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from devx.debug import _stack_registry as reg
-    from devx.debug import lock_file
+    from devx.debug import lock_file, stack
 
-    entries = reg.entries()
+    entries = stack.entries()
     trees = lock_file.trees()
     if entries:
         print("\n".join(format_table(PS_COLUMNS, ps_rows(entries))))
     elif not trees:
-        where = reg.runtime_dir(create=False) or "(no registry directory yet)"
+        where = stack.runtime_dir(create=False) or "(no registry directory yet)"
         _err(
             f"ps: no devx process of yours has stack dumps enabled (registry: {where}); "
             "enable them with open_root_actor(enable_stack_on_sig=True) or "

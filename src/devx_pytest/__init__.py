@@ -13,7 +13,7 @@ already running thread waits on.
 How a tree started by the test is found: while the test runs, ``DEVX_ENABLE_STACKSCOPE=1``
 and ``DEVX_HANG_TAG=<random>`` are in the environment, so every actor it starts, in
 this process or in a subprocess, enables its dump handler and registers with the tag
-(see :mod:`devx.debug._stack_registry`). The watch thread (:mod:`._watch`) dumps the
+(see :mod:`devx.debug.stack.registry`). The watch thread (:mod:`._watch`) dumps the
 tagged processes, then interrupts the test like ctrl-c (a SIGINT to the main thread:
 trio turns it into a clean cancellation of an in-process tree), SIGINTs tagged roots
 in other processes, and SIGKILLs whatever tagged process is left after a grace period.

@@ -131,17 +131,15 @@ class Watch:
 
     def _handle(self, hang: Hang) -> None:
         from devx.core import settings
-        from devx.debug import _stack_brief as brief
-        from devx.debug import _stack_registry as reg
-        from devx.debug.dump_collect import collect, topmost
+        from devx.debug import stack
 
-        entries = reg.entries()
+        entries = stack.entries()
         mine = [e for e in entries if e.tag == hang.tag]
         lines: list[str] = []
         if mine:
             # how long the dumps may take to arrive (DEVX_HANG_DUMP_WAIT)
             dump_wait = settings.current().hang_dump_wait
-            res = collect(mine, entries, dump_wait)
+            res = stack.collect(mine, entries, dump_wait)
             outdir = hang.dump_dir = os.path.join(self.dump_dir, _safe(hang.nodeid))
             os.makedirs(outdir, exist_ok=True)
             used: set[str] = set()
@@ -152,7 +150,7 @@ class Watch:
                 used.add(stem)
                 with open(os.path.join(outdir, f"{stem}.txt"), "w", encoding="utf-8") as f:
                     f.write(text)
-            lines = brief.merge(res.texts)
+            lines = stack.merge_briefs(res.texts)
             lines += [f"{e.label}  no dump within {dump_wait:g} s" for e in res.missing]
             lines += [f"devx: {p}" for p in res.problems]
             with open(os.path.join(outdir, "summary.txt"), "w", encoding="utf-8") as f:
@@ -173,7 +171,7 @@ class Watch:
                 signal.pthread_kill(main, signal.SIGINT)
                 hang.sigint_sent = True
         me = os.getpid()
-        for root in topmost(mine, entries):
+        for root in stack.topmost(mine, entries):
             if root.pid != me:
                 with contextlib.suppress(OSError):
                     os.kill(root.pid, signal.SIGINT)
@@ -194,11 +192,11 @@ class Watch:
 def _wait_gone(tag: str, me: int, grace: float) -> list[Any]:
     """Wait until no process registered with ``tag`` (other than this one) is alive;
     return those still alive after ``grace`` seconds."""
-    from devx.debug import _stack_registry as reg
+    from devx.debug import stack
 
     deadline = time.monotonic() + grace
     while True:
-        left = [e for e in reg.entries() if e.tag == tag and e.pid != me]
+        left = [e for e in stack.entries() if e.tag == tag and e.pid != me]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)  # processes exiting: polled, no event to wait on

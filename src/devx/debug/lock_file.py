@@ -1,5 +1,5 @@
 """The root's TTY-lock state, kept as a file in the caller's private runtime
-directory (0700, see :mod:`~devx.debug._stack_registry`), for those who cannot
+directory (0700, see :mod:`~devx.debug.stack.registry`), for those who cannot
 follow the root's pushes: ``devx ps`` in another process, and the ``waiters``
 command of a REPL whose actor's loop that REPL blocks (its pushed view stopped at
 the REPL's start).
@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _stack_registry as reg
+from .stack import registry as reg
 from .lock_protocol import LockState, decode, encode
 
 if TYPE_CHECKING:

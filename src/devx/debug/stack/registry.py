@@ -22,7 +22,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import settings
+from ...core import settings
 
 LOG_DIR = "/tmp"
 END_MARKER = "===== end devx stack dump"

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
 
-HEAD = "-- brief:"
+BRIEF_HEAD = "-- brief:"
 RUNTIME = "[runtime]"
 _MAX_CHAIN = 500
 # what devx runs on besides devx and trio (frames.PLUMBING): its own threads live here
@@ -94,7 +94,7 @@ def _stdlib() -> tuple[str, ...]:
 
 
 def is_user(frame: FrameType) -> bool:
-    from . import frames
+    from .. import frames
 
     if frames.is_plumbing(frame):
         return False
@@ -189,7 +189,7 @@ def for_threads(who: str, skip_threads: set[int], blocked_task: str | None) -> s
 def _section(user: list[str], folded: str, tasks: int | None) -> str:
     what = f"{tasks} tasks, " if tasks is not None else ""
     head = (
-        f"{HEAD} {what}{len(user)} with user code (innermost frame outside devx, trio "
+        f"{BRIEF_HEAD} {what}{len(user)} with user code (innermost frame outside devx, trio "
         "and the stdlib); the rest folded --\n"
     )
     return head + "".join(user) + folded
@@ -254,7 +254,7 @@ def extract(dump: str) -> list[str]:
     out: list[str] = []
     inside = False
     for line in dump.splitlines():
-        if line.startswith(HEAD):
+        if line.startswith(BRIEF_HEAD):
             inside = True
         elif inside and (line.startswith("-- ") or line.startswith("=====")):
             break
@@ -268,7 +268,7 @@ def is_runtime(line: str) -> bool:
     return bool(sep) and rest.startswith(RUNTIME)
 
 
-def merge(dumps: Iterable[str]) -> list[str]:
+def merge_briefs(dumps: Iterable[str]) -> list[str]:
     """The brief lines of several dumps (in tree order): every user line first, a
     task blocking its loop before the rest, then the folded runtime lines."""
     lines = [line for d in dumps for line in extract(d)]

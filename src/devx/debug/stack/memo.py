@@ -86,7 +86,7 @@ def code_objects(root: Any) -> list[Any]:
     ``@asynccontextmanager``: suspended at its ``yield``, off the await chain; the
     suspended frame's value stack holds its bound ``__aexit__``, and the coroutine
     object's GC referents include that stack). Call on the trio thread: the tasks are suspended."""
-    from ._stack_brief import walk_tasks
+    from .brief import walk_tasks
 
     found: dict[int, Any] = {}
     todo = [task.coro for _depth, task in walk_tasks(root)]
@@ -128,7 +128,7 @@ def warm(codes: list[Any]) -> None:
         from stackscope import _lowlevel as low
     except ImportError:
         return
-    from ._stack_brief import _stdlib
+    from .brief import _stdlib
 
     _stdlib()
     check = getattr(low, "_check_trickery_available", None)

@@ -9,8 +9,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import _stack_registry as reg
-from ._stack_registry import Entry
+from . import registry as reg
+from .registry import Entry
 
 
 @dataclass

@@ -56,15 +56,16 @@ from typing import Any
 
 import trio
 
-from ..core import schema, settings
-from ..core.threads import start_quiet
-from ..runtime import console
-from . import _stack_brief as _brief
-from . import _stack_registry as _reg
-from . import _stackscope_memo as _memo
+from ...core import schema, settings
+from ...core.threads import start_quiet
+from ...runtime import console
+from . import brief as _brief
+from . import memo as _memo
+from . import registry as _reg
 
 __all__ = [
     "COALESCE_S",
+    "HOOK",
     "actor_lifetime",
     "disable_stack_on_sig",
     "enable_stack_on_sig",
