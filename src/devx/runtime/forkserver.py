@@ -46,6 +46,7 @@ from .msgs import (
     ZygoteHello,
     ZygoteMsg,
 )
+from .spawn import SubprocessSpawner
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -477,8 +478,6 @@ class ForkServerSpawner:
         self.client = client
 
     async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> Any:
-        from .spawn import SubprocessSpawner
-
         client = self.client
         if env_compatible(env, client.zygote_env):
             try:

@@ -41,7 +41,8 @@ from .errors import (
 from .ipc import encode
 from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start
 from .portal import Portal, func_ref
-from .spawn import Spawner, default_spawner
+from .spawn import Spawner
+from .spawn_methods import default_spawner
 
 log = logging.getLogger("devx.runtime")
 

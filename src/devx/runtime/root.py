@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from ..core import events, hooks, settings
 from ..core import schema as events_schema
-from . import forkserver, spawn
+from . import forkserver, spawn_methods
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
 from .errors import collapse, strip_cancelled
@@ -45,7 +45,7 @@ async def open_root_actor(
     # the tree's settings, once: a bad value is refused here, naming the variable
     settings.install(settings.resolve())
     try:
-        method = spawn.resolve_method(spawn_method)
+        method = spawn_methods.resolve_method(spawn_method)
     except BaseException:
         settings.install(None)
         raise

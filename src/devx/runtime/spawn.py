@@ -1,8 +1,7 @@
-"""Launching a child actor process. One small interface (:class:`Spawner`), two
-backends: a plain subprocess (``python -m devx.runtime.child``) and the fork server
-(:mod:`devx.runtime.forkserver`: actors forked from a pre-imported zygote). A tree
-picks one when its root opens: ``open_root_actor(spawn_method=...)``, else
-``DEVX_SPAWN_METHOD``, else :data:`DEFAULT_METHOD`."""
+"""Launching a child actor process: the small interface every backend implements
+(:class:`Spawner`, :class:`ChildProcess`) and the plain backend, a subprocess
+(``python -m devx.runtime.child``). The fork server (:mod:`devx.runtime.forkserver`)
+is the other backend; :mod:`devx.runtime.spawn_methods` picks one per tree."""
 
 from __future__ import annotations
 
@@ -13,14 +12,7 @@ from typing import Protocol
 import msgspec
 import trio
 
-from ..core import settings
 from .msgs import SpawnSpec
-
-METHODS = ("subprocess", "forkserver")
-METHOD_ENV = "DEVX_SPAWN_METHOD"
-# opt-in until the review's findings are fixed (README, "Spawning: the fork server"):
-# e.g. a child killed while its parent's loop is blocked can be reported as cancelled
-DEFAULT_METHOD = "subprocess"
 
 
 class ChildProcess(Protocol):
@@ -42,24 +34,6 @@ class Spawner(Protocol):
     async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> ChildProcess:
         """Start a process that boots an actor from ``spec`` and connects back."""
         ...
-
-
-def resolve_method(method: str | None) -> str:
-    """The spawn method a new tree uses: ``method``, else ``$DEVX_SPAWN_METHOD``, else
-    the default; the fork server only where the platform has it (else subprocess)."""
-    source = "spawn_method"
-    if not method:
-        method, source = settings.current().spawn_method or DEFAULT_METHOD, METHOD_ENV
-    if method not in METHODS:
-        raise ValueError(
-            f"{source}={method!r} is not a spawn method devx knows; use one of {METHODS}"
-        )
-    if method == "forkserver":
-        from . import forkserver
-
-        if not forkserver.available():
-            return "subprocess"
-    return method
 
 
 class SubprocessSpawner:
@@ -100,14 +74,3 @@ class SubprocessSpawner:
             except (trio.BrokenResourceError, OSError):
                 pass  # the child died at once; its exit code tells why
         return proc
-
-
-def default_spawner() -> Spawner:
-    """The tree's backend: the fork server when this actor has a connection to one
-    (the root of a forkserver tree, or an actor it forked), else subprocesses."""
-    from . import forkserver
-
-    client = forkserver.current_client()
-    if client is not None:
-        return forkserver.ForkServerSpawner(client)
-    return SubprocessSpawner()
