@@ -40,7 +40,7 @@ from .runtime.context import context
 # every actor of a tree runs these hooks (devx.core.hooks; imported when an actor
 # boots); telemetry first, so it is entered first and exits last, after the
 # debugger's events
-_hooks.register("devx.telemetry.boot:HOOK")
+_hooks.register("devx.telemetry.hook:HOOK")
 _hooks.register("devx.debug.boot:HOOK")
 _hooks.register("devx.debug.stack:HOOK")
 

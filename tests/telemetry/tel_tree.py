@@ -15,7 +15,7 @@ import trio
 import devx
 from devx.core import hooks
 
-hooks.register("devx.telemetry.boot:HOOK")
+hooks.register("devx.telemetry.hook:HOOK")
 
 
 async def tree() -> None:

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..core import events, schema, settings
@@ -346,18 +346,3 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
     else:
         _safe_close(session)
 
-
-class TelemetryHook:
-    """The telemetry layer's hook (:mod:`devx.core.hooks`): telemetry on for every
-    actor's life, and for a process with no actor that opens a crash or REPL."""
-
-    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None]:
-        return actor_lifetime(actor)
-
-    def process_telemetry(self) -> Any:
-        from .standalone import ProcessTelemetry
-
-        return ProcessTelemetry()
-
-
-HOOK = TelemetryHook()
