@@ -1,4 +1,4 @@
-"""The telemetry actor lifetime hook, registered as ``"devx.telemetry.boot:actor_lifetime"``.
+"""The telemetry actor lifetime (the hook of :mod:`.hook` enters it in every actor).
 
 Entered in every actor (root and children) once it is set up, exited when it finishes.
 On entry, cheaply (the child's spawn-to-ready path): resolve the settings
