@@ -25,10 +25,10 @@ previous one (a relay plus a direct ``pkill``) yield a single dump.
 A signal reaches every actor of a tree at once, so each dump's CPU counts: stackscope's
 bytecode analysis is memoized per code object, and ``WARM_AFTER_S`` after enabling the
 watchdog thread fills that memo for the frames of the tasks then running, off the loop
-(see :mod:`._stackscope_memo`), so even a first dump walks the tree warm.
+(see :mod:`.memo`), so even a first dump walks the tree warm.
 
 Each dump goes to ``/tmp/devx-stackscope-<pid>.log`` (opened O_NOFOLLOW, 0600, ours,
-appended; see :mod:`._stack_registry`) and to telemetry as a ``devx.stack_dump`` event
+appended; see :mod:`.registry`) and to telemetry as a ``devx.stack_dump`` event
 at once, and to stderr through the console gate (:mod:`devx.runtime.console`): while a
 REPL is live in the tree the terminal copy waits for its release. A dump of the process
 whose REPL stops its trio loop says so (the loop is "stopped in a REPL", not blocked).
