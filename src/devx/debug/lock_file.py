@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .stack import registry as reg
 from .lock_protocol import LockState, decode, encode
+from .stack import registry as reg
 
 if TYPE_CHECKING:
     from ..runtime.actor import Actor

@@ -345,4 +345,3 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
         raise
     else:
         _safe_close(session)
-
