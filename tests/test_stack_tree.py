@@ -41,8 +41,8 @@ def start_hung_tree(env: Env) -> tuple[Tree, dict[str, reg.Entry]]:
     actors = wait_until(
         registered,
         scaled(10),
-        "the actors to register for stack dumps (is 'devx.debug.stack:actor_lifetime' "
-        "registered as an actor lifetime hook?)",
+        "the actors to register for stack dumps (is 'devx.debug.stack:HOOK' "
+        "registered as a hook?)",
     )
     env.track(*(e.pid for e in actors.values()))
     assert sorted(actors) == sorted(PATHS)

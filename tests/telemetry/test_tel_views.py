@@ -15,7 +15,7 @@ from tel_support import run_clean
 from test_tel_live import receiver, spans_of  # noqa: F401  (the receiver fixture)
 
 from conftest import scaled
-from devx.telemetry import schema
+from devx.core import schema
 
 pytestmark = pytest.mark.timeout(120)
 
