@@ -41,8 +41,7 @@ def start_hung_tree(env: Env) -> tuple[Tree, dict[str, reg.Entry]]:
     actors = wait_until(
         registered,
         scaled(10),
-        "the actors to register for stack dumps (is 'devx.debug.stack:HOOK' "
-        "registered as a hook?)",
+        "the actors to register for stack dumps (is 'devx.debug.stack:HOOK' registered as a hook?)",
     )
     env.track(*(e.pid for e in actors.values()))
     assert sorted(actors) == sorted(PATHS)
