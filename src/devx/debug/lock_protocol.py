@@ -27,6 +27,7 @@ ReleaseHow = Literal[
     "continue",  # `c` (or the REPL was skipped: no terminal)
     "quit",  # `q` / ctrl-d
     "stepped_out",  # stepping left the user's code
+    "yielded",  # a step ran on while others waited: its next stop queues again
     "done",  # a post-mortem or no-REPL hold ended by the program
     "cancelled",  # the waiting or holding task was cancelled
     "holder_lost",  # the holder's channel broke (it died): root side only

@@ -12,6 +12,7 @@ import trio
 from ..core import schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
+from . import door
 from .repl import mk_pdb
 from .session import Session, frame_attrs, interactive
 from .waiters import code_location
@@ -75,10 +76,7 @@ def enter_trace(session: Session, frame: FrameType) -> None:
     pdb = session.pdb
     if pdb is None:
         pdb = mk_pdb()
-        pdb.on_exit = session.release
-        pdb.owner_task = session.owner_task
-        pdb.where = session.where
-        session.pdb = pdb
+        door.bind(pdb, session)
         session.announce(location)
     session.repl_started(frame)
     pdb.set_trace(frame)

@@ -13,7 +13,7 @@ import trio
 
 from ..runtime.actor import Actor
 from ..runtime.errors import ContextCancelled, RemoteActorError
-from . import frames
+from . import door, frames
 from .pause import debug_actor
 from .repl import mk_pdb
 from .session import Session, interactive
@@ -112,10 +112,7 @@ def show_and_interact(
     pdb = session.pdb
     if pdb is None:
         pdb = mk_pdb()
-        pdb.on_exit = session.release
-        pdb.owner_task = getattr(session, "owner_task", None)
-        pdb.where = getattr(session, "where", "")
-        session.pdb = pdb
+        door.bind(pdb, session)
     frame = _last_frame(tb)
     pdb.reset()
     if frame is None or _is_plumbing(frame):

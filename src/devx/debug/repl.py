@@ -23,13 +23,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import trio
 
-from . import frames
+from . import door, frames
 
 __tracebackhide__ = True
 
@@ -75,6 +76,12 @@ def _build_pdbrepl_class() -> type:
             self.owner_task: Any = None
             self.where = ""  # who is in the REPL, for the step-out line
             self.user_root: Any = None  # see set_trace
+            # the session this REPL stops under (door.take_turn opens one for a stop
+            # that has none), and the thread whose stops are its own
+            self.session: Any = None
+            self.owner_thread: int | None = None
+            self.left_prompt_at = 0.0  # when the last command left the prompt
+            self.breaks = door.breaks  # breakpoints are per process, not per REPL
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen
@@ -106,11 +113,49 @@ def _build_pdbrepl_class() -> type:
 
         # --- where stepping may stop ------------------------------------------------
 
+        def is_owner(self) -> bool:
+            """The running task (or thread) is the one this REPL stops in."""
+            return (self.owner_task is None or current_task() is self.owner_task) and (
+                self.owner_thread is None or threading.get_ident() == self.owner_thread
+            )
+
         def _stepping_here(self) -> bool:
             """A live session's trace, in the task (or thread) that owns it."""
-            return self.on_exit is not None and (
-                self.owner_task is None or current_task() is self.owner_task
-            )
+            return self.on_exit is not None and self.is_owner()
+
+        def in_own_session(self) -> bool:
+            """A stop here is inside a session of this task/thread holding the lock."""
+            s = self.session
+            return s is not None and not s._done and self.is_owner()
+
+        def interaction(self, frame: Any, tb: Any) -> Any:
+            # the one door: a stop outside a session of the running task or thread
+            # (another task's breakpoint, a step whose session gave the terminal up)
+            # waits for the terminal as a pause does, with its own banner
+            if not self.in_own_session():
+                target = door.take_turn(self, frame, tb)
+                if target is None:
+                    if self.session is not None and self.is_owner():
+                        self.set_continue()  # its own step could not wait: it ends
+                    return None
+                if target is not self:
+                    return target.interaction(frame, tb)
+            return super().interaction(frame, tb)
+
+        def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
+            local = super().trace_dispatch(frame, event, arg)
+            moved = frame.f_trace
+            # door.take_turn handed this frame to another REPL: keep it there
+            if moved is not None and isinstance(getattr(moved, "__self__", None), PdbREPL):
+                if moved.__self__ is not self:
+                    return moved
+            return local
+
+        def clear_all_breaks(self) -> Any:
+            out = super().clear_all_breaks()
+            door.breaks.clear()  # bdb rebinds its table: keep the process's one
+            self.breaks = door.breaks
+            return out
 
         def _would_stop(self, frame: Any) -> bool:
             """bdb's own stop rule (without module skipping)."""
@@ -130,7 +175,7 @@ def _build_pdbrepl_class() -> type:
         def stop_here(self, frame: Any) -> bool:
             if not self._would_stop(frame) or not self._users(frame):
                 return False  # never stop in devx/trio machinery
-            return self.owner_task is None or current_task() is self.owner_task
+            return self.is_owner()
 
         def _users(self, frame: Any) -> bool:
             """A frame of the user's code: not plumbing, and not a library function
@@ -148,7 +193,10 @@ def _build_pdbrepl_class() -> type:
             # the outermost frame of the user's code under the pause: when it is
             # done, stepping is done
             self.user_root = frames.user_root(frame)
+            self.owner_thread = threading.get_ident()
+            door.own(self)
             super().set_trace(frame)
+            door.tracing_on()  # the hub routes each task's frames to its own REPL
 
         def dispatch_call(self, frame: Any, arg: Any) -> Any:
             local = super().dispatch_call(frame, arg)
@@ -202,6 +250,8 @@ def _build_pdbrepl_class() -> type:
             )
             self._leave("stepped_out")
             super().set_continue()
+            door.disown(self)
+            door.tracing_off_if_idle()
 
         _stepped_out = step_out
 
@@ -220,10 +270,17 @@ def _build_pdbrepl_class() -> type:
         def set_continue(self) -> None:
             super().set_continue()
             self._leave("continue")
+            door.disown(self)
+            if self.breaks:
+                door.tracing_on()
+            else:
+                door.tracing_off_if_idle()
 
         def set_quit(self) -> None:
             super().set_quit()
             self._leave("quit")
+            door.disown(self)
+            door.tracing_off_if_idle()
 
         def cmdloop(self, intro: Any = None) -> Any:
             self.live = True
@@ -231,6 +288,9 @@ def _build_pdbrepl_class() -> type:
                 return super().cmdloop(intro)
             finally:
                 self.live = False
+                self.left_prompt_at = time.monotonic()
+                if self.on_exit is not None:
+                    _portal_for_step()
 
     return PdbREPL
 
@@ -248,6 +308,21 @@ def live_lock_state() -> Any:
         if state is not None:
             return state
     return tree_lock.view.state
+
+
+def _portal_for_step() -> None:
+    """A step leaves the prompt: give the task a greenback portal (usable once it
+    yields, which is the only way its session can give the terminal up meanwhile),
+    so its next stop can queue for the terminal again (:mod:`devx.debug.door`)."""
+    task = current_task()
+    if task is None:
+        return
+    try:
+        import greenback
+
+        greenback.bestow_portal(task)
+    except Exception:  # no greenback: such a stop ends the step, saying so
+        pass
 
 
 def current_task() -> Any:

@@ -54,6 +54,10 @@ _request_ids = itertools.count(1)
 
 RELEASE_TIMEOUT = 5.0
 
+# a step that runs this long without reaching its stop, while another REPL waits for
+# the terminal, gives the terminal up: its stop queues again (see Session._held)
+STEP_YIELD_S = 0.25
+
 
 async def drain_released(timeout: float = 1.0) -> None:
     """Let the holding tasks of sessions already left (continue/quit) finish releasing
@@ -206,7 +210,7 @@ class Session:
             assert hold.grant is not None
             self._granted(hold.grant)
             task_status.started()
-            await self._released.wait()
+            await self._held()
             lock.release(LockRelease(hold_id=hold.hold_id, how=self.how))
 
     async def _hold_via_root(self, task_status: trio.TaskStatus[None]) -> None:
@@ -221,7 +225,7 @@ class Session:
                 raise ChannelClosed("the root actor ended the TTY lock request")
             self._granted(grant)
             task_status.started()
-            await self._released.wait()
+            await self._held()
             release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
             with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_TIMEOUT):
                 try:
@@ -230,6 +234,42 @@ class Session:
                         pass
                 except ChannelClosed:
                     pass  # the root is gone, and the lock with it
+
+    async def _held(self) -> None:
+        """Until the REPL is left. No deadlock by construction: the lock is only
+        kept while a prompt is on screen or nobody else wants it. A step (``n``,
+        ``s``, ``r``, ``until``) that runs ``STEP_YIELD_S`` without reaching its stop
+        while another REPL waits gives the terminal up (it may be waiting on that
+        very REPL's actor: a peer's message, an event); its stop then queues for the
+        terminal like any pause (:mod:`devx.debug.door`)."""
+        view = tree_lock.view
+        while not self._released.is_set():
+            if not view.state.waiting:
+                await _first(self._released.wait, view.changed)
+                continue
+            left = self._step_left()
+            if left is not None and left <= 0:
+                self._yield_turn()
+                return
+            with trio.move_on_after(STEP_YIELD_S if left is None else left):
+                await _first(self._released.wait, view.changed)
+
+    def _step_left(self) -> float | None:
+        """Seconds until a running step gives the terminal up; None: no step runs
+        (the prompt is on screen, or no REPL yet)."""
+        pdb = self.pdb
+        if pdb is None or pdb.live or self._repl_span is None or pdb.on_exit is None:
+            return None
+        return STEP_YIELD_S - (time.monotonic() - pdb.left_prompt_at)
+
+    def _yield_turn(self) -> None:
+        waiting = tree_lock.view.state.waiting
+        terminal.write(
+            f"\n[devx] {self.where}: the step runs on with no prompt while {waiting} "
+            "other REPL(s) wait: the terminal goes to the next in line; this step's "
+            "stop queues for it\n"
+        )
+        self.release("yielded")
 
     def _granted(self, grant: LockGrant) -> None:
         console.hold("this actor's REPL is live")  # before its banner: nothing under it
@@ -311,3 +351,15 @@ class Session:
             token.run_sync_soon(self._released.set)
         except trio.RunFinishedError:
             pass  # the actor is gone, and its lock holder with it
+
+
+async def _first(*waits: Any) -> None:
+    """Until the first of ``waits`` (async callables) returns."""
+    async with trio.open_nursery() as nursery:
+        for wait in waits:
+
+            async def run(wait: Any = wait) -> None:
+                await wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run)
