@@ -58,6 +58,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         lock = tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty)
         tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")
+        actor.enable_module("devx.debug.sigint")
         await actor.start_service(lock_file.publish, actor, lock)  # for `devx ps`, `waiters`
         quit_report.install(actor.path)
     elif actor.debug_mode or actor.config.debug_tree:

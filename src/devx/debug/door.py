@@ -109,7 +109,8 @@ def take_turn(pdb: Any, frame: FrameType, tb: Any) -> Any:
     if actor is None or not actor.debug_mode:
         return pdb  # a plain pdb outside a debug tree: as pdb does
     mine = pdb.session is not None and pdb.is_owner()
-    reason = "step" if mine else ("breakpoint" if tb is None else "exception")
+    stepping = mine and getattr(pdb.session, "how", "") == "yielded"
+    reason = "step" if stepping else ("breakpoint" if tb is None else "exception")
     where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}()"
     session = _open(actor, reason, where)
     if session is None:
@@ -136,6 +137,7 @@ def bind(pdb: Any, session: Any) -> None:
     pdb.owner_task = session.owner_task
     pdb.owner_thread = threading.get_ident()
     pdb.where = session.where
+    pdb.stepping_since = None  # a new turn: its prompt is about to show
     own(pdb)
 
 

@@ -80,7 +80,9 @@ def _build_pdbrepl_class() -> type:
             # that has none), and the thread whose stops are its own
             self.session: Any = None
             self.owner_thread: int | None = None
-            self.left_prompt_at = 0.0  # when the last command left the prompt
+            # since when a step runs: a command left the prompt with the session
+            # live (None: at the prompt, or no step under way)
+            self.stepping_since: float | None = None
             self.breaks = door.breaks  # breakpoints are per process, not per REPL
 
         def do_longlist(self, arg: str) -> Any:
@@ -284,12 +286,13 @@ def _build_pdbrepl_class() -> type:
 
         def cmdloop(self, intro: Any = None) -> Any:
             self.live = True
+            self.stepping_since = None
             try:
                 return super().cmdloop(intro)
             finally:
                 self.live = False
-                self.left_prompt_at = time.monotonic()
                 if self.on_exit is not None:
+                    self.stepping_since = time.monotonic()
                     _portal_for_step()
 
     return PdbREPL

@@ -258,9 +258,10 @@ class Session:
         """Seconds until a running step gives the terminal up; None: no step runs
         (the prompt is on screen, or no REPL yet)."""
         pdb = self.pdb
-        if pdb is None or pdb.live or self._repl_span is None or pdb.on_exit is None:
+        since = None if pdb is None or pdb.on_exit is None else pdb.stepping_since
+        if since is None:
             return None
-        return STEP_YIELD_S - (time.monotonic() - pdb.left_prompt_at)
+        return STEP_YIELD_S - (time.monotonic() - since)
 
     def _yield_turn(self) -> None:
         waiting = tree_lock.view.state.waiting

@@ -1,0 +1,200 @@
+"""One door into pdb, on a real pseudo-terminal: a breakpoint reached by another
+task or thread waits for its turn with its own banner, a step never waits on a lock
+its own tree holds for it, ctrl-c with no prompt on screen says what the tree waits
+for, and every way into pdb, two at a time in two actors, never gives the terminal
+two readers. Scenarios: examples/debugging/door_*.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from _pty import PROMPT, Repl, banner, lock_requests, repl_fixture
+from conftest import scaled, wait_until
+from devx.telemetry import schema
+
+pytestmark = pytest.mark.timeout(180)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
+
+repl = repl_fixture(EXAMPLES)
+
+SANE = "terminal: echo=True icanon=True"
+ANY_BANNER = r">>> devx ([A-Z_]+) in actor '([^']+)'"
+
+SET_BREAK = {"b": "b hit_me", "tbreak": "tbreak hit_me", "cond": "b hit_me, k == 2"}
+# which calls of hit_me(1), hit_me(2) stop: the value of k at each stop
+STOPS = {"b": [1, 2], "tbreak": [1], "cond": [2]}
+
+
+def _banners(text: str) -> list[tuple[str, str]]:
+    return re.findall(ANY_BANNER, text)
+
+
+@pytest.mark.parametrize(
+    "mode, kind", [("task", "b"), ("task", "tbreak"), ("task", "cond"), ("thread", "b")]
+)
+def test_a_breakpoint_hit_by_another_task_waits_its_turn(repl, tmp_path, mode, kind):
+    trace = tmp_path / "bp.otlp.jsonl"
+    r = repl("door_breakpoint.py", mode, DEVX_TELEMETRY_FILE=str(trace))
+    r.expect(banner("PAUSE", "bp", "root/bp"))
+    r.prompt()
+    assert "Breakpoint 1 at" in r.cmd(SET_BREAK[kind])
+    r.child.sendline("c")
+    # the second actor takes the terminal; bp's other task (or thread) then reaches
+    # the breakpoint and must queue for the terminal behind it
+    r.expect(banner("PAUSE", "holder", "root/holder"))
+    r.prompt()
+    wait_until(
+        lambda: any(a.get(schema.REASON) == "breakpoint" for a in lock_requests(trace)),
+        scaled(20),
+        "bp's breakpoint stop asking for the terminal",
+    )
+    r.assert_quiet()  # no second REPL while the holder's is live
+    assert "holder" in r.cmd("p 'still holder'")
+    r.child.sendline("c")
+    for k in STOPS[kind]:
+        r.expect(banner("BREAKPOINT", "bp", "root/bp"))
+        out = r.prompt()
+        if mode == "thread":
+            assert "thread 'hitter-thread'" in out
+        assert "-> doubled = k * 2" in out
+        assert r.cmd("p k").strip().endswith(str(k))
+        assert "-> return doubled" in r.cmd("n")
+        r.child.sendline("c")
+    r.expect_exact("bp got [2, 4]")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+    text = r.log.getvalue()
+    assert [who for _, who in _banners(text)] == ["bp", "holder", *["bp"] * len(STOPS[kind])]
+    assert "NameError" not in text and "SyntaxError" not in text
+
+
+def test_a_step_never_waits_on_the_terminal_its_own_tree_holds(repl):
+    r = repl("door_step_wait.py")
+    r.expect(banner("PAUSE", "echo", "root/echo"))
+    r.prompt()
+    assert "-> async for msg in stream:" in r.cmd("n")
+    # `n` waits for the caller's next message; the caller pauses first: the step
+    # gives the terminal up, the caller's REPL comes (today: a hang)
+    r.child.sendline("n")
+    r.expect_exact("root/echo: the step runs on with no prompt")
+    r.expect(banner("PAUSE", "root", "root"))
+    out = r.prompt()
+    assert "-> await stream.send(got)" in out
+    r.wait_reading()
+    r.child.sendintr()  # a prompt is on screen: shielded, said by the REPL's actor
+    r.expect_exact("[devx] ctrl-c shielded: root is in the REPL")
+    r.prompt()
+    assert 'print(f"caller got' in r.cmd("n")
+    r.assert_quiet()  # the callee's step stop waits for this REPL to end
+    r.child.sendline("c")
+    r.expect(banner("STEP", "echo", "root/echo"))
+    out = r.prompt()
+    assert "-> await devx.pause()" in out
+    assert r.cmd("p msg").strip().endswith("2")
+    # over the pause: re-entered in place, as for any stepping session
+    assert "-> await stream.send(msg + 1)" in r.cmd("s")
+    r.child.sendline("c")
+    r.expect_exact("caller got 2 then 3")
+    r.expect_exact("context result: echo done")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+    assert [who for _, who in _banners(r.log.getvalue())] == ["echo", "root", "echo"]
+
+
+def _blocked_step(repl, go: Path) -> Repl:
+    r = repl("door_blocked_step.py", str(go))
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.child.sendline("n")  # over sync code that blocks the loop: no prompt comes
+    r.expect_exact("n\r\n")
+    return r
+
+
+def test_ctrl_c_with_no_prompt_says_what_the_tree_waits_for(repl, tmp_path):
+    go = tmp_path / "go"
+    r = _blocked_step(repl, go)
+    r.child.sendintr()
+    r.expect_exact("[devx] ctrl-c: no prompt is on screen; the terminal is held by root (pid")
+    r.expect_exact("(3 ctrl-c within 2 s end the tree)")
+    assert "ctrl-c shielded" not in r.log.getvalue()  # no prompt, so no such claim
+    go.touch()
+    out = r.prompt()  # the step ends: its prompt, then the waiter's turn
+    assert 'print("root unblocked"' in out
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "waiter", "root/waiter"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("waiter done")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+
+
+def test_three_ctrl_c_with_no_prompt_end_the_tree(repl, tmp_path):
+    go = tmp_path / "go"
+    r = _blocked_step(repl, go)
+    for _ in range(3):
+        r.child.sendintr()
+        r.expect_exact("[devx] ctrl-c: no prompt is on screen")
+    go.touch()  # trio delivers the interrupt once the blocking call returns
+    r.expect_exact(SANE)
+    r.expect_exact("KeyboardInterrupt")
+    status = r.finish()
+    assert status != 0
+    text = r.log.getvalue()
+    assert len(_banners(text)) == 1, "no REPL opens on the way out"
+    assert "ctrl-c shielded" not in text
+
+
+# --- the catalogue: every way into pdb, two at a time in two actors ----------------
+
+WAYS = ("pause", "breakpoint", "thread", "post_mortem", "crash", "bp_task", "step")
+# every way meets three others (each as actor one and as actor two): 21 of 49 pairs
+PAIRS = [(a, WAYS[(i + d) % len(WAYS)]) for i, a in enumerate(WAYS) for d in (0, 1, 3)]
+
+
+def _drive(r: Repl, ways: dict[str, str]) -> list[tuple[str, str]]:
+    """Answer every REPL as it comes, checking that each one is the only one: no
+    banner between a banner and its prompt, none before the `c` that ends it (or
+    the step that gives its turn up). Returns the banners in order."""
+    seen: list[tuple[str, str]] = []
+    while True:
+        idx = r.child.expect([ANY_BANNER, "catalogue: both done", pexpect.EOF], timeout=scaled(30))
+        if idx != 0:
+            break
+        reason, who = r.child.match.group(1), r.child.match.group(2)
+        seen.append((reason, who))
+        out = r.prompt()
+        assert not _banners(out), f"a second REPL under {who}'s:\n{r.log.getvalue()}"
+        way = ways.get(who, "")
+        first = sum(1 for s in seen if s[1] == who) == 1
+        if way == "bp_task" and reason == "PAUSE" and first:
+            assert "Breakpoint 1" in r.cmd("b hit_me")
+        elif way == "step" and reason == "PAUSE" and first:
+            r.child.sendline("n")  # over the sleep: a prompt, or the turn given up
+            got = r.child.expect_exact([PROMPT, "the step runs on with no prompt"])
+            if got == 1:
+                continue  # its STEP banner comes after the other REPL
+            assert not _banners(r.child.before)
+        marker = f"marker-{who}-{len(seen)}"
+        assert marker in r.cmd(f"p '{marker}'")
+        r.child.sendline("c")
+    if idx == 1:
+        r.expect(pexpect.EOF)
+    return seen
+
+
+@pytest.mark.parametrize("one, two", PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
+def test_catalogue_two_ways_two_actors_one_reader(repl, one, two):
+    r = repl("door_catalogue.py", one, two)
+    seen = _drive(r, {"one": one, "two": two})
+    text = r.log.getvalue()
+    assert "catalogue: both done" in text, text
+    for name in ("one", "two"):
+        assert any(who == name for _, who in seen), f"{name} never had a REPL:\n{text}"
+    r.child.close()
+    assert "NameError" not in text and "SyntaxError" not in text
