@@ -36,7 +36,7 @@ async def way(kind: str) -> str:
         await trio.to_thread.run_sync(sync_pause)
     elif kind == "post_mortem":
         try:
-            1 / 0
+            _ = 1 / 0
         except ZeroDivisionError:
             await devx.post_mortem()
     elif kind == "crash":
