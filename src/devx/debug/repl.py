@@ -20,6 +20,7 @@ One command of its own: ``waiters`` (who holds the terminal, who waits).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
@@ -84,6 +85,7 @@ def _build_pdbrepl_class() -> type:
             # live (None: at the prompt, or no step under way)
             self.stepping_since: float | None = None
             self.breaks = door.breaks  # breakpoints are per process, not per REPL
+            self._unsaid = ""  # pdb's words about a stop, kept until its turn comes
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen
@@ -136,13 +138,30 @@ def _build_pdbrepl_class() -> type:
             # waits for the terminal as a pause does, with its own banner
             if not self.in_own_session():
                 target = door.take_turn(self, frame, tb)
+                unsaid, self._unsaid = self._unsaid, ""
                 if target is None:
                     if self.session is not None and self.is_owner():
                         self.set_continue()  # its own step could not wait: it ends
                     return None
+                if unsaid:
+                    target.message(unsaid.rstrip("\n"))
                 if target is not self:
                     return target.interaction(frame, tb)
             return super().interaction(frame, tb)
+
+        def do_clear(self, arg: str) -> Any:
+            if self.in_own_session():
+                return super().do_clear(arg)
+            # bdb clears a tbreak as it is hit, before the stop has the terminal:
+            # say it once the stop's turn comes, not under another actor's prompt
+            out: Any = getattr(self, "stdout")  # noqa: B009  (pdb sets it untyped)
+            kept = io.StringIO()
+            self.stdout = kept
+            try:
+                return super().do_clear(arg)
+            finally:
+                self._unsaid += kept.getvalue()
+                self.stdout = out
 
         def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
             local = super().trace_dispatch(frame, event, arg)

@@ -52,6 +52,10 @@ _holding: set[Session] = set()
 
 _request_ids = itertools.count(1)
 
+# sessions of this process waiting for their grant: a step of this process that
+# runs while one waits is waiting on the loop they share, so it yields at once
+_local_waiters = 0
+
 RELEASE_TIMEOUT = 5.0
 
 # a step that runs this long without reaching its stop, while another REPL waits for
@@ -144,7 +148,12 @@ class Session:
             return live
         session = cls(actor, reason, location)
         session.owner_task = task
-        await actor.start_service(session._hold)
+        global _local_waiters
+        _local_waiters += 1
+        try:
+            await actor.start_service(session._hold)
+        finally:
+            _local_waiters -= 1
         current = session
         return session
 
@@ -241,7 +250,9 @@ class Session:
         ``s``, ``r``, ``until``) that runs ``STEP_YIELD_S`` without reaching its stop
         while another REPL waits gives the terminal up (it may be waiting on that
         very REPL's actor: a peer's message, an event); its stop then queues for the
-        terminal like any pause (:mod:`devx.debug.door`)."""
+        terminal like any pause (:mod:`devx.debug.door`). A waiter of this very
+        actor (another task or thread) gets it at once: the step is then surely
+        not at a stop."""
         view = tree_lock.view
         while not self._released.is_set():
             if not view.state.waiting:
@@ -261,6 +272,8 @@ class Session:
         since = None if pdb is None or pdb.on_exit is None else pdb.stepping_since
         if since is None:
             return None
+        if _local_waiters:
+            return 0.0  # another task or thread of this actor wants the terminal
         return STEP_YIELD_S - (time.monotonic() - since)
 
     def _yield_turn(self) -> None:
