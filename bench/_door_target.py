@@ -46,7 +46,7 @@ async def bp(turns: int) -> None:
 
 
 async def main(mode: str, turns: int) -> None:
-    async with devx.open_nursery(debug_mode=True, maybe_enable_greenback=True) as an:
+    async with devx.open_nursery(debug_mode=True) as an:
         portal = await an.start_actor("bp", enable_modules=["__main__"])
         await portal.run(bp if mode == "door" else plain, turns=turns)
         await an.cancel()

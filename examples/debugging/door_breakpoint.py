@@ -68,7 +68,7 @@ async def hold() -> str:
 
 
 async def main(mode: str) -> None:
-    async with devx.open_nursery(debug_mode=True, maybe_enable_greenback=True) as an:
+    async with devx.open_nursery(debug_mode=True) as an:
         bp_portal = await an.start_actor("bp", enable_modules=["__main__"])
         holder = await an.start_actor("holder", enable_modules=["__main__"])
         async with trio.open_nursery() as nursery:

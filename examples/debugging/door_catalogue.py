@@ -62,7 +62,7 @@ async def way(kind: str) -> str:
 
 
 async def main(one: str, two: str) -> None:
-    async with devx.open_nursery(debug_mode=True, maybe_enable_greenback=True) as an:
+    async with devx.open_nursery(debug_mode=True) as an:
         portals = {
             name: await an.start_actor(name, enable_modules=["__main__"]) for name in ("one", "two")
         }
