@@ -97,7 +97,7 @@ def tracing_off_if_idle() -> None:
     if not breaks:
         sys.settrace(None)
         if not _owners:
-            threading.settrace(None)  # type: ignore[arg-type]
+            threading.settrace(None)  # type: ignore[arg-type, unused-ignore]
 
 
 def take_turn(pdb: Any, frame: FrameType, tb: Any) -> Any:

@@ -269,7 +269,7 @@ class Session:
         """Seconds until a running step gives the terminal up; None: no step runs
         (the prompt is on screen, or no REPL yet)."""
         pdb = self.pdb
-        since = None if pdb is None or pdb.on_exit is None else pdb.stepping_since
+        since: float | None = None if pdb is None or pdb.on_exit is None else pdb.stepping_since
         if since is None:
             return None
         if _local_waiters:
