@@ -97,7 +97,7 @@ def test_a_step_never_waits_on_the_terminal_its_own_tree_holds(repl):
     assert "-> await devx.pause()" in out
     assert r.cmd("p msg").strip().endswith("2")
     # over the pause: re-entered in place, as for any stepping session
-    assert "-> await stream.send(msg + 1)" in r.cmd("s")
+    assert "-> await stream.send(msg + 1)" in r.cmd("n")
     r.child.sendline("c")
     r.expect_exact("caller got 2 then 3")
     r.expect_exact("context result: echo done")
