@@ -18,6 +18,7 @@ from devx.debug import tree_lock
 
 
 def block_until(path: str) -> None:
+    print("root blocks its loop", flush=True)
     while not os.path.exists(path):
         time.sleep(0.02)
 
