@@ -14,7 +14,7 @@ import pytest
 
 from _pty import PROMPT, Repl, banner, lock_requests, repl_fixture
 from conftest import scaled, wait_until
-from devx.telemetry import schema
+from devx.core import schema
 
 pytestmark = pytest.mark.timeout(180)
 
