@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from ..runtime.actor import Actor
-from ..runtime.errors import ContextCancelled, RemoteActorError
+from ..runtime.errors import ContextCancelled, RemoteActorError, safe_str
 from . import door, frames
 from .pause import debug_actor
 from .repl import mk_pdb
@@ -129,7 +129,7 @@ def show_and_interact(
 def _first_line(exc: BaseException) -> str:
     if isinstance(exc, RemoteActorError):
         return f"{exc.boxed_type_name.removeprefix('builtins.')} from actor {exc.src_path!r}"
-    text = str(exc)
+    text = safe_str(exc)
     return text.splitlines()[0] if text else ""
 
 

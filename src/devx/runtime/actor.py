@@ -32,6 +32,7 @@ from .errors import (
     box_error,
     is_user_quit,
     strip_cancelled,
+    truncated,
     type_name,
 )
 from .ipc import (
@@ -532,11 +533,32 @@ class Actor:
     async def _reply(self, chan: Channel, reply: Any) -> None:
         """Send a call's outcome (a message, or a frame already encoded), even from a
         cancelled task; a peer that went away is not an error here."""
-        frame = reply if isinstance(reply, bytearray) else encode(reply)
+        try:
+            frame = reply if isinstance(reply, bytearray) else encode(reply)
+        except IPCEncodeError as exc:  # never lets the actor die of its own reply
+            frame = encode(self._unsendable(reply, exc))
         try:
             await chan.send_raw(frame, checkpoint=False, shield=True, lock_timeout=REPLY_TIMEOUT)
         except ChannelClosed:
             pass
+
+    def _unsendable(self, reply: Any, exc: IPCEncodeError) -> Error:
+        """What goes back instead of a reply that cannot be encoded (an error whose
+        text is bounded already, so a foreign type among its fields, say)."""
+        cid = getattr(reply, "cid", 0)
+        what = type(reply).__name__
+        if isinstance(reply, Error):
+            what = f"error {reply.error.type_name}"
+        log.error("actor %s cannot send its reply to call %d: %s", self.path, cid, exc)
+        info = ErrorInfo(
+            type_name=type_name(IPCEncodeError),
+            message=truncated(f"the {what} of this call cannot be sent back: {exc}", "message"),
+            traceback="",
+            src_uid=self.uid,
+            src_path=self.path,
+            src_pid=self.pid,
+        )
+        return Error(cid=cid, error=info)
 
     async def _call_inline(self, chan: Channel, msg: Start) -> bool:
         """Fast path: a call that cannot wait for anything runs right here in the

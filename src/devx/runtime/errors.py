@@ -171,9 +171,33 @@ class ContextCancelled(RemoteActorError):
         return self.info.canceller
 
 
+# a boxed error's message and traceback text are each cut to this many characters:
+# an error must always fit a frame (an actor whose error reply cannot be sent would
+# have nothing left to say), and nobody reads megabytes of one
+MAX_ERROR_TEXT = 1024 * 1024
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder naming its type when its ``__str__`` raises (or
+    returns something else than a string): no exception kills the actor that boxes,
+    logs or records it."""
+    try:
+        return str(exc)
+    except Exception as err:
+        return f"<{type_name(type(exc))}: its __str__ raised {type(err).__name__}>"
+
+
+def truncated(text: str, what: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying so (and how much there was)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[{what} truncated: {len(text)} characters, the first {limit} kept]"
+
+
 def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> ErrorInfo:
     """Box ``exc`` for the wire. A relayed ``RemoteActorError`` keeps its origin and
-    gets this actor appended to its relay path."""
+    gets this actor appended to its relay path. Its text is bounded
+    (:data:`MAX_ERROR_TEXT`) and never raises (:func:`safe_str`)."""
     if isinstance(exc, RemoteActorError):
         info = exc.info
         return ErrorInfo(
@@ -198,12 +222,19 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
         )
     return ErrorInfo(
         type_name=type_name(type(exc)),
-        message=str(exc),
-        traceback="".join(traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__))),
+        message=truncated(safe_str(exc), "message"),
+        traceback=truncated(_format_tb(exc), "traceback"),
         src_uid=uid,
         src_path=path,
         src_pid=pid,
     )
+
+
+def _format_tb(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__)))
+    except Exception as err:  # the traceback module guards str(); be safe anyway
+        return f"<traceback of {type_name(type(exc))} unavailable: {type(err).__name__}>"
 
 
 def quit_message(path: str) -> str:

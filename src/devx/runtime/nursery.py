@@ -35,6 +35,7 @@ from .errors import (
     ContextCancelled,
     collapse,
     is_user_quit,
+    safe_str,
     strip_cancelled,
     unbox_error,
 )
@@ -460,7 +461,7 @@ def _combine(child_errors: list[BaseException], body: BaseException | None) -> B
             errors.append(leaf)
     unique: dict[tuple[type, str], BaseException] = {}
     for err in errors:  # a dead child is reported by its supervisor and by callers
-        unique.setdefault((type(err), str(err)), err)
+        unique.setdefault((type(err), safe_str(err)), err)
     errors = list(unique.values())
     if len(errors) == 1:
         return errors[0]

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple, Protocol
 from ..core import schema
 from ..core.events import Attrs
 from ..core.threads import start_thread
+from ..runtime.errors import safe_str
 from . import config
 
 log = logging.getLogger("devx.telemetry")
@@ -204,7 +205,7 @@ def exception_attrs(exc: BaseException) -> dict[str, Any]:
 
     attrs: dict[str, Any] = {
         "exception.type": type_name(exc),
-        "exception.message": str(exc),
+        "exception.message": safe_str(exc),
         "exception.stacktrace": stack,
     }
     info = getattr(exc, "info", None)
@@ -235,7 +236,7 @@ def status_line(exc: BaseException, here: str | None = None) -> str:
         short = str(info.type_name).removeprefix("builtins.")
         msg = _first_line(str(info.message))
         return f"{short}{': ' + msg if msg else ''} (from actor {info.src_path})"[:1024]
-    msg = _first_line(str(exc))
+    msg = _first_line(safe_str(exc))
     head = f"{type_name(exc)}{': ' + msg if msg else ''}"
     if isinstance(exc, BaseExceptionGroup):
         srcs = []

@@ -1,0 +1,70 @@
+"""Functions the fault tests (issue 24) run in child actors (a module of their own)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import trio
+
+BIG_ERROR = 50 * 1024 * 1024  # characters: over the 64 MiB frame once the traceback repeats it
+
+
+class BadStr(Exception):
+    """An exception whose ``__str__`` raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+
+def raise_bad_str() -> None:
+    raise BadStr()
+
+
+async def raise_bad_str_async() -> None:
+    await trio.sleep(0)  # a task of its own, not run inline
+    raise BadStr()
+
+
+def raise_huge() -> None:
+    raise ValueError("x" * BIG_ERROR)
+
+
+def my_pid() -> int:
+    return os.getpid()
+
+
+def kill_me() -> None:
+    """SIGKILL this actor's own process (a death nobody asked for)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def busy_loop(seconds: float = 3600.0) -> None:
+    """Keep the loop busy in pure Python (signals are seen, trio never runs)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+_produced = 0
+
+
+async def counted(n: int) -> AsyncIterator[int]:
+    """Yield 0..n-1; :func:`produced` says how many were generated so far."""
+    global _produced
+    _produced = 0
+    for i in range(n):
+        _produced += 1
+        yield i
+
+
+def produced() -> int:
+    return _produced
+
+
+async def big_items(n: int, size: int) -> AsyncIterator[bytes]:
+    block = b"x" * size
+    for _ in range(n):
+        yield block
