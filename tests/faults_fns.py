@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import trio
 
+import devx
+
 BIG_ERROR = 50 * 1024 * 1024  # characters: over the 64 MiB frame once the traceback repeats it
 
 
@@ -68,3 +70,19 @@ async def big_items(n: int, size: int) -> AsyncIterator[bytes]:
     block = b"x" * size
     for _ in range(n):
         yield block
+
+
+async def spawn_and_ask_root() -> int:
+    """Start a grandchild of the root that calls the root over a connection of its
+    own (through the root's listener): the root's pid."""
+    async with devx.open_nursery() as an:
+        portal = await an.start_actor("leaf", enable_modules=[__name__])
+        pid: int = await portal.run(ask_root)
+        await an.cancel()
+    return pid
+
+
+async def ask_root() -> int:
+    portal = await devx.current_actor().root_portal()
+    pid: int = await portal.run(my_pid)
+    return pid

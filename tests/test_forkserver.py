@@ -365,7 +365,7 @@ def _fork_msg(secret: str, env: dict[str, str] | None = None, name: str = "x") -
         parent_uid=me,
         root_uid=me,
         parent_path="root",
-        parent_addr=("127.0.0.1", 1),  # nobody listens: the child exits at once
+        parent_addr=("127.0.0.1", 1),
         root_addr=("127.0.0.1", 1),
         secret=secret,
         enable_modules=[],
@@ -387,23 +387,33 @@ def test_the_zygote_refuses_bad_requests_and_serves_good_ones():
         assert "unexpected hello" in z.refused(msgspec.msgpack.encode(msgs.ZygoteHello("x")))
         assert "unexpected Forked" in z.refused(msgspec.msgpack.encode(msgs.Forked(1, 1)))
         stdio = [0, 1, 2]
-        assert "wrong secret" in z.refused(_fork_msg("guess"), [z.life_r, *stdio])
-        assert "lifeline pipe" in z.refused(_fork_msg(secret), stdio)
+        # the child's channel to its parent: a socketpair, its end sent last
+        ours, theirs = socket.socketpair()
+        chan = theirs.fileno()
+        assert "wrong secret" in z.refused(_fork_msg("guess"), [z.life_r, *stdio, chan])
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), [*stdio, chan])
         with socket.socket() as other:
-            assert "lifeline pipe" in z.refused(_fork_msg(secret), [other.fileno(), *stdio])
-        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r])  # no stdio
-        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r, *stdio, 1])
+            assert "lifeline pipe" in z.refused(_fork_msg(secret), [other.fileno(), *stdio, chan])
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r, chan])  # no stdio
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r, *stdio])  # no channel
+        assert "channel socket" in z.refused(_fork_msg(secret), [z.life_r, *stdio, z.life_r])
+        assert "lifeline pipe" in z.refused(_fork_msg(secret), [z.life_r, *stdio, chan, chan])
         bad_env = _fork_msg(secret, env={"A=B": "1"})
-        assert "invalid environment variable" in z.refused(bad_env, [z.life_r, *stdio])
-        assert "invalid actor name" in z.refused(_fork_msg(secret, name="a/b"), [z.life_r, *stdio])
+        assert "invalid environment variable" in z.refused(bad_env, [z.life_r, *stdio, chan])
+        bad_name = _fork_msg(secret, name="a/b")
+        assert "invalid actor name" in z.refused(bad_name, [z.life_r, *stdio, chan])
         # the zygote's sockets have no address another local user could connect to
         for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
             fields = line.split()
             if int(fields[6]) in fork_fns.socket_inodes(z.proc.pid):
                 assert len(fields) == 7, f"the zygote has a named socket: {line}"
-        # still serving: a good request forks a child, whose exit is reported
-        z.send(_fork_msg(secret), [z.life_r, *stdio])
+        # still serving: a good request forks a child, whose exit is reported (it says
+        # hello on its channel, which we close unanswered)
+        z.send(_fork_msg(secret), [z.life_r, *stdio, chan])
+        theirs.close()
         forked, fds = z.recv()
+        assert ours.recv(4), "the forked child said nothing on its channel"
+        ours.close()
         assert isinstance(forked, msgs.Forked) and forked.req == 5 and len(fds) == 1
         os.close(fds[0])
         exited, _ = z.recv()

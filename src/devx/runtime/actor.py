@@ -8,7 +8,9 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import math
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -44,6 +46,7 @@ from .ipc import (
     encode,
     open_listener,
     peer_desc,
+    peer_uid,
 )
 from .log import RateLimited
 from .msgs import (
@@ -76,8 +79,12 @@ log = logging.getLogger("devx.runtime")
 
 HELLO_TIMEOUT = 5.0  # for the HelloAck of an actor we connect to
 # an accepted connection must authenticate within this time (a real peer sends its
-# Hello right after connecting); at most this many may be waiting to at once
+# Hello right after connecting); at most this many may be waiting to at once: a
+# newcomer past that evicts the oldest (a real peer says hello at once, so a flood of
+# idle strangers cannot keep one out), and over a Unix socket one peer uid other
+# than ours holds at most MAX_PREAUTH_PER_UID of them
 MAX_PREAUTH_PENDING = 64
+MAX_PREAUTH_PER_UID = MAX_PREAUTH_PENDING // 4
 REPLY_TIMEOUT = 1.0
 
 _current: Actor | None = None
@@ -155,7 +162,10 @@ class Actor:
         self._service: trio.Nursery | None = None
         self._rpc: trio.Nursery | None = None
         self._listener_lock = trio.Lock()
-        self._preauth_pending = 0
+        # connections waiting to authenticate, oldest first: their cancel scopes,
+        # with the peer's uid over a Unix socket (None: unknown, TCP)
+        self._preauth: dict[int, tuple[trio.CancelScope, int | None, str]] = {}
+        self._preauth_seq = 0
         self._rejections = RateLimited(log)
         self._rpc_scopes: dict[tuple[int, int], trio.CancelScope] = {}
         # contexts this actor runs as the callee, by (id(channel), the caller's cid)
@@ -372,43 +382,108 @@ class Actor:
     async def _accepted(self, stream: trio.abc.Stream) -> None:
         # until it presents the tree's secret a peer gets little: one small frame
         # (the Hello), a short time to send it, and a place among a few pending
-        # connections; and its rejections are rate-limited in the log
-        if self._preauth_pending >= MAX_PREAUTH_PENDING:
-            self._rejections.error(
-                "connection from %s rejected: %d connections already wait to authenticate",
-                peer_desc(stream),
-                MAX_PREAUTH_PENDING,
-            )
-            await Channel(stream).aclose()
-            return
-        self._preauth_pending += 1
+        # connections (the oldest is evicted for a newcomer); its rejections are
+        # rate-limited in the log
+        chan = Channel(stream, peer_desc=peer_desc(stream))
+        uid = peer_uid(stream)
+        if uid == os.geteuid():
+            uid = None  # ours: only the global budget applies
+        self._make_preauth_room(chan, uid)
+        self._preauth_seq += 1
+        key = self._preauth_seq
+        scope = trio.CancelScope()
+        self._preauth[key] = (scope, uid, chan.peer)
+        msg: Any = None
         try:
-            msg, chan = await self._authenticate(stream)
+            with scope:
+                msg = await self._authenticate(chan)
         finally:
-            self._preauth_pending -= 1
-        if chan is None:
+            self._preauth.pop(key, None)
+        if msg is None:
+            await chan.aclose()
             return
+        await self._welcome(chan, msg, spawned=False)
+
+    def _make_preauth_room(self, chan: Channel, uid: int | None) -> None:
+        """Evict the oldest waiting connection when the budget is full (of this
+        peer's uid when it holds its share already)."""
+        evict: int | None = None
+        if uid is not None:
+            same = [k for k, (_, u, _) in self._preauth.items() if u == uid]
+            if len(same) >= MAX_PREAUTH_PER_UID:
+                evict = same[0]
+        if evict is None and len(self._preauth) >= MAX_PREAUTH_PENDING:
+            evict = next(iter(self._preauth))
+        if evict is None:
+            return
+        scope, _, desc = self._preauth.pop(evict)
+        scope.cancel()
+        self._rejections.error(
+            "connection from %s rejected: it was the oldest of %d %swaiting to "
+            "authenticate, dropped to make room for %s",
+            desc,
+            MAX_PREAUTH_PER_UID if uid is not None else MAX_PREAUTH_PENDING,
+            f"connections of uid {uid} " if uid is not None else "connections ",
+            chan.peer,
+        )
+
+    def adopt_child_socket(self, sock: socket.socket, uuid: str) -> None:
+        """Serve the parent's end of a socketpair whose other end a spawned child
+        (``uuid``) inherited: its channel arrives at :meth:`expect_child`'s waiter."""
+        assert self._service is not None, "actor is not running"
+        self._service.start_soon(self.serve_spawned, sock, uuid)
+
+    async def serve_spawned(self, sock: socket.socket, uuid: str) -> None:
+        """Serve a spawned child's channel: the parent's end of the socketpair it
+        inherited. No pre-authentication budget (only the child holds the other
+        end), no timeout of its own (the boot's applies; the child's exit ends it)."""
+        sock.setblocking(False)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        chan = Channel(stream, peer_desc=f"the socket actor {uuid[:8]} inherited")
+        msg = await self._authenticate(chan, timeout=None, quiet_eof=True)
+        if msg is None or msg.uid.uuid != uuid:
+            if msg is not None:
+                self._rejections.error("spawned child %s said hello as %s", uuid, msg.uid)
+            await chan.aclose()
+            return
+        await self._welcome(chan, msg, spawned=True)
+
+    async def connect_inherited(self, fd: int) -> Channel:
+        """A child: its channel to the parent over the socket it inherited (``fd``,
+        kept from any process it starts), after the usual hello."""
+        os.set_inheritable(fd, False)
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        return await self._hello(Channel(stream, peer_desc="the parent's socketpair"), "parent")
+
+    async def _welcome(self, chan: Channel, msg: Any, *, spawned: bool) -> None:
+        """An authenticated peer: acknowledge, hand a spawned child's channel (and
+        only that: never one that came through the listener) to its waiting
+        parent, serve it."""
         chan.peer_uid, chan.peer_pid = msg.uid, msg.pid
         try:
             await chan.send(HelloAck(uid=self.uid))
         except ChannelClosed:
             await chan.aclose()
             return
-        waiter = self._spawn_waiters.pop(msg.uid.uuid, None)
+        waiter = self._spawn_waiters.pop(msg.uid.uuid, None) if spawned else None
         if waiter is not None:
             waiter.send_nowait(chan)
         await self.serve_channel(chan)
 
-    async def _authenticate(self, stream: trio.abc.Stream) -> tuple[Any, Channel | None]:
-        """Read and check an accepted connection's Hello: the Hello and its channel,
-        or ``(None, None)`` once the connection was rejected (logged) and closed."""
-        chan = Channel(stream, peer_desc=peer_desc(stream))
+    async def _authenticate(
+        self, chan: Channel, *, timeout: float | None = -1.0, quiet_eof: bool = False
+    ) -> Any:
+        """Read and check a connection's Hello: the Hello, or ``None`` once it was
+        rejected (logged; the caller closes it). ``timeout``: the tree's pre-auth
+        timeout unless given (``None``: none)."""
         chan.max_frame = MAX_PREAUTH_FRAME
         why: str | None = None
         msg: Any = None
+        preauth_timeout = settings.current().preauth_timeout if timeout == -1.0 else timeout
         try:
-            preauth_timeout = settings.current().preauth_timeout
-            with trio.fail_after(preauth_timeout):
+            with trio.fail_after(preauth_timeout if preauth_timeout is not None else math.inf):
                 msg = await chan.recv()
         except trio.TooSlowError:
             why = f"sent no hello in {preauth_timeout:g}s"
@@ -422,11 +497,11 @@ class Actor:
                 why = f"it claims to be {msg.uid} (pid {msg.pid}) but did not present "
                 why += "this tree's secret"
         if why is not None:
-            self._rejections.error("connection from %s rejected: %s", chan.peer, why)
-            await chan.aclose()
-            return None, None
+            if not (quiet_eof and msg is None):  # a child that died: its exit says why
+                self._rejections.error("connection from %s rejected: %s", chan.peer, why)
+            return None
         chan.max_frame = MAX_FRAME
-        return msg, chan
+        return msg
 
     def expect_child(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
         """Register a spawned child's uuid; its channel arrives when it connects back."""
@@ -439,13 +514,19 @@ class Actor:
 
     async def connect_to(self, addr: Addr) -> Channel:
         """Open an authenticated channel to another actor of the tree and serve it."""
-        chan = await connect(addr)
-        await chan.send(Hello(uid=self.uid, secret=self.secret, pid=self.pid))
-        with trio.fail_after(HELLO_TIMEOUT):
-            ack = await chan.recv()
+        return await self._hello(await connect(addr), f"actor at {addr}")
+
+    async def _hello(self, chan: Channel, who: str) -> Channel:
+        try:
+            await chan.send(Hello(uid=self.uid, secret=self.secret, pid=self.pid))
+            with trio.fail_after(HELLO_TIMEOUT):
+                ack = await chan.recv()
+        except BaseException:
+            await chan.aclose()
+            raise
         if not isinstance(ack, HelloAck):
             await chan.aclose()
-            raise ChannelClosed(f"actor at {addr} did not accept our hello")
+            raise ChannelClosed(f"{who} did not accept our hello")
         chan.peer_uid = ack.uid
         return chan
 

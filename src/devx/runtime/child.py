@@ -2,7 +2,8 @@
 :func:`run_forked` in a process the fork server forked.
 
 Reads its :class:`~devx.runtime.msgs.SpawnSpec` from the pipe fd given on argv (or is
-handed it by the zygote), connects back to its parent, imports its enabled modules,
+handed it by the zygote), says hello to its parent over the socket it inherited (its
+end of a socketpair: no listener involved), imports its enabled modules,
 reports ready and serves calls until it is cancelled or loses its parent.
 """
 
@@ -63,7 +64,7 @@ async def _sigterm_watch(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNOR
             os._exit(128 + signal.SIGTERM)
 
 
-async def run_child(spec: SpawnSpec) -> int:
+async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     path = f"{spec.parent_path}/{spec.name}"
     lineage = Lineage(
         uid=ActorID(spec.name, spec.uuid),
@@ -87,7 +88,7 @@ async def run_child(spec: SpawnSpec) -> int:
     actor.spawn_parent_addr = spec.parent_addr
     runtime_log.setup(spec.config.loglevel, actor.lineage_attrs())
     try:
-        chan = await actor.connect_to(spec.parent_addr)
+        chan = await actor.connect_inherited(chan_fd)
     except (OSError, ChannelClosed, trio.TooSlowError) as exc:
         console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
         return EXIT_NO_PARENT
@@ -129,6 +130,7 @@ def _child_pids() -> list[int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="devx.runtime.child")
     parser.add_argument("--spawn-fd", type=int, required=True)
+    parser.add_argument("--chan-fd", type=int, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--path", default="")
     args = parser.parse_args(argv)
@@ -141,10 +143,10 @@ def main(argv: list[str] | None = None) -> None:
         cancel=_cancel_from_thread,
         child_pids=_child_pids,
     )
-    _serve(read_spec(args.spawn_fd))
+    _serve(read_spec(args.spawn_fd), args.chan_fd)
 
 
-def run_forked(spec: SpawnSpec, *, parent_fd: int) -> None:
+def run_forked(spec: SpawnSpec, *, parent_fd: int, chan_fd: int) -> None:
     """The fork server's child, once the zygote's state is undone (see
     :mod:`devx.runtime.zygote`): the same boot as :func:`main`, watching the parent
     actor through the lifeline pipe ``parent_fd`` (the OS parent is the zygote)."""
@@ -157,7 +159,7 @@ def run_forked(spec: SpawnSpec, *, parent_fd: int) -> None:
         cancel=_cancel_from_thread,
         child_pids=_child_pids,
     )
-    _serve(spec)
+    _serve(spec, chan_fd)
 
 
 def _cancel_grace() -> float:
@@ -166,13 +168,14 @@ def _cancel_grace() -> float:
     return settings.current().cancel_grace
 
 
-def _serve(spec: SpawnSpec) -> None:
-    """Run the actor of ``spec`` to its end and exit the process (never returns)."""
+def _serve(spec: SpawnSpec, chan_fd: int) -> None:
+    """Run the actor of ``spec`` to its end and exit the process (never returns);
+    ``chan_fd``: its end of the socketpair to its parent."""
     settings.install(spec.settings)  # the root's values, never the environment's
     if spec.sys_path:
         sys.path[:] = spec.sys_path
     try:
-        code = trio.run(run_child, spec)
+        code = trio.run(run_child, spec, chan_fd)
     except BaseException:
         console.write(traceback.format_exc())
         code = 1

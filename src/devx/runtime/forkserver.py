@@ -256,7 +256,7 @@ class ForkServerClient:
         async with self._send_lock:
             await self._sock.sendmsg([msgspec.msgpack.encode(msg)], anc)
 
-    async def fork(self, spec: SpawnSpec, env: dict[str, str]) -> ForkedProcess:
+    async def fork(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> ForkedProcess:
         """Ask the zygote for a child; returns once it runs. Raises ForkServerLost
         when the zygote is gone or cannot take the request (spawn another way)."""
         if self.lost is not None:
@@ -286,7 +286,7 @@ class ForkServerClient:
             # answer comes (see _read)
             with trio.CancelScope(shield=True), trio.move_on_after(settings.current().boot_timeout):
                 try:
-                    await self.send(msg, [self._life_r, *stdio])
+                    await self.send(msg, [self._life_r, *stdio, chan_fd])
                 except OSError as exc:
                     raise ForkServerLost(f"{self.zygote_desc} cannot be reached: {exc}") from None
             with trio.move_on_after(settings.current().boot_timeout):
@@ -477,13 +477,13 @@ class ForkServerSpawner:
     def __init__(self, client: ForkServerClient):
         self.client = client
 
-    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> Any:
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> Any:
         client = self.client
         if env_compatible(env, client.zygote_env):
             try:
-                return await client.fork(spec, env)
+                return await client.fork(spec, env, chan_fd)
             except ForkServerLost as exc:
                 if not client.fallback_warned:
                     client.fallback_warned = True
                     log.warning("%s; actors are spawned as subprocesses instead", exc)
-        return await SubprocessSpawner().spawn(spec, env)
+        return await SubprocessSpawner().spawn(spec, env, chan_fd)

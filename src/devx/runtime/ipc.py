@@ -416,6 +416,27 @@ async def connect(addr: Addr) -> Channel:
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
+def _peercred(sock: Any) -> tuple[int, int, int] | None:
+    """``(pid, uid, gid)`` of a Unix socket's peer process (``SO_PEERCRED``)."""
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    if peercred is None or sock is None or sock.family != socket.AF_UNIX:
+        return None
+    try:
+        pid, uid, gid = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, peercred, _PEERCRED.size)
+        )
+    except (OSError, struct.error):
+        return None
+    return pid, uid, gid
+
+
+def peer_uid(stream: trio.abc.Stream) -> int | None:
+    """The uid of the process on the other end of an accepted Unix socket (from the
+    kernel), ``None`` over TCP or where the kernel does not say."""
+    cred = _peercred(getattr(stream, "socket", None))
+    return cred[1] if cred is not None else None
+
+
 def peer_desc(stream: trio.abc.Stream) -> str:
     """A printable address for an accepted stream: ``host:port`` over TCP; over a
     Unix socket (whose client is unnamed) the peer process, from the kernel's
@@ -431,16 +452,10 @@ def peer_desc(stream: trio.abc.Stream) -> str:
         return f"{name[0]}:{name[1]}"
     if name:
         return str(name)
-    peercred = getattr(socket, "SO_PEERCRED", None)
-    if peercred is None:
+    cred = _peercred(sock)
+    if cred is None:
         return "unix:?"
-    try:
-        pid, uid, _gid = _PEERCRED.unpack(
-            sock.getsockopt(socket.SOL_SOCKET, peercred, _PEERCRED.size)
-        )
-    except (OSError, struct.error):
-        return "unix:?"
-    return f"unix:{pid} (uid {uid})"
+    return f"unix:{cred[0]} (uid {cred[1]})"
 
 
 class UnsafeDirectory(Exception):

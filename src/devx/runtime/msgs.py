@@ -237,7 +237,8 @@ class Fork(msgspec.Struct, tag=True):
     Carries fds (SCM_RIGHTS): first the read end of the requester's lifeline pipe,
     whose end of file tells the child that its parent actor died, then the
     requester's stdin, stdout and stderr (those ``stdio`` marks open), which become
-    the child's: what a spawned child inherits at the moment of its spawn."""
+    the child's: what a spawned child inherits at the moment of its spawn; last the
+    child's end of the socketpair that is its channel to the parent actor."""
 
     req: int
     spec: SpawnSpec

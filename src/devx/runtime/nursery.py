@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -191,7 +192,16 @@ class ActorNursery:
         spec = self._spec(rec, modules, debug_mode, loglevel)
         chan_recv = self.actor.expect_child(rec.uuid)
         try:
-            rec.proc = await self._spawner.spawn(spec, self._env(spec))
+            # the child's channel: a socketpair, its end inherited at spawn
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                rec.proc = await self._spawner.spawn(spec, self._env(spec), theirs.fileno())
+            except BaseException:
+                mine.close()
+                raise
+            finally:
+                theirs.close()
+            self.actor.adopt_child_socket(mine, rec.uuid)
             watch.start_soon(self._watch, rec)
             self.actor.children.add(rec)
             events.event(

@@ -31,8 +31,11 @@ class ChildProcess(Protocol):
 
 
 class Spawner(Protocol):
-    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> ChildProcess:
-        """Start a process that boots an actor from ``spec`` and connects back."""
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> ChildProcess:
+        """Start a process that boots an actor from ``spec`` and says hello to its
+        parent over ``chan_fd``, its end of a socketpair the parent made for it (the
+        child's channel to its parent never goes through a listener, where it would
+        compete with strangers for the pre-authentication places)."""
         ...
 
 
@@ -44,24 +47,26 @@ class SubprocessSpawner:
     spawn spec, which carries the tree secret, goes through a pipe, never argv.
     """
 
-    def argv(self, spec: SpawnSpec, read_fd: int) -> list[str]:
+    def argv(self, spec: SpawnSpec, read_fd: int, chan_fd: int) -> list[str]:
         return [
             sys.executable,
             "-m",
             "devx.runtime.child",
             "--spawn-fd",
             str(read_fd),
+            "--chan-fd",
+            str(chan_fd),
             "--name",
             spec.name,
             "--path",
             f"{spec.parent_path}/{spec.name}",
         ]
 
-    async def spawn(self, spec: SpawnSpec, env: dict[str, str]) -> trio.Process:
+    async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> trio.Process:
         read_fd, write_fd = os.pipe()
         try:
             proc = await trio.lowlevel.open_process(
-                self.argv(spec, read_fd), pass_fds=(read_fd,), env=env
+                self.argv(spec, read_fd, chan_fd), pass_fds=(read_fd, chan_fd), env=env
             )
         except BaseException:
             os.close(write_fd)

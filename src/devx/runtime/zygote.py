@@ -73,7 +73,7 @@ IGNORED = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
-MAX_FDS = 8  # received with a request (up to four are expected); the rest are closed
+MAX_FDS = 8  # received with a request (up to five are expected); the rest are closed
 
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
 _encoder = msgspec.msgpack.Encoder()
@@ -279,10 +279,14 @@ class Zygote:
             return msg.req, "wrong secret"
         if self.root is None:
             return msg.req, "the tree's root is gone"
-        if len(fds) != 1 + sum(msg.stdio) or not stat.S_ISFIFO(os.fstat(fds[0]).st_mode):
+        if (
+            len(fds) != 2 + sum(msg.stdio)
+            or not stat.S_ISFIFO(os.fstat(fds[0]).st_mode)
+            or not stat.S_ISSOCK(os.fstat(fds[-1]).st_mode)
+        ):
             return msg.req, (
                 "a fork request carries the parent's lifeline pipe, then one fd per open "
-                "stdio stream, and nothing else"
+                "stdio stream, then the child's channel socket, and nothing else"
             )
         bad = _bad_request(msg)
         if bad:
@@ -327,7 +331,7 @@ class Zygote:
 
     def _become_child(self, msg: Fork, fds: list[int], ctl: socket.socket) -> None:
         """In the forked child: undo the zygote, become the actor of ``msg``."""
-        lifeline_fd, *stdio = fds
+        lifeline_fd, *stdio, chan_fd = fds
         for target, present in enumerate(msg.stdio):  # the requester's, as of now
             try:
                 if present:
@@ -371,7 +375,7 @@ class Zygote:
         from . import child
 
         sys.argv = [child.__file__ or "", "--forked", "--name", spec.name]
-        child.run_forked(spec, parent_fd=lifeline_fd)
+        child.run_forked(spec, parent_fd=lifeline_fd, chan_fd=chan_fd)
 
 
 def _noop(signum: int, frame: object) -> None:
