@@ -202,9 +202,11 @@ def test_nothing_devx_writes_lands_under_a_live_prompt(repl, tmp_path):
     r.child.sendline("c")  # after the release, in no set order between the processes:
     r.saw("child resumed")
     r.saw("a devx warning while the REPL is live")
-    r.saw("===== devx stack dump: root root@")
-    r.saw("===== devx stack dump: root/sitter")
+    # each dump is one line on the terminal (the full text is in its file)
+    r.saw("===== devx stack dump (taken while a REPL was live): root root@")
+    r.saw("===== devx stack dump (taken while a REPL was live): root/sitter sitter@")
     assert r.finish() == 0
+    assert "end devx stack dump" not in r.log.getvalue()
     for log in paths.read_text().splitlines():  # /tmp logs are per pid: leave none behind
         Path(log).unlink(missing_ok=True)
 

@@ -694,6 +694,19 @@ def _open_log() -> tuple[int | None, str | None, str | None]:
     return None, None, note + "\n"
 
 
+def _repl_line(
+    label: str, text: str, path: str | None, note: str | None, task_count: int | None
+) -> str:
+    """A dump's one terminal line when it was taken while a REPL was live: who, its
+    first user task (the brief), and where the full text is."""
+    user = [x for x in _brief.extract(text) if not _brief.is_runtime(x)]
+    first = f"; {user[0].partition('  ')[2]}" if user else ""
+    tasks = f"; {task_count} tasks" if task_count is not None else ""
+    where = f"in {path}" if path else f"not written: {(note or '').strip()}"
+    head = f"{_reg.BEGIN_MARKER} (taken while a REPL was live)"
+    return f"{head}: {label}{first}{tasks}; full text {where}\n"
+
+
 def _emit(
     req: _Request,
     fd: int | None,
@@ -734,9 +747,14 @@ def _emit(
         finally:
             os.close(fd)
     # the terminal copy: held back while a REPL is live in the tree, in order after
-    # the release (the file and the telemetry record above/below are written now)
+    # the release (the file and the telemetry record above/below are written now).
+    # Taken under a live REPL it is one line (hundreds would bury the session): the
+    # full text is in the file, the telemetry and a `devx dump` client's output
     if settings.current().stack_dump_terminal:  # the pytest plugin keeps them in files
-        console.write_bytes((note.encode() if note else b"") + data, fd=2)
+        if console.held():
+            console.write(_repl_line(label, text, path, note, task_count))
+        else:
+            console.write_bytes((note.encode() if note else b"") + data, fd=2)
     try:
         from devx.core import events
     except ImportError:
