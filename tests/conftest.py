@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +38,50 @@ SLOWDOWN = float(os.environ.get("DEVX_TEST_SLOWDOWN") or 3.0)
 def scaled(seconds: float) -> float:
     """A deadline for something an idle machine does in ``seconds``."""
     return seconds * SLOWDOWN
+
+
+# the suite's own settings, which every process a test starts keeps (orphan tagging,
+# the private runtime directory, the slowdown)
+SUITE_VARS = ("DEVX_TEST_RUN", "DEVX_RUNTIME_DIR", "DEVX_TEST_SLOWDOWN")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the developer's settings that change what a
+    tree prints or records (every OTEL_ and DEVX_ variable but the suite's own, and the
+    terminal size COLUMNS/LINES), plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in SUITE_VARS or not k.startswith(("OTEL_", "DEVX_"))
+    }
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    env.update(extra)
+    return env
+
+
+def run_script(
+    script: str | os.PathLike[str],
+    *args: str,
+    timeout: float | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    clean: bool = True,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run a Python script (or ``-c`` code: pass ``"-c", code``) to its end with no
+    terminal (stdin at EOF), output captured as text, in :func:`clean_env` (or this
+    process's environment with ``clean=False``) plus ``NO_COLOR=1`` and ``env``.
+    Bounded by ``timeout`` (default ``scaled(20)``)."""
+    base = clean_env() if clean else dict(os.environ)
+    return subprocess.run(
+        [sys.executable, os.fspath(script), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(20) if timeout is None else timeout,
+        cwd=cwd,
+        env={**base, "NO_COLOR": "1", **env},
+    )
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -159,3 +159,51 @@ async def cancel_own_actor(ctx: devx.Context) -> None:
     await ctx.started()
     devx.current_actor().cancel_soon()
     await trio.sleep_forever()
+
+
+# a gate in the callee's actor that the test opens with a call of its own
+_GATE: dict[str, trio.Event] = {}
+GATED: dict[str, devx.MsgStream] = {}
+
+
+def _gate() -> trio.Event:
+    return _GATE.setdefault("gate", trio.Event())
+
+
+def open_gate() -> int | None:
+    """Open the gate; returns how many items the gated stream holds unread then
+    (frames are ordered on a channel: every item sent before this call is there)."""
+    stream = GATED.get("stream")
+    buffered = None if stream is None else stream.buffered
+    _gate().set()
+    return buffered
+
+
+@devx.context
+async def gated_consume(ctx: devx.Context) -> int:
+    """Read nothing until the gate opens, then everything the caller streams."""
+    _GATE.pop("gate", None)
+    await ctx.started()
+    count = 0
+    async with ctx.open_stream() as stream:
+        GATED["stream"] = stream
+        await _gate().wait()
+        async for _ in stream:
+            count += 1
+    return count
+
+
+@devx.context
+async def shielded_until_gate(ctx: devx.Context, marker: str) -> None:
+    """Ignore cancellation until the gate opens; write ``finished`` to ``marker`` then."""
+    _GATE.pop("gate", None)
+    await ctx.started()
+    with trio.CancelScope(shield=True):
+        await _gate().wait()
+    Path(marker).write_text("finished")
+
+
+def context_cancel_timeout() -> float:
+    from devx import settings
+
+    return settings.current().context_cancel_timeout

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from _pty import Repl
+from conftest import clean_env
 from devx.debug.stack import registry as reg
 
 pytestmark = pytest.mark.timeout(60)
@@ -160,7 +161,7 @@ def _json_lines(text: str) -> list[dict]:
 def test_json_when_stderr_is_not_a_tty(tmp_path: Path) -> None:
     """stdout and stderr on one pipe, so their order is observable."""
     script = _write(tmp_path, "gate.py", GATE_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if k != "DEVX_LOG_FORMAT"}
+    env = clean_env()
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         stdin=subprocess.PIPE,

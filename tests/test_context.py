@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import trio
+import trio.testing
 
 import ctx_fns
 import devx
-from conftest import scaled
+import fns
+from conftest import run_script, scaled
 from devx.core import settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,12 +37,13 @@ async def _wait_state(portal, pred):
 def test_echo_round_trip_and_result():
     async def main():
         async with devx.open_nursery() as an:
-            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            portal = await an.start_actor("worker", enable_modules=[*ENABLE, "fns"])
             async with portal.open_context(ctx_fns.echo, n=21) as (ctx, first):
                 assert first == 42
                 assert ctx.side == "caller" and not ctx.cancel_called
-                assert ctx.chan.aid.name == "worker"
-                assert ctx.chan.aid.uid == (ctx.chan.aid.name, ctx.chan.aid.uuid)
+                # the channel's peer id is the callee actor's own (asked in the child)
+                me = await portal.run(fns.whoami)
+                assert ctx.chan.aid.uid == ("worker", me["uuid"])
                 async with ctx.open_stream() as stream:
                     for i in range(5):
                         await stream.send(i)
@@ -133,15 +139,24 @@ def test_caller_ctx_cancel_exits_quietly(tmp_path):
                 await trio.sleep_forever()  # the cancel ends the block
             assert marker.read_text() == "cancelled"
             assert ctx.cancelled_caught
-            # an outer cancellation of the caller also cancels the callee
+            # an outer cancellation of the caller also cancels the callee: cancelled
+            # once the callee is known to run (it called started()), the block's exit
+            # waits for it to see trio.Cancelled
+            marker.unlink()
+            with trio.CancelScope() as cs:
+                async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)):
+                    cs.cancel()
+                    await trio.sleep_forever()
+            assert cs.cancelled_caught
+            assert marker.read_text() == "cancelled"
+            # a deadline that fires before the callee answers leaves nothing behind
             marker.unlink()
             with trio.move_on_after(0) as cs:
                 async with portal.open_context(ctx_fns.wait_forever, marker=str(marker)):
                     await trio.sleep_forever()
             assert cs.cancelled_caught
-            # (a deadline of 0 fires before the Start frame is answered: nothing ran,
-            # or the callee was cancelled; either way it is over)
-            assert not marker.exists() or marker.read_text() == "cancelled"
+            assert not devx.current_actor().contexts and not portal.calls.pending
+            assert await portal.run(ctx_fns.not_a_context, x=2) == 2
             await portal.cancel_actor()
 
     run(main)
@@ -182,8 +197,6 @@ def test_not_enabled_module_and_undecorated_fail_at_entry():
             with pytest.raises(devx.ContextError, match=r"not a @devx\.context function"):
                 async with portal.open_context(ctx_fns.undecorated, x=1):
                     pytest.fail("entered")
-            import fns
-
             assert await portal.run(fns.add, a=1, b=2) == 3  # still usable
             await portal.cancel_actor()
             portal = await an.start_actor("worker2", enable_modules=ENABLE)
@@ -275,12 +288,25 @@ def test_backpressure_bounds_the_buffer():
                     with pytest.raises(trio.EndOfChannel):
                         await stream.receive()
                 assert await ctx.result() == n
-            # and the other way: the caller's sends wait for the callee's reads
-            async with portal.open_context(ctx_fns.consume) as (ctx, _):
+            # and the other way: the caller's sends wait for the callee's reads. The
+            # callee reads nothing until its gate opens: the sender gets exactly a
+            # window through, then blocks
+            sent = 0
+            async with portal.open_context(ctx_fns.gated_consume) as (ctx, _):
                 async with ctx.open_stream() as stream:
-                    for i in range(n):
-                        await stream.send(i)
-                        assert stream.credits >= 0
+
+                    async def send_all() -> None:
+                        nonlocal sent
+                        for i in range(n):
+                            await stream.send(i)
+                            sent = i + 1
+
+                    async with trio.open_nursery() as tn:
+                        tn.start_soon(send_all)
+                        await trio.testing.wait_all_tasks_blocked()
+                        assert sent == settings.Settings().stream_window and stream.credits == 0
+                        # the callee holds exactly the window unread
+                        assert await portal.run(ctx_fns.open_gate) == settings.Settings().stream_window
                 assert await ctx.result() == n
             await portal.cancel_actor()
 
@@ -337,3 +363,16 @@ def test_peer_aliases():
                 pass
 
     run(main)
+
+
+def test_context_cancel_timeout_bounds_the_wait_for_a_stubborn_callee():
+    """README: the block's exit waits for the callee at most DEVX_CONTEXT_CANCEL_TIMEOUT,
+    then raises the caller's own error (the callee shields itself until released)."""
+    script = Path(__file__).parent / "scripts" / "ctx_cancel_timeout.py"
+    out = run_script(script, DEVX_CONTEXT_CANCEL_TIMEOUT="1.5")
+    assert out.returncode == 0, out.stderr
+    assert "timeout here: 1.5\n" in out.stdout
+    m = re.search(r"raised ZeroDivisionError after ([\d.]+) s", out.stdout)
+    assert m, out.stdout
+    assert float(m.group(1)) >= 1.5  # it waited for the callee as long as it was told
+    assert "callee finished before the exit: False" in out.stdout  # and no longer

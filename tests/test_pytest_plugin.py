@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import devx_actor_pids, scaled
+from conftest import clean_env, devx_actor_pids, scaled
 from devx.debug.stack import registry as reg
 
 PROJECT = Path(__file__).resolve().parents[1] / "examples" / "ci" / "hung_project"
@@ -118,7 +118,7 @@ def test_hung_tests_are_dumped_reported_failed_and_torn_down(tmp_path: Path) -> 
 
 
 def _pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DEVX_ENABLE_STACKSCOPE",)}
+    env = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=cwd,

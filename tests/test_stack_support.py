@@ -116,12 +116,21 @@ class Env:
         return tree
 
     def track(self, *pids: int) -> None:
-        """Forget stale logs of these (possibly reused) pids and remove them later."""
+        """Forget stale logs of these (possibly reused) pids and remove them later.
+        A stale log we may not remove (another user's, in sticky /tmp) skips the test:
+        devx then writes that pid's dumps to its private fallback, not where the test
+        reads them."""
         for pid in pids:
             if pid not in self.pids:
                 self.pids.add(pid)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(reg.log_path(pid))
+                path = reg.log_path(pid)
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                except PermissionError as exc:
+                    owner = os.lstat(path).st_uid
+                    pytest.skip(f"stale {path} of uid {owner} cannot be removed ({exc.strerror})")
 
     def entries(self) -> list[reg.Entry]:
         old = os.environ.get("DEVX_RUNTIME_DIR")

@@ -8,17 +8,10 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+from conftest import clean_env as clean_env  # the one environment cleaning
 from devx.core import events, schema
 from devx.runtime.msgs import ActorID, Lineage, RuntimeConfig
 from devx.telemetry import backend
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any OTEL_/DEVX_ setting (a test's or the
-    developer's), plus ``extra``: what a tree started by a test should see."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    env.update(extra)
-    return env
 
 
 def run_clean(args: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:

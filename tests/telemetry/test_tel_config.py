@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from conftest import clean_env, run_script
 from devx.telemetry import config
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,7 +27,16 @@ def test_default_is_a_per_tree_file(tmp_path) -> None:
     assert s.file == os.path.join(
         str(tmp_path), f"devx-telemetry-{os.getuid()}", "my_root-abababab.otlp.jsonl"
     )
-    assert s.file == resolve(TMPDIR=str(tmp_path)).file  # every process derives the same
+    # every process of the tree derives the same path on its own: another process
+    # (another pid, a fresh interpreter) finds it from the same inputs
+    code = (
+        "import sys; from devx.telemetry import config; print(config.resolve("
+        "telemetry=None, loglevel=None, root_name='my root', root_uuid='ab' * 16, "
+        "env={'TMPDIR': sys.argv[1]}).file)"
+    )
+    other = run_script("-c", code, str(tmp_path))
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == s.file
     assert s.service_name == "my root"
     assert s.log_level == logging.WARNING
 
@@ -125,8 +135,7 @@ print("ok", session.file)
 def test_import_devx_and_actor_boot_stay_light(tmp_path) -> None:
     """``import devx`` and the hook's entry import no OpenTelemetry/structlog: the SDK
     loads later on a background thread, off the child's spawn-to-ready path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
-    env.update(
+    env = clean_env(
         DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl"),
         DEVX_TELEMETRY_LOAD_DELAY="30",  # the loader must not race the assertion
         DEVX_TELEMETRY_QUIET="1",

@@ -82,9 +82,10 @@ def receiver() -> Iterator[Receiver]:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    for key in list(os.environ):
-        if key.startswith(("OTEL_", "DEVX_")):
-            monkeypatch.delenv(key)
+    import conftest
+
+    for key in set(os.environ) - set(conftest.clean_env()):
+        monkeypatch.delenv(key)
     monkeypatch.setenv("DEVX_TELEMETRY_QUIET", "1")
     backend.reset_warnings()
 

@@ -91,6 +91,9 @@ class Portal:
         except ChannelClosed:
             self.calls.discard(cid)
             raise await self._gone() from None
+        except BaseException:  # cancelled before the frame went out: nothing will answer
+            self.calls.discard(cid)
+            raise
         return cid, recv
 
     async def _cancel_call(self, cid: int) -> None:
