@@ -53,6 +53,9 @@ class Repl:
         env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
         if "PYTHONBREAKPOINT" not in extra_env:
             env.pop("PYTHONBREAKPOINT", None)
+        for var in ("COLUMNS", "LINES"):  # the PTY's own size counts, not the caller's
+            if var not in extra_env:
+                env.pop(var, None)
         self.child = pexpect.spawn(
             sys.executable,
             [str(EXAMPLES / "debugging" / script), *args],

@@ -304,9 +304,10 @@ def test_backpressure_bounds_the_buffer():
                     async with trio.open_nursery() as tn:
                         tn.start_soon(send_all)
                         await trio.testing.wait_all_tasks_blocked()
-                        assert sent == settings.Settings().stream_window and stream.credits == 0
+                        window = settings.Settings().stream_window
+                        assert sent == window and stream.credits == 0
                         # the callee holds exactly the window unread
-                        assert await portal.run(ctx_fns.open_gate) == settings.Settings().stream_window
+                        assert await portal.run(ctx_fns.open_gate) == window
                 assert await ctx.result() == n
             await portal.cancel_actor()
 

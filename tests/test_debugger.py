@@ -251,9 +251,10 @@ def test_stdin_not_a_terminal_never_hangs(script, ok):
 def test_terminal_settings_restored(repl, tmp_path):
     script = tmp_path / "stty_around.sh"
     script.write_text(
-        f"stty -a > {tmp_path}/before\n"
+        f"stty -g > {tmp_path}/before\n"
+        f"stty -a > {tmp_path}/before-a\n"
         f"{sys.executable} {EXAMPLES / 'child_crash.py'}\n"
-        f"stty -a > {tmp_path}/after\n"
+        f"stty -g > {tmp_path}/after\n"
         "echo STTY-DONE\n"
     )
     env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
@@ -266,11 +267,14 @@ def test_terminal_settings_restored(repl, tmp_path):
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+    # every setting as before (`stty -g`: all of them, in a form that does not wrap
+    # with the terminal's width or COLUMNS as `stty -a` does)
     before = (tmp_path / "before").read_text()
     after = (tmp_path / "after").read_text()
     assert before == after
-    # the terminal echoes as before: the `echo` flag itself, not `-echo` (nor echoe/echok)
-    assert re.search(r"(?<![-\w])echo(?![\w])", before), before
+    # and they were a sane terminal's: the `echo` flag itself, not `-echo` (nor echoe/echok)
+    before_a = (tmp_path / "before-a").read_text()
+    assert re.search(r"(?<![-\w])echo(?![\w])", before_a), before_a
 
 
 def test_mk_pdb_and_deprecated_breakpoint():

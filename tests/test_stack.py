@@ -10,7 +10,6 @@ import signal
 import stat
 import subprocess
 import textwrap
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -20,10 +19,10 @@ from typing import Any
 import pytest
 import trio
 
-from conftest import blocked_in, scaled, wait_until
+from conftest import blocked_in, run_script, scaled, wait_until
 from devx.debug import stack
 from devx.debug.stack import registry as reg
-from test_stack_support import PY, Env, complete_log, dump_count, read_log
+from test_stack_support import PY, Env, complete_log, dump_count, past_coalescing_window, read_log
 from test_stack_support import dump_env as dump_env  # fixture
 
 pytestmark = pytest.mark.timeout(60)
@@ -124,21 +123,23 @@ def test_dump_of_plain_trio_program(dump_env: Env, prog: Path) -> None:
     st = os.lstat(reg.log_path(pid))
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
     assert st.st_uid == os.geteuid()
-    assert f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid}" in tree.stderr()
-    assert "task 'hang_forever'" in tree.stderr()
-    assert "Warning" not in tree.stderr()  # 3.13 warned at stackscope's import
+    err = tree.stderr_with(pid)
+    assert f"{reg.BEGIN_MARKER}: plain_prog.py pid {pid}" in err
+    assert "task 'hang_forever'" in err
+    assert "Warning" not in err  # 3.13 warned at stackscope's import
 
     # a burst of signals is one dump; a later one appends a second with its header.
-    # Signals closer than COALESCE_S to the last one taken are dropped: the process
-    # took the first one before its dump completed, so sleeping from here is enough.
-    time.sleep(stack.COALESCE_S + 0.1)
+    # Signals closer than the window (COALESCE, set for the trees of these tests) to
+    # the last one taken are dropped: the process took the first one before its dump
+    # completed, so the window runs from before here.
+    past_coalescing_window()
     os.kill(pid, signal.SIGUSR1)
     os.kill(pid, signal.SIGUSR1)
     wait_until(lambda: read_log(pid).count(reg.end_line(pid)) >= 2, scaled(3), "a second dump")
     # a marker: one more signal, past the coalescing window. Dumps are written in the
     # order the signals were taken, so once the marker's is complete a second dump
     # of the burst would be in the log before it: exactly three.
-    time.sleep(stack.COALESCE_S + 0.1)
+    past_coalescing_window()
     os.kill(pid, signal.SIGUSR1)
     wait_until(lambda: read_log(pid).count(reg.end_line(pid)) >= 3, scaled(3), "the marker dump")
     assert dump_count(pid) == 3
@@ -162,7 +163,7 @@ def test_blocked_loop_falls_back_to_thread_stacks(dump_env: Env, prog: Path) -> 
     main = text[text.index("Thread 'MainThread'") :]
     assert "in block_loop" in main and "time.sleep(60)  # BLOCKING-LINE" in main
     assert "Thread 'parked-thread'" in text
-    assert "could not be walked" in tree.stderr()
+    assert "could not be walked" in tree.stderr_with(tree.pid)
     assert tree.proc.poll() is None
 
 
@@ -195,7 +196,7 @@ def test_planted_symlink_is_not_followed(
         text = alt.read_text()
         assert f"log:      {alt}" in text and "task 'hang_forever'" in text
         assert f"note:     refusing to write {link}" in text
-        err = tree.stderr()
+        err = tree.stderr_with(pid)
         assert f"refusing to write {link}" in err and "not followed" in err
         assert "task 'hang_forever'" in err
     finally:
@@ -276,7 +277,7 @@ def test_foreign_log_file_is_refused(dump_env: Env, prog: Path, tmp_path: Path, 
         assert planted.stat().st_size == 0
     else:
         assert planted.read_bytes() == before
-    err = tree.stderr()
+    err = tree.stderr_with(pid)
     assert f"refusing to write {reg.log_path(pid)}" in err
     assert any(reason in err for reason in reasons), err
     assert "task 'hang_forever'" in err
@@ -530,3 +531,15 @@ def test_registry_prunes_stale_entries(tmp_path: Path, monkeypatch: pytest.Monke
         assert reg.register(e)
     assert [e.name for e in reg.entries()] == ["me"]
     assert sorted(os.listdir(tmp_path / "rt")) == [f"{me}.json"]
+
+
+def test_the_coalescing_window_is_settable() -> None:
+    """The handler a process installs coalesces over DEVX_STACK_DUMP_COALESCE."""
+    code = (
+        "from devx.debug.stack import handler as stack; stack.enable_stack_on_sig(); "
+        "print(stack._state.coalesce_s); stack.disable_stack_on_sig()"
+    )
+    assert run_script("-c", code, DEVX_STACK_DUMP_COALESCE="2.5").stdout.strip() == "2.5"
+    assert run_script("-c", code).stdout.strip() == str(stack.COALESCE_S)
+    bad = run_script("-c", code, DEVX_STACK_DUMP_COALESCE="soon")
+    assert bad.returncode != 0 and "DEVX_STACK_DUMP_COALESCE" in bad.stderr, bad.stderr

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from conftest import scaled, wait_until
-from devx.debug import stack
 from devx.debug.stack import registry as reg
-from test_stack_support import EXAMPLES, PY, Env, complete_log, dump_count, read_log
+from test_stack_support import (
+    EXAMPLES,
+    PY,
+    Env,
+    complete_log,
+    dump_count,
+    past_coalescing_window,
+    read_log,
+)
 from test_stack_support import dump_env as dump_env  # fixture
 
 pytestmark = pytest.mark.timeout(90)
@@ -62,18 +68,18 @@ def test_signal_to_root_dumps_every_process_and_to_a_child_its_subtree(dump_env:
     assert "task 'hang_forever'" in logs["root/n1/n3"]
     assert "mode:     thread stacks (fallback)" in logs["root/n1/n4"]
     assert "time.sleep(3600)" in logs["root/n1/n4"]
-    err = tree.stderr()
+    err = tree.stderr_with(*pids.values())
     for pid in pids.values():
         assert f"pid {pid} =====" in err  # each dump also on the (shared) stderr stream
 
     # a signal to one child dumps it and its subtree only
-    time.sleep(stack.COALESCE_S + 0.1)
+    past_coalescing_window()
     os.kill(pids["root/n1"], signal.SIGUSR1)
     wait_dumps(pids, {"root": 1, "root/n2": 1, "root/n1": 2, "root/n1/n3": 2, "root/n1/n4": 2})
     # a marker past the coalescing window, to the root: every process dumps once more.
     # Each writes its dumps in order, so a stray dump of root or n2 from the signal to
     # n1 would show up before the marker's: exact counts prove there was none.
-    time.sleep(stack.COALESCE_S + 0.1)
+    past_coalescing_window()
     os.kill(pids["root"], signal.SIGUSR1)
     wait_dumps(pids, {"root": 2, "root/n2": 2, "root/n1": 3, "root/n1/n3": 3, "root/n1/n4": 3})
 
@@ -86,6 +92,6 @@ def test_signal_burst_to_every_process_gives_one_dump_each(dump_env: Env) -> Non
     wait_dumps(pids, dict.fromkeys(pids, 1))
     # a marker past the coalescing window: one more dump each, and no other (a second
     # dump of the burst would be written before the marker's)
-    time.sleep(stack.COALESCE_S + 0.1)
+    past_coalescing_window()
     os.kill(pids["root"], signal.SIGUSR1)
     wait_dumps(pids, dict.fromkeys(pids, 2))

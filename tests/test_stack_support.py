@@ -16,8 +16,21 @@ from pathlib import Path
 
 import pytest
 
+from conftest import scaled
 from conftest import wait_until as wait_until  # here too for the stack tests
 from devx.debug.stack import registry as reg
+
+# The trees of these tests coalesce signals within this window (DEVX_STACK_DUMP_COALESCE),
+# wide enough that a burst (two kills in a row, a relay plus a direct signal) falls into
+# it on a loaded machine; 0.3 s, the default, does not always.
+COALESCE = scaled(0.5)
+
+
+def past_coalescing_window() -> None:
+    """Let the window of the last signal a tree took run out (it is a span of time:
+    the one place these tests wait for the clock), so the next one is taken."""
+    time.sleep(COALESCE + 0.1)
+
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "hang"
@@ -72,6 +85,21 @@ class Tree:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    def stderr_with(self, *pids: int, timeout: float | None = None) -> str:
+        """stderr once it holds a complete dump of each of ``pids``: a dump's stderr
+        copy is written after its log file, so a complete log does not mean it is there."""
+        ends = [reg.end_line(pid) for pid in pids]
+
+        def complete() -> str:
+            err = self.stderr()
+            return err if all(e in err for e in ends) else ""
+
+        return wait_until(
+            complete,
+            scaled(5) if timeout is None else timeout,
+            f"the stderr copy of the dumps of {list(pids)}",
+        )
+
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
@@ -106,6 +134,7 @@ class Env:
         self.vars = dict(os.environ)
         self.vars["DEVX_RUNTIME_DIR"] = str(self.runtime_dir)
         self.vars.pop("DEVX_ENABLE_STACKSCOPE", None)
+        self.vars["DEVX_STACK_DUMP_COALESCE"] = str(COALESCE)
         self.pids: set[int] = set()
         self.trees: list[Tree] = []
 

@@ -7,15 +7,22 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import scaled, wait_until
-from devx.debug import stack
 from devx.debug.stack import registry as reg
-from test_stack_support import EXAMPLES, PY, Env, Tree, complete_log, dump_count, read_log
+from test_stack_support import (
+    EXAMPLES,
+    PY,
+    Env,
+    Tree,
+    complete_log,
+    dump_count,
+    past_coalescing_window,
+    read_log,
+)
 from test_stack_support import dump_env as dump_env  # fixture
 
 pytestmark = pytest.mark.timeout(120)
@@ -75,12 +82,9 @@ def test_sigusr1_to_root_dumps_every_actor(dump_env: Env) -> None:
     assert "could not be walked" in blocked
     assert "in block_the_loop" in blocked and "time.sleep(3600)" in blocked
     assert "portal.run(park_in_sleep_forever)" in logs["hung_tree/spawner"]
-    # the children share the root's stderr; each writes its copy there after its log
-    # file (wait for them: a busy machine may not have run the last writes yet)
-    heads = [f"{reg.BEGIN_MARKER}: {path} {e.uid} pid {e.pid}" for path, e in actors.items()]
-    wait_until(
-        lambda: all(head in tree.stderr() for head in heads), scaled(5), "every dump on stderr"
-    )
+    err = tree.stderr_with(*(e.pid for e in actors.values()))  # shared by the children
+    for path, e in actors.items():
+        assert f"{reg.BEGIN_MARKER}: {path} {e.uid} pid {e.pid}" in err
 
 
 def test_sigusr1_to_a_child_dumps_its_subtree_only(dump_env: Env) -> None:
@@ -91,7 +95,7 @@ def test_sigusr1_to_a_child_dumps_its_subtree_only(dump_env: Env) -> None:
     # a marker past the coalescing window, to the root: every actor dumps once more.
     # Each writes its dumps in order: a stray dump outside the subtree from the first
     # signal would come before the marker's, and show in the exact counts.
-    time.sleep(stack.COALESCE_S + 0.1)
+    past_coalescing_window()
     os.kill(actors["hung_tree"].pid, signal.SIGUSR1)
     want = {path: 2 if path.startswith("hung_tree/spawner") else 1 for path in PATHS}
     for path, n in want.items():

@@ -153,6 +153,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # debug
     enable_stackscope: bool = False
     stack_dump_terminal: bool = True
+    stack_dump_coalesce: float = 0.3
     runtime_dir: str = ""  # "": /tmp/devx-<uid>
     hang_tag: str = ""
     pdb: bool = False
@@ -266,6 +267,14 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         flag,
         "debug",
         "Copy stack dumps to stderr too (`0`: only to their files and telemetry).",
+    ),
+    Setting(
+        "stack_dump_coalesce",
+        "DEVX_STACK_DUMP_COALESCE",
+        seconds_or_zero,
+        "debug",
+        "Seconds after a stack-dump signal a process took in which further ones give no "
+        "new dump (a relay plus a direct `pkill -USR1` dump a child once).",
     ),
     Setting(
         "runtime_dir",

@@ -20,7 +20,8 @@ How a dump happens (and why this way):
    it). A loop that is merely busy or starved of CPU gets ``HARD_FALLBACK_S``.
 
 Exactly one of the two writes each request. Signals within ``COALESCE_S`` of the
-previous one (a relay plus a direct ``pkill``) yield a single dump.
+previous one (a relay plus a direct ``pkill``) yield a single dump
+(``DEVX_STACK_DUMP_COALESCE``, seconds, sets it: tests widen it on a loaded machine).
 
 A signal reaches every actor of a tree at once, so each dump's CPU counts: stackscope's
 bytecode analysis is memoized per code object, and ``WARM_AFTER_S`` after enabling the
@@ -77,7 +78,7 @@ __all__ = [
 
 log = logging.getLogger("devx.debug.stack")
 
-COALESCE_S = 0.3
+COALESCE_S = 0.3  # the default of DEVX_STACK_DUMP_COALESCE
 DEFAULT_FALLBACK_AFTER = 0.25
 HARD_FALLBACK_S = 2.0
 WARM_AFTER_S = 1.0  # the watchdog warms the dump path this long after enabling
@@ -130,6 +131,7 @@ class _Installed:
     actor: Any = None
     registry_file: str | None = None
     last_accept: float = float("-inf")
+    coalesce_s: float = COALESCE_S
 
 
 _state: _Installed | None = None
@@ -207,6 +209,7 @@ def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
         st.fallback_after = fallback_after
         st.token = token or st.token
     st.actor = actor if actor is not None else st.actor
+    st.coalesce_s = settings.current().stack_dump_coalesce
     try:
         st.registry_file = _reg.register(_entry_for(st.actor, sig))
     except OSError as exc:
@@ -284,7 +287,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     if st is None:
         return
     now = time.monotonic()
-    if now - st.last_accept >= COALESCE_S:
+    if now - st.last_accept >= st.coalesce_s:
         st.last_accept = now
         relayed = _relay(st, signum)
         try:
