@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -23,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +40,24 @@ SLOWDOWN = float(os.environ.get("DEVX_TEST_SLOWDOWN") or 3.0)
 def scaled(seconds: float) -> float:
     """A deadline for something an idle machine does in ``seconds``."""
     return seconds * SLOWDOWN
+
+
+_DEFAULT_SLOWDOWN = 3.0  # what the suite's pytest.mark.timeout values were written for
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scale every test's pytest-timeout (its marker, else the ini default) with
+    DEVX_TEST_SLOWDOWN as ``scaled()`` scales the bounds inside it (never below the
+    written value)."""
+    factor = max(1.0, SLOWDOWN / _DEFAULT_SLOWDOWN)
+    if factor == 1.0:
+        return
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        seconds = float(mark.args[0]) if mark is not None and mark.args else default
+        if seconds > 0:
+            item.add_marker(pytest.mark.timeout(seconds * factor), append=False)
 
 
 # the suite's own settings, which every process a test starts keeps (orphan tagging,
@@ -82,6 +102,127 @@ def run_script(
         cwd=cwd,
         env={**base, "NO_COLOR": "1", **env},
     )
+
+
+class ProcTree:
+    """A script run as a process tree of its own: its own session (so a signal to the
+    group reaches every process of it, as a terminal's does), stdout and stderr piped
+    and drained by threads (a chatty tree never blocks on a full pipe; a read never
+    outlives its deadline). Made by the :func:`proc_tree` fixture, which kills the
+    whole group and reaps the root when the test ends, however it ends."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None = None):
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
+        )
+        self.pid = self.proc.pid
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._read = 0  # stdout lines handed out by line()
+        self._cond = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._drain, args=(self.proc.stdout, self._out), daemon=True),
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self._err), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+
+    def _drain(self, pipe: Any, into: list[str]) -> None:
+        for chunk in pipe:
+            with self._cond:
+                into.append(chunk)
+                self._cond.notify_all()
+        pipe.close()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _fail(self, what: str) -> None:
+        pytest.fail(
+            f"{what}; exit={self.proc.poll()}\nstdout:\n{''.join(self._out)[-3000:]}"
+            f"\nstderr:\n{''.join(self._err)[-3000:]}"
+        )
+
+    def line(self, prefix: str = "", timeout: float | None = None) -> str:
+        """The next stdout line (without its newline); fails, with the tree's output,
+        unless it starts with ``prefix`` within ``timeout`` (default ``scaled(20)``)."""
+        deadline = time.monotonic() + (scaled(20) if timeout is None else timeout)
+        with self._cond:
+            while self._read >= len(self._out):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._readers[0].is_alive():
+                    self._fail(f"no stdout line starting with {prefix!r}")
+                self._cond.wait(min(left, 0.1))
+            text = self._out[self._read].rstrip("\n")
+            self._read += 1
+        if not text.startswith(prefix):
+            self._fail(f"stdout line {text!r} does not start with {prefix!r}")
+        return text
+
+    def pids(self, timeout: float | None = None) -> list[int]:
+        """The pids of the tree's ``PIDS <pid> <pid> ...`` line (the root's first)."""
+        return [int(x) for x in self.line("PIDS", timeout).split()[1:]]
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the root process to exit; its return code."""
+        try:
+            return self.proc.wait(scaled(10) if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self._fail(f"pid {self.pid} still running after {timeout} s")
+            raise
+
+    def output(self, timeout: float | None = None) -> tuple[str, str]:
+        """Everything the tree wrote to stdout and stderr, once every process holding
+        them has gone (end of file on both); fails after ``timeout``."""
+        deadline = time.monotonic() + (scaled(10) if timeout is None else timeout)
+        for t in self._readers:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                self._fail("the tree's output never ended (a process still holds it)")
+        return "".join(self._out), "".join(self._err)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """As ``Popen.communicate``: the root's exit, then all of its output."""
+        self.wait(timeout)
+        return self.output(timeout)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        """SIGKILL every process still in the tree's group and reap the root."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(scaled(5))
+        for t in self._readers:
+            t.join(scaled(5))
+
+
+@pytest.fixture
+def proc_tree() -> Iterator[Callable[..., ProcTree]]:
+    """``proc_tree(script, *args, cwd=None, **env)``: start a Python script as a
+    :class:`ProcTree` in this process's environment plus ``env``; every tree started
+    is killed (whole group) and reaped when the test ends."""
+    started: list[ProcTree] = []
+
+    def start(
+        script: str | os.PathLike[str], *args: str, cwd: str | None = None, **env: str
+    ) -> ProcTree:
+        tree = ProcTree([sys.executable, os.fspath(script), *args], {**os.environ, **env}, cwd=cwd)
+        started.append(tree)
+        return tree
+
+    yield start
+    for tree in started:
+        tree.kill()
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -5,7 +5,6 @@ read back from the embedded file."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import trio
 
 import devx
 from _pty import EXAMPLES, repl_fixture
-from conftest import scaled
+from conftest import run_script, scaled
 from devx.core import schema
 from devx.debug import maybe_open_crash_handler, open_crash_handler
 from devx.telemetry import readback
@@ -30,14 +29,7 @@ repl = repl_fixture(EXAMPLES)
 
 
 def run_plain(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "NO_COLOR": "1", **env},
-    )
+    return run_script(EXAMPLES / script, *args, **env)
 
 
 # --- on a PTY ----------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import pexpect
 import pytest
 
 from _pty import PROMPT, TIMEOUT, banner, kill_holder, lock_requests, repl_fixture
-from conftest import scaled, wait_until
+from conftest import run_script, scaled, wait_until
 from devx.core import schema
+from devx.telemetry import schema
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -232,14 +232,7 @@ def test_quit_in_child(repl):
 
 @pytest.mark.parametrize(("script", "ok"), [("root_pause.py", True), ("child_crash.py", False)])
 def test_stdin_not_a_terminal_never_hangs(script, ok):
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    out = run_script(EXAMPLES / script)
     assert "stdin is not a terminal" in out.stdout
     assert (out.returncode == 0) == ok, out.stdout + out.stderr
     if ok:
@@ -391,14 +384,7 @@ def test_every_grant_has_its_release_on_record(script, tmp_path):
     from devx.telemetry.readback import load_logs, load_spans
 
     trace_file = tmp_path / "tree.otlp.jsonl"
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "DEVX_TELEMETRY_FILE": str(trace_file)},
-    )
+    out = run_script(EXAMPLES / script, DEVX_TELEMETRY_FILE=str(trace_file))
     assert out.returncode != 0  # both end in a crash
     records = [
         (log["event_name"], log["attributes"]["devx.tty_lock.holder.path"])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from _pty import EXAMPLES, Repl
+from conftest import run_script
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -17,14 +15,7 @@ DEMO = EXAMPLES / "demo.py"
 
 
 def test_demo_without_a_terminal():
-    out = subprocess.run(
-        [sys.executable, str(DEMO)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    out = run_script(DEMO)
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "worker-b tree: demo/worker-b/helper" in text

@@ -20,7 +20,15 @@ import devx
 import fns
 import fork_fns
 from _pty import banner, repl_fixture
-from conftest import ZYGOTE_NAME, devx_actor_pids, devx_zygote_pids, scaled, wait_gone, wait_until
+from conftest import (
+    ZYGOTE_NAME,
+    devx_actor_pids,
+    devx_zygote_pids,
+    run_script,
+    scaled,
+    wait_gone,
+    wait_until,
+)
 from devx.runtime import forkserver, msgs
 
 pytestmark = [
@@ -162,73 +170,46 @@ def test_exit_codes_and_signals_reach_the_parent(how, tmp_path):
     assert ("SIGKILL" if how == "sigkill" else "exited with code 7") in str(info.value)
 
 
-def _start_tree(script: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPTS / script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, **FORK_ENV, **env},
-    )
-
-
 @pytest.mark.parametrize("script", ["sigint_tree.py", "blocked_tree.py"])
-def test_no_orphans_when_the_root_is_sigkilled(script):
+def test_no_orphans_when_the_root_is_sigkilled(script, proc_tree):
     """Children, grandchildren and the zygote are all gone after the root's SIGKILL
     (with loops blocked in sync code too: blocked_tree)."""
     before = devx_actor_pids()
-    proc = _start_tree(script, DEVX_CANCEL_GRACE="1")
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PIDS"), line + proc.stderr.read()
-        root, *pids = map(int, line.split()[1:])
-        assert set(pids) == devx_actor_pids() - before
-        zygotes = {os_ppid(pid) for pid in pids}
-        assert len(zygotes) == 1
-        zygote = zygotes.pop()
-        assert comm(zygote) == ZYGOTE_NAME
-        assert os_ppid(zygote) == root
-        os.kill(root, signal.SIGKILL)
-        proc.wait(timeout=scaled(5))
-        assert not wait_gone(set(pids), timeout=scaled(5)), "children outlived the root"
-        wait_until(lambda: zygote not in devx_zygote_pids(), scaled(5), "the zygote to exit")
-        err = proc.stderr.read()  # end of file: no process of the tree holds stderr
-        if script == "blocked_tree.py":  # their loops are stuck: they say so and exit
-            assert f"its parent (pid {root}) died" in err
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    tree = proc_tree(SCRIPTS / script, **FORK_ENV, DEVX_CANCEL_GRACE="1")
+    root, *pids = tree.pids()
+    assert set(pids) == devx_actor_pids() - before
+    zygotes = {os_ppid(pid) for pid in pids}
+    assert len(zygotes) == 1
+    zygote = zygotes.pop()
+    assert comm(zygote) == ZYGOTE_NAME
+    assert os_ppid(zygote) == root
+    os.kill(root, signal.SIGKILL)
+    tree.wait(scaled(5))
+    assert not wait_gone(set(pids), timeout=scaled(5)), "children outlived the root"
+    wait_until(lambda: zygote not in devx_zygote_pids(), scaled(5), "the zygote to exit")
+    _out, err = tree.output()  # end of file: no process of the tree holds stderr
+    if script == "blocked_tree.py":  # their loops are stuck: they say so and exit
+        assert f"its parent (pid {root}) died" in err
 
 
-def test_a_process_the_user_forks_does_not_keep_the_tree_alive():
+def test_a_process_the_user_forks_does_not_keep_the_tree_alive(proc_tree):
     """The root forks a helper of its own (a multiprocessing 'fork' pool would), then
     is SIGKILLed: its actor and the zygote are gone although the helper lives on (it
     must not hold the actor's parent-death pipe or the zygote's socket)."""
-    proc = _start_tree("fork_helper_tree.py")
+    tree = proc_tree(SCRIPTS / "fork_helper_tree.py", **FORK_ENV)
     helper = None
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("PIDS"), line + proc.stderr.read()
-        root, actor, helper = map(int, line.split()[1:])
+        root, actor, helper = tree.pids()
         zygote = os_ppid(actor)
         assert comm(zygote) == ZYGOTE_NAME
         os.kill(root, signal.SIGKILL)
-        proc.wait(timeout=scaled(5))
+        tree.wait(scaled(5))
         assert not wait_gone({actor}, timeout=scaled(5)), "the actor outlived its root"
         wait_until(lambda: zygote not in devx_zygote_pids(), scaled(5), "the zygote to exit")
         assert os.path.exists(f"/proc/{helper}"), "the helper itself is the user's"
     finally:
         if helper is not None:
             os.kill(helper, signal.SIGKILL)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_main_module_functions_run_in_forked_children(tmp_path):
@@ -249,14 +230,7 @@ def test_main_module_functions_run_in_forked_children(tmp_path):
         "    print('MAINBLOCK', flush=True)\n"
         "    trio.run(main)\n"
     )
-    out = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=scaled(20),
-        cwd=tmp_path,
-        env={**os.environ, **FORK_ENV},
-    )
+    out = run_script(script, cwd=tmp_path, **FORK_ENV)
     assert out.returncode == 0, out.stderr
     assert "SQUARE 49 FORKED True" in out.stdout and "RESULT 9" in out.stdout
     assert out.stdout.count("MAINBLOCK") == 1  # never re-run in children
@@ -296,8 +270,9 @@ def test_a_dead_zygote_costs_exit_codes_not_the_tree(devx_log):
             os.kill(state["os_ppid"], signal.SIGKILL)
             client = forkserver.current_client()
             assert client is not None
-            while client.lost is None:
-                await trio.sleep(0.01)
+            with trio.fail_after(scaled(5)):  # the client notices the zygote's death
+                while client.lost is None:
+                    await trio.sleep(0.01)
             spawned = await an.start_actor("spawned", enable_modules=["fork_fns"])
             assert (await spawned.run(fork_fns.proc_state))["os_ppid"] == os.getpid()
             assert (await forked.run(fork_fns.proc_state))["pid"] == state["pid"]

@@ -8,7 +8,6 @@ import os
 import signal
 import stat
 import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from devx.runtime.actor import MAX_PREAUTH_PENDING
 from devx.runtime.ipc import check_private_dir
 
 PREAUTH_TIMEOUT = Settings().preauth_timeout
+from conftest import run_script
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -138,7 +138,8 @@ def test_child_sockets_sit_beside_the_parents(tmp_path, monkeypatch):
 def test_large_unauthenticated_frames_are_not_buffered(devx_log):
     """8 peers announce 63 MiB frames and send 8 MiB each without a Hello: the actor
     reads no more than a Hello's worth from each (its RSS does not grow by the
-    data), closes them at once, and a real call is not held up."""
+    data), closes them at once, and a real call meanwhile is answered. (How fast: the
+    "big-frames" row of `make stress`; no speed claim here.)"""
     payload = b"\0" * (8 * 1024 * 1024)
     header = struct.pack(">I", 63 * 1024 * 1024)
 
@@ -169,25 +170,28 @@ def test_large_unauthenticated_frames_are_not_buffered(devx_log):
             async with trio.open_nursery() as n:
                 for _ in range(8):
                     n.start_soon(attack)
-                t0 = trio.current_time()
-                assert await portal.run(hf.my_pid) > 0
-                call_s = trio.current_time() - t0
+                with trio.fail_after(scaled(5)):
+                    assert await portal.run(hf.my_pid) > 0
             grown = rss_kib() - before
-            return closed, grown, call_s
+            return closed, grown
 
-    closed, grown_kib, call_s = trio.run(main)
+    closed, grown_kib = trio.run(main)
     assert closed == 8
     assert grown_kib < 16 * 1024, f"the root grew by {grown_kib} KiB"
-    assert call_s < scaled(0.5), call_s
     rejected = [m for m in devx_log if "rejected" in m]
     assert len(rejected) == 8 and all("before authenticating" in m for m in rejected), rejected
 
 
-def test_idle_unauthenticated_connections_are_capped_and_time_out(devx_log):
+def test_idle_unauthenticated_connections_are_capped_and_time_out(devx_log, monkeypatch):
     """200 connections that say nothing: at most MAX_PREAUTH_PENDING wait, the rest
-    are closed at once; the waiting ones are closed after PREAUTH_TIMEOUT; the log
-    gets a few lines, not 200; every fd is given back; calls keep working."""
+    are closed at once; the waiting ones after DEVX_PREAUTH_TIMEOUT; the log
+    gets a few lines, not 200; every fd is given back; calls keep working.
+    (The listening actor is this process's root: its timeout, scaled, is set here. A waiting
+    connection cannot be closed before the timeout, so any closed earlier was closed
+    at once, however slow the machine.)"""
     n_conns = 200
+    timeout = scaled(1.0)
+    monkeypatch.setenv("DEVX_PREAUTH_TIMEOUT", str(timeout))  # the root resolves it
 
     async def main():
         async with devx.open_nursery() as an:
@@ -200,7 +204,7 @@ def test_idle_unauthenticated_connections_are_capped_and_time_out(devx_log):
 
             async def idle() -> None:
                 stream = await trio.open_tcp_stream(*addr)
-                with trio.fail_after(PREAUTH_TIMEOUT + scaled(3)):
+                with trio.fail_after(timeout + scaled(3)):
                     try:
                         while await stream.receive_some(100):
                             pass
@@ -221,9 +225,9 @@ def test_idle_unauthenticated_connections_are_capped_and_time_out(devx_log):
 
     closed_at = trio.run(main)
     assert len(closed_at) == n_conns
-    early = [t for t in closed_at if t < PREAUTH_TIMEOUT * 0.9]
+    early = [t for t in closed_at if t < timeout]
     assert len(early) >= n_conns - MAX_PREAUTH_PENDING, closed_at
-    assert closed_at[-1] < PREAUTH_TIMEOUT + scaled(2)
+    assert timeout <= closed_at[-1] < timeout + scaled(2)  # the waiting ones: at the timeout
     rejected = [m for m in devx_log if "rejected" in m]
     assert 1 <= len(rejected) <= 12, rejected  # rate-limited, not one per connection
 
@@ -258,72 +262,41 @@ def test_uds_rejection_names_the_peer_process(tmp_path, devx_log):
 # --- 3. children never outlive their parent -------------------------------------------
 
 
-def test_blocked_grandchild_exits_when_its_parent_is_sigkilled():
+def test_blocked_grandchild_exits_when_its_parent_is_sigkilled(proc_tree):
     """Another kill order: the middle actor is SIGKILLed while the root lives on. Its
     child, blocked in time.sleep, has no parent any more: it exits by itself within
     the grace, and the root reports the middle actor's death."""
     grace = 1.0
     before = devx_actor_pids()
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "blocked_tree.py")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "DEVX_CANCEL_GRACE": str(grace)},
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PIDS"), line + proc.stderr.read()
-        _root, sleeper, mid, leaf = map(int, line.split()[1:])
-        assert {sleeper, mid, leaf} == devx_actor_pids() - before
-        os.kill(mid, signal.SIGKILL)
-        left = wait_gone({leaf}, timeout=grace + scaled(3))
-        assert not left, "the grandchild outlived its SIGKILLed parent"
-        _out, err = proc.communicate(timeout=scaled(10) + 2 * grace)
-        assert f"actor 'root/mid/leaf' (pid {leaf}): its parent (pid {mid}) died" in err, err
-        assert f"actor 'root/mid' (pid {mid}) was killed by SIGKILL" in err, err
-        assert not wait_gone({sleeper})
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    tree = proc_tree(SCRIPTS / "blocked_tree.py", DEVX_CANCEL_GRACE=str(grace))
+    _root, sleeper, mid, leaf = tree.pids()
+    assert {sleeper, mid, leaf} == devx_actor_pids() - before
+    os.kill(mid, signal.SIGKILL)
+    left = wait_gone({leaf}, timeout=grace + scaled(3))
+    assert not left, "the grandchild outlived its SIGKILLed parent"
+    _out, err = tree.communicate(timeout=scaled(10) + 2 * grace)
+    assert f"actor 'root/mid/leaf' (pid {leaf}): its parent (pid {mid}) died" in err, err
+    assert f"actor 'root/mid' (pid {mid}) was killed by SIGKILL" in err, err
+    assert not wait_gone({sleeper})
 
 
 @pytest.mark.parametrize("transport", ["tcp", "uds"])
-def test_blocked_children_exit_when_the_root_is_sigkilled(transport):
+def test_blocked_children_exit_when_the_root_is_sigkilled(transport, proc_tree):
     """SIGKILL the root while a child and a grandchild are blocked in time.sleep:
     each notices its parent is gone and exits by itself within the grace."""
     grace = 1.0
     before = devx_actor_pids()
-    argv = [sys.executable, str(SCRIPTS / "blocked_tree.py")]
-    proc = subprocess.Popen(
-        [*argv, *(["--uds"] if transport == "uds" else [])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "DEVX_CANCEL_GRACE": str(grace)},
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PIDS"), line + proc.stderr.read()
-        _root, *pids = map(int, line.split()[1:])
-        assert set(pids) == devx_actor_pids() - before and len(pids) == 3
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=scaled(5))
-        left = wait_gone(set(pids), timeout=grace + scaled(3))
-        assert not left, f"children outlived a SIGKILLed root: {sorted(left)}"
-        err = proc.stderr.read()
-        sleeper, _mid, _leaf = pids
-        assert f"actor 'root/sleeper' (pid {sleeper}): its parent (pid {proc.pid}) died" in err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
-        proc.stderr.close()
+    args = ["--uds"] if transport == "uds" else []
+    tree = proc_tree(SCRIPTS / "blocked_tree.py", *args, DEVX_CANCEL_GRACE=str(grace))
+    _root, *pids = tree.pids()
+    assert set(pids) == devx_actor_pids() - before and len(pids) == 3
+    os.kill(tree.pid, signal.SIGKILL)
+    tree.wait(scaled(5))
+    left = wait_gone(set(pids), timeout=grace + scaled(3))
+    assert not left, f"children outlived a SIGKILLed root: {sorted(left)}"
+    _out, err = tree.output()
+    sleeper, _mid, _leaf = pids
+    assert f"actor 'root/sleeper' (pid {sleeper}): its parent (pid {tree.pid}) died" in err
 
 
 # --- 6. names, records ---------------------------------------------------------------
@@ -385,9 +358,7 @@ def test_cancel_of_run_in_actor_child_sleeping_in_its_nursery():
         "    print('CLEAN', flush=True)\n"
         "trio.run(main)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=scaled(20)
-    )
+    out = run_script("-c", script)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "CLEAN"
     assert "Error" not in out.stderr and "Cancelled" not in out.stderr, out.stderr
@@ -412,13 +383,7 @@ def test_unwritable_telemetry_file_is_not_reported_written(tmp_path, where):
         "        await p.run(hf.my_pid)\n"
         "trio.run(main)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=scaled(20),
-        env={**os.environ, "DEVX_TELEMETRY_FILE": path},
-    )
+    out = run_script("-c", script, DEVX_TELEMETRY_FILE=path)
     assert out.returncode == 0, out.stderr
     assert f"telemetry written to {path}" not in out.stderr, out.stderr
     expected = "No space left on device" if where == "/dev/full" else "NotADirectoryError"

@@ -16,7 +16,7 @@ import trio
 
 import devx
 import fns
-from conftest import devx_actor_pids, scaled, wait_gone
+from conftest import devx_actor_pids, run_script, scaled, wait_gone
 from devx.core import schema
 from devx.runtime import msgs
 
@@ -426,30 +426,17 @@ def test_uds_transport():
     run(main)
 
 
-def test_sigint_at_root_tears_down_the_tree():
+def test_sigint_at_root_tears_down_the_tree(proc_tree):
     before = devx_actor_pids()
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "sigint_tree.py")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PIDS"), line + proc.stderr.read()
-        root, *pids = map(int, line.split()[1:])
-        assert root == proc.pid and len(pids) == 4  # a, b, c and c's grandchild
-        assert set(pids) == devx_actor_pids() - before
-        os.killpg(proc.pid, signal.SIGINT)  # what ctrl-c in a terminal does
-        _, err = proc.communicate(timeout=scaled(10))
-        assert proc.returncode != 0
-        assert "KeyboardInterrupt" in err
-        assert not wait_gone(set(pids))
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    tree = proc_tree(SCRIPTS / "sigint_tree.py")
+    root, *pids = tree.pids()
+    assert root == tree.pid and len(pids) == 4  # a, b, c and c's grandchild
+    assert set(pids) == devx_actor_pids() - before
+    os.killpg(tree.pid, signal.SIGINT)  # what ctrl-c in a terminal does
+    _, err = tree.communicate(timeout=scaled(10))
+    assert tree.returncode != 0
+    assert "KeyboardInterrupt" in err
+    assert not wait_gone(set(pids))
 
 
 def test_main_module_functions_run_in_children(tmp_path):
@@ -469,35 +456,21 @@ def test_main_module_functions_run_in_children(tmp_path):
         "    print('MAINBLOCK', flush=True)\n"
         "    trio.run(main)\n"
     )
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=tmp_path
-    )
+    out = run_script(script, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "SQUARE 49" in out.stdout and "RESULT 9" in out.stdout
     assert out.stdout.count("MAINBLOCK") == 1  # never re-run in children
     assert out.stdout.count("TOPLEVEL") == 3  # the root and each child imported it
 
 
-def test_child_exits_when_parent_is_killed(tmp_path):
+def test_child_exits_when_parent_is_killed(proc_tree):
     before = devx_actor_pids()
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "sigint_tree.py")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PIDS"), line
-        _root, *pids = map(int, line.split()[1:])
-        assert set(pids) == devx_actor_pids() - before and len(pids) == 4
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=scaled(5))
-        assert not wait_gone(set(pids)), "children outlived a SIGKILLed root"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    tree = proc_tree(SCRIPTS / "sigint_tree.py")
+    _root, *pids = tree.pids()
+    assert set(pids) == devx_actor_pids() - before and len(pids) == 4
+    os.kill(tree.pid, signal.SIGKILL)
+    tree.wait(scaled(5))
+    assert not wait_gone(set(pids)), "children outlived a SIGKILLed root"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ examples/sync/ driven on a real PTY, plus in-process checks of the error paths."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import trio
 
 import devx
 from _pty import EXAMPLES, banner, lock_requests, repl_fixture
-from conftest import scaled, wait_until
+from conftest import run_script, scaled, wait_until
 from devx.debug import breakpoint_hook
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,14 +26,7 @@ repl = repl_fixture(SYNC)
 
 def run_plain(script: str, **env: str) -> subprocess.CompletedProcess[str]:
     """An example with stdin not a terminal (as under CI): it must never hang."""
-    return subprocess.run(
-        [sys.executable, str(SYNC / script)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=scaled(10),  # never a hang
-        env={**os.environ, "NO_COLOR": "1", **env},
-    )
+    return run_script(SYNC / script, **env)  # a hang would time out
 
 
 def assert_no_plumbing(where: str) -> None:
