@@ -225,6 +225,25 @@ def proc_tree() -> Iterator[Callable[..., ProcTree]]:
         tree.kill()
 
 
+async def await_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    """:func:`wait_until` inside trio: poll ``pred`` (sync, or async such as a call
+    to a child) with a scheduler pass between polls until it returns something true
+    (returned); fail after ``timeout``."""
+    import inspect
+
+    import trio
+
+    with trio.move_on_after(timeout):
+        while True:
+            val = pred()
+            if inspect.isawaitable(val):
+                val = await val
+            if val:
+                return val
+            await trio.sleep(0.01)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
 def wait_until(pred: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll ``pred`` until it returns something true (returned); fail after ``timeout``."""
     deadline = time.monotonic() + timeout

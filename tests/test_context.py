@@ -12,7 +12,7 @@ import trio.testing
 import ctx_fns
 import devx
 import fns
-from conftest import run_script, scaled
+from conftest import await_until, run_script, scaled
 from devx.core import settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,12 +26,12 @@ def run(fn, *args):
 
 async def _wait_state(portal, pred):
     """Poll the producer's state in the child (through real calls) until ``pred``."""
-    with trio.fail_after(scaled(5)):
-        while True:
-            state = await portal.run(ctx_fns.produced)
-            if pred(state):
-                return state
-            await trio.sleep(0.01)
+
+    async def matching() -> dict | None:
+        state = await portal.run(ctx_fns.produced)
+        return state if pred(state) else None
+
+    return await await_until(matching, scaled(5), "the producer's state")
 
 
 def test_echo_round_trip_and_result():

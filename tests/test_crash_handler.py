@@ -15,7 +15,7 @@ import trio
 
 import devx
 from _pty import EXAMPLES, repl_fixture
-from conftest import run_script, scaled
+from conftest import await_until, run_script, scaled
 from devx.core import schema
 from devx.debug import maybe_open_crash_handler, open_crash_handler
 from devx.telemetry import readback
@@ -268,9 +268,7 @@ def test_inside_an_actor_thread_it_takes_the_tree_lock(capsys):
             await trio.to_thread.run_sync(t.join)
             await trio.to_thread.run_sync(crash_in_thread)
             # the release is handed to the loop: wait for the lock to be free
-            with trio.fail_after(scaled(5)):
-                while lock.holder is not None:
-                    await trio.sleep(0.01)
+            await await_until(lambda: lock.holder is None, scaled(5), "the lock to be free")
             assert lock.grants == 2
 
     trio.run(main)

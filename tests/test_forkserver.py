@@ -22,6 +22,7 @@ import fork_fns
 from _pty import banner, repl_fixture
 from conftest import (
     ZYGOTE_NAME,
+    await_until,
     devx_actor_pids,
     devx_zygote_pids,
     run_script,
@@ -270,9 +271,7 @@ def test_a_dead_zygote_costs_exit_codes_not_the_tree(devx_log):
             os.kill(state["os_ppid"], signal.SIGKILL)
             client = forkserver.current_client()
             assert client is not None
-            with trio.fail_after(scaled(5)):  # the client notices the zygote's death
-                while client.lost is None:
-                    await trio.sleep(0.01)
+            await await_until(lambda: client.lost, scaled(5), "the client to notice")
             spawned = await an.start_actor("spawned", enable_modules=["fork_fns"])
             assert (await spawned.run(fork_fns.proc_state))["os_ppid"] == os.getpid()
             assert (await forked.run(fork_fns.proc_state))["pid"] == state["pid"]

@@ -17,13 +17,12 @@ import trio
 
 import devx
 import hardening_fns as hf
-from conftest import devx_actor_pids, scaled, wait_gone
+from conftest import await_until, devx_actor_pids, run_script, scaled, wait_gone
 from devx.core.settings import Settings
 from devx.runtime.actor import MAX_PREAUTH_PENDING
 from devx.runtime.ipc import check_private_dir
 
 PREAUTH_TIMEOUT = Settings().preauth_timeout
-from conftest import run_script
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -218,9 +217,7 @@ def test_idle_unauthenticated_connections_are_capped_and_time_out(devx_log, monk
                     n.start_soon(idle)
                 assert await portal.run(hf.my_pid) > 0
             # the actor's side of each connection is closed too: fds come back
-            with trio.fail_after(scaled(2)):
-                while fd_count() > fds_before:
-                    await trio.sleep(0.05)
+            await await_until(lambda: fd_count() <= fds_before, scaled(2), "the fds back")
             return sorted(closed_at)
 
     closed_at = trio.run(main)
@@ -328,10 +325,7 @@ def test_nursery_forgets_exited_children():
                 portal = await an.start_actor(f"w{i}", enable_modules=["hardening_fns"])
                 await portal.run(hf.my_pid)
                 await portal.cancel_actor()
-            wait = trio.current_time() + scaled(5)
-            while an.children and trio.current_time() < wait:
-                await trio.sleep(0.02)
-            assert an.children == []
+            await await_until(lambda: not an.children, scaled(5), "the children to go")
             assert devx.current_actor().children == set()
             one = await an.run_in_actor(hf.my_pid)
             pid = await one.result()

@@ -12,7 +12,7 @@ import trio
 
 import devx
 import inline_fns as fns
-from conftest import scaled
+from conftest import await_until, scaled
 from devx.runtime import inline
 from devx.runtime.inline import ASYNC, NOT_INLINE, SYNC, InlineKinds
 
@@ -41,9 +41,11 @@ def run_with_child(body, **nursery_kwargs):
 
 async def wait_state(portal, key, value):
     """Poll the child's STATE (through real calls) until ``key`` is ``value``."""
-    with trio.fail_after(scaled(5)):
-        while (await portal.run(fns.state)).get(key) != value:
-            await trio.sleep(0.01)
+
+    async def reached() -> bool:
+        return (await portal.run(fns.state)).get(key) == value
+
+    await await_until(reached, scaled(5), f"the child's {key} to be {value}")
 
 
 @needs_inline
@@ -178,9 +180,7 @@ def test_cancelling_an_inline_call_returns_at_once_and_it_runs_to_its_end(tmp_pa
             async with trio.open_nursery() as n:
 
                 async def cancel_once_started() -> None:
-                    with trio.fail_after(scaled(5)):
-                        while not started.exists():
-                            await trio.sleep(0.01)
+                    await await_until(started.exists, scaled(5), "the call to start")
                     scope.cancel()
 
                 n.start_soon(cancel_once_started)

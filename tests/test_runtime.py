@@ -16,7 +16,7 @@ import trio
 
 import devx
 import fns
-from conftest import devx_actor_pids, run_script, scaled, wait_gone
+from conftest import await_until, devx_actor_pids, run_script, scaled, wait_gone
 from devx.core import schema
 from devx.runtime import msgs
 
@@ -243,9 +243,7 @@ def test_remote_call_cancelled_by_caller_keeps_actor(tmp_path):
                 async with trio.open_nursery() as n:
                     call = functools.partial(portal.run, fns.sleep_forever, marker=str(marker))
                     n.start_soon(call)
-                    with trio.fail_after(scaled(5)):
-                        while not marker.exists():  # the remote call is under way
-                            await trio.sleep(0.01)
+                    await await_until(marker.exists, scaled(5), "the remote call under way")
                     cs.cancel()
             assert cs.cancelled_caught
             assert await portal.run(fns.add, a=1, b=1) == 2

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 
-from conftest import blocked_in, run_script, scaled, wait_until
+from conftest import await_until, blocked_in, run_script, scaled, wait_until
 from devx.debug import stack
 from devx.debug.stack import registry as reg
 from test_stack_support import PY, Env, complete_log, dump_count, past_coalescing_window, read_log
@@ -350,9 +350,7 @@ def test_in_process_dump_emits_telemetry(in_process: None) -> None:
         async with trio.open_nursery() as n:
             await n.start(waiter, name="in-process-waiter")
             os.kill(pid, signal.SIGUSR1)
-            with trio.fail_after(scaled(3)):
-                while not complete_log(pid):
-                    await trio.sleep(0.01)
+            await await_until(lambda: complete_log(pid), scaled(3), "the dump")
             n.cancel_scope.cancel()
         stack.disable_stack_on_sig()
 
@@ -403,9 +401,9 @@ def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.Monk
         async with trio.open_nursery() as n:
             await n.start(waiter)
             stack.enable_stack_on_sig()
-            with trio.fail_after(scaled(5)):
-                while not all(memo.is_cached(c) for c in codes):
-                    await trio.sleep(0.01)
+            await await_until(
+                lambda: all(memo.is_cached(c) for c in codes), scaled(5), "the memo warm"
+            )
             n.cancel_scope.cancel()
         stack.disable_stack_on_sig()
 

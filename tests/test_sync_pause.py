@@ -12,7 +12,7 @@ import trio
 
 import devx
 from _pty import EXAMPLES, banner, lock_requests, repl_fixture
-from conftest import run_script, scaled, wait_until
+from conftest import await_until, run_script, scaled, wait_until
 from devx.debug import breakpoint_hook
 
 pytestmark = pytest.mark.timeout(60)
@@ -220,9 +220,7 @@ def test_debug_mode_but_task_without_portal():
     async def main():
         async with devx.open_root_actor(debug_mode=True) as actor:
             actor._service.start_soon(service)  # spawned in a nursery older than the portals
-            with trio.fail_after(scaled(5)):
-                while not got:
-                    await trio.sleep(0.01)
+            await await_until(lambda: got, scaled(5), "the service's error")
         assert "has no greenback portal" in got[0] and "ensure_portal" in got[0]
 
     trio.run(main)
