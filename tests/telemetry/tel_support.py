@@ -8,10 +8,17 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
-from conftest import clean_env as clean_env  # the one environment cleaning
 from devx.core import events, schema
 from devx.runtime.msgs import ActorID, Lineage, RuntimeConfig
 from devx.telemetry import backend
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """conftest's :func:`clean_env` (imported when called: scripts that import this
+    module in a process of their own have no conftest)."""
+    from conftest import clean_env as the_one
+
+    return the_one(**extra)
 
 
 def run_clean(args: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:

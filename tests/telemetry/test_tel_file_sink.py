@@ -422,3 +422,127 @@ def test_user_spans_from_the_first_step_land_under_the_actor(tmp_path: Path) -> 
     assert child["attributes"]["devx.actor.path"] == "root/child"
     root = index[by_name["user.early_root"]["parent_span_id"]]
     assert root["name"] == "devx.actor" and root["attributes"]["devx.actor.path"] == "root"
+
+
+# --- an independent oracle: the SDK's own protobuf encoding ----------------------------
+
+
+def _otlp_items(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Spans (``kind`` "Spans") or log records ("Logs") of OTLP export requests in
+    protobuf's JSON mapping, each with its resource's attributes and scope's name."""
+    out = []
+    for doc in docs:
+        for rs in doc.get(f"resource{kind}", []):
+            resource = rs.get("resource", {}).get("attributes", [])
+            for ss in rs.get(f"scope{kind}", []):
+                key = "spans" if kind == "Spans" else "logRecords"
+                for item in ss.get(key, []):
+                    out.append({**item, "_resource": resource, "_scope": ss["scope"]["name"]})
+    return out
+
+
+def _normal(items: list[dict[str, Any]], kind: str, span_names: dict[str, str]) -> list[str]:
+    """What must agree, as sorted JSON texts: everything but ids, times, flags and the
+    SDK's identity (a span's parent by name, a record's span by whether it exists)."""
+
+    def attrs(a: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> list[Any]:
+        return sorted((x for x in a if x["key"] not in drop), key=lambda x: x["key"])
+
+    out = []
+    for it in items:
+        d = {
+            k: v
+            for k, v in it.items()
+            if k not in ("traceId", "spanId", "parentSpanId", "flags")
+            and not k.endswith("UnixNano")
+        }
+        d["_resource"] = [
+            x for x in attrs(it["_resource"]) if not x["key"].startswith("telemetry.sdk.")
+        ]
+        if kind == "Spans":
+            d["attributes"] = attrs(it.get("attributes", []))
+            d["status"] = it.get("status", {})  # absent or empty: both UNSET, no message
+            d["_parent"] = span_names.get(it.get("parentSpanId", ""))
+            d["events"] = [
+                {"name": e["name"], "attributes": attrs(e.get("attributes", []))}
+                for e in it.get("events", [])
+            ]
+        else:
+            d["attributes"] = attrs(it.get("attributes", []), ("exception.stacktrace",))
+            d["_in_span"] = it.get("spanId", "") in span_names if it.get("spanId") else None
+        out.append(json.dumps(d, sort_keys=True))
+    return sorted(out)
+
+
+def test_the_file_sink_writes_what_the_sdks_protobuf_encoder_writes(tmp_path: Path) -> None:
+    """Parity against an oracle devx did not write: the same scenario through the OTel
+    SDK (in-memory exporters), encoded by the SDK's own OTLP protobuf encoder and
+    turned into JSON by protobuf (MessageToDict), against the file sink's lines parsed
+    into the OTLP proto types (which also checks each field's type)."""
+    from google.protobuf import json_format
+    from opentelemetry.exporter.otlp.proto.common._internal._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import (
+        encode_spans,
+    )
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from tel_support import front_with_memory
+    from test_tel_file import _hex_ids_to_base64
+
+    actor = fake_actor("froot")
+    front, mem, prev = front_with_memory(actor)
+    try:
+        _scenario()  # recorded before the sink loads: replayed into it
+        front.load_now()
+        _scenario()
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
+    oracle_spans = json_format.MessageToDict(encode_spans(mem.spans.get_finished_spans()))
+    oracle_logs = json_format.MessageToDict(encode_logs(mem.logs.get_finished_logs()))
+
+    path = tmp_path / "lite.jsonl"
+    lineage = config.lineage_attrs(actor.lineage)
+    resource = {
+        **lineage,
+        "service.instance.id": actor.lineage.uid.uuid,
+        "service.name": actor.lineage.root_uid.name,
+    }
+    front = TelemetryBackend(
+        lambda: file_sink.FileSink(AppendFile(str(path)), resource_attrs=resource, lineage=lineage),
+        log_attrs=lineage,
+    )
+    prev = events.install(front)
+    try:
+        _scenario()
+        front.load_now()
+        _scenario()
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
+    span_docs, log_docs = [], []
+    for line in path.read_text().splitlines():
+        doc = json.dumps(_hex_ids_to_base64(json.loads(line)))
+        if '"resourceSpans"' in doc:
+            span_docs.append(
+                json_format.MessageToDict(json_format.Parse(doc, ExportTraceServiceRequest()))
+            )
+        else:
+            log_docs.append(
+                json_format.MessageToDict(json_format.Parse(doc, ExportLogsServiceRequest()))
+            )
+
+    def compared(spans_docs: list[Any], logs_docs: list[Any]) -> tuple[list[str], list[str]]:
+        spans = _otlp_items(spans_docs, "Spans")
+        names = {s["spanId"]: s["name"] for s in spans}
+        return _normal(spans, "Spans", names), _normal(
+            _otlp_items(logs_docs, "Logs"), "Logs", names
+        )
+
+    want_spans, want_logs = compared([oracle_spans], [oracle_logs])
+    got_spans, got_logs = compared(span_docs, log_docs)
+    assert len(want_spans) == 6 and len(want_logs) >= 4, (want_spans, want_logs)
+    assert got_spans == want_spans
+    assert got_logs == want_logs
