@@ -11,7 +11,10 @@ collector binary ships on PyPI): that the images start with these configs."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,89 @@ def test_interpolation_rules() -> None:
     assert {k: interpolate(k, env) for k in cases} == cases
     with pytest.raises(MissingVariable, match="UNSET"):
         interpolate("${UNSET:?say so}", env)
+
+
+# --- the real thing: compose itself resolves the same, where it is installed ----------
+
+
+def _compose_cli() -> tuple[list[str], bool] | None:
+    """The compose command here and whether it is v2 (which also has ``${VAR:+alt}``):
+    the ``docker compose`` plugin, else v1's ``docker-compose`` (Debian's package)."""
+    docker = shutil.which("docker")
+    if docker:
+        ok = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=60)
+        if ok.returncode == 0:
+            return [docker, "compose"], True
+    v1 = shutil.which("docker-compose")
+    return ([v1], False) if v1 else None
+
+
+COMPOSE_CLI = _compose_cli()
+needs_compose = pytest.mark.skipif(
+    COMPOSE_CLI is None,
+    reason="no compose here (`docker compose` or `docker-compose`): "
+    "interpolation checked against the rules above only",
+)
+
+
+def compose_config(cwd: Path, env: Mapping[str, str], *args: str) -> dict[str, Any]:
+    """What compose itself makes of the compose file in ``cwd`` in environment ``env``
+    (nothing else: no daemon needed for ``config``)."""
+    assert COMPOSE_CLI is not None
+    out = subprocess.run(
+        [*COMPOSE_CLI[0], *args, "config"],
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+@needs_compose
+def test_interpolation_rules_are_composes(tmp_path: Path) -> None:
+    """The rules of :func:`interpolate`, against compose's own resolution."""
+    assert COMPOSE_CLI is not None
+    cases = ["${SET:-d}", "${EMPTY:-d}", "${EMPTY-d}", "${UNSET-d}", "$$HOME", "a${SET}b$SET"]
+    if COMPOSE_CLI[1]:  # v1 refuses :+
+        cases += ["${SET:+alt}", "${UNSET:+alt}"]
+    env = {"SET": "x", "EMPTY": ""}
+    service = {"image": "busybox", "environment": {f"V{i}": c for i, c in enumerate(cases)}}
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump({"services": {"s": service}}))
+    got = compose_config(tmp_path, env)["services"]["s"]["environment"]
+    # `config` prints a compose file again: a literal $ comes out escaped as $$
+    got = {k: v.replace("$$", "$") for k, v in got.items()}
+    assert got == {f"V{i}": interpolate(c, env) for i, c in enumerate(cases)}
+
+
+@needs_compose
+@pytest.mark.parametrize(
+    "env", [{}, {"DEVX_TELEMETRY_DIR": "/tmp/devx-telemetry-1000", "DEVX_UID": "1000"}]
+)
+def test_compose_resolves_our_file_as_these_tests_do(env: dict[str, str]) -> None:
+    """Every field of docker-compose.yml that holds a variable, as compose resolves it
+    (a relative host path made absolute, as compose does), against :func:`services`."""
+    theirs = compose_config(ROOT, env, "--profile", "replay")["services"]
+    ours = services(env)
+    raw = yaml.safe_load(COMPOSE.read_text())["services"]
+    checked = 0
+    for name, svc in raw.items():
+        for key, value in svc.items():
+            if "$" not in json.dumps(value):
+                continue
+            mine = ours[name][key]
+            if key == "volumes":
+                mine = [
+                    str((ROOT / v.split(":", 1)[0]).resolve()) + ":" + v.split(":", 1)[1]
+                    if v.startswith(".")
+                    else v
+                    for v in mine
+                ]
+            assert theirs[name][key] == mine, (name, key)
+            checked += 1
+    assert checked >= 2  # user and volumes of otel-replay at least
 
 
 # --- docker-compose.yml --------------------------------------------------------------

@@ -29,8 +29,30 @@ async def boom() -> None:
 
 
 async def dump_then_die() -> None:
-    """A stack dump record must be on disk before the process dies by SIGKILL."""
-    events.event("devx.stack_dump", signal="SIGUSR1", task_count=3, text="fake dump")
+    """A real SIGUSR1 dump (this actor has dumps enabled), then SIGKILL the moment it is
+    done: its telemetry record must already be on disk. The dump runs on the loop as
+    one callback (log file, stderr copy, telemetry record, flush), so once this task
+    runs again and sees the dump's end line in the log, all of it has run."""
+    import trio
+
+    from devx.debug.stack import registry as reg
+
+    path = reg.log_path()
+    start = os.path.getsize(path) if os.path.exists(path) else 0
+    end = reg.end_line(os.getpid()).encode()
+
+    def dumped() -> bool:
+        try:
+            with open(path, "rb") as f:
+                f.seek(start)
+                return end in f.read()
+        except FileNotFoundError:
+            return False
+
+    os.kill(os.getpid(), signal.SIGUSR1)
+    with trio.fail_after(30):
+        while not dumped():
+            await trio.sleep(0)
     os.kill(os.getpid(), signal.SIGKILL)
 
 

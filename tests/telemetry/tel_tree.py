@@ -35,7 +35,7 @@ async def crash() -> None:
 async def sigkill() -> None:
     """The child SIGKILLs itself right after a stack-dump record."""
     try:
-        async with devx.open_nursery(name="kroot") as an:
+        async with devx.open_nursery(name="kroot", enable_stack_on_sig=True) as an:
             child = await an.start_actor("victim", enable_modules=["tel_fns"])
             await child.run(tel_fns.dump_then_die)
     except devx.ActorExited as err:  # the runtime reports the dead child
