@@ -276,6 +276,19 @@ def test_devx_telemetry_sdk_forces_the_sdk(tmp_path: Path) -> None:
     }
 
 
+def test_devx_telemetry_sdk_0_never_loads_it_for_the_file(tmp_path: Path) -> None:
+    """README: ``DEVX_TELEMETRY_SDK=0`` never loads the SDK for the file, even in code
+    that uses the OTel API: the file is devx's own writer's."""
+    out, trace = _run_tree(
+        tmp_path, imports="from opentelemetry import trace as otel_trace", DEVX_TELEMETRY_SDK="0"
+    )
+    assert "opentelemetry" in out["CHILD"].split()  # the API the code imported, only
+    sdk = {s["resource"]["telemetry.sdk.name"] for s in readback.load_spans(trace)}
+    assert sdk == {"devx"}
+    paths = {s["attributes"].get("devx.actor.path") for s in readback.load_spans(trace)}
+    assert paths == {"root", "root/child"}
+
+
 def test_odd_values_never_cost_a_batch(tmp_path: Path) -> None:
     """Subclasses of the attribute types (an IntEnum, a float subclass as numpy's, a
     str subclass), a lone surrogate and a NaN: each written as its base value, and the
