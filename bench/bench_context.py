@@ -10,6 +10,7 @@ Run: ``python bench/bench_context.py [N]`` (N stream messages; default 20000).
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -20,7 +21,11 @@ import trio
 import devx
 
 N = 20000  # set from argv in __main__ (a child loads this module too)
-ROUNDS = 500
+SMOKE = os.environ.get("BENCH_SMOKE", "").strip() not in (
+    "",
+    "0",
+)  # make test: runs, measures nothing
+ROUNDS = 20 if SMOKE else 500
 
 
 def noop() -> None:

@@ -179,15 +179,16 @@ def sample(argv: list[str]) -> None:
 
 
 def phases() -> list:
-    from common import Phase, Row, Target, quick, sample_kind
+    from common import Phase, Row, Target, quick, sample_kind, smoke
 
     q = quick()
-    trials = "2" if q else "3"
+    trials = "1" if smoke() else "2" if q else "3"
+    size = "4" if smoke() else "32"  # the rows say 32: a smoke run measures nothing
     kinds, rows = [], []
     for shape in ("flat",) if q else ("flat", "nested"):
         for impl in ("plain", "runtime"):
             kinds.append(
-                sample_kind(f"dump.{impl}.{shape}", "bench_dump.py", impl, "32", shape, trials)
+                sample_kind(f"dump.{impl}.{shape}", "bench_dump.py", impl, size, shape, trials)
             )
         rows.append(
             Row(

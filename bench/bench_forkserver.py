@@ -21,6 +21,7 @@ down < 1.5 s. Telemetry at its default (the embedded file exporter) unless
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,8 +30,12 @@ import time
 import trio
 from bench_spawn import floor_child  # the same floor as make bench: a trio child, os._exit
 
-MANY = 32
-WARM_SAMPLES = 5
+SMOKE = os.environ.get("BENCH_SMOKE", "").strip() not in (
+    "",
+    "0",
+)  # make test: runs, measures nothing
+MANY = 4 if SMOKE else 32
+WARM_SAMPLES = 1 if SMOKE else 5
 
 
 def noop() -> None:

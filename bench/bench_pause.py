@@ -25,7 +25,11 @@ from pathlib import Path
 import pexpect
 
 TARGET = Path(__file__).with_name("_pause_target.py")
-N = 20
+SMOKE = os.environ.get("BENCH_SMOKE", "").strip() not in (
+    "",
+    "0",
+)  # make test: runs, measures nothing
+N = 3 if SMOKE else 20
 PROMPT = "(Pdb+) "
 
 

@@ -23,7 +23,11 @@ import time
 
 import trio
 
-MANY = 32
+SMOKE = os.environ.get("BENCH_SMOKE", "").strip() not in (
+    "",
+    "0",
+)  # make test: runs, measures nothing
+MANY = 4 if SMOKE else 32
 
 # the floor child exits the way a devx child does (os._exit once its work is done:
 # no interpreter finalization), so that teardown compares like with like

@@ -12,6 +12,9 @@ Samples import only what they measure: this module is for the driving side, and 
 sample process loads nothing from it but :func:`emit` (stdlib only, cheap).
 
 ``BENCH_QUICK=1``: fewer rounds and smaller workloads (a smoke run, ~1 minute).
+``BENCH_SMOKE=1`` (``make test``'s run of every bench, tests/test_bench_smoke.py): as
+quick, one round of each phase, and no record written: it checks the benches still
+run, it measures nothing.
 ``DEVX_SPAWN_METHOD``: the spawn backend the fork-server rows use (others: subprocess).
 """
 
@@ -41,8 +44,12 @@ def emit(metrics: dict[str, Any]) -> None:
     print(RESULT + json.dumps(metrics), flush=True)
 
 
+def smoke() -> bool:
+    return os.environ.get("BENCH_SMOKE", "").strip() not in ("", "0")
+
+
 def quick() -> bool:
-    return os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
+    return smoke() or os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
 
 
 def fork_method() -> str | None:
@@ -183,7 +190,7 @@ def collect(phases: list[Phase], log: Callable[[str], None]) -> Samples:
     tmp = tempfile.mkdtemp(prefix="devx-bench-")
     try:
         for ph in phases:
-            for r in range(ph.rounds):
+            for r in range(1 if smoke() else ph.rounds):
                 t0 = time.perf_counter()
                 n = len(ph.kinds)
                 for i in range(n):  # rotate who goes first each round
@@ -321,7 +328,7 @@ def run(phases: Iterable[Phase], *, json_path: Path | None = None) -> list[dict[
         f"{' (dirty)' if info['git_dirty'] else ''}{', QUICK' if info['quick'] else ''}; "
         "medians of interleaved rounds, each sample a fresh process"
     )
-    if json_path is not None:
+    if json_path is not None and not smoke():
         json_path.parent.mkdir(parents=True, exist_ok=True)
         record = {"machine": info, "rows": results}
         json_path.write_text(json.dumps(record, indent=1) + "\n")
