@@ -517,7 +517,7 @@ def test_the_file_sink_writes_what_the_sdks_protobuf_encoder_writes(tmp_path: Pa
     oracle_logs = json_format.MessageToDict(encode_logs(mem.logs.get_finished_logs()))
 
     path = tmp_path / "lite.jsonl"
-    lineage = config.lineage_attrs(actor.lineage)
+    lineage = schema.lineage_attrs(actor.lineage)
     resource = {
         **lineage,
         "service.instance.id": actor.lineage.uid.uuid,
