@@ -24,6 +24,7 @@ RUNS = [
     ("bench_forkserver.py", ["--rounds", "1"], ""),
     ("bench_greenback.py", [], "greenback"),
     ("bench_ipc_paths.py", ["1"], ""),
+    ("bench_live_telemetry.py", ["1"], ""),
     ("bench_pause.py", [], ""),
     ("bench_pytest_plugin.py", ["--trivial", "3", "--trees", "1", "--trials", "1"], ""),
 ]
