@@ -204,6 +204,6 @@ async def shielded_until_gate(ctx: devx.Context, marker: str) -> None:
 
 
 def context_cancel_timeout() -> float:
-    from devx import settings
+    from devx.core import settings
 
     return settings.current().context_cancel_timeout

@@ -15,7 +15,6 @@ import pytest
 from _pty import PROMPT, TIMEOUT, banner, kill_holder, lock_requests, repl_fixture
 from conftest import run_script, scaled, wait_until
 from devx.core import schema
-from devx.telemetry import schema
 
 pytestmark = pytest.mark.timeout(90)
 
