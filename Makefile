@@ -31,31 +31,12 @@ VERSION_SENSITIVE := tests/test_frames.py tests/test_debugger.py tests/test_repl
 	tests/test_context_debug.py tests/test_crash_handler.py tests/test_demo.py \
 	tests/test_stack.py tests/test_stack_tree.py tests/test_stack_relay.py \
 	tests/test_cli_dump.py tests/test_pytest_plugin.py tests/test_forkserver.py
-# Tests that still expect 3.11's and 3.12's stop line (the line after the pause; 3.13
-# stops on the pause's own line): left out of CI's 3.13 run until a pause stops on the
-# same line on every Python (issue 29, item 2). On 3.13 they differ only there.
-STOP_LINE_TESTS := tests/test_debugger.py::test_root_pause \
-	tests/test_debugger.py::test_child_pause_in_a_loop \
-	tests/test_debugger.py::test_child_repls_over_any_transport_and_root_debug_mode \
-	tests/test_demo.py::test_demo_on_a_terminal \
-	tests/test_repl_habits.py::test_next_through_a_loop_of_pauses_reenters_the_same_repl \
-	tests/test_repl_habits.py::test_step_into_return_until_and_where \
-	tests/test_repl_habits.py::test_ctrl_c_stays_shielded_in_a_reentered_repl \
-	tests/test_context_debug.py::test_pause_from_sync_in_a_callee_context \
-	tests/test_breakpoint_async.py::test_breakpoint_in_an_async_function \
-	tests/test_breakpoint_async.py::test_pause_from_sync_code_a_childs_task_calls \
-	tests/test_sync_pause.py::test_greenback_pause_on_a_root_task \
-	tests/test_sync_pause.py::test_greenback_pause_on_a_child_task \
-	tests/test_sync_pause.py::test_pause_in_a_to_thread_worker \
-	tests/test_sync_pause.py::test_pause_in_a_bare_thread_of_a_child \
-	tests/test_sync_pause.py::test_builtin_breakpoint_in_a_child_lands_in_the_devx_repl \
-	tests/test_sync_pause.py::test_no_runtime_error_or_plain_repl
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
 	$(PY) -m mypy
 	PYTHON=$(PYTHON) VENV=$(VENV) .ci/suite default \
-		"3.13:$(VERSION_SENSITIVE) $(addprefix --deselect ,$(STOP_LINE_TESTS))"
+		"3.13:$(VERSION_SENSITIVE)"
 
 test-all: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench

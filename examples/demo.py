@@ -49,7 +49,7 @@ async def delegate(n: int) -> list[str]:
 async def tally(prices: list[float]) -> float:
     """Runs in 'worker-a' and stops halfway for a look around."""
     total = sum(prices)
-    await devx.pause()  # (Pdb+) here, in worker-a's process: `p total`, then `c`
+    await devx.pause()  # the REPL stops here, in worker-a's process: `p total`, `c`
     return round(total * 1.2, 2)
 
 

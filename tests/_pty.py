@@ -44,6 +44,20 @@ def reading_terminal(pid: int) -> bool | None:
     return False
 
 
+def stops_at_banner_line(out: str, source: str) -> str:
+    """Check that a new REPL stopped on the very line its banner names (``...: path:N
+    in fn()``), showing ``source`` there, as on every supported Python. ``out`` is
+    what was printed from the banner on to the first prompt; returns ``path(N)fn()``."""
+    named = re.search(r": (\S+):(\d+) in (\w+)\(\)", out)
+    stop = re.search(r"^> (\S+)\((\d+)\)(\w+)\(\)\r?\n-> (.*)$", out, re.M)
+    assert named and stop, f"no banner location or no stop line in:\n{out}"
+    assert named.groups() == stop.groups()[:3], f"the banner and the stop disagree:\n{out}"
+    shown = "-> " + stop.group(4).strip()
+    assert source in shown, f"stopped at {shown!r}, not at {source!r}"
+    path, line, fn = named.groups()
+    return f"{Path(path).name}({line}){fn}()"
+
+
 class Repl:
     """An example running on a real PTY, with a transcript for failure messages.
     ``script`` is relative to examples/debugging/ unless absolute."""

@@ -12,7 +12,15 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from _pty import PROMPT, TIMEOUT, banner, kill_holder, lock_requests, repl_fixture
+from _pty import (
+    PROMPT,
+    TIMEOUT,
+    banner,
+    kill_holder,
+    lock_requests,
+    repl_fixture,
+    stops_at_banner_line,
+)
 from conftest import run_script, scaled, wait_until
 from devx.core import schema
 
@@ -28,9 +36,10 @@ def test_root_pause(repl):
     r = repl("root_pause.py")
     r.expect(banner("PAUSE", "root", "root"))
     out = r.prompt()
-    assert "root_pause.py(12)main()" in out and "-> y = x + 1" in out
+    assert stops_at_banner_line(out, "-> await devx.pause()") == "root_pause.py(11)main()"
     assert r.cmd("p x").strip().endswith("1")
     assert "await devx.pause()" in r.cmd("ll")
+    assert "-> y = x + 1" in r.cmd("n")
     r.cmd("n")
     assert r.cmd("p y").strip().endswith("2")
     r.child.sendline("c")
@@ -52,7 +61,8 @@ def test_root_crash_repl_at_raising_frame(repl):
 def test_child_pause_in_a_loop(repl):
     r = repl("child_pause_loop.py")
     r.expect(banner("PAUSE", "looper", "root/looper"))
-    assert "-> total += i" in r.prompt()
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "-> total += i" in r.cmd("n")
     assert "-> await trio.sleep(0)" in r.cmd("n")
     assert r.cmd("p total").strip().endswith("0")
     assert r.cmd("p i").strip().endswith("0")
@@ -414,8 +424,9 @@ def test_child_repls_over_any_transport_and_root_debug_mode(repl, transport, roo
     kind = "a unix socket" if transport == "uds" else "tcp"
     r.expect_exact(f"root: debug_mode={root_debug == 'on'}, listening on {kind}")
     r.expect(banner("PAUSE", "pauser", "root/pauser"))
-    assert '-> return f"pauser resumed' in r.prompt()
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
     assert r.cmd("p secret").strip().endswith("42")
+    assert '-> return f"pauser resumed' in r.cmd("n")
     r.child.sendline("c")
     r.expect_exact("root got: pauser resumed with secret=42")
     r.expect(banner("CRASH", "divider", "root/divider") + ": ZeroDivisionError")

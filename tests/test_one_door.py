@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from _pty import PROMPT, Repl, banner, lock_requests, repl_fixture
+from _pty import PROMPT, Repl, banner, lock_requests, repl_fixture, stops_at_banner_line
 from conftest import scaled, wait_until
 from devx.core import schema
 
@@ -76,19 +76,20 @@ def test_a_breakpoint_hit_by_another_task_waits_its_turn(repl, tmp_path, mode, k
 def test_a_step_never_waits_on_the_terminal_its_own_tree_holds(repl):
     r = repl("door_step_wait.py")
     r.expect(banner("PAUSE", "echo", "root/echo"))
-    r.prompt()
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "-> await stream.send(msg + 1)" in r.cmd("n")
     assert "-> async for msg in stream:" in r.cmd("n")
     # `n` waits for the caller's next message; the caller pauses first: the step
     # gives the terminal up, the caller's REPL comes (today: a hang)
     r.child.sendline("n")
     r.expect_exact("root/echo: the step runs on with no prompt")
     r.expect(banner("PAUSE", "root", "root"))
-    out = r.prompt()
-    assert "-> await stream.send(got)" in out
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
     r.wait_reading()
     r.child.sendintr()  # a prompt is on screen: shielded, said by the REPL's actor
     r.expect_exact("[devx] ctrl-c shielded: root is in the REPL")
     r.prompt()
+    assert "-> await stream.send(got)" in r.cmd("n")
     assert 'print(f"caller got' in r.cmd("n")
     r.assert_quiet()  # the callee's step stop waits for this REPL to end
     r.child.sendline("c")
@@ -109,7 +110,8 @@ def test_a_step_never_waits_on_the_terminal_its_own_tree_holds(repl):
 def _blocked_step(repl, go: Path) -> Repl:
     r = repl("door_blocked_step.py", str(go))
     r.expect(banner("PAUSE", "root", "root"))
-    r.prompt()
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "-> block_until(go)" in r.cmd("n")
     r.child.sendline("n")  # over sync code that blocks the loop: no prompt comes
     r.expect_exact("root blocks its loop")
     return r

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 import devx
-from _pty import banner, repl_fixture
+from _pty import banner, repl_fixture, stops_at_banner_line
 from conftest import scaled, wait_until
 from devx.core import schema
 from devx.telemetry.readback import load_logs
@@ -42,7 +42,7 @@ def test_next_through_a_loop_of_pauses_reenters_the_same_repl(repl, where, path)
     r = repl(LOOP, where, str(turns))
     name = path.rsplit("/", 1)[-1]
     r.expect(banner("PAUSE", name, path))
-    r.prompt()
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
     stops = []
     # `n` ten times: through the pause of every later turn, never a second banner
     for _ in range(10):
@@ -50,9 +50,10 @@ def test_next_through_a_loop_of_pauses_reenters_the_same_repl(repl, where, path)
         m = re.search(r"loop_and_pause\(\)\s+-> (.*)", out)
         assert m, f"each `n` stops in the user's function:\n{out}"
         stops.append(m.group(1).strip())
-    # each later turn: the loop head, over its pause (re-entered), onto the next line
-    assert stops.count("await devx.pause()") == 3, stops
-    assert stops.count("total += i") == 3, stops
+    # the next line, then each later turn: the loop head, its pause, over the pause
+    # (re-entered) onto the next line
+    turn = ["for i in range(turns):", "await devx.pause()", "total += i"]
+    assert stops == ["total += i", *turn * 3], stops
     assert _count_banners(r.log.getvalue()) == 1
     assert r.cmd("p i").strip().endswith("3")
     r.child.sendline("c")
@@ -88,11 +89,12 @@ def test_step_into_return_until_and_where(repl):
     r.expect(banner("PAUSE", "stepper", "root/stepper"))
     r.prompt()
     where = r.cmd("w")
-    assert "habits_step_into.py(26)work()" in where
+    assert "habits_step_into.py(25)work()\r\n-> await devx.pause()" in where
     # no frame of devx's or trio's own files, wherever the checkout lives (a clone
     # named devx has "devx/" in the example's own path)
     for hidden in (DEVX_SRC, TRIO_SRC, "runpy"):
         assert hidden not in where, f"`w` shows {hidden!r}:\n{where}"
+    assert "-> a = double(3)" in r.cmd("s")  # the pause is done: its next line
     assert "double()" in r.cmd("s")  # into a sync helper
     out = r.cmd("r")
     assert "--Return--" in out and "double()->6" in out
@@ -221,8 +223,9 @@ def test_nothing_devx_writes_lands_under_a_live_prompt(repl, tmp_path):
 def test_ctrl_c_stays_shielded_in_a_reentered_repl(repl):
     r = repl(LOOP, "child", "3")
     r.expect(banner("PAUSE", "looper", "root/looper"))
-    r.prompt()
-    r.cmd("n")  # the loop head
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "-> total += i" in r.cmd("n")
+    assert "-> for i in range(turns):" in r.cmd("n")
     assert "-> await devx.pause()" in r.cmd("n")
     assert "-> total += i" in r.cmd("n")  # over the next turn's pause: re-entered
     assert r.cmd("p i").strip().endswith("1")
@@ -267,3 +270,107 @@ def test_a_cancel_never_kills_an_actor_whose_repl_is_live(repl, tmp_path):
     r.child.sendline("c")
     r.saw("root: cancel_actor returned graceful=True")
     assert r.finish() == 0
+
+
+# --- stepping through the user's context managers and over remote calls --------------
+
+WITH = "habits_step_with.py"
+STOP = re.compile(r"^> \S+\((\d+)\)(\w+)\(\)(?:->.*)?\r?\n-> (.*)$", re.M)
+
+
+def _stop(out: str) -> tuple[str, str]:
+    """(function, source line) of the stop a step printed."""
+    m = STOP.search(out)
+    assert m, f"no stop shown:\n{out}"
+    return m.group(2), m.group(3).strip()
+
+
+@pytest.mark.parametrize(
+    ("where", "kind", "key"),
+    [
+        ("root", "async", "n"),
+        ("child", "async", "s"),
+        ("child", "async", "r"),
+        ("child", "sync", "n"),
+        ("root", "sync", "s"),
+    ],
+)
+def test_stepping_out_of_a_context_manager_goes_back_into_the_with_body(repl, where, kind, key):
+    r = repl(WITH, where, kind)
+    reason, name = ("PAUSE", "opened") if kind == "async" else ("SYNC_PAUSE", "opened_sync")
+    r.expect(banner(reason, *(("root", "root") if where == "root" else ("withy", "root/withy"))))
+    user = f"use_{kind}"
+    stops_at_banner_line(r.prompt(), "pause")
+    # the `with` that entered the manager is on the stack, contextlib is not
+    where_out = r.cmd("w")
+    assert f"{user}()" in where_out and "contextlib" not in where_out, where_out
+    assert _stop(r.cmd("u")) == (
+        user,
+        f'{"async with" if kind == "async" else "with"} {name}("{kind}") as handle:',
+    )
+    assert _stop(r.cmd("d"))[0] == name
+    # step on past the manager's `yield`: into the body of the caller's `with`
+    stops = []
+    for _ in range(4):
+        stops.append(_stop(r.cmd(key)))
+        if stops[-1][0] == user:
+            break
+    assert stops[-1] == (user, 'body = f"body saw {handle}"'), stops
+    assert all(fn in (name, user) for fn, _ in stops), stops
+    assert r.cmd("p handle").strip().endswith(f"'<{kind}>'")
+    # `n` over the end of the `with` runs the manager's exit: the line after it
+    for _ in range(3):
+        fn, line = _stop(r.cmd("n"))
+        assert fn == user, (fn, line)
+        if line == "after = body.upper()":
+            break
+    else:
+        raise AssertionError(f"never left the `with`:\n{r.log.getvalue()}")
+    assert f"closing <{kind}>" in r.log.getvalue()
+    r.cmd("n")
+    assert r.cmd("p after").strip().endswith(f"'BODY SAW <{kind.upper()}>!'")
+    r.child.sendline("c")
+    r.expect_exact(f"use returned BODY SAW <{kind.upper()}>!")
+    assert r.finish() == 0
+    assert STEPPED_OUT not in r.log.getvalue()
+    assert _count_banners(r.log.getvalue()) == 1
+
+
+@pytest.mark.parametrize(("where", "path"), [("root", "root"), ("child", "root/caller")])
+def test_s_on_a_remote_call_steps_over_it(repl, where, path):
+    r = repl("habits_step_remote.py", where)
+    r.expect(banner("PAUSE", path.rsplit("/", 1)[-1], path))
+    out = r.prompt()
+    assert "steps over it, remote calls included" in out  # the hint under the banner
+    stops_at_banner_line(out, "-> await devx.pause()")
+    lines = []
+    for _ in range(30):
+        out = r.cmd("s")
+        for hidden in ("--Call--", "--Return--", "devx/", "trio/", "inspect.py", "contextlib"):
+            assert hidden not in out, f"`s` stopped in {hidden!r}:\n{out}"
+        fn, line = _stop(out)
+        assert fn == "caller", out
+        lines.append(line)
+        if line.startswith("total ="):
+            break
+    else:
+        raise AssertionError(f"never reached `total =`: {lines}")
+
+    def after(call: str) -> str:
+        return lines[[line.startswith(call) for line in lines].index(True) + 1]
+
+    # `s` on each remote call: the caller's next line
+    assert (
+        after("nine = await portal.run(")
+        == "async with portal.open_context(echo, n=4) as (_ctx, first):"
+    )
+    assert after("async with portal.open_context(") == "four = first"
+    assert after("async with portal.open_stream_from(") == "three = 0"
+    assert after("one = await an.run_in_actor(") == "twenty_five = await one.result()"
+    assert after("twenty_five = await one.result()") == lines[-1]
+    r.cmd("n")
+    assert r.cmd("p total").strip().endswith("41")
+    r.child.sendline("c")
+    r.expect_exact("caller returned 41")
+    assert r.finish() == 0
+    assert _count_banners(r.log.getvalue()) == 1

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 import devx
-from _pty import EXAMPLES, banner, lock_requests, repl_fixture
+from _pty import EXAMPLES, banner, lock_requests, repl_fixture, stops_at_banner_line
 from conftest import await_until, run_script, scaled, wait_until
 from devx.debug import breakpoint_hook
 
@@ -36,13 +36,16 @@ def assert_no_plumbing(where: str) -> None:
 
 def test_greenback_pause_on_a_root_task(repl):
     r = repl("root_sync_pause.py")
-    r.expect(banner("SYNC_PAUSE", "root", "root") + r": \S+root_sync_pause.py:9 in sync_helper")
+    r.expect(banner("SYNC_PAUSE", "root", "root"))
     out = r.prompt()
-    assert "root_sync_pause.py(10)sync_helper()" in out and "-> y = x * 2" in out
+    assert stops_at_banner_line(out, "-> devx.pause_from_sync()") == (
+        "root_sync_pause.py(9)sync_helper()"
+    )
     assert r.cmd("p x").strip().endswith("21")
     where = r.cmd("w")
     assert "main()" in where
     assert_no_plumbing(where)
+    assert "-> y = x * 2" in r.cmd("n")
     r.cmd("n")
     assert r.cmd("p y").strip().endswith("42")
     r.child.sendline("c")
@@ -54,8 +57,11 @@ def test_greenback_pause_on_a_child_task(repl):
     r = repl("child_sync_pause.py")
     r.expect(banner("SYNC_PAUSE", "cruncher", "root/cruncher"))
     out = r.prompt()
-    assert "child_sync_pause.py(11)crunch()" in out and "-> return total + 1" in out
+    assert stops_at_banner_line(out, "-> devx.pause_from_sync()") == (
+        "child_sync_pause.py(10)crunch()"
+    )
     assert r.cmd("p total").strip().endswith("6")
+    assert "-> return total + 1" in r.cmd("next")  # `n` is a local here
     where = r.cmd("w")
     assert "worker()" in where
     assert_no_plumbing(where)
@@ -77,8 +83,11 @@ def test_pause_in_a_to_thread_worker(repl):
     r = repl("to_thread_pause.py")
     r.expect(banner("THREAD", "root", "root") + r": thread '[^']*blocking_work[^']*'")
     out = r.prompt()
-    assert "to_thread_pause.py(14)blocking_work()" in out and "-> return result" in out
+    assert stops_at_banner_line(out, "-> devx.pause_from_sync()") == (
+        "to_thread_pause.py(13)blocking_work()"
+    )
     assert r.cmd("p item").strip().endswith("'spam'")
+    assert "-> return result" in r.cmd("n")
     assert_no_plumbing(r.cmd("w"))
 
     # the REPL runs in the worker thread: the root's loop goes on meanwhile
@@ -107,10 +116,12 @@ def test_ctrl_c_while_a_thread_repl_is_live(repl):
 
 def test_pause_in_a_bare_thread_of_a_child(repl):
     r = repl("child_bare_thread.py")
-    r.expect(banner("THREAD", "threader", "root/threader") + ": thread 'bg-worker': ")
+    r.expect(banner("THREAD", "threader", "root/threader") + ": thread 'bg-worker'")
     out = r.prompt()
-    assert "child_bare_thread.py(14)thread_body()" in out
-    assert "-> results.append(value * 6)" in out
+    assert stops_at_banner_line(out, "-> devx.pause_from_sync()") == (
+        "child_bare_thread.py(13)thread_body()"
+    )
+    assert "-> results.append(value * 6)" in r.cmd("n")
     assert r.cmd("p value").strip().endswith("7")
     r.child.sendline("c")
     r.expect_exact("child returned 42")
@@ -142,8 +153,9 @@ def test_builtin_breakpoint_in_a_child_lands_in_the_devx_repl(repl):
     r.expect_exact("hook remapped in the root: True")
     r.expect(banner("SYNC_PAUSE", "stopper", "root/stopper"))
     out = r.prompt()
-    assert "builtin_breakpoint.py(14)stopper()" in out and "-> return word * 2" in out
+    assert stops_at_banner_line(out, "-> breakpoint()") == "builtin_breakpoint.py(13)stopper()"
     assert r.cmd("p word").strip().endswith("'ni'")
+    assert "-> return word * 2" in r.cmd("n")
     assert_no_plumbing(r.cmd("w"))
     r.child.sendline("c")
     r.expect_exact("child returned nini")
@@ -164,8 +176,9 @@ def test_no_runtime_error_or_plain_repl(repl):
     r.expect_exact("error: devx.pause_from_sync() needs the actor runtime")
     r.expect(r">>> devx SYNC_PAUSE in process pid \d+ \(no actor runtime\)")
     out = r.prompt()
-    assert "no_runtime.py(14)main()" in out
+    assert stops_at_banner_line(out, "-> devx.pause_from_sync(") == "no_runtime.py(13)main()"
     assert r.cmd("p answer").strip().endswith("42")
+    assert "-> print(" in r.cmd("n")
     r.child.sendline("c")
     r.expect_exact("answer is 42")
     assert r.finish() == 0

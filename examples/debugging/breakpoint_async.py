@@ -16,7 +16,7 @@ import devx
 async def tally(count: int) -> int:
     total = sum(range(count))
     await trio.sleep(0)
-    breakpoint()  # a locked devx REPL here, the next line is `total += 1`
+    breakpoint()  # a locked devx REPL on this line; `n`: `total += 1`
     total += 1
     return total
 

@@ -29,6 +29,11 @@ PLUMBING = (
     "cmd",
 )
 
+# plumbing that is the user's own mechanism: contextlib runs the user's context
+# managers for the user's `with`/`async with`. Never a stop itself, but stepping goes
+# through it: from the user's code into the manager's generator and back
+TRANSPARENT = ("contextlib",)
+
 _cache: dict[str, bool] = {}
 
 
@@ -47,6 +52,10 @@ def is_plumbing(frame: FrameType) -> bool:
     if name == "__main__":  # `python -m devx.runtime.child` runs as __main__
         return frame.f_code.co_filename.startswith(_DEVX_DIR)
     return is_plumbing_module(name)
+
+
+def is_transparent(frame: FrameType) -> bool:
+    return (frame.f_globals.get("__name__") or "") in TRANSPARENT
 
 
 def _is_scheduler(frame: FrameType) -> bool:
@@ -70,10 +79,45 @@ def in_user_code(frame: FrameType | None) -> bool:
 
 def user_root(frame: FrameType) -> FrameType:
     """The outermost frame of the user's code that ``frame`` runs under (walking
-    callers until one is plumbing)."""
-    while frame.f_back is not None and not is_plumbing(frame.f_back):
+    callers until one is plumbing). A context manager's generator runs under the
+    user code whose ``with`` entered it (through contextlib)."""
+    while True:
+        caller = through_transparent(frame.f_back)
+        if caller is None or is_plumbing(caller):
+            return frame
+        frame = caller
+
+
+def through_transparent(frame: FrameType | None) -> FrameType | None:
+    """``frame``, or past contextlib's frames the first one that is not contextlib."""
+    while frame is not None and is_transparent(frame):
         frame = frame.f_back
     return frame
+
+
+def runs_under(frame: FrameType | None, root: FrameType) -> bool:
+    """Whether ``frame`` is ``root`` or runs under it with only the user's code (or
+    libraries the user's code called, or contextlib) between them: not a library
+    function called by plumbing (``inspect`` asked by devx, a ``WeakSet`` iterated by
+    trio's scheduler)."""
+    while frame is not None:
+        if frame is root:
+            return True
+        if is_plumbing(frame) and not is_transparent(frame):
+            return False
+        frame = frame.f_back
+    return False
+
+
+def suspends_into_with(frame: FrameType) -> bool:
+    """At a ``return`` event that is a suspension: whether ``frame`` is a context
+    manager's generator yielding to the body of the user's ``with`` (contextlib
+    called it and user code called contextlib)."""
+    caller = frame.f_back
+    if caller is None or not is_transparent(caller):
+        return False
+    outer = through_transparent(caller)
+    return outer is not None and not is_plumbing(outer)
 
 
 def user_caller(frame: FrameType | None) -> FrameType | None:

@@ -12,7 +12,7 @@ import trio
 from ..core import schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
-from . import door
+from . import door, terminal
 from .repl import mk_pdb
 from .session import Session, frame_attrs, interactive
 from .waiters import code_location
@@ -43,7 +43,7 @@ async def pause(
     shield: bool = False,
     **_pause_kwargs: Any,
 ) -> None:
-    """Stop this task at the line after the ``await devx.pause()`` in a pdbp REPL,
+    """Stop this task at the ``await devx.pause()`` line in a pdbp REPL,
     once this actor holds the tree-global TTY lock (waiting for another actor's REPL
     to end first). ``c`` resumes, ``q`` raises ``bdb.BdbQuit`` in this task as pdb
     does. ``shield=True`` pauses even inside a cancelled scope.
@@ -58,8 +58,15 @@ async def pause(
     enter_trace(session, frame)
 
 
+# under the banner of a REPL that can step: what stepping does that plain pdb would not
+STEP_HINT = (
+    "    (stepping stays in your code: `s` on a call into devx steps over it, remote calls "
+    "included: portal.run, open_context, open_stream_from, run_in_actor)\n"
+)
+
+
 def enter_trace(session: Session, frame: FrameType) -> None:
-    """Open the REPL at ``frame``'s next line (or, without a terminal, say where we
+    """Open the REPL at ``frame``'s current line (or, without a terminal, say where we
     would have stopped and go on). A session whose REPL is already live (its task
     stepped onto another pause) keeps its REPL: the trace just restarts at
     ``frame``. Plumbing frames are never a stop, so the tracer may run through
@@ -74,12 +81,16 @@ def enter_trace(session: Session, frame: FrameType) -> None:
         session.release()
         return
     pdb = session.pdb
+    fresh = pdb is None
     if pdb is None:
         pdb = mk_pdb()
         door.bind(pdb, session)
         session.announce(location)
+        terminal.write(STEP_HINT)
     session.repl_started(frame)
-    pdb.set_trace(frame)
+    # a new REPL stops on the pause call's line, as the banner says; one reached
+    # while stepping (re-entered) goes on to the next line, as `n` over a call would
+    pdb.set_trace(frame, here=fresh)
 
 
 async def breakpoint(**kwargs: Any) -> None:

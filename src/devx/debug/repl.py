@@ -6,8 +6,14 @@ installed (the debug layer's trio-safe handler decides what ctrl-c does); colour
 off under ``NO_COLOR``; a callback when the user leaves the REPL (continue, quit)
 so the TTY lock is released right then. And stepping that fits a trio tree:
 
+- a pause stops at the pause call's own line on every Python (3.11/3.12's
+  ``set_trace`` would stop at the next line, 3.13's at the next instruction);
 - devx, trio and other plumbing frames (:mod:`devx.debug.frames`) are never a stop
-  and are hidden from ``w``/``u``/``d``; neither are library frames plumbing calls;
+  and are hidden from ``w``/``u``/``d``; neither are library frames plumbing calls,
+  so ``s`` on a call into devx (a remote call: ``portal.run``, ``open_context``)
+  steps over it;
+- a context manager's ``yield`` goes back into the body of the user's ``with``/
+  ``async with`` (contextlib is never a stop, but stepping goes through it);
 - stops happen only in the task that owns the REPL (``s`` over an ``await`` never
   lands in another task);
 - ``n``/``r``/``until`` past a coroutine's end stop at its caller's next line (bdb
@@ -20,6 +26,7 @@ One command of its own: ``waiters`` (who holds the terminal, who waits).
 
 from __future__ import annotations
 
+import bdb
 import io
 import os
 import sys
@@ -86,6 +93,7 @@ def _build_pdbrepl_class() -> type:
             self.stepping_since: float | None = None
             self.breaks = door.breaks  # breakpoints are per process, not per REPL
             self._unsaid = ""  # pdb's words about a stop, kept until its turn comes
+            self._prompting = False  # see _stop_now
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen
@@ -164,6 +172,8 @@ def _build_pdbrepl_class() -> type:
                 self.stdout = out
 
         def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
+            if self._prompting:
+                return None  # the REPL's own code, at a prompt not in a trace callback
             local = super().trace_dispatch(frame, event, arg)
             moved = frame.f_trace
             # door.take_turn handed this frame to another REPL: keep it there
@@ -205,10 +215,15 @@ def _build_pdbrepl_class() -> type:
                 return False
             if frame is self.stopframe or frame is self.user_root:
                 return True
+            if self.user_root is not None:
+                return frames.runs_under(frame, self.user_root)
             caller = frame.f_back
             return caller is None or not frames.is_plumbing(caller)
 
-        def set_trace(self, frame: Any = None) -> None:
+        def set_trace(self, frame: Any = None, *, here: bool = False) -> None:
+            """Trace ``frame``. ``here``: stop at once, at ``frame``'s current line
+            (the pause call); else at the next line (a pause reached while stepping
+            re-enters the REPL: ``n`` over it goes on to the next line)."""
             if frame is None:
                 frame = sys._getframe().f_back
             # the outermost frame of the user's code under the pause: when it is
@@ -218,8 +233,36 @@ def _build_pdbrepl_class() -> type:
             door.own(self)
             super().set_trace(frame)
             door.tracing_on()  # the hub routes each task's frames to its own REPL
+            self.set_step()  # 3.13's set_trace steps by instruction: the same line
+            if here:
+                self._stop_now(frame)
+
+        def _stop_now(self, frame: Any) -> None:
+            """The prompt at ``frame``'s current line, as bdb's dispatch_line gives it
+            for a line event, and as from inside a trace callback: the REPL's own code
+            (and what ``p`` evaluates) is not traced."""
+            self._prompting = True
+            try:
+                self.user_line(frame)
+            finally:
+                self._prompting = False
+            if self.quitting:
+                raise bdb.BdbQuit
 
         def dispatch_call(self, frame: Any, arg: Any) -> Any:
+            if (
+                self.stopframe is None  # `s`
+                and frames.is_plumbing(frame)
+                and not frames.is_transparent(frame)
+                and self._stepping_here()
+            ):
+                caller = frames.through_transparent(frame.f_back)
+                if caller is not None and self._users(caller):
+                    # `s` on a call into devx/trio (a remote call's portal.run,
+                    # open_context...): nothing to stop at in there, and its awaits
+                    # would stop at every suspension of the user's coroutines on
+                    # the way. Step over it, as `n` on the calling line
+                    self._set_stopinfo(caller, None)
             local = super().dispatch_call(frame, arg)
             if local is None and self._users(frame) and self._stepping_here():
                 # keep tracing the user's frames (a coroutine resumed after an
@@ -228,6 +271,18 @@ def _build_pdbrepl_class() -> type:
             return local
 
         def dispatch_return(self, frame: Any, arg: Any) -> Any:
+            if (
+                frame in (self.stopframe, self.returnframe)
+                and not frames.is_plumbing(frame)
+                and not frames.really_returns(frame)
+                and frames.suspends_into_with(frame)
+                and self._stepping_here()
+            ):
+                # `n`/`r`/`until` over a context manager's `yield`: bdb ignores a
+                # generator's suspension and would stop only once the `with` ends;
+                # pdb-like, go on in the body of the user's `with`
+                self._set_stopinfo(frames.user_caller(frame.f_back), None)
+                return self.trace_dispatch
             if (
                 not frames.is_plumbing(frame)
                 and frames.really_returns(frame)

@@ -60,7 +60,7 @@ def pause_from_sync(
     allow_no_runtime: bool = False,
     **_pause_kwargs: Any,
 ) -> None:
-    """Stop the calling sync code in a pdbp REPL at the caller's next line, once
+    """Stop the calling sync code in a pdbp REPL at the line that called it, once
     this actor holds the tree-global TTY lock.
 
     Works from sync code run by a trio task (its greenback portal, which a
