@@ -7,6 +7,8 @@ from pathlib import Path
 
 import trio
 
+import devx
+
 
 async def assert_err(delay: float = 0) -> None:
     """The peer's own test helper: fail with a bare ``assert 0``."""
@@ -27,4 +29,73 @@ async def do_nothing() -> None:
 
 
 async def sleep_forever() -> None:
+    await trio.sleep_forever()
+
+
+# --- contexts, written as the peer project's tests write them ---------------------------
+
+
+@devx.context
+async def echo_server(ctx: devx.Context) -> int:
+    """Answer every message; the caller may close its side while answers are due."""
+    await ctx.started()
+    answered = 0
+    async with ctx.open_stream() as stream:
+        async for msg in stream:
+            assert msg == "ping"
+            await stream.send("pong")
+            answered += 1
+    return answered
+
+
+@devx.context
+async def close_stream_immediately(ctx: devx.Context) -> str:
+    await ctx.started()
+    async with ctx.open_stream():
+        pass
+    return "closed"
+
+
+@devx.context
+async def send_after_reading_the_end(ctx: devx.Context) -> str:
+    """Read until the caller closes, then send anyway: told, as a ClosedResourceError."""
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        async for _ in stream:
+            pass
+        try:
+            await stream.send("too late")
+        except trio.ClosedResourceError as exc:
+            return f"told: {type(exc).__name__}"
+    return "not told"
+
+
+@devx.context
+async def slow_to_ack_cancel(ctx: devx.Context, release: str) -> None:
+    """Started, then sleep; once cancelled, hold the acknowledgement until ``release``
+    exists (the caller's block must go on meanwhile)."""
+    await ctx.started()
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            while not Path(release).exists():
+                await trio.sleep(0.005)
+
+
+@devx.context
+async def cancel_self(ctx: devx.Context) -> None:
+    await ctx.started()
+    await ctx.cancel()
+    await trio.sleep_forever()  # cancelled: the scope of ctx.cancel()
+
+
+@devx.context
+async def report_current_ctx(ctx: devx.Context) -> list:
+    await ctx.started()
+    return [devx.current_ipc_ctx() is ctx, devx.current_ipc_ctx().side]
+
+
+async def sleep_forever_marked(marker: str) -> None:
+    Path(marker).touch()
     await trio.sleep_forever()

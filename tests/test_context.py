@@ -240,9 +240,13 @@ def test_misuse_errors_on_the_side_that_made_them():
                     await ctx.started()
                 async with ctx.open_stream() as stream:
                     await stream.send("a")
+                    with pytest.raises(devx.ContextError, match="called twice"):
+                        async with ctx.open_stream():
+                            pass
                 with pytest.raises(devx.StreamClosed, match="after it was closed here"):
                     await stream.send("b")
-                with pytest.raises(devx.ContextError, match="called twice"):
+                # re-opening it: what programs catch as trio.ClosedResourceError
+                with pytest.raises(devx.StreamClosed, match="closed already"):
                     async with ctx.open_stream():
                         pass
                 assert await ctx.result() == ["a"]

@@ -3,6 +3,10 @@ users rely on, each through real processes (issue 22)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ import trio
 import devx
 import peer_fns
 from _pty import banner, repl_fixture
-from conftest import devx_actor_pids
+from conftest import devx_actor_pids, scaled
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -148,3 +152,234 @@ def test_debug_mode_each_failing_child_gets_its_crash_repl_then_all_are_raised(r
     r.child.sendline("c")
     r.expect("3 errors in an actor nursery")
     assert r.finish() != 0
+
+
+# --- contexts ----------------------------------------------------------------------
+
+
+async def _worker(an: devx.ActorNursery) -> devx.Portal:
+    return await an.start_actor("worker", enable_modules=["peer_fns"])
+
+
+def test_late_answers_after_the_caller_closed_are_dropped_and_the_callee_returns():
+    """The peer's ping-pong: the caller sends its 10th ping and leaves the stream
+    without reading the answer. The echo server's answer to it is dropped, its
+    ``async for`` ends, and it returns normally (no StreamClosed killing it)."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            async with portal.open_context(peer_fns.echo_server) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    count = 0
+                    await stream.send("ping")
+                    async for msg in stream:
+                        assert msg == "pong"
+                        await stream.send("ping")
+                        count += 1
+                        if count >= 9:
+                            break
+                assert await ctx.result() == 10  # every ping answered, the last one late
+            assert await portal.run(peer_fns.do_nothing) is None  # the worker serves on
+
+    trio.run(main)
+
+
+def test_callee_closing_first_ends_the_callers_iteration_and_a_late_send_is_dropped():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            async with portal.open_context(peer_fns.close_stream_immediately) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    await stream.send("yo")  # the callee closed (or is closing): dropped
+                    got = [msg async for msg in stream]
+                    assert got == []
+                    with pytest.raises(trio.EndOfChannel):
+                        await stream.receive()  # the end, again
+                # 4. re-opening a closed stream is what programs catch as closed
+                with pytest.raises(trio.ClosedResourceError):
+                    async with ctx.open_stream():
+                        pass
+                assert await ctx.result() == "closed"
+
+    trio.run(main)
+
+
+def test_sending_after_reading_the_end_is_a_closed_resource_error():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            async with portal.open_context(peer_fns.send_after_reading_the_end) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    await stream.send(1)
+                assert await ctx.result() == "told: StreamClosed"
+
+    trio.run(main)
+
+
+def test_ctx_cancel_returns_and_the_block_goes_on_until_acknowledged(tmp_path):
+    release = tmp_path / "release"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            reached = []
+            async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
+                ctx,
+                _,
+            ):
+                await ctx.cancel()  # asks, and returns
+                reached.append("after cancel")
+                assert ctx.cancel_called and not ctx.cancel_acked
+                assert await portal.run(peer_fns.do_nothing) is None  # the block goes on
+                release.touch()  # now the callee acknowledges ...
+                await trio.sleep_forever()  # ... which ends the block, quietly
+            assert reached == ["after cancel"]
+            assert ctx.cancel_acked and ctx.cancelled_caught
+            assert ctx.canceller == str(devx.current_actor().uid)
+            # a block that ends before the acknowledgement waits for it
+            release.unlink()
+            async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
+                ctx,
+                _,
+            ):
+                await ctx.cancel()
+                release.touch()
+            assert ctx.cancel_acked
+
+    trio.run(main)
+
+
+def test_a_callee_that_cancels_itself_says_so_with_a_traceback_and_canceller():
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with pytest.raises(devx.ContextCancelled) as info:
+                async with portal.open_context(peer_fns.cancel_self):
+                    await trio.sleep_forever()
+            err = info.value
+            assert err.src_path == "root/worker" and err.relay_path == []
+            assert err.src_uid == portal.chan.peer_uid
+            assert err.canceller == str(err.src_uid)  # the worker itself
+            assert "itself" in err.tb_str
+            assert "peer_fns.py" in err.tb_str and "await ctx.cancel()" in err.tb_str
+            assert "devx/runtime" not in err.tb_str and "trio/" not in err.tb_str
+
+    trio.run(main)
+
+
+def test_a_cancel_this_actor_asked_for_is_not_raised_back_to_its_run(tmp_path):
+    """A ``portal.run`` in flight while the same actor cancels that actor ends with
+    None; the nursery around it exits cleanly."""
+    marker = tmp_path / "running"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            outcome = []
+
+            async def call():
+                outcome.append(await portal.run(peer_fns.sleep_forever_marked, marker=str(marker)))
+
+            async with trio.open_nursery() as tn:
+                tn.start_soon(call)
+                while not marker.exists():  # the call runs in the worker
+                    await trio.sleep(0.005)
+                await portal.cancel_actor()
+            assert outcome == [None]
+
+    trio.run(main)
+
+
+def test_current_ipc_ctx_on_both_sides():
+    async def main():
+        assert devx.current_ipc_ctx(error_on_not_set=False) is None
+        with pytest.raises(devx.ContextError):
+            devx.current_ipc_ctx()
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            async with portal.open_context(peer_fns.report_current_ctx) as (ctx, _):
+                assert devx.current_ipc_ctx() is ctx
+                assert await ctx.result() == [True, "callee"]
+            assert devx.current_ipc_ctx(error_on_not_set=False) is None
+
+    trio.run(main)
+
+
+# --- 8. the peer project's public names ------------------------------------------------
+
+
+def test_peer_names_exist_and_behave():
+    async def main():
+        async with devx.open_nursery(hide_tb=False) as an:
+            portal = await _worker(an)
+            assert portal.chan.connected() is True
+            assert devx.current_actor().msg_buffer_size == 64  # DEVX_STREAM_WINDOW
+            async with portal.open_context(peer_fns.echo_server) as (ctx, _):
+                async with ctx.open_stream(allow_overruns=True, msg_buffer_size=1) as stream:
+                    for _ in range(3):  # more than the "buffer": credit-based, no overrun
+                        await stream.send("ping")
+                    assert [await stream.receive() for _ in range(3)] == ["pong"] * 3
+                assert await ctx.result() == 3
+                with pytest.raises(ValueError, match="msg_buffer_size"):
+                    async with ctx.open_stream(msg_buffer_size=-1):
+                        pass
+            await portal.cancel_actor()
+            with trio.fail_after(scaled(5)):  # the reader sees the connection end
+                while portal.chan.connected():
+                    await trio.sleep(0.01)
+        assert issubclass(devx.StreamOverrun, trio.TooSlowError)
+        assert issubclass(devx.StreamClosed, trio.ClosedResourceError)
+        assert issubclass(devx.ContextError, RuntimeError)
+
+    trio.run(main)
+
+
+def test_legacy_stream_decorator_says_to_use_context():
+    with pytest.raises(TypeError, match=r"@devx\.context"):
+
+        @devx.stream
+        async def legacy(ctx):  # the peer's old one-way streaming style
+            await ctx.send_yield(1)
+
+
+def test_inherit_parent_main_false_keeps_the_child_off_the_roots_script(tmp_path):
+    """With ``inherit_parent_main=False`` a child does not load the root's script:
+    a function of it cannot run there (a clear error), a module's function can."""
+    script = tmp_path / "prog.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import trio, devx, peer_fns
+            LOADED = "root script"
+            async def in_main():
+                return LOADED
+            async def main():
+                async with devx.open_nursery() as an:
+                    p = await an.run_in_actor(in_main, name="inherits")
+                    print("inherits:", await p.result())
+                    p = await an.run_in_actor(
+                        peer_fns.do_nothing, name="own", inherit_parent_main=False
+                    )
+                    print("own:", await p.result())
+                    try:
+                        await an.run_in_actor(in_main, name="isolated", inherit_parent_main=False)
+                    except ValueError as err:
+                        print("isolated:", err)
+                    await an.start_actor(
+                        "daemon", enable_modules=["__main__"], inherit_parent_main=False
+                    )
+            if __name__ == "__main__":
+                trio.run(main)
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=scaled(30), env=env
+    )
+    assert "inherits: root script" in out.stdout, out.stderr
+    assert "own: None" in out.stdout, out.stderr
+    assert "isolated: run_in_actor(in_main, inherit_parent_main=False)" in out.stdout, out.stderr
+    # a daemon told to serve __main__ without the script fails to boot, saying why
+    assert "'__main__' is enabled but" in out.stderr and "inherit_parent_main" in out.stderr

@@ -31,11 +31,13 @@ from .runtime import (
     Portal,
     RemoteActorError,
     StreamClosed,
+    StreamOverrun,
     current_actor,
+    current_ipc_ctx,
     open_nursery,
     open_root_actor,
 )
-from .runtime.context import context
+from .runtime.context import context, stream
 
 # every actor of a tree runs these hooks (devx.core.hooks; imported when an actor
 # boots); telemetry first, so it is entered first and exits last, after the
@@ -87,14 +89,17 @@ __all__ = [
     "Portal",
     "RemoteActorError",
     "StreamClosed",
+    "StreamOverrun",
     "breakpoint",
     "context",
     "current_actor",
+    "current_ipc_ctx",
     "open_nursery",
     "open_root_actor",
     "pause",
     "pause_from_sync",
     "post_mortem",
+    "stream",
 ]
 
 present_as(__name__, [globals()[name] for name in __all__ if name in globals()])

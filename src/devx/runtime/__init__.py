@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..core.public import lazy_getattr
 from .actor import Actor, current_actor
-from .context import Context, MsgStream
+from .context import Context, MsgStream, current_ipc_ctx
 from .errors import (
     ActorBootError,
     ActorExited,
@@ -20,6 +20,7 @@ from .errors import (
     NoRuntime,
     RemoteActorError,
     StreamClosed,
+    StreamOverrun,
 )
 from .msgs import ActorID, Lineage
 from .nursery import ActorNursery, open_nursery
@@ -49,7 +50,9 @@ __all__ = [
     "Portal",
     "RemoteActorError",
     "StreamClosed",
+    "StreamOverrun",
     "current_actor",
+    "current_ipc_ctx",
     "open_nursery",
     "open_root_actor",
 ]

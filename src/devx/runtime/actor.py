@@ -213,6 +213,13 @@ class Actor:
     def debug_mode(self) -> bool:
         return self.config.debug_mode
 
+    @property
+    def msg_buffer_size(self) -> int:
+        """The peer project's stream buffer size: here the stream window
+        (``DEVX_STREAM_WINDOW``), how many unread items a receiver holds before its
+        sender waits (devx streams are credit-based and never overrun)."""
+        return settings.current().stream_window
+
     def __repr__(self) -> str:
         return f"<Actor {self.path} {self.uid} pid={self.pid}>"
 
@@ -870,7 +877,8 @@ def _load_main(spec: SpawnSpec | None) -> Any:
     if spec.main_module is None and spec.main_path is None:
         raise ModuleNotEnabled(
             "'__main__' is enabled but the root's main module has no file to load "
-            "(interactive session or python -c?)"
+            "(interactive session or python -c?), or the actor was started with "
+            "inherit_parent_main=False"
         )
     if spec.main_module is not None:
         mod = importlib.import_module(spec.main_module)

@@ -57,6 +57,7 @@ class ChildRecord:
         self.path = path
         self.fn = fn
         self.kwargs: dict[str, Any] = {}
+        self.inherit_main = True  # the child may load the root's script (__main__)
         self.proc: ChildProcess | None = None  # a trio.Process, or forked by the zygote
         self.chan: Channel | None = None
         self.portal: Portal | None = None

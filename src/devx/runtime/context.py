@@ -35,7 +35,11 @@ when its receiver has that many unread, so memory stays bounded.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
+import logging
+import sys
+import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -80,6 +84,27 @@ Side = Literal["caller", "callee"]
 
 _MARK = "__devx_context__"
 
+log = logging.getLogger("devx.runtime")
+
+# the context the current task runs in: the callee's function, or a caller's block
+_current_ctx: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+    "devx_ipc_ctx", default=None
+)
+
+
+def current_ipc_ctx(error_on_not_set: bool = True) -> Context | None:
+    """The :class:`Context` the calling task runs in: a ``@devx.context`` function's
+    own (and anything it calls), or the caller's inside its ``open_context`` block.
+    Raises :class:`ContextError` outside one (or returns None with
+    ``error_on_not_set=False``)."""
+    ctx = _current_ctx.get()
+    if ctx is None and error_on_not_set:
+        raise ContextError(
+            "current_ipc_ctx(): this task runs in no context (it is neither a "
+            "@devx.context function nor inside a portal.open_context() block)"
+        )
+    return ctx
+
 
 def context(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark an async function as a context: it is opened with
@@ -91,6 +116,20 @@ def context(fn: Callable[..., Any]) -> Callable[..., Any]:
         )
     setattr(fn, _MARK, True)
     return fn
+
+
+def stream(fn: Any = None, **_options: Any) -> Any:
+    """The peer project's legacy ``@stream`` decorator (a function streaming with
+    ``ctx.send_yield()``) is not supported: raises a ``TypeError`` saying what to
+    write instead, at decoration time, so a program fails where it defines one."""
+    name = getattr(fn, "__qualname__", None)
+    raise TypeError(
+        f"@devx.stream{f' on {name}' if name else ''}: the legacy one-way streaming "
+        "decorator (ctx.send_yield) is not supported. Make it a @devx.context function "
+        "(`await ctx.started()`, then `async with ctx.open_stream() as stream: await "
+        "stream.send(x)`, opened with portal.open_context()), or an async generator "
+        "streamed with portal.open_stream_from()"
+    )
 
 
 def is_context_fn(fn: Any) -> bool:
@@ -200,6 +239,9 @@ class Context:
         self._ready_in_a_row = 0
         self._stream_state: Literal["none", "open", "closed"] = "none"
         self._sent_end = False
+        self._saw_end = False  # this side's receive returned the peer's end
+        self._late_dropped = 0  # sends dropped because the peer had closed its stream
+        self._cancel_where = ""  # callee: where its own ctx.cancel() was called
         self._final: Return | Error | None = None  # caller: the callee's outcome
         self._remote_error: BaseException | None = None
         self._lost = False  # caller: the channel closed before the outcome came
@@ -289,9 +331,36 @@ class Context:
         await self.chan.send_raw(frame)
 
     @asynccontextmanager
-    async def open_stream(self) -> AsyncIterator[MsgStream]:
+    async def open_stream(
+        self, *, allow_overruns: bool = False, msg_buffer_size: int | None = None
+    ) -> AsyncIterator[MsgStream]:
         """The context's two-way stream; leaving the block closes it (the peer's
-        ``async for`` ends)."""
+        ``async for`` ends).
+
+        ``allow_overruns`` and ``msg_buffer_size`` are the peer project's options
+        for its fixed-size buffers; accepted and checked, with nothing to change
+        here: a devx stream is credit-based (a sender waits while its receiver holds
+        ``DEVX_STREAM_WINDOW`` unread items), so it never overruns and never drops."""
+        if not isinstance(allow_overruns, bool):
+            raise TypeError(f"allow_overruns must be a bool, not {allow_overruns!r}")
+        if msg_buffer_size is not None and (
+            not isinstance(msg_buffer_size, int) or msg_buffer_size < 0
+        ):
+            raise ValueError(
+                f"msg_buffer_size must be a non-negative int or None, not {msg_buffer_size!r}"
+            )
+        if self._remote_error is not None:  # e.g. the callee acknowledged our cancel
+            raise self._remote_error
+        if self._stream_state == "closed":
+            raise StreamClosed(
+                f"open_stream() in {self._where()}: its stream was opened and closed "
+                "already; a context has one stream"
+            )
+        if self.side == "caller" and self.cancel_called:
+            raise ContextError(
+                f"open_stream() after ctx.cancel() in {self._where()}: the callee is "
+                "being cancelled, there is nobody to stream with"
+            )
         if not self._started:
             raise ContextError(
                 f"open_stream() before started() in {self._where()}: call "
@@ -300,7 +369,7 @@ class Context:
         if self._stream_state != "none":
             raise ContextError(
                 f"open_stream() called twice in {self._where()}: a context has one "
-                f"stream, and it is {self._stream_state} already"
+                "stream, and it is open already"
             )
         self._stream_state = "open"
         self.span.event(schema.CONTEXT_STREAM_OPENED)
@@ -322,15 +391,13 @@ class Context:
                 "(aclose() or the end of its `async with`): send inside the block"
             )
         while True:
-            if self._peer_ended:
-                raise StreamClosed(
-                    f"send() on the stream of {self._where()}: the {self._peer_side} "
-                    f"({self.chan.peer}) closed the stream and reads nothing more"
-                )
+            if self._peer_ended or isinstance(self._final, Return):
+                await self._drop_late(value)
+                return
             if self._over():
                 raise StreamClosed(
                     f"send() on the stream of {self._where()}: the context is over "
-                    "(the callee returned, failed or went away)"
+                    "(the callee failed or went away)"
                 )
             if self._credits > 0:
                 break
@@ -344,6 +411,22 @@ class Context:
             raise IPCEncodeError(f"value sent on the stream of {self._where()}: {exc}") from None
         self._credits -= 1
         await self.chan.send_raw(frame)
+
+    async def _drop_late(self, value: Any) -> None:
+        """A send after the peer closed its stream (or returned): dropped, as the
+        peer project does, so a reply to what the peer sent before it closed (an
+        echo loop's last answers) is no error. A side that already read the peer's
+        end, or goes on sending more than a window after it, is told."""
+        if self._saw_end or self._late_dropped >= self._window:
+            dropped = self._late_dropped
+            raise StreamClosed(
+                f"send() on the stream of {self._where()}: the {self._peer_side} "
+                f"({self.chan.peer}) closed the stream and reads nothing more"
+                + (f" ({dropped} sends after it closed were dropped)" if dropped else "")
+            )
+        self._late_dropped += 1
+        log.debug("%s: send after the peer closed its stream: dropped", self._where())
+        await trio.lowlevel.checkpoint()
 
     async def _receive_item(self) -> Any:
         if self._stream_state == "closed":
@@ -377,6 +460,7 @@ class Context:
             return value
         if self._stream_closed():
             raise StreamClosed(f"the stream of {self._where()} was closed while receiving")
+        self._saw_end = True
         raise trio.EndOfChannel
 
     async def _close_stream(self) -> None:
@@ -420,10 +504,12 @@ class Context:
         raise await self._portal._gone()
 
     async def cancel(self) -> None:
-        """Cancel the context on both sides. From the caller: the callee is
-        cancelled and the caller's ``open_context`` block exits without raising.
-        From the callee: its function is cancelled and the caller gets
-        :class:`ContextCancelled` naming this actor."""
+        """Cancel the context. From the caller: ask the callee to cancel and return;
+        the block goes on until the callee acknowledges (``cancel_acked``), then it
+        is cancelled and ``open_context`` exits without raising (a block that ends
+        first waits for the acknowledgement, bounded by
+        ``DEVX_CONTEXT_CANCEL_TIMEOUT``). From the callee: its function is cancelled
+        and the caller gets :class:`ContextCancelled` naming this actor."""
         if self.cancel_called:
             await trio.lowlevel.checkpoint()
             return
@@ -432,16 +518,50 @@ class Context:
             schema.CONTEXT_CANCEL,
             **{schema.CONTEXT_CANCELLER: str(self._actor.uid), schema.CONTEXT_SIDE: self.side},
         )
-        if self.side == "caller" and not self._over():
-            await _send_cancel(self.chan, self.cid)
-        if self._scope is not None:
-            self._scope.cancel()
+        if self.side == "caller":
+            if not self._over():
+                await _send_cancel(self.chan, self.cid)
+        else:
+            self._cancel_where = _user_stack(sys._getframe(1))
+            if self._scope is not None:
+                self._scope.cancel()
         await trio.lowlevel.checkpoint()
 
     @property
     def cancelled_caught(self) -> bool:
         """Caller: the callee ended cancelled (ContextCancelled)."""
         return isinstance(self._remote_error, ContextCancelled)
+
+    @property
+    def cancel_acked(self) -> bool:
+        """Caller: this side called :meth:`cancel` and the callee acknowledged it
+        (its ``ContextCancelled`` names this actor as the canceller)."""
+        err = self._remote_error
+        return (
+            self.cancel_called
+            and isinstance(err, ContextCancelled)
+            and err.canceller == str(self._actor.uid)
+        )
+
+    @property
+    def canceller(self) -> str:
+        """Who cancelled the context ("name@uuid8"), "" when nobody did."""
+        if isinstance(self._remote_error, ContextCancelled):
+            return self._remote_error.canceller
+        return str(self._actor.uid) if self.cancel_called else ""
+
+
+def _user_stack(frame: Any) -> str:
+    """The stack above ``frame`` as traceback text, without the runtime's and trio's
+    frames: where the user's code called ``ctx.cancel()``."""
+    frames = []
+    for f, lineno in traceback.walk_stack(frame):
+        module = f.f_globals.get("__name__", "")
+        if module.startswith("devx.runtime"):  # the call's entry: the user's code is above
+            break
+        if not module.startswith(("trio", "contextlib")):
+            frames.append((f, lineno))
+    return "".join(traceback.StackSummary.extract(reversed(frames)).format())
 
 
 async def _send_cancel(chan: Channel, cid: int) -> None:
@@ -515,18 +635,24 @@ async def _run_caller(
         scope = ctx._scope = trio.CancelScope()
         if ctx._remote_error is not None or ctx._lost:
             scope.cancel()
+        token = _current_ctx.set(ctx)
         try:
             with scope:
                 yield ctx, ctx._first
                 # the block is over: the caller sends nothing more; wait for the callee
+                # (after ctx.cancel(): for its acknowledgement, bounded, below)
                 ctx._stream_state = "closed"
                 await ctx._send_end()
-                await ctx._wait(ctx._over)
-        except BaseException:
+                await ctx._wait(lambda: ctx._over() or ctx.cancel_called)
+        except BaseException as exc:
+            if exc is ctx._remote_error and ctx.cancel_acked:
+                return  # our own cancel, acknowledged (raised by open_stream()): quiet
             # the block failed, or something outside cancelled it: the callee is
             # cancelled (it sees trio.Cancelled) and the block's own error raised
             await _cancel_and_wait(ctx)
             raise
+        finally:
+            _current_ctx.reset(token)
         if ctx.cancel_called and not ctx._over():
             await _cancel_and_wait(ctx)
         if isinstance(ctx._final, Return):
@@ -571,6 +697,7 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
     ctx = Context(side="callee", chan=chan, cid=msg.cid, fn_name=name, actor=actor)
     key = (id(chan), msg.cid)
     actor.contexts[key] = ctx
+    token = _current_ctx.set(ctx)
     try:
         with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
             ctx.span = span
@@ -578,23 +705,33 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
                 ctx._scope = own
                 result = await fn(ctx, **msg.kwargs)
             if own.cancelled_caught:
-                raise ContextCancelled(
-                    ErrorInfo(
-                        type_name=type_name(ContextCancelled),
-                        message=f"{name} in actor {actor.path!r} cancelled itself "
-                        "(ctx.cancel() in the callee)",
-                        traceback="",
-                        src_uid=actor.uid,
-                        src_path=actor.path,
-                        src_pid=actor.pid,
-                        canceller=str(actor.uid),
-                    )
-                )
+                raise _cancelled_itself(ctx, name)
             span.event(schema.CONTEXT_RESULT)
             return result
     finally:
+        _current_ctx.reset(token)
         ctx._done = True
         actor.contexts.pop(key, None)
+
+
+def _cancelled_itself(ctx: Context, name: str) -> ContextCancelled:
+    """The error a callee that called its own ``ctx.cancel()`` ends with: this actor
+    is the canceller, and the traceback shows where the cancel was asked for."""
+    actor = ctx._actor
+    message = f"{name} in actor {actor.path!r} cancelled itself (ctx.cancel() in the callee)"
+    where = ctx._cancel_where or "  (the call site is unknown)\n"
+    tb = f"Traceback (most recent call last):\n{where}devx.ContextCancelled: {message}\n"
+    return ContextCancelled(
+        ErrorInfo(
+            type_name=type_name(ContextCancelled),
+            message=message,
+            traceback=tb,
+            src_uid=actor.uid,
+            src_path=actor.path,
+            src_pid=actor.pid,
+            canceller=str(actor.uid),
+        )
+    )
 
 
 def deliver_to_callee(actor: Actor, chan: Channel, msg: Any) -> None:

@@ -12,6 +12,9 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+import msgspec
+import trio
+
 from .msgs import ActorID, ErrorInfo
 
 
@@ -43,14 +46,23 @@ class ChannelClosed(RuntimeErrorBase):
     """The connection to a peer actor closed (or broke) while it was needed."""
 
 
-class ContextError(RuntimeErrorBase):
+class ContextError(RuntimeErrorBase, RuntimeError):
     """A context used the wrong way (``started`` twice, a stream before ``started``,
     an undecorated function given to ``open_context`` ...); raised on the side that
-    made the mistake."""
+    made the mistake. A ``RuntimeError`` too, as the peer project raises for these."""
 
 
-class StreamClosed(RuntimeErrorBase):
-    """``send`` on a context stream that is closed (here, or by the peer)."""
+class StreamClosed(RuntimeErrorBase, trio.ClosedResourceError):
+    """A context stream used after it was closed: ``send``/``receive`` after this side
+    closed it, ``send`` after having read the peer's end, re-opening it. A
+    ``trio.ClosedResourceError`` too, which is what programs catch for this."""
+
+
+class StreamOverrun(RuntimeErrorBase, trio.TooSlowError):
+    """The peer project's error for a stream whose receiver's buffer overflowed.
+    Never raised by devx: its streams are credit-based (a sender waits while its
+    receiver holds ``DEVX_STREAM_WINDOW`` unread items), so they cannot overrun.
+    Defined so programs that catch it run unchanged."""
 
 
 class ActorExited(RuntimeErrorBase):
@@ -200,15 +212,9 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
     (:data:`MAX_ERROR_TEXT`) and never raises (:func:`safe_str`)."""
     if isinstance(exc, RemoteActorError):
         info = exc.info
-        return ErrorInfo(
-            type_name=info.type_name,
-            message=info.message,
-            traceback=info.traceback,
-            src_uid=info.src_uid,
-            src_path=info.src_path,
-            src_pid=info.src_pid,
-            relay_path=[*info.relay_path, path],
-        )
+        if info.src_uid == uid and not info.relay_path:
+            return info  # raised here (a callee that cancelled itself): not relayed
+        return msgspec.structs.replace(info, relay_path=[*info.relay_path, path])
     if isinstance(exc, bdb.BdbQuit):
         # the user quit a REPL (`q`, ctrl-d): a decision, not a crash; nothing of
         # pdb's machinery is worth showing
@@ -308,6 +314,7 @@ for _cls in (
     NoRuntime,
     RemoteActorError,
     StreamClosed,
+    StreamOverrun,
 ):
     _cls.__module__ = "devx"
 del _cls

@@ -192,6 +192,10 @@ class Channel:
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
 
+    def connected(self) -> bool:
+        """The peer project's name: the channel is still open."""
+        return not self.closed
+
     @property
     def aid(self) -> ActorID | None:
         """The peer's id (``.name``, ``.uuid``, ``.uid``), once it said hello."""

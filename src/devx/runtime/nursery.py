@@ -84,9 +84,13 @@ class ActorNursery:
         enable_modules: list[str] | None = None,
         debug_mode: bool | None = None,
         loglevel: str | None = None,
+        inherit_parent_main: bool = True,
     ) -> Portal:
-        """Spawn a child actor serving ``enable_modules``; returns its portal once ready."""
+        """Spawn a child actor serving ``enable_modules``; returns its portal once ready.
+        ``inherit_parent_main=False``: the child (and its own children) never load the
+        root's script, even to serve functions of ``__main__``."""
         rec = self._new_record(name, None)
+        rec.inherit_main = inherit_parent_main
         portal: Portal = await self._tn.start(
             self._supervise, rec, enable_modules or [], debug_mode, loglevel
         )
@@ -100,17 +104,26 @@ class ActorNursery:
         enable_modules: list[str] | None = None,
         debug_mode: bool | None = None,
         loglevel: str | None = None,
+        inherit_parent_main: bool = True,
         **kwargs: Any,
     ) -> Portal:
         """Spawn a one-shot child that runs ``fn(**kwargs)``; ``await portal.result()``
-        gets its return value. The child exits once ``fn`` returns."""
+        gets its return value. The child exits once ``fn`` returns.
+        ``inherit_parent_main=False`` as for :meth:`start_actor`."""
         ref = func_ref(fn)
+        if ref[0] == "__main__" and not inherit_parent_main:
+            raise ValueError(
+                f"run_in_actor({ref[1]}, inherit_parent_main=False): {ref[1]} is defined "
+                "in the root's script, which such a child never loads; move it to a "
+                "module, or leave inherit_parent_main at True"
+            )
         try:
             encode(Start(cid=0, ns=ref[0], func=ref[1], kwargs=kwargs))
         except TypeError as exc:
             raise type(exc)(f"arguments of {ref[0]}.{ref[1]} cannot be sent: {exc}") from None
         rec = self._new_record(name or ref[1], ref)
         rec.kwargs = kwargs
+        rec.inherit_main = inherit_parent_main
         modules = [*(enable_modules or []), ref[0]]
         portal: Portal = await self._tn.start(self._supervise, rec, modules, debug_mode, loglevel)
         return portal
@@ -147,7 +160,7 @@ class ActorNursery:
                 extra=cfg.extra,
             )
         assert actor.listen_addr is not None
-        main_module, main_path = actor.main_ref
+        main_module, main_path = actor.main_ref if rec.inherit_main else (None, None)
         return SpawnSpec(
             name=rec.name,
             uuid=rec.uuid,
@@ -399,11 +412,15 @@ async def open_nursery(
     transport: str | None = None,
     enable_transports: list[str] | str | None = None,
     spawn_method: str | None = None,
+    hide_tb: bool = True,
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
     no runtime is running (the options are ``open_root_actor``'s, used only then; an
     unknown option is a ``TypeError`` as for any function).
-    ``enable_transports=["uds"]`` is the peer project's spelling of ``transport="uds"``."""
+    ``enable_transports=["uds"]`` is the peer project's spelling of ``transport="uds"``;
+    ``hide_tb`` (the peer's option, default True) hides this function's frame from
+    pdbp's and pytest's tracebacks; ``hide_tb=False`` shows it."""
+    __tracebackhide__ = hide_tb
     given: dict[str, Any] = {
         "name": name,
         "debug_mode": debug_mode,

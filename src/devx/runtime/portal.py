@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .errors import ChannelClosed, IPCEncodeError, MsgTypeError, unbox_error
+from .errors import (
+    ChannelClosed,
+    ContextCancelled,
+    IPCEncodeError,
+    MsgTypeError,
+    type_name,
+    unbox_error,
+)
 from .ipc import CallTable, Channel, Mailbox, encode
 from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, Yield
 
@@ -20,6 +27,8 @@ if TYPE_CHECKING:
 
 # How long a caller waits for its CancelCall to be written before giving up.
 CANCEL_SEND_TIMEOUT = 0.5
+
+_CC = type_name(ContextCancelled)
 
 
 def func_ref(fn: Callable[..., Any]) -> tuple[str, str]:
@@ -36,6 +45,17 @@ def func_ref(fn: Callable[..., Any]) -> tuple[str, str]:
     if mod == "__mp_main__":
         mod = "__main__"
     return mod, qual
+
+
+def _cancelled_by_us(msg: Error) -> bool:
+    """``msg`` says the call was cancelled at this actor's own request."""
+    from .actor import current_actor
+
+    info = msg.error
+    if info.type_name != _CC or not info.canceller:
+        return False
+    me = current_actor(err_on_no_runtime=False)
+    return me is not None and info.canceller == str(me.uid)
 
 
 class Portal:
@@ -112,7 +132,9 @@ class Portal:
 
     async def run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """Call ``fn(**kwargs)`` in the remote actor and return its result. A remote
-        exception is raised here as :class:`RemoteActorError`."""
+        exception is raised here as :class:`RemoteActorError`; a cancel by another
+        actor as :class:`ContextCancelled` naming it, while a cancel this actor asked
+        for (``cancel_actor()``) ends the call with None."""
         if inspect.isasyncgenfunction(fn):
             raise TypeError(f"{fn.__qualname__} is an async generator: use open_stream_from()")
         ns, func = func_ref(fn)
@@ -132,6 +154,11 @@ class Portal:
         if isinstance(msg, Return):
             return msg.value
         if isinstance(msg, Error):
+            if _cancelled_by_us(msg):
+                # this actor asked for it (portal.cancel_actor(), an.cancel()): as in
+                # trio and the peer project, a cancel is not raised back to its
+                # requester; the call simply has no result
+                return None
             raise unbox_error(msg.error)
         raise MsgTypeError(
             f"unexpected {type(msg).__name__} reply to {ns}.{func} from {self.channel.peer}"
