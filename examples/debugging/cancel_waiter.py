@@ -18,10 +18,10 @@ async def main() -> None:
         tty = lock.root_lock()
 
         async def wait_in_line() -> None:
-            try:
-                await waiter.run(pause_here)
-            except devx.ContextCancelled:
-                print("root: the waiter's pause() was cancelled", flush=True)
+            # cancelled at this actor's own request (cancel_actor below): the call
+            # ends with None, not a ContextCancelled raised back to its requester
+            result = await waiter.run(pause_here)
+            print(f"root: the waiter's pause() was cancelled (result {result!r})", flush=True)
 
         async with trio.open_nursery() as n:
             n.start_soon(holder.run, pause_here)
