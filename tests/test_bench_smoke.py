@@ -26,6 +26,7 @@ RUNS = [
     ("bench_ipc_paths.py", ["1"], ""),
     ("bench_live_telemetry.py", ["1"], ""),
     ("bench_pause.py", [], ""),
+    ("bench_peer_errors.py", ["3", "1"], "errors collected from 3 failing children"),
     ("bench_pytest_plugin.py", ["--trivial", "3", "--trees", "1", "--trials", "1"], ""),
 ]
 

@@ -1,5 +1,5 @@
 """How many errors of N failing ``run_in_actor`` children reach the nursery's exception
-(not a test; run on its own, against any checkout: ``python bench/peer_errors.py``).
+(not a test; run on its own, against any checkout: ``python bench/bench_peer_errors.py``).
 
 Each child fails at once with ``assert 0`` (the peer project's own test helper) while
 the block spawns the next, as ``test_multierror_fast_nursery`` of the peer runtime
