@@ -40,8 +40,11 @@ class Hook:
         task finished; ``None``: nothing to do for this actor."""
         return None
 
-    async def actor_crashed(self, actor: Any, exc: BaseException) -> None:
-        """``actor``'s own code raised ``exc`` (before it is boxed and sent up)."""
+    async def actor_crashed(self, actor: Any, exc: BaseException) -> BaseException | None:
+        """``actor``'s own code raised ``exc`` (before it is boxed and sent up);
+        return the error to report instead (e.g. the user quit the crash REPL), or
+        ``None`` to report ``exc``."""
+        return None
 
     async def before_teardown(self, actor: Any) -> bool:
         """A nursery of ``actor`` is about to cancel its children or escalate against

@@ -26,10 +26,11 @@ class DebugHook(Hook):
     def actor_lifetime(self, actor: Actor) -> AbstractAsyncContextManager[None]:
         return actor_lifetime(actor)
 
-    async def actor_crashed(self, actor: Actor, exc: BaseException) -> None:
+    async def actor_crashed(self, actor: Actor, exc: BaseException) -> BaseException | None:
+        """The crash REPL; a user's quit there replaces the crash (what to report)."""
         from .post_mortem import crash_hook
 
-        await crash_hook(actor, exc)
+        return await crash_hook(actor, exc)
 
     async def before_teardown(self, actor: Actor) -> bool:
         if not (actor.debug_mode or actor.config.debug_tree or actor.is_root):

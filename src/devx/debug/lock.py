@@ -82,6 +82,8 @@ class TTYLock:
         # the terminal settings the root saved at boot: put back when a holder dies
         # in its REPL (it may leave the terminal without echo)
         self._saved_tty = saved_tty
+        # the actor whose user quit a REPL: from then on every grant says so (no REPL)
+        self.quit_by = ""
 
     # --- what callers read -------------------------------------------------------
 
@@ -116,6 +118,7 @@ class TTYLock:
             waiting=len(self._queue),
             held_since=cur.granted_at if cur is not None else 0.0,
             waiters=tuple(h.request for h in self._queue),
+            quit_by=self.quit_by,
         )
         self._changed.set()
         self._changed = trio.Event()
@@ -137,6 +140,7 @@ class TTYLock:
             wait_s=wait_s,
             queued=len(waiters),
             waiters=waiters,
+            quit_by=self.quit_by,
         )
         self.current = hold
         self._by_id[hold.hold_id] = hold
@@ -162,6 +166,8 @@ class TTYLock:
         self.current = None
         self._by_id.pop(hold.hold_id, None)
         hold.released.set()
+        if how == "quit" and not self.quit_by:
+            self.quit_by = hold.requester.path
         if how == "holder_lost":
             from .terminal import restore_tty
 

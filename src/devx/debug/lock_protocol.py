@@ -70,6 +70,9 @@ class LockGrant(msgspec.Struct, frozen=True):
     queued: int  # requests still waiting behind this one
     # those requests, in the order they will be served (what the banner names)
     waiters: tuple[LockRequest, ...] = ()
+    # the tree path of the actor whose user quit a REPL ("": nobody): after a quit the
+    # tree ends quietly, so the holder opens no REPL (a crash rides along the quit)
+    quit_by: str = ""
 
 
 class LockRelease(msgspec.Struct, frozen=True):
@@ -87,6 +90,7 @@ class LockState(msgspec.Struct, frozen=True):
     waiting: int = 0
     held_since: float = 0.0  # when the holder got the terminal
     waiters: tuple[LockRequest, ...] = ()  # the queue, next to be served first
+    quit_by: str = ""  # as in LockGrant: set for good once a user quit a REPL
 
     @property
     def busy(self) -> bool:

@@ -11,8 +11,8 @@ import trio
 
 from ..core import schema
 from ..runtime.actor import Actor, current_actor
-from ..runtime.errors import NoRuntime
-from . import door, terminal
+from ..runtime.errors import NoRuntime, UserQuit
+from . import door, terminal, tree_lock
 from .repl import mk_pdb
 from .session import Session, frame_attrs, interactive
 from .waiters import code_location
@@ -46,11 +46,14 @@ async def pause(
     """Stop this task at the ``await devx.pause()`` line in a pdbp REPL,
     once this actor holds the tree-global TTY lock (waiting for another actor's REPL
     to end first). ``c`` resumes, ``q`` raises ``bdb.BdbQuit`` in this task as pdb
-    does. ``shield=True`` pauses even inside a cancelled scope.
+    does; so does a pause reached after a user quit a REPL of the tree.
+    ``shield=True`` pauses even inside a cancelled scope.
     """
     __tracebackhide__ = hide_tb
     frame = api_frame if api_frame is not None else sys._getframe(1)
     actor = debug_actor("pause")
+    if tree_lock.quit_by():  # the user quit a REPL of the tree: it is ending
+        raise UserQuit(tree_lock.quit_by())
     with trio.CancelScope(shield=shield):
         session = await Session.open(
             actor, reason=_pause_kwargs.get("reason", "pause"), location=code_location(frame)
@@ -76,6 +79,10 @@ def enter_trace(session: Session, frame: FrameType) -> None:
         f"{where[schema.CODE_FILE_PATH]}:{where[schema.CODE_LINE_NUMBER]} "
         f"in {where[schema.CODE_FUNCTION_NAME]}()"
     )
+    quit_by = tree_lock.quit_by(session.grant) if session.pdb is None else ""
+    if quit_by:  # granted after a user's quit: no REPL, this task quits too
+        session.release("done")
+        raise UserQuit(quit_by)
     if not interactive():
         session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
         session.release()

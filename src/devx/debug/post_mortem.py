@@ -12,8 +12,14 @@ from typing import Any
 import trio
 
 from ..runtime.actor import Actor
-from ..runtime.errors import ContextCancelled, RemoteActorError, safe_str
-from . import door, frames
+from ..runtime.errors import (
+    ContextCancelled,
+    RemoteActorError,
+    UserQuit,
+    errors_before,
+    safe_str,
+)
+from . import door, frames, tree_lock
 from .pause import debug_actor
 from .repl import mk_pdb
 from .session import Session, interactive
@@ -80,16 +86,26 @@ async def crash_repl(
     *,
     shield: bool = False,
     no_repl: str = "no REPL, the error propagates",
-) -> None:
+) -> str:
     """Take the TTY lock, show the error and open a post-mortem REPL on it (the
-    task that already holds the live REPL keeps its hold)."""
+    task that already holds the live REPL keeps its hold). Returns the tree path
+    of the actor whose user quit ("" when nobody did): this REPL's ``q``, or one
+    before it anywhere in the tree, after which no REPL opens (the tree ends
+    quietly and the crash is reported with the quit)."""
+    if tree_lock.quit_by():
+        return tree_lock.quit_by()
     tb = user_tb(tb if tb is not None else exc.__traceback__)
     with trio.CancelScope(shield=shield):
         session = await Session.open(actor, reason="crash", location=code_location(_last_frame(tb)))
+    quit_by = tree_lock.quit_by(session.grant) if session.pdb is None else ""
+    if quit_by:  # granted after a user's quit: no REPL
+        session.release("done")
+        return quit_by
     try:
         show_and_interact(session, exc, tb, no_repl=no_repl)
     finally:
         session.release("done")
+    return actor.path if session.how == "quit" else ""
 
 
 def show_and_interact(
@@ -160,11 +176,19 @@ async def post_mortem(
         tb = exc.__traceback__
     if exc is None:
         exc = RuntimeError("post_mortem")
-    # called from the user's except block: what happens next is the caller's code
-    await crash_repl(actor, exc, tb, shield=shield, no_repl="no REPL, continuing")
+    # called from the user's except block: what happens next is the caller's code,
+    # unless the user quit (here or before, anywhere in the tree): the tree ends
+    quit_by = await crash_repl(actor, exc, tb, shield=shield, no_repl="no REPL, continuing")
+    if quit_by:
+        raise UserQuit(quit_by)
 
 
-async def crash_hook(actor: Actor, exc: BaseException) -> None:
-    """Registered on debug-mode actors: a REPL before the error is boxed and sent up."""
+async def crash_hook(actor: Actor, exc: BaseException) -> BaseException | None:
+    """Registered on debug-mode actors: a REPL before the error is boxed and sent up.
+    A user's quit (at this REPL, or before it in the tree) replaces the error with
+    a quit carrying it, so no parent opens a REPL and the quit report lists it."""
     if actor.debug_mode and wants_repl(exc):
-        await crash_repl(actor, exc)
+        quit_by = await crash_repl(actor, exc)
+        if quit_by:
+            return UserQuit(quit_by, errors_before(exc, actor.path))
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from ..runtime.errors import RemoteActorError, is_user_quit, quit_message
+from ..runtime.errors import is_user_quit, quit_report
 
 _installed = False
 _root_path = "root"
@@ -39,8 +39,4 @@ def install(root_path: str) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    if isinstance(exc, RemoteActorError):
-        return exc.info.message or quit_message(exc.src_path)
-    return quit_message(_root_path)
+    return quit_report(exc, _root_path)

@@ -11,6 +11,8 @@ gate (devx's own terminal output is held back while a REPL is live anywhere).
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +26,21 @@ __tracebackhide__ = True
 
 log = logging.getLogger("devx.debug")
 
+# teardown waits until the tree's terminal has been quiet (nobody holding or waiting)
+# for this long after a release: a `c` in a `while True: await pause()` loop frees the
+# terminal for the few ms until the next pause asks again, and the tree must not be
+# torn down in that gap under the user who is debugging it
+SETTLE_S = float(os.environ.get("DEVX_REPL_SETTLE") or 0.5)
+
 
 class TreeLockView:
     def __init__(self) -> None:
         self.state = LockState()
         self._changed = trio.Event()
         self.following = False
+        # time.monotonic() when the terminal last went quiet (a release with nobody
+        # waiting); None while busy, 0.0 when it never was (nothing to settle)
+        self.quiet_since: float | None = 0.0
 
     @property
     def busy(self) -> bool:
@@ -43,7 +54,12 @@ class TreeLockView:
     def update(self, state: LockState) -> None:
         if state.seq <= self.state.seq and self.state.seq != 0:
             return  # stale (a follower reconnected): keep the newer one
+        was_busy = self.state.busy
         self.state = state
+        if state.busy:
+            self.quiet_since = None
+        elif was_busy:
+            self.quiet_since = time.monotonic()
         refresh_gate()
         self._changed.set()
         self._changed = trio.Event()
@@ -51,16 +67,32 @@ class TreeLockView:
     def reset(self) -> None:
         """Forget the tree's state (the root is gone: nobody can hold the lock)."""
         self.update(LockState(seq=self.state.seq + 1))
+        self.quiet_since = 0.0  # nobody can pause again: nothing to settle
+
+    def settle_left(self, settle: float = SETTLE_S) -> float:
+        """Seconds until the terminal has been quiet for ``settle`` s since its last
+        release: infinite while busy, 0.0 once settled (and after a user's quit,
+        when no REPL comes again)."""
+        if self.busy:
+            return float("inf")
+        if not self.quiet_since or self.state.quit_by:
+            return 0.0
+        return max(0.0, self.quiet_since + settle - time.monotonic())
 
     async def changed(self) -> None:
         await self._changed.wait()
 
-    async def wait_idle(self) -> bool:
-        """Until no REPL is live or waiting in the tree; True when it had to wait."""
+    async def wait_idle(self, settle: float = 0.0) -> bool:
+        """Until no REPL is live or waiting in the tree, and none was for ``settle``
+        s (the next pause of a loop comes in that window); True when it waited."""
         waited = False
-        while self.busy:
+        while (left := self.settle_left(settle)) > 0:
             waited = True
-            await self.changed()
+            if self.busy:
+                await self.changed()
+            else:
+                with trio.move_on_after(left):
+                    await self.changed()
         return waited
 
 
@@ -113,3 +145,10 @@ async def follow_root(
     finally:
         view.following = False
         view.reset()
+
+
+def quit_by(grant: Any = None) -> str:
+    """The tree path of the actor whose user quit a REPL ("" when nobody did), as a
+    grant (``LockGrant``) or else the last state pushed says: after a quit the tree
+    ends quietly, no REPL opens anywhere."""
+    return (getattr(grant, "quit_by", "") if grant is not None else "") or view.state.quit_by

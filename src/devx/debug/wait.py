@@ -19,7 +19,10 @@ async def maybe_wait_for_debugger(
     header_msg: str = "",
     _ll: str = "devx",
 ) -> bool:
-    """Wait while any actor of the tree holds (or waits for) the TTY lock.
+    """Wait while any actor of the tree holds (or waits for) the TTY lock, and
+    until it has been free for ``DEVX_REPL_SETTLE`` s (:data:`tree_lock.SETTLE_S`)
+    after the last release: the next pause of a loop the user is stepping through
+    comes in that window, and must find its actor still there.
 
     Every actor follows the tree's lock state as the root publishes it, so this
     waits for a pushed change, never polls the root. Before giving up it watches
@@ -34,14 +37,15 @@ async def maybe_wait_for_debugger(
     waited = False
     steps = max(poll_steps, 1)
     for step in range(steps):
-        if view.busy:
+        if view.settle_left() > 0:
             holder = view.state.holder
-            log.info(
-                "%swaiting for the REPL of %s to end before tearing down",
-                header_msg,
-                holder.path if holder is not None else "an actor",
-            )
-            await view.wait_idle()
+            if view.busy:
+                log.info(
+                    "%swaiting for the REPL of %s to end before tearing down",
+                    header_msg,
+                    holder.path if holder is not None else "an actor",
+                )
+            await view.wait_idle(settle=tree_lock.SETTLE_S)
             waited = True
         elif child_in_debug or step + 1 < steps:
             with trio.move_on_after(poll_delay):

@@ -32,6 +32,7 @@ from .errors import (
     MsgTypeError,
     NoRuntime,
     box_error,
+    has_user_quit,
     is_user_quit,
     strip_cancelled,
     truncated,
@@ -334,17 +335,26 @@ class Actor:
         self.hooks.append(hook)
         stack.callback(self.hooks.remove, hook)
 
-    async def run_crash_hooks(self, exc: BaseException) -> None:
-        """Let the debug layer (post-mortem REPL) see a crash before it is boxed."""
+    async def run_crash_hooks(self, exc: BaseException) -> BaseException:
+        """Let the debug layer (post-mortem REPL) see a crash before it is boxed;
+        returns what to report: ``exc``, or what a hook replaced it with (a user's
+        quit at the crash REPL, carrying the crash). A user's quit among the
+        errors is not a crash: no hook sees it."""
+        if has_user_quit(exc):
+            return exc
         for hook in list(self.hooks):
             crashed = getattr(hook, "actor_crashed", None)
             if crashed is None:
                 continue
             with trio.CancelScope(shield=True):
                 try:
-                    await crashed(self, exc)
+                    replaced = await crashed(self, exc)
                 except Exception:
                     log.exception("crash hook %r failed", hook)
+                    continue
+            if replaced is not None:
+                return replaced
+        return exc
 
     async def run_teardown_hooks(self) -> bool:
         """Called by nurseries before they cancel children and before they escalate
@@ -706,7 +716,7 @@ class Actor:
         if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
             # recorded when raised, before a post-mortem REPL holds it up
             events.exception(exc, **{schema.CALL: f"{msg.ns}.{msg.func}"}, **self.lineage_attrs())
-            await self.run_crash_hooks(exc)
+            exc = await self.run_crash_hooks(exc)
         await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
 
     def _start_invoke(
@@ -748,11 +758,12 @@ class Actor:
                 raise
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
+            report = exc
             if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
                 call = {schema.CALL: f"{msg.ns}.{msg.func}"}
                 events.exception(exc, **call, **self.lineage_attrs())
-                await self.run_crash_hooks(exc)
-            reply = Error(cid=msg.cid, error=self.box(exc))
+                report = await self.run_crash_hooks(exc)
+            reply = Error(cid=msg.cid, error=self.box(report))
         finally:
             self._rpc_scopes.pop(key, None)
         await self._reply(chan, reply)

@@ -210,22 +210,30 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
     """Box ``exc`` for the wire. A relayed ``RemoteActorError`` keeps its origin and
     gets this actor appended to its relay path. Its text is bounded
     (:data:`MAX_ERROR_TEXT`) and never raises (:func:`safe_str`)."""
+    if has_user_quit(exc):
+        # the user quit a REPL (`q`, ctrl-d): a decision, not a crash; nothing of
+        # pdb's machinery is worth showing. It wins over errors raised with it (a
+        # group), which travel along as one line each
+        first = first_quit(exc)
+        errors = errors_before(exc, path)
+        if isinstance(first, RemoteActorError):
+            return msgspec.structs.replace(
+                first.info, relay_path=[*first.info.relay_path, path], errors_before=errors
+            )
+        return ErrorInfo(
+            type_name=_BDB_QUIT,
+            message=safe_str(first) if isinstance(first, UserQuit) else quit_message(path),
+            traceback="",
+            src_uid=uid,
+            src_path=first.path if isinstance(first, UserQuit) else path,
+            src_pid=pid,
+            errors_before=errors,
+        )
     if isinstance(exc, RemoteActorError):
         info = exc.info
         if info.src_uid == uid and not info.relay_path:
             return info  # raised here (a callee that cancelled itself): not relayed
         return msgspec.structs.replace(info, relay_path=[*info.relay_path, path])
-    if isinstance(exc, bdb.BdbQuit):
-        # the user quit a REPL (`q`, ctrl-d): a decision, not a crash; nothing of
-        # pdb's machinery is worth showing
-        return ErrorInfo(
-            type_name=type_name(type(exc)),
-            message=quit_message(path),
-            traceback="",
-            src_uid=uid,
-            src_path=path,
-            src_pid=pid,
-        )
     return ErrorInfo(
         type_name=type_name(type(exc)),
         message=truncated(safe_str(exc), "message"),
@@ -247,14 +255,103 @@ def quit_message(path: str) -> str:
     return f"quit from the REPL in actor {path!r}"
 
 
-def is_user_quit(exc: BaseException) -> bool:
-    """``exc`` is the user quitting a REPL somewhere in the tree (``bdb.BdbQuit``,
-    boxed or not, or a group of only those)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(is_user_quit(e) for e in exc.exceptions)
+class UserQuit(bdb.BdbQuit):
+    """The user quit a REPL (``q``, ctrl-d) in actor ``path`` while errors were on
+    their way up (a crash REPL quit, or a crash that waited for the terminal behind
+    the quit): ``errors`` says one line per error, for the quit report. A
+    ``bdb.BdbQuit``, so everything that treats a quit as a quit still does."""
+
+    def __init__(self, path: str, errors: list[str] | None = None):
+        super().__init__(quit_message(path))
+        self.path = path
+        self.errors = list(errors or [])
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.errors))
+
+
+def _is_quit_leaf(exc: BaseException) -> bool:
     if isinstance(exc, RemoteActorError):
         return exc.boxed_type_name == _BDB_QUIT
     return isinstance(exc, bdb.BdbQuit)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+def is_user_quit(exc: BaseException) -> bool:
+    """``exc`` is the user quitting a REPL somewhere in the tree (``bdb.BdbQuit``,
+    boxed or not, or a group of only those)."""
+    return all(_is_quit_leaf(e) for e in _leaves(exc))
+
+
+def has_user_quit(exc: BaseException) -> bool:
+    """A user's quit is among ``exc``'s leaves: the tree ends quietly (no crash REPL
+    anywhere), reporting the other leaves as the errors before the quit."""
+    return any(_is_quit_leaf(e) for e in _leaves(exc))
+
+
+def first_quit(exc: BaseException) -> BaseException:
+    return next(e for e in _leaves(exc) if _is_quit_leaf(e))
+
+
+def errors_before(exc: BaseException, path: str) -> list[str]:
+    """One line per error in ``exc`` (a quit's own list, boxed or not, included;
+    cancellations left out), without repeats; ``path``: the actor where the local
+    ones were raised."""
+    import trio
+
+    lines: list[str] = []
+    for leaf in _leaves(exc):
+        if isinstance(leaf, UserQuit):
+            lines.extend(leaf.errors)
+        elif isinstance(leaf, RemoteActorError):
+            if _is_quit_leaf(leaf):
+                lines.extend(leaf.info.errors_before)
+            elif not isinstance(leaf, ContextCancelled):
+                lines.append(_one_line(leaf.boxed_type_name, leaf.src_path, leaf.info.message))
+        elif not isinstance(leaf, (bdb.BdbQuit, trio.Cancelled, GeneratorExit)):
+            lines.append(_one_line(type_name(type(leaf)), path, str(leaf)))
+    return list(dict.fromkeys(lines))
+
+
+def _one_line(typ: str, path: str, message: str) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    if len(first) > 100:
+        first = first[:99] + "…"
+    short = typ.removeprefix("builtins.").removeprefix("devx.")
+    return f"{short} in actor {path!r}" + (f": {first}" if first else "")
+
+
+def as_user_quit(exc: BaseException, path: str) -> UserQuit:
+    """``exc`` (holding a user's quit) as one :class:`UserQuit` naming the actor
+    where the user quit and carrying every other error; ``path``: this actor."""
+    first = first_quit(exc)
+    if isinstance(first, RemoteActorError):
+        where = first.src_path
+    else:
+        where = first.path if isinstance(first, UserQuit) else path
+    return UserQuit(where, errors_before(exc, path))
+
+
+def quit_report(exc: BaseException, root_path: str) -> str:
+    """The one line a user's quit ends the program with: who quit, and each error
+    the tree had before it."""
+    first = first_quit(exc)
+    if isinstance(first, RemoteActorError):
+        head = first.info.message or quit_message(first.src_path)
+    elif isinstance(first, UserQuit):
+        head = str(first)
+    else:
+        head = quit_message(root_path)
+    errors = errors_before(exc, root_path)
+    if not errors:
+        return head
+    label = "error" if len(errors) == 1 else f"{len(errors)} errors"
+    return f"{head}; {label} before the quit: " + "; ".join(errors)
 
 
 _BDB_QUIT = "bdb.BdbQuit"

@@ -13,7 +13,7 @@ from ..core import schema as events_schema
 from . import forkserver, spawn_methods
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
-from .errors import collapse, strip_cancelled
+from .errors import as_user_quit, collapse, has_user_quit, strip_cancelled
 from .interrupt import InterruptGuard, first_interrupt, only_interrupts
 from .msgs import ActorID, Lineage, RuntimeConfig
 
@@ -85,8 +85,11 @@ async def open_root_actor(
             except BaseException as exc:
                 err = strip_cancelled(exc)  # a cancellation is never a crash
                 if err is not None and not isinstance(err, (KeyboardInterrupt, GeneratorExit)):
-                    events.exception(err, **actor.lineage_attrs())  # when raised
-                    await actor.run_crash_hooks(err)
+                    if not has_user_quit(err):
+                        events.exception(err, **actor.lineage_attrs())  # when raised
+                        err = await actor.run_crash_hooks(err)
+                    if has_user_quit(err):  # the user quit a REPL: one quit, its errors
+                        raise as_user_quit(err, actor.path) from None
                 raise
     except BaseExceptionGroup as eg:
         if only_interrupts(eg):  # several tasks saw the one ctrl-c: one interrupt
