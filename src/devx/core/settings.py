@@ -157,6 +157,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     runtime_dir: str = ""  # "": /tmp/devx-<uid>
     hang_tag: str = ""
     pdb: bool = False
+    repl_settle: float = 0.5
     # telemetry
     telemetry_file: str | None = None  # None: unset (the default file); "": off
     telemetry_quiet: bool = False
@@ -297,6 +298,14 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         flag,
         "debug",
         "`maybe_open_crash_handler(pdb=None/False)` opens the crash REPL anyway.",
+    ),
+    Setting(
+        "repl_settle",
+        "DEVX_REPL_SETTLE",
+        seconds_or_zero,
+        "debug",
+        "Seconds the tree's terminal must have been quiet after a REPL ends before "
+        "teardown goes on (the next pause of a loop keeps its user).",
     ),
     # telemetry
     Setting(

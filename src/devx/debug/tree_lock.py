@@ -11,13 +11,13 @@ gate (devx's own terminal output is held back while a REPL is live anywhere).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import trio
 
+from .. import settings
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed, RemoteActorError
 from .lock_protocol import LockState, decode
@@ -26,11 +26,14 @@ __tracebackhide__ = True
 
 log = logging.getLogger("devx.debug")
 
-# teardown waits until the tree's terminal has been quiet (nobody holding or waiting)
-# for this long after a release: a `c` in a `while True: await pause()` loop frees the
-# terminal for the few ms until the next pause asks again, and the tree must not be
-# torn down in that gap under the user who is debugging it
-SETTLE_S = float(os.environ.get("DEVX_REPL_SETTLE") or 0.5)
+
+def settle_s() -> float:
+    """How long teardown waits for the tree's terminal to have been quiet (nobody
+    holding or waiting) after a release (``DEVX_REPL_SETTLE``): a `c` in a
+    `while True: await pause()` loop frees the terminal for the few ms until the next
+    pause asks again, and the tree must not be torn down in that gap under the user
+    who is debugging it."""
+    return settings.current().repl_settle
 
 
 class TreeLockView:
@@ -69,7 +72,7 @@ class TreeLockView:
         self.update(LockState(seq=self.state.seq + 1))
         self.quiet_since = 0.0  # nobody can pause again: nothing to settle
 
-    def settle_left(self, settle: float = SETTLE_S) -> float:
+    def settle_left(self, settle: float | None = None) -> float:
         """Seconds until the terminal has been quiet for ``settle`` s since its last
         release: infinite while busy, 0.0 once settled (and after a user's quit,
         when no REPL comes again)."""
@@ -77,6 +80,7 @@ class TreeLockView:
             return float("inf")
         if not self.quiet_since or self.state.quit_by:
             return 0.0
+        settle = settle_s() if settle is None else settle
         return max(0.0, self.quiet_since + settle - time.monotonic())
 
     async def changed(self) -> None:

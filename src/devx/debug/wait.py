@@ -20,7 +20,7 @@ async def maybe_wait_for_debugger(
     _ll: str = "devx",
 ) -> bool:
     """Wait while any actor of the tree holds (or waits for) the TTY lock, and
-    until it has been free for ``DEVX_REPL_SETTLE`` s (:data:`tree_lock.SETTLE_S`)
+    until it has been free for ``DEVX_REPL_SETTLE`` s (:func:`tree_lock.settle_s`)
     after the last release: the next pause of a loop the user is stepping through
     comes in that window, and must find its actor still there.
 
@@ -45,7 +45,7 @@ async def maybe_wait_for_debugger(
                     header_msg,
                     holder.path if holder is not None else "an actor",
                 )
-            await view.wait_idle(settle=tree_lock.SETTLE_S)
+            await view.wait_idle(settle=tree_lock.settle_s())
             waited = True
         elif child_in_debug or step + 1 < steps:
             with trio.move_on_after(poll_delay):
