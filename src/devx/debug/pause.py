@@ -79,7 +79,8 @@ def enter_trace(session: Session, frame: FrameType) -> None:
         f"{where[schema.CODE_FILE_PATH]}:{where[schema.CODE_LINE_NUMBER]} "
         f"in {where[schema.CODE_FUNCTION_NAME]}()"
     )
-    quit_by = tree_lock.quit_by(session.grant) if session.pdb is None else ""
+    # (a sync pause with no runtime has a bare session: no grant, no tree)
+    quit_by = tree_lock.quit_by(getattr(session, "grant", None)) if session.pdb is None else ""
     if quit_by:  # granted after a user's quit: no REPL, this task quits too
         session.release("done")
         raise UserQuit(quit_by)
