@@ -36,8 +36,9 @@ async def fail_when_told() -> None:
 
 async def main() -> None:
     async with devx.open_nursery(debug_mode=True, loglevel="info") as an:
-        await an.run_in_actor(loop_of_pauses, name="looper")
+        looper = await an.start_actor("looper", enable_modules=[__name__])
         await an.run_in_actor(fail_when_told, name="failer", debug_mode=False)
+        await looper.run(loop_of_pauses)  # the failer's error cancels this block
 
 
 def terminal_state() -> None:  # what the terminal was left in, as `stty -a` would say
