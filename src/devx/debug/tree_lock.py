@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from .. import settings
+from ..core import settings
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed, RemoteActorError
 from .lock_protocol import LockState, decode

@@ -14,7 +14,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -353,7 +353,7 @@ class Actor:
                     log.exception("crash hook %r failed", hook)
                     continue
             if replaced is not None:
-                return replaced
+                return cast(BaseException, replaced)
         return exc
 
     async def run_teardown_hooks(self) -> bool:
