@@ -5,7 +5,8 @@
   root, grant, banner, pdbp setup). Target < 50 ms.
 - lock hand-off: two children pause in turn; from the ``c`` we type to the other
   child's prompt appearing (release over IPC, FIFO grant, banner, prompt).
-  Target < 20 ms.
+  Target < 20 ms. And the same with nine children, eight waiting behind the holder
+  (the grant banner then lists the queue).
 - re-entry: `n` onto ``await devx.pause()`` in a child whose REPL is live
   (examples/debugging/habits_step_loop.py): the pause re-enters the same REPL, no
   lock traffic. Timed from the ``n`` to the next prompt, beside a plain `n` over an
@@ -59,9 +60,9 @@ def pause_to_prompt() -> list[float]:
     return lat
 
 
-def hand_off() -> list[float]:
-    """Only turns where the prompt moved to the other actor count."""
-    child = spawn(2, N // 2 + 2)
+def hand_off(children: int = 2) -> list[float]:
+    """Only turns where the prompt moved to another actor count."""
+    child = spawn(children, N // children + 2)
     child.expect_exact(PROMPT)
     lat: list[float] = []
     holder = _holder(child.before)
@@ -121,6 +122,7 @@ def report(label: str, lat: list[float], target_ms: float) -> None:
 def main() -> None:
     report("pause -> prompt", pause_to_prompt(), 50)
     report("lock hand-off  ", hand_off(), 20)
+    report("hand-off, 8 wait", hand_off(9), 20)
     over_pause, plain = reentry()
     report("n onto a pause ", over_pause, 5)
     report("n (plain line) ", plain, 5)

@@ -192,5 +192,36 @@ def test_the_readme_table_is_the_declared_one() -> None:
     m = re.search(r"<!-- settings-table -->\n(.*?)<!-- /settings-table -->", readme, re.S)
     assert m, "README.md has no settings table between <!-- settings-table --> markers"
     assert m.group(1) == settings.markdown_table(), (
-        "README's settings table is stale: regenerate it with `python -m devx.core.settings`"
+        "README's settings table is stale: regenerate it with `devx settings`"
     )
+
+
+def test_the_cli_prints_the_table_and_checks_an_environment() -> None:
+    table = subprocess.run(
+        [sys.executable, "-m", "devx", "settings"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
+    assert table.returncode == 0 and table.stdout == settings.markdown_table()
+    assert table.stderr == ""  # no runpy warning, nothing else
+    bad = subprocess.run(
+        [sys.executable, "-m", "devx", "settings", "--check"],
+        env=_clean_env(DEVX_STREAM_WINDOW="0", DEVX_PDB="1"),
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith(
+        "DEVX_STREAM_WINDOW='0': expected a whole number >= 1 (e.g. 64)"
+    )
+    good = subprocess.run(
+        [sys.executable, "-m", "devx", "settings", "--check"],
+        env=_clean_env(DEVX_PDB="1"),
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
+    assert good.returncode == 0 and "DEVX_PDB=True" in good.stdout, good.stdout

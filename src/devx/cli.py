@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Tools for devx actor trees: list running trees (ps), dump every actor's "
             "stacks (dump), read a tree's debugging session back from its telemetry "
-            "(timeline). `devx COMMAND --help` tells more."
+            "(timeline), list or check the settings (settings). `devx COMMAND --help` "
+            "tells more."
         ),
     )
     parser.add_argument("--version", action="version", version=f"devx {_version()}")
@@ -422,7 +423,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour the output (default: %(default)s, i.e. on a terminal unless NO_COLOR)",
     )
     tl.set_defaults(func=cmd_timeline)
+
+    st = sub.add_parser(
+        "settings",
+        help="list every DEVX_* setting, or check the environment's values",
+        description=(
+            "Print every environment variable devx reads (layer, default, what it does) "
+            "as the README's table; with --check, resolve this environment's values as a "
+            "tree's root would and say which one is refused and why."
+        ),
+    )
+    st.add_argument("--check", action="store_true", help="validate the current environment")
+    st.set_defaults(func=cmd_settings)
     return parser
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from devx.core import settings
+
+    if not args.check:
+        sys.stdout.write(settings.markdown_table())
+        return EXIT_OK
+    try:
+        resolved = settings.resolve()
+    except settings.SettingsError as exc:
+        _err(f"settings: {exc}")
+        return EXIT_USAGE
+    for name, value in sorted(resolved.changed().items()):
+        print(f"{settings.var(name)}={value!r}")
+    print("settings: ok")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

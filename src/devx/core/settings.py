@@ -12,14 +12,13 @@ opened does not split the root from its children.
 Code outside any tree (``devx dump``, a sync CLI's crash handler, the pytest plugin)
 reads :func:`current`, which resolves the environment on first use when nothing was
 installed. The README's settings table is generated from here
-(``python -m devx.core.settings``) and a test keeps the two equal.
+(``devx settings``) and a test keeps the two equal.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, Literal, TypeVar
 
@@ -478,7 +477,3 @@ def markdown_table() -> str:
     rows += [f"| `{s.env}` | {s.layer} | {_default_text(s)} | {s.doc} |" for s in DECLARED]
     rows += [f"| `{name}` | telemetry | unset | {doc} |" for name, doc in OTEL_INTERPRETED.items()]
     return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":  # python -m devx.core.settings: print the README's table
-    sys.stdout.write(markdown_table())
