@@ -117,6 +117,20 @@ def test_cancel_called_after_a_daemon_childs_error():
     assert an.cancel_called is True
 
 
+def test_cancel_called_after_a_daemon_child_died_on_its_own():
+    async def main():
+        an = None
+        with pytest.raises(devx.ActorExited):
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("mortal", enable_modules=["peer_fns"])
+                await portal.run(peer_fns.exit_soon)
+                await trio.sleep_forever()  # the nursery's supervision ends this
+        return an
+
+    an = trio.run(main)
+    assert an.cancel_called is True
+
+
 def test_cancel_called_stays_false_while_nothing_was_cancelled():
     async def main():
         async with devx.open_nursery() as an:
@@ -151,6 +165,7 @@ def test_debug_mode_each_failing_child_gets_its_crash_repl_then_all_are_raised(r
     r.prompt()
     r.child.sendline("c")
     r.expect("3 errors in an actor nursery")
+    r.expect_exact("terminal: echo=True icanon=True")  # sane after four REPLs
     assert r.finish() != 0
 
 
@@ -383,3 +398,23 @@ def test_inherit_parent_main_false_keeps_the_child_off_the_roots_script(tmp_path
     assert "isolated: run_in_actor(in_main, inherit_parent_main=False)" in out.stdout, out.stderr
     # a daemon told to serve __main__ without the script fails to boot, saying why
     assert "'__main__' is enabled but" in out.stderr and "inherit_parent_main" in out.stderr
+
+
+def test_debug_mode_ctx_cancel_while_the_callee_is_in_its_repl(repl):
+    """``ctx.cancel()`` returns while the callee's REPL is live; the user steps and
+    continues; only then does the callee take the cancel, and its acknowledgement ends
+    the caller's block quietly."""
+    r = repl("context_cancel_under_repl.py")
+    r.expect(banner("PAUSE", "worker", "root/worker"))
+    out = r.prompt()
+    assert "-> await devx.pause(shield=True)" in out
+    r.saw("caller: cancel requested, the block goes on (acked: False)")
+    assert r.cmd("p doubled").strip().endswith("42")
+    assert "-> label = " in r.cmd("n")
+    assert "-> print(" in r.cmd("n")
+    assert r.cmd("p label").strip().endswith("'doubled is 42'")
+    r.child.sendline("c")
+    r.expect_exact("worker: doubled is 42, now waiting to be cancelled")
+    r.expect_exact("caller: the block ended quietly, cancel_acked=True")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0

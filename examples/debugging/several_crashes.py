@@ -6,6 +6,10 @@ A failing `run_in_actor` child never cancels its `run_in_actor` siblings, so no
 error is lost (the peer project's rule; README "Errors and teardown").
 """
 
+import atexit
+import sys
+import termios
+
 import trio
 
 import devx
@@ -24,5 +28,13 @@ async def main() -> None:
             await an.run_in_actor(check, name=f"checker{n}", n=n)
 
 
+def terminal_state() -> None:  # what the terminal was left in, as `stty -a` would say
+    if sys.stdin.isatty():
+        lflag = termios.tcgetattr(sys.stdin)[3]
+        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
+        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
+
+
 if __name__ == "__main__":
+    atexit.register(terminal_state)  # runs after the error or the last line
     trio.run(main)
