@@ -4,6 +4,7 @@ users rely on, each through real processes (issue 22)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -418,3 +419,32 @@ def test_debug_mode_ctx_cancel_while_the_callee_is_in_its_repl(repl):
     r.expect_exact("caller: the block ended quietly, cancel_acked=True")
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
+
+
+def test_debug_mode_quit_in_one_of_several_crash_repls_ends_the_tree_quietly(repl):
+    """Three one-shot children crash: `c` in the first crash REPL, `q` in the second.
+    The third crash, queued behind, opens no REPL; nor does the root; the quit's one
+    line lists the errors the tree had; the terminal is sane."""
+    r = repl("several_crashes.py")
+    crash = r">>> devx CRASH in actor '(checker\d)' \(path root/checker\d, pid \d+\)"
+    first = r.expect(crash).group(1)
+    r.prompt()
+    r.child.sendline("c")
+    second = r.expect(crash).group(1)
+    assert second != first
+    r.prompt()
+    r.child.sendline("q")
+    m = r.expect(
+        r"devx: quit from the REPL in actor 'root/(checker\d)'; "
+        r"(?:\d+ )?errors? before the quit: ([^\r\n]*)\r\n"
+    )
+    assert m.group(1) == second
+    # both crashes the user saw are in the one line (the third is there too when it
+    # crashed before the quit: queued behind it, reported, never opened)
+    for name in (first, second):
+        assert f"AssertionError in actor 'root/{name}'" in m.group(2)
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 1
+    text = r.log.getvalue()
+    assert len(re.findall(r">>> devx [A-Z_]+ in actor", text)) == 2, text
+    assert "Traceback" not in text.split("devx: quit from the REPL")[-1]
