@@ -54,9 +54,10 @@ def plain_n(python: str, turns: int) -> list[float]:
 
 def door_n(turns: int) -> list[float]:
     child = spawn(sys.executable, "door", turns)
-    child.expect_exact(PROMPT)  # at the loop head
+    child.expect_exact(PROMPT)  # at the pause
     child.sendline("b hit_me")
     child.expect_exact(PROMPT)
+    timed(child, "n")  # onto the loop head
     lat: list[float] = []
     for _ in range(turns - 1):
         timed(child, "n")  # onto go.send_nowait(i)
