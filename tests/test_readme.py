@@ -40,6 +40,7 @@ EXPECTED = {
     ),
     "Sync code, threads, `breakpoint()` and CLIs": r"\Afine\n\Z",
     "Contexts": r"\A42 2\ndone\n\Z",
+    "Discovery: finding actors by name": r"\Ahello you from root/greeter\n\Z",
 }
 
 

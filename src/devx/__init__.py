@@ -34,8 +34,12 @@ from .runtime import (
     StreamOverrun,
     current_actor,
     current_ipc_ctx,
+    find_actor,
+    get_registry,
     open_nursery,
     open_root_actor,
+    query_actor,
+    wait_for_actor,
 )
 from .runtime.context import context, stream
 
@@ -94,12 +98,16 @@ __all__ = [
     "context",
     "current_actor",
     "current_ipc_ctx",
+    "find_actor",
+    "get_registry",
     "open_nursery",
     "open_root_actor",
     "pause",
     "pause_from_sync",
     "post_mortem",
+    "query_actor",
     "stream",
+    "wait_for_actor",
 ]
 
 present_as(__name__, [globals()[name] for name in __all__ if name in globals()])

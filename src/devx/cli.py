@@ -6,6 +6,7 @@
                                and each debug tree's terminal: holder and waiters
 ``devx --version``             (also ``python -m devx``)
 ``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
+``devx registrar --listen HOST:PORT``  a standalone registrar for trees that share a secret
 """
 
 from __future__ import annotations
@@ -435,6 +436,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--check", action="store_true", help="validate the current environment")
     st.set_defaults(func=cmd_settings)
+
+    reg = sub.add_parser(
+        "registrar",
+        help="run a standalone registrar that trees sharing DEVX_TREE_SECRET register with",
+        description=(
+            "Hold the registry of actors for every tree that opens with "
+            "registry_addrs=[(HOST, PORT)] and shares this process's tree secret "
+            "(DEVX_TREE_SECRET or DEVX_TREE_SECRET_FILE; never an argument). Actors "
+            "register when they start and are forgotten when they exit or their "
+            "connection drops; restarted, it is filled again as they re-register. "
+            "The secret authenticates; the traffic is not encrypted: across hosts, "
+            "use a WireGuard or SSH tunnel."
+        ),
+    )
+    reg.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        required=True,
+        help="the address to listen on (e.g. 127.0.0.1:1616, or 0.0.0.0:1616 for every interface)",
+    )
+    reg.set_defaults(func=cmd_registrar)
     return parser
 
 
@@ -450,8 +472,61 @@ def cmd_settings(args: argparse.Namespace) -> int:
         _err(f"settings: {exc}")
         return EXIT_USAGE
     for name, value in sorted(resolved.changed().items()):
+        if name == "tree_secret":  # a secret is never printed
+            value = f"<{len(value)} characters, not shown>"
         print(f"{settings.var(name)}={value!r}")
     print("settings: ok")
+    return EXIT_OK
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def cmd_registrar(args: argparse.Namespace) -> int:
+    addr = _host_port(args.listen)
+    if addr is None:
+        _err(f"registrar: --listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:1616")
+        return EXIT_USAGE
+    from devx.core import settings
+    from devx.runtime import tree_secret
+
+    try:
+        current = settings.resolve()
+        shared = tree_secret.shared(current)
+        if shared:
+            tree_secret.resolve(current)
+    except ValueError as exc:
+        _err(f"registrar: {exc}")
+        return EXIT_USAGE
+    if not shared:
+        _err(
+            "registrar: no tree secret: set DEVX_TREE_SECRET (or DEVX_TREE_SECRET_FILE) to "
+            "the secret the trees share; without it no other tree could register here"
+        )
+        return EXIT_USAGE
+    import trio
+
+    import devx
+
+    async def serve() -> None:
+        async with devx.open_root_actor(
+            "registrar", registry_addrs=[addr], listen_addr=addr, telemetry="off"
+        ) as actor:
+            print(
+                f"devx registrar: listening on {addr[0]}:{actor.listen_addr and addr[1]}",
+                flush=True,
+            )
+            await trio.sleep_forever()
+
+    try:
+        trio.run(serve)
+    except OSError as exc:
+        _err(f"registrar: cannot listen on {addr[0]}:{addr[1]}: {exc.strerror or exc}")
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 

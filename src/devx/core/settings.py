@@ -149,6 +149,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     context_cancel_timeout: float = 5.0
     spawn_method: str = ""  # "": the platform's default
     log_format: str = ""  # "": readable on a terminal, JSON elsewhere
+    tree_secret: str = ""  # "": a fresh random secret per tree (no other tree can join)
+    tree_secret_file: str = ""
     # debug
     enable_stackscope: bool = False
     stack_dump_terminal: bool = True
@@ -252,6 +254,21 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "runtime",
         "devx's own log lines: `console` (one readable line) or `json`; "
         "unset: readable on a terminal, JSON elsewhere.",
+    ),
+    Setting(
+        "tree_secret",
+        "DEVX_TREE_SECRET",
+        text,
+        "runtime",
+        "The secret shared by trees that find and call each other through a registry "
+        "(unset: each tree makes its own, so no other tree can connect).",
+    ),
+    Setting(
+        "tree_secret_file",
+        "DEVX_TREE_SECRET_FILE",
+        path,
+        "runtime",
+        "A file (mode 0600, yours) holding that secret; used when `DEVX_TREE_SECRET` is unset.",
     ),
     # debug
     Setting(

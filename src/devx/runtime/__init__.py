@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..core.public import lazy_getattr
 from .actor import Actor, current_actor
 from .context import Context, MsgStream, current_ipc_ctx
+from .discovery import find_actor, get_registry, query_actor, wait_for_actor
 from .errors import (
     ActorBootError,
     ActorExited,
@@ -53,6 +54,10 @@ __all__ = [
     "StreamOverrun",
     "current_actor",
     "current_ipc_ctx",
+    "find_actor",
+    "get_registry",
     "open_nursery",
     "open_root_actor",
+    "query_actor",
+    "wait_for_actor",
 ]

@@ -22,6 +22,7 @@ from ..core import events, schema, settings
 from ..core import hooks as _hooks
 from . import context as _context
 from . import inline as _inline
+from . import registry as _registry
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -60,6 +61,7 @@ from .msgs import (
     HelloAck,
     Lineage,
     Ready,
+    Register,
     Return,
     RuntimeConfig,
     SpawnSpec,
@@ -69,6 +71,7 @@ from .msgs import (
     StreamAck,
     StreamEnd,
     StreamItem,
+    Unregister,
     Yield,
 )
 from .portal import Portal
@@ -138,6 +141,8 @@ class Actor:
         root_addr: Addr | None = None,
         spawn_carrier: dict[str, str] | None = None,
         transport: str = "tcp",
+        registry_addrs: list[Addr] | None = None,
+        listen_host: str = "127.0.0.1",
     ):
         self.lineage = lineage
         self.config = config
@@ -156,6 +161,15 @@ class Actor:
         for name in enable_modules:
             self.enabled_modules.add(name)
         self.listen_addr: Addr | None = None
+        # where ensure_listener() listens: this host, this port (0: any)
+        self.listen_host = listen_host
+        self.listen_port = 0
+        # discovery (devx.runtime.registry): where registrars listen; the table when
+        # this actor is the registrar; the channel this actor registered over
+        self.registry_addrs: list[Addr] = list(registry_addrs or [])
+        self.registry: _registry.Registry | None = None
+        self.registrar_chan: Channel | None = None
+        self._registrar_problems = RateLimited(log, burst=2, window=30.0)
         self.spawn_parent_addr: Addr | None = None  # a child: where its parent listens
         self.parent_chan: Channel | None = None
         self._root_portal: Portal | None = None
@@ -220,6 +234,22 @@ class Actor:
         (``DEVX_STREAM_WINDOW``), how many unread items a receiver holds before its
         sender waits (devx streams are credit-based and never overrun)."""
         return settings.current().stream_window
+
+    @property
+    def is_registrar(self) -> bool:
+        """Whether this actor holds the registry its trees register with."""
+        return self.registry is not None
+
+    def become_registrar(self) -> None:
+        """Hold the registry table and serve its lookups (devx.runtime.registry)."""
+        if self.registry is None:
+            self.registry = _registry.Registry()
+            self.enabled_modules.add(_registry.NS)
+
+    def note_registrar_problem(self, addr: Addr, exc: BaseException) -> None:
+        self._registrar_problems.error(
+            "actor %s cannot reach the registrar at %s: %s (retrying)", self.path, addr, exc
+        )
 
     def __repr__(self) -> str:
         return f"<Actor {self.path} {self.uid} pid={self.pid}>"
@@ -295,6 +325,7 @@ class Actor:
                             self._rpc = rpc
                             yield self
                 finally:
+                    await _registry.unregister(self)
                     service.cancel_scope.cancel()
         finally:
             self._rpc = self._service = None
@@ -373,7 +404,9 @@ class Actor:
     # --- listening and connecting ------------------------------------------------
 
     async def ensure_listener(self) -> Addr:
-        """Start the IPC listener (loopback only) the first time it is needed."""
+        """Start the IPC listener the first time it is needed: on ``listen_host``
+        (loopback unless the root was given another), any port unless
+        ``listen_port`` says which."""
         async with self._listener_lock:
             if self.listen_addr is None:
                 assert self._service is not None, "actor is not running"
@@ -381,7 +414,9 @@ class Actor:
                 # parent checked is private), so a fallback directory is chosen once
                 parent = self.spawn_parent_addr
                 sock_dir = os.path.dirname(parent) if isinstance(parent, str) else None
-                listener, addr = await open_listener(self.transport, sock_dir=sock_dir)
+                listener, addr = await open_listener(
+                    self.transport, host=self.listen_host, port=self.listen_port, sock_dir=sock_dir
+                )
                 self.listen_addr = addr
                 self._service.start_soon(self._serve_listener, listener)
         return self.listen_addr
@@ -478,7 +513,9 @@ class Actor:
         """An authenticated peer: acknowledge, hand a spawned child's channel (and
         only that: never one that came through the listener) to its waiting
         parent, serve it."""
-        chan.peer_uid, chan.peer_pid = msg.uid, msg.pid
+        chan.peer_uid, chan.peer_pid, chan.peer_root = msg.uid, msg.pid, msg.root_uid
+        if msg.root_uid is not None and msg.root_uid != self.root_uid:
+            log.info("actor %s of another tree (root %s) connected", msg.uid, msg.root_uid)
         try:
             await chan.send(HelloAck(uid=self.uid))
         except ChannelClosed:
@@ -535,7 +572,8 @@ class Actor:
 
     async def _hello(self, chan: Channel, who: str) -> Channel:
         try:
-            await chan.send(Hello(uid=self.uid, secret=self.secret, pid=self.pid))
+            hello = Hello(uid=self.uid, secret=self.secret, pid=self.pid, root_uid=self.root_uid)
+            await chan.send(hello)
             with trio.fail_after(HELLO_TIMEOUT):
                 ack = await chan.recv()
         except BaseException:
@@ -583,6 +621,9 @@ class Actor:
                 await self._dispatch(chan, msg)
         finally:
             chan.calls.close_all(reason)
+            chan.gone.set()
+            if self.registry is not None:
+                self.registry.drop_channel(chan)
             if not chan.ready.is_set():
                 chan.ready.set()
             for (chan_id, _cid), scope in list(self._rpc_scopes.items()):
@@ -622,6 +663,16 @@ class Actor:
         elif isinstance(msg, Ready):
             chan.peer_pid = msg.pid
             chan.ready.set()
+        elif isinstance(msg, Register):
+            if self.registry is None:
+                log.error("%s asked %s to register it: not a registrar", chan.peer, self.path)
+            elif msg.uid != chan.peer_uid:
+                log.error("%s asked to register another actor (%s): refused", chan.peer, msg.uid)
+            else:
+                self.registry.add(msg, chan)
+        elif isinstance(msg, Unregister):
+            if self.registry is not None and chan.peer_uid == msg.uid:
+                self.registry.remove(msg.uid)
         else:
             log.error("unexpected %s from %s: ignored", type(msg).__name__, chan.peer)
 

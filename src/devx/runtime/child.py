@@ -20,7 +20,7 @@ import msgspec
 import trio
 
 from ..core import settings
-from . import console, forkserver, lifeline
+from . import console, forkserver, lifeline, registry
 from . import log as runtime_log
 from .actor import Actor, current_actor
 from .errors import ChannelClosed
@@ -83,6 +83,8 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         root_addr=spec.root_addr,
         spawn_carrier=spec.trace_carrier,
         transport=spec.transport,
+        registry_addrs=list(spec.registry_addrs),
+        listen_host=spec.listen_host,
     )
     actor.main_ref = (spec.main_module, spec.main_path)
     actor.spawn_parent_addr = spec.parent_addr
@@ -107,6 +109,8 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         await forkserver.attach_inherited(actor)  # forked: our children are forked too
         await actor.start_service(_sigterm_watch, actor)
         actor._service.start_soon(actor.serve_channel, chan)
+        if actor.registry_addrs:  # registered before it is ready: found from then on
+            await actor.start_service(registry.keep_registered, actor)
         try:
             await chan.send(Ready(pid=os.getpid()))
         except ChannelClosed:

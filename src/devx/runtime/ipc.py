@@ -188,6 +188,11 @@ class Channel:
         # set when a spawned child reports it booted (or failed to: boot_error)
         self.ready = trio.Event()
         self.boot_error: ErrorInfo | None = None
+        # the peer's tree (its root's id, from its Hello): another tree's actor
+        # found through the registry has a root of its own
+        self.peer_root: ActorID | None = None
+        # set once the reader serving this channel ended (the peer went away)
+        self.gone = trio.Event()
 
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
@@ -522,14 +527,16 @@ async def open_listener(
     transport: str = "tcp",
     *,
     host: str = "127.0.0.1",
+    port: int = 0,
     uds_dir: str | None = None,
     sock_dir: str | None = None,
 ) -> tuple[trio.SocketListener, Addr]:
-    """A listener on loopback (TCP, ephemeral port) or a private Unix socket: in
+    """A listener on ``host:port`` (TCP; loopback and an ephemeral port unless
+    given) or a private Unix socket: in
     ``sock_dir`` when that is private (a child uses its parent's directory), else in
     :func:`socket_dir` of ``uds_dir`` / ``$XDG_RUNTIME_DIR`` / ``/tmp``."""
     if transport == "tcp":
-        listeners = await trio.open_tcp_listeners(0, host=host)
+        listeners = await trio.open_tcp_listeners(port, host=host)
         listener = listeners[0]
         for extra in listeners[1:]:
             await extra.aclose()

@@ -80,6 +80,11 @@ class SpawnSpec(msgspec.Struct, frozen=True):
     parent_pid: int = 0
     # the tree's settings, resolved once by the root (a child never re-reads them)
     settings: Settings = Settings()
+    # where the tree's registrar listens (devx.runtime.registry); empty: none
+    registry_addrs: list[tuple[str, int] | str] = []
+    # the host every actor of the tree listens on (TCP): loopback unless the root
+    # was given another (trees on other hosts reach it there)
+    listen_host: str = "127.0.0.1"
 
 
 # --- the IPC protocol ----------------------------------------------------------------
@@ -91,6 +96,9 @@ class Hello(msgspec.Struct, tag=True):
     uid: ActorID
     secret: str
     pid: int
+    # the connecting actor's tree (its root's id): another tree's actor found through
+    # the registry has a root of its own
+    root_uid: ActorID | None = None
 
 
 class HelloAck(msgspec.Struct, tag=True):
@@ -196,6 +204,24 @@ class CancelActor(msgspec.Struct, tag=True):
     reason: str = ""
 
 
+class Register(msgspec.Struct, tag=True):
+    """Actor -> registrar: ``uid`` (of the tree ``root_uid``, at ``path`` in it) is
+    reachable at ``addr``. Held until :class:`Unregister` or until the channel it came
+    over closes (the actor exited or was killed)."""
+
+    uid: ActorID
+    addr: tuple[str, int] | str
+    root_uid: ActorID
+    path: str
+    pid: int
+
+
+class Unregister(msgspec.Struct, tag=True):
+    """Actor -> registrar: forget ``uid`` (it is leaving)."""
+
+    uid: ActorID
+
+
 class Ready(msgspec.Struct, tag=True):
     """A child booted (modules imported) and serves calls."""
 
@@ -213,6 +239,8 @@ Msg = (
     | CancelCall
     | CancelActor
     | Ready
+    | Register
+    | Unregister
     | Started
     | StreamItem
     | StreamEnd

@@ -40,7 +40,7 @@ from .errors import (
     strip_cancelled,
     unbox_error,
 )
-from .ipc import encode
+from .ipc import Addr, encode
 from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start
 from .portal import Portal, func_ref
 from .spawn import Spawner
@@ -179,6 +179,8 @@ class ActorNursery:
             trace_carrier=events.carrier(),
             parent_pid=os.getpid(),
             settings=settings.current(),
+            registry_addrs=list(actor.registry_addrs),
+            listen_host=actor.listen_host,
         )
 
     def _env(self, spec: SpawnSpec) -> dict[str, str]:
@@ -413,6 +415,8 @@ async def open_nursery(
     enable_transports: list[str] | str | None = None,
     spawn_method: str | None = None,
     hide_tb: bool = True,
+    registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
+    listen_addr: tuple[str, int] | str | None = None,
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
     no runtime is running (the options are ``open_root_actor``'s, used only then; an
@@ -431,6 +435,8 @@ async def open_nursery(
         "telemetry": telemetry,
         "transport": transport,
         "spawn_method": spawn_method,
+        "registry_addrs": registry_addrs,
+        "listen_addr": listen_addr,
     }
     root_kwargs = {k: v for k, v in given.items() if v is not None}
     if enable_transports is not None:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import trio
+
 from ..core import events, hooks, settings
 from ..core import schema as events_schema
-from . import forkserver, spawn_methods
+from . import forkserver, registry, spawn_methods, tree_secret
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
 from .errors import as_user_quit, collapse, has_user_quit, strip_cancelled
 from .interrupt import InterruptGuard, first_interrupt, only_interrupts
+from .ipc import Addr
 from .msgs import ActorID, Lineage, RuntimeConfig
+
+log = logging.getLogger("devx.runtime")
+
+PROBE_TIMEOUT = 1.0  # for a registrar to accept a connection before we hold the registry
 
 
 @asynccontextmanager
@@ -30,6 +37,8 @@ async def open_root_actor(
     telemetry: str | None = None,
     transport: str = "tcp",
     spawn_method: str | None = None,
+    registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
+    listen_addr: tuple[str, int] | str | None = None,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
@@ -38,6 +47,13 @@ async def open_root_actor(
     disable); ``transport`` is ``"tcp"`` (loopback) or ``"uds"``; ``spawn_method``
     is how the tree starts its actors: ``"subprocess"`` or ``"forkserver"`` (forked
     from a pre-imported zygote, Linux), default ``$DEVX_SPAWN_METHOD`` or subprocess.
+
+    Discovery: without ``registry_addrs`` this root is its tree's registrar. With
+    them the tree registers at the first that answers; when none does, this root
+    becomes the registrar on the first address. ``listen_addr``: the host (or
+    ``(host, port)``) every actor of the tree listens on, loopback by default; give
+    one other trees can reach to be found from another host. Trees that call each
+    other share ``DEVX_TREE_SECRET`` (or ``DEVX_TREE_SECRET_FILE``).
     """
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
@@ -46,6 +62,9 @@ async def open_root_actor(
     settings.install(settings.resolve())
     try:
         method = spawn_methods.resolve_method(spawn_method)
+        secret = tree_secret.resolve(settings.current())
+        reg_addrs = [_addr(a) for a in registry_addrs] if registry_addrs is not None else None
+        host, port = _listen(listen_addr)
     except BaseException:
         settings.install(None)
         raise
@@ -66,17 +85,20 @@ async def open_root_actor(
     actor = Actor(
         lineage=lineage,
         config=config,
-        secret=secrets.token_urlsafe(32),
+        secret=secret,
         enable_modules=list(enable_modules or []),
         is_root=True,
         transport=transport,
+        registry_addrs=reg_addrs,
+        listen_host=host,
     )
+    actor.listen_port = port
     # the zygote boots (imports) while the root sets itself up
     zygote = await forkserver.launch(actor.secret) if method == "forkserver" else None
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     try:
         async with actor.running():
-            await actor.ensure_listener()
+            await _setup_registry(actor, reg_addrs, listen_addr)
             if zygote is not None:
                 await forkserver.serve_root(actor, zygote)  # the actor's from now on
                 zygote = None
@@ -100,3 +122,75 @@ async def open_root_actor(
             await forkserver.discard(zygote)
         guard.restore()
         settings.install(None)
+
+
+def _addr(addr: object) -> Addr:
+    if isinstance(addr, str):
+        return addr
+    if isinstance(addr, (tuple, list)) and len(addr) == 2:
+        return (str(addr[0]), int(addr[1]))
+    raise ValueError(f"registry address {addr!r}: expected (host, port) or a socket path")
+
+
+def _listen(listen_addr: tuple[str, int] | str | None) -> tuple[str, int]:
+    if listen_addr is None:
+        return "127.0.0.1", 0
+    if isinstance(listen_addr, str):
+        return listen_addr, 0
+    addr = _addr(listen_addr)
+    assert not isinstance(addr, str)
+    return addr
+
+
+async def _setup_registry(actor: Actor, addrs: list[Addr] | None, listen: object) -> None:
+    """Listen, decide whether this root holds the registry, and register."""
+    if addrs is None:
+        actor.become_registrar()
+        actor.registry_addrs = [await actor.ensure_listener()]
+    else:
+        mine = _addr(listen) if isinstance(listen, tuple) else None
+        if mine is not None and mine in addrs:
+            actor.become_registrar()  # told to hold it: a bind failure is an error
+        elif listen is None and addrs and not await _answers(addrs):
+            await _try_hold(actor, addrs[0])
+        await actor.ensure_listener()
+    await actor.start_service(registry.keep_registered, actor)
+
+
+async def _answers(addrs: list[Addr]) -> bool:
+    """Whether something accepts a connection at any of ``addrs``."""
+    for addr in addrs:
+        with trio.move_on_after(PROBE_TIMEOUT):
+            try:
+                if isinstance(addr, str):
+                    stream: trio.abc.Stream = await trio.open_unix_socket(addr)
+                else:
+                    stream = await trio.open_tcp_stream(*addr)
+            except OSError:
+                continue
+            await stream.aclose()
+            return True
+    return False
+
+
+async def _try_hold(actor: Actor, addr: Addr) -> None:
+    """No registrar answers: become it, listening on ``addr`` (when that is ours to
+    bind; else register in the background once one comes up)."""
+    if isinstance(addr, str):
+        return  # a socket path: devx registrar --listen makes those
+    host, port = addr
+    saved = actor.listen_host, actor.listen_port
+    actor.listen_host, actor.listen_port = host, port
+    try:
+        await actor.ensure_listener()
+    except OSError as exc:
+        actor.listen_host, actor.listen_port = saved
+        log.warning(
+            "no registrar answers at %s:%d and this root cannot listen there (%s): it "
+            "registers once one does",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        return
+    actor.become_registrar()

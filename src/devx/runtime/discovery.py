@@ -1,0 +1,173 @@
+"""Finding actors by name through the registrar (see :mod:`.registry`), as the peer
+project's programs do: ``find_actor``, ``wait_for_actor``, ``query_actor``,
+``get_registry``. The actor found may belong to another tree (another program,
+another host) that shares the registrar and the tree secret."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import trio
+
+from . import registry
+from .actor import Actor, current_actor
+from .errors import ChannelClosed
+from .ipc import Addr, Channel
+from .msgs import ActorID
+from .portal import Portal
+from .registry import Entry
+
+
+def _refused(addr: Addr, exc: BaseException) -> ChannelClosed:
+    return ChannelClosed(
+        f"the registrar at {addr} did not accept this actor's hello ({exc}): its tree "
+        "has another secret; trees that share a registrar need the same "
+        "DEVX_TREE_SECRET (or DEVX_TREE_SECRET_FILE)"
+    )
+
+
+async def _open(actor: Actor, addr: Addr, what: str) -> Channel:
+    """An authenticated channel to ``addr``, served by this actor until closed."""
+    try:
+        chan = await actor.connect_to(addr)
+    except ChannelClosed as exc:
+        if what == "registrar":
+            raise _refused(addr, exc) from None
+        raise
+    assert actor._service is not None
+    actor._service.start_soon(actor.serve_channel, chan)
+    return chan
+
+
+@asynccontextmanager
+async def get_registry(addr: Addr | None = None) -> AsyncIterator[Portal]:
+    """A portal to the registrar: this actor's (the one it registered with) unless
+    ``addr`` names another. Raises ``OSError`` when nothing listens there."""
+    actor = current_actor()
+    chan = actor.registrar_chan
+    if addr is None and chan is not None and not chan.closed:
+        yield Portal(chan)
+        return
+    targets = [_norm(addr)] if addr is not None else actor.registry_addrs
+    if not targets:
+        raise RuntimeError(f"actor {actor.path!r} knows no registrar: pass registry_addrs=")
+    last: BaseException | None = None
+    for target in targets:
+        try:
+            chan = await _open(actor, target, "registrar")
+        except OSError as exc:
+            last = exc
+            continue
+        try:
+            yield Portal(chan)
+        finally:
+            await chan.aclose()
+        return
+    assert last is not None
+    raise last
+
+
+async def _lookup(name: str, addrs: Sequence[Addr] | None, *, wait: bool = False) -> list[Entry]:
+    actor = current_actor()
+    table = actor.registry
+    if table is not None and addrs is None:
+        return await table.wait_for(name) if wait else table.find(name)
+    func = "wait_for" if wait else "find"
+    last: BaseException | None = None
+    targets: list[Addr | None] = list(addrs) if addrs else [None]
+    for addr in targets:
+        try:
+            async with get_registry(_norm(addr) if addr is not None else None) as portal:
+                got = await portal.run_from_ns(registry.NS, func, name=name)
+        except OSError as exc:
+            last = exc
+            continue
+        return _entries(got)
+    assert last is not None
+    raise last
+
+
+def _entries(raw: Any) -> list[Entry]:
+    out = []
+    for uid, addr, root, path, pid in raw:
+        out.append(Entry(ActorID(*uid), _norm(addr), ActorID(*root), path, pid))
+    return out
+
+
+def _norm(addr: Any) -> Addr:
+    return addr if isinstance(addr, str) else (str(addr[0]), int(addr[1]))
+
+
+@asynccontextmanager
+async def query_actor(
+    name: str, regaddr: Addr | None = None
+) -> AsyncIterator[tuple[Addr | None, Portal | None]]:
+    """``(addr, registrar portal)`` of the newest actor registered as ``name``;
+    ``(None, None)`` when none is (a portal only when the registrar is another
+    actor)."""
+    actor = current_actor()
+    if actor.registry is not None and regaddr is None:
+        found = actor.registry.find(name)
+        yield (found[0].addr if found else None), None
+        return
+    async with get_registry(regaddr) as portal:
+        raw = await portal.run_from_ns(registry.NS, "find", name=name)
+        found = _entries(raw)
+        yield (found[0].addr if found else None), portal
+
+
+async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitStack) -> list[Portal]:
+    portals = []
+    for entry in entries:
+        try:
+            chan = await _open(actor, entry.addr, "actor")
+        except (OSError, ChannelClosed, trio.TooSlowError):
+            continue  # gone since it registered (its entry goes with its channel)
+        stack.push_async_callback(chan.aclose)
+        portals.append(Portal(chan))
+    return portals
+
+
+@asynccontextmanager
+async def find_actor(
+    name: str,
+    registry_addrs: Sequence[Addr] | None = None,
+    *,
+    only_first: bool = True,
+    raise_on_none: bool = False,
+) -> AsyncIterator[Any]:
+    """A portal to an actor registered as ``name`` (the newest), or ``None`` when
+    none is; every one of them as a list with ``only_first=False``. The channel
+    closes when the block ends."""
+    actor = current_actor()
+    entries = await _lookup(name, registry_addrs)
+    async with AsyncExitStack() as stack:
+        portals: list[Portal] = []
+        for entry in entries:
+            portals += await _connect_first(actor, [entry], stack)
+            if portals and only_first:
+                break
+        if not portals and raise_on_none:
+            where = registry_addrs or actor.registry_addrs
+            raise RuntimeError(f"no actor named {name!r} is registered at {where}")
+        if only_first:
+            yield portals[0] if portals else None
+        else:
+            yield portals
+
+
+@asynccontextmanager
+async def wait_for_actor(name: str, registry_addr: Addr | None = None) -> AsyncIterator[Portal]:
+    """A portal to an actor registered as ``name``, waiting until one is."""
+    actor = current_actor()
+    addrs = [registry_addr] if registry_addr is not None else None
+    while True:
+        entries = await _lookup(name, addrs, wait=True)
+        async with AsyncExitStack() as stack:
+            portals = await _connect_first(actor, entries, stack)
+            if portals:
+                yield portals[0]
+                return
+        await trio.sleep(registry.RETRY_FIRST)  # stale entries: their channels close soon

@@ -1,0 +1,223 @@
+"""The registrar: which actors are up, by name, and where they listen.
+
+One actor holds the table (the root of a tree by default, or ``devx registrar``);
+every actor of every tree that shares its address and the tree secret registers
+there when it starts (a :class:`~devx.runtime.msgs.Register` frame over a channel it
+keeps open) and is forgotten when it says :class:`~devx.runtime.msgs.Unregister` or
+when that channel closes: an actor killed with SIGKILL is gone from the table as
+soon as the registrar reads the end of its connection. An actor whose registrar
+goes away reconnects and registers again once one listens there again.
+
+Lookups are calls into this module (enabled in the registrar only): :func:`find`,
+:func:`wait_for`, :func:`list_actors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from .errors import ChannelClosed
+from .ipc import Addr, Channel
+from .msgs import ActorID, Register, Unregister
+
+if TYPE_CHECKING:
+    from .actor import Actor
+
+log = logging.getLogger("devx.runtime")
+
+NS = __name__  # the registrar's calls: portal.run_from_ns(NS, "find", name=...)
+# reconnecting to a registrar that went away: first wait, doubled up to the cap
+RETRY_FIRST = 0.02
+RETRY_CAP = 0.5
+# how long a booting actor waits for its first registration before reporting ready
+# anyway (an unreachable registrar never holds a boot up)
+FIRST_REGISTER_TIMEOUT = 2.0
+
+
+class Entry(msgspec.Struct, frozen=True, array_like=True):
+    """One registered actor, as lookups return it."""
+
+    uid: ActorID
+    addr: tuple[str, int] | str
+    root_uid: ActorID
+    path: str
+    pid: int
+
+
+class Registry:
+    """The registrar's table: entries by uuid, the channel each came over, and the
+    tasks waiting for a name."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}  # by uuid, oldest first
+        self._via: dict[str, int] = {}  # uuid -> id() of the channel it registered over
+        self._changed = trio.Event()
+
+    def add(self, msg: Register, chan: Channel | None) -> None:
+        entry = Entry(msg.uid, _addr(msg.addr), msg.root_uid, msg.path, msg.pid)
+        self.entries.pop(msg.uid.uuid, None)
+        self.entries[msg.uid.uuid] = entry
+        if chan is not None:
+            self._via[msg.uid.uuid] = id(chan)
+        log.debug("registered %s at %s", msg.uid, entry.addr)
+        self._wake()
+
+    def remove(self, uid: ActorID) -> None:
+        if self.entries.pop(uid.uuid, None) is not None:
+            log.debug("unregistered %s", uid)
+        self._via.pop(uid.uuid, None)
+
+    def drop_channel(self, chan: Channel) -> None:
+        """``chan`` closed: forget every actor that registered over it."""
+        gone = [u for u, c in self._via.items() if c == id(chan)]
+        for uuid in gone:
+            entry = self.entries.pop(uuid, None)
+            self._via.pop(uuid, None)
+            if entry is not None:
+                log.debug("unregistered %s: its channel closed", entry.uid)
+
+    def find(self, name: str) -> list[Entry]:
+        """Entries named ``name``, newest first."""
+        return [e for e in reversed(self.entries.values()) if e.uid.name == name]
+
+    async def wait_for(self, name: str) -> list[Entry]:
+        while True:
+            found = self.find(name)
+            if found:
+                return found
+            await self._changed.wait()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+
+def _addr(addr: Any) -> Addr:
+    return addr if isinstance(addr, str) else (str(addr[0]), int(addr[1]))
+
+
+def _table() -> Registry:
+    from .actor import current_actor
+
+    actor = current_actor()
+    if actor.registry is None:
+        raise RuntimeError(f"actor {actor.path!r} is not a registrar")
+    return actor.registry
+
+
+# --- the registrar's calls (run in the registrar) ----------------------------------------
+
+
+def find(name: str) -> list[Entry]:
+    """Every registered actor named ``name``, newest first."""
+    return _table().find(name)
+
+
+async def wait_for(name: str) -> list[Entry]:
+    """Like :func:`find`, once at least one actor named ``name`` is registered."""
+    return await _table().wait_for(name)
+
+
+def list_actors() -> list[Entry]:
+    """Every registered actor, oldest first."""
+    return list(_table().entries.values())
+
+
+# --- an actor keeping itself registered ----------------------------------------------------
+
+
+def register_msg(actor: Actor) -> Register:
+    assert actor.listen_addr is not None
+    return Register(
+        uid=actor.uid,
+        addr=actor.listen_addr,
+        root_uid=actor.root_uid,
+        path=actor.path,
+        pid=actor.pid,
+    )
+
+
+async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Register ``actor`` (a service task for its whole life): in its own table when
+    it is the registrar, else over a channel to the registrar, again each time that
+    channel is lost (the registrar died and came back). Reports started once the
+    first registration went out or could not within :data:`FIRST_REGISTER_TIMEOUT`."""
+    await actor.ensure_listener()
+    if actor.registry is not None:
+        actor.registry.add(register_msg(actor), None)
+        task_status.started()
+        return
+    started = False
+    delay = RETRY_FIRST
+    deadline = trio.current_time() + FIRST_REGISTER_TIMEOUT
+    while True:
+        with trio.move_on_at(deadline if not started else float("inf")):
+            chan = await _registrar_channel(actor)
+            if chan is not None:
+                try:
+                    await chan.send(register_msg(actor))
+                except ChannelClosed:
+                    chan = None
+        if chan is not None:
+            delay = RETRY_FIRST
+            actor.registrar_chan = chan
+            if not started:
+                started = True
+                task_status.started()
+            await _wait_closed(chan)
+            actor.registrar_chan = None
+            log.info("actor %s lost its registrar: registering again once it is back", actor.path)
+            continue
+        if not started and trio.current_time() >= deadline:
+            started = True
+            task_status.started()
+        await trio.sleep(delay)
+        delay = min(delay * 2, RETRY_CAP)
+
+
+async def _wait_closed(chan: Channel) -> None:
+    await chan.gone.wait()  # set by the channel's reader once it ends
+
+
+async def _registrar_channel(actor: Actor) -> Channel | None:
+    """A served channel to the first registrar that answers; None when none does
+    (the reasons are logged, rate-limited)."""
+    for addr in actor.registry_addrs:
+        if not actor.is_root and addr == actor.root_addr:
+            # the registrar is our root: the channel we have to it (our parent's when
+            # it is our parent) is the one whose end the registrar notices
+            try:
+                return (await actor.root_portal()).channel
+            except (OSError, ChannelClosed, trio.TooSlowError) as exc:
+                actor.note_registrar_problem(addr, exc)
+                continue
+        try:
+            chan = await actor.connect_to(addr)
+        except (OSError, ChannelClosed, trio.TooSlowError) as exc:
+            actor.note_registrar_problem(addr, exc)
+            continue
+        assert actor._service is not None
+        actor._service.start_soon(actor.serve_channel, chan)
+        return chan
+    return None
+
+
+async def unregister(actor: Actor) -> None:
+    """Say goodbye to the registrar (shielded, bounded): the entry goes at once rather
+    than when the channel's end is read."""
+    if actor.registry is not None:
+        actor.registry.remove(actor.uid)
+        return
+    chan = actor.registrar_chan
+    if chan is None or chan.closed:
+        return
+    with trio.CancelScope(shield=True) as cs:
+        cs.deadline = trio.current_time() + 0.5
+        try:
+            await chan.send(Unregister(uid=actor.uid))
+        except ChannelClosed:
+            pass

@@ -1,0 +1,30 @@
+"""Functions the discovery tests call in actors found through a registrar."""
+
+from __future__ import annotations
+
+import os
+
+import devx
+
+
+def where() -> dict[str, object]:
+    actor = devx.current_actor()
+    return {
+        "path": actor.path,
+        "pid": os.getpid(),
+        "root": actor.root_uid.uuid,
+        "addr": list(actor.listen_addr) if isinstance(actor.listen_addr, tuple) else None,
+    }
+
+
+async def call_by_name(name: str) -> dict[str, object] | None:
+    """Find ``name`` through this actor's registrar and run :func:`where` there."""
+    async with devx.find_actor(name) as portal:
+        if portal is None:
+            return None
+        got: dict[str, object] = await portal.run(where)
+        return got
+
+
+def is_registrar() -> bool:
+    return devx.current_actor().is_registrar

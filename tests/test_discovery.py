@@ -1,0 +1,243 @@
+"""Discovery (issue 23): a registrar, and actors found by name within a tree, across
+trees (separate programs sharing a registrar and DEVX_TREE_SECRET) and across
+"hosts" (two roots on 127.0.0.2 and 127.0.0.3). Every tree is a real process; the
+registrar's table is read through the public lookups."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pexpect
+import pytest
+import trio
+
+import devx
+import discovery_fns
+from conftest import scaled
+
+pytestmark = pytest.mark.timeout(180)
+
+SCRIPT = str(Path(__file__).parent / "scripts" / "discovery_tree.py")
+SECRET = "discovery-test-secret-0123456789"
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _env(secret: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVX_TREE_SECRET")}
+    if secret is not None:
+        env["DEVX_TREE_SECRET"] = secret
+    return env
+
+
+@contextmanager
+def _proc(args: list[str], secret: str | None, ready: str) -> Iterator[pexpect.spawn]:
+    child = pexpect.spawn(
+        sys.executable, args, env=_env(secret), encoding="utf-8", timeout=scaled(20)
+    )
+    try:
+        child.expect(ready)
+        yield child
+    finally:
+        if child.isalive():
+            child.kill(signal.SIGINT)
+            try:
+                child.expect(pexpect.EOF, timeout=scaled(10))
+            except pexpect.TIMEOUT:
+                child.kill(signal.SIGKILL)
+        child.close(force=True)
+
+
+def _registrar(port: int, host: str = "127.0.0.1") -> AbstractContextManager[pexpect.spawn]:
+    return _proc(["-m", "devx", "registrar", "--listen", f"{host}:{port}"], SECRET, "listening on")
+
+
+def _tree(
+    reg: tuple[str, int], *extra: str, secret: str | None = SECRET
+) -> AbstractContextManager[pexpect.spawn]:
+    args = [SCRIPT, "--registry", f"{reg[0]}:{reg[1]}", *extra]
+    return _proc(args, secret, r"READY (\{[^\r\n]*\})")
+
+
+async def _until(pred: Callable[[], Awaitable[object]], what: str) -> object:
+    """Poll an async predicate until it holds (bounded): the registrar's view changes
+    when it reads a frame or an end of file, which nothing here can wait on."""
+    with trio.move_on_after(scaled(10)):
+        while True:
+            got = await pred()
+            if got:
+                return got
+            await trio.sleep(0.02)
+    pytest.fail(f"timed out after {scaled(10):g} s waiting for {what}")
+
+
+async def _addr_of(name: str) -> object:
+    async with devx.query_actor(name) as (addr, _):
+        return addr
+
+
+def test_find_call_and_deregister_within_one_tree() -> None:
+    """The root is the registrar; its children register on start (found as soon as
+    start_actor returns, by the root and by a sibling) and are gone once they exit."""
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            assert devx.current_actor().is_registrar
+            svc = await an.start_actor("svc", enable_modules=["discovery_fns"])
+            client = await an.start_actor("client", enable_modules=["discovery_fns"])
+            assert not await client.run(discovery_fns.is_registrar)
+            async with devx.find_actor("svc") as portal:
+                assert portal is not None
+                assert (await portal.run(discovery_fns.where))["path"] == "root/svc"
+            got = await client.run(discovery_fns.call_by_name, name="svc")
+            assert got["path"] == "root/svc"
+            async with devx.wait_for_actor("client") as portal:
+                assert (await portal.run(discovery_fns.where))["path"] == "root/client"
+            async with devx.find_actor("nobody") as portal:
+                assert portal is None
+            with pytest.raises(RuntimeError, match="no actor named 'nobody'"):
+                async with devx.find_actor("nobody", raise_on_none=True):
+                    pass
+            await svc.cancel_actor()
+            await _until(lambda: _none(_addr_of("svc")), "svc to be forgotten")
+            assert await client.run(discovery_fns.call_by_name, name="svc") is None
+            await an.cancel()
+
+    trio.run(main)
+
+
+async def _none(aw: Awaitable[object]) -> bool:
+    return await aw is None
+
+
+def test_trees_find_each_other_through_a_standalone_registrar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`devx registrar` holds the registry; another program's actor is found, called
+    and is forgotten when its whole tree is killed with SIGKILL."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc") as other:
+
+        async def main() -> None:
+            async with devx.open_nursery(registry_addrs=[reg]) as an:
+                me = devx.current_actor()
+                assert not me.is_registrar
+                async with devx.get_registry() as portal:
+                    assert portal.channel.peer_uid.name == "registrar"
+                async with devx.find_actor("svc") as portal:
+                    got = await portal.run(discovery_fns.where)
+                assert got["path"] == "other/svc" and got["root"] != me.root_uid.uuid
+                # a child of this tree finds the other tree's actor too
+                client = await an.start_actor("client", enable_modules=["discovery_fns"])
+                got = await client.run(discovery_fns.call_by_name, name="svc")
+                assert got["path"] == "other/svc"
+                # the other tree dies at once: the registrar notices the dropped channels
+                os.kill(other.pid, signal.SIGKILL)
+                await _until(lambda: _none(_addr_of("svc")), "the killed tree's actor to go")
+                await _until(lambda: _none(_addr_of("other")), "the killed root to go")
+                await an.cancel()
+
+        trio.run(main)
+
+
+def test_actors_register_again_after_the_registrar_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The registrar is killed (SIGKILL) and started again on its port: the other
+    tree's actors and this tree's own register again by themselves."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    registrar = _registrar(port)
+    first = registrar.__enter__()
+    try:
+        with _tree(reg, "--name", "other", "--start", "svc"):
+
+            async def main() -> None:
+                async with devx.open_root_actor(name="client", registry_addrs=[reg]):
+                    async with devx.wait_for_actor("svc") as portal:
+                        assert (await portal.run(discovery_fns.where))["path"] == "other/svc"
+                    first.kill(signal.SIGKILL)
+                    await trio.to_thread.run_sync(first.expect, pexpect.EOF)
+                    with pytest.raises(OSError):
+                        async with devx.find_actor("svc"):
+                            pass
+                    restarted = _registrar(port)  # kept: its exit ends the process
+                    await trio.to_thread.run_sync(restarted.__enter__)
+                    try:
+                        for name in ("svc", "other", "client"):
+                            await _until(lambda n=name: _found(n), f"{name} to register again")
+                        async with devx.find_actor("svc") as portal:
+                            assert (await portal.run(discovery_fns.where))["path"] == "other/svc"
+                    finally:
+                        await trio.to_thread.run_sync(restarted.__exit__, None, None, None)
+
+            trio.run(main)
+    finally:
+        registrar.__exit__(None, None, None)
+
+
+async def _found(name: str) -> bool:
+    try:
+        return await _addr_of(name) is not None
+    except OSError:
+        return False
+
+
+def test_a_stranger_without_the_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tree with another secret can neither look up nor register; the error says
+    what to set."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    with _registrar(port), _tree(reg, "--name", "intruder", "--start", "spy", secret="x" * 32):
+        monkeypatch.setenv("DEVX_TREE_SECRET", "another-secret-entirely-000000")
+
+        async def stranger() -> None:
+            async with devx.open_root_actor(registry_addrs=[reg]):
+                with pytest.raises(devx.ChannelClosed, match="DEVX_TREE_SECRET"):
+                    async with devx.find_actor("spy"):
+                        pass
+
+        trio.run(stranger)
+        monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+
+        async def member() -> None:
+            async with devx.open_root_actor(registry_addrs=[reg]):
+                async with devx.get_registry() as portal:
+                    table = await portal.run_from_ns("devx.runtime.registry", "list_actors")
+                names = sorted(entry[0][0] for entry in table)
+                assert names == ["registrar", "root"], names  # no intruder, no spy
+
+        trio.run(member)
+
+
+def test_two_roots_on_two_loopback_addresses() -> None:
+    """ "Two hosts": a root on 127.0.0.2 holds the registry (and listens only there), a
+    root on 127.0.0.3 registers with it; each finds and calls the other's actor."""
+    port = _free_port("127.0.0.2")
+    reg = ("127.0.0.2", port)
+    with _tree(reg, "--name", "alpha", "--listen", f"127.0.0.2:{port}", "--start", "a1") as a:
+        assert json.loads(a.match.group(1)) == {"registrar": True}
+        with _tree(
+            reg, "--name", "beta", "--listen", "127.0.0.3", "--start", "b1", "--call", "a1"
+        ) as b:
+            assert json.loads(b.match.group(1)) == {"registrar": False}
+            called = json.loads(b.before.split("CALLED", 1)[1].strip().splitlines()[0])
+            assert called["path"] == "alpha/a1" and called["addr"][0] == "127.0.0.2"
+            # and from a third program: beta's actor listens on beta's host only
+            with _tree(reg, "--name", "gamma", "--call", "b1") as c:
+                called = json.loads(c.before.split("CALLED", 1)[1].strip().splitlines()[0])
+                assert called["path"] == "beta/b1" and called["addr"][0] == "127.0.0.3"
