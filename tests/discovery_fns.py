@@ -28,3 +28,10 @@ async def call_by_name(name: str) -> dict[str, object] | None:
 
 def is_registrar() -> bool:
     return devx.current_actor().is_registrar
+
+
+async def pause_then_add(x: int) -> int:
+    """Pause (a REPL on this actor's own tree's terminal), then answer."""
+    await devx.pause()
+    y = x + 1
+    return y

@@ -21,6 +21,7 @@ RUNS = [
     ("run.py", [], "QUICK"),
     ("bench_context.py", ["100"], ""),
     ("bench_dead_collector.py", ["1"], ""),
+    ("bench_discovery.py", ["2"], "lookups/s"),
     ("bench_door.py", ["2"], "onto another task's breakpoint"),
     ("bench_forkserver.py", ["--rounds", "1"], ""),
     ("bench_greenback.py", [], "greenback"),

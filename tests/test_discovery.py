@@ -20,6 +20,7 @@ import trio
 
 import devx
 import discovery_fns
+from _pty import Repl, banner
 from conftest import scaled
 
 pytestmark = pytest.mark.timeout(180)
@@ -241,3 +242,79 @@ def test_two_roots_on_two_loopback_addresses() -> None:
             with _tree(reg, "--name", "gamma", "--call", "b1") as c:
                 called = json.loads(c.before.split("CALLED", 1)[1].strip().splitlines()[0])
                 assert called["path"] == "beta/b1" and called["addr"][0] == "127.0.0.3"
+
+
+def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A found actor of a debug-mode tree pauses in a call from this tree: its REPL
+    opens on its own tree's terminal (a PTY here), says whose call it serves, and is
+    driven there (n, p, c); the caller gets the result and never sees a prompt."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    with _registrar(port):
+        host = Repl(
+            SCRIPT, "--registry", f"127.0.0.1:{port}", "--name", "host", "--start", "svc",
+            "--debug", DEVX_TREE_SECRET=SECRET,
+        )  # fmt: skip
+        try:
+            host.expect("READY")
+
+            def drive() -> None:
+                host.expect(banner("PAUSE", "svc", "host/svc"))
+                host.expect(r"serving a call from actor caller@\w+ \(pid \d+\) of another tree")
+                host.prompt()
+                host.wait_reading()
+                host.cmd("n")
+                assert "41" in host.cmd("p x")
+                host.child.sendline("c")
+
+            async def main() -> int:
+                async with devx.open_root_actor(name="caller", registry_addrs=[reg]):
+                    async with devx.find_actor("svc") as portal:
+                        async with trio.open_nursery() as n:
+                            n.start_soon(trio.to_thread.run_sync, drive)
+                            got: int = await portal.run(discovery_fns.pause_then_add, x=41)
+                return got
+
+            assert trio.run(main) == 42
+            assert "Pdb" not in capfd.readouterr().out
+            host.child.sendintr()  # ctrl-c on its terminal ends the host tree
+            host.finish()
+        finally:
+            host.close()
+
+
+def test_a_call_into_another_tree_is_a_span_naming_the_callees_trace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The caller's trace has a devx.remote_call span whose link attributes name the
+    trace (and actor span) of the called tree, as each tree's own file records them."""
+    from devx.core import schema
+    from devx.telemetry.readback import load_spans
+
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    mine, theirs = tmp_path / "caller.otlp.jsonl", tmp_path / "callee.otlp.jsonl"
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(theirs))
+    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc"):
+
+        async def main() -> None:
+            async with devx.open_root_actor(
+                name="caller", registry_addrs=[reg], telemetry=str(mine)
+            ):
+                async with devx.find_actor("svc") as portal:
+                    assert (await portal.run(discovery_fns.where))["path"] == "other/svc"
+
+        trio.run(main)
+    calls = [s for s in load_spans(mine) if s["name"] == schema.REMOTE_CALL_SPAN]
+    assert len(calls) == 1, calls
+    attrs = calls[0]["attributes"]
+    assert attrs[schema.REMOTE_CALL_FUNC] == "discovery_fns.where"
+    assert attrs[schema.CALLEE_UID].startswith("svc@")
+    callee = load_spans(theirs, strict=False)
+    linked = [s for s in callee if s["span_id"] == attrs[schema.LINK_SPAN_ID]]
+    assert linked and linked[0]["trace_id"] == attrs[schema.LINK_TRACE_ID], linked
+    assert attrs[schema.LINK_TRACE_ID] != calls[0]["trace_id"]  # two trees, two traces

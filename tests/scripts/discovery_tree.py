@@ -32,6 +32,7 @@ async def main(args: argparse.Namespace) -> None:
         registry_addrs=[_addr(args.registry)],
         listen_addr=listen,
         enable_modules=["discovery_fns"],
+        debug_mode=args.debug,
     ) as an:
         for name in args.start:
             await an.start_actor(name, enable_modules=["discovery_fns"])
@@ -50,6 +51,7 @@ if __name__ == "__main__":
     parser.add_argument("--listen")
     parser.add_argument("--start", action="append", default=[])
     parser.add_argument("--call", action="append", default=[])
+    parser.add_argument("--debug", action="store_true")
     try:
         trio.run(main, parser.parse_args())
     except KeyboardInterrupt:

@@ -117,3 +117,14 @@ CONTEXT_SIDE = "devx.context.side"  # caller | callee
 CONTEXT_CID = "devx.context.cid"  # the caller's call id: caller and callee spans share it
 CONTEXT_PEER_UID = "devx.context.peer_uid"
 CONTEXT_CANCELLER = "devx.context.canceller"  # uid of the actor that asked for the cancel
+
+# --- discovery (devx.runtime.discovery) ---------------------------------------------------
+# a call into an actor of another tree (found through the registry): a span in the
+# caller's trace naming the callee's trace (its actor's span when the channel opened)
+REMOTE_CALL_SPAN = "devx.remote_call"
+REMOTE_CALL_FUNC = "devx.remote_call.func"  # "module.qualname"
+CALLEE_PATH = "devx.callee.path"
+CALLEE_UID = "devx.callee.uid"
+CALLEE_ROOT = "devx.callee.root_uid"
+LINK_TRACE_ID = "devx.link.trace_id"  # the callee's trace
+LINK_SPAN_ID = "devx.link.span_id"

@@ -306,7 +306,8 @@ class Session:
         behind = "".join(f"\n    {line}" for line in banner_lines(self.waiters_now()))
         line = (
             f"\n>>> devx {self.reason.upper()} in actor {actor.name!r} "
-            f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}{behind}"
+            f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}"
+            f"{_foreign_caller_line()}{behind}"
         )
         terminal.write(line + "\n")
 
@@ -377,3 +378,17 @@ async def _first(*waits: Any) -> None:
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(run)
+
+
+def _foreign_caller_line() -> str:
+    """A REPL opened by a call from another tree's actor (found through the registry)
+    says so: it is on this tree's terminal, not the caller's."""
+    from ..runtime.actor import foreign_caller
+
+    chan = foreign_caller.get()
+    if chan is None:
+        return ""
+    return (
+        f"\n    serving a call from actor {chan.peer_uid} (pid {chan.peer_pid}) of another "
+        f"tree (root {chan.peer_root}): this REPL is on this tree's terminal"
+    )

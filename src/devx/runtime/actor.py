@@ -3,6 +3,7 @@ from peers, the channels to them, and the cancellation of everything it runs."""
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import importlib
 import importlib.util
@@ -93,6 +94,12 @@ REPLY_TIMEOUT = 1.0
 
 _current: Actor | None = None
 
+# in a call's task: the channel of the caller when it is an actor of another tree
+# (found through the registry); a REPL opened by the call says whose call it serves
+foreign_caller: contextvars.ContextVar[Channel | None] = contextvars.ContextVar(
+    "devx_foreign_caller", default=None
+)
+
 
 def check_actor_name(name: object) -> str:
     """``name`` when it can name an actor: a non-empty string with no ``/`` (the tree
@@ -169,7 +176,7 @@ class Actor:
         self.registry_addrs: list[Addr] = list(registry_addrs or [])
         self.registry: _registry.Registry | None = None
         self.registrar_chan: Channel | None = None
-        self._registrar_problems = RateLimited(log, burst=2, window=30.0)
+        self._registrar_unreachable = False  # said once per outage, not per retry
         self.spawn_parent_addr: Addr | None = None  # a child: where its parent listens
         self.parent_chan: Channel | None = None
         self._root_portal: Portal | None = None
@@ -247,9 +254,21 @@ class Actor:
             self.enabled_modules.add(_registry.NS)
 
     def note_registrar_problem(self, addr: Addr, exc: BaseException) -> None:
-        self._registrar_problems.error(
-            "actor %s cannot reach the registrar at %s: %s (retrying)", self.path, addr, exc
-        )
+        """The registrar at ``addr`` did not answer: said once until it does again."""
+        if not self._registrar_unreachable:
+            self._registrar_unreachable = True
+            log.warning(
+                "actor %s cannot reach the registrar at %s: %s (it registers as soon as "
+                "one answers there)",
+                self.path,
+                addr,
+                exc,
+            )
+
+    def note_registered(self, addr: Addr | None) -> None:
+        if self._registrar_unreachable:
+            self._registrar_unreachable = False
+            log.warning("actor %s registered again with the registrar at %s", self.path, addr)
 
     def __repr__(self) -> str:
         return f"<Actor {self.path} {self.uid} pid={self.pid}>"
@@ -517,7 +536,10 @@ class Actor:
         if msg.root_uid is not None and msg.root_uid != self.root_uid:
             log.info("actor %s of another tree (root %s) connected", msg.uid, msg.root_uid)
         try:
-            await chan.send(HelloAck(uid=self.uid))
+            ack = HelloAck(uid=self.uid, root_uid=self.root_uid)
+            if msg.root_uid is not None and msg.root_uid != self.root_uid:
+                ack.trace = events.carrier()  # another tree's caller links to our trace
+            await chan.send(ack)
         except ChannelClosed:
             await chan.aclose()
             return
@@ -582,7 +604,7 @@ class Actor:
         if not isinstance(ack, HelloAck):
             await chan.aclose()
             raise ChannelClosed(f"{who} did not accept our hello")
-        chan.peer_uid = ack.uid
+        chan.peer_uid, chan.peer_root, chan.peer_trace = ack.uid, ack.root_uid, ack.trace
         return chan
 
     async def root_portal(self) -> Portal:
@@ -796,6 +818,8 @@ class Actor:
         __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
         key = (id(chan), msg.cid)
         reply: Any
+        if chan.peer_root is not None and chan.peer_root != self.root_uid:
+            foreign_caller.set(chan)  # this task's own context
         try:
             with scope:
                 reply = await self._call(chan, msg, pending, fn)

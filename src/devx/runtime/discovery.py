@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from ..core import events, schema
 from . import registry
 from .actor import Actor, current_actor
 from .errors import ChannelClosed
@@ -118,6 +119,24 @@ async def query_actor(
         yield (found[0].addr if found else None), portal
 
 
+class TreePortal(Portal):
+    """A portal to an actor of another tree (found through the registry): each call
+    is a span in this tree's trace that names the callee and its trace."""
+
+    async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
+        chan = self.channel
+        attrs: dict[str, Any] = {
+            schema.REMOTE_CALL_FUNC: f"{ns}.{func}",
+            schema.CALLEE_UID: str(chan.peer_uid),
+            schema.CALLEE_ROOT: str(chan.peer_root),
+        }
+        parts = chan.peer_trace.get("traceparent", "").split("-")
+        if len(parts) == 4:
+            attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = parts[1], parts[2]
+        with events.span(schema.REMOTE_CALL_SPAN, **attrs):
+            return await super().run_from_ns(ns, func, **kwargs)
+
+
 async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitStack) -> list[Portal]:
     portals = []
     for entry in entries:
@@ -126,7 +145,8 @@ async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitSta
         except (OSError, ChannelClosed, trio.TooSlowError):
             continue  # gone since it registered (its entry goes with its channel)
         stack.push_async_callback(chan.aclose)
-        portals.append(Portal(chan))
+        other_tree = chan.peer_root is not None and chan.peer_root != actor.root_uid
+        portals.append(TreePortal(chan) if other_tree else Portal(chan))
     return portals
 
 

@@ -191,6 +191,7 @@ class Channel:
         # the peer's tree (its root's id, from its Hello): another tree's actor
         # found through the registry has a root of its own
         self.peer_root: ActorID | None = None
+        self.peer_trace: dict[str, str] = {}  # its telemetry carrier (traceparent)
         # set once the reader serving this channel ended (the peer went away)
         self.gone = trio.Event()
 

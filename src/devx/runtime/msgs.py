@@ -103,6 +103,10 @@ class Hello(msgspec.Struct, tag=True):
 
 class HelloAck(msgspec.Struct, tag=True):
     uid: ActorID
+    # the accepting actor's tree and trace (W3C traceparent of its actor span): a
+    # call into another tree is linked to the callee's trace
+    root_uid: ActorID | None = None
+    trace: dict[str, str] = {}
 
 
 class Start(msgspec.Struct, tag=True):

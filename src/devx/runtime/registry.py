@@ -165,12 +165,13 @@ async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNO
         if chan is not None:
             delay = RETRY_FIRST
             actor.registrar_chan = chan
+            actor.note_registered(chan.peer_desc)
             if not started:
                 started = True
                 task_status.started()
             await _wait_closed(chan)
             actor.registrar_chan = None
-            log.info("actor %s lost its registrar: registering again once it is back", actor.path)
+            log.debug("actor %s lost its registrar: registering again once it is back", actor.path)
             continue
         if not started and trio.current_time() >= deadline:
             started = True

@@ -15,7 +15,7 @@ from ..core import schema as events_schema
 from . import forkserver, registry, spawn_methods, tree_secret
 from . import log as runtime_log
 from .actor import Actor, check_actor_name, current_actor
-from .errors import as_user_quit, collapse, has_user_quit, strip_cancelled
+from .errors import ChannelClosed, as_user_quit, collapse, has_user_quit, strip_cancelled
 from .interrupt import InterruptGuard, first_interrupt, only_interrupts
 from .ipc import Addr
 from .msgs import ActorID, Lineage, RuntimeConfig
@@ -151,24 +151,25 @@ async def _setup_registry(actor: Actor, addrs: list[Addr] | None, listen: object
         mine = _addr(listen) if isinstance(listen, tuple) else None
         if mine is not None and mine in addrs:
             actor.become_registrar()  # told to hold it: a bind failure is an error
-        elif listen is None and addrs and not await _answers(addrs):
+        elif listen is None and addrs and not await _answers(actor, addrs):
             await _try_hold(actor, addrs[0])
         await actor.ensure_listener()
     await actor.start_service(registry.keep_registered, actor)
 
 
-async def _answers(addrs: list[Addr]) -> bool:
-    """Whether something accepts a connection at any of ``addrs``."""
+async def _answers(actor: Actor, addrs: list[Addr]) -> bool:
+    """Whether something accepts a connection at any of ``addrs`` (a full hello, so
+    that a registrar there sees a peer come and go, not a stranger; one that refuses
+    our secret answers too)."""
     for addr in addrs:
         with trio.move_on_after(PROBE_TIMEOUT):
             try:
-                if isinstance(addr, str):
-                    stream: trio.abc.Stream = await trio.open_unix_socket(addr)
-                else:
-                    stream = await trio.open_tcp_stream(*addr)
+                chan = await actor.connect_to(addr)
+            except ChannelClosed:
+                return True
             except OSError:
                 continue
-            await stream.aclose()
+            await chan.aclose()
             return True
     return False
 
