@@ -203,7 +203,14 @@ def test_a_stranger_without_the_secret_is_refused(monkeypatch: pytest.MonkeyPatc
     what to set."""
     port = _free_port()
     reg = ("127.0.0.1", port)
-    with _registrar(port), _tree(reg, "--name", "intruder", "--start", "spy", secret="x" * 32):
+    with (
+        _registrar(port),
+        _tree(reg, "--name", "intruder", "--start", "spy", secret="x" * 32) as intruder,
+    ):
+        # the intruder's actors say why they are not registered
+        hint = "does this tree share the registrar's DEVX_TREE_SECRET"
+        if hint not in intruder.before:  # said before READY, or just after
+            intruder.expect(hint)
         monkeypatch.setenv("DEVX_TREE_SECRET", "another-secret-entirely-000000")
 
         async def stranger() -> None:

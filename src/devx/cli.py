@@ -516,10 +516,8 @@ def cmd_registrar(args: argparse.Namespace) -> int:
         async with devx.open_root_actor(
             "registrar", registry_addrs=[addr], listen_addr=addr, telemetry="off"
         ) as actor:
-            print(
-                f"devx registrar: listening on {addr[0]}:{actor.listen_addr and addr[1]}",
-                flush=True,
-            )
+            host, port = actor.listen_addr if isinstance(actor.listen_addr, tuple) else addr
+            print(f"devx registrar: listening on {host}:{port}", flush=True)
             await trio.sleep_forever()
 
     try:

@@ -198,7 +198,11 @@ async def _registrar_channel(actor: Actor) -> Channel | None:
                 continue
         try:
             chan = await actor.connect_to(addr)
-        except (OSError, ChannelClosed, trio.TooSlowError) as exc:
+        except ChannelClosed as exc:
+            why = f"{exc}: does this tree share the registrar's DEVX_TREE_SECRET?"
+            actor.note_registrar_problem(addr, ChannelClosed(why))
+            continue
+        except (OSError, trio.TooSlowError) as exc:
             actor.note_registrar_problem(addr, exc)
             continue
         assert actor._service is not None
