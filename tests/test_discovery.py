@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -325,3 +326,47 @@ def test_a_call_into_another_tree_is_a_span_naming_the_callees_trace(
     linked = [s for s in callee if s["span_id"] == attrs[schema.LINK_SPAN_ID]]
     assert linked and linked[0]["trace_id"] == attrs[schema.LINK_TRACE_ID], linked
     assert attrs[schema.LINK_TRACE_ID] != calls[0]["trace_id"]  # two trees, two traces
+
+
+def test_the_secret_from_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """DEVX_TREE_SECRET_FILE: refused while others can read the file (saying how to fix
+    it), then used: this tree reaches a registrar started with the same secret."""
+    from devx.runtime.tree_secret import TreeSecretError
+
+    secret_file = tmp_path / "tree-secret"
+    secret_file.write_text(SECRET + "\n")
+    secret_file.chmod(0o644)
+    monkeypatch.delenv("DEVX_TREE_SECRET", raising=False)
+    monkeypatch.setenv("DEVX_TREE_SECRET_FILE", str(secret_file))
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+
+    async def main() -> str:
+        async with devx.open_root_actor(registry_addrs=[reg]):
+            async with devx.get_registry() as portal:
+                assert portal.channel.peer_uid is not None
+                return portal.channel.peer_uid.name
+
+    with pytest.raises(
+        TreeSecretError, match=f"mode 0644 lets others read it; chmod 600 {secret_file}"
+    ):
+        trio.run(main)
+    secret_file.chmod(0o600)
+    with _registrar(port):
+        assert trio.run(main) == "registrar"
+
+
+def test_the_registrar_command_needs_the_secret_and_an_address() -> None:
+    env = _env(None)
+    for args, want in (
+        (["--listen", "127.0.0.1:1616"], "no tree secret: set DEVX_TREE_SECRET"),
+        (["--listen", "1616"], "expected HOST:PORT"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "devx", "registrar", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(20),
+        )
+        assert proc.returncode == 2 and want in proc.stderr, proc.stderr
