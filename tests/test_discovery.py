@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -348,7 +349,7 @@ def test_the_secret_from_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
                 return portal.channel.peer_uid.name
 
     with pytest.raises(
-        TreeSecretError, match=f"mode 0644 lets others read it; chmod 600 {secret_file}"
+        TreeSecretError, match=re.escape(f"mode 0644 lets others read it; chmod 600 {secret_file}")
     ):
         trio.run(main)
     secret_file.chmod(0o600)
