@@ -371,3 +371,24 @@ def test_the_registrar_command_needs_the_secret_and_an_address() -> None:
             timeout=scaled(20),
         )
         assert proc.returncode == 2 and want in proc.stderr, proc.stderr
+
+
+def test_a_tree_starts_while_its_registrar_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens at the registry address (and the root was told where to listen,
+    so it does not take the address over): the tree starts its actors all the same,
+    each says once that it cannot reach the registrar, and they register as soon as
+    a registrar comes up there."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    with _tree(reg, "--name", "early", "--listen", "127.0.0.1", "--start", "svc") as early:
+        assert json.loads(early.match.group(1)) == {"registrar": False}
+        assert "cannot reach the registrar" in early.before
+        with _registrar(port):
+
+            async def main() -> None:
+                async with devx.open_root_actor(name="late", registry_addrs=[reg]):
+                    async with devx.wait_for_actor("svc") as portal:
+                        assert (await portal.run(discovery_fns.where))["path"] == "early/svc"
+
+            trio.run(main)

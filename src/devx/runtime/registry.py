@@ -33,8 +33,8 @@ NS = __name__  # the registrar's calls: portal.run_from_ns(NS, "find", name=...)
 # reconnecting to a registrar that went away: first wait, doubled up to the cap
 RETRY_FIRST = 0.02
 RETRY_CAP = 0.5
-# how long a booting actor waits for its first registration before reporting ready
-# anyway (an unreachable registrar never holds a boot up)
+# how long a booting actor waits for its first attempt to register before reporting
+# ready anyway (a registrar that is down or unreachable never holds a boot up longer)
 FIRST_REGISTER_TIMEOUT = 2.0
 
 
@@ -145,7 +145,8 @@ async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNO
     """Register ``actor`` (a service task for its whole life): in its own table when
     it is the registrar, else over a channel to the registrar, again each time that
     channel is lost (the registrar died and came back). Reports started once the
-    first registration went out or could not within :data:`FIRST_REGISTER_TIMEOUT`."""
+    first attempt registered or failed (bounded by :data:`FIRST_REGISTER_TIMEOUT`):
+    a registrar that is down costs a boot one refused connection, not a wait."""
     await actor.ensure_listener()
     if actor.registry is not None:
         actor.registry.add(register_msg(actor), None)
@@ -173,7 +174,7 @@ async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNO
             actor.registrar_chan = None
             log.debug("actor %s lost its registrar: registering again once it is back", actor.path)
             continue
-        if not started and trio.current_time() >= deadline:
+        if not started:
             started = True
             task_status.started()
         await trio.sleep(delay)
