@@ -346,7 +346,7 @@ def test_s_on_a_remote_call_steps_over_it(repl, where, path):
     lines = []
     for _ in range(30):
         out = r.cmd("s")
-        for hidden in ("--Call--", "--Return--", "devx/", "trio/", "inspect.py", "contextlib"):
+        for hidden in ("--Call--", "--Return--", DEVX_SRC, TRIO_SRC, "inspect.py", "contextlib"):
             assert hidden not in out, f"`s` stopped in {hidden!r}:\n{out}"
         fn, line = _stop(out)
         assert fn == "caller", out
