@@ -392,3 +392,15 @@ def test_a_tree_starts_while_its_registrar_is_down(monkeypatch: pytest.MonkeyPat
                         assert (await portal.run(discovery_fns.where))["path"] == "early/svc"
 
             trio.run(main)
+
+
+def test_a_wildcard_listen_address_is_refused() -> None:
+    """Actors advertise their listen address: 0.0.0.0 would send other trees to their
+    own host, so it is refused, saying what to give instead."""
+
+    async def main() -> None:
+        async with devx.open_root_actor(listen_addr=("0.0.0.0", 0)):
+            pass
+
+    with pytest.raises(ValueError, match="a wildcard cannot be reached by other trees"):
+        trio.run(main)

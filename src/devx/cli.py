@@ -454,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         metavar="HOST:PORT",
         required=True,
-        help="the address to listen on (e.g. 127.0.0.1:1616, or 0.0.0.0:1616 for every interface)",
+        help="the address to listen on, the one the trees are given (e.g. 127.0.0.1:1616, or "
+        "10.0.0.2:1616 on a WireGuard interface); not a wildcard",
     )
     reg.set_defaults(func=cmd_registrar)
     return parser

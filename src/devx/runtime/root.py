@@ -132,13 +132,23 @@ def _addr(addr: object) -> Addr:
     raise ValueError(f"registry address {addr!r}: expected (host, port) or a socket path")
 
 
+WILDCARDS = frozenset(("", "0.0.0.0", "::"))
+
+
 def _listen(listen_addr: tuple[str, int] | str | None) -> tuple[str, int]:
     if listen_addr is None:
         return "127.0.0.1", 0
     if isinstance(listen_addr, str):
-        return listen_addr, 0
-    addr = _addr(listen_addr)
+        addr: Addr = (listen_addr, 0)
+    else:
+        addr = _addr(listen_addr)
     assert not isinstance(addr, str)
+    if addr[0] in WILDCARDS:
+        raise ValueError(
+            f"listen_addr={listen_addr!r}: a wildcard cannot be reached by other trees, yet "
+            "it is the address every actor advertises to the registrar; give the address "
+            "the other hosts use for this one (e.g. its WireGuard interface's, 10.0.0.2)"
+        )
     return addr
 
 
