@@ -107,3 +107,9 @@ def exit_soon(code: int = 3) -> None:
     import threading
 
     threading.Timer(0.05, os._exit, (code,)).start()
+
+
+async def cancel_own_actor() -> None:
+    """The actor ends itself, the peer project's way."""
+    devx.current_actor().cancel_soon()
+    await trio.sleep_forever()

@@ -132,6 +132,28 @@ def test_cancel_called_after_a_daemon_child_died_on_its_own():
     assert an.cancel_called is True
 
 
+def test_a_daemon_that_ends_itself_is_gone_not_an_error():
+    """``Actor.cancel_soon()`` in a daemon child: the call in flight gets
+    ContextCancelled naming that actor, the process exits 0, and the nursery goes on
+    and ends without an error, however late it notices the exit."""
+    pids_before = devx_actor_pids()
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with pytest.raises(devx.ContextCancelled) as info:
+                await portal.run(peer_fns.cancel_own_actor)
+            assert info.value.canceller == str(portal.chan.aid)
+            with trio.fail_after(scaled(5)):  # the worker's process is gone ...
+                while portal.chan.connected() or devx_actor_pids() - pids_before:
+                    await trio.sleep(0.01)
+            other = await an.run_in_actor(peer_fns.do_nothing, name="other")
+            assert await other.result() is None  # ... and the nursery serves on
+            assert an.cancel_called is False
+
+    trio.run(main)
+
+
 def test_cancel_called_stays_false_while_nothing_was_cancelled():
     async def main():
         async with devx.open_nursery() as an:

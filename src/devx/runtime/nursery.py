@@ -279,7 +279,9 @@ class ActorNursery:
                         await self._run_one_shot(rec, portal)
                     else:
                         await rec.exited.wait()
-                        if not rec.cancel_requested:
+                        # exit code 0: its runtime ended cleanly (it cancelled itself,
+                        # Actor.cancel_soon()); anything else is a death, an error
+                        if not rec.cancel_requested and rec.exit_code != 0:
                             raise rec.gone_error()
                 finally:
                     try:
