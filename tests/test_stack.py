@@ -544,3 +544,20 @@ def test_the_coalescing_window_is_settable() -> None:
     assert run_script("-c", code).stdout.strip() == str(stack.COALESCE_S)
     bad = run_script("-c", code, DEVX_STACK_DUMP_COALESCE="soon")
     assert bad.returncode != 0 and "DEVX_STACK_DUMP_COALESCE" in bad.stderr, bad.stderr
+
+
+def test_stackscope_version_is_read_without_importlib_metadata() -> None:
+    """The version a dump names when stackscope falls short (Python 3.13) comes from its
+    dist-info directory: importing importlib.metadata and scanning every distribution
+    cost 3/4 of an actor's first dump."""
+    code = (
+        "import sys\n"
+        "from devx.debug.stack import handler\n"
+        "v = handler._stackscope_version()\n"
+        "assert 'importlib.metadata' not in sys.modules, 'importlib.metadata imported'\n"
+        "from importlib import metadata\n"
+        "assert v == metadata.version('stackscope'), v\n"
+        "print('version', v)\n"
+    )
+    out = run_script("-c", code, PYTHONWARNINGS="ignore")
+    assert out.returncode == 0 and "version " in out.stdout, out.stderr

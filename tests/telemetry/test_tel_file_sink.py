@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tel_support import fake_actor, run_clean
 
-from conftest import scaled
+from conftest import scaled, wait_until
 from devx.core import events, schema
 from devx.telemetry import config, file_sink, readback
 from devx.telemetry._appendfile import AppendFile
@@ -182,6 +182,36 @@ def test_flush_waits_for_the_writer_and_many_threads_lose_nothing(tmp_path: Path
     assert sink._closed
     # the file is closed once written (one fd per tree would leak in a long process)
     assert str(path) not in _open_files()
+
+
+def test_a_burst_wakes_the_writer_once_and_flush_soon_keeps_one_thread(tmp_path: Path) -> None:
+    """The writer runs from the sink's start (not started by the first record), a
+    burst of records goes out in a few lines rather than one write per record, and
+    flush_soon (each REPL start calls it) reuses one flusher thread."""
+    path = tmp_path / "t.jsonl"
+    lineage = schema.lineage_attrs(fake_actor("froot").lineage)
+    sink = file_sink.FileSink(AppendFile(str(path)), resource_attrs=lineage, lineage=lineage)
+    assert sink._thread is not None and sink._thread.is_alive()
+    front = TelemetryBackend(lambda: sink, log_attrs=lineage)
+    prev = events.install(front)
+    front.load_now()
+    try:
+        for i in range(1000):
+            events.event("burst", i=i)
+        for _ in range(50):
+            events.flush_soon(scaled(5))
+        wait_until(
+            lambda: path.exists() and len(readback.load_logs(path)) == 1000,
+            scaled(10),
+            "the burst on disk",
+        )
+        flushers = [t for t in threading.enumerate() if t.name == "devx-telemetry-flush-soon"]
+        assert len(flushers) == 1
+        lines = path.read_text().splitlines()
+        assert len(lines) <= 100, f"1000 records in {len(lines)} writes"
+    finally:
+        front.shutdown(5.0)
+        events.install(prev)
 
 
 def _open_files() -> set[str]:

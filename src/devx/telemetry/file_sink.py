@@ -9,8 +9,11 @@ writer thread, which encodes them (:mod:`.otlp_json`, the same encoding as the S
 exporters) and appends them to the tree's file (:mod:`._appendfile`). The lines are
 those the SDK pipeline writes, with ``telemetry.sdk.name`` = ``devx``.
 
-The writer drains whatever is pending each time it wakes, so a burst becomes one line
-per kind; ``flush`` waits (bounded) until everything recorded before it is written,
+The writer is woken once per burst, not per record (waking it per record made a
+context's few events cost as much as the context: the writer thread competed for the
+GIL each time): a record queued while the writer is idle wakes it, it lingers
+``LINGER`` for the rest of the burst, then drains whatever is pending, one line per
+kind; ``flush`` waits (bounded) until everything recorded before it is written,
 which is what a stack dump and an actor's exit rely on. Nothing here blocks the
 caller: a full queue drops (counted, one warning), a stuck file is the writer's
 problem alone.
@@ -37,6 +40,7 @@ from .config import Settings
 SCOPE = "devx"
 MAX_PENDING = 20_000  # records waiting for the writer; beyond that they are dropped
 MAX_LINE_RECORDS = 512  # records per line, as the SDK's export batch
+LINGER = 0.05  # s a woken writer waits for the rest of a burst (a flush cuts it short)
 
 
 def resource_attributes(
@@ -194,6 +198,8 @@ class FileSink:
         self._dropped = 0
         self._fresh_state()
         _LIVE.add(self)
+        with self._cond:  # now (on the telemetry loader thread), not on the first record
+            self._ensure_writer()
 
     def _fresh_state(self) -> None:
         """The writer's state: at start, and in a forked child (whose copy of the
@@ -203,6 +209,8 @@ class FileSink:
         self._queued = 0  # records ever queued
         self._done = 0  # records written (or given up on)
         self._thread: threading.Thread | None = None
+        self._idle = False  # the writer waits for records: the next one wakes it
+        self._urgent = False  # a flush waits: no lingering
 
     # -- Sink: spans ---------------------------------------------------------------
 
@@ -258,6 +266,7 @@ class FileSink:
         """Wait until everything recorded so far is written (at most ``timeout`` s)."""
         with self._cond:
             target = self._queued
+            self._urgent = self._done < target
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
 
@@ -292,14 +301,26 @@ class FileSink:
                 return
             self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
-            if self._thread is None:
-                self._thread = start_thread(self._run, "devx-telemetry-file")
-            self._cond.notify_all()
+            self._ensure_writer()
+            if self._idle:
+                self._idle = False
+                self._cond.notify_all()
+
+    def _ensure_writer(self) -> None:
+        if self._thread is None and not self._closed:
+            self._thread = start_thread(self._run, "devx-telemetry-file")
 
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._idle = True
                 self._cond.wait_for(lambda: self._queue or self._closed)
+                self._idle = False
+                self._cond.wait_for(
+                    lambda: self._urgent or self._closed or len(self._queue) >= MAX_LINE_RECORDS,
+                    LINGER,
+                )
+                self._urgent = False
                 if not self._queue:
                     self.out.close()  # closed and drained (a late write finished)
                     return
