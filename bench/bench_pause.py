@@ -119,7 +119,65 @@ def report(label: str, lat: list[float], target_ms: float) -> None:
     )
 
 
+def warm(lat: list[float]) -> float:
+    return statistics.median(lat[1:])
+
+
+def sample() -> None:
+    """One sample for ``make bench``: the warm medians (seconds) of one run of each."""
+    from common import emit
+
+    pause, handoff = pause_to_prompt(), hand_off()
+    over_pause, plain = reentry()
+    emit(
+        {
+            "pause": warm(pause),
+            "handoff": warm(handoff),
+            "over_pause": warm(over_pause),
+            "plain_n": warm(plain),
+        }
+    )
+
+
+def phases() -> list:
+    from common import Phase, Row, Target, quick, sample_kind, smoke
+
+    kinds = [sample_kind("pause", "bench_pause.py")]
+    note = "floor: a plain `n` in the same REPL (PTY echo + prompt, no lock traffic)"
+    rows = [
+        Row(
+            "warm pause → prompt",
+            "ms",
+            ("pause", "pause"),
+            ("pause", "plain_n"),
+            Target("ratio", "<=", 1.3),
+            1e3,
+            note=note,
+        ),
+        Row(
+            "warm lock hand-off (c → other's prompt)",
+            "ms",
+            ("pause", "handoff"),
+            ("pause", "plain_n"),
+            Target("ratio", "<=", 1.3),
+            1e3,
+        ),
+        Row(
+            "  n onto a pause (re-entry)",
+            "ms",
+            ("pause", "over_pause"),
+            ("pause", "plain_n"),
+            Target("value", "<", 5.0),
+            1e3,
+        ),
+    ]
+    return [Phase("pause", kinds, 1 if smoke() else 3 if quick() else 5, rows)]
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--sample"]:
+        sample()
+        return
     report("pause -> prompt", pause_to_prompt(), 50)
     report("lock hand-off  ", hand_off(), 20)
     report("hand-off, 8 wait", hand_off(9), 20)

@@ -1,7 +1,8 @@
 """Calls, payloads and streams at devx's defaults against a 2-process framed floor.
 
 devx (one child actor, telemetry default, TCP loopback, the defaults):
-- ``portal.run(noop)`` sync round trip, and an ``async def`` noop against it;
+- ``portal.run(noop)`` sync round trip, an ``async def`` noop against it, an ``async
+  def`` that awaits a checkpoint, and a context opened, ``started`` and exited;
 - a 10 MiB ``bytes`` argument echoed back (``portal.run(echo, data=...)``);
 - ``open_stream_from`` of 100k ints, messages per second.
 
@@ -34,8 +35,10 @@ from typing import Any
 import msgspec
 import trio
 
+import devx
+
 CALLS = 2000
-BLOCKS = 4  # per sample: floor, sync and async calls alternate in blocks
+BLOCKS = 5  # per sample: floor, sync, async, checkpoint and context calls rotate
 BIG = 10 * 1024 * 1024
 ECHOES = 5
 STREAM = 100_000
@@ -51,6 +54,15 @@ def noop() -> None:
 
 async def anoop() -> None:
     return None
+
+
+async def acheckpoint() -> None:
+    await trio.sleep(0)  # an async fn that awaits: it needs a task of its own
+
+
+@devx.context
+async def ctx_noop(ctx: devx.Context) -> None:
+    await ctx.started()
 
 
 def echo(data: bytes) -> bytes:
@@ -202,6 +214,14 @@ async def devx_calls(portal: Any, fn: Any, calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
+async def devx_contexts(portal: Any, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        async with portal.open_context(ctx_noop):
+            pass
+    return (time.perf_counter() - t0) / calls
+
+
 async def devx_echo(portal: Any) -> float:
     big = _big()
     t0 = time.perf_counter()
@@ -229,7 +249,7 @@ async def ipc_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
     in this one process, so that both see the same moment of a busy machine."""
     import devx
 
-    per: dict[str, list[float]] = {k: [] for k in ("floor_rt", "rt", "async")}
+    per: dict[str, list[float]] = {k: [] for k in ("floor_rt", "rt", "async", "async_ckpt", "ctx")}
     big: dict[str, list[float]] = {"floor_echo_big": [], "echo_big": []}
     out: dict[str, object] = {}
     async with devx.open_nursery(name="bench") as an:
@@ -239,11 +259,13 @@ async def ipc_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
                 ("floor_rt", lambda k: floor_calls(sock, reader, k)),
                 ("rt", lambda k: devx_calls(portal, noop, k)),
                 ("async", lambda k: devx_calls(portal, anoop, k)),
+                ("async_ckpt", lambda k: devx_calls(portal, acheckpoint, k)),
+                ("ctx", lambda k: devx_contexts(portal, k)),
             ]
             for _key, run in runs:  # warm-up
-                await run(200)
+                await run(min(200, calls))
             for b in range(BLOCKS):  # the order rotates block by block
-                for key, run in runs[b % 3 :] + runs[: b % 3]:
+                for key, run in runs[b % len(runs) :] + runs[: b % len(runs)]:
                     per[key].append(await run(calls // BLOCKS))
             echoes_: list[tuple[str, Any]] = [
                 ("floor_echo_big", lambda: floor_echo(sock, reader)),
@@ -273,10 +295,11 @@ def sample(argv: list[str]) -> None:
 
 
 def phases() -> list:
-    from common import Phase, Row, Target, quick, sample_kind
+    from common import Phase, Row, Target, quick, sample_kind, smoke
 
     q = quick()
-    args = [str(x) for x in ((500, 3, 20_000) if q else (CALLS, ECHOES, STREAM))]
+    sizes = (50, 1, 1000) if smoke() else (500, 3, 20_000) if q else (CALLS, ECHOES, STREAM)
+    args = [str(x) for x in sizes]
     kinds = [sample_kind("ipc", "bench_roundtrip.py", "ipc", *args)]
     rows = [
         Row(
@@ -284,9 +307,27 @@ def phases() -> list:
             "µs",
             ("ipc", "rt"),
             ("ipc", "floor_rt"),
-            Target("ratio", "<=", 1.5),
+            Target("ratio", "<=", 1.3),
             1e6,
             note="floor: 2-process framed echo, TCP",
+        ),
+        Row(
+            "async fn with a checkpoint",
+            "µs",
+            ("ipc", "async_ckpt"),
+            ("ipc", "floor_rt"),
+            Target("ratio", "<=", 1.5),
+            1e6,
+            note="floor: the framed echo",
+        ),
+        Row(
+            "context open → started → result",
+            "µs",
+            ("ipc", "ctx"),
+            ("ipc", "rt"),
+            Target("ratio", "<=", 2.0),
+            1e6,
+            note="floor column = the sync portal.run",
         ),
         Row(
             "async def call vs sync call",
@@ -302,7 +343,7 @@ def phases() -> list:
             "ms",
             ("ipc", "echo_big"),
             ("ipc", "floor_echo_big"),
-            Target("ratio", "<=", 1.3),
+            Target("ratio", "<=", 1.2),
             1e3,
         ),
         Row(
@@ -313,7 +354,7 @@ def phases() -> list:
             Target("ratio", ">=", 0.9),
         ),
     ]
-    return [Phase("ipc", kinds, 3 if q else 5, rows)]
+    return [Phase("ipc", kinds, 1 if smoke() else 3 if q else 5, rows)]
 
 
 def main() -> None:

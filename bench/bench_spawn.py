@@ -165,7 +165,7 @@ def phases() -> list:
             "ms",
             ("one.devx", "total"),
             ("one.floor", "total"),
-            Target("ratio", "<=", 1.3),
+            Target("ratio", "<=", 1.2),
             ms,
             note="subprocess backend, telemetry default (file); floor: trio child, pipe",
         ),
@@ -174,7 +174,8 @@ def phases() -> list:
             "ms",
             ("one.devx", "teardown"),
             ("one.floor", "teardown"),
-            scale=ms,
+            Target("ratio", "<=", 1.5),
+            ms,
             note="floor: waiting for the answered child to exit",
         ),
         Row(
@@ -210,7 +211,7 @@ def phases() -> list:
             "s",
             ("many.fork", "total"),
             ("many.floor", "total"),
-            Target("value", "<", 1.5),
+            Target("ratio", "<=", 0.3),
             na=na,
         ),
     ]

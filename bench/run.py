@@ -9,7 +9,7 @@ fresh-process samples), the ratio and the target; the record goes to
 goes to ``bench/results/quick.json`` unless ``--json`` says otherwise).
 ``--spawn-method`` / ``DEVX_SPAWN_METHOD``: the fork-server backend to measure in the
 fork-server rows (n/a without it); every other row uses the subprocess backend.
-The other benches (``bench_pause``, ``bench_context``, ``bench_dead_collector``,
+The other benches (``bench_context``, ``bench_dead_collector``,
 ``bench_pytest_plugin``, ``stress``) still run on their own.
 """
 
@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import bench_dump
+import bench_pause
 import bench_roundtrip
 import bench_spawn
 import bench_telemetry_overhead
@@ -29,7 +30,7 @@ import common
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--spawn-method", help="fork-server backend (sets DEVX_SPAWN_METHOD)")
-    p.add_argument("--only", nargs="+", help="groups: 'one actor', ipc, '32 actors', dump")
+    p.add_argument("--only", nargs="+", help="groups: 'one actor', ipc, '32 actors', dump, pause")
     p.add_argument("--json", type=Path, help="where the record goes")
     args = p.parse_args()
     if args.spawn_method:
@@ -41,6 +42,7 @@ def main() -> None:
         *bench_roundtrip.phases(),
         spawn_many,
         *bench_dump.phases(),
+        *bench_pause.phases(),
     ]
     if args.only:
         phases = [ph for ph in phases if ph.group in args.only]

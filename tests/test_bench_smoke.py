@@ -17,7 +17,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 # script, arguments for the fewest iterations, a line its output must have
 RUNS = [
-    # make bench's table: spawn (1 and 32 actors), telemetry overhead, round trips, dumps
+    # make bench's table: spawn (1 and 32 actors), telemetry overhead, round trips, dumps,
+    # warm pauses
     ("run.py", [], "QUICK"),
     ("bench_context.py", ["100"], ""),
     ("bench_dead_collector.py", ["1"], ""),
@@ -27,7 +28,6 @@ RUNS = [
     ("bench_greenback.py", [], "greenback"),
     ("bench_ipc_paths.py", ["1"], ""),
     ("bench_live_telemetry.py", ["1"], ""),
-    ("bench_pause.py", [], ""),
     ("bench_peer_errors.py", ["3", "1"], "errors collected from 3 failing children"),
     ("bench_pytest_plugin.py", ["--trivial", "3", "--trees", "1", "--trials", "1"], ""),
 ]
@@ -40,6 +40,7 @@ def test_every_benchmark_is_run_here() -> None:
         "bench_roundtrip.py",
         "bench_telemetry_overhead.py",
         "bench_dump.py",
+        "bench_pause.py",
     }
     listed = {script for script, _args, _want in RUNS}
     assert {p.name for p in BENCH.glob("bench_*.py")} == listed - {"run.py"} | phased
