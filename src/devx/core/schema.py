@@ -49,6 +49,8 @@ CODE_FUNCTION_NAME = "code.function.name"
 
 # --- crashes ---------------------------------------------------------------------------
 CALL = "devx.call"  # "module.function" of the RPC call that raised
+# JSON map: the innermost user frame's local name -> bounded repr, secrets "[redacted]"
+CRASH_LOCALS = "devx.crash.locals"
 
 # --- actor lifetimes (recorded by the parent) -------------------------------------------
 ACTOR_SPAWN = "devx.actor.spawn"

@@ -138,6 +138,10 @@ class Setting(Generic[T]):
             raise SettingsError(f"{self.env}={raw!r}: {exc}") from None
 
 
+# local names whose values a crash record never carries (searched, case-insensitive)
+CRASH_LOCALS_REDACT: Final = "pass|secret|token|key|auth|cookie|credential|session"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """The resolved settings of one tree (defaults here; variables in :data:`DECLARED`)."""
 
@@ -170,6 +174,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     telemetry_keep_days: float = 7.0
     log_level: str = ""
     log_file: str = ""
+    crash_locals: bool = True
+    crash_locals_redact: str = CRASH_LOCALS_REDACT
     # pytest plugin
     hang_dump_wait: float = 10.0
     hang_teardown_grace: float = 10.0
@@ -192,6 +198,17 @@ def _telemetry_file(raw: str) -> str:
 def _log_file(raw: str) -> str:
     """A path; ``-`` or ``stderr``: standard error."""
     return "" if raw.strip().lower() in ("", "-", "stderr") else path(raw)
+
+
+def _regex(raw: str) -> str:
+    """A Python regular expression (searched, case-insensitive)."""
+    import re
+
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc})") from None
+    return raw
 
 
 def _log_level(raw: str) -> str:
@@ -396,6 +413,22 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "telemetry",
         "Append devx's JSON logs to this file (`-`: stderr).",
     ),
+    Setting(
+        "crash_locals",
+        "DEVX_CRASH_LOCALS",
+        flag,
+        "telemetry",
+        "Crash records carry the failing frame's locals (`devx.crash.locals`, bounded "
+        "reprs, secrets redacted); `0`: never.",
+    ),
+    Setting(
+        "crash_locals_redact",
+        "DEVX_CRASH_LOCALS_REDACT",
+        _regex,
+        "telemetry",
+        "Regular expression (searched, case-insensitive) for the local names and dict "
+        "keys whose values crash records replace by `[redacted]`.",
+    ),
     # pytest plugin
     Setting(
         "hang_dump_wait",
@@ -485,7 +518,8 @@ def _default_text(setting: Setting[Any]) -> str:
         return "unset"
     if isinstance(val, bool):
         return "`1`" if val else "`0`"
-    return f"`{val:g}`" if isinstance(val, float) else f"`{val}`"
+    text = f"{val:g}" if isinstance(val, float) else str(val)
+    return f"`{text}`".replace("|", "\\|")  # a table cell: GFM splits on | even in code
 
 
 def markdown_table() -> str:

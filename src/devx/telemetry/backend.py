@@ -220,6 +220,18 @@ def exception_attrs(exc: BaseException) -> dict[str, Any]:
     return attrs
 
 
+def _crash_locals(exc: BaseException) -> str | None:
+    """``devx.crash.locals`` for a crash record, unless the setting turns it off."""
+    from devx.core import settings
+
+    conf = settings.current()
+    if not conf.crash_locals:
+        return None
+    from .crash_locals import collect
+
+    return collect(exc, pattern=conf.crash_locals_redact)
+
+
 def _first_line(text: str, limit: int = 200) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -712,6 +724,10 @@ class TelemetryBackend:
             setattr(exc, _RECORDED, True)
         except (AttributeError, TypeError):
             pass
+        if not cancel and not remote:
+            found = _crash_locals(exc)
+            if found is not None:
+                ex[schema.CRASH_LOCALS] = found
         if span is not None:
             span.add_event("exception", {**ex, **attrs}, ts)
         name = schema.REMOTE_ERROR if remote else (schema.CANCELLED if cancel else schema.CRASH)

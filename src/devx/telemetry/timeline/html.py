@@ -140,7 +140,10 @@ def render(ses: Session) -> str:
         kind = e.kind.replace(" ", "-")
         out.append(
             f'<path class="mark {escape(kind)}" d="M{x:.1f},{y + 4} l5,9 l-10,0 z" fill="{color}">'
-            + _title(f"{e.kind} in {e.path} at {_secs(e.time_ns, t0)}", e.detail)
+            + _title(
+                f"{e.kind} in {e.path} at {_secs(e.time_ns, t0)}",
+                "\n".join([e.detail, *e.more]),
+            )
             + "</path>"
         )
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0 / 1e9))

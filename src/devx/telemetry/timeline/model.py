@@ -3,6 +3,7 @@ terminal (TTY lock holds) and the events worth a line."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -338,6 +339,7 @@ class EventRow:
     kind: str
     detail: str
     bad: bool = False  # an error: painted red
+    more: list[str] = field(default_factory=list)  # lines shown under it (a crash's locals)
 
 
 def _short_type(name: Any) -> str:
@@ -355,6 +357,20 @@ def _exc_text(a: Mapping[str, Any]) -> str:
     return f"{typ}: {msg}" if msg else typ
 
 
+def locals_lines(a: Mapping[str, Any]) -> list[str]:
+    """``name = repr`` per local of a crash record's ``devx.crash.locals``."""
+    raw = a.get(schema.CRASH_LOCALS)
+    if not raw:
+        return []
+    try:
+        found = json.loads(str(raw))
+    except ValueError:
+        return []
+    if not isinstance(found, dict):
+        return []
+    return [f"{k} = {v}" for k, v in found.items()]
+
+
 def event_rows(pts: list[Point]) -> list[EventRow]:
     """What happened besides the lock: crashes, remote errors, cancellations, stack
     dumps, exits; other devx and user events generically; warnings logged."""
@@ -364,7 +380,9 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
         if p.name in _HOLD_EVENTS or p.name == schema.ACTOR_SPAWN:
             continue  # shown in their own sections
         if p.name == schema.CRASH:
-            rows.append(EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True))
+            rows.append(
+                EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True, more=locals_lines(a))
+            )
         elif p.name == schema.REMOTE_ERROR:
             typ = a.get(schema.REMOTE_TYPE)
             src = a.get(schema.REMOTE_SRC_PATH)

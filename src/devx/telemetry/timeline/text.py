@@ -206,6 +206,9 @@ def _event_lines(evs: list[EventRow], st: _Style) -> list[str]:
         kind = st.paint(f"{e.kind:<{kw}}", _RED if e.bad else "")
         detail = _fit(e.detail, st.width - len(head) - kw - 2)
         out.append(f"{head}{kind}  {detail}".rstrip())
+        pad = " " * (len(head) + kw + 2)
+        for line in e.more:
+            out.append(pad + _fit(line, st.width - len(pad)))
     return out
 
 

@@ -1,0 +1,222 @@
+"""The failing frame's locals on a crash record (``devx.crash.locals``), secrets redacted.
+
+A crash record says where the code raised; the values it raised with are what a reader
+needs next (Sentry's most used feature). They come from the innermost frame of the
+user's code in the traceback, as a JSON map of name to a bounded ``repr``.
+
+Secrets never leave the process: a local, argument or dict key whose name matches the
+redaction pattern (a setting) is ``"[redacted]"``, and its value is scrubbed from every
+other repr (an URL built from a password, an object repr holding it). Reprs are user
+code: one that raises is named, and all of them together run on a helper thread under
+a time budget, so a slow or hanging ``__repr__`` costs the crash path at most that.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from types import FrameType, ModuleType
+from typing import Any
+
+REDACTED = "[redacted]"
+MAX_VALUE = 200  # characters per value
+MAX_NAMES = 50
+MAX_ITEMS = 8  # items shown per nested container
+MAX_DEPTH = 2  # containers inside containers shown, deeper ones shortened
+BUDGET = 0.25  # seconds for all reprs of one crash
+_MIN_SECRET = 4  # shorter secret values are not scrubbed from other reprs (noise)
+
+# ``name=value`` / ``'name': value`` inside an object's own repr
+_KV = re.compile(
+    r"""(?P<k>[A-Za-z_]\w*)(?P<sep>['"]?\s*[=:]\s*)(?P<v>'[^']*'|"[^"]*"|[^,)\s}\]>]+)"""
+)
+
+
+def innermost_user_frame(exc: BaseException) -> FrameType | None:
+    """The last frame of ``exc``'s traceback that is the user's code (not devx,
+    trio or the standard machinery), ``None`` if there is none."""
+    from devx.debug.frames import is_plumbing
+
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if not is_plumbing(tb.tb_frame):
+            found = tb.tb_frame
+        tb = tb.tb_next
+    return found
+
+
+def _clip(text: str, limit: int = MAX_VALUE) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Render:
+    """Bounded, redacting reprs; collects the secret values it hides."""
+
+    def __init__(self, rx: re.Pattern[str]) -> None:
+        self.rx = rx
+        self.secrets: set[str] = set()
+
+    def secret(self, name: object) -> bool:
+        return isinstance(name, str) and self.rx.search(name) is not None
+
+    def hide(self, value: object) -> str:
+        self._collect(value, 0)
+        return REDACTED
+
+    def find(self, value: object, depth: int = 0) -> None:
+        """Collect the secrets under secret keys of the plain dicts inside ``value``
+        (builtin containers only: no user code runs here)."""
+        if depth >= MAX_DEPTH:
+            return
+        if type(value) is dict:
+            for k, x in list(value.items())[: MAX_ITEMS * 4]:
+                if self.secret(k):
+                    self._collect(x, 0)
+                else:
+                    self.find(x, depth + 1)
+        elif type(value) in (list, tuple):
+            for x in list(value)[: MAX_ITEMS * 4]:  # type: ignore[call-overload]
+                self.find(x, depth + 1)
+
+    def _collect(self, value: object, depth: int) -> None:
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value[:4096]).decode("utf-8", "replace")
+        if isinstance(value, str):
+            if len(value) >= _MIN_SECRET:
+                self.secrets.add(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if len(text := str(value)) >= _MIN_SECRET:
+                self.secrets.add(text)
+        elif depth < MAX_DEPTH and type(value) is dict:
+            for x in list(value.values())[: MAX_ITEMS * 4]:
+                self._collect(x, depth + 1)
+        elif depth < MAX_DEPTH and type(value) in (list, tuple, set, frozenset):
+            for x in list(value)[: MAX_ITEMS * 4]:  # type: ignore[call-overload]
+                self._collect(x, depth + 1)
+
+    def value(self, v: object, depth: int = 0) -> str:
+        if isinstance(v, str):
+            return repr(v[: MAX_VALUE + 1])
+        if isinstance(v, (bytes, bytearray)):
+            return repr(v[: MAX_VALUE + 1])
+        if isinstance(v, dict):
+            if depth >= MAX_DEPTH:
+                return "{...}" if v else "{}"
+            items = list(v.items())
+            parts = [
+                f"{self.value(k, MAX_DEPTH)}: "
+                + (self.hide(x) if self.secret(k) else self.value(x, depth + 1))
+                for k, x in items[:MAX_ITEMS]
+            ]
+            more = len(items) - MAX_ITEMS
+            return "{" + ", ".join(parts + ([f"...{more} more"] if more > 0 else [])) + "}"
+        if type(v) in (list, tuple, set, frozenset):
+            seq: Any = v
+            brackets: dict[type, str] = {list: "[]", tuple: "()", set: "{}", frozenset: "{}"}
+            open_, close = brackets[type(v)][0], brackets[type(v)][1]
+            if depth >= MAX_DEPTH:
+                return f"{open_}...{close}" if seq else repr(v)
+            items2 = list(seq)[: MAX_ITEMS + 1]
+            parts = [self.value(x, depth + 1) for x in items2[:MAX_ITEMS]]
+            more = len(seq) - MAX_ITEMS
+            if more > 0:
+                parts.append(f"...{more} more")
+            tail = "," if type(v) is tuple and len(seq) == 1 else ""
+            return open_ + ", ".join(parts) + tail + close
+        try:
+            text = repr(v)
+        except BaseException as exc:  # user code: never the crash path's
+            return f"<repr failed: {type(exc).__name__}>"
+        if not isinstance(text, str):
+            return f"<repr of {type(v).__name__} is not a str>"
+        text = text[: MAX_VALUE * 4]
+        return _KV.sub(self._kv, text)
+
+    def _kv(self, m: re.Match[str]) -> str:
+        return f"{m['k']}{m['sep']}{REDACTED}" if self.secret(m["k"]) else m[0]
+
+    def scrub(self, text: str) -> str:
+        for s in sorted(list(self.secrets), key=len, reverse=True):
+            if s in text:
+                text = text.replace(s, REDACTED)
+        return text
+
+
+def _wanted(name: str, value: object) -> bool:
+    if name.startswith("__") and name.endswith("__"):
+        return False
+    return not isinstance(value, ModuleType)
+
+
+_LATE = "<not shown: time budget spent>"
+
+
+def collect(
+    exc: BaseException,
+    *,
+    pattern: str,
+    budget: float = BUDGET,
+    start: Callable[[Callable[[], Any], str], threading.Thread] | None = None,
+) -> str | None:
+    """``devx.crash.locals`` for ``exc``: JSON of the innermost user frame's locals,
+    ``None`` if no frame of the traceback is the user's. Never raises; returns within
+    about ``budget`` seconds whatever the values' reprs do (a value whose repr was not
+    done by then is shown as not shown)."""
+    try:
+        frame = innermost_user_frame(exc)
+        if frame is None:
+            return None
+        r = _Render(re.compile(pattern, re.IGNORECASE))
+        picked = [(k, v) for k, v in dict(frame.f_locals).items() if _wanted(k, v)]
+    except Exception:  # a strange frame or pattern: no locals, never no crash record
+        return None
+    names = dict(picked[:MAX_NAMES])
+    out: dict[str, str] = {}
+    hidden = threading.Event()  # every secret is known: the scrub list is complete
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            # the secrets first, so a value holding one is scrubbed however it is shown
+            for name, v in names.items():
+                if r.secret(name):
+                    out[name] = r.hide(v)
+                else:
+                    r.find(v)
+            hidden.set()
+            for name, v in names.items():
+                if name not in out:
+                    out[name] = r.value(v)
+        except BaseException:  # what is in ``out`` is used
+            pass
+        finally:
+            done.set()
+
+    if start is None:
+        from devx.core.threads import start_thread
+
+        start = start_thread
+    try:
+        start(work, "devx-crash-locals")
+    except RuntimeError:  # interpreter shutting down: no thread, no user code
+        return None
+    done.wait(budget)
+    trusted = hidden.is_set()
+    snapshot = dict(out)  # a repr finishing later no longer lands in what is written
+    shown: dict[str, str] = {}
+    for name in names:
+        if r.secret(name):
+            shown[name] = REDACTED
+        elif trusted and name in snapshot:
+            shown[name] = _clip(r.scrub(snapshot[name]))
+        else:
+            shown[name] = _LATE
+    if len(picked) > MAX_NAMES:
+        shown["..."] = f"{len(picked) - MAX_NAMES} more names"
+    try:
+        return json.dumps(shown, ensure_ascii=False)
+    except ValueError:  # lone surrogates in a repr
+        return json.dumps(shown)

@@ -1,0 +1,52 @@
+# ruff: noqa: F841  (the locals are the point: a crash record shows them)
+"""Functions that crash holding secrets (in a local, a nested dict, an argument) and
+values whose repr misbehaves; the secrets come from the environment, never from this
+source (a traceback shows source lines)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+class Conf:
+    """An object whose own repr shows a secret it holds."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user, password
+
+    def __repr__(self) -> str:
+        return f"Conf(user={self.user!r}, password={self.password!r})"
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr refused")
+
+
+class StuckRepr:
+    """A repr that never returns (until the process ends)."""
+
+    def __repr__(self) -> str:
+        threading.Event().wait()
+        return "never"
+
+
+def _connect(user: str, api_key: str) -> None:
+    password = os.environ["TEL_SECRET_LOCAL"]
+    settings = {"db": {"host": "db.local", "Password": os.environ["TEL_SECRET_NESTED"]}}
+    url = f"postgres://{user}:{password}@db.local/app"
+    conf = Conf(user, os.environ["TEL_SECRET_NESTED"])
+    retries = [1, 2, 3]
+    bad = BadRepr()
+    raise ConnectionError(f"cannot connect as {user} after {len(retries)} tries")
+
+
+async def connect() -> None:
+    _connect("alice", os.environ["TEL_SECRET_ARG"])
+
+
+async def stuck() -> None:
+    first = "shown"
+    hang = StuckRepr()
+    raise ValueError("crashed next to a stuck repr")

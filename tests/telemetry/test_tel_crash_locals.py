@@ -1,0 +1,189 @@
+"""Crash records carry the failing frame's locals (``devx.crash.locals``), secrets
+redacted: a real tree whose child crashes holding secrets in a local, a nested dict
+and an argument; no byte of any secret in the telemetry file, an OTLP export, the JSON
+logs or the tree's output."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tel_support import clean_env
+from test_tel_otlp import Receiver
+
+from conftest import scaled
+from devx.core import schema
+from devx.telemetry import readback
+
+pytestmark = pytest.mark.timeout(90)
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _secrets() -> dict[str, str]:
+    # fresh per run: a byte found anywhere can only have come from this run's locals
+    return {
+        "TEL_SECRET_LOCAL": "pw-" + secrets.token_hex(8),
+        "TEL_SECRET_NESTED": "nest-" + secrets.token_hex(8),
+        "TEL_SECRET_ARG": "AKIA" + secrets.token_hex(8).upper(),
+    }
+
+
+def run(fn: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    path = tmp_path / "tree.otlp.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "tel_secrets.py"), fn],
+        cwd=HERE,
+        env=clean_env(DEVX_TELEMETRY_FILE=str(path), **env),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc, path
+
+
+def crash_records(path: Path) -> list[dict]:
+    return [r for r in readback.load_logs(path) if r.get("event_name") == schema.CRASH]
+
+
+def the_locals(path: Path) -> dict[str, str]:
+    (crash,) = [
+        r for r in crash_records(path) if r["attributes"].get("devx.actor.path") == "sroot/worker"
+    ]
+    return json.loads(crash["attributes"][schema.CRASH_LOCALS])
+
+
+def no_secret_in(data: bytes, secret_values: dict[str, str], where: str) -> None:
+    for var, value in secret_values.items():
+        assert value.encode() not in data, f"{var}'s value is in {where}"
+
+
+def test_secrets_redacted_everywhere(tmp_path: Path) -> None:
+    values = _secrets()
+    log_file = tmp_path / "devx.log.jsonl"
+    proc, path = run(
+        "connect",
+        tmp_path,
+        DEVX_LOG_FILE=str(log_file),
+        DEVX_LOG_FORMAT="json",
+        DEVX_LOG_LEVEL="debug",
+        **values,
+    )
+    assert "root: builtins.ConnectionError from sroot/worker" in proc.stdout
+
+    found = the_locals(path)
+    # the innermost user frame (_connect), in its order: arguments first
+    assert list(found) == [
+        "user",
+        "api_key",
+        "password",
+        "settings",
+        "url",
+        "conf",
+        "retries",
+        "bad",
+    ]
+    assert found["user"] == "'alice'"
+    assert found["api_key"] == "[redacted]"  # an argument
+    assert found["password"] == "[redacted]"  # a local
+    assert found["settings"] == "{'db': {'host': 'db.local', 'Password': [redacted]}}"
+    assert found["url"] == "'postgres://alice:[redacted]@db.local/app'"
+    assert found["conf"] == "Conf(user='alice', password=[redacted])"
+    assert found["retries"] == "[1, 2, 3]"
+    assert found["bad"] == "<repr failed: RuntimeError>"
+    # on the span's exception event too (what a trace view shows)
+    events = [
+        e
+        for s in readback.load_spans(path)
+        for e in s.get("events", ())
+        if e["name"] == "exception" and schema.CRASH_LOCALS in e["attributes"]
+    ]
+    assert events and all(json.loads(e["attributes"][schema.CRASH_LOCALS]) == found for e in events)
+
+    no_secret_in(path.read_bytes(), values, "the telemetry file")
+    assert log_file.stat().st_size > 0
+    no_secret_in(log_file.read_bytes(), values, "the JSON logs")
+    no_secret_in((proc.stdout + proc.stderr).encode(), values, "the tree's output")
+
+
+def test_secrets_never_reach_an_otlp_export(tmp_path: Path, receiver: Receiver) -> None:
+    values = _secrets()
+    run(
+        "connect",
+        tmp_path,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        **values,
+    )
+    bodies = [r.SerializeToString() for r in [*receiver.traces, *receiver.logs]]
+    exported = [
+        attr.value.string_value
+        for req in receiver.logs
+        for rl in req.resource_logs
+        for sl in rl.scope_logs
+        for rec in sl.log_records
+        for attr in rec.attributes
+        if attr.key == schema.CRASH_LOCALS
+    ]
+    assert exported, "no crash record with locals was exported"
+    assert any(json.loads(x).get("password") == "[redacted]" for x in exported)
+    no_secret_in(b"".join(bodies), values, "the OTLP export")
+
+
+def test_off_by_setting(tmp_path: Path) -> None:
+    _, path = run("connect", tmp_path, DEVX_CRASH_LOCALS="0", **_secrets())
+    crashes = crash_records(path)
+    assert crashes and all(schema.CRASH_LOCALS not in r["attributes"] for r in crashes)
+
+
+def test_redaction_pattern_is_a_setting(tmp_path: Path) -> None:
+    values = _secrets()
+    _, path = run("connect", tmp_path, DEVX_CRASH_LOCALS_REDACT="^user$|retr", **values)
+    found = the_locals(path)
+    assert found["user"] == "[redacted]" and found["retries"] == "[redacted]"
+    assert found["password"] != "[redacted]"  # the pattern replaced the default one
+    assert "alice" not in json.dumps(found)  # scrubbed from the url and conf too
+
+
+def test_a_stuck_repr_does_not_hold_the_crash(tmp_path: Path) -> None:
+    proc, path = run("stuck", tmp_path)
+    assert "root: builtins.ValueError from sroot/worker" in proc.stdout
+    found = the_locals(path)
+    assert found["hang"] == "<not shown: time budget spent>"
+    assert set(found) == {"first", "hang"}
+
+
+def test_timeline_shows_the_locals_under_the_crash(tmp_path: Path) -> None:
+    values = _secrets()
+    _, path = run("connect", tmp_path, **values)
+    out = subprocess.run(
+        [sys.executable, "-m", "devx", "timeline", str(path)],
+        env=clean_env(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=True,
+    ).stdout
+    lines = out.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if "crash" in line and "ConnectionError" in line]
+    assert lines[at + 1].strip() == "user = 'alice'"
+    assert lines[at + 2].strip() == "api_key = [redacted]"
+    assert "url = 'postgres://alice:[redacted]@db.local/app'" in out
+    no_secret_in(out.encode(), values, "the timeline")
