@@ -40,6 +40,7 @@ HOLDER_PATH = "devx.tty_lock.holder.path"
 HOLDER_UID = "devx.tty_lock.holder.uid"
 HOLDER_PID = "devx.tty_lock.holder.pid"
 HOLDER_WHERE = "devx.tty_lock.holder.where"  # the user's code that stopped: file:line in fn()
+SWITCHED_TO = "devx.tty_lock.switched_to"  # a hold ended by `switch`: who got the terminal
 WAITERS = "devx.tty_lock.waiters"  # tree paths of the requests queued at a grant, in order
 
 # --- OpenTelemetry semantic conventions (code.*), current names ----------------------

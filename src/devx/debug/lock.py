@@ -10,7 +10,7 @@ straight from one holder to the next, so the tree never sees the terminal free i
 between two queued REPLs.
 
 RPC endpoints for children (module enabled in the root by the debug boot hook):
-:func:`serve_hold` (a stream: the grant, then the end of the hold),
+:func:`serve_hold` (a stream: the grant, then the end of the hold), :func:`serve_switch`,
 :func:`release_hold`, :func:`follow_state`, :func:`lock_status`.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from .lock_protocol import (
     LockState,
     ReleaseHow,
     Requester,
+    SwitchReply,
     decode,
     encode,
 )
@@ -75,6 +77,7 @@ class TTYLock:
         self.grants = 0
         self._hold_ids = itertools.count(1)
         self._arrivals = itertools.count()
+        self._fronts = itertools.count(1)  # see switch(): later switches go in front
         self.state = LockState()
         self._changed = trio.Event()
         self._on_change = on_change
@@ -158,7 +161,7 @@ class TTYLock:
             **hold.requester.attrs(),
         )
 
-    def _end(self, hold: Hold, how: ReleaseHow) -> None:
+    def _end(self, hold: Hold, how: ReleaseHow, *, to: str = "") -> None:
         if hold is not self.current:
             return
         held = time.time() - hold.granted_wall
@@ -175,6 +178,7 @@ class TTYLock:
         events.event(
             schema.LOCK_RELEASED,
             **{schema.HOLD_ID: hold.hold_id, schema.HELD_S: held, schema.RELEASE_HOW: how},
+            **({schema.SWITCHED_TO: to} if to else {}),
             **hold.requester.attrs(),
         )
         self._grant_next()  # straight to the next holder: no gap in between
@@ -188,15 +192,49 @@ class TTYLock:
         self._publish()
         return True
 
-    @asynccontextmanager
-    async def hold(self, request: LockRequest) -> AsyncIterator[Hold]:
-        """Queue ``request``, wait for its grant (cancellable), yield the hold; the
-        hold ends on :meth:`release`, or here when the block exits (cancelled: the
-        requester went away)."""
-        hold = Hold(request, next(self._arrivals))
-        bisect.insort(self._queue, hold, key=lambda h: h.key)
-        self._grant_next()
+    def switch(self, hold_id: int, target: str, back: LockRequest) -> Hold | str:
+        """``switch`` in the REPL of hold ``hold_id``: the waiting request
+        ``target`` (a request id) gets the terminal now, and ``back`` (the switcher's
+        new request, for the same stop) is queued right behind it, ahead of everyone
+        else; the others keep their order. A switch made by a switched-to REPL goes
+        in front of earlier ones: they come back in reverse order, like a stack.
+        Returns the queued hold of ``back`` (serve it with :meth:`hold`), or why not."""
+        cur = self._by_id.get(hold_id)
+        if cur is None or cur is not self.current:
+            return "this REPL does not hold the terminal"
+        found = next((h for h in self._queue if h.request.request_id == target), None)
+        if found is None:
+            return "that REPL is not waiting for the terminal any more (see `waiters`)"
+        again = Hold(back, next(self._arrivals))
+        first, second = next(self._fronts), next(self._fronts)
+        found.key, again.key = (-math.inf, -second), (-math.inf, -first)
+        self._queue.remove(found)
+        self._queue[:0] = [found, again]
+        self._end(cur, "switched", to=found.requester.path)  # grants `found`
         self._publish()
+        return again
+
+    def drop(self, hold: Hold) -> None:
+        """Forget ``hold`` (its requester went away before :meth:`hold` served it)."""
+        if hold in self._queue:
+            self._queue.remove(hold)
+        elif hold is self.current:
+            self._end(hold, "holder_lost")
+        self._publish()
+
+    @asynccontextmanager
+    async def hold(
+        self, request: LockRequest, *, queued: Hold | None = None
+    ) -> AsyncIterator[Hold]:
+        """Queue ``request`` (or take ``queued``, already in the queue), wait for its
+        grant (cancellable), yield the hold; the hold ends on :meth:`release`, or
+        here when the block exits (cancelled: the requester went away)."""
+        hold = queued
+        if hold is None:
+            hold = Hold(request, next(self._arrivals))
+            bisect.insort(self._queue, hold, key=lambda h: h.key)
+            self._grant_next()
+            self._publish()
         try:
             await hold.granted.wait()
             yield hold
@@ -231,8 +269,39 @@ async def serve_hold(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     child that dies while waiting or holding cancels this call: the hold ends as
     ``holder_lost``."""
     req = decode(request, LockRequest)
+    async for item in _serve(root_lock(), req, None):
+        yield item
+
+
+async def serve_switch(
+    hold_id: int, target: str, request: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """``switch`` for a child's REPL holding ``hold_id``: yields a ``SwitchReply``;
+    when done, the switcher's new request (``request``) is served as
+    :func:`serve_hold` serves one: its grant once the switched-to REPL is done,
+    then the end of the hold."""
+    req = decode(request, LockRequest)
     lock = root_lock()
-    async with lock.hold(req) as hold:
+    again = lock.switch(hold_id, target, req)
+    if isinstance(again, str):
+        yield encode(SwitchReply(refused=again))
+        return
+    assert lock.holder is not None
+    served = False
+    try:
+        yield encode(SwitchReply(to=lock.holder.path))
+        served = True
+        async for item in _serve(lock, req, again):
+            yield item
+    finally:
+        if not served:  # the switcher went away before its request was served
+            lock.drop(again)
+
+
+async def _serve(
+    lock: TTYLock, req: LockRequest, queued: Hold | None
+) -> AsyncIterator[dict[str, Any]]:
+    async with lock.hold(req, queued=queued) as hold:
         assert hold.grant is not None
         try:
             yield encode(hold.grant)

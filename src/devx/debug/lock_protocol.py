@@ -31,6 +31,7 @@ ReleaseHow = Literal[
     "done",  # a post-mortem or no-REPL hold ended by the program
     "cancelled",  # the waiting or holding task was cancelled
     "holder_lost",  # the holder's channel broke (it died): root side only
+    "switched",  # `switch`: another waiter has the terminal, this REPL is next in line
 ]
 
 
@@ -78,6 +79,14 @@ class LockGrant(msgspec.Struct, frozen=True):
 class LockRelease(msgspec.Struct, frozen=True):
     hold_id: int
     how: ReleaseHow = "continue"
+
+
+class SwitchReply(msgspec.Struct, frozen=True):
+    """The root's first answer to a ``switch``: refused (why), or done (the target
+    holds the terminal and the switcher's new request is next in line)."""
+
+    refused: str = ""
+    to: str = ""  # the tree path of the REPL that has the terminal now
 
 
 class LockState(msgspec.Struct, frozen=True):

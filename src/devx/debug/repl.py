@@ -21,7 +21,8 @@ so the TTY lock is released right then. And stepping that fits a trio tree:
 - when the outermost frame of the user's code under the pause returns, the REPL
   ends as with ``c``, saying so in one line (:meth:`PdbREPL.step_out`).
 
-One command of its own: ``waiters`` (who holds the terminal, who waits).
+Commands of its own: ``waiters`` (who holds the terminal, who waits) and ``switch``
+(give the terminal to a waiter now, :mod:`devx.debug.switch`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ def _build_pdbrepl_class() -> type:
 
             for line in state_lines(live_lock_state()):
                 self.message(line)
+
+        def do_switch(self, arg: str) -> bool:
+            """switch N|PATH
+            Give the terminal to a waiting REPL now (N: its number in `waiters`;
+            PATH: its tree path). This REPL stays stopped at its line and is next in
+            line: the terminal comes back here when that REPL is done."""
+            from .switch import switch
+
+            return switch(self, arg)
 
         def _is_hidden(self, frame: Any) -> bool:
             if frames.is_plumbing(frame):

@@ -35,7 +35,14 @@ from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
 from . import lock as tty_lock
 from . import terminal, tree_lock
-from .lock_protocol import LockGrant, LockRelease, LockRequest, ReleaseHow, Requester
+from .lock_protocol import (
+    LockGrant,
+    LockRelease,
+    LockRequest,
+    ReleaseHow,
+    Requester,
+    SwitchReply,
+)
 from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
 from .repl import current_task
@@ -107,6 +114,7 @@ class Session:
         self.request_id = f"{actor.uid.uuid[:8]}-{next(_request_ids)}"
         self.how: ReleaseHow = "continue"
         self._released = trio.Event()
+        self.granted = trio.Event()  # the grant came (see switch_to)
         self._finished = trio.Event()  # the holding task is done: lock released
         self._done = False
         self._done_lock = threading.Lock()
@@ -227,22 +235,86 @@ class Session:
         async with portal.open_stream_from(
             tty_lock.serve_hold, request=encode_msg(self._request())
         ) as stream:
-            async for item in stream:
-                grant = decode_msg(item, LockGrant)
-                break
-            else:
-                raise ChannelClosed("the root actor ended the TTY lock request")
+            grant = decode_msg(await _next(stream), LockGrant)
             self._granted(grant)
             task_status.started()
-            await self._held()
-            release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
-            with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_TIMEOUT):
-                try:
-                    await portal.run_from_ns("devx.debug.lock", "release_hold", release=release)
-                    async for _ in stream:  # the root ends the hold's stream
-                        pass
-                except ChannelClosed:
-                    pass  # the root is gone, and the lock with it
+            await self._keep(portal, stream, grant)
+
+    # --- switch: another waiter gets the terminal now, this stop is next -----------
+
+    async def switch_to(self, target: LockRequest) -> tuple[Session | None, SwitchReply]:
+        """``switch``: ask the root to give the terminal to the waiting ``target`` now,
+        with this stop queued right behind it. Returns the session that will hold
+        the terminal again for this same stop (await its :attr:`granted`) and the
+        root's reply; ``None`` and the reason when the root refused. Once the root
+        agreed this session ends as ``switched``."""
+        nxt = Session(self.actor, self.reason, self.location)
+        nxt.owner_task, nxt.thread_name = self.owner_task, self.thread_name
+        reply: SwitchReply = await self.actor.start_service(
+            nxt._hold_switched, self.hold_id, target.request_id
+        )
+        if reply.refused:
+            return None, reply
+        self.release("switched")
+        return nxt, reply
+
+    async def _hold_switched(
+        self, hold_id: int, target: str, task_status: trio.TaskStatus[SwitchReply]
+    ) -> None:
+        _holding.add(self)
+        try:
+            if self.actor.is_root:
+                lock = tty_lock.root_lock()
+                request = self._request()
+                again = lock.switch(hold_id, target, request)
+                if isinstance(again, str):
+                    self._refused()
+                    task_status.started(SwitchReply(refused=again))
+                    return
+                assert lock.holder is not None
+                task_status.started(SwitchReply(to=lock.holder.path))
+                async with lock.hold(request, queued=again) as hold:
+                    assert hold.grant is not None
+                    self._granted(hold.grant)
+                    await self._held()
+                    lock.release(LockRelease(hold_id=hold.hold_id, how=self.how))
+                return
+            portal = await self.actor.root_portal()
+            async with portal.open_stream_from(
+                tty_lock.serve_switch,
+                hold_id=hold_id,
+                target=target,
+                request=encode_msg(self._request()),
+            ) as stream:
+                reply = decode_msg(await _next(stream), SwitchReply)
+                if reply.refused:
+                    self._refused()
+                    task_status.started(reply)
+                    return
+                task_status.started(reply)
+                grant = decode_msg(await _next(stream), LockGrant)
+                self._granted(grant)
+                await self._keep(portal, stream, grant)
+        finally:
+            _holding.discard(self)
+            self._finished.set()
+
+    def _refused(self) -> None:
+        self._done = True
+        if self._wait_span is not None:
+            self._wait_span.end()
+
+    async def _keep(self, portal: Any, stream: Any, grant: LockGrant) -> None:
+        """Hold the terminal until the REPL is left, then release it at the root."""
+        await self._held()
+        release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
+        with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_TIMEOUT):
+            try:
+                await portal.run_from_ns("devx.debug.lock", "release_hold", release=release)
+                async for _ in stream:  # the root ends the hold's stream
+                    pass
+            except ChannelClosed:
+                pass  # the root is gone, and the lock with it
 
     async def _held(self) -> None:
         """Until the REPL is left. No deadlock by construction: the lock is only
@@ -289,6 +361,7 @@ class Session:
         console.hold("this actor's REPL is live")  # before its banner: nothing under it
         self.grant = grant
         self.wait_s = grant.wait_s
+        self.granted.set()
         granted = {schema.REASON: self.reason, schema.WAIT_S: grant.wait_s, **self.hold_attrs()}
         if self._wait_span is not None:
             self._wait_span.set(**granted, **{schema.QUEUED: grant.queued})
@@ -366,6 +439,13 @@ class Session:
             token.run_sync_soon(self._released.set)
         except trio.RunFinishedError:
             pass  # the actor is gone, and its lock holder with it
+
+
+async def _next(stream: Any) -> Any:
+    """The stream's next item; its end is the root ending the request."""
+    async for item in stream:
+        return item
+    raise ChannelClosed("the root actor ended the TTY lock request")
 
 
 async def _first(*waits: Any) -> None:

@@ -1,0 +1,108 @@
+"""``switch PATH|N`` in a REPL: give the terminal to a waiting REPL now, as gdb
+switches threads.
+
+The REPL that switches stays stopped at its line (its pdb, frame and locals are
+untouched: its command loop just waits) and is queued right behind the one it names,
+ahead of everyone else, so the terminal comes back to it when that one is done (its
+``c``, ``q``, or a step that gives the terminal up). The others keep their FIFO
+order. The wait runs on the actor's loop (a greenback portal for a task's REPL, the
+loop's token for a thread's), so the actor goes on serving while it waits. The hold
+that switched ends as ``switched`` (``devx.tty_lock.switched_to`` names who got it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import trio
+
+from . import door, tree_lock
+from .lock_protocol import LockRequest
+from .waiters import code_location, who
+
+__tracebackhide__ = True
+
+T = TypeVar("T")
+
+USAGE = "usage: switch N|PATH (N as `waiters` numbers the waiting REPLs, PATH a tree path)"
+
+
+def pick(waiters: Sequence[LockRequest], arg: str) -> LockRequest | str:
+    """The waiter ``arg`` names (its number in ``waiters``, its tree path, or the
+    last part of it), or why none."""
+    arg = arg.strip()
+    if not arg:
+        return USAGE
+    if not waiters:
+        return "nobody waits for the terminal"
+    if arg.isdigit():
+        n = int(arg)
+        if 1 <= n <= len(waiters):
+            return waiters[n - 1]
+        return f"no waiter {n}: {len(waiters)} waiting (see `waiters`)"
+    found = [w for w in waiters if w.requester.path == arg] or [
+        w for w in waiters if w.requester.path.rsplit("/", 1)[-1] == arg
+    ]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        return f"no REPL of {arg!r} waits for the terminal (see `waiters`)"
+    return f"{len(found)} waiting REPLs match {arg!r}: switch by number (see `waiters`)"
+
+
+def _runner(actor: Any) -> Callable[[Callable[[], Awaitable[T]]], T] | str:
+    """How this REPL's code waits on the actor's loop, or why it cannot."""
+    from .repl import current_task
+
+    if current_task() is not None:
+        import greenback
+
+        if not greenback.has_portal():
+            return "this task has no greenback portal"
+        return lambda fn: greenback.await_(fn())
+    token = actor.trio_token
+    if token is None:
+        return "the actor's trio loop is not running"
+    return lambda fn: trio.from_thread.run(fn, trio_token=token)
+
+
+def switch(pdb: Any, arg: str) -> bool:
+    """The ``switch`` command of ``pdb``; True when its REPL ends (a user quit the
+    tree meanwhile)."""
+    from . import session as session_mod
+    from .repl import live_lock_state
+
+    session = pdb.session
+    if session is None or session._done or not pdb.is_owner():
+        pdb.error("switch: this REPL does not hold the terminal")
+        return False
+    target = pick(live_lock_state().waiters, arg)
+    if isinstance(target, str):
+        pdb.error(f"switch: {target}")
+        return False
+    run = _runner(session.actor)
+    if isinstance(run, str):
+        pdb.error(f"switch: cannot wait for the terminal here: {run}")
+        return False
+    # said first: once the root agrees, the other REPL's banner comes at once
+    pdb.message(
+        f"[devx] the terminal goes to {who(target.requester)}; {session.where} stays "
+        "stopped here and has it back when that REPL is done"
+    )
+    nxt, reply = run(lambda: session.switch_to(target))
+    if nxt is None:
+        pdb.error(f"switch refused: {reply.refused}; this REPL goes on")
+        return False
+    run(nxt.granted.wait)
+    door.bind(pdb, nxt)
+    session_mod.current = nxt
+    frame = pdb.curframe
+    quit_by = tree_lock.quit_by(nxt.grant)
+    if quit_by:
+        pdb.message(f"[devx] the user quit the REPL of {quit_by}: this one ends as with 'q'")
+        return bool(pdb.do_quit(""))
+    nxt.announce(f"{code_location(frame)} (back from the switch to {reply.to})")
+    nxt.repl_started(frame)
+    pdb.print_stack_entry(pdb.stack[pdb.curindex])
+    return False

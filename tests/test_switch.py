@@ -1,0 +1,128 @@
+"""``switch PATH|N`` in a REPL (examples/debugging/queue_three.py on a real PTY):
+three children stopped at once; the holder switches to the last waiter, which gets
+the terminal now with its banner; when it continues the terminal comes back to the
+first, at the same line with its locals intact; the one in between keeps its turn.
+The telemetry says the first hold ended as ``switched``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from _pty import EXAMPLES, banner, repl_fixture
+from conftest import scaled, wait_until
+from devx.core import schema
+
+pytestmark = pytest.mark.timeout(120)
+
+repl = repl_fixture(EXAMPLES / "debugging")
+AT = r"pause at queue_three\.py:19 in pause_here\(\)"
+WAITER = r"(\d)\. root/(p\d): " + AT + r" \(waiting \d+\.\d s\)"
+ANY_BANNER = banner("PAUSE", r"(?P<name>p\d)", "root/p0").replace("root/p0", r"root/p\d")
+
+
+def waiters_listed(text: str) -> list[str]:
+    return [m.group(2) for m in re.finditer(WAITER, text)]
+
+
+def three_stopped(r) -> tuple[str, list[str]]:
+    """The first holder's name and the two waiters, in the order `waiters` lists."""
+    first = r.expect(ANY_BANNER).group("name")
+    r.prompt()
+    seen: dict[str, str] = {}
+
+    def both_waiting() -> bool:
+        seen["out"] = r.cmd("waiters")
+        return len(waiters_listed(seen["out"])) == 2
+
+    wait_until(both_waiting, scaled(20), "both other children in the queue")
+    return first, waiters_listed(seen["out"])
+
+
+def value(r, name: str) -> str:
+    return r.cmd(f"p {name}").strip().splitlines()[-1]
+
+
+def test_switch_to_the_third_and_back(repl, tmp_path):
+    from devx.telemetry.readback import load_logs
+
+    trace = tmp_path / "t.jsonl"
+    r = repl("queue_three.py", DEVX_TELEMETRY_FILE=str(trace))
+    first, queue = three_stopped(r)
+    mine = value(r, "doubled")
+    assert mine == str(int(first[1]) * 2)
+    assert "usage: switch N|PATH" in r.cmd("switch")
+    assert "no waiter 5: 2 waiting" in r.cmd("switch 5")
+    assert "no REPL of 'nobody' waits" in r.cmd("switch nobody")
+
+    r.child.sendline("switch 2")  # the third in line, by its number in `waiters`
+    r.expect_exact(f"[devx] the terminal goes to root/{queue[1]}: pause at queue_three.py")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    assert value(r, "doubled") == str(int(queue[1][1]) * 2)
+    out = r.cmd("waiters")  # the switcher is next, then the one that was second
+    assert re.search(rf"holder: root/{queue[1]}: {AT}", out), out
+    assert waiters_listed(out) == [first, queue[0]], out
+    assert "-> doubled += 1" in r.cmd("n")  # a step in the switched-to REPL
+    r.child.sendline("c")
+
+    # back to the first: its banner again, the same line, its locals intact
+    m = r.expect(ANY_BANNER)
+    assert m.group("name") == first
+    r.expect_exact(f"(back from the switch to root/{queue[1]})")
+    assert "-> await devx.pause()" in r.prompt()
+    assert value(r, "doubled") == mine
+    assert value(r, "k") == first[1]
+    assert "-> doubled += 1" in r.cmd("n")
+    assert value(r, "doubled") == mine  # not yet incremented: stopped before the line
+    r.child.sendline("c")
+
+    # the one that was second all along gets its turn
+    assert r.expect(ANY_BANNER).group("name") == queue[0]
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
+
+    released = [
+        rec["attributes"]
+        for rec in load_logs(trace)
+        if rec.get("event_name") == schema.LOCK_RELEASED
+    ]
+    switched = [a for a in released if a.get(schema.RELEASE_HOW) == "switched"]
+    assert len(switched) == 1, released
+    assert switched[0][schema.HOLDER_PATH] == f"root/{first}"
+    assert switched[0][schema.SWITCHED_TO] == f"root/{queue[1]}"
+    assert [a[schema.HOLDER_PATH] for a in released] == [
+        f"root/{first}",
+        f"root/{queue[1]}",
+        f"root/{first}",
+        f"root/{queue[0]}",
+    ]
+
+
+def test_ctrl_c_during_a_switch(repl):
+    r = repl("queue_three.py")
+    first, queue = three_stopped(r)
+    r.child.sendline(f"switch root/{queue[0]}")  # by tree path
+    assert r.expect(ANY_BANNER).group("name") == queue[0]
+    r.prompt()
+    r.wait_reading()
+    r.child.sendintr()  # ctrl-c while the switched-out REPL waits for its turn back
+    r.expect_exact(f"ctrl-c shielded: root/{queue[0]} is in the REPL")
+    r.prompt()
+    assert value(r, "doubled") == str(int(queue[0][1]) * 2)
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == first
+    r.expect_exact(f"(back from the switch to root/{queue[0]})")
+    r.prompt()
+    assert value(r, "doubled") == str(int(first[1]) * 2)
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
