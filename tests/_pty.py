@@ -62,7 +62,10 @@ class Repl:
     """An example running on a real PTY, with a transcript for failure messages.
     ``script`` is relative to examples/debugging/ unless absolute."""
 
-    def __init__(self, script: str | Path, *args: str, **extra_env: str):
+    def __init__(
+        self, script: str | Path, *args: str, module: str = "", **extra_env: str
+    ) -> None:
+        """``module``: run ``python -m module script *args`` instead (``devx attach``)."""
         self.log = io.StringIO()
         env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
         if "PYTHONBREAKPOINT" not in extra_env:
@@ -72,7 +75,9 @@ class Repl:
                 env.pop(var, None)
         self.child = pexpect.spawn(
             sys.executable,
-            [str(EXAMPLES / "debugging" / script), *args],
+            ["-m", module, str(script), *args]
+            if module
+            else [str(EXAMPLES / "debugging" / script), *args],
             env=env,
             encoding="utf-8",
             timeout=TIMEOUT,

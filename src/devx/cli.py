@@ -5,6 +5,7 @@
 ``devx ps``                    list this user's devx processes that take stack dumps,
                                and each debug tree's terminal: holder and waiters
 ``devx --version``             (also ``python -m devx``)
+``devx attach [PID|NAME]``     be the terminal of a tree that runs without one
 ``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
 ``devx registrar --listen HOST:PORT``  a standalone registrar for trees that share a secret
 """
@@ -178,7 +179,15 @@ def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
     out: list[str] = []
     for tree in trees:
         out.append(f"terminal of tree {tree.name!r} (root {tree.uid}, pid {tree.pid}):")
-        out.extend(f"  {line}" for line in state_lines(tree.state))
+        lines = state_lines(tree.state)
+        if tree.attach:  # no terminal: the holder's REPL waits for a client
+            lines = [
+                line.replace("holder: ", "waiting for `devx attach`: ", 1)
+                if line.startswith("holder: ")
+                else line
+                for line in lines
+            ]
+        out.extend(f"  {line}" for line in lines)
     return out
 
 
@@ -200,6 +209,16 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if trees:
         print(("\n" if entries else "") + "\n".join(lock_lines(trees)))
     return EXIT_OK
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from devx.debug import attach_client
+
+    try:
+        return attach_client.run(args.target)
+    except attach_client.AttachError as err:
+        _err(str(err))
+        return EXIT_NO_MATCH
 
 
 # --- devx timeline ---------------------------------------------------------------------
@@ -338,6 +357,21 @@ def build_parser() -> argparse.ArgumentParser:
         "user tasks first, devx's own tasks folded into one line per actor",
     )
     dump.set_defaults(func=cmd_dump)
+
+    at = sub.add_parser(
+        "attach",
+        help="be the terminal of a tree that runs without one (DEVX_ATTACH=1)",
+        description=(
+            "Take the next REPL waiting in a tree of yours that runs without a terminal "
+            "in attach mode (DEVX_ATTACH=1 or open_root_actor(attach=True); `devx ps` "
+            "lists them): the same banner and (Pdb+) prompt as on a terminal; c, q, "
+            "ctrl-d and ctrl-c behave as there; when the REPL ends the next waiting one "
+            "is taken; ctrl-\\ detaches and leaves the REPL waiting. TARGET is the "
+            "root's pid or name (needed when several trees wait)."
+        ),
+    )
+    at.add_argument("target", metavar="TARGET", nargs="?", help="root pid or name")
+    at.set_defaults(func=cmd_attach)
 
     ps = sub.add_parser(
         "ps",

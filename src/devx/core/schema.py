@@ -41,6 +41,9 @@ HOLDER_UID = "devx.tty_lock.holder.uid"
 HOLDER_PID = "devx.tty_lock.holder.pid"
 HOLDER_WHERE = "devx.tty_lock.holder.where"  # the user's code that stopped: file:line in fn()
 SWITCHED_TO = "devx.tty_lock.switched_to"  # a hold ended by `switch`: who got the terminal
+ATTACH_CLIENT_PID = "devx.attach.client.pid"  # `devx attach`: who attached to the hold
+ATTACH_CLIENT_TTY = "devx.attach.client.tty"
+ATTACH_WAIT_S = "devx.attach.wait_s"  # from the REPL's start to the attach
 WAITERS = "devx.tty_lock.waiters"  # tree paths of the requests queued at a grant, in order
 
 # --- OpenTelemetry semantic conventions (code.*), current names ----------------------

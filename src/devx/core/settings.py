@@ -162,6 +162,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     runtime_dir: str = ""  # "": /tmp/devx-<uid>
     hang_tag: str = ""
     pdb: bool = False
+    attach: bool = False
+    attach_timeout: float = 0.0
     repl_settle: float = 0.5
     # telemetry
     telemetry_file: str | None = None  # None: unset (the default file); "": off
@@ -331,6 +333,21 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         flag,
         "debug",
         "`maybe_open_crash_handler(pdb=None/False)` opens the crash REPL anyway.",
+    ),
+    Setting(
+        "attach",
+        "DEVX_ATTACH",
+        flag,
+        "debug",
+        "A tree without a terminal keeps each REPL waiting for `devx attach` instead of "
+        "skipping it (also `open_root_actor(attach=True)`).",
+    ),
+    Setting(
+        "attach_timeout",
+        "DEVX_ATTACH_TIMEOUT",
+        seconds_or_zero,
+        "debug",
+        "Seconds a REPL waits for `devx attach` before it is skipped (`0`: no deadline).",
     ),
     Setting(
         "repl_settle",

@@ -38,6 +38,8 @@ class TreeLock:
     name: str
     uid: str
     state: LockState
+    attach: bool = False  # its REPLs wait for `devx attach` (no terminal)
+    root_uuid: str = ""
 
 
 def path_for(root_uuid: str, *, create: bool = False) -> str | None:
@@ -75,7 +77,15 @@ def _read(path: str) -> TreeLock | None:
             os.unlink(path)
         return None
     name, uid = str(data.get("name", "")), str(data.get("uid", ""))
-    return TreeLock(pid=pid, name=name, uid=uid, state=state)
+    root_uuid = os.path.basename(path)[len(PREFIX) : -len(".json")]
+    return TreeLock(
+        pid=pid,
+        name=name,
+        uid=uid,
+        state=state,
+        attach=bool(data.get("attach", False)),
+        root_uuid=root_uuid,
+    )
 
 
 def read(root_uuid: str) -> LockState | None:
@@ -108,6 +118,19 @@ def _write_state(root_uuid: str, data: dict[str, Any]) -> str | None:
     return path
 
 
+def _attach_mode() -> bool:
+    """Its REPLs wait for ``devx attach``: attach mode, and no terminal to use."""
+    import sys
+
+    from ..core import settings
+
+    try:
+        tty = sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        tty = False
+    return settings.current().attach and not tty
+
+
 async def publish(actor: Actor, lock: TTYLock, task_status: Any = None) -> None:
     """The root's service task: write the lock's state on every change (coalesced:
     the latest state, never a backlog) until the root exits, then remove the file.
@@ -122,6 +145,7 @@ async def publish(actor: Actor, lock: TTYLock, task_status: Any = None) -> None:
         "start_time": None,
         "name": actor.name,
         "uid": f"{actor.name}@{actor.uid.uuid[:8]}",
+        "attach": _attach_mode(),
     }
     written = -1
     path: str | None = None

@@ -84,17 +84,28 @@ def enter_trace(session: Session, frame: FrameType) -> None:
     if quit_by:  # granted after a user's quit: no REPL, this task quits too
         session.release("done")
         raise UserQuit(quit_by)
+    attached = None
     if not interactive():
-        session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
-        session.release()
-        return
+        from . import attach
+
+        if session.pdb is None and attach.enabled():
+            attached = attach.serve(session, location)
+        if attached is None:
+            session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
+            session.release()
+            return
     pdb = session.pdb
     fresh = pdb is None
     if pdb is None:
         pdb = mk_pdb()
         door.bind(pdb, session)
-        session.announce(location)
-        terminal.write(STEP_HINT)
+        if attached is not None:
+            banner = session.announce(location, out=attached.write) + STEP_HINT
+            attached.write(STEP_HINT)
+            attached.serve_pdb(pdb, banner)
+        else:
+            session.announce(location)
+            terminal.write(STEP_HINT)
     session.repl_started(frame)
     # a new REPL stops on the pause call's line, as the banner says; one reached
     # while stepping (re-entered) goes on to the next line, as `n` over a call would

@@ -114,21 +114,31 @@ def show_and_interact(
     """With the lock held by ``session``: the banner, the error, then the REPL at the
     raising frame (or, without a terminal, ``no_repl`` and back). Shared by the async
     crash path and the sync crash handlers; the caller releases the session."""
-    session.announce(f"{type(exc).__name__}: {_first_line(exc)}")
+    what = f"{type(exc).__name__}: {_first_line(exc)}"
+    banner = session.announce(what)
     if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
         text = f"{type(exc).__name__}: {exc}\n"
     else:
         text = "".join(traceback.format_exception(type(exc), exc, tb))
     sys.stdout.write(text)
     sys.stdout.flush()
+    attached = None
     if not interactive():
-        sys.stdout.write(f"    stdin is not a terminal: {no_repl}\n")
-        sys.stdout.flush()
-        return
+        from . import attach
+
+        if session.pdb is None and attach.enabled():  # wait for `devx attach`
+            attached = attach.serve(session, what)
+        if attached is None:
+            sys.stdout.write(f"    stdin is not a terminal: {no_repl}\n")
+            sys.stdout.flush()
+            return
     pdb = session.pdb
     if pdb is None:
         pdb = mk_pdb()
         door.bind(pdb, session)
+        if attached is not None:
+            attached.write(banner + text)
+            attached.serve_pdb(pdb, banner + text)
     frame = _last_frame(tb)
     pdb.reset()
     if frame is None or _is_plumbing(frame):

@@ -371,8 +371,9 @@ class Session:
         )
         events.flush_soon(0.5)  # who holds the terminal, visible at once
 
-    def announce(self, what: str) -> None:
-        """The banner: which actor, where in the tree, why it stopped, who waits."""
+    def announce(self, what: str, out: Any = None) -> str:
+        """The banner: which actor, where in the tree, why it stopped, who waits;
+        written to the terminal (or ``out``: an attached client), and returned."""
         actor = self.actor
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
@@ -382,7 +383,8 @@ class Session:
             f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}"
             f"{_foreign_caller_line()}{behind}"
         )
-        terminal.write(line + "\n")
+        (out or terminal.write)(line + "\n")
+        return line + "\n"
 
     def waiters_now(self) -> tuple[LockRequest, ...]:
         """Who waits behind this hold, as known now: the root's latest push if it

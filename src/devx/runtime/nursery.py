@@ -416,6 +416,7 @@ async def open_nursery(
     transport: str | None = None,
     enable_transports: list[str] | str | None = None,
     spawn_method: str | None = None,
+    attach: bool | None = None,
     hide_tb: bool = True,
     registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
     listen_addr: tuple[str, int] | str | None = None,
@@ -439,6 +440,7 @@ async def open_nursery(
         "spawn_method": spawn_method,
         "registry_addrs": registry_addrs,
         "listen_addr": listen_addr,
+        "attach": attach,
     }
     root_kwargs = {k: v for k, v in given.items() if v is not None}
     if enable_transports is not None:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 import trio
 
 from ..core import events, hooks, settings
@@ -39,6 +40,7 @@ async def open_root_actor(
     spawn_method: str | None = None,
     registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
     listen_addr: tuple[str, int] | str | None = None,
+    attach: bool = False,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
@@ -54,12 +56,18 @@ async def open_root_actor(
     ``(host, port)``) every actor of the tree listens on, loopback by default; give
     one other trees can reach to be found from another host. Trees that call each
     other share ``DEVX_TREE_SECRET`` (or ``DEVX_TREE_SECRET_FILE``).
+
+    ``attach=True`` (or ``DEVX_ATTACH=1``): without a terminal, each REPL waits for
+    ``devx attach`` instead of being skipped.
     """
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
     check_actor_name(name)
     # the tree's settings, once: a bad value is refused here, naming the variable
-    settings.install(settings.resolve())
+    resolved = settings.resolve()
+    if attach:  # REPLs without a terminal wait for `devx attach` (DEVX_ATTACH=1)
+        resolved = msgspec.structs.replace(resolved, attach=True)
+    settings.install(resolved)
     try:
         method = spawn_methods.resolve_method(spawn_method)
         secret = tree_secret.resolve(settings.current())

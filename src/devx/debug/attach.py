@@ -1,0 +1,276 @@
+"""A REPL without a terminal that waits for ``devx attach`` (``DEVX_ATTACH=1`` or
+``open_root_actor(attach=True)``).
+
+A tree with no terminal (a CI job, a daemon, ``nohup``) would skip its REPLs. In attach
+mode the REPL that holds the tree's TTY lock (FIFO, as always) instead listens on
+``attach-<root uuid16>.sock`` in the private runtime directory (0700, owner checked)
+and waits for a client of the same user (``SO_PEERCRED``) that presents the tree's
+secret (``attach-<root uuid16>.key``, 0600 beside it). The client's lines become the
+REPL's input, the REPL's output goes to the client (:mod:`devx.debug.attach_protocol`);
+the others keep waiting for the lock. A client that goes away, or detaches with
+ctrl-\\, gives the REPL back: it waits for the next client, at the same line. Nobody
+within ``DEVX_ATTACH_TIMEOUT`` s (0: no deadline): the REPL is skipped as without a
+terminal, with a line saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+from ..core import schema, settings
+from . import attach_protocol as proto
+from .stack import registry as reg
+
+__tracebackhide__ = True
+
+HELLO_TIMEOUT = 5.0  # a connection has this long to say Hello
+
+
+def enabled() -> bool:
+    return settings.current().attach
+
+
+def paths(root_uuid: str, *, create: bool = False) -> tuple[str, str] | None:
+    """The socket and key file of the tree whose root is ``root_uuid``."""
+    base = reg.runtime_dir(create=create)
+    if base is None:
+        return None
+    stem = os.path.join(base, f"{proto.PREFIX}{root_uuid[:16]}")
+    return stem + ".sock", stem + ".key"
+
+
+def _peer_uid(conn: socket.socket) -> int | None:
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (AttributeError, OSError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _out(text: str) -> None:
+    """A line for the process's own output (a log reader sees what happened)."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+class AttachedIO:
+    """pdb's ``stdin`` and ``stdout`` while a client is attached (one at a time)."""
+
+    def __init__(self, actor: Any, sock_path: str, key_path: str) -> None:
+        self.actor = actor
+        self.path = actor.path
+        self.sock_path, self.key_path = sock_path, key_path
+        self.listener: socket.socket | None = None
+        self.conn: socket.socket | None = None
+        self.client_pid = 0
+        self.client_tty = ""
+        self.banner = ""  # sent again to a client that attaches to a live REPL
+        self.prompt = "(Pdb+) "
+        self.timeout = settings.current().attach_timeout
+        self.waited_s = 0.0
+
+    # --- the listening side ------------------------------------------------------
+
+    def listen(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.sock_path)  # a holder killed before it cleaned up
+        fd = os.open(
+            self.key_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600
+        )
+        try:
+            reg.write_all(fd, self.actor.secret.encode())
+        finally:
+            os.close(fd)
+        os.replace(self.key_path + ".tmp", self.key_path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            proto.unix_address(self.sock_path, sock.bind)
+        finally:
+            os.umask(old)
+        sock.listen(4)
+        self.listener = sock
+
+    def close(self, how: str = "") -> None:
+        """The REPL ended: tell the client (it looks for the next one), stop listening."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                proto.send(conn, proto.Done(how=how or "continue"))
+            conn.close()
+        sock, self.listener = self.listener, None
+        if sock is not None:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.sock_path)
+
+    def _accept(self) -> socket.socket | None:
+        """One connection, checked: same user, the tree's secret. A refused one is
+        told why; ``None`` then."""
+        assert self.listener is not None
+        conn, _ = self.listener.accept()
+        try:
+            uid = _peer_uid(conn)
+            if uid is not None and uid != os.geteuid():
+                proto.send(conn, proto.Refused(why="not the tree's user"))
+                conn.close()
+                return None
+            conn.settimeout(HELLO_TIMEOUT)
+            hello = proto.recv(conn)
+            conn.settimeout(None)
+            if not isinstance(hello, proto.Hello) or not hmac.compare_digest(
+                hello.secret.encode(), self.actor.secret.encode()
+            ):
+                proto.send(conn, proto.Refused(why="not this tree's secret"))
+                conn.close()
+                return None
+            if self.conn is not None:
+                proto.send(conn, proto.Refused(why=f"already attached by pid {self.client_pid}"))
+                conn.close()
+                return None
+            self.client_pid, self.client_tty = hello.pid, hello.tty
+            proto.send(conn, proto.Welcome(path=self.path, pid=os.getpid()))
+            return conn
+        except (OSError, proto.Closed, ValueError, msgspec.MsgspecError) as exc:
+            _out(f"[devx] {self.path}: a `devx attach` connection failed: {exc!r}\n")
+            conn.close()
+            return None
+
+    def wait_client(self) -> bool:
+        """Until a client attaches (True) or the deadline passes (False)."""
+        t0 = time.monotonic()
+        deadline = t0 + self.timeout if self.timeout > 0 else None
+        while self.conn is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            assert self.listener is not None
+            ready, _, _ = select.select([self.listener], [], [], left)
+            if ready:
+                self.conn = self._accept()
+        self.waited_s = time.monotonic() - t0
+        tty = f" on {self.client_tty}" if self.client_tty else ""
+        _out(f"[devx] {self.path}: `devx attach` pid {self.client_pid}{tty} attached\n")
+        return True
+
+    def serve_pdb(self, pdb: Any, banner: str) -> None:
+        """Make this client ``pdb``'s terminal; the REPL's end tells it ``Done``."""
+        self.banner = banner
+        pdb.stdin = pdb.stdout = self
+        pdb.use_rawinput = False
+        self.prompt = pdb.prompt
+        leave = pdb.on_exit
+
+        def on_exit(how: str) -> None:
+            self.close(how)
+            # (use_rawinput stays off: cmd.Cmd's loop ends as it began)
+            pdb.stdin, pdb.stdout = sys.stdin, sys.stdout
+            if leave is not None:
+                leave(how)
+
+        pdb.on_exit = on_exit
+
+    # --- what pdb sees ----------------------------------------------------------------
+
+    def write(self, text: str) -> int:
+        conn = self.conn
+        if conn is not None and text:
+            try:
+                proto.send(conn, proto.Out(text=text))
+            except OSError:
+                self._lost("the client went away")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def readline(self) -> str:
+        while True:
+            if self.conn is None and not self._reattach():
+                _out(f"[devx] {self.path}: no client attached again: the REPL ends as with 'c'\n")
+                return "continue\n"
+            assert self.conn is not None and self.listener is not None
+            ready, _, _ = select.select([self.conn, self.listener], [], [])
+            if self.listener in ready:
+                self._accept()  # a second client: refused, told by whom
+            if self.conn not in ready:
+                continue
+            try:
+                msg = proto.recv(self.conn)
+            except (OSError, proto.Closed, ValueError):
+                self._lost("the client went away")
+                continue
+            if isinstance(msg, proto.Line):
+                return msg.text if msg.text.endswith("\n") else msg.text + "\n"
+            if isinstance(msg, proto.Eof):
+                self.write("\n")
+                return ""
+            if isinstance(msg, proto.Interrupt):
+                self.write(f"\nctrl-c shielded: {self.path} is in the REPL\n{self.prompt}")
+            elif isinstance(msg, proto.Detach):
+                self._lost("the client detached")
+
+    def _lost(self, why: str) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+        _out(f"[devx] {self.path}: {why}; the REPL waits for `devx attach` again\n")
+
+    def _reattach(self) -> bool:
+        if not self.wait_client():
+            return False
+        self.write(self.banner + self.prompt)
+        return True
+
+
+def serve(session: Any, what: str) -> AttachedIO | None:
+    """Wait (blocking: the REPL's own wait) for a client to attach to ``session``'s
+    REPL; the IO to give pdb, or ``None`` when nobody came in time (said in a line)."""
+    actor = session.actor
+    where = paths(actor.root_uid.uuid, create=True)
+    if where is None:
+        _out(f"[devx] {actor.path}: no private runtime directory: cannot wait for an attach\n")
+        return None
+    io = AttachedIO(actor, *where)
+    try:
+        io.listen()
+    except OSError as exc:
+        _out(f"[devx] {actor.path}: cannot listen for `devx attach` at {where[0]}: {exc}\n")
+        return None
+    deadline = f" (for {io.timeout:g} s)" if io.timeout > 0 else ""
+    _out(
+        f"[devx] {actor.path}: {session.reason} at {what}: waiting for `devx attach`"
+        f"{deadline}\n"
+    )
+    if not io.wait_client():
+        io.close()
+        _out(
+            f"[devx] {actor.path}: nobody attached within {io.timeout:g} s "
+            "(DEVX_ATTACH_TIMEOUT): no REPL, continuing\n"
+        )
+        return None
+    span = getattr(session, "_lock_span", None)
+    if span is not None:
+        span.set(
+            **{
+                schema.ATTACH_CLIENT_PID: io.client_pid,
+                schema.ATTACH_CLIENT_TTY: io.client_tty,
+                schema.ATTACH_WAIT_S: io.waited_s,
+            }
+        )
+    return io

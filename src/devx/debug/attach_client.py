@@ -1,0 +1,179 @@
+"""``devx attach [PID|NAME]``: the client side of :mod:`devx.debug.attach`.
+
+Finds a tree of yours whose REPLs wait for a client (``devx ps`` lists them), connects
+to the REPL holding its terminal, and is that REPL's terminal: its output here, your
+lines there (the terminal stays in its cooked mode, so line editing is the
+terminal's own). ctrl-c is sent as ctrl-c (the REPL shields it, as on a terminal),
+ctrl-d at an empty line as end of input (as on a terminal), ctrl-\\ detaches and
+leaves the REPL waiting. When a REPL ends, the next one of the tree is taken in the
+same session; the client ends with the tree. Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from . import attach_protocol as proto
+from .lock_file import TreeLock, trees
+
+POLL_S = 0.05
+
+
+class AttachError(Exception):
+    """Why there is nothing to attach to; the message says what to do."""
+
+
+def pick_tree(target: str | None) -> TreeLock:
+    """The tree ``target`` names (the root's pid or name); without one, the only tree
+    waiting for an attach."""
+    found = [t for t in trees() if t.attach]
+    if target:
+        found = [t for t in found if str(t.pid) == target or t.name == target]
+    if not found:
+        what = f" matching {target!r}" if target else ""
+        raise AttachError(
+            f"attach: no tree of yours{what} waits for `devx attach` (`devx ps` lists the "
+            "trees; a tree waits when it runs with DEVX_ATTACH=1 and no terminal)"
+        )
+    if len(found) > 1:
+        names = ", ".join(f"{t.name} (pid {t.pid})" for t in found)
+        raise AttachError(f"attach: {len(found)} trees wait: {names}; name one by pid")
+    return found[0]
+
+
+def _alive(tree: TreeLock) -> bool:
+    return any(t.pid == tree.pid for t in trees())
+
+
+def _connect(tree: TreeLock) -> socket.socket | None:
+    """The REPL waiting now, once there is one (``None``: the tree ended)."""
+    from .attach import paths
+
+    where = paths(tree.root_uuid)
+    if where is None:
+        raise AttachError("attach: your private runtime directory is missing or unsafe")
+    sock_path, key_path = where
+    while True:
+        try:
+            with open(key_path, encoding="ascii") as f:
+                secret = f.read().strip()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                proto.unix_address(sock_path, sock.connect)
+            except OSError:
+                sock.close()
+                raise
+            return _hello(sock, secret)
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, proto.Closed):
+            # no REPL listens yet, or the one that did ended while we knocked
+            if not _alive(tree):
+                return None
+            time.sleep(POLL_S)
+
+
+def _hello(sock: socket.socket, secret: str) -> socket.socket:
+    tty = ""
+    with contextlib.suppress(OSError):
+        tty = os.ttyname(sys.stdin.fileno())
+    proto.send(sock, proto.Hello(secret=secret, pid=os.getpid(), tty=tty))
+    reply = proto.recv(sock)
+    if isinstance(reply, proto.Refused):
+        sock.close()
+        raise AttachError(f"attach: refused: {reply.why}")
+    if not isinstance(reply, proto.Welcome):
+        sock.close()
+        raise AttachError(f"attach: unexpected answer {type(reply).__name__}")
+    _say(f"[devx attach] attached to {reply.path} (pid {reply.pid}); ctrl-\\ detaches\n")
+    return sock
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class _Keys:
+    """ctrl-c and ctrl-\\ as messages to the REPL while attached."""
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.detach = False
+
+    def on_int(self, signum: int, frame: Any) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                proto.send(self.sock, proto.Interrupt())
+
+    def on_quit(self, signum: int, frame: Any) -> None:
+        self.detach = True
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                proto.send(self.sock, proto.Detach())
+
+
+def _serve(sock: socket.socket, keys: _Keys) -> str:
+    """One REPL: until it ends (``done``), the client detaches or the REPL goes away."""
+    keys.sock = sock
+    stdin = sys.stdin.fileno()
+    try:
+        while True:
+            if keys.detach:
+                return "detached"
+            try:
+                ready, _, _ = select.select([sock, stdin], [], [])
+            except InterruptedError:
+                continue
+            if keys.detach:
+                return "detached"
+            if sock in ready:
+                try:
+                    msg = proto.recv(sock)
+                except (OSError, proto.Closed):
+                    return "lost"
+                if isinstance(msg, proto.Out):
+                    _say(msg.text)
+                elif isinstance(msg, proto.Done):
+                    return "done"
+            if stdin in ready:
+                data = os.read(stdin, 65536)
+                if not data:
+                    proto.send(sock, proto.Eof())
+                else:
+                    proto.send(sock, proto.Line(text=data.decode(errors="replace")))
+    finally:
+        keys.sock = None
+
+
+def run(target: str | None) -> int:
+    tree = pick_tree(target)
+    keys = _Keys()
+    old_int = signal.signal(signal.SIGINT, keys.on_int)
+    old_quit = signal.signal(signal.SIGQUIT, keys.on_quit)
+    try:
+        served = 0
+        while True:
+            sock = _connect(tree)
+            if sock is None:
+                _say(f"[devx attach] tree {tree.name!r} (pid {tree.pid}) ended\n")
+                return 0
+            try:
+                how = _serve(sock, keys)
+            finally:
+                sock.close()
+            served += 1
+            if how == "detached":
+                _say("\n[devx attach] detached; the REPL waits for the next `devx attach`\n")
+                return 0
+            if how == "lost":
+                _say("[devx attach] the REPL went away\n")
+            _say("[devx attach] waiting for the next REPL of this tree (ctrl-\\ to leave)\n")
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGQUIT, old_quit)
