@@ -253,10 +253,7 @@ def serve(session: Any, what: str) -> AttachedIO | None:
         _out(f"[devx] {actor.path}: cannot listen for `devx attach` at {where[0]}: {exc}\n")
         return None
     deadline = f" (for {io.timeout:g} s)" if io.timeout > 0 else ""
-    _out(
-        f"[devx] {actor.path}: {session.reason} at {what}: waiting for `devx attach`"
-        f"{deadline}\n"
-    )
+    _out(f"[devx] {actor.path}: {session.reason} at {what}: waiting for `devx attach`{deadline}\n")
     if not io.wait_client():
         io.close()
         _out(
