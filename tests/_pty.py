@@ -62,9 +62,7 @@ class Repl:
     """An example running on a real PTY, with a transcript for failure messages.
     ``script`` is relative to examples/debugging/ unless absolute."""
 
-    def __init__(
-        self, script: str | Path, *args: str, module: str = "", **extra_env: str
-    ) -> None:
+    def __init__(self, script: str | Path, *args: str, module: str = "", **extra_env: str) -> None:
         """``module``: run ``python -m module script *args`` instead (``devx attach``)."""
         self.log = io.StringIO()
         env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
