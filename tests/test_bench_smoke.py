@@ -36,6 +36,7 @@ RUNS = [  # the longest first: they start first
     ("bench_live_telemetry.py", ["1"], ""),
     ("bench_discovery.py", ["2"], "lookups/s"),
     ("bench_context.py", ["100"], ""),
+    ("bench_attach.py", ["2"], "attach latency over the floor"),
     ("bench_crash_locals.py", ["8"], "cost of the locals"),
     ("bench_greenback.py", [], "greenback"),
     ("bench_peer_errors.py", ["3", "1"], "errors collected from 3 failing children"),
