@@ -77,6 +77,12 @@ def switch(pdb: Any, arg: str) -> bool:
     if session is None or session._done or not pdb.is_owner():
         pdb.error("switch: this REPL does not hold the terminal")
         return False
+    from .attach import AttachedIO
+
+    if isinstance(pdb.stdin, AttachedIO):
+        # the tree's one attach socket is this REPL's while it waits: not yet
+        pdb.error("switch: not available in a REPL reached by `devx attach` (yet): use c")
+        return False
     target = pick(live_lock_state().waiters, arg)
     if isinstance(target, str):
         pdb.error(f"switch: {target}")
