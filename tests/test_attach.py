@@ -175,3 +175,71 @@ def test_attach_to_a_crash(proc_tree, rt):
     c.expect_exact("[devx attach] tree 'root'")
     assert c.finish() == 0
     assert tree.wait() == 1
+
+
+OTHER_UID_CLIENT = """
+import os, socket, sys
+from devx.debug import attach_protocol as proto
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    proto.unix_address(sys.argv[1], sock.connect)
+except PermissionError:
+    print("refused: permission"); sys.exit(0)
+proto.send(sock, proto.Hello(secret=sys.argv[2], pid=os.getpid()))
+reply = proto.recv(sock)
+print(f"refused: {reply.why}" if isinstance(reply, proto.Refused) else f"got {reply!r}")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
+def test_another_uid_is_refused(proc_tree, rt):
+    def as_nobody() -> None:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+    try:
+        subprocess.run(
+            [sys.executable, "-c", "import devx"],
+            preexec_fn=as_nobody,
+            check=True,
+            capture_output=True,
+            timeout=scaled(20),
+        )
+    except (PermissionError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"uid 65534 cannot run this interpreter with devx: {exc}")
+    tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT=str(scaled(30)))
+    tree_says(tree, "waiting for `devx attach`")
+    (sock_path,) = rt.glob("attach-*.sock")
+    secret = sock_path.with_suffix(".key").read_text()  # even with the tree's secret
+
+    env = {**os.environ, "DEVX_RUNTIME_DIR": str(rt)}
+    cli = subprocess.run(
+        [sys.executable, "-m", "devx", "attach"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        preexec_fn=as_nobody,
+    )
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    assert "no tree of yours waits for `devx attach`" in cli.stderr  # not its directory
+    raw = subprocess.run(
+        [sys.executable, "-c", OTHER_UID_CLIENT, str(sock_path), secret],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        preexec_fn=as_nobody,
+    )
+    assert raw.stdout.startswith("refused: "), raw.stdout + raw.stderr
+    assert raw.stdout.strip() in ("refused: permission", "refused: not the tree's user")
+    # the REPL still waits for its own user
+    c = client(rt)
+    c.expect(BANNER)
+    c.prompt()
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
