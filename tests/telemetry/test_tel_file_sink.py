@@ -184,9 +184,8 @@ def test_flush_waits_for_the_writer_and_many_threads_lose_nothing(tmp_path: Path
     assert str(path) not in _open_files()
 
 
-def test_a_burst_wakes_the_writer_once_and_flush_soon_keeps_one_thread(tmp_path: Path) -> None:
-    """The writer runs from the sink's start (not started by the first record), a
-    burst of records goes out in a few lines rather than one write per record, and
+def test_the_writer_starts_with_the_sink_and_flush_soon_keeps_one_thread(tmp_path: Path) -> None:
+    """The writer runs from the sink's start (not started by the first record), and
     flush_soon (each REPL start calls it) reuses one flusher thread."""
     path = tmp_path / "t.jsonl"
     lineage = schema.lineage_attrs(fake_actor("froot").lineage)
@@ -207,8 +206,6 @@ def test_a_burst_wakes_the_writer_once_and_flush_soon_keeps_one_thread(tmp_path:
         )
         flushers = [t for t in threading.enumerate() if t.name == "devx-telemetry-flush-soon"]
         assert len(flushers) == 1
-        lines = path.read_text().splitlines()
-        assert len(lines) <= 100, f"1000 records in {len(lines)} writes"
     finally:
         front.shutdown(5.0)
         events.install(prev)

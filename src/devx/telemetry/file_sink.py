@@ -9,12 +9,13 @@ writer thread, which encodes them (:mod:`.otlp_json`, the same encoding as the S
 exporters) and appends them to the tree's file (:mod:`._appendfile`). The lines are
 those the SDK pipeline writes, with ``telemetry.sdk.name`` = ``devx``.
 
-The writer is woken once per burst, not per record (waking it per record made a
-context's few events cost as much as the context: the writer thread competed for the
-GIL each time): a record queued while the writer is idle wakes it, it lingers
-``LINGER`` for the rest of the burst, then drains whatever is pending, one line per
-kind; ``flush`` waits (bounded) until everything recorded before it is written,
-which is what a stack dump and an actor's exit rely on. Nothing here blocks the
+The writer starts with the sink (on the telemetry loader thread, not on the first
+record's path: a first stack dump paid for it) and drains whatever is pending each time
+it wakes, so a burst becomes one line per kind. (It does not linger for a burst to
+build up: encoding a large batch at once held the GIL for milliseconds, and every IPC
+wake-up of the trio thread in that time waited for it: contexts ran 2.8x slower with
+a 50 ms linger.) ``flush`` waits (bounded) until everything recorded before it is
+written, which is what a stack dump and an actor's exit rely on. Nothing here blocks the
 caller: a full queue drops (counted, one warning), a stuck file is the writer's
 problem alone.
 """
@@ -40,7 +41,6 @@ from .config import Settings
 SCOPE = "devx"
 MAX_PENDING = 20_000  # records waiting for the writer; beyond that they are dropped
 MAX_LINE_RECORDS = 512  # records per line, as the SDK's export batch
-LINGER = 0.05  # s a woken writer waits for the rest of a burst (a flush cuts it short)
 
 
 def resource_attributes(
@@ -209,8 +209,6 @@ class FileSink:
         self._queued = 0  # records ever queued
         self._done = 0  # records written (or given up on)
         self._thread: threading.Thread | None = None
-        self._idle = False  # the writer waits for records: the next one wakes it
-        self._urgent = False  # a flush waits: no lingering
 
     # -- Sink: spans ---------------------------------------------------------------
 
@@ -266,7 +264,6 @@ class FileSink:
         """Wait until everything recorded so far is written (at most ``timeout`` s)."""
         with self._cond:
             target = self._queued
-            self._urgent = self._done < target
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
 
@@ -302,9 +299,7 @@ class FileSink:
             self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
             self._ensure_writer()
-            if self._idle:
-                self._idle = False
-                self._cond.notify_all()
+            self._cond.notify_all()
 
     def _ensure_writer(self) -> None:
         if self._thread is None and not self._closed:
@@ -313,14 +308,7 @@ class FileSink:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._idle = True
                 self._cond.wait_for(lambda: self._queue or self._closed)
-                self._idle = False
-                self._cond.wait_for(
-                    lambda: self._urgent or self._closed or len(self._queue) >= MAX_LINE_RECORDS,
-                    LINGER,
-                )
-                self._urgent = False
                 if not self._queue:
                     self.out.close()  # closed and drained (a late write finished)
                     return
