@@ -3,7 +3,8 @@
 In one process, per crash of a frame with 10 locals (strings, numbers, a nested dict
 holding a password, a list of 1000 ints, an object): the time to write the crash
 record through the telemetry front (``events.exception`` with the file sink) with
-``DEVX_CRASH_LOCALS`` on and off, and :func:`collect` alone. The floor is the record
+``DEVX_CRASH_LOCALS`` on and off, and :func:`collect` alone (with the object: its
+reprs on a helper thread; builtin values only: inline). The floor is the record
 without locals (the traceback is formatted either way). Target: < 1 ms more per crash.
 
 Run: ``python bench/bench_crash_locals.py [crashes]``.
@@ -16,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Any
 
 SMOKE = os.environ.get("BENCH_SMOKE", "").strip() not in ("", "0")
 
@@ -35,16 +37,25 @@ def work(user: str, api_key: str) -> None:
     acct = Account(user)
     url = f"postgres://{user}:{password}@db.local/app"
     ratio, count, note = 0.5, 17, "x" * 500
-    del conf, rows, acct, url, ratio, count, note
-    raise ValueError("boom")
+    raise ValueError(f"boom {len((conf, rows, acct, url, ratio, count, note))}")
 
 
-def crash() -> BaseException:
+def plain(user: str, api_key: str) -> None:
+    """The same locals, builtin values only (no object whose repr is user code)."""
+    password = "pw-" + user
+    conf = {"db": {"host": "db.local", "port": 5432, "password": password}}
+    rows = list(range(1000))
+    url = f"postgres://{user}:{password}@db.local/app"
+    ratio, count, note = 0.5, 17, "x" * 500
+    raise ValueError(f"boom {len((conf, rows, url, ratio, count, note))}")
+
+
+def crash(fn: Any = work) -> BaseException:
     try:
-        work("alice", "AKIA-1234")
+        fn("alice", "AKIA-1234")
     except ValueError as exc:
         return exc
-    raise AssertionError("work() did not raise")
+    raise AssertionError(f"{fn.__name__}() did not raise")
 
 
 def time_records(n: int, on: bool) -> list[float]:
@@ -60,11 +71,11 @@ def time_records(n: int, on: bool) -> list[float]:
     return out
 
 
-def time_collect(n: int) -> list[float]:
+def time_collect(n: int, fn: Any = work) -> list[float]:
     from devx.core.settings import CRASH_LOCALS_REDACT
     from devx.telemetry.crash_locals import collect
 
-    exc = crash()
+    exc = crash(fn)
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -87,6 +98,7 @@ def main() -> None:
         off += time_records(n // 4, False)
         on += time_records(n // 4, True)
     alone = time_collect(n)
+    alone_plain = time_collect(n, plain)
     tel.close("crashed")
     med_off, med_on = statistics.median(off) * 1e3, statistics.median(on) * 1e3
     print(f"crash record, locals off: median {med_off:6.3f} ms over {len(off)}")
@@ -94,7 +106,11 @@ def main() -> None:
     print(f"  cost of the locals:      {med_on - med_off:6.3f} ms per crash (target < 1 ms)")
     print(
         f"collect() alone:           median {statistics.median(alone) * 1e3:6.3f} ms, "
-        f"max {max(alone) * 1e3:6.3f} ms over {len(alone)}"
+        f"max {max(alone) * 1e3:6.3f} ms over {len(alone)} (an object: on a helper thread)"
+    )
+    print(
+        f"collect(), builtins only:  median {statistics.median(alone_plain) * 1e3:6.3f} ms, "
+        f"max {max(alone_plain) * 1e3:6.3f} ms over {len(alone_plain)} (inline, no thread)"
     )
 
 

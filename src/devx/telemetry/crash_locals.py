@@ -17,6 +17,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from itertools import islice
 from types import FrameType, ModuleType
 from typing import Any
 
@@ -72,13 +73,13 @@ class _Render:
         if depth >= MAX_DEPTH:
             return
         if type(value) is dict:
-            for k, x in list(value.items())[: MAX_ITEMS * 4]:
+            for k, x in islice(value.items(), MAX_ITEMS * 4):
                 if self.secret(k):
                     self._collect(x, 0)
                 else:
                     self.find(x, depth + 1)
         elif type(value) in (list, tuple):
-            for x in list(value)[: MAX_ITEMS * 4]:  # type: ignore[call-overload]
+            for x in islice(value, MAX_ITEMS * 4):  # type: ignore[call-overload]
                 self.find(x, depth + 1)
 
     def _collect(self, value: object, depth: int) -> None:
@@ -91,10 +92,10 @@ class _Render:
             if len(text := str(value)) >= _MIN_SECRET:
                 self.secrets.add(text)
         elif depth < MAX_DEPTH and type(value) is dict:
-            for x in list(value.values())[: MAX_ITEMS * 4]:
+            for x in islice(value.values(), MAX_ITEMS * 4):
                 self._collect(x, depth + 1)
         elif depth < MAX_DEPTH and type(value) in (list, tuple, set, frozenset):
-            for x in list(value)[: MAX_ITEMS * 4]:  # type: ignore[call-overload]
+            for x in islice(value, MAX_ITEMS * 4):  # type: ignore[call-overload]
                 self._collect(x, depth + 1)
 
     def value(self, v: object, depth: int = 0) -> str:
@@ -105,13 +106,13 @@ class _Render:
         if isinstance(v, dict):
             if depth >= MAX_DEPTH:
                 return "{...}" if v else "{}"
-            items = list(v.items())
+            items = list(islice(v.items(), MAX_ITEMS))
             parts = [
                 f"{self.value(k, MAX_DEPTH)}: "
                 + (self.hide(x) if self.secret(k) else self.value(x, depth + 1))
-                for k, x in items[:MAX_ITEMS]
+                for k, x in items
             ]
-            more = len(items) - MAX_ITEMS
+            more = len(v) - MAX_ITEMS
             return "{" + ", ".join(parts + ([f"...{more} more"] if more > 0 else [])) + "}"
         if type(v) in (list, tuple, set, frozenset):
             seq: Any = v
@@ -119,8 +120,7 @@ class _Render:
             open_, close = brackets[type(v)][0], brackets[type(v)][1]
             if depth >= MAX_DEPTH:
                 return f"{open_}...{close}" if seq else repr(v)
-            items2 = list(seq)[: MAX_ITEMS + 1]
-            parts = [self.value(x, depth + 1) for x in items2[:MAX_ITEMS]]
+            parts = [self.value(x, depth + 1) for x in islice(seq, MAX_ITEMS)]
             more = len(seq) - MAX_ITEMS
             if more > 0:
                 parts.append(f"...{more} more")
@@ -143,6 +143,26 @@ class _Render:
             if s in text:
                 text = text.replace(s, REDACTED)
         return text
+
+
+_SCALARS = (str, int, float, bool, type(None), bytes, complex)
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    """Only builtin scalars and containers, as far as a repr here looks: rendering it
+    runs no user code, so it needs no helper thread."""
+    t = type(value)
+    if t in _SCALARS:
+        return True
+    if t not in _CONTAINERS or depth > MAX_DEPTH:
+        return False
+    if t is dict:
+        return all(
+            _plain(k, depth + 1) and _plain(x, depth + 1)
+            for k, x in islice(value.items(), MAX_ITEMS * 4)  # type: ignore[attr-defined]
+        )
+    return all(_plain(x, depth + 1) for x in islice(value, MAX_ITEMS * 4))  # type: ignore[call-overload]
 
 
 def _wanted(name: str, value: object) -> bool:
@@ -195,15 +215,18 @@ def collect(
         finally:
             done.set()
 
-    if start is None:
-        from devx.core.threads import start_thread
+    if all(_plain(v) for v in names.values()):
+        work()  # no user code runs: no thread, no wait
+    else:
+        if start is None:
+            from devx.core.threads import start_thread
 
-        start = start_thread
-    try:
-        start(work, "devx-crash-locals")
-    except RuntimeError:  # interpreter shutting down: no thread, no user code
-        return None
-    done.wait(budget)
+            start = start_thread
+        try:
+            start(work, "devx-crash-locals")
+        except RuntimeError:  # interpreter shutting down: no thread, no user code
+            return None
+        done.wait(budget)
     trusted = hidden.is_set()
     snapshot = dict(out)  # a repr finishing later no longer lands in what is written
     shown: dict[str, str] = {}
