@@ -43,8 +43,11 @@ def kill_me() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def busy_loop(seconds: float = 3600.0) -> None:
-    """Keep the loop busy in pure Python (signals are seen, trio never runs)."""
+def busy_loop(marker: str, seconds: float = 3600.0) -> None:
+    """Keep the loop busy in pure Python (signals are seen, trio never runs), once
+    ``marker`` says so."""
+    with open(marker, "w") as f:
+        f.write(str(os.getpid()))
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass

@@ -5,12 +5,14 @@ are reported."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import trio
 
 import devx
 import faults_fns as ff
+from conftest import scaled
 from devx.core.settings import Settings
 from devx.runtime.actor import MAX_PREAUTH_PENDING
 from stranger import NOBODY, Stranger
@@ -96,3 +98,75 @@ def test_strangers_holding_every_preauth_place_cannot_stop_the_tree(spawn_method
     # the stranger held its connections all along (renewing those the root dropped)
     renewed, still_open = int(report.split()[1]), int(report.split()[3])
     assert still_open == n and renewed >= n - MAX_PREAUTH_PENDING, report
+
+
+# --- every stream is bounded ------------------------------------------------------------
+
+
+def test_open_stream_from_sender_waits_after_one_window(monkeypatch):
+    """A generator streamed to a receiver that reads nothing runs exactly one window
+    ahead (plus the item it waits to send); each half window read lets it run as
+    many further."""
+    window = 8
+    monkeypatch.setenv("DEVX_STREAM_WINDOW", str(window))
+
+    async def produced_reaches(portal, n: int) -> int:
+        with trio.fail_after(scaled(10)):
+            while (got := await portal.run(ff.produced)) < n:
+                await trio.sleep(0.01)
+        return got
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["faults_fns"])
+            async with portal.open_stream_from(ff.counted, n=10 * window) as stream:
+                first = await produced_reaches(portal, window + 1)
+                again = await portal.run(ff.produced)  # a round trip later: still there
+                got = [await anext(stream) for _ in range(window // 2)]
+                second = await produced_reaches(portal, window + 1 + window // 2)
+                rest = [x async for x in stream]
+            return first, again, second, got + rest
+
+    first, again, second, items = trio.run(main)
+    assert (first, again) == (window + 1, window + 1)
+    assert second == window + 1 + window // 2
+    assert items == list(range(10 * window))  # nothing lost
+
+
+# --- SIGTERM reaches a busy actor ---------------------------------------------------------
+
+
+def test_sigterm_ends_an_actor_busy_in_sync_code(tmp_path, monkeypatch, capfd):
+    """A SIGTERM nobody in the tree sent, to an actor whose loop spins in sync code:
+    it ends within the grace (its own thread sees the signal), says why, and its
+    parent is told (ActorExited with 128+SIGTERM); the caller's call ends too."""
+    monkeypatch.setenv("DEVX_CANCEL_GRACE", "1")
+    marker = tmp_path / "busy"
+
+    async def main():
+        call_error: list[BaseException] = []
+        with pytest.raises(devx.ActorExited) as info:
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("busy", enable_modules=["faults_fns"])
+
+                async def call() -> None:
+                    try:
+                        await portal.run(ff.busy_loop, marker=str(marker))
+                    except (devx.ActorExited, devx.ChannelClosed) as exc:
+                        call_error.append(exc)
+
+                async with trio.open_nursery() as n:
+                    n.start_soon(call)
+                    with trio.fail_after(scaled(10)):
+                        while not marker.exists() or not marker.read_text():
+                            await trio.sleep(0.01)
+                        os.kill(int(marker.read_text()), signal.SIGTERM)
+                        await trio.sleep_forever()  # until the child's exit cancels the block
+        return info.value, call_error
+
+    err, call_error = trio.run(main)
+    pid = int(marker.read_text())
+    assert err.exit_code == 128 + signal.SIGTERM and err.pid == pid, err
+    assert call_error, "the call in the dead actor did not end"
+    said = capfd.readouterr().err
+    assert f"actor 'root/busy' (pid {pid}): SIGTERM, and its loop did not react within 1s" in said

@@ -2,12 +2,14 @@
 ``DEVX_CANCEL_GRACE`` seconds to SIGTERM, then to SIGKILL.
 
     python stubborn_child.py shielded   # ignores the cancel request; SIGTERM ends it
-    python stubborn_child.py blocked    # its loop is stuck: only SIGKILL ends it
+    python stubborn_child.py blocked    # its loop is stuck: SIGTERM ends it (its own thread)
+    python stubborn_child.py masked     # stuck, SIGTERM masked: only SIGKILL ends it
 
 Prints the child's pid once it is stubborn, then how it went.
 """
 
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +31,12 @@ async def blocked(marker: str) -> None:
     time.sleep(3600)  # a sync call in async code: the loop takes no request, no signal
 
 
+async def masked(marker: str) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(3600)  # and no Python handler runs in this thread: SIGTERM is never seen
+
+
 async def main(how: str) -> None:
     marker = os.path.join(tempfile.mkdtemp(prefix="devx-stubborn-"), "pid")
     async with devx.open_nursery() as an:
@@ -37,7 +45,8 @@ async def main(how: str) -> None:
 
             async def call() -> None:
                 try:
-                    await portal.run(shielded if how == "shielded" else blocked, marker=marker)
+                    fn = {"shielded": shielded, "blocked": blocked, "masked": masked}[how]
+                    await portal.run(fn, marker=marker)
                 except (devx.ChannelClosed, devx.ActorExited) as err:
                     print(f"root: the call ended: {type(err).__name__}", flush=True)
 

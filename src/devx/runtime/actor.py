@@ -192,6 +192,8 @@ class Actor:
         self._rpc_scopes: dict[tuple[int, int], trio.CancelScope] = {}
         # contexts this actor runs as the callee, by (id(channel), the caller's cid)
         self.contexts: dict[tuple[int, int], _context.Context] = {}
+        # streams (open_stream_from) this actor runs, by the same key: their credit
+        self._stream_credits: dict[tuple[int, int], _context.Credit] = {}
         # the actor whose CancelActor cancelled this one (a ContextCancelled names it)
         self.cancel_requested_by: ActorID | None = None
         self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
@@ -665,7 +667,11 @@ class Actor:
             chan.calls.deliver(msg)
         elif isinstance(msg, (StreamItem, StreamEnd, StreamAck)):
             if msg.to_callee:
-                _context.deliver_to_callee(self, chan, msg)
+                credit = self._stream_credits.get((id(chan), msg.cid))
+                if credit is not None and isinstance(msg, StreamAck):
+                    credit.add(msg.n)  # open_stream_from's receiver read more
+                else:
+                    _context.deliver_to_callee(self, chan, msg)
             else:
                 chan.calls.deliver(msg)
         elif isinstance(msg, Error):
@@ -882,6 +888,8 @@ class Actor:
             if not inspect.isasyncgenfunction(fn):
                 raise TypeError(f"{msg.ns}.{msg.func} is not an async generator function")
             agen = fn(**msg.kwargs)
+            # backpressure: at most a window of items the caller has not read yet
+            credit = self._stream_credits[(id(chan), cid)] = _context.Credit()
             try:
                 async for value in agen:
                     try:
@@ -891,12 +899,14 @@ class Actor:
                             f"value yielded by {msg.ns}.{msg.func} cannot be sent: {exc}"
                         ) from None
                     try:
+                        await credit.take()
                         await chan.send_raw(frame)
                     except ChannelClosed:
                         # the caller went away: nobody to stream to, not a crash
                         log.debug("%s.%s: caller %s gone", msg.ns, msg.func, chan.peer)
                         break
             finally:
+                self._stream_credits.pop((id(chan), cid), None)
                 with trio.CancelScope(shield=True):
                     await agen.aclose()
             return Stop(cid=cid)

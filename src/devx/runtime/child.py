@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import traceback
-from typing import Any
 
 import msgspec
 import trio
@@ -45,25 +44,6 @@ def read_spec(fd: int) -> SpawnSpec:
     return msgspec.msgpack.decode(b"".join(chunks), type=SpawnSpec)
 
 
-async def _sigterm_watch(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """First SIGTERM: cancel gracefully. Second: kill our children, exit at once.
-    Started (its handler installed) before the parent's channel is served: a call
-    that blocks the loop from the start (run inline by the reader) must not leave
-    SIGTERM to its default action."""
-    with trio.open_signal_receiver(signal.SIGTERM) as signals:
-        task_status.started()
-        async for _ in signals:
-            if not actor.cancel_called.is_set():
-                actor.cancel("SIGTERM")
-                continue
-            for pid in actor.child_pids():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            os._exit(128 + signal.SIGTERM)
-
-
 async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     path = f"{spec.parent_path}/{spec.name}"
     lineage = Lineage(
@@ -87,6 +67,17 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         listen_host=spec.listen_host,
     )
     actor.main_ref = (spec.main_module, spec.main_path)
+    # first SIGTERM: cancel gracefully; a loop that does not react within the grace
+    # (blocked in sync code), or a second SIGTERM: children killed, exit at once.
+    # Installed before the parent's channel is served: a call that blocks the loop
+    # from the start (run inline by the reader) must not leave SIGTERM to its default
+    lifeline.watch_sigterm(
+        path=path,
+        grace=_cancel_grace,
+        cancel=lambda: actor.cancel("SIGTERM"),
+        cancelled=actor.cancel_called.is_set,
+        child_pids=actor.child_pids,
+    )
     actor.spawn_parent_addr = spec.parent_addr
     runtime_log.setup(spec.config.loglevel, actor.lineage_attrs())
     try:
@@ -107,7 +98,6 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     async with actor.running():
         assert actor._service is not None
         await forkserver.attach_inherited(actor)  # forked: our children are forked too
-        await actor.start_service(_sigterm_watch, actor)
         actor._service.start_soon(actor.serve_channel, chan)
         if actor.registry_addrs:  # registered before it is ready: found from then on
             await actor.start_service(registry.keep_registered, actor)

@@ -136,6 +136,34 @@ def is_context_fn(fn: Any) -> bool:
     return getattr(fn, _MARK, False) is True
 
 
+class Credit:
+    """A sender's credit on a one-way stream (``open_stream_from``): one window of
+    items (``DEVX_STREAM_WINDOW``) at the start, more as the receiver acknowledges
+    what it read (``StreamAck``), as on a context's stream."""
+
+    __slots__ = ("_lot", "n")
+
+    def __init__(self) -> None:
+        self.n = settings.current().stream_window
+        self._lot = trio.lowlevel.ParkingLot()
+
+    def add(self, n: int) -> None:
+        self.n += n
+        self._lot.unpark_all()
+
+    async def take(self) -> None:
+        """One item's worth; waits while the receiver holds a window unread."""
+        if self.n <= 0:
+            while self.n <= 0:
+                await self._lot.park()
+        self.n -= 1
+
+
+def ack_every() -> int:
+    """A receiver acknowledges what it read every this many items (half a window)."""
+    return max(1, settings.current().stream_window // 2)
+
+
 class MsgStream:
     """A context's two-way stream: ``send``, ``receive``, ``async for``, ``aclose``.
     ``receive`` raises :class:`trio.EndOfChannel` (``async for`` ends) once the peer

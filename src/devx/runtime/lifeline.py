@@ -29,7 +29,10 @@ import threading
 import time
 from collections.abc import Callable
 
+import trio
+
 EXIT_NO_PARENT = 3
+SIGTERM = signal.SIGTERM
 POLL_INTERVAL = 0.25  # the fallback's getppid() period, where pidfds are missing
 
 
@@ -105,25 +108,87 @@ def start(
             pass
         wait = grace()
         time.sleep(wait)  # a process that exits meanwhile takes this thread along
-        try:
-            pids = list(child_pids())
-        except Exception:
-            pids = []
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        msg = (
-            f"devx: actor {path!r} (pid {os.getpid()}): {reason} and it did not finish "
-            f"within {wait:g}s (its loop is blocked?): exiting now\n"
+        _exit_now(
+            path,
+            f"{reason} and it did not finish within {wait:g}s (its loop is blocked?)",
+            child_pids,
+            EXIT_NO_PARENT,
         )
-        try:
-            os.write(2, msg.encode())
-        except OSError:
-            pass
-        os._exit(EXIT_NO_PARENT)
 
     thread = threading.Thread(target=watch, name="devx-lifeline", daemon=True)
+    thread.start()
+    return thread
+
+
+def _exit_now(path: str, why: str, child_pids: Callable[[], list[int]], code: int) -> None:
+    """SIGKILL our children, say why on stderr, exit at once (from a thread: the
+    loop cannot be relied on)."""
+    try:
+        pids = list(child_pids())
+    except Exception:
+        pids = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.write(2, f"devx: actor {path!r} (pid {os.getpid()}): {why}: exiting now\n".encode())
+    except OSError:
+        pass
+    os._exit(code)
+
+
+def watch_sigterm(
+    *,
+    path: str,
+    grace: Callable[[], float],
+    cancel: Callable[[], None],
+    cancelled: Callable[[], bool],
+    child_pids: Callable[[], list[int]],
+) -> threading.Thread:
+    """SIGTERM, seen even when the actor's loop is blocked (busy in sync code): the
+    handler (Python runs it between bytecodes, whatever the loop does) only writes
+    to a pipe; a daemon thread reads it and asks the loop to ``cancel()``. A loop
+    that does not run that request within ``grace()`` seconds, a second SIGTERM, or
+    one that comes while a cancel is under way already (``cancelled()``: it is the
+    parent's escalation) ends the process (children SIGKILLed, a line on stderr,
+    exit code 128+SIGTERM), which its parent sees as the actor's exit. Call from the
+    main thread, in the actor's trio run."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    reacted = threading.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def handler(signum: int, frame: object) -> None:
+        try:
+            os.write(write_fd, b"T")
+        except OSError:  # a full pipe: enough SIGTERMs are pending already
+            pass
+
+    def loop_reacted() -> None:
+        reacted.set()
+        cancel()
+
+    def watch() -> None:
+        os.read(read_fd, 1)
+        if cancelled():
+            _exit_now(path, "SIGTERM while it was being cancelled", child_pids, 128 + SIGTERM)
+        wait = grace()
+        try:
+            token.run_sync_soon(loop_reacted)
+        except trio.RunFinishedError:  # the loop is over: the process is ending anyway
+            reacted.set()
+        ready, _, _ = select.select([read_fd], [], [], wait)
+        if ready or reacted.is_set():
+            if not ready:  # the loop took it: only a second SIGTERM is ours to act on
+                select.select([read_fd], [], [])
+            why = "a second SIGTERM"
+        else:
+            why = f"SIGTERM, and its loop did not react within {wait:g}s (blocked in sync code?)"
+        _exit_now(path, why, child_pids, 128 + SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
+    thread = threading.Thread(target=watch, name="devx-sigterm", daemon=True)
     thread.start()
     return thread

@@ -19,7 +19,7 @@ from .errors import (
     unbox_error,
 )
 from .ipc import CallTable, Channel, Mailbox, encode
-from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, Yield
+from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, StreamAck, Yield
 
 if TYPE_CHECKING:
     from .child_record import ChildRecord
@@ -124,6 +124,12 @@ class Portal:
             except ChannelClosed:
                 pass
 
+    async def _ack(self, cid: int, n: int) -> None:
+        try:
+            await self.channel.send(StreamAck(cid=cid, to_callee=True, n=n))
+        except ChannelClosed:
+            pass  # the stream's end (or the loss) comes through the mailbox
+
     async def _next(self, recv: Mailbox) -> Any:
         try:
             return await recv.receive()
@@ -169,16 +175,25 @@ class Portal:
         self, fn: Callable[..., Any], **kwargs: Any
     ) -> AsyncIterator[AsyncIterator[Any]]:
         """Run the async generator ``fn(**kwargs)`` remotely; iterate what it yields.
-        Leaving the block early cancels the remote generator."""
+        Leaving the block early cancels the remote generator. The generator runs at
+        most a window of items (``DEVX_STREAM_WINDOW``) ahead of what is read here."""
+        from .context import ack_every
+
         ns, func = func_ref(fn)
         cid, recv = await self._start(ns, func, kwargs, stream=True)
         finished = False
+        every = ack_every()
 
         async def items() -> AsyncIterator[Any]:
             nonlocal finished
+            unacked = 0
             while True:
                 msg = await self._next(recv)
                 if isinstance(msg, Yield):
+                    unacked += 1
+                    if unacked >= every:  # the sender may send as many more
+                        unacked = 0
+                        await self._ack(cid, every)
                     yield msg.value
                 elif isinstance(msg, Stop):
                     finished = True
