@@ -89,3 +89,7 @@ async def ask_root() -> int:
     portal = await devx.current_actor().root_portal()
     pid: int = await portal.run(my_pid)
     return pid
+
+
+async def sleep_forever_after_pid() -> None:
+    await trio.sleep_forever()

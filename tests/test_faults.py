@@ -170,3 +170,30 @@ def test_sigterm_ends_an_actor_busy_in_sync_code(tmp_path, monkeypatch, capfd):
     assert call_error, "the call in the dead actor did not end"
     said = capfd.readouterr().err
     assert f"actor 'root/busy' (pid {pid}): SIGTERM, and its loop did not react within 1s" in said
+
+
+# --- deaths nobody asked for ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spawn_method", ["subprocess", "forkserver"])
+@pytest.mark.parametrize("how", ["start_actor", "run_in_actor"])
+def test_child_killed_just_before_the_block_exits_is_actor_exited(spawn_method, how):
+    """A SIGKILL nobody in the tree sent, right before the nursery block ends (the
+    nursery then stops its children): reported as ActorExited, never as a cancel."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method=spawn_method) as an:
+            if how == "start_actor":
+                portal = await an.start_actor("victim", enable_modules=["faults_fns"])
+                pid = await portal.run(ff.my_pid)
+                os.kill(pid, signal.SIGKILL)
+            else:
+                portal = await an.run_in_actor(ff.sleep_forever_after_pid, name="victim")
+                pid = await portal.run(ff.my_pid)
+                os.kill(pid, signal.SIGKILL)
+        return pid
+
+    with pytest.raises(devx.ActorExited) as info:
+        trio.run(main)
+    assert info.value.exit_code == -signal.SIGKILL, info.value
+    assert "was killed by SIGKILL" in str(info.value)

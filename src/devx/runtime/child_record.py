@@ -64,6 +64,7 @@ class ChildRecord:
         self.exit_code: int | None = None
         self.exited = trio.Event()
         self.cancel_requested = False
+        self.signalled: int | None = None  # the signal this parent sent it, if any
         self.done = trio.Event()  # run_in_actor outcome known
         self.outcome: tuple[bool, Any] | None = None  # (ok, value | exception)
 
@@ -74,9 +75,15 @@ class ChildRecord:
     def __repr__(self) -> str:
         return f"<child {self.path} pid={self.pid}>"
 
+    def died_unasked(self) -> bool:
+        """Killed by a signal this parent never sent: a death nobody asked for, even
+        when it came while a cancel was under way (the block had just ended)."""
+        code = self.exit_code
+        return code is not None and code < 0 and self.signalled is None
+
     def gone_error(self) -> BaseException:
         """Why the child is unreachable: it died (with its exit code) or was cancelled."""
-        if self.cancel_requested:
+        if self.cancel_requested and not self.died_unasked():
             return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled")
         return ActorExited(
             f"actor {self.path!r} (pid {self.pid}) {describe_exit(self.exit_code)}"
@@ -143,11 +150,13 @@ class ChildRecord:
                         proc.pid,
                         grace,
                     )
+                self.signalled = signal.SIGTERM
                 proc.terminate()
                 with trio.move_on_after(TERM_GRACE):
                     await proc.wait()
             if proc.returncode is None:
                 log.warning("actor %r (pid %s) ignored SIGTERM: SIGKILL", self.path, proc.pid)
+                self.signalled = signal.SIGKILL
                 proc.kill()
                 await proc.wait()
             self._record_exit()
@@ -156,6 +165,7 @@ class ChildRecord:
     def kill_now(self) -> None:
         """Last resort (an interrupt while tearing down): SIGKILL without waiting."""
         if self.proc is not None and self.proc.returncode is None:
+            self.signalled = signal.SIGKILL
             try:
                 self.proc.kill()
             except OSError:

@@ -280,8 +280,9 @@ class ActorNursery:
                     else:
                         await rec.exited.wait()
                         # exit code 0: its runtime ended cleanly (it cancelled itself,
-                        # Actor.cancel_soon()); anything else is a death, an error
-                        if not rec.cancel_requested and rec.exit_code != 0:
+                        # Actor.cancel_soon()); anything else is a death, an error, and
+                        # so is a signal nobody here sent, even during a cancel
+                        if rec.died_unasked() or (not rec.cancel_requested and rec.exit_code != 0):
                             raise rec.gone_error()
                 finally:
                     try:
@@ -292,6 +293,10 @@ class ActorNursery:
                     watch.cancel_scope.cancel()
         except BaseException as exc:
             err = strip_cancelled(exc)
+            if err is None and started and rec.died_unasked():
+                # killed (by someone else) as the block ended or the nursery was
+                # cancelled: a death nobody asked for is an error, never a cancel
+                self._child_failed(rec.gone_error(), rec)
             if err is None or isinstance(err, KeyboardInterrupt):
                 raise
             if not started:  # start_actor()/run_in_actor() raise it to their caller
@@ -355,7 +360,7 @@ class ActorNursery:
                         break
                     if isinstance(msg, Error) and msg.error.type_name != _CC:
                         raise rec.settle(False, unbox_error(msg.error)) from None
-            rec.settle(False, _cancelled_error(rec))
+            rec.settle(False, rec.gone_error() if rec.died_unasked() else _cancelled_error(rec))
             raise
         finally:
             portal.calls.discard(cid)
