@@ -197,3 +197,24 @@ def test_child_killed_just_before_the_block_exits_is_actor_exited(spawn_method, 
         trio.run(main)
     assert info.value.exit_code == -signal.SIGKILL, info.value
     assert "was killed by SIGKILL" in str(info.value)
+
+
+# --- names ------------------------------------------------------------------------------
+
+
+def test_an_actor_name_too_long_to_boot_is_refused_at_start_actor():
+    """A name whose Hello would not fit the pre-auth frame is refused up front, with
+    the limit; the longest allowed name boots (also in UTF-8's widest characters)."""
+    from devx.runtime.actor import MAX_ACTOR_NAME
+
+    async def main():
+        async with devx.open_nursery() as an:
+            with pytest.raises(ValueError, match=f"at most {MAX_ACTOR_NAME} characters") as info:
+                await an.start_actor("n" * 10_000)
+            wide = "\U0001f600" * MAX_ACTOR_NAME  # 4 bytes each in UTF-8
+            portal = await an.start_actor(wide, enable_modules=["faults_fns"])
+            assert await portal.run(ff.my_pid) > 0
+            return str(info.value)
+
+    msg = trio.run(main)
+    assert "10000 characters" in msg and len(msg) < 200

@@ -101,12 +101,23 @@ foreign_caller: contextvars.ContextVar[Channel | None] = contextvars.ContextVar(
 )
 
 
+# the longest actor name, in characters: a child's Hello carries its name and must fit
+# the 4 KiB pre-authentication frame (255 characters are 1020 bytes at most in UTF-8)
+MAX_ACTOR_NAME = 255
+
+
 def check_actor_name(name: object) -> str:
-    """``name`` when it can name an actor: a non-empty string with no ``/`` (the tree
-    path's separator) and no control characters (a name ends up in banners, log lines
-    and argv, where a newline would forge a line and a NUL cannot go)."""
+    """``name`` when it can name an actor: a non-empty string of at most
+    :data:`MAX_ACTOR_NAME` characters with no ``/`` (the tree path's separator) and no
+    control characters (a name ends up in banners, log lines and argv, where a
+    newline would forge a line and a NUL cannot go)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"invalid actor name {name!r}: it must be a non-empty string")
+    if len(name) > MAX_ACTOR_NAME:
+        raise ValueError(
+            f"invalid actor name {name[:40]!r}... ({len(name)} characters): an actor "
+            f"name has at most {MAX_ACTOR_NAME} characters"
+        )
     bad = sorted({c for c in name if c == "/" or not c.isprintable()})
     if bad:
         shown = ", ".join(repr(c) for c in bad)
