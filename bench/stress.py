@@ -32,6 +32,7 @@ EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(TESTS))
 
 import devx  # noqa: E402
+import faults_fns as ff  # noqa: E402
 import hardening_fns as hf  # noqa: E402
 
 # every process we start carries this tag, so orphans are ours, never someone else's
@@ -493,6 +494,280 @@ def spawn_cycles(cycles: int = 200) -> Row:
     )
 
 
+# --- issue 24: strangers, hostile errors, bounded streams, signals, names, boot at load ----
+
+
+def strangers(n: int = 192) -> Row:
+    """Another uid holds 3x the pre-auth places, renewing each before the timeout."""
+    if os.geteuid() != 0:
+        return ("idle strangers (uid 65534) hold the places", "skipped: needs root", True)
+    from devx.core.settings import Settings
+    from stranger import NOBODY, Stranger
+
+    stranger = Stranger(n, renew_after=0.75 * Settings().preauth_timeout)
+
+    async def main() -> tuple[int, float, bool, str]:
+        started = 0
+        reached_root = False
+        t0 = trio.current_time()
+        async with devx.open_nursery(enable_modules=["faults_fns"]) as an:
+            ready = await stranger.attack(devx.current_actor().listen_addr)
+            assert ready == f"READY {NOBODY} {n}", ready
+            t0 = trio.current_time()
+            try:
+                for i in range(4):
+                    try:
+                        p = await an.start_actor(f"w{i}", enable_modules=["faults_fns"])
+                        await p.run(ff.my_pid)
+                        started += 1
+                    except devx.ActorBootError:
+                        pass
+                if started:
+                    try:
+                        reached_root = await p.run(ff.spawn_and_ask_root) == os.getpid()
+                    except Exception:
+                        pass
+            finally:
+                report = await stranger.stop()
+        return started, trio.current_time() - t0, reached_root, report
+
+    try:
+        started, took, reached, report = trio.run(main)
+    except BaseException as exc:  # the root's own nursery may fail too
+        started, took, reached, report = 0, 0.0, False, f"{type(exc).__name__}"
+    return (
+        f"{n} idle strangers (uid 65534) renewing",
+        f"{started}/4 children started in {took:.1f} s, grandchild->root "
+        f"{'ok' if reached else 'FAILED'}; stranger: {report.lower()}",
+        started == 4 and reached,
+    )
+
+
+def hostile_errors() -> Row:
+    """An exception whose __str__ raises, then a 50 MB error message."""
+
+    async def main() -> tuple[str, str, bool, int]:
+        async with devx.open_nursery() as an:
+            p = await an.start_actor("w", enable_modules=["faults_fns"])
+            pid = await p.run(ff.my_pid)
+            got = []
+            for fn in (ff.raise_bad_str, ff.raise_huge):
+                try:
+                    await p.run(fn)
+                    got.append("returned")
+                except devx.RemoteActorError as exc:
+                    got.append(f"RemoteActorError ({len(exc.info.message) // 1024} KiB)")
+                except Exception as exc:
+                    got.append(type(exc).__name__)
+            try:
+                alive = await p.run(ff.my_pid) == pid
+            except Exception:
+                alive = False
+            return got[0], got[1], alive, pid
+
+    try:
+        bad, huge, alive, _ = trio.run(main)
+    except BaseException as exc:
+        bad, huge, alive = type(exc).__name__, "-", False
+    return (
+        "__str__ raises; 50 MB error message",
+        f"{bad}; {huge}; actor {'still serving' if alive else 'DEAD'}",
+        bad.startswith("RemoteActorError") and huge.startswith("RemoteActorError") and alive,
+    )
+
+
+def stream_rss(total_mib: int = 250, item_kib: int = 64) -> Row:
+    """A slow consumer of a 250 MiB open_stream_from: the receiver's peak RSS growth."""
+    n = total_mib * 1024 // item_kib
+
+    async def main() -> tuple[int, int]:
+        async with devx.open_nursery() as an:
+            p = await an.start_actor("w", enable_modules=["faults_fns"])
+            await p.run(ff.my_pid)
+            gc_collect()
+            before = peak = rss_kib()
+            got = 0
+            async with p.open_stream_from(ff.big_items, n=n, size=item_kib * 1024) as stream:
+                async for item in stream:
+                    got += len(item)
+                    if got // (item_kib * 1024) % 16 == 0:
+                        peak = max(peak, rss_kib())
+                        await trio.sleep(0.005)  # the slow consumer
+            return peak - before, got
+
+    grown, got = trio.run(main)
+    return (
+        f"open_stream_from {total_mib} MiB, slow reader",
+        f"receiver peak RSS +{grown / 1024:.1f} MiB, {got >> 20} MiB received",
+        grown < 32 * 1024 and got == n * item_kib * 1024,
+    )
+
+
+def gc_collect() -> None:
+    import gc
+
+    gc.collect()
+
+
+def sigterm_busy(grace: float = 1.0) -> Row:
+    """SIGTERM (from outside the tree) to a child spinning in sync code."""
+    marker = WORK / f"busy-{time.monotonic_ns()}"
+    os.environ["DEVX_CANCEL_GRACE"] = str(grace)
+
+    async def main() -> tuple[str, float]:
+        t0 = 0.0
+        try:
+            with trio.fail_after(grace + 10):
+                async with devx.open_nursery() as an:
+                    p = await an.start_actor("busy", enable_modules=["faults_fns"])
+
+                    async def call() -> None:
+                        try:
+                            await p.run(ff.busy_loop, marker=str(marker))
+                        except (devx.ActorExited, devx.ChannelClosed):
+                            pass
+
+                    async with trio.open_nursery() as n:
+                        n.start_soon(call)
+                        while not marker.exists() or not marker.read_text():
+                            await trio.sleep(0.01)
+                        t0 = trio.current_time()
+                        os.kill(int(marker.read_text()), signal.SIGTERM)
+                        await trio.sleep_forever()
+        except devx.ActorExited as exc:
+            return f"ActorExited (exit code {exc.exit_code})", trio.current_time() - t0
+        except trio.TooSlowError:
+            return "still running", trio.current_time() - t0
+        return "nothing raised", trio.current_time() - t0
+
+    try:
+        told, took = trio.run(main)
+    finally:
+        del os.environ["DEVX_CANCEL_GRACE"]
+        pid = int(marker.read_text()) if marker.exists() else 0
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return (
+        f"SIGTERM to a busy child, grace {grace:g} s",
+        f"parent told {told} {took:.1f} s after",
+        told.startswith("ActorExited") and took < grace + 3,
+    )
+
+
+def kill_before_exit(method: str) -> Row:
+    """A SIGKILL nobody in the tree sent, right before the nursery block exits."""
+
+    async def main() -> None:
+        async with devx.open_nursery(spawn_method=method) as an:
+            p = await an.start_actor("victim", enable_modules=["faults_fns"])
+            os.kill(await p.run(ff.my_pid), signal.SIGKILL)
+
+    try:
+        trio.run(main)
+        got = "nothing raised (taken for a cancel)"
+    except devx.ActorExited as exc:
+        got = f"ActorExited ({exc.exit_code})"
+    except BaseException as exc:
+        got = type(exc).__name__
+    return (
+        f"SIGKILL just before block exit ({method})",
+        got,
+        got.startswith("ActorExited"),
+    )
+
+
+def bad_settings() -> Row:
+    """Each bad value makes the root refuse to open, with one line naming it."""
+    code = (
+        "import trio, devx\n"
+        "async def m():\n"
+        "    async with devx.open_root_actor(): pass\n"
+        "trio.run(m)"
+    )
+    good = 0
+    cases = [
+        ("DEVX_STREAM_WINDOW", "0"),
+        ("DEVX_CANCEL_GRACE", "-1"),
+        ("DEVX_CANCEL_GRACE", "nan"),
+        ("DEVX_CANCEL_GRACE", "3s"),
+    ]
+    for var, val in cases:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, var: val},
+        )
+        named = [line for line in proc.stderr.splitlines() if f"{var}={val!r}" in line]
+        good += proc.returncode != 0 and len(named) == 1
+    return (
+        "DEVX_STREAM_WINDOW=0, DEVX_CANCEL_GRACE=-1/nan/3s",
+        f"{good}/{len(cases)} refused at open with a line naming them",
+        good == len(cases),
+    )
+
+
+def long_name() -> Row:
+    async def main() -> str:
+        async with devx.open_nursery() as an:
+            try:
+                await an.start_actor("n" * 10_000, enable_modules=["faults_fns"])
+                return "started"
+            except ValueError as exc:
+                return f"ValueError at start_actor ({len(str(exc))} chars)"
+            except Exception as exc:
+                return f"{type(exc).__name__}: {str(exc)[:50]}"
+
+    got = trio.run(main)
+    return ("10 000-character actor name", got, got.startswith("ValueError"))
+
+
+def spawn_at_load(n: int = 64, loaders: int = 2) -> Row:
+    """n concurrent start_actor while every core is kept busy."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(loaders)]
+
+    async def main() -> tuple[float, int, float]:
+        failed = 0
+        slowest = 0.0
+        t0 = trio.current_time()
+        async with devx.open_nursery() as an:
+
+            async def one(i: int) -> None:
+                nonlocal failed, slowest
+                t = trio.current_time()
+                try:
+                    p = await an.start_actor(f"s{i}", enable_modules=["faults_fns"])
+                    await p.run(ff.my_pid)
+                except devx.ActorBootError:
+                    failed += 1
+                slowest = max(slowest, trio.current_time() - t)
+
+            async with trio.open_nursery() as nn:
+                for i in range(n):
+                    nn.start_soon(one, i)
+            took = trio.current_time() - t0
+            await an.cancel()
+        return took, failed, slowest
+
+    try:
+        took, failed, slowest = trio.run(main)
+    except BaseException as exc:
+        return (f"{n} concurrent start_actor, {loaders} busy loops", type(exc).__name__, False)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    return (
+        f"{n} concurrent start_actor, {loaders} busy loops",
+        f"all up in {took:.1f} s (slowest start {slowest:.1f} s), {failed} failed to boot",
+        failed == 0,
+    )
+
+
 SCENARIOS: dict[str, Callable[[], Row]] = {
     "planted-dir": planted_socket_dir,
     "big-frames": unauthenticated_big_frames,
@@ -508,6 +783,15 @@ SCENARIOS: dict[str, Callable[[], Row]] = {
     "pausers": pausers,
     "calls": many_calls,
     "cycles": spawn_cycles,
+    "strangers": strangers,
+    "hostile-errors": hostile_errors,
+    "stream-rss": stream_rss,
+    "sigterm-busy": sigterm_busy,
+    "kill-before-exit": lambda: kill_before_exit("subprocess"),
+    "kill-before-exit-fs": lambda: kill_before_exit("forkserver"),
+    "bad-settings": bad_settings,
+    "long-name": long_name,
+    "spawn-at-load": spawn_at_load,
 }
 
 

@@ -218,3 +218,41 @@ def test_an_actor_name_too_long_to_boot_is_refused_at_start_actor():
 
     msg = trio.run(main)
     assert "10000 characters" in msg and len(msg) < 200
+
+
+# --- many actors at once: boots queue and time out on lack of progress ----------------
+
+
+def test_a_boot_that_computes_past_the_boot_timeout_still_starts(monkeypatch):
+    """DEVX_BOOT_TIMEOUT bounds a boot without progress, not a busy one: a child
+    whose import computes for longer than the timeout starts."""
+    import slow_import
+
+    monkeypatch.setenv("DEVX_BOOT_TIMEOUT", "1")
+    monkeypatch.setenv("FAULTS_BUSY_IMPORT", "3")
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("heavy", enable_modules=["slow_import"])
+            return await portal.run(slow_import.my_pid)
+
+    assert trio.run(main) != os.getpid()
+
+
+def test_a_boot_without_progress_fails_saying_so(monkeypatch):
+    """A child whose import waits (no CPU time, no step towards ready) fails to
+    start after DEVX_BOOT_TIMEOUT, with a message saying what was seen; the nursery
+    goes on starting others."""
+    monkeypatch.setenv("DEVX_BOOT_TIMEOUT", "1")
+    monkeypatch.setenv("FAULTS_IDLE_IMPORT", "60")
+
+    async def main():
+        async with devx.open_nursery() as an:
+            with pytest.raises(devx.ActorBootError) as info:
+                await an.start_actor("waits", enable_modules=["slow_import"])
+            portal = await an.start_actor("fine", enable_modules=["faults_fns"])
+            assert await portal.run(ff.my_pid) > 0
+            return str(info.value)
+
+    msg = trio.run(main)
+    assert "'root/waits'" in msg and "made no progress (no CPU time, no ready) for 1s" in msg

@@ -228,7 +228,8 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "DEVX_BOOT_TIMEOUT",
         seconds,
         "runtime",
-        "Seconds a new actor may take to boot and connect back before its start fails.",
+        "Seconds a booting actor may go without progress (no CPU time used, no step "
+        "towards ready) before its start fails.",
     ),
     Setting(
         "cancel_grace",

@@ -24,6 +24,7 @@ from ..core import hooks as _hooks
 from . import context as _context
 from . import inline as _inline
 from . import registry as _registry
+from .boot_watch import CONCURRENT_BOOTS
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -208,6 +209,8 @@ class Actor:
         # the actor whose CancelActor cancelled this one (a ContextCancelled names it)
         self.cancel_requested_by: ActorID | None = None
         self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
+        # children booting at once (the rest queue): see boot_watch
+        self.boot_slots = trio.CapacityLimiter(CONCURRENT_BOOTS)
         self.children: set[ChildRecord] = set()
         # the hooks (devx.core.hooks) whose lifetime this actor has entered
         self.hooks: list[Any] = []

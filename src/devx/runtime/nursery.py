@@ -29,6 +29,7 @@ import trio
 
 from ..core import events, schema, settings
 from .actor import Actor, check_actor_name, current_actor
+from .boot_watch import MAX_SLOW_BOOTS, Progress
 from .child_record import ChildRecord, describe_exit
 from .errors import (
     ActorBootError,
@@ -202,7 +203,19 @@ class ActorNursery:
         watch: trio.Nursery,
     ) -> Portal:
         """Spawn the process, wait for it to connect back and report ready (or die,
-        or time out); a watcher task in ``watch`` records its exit."""
+        or make no progress); a watcher task in ``watch`` records its exit. A bounded
+        number boot at once (:mod:`.boot_watch`): the others wait their turn."""
+        async with self.actor.boot_slots:
+            return await self._boot_now(rec, modules, debug_mode, loglevel, watch)
+
+    async def _boot_now(
+        self,
+        rec: ChildRecord,
+        modules: list[str],
+        debug_mode: bool | None,
+        loglevel: str | None,
+        watch: trio.Nursery,
+    ) -> Portal:
         await self.actor.ensure_listener()
         spec = self._spec(rec, modules, debug_mode, loglevel)
         chan_recv = self.actor.expect_child(rec.uuid)
@@ -224,14 +237,19 @@ class ActorNursery:
                 **{schema.CHILD_PATH: rec.path, schema.CHILD_PID: rec.pid or -1},
             )
 
+            progress = Progress(rec.pid, settings.current().boot_timeout)
+
             async def connected() -> None:
                 rec.chan = await chan_recv.receive()
+                progress.step()
 
-            boot_timeout = settings.current().boot_timeout
-            with trio.move_on_after(boot_timeout) as timeout:
-                await _first(connected, rec.exited.wait)
-                if rec.chan is not None:
-                    await _first(rec.chan.ready.wait, rec.exited.wait)
+            with trio.CancelScope() as timeout:
+                async with trio.open_nursery() as n:
+                    n.start_soon(progress.watch, timeout)
+                    await _first(connected, rec.exited.wait)
+                    if rec.chan is not None:
+                        await _first(rec.chan.ready.wait, rec.exited.wait)
+                    n.cancel_scope.cancel()
         finally:
             self.actor.forget_child(rec.uuid)
         chan = rec.chan
@@ -239,8 +257,16 @@ class ActorNursery:
             raise unbox_error(chan.boot_error)
         if chan is None or not chan.ready.is_set() or chan.closed:
             if timeout.cancelled_caught:
+                step = "ready" if rec.chan is not None else "its hello"
+                if progress.too_long:
+                    why = f"kept computing for {MAX_SLOW_BOOTS} x {progress.timeout:g}s"
+                else:
+                    why = (
+                        f"made no progress (no CPU time, no {step}) for {progress.timeout:g}s:"
+                        " stuck (an import that waits for something?)"
+                    )
                 raise ActorBootError(
-                    f"actor {rec.path!r} (pid {rec.pid}) was not ready in {boot_timeout:g}s "
+                    f"actor {rec.path!r} (pid {rec.pid}) was not ready: it {why} "
                     "(DEVX_BOOT_TIMEOUT)"
                 )
             with trio.move_on_after(1):

@@ -1,0 +1,81 @@
+"""Booting many actors at once on a busy machine: spawns are queued (a bounded number
+boot together), and a boot fails on lack of progress rather than on a fixed wall clock.
+
+Progress is what the parent can see of a booting child: a step towards ready (its
+hello, then its ready), or CPU time it used since the last look (importing its modules;
+Linux ``/proc``). A child that neither moves nor computes for ``DEVX_BOOT_TIMEOUT``
+seconds (an import that sleeps or waits for a lock) fails to start; one that keeps
+computing is given at most :data:`MAX_SLOW_BOOTS` times that.
+"""
+
+from __future__ import annotations
+
+import os
+
+import trio
+
+# how many children of one actor boot at the same time (the rest wait their turn,
+# which does not count against their boot timeout)
+CONCURRENT_BOOTS = max(4, 2 * (os.cpu_count() or 1))
+# a boot that keeps using CPU without getting ready: given up after this many timeouts
+MAX_SLOW_BOOTS = 10
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process ``pid`` used so far; ``None`` where the
+    platform does not say (no ``/proc``) or the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the fields after the command name (which may hold spaces and parentheses)
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    except (IndexError, ValueError):
+        return None
+
+
+class Progress:
+    """What the parent saw of one booting child; :meth:`step` says it moved on."""
+
+    def __init__(self, pid: int | None, timeout: float):
+        self.pid = pid
+        self.timeout = timeout
+        self.started = trio.current_time()
+        self.last = self.started
+        self._cpu = cpu_seconds(pid) if pid is not None else None
+        self.stalled = False  # gave up: no progress for ``timeout``
+        self.too_long = False  # gave up: MAX_SLOW_BOOTS timeouts while computing
+
+    def step(self) -> None:
+        self.last = trio.current_time()
+
+    def _computed(self) -> bool:
+        if self.pid is None:
+            return False
+        cpu = cpu_seconds(self.pid)
+        if cpu is None or self._cpu is None or cpu <= self._cpu:
+            return False
+        self._cpu = cpu
+        return True
+
+    async def watch(self, scope: trio.CancelScope) -> None:
+        """Cancel ``scope`` once the child made no progress for ``timeout`` seconds
+        (or booted for :data:`MAX_SLOW_BOOTS` times that)."""
+        poll = min(1.0, self.timeout / 4)
+        while True:
+            await trio.sleep(poll)
+            now = trio.current_time()
+            if self._computed():
+                self.last = now
+            if now - self.started >= MAX_SLOW_BOOTS * self.timeout:
+                self.too_long = True
+            elif now - self.last >= self.timeout:
+                self.stalled = True
+            else:
+                continue
+            scope.cancel()
+            return
