@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import trio
@@ -256,3 +260,38 @@ def test_a_boot_without_progress_fails_saying_so(monkeypatch):
 
     msg = trio.run(main)
     assert "'root/waits'" in msg and "made no progress (no CPU time, no ready) for 1s" in msg
+
+
+# --- fallback runtime directories ---------------------------------------------------------
+
+
+def test_fallback_socket_directories_do_not_pile_up(tmp_path):
+    """Run after run beside a planted devx-<uid> directory: the fresh private
+    directory of the first run is reused by the next ones, not one more each time."""
+    base = Path(tempfile.mkdtemp(prefix="f"))  # short: a Unix socket path has ~100 bytes
+    planted = base / f"devx-{os.getuid()}"
+    planted.mkdir()
+    os.chmod(planted, 0o777)
+    code = (
+        "import os, trio, devx\n"
+        "async def main():\n"
+        "    async with devx.open_nursery(transport='uds') as an:\n"
+        "        p = await an.start_actor('w', enable_modules=['faults_fns'])\n"
+        "        import faults_fns\n"
+        "        await p.run(faults_fns.my_pid)\n"
+        "        print(os.path.dirname(devx.current_actor().listen_addr))\n"
+        "trio.run(main)\n"
+    )
+    tests = str(Path(__file__).parent)
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(base), "PYTHONPATH": path}
+    dirs = set()
+    for _ in range(3):
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        dirs.add(proc.stdout.strip())
+    fallbacks = [n for n in os.listdir(base) if n.startswith(f"devx-{os.getuid()}-")]
+    assert len(dirs) == 1 and len(fallbacks) == 1, (dirs, fallbacks)
+    assert dirs == {str(base / fallbacks[0])}

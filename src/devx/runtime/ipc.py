@@ -509,7 +509,7 @@ def socket_dir(base: str) -> str:
         check_private_dir(d)
         return d
     except UnsafeDirectory as exc:
-        fresh = tempfile.mkdtemp(prefix=f"devx-{os.getuid()}-", dir=base)  # 0700, ours
+        fresh = _earlier_fallback(base) or tempfile.mkdtemp(prefix=f"devx-{os.getuid()}-", dir=base)
         log.warning(
             "not using %s for Unix sockets: it %s; using the fresh private directory %s "
             "instead (remove it, or point XDG_RUNTIME_DIR at a private directory)",
@@ -522,6 +522,24 @@ def socket_dir(base: str) -> str:
 
 
 _fallback_dirs: dict[str, str] = {}
+
+
+def _earlier_fallback(base: str) -> str | None:
+    """A fallback directory an earlier run made (``devx-<uid>-*``, ours and private
+    still): reused, so that runs beside a planted directory do not pile them up."""
+    prefix = f"devx-{os.getuid()}-"
+    try:
+        names = sorted(n for n in os.listdir(base) if n.startswith(prefix))
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            check_private_dir(path)
+        except (UnsafeDirectory, OSError):
+            continue
+        return path
+    return None
 
 
 async def open_listener(
