@@ -93,3 +93,41 @@ async def ask_root() -> int:
 
 async def sleep_forever_after_pid() -> None:
     await trio.sleep_forever()
+
+
+def closed_channels() -> int:
+    """Closed channels this actor still holds in memory (without collecting cycles:
+    those would hold a large frame's buffer until the next gc)."""
+    import gc
+
+    from devx.runtime.ipc import Channel
+
+    return sum(1 for o in gc.get_objects() if isinstance(o, Channel) and o.closed)
+
+
+def freeze_gc() -> None:
+    """No automatic cycle collection in this actor from now on."""
+    import gc
+
+    gc.disable()
+
+
+async def listen_addr() -> object:
+    return await devx.current_actor().ensure_listener()
+
+
+def _debug_referrers() -> list[str]:
+    import gc
+
+    from devx.runtime.ipc import Channel
+
+    out = []
+    for o in gc.get_objects():
+        if isinstance(o, Channel) and o.closed:
+            for r in gc.get_referrers(o):
+                if isinstance(r, dict):
+                    out.append("dict keys " + ",".join(list(map(str, r.keys()))[:8]))
+                else:
+                    out.append(type(r).__name__ + " " + repr(r)[:100])
+            break
+    return out

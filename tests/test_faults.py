@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
@@ -295,3 +297,38 @@ def test_fallback_socket_directories_do_not_pile_up(tmp_path):
     fallbacks = [n for n in os.listdir(base) if n.startswith(f"devx-{os.getuid()}-")]
     assert len(dirs) == 1 and len(fallbacks) == 1, (dirs, fallbacks)
     assert dirs == {str(base / fallbacks[0])}
+
+
+# --- large frames are freed at once ---------------------------------------------------------
+
+
+def test_a_garbage_large_frame_is_freed_without_gc():
+    """An authenticated peer sends a 50 MB frame that does not decode: the connection
+    is closed and nothing of it (channel, buffer) waits for the cycle collector."""
+    from devx.runtime import msgs
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["faults_fns"])
+            addr = await portal.run(ff.listen_addr)
+            await portal.run(ff.freeze_gc)
+            before = await portal.run(ff.closed_channels)
+            for _ in range(3):
+                stream = await trio.open_tcp_stream(*addr)
+                hello = msgs.Hello(
+                    uid=msgs.ActorID("peer", "0" * 32), secret=devx.current_actor().secret, pid=1
+                )
+                body = msgspec.msgpack.encode(hello)
+                await stream.send_all(struct.pack(">I", len(body)) + body)
+                await stream.receive_some(1000)  # HelloAck
+                size = 50 * 1024 * 1024
+                await stream.send_all(struct.pack(">I", size) + b"\xc1" * size)
+                with trio.fail_after(scaled(10)):
+                    while await stream.receive_some(65536):
+                        pass
+                await stream.aclose()
+            after = await portal.run(ff.closed_channels)
+            return before, after
+
+    before, after = trio.run(main)
+    assert after == before, (before, after)

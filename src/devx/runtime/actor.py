@@ -647,12 +647,13 @@ class Actor:
             while True:
                 try:
                     msg = await chan.recv()
-                except MsgTypeError as exc:
-                    log.error("%s; closing the connection", exc)
-                    reason = exc
-                    break
-                except ChannelClosed as exc:
-                    reason = exc
+                except (MsgTypeError, ChannelClosed) as exc:
+                    if isinstance(exc, MsgTypeError):
+                        log.error("%s; closing the connection", exc)
+                    # kept as the calls' close reason: without its traceback, whose
+                    # frames (this one, the channel's, a large frame's buffer) would
+                    # make a cycle that holds a 50 MB frame until the next gc
+                    reason = exc.with_traceback(None)
                     break
                 if msg is None:
                     break

@@ -400,10 +400,14 @@ class Channel:
         try:
             return _decoder.decode(body)
         except msgspec.DecodeError as exc:
-            raise MsgTypeError(f"undecodable frame from peer {self.peer}: {exc}") from None
+            why = str(exc)
+        # raised outside the except block: the decode error (its traceback holds this
+        # frame, and this frame the large frame's buffer) is not kept as a context
+        raise MsgTypeError(f"undecodable frame from peer {self.peer}: {why}")
 
     async def aclose(self) -> None:
         self.closed = True
+        self._big = self._partial = None  # a large frame's buffer goes with the channel
         with trio.CancelScope(shield=True):
             try:
                 await self.stream.aclose()
