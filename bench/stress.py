@@ -768,6 +768,43 @@ def spawn_at_load(n: int = 64, loaders: int = 2) -> Row:
     )
 
 
+def garbage_large_frames(n: int = 8, mib: int = 50) -> Row:
+    """Authenticated peers each send a 50 MB frame that does not decode."""
+    import msgspec
+
+    from devx.runtime import msgs
+
+    async def main() -> tuple[int, int]:
+        async with devx.open_nursery() as an:
+            p = await an.start_actor("w", enable_modules=["faults_fns"])
+            addr = await p.run(hf.listen_addr)
+            pid = await p.run(ff.my_pid)
+            before = peak = rss_kib(pid)
+            size = mib * 1024 * 1024
+            for _ in range(n):
+                stream = await trio.open_tcp_stream(*addr)
+                hello = msgs.Hello(
+                    uid=msgs.ActorID("peer", "0" * 32), secret=devx.current_actor().secret, pid=1
+                )
+                body = msgspec.msgpack.encode(hello)
+                await stream.send_all(struct.pack(">I", len(body)) + body)
+                await stream.receive_some(1000)
+                await stream.send_all(struct.pack(">I", size) + b"\xc1" * size)
+                while await stream.receive_some(65536):
+                    pass
+                await stream.aclose()
+                peak = max(peak, rss_kib(pid))
+            held = await p.run(ff.closed_channels)
+            return peak - before, held
+
+    grown, held = trio.run(main)
+    return (
+        f"{n} x {mib} MB garbage frames after Hello",
+        f"child peak RSS +{grown / 1024:.0f} MiB, {held} closed channels still in memory",
+        held == 0 and grown < 2 * mib * 1024,
+    )
+
+
 SCENARIOS: dict[str, Callable[[], Row]] = {
     "planted-dir": planted_socket_dir,
     "big-frames": unauthenticated_big_frames,
@@ -792,6 +829,7 @@ SCENARIOS: dict[str, Callable[[], Row]] = {
     "bad-settings": bad_settings,
     "long-name": long_name,
     "spawn-at-load": spawn_at_load,
+    "garbage-frames": garbage_large_frames,
 }
 
 
