@@ -160,7 +160,13 @@ def watch_sigterm(
     reacted = threading.Event()
     token = trio.lowlevel.current_trio_token()
 
+    owner = os.getpid()
+
     def handler(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a process the user forked: no watch there
+            signal.signal(SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), SIGTERM)
+            return
         try:
             os.write(write_fd, b"T")
         except OSError:  # a full pipe: enough SIGTERMs are pending already
