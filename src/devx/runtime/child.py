@@ -106,7 +106,8 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         except ChannelClosed:
             return EXIT_NO_PARENT
         await actor.cancel_called.wait()
-    return 0
+    # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
+    return 128 + signal.SIGTERM if actor.cancel_reason == "SIGTERM" else 0
 
 
 def _cancel_from_thread(reason: str) -> None:
