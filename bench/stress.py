@@ -777,7 +777,7 @@ def garbage_large_frames(n: int = 8, mib: int = 50) -> Row:
     async def main() -> tuple[int, int]:
         async with devx.open_nursery() as an:
             p = await an.start_actor("w", enable_modules=["faults_fns"])
-            addr = await p.run(hf.listen_addr)
+            addr = await p.run(ff.listen_addr)
             pid = await p.run(ff.my_pid)
             before = peak = rss_kib(pid)
             size = mib * 1024 * 1024
