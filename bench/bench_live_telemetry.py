@@ -117,8 +117,9 @@ def _wait(pred: Any, timeout: float) -> Any:
     return None
 
 
-def grant_to_hold(receiver: Receiver) -> tuple[float | None, bool]:
-    """(seconds from the grant to the hold's arrival, arrived before the prompt)."""
+def grant_to_hold(receiver: Receiver) -> tuple[float | None, float | None]:
+    """(seconds from the grant to the hold's arrival, from the prompt to it: < 0 when
+    it arrived before the prompt)."""
     receiver.clear()
     child = pexpect.spawn(
         sys.executable, [str(TARGET), "pause"], env=_env(receiver), encoding="utf-8", timeout=30
@@ -141,9 +142,9 @@ def grant_to_hold(receiver: Receiver) -> tuple[float | None, bool]:
     child.sendline("c")
     child.expect(pexpect.EOF)
     if got is None:
-        return None, False
+        return None, None
     arrival, span = got
-    return (arrival - span.end_time_unix_nano) / 1e9, arrival <= prompt_ns
+    return (arrival - span.end_time_unix_nano) / 1e9, (arrival - prompt_ns) / 1e9
 
 
 def sigusr1_to_dumps(receiver: Receiver) -> tuple[float | None, float | None]:
@@ -188,21 +189,23 @@ def _median(xs: list[float | None]) -> str:
     if not vals:
         return "None (never arrived)"
     missing = len(xs) - len(vals)
-    return f"{statistics.median(vals) * 1000:.0f} ms" + (f" ({missing} never)" if missing else "")
+    return f"{statistics.median(vals) * 1000:+.0f} ms" + (f" ({missing} never)" if missing else "")
 
 
 def main(runs: int) -> None:
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    holds, before = [], 0
+    holds: list[float | None] = []
+    after_prompt: list[float | None] = []
     for _ in range(runs):
-        lat, ok = grant_to_hold(receiver)
+        lat, late = grant_to_hold(receiver)
         holds.append(lat)
-        before += ok
+        after_prompt.append(late)
     print(
         f"grant -> hold at the receiver: median {_median(holds)} over {runs} runs "
         f"{[round(x, 3) if x is not None else None for x in holds]}; "
-        f"before the prompt in {before}/{runs}"
+        f"prompt -> hold: median {_median(after_prompt)} "
+        f"{[round(x, 3) if x is not None else None for x in after_prompt]}"
     )
     span_t, log_t = [], []
     for _ in range(runs):

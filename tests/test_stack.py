@@ -292,11 +292,13 @@ def test_foreign_log_file_is_refused(dump_env: Env, prog: Path, tmp_path: Path, 
 class RecordingBackend:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.spans: list[tuple[str, dict[str, Any], Any]] = []
         self.flushes = 0
 
-    def start_span(self, name: str, attrs: Any, *, activate: bool) -> Any:
+    def start_span(self, name: str, attrs: Any, *, activate: bool, parent: Any = None) -> Any:
         from devx.core.events import NULL_SPAN
 
+        self.spans.append((name, dict(attrs), parent))
         return NULL_SPAN
 
     def event(self, name: str, attrs: Any) -> None:
@@ -310,6 +312,9 @@ class RecordingBackend:
 
     def flush(self, timeout: float) -> None:
         self.flushes += 1
+
+    def wait_ready(self, timeout: float) -> bool:
+        return True
 
     def shutdown(self, timeout: float) -> None:
         pass
@@ -366,6 +371,10 @@ def test_in_process_dump_emits_telemetry(in_process: None) -> None:
     assert attrs["log_path"] == reg.log_path(pid)
     assert attrs["task_count"] >= 3
     assert attrs["dump"] == text
+    # and its own span, under the actor's start span (a live parent), with the text
+    ((span_name, span_attrs, parent),) = backend.spans
+    assert span_name == "devx.stack_dump" and parent is events.LIVE_PARENT
+    assert span_attrs["dump"] == text and span_attrs["devx.dump.truncated"] is False
     assert backend.flushes == 1
     assert signal.getsignal(signal.SIGUSR1) is not stack.handler._on_signal
 

@@ -148,7 +148,9 @@ def test_import_devx_and_actor_boot_stay_light(tmp_path) -> None:
     from devx.telemetry import readback
 
     assert {s["name"] for s in readback.load_spans(tmp_path / "t.jsonl")} == {
+        "devx.tree.start",
         "devx.tree",
+        "devx.actor.start",
         "devx.actor",
         "x",
     }

@@ -169,10 +169,17 @@ def test_a_tree_started_by_a_child_hangs_under_that_child(tmp_path):
         for s in spans
         if s["name"] == "devx.actor" and s["attributes"]["devx.actor.path"] == "outer/starter"
     )
-    trees = [s for s in spans if s["name"] == "devx.tree"]
+    # under the starter's start span (exported at its boot): rooted while it runs
+    anchor = next(
+        s
+        for s in spans
+        if s["name"] == "devx.actor.start" and s["attributes"]["devx.actor.path"] == "outer/starter"
+    )
+    assert anchor["trace_id"] == starter["trace_id"]
+    trees = [s for s in spans if s["name"] == "devx.tree.start"]
     nested = next(s for s in trees if s["attributes"]["devx.tree.root"] == "nested")
     assert nested["trace_id"] == starter["trace_id"]
-    assert nested["parent_span_id"] == starter["span_id"]
+    assert nested["parent_span_id"] == anchor["span_id"]
 
 
 def test_each_error_is_on_record_once_with_its_real_name(tmp_path):

@@ -144,7 +144,13 @@ def test_spans_and_logs_arrive_with_their_attributes(
             for ss in rs.scope_spans:
                 for s in ss.spans:
                     spans[s.name] = (s, resource)
-    assert set(spans) == {"devx.tree", "devx.actor", "devx.repl"}
+    assert set(spans) == {
+        "devx.tree.start",
+        "devx.tree",
+        "devx.actor.start",
+        "devx.actor",
+        "devx.repl",
+    }
     repl, resource = spans["devx.repl"]
     assert resource["service.name"] == "otlproot"
     assert resource["service.instance.id"] == actor.uid.uuid
@@ -155,6 +161,8 @@ def test_spans_and_logs_arrive_with_their_attributes(
     assert a["devx.actor.uid"] == str(actor.uid) and a["devx.actor.path"] == "otlproot"
     assert repl.parent_span_id == spans["devx.actor"][0].span_id
     assert spans["devx.actor"][0].parent_span_id == spans["devx.tree"][0].span_id
+    assert spans["devx.tree"][0].parent_span_id == spans["devx.tree.start"][0].span_id
+    assert spans["devx.actor.start"][0].parent_span_id == spans["devx.tree.start"][0].span_id
     assert len({s.trace_id for s, _ in spans.values()}) == 1
     assert [e.name for e in repl.events] == ["devx.tty_lock.requested"]
 

@@ -70,11 +70,18 @@ def test_one_trace_root_child_grandchild(tmp_path: Path) -> None:
     root = one(spans, "devx.actor", "troot")
     child = one(spans, "devx.actor", "troot/child")
     grandchild = one(spans, "devx.actor", "troot/child/grandchild")
-    assert tree["parent_span_id"] is None
+    start = one(spans, "devx.tree.start", "troot")
+    assert start["parent_span_id"] is None  # the trace's root, exported at boot
+    assert tree["parent_span_id"] == start["span_id"]
     assert root["parent_span_id"] == tree["span_id"] and root["parent_is_remote"] is False
     assert child["parent_span_id"] == root["span_id"] and child["parent_is_remote"] is True
     assert grandchild["parent_span_id"] == child["span_id"]
     assert grandchild["parent_is_remote"] is True
+    # the live skeleton: each actor's start under its parent's start
+    starts = [one(spans, "devx.actor.start", p) for p in ("troot", "troot/child")]
+    starts.append(one(spans, "devx.actor.start", "troot/child/grandchild"))
+    parents = [start, *starts[:-1]]
+    assert [s["parent_span_id"] for s in starts] == [p["span_id"] for p in parents]
 
     # lineage on every span and on each process's resource
     pids = set()
@@ -205,7 +212,7 @@ def test_telemetry_off_writes_no_file(tmp_path: Path, env: dict[str, str | None]
 
 def test_traceparent_in_the_roots_environment_joins_an_outer_trace(tmp_path: Path) -> None:
     """A tree started by something already traced (TRACEPARENT in the environment,
-    the OTel env carrier) continues that trace: its tree span is a child of the
+    the OTel env carrier) continues that trace: its start span is a child of the
     outer span, and every actor below keeps its own parent."""
     trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     proc, path = run_scenario("tree", tmp_path, TRACEPARENT=f"00-{trace_id}-{span_id}-01")
@@ -213,8 +220,10 @@ def test_traceparent_in_the_roots_environment_joins_an_outer_trace(tmp_path: Pat
     spans = readback.load_spans(path)
     logs = readback.load_logs(path)
     assert {s["trace_id"] for s in spans} | {r["trace_id"] for r in logs} == {trace_id}
+    start = one(spans, "devx.tree.start", "troot")
+    assert start["parent_span_id"] == span_id and start["parent_is_remote"] is True
     tree = one(spans, "devx.tree", "troot")
-    assert tree["parent_span_id"] == span_id and tree["parent_is_remote"] is True
+    assert tree["parent_span_id"] == start["span_id"]
     root = one(spans, "devx.actor", "troot")
     child = one(spans, "devx.actor", "troot/child")
     grandchild = one(spans, "devx.actor", "troot/child/grandchild")

@@ -5,22 +5,29 @@ warning per tree."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tel_support import run_clean
+from tel_support import clean_env, run_clean
 from test_tel_live import receiver, spans_of  # noqa: F401  (the receiver fixture)
 
-from conftest import scaled
+from _pty import banner, repl_fixture
+from conftest import scaled, wait_until
 from devx.core import schema
+from test_stack_support import EXAMPLES as HANG_EXAMPLES
+from test_stack_support import PY, Env
+from test_stack_support import dump_env as dump_env  # fixture
 
 pytestmark = pytest.mark.timeout(120)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "debugging"
 ERROR = 2  # STATUS_CODE_ERROR
+repl = repl_fixture(EXAMPLES)
 
 
 def by_path(spans: list[tuple[Any, dict[str, Any], dict[str, Any]]], name: str) -> dict[str, Any]:
@@ -137,3 +144,130 @@ def test_a_named_tree_keeps_its_name(tmp_path):
     assert actor["resource"]["service.name"] == "billing"
     assert actor["resource"]["service.namespace"] == "billing"
     assert actor["resource"]["process.command"]  # python -c: the interpreter's command
+
+
+def rooted_chain(span: Any, spans: dict[bytes, Any]) -> list[str]:
+    """The names from ``span`` up to the trace's root, all received; fails on a
+    missing parent (Jaeger's ``<trace-without-root-span>``)."""
+    chain = [span.name]
+    while span.parent_span_id:
+        assert span.parent_span_id in spans, f"{span.name}: parent not at the receiver: {chain}"
+        span = spans[span.parent_span_id]
+        chain.append(span.name)
+    return chain
+
+
+def test_a_live_trace_is_rooted_and_nested_while_a_repl_is_open(repl, receiver):  # noqa: F811
+    r = repl(
+        "child_pause_sleep.py",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        DEVX_TELEMETRY_QUIET="1",
+    )
+    r.expect(banner("PAUSE", "pauser", "root/pauser"))
+    r.prompt()
+
+    # the prompt is up: the child's wait for the terminal is at the receiver, in a
+    # trace whose root arrived too, every span between them as well
+    def live_wait() -> Any:
+        got = spans_of(receiver)
+        waits = [
+            s
+            for s, a, _ in got
+            if s.name == schema.LOCK_WAIT_SPAN and a[schema.ACTOR_PATH] == "root/pauser"
+        ]
+        return (waits[0], {s.span_id: s for s, _, _ in got}) if waits else None
+
+    wait, index = wait_until(live_wait, scaled(15), "the child's hold at the receiver")
+    assert rooted_chain(wait, index) == [
+        schema.LOCK_WAIT_SPAN,
+        schema.ACTOR_START_SPAN,  # root/pauser's start
+        schema.ACTOR_START_SPAN,  # root's
+        schema.TREE_START_SPAN,
+    ]
+    live = spans_of(receiver)
+    starts = by_path(live, schema.ACTOR_START_SPAN)
+    assert set(starts) == {"root", "root/pauser"}
+    assert not [s for s, _, _ in live if s.name in (schema.TREE_SPAN, schema.ACTOR_SPAN)]
+
+    r.child.sendline("w")
+    r.expect(r"pause_and_report")
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() == 0
+
+    # at the end: the lifetimes arrive, the tree's under its start, and the turn at the
+    # terminal stays nested under the child's start (wait, then held -> REPL)
+    final = spans_of(receiver)
+    index = {s.span_id: s for s, _, _ in final}
+    (tree_start,) = [s for s, _, _ in final if s.name == schema.TREE_START_SPAN]
+    (tree,) = [s for s, _, _ in final if s.name == schema.TREE_SPAN]
+    assert not tree_start.parent_span_id and tree.parent_span_id == tree_start.span_id
+    held = next(s for s, _, _ in final if s.name == schema.LOCK_HELD_SPAN)
+    (repl_span,) = [s for s, _, _ in final if s.name == schema.REPL_SPAN]
+    assert held.parent_span_id == wait.parent_span_id == starts["root/pauser"][0].span_id
+    assert repl_span.parent_span_id == held.span_id
+    for span, _, _ in final:
+        rooted_chain(span, index)  # nothing orphaned
+
+
+def test_dumps_of_a_hung_tree_are_spans_at_once_and_a_killed_actor_stays_a_service(
+    dump_env: Env,
+    receiver,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    trace = tmp_path / "t.jsonl"
+    dump_env.vars = clean_env(
+        DEVX_RUNTIME_DIR=str(dump_env.runtime_dir),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        DEVX_TELEMETRY_FILE=str(trace),
+        DEVX_TELEMETRY_QUIET="1",
+    )
+    tree = dump_env.start([PY, str(HANG_EXAMPLES / "hung_tree.py")], name="hung_tree")
+    tree.wait_lines(r"^HUNG \S+ \d+ ", 4, scaled(30))
+    paths = {
+        "hung_tree",
+        "hung_tree/blocker",
+        "hung_tree/sleeper",
+        "hung_tree/spawner",
+        "hung_tree/spawner/grandchild",
+    }
+
+    # every actor's start reached the receiver while the tree hangs
+    def started() -> dict[str, Any] | None:
+        got = by_path(spans_of(receiver), schema.ACTOR_START_SPAN)
+        return got if set(got) == paths else None
+
+    starts = wait_until(started, scaled(20), "every actor's start span")
+    dump_env.track(*(int(a[schema.PROCESS_PID]) for _, a, _ in starts.values()))
+
+    os.kill(tree.pid, signal.SIGUSR1)
+
+    def dumped() -> dict[str, Any] | None:
+        got = by_path(spans_of(receiver), schema.STACK_DUMP)
+        return got if set(got) == paths else None
+
+    dumps = wait_until(dumped, scaled(20), "a dump span from every actor")
+    for path, (span, attrs, res) in dumps.items():
+        assert span.parent_span_id == starts[path][0].span_id, path  # nested, live
+        assert attrs["signal"] == "SIGUSR1" and attrs[schema.ACTOR_PATH] == path
+        assert res["service.name"] == path  # a named tree: its own name
+        assert "=====" in attrs["dump"] and len(attrs["dump"]) <= schema.DUMP_TEXT_LIMIT + 100
+    assert "time.sleep" in dumps["hung_tree/blocker"][1]["dump"]  # via the watchdog thread
+
+    # SIGKILL every process: no actor ever exits, yet each one is a service at the
+    # receiver and in the file (their start spans were written when they started)
+    tree.kill()
+    for _, attrs, _ in starts.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(attrs[schema.PROCESS_PID]), signal.SIGKILL)
+    services = {res["service.name"] for _, _, res in spans_of(receiver)}
+    assert paths <= services
+    from devx.telemetry.readback import load_spans
+
+    in_file = {
+        s["attributes"][schema.ACTOR_PATH]
+        for s in load_spans(trace, strict=False)
+        if s["name"] == schema.ACTOR_START_SPAN
+    }
+    assert in_file == paths
+    assert not [s for s, _, _ in spans_of(receiver) if s.name == schema.ACTOR_SPAN]

@@ -50,6 +50,8 @@ class Backend(Protocol):
 
     def flush(self, timeout: float) -> None: ...
 
+    def wait_ready(self, timeout: float) -> bool: ...
+
     def shutdown(self, timeout: float) -> None: ...
 
 
@@ -72,6 +74,15 @@ class _NullSpan:
 NULL_SPAN: SpanHandle = _NullSpan()
 
 
+class _LiveParent(_NullSpan):
+    """Marker parent: this actor's start span (see :func:`start_live_span`)."""
+
+    __slots__ = ()
+
+
+LIVE_PARENT: SpanHandle = _LiveParent()
+
+
 class NullBackend:
     """Telemetry off: every call is a no-op."""
 
@@ -91,6 +102,9 @@ class NullBackend:
 
     def flush(self, timeout: float) -> None:
         pass
+
+    def wait_ready(self, timeout: float) -> bool:
+        return True
 
     def shutdown(self, timeout: float) -> None:
         pass
@@ -133,6 +147,21 @@ def start_span(name: str, *, parent: SpanHandle | None = None, **attrs: Any) -> 
     It does not become the current span. ``parent``: under that span instead of the
     current one (a REPL under its hold)."""
     return _backend.start_span(name, attrs, activate=False, parent=parent)
+
+
+def start_live_span(name: str, **attrs: Any) -> SpanHandle:
+    """Like :func:`start_span`, under this actor's start span rather than the current
+    one: for what a trace view must show while the tree still runs (a turn at the
+    terminal, a stack dump). That parent was exported at boot, so the span is nested
+    in a rooted trace as soon as it ends, not orphaned until every lifetime ends."""
+    return _backend.start_span(name, attrs, activate=False, parent=LIVE_PARENT)
+
+
+def wait_ready(timeout: float) -> bool:
+    """Wait (at most ``timeout`` s) until what is recorded can be exported (the
+    sink has loaded): before a prompt, so a hold just granted is on its way out while
+    the user reads it. True when ready (or telemetry is off)."""
+    return _backend.wait_ready(timeout)
 
 
 def event(name: str, **attrs: Any) -> None:

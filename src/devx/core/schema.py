@@ -96,8 +96,19 @@ def lineage_attrs(lineage: Any) -> dict[str, str | int]:
 
 
 # --- the tree, actors and their errors ---------------------------------------------------
-TREE_SPAN = "devx.tree"  # the root's, one per tree
+TREE_SPAN = "devx.tree"  # the root's, one per tree, start to end (exported at the end)
 ACTOR_SPAN = "devx.actor"  # one per actor process, child of its parent's span
+# A span exports when it ends, so the lifetimes above reach a receiver only at exit.
+# What a trace view needs while the tree runs hangs off spans ended (and exported) at
+# once instead: the tree's start (the trace's root: no parent, or the actor that
+# started the tree), each actor's start under its parent's start, and under an
+# actor's start its live records (a turn at the terminal, a stack dump). A live trace
+# is then rooted and nested, and an actor killed before its exit is still a service.
+TREE_START_SPAN = "devx.tree.start"
+ACTOR_START_SPAN = "devx.actor.start"
+# spawn-carrier key beside traceparent: the span id (16 hex) of the parent's start span
+ANCHOR_CARRIER_KEY = "devx-anchor"
+DUMP_TEXT_LIMIT = 32 * 1024  # characters of a dump's text kept on its span
 TREE_ROOT = "devx.tree.root"
 TREE_OUTCOME = "devx.tree.outcome"
 ACTOR_OUTCOME = "devx.actor.outcome"  # ok | error | cancelled | crashed

@@ -64,6 +64,7 @@ _request_ids = itertools.count(1)
 _local_waiters = 0
 
 RELEASE_TIMEOUT = 5.0
+READY_WAIT = 3.0  # at most this long before a prompt for the telemetry to load
 
 # a step that runs this long without reaching its stop, while another REPL waits for
 # the terminal, gives the terminal up: its stop queues again (see Session._held)
@@ -186,7 +187,11 @@ class Session:
         # the wait for the terminal, ended at the grant: the first record of a hold a
         # receiver gets, while its REPL is still open (spans export when they end)
         attrs: dict[str, Any] = {schema.REQUEST_ID: self.request_id, schema.REASON: self.reason}
-        self._wait_span = events.start_span(schema.LOCK_WAIT_SPAN, **attrs, **actor.lineage_attrs())
+        # under the actor's start span, exported at boot: nested in a rooted trace
+        # while the REPL is open (the actor's own span exports only at its exit)
+        self._wait_span = events.start_live_span(
+            schema.LOCK_WAIT_SPAN, **attrs, **actor.lineage_attrs()
+        )
         events.event(
             schema.LOCK_REQUESTED,
             **{
@@ -366,7 +371,7 @@ class Session:
         if self._wait_span is not None:
             self._wait_span.set(**granted, **{schema.QUEUED: grant.queued})
             self._wait_span.end()
-        self._lock_span = events.start_span(
+        self._lock_span = events.start_live_span(
             schema.LOCK_HELD_SPAN, **granted, **self.actor.lineage_attrs()
         )
         events.flush_soon(0.5)  # who holds the terminal, visible at once
@@ -409,6 +414,10 @@ class Session:
             **self.actor.lineage_attrs(),
         )
         self._tty = terminal.save_tty()
+        # a hold in an actor's first second: its telemetry may still be loading (the
+        # SDK's import); the prompt waits for it (bounded) so the hold is on its way
+        # to the collector before the user reads the prompt, not a second later
+        events.wait_ready(READY_WAIT)
         events.flush_soon(0.5)  # the trace is visible while the user sits in the REPL
 
     def release(self, how: ReleaseHow = "continue") -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from ..core import schema
-from ..core.events import Attrs
+from ..core.events import LIVE_PARENT, Attrs
 from ..core.threads import start_thread
 from ..runtime.errors import safe_str
 from . import config
@@ -479,6 +479,10 @@ class TelemetryBackend:
         # the actor path status lines name ("in actor root/a"), from the lineage
         self.here: str | None = self.log_attrs.get(schema.ACTOR_PATH)
         self.crash_line: str | None = None  # status of this actor's latest own error
+        # this actor's start span (schema.ACTOR_START_SPAN): parent of live spans,
+        # handed to children in the spawn carrier
+        self.anchor: Ids | None = None
+        self._flush_on_load = False  # a flush asked for before the sink was in
         self._open: dict[int, weakref.ref[Handle]] = {}
         self._seq = itertools.count()
         _ACTIVE.append(self)
@@ -575,6 +579,13 @@ class TelemetryBackend:
             except Exception as exc:
                 warn_once(f"after_load:{fn!r}", f"telemetry setup step failed: {exc!r}")
         self._loaded.set()
+        if self._flush_on_load and self._sink is not None and not self._closed:
+            # asked for while loading (the start spans, a hold granted in the first
+            # second): out now, not at the exporter's next scheduled batch (~1 s)
+            try:
+                self._sink.flush(SYNC_TIMEOUT)
+            except Exception:  # a failed export is the exporter's to report
+                pass
 
     def _replay(self, sink: Sink) -> None:
         for p in self._spans:
@@ -748,6 +759,8 @@ class TelemetryBackend:
         returns (bounded). A crash recorded on a trio loop is flushed on the flusher
         thread instead (``wait=False``): a dead or silent collector must cost the loop
         nothing (the root serves the TTY lock from it)."""
+        if self._sink is None:
+            self._flush_on_load = True
         if wait:
             deadline = time.monotonic() + timeout
             if self._wait_loaded(timeout):
@@ -784,7 +797,11 @@ class TelemetryBackend:
     # -- events.Backend ---------------------------------------------------------
 
     def start_span(self, name: str, attrs: Attrs, *, activate: bool, parent: Any = None) -> Handle:
-        ids = parent.ids if isinstance(parent, Handle) else True
+        ids: Ids | bool = True
+        if isinstance(parent, Handle):
+            ids = parent.ids
+        elif parent is LIVE_PARENT and self.anchor is not None:
+            ids = self.anchor
         return self.open(name, attrs, activate=activate, parent=ids)
 
     def event(self, name: str, attrs: Attrs) -> None:
@@ -801,14 +818,32 @@ class TelemetryBackend:
         out = {"traceparent": config.format_traceparent(ids.trace_id, ids.span_id, ids.flags)}
         if ids.tracestate:
             out["tracestate"] = ids.tracestate
+        anchor = self.anchor
+        if anchor is not None and anchor.trace_id == ids.trace_id:
+            out[schema.ANCHOR_CARRIER_KEY] = f"{anchor.span_id:016x}"
         return out
 
     def flush(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        if self._sink is None:
+            self._flush_on_load = True  # the loader flushes once in, however long it takes
         if self._wait_loaded(timeout):
             sink = self._sink
             if sink is not None:
                 sink.flush(max(0.0, deadline - time.monotonic()))
+
+    def flush_when_loaded(self) -> None:
+        """Export what is recorded so far as soon as the sink is in (no thread, no
+        wait): the start spans a live trace hangs from."""
+        if self._sink is None:
+            self._flush_on_load = True
+        else:
+            self._sync(SYNC_TIMEOUT, wait=False)
+
+    def wait_ready(self, timeout: float) -> bool:
+        if self._failed or self._closed:
+            return True  # nothing will ever be exported: nothing to wait for
+        return self._wait_loaded(timeout)
 
     def shutdown(self, timeout: float) -> None:
         """Flush and stop, bounded by ``timeout``; records still pending if the SDK did

@@ -27,7 +27,7 @@ from ..runtime import console
 from . import config
 
 if TYPE_CHECKING:
-    from .backend import Handle, Sink, TelemetryBackend
+    from .backend import Handle, Ids, Sink, TelemetryBackend
     from .logs import LogSetup
 
 
@@ -118,14 +118,30 @@ class Session:
         tp = None if actor.is_root else config.parse_carrier(actor.spawn_carrier)
         parent = parent_ids(tp or config.parse_carrier(self.env))
         common = {"devx.debug_mode": bool(actor.config.debug_mode)}
+        # the live skeleton (see schema.TREE_START_SPAN): spans ended now, exported
+        # as soon as the sink is in, that everything a trace view shows live hangs from
+        anchor_parent = _anchor_of(parent, None if actor.is_root else actor.spawn_carrier)
         if actor.is_root:
+            start = backend.open(
+                schema.TREE_START_SPAN, {**common, schema.TREE_ROOT: lin.path}, parent=parent
+            )
+            start.end()
+            anchor_parent = start.ids
             self.tree = backend.open(
                 schema.TREE_SPAN,
                 {**common, schema.TREE_ROOT: lin.path},
-                parent=parent,
+                parent=start.ids,
                 activate=True,
             )
             parent = self.tree.ids
+        actor_start = backend.open(
+            schema.ACTOR_START_SPAN,
+            {**common, "devx.actor.is_root": bool(actor.is_root)},
+            parent=anchor_parent,
+        )
+        actor_start.end()
+        backend.anchor = actor_start.ids
+        backend.flush_when_loaded()
         self.actor_span = backend.open(
             schema.ACTOR_SPAN,
             {**common, "devx.actor.is_root": bool(actor.is_root)},
@@ -135,8 +151,9 @@ class Session:
         backend.home = self.actor_span.span
         if not actor.is_root:
             # a program this actor starts (a nested tree, any OTel-aware tool) joins the
-            # trace under this actor, not under the parent that spawned it
-            ids = self.actor_span.ids
+            # trace under this actor's start (exported: a nested tree's live trace is
+            # rooted in this one), not under the parent that spawned it
+            ids = actor_start.ids
             self._env_traceparent = os.environ.get("TRACEPARENT")
             os.environ["TRACEPARENT"] = config.format_traceparent(
                 ids.trace_id, ids.span_id, ids.flags
@@ -266,6 +283,18 @@ class Session:
                 pass  # an unreadable directory: nothing to prune
 
         self._pruner = start_thread(prune, "devx-telemetry-retention")
+
+
+def _anchor_of(parent: Ids | None, carrier: Mapping[str, str] | None) -> Ids | None:
+    """The parent of this actor's start span: the parent actor's start span, named in
+    the spawn carrier beside ``traceparent``; else ``parent`` itself."""
+    if parent is None or not carrier:
+        return parent
+    try:
+        span_id = int(carrier.get(schema.ANCHOR_CARRIER_KEY) or "", 16)
+    except ValueError:
+        return parent
+    return parent._replace(span_id=span_id) if span_id else parent
 
 
 def process_resource() -> dict[str, Any]:
