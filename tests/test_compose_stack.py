@@ -386,11 +386,14 @@ def dashboards() -> Iterator[tuple[str, dict[str, Any]]]:
 _SCHEMA_NAMES = {v for k, v in vars(schema).items() if k.isupper() and isinstance(v, str)}
 _OTEL_NAMES = {"service.name", "service.namespace", "process.pid", "exception.type"}
 SPAN_NAMES = {
+    schema.TREE_START_SPAN,
     schema.TREE_SPAN,
+    schema.ACTOR_START_SPAN,
     schema.ACTOR_SPAN,
     schema.LOCK_HELD_SPAN,
     schema.LOCK_WAIT_SPAN,
     schema.REPL_SPAN,
+    schema.STACK_DUMP,
 }
 
 
@@ -443,6 +446,50 @@ def check_logql(q: str) -> None:
 
 CHECKS = {"tempo": "traceql", "loki": "logql", "jaeger": "search"}
 
+_COND = re.compile(r'(name|span\.[\w.]+|resource\.[\w.]+) (=~|!=|=) "([^"]*)"')
+
+
+def run_traceql(q: str, spans: list[dict[str, Any]], **variables: str) -> list[dict[str, Any]]:
+    """The dashboards' TraceQL (``{ cond && ... } | select(...)``, conditions on the
+    span name, ``span.*`` and ``resource.*`` with ``=``, ``!=``, ``=~``) over spans
+    read back from a telemetry file: one row (the selected fields) per matching span,
+    as Tempo's span table. Anything else in a query is refused."""
+    for name, value in variables.items():
+        q = q.replace(f"${name}", value)
+    m = re.fullmatch(r"\{ (.*) \}(?: \| select\((.*)\))?", q)
+    assert m, f"not the TraceQL subset the dashboards use: {q}"
+    conds = []
+    for part in m.group(1).split(" && "):
+        c = _COND.fullmatch(part.strip())
+        assert c, f"unsupported condition: {part}"
+        conds.append(c.groups())
+    fields = [f.strip() for f in (m.group(2) or "").split(",") if f.strip()]
+
+    def value(span: dict[str, Any], field: str) -> Any:
+        if field == "name":
+            return span["name"]
+        scope, _, attr = field.partition(".")
+        return (span["resource"] if scope == "resource" else span["attributes"]).get(attr)
+
+    def holds(span: dict[str, Any], field: str, op: str, want: str) -> bool:
+        got = value(span, field)
+        if op == "=~":
+            return got is not None and re.fullmatch(want, str(got)) is not None
+        return (str(got) == want) if op == "=" else (got is None or str(got) != want)
+
+    return [{f: value(s, f) for f in fields} for s in spans if all(holds(s, *c) for c in conds)]
+
+
+def dashboard_queries() -> dict[str, str]:
+    """Each Tempo panel's TraceQL by panel title."""
+    out = {}
+    for _, dash in dashboards():
+        for panel in dash["panels"]:
+            for t in panel.get("targets", ()):
+                if t.get("queryType") == "traceql":
+                    out[panel["title"]] = t["query"]
+    return out
+
 
 @pytest.mark.parametrize("name,dash", list(dashboards()))
 def test_dashboard_queries(name: str, dash: dict[str, Any]) -> None:
@@ -479,6 +526,53 @@ def test_dashboard_queries(name: str, dash: dict[str, Any]) -> None:
     crash = by_title["Crashes by actor and exception type"]["targets"][0]["expr"]
     assert "by (service_name, exception_type)" in crash
     assert by_title["Stack dumps"]["datasource"]["type"] == "loki"
+    assert by_title["Trees"]["targets"][0]["operation"] == schema.TREE_START_SPAN  # live
+    assert 'devx.actor.outcome = "crashed"' in by_title["Crashed actors"]["targets"][0]["query"]
+
+
+def test_the_panels_on_a_real_recorded_crash(tmp_path: Path) -> None:
+    """Every Tempo panel's query over the telemetry file of a real run (a child
+    crashes; no terminal, so no REPL): the rows a person would see."""
+    import subprocess
+    import sys
+
+    from devx.telemetry.readback import load_spans
+
+    trace = tmp_path / "t.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DEVX_"))}
+    env.update(DEVX_TELEMETRY_FILE=str(trace), DEVX_TELEMETRY_QUIET="1")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples/debugging/child_crash.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stderr
+    spans = load_spans(trace)
+    q = dashboard_queries()
+
+    def rows(title: str, tree: str = ".+") -> list[dict[str, Any]]:
+        return run_traceql(q[title], spans, tree=tree)
+
+    crashed = rows("Crashed actors")
+    assert [r["resource.service.name"] for r in crashed] == ["child_crash/divider"]
+    lifetimes = {r["resource.service.name"]: r for r in rows("Actor lifetimes")}
+    assert {k: r["span.devx.actor.outcome"] for k, r in lifetimes.items()} == {
+        "child_crash": "error",
+        "child_crash/divider": "crashed",
+    }
+    assert len(rows("Actors started")) == 2
+    assert rows("Crashed actors", tree="other") == []  # the tree variable filters
+    # each crash took its turn at the terminal (the child's, then the root's), but
+    # with no terminal on stdin no REPL opened
+    holds = rows("TTY lock holds")
+    assert {r["resource.service.name"] for r in holds} == set(lifetimes)
+    assert {r["span.devx.tty_lock.reason"] for r in holds} == {"crash"}
+    assert len({r["span.devx.tty_lock.hold_id"] for r in holds}) == 2
+    assert rows("REPL sessions") == []
+    assert rows("Stack dumps (live spans)") == []
 
 
 def test_queries_are_checked_for_real() -> None:
@@ -491,3 +585,8 @@ def test_queries_are_checked_for_real() -> None:
         check_logql('{service_namespace=~".+"} | exception_kind != ""')
     with pytest.raises(AssertionError):
         check_logql('sum(count_over_time({service_namespace=~".+"}[5m])')
+    with pytest.raises(AssertionError):  # beyond the subset run_traceql evaluates
+        run_traceql("{ duration > 1s }", [])
+    span = {"name": "devx.actor", "attributes": {"devx.actor.outcome": "ok"}, "resource": {}}
+    assert run_traceql('{ span.devx.actor.outcome = "crashed" }', [span]) == []
+    assert run_traceql('{ span.devx.actor.outcome != "crashed" }', [span]) == [{}]

@@ -264,10 +264,19 @@ def test_dumps_of_a_hung_tree_are_spans_at_once_and_a_killed_actor_stays_a_servi
     assert paths <= services
     from devx.telemetry.readback import load_spans
 
+    recorded = load_spans(trace, strict=False)
     in_file = {
-        s["attributes"][schema.ACTOR_PATH]
-        for s in load_spans(trace, strict=False)
-        if s["name"] == schema.ACTOR_START_SPAN
+        s["attributes"][schema.ACTOR_PATH] for s in recorded if s["name"] == schema.ACTOR_START_SPAN
     }
     assert in_file == paths
+    # the Grafana panels' queries over this recording: every killed actor listed, each dump
+    from test_compose_stack import dashboard_queries, run_traceql
+
+    queries = dashboard_queries()
+    started = run_traceql(queries["Actors started"], recorded, tree="hung_tree")
+    assert {r["resource.service.name"] for r in started} == paths
+    dumped = run_traceql(queries["Stack dumps (live spans)"], recorded, tree="hung_tree")
+    assert {r["resource.service.name"] for r in dumped} == paths
+    assert {r["span.signal"] for r in dumped} == {"SIGUSR1"}
+    assert run_traceql(queries["Actor lifetimes"], recorded, tree=".+") == []  # none exited
     assert not [s for s, _, _ in spans_of(receiver) if s.name == schema.ACTOR_SPAN]

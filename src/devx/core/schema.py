@@ -109,6 +109,13 @@ ACTOR_START_SPAN = "devx.actor.start"
 # spawn-carrier key beside traceparent: the span id (16 hex) of the parent's start span
 ANCHOR_CARRIER_KEY = "devx-anchor"
 DUMP_TEXT_LIMIT = 32 * 1024  # characters of a dump's text kept on its span
+# a stack dump's attributes (its span and its log record; plain names, as Loki's
+# fields and `devx timeline` have read them from the start)
+DUMP_SIGNAL = "signal"
+DUMP_TASK_COUNT = "task_count"  # -1: thread stacks only (a blocked loop)
+DUMP_LOG_PATH = "log_path"
+DUMP_TEXT = "dump"
+DUMP_TRUNCATED = "devx.dump.truncated"  # the span's text was cut at DUMP_TEXT_LIMIT
 TREE_ROOT = "devx.tree.root"
 TREE_OUTCOME = "devx.tree.outcome"
 ACTOR_OUTCOME = "devx.actor.outcome"  # ok | error | cancelled | crashed

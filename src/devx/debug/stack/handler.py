@@ -777,21 +777,21 @@ def _emit(
     except ImportError:
         return
     attrs: dict[str, Any] = {
-        "signal": signame,
-        "task_count": task_count if task_count is not None else -1,
-        "log_path": path or "",
+        schema.DUMP_SIGNAL: signame,
+        schema.DUMP_TASK_COUNT: task_count if task_count is not None else -1,
+        schema.DUMP_LOG_PATH: path or "",
     }
     # its own span, ended now, under the actor's start span (exported at boot): a
     # trace view shows each dump, nested, while the tree still hangs (an event on the
     # actor's span would only export at the actor's exit)
     limit = schema.DUMP_TEXT_LIMIT
+    cut = text if len(text) <= limit else text[:limit] + f"\n... ({len(text)} chars, cut)"
     span = events.start_live_span(
         schema.STACK_DUMP,
         **attrs,
-        dump=text if len(text) <= limit else text[:limit] + f"\n... ({len(text)} chars, cut)",
-        **{"devx.dump.truncated": len(text) > limit},
+        **{schema.DUMP_TEXT: cut, schema.DUMP_TRUNCATED: len(text) > limit},
         **(actor.lineage_attrs() if actor is not None else {}),
     )
     span.end()
-    events.event(schema.STACK_DUMP, **attrs, dump=text)  # the log record (Loki)
+    events.event(schema.STACK_DUMP, **attrs, **{schema.DUMP_TEXT: text})  # the log record
     events.flush(1.0)
