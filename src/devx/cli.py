@@ -268,6 +268,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
                 "the path a tree printed as `devx: telemetry written to ...`"
             )
             return EXIT_NO_MATCH
+        _err(f"timeline: {path} (your newest in {where}; pass FILE for another)")
     fmt, dest = args.format, args.output
     if args.chrome_trace is not None:
         fmt, dest = "chrome", args.chrome_trace

@@ -26,22 +26,29 @@ def make(directory: Path, name: str, age_s: float, now: float) -> Path:
 
 def test_prune_keeps_the_newest_and_the_young(tmp_path: Path) -> None:
     now = time.time()
-    files = [make(tmp_path, f"t{i}.otlp.jsonl", 120 + i * 3600, now) for i in range(6)]
+    busy = make(tmp_path, "busy.otlp.jsonl", 5, now)  # just written
+    young = [make(tmp_path, f"y{i}.otlp.jsonl", 60 + i * 3600, now) for i in range(3)]
+    files = [make(tmp_path, f"t{i}.otlp.jsonl", DAY + 120 + i * 3600, now) for i in range(6)]
     old = make(tmp_path, "old.otlp.jsonl", 8 * DAY, now)
     other = make(tmp_path, "notes.txt", 30 * DAY, now)  # not a telemetry file
-    busy = make(tmp_path, "busy.otlp.jsonl", 5, now)  # still being written
     (tmp_path / "link.otlp.jsonl").symlink_to(files[0])  # never followed nor removed
-
-    removed = retention.prune(str(tmp_path), keep=4, keep_days=7, now=now)
-    # newest first: busy, t0..t5, old: the 4 newest stay, t3..t5 go for count, old for age
-    assert sorted(removed) == sorted(map(str, [files[3], files[4], files[5], old]))
-    assert other.exists() and busy.exists() and (tmp_path / "link.otlp.jsonl").is_symlink()
+    # a tree idle for two days still has its file open: never removed
+    hung = make(tmp_path, "hung.otlp.jsonl", 2 * DAY + 60, now)
+    with open(hung, "a"):
+        removed = retention.prune(str(tmp_path), keep=2, keep_days=7, now=now)
+    # newest first: busy, y0..y2, t0..t5, hung, old. Only 2 to keep, but nothing under a
+    # day old goes (busy, the y's); t0..t5 go for count, old for age; hung is open
+    assert sorted(removed) == sorted(map(str, [*files, old]))
+    assert busy.exists() and all(p.exists() for p in young) and hung.exists()
+    assert other.exists() and (tmp_path / "link.otlp.jsonl").is_symlink()
+    assert retention.prune(str(tmp_path), keep=2, keep_days=7, now=now) == [str(hung)]
+    files = [make(tmp_path, f"t{i}.otlp.jsonl", DAY + 120 + i * 3600, now) for i in range(6)]
 
     # the tree's own file is spared whatever its rank; 0 turns a limit off
     spare = make(tmp_path, "mine.otlp.jsonl", 20 * DAY, now)
     assert retention.prune(str(tmp_path), keep=0, keep_days=0, spare=str(spare), now=now) == []
     assert retention.prune(str(tmp_path), keep=1, keep_days=0, spare=str(spare), now=now) == [
-        str(p) for p in files[0:3]
+        str(p) for p in files
     ]
     assert spare.exists()
 
@@ -62,7 +69,7 @@ def test_clean_run_is_quiet_and_prunes_the_default_directory(tmp_path: Path) -> 
     directory.mkdir(parents=True, mode=0o700)
     now = time.time()
     stale = make(directory, "stale.otlp.jsonl", 9 * DAY, now)
-    extra = [make(directory, f"x{i}.otlp.jsonl", 600 + i, now) for i in range(3)]
+    extra = [make(directory, f"x{i}.otlp.jsonl", DAY + 600 + i, now) for i in range(3)]
     proc, _ = run_scenario("tree", tmp_path, DEVX_TELEMETRY_FILE=None, DEVX_TELEMETRY_KEEP="2")
     assert proc.returncode == 0, proc.stderr
     assert "telemetry written" not in proc.stderr, proc.stderr

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -250,9 +251,16 @@ def test_default_is_the_newest_file(runs: dict[str, Path], tmp_path: Path) -> No
     shutil.copy(runs["multi_pause_crash"], new)
     (tel_dir / "unrelated.txt").write_text("not telemetry")
     os.utime(old, (1_000_000, 1_000_000))
+    # newer, but not a file of ours: a symlink (e.g. planted in a shared directory)
+    elsewhere = tmp_path / "elsewhere.otlp.jsonl"
+    shutil.copy(runs["child_crash"], elsewhere)
+    later = time.time() + 3600
+    os.utime(elsewhere, (later, later))
+    (tel_dir / "root-00000003.otlp.jsonl").symlink_to(elsewhere)
     proc = timeline(TMPDIR=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert f"(file: {new})" in proc.stdout.splitlines()[0]
+    assert f"timeline: {new} (your newest in {tel_dir};" in proc.stderr  # says which
     assert len(holds_of(proc.stdout)) == 5
 
 

@@ -5,8 +5,10 @@ The rule, applied by each root while its tree runs (never to a file a user named
 a ``*.otlp.jsonl`` file is removed when it is older than ``DEVX_TELEMETRY_KEEP_DAYS``
 days (default 7; 0: no age limit) or is not among the newest ``DEVX_TELEMETRY_KEEP``
 files (default 50; 0: keep every file). The tree's own file is always kept, and so is
-any file written to in the last minute (a tree still running). Only regular files of
-the caller's, in a directory of the caller's, are touched; never through a symlink.
+any file written to in the last day (on a shared machine another tree of the user's,
+or a run someone is about to read) and any file a process still has open (a tree
+that has been idle or hung for longer). Only regular files of the caller's, in a
+directory of the caller's, are touched; never through a symlink.
 
 Stdlib only: it runs in every root (on a helper thread, see ``boot``).
 """
@@ -18,7 +20,7 @@ import stat
 import time
 
 SUFFIX = ".otlp.jsonl"
-BUSY_S = 60.0  # written to this recently: a tree may still be writing it
+BUSY_S = 86400.0  # written to this recently: never removed, whatever the count says
 
 
 def prune(
@@ -61,7 +63,7 @@ def prune(
     if spare and not os.path.lexists(spare):
         files.insert(0, (now, spare))  # the tree's own, not written yet: the newest
     spare_real = os.path.realpath(spare) if spare else None
-    removed = []
+    doomed = []
     for rank, (mtime, path) in enumerate(files):
         too_many = keep > 0 and rank >= keep
         too_old = keep_days > 0 and now - mtime > keep_days * 86400
@@ -69,9 +71,43 @@ def prune(
             continue
         if spare_real is not None and os.path.realpath(path) == spare_real:
             continue
+        doomed.append(path)
+    in_use = open_files(doomed) if doomed else set()
+    removed = []
+    for path in doomed:
+        if os.path.realpath(path) in in_use:
+            continue  # a tree still writes it, however long ago it last did
         try:
             os.unlink(path)
         except OSError:
             continue
         removed.append(path)
     return removed
+
+
+def open_files(paths: list[str]) -> set[str]:
+    """Those of ``paths`` (real paths) some process of ours has open, from
+    ``/proc/<pid>/fd`` (Linux); elsewhere, none known. Only asked about files old
+    enough to be removed, so a rare, short scan on the pruning thread."""
+    wanted = {os.path.realpath(p) for p in paths}
+    found: set[str] = set()
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or not ours to read
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if target in wanted:
+                found.add(target)
+        if found == wanted:
+            break
+    return found

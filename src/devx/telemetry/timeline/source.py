@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +35,13 @@ def telemetry_dir(env: Mapping[str, str] = os.environ) -> str:
 
 
 def newest_file(directory: str | None = None) -> str | None:
-    """The most recently written ``*.otlp.jsonl`` in ``directory`` (default: the
-    default telemetry dir), or ``None``: the tree a user just ran."""
+    """The most recently written ``*.otlp.jsonl`` of this user in ``directory``
+    (default: the default telemetry dir), or ``None``: the tree a user just ran. Only
+    regular files this user owns count (not a symlink, not another user's file in a
+    shared directory)."""
     directory = directory or telemetry_dir()
     best: tuple[float, str] | None = None
+    me = os.geteuid() if hasattr(os, "geteuid") else None
     try:
         names = os.listdir(directory)
     except OSError:
@@ -47,11 +51,13 @@ def newest_file(directory: str | None = None) -> str | None:
             continue
         full = os.path.join(directory, name)
         try:
-            mtime = os.stat(full).st_mtime
+            st = os.lstat(full)
         except OSError:
             continue
-        if best is None or mtime > best[0]:
-            best = (mtime, full)
+        if not stat.S_ISREG(st.st_mode) or (me is not None and st.st_uid != me):
+            continue
+        if best is None or st.st_mtime > best[0]:
+            best = (st.st_mtime, full)
     return best[1] if best else None
 
 
