@@ -579,13 +579,19 @@ class TelemetryBackend:
             except Exception as exc:
                 warn_once(f"after_load:{fn!r}", f"telemetry setup step failed: {exc!r}")
         self._loaded.set()
-        if self._flush_on_load and self._sink is not None and not self._closed:
+        sink = self._sink
+        if self._flush_on_load and sink is not None and not self._closed:
             # asked for while loading (the start spans, a hold granted in the first
-            # second): out now, not at the exporter's next scheduled batch (~1 s)
-            try:
-                self._sink.flush(SYNC_TIMEOUT)
-            except Exception:  # a failed export is the exporter's to report
-                pass
+            # second): out now, not at the exporter's next scheduled batch (~1 s). On
+            # the loader thread; a load done inline (a trio thread's boot) hands the
+            # export to a helper thread: a slow collector must not hold the caller
+            if threading.current_thread() is self._thread:
+                _flush_quietly(sink)
+            else:
+                try:
+                    start_thread(lambda: _flush_quietly(sink), "devx-telemetry-flush-on-load")
+                except RuntimeError:  # interpreter shutting down
+                    pass
 
     def _replay(self, sink: Sink) -> None:
         for p in self._spans:
@@ -870,6 +876,13 @@ class TelemetryBackend:
         sink = self._sink
         if sink is not None:
             sink.shutdown(max(0.1, deadline - time.monotonic()))
+
+
+def _flush_quietly(sink: Sink) -> None:
+    try:
+        sink.flush(SYNC_TIMEOUT)
+    except Exception:  # a failed export is the exporter's to report
+        pass
 
 
 def _on_trio_thread() -> bool:
