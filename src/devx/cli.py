@@ -289,7 +289,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     elif fmt == "html":
         from devx.telemetry.timeline import html
 
-        text = html.render(ses)
+        text = html.render(ses, width=args.width or None)
     else:
         to_tty = dest in (None, "-")
         width = _text_width(args.width) if to_tty else (args.width or 0)
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="fit the text in N columns (default: the terminal's width, 100 in a pipe; "
-        "0: never cut)",
+        "0: never cut); with --html, the drawing's width in px (default 1340)",
     )
     tl.add_argument(
         "--color",

@@ -632,3 +632,86 @@ def test_html_page(runs: dict[str, Path], tmp_path: Path) -> None:
     assert [title(r).split(" ")[0] for r in crashed] == ["root/crasher"]
     marks = [m for m in svg.iter(f"{ns}path") if "crash" in (m.get("class") or "").split()]
     assert len(marks) == 1 and "RuntimeError: crasher went down" in title(marks[0])
+    # red only from the crash on: grey up to the crash mark, red from there
+    crash_x = float(marks[0].get("d", "M0,").removeprefix("M").split(",")[0])
+    (red,) = crashed
+    assert abs(float(red.get("x", "0")) - crash_x) < 0.2
+    (grey,) = [
+        r
+        for r in svg.iter(f"{ns}rect")
+        if r.get("class") == "actor" and title(r).startswith("root/crasher ")
+    ]
+    grey_end = float(grey.get("x", "0")) + float(grey.get("width", "0"))
+    assert abs(grey_end - crash_x) < 0.2 and grey.get("fill") != red.get("fill")
+
+    # the legend names every colour drawn, and only those
+    legend = set(re.findall(r'<span data-color="([^"]+)">', page))
+    assert legend == colours_drawn(svg), (legend, colours_drawn(svg))
+    assert_ticks_inside(svg)
+
+
+def colours_drawn(svg: Any) -> set[str]:
+    """The colours of the bars and marks as seen (a translucent fill as #rrggbbaa)."""
+    out = set()
+    for el in svg.iter():
+        if el.get("class") in (None, "bg", "tick", "lane") or el.tag.endswith(("text", "line")):
+            continue
+        color = el.get("fill") if el.get("fill") not in (None, "none") else el.get("stroke")
+        assert color is not None, el.attrib
+        color = {"#fff": "#ffffff"}.get(color, color)
+        opacity = el.get("opacity")
+        out.add(color if opacity is None else f"{color}{round(float(opacity) * 255):02x}")
+    return out
+
+
+CHAR_W = 7.3  # the page's own estimate of a 12px monospace character
+
+
+def assert_ticks_inside(svg: Any) -> None:
+    """No axis label reaches past the drawing (they were clipped at the right)."""
+    width = float(svg.get("width"))
+    ns = "{http://www.w3.org/2000/svg}"
+    ticks = [t for t in svg.iter(f"{ns}text") if t.get("class") == "tick"]
+    assert len(ticks) == 11
+    for t in ticks:
+        x, w = float(t.get("x")), len(t.text or "") * CHAR_W
+        left = {"start": x, "end": x - w}.get(t.get("text-anchor"), x - w / 2)
+        assert 0 <= left and left + w <= width, (t.text, t.get("text-anchor"), x, width)
+
+
+def test_html_page_fits_deep_paths_in_the_width_asked(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A deep tree path neither runs into the bars nor widens the page past --width:
+    the label column grows for it up to a limit, the rest is cut from the left (the
+    whole path on hover)."""
+    import xml.etree.ElementTree as ET
+
+    deep = "root/" + "level/" * 14 + "crasher"
+    recorded = tmp_path / "deep.otlp.jsonl"
+    recorded.write_text(
+        runs["multi_pause_crash"].read_text().replace('"root/crasher"', f'"{deep}"')
+    )
+    for width in (900, 1600):
+        out = tmp_path / f"deep{width}.html"
+        proc = timeline(str(recorded), "--html", str(out), "--width", str(width))
+        assert proc.returncode == 0, proc.stderr
+        page = out.read_text()
+        svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+        ns = "{http://www.w3.org/2000/svg}"
+        assert float(svg.get("width")) == width
+        axis_x = min(float(t.get("x")) for t in svg.iter(f"{ns}text") if t.get("class") == "tick")
+        labels = {
+            t.find(f"{ns}title").text: t.text
+            for g in svg.iter(f"{ns}g")
+            for t in g.iter(f"{ns}text")
+        }
+        assert deep in labels and "root" in labels
+        for full, shown in labels.items():
+            assert 6 + len(shown) * CHAR_W <= axis_x, (shown, axis_x)  # clear of the bars
+            assert shown == full or (shown.startswith("\u2026") and full.endswith(shown[1:]))
+        assert (labels[deep] == deep) == (width == 1600)  # cut only where it must be
+        for el in svg.iter(f"{ns}rect"):
+            if el.get("class") not in (None, "bg"):
+                assert float(el.get("x")) >= axis_x - 0.1, el.attrib
+        assert_ticks_inside(svg)
