@@ -41,7 +41,10 @@ def three_stopped(r) -> tuple[str, list[str]]:
 
 
 def value(r, name: str) -> str:
-    return r.cmd(f"p {name}").strip().splitlines()[-1]
+    """What ``p name`` printed: its last line that is not a terminal control sequence
+    (pdbp and readline may move the cursor around a prompt that ctrl-c interrupted)."""
+    out = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r.cmd(f"p {name}"))
+    return [line.strip() for line in out.splitlines() if line.strip()][-1]
 
 
 def test_switch_to_the_third_and_back(repl, tmp_path):

@@ -95,6 +95,7 @@ def _build_pdbrepl_class() -> type:
             self.breaks = door.breaks  # breakpoints are per process, not per REPL
             self._unsaid = ""  # pdb's words about a stop, kept until its turn comes
             self._prompting = False  # see _stop_now
+            self.switching = False  # `switch` waits for the terminal back (see sigint)
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen

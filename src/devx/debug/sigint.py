@@ -64,6 +64,8 @@ _forced = False  # the next SIGINT of the root ends the tree (see no_prompt_pres
 def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None) -> None:
     global _forced
     live = _session.current
+    if live is not None and getattr(live.pdb, "switching", False):
+        return  # its REPL gave the terminal away (`switch`): the one on screen speaks
     if live is not None and live.pdb is not None and live.pdb.live:
         os.write(
             1,

@@ -70,7 +70,6 @@ def _runner(actor: Any) -> Callable[[Callable[[], Awaitable[T]]], T] | str:
 def switch(pdb: Any, arg: str) -> bool:
     """The ``switch`` command of ``pdb``; True when its REPL ends (a user quit the
     tree meanwhile)."""
-    from . import session as session_mod
     from .repl import live_lock_state
 
     session = pdb.session
@@ -91,6 +90,18 @@ def switch(pdb: Any, arg: str) -> bool:
     if isinstance(run, str):
         pdb.error(f"switch: cannot wait for the terminal here: {run}")
         return False
+    # from here until the terminal comes back this REPL's command loop runs on, but
+    # its prompt is not on screen: ctrl-c is the other REPL's (devx.debug.sigint)
+    pdb.switching = True
+    try:
+        return _switch(pdb, session, target, run)
+    finally:
+        pdb.switching = False
+
+
+def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
+    from . import session as session_mod
+
     # said first: once the root agrees, the other REPL's banner comes at once
     pdb.message(
         f"[devx] the terminal goes to {who(target.requester)}; {session.where} stays "
