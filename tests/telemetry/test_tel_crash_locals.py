@@ -9,13 +9,14 @@ import json
 import secrets
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tel_support import clean_env
-from test_tel_otlp import Receiver
+from test_tel_otlp import (
+    Receiver,
+    receiver,  # noqa: F401  (the fixture)
+)
 
 from conftest import scaled
 from devx.core import schema
@@ -24,16 +25,6 @@ from devx.telemetry import readback
 pytestmark = pytest.mark.timeout(90)
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def _secrets() -> dict[str, str]:
@@ -123,7 +114,7 @@ def test_secrets_redacted_everywhere(tmp_path: Path) -> None:
     no_secret_in((proc.stdout + proc.stderr).encode(), values, "the tree's output")
 
 
-def test_secrets_never_reach_an_otlp_export(tmp_path: Path, receiver: Receiver) -> None:
+def test_secrets_never_reach_an_otlp_export(tmp_path: Path, receiver: Receiver) -> None:  # noqa: F811
     values = _secrets()
     run(
         "connect",

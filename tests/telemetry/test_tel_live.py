@@ -6,14 +6,16 @@ is a child of its hold span; each actor is its own service."""
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tel_support import run_clean
-from test_tel_otlp import Receiver, attrs_of
+from test_tel_otlp import (
+    Receiver,
+    attrs_of,
+    receiver,  # noqa: F401  (the fixture)
+)
 
 from _pty import banner, repl_fixture
 from conftest import scaled, wait_until
@@ -25,17 +27,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "debugging"
 repl = repl_fixture(EXAMPLES)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def spans_of(receiver: Receiver) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:
+def spans_of(receiver: Receiver) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:  # noqa: F811
     """(span, its attributes, its resource) for every span received so far."""
     out = []
     for req in list(receiver.traces):
@@ -47,7 +39,7 @@ def spans_of(receiver: Receiver) -> list[tuple[Any, dict[str, Any], dict[str, An
     return out
 
 
-def logs_of(receiver: Receiver, name: str) -> list[Any]:
+def logs_of(receiver: Receiver, name: str) -> list[Any]:  # noqa: F811
     return [
         rec
         for req in list(receiver.logs)
@@ -58,7 +50,7 @@ def logs_of(receiver: Receiver, name: str) -> list[Any]:
     ]
 
 
-def test_a_crash_and_its_hold_as_a_receiver_sees_them(repl, receiver):
+def test_a_crash_and_its_hold_as_a_receiver_sees_them(repl, receiver):  # noqa: F811
     r = repl(
         "child_crash.py",
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
@@ -124,7 +116,7 @@ trio.run(main)
     "protocol, says",
     [("http/json", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is not supported")],
 )
-def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path, protocol, says):
+def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path, protocol, says):  # noqa: F811
     proc = run_clean(
         [sys.executable, "-c", TINY_TREE],
         scaled(30),
