@@ -46,9 +46,11 @@ from .ipc import (
     MAX_PREAUTH_FRAME,
     Addr,
     Channel,
+    RawFrame,
     connect,
     encode,
     open_listener,
+    pack,
     peer_desc,
     peer_uid,
 )
@@ -726,7 +728,7 @@ class Actor:
         """Send a call's outcome (a message, or a frame already encoded), even from a
         cancelled task; a peer that went away is not an error here."""
         try:
-            frame = reply if isinstance(reply, bytearray) else encode(reply)
+            frame = reply if isinstance(reply, (bytearray, RawFrame)) else pack(reply)
         except IPCEncodeError as exc:  # never lets the actor die of its own reply
             frame = encode(self._unsendable(reply, exc))
         try:
@@ -775,7 +777,7 @@ class Actor:
             elif inspect.isawaitable(result):  # a sync function that returned one
                 self._start_invoke(chan, msg, result)
                 return True
-            frame = encode(Return(cid=msg.cid, value=result))
+            frame = pack(Return(cid=msg.cid, value=result))
         except Exception as exc:
             self._rpc.start_soon(self._report_error, chan, msg, exc)
             return True
@@ -908,7 +910,7 @@ class Actor:
             try:
                 async for value in agen:
                     try:
-                        frame = encode(Yield(cid=cid, value=value))
+                        frame = pack(Yield(cid=cid, value=value))
                     except IPCEncodeError as exc:
                         raise IPCEncodeError(
                             f"value yielded by {msg.ns}.{msg.func} cannot be sent: {exc}"
@@ -932,11 +934,11 @@ class Actor:
             result = await result
         return self._return(msg, result)
 
-    def _return(self, msg: Start, result: Any) -> bytearray:
+    def _return(self, msg: Start, result: Any) -> bytearray | RawFrame:
         """The encoded ``Return``: encoded here, inside the call, so an unencodable
         result is the call's error (boxed), and only once."""
         try:
-            return encode(Return(cid=msg.cid, value=result))
+            return pack(Return(cid=msg.cid, value=result))
         except IPCEncodeError as exc:
             raise IPCEncodeError(
                 f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"

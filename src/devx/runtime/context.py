@@ -57,7 +57,7 @@ from .errors import (
     type_name,
     unbox_error,
 )
-from .ipc import YIELD_EVERY, Channel, Mailbox, encode
+from .ipc import YIELD_EVERY, Channel, Mailbox, encode, pack
 from .msgs import (
     CancelCall,
     Error,
@@ -351,7 +351,7 @@ class Context:
                 "its first value; send more through ctx.open_stream()"
             )
         try:
-            frame = encode(Started(cid=self.cid, value=value))
+            frame = pack(Started(cid=self.cid, value=value))
         except IPCEncodeError as exc:
             raise IPCEncodeError(f"value given to started() in {self._where()}: {exc}") from None
         self._started = True
@@ -434,7 +434,7 @@ class Context:
             if self._stream_closed():  # closed while we waited
                 raise StreamClosed(f"the stream of {self._where()} was closed while sending")
         try:
-            frame = encode(StreamItem(cid=self.cid, to_callee=self._to_callee, value=value))
+            frame = pack(StreamItem(cid=self.cid, to_callee=self._to_callee, value=value))
         except IPCEncodeError as exc:
             raise IPCEncodeError(f"value sent on the stream of {self._where()}: {exc}") from None
         self._credits -= 1

@@ -10,6 +10,16 @@ small frames are read in bulk into one buffer per channel and decoded in place, 
 large one is read straight from the socket into a buffer of its announced size
 (kept for the next large frame) and decoded from there, so its bytes are copied
 once by the kernel and once by the decoder.
+
+Raw frames: a message whose payload carries a large ``bytes``-like value (a call's
+argument, a return value, a streamed item, at the top level of the payload) travels
+as a *raw frame*: the message with a placeholder where the value was, then the value's
+bytes as they are, written together with one ``sendmsg`` (no copy into an encoding
+buffer) and read straight into the channel's large-frame buffer. Layout: a 4-byte word
+with :data:`RAW_FLAG` set and the header's length, a 4-byte body length, the header
+(msgpack, with the placeholder :data:`RAW_EXT` once), the body. The value arrives as
+``bytes``, as it would encoded: whatever the sender passed (``bytes``, ``bytearray``,
+a contiguous ``memoryview``).
 """
 
 from __future__ import annotations
@@ -28,11 +38,12 @@ import msgspec
 import trio
 
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
-from .msgs import ActorID, ErrorInfo, Msg
+from .msgs import ActorID, ErrorInfo, Msg, Return, Start, Started, StreamItem, Yield
 
 Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
 
 log = logging.getLogger("devx.runtime")
+_VALUE_MSGS = (Return, Yield, Started, StreamItem)  # messages whose ``value`` may go raw
 
 MAX_FRAME = 64 * 1024 * 1024
 # before a peer has presented the tree's secret only its Hello may be read: a small
@@ -45,11 +56,59 @@ YIELD_EVERY = 16
 # frames up to this size are read in bulk into one buffer of this size per channel;
 # a larger one gets a buffer of its own, read into straight from the socket
 RECV_BUFFER = 64 * 1024
+# raw frames (see the module docstring): a payload value of at least RAW_MIN bytes
+# goes as the frame's body; the length word of a raw frame has RAW_FLAG set
+RAW_MIN = RECV_BUFFER
+RAW_FLAG = 0x8000_0000
+RAW_EXT = 77  # the msgpack ext code of the body's placeholder in the header
+_RAW_MARK = b"devx-raw"
+# a raw frame's header holds the message around the body: small (a call's other
+# arguments are in it, so not tiny); a larger one is refused
+MAX_RAW_HEADER = RECV_BUFFER - 8
 _LEN = struct.Struct(">I")
+_RAW_LENS = struct.Struct(">II")
 _encoder = msgspec.msgpack.Encoder()
-_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Msg)
+
+
+class _RawBody:
+    """The body of the raw frame being decoded, for the decoder's ext hook."""
+
+    __slots__ = ("taken", "value")
+
+    def __init__(self) -> None:
+        self.value: bytes | None = None
+        self.taken = False
+
+
+_raw = _RawBody()
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == RAW_EXT and data == _RAW_MARK and _raw.value is not None:
+        if _raw.taken:
+            raise ValueError("a raw frame's header refers to its body twice")
+        _raw.taken = True
+        return _raw.value
+    return msgspec.msgpack.Ext(code, bytes(data))  # anyone else's: as without the hook
+
+
+_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Msg, ext_hook=_ext_hook)
 
 Frame = bytes | bytearray  # an encoded frame: length prefix, then the message
+
+
+class RawFrame:
+    """An encoded raw frame: ``head`` (the two length words and the header) and
+    ``body`` (the payload's own buffer, not copied), written with one ``sendmsg``."""
+
+    __slots__ = ("body", "head")
+
+    def __init__(self, head: bytearray, body: memoryview):
+        self.head = head
+        self.body = body
+
+    def __len__(self) -> int:
+        return len(self.head) + self.body.nbytes
 
 
 def encode(msg: Any) -> bytearray:
@@ -59,13 +118,76 @@ def encode(msg: Any) -> bytearray:
     frame = bytearray(4)
     try:
         _encoder.encode_into(msg, frame, 4)
-    except (TypeError, ValueError, OverflowError) as exc:
+    except (TypeError, ValueError, OverflowError, BufferError) as exc:
         raise IPCEncodeError(f"cannot encode {type(msg).__name__} for IPC: {exc}") from None
     size = len(frame) - 4
     if size > MAX_FRAME:
         raise IPCEncodeError(f"{type(msg).__name__} is {size} bytes, over {MAX_FRAME}")
     _LEN.pack_into(frame, 0, size)
     return frame
+
+
+def _raw_view(value: Any) -> memoryview | None:
+    """``value`` as a flat byte view when it should travel as a raw body."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        return None
+    view = memoryview(value)
+    if view.nbytes < RAW_MIN or not view.c_contiguous:
+        return None
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+_PLACEHOLDER = msgspec.msgpack.Ext(RAW_EXT, _RAW_MARK)
+
+
+def pack(msg: Any) -> bytearray | RawFrame:
+    """The frame to send ``msg`` in: :func:`encode`'s, or a :class:`RawFrame` when a
+    payload value at its top level (``value``; one of a ``Start``'s arguments) is a
+    large bytes-like object: the message with a placeholder, then that value's bytes,
+    uncopied."""
+    kind = type(msg)
+    body: memoryview | None = None
+    if kind is Start:
+        for key, value in msg.kwargs.items():
+            body = _raw_view(value)
+            if body is not None:
+                msg = Start(
+                    cid=msg.cid,
+                    ns=msg.ns,
+                    func=msg.func,
+                    kwargs={**msg.kwargs, key: _PLACEHOLDER},
+                    stream=msg.stream,
+                    context=msg.context,
+                )
+                break
+    elif kind in _VALUE_MSGS:
+        body = _raw_view(msg.value)
+        if body is not None:
+            msg = msgspec.structs.replace(msg, value=_PLACEHOLDER)
+    if body is None:
+        return encode(msg)
+    head = bytearray(8)
+    try:
+        _encoder.encode_into(msg, head, 8)
+    except (TypeError, ValueError, OverflowError, BufferError) as exc:
+        raise IPCEncodeError(f"cannot encode {type(msg).__name__} for IPC: {exc}") from None
+    size = len(head) - 8
+    if size > MAX_RAW_HEADER:  # the rest of the payload is large too: no raw frame
+        return encode(msg_with(msg, body))
+    if size + body.nbytes > MAX_FRAME:
+        raise IPCEncodeError(
+            f"{type(msg).__name__} is {size + body.nbytes} bytes, over {MAX_FRAME}"
+        )
+    _RAW_LENS.pack_into(head, 0, RAW_FLAG | size, body.nbytes)
+    return RawFrame(head, body)
+
+
+def msg_with(msg: Any, body: memoryview) -> Any:
+    """``msg`` with its placeholder replaced by ``body``'s bytes again."""
+    if type(msg) is Start:
+        kwargs = {k: (body if v is _PLACEHOLDER else v) for k, v in msg.kwargs.items()}
+        return msgspec.structs.replace(msg, kwargs=kwargs)
+    return msgspec.structs.replace(msg, value=body)
 
 
 class Mailbox:
@@ -181,6 +303,7 @@ class Channel:
         # how much of the one being read has arrived (a cancelled read resumes)
         self._big: mmap.mmap | None = None
         self._partial: tuple[memoryview, int] | None = None
+        self._raw_head: bytes | None = None  # the header of the raw frame being read
         # the largest frame this channel accepts: raised to MAX_FRAME once authenticated
         self.max_frame = MAX_FRAME
         self.closed = False
@@ -219,7 +342,7 @@ class Channel:
 
     async def send_raw(
         self,
-        frame: Frame,
+        frame: Frame | RawFrame,
         *,
         checkpoint: bool = True,
         shield: bool = False,
@@ -268,7 +391,8 @@ class Channel:
             # for the peer: no cancellation mid-frame, but a bound on a peer that
             # stopped reading, after which the channel is given up
             with trio.CancelScope(shield=True, deadline=trio.current_time() + SEND_TIMEOUT):
-                await self.stream.send_all(memoryview(frame)[sent:] if sent else frame)
+                for part in _rest(frame, sent):
+                    await self.stream.send_all(part)
                 return
             self.closed = True
             await self.stream.aclose()
@@ -279,13 +403,16 @@ class Channel:
         finally:
             self._send_lock.release()
 
-    def _write_now(self, frame: Frame) -> int:
+    def _write_now(self, frame: Frame | RawFrame) -> int:
         """Write what the socket takes without blocking (trio keeps it non-blocking);
-        the caller holds the send lock, so nothing else writes to it meanwhile."""
+        the caller holds the send lock, so nothing else writes to it meanwhile. A
+        raw frame's head and body go in one ``writev``."""
         fd = self._sock.fileno() if self._sock is not None else -1
         if fd < 0:
             return 0
         try:
+            if isinstance(frame, RawFrame):
+                return os.writev(fd, (frame.head, frame.body))
             return os.write(fd, frame)
         except BlockingIOError:
             return 0
@@ -341,19 +468,24 @@ class Channel:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
 
-    async def _receive_large(self, size: int) -> memoryview:
+    async def _receive_large(self, size: int, skip: int = 4) -> memoryview:
         """The body of a frame too large for the shared buffer, read straight into
         a buffer of its own: an anonymous mapping (no zero-filling: pages come as
         the kernel writes them), kept for the next large frame so a stream of them
-        does not fault in fresh memory each time, dropped at the next small one."""
+        does not fault in fresh memory each time, dropped at the next small one.
+        The body starts ``skip`` bytes into what is buffered (behind the length
+        prefix, or right there for a raw frame, whose header was taken)."""
         if self._partial is None:
             if self._big is None or len(self._big) < size:
                 self._big = None
                 self._big = mmap.mmap(-1, size)
             view = memoryview(self._big)[:size]
-            have = self._rend - self._rpos - 4  # what came with the length prefix
-            view[:have] = self._rview[self._rpos + 4 : self._rend]
-            self._rpos = self._rend = 0
+            start = self._rpos + skip
+            have = min(self._rend - start, size)  # what came with the prefix
+            view[:have] = self._rview[start : start + have]
+            self._rpos = start + have
+            if self._rpos == self._rend:
+                self._rpos = self._rend = 0
             self._partial = (view, have)
         view, have = self._partial
         while have < size:
@@ -368,22 +500,57 @@ class Channel:
         self._partial = None
         return view
 
+    async def _raw_header(self, word: int) -> int:
+        """Take a raw frame's length words and header (kept in ``_raw_head``) out of
+        the buffer; the body's length."""
+        size = word & ~RAW_FLAG
+        if self.max_frame < MAX_FRAME:
+            raise MsgTypeError(
+                f"peer {self.peer} sent a raw frame before authenticating: "
+                "not a devx peer or a corrupted stream"
+            )
+        if size > MAX_RAW_HEADER:
+            raise MsgTypeError(
+                f"peer {self.peer} sent a raw frame whose header is {size} bytes "
+                f"(max {MAX_RAW_HEADER}): not a devx peer or a corrupted stream"
+            )
+        if self._rend - self._rpos < 8 + size and not await self._fill(8 + size):
+            raise MsgTypeError(f"peer {self.peer} closed the connection in the middle of a frame")
+        _, body = _RAW_LENS.unpack_from(self._rbuf, self._rpos)
+        if body == 0 or size + body > self.max_frame:
+            raise MsgTypeError(
+                f"peer {self.peer} sent a raw frame with a body of {body} bytes "
+                f"(1 to {self.max_frame - size} possible): not a devx peer or a corrupted stream"
+            )
+        start = self._rpos + 8
+        self._raw_head = bytes(self._rview[start : start + size])
+        self._rpos = start + size
+        return int(body)
+
     async def recv(self) -> Any:
         """The next message, or ``None`` at EOF. Raises :class:`MsgTypeError` on a bad
         frame and :class:`ChannelClosed` on a broken connection."""
+        head: bytes | None = None
         if self._partial is not None:  # a cancelled read of a large frame: resume it
+            head = self._raw_head
             body = await self._receive_large(len(self._partial[0]))
         else:
             if self._rend - self._rpos < 4 and not await self._fill(4):
                 return None
             (size,) = _LEN.unpack_from(self._rbuf, self._rpos)
-            if size > self.max_frame:
+            if size & RAW_FLAG and size & ~RAW_FLAG <= MAX_FRAME:
+                self._raw_head = None
+                size = await self._raw_header(size)
+                head = self._raw_head
+                body = await self._receive_large(size, skip=0)
+            elif size > self.max_frame:
                 raise MsgTypeError(
                     f"peer {self.peer} sent a frame of {size} bytes (max {self.max_frame}"
                     f"{' before authenticating' if self.max_frame < MAX_FRAME else ''}): "
                     "not a devx peer or a corrupted stream"
                 )
-            if size + 4 > RECV_BUFFER:
+            elif size + 4 > RECV_BUFFER:
+                self._raw_head = None
                 body = await self._receive_large(size)
             else:
                 if self._rend - self._rpos < size + 4 and not await self._fill(size + 4):
@@ -397,6 +564,8 @@ class Channel:
                 else:
                     self._rpos = start + size
                 self._big = None
+        if head is not None:
+            return self._decode_raw(head, body)
         try:
             return _decoder.decode(body)
         except msgspec.DecodeError as exc:
@@ -404,6 +573,24 @@ class Channel:
         # raised outside the except block: the decode error (its traceback holds this
         # frame, and this frame the large frame's buffer) is not kept as a context
         raise MsgTypeError(f"undecodable frame from peer {self.peer}: {why}")
+
+    def _decode_raw(self, head: bytes, body: memoryview) -> Any:
+        """A raw frame's message: its header decoded, the placeholder in it replaced
+        by the body (as ``bytes``: one copy, as the decoder makes of a payload)."""
+        self._raw_head = None
+        _raw.value, _raw.taken = bytes(body), False
+        why = ""
+        try:
+            msg = _decoder.decode(head)
+            if not _raw.taken:
+                why = "its header has no place for its body"
+        except (msgspec.DecodeError, ValueError) as exc:
+            why = str(exc)
+        finally:
+            _raw.value = None
+        if why:
+            raise MsgTypeError(f"undecodable raw frame from peer {self.peer}: {why}")
+        return msg
 
     async def aclose(self) -> None:
         self.closed = True
@@ -413,6 +600,16 @@ class Channel:
                 await self.stream.aclose()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
+
+
+def _rest(frame: Frame | RawFrame, sent: int) -> list[Any]:
+    """What is left to write of ``frame`` once ``sent`` bytes went out."""
+    if not isinstance(frame, RawFrame):
+        return [memoryview(frame)[sent:] if sent else frame]
+    head = len(frame.head)
+    if sent < head:
+        return [memoryview(frame.head)[sent:], frame.body]
+    return [frame.body[sent - head :]]
 
 
 async def connect(addr: Addr) -> Channel:

@@ -18,7 +18,7 @@ from .errors import (
     type_name,
     unbox_error,
 )
-from .ipc import CallTable, Channel, Mailbox, encode
+from .ipc import CallTable, Channel, Mailbox, pack
 from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, StreamAck, Yield
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Portal:
         cid, recv = self.calls.open(box)
         try:
             start = Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream, context=context)
-            frame = encode(start)
+            frame = pack(start)
         except IPCEncodeError as exc:
             self.calls.discard(cid)
             raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
