@@ -243,3 +243,82 @@ def test_another_uid_is_refused(proc_tree, rt):
     c.expect_exact("[devx attach] tree 'root'")
     assert c.finish() == 0
     assert tree.wait() == 0
+
+
+def test_attach_to_a_threads_pause_from_sync(proc_tree, rt):
+    tree = start_tree(proc_tree, rt, "1", "thread")
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(r">>> devx THREAD in actor 'w0' \(path root/w0, pid \d+\): thread 'worker-0'")
+    assert "-> devx.pause_from_sync()" in c.prompt()
+    assert c.cmd("p x").strip().splitlines()[-1] == "40"
+    assert "-> x += 1" in c.cmd("n")
+    assert "-> out.append(x)" in c.cmd("n")
+    assert c.cmd("p x").strip().splitlines()[-1] == "41"
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
+    assert "results [41]" in tree.output()[0]
+
+
+@pytest.mark.parametrize("mode", ["bp", "bp-thread"])
+def test_attach_to_a_breakpoint_hit_by_another_task(proc_tree, rt, mode):
+    tree = start_tree(proc_tree, rt, "1", mode)
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(BANNER)
+    assert "-> await devx.pause()" in c.prompt()
+    assert "Breakpoint 1 at" in c.cmd("b hit_me")
+    c.child.sendline("c")
+    # the other task reaches the breakpoint: its stop waits for a client as a pause
+    # does, and this client takes it as the next REPL of the tree
+    for k in (1, 2):
+        c.expect(r"\[devx attach\] attached to root/w0")
+        c.expect(r">>> devx BREAKPOINT in actor 'w0' \(path root/w0, pid \d+\)")
+        out = c.prompt()
+        assert "-> doubled = k * 2" in out
+        assert ("thread 'hitter'" in out) == (mode == "bp-thread")
+        assert c.cmd("p k").strip().splitlines()[-1] == str(k)
+        assert "-> return doubled" in c.cmd("n")
+        assert c.cmd("p doubled").strip().splitlines()[-1] == str(2 * k)
+        c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
+    assert "results [6]" in tree.output()[0]
+
+
+def test_attach_a_step_that_gives_the_terminal_up(proc_tree, rt):
+    """examples/debugging/door_step_wait.py in attach mode: the callee's `n` waits on
+    the caller, which pauses: the step gives the terminal up, the client takes the
+    caller's REPL, then the step's own stop (through the one door), in one session."""
+    tree = proc_tree(
+        EXAMPLES / "debugging" / "door_step_wait.py",
+        DEVX_RUNTIME_DIR=str(rt),
+        DEVX_ATTACH="1",
+        NO_COLOR="1",
+    )
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(r">>> devx PAUSE in actor 'echo' \(path root/echo, pid \d+\)")
+    c.prompt()
+    assert "-> await stream.send(msg + 1)" in c.cmd("n")
+    assert "-> async for msg in stream:" in c.cmd("n")
+    c.child.sendline("n")  # waits for the caller's next message: the caller pauses
+    c.expect_exact("root/echo: the step runs on with no prompt")
+    c.expect(r">>> devx PAUSE in actor 'root' \(path root, pid \d+\)")
+    assert "-> await devx.pause()" in c.prompt()
+    assert c.cmd("p got").strip().splitlines()[-1] == "2"
+    assert "-> await stream.send(got)" in c.cmd("n")
+    c.child.sendline("c")
+    c.expect(r">>> devx STEP in actor 'echo' \(path root/echo, pid \d+\)")
+    assert "-> await devx.pause()" in c.prompt()
+    assert c.cmd("p msg").strip().splitlines()[-1] == "2"
+    assert "-> await stream.send(msg + 1)" in c.cmd("n")
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
+    out = tree.output()[0]
+    assert "caller got 2 then 3" in out and "context result: echo done" in out

@@ -80,6 +80,7 @@ class AttachedIO:
         self.prompt = "(Pdb+) "
         self.timeout = settings.current().attach_timeout
         self.waited_s = 0.0
+        self.pdb: Any = None  # the REPL this client is the terminal of
 
     # --- the listening side ------------------------------------------------------
 
@@ -110,6 +111,13 @@ class AttachedIO:
             with contextlib.suppress(OSError):
                 proto.send(conn, proto.Done(how=how or "continue"))
             conn.close()
+        self.stop_listening()
+        pdb, self.pdb = self.pdb, None
+        if pdb is not None and pdb.stdin is self:  # its next REPL has its own terminal
+            pdb.stdin, pdb.stdout = sys.stdin, sys.stdout
+
+    def stop_listening(self) -> None:
+        """Free the tree's attach socket (the next REPL in line listens there)."""
         sock, self.listener = self.listener, None
         if sock is not None:
             sock.close()
@@ -168,6 +176,7 @@ class AttachedIO:
     def serve_pdb(self, pdb: Any, banner: str) -> None:
         """Make this client ``pdb``'s terminal; the REPL's end tells it ``Done``."""
         self.banner = banner
+        self.pdb = pdb
         pdb.stdin = pdb.stdout = self
         pdb.use_rawinput = False
         self.prompt = pdb.prompt
@@ -241,7 +250,9 @@ class AttachedIO:
 def serve(session: Any, what: str) -> AttachedIO | None:
     """Wait (blocking: the REPL's own wait) for a client to attach to ``session``'s
     REPL; the IO to give pdb, or ``None`` when nobody came in time (said in a line)."""
-    actor = session.actor
+    actor = getattr(session, "actor", None)
+    if actor is None:
+        return None  # no actor runtime (a bare process's REPL): no tree to attach to
     where = paths(actor.root_uid.uuid, create=True)
     if where is None:
         _out(f"[devx] {actor.path}: no private runtime directory: cannot wait for an attach\n")
@@ -261,6 +272,7 @@ def serve(session: Any, what: str) -> AttachedIO | None:
             "(DEVX_ATTACH_TIMEOUT): no REPL, continuing\n"
         )
         return None
+    session.attached = io
     span = getattr(session, "_lock_span", None)
     if span is not None:
         span.set(

@@ -10,7 +10,9 @@ gave the terminal up while it ran (:meth:`Session._held`). Those arrive in
 :meth:`PdbREPL.interaction` outside a live session of the current task/thread, and
 come here: :func:`take_turn` queues for the lock as any pause does (a greenback
 portal for a trio task, ``trio.from_thread.run`` for a thread), then the stop opens
-its own REPL, with its own banner.
+its own REPL, with its own banner. A tree in attach mode without a terminal
+(:mod:`devx.debug.attach`) keeps such a stop waiting for ``devx attach`` as it keeps
+a pause: FIFO under the same lock, with the same ``DEVX_ATTACH_TIMEOUT``.
 
 Breakpoints are per process (one table, :data:`breaks`, shared by every REPL of the
 actor); the loop thread's trace function is :func:`hub`, which hands each new frame
@@ -119,12 +121,20 @@ def take_turn(pdb: Any, frame: FrameType, tb: Any) -> Any:
     bind(target, session)
     from .session import interactive
 
-    if not interactive():
-        session.announce(f"{where}\n    stdin is not a terminal: no REPL, continuing")
-        session.release()
-        target.detach()
-        return None
-    session.announce(where)
+    if interactive():
+        session.announce(where)
+    else:
+        from . import attach
+
+        # attach mode: the stop waits for `devx attach` as a pause does (FIFO, the
+        # same lock, DEVX_ATTACH_TIMEOUT); without it, or past the deadline, skipped
+        attached = attach.serve(session, where) if attach.enabled() else None
+        if attached is None:
+            session.announce(f"{where}\n    stdin is not a terminal: no REPL, continuing")
+            session.release()
+            target.detach()
+            return None
+        attached.serve_pdb(target, session.announce(where, out=attached.write))
     session.repl_started(frame)
     return target
 

@@ -84,8 +84,9 @@ def enter_trace(session: Session, frame: FrameType) -> None:
     if quit_by:  # granted after a user's quit: no REPL, this task quits too
         session.release("done")
         raise UserQuit(quit_by)
-    attached = None
-    if not interactive():
+    # a REPL re-entered (its task stepped onto another pause) keeps its client
+    attached = getattr(session, "attached", None) if session.pdb is not None else None
+    if attached is None and not interactive():
         from . import attach
 
         if session.pdb is None and attach.enabled():

@@ -122,8 +122,11 @@ def show_and_interact(
         text = "".join(traceback.format_exception(type(exc), exc, tb))
     sys.stdout.write(text)
     sys.stdout.flush()
-    attached = None
-    if not interactive():
+    # a REPL re-entered (its task crashed while stepping) keeps its client
+    attached = getattr(session, "attached", None) if session.pdb is not None else None
+    if attached is not None:
+        attached.write(banner + text)
+    elif not interactive():
         from . import attach
 
         if session.pdb is None and attach.enabled():  # wait for `devx attach`

@@ -130,6 +130,8 @@ class Session:
         self._lock_span: Any = None
         self._repl_span: Any = None
         self._tty: Any = None
+        # the `devx attach` client's connection serving this hold's REPL (attach mode)
+        self.attached: Any = None
 
     @property
     def where(self) -> str:
@@ -355,11 +357,15 @@ class Session:
 
     def _yield_turn(self) -> None:
         waiting = tree_lock.view.state.waiting
-        terminal.write(
+        text = (
             f"\n[devx] {self.where}: the step runs on with no prompt while {waiting} "
             "other REPL(s) wait: the terminal goes to the next in line; this step's "
             "stop queues for it\n"
         )
+        terminal.write(text)
+        if self.attached is not None:  # the client goes on to the next in line
+            self.attached.write(text)
+            self.attached.close("yielded")
         self.release("yielded")
 
     def _granted(self, grant: LockGrant) -> None:
