@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from _pty import EXAMPLES, PROMPT, Repl
-from conftest import scaled
+from conftest import scaled, wait_until
 from devx.core import schema
 
 pytestmark = pytest.mark.timeout(120)
@@ -322,3 +322,77 @@ def test_attach_a_step_that_gives_the_terminal_up(proc_tree, rt):
     assert tree.wait() == 0
     out = tree.output()[0]
     assert "caller got 2 then 3" in out and "context result: echo done" in out
+
+
+def test_switch_in_an_attached_repl(proc_tree, rt, tmp_path):
+    """`switch N` through `devx attach` (as test_switch.py on a terminal): three
+    children stopped; the client follows the terminal to the third, then comes back
+    to the first at the same line, its locals intact; the one in between keeps its
+    turn."""
+    from devx.telemetry.readback import load_logs, load_spans
+
+    trace = tmp_path / "t.jsonl"
+    tree = start_tree(proc_tree, rt, "3", DEVX_TELEMETRY_FILE=str(trace))
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    first = c.expect(BANNER).group(1)
+    c.prompt()
+    seen: dict[str, str] = {}
+
+    def both_waiting() -> bool:
+        seen["out"] = c.cmd("waiters")
+        return len(re.findall(r"\d\. root/w\d: pause at attach_tree\.py", seen["out"])) == 2
+
+    wait_until(both_waiting, scaled(20), "both other children in the queue")
+    queue = re.findall(r"\d\. root/(w\d): pause at", seen["out"])
+    mine = c.cmd("p x").strip().splitlines()[-1]
+    assert mine == str(40 + int(first[1]))
+
+    c.child.sendline("switch 2")  # the third in line, by its number in `waiters`
+    c.expect_exact(f"[devx] the terminal goes to root/{queue[1]}: pause at attach_tree.py")
+    c.expect(rf"\[devx attach\] attached to root/{queue[1]}")
+    assert c.expect(BANNER).group(1) == queue[1]
+    c.prompt()
+    c.child.sendintr()  # ctrl-c goes to the REPL the client serves now: shielded
+    c.expect_exact(f"ctrl-c shielded: root/{queue[1]} is in the REPL")
+    c.prompt()
+    assert c.cmd("p x").strip().splitlines()[-1] == str(40 + int(queue[1][1]))
+    out = c.cmd("waiters")  # the switcher is next, then the one that was second
+    assert re.findall(r"\d\. root/(w\d): pause at", out) == [first, queue[0]], out
+    assert "-> x += 1" in c.cmd("n")
+    c.child.sendline("c")
+
+    # back to the first: its banner again, the same line, its locals intact
+    c.expect(rf"\[devx attach\] attached to root/{first}")
+    assert c.expect(BANNER).group(1) == first
+    c.expect_exact(f"(back from the switch to root/{queue[1]})")
+    assert "-> await devx.pause()" in c.prompt()
+    assert c.cmd("p x").strip().splitlines()[-1] == mine
+    assert "-> x += 1" in c.cmd("n")
+    assert c.cmd("p x").strip().splitlines()[-1] == mine
+    c.child.sendline("c")
+
+    assert c.expect(BANNER).group(1) == queue[0]
+    c.prompt()
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
+    assert "results [41, 42, 43]" in tree.output()[0]
+    released = [
+        rec["attributes"]
+        for rec in load_logs(trace)
+        if rec.get("event_name") == schema.LOCK_RELEASED
+    ]
+    assert [a[schema.HOLDER_PATH] for a in released] == [
+        f"root/{first}",
+        f"root/{queue[1]}",
+        f"root/{first}",
+        f"root/{queue[0]}",
+    ]
+    assert released[0][schema.RELEASE_HOW] == "switched"
+    assert released[0][schema.SWITCHED_TO] == f"root/{queue[1]}"
+    # every hold, the one back from the switch too, records the client that served it
+    holds = [s["attributes"] for s in load_spans(trace) if s["name"] == schema.LOCK_HELD_SPAN]
+    assert len(holds) == 4
+    assert {h.get(schema.ATTACH_CLIENT_PID) for h in holds} == {c.child.pid}

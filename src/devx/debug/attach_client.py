@@ -139,8 +139,8 @@ def _serve(sock: socket.socket, keys: _Keys) -> str:
                     return "lost"
                 if isinstance(msg, proto.Out):
                     _say(msg.text)
-                elif isinstance(msg, proto.Done):
-                    return "done"
+                elif isinstance(msg, proto.Done):  # switched: `switch` in that REPL
+                    return "switched" if msg.how == "switched" else "done"
             if stdin in ready:
                 data = os.read(stdin, 65536)
                 if not data:
@@ -173,7 +173,8 @@ def run(target: str | None) -> int:
                 return 0
             if how == "lost":
                 _say("[devx attach] the REPL went away\n")
-            _say("[devx attach] waiting for the next REPL of this tree (ctrl-\\ to leave)\n")
+            if how != "switched":  # (the REPL said where the terminal goes)
+                _say("[devx attach] waiting for the next REPL of this tree (ctrl-\\ to leave)\n")
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGQUIT, old_quit)

@@ -8,6 +8,9 @@ ahead of everyone else, so the terminal comes back to it when that one is done (
 order. The wait runs on the actor's loop (a greenback portal for a task's REPL, the
 loop's token for a thread's), so the actor goes on serving while it waits. The hold
 that switched ends as ``switched`` (``devx.tty_lock.switched_to`` names who got it).
+In a REPL reached by ``devx attach`` the client follows the terminal: it is told
+``switched``, takes the named REPL (which listens on the tree's attach socket once
+granted) and then this one again, at the same line.
 """
 
 from __future__ import annotations
@@ -76,12 +79,6 @@ def switch(pdb: Any, arg: str) -> bool:
     if session is None or session._done or not pdb.is_owner():
         pdb.error("switch: this REPL does not hold the terminal")
         return False
-    from .attach import AttachedIO
-
-    if isinstance(pdb.stdin, AttachedIO):
-        # the tree's one attach socket is this REPL's while it waits: not yet
-        pdb.error("switch: not available in a REPL reached by `devx attach` (yet): use c")
-        return False
     target = pick(live_lock_state().waiters, arg)
     if isinstance(target, str):
         pdb.error(f"switch: {target}")
@@ -107,10 +104,20 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
         f"[devx] the terminal goes to {who(target.requester)}; {session.where} stays "
         "stopped here and has it back when that REPL is done"
     )
+    # a REPL reached by `devx attach`: the tree's one attach socket goes to the REPL
+    # named (it listens there once granted) and the client follows it; this one
+    # listens again when the terminal comes back
+    attached = session.attached if pdb.stdin is session.attached else None
+    if attached is not None:
+        attached.stop_listening()
     nxt, reply = run(lambda: session.switch_to(target))
     if nxt is None:
+        if attached is not None:
+            attached.listen()
         pdb.error(f"switch refused: {reply.refused}; this REPL goes on")
         return False
+    if attached is not None:
+        attached.close("switched")
     run(nxt.granted.wait)
     door.bind(pdb, nxt)
     session_mod.current = nxt
@@ -119,7 +126,16 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     if quit_by:
         pdb.message(f"[devx] the user quit the REPL of {quit_by}: this one ends as with 'q'")
         return bool(pdb.do_quit(""))
-    nxt.announce(f"{code_location(frame)} (back from the switch to {reply.to})")
+    back = f"{code_location(frame)} (back from the switch to {reply.to})"
+    if attached is None:
+        nxt.announce(back)
+    else:
+        from . import attach
+
+        io = attach.serve(nxt, back)  # the same wait (and deadline) as any stop's
+        if io is None:
+            return bool(pdb.do_continue(""))  # nobody came: as without a terminal
+        io.serve_pdb(pdb, nxt.announce(back, out=io.write))
     nxt.repl_started(frame)
     pdb.print_stack_entry(pdb.stack[pdb.curindex])
     return False
