@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from _pty import EXAMPLES, PROMPT, Repl
+from conftest import _REAL_TMP as REAL_TMP
 from conftest import scaled, wait_until
 from devx.core import schema
 
@@ -177,68 +182,135 @@ def test_attach_to_a_crash(proc_tree, rt):
     assert tree.wait() == 1
 
 
-OTHER_UID_CLIENT = """
-import os, socket, sys
-from devx.debug import attach_protocol as proto
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+# stdlib only: it runs as another uid, under any Python that uid can execute (the
+# venv's may live where it cannot go); prints what stopped it, or the reply frame
+OTHER_UID_CLIENT = r"""
+import os, socket, struct, sys
+sock_path, key_path = sys.argv[1], sys.argv[2]
 try:
-    proto.unix_address(sys.argv[1], sock.connect)
+    with open(key_path) as f:
+        print("key: read")
 except PermissionError:
-    print("refused: permission"); sys.exit(0)
-proto.send(sock, proto.Hello(secret=sys.argv[2], pid=os.getpid()))
-reply = proto.recv(sock)
-print(f"refused: {reply.why}" if isinstance(reply, proto.Refused) else f"got {reply!r}")
+    print("key: EACCES")
+step = "chdir"
+try:
+    os.chdir(os.path.dirname(sock_path))  # (a path may be longer than sun_path allows)
+    step = "connect"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(os.path.basename(sock_path))
+except PermissionError:
+    print(f"EACCES at {step}")
+    sys.exit(0)
+def exact(n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise SystemExit("closed")
+        buf += chunk
+    return buf
+(n,) = struct.unpack(">I", exact(4))
+print("reply " + exact(n).hex())
 """
+
+OTHER_UID = 65534  # nobody
+
+
+def as_other_uid() -> None:
+    os.setgroups([])
+    os.setgid(OTHER_UID)
+    os.setuid(OTHER_UID)
+
+
+def other_uid_python() -> str:
+    """A Python interpreter the other uid can run (its stdlib is all the client
+    needs); skips naming every candidate and why when there is none."""
+    candidates = [
+        os.path.realpath(sys.executable),
+        os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable),
+        shutil.which("python3") or "",
+        "/usr/bin/python3",
+        "/usr/local/bin/python3",
+    ]
+    tried: list[str] = []
+    for exe in dict.fromkeys(c for c in candidates if c):
+        try:
+            subprocess.run(
+                [exe, "-I", "-c", "import socket, struct"],
+                preexec_fn=as_other_uid,
+                cwd="/",
+                check=True,
+                capture_output=True,
+                timeout=scaled(20),
+            )
+            return exe
+        except (OSError, subprocess.SubprocessError) as exc:
+            tried.append(f"{exe}: {exc}")
+    pytest.skip(f"no Python interpreter runnable as uid {OTHER_UID}: " + "; ".join(tried))
+
+
+@pytest.fixture
+def open_rt() -> Iterator[Path]:
+    """A private runtime directory (0700) whose parents another uid may pass through
+    (the session's temporary directory is itself private), removed afterwards."""
+    parents = Path(REAL_TMP).resolve()
+    shut = [p for p in (parents, *parents.parents) if not p.stat().st_mode & 0o001]
+    if shut:
+        pytest.skip(f"{shut[0]} is not searchable by other users: no place for the test")
+    path = Path(tempfile.mkdtemp(prefix="devx-attach-uid-", dir=parents))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another uid")
-def test_another_uid_is_refused(proc_tree, rt):
-    def as_nobody() -> None:
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
+def test_another_uid_is_refused(proc_tree, open_rt):
+    from devx.debug import attach_protocol as proto
 
-    try:
-        subprocess.run(
-            [sys.executable, "-c", "import devx"],
-            preexec_fn=as_nobody,
-            check=True,
-            capture_output=True,
-            timeout=scaled(20),
-        )
-    except (PermissionError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"uid 65534 cannot run this interpreter with devx: {exc}")
-    tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT=str(scaled(30)))
+    python = other_uid_python()
+    rt = open_rt
+    tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT=str(scaled(60)))
     tree_says(tree, "waiting for `devx attach`")
     (sock_path,) = rt.glob("attach-*.sock")
-    secret = sock_path.with_suffix(".key").read_text()  # even with the tree's secret
+    key_path = sock_path.with_suffix(".key")
 
-    env = {**os.environ, "DEVX_RUNTIME_DIR": str(rt)}
-    cli = subprocess.run(
-        [sys.executable, "-m", "devx", "attach"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=scaled(20),
-        preexec_fn=as_nobody,
-    )
-    assert cli.returncode == 1, cli.stdout + cli.stderr
-    assert "no tree of yours waits for `devx attach`" in cli.stderr  # not its directory
-    raw = subprocess.run(
-        [sys.executable, "-c", OTHER_UID_CLIENT, str(sock_path), secret],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(20),
-        preexec_fn=as_nobody,
-    )
-    assert raw.stdout.startswith("refused: "), raw.stdout + raw.stderr
-    assert raw.stdout.strip() in ("refused: permission", "refused: not the tree's user")
+    def knock() -> list[str]:
+        got = subprocess.run(
+            [python, "-I", "-c", OTHER_UID_CLIENT, str(sock_path), str(key_path)],
+            preexec_fn=as_other_uid,
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=scaled(20),
+        )
+        assert got.returncode == 0, got.stdout + got.stderr
+        return got.stdout.splitlines()
+
+    # the private runtime directory (0700) stops another uid before the socket
+    assert rt.stat().st_mode & 0o777 == 0o700
+    assert knock() == ["key: EACCES", "EACCES at chdir"]
+
+    # the socket's own check (SO_PEERCRED): a directory someone opened to others, and
+    # the socket file too; the secret stays unreadable (0600) and the uid is refused
+    rt.chmod(0o711)
+    sock_path.chmod(0o666)
+    try:
+        said = knock()
+    finally:
+        sock_path.chmod(0o600)
+        rt.chmod(0o700)
+    assert said[0] == "key: EACCES", said
+    assert said[1].startswith("reply "), said
+    reply = msgspec.msgpack.decode(bytes.fromhex(said[1][6:]), type=proto.Msg)
+    assert reply == proto.Refused(why="not the tree's user")
+    tree_says(tree, f"root/w0: refused a `devx attach` connection from uid {OTHER_UID}")
+
     # the REPL still waits for its own user
     c = client(rt)
     c.expect(BANNER)
-    c.prompt()
+    assert "-> await devx.pause()" in c.prompt()
     c.child.sendline("c")
     c.expect_exact("[devx attach] tree 'root'")
     assert c.finish() == 0

@@ -132,6 +132,7 @@ class AttachedIO:
         try:
             uid = _peer_uid(conn)
             if uid is not None and uid != os.geteuid():
+                _out(f"[devx] {self.path}: refused a `devx attach` connection from uid {uid}\n")
                 proto.send(conn, proto.Refused(why="not the tree's user"))
                 conn.close()
                 return None
