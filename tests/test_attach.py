@@ -468,3 +468,21 @@ def test_switch_in_an_attached_repl(proc_tree, rt, tmp_path):
     holds = [s["attributes"] for s in load_spans(trace) if s["name"] == schema.LOCK_HELD_SPAN]
     assert len(holds) == 4
     assert {h.get(schema.ATTACH_CLIENT_PID) for h in holds} == {c.child.pid}
+
+
+@pytest.mark.parametrize("key", ["c", "\\"])
+def test_leave_while_no_repl_waits(proc_tree, rt, key):
+    """A client of a tree in attach mode with no REPL waiting says so and waits; ctrl-c
+    or ctrl-\\ leaves it (both were swallowed: it waited for a REPL that might never
+    come), and the tree goes on."""
+    tree = proc_tree(
+        EXAMPLES / "debugging" / "idle_tree.py", DEVX_RUNTIME_DIR=str(rt), DEVX_ATTACH="1"
+    )
+    tree_says(tree, "tree is up")
+    c = client(rt)
+    c.expect(rf"\[devx attach\] no REPL of tree 'root' \(pid {tree.pid}\) waits yet")
+    c.expect_exact("(ctrl-c or ctrl-\\ leaves)")
+    c.child.sendcontrol(key)
+    c.expect_exact("[devx attach] left; the tree goes on")
+    assert c.finish() == 0
+    assert tree.proc.poll() is None

@@ -5,7 +5,8 @@ to the REPL holding its terminal, and is that REPL's terminal: its output here, 
 lines there (the terminal stays in its cooked mode, so line editing is the
 terminal's own). ctrl-c is sent as ctrl-c (the REPL shields it, as on a terminal),
 ctrl-d at an empty line as end of input (as on a terminal), ctrl-\\ detaches and
-leaves the REPL waiting. When a REPL ends, the next one of the tree is taken in the
+leaves the REPL waiting; while no REPL is attached (none waits yet, or between two)
+ctrl-c or ctrl-\\ leaves. When a REPL ends, the next one of the tree is taken in the
 same session; the client ends with the tree. Imports nothing heavy.
 """
 
@@ -52,15 +53,23 @@ def _alive(tree: TreeLock) -> bool:
     return any(t.pid == tree.pid for t in trees())
 
 
-def _connect(tree: TreeLock) -> socket.socket | None:
-    """The REPL waiting now, once there is one (``None``: the tree ended)."""
+class _Left(Exception):
+    """ctrl-c or ctrl-\\ while no REPL is attached: the client leaves."""
+
+
+def _connect(tree: TreeLock, keys: _Keys, first: bool) -> socket.socket | None:
+    """The REPL waiting now, once there is one (``None``: the tree ended); the first
+    time round, says so when none waits yet."""
     from .attach import paths
 
     where = paths(tree.root_uuid)
     if where is None:
         raise AttachError("attach: your private runtime directory is missing or unsafe")
     sock_path, key_path = where
+    said = not first
     while True:
+        if keys.leaving:
+            raise _Left
         try:
             with open(key_path, encoding="ascii") as f:
                 secret = f.read().strip()
@@ -75,6 +84,12 @@ def _connect(tree: TreeLock) -> socket.socket | None:
             # no REPL listens yet, or the one that did ended while we knocked
             if not _alive(tree):
                 return None
+            if not said:
+                _say(
+                    f"[devx attach] no REPL of tree {tree.name!r} (pid {tree.pid}) waits yet: "
+                    "waiting for one (ctrl-c or ctrl-\\ leaves)\n"
+                )
+                said = True
             time.sleep(POLL_S)
 
 
@@ -100,22 +115,28 @@ def _say(text: str) -> None:
 
 
 class _Keys:
-    """ctrl-c and ctrl-\\ as messages to the REPL while attached."""
+    """ctrl-c and ctrl-\\ as messages to the REPL while attached; while waiting for
+    one, either leaves."""
 
     def __init__(self) -> None:
         self.sock: socket.socket | None = None
         self.detach = False
+        self.leaving = False
 
     def on_int(self, signum: int, frame: Any) -> None:
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                proto.send(self.sock, proto.Interrupt())
+        if self.sock is None:
+            self.leaving = True
+            return
+        with contextlib.suppress(OSError):
+            proto.send(self.sock, proto.Interrupt())
 
     def on_quit(self, signum: int, frame: Any) -> None:
+        if self.sock is None:
+            self.leaving = True
+            return
         self.detach = True
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                proto.send(self.sock, proto.Detach())
+        with contextlib.suppress(OSError):
+            proto.send(self.sock, proto.Detach())
 
 
 def _serve(sock: socket.socket, keys: _Keys) -> str:
@@ -159,10 +180,21 @@ def run(target: str | None) -> int:
     try:
         served = 0
         while True:
-            sock = _connect(tree)
-            if sock is None:
-                _say(f"[devx attach] tree {tree.name!r} (pid {tree.pid}) ended\n")
+            try:
+                sock = _connect(tree, keys, first=served == 0)
+            except _Left:
+                sock = None
+                keys.leaving = True
+            else:
+                if sock is None:
+                    _say(f"[devx attach] tree {tree.name!r} (pid {tree.pid}) ended\n")
+                    return 0
+            if keys.leaving:  # (a key while the hello went on: that REPL waits again)
+                if sock is not None:
+                    sock.close()
+                _say("\n[devx attach] left; the tree goes on, its REPLs wait for `devx attach`\n")
                 return 0
+            assert sock is not None
             try:
                 how = _serve(sock, keys)
             finally:
@@ -174,7 +206,10 @@ def run(target: str | None) -> int:
             if how == "lost":
                 _say("[devx attach] the REPL went away\n")
             if how != "switched":  # (the REPL said where the terminal goes)
-                _say("[devx attach] waiting for the next REPL of this tree (ctrl-\\ to leave)\n")
+                _say(
+                    "[devx attach] waiting for the next REPL of this tree "
+                    "(ctrl-c or ctrl-\\ leaves)\n"
+                )
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGQUIT, old_quit)
