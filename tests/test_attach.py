@@ -486,3 +486,29 @@ def test_leave_while_no_repl_waits(proc_tree, rt, key):
     c.expect_exact("[devx attach] left; the tree goes on")
     assert c.finish() == 0
     assert tree.proc.poll() is None
+
+
+def test_a_breakpoint_stop_nobody_attaches_to_is_skipped_at_the_deadline(proc_tree, rt):
+    """DEVX_ATTACH_TIMEOUT holds for stops through the one door as for a pause: a
+    breakpoint stop whose client detached ends as with `c` past it, the next one is
+    skipped past it, and the actor goes on."""
+    deadline = scaled(2)
+    tree = start_tree(proc_tree, rt, "1", "bp", DEVX_ATTACH_TIMEOUT=str(deadline))
+    # the client starts as soon as the tree is listed, so that it is there (waiting
+    # for a REPL) before the first pause's deadline runs
+    wait_until(lambda: list(rt.glob("tty-*.json")), scaled(20), "the tree's lock file")
+    c = client(rt)
+    c.expect(BANNER, timeout=scaled(20))
+    c.prompt()
+    assert "Breakpoint 1 at" in c.cmd("b hit_me")
+    c.child.sendline("c")
+    c.expect(r">>> devx BREAKPOINT in actor 'w0'")
+    assert "-> doubled = k * 2" in c.prompt()
+    c.child.sendcontrol("\\")  # detach: the stop waits for a client again, in vain
+    c.expect_exact("[devx attach] detached")
+    assert c.finish() == 0
+    tree_says(tree, "root/w0: no client attached again: the REPL ends as with 'c'")
+    tree_says(tree, f"root/w0: nobody attached within {deadline:g} s (DEVX_ATTACH_TIMEOUT)")
+    tree_says(tree, "stdin is not a terminal: no REPL, continuing")
+    assert tree.wait() == 0
+    assert "results [6]" in tree.output()[0]
