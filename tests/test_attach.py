@@ -512,3 +512,39 @@ def test_a_breakpoint_stop_nobody_attaches_to_is_skipped_at_the_deadline(proc_tr
     tree_says(tree, "stdin is not a terminal: no REPL, continuing")
     assert tree.wait() == 0
     assert "results [6]" in tree.output()[0]
+
+
+def test_nested_switches_in_an_attached_repl(proc_tree, rt):
+    """A switches to C, C switches to B: the client follows, and comes back in stack
+    order (C, then A), each at its line with its locals."""
+    tree = start_tree(proc_tree, rt, "3")
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    a = c.expect(BANNER).group(1)
+    c.prompt()
+    seen: dict[str, str] = {}
+
+    def both_waiting() -> bool:
+        seen["out"] = c.cmd("waiters")
+        return len(re.findall(r"\d\. root/w\d: pause at attach_tree\.py", seen["out"])) == 2
+
+    wait_until(both_waiting, scaled(20), "both other children in the queue")
+    b, cc = re.findall(r"\d\. root/(w\d): pause at", seen["out"])
+    c.child.sendline(f"switch root/{cc}")
+    assert c.expect(BANNER).group(1) == cc
+    c.prompt()
+    c.child.sendline(f"switch {b}")  # by the last part of its path
+    assert c.expect(BANNER).group(1) == b
+    c.prompt()
+    assert c.cmd("p x").strip().splitlines()[-1] == str(40 + int(b[1]))
+    c.child.sendline("c")
+    for name, to in ((cc, b), (a, cc)):
+        assert c.expect(BANNER).group(1) == name
+        c.expect_exact(f"(back from the switch to root/{to})")
+        assert "-> await devx.pause()" in c.prompt()
+        assert c.cmd("p x").strip().splitlines()[-1] == str(40 + int(name[1]))
+        c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
+    assert "results [41, 42, 43]" in tree.output()[0]
