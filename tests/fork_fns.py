@@ -7,6 +7,8 @@ import random
 import signal
 import sys
 import threading
+import time
+from collections.abc import AsyncIterator
 
 import trio
 
@@ -83,3 +85,81 @@ async def nested_states() -> list[dict]:
     async with devx.open_nursery() as an:
         portal = await an.start_actor("sub", enable_modules=[__name__])
         return [await proc_state(), await portal.run(proc_state)]
+
+
+async def stall_while_children_die(n: int, flood: int, release: str) -> AsyncIterator[object]:
+    """Spawn ``n`` children and yield their pids; send the fork server ``flood``
+    frames it cannot read (each earns a refusal), then block this actor's loop in
+    sync code until the file ``release`` exists (the caller kills the children
+    meanwhile: the refusals and exit reports wait unread); then yield the children's
+    exit codes and why the fork server connection is lost (``None``: it is not)."""
+    import socket as socket_mod
+
+    from devx.runtime import forkserver
+
+    client = forkserver.current_client()
+    assert client is not None
+
+    recs = []
+    try:
+        async with devx.open_nursery() as an:
+            for i in range(n):
+                await an.start_actor(f"gc{i}", enable_modules=[__name__])
+            recs = an.children
+            yield [rec.pid for rec in recs]
+            raw = socket_mod.socket(fileno=os.dup(client._sock.fileno()))
+            with raw:
+                raw.setblocking(True)
+                raw.settimeout(30)
+                for _ in range(flood):
+                    raw.send(b"\xc1")  # never valid msgpack
+            while not os.path.exists(release):  # the loop is blocked: nothing is read
+                time.sleep(0.01)
+    except Exception:  # ActorExited: they were killed
+        pass
+    yield {
+        "codes": [rec.exit_code for rec in recs],
+        "lost": client.lost if client is not None else "no fork server",
+    }
+
+
+def kernel_view(pid: int) -> dict:
+    """What the kernel says of ``pid``: its process group and session
+    (``/proc/<pid>/stat``), its ignored, caught and blocked signals (``status``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    status = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            status[key] = val.strip()
+    return {
+        "pgrp": int(fields[2]),
+        "session": int(fields[3]),
+        "SigIgn": status["SigIgn"],
+        "SigCgt": status["SigCgt"],
+        "SigBlk": status["SigBlk"],
+    }
+
+
+async def child_after_changes() -> dict:
+    """Take a process group of its own, set SIGALRM back to the default (the root
+    ignores it) and ignore SIGWINCH, then spawn a child: what the kernel says of the
+    child and of this actor (the child's requester)."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+    async with devx.open_nursery() as an:
+        portal = await an.start_actor("leaf", enable_modules=[__name__])
+        state = await portal.run(proc_state)  # once its boot set its own handlers
+        leaf = kernel_view(state["pid"])
+        await an.cancel()
+    return {"me": os.getpid(), "leaf": leaf, "leaf_os_ppid": state["os_ppid"]}
+
+
+def block_in_sync_code(marker: str) -> None:
+    """Block this actor's loop (a sync call runs on it) until killed; the file
+    ``marker`` exists once it is blocked."""
+    with open(marker, "w"):
+        pass
+    time.sleep(600)

@@ -5,11 +5,13 @@ serves only well-formed requests of its own tree."""
 from __future__ import annotations
 
 import array
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -30,7 +32,7 @@ from conftest import (
     wait_gone,
     wait_until,
 )
-from devx.runtime import forkserver, msgs
+from devx.runtime import forkserver, lifeline, msgs
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -331,9 +333,9 @@ class Zygote:
                 self.proc.wait()
 
 
-def _fork_msg(secret: str, env: dict[str, str] | None = None, name: str = "x") -> bytes:
+def _spec(secret: str, name: str = "x") -> msgs.SpawnSpec:
     me = msgs.ActorID("root", "0" * 32)
-    spec = msgs.SpawnSpec(
+    return msgs.SpawnSpec(
         name=name,
         uuid="1" * 32,
         parent_uid=me,
@@ -346,6 +348,10 @@ def _fork_msg(secret: str, env: dict[str, str] | None = None, name: str = "x") -
         config=msgs.RuntimeConfig(telemetry="off"),
         parent_pid=os.getpid(),
     )
+
+
+def _fork_msg(secret: str, env: dict[str, str] | None = None, name: str = "x") -> bytes:
+    spec = _spec(secret, name)
     env = dict(os.environ) if env is None else env
     return msgspec.msgpack.encode(msgs.Fork(req=5, spec=spec, env=env, cwd=os.getcwd()))
 
@@ -430,3 +436,149 @@ def test_trees_one_after_another_leave_no_fds_behind():
     for _ in range(2):
         trio.run(main)
     assert set(os.listdir("/proc/self/fd")) <= before
+
+
+# --- the review's findings (issue 26, item 7) --------------------------------------------
+
+
+def test_a_request_the_zygote_cannot_read_fails_at_once(monkeypatch):
+    """A frame the zygote cannot decode is refused with no request id: the spawn that
+    sent it fails then, saying why, instead of waiting out DEVX_BOOT_TIMEOUT; the
+    requests after it are answered as theirs."""
+    monkeypatch.setenv("DEVX_BOOT_TIMEOUT", "600")
+    secret = "s3cret"
+
+    async def main():
+        client = await forkserver.launch(secret)
+        async with trio.open_nursery() as n:
+            await n.start(client.run)
+            # a field of the wrong type: encoded as is, rejected by the zygote's decoder
+            bad = msgspec.structs.replace(_spec(secret, "bad"), parent_pid="not a pid")
+            ours, theirs = socket.socketpair()
+            with ours, theirs, trio.fail_after(scaled(30)):
+                with pytest.raises(devx.ActorBootError) as info:
+                    await client.fork(bad, dict(os.environ), theirs.fileno())
+                assert "could not read the request" in str(info.value)
+                assert "root/bad" in str(info.value)
+                good = await client.fork(_spec(secret, "good"), dict(os.environ), theirs.fileno())
+                assert isinstance(good, forkserver.ForkedProcess)
+                good.kill()
+                assert await good.wait() == -signal.SIGKILL
+            n.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+def test_a_requester_that_stops_reading_does_not_stall_the_zygote(tmp_path):
+    """An actor floods the zygote with frames it cannot read and stops reading (its
+    loop blocked) while its children are killed: more answers than its socket holds.
+    The zygote keeps them for it and serves the others meanwhile (here the root's
+    next spawn), and the actor gets every exit report once its loop runs again (the
+    zygote neither waited on it nor dropped it)."""
+    release = tmp_path / "release"
+    n, flood = 8, 2000  # 2000 refusals: far more than an unread socket buffer holds
+
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            mid = await an.start_actor("mid", enable_modules=["fork_fns"])
+            stall = fork_fns.stall_while_children_die
+            kwargs = {"n": n, "flood": flood, "release": str(release)}
+            async with mid.open_stream_from(stall, **kwargs) as stream:
+                pids = await anext(stream)
+                zygote = os_ppid(pids[0])
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+                gone = lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids)  # noqa: E731
+                await await_until(gone, scaled(20), "the zygote to reap them")
+                late = await an.start_actor("late", enable_modules=["fork_fns"])
+                assert (await late.run(fork_fns.proc_state))["os_ppid"] == zygote
+                release.touch()
+                return await anext(stream)
+
+    report = trio.run(main)
+    assert report["lost"] is None
+    assert report["codes"] == [-signal.SIGKILL] * n
+
+
+def test_forked_child_gets_its_requesters_process_group_and_signals():
+    """A forked child's process group and signal dispositions are its requester's,
+    as of the spawn, as a spawned child's are (exec keeps what is ignored and resets
+    handlers): not the zygote's. The requester here took a group of its own, set
+    SIGALRM (ignored by the root when the zygote started) back to the default and
+    ignores SIGWINCH; the kernel's view of both leaves must match."""
+    out = run_script(SCRIPTS / "signals_pgrp_tree.py", "forkserver", "subprocess")
+    assert out.returncode == 0, out.stderr
+    reports = {}
+    for line in out.stdout.splitlines():
+        method, _, report = line.partition(" ")
+        reports[method] = json.loads(report)
+    forked, spawned = reports["forkserver"], reports["subprocess"]
+    assert forked["leaf_os_ppid"] != forked["me"]  # forked by the zygote
+    assert spawned["leaf_os_ppid"] == spawned["me"]
+    for report in (forked, spawned):
+        assert report["leaf"]["pgrp"] == report["me"]  # its requester's new group
+        assert report["leaf"]["session"] == report["mid"]["session"]
+    for key in ("SigIgn", "SigCgt", "SigBlk"):
+        assert forked["leaf"][key] == spawned["leaf"][key], key
+    ignored = int(forked["leaf"]["SigIgn"], 16)
+    assert ignored >> (signal.SIGWINCH - 1) & 1 and not ignored >> (signal.SIGALRM - 1) & 1
+
+
+def test_without_a_pidfd_a_pid_is_signalled_only_while_it_is_the_child():
+    """Where the kernel has no pidfds, a forked child is known by its pid and the start
+    time the zygote read at the fork: a pid whose process started at another time
+    (reused since the child was reaped) is never signalled. The stand-in for a reused
+    pid: a live process whose recorded start time is not its own."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        start = lifeline.start_time(proc.pid)
+        assert start > 0
+
+        async def main():
+            reused = forkserver.ForkedProcess(proc.pid, -1, "root/gone", start=start + 1)
+            reused.kill()  # not the child it names: nothing sent
+            assert proc.poll() is None
+            mine = forkserver.ForkedProcess(proc.pid, -1, "root/mine", start=start)
+            mine.terminate()
+
+        trio.run(main)
+        # SIGTERM ended it: a SIGKILL sent first would have
+        assert proc.wait(timeout=scaled(10)) == -signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+@pytest.mark.parametrize("blocked", ["parent", "child", "one_shot"])
+def test_a_child_killed_while_a_loop_is_blocked_is_reported_killed(method, blocked, tmp_path):
+    """SIGKILLed while its parent's loop is blocked in sync code (the exit report and
+    the channel's end of file arrive together when it runs again), or while its own
+    loop is (busy in a call), or as a one-shot child: the parent reports the death,
+    with its signal, as ActorExited (never as a cancel), with either spawn method."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method=method) as an:
+            if blocked == "one_shot":
+                portal = await an.run_in_actor(fns.sleep_forever, name="victim")
+            else:
+                portal = await an.start_actor("victim", enable_modules=["fns", "fork_fns"])
+            rec = an.children[0]
+            pid = rec.pid
+            if blocked == "child":
+                marker = tmp_path / "blocked"
+                async with trio.open_nursery() as n:
+                    block = partial(portal.run, fork_fns.block_in_sync_code, marker=str(marker))
+                    n.start_soon(block)
+                    await await_until(marker.exists, scaled(20), "the child's loop to block")
+                    os.kill(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+                wait_until(lambda: not alive(pid), scaled(20), "it to die")  # loop blocked
+            await trio.sleep_forever()
+
+    with pytest.raises(devx.ActorExited) as info:
+        trio.run(main)
+    assert info.value.exit_code == -signal.SIGKILL
+    assert "killed by SIGKILL" in str(info.value)

@@ -295,6 +295,18 @@ class Actor:
         """Pids of this actor's live child actor processes."""
         return [c.pid for c in self.children if c.pid is not None and c.exit_code is None]
 
+    def kill_children(self) -> None:
+        """SIGKILL this actor's live child processes; safe from any thread (the
+        lifeline's, while the loop is blocked). Each goes through its process object,
+        which signals a pid only while it is provably that child (a pidfd, an
+        unreaped child of ours, or the start time the fork server recorded)."""
+        for child in list(self.children):
+            if child.proc is not None and child.exit_code is None:
+                try:
+                    child.proc.kill()
+                except OSError:
+                    pass
+
     def lineage_attrs(self) -> dict[str, Any]:
         """Lineage as flat attributes (logs, telemetry, banners)."""
         return schema.lineage_attrs(self.lineage)

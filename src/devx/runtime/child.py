@@ -76,7 +76,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         grace=_cancel_grace,
         cancel=lambda: actor.cancel("SIGTERM"),
         cancelled=actor.cancel_called.is_set,
-        child_pids=actor.child_pids,
+        kill_children=actor.kill_children,
     )
     actor.spawn_parent_addr = spec.parent_addr
     runtime_log.setup(spec.config.loglevel, actor.lineage_attrs())
@@ -117,9 +117,10 @@ def _cancel_from_thread(reason: str) -> None:
         actor.trio_token.run_sync_soon(actor.cancel, reason)
 
 
-def _child_pids() -> list[int]:
+def _kill_children() -> None:
     actor = current_actor(err_on_no_runtime=False)
-    return actor.child_pids() if actor is not None else []
+    if actor is not None:
+        actor.kill_children()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         path=args.path or args.name,
         grace=_cancel_grace,
         cancel=_cancel_from_thread,
-        child_pids=_child_pids,
+        kill_children=_kill_children,
     )
     _serve(read_spec(args.spawn_fd), args.chan_fd)
 
@@ -152,7 +153,7 @@ def run_forked(spec: SpawnSpec, *, parent_fd: int, chan_fd: int) -> None:
         path=f"{spec.parent_path}/{spec.name}",
         grace=_cancel_grace,
         cancel=_cancel_from_thread,
-        child_pids=_child_pids,
+        kill_children=_kill_children,
     )
     _serve(spec, chan_fd)
 

@@ -9,15 +9,17 @@
 - :class:`ForkedProcess` is what :class:`~devx.runtime.child_record.ChildRecord`
   holds instead of a ``trio.Process``: same ``pid``/``returncode``/``wait``/signal
   methods. The zygote reaps the child and reports its exit status; signals go through
-  the child's pidfd (sent by the zygote before it could reap it), so a reused pid is
-  never signalled.
+  the child's pidfd (sent by the zygote before it could reap it), or, on a kernel
+  without pidfds, by pid while the process there has the start time the zygote
+  recorded at the fork: a reused pid is never signalled.
 - Parent death: the child watches a pipe whose write end only the parent actor holds
   (:mod:`devx.runtime.lifeline`), not the zygote.
 - A child whose environment differs from the zygote's in a variable read at import
   (``PYTHON*``, ``OTEL_*``, the locale) is spawned as a subprocess: the zygote's
   modules read the zygote's. ``DEVX_*`` settings are not among them: they travel in
-  the spawn spec (:mod:`devx.core.settings`). So is every child once the zygote is gone
-  (with a warning).
+  the spawn spec (:mod:`devx.core.settings`). So is a child whose requester left the
+  zygote's session (the forked child joins its requester's process group, which must
+  be in the zygote's session), and every child once the zygote is gone (with a warning).
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ import os
 import signal
 import socket
 import sys
+import threading
 import weakref
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
 
 from ..core import settings
+from . import lifeline
 from .errors import ActorBootError
 from .fdpass import fds_of, rights
 from .msgs import (
@@ -59,8 +64,8 @@ log = logging.getLogger("devx.runtime")
 # it for plumbing as it does ``python -m devx.runtime.child``'s.
 BOOT = (
     "__name__ = 'devx.runtime.zygote_boot'; "
-    "import signal as s; i = s.signal(s.SIGINT, s.SIG_IGN); "
-    "from devx.runtime.zygote import main; main(i)"
+    "import signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
+    "from devx.runtime.zygote import main; main()"
 )
 # a fork request waits this long for its answer (the zygote's own boot included)
 EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
@@ -71,7 +76,7 @@ _IMPORT_TIME_PREFIXES = ("PYTHON", "OTEL_", "LC_", "LANG")
 
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
 _client: ForkServerClient | None = None
-_inherited: tuple[int, dict[str, str]] | None = None
+_inherited: tuple[int, dict[str, str], int] | None = None
 
 
 class ForkServerLost(Exception):
@@ -94,10 +99,10 @@ def current_client() -> ForkServerClient | None:
     return _client
 
 
-def set_inherited(fd: int, zygote_env: dict[str, str]) -> None:
+def set_inherited(fd: int, zygote_env: dict[str, str], zygote_sid: int) -> None:
     """Called by the zygote in a child it forked: its connection for its own children."""
     global _inherited, _client
-    _inherited = (fd, zygote_env)
+    _inherited = (fd, zygote_env, zygote_sid)
     _client = None
 
 
@@ -114,9 +119,11 @@ class ForkedProcess:
     """A child forked by the zygote, with the part of ``trio.Process`` the runtime
     uses. Its exit status comes from the zygote (its OS parent)."""
 
-    def __init__(self, pid: int, pidfd: int, path: str):
+    def __init__(self, pid: int, pidfd: int, path: str, start: int = 0):
         self.pid = pid
         self._pidfd = pidfd
+        self.start = start  # its start time: what proves the pid is still it, sans pidfd
+        self._fd_lock = threading.Lock()  # the pidfd is closed here, used by any thread
         self.args = f"actor {path!r}, forked by the fork server"
         self.returncode: int | None = None
         self._exited = trio.Event()
@@ -130,11 +137,12 @@ class ForkedProcess:
 
     def _set_exit(self, code: int) -> None:
         if self.returncode is None:
-            self.returncode = code
-            if self._pidfd >= 0:
-                trio.lowlevel.notify_closing(self._pidfd)
-                os.close(self._pidfd)
-                self._pidfd = -1
+            with self._fd_lock:
+                self.returncode = code
+                if self._pidfd >= 0:
+                    trio.lowlevel.notify_closing(self._pidfd)
+                    os.close(self._pidfd)
+                    self._pidfd = -1
         self._exited.set()
 
     async def wait(self) -> int:
@@ -159,25 +167,23 @@ class ForkedProcess:
         if self._pidfd >= 0:
             await trio.lowlevel.wait_readable(self._pidfd)
             return
-        while True:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            except PermissionError:  # reused by another user's process
-                return
+        while self.start and lifeline.start_time(self.pid) == self.start:
             await trio.sleep(0.1)
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is not None:
-            return
-        try:
-            if self._pidfd >= 0:
-                signal.pidfd_send_signal(self._pidfd, sig)
-            else:
-                os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
+        """Signal the child, through its pidfd; without one (a kernel before 5.3),
+        by pid only while the process there is the one the zygote forked (same start
+        time): a pid is never signalled once it may be another process's."""
+        with self._fd_lock:
+            if self.returncode is not None:
+                return
+            try:
+                if self._pidfd >= 0:
+                    signal.pidfd_send_signal(self._pidfd, sig)
+                elif self.start and lifeline.start_time(self.pid) == self.start:
+                    os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -212,11 +218,16 @@ class ForkServerClient:
     reports in (a reader task in the actor's service nursery)."""
 
     def __init__(
-        self, sock: socket.socket, zygote_env: dict[str, str], zygote: trio.Process | None = None
+        self,
+        sock: socket.socket,
+        zygote_env: dict[str, str],
+        zygote_sid: int,
+        zygote: trio.Process | None = None,
     ):
         sock.setblocking(False)
         self._sock = trio.socket.from_stdlib_socket(sock)
         self.zygote_env = zygote_env
+        self.zygote_sid = zygote_sid  # its session: a forked child can join our group in it
         self.zygote = zygote  # the root's: its process, to wait for at the end
         self.used = False
         self.lost: str | None = None  # why the zygote cannot be used any more
@@ -224,6 +235,10 @@ class ForkServerClient:
         self._send_lock = trio.Lock()
         self._next_req = 0
         self._pending: dict[int, _Reply] = {}
+        # requests sent and not answered yet, in order: the zygote answers each in
+        # turn, so one it could not read (refused with no id) is the oldest here
+        self._unanswered: deque[int] = deque()
+        self._stray_refusals = 0
         self._procs: dict[int, ForkedProcess] = {}
         # our children's lifeline: they see end of file on the read end when we exit;
         # the write end never leaves this process (not inheritable, never sent)
@@ -268,13 +283,17 @@ class ForkServerClient:
         self._next_req += 1
         req = self._next_req
         stdio = [fd for fd in (0, 1, 2) if _is_open(fd)]
+        status = _proc_status()
         msg = Fork(
             req=req,
             spec=spec,
             env=env,
             cwd=cwd,
-            umask=_current_umask(),
+            umask=_current_umask(status),
             stdio=(0 in stdio, 1 in stdio, 2 in stdio),
+            sig_ignored=_ignored_signals(status),
+            sig_blocked=sorted(int(sig) for sig in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+            pgid=os.getpgrp(),
         )
         if len(msgspec.msgpack.encode(msg)) > ZYGOTE_MAX_FRAME:
             raise ForkServerLost(f"spawn request over {ZYGOTE_MAX_FRAME} bytes")
@@ -285,9 +304,11 @@ class ForkServerClient:
             # cancelled: a child forked for a request that gave up is killed when its
             # answer comes (see _read)
             with trio.CancelScope(shield=True), trio.move_on_after(settings.current().boot_timeout):
+                self._unanswered.append(req)  # before: the answer may be read at once
                 try:
                     await self.send(msg, [self._life_r, *stdio, chan_fd])
                 except OSError as exc:
+                    self._unanswered.remove(req)
                     raise ForkServerLost(f"{self.zygote_desc} cannot be reached: {exc}") from None
             with trio.move_on_after(settings.current().boot_timeout):
                 await reply.done.wait()
@@ -337,15 +358,17 @@ class ForkServerClient:
             except msgspec.DecodeError as exc:
                 log.error("%s sent a bad frame (%s): ignored", self.zygote_desc, exc)
                 msg = None
+            if isinstance(msg, (Forked, ForkRefused)):
+                msg = self._answered(msg)
             if isinstance(msg, Forked):
                 pidfd = fds.pop(0) if fds else -1
                 reply = self._pending.get(msg.req)
                 if reply is not None:
-                    proc = ForkedProcess(msg.pid, pidfd, reply.path)
+                    proc = ForkedProcess(msg.pid, pidfd, reply.path, msg.start)
                     reply.proc = self._procs[msg.pid] = proc
                     reply.done.set()
                 else:  # its request gave up waiting: nobody's child, not left running
-                    proc = ForkedProcess(msg.pid, pidfd, "?")
+                    proc = ForkedProcess(msg.pid, pidfd, "?", msg.start)
                     self._procs[msg.pid] = proc
                     proc.kill()
             elif isinstance(msg, ForkRefused):
@@ -356,14 +379,30 @@ class ForkServerClient:
                 elif reply is not None:
                     reply.refused = msg.reason
                     reply.done.set()
-                else:
-                    log.error("%s refused a request: %s", self.zygote_desc, msg.reason)
+                else:  # nothing of ours: said once (a flood of them is one fault)
+                    self._stray_refusals += 1
+                    if self._stray_refusals == 1:
+                        log.error("%s refused a request: %s", self.zygote_desc, msg.reason)
             elif isinstance(msg, ChildExited):
                 exited = self._procs.pop(msg.pid, None)
                 if exited is not None:
                     exited._set_exit(msg.returncode)
             for fd in fds:
                 os.close(fd)
+
+    def _answered(self, msg: Forked | ForkRefused) -> Forked | ForkRefused:
+        """Mark ``msg``'s request answered; a refusal without an id (the zygote could
+        not read the frame) is the answer to the oldest request still unanswered."""
+        if msg.req == 0 and isinstance(msg, ForkRefused):
+            if not self._unanswered:
+                return msg
+            req = self._unanswered.popleft()
+            why = f"it could not read the request ({msg.reason})"
+            return ForkRefused(req=req, reason=why, spawn_elsewhere=msg.spawn_elsewhere)
+        if msg.req in self._unanswered:  # those before it were answered (in order)
+            while self._unanswered.popleft() != msg.req:
+                pass
+        return msg
 
     def _lose(self, why: str) -> None:
         if self.lost is None:
@@ -406,18 +445,38 @@ def _is_open(fd: int) -> bool:
     return True
 
 
-def _current_umask() -> int:
-    """The process's umask (Linux tells it without changing it)."""
+def _proc_status() -> dict[str, str]:
+    """This process's ``/proc/self/status`` fields (empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
+                key, _, val = line.partition(":")
+                fields[key] = val.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def _current_umask(status: dict[str, str]) -> int:
+    """The process's umask (Linux tells it without changing it)."""
+    try:
+        return int(status["Umask"], 8)
+    except (KeyError, ValueError):
         pass
     mask = os.umask(0o022)  # elsewhere: read it by setting it (the loop's thread only)
     os.umask(mask)
     return mask
+
+
+def _ignored_signals(status: dict[str, str]) -> list[int]:
+    """The signals this process ignores, as the kernel sees them (a spawned child
+    inherits those; C code may have set some)."""
+    try:
+        mask = int(status["SigIgn"], 16)
+    except (KeyError, ValueError):
+        return [int(s) for s in signal.valid_signals() if signal.getsignal(s) == signal.SIG_IGN]
+    return [sig for sig in range(1, mask.bit_length() + 1) if mask >> (sig - 1) & 1]
 
 
 async def launch(secret: str) -> ForkServerClient:
@@ -436,7 +495,7 @@ async def launch(secret: str) -> ForkServerClient:
         raise
     finally:
         theirs.close()
-    client = ForkServerClient(mine, env, proc)
+    client = ForkServerClient(mine, env, os.getsid(0), proc)
     try:
         await client.send(ZygoteHello(secret=secret))
     except BaseException:
@@ -464,9 +523,9 @@ async def attach_inherited(actor: Actor) -> None:
     global _client, _inherited
     if _inherited is None:
         return
-    fd, zygote_env = _inherited
+    fd, zygote_env, zygote_sid = _inherited
     _inherited = None
-    client = ForkServerClient(socket.socket(fileno=fd), zygote_env)
+    client = ForkServerClient(socket.socket(fileno=fd), zygote_env, zygote_sid)
     await actor.start_service(client.run)
     _client = client
 
@@ -479,7 +538,8 @@ class ForkServerSpawner:
 
     async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> Any:
         client = self.client
-        if env_compatible(env, client.zygote_env):
+        # a forked child joins our process group, which must be in the zygote's session
+        if env_compatible(env, client.zygote_env) and os.getsid(0) == client.zygote_sid:
             try:
                 return await client.fork(spec, env, chan_fd)
             except ForkServerLost as exc:

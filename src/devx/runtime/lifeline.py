@@ -36,6 +36,17 @@ SIGTERM = signal.SIGTERM
 POLL_INTERVAL = 0.25  # the fallback's getppid() period, where pidfds are missing
 
 
+def start_time(pid: int) -> int:
+    """When ``pid`` started (clock ticks after boot; 0 when there is no such process
+    or no ``/proc``): with the pid, it names one process, where a pid alone may be
+    reused once its process is reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _wait_parent_exit(parent_pid: int) -> None:
     """Return once ``parent_pid`` (our parent at start) has exited."""
     pidfd = -1
@@ -88,12 +99,13 @@ def start(
     path: str,
     grace: Callable[[], float],
     cancel: Callable[[str], None],
-    child_pids: Callable[[], list[int]],
+    kill_children: Callable[[], None],
 ) -> threading.Thread:
     """Watch ``parent_pid`` (or, when given, the lifeline pipe ``parent_fd``) from a
     daemon thread (see the module docstring).
-    ``cancel(reason)`` must be safe to call from another thread; ``child_pids()``
-    names this actor's live children; ``grace()`` is read when the parent is gone
+    ``cancel(reason)`` and ``kill_children()`` (SIGKILLs this actor's live children,
+    each only while it is provably that child) must be safe to call from another
+    thread; ``grace()`` is read when the parent is gone
     (the tree's settings arrive after the watch starts)."""
 
     def watch() -> None:
@@ -111,7 +123,7 @@ def start(
         _exit_now(
             path,
             f"{reason} and it did not finish within {wait:g}s (its loop is blocked?)",
-            child_pids,
+            kill_children,
             EXIT_NO_PARENT,
         )
 
@@ -120,18 +132,13 @@ def start(
     return thread
 
 
-def _exit_now(path: str, why: str, child_pids: Callable[[], list[int]], code: int) -> None:
+def _exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) -> None:
     """SIGKILL our children, say why on stderr, exit at once (from a thread: the
     loop cannot be relied on)."""
     try:
-        pids = list(child_pids())
+        kill_children()
     except Exception:
-        pids = []
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        pass
     try:
         os.write(2, f"devx: actor {path!r} (pid {os.getpid()}): {why}: exiting now\n".encode())
     except OSError:
@@ -145,7 +152,7 @@ def watch_sigterm(
     grace: Callable[[], float],
     cancel: Callable[[], None],
     cancelled: Callable[[], bool],
-    child_pids: Callable[[], list[int]],
+    kill_children: Callable[[], None],
 ) -> threading.Thread:
     """SIGTERM, seen even when the actor's loop is blocked (busy in sync code): the
     handler (Python runs it between bytecodes, whatever the loop does) only writes
@@ -179,7 +186,7 @@ def watch_sigterm(
     def watch() -> None:
         os.read(read_fd, 1)
         if cancelled():
-            _exit_now(path, "SIGTERM while it was being cancelled", child_pids, 128 + SIGTERM)
+            _exit_now(path, "SIGTERM while it was being cancelled", kill_children, 128 + SIGTERM)
         wait = grace()
         try:
             token.run_sync_soon(loop_reacted)
@@ -192,7 +199,7 @@ def watch_sigterm(
             why = "a second SIGTERM"
         else:
             why = f"SIGTERM, and its loop did not react within {wait:g}s (blocked in sync code?)"
-        _exit_now(path, why, child_pids, 128 + SIGTERM)
+        _exit_now(path, why, kill_children, 128 + SIGTERM)
 
     signal.signal(signal.SIGTERM, handler)
     thread = threading.Thread(target=watch, name="devx-sigterm", daemon=True)

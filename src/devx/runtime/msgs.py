@@ -281,6 +281,12 @@ class Fork(msgspec.Struct, tag=True):
     cwd: str
     umask: int = 0o022
     stdio: tuple[bool, bool, bool] = (True, True, True)
+    # the requester's, as a spawned child inherits them: its ignored signals (handled
+    # ones are reset to the default, as by exec), its thread's signal mask, its
+    # process group (in the zygote's session: the requester checks)
+    sig_ignored: list[int] = []
+    sig_blocked: list[int] = []
+    pgid: int = 0
 
 
 class Forked(msgspec.Struct, tag=True):
@@ -289,6 +295,9 @@ class Forked(msgspec.Struct, tag=True):
 
     req: int
     pid: int
+    # its start time (clock ticks after boot, /proc/<pid>/stat): with the pid, what
+    # proves a process is this child where there is no pidfd (a pid is reused)
+    start: int = 0
 
 
 class ForkRefused(msgspec.Struct, tag=True):

@@ -6,7 +6,8 @@ Why it is safe to fork here: the zygote imports trio, msgspec and devx (the runt
 and the hook modules every actor boots with) but never runs a trio loop, never starts
 a thread (checked before every fork) and serves its connections from one plain
 ``select`` loop. The forked child undoes what is the zygote's: its signal
-dispositions, wakeup fd and mask, its connections and the selector, ``random``'s
+dispositions, wakeup fd and mask (the requester's instead, as a spawned child
+inherits them), its process group (the requester's), its connections and the selector, ``random``'s
 state, the environment and cwd (the requester's, sent with the request), and the
 process name; then it boots exactly as a spawned child does
 (:func:`devx.runtime.child.run_forked`).
@@ -36,13 +37,14 @@ import stat
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections import deque
 from typing import Any
 
 import msgspec
 
 from ..core import settings
 from .fdpass import fds_of, rights
+from .lifeline import start_time as forkserver_start_time
 from .msgs import (
     ZYGOTE_MAX_FRAME,
     ChildExited,
@@ -62,7 +64,9 @@ def linger() -> float:
     return 3 * settings.current().cancel_grace + 5
 
 
-SEND_TIMEOUT = 5.0
+# answers waiting for a requester that does not read (its loop is blocked, say): kept
+# (the zygote never waits on one requester), up to this many, then it is dropped
+MAX_QUEUED = 4096
 # the terminal's signals a whole process group gets: the zygote outlives them until
 # its root says (by closing its connection) that the tree is done
 IGNORED = (
@@ -132,13 +136,15 @@ def preload() -> None:
 class Zygote:
     """The select loop: requests in, forks, reaps, exit reports out."""
 
-    def __init__(self, root: socket.socket, initial: dict[int, Any], comm: str | None):
-        self.initial_signals = initial
-        self.initial_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    def __init__(self, root: socket.socket, comm: str | None):
         self.comm = comm
         self.root: socket.socket | None = root
         self.secret: bytes | None = None
         self.conns: dict[int, socket.socket] = {}
+        # conn fd -> frames (with the fds they carry, ours to close) not yet sent
+        self.outq: dict[int, deque[tuple[bytes, list[int]]]] = {}
+        self.writing: set[int] = set()  # conns waited on for room to send
+        self.req = 0  # the request being handled, once its frame is decoded
         self.owner: dict[int, socket.socket | None] = {}  # child pid -> requester
         self.deadline: float | None = None  # set when the root is gone
         self.sel = selectors.DefaultSelector()
@@ -151,7 +157,7 @@ class Zygote:
         self._add(root)
 
     def _add(self, conn: socket.socket) -> None:
-        conn.settimeout(SEND_TIMEOUT)
+        conn.setblocking(False)  # a requester that stops reading never holds the loop
         self.conns[conn.fileno()] = conn
         self.sel.register(conn, selectors.EVENT_READ)
 
@@ -160,6 +166,9 @@ class Zygote:
         if fd < 0 or self.conns.pop(fd, None) is None:
             return
         self.sel.unregister(conn)
+        self.writing.discard(fd)
+        for _frame, fds in self.outq.pop(fd, ()):
+            _close_all(fds)
         conn.close()
         for pid, owner in self.owner.items():
             if owner is conn:
@@ -178,15 +187,19 @@ class Zygote:
                 if timeout <= 0:
                     self._kill_all()
                     return
-            for key, _ in self.sel.select(timeout):
+            for key, mask in self.sel.select(timeout):
                 if key.fileobj == self.wake_r:
                     try:
                         while os.read(self.wake_r, 4096):
                             pass
                     except BlockingIOError:
                         pass
-                else:
-                    self._readable(key.fileobj)  # type: ignore[arg-type]
+                    continue
+                conn: socket.socket = key.fileobj  # type: ignore[assignment]
+                if mask & selectors.EVENT_WRITE:
+                    self._flush(conn)
+                if mask & selectors.EVENT_READ and conn.fileno() >= 0:
+                    self._readable(conn)
             self._reap()
 
     def _reap(self) -> None:
@@ -221,11 +234,45 @@ class Zygote:
                 pass
 
     def _send(self, conn: socket.socket, msg: Any, fds: list[int] | None = None) -> None:
-        anc = rights(fds)
-        try:
-            conn.sendmsg([_encoder.encode(msg)], anc)
-        except OSError:  # the requester is gone (or stuck for SEND_TIMEOUT)
+        """Send ``msg`` (and ``fds``, which it closes once sent) now, or queue it
+        while the requester does not read: the loop serves the others meanwhile."""
+        fd = conn.fileno()
+        if fd < 0 or fd not in self.conns:
+            _close_all(fds or [])
+            return
+        queue = self.outq.get(fd)
+        if queue is None:
+            queue = self.outq[fd] = deque()
+        queue.append((_encoder.encode(msg), list(fds or [])))
+        if len(queue) == 1:
+            self._flush(conn)
+        elif len(queue) > MAX_QUEUED:
+            _say(f"a requester read none of its last {MAX_QUEUED} answers: dropped")
             self._drop(conn)
+
+    def _flush(self, conn: socket.socket) -> None:
+        """Send what ``conn``'s queue holds, until its socket is full (then the loop
+        waits for it to be writable, serving the others meanwhile)."""
+        fd = conn.fileno()
+        queue = self.outq.get(fd) if fd in self.conns else None
+        while queue:
+            frame, fds = queue[0]
+            try:
+                conn.sendmsg([frame], rights(fds))
+            except (BlockingIOError, InterruptedError):
+                if fd not in self.writing:
+                    self.writing.add(fd)
+                    self.sel.modify(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
+                return
+            except OSError:  # the requester is gone
+                self._drop(conn)
+                return
+            queue.popleft()
+            _close_all(fds)
+        self.outq.pop(fd, None)
+        if fd in self.writing:
+            self.writing.discard(fd)
+            self.sel.modify(conn, selectors.EVENT_READ)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -243,10 +290,12 @@ class Zygote:
         if not data and not fds:  # end of file: the requester exited
             self._drop(conn)
             return
+        self.req = 0
         try:
             why = self._handle(conn, data, flags, fds)
         except Exception as exc:  # never let one request take the zygote down
-            why = (0, f"internal error: {type(exc).__name__}: {exc}")  # 0: no request id
+            # the request's id once its frame was read (0: it could not be read)
+            why = (self.req, f"internal error: {type(exc).__name__}: {exc}")
             _say(f"request failed: {traceback.format_exc()}")
         for fd in fds:  # what the request did not consume
             try:
@@ -275,6 +324,7 @@ class Zygote:
             return None
         if not isinstance(msg, Fork):
             return 0, f"unexpected {type(msg).__name__}"
+        self.req = msg.req
         if self.secret is None or not hmac.compare_digest(msg.spec.secret.encode(), self.secret):
             return msg.req, "wrong secret"
         if self.root is None:
@@ -316,6 +366,7 @@ class Zygote:
             finally:
                 os._exit(1)
         theirs.close()
+        start = forkserver_start_time(pid)  # ours to reap: it cannot be another's yet
         pidfd = -1
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is not None:
@@ -325,9 +376,8 @@ class Zygote:
                 pidfd = -1
         self.owner[pid] = conn
         self._add(mine)
-        self._send(conn, Forked(req=msg.req, pid=pid), [pidfd] if pidfd >= 0 else None)
-        if pidfd >= 0:
-            os.close(pidfd)
+        forked = Forked(req=msg.req, pid=pid, start=start)
+        self._send(conn, forked, [pidfd] if pidfd >= 0 else None)
 
     def _become_child(self, msg: Fork, fds: list[int], ctl: socket.socket) -> None:
         """In the forked child: undo the zygote, become the actor of ``msg``."""
@@ -348,9 +398,12 @@ class Zygote:
             except (OSError, ValueError):
                 pass
         signal.set_wakeup_fd(-1)
-        for sig, handler in self.initial_signals.items():
-            signal.signal(sig, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, self.initial_mask)
+        reset_signals(msg.sig_ignored, msg.sig_blocked)
+        if msg.pgid and msg.pgid != os.getpgrp():
+            try:  # the requester's group (in our session: it checked)
+                os.setpgid(0, msg.pgid)
+            except OSError:
+                pass
         self.sel.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -361,7 +414,7 @@ class Zygote:
         random.seed()
         from . import forkserver
 
-        forkserver.set_inherited(ctl.detach(), dict(os.environ))
+        forkserver.set_inherited(ctl.detach(), dict(os.environ), os.getsid(0))
         os.environ.clear()
         os.environ.update(msg.env)
         if msg.cwd:
@@ -376,6 +429,38 @@ class Zygote:
 
         sys.argv = [child.__file__ or "", "--forked", "--name", spec.name]
         child.run_forked(spec, parent_fd=lifeline_fd, chan_fd=chan_fd)
+
+
+# what ``subprocess`` resets to the default before exec (restore_signals), and
+# Python's startup then ignores
+_PYTHON_IGNORES = {signal.SIGPIPE, signal.SIGXFSZ}
+
+
+def reset_signals(ignored: list[int], blocked: list[int]) -> None:
+    """Signal dispositions and mask as a child spawned by the requester has them: what
+    the requester ignores stays ignored, every handler is back to the default (as exec
+    leaves them), then what Python's startup sets (SIGPIPE and SIGXFSZ ignored, ctrl-c
+    raising KeyboardInterrupt unless ignored); the requester's thread's mask."""
+    keep = set(ignored) - _PYTHON_IGNORES
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        want: Any = signal.SIG_IGN if sig in keep or sig in _PYTHON_IGNORES else signal.SIG_DFL
+        if sig == signal.SIGINT and want == signal.SIG_DFL:
+            want = signal.default_int_handler
+        try:
+            signal.signal(sig, want)
+        except (OSError, ValueError):  # reserved by the C library (32, 33)
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _noop(signum: int, frame: object) -> None:
@@ -400,14 +485,11 @@ def _bad_request(msg: Fork) -> str | None:
     return None
 
 
-def main(initial_sigint: Callable[..., Any] | int | None = None) -> None:
-    """``python -c <boot> FD``: serve the root's socketpair end ``FD``."""
-    initial: dict[int, Any] = {}
+def main() -> None:
+    """``python -c <boot> FD``: serve the root's socketpair end ``FD`` (a forked
+    child gets its requester's signal dispositions, not these)."""
     for sig in IGNORED:
-        initial[sig] = signal.signal(sig, signal.SIG_IGN)
-    if initial_sigint is not None:  # the boot line ignored ctrl-c before any import
-        initial[signal.SIGINT] = initial_sigint
-    initial[signal.SIGCHLD] = signal.getsignal(signal.SIGCHLD)
+        signal.signal(sig, signal.SIG_IGN)
     root = socket.socket(fileno=int(sys.argv[1]))
     comm = _comm()
     _set_comm(PROCESS_NAME)
@@ -415,5 +497,5 @@ def main(initial_sigint: Callable[..., Any] | int | None = None) -> None:
     threads = thread_count()
     if threads != 1:
         _say(f"{threads} threads after the imports: it will refuse to fork")
-    Zygote(root, initial, comm).serve()
+    Zygote(root, comm).serve()
     os._exit(0)
