@@ -41,6 +41,9 @@ EXPECTED = {
     "Sync code, threads, `breakpoint()` and CLIs": r"\Afine\n\Z",
     "Contexts": r"\A42 2\ndone\n\Z",
     "Discovery: finding actors by name": r"\Ahello you from root/greeter\n\Z",
+    "Moving from the peer project (tractor)": (
+        r"\A(?:(?:chart|alerts) \[100\.0, 101\.0, 102\.0\]\n){2}\Z"
+    ),
 }
 
 

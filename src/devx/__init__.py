@@ -55,8 +55,19 @@ _hooks.register("devx.debug.stack:HOOK")
 __getattr__ = lazy_getattr(
     __name__,
     {
-        name: ".debug"
-        for name in ("pause", "pause_from_sync", "post_mortem", "breakpoint", "GreenbackNotEnabled")
+        **{
+            name: ".debug"
+            for name in (
+                "pause",
+                "pause_from_sync",
+                "post_mortem",
+                "breakpoint",
+                "GreenbackNotEnabled",
+            )
+        },
+        # the peer project's names (devx.log and devx.trionics are submodules)
+        "is_root_process": ".runtime.actor",
+        "open_actor_cluster": ".runtime.cluster",
     },
     present=__name__,
 )
@@ -71,6 +82,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .debug.pause import breakpoint as breakpoint
     from .debug.pause import pause as pause
     from .debug.post_mortem import post_mortem as post_mortem
+    from .runtime.actor import is_root_process as is_root_process
+    from .runtime.cluster import open_actor_cluster as open_actor_cluster
 
 __all__ = [
     "Actor",
@@ -100,6 +113,8 @@ __all__ = [
     "current_ipc_ctx",
     "find_actor",
     "get_registry",
+    "is_root_process",
+    "open_actor_cluster",
     "open_nursery",
     "open_root_actor",
     "pause",

@@ -139,6 +139,13 @@ def current_actor(err_on_no_runtime: bool = True) -> Actor:
     return _current  # type: ignore[return-value]
 
 
+def is_root_process() -> bool:
+    """Whether this process runs the root actor of its tree (the peer project's
+    name); ``False`` in a child actor and, as there, when no runtime runs here."""
+    actor = _current
+    return actor is not None and actor.is_root
+
+
 def _set_current(actor: Actor | None) -> None:
     global _current
     _current = actor
@@ -259,6 +266,13 @@ class Actor:
         (``DEVX_STREAM_WINDOW``), how many unread items a receiver holds before its
         sender waits (devx streams are credit-based and never overrun)."""
         return settings.current().stream_window
+
+    @property
+    def accept_addr(self) -> Addr | None:
+        """The peer project's name: where this actor listens (``(host, port)`` or a
+        socket path), ``None`` until it listens (an actor listens once something
+        needs to reach it: a registrar, a child with children, a discovery)."""
+        return self.listen_addr
 
     @property
     def is_registrar(self) -> bool:

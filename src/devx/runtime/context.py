@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 
 from ..core import events, schema, settings
+from . import broadcast, payload
+from .broadcast import BroadcastReceiver
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -106,14 +108,21 @@ def current_ipc_ctx(error_on_not_set: bool = True) -> Context | None:
     return ctx
 
 
-def context(fn: Callable[..., Any]) -> Callable[..., Any]:
+def context(fn: Callable[..., Any] | None = None, *, pld_spec: Any = None) -> Any:
     """Mark an async function as a context: it is opened with
-    ``portal.open_context(fn, **kwargs)`` and called as ``fn(ctx, **kwargs)``."""
+    ``portal.open_context(fn, **kwargs)`` and called as ``fn(ctx, **kwargs)``.
+    ``@devx.context(pld_spec=T)``: every value the context carries must be a ``T``
+    (:mod:`devx.runtime.payload`)."""
+    if fn is None:
+        return lambda f: context(f, pld_spec=pld_spec)
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(
             f"@devx.context needs an async function (async def ...(ctx, ...)); "
             f"{getattr(fn, '__qualname__', fn)!r} is not one"
         )
+    if pld_spec is not None:
+        payload.check_spec(pld_spec, getattr(fn, "__qualname__", repr(fn)))
+        setattr(fn, payload.SPEC_ATTR, pld_spec)
     setattr(fn, _MARK, True)
     return fn
 
@@ -217,6 +226,39 @@ class MsgStream:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[BroadcastReceiver]:
+        """A receiver of every item of this stream for one more local task (the peer
+        project's broadcast): each subscriber, and this stream itself, gets each item
+        that arrives from the moment it subscribed; one that falls more than a stream
+        window behind the fastest gets :class:`devx.trionics.Lagged`. The receiver's
+        ``send`` goes to the peer. Closed (for that task only) when the block ends."""
+        if not isinstance(self, _SubscribedStream):
+            # from now on this stream reads through the shared buffer too; a stream
+            # nobody subscribes to keeps its plain receive path
+            primary = broadcast.fanout(
+                self._ctx._receive_item, self.send, maxlen=self._ctx._window, what=repr(self)
+            )
+            self.__class__ = _SubscribedStream
+            self._primary = primary
+        async with self._primary.subscribe() as sub:
+            yield sub
+
+
+class _SubscribedStream(MsgStream):
+    """A stream some task subscribed to: its own receive reads the shared buffer."""
+
+    _primary: BroadcastReceiver
+
+    async def receive(self) -> Any:
+        return await self._primary.receive()
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._primary.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
 
 class _Inbox(Mailbox):
     """The caller's entry in its CallTable: frames are handled as they arrive."""
@@ -249,6 +291,7 @@ class Context:
         fn_name: str,
         actor: Actor,
         portal: Portal | None = None,
+        fn: Callable[..., Any] | None = None,
     ):
         self.side: Side = side
         self.chan = chan
@@ -277,6 +320,8 @@ class Context:
         self._scope: trio.CancelScope | None = None
         self.cancel_called = False
         self.span: events.SpanHandle = events.NULL_SPAN
+        # the function's pld_spec (@devx.context(pld_spec=...)): values are checked
+        self._pld_spec: Any = getattr(fn, payload.SPEC_ATTR, None) if fn is not None else None
 
     def __repr__(self) -> str:
         return f"<Context {self.fn_name} cid={self.cid} {self.side} side, peer {self.chan.peer}>"
@@ -350,6 +395,8 @@ class Context:
                 f"started() called twice in {self._where()}: the caller already has "
                 "its first value; send more through ctx.open_stream()"
             )
+        if self._pld_spec is not None:
+            payload.outgoing(self._pld_spec, value, "the started() value", self._where())
         try:
             frame = pack(Started(cid=self.cid, value=value))
         except IPCEncodeError as exc:
@@ -433,6 +480,8 @@ class Context:
             await self._wait(lambda: self._credits > 0 or self._peer_ended or self._over())
             if self._stream_closed():  # closed while we waited
                 raise StreamClosed(f"the stream of {self._where()} was closed while sending")
+        if self._pld_spec is not None:
+            payload.outgoing(self._pld_spec, value, "a value sent on the stream", self._where())
         try:
             frame = pack(StreamItem(cid=self.cid, to_callee=self._to_callee, value=value))
         except IPCEncodeError as exc:
@@ -485,6 +534,8 @@ class Context:
                     await self.chan.send(StreamAck(cid=self.cid, to_callee=self._to_callee, n=n))
                 except ChannelClosed:
                     pass
+            if self._pld_spec is not None:
+                return self._typed(value, "a stream value")
             return value
         if self._stream_closed():
             raise StreamClosed(f"the stream of {self._where()} was closed while receiving")
@@ -523,8 +574,15 @@ class Context:
 
     wait_for_result = result
 
+    def _typed(self, value: Any, what: str) -> Any:
+        return payload.incoming(
+            self._pld_spec, value, what, self._where(), f"the {self._peer_side} {self.chan.peer}"
+        )
+
     async def _outcome(self) -> Any:
         if isinstance(self._final, Return):
+            if self._pld_spec is not None:
+                return self._typed(self._final.value, "the return value")
             return self._final.value
         if self._remote_error is not None:
             raise self._remote_error
@@ -638,6 +696,7 @@ async def open_context(
         fn_name=f"{ns}.{func}",
         actor=actor,
         portal=portal,
+        fn=fn,
     )
     with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
         ctx.span = span
@@ -654,6 +713,8 @@ async def _run_caller(
     try:
         try:
             await ctx._wait(lambda: ctx._started or ctx._over())
+            if ctx._started and ctx._pld_spec is not None:
+                ctx._first = ctx._typed(ctx._first, "the started() value")
         except BaseException:
             await _cancel_and_wait(ctx)
             raise
@@ -722,7 +783,7 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
             f"{name} is not a @devx.context function (in actor {actor.path!r}): "
             "decorate it with @devx.context, or call it with portal.run()"
         )
-    ctx = Context(side="callee", chan=chan, cid=msg.cid, fn_name=name, actor=actor)
+    ctx = Context(side="callee", chan=chan, cid=msg.cid, fn_name=name, actor=actor, fn=fn)
     key = (id(chan), msg.cid)
     actor.contexts[key] = ctx
     token = _current_ctx.set(ctx)
@@ -734,6 +795,14 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
                 result = await fn(ctx, **msg.kwargs)
             if own.cancelled_caught:
                 raise _cancelled_itself(ctx, name)
+            if ctx._pld_spec is not None:
+                payload.outgoing(
+                    ctx._pld_spec,
+                    result,
+                    "the return value",
+                    ctx._where(),
+                    "the caller gets this error instead",
+                )
             span.event(schema.CONTEXT_RESULT)
             return result
     finally:

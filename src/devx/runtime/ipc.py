@@ -37,6 +37,8 @@ from typing import Any
 import msgspec
 import trio
 
+from . import addr
+from .addr import Address
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
 from .msgs import ActorID, ErrorInfo, Msg, Return, Start, Started, StreamItem, Yield
 
@@ -329,6 +331,22 @@ class Channel:
     def aid(self) -> ActorID | None:
         """The peer's id (``.name``, ``.uuid``, ``.uid``), once it said hello."""
         return self.peer_uid
+
+    @property
+    def uid(self) -> tuple[str, str] | None:
+        """The peer project's ``(name, uuid)`` of the peer, once it said hello."""
+        return None if self.peer_uid is None else self.peer_uid.uid
+
+    @property
+    def laddr(self) -> Address | None:
+        """This end's address (``proto_key``, ``unwrap()``), ``None`` once closed."""
+        return addr.of_socket(self._sock, remote=False)
+
+    @property
+    def raddr(self) -> Address | None:
+        """The peer's end: a ``TCPAddress``, or a ``UDSAddress`` (``sockpath`` empty for
+        a child's socketpair, ``maybe_pid`` from the kernel); ``None`` once closed."""
+        return addr.of_socket(self._sock, remote=True, pid=self.peer_pid)
 
     @property
     def peer(self) -> str:

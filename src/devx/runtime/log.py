@@ -16,33 +16,58 @@ from typing import Any
 from . import console
 
 _HANDLER_FLAG = "_devx_runtime_handler"
+# the level the program asked for with devx.log.get_console_log (the peer's habit):
+# kept when an actor boots without a loglevel
+_requested: int | None = None
+
+
+def request_level(level: int) -> None:
+    global _requested
+    _requested = level
+
+
+def requested_level() -> int | None:
+    return _requested
 
 
 def setup(loglevel: str | None, lineage: Mapping[str, Any]) -> None:
     """Give the ``devx`` logger one stderr handler (errors are always shown; more
-    with ``loglevel``), unless the application configured its own. ``lineage``: the
-    actor's lineage attributes (``devx.core.schema.lineage_attrs``)."""
+    with ``loglevel``, else the level asked for by ``devx.log.get_console_log``),
+    unless the application configured its own. ``lineage``: the actor's lineage
+    attributes (``devx.core.schema.lineage_attrs``)."""
     logger = logging.getLogger("devx")
-    level = getattr(logging, (loglevel or "WARNING").upper(), logging.WARNING)
+    if loglevel or _requested is None:
+        level = getattr(logging, (loglevel or "WARNING").upper(), logging.WARNING)
+    else:
+        level = _requested
     logger.setLevel(level)
+    ensure_handler(lineage)
+
+
+def ensure_handler(lineage: Mapping[str, Any]) -> None:
+    """The runtime's stderr handler on the ``devx`` logger (its formatter renewed for
+    ``lineage``), unless the application (or the telemetry) put one there."""
+    logger = logging.getLogger("devx")
     for h in logger.handlers:
         if getattr(h, _HANDLER_FLAG, False):
-            h.setFormatter(_formatter(lineage))
+            h.setFormatter(formatter(lineage))
             return
     if logger.handlers:
         return
     handler = logging.StreamHandler(console.stream("stderr"))
     setattr(handler, _HANDLER_FLAG, True)
-    handler.setFormatter(_formatter(lineage))
+    handler.setFormatter(formatter(lineage))
     logger.addHandler(handler)
     logger.propagate = False
 
 
-def _formatter(lineage: Mapping[str, Any]) -> logging.Formatter:
+def formatter(lineage: Mapping[str, Any]) -> logging.Formatter:
+    """The runtime's form of a record: JSON, or one line headed by the actor's path."""
     if console.log_format() == "json":
         return JsonFormatter(lineage)
     path, pid = lineage.get("devx.actor.path"), lineage.get("process.pid", os.getpid())
-    return logging.Formatter(f"[devx {path} pid {pid}] %(levelname)s %(name)s: %(message)s")
+    head = f"[devx {path} pid {pid}]" if path else f"[devx pid {pid}]"
+    return logging.Formatter(f"{head} %(levelname)s %(name)s: %(message)s")
 
 
 class JsonFormatter(logging.Formatter):

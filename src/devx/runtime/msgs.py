@@ -28,6 +28,11 @@ class ActorID(msgspec.Struct, frozen=True, array_like=True):
         """``(name, uuid)``, as the peer project spells an actor's id."""
         return (self.name, self.uuid)
 
+    def reprol(self, sin_uuid: bool = True) -> str:
+        """One-line form (the peer project's name): the name, with the uuid's head
+        unless ``sin_uuid``. An id carries no pid: ``Lineage.pid`` has it."""
+        return self.name if sin_uuid else f"{self.name}[{self.uuid[:8]}]"
+
 
 class Lineage(msgspec.Struct, frozen=True):
     """Where an actor sits in its tree; travels to every child at spawn."""

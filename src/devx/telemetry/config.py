@@ -21,8 +21,9 @@ Resolution, in order:
   (or ``..._LOGS_ENDPOINT``) is set; protocol from ``OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL``
   (``http/protobuf`` by default, ``grpc`` when that exporter is installed).
 * Logs (structlog JSON): configured when telemetry is on, or ``RuntimeConfig.loglevel`` /
-  ``DEVX_LOG_LEVEL`` / ``DEVX_LOG_FILE`` is set. Level: loglevel, else ``DEVX_LOG_LEVEL``,
-  else WARNING. Output: ``DEVX_LOG_FILE`` (appended, ``-`` = stderr), else stderr.
+  ``DEVX_LOG_LEVEL`` / ``DEVX_LOG_FILE`` is set. Level: loglevel, else the one asked for
+  with ``devx.log.get_console_log``, else ``DEVX_LOG_LEVEL``, else WARNING. Output:
+  ``DEVX_LOG_FILE`` (appended, ``-`` = stderr), else stderr.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 from collections.abc import Mapping
 
 from ..core import settings as _settings
+from ..runtime import log as runtime_log
 
 DEFAULT_LOAD_DELAY = _settings.Settings().telemetry_load_delay
 DEFAULT_EXIT_TIMEOUT = _settings.Settings().telemetry_exit_timeout
@@ -195,7 +197,9 @@ def resolve(
     enabled = path is not None or protocol is not None
 
     log_file = tree.log_file or None
-    level = parse_level(loglevel) or parse_level(tree.log_level)
+    # loglevel=, else the level the program asked for (devx.log.get_console_log), else
+    # DEVX_LOG_LEVEL
+    level = parse_level(loglevel) or runtime_log.requested_level() or parse_level(tree.log_level)
     if level is None and (enabled or log_file):
         level = logging.WARNING
 

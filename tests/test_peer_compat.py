@@ -1,0 +1,414 @@
+"""The peer runtime's (tractor's) public names that its programs use, as devx provides
+them, each through real processes: ``devx.log``, ``is_root_process``, a channel's
+``uid``/``laddr``/``raddr``, ``ActorID.reprol``, ``MsgStream.subscribe`` (one stream,
+every item to each of several local tasks), ``open_actor_cluster``, typed payloads
+(``@devx.context(pld_spec=...)``) and ``trionics.collapse_eg``."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+import compat_fns
+import devx
+from compat_fns import Point
+from conftest import devx_actor_pids, run_script
+
+pytestmark = pytest.mark.timeout(90)
+
+HERE = Path(__file__).resolve().parent
+
+
+# --- devx.log ----------------------------------------------------------------------------
+
+LOG_PROGRAM = """
+    import trio
+    import devx as tractor
+
+    log = tractor.log.get_logger("app")
+    tractor.log.get_console_log("info")   # at module level: root and every child
+
+
+    async def hello():
+        log.info("hello from %s", tractor.current_actor().path)
+        log.cancel("a cancel-level line")
+        log.debug("a debug line")
+        return 1
+
+
+    async def main():
+        log.info("root starts")
+        async with tractor.open_nursery({kwargs}) as an:
+            log.info("root opened its tree")
+            await (await an.run_in_actor(hello, name="kid")).result()
+        log.runtime("runtime level: under info")
+
+
+    if __name__ == "__main__":
+        trio.run(main)
+"""
+
+
+def _log_program(tmp_path: Path, kwargs: str = "") -> Path:
+    script = tmp_path / "logs.py"
+    script.write_text(textwrap.dedent(LOG_PROGRAM.format(kwargs=kwargs)))
+    return script
+
+
+def test_log_console_lines_of_root_and_child_at_the_level_asked_for(tmp_path):
+    """``get_console_log("info")`` at module level shows the program's info (and the
+    peer's ``cancel`` level) in the root and in the child that loads the module, one
+    line each headed by the actor's path; debug and ``runtime`` (15) stay out."""
+    out = run_script(_log_program(tmp_path), DEVX_LOG_FORMAT="console")
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    # before the tree opens no actor runs here yet: the line says only the pid
+    assert any(
+        line.startswith("[devx pid ") and line.endswith("INFO devx.app: root starts")
+        for line in lines
+    ), out.stderr
+    assert any(
+        line.startswith("[devx root pid ") and line.endswith("INFO devx.app: root opened its tree")
+        for line in lines
+    ), out.stderr
+    kid = [line for line in lines if line.startswith("[devx root/kid pid ")]
+    assert any(line.endswith("INFO devx.app: hello from root/kid") for line in kid), out.stderr
+    assert any(line.endswith("CANCEL devx.app: a cancel-level line") for line in kid), out.stderr
+    assert "a debug line" not in out.stderr
+    assert "runtime level" not in out.stderr
+
+
+def test_log_json_lines_carry_the_actor_and_an_explicit_loglevel_wins(tmp_path):
+    """Without a terminal the same records are JSON lines with the actor's lineage;
+    ``open_nursery(loglevel="warning")`` is explicit and wins over the module's
+    ``get_console_log("info")`` in the tree it opens."""
+    out = run_script(_log_program(tmp_path))
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    kid = [r for r in records if r.get("devx.actor.path") == "root/kid"]
+    assert {"event": "hello from root/kid", "level": "info", "logger": "devx.app"}.items() <= (
+        kid[0].items() if kid else {}.items()
+    ), out.stderr
+
+    quiet = run_script(_log_program(tmp_path, 'loglevel="warning"'), DEVX_LOG_FORMAT="console")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "root starts" in quiet.stderr  # logged before the tree opened
+    assert "root opened its tree" not in quiet.stderr
+    assert "hello from" not in quiet.stderr and "cancel-level" not in quiet.stderr
+
+
+def test_log_levels_by_name_and_an_unknown_one_is_refused():
+    log = devx.log.get_logger("levels")
+    assert log.logger.name == "devx.levels"
+    assert devx.log.get_logger().logger.name == "devx"
+    devx.log.get_console_log("cancel", logger=log)
+    assert log.level == "cancel" and log.at_least_level("warning")
+    assert not log.at_least_level("info")
+    with pytest.raises(ValueError, match=r"unknown log level 'loud'.*CANCEL"):
+        devx.log.get_console_log("loud", name="levels")
+
+
+# --- identities and addresses --------------------------------------------------------------
+
+
+def test_is_root_process_channel_ids_and_addresses():
+    async def main() -> None:
+        assert not devx.is_root_process()  # no runtime here yet, as in the peer
+        async with devx.open_nursery() as an:
+            assert devx.is_root_process()
+            portal = await an.start_actor("child", enable_modules=["compat_fns"])
+            info = await portal.run(compat_fns.whoami)
+            assert info["is_root"] is False
+            chan = portal.chan
+            assert chan.uid == tuple(info["uid"]) == chan.aid.uid
+            assert chan.aid.reprol() == "child"
+            assert chan.aid.reprol(sin_uuid=False) == f"child[{chan.aid.uuid[:8]}]"
+            # a spawned child's channel is the socketpair made at the spawn: unnamed,
+            # the child's pid from the kernel
+            raddr = chan.raddr
+            assert raddr is not None and raddr.proto_key == "uds"
+            assert raddr.sockpath == "" and raddr.maybe_pid == info["pid"]
+            assert chan.laddr is not None and chan.laddr.proto_key == "uds"
+            # found by name: a connection to the child's own listener, over TCP
+            async with devx.find_actor("child") as found:
+                assert found.chan.uid == chan.uid
+                remote = found.chan.raddr
+                assert remote is not None and remote.proto_key == "tcp"
+                assert remote.unwrap() == tuple(await found.run(compat_fns.accept_addr))
+                assert found.chan.laddr.host == "127.0.0.1"
+            await an.cancel()
+        assert not devx.is_root_process()
+        assert chan.raddr is None  # closed
+
+    trio.run(main)
+
+
+# --- MsgStream.subscribe ---------------------------------------------------------------------
+
+
+def test_every_subscriber_and_the_stream_itself_get_every_item():
+    """Three subscribed tasks and the stream's own reader each get 0..19 in order and
+    then the end; a subscriber's ``send`` reaches the peer."""
+    count = 20
+
+    async def main() -> dict[str, list[object]]:
+        got: dict[str, list[object]] = {}
+
+        async def consume(
+            name: str, stream: devx.MsgStream, *, task_status=trio.TASK_STATUS_IGNORED
+        ):
+            async with stream.subscribe() as sub:
+                task_status.started()
+                got[name] = [item async for item in sub]
+
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("ticker", enable_modules=["compat_fns"])
+            async with portal.open_context(compat_fns.ticker, count=count) as (ctx, first):
+                assert first == count
+                async with ctx.open_stream() as stream, trio.open_nursery() as tn:
+                    for i in range(3):
+                        await tn.start(consume, f"sub{i}", stream)
+                    async with stream.subscribe() as talker:
+                        await talker.send("hi")  # to the peer, which echoes it
+                        assert await talker.receive() == ["echo", "hi"]
+                    await stream.send("go")
+                    got["stream"] = [item async for item in stream]
+                assert await ctx.result() == count
+            await an.cancel()
+        return got
+
+    got = trio.run(main)
+    # the echo arrived after every subscriber was in place: all got it
+    for name in ("sub0", "sub1", "sub2"):
+        assert got[name] == [["echo", "hi"], *range(count)], name
+    assert got["stream"] == [["echo", "hi"], *range(count)]
+
+
+def test_a_subscriber_that_falls_a_window_behind_gets_lagged_then_the_oldest_kept(
+    monkeypatch,
+):
+    """With a window of 4, a fast subscriber reads 10 items while a slow one reads
+    none: the slow one's next receive raises ``Lagged`` saying 6 were dropped, the
+    one after returns item 6 (the oldest still kept), and it goes on from there."""
+    monkeypatch.setenv("DEVX_STREAM_WINDOW", "4")
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("demand", enable_modules=["compat_fns"])
+            async with portal.open_context(compat_fns.on_demand) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    async with stream.subscribe() as fast, stream.subscribe() as slow:
+                        for i in range(10):
+                            await stream.send("n")
+                            assert await fast.receive() == i
+                        with pytest.raises(devx.trionics.Lagged, match="6 items were dropped"):
+                            await slow.receive()
+                        assert [await slow.receive() for _ in range(4)] == [6, 7, 8, 9]
+                        await stream.send("n")
+                        assert await fast.receive() == 10
+                        assert await slow.receive() == 10
+                    await ctx.cancel()
+            await an.cancel()
+
+    trio.run(main)
+
+
+def test_a_cancelled_reader_hands_over_to_the_next_subscriber():
+    """The subscriber waiting on the stream for everyone is cancelled: another one
+    waiting becomes the reader and gets the next item; a closed subscriber says so."""
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("demand", enable_modules=["compat_fns"])
+            async with portal.open_context(compat_fns.on_demand) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    async with stream.subscribe() as first, stream.subscribe() as second:
+                        got: list[object] = []
+
+                        async def read(sub: devx.trionics.BroadcastReceiver) -> None:
+                            got.append(await sub.receive())
+
+                        reader_scope = trio.CancelScope()
+                        async with trio.open_nursery() as tn:
+                            tn.start_soon(_in_scope, reader_scope, read, first)
+                            await trio.testing.wait_all_tasks_blocked()
+                            tn.start_soon(read, second)
+                            await trio.testing.wait_all_tasks_blocked()
+                            reader_scope.cancel()
+                            await trio.testing.wait_all_tasks_blocked()
+                            await stream.send("n")
+                        assert got == [0]
+                        assert await first.receive() == 0  # kept for it too
+                    with pytest.raises(trio.ClosedResourceError, match="subscriber was closed"):
+                        await first.receive()
+                    await ctx.cancel()
+            await an.cancel()
+
+    trio.run(main)
+
+
+async def _in_scope(scope: trio.CancelScope, fn, *args) -> None:
+    with scope:
+        await fn(*args)
+
+
+# --- open_actor_cluster ------------------------------------------------------------------------
+
+
+def test_actor_cluster_starts_named_workers_and_stops_them_all():
+    before = devx_actor_pids()
+
+    async def main() -> list[dict[str, object]]:
+        async with devx.open_actor_cluster(modules=["compat_fns"], count=3) as portals:
+            assert list(portals) == ["root.worker_0", "root.worker_1", "root.worker_2"]
+            infos = [await p.run(compat_fns.whoami) for p in portals.values()]
+            assert len(devx_actor_pids() - before) == 3
+        return infos
+
+    infos = trio.run(main)
+    assert [i["name"] for i in infos] == ["root.worker_0", "root.worker_1", "root.worker_2"]
+    assert len({i["pid"] for i in infos}) == 3 and not any(i["is_root"] for i in infos)
+    assert not devx_actor_pids() - before
+
+
+def test_actor_cluster_error_in_the_block_stops_the_workers_and_is_raised():
+    before = devx_actor_pids()
+
+    async def main() -> None:
+        async with devx.open_actor_cluster(modules=["compat_fns"], names=["a", "b"]) as portals:
+            async with trio.open_nursery() as tn:
+                for portal in portals.values():
+                    tn.start_soon(portal.run, compat_fns.sleep_forever)
+                raise KeyError("stop the cluster")
+
+    with pytest.raises(BaseException) as info:
+        trio.run(main)
+    assert isinstance(info.value, KeyError) or info.group_contains(
+        KeyError, match="stop the cluster"
+    )
+    assert not devx_actor_pids() - before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"count": 2, "names": ["a"]}, "1 names for count=2"),
+        ({"names": ["a", "a"]}, "names must differ"),
+        ({"hard_kill": True}, "hard_kill=True.*DEVX_CANCEL_GRACE"),
+    ],
+)
+def test_actor_cluster_refuses_bad_arguments(kwargs, match):
+    async def main() -> None:
+        async with devx.open_actor_cluster(modules=["compat_fns"], **kwargs):
+            pass
+
+    with pytest.raises(ValueError, match=match):
+        trio.run(main)
+
+
+# --- typed payloads -----------------------------------------------------------------------------
+
+
+def test_typed_context_values_arrive_as_the_spec_and_a_wrong_one_is_refused_where_sent():
+    """``started`` of a str is refused in the callee (which goes on and starts with a
+    Point); stream items are Points on both sides; a Point with a str field is
+    refused in the caller before it is sent, and the context goes on; the return
+    value is a Point."""
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("typed", enable_modules=["compat_fns"])
+            async with portal.open_context(
+                compat_fns.point_doubler, started_first="not a point"
+            ) as (ctx, first):
+                assert type(first) is Point and first == Point(0, 0)
+                async with ctx.open_stream() as stream:
+                    for i in range(3):
+                        await stream.send(Point(i, i + 1))
+                        doubled = await stream.receive()
+                        assert type(doubled) is Point and doubled == Point(2 * i, 2 * i + 2)
+                    with pytest.raises(devx.MsgTypeError) as info:
+                        await stream.send(Point("x", 1))  # type: ignore[arg-type]
+                    message = str(info.value)
+                    assert "compat_fns.point_doubler (caller side, in actor 'root')" in message
+                    assert "pld_spec Point | None" in message and "nothing was sent" in message
+                    await stream.send(Point(5, 5))
+                    assert await stream.receive() == Point(10, 10)
+                result = await ctx.result()
+                assert type(result) is Point and result == Point(1, 0)  # 1: str refused
+            await an.cancel()
+
+    trio.run(main)
+
+
+def test_a_typed_context_returning_another_type_fails_naming_actor_and_spec():
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("typed", enable_modules=["compat_fns"])
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(compat_fns.returns_wrong_type) as (ctx, first):
+                    assert first is None
+                    await ctx.result()
+            err = info.value
+            assert err.boxed_type is devx.MsgTypeError and err.src_path == "root/typed"
+            assert "the return value in context compat_fns.returns_wrong_type" in str(err)
+            assert "pld_spec Point | None" in str(err) and "dict" in str(err)
+            assert await portal.run(compat_fns.whoami)  # the actor keeps serving
+            await an.cancel()
+
+    trio.run(main)
+
+
+def test_a_pld_spec_msgspec_cannot_check_is_refused_at_decoration():
+    with pytest.raises(TypeError, match=r"pld_spec=.*on .*bad.*msgspec"):
+
+        @devx.context(pld_spec=object())
+        async def bad(ctx: devx.Context) -> None:
+            pass
+
+
+# --- trionics.collapse_eg ------------------------------------------------------------------------
+
+
+def test_collapse_eg_raises_a_lone_error_as_itself_and_keeps_a_group_of_several():
+    async def one() -> None:
+        async with devx.trionics.collapse_eg(), trio.open_nursery() as tn:
+            tn.start_soon(_fail, "alone")
+
+    async def two() -> None:
+        async with devx.trionics.collapse_eg(), trio.open_nursery() as tn:
+            tn.start_soon(_fail, "first")
+            tn.start_soon(_fail, "second")
+
+    with pytest.raises(KeyError, match="alone") as info:
+        trio.run(one)
+    assert any("collapse_eg" in note for note in info.value.__notes__)
+    with pytest.raises(BaseExceptionGroup) as group:
+        trio.run(two)
+    assert len(group.value.exceptions) == 2
+
+
+async def _fail(what: str) -> None:
+    raise KeyError(what)
+
+
+def test_the_peer_names_are_reachable_as_devx_names():
+    """What a program written for the peer reaches as ``tractor.X`` (``import devx as
+    tractor``), in a fresh interpreter."""
+    code = (
+        "import trio\n"
+        "import devx as t\n"
+        "assert callable(t.log.get_logger) and callable(t.log.get_console_log)\n"
+        "assert callable(t.is_root_process) and callable(t.open_actor_cluster)\n"
+        "assert callable(t.trionics.collapse_eg)\n"
+        "assert issubclass(t.trionics.Lagged, trio.TooSlowError)\n"
+        "assert callable(t.MsgStream.subscribe)\n"
+    )
+    out = run_script("-c", code, PYTHONPATH=os.fspath(HERE))
+    assert out.returncode == 0, out.stderr
