@@ -163,9 +163,8 @@ class AttachedIO:
         deadline = t0 + self.timeout if self.timeout > 0 else None
         while self.conn is None:
             left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
+            if (left is not None and left <= 0) or self.listener is None:
                 return False
-            assert self.listener is not None
             ready, _, _ = select.select([self.listener], [], [], left)
             if ready:
                 self.conn = self._accept()
@@ -214,9 +213,11 @@ class AttachedIO:
             if self.conn is None and not self._reattach():
                 _out(f"[devx] {self.path}: no client attached again: the REPL ends as with 'c'\n")
                 return "continue\n"
-            assert self.conn is not None and self.listener is not None
-            ready, _, _ = select.select([self.conn, self.listener], [], [])
-            if self.listener in ready:
+            assert self.conn is not None
+            listener = self.listener  # (None: the socket could not be had back)
+            waits = [self.conn] if listener is None else [self.conn, listener]
+            ready, _, _ = select.select(waits, [], [])
+            if listener is not None and listener in ready:
                 self._accept()  # a second client: refused, told by whom
             if self.conn not in ready:
                 continue

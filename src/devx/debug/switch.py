@@ -113,7 +113,10 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     nxt, reply = run(lambda: session.switch_to(target))
     if nxt is None:
         if attached is not None:
-            attached.listen()
+            try:
+                attached.listen()
+            except OSError as exc:  # the client stays; a new one could not attach
+                pdb.error(f"switch: cannot listen for `devx attach` again: {exc}")
         pdb.error(f"switch refused: {reply.refused}; this REPL goes on")
         return False
     if attached is not None:
