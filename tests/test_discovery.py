@@ -295,11 +295,12 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
             host.close()
 
 
-def test_a_call_into_another_tree_is_a_span_naming_the_callees_trace(
+def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The caller's trace has a devx.remote_call span whose link attributes name the
-    trace (and actor span) of the called tree, as each tree's own file records them."""
+    """The caller's trace has a devx.remote_call span with a span link (and attributes)
+    naming the trace and actor span of the called tree, as each tree's own file records
+    them. (The same over OTLP: tests/telemetry/test_tel_links.py.)"""
     from devx.core import schema
     from devx.telemetry.readback import load_spans
 
@@ -327,6 +328,9 @@ def test_a_call_into_another_tree_is_a_span_naming_the_callees_trace(
     linked = [s for s in callee if s["span_id"] == attrs[schema.LINK_SPAN_ID]]
     assert linked and linked[0]["trace_id"] == attrs[schema.LINK_TRACE_ID], linked
     assert attrs[schema.LINK_TRACE_ID] != calls[0]["trace_id"]  # two trees, two traces
+    (link,) = calls[0]["links"]
+    assert (link["trace_id"], link["span_id"]) == (linked[0]["trace_id"], linked[0]["span_id"])
+    assert link["attributes"] == {schema.LINK_KIND: "callee"}
 
 
 def test_the_secret_from_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def _hex_ids_to_base64(obj: object) -> object:
         return {
             k: (
                 base64.b64encode(bytes.fromhex(v)).decode()
-                if k in ("traceId", "spanId", "parentSpanId")
+                if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
                 else _hex_ids_to_base64(v)
             )
             for k, v in obj.items()

@@ -16,11 +16,21 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 Attrs = Mapping[str, Any]
+
+
+class Link(NamedTuple):
+    """An OpenTelemetry span link: from a span to a span of another trace (a call
+    into another tree names the callee's span), given as that span's W3C carrier
+    (``traceparent``/``tracestate``, what :func:`carrier` returns there). An invalid
+    carrier is no link."""
+
+    carrier: Mapping[str, str]
+    attrs: Attrs | None = None
 
 
 class SpanHandle(Protocol):
@@ -39,7 +49,13 @@ class Backend(Protocol):
     """What a telemetry implementation provides. See ``devx.telemetry.backend``."""
 
     def start_span(
-        self, name: str, attrs: Attrs, *, activate: bool, parent: SpanHandle | None = None
+        self,
+        name: str,
+        attrs: Attrs,
+        *,
+        activate: bool,
+        parent: SpanHandle | None = None,
+        links: Sequence[Link] = (),
     ) -> SpanHandle: ...
 
     def event(self, name: str, attrs: Attrs) -> None: ...
@@ -87,7 +103,13 @@ class NullBackend:
     """Telemetry off: every call is a no-op."""
 
     def start_span(
-        self, name: str, attrs: Attrs, *, activate: bool, parent: SpanHandle | None = None
+        self,
+        name: str,
+        attrs: Attrs,
+        *,
+        activate: bool,
+        parent: SpanHandle | None = None,
+        links: Sequence[Link] = (),
     ) -> SpanHandle:
         return NULL_SPAN
 
@@ -129,10 +151,11 @@ def enabled() -> bool:
 
 
 @contextmanager
-def span(name: str, **attrs: Any) -> Iterator[SpanHandle]:
+def span(name: str, *, links: Sequence[Link] = (), **attrs: Any) -> Iterator[SpanHandle]:
     """Open a span that is the current span inside the block; an escaping exception
-    is recorded on it (per the OTel exception conventions) before it ends."""
-    handle = _backend.start_span(name, attrs, activate=True)
+    is recorded on it (per the OTel exception conventions) before it ends. ``links``:
+    spans of other traces it refers to (:class:`Link`)."""
+    handle = _backend.start_span(name, attrs, activate=True, links=links)
     try:
         yield handle
     except BaseException as exc:
@@ -145,7 +168,8 @@ def span(name: str, **attrs: Any) -> Iterator[SpanHandle]:
 def start_span(name: str, *, parent: SpanHandle | None = None, **attrs: Any) -> SpanHandle:
     """Open a span that outlives a ``with`` block (e.g. a lock hold); call ``.end()``.
     It does not become the current span. ``parent``: under that span instead of the
-    current one (a REPL under its hold)."""
+    current one (a REPL under its hold). (Links: :func:`span`, or the backend's
+    ``start_span``; a ``links`` keyword here would be taken by callers' ``**attrs``.)"""
     return _backend.start_span(name, attrs, activate=False, parent=parent)
 
 

@@ -152,3 +152,4 @@ CALLEE_UID = "devx.callee.uid"
 CALLEE_ROOT = "devx.callee.root_uid"
 LINK_TRACE_ID = "devx.link.trace_id"  # the callee's trace
 LINK_SPAN_ID = "devx.link.span_id"
+LINK_KIND = "devx.link.kind"  # on the span link itself: "callee" (the called actor's span)

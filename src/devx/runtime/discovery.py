@@ -121,7 +121,8 @@ async def query_actor(
 
 class TreePortal(Portal):
     """A portal to an actor of another tree (found through the registry): each call
-    is a span in this tree's trace that names the callee and its trace."""
+    is a span in this tree's trace with a span link to the callee's actor span in its
+    own tree's trace (also named in attributes, for a search by id)."""
 
     async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
         chan = self.channel
@@ -130,10 +131,12 @@ class TreePortal(Portal):
             schema.CALLEE_UID: str(chan.peer_uid),
             schema.CALLEE_ROOT: str(chan.peer_root),
         }
+        links: list[events.Link] = []
         parts = chan.peer_trace.get("traceparent", "").split("-")
         if len(parts) == 4:
             attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = parts[1], parts[2]
-        with events.span(schema.REMOTE_CALL_SPAN, **attrs):
+            links.append(events.Link(chan.peer_trace, {schema.LINK_KIND: "callee"}))
+        with events.span(schema.REMOTE_CALL_SPAN, links=links, **attrs):
             return await super().run_from_ns(ns, func, **kwargs)
 
 

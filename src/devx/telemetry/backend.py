@@ -27,11 +27,11 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from ..core import schema
-from ..core.events import LIVE_PARENT, Attrs
+from ..core.events import LIVE_PARENT, Attrs, Link
 from ..core.threads import start_thread
 from ..runtime.errors import safe_str
 from . import config
@@ -110,6 +110,26 @@ class Ids(NamedTuple):
     remote: bool = False
 
 
+SpanLink = tuple[Ids, dict[str, Any]]
+"""A span link as the sinks take it: the linked span's ids and the link's attributes."""
+
+
+def span_links(links: Sequence[Link]) -> tuple[SpanLink, ...]:
+    """The valid links among ``links`` (a carrier without a valid ``traceparent`` is
+    none), as remote span contexts."""
+    out = []
+    for link in links:
+        tp = config.parse_carrier(link.carrier)
+        if tp is not None:
+            out.append(
+                (
+                    Ids(tp.trace_id, tp.span_id, tp.flags, tp.tracestate, True),
+                    clean(link.attrs or {}),
+                )
+            )
+    return tuple(out)
+
+
 class Sink(Protocol):
     """What a sink (``file_sink.FileSink`` or the SDK's ``otel.OtelSink``) offers the front."""
 
@@ -121,6 +141,7 @@ class Sink(Protocol):
         *,
         start_ns: int | None = None,
         ids: Ids | None = None,
+        links: Sequence[SpanLink] = (),
     ) -> Any:
         """Start an SDK span (``ids`` forces its ids: a replayed early span)."""
         ...
@@ -302,6 +323,7 @@ class DevxSpan:
         "end_ns",
         "error",
         "ids",
+        "links",
         "name",
         "ops",
         "parent",
@@ -318,11 +340,13 @@ class DevxSpan:
         attrs: dict[str, Any],
         start_ns: int,
         real: Any = None,
+        links: tuple[SpanLink, ...] = (),
     ) -> None:
         self._front = front
         self.name = name
         self.ids = ids
         self.parent = parent
+        self.links = links
         self.attrs = attrs
         self.start_ns = start_ns
         self.ops: list[tuple[Any, ...]] = []
@@ -595,7 +619,9 @@ class TelemetryBackend:
 
     def _replay(self, sink: Sink) -> None:
         for p in self._spans:
-            real = sink.start(p.name, p.attrs, p.parent, start_ns=p.start_ns, ids=p.ids)
+            real = sink.start(
+                p.name, p.attrs, p.parent, start_ns=p.start_ns, ids=p.ids, links=p.links
+            )
             for op in p.ops:
                 self._apply(real, op, sink)
             if p.end_ns is not None:
@@ -647,15 +673,17 @@ class TelemetryBackend:
         *,
         parent: Ids | bool | None = True,
         activate: bool = False,
+        links: Sequence[Link] = (),
     ) -> Handle:
         """Start a span. ``parent=True``: under the current span (or ``home``);
-        an :class:`Ids`: under it (e.g. from a spawn carrier); ``None``: a new trace."""
+        an :class:`Ids`: under it (e.g. from a spawn carrier); ``None``: a new trace.
+        ``links``: spans of other traces it refers to."""
         if parent is True:
             cur = self.current()
             parent_ids = cur.ids if cur is not None else None
         else:
             parent_ids = parent or None
-        span = self._start(name, clean(attrs), parent_ids)
+        span = self._start(name, clean(attrs), parent_ids, span_links(links) if links else ())
         handle = Handle(self, span)
         if activate:
             handle._token = _CURRENT.set(span)
@@ -664,7 +692,13 @@ class TelemetryBackend:
                 handle._otel_token = sink.activate(span.real)
         return handle
 
-    def _start(self, name: str, attrs: dict[str, Any], parent: Ids | None) -> DevxSpan:
+    def _start(
+        self,
+        name: str,
+        attrs: dict[str, Any],
+        parent: Ids | None,
+        links: tuple[SpanLink, ...] = (),
+    ) -> DevxSpan:
         start = time.time_ns()
         sink = self._sink
         if sink is None:
@@ -672,7 +706,7 @@ class TelemetryBackend:
                 sink = self._sink
                 if sink is None:
                     ids = child_ids(parent)
-                    p = DevxSpan(self, name, ids, parent, attrs, start)
+                    p = DevxSpan(self, name, ids, parent, attrs, start, links=links)
                     if self._failed or self._closed:
                         p.end_ns = start  # inert: keeps ids for propagation, records nothing
                     elif len(self._spans) >= MAX_PENDING:
@@ -681,8 +715,8 @@ class TelemetryBackend:
                     else:
                         self._spans.append(p)
                     return p
-        real = sink.start(name, attrs, parent, start_ns=start)
-        return DevxSpan(self, name, sink.ids_of(real), parent, attrs, start, real=real)
+        real = sink.start(name, attrs, parent, start_ns=start, links=links)
+        return DevxSpan(self, name, sink.ids_of(real), parent, attrs, start, real=real, links=links)
 
     # -- point events ------------------------------------------------------------
 
@@ -802,13 +836,21 @@ class TelemetryBackend:
 
     # -- events.Backend ---------------------------------------------------------
 
-    def start_span(self, name: str, attrs: Attrs, *, activate: bool, parent: Any = None) -> Handle:
+    def start_span(
+        self,
+        name: str,
+        attrs: Attrs,
+        *,
+        activate: bool,
+        parent: Any = None,
+        links: Sequence[Link] = (),
+    ) -> Handle:
         ids: Ids | bool = True
         if isinstance(parent, Handle):
             ids = parent.ids
         elif parent is LIVE_PARENT and self.anchor is not None:
             ids = self.anchor
-        return self.open(name, attrs, activate=activate, parent=ids)
+        return self.open(name, attrs, activate=activate, parent=ids, links=links)
 
     def event(self, name: str, attrs: Attrs) -> None:
         self._event_on(self.current(), name, clean(attrs))

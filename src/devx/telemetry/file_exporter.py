@@ -86,14 +86,17 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         events=[(ev.name, ev.attributes, ev.timestamp) for ev in span.events],
         dropped_events=span.dropped_events,
         links=[
-            {
-                "traceId": f"{link.context.trace_id:032x}",
-                "spanId": f"{link.context.span_id:016x}",
-                "attributes": key_values(link.attributes),
-                "flags": int(link.context.trace_flags)
-                | otlp_json.HAS_IS_REMOTE
-                | (otlp_json.IS_REMOTE if link.context.is_remote else 0),
-            }
+            otlp_json.link_record(
+                trace_id=link.context.trace_id,
+                span_id=link.context.span_id,
+                trace_state=link.context.trace_state.to_header()
+                if link.context.trace_state
+                else None,
+                trace_flags=int(link.context.trace_flags),
+                remote=link.context.is_remote,
+                attributes=link.attributes,
+                dropped_attributes=getattr(link, "dropped_attributes", 0),
+            )
             for link in span.links
         ],
         dropped_links=span.dropped_links,

@@ -28,14 +28,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core import schema
 from ..core.threads import start_thread
 from . import otlp_json
 from ._appendfile import AppendFile, ensure_private_dir
-from .backend import SAMPLED, Ids, child_ids, warn_once
+from .backend import SAMPLED, Ids, SpanLink, child_ids, warn_once
 from .config import Settings
 
 SCOPE = "devx"
@@ -91,10 +91,12 @@ class FileSpan:
         "attrs",
         "dropped_attrs",
         "dropped_events",
+        "dropped_links",
         "end_ns",
         "error",
         "events",
         "ids",
+        "links",
         "name",
         "parent",
         "start_ns",
@@ -108,6 +110,7 @@ class FileSpan:
         parent: Ids | None,
         attrs: dict[str, Any],
         start_ns: int,
+        links: Sequence[SpanLink] = (),
     ) -> None:
         self._sink = sink
         self.name = name
@@ -119,6 +122,9 @@ class FileSpan:
         self.events: deque[tuple[str, dict[str, Any], int]] = deque(maxlen=sink.event_limit)
         self.error: str | None = None
         self.dropped_attrs = self.dropped_events = 0
+        # links are given at start only; past the limit the SDK keeps the first ones
+        self.links = list(links[: sink.link_limit])
+        self.dropped_links = len(links) - len(self.links)
         self.set_attributes(attrs)
 
     def is_recording(self) -> bool:
@@ -169,6 +175,18 @@ class FileSpan:
             dropped_attributes=self.dropped_attrs,
             events=self.events,
             dropped_events=self.dropped_events,
+            links=[
+                otlp_json.link_record(
+                    trace_id=lids.trace_id,
+                    span_id=lids.span_id,
+                    trace_state=lids.tracestate,
+                    trace_flags=lids.flags,
+                    remote=lids.remote,
+                    attributes=lattrs,
+                )
+                for lids, lattrs in self.links
+            ],
+            dropped_links=self.dropped_links,
             status_code=otlp_json.STATUS_ERROR if self.error is not None else 0,
             status_message=self.error,
         )
@@ -194,6 +212,7 @@ class FileSink:
         self._span_head = (resource, scope)
         self.attr_limit = _limit(os.environ, "ATTRIBUTE")
         self.event_limit = _limit(os.environ, "EVENT")
+        self.link_limit = _limit(os.environ, "LINK")
         self._closed = False
         self._dropped = 0
         self._fresh_state()
@@ -220,13 +239,20 @@ class FileSink:
         *,
         start_ns: int | None = None,
         ids: Ids | None = None,
+        links: Sequence[SpanLink] = (),
     ) -> FileSpan:
         if ids is None:
             ids = child_ids(parent, parent.flags if parent is not None else SAMPLED)
         # the lineage goes on every span, after the span's own attributes (as the
         # SDK pipeline's span processor puts it there at start)
         return FileSpan(
-            self, name, ids, parent, {**attrs, **self.lineage}, start_ns or time.time_ns()
+            self,
+            name,
+            ids,
+            parent,
+            {**attrs, **self.lineage},
+            start_ns or time.time_ns(),
+            links,
         )
 
     def ids_of(self, span: FileSpan) -> Ids:

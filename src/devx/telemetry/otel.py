@@ -44,7 +44,7 @@ from ..core.threads import start_thread
 from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
-from .backend import Ids, warn_once
+from .backend import Ids, SpanLink, warn_once
 from .config import Settings
 from .file_exporter import OtlpJsonFileLogExporter, OtlpJsonFileSpanExporter
 
@@ -385,13 +385,19 @@ class OtelSink:
         *,
         start_ns: int | None = None,
         ids: Ids | None = None,
+        links: Sequence[SpanLink] = (),
     ) -> trace.Span:
         ctx = _context_of(parent)
+        otel_links = [trace.Link(span_context(lids), lattrs) for lids, lattrs in links]
         if ids is None:
-            return self.tracer.start_span(name, context=ctx, attributes=attrs, start_time=start_ns)
+            return self.tracer.start_span(
+                name, context=ctx, attributes=attrs, start_time=start_ns, links=otel_links
+            )
         self.ids.force(ids.trace_id, ids.span_id)
         try:
-            return self.tracer.start_span(name, context=ctx, attributes=attrs, start_time=start_ns)
+            return self.tracer.start_span(
+                name, context=ctx, attributes=attrs, start_time=start_ns, links=otel_links
+            )
         finally:
             self.ids.clear()
 

@@ -157,6 +157,27 @@ def span_record(
     return out
 
 
+def link_record(
+    *,
+    trace_id: int,
+    span_id: int,
+    trace_state: str | None,
+    trace_flags: int,
+    remote: bool,
+    attributes: Mapping[str, Any] | None,
+    dropped_attributes: int = 0,
+) -> dict[str, Any]:
+    """One OTLP/JSON ``Span.Link``, whichever writer holds it."""
+    out: dict[str, Any] = {"traceId": f"{trace_id:032x}", "spanId": f"{span_id:016x}"}
+    if trace_state:
+        out["traceState"] = trace_state
+    out["attributes"] = key_values(attributes)
+    if dropped_attributes:
+        out["droppedAttributesCount"] = dropped_attributes
+    out["flags"] = (trace_flags & 0xFF) | HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
+    return out
+
+
 def log_record(
     *,
     time_ns: int | None,

@@ -4,7 +4,8 @@ For tests and the CLI: no OpenTelemetry import, just ``json``. A span comes back
 
     {"trace_id", "span_id", "parent_span_id" (None for a root), "parent_is_remote",
      "name", "kind", "start_ns", "end_ns", "attributes": {...},
-     "events": [{"name", "time_ns", "attributes"}], "status_code", "status_message",
+     "events": [{"name", "time_ns", "attributes"}],
+     "links": [{"trace_id", "span_id", "attributes"}], "status_code", "status_message",
      "resource": {...}, "scope"}
 
 and a log record as::
@@ -103,6 +104,14 @@ def spans_of(req: dict[str, Any]) -> Iterator[dict[str, Any]]:
                             "attributes": decode_attrs(e.get("attributes")),
                         }
                         for e in s.get("events", ())
+                    ],
+                    "links": [
+                        {
+                            "trace_id": link["traceId"],
+                            "span_id": link["spanId"],
+                            "attributes": decode_attrs(link.get("attributes")),
+                        }
+                        for link in s.get("links", ())
                     ],
                     "status_code": int(status.get("code", 0)),
                     "status_message": status.get("message", ""),
