@@ -155,7 +155,11 @@ def span(name: str, *, links: Sequence[Link] = (), **attrs: Any) -> Iterator[Spa
     """Open a span that is the current span inside the block; an escaping exception
     is recorded on it (per the OTel exception conventions) before it ends. ``links``:
     spans of other traces it refers to (:class:`Link`)."""
-    handle = _backend.start_span(name, attrs, activate=True, links=links)
+    handle = (
+        _backend.start_span(name, attrs, activate=True, links=links)
+        if links  # else as before links existed (a backend of a test or of a user)
+        else _backend.start_span(name, attrs, activate=True)
+    )
     try:
         yield handle
     except BaseException as exc:
