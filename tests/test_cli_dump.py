@@ -165,7 +165,7 @@ def test_ps_lists_registered_processes(dump_env: Env) -> None:
 
     empty = devx_cli(dump_env, "ps")
     assert empty.returncode == cli.EXIT_OK and empty.stdout == ""
-    assert "no devx process of yours has stack dumps enabled" in empty.stderr
+    assert "no devx tree of yours is running" in empty.stderr
 
     _tree, actors = start_hung_tree(dump_env)
     prog = dump_env.tmp_path / "plain_prog.py"
@@ -175,7 +175,10 @@ def test_ps_lists_registered_processes(dump_env: Env) -> None:
 
     res = devx_cli(dump_env, "ps")
     assert res.returncode == 0, res.stderr
-    header, *lines = res.stdout.splitlines()
+    # the trees (tests/test_ps.py), then the processes that take dumps under a title
+    sections = res.stdout.split("\n\n")
+    assert sections[1].startswith("stack dumps enabled"), res.stdout
+    header, *lines = sections[2].splitlines()
     assert header.split() == list(cli.PS_COLUMNS)
     # aligned: every column starts where its header does (PID and AGE right-aligned)
     starts = {c: header.index(c) for c in ("ACTOR", "UID", "COMMAND")}

@@ -2,8 +2,8 @@
 :func:`build_parser`; each returns the process exit code.
 
 ``devx dump <pid | pattern>``  signal a running tree and print every actor's stack dump
-``devx ps``                    list this user's devx processes that take stack dumps,
-                               and each debug tree's terminal: holder and waiters
+``devx ps``                    list this user's running trees, the processes that take
+                               stack dumps, and each debug tree's terminal: holder and waiters
 ``devx --version``             (also ``python -m devx``)
 ``devx attach [PID|NAME]``     be the terminal of a tree that runs without one
 ``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from devx.debug.lock_file import TreeLock
     from devx.debug.stack import Entry
+    from devx.debug.tree_file import TreeAdvert
 
 EXIT_OK = 0
 EXIT_NO_MATCH = 1
@@ -156,15 +157,67 @@ def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
     return rows
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell (numbers right-aligned); the last column
-    is never padded nor cut."""
+TREE_COLUMNS = ("PID", "AGE", "STARTED", "TREE", "UID", "ACTORS", "MODE", "COMMAND")
+
+
+def started_text(when: float, now: float | None = None) -> str:
+    """A start time as ``ps`` shows it: ``HH:MM:SS`` today, else ``Mon DD``."""
+    import time
+
+    t, today = time.localtime(when), time.localtime(now)
+    if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday):
+        return time.strftime("%H:%M:%S", t)
+    return time.strftime("%b %d", t)
+
+
+def tree_rows(
+    adverts: Iterable[TreeAdvert], entries: Sequence[Entry], locks: Sequence[TreeLock]
+) -> list[tuple[str, ...]]:
+    """One row per running tree (its root's advert), oldest first: how long it runs,
+    its actors (when its root holds their registry, else ``?``), and how it runs:
+    ``debug`` (debug mode, or a turn at the terminal was asked for), ``attach`` (its
+    REPLs wait for `devx attach`), ``dumps`` (its root takes stack dumps)."""
+    from devx.debug import stack
+
+    dumping = {e.pid for e in entries}
+    debugging = {t.root_uuid for t in locks}
+    rows: list[tuple[str, ...]] = []
+    for t in adverts:
+        mode = [
+            flag
+            for flag, on in (
+                ("debug", t.debug or t.root_uuid in debugging),
+                ("attach", t.attach),
+                ("dumps", t.pid in dumping),
+            )
+            if on
+        ]
+        rows.append(
+            (
+                str(t.pid),
+                age_text(proc_age_s(t.pid, t.start_time)),
+                started_text(t.started),
+                t.path or t.name,
+                t.uid,
+                "?" if t.actors is None else str(t.actors),
+                ",".join(mode) or "-",
+                " ".join(stack.proc_cmdline(t.pid) or ()),
+            )
+        )
+    return rows
+
+
+def format_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Iterable[int] = (0, 1)
+) -> list[str]:
+    """Columns padded to their widest cell (numbers right-aligned: the columns
+    ``right``, by default PID and AGE); the last column is never padded nor cut."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    right = {0, 1}  # PID and AGE
+    numeric = set(right)
 
     def line(cells: Sequence[str]) -> str:
         parts = [
-            c.rjust(w) if i in right else c.ljust(w)
+            c.rjust(w) if i in numeric else c.ljust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=False))
         ]
         return "  ".join([*parts, cells[-1]]).rstrip()
@@ -192,22 +245,33 @@ def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from devx.debug import lock_file, stack
+    from devx.debug import lock_file, stack, tree_file
 
+    adverts = tree_file.trees()
     entries = stack.entries()
     trees = lock_file.trees()
-    if entries:
-        print("\n".join(format_table(PS_COLUMNS, ps_rows(entries))))
-    elif not trees:
-        where = stack.runtime_dir(create=False) or "(no registry directory yet)"
-        _err(
-            f"ps: no devx process of yours has stack dumps enabled (registry: {where}); "
-            "enable them with open_root_actor(enable_stack_on_sig=True) or "
-            "DEVX_ENABLE_STACKSCOPE=1. No debug tree of yours is running either"
+    sections = []
+    if adverts:
+        sections.append(
+            format_table(TREE_COLUMNS, tree_rows(adverts, entries, trees), right=(0, 1, 5))
         )
-        return EXIT_OK
+    if entries:
+        sections.append(["stack dumps enabled (`devx dump` takes any of these):"])
+        sections.append(format_table(PS_COLUMNS, ps_rows(entries)))
+    elif adverts:
+        sections.append(
+            [
+                "no process of yours takes stack dumps: enable them with "
+                "open_root_actor(enable_stack_on_sig=True) or DEVX_ENABLE_STACKSCOPE=1"
+            ]
+        )
     if trees:
-        print(("\n" if entries else "") + "\n".join(lock_lines(trees)))
+        sections.append(lock_lines(trees))
+    if not sections:
+        where = stack.runtime_dir(create=False) or "(none yet)"
+        _err(f"ps: no devx tree of yours is running (runtime directory: {where})")
+        return EXIT_OK
+    print("\n\n".join("\n".join(lines) for lines in sections))
     return EXIT_OK
 
 
@@ -376,10 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser(
         "ps",
-        help="list your devx processes that take stack dumps, and who holds or waits for "
-        "each debug tree's terminal",
+        help="list your running devx trees, the processes that take stack dumps, and who "
+        "holds or waits for each debug tree's terminal",
         description=(
-            "List this user's running devx processes that have stack dumps enabled "
+            "List this user's running devx trees, with or without stack dumps or debug "
+            "mode, one line each from the file its root keeps in your private runtime "
+            "directory: the root's pid, age and start time, the tree's name and uid, "
+            "its actor count (when the root holds the registry they register with, "
+            "else ?), its mode (debug, attach, dumps) and command line. Then the "
+            "processes that have stack dumps enabled "
             "(open_root_actor(enable_stack_on_sig=True) or DEVX_ENABLE_STACKSCOPE=1), "
             "one line each in tree order: pid, age, the actor's tree path (children "
             "indented under their parent), its uid, and for each tree's root (or plain "

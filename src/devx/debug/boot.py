@@ -61,6 +61,9 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         actor.enable_module("devx.debug.lock")
         actor.enable_module("devx.debug.sigint")
         await actor.start_service(lock_file.publish, actor, lock)  # for `devx ps`, `waiters`
+        from . import tree_file  # every tree, debug or not, for `devx ps`
+
+        await actor.start_service(tree_file.publish, actor)
         quit_report.install(actor.path)
     elif actor.debug_mode or actor.config.debug_tree:
         await actor.start_service(tree_lock.follow_root, actor)

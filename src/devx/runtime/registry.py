@@ -56,6 +56,7 @@ class Registry:
         self.entries: dict[str, Entry] = {}  # by uuid, oldest first
         self._via: dict[str, int] = {}  # uuid -> id() of the channel it registered over
         self._changed = trio.Event()
+        self.version = 0  # counts the changes (add, remove)
 
     def add(self, msg: Register, chan: Channel | None) -> None:
         entry = Entry(msg.uid, _addr(msg.addr), msg.root_uid, msg.path, msg.pid)
@@ -69,6 +70,7 @@ class Registry:
     def remove(self, uid: ActorID) -> None:
         if self.entries.pop(uid.uuid, None) is not None:
             log.debug("unregistered %s", uid)
+            self._wake()
         self._via.pop(uid.uuid, None)
 
     def drop_channel(self, chan: Channel) -> None:
@@ -79,10 +81,16 @@ class Registry:
             self._via.pop(uuid, None)
             if entry is not None:
                 log.debug("unregistered %s: its channel closed", entry.uid)
+        if gone:
+            self._wake()
 
     def find(self, name: str) -> list[Entry]:
         """Entries named ``name``, newest first."""
         return [e for e in reversed(self.entries.values()) if e.uid.name == name]
+
+    async def changed(self) -> None:
+        """Wait for the next change of the table (an actor added or gone)."""
+        await self._changed.wait()
 
     async def wait_for(self, name: str) -> list[Entry]:
         while True:
@@ -92,6 +100,7 @@ class Registry:
             await self._changed.wait()
 
     def _wake(self) -> None:
+        self.version += 1
         self._changed.set()
         self._changed = trio.Event()
 

@@ -1,0 +1,192 @@
+"""Every running tree's root advertises itself for ``devx ps``: a small file in the
+caller's private runtime directory (0700, see :mod:`~devx.debug.stack.registry`).
+
+Why: the stack-dump registry lists only processes that take dumps, and the lock
+state file (:mod:`.lock_file`) only trees that debug; a plain tree left running (or
+hung) was invisible. The root writes ``tree-<root uuid>.json`` (0600, atomically, on a
+worker thread: the trio thread only starts the write) with its pid and /proc start
+time, name, when it started and how it runs (debug, attach), and the count of its
+actors when it holds the registry they register with; it rewrites the file when that
+count changes (coalesced) and removes it at exit. A root killed with SIGKILL leaves
+its file behind: readers check the pid is alive and still the process that wrote it
+(its start time), skip the file otherwise and remove it.
+
+Imports nothing heavy at module level (the CLI reads these files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .stack import registry as reg
+
+if TYPE_CHECKING:
+    from ..runtime.actor import Actor
+
+PREFIX = "tree-"
+_VERSION = 1
+COALESCE_S = 0.1  # a burst of spawns is one rewrite of the count, not one per actor
+
+
+@dataclass(frozen=True)
+class TreeAdvert:
+    """One live tree, as its root last advertised it."""
+
+    pid: int
+    start_time: int | None  # /proc start time of the root, in clock ticks
+    name: str
+    uid: str  # name@uuid8, as elsewhere in `devx ps`
+    root_uuid: str
+    started: float  # wall clock (time.time()) when the root started
+    debug: bool
+    attach: bool
+    actors: int | None  # None: its registry is another process's
+    path: str
+
+
+def path_for(root_uuid: str, *, create: bool = False) -> str | None:
+    base = reg.runtime_dir(create=create)
+    return None if base is None else os.path.join(base, f"{PREFIX}{root_uuid}.json")
+
+
+def _write(root_uuid: str, data: dict[str, Any]) -> str | None:
+    """Write atomically (making the private directory on first use); the path, or
+    ``None`` when there is no private directory."""
+    path = path_for(root_uuid, create=True)
+    if path is None:
+        return None
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        reg.write_all(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+def _first_write(root_uuid: str, data: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The first write, with the root's start time read here too (off the trio
+    thread); ``(path, start time)``."""
+    data["start_time"] = reg.proc_start_time(int(data["pid"]))
+    return _write(root_uuid, data), data["start_time"]
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _count(actor: Actor) -> int | None:
+    """The tree's actors registered in this root's own registry (its root included);
+    ``None`` when the tree registers with another process's."""
+    table = actor.registry
+    if table is None:
+        return None
+    return sum(1 for e in table.entries.values() if e.root_uid == actor.uid)
+
+
+async def publish(actor: Actor, task_status: Any = None) -> None:
+    """The root's service task: advertise the tree until it exits, then remove the
+    file. Reports started at once (the writes are a worker thread's)."""
+    import trio
+
+    from ..core import settings
+
+    if task_status is not None:
+        task_status.started()
+    data: dict[str, Any] = {
+        "v": _VERSION,
+        "pid": actor.pid,
+        "start_time": None,
+        "name": actor.name,
+        "uid": f"{actor.name}@{actor.uid.uuid[:8]}",
+        "path": actor.path,
+        "started": time.time(),
+        "debug": bool(actor.debug_mode or actor.config.debug_tree),
+        "attach": settings.current().attach,
+        "actors": _count(actor),
+    }
+    path: str | None = None
+    try:
+        path, data["start_time"] = await trio.to_thread.run_sync(
+            _first_write, actor.uid.uuid, dict(data)
+        )
+        # the root became the registrar meanwhile (its first step), or registers
+        # with another process's registry: no count to keep up to date then
+        table = actor.registry
+        if path is None or table is None:
+            await trio.sleep_forever()  # the file stays until the tree exits
+        assert table is not None
+        seen = -1
+        while True:
+            if table.version != seen:
+                seen = table.version
+                count = _count(actor)
+                if count != data["actors"]:
+                    data["actors"] = count
+                    await trio.to_thread.run_sync(_write, actor.uid.uuid, dict(data))
+                continue
+            await table.changed()
+            await trio.sleep(COALESCE_S)
+    finally:
+        if path is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_unlink, path)
+
+
+def _read(path: str) -> TreeAdvert | None:
+    """The advert in ``path``; ``None`` when unreadable, malformed or stale (its root
+    is gone, or its pid is another process's now: the file is removed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            data = json.loads(f.read())
+        pid = int(data["pid"])
+        start = data.get("start_time")
+        actors = data.get("actors")
+        advert = TreeAdvert(
+            pid=pid,
+            start_time=None if start is None else int(start),
+            name=str(data.get("name", "")),
+            uid=str(data.get("uid", "")),
+            root_uuid=os.path.basename(path)[len(PREFIX) : -len(".json")],
+            started=float(data.get("started", 0.0)),
+            debug=bool(data.get("debug", False)),
+            attach=bool(data.get("attach", False)),
+            actors=None if actors is None else int(actors),
+            path=str(data.get("path", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    stale = not reg.pid_alive(pid)
+    if not stale and advert.start_time is not None:
+        stale = reg.proc_start_time(pid) != advert.start_time
+    if not stale:
+        owner = reg.proc_uid(pid)
+        stale = owner is not None and owner != os.geteuid()
+    if stale:
+        _unlink(path)
+        return None
+    return advert
+
+
+def trees() -> list[TreeAdvert]:
+    """Every live tree of the caller's, oldest first."""
+    base = reg.runtime_dir(create=False)
+    if base is None:
+        return []
+    out = []
+    for fname in os.listdir(base):
+        if fname.startswith(PREFIX) and fname.endswith(".json"):
+            got = _read(os.path.join(base, fname))
+            if got is not None:
+                out.append(got)
+    return sorted(out, key=lambda t: (t.started, t.pid))

@@ -1,0 +1,140 @@
+"""``devx ps`` lists every running tree of the user (issue 25, item 9), with or
+without stack dumps and debug mode: each root advertises itself in the private
+runtime directory while it runs (devx.debug.tree_file). Real trees, a real ``devx``
+command, the files as the roots write them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import scaled, wait_until
+from devx import cli
+from devx.debug import tree_file
+from test_stack_support import PY, Env, devx_cli
+from test_stack_support import dump_env as dump_env  # fixture
+
+pytestmark = pytest.mark.timeout(120)
+
+SCRIPT = str(Path(__file__).parent / "scripts" / "ps_tree.py")
+
+
+def _start(env: Env, name: str, *flags: str, children: int = 2) -> int:
+    tree = env.start([PY, SCRIPT, "--name", name, f"--children={children}", *flags], name=name)
+    (m,) = tree.wait_lines(r"^READY (\d+)$", 1, scaled(30))
+    return int(m[1])
+
+
+def _adverts(env: Env, monkeypatch: pytest.MonkeyPatch) -> dict[int, tree_file.TreeAdvert]:
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(env.runtime_dir))
+    return {t.pid: t for t in tree_file.trees()}
+
+
+def _trees_table(out: str) -> dict[str, dict[str, str]]:
+    """The trees section of `devx ps` (its first), as rows by tree name, cut where the
+    header's left-aligned columns start (PID, AGE and ACTORS are right-aligned)."""
+    header, *lines = out.split("\n\n")[0].splitlines()
+    assert header.split() == list(cli.TREE_COLUMNS), out
+    at = {c: header.index(c) for c in ("STARTED", "TREE", "UID", "MODE", "COMMAND")}
+    rows = {}
+    for ln in lines:
+        pid, age = ln[: at["STARTED"]].split()
+        uid, actors = ln[at["UID"] : at["MODE"]].split()
+        row = {
+            "PID": pid,
+            "AGE": age,
+            "STARTED": ln[at["STARTED"] : at["TREE"]].strip(),
+            "TREE": ln[at["TREE"] : at["UID"]].strip(),
+            "UID": uid,
+            "ACTORS": actors,
+            "MODE": ln[at["MODE"] : at["COMMAND"]].strip(),
+            "COMMAND": ln[at["COMMAND"] :],
+        }
+        rows[row["TREE"]] = row
+    return rows
+
+
+def test_every_running_tree_is_listed_with_how_it_runs(
+    dump_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain tree (no debug mode, no dumps) and a debug tree taking dumps are both
+    listed while they run, with their actors and mode; a tree that exited is not,
+    and its root removed its file."""
+    plain = _start(dump_env, "plainps")
+    loud = _start(dump_env, "loudps", "--debug", "--dumps", children=1)
+
+    def counted() -> dict[int, tree_file.TreeAdvert] | None:
+        got = _adverts(dump_env, monkeypatch)
+        ok = plain in got and loud in got and got[plain].actors == 3 and got[loud].actors == 2
+        return got if ok else None
+
+    adverts = wait_until(counted, scaled(15), "both trees advertised with their actors")
+    assert not adverts[plain].debug and adverts[loud].debug
+
+    res = devx_cli(dump_env, "ps")
+    assert res.returncode == 0, res.stderr
+    rows = _trees_table(res.stdout)
+    assert set(rows) == {"plainps", "loudps"}, res.stdout
+    assert rows["plainps"]["PID"] == str(plain) and rows["loudps"]["PID"] == str(loud)
+    assert (rows["plainps"]["ACTORS"], rows["plainps"]["MODE"]) == ("3", "-")
+    assert (rows["loudps"]["ACTORS"], rows["loudps"]["MODE"]) == ("2", "debug,dumps")
+    assert rows["plainps"]["UID"].startswith("plainps@")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d|\w{3} \d\d", rows["plainps"]["STARTED"]), rows
+    assert rows["plainps"]["COMMAND"].endswith("ps_tree.py --name plainps --children=2")
+    # the dump table lists the loud tree's processes only (the plain one takes none)
+    assert "stack dumps enabled" in res.stdout
+    assert str(loud) in res.stdout.split("stack dumps enabled")[1]
+
+    # the plain tree ends (ctrl-c): gone from the list, its file too
+    (plain_tree,) = [t for t in dump_env.trees if t.pid == plain]
+    plain_file = dump_env.runtime_dir / f"tree-{adverts[plain].root_uuid}.json"
+    assert plain_file.exists()
+    os.kill(plain, signal.SIGINT)
+    plain_tree.proc.wait(scaled(30))
+    assert not plain_file.exists()  # removed by its root at exit, not by a reader
+    res = devx_cli(dump_env, "ps")
+    assert set(_trees_table(res.stdout)) == {"loudps"}, res.stdout
+
+
+def test_a_sigkilled_root_is_not_shown_as_live(
+    dump_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL leaves the root's file behind: `devx ps` does not list it and removes
+    it; nothing else running, it says so."""
+    pid = _start(dump_env, "killedps", children=1)
+    advert = wait_until(
+        lambda: _adverts(dump_env, monkeypatch).get(pid), scaled(15), "the tree advertised"
+    )
+    left = dump_env.runtime_dir / f"tree-{advert.root_uuid}.json"
+    os.kill(pid, signal.SIGKILL)
+    (tree,) = dump_env.trees
+    tree.proc.wait(scaled(30))
+    assert json.loads(left.read_text())["pid"] == pid  # still there: nobody removed it
+    res = devx_cli(dump_env, "ps")
+    assert res.returncode == 0 and res.stdout == "", res.stdout
+    assert "no devx tree of yours is running" in res.stderr
+    assert not left.exists()
+
+
+def test_a_reused_pid_is_not_taken_for_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file naming a live pid whose process started at another time (the root died
+    and its pid went to another process) is stale: ignored and removed."""
+    rt = tmp_path / "rt"
+    rt.mkdir(mode=0o700)
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(rt))
+    from devx.debug.stack import registry as reg
+
+    here = reg.proc_start_time(os.getpid())
+    assert here is not None
+    for uuid, start in (("a" * 32, here), ("b" * 32, here + 1)):
+        data = {"v": 1, "pid": os.getpid(), "start_time": start, "name": uuid[:1], "uid": "x"}
+        (rt / f"tree-{uuid}.json").write_text(json.dumps(data))
+    assert [t.name for t in tree_file.trees()] == ["a"]
+    assert sorted(p.name for p in rt.iterdir()) == [f"tree-{'a' * 32}.json"]
