@@ -526,7 +526,16 @@ def test_dashboard_queries(name: str, dash: dict[str, Any]) -> None:
     crash = by_title["Crashes by actor and exception type"]["targets"][0]["expr"]
     assert "by (service_name, exception_type)" in crash
     assert by_title["Stack dumps"]["datasource"]["type"] == "loki"
-    assert by_title["Trees"]["targets"][0]["operation"] == schema.TREE_START_SPAN  # live
+    trees = by_title["Trees"]["targets"][0]
+    assert f'name = "{schema.TREE_START_SPAN}"' in trees["query"]  # live, from the start
+    assert trees["tableType"] == "traces"  # one row per tree
+    # every variable defaults to every tree (trees are named after their program, so
+    # a default of a name, e.g. "root", would show nothing of most of them)
+    for var in dash["templating"]["list"]:
+        default = var["current"]["value"]
+        assert var["query"] == default, var
+        for name in ("root", "child_crash", "pkg", "a-b.c"):
+            assert re.fullmatch(default, name), (var["name"], default, name)
     assert 'devx.actor.outcome = "crashed"' in by_title["Crashed actors"]["targets"][0]["query"]
 
 
@@ -552,9 +561,11 @@ def test_the_panels_on_a_real_recorded_crash(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     spans = load_spans(trace)
     q = dashboard_queries()
+    ((_, dash),) = dashboards()
+    defaults = {v["name"]: v["current"]["value"] for v in dash["templating"]["list"]}
 
-    def rows(title: str, tree: str = ".+") -> list[dict[str, Any]]:
-        return run_traceql(q[title], spans, tree=tree)
+    def rows(title: str, **variables: str) -> list[dict[str, Any]]:
+        return run_traceql(q[title], spans, **{**defaults, **variables})
 
     crashed = rows("Crashed actors")
     assert [r["resource.service.name"] for r in crashed] == ["child_crash/divider"]
@@ -565,6 +576,9 @@ def test_the_panels_on_a_real_recorded_crash(tmp_path: Path) -> None:
     }
     assert len(rows("Actors started")) == 2
     assert rows("Crashed actors", tree="other") == []  # the tree variable filters
+    # the Trees panel with the dashboard's defaults: this tree, named after its program
+    assert [r["resource.service.name"] for r in rows("Trees")] == ["child_crash"]
+    assert rows("Trees", root="root") == []  # the old default found nothing of it
     # each crash took its turn at the terminal (the child's, then the root's), but
     # with no terminal on stdin no REPL opened
     holds = rows("TTY lock holds")
