@@ -23,7 +23,7 @@ import trio
 import devx
 import discovery_fns
 from _pty import Repl, banner
-from conftest import scaled
+from conftest import scaled, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -289,6 +289,15 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
 
             assert trio.run(main) == 42
             assert "Pdb" not in capfd.readouterr().out
+            # the answer can arrive before the host's root took the release of the
+            # terminal: a ctrl-c then is the REPL's (shielded), not the tree's
+            from devx.debug import lock_file
+
+            def released() -> bool:
+                mine = [t for t in lock_file.trees() if t.pid == host.child.pid]
+                return bool(mine) and not mine[0].state.busy
+
+            wait_until(released, scaled(10), "the host tree's terminal released")
             host.child.sendintr()  # ctrl-c on its terminal ends the host tree
             host.finish()
         finally:
