@@ -207,3 +207,21 @@ def context_cancel_timeout() -> float:
     from devx.core import settings
 
     return settings.current().context_cancel_timeout
+
+
+_ctx_gate: trio.Event | None = None
+
+
+@devx.context
+async def started_then_wait(ctx: devx.Context) -> str:
+    """Say started, then wait for the caller's next call (open_ctx_gate)."""
+    global _ctx_gate
+    _ctx_gate = trio.Event()
+    await ctx.started("first")
+    await _ctx_gate.wait()
+    return "after"
+
+
+def open_ctx_gate() -> None:
+    assert _ctx_gate is not None
+    _ctx_gate.set()

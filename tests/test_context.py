@@ -318,6 +318,51 @@ def test_backpressure_bounds_the_buffer():
     run(main)
 
 
+def test_started_reaches_a_caller_while_the_callee_waits():
+    """``started()`` is held back a moment to share a write with what follows; a
+    callee that waits after it (for the caller's next call here) still hands the
+    caller its first value at once."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.started_then_wait) as (ctx, first):
+                assert first == "first"
+                await portal.run(ctx_fns.open_ctx_gate)
+                assert await ctx.result() == "after"
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_a_context_without_a_stream_costs_the_caller_one_frame_each_way():
+    """A callee that returns right after ``started()``: its Started and Return come
+    in one write, so the caller's block is over with the result in hand and sends
+    nothing but its Start (no end-of-stream for a stream nobody opened)."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            chan = portal.channel
+            sent: list[object] = []
+            real_send_raw = chan.send_raw
+
+            async def counting_send_raw(frame, **kw):
+                sent.append(frame)
+                await real_send_raw(frame, **kw)
+
+            chan.send_raw = counting_send_raw  # type: ignore[method-assign]
+            for i in range(20):
+                async with portal.open_context(ctx_fns.just_return, value=i) as (ctx, first):
+                    assert first == i
+                assert await ctx.result() == i + 1
+            chan.send_raw = real_send_raw  # type: ignore[method-assign]
+            assert len(sent) == 20, len(sent)
+            await portal.cancel_actor()
+
+    run(main)
+
+
 def test_many_concurrent_contexts_on_one_channel():
     async def main():
         async with devx.open_nursery() as an:

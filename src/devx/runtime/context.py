@@ -369,7 +369,9 @@ class Context:
 
     async def _wait(self, ready: Callable[[], bool]) -> None:
         if ready():
-            await trio.lowlevel.checkpoint()
+            # a cancellation point, no scheduler pass: what it waits for came with a
+            # frame the caller's reader delivered, and the caller waited for that one
+            await trio.lowlevel.checkpoint_if_cancelled()
             return
         while not ready():
             await self._lot.park()
@@ -403,7 +405,11 @@ class Context:
             raise IPCEncodeError(f"value given to started() in {self._where()}: {exc}") from None
         self._started = True
         self.span.event(schema.CONTEXT_STARTED)
-        await self.chan.send_raw(frame)
+        # held back a moment: a callee that returns (or sends) right after shares
+        # the write, and the caller gets Started and Return with one wake-up
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if not self._actor.held.hold(self.chan, frame):
+            await self.chan.send_raw(frame)
 
     @asynccontextmanager
     async def open_stream(

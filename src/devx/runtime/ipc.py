@@ -280,6 +280,54 @@ class CallTable:
         self.pending.clear()
 
 
+class HeldFrames:
+    """Frames sent a moment later, so that they share a write (and the peer one
+    wake-up) with what follows: a context's ``Started`` goes out with the
+    ``Return`` of a callee that returns right after it, or with the callee's next
+    frame, or, when the callee waits for something first, as soon as its task gives
+    the loop back (this flusher task runs in the next scheduler batch). One per
+    actor; its task runs in the actor's service nursery."""
+
+    def __init__(self) -> None:
+        self._chans: list[Channel] = []
+        self._task: trio.lowlevel.Task | None = None
+        self._running = False
+
+    def hold(self, chan: Channel, frame: Frame | RawFrame) -> bool:
+        """Hold ``frame`` back for ``chan``; False (the caller sends it) when the
+        flusher does not run."""
+        if not self._running or chan.closed:
+            return False
+        chan._held.append(frame)
+        if len(chan._held) == 1:
+            self._chans.append(chan)
+        if self._task is not None:
+            task, self._task = self._task, None
+            trio.lowlevel.reschedule(task)
+        return True
+
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        self._task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def run(self) -> None:
+        self._running = True
+        try:
+            while True:
+                if not self._chans:
+                    self._task = trio.lowlevel.current_task()
+                    await trio.lowlevel.wait_task_rescheduled(self._abort)
+                chans, self._chans = self._chans, []
+                for chan in chans:
+                    if chan._held and not chan.closed:
+                        try:  # waits for a busy channel (its frames stay in order)
+                            await chan.send_raw(None, checkpoint=False)
+                        except ChannelClosed:
+                            pass  # its reader reports the loss
+        finally:
+            self._running = False
+
+
 class Channel:
     """One connection to a peer actor: framed send/receive of typed messages.
 
@@ -292,6 +340,7 @@ class Channel:
         self.peer_uid: ActorID | None = None
         self.peer_pid: int | None = None
         self._send_lock = trio.Lock()
+        self._held: list[Frame | RawFrame] = []  # frames held back (HeldFrames)
         # trio.SocketStream (TCP or UDS): read and write its socket directly on the
         # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
         self._sock: Any = getattr(stream, "socket", None)
@@ -360,7 +409,7 @@ class Channel:
 
     async def send_raw(
         self,
-        frame: Frame | RawFrame,
+        frame: Frame | RawFrame | None,
         *,
         checkpoint: bool = True,
         shield: bool = False,
@@ -376,7 +425,9 @@ class Channel:
         its reader's teardown); cheaper than a shielded cancel scope around the call,
         which costs more than the whole send when the frame goes out at once. A
         shielded send waits at most ``lock_timeout`` for another sender to finish,
-        then gives up with :class:`ChannelClosed`."""
+        then gives up with :class:`ChannelClosed`. Frames held back
+        (:class:`HeldFrames`) go out first, in the same write; ``frame=None``: only
+        those."""
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
         # take the lock without a scheduler pass when it is free (the common case):
@@ -396,8 +447,12 @@ class Channel:
         try:
             if not shield:
                 await trio.lowlevel.checkpoint_if_cancelled()
-            sent = self._write_now(frame)
-            if sent == len(frame):
+            bufs = _buffers(frame)
+            if self._held:
+                held, self._held = self._held, []
+                bufs = [b for f in held for b in _buffers(f)] + bufs
+            sent = self._write_now(bufs)
+            if sent == sum(map(len, bufs)):
                 if checkpoint:
                     self._sends_in_a_row += 1
                     if self._sends_in_a_row >= YIELD_EVERY:
@@ -409,7 +464,7 @@ class Channel:
             # for the peer: no cancellation mid-frame, but a bound on a peer that
             # stopped reading, after which the channel is given up
             with trio.CancelScope(shield=True, deadline=trio.current_time() + SEND_TIMEOUT):
-                for part in _rest(frame, sent):
+                for part in _rest(bufs, sent):
                     await self.stream.send_all(part)
                 return
             self.closed = True
@@ -421,17 +476,16 @@ class Channel:
         finally:
             self._send_lock.release()
 
-    def _write_now(self, frame: Frame | RawFrame) -> int:
+    def _write_now(self, bufs: list[Any]) -> int:
         """Write what the socket takes without blocking (trio keeps it non-blocking);
-        the caller holds the send lock, so nothing else writes to it meanwhile. A
-        raw frame's head and body go in one ``writev``."""
+        the caller holds the send lock, so nothing else writes to it meanwhile.
+        Several buffers (a raw frame's head and body, held frames) go in one
+        ``writev``."""
         fd = self._sock.fileno() if self._sock is not None else -1
         if fd < 0:
             return 0
         try:
-            if isinstance(frame, RawFrame):
-                return os.writev(fd, (frame.head, frame.body))
-            return os.write(fd, frame)
+            return os.write(fd, bufs[0]) if len(bufs) == 1 else os.writev(fd, bufs)
         except BlockingIOError:
             return 0
 
@@ -620,14 +674,21 @@ class Channel:
                 pass
 
 
-def _rest(frame: Frame | RawFrame, sent: int) -> list[Any]:
-    """What is left to write of ``frame`` once ``sent`` bytes went out."""
-    if not isinstance(frame, RawFrame):
-        return [memoryview(frame)[sent:] if sent else frame]
-    head = len(frame.head)
-    if sent < head:
-        return [memoryview(frame.head)[sent:], frame.body]
-    return [frame.body[sent - head :]]
+def _buffers(frame: Frame | RawFrame | None) -> list[Any]:
+    if frame is None:
+        return []
+    if isinstance(frame, RawFrame):
+        return [frame.head, frame.body]
+    return [frame]
+
+
+def _rest(bufs: list[Any], sent: int) -> list[Any]:
+    """What is left to write of ``bufs`` once ``sent`` bytes went out."""
+    for i, buf in enumerate(bufs):
+        if sent < len(buf):
+            return [memoryview(buf)[sent:] if sent else buf, *bufs[i + 1 :]]
+        sent -= len(buf)
+    return []
 
 
 async def connect(addr: Addr) -> Channel:

@@ -65,13 +65,36 @@ def any_value(value: Any) -> dict[str, Any]:
     return {"stringValue": str(value)}
 
 
+# (key, value) -> its encoded pair, for values of these exact types: the same few
+# (an actor's lineage, a context's function) are on every record an actor writes
+_PAIR_TYPES = (str, int, bool)
+_PAIRS: dict[tuple[str, Any, type], dict[str, Any]] = {}
+_PAIRS_MAX = 4096
+
+
 def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Attributes as OTLP ``KeyValue`` mappings. A pair of a ``str`` key and a
+    ``str``/``int``/``bool`` value is encoded once and its mapping reused (the
+    writer only serializes them): this encoding is most of a record's cost."""
     if not attrs:
         return []
-    return [
-        {"key": str.__str__(k) if isinstance(k, str) else str(k), "value": any_value(v)}
-        for k, v in attrs.items()
-    ]
+    out = []
+    pairs = _PAIRS
+    for k, v in attrs.items():
+        t = type(v)
+        if type(k) is str and t in _PAIR_TYPES:
+            key = (k, v, t)
+            pair = pairs.get(key)
+            if pair is None:
+                if len(pairs) >= _PAIRS_MAX:
+                    pairs.clear()
+                pair = pairs[key] = {"key": k, "value": any_value(v)}
+            out.append(pair)
+        else:
+            out.append(
+                {"key": str.__str__(k) if isinstance(k, str) else str(k), "value": any_value(v)}
+            )
+    return out
 
 
 def scope(
