@@ -177,8 +177,8 @@ def test_ps_lists_registered_processes(dump_env: Env) -> None:
     assert res.returncode == 0, res.stderr
     # the trees (tests/test_ps.py), then the processes that take dumps under a title
     sections = res.stdout.split("\n\n")
-    assert sections[1].startswith("stack dumps enabled"), res.stdout
-    header, *lines = sections[2].splitlines()
+    title, header, *lines = sections[1].splitlines()
+    assert title.startswith("stack dumps enabled"), res.stdout
     assert header.split() == list(cli.PS_COLUMNS)
     # aligned: every column starts where its header does (PID and AGE right-aligned)
     starts = {c: header.index(c) for c in ("ACTOR", "UID", "COMMAND")}

@@ -256,8 +256,12 @@ def cmd_ps(args: argparse.Namespace) -> int:
             format_table(TREE_COLUMNS, tree_rows(adverts, entries, trees), right=(0, 1, 5))
         )
     if entries:
-        sections.append(["stack dumps enabled (`devx dump` takes any of these):"])
-        sections.append(format_table(PS_COLUMNS, ps_rows(entries)))
+        sections.append(
+            [
+                "stack dumps enabled (`devx dump` takes any of these):",
+                *format_table(PS_COLUMNS, ps_rows(entries)),
+            ]
+        )
     elif adverts:
         sections.append(
             [
