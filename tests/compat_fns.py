@@ -84,3 +84,110 @@ async def returns_wrong_type(ctx: devx.Context) -> object:
 
 async def sleep_forever() -> None:
     await trio.sleep_forever()
+
+
+# --- asyncio in an actor (infect_asyncio=True) ------------------------------------------------
+
+
+async def _aio_double(x: int) -> int:
+    import asyncio
+
+    await asyncio.sleep(0)
+    assert asyncio.current_task() is not None  # a real asyncio task
+    return 2 * x
+
+
+async def _aio_fail(what: str) -> None:
+    import asyncio
+
+    await asyncio.sleep(0)
+    raise ValueError(what)
+
+
+async def _aio_wait_forever(seen: list[str], waiting: trio.Event) -> None:
+    import asyncio
+
+    waiting.set()  # trio's own objects work from asyncio's side: one thread, one loop
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        seen.append("asyncio task cancelled")
+        raise
+
+
+async def aio_run_tasks() -> list[object]:
+    """run_task: a result, an error, and a trio-side cancellation reaching asyncio."""
+    out: list[object] = [await devx.to_asyncio.run_task(_aio_double, x=21)]
+    try:
+        await devx.to_asyncio.run_task(_aio_fail, what="from asyncio")
+    except ValueError as exc:
+        out.append(f"ValueError: {exc}")
+    seen: list[str] = []
+    waiting = trio.Event()
+    with trio.CancelScope() as cs:
+        async with trio.open_nursery() as tn:
+            tn.start_soon(
+                lambda: devx.to_asyncio.run_task(_aio_wait_forever, seen=seen, waiting=waiting)
+            )
+            await waiting.wait()
+            cs.cancel()
+    out.extend(seen)
+    return out
+
+
+async def _aio_echo(chan: devx.to_asyncio.LinkedTaskChannel, prefix: str, seen: list[str]) -> str:
+    import asyncio
+
+    chan.started_nowait(f"{prefix}ready")
+    try:
+        while (msg := await chan.get()) != "stop":
+            chan.send_nowait(f"{prefix}{msg}")
+    except asyncio.CancelledError:
+        seen.append("echo task cancelled")
+        raise
+    return "stopped"
+
+
+async def _aio_fail_after_start(chan: devx.to_asyncio.LinkedTaskChannel) -> None:
+    chan.started_nowait()
+    await chan.get()
+    raise KeyError("asyncio side failed")
+
+
+async def aio_channels() -> list[object]:
+    """open_channel_from: talk both ways, the task's return ends the trio side's
+    iteration; the block's end cancels a task still running; the task's error
+    cancels the block and is raised out of it."""
+    seen: list[str] = []
+    out: list[object] = []
+    async with devx.to_asyncio.open_channel_from(_aio_echo, prefix="> ", seen=seen) as (
+        chan,
+        first,
+    ):
+        out.append(first)
+        for i in range(3):
+            await chan.send(i)
+            out.append(await chan.receive())
+        await chan.send("stop")
+        out.append([m async for m in chan])
+        out.append(await chan.wait_for_result())
+    async with devx.to_asyncio.open_channel_from(_aio_echo, prefix="", seen=seen) as (chan, _):
+        await chan.send("x")
+        out.append(await chan.receive())
+    out.extend(seen)
+    try:
+        async with devx.to_asyncio.open_channel_from(_aio_fail_after_start) as (chan, _):
+            await chan.send("go")
+            await trio.sleep_forever()
+    except KeyError as exc:
+        out.append(f"KeyError: {exc}")
+    return out
+
+
+async def aio_outside() -> str:
+    """to_asyncio in an actor that runs no asyncio loop: the error says what to do."""
+    try:
+        await devx.to_asyncio.run_task(_aio_double, x=1)
+    except RuntimeError as exc:
+        return str(exc)
+    return "no error"

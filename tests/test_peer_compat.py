@@ -2,7 +2,8 @@
 them, each through real processes: ``devx.log``, ``is_root_process``, a channel's
 ``uid``/``laddr``/``raddr``, ``ActorID.reprol``, ``MsgStream.subscribe`` (one stream,
 every item to each of several local tasks), ``open_actor_cluster``, typed payloads
-(``@devx.context(pld_spec=...)``) and ``trionics.collapse_eg``."""
+(``@devx.context(pld_spec=...)``), ``trionics.collapse_eg`` and asyncio in an actor
+(``infect_asyncio=True``, ``devx.to_asyncio``), its REPLs on a real PTY."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import trio.testing
 
 import compat_fns
 import devx
+from _pty import Repl, banner
 from compat_fns import Point
 from conftest import devx_actor_pids, run_script
 
@@ -412,3 +414,149 @@ def test_the_peer_names_are_reachable_as_devx_names():
     )
     out = run_script("-c", code, PYTHONPATH=os.fspath(HERE))
     assert out.returncode == 0, out.stderr
+
+
+# --- asyncio in an actor (devx.to_asyncio) -----------------------------------------------
+
+
+def _in_asyncio_child(fn, infect: bool = True) -> object:
+    async def main() -> object:
+        async with devx.open_nursery() as an:
+            portal = await an.run_in_actor(fn, name="aio", infect_asyncio=infect)
+            return await portal.result()
+
+    return trio.run(main)
+
+
+def test_run_task_returns_raises_and_is_cancelled_with_its_trio_caller():
+    assert _in_asyncio_child(compat_fns.aio_run_tasks) == [
+        42,
+        "ValueError: from asyncio",
+        "asyncio task cancelled",
+    ]
+
+
+def test_open_channel_from_links_an_asyncio_task_to_a_trio_block():
+    assert _in_asyncio_child(compat_fns.aio_channels) == [
+        "> ready",
+        "> 0",
+        "> 1",
+        "> 2",
+        [],  # the task returned: the trio side's async for ends
+        "stopped",
+        "x",
+        "echo task cancelled",  # the second block ended while its task ran
+        "KeyError: 'asyncio side failed'",
+    ]
+
+
+def test_to_asyncio_without_infect_asyncio_says_how_to_get_it():
+    message = _in_asyncio_child(compat_fns.aio_outside, infect=False)
+    assert "this process runs no asyncio loop" in message and "infect_asyncio=True" in message
+
+
+def test_a_root_runs_as_asyncio_guest_with_an_infected_child(tmp_path):
+    script = tmp_path / "guest_root.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            import trio
+            import devx
+            import compat_fns
+
+
+            async def root_side() -> str:
+                await asyncio.sleep(0)
+                return type(asyncio.get_running_loop()).__name__
+
+
+            async def main():
+                loop = await devx.to_asyncio.run_task(root_side)
+                async with devx.open_nursery() as an:
+                    portal = await an.run_in_actor(
+                        compat_fns.aio_run_tasks, name="aio", infect_asyncio=True
+                    )
+                    print(loop, await portal.result())
+
+
+            if __name__ == "__main__":
+                devx.to_asyncio.run_as_asyncio_guest(main)
+            """
+        )
+    )
+    out = run_script(script, PYTHONPATH=os.fspath(HERE))
+    assert out.returncode == 0, out.stderr
+    assert "EventLoop [42, 'ValueError: from asyncio', 'asyncio task cancelled']" in out.stdout
+
+
+INFECTED_DEBUG = """
+    import asyncio
+    import atexit
+    import sys
+    import termios
+
+    import trio
+    import devx
+
+
+    async def work():
+        x = 41
+        await devx.pause()
+        x += await devx.to_asyncio.run_task(asyncio.sleep, delay=0, result=1)
+        return x
+
+
+    async def crash():
+        await devx.to_asyncio.run_task(asyncio.sleep, delay=0)
+        raise ValueError("infected crash")
+
+
+    async def main():
+        async with devx.open_nursery(debug_mode=True) as an:
+            portal = await an.run_in_actor(work, name="aio", infect_asyncio=True)
+            print("result", await portal.result(), flush=True)
+            await an.run_in_actor(crash, name="aio2", infect_asyncio=True)
+
+
+    def terminal_state():
+        lflag = termios.tcgetattr(sys.stdin)[3]
+        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
+        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
+
+
+    if __name__ == "__main__":
+        atexit.register(terminal_state)
+        trio.run(main)
+"""
+
+
+def test_the_debugger_in_an_asyncio_infected_actor(tmp_path):
+    """A pause and a crash in trio tasks of actors that run as asyncio's guest: the
+    REPLs work as anywhere (``p``, ``n`` over an asyncio call, ``w``, ``c``), and the
+    terminal is sane at the end."""
+    script = tmp_path / "infected_debug.py"
+    script.write_text(textwrap.dedent(INFECTED_DEBUG))
+    r = Repl(script)
+    try:
+        r.expect(banner("PAUSE", "aio", "root/aio"))
+        assert "await devx.pause()" in r.prompt()
+        assert r.cmd("p x").strip().endswith("41")
+        assert "run_task(asyncio.sleep" in r.cmd("n")
+        assert "return x" in r.cmd("n")
+        assert r.cmd("p x").strip().endswith("42")
+        r.child.sendline("c")
+        r.expect_exact("result 42")
+        r.expect(banner("CRASH", "aio2", "root/aio2"))
+        out = r.prompt()
+        assert 'raise ValueError("infected crash")' in out
+        assert "crash()" in r.cmd("w")
+        r.child.sendline("c")
+        r.expect(banner("CRASH", "root", "root"))
+        r.prompt()
+        r.child.sendline("c")
+        r.expect_exact("ValueError: infected crash")
+        r.expect_exact("terminal: echo=True icanon=True")
+        assert r.finish() != 0
+    finally:
+        r.close()

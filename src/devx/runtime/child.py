@@ -171,7 +171,12 @@ def _serve(spec: SpawnSpec, chan_fd: int) -> None:
     if spec.sys_path:
         sys.path[:] = spec.sys_path
     try:
-        code = trio.run(run_child, spec, chan_fd)
+        if spec.infect_asyncio:
+            from . import asyncio_guest
+
+            code = asyncio_guest.run(run_child, spec, chan_fd)
+        else:
+            code = trio.run(run_child, spec, chan_fd)
     except BaseException:
         console.write(traceback.format_exc())
         code = 1

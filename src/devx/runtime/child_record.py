@@ -58,6 +58,7 @@ class ChildRecord:
         self.fn = fn
         self.kwargs: dict[str, Any] = {}
         self.inherit_main = True  # the child may load the root's script (__main__)
+        self.infect_asyncio = False  # the child runs trio as asyncio's guest
         self.proc: ChildProcess | None = None  # a trio.Process, or forked by the zygote
         self.chan: Channel | None = None
         self.portal: Portal | None = None

@@ -90,6 +90,8 @@ class SpawnSpec(msgspec.Struct, frozen=True):
     # the host every actor of the tree listens on (TCP): loopback unless the root
     # was given another (trees on other hosts reach it there)
     listen_host: str = "127.0.0.1"
+    # run trio as a guest of an asyncio loop (devx.to_asyncio; this actor only)
+    infect_asyncio: bool = False
 
 
 # --- the IPC protocol ----------------------------------------------------------------

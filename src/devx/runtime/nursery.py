@@ -86,12 +86,15 @@ class ActorNursery:
         debug_mode: bool | None = None,
         loglevel: str | None = None,
         inherit_parent_main: bool = True,
+        infect_asyncio: bool = False,
     ) -> Portal:
         """Spawn a child actor serving ``enable_modules``; returns its portal once ready.
         ``inherit_parent_main=False``: the child (and its own children) never load the
-        root's script, even to serve functions of ``__main__``."""
+        root's script, even to serve functions of ``__main__``. ``infect_asyncio=True``:
+        the child runs trio as a guest of an asyncio loop (:mod:`devx.to_asyncio`)."""
         rec = self._new_record(name, None)
         rec.inherit_main = inherit_parent_main
+        rec.infect_asyncio = infect_asyncio
         portal: Portal = await self._tn.start(
             self._supervise, rec, enable_modules or [], debug_mode, loglevel
         )
@@ -106,11 +109,13 @@ class ActorNursery:
         debug_mode: bool | None = None,
         loglevel: str | None = None,
         inherit_parent_main: bool = True,
+        infect_asyncio: bool = False,
         **kwargs: Any,
     ) -> Portal:
         """Spawn a one-shot child that runs ``fn(**kwargs)``; ``await portal.result()``
         gets its return value. The child exits once ``fn`` returns.
-        ``inherit_parent_main=False`` as for :meth:`start_actor`."""
+        ``inherit_parent_main=False`` and ``infect_asyncio=True`` as for
+        :meth:`start_actor`."""
         ref = func_ref(fn)
         if ref[0] == "__main__" and not inherit_parent_main:
             raise ValueError(
@@ -125,6 +130,7 @@ class ActorNursery:
         rec = self._new_record(name or ref[1], ref)
         rec.kwargs = kwargs
         rec.inherit_main = inherit_parent_main
+        rec.infect_asyncio = infect_asyncio
         modules = [*(enable_modules or []), ref[0]]
         portal: Portal = await self._tn.start(self._supervise, rec, modules, debug_mode, loglevel)
         return portal
@@ -182,6 +188,7 @@ class ActorNursery:
             settings=settings.current(),
             registry_addrs=list(actor.registry_addrs),
             listen_host=actor.listen_host,
+            infect_asyncio=rec.infect_asyncio,
         )
 
     def _env(self, spec: SpawnSpec) -> dict[str, str]:

@@ -1,0 +1,212 @@
+"""asyncio code in an actor (the peer project's ``tractor.to_asyncio``).
+
+An actor started with ``infect_asyncio=True`` (``an.start_actor`` / ``run_in_actor``)
+runs its trio program as a guest of an asyncio loop; from its trio tasks:
+
+* ``await run_task(aio_fn, **kwargs)`` runs ``aio_fn(**kwargs)`` as an asyncio task and
+  returns its result (its error is raised; cancelling the trio side cancels it);
+* ``async with open_channel_from(aio_fn, **kwargs) as (chan, first)`` runs
+  ``aio_fn(chan, **kwargs)`` as an asyncio task linked to the block: it calls
+  ``chan.started_nowait(first)`` once, then both sides talk (trio: ``await
+  chan.send(x)``, ``await chan.receive()``, ``async for``; asyncio: ``await
+  chan.get()``, ``chan.send_nowait(x)``). Its error cancels the block and is raised
+  out of it; the block's end (or error, or cancellation) cancels it; its return ends
+  the trio side's ``async for``.
+
+A root runs as a guest with ``run_as_asyncio_guest(main)`` instead of ``trio.run(main)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from .core import settings
+from .runtime.asyncio_guest import run as run_as_asyncio_guest
+
+
+class AsyncioCancelled(Exception):
+    """The asyncio task was cancelled on the asyncio side, not by its trio caller."""
+
+
+def _loop(what: str) -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            f"devx.to_asyncio.{what}: this process runs no asyncio loop; start the actor "
+            "with infect_asyncio=True (an.start_actor / an.run_in_actor), or run the root "
+            "with devx.to_asyncio.run_as_asyncio_guest(main) instead of trio.run(main)"
+        ) from None
+
+
+def _name(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return f"asyncio task {getattr(coro, '__qualname__', task.get_name())}"
+
+
+def _outcome(task: asyncio.Task[Any]) -> Any:
+    """The finished task's result; its error raised; a cancel from asyncio's side as
+    :class:`AsyncioCancelled`."""
+    if task.cancelled():
+        raise AsyncioCancelled(f"{_name(task)} was cancelled on the asyncio side")
+    exc = task.exception()
+    if exc is not None:
+        raise exc
+    return task.result()
+
+
+async def _cancel_and_wait(task: asyncio.Task[Any], finished: trio.Event) -> None:
+    """Cancel ``task`` and wait for it to end (shielded, at most DEVX_CANCEL_GRACE:
+    an asyncio task that ignores its cancellation is left to the loop's end)."""
+    task.cancel()
+    with trio.CancelScope(shield=True) as cs:
+        cs.deadline = trio.current_time() + settings.current().cancel_grace
+        await finished.wait()
+
+
+def _watch(task: asyncio.Task[Any], on_done: Callable[[], None] | None = None) -> trio.Event:
+    finished = trio.Event()
+
+    def done(_: object) -> None:  # on the loop's thread, where trio's guest runs too
+        finished.set()
+        if on_done is not None:
+            on_done()
+
+    task.add_done_callback(done)
+    return finished
+
+
+async def run_task(aio_fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
+    """Run ``aio_fn(**kwargs)`` as an asyncio task and return its result."""
+    task = _loop("run_task").create_task(aio_fn(**kwargs))
+    finished = _watch(task)
+    try:
+        await finished.wait()
+    except BaseException:
+        await _cancel_and_wait(task, finished)
+        raise
+    return _outcome(task)
+
+
+class LinkedTaskChannel:
+    """The two ends of a trio block and its asyncio task (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._to_aio: asyncio.Queue[Any] = asyncio.Queue()
+        self._to_trio, self._from_aio = trio.open_memory_channel[Any](math.inf)
+        self._started = False
+        self._first: Any = None
+        self._wake = trio.Event()  # started, or the task ended
+        self._task: asyncio.Task[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<LinkedTaskChannel of {_name(self._task) if self._task else 'no task yet'}>"
+
+    # --- the asyncio side ---------------------------------------------------------------
+
+    def started_nowait(self, value: Any = None) -> None:
+        """Hand the trio side its first value (``open_channel_from`` yields it)."""
+        if self._started:
+            raise RuntimeError(f"{self!r}: started_nowait() called twice")
+        self._started, self._first = True, value
+        self._wake.set()
+
+    def send_nowait(self, item: Any) -> None:
+        """asyncio -> trio (never blocks: the trio side's buffer is unbounded)."""
+        self._to_trio.send_nowait(item)
+
+    async def get(self) -> Any:
+        """trio -> asyncio: the next item the trio side sent."""
+        return await self._to_aio.get()
+
+    # --- the trio side ------------------------------------------------------------------
+
+    async def send(self, item: Any) -> None:
+        """trio -> asyncio."""
+        if self._task is not None and self._task.done():
+            raise trio.ClosedResourceError(f"send() on {self!r}: the asyncio task has ended")
+        self._to_aio.put_nowait(item)
+        await trio.lowlevel.checkpoint()
+
+    async def receive(self) -> Any:
+        """asyncio -> trio; ``trio.EndOfChannel`` once the task returned and everything
+        it sent was read."""
+        return await self._from_aio.receive()
+
+    def __aiter__(self) -> LinkedTaskChannel:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._from_aio.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    async def wait_for_result(self) -> Any:
+        """The asyncio task's return value, once it returns."""
+        assert self._task is not None
+        await _watch(self._task).wait()
+        return _outcome(self._task)
+
+
+@asynccontextmanager
+async def open_channel_from(
+    aio_fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any
+) -> AsyncIterator[tuple[LinkedTaskChannel, Any]]:
+    """Run ``aio_fn(chan, **kwargs)`` as an asyncio task linked to the block; yield
+    ``(chan, first)`` once it called ``chan.started_nowait(first)``."""
+    loop = _loop("open_channel_from")
+    chan = LinkedTaskChannel()
+    task = chan._task = loop.create_task(aio_fn(chan, **kwargs))
+    scope = trio.CancelScope()
+    failed: list[BaseException] = []
+
+    def on_done() -> None:
+        chan._to_trio.close()  # the trio side's receive ends once it read everything
+        chan._wake.set()
+        if task.cancelled():
+            if not cancelling:
+                failed.append(AsyncioCancelled(f"{_name(task)} was cancelled on the asyncio side"))
+        elif (exc := task.exception()) is not None:
+            failed.append(exc)
+        if failed:
+            scope.cancel()
+
+    cancelling = False
+    finished = _watch(task, on_done)
+    try:
+        await chan._wake.wait()
+    except BaseException:
+        cancelling = True
+        await _cancel_and_wait(task, finished)
+        raise
+    if not chan._started:
+        result = _outcome(task)  # its error, if it failed
+        raise RuntimeError(
+            f"{_name(task)} returned {result!r} before calling chan.started_nowait(): "
+            "open_channel_from() waits for that first value"
+        )
+    try:
+        with scope:
+            yield chan, chan._first
+    finally:
+        if not task.done():
+            cancelling = True
+            await _cancel_and_wait(task, finished)
+    if failed:
+        raise failed[0]
+
+
+__all__ = [
+    "AsyncioCancelled",
+    "LinkedTaskChannel",
+    "open_channel_from",
+    "run_as_asyncio_guest",
+    "run_task",
+]
