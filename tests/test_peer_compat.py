@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import textwrap
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import compat_fns
 import devx
 from _pty import Repl, banner
 from compat_fns import Point
-from conftest import devx_actor_pids, run_script
+from conftest import devx_actor_pids, run_script, scaled
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -414,6 +415,66 @@ def test_the_peer_names_are_reachable_as_devx_names():
     )
     out = run_script("-c", code, PYTHONPATH=os.fspath(HERE))
     assert out.returncode == 0, out.stderr
+
+
+# --- run_daemon, debug_mode and the peer's other names -------------------------------------
+
+
+DAEMON = """
+    import sys
+
+    import devx
+
+    if __name__ == "__main__":
+        port = int(sys.argv[1])
+        devx.run_daemon(["compat_fns"], name="daemon", registry_addrs=[("127.0.0.1", port)])
+        print("daemon returned", flush=True)
+"""
+
+
+def test_run_daemon_serves_until_a_peer_cancels_it(tmp_path, proc_tree, monkeypatch):
+    """A program that is only ``run_daemon([...])``: found through the shared
+    registrar, it serves calls as a root, and a peer's ``cancel_actor()`` ends it
+    cleanly (exit code 0, ``run_daemon`` returns)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DEVX_TREE_SECRET", "peer-compat-test-secret-0123456789")
+    script = tmp_path / "daemon.py"
+    script.write_text(textwrap.dedent(DAEMON))
+
+    async def main() -> tuple[dict[str, object], int]:
+        reg = ("127.0.0.1", port)
+        async with devx.open_root_actor(name="client", registry_addrs=[reg]):
+            daemon = proc_tree(script, str(port), PYTHONPATH=os.fspath(HERE))
+            with trio.fail_after(scaled(30)):
+                async with devx.wait_for_actor("daemon") as portal:
+                    info = await portal.run(compat_fns.whoami)
+                    await portal.cancel_actor()
+                code = await trio.to_thread.run_sync(daemon.wait, scaled(20))
+        return info, code
+
+    info, code = trio.run(main)
+    assert info["name"] == "daemon" and info["is_root"] is True
+    assert code == 0
+
+
+def test_debug_mode_and_the_peer_aliases():
+    async def main() -> None:
+        assert not devx.debug_mode()
+        async with devx.open_root_actor(debug_mode=True):
+            assert devx.debug_mode()
+        async with devx.open_nursery() as an:
+            assert not devx.debug_mode()
+            portal = await an.start_actor("plain", enable_modules=["compat_fns"])
+            assert isinstance(portal.chan, devx.Channel)
+            with pytest.raises(devx.RemoteActorError) as info:
+                await portal.run_from_ns("os", "getpid")
+            assert info.value.boxed_type is devx.ModuleNotExposed
+            await an.cancel()
+
+    trio.run(main)
+    assert devx.TransportClosed is devx.ChannelClosed
 
 
 # --- asyncio in an actor (devx.to_asyncio) -----------------------------------------------

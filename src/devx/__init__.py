@@ -67,7 +67,12 @@ __getattr__ = lazy_getattr(
         },
         # the peer project's names (devx.log and devx.trionics are submodules)
         "is_root_process": ".runtime.actor",
+        "debug_mode": ".runtime.actor",
         "open_actor_cluster": ".runtime.cluster",
+        "run_daemon": ".runtime.daemon",
+        "Channel": ".runtime.ipc",
+        "ModuleNotExposed": ".runtime.errors",
+        "TransportClosed": ".runtime.errors",
     },
     present=__name__,
 )
@@ -82,8 +87,13 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .debug.pause import breakpoint as breakpoint
     from .debug.pause import pause as pause
     from .debug.post_mortem import post_mortem as post_mortem
+    from .runtime.actor import debug_mode as debug_mode
     from .runtime.actor import is_root_process as is_root_process
     from .runtime.cluster import open_actor_cluster as open_actor_cluster
+    from .runtime.daemon import run_daemon as run_daemon
+    from .runtime.errors import ModuleNotExposed as ModuleNotExposed
+    from .runtime.errors import TransportClosed as TransportClosed
+    from .runtime.ipc import Channel as Channel
 
 __all__ = [
     "Actor",
@@ -91,6 +101,7 @@ __all__ = [
     "ActorExited",
     "ActorID",
     "ActorNursery",
+    "Channel",
     "ChannelClosed",
     "Context",
     "ContextCancelled",
@@ -100,6 +111,7 @@ __all__ = [
     "IPCEncodeError",
     "Lineage",
     "ModuleNotEnabled",
+    "ModuleNotExposed",
     "MsgStream",
     "MsgTypeError",
     "NoRuntime",
@@ -107,10 +119,12 @@ __all__ = [
     "RemoteActorError",
     "StreamClosed",
     "StreamOverrun",
+    "TransportClosed",
     "breakpoint",
     "context",
     "current_actor",
     "current_ipc_ctx",
+    "debug_mode",
     "find_actor",
     "get_registry",
     "is_root_process",
@@ -121,6 +135,7 @@ __all__ = [
     "pause_from_sync",
     "post_mortem",
     "query_actor",
+    "run_daemon",
     "stream",
     "wait_for_actor",
 ]

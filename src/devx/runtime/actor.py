@@ -147,6 +147,13 @@ def is_root_process() -> bool:
     return actor is not None and actor.is_root
 
 
+def debug_mode() -> bool:
+    """Whether this process's actor runs in debug mode (the peer project's name);
+    ``False`` when no runtime runs here."""
+    actor = _current
+    return actor is not None and actor.debug_mode
+
+
 def _set_current(actor: Actor | None) -> None:
     global _current
     _current = actor

@@ -38,12 +38,18 @@ class MsgTypeError(RuntimeErrorBase):
     """A frame that is not a valid devx message (wrong framing, tag, field or type)."""
 
 
+ModuleNotExposed = ModuleNotEnabled  # the peer project's name
+
+
 class IPCEncodeError(TypeError):
     """Arguments or a return value that cannot be encoded for IPC."""
 
 
 class ChannelClosed(RuntimeErrorBase):
     """The connection to a peer actor closed (or broke) while it was needed."""
+
+
+TransportClosed = ChannelClosed  # the peer project's name
 
 
 class ContextError(RuntimeErrorBase, RuntimeError):
