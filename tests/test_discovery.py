@@ -340,6 +340,19 @@ def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     (link,) = calls[0]["links"]
     assert (link["trace_id"], link["span_id"]) == (linked[0]["trace_id"], linked[0]["span_id"])
     assert link["attributes"] == {schema.LINK_KIND: "callee"}
+    # devx timeline shows the call and the span its link names
+    shown = subprocess.run(
+        [sys.executable, "-m", "devx", "timeline", str(mine), "--width", "0"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        stdin=subprocess.DEVNULL,
+    )
+    assert shown.returncode == 0, shown.stderr
+    (call_line,) = [ln for ln in shown.stdout.splitlines() if " remote call " in ln]
+    assert "discovery_fns.where in svc@" in call_line, shown.stdout
+    linked_line = f"linked: trace {link['trace_id']} span {link['span_id']}"
+    assert linked_line in shown.stdout, shown.stdout
 
 
 def test_the_secret_from_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -423,6 +423,21 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
     return rows
 
 
+def call_rows(trace: Trace) -> list[EventRow]:
+    """Each call into another tree (a ``devx.remote_call`` span): the function, the
+    callee, and under it the span its link names in the callee tree's trace (that
+    tree's file, ``--trace``)."""
+    rows = []
+    for s in trace.named(schema.REMOTE_CALL_SPAN):
+        a = s["attributes"]
+        detail = f"{a.get(schema.REMOTE_CALL_FUNC) or '?'} in {a.get(schema.CALLEE_UID) or '?'}"
+        more = [f"linked: trace {x['trace_id']} span {x['span_id']}" for x in s.get("links", ())]
+        bad = s["status_code"] == 2  # ERROR
+        path = path_of(a, s["resource"])
+        rows.append(EventRow(s["start_ns"], path, "remote call", detail, bad=bad, more=more))
+    return rows
+
+
 def _generic(p: Point) -> str:
     if p.body and p.body != p.name:
         return _first_line(p.body)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .model import ActorRow, EventRow, Hold, actors, event_rows, holds, unjoinable
+from .model import ActorRow, EventRow, Hold, actors, call_rows, event_rows, holds, unjoinable
 from .source import Loaded, Point, Trace, load, pick, points, traces_of
 
 
@@ -53,7 +53,8 @@ def build(
     traces = traces_of(loaded)
     trace = pick(traces, trace_id)
     pts = points(trace)
-    rows, hs, evs = actors(trace, pts), holds(trace, pts), event_rows(pts)
+    rows, hs = actors(trace, pts), holds(trace, pts)
+    evs = sorted(event_rows(pts) + call_rows(trace), key=lambda e: e.time_ns)
     if only:
         known = [r.path for r in rows]
         if not any(under(p, only) for p in known):
