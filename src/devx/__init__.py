@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from .core import __version__ as __version__
 from .core import hooks as _hooks
 from .core.public import lazy_getattr, present_as
+from .runtime import LAZY as _RUNTIME_LAZY
 from .runtime import (
     Actor,
     ActorBootError,
     ActorExited,
     ActorID,
-    ActorNursery,
     ChannelClosed,
     Context,
     ContextCancelled,
@@ -34,24 +34,20 @@ from .runtime import (
     StreamOverrun,
     current_actor,
     current_ipc_ctx,
-    find_actor,
-    get_registry,
-    open_nursery,
-    open_root_actor,
-    query_actor,
-    wait_for_actor,
 )
 from .runtime.context import context, stream
 
 # every actor of a tree runs these hooks (devx.core.hooks; imported when an actor
-# boots); telemetry first, so it is entered first and exits last, after the
+# boots, each a small module that loads its layer only when the actor's settings ask
+# for it); telemetry first, so it is entered first and exits last, after the
 # debugger's events
 _hooks.register("devx.telemetry.hook:HOOK")
 _hooks.register("devx.debug.boot:HOOK")
 _hooks.register("devx.debug.stack:HOOK")
 
-# debugger entry points, imported from devx.debug on first use; any submodule
-# (``devx.debug``, ``devx.telemetry.readback`` ...) is reachable as an attribute
+# debugger entry points, imported from devx.debug on first use, and the runtime's
+# entry points a child actor serving calls does not need (devx.runtime.LAZY); any
+# submodule (``devx.debug``, ``devx.telemetry.readback`` ...) is reachable as an attribute
 __getattr__ = lazy_getattr(
     __name__,
     {
@@ -73,6 +69,7 @@ __getattr__ = lazy_getattr(
         "Channel": ".runtime.ipc",
         "ModuleNotExposed": ".runtime.errors",
         "TransportClosed": ".runtime.errors",
+        **{name: ".runtime" + where for name, where in _RUNTIME_LAZY.items()},
     },
     present=__name__,
 )
@@ -91,9 +88,16 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .runtime.actor import is_root_process as is_root_process
     from .runtime.cluster import open_actor_cluster as open_actor_cluster
     from .runtime.daemon import run_daemon as run_daemon
+    from .runtime.discovery import find_actor as find_actor
+    from .runtime.discovery import get_registry as get_registry
+    from .runtime.discovery import query_actor as query_actor
+    from .runtime.discovery import wait_for_actor as wait_for_actor
     from .runtime.errors import ModuleNotExposed as ModuleNotExposed
     from .runtime.errors import TransportClosed as TransportClosed
     from .runtime.ipc import Channel as Channel
+    from .runtime.nursery import ActorNursery as ActorNursery
+    from .runtime.nursery import open_nursery as open_nursery
+    from .runtime.root import open_root_actor as open_root_actor
 
 __all__ = [
     "Actor",

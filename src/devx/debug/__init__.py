@@ -4,47 +4,61 @@ stack dumps. Submodules import lazily so ``import devx`` stays fast."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from ..core.public import lazy_getattr, present_as
+from ..core.public import lazy_getattr
 
-# light modules (pdbp itself loads only when a REPL opens); importing the functions
-# also keeps the names from being shadowed by the submodules of the same name
-from .pause import breakpoint, pause
-from .post_mortem import post_mortem
-from .repl import mk_pdb
-from .wait import maybe_wait_for_debugger
-
+# nothing is imported here: every actor imports this package at boot (its hook,
+# devx.debug.boot), and one that never opens a REPL must not pay for the debugger.
+# The daily drivers show as devx.pause ..., the rest as devx.debug.<name>
+_DRIVERS = {"pause": ".pause", "breakpoint": ".pause", "post_mortem": ".post_mortem"}
 _EXPORTS = {
     "PdbREPL": ".repl",
     "acquire_debug_lock": ".acquire",
     "GreenbackNotEnabled": ".sync",
     "enable_stack_on_sig": ".stack",
+    "maybe_wait_for_debugger": ".wait",
+    "mk_pdb": ".repl",
     "pause_from_sync": ".sync",
     "open_crash_handler": ".crash_handler",
     "maybe_open_crash_handler": ".crash_handler",
 }
+_drivers = lazy_getattr(__name__, _DRIVERS, present="devx")
+_exports = lazy_getattr(__name__, _EXPORTS)
 
-# the exports above load on first use; so does any submodule (``devx.debug.stack``)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
+
+def __getattr__(name: str) -> Any:
+    """The exports above load on first use; so does any submodule (``devx.debug.stack``)."""
+    return (_drivers if name in _DRIVERS else _exports)(name)
+
+
+class _Package(ModuleType):
+    """``pause`` and ``post_mortem`` are both a function and the submodule defining it:
+    importing the submodule binds it as an attribute of this package, which would hide
+    the function from ``devx.debug.pause``; the function keeps the name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _DRIVERS and isinstance(value, ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from .acquire import acquire_debug_lock as acquire_debug_lock
     from .crash_handler import maybe_open_crash_handler as maybe_open_crash_handler
     from .crash_handler import open_crash_handler as open_crash_handler
+    from .pause import breakpoint as breakpoint
+    from .pause import pause as pause
+    from .post_mortem import post_mortem as post_mortem
     from .repl import PdbREPL as PdbREPL
+    from .repl import mk_pdb as mk_pdb
     from .stack import enable_stack_on_sig as enable_stack_on_sig
     from .sync import GreenbackNotEnabled as GreenbackNotEnabled
     from .sync import pause_from_sync as pause_from_sync
+    from .wait import maybe_wait_for_debugger as maybe_wait_for_debugger
 
-__all__ = [
-    "breakpoint",
-    "maybe_wait_for_debugger",
-    "mk_pdb",
-    "pause",
-    "post_mortem",
-    *sorted(_EXPORTS),
-]
-
-present_as("devx", [pause, breakpoint, post_mortem])  # the daily drivers: devx.pause ...
-present_as(__name__, [mk_pdb, maybe_wait_for_debugger])
+__all__ = ["breakpoint", "pause", "post_mortem", *sorted(_EXPORTS)]

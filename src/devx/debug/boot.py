@@ -1,8 +1,11 @@
 """The debug layer's hook (see :mod:`devx.core.hooks`): wires the
 TTY lock, SIGINT shielding, crash REPLs and teardown waiting into every actor; in
 debug mode also the builtin ``breakpoint()`` remap and greenback portals for
-``breakpoint()``/``pause_from_sync()`` on tasks. Kept import-light: pdbp is only
-imported when a REPL opens, greenback only when a debug-mode actor boots."""
+``breakpoint()``/``pause_from_sync()`` on tasks. Every actor imports this module at
+boot, so it imports nothing of the debug layer itself: an actor that can never open
+a REPL (not the root, not in debug mode, not in a debug tree) has no lifetime here and
+loads the post-mortem code only when it crashes; pdbp is only imported when a REPL
+opens, greenback only when a debug-mode actor boots."""
 
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ from typing import Any
 
 from ..core.hooks import Hook
 from ..runtime.actor import Actor
-from . import breakpoint_hook, lock_file, quit_report, repl, session, sigint, terminal, tree_lock
-from . import lock as tty_lock
 
 log = logging.getLogger("devx.debug")
 
@@ -23,18 +24,23 @@ class DebugHook(Hook):
     """Crash REPLs before a crash is boxed, teardown that waits for live REPLs, and
     the lifetime below."""
 
-    def actor_lifetime(self, actor: Actor) -> AbstractAsyncContextManager[None]:
+    def actor_lifetime(self, actor: Actor) -> AbstractAsyncContextManager[None] | None:
+        if not _may_repl(actor):
+            return None
         return actor_lifetime(actor)
 
     async def actor_crashed(self, actor: Actor, exc: BaseException) -> BaseException | None:
         """The crash REPL; a user's quit there replaces the crash (what to report)."""
+        if not actor.debug_mode:
+            return None  # no crash REPL outside debug mode (what crash_hook says too)
         from .post_mortem import crash_hook
 
         return await crash_hook(actor, exc)
 
     async def before_teardown(self, actor: Actor) -> bool:
-        if not (actor.debug_mode or actor.config.debug_tree or actor.is_root):
+        if not _may_repl(actor):
             return False
+        from . import session
         from .wait import maybe_wait_for_debugger
 
         live = session.current
@@ -49,8 +55,28 @@ class DebugHook(Hook):
 HOOK = DebugHook()
 
 
+def _may_repl(actor: Actor) -> bool:
+    """Whether a REPL can open in ``actor``'s tree while it lives, so it must follow
+    (or, the root, serve) the TTY lock: the root (it serves the lock even when only
+    some children run in debug mode), a debug-mode actor, any actor of a debug tree."""
+    return bool(actor.is_root or actor.debug_mode or actor.config.debug_tree)
+
+
 @asynccontextmanager
 async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
+    from . import (
+        breakpoint_hook,
+        lock_file,
+        quit_report,
+        repl,
+        session,
+        sigint,
+        terminal,
+        tree_lock,
+    )
+    from . import lock as tty_lock
+    from . import wait as _wait  # noqa: F401  (before_teardown's: no import in a teardown)
+
     tree_lock.start(actor)
     saved_tty = None
     if actor.is_root:

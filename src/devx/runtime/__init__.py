@@ -4,10 +4,11 @@ the small event API :mod:`devx.core.events`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..core.public import lazy_getattr
 from .actor import Actor, current_actor
 from .context import Context, MsgStream, current_ipc_ctx
-from .discovery import find_actor, get_registry, query_actor, wait_for_actor
 from .errors import (
     ActorBootError,
     ActorExited,
@@ -24,12 +25,27 @@ from .errors import (
     StreamOverrun,
 )
 from .msgs import ActorID, Lineage
-from .nursery import ActorNursery, open_nursery
 from .portal import Portal
-from .root import open_root_actor
 
-# any submodule (``devx.runtime.ipc``) is reachable as an attribute, imported on first use
-__getattr__ = lazy_getattr(__name__, {})
+# what a child actor serving calls needs is imported above; opening trees and
+# nurseries (spawning, the fork server) and discovery load on first use, as does any
+# submodule (``devx.runtime.ipc``)
+LAZY = {
+    "ActorNursery": ".nursery",
+    "open_nursery": ".nursery",
+    "open_root_actor": ".root",
+    **dict.fromkeys(("find_actor", "get_registry", "query_actor", "wait_for_actor"), ".discovery"),
+}
+__getattr__ = lazy_getattr(__name__, LAZY)
+
+if TYPE_CHECKING:
+    from .discovery import find_actor as find_actor
+    from .discovery import get_registry as get_registry
+    from .discovery import query_actor as query_actor
+    from .discovery import wait_for_actor as wait_for_actor
+    from .nursery import ActorNursery as ActorNursery
+    from .nursery import open_nursery as open_nursery
+    from .root import open_root_actor as open_root_actor
 
 __all__ = [
     "Actor",

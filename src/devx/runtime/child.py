@@ -19,7 +19,7 @@ import msgspec
 import trio
 
 from ..core import settings
-from . import console, forkserver, lifeline, registry
+from . import console, lifeline, registry
 from . import log as runtime_log
 from .actor import Actor, current_actor
 from .errors import ChannelClosed
@@ -97,7 +97,10 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
     async with actor.running():
         assert actor._service is not None
-        await forkserver.attach_inherited(actor)  # forked: our children are forked too
+        if "devx.runtime.forkserver" in sys.modules:  # forked by the zygote, which loaded it
+            from . import forkserver  # (a subprocess child never loads the fork server)
+
+            await forkserver.attach_inherited(actor)  # forked: our children are forked too
         actor._service.start_soon(actor.serve_channel, chan)
         if actor.registry_addrs:  # registered before it is ready: found from then on
             await actor.start_service(registry.keep_registered, actor)

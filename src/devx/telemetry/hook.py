@@ -1,18 +1,31 @@
 """The telemetry layer's hook (:mod:`devx.core.hooks`), registered by the composition
 root as ``devx.telemetry.hook:HOOK``: telemetry on for every actor's life
 (:mod:`.boot`), and for a process with no actor that opens a crash or REPL
-(:mod:`.standalone`)."""
+(:mod:`.standalone`). Imported by every actor at boot, so it imports nothing but the
+stdlib-only :mod:`.config`: an actor with telemetry and logs off never loads
+:mod:`.boot` or a sink."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from .boot import actor_lifetime
+from . import config
 
 
 class TelemetryHook:
-    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None]:
+    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None] | None:
+        lin, cfg = actor.lineage, actor.config
+        wanted = config.resolve(
+            telemetry=cfg.telemetry,
+            loglevel=cfg.loglevel,
+            root_name=lin.root_uid.name,
+            root_uuid=lin.root_uid.uuid,
+        )
+        if not wanted.enabled and wanted.log_level is None:
+            return None  # what boot.Session would do: nothing to start, nothing to close
+        from .boot import actor_lifetime
+
         return actor_lifetime(actor)
 
     def process_telemetry(self) -> Any:

@@ -49,7 +49,7 @@ import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -66,7 +66,6 @@ from . import registry as _reg
 
 __all__ = [
     "COALESCE_S",
-    "HOOK",
     "actor_lifetime",
     "disable_stack_on_sig",
     "enable_stack_on_sig",
@@ -267,16 +266,6 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
             _disable(ignore_after=not getattr(actor, "is_root", True))
         elif _state is not None and _state.actor is actor:
             _state.actor = None
-
-
-class StackDumpHook:
-    """The stack-dump layer's hook (:mod:`devx.core.hooks`)."""
-
-    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None]:
-        return actor_lifetime(actor)
-
-
-HOOK = StackDumpHook()
 
 
 # --- the signal handler ----------------------------------------------------------------

@@ -1,0 +1,24 @@
+"""The stack-dump layer's hook (:mod:`devx.core.hooks`), ``devx.debug.stack:HOOK``.
+Every actor imports it at boot; the dump handler (:mod:`.handler`: stackscope's
+walk, the watchdog thread, the registry) loads only in an actor whose tree asked for
+dumps (``enable_stack_on_sig=True`` or ``DEVX_ENABLE_STACKSCOPE``)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from ...core import settings
+
+
+class StackDumpHook:
+    def actor_lifetime(self, actor: Any) -> AbstractAsyncContextManager[None] | None:
+        cfg = getattr(actor, "config", None)
+        if not (getattr(cfg, "enable_stack_on_sig", False) or settings.current().enable_stackscope):
+            return None  # (a handler the user enabled by hand stays as it is)
+        from .handler import actor_lifetime
+
+        return actor_lifetime(actor)
+
+
+HOOK = StackDumpHook()

@@ -1,0 +1,86 @@
+"""A child actor imports what it serves and nothing more (issue 26, item 5): the hook
+modules every actor loads at boot are small and load their layer only when the actor's
+settings ask for it (debug mode, telemetry, stack dumps); spawning, the fork server
+client and discovery load when used. Asked inside real children, over real processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_script, scaled
+from devx.runtime import forkserver
+
+pytestmark = pytest.mark.timeout(120)
+
+SCRIPT = Path(__file__).parent / "scripts" / "child_modules.py"
+
+# what a child that cannot open a REPL and records no telemetry loads of those layers:
+# the hook modules and the packages they live in, nothing else
+LIGHT = {
+    "devx.debug",
+    "devx.debug.boot",
+    "devx.debug.stack",
+    "devx.debug.stack.hook",
+    "devx.telemetry",
+    "devx.telemetry.config",
+    "devx.telemetry.hook",
+}
+# what only opening a tree, spawning, the fork server or discovery needs
+SPAWNING = {
+    "devx.runtime.root",
+    "devx.runtime.nursery",
+    "devx.runtime.spawn",
+    "devx.runtime.spawn_methods",
+    "devx.runtime.forkserver",
+    "devx.runtime.zygote",
+    "devx.runtime.discovery",
+}
+HEAVY = ("stackscope", "greenback", "pdbp", "opentelemetry")
+# what a debug-mode child needs before any REPL opens: the TTY lock view, the session
+# (a pause from any task), ctrl-c shielding, the breakpoint() remap, greenback portals
+DEBUG_NEEDS = {
+    "devx.debug.tree_lock",
+    "devx.debug.session",
+    "devx.debug.sigint",
+    "devx.debug.breakpoint_hook",
+    "greenback",
+}
+
+
+def children(method: str) -> dict[str, list[str]]:
+    proc = run_script(SCRIPT, method, timeout=scaled(60))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def layers(mods: list[str]) -> set[str]:
+    """The modules of the debug and telemetry layers and the heavy dependencies."""
+    return {m for m in mods if m.startswith(("devx.debug", "devx.telemetry", *HEAVY))}
+
+
+def test_a_subprocess_child_imports_what_it_serves() -> None:
+    got = children("subprocess")
+    plain = got["plain"]
+    assert layers(plain) == LIGHT, layers(plain) ^ LIGHT
+    assert not SPAWNING & set(plain), SPAWNING & set(plain)
+    assert "devx.runtime.actor" in plain  # (it did report from a running actor)
+
+    debug = set(got["debug"])
+    assert DEBUG_NEEDS <= debug, DEBUG_NEEDS - debug
+    assert "devx.telemetry.boot" not in debug  # telemetry off: still not loaded
+
+    stack = set(got["stack"])
+    assert "devx.debug.stack.handler" in stack  # the tree asked for dumps
+    assert "devx.debug.session" not in stack and "greenback" not in stack
+
+
+@pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux")
+def test_the_zygote_preloads_no_layer_a_plain_child_does_not_load() -> None:
+    """A forked child has what its zygote imported: the runtime (spawning included),
+    the hook modules, not the debugger or telemetry a plain child never uses."""
+    got = children("forkserver")
+    assert layers(got["plain"]) == LIGHT, layers(got["plain"]) ^ LIGHT
+    assert DEBUG_NEEDS <= set(got["debug"]), DEBUG_NEEDS - set(got["debug"])
