@@ -67,6 +67,8 @@ __getattr__ = lazy_getattr(
         "open_actor_cluster": ".runtime.cluster",
         "run_daemon": ".runtime.daemon",
         "Channel": ".runtime.ipc",
+        # other names of ModuleNotEnabled / ChannelClosed (they print as those: not in
+        # __all__, whose exceptions print as their own name)
         "ModuleNotExposed": ".runtime.errors",
         "TransportClosed": ".runtime.errors",
         **{name: ".runtime" + where for name, where in _RUNTIME_LAZY.items()},
@@ -115,7 +117,6 @@ __all__ = [
     "IPCEncodeError",
     "Lineage",
     "ModuleNotEnabled",
-    "ModuleNotExposed",
     "MsgStream",
     "MsgTypeError",
     "NoRuntime",
@@ -123,7 +124,6 @@ __all__ = [
     "RemoteActorError",
     "StreamClosed",
     "StreamOverrun",
-    "TransportClosed",
     "breakpoint",
     "context",
     "current_actor",
