@@ -401,6 +401,77 @@ async def _fail(what: str) -> None:
     raise KeyError(what)
 
 
+def _recorded(log: list[str], name: str, *, barrier: list[trio.Event] | None = None, fail=False):
+    """An async context manager recording its entry and exit in ``log``; with
+    ``barrier`` (one event per manager) it enters only once every manager began
+    entering, which sequential entry would never reach."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def mngr():
+        if barrier is not None:
+            barrier[int(name[-1])].set()
+            for ev in barrier:
+                await ev.wait()
+        if fail:
+            raise KeyError(f"{name} failed to enter")
+        log.append(f"enter {name}")
+        try:
+            yield name.upper()
+        finally:
+            log.append(f"exit {name}")
+
+    return mngr()
+
+
+def test_gather_contexts_enters_all_at_once_and_exits_them_at_the_end():
+    log: list[str] = []
+
+    async def main() -> tuple[str, ...]:
+        barrier = [trio.Event() for _ in range(3)]
+        with trio.fail_after(scaled(10)):  # entered one after another, this never ends
+            async with devx.trionics.gather_contexts(
+                [_recorded(log, f"m{i}", barrier=barrier) for i in range(3)]
+            ) as values:
+                assert sorted(log) == ["enter m0", "enter m1", "enter m2"]
+                log.append("body")
+        return values
+
+    assert trio.run(main) == ("M0", "M1", "M2")
+    assert log.index("body") == 3 and sorted(log[4:]) == ["exit m0", "exit m1", "exit m2"]
+
+
+def test_gather_contexts_one_failing_to_enter_exits_the_others_and_is_raised():
+    log: list[str] = []
+
+    async def main() -> None:
+        async with devx.trionics.gather_contexts(
+            [_recorded(log, "m0"), _recorded(log, "m1", fail=True), _recorded(log, "m2")]
+        ):
+            log.append("body")
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        trio.run(main)
+    assert info.group_contains(KeyError, match="m1 failed to enter")
+    assert "body" not in log
+    assert sorted(e for e in log if e.startswith("exit")) == sorted(
+        e.replace("enter", "exit") for e in log if e.startswith("enter")
+    )
+    with pytest.raises(ValueError, match="no context managers"):
+        trio.run(lambda: devx.trionics.gather_contexts([]).__aenter__())
+
+
+def test_maybe_open_nursery_uses_the_given_one_or_opens_one():
+    async def main() -> None:
+        async with trio.open_nursery() as outer:
+            async with devx.trionics.maybe_open_nursery(outer) as n:
+                assert n is outer
+        async with devx.trionics.maybe_open_nursery(shield=True) as n:
+            assert n is not outer and n.cancel_scope.shield
+
+    trio.run(main)
+
+
 def test_the_peer_names_are_reachable_as_devx_names():
     """What a program written for the peer reaches as ``tractor.X`` (``import devx as
     tractor``), in a fresh interpreter."""
