@@ -10,16 +10,16 @@ exporters) and appends them to the tree's file (:mod:`._appendfile`). The lines 
 those the SDK pipeline writes, with ``telemetry.sdk.name`` = ``devx``.
 
 The writer starts with the sink (on the telemetry loader thread, not on the first
-record's path: a first stack dump paid for it). It is woken once per batch, not per
-record: by a batch's first record, then it waits up to :data:`LINGER` for more (or for
-:data:`WAKE_AT` records, or a flush) and drains them. Waking it per record cost a
-context (a span, two events) three thread wake-ups per process, each competing for the
-GIL with the trio thread. It encodes and writes a batch :data:`LINE_RECORDS` records
-at a time: each line's write lets the GIL go, so an IPC wake-up of the trio thread
-waits at most one small line's encoding (encoding a 50 ms batch at once held the GIL
-for milliseconds: contexts ran 2.8x slower). ``flush`` wakes it at once and waits
-(bounded) until everything recorded before it is written, which is what a stack dump
-and an actor's exit rely on. Nothing here blocks the
+record's path: a first stack dump paid for it) and drains whatever is pending each time
+it wakes: woken by a record, it needs the GIL, which it gets when the trio thread next
+waits (for a peer's frame, say), so the records of one step of the trio thread become
+one batch, encoded while that thread is idle. It does not linger for a burst to build
+up: a linger (50 ms, or 100 ms with a wake-up per batch) moved the encoding out of
+those idle moments into a long run that every IPC wake-up of the trio thread had to
+wait through for the GIL (contexts ran 1.2x to 2.8x slower). A large batch is encoded
+and written :data:`LINE_RECORDS` records at a time, each line's write letting the GIL
+go. ``flush`` waits (bounded) until everything recorded before it is written, which is
+what a stack dump and an actor's exit rely on. Nothing here blocks the
 caller: a full queue drops (counted, one warning), a stuck file is the writer's
 problem alone.
 """
@@ -46,8 +46,6 @@ SCOPE = "devx"
 MAX_PENDING = 20_000  # records waiting for the writer; beyond that they are dropped
 MAX_LINE_RECORDS = 512  # records per line at most, as the SDK's export batch
 LINE_RECORDS = 16  # records per line the writer encodes between two writes (GIL let go)
-WAKE_AT = 256  # records waiting: the writer is woken before the linger is over
-LINGER = 0.1  # s: how long the first record of a batch waits for the rest
 
 
 def resource_attributes(
@@ -234,7 +232,6 @@ class FileSink:
         self._cond = threading.Condition(threading.RLock())  # a signal handler may flush
         self._queued = 0  # records ever queued
         self._done = 0  # records written (or given up on)
-        self._kick = False  # a flush wants the writer now
         self._thread: threading.Thread | None = None
 
     # -- Sink: spans ---------------------------------------------------------------
@@ -298,9 +295,7 @@ class FileSink:
         """Wait until everything recorded so far is written (at most ``timeout`` s)."""
         with self._cond:
             target = self._queued
-            if self._done < target:
-                self._kick = True
-                self._cond.notify_all()
+            self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
 
     def flush_logs(self, timeout: float) -> bool:
@@ -335,8 +330,7 @@ class FileSink:
             self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
             self._ensure_writer()
-            if len(self._queue) == 1 or len(self._queue) == WAKE_AT:
-                self._cond.notify_all()  # a batch's first record, or a full batch
+            self._cond.notify_all()
 
     def _ensure_writer(self) -> None:
         if self._thread is None and not self._closed:
@@ -346,16 +340,11 @@ class FileSink:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._closed)
-                # the rest of the batch: one wake-up per batch, not per record
-                self._cond.wait_for(
-                    lambda: self._kick or self._closed or len(self._queue) >= WAKE_AT, LINGER
-                )
                 if not self._queue:
                     self.out.close()  # closed and drained (a late write finished)
                     return
                 batch = list(self._queue)
                 self._queue.clear()
-                self._kick = False
             for i in range(0, len(batch), LINE_RECORDS):
                 part = batch[i : i + LINE_RECORDS]
                 try:
