@@ -308,8 +308,9 @@ def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The caller's trace has a devx.remote_call span with a span link (and attributes)
-    naming the trace and actor span of the called tree, as each tree's own file records
-    them. (The same over OTLP: tests/telemetry/test_tel_links.py.)"""
+    naming the trace and actor start span of the called tree, whose span serving the
+    call links back to it, as each tree's own file records them. (The same over OTLP:
+    tests/telemetry/test_tel_links.py.)"""
     from devx.core import schema
     from devx.telemetry.readback import load_spans
 
@@ -340,6 +341,13 @@ def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     (link,) = calls[0]["links"]
     assert (link["trace_id"], link["span_id"]) == (linked[0]["trace_id"], linked[0]["span_id"])
     assert link["attributes"] == {schema.LINK_KIND: "callee"}
+    assert linked[0]["name"] == schema.ACTOR_START_SPAN  # exported at the callee's boot
+    # and back: the callee's span serving the call links to the caller's span
+    (serve,) = [s for s in callee if s["name"] == schema.REMOTE_CALL_SERVE_SPAN]
+    assert serve["parent_span_id"] == linked[0]["span_id"]
+    (back,) = serve["links"]
+    assert (back["trace_id"], back["span_id"]) == (calls[0]["trace_id"], calls[0]["span_id"])
+    assert back["attributes"] == {schema.LINK_KIND: "caller"}
     # devx timeline shows the call and the span its link names
     shown = subprocess.run(
         [sys.executable, "-m", "devx", "timeline", str(mine), "--width", "0"],
@@ -353,6 +361,19 @@ def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     assert "discovery_fns.where in svc@" in call_line, shown.stdout
     linked_line = f"linked: trace {link['trace_id']} span {link['span_id']}"
     assert linked_line in shown.stdout, shown.stdout
+    # and the callee tree's timeline the call it served, naming the caller's span
+    served = subprocess.run(
+        [sys.executable, "-m", "devx", "timeline", str(theirs), "--width", "0"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        stdin=subprocess.DEVNULL,
+    )
+    assert served.returncode == 0, served.stderr
+    (served_line,) = [ln for ln in served.stdout.splitlines() if " call served " in ln]
+    assert "discovery_fns.where for caller@" in served_line, served.stdout
+    back_line = f"linked: trace {back['trace_id']} span {back['span_id']}"
+    assert back_line in served.stdout, served.stdout
 
 
 def test_the_secret_from_a_private_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

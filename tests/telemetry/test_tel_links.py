@@ -1,8 +1,11 @@
-"""A call into another tree (issue 23) as a trace view sees it: the caller's
-devx.remote_call span carries an OpenTelemetry span link to the callee's actor span in
-the other tree's trace, at a real OTLP/HTTP receiver (protobuf) and in both trees'
-telemetry files (written here by the SDK's file exporter; the SDK-free file sink is
-checked in tests/test_discovery.py)."""
+"""A call into another tree (issue 23) as a trace view sees it, linked in both traces:
+the caller's devx.remote_call span carries an OpenTelemetry span link to the callee
+actor's start span (exported at its boot) in the other tree's trace, and the callee's
+devx.remote_call.serve span, under that start span, links back to the caller's span;
+at a real OTLP/HTTP receiver (protobuf) and in both trees' telemetry files (written
+here by the SDK's file exporter; the SDK-free file sink is checked in
+tests/test_discovery.py). A call within one tree carries no trace context: no links,
+no serve span, and its Start frame has no trace field."""
 
 from __future__ import annotations
 
@@ -79,16 +82,95 @@ def test_a_cross_tree_call_is_a_span_link_at_the_receiver_and_in_both_files(
     assert len(target) == 1, "the linked span is not at the receiver"
     (callee_span,) = target
     assert callee_span.trace_id == link.trace_id != call.trace_id  # another tree's trace
-    assert callee_span.name == "devx.actor"
+    assert callee_span.name == schema.ACTOR_START_SPAN  # exported at the callee's boot
     assert attrs_of(callee_span.attributes)[schema.ACTOR_PATH] == "other/svc"
     assert [service for s, service in spans if s is callee_span] == ["other/svc"]
 
-    # the same link in the caller's file, naming a span of the callee's file
+    # the callee's trace has the span that served the call, under that start span,
+    # linked back to the caller's span
+    serves = [(s, svc) for s, svc in spans if s.name == schema.REMOTE_CALL_SERVE_SPAN]
+    assert len(serves) == 1, serves
+    ((serve, service),) = serves
+    assert service == "other/svc"
+    assert (serve.trace_id, serve.parent_span_id) == (link.trace_id, link.span_id)
+    serve_attrs = attrs_of(serve.attributes)
+    assert serve_attrs[schema.REMOTE_CALL_FUNC] == "discovery_fns.where"
+    assert serve_attrs[schema.CALLER_UID].startswith("caller@")
+    assert serve_attrs[schema.ACTOR_PATH] == "other/svc"
+    (back,) = serve.links
+    assert (back.trace_id, back.span_id) == (call.trace_id, call.span_id)
+    assert attrs_of(back.attributes) == {schema.LINK_KIND: "caller"}
+
+    # the same links in the files: the caller's names a span of the callee's file,
+    # whose serve span names the caller's span in the caller's file
     (file_call,) = [s for s in load_spans(mine) if s["name"] == schema.REMOTE_CALL_SPAN]
     (file_link,) = file_call["links"]
     assert (file_link["trace_id"], file_link["span_id"]) == (
         link.trace_id.hex(),
         link.span_id.hex(),
     )
-    in_theirs = [s for s in load_spans(theirs, strict=False) if s["span_id"] == link.span_id.hex()]
-    assert [(s["trace_id"], s["name"]) for s in in_theirs] == [(link.trace_id.hex(), "devx.actor")]
+    their_spans = load_spans(theirs, strict=False)
+    in_theirs = [s for s in their_spans if s["span_id"] == link.span_id.hex()]
+    assert [(s["trace_id"], s["name"]) for s in in_theirs] == [
+        (link.trace_id.hex(), schema.ACTOR_START_SPAN)
+    ]
+    (file_serve,) = [s for s in their_spans if s["name"] == schema.REMOTE_CALL_SERVE_SPAN]
+    assert file_serve["parent_span_id"] == link.span_id.hex()
+    (file_back,) = file_serve["links"]
+    assert (file_back["trace_id"], file_back["span_id"]) == (
+        file_call["trace_id"],
+        file_call["span_id"],
+    )
+    assert file_back["attributes"] == {schema.LINK_KIND: "caller"}
+
+
+def test_a_call_within_one_tree_carries_no_trace_context(tmp_path: Path) -> None:
+    """A child found through the root's registry (a plain portal, same tree): its
+    call has no span links and no serve span in the tree's file, which the callee
+    would record had the call carried the caller's traceparent."""
+    path = tmp_path / "tree.otlp.jsonl"
+
+    async def main() -> None:
+        async with devx.open_nursery(telemetry=str(path)) as an:
+            await an.start_actor("svc", enable_modules=["discovery_fns"])
+            async with devx.find_actor("svc") as portal:
+                assert type(portal) is devx.Portal
+                assert (await portal.run(discovery_fns.where))["path"] == "root/svc"
+            await an.cancel()
+
+    trio.run(main)
+    spans = load_spans(path, strict=False)
+    names = {s["name"] for s in spans}
+    assert schema.ACTOR_START_SPAN in names  # the callee's spans are in the file
+    assert schema.REMOTE_CALL_SPAN not in names
+    assert schema.REMOTE_CALL_SERVE_SPAN not in names
+    assert [s["name"] for s in spans if s.get("links")] == []
+
+
+def test_the_trace_field_is_on_the_wire_only_when_set() -> None:
+    """Start's trace field is not encoded at its default (a call within a tree pays
+    nothing for it), and a Start encoded without it (as before the field existed)
+    decodes with it empty; a set one round-trips."""
+    import msgspec
+
+    from devx.runtime.ipc import encode
+    from devx.runtime.msgs import Msg, Start
+
+    plain = bytes(encode(Start(cid=1, ns="m", func="f", kwargs={"x": 1})))
+    assert b"trace" not in plain
+    decoder = msgspec.msgpack.Decoder(Msg)
+
+    class OldStart(msgspec.Struct, tag="Start"):  # the message before the field
+        cid: int
+        ns: str
+        func: str
+        kwargs: dict[str, Any]
+        stream: bool = False
+        context: bool = False
+
+    old = decoder.decode(msgspec.msgpack.encode(OldStart(cid=2, ns="m", func="f", kwargs={})))
+    assert old == Start(cid=2, ns="m", func="f", kwargs={})
+    assert old.trace == ""
+    tp = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    sent = Start(cid=3, ns="m", func="f", kwargs={}, trace=tp)
+    assert decoder.decode(bytes(encode(sent))[4:]).trace == tp

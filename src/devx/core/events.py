@@ -185,6 +185,15 @@ def start_live_span(name: str, **attrs: Any) -> SpanHandle:
     return _backend.start_span(name, attrs, activate=False, parent=LIVE_PARENT)
 
 
+def enter_live_span(name: str, links: Sequence[Link] = (), /, **attrs: Any) -> SpanHandle:
+    """Like :func:`start_live_span`, but the current span of this task until
+    ``.end()`` (what the task records nests under it), with ``links``: a task
+    serving a call from another tree, its span in this tree's live trace."""
+    if links:
+        return _backend.start_span(name, attrs, activate=True, parent=LIVE_PARENT, links=links)
+    return _backend.start_span(name, attrs, activate=True, parent=LIVE_PARENT)
+
+
 def wait_ready(timeout: float) -> bool:
     """Wait (at most ``timeout`` s) until what is recorded can be exported (the
     sink has loaded): before a prompt, so a hold just granted is on its way out while

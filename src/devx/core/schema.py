@@ -143,13 +143,21 @@ CONTEXT_PEER_UID = "devx.context.peer_uid"
 CONTEXT_CANCELLER = "devx.context.canceller"  # uid of the actor that asked for the cancel
 
 # --- discovery (devx.runtime.discovery) ---------------------------------------------------
-# a call into an actor of another tree (found through the registry): a span in the
-# caller's trace naming the callee's trace (its actor's span when the channel opened)
+# a call into an actor of another tree (found through the registry), linked in both
+# trees' traces: a span in the caller's trace linking to the callee actor's start span
+# (exported at its boot, so the target is there while the call runs), and a span in
+# the callee's trace, under that start span, serving the call and linking back to the
+# caller's span (whose traceparent the call message carries: Start.trace)
 REMOTE_CALL_SPAN = "devx.remote_call"
-REMOTE_CALL_FUNC = "devx.remote_call.func"  # "module.qualname"
+REMOTE_CALL_SERVE_SPAN = "devx.remote_call.serve"  # the callee's, ended with the call
+REMOTE_CALL_FUNC = "devx.remote_call.func"  # "module.qualname" (on both spans)
 CALLEE_PATH = "devx.callee.path"
 CALLEE_UID = "devx.callee.uid"
 CALLEE_ROOT = "devx.callee.root_uid"
-LINK_TRACE_ID = "devx.link.trace_id"  # the callee's trace
+CALLER_UID = "devx.caller.uid"  # on the serve span
+CALLER_ROOT = "devx.caller.root_uid"
+LINK_TRACE_ID = "devx.link.trace_id"  # the other tree's trace (what the link names)
 LINK_SPAN_ID = "devx.link.span_id"
-LINK_KIND = "devx.link.kind"  # on the span link itself: "callee" (the called actor's span)
+# on the span link itself: "callee" (the called actor's start span, from the caller's
+# devx.remote_call) or "caller" (the caller's devx.remote_call, from the serve span)
+LINK_KIND = "devx.link.kind"

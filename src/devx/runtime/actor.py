@@ -714,7 +714,8 @@ class Actor:
     async def _dispatch(self, chan: Channel, msg: Any) -> None:
         if isinstance(msg, Start):
             assert self._rpc is not None
-            if not (msg.stream or msg.context) and await self._call_inline(chan, msg):
+            # a call from another tree (msg.trace) gets a task, for its span
+            if not (msg.stream or msg.context or msg.trace) and await self._call_inline(chan, msg):
                 return
             self._start_invoke(chan, msg)
         elif isinstance(msg, (Return, Yield, Stop, Started)):
@@ -880,6 +881,7 @@ class Actor:
         reply: Any
         if chan.peer_root is not None and chan.peer_root != self.root_uid:
             foreign_caller.set(chan)  # this task's own context
+        serving = self._serve_span(chan, msg) if msg.trace else None
         try:
             with scope:
                 reply = await self._call(chan, msg, pending, fn)
@@ -901,7 +903,25 @@ class Actor:
             reply = Error(cid=msg.cid, error=self.box(report))
         finally:
             self._rpc_scopes.pop(key, None)
+            if serving is not None:
+                serving.end()
         await self._reply(chan, reply)
+
+    def _serve_span(self, chan: Channel, msg: Start) -> events.SpanHandle:
+        """The span of this tree's trace serving a call from another tree, linked back
+        to the caller's span (``msg.trace``): under this actor's start span, so it is
+        nested in the live trace once it ends, and current while the call runs."""
+        caller = msg.trace.split("-")
+        attrs = {
+            schema.REMOTE_CALL_FUNC: f"{msg.ns}.{msg.func}",
+            schema.CALLER_UID: str(chan.peer_uid),
+            schema.CALLER_ROOT: str(chan.peer_root),
+            **self.lineage_attrs(),
+        }
+        if len(caller) == 4:
+            attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = caller[1], caller[2]
+        link = events.Link({"traceparent": msg.trace}, {schema.LINK_KIND: "caller"})
+        return events.enter_live_span(schema.REMOTE_CALL_SERVE_SPAN, [link], **attrs)
 
     def _cancelled_reply(self, msg: Start, why: str, by: ActorID | None = None) -> Error:
         by = by or self.cancel_requested_by or self.uid

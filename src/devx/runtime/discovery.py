@@ -121,8 +121,12 @@ async def query_actor(
 
 class TreePortal(Portal):
     """A portal to an actor of another tree (found through the registry): each call
-    is a span in this tree's trace with a span link to the callee's actor span in its
-    own tree's trace (also named in attributes, for a search by id)."""
+    is linked in both trees' traces. Here a span with a span link to the callee
+    actor's start span (exported at its boot: there while the call runs), also named
+    in attributes for a search by id; there, the span serving the call links back to
+    this one (the call carries its traceparent, see :attr:`Portal.links_back`)."""
+
+    links_back = True
 
     async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
         chan = self.channel
@@ -132,12 +136,25 @@ class TreePortal(Portal):
             schema.CALLEE_ROOT: str(chan.peer_root),
         }
         links: list[events.Link] = []
-        parts = chan.peer_trace.get("traceparent", "").split("-")
-        if len(parts) == 4:
-            attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = parts[1], parts[2]
-            links.append(events.Link(chan.peer_trace, {schema.LINK_KIND: "callee"}))
+        target = _start_span_of(chan.peer_trace)
+        if target is not None:
+            trace_id, span_id, flags = target
+            attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = trace_id, span_id
+            traceparent = f"00-{trace_id}-{span_id}-{flags}"
+            links.append(events.Link({"traceparent": traceparent}, {schema.LINK_KIND: "callee"}))
         with events.span(schema.REMOTE_CALL_SPAN, links=links, **attrs):
             return await super().run_from_ns(ns, func, **kwargs)
+
+
+def _start_span_of(carrier: dict[str, str]) -> tuple[str, str, str] | None:
+    """``(trace id, span id, flags)`` of the callee actor's start span from its HelloAck
+    carrier (its ``devx-anchor``, in the trace its traceparent names); its actor
+    span (exported only at its exit) when it sent no anchor; None without a trace."""
+    parts = carrier.get("traceparent", "").split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    anchor = carrier.get(schema.ANCHOR_CARRIER_KEY, "")
+    return parts[1], (anchor if len(anchor) == 16 else parts[2]), parts[3]
 
 
 async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitStack) -> list[Portal]:

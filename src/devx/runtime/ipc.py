@@ -160,6 +160,7 @@ def pack(msg: Any) -> bytearray | RawFrame:
                     kwargs={**msg.kwargs, key: _PLACEHOLDER},
                     stream=msg.stream,
                     context=msg.context,
+                    trace=msg.trace,
                 )
                 break
     elif kind in _VALUE_MSGS:

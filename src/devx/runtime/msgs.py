@@ -116,8 +116,9 @@ class HelloAck(msgspec.Struct, tag=True):
     trace: dict[str, str] = {}
 
 
-class Start(msgspec.Struct, tag=True):
-    """Run ``ns.func(**kwargs)`` in the receiving actor as call ``cid``."""
+class Start(msgspec.Struct, tag=True, omit_defaults=True):
+    """Run ``ns.func(**kwargs)`` in the receiving actor as call ``cid``. Fields at
+    their default are not encoded (a call within a tree carries no ``trace``)."""
 
     cid: int
     ns: str
@@ -125,6 +126,9 @@ class Start(msgspec.Struct, tag=True):
     kwargs: dict[str, Any]
     stream: bool = False  # caller expects Yield frames (async generator)
     context: bool = False  # a @devx.context function: Started, stream frames, then Return
+    # a call from another tree: the W3C traceparent of the caller's span, which the
+    # callee's span serving the call links back to (schema.REMOTE_CALL_SERVE_SPAN)
+    trace: str = ""
 
 
 class Return(msgspec.Struct, tag=True):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..core import events
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -61,6 +62,10 @@ def _cancelled_by_us(msg: Error) -> bool:
 class Portal:
     """A handle on a (usually child) actor reachable over ``channel``."""
 
+    # calls carry the traceparent of the current span (an actor of another tree,
+    # :class:`~devx.runtime.discovery.TreePortal`); within a tree they carry none
+    links_back = False
+
     def __init__(self, channel: Channel, *, child: ChildRecord | None = None):
         self.channel = channel
         self._child = child
@@ -102,6 +107,8 @@ class Portal:
         cid, recv = self.calls.open(box)
         try:
             start = Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream, context=context)
+            if self.links_back:  # the callee's span serving it links back to ours
+                start.trace = events.carrier().get("traceparent", "")
             frame = pack(start)
         except IPCEncodeError as exc:
             self.calls.discard(cid)

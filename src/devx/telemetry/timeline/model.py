@@ -426,15 +426,27 @@ def event_rows(pts: list[Point]) -> list[EventRow]:
 def call_rows(trace: Trace) -> list[EventRow]:
     """Each call into another tree (a ``devx.remote_call`` span): the function, the
     callee, and under it the span its link names in the callee tree's trace (that
-    tree's file, ``--trace``)."""
+    tree's file, ``--trace``); in the callee tree's trace, each call it served for
+    another tree (``devx.remote_call.serve``), with the caller's span it links to."""
     rows = []
-    for s in trace.named(schema.REMOTE_CALL_SPAN):
-        a = s["attributes"]
-        detail = f"{a.get(schema.REMOTE_CALL_FUNC) or '?'} in {a.get(schema.CALLEE_UID) or '?'}"
-        more = [f"linked: trace {x['trace_id']} span {x['span_id']}" for x in s.get("links", ())]
-        bad = s["status_code"] == 2  # ERROR
-        path = path_of(a, s["resource"])
-        rows.append(EventRow(s["start_ns"], path, "remote call", detail, bad=bad, more=more))
+    kinds = (
+        (schema.REMOTE_CALL_SPAN, "remote call"),
+        (schema.REMOTE_CALL_SERVE_SPAN, "call served"),
+    )
+    for name, label in kinds:
+        for s in trace.named(name):
+            a = s["attributes"]
+            func = a.get(schema.REMOTE_CALL_FUNC) or "?"
+            if name == schema.REMOTE_CALL_SPAN:
+                detail = f"{func} in {a.get(schema.CALLEE_UID) or '?'}"
+            else:
+                detail = f"{func} for {a.get(schema.CALLER_UID) or '?'}"
+            more = [
+                f"linked: trace {x['trace_id']} span {x['span_id']}" for x in s.get("links", ())
+            ]
+            bad = s["status_code"] == 2  # ERROR
+            path = path_of(a, s["resource"])
+            rows.append(EventRow(s["start_ns"], path, label, detail, bad=bad, more=more))
     return rows
 
 
