@@ -6,6 +6,8 @@ client and discovery load when used. Asked inside real children, over real proce
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,7 @@ def test_a_subprocess_child_imports_what_it_serves() -> None:
     assert layers(plain) == LIGHT, layers(plain) ^ LIGHT
     assert not SPAWNING & set(plain), SPAWNING & set(plain)
     assert "devx.runtime.actor" in plain  # (it did report from a running actor)
+    assert "argparse" not in plain  # its command line is read by hand
 
     debug = set(got["debug"])
     assert DEBUG_NEEDS <= debug, DEBUG_NEEDS - debug
@@ -78,9 +81,27 @@ def test_a_subprocess_child_imports_what_it_serves() -> None:
 
 
 @pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux")
-def test_the_zygote_preloads_no_layer_a_plain_child_does_not_load() -> None:
-    """A forked child has what its zygote imported: the runtime (spawning included),
-    the hook modules, not the debugger or telemetry a plain child never uses."""
+def test_a_forked_child_inherits_the_preload_and_no_heavy_dependency() -> None:
+    """A forked child has what its zygote imported: the runtime, the hook modules and
+    what they preload (the debugger's boot modules, telemetry's file sink: imported
+    once by the zygote, not by each child), not pdbp, greenback, stackscope,
+    opentelemetry or the stack-dump handler, which load when a child uses them."""
     got = children("forkserver")
-    assert layers(got["plain"]) == LIGHT, layers(got["plain"]) ^ LIGHT
+    plain = set(got["plain"])
+    assert {"devx.debug.session", "devx.telemetry.file_sink"} <= plain  # preloaded
+    assert not {m for m in plain if m.startswith(HEAVY)}, plain
+    assert "devx.debug.stack.handler" not in plain
     assert DEBUG_NEEDS <= set(got["debug"]), DEBUG_NEEDS - set(got["debug"])
+    assert "devx.debug.stack.handler" in got["stack"]
+
+
+def test_a_wrong_child_command_line_is_refused_with_its_usage() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "devx.runtime.child", "--spawn-fd", "x", "--name", "a"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert proc.returncode == 1
+    assert "devx.runtime.child: invalid literal for int()" in proc.stderr, proc.stderr
+    assert "usage: python -m devx.runtime.child --spawn-fd FD" in proc.stderr, proc.stderr

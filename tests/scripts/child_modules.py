@@ -12,7 +12,7 @@ import trio
 
 import devx
 
-HEAVY = ("devx", "stackscope", "greenback", "pdbp", "opentelemetry")
+HEAVY = ("devx", "stackscope", "greenback", "pdbp", "opentelemetry", "argparse")
 
 # a tree per kind (a debug-mode child would make its siblings part of a debug tree)
 KINDS: dict[str, dict[str, Any]] = {

@@ -55,6 +55,11 @@ class Hook:
         """Telemetry for this process when it has no actor, or ``None``."""
         return None
 
+    def preload(self) -> None:
+        """Import ahead what this hook loads for an actor with the default settings,
+        in a process that forks actors (the fork server's zygote): its children find
+        it imported. Imports only: no thread, no file, no socket."""
+
 
 _registered: list[str] = []
 _loaded: dict[str, Any] = {}
@@ -89,6 +94,18 @@ class _NoTelemetry:
 
     def close(self, outcome: str = "ok") -> None:
         pass
+
+
+def preload() -> None:
+    """Every registered hook's :meth:`Hook.preload` (a hook that fails to load or
+    preload is skipped: the child that needs it loads it again and reports the error)."""
+    for path in _registered:
+        try:
+            warm = getattr(load(path), "preload", None)
+            if warm is not None:
+                warm()
+        except Exception:
+            pass
 
 
 def process_telemetry() -> ProcessTelemetry:

@@ -51,6 +51,22 @@ class DebugHook(Hook):
         # never cancel (or escalate against) an actor while a REPL is live in the tree
         return await maybe_wait_for_debugger(poll_steps=1)
 
+    def preload(self) -> None:
+        """What a debug-mode actor's boot imports (a forked debug child would pay for
+        it each time; the zygote pays once); pdbp and greenback stay lazy."""
+        from . import (  # noqa: F401
+            breakpoint_hook,
+            lock,
+            lock_file,
+            quit_report,
+            repl,
+            session,
+            sigint,
+            terminal,
+            tree_lock,
+            wait,
+        )
+
 
 HOOK = DebugHook()
 

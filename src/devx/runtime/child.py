@@ -9,7 +9,6 @@ reports ready and serves calls until it is cancelled or loses its parent.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -126,23 +125,36 @@ def _kill_children() -> None:
         actor.kill_children()
 
 
+USAGE = "python -m devx.runtime.child --spawn-fd FD --chan-fd FD --name NAME [--path PATH]"
+
+
+def parse_argv(argv: list[str]) -> tuple[int, int, str, str]:
+    """The spawner's command line (:meth:`SubprocessSpawner.argv`): spawn fd, channel
+    fd, name, path. Read by hand: argparse would cost every child's boot its import."""
+    opts = dict(zip(argv[::2], argv[1::2], strict=False))
+    try:
+        if len(argv) % 2 or set(opts) - {"--spawn-fd", "--chan-fd", "--name", "--path"}:
+            raise ValueError(f"unexpected arguments {argv!r}")
+        spawn_fd, chan_fd = int(opts["--spawn-fd"]), int(opts["--chan-fd"])
+        return spawn_fd, chan_fd, opts["--name"], opts.get("--path", "")
+    except KeyError as exc:
+        raise SystemExit(f"devx.runtime.child: {exc.args[0]} missing (usage: {USAGE})") from None
+    except ValueError as exc:
+        raise SystemExit(f"devx.runtime.child: {exc} (usage: {USAGE})") from None
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="devx.runtime.child")
-    parser.add_argument("--spawn-fd", type=int, required=True)
-    parser.add_argument("--chan-fd", type=int, required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--path", default="")
-    args = parser.parse_args(argv)
+    spawn_fd, chan_fd, name, path = parse_argv(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGINT, _ignore_sigint)
     # first of all: never outlive the parent, even should the boot itself hang
     lifeline.start(
         os.getppid(),
-        path=args.path or args.name,
+        path=path or name,
         grace=_cancel_grace,
         cancel=_cancel_from_thread,
         kill_children=_kill_children,
     )
-    _serve(read_spec(args.spawn_fd), args.chan_fd)
+    _serve(read_spec(spawn_fd), chan_fd)
 
 
 def run_forked(spec: SpawnSpec, *, parent_fd: int, chan_fd: int) -> None:

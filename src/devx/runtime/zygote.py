@@ -2,9 +2,9 @@
 actors on request. Started by the root (:mod:`devx.runtime.forkserver`) with the
 root's stdio, process group and environment.
 
-Why it is safe to fork here: the zygote imports trio, msgspec and devx (the runtime
-and the hook modules every actor boots with) but never runs a trio loop, never starts
-a thread (checked before every fork) and serves its connections from one plain
+Why it is safe to fork here: the zygote imports trio, msgspec and devx (the runtime,
+the hook modules every actor boots with and what they preload) but never runs a trio
+loop, never starts a thread (checked before every fork) and serves its connections from one plain
 ``select`` loop. The forked child undoes what is the zygote's: its signal
 dispositions, wakeup fd and mask (the requester's instead, as a spawned child
 inherits them), its process group (the requester's), its connections and the selector, ``random``'s
@@ -131,6 +131,7 @@ def preload() -> None:
             importlib.import_module(path.partition(":")[0])
         except Exception:  # the child imports it again and reports the error
             pass
+    hooks.preload()  # what the hooks load for a default actor (telemetry's file sink)
 
 
 class Zygote:

@@ -28,6 +28,10 @@ class TelemetryHook:
 
         return actor_lifetime(actor)
 
+    def preload(self) -> None:
+        """Telemetry is on by default (the file): what a default actor's boot loads."""
+        from . import backend, boot, file_sink  # noqa: F401
+
     def process_telemetry(self) -> Any:
         from .standalone import ProcessTelemetry
 
