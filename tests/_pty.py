@@ -47,11 +47,17 @@ def reading_terminal(pid: int) -> bool | None:
 def stops_at_banner_line(out: str, source: str) -> str:
     """Check that a new REPL stopped on the very line its banner names (``...: path:N
     in fn()``), showing ``source`` there, as on every supported Python. ``out`` is
-    what was printed from the banner on to the first prompt; returns ``path(N)fn()``."""
-    named = re.search(r": (\S+):(\d+) in (\w+)\(\)", out)
+    what was printed from the banner on to the first prompt (the location ends its
+    first line, or has a line of its own when that would be too wide); returns
+    ``path(N)fn()``."""
+    named = re.search(r"(?:: |\n\s*at )(\S+):(\d+) in (\w+)\(\)", out)
     stop = re.search(r"^> (\S+)\((\d+)\)(\w+)\(\)\r?\n-> (.*)$", out, re.M)
     assert named and stop, f"no banner location or no stop line in:\n{out}"
-    assert named.groups() == stop.groups()[:3], f"the banner and the stop disagree:\n{out}"
+    # the banner names the file, pdb's stop line gives its whole path
+    assert (Path(named.group(1)).name, *named.groups()[1:]) == (
+        Path(stop.group(1)).name,
+        *stop.groups()[1:3],
+    ), f"the banner and the stop disagree:\n{out}"
     shown = "-> " + stop.group(4).strip()
     assert source in shown, f"stopped at {shown!r}, not at {source!r}"
     path, line, fn = named.groups()
@@ -175,6 +181,31 @@ def lock_requests(trace_file: Path) -> list[dict[str, Any]]:
         for log in load_logs(trace_file, strict=False)
         if log["event_name"] == "devx.tty_lock.requested"
     ]
+
+
+# no line devx writes to the terminal in a banner or hint is wider than this
+WIDTH = 100
+
+
+def devx_lines(text: str) -> list[str]:
+    """The lines devx wrote in a transcript: each banner (from ``>>> devx`` up to
+    pdb's stop line), its indented lines, and ``[devx]`` hints with theirs."""
+    out: list[str] = []
+    inside = False
+    for line in text.replace("\r", "").split("\n"):
+        if line.startswith((">>> devx", "[devx]")):
+            inside = True
+        elif not (inside and line.startswith("    ")):
+            inside = False
+        if inside:
+            out.append(line)
+    return out
+
+
+def assert_fits(text: str, width: int = WIDTH) -> None:
+    """Every line devx wrote in ``text`` fits ``width`` columns."""
+    wide = [line for line in devx_lines(text) if len(line) > width]
+    assert not wide, f"devx lines wider than {width} columns:\n" + "\n".join(wide)
 
 
 def kill_holder(r: Repl) -> int:

@@ -12,8 +12,16 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from _pty import PROMPT, Repl, banner, lock_requests, repl_fixture, stops_at_banner_line
-from conftest import scaled, wait_until
+from _pty import (
+    PROMPT,
+    Repl,
+    assert_fits,
+    banner,
+    lock_requests,
+    repl_fixture,
+    stops_at_banner_line,
+)
+from conftest import devx_actor_pids, scaled, wait_until
 from devx.core import schema
 
 pytestmark = pytest.mark.timeout(180)
@@ -105,6 +113,7 @@ def test_a_step_never_waits_on_the_terminal_its_own_tree_holds(repl):
     r.expect_exact(SANE)
     assert r.finish() == 0
     assert [who for _, who in _banners(r.log.getvalue())] == ["echo", "root", "echo"]
+    assert_fits(r.log.getvalue())  # the banners, their hint, the step's line
 
 
 def _blocked_step(repl, go: Path) -> Repl:
@@ -150,6 +159,42 @@ def test_three_ctrl_c_with_no_prompt_end_the_tree(repl, tmp_path):
     text = r.log.getvalue()
     assert len(_banners(text)) == 1, "no REPL opens on the way out"
     assert "ctrl-c shielded" not in text
+
+
+@pytest.mark.parametrize("mode", ["holder", "bystander"])
+def test_three_ctrl_c_end_a_tree_whose_child_is_stuck_in_sync_code(repl, tmp_path, mode):
+    """holder: the child holding the terminal steps over a sleep that blocks its loop
+    (its presses must still reach the root); bystander: a child spins in a busy loop
+    while another steps over a trio sleep. Either way the tree ends within the
+    escalation: the stuck child is SIGTERMed, then SIGKILLed, named in one line."""
+    pidfile = tmp_path / "pids"
+    r = repl("door_stuck_child.py", mode, str(pidfile))
+    who, stuck = ("stuck", "stuck") if mode == "holder" else ("stepper", "busy")
+    r.expect(banner("PAUSE", who, f"root/{who}"))
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    r.child.sendline("n")
+    r.prompt()
+    r.child.sendline("n")  # over a call that never returns: no prompt comes
+    r.saw("stuck blocks its loop" if mode == "holder" else "stepper naps")
+    r.saw("busy spins" if mode == "bystander" else "stuck blocks its loop")
+    wait_until(pidfile.exists, scaled(10), "the pids of the tree")
+    pids = [int(p) for p in pidfile.read_text().split()]
+    for _ in range(3):
+        r.child.sendintr()
+        r.expect_exact(f"[devx] ctrl-c: no prompt is on screen; the terminal is held by root/{who}")
+    r.expect(rf"actor 'root/{stuck}' \(pid \d+\) still running [\d.]+s after cancel: SIGTERM")
+    r.expect_exact(SANE, timeout=scaled(20))
+    r.expect_exact("KeyboardInterrupt")
+    assert r.finish() != 0
+    text = r.log.getvalue()
+    assert len(_banners(text)) == 1, "no REPL opens on the way out"
+    assert "ctrl-c shielded" not in text
+    assert " ERROR " not in text, text
+    signalled = re.findall(r"actor '([^']+)' \(pid \d+\) (?:still running|ignored)", text)
+    assert set(signalled) == {f"root/{stuck}"}, "only the stuck child is signalled"
+    left = set(pids) & devx_actor_pids()
+    assert not left, f"actors left running: {sorted(left)}"
+    assert_fits(text)  # the banner, its hint, the ctrl-c lines
 
 
 # --- the catalogue: every way into pdb, two at a time in two actors ----------------

@@ -35,7 +35,7 @@ def python_blocks() -> dict[str, str]:
 EXPECTED = {
     "A tree in ten lines": r"\A6765\n55\n\Z",
     "Debugging any actor of the tree": (
-        r"\A\n>>> devx PAUSE in actor 'worker' \(path root/worker, pid \d+\): \S+snippet.py:5"
+        r"\A\n>>> devx PAUSE in actor 'worker' \(path root/worker, pid \d+\): snippet.py:5"
         r" in work\(\)\n +stdin is not a terminal: no REPL, continuing\n\Z"
     ),
     "Sync code, threads, `breakpoint()` and CLIs": r"\Afine\n\Z",

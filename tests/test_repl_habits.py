@@ -341,7 +341,7 @@ def test_s_on_a_remote_call_steps_over_it(repl, where, path):
     r = repl("habits_step_remote.py", where)
     r.expect(banner("PAUSE", path.rsplit("/", 1)[-1], path))
     out = r.prompt()
-    assert "steps over it, remote calls included" in out  # the hint under the banner
+    assert "steps over calls into devx, remote calls included" in out  # the hint
     stops_at_banner_line(out, "-> await devx.pause()")
     lines = []
     for _ in range(30):

@@ -113,7 +113,9 @@ def take_turn(pdb: Any, frame: FrameType, tb: Any) -> Any:
     mine = pdb.session is not None and pdb.is_owner()
     stepping = mine and getattr(pdb.session, "how", "") == "yielded"
     reason = "step" if stepping else ("breakpoint" if tb is None else "exception")
-    where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}()"
+    from .waiters import code_location
+
+    where = code_location(frame)  # as a pause's banner: pdb's stop line has the full path
     session = _open(actor, reason, where)
     if session is None:
         return None

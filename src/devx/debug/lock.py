@@ -87,6 +87,7 @@ class TTYLock:
         self._saved_tty = saved_tty
         # the actor whose user quit a REPL: from then on every grant says so (no REPL)
         self.quit_by = ""
+        self.closed = False  # see close()
 
     # --- what callers read -------------------------------------------------------
 
@@ -122,6 +123,7 @@ class TTYLock:
             held_since=cur.granted_at if cur is not None else 0.0,
             waiters=tuple(h.request for h in self._queue),
             quit_by=self.quit_by,
+            closed=self.closed,
         )
         self._changed.set()
         self._changed = trio.Event()
@@ -129,7 +131,7 @@ class TTYLock:
             self._on_change(self.state)
 
     def _grant_next(self) -> None:
-        if self.current is not None or not self._queue:
+        if self.current is not None or not self._queue or self.closed:
             return
         hold = self._queue.pop(0)
         hold.hold_id = next(self._hold_ids)
@@ -183,6 +185,20 @@ class TTYLock:
         )
         self._grant_next()  # straight to the next holder: no gap in between
 
+    def close(self) -> None:
+        """The tree ends with no REPL (the ctrl-c escape, :mod:`devx.debug.sigint`):
+        the current hold ends as ``cancelled``, the waiters are dropped (their
+        requests wait until the teardown cancels them) and nothing is granted any
+        more, so no teardown waits on the terminal (a holder stuck in sync code
+        would never release it) and no REPL opens on the way out."""
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        if self.current is not None:
+            self._end(self.current, "cancelled")
+        self._publish()
+
     def release(self, release: LockRelease) -> bool:
         """End hold ``release.hold_id``; False when no such hold is current."""
         hold = self._by_id.get(release.hold_id)
@@ -230,6 +246,8 @@ class TTYLock:
         grant (cancellable), yield the hold; the hold ends on :meth:`release`, or
         here when the block exits (cancelled: the requester went away)."""
         hold = queued
+        if self.closed:  # the tree is ending: wait for the teardown's cancel
+            await trio.sleep_forever()
         if hold is None:
             hold = Hold(request, next(self._arrivals))
             bisect.insort(self._queue, hold, key=lambda h: h.key)

@@ -100,6 +100,9 @@ class LockState(msgspec.Struct, frozen=True):
     held_since: float = 0.0  # when the holder got the terminal
     waiters: tuple[LockRequest, ...] = ()  # the queue, next to be served first
     quit_by: str = ""  # as in LockGrant: set for good once a user quit a REPL
+    # the tree is ending with no REPL (three ctrl-c with no prompt on screen, see
+    # devx.debug.sigint): the hold was ended, the queue dropped, nothing is granted
+    closed: bool = False
 
     @property
     def busy(self) -> bool:

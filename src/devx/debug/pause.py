@@ -9,12 +9,11 @@ from typing import Any
 
 import trio
 
-from ..core import schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime, UserQuit
 from . import door, terminal, tree_lock
 from .repl import mk_pdb
-from .session import Session, frame_attrs, interactive
+from .session import Session, interactive
 from .waiters import code_location
 
 __tracebackhide__ = True
@@ -62,9 +61,9 @@ async def pause(
 
 
 # under the banner of a REPL that can step: what stepping does that plain pdb would not
+# (every line of a banner fits 100 columns: tests/test_one_door.py checks a real one)
 STEP_HINT = (
-    "    (stepping stays in your code: `s` on a call into devx steps over it, remote calls "
-    "included: portal.run, open_context, open_stream_from, run_in_actor)\n"
+    "    (stepping stays in your code: `s` steps over calls into devx, remote calls included)\n"
 )
 
 
@@ -74,11 +73,9 @@ def enter_trace(session: Session, frame: FrameType) -> None:
     stepped onto another pause) keeps its REPL: the trace just restarts at
     ``frame``. Plumbing frames are never a stop, so the tracer may run through
     devx's own code on the way back to ``frame``."""
-    where = frame_attrs(frame)
-    location = (
-        f"{where[schema.CODE_FILE_PATH]}:{where[schema.CODE_LINE_NUMBER]} "
-        f"in {where[schema.CODE_FUNCTION_NAME]}()"
-    )
+    # `file.py:12 in fn()`, as the queue shows it: pdb's stop line under the banner
+    # gives the full path (which would take the banner past 100 columns)
+    location = code_location(frame)
     # (a sync pause with no runtime has a bare session: no grant, no tree)
     quit_by = tree_lock.quit_by(getattr(session, "grant", None)) if session.pdb is None else ""
     if quit_by:  # granted after a user's quit: no REPL, this task quits too

@@ -324,7 +324,25 @@ def _build_pdbrepl_class() -> type:
                 return
             if frames.is_plumbing(frame):
                 return
+            if issubclass(exc_type, trio.Cancelled) and self._tree_cancels_step():
+                return
             super().user_exception(frame, exc_info)
+
+        def _tree_cancels_step(self) -> bool:
+            """The actor is cancelled under a running step (the tree ends: three
+            ctrl-c with no prompt on screen, see :mod:`devx.debug.sigint`; or a peer
+            cancels it): no prompt while it unwinds, the session is let go."""
+            from ..runtime.actor import current_actor
+            from . import tree_lock
+
+            actor = current_actor(err_on_no_runtime=False)
+            ending = tree_lock.view.state.closed or (
+                actor is not None and actor.cancel_called.is_set()
+            )
+            if not (ending and self._stepping_here() and self.session is not None):
+                return False
+            self.session.abandon()
+            return True
 
         def step_out(self, why: str = "") -> None:
             """End a live session's REPL as `c` would, saying so in one line."""

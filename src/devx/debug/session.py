@@ -19,8 +19,10 @@ the loop thread instead of touching trio state from the wrong thread.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import re
 import sys
 import threading
 import time
@@ -64,6 +66,11 @@ _request_ids = itertools.count(1)
 _local_waiters = 0
 
 RELEASE_TIMEOUT = 5.0
+
+# the columns a banner's lines fit in (a location that would pass them goes on a
+# line of its own: `file.py:12 in fn()`, what waiters.code_location makes)
+WIDTH = 100
+_LOCATION = re.compile(r"[^\s:]+:\d+ in \S+\(\)")
 READY_WAIT = 3.0  # at most this long before a prompt for the telemetry to load
 
 # a step that runs this long without reaching its stop, while another REPL waits for
@@ -334,6 +341,9 @@ class Session:
         not at a stop."""
         view = tree_lock.view
         while not self._released.is_set():
+            if view.state.closed:  # the tree ends with no REPL (sigint's escape)
+                self.abandon()
+                return
             if not view.state.waiting:
                 await _first(self._released.wait, view.changed)
                 continue
@@ -355,11 +365,30 @@ class Session:
             return 0.0  # another task or thread of this actor wants the terminal
         return STEP_YIELD_S - (time.monotonic() - since)
 
+    def abandon(self) -> None:
+        """The tree ends under this hold with no REPL (three ctrl-c with no prompt
+        on screen, :mod:`devx.debug.sigint`): stop tracing the step (no prompt may
+        come back while it unwinds) and free the terminal. Safe in a signal
+        handler: the release itself runs on the loop."""
+        import bdb
+
+        from . import door
+
+        pdb = self.pdb
+        if pdb is not None:
+            pdb.on_exit = None
+            door.disown(pdb)
+            bdb.Bdb.set_continue(pdb)
+        token = self.actor.trio_token
+        if token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(self.release, "cancelled")
+
     def _yield_turn(self) -> None:
         waiting = tree_lock.view.state.waiting
         text = (
             f"\n[devx] {self.where}: the step runs on with no prompt while {waiting} "
-            "other REPL(s) wait: the terminal goes to the next in line; this step's "
+            "other REPL(s) wait:\n       the terminal goes to the next in line; this step's "
             "stop queues for it\n"
         )
         terminal.write(text)
@@ -389,11 +418,16 @@ class Session:
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
         behind = "".join(f"\n    {line}" for line in banner_lines(self.waiters_now()))
-        line = (
-            f"\n>>> devx {self.reason.upper()} in actor {actor.name!r} "
-            f"(path {actor.path}, pid {os.getpid()}){': ' + what if what else ''}"
-            f"{_foreign_caller_line()}{behind}"
+        head = (
+            f">>> devx {self.reason.upper()} in actor {actor.name!r} "
+            f"(path {actor.path}, pid {os.getpid()})"
         )
+        first = what.partition("\n")[0]
+        if _LOCATION.match(first) and len(head) + 2 + len(first) > WIDTH:
+            what = f"\n    at {what}"  # the stop's place on a line of its own
+        elif what:
+            what = f": {what}"
+        line = f"\n{head}{what}{_foreign_caller_line()}{behind}"
         (out or terminal.write)(line + "\n")
         return line + "\n"
 

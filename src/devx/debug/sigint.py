@@ -6,18 +6,28 @@ group at once, so each actor decides for itself:
 - the actor holding the TTY lock with no prompt on screen (a step runs): one line
   saying what the tree waits for (holder, waiters); the root counts such presses
   (a child holder reports them) and three within 2 s end the tree as one ctrl-c
-  with no REPL would;
+  with no REPL would: the root closes the lock (no teardown waits on the
+  terminal, no REPL opens on the way out), and a child that cannot take the
+  cancel (stuck in sync code) is SIGTERMed after the grace, then SIGKILLed;
 - the root, while a child holds the TTY lock: silent (the holder speaks);
 - the root with no REPL anywhere: trio's usual KeyboardInterrupt, which tears the
   tree down over IPC;
 - any other child: ignored, the root cancels it.
+
+A child reports a press with a datagram to the root's ``press-<uuid>.sock`` in the
+private runtime directory, sent from its signal handler: it arrives even when the
+child's loop is blocked in sync code (the step that holds the terminal is stuck),
+where a report through the loop would never leave.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,11 +37,14 @@ from typing import Any
 import trio
 
 from ..runtime.actor import Actor
-from . import door, tree_lock
 from . import session as _session
+from . import tree_lock
 from .lock_protocol import LockState
+from .stack import registry as reg
 
 __tracebackhide__ = True
+
+log = logging.getLogger("devx.debug")
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -81,12 +94,14 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
         _end_tree(prev, signum, frame)
         return
     if live is not None and live.grant is not None:
-        # this actor holds the terminal, with no prompt on screen (a step runs)
-        _say_waiting(actor, state)
+        # this actor holds the terminal, with no prompt on screen (a step runs); its
+        # view of the lock may predate its own grant (the loop is blocked)
+        _say_waiting(actor, state, holder=f"{actor.path} (pid {actor.pid})")
         if not actor.is_root:
             _report_press(actor, live)
         elif _count_press():
-            _abandon(actor, live)
+            live.abandon()
+            _close_soon(actor)
             _end_tree(prev, signum, frame)
         return
     if not actor.is_root:
@@ -95,6 +110,7 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
         if state.hold_id == 0 and live is None:  # queued, nobody holds: say why
             _say_waiting(actor, state)
             if _count_press():
+                _close_soon(actor)
                 _end_tree(prev, signum, frame)
         return  # a child holds it: that child speaks (its prompt, or its step)
     _end_tree(prev, signum, frame)
@@ -107,13 +123,13 @@ def _end_tree(prev: Handler, signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
 
-def _say_waiting(actor: Actor, state: LockState) -> None:
-    holder = state.holder
-    who = f"{holder.path} (pid {holder.pid})" if holder else "nobody yet"
+def _say_waiting(actor: Actor, state: LockState, holder: str = "") -> None:
+    known = state.holder
+    who = holder or (f"{known.path} (pid {known.pid})" if known else "nobody yet")
     os.write(
         1,
-        f"\n[devx] ctrl-c: no prompt is on screen; the terminal is held by {who}, "
-        f"{state.waiting} REPL(s) waiting as last known ({ESCAPE_PRESSES} ctrl-c within "
+        f"\n[devx] ctrl-c: no prompt is on screen; the terminal is held by {who},\n"
+        f"       {state.waiting} REPL(s) waiting as last known ({ESCAPE_PRESSES} ctrl-c within "
         f"{ESCAPE_WINDOW_S:g} s end the tree)\n".encode(),
     )
 
@@ -128,28 +144,38 @@ def _count_press() -> bool:
     return False
 
 
-def _abandon(actor: Actor, live: Any) -> None:
-    """The tree ends under a running step: stop tracing it (no prompt may come back
-    while it unwinds) and free the terminal, without a REPL. Safe in a signal
-    handler: the release itself runs on the loop."""
-    import bdb
+def _close_soon(actor: Actor) -> None:
+    """The root's lock closes (see :meth:`TTYLock.close`), on its loop: a signal
+    handler may have interrupted the lock's own code."""
+    from . import lock as tty_lock
 
-    pdb = live.pdb
-    if pdb is not None:
-        pdb.on_exit = None
-        door.disown(pdb)
-        bdb.Bdb.set_continue(pdb)
     token = actor.trio_token
     if token is not None:
-        try:
-            token.run_sync_soon(live.release, "cancelled")
-        except trio.RunFinishedError:
-            pass
+        with contextlib.suppress(trio.RunFinishedError, RuntimeError):
+            token.run_sync_soon(tty_lock.root_lock().close)
+
+
+def press_path(root_uuid: str, *, create: bool = False) -> str | None:
+    """The root's press socket, in the private runtime directory (None: none)."""
+    base = reg.runtime_dir(create=create)
+    return None if base is None else os.path.join(base, f"press-{root_uuid[:16]}.sock")
 
 
 def _report_press(actor: Actor, live: Any) -> None:
     """A child holding the terminal with no prompt: the root counts its presses
-    (it cannot tell a child's prompt from its step) and says when to give up."""
+    (it cannot tell a child's prompt from its step) and says when to give up. A
+    datagram from here, in the signal handler, so a loop blocked in sync code does
+    not keep it; through the loop (an RPC) only when there is no socket to send to.
+    The root's answer comes as its lock state (closed: :meth:`Session.abandon`)."""
+    path = press_path(actor.root_uid.uuid)
+    if path is not None:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                sock.sendto(str(live.hold_id).encode(), path)
+            return
+        except OSError:
+            pass
     token = actor.trio_token
     if token is None:
         return
@@ -158,8 +184,7 @@ def _report_press(actor: Actor, live: Any) -> None:
     async def report() -> None:
         with trio.move_on_after(2):
             portal = await actor.root_portal()
-            if await portal.run_from_ns("devx.debug.sigint", "no_prompt_press", hold_id=hold_id):
-                _abandon(actor, live)
+            await portal.run_from_ns("devx.debug.sigint", "no_prompt_press", hold_id=hold_id)
 
     def spawn() -> None:
         if actor._service is not None:
@@ -171,6 +196,35 @@ def _report_press(actor: Actor, live: Any) -> None:
         pass
 
 
+async def serve_presses(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """The root's service task: the presses its children report (see
+    :func:`_report_press`), each counted by :func:`no_prompt_press`."""
+    path = press_path(actor.uid.uuid, create=True)
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        if path is None:
+            raise OSError("no private runtime directory")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        await sock.bind(path)
+    except OSError as exc:
+        sock.close()
+        log.debug("no press socket (%s): children report ctrl-c through their loop", exc)
+        task_status.started()
+        return
+    task_status.started()
+    try:
+        while True:
+            data = await sock.recv(32)
+            with contextlib.suppress(ValueError):
+                no_prompt_press(int(data))
+    finally:
+        sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+@trio.lowlevel.enable_ki_protection  # the interrupt goes to the main task, as a ctrl-c
 def no_prompt_press(hold_id: int) -> bool:
     """RPC, in the root: the holder of ``hold_id`` saw a ctrl-c with no prompt on
     screen. The third within the window ends the tree through the root's own
@@ -178,6 +232,9 @@ def no_prompt_press(hold_id: int) -> bool:
     global _forced
     if tree_lock.view.state.hold_id != hold_id or not _count_press():
         return False
+    from . import lock as tty_lock
+
+    tty_lock.root_lock().close()  # the holder sees it closed: it abandons its step
     _forced = True
     os.kill(os.getpid(), signal.SIGINT)
     return True

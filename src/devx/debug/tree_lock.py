@@ -75,10 +75,10 @@ class TreeLockView:
     def settle_left(self, settle: float | None = None) -> float:
         """Seconds until the terminal has been quiet for ``settle`` s since its last
         release: infinite while busy, 0.0 once settled (and after a user's quit,
-        when no REPL comes again)."""
+        when no REPL comes again, and once the lock is closed)."""
         if self.busy:
             return float("inf")
-        if not self.quiet_since or self.state.quit_by:
+        if not self.quiet_since or self.state.quit_by or self.state.closed:
             return 0.0
         settle = settle_s() if settle is None else settle
         return max(0.0, self.quiet_since + settle - time.monotonic())
