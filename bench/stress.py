@@ -328,7 +328,7 @@ def sigkill_root(script: str, label: str, grace: float) -> Row:
 def ctrl_c_storm(n: int = 20) -> Row:
     trace = WORK / f"storm-{n}.otlp.jsonl"
     before = actor_pids()
-    proc = run_tree(SCRIPTS / "storm_tree.py", env={"DEVX_TELEMETRY_FILE": str(trace)})
+    proc = run_tree(SCRIPTS / "sigint_tree.py", env={"DEVX_TELEMETRY_FILE": str(trace)})
     root, *pids = pids_line(proc)
     t0 = time.monotonic()
     for _ in range(n):

@@ -86,6 +86,14 @@ GATE_SCRIPT = textwrap.dedent(
 )
 
 HELD = ["held from trio", "held from thread", "held from structlog", reg.BEGIN_MARKER]
+# the log records GATE_SCRIPT writes, in order (the held ones among them)
+HELD_THEN_RELEASED = [
+    "line before hold",
+    "held from trio",
+    "held from thread",
+    "held from structlog",
+    "line after release",
+]
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -144,13 +152,7 @@ def test_json_on_a_tty_when_asked(tmp_path: Path) -> None:
     finally:
         r.close()
     docs = _json_lines(r.log.getvalue())
-    assert [d["event"] for d in docs] == [
-        "line before hold",
-        "held from trio",
-        "held from thread",
-        "held from structlog",
-        "line after release",
-    ]
+    assert [d["event"] for d in docs] == HELD_THEN_RELEASED
     assert all(d["devx.actor.path"] == "croot" for d in docs)
 
 
@@ -191,13 +193,7 @@ def test_json_when_stderr_is_not_a_tty(tmp_path: Path) -> None:
             proc.wait()
     _assert_held_then_released(before_go, full)
     docs = _json_lines(full)
-    assert [d["event"] for d in docs] == [
-        "line before hold",
-        "held from trio",
-        "held from thread",
-        "held from structlog",
-        "line after release",
-    ]
+    assert [d["event"] for d in docs] == HELD_THEN_RELEASED
     assert docs[1]["logger"] == "devx.test" and docs[1]["level"] == "warning"
     assert not re.search(r"^\[devx ", full, re.M), full
 

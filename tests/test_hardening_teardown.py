@@ -28,7 +28,7 @@ def test_ctrl_c_storm_ends_the_tree_like_one_ctrl_c(tmp_path, sigints, proc_tree
     flushed and announced, nothing left running."""
     trace = tmp_path / "storm.otlp.jsonl"
     before = devx_actor_pids()
-    tree = proc_tree(SCRIPTS / "storm_tree.py", DEVX_TELEMETRY_FILE=str(trace))
+    tree = proc_tree(SCRIPTS / "sigint_tree.py", DEVX_TELEMETRY_FILE=str(trace))
     root, *pids = tree.pids()
     assert set(pids) == devx_actor_pids() - before and len(pids) == 4
     for _ in range(sigints):

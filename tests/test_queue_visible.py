@@ -14,19 +14,13 @@ import sys
 
 import pytest
 
-from _pty import EXAMPLES, banner, repl_fixture
-from conftest import scaled, wait_until
+from _pty import EXAMPLES, assert_fits, repl_fixture
+from _queue_three import ANY_BANNER, AT, WAITER, both_waiting, devx_ps, waiters_listed
+from conftest import scaled
 
 pytestmark = pytest.mark.timeout(120)
 
 repl = repl_fixture(EXAMPLES / "debugging")
-AT = r"pause at queue_three\.py:19 in pause_here\(\)"
-WAITER = r"(\d)\. root/(p\d): " + AT + r" \(waiting \d+\.\d s\)"
-ANY_BANNER = banner("PAUSE", r"(?P<name>p\d)", "root/p0").replace("root/p0", r"root/p\d")
-
-
-def waiters_listed(text: str) -> list[str]:
-    return [m.group(2) for m in re.finditer(WAITER, text)]
 
 
 def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
@@ -35,26 +29,13 @@ def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
     first = r.expect(ANY_BANNER).group("name")
     r.prompt()
     # the other two ask for the terminal as they come: `waiters` shows the live queue
-    seen: dict[str, str] = {}
-
-    def both_waiting() -> bool:
-        seen["out"] = r.cmd("waiters")
-        return len(waiters_listed(seen["out"])) == 2
-
-    wait_until(both_waiting, scaled(20), "both other children in the queue")
-    out = seen["out"]
+    out = both_waiting(r)
     assert re.search(rf"holder: root/{first}: {AT} \(for \d+\.\d s\)", out), out
     queue = waiters_listed(out)
     assert sorted([first, *queue]) == ["p0", "p1", "p2"]
 
     # another process asks the tree: the holder and the waiters, in order
-    ps = subprocess.run(
-        [sys.executable, "-m", "devx", "ps"],
-        capture_output=True,
-        text=True,
-        timeout=scaled(20),
-        env={**os.environ, "DEVX_RUNTIME_DIR": str(runtime_dir)},
-    )
+    ps = devx_ps(runtime_dir)
     assert ps.returncode == 0, ps.stderr
     assert re.search(r"terminal of tree 'root' \(root root@\w+, pid \d+\):", ps.stdout), ps.stdout
     assert re.search(rf"holder: root/{first}: {AT}", ps.stdout), ps.stdout
@@ -87,18 +68,13 @@ def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
     assert not list(runtime_dir.glob("tty-*.json"))  # the root removed its lock file
+    assert_fits(r.log.getvalue())  # every banner: its waiters, the stepping hint
 
 
 def test_ps_without_any_tree_says_so(tmp_path):
     runtime_dir = tmp_path / "rt"
     runtime_dir.mkdir(mode=0o700)
-    ps = subprocess.run(
-        [sys.executable, "-m", "devx", "ps"],
-        capture_output=True,
-        text=True,
-        timeout=scaled(20),
-        env={**os.environ, "DEVX_RUNTIME_DIR": str(runtime_dir)},
-    )
+    ps = devx_ps(runtime_dir)
     assert ps.returncode == 0
     assert ps.stdout == ""
     assert "no devx tree of yours is running" in ps.stderr

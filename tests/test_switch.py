@@ -10,34 +10,13 @@ import re
 
 import pytest
 
-from _pty import EXAMPLES, banner, repl_fixture
-from conftest import scaled, wait_until
+from _pty import EXAMPLES, repl_fixture
+from _queue_three import ANY_BANNER, AT, three_stopped, waiters_listed
 from devx.core import schema
 
 pytestmark = pytest.mark.timeout(120)
 
 repl = repl_fixture(EXAMPLES / "debugging")
-AT = r"pause at queue_three\.py:19 in pause_here\(\)"
-WAITER = r"(\d)\. root/(p\d): " + AT + r" \(waiting \d+\.\d s\)"
-ANY_BANNER = banner("PAUSE", r"(?P<name>p\d)", "root/p0").replace("root/p0", r"root/p\d")
-
-
-def waiters_listed(text: str) -> list[str]:
-    return [m.group(2) for m in re.finditer(WAITER, text)]
-
-
-def three_stopped(r) -> tuple[str, list[str]]:
-    """The first holder's name and the two waiters, in the order `waiters` lists."""
-    first = r.expect(ANY_BANNER).group("name")
-    r.prompt()
-    seen: dict[str, str] = {}
-
-    def both_waiting() -> bool:
-        seen["out"] = r.cmd("waiters")
-        return len(waiters_listed(seen["out"])) == 2
-
-    wait_until(both_waiting, scaled(20), "both other children in the queue")
-    return first, waiters_listed(seen["out"])
 
 
 def value(r, name: str) -> str:
