@@ -343,8 +343,10 @@ def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     assert link["attributes"] == {schema.LINK_KIND: "callee"}
     assert linked[0]["name"] == schema.ACTOR_START_SPAN  # exported at the callee's boot
     # and back: the callee's span serving the call links to the caller's span
+    (received,) = [s for s in callee if s["name"] == schema.REMOTE_CALL_RECEIVED_SPAN]
+    assert received["parent_span_id"] == linked[0]["span_id"]
     (serve,) = [s for s in callee if s["name"] == schema.REMOTE_CALL_SERVE_SPAN]
-    assert serve["parent_span_id"] == linked[0]["span_id"]
+    assert serve["parent_span_id"] == received["span_id"]
     (back,) = serve["links"]
     assert (back["trace_id"], back["span_id"]) == (calls[0]["trace_id"], calls[0]["span_id"])
     assert back["attributes"] == {schema.LINK_KIND: "caller"}

@@ -1,7 +1,8 @@
 """A call into another tree (issue 23) as a trace view sees it, linked in both traces:
 the caller's devx.remote_call span carries an OpenTelemetry span link to the callee
 actor's start span (exported at its boot) in the other tree's trace, and the callee's
-devx.remote_call.serve span, under that start span, links back to the caller's span;
+devx.remote_call.serve span, under a devx.remote_call.received mark (ended on receipt)
+under that start span, links back to the caller's span, as the mark does;
 at a real OTLP/HTTP receiver (protobuf) and in both trees' telemetry files (written
 here by the SDK's file exporter; the SDK-free file sink is checked in
 tests/test_discovery.py). A call within one tree carries no trace context: no links,
@@ -86,20 +87,29 @@ def test_a_cross_tree_call_is_a_span_link_at_the_receiver_and_in_both_files(
     assert attrs_of(callee_span.attributes)[schema.ACTOR_PATH] == "other/svc"
     assert [service for s, service in spans if s is callee_span] == ["other/svc"]
 
-    # the callee's trace has the span that served the call, under that start span,
-    # linked back to the caller's span
-    serves = [(s, svc) for s, svc in spans if s.name == schema.REMOTE_CALL_SERVE_SPAN]
-    assert len(serves) == 1, serves
-    ((serve, service),) = serves
-    assert service == "other/svc"
-    assert (serve.trace_id, serve.parent_span_id) == (link.trace_id, link.span_id)
-    serve_attrs = attrs_of(serve.attributes)
-    assert serve_attrs[schema.REMOTE_CALL_FUNC] == "discovery_fns.where"
-    assert serve_attrs[schema.CALLER_UID].startswith("caller@")
-    assert serve_attrs[schema.ACTOR_PATH] == "other/svc"
-    (back,) = serve.links
-    assert (back.trace_id, back.span_id) == (call.trace_id, call.span_id)
-    assert attrs_of(back.attributes) == {schema.LINK_KIND: "caller"}
+    # the callee's trace has the span that served the call, under a mark of its
+    # receipt under that start span, both linked back to the caller's span
+    served = {}
+    for name in (schema.REMOTE_CALL_RECEIVED_SPAN, schema.REMOTE_CALL_SERVE_SPAN):
+        found = [(s, svc) for s, svc in spans if s.name == name]
+        assert len(found) == 1, (name, found)
+        ((span, service),) = found
+        assert service == "other/svc"
+        assert span.trace_id == link.trace_id
+        span_attrs = attrs_of(span.attributes)
+        assert span_attrs[schema.REMOTE_CALL_FUNC] == "discovery_fns.where"
+        assert span_attrs[schema.CALLER_UID].startswith("caller@")
+        assert span_attrs[schema.ACTOR_PATH] == "other/svc"
+        (back,) = span.links
+        assert (back.trace_id, back.span_id) == (call.trace_id, call.span_id)
+        assert attrs_of(back.attributes) == {schema.LINK_KIND: "caller"}
+        served[name] = span
+    received, serve = (
+        served[schema.REMOTE_CALL_RECEIVED_SPAN],
+        served[schema.REMOTE_CALL_SERVE_SPAN],
+    )
+    assert received.parent_span_id == link.span_id  # the callee actor's start span
+    assert serve.parent_span_id == received.span_id
 
     # the same links in the files: the caller's names a span of the callee's file,
     # whose serve span names the caller's span in the caller's file
@@ -114,14 +124,17 @@ def test_a_cross_tree_call_is_a_span_link_at_the_receiver_and_in_both_files(
     assert [(s["trace_id"], s["name"]) for s in in_theirs] == [
         (link.trace_id.hex(), schema.ACTOR_START_SPAN)
     ]
+    (file_received,) = [s for s in their_spans if s["name"] == schema.REMOTE_CALL_RECEIVED_SPAN]
     (file_serve,) = [s for s in their_spans if s["name"] == schema.REMOTE_CALL_SERVE_SPAN]
-    assert file_serve["parent_span_id"] == link.span_id.hex()
-    (file_back,) = file_serve["links"]
-    assert (file_back["trace_id"], file_back["span_id"]) == (
-        file_call["trace_id"],
-        file_call["span_id"],
-    )
-    assert file_back["attributes"] == {schema.LINK_KIND: "caller"}
+    assert file_received["parent_span_id"] == link.span_id.hex()
+    assert file_serve["parent_span_id"] == file_received["span_id"]
+    for span in (file_received, file_serve):
+        (file_back,) = span["links"]
+        assert (file_back["trace_id"], file_back["span_id"]) == (
+            file_call["trace_id"],
+            file_call["span_id"],
+        )
+        assert file_back["attributes"] == {schema.LINK_KIND: "caller"}
 
 
 def test_a_call_within_one_tree_carries_no_trace_context(tmp_path: Path) -> None:
@@ -144,6 +157,7 @@ def test_a_call_within_one_tree_carries_no_trace_context(tmp_path: Path) -> None
     assert schema.ACTOR_START_SPAN in names  # the callee's spans are in the file
     assert schema.REMOTE_CALL_SPAN not in names
     assert schema.REMOTE_CALL_SERVE_SPAN not in names
+    assert schema.REMOTE_CALL_RECEIVED_SPAN not in names
     assert [s["name"] for s in spans if s.get("links")] == []
 
 

@@ -185,13 +185,29 @@ def start_live_span(name: str, **attrs: Any) -> SpanHandle:
     return _backend.start_span(name, attrs, activate=False, parent=LIVE_PARENT)
 
 
-def enter_live_span(name: str, links: Sequence[Link] = (), /, **attrs: Any) -> SpanHandle:
-    """Like :func:`start_live_span`, but the current span of this task until
-    ``.end()`` (what the task records nests under it), with ``links``: a task
-    serving a call from another tree, its span in this tree's live trace."""
+def enter_live_span(
+    name: str, links: Sequence[Link] = (), under: SpanHandle | None = None, /, **attrs: Any
+) -> SpanHandle:
+    """Like :func:`start_live_span` (or under ``under``: a span of its own, ended and
+    exported already), but the current span of this task until ``.end()`` (what the
+    task records nests under it), with ``links``: a task serving a call from another
+    tree, its span in this tree's live trace."""
+    parent = LIVE_PARENT if under is None else under
     if links:
-        return _backend.start_span(name, attrs, activate=True, parent=LIVE_PARENT, links=links)
-    return _backend.start_span(name, attrs, activate=True, parent=LIVE_PARENT)
+        return _backend.start_span(name, attrs, activate=True, parent=parent, links=links)
+    return _backend.start_span(name, attrs, activate=True, parent=parent)
+
+
+def live_mark(name: str, links: Sequence[Link] = (), /, **attrs: Any) -> SpanHandle:
+    """A span under this actor's start span, ended at once, so exported with the next
+    batch: what a live trace view shows of something that has only begun (a call
+    from another tree being served); returned to be the parent of its lifetime."""
+    if links:
+        mark = _backend.start_span(name, attrs, activate=False, parent=LIVE_PARENT, links=links)
+    else:
+        mark = _backend.start_span(name, attrs, activate=False, parent=LIVE_PARENT)
+    mark.end()
+    return mark
 
 
 def wait_ready(timeout: float) -> bool:

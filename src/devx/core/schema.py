@@ -150,6 +150,9 @@ CONTEXT_CANCELLER = "devx.context.canceller"  # uid of the actor that asked for 
 # caller's span (whose traceparent the call message carries: Start.trace)
 REMOTE_CALL_SPAN = "devx.remote_call"
 REMOTE_CALL_SERVE_SPAN = "devx.remote_call.serve"  # the callee's, ended with the call
+# its parent, under the start span and linked back too, ended (exported) on receipt:
+# the call and its caller are in a live view of the callee's trace while it runs
+REMOTE_CALL_RECEIVED_SPAN = "devx.remote_call.received"
 REMOTE_CALL_FUNC = "devx.remote_call.func"  # "module.qualname" (on both spans)
 CALLEE_PATH = "devx.callee.path"
 CALLEE_UID = "devx.callee.uid"

@@ -909,8 +909,9 @@ class Actor:
 
     def _serve_span(self, chan: Channel, msg: Start) -> events.SpanHandle:
         """The span of this tree's trace serving a call from another tree, linked back
-        to the caller's span (``msg.trace``): under this actor's start span, so it is
-        nested in the live trace once it ends, and current while the call runs."""
+        to the caller's span (``msg.trace``), current while the call runs; under a
+        mark of its receipt (linked back too) ended at once under this actor's start
+        span, so the call is in the live trace from its start, nested and rooted."""
         caller = msg.trace.split("-")
         attrs = {
             schema.REMOTE_CALL_FUNC: f"{msg.ns}.{msg.func}",
@@ -921,7 +922,8 @@ class Actor:
         if len(caller) == 4:
             attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = caller[1], caller[2]
         link = events.Link({"traceparent": msg.trace}, {schema.LINK_KIND: "caller"})
-        return events.enter_live_span(schema.REMOTE_CALL_SERVE_SPAN, [link], **attrs)
+        mark = events.live_mark(schema.REMOTE_CALL_RECEIVED_SPAN, [link], **attrs)
+        return events.enter_live_span(schema.REMOTE_CALL_SERVE_SPAN, [link], mark, **attrs)
 
     def _cancelled_reply(self, msg: Start, why: str, by: ActorID | None = None) -> Error:
         by = by or self.cancel_requested_by or self.uid
