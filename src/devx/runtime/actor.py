@@ -714,8 +714,9 @@ class Actor:
     async def _dispatch(self, chan: Channel, msg: Any) -> None:
         if isinstance(msg, Start):
             assert self._rpc is not None
-            # a call from another tree (msg.trace) gets a task, for its span
-            if not (msg.stream or msg.context or msg.trace) and await self._call_inline(chan, msg):
+            # a call from another tree (msg.trace) gets a task, for its span (if any)
+            traced = msg.trace and events.enabled()
+            if not (msg.stream or msg.context or traced) and await self._call_inline(chan, msg):
                 return
             self._start_invoke(chan, msg)
         elif isinstance(msg, (Return, Yield, Stop, Started)):
