@@ -35,3 +35,13 @@ async def pause_then_add(x: int) -> int:
     await devx.pause()
     y = x + 1
     return y
+
+
+@devx.context
+async def echo(ctx: devx.Context) -> str:
+    """Say who serves, then send back each message until the caller's stream ends."""
+    await ctx.started(devx.current_actor().path)
+    async with ctx.open_stream() as stream:
+        async for msg in stream:
+            await stream.send(msg)
+    return "done"

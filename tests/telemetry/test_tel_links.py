@@ -188,3 +188,48 @@ def test_the_trace_field_is_on_the_wire_only_when_set() -> None:
     tp = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
     sent = Start(cid=3, ns="m", func="f", kwargs={}, trace=tp)
     assert decoder.decode(bytes(encode(sent))[4:]).trace == tp
+
+
+def test_a_context_into_another_tree_is_served_linked_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A context opened in another tree's actor (SDK-free file sinks): the callee's
+    span serving it links back to the caller's devx.context span, and the callee's own
+    devx.context span is under the serve span."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    mine, theirs = tmp_path / "caller.otlp.jsonl", tmp_path / "callee.otlp.jsonl"
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(theirs))
+    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc"):
+
+        async def main() -> None:
+            async with devx.open_root_actor(
+                name="caller", registry_addrs=[reg], telemetry=str(mine)
+            ):
+                async with devx.find_actor("svc") as portal:
+                    async with portal.open_context(discovery_fns.echo) as (ctx, first):
+                        assert first == "other/svc"
+                        async with ctx.open_stream() as stream:
+                            await stream.send("ping")
+                            assert await stream.receive() == "ping"
+                        assert await ctx.result() == "done"
+
+        trio.run(main)
+    side = schema.CONTEXT_SIDE
+    (caller_ctx,) = [
+        s
+        for s in load_spans(mine)
+        if s["name"] == schema.CONTEXT_SPAN and s["attributes"][side] == "caller"
+    ]
+    theirs_spans = load_spans(theirs, strict=False)
+    (serve,) = [s for s in theirs_spans if s["name"] == schema.REMOTE_CALL_SERVE_SPAN]
+    assert serve["attributes"][schema.REMOTE_CALL_FUNC] == "discovery_fns.echo"
+    (back,) = serve["links"]
+    assert (back["trace_id"], back["span_id"]) == (caller_ctx["trace_id"], caller_ctx["span_id"])
+    (callee_ctx,) = [
+        s
+        for s in theirs_spans
+        if s["name"] == schema.CONTEXT_SPAN and s["attributes"][side] == "callee"
+    ]
+    assert callee_ctx["parent_span_id"] == serve["span_id"]
