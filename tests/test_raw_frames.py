@@ -92,7 +92,13 @@ def test_large_payloads_travel_as_raw_frames_small_ones_do_not():
 def test_every_bytes_like_arrives_intact_as_bytes(payload):
     msgs = [
         Return(cid=1, value=payload),
-        Start(cid=2, ns="m", func="f", kwargs={"before": "x", "data": payload, "n": 3}),
+        Start(
+            cid=2,
+            ns="m",
+            func="f",
+            kwargs={"before": "x", "data": payload, "n": 3},
+            trace="00-trace-span-01",
+        ),
         Yield(cid=3, value=payload),
         Started(cid=4, value=payload),
         StreamItem(cid=5, to_callee=True, value=payload),
@@ -105,6 +111,7 @@ def test_every_bytes_like_arrives_intact_as_bytes(payload):
         value = m.kwargs["data"] if isinstance(m, Start) else m.value
         assert type(value) is bytes and value == BIG
     assert got[1].kwargs["before"] == "x" and got[1].kwargs["n"] == 3
+    assert got[1].trace == "00-trace-span-01"  # every other field of the message kept
     assert got[5].value == "a small one behind"
 
 

@@ -153,15 +153,8 @@ def pack(msg: Any) -> bytearray | RawFrame:
         for key, value in msg.kwargs.items():
             body = _raw_view(value)
             if body is not None:
-                msg = Start(
-                    cid=msg.cid,
-                    ns=msg.ns,
-                    func=msg.func,
-                    kwargs={**msg.kwargs, key: _PLACEHOLDER},
-                    stream=msg.stream,
-                    context=msg.context,
-                    trace=msg.trace,
-                )
+                # every other field as it is (a new one too)
+                msg = msgspec.structs.replace(msg, kwargs={**msg.kwargs, key: _PLACEHOLDER})
                 break
     elif kind in _VALUE_MSGS:
         body = _raw_view(msg.value)
