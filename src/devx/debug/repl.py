@@ -109,7 +109,8 @@ def _build_pdbrepl_class() -> type:
             file:line, for how long, in the order they will be served."""
             from .waiters import state_lines
 
-            for line in state_lines(live_lock_state()):
+            mine = self.session.hold_id if self.in_own_session() else 0
+            for line in state_lines(live_lock_state(mine)):
                 self.message(line)
 
         def do_switch(self, arg: str) -> bool:
@@ -401,19 +402,28 @@ def _build_pdbrepl_class() -> type:
     return PdbREPL
 
 
-def live_lock_state() -> Any:
+def live_lock_state(hold_id: int = 0) -> Any:
     """The tree's lock as fresh as it can be had from inside a REPL: a child's
     view stopped at the REPL's start (its loop is blocked), so the root's lock file
-    first (:mod:`~devx.debug.lock_file`), else that view."""
+    (:mod:`~devx.debug.lock_file`) or that view, whichever is newer. ``hold_id``:
+    the asking REPL's own hold; the root writes the file a moment after a change
+    (``lock_file.COALESCE_S``), so right after a hand-off it is waited for (at most
+    a second) until it shows that hold."""
     from ..runtime.actor import current_actor
     from . import lock_file, tree_lock
 
     actor = current_actor(err_on_no_runtime=False)
-    if actor is not None and not actor.is_root:
-        state = lock_file.read(actor.root_uid.uuid)
-        if state is not None:
+    if actor is None or actor.is_root:
+        return tree_lock.view.state
+    deadline = time.monotonic() + lock_file.COALESCE_S + 1.0
+    while True:
+        state = tree_lock.view.state
+        written = lock_file.read(actor.root_uid.uuid)
+        if written is not None and written.seq > state.seq:
+            state = written
+        if not hold_id or state.hold_id == hold_id or time.monotonic() >= deadline:
             return state
-    return tree_lock.view.state
+        time.sleep(0.02)  # a REPL command, the loop is blocked: nothing to wait on
 
 
 def _portal_for_step() -> None:

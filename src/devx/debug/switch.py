@@ -79,7 +79,7 @@ def switch(pdb: Any, arg: str) -> bool:
     if session is None or session._done or not pdb.is_owner():
         pdb.error("switch: this REPL does not hold the terminal")
         return False
-    target = pick(live_lock_state().waiters, arg)
+    target = pick(live_lock_state(session.hold_id).waiters, arg)
     if isinstance(target, str):
         pdb.error(f"switch: {target}")
         return False
