@@ -6,6 +6,7 @@ two readers. Scenarios: examples/debugging/door_*.py."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -195,6 +196,48 @@ def test_three_ctrl_c_end_a_tree_whose_child_is_stuck_in_sync_code(repl, tmp_pat
     left = set(pids) & devx_actor_pids()
     assert not left, f"actors left running: {sorted(left)}"
     assert_fits(text)  # the banner, its hint, the ctrl-c lines
+
+
+def test_press_sockets_of_dead_roots_are_removed():
+    """A root killed before it removed its press socket leaves the file: the next
+    debug root removes it (nobody is bound to it), not a live tree's."""
+    import tempfile
+
+    # (a short private directory: a socket's path has at most 107 bytes)
+    with tempfile.TemporaryDirectory(prefix="dx") as where:
+        _press_sockets_pruned(Path(where))
+
+
+def _press_sockets_pruned(rt: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    dead, live = rt / "press-dead0123456789ab.sock", rt / "press-live0123456789ab.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
+        gone.bind(str(dead))  # closed at once: what a SIGKILLed root leaves
+    code = (
+        "import trio, devx\n"
+        "async def main():\n"
+        "    async with devx.open_nursery(debug_mode=True) as an:\n"
+        "        portal = await an.start_actor('w', enable_modules=['os'])\n"
+        "        await portal.run_from_ns('os', 'getpid')\n"
+        "        await portal.cancel_actor()\n"
+        "trio.run(main)\n"
+    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as bound:
+        bound.bind(str(live))
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+            env={**os.environ, "DEVX_RUNTIME_DIR": str(rt)},
+        )
+        assert out.returncode == 0, out.stderr
+        assert not dead.exists()
+        assert live.exists()
+    assert sorted(p.name for p in rt.glob("press-*.sock")) == [live.name]  # its own went
 
 
 # --- the catalogue: every way into pdb, two at a time in two actors ----------------

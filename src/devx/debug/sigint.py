@@ -214,6 +214,7 @@ async def serve_presses(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORE
         return
     task_status.started()
     try:
+        await trio.to_thread.run_sync(_prune_dead, path)
         while True:
             data = await sock.recv(32)
             with contextlib.suppress(ValueError):
@@ -222,6 +223,24 @@ async def serve_presses(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORE
         sock.close()
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def _prune_dead(mine: str) -> None:
+    """Remove the press sockets of roots that died without removing theirs (killed):
+    nothing is bound to them any more, so a connect is refused."""
+    base = os.path.dirname(mine)
+    for fname in os.listdir(base):
+        full = os.path.join(base, fname)
+        if not (fname.startswith("press-") and fname.endswith(".sock")) or full == mine:
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(full)
+            except ConnectionRefusedError:
+                with contextlib.suppress(OSError):
+                    os.unlink(full)
+            except OSError:
+                pass
 
 
 @trio.lowlevel.enable_ki_protection  # the interrupt goes to the main task, as a ctrl-c
