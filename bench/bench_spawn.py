@@ -7,7 +7,8 @@
   over a pipe and exits; from the start to the child's exit.
 - 32 actors: all started at once, each answers a first call, then the block is left;
   floor: 32 such children at once.
-- fork server: the same with ``DEVX_SPAWN_METHOD`` (n/a unless it is set).
+- fork server: the same with the default backend (the fork server on Linux; another
+  with ``DEVX_SPAWN_METHOD``, n/a when it is ``subprocess``).
 
 Targets: 1 actor <= 1.3x the floor (subprocess backend), <= 0.5x with the fork server,
 and 32 actors ready and torn down in < 1.5 s with it.
@@ -143,7 +144,7 @@ def phases() -> list:
     from common import Phase, Row, Target, fork_method, quick, sample_kind
 
     fm = fork_method()
-    na = None if fm else "fork server: set DEVX_SPAWN_METHOD (or --spawn-method) to measure"
+    na = None if fm else "fork server: not measured (DEVX_SPAWN_METHOD=subprocess, or not Linux)"
     one = [
         sample_kind("one.floor", "bench_spawn.py", "floor-one"),
         sample_kind("one.devx", "bench_spawn.py", "one"),

@@ -15,7 +15,8 @@ sample process loads nothing from it but :func:`emit` (stdlib only, cheap).
 ``BENCH_SMOKE=1`` (``make test``'s run of every bench, tests/test_bench_smoke.py): as
 quick, one round of each phase, and no record written: it checks the benches still
 run, it measures nothing.
-``DEVX_SPAWN_METHOD``: the spawn backend the fork-server rows use (others: subprocess).
+``DEVX_SPAWN_METHOD``: the spawn backend the fork-server rows use (unset: devx's default,
+the fork server on Linux); the others pin subprocess.
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ def quick() -> bool:
 
 
 def fork_method() -> str | None:
-    """The fork-server backend to measure, from ``DEVX_SPAWN_METHOD`` (``None``: the
-    fork-server rows are n/a)."""
+    """The fork-server backend to measure: ``DEVX_SPAWN_METHOD``, else devx's default
+    (the fork server on Linux); ``None`` (the fork-server rows are n/a) for
+    subprocesses."""
     method = os.environ.get("DEVX_SPAWN_METHOD", "").strip()
-    return method if method and method != SUBPROCESS else None
+    if not method:
+        method = "forkserver" if sys.platform.startswith("linux") else SUBPROCESS
+    return method if method != SUBPROCESS else None
 
 
 def vm_rss_mib(pid: int) -> float:

@@ -8,7 +8,8 @@ fresh-process samples), the ratio and the target; the record goes to
 ``BENCH_QUICK=1``: a ~1-minute smoke run (fewer rounds, smaller workloads; its JSON
 goes to ``bench/results/quick.json`` unless ``--json`` says otherwise).
 ``--spawn-method`` / ``DEVX_SPAWN_METHOD``: the fork-server backend to measure in the
-fork-server rows (n/a without it); every other row uses the subprocess backend.
+fork-server rows (unset: the default, the fork server on Linux); every other row pins
+the subprocess backend.
 The other benches (``bench_context``, ``bench_dead_collector``,
 ``bench_pytest_plugin``, ``stress``) still run on their own.
 """

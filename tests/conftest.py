@@ -62,7 +62,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # the suite's own settings, which every process a test starts keeps (orphan tagging,
 # the private runtime directory, the slowdown)
-SUITE_VARS = ("DEVX_TEST_RUN", "DEVX_RUNTIME_DIR", "DEVX_TEST_SLOWDOWN")
+# DEVX_SPAWN_METHOD: the suite runs either way (its default, or =subprocess), scripts too
+SUITE_VARS = ("DEVX_TEST_RUN", "DEVX_RUNTIME_DIR", "DEVX_TEST_SLOWDOWN", "DEVX_SPAWN_METHOD")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

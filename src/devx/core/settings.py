@@ -265,7 +265,8 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "DEVX_SPAWN_METHOD",
         choice("subprocess", "forkserver"),
         "runtime",
-        "How actors are started when `open_root_actor(spawn_method=)` is not given.",
+        "How actors are started when `open_root_actor(spawn_method=)` is not given; "
+        "unset: `forkserver` on Linux, `subprocess` elsewhere.",
     ),
     Setting(
         "log_format",

@@ -48,7 +48,8 @@ async def open_root_actor(
     children); ``telemetry`` is the embedded telemetry file path (``"off"`` to
     disable); ``transport`` is ``"tcp"`` (loopback) or ``"uds"``; ``spawn_method``
     is how the tree starts its actors: ``"subprocess"`` or ``"forkserver"`` (forked
-    from a pre-imported zygote, Linux), default ``$DEVX_SPAWN_METHOD`` or subprocess.
+    from a pre-imported zygote, Linux), default ``$DEVX_SPAWN_METHOD``, else the fork
+    server on Linux and subprocesses elsewhere.
 
     Discovery: without ``registry_addrs`` this root is its tree's registrar. With
     them the tree registers at the first that answers; when none does, this root

@@ -2,7 +2,7 @@
 (:class:`devx.runtime.spawn.SubprocessSpawner`) or the fork server
 (:mod:`devx.runtime.forkserver`). A tree picks one when its root opens:
 ``open_root_actor(spawn_method=...)``, else ``DEVX_SPAWN_METHOD``, else
-:data:`DEFAULT_METHOD`."""
+:data:`DEFAULT_METHOD` (the fork server on Linux, subprocesses elsewhere)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from .spawn import Spawner, SubprocessSpawner
 
 METHODS = ("subprocess", "forkserver")
 METHOD_ENV = "DEVX_SPAWN_METHOD"
-# opt-in until the review's findings are fixed (README, "Spawning: the fork server"):
-# e.g. a child killed while its parent's loop is blocked can be reported as cancelled
-DEFAULT_METHOD = "subprocess"
+# the fork server where the platform has it (Linux), else subprocesses; a tree falls
+# back to subprocesses by itself where the zygote cannot serve (README, "Spawning")
+DEFAULT_METHOD = "forkserver"
 
 
 def resolve_method(method: str | None) -> str:
