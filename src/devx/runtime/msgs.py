@@ -306,8 +306,8 @@ class Forked(msgspec.Struct, tag=True):
 
     req: int
     pid: int
-    # its start time (clock ticks after boot, /proc/<pid>/stat): with the pid, what
-    # proves a process is this child where there is no pidfd (a pid is reused)
+    # sent where there is no pidfd (else 0): its start time (clock ticks after boot,
+    # /proc/<pid>/stat), which with the pid proves a process is this child
     start: int = 0
 
 

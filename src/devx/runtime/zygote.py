@@ -367,7 +367,6 @@ class Zygote:
             finally:
                 os._exit(1)
         theirs.close()
-        start = forkserver_start_time(pid)  # ours to reap: it cannot be another's yet
         pidfd = -1
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is not None:
@@ -375,6 +374,8 @@ class Zygote:
                 pidfd = pidfd_open(pid)
             except OSError:
                 pidfd = -1
+        # without a pidfd: its start time names it (ours to reap: not another's yet)
+        start = forkserver_start_time(pid) if pidfd < 0 else 0
         self.owner[pid] = conn
         self._add(mine)
         forked = Forked(req=msg.req, pid=pid, start=start)
