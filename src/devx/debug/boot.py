@@ -107,7 +107,6 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         await actor.start_service(lock_file.publish, actor, lock)  # for `devx ps`, `waiters`
         from . import tree_file  # every tree, debug or not, for `devx ps`
 
-        # (last: its first write races the root's registry set-up, see tree_file.publish)
         await actor.start_service(tree_file.publish, actor)
         quit_report.install(actor.path)
     elif actor.debug_mode or actor.config.debug_tree:

@@ -119,8 +119,9 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
         path, data["start_time"] = await trio.to_thread.run_sync(
             _first_write, actor.uid.uuid, dict(data)
         )
-        # the root became the registrar meanwhile (its first step), or registers
-        # with another process's registry: no count to keep up to date then
+        # the root's set-up decides whether it holds the registry (it runs after
+        # this service starts): with another process's registry, no count to keep
+        await actor.registry_settled.wait()
         table = actor.registry
         if path is None or table is None:
             await trio.sleep_forever()  # the file stays until the tree exits

@@ -204,6 +204,8 @@ class Actor:
         # this actor is the registrar; the channel this actor registered over
         self.registry_addrs: list[Addr] = list(registry_addrs or [])
         self.registry: _registry.Registry | None = None
+        # set once a root has decided whether it holds the registry (its set-up done)
+        self.registry_settled = trio.Event()
         self.registrar_chan: Channel | None = None
         self._registrar_unreachable = False  # said once per outage, not per retry
         self.spawn_parent_addr: Addr | None = None  # a child: where its parent listens
