@@ -222,6 +222,22 @@ async def started_then_wait(ctx: devx.Context) -> str:
     return "after"
 
 
+@devx.context
+async def started_then_sync_work(ctx: devx.Context, flag: str, bound: float) -> str:
+    """Say started, then run synchronous code (no checkpoint) until the caller, who
+    must have the first value by then, creates ``flag``."""
+    import os
+    import time
+
+    await ctx.started("ready")
+    end = time.monotonic() + bound
+    while not os.path.exists(flag):
+        if time.monotonic() > end:
+            return "the caller never saw started() while this callee ran sync code"
+        time.sleep(0.005)
+    return "seen"
+
+
 def open_ctx_gate() -> None:
     assert _ctx_gate is not None
     _ctx_gate.set()

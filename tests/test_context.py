@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 import trio.testing
@@ -319,9 +320,8 @@ def test_backpressure_bounds_the_buffer():
 
 
 def test_started_reaches_a_caller_while_the_callee_waits():
-    """``started()`` is held back a moment to share a write with what follows; a
-    callee that waits after it (for the caller's next call here) still hands the
-    caller its first value at once."""
+    """A callee that waits after ``started()`` (for the caller's next call here)
+    hands the caller its first value at once."""
 
     async def main():
         async with devx.open_nursery() as an:
@@ -335,10 +335,31 @@ def test_started_reaches_a_caller_while_the_callee_waits():
     run(main)
 
 
-def test_a_context_without_a_stream_costs_the_caller_one_frame_each_way():
-    """A callee that returns right after ``started()``: its Started and Return come
-    in one write, so the caller's block is over with the result in hand and sends
-    nothing but its Start (no end-of-stream for a stream nobody opened)."""
+def test_started_reaches_a_caller_while_the_callee_runs_sync_code(tmp_path):
+    """As in the peer, ``started()`` goes out when called: a callee that says it is
+    ready and then runs synchronous code (CPU work, no checkpoint) does not keep
+    its caller waiting for that work to end. The callee runs until the caller has
+    the first value and says so through a file."""
+    flag = str(tmp_path / "caller-has-started")
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            fn = ctx_fns.started_then_sync_work
+            async with portal.open_context(fn, flag=flag, bound=scaled(30)) as (ctx, first):
+                assert first == "ready"
+                Path(flag).touch()
+                assert await ctx.result() == "seen"
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_a_context_without_a_stream_costs_the_caller_at_most_two_frames():
+    """A callee that returns right after ``started()``: the caller sends its Start,
+    and an end-of-stream only when its block ends before the Return has come (the
+    callee may have opened a stream and be reading it): never more, and the
+    result is the callee's."""
 
     async def main():
         async with devx.open_nursery() as an:
@@ -357,7 +378,10 @@ def test_a_context_without_a_stream_costs_the_caller_one_frame_each_way():
                     assert first == i
                 assert await ctx.result() == i + 1
             chan.send_raw = real_send_raw  # type: ignore[method-assign]
-            assert len(sent) == 20, len(sent)
+            # a frame: a 4-byte length, then a msgpack map tagged with its type
+            kinds = [msgspec.msgpack.decode(bytes(f)[4:])["type"] for f in sent]
+            assert kinds.count("Start") == 20, kinds
+            assert set(kinds) <= {"Start", "StreamEnd"}, kinds
             await portal.cancel_actor()
 
     run(main)

@@ -46,7 +46,6 @@ from .ipc import (
     MAX_PREAUTH_FRAME,
     Addr,
     Channel,
-    HeldFrames,
     RawFrame,
     connect,
     encode,
@@ -237,8 +236,6 @@ class Actor:
         self.cancel_called = trio.Event()
         # for threads that need the actor's loop (trio.from_thread.run(..., trio_token=))
         self.trio_token: trio.lowlevel.TrioToken | None = None
-        # frames sent a moment later, to share a write with the next (ipc.HeldFrames)
-        self.held = HeldFrames()
         # how children load the root's __main__: (importable name, file path)
         self.main_ref: tuple[str | None, str | None] = _main_ref()
 
@@ -392,7 +389,6 @@ class Actor:
         try:
             async with trio.open_nursery() as service:
                 self._service = service
-                service.start_soon(self.held.run)
                 try:
                     async with AsyncExitStack() as stack:
                         for path in self.config.hooks:

@@ -405,11 +405,10 @@ class Context:
             raise IPCEncodeError(f"value given to started() in {self._where()}: {exc}") from None
         self._started = True
         self.span.event(schema.CONTEXT_STARTED)
-        # held back a moment: a callee that returns (or sends) right after shares
-        # the write, and the caller gets Started and Return with one wake-up
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if not self._actor.held.hold(self.chan, frame):
-            await self.chan.send_raw(frame)
+        # written at once, as the peer does: holding it back to share a write with
+        # what follows saved a wake-up, but a callee that then runs synchronous code
+        # (CPU work after saying it is ready) kept its caller waiting that long
+        await self.chan.send_raw(frame)
 
     @asynccontextmanager
     async def open_stream(

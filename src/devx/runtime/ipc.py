@@ -274,54 +274,6 @@ class CallTable:
         self.pending.clear()
 
 
-class HeldFrames:
-    """Frames sent a moment later, so that they share a write (and the peer one
-    wake-up) with what follows: a context's ``Started`` goes out with the
-    ``Return`` of a callee that returns right after it, or with the callee's next
-    frame, or, when the callee waits for something first, as soon as its task gives
-    the loop back (this flusher task runs in the next scheduler batch). One per
-    actor; its task runs in the actor's service nursery."""
-
-    def __init__(self) -> None:
-        self._chans: list[Channel] = []
-        self._task: trio.lowlevel.Task | None = None
-        self._running = False
-
-    def hold(self, chan: Channel, frame: Frame | RawFrame) -> bool:
-        """Hold ``frame`` back for ``chan``; False (the caller sends it) when the
-        flusher does not run."""
-        if not self._running or chan.closed:
-            return False
-        chan._held.append(frame)
-        if len(chan._held) == 1:
-            self._chans.append(chan)
-        if self._task is not None:
-            task, self._task = self._task, None
-            trio.lowlevel.reschedule(task)
-        return True
-
-    def _abort(self, _: Any) -> trio.lowlevel.Abort:
-        self._task = None
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    async def run(self) -> None:
-        self._running = True
-        try:
-            while True:
-                if not self._chans:
-                    self._task = trio.lowlevel.current_task()
-                    await trio.lowlevel.wait_task_rescheduled(self._abort)
-                chans, self._chans = self._chans, []
-                for chan in chans:
-                    if chan._held and not chan.closed:
-                        try:  # waits for a busy channel (its frames stay in order)
-                            await chan.send_raw(None, checkpoint=False)
-                        except ChannelClosed:
-                            pass  # its reader reports the loss
-        finally:
-            self._running = False
-
-
 class Channel:
     """One connection to a peer actor: framed send/receive of typed messages.
 
@@ -334,7 +286,6 @@ class Channel:
         self.peer_uid: ActorID | None = None
         self.peer_pid: int | None = None
         self._send_lock = trio.Lock()
-        self._held: list[Frame | RawFrame] = []  # frames held back (HeldFrames)
         # trio.SocketStream (TCP or UDS): read and write its socket directly on the
         # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
         self._sock: Any = getattr(stream, "socket", None)
@@ -403,7 +354,7 @@ class Channel:
 
     async def send_raw(
         self,
-        frame: Frame | RawFrame | None,
+        frame: Frame | RawFrame,
         *,
         checkpoint: bool = True,
         shield: bool = False,
@@ -419,9 +370,7 @@ class Channel:
         its reader's teardown); cheaper than a shielded cancel scope around the call,
         which costs more than the whole send when the frame goes out at once. A
         shielded send waits at most ``lock_timeout`` for another sender to finish,
-        then gives up with :class:`ChannelClosed`. Frames held back
-        (:class:`HeldFrames`) go out first, in the same write; ``frame=None``: only
-        those."""
+        then gives up with :class:`ChannelClosed`."""
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
         # take the lock without a scheduler pass when it is free (the common case):
@@ -442,9 +391,6 @@ class Channel:
             if not shield:
                 await trio.lowlevel.checkpoint_if_cancelled()
             bufs = _buffers(frame)
-            if self._held:
-                held, self._held = self._held, []
-                bufs = [b for f in held for b in _buffers(f)] + bufs
             sent = self._write_now(bufs)
             if sent == sum(map(len, bufs)):
                 if checkpoint:
@@ -668,9 +614,7 @@ class Channel:
                 pass
 
 
-def _buffers(frame: Frame | RawFrame | None) -> list[Any]:
-    if frame is None:
-        return []
+def _buffers(frame: Frame | RawFrame) -> list[Any]:
     if isinstance(frame, RawFrame):
         return [frame.head, frame.body]
     return [frame]
