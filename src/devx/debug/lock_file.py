@@ -165,10 +165,15 @@ async def publish(actor: Actor, lock: TTYLock, task_status: Any = None) -> None:
                         reg.proc_start_time, actor.pid
                     )
                 data = {**head, "state": encode(state)}
-                path = await trio.to_thread.run_sync(_write_state, actor.uid.uuid, data)
-                if path is None:
-                    return  # no private directory: `devx ps` cannot see this tree's lock
+                wrote = await trio.to_thread.run_sync(_write_state, actor.uid.uuid, data)
                 written = state.seq
+                if wrote is None:
+                    if path is None:
+                        return  # no private directory: `devx ps` cannot see this lock
+                    # the directory is not private right now (its mode changed): skip
+                    # this state, try the next, and still remove the file at exit
+                    continue
+                path = wrote
                 continue
             await lock.changed()
             await trio.sleep(COALESCE_S)  # off the hand-off's path, one write per burst

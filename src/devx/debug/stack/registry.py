@@ -160,13 +160,21 @@ def proc_uid(pid: int) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (exited, not yet reaped by its parent) does
+    not, though a signal to it still succeeds."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True  # no /proc (not Linux): the signal's answer stands
+    # the state follows the command's closing parenthesis: "pid (comm) S ..."
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 # --- registry entries ---------------------------------------------------------------
