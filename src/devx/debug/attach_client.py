@@ -80,8 +80,9 @@ def _connect(tree: TreeLock, keys: _Keys, first: bool) -> socket.socket | None:
                 sock.close()
                 raise
             return _hello(sock, secret)
-        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, proto.Closed):
-            # no REPL listens yet, or the one that did ended while we knocked
+        except (FileNotFoundError, ConnectionError, proto.Closed):
+            # no REPL listens yet, or the one that did ended while we knocked (refused,
+            # reset, or a broken pipe when it closed as our hello went out)
             if not _alive(tree):
                 return None
             if not said:
