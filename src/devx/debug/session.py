@@ -64,7 +64,6 @@ _request_ids = itertools.count(1)
 # sessions of this process waiting for their grant: a step of this process that
 # runs while one waits is waiting on the loop they share, so it yields at once
 _local_waiters = 0
-_local_waiter_came = trio.Event()  # set when a task or thread of this actor queues
 
 RELEASE_TIMEOUT = 5.0
 
@@ -169,7 +168,6 @@ class Session:
         session.owner_task = task
         global _local_waiters
         _local_waiters += 1
-        _local_waiter_came.set()  # a step running here yields without the root's word
         try:
             await actor.start_service(session._hold)
         finally:
@@ -341,17 +339,13 @@ class Session:
         terminal like any pause (:mod:`devx.debug.door`). A waiter of this very
         actor (another task or thread) gets it at once: the step is then surely
         not at a stop."""
-        global _local_waiter_came
         view = tree_lock.view
         while not self._released.is_set():
             if view.state.closed:  # the tree ends with no REPL (sigint's escape)
                 self.abandon()
                 return
-            # a waiter of this actor counts at once: the root's word of it (the
-            # queue's state, pushed) may come later than the step's need to yield
-            if not view.state.waiting and not _local_waiters:
-                _local_waiter_came = trio.Event()
-                await _first(self._released.wait, view.changed, _local_waiter_came.wait)
+            if not view.state.waiting:
+                await _first(self._released.wait, view.changed)
                 continue
             left = self._step_left()
             if left is not None and left <= 0:
