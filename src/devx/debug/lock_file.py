@@ -52,18 +52,6 @@ def path_for(root_uuid: str, *, create: bool = False) -> str | None:
     return None if base is None else os.path.join(base, f"{PREFIX}{root_uuid}.json")
 
 
-def _write(path: str, data: dict[str, Any]) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        reg.write_all(fd, json.dumps(data).encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def _read(path: str) -> TreeLock | None:
     """The tree's lock in ``path``; ``None`` when unreadable, malformed or stale
     (its root is gone: the file is removed)."""
@@ -119,7 +107,7 @@ def _write_state(root_uuid: str, data: dict[str, Any]) -> str | None:
     ``None`` when there is no private directory to write to."""
     path = path_for(root_uuid, create=True)
     if path is not None:
-        _write(path, data)
+        reg.write_json_private(path, data)
     return path
 
 

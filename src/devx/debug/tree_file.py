@@ -58,17 +58,8 @@ def _write(root_uuid: str, data: dict[str, Any]) -> str | None:
     """Write atomically (making the private directory on first use); the path, or
     ``None`` when there is no private directory."""
     path = path_for(root_uuid, create=True)
-    if path is None:
-        return None
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        reg.write_all(fd, json.dumps(data).encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    if path is not None:
+        reg.write_json_private(path, data)
     return path
 
 

@@ -113,6 +113,20 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def write_json_private(path: str, data: dict[str, Any]) -> None:
+    """``data`` as JSON in ``path``, atomically (a 0600 temp file beside it, then a
+    rename): a reader sees the old file or the new one, never half of one."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
 # --- /proc readers ------------------------------------------------------------------
 
 
