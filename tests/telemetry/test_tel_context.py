@@ -49,10 +49,29 @@ def test_context_spans_on_both_sides(tmp_path: Path) -> None:
     assert callee["attributes"]["devx.actor.path"] == "root/worker"
     assert caller["attributes"][schema.CONTEXT_PEER_UID] == callee["attributes"]["devx.actor.uid"]
     assert callee["attributes"][schema.CONTEXT_PEER_UID] == caller["attributes"]["devx.actor.uid"]
+    steps = (schema.CONTEXT_STARTED, schema.CONTEXT_STREAM_OPENED, schema.CONTEXT_RESULT)
     for s in (caller, callee):
         names = [e["name"] for e in s["events"]]
-        for ev in (schema.CONTEXT_STARTED, schema.CONTEXT_STREAM_OPENED, schema.CONTEXT_RESULT):
+        for ev in steps:
             assert ev in names, (s["attributes"][schema.CONTEXT_SIDE], names)
+    # the steps are on the span only, not log records of their own (each record cost
+    # each side of every context a write); a cancel is a log record as well
+    log_names = [r["event_name"] for r in readback.load_logs(path)]
+    assert not set(steps) & set(log_names), log_names
+    assert schema.CONTEXT_CANCEL in log_names
+    # and `devx timeline` still lists them, from the span events, for both actors
+    shown = subprocess.run(
+        [sys.executable, "-m", "devx.cli", "timeline", str(path), "--color", "never"],
+        env=clean_env(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    for actor in ("root", "root/worker"):
+        for ev in steps:
+            assert any(line.split()[1:3] == [actor, ev] for line in lines), (actor, ev, lines)
     # the cancels: by the caller's ctx.cancel(), then by a third party (an.cancel())
     cancels = [
         (s["attributes"][schema.CONTEXT_SIDE], e["attributes"][schema.CONTEXT_CANCELLER])

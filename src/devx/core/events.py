@@ -40,6 +40,11 @@ class SpanHandle(Protocol):
 
     def event(self, name: str, **attrs: Any) -> None: ...
 
+    def note(self, name: str, **attrs: Any) -> None:
+        """A span event with no log record: a step in the span's own life (a
+        context's ``started``), read on the span, never searched for on its own."""
+        ...
+
     def record_exception(self, exc: BaseException, **attrs: Any) -> None: ...
 
     def end(self) -> None: ...
@@ -78,6 +83,9 @@ class _NullSpan:
         pass
 
     def event(self, name: str, **attrs: Any) -> None:
+        pass
+
+    def note(self, name: str, **attrs: Any) -> None:
         pass
 
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:

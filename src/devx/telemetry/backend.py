@@ -436,6 +436,11 @@ class Handle:
     def event(self, name: str, **attrs: Any) -> None:
         self._front._event_on(self.span, name, clean(attrs))
 
+    def note(self, name: str, **attrs: Any) -> None:
+        # on the span only: a log record costs the sink a record of its own (each
+        # side of a context paid two, started and result, ~1/3 of the context)
+        self.span.add_event(name, clean(attrs) if attrs else {}, time.time_ns())
+
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:
         self._front._exception_on(self.span, exc, clean(attrs))
         if not is_cancellation(exc):
