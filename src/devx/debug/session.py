@@ -341,18 +341,21 @@ class Session:
         not at a stop."""
         view = tree_lock.view
         while not self._released.is_set():
+            # bound before the state is read: a push between the read and the wait
+            # (the root's queue growing) must wake this loop, never be missed
+            changed = view.next_change()
             if view.state.closed:  # the tree ends with no REPL (sigint's escape)
                 self.abandon()
                 return
             if not view.state.waiting:
-                await _first(self._released.wait, view.changed)
+                await _first(self._released.wait, changed.wait)
                 continue
             left = self._step_left()
             if left is not None and left <= 0:
                 self._yield_turn()
                 return
             with trio.move_on_after(STEP_YIELD_S if left is None else left):
-                await _first(self._released.wait, view.changed)
+                await _first(self._released.wait, changed.wait)
 
     def _step_left(self) -> float | None:
         """Seconds until a running step gives the terminal up; None: no step runs

@@ -86,6 +86,14 @@ class TreeLockView:
     async def changed(self) -> None:
         await self._changed.wait()
 
+    def next_change(self) -> trio.Event:
+        """The event the next :meth:`update` sets. Take it *before* reading
+        :attr:`state` when the wait runs in another task (a helper started with
+        ``start_soon`` first runs a scheduler pass later): a push that lands in
+        between still sets the event taken, where ``changed`` called by that task
+        would wait on the one after it, missing the push."""
+        return self._changed
+
     async def wait_idle(self, settle: float = 0.0) -> bool:
         """Until no REPL is live or waiting in the tree, and none was for ``settle``
         s (the next pause of a loop comes in that window); True when it waited."""
