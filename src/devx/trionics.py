@@ -1,6 +1,7 @@
 """trio helpers that programs written for the peer runtime (``tractor.trionics``) use:
-``collapse_eg``, ``maybe_open_nursery``, ``gather_contexts`` and the broadcast
-receiver's ``Lagged``/``BroadcastReceiver``."""
+``collapse_eg``, ``maybe_open_nursery``, ``gather_contexts``, ``maybe_open_context``
+(one async context manager shared by an actor's tasks, :mod:`devx.runtime.resource_cache`)
+and the broadcast receiver's ``Lagged``/``BroadcastReceiver``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import trio
 
 from .runtime.broadcast import BroadcastReceiver, Lagged
+from .runtime.resource_cache import maybe_open_context
 
 _NOTE = "(this error was the only one of an exception group: devx.trionics.collapse_eg)"
 
@@ -100,5 +102,6 @@ __all__ = [
     "Lagged",
     "collapse_eg",
     "gather_contexts",
+    "maybe_open_context",
     "maybe_open_nursery",
 ]
