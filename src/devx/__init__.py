@@ -64,6 +64,7 @@ __getattr__ = lazy_getattr(
         # the peer project's names (devx.log and devx.trionics are submodules)
         "is_root_process": ".runtime.actor",
         "debug_mode": ".runtime.actor",
+        "get_runtime_vars": ".runtime.runtime_vars",
         "open_actor_cluster": ".runtime.cluster",
         "run_daemon": ".runtime.daemon",
         "Channel": ".runtime.ipc",
@@ -100,6 +101,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .runtime.nursery import ActorNursery as ActorNursery
     from .runtime.nursery import open_nursery as open_nursery
     from .runtime.root import open_root_actor as open_root_actor
+    from .runtime.runtime_vars import get_runtime_vars as get_runtime_vars
 
 __all__ = [
     "Actor",
@@ -131,6 +133,7 @@ __all__ = [
     "debug_mode",
     "find_actor",
     "get_registry",
+    "get_runtime_vars",
     "is_root_process",
     "open_actor_cluster",
     "open_nursery",
