@@ -63,6 +63,15 @@ def test_a_breakpoint_hit_by_another_task_waits_its_turn(repl, tmp_path, mode, k
         "bp's breakpoint stop asking for the terminal",
     )
     r.assert_quiet()  # no second REPL while the holder's is live
+    # the queue names the stop's place, as for a pause (the root's lock file, which
+    # `waiters` reads in a child's REPL, is written a moment after the change)
+    shown: list[str] = []
+    wait_until(
+        lambda: shown.append(r.cmd("waiters")) or "root/bp: breakpoint at " in shown[-1],
+        scaled(10),
+        "bp's breakpoint in the queue",
+    )
+    assert re.search(r"root/bp: breakpoint at door_breakpoint\.py:\d+ in hit_me\(\)", shown[-1])
     assert "holder" in r.cmd("p 'still holder'")
     r.child.sendline("c")
     for k in STOPS[kind]:

@@ -185,14 +185,15 @@ def _open(actor: Any, reason: str, where: str) -> Any:
             greenback.bestow_portal(task)  # usable once the task has yielded
             _skip(actor, reason, where, f"trio task {task.name!r} has no greenback portal yet")
             return None
-        return greenback.await_(Session.open(actor, reason))
+        return greenback.await_(Session.open(actor, reason, location=where))
     token = actor.trio_token
     if token is None:
         _skip(actor, reason, where, "the actor's trio loop is not running")
         return None
     try:
         session = trio.from_thread.run(
-            functools.partial(Session.open, actor, reason, owned=False), trio_token=token
+            functools.partial(Session.open, actor, reason, owned=False, location=where),
+            trio_token=token,
         )
     except trio.RunFinishedError:
         _skip(actor, reason, where, "the actor has already exited")
