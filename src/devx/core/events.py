@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol
 
 Attrs = Mapping[str, Any]
@@ -158,23 +158,40 @@ def enabled() -> bool:
     return not isinstance(_backend, NullBackend)
 
 
-@contextmanager
-def span(name: str, *, links: Sequence[Link] = (), **attrs: Any) -> Iterator[SpanHandle]:
+class _Span:
+    """What :func:`span` returns: a plain context manager (a generator-based one cost
+    a context's span as much again as opening it)."""
+
+    __slots__ = ("_attrs", "_handle", "_links", "_name")
+
+    def __init__(self, name: str, links: Sequence[Link], attrs: dict[str, Any]) -> None:
+        self._name, self._links, self._attrs = name, links, attrs
+        self._handle: SpanHandle = NULL_SPAN
+
+    def __enter__(self) -> SpanHandle:
+        if self._links:
+            handle = _backend.start_span(self._name, self._attrs, activate=True, links=self._links)
+        else:  # as before links existed (a backend of a test or of a user)
+            handle = _backend.start_span(self._name, self._attrs, activate=True)
+        self._handle = handle
+        return handle
+
+    def __exit__(self, typ: object, exc: BaseException | None, tb: object) -> None:
+        handle = self._handle
+        try:
+            if exc is not None:
+                handle.record_exception(exc)
+        finally:
+            handle.end()
+
+
+def span(
+    name: str, *, links: Sequence[Link] = (), **attrs: Any
+) -> AbstractContextManager[SpanHandle]:
     """Open a span that is the current span inside the block; an escaping exception
     is recorded on it (per the OTel exception conventions) before it ends. ``links``:
     spans of other traces it refers to (:class:`Link`)."""
-    handle = (
-        _backend.start_span(name, attrs, activate=True, links=links)
-        if links  # else as before links existed (a backend of a test or of a user)
-        else _backend.start_span(name, attrs, activate=True)
-    )
-    try:
-        yield handle
-    except BaseException as exc:
-        handle.record_exception(exc)
-        raise
-    finally:
-        handle.end()
+    return _Span(name, links, attrs)
 
 
 def start_span(name: str, *, parent: SpanHandle | None = None, **attrs: Any) -> SpanHandle:

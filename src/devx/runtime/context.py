@@ -706,67 +706,61 @@ async def open_context(
         portal=portal,
         fn=fn,
     )
+    # one async generator for the whole caller side: a second one nested in it cost
+    # every context its own enter and exit
     with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
         ctx.span = span
-        async with _run_caller(ctx, portal, ns, func, kwargs) as pair:
-            yield pair
-
-
-@asynccontextmanager
-async def _run_caller(
-    ctx: Context, portal: Portal, ns: str, func: str, kwargs: dict[str, Any]
-) -> AsyncIterator[tuple[Context, Any]]:
-    ctx.cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
-    ctx.span.set(**{schema.CONTEXT_CID: ctx.cid})
-    try:
+        ctx.cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
+        ctx.span.set(**{schema.CONTEXT_CID: ctx.cid})
         try:
-            await ctx._wait(lambda: ctx._started or ctx._over())
-            if ctx._started and ctx._pld_spec is not None:
-                ctx._first = ctx._typed(ctx._first, "the started() value")
-        except BaseException:
-            await _cancel_and_wait(ctx)
-            raise
-        if not ctx._started:  # failed (or returned) before started(): raise at entry
-            first = await ctx._outcome()
-            ctx._started, ctx._first = True, first
-        scope = ctx._scope = trio.CancelScope()
-        if ctx._remote_error is not None or ctx._lost:
-            scope.cancel()
-        token = _current_ctx.set(ctx)
-        try:
-            with scope:
-                yield ctx, ctx._first
-                # the block is over: the caller sends nothing more; wait for the callee
-                # (after ctx.cancel(): for its acknowledgement, bounded, below)
-                ctx._stream_state = "closed"
-                await ctx._send_end()
-                await ctx._wait(lambda: ctx._over() or ctx.cancel_called)
-        except BaseException as exc:
-            if exc is ctx._remote_error and ctx.cancel_acked:
-                return  # our own cancel, acknowledged (raised by open_stream()): quiet
-            # the block failed, or something outside cancelled it: the callee is
-            # cancelled (it sees trio.Cancelled) and the block's own error raised
-            await _cancel_and_wait(ctx)
-            raise
+            try:
+                await ctx._wait(lambda: ctx._started or ctx._over())
+                if ctx._started and ctx._pld_spec is not None:
+                    ctx._first = ctx._typed(ctx._first, "the started() value")
+            except BaseException:
+                await _cancel_and_wait(ctx)
+                raise
+            if not ctx._started:  # failed (or returned) before started(): raise at entry
+                first = await ctx._outcome()
+                ctx._started, ctx._first = True, first
+            scope = ctx._scope = trio.CancelScope()
+            if ctx._remote_error is not None or ctx._lost:
+                scope.cancel()
+            token = _current_ctx.set(ctx)
+            try:
+                with scope:
+                    yield ctx, ctx._first
+                    # the block is over: the caller sends nothing more; wait for the callee
+                    # (after ctx.cancel(): for its acknowledgement, bounded, below)
+                    ctx._stream_state = "closed"
+                    await ctx._send_end()
+                    await ctx._wait(lambda: ctx._over() or ctx.cancel_called)
+            except BaseException as exc:
+                if exc is ctx._remote_error and ctx.cancel_acked:
+                    return  # our own cancel, acknowledged (raised by open_stream()): quiet
+                # the block failed, or something outside cancelled it: the callee is
+                # cancelled (it sees trio.Cancelled) and the block's own error raised
+                await _cancel_and_wait(ctx)
+                raise
+            finally:
+                _current_ctx.reset(token)
+            if ctx.cancel_called and not ctx._over():
+                await _cancel_and_wait(ctx)
+            if isinstance(ctx._final, Return):
+                ctx.span.note(schema.CONTEXT_RESULT)
+                return
+            if ctx.cancelled_caught and not ctx.cancel_called:  # someone else cancelled it
+                canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
+                ctx.span.event(
+                    schema.CONTEXT_CANCEL,
+                    **{schema.CONTEXT_CANCELLER: canceller, schema.CONTEXT_SIDE: ctx.side},
+                )
+            if ctx.cancel_called and (ctx._remote_error is None or ctx.cancelled_caught):
+                return  # we asked for it: the block exits quietly
+            await ctx._outcome()  # raises the callee's error, or how its actor went away
         finally:
-            _current_ctx.reset(token)
-        if ctx.cancel_called and not ctx._over():
-            await _cancel_and_wait(ctx)
-        if isinstance(ctx._final, Return):
-            ctx.span.note(schema.CONTEXT_RESULT)
-            return
-        if ctx.cancelled_caught and not ctx.cancel_called:  # someone else cancelled it
-            canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
-            ctx.span.event(
-                schema.CONTEXT_CANCEL,
-                **{schema.CONTEXT_CANCELLER: canceller, schema.CONTEXT_SIDE: ctx.side},
-            )
-        if ctx.cancel_called and (ctx._remote_error is None or ctx.cancelled_caught):
-            return  # we asked for it: the block exits quietly
-        await ctx._outcome()  # raises the callee's error, or how its actor went away
-    finally:
-        ctx._done = True
-        portal.calls.discard(ctx.cid)
+            ctx._done = True
+            portal.calls.discard(ctx.cid)
 
 
 async def _cancel_and_wait(ctx: Context) -> None:

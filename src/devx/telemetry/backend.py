@@ -389,12 +389,15 @@ class DevxSpan:
 
     def end(self, ts: int | None = None) -> None:
         ts = ts or time.time_ns()
-        with self._front._lock:
-            if self.real is None:
-                if self.end_ns is None:
-                    self.end_ns = ts
-                return
-        self.real.end(ts)
+        real = self.real  # once set (under the lock, by the replay) it stays
+        if real is None:
+            with self._front._lock:
+                real = self.real
+                if real is None:
+                    if self.end_ns is None:
+                        self.end_ns = ts
+                    return
+        real.end(ts)
 
 
 _CURRENT: contextvars.ContextVar[DevxSpan | None] = contextvars.ContextVar(

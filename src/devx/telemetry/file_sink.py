@@ -10,15 +10,16 @@ exporters) and appends them to the tree's file (:mod:`._appendfile`). The lines 
 those the SDK pipeline writes, with ``telemetry.sdk.name`` = ``devx``.
 
 The writer starts with the sink (on the telemetry loader thread, not on the first
-record's path: a first stack dump paid for it) and drains whatever is pending each time
-it wakes: woken by a record, it needs the GIL, which it gets when the trio thread next
-waits (for a peer's frame, say), so the records of one step of the trio thread become
-one batch, encoded while that thread is idle. It does not linger for a burst to build
-up: a linger (50 ms, or 100 ms with a wake-up per batch) moved the encoding out of
-those idle moments into a long run that every IPC wake-up of the trio thread had to
-wait through for the GIL (contexts ran 1.2x to 2.8x slower). A large batch is encoded
-and written :data:`LINE_RECORDS` records at a time, each line's write letting the GIL
-go. ``flush`` waits (bounded) until everything recorded before it is written, which is
+record's path: a first stack dump paid for it). It writes a line once
+:data:`LINE_RECORDS` records are pending, or :data:`LINGER` after the first of them,
+or at once when someone flushes. Woken for every record, it cost more than the record:
+each wake-up and each of a line's three syscalls (lock, write, unlock) is a hand-over
+of the GIL with the trio thread, which a busy machine makes slow (a context's two spans
+cost ~2x their own CPU in those hand-overs). A longer linger with unbounded batches was
+worse (50 ms, or 100 ms with a wake-up per batch: contexts 1.2x to 2.8x slower): a
+batch of hundreds of records encoded in one run held the GIL while every IPC wake-up
+of the trio thread waited for it; a batch is one line of at most :data:`LINE_RECORDS`.
+``flush`` waits (bounded) until everything recorded before it is written, which is
 what a stack dump and an actor's exit rely on. Nothing here blocks the
 caller: a full queue drops (counted, one warning), a stuck file is the writer's
 problem alone.
@@ -46,6 +47,9 @@ SCOPE = "devx"
 MAX_PENDING = 20_000  # records waiting for the writer; beyond that they are dropped
 MAX_LINE_RECORDS = 512  # records per line at most, as the SDK's export batch
 LINE_RECORDS = 16  # records per line the writer encodes between two writes (GIL let go)
+# how long the writer waits for a line to fill after its first record (a flush, a stack
+# dump, an exit do not wait); 0: a line per wake-up, as soon as a record comes
+LINGER = 0.02
 
 
 def resource_attributes(
@@ -128,9 +132,15 @@ class FileSpan:
         self.error: str | None = None
         self.dropped_attrs = self.dropped_events = 0
         # links are given at start only; past the limit the SDK keeps the first ones
-        self.links = list(links[: sink.link_limit])
-        self.dropped_links = len(links) - len(self.links)
-        self.set_attributes(attrs)
+        if links:
+            self.links = list(links[: sink.link_limit])
+            self.dropped_links = len(links) - len(self.links)
+        else:
+            self.links, self.dropped_links = [], 0
+        if len(attrs) <= sink.attr_limit:  # the common case: all of them, in their order
+            self.attrs = dict(attrs)
+        else:
+            self.set_attributes(attrs)
 
     def is_recording(self) -> bool:
         return self.end_ns is None
@@ -232,6 +242,7 @@ class FileSink:
         self._cond = threading.Condition(threading.RLock())  # a signal handler may flush
         self._queued = 0  # records ever queued
         self._done = 0  # records written (or given up on)
+        self._wanted = 0  # a flush waits until this many are done: write now
         self._thread: threading.Thread | None = None
 
     # -- Sink: spans ---------------------------------------------------------------
@@ -294,7 +305,7 @@ class FileSink:
     def flush(self, timeout: float) -> bool:
         """Wait until everything recorded so far is written (at most ``timeout`` s)."""
         with self._cond:
-            target = self._queued
+            target = self._wanted = max(self._wanted, self._queued)
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
 
@@ -330,7 +341,9 @@ class FileSink:
             self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
             self._ensure_writer()
-            self._cond.notify_all()
+            pending = len(self._queue)
+            if pending == 1 or pending >= LINE_RECORDS or not LINGER:
+                self._cond.notify_all()  # the first: the linger starts; a full line
 
     def _ensure_writer(self) -> None:
         if self._thread is None and not self._closed:
@@ -340,6 +353,8 @@ class FileSink:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._closed)
+                if LINGER and not self._line_due():
+                    self._cond.wait_for(self._line_due, LINGER)
                 if not self._queue:
                     self.out.close()  # closed and drained (a late write finished)
                     return
@@ -357,6 +372,10 @@ class FileSink:
                 with self._cond:
                     self._done += len(part)
                     self._cond.notify_all()
+
+    def _line_due(self) -> bool:
+        """A line is to be written now, not after the linger (called holding _cond)."""
+        return len(self._queue) >= LINE_RECORDS or self._wanted > self._done or self._closed
 
     def _write(self, batch: list[tuple[str, Any]]) -> None:
         spans = [item for kind, item in batch if kind == "span"]
