@@ -20,6 +20,10 @@ async def async_runtime_vars() -> dict[str, Any]:
     return devx.get_runtime_vars()
 
 
+def my_pid() -> int:
+    return os.getpid()
+
+
 def block_the_loop(flag: str) -> None:
     """Say so in ``flag``, then block this actor's loop in sync code: a graceful
     cancel never gets through (only a signal does)."""
@@ -27,8 +31,10 @@ def block_the_loop(flag: str) -> None:
     time.sleep(3600)
 
 
-async def parent_of_a_blocker(flag: str) -> None:
-    """Start a child of our own that blocks its loop, then block ours too."""
+async def parent_of_an_idle_child(flag: str) -> None:
+    """Start an idle child of our own, name its pid in ``flag``, then block our loop."""
     async with devx.open_nursery() as an:
         portal = await an.start_actor("grandchild", enable_modules=[__name__])
-        await portal.run(block_the_loop, flag=flag)
+        pid = await portal.run(my_pid)
+        Path(flag).write_text(str(pid))
+        time.sleep(3600)

@@ -303,7 +303,6 @@ def test_actor_cluster_error_in_the_block_stops_the_workers_and_is_raised():
     [
         ({"count": 2, "names": ["a"]}, "1 names for count=2"),
         ({"names": ["a", "a"]}, "names must differ"),
-        ({"hard_kill": True}, "hard_kill=True.*DEVX_CANCEL_GRACE"),
     ],
 )
 def test_actor_cluster_refuses_bad_arguments(kwargs, match):

@@ -163,6 +163,20 @@ class ChildRecord:
             self._record_exit()
         return graceful
 
+    async def kill(self) -> None:
+        """The peer project's ``hard_kill``: SIGKILL at once, no graceful cancel asked
+        (for a child that would not take one: its loop blocked in sync code), and wait
+        for the exit. Its own children see it gone and stop themselves (the lifeline)."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            self.cancel_requested = True
+            self.kill_now()
+        with trio.CancelScope(shield=True):
+            await proc.wait()
+            self._record_exit()
+
     def kill_now(self) -> None:
         """Last resort (an interrupt while tearing down): SIGKILL without waiting."""
         if self.proc is not None and self.proc.returncode is None:

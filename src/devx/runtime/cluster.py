@@ -29,13 +29,9 @@ async def open_actor_cluster(
     cancels them (an error in it too, as any nursery does). Each actor is named
     ``<this actor's name>.<name>`` (names default to ``worker_<i>``), as in the peer
     project. ``runtime_kwargs`` go to :func:`devx.open_nursery` (``debug_mode=``,
-    ``loglevel=``, ...: they open the root when no runtime runs yet)."""
-    if hard_kill:
-        raise ValueError(
-            "open_actor_cluster(hard_kill=True) is not supported by devx: a cluster is "
-            "always cancelled gracefully, then SIGTERMed and SIGKILLed after "
-            "DEVX_CANCEL_GRACE seconds; lower DEVX_CANCEL_GRACE for a faster stop"
-        )
+    ``loglevel=``, ...: they open the root when no runtime runs yet). ``hard_kill``:
+    the block's end SIGKILLs them at once instead of cancelling them gracefully
+    (:meth:`ActorNursery.cancel`); an error in the block still cancels gracefully."""
     if count is None:
         count = len(names) if names else (os.cpu_count() or 1)
     if names is None:
@@ -60,4 +56,4 @@ async def open_actor_cluster(
                 tn.start_soon(start, name)
         # in the order the names were given, not the order the actors came up
         yield {f"{prefix}.{name}": portals[f"{prefix}.{name}"] for name in names}
-        await an.cancel()
+        await an.cancel(hard_kill=hard_kill)

@@ -380,6 +380,9 @@ class ActorNursery:
         except trio.EndOfChannel:
             with trio.move_on_after(1):
                 await rec.exited.wait()
+            if rec.cancel_requested and not rec.died_unasked():  # hard_kill: a cancel
+                rec.settle(False, _cancelled_error(rec))
+                return
             raise rec.settle(False, rec.gone_error()) from None
         except trio.Cancelled:
             # A sibling failed or the block was cancelled. If this child failed too
@@ -407,14 +410,20 @@ class ActorNursery:
             return
         raise rec.settle(False, unbox_error(msg.error))
 
-    async def cancel(self) -> None:
+    async def cancel(self, hard_kill: bool = False) -> None:
         """Cancel every child of this nursery now (concurrently) and wait until all
-        are gone."""
+        are gone. ``hard_kill=True`` (the peer project's option): SIGKILL each at once
+        instead of the graceful cancel (which waits ``DEVX_CANCEL_GRACE`` for a child
+        that does not take it, e.g. one blocked in sync code)."""
         self.cancel_called = True
+        live = [r for r in self._children.values() if r.proc is not None and r.exit_code is None]
+        if hard_kill:
+            for rec in live:  # all at once, before any wait
+                rec.cancel_requested = True
+                rec.kill_now()
         async with trio.open_nursery() as n:
-            for rec in self._children.values():
-                if rec.proc is not None and rec.exit_code is None:
-                    n.start_soon(rec.stop)
+            for rec in live:
+                n.start_soon(rec.kill if hard_kill else rec.stop)
         self._tn.cancel_scope.cancel()
 
     async def _wait_one_shots(self) -> None:

@@ -234,10 +234,20 @@ class Portal:
 
     wait_for_result = result  # the peer project's name
 
-    async def cancel_actor(self, *, timeout: float | None = None) -> bool:
+    async def cancel_actor(self, *, timeout: float | None = None, hard_kill: bool = False) -> bool:
         """Ask the actor to cancel all its tasks and exit; wait until it is gone
         (escalating to SIGTERM, then SIGKILL, for a child that does not comply).
-        Returns True when it went away gracefully."""
+        Returns True when it went away gracefully. ``hard_kill=True``: SIGKILL a child
+        of this actor at once, asking nothing (returns False)."""
+        if hard_kill:
+            if self._child is None:
+                raise ValueError(
+                    f"cancel_actor(hard_kill=True): {self!r} is not a child of this actor, "
+                    "and only its parent may kill its process; cancel it "
+                    "gracefully (cancel_actor()), or hard-kill it from its parent"
+                )
+            await self._child.kill()
+            return False
         if self._child is not None:
             return await self._child.stop(timeout=timeout)
         with trio.CancelScope(shield=True):
