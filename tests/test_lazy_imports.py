@@ -6,9 +6,11 @@ client and discovery load when used. Asked inside real children, over real proce
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +95,48 @@ def test_a_forked_child_inherits_the_preload_and_no_heavy_dependency() -> None:
     assert "devx.debug.stack.handler" not in plain
     assert DEBUG_NEEDS <= set(got["debug"]), DEBUG_NEEDS - set(got["debug"])
     assert "devx.debug.stack.handler" in got["stack"]
+
+
+PROBE = Path(__file__).parent / "scripts" / "import_probe"
+DUMP_TREE = Path(__file__).parent / "scripts" / "dump_tree_imports.py"
+
+
+def _importers(method: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, set[int]]]:
+    """Run a debug tree with dumps; which pids imported stackscope and greenback."""
+    log = tmp_path / "imports.log"
+    proc = run_script(
+        DUMP_TREE,
+        method,
+        timeout=scaled(60),
+        PYTHONPATH=os.pathsep.join([str(PROBE), *sys.path]),
+        DEVX_TEST_IMPORT_LOG=str(log),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" not in proc.stderr, proc.stderr  # (trio's wakeup-fd warning)
+    pids = json.loads(proc.stdout.strip().splitlines()[-1])
+    by: dict[str, set[int]] = {}
+    for line in log.read_text().splitlines():
+        pid, name = line.split()
+        by.setdefault(name, set()).add(int(pid))
+    return pids, by
+
+
+def test_a_subprocess_child_of_a_dump_tree_imports_its_layers_itself(tmp_path: Path) -> None:
+    pids, by = _importers("subprocess", tmp_path)
+    for name in ("stackscope", "greenback"):
+        assert set(pids["children"]) <= by[name], (name, pids, by)
+
+
+@pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux")
+def test_forked_children_of_a_dump_tree_inherit_stackscope_and_greenback(tmp_path: Path) -> None:
+    """The zygote imports what a child's settings make it load (the stack-dump
+    handler and stackscope with dumps on, greenback in debug mode) before it forks
+    the first such child: no child imports them itself."""
+    pids, by = _importers("forkserver", tmp_path)
+    for name in ("stackscope", "greenback"):
+        importers = by[name] - {pids["root"]}  # (the root loads its own)
+        assert importers and not importers & set(pids["children"]), (name, pids, by)
+        assert len(importers) == 1, (name, by)  # the zygote, once
 
 
 def test_a_wrong_child_command_line_is_refused_with_its_usage() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -59,6 +60,14 @@ class Hook:
         """Import ahead what this hook loads for an actor with the default settings,
         in a process that forks actors (the fork server's zygote): its children find
         it imported. Imports only: no thread, no file, no socket."""
+
+    def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
+        """As :meth:`preload`, for one actor about to be forked: what its spawn spec
+        (``runtime.msgs.SpawnSpec``: its config, the tree's settings) and
+        environment make it load beyond the default. Called by the zygote before
+        each fork, so the first child of a kind pays the import once for all its
+        siblings. Imports only, and nothing whose import alone changes what the
+        child does (a module the child tests for in ``sys.modules``)."""
 
 
 _registered: list[str] = []
@@ -104,6 +113,18 @@ def preload() -> None:
             warm = getattr(load(path), "preload", None)
             if warm is not None:
                 warm()
+        except Exception:
+            pass
+
+
+def preload_for(spec: Any, env: Mapping[str, str]) -> None:
+    """Every registered hook's :meth:`Hook.preload_for` for one actor about to be
+    forked (a failure is skipped: the child loads it itself and reports the error)."""
+    for path in _registered:
+        try:
+            warm = getattr(load(path), "preload_for", None)
+            if warm is not None:
+                warm(spec, env)
         except Exception:
             pass
 

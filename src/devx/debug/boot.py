@@ -10,7 +10,7 @@ opens, greenback only when a debug-mode actor boots."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
@@ -66,6 +66,13 @@ class DebugHook(Hook):
             tree_lock,
             wait,
         )
+
+    def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
+        """A debug-mode actor imports greenback at boot (its portals): once for all
+        forked children. Not pdbp: it imports readline, whose set-up reads the
+        terminal it starts on (each actor warms pdbp up itself, after its boot)."""
+        if spec.config.debug_mode:
+            import greenback  # noqa: F401
 
 
 HOOK = DebugHook()

@@ -42,7 +42,7 @@ from typing import Any
 
 import msgspec
 
-from ..core import settings
+from ..core import hooks, settings
 from .fdpass import fds_of, rights
 from .lifeline import start_time as forkserver_start_time
 from .msgs import (
@@ -342,6 +342,7 @@ class Zygote:
         bad = _bad_request(msg)
         if bad:
             return msg.req, bad
+        self._preload_for(msg)
         threads = thread_count()
         if threads != 1:
             reason = f"the fork server runs {threads} threads: forking it is unsafe"
@@ -349,6 +350,24 @@ class Zygote:
             return None
         self._fork(conn, msg, fds)  # the parent closes them all after the fork
         return None
+
+    def _preload_for(self, msg: Fork) -> None:
+        """Import what this actor's settings make it load at boot or on first use
+        (the stack-dump handler and stackscope for a tree with dumps, greenback in
+        debug mode): once here, inherited by it and every later child, instead of
+        imported by each. An import may run trio (stackscope learns trio's types with
+        a ``trio.run`` at import), which must not find this loop's wakeup fd (trio
+        warns of a collision on the terminal); a SIGCHLD meanwhile woke nobody, so
+        the loop is woken once after, to reap."""
+        old = signal.set_wakeup_fd(-1)
+        try:
+            hooks.preload_for(msg.spec, msg.env)
+        finally:
+            signal.set_wakeup_fd(old)
+            try:
+                os.write(self.wake_w, b"\0")
+            except OSError:  # full: a wake-up is pending anyway
+                pass
 
     def _fork(self, conn: socket.socket, msg: Fork, fds: list[int]) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

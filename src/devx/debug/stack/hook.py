@@ -5,6 +5,7 @@ dumps (``enable_stack_on_sig=True`` or ``DEVX_ENABLE_STACKSCOPE``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -19,6 +20,16 @@ class StackDumpHook:
         from .handler import actor_lifetime
 
         return actor_lifetime(actor)
+
+    def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
+        """A tree with dumps: the handler (loaded at each actor's boot) and stackscope
+        with devx's memo on it (at an actor's first dump: most of that dump's CPU),
+        once for all forked children; the memo's set-up keeps stackscope's import
+        quiet on Python 3.13 (a warning on the terminal otherwise)."""
+        if spec.config.enable_stack_on_sig or spec.settings.enable_stackscope:
+            from . import handler, memo  # noqa: F401
+
+            memo.install()
 
 
 HOOK = StackDumpHook()
