@@ -68,6 +68,7 @@ def test_runtime_vars_of_a_root_its_children_and_no_runtime():
         "use_greenback": True,
         "use_stackscope": True,
     }
+    assert isinstance(seen["root_struct"], devx.RuntimeVars)
     assert seen["root_struct"]._root_mailbox == listen and seen["root_struct"]._is_root
     child = seen["child"]  # over the wire: tuples arrive as lists
     assert child["_is_root"] is False and child["_debug_mode"] is True

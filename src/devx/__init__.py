@@ -65,6 +65,7 @@ __getattr__ = lazy_getattr(
         "is_root_process": ".runtime.actor",
         "debug_mode": ".runtime.actor",
         "get_runtime_vars": ".runtime.runtime_vars",
+        "RuntimeVars": ".runtime.runtime_vars",
         "open_actor_cluster": ".runtime.cluster",
         "run_daemon": ".runtime.daemon",
         "Channel": ".runtime.ipc",
@@ -101,6 +102,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .runtime.nursery import ActorNursery as ActorNursery
     from .runtime.nursery import open_nursery as open_nursery
     from .runtime.root import open_root_actor as open_root_actor
+    from .runtime.runtime_vars import RuntimeVars as RuntimeVars
     from .runtime.runtime_vars import get_runtime_vars as get_runtime_vars
 
 __all__ = [
@@ -124,6 +126,7 @@ __all__ = [
     "NoRuntime",
     "Portal",
     "RemoteActorError",
+    "RuntimeVars",
     "StreamClosed",
     "StreamOverrun",
     "breakpoint",
