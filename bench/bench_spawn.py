@@ -8,7 +8,11 @@
 - 32 actors: all started at once, each answers a first call, then the block is left;
   floor: 32 such children at once.
 - fork server: the same with the default backend (the fork server on Linux; another
-  with ``DEVX_SPAWN_METHOD``, n/a when it is ``subprocess``).
+  with ``DEVX_SPAWN_METHOD``, n/a when it is ``subprocess``); also a root opened alone
+  (``open_root_actor``) and closed without spawning: its wall time and its CPU time,
+  its children's included (a zygote it started for nothing would show); and one
+  opened alone that then spawns 1 actor: open -> first call (its zygote starts on
+  that spawn).
 
 Targets: 1 actor <= 1.3x the floor (subprocess backend), <= 0.5x with the fork server,
 and 32 actors ready and torn down in < 1.5 s with it.
@@ -121,6 +125,37 @@ async def devx_many(n: int) -> dict[str, float]:
     return {"total": t2 - t0, "ready": t1 - t0, "teardown": t2 - t1}
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its reaped children."""
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+async def devx_idle() -> dict[str, float]:
+    import devx
+
+    c0, t0 = _cpu(), time.perf_counter()
+    async with devx.open_root_actor(name="bench"):
+        pass
+    return {"total": time.perf_counter() - t0, "cpu": _cpu() - c0}
+
+
+async def devx_root_first() -> dict[str, float]:
+    import devx
+
+    t0 = time.perf_counter()
+    async with devx.open_root_actor(name="bench"), devx.open_nursery() as an:
+        portal = await an.start_actor("a", enable_modules=[__name__])
+        await portal.run(noop)
+        t1 = time.perf_counter()
+    return {"spawn": t1 - t0, "total": time.perf_counter() - t0}
+
+
 def sample(argv: list[str]) -> None:
     from common import emit
 
@@ -129,6 +164,10 @@ def sample(argv: list[str]) -> None:
         emit(trio.run(floor_one))
     elif what == "one":
         emit(trio.run(devx_one, rest[0] if rest else None))
+    elif what == "idle":
+        emit(trio.run(devx_idle))
+    elif what == "root-first":
+        emit(trio.run(devx_root_first))
     elif what == "floor-many":
         emit(trio.run(floor_many, int(rest[0])))
     elif what == "many":
@@ -156,6 +195,8 @@ def phases() -> list:
     ]
     if fm:
         one.append(sample_kind("one.fork", "bench_spawn.py", "one", DEVX_SPAWN_METHOD=fm))
+        one.append(sample_kind("idle.fork", "bench_spawn.py", "idle", DEVX_SPAWN_METHOD=fm))
+        one.append(sample_kind("first.fork", "bench_spawn.py", "root-first", DEVX_SPAWN_METHOD=fm))
         many.append(
             sample_kind("many.fork", "bench_spawn.py", "many", str(MANY), DEVX_SPAWN_METHOD=fm)
         )
@@ -197,6 +238,34 @@ def phases() -> list:
             Target("ratio", "<=", 0.5),
             ms,
             na=na,
+        ),
+    ]
+    fork = f"fork server{f' ({fm})' if fm else ''}"
+    one_rows += [
+        Row(
+            f"root opened + closed, no spawn, {fork}",
+            "ms",
+            ("idle.fork", "total"),
+            scale=ms,
+            na=na,
+            note="open_root_actor alone",
+        ),
+        Row(
+            "  its CPU, children's included",
+            "ms",
+            ("idle.fork", "cpu"),
+            scale=ms,
+            na=na,
+            note="a zygote started for nothing would show here",
+        ),
+        Row(
+            f"1 actor, root opened first, {fork}: open→first call",
+            "ms",
+            ("first.fork", "spawn"),
+            ("one.floor", "spawn"),
+            scale=ms,
+            na=na,
+            note="open_root_actor, then open_nursery and the spawn",
         ),
     ]
     many_rows = [

@@ -62,6 +62,61 @@ def alive(pid: int) -> bool:
         return False
 
 
+def zygotes_of(pid: int) -> set[int]:
+    """Live fork servers started by process ``pid`` (known by their command line
+    from their exec on, before they name themselves)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (
+                    os_ppid(int(entry.name)) == pid
+                    and b"devx.runtime.zygote" in (entry / "cmdline").read_bytes()
+                    and alive(int(entry.name))
+                ):
+                    found.add(int(entry.name))
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+def test_the_zygote_starts_on_the_first_spawn():
+    """A root that has not spawned has no zygote (its imports would cost CPU for
+    nothing); its first spawns, several at once, start one, which forks them all.
+    A root opened by open_nursery (to spawn) starts it as it opens; a subprocess tree
+    never starts one."""
+    me = os.getpid()
+
+    async def lazy() -> list[dict]:
+        async with devx.open_root_actor(spawn_method="forkserver"):
+            assert not zygotes_of(me), "a zygote before any spawn"
+            async with devx.open_nursery() as an:
+                assert not zygotes_of(me), "a zygote before any spawn"
+                portals: list = [None] * 4
+
+                async def start(i: int) -> None:
+                    portals[i] = await an.start_actor(f"a{i}", enable_modules=["fork_fns"])
+
+                async with trio.open_nursery() as n:
+                    for i in range(4):
+                        n.start_soon(start, i)
+                assert len(zygotes_of(me)) == 1
+                return [await p.run(fork_fns.proc_state) for p in portals]
+
+    states = trio.run(lazy)
+    zygotes = {s["os_ppid"] for s in states}
+    assert len(zygotes) == 1 and zygotes != {me}  # one zygote forked all four
+    assert not alive(zygotes.pop()), "the zygote outlived its tree"
+
+    async def eager(method: str) -> set[int]:
+        async with devx.open_nursery(spawn_method=method):
+            return zygotes_of(me)
+
+    assert len(trio.run(eager, "forkserver")) == 1
+    assert not trio.run(eager, "subprocess")
+    assert not zygotes_of(me)
+
+
 def test_children_and_grandchildren_are_forked_by_one_zygote():
     async def main():
         async with devx.open_nursery(spawn_method="forkserver") as an:
@@ -173,12 +228,16 @@ def test_exit_codes_and_signals_reach_the_parent(how, tmp_path):
     assert ("SIGKILL" if how == "sigkill" else "exited with code 7") in str(info.value)
 
 
-@pytest.mark.parametrize("script", ["sigint_tree.py", "blocked_tree.py"])
+@pytest.mark.parametrize(
+    "script", ["sigint_tree.py", "blocked_tree.py", "sigint_tree.py --root-first"]
+)
 def test_no_orphans_when_the_root_is_sigkilled(script, proc_tree):
     """Children, grandchildren and the zygote are all gone after the root's SIGKILL
-    (with loops blocked in sync code too: blocked_tree)."""
+    (with loops blocked in sync code too: blocked_tree; with a zygote started by the
+    root's first spawn: --root-first)."""
     before = devx_actor_pids()
-    tree = proc_tree(SCRIPTS / script, **FORK_ENV, DEVX_CANCEL_GRACE="1")
+    script, *args = script.split()
+    tree = proc_tree(SCRIPTS / script, *args, **FORK_ENV, DEVX_CANCEL_GRACE="1")
     root, *pids = tree.pids()
     assert set(pids) == devx_actor_pids() - before
     zygotes = {os_ppid(pid) for pid in pids}

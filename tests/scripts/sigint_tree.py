@@ -1,11 +1,15 @@
 """A root with two children and a grandchild under the third; prints the pids of
 the root and of every actor once they are all up, then waits for ctrl-c.
 
-    python sigint_tree.py [--uds]     # --uds: the tree talks over Unix sockets
+    python sigint_tree.py [--uds] [--root-first]
+
+--uds: the tree talks over Unix sockets; --root-first: the root is opened alone
+(``open_root_actor``) before its nursery, so a fork server starts on its first spawn.
 """
 
 import os
 import sys
+from contextlib import AsyncExitStack
 
 import trio
 
@@ -17,7 +21,10 @@ import fns
 
 async def main() -> None:
     transport = "uds" if "--uds" in sys.argv else "tcp"
-    async with devx.open_nursery(transport=transport) as an:
+    async with AsyncExitStack() as stack:
+        if "--root-first" in sys.argv:
+            await stack.enter_async_context(devx.open_root_actor(transport=transport))
+        an = await stack.enter_async_context(devx.open_nursery(transport=transport))
         pids = []
         for name in ("a", "b"):
             portal = await an.start_actor(name, enable_modules=["fns"])

@@ -1,8 +1,10 @@
 """The fork server backend, parent side: start the root's zygote
 (:mod:`devx.runtime.zygote`), ask it for children, and see them as processes.
 
-- The root starts one zygote per tree (``spawn_method="forkserver"``) when it opens;
-  it imports while the root goes on, and the first spawn waits for it if need be.
+- The root starts one zygote per tree (``spawn_method="forkserver"``) on its first
+  spawn (:class:`RootZygote`): a root that never spawns never pays for the zygote's
+  imports. A root opened by ``open_nursery`` (which opens a nursery to spawn) starts
+  it as it opens (:data:`SPAWNS_SOON`): it imports while the root sets itself up.
 - Every actor forked by it inherits a private connection to it, so grandchildren are
   forked by the same zygote; an actor spawned as a plain subprocess (the fallback
   below) spawns its own children as subprocesses.
@@ -32,6 +34,7 @@ import sys
 import threading
 import weakref
 from collections import deque
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -77,6 +80,10 @@ _IMPORT_TIME_PREFIXES = ("PYTHON", "OTEL_", "LC_", "LANG")
 _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
 _client: ForkServerClient | None = None
 _inherited: tuple[int, dict[str, str], int] | None = None
+_root_zygote: RootZygote | None = None  # the root's, until its first spawn starts it
+# set by open_nursery around the root it opens: that root spawns at once, so its
+# zygote starts with it (its boot overlaps the root's set-up)
+SPAWNS_SOON: ContextVar[bool] = ContextVar("devx_spawns_soon", default=False)
 
 
 class ForkServerLost(Exception):
@@ -204,6 +211,8 @@ _CLIENTS: weakref.WeakSet[ForkServerClient] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    global _root_zygote
+    _root_zygote = None  # a process forked from the root is not the root
     for client in list(_CLIENTS):
         client._drop_after_fork()
     _CLIENTS.clear()
@@ -512,6 +521,65 @@ async def serve_root(actor: Actor, client: ForkServerClient) -> None:
     _client = client
 
 
+class RootZygote:
+    """The zygote of a root that has not spawned yet: the first spawn starts it (one
+    start however many spawn at once); a start that fails leaves the tree spawning
+    subprocesses, with a warning."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self._lock = trio.Lock()
+        self._tried = False
+
+    async def client(self) -> ForkServerClient | None:
+        async with self._lock:
+            if not self._tried:
+                self._tried = True
+                with trio.CancelScope(shield=True):  # started whole, or not at all
+                    await self._start()
+        return _client
+
+    async def _start(self) -> None:
+        try:
+            client = await launch(self.actor.secret)
+        except OSError as exc:
+            log.warning(
+                "the fork server cannot start (%s): actors are spawned as subprocesses instead", exc
+            )
+            return
+        try:
+            await serve_root(self.actor, client)
+        except BaseException:
+            await discard(client)
+            raise
+
+
+def start_on_first_spawn(actor: Actor) -> None:
+    """The root (``actor``) starts its zygote when it first spawns."""
+    global _root_zygote
+    _root_zygote = RootZygote(actor)
+
+
+def end_root() -> None:
+    """The root is done: a later tree of this process starts its own zygote."""
+    global _root_zygote
+    _root_zygote = None
+
+
+def will_fork() -> bool:
+    """Whether this actor's children are forked (now, or once the root's first spawn
+    started its zygote)."""
+    return _client is not None or _root_zygote is not None
+
+
+async def _spawn_client() -> ForkServerClient | None:
+    """The connection to fork this spawn through, the root's zygote started if need be."""
+    if _client is not None:
+        return _client
+    pending = _root_zygote
+    return await pending.client() if pending is not None else None
+
+
 async def discard(client: ForkServerClient) -> None:
     """A launched zygote the root never served (it failed to start)."""
     with trio.CancelScope(shield=True):
@@ -533,11 +601,10 @@ async def attach_inherited(actor: Actor) -> None:
 class ForkServerSpawner:
     """The :class:`~devx.runtime.spawn.Spawner` of a forkserver tree."""
 
-    def __init__(self, client: ForkServerClient):
-        self.client = client
-
     async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> Any:
-        client = self.client
+        client = await _spawn_client()
+        if client is None:  # its start failed (said once)
+            return await SubprocessSpawner().spawn(spec, env, chan_fd)
         # a forked child joins our process group, which must be in the zygote's session
         if env_compatible(env, client.zygote_env) and os.getsid(0) == client.zygote_sid:
             try:

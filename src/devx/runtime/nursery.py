@@ -23,6 +23,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import Token
 from typing import Any
 
 import trio
@@ -494,10 +495,19 @@ async def open_nursery(
         root_kwargs["transport"] = _one_transport(enable_transports)
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
+        from . import forkserver
         from .root import open_root_actor
 
-        async with open_root_actor(**root_kwargs), _open_actor_nursery() as an:
-            yield an
+        # a root opened to spawn: its zygote (if any) starts with it, not on the spawn
+        spawns_soon: Token[bool] | None = forkserver.SPAWNS_SOON.set(True)
+        try:
+            async with open_root_actor(**root_kwargs), _open_actor_nursery() as an:
+                forkserver.SPAWNS_SOON.reset(spawns_soon)
+                spawns_soon = None
+                yield an
+        finally:
+            if spawns_soon is not None:
+                forkserver.SPAWNS_SOON.reset(spawns_soon)
         return
     if root_kwargs:
         log.debug("open_nursery(%s): the runtime is already up, root options ignored", root_kwargs)

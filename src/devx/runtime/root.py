@@ -102,8 +102,10 @@ async def open_root_actor(
         listen_host=host,
     )
     actor.listen_port = port
-    # the zygote boots (imports) while the root sets itself up
-    zygote = await forkserver.launch(actor.secret) if method == "forkserver" else None
+    # the zygote starts on the first spawn; with open_nursery's root, at once: it
+    # boots (imports) while the root sets itself up
+    early = method == "forkserver" and forkserver.SPAWNS_SOON.get()
+    zygote = await forkserver.launch(actor.secret) if early else None
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     try:
         async with actor.running():
@@ -111,6 +113,8 @@ async def open_root_actor(
             if zygote is not None:
                 await forkserver.serve_root(actor, zygote)  # the actor's from now on
                 zygote = None
+            elif method == "forkserver":
+                forkserver.start_on_first_spawn(actor)
             try:
                 yield actor
             except BaseException as exc:
@@ -129,6 +133,7 @@ async def open_root_actor(
     finally:
         if zygote is not None:  # the actor failed to start
             await forkserver.discard(zygote)
+        forkserver.end_root()
         guard.restore()
         settings.install(None)
 

@@ -35,8 +35,8 @@ def resolve_method(method: str | None) -> str:
 
 def default_spawner() -> Spawner:
     """The tree's backend: the fork server when this actor has a connection to one
-    (the root of a forkserver tree, or an actor it forked), else subprocesses."""
-    client = forkserver.current_client()
-    if client is not None:
-        return forkserver.ForkServerSpawner(client)
+    (an actor it forked, a root that spawned) or will start one (the root of a
+    forkserver tree), else subprocesses."""
+    if forkserver.will_fork():
+        return forkserver.ForkServerSpawner()
     return SubprocessSpawner()
