@@ -436,7 +436,7 @@ def _fake_actor(enable: bool, is_root: bool = True) -> Any:
         pid=os.getpid(),
         is_root=is_root,
         config=SimpleNamespace(enable_stack_on_sig=enable),
-        child_pids=lambda: [],
+        child_procs=lambda: [],
     )
 
 

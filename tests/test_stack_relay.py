@@ -1,15 +1,20 @@
-"""The signal relay down a process tree, with no actor runtime involved: the
-stand-in actors of examples/hang/plain_tree.py feed ``actor_lifetime``."""
+"""The signal relay down a process tree: with no actor runtime involved (the
+stand-in actors of examples/hang/plain_tree.py feed ``actor_lifetime``), and in a
+forked tree whose child's pid went to another process."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import scaled, wait_until
 from devx.debug.stack import registry as reg
+from devx.runtime import forkserver
 from test_stack_support import (
     EXAMPLES,
     PY,
@@ -95,3 +100,70 @@ def test_signal_burst_to_every_process_gives_one_dump_each(dump_env: Env) -> Non
     past_coalescing_window()
     os.kill(pids["root"], signal.SIGUSR1)
     wait_dumps(pids, dict.fromkeys(pids, 2))
+
+
+# a process that catches SIGUSR1 and says so on stdout, until its stdin closes
+STRANGER = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGUSR1, lambda *a: os.write(1, b'GOT SIGUSR1\\n'))\n"
+    "print('READY', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def _stranger_with_pid(pid: int) -> subprocess.Popen[str]:
+    """A STRANGER whose pid is ``pid`` (free by now): the kernel's last pid is set
+    just below it (/proc/sys/kernel/ns_last_pid, root of the pid namespace only);
+    retried while another process's fork takes it first."""
+    for _ in range(100):
+        try:
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(pid - 1))
+        except OSError as exc:
+            pytest.skip(f"this test chooses a pid, which needs root: {exc.strerror}")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", STRANGER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if proc.pid == pid:
+            assert proc.stdout is not None and proc.stdout.readline() == "READY\n"
+            return proc
+        proc.kill()
+        proc.wait()
+    pytest.skip(f"pid {pid} was taken by other processes 100 times in a row")
+
+
+@pytest.mark.skipif(not forkserver.available(), reason="forked children need Linux")
+def test_the_relay_never_signals_a_pid_a_forked_child_left(dump_env: Env, tmp_path: Path) -> None:
+    """A forked child is reaped by the fork server, which tells its parent actor
+    later; if the parent's loop is blocked meanwhile, the child's pid may already be
+    another process's when the parent relays a SIGUSR1. The relay goes through the
+    child's process object (its pidfd): the process now at that pid gets nothing."""
+    fifo = tmp_path / "release"
+    os.mkfifo(fifo)
+    dump_env.vars["DEVX_SPAWN_METHOD"] = "forkserver"
+    tree = dump_env.start(
+        [PY, str(Path(__file__).parent / "scripts" / "relay_reused_pid.py"), str(fifo)]
+    )
+    (m,) = tree.wait_lines(r"^CHILD (\d+)$", 1, scaled(20))
+    child = int(m[1])
+    os.kill(child, signal.SIGKILL)  # the root's loop is blocked: it cannot hear of it
+    wait_until(lambda: not os.path.exists(f"/proc/{child}"), scaled(10), "the child to be reaped")
+    stranger = _stranger_with_pid(child)
+    try:
+        os.kill(tree.pid, signal.SIGUSR1)
+        log = wait_until(lambda: complete_log(tree.pid), scaled(10), "the root's dump")
+        assert "mode:     thread stacks (fallback)" in log  # its loop was blocked
+        out, _ = stranger.communicate(timeout=scaled(10))  # a signal sent is seen first
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+            stranger.wait()
+    assert "GOT SIGUSR1" not in out, "the relay signalled the pid the child had left"
+    relayed = next(line for line in log.splitlines() if line.startswith("relayed:"))
+    assert str(child) not in relayed
+    with open(fifo, "wb") as f:  # the root goes on: the child's death is reported
+        f.write(b"x")
+    tree.wait_lines(r"^EXITED .*victim.*SIGKILL", 1, scaled(20))

@@ -1,6 +1,6 @@
 """Hang-hunting without the actor runtime: a tree of plain trio processes whose
 stand-in "actor" objects give ``devx.debug.stack.actor_lifetime`` what it needs
-(lineage, ``child_pids()``), so one ``kill -USR1 <root pid>`` dumps every process.
+(lineage, ``child_procs()``), so one ``kill -USR1 <root pid>`` dumps every process.
 
 It exists to exercise and benchmark the dump relay on its own (tests, bench); real
 programs get the same from ``devx.open_nursery(enable_stack_on_sig=True)``.
@@ -42,8 +42,8 @@ class StandInActor:
     pid = property(lambda self: self.lineage.pid)
     is_root = property(lambda self: self.lineage.parent_uid is None)
 
-    def child_pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.returncode is None]
+    def child_procs(self) -> list[trio.Process]:
+        return [p for p in self.procs if p.returncode is None]
 
 
 def children_of(index: int, size: int, shape: str) -> list[int]:

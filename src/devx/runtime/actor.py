@@ -82,6 +82,7 @@ from .portal import Portal
 
 if TYPE_CHECKING:
     from .child_record import ChildRecord
+    from .spawn import ChildProcess
 
 log = logging.getLogger("devx.runtime")
 
@@ -314,21 +315,21 @@ class Actor:
     def __repr__(self) -> str:
         return f"<Actor {self.path} {self.uid} pid={self.pid}>"
 
-    def child_pids(self) -> list[int]:
-        """Pids of this actor's live child actor processes."""
-        return [c.pid for c in self.children if c.pid is not None and c.exit_code is None]
+    def child_procs(self) -> list[ChildProcess]:
+        """This actor's live child actor processes. Signals go through these objects,
+        never to a bare pid: each signals its pid only while it is provably that
+        child (a pidfd, an unreaped child of ours, or the start time the fork server
+        recorded), so a pid reused since the child exited is never signalled."""
+        return [c.proc for c in list(self.children) if c.proc is not None and c.exit_code is None]
 
     def kill_children(self) -> None:
         """SIGKILL this actor's live child processes; safe from any thread (the
-        lifeline's, while the loop is blocked). Each goes through its process object,
-        which signals a pid only while it is provably that child (a pidfd, an
-        unreaped child of ours, or the start time the fork server recorded)."""
-        for child in list(self.children):
-            if child.proc is not None and child.exit_code is None:
-                try:
-                    child.proc.kill()
-                except OSError:
-                    pass
+        lifeline's, while the loop is blocked)."""
+        for proc in self.child_procs():
+            try:
+                proc.kill()
+            except OSError:
+                pass
 
     def lineage_attrs(self) -> dict[str, Any]:
         """Lineage as flat attributes (logs, telemetry, banners)."""

@@ -130,7 +130,10 @@ class ForkedProcess:
         self.pid = pid
         self._pidfd = pidfd
         self.start = start  # its start time: what proves the pid is still it, sans pidfd
-        self._fd_lock = threading.Lock()  # the pidfd is closed here, used by any thread
+        # the pidfd is closed here, used by any thread; reentrant: the stack-dump
+        # relay signals children from a signal handler, which may interrupt this
+        # thread inside _set_exit (returncode is set before the fd is closed)
+        self._fd_lock = threading.RLock()
         self.args = f"actor {path!r}, forked by the fork server"
         self.returncode: int | None = None
         self._exited = trio.Event()
@@ -177,20 +180,24 @@ class ForkedProcess:
         while self.start and lifeline.start_time(self.pid) == self.start:
             await trio.sleep(0.1)
 
-    def send_signal(self, sig: int) -> None:
+    def send_signal(self, sig: int) -> bool:
         """Signal the child, through its pidfd; without one (a kernel before 5.3),
         by pid only while the process there is the one the zygote forked (same start
-        time): a pid is never signalled once it may be another process's."""
+        time): a pid is never signalled once it may be another process's. Returns
+        whether the signal was sent (False: the child is gone)."""
         with self._fd_lock:
             if self.returncode is not None:
-                return
+                return False
             try:
                 if self._pidfd >= 0:
                     signal.pidfd_send_signal(self._pidfd, sig)
-                elif self.start and lifeline.start_time(self.pid) == self.start:
+                    return True
+                if self.start and lifeline.start_time(self.pid) == self.start:
                     os.kill(self.pid, sig)
+                    return True
             except ProcessLookupError:
                 pass
+            return False
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)

@@ -303,22 +303,26 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def _relay(st: _Installed, signum: int) -> list[int]:
     """Send the signal on to this actor's live children that can take it (a child
-    still booting has no handler yet, and SIGUSR1 would kill it)."""
+    still booting has no handler yet, and SIGUSR1 would kill it), each through its
+    process object (``actor.child_procs()``), never by bare pid: a forked child
+    reaped by the fork server before this actor heard of it may have left its pid to
+    another process. Returns the pids signalled."""
     actor = st.actor
-    child_pids = getattr(actor, "child_pids", None)
-    if child_pids is None:
+    child_procs = getattr(actor, "child_procs", None)
+    if child_procs is None:
         return []
     try:
-        pids = list(child_pids())
+        procs = list(child_procs())
     except Exception:
         return []
     sent = []
-    for pid in pids:
+    for proc in procs:
+        pid = proc.pid
         if _reg.catches_signal(pid, signum) is False:
             continue
         with contextlib.suppress(OSError):
-            os.kill(pid, signum)
-            sent.append(pid)
+            if proc.send_signal(signum) is not False and proc.returncode is None:
+                sent.append(pid)
     return sent
 
 
