@@ -345,6 +345,34 @@ def test_a_dead_zygote_costs_exit_codes_not_the_tree(devx_log):
     assert any(f"actor process {pid} exited after the fork server died" in m for m in devx_log)
 
 
+@pytest.mark.parametrize("how", ["os_exit", "sigkill"])
+def test_an_exit_the_killed_zygote_never_reported_says_it_is_unknown(how):
+    """The zygote, a forked child's OS parent, is SIGKILLed; then the child dies on
+    its own: nobody can know its exit status. The parent says so (not a made-up
+    code, not a cancel), and its ActorExited has no exit code."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            portal = await an.start_actor("orphan", enable_modules=["fns", "fork_fns"])
+            zygote = (await portal.run(fork_fns.proc_state))["os_ppid"]
+            os.kill(zygote, signal.SIGKILL)
+            client = forkserver.current_client()
+            assert client is not None
+            await await_until(lambda: client.lost, scaled(10), "the client to notice")
+            if how == "os_exit":
+                await portal.run(fns.die_hard, code=7)
+            else:
+                await portal.run(fns.kill_self)
+            await trio.sleep_forever()
+
+    with pytest.raises(devx.ActorExited) as info:
+        trio.run(main)
+    text = str(info.value)
+    assert "root/orphan" in text and info.value.exit_code is None
+    assert "exit status is unknown: the fork server ended before reporting it" in text
+    assert "255" not in text and "cancel" not in text
+
+
 # --- the zygote's channel: private, and strict about what it serves ---------------------
 
 

@@ -29,8 +29,11 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def describe_exit(code: int | None) -> str:
-    """How a process ended, for error messages."""
+def describe_exit(code: int | None, unknown: str | None = None) -> str:
+    """How a process ended, for error messages; ``unknown``: why its exit status
+    cannot be known (``code`` is then a placeholder)."""
+    if unknown is not None:
+        return f"exited; its exit status is unknown: {unknown}"
     if code is None:
         return "is still running"
     if code < 0:
@@ -63,6 +66,9 @@ class ChildRecord:
         self.chan: Channel | None = None
         self.portal: Portal | None = None
         self.exit_code: int | None = None
+        # why exit_code is only a placeholder (the fork server died before it could
+        # report it): the exit is known, its status is not
+        self.exit_unknown: str | None = None
         self.exited = trio.Event()
         self.cancel_requested = False
         self.signalled: int | None = None  # the signal this parent sent it, if any
@@ -87,13 +93,14 @@ class ChildRecord:
         if self.cancel_requested and not self.died_unasked():
             return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled")
         return ActorExited(
-            f"actor {self.path!r} (pid {self.pid}) {describe_exit(self.exit_code)}"
+            f"actor {self.path!r} (pid {self.pid}) "
+            f"{describe_exit(self.exit_code, self.exit_unknown)}"
             if self.exit_code is not None
             else f"actor {self.path!r} (pid {self.pid}) closed its connection unexpectedly",
             name=self.name,
             uid=ActorID(self.name, self.uuid),
             pid=self.pid or -1,
-            exit_code=self.exit_code,
+            exit_code=None if self.exit_unknown else self.exit_code,
         )
 
     def settle(self, ok: bool, value: Any) -> Any:
@@ -190,14 +197,18 @@ class ChildRecord:
         if self.proc is None or self.proc.returncode is None or self.exited.is_set():
             return
         self.exit_code = self.proc.returncode
+        self.exit_unknown = getattr(self.proc, "exit_unknown", None)
         self.exited.set()
+        status: dict[str, Any] = {}  # none when it is unknown: no made-up code
+        if self.exit_unknown is None:
+            status[schema.CHILD_EXIT_CODE] = self.exit_code
+            status[schema.CHILD_SIGNAL] = signal_name(-self.exit_code) if self.exit_code < 0 else ""
         events.event(
             schema.ACTOR_EXIT,
             **{
                 schema.CHILD_PATH: self.path,
                 schema.CHILD_PID: self.pid or -1,
-                schema.CHILD_EXIT_CODE: self.exit_code,
-                schema.CHILD_SIGNAL: signal_name(-self.exit_code) if self.exit_code < 0 else "",
+                **status,
                 schema.CHILD_CANCEL_REQUESTED: self.cancel_requested,
             },
         )

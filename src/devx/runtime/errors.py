@@ -73,7 +73,8 @@ class StreamOverrun(RuntimeErrorBase, trio.TooSlowError):
 
 class ActorExited(RuntimeErrorBase):
     """A child actor process died on its own (signal, ``os._exit``, crash of the
-    interpreter) rather than by finishing its work or being cancelled."""
+    interpreter) rather than by finishing its work or being cancelled. ``exit_code``
+    is ``None`` when it is not known (the message says why)."""
 
     def __init__(self, msg: str, *, name: str, uid: ActorID, pid: int, exit_code: int | None):
         super().__init__(msg)

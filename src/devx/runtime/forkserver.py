@@ -72,7 +72,10 @@ BOOT = (
 )
 # a fork request waits this long for its answer (the zygote's own boot included)
 EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
-EXIT_UNKNOWN = 255  # returncode of a child whose zygote died before it (not ours to reap)
+# returncode of a child whose zygote died before it (not ours to reap): a placeholder,
+# never shown (ForkedProcess.exit_unknown says why there is no status)
+EXIT_UNKNOWN = 255
+WHY_UNKNOWN = "the fork server ended before reporting it"
 # variables a pre-imported module (or the interpreter: locale, stdio encoding) may
 # have read at startup, in the zygote
 _IMPORT_TIME_PREFIXES = ("PYTHON", "OTEL_", "LC_", "LANG")
@@ -136,6 +139,7 @@ class ForkedProcess:
         self._fd_lock = threading.RLock()
         self.args = f"actor {path!r}, forked by the fork server"
         self.returncode: int | None = None
+        self.exit_unknown: str | None = None  # why returncode is only a placeholder
         self._exited = trio.Event()
         self._gone_lock = trio.Lock()
 
@@ -166,11 +170,11 @@ class ForkedProcess:
 
     def _exit_unknown(self) -> None:
         log.warning(
-            "actor process %s exited after the fork server died: its exit status "
-            "is unknown (reported as %d)",
+            "actor process %s exited after the fork server died: its exit status is unknown",
             self.pid,
-            EXIT_UNKNOWN,
         )
+        if self.returncode is None:
+            self.exit_unknown = WHY_UNKNOWN
         self._set_exit(EXIT_UNKNOWN)
 
     async def _wait_gone(self) -> None:

@@ -281,7 +281,7 @@ class ActorNursery:
                 await rec.exited.wait()
             raise ActorBootError(
                 f"actor {rec.path!r} (pid {rec.pid}) failed to start: it "
-                f"{describe_exit(rec.exit_code)} before it was ready"
+                f"{describe_exit(rec.exit_code, rec.exit_unknown)} before it was ready"
             )
         rec.portal = Portal(chan, child=rec)
         return rec.portal
