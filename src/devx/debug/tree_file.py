@@ -130,8 +130,10 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
             await trio.sleep(COALESCE_S)
     finally:
         if path is not None:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_unlink, path)
+            # one unlink in the private runtime directory, here: a worker thread's
+            # round trip cost the root's exit up to 2 ms on a loaded machine (as the
+            # press socket and a Unix listener are removed)
+            _unlink(path)
 
 
 def _read(path: str) -> TreeAdvert | None:
