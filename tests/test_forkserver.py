@@ -117,6 +117,42 @@ def test_the_zygote_starts_on_the_first_spawn():
     assert not zygotes_of(me)
 
 
+def test_a_zygote_slow_to_boot_is_waited_for_while_it_makes_progress():
+    """The first spawn starts the zygote, whose start takes longer than
+    DEVX_BOOT_TIMEOUT (it computes: a slow interpreter start, a loaded machine): the
+    spawn waits while the zygote uses CPU, as for a booting child, and the child is
+    forked."""
+    site = Path(__file__).parent / "slow_site"
+    out = run_script(
+        SCRIPTS / "slow_zygote_tree.py", "2.5", PYTHONPATH=str(site), DEVX_BOOT_TIMEOUT="1"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "FORKED True" in out.stdout
+
+
+def test_a_stopped_zygote_fails_a_spawn_saying_so(monkeypatch):
+    """A zygote that makes no progress (stopped) fails the spawn after
+    DEVX_BOOT_TIMEOUT with a message that says so; the tree goes on."""
+    monkeypatch.setenv("DEVX_BOOT_TIMEOUT", "1")
+
+    async def main():
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            await an.start_actor("first", enable_modules=["fork_fns"])
+            client = forkserver.current_client()
+            assert client is not None and client.zygote is not None
+            os.kill(client.zygote.pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(devx.ActorBootError) as info:
+                    await an.start_actor("second", enable_modules=["fork_fns"])
+            finally:
+                os.kill(client.zygote.pid, signal.SIGCONT)
+            return str(info.value)
+
+    msg = trio.run(main)
+    assert "did not answer a request to start actor 'root/second'" in msg
+    assert "made no progress for 1s (DEVX_BOOT_TIMEOUT)" in msg
+
+
 def test_children_and_grandchildren_are_forked_by_one_zygote():
     async def main():
         async with devx.open_nursery(spawn_method="forkserver") as an:

@@ -42,6 +42,7 @@ import trio
 
 from ..core import settings
 from . import lifeline
+from .boot_watch import Progress
 from .errors import ActorBootError
 from .fdpass import fds_of, rights
 from .msgs import (
@@ -70,7 +71,8 @@ BOOT = (
     "import signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
     "from devx.runtime.zygote import main; main()"
 )
-# a fork request waits this long for its answer (the zygote's own boot included)
+# a fork request waits for its answer while the zygote makes progress (its own boot
+# included): DEVX_BOOT_TIMEOUT without any fails it (ForkServerClient._wait_answer)
 EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
 # returncode of a child whose zygote died before it (not ours to reap): a placeholder,
 # never shown (ForkedProcess.exit_unknown says why there is no status)
@@ -330,8 +332,7 @@ class ForkServerClient:
                 except OSError as exc:
                     self._unanswered.remove(req)
                     raise ForkServerLost(f"{self.zygote_desc} cannot be reached: {exc}") from None
-            with trio.move_on_after(settings.current().boot_timeout):
-                await reply.done.wait()
+            await self._wait_answer(reply)
         finally:
             self._pending.pop(req, None)
         if reply.proc is not None:
@@ -345,9 +346,21 @@ class ForkServerClient:
             raise ForkServerLost(self.lost)
         raise ActorBootError(
             f"{self.zygote_desc} did not answer a request to start actor "
-            f"'{spec.parent_path}/{spec.name}' in {settings.current().boot_timeout:g}s "
-            "(DEVX_BOOT_TIMEOUT)"
+            f"'{spec.parent_path}/{spec.name}': it made no progress for "
+            f"{settings.current().boot_timeout:g}s (DEVX_BOOT_TIMEOUT)"
         )
+
+    async def _wait_answer(self, reply: _Reply) -> None:
+        """Wait for ``reply`` while the zygote makes progress, as a booting child is
+        waited for (:mod:`.boot_watch`): the root's zygote may still be importing
+        (started by this very spawn, on a loaded machine) and its CPU time says so."""
+        pid = self.zygote.pid if self.zygote is not None else None
+        progress = Progress(pid, settings.current().boot_timeout)
+        with trio.CancelScope() as waiting:
+            async with trio.open_nursery() as n:
+                n.start_soon(progress.watch, waiting)
+                await reply.done.wait()
+                n.cancel_scope.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Read replies until the zygote or this actor goes away; then wind down."""
