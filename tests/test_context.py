@@ -355,33 +355,60 @@ def test_started_reaches_a_caller_while_the_callee_runs_sync_code(tmp_path):
     run(main)
 
 
-def test_a_context_without_a_stream_costs_the_caller_at_most_two_frames():
-    """A callee that returns right after ``started()``: the caller sends its Start,
-    and an end-of-stream only when its block ends before the Return has come (the
-    callee may have opened a stream and be reading it): never more, and the
-    result is the callee's."""
+def _count_sends(chan, sent: list[str]):
+    """Record the type of every frame ``chan`` sends; returns the original send_raw."""
+    real_send_raw = chan.send_raw
+
+    async def counting_send_raw(frame, **kw):
+        # a frame: a 4-byte length, then a msgpack map tagged with its type
+        sent.append(msgspec.msgpack.decode(bytes(frame)[4:])["type"])
+        await real_send_raw(frame, **kw)
+
+    chan.send_raw = counting_send_raw
+    return real_send_raw
+
+
+def test_a_context_without_a_stream_costs_the_caller_one_frame():
+    """A callee that returns right after ``started()``: the caller sends its Start
+    and nothing else, whether its block ends before the Return has come or after
+    (no end-of-stream: the callee never opened its stream), and the result is the
+    callee's."""
 
     async def main():
         async with devx.open_nursery() as an:
             portal = await an.start_actor("worker", enable_modules=ENABLE)
             chan = portal.channel
-            sent: list[object] = []
-            real_send_raw = chan.send_raw
-
-            async def counting_send_raw(frame, **kw):
-                sent.append(frame)
-                await real_send_raw(frame, **kw)
-
-            chan.send_raw = counting_send_raw  # type: ignore[method-assign]
+            sent: list[str] = []
+            real_send_raw = _count_sends(chan, sent)
             for i in range(20):
                 async with portal.open_context(ctx_fns.just_return, value=i) as (ctx, first):
                     assert first == i
                 assert await ctx.result() == i + 1
             chan.send_raw = real_send_raw  # type: ignore[method-assign]
-            # a frame: a 4-byte length, then a msgpack map tagged with its type
-            kinds = [msgspec.msgpack.decode(bytes(f)[4:])["type"] for f in sent]
-            assert kinds.count("Start") == 20, kinds
-            assert set(kinds) <= {"Start", "StreamEnd"}, kinds
+            assert sent == ["Start"] * 20, sent
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_a_callee_reading_its_stream_sees_the_end_of_a_block_without_one():
+    """The caller's block ends without opening a stream while the callee opens its
+    own and reads it: the callee's ``async for`` ends (the caller sends its end once
+    the callee said it opened the stream, before or after the block ended), the
+    result comes back, and the caller sent one end-of-stream per context."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            chan = portal.channel
+            sent: list[str] = []
+            real_send_raw = _count_sends(chan, sent)
+            for _ in range(20):
+                async with portal.open_context(ctx_fns.consume) as (ctx, _first):
+                    pass
+                assert await ctx.result() == 0
+            chan.send_raw = real_send_raw  # type: ignore[method-assign]
+            assert sent == ["Start", "StreamEnd"] * 20, sent
             await portal.cancel_actor()
 
     run(main)

@@ -75,6 +75,7 @@ from .msgs import (
     StreamAck,
     StreamEnd,
     StreamItem,
+    StreamOpened,
     Unregister,
     Yield,
 )
@@ -718,7 +719,7 @@ class Actor:
             if not (msg.stream or msg.context or traced) and await self._call_inline(chan, msg):
                 return
             self._start_invoke(chan, msg)
-        elif isinstance(msg, (Return, Yield, Stop, Started)):
+        elif isinstance(msg, (Return, Yield, Stop, Started, StreamOpened)):
             chan.calls.deliver(msg)
         elif isinstance(msg, (StreamItem, StreamEnd, StreamAck)):
             if msg.to_callee:

@@ -21,9 +21,12 @@ Caller::
 
 On the wire (``msgs``): ``Start(context=True)``, then ``Started``, then any number of
 ``StreamItem``/``StreamAck``/``StreamEnd`` both ways, then ``Return`` or ``Error``; the
-caller gives up with ``CancelCall``. Frames are routed by the caller's cid: on the
-caller's side through its :class:`CallTable` (an inbox that dispatches at once), on
-the callee's side through ``Actor.contexts``.
+caller gives up with ``CancelCall``. A callee that opens its stream says so
+(``StreamOpened``): only then does a caller whose block ends without a stream owe it a
+``StreamEnd`` (a context that streams nothing costs the caller one frame, its
+``Start``). Frames are routed by the caller's cid: on the caller's side through its
+:class:`CallTable` (an inbox that dispatches at once), on the callee's side through
+``Actor.contexts``.
 
 Semantics in brief: an error of the callee cancels the caller's block and is raised
 out of it (:class:`RemoteActorError`); an error (or an outer cancellation) of the
@@ -70,6 +73,7 @@ from .msgs import (
     StreamAck,
     StreamEnd,
     StreamItem,
+    StreamOpened,
 )
 
 if TYPE_CHECKING:
@@ -310,6 +314,7 @@ class Context:
         self._ready_in_a_row = 0
         self._stream_state: Literal["none", "open", "closed"] = "none"
         self._sent_end = False
+        self._peer_reads = False  # caller: the callee opened its stream (StreamOpened)
         self._saw_end = False  # this side's receive returned the peer's end
         self._late_dropped = 0  # sends dropped because the peer had closed its stream
         self._cancel_where = ""  # callee: where its own ctx.cancel() was called
@@ -345,6 +350,8 @@ class Context:
             self._credits += msg.n
         elif isinstance(msg, StreamEnd):
             self._peer_ended = True
+        elif isinstance(msg, StreamOpened):
+            self._peer_reads = True
         elif isinstance(msg, Started):
             self._started = True
             self._first = msg.value
@@ -453,6 +460,11 @@ class Context:
             )
         self._stream_state = "open"
         self.span.note(schema.CONTEXT_STREAM_OPENED)
+        if self.side == "callee":  # the caller owes us its end now (see StreamOpened)
+            try:
+                await self.chan.send(StreamOpened(cid=self.cid))
+            except ChannelClosed:
+                pass  # the caller is gone: the stream ends with the channel
         stream = MsgStream(self)
         try:
             yield stream
@@ -730,11 +742,23 @@ async def open_context(
             try:
                 with scope:
                     yield ctx, ctx._first
-                    # the block is over: the caller sends nothing more; wait for the callee
-                    # (after ctx.cancel(): for its acknowledgement, bounded, below)
+                    # the block is over: the caller sends nothing more, which a callee
+                    # that opened its stream is told (now, or once it says it did);
+                    # wait for the callee (after ctx.cancel(): for its acknowledgement,
+                    # bounded, below)
                     ctx._stream_state = "closed"
-                    await ctx._send_end()
-                    await ctx._wait(lambda: ctx._over() or ctx.cancel_called)
+                    while True:
+                        if ctx._peer_reads:
+                            await ctx._send_end()
+                        await ctx._wait(
+                            lambda: (
+                                ctx._over()
+                                or ctx.cancel_called
+                                or (ctx._peer_reads and not ctx._sent_end)
+                            )
+                        )
+                        if ctx._over() or ctx.cancel_called:
+                            break
             except BaseException as exc:
                 if exc is ctx._remote_error and ctx.cancel_acked:
                     return  # our own cancel, acknowledged (raised by open_stream()): quiet

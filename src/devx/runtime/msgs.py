@@ -204,6 +204,15 @@ class StreamEnd(msgspec.Struct, tag=True):
     to_callee: bool
 
 
+class StreamOpened(msgspec.Struct, tag=True):
+    """Callee -> caller: the callee opened its stream, so it may read the caller's
+    items: a caller that sends nothing more must say so (:class:`StreamEnd`). A
+    caller whose block ends without a stream owes that end only then, not on every
+    context (most callees never read)."""
+
+    cid: int
+
+
 class StreamAck(msgspec.Struct, tag=True):
     """Backpressure credit: the sender of this frame consumed ``n`` more items, so
     its peer may send ``n`` more (each side starts with one window of credit)."""
@@ -260,6 +269,7 @@ Msg = (
     | StreamItem
     | StreamEnd
     | StreamAck
+    | StreamOpened
 )
 Kind = Literal["async", "sync", "asyncgen"]
 
