@@ -73,6 +73,23 @@ def _tree(
     return _proc(args, secret, r"READY (\{[^\r\n]*\})")
 
 
+@contextmanager
+def other_tree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[tuple[str, int], Path, Path]]:
+    """A registrar and another tree serving actor ``svc`` (its root ``other``), each a
+    process of its own, sharing the test's secret; yields the registry address and
+    the telemetry files of this process's tree (``mine``) and the other's (``theirs``,
+    through ``DEVX_TELEMETRY_FILE``, set for it)."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    mine, theirs = tmp_path / "caller.otlp.jsonl", tmp_path / "callee.otlp.jsonl"
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(theirs))
+    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc"):
+        yield reg, mine, theirs
+
+
 async def _until(pred: Callable[[], Awaitable[object]], what: str) -> object:
     """Poll an async predicate until it holds (bounded): the registrar's view changes
     when it reads a frame or an end of file, which nothing here can wait on."""
@@ -314,12 +331,7 @@ def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(
     from devx.core import schema
     from devx.telemetry.readback import load_spans
 
-    port = _free_port()
-    reg = ("127.0.0.1", port)
-    mine, theirs = tmp_path / "caller.otlp.jsonl", tmp_path / "callee.otlp.jsonl"
-    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
-    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(theirs))
-    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc"):
+    with other_tree(monkeypatch, tmp_path) as (reg, mine, theirs):
 
         async def main() -> None:
             async with devx.open_root_actor(

@@ -27,7 +27,7 @@ import discovery_fns
 from devx.core import schema
 from devx.telemetry import backend
 from devx.telemetry.readback import load_spans
-from test_discovery import SECRET, _free_port, _registrar, _tree
+from test_discovery import other_tree
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -54,13 +54,8 @@ def test_a_cross_tree_call_is_a_span_link_at_the_receiver_and_in_both_files(
         monkeypatch.delenv(key)
     monkeypatch.setenv("DEVX_TELEMETRY_QUIET", "1")
     backend.reset_warnings()
-    port = _free_port()
-    reg = ("127.0.0.1", port)
-    mine, theirs = tmp_path / "caller.otlp.jsonl", tmp_path / "callee.otlp.jsonl"
-    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(theirs))  # the other tree's (a process)
-    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc"):
+    with other_tree(monkeypatch, tmp_path) as (reg, mine, theirs):
 
         async def main() -> None:
             async with devx.open_root_actor(
@@ -196,12 +191,7 @@ def test_a_context_into_another_tree_is_served_linked_back(
     """A context opened in another tree's actor (SDK-free file sinks): the callee's
     span serving it links back to the caller's devx.context span, and the callee's own
     devx.context span is under the serve span."""
-    port = _free_port()
-    reg = ("127.0.0.1", port)
-    mine, theirs = tmp_path / "caller.otlp.jsonl", tmp_path / "callee.otlp.jsonl"
-    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
-    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(theirs))
-    with _registrar(port), _tree(reg, "--name", "other", "--start", "svc"):
+    with other_tree(monkeypatch, tmp_path) as (reg, mine, theirs):
 
         async def main() -> None:
             async with devx.open_root_actor(
