@@ -4,6 +4,7 @@ of an actor (the peer project's task-cached resource), exercised in child actors
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ import trio.testing
 
 import cache_fns
 import devx
+from _pty import Repl, banner
 from conftest import scaled
 from devx.trionics import maybe_open_context
 
@@ -188,3 +190,87 @@ def test_without_a_runtime_it_needs_a_nursery_and_keys_must_hash():
         return out
 
     assert trio.run(main) == [False, True]
+
+
+CACHED_DEBUG = """
+    import atexit
+    import sys
+    import termios
+    from contextlib import asynccontextmanager
+
+    import trio
+    import devx
+    from devx.trionics import maybe_open_context
+
+
+    @asynccontextmanager
+    async def resource():
+        x = 41
+        await devx.pause()
+        x += 1
+        yield x
+        closing = "closing"
+        breakpoint()
+
+
+    async def share():
+        seen = []
+        both_in = trio.Event()
+
+        async def user(i):
+            async with maybe_open_context(resource) as (hit, x):
+                seen.append([hit, x])
+                if len(seen) == 2:
+                    both_in.set()
+                await both_in.wait()
+
+        async with trio.open_nursery() as tn:
+            tn.start_soon(user, 0)
+            tn.start_soon(user, 1)
+        return sorted(seen)
+
+
+    async def main():
+        async with devx.open_nursery(debug_mode=True) as an:
+            portal = await an.run_in_actor(share, name="cache")
+            print("shared", await portal.result(), flush=True)
+
+
+    def terminal_state():
+        lflag = termios.tcgetattr(sys.stdin)[3]
+        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
+        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
+
+
+    if __name__ == "__main__":
+        atexit.register(terminal_state)
+        trio.run(main)
+"""
+
+
+def test_the_debugger_in_a_cached_resource(tmp_path):
+    """A resource's entry and exit run in the actor's service task, not in its users':
+    a pause there and a ``breakpoint()`` in its exit open REPLs as anywhere (``p``,
+    ``n`` over the pause, ``w``, ``c``), the tasks still share it, and the terminal is
+    sane at the end."""
+    script = tmp_path / "cached_debug.py"
+    script.write_text(textwrap.dedent(CACHED_DEBUG))
+    r = Repl(script)
+    try:
+        r.expect(banner("PAUSE", "cache", "root/cache"))
+        assert "await devx.pause()" in r.prompt()
+        assert r.cmd("p x").strip().endswith("41")
+        assert "x += 1" in r.cmd("n")
+        assert "yield x" in r.cmd("n")
+        assert r.cmd("p x").strip().endswith("42")
+        r.child.sendline("c")
+        r.expect(banner("SYNC_PAUSE", "cache", "root/cache"))
+        assert "breakpoint()" in r.prompt()
+        assert "'closing'" in r.cmd("p closing")
+        assert "resource()" in r.cmd("w")
+        r.child.sendline("c")
+        r.expect_exact("shared [[False, 42], [True, 42]]")
+        r.expect_exact("terminal: echo=True icanon=True")
+        assert r.finish() == 0
+    finally:
+        r.close()
