@@ -442,7 +442,11 @@ class Handle:
     def note(self, name: str, **attrs: Any) -> None:
         # on the span only: a log record costs the sink a record of its own (each
         # side of a context paid two, started and result, ~1/3 of the context)
-        self.span.add_event(name, clean(attrs) if attrs else {}, time.time_ns())
+        span = self.span
+        real = span.real  # straight to the sink's span once there is one
+        (span if real is None else real).add_event(
+            name, clean(attrs) if attrs else {}, time.time_ns()
+        )
 
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:
         self._front._exception_on(self.span, exc, clean(attrs))

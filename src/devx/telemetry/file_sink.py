@@ -340,7 +340,8 @@ class FileSink:
                 return
             self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
-            self._ensure_writer()
+            if self._thread is None:  # gone with a fork
+                self._ensure_writer()
             pending = len(self._queue)
             if pending == 1 or pending >= LINE_RECORDS or not LINGER:
                 self._cond.notify_all()  # the first: the linger starts; a full line
