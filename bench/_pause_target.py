@@ -18,6 +18,17 @@ async def pause_loop(turns: int) -> None:
         await devx.pause()
 
 
+async def plain_loop(turns: int) -> None:
+    """The floor: a bare pdbp REPL in a plain trio process (no actor, no lock, no
+    banner), stopped the way a user's own ``pdbp.set_trace()`` stops."""
+    import pdbp
+
+    for _ in range(turns):
+        print(f"T0 plain {time.time():.6f}", flush=True)
+        pdbp.set_trace()
+        await trio.sleep(0)
+
+
 async def main(children: int, turns: int) -> None:
     async with devx.open_nursery(debug_mode=True) as an:
         # every child is up before any pauses, so that with two of them each release
@@ -32,4 +43,7 @@ async def main(children: int, turns: int) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, int(sys.argv[1]), int(sys.argv[2]))
+    if sys.argv[1] == "plain":
+        trio.run(plain_loop, int(sys.argv[2]))
+    else:
+        trio.run(main, int(sys.argv[1]), int(sys.argv[2]))

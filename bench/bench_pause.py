@@ -34,7 +34,7 @@ N = 3 if SMOKE else 20
 PROMPT = "(Pdb+) "
 
 
-def spawn(children: int, turns: int) -> pexpect.spawn:
+def spawn(children: int | str, turns: int) -> pexpect.spawn:
     env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
     child = pexpect.spawn(
         sys.executable,
@@ -47,11 +47,13 @@ def spawn(children: int, turns: int) -> pexpect.spawn:
     return child
 
 
-def pause_to_prompt() -> list[float]:
-    child = spawn(1, N)
+def pause_to_prompt(plain: bool = False) -> list[float]:
+    """From the print right before the pause to its prompt; ``plain``: the floor, a
+    bare ``pdbp.set_trace()`` in a plain trio process instead of a child's pause."""
+    child = spawn("plain" if plain else 1, N)
     lat = []
     for _ in range(N):
-        child.expect(r"T0 p0 (\d+\.\d+)")
+        child.expect(r"T0 (?:p0|plain) (\d+\.\d+)")
         t0 = float(child.match.group(1))
         child.expect_exact(PROMPT)
         lat.append(time.time() - t0)
@@ -128,10 +130,12 @@ def sample() -> None:
     from common import emit
 
     pause, handoff = pause_to_prompt(), hand_off()
+    bare = pause_to_prompt(plain=True)
     over_pause, plain = reentry()
     emit(
         {
             "pause": warm(pause),
+            "bare_pdbp": warm(bare),
             "handoff": warm(handoff),
             "over_pause": warm(over_pause),
             "plain_n": warm(plain),
@@ -143,13 +147,16 @@ def phases() -> list:
     from common import Phase, Row, Target, quick, sample_kind, smoke
 
     kinds = [sample_kind("pause", "bench_pause.py")]
-    note = "floor: a plain `n` in the same REPL (PTY echo + prompt, no lock traffic)"
+    note = (
+        "floor: a bare pdbp.set_trace() in a plain trio process on the same PTY (no actor,"
+        " lock or banner): issue 26's floor"
+    )
     rows = [
         Row(
             "warm pause → prompt",
             "ms",
             ("pause", "pause"),
-            ("pause", "plain_n"),
+            ("pause", "bare_pdbp"),
             Target("ratio", "<=", 1.3),
             1e3,
             note=note,
@@ -158,9 +165,17 @@ def phases() -> list:
             "warm lock hand-off (c → other's prompt)",
             "ms",
             ("pause", "handoff"),
-            ("pause", "plain_n"),
+            ("pause", "bare_pdbp"),
             Target("ratio", "<=", 1.3),
             1e3,
+        ),
+        Row(
+            "  a plain `n` in the same REPL",
+            "ms",
+            ("pause", "plain_n"),
+            ("pause", "bare_pdbp"),
+            scale=1e3,
+            note="the terminal's own cost: PTY echo and a prompt, no new REPL",
         ),
         Row(
             "  n onto a pause (re-entry)",

@@ -86,6 +86,13 @@ def sample(python: str, runtime: str, size: int) -> float:
             time.sleep(0.002)
         return time.perf_counter() - t0
     finally:
+        # ctrl-c ends the tree as a user would (its registry entries removed); the
+        # group is killed after, should anything be left
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -40,6 +40,7 @@ RUNS = [  # the longest first: they start first
     ("bench_crash_locals.py", ["8"], "cost of the locals"),
     ("bench_greenback.py", [], "greenback"),
     ("bench_peer_errors.py", ["3", "1"], "errors collected from 3 failing children"),
+    ("bench_peer_dump.py", ["--rounds", "1", "--size", "2"], "3 dumps written"),
 ]
 
 

@@ -254,7 +254,10 @@ class TTYLock:
             self._grant_next()
             self._publish()
         try:
-            await hold.granted.wait()
+            # granted at once (nobody held it): no scheduler pass before the grant
+            # goes out, where every follower woken by the change would run first
+            if not hold.granted.is_set():
+                await hold.granted.wait()
             yield hold
         finally:
             if hold in self._queue:
