@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol
@@ -263,16 +264,18 @@ def flush(timeout: float = 1.0) -> None:
     _backend.flush(timeout)
 
 
-def flush_soon(timeout: float = 1.0) -> None:
+def flush_soon(timeout: float = 1.0, after: float = 0.0) -> None:
     """Export everything buffered on a helper thread, without waiting for it: for a
     caller about to block (a REPL waiting for input), whose records should go out
-    while it waits rather than delay what the user sees. One long-lived flusher thread
+    while it waits rather than delay what the user sees. ``after``: not before this
+    many seconds (a REPL's prompt is drawn first: an export started at the grant
+    competed with the banner and prompt for the GIL). One long-lived flusher thread
     per process serves every call (a thread started per REPL cost ~1/5 of a warm
-    pause); requests made while it flushes fold into one. No thread when telemetry
-    is off."""
+    pause); requests made while it waits or flushes fold into one, due at the
+    earliest time asked. No thread when telemetry is off."""
     if not enabled():
         return
-    _flusher.request(timeout)
+    _flusher.request(timeout, after)
 
 
 class _Flusher:
@@ -282,10 +285,13 @@ class _Flusher:
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._pending: float | None = None
+        self._due = 0.0  # time.monotonic() the pending flush is due at
         self._pid = 0  # the process whose thread runs; 0: none yet
 
-    def request(self, timeout: float) -> None:
+    def request(self, timeout: float, after: float = 0.0) -> None:
+        due = time.monotonic() + after
         with self._cond:
+            self._due = due if self._pending is None else min(self._due, due)
             self._pending = max(self._pending or 0.0, timeout)
             if self._pid != os.getpid():
                 from .threads import start_thread
@@ -302,6 +308,8 @@ class _Flusher:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None)
+                while (left := self._due - time.monotonic()) > 0:
+                    self._cond.wait(left)  # an earlier request moves the due time up
                 timeout, self._pending = self._pending, None
             try:
                 _backend.flush(timeout or 0.0)

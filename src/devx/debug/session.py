@@ -72,6 +72,9 @@ RELEASE_TIMEOUT = 5.0
 WIDTH = 100
 _LOCATION = re.compile(r"[^\s:]+:\d+ in \S+\(\)")
 READY_WAIT = 3.0  # at most this long before a prompt for the telemetry to load
+# a hold's records go out this long after its grant: the banner and prompt are drawn
+# first (an export then competed with them for the GIL), a person reads them after
+PROMPT_FIRST_S = 0.03
 
 # a step that runs this long without reaching its stop, while another REPL waits for
 # the terminal, gives the terminal up: its stop queues again (see Session._held)
@@ -412,7 +415,8 @@ class Session:
         self._lock_span = events.start_live_span(
             schema.LOCK_HELD_SPAN, **granted, **self.actor.lineage_attrs()
         )
-        events.flush_soon(0.5)  # who holds the terminal, visible at once
+        # who holds the terminal, visible at once (once the prompt is drawn)
+        events.flush_soon(0.5, after=PROMPT_FIRST_S)
 
     def announce(self, what: str, out: Any = None) -> str:
         """The banner: which actor, where in the tree, why it stopped, who waits;
@@ -461,7 +465,8 @@ class Session:
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way
         # to the collector before the user reads the prompt, not a second later
         events.wait_ready(READY_WAIT)
-        events.flush_soon(0.5)  # the trace is visible while the user sits in the REPL
+        # the trace is visible while the user sits in the REPL
+        events.flush_soon(0.5, after=PROMPT_FIRST_S)
 
     def release(self, how: ReleaseHow = "continue") -> None:
         """Leave the REPL: restore the terminal, end the spans, free the lock.

@@ -227,7 +227,7 @@ class BareSession:
         }
         self._span = events.start_span(schema.REPL_SPAN, **attrs)
         self._tty = save_tty()
-        events.flush_soon(0.5)
+        events.flush_soon(0.5, after=_session.PROMPT_FIRST_S)
 
     def reentered(self, reason: str) -> None:
         if self.pdb is not None:
