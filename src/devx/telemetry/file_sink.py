@@ -108,6 +108,7 @@ class FileSpan:
         "links",
         "name",
         "parent",
+        "shared",
         "start_ns",
     )
 
@@ -117,7 +118,7 @@ class FileSpan:
         name: str,
         ids: Ids,
         parent: Ids | None,
-        attrs: dict[str, Any],
+        attrs: Mapping[str, Any],
         start_ns: int,
         links: Sequence[SpanLink] = (),
     ) -> None:
@@ -137,10 +138,16 @@ class FileSpan:
             self.dropped_links = len(links) - len(self.links)
         else:
             self.links, self.dropped_links = [], 0
-        if len(attrs) <= sink.attr_limit:  # the common case: all of them, in their order
-            self.attrs = dict(attrs)
+        # the sink's lineage goes after the span's own attributes, as the SDK pipeline's
+        # span processor puts it there at start; kept apart (``shared``) while nothing
+        # changes it, so the writer reuses its encoding instead of redoing it per span
+        lineage = sink.lineage
+        if len(attrs) + len(lineage) <= sink.attr_limit and lineage.keys().isdisjoint(attrs):
+            self.attrs = dict(attrs)  # the common case: all of them, in their order
+            self.shared: dict[str, Any] | None = lineage or None
         else:
-            self.set_attributes(attrs)
+            self.shared = None
+            self.set_attributes({**attrs, **lineage})
 
     def is_recording(self) -> bool:
         return self.end_ns is None
@@ -148,6 +155,8 @@ class FileSpan:
     def set_attributes(self, attrs: Mapping[str, Any]) -> None:
         if self.end_ns is not None:
             return
+        if self.shared is not None:  # a change after start: the lineage becomes the span's own
+            self.attrs, self.shared = {**self.attrs, **self.shared}, None
         mine, limit = self.attrs, self._sink.attr_limit
         for key, value in attrs.items():
             if key in mine:
@@ -187,10 +196,11 @@ class FileSpan:
             start_ns=self.start_ns,
             end_ns=self.end_ns or 0,
             attributes=self.attrs,
+            shared_attributes=self._sink._lineage_kv if self.shared is not None else (),
             dropped_attributes=self.dropped_attrs,
             events=self.events,
             dropped_events=self.dropped_events,
-            links=[
+            links=[  # none on most spans: no comprehension to run then
                 otlp_json.link_record(
                     trace_id=lids.trace_id,
                     span_id=lids.span_id,
@@ -200,7 +210,9 @@ class FileSpan:
                     attributes=lattrs,
                 )
                 for lids, lattrs in self.links
-            ],
+            ]
+            if self.links
+            else None,
             dropped_links=self.dropped_links,
             status_code=otlp_json.STATUS_ERROR if self.error is not None else 0,
             status_message=self.error,
@@ -222,6 +234,7 @@ class FileSink:
 
         self.out = out
         self.lineage = dict(lineage)
+        self._lineage_kv = tuple(otlp_json.key_values(self.lineage))  # on every span: once
         resource = {"attributes": otlp_json.key_values(resource_attributes(resource_attrs))}
         scope = {"scope": otlp_json.scope(SCOPE, __version__), "schemaUrl": schema.SCHEMA_URL}
         self._span_head = (resource, scope)
@@ -259,17 +272,8 @@ class FileSink:
     ) -> FileSpan:
         if ids is None:
             ids = child_ids(parent, parent.flags if parent is not None else SAMPLED)
-        # the lineage goes on every span, after the span's own attributes (as the
-        # SDK pipeline's span processor puts it there at start)
-        return FileSpan(
-            self,
-            name,
-            ids,
-            parent,
-            {**attrs, **self.lineage},
-            start_ns or time.time_ns(),
-            links,
-        )
+        # the lineage goes on every span (FileSpan adds it after ``attrs``)
+        return FileSpan(self, name, ids, parent, attrs, start_ns or time.time_ns(), links)
 
     def ids_of(self, span: FileSpan) -> Ids:
         return span.ids

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -134,6 +134,7 @@ def span_record(
     start_ns: int,
     end_ns: int,
     attributes: Mapping[str, Any] | None,
+    shared_attributes: Sequence[dict[str, Any]] = (),
     dropped_attributes: int = 0,
     events: Iterable[tuple[str, Mapping[str, Any] | None, int]] = (),
     dropped_events: int = 0,
@@ -143,7 +144,8 @@ def span_record(
     status_message: str | None = None,
 ) -> dict[str, Any]:
     """One OTLP/JSON ``Span``, whichever writer holds it; ``events`` are
-    ``(name, attributes, time_ns)``; ``links`` are already encoded."""
+    ``(name, attributes, time_ns)``; ``links`` and ``shared_attributes`` (written after
+    ``attributes``: the same on many spans, encoded once) are already encoded."""
     out: dict[str, Any] = {"traceId": f"{trace_id:032x}", "spanId": f"{span_id:016x}"}
     if trace_state:
         out["traceState"] = trace_state
@@ -157,11 +159,18 @@ def span_record(
     out["kind"] = kind
     out["startTimeUnixNano"] = str(start_ns)
     out["endTimeUnixNano"] = str(end_ns)
-    out["attributes"] = key_values(attributes)
+    kvs = key_values(attributes)
+    if shared_attributes:
+        kvs.extend(shared_attributes)
+    out["attributes"] = kvs
     if dropped_attributes:
         out["droppedAttributesCount"] = dropped_attributes
     encoded_events = [
-        {"timeUnixNano": str(ts), "name": ev_name, "attributes": key_values(ev_attrs)}
+        {
+            "timeUnixNano": str(ts),
+            "name": ev_name,
+            "attributes": key_values(ev_attrs) if ev_attrs else [],
+        }
         for ev_name, ev_attrs, ts in events
     ]
     if encoded_events:
