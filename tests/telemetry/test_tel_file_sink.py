@@ -659,3 +659,47 @@ def test_the_file_sink_writes_what_the_sdks_protobuf_encoder_writes(tmp_path: Pa
     assert len(want_spans) == 8 and len(want_logs) >= 4, (want_spans, want_logs)
     assert got_spans == want_spans
     assert got_logs == want_logs
+
+
+def _attrs_scenario() -> None:
+    with events.span("plain", a=1, s="x"):
+        pass
+    handle = events.start_span("changed", a=1)
+    handle.set(**{"devx.actor.name": "renamed", "b": 2})  # after start: a lineage key too
+    handle.end()
+    with events.span("named", **{"devx.actor.path": "mine", "z": 0}):  # the lineage wins
+        pass
+
+
+def test_span_attributes_read_back_in_order_with_the_lineage(tmp_path: Path) -> None:
+    """The sink encodes an actor's lineage once and reuses it on every span: each span
+    still carries its own attributes, then the lineage, then what was set after start
+    (an update moves its key last), as recorded, whether the span was recorded before
+    the sink loaded (replayed) or straight into it."""
+    actor = fake_actor("froot")
+    lineage = schema.lineage_attrs(actor.lineage)
+    path = tmp_path / "lite.jsonl"
+    _write_with(path, actor, "file_sink", scenario=_attrs_scenario)
+    changed = {"a": 1, **lineage}
+    del changed["devx.actor.name"]
+    expected = {
+        "plain": {"a": 1, "s": "x", **lineage},
+        "changed": {**changed, "devx.actor.name": "renamed", "b": 2},
+        "named": {"devx.actor.path": lineage["devx.actor.path"], "z": 0, **lineage},
+    }
+    raw = [
+        span
+        for line in path.read_text().splitlines()
+        for rs in json.loads(line).get("resourceSpans", ())
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+    assert sorted(s["name"] for s in raw) == sorted(2 * list(expected))
+    for span in raw:
+        keys = [kv["key"] for kv in span["attributes"]]
+        assert keys == list(expected[span["name"]]), span["name"]
+    parsed = readback.load_spans(path)
+    assert len(parsed) == 6
+    for s in parsed:
+        assert s["attributes"] == expected[s["name"]], s["name"]
+        assert list(s["attributes"]) == list(expected[s["name"]]), s["name"]
