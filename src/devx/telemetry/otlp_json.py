@@ -66,16 +66,18 @@ def any_value(value: Any) -> dict[str, Any]:
 
 
 # (key, value) -> its encoded pair, for values of these exact types: the same few
-# (an actor's lineage, a context's function) are on every record an actor writes
-_PAIR_TYPES = (str, int, bool)
+# (an actor's lineage, a context's function) are on every record an actor writes. Not
+# ints: most are counters or ids (a context's cid), new on every record, which only
+# churned the cache
+_PAIR_TYPES = (str, bool)
 _PAIRS: dict[tuple[str, Any, type], dict[str, Any]] = {}
 _PAIRS_MAX = 4096
 
 
 def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Attributes as OTLP ``KeyValue`` mappings. A pair of a ``str`` key and a
-    ``str``/``int``/``bool`` value is encoded once and its mapping reused (the
-    writer only serializes them): this encoding is most of a record's cost."""
+    ``str``/``bool`` value is encoded once and its mapping reused (the writer only
+    serializes them): this encoding is most of a record's cost."""
     if not attrs:
         return []
     out = []
@@ -90,6 +92,8 @@ def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                     pairs.clear()
                 pair = pairs[key] = {"key": k, "value": any_value(v)}
             out.append(pair)
+        elif t is int and type(k) is str:
+            out.append({"key": k, "value": {"intValue": str(v)}})
         else:
             out.append(
                 {"key": str.__str__(k) if isinstance(k, str) else str(k), "value": any_value(v)}
