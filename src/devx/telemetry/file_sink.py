@@ -183,24 +183,25 @@ class FileSpan:
             self._sink._put(("span", self))
 
     def encode(self) -> dict[str, Any]:
-        ids, parent = self.ids, self.parent
+        ids, parent, links = self.ids, self.parent, self.links
+        # positional, in span_record's order: matching 19 keywords cost ~1 us a span
         return otlp_json.span_record(
-            trace_id=ids.trace_id,
-            span_id=ids.span_id,
-            trace_state=ids.tracestate,
-            trace_flags=ids.flags,
-            parent_span_id=parent.span_id if parent is not None else None,
-            parent_remote=bool(parent is not None and parent.remote),
-            name=self.name,
-            kind=otlp_json.SPAN_KIND_INTERNAL,
-            start_ns=self.start_ns,
-            end_ns=self.end_ns or 0,
-            attributes=self.attrs,
-            shared_attributes=self._sink._lineage_kv if self.shared is not None else (),
-            dropped_attributes=self.dropped_attrs,
-            events=self.events,
-            dropped_events=self.dropped_events,
-            links=[  # none on most spans: no comprehension to run then
+            ids.trace_id,
+            ids.span_id,
+            ids.tracestate,  # trace_state
+            ids.flags,  # trace_flags
+            parent.span_id if parent is not None else None,  # parent_span_id
+            bool(parent is not None and parent.remote),  # parent_remote
+            self.name,
+            otlp_json.SPAN_KIND_INTERNAL,
+            self.start_ns,
+            self.end_ns or 0,
+            self.attrs,  # attributes
+            self._sink._lineage_kv if self.shared is not None else (),  # shared_attributes
+            self.dropped_attrs,
+            self.events,
+            self.dropped_events,
+            [  # links; none on most spans: no comprehension to run then
                 otlp_json.link_record(
                     trace_id=lids.trace_id,
                     span_id=lids.span_id,
@@ -209,13 +210,13 @@ class FileSpan:
                     remote=lids.remote,
                     attributes=lattrs,
                 )
-                for lids, lattrs in self.links
+                for lids, lattrs in links
             ]
-            if self.links
+            if links
             else None,
-            dropped_links=self.dropped_links,
-            status_code=otlp_json.STATUS_ERROR if self.error is not None else 0,
-            status_message=self.error,
+            self.dropped_links,
+            otlp_json.STATUS_ERROR if self.error is not None else 0,  # status_code
+            self.error,  # status_message
         )
 
 

@@ -125,8 +125,7 @@ def dumps_line(request: Mapping[str, Any]) -> bytes:
         return text.encode("ascii") + b"\n"
 
 
-def span_record(
-    *,
+def span_record(  # positional too: the file sink's per-span call (keywords cost ~1 us)
     trace_id: int,
     span_id: int,
     trace_state: str | None,
