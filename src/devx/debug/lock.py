@@ -254,10 +254,11 @@ class TTYLock:
             self._grant_next()
             self._publish()
         try:
-            # granted at once (nobody held it): no scheduler pass before the grant
-            # goes out, where every follower woken by the change would run first
-            if not hold.granted.is_set():
-                await hold.granted.wait()
+            # a checkpoint even when granted at once: every follower woken by the
+            # change pushes the new state first. The root's own REPL blocks its loop
+            # as soon as it is granted; without this pass the children could learn
+            # of it only after that REPL (their output is then not held back)
+            await hold.granted.wait()
             yield hold
         finally:
             if hold in self._queue:
