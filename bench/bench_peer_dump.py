@@ -45,7 +45,7 @@ async def target(runtime: str, size: int) -> None:
         for i in range(size):
             portal = await an.start_actor(f"a{i}", enable_modules=[__name__])
             pids.append(await portal.run(_pid))
-        print("READY", os.getpid(), *pids, flush=True)
+        print(" ".join(map(str, ["READY", os.getpid(), *pids])) + "\n", end="", flush=True)
         await trio.sleep_forever()
 
 

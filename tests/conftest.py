@@ -386,6 +386,12 @@ def no_orphans():
     kill them)."""
     before, zygotes = devx_actor_pids(), devx_zygote_pids()
     yield
+    assert_none_left(before, zygotes)
+
+
+def assert_none_left(before: set[int], zygotes: set[int]) -> None:
+    """No devx actor process or fork server beyond ``before`` and ``zygotes`` (pids
+    taken earlier) is left once they had a moment to exit; those left are killed."""
     leftover = wait_gone(devx_actor_pids() - before)
     deadline = time.monotonic() + scaled(5.0)
     while (left_zygotes := devx_zygote_pids() - zygotes) and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_script, scaled
+from conftest import assert_none_left, devx_actor_pids, devx_zygote_pids, run_script, scaled
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -78,6 +78,7 @@ def smoke_runs(
         and item.originalname == "test_benchmark_smoke_run"
         and hasattr(item, "callspec")
     }
+    before, zygotes = devx_actor_pids(), devx_zygote_pids()
     with ThreadPoolExecutor(PARALLEL, thread_name_prefix="bench-smoke") as pool:
         futures = {
             script: pool.submit(_smoke, script, args)
@@ -87,6 +88,15 @@ def smoke_runs(
         yield futures
         for f in futures.values():  # a test deselected or failed early: not left running
             f.cancel()
+    # once every run ended: the runs overlap the tests (a test's own check would see
+    # the processes of the runs still going as its orphans)
+    assert_none_left(before, zygotes)
+
+
+@pytest.fixture(autouse=True)
+def no_orphans() -> Iterator[None]:
+    """Replaces the suite's per-test check here: see smoke_runs, which checks once."""
+    yield
 
 
 @pytest.mark.parametrize(("script", "args", "want"), RUNS, ids=[r[0] for r in RUNS])

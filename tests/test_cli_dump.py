@@ -57,7 +57,7 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 VICTIM = """
 import signal, sys, time  # devx-victim
 signal.signal(signal.SIGUSR2, lambda *_: print("USR2", flush=True))
-print("READY", flush=True)
+print("READY\\n", end="", flush=True)
 while True:
     time.sleep(60)
 """

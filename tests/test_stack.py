@@ -66,7 +66,7 @@ PROG = textwrap.dedent(
         async with trio.open_nursery() as n:
             await n.start(hang_forever, name="hang_forever")
             await n.start(nested_parent, name="nested_parent")
-            print("READY", os.getpid(), flush=True)
+            print(f"READY {os.getpid()}\\n", end="", flush=True)
             if "--block" in sys.argv:
                 n.start_soon(block_loop, name="block_loop")
 

@@ -26,7 +26,7 @@ async def main() -> None:
             mid.open_stream_from(hf.blocked_grandchild) as s2,
         ):
             pids = [await anext(s1), *await anext(s2)]
-            print("PIDS", " ".join(map(str, [os.getpid(), *pids])), flush=True)
+            print(f"PIDS {' '.join(map(str, [os.getpid(), *pids]))}\n", end="", flush=True)
             await trio.sleep_forever()
 
 

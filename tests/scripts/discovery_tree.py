@@ -39,8 +39,9 @@ async def main(args: argparse.Namespace) -> None:
         for name in args.call:
             async with devx.wait_for_actor(name) as portal:
                 got = await portal.run(discovery_fns.where)
-            print("CALLED", json.dumps(got), flush=True)
-        print("READY", json.dumps({"registrar": devx.current_actor().is_registrar}), flush=True)
+            print(f"CALLED {json.dumps(got)}\n", end="", flush=True)
+        ready = json.dumps({"registrar": devx.current_actor().is_registrar})
+        print(f"READY {ready}\n", end="", flush=True)
         await trio.sleep_forever()
 
 

@@ -25,7 +25,7 @@ async def main() -> None:
         if helper == 0:  # the user's helper: outlives the root on purpose
             time.sleep(60)
             os._exit(0)
-        print("PIDS", os.getpid(), actor, helper, flush=True)
+        print(f"PIDS {os.getpid()} {actor} {helper}\n", end="", flush=True)
         await trio.sleep_forever()
 
 

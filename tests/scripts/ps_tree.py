@@ -17,7 +17,7 @@ async def main(args: argparse.Namespace) -> None:
     ) as an:
         for i in range(args.children):
             await an.start_actor(f"c{i}")
-        print("READY", devx.current_actor().pid, flush=True)
+        print(f"READY {devx.current_actor().pid}\n", end="", flush=True)
         await trio.sleep_forever()
 
 

@@ -19,7 +19,7 @@ import fns
 async def main() -> None:
     async with devx.open_nursery(enable_stack_on_sig=True) as an:
         portal = await an.start_actor("victim", enable_modules=["fns"])
-        print("CHILD", await portal.run(fns.my_pid), flush=True)
+        print(f"CHILD {await portal.run(fns.my_pid)}\n", end="", flush=True)
         fd = os.open(sys.argv[1], os.O_RDONLY)  # no checkpoint from the print on
         os.read(fd, 1)
         os.close(fd)
@@ -29,4 +29,4 @@ if __name__ == "__main__":
     try:
         trio.run(main)
     except devx.ActorExited as exc:  # the victim was killed meanwhile: expected
-        print("EXITED", exc, flush=True)
+        print(f"EXITED {exc}\n", end="", flush=True)

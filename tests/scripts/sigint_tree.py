@@ -33,7 +33,7 @@ async def main() -> None:
         pids.append(await nested.run(fns.my_pid))
         async with nested.open_stream_from(fns.spawn_sleepers, n=1) as stream:
             pids.extend(await anext(stream))  # the grandchild is up
-            print("PIDS", " ".join(map(str, [os.getpid(), *pids])), flush=True)
+            print(f"PIDS {' '.join(map(str, [os.getpid(), *pids]))}\n", end="", flush=True)
             await trio.sleep_forever()
 
 

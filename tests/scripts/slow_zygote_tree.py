@@ -21,7 +21,7 @@ async def main() -> None:
         os.environ["SLOW_START_BUSY"] = sys.argv[1]  # the zygote starts now, slowly
         portal = await an.start_actor("a", enable_modules=["fork_fns"])
         state = await portal.run(fork_fns.proc_state)
-        print("FORKED", state["os_ppid"] != os.getpid(), flush=True)
+        print(f"FORKED {state['os_ppid'] != os.getpid()}\n", end="", flush=True)
 
 
 if __name__ == "__main__":

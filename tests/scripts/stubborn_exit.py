@@ -20,7 +20,7 @@ async def main() -> None:
     async with devx.open_nursery() as an:
         portal = await an.start_actor("stubborn", enable_modules=["hardening_fns"])
         async with portal.open_stream_from(hf.shielded_stream) as stream:
-            print("STUBBORN", await anext(stream), flush=True)
+            print(f"STUBBORN {await anext(stream)}\n", end="", flush=True)
             t0 = time.monotonic()
     print(f"EXITED {time.monotonic() - t0:.3f}", flush=True)
 
