@@ -57,8 +57,10 @@ def _done(runtime: str, pid: int) -> bool:
         return False
 
 
-def sample(python: str, runtime: str, size: int) -> float:
-    """Seconds from SIGUSR1 to the root until every process's dump is written."""
+def sample(python: str, runtime: str, size: int, settle: float = 0.0) -> float:
+    """Seconds from SIGUSR1 to the root until every process's dump is written, sent
+    ``settle`` s after the tree is up (devx warms each actor's dump path 1 s after
+    it starts: a signal right at the start finds the youngest actors cold)."""
     proc = subprocess.Popen(
         [python, __file__, "--target", runtime, str(size)],
         stdin=subprocess.DEVNULL,
@@ -77,6 +79,7 @@ def sample(python: str, runtime: str, size: int) -> float:
             path = Path(END[runtime][0].format(pid=pid))
             path.unlink(missing_ok=True)  # a reused pid's old file
         left = set(pids)
+        time.sleep(settle)
         t0 = time.perf_counter()
         os.kill(pids[0], signal.SIGUSR1)
         while left:
@@ -107,6 +110,7 @@ def main() -> None:
     p.add_argument("--peer-python", default=os.environ.get("BENCH_PEER_PYTHON"))
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--size", type=int, default=32)
+    p.add_argument("--settle", type=float, default=0.0, help="seconds between up and signal")
     args = p.parse_args()
     kinds = [("devx", sys.executable)]
     if args.peer_python:
@@ -114,9 +118,12 @@ def main() -> None:
     got: dict[str, list[float]] = {name: [] for name, _ in kinds}
     for _ in range(args.rounds):
         for name, python in kinds:
-            got[name].append(sample(python, name, args.size))
+            got[name].append(sample(python, name, args.size, args.settle))
     load = os.getloadavg()[0]
-    print(f"first SIGUSR1 -> {args.size + 1} dumps written, {args.rounds} rounds (load {load:.1f})")
+    print(
+        f"first SIGUSR1 -> {args.size + 1} dumps written, {args.settle:g} s after the tree is"
+        f" up, {args.rounds} rounds (load {load:.1f})"
+    )
     for name, values in got.items():
         ms = sorted(v * 1e3 for v in values)
         med = statistics.median(ms)
