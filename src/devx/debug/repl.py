@@ -330,15 +330,21 @@ def _build_pdbrepl_class() -> type:
             super().user_exception(frame, exc_info)
 
         def _tree_cancels_step(self) -> bool:
-            """The actor is cancelled under a running step (the tree ends: three
-            ctrl-c with no prompt on screen, see :mod:`devx.debug.sigint`; or a peer
-            cancels it): no prompt while it unwinds, the session is let go."""
-            from ..runtime.actor import current_actor
+            """The actor, or the call the stepping task serves, is cancelled under a
+            running step (the tree ends: three ctrl-c with no prompt on screen, see
+            :mod:`devx.debug.sigint`, whose teardown may cancel the call before the
+            lock's closing reaches this actor; or a peer cancels it): no prompt while
+            it unwinds, the session is let go. A cancel scope of the user's own code
+            (a timeout) still stops the step, as in pdb."""
+            from ..runtime.actor import call_scope, current_actor
             from . import tree_lock
 
             actor = current_actor(err_on_no_runtime=False)
-            ending = tree_lock.view.state.closed or (
-                actor is not None and actor.cancel_called.is_set()
+            scope = call_scope.get()
+            ending = (
+                tree_lock.view.state.closed
+                or (actor is not None and actor.cancel_called.is_set())
+                or (scope is not None and scope.cancel_called)
             )
             if not (ending and self._stepping_here() and self.session is not None):
                 return False

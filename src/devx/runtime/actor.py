@@ -104,6 +104,11 @@ _current: Actor | None = None
 foreign_caller: contextvars.ContextVar[Channel | None] = contextvars.ContextVar(
     "devx_foreign_caller", default=None
 )
+# the cancel scope of the call this task serves (set by Actor._invoke in the call's own
+# task): cancelled when its caller cancels the call or goes away
+call_scope: contextvars.ContextVar[trio.CancelScope | None] = contextvars.ContextVar(
+    "devx_call_scope", default=None
+)
 
 
 # the longest actor name, in characters: a child's Hello carries its name and must fit
@@ -882,6 +887,7 @@ class Actor:
         reply: Any
         if chan.peer_root is not None and chan.peer_root != self.root_uid:
             foreign_caller.set(chan)  # this task's own context
+        call_scope.set(scope)
         serving = self._serve_span(chan, msg) if msg.trace else None
         try:
             with scope:
