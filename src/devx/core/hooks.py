@@ -108,23 +108,22 @@ class _NoTelemetry:
 def preload() -> None:
     """Every registered hook's :meth:`Hook.preload` (a hook that fails to load or
     preload is skipped: the child that needs it loads it again and reports the error)."""
-    for path in _registered:
-        try:
-            warm = getattr(load(path), "preload", None)
-            if warm is not None:
-                warm()
-        except Exception:
-            pass
+    _warm_all("preload")
 
 
 def preload_for(spec: Any, env: Mapping[str, str]) -> None:
     """Every registered hook's :meth:`Hook.preload_for` for one actor about to be
     forked (a failure is skipped: the child loads it itself and reports the error)."""
+    _warm_all("preload_for", spec, env)
+
+
+def _warm_all(method: str, *args: Any) -> None:
+    """Call ``method`` on every registered hook that has it; a failure is skipped."""
     for path in _registered:
         try:
-            warm = getattr(load(path), "preload_for", None)
+            warm = getattr(load(path), method, None)
             if warm is not None:
-                warm(spec, env)
+                warm(*args)
         except Exception:
             pass
 
