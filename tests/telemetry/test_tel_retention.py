@@ -53,6 +53,27 @@ def test_prune_keeps_the_newest_and_the_young(tmp_path: Path) -> None:
     assert spare.exists()
 
 
+def test_own_file_created_during_the_pass_still_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root prunes while its writer creates the tree's file: a file created after
+    the listing is still the newest, so the rule keeps ``keep`` files, not one more
+    (a race seen in CI: x1 of the clean-run test below was left)."""
+    now = time.time()
+    extra = [make(tmp_path, f"x{i}.otlp.jsonl", DAY + 600 + i, now) for i in range(3)]
+    mine = tmp_path / "mine.otlp.jsonl"
+    real_listdir = os.listdir
+
+    def listdir_then_writer_creates(path: str) -> list[str]:
+        names = real_listdir(path)
+        mine.write_text("")  # the writer thread wins the race right here
+        return names
+
+    monkeypatch.setattr(retention.os, "listdir", listdir_then_writer_creates)
+    removed = retention.prune(str(tmp_path), keep=2, keep_days=7, spare=str(mine), now=now)
+    assert sorted(removed) == [str(extra[1]), str(extra[2])]
+
+
 def test_limits_from_the_environment() -> None:
     s = settings.resolve({})
     assert (s.telemetry_keep, s.telemetry_keep_days) == (50, 7.0)

@@ -60,9 +60,11 @@ def prune(
         if stat.S_ISREG(fst.st_mode) and fst.st_uid == me:
             files.append((fst.st_mtime, path))
     files.sort(reverse=True)  # newest first
-    if spare and not os.path.lexists(spare):
-        files.insert(0, (now, spare))  # the tree's own, not written yet: the newest
     spare_real = os.path.realpath(spare) if spare else None
+    if spare and spare_real not in {os.path.realpath(p) for _, p in files}:
+        # the tree's own, not listed (not written yet, or created after the listing:
+        # asking whether it exists now would race its writer): it counts as the newest
+        files.insert(0, (now, spare))
     doomed = []
     for rank, (mtime, path) in enumerate(files):
         too_many = keep > 0 and rank >= keep
