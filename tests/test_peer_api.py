@@ -170,7 +170,8 @@ def test_nursery_hard_kill_kills_children_blocked_in_sync_code(tmp_path, long_gr
     assert codes == [-9, -9]  # SIGKILL, nothing asked first
     # the call in flight ends saying so (unless the body's cancel reached it first)
     assert all(
-        s.startswith("actor 'root/kept' (pid ") and s.endswith("was cancelled") for s in seen
+        s.startswith("actor 'root/kept' (pid ") and s.endswith("was cancelled and killed (SIGKILL)")
+        for s in seen
     )
     assert "'root/one_shot'" in result and "was cancelled" in result, result
 

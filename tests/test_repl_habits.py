@@ -272,6 +272,43 @@ def test_a_cancel_never_kills_an_actor_whose_repl_is_live(repl, tmp_path):
     assert r.finish() == 0
 
 
+def test_a_hard_kill_under_a_live_repl_frees_the_lock_and_the_terminal(repl, tmp_path):
+    """``cancel_actor(hard_kill=True)`` is the one cancel that does not wait for a
+    REPL: the child goes at once, the root releases the lock for it and puts the
+    terminal's settings back (the script compares them with its start's)."""
+    from devx.telemetry.readback import load_logs
+
+    trace, go = tmp_path / "t.jsonl", tmp_path / "go"
+    r = repl(
+        "habits_cancel_under_repl.py",
+        "hard",
+        DEVX_TELEMETRY_FILE=str(trace),
+        DEVX_CANCEL_GO=str(go),
+    )
+    r.expect(banner("PAUSE", "sitter", "root/sitter"))
+    r.prompt()
+    pid = r.repl_pid
+    r.wait_reading()
+    go.touch()
+    r.saw("root: cancel_actor returned graceful=False")
+    r.saw(f"root: the child's call ended: actor 'root/sitter' (pid {pid}) was cancelled and killed")
+    r.saw("root: terminal settings as before the REPL: True")
+    assert r.finish() == 0
+    lock_events = [
+        (
+            rec["event_name"],
+            rec["attributes"]["devx.tty_lock.holder.path"],
+            rec["attributes"].get("devx.tty_lock.release"),
+        )
+        for rec in load_logs(trace)
+        if rec["event_name"] in ("devx.tty_lock.granted", "devx.tty_lock.released")
+    ]
+    assert lock_events == [
+        ("devx.tty_lock.granted", "root/sitter", None),
+        ("devx.tty_lock.released", "root/sitter", "holder_lost"),
+    ]
+
+
 # --- stepping through the user's context managers and over remote calls --------------
 
 WITH = "habits_step_with.py"

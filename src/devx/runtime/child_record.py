@@ -91,7 +91,8 @@ class ChildRecord:
     def gone_error(self) -> BaseException:
         """Why the child is unreachable: it died (with its exit code) or was cancelled."""
         if self.cancel_requested and not self.died_unasked():
-            return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled")
+            how = " and killed (SIGKILL)" if self.signalled == signal.SIGKILL else ""
+            return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled{how}")
         return ActorExited(
             f"actor {self.path!r} (pid {self.pid}) "
             f"{describe_exit(self.exit_code, self.exit_unknown)}"
