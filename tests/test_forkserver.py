@@ -705,3 +705,16 @@ def test_a_child_killed_while_a_loop_is_blocked_is_reported_killed(method, block
         trio.run(main)
     assert info.value.exit_code == -signal.SIGKILL
     assert "killed by SIGKILL" in str(info.value)
+
+
+def test_a_fork_server_that_cannot_start_leaves_the_tree_spawning_subprocesses():
+    """The OS refuses the zygote's process (an audit hook in the script refuses only
+    that one): the first spawn says so once and every actor is spawned as a
+    subprocess; the tree works and ends cleanly."""
+    out = run_script(SCRIPTS / "refused_zygote_tree.py")
+    assert out.returncode == 0, out.stderr
+    assert "FORKED False False" in out.stdout
+    warned = [line for line in out.stderr.splitlines() if "the fork server cannot start" in line]
+    assert len(warned) == 1, out.stderr
+    assert "process table full (refused by the test)" in warned[0]
+    assert "spawned as subprocesses instead" in warned[0]
