@@ -260,3 +260,79 @@ def test_huge_size_before_authenticating_is_refused_unread(pair, size):
     message = trio.run(main)
     assert f"peer test peer sent a frame of {size} bytes" in message
     assert f"max {MAX_PREAUTH_FRAME} before authenticating" in message
+
+
+# --- send_nowait: a frame sent from synchronous code (a REPL's `c` releasing the lock)
+
+
+@pytest.fixture(params=["uds", "tcp"])
+def channels(request):
+    """A factory of (sending Channel, receiving Channel) over a real socket."""
+
+    async def make() -> tuple[Channel, Channel]:
+        if request.param == "uds":
+            a, b = trio.socket.socketpair()
+            return Channel(trio.SocketStream(a)), Channel(trio.SocketStream(b))
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        sender = await trio.open_tcp_stream("127.0.0.1", port)
+        receiver = await listeners[0].accept()
+        for listener in listeners:
+            await listener.aclose()
+        return Channel(sender), Channel(receiver)
+
+    return make
+
+
+async def receive(chan: Channel, n: int) -> list:
+    return [await chan.recv() for _ in range(n)]
+
+
+@pytest.mark.parametrize("then", ["flush", "next frame"])
+def test_send_nowait_a_frame_the_socket_takes_only_part_of_goes_out_whole(channels, then):
+    """The socket's buffer takes only the start of a large frame: it counts as sent,
+    and its rest goes out ahead of anything else (``flush``, or the next frame)."""
+    big, big_value = frame_of(8 << 20, cid=1)
+    small, small_value = frame_of(40, cid=2)
+
+    async def main() -> tuple[bool, bool, list]:
+        sender, receiver = await channels()
+        sent = sender.send_nowait(bytearray(big))
+        partly = sender._unsent is not None
+        got: list = []
+        async with trio.open_nursery() as n:
+
+            async def read() -> None:
+                got.extend(await receive(receiver, 2))
+
+            n.start_soon(read)
+            if then == "flush":
+                await sender.flush()
+            await sender.send_raw(bytearray(small))
+        return sent, partly, got
+
+    sent, partly, got = trio.run(main)
+    assert sent and partly  # more than a socket buffer: only part went out at once
+    assert values(got) == [big_value, small_value]
+
+
+def test_send_nowait_sends_nothing_while_another_task_sends_or_once_closed(channels):
+    big, big_value = frame_of(8 << 20, cid=1)
+    small, small_value = frame_of(40, cid=2)
+
+    async def main() -> tuple[bool, bool, bool, list]:
+        sender, receiver = await channels()
+        async with trio.open_nursery() as n:
+            n.start_soon(sender.send_raw, bytearray(big))
+            await trio.testing.wait_all_tasks_blocked()  # mid-frame: the peer reads nothing
+            busy = sender.send_nowait(bytearray(small))
+            got = await receive(receiver, 1)
+        free = sender.send_nowait(bytearray(small))
+        got += await receive(receiver, 1)
+        await sender.aclose()
+        closed = sender.send_nowait(bytearray(small))
+        return busy, free, closed, got
+
+    busy, free, closed, got = trio.run(main)
+    assert (busy, free, closed) == (False, True, False)
+    assert values(got) == [big_value, small_value]  # the refused frame never went out

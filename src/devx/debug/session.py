@@ -142,6 +142,12 @@ class Session:
         self._tty: Any = None
         # the `devx attach` client's connection serving this hold's REPL (attach mode)
         self.attached: Any = None
+        # where the release goes: the root's lock (in the root), or the portal to
+        # the root; and the release call sent at once from release() (see _release_now)
+        self._root_lock: tty_lock.TTYLock | None = None
+        self._portal: Any = None
+        self._release_call: Any = None
+        self._release_sent = False
 
     @property
     def where(self) -> str:
@@ -239,16 +245,16 @@ class Session:
             self._finished.set()
 
     async def _hold_in_root(self, task_status: trio.TaskStatus[None]) -> None:
-        lock = tty_lock.root_lock()
+        lock = self._root_lock = tty_lock.root_lock()
         async with lock.hold(self._request()) as hold:
             assert hold.grant is not None
             self._granted(hold.grant)
             task_status.started()
             await self._held()
-            lock.release(LockRelease(hold_id=hold.hold_id, how=self.how))
+            self._release_now()
 
     async def _hold_via_root(self, task_status: trio.TaskStatus[None]) -> None:
-        portal = await self.actor.root_portal()
+        portal = self._portal = await self.actor.root_portal()
         async with portal.open_stream_from(
             tty_lock.serve_hold, request=encode_msg(self._request())
         ) as stream:
@@ -281,7 +287,7 @@ class Session:
         _holding.add(self)
         try:
             if self.actor.is_root:
-                lock = tty_lock.root_lock()
+                lock = self._root_lock = tty_lock.root_lock()
                 request = self._request()
                 again = lock.switch(hold_id, target, request)
                 if isinstance(again, str):
@@ -294,9 +300,9 @@ class Session:
                     assert hold.grant is not None
                     self._granted(hold.grant)
                     await self._held()
-                    lock.release(LockRelease(hold_id=hold.hold_id, how=self.how))
+                    self._release_now()
                 return
-            portal = await self.actor.root_portal()
+            portal = self._portal = await self.actor.root_portal()
             async with portal.open_stream_from(
                 tty_lock.serve_switch,
                 hold_id=hold_id,
@@ -324,10 +330,15 @@ class Session:
     async def _keep(self, portal: Any, stream: Any, grant: LockGrant) -> None:
         """Hold the terminal until the REPL is left, then release it at the root."""
         await self._held()
-        release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
+        self._release_now()  # (sent already, unless the channel was busy then)
         with trio.CancelScope(shield=True), trio.move_on_after(RELEASE_TIMEOUT):
             try:
-                await portal.run_from_ns("devx.debug.lock", "release_hold", release=release)
+                call, self._release_call = self._release_call, None
+                if call is not None:
+                    await portal.result_of(call, *_RELEASE_HOLD)
+                else:
+                    release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
+                    await portal.run_from_ns(*_RELEASE_HOLD, release=release)
                 async for _ in stream:  # the root ends the hold's stream
                     pass
             except ChannelClosed:
@@ -487,17 +498,46 @@ class Session:
             current = None
         tree_lock.refresh_gate()  # open again once the root says nobody holds it
         if threading.get_ident() == self._loop_thread:
-            self._released.set()
+            self._left()
             return
-        # a trio.Event may only be set on its loop's thread: hand it over, without
+        # trio state may only be touched on its loop's thread: hand it over, without
         # waiting (the loop is free: only this thread was stopped)
         token = self.actor.trio_token
         if token is None:
             return
         try:
-            token.run_sync_soon(self._released.set)
+            token.run_sync_soon(self._left)
         except trio.RunFinishedError:
             pass  # the actor is gone, and its lock holder with it
+
+    def _left(self) -> None:
+        """On the loop's thread, once the REPL is left: free the terminal at the root
+        now and wake the holding task (which waits for the root's answer)."""
+        self._release_now()
+        self._released.set()
+
+    def _release_now(self) -> None:
+        """Send this hold's release to the root's lock now, from synchronous code on
+        the loop's thread: the next REPL in line need not wait until this actor's
+        loop runs the holding task (the code after ``c`` may compute for a while
+        before it reaches a checkpoint). Once per hold; in a child, when the channel
+        to the root is busy, the holding task sends it instead (:meth:`_keep`)."""
+        grant = self.grant
+        if grant is None or self._release_sent:
+            return
+        release = LockRelease(hold_id=grant.hold_id, how=self.how)
+        if self._root_lock is not None:
+            self._release_sent = True
+            self._root_lock.release(release)
+        elif self._portal is not None:
+            call = self._portal.start_nowait(*_RELEASE_HOLD, release=encode_msg(release))
+            if call is not None:
+                self._release_sent = True
+                self._release_call = call
+
+
+# the root's endpoint a child's release calls (devx.debug.lock.release_hold)
+_RELEASE_HOLD = ("devx.debug.lock", "release_hold")
 
 
 async def _next(stream: Any) -> Any:

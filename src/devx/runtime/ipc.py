@@ -313,6 +313,8 @@ class Channel:
         self.peer_trace: dict[str, str] = {}  # its telemetry carrier (traceparent)
         # set once the reader serving this channel ended (the peer went away)
         self.gone = trio.Event()
+        # the tail of a frame send_nowait() could write only part of: goes out first
+        self._unsent: bytes | None = None
 
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
@@ -391,6 +393,9 @@ class Channel:
             if not shield:
                 await trio.lowlevel.checkpoint_if_cancelled()
             bufs = _buffers(frame)
+            if self._unsent is not None:  # the rest of a frame send_nowait() began
+                bufs.insert(0, self._unsent)
+                self._unsent = None
             sent = self._write_now(bufs)
             if sent == sum(map(len, bufs)):
                 if checkpoint:
@@ -415,6 +420,32 @@ class Channel:
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
         finally:
             self._send_lock.release()
+
+    def send_nowait(self, frame: Frame | RawFrame) -> bool:
+        """Send one encoded frame from synchronous code on the loop's thread, without
+        waiting (a REPL's ``c`` frees the terminal at once, not at its task's next
+        checkpoint). False, and nothing sent, when the channel is closed, broken or
+        another task is sending: use :meth:`send_raw`. A frame the socket took only
+        part of is sent: its rest goes out ahead of the next frame, and
+        :meth:`flush` waits for it."""
+        if self.closed or self._send_lock.locked() or self._unsent is not None:
+            return False
+        bufs = _buffers(frame)
+        try:
+            sent = self._write_now(bufs)
+        except OSError:
+            return False  # broken: send_raw says so
+        if not sent:
+            return False
+        if sent < sum(map(len, bufs)):
+            self._unsent = b"".join(_rest(bufs, sent))
+        return True
+
+    async def flush(self) -> None:
+        """Until the rest of a frame :meth:`send_nowait` began went out (at once when
+        there is none); even in a cancelled task."""
+        if self._unsent is not None:
+            await self.send_raw(bytearray(), checkpoint=False, shield=True)
 
     def _write_now(self, bufs: list[Any]) -> int:
         """Write what the socket takes without blocking (trio keeps it non-blocking);

@@ -123,6 +123,38 @@ class Portal:
             raise
         return cid, recv
 
+    def start_nowait(self, ns: str, func: str, **kwargs: Any) -> tuple[int, Mailbox] | None:
+        """Send the call ``ns.func(**kwargs)`` from synchronous code on the loop's
+        thread, now (see :meth:`Channel.send_nowait`): its cid and reply box, for
+        :meth:`result_of`; None, with nothing sent, when the channel cannot take it
+        at once (call :meth:`run_from_ns` then)."""
+        if self.links_back or self.channel.closed or self.calls.closed_reason is not None:
+            return None  # (a call that carries a traceparent takes the async path)
+        cid, recv = self.calls.open()
+        try:
+            sent = self.channel.send_nowait(pack(Start(cid=cid, ns=ns, func=func, kwargs=kwargs)))
+        except IPCEncodeError:
+            sent = False  # the async path raises it, with the call named
+        if not sent:
+            self.calls.discard(cid)
+            return None
+        return cid, recv
+
+    async def result_of(self, call: tuple[int, Mailbox], ns: str, func: str) -> Any:
+        """The result of a call :meth:`start_nowait` sent, as :meth:`run_from_ns`
+        returns it (its frame's rest written first, if the socket took only part)."""
+        cid, recv = call
+        try:
+            await self.channel.flush()
+            msg = await self._next(recv)
+        except BaseException:
+            if cid in self.calls.pending:
+                await self._cancel_call(cid)
+            raise
+        finally:
+            self.calls.discard(cid)
+        return self._outcome(msg, ns, func)
+
     async def _cancel_call(self, cid: int) -> None:
         with trio.CancelScope(shield=True) as cs:
             cs.deadline = trio.current_time() + CANCEL_SEND_TIMEOUT
@@ -164,6 +196,9 @@ class Portal:
             raise
         finally:
             self.calls.discard(cid)
+        return self._outcome(msg, ns, func)
+
+    def _outcome(self, msg: Any, ns: str, func: str) -> Any:
         if isinstance(msg, Return):
             return msg.value
         if isinstance(msg, Error):
