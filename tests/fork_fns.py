@@ -163,3 +163,18 @@ def block_in_sync_code(marker: str) -> None:
     with open(marker, "w"):
         pass
     time.sleep(600)
+
+
+async def dump_path_warmth() -> dict:
+    """Whether this actor found the code its first stack dump walks (trio's init and
+    run_sync_soon tasks, the dump's own functions) analysed without warming it itself."""
+    from trio._core._entry_queue import EntryQueue
+    from trio._core._run import Runner
+
+    from devx.debug.stack import handler, memo
+
+    codes = [Runner.init, EntryQueue.task, handler._dump_with_trio, handler._render_task_tree]
+    return {
+        "warmed_ahead": handler._warmed_ahead,
+        "cached": [memo.is_cached(f.__code__) for f in codes],
+    }

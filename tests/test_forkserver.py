@@ -219,6 +219,22 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
     assert forked[0]["random"] != forked[1]["random"]
 
 
+def test_forked_children_of_a_dump_tree_inherit_a_warm_dump_path():
+    """In a tree with dumps the zygote analyses what every actor's dump walks (trio's
+    own tasks, the dump's call path) before the first fork, so a child signalled
+    right after it starts dumps warm; a subprocess child warms its own, later."""
+
+    async def tree(method: str) -> dict:
+        async with devx.open_nursery(spawn_method=method, enable_stack_on_sig=True) as an:
+            portal = await an.start_actor("a", enable_modules=["fork_fns"])
+            return await portal.run(fork_fns.dump_path_warmth)
+
+    forked = trio.run(tree, "forkserver")
+    assert forked == {"warmed_ahead": True, "cached": [True] * 4}, forked
+    spawned = trio.run(tree, "subprocess")
+    assert spawned["warmed_ahead"] is False, spawned
+
+
 def test_env_read_at_import_changed_since_the_zygote_started_spawns_a_subprocess(monkeypatch):
     """The zygote's interpreter read PYTHON* variables when it started: a child that
     must see other values is spawned the plain way."""

@@ -381,8 +381,9 @@ def test_in_process_dump_emits_telemetry(in_process: None) -> None:
 
 def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once enabled, the watchdog analyses (off the loop) the code of every task's
-    frames, of the ``@asynccontextmanager`` a task sits in (off the await chain) and
-    of one entered on an ``AsyncExitStack``, so a first dump finds them ready; the
+    frames, of the ``@asynccontextmanager`` a task sits in (off the await chain), of
+    one entered on an ``AsyncExitStack`` and of the dump's own functions, so a first
+    dump finds them ready; the
     memo gives back exactly what stackscope computes."""
     from stackscope import _lowlevel as low
 
@@ -405,6 +406,8 @@ def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.Monk
             await trio.sleep_forever()
 
     codes = [waiter.__code__, held.__wrapped__.__code__, stacked.__wrapped__.__code__]
+    # and the dump's own call path, which stackscope walks as the running task's frames
+    codes += [stack.handler._dump_with_trio.__code__, stack.handler._render_task_tree.__code__]
 
     async def main() -> None:
         async with trio.open_nursery() as n:

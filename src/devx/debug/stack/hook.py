@@ -24,12 +24,14 @@ class StackDumpHook:
     def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
         """A tree with dumps: the handler (loaded at each actor's boot) and stackscope
         with devx's memo on it (at an actor's first dump: most of that dump's CPU),
-        once for all forked children; the memo's set-up keeps stackscope's import
-        quiet on Python 3.13 (a warning on the terminal otherwise)."""
+        warmed for what every trio process's dump walks, once for all forked
+        children; the memo's set-up keeps stackscope's import quiet on Python 3.13 (a
+        warning on the terminal otherwise)."""
         if spec.config.enable_stack_on_sig or spec.settings.enable_stackscope:
-            from . import handler, memo  # noqa: F401
+            from . import handler, memo
 
             memo.install()
+            handler.warm_ahead()
 
 
 HOOK = StackDumpHook()
