@@ -178,7 +178,7 @@ class Session:
         global _local_waiters
         _local_waiters += 1
         try:
-            await actor.start_service(session._hold)
+            await session._wait_grant()
         finally:
             _local_waiters -= 1
         current = session
@@ -233,35 +233,60 @@ class Session:
             requested_at=requested_at,
         )
 
-    async def _hold(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _wait_grant(self) -> None:
+        """Queue this session's request with the root's lock and wait for its grant,
+        in the task that asked: the grant wakes it directly (a task of its own waiting
+        for it cost a task hop on each side of the wait). The rest of the hold (until
+        the REPL is left, then the release's answer) goes to a task of the actor's
+        service nursery (:meth:`_keep_hold`)."""
+        actor = self.actor
+        if actor._service is None:
+            raise RuntimeError(f"actor {actor.path!r} is not running")
         _holding.add(self)
         try:
-            if self.actor.is_root:
-                await self._hold_in_root(task_status)
-            else:
-                await self._hold_via_root(task_status)
+            async with contextlib.AsyncExitStack() as stack:
+                stream: Any = None
+                if actor.is_root:
+                    lock = self._root_lock = tty_lock.root_lock()
+                    hold = await stack.enter_async_context(lock.hold(self._request()))
+                    grant = hold.grant
+                    assert grant is not None
+                else:
+                    portal = self._portal = await actor.root_portal()
+                    request = encode_msg(self._request())
+                    stream = await stack.enter_async_context(
+                        portal.open_stream_from(tty_lock.serve_hold, request=request)
+                    )
+                    grant = decode_msg(await _next(stream), LockGrant)
+                self._granted(grant)
+                held = stack.pop_all()
+                try:
+                    actor.start_service_soon(self._keep_hold, held, stream, grant)
+                except BaseException:  # the actor's service nursery is closed: ends here
+                    with trio.CancelScope(shield=True):
+                        await held.aclose()
+                    raise
+        except BaseException:
+            _holding.discard(self)
+            self._finished.set()
+            raise
+
+    async def _keep_hold(
+        self, stack: contextlib.AsyncExitStack, stream: Any, grant: LockGrant
+    ) -> None:
+        """The holding task: until the REPL is left, then the release is answered (the
+        queued request, ``stack``, ends: in the root its lock hold, in a child its
+        stream)."""
+        try:
+            async with stack:
+                if stream is None:
+                    await self._held()
+                    self._release_now()
+                else:
+                    await self._keep(self._portal, stream, grant)
         finally:
             _holding.discard(self)
             self._finished.set()
-
-    async def _hold_in_root(self, task_status: trio.TaskStatus[None]) -> None:
-        lock = self._root_lock = tty_lock.root_lock()
-        async with lock.hold(self._request()) as hold:
-            assert hold.grant is not None
-            self._granted(hold.grant)
-            task_status.started()
-            await self._held()
-            self._release_now()
-
-    async def _hold_via_root(self, task_status: trio.TaskStatus[None]) -> None:
-        portal = self._portal = await self.actor.root_portal()
-        async with portal.open_stream_from(
-            tty_lock.serve_hold, request=encode_msg(self._request())
-        ) as stream:
-            grant = decode_msg(await _next(stream), LockGrant)
-            self._granted(grant)
-            task_status.started()
-            await self._keep(portal, stream, grant)
 
     # --- switch: another waiter gets the terminal now, this stop is next -----------
 

@@ -435,6 +435,13 @@ class Actor:
             raise RuntimeError(f"actor {self.path!r} is not running")
         return await self._service.start(fn, *args)
 
+    def start_service_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start ``fn`` in the actor's service nursery the way ``nursery.start_soon``
+        does (no wait)."""
+        if self._service is None:
+            raise RuntimeError(f"actor {self.path!r} is not running")
+        self._service.start_soon(fn, *args)
+
     async def _enter_hook(self, stack: AsyncExitStack, hook: Any) -> None:
         """Enter ``hook``'s lifetime for this actor; its other methods apply from now
         until the lifetime unwinds."""
