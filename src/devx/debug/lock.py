@@ -240,11 +240,13 @@ class TTYLock:
 
     @asynccontextmanager
     async def hold(
-        self, request: LockRequest, *, queued: Hold | None = None
+        self, request: LockRequest, *, queued: Hold | None = None, here: bool = True
     ) -> AsyncIterator[Hold]:
         """Queue ``request`` (or take ``queued``, already in the queue), wait for its
         grant (cancellable), yield the hold; the hold ends on :meth:`release`, or
-        here when the block exits (cancelled: the requester went away)."""
+        here when the block exits (cancelled: the requester went away). ``here``:
+        the holder is in the root (its REPL blocks this loop); False for a child's,
+        served over IPC."""
         hold = queued
         if self.closed:  # the tree is ending: wait for the teardown's cancel
             await trio.sleep_forever()
@@ -257,8 +259,12 @@ class TTYLock:
             # a checkpoint even when granted at once: every follower woken by the
             # change pushes the new state first. The root's own REPL blocks its loop
             # as soon as it is granted; without this pass the children could learn
-            # of it only after that REPL (their output is then not held back)
-            await hold.granted.wait()
+            # of it only after that REPL (their output is then not held back). A
+            # child's REPL blocks only the child: its grant goes out first
+            if here or not hold.granted.is_set():
+                await hold.granted.wait()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
             yield hold
         finally:
             if hold in self._queue:
@@ -323,7 +329,7 @@ async def serve_switch(
 async def _serve(
     lock: TTYLock, req: LockRequest, queued: Hold | None
 ) -> AsyncIterator[dict[str, Any]]:
-    async with lock.hold(req, queued=queued) as hold:
+    async with lock.hold(req, queued=queued, here=False) as hold:
         assert hold.grant is not None
         try:
             yield encode(hold.grant)
