@@ -291,6 +291,10 @@ class _Flusher:
     def request(self, timeout: float, after: float = 0.0) -> None:
         due = time.monotonic() + after
         with self._cond:
+            pending = self._pending
+            if pending is not None and pending >= timeout and self._due <= due:
+                if self._pid == os.getpid():
+                    return  # one as long is due as soon: the thread waits for it already
             self._due = due if self._pending is None else min(self._due, due)
             self._pending = max(self._pending or 0.0, timeout)
             if self._pid != os.getpid():
