@@ -11,7 +11,7 @@ import trio
 
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime, UserQuit
-from . import door, terminal, tree_lock
+from . import door, tree_lock
 from .repl import mk_pdb
 from .session import Session, interactive
 from .waiters import code_location
@@ -98,12 +98,9 @@ def enter_trace(session: Session, frame: FrameType) -> None:
         pdb = mk_pdb()
         door.bind(pdb, session)
         if attached is not None:
-            banner = session.announce(location, out=attached.write) + STEP_HINT
-            attached.write(STEP_HINT)
-            attached.serve_pdb(pdb, banner)
+            attached.serve_pdb(pdb, session.announce(location, out=attached.write, hint=STEP_HINT))
         else:
-            session.announce(location)
-            terminal.write(STEP_HINT)
+            session.announce(location, hint=STEP_HINT)
     session.repl_started(frame)
     # a new REPL stops on the pause call's line, as the banner says; one reached
     # while stepping (re-entered) goes on to the next line, as `n` over a call would

@@ -454,9 +454,10 @@ class Session:
         # who holds the terminal, visible at once (once the prompt is drawn)
         events.flush_soon(0.5, after=PROMPT_FIRST_S)
 
-    def announce(self, what: str, out: Any = None) -> str:
+    def announce(self, what: str, out: Any = None, hint: str = "") -> str:
         """The banner: which actor, where in the tree, why it stopped, who waits;
-        written to the terminal (or ``out``: an attached client), and returned."""
+        written to the terminal (or ``out``: an attached client), with ``hint`` under
+        it (lines ending in a newline) in the same write, and returned."""
         actor = self.actor
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
@@ -470,9 +471,9 @@ class Session:
             what = f"\n    at {what}"  # the stop's place on a line of its own
         elif what:
             what = f": {what}"
-        line = f"\n{head}{what}{_foreign_caller_line()}{behind}"
-        (out or terminal.write)(line + "\n")
-        return line + "\n"
+        text = f"\n{head}{what}{_foreign_caller_line()}{behind}\n{hint}"
+        (out or terminal.write)(text)
+        return text
 
     def waiters_now(self) -> tuple[LockRequest, ...]:
         """Who waits behind this hold, as known now: the root's latest push if it

@@ -210,12 +210,12 @@ class BareSession:
         # recorded like any actor's REPL, the process standing in for a tree
         self._telemetry = hooks.process_telemetry()
 
-    def announce(self, what: str) -> None:
+    def announce(self, what: str, hint: str = "") -> None:
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}: {what}"
         write(
             f"\n>>> devx {self.reason.upper()} in process pid {os.getpid()} "
-            f"(no actor runtime){': ' + what if what else ''}\n"
+            f"(no actor runtime){': ' + what if what else ''}\n{hint}"
         )
 
     def repl_started(self, frame: FrameType | None) -> None:
