@@ -267,11 +267,14 @@ class TTYLock:
                 await trio.lowlevel.checkpoint_if_cancelled()
             yield hold
         finally:
+            # a hold released already changed the state then: nothing to push again
+            # (a push to every actor of the tree per hold)
             if hold in self._queue:
                 self._queue.remove(hold)
+                self._publish()
             elif not hold.released.is_set():
                 self._end(hold, "cancelled")
-            self._publish()
+                self._publish()
 
 
 _root_lock: TTYLock | None = None
