@@ -11,10 +11,14 @@ import trio
 import devx
 
 
-async def pause_loop(turns: int) -> None:
+async def pause_loop(turns: int, stamp: bool = True) -> None:
+    """``stamp``: print when each pause starts (the pause -> prompt row); not in a
+    hand-off, where the line could land inside the other actor's prompt: ``c`` frees
+    the terminal at once, before the code after it runs."""
     name = devx.current_actor().name
     for _ in range(turns):
-        print(f"T0 {name} {time.time():.6f}", flush=True)
+        if stamp:
+            print(f"T0 {name} {time.time():.6f}", flush=True)
         await devx.pause()
 
 
@@ -38,7 +42,8 @@ async def main(children: int, turns: int) -> None:
         ]
         async with trio.open_nursery() as n:
             for portal in portals:
-                n.start_soon(functools.partial(portal.run, pause_loop, turns=turns))
+                run = functools.partial(portal.run, pause_loop, turns=turns, stamp=children == 1)
+                n.start_soon(run)
         await an.cancel()
 
 
