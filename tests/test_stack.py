@@ -9,6 +9,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -423,6 +424,63 @@ def test_watchdog_warms_the_dump_path(in_process: None, monkeypatch: pytest.Monk
     for code in [*codes, trio.sleep.__code__, stack.handler._dump_with_trio.__code__]:
         assert low.analyze_with_blocks(code) == memo._orig(code)
     assert low.analyze_with_blocks(waiter.__code__), "waiter's two with blocks are found"
+    tables = getattr(low, "_parse_exception_table", None)
+    if tables is not None:  # Python 3.11+: decoded once per code object, the same entries
+        assert getattr(tables, "_devx_memo", False)
+        for code in [*codes, trio.sleep.__code__]:
+            assert tables(code) is tables(code)
+            assert list(tables(code)) == list(tables.__wrapped_orig__(code))
+
+
+def _recurse(n: int) -> Any:
+    """A generator chain of ``n`` identical frames above one that is suspended."""
+    if n:
+        yield from _recurse(n - 1)  # RECURSE-LINE
+    else:
+        yield
+
+
+def _sourceless_frame() -> Any:
+    """A suspended frame whose source cannot be read."""
+    ns: dict[str, Any] = {}
+    exec(compile("def gen():\n    yield\n", "<no source here>", "exec"), ns)
+    g = ns["gen"]()
+    next(g)
+    return g
+
+
+@pytest.mark.parametrize("limit", [None, 2, 0, -3])
+def test_task_frames_read_as_traceback_prints_them(
+    limit: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dump's every-task-frames section formats frames itself (traceback's
+    machinery was a third of a dump's CPU): the text is traceback's, identical frames
+    in a row folded, a frame without source, ``sys.tracebacklimit`` applied."""
+    import traceback
+
+    from devx.debug.stack import brief
+
+    if limit is None:
+        monkeypatch.delattr(sys, "tracebacklimit", raising=False)
+    else:
+        monkeypatch.setattr(sys, "tracebacklimit", limit, raising=False)
+    chains = []
+    for depth in (0, 2, 3, 4, 9):
+        gen = _recurse(depth)
+        next(gen)
+        chains.append(brief.coro_frames(gen))
+    sourceless = _sourceless_frame()
+    chains.append([*chains[-1], sourceless.gi_frame])
+    chains.append([sourceless.gi_frame, *chains[2]])
+    assert len(chains[4]) == 10 and chains[4][0].f_code is _recurse.__code__
+    for chain in chains:
+        expected = traceback.StackSummary.extract(
+            ((f, f.f_lineno) for f in chain), lookup_lines=True
+        ).format()
+        assert brief.format_frames(chain) == expected
+    folded = "".join(brief.format_frames(chains[4]))
+    if limit is None:
+        assert "[Previous line repeated 6 more times]" in folded and "RECURSE-LINE" in folded
 
 
 def _fake_actor(enable: bool, is_root: bool = True) -> Any:

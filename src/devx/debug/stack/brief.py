@@ -198,8 +198,6 @@ def _section(user: list[str], folded: str, tasks: int | None) -> str:
 def task_tree(root: Any, current: Any) -> str:
     """Every task below ``root`` with its coroutine frames, indented by nesting: the
     detail for when stackscope cannot walk the tree."""
-    import traceback
-
     out = []
     for depth, task in walk_tasks(root):
         pad = "  " * depth
@@ -207,13 +205,59 @@ def task_tree(root: Any, current: Any) -> str:
             out.append(f"{pad}task {task.name!r}: writing this dump\n")
             continue
         out.append(f"{pad}task {task.name!r}:\n")
-        chain = coro_frames(task.coro)
-        summary = traceback.StackSummary.extract(
-            ((f, f.f_lineno) for f in chain), lookup_lines=True
-        )
-        for entry in summary.format():
+        for entry in format_frames(coro_frames(task.coro)):
             out.extend(f"{pad}  {line}\n" for line in entry.rstrip("\n").split("\n"))
     return "".join(out)
+
+
+_REPEATS = 3  # traceback's _RECURSIVE_CUTOFF: identical frames shown before folding
+
+
+def format_frames(chain: list[FrameType]) -> list[str]:
+    """What ``traceback.StackSummary.extract(((f, f.f_lineno) for f in chain),
+    lookup_lines=True).format()`` gives (one ``File, line, in`` entry with its stripped
+    source line per frame, ``sys.tracebacklimit`` applied, more than three identical
+    frames in a row folded), without a FrameSummary per frame and Python 3.13's
+    caret and dedent machinery: every task's frames in every dump, ~1/3 of its CPU."""
+    import linecache
+
+    limit = getattr(sys, "tracebacklimit", None)
+    if limit is not None:  # (a negative one shows nothing, as in traceback)
+        chain = chain[: max(limit, 0)]
+    files: dict[str, None] = {}
+    for f in chain:
+        name = f.f_code.co_filename
+        if name not in files:
+            files[name] = None
+            linecache.lazycache(name, f.f_globals)
+    for name in files:
+        linecache.checkcache(name)
+    out: list[str] = []
+    last: tuple[str, int | None, str] | None = None
+    count = 0
+    for f in chain:
+        code, lineno = f.f_code, f.f_lineno
+        key = (code.co_filename, lineno, code.co_name)
+        if key != last:
+            if count > _REPEATS:
+                out.append(_repeated(count - _REPEATS))
+            last, count = key, 0
+        count += 1
+        if count > _REPEATS:
+            continue
+        shown = code.co_filename
+        if sys.version_info >= (3, 13) and shown.startswith("<stdin>-"):
+            shown = "<stdin>"
+        entry = f'  File "{shown}", line {lineno}, in {code.co_name}\n'
+        line = linecache.getline(code.co_filename, lineno).strip() if lineno else ""
+        out.append(entry + f"    {line}\n" if line else entry)
+    if count > _REPEATS:
+        out.append(_repeated(count - _REPEATS))
+    return out
+
+
+def _repeated(n: int) -> str:
+    return f"  [Previous line repeated {n} more time{'s' if n > 1 else ''}]\n"
 
 
 def task_summary(root: Any, current: Any, trio_dir: str) -> tuple[str, int]:
