@@ -443,7 +443,8 @@ _warmed_ahead = False
 def warm_ahead() -> None:
     """Fill the memo and the line cache with what every trio process's dump walks:
     trio's own tasks (its init task, the run_sync_soon queue) and the dump's call
-    path, learnt from a short ``trio.run``. For a process that forks actors (the
+    path, learnt from a short ``trio.run`` that renders one (stackscope sets up its
+    glue on its first walk). For a process that forks actors (the
     fork server's zygote, :meth:`StackDumpHook.preload_for`): each forked actor
     inherits them, so even a dump right after it starts finds them warm (on Python
     3.13 they are all a child's first dump analyses). Once per process; call with
@@ -460,6 +461,8 @@ def warm_ahead() -> None:
         def collect() -> None:
             codes.extend(_memo.code_objects(trio.lowlevel.current_root_task()))
             codes.extend(_dump_path())
+            with contextlib.suppress(Exception):  # stackscope's glue, set up on first use
+                format_stack_dump()
             done.set()
 
         trio.lowlevel.current_trio_token().run_sync_soon(collect)
@@ -467,6 +470,7 @@ def warm_ahead() -> None:
 
     trio.run(learn)
     _memo.warm(codes)
+    _stackscope_version()
 
 
 def _guarded(fn: Callable[..., None], *args: Any) -> None:
