@@ -1,19 +1,22 @@
 """Calls, payloads and streams at devx's defaults against a 2-process framed floor.
 
-devx (one child actor, telemetry default, TCP loopback, the defaults):
+devx (one child actor, telemetry default, the defaults: its channel to the parent is
+an AF_UNIX socketpair made at the spawn):
 - ``portal.run(noop)`` sync round trip, an ``async def`` noop against it, an ``async
   def`` that awaits a checkpoint, and a context opened, ``started`` and exited;
 - a 10 MiB ``bytes`` argument echoed back (``portal.run(echo, data=...)``);
 - ``open_stream_from`` of 100k ints, messages per second.
 
-Floor: two trio processes over TCP loopback speaking length-prefixed frames (a 4-byte
-big-endian length, as devx's): a 64-byte frame echoed; a 10 MiB frame echoed, large
+Floor: two trio processes speaking length-prefixed frames (a 4-byte big-endian length,
+as devx's) over the same transport, an AF_UNIX socketpair whose end the child inherits:
+a 64-byte frame echoed; a 10 MiB frame echoed, large
 bodies read into a buffer of the announced size; 100k frames of msgpack ints streamed,
 each sent on its own and decoded on arrival.
 
 Both sides run from one sample process (the devx root and the floor's parent), in
-alternating blocks (calls), pairs (echoes) and either order (streams), so that a busy
-machine weighs on a figure and its floor at the same moments.
+alternating blocks (calls: short ones, the order rotating, each figure the median of its
+blocks), pairs (echoes) and either order (streams), so that a busy machine weighs on a
+figure and its floor at the same moments.
 
 Targets: sync <= 1.5x the echo, async <= 1.15x sync, 10 MiB <= 1.3x, streaming >= 0.9x.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import statistics
 import struct
 import sys
@@ -38,7 +42,10 @@ import trio
 import devx
 
 CALLS = 2000
-BLOCKS = 5  # per sample: floor, sync, async, checkpoint and context calls rotate
+# per sample: floor, sync, async, checkpoint and context calls in short blocks (tens of
+# ms each), the order rotating; a figure is the median of its blocks, so a burst of load
+# on the box lands in a few blocks of each, not in one figure's whole measurement
+BLOCKS = 20
 BIG = 10 * 1024 * 1024
 ECHOES = 5
 STREAM = 100_000
@@ -120,17 +127,14 @@ class Reader:
         return body
 
 
-def _nodelay(sock: trio.socket.SocketType) -> None:
-    sock.setsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NODELAY, 1)
-
-
-async def floor_child_main(mode: str, port: int, n: int) -> None:
-    """The other process: echo every frame, or on a first frame stream ``n`` ints."""
-    sock = trio.socket.socket()
-    await sock.connect(("127.0.0.1", port))
-    _nodelay(sock)
+async def floor_child_main(mode: str, fd: int, n: int) -> None:
+    """The other process: echo every frame, or on a first frame stream ``n`` ints,
+    over its inherited end ``fd`` of the socketpair."""
+    sock = trio.socket.fromfd(fd, socket.AF_UNIX, socket.SOCK_STREAM)
+    os.close(fd)  # fromfd made a duplicate
     reader = Reader(sock)
     try:
+        await send_all(sock, LEN.pack(0))  # up: the parent times nothing before this
         if mode == "echo":
             while True:
                 body = await reader.frame()
@@ -157,19 +161,19 @@ def _big() -> bytes:
 
 @asynccontextmanager
 async def floor_child(mode: str, n: int) -> AsyncIterator[tuple[trio.socket.SocketType, Reader]]:
-    """A floor child process connected over TCP loopback (``mode``: echo or stream)."""
-    listener = trio.socket.socket()
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-    argv = [sys.executable, __file__, "--floor-child", mode, str(port), str(n)]
+    """A floor child process (``mode``: echo or stream) over an AF_UNIX socketpair
+    whose other end it inherits, as a devx child's channel to its parent is."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    argv = [sys.executable, __file__, "--floor-child", mode, str(theirs.fileno()), str(n)]
+    run = functools.partial(trio.run_process, argv, check=True, pass_fds=(theirs.fileno(),))
     async with trio.open_nursery() as tn:
-        tn.start_soon(functools.partial(trio.run_process, argv, check=True))
-        sock, _ = await listener.accept()
-        listener.close()
-        _nodelay(sock)
+        await tn.start(run)  # spawned: its copy of the fd is in the child now
+        theirs.close()
+        sock = trio.socket.from_stdlib_socket(mine)
+        reader = Reader(sock)
         try:
-            yield sock, Reader(sock)
+            await reader.frame()  # the child is up (its start is not the floor's cost)
+            yield sock, reader
         finally:
             sock.close()
 
@@ -282,7 +286,7 @@ async def ipc_sample(calls: int, echoes: int, stream: int) -> dict[str, object]:
         ]
         for key, run in streams if os.getpid() % 2 else streams[::-1]:  # either order
             out[key] = await run()
-    out.update({k: statistics.fmean(v) for k, v in per.items()})
+    out.update({k: statistics.median(v) for k, v in per.items()})
     out.update(big)
     return out
 
@@ -309,7 +313,7 @@ def phases() -> list:
             ("ipc", "floor_rt"),
             Target("ratio", "<=", 1.3),
             1e6,
-            note="floor: 2-process framed echo, TCP",
+            note="floor: 2-process framed echo, AF_UNIX socketpair",
         ),
         Row(
             "async fn with a checkpoint",
