@@ -729,10 +729,14 @@ class Actor:
             # a call from another tree (msg.trace) gets a task, for its span (if any)
             traced = msg.trace and events.enabled()
             if not (msg.stream or msg.context or traced) and await self._call_inline(chan, msg):
+                chan.wait_first()  # its caller usually sends nothing until it has the reply
                 return
             self._start_invoke(chan, msg)
+            chan.wait_first()
         elif isinstance(msg, (Return, Yield, Stop, Started, StreamOpened)):
             chan.calls.deliver(msg)
+            if type(msg) is Return:  # a call's end: its callee has usually no more to send
+                chan.wait_first()
         elif isinstance(msg, (StreamItem, StreamEnd, StreamAck)):
             if msg.to_callee:
                 credit = self._stream_credits.get((id(chan), msg.cid))
@@ -748,6 +752,7 @@ class Actor:
                 chan.ready.set()
             else:
                 chan.calls.deliver(msg)
+                chan.wait_first()
         elif isinstance(msg, CancelCall):
             scope = self._rpc_scopes.get((id(chan), msg.cid))
             if scope is not None:

@@ -712,7 +712,10 @@ async def open_context(
     ctx = Context(
         side="caller",
         chan=portal.channel,
-        cid=0,
+        # the cid _start() is about to take (nothing runs in between): the span has
+        # it from its start; set after, it cost the span a change (and its
+        # encoding the lineage again, see FileSpan.shared)
+        cid=portal.calls.peek(),
         fn_name=f"{ns}.{func}",
         actor=actor,
         portal=portal,
@@ -722,8 +725,10 @@ async def open_context(
     # every context its own enter and exit
     with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
         ctx.span = span
-        ctx.cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
-        ctx.span.set(**{schema.CONTEXT_CID: ctx.cid})
+        cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
+        if cid != ctx.cid:  # not the one foreseen after all: the span says which
+            ctx.cid = cid
+            span.set(**{schema.CONTEXT_CID: cid})
         try:
             try:
                 await ctx._wait(lambda: ctx._started or ctx._over())

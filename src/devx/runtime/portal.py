@@ -31,6 +31,11 @@ CANCEL_SEND_TIMEOUT = 0.5
 
 _CC = type_name(ContextCancelled)
 
+# what run() checks of a function, once per function (per code object): its code, and
+# the (module, qualname) by which the remote actor finds it
+_run_refs: dict[Any, tuple[Any, str, str]] = {}
+_RUN_REFS_MAX = 1024
+
 
 def func_ref(fn: Callable[..., Any]) -> tuple[str, str]:
     """``(module, qualname)`` by which a remote actor finds ``fn``."""
@@ -180,13 +185,26 @@ class Portal:
         exception is raised here as :class:`RemoteActorError`; a cancel by another
         actor as :class:`ContextCancelled` naming it, while a cancel this actor asked
         for (``cancel_actor()``) ends the call with None."""
-        if inspect.isasyncgenfunction(fn):
-            raise TypeError(f"{fn.__qualname__} is an async generator: use open_stream_from()")
-        ns, func = func_ref(fn)
-        return await self.run_from_ns(ns, func, **kwargs)
+        try:
+            ref = _run_refs.get(fn)
+        except TypeError:  # unhashable: func_ref() says what is wrong with it
+            ref = None
+        if ref is None or ref[0] is not getattr(fn, "__code__", None):
+            if inspect.isasyncgenfunction(fn):
+                raise TypeError(f"{fn.__qualname__} is an async generator: use open_stream_from()")
+            ns, func = func_ref(fn)
+            if len(_run_refs) >= _RUN_REFS_MAX:
+                _run_refs.clear()
+            ref = _run_refs[fn] = (getattr(fn, "__code__", None), ns, func)
+        if type(self) is not Portal:  # a subclass may wrap run_from_ns (TreePortal's span)
+            return await self.run_from_ns(ref[1], ref[2], **kwargs)
+        return await self._run(ref[1], ref[2], kwargs)
 
     async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
         """Like :meth:`run` with the function named by module and qualname."""
+        return await self._run(ns, func, kwargs)
+
+    async def _run(self, ns: str, func: str, kwargs: dict[str, Any]) -> Any:
         cid, recv = await self._start(ns, func, kwargs, stream=False)
         try:
             msg = await self._next(recv)
