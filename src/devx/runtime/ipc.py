@@ -292,6 +292,9 @@ class SendLock:
         self.held = False
         self._lot = trio.lowlevel.ParkingLot()
 
+    def locked(self) -> bool:
+        return self.held
+
     def acquire_nowait(self) -> bool:
         """Take the lock if it is free; False if another sender holds it."""
         if self.held:
