@@ -12,7 +12,7 @@ import trio
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime, UserQuit
 from . import door, tree_lock
-from .repl import mk_pdb
+from .repl import take_pdb
 from .session import Session, interactive
 from .waiters import code_location
 
@@ -55,7 +55,10 @@ async def pause(
         raise UserQuit(tree_lock.quit_by())
     with trio.CancelScope(shield=shield):
         session = await Session.open(
-            actor, reason=_pause_kwargs.get("reason", "pause"), location=code_location(frame)
+            actor,
+            reason=_pause_kwargs.get("reason", "pause"),
+            location=code_location(frame),
+            repl=True,
         )
     enter_trace(session, frame)
 
@@ -95,7 +98,7 @@ def enter_trace(session: Session, frame: FrameType) -> None:
     pdb = session.pdb
     fresh = pdb is None
     if pdb is None:
-        pdb = mk_pdb()
+        pdb = take_pdb()
         door.bind(pdb, session)
         if attached is not None:
             attached.serve_pdb(pdb, session.announce(location, out=attached.write, hint=STEP_HINT))

@@ -48,6 +48,7 @@ from .lock_protocol import (
 from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
 from .repl import current_task
+from .repl import prepare as prepare_repl
 from .waiters import banner_lines
 
 __tracebackhide__ = True
@@ -162,11 +163,18 @@ class Session:
 
     @classmethod
     async def open(
-        cls, actor: Actor, reason: str, *, owned: bool = True, location: str = ""
+        cls,
+        actor: Actor,
+        reason: str,
+        *,
+        owned: bool = True,
+        location: str = "",
+        repl: bool = False,
     ) -> Session:
         """Wait for the TTY lock (cancellable) and return the session holding it.
         The task that already holds the live session gets that one back.
-        ``location`` (``file.py:12 in fn()``) is what the queue shows others."""
+        ``location`` (``file.py:12 in fn()``) is what the queue shows others.
+        ``repl``: a REPL opens once granted (its PdbREPL is built during the wait)."""
         global current
         task = current_task() if owned else None
         live = current
@@ -178,7 +186,7 @@ class Session:
         global _local_waiters
         _local_waiters += 1
         try:
-            await session._wait_grant()
+            await session._wait_grant(repl)
         finally:
             _local_waiters -= 1
         current = session
@@ -233,7 +241,7 @@ class Session:
             requested_at=requested_at,
         )
 
-    async def _wait_grant(self) -> None:
+    async def _wait_grant(self, repl: bool = False) -> None:
         """Queue this session's request with the root's lock and wait for its grant,
         in the task that asked: the grant wakes it directly (a task of its own waiting
         for it cost a task hop on each side of the wait). The rest of the hold (until
@@ -257,6 +265,8 @@ class Session:
                     stream = await stack.enter_async_context(
                         portal.open_stream_from(tty_lock.serve_hold, request=request)
                     )
+                    if repl and interactive():  # meanwhile the root answers
+                        prepare_repl()
                     grant = decode_msg(await _next(stream), LockGrant)
                 self._granted(grant)
                 held = stack.pop_all()
