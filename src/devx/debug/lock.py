@@ -261,7 +261,14 @@ class TTYLock:
             # as soon as it is granted; without this pass the children could learn
             # of it only after that REPL (their output is then not held back). A
             # child's REPL blocks only the child: its grant goes out first
-            if here or not hold.granted.is_set():
+            if here:
+                await hold.granted.wait()
+                # the followers woken by the grant may run in the same pass as this
+                # task (both woken by one step, run in either order): one pass more,
+                # and every one of them has pushed (this task used to be woken a pass
+                # after them, through the holding task's Nursery.start)
+                await trio.lowlevel.checkpoint()
+            elif not hold.granted.is_set():
                 await hold.granted.wait()
             else:
                 await trio.lowlevel.checkpoint_if_cancelled()
