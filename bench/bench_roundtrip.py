@@ -313,6 +313,7 @@ def phases() -> list:
             ("ipc", "floor_rt"),
             Target("ratio", "<=", 1.3),
             1e6,
+            paired=True,
             note="floor: 2-process framed echo, AF_UNIX socketpair",
         ),
         Row(
@@ -322,6 +323,7 @@ def phases() -> list:
             ("ipc", "floor_rt"),
             Target("ratio", "<=", 1.5),
             1e6,
+            paired=True,
             note="floor: the framed echo",
         ),
         Row(
@@ -331,6 +333,7 @@ def phases() -> list:
             ("ipc", "rt"),
             Target("ratio", "<=", 2.0),
             1e6,
+            paired=True,
             note="floor column = the sync portal.run",
         ),
         Row(
@@ -340,6 +343,7 @@ def phases() -> list:
             ("ipc", "rt"),
             Target("ratio", "<=", 1.15),
             1e6,
+            paired=True,
             note="floor column = the sync call",
         ),
         Row(
@@ -349,6 +353,7 @@ def phases() -> list:
             ("ipc", "floor_echo_big"),
             Target("ratio", "<=", 1.2),
             1e3,
+            paired=True,
         ),
         Row(
             f"streaming {args[2]} ints (open_stream_from)",
@@ -356,9 +361,10 @@ def phases() -> list:
             ("ipc", "stream"),
             ("ipc", "floor_stream"),
             Target("ratio", ">=", 0.9),
+            paired=True,
         ),
     ]
-    return [Phase("ipc", kinds, 1 if smoke() else 3 if q else 5, rows)]
+    return [Phase("ipc", kinds, 1 if smoke() else 3 if q else 7, rows)]
 
 
 def main() -> None:

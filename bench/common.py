@@ -130,6 +130,9 @@ class Row:
     scale: float = 1.0
     na: str | None = None  # why this row is not measured in this run
     note: str = ""
+    # the ratio is the median of per-sample ratios (see paired_ratio): for a figure and
+    # a floor that every sample measures side by side, in the same order
+    paired: bool = False
 
 
 @dataclass
@@ -217,6 +220,16 @@ def _values(samples: Samples, ref: tuple[str, str] | None, scale: float) -> list
     return [x * scale for x in samples.get(ref[0], {}).get(ref[1], [])]
 
 
+def paired_ratio(devx: list[float], floor: list[float]) -> float | None:
+    """The median of the per-sample ratios of a figure and a floor measured in the same
+    samples (one process each, interleaved blocks): on a box whose load swings from
+    sample to sample (the floor read 129 to 255 µs in one run), a pair shares its
+    moment, the two medians taken apart do not. None when they cannot be paired."""
+    if not devx or len(devx) != len(floor) or not all(floor):
+        return None
+    return statistics.median(d / f for d, f in zip(devx, floor, strict=True))
+
+
 def evaluate(rows: list[Row], samples: Samples) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -224,14 +237,23 @@ def evaluate(rows: list[Row], samples: Samples) -> list[dict[str, Any]]:
         floor = _values(samples, row.floor, row.scale)
         d = statistics.median(devx) if devx and not row.na else None
         f = statistics.median(floor) if floor and not row.na else None
-        met = row.target.met(d, f) if row.target and d is not None else None
+        ratio = d / f if d is not None and f else None
+        paired = row.paired and row.floor is not None and row.devx[0] == row.floor[0]
+        if paired and ratio is not None:
+            ratio = paired_ratio(devx, floor) or ratio
+        met = None
+        if row.target and d is not None:
+            met = row.target.met(d, f)
+            if paired and row.target.on == "ratio" and ratio is not None:
+                met = row.target.met(ratio, 1.0)  # the paired ratio is what is checked
         out.append(
             {
                 "name": row.name,
                 "unit": row.unit,
                 "devx_median": d,
                 "floor_median": f,
-                "ratio": d / f if d is not None and f else None,
+                "ratio": ratio,
+                "paired": paired,
                 "delta": d - f if d is not None and f is not None else None,
                 "target": row.target.text(row.unit) if row.target else None,
                 "target_on": row.target.on if row.target else None,
@@ -265,6 +287,8 @@ def table(results: list[dict[str, Any]]) -> str:
             continue
         u = r["unit"]
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "—"
+        if r.get("paired") and r["ratio"] is not None:
+            ratio = "p " + ratio  # the median of per-sample ratios (see the notes)
         if r["target_on"] == "delta" and r["delta"] is not None:
             ratio = f"{r['delta']:+.2g} {u}"
         verdict = {True: "pass", False: "MISS", None: ""}[r["met"]]
@@ -284,6 +308,11 @@ def table(results: list[dict[str, Any]]) -> str:
     out = [fmt.format(*head), "  ".join("-" * w for w in widths)]
     out += [fmt.format(*x) for x in lines]
     notes = [f"  {r['name']}: {r['na'] or r['note']}" for r in results if r["na"] or r["note"]]
+    if any(r.get("paired") for r in results):
+        notes.append(
+            "  p: the median of per-sample ratios (a figure and its floor measured in "
+            "the same process, interleaved), not the ratio of the two medians"
+        )
     if notes:
         out += ["", "notes:", *notes]
     return "\n".join(out)
