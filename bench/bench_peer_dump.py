@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import select
 import signal
 import statistics
 import subprocess
@@ -71,6 +72,9 @@ def sample(python: str, runtime: str, size: int, settle: float = 0.0) -> float:
     )
     try:
         assert proc.stdout is not None
+        # bounded: the peer's 32-actor tree hung at start twice in ~30 samples under load
+        if not select.select([proc.stdout], [], [], TIMEOUT_S)[0]:
+            raise RuntimeError(f"{runtime}: the tree of {size} actors was not up in {TIMEOUT_S}s")
         line = proc.stdout.readline().split()
         if not line or line[0] != "READY":
             raise RuntimeError(f"{runtime} target did not start ({line})")
