@@ -443,24 +443,25 @@ def test_child_repls_over_any_transport_and_root_debug_mode(repl, transport, roo
         assert ">>> devx CRASH in actor 'root'" not in r.log.getvalue()
 
 
-def test_the_terminal_passes_on_at_c_while_the_code_after_it_never_yields(repl, tmp_path):
-    """`c` frees the terminal at once: the next REPL in line opens while the actor that
-    left its REPL runs sync code that never lets its loop run (before, the release
-    waited for that loop, so the other REPL waited for the code after `c`)."""
-    marker = tmp_path / "go"
-    r = repl(str(SCRIPTS / "busy_after_c.py"), str(marker))
+def test_what_the_code_after_c_prints_comes_before_the_next_repl(repl):
+    """`c` frees the terminal at the paused code's next checkpoint: a line the code
+    after `c` prints first (after computing a while) comes before the next REPL's
+    banner, never inside its prompt."""
+    r = repl(str(SCRIPTS / "print_after_c.py"))
     first = r.expect(r">>> devx PAUSE in actor '(?P<name>[ab])'").group("name")
     r.prompt()
-    r.child.sendline("c")  # `first` now computes until the marker exists
+    r.child.sendline("c")
+    r.expect_exact(f"{first}: after c")
     second = r.expect(r">>> devx PAUSE in actor '(?P<name>[ab])'").group("name")
     assert second != first
     stops_at_banner_line(r.prompt(), "-> await devx.pause()")
-    assert r.cmd("p name").strip().endswith(repr(second))
-    marker.touch()
     r.child.sendline("c")
+    r.expect_exact(f"{second}: after c")
     r.expect_exact("results: a done / b done")
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
+    out = r.log.getvalue()
+    assert out.index(f"{first}: after c") < out.index(f">>> devx PAUSE in actor '{second}'")
 
 
 def test_post_mortem_in_an_except_block(repl):

@@ -20,6 +20,7 @@ the loop thread instead of touching trio state from the wrong thread.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import os
 import re
@@ -149,6 +150,7 @@ class Session:
         self._portal: Any = None
         self._release_call: Any = None
         self._release_sent = False
+        self._context = contextvars.Context()
 
     @property
     def where(self) -> str:
@@ -452,6 +454,7 @@ class Session:
     def _granted(self, grant: LockGrant) -> None:
         console.hold("this actor's REPL is live")  # before its banner: nothing under it
         self.grant = grant
+        self._context = contextvars.copy_context()  # the pausing task's: see _release_now
         self.wait_s = grant.wait_s
         self.granted.set()
         granted = {schema.REASON: self.reason, schema.WAIT_S: grant.wait_s, **self.hold_attrs()}
@@ -519,7 +522,6 @@ class Session:
         """Leave the REPL: restore the terminal, end the spans, free the lock.
         Synchronous and idempotent (called from inside pdb on continue/quit), from
         the actor's trio thread or from the thread a sync pause ran its REPL in."""
-        global current
         with self._done_lock:
             if self._done:
                 return
@@ -530,41 +532,49 @@ class Session:
             if span is not None:
                 span.set(**{schema.RELEASE_HOW: how})
                 span.end()
+        tree_lock.refresh_gate()  # open again once the root says nobody holds it
+        # The terminal passes on at this actor's loop's next pass, from a callback
+        # (trio state is the loop thread's; a REPL in another thread left a free
+        # loop). On the loop's thread that is the paused code's next checkpoint: what
+        # the code after `c` prints until then comes before the next REPL's banner,
+        # never inside its prompt (sent at once, it raced the next REPL's banner).
+        token = self.actor.trio_token
+        try:
+            if token is None:
+                raise trio.RunFinishedError
+            token.run_sync_soon(self._left)
+        except trio.RunFinishedError:  # the actor is gone, and its lock holder with it
+            self._forget()
+
+    def _forget(self) -> None:
+        global current
         if current is self:
             current = None
-        tree_lock.refresh_gate()  # open again once the root says nobody holds it
-        if threading.get_ident() == self._loop_thread:
-            self._left()
-            return
-        # trio state may only be touched on its loop's thread: hand it over, without
-        # waiting (the loop is free: only this thread was stopped)
-        token = self.actor.trio_token
-        if token is None:
-            return
-        try:
-            token.run_sync_soon(self._left)
-        except trio.RunFinishedError:
-            pass  # the actor is gone, and its lock holder with it
 
     def _left(self) -> None:
         """On the loop's thread, once the REPL is left: free the terminal at the root
-        now and wake the holding task (which waits for the root's answer)."""
+        and wake the holding task (which waits for the root's answer). Until then
+        this is still the actor's ``current`` session: it holds the terminal with no
+        prompt on screen, which is what a ctrl-c meanwhile is told (``sigint``)."""
+        self._forget()
         self._release_now()
         self._released.set()
 
     def _release_now(self) -> None:
-        """Send this hold's release to the root's lock now, from synchronous code on
-        the loop's thread: the next REPL in line need not wait until this actor's
-        loop runs the holding task (the code after ``c`` may compute for a while
-        before it reaches a checkpoint). Once per hold; in a child, when the channel
-        to the root is busy, the holding task sends it instead (:meth:`_keep`)."""
+        """Send this hold's release to the root's lock, from synchronous code on the
+        loop's thread, without waiting for the holding task to run (a task hop or
+        three). Once per hold, and not once the hold has ended (its holding task
+        cancelled: the root ended it then); in a child, when the channel to the root
+        is busy, the holding task sends it instead (:meth:`_keep`). In the root the
+        lock's records join the pausing task's context, as they did when its own
+        task released the hold (not the loop's callback context)."""
         grant = self.grant
-        if grant is None or self._release_sent:
+        if grant is None or self._release_sent or self._finished.is_set():
             return
         release = LockRelease(hold_id=grant.hold_id, how=self.how)
         if self._root_lock is not None:
             self._release_sent = True
-            self._root_lock.release(release)
+            self._context.run(self._root_lock.release, release)
         elif self._portal is not None:
             call = self._portal.start_nowait(*_RELEASE_HOLD, release=encode_msg(release))
             if call is not None:
