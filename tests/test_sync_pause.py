@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -262,3 +263,33 @@ def test_breakpointhook_installed_and_restored(monkeypatch):
     trio.run(lambda: main(debug_mode=True))
     assert seen[True] is mine  # the user's explicit choice wins
     assert sys.breakpointhook is mine
+
+
+def test_a_threads_lock_records_belong_to_the_users_span(tmp_path):
+    """The root's lock records of a pause from a worker thread join the span the
+    pausing task was in, the release included (it is sent from a loop callback, whose
+    own context is the actor's)."""
+    from _pty import Repl
+    from devx.telemetry.readback import load_logs, load_spans
+
+    trace = tmp_path / "t.jsonl"
+    script = Path(__file__).parent / "scripts" / "thread_pause_in_span.py"
+    r = Repl(script, DEVX_TELEMETRY_FILE=str(trace))
+    try:
+        r.prompt()
+        r.child.sendline("c")
+        r.expect_exact("root: done")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    names = {s["span_id"]: s["name"] for s in load_spans(trace)}
+    lock = [
+        (rec["event_name"], names.get(rec.get("span_id")))
+        for rec in load_logs(trace)
+        if rec["event_name"].startswith("devx.tty_lock.")
+    ]
+    assert lock == [
+        ("devx.tty_lock.requested", "user.work"),
+        ("devx.tty_lock.granted", "user.work"),
+        ("devx.tty_lock.released", "user.work"),
+    ]
