@@ -12,6 +12,7 @@ import sys
 from types import TracebackType
 
 from ..runtime.errors import is_user_quit, quit_report
+from ..runtime.interrupt import ignore_late_sigint
 
 _installed = False
 _root_path = "root"
@@ -26,6 +27,7 @@ def install(root_path: str) -> None:
     previous = sys.excepthook
 
     def excepthook(typ: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        ignore_late_sigint(typ)  # first thing (see there)
         if exc is not None and is_user_quit(exc):
             try:
                 sys.stderr.write(f"devx: {describe(exc)}\n")

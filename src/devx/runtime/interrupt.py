@@ -109,15 +109,24 @@ def _quiet_interrupt_report() -> None:
     previous = sys.excepthook
 
     def excepthook(typ: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        if (
-            issubclass(typ, KeyboardInterrupt)
-            and threading.current_thread() is threading.main_thread()
-        ):
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignore_late_sigint(typ)
         previous(typ, exc, tb)
 
     sys.excepthook = excepthook
+
+
+def ignore_late_sigint(typ: type[BaseException]) -> None:
+    """An uncaught KeyboardInterrupt is being reported: SIGINT is ignored from now on
+    (the process is ending because of it). Each excepthook that wraps the report
+    calls it first thing, before any other Python code of its own: a storm's late
+    SIGINT between two bytecodes of the hook raised a second KeyboardInterrupt inside
+    it (seen under load in CI: "Error in sys.excepthook")."""
+    if issubclass(typ, KeyboardInterrupt):
+        try:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:
+            pass  # not the main thread: signal handlers are the main thread's
 
 
 def only_interrupts(exc: BaseException) -> bool:
