@@ -12,9 +12,8 @@ import devx
 
 
 async def pause_loop(turns: int, stamp: bool = True) -> None:
-    """``stamp``: print when each pause starts (the pause -> prompt row); not in a
-    hand-off, where the line could land inside the other actor's prompt: ``c`` frees
-    the terminal at once, before the code after it runs."""
+    """``stamp``: print when each pause starts (the pause -> prompt row); a hand-off
+    times from the ``c`` typed and needs none."""
     name = devx.current_actor().name
     for _ in range(turns):
         if stamp:
