@@ -38,20 +38,26 @@ def frame_of(total: int, cid: int = 1) -> tuple[bytes, bytes]:
         assert n >= 0, total
 
 
+async def connected_streams(kind: str) -> tuple[trio.SocketStream, trio.SocketStream]:
+    """Two ends of a real connection: an AF_UNIX socketpair ("uds") or TCP loopback."""
+    if kind == "uds":
+        a, b = trio.socket.socketpair()
+        return trio.SocketStream(a), trio.SocketStream(b)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    first = await trio.open_tcp_stream("127.0.0.1", port)
+    second = await listeners[0].accept()
+    for listener in listeners:
+        await listener.aclose()
+    return first, second
+
+
 @pytest.fixture(params=["uds", "tcp"])
 def pair(request):
     """A factory of (raw writer socket stream, reading Channel) over a real socket."""
 
     async def make() -> tuple[trio.SocketStream, Channel]:
-        if request.param == "uds":
-            a, b = trio.socket.socketpair()
-            return trio.SocketStream(a), Channel(trio.SocketStream(b), peer_desc="test peer")
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        port = listeners[0].socket.getsockname()[1]
-        writer = await trio.open_tcp_stream("127.0.0.1", port)
-        reader = await listeners[0].accept()
-        for listener in listeners:
-            await listener.aclose()
+        writer, reader = await connected_streams(request.param)
         return writer, Channel(reader, peer_desc="test peer")
 
     return make
@@ -270,15 +276,7 @@ def channels(request):
     """A factory of (sending Channel, receiving Channel) over a real socket."""
 
     async def make() -> tuple[Channel, Channel]:
-        if request.param == "uds":
-            a, b = trio.socket.socketpair()
-            return Channel(trio.SocketStream(a)), Channel(trio.SocketStream(b))
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        port = listeners[0].socket.getsockname()[1]
-        sender = await trio.open_tcp_stream("127.0.0.1", port)
-        receiver = await listeners[0].accept()
-        for listener in listeners:
-            await listener.aclose()
+        sender, receiver = await connected_streams(request.param)
         return Channel(sender), Channel(receiver)
 
     return make

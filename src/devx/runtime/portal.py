@@ -148,17 +148,7 @@ class Portal:
     async def result_of(self, call: tuple[int, Mailbox], ns: str, func: str) -> Any:
         """The result of a call :meth:`start_nowait` sent, as :meth:`run_from_ns`
         returns it (its frame's rest written first, if the socket took only part)."""
-        cid, recv = call
-        try:
-            await self.channel.flush()
-            msg = await self._next(recv)
-        except BaseException:
-            if cid in self.calls.pending:
-                await self._cancel_call(cid)
-            raise
-        finally:
-            self.calls.discard(cid)
-        return self._outcome(msg, ns, func)
+        return await self._reply(call, ns, func, flush=True)
 
     async def _cancel_call(self, cid: int) -> None:
         with trio.CancelScope(shield=True) as cs:
@@ -198,15 +188,23 @@ class Portal:
             ref = _run_refs[fn] = (getattr(fn, "__code__", None), ns, func)
         if type(self) is not Portal:  # a subclass may wrap run_from_ns (TreePortal's span)
             return await self.run_from_ns(ref[1], ref[2], **kwargs)
-        return await self._run(ref[1], ref[2], kwargs)
+        ns, func = ref[1], ref[2]
+        return await self._reply(await self._start(ns, func, kwargs, stream=False), ns, func)
 
     async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
         """Like :meth:`run` with the function named by module and qualname."""
-        return await self._run(ns, func, kwargs)
+        return await self._reply(await self._start(ns, func, kwargs, stream=False), ns, func)
 
-    async def _run(self, ns: str, func: str, kwargs: dict[str, Any]) -> Any:
-        cid, recv = await self._start(ns, func, kwargs, stream=False)
+    async def _reply(
+        self, call: tuple[int, Mailbox], ns: str, func: str, *, flush: bool = False
+    ) -> Any:
+        """Wait for the reply to a call sent (``flush``: the rest of its frame written
+        first, see :meth:`start_nowait`); a wait that fails cancels the call at the
+        callee."""
+        cid, recv = call
         try:
+            if flush:
+                await self.channel.flush()
             msg = await self._next(recv)
         except BaseException:
             if cid in self.calls.pending:
