@@ -25,8 +25,9 @@ import sys
 import threading
 import warnings
 import weakref
+from collections.abc import Callable
 from types import FunctionType, MethodType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 _lock = threading.Lock()
 _GEN_CMS = (contextlib._GeneratorContextManager, contextlib._AsyncGeneratorContextManager)
@@ -61,22 +62,11 @@ def install() -> None:
         if not callable(orig) or getattr(orig, "_devx_memo", False):
             return
 
-        def analyze_with_blocks(code: Any) -> Any:
-            try:
-                return _cache[code]
-            except KeyError:
-                pass
-            except TypeError:  # not weak-referenceable: no memo
-                return orig(code)
-            found = _cache[code] = orig(code)
-            return found
-
-        analyze_with_blocks._devx_memo = True  # type: ignore[attr-defined]
-        analyze_with_blocks.__doc__ = orig.__doc__
-        _orig, low.analyze_with_blocks = orig, analyze_with_blocks
+        _orig, low.analyze_with_blocks = orig, _per_code_object(orig, _cache)
         _memo_exception_tables(low)
 
 
+_F = TypeVar("_F", bound=Callable[[Any], Any])
 _tables: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 
 
@@ -88,20 +78,32 @@ def _memo_exception_tables(low: Any) -> None:
     orig = getattr(low, "_parse_exception_table", None)
     if not callable(orig) or getattr(orig, "_devx_memo", False):
         return
+    memoized = _per_code_object(orig, _tables, keep=tuple)
+    memoized.__wrapped_orig__ = orig
+    low._parse_exception_table = memoized
 
-    def _parse_exception_table(code: Any) -> Any:
+
+def _per_code_object(
+    orig: _F,
+    cache: weakref.WeakKeyDictionary[Any, Any],
+    keep: Callable[[Any], Any] = lambda found: found,
+) -> _F:
+    """``orig(code)`` remembered per code object in ``cache`` (as ``keep`` makes it);
+    a key that cannot be weakly referenced is not remembered."""
+
+    def memoized(code: Any) -> Any:
         try:
-            return _tables[code]
+            return cache[code]
         except KeyError:
             pass
-        except TypeError:
+        except TypeError:  # not weak-referenceable: no memo
             return orig(code)
-        found = _tables[code] = tuple(orig(code))
+        found = cache[code] = keep(orig(code))
         return found
 
-    _parse_exception_table._devx_memo = True  # type: ignore[attr-defined]
-    _parse_exception_table.__wrapped_orig__ = orig  # type: ignore[attr-defined]
-    low._parse_exception_table = _parse_exception_table
+    memoized._devx_memo = True  # type: ignore[attr-defined]
+    memoized.__name__, memoized.__doc__ = orig.__name__, orig.__doc__
+    return cast(_F, memoized)
 
 
 def is_cached(code: Any) -> bool:
