@@ -74,6 +74,30 @@ def test_own_file_created_during_the_pass_still_counts(
     assert sorted(removed) == [str(extra[1]), str(extra[2])]
 
 
+def test_roots_prune_a_directory_at_most_once_a_minute(tmp_path: Path) -> None:
+    """A pass stats every file (thousands on a busy machine), so a root skips it when
+    another pass started there less than a minute ago; the stamp is never followed."""
+    now = time.time()
+    old = make(tmp_path, "old.otlp.jsonl", 9 * DAY, now)
+    assert retention.prune_now_and_then(str(tmp_path), keep=0, keep_days=7) == [str(old)]
+    later = make(tmp_path, "later.otlp.jsonl", 8 * DAY, now)
+    assert retention.prune_now_and_then(str(tmp_path), keep=0, keep_days=7) is None
+    assert later.exists()
+    stamp = tmp_path / retention.STAMP
+    os.utime(stamp, (now - 2 * retention.EVERY_S, now - 2 * retention.EVERY_S))
+    assert retention.prune_now_and_then(str(tmp_path), keep=0, keep_days=7) == [str(later)]
+    assert stamp.stat().st_mtime > now - retention.EVERY_S
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("")
+    os.utime(elsewhere, (now - DAY, now - DAY))
+    stamp.unlink()
+    stamp.symlink_to(elsewhere)
+    gone = make(tmp_path, "gone.otlp.jsonl", 8 * DAY, now)
+    assert retention.prune_now_and_then(str(tmp_path), keep=0, keep_days=7) == [str(gone)]
+    assert elsewhere.stat().st_mtime < now - 3600 and stamp.is_symlink()
+
+
 def test_limits_from_the_environment() -> None:
     s = settings.resolve({})
     assert (s.telemetry_keep, s.telemetry_keep_days) == (50, 7.0)
@@ -94,7 +118,8 @@ def test_clean_run_is_quiet_and_prunes_the_default_directory(tmp_path: Path) -> 
     proc, _ = run_scenario("tree", tmp_path, DEVX_TELEMETRY_FILE=None, DEVX_TELEMETRY_KEEP="2")
     assert proc.returncode == 0, proc.stderr
     assert "telemetry written" not in proc.stderr, proc.stderr
-    left = files_under(directory)
+    assert (directory / retention.STAMP).is_file()  # the pass ran, and said when
+    left = [p for p in files_under(directory) if p.name != retention.STAMP]
     assert not stale.exists() and extra[0] in left and extra[2] not in left
     (_mine,) = [p for p in left if p.name.startswith("troot-")]
     assert len(left) == 2  # its own and the newest other

@@ -266,7 +266,8 @@ class Session:
 
     def _start_pruning(self) -> None:
         """The root applies the default directory's retention rule on a helper thread
-        while the tree runs (not on its way out: it lists and stats every file)."""
+        while the tree runs (not on its way out: it lists and stats every file), at
+        most once a minute per directory."""
         s = self.settings
         if not (self.actor.is_root and s.file and s.file_is_default):
             return
@@ -278,7 +279,7 @@ class Session:
 
         def prune() -> None:
             try:
-                retention.prune(directory, keep=keep, keep_days=days, spare=spare)
+                retention.prune_now_and_then(directory, keep=keep, keep_days=days, spare=spare)
             except OSError:
                 pass  # an unreadable directory: nothing to prune
 
