@@ -23,7 +23,8 @@ demo: $(VENV)/.installed
 
 # The tests whose mechanics depend on the interpreter: tracing and pdb, greenback,
 # signals and threads, bytecode (stackscope, stepping), fork. CI's second Python runs
-# these (about half of the suite's time, so CI stays well under 10 min on 2 cores);
+# these (about half of the suite's time), at the same time as the first run: the suite
+# mostly waits on processes and terminals, so the two share CI's 2 cores well;
 # `make test-all` runs everything on every Python. A Python the machine lacks is
 # skipped with a note (.ci/suite says where it looked).
 VERSION_SENSITIVE := tests/test_frames.py tests/test_debugger.py tests/test_repl_habits.py \
@@ -36,7 +37,7 @@ VERSION_SENSITIVE := tests/test_frames.py tests/test_debugger.py tests/test_repl
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
 	$(PY) -m mypy
-	PYTHON=$(PYTHON) VENV=$(VENV) .ci/suite default \
+	PYTHON=$(PYTHON) VENV=$(VENV) .ci/suite --together default \
 		"3.13:$(VERSION_SENSITIVE)"
 
 test-all: $(VENV)/.installed
