@@ -39,6 +39,7 @@ DEFAULT_LOAD_DELAY = _settings.Settings().telemetry_load_delay
 DEFAULT_EXIT_TIMEOUT = _settings.Settings().telemetry_exit_timeout
 
 _OFF = ("", "off")
+SUFFIX = ".otlp.jsonl"  # every telemetry file's name ends so (retention and timeline find them)
 
 
 class Settings:
@@ -121,7 +122,7 @@ def default_file(root_name: str, root_uuid: str, env: Mapping[str, str] = os.env
     """The per-tree default telemetry file, identical in every process of the tree."""
     name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in root_name)[:64] or "root"
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tmp_dir(env), f"devx-telemetry-{uid}", f"{name}-{root_uuid[:8]}.otlp.jsonl")
+    return os.path.join(tmp_dir(env), f"devx-telemetry-{uid}", f"{name}-{root_uuid[:8]}{SUFFIX}")
 
 
 DEFAULT_ROOT_NAME = "root"  # what open_root_actor names an unnamed tree's root

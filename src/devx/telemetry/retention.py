@@ -15,7 +15,8 @@ for a day) it costs tens of ms of CPU, on a helper thread but under the GIL besi
 the tree's own start: roots run it at most once a minute per directory
 (``prune_now_and_then``; the stamp is ``.pruned`` there).
 
-Stdlib only: it runs in every root (on a helper thread, see ``boot``).
+Stdlib only (and the suffix from ``config``): it runs in every root (on a helper
+thread, see ``boot``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import os
 import stat
 import time
 
-SUFFIX = ".otlp.jsonl"
+from .config import SUFFIX
+
 BUSY_S = 86400.0  # written to this recently: never removed, whatever the count says
 EVERY_S = 60.0  # roots prune a directory at most this often (``prune_now_and_then``)
 STAMP = ".pruned"  # in the directory: its mtime is the last pass's start

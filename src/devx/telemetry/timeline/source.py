@@ -12,11 +12,11 @@ from typing import Any
 
 from ...core import schema
 from .. import readback
-from ..config import tmp_dir
+from ..config import SUFFIX, tmp_dir
 
 Record = dict[str, Any]
 
-FILE_GLOB_SUFFIX = ".otlp.jsonl"
+FILE_GLOB_SUFFIX = SUFFIX
 
 _EXC_EVENTS = (schema.CRASH, schema.REMOTE_ERROR, schema.CANCELLED)
 
