@@ -151,8 +151,10 @@ def phases() -> list:
     kinds = [sample_kind("pause", "bench_pause.py")]
     note = (
         "floor: a bare pdbp.set_trace() in a plain trio process on the same PTY (no actor,"
-        " lock or banner): issue 26's floor"
+        " lock or banner): issue 26's floor; ratio: the median of per-sample ratios"
     )
+    # every sample measures the floor beside the figures (one process, a few seconds
+    # apart): paired, as the round-trip rows are, since the box's load swings between samples
     rows = [
         Row(
             "warm pause → prompt",
@@ -162,6 +164,7 @@ def phases() -> list:
             Target("ratio", "<=", 1.3),
             1e3,
             note=note,
+            paired=True,
         ),
         Row(
             "warm lock hand-off (c → other's prompt)",
@@ -170,6 +173,7 @@ def phases() -> list:
             ("pause", "bare_pdbp"),
             Target("ratio", "<=", 1.3),
             1e3,
+            paired=True,
         ),
         Row(
             "  a plain `n` in the same REPL",
