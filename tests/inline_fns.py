@@ -55,6 +55,25 @@ async def set_var_no_await(value: str) -> str:
     return before
 
 
+async def set_var_awaiting(value: str) -> tuple[str, bool]:
+    """As set_var_no_await, in a call that awaits (a task of its own)."""
+    await trio.lowlevel.checkpoint()
+    before = SEEN.get()
+    SEEN.set(value)
+    return before, _same_task_as_last_time()
+
+
+async def add_awaiting(a: int, b: int) -> int:
+    await trio.lowlevel.checkpoint()
+    return a + b
+
+
+async def call_the_root_awaiting(n: int) -> list[tuple[str, bool]]:
+    """Call the root's task_awaiting ``n`` times (the root serves them)."""
+    portal = await devx.current_actor().root_portal()
+    return [await portal.run(task_awaiting) for _ in range(n)]
+
+
 async def raise_no_await(msg: str) -> None:
     raise ValueError(msg)
 

@@ -13,7 +13,7 @@ import trio
 import devx
 import inline_fns as fns
 from conftest import await_until, scaled
-from devx.runtime import inline
+from devx.runtime import inline, workers
 from devx.runtime.inline import ASYNC, NOT_INLINE, SYNC, InlineKinds
 
 # on a Python whose bytecode devx cannot read for suspension points, nothing async runs
@@ -98,7 +98,8 @@ def test_a_swapped_code_object_is_looked_at_again():
 def test_results_and_where_each_kind_runs():
     """Inline calls run in the channel's reader task (the same task every time),
     under the call's name while they run, as a task of their own would be; sync
-    ones (as before) under the reader's; awaiting ones in a new task each."""
+    ones (as before) under the reader's; awaiting ones in a task of their own (not
+    the reader), which parks after and serves the next such call."""
 
     async def body(portal):
         return (
@@ -106,14 +107,70 @@ def test_results_and_where_each_kind_runs():
             await portal.run(fns.sync_task),
             [await portal.run(fns.task_awaiting) for _ in range(2)],
             await portal.run(fns.add_no_await, a=1, b=2),
+            await portal.run(fns.sync_task),
         )
 
-    inline, sync, awaiting, total = run_with_child(body)
+    inline, sync, awaiting, total, sync_again = run_with_child(body)
     assert inline[1] == ["inline_fns.task_no_await", True]
     assert sync[0].endswith(".serve_channel") and sync[1]  # the reader, its name restored
-    assert awaiting[0] == ["inline_fns.task_awaiting", False]
-    assert awaiting[1] == ["inline_fns.task_awaiting", False]
+    assert awaiting[0] == ["inline_fns.task_awaiting", False]  # not the reader
+    assert awaiting[1] == ["inline_fns.task_awaiting", True]  # the parked worker again
     assert total == 3
+    assert sync_again[0].endswith(".serve_channel") and not sync_again[1]
+
+
+def test_awaiting_calls_served_by_a_parked_worker_each_have_a_context_of_its_own():
+    """A parked worker serves the next call in a fresh copy of the reader's context
+    (as a new task would get), never in the context of the call before."""
+
+    async def body(portal):
+        return [await portal.run(fns.set_var_awaiting, value=str(i)) for i in range(3)]
+
+    assert run_with_child(body) == [["unset", False], ["unset", True], ["unset", True]]
+
+
+def test_more_awaiting_calls_at_once_than_workers_park():
+    """Calls in flight at once each get a task (parked workers first, then new ones);
+    once they are done, some park and serve the next ones; a cancelled one ends only
+    itself; the actor exits with workers parked (through its cancel here, through
+    closing the pool when its calls' nursery ends without one: every root that served
+    a call from its child, as test_a_root_that_served_awaiting_calls_exits does)."""
+    n = 3 * workers.MAX_IDLE
+
+    async def body(portal):
+        async def one(i: int, out: list[int]) -> None:
+            out.append(await portal.run(fns.add_awaiting, a=i, b=1))
+
+        for _ in range(2):
+            out: list[int] = []
+            async with trio.open_nursery() as tn:
+                for i in range(n):
+                    tn.start_soon(one, i, out)
+            assert sorted(out) == list(range(1, n + 1))
+        async with trio.open_nursery() as tn:
+            tn.start_soon(portal.run, fns.sleep_awaiting)
+            await wait_state(portal, "sleep", "started")
+            tn.cancel_scope.cancel()
+        await wait_state(portal, "sleep", "cancelled")
+        return [await portal.run(fns.add_awaiting, a=i, b=i) for i in range(3)]
+
+    assert run_with_child(body) == [0, 2, 4]
+
+
+def test_a_root_that_served_awaiting_calls_exits():
+    """The root's own calls' nursery ends without a cancel when its body is done: its
+    parked workers (here serving a child's calls to the root) must not keep it open."""
+
+    async def main():
+        with trio.fail_after(scaled(30)):  # a hang would be the failure
+            async with devx.open_nursery(enable_modules=ENABLE) as an:
+                portal = await an.run_in_actor(fns.call_the_root_awaiting, name="caller", n=3)
+                return await portal.result()
+
+    assert (
+        trio.run(main)
+        == [["inline_fns.task_awaiting", False]] + [["inline_fns.task_awaiting", True]] * 2
+    )
 
 
 def test_an_inline_call_has_a_context_of_its_own():

@@ -80,6 +80,7 @@ from .msgs import (
     Yield,
 )
 from .portal import Portal
+from .workers import CallWorkers
 
 if TYPE_CHECKING:
     from .child_record import ChildRecord
@@ -227,6 +228,8 @@ class Actor:
         self._preauth_seq = 0
         self._rejections = RateLimited(log)
         self._rpc_scopes: dict[tuple[int, int], trio.CancelScope] = {}
+        # tasks that serve calls, parked between them (not in debug mode: see workers.py)
+        self._workers = CallWorkers(park=not greenback_on)
         # contexts this actor runs as the callee, by (id(channel), the caller's cid)
         self.contexts: dict[tuple[int, int], _context.Context] = {}
         # streams (open_stream_from) this actor runs, by the same key: their credit
@@ -402,7 +405,10 @@ class Actor:
                             await self._enter_hook(stack, _hooks.load(path))
                         async with trio.open_nursery() as rpc:
                             self._rpc = rpc
-                            yield self
+                            try:
+                                yield self
+                            finally:
+                                self._workers.close()  # parked workers would keep it open
                 finally:
                     await _registry.unregister(self)
                     service.cancel_scope.cancel()
@@ -884,7 +890,7 @@ class Actor:
         scope = trio.CancelScope()
         self._rpc_scopes[(id(chan), msg.cid)] = scope
         name = f"{msg.ns}.{msg.func}"
-        self._rpc.start_soon(self._invoke, chan, msg, scope, pending, fn, name=name)
+        self._workers.start_soon(self._rpc, name, self._invoke, chan, msg, scope, pending, fn)
 
     async def _invoke(
         self,
