@@ -117,3 +117,9 @@ def die_hard(code: int = 7) -> None:
 
 def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def thread_names() -> list[str]:
+    import threading
+
+    return sorted(t.name for t in threading.enumerate())

@@ -471,6 +471,21 @@ def test_child_exits_when_parent_is_killed(proc_tree):
     assert not wait_gone(set(pids)), "children outlived a SIGKILLed root"
 
 
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_child_watches_its_parent_and_sigterm_from_one_thread(method):
+    """One watcher thread per child (the parent's exit and SIGTERM in one select): a
+    thread fewer to start at boot and to end at exit; the tests around here show
+    it still does both."""
+
+    async def main():
+        async with devx.open_nursery(spawn_method=method) as an:
+            portal = await an.start_actor("w", enable_modules=["fns"])
+            return await portal.run(fns.thread_names)
+
+    names = run(main)
+    assert names.count("devx-lifeline") == 1 and "devx-sigterm" not in names, names
+
+
 @pytest.mark.parametrize(
     ("how", "exit_code", "warnings"),
     [

@@ -1,7 +1,8 @@
 """A child actor never outlives its parent, whatever the kill order.
 
 A thread of its own (not the trio thread: the actor's loop may be stuck in sync code)
-waits for the parent process to exit. On Linux the kernel tells it: a pidfd of the
+waits for the parent process to exit (and, the same thread, for a SIGTERM:
+:func:`watch_sigterm`). On Linux the kernel tells it: a pidfd of the
 parent becomes readable when the parent exits. Elsewhere it checks ``getppid()``
 four times a second (the portable fallback).
 
@@ -47,49 +48,161 @@ def start_time(pid: int) -> int:
         return 0
 
 
-def _wait_parent_exit(parent_pid: int) -> None:
-    """Return once ``parent_pid`` (our parent at start) has exited."""
-    pidfd = -1
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is not None:
-        try:
-            pidfd = pidfd_open(parent_pid)
-        except OSError:  # gone already, or a kernel without pidfds
-            pidfd = -1
-    if pidfd >= 0:
-        try:
-            # the parent may have exited and its pid been reused before pidfd_open:
-            # then we were reparented already
-            if os.getppid() != parent_pid:
-                return
-            while True:
-                try:
-                    ready, _, _ = select.select([pidfd], [], [])
-                except InterruptedError:
-                    continue
-                if ready:
-                    return
-        finally:
-            os.close(pidfd)
-    while os.getppid() == parent_pid:
-        time.sleep(POLL_INTERVAL)
+class _Watcher:
+    """The one thread of a child that watches for its parent's exit and for SIGTERM
+    (two threads cost every child a thread start at boot and a thread to end at its
+    exit: ~0.6 ms of a teardown on a busy machine). Both are waited on in one
+    ``select``; their grace periods run side by side."""
 
+    def __init__(
+        self,
+        parent_pid: int | None,
+        parent_fd: int | None,
+        path: str,
+        grace: Callable[[], float],
+        cancel: Callable[[str], None],
+        kill_children: Callable[[], None],
+    ) -> None:
+        self.parent_pid, self.parent_fd, self.path = parent_pid, parent_fd, path
+        self.grace, self.cancel, self.kill_children = grace, cancel, kill_children
+        # SIGTERM's pipe: the handler (installed by watch_sigterm) writes a byte
+        self.term_r, self.term_w = os.pipe()
+        os.set_blocking(self.term_w, False)
+        self.owner = os.getpid()
+        self.on_term: _TermWatch | None = None  # set by watch_sigterm
 
-def _wait_fd_eof(fd: int) -> None:
-    """Return once ``fd`` (a pipe's read end) reads end of file."""
-    while True:
-        try:
-            ready, _, _ = select.select([fd], [], [])
-        except InterruptedError:
-            continue
-        if ready:
+    def run(self) -> None:
+        parent = self._parent_fd()  # None: poll getppid() (or no parent to watch)
+        # our parent at start? (it may have exited and its pid been reused before the
+        # pidfd was opened: then we were reparented already; not for the lifeline
+        # pipe, whose OS parent is the zygote)
+        parent_gone = self.parent_fd is None and not self._parent_alive()
+        polling = parent is None and self.parent_pid is not None
+        parent_end = term_end = None  # deadlines (monotonic) of the two grace periods
+        parent_why = ""
+        term_wait, reacted = 0.0, threading.Event()
+        term_seen = False
+        if parent_gone:
+            parent_end, parent_why = self._parent_died()
+        while True:
+            fds = [self.term_r] + ([parent] if parent is not None and not parent_gone else [])
+            now = time.monotonic()
+            ends = [t for t in (parent_end, term_end) if t is not None]
+            if polling and not parent_gone:
+                ends.append(now + POLL_INTERVAL)
+            timeout = max(0.0, min(ends) - now) if ends else None
             try:
-                if not os.read(fd, 512):  # nobody writes to it: only the EOF comes
-                    return
-            except BlockingIOError:
+                ready, _, _ = select.select(fds, [], [], timeout)
+            except InterruptedError:
                 continue
-            except OSError:
-                return
+            if self.term_r in ready:
+                for _ in os.read(self.term_r, 64):  # one byte a SIGTERM
+                    watch = self.on_term
+                    if watch is None:
+                        continue
+                    if term_seen:
+                        self._exit(watch.kill_children, "a second SIGTERM", 128 + SIGTERM)
+                    if watch.cancelled():
+                        self._exit(
+                            watch.kill_children,
+                            "SIGTERM while it was being cancelled",
+                            128 + SIGTERM,
+                        )
+                    term_seen, term_wait = True, watch.grace()
+                    term_end = time.monotonic() + term_wait
+                    try:
+                        watch.token.run_sync_soon(_reacted, reacted, watch.cancel)
+                    except trio.RunFinishedError:  # the loop is over: the process is ending
+                        reacted.set()
+            if not parent_gone and (
+                (parent is not None and parent in ready and self._parent_read(parent))
+                or (polling and not self._parent_alive())
+            ):
+                parent_gone = True
+                if parent is not None and parent != self.parent_fd:
+                    os.close(parent)  # the pidfd
+                parent_end, parent_why = self._parent_died()
+            now = time.monotonic()
+            if term_end is not None and now >= term_end:
+                term_end = None  # the loop took it: only a second SIGTERM is ours to act on
+                if not reacted.is_set():
+                    assert self.on_term is not None
+                    self._exit(
+                        self.on_term.kill_children,
+                        f"SIGTERM, and its loop did not react within {term_wait:g}s "
+                        "(blocked in sync code?)",
+                        128 + SIGTERM,
+                    )
+            if parent_end is not None and now >= parent_end:
+                self._exit(self.kill_children, parent_why, EXIT_NO_PARENT)
+
+    def _parent_fd(self) -> int | None:
+        """What to wait on for the parent's exit: the lifeline pipe, else a pidfd of
+        the parent (Linux); ``None``: poll ``getppid()``."""
+        if self.parent_fd is not None:
+            return self.parent_fd
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None or self.parent_pid is None:
+            return None
+        try:
+            return int(pidfd_open(self.parent_pid))
+        except OSError:  # gone already, or a kernel without pidfds
+            return None
+
+    def _parent_alive(self) -> bool:
+        """Still our parent? (It may have exited and its pid been reused: then we were
+        reparented already.)"""
+        return self.parent_pid is None or os.getppid() == self.parent_pid
+
+    def _parent_read(self, fd: int) -> bool:
+        """``fd`` is readable: has the parent exited?"""
+        if fd != self.parent_fd:
+            return True  # a pidfd is readable once its process exited
+        try:  # the lifeline pipe: nobody writes to it, only the EOF comes
+            return not os.read(fd, 512)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def _parent_died(self) -> tuple[float, str]:
+        """Cancel the actor; returns when to exit if it has not by then, and why."""
+        reason = f"its parent (pid {self.parent_pid}) died"
+        try:
+            self.cancel(reason)
+        except Exception:
+            pass
+        wait = self.grace()
+        return (
+            time.monotonic() + wait,
+            f"{reason} and it did not finish within {wait:g}s (its loop is blocked?)",
+        )
+
+    def _exit(self, kill_children: Callable[[], None], why: str, code: int) -> None:
+        _exit_now(self.path, why, kill_children, code)
+
+
+class _TermWatch:
+    """What :func:`watch_sigterm` gives the watcher to act on a SIGTERM."""
+
+    def __init__(
+        self,
+        grace: Callable[[], float],
+        cancel: Callable[[], None],
+        cancelled: Callable[[], bool],
+        kill_children: Callable[[], None],
+        token: trio.lowlevel.TrioToken,
+    ) -> None:
+        self.grace, self.cancel, self.cancelled = grace, cancel, cancelled
+        self.kill_children, self.token = kill_children, token
+
+
+def _reacted(reacted: threading.Event, cancel: Callable[[], None]) -> None:
+    reacted.set()
+    cancel()
+
+
+_WATCHER: _Watcher | None = None  # this process's watcher thread, once started
 
 
 def start(
@@ -102,32 +215,19 @@ def start(
     kill_children: Callable[[], None],
 ) -> threading.Thread:
     """Watch ``parent_pid`` (or, when given, the lifeline pipe ``parent_fd``) from a
-    daemon thread (see the module docstring).
+    daemon thread (see the module docstring); the same thread serves
+    :func:`watch_sigterm` later.
     ``cancel(reason)`` and ``kill_children()`` (SIGKILLs this actor's live children,
     each only while it is provably that child) must be safe to call from another
     thread; ``grace()`` is read when the parent is gone
     (the tree's settings arrive after the watch starts)."""
+    return _start(_Watcher(parent_pid, parent_fd, path, grace, cancel, kill_children))
 
-    def watch() -> None:
-        if parent_fd is not None:
-            _wait_fd_eof(parent_fd)
-        else:
-            _wait_parent_exit(parent_pid)
-        reason = f"its parent (pid {parent_pid}) died"
-        try:
-            cancel(reason)
-        except Exception:
-            pass
-        wait = grace()
-        time.sleep(wait)  # a process that exits meanwhile takes this thread along
-        _exit_now(
-            path,
-            f"{reason} and it did not finish within {wait:g}s (its loop is blocked?)",
-            kill_children,
-            EXIT_NO_PARENT,
-        )
 
-    thread = threading.Thread(target=watch, name="devx-lifeline", daemon=True)
+def _start(watcher: _Watcher) -> threading.Thread:
+    global _WATCHER
+    _WATCHER = watcher
+    thread = threading.Thread(target=watcher.run, name="devx-lifeline", daemon=True)
     thread.start()
     return thread
 
@@ -153,21 +253,23 @@ def watch_sigterm(
     cancel: Callable[[], None],
     cancelled: Callable[[], bool],
     kill_children: Callable[[], None],
-) -> threading.Thread:
+) -> None:
     """SIGTERM, seen even when the actor's loop is blocked (busy in sync code): the
     handler (Python runs it between bytecodes, whatever the loop does) only writes
-    to a pipe; a daemon thread reads it and asks the loop to ``cancel()``. A loop
-    that does not run that request within ``grace()`` seconds, a second SIGTERM, or
-    one that comes while a cancel is under way already (``cancelled()``: it is the
-    parent's escalation) ends the process (children SIGKILLed, a line on stderr,
-    exit code 128+SIGTERM), which its parent sees as the actor's exit. Call from the
-    main thread, in the actor's trio run."""
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    reacted = threading.Event()
-    token = trio.lowlevel.current_trio_token()
-
-    owner = os.getpid()
+    to a pipe; the watcher thread (:func:`start`'s, or one started here) reads it and
+    asks the loop to ``cancel()``. A loop that does not run that request within
+    ``grace()`` seconds, a second SIGTERM, or one that comes while a cancel is under
+    way already (``cancelled()``: it is the parent's escalation) ends the process
+    (children SIGKILLed, a line on stderr, exit code 128+SIGTERM), which its parent
+    sees as the actor's exit. Call from the main thread, in the actor's trio run."""
+    watcher = _WATCHER
+    if watcher is None or watcher.owner != os.getpid():  # no parent watch: SIGTERM alone
+        watcher = _Watcher(None, None, path, grace, lambda why: None, kill_children)
+        _start(watcher)
+    watcher.on_term = _TermWatch(
+        grace, cancel, cancelled, kill_children, trio.lowlevel.current_trio_token()
+    )
+    owner, write_fd = watcher.owner, watcher.term_w
 
     def handler(signum: int, frame: object) -> None:
         if os.getpid() != owner:  # a process the user forked: no watch there
@@ -179,29 +281,4 @@ def watch_sigterm(
         except OSError:  # a full pipe: enough SIGTERMs are pending already
             pass
 
-    def loop_reacted() -> None:
-        reacted.set()
-        cancel()
-
-    def watch() -> None:
-        os.read(read_fd, 1)
-        if cancelled():
-            _exit_now(path, "SIGTERM while it was being cancelled", kill_children, 128 + SIGTERM)
-        wait = grace()
-        try:
-            token.run_sync_soon(loop_reacted)
-        except trio.RunFinishedError:  # the loop is over: the process is ending anyway
-            reacted.set()
-        ready, _, _ = select.select([read_fd], [], [], wait)
-        if ready or reacted.is_set():
-            if not ready:  # the loop took it: only a second SIGTERM is ours to act on
-                select.select([read_fd], [], [])
-            why = "a second SIGTERM"
-        else:
-            why = f"SIGTERM, and its loop did not react within {wait:g}s (blocked in sync code?)"
-        _exit_now(path, why, kill_children, 128 + SIGTERM)
-
     signal.signal(signal.SIGTERM, handler)
-    thread = threading.Thread(target=watch, name="devx-sigterm", daemon=True)
-    thread.start()
-    return thread
