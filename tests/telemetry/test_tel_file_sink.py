@@ -247,6 +247,59 @@ def test_the_writer_starts_with_the_sink_and_flush_soon_keeps_one_thread(tmp_pat
         events.install(prev)
 
 
+class _Watched(AppendFile):
+    """The real appender, noting which thread wrote and whether a write was inline."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.inline: list[bool] = []  # write_now's results
+        self.writers: list[str] = []
+
+    def write_now(self, data: bytes) -> bool:
+        done = super().write_now(data)
+        self.inline.append(done)
+        return done
+
+    def write(self, data: bytes) -> None:
+        self.writers.append(threading.current_thread().name)
+        super().write(data)
+
+
+@pytest.mark.parametrize("lock", ["free", "held"])
+def test_the_last_batch_is_written_by_shutdown_itself_unless_the_file_is_busy(
+    tmp_path: Path, lock: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown writes what is pending on its own thread (no hand-off to the writer
+    and back) when the file's lock is free at once; a lock held elsewhere (another
+    process of the tree in the middle of a line) leaves it to the writer, which
+    writes it once the lock is free: nothing lost, nothing twice."""
+    import fcntl
+
+    monkeypatch.setattr(file_sink, "LINGER", 600.0)  # the writer leaves the last ones to us
+    path = tmp_path / "t.jsonl"
+    lineage = schema.lineage_attrs(fake_actor("froot").lineage)
+    out = _Watched(str(path))
+    sink = file_sink.FileSink(out, resource_attrs=lineage, lineage=lineage)
+    sink.log("first", {}, None, 1, 9, None)
+    assert sink.flush(scaled(5))  # the file is open now
+    n = file_sink.LINE_RECORDS - 1  # not a full line: the writer waits for more
+    for i in range(n):
+        sink.log("last", {"i": i}, None, 1, 9, None)
+    holder = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        if lock == "held":
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            releaser = threading.Timer(0.2, fcntl.flock, (holder, fcntl.LOCK_UN))
+            releaser.start()
+        assert sink.shutdown(scaled(10))
+    finally:
+        os.close(holder)
+    got = [r["attributes"]["i"] for r in readback.load_logs(path) if r["event_name"] == "last"]
+    assert sorted(got) == list(range(n))
+    assert out.inline == [lock == "free"]
+    assert out.writers == ["devx-telemetry-file"] * (1 if lock == "free" else 2)
+
+
 def test_a_burst_reaches_the_file_in_small_lines_without_a_flush(tmp_path: Path) -> None:
     """No flush asked for: a lone record and a burst both reach the file, and every
     line holds at most LINE_RECORDS records (the writer lets the GIL go between

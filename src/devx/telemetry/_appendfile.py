@@ -51,6 +51,7 @@ class AppendFile:
         self.lock_timeout = lock_timeout
         self._fd: int | None = None
         self._pid = 0
+        self._regular = False  # the open file is a regular one (a write never waits)
         self._mutex = threading.Lock()  # flock does not exclude threads sharing the fd
         self.lock_timeouts = 0
 
@@ -63,6 +64,7 @@ class AppendFile:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(self.path, flags, 0o600)
         self._pid = os.getpid()
+        self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
         return self._fd
 
     def _lock(self, fd: int) -> bool:
@@ -94,6 +96,33 @@ class AppendFile:
             finally:
                 if locked:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def write_now(self, data: bytes) -> bool:
+        """:meth:`write`, only if nothing can make it wait: the file is open already
+        and regular (not a FIFO or a device), no other thread is writing, its lock is
+        free at once. False: nothing was written."""
+        if not data:
+            return True
+        if fcntl is None or not self._mutex.acquire(blocking=False):
+            return False
+        try:
+            fd = self._fd
+            if fd is None or self._pid != os.getpid() or not self._regular:
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        finally:
+            self._mutex.release()
 
     def reset_after_fork(self) -> None:
         """In a forked child: the parent's writer thread may have held the mutex at

@@ -257,6 +257,7 @@ class FileSink:
         self._queued = 0  # records ever queued
         self._done = 0  # records written (or given up on)
         self._wanted = 0  # a flush waits until this many are done: write now
+        self._writing = False  # a batch is out of the queue, being written
         self._thread: threading.Thread | None = None
 
     # -- Sink: spans ---------------------------------------------------------------
@@ -318,7 +319,7 @@ class FileSink:
         return self.flush(timeout)
 
     def shutdown(self, timeout: float) -> bool:
-        done = self.flush(timeout)
+        done = self._write_last() or self.flush(timeout)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -333,6 +334,36 @@ class FileSink:
         if self._dropped:
             warn_once("file-dropped", f"{self._dropped} telemetry records dropped (writer behind)")
         return done
+
+    def _write_last(self) -> bool:
+        """At shutdown, write what is pending on the closing thread itself, when
+        nothing can make it wait: no batch is being written, and the file is a regular
+        one, open, whose lock is free at once. Handing the last batch to the writer
+        and waiting for it cost every actor's exit two thread hand-offs (ms on a busy
+        machine). False: the writer is to do it (:meth:`flush`, bounded)."""
+        with self._cond:
+            if self._writing or self._closed:
+                return False
+            if not self._queue:
+                return True  # everything queued is written
+            batch = list(self._queue)
+            self._queue.clear()
+            self._writing = True
+        written = False
+        try:
+            written = self.out.write_now(self._encode(batch))
+        except Exception as exc:  # as the writer does: one warning, the records given up
+            written = True
+            warn_once("export:file", f"writing the telemetry file {self.out.path} failed: {exc!r}")
+        finally:
+            with self._cond:
+                if written:
+                    self._done += len(batch)
+                else:  # back to the writer, in their order
+                    self._queue.extendleft(reversed(batch))
+                self._writing = False
+                self._cond.notify_all()
+        return written
 
     # -- the writer ------------------------------------------------------------------
 
@@ -361,11 +392,15 @@ class FileSink:
                 self._cond.wait_for(lambda: self._queue or self._closed)
                 if LINGER and not self._line_due():
                     self._cond.wait_for(self._line_due, LINGER)
+                self._cond.wait_for(lambda: not self._writing)  # _write_last's batch
                 if not self._queue:
+                    if not self._closed:
+                        continue  # _write_last took it
                     self.out.close()  # closed and drained (a late write finished)
                     return
                 batch = list(self._queue)
                 self._queue.clear()
+                self._writing = True
             for i in range(0, len(batch), LINE_RECORDS):
                 part = batch[i : i + LINE_RECORDS]
                 try:
@@ -377,6 +412,8 @@ class FileSink:
                     )
                 with self._cond:
                     self._done += len(part)
+                    if i + LINE_RECORDS >= len(batch):
+                        self._writing = False
                     self._cond.notify_all()
 
     def _line_due(self) -> bool:
@@ -384,6 +421,11 @@ class FileSink:
         return len(self._queue) >= LINE_RECORDS or self._wanted > self._done or self._closed
 
     def _write(self, batch: list[tuple[str, Any]]) -> None:
+        data = self._encode(batch)
+        if data:
+            self.out.write(data)
+
+    def _encode(self, batch: list[tuple[str, Any]]) -> bytes:
         spans = [item for kind, item in batch if kind == "span"]
         logs = [item for kind, item in batch if kind == "log"]
         resource, scope = self._span_head
@@ -409,8 +451,7 @@ class FileSink:
                     ]
                 }
             )
-        if data:
-            self.out.write(data)
+        return data
 
 
 def _encoded(span: FileSpan) -> dict[str, Any] | None:
