@@ -326,6 +326,12 @@ def test_a_burst_reaches_the_file_in_small_lines_without_a_flush(tmp_path: Path)
             for line in path.read_bytes().splitlines()
         ]
         assert sum(counts) == 1 + n and max(counts) <= file_sink.LINE_RECORDS
+        # right after a line the writer waits for the next one without being woken for
+        # its first record: a record then is still written, within the linger
+        events.event("after", i=0)
+        wait_until(
+            lambda: len(readback.load_logs(path)) == 2 + n, scaled(5), "the record after a line"
+        )
     finally:
         front.shutdown(5.0)
         events.install(prev)
@@ -756,3 +762,53 @@ def test_span_attributes_read_back_in_order_with_the_lineage(tmp_path: Path) -> 
     for s in parsed:
         assert s["attributes"] == expected[s["name"]], s["name"]
         assert list(s["attributes"]) == list(expected[s["name"]]), s["name"]
+
+
+def test_spans_written_as_text_are_the_bytes_of_the_general_encoding(tmp_path: Path) -> None:
+    """The writer builds a plain span's JSON text directly (FileSpan.encode_text): the
+    line is byte for byte what encoding its record and dumps_line give, for awkward
+    strings, ints of every size, bools, events with and without attributes, with and
+    without a (remote) parent and the lineage folded in by a change after start; a span
+    the direct way does not cover (a float, a status, links) says so and goes the
+    general way."""
+    from devx.telemetry import otlp_json
+    from devx.telemetry.backend import Ids
+
+    lineage = {**schema.lineage_attrs(fake_actor("froot").lineage), "x.flag": True}
+    sink = file_sink.FileSink(
+        AppendFile(str(tmp_path / "t.jsonl")), resource_attrs=lineage, lineage=lineage
+    )
+    sink.shutdown(1.0)  # its writer gone: spans are encoded here, by hand
+    odd = ['q"uote', "back\\slash", "ctl\x01\n\t", "ünïcödé ☃ 𝄞", "", "</script>"]
+    parents = [None, Ids(1, 2), Ids(3, 4, 1, None, True), Ids(2**127, 2**64 - 1, 0)]
+    spans = []
+    for i, parent in enumerate(parents):
+        attrs: dict[str, Any] = {f"k{j}{odd[(i + j) % len(odd)]}": v for j, v in enumerate(odd)}
+        key = odd[i]
+        attrs.update({f"n{key}": i, f"neg{key}": -(10**i), f"big{key}": 2**70 + i, "zero": 0})
+        attrs.update({f"yes{key}": True, "no": False})
+        span = file_sink.FileSpan(sink, odd[i], Ids(2**100 + i, 2**60 + i), parent, attrs, 10**18)
+        span.add_event(schema.CONTEXT_STARTED, {}, 10**18 + 1)
+        span.add_event("ev" + odd[i], {"at": odd[i + 1], "i": i, "b": bool(i % 2)}, 10**18 + 2)
+        if i % 2:
+            span.set_attributes({"late": odd[i], "devx.actor.name": "renamed"})
+        span.end(10**18 + 3)
+        spans.append(span)
+    for span in spans:
+        text = span.encode_text()
+        assert text is not None
+        general = otlp_json.dumps_line({"x": [span.encode()]})
+        assert general == b'{"x":[' + text.encode() + b"]}\n"
+    resource, scope = sink._span_head
+    whole = {"resourceSpans": [{"resource": resource, "scopeSpans": [{**scope, "spans": []}]}]}
+    whole["resourceSpans"][0]["scopeSpans"][0]["spans"] = [s.encode() for s in spans]
+    assert sink._span_line(spans) == otlp_json.dumps_line(whole)
+    # what only the general way writes
+    floated = file_sink.FileSpan(sink, "f", Ids(5, 6), None, {"ratio": 0.5}, 1)
+    failed = file_sink.FileSpan(sink, "e", Ids(5, 7), None, {}, 1)
+    sink.set_error(failed, "ValueError: x")
+    linked = file_sink.FileSpan(sink, "l", Ids(5, 8), None, {}, 1, links=[(Ids(9, 9), {})])
+    for span in (floated, failed, linked):
+        span.end(2)
+        assert span.encode_text() is None
+        assert sink._span_line([spans[0], span]) is None

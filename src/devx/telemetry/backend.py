@@ -180,11 +180,14 @@ class Sink(Protocol):
 # --- attribute helpers -------------------------------------------------------------
 
 _PRIMS = (str, bool, int, float)
+_EXACT_PRIMS = frozenset(_PRIMS)
 
 
 def clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """OTel-valid attributes: drop ``None``, keep primitives and homogeneous sequences,
     stringify anything else (paths, ActorIDs ...)."""
+    if _EXACT_PRIMS.issuperset(map(type, attrs.values())):
+        return dict(attrs)  # the common case, checked in one pass without a Python loop
     out: dict[str, Any] = {}
     for k, v in attrs.items():
         if v is None:

@@ -101,6 +101,53 @@ def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
+# the same pairs (and keys, span and event names) as JSON text, for the file sink's
+# direct encoding of a span (:func:`key_values_text`)
+_PAIR_TEXTS: dict[tuple[str, Any, type], str] = {}
+_STR_TEXTS: dict[str, str] = {}
+
+
+def text(obj: Any) -> str:
+    """``obj`` as JSON text, as :func:`dumps_line` writes it inside a line."""
+    return msgspec.json.encode(obj).decode()
+
+
+def str_text(value: str) -> str:
+    """A str (a key, a span or event name) as JSON text; the same few recur: cached."""
+    out = _STR_TEXTS.get(value)
+    if out is None:
+        if len(_STR_TEXTS) >= _PAIRS_MAX:
+            _STR_TEXTS.clear()
+        out = _STR_TEXTS[value] = text(value)
+    return out
+
+
+def key_values_text(attrs: Mapping[str, Any]) -> str | None:
+    """The JSON text of :func:`key_values` ``(attrs)``'s items, comma-separated
+    (what ``dumps_line`` writes between the list's brackets), for attributes whose keys
+    are ``str`` and values exactly ``str``, ``bool`` or ``int``; ``None`` for any
+    other (the caller encodes those through :func:`key_values`)."""
+    out = []
+    texts = _PAIR_TEXTS
+    for k, v in attrs.items():
+        t = type(v)
+        if type(k) is not str:
+            return None
+        if t is str or t is bool:
+            key = (k, v, t)
+            pair = texts.get(key)
+            if pair is None:
+                if len(texts) >= _PAIRS_MAX:
+                    texts.clear()
+                pair = texts[key] = text({"key": k, "value": any_value(v)})
+            out.append(pair)
+        elif t is int:
+            out.append(f'{{"key":{str_text(k)},"value":{{"intValue":"{v}"}}}}')
+        else:
+            return None
+    return ",".join(out)
+
+
 def scope(
     name: str, version: str | None, attributes: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
