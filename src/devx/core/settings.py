@@ -150,6 +150,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cancel_grace: float = 3.0
     preauth_timeout: float = 2.0
     stream_window: int = 64
+    reply_spin_us: int = 100
     context_cancel_timeout: float = 5.0
     spawn_method: str = ""  # "": the platform's default
     log_format: str = ""  # "": readable on a terminal, JSON elsewhere
@@ -252,6 +253,14 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         positive,
         "runtime",
         "Messages a stream's receiver holds unread before its sender waits.",
+    ),
+    Setting(
+        "reply_spin_us",
+        "DEVX_REPLY_SPIN_US",
+        count,
+        "runtime",
+        "Microseconds a `portal.run` caller polls for its reply before its loop sleeps, "
+        "while a CPU is free (`0`: never).",
     ),
     Setting(
         "context_cancel_timeout",

@@ -363,6 +363,10 @@ class Channel:
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
 
+    def fileno(self) -> int:
+        """The socket's file descriptor, -1 once closed (or not a socket)."""
+        return int(self._sock.fileno()) if self._sock is not None else -1
+
     def connected(self) -> bool:
         """The peer project's name: the channel is still open."""
         return not self.closed

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..core import events
+from . import replywait
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -205,7 +206,15 @@ class Portal:
         try:
             if flush:
                 await self.channel.flush()
-            msg = await self._next(recv)
+            poll = replywait.poller()
+            if poll is None or (fd := self.channel.fileno()) < 0:
+                msg = await self._next(recv)
+            else:  # polled for a little before the loop sleeps (see replywait)
+                poll.expect(fd)
+                try:
+                    msg = await self._next(recv)
+                finally:
+                    poll.done(fd)
         except BaseException:
             if cid in self.calls.pending:
                 await self._cancel_call(cid)
