@@ -16,7 +16,7 @@ import devx
 import inline_fns as fns
 from devx.core import settings
 from devx.runtime import replywait
-from devx.runtime.replywait import CREDIT_MAX, PROBE_EVERY, ReplyPoll
+from devx.runtime.replywait import CREDIT_MAX, MISS_COST, PROBE_EVERY, ReplyPoll
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,7 +66,7 @@ def test_polls_that_run_out_stop_polling_but_for_a_probe(pollers, pair):
         poll.before_io_wait(10.0)
         polled += 1
     assert poll.polls == polled and poll.hits == 0
-    assert polled == (CREDIT_MAX // 2 + 1) // 2  # two credits a miss
+    assert polled == -(-(CREDIT_MAX // 2) // MISS_COST)  # MISS_COST credits a miss
     for _ in range(PROBE_EVERY - 1):  # a slow callee: these waits sleep at once
         poll.before_io_wait(10.0)
     assert poll.polls == polled
