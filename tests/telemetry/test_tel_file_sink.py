@@ -286,13 +286,15 @@ def test_the_last_batch_is_written_by_shutdown_itself_unless_the_file_is_busy(
     for i in range(n):
         sink.log("last", {"i": i}, None, 1, 9, None)
     holder = os.open(path, os.O_WRONLY | os.O_APPEND)
+    releaser = threading.Timer(0.2, fcntl.flock, (holder, fcntl.LOCK_UN))
     try:
         if lock == "held":
             fcntl.flock(holder, fcntl.LOCK_EX)
-            releaser = threading.Timer(0.2, fcntl.flock, (holder, fcntl.LOCK_UN))
             releaser.start()
         assert sink.shutdown(scaled(10))
     finally:
+        if releaser.is_alive():
+            releaser.join()
         os.close(holder)
     got = [r["attributes"]["i"] for r in readback.load_logs(path) if r["event_name"] == "last"]
     assert sorted(got) == list(range(n))
