@@ -59,6 +59,7 @@ from .errors import (
     ContextError,
     IPCEncodeError,
     StreamClosed,
+    strip_cancelled,
     type_name,
     unbox_error,
 )
@@ -75,6 +76,7 @@ from .msgs import (
     StreamItem,
     StreamOpened,
 )
+from .portal import func_ref
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -676,6 +678,18 @@ async def _send_cancel(chan: Channel, cid: int) -> None:
             pass
 
 
+_actor_mod: Any = None  # devx.runtime.actor, once imported (it imports this module)
+
+
+def _actor_module() -> Any:
+    global _actor_mod
+    if _actor_mod is None:
+        from . import actor
+
+        _actor_mod = actor
+    return _actor_mod
+
+
 def _attrs(ctx: Context) -> dict[str, Any]:
     """The span's own attributes; the actor's lineage is the sink's to add, as it
     does on every span (building it here again cost each side of a context ~5 us)."""
@@ -698,11 +712,8 @@ async def open_context(
 ) -> AsyncIterator[tuple[Context, Any]]:
     """``Portal.open_context``: start ``fn`` in the portal's actor, wait for its
     ``started`` value, yield ``(ctx, first)``."""
-    from .actor import current_actor
-    from .portal import func_ref
-
     ns, func = func_ref(fn)
-    actor = current_actor()
+    actor = (_actor_mod or _actor_module()).current_actor()
     if not is_context_fn(fn):
         raise ContextError(
             f"{ns}.{func} is not a @devx.context function: decorate it with "
@@ -818,14 +829,33 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
     key = (id(chan), msg.cid)
     actor.contexts[key] = ctx
     token = _current_ctx.set(ctx)
+    mod = _actor_mod or _actor_module()
+    # the call's own cancel scope (the caller's CancelCall cancels it) is the function's:
+    # a scope of its own for ctx.cancel() cost each context ~1/10 of its callee's CPU.
+    # Debug mode keeps one (a REPL tells its own code's cancel from the call's by it)
+    call = None if actor.debug_mode else mod.call_scope.get()
     try:
         with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
             ctx.span = span
-            with trio.CancelScope() as own:
-                ctx._scope = own
-                result = await fn(ctx, **msg.kwargs)
-            if own.cancelled_caught:
-                raise _cancelled_itself(ctx, name)
+            if call is not None:
+                ctx._scope = call
+                try:
+                    result = await fn(ctx, **msg.kwargs)
+                except BaseException as exc:
+                    # cancelled by its own ctx.cancel(), not (also) by the actor's cancel
+                    if (
+                        ctx.cancel_called
+                        and strip_cancelled(exc) is None
+                        and not actor.cancel_called.is_set()
+                    ):
+                        raise _cancelled_itself(ctx, name) from None
+                    raise
+            else:
+                with trio.CancelScope() as own:
+                    ctx._scope = own
+                    result = await fn(ctx, **msg.kwargs)
+                if own.cancelled_caught:
+                    raise _cancelled_itself(ctx, name)
             if ctx._pld_spec is not None:
                 payload.outgoing(
                     ctx._pld_spec,

@@ -20,7 +20,6 @@ exception in the runtime.
 from __future__ import annotations
 
 import contextvars
-import itertools
 import logging
 import random
 import sys
@@ -309,7 +308,12 @@ def child_ids(parent: Ids | None, flags: int = SAMPLED) -> Ids:
     span of a new trace."""
     if parent is None:
         return Ids(_new_trace_id(), _new_span_id(), flags)
-    return Ids(parent.trace_id, _new_span_id(), flags, parent.tracestate)
+    # tuple.__new__: the NamedTuple's generated __new__ is a Python call more per span
+    span_id = random.getrandbits(64) or 1
+    return _new_ids(Ids, (parent.trace_id, span_id, flags, parent.tracestate, False))
+
+
+_new_ids = tuple.__new__
 
 
 # --- spans ---------------------------------------------------------------------------
@@ -426,7 +430,7 @@ class Handle:
     """``events.SpanHandle`` over a :class:`DevxSpan`; ``end()`` is idempotent and
     restores the previous current span if this one was activated."""
 
-    __slots__ = ("__weakref__", "_ended", "_front", "_otel_token", "_seq", "_token", "span")
+    __slots__ = ("__weakref__", "_ended", "_front", "_otel_token", "_ref", "_token", "span")
 
     def __init__(self, front: TelemetryBackend, span: DevxSpan) -> None:
         self._front = front
@@ -434,7 +438,7 @@ class Handle:
         self._token: contextvars.Token[DevxSpan | None] | None = None
         self._otel_token: object | None = None
         self._ended = False
-        self._seq = front._track(self)
+        self._ref: weakref.ref[Handle] | None = front._track(self)
 
     def set(self, **attrs: Any) -> None:
         self.span.set_attributes(clean(attrs))
@@ -460,7 +464,11 @@ class Handle:
         if self._ended:
             return
         self._ended = True
-        self._front._open.pop(self._seq, None)
+        # the reference goes with this call: its callback (for a handle dropped
+        # without end()) is not run when the handle goes
+        ref, self._ref = self._ref, None
+        if ref is not None:
+            self._front._open.pop(ref, None)
         self.span.end()
         if self._otel_token is not None:
             sink = self._front.sink
@@ -500,6 +508,7 @@ class TelemetryBackend:
         # reentrant: a signal handler may emit while this thread is inside a record call
         self._lock = threading.RLock()
         self._sink: Sink | None = None
+        self._sink_otel = True  # the sink has an OTel context (current span, activation)
         self._spans: list[DevxSpan] = []
         self._logs: list[tuple[Any, ...]] = []
         self._dropped = 0
@@ -522,28 +531,26 @@ class TelemetryBackend:
         # handed to children in the spawn carrier
         self.anchor: Ids | None = None
         self._flush_on_load = False  # a flush asked for before the sink was in
-        self._open: dict[int, weakref.ref[Handle]] = {}
-        self._seq = itertools.count()
+        self._open: dict[weakref.ref[Handle], None] = {}  # open spans' handles, oldest first
         _ACTIVE.append(self)
 
-    def _track(self, handle: Handle) -> int:
-        seq = next(self._seq)
-        spans = self._open
+    def _track(self, handle: Handle) -> weakref.ref[Handle]:
+        """Keep a weak reference to an open span's handle, dropped at its end (or
+        when the handle goes without end()); one callback for all, no closure each."""
+        ref = weakref.ref(handle, self._untrack)
+        self._open[ref] = None  # (insertion order: oldest first)
+        return ref
 
-        def untrack(_: object) -> None:  # the handle was dropped without end()
-            spans.pop(seq, None)
-
-        spans[seq] = weakref.ref(handle, untrack)
-        return seq
+    def _untrack(self, ref: weakref.ref[Handle]) -> None:
+        self._open.pop(ref, None)
 
     def end_open_spans(self, keep: tuple[Handle | None, ...] = ()) -> int:
         """End spans still open at exit (a lock hold or REPL cut short by a crash or
         cancellation), newest first, marked ``devx.span.unfinished``: an unended span
         is never exported. Returns how many were ended."""
         n = 0
-        for seq in sorted(self._open, reverse=True):
-            ref = self._open.get(seq)
-            handle = ref() if ref is not None else None
+        for ref in reversed(list(self._open)):
+            handle = ref()
             if handle is None or handle in keep:
                 continue
             handle.set(**{"devx.span.unfinished": True})
@@ -605,6 +612,8 @@ class TelemetryBackend:
                     self._replay(sink)
                 except Exception as exc:  # pragma: no cover - defensive
                     warn_once("replay", f"replaying early telemetry failed: {exc!r}")
+                # a sink without an OTel context (the file sink) is never asked for it
+                self._sink_otel = getattr(sink, "otel_context", True)
                 self._sink = sink
             else:
                 self._failed = True
@@ -673,7 +682,7 @@ class TelemetryBackend:
         e.g. in a thread that did not inherit the context."""
         cur = _CURRENT.get()
         sink = self._sink
-        if sink is not None:
+        if sink is not None and self._sink_otel:
             otel_span = sink.current_otel_span()
             if otel_span is not None and (cur is None or otel_span is not cur.real):
                 return DevxSpan(self, "", sink.ids_of(otel_span), None, {}, 0, real=otel_span)
@@ -685,7 +694,6 @@ class TelemetryBackend:
         self,
         name: str,
         attrs: Mapping[str, Any],
-        *,
         parent: Ids | bool | None = True,
         activate: bool = False,
         links: Sequence[Link] = (),
@@ -703,7 +711,7 @@ class TelemetryBackend:
         if activate:
             handle._token = _CURRENT.set(span)
             sink = self._sink
-            if sink is not None and span.real is not None:
+            if sink is not None and span.real is not None and self._sink_otel:
                 handle._otel_token = sink.activate(span.real)
         return handle
 
@@ -731,7 +739,7 @@ class TelemetryBackend:
                         self._spans.append(p)
                     return p
         real = sink.start(name, attrs, parent, start_ns=start, links=links)
-        return DevxSpan(self, name, sink.ids_of(real), parent, attrs, start, real=real, links=links)
+        return DevxSpan(self, name, sink.ids_of(real), parent, attrs, start, real, links)
 
     # -- point events ------------------------------------------------------------
 
@@ -861,11 +869,13 @@ class TelemetryBackend:
         links: Sequence[Link] = (),
     ) -> Handle:
         ids: Ids | bool = True
-        if isinstance(parent, Handle):
+        if parent is None:
+            pass  # under the current span (the common case)
+        elif isinstance(parent, Handle):
             ids = parent.ids
         elif parent is LIVE_PARENT and self.anchor is not None:
             ids = self.anchor
-        return self.open(name, attrs, activate=activate, parent=ids, links=links)
+        return self.open(name, attrs, ids, activate, links)
 
     def event(self, name: str, attrs: Attrs) -> None:
         self._event_on(self.current(), name, clean(attrs))

@@ -139,10 +139,10 @@ class FileSpan:
         self.dropped_attrs = self.dropped_events = 0
         # links are given at start only; past the limit the SDK keeps the first ones
         if links:
-            self.links = list(links[: sink.link_limit])
+            self.links: Sequence[SpanLink] = list(links[: sink.link_limit])
             self.dropped_links = len(links) - len(self.links)
         else:
-            self.links, self.dropped_links = [], 0
+            self.links, self.dropped_links = (), 0
         # the sink's lineage goes after the span's own attributes, as the SDK pipeline's
         # span processor puts it there at start; kept apart (``shared``) while nothing
         # changes it, so the writer reuses its encoding instead of redoing it per span
@@ -273,6 +273,9 @@ class FileSpan:
 class FileSink:
     """The ``Sink`` of :class:`~devx.telemetry.backend.TelemetryBackend` that writes the
     telemetry file itself; see the module docstring."""
+
+    # no OTel context: the front never asks it for a current span nor activates one
+    otel_context = False
 
     def __init__(
         self,
