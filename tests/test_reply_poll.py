@@ -109,6 +109,35 @@ def test_calls_wait_for_their_replies_polling(monkeypatch):
     assert poll is not None and poll.polls > 0
 
 
+def test_contexts_wait_for_the_callee_polling(monkeypatch):
+    """A context's caller waits for its callee's started value and outcome the same
+    way (a free CPU assumed): the values as without polling, a stream still works,
+    and the root's loop polled though it made no portal.run call."""
+    import ctx_fns
+
+    monkeypatch.setattr(ReplyPoll, "cpu_to_spare", lambda self: True)
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=["ctx_fns"])
+            out = []
+            for i in range(20):
+                async with portal.open_context(ctx_fns.just_return, value=i) as (ctx, first):
+                    out.append((first, await ctx.result()))
+            async with portal.open_context(ctx_fns.echo, n=2) as (ctx, first):
+                async with ctx.open_stream() as stream:
+                    await stream.send(1)
+                    echoed = await stream.receive()
+            poll = replywait.poller()
+            await portal.cancel_actor()
+            return out, first, echoed, poll
+
+    out, first, echoed, poll = trio.run(main)
+    assert out == [(i, i + 1) for i in range(20)]
+    assert (first, echoed) == (4, 2)
+    assert poll is not None and poll.polls > 0
+
+
 def test_off_with_zero_and_in_a_guest_run():
     settings.install(settings.resolve({"DEVX_REPLY_SPIN_US": "0"}))
     try:

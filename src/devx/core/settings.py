@@ -259,8 +259,8 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "DEVX_REPLY_SPIN_US",
         count,
         "runtime",
-        "Microseconds a `portal.run` caller polls for its reply before its loop sleeps, "
-        "while a CPU is free (`0`: never).",
+        "Microseconds a `portal.run` (or `open_context`) caller polls for its reply before "
+        "its loop sleeps, while a CPU is free (`0`: never).",
     ),
     Setting(
         "context_cancel_timeout",

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 
 from ..core import events, schema, settings
-from . import broadcast, payload
+from . import broadcast, payload, replywait
 from .broadcast import BroadcastReceiver
 from .errors import (
     ChannelClosed,
@@ -384,6 +384,24 @@ class Context:
             return
         while not ready():
             await self._lot.park()
+
+    async def _wait_reply(self, ready: Callable[[], bool]) -> None:
+        """Caller: :meth:`_wait` for a frame of the callee (its ``Started``, its
+        outcome), polling the channel briefly before the loop sleeps, as a
+        ``portal.run`` waiting for its reply does (:mod:`.replywait`)."""
+        if ready():
+            await self._wait(ready)
+            return
+        poll = replywait.poller()
+        fd = self.chan.fileno() if poll is not None else -1
+        if poll is None or fd < 0:
+            await self._wait(ready)
+            return
+        poll.expect(fd)
+        try:
+            await self._wait(ready)
+        finally:
+            poll.done(fd)
 
     def _over(self) -> bool:
         return self._final is not None or self._lost
@@ -742,7 +760,7 @@ async def open_context(
             span.set(**{schema.CONTEXT_CID: cid})
         try:
             try:
-                await ctx._wait(lambda: ctx._started or ctx._over())
+                await ctx._wait_reply(lambda: ctx._started or ctx._over())
                 if ctx._started and ctx._pld_spec is not None:
                     ctx._first = ctx._typed(ctx._first, "the started() value")
             except BaseException:
@@ -766,7 +784,7 @@ async def open_context(
                     while True:
                         if ctx._peer_reads:
                             await ctx._send_end()
-                        await ctx._wait(
+                        await ctx._wait_reply(
                             lambda: (
                                 ctx._over()
                                 or ctx.cancel_called
