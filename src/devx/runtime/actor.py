@@ -242,8 +242,6 @@ class Actor:
         self.children: set[ChildRecord] = set()
         # the hooks (devx.core.hooks) whose lifetime this actor has entered
         self.hooks: list[Any] = []
-        # a child process's way out once its hooks unwound cleanly (see running())
-        self.exit_after_hooks: Callable[[], None] | None = None
         self.cancel_reason: str | None = None
         self.cancel_called = trio.Event()
         # for threads that need the actor's loop (trio.from_thread.run(..., trio_token=))
@@ -395,18 +393,12 @@ class Actor:
 
         Order on the way out: the block (and every served call) finishes or is
         cancelled first, then hooks unwind, then channels and the listener close.
-        A child process that set :attr:`exit_after_hooks` ends there once the block and
-        the hooks ended without an error (its telemetry is written, its children are
-        gone): the channels and the listener close with the process, a Unix listener's
-        socket file removed first, and neither the service tasks nor trio's run unwind
-        (~1 ms of every child's teardown, more on a busy machine).
         """
         _set_current(self)
         self.trio_token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as service:
                 self._service = service
-                clean = False
                 try:
                     async with AsyncExitStack() as stack:
                         for path in self.config.hooks:
@@ -417,12 +409,8 @@ class Actor:
                                 yield self
                             finally:
                                 self._workers.close()  # parked workers would keep it open
-                    clean = True
                 finally:
                     await _registry.unregister(self)
-                    if clean and self.exit_after_hooks is not None:
-                        self._remove_unix_listener()
-                        self.exit_after_hooks()
                     service.cancel_scope.cancel()
         finally:
             self._rpc = self._service = None
@@ -529,14 +517,11 @@ class Actor:
         try:
             await trio.serve_listeners(self._accepted, [listener], handler_nursery=self._service)
         finally:
-            self._remove_unix_listener()
-
-    def _remove_unix_listener(self) -> None:
-        if isinstance(self.listen_addr, str):
-            try:
-                os.unlink(self.listen_addr)
-            except OSError:
-                pass
+            if isinstance(self.listen_addr, str):
+                try:
+                    os.unlink(self.listen_addr)
+                except OSError:
+                    pass
 
     async def _accepted(self, stream: trio.abc.Stream) -> None:
         # until it presents the tree's secret a peer gets little: one small frame

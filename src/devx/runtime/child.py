@@ -9,7 +9,6 @@ reports ready and serves calls until it is cancelled or loses its parent.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
@@ -109,12 +108,8 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         except ChannelClosed:
             return EXIT_NO_PARENT
         await actor.cancel_called.wait()
-        # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
-        code = 128 + signal.SIGTERM if actor.cancel_reason == "SIGTERM" else 0
-        if not spec.infect_asyncio:  # (asyncio's run has its own tasks to end)
-            # a clean end: the process ends once the hooks unwound (Actor.running)
-            actor.exit_after_hooks = functools.partial(_end, code)
-    return code
+    # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
+    return 128 + signal.SIGTERM if actor.cancel_reason == "SIGTERM" else 0
 
 
 def _cancel_from_thread(reason: str) -> None:
@@ -200,11 +195,6 @@ def _serve(spec: SpawnSpec, chan_fd: int) -> None:
     except BaseException:
         console.write(traceback.format_exc())
         code = 1
-    _end(code)
-
-
-def _end(code: int) -> None:
-    """End the process (never returns)."""
     console.drain()  # devx output held back by a REPL still live elsewhere: not lost
     _exit_now(code)
 
