@@ -1,7 +1,7 @@
-"""A ``portal.run`` caller polls its channel before its loop sleeps (runtime/replywait):
-only while a reply is awaited, a CPU is free and replies keep coming within the window;
-never in a guest run or with ``DEVX_REPLY_SPIN_US=0``. The policy is driven over a real
-socketpair; the calls through real child processes."""
+"""A ``portal.run`` caller polls its channel before its loop sleeps (runtime/replywait),
+when asked (``DEVX_REPLY_SPIN_US``, off by default): only while a reply is awaited, a CPU
+is free and replies keep coming within the window; never in a guest run. The policy is
+driven over a real socketpair; the calls through real child processes."""
 
 from __future__ import annotations
 
@@ -90,10 +90,43 @@ def test_no_poll_without_a_waiting_call_a_timeout_or_a_free_cpu(pollers, pair):
     assert idle.polls == 0
 
 
-def test_calls_wait_for_their_replies_polling(monkeypatch):
+@pytest.fixture
+def polling_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DEVX_REPLY_SPIN_US=100`` in this process (it is opt-in), a free CPU assumed."""
+    monkeypatch.setattr(ReplyPoll, "cpu_to_spare", lambda self: True)
+    monkeypatch.setenv("DEVX_REPLY_SPIN_US", "100")  # the tree resolves its settings
+
+
+def test_off_unless_asked_and_bounded():
+    assert settings.resolve({}).reply_spin_us == 0
+    assert settings.resolve({"DEVX_REPLY_SPIN_US": "10000"}).reply_spin_us == 10000
+    with pytest.raises(settings.SettingsError, match=r"DEVX_REPLY_SPIN_US='10001'.*at most"):
+        settings.resolve({"DEVX_REPLY_SPIN_US": "10001"})
+
+
+def test_one_probe_that_finds_its_reply_starts_polling_again(pollers, pair):
+    """A slow phase leaves no debt: after many misses the next probe that finds its
+    reply turns polling back on for the waits that follow."""
+    a, b = pair
+    poll = pollers(running=1, limit=0.0002)
+    poll.expect(a.fileno())
+    for _ in range(20 * PROBE_EVERY):  # a long slow phase: probes run out
+        poll.before_io_wait(10.0)
+    assert poll.credit == 0 and poll.hits == 0
+    b.send(b"fast again")
+    polls = poll.polls
+    for _ in range(PROBE_EVERY):  # up to the next probe, which finds the reply
+        poll.before_io_wait(10.0)
+        if poll.polls > polls:
+            break
+    assert (poll.polls, poll.hits, poll.credit) == (polls + 1, 1, 1)
+    poll.before_io_wait(10.0)  # polling again at once (the reply is still unread)
+    assert poll.polls == polls + 2
+
+
+def test_calls_wait_for_their_replies_polling(polling_on):
     """Real calls with polling on (a free CPU assumed): the results as without it,
     and the root's loop did poll."""
-    monkeypatch.setattr(ReplyPoll, "cpu_to_spare", lambda self: True)
 
     async def main():
         async with devx.open_nursery() as an:
@@ -109,13 +142,11 @@ def test_calls_wait_for_their_replies_polling(monkeypatch):
     assert poll is not None and poll.polls > 0
 
 
-def test_contexts_wait_for_the_callee_polling(monkeypatch):
+def test_contexts_wait_for_the_callee_polling(polling_on):
     """A context's caller waits for its callee's started value and outcome the same
     way (a free CPU assumed): the values as without polling, a stream still works,
     and the root's loop polled though it made no portal.run call."""
     import ctx_fns
-
-    monkeypatch.setattr(ReplyPoll, "cpu_to_spare", lambda self: True)
 
     async def main():
         async with devx.open_nursery() as an:

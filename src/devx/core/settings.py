@@ -85,6 +85,20 @@ def count(raw: str) -> int:
     return int(_number(raw, integer=True, minimum=0, inclusive=True, unit=""))
 
 
+SPIN_US_MAX = 10000  # while it polls a loop notices nothing else (a signal, other IO)
+
+
+def spin_us(raw: str) -> int:
+    """Microseconds, a whole number from 0 to :data:`SPIN_US_MAX`."""
+    val = count(raw)
+    if val > SPIN_US_MAX:
+        raise ValueError(
+            f"expected at most {SPIN_US_MAX} (10 ms: while it polls, the actor's loop "
+            "notices nothing else, not even ctrl-c)"
+        )
+    return val
+
+
 def positive(raw: str) -> int:
     """A whole number >= 1."""
     return int(_number(raw, integer=True, minimum=1, inclusive=True, unit=""))
@@ -150,7 +164,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cancel_grace: float = 3.0
     preauth_timeout: float = 2.0
     stream_window: int = 64
-    reply_spin_us: int = 100
+    reply_spin_us: int = 0
     context_cancel_timeout: float = 5.0
     spawn_method: str = ""  # "": the platform's default
     log_format: str = ""  # "": readable on a terminal, JSON elsewhere
@@ -257,10 +271,10 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
     Setting(
         "reply_spin_us",
         "DEVX_REPLY_SPIN_US",
-        count,
+        spin_us,
         "runtime",
-        "Microseconds a `portal.run` (or `open_context`) caller polls for its reply before "
-        "its loop sleeps, while a CPU is free (`0`: never).",
+        "Microseconds (at most 10000) a `portal.run` (or `open_context`) caller polls for its "
+        "reply before its loop sleeps, while a CPU is free (`0`: never; opt-in).",
     ),
     Setting(
         "context_cancel_timeout",

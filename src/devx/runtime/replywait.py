@@ -19,6 +19,10 @@ before; the channel's reader reads what came), and only:
   one (polling goes on while more than 4 in 5 polls find it); with none left only
   every :data:`PROBE_EVERY`-th wait polls (a slow callee costs next to no CPU);
 - not in a trio guest run (``before_io_wait`` runs on the host loop's thread there).
+
+Off by default (``DEVX_REPLY_SPIN_US=0``): it trades the caller's CPU for latency, which
+pays on an idle machine only; the run-queue check cannot see a container's CPU quota,
+and any frame on the polled channel (a stream's too) counts as a reply in time.
 """
 
 from __future__ import annotations
@@ -59,8 +63,10 @@ def poller() -> ReplyPoll | None:
 
 def _guest_run() -> bool:
     """True in a trio guest run (or when trio does not say)."""
-    from trio._core._run import GLOBAL_RUN_CONTEXT  # no public way to ask
-
+    try:
+        from trio._core._run import GLOBAL_RUN_CONTEXT  # no public way to ask
+    except ImportError:  # a trio that moved it: never poll rather than fail every call
+        return True
     return bool(getattr(getattr(GLOBAL_RUN_CONTEXT, "runner", None), "is_guest", True))
 
 
@@ -126,7 +132,9 @@ class ReplyPoll(trio.abc.Instrument):
                 self.hits += 1
                 self.credit = min(CREDIT_MAX, self.credit + 1)
                 return
-        self.credit -= MISS_COST
+        # never below 0: a slow phase costs the probes, and one probe that finds its
+        # reply starts polling again (a debt would keep it off long after)
+        self.credit = max(0, self.credit - MISS_COST)
 
     def cpu_to_spare(self) -> bool:
         """Runnable tasks on the machine (this one among them) at most our CPUs
