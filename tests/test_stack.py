@@ -631,3 +631,32 @@ def test_stackscope_version_is_read_without_importlib_metadata() -> None:
     )
     out = run_script("-c", code, PYTHONWARNINGS="ignore")
     assert out.returncode == 0 and "version " in out.stdout, out.stderr
+
+
+def test_a_parked_call_worker_reads_parked_not_unstarted() -> None:
+    """A worker task parked between calls (runtime/workers) hides its loop's frames:
+    the dump's task lines say it is parked, not that it never started (which is what
+    a hang dump's reader looks for)."""
+    from devx.debug.stack import brief, handler
+    from devx.runtime.workers import IDLE_NAME, CallWorkers
+
+    async def quick() -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def main() -> tuple[str, str]:
+        workers = CallWorkers()
+        async with trio.open_nursery() as nursery:
+            workers.start_soon(nursery, "a call", quick)
+            while not any(t.name == IDLE_NAME for t in nursery.child_tasks):
+                await trio.lowlevel.checkpoint()
+            root = trio.lowlevel.current_root_task()
+            me = trio.lowlevel.current_task()
+            lines, _ = brief.task_summary(root, me, os.path.dirname(trio.__file__))
+            full = handler.format_stack_dump()
+            workers.close()
+        return lines, full
+
+    lines, full = trio.run(main)
+    parked = f"task {IDLE_NAME!r}: parked, serves the next call"
+    assert parked in lines and f"task {IDLE_NAME!r}: not started" not in lines
+    assert parked in full, full

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
 
+from ...runtime.workers import IDLE_NAME
+
 BRIEF_HEAD = "-- brief:"
 RUNTIME = "[runtime]"
 _MAX_CHAIN = 500
@@ -271,6 +273,9 @@ def task_summary(root: Any, current: Any, trio_dir: str) -> tuple[str, int]:
         chain = [] if task is current else coro_frames(task.coro)
         if task is current:
             out.append(f"{pad}{name}: writing this dump\n")
+            continue
+        if task.name == IDLE_NAME:  # (its loop's frames are hidden, not missing)
+            out.append(f"{pad}{name}: parked, serves the next call\n")
             continue
         if not chain:
             out.append(f"{pad}{name}: not started\n")

@@ -60,6 +60,7 @@ import trio
 from ...core import schema, settings
 from ...core.threads import start_quiet
 from ...runtime import console
+from ...runtime.workers import IDLE_NAME
 from . import brief as _brief
 from . import memo as _memo
 from . import registry as _reg
@@ -648,6 +649,8 @@ def _summarize(stack: Any, stack_type: type, lines: list[str]) -> int:
 def _describe_task(s: Any) -> str:
     frames = [f for f in s.frames if not f.hide]
     name = f"task {s.root.name!r}"
+    if s.root.name == IDLE_NAME:  # (its loop's frames are hidden, not missing)
+        return f"{name}: parked, serves the next call"
     if not frames:
         return f"{name}: not started"
     leaf = frames[-1]
