@@ -254,10 +254,12 @@ class _Watched(AppendFile):
         super().__init__(path)
         self.inline: list[bool] = []  # write_now's results
         self.writers: list[str] = []
+        self.tried = threading.Event()  # write_now has returned
 
     def write_now(self, data: bytes) -> bool:
         done = super().write_now(data)
         self.inline.append(done)
+        self.tried.set()
         return done
 
     def write(self, data: bytes) -> None:
@@ -286,7 +288,12 @@ def test_the_last_batch_is_written_by_shutdown_itself_unless_the_file_is_busy(
     for i in range(n):
         sink.log("last", {"i": i}, None, 1, 9, None)
     holder = os.open(path, os.O_WRONLY | os.O_APPEND)
-    releaser = threading.Timer(0.2, fcntl.flock, (holder, fcntl.LOCK_UN))
+
+    def release_once_tried() -> None:  # shutdown found the lock taken: now free it
+        out.tried.wait(scaled(10))
+        fcntl.flock(holder, fcntl.LOCK_UN)
+
+    releaser = threading.Thread(target=release_once_tried)
     try:
         if lock == "held":
             fcntl.flock(holder, fcntl.LOCK_EX)
