@@ -114,7 +114,8 @@ def test_planted_socket_directory_is_not_used(tmp_path, monkeypatch, devx_log, h
 
 def test_child_sockets_sit_beside_the_parents(tmp_path, monkeypatch):
     """With a private directory every actor's socket is in it (a child checks its
-    parent's directory, it does not pick its own)."""
+    parent's directory, it does not pick its own), and each is removed as its actor
+    exits."""
     base = short_dir()
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(base))
 
@@ -129,6 +130,7 @@ def test_child_sockets_sit_beside_the_parents(tmp_path, monkeypatch):
         == os.path.dirname(child_addr)
         == str(base / f"devx-{os.getuid()}")
     )
+    assert not os.path.exists(child_addr) and not os.path.exists(root_addr)
 
 
 # --- 2. unauthenticated peers -------------------------------------------------------
