@@ -89,10 +89,7 @@ class AppendFile:
             fd = self._open()
             locked = self._lock(fd)
             try:
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
+                _write_all(fd, data)
             finally:
                 if locked:
                     fcntl.flock(fd, fcntl.LOCK_UN)
@@ -114,10 +111,7 @@ class AppendFile:
             except OSError:
                 return False
             try:
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
+                _write_all(fd, data)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             return True
@@ -134,3 +128,11 @@ class AppendFile:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a write may take only part)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
