@@ -206,6 +206,7 @@ def phases() -> list:
     from common import Phase, Row, Target, fork_method, quick, sample_kind
 
     fm = fork_method()
+    fork = f"fork server{f' ({fm})' if fm else ''}"
     na = None if fm else "fork server: not measured (DEVX_SPAWN_METHOD=subprocess, or not Linux)"
     one = [
         sample_kind("one.floor", "bench_spawn.py", "floor-one"),
@@ -255,7 +256,7 @@ def phases() -> list:
             scale=ms,
         ),
         Row(
-            f"1 actor, fork server{f' ({fm})' if fm else ''}: a tree's first",
+            f"1 actor, {fork}: a tree's first",
             "ms",
             ("one.fork", "total"),
             ("one.floor", "total"),
@@ -274,7 +275,7 @@ def phases() -> list:
             note="the default must not cost a one-actor tree more than subprocesses",
         ),
         Row(
-            f"a tree's next actor, fork server{f' ({fm})' if fm else ''}",
+            f"a tree's next actor, {fork}",
             "ms",
             ("second.fork", "total"),
             ("one.floor", "total"),
@@ -284,7 +285,6 @@ def phases() -> list:
             note="zygote up: start_actor→first call→cancel_actor (issue 14's target)",
         ),
     ]
-    fork = f"fork server{f' ({fm})' if fm else ''}"
     one_rows += [
         Row(
             f"root opened + closed, no spawn, {fork}",
@@ -321,7 +321,7 @@ def phases() -> list:
             note=f"all {MANY} started at once, each answered a first call; subprocess backend",
         ),
         Row(
-            f"{MANY} actors, fork server{f' ({fm})' if fm else ''}",
+            f"{MANY} actors, {fork}",
             "s",
             ("many.fork", "total"),
             ("many.floor", "total"),
