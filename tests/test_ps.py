@@ -138,3 +138,46 @@ def test_a_reused_pid_is_not_taken_for_the_tree(
         (rt / f"tree-{uuid}.json").write_text(json.dumps(data))
     assert [t.name for t in tree_file.trees()] == ["a"]
     assert sorted(p.name for p in rt.iterdir()) == [f"tree-{'a' * 32}.json"]
+
+
+def test_rewrites_are_atomic_for_readers(tmp_path: Path) -> None:
+    """A root rewrites its advert (the actor count) by swapping a new file in
+    (``renameat2`` RENAME_EXCHANGE on Linux: a rename over the old file makes ext4
+    allocate the new one's blocks, and removing it at exit then costs the root's
+    trio thread 0.3-5 ms). A reader meanwhile always finds the file, whole, and
+    never an older version than one it saw; nothing else is left beside it."""
+    import threading
+
+    from devx.debug.stack import registry as reg
+
+    path = str(tmp_path / "tree-x.json")
+    reg.write_json_private(path, {"seq": 0, "pad": "x" * 3000})
+    done = threading.Event()
+    seen: list[int] = []
+    problems: list[str] = []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                with open(path, "rb") as f:
+                    seq = int(json.loads(f.read())["seq"])
+            except (OSError, ValueError, KeyError) as exc:
+                problems.append(repr(exc))
+                continue
+            if seen and seq < seen[-1]:
+                problems.append(f"went back from {seen[-1]} to {seq}")
+            seen.append(seq)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for seq in range(1, 301):
+            reg.write_json_private(path, {"seq": seq, "pad": "y" * (seq % 7 * 500)})
+    finally:
+        done.set()
+        reader.join()
+    assert not problems, problems[:5]
+    assert seen, "the reader never read the file"
+    assert json.loads(Path(path).read_text())["seq"] == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tree-x.json"]
+    assert os.stat(path).st_mode & 0o777 == 0o600

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +125,43 @@ def write_json_private(path: str, data: dict[str, Any]) -> None:
         write_all(fd, json.dumps(data).encode())
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    if _swap(tmp, path):  # tmp holds the old file now
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    else:
+        os.replace(tmp, path)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+_renameat2: Any = None  # libc's renameat2 once looked up; False: none
+
+
+def _swap(tmp: str, path: str) -> bool:
+    """Exchange ``tmp`` and an existing ``path`` atomically (Linux ``renameat2``
+    with ``RENAME_EXCHANGE``); False when that is not possible here (no such call,
+    a file system without it, no ``path`` yet): then a plain rename is.
+
+    Why not always the plain rename: on ext4 (``auto_da_alloc``) a rename over an
+    existing file allocates the new file's blocks at once, and removing an allocated
+    file costs its remover 0.3 to 5 ms on this kind of disk; these files are removed
+    by a root on its way out, on its trio thread (measured: 0.05 ms after a swap)."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+            if fn is not None:
+                c_int, c_path = ctypes.c_int, ctypes.c_char_p
+                fn.argtypes = [c_int, c_path, c_int, c_path, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+    if _renameat2 is False or not os.path.lexists(path):
+        return False
+    src, dst = os.fsencode(tmp), os.fsencode(path)
+    return bool(_renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_EXCHANGE) == 0)
 
 
 # --- /proc readers ------------------------------------------------------------------
