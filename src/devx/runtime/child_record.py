@@ -12,7 +12,7 @@ import trio
 
 from ..core import events, schema, settings
 from .errors import ActorExited, ChannelClosed
-from .ipc import Channel
+from .ipc import Channel, encode
 from .msgs import ActorID, CancelActor
 from .portal import Portal
 from .spawn import ChildProcess
@@ -20,6 +20,7 @@ from .spawn import ChildProcess
 log = logging.getLogger("devx.runtime")
 
 TERM_GRACE = 2.0
+CANCEL_REASON = "cancelled by parent"
 
 
 def signal_name(signum: int) -> str:
@@ -71,6 +72,7 @@ class ChildRecord:
         self.exit_unknown: str | None = None
         self.exited = trio.Event()
         self.cancel_requested = False
+        self._cancel_sent = False  # the cancel request went out (cancel_nowait)
         self.signalled: int | None = None  # the signal this parent sent it, if any
         self.done = trio.Event()  # run_in_actor outcome known
         self.outcome: tuple[bool, Any] | None = None  # (ok, value | exception)
@@ -120,6 +122,19 @@ class ChildRecord:
             return value
         raise value
 
+    def cancel_nowait(self) -> None:
+        """Ask the child to cancel now, from sync code, when its channel takes the
+        request at once: a nursery's end asks every child before their supervisors
+        wake up to :meth:`stop` them, so each child starts to unwind a scheduler pass
+        or two sooner. :meth:`stop` still waits, escalates and records the exit."""
+        proc, chan = self.proc, self.chan
+        if proc is None or proc.returncode is not None or self._cancel_sent:
+            return
+        if chan is None or not chan.ready.is_set():
+            return
+        if chan.send_nowait(encode(CancelActor(reason=CANCEL_REASON))):
+            self.cancel_requested = self._cancel_sent = True
+
     async def stop(self, timeout: float | None = None) -> bool:
         """Graceful cancel over IPC, then SIGTERM, then SIGKILL; wait for the exit.
         Shielded and bounded: always returns with the process gone."""
@@ -137,7 +152,11 @@ class ChildRecord:
             if proc.returncode is None and chan is not None and chan.ready.is_set():
                 with trio.move_on_after(0.5):
                     try:
-                        await chan.send(CancelActor(reason="cancelled by parent"))
+                        if self._cancel_sent:  # its rest, if the socket took a part
+                            await chan.flush()
+                        else:
+                            await chan.send(CancelActor(reason=CANCEL_REASON))
+                            self._cancel_sent = True
                     except ChannelClosed:
                         pass
                 with trio.move_on_after(grace):

@@ -427,6 +427,13 @@ class ActorNursery:
                 n.start_soon(rec.kill if hard_kill else rec.stop)
         self._tn.cancel_scope.cancel()
 
+    def _ask_children_to_cancel(self) -> None:
+        """The block is over: ask each live child to cancel right away (what each
+        supervisor's :meth:`ChildRecord.stop` would send a scheduler pass or two
+        later, once the nursery's cancel reached it)."""
+        for rec in self._children.values():
+            rec.cancel_nowait()
+
     async def _wait_one_shots(self) -> None:
         for rec in list(self._children.values()):
             if rec.fn is not None:
@@ -534,6 +541,7 @@ async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
             # the block is done and every one-shot child finished: stop the rest
             await actor.run_teardown_hooks()
             an.cancel_called = True
+            an._ask_children_to_cancel()
             tn.cancel_scope.cancel()
     except BaseException as exc:
         raise _combine(an.errors if an else [], exc) from None
