@@ -18,7 +18,7 @@ import msgspec
 import trio
 
 from ..core import settings
-from . import console, lifeline, registry
+from . import console, ipc, lifeline, registry
 from . import log as runtime_log
 from .actor import Actor, current_actor
 from .errors import ChannelClosed
@@ -94,6 +94,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         await chan.aclose()
         return 1
     actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
+    chan.held_to_exit = True  # closed once the run is over (ipc.close_held, _exit_now)
     async with actor.running():
         assert actor._service is not None
         if "devx.runtime.forkserver" in sys.modules:  # forked by the zygote, which loaded it
@@ -208,6 +209,7 @@ def _exit_now(code: int) -> None:
     past its tree (it would be a child outliving its cancel)."""
     import atexit
 
+    ipc.close_held()  # the parent sees our channel's end now, before atexit's handlers
     try:
         run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
         if run_exitfuncs is not None:
