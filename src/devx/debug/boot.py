@@ -10,6 +10,8 @@ opens, greenback only when a debug-mode actor boots."""
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -40,10 +42,10 @@ class DebugHook(Hook):
     async def before_teardown(self, actor: Actor) -> bool:
         if not _may_repl(actor):
             return False
-        from . import session
         from .wait import maybe_wait_for_debugger
 
-        live = session.current
+        session = sys.modules.get(SESSION_MODULE)  # loaded by any REPL of this actor
+        live = getattr(session, "current", None)
         if live is not None and live.pdb is not None and live.owned_by_current_task():
             # the user stepped (`n`) into this task's own teardown: waiting for the
             # REPL would wait for itself, so it ends here, as stepping out does
@@ -82,23 +84,19 @@ def _may_repl(actor: Actor) -> bool:
     """Whether a REPL can open in ``actor``'s tree while it lives, so it must follow
     (or, the root, serve) the TTY lock: the root (it serves the lock even when only
     some children run in debug mode), a debug-mode actor, any actor of a debug tree."""
-    return bool(actor.is_root or actor.debug_mode or actor.config.debug_tree)
+    return bool(actor.is_root or _debugging(actor))
 
 
 @asynccontextmanager
 async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
-    from . import (
-        breakpoint_hook,
-        lock_file,
-        quit_report,
-        repl,
-        session,
-        sigint,
-        terminal,
-        tree_lock,
-    )
+    # what every actor that may REPL needs from its boot: the lock's view, its
+    # terminal state, ctrl-c handling (none of them imports the REPL's session)
     from . import lock as tty_lock
+    from . import quit_report, sigint, terminal, tree_lock
     from . import wait as _wait  # noqa: F401  (before_teardown's: no import in a teardown)
+
+    if _debugging(actor):  # a pause can come from any task at once: all loaded now
+        from . import breakpoint_hook, lock_file, repl, session  # noqa: F401
 
     tree_lock.start(actor)
     saved_tty = None
@@ -109,14 +107,12 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")
         actor.enable_module("devx.debug.sigint")
-        if actor.debug_mode or actor.config.debug_tree:
+        if _debugging(actor):
             await actor.start_service(sigint.serve_presses, actor)  # children's ctrl-c
-        await actor.start_service(lock_file.publish, actor, lock)  # for `devx ps`, `waiters`
-        from . import tree_file  # every tree, debug or not, for `devx ps`
-
-        await actor.start_service(tree_file.publish, actor)
+        await actor.start_service(_publish_lock, actor, lock)  # for `devx ps`, `waiters`
+        await actor.start_service(_advertise, actor, time.time())  # every tree: `devx ps`
         quit_report.install(actor.path)
-    elif actor.debug_mode or actor.config.debug_tree:
+    elif _debugging(actor):
         await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None
     prev_hook = breakpoint_hook.install() if actor.debug_mode else None
@@ -125,14 +121,58 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         async with _greenback_portals(actor):
             yield
     finally:
-        await session.drain_released()
+        # a root outside debug mode loads the session only when a REPL opens in it
+        session_mod = sys.modules.get(SESSION_MODULE)
+        if session_mod is not None:
+            await session_mod.drain_released()
         if cancel_warm_up is not None:
             cancel_warm_up()
-        breakpoint_hook.restore(prev_hook)
+        if prev_hook is not None:
+            breakpoint_hook.restore(prev_hook)
         sigint.restore(prev)
         if actor.is_root:
             tty_lock.install(None)
             terminal.restore_tty(saved_tty)
+
+
+SESSION_MODULE = "devx.debug.session"
+# a root that has not spawned by then advertises itself anyway (see _advertise)
+ADVERTISE_WITHIN_S = 0.2
+
+
+def _debugging(actor: Actor) -> bool:
+    """A debug-mode actor, or any actor of a debug tree."""
+    return bool(actor.debug_mode or actor.config.debug_tree)
+
+
+async def _publish_lock(actor: Actor, lock: Any, task_status: Any = None) -> None:
+    """The lock's state file (:func:`lock_file.publish`) from the moment the tree
+    debugs: that writes nothing before (a debug tree, or a first request for the
+    terminal), so a tree that never debugs never loads it (JSON, the runtime
+    directory's code)."""
+    if task_status is not None:
+        task_status.started()
+    while not (_debugging(actor) or lock.state.seq > 0):
+        await lock.changed()
+    from . import lock_file
+
+    await lock_file.publish(actor, lock)
+
+
+async def _advertise(actor: Actor, started: float, task_status: Any = None) -> None:
+    """The tree's advert for ``devx ps`` (:func:`tree_file.publish`), written once the
+    root's first child is on its way (its boot takes the root's wait, which this
+    fills) or ``ADVERTISE_WITHIN_S`` after the root started, whichever is first: its
+    import and first write are not on the way to the first spawn."""
+    import trio
+
+    if task_status is not None:
+        task_status.started()
+    with trio.move_on_after(ADVERTISE_WITHIN_S):
+        await actor.spawned.wait()
+    from . import tree_file
+
+    await tree_file.publish(actor, started=started)
 
 
 def _greenback_portals(actor: Actor) -> AbstractAsyncContextManager[Any]:

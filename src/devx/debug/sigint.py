@@ -28,6 +28,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,10 +38,8 @@ from typing import Any
 import trio
 
 from ..runtime.actor import Actor
-from . import session as _session
 from . import tree_lock
 from .lock_protocol import LockState
-from .stack import registry as reg
 
 __tracebackhide__ = True
 
@@ -76,7 +75,9 @@ _forced = False  # the next SIGINT of the root ends the tree (see no_prompt_pres
 
 def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None) -> None:
     global _forced
-    live = _session.current
+    # no import in a signal handler: a REPL's session module is loaded by the REPL
+    # (the root of a tree that has not debugged yet has none)
+    live = getattr(sys.modules.get("devx.debug.session"), "current", None)
     if live is not None and getattr(live.pdb, "switching", False):
         return  # its REPL gave the terminal away (`switch`): the one on screen speaks
     if live is not None and live.pdb is not None and live.pdb.live:
@@ -156,7 +157,10 @@ def _close_soon(actor: Actor) -> None:
 
 
 def press_path(root_uuid: str, *, create: bool = False) -> str | None:
-    """The root's press socket, in the private runtime directory (None: none)."""
+    """The root's press socket, in the private runtime directory (None: none). (The
+    registry module is loaded by then in a signal handler's actor: a debugging one.)"""
+    from .stack import registry as reg
+
     base = reg.runtime_dir(create=create)
     return None if base is None else os.path.join(base, f"press-{root_uuid[:16]}.sock")
 

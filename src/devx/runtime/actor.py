@@ -240,6 +240,9 @@ class Actor:
         # children booting at once (the rest queue): see boot_watch
         self.boot_slots = trio.CapacityLimiter(CONCURRENT_BOOTS)
         self.children: set[ChildRecord] = set()
+        # set once its first child's process is started: set-up that can wait (a
+        # root's advert for `devx ps`) is done while that child boots
+        self.spawned = trio.Event()
         # the hooks (devx.core.hooks) whose lifetime this actor has entered
         self.hooks: list[Any] = []
         self.cancel_reason: str | None = None

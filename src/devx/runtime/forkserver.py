@@ -34,7 +34,6 @@ import sys
 import threading
 import weakref
 from collections import deque
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -86,9 +85,6 @@ _decoder = msgspec.msgpack.Decoder(ZygoteMsg)
 _client: ForkServerClient | None = None
 _inherited: tuple[int, dict[str, str], int] | None = None
 _root_zygote: RootZygote | None = None  # the root's, until its first spawn starts it
-# set by open_nursery around the root it opens: that root spawns at once, so its
-# zygote starts with it (its boot overlaps the root's set-up)
-SPAWNS_SOON: ContextVar[bool] = ContextVar("devx_spawns_soon", default=False)
 
 
 class ForkServerLost(Exception):

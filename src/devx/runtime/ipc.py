@@ -875,6 +875,19 @@ def _earlier_fallback(base: str) -> str | None:
     return None
 
 
+def _ip_literal(host: str) -> str | bytes:
+    """``host`` as bytes when it is an IP address: ``getaddrinfo`` encodes a str host
+    with the idna codec, whose first use imports it (~1-2 ms of every actor's boot);
+    an address needs no encoding. A name stays a str (the codec checks it)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return host.encode("ascii")
+    return host
+
+
 async def open_listener(
     transport: str = "tcp",
     *,
@@ -888,7 +901,7 @@ async def open_listener(
     ``sock_dir`` when that is private (a child uses its parent's directory), else in
     :func:`socket_dir` of ``uds_dir`` / ``$XDG_RUNTIME_DIR`` / ``/tmp``."""
     if transport == "tcp":
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        listeners = await trio.open_tcp_listeners(port, host=_ip_literal(host))
         listener = listeners[0]
         for extra in listeners[1:]:
             await extra.aclose()

@@ -240,6 +240,7 @@ class ActorNursery:
             self.actor.adopt_child_socket(mine, rec.uuid)
             watch.start_soon(self._watch, rec)
             self.actor.children.add(rec)
+            self.actor.spawned.set()
             events.event(
                 schema.ACTOR_SPAWN,
                 **{schema.CHILD_PATH: rec.path, schema.CHILD_PID: rec.pid or -1},
@@ -502,19 +503,19 @@ async def open_nursery(
         root_kwargs["transport"] = _one_transport(enable_transports)
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
-        from . import forkserver
         from .root import open_root_actor
+        from .spawn_methods import SPAWNS_SOON
 
         # a root opened to spawn: its zygote (if any) starts with it, not on the spawn
-        spawns_soon: Token[bool] | None = forkserver.SPAWNS_SOON.set(True)
+        spawns_soon: Token[bool] | None = SPAWNS_SOON.set(True)
         try:
             async with open_root_actor(**root_kwargs), _open_actor_nursery() as an:
-                forkserver.SPAWNS_SOON.reset(spawns_soon)
+                SPAWNS_SOON.reset(spawns_soon)
                 spawns_soon = None
                 yield an
         finally:
             if spawns_soon is not None:
-                forkserver.SPAWNS_SOON.reset(spawns_soon)
+                SPAWNS_SOON.reset(spawns_soon)
         return
     if root_kwargs:
         log.debug("open_nursery(%s): the runtime is already up, root options ignored", root_kwargs)

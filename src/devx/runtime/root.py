@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,8 +14,8 @@ import trio
 
 from ..core import events, hooks, settings
 from ..core import schema as events_schema
-from . import forkserver, registry, spawn_methods, tree_secret
 from . import log as runtime_log
+from . import registry, spawn_methods, tree_secret
 from .actor import Actor, check_actor_name, current_actor
 from .errors import ChannelClosed, as_user_quit, collapse, has_user_quit, strip_cancelled
 from .interrupt import InterruptGuard, first_interrupt, only_interrupts
@@ -103,8 +104,11 @@ async def open_root_actor(
     )
     actor.listen_port = port
     # the zygote starts on the first spawn; with open_nursery's root, at once: it
-    # boots (imports) while the root sets itself up
-    early = method == "forkserver" and forkserver.SPAWNS_SOON.get()
+    # boots (imports) while the root sets itself up. A subprocess tree never loads
+    # the fork server's module
+    if method == "forkserver":
+        from . import forkserver
+    early = method == "forkserver" and spawn_methods.SPAWNS_SOON.get()
     zygote = await forkserver.launch(actor.secret) if early else None
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     try:
@@ -133,7 +137,9 @@ async def open_root_actor(
     finally:
         if zygote is not None:  # the actor failed to start
             await forkserver.discard(zygote)
-        forkserver.end_root()
+        loaded = sys.modules.get(spawn_methods.FORKSERVER_MODULE)
+        if loaded is not None:
+            loaded.end_root()
         guard.restore()
         settings.install(None)
 
