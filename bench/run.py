@@ -38,12 +38,16 @@ def main() -> None:
         os.environ["DEVX_SPAWN_METHOD"] = args.spawn_method
     # as an installed package is: byte-compiled. With PYTHONDONTWRITEBYTECODE set, every
     # fresh process (each sample, each subprocess actor, each zygote) would compile the
-    # modules changed since the last compile again: ~100 ms on a spawn row
+    # modules changed since the last compile again: ~100 ms on a spawn row. The bench
+    # scripts too: a child actor serving a sample's functions imports that script (its
+    # parent's __main__), as a user's script is imported from its .pyc after its first
+    # run; compiled from source, bench_spawn.py alone costs each such child ~5-20 ms
     import compileall
 
     import devx
 
     compileall.compile_dir(str(Path(devx.__file__).parent), quiet=1)
+    compileall.compile_dir(str(common.HERE), maxlevels=0, quiet=1)
     spawn_one, spawn_many = bench_spawn.phases()
     phases = [
         spawn_one,
