@@ -5,6 +5,7 @@ task of its own)."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import time
 
@@ -110,3 +111,31 @@ async def sleep_awaiting() -> None:
 @devx.context
 async def context_no_await(ctx: devx.Context) -> int:
     return 1
+
+
+async def agen_sets_state():
+    """An async generator: run() must refuse it without running any of its code."""
+    STATE["agen"] = "ran"
+    yield 1
+
+
+class _Later:
+    """An awaitable that is not a coroutine (its own ``__await__``)."""
+
+    def __init__(self, value: int):
+        self.value = value
+
+    def __await__(self):
+        yield from trio.lowlevel.checkpoint().__await__()
+        return self.value
+
+
+def _later(value: int) -> _Later:
+    return _Later(value)
+
+
+# callables that are not plain functions: served in a task (the general path), which
+# awaits what they return when it is awaitable
+coroutine_by_partial = functools.partial(add_awaiting, 1)
+awaitable_by_partial = functools.partial(_later)
+agen_by_partial = functools.partial(agen_sets_state)

@@ -273,3 +273,29 @@ def test_in_debug_mode_async_calls_keep_their_own_task(greenback_flag):
 
     first = run_with_child(body, debug_mode=True, maybe_enable_greenback=greenback_flag)
     assert first == ["inline_fns.task_no_await", False]
+
+
+def test_what_a_task_call_returns_decides_how_it_ends():
+    """A call served in a task awaits a coroutine or any other awaitable its
+    function returns; an async generator function (plain or wrapped) is refused
+    without any of its code run, as open_stream_from() is the way to run it."""
+
+    async def body(portal):
+        refused = []
+        for func in ("agen_sets_state", "agen_by_partial"):
+            with pytest.raises(devx.RemoteActorError) as err:
+                await portal.run_from_ns("inline_fns", func)
+            refused.append(str(err.value))
+        return (
+            await portal.run_from_ns("inline_fns", "coroutine_by_partial", b=2),
+            await portal.run_from_ns("inline_fns", "awaitable_by_partial", value=7),
+            refused,
+            await portal.run(fns.state),
+        )
+
+    total, later, refused, state = run_with_child(body)
+    assert (total, later) == (3, 7)
+    assert len(refused) == 2
+    for text in refused:
+        assert "is an async generator: use open_stream_from()" in text
+    assert "agen" not in state

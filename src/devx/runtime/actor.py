@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import AsyncGeneratorType, CoroutineType
 from typing import TYPE_CHECKING, Any, cast
 
 import trio
@@ -376,8 +377,8 @@ class Actor:
                 f"module {ns!r} is not enabled in actor {self.path!r} "
                 f"(enable_modules={enabled}); pass enable_modules=[{ns!r}] when starting it"
             )
-        obj: Any = self._module(ns)
-        for part in func.split("."):
+        obj: Any = self._modules.get(ns) or self._module(ns)
+        for part in func.split(".") if "." in func else (func,):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
@@ -1014,10 +1015,15 @@ class Actor:
                 with trio.CancelScope(shield=True):
                     await agen.aclose()
             return Stop(cid=cid)
-        if inspect.isasyncgenfunction(fn):
-            raise TypeError(f"{msg.ns}.{msg.func} is an async generator: use open_stream_from()")
+        # what fn returned tells what it is (calling an async generator function runs
+        # none of its code): no inspect per call on this hot path
         result = fn(**msg.kwargs)
-        if inspect.isawaitable(result):
+        kind = type(result)
+        if kind is CoroutineType:
+            result = await result
+        elif kind is AsyncGeneratorType and inspect.isasyncgenfunction(fn):
+            raise TypeError(f"{msg.ns}.{msg.func} is an async generator: use open_stream_from()")
+        elif inspect.isawaitable(result):
             result = await result
         return self._return(msg, result)
 

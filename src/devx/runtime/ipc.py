@@ -331,6 +331,9 @@ class Channel:
         # trio.SocketStream (TCP or UDS): read and write its socket directly on the
         # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
         self._sock: Any = getattr(stream, "socket", None)
+        # what the hot paths ask for the fd: the socket trio wraps when it has one
+        # (trio's fileno() is a Python call that asks it; -1 once closed, as trio's)
+        self._fd_of: Any = getattr(self._sock, "_sock", self._sock)
         self._reads_in_a_row = 0
         self._sends_in_a_row = 0
         # the next read waits for the socket first (see wait_first)
@@ -441,12 +444,14 @@ class Channel:
         try:
             if not shield:
                 await trio.lowlevel.checkpoint_if_cancelled()
-            bufs = _buffers(frame)
+            bufs = [frame] if type(frame) is bytearray else _buffers(frame)
+            size = len(frame)
             if self._unsent is not None:  # the rest of a frame send_nowait() began
                 bufs.insert(0, self._unsent)
+                size += len(self._unsent)
                 self._unsent = None
             sent = self._write_now(bufs)
-            if sent == sum(map(len, bufs)):
+            if sent == size:
                 if checkpoint:
                     self._sends_in_a_row += 1
                     if self._sends_in_a_row >= YIELD_EVERY:
@@ -501,7 +506,7 @@ class Channel:
         the caller holds the send lock, so nothing else writes to it meanwhile.
         Several buffers (a raw frame's head and body, held frames) go in one
         ``writev``."""
-        fd = self._sock.fileno() if self._sock is not None else -1
+        fd = self._fd_of.fileno() if self._fd_of is not None else -1
         if fd < 0:
             return 0
         try:
@@ -544,7 +549,7 @@ class Channel:
         still yields every few reads so that a flooding peer cannot starve the
         actor's other tasks."""
         try:
-            sock = self._sock
+            sock = self._fd_of
             if sock is None:
                 data = await self.stream.receive_some(len(view))
                 view[: len(data)] = data

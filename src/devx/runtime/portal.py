@@ -108,24 +108,26 @@ class Portal:
         context: bool = False,
         box: Mailbox | None = None,
     ) -> tuple[int, Mailbox]:
-        if self.channel.closed or self.calls.closed_reason is not None:
+        chan = self.channel
+        calls = chan.calls
+        if chan.closed or calls.closed_reason is not None:
             raise await self._gone()
-        cid, recv = self.calls.open(box)
+        cid, recv = calls.open(box)
         try:
             start = Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream, context=context)
             if self.links_back:  # the callee's span serving it links back to ours
                 start.trace = events.carrier().get("traceparent", "")
             frame = pack(start)
         except IPCEncodeError as exc:
-            self.calls.discard(cid)
+            calls.discard(cid)
             raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
         try:
-            await self.channel.send_raw(frame, checkpoint=False)  # the reply wait follows
+            await chan.send_raw(frame, checkpoint=False)  # the reply wait follows
         except ChannelClosed:
-            self.calls.discard(cid)
+            calls.discard(cid)
             raise await self._gone() from None
         except BaseException:  # cancelled before the frame went out: nothing will answer
-            self.calls.discard(cid)
+            calls.discard(cid)
             raise
         return cid, recv
 
@@ -203,24 +205,27 @@ class Portal:
         first, see :meth:`start_nowait`); a wait that fails cancels the call at the
         callee."""
         cid, recv = call
+        calls = self.channel.calls
         try:
             if flush:
                 await self.channel.flush()
             poll = replywait.poller()
             if poll is None or (fd := self.channel.fileno()) < 0:
-                msg = await self._next(recv)
+                msg = await recv.receive()
             else:  # polled for a little before the loop sleeps (see replywait)
                 poll.expect(fd)
                 try:
-                    msg = await self._next(recv)
+                    msg = await recv.receive()
                 finally:
                     poll.done(fd)
+        except trio.EndOfChannel:  # (as _next says it)
+            raise await self._gone() from None
         except BaseException:
-            if cid in self.calls.pending:
+            if cid in calls.pending:
                 await self._cancel_call(cid)
             raise
         finally:
-            self.calls.discard(cid)
+            calls.discard(cid)
         return self._outcome(msg, ns, func)
 
     def _outcome(self, msg: Any, ns: str, func: str) -> Any:
