@@ -647,6 +647,11 @@ class Channel:
             head = self._raw_head
             body = await self._receive_large(len(self._partial[0]))
         else:
+            if self._rpos == self._rend:  # nothing buffered (the usual case): read now
+                got = await self._receive_into(self._rview)
+                if not got:
+                    return None
+                self._rpos, self._rend = 0, got
             if self._rend - self._rpos < 4 and not await self._fill(4):
                 return None
             (size,) = _LEN.unpack_from(self._rbuf, self._rpos)
