@@ -568,6 +568,10 @@ class TelemetryBackend:
         # signals blocked from the start; the SDK's exporter threads inherit the mask
         self._thread = start_thread(lambda: self._load(delay), "devx-telemetry-load")
 
+    def kick_load(self) -> None:
+        """Start the delayed load now (any thread)."""
+        self._kick.set()
+
     def load_now(self) -> None:
         """Load the sink synchronously on this thread (tests, eager use)."""
         if self._thread is None and not self._loaded.is_set():

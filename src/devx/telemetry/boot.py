@@ -64,13 +64,17 @@ class Session:
         self._bridge: logging.Handler | None = None
         self._env_traceparent: str | bool | None = False  # False: not ours to restore
         self._pruner: threading.Thread | None = None
+        # set by start(load_soon=True): starts the sink's load now (any thread)
+        self.load_kick: Callable[[], None] | None = None
 
     @property
     def file(self) -> str | None:
         """The embedded telemetry file this tree writes, if any."""
         return self.settings.file
 
-    def start(self) -> Session:
+    def start(self, *, load_soon: bool = False) -> Session:
+        """Start this actor's telemetry. ``load_soon``: the file sink's eager load waits
+        for :attr:`load_kick` (or the usual delay) instead of starting at once."""
         s = self.settings
         actor = self.actor
         if s.log_level is not None:
@@ -173,6 +177,11 @@ class Session:
             # step (before, they would be non-recording and lost), so it loads now, in
             # the boot, which it lengthens by the SDK's import (~0.1 s)
             backend.load_now()
+        elif eager and load_soon:
+            # the caller kicks the load when it is off the way (a root: once its first
+            # child is on its way), at the latest after the usual delay
+            backend.start_loading(s.load_delay)
+            self.load_kick = backend.kick_load
         else:
             backend.start_loading(0.0 if eager else s.load_delay)
         self._start_pruning()
@@ -363,7 +372,13 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
     session: Session | None = None
     try:
         session = Session(actor)
-        session.start()
+        # a root loads its file sink once its first child is on its way, not on the way
+        # to it: the load's thread would take the GIL from the root's set-up
+        session.start(load_soon=bool(actor.is_root) and hasattr(actor, "spawned"))
+        if session.load_kick is not None:
+            actor.start_service_soon(
+                _load_once_spawned, actor, session.load_kick, session.settings.load_delay
+            )
     except Exception as err:  # a broken setup means no telemetry, not a dead actor
         logging.getLogger("devx.telemetry").warning("devx telemetry: disabled: %r", err)
         _safe_close(session)
@@ -375,3 +390,13 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
         raise
     else:
         _safe_close(session)
+
+
+async def _load_once_spawned(actor: Any, kick: Callable[[], None], within: float) -> None:
+    """Kick the sink's load once ``actor``'s first child process is started (its boot
+    is the root's wait), or after ``within`` s (then the loader went by itself)."""
+    import trio
+
+    with trio.move_on_after(within):
+        await actor.spawned.wait()
+        kick()
