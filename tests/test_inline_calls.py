@@ -299,3 +299,20 @@ def test_what_a_task_call_returns_decides_how_it_ends():
     for text in refused:
         assert "is an async generator: use open_stream_from()" in text
     assert "agen" not in state
+
+
+def test_a_late_cancel_of_a_finished_call_reaches_no_later_call():
+    """A parked worker's cancel scope is the scope of each plain call it serves, and
+    only while that call runs: a CancelCall for a call that already answered (a
+    caller's cancel that comes late) finds nothing to cancel, and the next call,
+    served by the same parked worker, runs to its end."""
+
+    async def body(portal):
+        first = await portal.run(fns.task_awaiting)
+        finished = portal.channel.calls.peek() - 1  # the cid the first call had
+        await portal._cancel_call(finished)  # sent ahead of the next call, on the same channel
+        return first, await portal.run(fns.task_awaiting), await portal.run(fns.task_awaiting)
+
+    first, second, third = run_with_child(body)
+    assert first == ["inline_fns.task_awaiting", False]
+    assert second == third == ["inline_fns.task_awaiting", True]  # the same parked worker

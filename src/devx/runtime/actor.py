@@ -106,8 +106,9 @@ _current: Actor | None = None
 foreign_caller: contextvars.ContextVar[Channel | None] = contextvars.ContextVar(
     "devx_foreign_caller", default=None
 )
-# the cancel scope of the call this task serves (set by Actor._invoke in the call's own
-# task): cancelled when its caller cancels the call or goes away
+# the cancel scope of the call this task serves (set by Actor._invoke, or _PlainCall.run
+# in its parked worker, in the call's own context): cancelled when its caller cancels the
+# call or goes away
 call_scope: contextvars.ContextVar[trio.CancelScope | None] = contextvars.ContextVar(
     "devx_call_scope", default=None
 )
@@ -890,10 +891,17 @@ class Actor:
         fn: Callable[..., Any] | None = None,
     ) -> None:
         assert self._rpc is not None
+        name = f"{msg.ns}.{msg.func}"
         # register the scope now so a CancelCall right behind finds it
+        if self._workers.parks and not (msg.context or msg.stream or msg.trace):
+            # a plain call: its parked worker's own scope is the call's (see workers.py)
+            call = _PlainCall(self, chan, msg, pending, fn)
+            self._rpc_scopes[(id(chan), msg.cid)] = self._workers.start_scoped(
+                self._rpc, name, call
+            )
+            return
         scope = trio.CancelScope()
         self._rpc_scopes[(id(chan), msg.cid)] = scope
-        name = f"{msg.ns}.{msg.func}"
         self._workers.start_soon(self._rpc, name, self._invoke, chan, msg, scope, pending, fn)
 
     async def _invoke(
@@ -919,22 +927,29 @@ class Actor:
                 reply = self._cancelled_reply(msg, why, by=chan.peer_uid)
         except BaseException as exc:
             if strip_cancelled(exc) is None:  # cancelled (alone, or a group of them)
-                why = self.cancel_reason or "cancelled"
-                await self._reply(chan, self._cancelled_reply(msg, why))
+                await self._reply(chan, self._actor_cancelled_reply(msg))
                 raise
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
-            report = exc
-            if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
-                call = {schema.CALL: f"{msg.ns}.{msg.func}"}
-                events.exception(exc, **call, **self.lineage_attrs())
-                report = await self.run_crash_hooks(exc)
-            reply = Error(cid=msg.cid, error=self.box(report))
+            reply = await self._failed(msg, exc)
         finally:
             self._rpc_scopes.pop(key, None)
             if serving is not None:
                 serving.end()
         await self._reply(chan, reply)
+
+    def _actor_cancelled_reply(self, msg: Start) -> Error:
+        return self._cancelled_reply(msg, self.cancel_reason or "cancelled")
+
+    async def _failed(self, msg: Start, exc: BaseException) -> Error:
+        """The reply to a call that raised ``exc`` (not a cancel): recorded and passed
+        through the crash hooks first, unless it is a user's `q` at a REPL."""
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            log.warning("call %s.%s raised %r in %s", msg.ns, msg.func, exc, self.path)
+        report = exc
+        if not is_user_quit(exc):  # a user's `q` at a REPL is not a crash
+            call = {schema.CALL: f"{msg.ns}.{msg.func}"}
+            events.exception(exc, **call, **self.lineage_attrs())
+            report = await self.run_crash_hooks(exc)
+        return Error(cid=msg.cid, error=self.box(report))
 
     def _serve_span(self, chan: Channel, msg: Start) -> events.SpanHandle:
         """The span of this tree's trace serving a call from another tree, linked back
@@ -1036,6 +1051,58 @@ class Actor:
             raise IPCEncodeError(
                 f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"
             ) from None
+
+
+class _PlainCall:
+    """A call served as :meth:`Actor._invoke` serves it, under its parked worker's
+    cancel scope instead of a scope of its own (see workers.py): what it answers,
+    records and raises is the same, and so is where (its crash hooks and a cancelled
+    call's answer run with no cancelled scope around them, as outside the call's)."""
+
+    __slots__ = ("actor", "chan", "fn", "msg", "pending")
+
+    def __init__(
+        self,
+        actor: Actor,
+        chan: Channel,
+        msg: Start,
+        pending: Awaitable[Any] | None,
+        fn: Callable[..., Any] | None,
+    ):
+        self.actor, self.chan, self.msg, self.pending, self.fn = actor, chan, msg, pending, fn
+
+    async def run(self, scope: trio.CancelScope) -> None:
+        __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
+        actor, chan, msg = self.actor, self.chan, self.msg
+        if chan.peer_root is not None and chan.peer_root != actor.root_uid:
+            foreign_caller.set(chan)  # this task's own context
+        call_scope.set(scope)
+        pending, self.pending = self.pending, None
+        try:
+            reply = await actor._call(chan, msg, pending, self.fn)
+        except BaseException as exc:
+            if scope.cancel_called or strip_cancelled(exc) is None:
+                raise  # answered by unwound(), outside the scope
+            # no longer the call's: a late CancelCall must not reach its crash hooks
+            actor._rpc_scopes.pop((id(chan), msg.cid), None)
+            reply = await actor._failed(msg, exc)
+        else:
+            actor._rpc_scopes.pop((id(chan), msg.cid), None)
+        await actor._reply(chan, reply)
+
+    async def unwound(self, exc: BaseException | None) -> None:
+        __tracebackhide__ = True
+        actor, chan, msg = self.actor, self.chan, self.msg
+        actor._rpc_scopes.pop((id(chan), msg.cid), None)
+        if exc is None:  # its caller cancelled it (or went away)
+            why = "the caller cancelled the call"
+            reply: Error = actor._cancelled_reply(msg, why, by=chan.peer_uid)
+        elif strip_cancelled(exc) is None:  # cancelled (alone, or a group of them)
+            await actor._reply(chan, actor._actor_cancelled_reply(msg))
+            raise exc
+        else:
+            reply = await actor._failed(msg, exc)
+        await actor._reply(chan, reply)
 
 
 def _main_ref() -> tuple[str | None, str | None]:
