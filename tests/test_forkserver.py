@@ -117,6 +117,40 @@ def test_the_zygote_starts_on_the_first_spawn():
     assert not zygotes_of(me)
 
 
+def test_the_zygote_goes_as_the_root_ends_not_after(monkeypatch):
+    """Once the nursery that opened the root is over and its children are gone, the
+    zygote is let go at once: it exits while the root tears itself down (hooks,
+    telemetry, service tasks), where its exit (a big process's memory) was the last
+    step of the teardown. The root still waits for it: the block is left with it gone."""
+    import time
+
+    seen: list[bool] = []
+    zygote_pids: list[int] = []
+    real_close = forkserver.ForkServerClient._close
+
+    async def close(self: forkserver.ForkServerClient) -> None:
+        # the root's service teardown, which used to be what told the zygote to go
+        if self.zygote is not None:
+            pid = self.zygote.pid
+            zygote_pids.append(pid)
+            deadline = time.monotonic() + scaled(10)
+            while alive(pid) and time.monotonic() < deadline:
+                await trio.sleep(0.02)
+            seen.append(not alive(pid))
+        await real_close(self)
+
+    monkeypatch.setattr(forkserver.ForkServerClient, "_close", close)
+
+    async def main() -> None:
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            portal = await an.start_actor("a", enable_modules=["fork_fns"])
+            await portal.run(fork_fns.proc_state)
+
+    trio.run(main)
+    assert seen == [True], "the zygote was still there when the root's services ended"
+    assert not alive(zygote_pids[0]) and not zygotes_of(os.getpid())
+
+
 def test_a_zygote_slow_to_boot_is_waited_for_while_it_makes_progress():
     """The first spawn starts the zygote, whose start takes longer than
     DEVX_BOOT_TIMEOUT (it computes: a slow interpreter start, a loaded machine): the

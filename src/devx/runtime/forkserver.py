@@ -586,6 +586,25 @@ def end_root() -> None:
     _root_zygote = None
 
 
+def release(root: Actor) -> None:
+    """The nursery that opened ``root`` is over and every child of the root is gone:
+    its zygote may go now, while the root tears itself down, rather than once the
+    root's service tasks end (its exit, ~3-5 ms of a big process's memory, was the
+    last step of such a tree's teardown). The zygote exits when the root's side of
+    the connection ends and no child of its is left; the root still waits for it
+    (:meth:`ForkServerClient._close`). A later spawn (none is expected) is a
+    subprocess."""
+    global _client
+    client = _client
+    if client is None or not root.is_root or root.children or client.zygote is None:
+        return
+    _client = None
+    try:
+        client._sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
 def will_fork() -> bool:
     """Whether this actor's children are forked (now, or once the root's first spawn
     started its zygote)."""

@@ -509,10 +509,14 @@ async def open_nursery(
         # a root opened to spawn: its zygote (if any) starts with it, not on the spawn
         spawns_soon: Token[bool] | None = SPAWNS_SOON.set(True)
         try:
-            async with open_root_actor(**root_kwargs), _open_actor_nursery() as an:
-                SPAWNS_SOON.reset(spawns_soon)
-                spawns_soon = None
-                yield an
+            async with open_root_actor(**root_kwargs) as root:
+                try:
+                    async with _open_actor_nursery() as an:
+                        SPAWNS_SOON.reset(spawns_soon)
+                        spawns_soon = None
+                        yield an
+                finally:  # its children are gone: its zygote goes while the root ends
+                    _release_zygote(root)
         finally:
             if spawns_soon is not None:
                 SPAWNS_SOON.reset(spawns_soon)
@@ -521,6 +525,14 @@ async def open_nursery(
         log.debug("open_nursery(%s): the runtime is already up, root options ignored", root_kwargs)
     async with _open_actor_nursery() as an:
         yield an
+
+
+def _release_zygote(root: Actor) -> None:
+    """The fork server's :func:`~devx.runtime.forkserver.release`, when this process
+    loaded it (a tree of subprocesses never does)."""
+    forkserver = sys.modules.get(f"{__package__}.forkserver")
+    if forkserver is not None:
+        forkserver.release(root)
 
 
 @asynccontextmanager
