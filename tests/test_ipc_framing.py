@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from devx.runtime.errors import MsgTypeError
-from devx.runtime.ipc import MAX_PREAUTH_FRAME, RECV_BUFFER, Channel, encode
+from devx.runtime.ipc import MAX_PREAUTH_FRAME, RECV_BUFFER, Channel, SendLock, encode
 from devx.runtime.msgs import Return
 
 pytestmark = pytest.mark.timeout(60)
@@ -334,3 +334,42 @@ def test_send_nowait_sends_nothing_while_another_task_sends_or_once_closed(chann
     busy, free, closed, got = trio.run(main)
     assert (busy, free, closed) == (False, True, False)
     assert values(got) == [big_value, small_value]  # the refused frame never went out
+
+
+def test_the_send_lock_hands_over_in_order_and_frees_itself_past_cancelled_waiters():
+    """SendLock: waiters get it first come, first served; one cancelled while it waits
+    is skipped, and with only cancelled ones left the holder's release frees it (a
+    waiter count out of step with the lot would leave it held by nobody)."""
+
+    async def main() -> tuple[list[str], bool, bool]:
+        lock = SendLock()
+        order: list[str] = []
+        assert lock.acquire_nowait()
+
+        async def waiter(name: str, scope: trio.CancelScope) -> None:
+            with scope:
+                await lock.acquire()
+                order.append(name)
+                lock.release()
+
+        scopes = {name: trio.CancelScope() for name in "abc"}
+        async with trio.open_nursery() as nursery:
+            for name in "abc":
+                nursery.start_soon(waiter, name, scopes[name])
+                await trio.testing.wait_all_tasks_blocked()
+            scopes["b"].cancel()  # b leaves the queue; its count comes back when it runs
+            lock.release()  # to a
+        freed_after_order = not lock.locked()
+        # only a cancelled waiter: the release frees the lock
+        assert lock.acquire_nowait()
+        gone = trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter, "d", gone)
+            await trio.testing.wait_all_tasks_blocked()
+            gone.cancel()
+            lock.release()  # before d has run its cancel: the lot is empty already
+        return order, freed_after_order, lock.acquire_nowait()
+
+    order, freed, free_again = trio.run(main)
+    assert order == ["a", "c"]
+    assert freed and free_again

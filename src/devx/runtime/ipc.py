@@ -200,11 +200,14 @@ class Mailbox:
 
     def put(self, item: Any) -> None:
         self._items.append(item)
-        self._wake()
+        if self._waiter is not None:  # (_wake, inlined: a reply's hot path)
+            task, self._waiter = self._waiter, None
+            trio.lowlevel.reschedule(task)
 
     def close(self) -> None:
         self.closed = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def _wake(self) -> None:
         if self._waiter is not None:
@@ -286,10 +289,11 @@ class SendLock:
     owner task and breaks waiters when that task exits): as much as the write itself
     on the round-trip path. The sender releases in a ``finally``, so no owner to track."""
 
-    __slots__ = ("_lot", "held")
+    __slots__ = ("_lot", "held", "waiters")
 
     def __init__(self) -> None:
         self.held = False
+        self.waiters = 0  # parked in acquire(), or handed the lock and not yet back
         self._lot = trio.lowlevel.ParkingLot()
 
     def locked(self) -> bool:
@@ -307,12 +311,16 @@ class SendLock:
         if not self.held:
             self.held = True
             return
-        await self._lot.park()  # release() handed it to us: it stays held
+        self.waiters += 1
+        try:
+            await self._lot.park()  # release() handed it to us: it stays held
+        finally:
+            self.waiters -= 1
 
     def release(self) -> None:
-        if self._lot:
-            self._lot.unpark()  # the longest waiter holds it now
-        else:
+        # the longest waiter holds it now; none (or only cancelled ones): free. The
+        # count spares the free case the lot's (Python) __bool__ on every send
+        if not (self.waiters and self._lot.unpark()):
             self.held = False
 
 
@@ -430,17 +438,20 @@ class Channel:
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
         # take the lock without a scheduler pass when it is free (the common case):
-        # this is on the round-trip hot path
-        if not self._send_lock.acquire_nowait():
+        # this is on the round-trip hot path (SendLock.acquire_nowait, inlined)
+        lock = self._send_lock
+        if not lock.held:
+            lock.held = True
+        else:
             if shield:
                 deadline = trio.current_time() + lock_timeout
                 with trio.CancelScope(shield=True, deadline=deadline) as waited:
-                    await self._send_lock.acquire()
+                    await lock.acquire()
                 if waited.cancelled_caught:
                     msg = f"channel to {self.peer} busy for {lock_timeout}s"
                     raise ChannelClosed(msg) from None
             else:
-                await self._send_lock.acquire()
+                await lock.acquire()
         try:
             if not shield:
                 await trio.lowlevel.checkpoint_if_cancelled()
@@ -473,7 +484,7 @@ class Channel:
             self.closed = True
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
         finally:
-            self._send_lock.release()
+            lock.release()
 
     def send_nowait(self, frame: Frame | RawFrame) -> bool:
         """Send one encoded frame from synchronous code on the loop's thread, without
