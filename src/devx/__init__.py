@@ -18,14 +18,12 @@ from .runtime import (
     ActorExited,
     ActorID,
     ChannelClosed,
-    Context,
     ContextCancelled,
     ContextError,
     FunctionNotFound,
     IPCEncodeError,
     Lineage,
     ModuleNotEnabled,
-    MsgStream,
     MsgTypeError,
     NoRuntime,
     Portal,
@@ -33,9 +31,7 @@ from .runtime import (
     StreamClosed,
     StreamOverrun,
     current_actor,
-    current_ipc_ctx,
 )
-from .runtime.context import context, stream
 
 # every actor of a tree runs these hooks (devx.core.hooks; imported when an actor
 # boots, each a small module that loads its layer only when the actor's settings ask
@@ -69,6 +65,9 @@ __getattr__ = lazy_getattr(
         "open_actor_cluster": ".runtime.cluster",
         "run_daemon": ".runtime.daemon",
         "Channel": ".runtime.ipc",
+        # decorators: an actor whose modules define no context never loads contexts
+        "context": ".runtime.context",
+        "stream": ".runtime.context",
         # other names of ModuleNotEnabled / ChannelClosed (they print as those: not in
         # __all__, whose exceptions print as their own name)
         "ModuleNotExposed": ".runtime.errors",
@@ -91,6 +90,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .runtime.actor import debug_mode as debug_mode
     from .runtime.actor import is_root_process as is_root_process
     from .runtime.cluster import open_actor_cluster as open_actor_cluster
+    from .runtime.context import Context as Context
+    from .runtime.context import MsgStream as MsgStream
+    from .runtime.context import context as context
+    from .runtime.context import current_ipc_ctx as current_ipc_ctx
+    from .runtime.context import stream as stream
     from .runtime.daemon import run_daemon as run_daemon
     from .runtime.discovery import find_actor as find_actor
     from .runtime.discovery import get_registry as get_registry

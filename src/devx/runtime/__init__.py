@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from ..core.public import lazy_getattr
 from .actor import Actor, current_actor
-from .context import Context, MsgStream, current_ipc_ctx
 from .errors import (
     ActorBootError,
     ActorExited,
@@ -27,10 +26,11 @@ from .errors import (
 from .msgs import ActorID, Lineage
 from .portal import Portal
 
-# what a child actor serving calls needs is imported above; opening trees and
-# nurseries (spawning, the fork server) and discovery load on first use, as does any
-# submodule (``devx.runtime.ipc``)
+# what a child actor serving calls needs is imported above; contexts and streams,
+# opening trees and nurseries (spawning, the fork server) and discovery load on first
+# use, as does any submodule (``devx.runtime.ipc``)
 LAZY = {
+    **dict.fromkeys(("Context", "MsgStream", "current_ipc_ctx"), ".context"),
     "ActorNursery": ".nursery",
     "open_nursery": ".nursery",
     "open_root_actor": ".root",
@@ -39,6 +39,9 @@ LAZY = {
 __getattr__ = lazy_getattr(__name__, LAZY)
 
 if TYPE_CHECKING:
+    from .context import Context as Context
+    from .context import MsgStream as MsgStream
+    from .context import current_ipc_ctx as current_ipc_ctx
     from .discovery import find_actor as find_actor
     from .discovery import get_registry as get_registry
     from .discovery import query_actor as query_actor

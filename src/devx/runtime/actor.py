@@ -22,7 +22,6 @@ import trio
 
 from ..core import events, schema, settings
 from ..core import hooks as _hooks
-from . import context as _context
 from . import inline as _inline
 from . import registry as _registry
 from .boot_watch import CONCURRENT_BOOTS
@@ -84,6 +83,7 @@ from .portal import Portal
 from .workers import CallWorkers
 
 if TYPE_CHECKING:
+    from . import context as _context
     from .child_record import ChildRecord
     from .spawn import ChildProcess
 
@@ -754,6 +754,8 @@ class Actor:
                 if credit is not None and isinstance(msg, StreamAck):
                     credit.add(msg.n)  # open_stream_from's receiver read more
                 else:
+                    from . import context as _context
+
                     _context.deliver_to_callee(self, chan, msg)
             else:
                 chan.calls.deliver(msg)
@@ -833,7 +835,7 @@ class Actor:
         except Exception:
             return False
         kind = self._inline.kind(fn)
-        if kind == _inline.NOT_INLINE or (kind == _inline.ASYNC and _context.is_context_fn(fn)):
+        if kind == _inline.NOT_INLINE or (kind == _inline.ASYNC and _inline.is_context_fn(fn)):
             self._start_invoke(chan, msg, fn=fn)
             return True
         assert self._rpc is not None
@@ -998,8 +1000,11 @@ class Actor:
         if fn is None:
             fn = self.resolve(msg.ns, msg.func)
         if msg.context:
+            # contexts load on their first use: an actor serving plain calls never does
+            from . import context as _context
+
             return self._return(msg, await _context.run_callee(self, chan, msg, fn))
-        if _context.is_context_fn(fn):
+        if _inline.is_context_fn(fn):
             raise ContextError(
                 f"{msg.ns}.{msg.func} is a @devx.context function (in actor {self.path!r}): "
                 "open it with portal.open_context(), not portal.run()"
@@ -1008,8 +1013,10 @@ class Actor:
             if not inspect.isasyncgenfunction(fn):
                 raise TypeError(f"{msg.ns}.{msg.func} is not an async generator function")
             agen = fn(**msg.kwargs)
+            from .context import Credit
+
             # backpressure: at most a window of items the caller has not read yet
-            credit = self._stream_credits[(id(chan), cid)] = _context.Credit()
+            credit = self._stream_credits[(id(chan), cid)] = Credit()
             try:
                 async for value in agen:
                     try:

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 
 from ..core import events, schema, settings
+from ..core.public import present_as
 from . import broadcast, payload, replywait
 from .broadcast import BroadcastReceiver
 from .errors import (
@@ -63,6 +64,7 @@ from .errors import (
     type_name,
     unbox_error,
 )
+from .inline import CONTEXT_MARK, is_context_fn
 from .ipc import YIELD_EVERY, Channel, Mailbox, encode, pack
 from .msgs import (
     CancelCall,
@@ -89,8 +91,6 @@ if TYPE_CHECKING:
 _SEND_TIMEOUT = 0.5
 
 Side = Literal["caller", "callee"]
-
-_MARK = "__devx_context__"
 
 log = logging.getLogger("devx.runtime")
 
@@ -129,7 +129,7 @@ def context(fn: Callable[..., Any] | None = None, *, pld_spec: Any = None) -> An
     if pld_spec is not None:
         payload.check_spec(pld_spec, getattr(fn, "__qualname__", repr(fn)))
         setattr(fn, payload.SPEC_ATTR, pld_spec)
-    setattr(fn, _MARK, True)
+    setattr(fn, CONTEXT_MARK, True)
     return fn
 
 
@@ -145,10 +145,6 @@ def stream(fn: Any = None, **_options: Any) -> Any:
         "stream.send(x)`, opened with portal.open_context()), or an async generator "
         "streamed with portal.open_stream_from()"
     )
-
-
-def is_context_fn(fn: Any) -> bool:
-    return getattr(fn, _MARK, False) is True
 
 
 class Credit:
@@ -916,3 +912,8 @@ def deliver_to_callee(actor: Actor, chan: Channel, msg: Any) -> None:
     ctx = actor.contexts.get((id(chan), msg.cid))
     if ctx is not None:
         ctx._on_msg(msg)
+
+
+# shown as ``devx.<name>`` (reprs, tracebacks) however this module was first imported,
+# as when the package imported them eagerly
+present_as("devx", [Context, MsgStream, current_ipc_ctx, context, stream])

@@ -26,6 +26,15 @@ from typing import Any
 
 NOT_INLINE, SYNC, ASYNC = 0, 1, 2
 
+# what ``@devx.context`` sets on its function (a context never runs inline); here, not
+# in devx.runtime.context, so that an actor serving plain calls need not import that
+CONTEXT_MARK = "__devx_context__"
+
+
+def is_context_fn(fn: Any) -> bool:
+    return getattr(fn, CONTEXT_MARK, False) is True
+
+
 # a frame can only give control back to its driver at one of these (an ``await``
 # compiles to GET_AWAITABLE, SEND, YIELD_VALUE; ``async for``/``async with`` await)
 _SUSPENDING = frozenset({"YIELD_VALUE", "YIELD_FROM", "GET_AWAITABLE", "SEND"})

@@ -25,14 +25,13 @@ a contiguous ``memoryview``).
 from __future__ import annotations
 
 import logging
-import mmap
 import os
 import socket
 import stat
 import struct
 import tempfile
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -41,6 +40,9 @@ from . import addr
 from .addr import Address
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
 from .msgs import ActorID, ErrorInfo, Msg, Return, Start, Started, StreamItem, Yield
+
+if TYPE_CHECKING:
+    import mmap  # (imported by the first frame too large for the shared buffer)
 
 Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
 
@@ -601,6 +603,8 @@ class Channel:
         if self._partial is None:
             if self._big is None or len(self._big) < size:
                 self._big = None
+                import mmap
+
                 self._big = mmap.mmap(-1, size)
             view = memoryview(self._big)[:size]
             start = self._rpos + skip
