@@ -42,8 +42,15 @@ SPAWNING = {
     "devx.runtime.zygote",
     "devx.runtime.discovery",
 }
-# what only an actor that opens or serves a context or a stream needs (issue 26)
-CONTEXTS = {"devx.runtime.context", "devx.runtime.broadcast", "devx.runtime.payload"}
+# what only an actor that calls another (a portal) or opens or serves a context or a
+# stream needs (issue 26): a child registering with its root uses the channel it has
+CALLING = {
+    "devx.runtime.portal",
+    "devx.runtime.replywait",
+    "devx.runtime.context",
+    "devx.runtime.broadcast",
+    "devx.runtime.payload",
+}
 HEAVY = ("stackscope", "greenback", "pdbp", "opentelemetry")
 # what a debug-mode child needs before any REPL opens: the TTY lock view, the session
 # (a pause from any task), ctrl-c shielding, the breakpoint() remap, greenback portals
@@ -72,7 +79,7 @@ def test_a_subprocess_child_imports_what_it_serves() -> None:
     plain = got["plain"]
     assert layers(plain) == LIGHT, layers(plain) ^ LIGHT
     assert not SPAWNING & set(plain), SPAWNING & set(plain)
-    assert not CONTEXTS & set(plain), CONTEXTS & set(plain)
+    assert not CALLING & set(plain), CALLING & set(plain)
     assert "devx.runtime.actor" in plain  # (it did report from a running actor)
     assert "argparse" not in plain  # its command line is read by hand
 

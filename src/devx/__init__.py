@@ -26,7 +26,6 @@ from .runtime import (
     ModuleNotEnabled,
     MsgTypeError,
     NoRuntime,
-    Portal,
     RemoteActorError,
     StreamClosed,
     StreamOverrun,
@@ -105,6 +104,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .runtime.ipc import Channel as Channel
     from .runtime.nursery import ActorNursery as ActorNursery
     from .runtime.nursery import open_nursery as open_nursery
+    from .runtime.portal import Portal as Portal
     from .runtime.root import open_root_actor as open_root_actor
     from .runtime.runtime_vars import RuntimeVars as RuntimeVars
     from .runtime.runtime_vars import get_runtime_vars as get_runtime_vars

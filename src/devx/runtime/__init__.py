@@ -24,19 +24,20 @@ from .errors import (
     StreamOverrun,
 )
 from .msgs import ActorID, Lineage
-from .portal import Portal
 
-# what a child actor serving calls needs is imported above; contexts and streams,
-# opening trees and nurseries (spawning, the fork server) and discovery load on first
-# use, as does any submodule (``devx.runtime.ipc``)
+# what a child actor serving calls needs is imported above; portals (calling another
+# actor), contexts and streams, opening trees and nurseries (spawning, the fork
+# server) and discovery load on first use, as does any submodule (``devx.runtime.ipc``)
 LAZY = {
+    "Portal": ".portal",
     **dict.fromkeys(("Context", "MsgStream", "current_ipc_ctx"), ".context"),
     "ActorNursery": ".nursery",
     "open_nursery": ".nursery",
     "open_root_actor": ".root",
     **dict.fromkeys(("find_actor", "get_registry", "query_actor", "wait_for_actor"), ".discovery"),
 }
-__getattr__ = lazy_getattr(__name__, LAZY)
+# shown as ``devx.<name>`` whichever package they are reached through
+__getattr__ = lazy_getattr(__name__, LAZY, present="devx")
 
 if TYPE_CHECKING:
     from .context import Context as Context
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from .discovery import wait_for_actor as wait_for_actor
     from .nursery import ActorNursery as ActorNursery
     from .nursery import open_nursery as open_nursery
+    from .portal import Portal as Portal
     from .root import open_root_actor as open_root_actor
 
 __all__ = [

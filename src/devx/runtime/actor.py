@@ -79,12 +79,12 @@ from .msgs import (
     Unregister,
     Yield,
 )
-from .portal import Portal
 from .workers import CallWorkers
 
 if TYPE_CHECKING:
     from . import context as _context
     from .child_record import ChildRecord
+    from .portal import Portal
     from .spawn import ChildProcess
 
 log = logging.getLogger("devx.runtime")
@@ -220,6 +220,7 @@ class Actor:
         self.spawn_parent_addr: Addr | None = None  # a child: where its parent listens
         self.parent_chan: Channel | None = None
         self._root_portal: Portal | None = None
+        self._root_chan: Channel | None = None
         self._root_portal_lock = trio.Lock()
         self._service: trio.Nursery | None = None
         self._rpc: trio.Nursery | None = None
@@ -688,17 +689,28 @@ class Actor:
     async def root_portal(self) -> Portal:
         """A portal to the root actor (the parent's channel when it is the root,
         else a direct, lazily opened connection)."""
+        chan = await self.root_channel()
+        from .portal import Portal  # (an actor that only serves calls never loads it)
+
+        if chan is self.parent_chan:
+            return Portal(chan)
+        if self._root_portal is None or self._root_portal.channel is not chan:
+            self._root_portal = Portal(chan)
+        return self._root_portal
+
+    async def root_channel(self) -> Channel:
+        """:meth:`root_portal`'s channel (the registrar's, when it is the root)."""
         if self.is_root:
             raise RuntimeError("this actor is the root")
         if self.parent_chan is not None and self.parent_uid == self.root_uid:
-            return Portal(self.parent_chan)
+            return self.parent_chan
         async with self._root_portal_lock:
-            if self._root_portal is None or self._root_portal.channel.closed:
+            if self._root_chan is None or self._root_chan.closed:
                 assert self.root_addr is not None and self._service is not None
                 chan = await self.connect_to(self.root_addr)
                 self._service.start_soon(self.serve_channel, chan)
-                self._root_portal = Portal(chan)
-        return self._root_portal
+                self._root_chan = chan
+        return self._root_chan
 
     # --- serving a channel ---------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..core import events
+from ..core.public import present_as
 from . import replywait
 from .errors import (
     ChannelClosed,
@@ -321,3 +322,7 @@ class Portal:
             except ChannelClosed:
                 return False
         return True
+
+
+# shown as ``devx.Portal`` however this module was first imported (see devx.runtime)
+present_as("devx", [Portal])

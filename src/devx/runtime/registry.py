@@ -202,7 +202,7 @@ async def _registrar_channel(actor: Actor) -> Channel | None:
             # the registrar is our root: the channel we have to it (our parent's when
             # it is our parent) is the one whose end the registrar notices
             try:
-                return (await actor.root_portal()).channel
+                return await actor.root_channel()
             except (OSError, ChannelClosed, trio.TooSlowError) as exc:
                 actor.note_registrar_problem(addr, exc)
                 continue
