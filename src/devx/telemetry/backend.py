@@ -517,7 +517,6 @@ class TelemetryBackend:
         self._closed = False
         self._loaded = threading.Event()
         self._kick = threading.Event()
-        self._deferred = False  # defer_loading(): the loader starts on a kick
         self._thread: threading.Thread | None = None
         self._flusher: threading.Thread | None = None
         self._flush_kick = threading.Event()
@@ -569,15 +568,8 @@ class TelemetryBackend:
         # signals blocked from the start; the SDK's exporter threads inherit the mask
         self._thread = start_thread(lambda: self._load(delay), "devx-telemetry-load")
 
-    def defer_loading(self) -> None:
-        """No loader thread yet: :meth:`kick_load` starts it, and so does anything that
-        needs the data out (a flush, a crash, a dump); an exit loads inline."""
-        self._deferred = True
-
     def kick_load(self) -> None:
-        """Start the load now (any thread)."""
-        if self._thread is None and self._deferred:
-            self.start_loading(0.0)
+        """Start the delayed load now (any thread)."""
         self._kick.set()
 
     def load_now(self) -> None:
@@ -681,7 +673,7 @@ class TelemetryBackend:
     def _wait_loaded(self, timeout: float) -> bool:
         if self._sink is not None:
             return True
-        self.kick_load()
+        self._kick.set()
         if self._thread is None:
             return False
         return self._loaded.wait(max(0.0, timeout)) and self._sink is not None

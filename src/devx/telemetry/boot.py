@@ -64,10 +64,8 @@ class Session:
         self._bridge: logging.Handler | None = None
         self._env_traceparent: str | bool | None = False  # False: not ours to restore
         self._pruner: threading.Thread | None = None
-        # set by start(load_soon=True): what is left of the start, to call once the
-        # actor's way is clear (see actor_lifetime)
+        # set by start(load_soon=True): starts the sink's load now (any thread)
         self.load_kick: Callable[[], None] | None = None
-        self._closing = False
 
     @property
     def file(self) -> str | None:
@@ -75,10 +73,8 @@ class Session:
         return self.settings.file
 
     def start(self, *, load_soon: bool = False) -> Session:
-        """Start this actor's telemetry. ``load_soon``: the file sink's eager load and
-        the retention pass wait for :attr:`load_kick`: no helper thread is started
-        before (each start waits for the new thread to run, a scheduler slice on a busy
-        machine); anything that needs the data out starts the load as before."""
+        """Start this actor's telemetry. ``load_soon``: the file sink's eager load waits
+        for :attr:`load_kick` (or the usual delay) instead of starting at once."""
         s = self.settings
         actor = self.actor
         if s.log_level is not None:
@@ -184,20 +180,12 @@ class Session:
         elif eager and load_soon:
             # the caller kicks the load when it is off the way (a root: once its first
             # child is on its way), at the latest after the usual delay
-            backend.defer_loading()
-            self.load_kick = self._kick_load
-            return self
+            backend.start_loading(s.load_delay)
+            self.load_kick = backend.kick_load
         else:
             backend.start_loading(0.0 if eager else s.load_delay)
         self._start_pruning()
         return self
-
-    def _kick_load(self) -> None:
-        """The deferred part of :meth:`start` (``load_soon``); nothing once closing."""
-        if self._closing or self.backend is None:
-            return
-        self.backend.kick_load()
-        self._start_pruning()
 
     def _exit_timeout(self) -> float:
         """The bound on flushing at exit. A child keeps well inside its parent's
@@ -211,7 +199,6 @@ class Session:
     def close(self, exc: BaseException | None = None, *, outcome: str | None = None) -> None:
         """End the spans, flush (bounded) and restore the previous backend and logging.
         ``outcome`` overrides the one read off ``exc`` (a crash already recorded)."""
-        self._closing = True
         s = self.settings
         backend = self.backend
         notable = backend is not None and bool(backend.notable)
@@ -406,12 +393,10 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
 
 
 async def _load_once_spawned(actor: Any, kick: Callable[[], None], within: float) -> None:
-    """Start the sink's load (and the retention pass) once ``actor``'s first child
-    process is started (its boot is the root's wait), at the latest after ``within`` s.
-    A root that ends before loads at its exit (the backend's shutdown) and leaves the
-    retention pass to the next root."""
+    """Kick the sink's load once ``actor``'s first child process is started (its boot
+    is the root's wait), or after ``within`` s (then the loader went by itself)."""
     import trio
 
     with trio.move_on_after(within):
         await actor.spawned.wait()
-    kick()
+        kick()
