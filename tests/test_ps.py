@@ -181,3 +181,70 @@ def test_rewrites_are_atomic_for_readers(tmp_path: Path) -> None:
     assert json.loads(Path(path).read_text())["seq"] == 300
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tree-x.json"]
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_a_root_blocked_before_its_first_spawn_is_listed_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root whose loop blocks before its first spawn (sync work, ``input()``, a
+    hang: what ``devx ps`` is for) is listed all the same, and its telemetry file
+    holds its start records: neither waits for the loop (review of 659a8c5/78f2904)."""
+    import subprocess
+
+    rt = tmp_path / "rt"
+    rt.mkdir(mode=0o700)
+    tel = tmp_path / "tree.otlp.jsonl"
+    env = {**os.environ, "DEVX_RUNTIME_DIR": str(rt), "DEVX_TELEMETRY_FILE": str(tel)}
+    script = str(Path(__file__).parent / "scripts" / "root_blocked_before_spawn.py")
+    proc = subprocess.Popen(
+        [PY, script],
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "BLOCKED"
+        monkeypatch.setenv("DEVX_RUNTIME_DIR", str(rt))
+        wait_until(
+            lambda: [t for t in tree_file.trees() if t.pid == proc.pid] or None,
+            scaled(10),
+            "the blocked root listed by devx ps",
+        )
+
+        def names() -> set[str] | None:
+            found: set[str] = set()
+            for line in tel.read_text().splitlines() if tel.exists() else ():
+                for rs in json.loads(line).get("resourceSpans", []):
+                    for ss in rs["scopeSpans"]:
+                        found.update(s["name"] for s in ss["spans"])
+            return found if {"devx.tree.start", "devx.actor.start"} <= found else None
+
+        wait_until(names, scaled(10), "the blocked root's start records in its file")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "RESULT 1"
+        assert proc.wait(scaled(30)) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_value_that_is_not_utf8_is_written_as_the_stdlib_would(tmp_path: Path) -> None:
+    """Bytes of ``os.environ``/``sys.argv`` that are not UTF-8 reach Python as lone
+    surrogates (a ``DEVX_HANG_TAG``, a script's name): msgspec refuses to encode them,
+    the files are still written (escaped, as ``json.dumps`` does; every reader parses
+    with the stdlib); a value no JSON can hold fails before any file is made."""
+    from devx.debug.stack import registry as reg
+
+    tag = os.fsdecode(b"test_caf\xe9")
+    path = str(tmp_path / "tree-x.json")
+    reg.write_json_private(path, {"tag": tag})
+    assert json.loads(Path(path).read_text())["tag"] == tag
+    with pytest.raises(TypeError):
+        reg.write_json_private(str(tmp_path / "tree-y.json"), {"bad": object()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tree-x.json"]

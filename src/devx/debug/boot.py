@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -110,7 +109,12 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         if _debugging(actor):
             await actor.start_service(sigint.serve_presses, actor)  # children's ctrl-c
         await actor.start_service(_publish_lock, actor, lock)  # for `devx ps`, `waiters`
-        await actor.start_service(_advertise, actor, time.time())  # every tree: `devx ps`
+        # every tree, debug or not, for `devx ps`: advertised at once (its first write
+        # is a worker thread's), so a root whose loop blocks before its first spawn
+        # (sync work, a pause, a hang) is listed all the same
+        from . import tree_file
+
+        await actor.start_service(tree_file.publish, actor)
         quit_report.install(actor.path)
     elif _debugging(actor):
         await actor.start_service(tree_lock.follow_root, actor)
@@ -136,8 +140,6 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
 
 
 SESSION_MODULE = "devx.debug.session"
-# a root that has not spawned by then advertises itself anyway (see _advertise)
-ADVERTISE_WITHIN_S = 0.2
 
 
 def _debugging(actor: Actor) -> bool:
@@ -157,22 +159,6 @@ async def _publish_lock(actor: Actor, lock: Any, task_status: Any = None) -> Non
     from . import lock_file
 
     await lock_file.publish(actor, lock)
-
-
-async def _advertise(actor: Actor, started: float, task_status: Any = None) -> None:
-    """The tree's advert for ``devx ps`` (:func:`tree_file.publish`), written once the
-    root's first child is on its way (its boot takes the root's wait, which this
-    fills) or ``ADVERTISE_WITHIN_S`` after the root started, whichever is first: its
-    import and first write are not on the way to the first spawn."""
-    import trio
-
-    if task_status is not None:
-        task_status.started()
-    with trio.move_on_after(ADVERTISE_WITHIN_S):
-        await actor.spawned.wait()
-    from . import tree_file
-
-    await tree_file.publish(actor, started=started)
 
 
 def _greenback_portals(actor: Actor) -> AbstractAsyncContextManager[Any]:

@@ -84,10 +84,9 @@ def _count(actor: Actor) -> int | None:
     return sum(1 for e in table.entries.values() if e.root_uid == actor.uid)
 
 
-async def publish(actor: Actor, task_status: Any = None, *, started: float | None = None) -> None:
+async def publish(actor: Actor, task_status: Any = None) -> None:
     """The root's service task: advertise the tree until it exits, then remove the
-    file. Reports started at once (the writes are a worker thread's). ``started``:
-    when the root started (default: now)."""
+    file. Reports started at once (the writes are a worker thread's)."""
     import trio
 
     from ..core import settings
@@ -101,7 +100,7 @@ async def publish(actor: Actor, task_status: Any = None, *, started: float | Non
         "name": actor.name,
         "uid": f"{actor.name}@{actor.uid.uuid[:8]}",
         "path": actor.path,
-        "started": time.time() if started is None else started,
+        "started": time.time(),
         "debug": bool(actor.debug_mode or actor.config.debug_tree),
         "attach": settings.current().attach,
         "actors": _count(actor),

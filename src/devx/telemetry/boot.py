@@ -110,12 +110,22 @@ class Session:
                     namespace, path = program, program + path[len(namespace) :]
             resource["service.name"] = path
             resource["service.namespace"] = namespace
-        factory = self._sink_factory or _default_factory(s, self.lineage, resource)
+        # the file sink is cheap to build: build it at once (beside the boot, on the
+        # loader thread) so that a short-lived actor's exit does not pay for it; the
+        # SDK waits a little, off the spawn-to-ready path
+        file_only = _file_sink_only(s)
+        eager = file_only and s.load_delay == config.DEFAULT_LOAD_DELAY
+        # an eager load decides its sink now, as when it ran at once: a root's load
+        # waits for its first spawn, and an OTel API its block imports meanwhile must
+        # not turn it into the SDK's (loaded during that child's boot)
+        factory = self._sink_factory or _default_factory(
+            s, self.lineage, resource, file_only=True if eager else None
+        )
+        # a sink not decided yet is asked again at exit: the code may have imported the
+        # OTel API meanwhile
+        cheap: Callable[[], bool] = (lambda: True) if eager else (lambda: _file_sink_only(s))
         backend = self.backend = TelemetryBackend(
-            factory,
-            log_attrs=self.lineage,
-            # asked again at exit: the code may have imported the OTel API meanwhile
-            cheap_sink=None if self._sink_factory else lambda: _file_sink_only(s),
+            factory, log_attrs=self.lineage, cheap_sink=None if self._sink_factory else cheap
         )
         self._prev = events.install(backend)
 
@@ -166,11 +176,6 @@ class Session:
         logging.getLogger("devx").addHandler(self._bridge)
         if self.logs is not None:
             backend.after_load(self.logs.finish)
-        # the file sink is cheap to build: build it at once (beside the boot, on the
-        # loader thread) so that a short-lived actor's exit does not pay for it; the
-        # SDK waits a little, off the spawn-to-ready path
-        file_only = _file_sink_only(s)
-        eager = file_only and s.load_delay == config.DEFAULT_LOAD_DELAY
         uses_otel_api = "opentelemetry.trace" in sys.modules and self._sink_factory is None
         if uses_otel_api and not file_only:
             # the actor's code uses the OTel API: its spans need the SDK from its first
@@ -327,10 +332,16 @@ def _notice_asked() -> bool:
 
 
 def _default_factory(
-    settings: config.Settings, lineage: Mapping[str, Any], resource: Mapping[str, Any]
+    settings: config.Settings,
+    lineage: Mapping[str, Any],
+    resource: Mapping[str, Any],
+    *,
+    file_only: bool | None = None,
 ) -> Callable[[], Sink]:
+    """``file_only``: the sink decided at the start; None: when it loads."""
+
     def factory() -> Sink:
-        if _file_sink_only(settings):
+        if file_only if file_only is not None else _file_sink_only(settings):
             from . import file_sink
 
             return file_sink.build_sink(settings, lineage, resource)

@@ -212,7 +212,7 @@ def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
     st.coalesce_s = settings.current().stack_dump_coalesce
     try:
         st.registry_file = _reg.register(_entry_for(st.actor, sig))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # dumps on the signal work all the same
         log.warning("devx: could not register for `devx dump`: %s", exc)
     if not _atexit_registered:
         atexit.register(_atexit_cleanup)

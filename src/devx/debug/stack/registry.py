@@ -117,17 +117,39 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def write_json_private(path: str, data: dict[str, Any]) -> None:
-    """``data`` as JSON in ``path``, atomically (a 0600 temp file beside it, then a
-    rename): a reader sees the old file or the new one, never half of one."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+def json_bytes(data: Any) -> bytes:
+    """``data`` as JSON. msgspec refuses a lone surrogate (how Python holds bytes of
+    ``os.environ`` or ``sys.argv`` that are not UTF-8, e.g. a hang tag); the stdlib
+    escapes it, and every reader of these files parses with the stdlib."""
+    try:
+        return msgspec.json.encode(data)
+    except UnicodeEncodeError:
+        import json
+
+        return json.dumps(data).encode()
+
+
+def _write_private_tmp(tmp: str, body: bytes) -> None:
+    """``body`` in a new 0600 file ``tmp`` (one left by a killed writer replaced);
+    no ``tmp`` is left behind when the write fails."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        write_all(fd, msgspec.json.encode(data))
-    finally:
+        write_all(fd, body)
+    except BaseException:
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+
+
+def write_json_private(path: str, data: dict[str, Any]) -> None:
+    """``data`` as JSON in ``path``, atomically (a 0600 temp file beside it, then a
+    rename): a reader sees the old file or the new one, never half of one."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    _write_private_tmp(tmp, json_bytes(data))
     if _swap(tmp, path):  # tmp holds the old file now
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -164,7 +186,14 @@ def _swap(tmp: str, path: str) -> bool:
     if _renameat2 is False or not os.path.lexists(path):
         return False
     src, dst = os.fsencode(tmp), os.fsencode(path)
-    return bool(_renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_EXCHANGE) == 0)
+    if _renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes
+    import errno
+
+    if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        _renameat2 = False  # this kernel or file system has no exchange: not asked again
+    return False
 
 
 # --- /proc readers ------------------------------------------------------------------
@@ -291,13 +320,7 @@ def register(entry: Entry) -> str | None:
         return None
     final = os.path.join(base, f"{entry.pid}.json")
     tmp = os.path.join(base, f".{entry.pid}.json.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        write_all(fd, msgspec.json.encode(entry.to_json()))
-    finally:
-        os.close(fd)
+    _write_private_tmp(tmp, json_bytes(entry.to_json()))
     os.replace(tmp, final)
     return final
 
