@@ -241,3 +241,35 @@ async def started_then_sync_work(ctx: devx.Context, flag: str, bound: float) -> 
 def open_ctx_gate() -> None:
     assert _ctx_gate is not None
     _ctx_gate.set()
+
+
+_kept_ctx: devx.Context | None = None
+_kept_gate: trio.Event | None = None
+
+
+@devx.context
+async def keep_ctx(ctx: devx.Context) -> int:
+    """Keep this context past its end (for cancel_kept_ctx); the serving task's id."""
+    global _kept_ctx
+    _kept_ctx = ctx
+    await ctx.started(None)
+    return id(trio.lowlevel.current_task())
+
+
+async def wait_kept_gate() -> int:
+    """Wait until cancel_kept_ctx is done; the serving task's id."""
+    global _kept_gate
+    _kept_gate = trio.Event()
+    await _kept_gate.wait()
+    return id(trio.lowlevel.current_task())
+
+
+def kept_gate_open() -> bool:
+    return _kept_gate is not None
+
+
+async def cancel_kept_ctx() -> None:
+    """ctx.cancel() on the context keep_ctx kept, long over; then let wait_kept_gate go."""
+    assert _kept_ctx is not None and _kept_gate is not None
+    await _kept_ctx.cancel()
+    _kept_gate.set()

@@ -477,3 +477,33 @@ def test_context_cancel_timeout_bounds_the_wait_for_a_stubborn_callee():
     assert m, out.stdout
     assert float(m.group(1)) >= 1.5  # it waited for the callee as long as it was told
     assert "callee finished before the exit: False" in out.stdout  # and no longer
+
+
+def test_cancel_of_an_ended_context_reaches_no_later_call():
+    """A context served by a parked worker runs under the worker's cancel scope (its
+    ctx.cancel() cancels it): once the context is over, a ctx.cancel() on it (kept by
+    the callee's code) must not cancel the next call that worker serves."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.keep_ctx) as (ctx, _):
+                pass
+            served_ctx = await ctx.result()
+            got: list[int] = []
+            async with trio.open_nursery() as tn:
+
+                async def waiter() -> None:
+                    got.append(await portal.run(ctx_fns.wait_kept_gate))
+
+                tn.start_soon(waiter)
+
+                async def gate_open() -> bool | None:
+                    return await portal.run(ctx_fns.kept_gate_open) or None
+
+                await await_until(gate_open, scaled(5), "the waiting call")
+                await portal.run(ctx_fns.cancel_kept_ctx)
+            assert got == [served_ctx]  # the same parked worker, not cancelled
+            await portal.cancel_actor()
+
+    run(main)

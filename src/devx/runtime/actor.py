@@ -907,8 +907,9 @@ class Actor:
         assert self._rpc is not None
         name = f"{msg.ns}.{msg.func}"
         # register the scope now so a CancelCall right behind finds it
-        if self._workers.parks and not (msg.context or msg.stream or msg.trace):
-            # a plain call: its parked worker's own scope is the call's (see workers.py)
+        if self._workers.parks and not (msg.stream or msg.trace):
+            # a plain call or a context: its parked worker's own scope is the call's
+            # (see workers.py); a context's ctx.cancel() in the callee cancels it too
             call = _PlainCall(self, chan, msg, pending, fn)
             self._rpc_scopes[(id(chan), msg.cid)] = self._workers.start_scoped(
                 self._rpc, name, call
@@ -1073,10 +1074,11 @@ class Actor:
 
 
 class _PlainCall:
-    """A call served as :meth:`Actor._invoke` serves it, under its parked worker's
-    cancel scope instead of a scope of its own (see workers.py): what it answers,
-    records and raises is the same, and so is where (its crash hooks and a cancelled
-    call's answer run with no cancelled scope around them, as outside the call's)."""
+    """A plain call or a context served as :meth:`Actor._invoke` serves it, under its
+    parked worker's cancel scope instead of a scope of its own (see workers.py): what it
+    answers, records and raises is the same, and so is where (its crash hooks and a
+    cancelled call's answer run with no cancelled scope around them, as outside the
+    call's)."""
 
     __slots__ = ("actor", "chan", "fn", "msg", "pending")
 

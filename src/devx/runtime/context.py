@@ -883,6 +883,9 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
     finally:
         _current_ctx.reset(token)
         ctx._done = True
+        # the scope may be a parked worker's, which serves other calls after this one:
+        # a ctx.cancel() on this context once it is over must not reach them
+        ctx._scope = None
         actor.contexts.pop(key, None)
 
 

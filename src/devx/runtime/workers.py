@@ -14,8 +14,8 @@ park, the others end as before. Cancelling the nursery ends parked workers;
 :meth:`CallWorkers.close` lets them end when the nursery is to finish without a
 cancel (a parked worker would keep it open).
 
-Each worker runs in a cancel scope of its own, for its whole life. A plain call
-(:meth:`CallWorkers.start_scoped`: not a context, stream or traced call) has no scope
+Each worker runs in a cancel scope of its own, for its whole life. A plain call or a
+context (:meth:`CallWorkers.start_scoped`: not a stream or traced call) has no scope
 of its own: the worker's is registered as the call's while it runs (trio's
 ``CancelScope`` enter and exit cost as much as a scheduler pass, ~1/5 of such a
 call's CPU in the callee). A call cancelled through it is answered outside it (its
@@ -121,7 +121,9 @@ class CallWorkers:
                     else:
                         await job.run(scope)
                     job = None
-                    if self._closed or len(self._idle) >= MAX_IDLE:
+                    # cancelled while its call ended normally (a context's callee that
+                    # ctx.cancel()-ed itself and caught the cancel): the scope is spent
+                    if self._closed or len(self._idle) >= MAX_IDLE or scope.cancel_called:
                         return
                     task.name = IDLE_NAME
                     task.context = (
