@@ -302,7 +302,9 @@ class Context:
         self._actor = actor
         self._portal = portal
         self._to_callee = side == "caller"  # direction of the frames this side sends
-        self._lot = trio.lowlevel.ParkingLot()
+        # tasks waiting in _wait (FIFO): a list, not a ParkingLot, whose park and
+        # unpark_all are several Python calls each (two waits a context on the caller)
+        self._waiting: list[trio.lowlevel.Task] = []
         self._started = False
         self._first: Any = None
         self._items: deque[Any] = deque()
@@ -361,8 +363,8 @@ class Context:
             self._remote_error = unbox_error(msg.error)
             if self._scope is not None:
                 self._scope.cancel()
-        if self._lot:
-            self._lot.unpark_all()
+        if self._waiting:
+            self._wake()
 
     def _on_lost(self) -> None:
         if self._done:
@@ -370,7 +372,7 @@ class Context:
         self._lost = True
         if self._final is None and self._scope is not None:
             self._scope.cancel()
-        self._lot.unpark_all()
+        self._wake()
 
     async def _wait(self, ready: Callable[[], bool]) -> None:
         if ready():
@@ -379,7 +381,20 @@ class Context:
             await trio.lowlevel.checkpoint_if_cancelled()
             return
         while not ready():
-            await self._lot.park()
+            task = trio.lowlevel.current_task()
+            self._waiting.append(task)
+
+            def abort(_: Any, task: trio.lowlevel.Task = task) -> trio.lowlevel.Abort:
+                self._waiting.remove(task)  # not woken yet: still listed
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake(self) -> None:
+        """Wake every task waiting in :meth:`_wait` (each checks what it waits for)."""
+        waiting, self._waiting = self._waiting, []
+        for task in waiting:
+            trio.lowlevel.reschedule(task)
 
     async def _wait_reply(self, ready: Callable[[], bool]) -> None:
         """Caller: :meth:`_wait` for a frame of the callee (its ``Started``, its
@@ -580,7 +595,7 @@ class Context:
             return
         self._stream_state = "closed"
         self._items.clear()
-        self._lot.unpark_all()
+        self._wake()
         await self._send_end()
 
     async def _send_end(self) -> None:
