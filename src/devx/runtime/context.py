@@ -38,6 +38,7 @@ when its receiver has that many unread, so memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -385,7 +386,10 @@ class Context:
             self._waiting.append(task)
 
             def abort(_: Any, task: trio.lowlevel.Task = task) -> trio.lowlevel.Abort:
-                self._waiting.remove(task)  # not woken yet: still listed
+                # not woken yet: still listed, unless a ctrl-c cut _wake short between
+                # taking the list and rescheduling it (then it never will be)
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(task)
                 return trio.lowlevel.Abort.SUCCEEDED
 
             await trio.lowlevel.wait_task_rescheduled(abort)
