@@ -117,7 +117,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def json_bytes(data: Any) -> bytes:
+def _json_bytes(data: Any) -> bytes:
     """``data`` as JSON. msgspec refuses a lone surrogate (how Python holds bytes of
     ``os.environ`` or ``sys.argv`` that are not UTF-8, e.g. a hang tag); the stdlib
     escapes it, and every reader of these files parses with the stdlib."""
@@ -149,7 +149,7 @@ def write_json_private(path: str, data: dict[str, Any]) -> None:
     """``data`` as JSON in ``path``, atomically (a 0600 temp file beside it, then a
     rename): a reader sees the old file or the new one, never half of one."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    _write_private_tmp(tmp, json_bytes(data))
+    _write_private_tmp(tmp, _json_bytes(data))
     if _swap(tmp, path):  # tmp holds the old file now
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -319,9 +319,7 @@ def register(entry: Entry) -> str | None:
     if base is None:
         return None
     final = os.path.join(base, f"{entry.pid}.json")
-    tmp = os.path.join(base, f".{entry.pid}.json.tmp")
-    _write_private_tmp(tmp, json_bytes(entry.to_json()))
-    os.replace(tmp, final)
+    write_json_private(final, entry.to_json())
     return final
 
 
