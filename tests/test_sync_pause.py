@@ -102,6 +102,33 @@ def test_pause_in_a_to_thread_worker(repl):
     assert r.finish() == 0
 
 
+def test_a_step_over_a_to_thread_call_whose_thread_pauses(repl):
+    """The thread's pause is its own REPL, not a re-entry of the stepping task's (trio
+    runs the thread's `from_thread.run` in that very task): the step gives the
+    terminal up, the thread's REPL opens, then the step stops on the next line."""
+    r = repl("step_onto_thread_pause.py")
+    r.expect(banner("PAUSE", "stepper", "root/stepper"))
+    r.prompt()
+    assert "-> got = await trio.to_thread.run_sync(in_thread, item)" in r.cmd("n")
+    r.child.sendline("n")
+    r.expect(banner("THREAD", "stepper", "root/stepper") + r": thread '[^']*in_thread[^']*'")
+    out = r.prompt()
+    assert stops_at_banner_line(out, "-> devx.pause_from_sync()") == (
+        "step_onto_thread_pause.py(12)in_thread()"
+    )
+    assert r.cmd("p shout").strip().endswith("'SPAM'")
+    r.child.sendline("c")
+    r.expect(banner("STEP", "stepper", "root/stepper"))
+    out = r.prompt()
+    assert stops_at_banner_line(out, '-> done = got + "!"') == (
+        "step_onto_thread_pause.py(19)work()"
+    )
+    assert r.cmd("p got").strip().endswith("'SPAM'")
+    r.child.sendline("c")
+    r.expect_exact("stepper returned SPAM!")
+    assert r.finish() == 0
+
+
 def test_ctrl_c_while_a_thread_repl_is_live(repl):
     r = repl("to_thread_pause.py")
     r.expect(banner("THREAD", "root", "root"))

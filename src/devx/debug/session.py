@@ -180,7 +180,9 @@ class Session:
         global current
         task = current_task() if owned else None
         live = current
-        if live is not None and live.owned_by_current_task():
+        # (unowned: a thread's pause, whose `trio.from_thread.run` may run this in the
+        # very task that started the thread, the one stepping: another REPL, queued)
+        if owned and live is not None and live.owned_by_current_task():
             live.reentered(reason)
             return live
         session = cls(actor, reason, location)
