@@ -134,9 +134,13 @@ def test_ctrl_c_while_a_thread_repl_is_live(repl):
     r.expect(banner("THREAD", "root", "root"))
     r.prompt()
     r.wait_reading()
+    r.child.send("p 40")  # half a line typed: readline holds it
+    r.expect_exact("p 40")
     r.child.sendintr()
     r.expect_exact("ctrl-c shielded: root is in the REPL")
-    assert r.cmd("p 40 + 2").strip().endswith("42")  # the same REPL, the loop unharmed
+    # the prompt comes back with what was typed, as the thread's readline still has it
+    r.expect_exact("(Pdb+) p 40")
+    assert r.cmd(" + 2").strip().endswith("42")  # the same REPL, the loop unharmed
     r.child.sendline("c")
     r.expect_exact("worker returned SPAM")
     assert r.finish() == 0

@@ -88,7 +88,10 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
         )
         if live.repl_thread in (None, threading.get_ident()):
             raise KeyboardInterrupt  # pdb's command loop catches it and prompts again
-        return  # (a REPL in another thread: raising here would hit the trio loop)
+        # a REPL in another thread (raising here would hit the trio loop) reads on:
+        # its prompt again, with what was typed so far (still in readline's buffer)
+        _prompt_again(live.pdb)
+        return
     state = tree_lock.view.state
     if actor.is_root and _forced:
         _forced = False
@@ -115,6 +118,17 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
                 _end_tree(prev, signum, frame)
         return  # a child holds it: that child speaks (its prompt, or its step)
     _end_tree(prev, signum, frame)
+
+
+def _prompt_again(pdb: Any) -> None:
+    """Draw a thread REPL's prompt again under the shield's line, as pdb does after
+    its own KeyboardInterrupt (no import here: readline is loaded by the REPL)."""
+    readline = sys.modules.get("readline")
+    typed = ""
+    if readline is not None:
+        with contextlib.suppress(Exception):
+            typed = readline.get_line_buffer()
+    os.write(1, f"{getattr(pdb, 'prompt', '')}{typed}".encode())
 
 
 def _end_tree(prev: Handler, signum: int, frame: FrameType | None) -> None:
