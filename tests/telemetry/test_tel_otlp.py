@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from tel_support import fake_actor
 
-from conftest import scaled
+from conftest import run_script, scaled
 from devx.core import events
 from devx.telemetry import backend, boot
 
@@ -227,3 +227,47 @@ def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsy
     assert len(warned) == 1, warned
     assert warned[0].startswith("exporting to the OTLP collector fails"), warned
     assert "127.0.0.1" in warned[0] or "not waiting any longer" in warned[0]
+
+
+# a one-child tree exporting to a collector nothing listens on
+_TREE_FACING_A_DEAD_COLLECTOR = """
+import trio, devx
+
+async def main():
+    async with devx.open_nursery(name="deadtree") as an:
+        portal = await an.start_actor("w", enable_modules=["json"])
+        print(await portal.run_from_ns("json", "dumps", obj=[1, 2]))
+
+trio.run(main)
+"""
+
+
+@pytest.mark.parametrize("keep_file", [False, True], ids=["otlp-only", "otlp-and-file"])
+def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, keep_file) -> None:
+    """A real tree: the one warning names the telemetry file when one is written,
+    and says none is (and how to get one) when the endpoint turned the default off."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connection refused
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        "DEVX_TELEMETRY_EXIT_TIMEOUT": "1",
+    }
+    file = tmp_path / "kept.otlp.jsonl"
+    if keep_file:
+        env["DEVX_TELEMETRY_FILE"] = str(file)
+    out = run_script("-c", _TREE_FACING_A_DEAD_COLLECTOR, **env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[0] == "[1, 2]"
+    # (a named file is also announced on stderr, in a plain line)
+    logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
+    warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+    assert len(warned) == 1, out.stderr
+    if keep_file:
+        assert f"(the telemetry file {file} still has them)" in warned[0]
+        assert file.stat().st_size > 0
+    else:
+        assert "telemetry file" in warned[0]  # the claim it has them would be false
+        assert "no telemetry file is written: DEVX_TELEMETRY_FILE=PATH keeps one" in warned[0]

@@ -74,6 +74,17 @@ def tree_member(flag: bool) -> None:
     _tree_member = flag
 
 
+# the telemetry file this process writes beside its OTLP export (None: none), so
+# that a failing collector's warning says where the records still are, if anywhere
+_file_beside: str | None = None
+
+
+def file_beside_collector(path: str | None) -> None:
+    """This process also writes the telemetry file ``path`` (None: no file)."""
+    global _file_beside
+    _file_beside = path
+
+
 def warn_once(key: str, msg: str) -> None:
     """One warning per ``key`` per process, on the ``devx.telemetry`` logger; one per
     tree for what every actor would say alike (a dead collector)."""
@@ -81,9 +92,15 @@ def warn_once(key: str, msg: str) -> None:
         # a failing collector: every exporter, flush and SDK logger says so its own
         # way; the first one speaks for all of them, once
         key = "collector"
+        cause = msg if len(msg) <= 300 else msg[:299] + "…"
+        kept = (
+            f"the telemetry file {_file_beside} still has them"
+            if _file_beside
+            else "no telemetry file is written: DEVX_TELEMETRY_FILE=PATH keeps one too"
+        )
         msg = (
-            f"exporting to the OTLP collector fails ({msg[:300]}); records may be "
-            "missing there (the telemetry file still has them); not said again"
+            f"exporting to the OTLP collector fails ({cause}); records may be missing "
+            f"there ({kept}); not said again"
         )
     if key in _warned:
         return

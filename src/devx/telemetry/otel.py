@@ -556,6 +556,7 @@ def build_sink(
     """The sink for one actor process, exporting where ``settings`` say."""
     span_exporters: list[tuple[str, Any]] = []
     log_exporters: list[tuple[str, Any]] = []
+    _backend.file_beside_collector(None)
     if settings.file:
         try:
             if settings.file_is_default:
@@ -563,6 +564,7 @@ def build_sink(
             out = AppendFile(settings.file)
             span_exporters.append(("file", OtlpJsonFileSpanExporter(out)))
             log_exporters.append(("file", OtlpJsonFileLogExporter(out)))
+            _backend.file_beside_collector(settings.file)
         except OSError as exc:
             warn_once("file", f"cannot write telemetry file {settings.file}: {exc}")
     if settings.otlp_protocol:
