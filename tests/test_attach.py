@@ -142,9 +142,18 @@ def test_second_client_refused_killed_client_gives_the_repl_back(proc_tree, rt):
     last.expect(BANNER)
     last.prompt()
     assert "-> x += 1" in last.cmd("n")
-    last.child.sendline("c")
-    last.expect_exact("[devx attach] tree 'root'")
+    last.child.sendcontrol("\\")  # detached after a step: the REPL is a line further
+    last.expect_exact("[devx attach] detached")
     assert last.finish() == 0
+    tree_says(tree, "root/w0: the client detached")
+
+    back = client(rt)
+    back.expect(BANNER)  # the banner names where it first stopped ...
+    # ... and pdb's stop line under it, where the REPL stands now
+    assert re.search(r"attach_tree\.py\(\d+\)work\(\)\r?\n-> x \+= 1", back.prompt())
+    back.child.sendline("c")
+    back.expect_exact("[devx attach] tree 'root'")
+    assert back.finish() == 0
     assert tree.wait() == 0
     assert "results [41]" in tree.output()[0]
 

@@ -245,8 +245,21 @@ class AttachedIO:
     def _reattach(self) -> bool:
         if not self.wait_client():
             return False
-        self.write(self.banner + self.prompt)
+        self.write(self.banner)
+        self._where_now()
+        self.write(self.prompt)
         return True
+
+    def _where_now(self) -> None:
+        """Under the banner of a REPL attached again, pdb's stop line as it is now:
+        the banner names where it first stopped, the user may have stepped since.
+        (On the REPL's own thread: this is its ``readline``.)"""
+        pdb = self.pdb
+        stack = getattr(pdb, "stack", None)
+        if pdb is None or not stack or getattr(pdb, "curframe", None) is None:
+            return
+        with contextlib.suppress(Exception):  # only a courtesy: never break the REPL
+            pdb.print_stack_entry(stack[pdb.curindex])
 
 
 def serve(session: Any, what: str) -> AttachedIO | None:
