@@ -106,6 +106,67 @@ def test_log_json_lines_carry_the_actor_and_an_explicit_loglevel_wins(tmp_path):
     assert "hello from" not in quiet.stderr and "cancel-level" not in quiet.stderr
 
 
+# a peer program that never touches tractor.log: only `loglevel=` names the level
+LEVEL_PROGRAM = """
+    import logging
+    import sys
+
+    import trio
+    import devx as tractor
+
+    log = logging.getLogger("devx.app")
+
+
+    async def hello():
+        log.info("hello from %s", tractor.current_actor().path)
+        log.log(22, "a cancel-level line")
+
+
+    async def main():
+        async with tractor.open_nursery(loglevel=sys.argv[1]) as an:
+            log.info("root opened its tree")
+            await (await an.run_in_actor(hello, name="kid")).result()
+
+
+    if __name__ == "__main__":
+        trio.run(main)
+"""
+
+
+def test_a_peer_level_given_to_the_tree_is_that_level_in_every_actor(tmp_path):
+    """``open_nursery(loglevel="cancel")`` (the peer's 22) shows the child's
+    cancel-level line and hides info, with telemetry on or off; ``"pdb"`` (500)
+    hides both; an unknown name is refused at the root, naming it."""
+    script = tmp_path / "levels.py"
+    script.write_text(textwrap.dedent(LEVEL_PROGRAM))
+    for telemetry in ("", "off"):
+        env = {"DEVX_LOG_FORMAT": "console", "DEVX_TELEMETRY_FILE": telemetry}
+        out = run_script(script, "cancel", **env)
+        assert out.returncode == 0, out.stderr
+        assert "root opened its tree" not in out.stderr and "hello from" not in out.stderr
+        assert any(
+            line.startswith("[devx root/kid pid ")
+            and line.endswith("CANCEL devx.app: a cancel-level line")
+            for line in out.stderr.splitlines()
+        ), out.stderr
+        out = run_script(script, "pdb", **env)
+        assert out.returncode == 0, out.stderr
+        assert "hello from" not in out.stderr and "cancel-level" not in out.stderr
+    out = run_script(script, "loud")
+    assert out.returncode == 1
+    assert "ValueError: unknown log level 'loud'" in out.stderr
+    out = run_script(script, "info", DEVX_LOG_FORMAT="console")
+    assert "INFO devx.app: hello from root/kid" in out.stderr  # the stdlib's names as ever
+
+
+def test_devx_log_level_takes_the_peers_names_too():
+    for name in ("transport", "runtime", "devx", "cancel", "pdb", "Info", "15"):
+        out = run_script("-m", "devx", "settings", "--check", DEVX_LOG_LEVEL=name)
+        assert out.returncode == 0, (name, out.stdout + out.stderr)
+    out = run_script("-m", "devx", "settings", "--check", DEVX_LOG_LEVEL="loud")
+    assert out.returncode != 0 and "DEVX_LOG_LEVEL='loud'" in out.stdout + out.stderr
+
+
 def test_log_levels_by_name_and_an_unknown_one_is_refused():
     log = devx.log.get_logger("levels")
     assert log.logger.name == "devx.levels"

@@ -17,37 +17,19 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from .core.levels import PEER_LEVELS, level_number, name_levels
 from .runtime import log as _runtime_log
 
 ROOT = "devx"
 
-CUSTOM_LEVELS: dict[str, int] = {
-    "TRANSPORT": 5,
-    "RUNTIME": 15,
-    "DEVX": 17,
-    "CANCEL": 22,
-    "PDB": 500,
-}
-for _name, _value in CUSTOM_LEVELS.items():
-    if logging.getLevelName(_value) == f"Level {_value}":
-        logging.addLevelName(_value, _name)
+CUSTOM_LEVELS: dict[str, int] = PEER_LEVELS
+name_levels()
 
 
 def _level_no(level: int | str) -> int:
     """``"info"``, ``"INFO"``, ``"cancel"`` or ``20`` as a number; an unknown name is
     a ``ValueError`` listing the known ones."""
-    if isinstance(level, int):
-        return level
-    name = level.upper()
-    if name in CUSTOM_LEVELS:
-        return CUSTOM_LEVELS[name]
-    value = logging.getLevelName(name)
-    if isinstance(value, int):
-        return value
-    known = ", ".join(
-        sorted({*CUSTOM_LEVELS, "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}, key=str.lower)
-    )
-    raise ValueError(f"unknown log level {level!r}: use one of {known} (any case) or a number")
+    return level_number(level)
 
 
 class StackLevelAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -24,6 +24,8 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 import msgspec
 
+from .levels import PEER_LEVELS, level_number
+
 __all__ = ["DECLARED", "Settings", "SettingsError", "current", "install", "resolve", "var"]
 
 T = TypeVar("T")
@@ -229,11 +231,17 @@ def _regex(raw: str) -> str:
 
 
 def _log_level(raw: str) -> str:
-    """A logging level name (``debug``, ``info``, ``warning``, ``error``, ``critical``)."""
+    """A logging level name (``debug`` ... ``critical``, or the peer's ``transport``,
+    ``runtime``, ``devx``, ``cancel``, ``pdb``) or number."""
     val = raw.strip().upper()
-    if val in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "CANCEL", "RUNTIME"):
-        return val
-    raise ValueError("expected debug, info, warning, error or critical")
+    try:
+        level_number(val)
+    except ValueError:
+        raise ValueError(
+            "expected debug, info, warning, error, critical, the peer's "
+            f"{', '.join(name.lower() for name in PEER_LEVELS)}, or a number"
+        ) from None
+    return val
 
 
 DECLARED: Final[tuple[Setting[Any], ...]] = (

@@ -13,7 +13,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.levels import level_number, name_levels
 from . import console
+
+name_levels()  # records of the peer's levels show their names (`cancel`)
 
 _HANDLER_FLAG = "_devx_runtime_handler"
 # the level the program asked for with devx.log.get_console_log (the peer's habit):
@@ -37,7 +40,7 @@ def setup(loglevel: str | None, lineage: Mapping[str, Any]) -> None:
     attributes (``devx.core.schema.lineage_attrs``)."""
     logger = logging.getLogger("devx")
     if loglevel or _requested is None:
-        level = getattr(logging, (loglevel or "WARNING").upper(), logging.WARNING)
+        level = level_number(loglevel or "WARNING")  # (the root checked the name)
     else:
         level = _requested
     logger.setLevel(level)

@@ -14,6 +14,7 @@ import trio
 
 from ..core import events, hooks, settings
 from ..core import schema as events_schema
+from ..core.levels import level_number
 from . import log as runtime_log
 from . import registry, spawn_methods, tree_secret
 from .actor import Actor, check_actor_name, current_actor
@@ -71,6 +72,8 @@ async def open_root_actor(
         resolved = msgspec.structs.replace(resolved, attach=True)
     settings.install(resolved)
     try:
+        if loglevel:
+            level_number(loglevel)  # an unknown name is refused here, naming it
         method = spawn_methods.resolve_method(spawn_method)
         secret = tree_secret.resolve(settings.current())
         reg_addrs = [_addr(a) for a in registry_addrs] if registry_addrs is not None else None

@@ -33,6 +33,7 @@ import os
 from collections.abc import Mapping
 
 from ..core import settings as _settings
+from ..core.levels import level_number
 from ..runtime import log as runtime_log
 
 DEFAULT_LOAD_DELAY = _settings.Settings().telemetry_load_delay
@@ -148,15 +149,14 @@ def program_name(main_ref: tuple[str | None, str | None] | None) -> str | None:
 
 
 def parse_level(level: str | int | None) -> int | None:
-    """A stdlib level from ``"info"``/``"DEBUG"``/``10``; unknown names map to INFO."""
+    """A level from ``"info"``/``"DEBUG"``/``"cancel"``/``10`` (the root refused
+    unknown names already; one here maps to INFO)."""
     if level is None or level == "":
         return None
-    if isinstance(level, int):
-        return level
-    if level.strip().isdigit():
-        return int(level)
-    found = logging.getLevelName(level.strip().upper())
-    return found if isinstance(found, int) else logging.INFO
+    try:
+        return level_number(level)
+    except ValueError:
+        return logging.INFO
 
 
 def _service_name_from_env(env: Mapping[str, str]) -> bool:
