@@ -160,6 +160,43 @@ def test_per_actor_debug_mode(repl):
     assert r.finish() != 0
 
 
+BARE_ASSERT = """
+import trio
+import devx
+
+
+async def check(items: list) -> None:
+    total = sum(items)
+    assert total == 3
+
+
+async def main() -> None:
+    async with devx.open_nursery(debug_mode=True) as an:
+        await an.run_in_actor(check, name="checker", items=[1, 1])
+
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+def test_a_crash_without_a_message_is_named_by_its_type_alone(repl, tmp_path):
+    """A bare `assert` (no message): the banner names the type, with no dangling
+    ': ' after it; the REPL is at the assert, its locals there."""
+    script = tmp_path / "bare_assert.py"
+    script.write_text(BARE_ASSERT)
+    r = repl(script)
+    r.expect(banner("CRASH", "checker", "root/checker") + r": AssertionError\r?\n")
+    out = r.prompt()
+    assert "-> assert total == 3" in out
+    assert r.cmd("p total").strip().endswith("2")
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + r": RemoteActorError: AssertionError from")
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() != 0
+
+
 def test_root_cancelled_while_child_in_repl(repl):
     r = repl("root_cancelled_child_in_repl.py")
     r.expect(banner("PAUSE", "sitter", "root/sitter"))

@@ -114,7 +114,8 @@ def show_and_interact(
     """With the lock held by ``session``: the banner, the error, then the REPL at the
     raising frame (or, without a terminal, ``no_repl`` and back). Shared by the async
     crash path and the sync crash handlers; the caller releases the session."""
-    what = f"{type(exc).__name__}: {_first_line(exc)}"
+    first = _first_line(exc)  # (none for a bare `assert` or `raise RuntimeError`)
+    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     banner = session.announce(what)
     if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
         text = f"{type(exc).__name__}: {exc}\n"
