@@ -197,6 +197,30 @@ def test_a_crash_without_a_message_is_named_by_its_type_alone(repl, tmp_path):
     assert r.finish() != 0
 
 
+def test_a_crash_walks_up_while_a_sibling_pauses_in_a_loop(repl):
+    """'middle' opens its crash REPL on its child's error even though 'looper' keeps
+    the terminal busy: a nursery whose children all exited waits for no settle."""
+    r = repl("crash_beside_pause_loop.py")
+    seen: list[str] = []
+    for _ in range(12):  # each `c` lets the next in line have the terminal
+        m = r.expect(r">>> devx (PAUSE|CRASH) in actor '(\w+)'")
+        seen.append(f"{m.group(1)} {m.group(2)}")
+        r.prompt()
+        if seen[-1] == "CRASH middle":
+            break
+        r.child.sendline("c")
+    assert seen[-1] == "CRASH middle", seen
+    assert "CRASH leaf" in seen
+    assert "RemoteActorError: NameError" in r.log.getvalue()
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    r.child.sendline("q")
+    r.expect_exact("devx: quit from the REPL in actor 'root/looper'")
+    r.expect_exact("NameError in actor 'root/middle/leaf': leaf failed on purpose")
+    assert r.finish() != 0
+
+
 def test_root_cancelled_while_child_in_repl(repl):
     r = repl("root_cancelled_child_in_repl.py")
     r.expect(banner("PAUSE", "sitter", "root/sitter"))

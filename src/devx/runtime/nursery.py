@@ -368,9 +368,33 @@ class ActorNursery:
             self._tn.start_soon(self._cancel_for_errors)
 
     async def _cancel_for_errors(self) -> None:
-        await self.actor.run_teardown_hooks()  # e.g. let live REPLs in the tree finish
+        await self._before_teardown()  # e.g. let live REPLs in the tree finish
         self.cancel_called = True
         self._tn.cancel_scope.cancel()
+
+    async def _before_teardown(self) -> None:
+        """The actor's teardown hooks (wait while a REPL of the tree is live, and for
+        the terminal to settle: no child is cancelled under a REPL), for as long as
+        a child of this nursery is left to cancel. A nursery whose children all
+        exited cancels nobody: its error goes on at once, so that it reaches this
+        actor's crash REPL even while a sibling tree's pause loop keeps the
+        terminal busy (waiting for it to settle, it never did)."""
+        live = [rec for rec in self._children.values() if not rec.exited.is_set()]
+        if not live:
+            return
+        async with trio.open_nursery() as race:
+
+            async def hooks() -> None:
+                await self.actor.run_teardown_hooks()
+                race.cancel_scope.cancel()
+
+            async def all_gone() -> None:
+                for rec in live:
+                    await rec.exited.wait()
+                race.cancel_scope.cancel()
+
+            race.start_soon(hooks)
+            race.start_soon(all_gone)
 
     async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> None:
         """Run the run_in_actor function; settle its outcome (raising its error)."""
@@ -549,10 +573,10 @@ async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
             except BaseException:
                 an.cancel_called = True  # leaving the block cancels every child
                 with trio.CancelScope(shield=True):
-                    await actor.run_teardown_hooks()
+                    await an._before_teardown()
                 raise
             # the block is done and every one-shot child finished: stop the rest
-            await actor.run_teardown_hooks()
+            await an._before_teardown()
             an.cancel_called = True
             an._ask_children_to_cancel()
             tn.cancel_scope.cancel()
