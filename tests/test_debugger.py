@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -539,3 +540,19 @@ def test_post_mortem_in_an_except_block(repl):
     r.expect_exact("root: outside an except block: post_mortem() outside an except block")
     r.expect_exact("root: done")
     assert r.finish() == 0
+
+
+def test_a_crash_whose_root_is_gone_says_so_in_one_line_with_the_error(proc_tree):
+    """No crash REPL can be had once the root is killed: the crashing child says so
+    in one line, with its own error's traceback (nobody else will get it), never a
+    'crash hook failed' with devx's traceback."""
+    tree = proc_tree(SCRIPTS / "crash_after_root_killed.py", DEVX_LOG_FORMAT="console")
+    root, child = tree.pids()
+    os.kill(root, signal.SIGKILL)
+    _, err = tree.output()  # every process of the tree has gone
+    assert (
+        f"no crash REPL in actor 'root/worker' (pid {child}): the root actor is unreachable" in err
+    ), err
+    assert "RuntimeError: cleanup failed after the root died" in err
+    assert "crash_after_root_killed.py" in err  # the user's frame, in the traceback
+    assert "crash hook" not in err, err

@@ -4,6 +4,7 @@ that opens one in a debug-mode actor before its error is boxed and sent up."""
 from __future__ import annotations
 
 import bdb
+import logging
 import sys
 import traceback
 from types import FrameType, TracebackType
@@ -13,6 +14,7 @@ import trio
 
 from ..runtime.actor import Actor
 from ..runtime.errors import (
+    ChannelClosed,
     ContextCancelled,
     RemoteActorError,
     UserQuit,
@@ -26,6 +28,8 @@ from .session import Session, interactive
 from .waiters import code_location
 
 __tracebackhide__ = True
+
+log = logging.getLogger("devx.debug")
 
 
 def user_tb(tb: TracebackType | None) -> TracebackType | None:
@@ -95,8 +99,24 @@ async def crash_repl(
     if tree_lock.quit_by():
         return tree_lock.quit_by()
     tb = user_tb(tb if tb is not None else exc.__traceback__)
-    with trio.CancelScope(shield=shield):
-        session = await Session.open(actor, reason="crash", location=code_location(_last_frame(tb)))
+    try:
+        with trio.CancelScope(shield=shield):
+            session = await Session.open(
+                actor, reason="crash", location=code_location(_last_frame(tb))
+            )
+    except (ChannelClosed, OSError) as lost:
+        # the root (which holds the terminal) is gone, e.g. killed: no REPL can be
+        # had, and the error may reach nobody else, so it is shown here, once
+        log.warning(
+            "no crash REPL in actor %r (pid %d): the root actor is unreachable (%s: %s); "
+            "the error:",
+            actor.path,
+            actor.pid,
+            type(lost).__name__,
+            safe_str(lost).partition("\n")[0],
+            exc_info=(type(exc), exc, tb),
+        )
+        return ""
     quit_by = tree_lock.quit_by(session.grant) if session.pdb is None else ""
     if quit_by:  # granted after a user's quit: no REPL
         session.release("done")
