@@ -577,13 +577,22 @@ class TelemetryBackend:
 
     # -- loading ---------------------------------------------------------------
 
-    def start_loading(self, delay: float = 0.0) -> None:
+    def start_loading(self, delay: float = 0.0, then: Callable[[], None] | None = None) -> None:
         """Load the sink on a daemon thread after ``delay`` s, or as soon as something
-        needs the data out."""
+        needs the data out; that thread runs ``then`` afterwards (also when the load
+        was an exit's, see :meth:`shutdown`: the kick wakes it)."""
         if self._thread is not None:
             return
+
+        def run() -> None:
+            try:
+                self._load(delay)
+            finally:
+                if then is not None:
+                    then()
+
         # signals blocked from the start; the SDK's exporter threads inherit the mask
-        self._thread = start_thread(lambda: self._load(delay), "devx-telemetry-load")
+        self._thread = start_thread(run, "devx-telemetry-load")
 
     def kick_load(self) -> None:
         """Start the delayed load now (any thread)."""

@@ -63,7 +63,7 @@ class Session:
         self._logs_timer: threading.Timer | None = None
         self._bridge: logging.Handler | None = None
         self._env_traceparent: str | bool | None = False  # False: not ours to restore
-        self._pruner: threading.Thread | None = None
+        self._pruned: threading.Event | None = None  # set once the retention pass ended
         # set by start(load_soon=True): starts the sink's load now (any thread)
         self.load_kick: Callable[[], None] | None = None
 
@@ -184,12 +184,18 @@ class Session:
             backend.load_now()
         elif eager and load_soon:
             # the caller kicks the load when it is off the way (a root: once its first
-            # child is on its way), at the latest after the usual delay
-            backend.start_loading(s.load_delay)
+            # child is on its way), at the latest after the usual delay; the retention
+            # pass follows on the same thread (a thread of its own, started here, took
+            # the GIL and a scheduler slice from the root's way to its first spawn)
+            prune = self._pruning()
+            backend.start_loading(s.load_delay, then=prune)
             self.load_kick = backend.kick_load
+            return self
         else:
             backend.start_loading(0.0 if eager else s.load_delay)
-        self._start_pruning()
+        prune = self._pruning()
+        if prune is not None:
+            start_thread(prune, "devx-telemetry-retention")
         return self
 
     def _exit_timeout(self) -> float:
@@ -274,30 +280,35 @@ class Session:
                 # a clean run (no REPL, crash, error or dump) into the default file
                 # is not worth a line: `devx timeline` finds the newest file anyway
                 console.write(f"devx: telemetry written to {s.file}\n")
-        if self._pruner is not None:
-            self._pruner.join(PRUNE_WAIT)  # started at boot: long done by now, as a rule
-            self._pruner = None
+        if self._pruned is not None:
+            if self.load_kick is not None:  # the pass follows the load, on its thread:
+                self.load_kick()  # wake it if the load was this exit's own
+            self._pruned.wait(PRUNE_WAIT)  # it followed the load: long done, as a rule
+            self._pruned = None
 
-    def _start_pruning(self) -> None:
+    def _pruning(self) -> Callable[[], None] | None:
         """The root applies the default directory's retention rule on a helper thread
         while the tree runs (not on its way out: it lists and stats every file), at
-        most once a minute per directory."""
+        most once a minute per directory: the pass to run there, None for others."""
         s = self.settings
         if not (self.actor.is_root and s.file and s.file_is_default):
-            return
+            return None
         from . import retention
 
         tree = settings.current()
         keep, days = tree.telemetry_keep, tree.telemetry_keep_days
         directory, spare = os.path.dirname(s.file), s.file
+        done = self._pruned = threading.Event()
 
         def prune() -> None:
             try:
                 retention.prune_now_and_then(directory, keep=keep, keep_days=days, spare=spare)
             except OSError:
                 pass  # an unreadable directory: nothing to prune
+            finally:
+                done.set()
 
-        self._pruner = start_thread(prune, "devx-telemetry-retention")
+        return prune
 
 
 def _anchor_of(parent: Ids | None, carrier: Mapping[str, str] | None) -> Ids | None:
