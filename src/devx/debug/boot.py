@@ -109,9 +109,9 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         if _debugging(actor):
             await actor.start_service(sigint.serve_presses, actor)  # children's ctrl-c
         await actor.start_service(_publish_lock, actor, lock)  # for `devx ps`, `waiters`
-        # every tree, debug or not, for `devx ps`: advertised at once (its first write
-        # is a worker thread's), so a root whose loop blocks before its first spawn
-        # (sync work, a pause, a hang) is listed all the same
+        # every tree, debug or not, for `devx ps`: advertised by a helper thread once
+        # its first child process started or within 0.05 s, so a root whose loop
+        # blocks before its first spawn (sync work, a pause, a hang) is listed all the same
         from . import tree_file
 
         await actor.start_service(tree_file.publish, actor)

@@ -4,7 +4,8 @@ caller's private runtime directory (0700, see :mod:`~devx.debug.stack.registry`)
 Why: the stack-dump registry lists only processes that take dumps, and the lock
 state file (:mod:`.lock_file`) only trees that debug; a plain tree left running (or
 hung) was invisible. The root writes ``tree-<root uuid>.json`` (0600, atomically, on a
-worker thread: the trio thread only starts the write) with its pid and /proc start
+helper thread: the trio thread only starts the write; the first once the root's first
+child process started, or 0.05 s after the root did) with its pid and /proc start
 time, name, when it started and how it runs (debug, attach), and the count of its
 actors when it holds the registry they register with; it rewrites the file when that
 count changes (coalesced) and removes it at exit. A root killed with SIGKILL leaves
@@ -70,6 +71,10 @@ def _first_write(root_uuid: str, data: dict[str, Any]) -> tuple[str | None, int 
     return _write(root_uuid, data), data["start_time"]
 
 
+FIRST_WRITE_WITHIN = 0.05  # s: the first write waits this long at most for the spawn
+EXIT_WAIT = 1.0  # s: at most this long at exit for a first write still under way
+
+
 def _unlink(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -90,6 +95,7 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
     import trio
 
     from ..core import settings
+    from ..core.threads import start_thread
 
     if task_status is not None:
         task_status.started()
@@ -106,10 +112,30 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
         "actors": _count(actor),
     }
     path: str | None = None
+    # the first write on a helper thread of its own, once the root's first child
+    # process started (or it ends), at the latest after FIRST_WRITE_WITHIN: done at
+    # once, it took the GIL (and a trio worker, which the spawn then had to start
+    # anew) from the root's way to that spawn. A thread's wait, not the loop's: a root
+    # whose loop blocks before its first spawn (sync work, a pause, a hang) is listed
+    first: list[Any] = []  # (path, start time), or what the write raised
+    wrote = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def write_first() -> None:
+        actor.kick_helpers.wait(FIRST_WRITE_WITHIN)
+        try:
+            first.append(_first_write(actor.uid.uuid, dict(data)))
+        except BaseException as exc:
+            first.append(exc)
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(wrote.set)
+
+    start_thread(write_first, "devx-tree-advert")
     try:
-        path, data["start_time"] = await trio.to_thread.run_sync(
-            _first_write, actor.uid.uuid, dict(data)
-        )
+        await wrote.wait()
+        if isinstance(first[0], BaseException):
+            raise first[0]
+        path, data["start_time"] = first[0]
         # the root's set-up decides whether it holds the registry (it runs after
         # this service starts): with another process's registry, no count to keep
         await actor.registry_settled.wait()
@@ -129,6 +155,11 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
             await table.changed()
             await trio.sleep(COALESCE_S)
     finally:
+        if not first:  # ended before the first write was in: the kick let it go
+            with trio.CancelScope(shield=True), trio.move_on_after(EXIT_WAIT):
+                await wrote.wait()
+            if first and not isinstance(first[0], BaseException):
+                path = first[0][0]
         if path is not None:
             # one unlink in the private runtime directory, here: a worker thread's
             # round trip cost the root's exit up to 2 ms on a loaded machine (as the

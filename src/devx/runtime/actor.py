@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import AsyncGeneratorType, CoroutineType
@@ -244,8 +245,14 @@ class Actor:
         self.boot_slots = trio.CapacityLimiter(CONCURRENT_BOOTS)
         self.children: set[ChildRecord] = set()
         # set once its first child's process is started: set-up that can wait (a
-        # root's advert for `devx ps`) is done while that child boots
+        # root's telemetry load) is done while that child boots
         self.spawned = trio.Event()
+        # the same for helper threads, which wait for it without the trio loop (a loop
+        # blocked before the first spawn delays nothing of theirs), also set when the
+        # actor ends: work a helper holds back so as not to take the GIL from the way
+        # to the first spawn (a root's first `devx ps` advert) goes then, or after a
+        # short delay of its own
+        self.kick_helpers = threading.Event()
         # the hooks (devx.core.hooks) whose lifetime this actor has entered
         self.hooks: list[Any] = []
         self.cancel_reason: str | None = None
@@ -416,6 +423,7 @@ class Actor:
                             finally:
                                 self._workers.close()  # parked workers would keep it open
                 finally:
+                    self.kick_helpers.set()  # what a helper held back: now, on the way out
                     await _registry.unregister(self)
                     service.cancel_scope.cancel()
         finally:

@@ -241,6 +241,7 @@ class ActorNursery:
             watch.start_soon(self._watch, rec)
             self.actor.children.add(rec)
             self.actor.spawned.set()
+            self.actor.kick_helpers.set()
             events.event(
                 schema.ACTOR_SPAWN,
                 **{schema.CHILD_PATH: rec.path, schema.CHILD_PID: rec.pid or -1},
