@@ -234,6 +234,36 @@ def test_a_root_blocked_before_its_first_spawn_is_listed_and_recorded(
             proc.wait()
 
 
+def test_a_root_that_ends_before_its_first_write_leaves_no_advert(tmp_path: Path) -> None:
+    """The first advert waits (on its own thread) for the root's first spawn: a root
+    that never spawns and ends at once lets it go on its way out, waits for it and
+    removes the file, so nothing is left for `devx ps` to clean."""
+    import subprocess
+
+    rt = tmp_path / "rt"
+    rt.mkdir(mode=0o700)
+    code = (
+        "import trio, devx\n"
+        "async def main():\n"
+        "    async with devx.open_nursery(name='brief'):\n"
+        "        pass\n"
+        "    print('DONE', flush=True)\n"
+        "trio.run(main)\n"
+    )
+    for _ in range(3):
+        proc = subprocess.run(
+            [PY, "-c", code],
+            env={**os.environ, "DEVX_RUNTIME_DIR": str(rt), "DEVX_TELEMETRY_FILE": "off"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+        )
+        assert proc.returncode == 0 and proc.stdout == "DONE\n", proc.stderr
+        assert not [p.name for p in rt.iterdir() if p.name.startswith(tree_file.PREFIX)]
+        assert not [p.name for p in rt.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_a_value_that_is_not_utf8_is_written_as_the_stdlib_would(tmp_path: Path) -> None:
     """Bytes of ``os.environ``/``sys.argv`` that are not UTF-8 reach Python as lone
     surrogates (a ``DEVX_HANG_TAG``, a script's name): msgspec refuses to encode them,

@@ -26,6 +26,13 @@ async def tree() -> None:
     print("root: tree done", flush=True)
 
 
+async def idle() -> None:
+    """A root that never spawns and ends at once."""
+    async with devx.open_nursery(name="iroot"):
+        pass
+    print("root: idle done", flush=True)
+
+
 async def crash() -> None:
     async with devx.open_nursery(name="croot") as an:
         child = await an.start_actor("child", enable_modules=["tel_fns"])
@@ -57,5 +64,5 @@ async def sigterm() -> None:
 
 
 if __name__ == "__main__":
-    scenarios = {"tree": tree, "crash": crash, "sigkill": sigkill, "sigterm": sigterm}
+    scenarios = {"tree": tree, "idle": idle, "crash": crash, "sigkill": sigkill, "sigterm": sigterm}
     trio.run(scenarios[sys.argv[1]])

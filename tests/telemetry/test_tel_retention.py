@@ -125,6 +125,21 @@ def test_clean_run_is_quiet_and_prunes_the_default_directory(tmp_path: Path) -> 
     assert len(left) == 2  # its own and the newest other
 
 
+def test_a_root_that_never_spawns_prunes_too(tmp_path: Path) -> None:
+    """A root's pass follows its telemetry load, which waits for its first spawn: a
+    root that never spawns and ends at once still runs it, on its way out."""
+    directory = tmp_path / "tmp" / f"devx-telemetry-{os.getuid()}"
+    directory.mkdir(parents=True, mode=0o700)
+    now = time.time()
+    stale = make(directory, "stale.otlp.jsonl", 9 * DAY, now)
+    young = make(directory, "young.otlp.jsonl", 600, now)
+    proc, _ = run_scenario("idle", tmp_path, DEVX_TELEMETRY_FILE=None)
+    assert proc.returncode == 0 and "root: idle done" in proc.stdout, proc.stderr
+    assert (directory / retention.STAMP).is_file()  # the pass ran
+    assert not stale.exists() and young.exists()
+    assert [p.name for p in files_under(directory) if p.name.startswith("iroot-")]
+
+
 def test_notice_when_asked_or_when_something_happened(tmp_path: Path) -> None:
     asked, _ = run_scenario(
         "tree", tmp_path / "a", DEVX_TELEMETRY_FILE=None, DEVX_TELEMETRY_NOTICE="1"

@@ -155,9 +155,10 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
             await table.changed()
             await trio.sleep(COALESCE_S)
     finally:
-        if not first:  # ended before the first write was in: the kick let it go
-            with trio.CancelScope(shield=True), trio.move_on_after(EXIT_WAIT):
-                await wrote.wait()
+        if path is None:  # ended before it heard of the first write: the kick let it go
+            if not first:
+                with trio.CancelScope(shield=True), trio.move_on_after(EXIT_WAIT):
+                    await wrote.wait()
             if first and not isinstance(first[0], BaseException):
                 path = first[0][0]
         if path is not None:
