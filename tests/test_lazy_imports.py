@@ -159,3 +159,32 @@ def test_a_wrong_child_command_line_is_refused_with_its_usage() -> None:
     assert proc.returncode == 1
     assert "devx.runtime.child: invalid literal for int()" in proc.stderr, proc.stderr
     assert "usage: python -m devx.runtime.child --spawn-fd FD" in proc.stderr, proc.stderr
+
+
+def test_wire_structs_have_real_annotations() -> None:
+    """Every child decodes its SpawnSpec (and Settings in it) and every frame into
+    these Structs: string annotations (``from __future__ import annotations``) would
+    make msgspec compile and evaluate each one as a ForwardRef in every child's boot."""
+    import inspect
+
+    import msgspec
+
+    from devx.core import settings
+    from devx.runtime import msgs
+
+    structs = [
+        cls
+        for mod in (msgs, settings)
+        for cls in vars(mod).values()
+        if inspect.isclass(cls)
+        and issubclass(cls, msgspec.Struct)
+        and cls.__module__ == mod.__name__
+    ]
+    assert {"SpawnSpec", "Settings", "Start", "Return"} <= {c.__name__ for c in structs}
+    strings = {
+        f"{cls.__name__}.{field}"
+        for cls in structs
+        for field, ann in inspect.get_annotations(cls).items()
+        if isinstance(ann, str)
+    }
+    assert not strings, f"{len(strings)} string annotations, e.g. {sorted(strings)[:5]}"

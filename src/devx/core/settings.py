@@ -15,7 +15,10 @@ installed. The README's settings table is generated from here
 (``devx settings``) and a test keeps the two equal.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: a child's boot decodes Settings in
+# its SpawnSpec, and msgspec turns each string annotation into a ForwardRef it
+# compiles and evaluates (113 of them between msgs and settings, ~6 M instructions
+# of every child; a test in tests/test_lazy_imports.py keeps them real)
 
 import math
 import os

@@ -5,7 +5,10 @@ field or a wrong type is a ``msgspec.ValidationError`` the channel turns into a
 :class:`~devx.runtime.errors.MsgTypeError` naming the peer.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: a child's boot builds decoders for
+# these Structs, and msgspec turns each string annotation into a ForwardRef it
+# compiles and evaluates (113 of them between msgs and settings, ~6 M instructions
+# of every child; a test in tests/test_lazy_imports.py keeps them real)
 
 from typing import Any, Literal
 
