@@ -19,6 +19,7 @@ from test_stack_support import (
     Env,
     Tree,
     complete_log,
+    devx_cli,
     dump_count,
     past_coalescing_window,
     read_log,
@@ -36,9 +37,9 @@ PATHS = (
 )
 
 
-def start_hung_tree(env: Env) -> tuple[Tree, dict[str, reg.Entry]]:
+def start_hung_tree(env: Env, *args: str) -> tuple[Tree, dict[str, reg.Entry]]:
     """Start the example and wait until every actor hangs and takes dumps."""
-    tree = env.start([PY, str(EXAMPLES / "hung_tree.py")], name="hung_tree")
+    tree = env.start([PY, str(EXAMPLES / "hung_tree.py"), *args], name="hung_tree")
     tree.wait_lines(r"^HUNG \S+ \d+ ", 4, scaled(20))
 
     def registered() -> dict[str, reg.Entry] | None:
@@ -152,3 +153,28 @@ def dumps_of_every_actor(dump_env: Env, pids: list[int]) -> None:
         assert f"actor:    name={e.name} uid={e.uid} path={path} pid={e.pid}" in text
     relayed = f"relayed:  SIGUSR1 -> 1 child(ren): {actors['root/c/gc0'].pid}"
     assert relayed in complete_log(actors["root/c"].pid)
+
+
+def test_the_brief_names_user_frames_in_a_debug_mode_tree(dump_env: Env) -> None:
+    """In debug mode every task running user code has a greenback portal, whose shim
+    holds the task's coroutine in a local rather than awaiting it: the brief follows
+    it there and names the user's frames (they were all folded as runtime)."""
+    start_hung_tree(dump_env, "--debug")
+    res = devx_cli(dump_env, "dump", "hung_tree", "--brief", "--timeout", str(scaled(4)))
+    assert res.returncode == 0, res.stderr
+    for path in ("hung_tree/sleeper", "hung_tree/spawner/grandchild"):
+        assert re.search(
+            rf"^{path}  task '\S*park_in_sleep_forever' at \S*hung_tree\.py:\d+ "
+            "in park_in_sleep_forever$",
+            res.stdout,
+            re.M,
+        ), res.stdout
+    assert re.search(
+        r"^hung_tree/spawner  task '\S*spawn_grandchild' at \S*hung_tree\.py:\d+ "
+        "in spawn_grandchild$",
+        res.stdout,
+        re.M,
+    ), res.stdout
+    assert re.search(
+        r"^hung_tree  task '\S*main' at \S*hung_tree\.py:\d+ in main$", res.stdout, re.M
+    )

@@ -6,7 +6,7 @@
 
 Run it, then from another shell dump every actor's task tree and threads:
 
-    python examples/hang/hung_tree.py
+    python examples/hang/hung_tree.py          # --debug: the same in debug mode
     devx dump hung_tree            # or: kill -USR1 <root pid>; see /tmp/devx-stackscope-*.log
 
 ``blocker`` cannot walk its trio tree (its loop is stuck), so its dump falls back to
@@ -50,7 +50,10 @@ async def spawn_grandchild() -> None:
 
 
 async def main() -> None:
-    async with devx.open_nursery(name="hung_tree", enable_stack_on_sig=True) as an:
+    debug = "--debug" in sys.argv[1:]
+    async with devx.open_nursery(
+        name="hung_tree", enable_stack_on_sig=True, debug_mode=debug
+    ) as an:
         sleeper = await an.start_actor("sleeper", enable_modules=[__name__])
         spawner = await an.start_actor("spawner", enable_modules=[__name__])
         async with trio.open_nursery() as tasks:

@@ -46,7 +46,10 @@ def walk_tasks(root: Any) -> Iterator[tuple[int, Any]]:
 
 def coro_frames(coro: Any) -> list[FrameType]:
     """The frames of a suspended coroutine chain, outermost first (``cr_await`` /
-    ``gi_yieldfrom`` / ``ag_await`` links; stops at anything without a frame)."""
+    ``gi_yieldfrom`` / ``ag_await`` links; stops at anything without a frame). A
+    task with a greenback portal (every task running user code in a debug-mode
+    actor) runs its coroutine inside greenback's shim, which holds it in a local,
+    not an ``await``: the chain goes on into it (:func:`_through_greenback`)."""
     out: list[FrameType] = []
     for _ in range(_MAX_CHAIN):
         if coro is None:
@@ -59,12 +62,32 @@ def coro_frames(coro: Any) -> list[FrameType]:
         if frame is None:
             break
         out.append(frame)
+        if frame.f_code.co_name == "_greenback_shim" and frame.f_globals.get(
+            "__name__", ""
+        ).startswith("greenback"):
+            coro, running = _through_greenback(frame)
+            if running is not None:
+                out.extend(thread_frames(running))
+                break
+            continue
         coro = (
             getattr(coro, "cr_await", None)
             or getattr(coro, "gi_yieldfrom", None)
             or getattr(coro, "ag_await", None)
         )
     return out
+
+
+def _through_greenback(shim: FrameType) -> tuple[Any, FrameType | None]:
+    """What greenback's shim frame runs: ``(the task's own coroutine, None)`` when it
+    waits at an ``await``; ``(None, innermost frame)`` when its sync code waits in
+    ``greenback.await_()``, on the stack of the greenlet the shim resumes."""
+    local = shim.f_locals
+    orig = local.get("orig_coro")
+    if getattr(orig, "cr_running", False):
+        green = local.get("resume_greenlet") or local.get("child_greenlet")
+        return None, getattr(green, "gr_frame", None)
+    return orig, None
 
 
 def thread_frames(top: FrameType | None) -> list[FrameType]:
