@@ -821,3 +821,60 @@ def test_spans_written_as_text_are_the_bytes_of_the_general_encoding(tmp_path: P
         span.end(2)
         assert span.encode_text() is None
         assert sink._span_line([spans[0], span]) is None
+
+
+def test_log_records_written_as_text_are_the_bytes_of_the_general_encoding(
+    tmp_path: Path,
+) -> None:
+    """The writer builds a line of plain log records from their JSON text (_log_text):
+    byte for byte what encoding each record and dumps_line give, for awkward strings,
+    ints of every size, bools, with and without a span, a body and an event name, at
+    every severity; a record the direct way does not cover (a float attribute, a body
+    that is not a str, a str subclass) says so and its line goes the general way."""
+    from devx.telemetry import otlp_json
+    from devx.telemetry.backend import Ids
+
+    lineage = {**schema.lineage_attrs(fake_actor("froot").lineage), "x.flag": True}
+    sink = file_sink.FileSink(
+        AppendFile(str(tmp_path / "t.jsonl")), resource_attrs=lineage, lineage=lineage
+    )
+    sink.shutdown(1.0)  # its writer gone: records are encoded here, by hand
+    odd = ['q"uote', "back\\slash", "ctl\x01\n\t", "ünïcödé ☃ 𝄞", "", "</script>"]
+    spans = [None, Ids(1, 2), Ids(3, 4, 0, None, True), Ids(2**127, 2**64 - 1, 0x1FF), Ids(0, 5)]
+    records = []
+    for i, name in enumerate([*odd, None, "devx.actor.exit"]):
+        attrs: dict[str, Any] = {f"k{j}{odd[(i + j) % len(odd)]}": v for j, v in enumerate(odd)}
+        attrs.update({"n": i, "neg": -(10**i), "big": 2**70 + i, "zero": 0, "yes": True})
+        body = [None, name, odd[(i + 1) % len(odd)]][i % 3]
+        ids = spans[i % len(spans)]
+        records.append(
+            (name, attrs if i % 4 else {}, ids, 10**18 + i, i, [1, 9, 10, 24, 0][i % 5], body)
+        )
+    records.append((None, dict(lineage), None, 0, 0, 17, "plain line"))
+    resource, scope = sink._span_head
+
+    def general(recs: list[Any]) -> bytes:
+        logs = [file_sink._log_record(*rec) for rec in recs]
+        scope_logs = [{"scope": scope["scope"], "logRecords": logs}]
+        return otlp_json.dumps_line(
+            {"resourceLogs": [{"resource": resource, "scopeLogs": scope_logs}]}
+        )
+
+    for rec in records:
+        assert sink._log_line([rec]) == general([rec])
+    assert sink._log_line(records) == general(records)
+    assert sink._encode([("log", rec) for rec in records]) == general(records)
+
+    class Tag(str):
+        pass
+
+    uncovered = [
+        (None, {"ratio": 0.5}, None, 1, 1, 9, None),
+        ("e", {}, None, 1, 1, 9, 3),
+        ("e", {"tag": Tag("t")}, None, 1, 1, 9, None),
+    ]
+    for rec in uncovered:
+        assert file_sink._log_text(*rec) is None
+        assert sink._log_line([records[0], rec]) is None
+        line = sink._encode([("log", records[0]), ("log", rec)])
+        assert line == general([records[0], rec])

@@ -289,7 +289,13 @@ class FileSink:
         self.out = out
         self.lineage = dict(lineage)
         self._lineage_kv = tuple(otlp_json.key_values(self.lineage))  # on every span: once
-        self._lineage_text = ",".join(map(otlp_json.text, self._lineage_kv))
+        # through the pair cache, here on the loader thread: a span whose lineage became
+        # its own (an actor's span at exit) and a record carrying the lineage (a cancel)
+        # find its pairs encoded
+        lineage_text = otlp_json.key_values_text(self.lineage)
+        if lineage_text is None:
+            lineage_text = ",".join(map(otlp_json.text, self._lineage_kv))
+        self._lineage_text = lineage_text
         resource = {"attributes": otlp_json.key_values(resource_attributes(resource_attrs))}
         scope = {"scope": otlp_json.scope(SCOPE, __version__), "schemaUrl": schema.SCHEMA_URL}
         self._span_head = (resource, scope)
@@ -301,6 +307,12 @@ class FileSink:
         cut = len(empty) - len("]}]}]}")
         assert empty[cut - 1 :] == "[]}]}]}"
         self._spans_around = (empty[:cut], empty[cut:] + "\n")
+        # the same for a line of log records (_log_text)
+        logs = {"resource": resource, "scopeLogs": [{"scope": scope["scope"], "logRecords": []}]}
+        empty = otlp_json.text({"resourceLogs": [logs]})
+        cut = len(empty) - len("]}]}]}")
+        assert empty[cut - 1 :] == "[]}]}]}"
+        self._logs_around = (empty[:cut], empty[cut:] + "\n")
         self.attr_limit = _limit(os.environ, "ATTRIBUTE")
         self.event_limit = _limit(os.environ, "EVENT")
         self.link_limit = _limit(os.environ, "LINK")
@@ -326,6 +338,9 @@ class FileSink:
         # the writer waits at most LINGER for the next line (it wrote one lately): a
         # record needs no wake-up to start that wait, only a full line does
         self._lingering = False
+        # threads waiting on _cond without a bound (the writer idle or behind
+        # _write_last's batch, a flush): a change is notified only to them
+        self._blocked = 0
         self._thread: threading.Thread | None = None
 
     # -- Sink: spans ---------------------------------------------------------------
@@ -381,7 +396,11 @@ class FileSink:
         with self._cond:
             target = self._wanted = max(self._wanted, self._queued)
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
+            self._blocked += 1
+            try:
+                return self._cond.wait_for(lambda: self._done >= target, max(0.0, timeout))
+            finally:
+                self._blocked -= 1
 
     def flush_logs(self, timeout: float) -> bool:
         return self.flush(timeout)
@@ -390,7 +409,8 @@ class FileSink:
         done = self._write_last() or self.flush(timeout)
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            if self._blocked:  # a writer lingering sees it at the end of its linger
+                self._cond.notify_all()
         if done:
             self.out.close()  # everything is written; a process running tree after tree
         else:
@@ -430,7 +450,8 @@ class FileSink:
                 else:  # back to the writer, in their order
                     self._queue.extendleft(reversed(batch))
                 self._writing = False
-                self._cond.notify_all()
+                if self._blocked:  # not a writer lingering: nothing it waits for changed
+                    self._cond.notify_all()
         return written
 
     # -- the writer ------------------------------------------------------------------
@@ -458,10 +479,15 @@ class FileSink:
         while True:
             with self._cond:
                 if not self._lingering:  # idle: the first record wakes us
+                    self._blocked += 1
                     self._cond.wait_for(lambda: self._queue or self._closed)
+                    self._blocked -= 1
                 if LINGER and not self._line_due():
                     self._cond.wait_for(self._line_due, LINGER)
-                self._cond.wait_for(lambda: not self._writing)  # _write_last's batch
+                if self._writing:  # _write_last's batch
+                    self._blocked += 1
+                    self._cond.wait_for(lambda: not self._writing)
+                    self._blocked -= 1
                 if not self._queue:
                     if self._closed:
                         self.out.close()  # closed and drained (a late write finished)
@@ -519,7 +545,12 @@ class FileSink:
                 }
             )
         for i in range(0, len(logs), MAX_LINE_RECORDS):
-            records = [_log_record(*rec) for rec in logs[i : i + MAX_LINE_RECORDS]]
+            part_logs = logs[i : i + MAX_LINE_RECORDS]
+            line = self._log_line(part_logs)
+            if line is not None:
+                data += line
+                continue
+            records = [_log_record(*rec) for rec in part_logs]
             data += otlp_json.dumps_line(
                 {
                     "resourceLogs": [
@@ -547,6 +578,64 @@ class FileSink:
             return (head + ",".join(texts) + tail).encode()
         except Exception:  # a lone surrogate, say: dumps_line has the way to write it
             return None
+
+    def _log_line(self, logs: list[tuple[Any, ...]]) -> bytes | None:
+        """A line of log records from their JSON text (:func:`_log_text`), the same
+        bytes as through ``_log_record`` and ``dumps_line``; ``None`` when one of them
+        needs that general way."""
+        texts = []
+        try:
+            for rec in logs:
+                one = _log_text(*rec)
+                if one is None:
+                    return None
+                texts.append(one)
+            head, tail = self._logs_around
+            return (head + ",".join(texts) + tail).encode()
+        except Exception:  # a lone surrogate, say: dumps_line has the way to write it
+            return None
+
+
+def _log_text(
+    name: str | None,
+    attrs: dict[str, Any],
+    ids: Ids | None,
+    ts: int,
+    observed: int,
+    severity: int,
+    body: str | None,
+) -> str | None:
+    """One log record as the JSON text ``dumps_line`` writes for :func:`_log_record`,
+    built directly (the line's resource and scope are the sink's, encoded once);
+    ``None`` for what only the general way covers (attribute values other than
+    str/bool/int, a body that is not a str)."""
+    if type(severity) is not int or (body is not None and type(body) is not str):
+        return None
+    attributes = otlp_json.key_values_text(attrs) if attrs else ""
+    if attributes is None:
+        return None
+    parts = []
+    if ts:
+        parts.append(f'"timeUnixNano":"{ts}"')
+    if observed:
+        parts.append(f'"observedTimeUnixNano":"{observed}"')
+    parts.append(f'"severityNumber":{severity}')
+    sev = otlp_json.severity_text(severity)
+    if sev:
+        parts.append(f'"severityText":{otlp_json.str_text(sev)}')
+    if body is not None:
+        # an event's body is its name (a few, cached); a log line's is its own
+        text = otlp_json.str_text(body) if body == name else otlp_json.text(body)
+        parts.append(f'"body":{{"stringValue":{text}}}')
+    parts.append(f'"attributes":[{attributes}]')
+    if ids is not None and ids.trace_id:
+        parts.append(
+            f'"traceId":"{ids.trace_id:032x}","spanId":"{ids.span_id or 0:016x}",'
+            f'"flags":{ids.flags & 0xFF}'
+        )
+    if name:
+        parts.append(f'"eventName":{otlp_json.str_text(name)}')
+    return "{" + ",".join(parts) + "}"
 
 
 def _encoded(span: FileSpan) -> dict[str, Any] | None:
