@@ -961,7 +961,9 @@ class TelemetryBackend:
         with self._lock:
             self._closed = True
             pending = len(self._spans) + len(self._logs)
-        self._flush_kick.set()  # the flusher thread ends
+            flusher = self._flusher  # none starts once closed
+        if flusher is not None:
+            self._flush_kick.set()  # the flusher thread ends
         if self in _ACTIVE:
             _ACTIVE.remove(self)
         if not loaded and pending and not self._failed:

@@ -233,11 +233,12 @@ class Session:
                 outcome = "crashed"
                 if self.actor_span.span.error is None:  # raised under a context span
                     self.actor_span.span.set_error(crash_line)
-            self.actor_span.set(**{schema.ACTOR_OUTCOME: outcome})
             notable = notable or outcome != "ok"
+            last: dict[str, Any] = {schema.ACTOR_OUTCOME: outcome}
             cancel_reason = getattr(self.actor, "cancel_reason", None)
             if cancel_reason:  # e.g. "cancelled by parent", "SIGTERM"
-                self.actor_span.set(**{schema.CANCEL_REASON: str(cancel_reason)})
+                last[schema.CANCEL_REASON] = str(cancel_reason)
+            self.actor_span.set(**last)  # one change, in this order
             if outcome == "error" and exc is not None:
                 self.actor_span.record_exception(exc)  # exception event + ERROR status
             if self.tree is not None:
@@ -281,8 +282,10 @@ class Session:
                 # is not worth a line: `devx timeline` finds the newest file anyway
                 console.write(f"devx: telemetry written to {s.file}\n")
         if self._pruned is not None:
-            if self.load_kick is not None:  # the pass follows the load, on its thread:
-                self.load_kick()  # wake it if the load was this exit's own
+            if self.load_kick is not None and not self._pruned.is_set():
+                # the pass follows the load, on its thread: wake it if the load was
+                # this exit's own
+                self.load_kick()
             self._pruned.wait(PRUNE_WAIT)  # it followed the load: long done, as a rule
             self._pruned = None
 
