@@ -1,8 +1,7 @@
 """Pauses inside RPC calls of both kinds on a real PTY (see tests/scripts/
 inline_pause.py): the REPL opens in the call, at the user's frame, and the call
 resumes after ``c``, with only ``debug_mode=True``; a sync pause in a sync RPC
-function (run inline, no task of its own) says why it cannot wait (a crash REPL in
-debug mode, then boxed), never a hang."""
+function too (in debug mode it runs in a task of its own, not inline)."""
 
 from __future__ import annotations
 
@@ -34,12 +33,13 @@ def test_pauses_in_an_awaiting_and_a_no_await_call(repl):
     assert r.finish() == 0
 
 
-def test_a_sync_pause_in_a_sync_rpc_function_is_a_clear_error(repl):
-    """Debug mode: the error's post-mortem REPL at the user's frame, then boxed."""
+def test_a_sync_pause_in_a_sync_rpc_function_opens_its_repl(repl):
+    """Debug mode runs a sync RPC function in a task with a portal: its REPL at the
+    user's frame, and the call resumes after ``c`` (it was a GreenbackNotEnabled)."""
     r = repl("inline_pause.py", "--sync-rpc")
-    r.expect(banner("CRASH", "worker", "root/worker") + ": GreenbackNotEnabled")
-    r.expect_exact("Make the RPC function `async def`")
+    r.expect(banner("SYNC_PAUSE", "worker", "root/worker"))
     assert "inline_pause.py(30)sync_rpc_pause()" in r.prompt()
+    assert r.cmd("p y").strip().endswith("6")
     r.child.sendline("c")
-    r.expect(r"boxed \S*GreenbackNotEnabled")
+    r.expect_exact("sync call resumed: 42")
     assert r.finish() == 0

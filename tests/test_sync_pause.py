@@ -196,6 +196,24 @@ def test_builtin_breakpoint_in_a_child_lands_in_the_devx_repl(repl):
     assert r.finish() == 0
 
 
+def test_builtin_breakpoint_in_a_sync_function_called_remotely(repl):
+    """A sync function given to run_in_actor or portal.run runs in a task of its own
+    in debug mode (not inline in the channel reader, which has no portal): its
+    breakpoint() is a REPL, not a GreenbackNotEnabled crash."""
+    r = repl("sync_rpc_breakpoint.py")
+    for name, x, got in (("once", 1, "once returned 20"), ("worker", 4, "worker returned 50")):
+        r.expect(banner("SYNC_PAUSE", name, f"root/{name}"))
+        out = r.prompt()
+        assert stops_at_banner_line(out, "-> breakpoint()") == (
+            "sync_rpc_breakpoint.py(12)compute()"
+        )
+        assert r.cmd("p x, y").strip().endswith(f"({x}, {x + 1})")
+        assert "-> return y * 10" in r.cmd("next")
+        r.child.sendline("c")
+        r.expect_exact(got)
+    assert r.finish() == 0
+
+
 def test_pythonbreakpoint_set_by_the_user_wins():
     out = run_plain("builtin_breakpoint.py", PYTHONBREAKPOINT="0")
     assert out.returncode == 0, out.stdout + out.stderr

@@ -3,8 +3,8 @@
 ``await devx.pause()``; then one with no await that calls the sync
 ``pause_from_sync()`` (in debug mode nothing async runs inline: the call keeps the
 task whose greenback portal the pause needs). With ``--sync-rpc``: a *sync* RPC
-function that pauses, which runs inline in the channel reader (no task of its own,
-no portal): a clear error, never a hang."""
+function that pauses, which in debug mode runs in a task of its own too (not inline
+in the channel reader, which has no portal): its REPL opens as the others do."""
 
 import sys
 

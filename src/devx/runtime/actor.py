@@ -199,11 +199,14 @@ class Actor:
         self.transport = transport
         self.enabled_modules: set[str] = set()
         self._modules: dict[str, Any] = {}
-        # which functions the channel readers run inline; not async ones in debug
-        # mode (greenback portals on): breakpoint()/pause_from_sync() in an async
-        # call need the call's own task, the reader task has no portal
+        # which functions the channel readers run inline; none of the user's in
+        # debug mode (greenback portals on): breakpoint()/pause_from_sync() in a
+        # call, sync or async, need the call's own task, the reader task has no
+        # portal (and its own channel carries the TTY lock's grant)
         greenback_on = config.debug_mode or config.maybe_enable_greenback
-        self._inline = _inline.InlineKinds(allow_async=not greenback_on)
+        self._inline = _inline.InlineKinds(
+            allow_async=not greenback_on, allow_sync=not config.debug_mode
+        )
         for name in enable_modules:
             self.enabled_modules.add(name)
         self.listen_addr: Addr | None = None

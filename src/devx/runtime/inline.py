@@ -52,8 +52,9 @@ class InlineKinds:
     suspend) or :data:`NOT_INLINE`; cached per function and its code object (a
     function whose ``__code__`` is swapped is looked at again)."""
 
-    def __init__(self, *, allow_async: bool = True):
+    def __init__(self, *, allow_async: bool = True, allow_sync: bool = True):
         self.allow_async = allow_async and _BYTECODE_KNOWN
+        self.allow_sync = allow_sync
         self._seen: dict[Any, tuple[Any, int]] = {}
 
     def kind(self, fn: Callable[..., Any]) -> int:
@@ -78,7 +79,7 @@ class InlineKinds:
             return ASYNC if self.allow_async and not _can_suspend(code) else NOT_INLINE
         if inspect.iscoroutinefunction(fn):  # a sync def marked as a coroutine function
             return NOT_INLINE
-        return SYNC
+        return SYNC if self.allow_sync else NOT_INLINE
 
 
 def run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
