@@ -222,6 +222,31 @@ def test_a_crash_walks_up_while_a_sibling_pauses_in_a_loop(repl):
     assert r.finish() != 0
 
 
+def test_acquire_debug_lock_in_a_task_that_holds_the_terminal(repl):
+    """`n` over `acquire_debug_lock()` keeps the REPL (the block runs under its hold),
+    a block inside another shares its hold, and a pause inside a block opens its REPL
+    on it: each waited for the lock its own task held, a hang."""
+    r = repl("acquire_from_repl.py")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    out = ""
+    for _ in range(6):  # the block's lines, stepped one by one
+        out += r.cmd("n")
+        hold = re.search(r"report under hold (\d+)", out)
+        if hold:
+            break
+    assert hold and int(hold.group(1)) > 0, out
+    r.child.sendline("c")
+    m = r.expect(r"nested holds (\d+) (\d+)")
+    assert m.group(1) == m.group(2) != hold.group(1)
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("after the pause in the block")
+    r.expect_exact("all done")
+    assert r.finish() == 0
+
+
 def test_root_cancelled_while_child_in_repl(repl):
     r = repl("root_cancelled_child_in_repl.py")
     r.expect(banner("PAUSE", "sitter", "root/sitter"))

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from ..runtime.actor import current_actor
+from . import session as _session
 from .session import Session
 
 __tracebackhide__ = True
@@ -17,10 +18,20 @@ __tracebackhide__ = True
 @asynccontextmanager
 async def acquire_debug_lock(reason: str = "print", *, shield: bool = False) -> AsyncIterator[int]:
     """Hold the tree-global TTY lock for the block (waiting, FIFO, for any REPL
-    first); yields the hold id. Any actor, debug mode or not; needs the runtime."""
+    first); yields the hold id. Any actor, debug mode or not; needs the runtime.
+
+    A task that holds the terminal already (it stepped onto the block from its
+    REPL, or the block is inside another of its blocks) runs the block under that
+    hold and leaves it as it was: waiting for the lock it holds would never end. A
+    pause inside the block opens its REPL on the block's hold; leaving that REPL
+    (``c``) gives the terminal up, as any REPL does."""
+    live = _session.current
+    if live is not None and live.owned_by_current_task():
+        yield live.hold_id
+        return
     actor = current_actor()
     with trio.CancelScope(shield=shield):
-        session = await Session.open(actor, reason, owned=False)
+        session = await Session.open(actor, reason)
     try:
         yield session.hold_id
     finally:

@@ -192,7 +192,9 @@ def _open(actor: Any, reason: str, where: str) -> Any:
         return None
     try:
         session = trio.from_thread.run(
-            functools.partial(Session.open, actor, reason, owned=False, location=where),
+            functools.partial(
+                Session.open, actor, reason, owned=False, for_thread=True, location=where
+            ),
             trio_token=token,
         )
     except trio.RunFinishedError:

@@ -170,19 +170,21 @@ class Session:
         reason: str,
         *,
         owned: bool = True,
+        for_thread: bool = False,
         location: str = "",
         repl: bool = False,
     ) -> Session:
         """Wait for the TTY lock (cancellable) and return the session holding it.
         The task that already holds the live session gets that one back.
+        ``for_thread``: opened for another thread (its ``trio.from_thread.run`` may
+        run this in the very task that started the thread, one stepping at its
+        REPL): never taken for that task's own re-entry, another REPL queues.
         ``location`` (``file.py:12 in fn()``) is what the queue shows others.
         ``repl``: a REPL opens once granted (its PdbREPL is built during the wait)."""
         global current
         task = current_task() if owned else None
         live = current
-        # (unowned: a thread's pause, whose `trio.from_thread.run` may run this in the
-        # very task that started the thread, the one stepping: another REPL, queued)
-        if owned and live is not None and live.owned_by_current_task():
+        if not for_thread and live is not None and live.owned_by_current_task():
             live.reentered(reason)
             return live
         session = cls(actor, reason, location)
@@ -201,9 +203,12 @@ class Session:
         return task is not None and task is current_task() and not self._done
 
     def reentered(self, reason: str) -> None:
-        """The holding task paused (or crashed) again while its REPL was live."""
+        """The holding task paused (or crashed) again while its REPL was live, or
+        while it held the terminal with no REPL (``acquire_debug_lock``)."""
         if self.pdb is not None:
             self.pdb.detach()  # a new trace (or post-mortem) takes over from here
+        else:
+            self.reason = reason  # the REPL about to open is this one's (its banner)
         events.event(
             schema.REPL_REENTERED,
             **{schema.REASON: reason},

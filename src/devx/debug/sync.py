@@ -107,7 +107,9 @@ def open_sync_session(
     if live is not None and live.repl_thread == threading.get_ident() and not live._done:
         live.reentered(reason)  # this thread stepped onto another pause: same REPL
         return live
-    open_unowned = functools.partial(Session.open, actor, reason, owned=False, location=location)
+    open_unowned = functools.partial(
+        Session.open, actor, reason, owned=False, for_thread=True, location=location
+    )
     try:
         if _in_trio_worker_thread():
             session = trio.from_thread.run(open_unowned)
