@@ -246,3 +246,40 @@ def test_a_dump_under_a_live_repl_is_one_line_per_actor(repl, tmp_path, how, the
     for log in logs:  # the full text went to the files
         assert "end devx stack dump" in log.read_text()
         log.unlink(missing_ok=True)
+
+
+def test_a_dump_line_of_a_holder_never_lands_in_the_next_repl(repl, tmp_path):
+    """p1's REPL is live, p2 waits; a dump of the tree keeps each actor's line back.
+    The holder's line is written when its REPL ends, before p2's banner: the holder's
+    process then ends while p2's REPL is live, and wrote it there at its exit."""
+    rt = tmp_path / "rt"
+    r = repl("dump_under_queue.py", DEVX_RUNTIME_DIR=str(rt))
+    first = r.expect(r">>> devx PAUSE in actor '(p\d)' \(path root/p\d, pid (?P<pid>\d+)\)")
+    holder, holder_pid = first.group(1), int(first.group("pid"))
+    r.prompt()
+    log = Path(stack.log_path(holder_pid))
+    log.unlink(missing_ok=True)  # a reused pid's old log is not ours
+    r.wait_reading()
+    os.kill(r.child.pid, signal.SIGUSR1)  # as `kill -USR1 <root pid>` from another shell
+    wait_until(
+        lambda: log.exists() and "end devx stack dump" in log.read_text(),
+        scaled(20),
+        "the holder's dump in its /tmp file",
+    )
+    r.child.sendline("c")
+    nxt = r.expect(r">>> devx PAUSE in actor '(p\d)' \(path root/p\d, pid (?P<pid>\d+)\)")
+    assert nxt.group(1) != holder
+    r.prompt()
+    # the holder's process has ended (its last output with it) while this REPL is live
+    wait_until(lambda: not os.path.exists(f"/proc/{holder_pid}"), scaled(20), "the holder's exit")
+    assert r.cmd("p 1").strip().splitlines()[-1] == "1"
+    shown = r.log.getvalue()
+    mark = shown.index(nxt.group(0))  # where the next REPL's banner starts
+    under = shown[mark:]
+    assert f"root/{holder} " not in under, under  # nothing of the holder's in this REPL
+    before = shown[:mark]
+    assert re.search(rf"devx stack dump .*root/{holder} ", before), before[-2000:]
+    r.child.sendline("c")
+    r.expect_exact("returned [10, 20]")
+    assert r.finish() == 0
+    log.unlink(missing_ok=True)

@@ -564,6 +564,12 @@ class Session:
         this is still the actor's ``current`` session: it holds the terminal with no
         prompt on screen, which is what a ctrl-c meanwhile is told (``sigint``)."""
         self._forget()
+        if console.kept():
+            # what this actor's devx output kept back (a stack dump's line taken
+            # under this REPL) goes out while the terminal is still its own: once
+            # released, the next REPL's banner and prompt would have it written
+            # among them (at this actor's exit, when it ends before that REPL)
+            console.drain(0.5)
         self._release_now()
         self._released.set()
 

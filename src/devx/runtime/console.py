@@ -44,6 +44,7 @@ __all__ = [
     "held",
     "held_reason",
     "hold",
+    "kept",
     "log_format",
     "release",
     "stream",
@@ -92,6 +93,11 @@ def release() -> None:
 def held() -> bool:
     """Whether the gate is closed."""
     return _held
+
+
+def kept() -> bool:
+    """Whether writes are kept, waiting for the gate to open."""
+    return bool(_pending) or _dropped_lines > 0
 
 
 def held_reason() -> str:
