@@ -159,6 +159,48 @@ def test_a_peer_level_given_to_the_tree_is_that_level_in_every_actor(tmp_path):
     assert "INFO devx.app: hello from root/kid" in out.stderr  # the stdlib's names as ever
 
 
+CHILD_LEVEL_PROGRAM = """
+    import sys
+    import trio
+    import devx
+
+
+    async def hello():
+        return "hello"
+
+
+    async def main():
+        async with devx.open_nursery() as an:
+            try:
+                await an.start_actor("kid", loglevel=sys.argv[1])
+            except ValueError as exc:
+                print("refused:", exc, "| children:", len(an.children))
+            try:
+                await an.run_in_actor(hello, name="oneshot", loglevel=sys.argv[1])
+            except ValueError as exc:
+                print("refused:", exc, "| children:", len(an.children))
+
+
+    if __name__ == "__main__":
+        trio.run(main)
+"""
+
+
+def test_an_unknown_level_given_to_a_child_is_refused_at_the_call(tmp_path):
+    """A child's ``loglevel=`` is checked before its spawn: a ValueError naming the
+    level and the actor, no child started (it failed its boot on it, an ActorBootError
+    naming neither)."""
+    script = tmp_path / "child_levels.py"
+    script.write_text(textwrap.dedent(CHILD_LEVEL_PROGRAM))
+    out = run_script(script, "loud")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2, out.stdout
+    for line, name in zip(lines, ("kid", "oneshot"), strict=True):
+        assert line.startswith("refused: unknown log level 'loud'"), line
+        assert f"(the loglevel= of actor {name!r}) | children: 0" in line, line
+
+
 def test_devx_log_level_takes_the_peers_names_too():
     for name in ("transport", "runtime", "devx", "cancel", "pdb", "Info", "15"):
         out = run_script("-m", "devx", "settings", "--check", DEVX_LOG_LEVEL=name)

@@ -29,6 +29,7 @@ from typing import Any
 import trio
 
 from ..core import events, schema, settings
+from ..core.levels import level_number
 from .actor import Actor, check_actor_name, current_actor
 from .boot_watch import MAX_SLOW_BOOTS, Progress
 from .child_record import ChildRecord, describe_exit
@@ -63,6 +64,16 @@ async def _first(*waits: Callable[[], Any]) -> None:
             n.start_soon(run, w)
 
 
+def _check_loglevel(name: str, loglevel: str | None) -> None:
+    """A child's unknown ``loglevel=`` is refused at the call, before any spawn (the
+    child would fail its boot on it, with an error that names neither)."""
+    if loglevel:
+        try:
+            level_number(loglevel)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (the loglevel= of actor {name!r})") from None
+
+
 class ActorNursery:
     """Spawns and supervises child actors; see the module docstring for semantics."""
 
@@ -93,6 +104,7 @@ class ActorNursery:
         ``inherit_parent_main=False``: the child (and its own children) never load the
         root's script, even to serve functions of ``__main__``. ``infect_asyncio=True``:
         the child runs trio as a guest of an asyncio loop (:mod:`devx.to_asyncio`)."""
+        _check_loglevel(name, loglevel)
         rec = self._new_record(name, None)
         rec.inherit_main = inherit_parent_main
         rec.infect_asyncio = infect_asyncio
@@ -118,6 +130,7 @@ class ActorNursery:
         ``inherit_parent_main=False`` and ``infect_asyncio=True`` as for
         :meth:`start_actor`."""
         ref = func_ref(fn)
+        _check_loglevel(name or ref[1], loglevel)
         if ref[0] == "__main__" and not inherit_parent_main:
             raise ValueError(
                 f"run_in_actor({ref[1]}, inherit_parent_main=False): {ref[1]} is defined "
