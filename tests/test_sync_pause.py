@@ -62,7 +62,9 @@ def test_greenback_pause_on_a_child_task(repl):
         "child_sync_pause.py(10)crunch()"
     )
     assert r.cmd("p total").strip().endswith("6")
-    assert "-> return total + 1" in r.cmd("next")  # `n` is a local here
+    # `n` is a local here: pdbp prints it (as the README says); `!!n` is the command
+    assert r.cmd("n").strip().splitlines()[-1] == "4"
+    assert "-> return total + 1" in r.cmd("!!n")
     where = r.cmd("w")
     assert "worker()" in where
     assert_no_plumbing(where)
