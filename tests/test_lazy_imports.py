@@ -92,6 +92,37 @@ def test_a_subprocess_child_imports_what_it_serves() -> None:
     assert "devx.debug.session" not in stack and "greenback" not in stack
 
 
+ROOT_BEFORE_SPAWN = """
+import sys, trio, devx
+async def main():
+    async with devx.open_nursery(name="early") as an:
+        before = [m for m in sorted(sys.modules) if m in {WHAT}]
+        portal = await an.start_actor("c")
+        after = [m for m in sorted(sys.modules) if m in {WHAT}]
+        await portal.cancel_actor()
+    print(before, after)
+trio.run(main)
+"""
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_root_loads_portals_once_its_first_child_started(method: str) -> None:
+    """What only a ready child needs (its portal) is loaded while that child boots,
+    not on the root's way to the spawn."""
+    if method == "forkserver" and not forkserver.available():
+        pytest.skip("the fork server needs Linux")
+    what = {"devx.runtime.portal", "devx.runtime.replywait"}
+    proc = subprocess.run(
+        [sys.executable, "-c", ROOT_BEFORE_SPAWN.replace("{WHAT}", repr(what))],
+        env={**os.environ, "DEVX_SPAWN_METHOD": method},
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[0] == f"[] {sorted(what)}", proc.stdout
+
+
 @pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux")
 def test_a_forked_child_inherits_the_preload_and_no_heavy_dependency() -> None:
     """A forked child has what its zygote imported: the runtime, the hook modules and

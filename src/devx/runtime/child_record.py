@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -14,8 +14,10 @@ from ..core import events, schema, settings
 from .errors import ActorExited, ChannelClosed
 from .ipc import Channel, encode
 from .msgs import ActorID, CancelActor
-from .portal import Portal
 from .spawn import ChildProcess
+
+if TYPE_CHECKING:
+    from .portal import Portal
 
 log = logging.getLogger("devx.runtime")
 

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import Token
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -45,9 +45,11 @@ from .errors import (
 )
 from .ipc import Addr, encode
 from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start
-from .portal import Portal, func_ref
 from .spawn import Spawner
 from .spawn_methods import default_spawner
+
+if TYPE_CHECKING:
+    from .portal import Portal
 
 log = logging.getLogger("devx.runtime")
 
@@ -129,6 +131,8 @@ class ActorNursery:
         gets its return value. The child exits once ``fn`` returns.
         ``inherit_parent_main=False`` and ``infect_asyncio=True`` as for
         :meth:`start_actor`."""
+        from .portal import func_ref
+
         ref = func_ref(fn)
         _check_loglevel(name or ref[1], loglevel)
         if ref[0] == "__main__" and not inherit_parent_main:
@@ -259,6 +263,10 @@ class ActorNursery:
                 schema.ACTOR_SPAWN,
                 **{schema.CHILD_PATH: rec.path, schema.CHILD_PID: rec.pid or -1},
             )
+
+            # what only a ready child needs, loaded while it boots (a root's way to its
+            # first spawn does not wait for it)
+            from .portal import Portal
 
             progress = Progress(rec.pid, settings.current().boot_timeout)
 

@@ -296,14 +296,14 @@ class Session:
         s = self.settings
         if not (self.actor.is_root and s.file and s.file_is_default):
             return None
-        from . import retention
-
         tree = settings.current()
         keep, days = tree.telemetry_keep, tree.telemetry_keep_days
         directory, spare = os.path.dirname(s.file), s.file
         done = self._pruned = threading.Event()
 
         def prune() -> None:
+            from . import retention  # on that thread, after the first spawn
+
             try:
                 retention.prune_now_and_then(directory, keep=keep, keep_days=days, spare=spare)
             except OSError:
