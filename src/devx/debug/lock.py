@@ -60,6 +60,10 @@ class Hold:
         self.granted_at = 0.0  # time.monotonic() at the grant
         self.released = trio.Event()
         self.how: ReleaseHow | None = None
+        # sends the encoded grant to a child at once (its serving stream's ItemNow),
+        # and whether it did (see _grant_next)
+        self.deliver: Callable[[dict[str, Any]], bool] | None = None
+        self.delivered = False
 
     @property
     def requester(self) -> Requester:
@@ -151,6 +155,14 @@ class TTYLock:
         self._by_id[hold.hold_id] = hold
         self.grants += 1
         hold.granted.set()
+        if hold.deliver is not None:
+            # a child's grant goes out now, from the release that frees the terminal,
+            # ahead of the pushes and replies that release wakes (a pass later, in
+            # trio's order: the next REPL's prompt waited behind one to four writes)
+            try:
+                hold.delivered = hold.deliver(encode(hold.grant))
+            except Exception:  # never the lock's problem: its task yields it instead
+                hold.delivered = False
         events.event(
             schema.LOCK_GRANTED,
             **{
@@ -240,13 +252,19 @@ class TTYLock:
 
     @asynccontextmanager
     async def hold(
-        self, request: LockRequest, *, queued: Hold | None = None, here: bool = True
+        self,
+        request: LockRequest,
+        *,
+        queued: Hold | None = None,
+        here: bool = True,
+        deliver: Callable[[dict[str, Any]], bool] | None = None,
     ) -> AsyncIterator[Hold]:
         """Queue ``request`` (or take ``queued``, already in the queue), wait for its
         grant (cancellable), yield the hold; the hold ends on :meth:`release`, or
         here when the block exits (cancelled: the requester went away). ``here``:
         the holder is in the root (its REPL blocks this loop); False for a child's,
-        served over IPC."""
+        served over IPC. ``deliver``: sends a grant that comes later (another hold's
+        release) to the child at once; ``Hold.delivered`` says whether it did."""
         hold = queued
         if self.closed:  # the tree is ending: wait for the teardown's cancel
             await trio.sleep_forever()
@@ -255,6 +273,7 @@ class TTYLock:
             bisect.insort(self._queue, hold, key=lambda h: h.key)
             self._grant_next()
             self._publish()
+        hold.deliver = deliver
         try:
             # a checkpoint even when granted at once: every follower woken by the
             # change pushes the new state first. The root's own REPL blocks its loop
@@ -339,10 +358,13 @@ async def serve_switch(
 async def _serve(
     lock: TTYLock, req: LockRequest, queued: Hold | None
 ) -> AsyncIterator[dict[str, Any]]:
-    async with lock.hold(req, queued=queued, here=False) as hold:
+    from ..runtime.context import item_now
+
+    async with lock.hold(req, queued=queued, here=False, deliver=item_now.get()) as hold:
         assert hold.grant is not None
         try:
-            yield encode(hold.grant)
+            if not hold.delivered:
+                yield encode(hold.grant)
             await hold.released.wait()
         finally:
             if not hold.released.is_set():  # no release came: the holder is gone

@@ -1037,10 +1037,11 @@ class Actor:
             if not inspect.isasyncgenfunction(fn):
                 raise TypeError(f"{msg.ns}.{msg.func} is not an async generator function")
             agen = fn(**msg.kwargs)
-            from .context import Credit
+            from .context import Credit, ItemNow, item_now
 
             # backpressure: at most a window of items the caller has not read yet
             credit = self._stream_credits[(id(chan), cid)] = Credit()
+            item_now.set(ItemNow(chan, cid, credit, call_scope.get()))  # this task's own
             try:
                 async for value in agen:
                     try:

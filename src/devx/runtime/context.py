@@ -78,6 +78,7 @@ from .msgs import (
     StreamEnd,
     StreamItem,
     StreamOpened,
+    Yield,
 )
 from .portal import func_ref
 
@@ -169,6 +170,37 @@ class Credit:
             while self.n <= 0:
                 await self._lot.park()
         self.n -= 1
+
+
+class ItemNow:
+    """Sends one item of a one-way stream at once, from synchronous code on the
+    loop's thread, e.g. another task's (the TTY lock's grant, sent by the release
+    that frees it, not a scheduler pass later by the stream's own task). False,
+    and nothing sent, when the stream's task would not send it now either (its
+    call cancelled) or it would have to wait or jump ahead of an item that task is
+    sending (no credit left, the channel busy): the caller then yields the item
+    as usual."""
+
+    __slots__ = ("chan", "cid", "credit", "scope")
+
+    def __init__(
+        self, chan: Channel, cid: int, credit: Credit, scope: trio.CancelScope | None
+    ) -> None:
+        self.chan, self.cid, self.credit, self.scope = chan, cid, credit, scope
+
+    def __call__(self, value: Any) -> bool:
+        if self.credit.n <= 0 or (self.scope is not None and self.scope.cancel_called):
+            return False
+        if not self.chan.send_nowait(pack(Yield(cid=self.cid, value=value))):
+            return False
+        self.credit.n -= 1
+        return True
+
+
+# the stream the running task serves (an async generator's body may read it)
+item_now: contextvars.ContextVar[ItemNow | None] = contextvars.ContextVar(
+    "devx_stream_item_now", default=None
+)
 
 
 def ack_every() -> int:
