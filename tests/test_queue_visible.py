@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from _pty import EXAMPLES, assert_fits, repl_fixture
+from _pty import EXAMPLES, assert_fits, banner, repl_fixture
 from _queue_three import ANY_BANNER, AT, WAITER, both_waiting, devx_ps, waiters_listed
 from conftest import scaled
 
@@ -117,3 +117,38 @@ def test_a_tree_that_never_debugs_writes_no_lock_file(tmp_path):
     assert out.returncode == 0, out.stderr
     # no lock file; the root's advert for `devx ps` (tests/test_ps.py) went with it
     assert not runtime_dir.exists() or list(runtime_dir.iterdir()) == []
+
+
+def test_two_pause_loops_hand_the_terminal_back_and_forth(repl):
+    """Each child goes on from `c` straight to its next pause (no checkpoint in
+    between): its release goes with that pause's request, so the root queues it
+    before granting the other child, whose banner then always lists it (before, the
+    release went a loop pass later, and the banner listed it or not by timing). What
+    it printed after `c` comes before that banner."""
+    turns = 3
+    r = repl("pause_loops.py", str(turns))
+    holder = r.expect(banner("PAUSE", r"(?P<name>p\d)", "root/p0").replace("root/p0", r"root/p\d"))
+    holder = holder.group("name")
+    r.prompt()
+    assert r.cmd("p turn").strip().endswith("0")
+    assert "-> print(" in r.cmd("n")  # over the pause call, as pdb's `n` does
+    for k in range(2 * turns - 1):
+        other = "p1" if holder == "p0" else "p0"
+        line = f"{holder} goes on after turn {k // 2}"
+        r.child.sendline("c")
+        out = r.prompt()
+        head = f">>> devx PAUSE in actor '{other}' (path root/{other}, pid "
+        assert line in out and head in out, out
+        assert out.index(line) < out.index(head), f"the banner came before {line!r}:\n{out}"
+        if k < 2 * turns - 2:  # the one that continued paused again: it waits
+            assert "1 more waiting for the terminal" in out, out
+            assert f"1. root/{holder}: pause at pause_loops.py:21 in pause_loop()" in out, out
+        else:  # its loop is done: nobody waits behind the last REPL
+            assert "more waiting" not in out, out
+        holder = other
+    r.child.sendline("c")
+    r.expect_exact(f"{holder} goes on after turn {turns - 1}")
+    r.expect_exact("both loops done")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
+    assert_fits(r.log.getvalue())

@@ -258,21 +258,26 @@ class TTYLock:
         queued: Hold | None = None,
         here: bool = True,
         deliver: Callable[[dict[str, Any]], bool] | None = None,
+        releasing: LockRelease | None = None,
     ) -> AsyncIterator[Hold]:
         """Queue ``request`` (or take ``queued``, already in the queue), wait for its
         grant (cancellable), yield the hold; the hold ends on :meth:`release`, or
         here when the block exits (cancelled: the requester went away). ``here``:
         the holder is in the root (its REPL blocks this loop); False for a child's,
         served over IPC. ``deliver``: sends a grant that comes later (another hold's
-        release) to the child at once; ``Hold.delivered`` says whether it did."""
+        release) to the child at once; ``Hold.delivered`` says whether it did.
+        ``releasing``: the requester's previous hold, which the request carries
+        (the code after its `c` reached this request before its release went out):
+        released once this request is queued, as a release that came right after."""
         hold = queued
         if self.closed:  # the tree is ending: wait for the teardown's cancel
             await trio.sleep_forever()
         if hold is None:
             hold = Hold(request, next(self._arrivals))
             bisect.insort(self._queue, hold, key=lambda h: h.key)
-            self._grant_next()
-            self._publish()
+            if releasing is None or not self.release(releasing):  # (grants, publishes)
+                self._grant_next()
+                self._publish()
         hold.deliver = deliver
         try:
             # a checkpoint even when granted at once: every follower woken by the
@@ -320,13 +325,17 @@ def root_lock() -> TTYLock:
 # --- RPC endpoints, served by the root --------------------------------------------
 
 
-async def serve_hold(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+async def serve_hold(
+    request: dict[str, Any], release: dict[str, Any] | None = None
+) -> AsyncIterator[dict[str, Any]]:
     """One hold for a child: yields its ``LockGrant`` once granted, then ends (a
     normal end of stream) when the child releases it with :func:`release_hold`. A
     child that dies while waiting or holding cancels this call: the hold ends as
-    ``holder_lost``."""
+    ``holder_lost``. ``release``: the child's previous hold (a ``LockRelease``),
+    released once this request is queued."""
     req = decode(request, LockRequest)
-    async for item in _serve(root_lock(), req, None):
+    releasing = decode(release, LockRelease) if release is not None else None
+    async for item in _serve(root_lock(), req, None, releasing):
         yield item
 
 
@@ -356,11 +365,14 @@ async def serve_switch(
 
 
 async def _serve(
-    lock: TTYLock, req: LockRequest, queued: Hold | None
+    lock: TTYLock, req: LockRequest, queued: Hold | None, releasing: LockRelease | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     from ..runtime.context import item_now
 
-    async with lock.hold(req, queued=queued, here=False, deliver=item_now.get()) as hold:
+    deliver = item_now.get()
+    async with lock.hold(
+        req, queued=queued, here=False, deliver=deliver, releasing=releasing
+    ) as hold:
         assert hold.grant is not None
         try:
             if not hold.delivered:

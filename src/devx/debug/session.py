@@ -69,7 +69,7 @@ _local_waiters = 0
 
 # sessions left (continue, quit) on the loop's thread whose release waits for the
 # loop's next pass (Session._left): a request for the terminal made before then, by
-# the code after `c` reaching its next pause, sends them right behind it
+# the code after `c` reaching its next pause, carries the release (_release_left)
 _leaving: list[Session] = []
 
 RELEASE_TIMEOUT = 5.0
@@ -275,10 +275,15 @@ class Session:
                     assert grant is not None
                 else:
                     portal = self._portal = await actor.root_portal()
-                    request = encode_msg(self._request())
+                    request: dict[str, Any] = {"request": encode_msg(self._request())}
+                    left = _left_on(actor, portal)
+                    if left is not None:  # the root releases it once this one is queued
+                        request["release"] = encode_msg(left._release_msg())
                     stream = await stack.enter_async_context(
-                        portal.open_stream_from(tty_lock.serve_hold, request=request)
+                        portal.open_stream_from(tty_lock.serve_hold, **request)
                     )
+                    if left is not None:
+                        left._release_sent = True
                     _release_left(actor)
                     if repl and interactive():  # meanwhile the root answers
                         prepare_repl()
@@ -386,8 +391,8 @@ class Session:
                 call, self._release_call = self._release_call, None
                 if call is not None:
                     await portal.result_of(call, *_RELEASE_HOLD)
-                else:
-                    release = encode_msg(LockRelease(hold_id=grant.hold_id, how=self.how))
+                elif not self._release_sent:  # (sent with this actor's next request)
+                    release = encode_msg(self._release_msg())
                     await portal.run_from_ns(*_RELEASE_HOLD, release=release)
                 async for _ in stream:  # the root ends the hold's stream
                     pass
@@ -595,10 +600,9 @@ class Session:
         is busy, the holding task sends it instead (:meth:`_keep`). In the root the
         lock's records join the pausing task's context, as they did when its own
         task released the hold (not the loop's callback context)."""
-        grant = self.grant
-        if grant is None or self._release_sent or self._finished.is_set():
+        if self.grant is None or self._release_sent or self._finished.is_set():
             return
-        release = LockRelease(hold_id=grant.hold_id, how=self.how)
+        release = self._release_msg()
         if self._root_lock is not None:
             self._release_sent = True
             self._context.run(self._root_lock.release, release)
@@ -608,18 +612,41 @@ class Session:
                 self._release_sent = True
                 self._release_call = call
 
+    def _release_msg(self) -> LockRelease:
+        assert self.grant is not None
+        return LockRelease(hold_id=self.grant.hold_id, how=self.how)
+
 
 # the root's endpoint a child's release calls (devx.debug.lock.release_hold)
 _RELEASE_HOLD = ("devx.debug.lock", "release_hold")
 
 
+def _left_on(actor: Actor, portal: Any) -> Session | None:
+    """A hold of this actor left on the loop's thread since its last pass (`c`, and
+    on to the next pause with no checkpoint in between), whose release can go with
+    the request about to be sent over ``portal``."""
+    for session in _leaving:
+        if (
+            session.actor is actor
+            and session._portal is not None
+            and session._portal.channel is portal.channel
+            and session.grant is not None
+            and not session._release_sent
+            and not session._finished.is_set()
+        ):
+            return session
+    return None
+
+
 def _release_left(actor: Actor) -> None:
     """A request of this actor just went to the root, from the loop's thread before
     its next pass: the holds this actor's code left since (`c` and on to this
-    pause, no checkpoint in between) are released now, right behind it, rather than
-    from their loop callback a pass later (a pass and this request's PdbREPL build,
-    ~0.3 ms of a hand-off). What that code printed is on the terminal already; the
-    root gets the request and then the release, in the order it did."""
+    pause, no checkpoint in between) are released now, rather than from their loop
+    callback a pass later (a pass and this request's PdbREPL build, ~0.3 ms of a
+    hand-off). What that code printed is on the terminal already. The release went
+    with the request (:func:`_left_on`): the root queues the request, then releases,
+    so the next holder's grant lists this actor as waiting, as it does when the
+    release comes later; here only the rest of the leaving is done."""
     while _leaving:
         session = _leaving[0]
         if session.actor is actor:
