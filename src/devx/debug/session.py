@@ -278,6 +278,7 @@ class Session:
                     request: dict[str, Any] = {"request": encode_msg(self._request())}
                     left = _left_on(actor, portal)
                     if left is not None:  # the root releases it once this one is queued
+                        left._before_release()
                         request["release"] = encode_msg(left._release_msg())
                     stream = await stack.enter_async_context(
                         portal.open_stream_from(tty_lock.serve_hold, **request)
@@ -582,15 +583,18 @@ class Session:
             _leaving.remove(self)
         elif self._released.is_set():
             return  # _release_left ran it already
-        self._forget()
-        if console.kept():
-            # what this actor's devx output kept back (a stack dump's line taken
-            # under this REPL) goes out while the terminal is still its own: once
-            # released, the next REPL's banner and prompt would have it written
-            # among them (at this actor's exit, when it ends before that REPL)
-            console.drain(0.5)
+        self._before_release()
         self._release_now()
         self._released.set()
+
+    def _before_release(self) -> None:
+        """No longer the actor's current session; what this actor's devx output kept
+        back (a stack dump's line taken under this REPL) goes out while the terminal
+        is still its own: once released, the next REPL's banner and prompt would have
+        it written among them (at this actor's exit, when it ends before that REPL)."""
+        self._forget()
+        if console.kept():
+            console.drain(0.5)
 
     def _release_now(self) -> None:
         """Send this hold's release to the root's lock, from synchronous code on the
