@@ -82,6 +82,18 @@ def test_which_functions_run_inline():
     assert InlineKinds(allow_async=False).kind(fns.task_no_await) == NOT_INLINE
 
 
+def test_debug_mode_runs_no_sync_function_of_the_users_inline_but_devx_own():
+    """Debug mode (``allow_sync=False``): a user's sync function gets a task of its own
+    (a breakpoint() in it needs one), devx's own endpoints (the TTY lock's release,
+    every child REPL's) still run in the reader, no task hop on the hand-off."""
+    from devx.debug import lock
+
+    kinds = InlineKinds(allow_async=False, allow_sync=False)
+    assert kinds.kind(fns.state) == NOT_INLINE
+    assert kinds.kind(lock.release_hold) == SYNC
+    assert InlineKinds().kind(lock.release_hold) == SYNC
+
+
 @needs_inline
 def test_a_swapped_code_object_is_looked_at_again():
     kinds = InlineKinds()

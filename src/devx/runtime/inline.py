@@ -79,7 +79,14 @@ class InlineKinds:
             return ASYNC if self.allow_async and not _can_suspend(code) else NOT_INLINE
         if inspect.iscoroutinefunction(fn):  # a sync def marked as a coroutine function
             return NOT_INLINE
-        return SYNC if self.allow_sync else NOT_INLINE
+        # devx's own sync endpoints (the TTY lock's release, the registry's) never
+        # pause: inline even where the user's are not (debug mode)
+        return SYNC if self.allow_sync or _is_devx(fn) else NOT_INLINE
+
+
+def _is_devx(fn: Any) -> bool:
+    module = getattr(fn, "__module__", None) or ""
+    return module.startswith("devx.")
 
 
 def run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
