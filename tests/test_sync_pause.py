@@ -4,6 +4,7 @@ examples/sync/ driven on a real PTY, plus in-process checks of the error paths."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,31 @@ def test_ctrl_c_while_a_thread_repl_is_live(repl):
     # the prompt comes back with what was typed, as the thread's readline still has it
     r.expect_exact("(Pdb+) p 40")
     assert r.cmd(" + 2").strip().endswith("42")  # the same REPL, the loop unharmed
+    r.child.sendline("c")
+    r.expect_exact("worker returned SPAM")
+    assert r.finish() == 0
+
+
+def test_ctrl_c_while_a_thread_repls_command_runs_draws_no_prompt(repl, tmp_path):
+    """ctrl-c while a thread REPL runs a command (not at its prompt): the shield's
+    line only; the prompt comes once, after the command's result, as pdb draws it."""
+    started, fifo = tmp_path / "started", tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = repl("to_thread_pause.py")
+    r.expect(banner("THREAD", "root", "root"))
+    r.prompt()
+    r.wait_reading()
+    # the command says it runs (a file), then blocks until the test writes the fifo
+    r.child.sendline(f"p open({str(started)!r}, 'w').close() or open({str(fifo)!r}).read()")
+    wait_until(started.exists, scaled(20), "the command running")
+    r.child.sendintr()
+    r.expect_exact("ctrl-c shielded: root is in the REPL")
+    with open(fifo, "w") as w:
+        w.write("done")
+    r.expect_exact("'done'")
+    assert "(Pdb+)" not in r.child.before, r.child.before  # no prompt under the command
+    r.prompt()
+    assert r.cmd("p 40 + 2").strip().endswith("42")  # the same REPL reads on
     r.child.sendline("c")
     r.expect_exact("worker returned SPAM")
     assert r.finish() == 0

@@ -81,6 +81,9 @@ def _build_pdbrepl_class() -> type:
             # called once when the user leaves the REPL, with how (ReleaseHow)
             self.on_exit: Callable[[str], None] | None = None
             self.live = False  # inside the command loop, reading input
+            # waiting for the user's next line (not running a command): what a
+            # thread REPL's ctrl-c redraws the prompt for (see sigint)
+            self.reading = False
             # stops only in this trio task (None: any; a thread's REPL is per thread)
             self.owner_task: Any = None
             self.where = ""  # who is in the REPL, for the step-out line
@@ -394,6 +397,19 @@ def _build_pdbrepl_class() -> type:
             door.disown(self)
             door.tracing_off_if_idle()
 
+        def preloop(self) -> None:
+            super().preloop()
+            self.reading = True  # cmd.Cmd reads the first line next
+
+        def precmd(self, line: str) -> Any:
+            self.reading = False  # a line came: the command runs
+            return super().precmd(line)
+
+        def postcmd(self, stop: Any, line: str) -> Any:
+            stop = super().postcmd(stop, line)
+            self.reading = not stop  # the prompt again, unless the loop ends
+            return stop
+
         def cmdloop(self, intro: Any = None) -> Any:
             self.live = True
             self.stepping_since = None
@@ -401,6 +417,7 @@ def _build_pdbrepl_class() -> type:
                 return super().cmdloop(intro)
             finally:
                 self.live = False
+                self.reading = False
                 if self.on_exit is not None:
                     self.stepping_since = time.monotonic()
                     _portal_for_step()

@@ -89,8 +89,10 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
         if live.repl_thread in (None, threading.get_ident()):
             raise KeyboardInterrupt  # pdb's command loop catches it and prompts again
         # a REPL in another thread (raising here would hit the trio loop) reads on:
-        # its prompt again, with what was typed so far (still in readline's buffer)
-        _prompt_again(live.pdb)
+        # its prompt again, with what was typed so far (still in readline's buffer);
+        # none while it runs a command (pdb prompts once the command is done)
+        if getattr(live.pdb, "reading", False):
+            _prompt_again(live.pdb)
         return
     state = tree_lock.view.state
     if actor.is_root and _forced:
