@@ -209,11 +209,12 @@ def test_a_root_blocked_before_its_first_spawn_is_listed_and_recorded(
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == "BLOCKED"
         monkeypatch.setenv("DEVX_RUNTIME_DIR", str(rt))
-        wait_until(
+        listed = wait_until(
             lambda: [t for t in tree_file.trees() if t.pid == proc.pid] or None,
             scaled(10),
             "the blocked root listed by devx ps",
         )
+        assert listed[0].actors == 1, listed  # its root: a count, not `?` (None)
 
         def names() -> set[str] | None:
             found: set[str] = set()

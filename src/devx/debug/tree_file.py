@@ -72,6 +72,7 @@ def _first_write(root_uuid: str, data: dict[str, Any]) -> tuple[str | None, int 
 
 
 FIRST_WRITE_WITHIN = 0.05  # s: the first write waits this long at most for the spawn
+SETTLE_WAIT = 2.0  # s: and this long at most for the root's registry (a probe's timeout)
 EXIT_WAIT = 1.0  # s: at most this long at exit for a first write still under way
 
 
@@ -123,6 +124,13 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
 
     def write_first() -> None:
         actor.kick_helpers.wait(FIRST_WRITE_WITHIN)
+        # the count of the registry the root's set-up settled on (done by its first
+        # spawn; a set-up still probing for a registrar delays this write, boundedly),
+        # not the `?` of this service's start: the loop's rewrite would correct that
+        # only once it runs, never while the root's body blocks it
+        if actor.registry_known.wait(SETTLE_WAIT):
+            with contextlib.suppress(RuntimeError):  # the table changed while counted
+                data["actors"] = _count(actor)  # (then the loop's rewrite corrects it)
         try:
             first.append(_first_write(actor.uid.uuid, dict(data)))
         except BaseException as exc:

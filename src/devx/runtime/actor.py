@@ -217,8 +217,11 @@ class Actor:
         # this actor is the registrar; the channel this actor registered over
         self.registry_addrs: list[Addr] = list(registry_addrs or [])
         self.registry: _registry.Registry | None = None
-        # set once a root has decided whether it holds the registry (its set-up done)
+        # set once a root has decided whether it holds the registry and registered
+        # (its set-up done); the thread-side twin is for helper threads, which must
+        # not wait on the loop (also set when the actor ends)
         self.registry_settled = trio.Event()
+        self.registry_known = threading.Event()
         self.registrar_chan: Channel | None = None
         self._registrar_unreachable = False  # said once per outage, not per retry
         self.spawn_parent_addr: Addr | None = None  # a child: where its parent listens
@@ -427,6 +430,7 @@ class Actor:
                                 self._workers.close()  # parked workers would keep it open
                 finally:
                     self.kick_helpers.set()  # what a helper held back: now, on the way out
+                    self.registry_known.set()
                     await _registry.unregister(self)
                     service.cancel_scope.cancel()
         finally:

@@ -187,8 +187,9 @@ async def _setup_registry(actor: Actor, addrs: list[Addr] | None, listen: object
         elif listen is None and addrs and not await _answers(actor, addrs):
             await _try_hold(actor, addrs[0])
         await actor.ensure_listener()
-    actor.registry_settled.set()
     await actor.start_service(registry.keep_registered, actor)
+    actor.registry_settled.set()  # (registered: a count of the tree includes its root)
+    actor.registry_known.set()
 
 
 async def _answers(actor: Actor, addrs: list[Addr]) -> bool:
