@@ -34,6 +34,7 @@ pytestmark = pytest.mark.timeout(120)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
 
 repl = repl_fixture(EXAMPLES)
+script_repl = repl_fixture(Path(__file__).resolve().parent / "scripts")
 
 SANE = "terminal: echo=True icanon=True"
 LEAF_ERROR = "ValueError in actor 'root/middle/leaf': leaf failed on purpose"
@@ -281,5 +282,39 @@ def test_a_dump_line_of_a_holder_never_lands_in_the_next_repl(repl, tmp_path):
     assert re.search(rf"devx stack dump .*root/{holder} ", before), before[-2000:]
     r.child.sendline("c")
     r.expect_exact("returned [10, 20]")
+    assert r.finish() == 0
+    log.unlink(missing_ok=True)
+
+
+def test_a_dump_line_of_an_actor_ending_under_another_repl_waits_for_it(script_repl, tmp_path):
+    """The sitter's REPL is live; a dump of the tree keeps each actor's line back. The
+    quitter (no REPL) then returns and its process ends while that REPL is live: its
+    line is not written under the prompt, and comes once the REPL is over."""
+    d = tmp_path / "d"
+    d.mkdir()
+    r = script_repl("dump_beside_repl_exit.py", str(d), DEVX_RUNTIME_DIR=str(tmp_path / "rt"))
+    r.expect(banner("PAUSE", "sitter", "root/sitter"))
+    r.prompt()
+    pid_file = d / "quitter.pid"
+    wait_until(pid_file.exists, scaled(20), "the quitter's pid")
+    quitter = int(pid_file.read_text())
+    log = Path(stack.log_path(quitter))
+    log.unlink(missing_ok=True)  # a reused pid's old log is not ours
+    r.wait_reading()
+    os.kill(r.child.pid, signal.SIGUSR1)  # as `kill -USR1 <root pid>` from another shell
+    wait_until(
+        lambda: log.exists() and "end devx stack dump" in log.read_text(),
+        scaled(20),
+        "the quitter's dump in its /tmp file",
+    )
+    (d / "go").touch()
+    wait_until(lambda: not os.path.exists(f"/proc/{quitter}"), scaled(20), "the quitter's exit")
+    # its exit said nothing under this prompt; the REPL reads on
+    assert r.cmd("p 1").strip().splitlines()[-1] == "1"
+    under = r.log.getvalue()
+    assert "root/quitter" not in under, under[-2000:]
+    r.child.sendline("c")
+    r.expect_exact("returned [2, 1]")
+    r.saw("===== devx stack dump (taken while a REPL was live): root/quitter ")  # not lost
     assert r.finish() == 0
     log.unlink(missing_ok=True)

@@ -90,8 +90,8 @@ def _may_repl(actor: Actor) -> bool:
 async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     # what every actor that may REPL needs from its boot: the lock's view, its
     # terminal state, ctrl-c handling (none of them imports the REPL's session)
+    from . import held_output, quit_report, sigint, terminal, tree_lock
     from . import lock as tty_lock
-    from . import quit_report, sigint, terminal, tree_lock
     from . import wait as _wait  # noqa: F401  (before_teardown's: no import in a teardown)
 
     if _debugging(actor):  # a pause can come from any task at once: all loaded now
@@ -106,6 +106,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")
         actor.enable_module("devx.debug.sigint")
+        actor.enable_module("devx.debug.held_output")  # children's kept lines
         if _debugging(actor):
             await actor.start_service(sigint.serve_presses, actor)  # children's ctrl-c
         await actor.start_service(_publish_lock, actor, lock)  # for `devx ps`, `waiters`
@@ -129,6 +130,10 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         session_mod = sys.modules.get(SESSION_MODULE)
         if session_mod is not None:
             await session_mod.drain_released()
+        if not actor.is_root and _debugging(actor):
+            # what it kept while another actor's REPL is live: the root writes it
+            # once that REPL is over (before this view is reset, opening the gate)
+            await held_output.hand_to_root(actor)
         if cancel_warm_up is not None:
             cancel_warm_up()
         if prev_hook is not None:

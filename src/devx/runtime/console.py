@@ -48,6 +48,7 @@ __all__ = [
     "log_format",
     "release",
     "stream",
+    "take",
     "write",
     "write_bytes",
 ]
@@ -103,6 +104,28 @@ def kept() -> bool:
 def held_reason() -> str:
     """The reason given to the last :func:`hold` (for diagnostics)."""
     return _reason if _held else ""
+
+
+def take(timeout: float = 0.5) -> list[tuple[StreamName, str]]:
+    """Remove what is kept and return it, in order, as (stream, text): for another
+    process to write (an actor that ends while a REPL is live elsewhere hands its
+    lines to the root). Empty when a write-out in another thread did not finish
+    within ``timeout`` s (that thread writes it)."""
+    try:
+        if not _out_lock.acquire(timeout=timeout):
+            return []
+    except Exception:
+        return []
+    out: list[tuple[StreamName, str]] = []
+    try:
+        while (entry := _take(True)) is not None:
+            target, payload = entry[0], entry[1]
+            name: StreamName = "stdout" if target in ("stdout", 1) else "stderr"
+            text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+            out.append((name, text))
+    finally:
+        _out_lock.release()
+    return out
 
 
 def drain(timeout: float = 5.0) -> None:
