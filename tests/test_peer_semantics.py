@@ -288,6 +288,38 @@ def test_ctx_cancel_returns_and_the_block_goes_on_until_acknowledged(tmp_path):
     trio.run(main)
 
 
+def test_result_after_its_own_acknowledged_cancel_is_that_cancel_not_raised(tmp_path):
+    """The peer's rule (``Context.wait_for_result``): a caller that cancelled the
+    context itself gets the callee's ``ContextCancelled`` back from ``result()``
+    as its outcome instead of having it raised, as a trio nursery reaps a
+    cancelled task quietly; a cancel someone else asked for is still raised."""
+    release = tmp_path / "release"
+    release.touch()
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
+                ctx,
+                _,
+            ):
+                await ctx.cancel()
+            assert ctx.cancel_acked
+            got = await ctx.result()
+            assert isinstance(got, devx.ContextCancelled), got
+            assert got.canceller == str(devx.current_actor().uid)
+            assert await ctx.wait_for_result() is got
+            # the callee cancelling itself: not this side's cancel, raised
+            with pytest.raises(devx.ContextCancelled):
+                async with portal.open_context(peer_fns.cancel_self) as (ctx, _):
+                    await trio.sleep_forever()
+            with pytest.raises(devx.ContextCancelled):
+                await ctx.result()
+            await portal.cancel_actor()
+
+    trio.run(main)
+
+
 def test_a_callee_that_cancels_itself_says_so_with_a_traceback_and_canceller():
     async def main():
         async with devx.open_nursery() as an:

@@ -647,13 +647,17 @@ class Context:
 
     async def result(self) -> Any:
         """Caller: wait for the callee's return value (its error is raised as
-        :class:`RemoteActorError`)."""
+        :class:`RemoteActorError`). After this side's own :meth:`cancel`, once the
+        callee acknowledged it, the :class:`ContextCancelled` is returned, not
+        raised (the peer project's rule: a cancel one asked for is reaped quietly)."""
         if self.side != "caller":
             raise ContextError(
                 f"result() called by the callee of {self._where()}: the callee's "
                 "result is what its function returns"
             )
         await self._wait(self._over)
+        if self.cancel_acked:
+            return self._remote_error
         return await self._outcome()
 
     wait_for_result = result
