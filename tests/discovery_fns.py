@@ -45,3 +45,12 @@ async def echo(ctx: devx.Context) -> str:
         async for msg in stream:
             await stream.send(msg)
     return "done"
+
+
+async def find_at(name: str, host: str, port: int) -> str:
+    """Look ``name`` up at the registrar ``(host, port)``; what it raised, as text."""
+    try:
+        async with devx.find_actor(name, registry_addrs=[(host, port)]):
+            return "found"
+    except OSError as exc:
+        return str(exc)

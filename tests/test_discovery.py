@@ -137,6 +137,40 @@ def test_find_call_and_deregister_within_one_tree() -> None:
     trio.run(main)
 
 
+def test_a_lookup_at_an_address_where_no_registrar_answers_says_so() -> None:
+    """find_actor / wait_for_actor / query_actor / get_registry given an address where
+    nothing listens: an OSError naming the address, the asking actor and what to do
+    (before: trio's bare 'all attempts to connect to ... failed'); the tree goes on."""
+    dead = ("127.0.0.1", _free_port())
+    told = re.compile(
+        rf"no registrar answers at \('127\.0\.0\.1', {dead[1]}\) \(asked by actor "
+        r"'(root|root/client)'.*devx registrar --listen"
+    )
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            client = await an.start_actor("client", enable_modules=["discovery_fns"])
+            lookups = [
+                devx.find_actor("client", registry_addrs=[dead]),
+                devx.wait_for_actor("client", registry_addr=dead),
+                devx.query_actor("client", dead),
+                devx.get_registry(dead),
+            ]
+            for lookup in lookups:
+                with pytest.raises(OSError, match=told):
+                    async with lookup:
+                        pass
+            said = await client.run(
+                discovery_fns.find_at, name="client", host=dead[0], port=dead[1]
+            )
+            assert told.search(said) and "root/client" in said, said
+            async with devx.find_actor("client") as portal:  # the tree's own registrar
+                assert (await portal.run(discovery_fns.where))["path"] == "root/client"
+            await an.cancel()
+
+    trio.run(main)
+
+
 async def _none(aw: Awaitable[object]) -> bool:
     return await aw is None
 

@@ -54,7 +54,7 @@ async def get_registry(addr: Addr | None = None) -> AsyncIterator[Portal]:
     targets = [_norm(addr)] if addr is not None else actor.registry_addrs
     if not targets:
         raise RuntimeError(f"actor {actor.path!r} knows no registrar: pass registry_addrs=")
-    last: BaseException | None = None
+    last: OSError | None = None
     for target in targets:
         try:
             chan = await _open(actor, target, "registrar")
@@ -67,7 +67,19 @@ async def get_registry(addr: Addr | None = None) -> AsyncIterator[Portal]:
             await chan.aclose()
         return
     assert last is not None
-    raise last
+    raise _no_registrar(actor, targets, last) from last
+
+
+def _no_registrar(actor: Actor, targets: Sequence[Addr], exc: OSError) -> OSError:
+    """What a lookup whose registrar does not answer says: where it looked, from which
+    actor, and what to do (still an ``OSError``, as a failed connect is)."""
+    where = ", ".join(str(t) for t in targets)
+    return OSError(
+        exc.errno,
+        f"no registrar answers at {where} (asked by actor {actor.path!r}: {exc}); start "
+        "one there (`devx registrar --listen HOST:PORT`, or a root opened with "
+        "registry_addrs=[that address]), or pass the registry_addrs of a running tree",
+    )
 
 
 async def _lookup(name: str, addrs: Sequence[Addr] | None, *, wait: bool = False) -> list[Entry]:
