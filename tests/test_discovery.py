@@ -171,6 +171,40 @@ def test_a_lookup_at_an_address_where_no_registrar_answers_says_so() -> None:
     trio.run(main)
 
 
+def test_the_peers_bind_address_spellings() -> None:
+    """The peer's ``tpt_bind_addrs=[(host, port)]`` is ``listen_addr``: every actor of
+    the tree listens on 127.0.0.2. Its per-child ``bind_addrs=`` is refused naming the
+    actor and what to give instead, before any spawn (before: an unexpected-keyword
+    TypeError); so is a bind spelling a tree cannot honour, at the root."""
+
+    async def main() -> None:
+        async with devx.open_nursery(tpt_bind_addrs=[("127.0.0.2", 0)]) as an:
+            svc = await an.start_actor("svc", enable_modules=["discovery_fns"])
+            assert (await svc.run(discovery_fns.where))["addr"][0] == "127.0.0.2"
+            async with devx.find_actor("svc") as portal:
+                assert portal.chan.raddr.host == "127.0.0.2"
+            told = r"bind_addrs=\[\('127\.0\.0\.3', 0\)\] for actor '%s'.*listen_addr="
+            with pytest.raises(ValueError, match=told % "other"):
+                await an.start_actor("other", bind_addrs=[("127.0.0.3", 0)])
+            with pytest.raises(ValueError, match=told % "once"):
+                await an.run_in_actor(
+                    discovery_fns.where, name="once", bind_addrs=[("127.0.0.3", 0)]
+                )
+            async with devx.find_actor("other") as portal:
+                assert portal is None
+            await an.cancel()
+
+    trio.run(main)
+
+    async def root(binds: list[object]) -> None:
+        async with devx.open_root_actor(tpt_bind_addrs=binds):
+            pass
+
+    for bad in ([("127.0.0.2", 0), ("127.0.0.3", 0)], ["/ip4/127.0.0.1/tcp/0"], [("/tmp", "s")]):
+        with pytest.raises(ValueError, match="a devx tree listens on one TCP address"):
+            trio.run(root, bad)
+
+
 async def _none(aw: Awaitable[object]) -> bool:
     return await aw is None
 

@@ -76,6 +76,17 @@ def _check_loglevel(name: str, loglevel: str | None) -> None:
             raise ValueError(f"{exc} (the loglevel= of actor {name!r})") from None
 
 
+def _check_bind(name: str, bind_addrs: list[Any] | None) -> None:
+    """The peer's per-child ``bind_addrs=``: a devx actor listens where its tree does."""
+    if bind_addrs is not None:
+        raise ValueError(
+            f"bind_addrs={bind_addrs!r} for actor {name!r}: every actor of a devx tree "
+            "listens on the tree's address; give it to the root instead "
+            "(open_root_actor/open_nursery listen_addr=(host, port), or the peer's "
+            "tpt_bind_addrs=[(host, port)])"
+        )
+
+
 class ActorNursery:
     """Spawns and supervises child actors; see the module docstring for semantics."""
 
@@ -101,12 +112,14 @@ class ActorNursery:
         loglevel: str | None = None,
         inherit_parent_main: bool = True,
         infect_asyncio: bool = False,
+        bind_addrs: list[Any] | None = None,
     ) -> Portal:
         """Spawn a child actor serving ``enable_modules``; returns its portal once ready.
         ``inherit_parent_main=False``: the child (and its own children) never load the
         root's script, even to serve functions of ``__main__``. ``infect_asyncio=True``:
         the child runs trio as a guest of an asyncio loop (:mod:`devx.to_asyncio`)."""
         _check_loglevel(name, loglevel)
+        _check_bind(name, bind_addrs)
         rec = self._new_record(name, None)
         rec.inherit_main = inherit_parent_main
         rec.infect_asyncio = infect_asyncio
@@ -125,6 +138,7 @@ class ActorNursery:
         loglevel: str | None = None,
         inherit_parent_main: bool = True,
         infect_asyncio: bool = False,
+        bind_addrs: list[Any] | None = None,
         **kwargs: Any,
     ) -> Portal:
         """Spawn a one-shot child that runs ``fn(**kwargs)``; ``await portal.result()``
@@ -135,6 +149,7 @@ class ActorNursery:
 
         ref = func_ref(fn)
         _check_loglevel(name or ref[1], loglevel)
+        _check_bind(name or ref[1], bind_addrs)
         if ref[0] == "__main__" and not inherit_parent_main:
             raise ValueError(
                 f"run_in_actor({ref[1]}, inherit_parent_main=False): {ref[1]} is defined "
@@ -522,6 +537,7 @@ async def open_nursery(
     hide_tb: bool = True,
     registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
     listen_addr: tuple[str, int] | str | None = None,
+    tpt_bind_addrs: list[Any] | None = None,
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
     no runtime is running (the options are ``open_root_actor``'s, used only then; an
@@ -543,6 +559,7 @@ async def open_nursery(
         "registry_addrs": registry_addrs,
         "listen_addr": listen_addr,
         "attach": attach,
+        "tpt_bind_addrs": tpt_bind_addrs,
     }
     root_kwargs = {k: v for k, v in given.items() if v is not None}
     if enable_transports is not None:

@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import msgspec
 import trio
@@ -43,6 +44,7 @@ async def open_root_actor(
     registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
     listen_addr: tuple[str, int] | str | None = None,
     attach: bool = False,
+    tpt_bind_addrs: list[Any] | None = None,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
@@ -62,6 +64,9 @@ async def open_root_actor(
 
     ``attach=True`` (or ``DEVX_ATTACH=1``): without a terminal, each REPL waits for
     ``devx attach`` instead of being skipped.
+
+    ``tpt_bind_addrs=[(host, port)]`` is the peer project's spelling of ``listen_addr``
+    (one TCP address: the tree listens on one).
     """
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
@@ -77,7 +82,7 @@ async def open_root_actor(
         method = spawn_methods.resolve_method(spawn_method)
         secret = tree_secret.resolve(settings.current())
         reg_addrs = [_addr(a) for a in registry_addrs] if registry_addrs is not None else None
-        host, port = _listen(listen_addr)
+        host, port = _listen(bind_to_listen(tpt_bind_addrs, listen_addr))
     except BaseException:
         settings.install(None)
         raise
@@ -156,6 +161,31 @@ def _addr(addr: object) -> Addr:
 
 
 WILDCARDS = frozenset(("", "0.0.0.0", "::"))
+
+
+def bind_to_listen(
+    tpt_bind_addrs: list[Any] | None, listen_addr: tuple[str, int] | str | None
+) -> tuple[str, int] | str | None:
+    """The peer's ``tpt_bind_addrs`` as devx's ``listen_addr``: one ``(host, port)``;
+    anything else is refused saying what a tree listens on."""
+    if tpt_bind_addrs is None:
+        return listen_addr
+    addrs = list(tpt_bind_addrs)
+    one = addrs[0] if len(addrs) == 1 else None
+    if listen_addr is not None or not (
+        isinstance(one, (tuple, list))
+        and len(one) == 2
+        and isinstance(one[0], str)
+        and isinstance(one[1], int)
+    ):
+        raise ValueError(
+            f"tpt_bind_addrs={tpt_bind_addrs!r}"
+            + (f" with listen_addr={listen_addr!r}" if listen_addr is not None else "")
+            + ": a devx tree listens on one TCP address, given as listen_addr=(host, port) "
+            "or tpt_bind_addrs=[(host, port)]; several addresses, Unix socket paths and "
+            "multiaddr strings are not supported (transport='uds' for a Unix socket)"
+        )
+    return (one[0], one[1])
 
 
 def _listen(listen_addr: tuple[str, int] | str | None) -> tuple[str, int]:
