@@ -74,12 +74,13 @@ def _no_registrar(actor: Actor, targets: Sequence[Addr], exc: OSError) -> OSErro
     """What a lookup whose registrar does not answer says: where it looked, from which
     actor, and what to do (still an ``OSError``, as a failed connect is)."""
     where = ", ".join(str(t) for t in targets)
-    return OSError(
-        exc.errno,
+    msg = (
         f"no registrar answers at {where} (asked by actor {actor.path!r}: {exc}); start "
         "one there (`devx registrar --listen HOST:PORT`, or a root opened with "
-        "registry_addrs=[that address]), or pass the registry_addrs of a running tree",
+        "registry_addrs=[that address]), or pass the registry_addrs of a running tree"
     )
+    # trio's failed connect has no errno: OSError(None, msg) would read "[Errno None] ..."
+    return OSError(exc.errno, msg) if exc.errno is not None else OSError(msg)
 
 
 async def _lookup(name: str, addrs: Sequence[Addr] | None, *, wait: bool = False) -> list[Entry]:
