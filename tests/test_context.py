@@ -210,6 +210,29 @@ def test_not_enabled_module_and_undecorated_fail_at_entry():
     run(main)
 
 
+def test_open_stream_from_on_a_function_that_is_no_async_generator_is_refused_at_the_call():
+    """A context function or a plain function given to ``open_stream_from``: a
+    TypeError at the call saying what to use, nothing sent. Before, the callee's
+    refusal (worded for portal.run) reached only a block that read the stream: one
+    that left without reading lost it and the call looked fine."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=["ctx_fns", "fns"])
+            for fn, says in [
+                (ctx_fns.just_return, r"just_return\): it is a @devx\.context.*open_context"),
+                (ctx_fns.not_a_context, r"not_a_context\): not an async generator.*portal\.run"),
+            ]:
+                with pytest.raises(TypeError, match=says):
+                    async with portal.open_stream_from(fn, value=1):
+                        pass
+            assert not portal.calls.pending
+            assert await portal.run(fns.add, a=1, b=2) == 3  # still usable
+            await portal.cancel_actor()
+
+    run(main)
+
+
 def test_misuse_errors_on_the_side_that_made_them():
     async def main():
         async with devx.open_nursery() as an:

@@ -251,8 +251,21 @@ class Portal:
         Leaving the block early cancels the remote generator. The generator runs at
         most a window of items (``DEVX_STREAM_WINDOW``) ahead of what is read here."""
         from .context import ack_every
+        from .inline import is_context_fn
 
         ns, func = func_ref(fn)
+        # refused here, before anything is sent: the callee's refusal reached only a
+        # caller that read the stream (a block that left without reading lost it)
+        if is_context_fn(fn):
+            raise TypeError(
+                f"open_stream_from({ns}.{func}): it is a @devx.context function; open it "
+                "with portal.open_context() and ctx.open_stream()"
+            )
+        if not inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"open_stream_from({ns}.{func}): not an async generator function (an "
+                "`async def` that yields); call it with portal.run()"
+            )
         cid, recv = await self._start(ns, func, kwargs, stream=True)
         finished = False
         every = ack_every()
