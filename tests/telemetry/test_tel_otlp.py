@@ -242,10 +242,15 @@ trio.run(main)
 """
 
 
-@pytest.mark.parametrize("keep_file", [False, True], ids=["otlp-only", "otlp-and-file"])
+@pytest.mark.parametrize(
+    "keep_file",
+    [False, True, "unwritable"],
+    ids=["otlp-only", "otlp-and-file", "otlp-and-an-unwritable-file"],
+)
 def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, keep_file) -> None:
     """A real tree: the one warning names the telemetry file when one is written,
-    and says none is (and how to get one) when the endpoint turned the default off."""
+    and says none is (and how to get one) when the endpoint turned the default off,
+    or when the file cannot be written (its own warning names it)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -256,6 +261,9 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
         "DEVX_TELEMETRY_EXIT_TIMEOUT": "1",
     }
     file = tmp_path / "kept.otlp.jsonl"
+    if keep_file == "unwritable":  # (a file where its folder would be: even root fails)
+        (tmp_path / "not-a-folder").write_text("")
+        file = tmp_path / "not-a-folder" / "sub" / "kept.otlp.jsonl"
     if keep_file:
         env["DEVX_TELEMETRY_FILE"] = str(file)
     out = run_script("-c", _TREE_FACING_A_DEAD_COLLECTOR, **env)
@@ -265,9 +273,14 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
     logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
     warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
     assert len(warned) == 1, out.stderr
-    if keep_file:
+    if keep_file is True:
         assert f"(the telemetry file {file} still has them)" in warned[0]
         assert file.stat().st_size > 0
+    elif keep_file == "unwritable":
+        assert "still has them" not in warned[0], warned[0]
+        assert "no telemetry file is written" in warned[0], warned[0]
+        failed = [w for w in warnings_of(logged) if f"writing the telemetry file {file}" in w]
+        assert failed, out.stderr
     else:
         assert "telemetry file" in warned[0]  # the claim it has them would be false
         assert "no telemetry file is written: DEVX_TELEMETRY_FILE=PATH keeps one" in warned[0]

@@ -97,6 +97,29 @@ class LineageProcessor(SpanProcessor):
         return True
 
 
+def _can_make(path: str) -> bool:
+    """Whether ``path``'s nearest existing folder is a folder this process may write."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    return os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+
+
+def _export_failed(label: str, kind: str, exc: Exception, inner: Any) -> None:
+    """An exporter raised: said once per exporter; a telemetry file that cannot be
+    written is named, and no longer offered as where a dead collector's records are."""
+    if label == "file":
+        _backend.file_beside_collector(None)
+        path = getattr(getattr(inner, "out", None), "path", "")
+        warn_once(
+            "export:file",
+            f"writing the telemetry file {path} failed: {exc!r}; its records are "
+            "lost: check DEVX_TELEMETRY_FILE (a folder that exists, writable by you)",
+        )
+        return
+    warn_once(f"export:{label}", f"{label} {kind} export failed: {exc!r}")
+
+
 class GuardedSpanExporter(SpanExporter):
     """Never raise into the SDK's worker; a failing exporter warns once per process."""
 
@@ -107,7 +130,7 @@ class GuardedSpanExporter(SpanExporter):
         try:
             result = self.inner.export(spans)
         except Exception as exc:
-            warn_once(f"export:{self.label}", f"{self.label} span export failed: {exc!r}")
+            _export_failed(self.label, "span", exc, self.inner)
             return SpanExportResult.FAILURE
         if result is SpanExportResult.FAILURE:
             warn_once(
@@ -134,7 +157,7 @@ class GuardedLogExporter(_logs_sdk.LogRecordExporter):  # type: ignore[misc]
         try:
             result = self.inner.export(batch)
         except Exception as exc:
-            warn_once(f"export:{self.label}", f"{self.label} log export failed: {exc!r}")
+            _export_failed(self.label, "log", exc, self.inner)
             return _logs_sdk.LogRecordExportResult.FAILURE
         if result is not None and result.name == "FAILURE":
             warn_once(
@@ -564,7 +587,10 @@ def build_sink(
             out = AppendFile(settings.file)
             span_exporters.append(("file", OtlpJsonFileSpanExporter(out)))
             log_exporters.append(("file", OtlpJsonFileLogExporter(out)))
-            _backend.file_beside_collector(settings.file)
+            # (opened, its folders made, at its first write: one it cannot be made
+            # in keeps nothing, which a dead collector's warning must not claim)
+            if _can_make(settings.file):
+                _backend.file_beside_collector(settings.file)
         except OSError as exc:
             warn_once("file", f"cannot write telemetry file {settings.file}: {exc}")
     if settings.otlp_protocol:
