@@ -32,6 +32,11 @@ async def hand_to_root(actor: Actor) -> None:
     if the root answers later it may be written twice)."""
     if actor.is_root or not tree_lock.view.held or not console.kept():
         return
+    holder = tree_lock.view.state.holder
+    if holder is not None and "/" not in holder.path:
+        # the root's own REPL: its loop is blocked until it ends, so the call would
+        # wait out the grace and the root then write the text a second time
+        return
     entries = console.take()
     if not entries:
         return

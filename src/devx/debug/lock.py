@@ -377,6 +377,8 @@ async def _serve(
         try:
             if not hold.delivered:
                 yield encode(hold.grant)
+            elif deliver is not None:  # a grant the socket took in part: the rest now
+                await deliver.chan.flush()
             await hold.released.wait()
         finally:
             if not hold.released.is_set():  # no release came: the holder is gone
