@@ -113,3 +113,17 @@ async def cancel_own_actor() -> None:
     """The actor ends itself, the peer project's way."""
     devx.current_actor().cancel_soon()
     await trio.sleep_forever()
+
+
+@devx.context
+async def cancel_self_then_open_stream(ctx: devx.Context, marker: str) -> None:
+    """The peer's ``cancel_self``: ``ctx.cancel()`` before ``started()``, then a
+    stream (refused), then a checkpoint (cancelled there); what the stream said
+    goes to ``marker``."""
+    await ctx.cancel()
+    try:
+        async with ctx.open_stream():
+            pass
+    except RuntimeError as exc:
+        Path(marker).write_text(type(exc).__name__)
+    await trio.sleep_forever()

@@ -338,6 +338,30 @@ def test_a_callee_that_cancels_itself_says_so_with_a_traceback_and_canceller():
     trio.run(main)
 
 
+def test_a_callees_own_cancel_returns_and_cancels_it_at_its_next_checkpoint(tmp_path):
+    """The peer's test_child_cancels_before_started: the callee's ``await ctx.cancel()``
+    returns (before: it raised trio.Cancelled inside the call, so the code after it
+    never ran); its ``open_stream()`` then is a RuntimeError, and its next checkpoint
+    is cancelled: the caller gets ContextCancelled naming the callee itself."""
+    marker = tmp_path / "said"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with pytest.raises(devx.ContextCancelled) as info:
+                async with portal.open_context(
+                    peer_fns.cancel_self_then_open_stream, marker=str(marker)
+                ) as (ctx, _):
+                    async with ctx.open_stream():
+                        await trio.sleep_forever()
+            assert "itself" in info.value.tb_str
+            assert info.value.canceller == str(info.value.src_uid)
+            assert marker.read_text() == "ContextError"
+            await portal.cancel_actor()
+
+    trio.run(main)
+
+
 def test_a_cancel_this_actor_asked_for_is_not_raised_back_to_its_run(tmp_path):
     """A ``portal.run`` in flight while the same actor cancels that actor ends with
     None; the nursery around it exits cleanly."""

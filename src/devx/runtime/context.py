@@ -682,8 +682,9 @@ class Context:
         the block goes on until the callee acknowledges (``cancel_acked``), then it
         is cancelled and ``open_context`` exits without raising (a block that ends
         first waits for the acknowledgement, bounded by
-        ``DEVX_CONTEXT_CANCEL_TIMEOUT``). From the callee: its function is cancelled
-        and the caller gets :class:`ContextCancelled` naming this actor."""
+        ``DEVX_CONTEXT_CANCEL_TIMEOUT``). From the callee: it returns, its function is
+        cancelled at its next checkpoint and the caller gets :class:`ContextCancelled`
+        naming this actor."""
         if self.cancel_called:
             await trio.lowlevel.checkpoint()
             return
@@ -699,6 +700,11 @@ class Context:
             self._cancel_where = _user_stack(sys._getframe(1))
             if self._scope is not None:
                 self._scope.cancel()
+            # as in the peer project, the callee's cancel returns: its function is
+            # cancelled at its next checkpoint (code up to there runs, as after a
+            # trio scope's cancel()), not inside this call
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
         await trio.lowlevel.checkpoint()
 
     @property
