@@ -249,6 +249,21 @@ def test_a_dump_under_a_live_repl_is_one_line_per_actor(repl, tmp_path, how, the
         log.unlink(missing_ok=True)
 
 
+def dump_tree_under_repl(r, pid: int, whose: str) -> Path:
+    """While ``r``'s live REPL reads, a dump of the whole tree (`kill -USR1 <root pid>`
+    from another shell); returns once actor ``pid``'s full dump is in its /tmp file."""
+    log = Path(stack.log_path(pid))
+    log.unlink(missing_ok=True)  # a reused pid's old log is not ours
+    r.wait_reading()
+    os.kill(r.child.pid, signal.SIGUSR1)
+    wait_until(
+        lambda: log.exists() and "end devx stack dump" in log.read_text(),
+        scaled(20),
+        f"{whose}'s dump in its /tmp file",
+    )
+    return log
+
+
 def test_a_dump_line_of_a_holder_never_lands_in_the_next_repl(repl, tmp_path):
     """p1's REPL is live, p2 waits; a dump of the tree keeps each actor's line back.
     The holder's line is written when its REPL ends, before p2's banner: the holder's
@@ -258,15 +273,7 @@ def test_a_dump_line_of_a_holder_never_lands_in_the_next_repl(repl, tmp_path):
     first = r.expect(r">>> devx PAUSE in actor '(p\d)' \(path root/p\d, pid (?P<pid>\d+)\)")
     holder, holder_pid = first.group(1), int(first.group("pid"))
     r.prompt()
-    log = Path(stack.log_path(holder_pid))
-    log.unlink(missing_ok=True)  # a reused pid's old log is not ours
-    r.wait_reading()
-    os.kill(r.child.pid, signal.SIGUSR1)  # as `kill -USR1 <root pid>` from another shell
-    wait_until(
-        lambda: log.exists() and "end devx stack dump" in log.read_text(),
-        scaled(20),
-        "the holder's dump in its /tmp file",
-    )
+    log = dump_tree_under_repl(r, holder_pid, "the holder")
     r.child.sendline("c")
     nxt = r.expect(r">>> devx PAUSE in actor '(p\d)' \(path root/p\d, pid (?P<pid>\d+)\)")
     assert nxt.group(1) != holder
@@ -298,15 +305,7 @@ def test_a_dump_line_of_an_actor_ending_under_another_repl_waits_for_it(script_r
     pid_file = d / "quitter.pid"
     wait_until(pid_file.exists, scaled(20), "the quitter's pid")
     quitter = int(pid_file.read_text())
-    log = Path(stack.log_path(quitter))
-    log.unlink(missing_ok=True)  # a reused pid's old log is not ours
-    r.wait_reading()
-    os.kill(r.child.pid, signal.SIGUSR1)  # as `kill -USR1 <root pid>` from another shell
-    wait_until(
-        lambda: log.exists() and "end devx stack dump" in log.read_text(),
-        scaled(20),
-        "the quitter's dump in its /tmp file",
-    )
+    log = dump_tree_under_repl(r, quitter, "the quitter")
     (d / "go").touch()
     wait_until(lambda: not os.path.exists(f"/proc/{quitter}"), scaled(20), "the quitter's exit")
     # its exit said nothing under this prompt; the REPL reads on

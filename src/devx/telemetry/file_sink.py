@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core import schema
@@ -567,33 +567,30 @@ class FileSink:
         """A line of ``spans`` from their JSON text (:meth:`FileSpan.encode_text`), the
         same bytes as through ``encode`` and ``dumps_line``; ``None`` when one of them
         needs that general way (which also isolates a span that cannot be encoded)."""
-        texts = []
-        try:
-            for span in spans:
-                one = span.encode_text()
-                if one is None:
-                    return None
-                texts.append(one)
-            head, tail = self._spans_around
-            return (head + ",".join(texts) + tail).encode()
-        except Exception:  # a lone surrogate, say: dumps_line has the way to write it
-            return None
+        return _joined_line((span.encode_text() for span in spans), self._spans_around)
 
     def _log_line(self, logs: list[tuple[Any, ...]]) -> bytes | None:
         """A line of log records from their JSON text (:func:`_log_text`), the same
         bytes as through ``_log_record`` and ``dumps_line``; ``None`` when one of them
         needs that general way."""
-        texts = []
-        try:
-            for rec in logs:
-                one = _log_text(*rec)
-                if one is None:
-                    return None
-                texts.append(one)
-            head, tail = self._logs_around
-            return (head + ",".join(texts) + tail).encode()
-        except Exception:  # a lone surrogate, say: dumps_line has the way to write it
-            return None
+        return _joined_line((_log_text(*rec) for rec in logs), self._logs_around)
+
+
+def _joined_line(texts: Iterator[str | None], around: tuple[str, str]) -> bytes | None:
+    """One line: the items' JSON texts (made as it is read, so that an item that
+    cannot be encoded, a lone surrogate say, is caught here) between ``around``'s
+    head and tail; ``None`` when one has none or fails: the general way
+    (``dumps_line``) has the way to write it."""
+    parts = []
+    try:
+        for one in texts:
+            if one is None:
+                return None
+            parts.append(one)
+        head, tail = around
+        return (head + ",".join(parts) + tail).encode()
+    except Exception:
+        return None
 
 
 def _log_text(
