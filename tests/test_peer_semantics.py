@@ -143,7 +143,7 @@ def test_a_daemon_that_ends_itself_is_gone_not_an_error():
             portal = await _worker(an)
             with pytest.raises(devx.ContextCancelled) as info:
                 await portal.run(peer_fns.cancel_own_actor)
-            assert info.value.canceller == str(portal.chan.aid)
+            assert info.value.canceller == portal.chan.aid
             with trio.fail_after(scaled(5)):  # the worker's process is gone ...
                 while portal.chan.connected() or devx_actor_pids() - pids_before:
                     await trio.sleep(0.01)
@@ -274,7 +274,7 @@ def test_ctx_cancel_returns_and_the_block_goes_on_until_acknowledged(tmp_path):
                 await trio.sleep_forever()  # ... which ends the block, quietly
             assert reached == ["after cancel"]
             assert ctx.cancel_acked and ctx.cancelled_caught
-            assert ctx.canceller == str(devx.current_actor().uid)
+            assert ctx.canceller == devx.current_actor().uid
             # a block that ends before the acknowledgement waits for it
             release.unlink()
             async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
@@ -307,7 +307,7 @@ def test_result_after_its_own_acknowledged_cancel_is_that_cancel_not_raised(tmp_
             assert ctx.cancel_acked
             got = await ctx.result()
             assert isinstance(got, devx.ContextCancelled), got
-            assert got.canceller == str(devx.current_actor().uid)
+            assert got.canceller == devx.current_actor().uid
             assert await ctx.wait_for_result() is got
             # the callee cancelling itself: not this side's cancel, raised
             with pytest.raises(devx.ContextCancelled):
@@ -330,7 +330,7 @@ def test_a_callee_that_cancels_itself_says_so_with_a_traceback_and_canceller():
             err = info.value
             assert err.src_path == "root/worker" and err.relay_path == []
             assert err.src_uid == portal.chan.peer_uid
-            assert err.canceller == str(err.src_uid)  # the worker itself
+            assert err.canceller == err.src_uid  # the worker itself
             assert "itself" in err.tb_str
             assert "peer_fns.py" in err.tb_str and "await ctx.cancel()" in err.tb_str
             assert "devx/runtime" not in err.tb_str and "trio/" not in err.tb_str
@@ -355,7 +355,7 @@ def test_a_callees_own_cancel_returns_and_cancels_it_at_its_next_checkpoint(tmp_
                     async with ctx.open_stream():
                         await trio.sleep_forever()
             assert "itself" in info.value.tb_str
-            assert info.value.canceller == str(info.value.src_uid)
+            assert info.value.canceller == info.value.src_uid
             assert marker.read_text() == "ContextError"
             await portal.cancel_actor()
 

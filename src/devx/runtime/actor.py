@@ -1010,7 +1010,7 @@ class Actor:
             src_uid=self.uid,
             src_path=self.path,
             src_pid=self.pid,
-            canceller=str(by),
+            canceller=by,
         )
         return Error(cid=msg.cid, error=info)
 

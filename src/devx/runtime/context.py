@@ -68,6 +68,7 @@ from .errors import (
 from .inline import CONTEXT_MARK, is_context_fn
 from .ipc import YIELD_EVERY, Channel, Mailbox, encode, pack
 from .msgs import (
+    ActorID,
     CancelCall,
     Error,
     ErrorInfo,
@@ -720,15 +721,17 @@ class Context:
         return (
             self.cancel_called
             and isinstance(err, ContextCancelled)
-            and err.canceller == str(self._actor.uid)
+            and err.canceller == self._actor.uid
         )
 
     @property
-    def canceller(self) -> str:
-        """Who cancelled the context ("name@uuid8"), "" when nobody did."""
+    def canceller(self) -> ActorID | None:
+        """The :class:`ActorID` of the actor that cancelled the context (compares
+        equal to that actor's ``current_actor().uid``; its ``str()`` is
+        ``"name@uuid8"``), None when nobody did."""
         if isinstance(self._remote_error, ContextCancelled):
             return self._remote_error.canceller
-        return str(self._actor.uid) if self.cancel_called else ""
+        return self._actor.uid if self.cancel_called else None
 
 
 def _user_stack(frame: Any) -> str:
@@ -868,7 +871,10 @@ async def open_context(
                 canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
                 ctx.span.event(
                     schema.CONTEXT_CANCEL,
-                    **{schema.CONTEXT_CANCELLER: canceller, schema.CONTEXT_SIDE: ctx.side},
+                    **{
+                        schema.CONTEXT_CANCELLER: str(canceller) if canceller else "",
+                        schema.CONTEXT_SIDE: ctx.side,
+                    },
                 )
             if ctx.cancel_called and (ctx._remote_error is None or ctx.cancelled_caught):
                 return  # we asked for it: the block exits quietly
@@ -965,7 +971,7 @@ def _cancelled_itself(ctx: Context, name: str) -> ContextCancelled:
             src_uid=actor.uid,
             src_path=actor.path,
             src_pid=actor.pid,
-            canceller=str(actor.uid),
+            canceller=actor.uid,
         )
     )
 

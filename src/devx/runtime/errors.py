@@ -183,10 +183,13 @@ class RemoteActorError(Exception):
 
 class ContextCancelled(RemoteActorError):
     """The remote task was cancelled (its actor was cancelled or shut down).
-    ``canceller``: ``"name@uuid8"`` of the actor that asked for it, when known."""
+    ``canceller``: the :class:`ActorID` of the actor that asked for it (None when
+    not known), a value like ``current_actor().uid``, so the peer project's
+    ``ctxc.canceller == current_actor().uid`` holds; its ``str()`` is
+    ``"name@uuid8"``."""
 
     @property
-    def canceller(self) -> str:
+    def canceller(self) -> ActorID | None:
         return self.info.canceller
 
 

@@ -160,7 +160,8 @@ class ErrorInfo(msgspec.Struct):
     src_path: str
     src_pid: int
     relay_path: list[str] = []
-    canceller: str = ""  # a ContextCancelled: the actor that asked for the cancel
+    # a ContextCancelled: the actor that asked for the cancel (None: not known)
+    canceller: ActorID | None = None
     # a user's quit (bdb.BdbQuit): one line per error the tree had before it, so the
     # quit report lists them (a quit ends the tree quietly, never drops a crash)
     errors_before: list[str] = []

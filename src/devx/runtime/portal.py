@@ -60,10 +60,10 @@ def _cancelled_by_us(msg: Error) -> bool:
     from .actor import current_actor
 
     info = msg.error
-    if info.type_name != _CC or not info.canceller:
+    if info.type_name != _CC or info.canceller is None:
         return False
     me = current_actor(err_on_no_runtime=False)
-    return me is not None and info.canceller == str(me.uid)
+    return me is not None and info.canceller == me.uid
 
 
 class Portal:
