@@ -173,6 +173,54 @@ def test_attach_without_a_waiting_tree_says_so(rt):
     assert "no tree of yours waits for `devx attach`" in got.stderr
 
 
+def attach_piped(rt: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """``printf SCRIPT | devx attach``: a scripted attach, stdin a pipe."""
+    return subprocess.run(
+        [sys.executable, "-m", "devx", "attach"],
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(rt), "NO_COLOR": "1"},
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+
+
+def test_a_piped_script_is_one_command_per_prompt_across_repls(proc_tree, rt):
+    """Piped input is read as a REPL reading a pipe reads it: one line per prompt
+    (each echoed after it), the rest for the next prompt and the next REPL (it was
+    all one "line" to the first REPL: ``p x\nn...`` a SyntaxError, then the pipe's end
+    a quit)."""
+    tree = start_tree(proc_tree, rt, "2")
+    tree_says(tree, "waiting for `devx attach`")
+    got = attach_piped(rt, "p x\nn\np x + 100\nc\np x\nc\n")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert got.stderr == ""
+    out = got.stdout
+    assert re.search(r"\(Pdb\+\) p x\n40\n", out), out
+    assert re.search(r"\(Pdb\+\) n\n(.*\n)*?-> x \+= 1", out), out
+    assert re.search(r"\(Pdb\+\) p x \+ 100\n140\n", out), out
+    assert re.search(r"attached to root/w1 (.*\n)*?.*\(Pdb\+\) p x\n41\n", out), out
+    assert "[devx attach] tree 'root'" in out
+    assert tree.wait() == 0
+    assert "results [41, 42]" in tree.output()[0]
+
+
+def test_the_end_of_piped_input_is_ctrl_d_at_the_next_prompt(proc_tree, rt):
+    """A script shorter than the session: its end quits at the next prompt, as
+    ctrl-d there would (pdb reading a pipe does the same); the client says so and
+    ends cleanly (it raised ``ConnectionResetError`` sending the end to a REPL that
+    had gone)."""
+    tree = start_tree(proc_tree, rt, "2")
+    tree_says(tree, "waiting for `devx attach`")
+    got = attach_piped(rt, "p x\n")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert got.stderr == ""
+    assert "(Pdb+) p x\n40\n(Pdb+) \n" in got.stdout
+    assert "[devx attach] tree 'root'" in got.stdout
+    tree.wait()
+    assert "devx: quit from the REPL in actor 'root/w0'" in "".join(tree.output())
+
+
 def test_attach_to_a_crash(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", "crash")
     tree_says(tree, "waiting for `devx attach`")

@@ -81,6 +81,7 @@ class AttachedIO:
         self.timeout = settings.current().attach_timeout
         self.waited_s = 0.0
         self.pdb: Any = None  # the REPL this client is the terminal of
+        self.pending: list[str] = []  # lines of one Line not read yet
 
     # --- the listening side ------------------------------------------------------
 
@@ -209,11 +210,21 @@ class AttachedIO:
         return False
 
     def readline(self) -> str:
+        if self.pending:  # the rest of a Line holding several
+            return self.pending.pop(0)
+        asked: socket.socket | None = None  # the client told that the REPL reads
         while True:
             if self.conn is None and not self._reattach():
                 _out(f"[devx] {self.path}: no client attached again: the REPL ends as with 'c'\n")
                 return "continue\n"
             assert self.conn is not None
+            if asked is not self.conn:
+                asked = self.conn
+                try:
+                    proto.send(self.conn, proto.Read())
+                except OSError:
+                    self._lost("the client went away")
+                    continue
             listener = self.listener  # (None: the socket could not be had back)
             waits = [self.conn] if listener is None else [self.conn, listener]
             ready, _, _ = select.select(waits, [], [])
@@ -227,7 +238,9 @@ class AttachedIO:
                 self._lost("the client went away")
                 continue
             if isinstance(msg, proto.Line):
-                return msg.text if msg.text.endswith("\n") else msg.text + "\n"
+                text = msg.text if msg.text.endswith("\n") else msg.text + "\n"
+                first, *self.pending = text.splitlines(keepends=True)
+                return first
             if isinstance(msg, proto.Eof):
                 self.write("\n")
                 return ""

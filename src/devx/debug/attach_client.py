@@ -140,35 +140,91 @@ class _Keys:
             proto.send(self.sock, proto.Detach())
 
 
-def _serve(sock: socket.socket, keys: _Keys) -> str:
+class _Input:
+    """The person's input. A terminal's lines go to the REPL as they are typed (its
+    line editing is the terminal's; ctrl-d at an empty line is an end of input each
+    time). Any other input (a pipe, a file: a scripted attach) goes one line per
+    :class:`~.attach_protocol.Read`, as pdb reading a pipe takes one line per prompt,
+    each echoed after the prompt; its end is an end of input (ctrl-d) for the REPL
+    that reads past it, and for every REPL after that one."""
+
+    def __init__(self) -> None:
+        self.fd = sys.stdin.fileno()
+        self.tty = os.isatty(self.fd)
+        self.buf = b""
+        self.ended = False  # (not a terminal) stdin is exhausted
+        self.wanted = False  # the REPL asked for a line not yet sent
+
+    def fds(self) -> list[int]:
+        return [] if self.ended else [self.fd]
+
+    def read(self) -> list[proto.Msg]:
+        """Read what is there; the messages to send now."""
+        data = os.read(self.fd, 65536)
+        if self.tty:
+            if not data:
+                return [proto.Eof()]
+            return [proto.Line(text=data.decode(errors="replace"))]
+        if data:
+            self.buf += data
+        else:
+            self.ended = True
+        return self.due()
+
+    def due(self) -> list[proto.Msg]:
+        """(Not a terminal) the next line, or the end, when the REPL asked for one."""
+        if self.tty or not self.wanted:
+            return []
+        line, nl, rest = self.buf.partition(b"\n")
+        if not nl and not self.ended:
+            return []  # a line not complete yet
+        self.wanted = False
+        if not nl and not line:
+            _say("\n")
+            return [proto.Eof()]
+        self.buf = rest
+        text = line.decode(errors="replace") + "\n"
+        _say(text)  # the transcript reads as a terminal's would
+        return [proto.Line(text=text)]
+
+
+def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
     """One REPL: until it ends (``done``), the client detaches or the REPL goes away."""
     keys.sock = sock
-    stdin = sys.stdin.fileno()
+    stdin.wanted = False  # this REPL asks for its own lines
+    broken = False  # a send failed: the REPL is going; read what it said last
     try:
         while True:
             if keys.detach:
                 return "detached"
             try:
-                ready, _, _ = select.select([sock, stdin], [], [])
+                waits = [sock.fileno(), *([] if broken else stdin.fds())]
+                ready, _, _ = select.select(waits, [], [])
             except InterruptedError:
                 continue
             if keys.detach:
                 return "detached"
-            if sock in ready:
+            out: list[proto.Msg] = []
+            if sock.fileno() in ready:
                 try:
                     msg = proto.recv(sock)
                 except (OSError, proto.Closed):
                     return "lost"
                 if isinstance(msg, proto.Out):
                     _say(msg.text)
+                elif isinstance(msg, proto.Read):
+                    stdin.wanted = True
+                    out = stdin.due()
                 elif isinstance(msg, proto.Done):  # switched: `switch` in that REPL
                     return "switched" if msg.how == "switched" else "done"
-            if stdin in ready:
-                data = os.read(stdin, 65536)
-                if not data:
-                    proto.send(sock, proto.Eof())
-                else:
-                    proto.send(sock, proto.Line(text=data.decode(errors="replace")))
+            if not broken and stdin.fd in ready:
+                out += stdin.read()
+            for m in out:
+                try:
+                    proto.send(sock, m)
+                except OSError:  # the REPL ended meanwhile: its Done may be waiting
+                    broken = True
+                    break
     finally:
         keys.sock = None
 
@@ -176,6 +232,7 @@ def _serve(sock: socket.socket, keys: _Keys) -> str:
 def run(target: str | None) -> int:
     tree = pick_tree(target)
     keys = _Keys()
+    stdin = _Input()
     old_int = signal.signal(signal.SIGINT, keys.on_int)
     old_quit = signal.signal(signal.SIGQUIT, keys.on_quit)
     try:
@@ -197,7 +254,7 @@ def run(target: str | None) -> int:
                 return 0
             assert sock is not None
             try:
-                how = _serve(sock, keys)
+                how = _serve(sock, keys, stdin)
             finally:
                 sock.close()
             served += 1

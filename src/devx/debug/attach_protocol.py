@@ -3,8 +3,10 @@ msgpack frames (4-byte big-endian length) over a Unix socket in the private runt
 directory. The client says :class:`Hello` with the tree's secret; the REPL answers
 :class:`Welcome` or :class:`Refused`; then the REPL's output travels as :class:`Out`
 and the person's input as :class:`Line` (or :class:`Eof` for ctrl-d,
-:class:`Interrupt` for ctrl-c, :class:`Detach` for ctrl-\\); :class:`Done` says the
-REPL ended (the client looks for the next waiting one).
+:class:`Interrupt` for ctrl-c, :class:`Detach` for ctrl-\\); :class:`Read` says the REPL
+reads a line now (a client whose input is no terminal sends one line per Read, as a
+REPL reading a pipe takes one line per prompt); :class:`Done` says the REPL ended (the
+client looks for the next waiting one).
 
 Blocking sockets on purpose: the REPL that serves one blocks its actor's loop as a
 REPL on a terminal does."""
@@ -57,11 +59,15 @@ class Detach(msgspec.Struct, tag=True):
     pass
 
 
+class Read(msgspec.Struct, tag=True):
+    pass
+
+
 class Done(msgspec.Struct, tag=True):
     how: str  # continue | quit | ...
 
 
-Msg = Hello | Welcome | Refused | Out | Line | Eof | Interrupt | Detach | Done
+Msg = Hello | Welcome | Refused | Out | Line | Eof | Interrupt | Detach | Read | Done
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Msg)
