@@ -46,6 +46,17 @@ async def connect() -> None:
     _connect("alice", os.environ["TEL_SECRET_ARG"])
 
 
+def _from_env(pwd: str) -> None:
+    DATABASE_URL = f"postgresql://app:{os.environ['TEL_SECRET_URL']}@db.internal:5432/app"
+    header = ("Authorization", f"Bearer {os.environ['TEL_SECRET_BEARER']}")
+    dsn = {"primary": DATABASE_URL}
+    raise ConnectionError("refused")
+
+
+async def credentials() -> None:
+    _from_env(os.environ["TEL_SECRET_PWD"])
+
+
 async def stuck() -> None:
     first = "shown"
     hang = StuckRepr()

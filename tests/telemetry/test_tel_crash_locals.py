@@ -143,6 +143,24 @@ def test_secrets_never_reach_an_otlp_export(tmp_path: Path, receiver: Receiver) 
     no_secret_in(b"".join(bodies), values, "the OTLP export")
 
 
+def test_credentials_under_any_name_are_redacted(tmp_path: Path) -> None:
+    """A password named ``pwd``, a DSN in an env-style local, a ``Bearer`` token in a
+    tuple: a user reads "secrets redacted" as these too (they were shown whole)."""
+    values = {
+        "TEL_SECRET_PWD": "pwd-" + secrets.token_hex(8),
+        "TEL_SECRET_URL": "Zq9" + secrets.token_hex(8),
+        "TEL_SECRET_BEARER": "eyJ" + secrets.token_hex(12),
+    }
+    proc, path = run("credentials", tmp_path, **values)
+    assert "root: builtins.ConnectionError from sroot/worker" in proc.stdout
+    found = the_locals(path)
+    assert found["pwd"] == "[redacted]"
+    assert found["DATABASE_URL"] == "'postgresql://app:[redacted]@db.internal:5432/app'"
+    assert found["header"] == "('Authorization', 'Bearer [redacted]')"
+    assert found["dsn"] == "{'primary': 'postgresql://app:[redacted]@db.internal:5432/app'}"
+    no_secret_in(path.read_bytes(), values, "the telemetry file")
+
+
 def test_off_by_setting(tmp_path: Path) -> None:
     _, path = run("connect", tmp_path, DEVX_CRASH_LOCALS="0", **_secrets())
     crashes = crash_records(path)

@@ -158,7 +158,7 @@ class Setting(Generic[T]):
 
 
 # local names whose values a crash record never carries (searched, case-insensitive)
-CRASH_LOCALS_REDACT: Final = "pass|secret|token|key|auth|cookie|credential|session"
+CRASH_LOCALS_REDACT: Final = "pass|pwd|secret|token|key|auth|cookie|credential|session"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

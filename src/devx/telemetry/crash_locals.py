@@ -6,7 +6,9 @@ user's code in the traceback, as a JSON map of name to a bounded ``repr``.
 
 Secrets never leave the process: a local, argument or dict key whose name matches the
 redaction pattern (a setting) is ``"[redacted]"``, and its value is scrubbed from every
-other repr (an URL built from a password, an object repr holding it). Reprs are user
+other repr (an URL built from a password, an object repr holding it); so are the
+credentials a value shows by their shape, under any name (a URL's password, a
+``Bearer`` token). Reprs are user
 code: one that raises is named, and all of them together run on a helper thread under
 a time budget, so a slow or hanging ``__repr__`` costs the crash path at most that.
 """
@@ -28,6 +30,21 @@ MAX_ITEMS = 8  # items shown per nested container
 MAX_DEPTH = 2  # containers inside containers shown, deeper ones shortened
 BUDGET = 0.25  # seconds for all reprs of one crash
 _MIN_SECRET = 4  # shorter secret values are not scrubbed from other reprs (noise)
+
+# credentials known by their shape, whatever name holds them: a URL's password
+# (``scheme://user:PASSWORD@host``, a DSN in an env-style local) and an HTTP
+# authorization value (``Bearer TOKEN``, ``Basic B64``)
+_CREDS = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:(?P<pw>[^\s/@'\"]+)@"
+    r"|\b(?:bearer|basic)\s+(?P<tok>[A-Za-z0-9._~+/=-]{8,})",
+    re.IGNORECASE,
+)
+
+
+def _credentials(text: str) -> set[str]:
+    """The credentials ``text`` shows by their shape."""
+    return {m["pw"] or m["tok"] for m in _CREDS.finditer(text)}
+
 
 # ``name=value`` / ``'name': value`` inside an object's own repr
 _KV = re.compile(
@@ -229,6 +246,8 @@ def collect(
         done.wait(budget)
     trusted = hidden.is_set()
     snapshot = dict(out)  # a repr finishing later no longer lands in what is written
+    for text in snapshot.values():  # scrubbed wherever they show, like a named secret
+        r.secrets.update(c for c in _credentials(text) if len(c) >= _MIN_SECRET)
     shown: dict[str, str] = {}
     for name in names:
         if r.secret(name):
