@@ -145,3 +145,33 @@ def test_one_json_line_shape_with_telemetry_on_or_off(tmp_path: Path, telemetry:
     assert said["logroot/kid"]["devx.actor.parent_uid"] == said["logroot"]["devx.actor.uid"]
     for d in said.values():
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", d["timestamp"]), d
+
+
+def test_every_json_log_line_of_a_tree_carries_its_trace_id(tmp_path: Path) -> None:
+    """Grepping a tree's JSON logs by its trace id finds every line of it, the runtime's
+    own and the user's, in the root and the child: without structlog only the lines
+    logged before the final handler was up were stamped (1 of 7 in this tree)."""
+    import sys
+
+    from tel_support import run_clean
+
+    from conftest import scaled
+    from devx.telemetry import readback
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "log_shape_tree.py"
+    log_file, tel_file = tmp_path / "devx.log.jsonl", tmp_path / "t.jsonl"
+    proc = run_clean(
+        [sys.executable, str(script)],
+        scaled(30),
+        DEVX_LOG_FILE=str(log_file),
+        DEVX_LOG_LEVEL="debug",
+        DEVX_TELEMETRY_FILE=str(tel_file),
+    )
+    assert proc.returncode == 0, proc.stderr
+    (trace,) = {s["trace_id"] for s in readback.load_spans(tel_file)}
+    docs = lines(log_file)
+    said = {d["devx.actor.path"] for d in docs if d["event"].startswith("hello from")}
+    assert said == {"logroot", "logroot/kid"}
+    assert len(docs) >= 4, docs
+    unstamped = [d["event"] for d in docs if d.get("trace_id") != trace or not d.get("span_id")]
+    assert not unstamped, f"lines without the tree's trace id {trace}: {unstamped}"

@@ -143,11 +143,11 @@ class _EarlyHandler(logging.Handler):
         self.forward: logging.Handler | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
+        stamp(record)  # (forwarded too: the stdlib's JSON lines read the stamp only)
         fwd = self.forward
         if fwd is not None:
             fwd.handle(record)
             return
-        stamp(record)
         self.buffer.append(record)
 
     def drain(self, into: logging.Handler) -> None:
