@@ -158,6 +158,46 @@ def test_second_client_refused_killed_client_gives_the_repl_back(proc_tree, rt):
     assert "results [41]" in tree.output()[0]
 
 
+def devx_ps(rt: Path) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "devx", "ps"],
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(rt)},
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        check=True,
+    ).stdout
+
+
+def test_ps_says_who_is_attached(proc_tree, rt):
+    """An operator reads `devx ps` before attaching: it said "waiting for `devx
+    attach`" while a client was attached (the attach then refused), and says so again
+    once that client detached."""
+    tree = start_tree(proc_tree, rt, "1")
+    tree_says(tree, "waiting for `devx attach`")
+    assert "waiting for `devx attach`: root/w0: pause at attach_tree.py" in devx_ps(rt)
+    c = client(rt)
+    c.expect(BANNER)
+    c.prompt()
+    tree_says(tree, f"`devx attach` pid {c.child.pid}")
+    shown = devx_ps(rt)
+    assert f"attached (`devx attach` pid {c.child.pid} on " in shown, shown
+    assert re.search(r"attached \(`devx attach` pid \d+ on /dev/pts/\d+\): root/w0: pause", shown)
+    assert "waiting for `devx attach`" not in shown
+    c.child.sendcontrol("\\")
+    c.expect_exact("[devx attach] detached")
+    assert c.finish() == 0
+    tree_says(tree, "root/w0: the client detached")
+    assert "waiting for `devx attach`: root/w0: pause at attach_tree.py" in devx_ps(rt)
+    again = client(rt)
+    again.expect(BANNER)
+    again.prompt()
+    again.child.sendline("c")
+    again.expect_exact("[devx attach] tree 'root'")
+    assert again.finish() == 0
+    assert tree.wait() == 0
+
+
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT="0.2")
     tree_says(tree, "waiting for `devx attach` (for 0.2 s)")

@@ -233,11 +233,17 @@ def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
     for tree in trees:
         out.append(f"terminal of tree {tree.name!r} (root {tree.uid}, pid {tree.pid}):")
         lines = state_lines(tree.state)
-        if tree.attach:  # no terminal: the holder's REPL waits for a client
+        if tree.attach:  # no terminal: the holder's REPL waits for a client, or has one
+            from devx.debug.attach import attached_client
+
+            client = attached_client(tree.root_uuid)
+            if client is None:
+                label = "waiting for `devx attach`: "
+            else:
+                on = f" on {client[1]}" if client[1] else ""
+                label = f"attached (`devx attach` pid {client[0]}{on}): "
             lines = [
-                line.replace("holder: ", "waiting for `devx attach`: ", 1)
-                if line.startswith("holder: ")
-                else line
+                line.replace("holder: ", label, 1) if line.startswith("holder: ") else line
                 for line in lines
             ]
         out.extend(f"  {line}" for line in lines)

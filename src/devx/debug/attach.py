@@ -49,6 +49,29 @@ def paths(root_uuid: str, *, create: bool = False) -> tuple[str, str] | None:
     return stem + ".sock", stem + ".key"
 
 
+def client_path(sock_path: str) -> str:
+    """Beside the socket: who is attached now (``devx ps`` shows it), while one is."""
+    return sock_path[: -len(".sock")] + ".client"
+
+
+def attached_client(root_uuid: str) -> tuple[int, str] | None:
+    """The pid and tty of the ``devx attach`` client attached to the tree's REPL now,
+    ``None`` when none is (or it is gone)."""
+    import json
+
+    where = paths(root_uuid)
+    if where is None:
+        return None
+    try:
+        fd = os.open(client_path(where[0]), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            data = json.loads(f.read())
+        pid, tty = int(data["pid"]), str(data.get("tty", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (pid, tty) if reg.pid_alive(pid) else None
+
+
 def _peer_uid(conn: socket.socket) -> int | None:
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -86,6 +109,7 @@ class AttachedIO:
     # --- the listening side ------------------------------------------------------
 
     def listen(self) -> None:
+        self._forget_client()  # (a holder killed while a client was attached)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock_path)  # a holder killed before it cleaned up
         fd = os.open(
@@ -105,8 +129,13 @@ class AttachedIO:
         sock.listen(4)
         self.listener = sock
 
+    def _forget_client(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(client_path(self.sock_path))
+
     def close(self, how: str = "") -> None:
         """The REPL ended: tell the client (it looks for the next one), stop listening."""
+        self._forget_client()
         conn, self.conn = self.conn, None
         if conn is not None:
             with contextlib.suppress(OSError):
@@ -170,6 +199,10 @@ class AttachedIO:
             if ready:
                 self.conn = self._accept()
         self.waited_s = time.monotonic() - t0
+        with contextlib.suppress(OSError):  # (only what `devx ps` says)
+            reg.write_json_private(
+                client_path(self.sock_path), {"pid": self.client_pid, "tty": self.client_tty}
+            )
         tty = f" on {self.client_tty}" if self.client_tty else ""
         _out(f"[devx] {self.path}: `devx attach` pid {self.client_pid}{tty} attached\n")
         return True
@@ -250,6 +283,7 @@ class AttachedIO:
                 self._lost("the client detached")
 
     def _lost(self, why: str) -> None:
+        self._forget_client()
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.close()
