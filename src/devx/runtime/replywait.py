@@ -127,11 +127,13 @@ class ReplyPoll(trio.abc.Instrument):
         poll, now = self._poll.poll, time.perf_counter
         end = now() + min(self.limit, timeout)
         self.polls += 1
-        while now() < end:
+        while True:  # one look at least: a reply already there is never missed
             if poll(0):
                 self.hits += 1
                 self.credit = min(CREDIT_MAX, self.credit + 1)
                 return
+            if now() >= end:
+                break
         # never below 0: a slow phase costs the probes, and one probe that finds its
         # reply starts polling again (a debt would keep it off long after)
         self.credit = max(0, self.credit - MISS_COST)
