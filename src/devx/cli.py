@@ -68,6 +68,12 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if matched is None:
         return EXIT_USAGE
     if not matched:
+        from devx.debug.stack.registry import runtime_dir_problem
+
+        problem = runtime_dir_problem()
+        if problem is not None:
+            _err(f"dump: {problem}. Nothing was signalled.")
+            return EXIT_NO_MATCH
         where = stack.runtime_dir(create=False) or "(no registry directory)"
         _err(
             f"dump: no devx actor of yours with stack dumps enabled matches {args.target!r} "
@@ -278,6 +284,12 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if trees:
         sections.append(lock_lines(trees))
     if not sections:
+        from devx.debug.stack.registry import runtime_dir_problem
+
+        problem = runtime_dir_problem()
+        if problem is not None:
+            _err(f"ps: {problem}")
+            return EXIT_OK
         where = stack.runtime_dir(create=False) or "(none yet)"
         _err(f"ps: no devx tree of yours is running (runtime directory: {where})")
         return EXIT_OK

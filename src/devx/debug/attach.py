@@ -317,7 +317,8 @@ def serve(session: Any, what: str) -> AttachedIO | None:
         return None  # no actor runtime (a bare process's REPL): no tree to attach to
     where = paths(actor.root_uid.uuid, create=True)
     if where is None:
-        _out(f"[devx] {actor.path}: no private runtime directory: cannot wait for an attach\n")
+        why = reg.runtime_dir_problem() or "no private runtime directory"
+        _out(f"[devx] {actor.path}: cannot wait for `devx attach`: {why}\n")
         return None
     io = AttachedIO(actor, *where)
     try:

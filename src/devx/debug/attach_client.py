@@ -38,6 +38,11 @@ def pick_tree(target: str | None) -> TreeLock:
     if target:
         found = [t for t in found if str(t.pid) == target or t.name == target]
     if not found:
+        from .stack.registry import runtime_dir_problem
+
+        problem = runtime_dir_problem()
+        if problem is not None:
+            raise AttachError(f"attach: {problem}")
         what = f" matching {target!r}" if target else ""
         raise AttachError(
             f"attach: no tree of yours{what} waits for `devx attach` (`devx ps` lists the "

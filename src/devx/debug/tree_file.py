@@ -144,6 +144,12 @@ async def publish(actor: Actor, task_status: Any = None) -> None:
         if isinstance(first[0], BaseException):
             raise first[0]
         path, data["start_time"] = first[0]
+        if path is None:
+            problem = reg.runtime_dir_problem()
+            if problem is not None:  # said once, by the root: this tree is invisible
+                import logging
+
+                logging.getLogger("devx.debug").warning("%s", problem)
         # the root's set-up decides whether it holds the registry (it runs after
         # this service starts): with another process's registry, no count to keep
         await actor.registry_settled.wait()

@@ -60,6 +60,34 @@ def end_line(pid: int) -> str:
 # --- the private directory ---------------------------------------------------------
 
 
+def runtime_dir_problem() -> str | None:
+    """Why the private directory, which exists, is never used, and what to do (one
+    line); ``None`` when it is usable or not made yet."""
+    base = settings.current().runtime_dir or f"/tmp/devx-{os.geteuid()}"
+    try:
+        st = os.lstat(base)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        why = f"cannot be read ({exc.strerror or exc})"
+    else:
+        if stat.S_ISLNK(st.st_mode):
+            why = "is a symlink"
+        elif not stat.S_ISDIR(st.st_mode):
+            why = "is not a directory"
+        elif st.st_uid != os.geteuid():
+            why = f"is owned by uid {st.st_uid}, not by you"
+        elif st.st_mode & 0o077:
+            why = f"is open to others (mode {stat.S_IMODE(st.st_mode):04o}; `chmod 700` it)"
+        else:
+            return None
+    return (
+        f"the private runtime directory {base} {why}: devx never uses it, so `devx ps`, "
+        "`devx dump`, `devx attach` and `waiters` see no tree of yours; remove it, or set "
+        "DEVX_RUNTIME_DIR to a directory of yours with mode 0700"
+    )
+
+
 def runtime_dir(*, create: bool = True) -> str | None:
     """The caller's private devx directory, or ``None`` when it is missing (and not
     created) or unsafe: not a real directory, not ours, or open to others."""
