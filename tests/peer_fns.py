@@ -127,3 +127,43 @@ async def cancel_self_then_open_stream(ctx: devx.Context, marker: str) -> None:
     except RuntimeError as exc:
         Path(marker).write_text(type(exc).__name__)
     await trio.sleep_forever()
+
+
+# the peer's tests keep a callee's state in a module global, read by another call
+_state: bool | None = None
+
+
+async def assert_state(value: bool) -> None:
+    """The peer's ``assert_state``: what the last ``expect_cancelled`` left."""
+    assert _state == value, f"state is {_state}, not {value}"
+
+
+@devx.context
+async def expect_cancelled(ctx: devx.Context) -> None:
+    """The peer's ``expect_cancelled``: an echo server that must end cancelled."""
+    global _state
+    _state = True
+    await ctx.started()
+    try:
+        async with ctx.open_stream() as stream:
+            async for msg in stream:
+                await stream.send(msg)
+    except trio.Cancelled:
+        _state = False
+        raise
+    raise AssertionError("expect_cancelled: the caller's cancel never came")
+
+
+@devx.context
+async def sleep_n_chkpt_in_finally(ctx: devx.Context, release: str) -> None:
+    """The peer's test_unmasked_remote_exc callee (its sleeping case): sleep until
+    cancelled, then in ``finally:`` wait (shielded) for ``release``, then run a
+    checkpoint (the cancel is raised there)."""
+    await ctx.started()
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            while not Path(release).exists():
+                await trio.sleep(0.005)
+        await trio.lowlevel.checkpoint()

@@ -182,6 +182,9 @@ def test_third_party_cancel_is_context_cancelled_naming_canceller(tmp_path):
             # the peer's comparison holds; the text is still name@uuid8
             assert err.canceller == me.uid and isinstance(err.canceller, devx.ActorID)
             assert str(err.canceller) == f"{me.uid.name}@{me.uid.uuid[:8]}"
+            # and it reads as the peer's (name, uuid) tuple
+            assert "root" in err.canceller and err.canceller[0] == "root"
+            assert tuple(err.canceller) == me.uid.uid and err.canceller != me.uid.uid
             assert str(me.uid) in str(err) and "root/worker" in str(err)
             assert marker.read_text() == "cancelled"
 

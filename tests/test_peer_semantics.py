@@ -255,35 +255,166 @@ def test_sending_after_reading_the_end_is_a_closed_resource_error():
     trio.run(main)
 
 
-def test_ctx_cancel_returns_and_the_block_goes_on_until_acknowledged(tmp_path):
+def test_ctx_cancel_waits_for_the_ack_which_cancels_the_block_unless_it_waits_for_it(tmp_path):
+    """The peer's rule (its ``Context.cancel`` and ``_maybe_cancel_and_set_remote_error``):
+    the caller's ``await ctx.cancel()`` waits, bounded (``timeout=``, 0.616 s by
+    default), for the callee's acknowledgement and returns. The acknowledgement
+    cancels the block at its next checkpoint, unless the block's task waits for the
+    callee then: ``result()`` gets it, and the block goes on. Either way the block
+    ends quietly."""
     release = tmp_path / "release"
 
     async def main():
         async with devx.open_nursery() as an:
             portal = await _worker(an)
+            me = devx.current_actor().uid
             reached = []
+            # acknowledged within the wait: the code after cancel() runs, up to its
+            # next checkpoint, where the block is cancelled
+            release.touch()
             async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
                 ctx,
                 _,
             ):
-                await ctx.cancel()  # asks, and returns
-                reached.append("after cancel")
-                assert ctx.cancel_called and not ctx.cancel_acked
-                assert await portal.run(peer_fns.do_nothing) is None  # the block goes on
-                release.touch()  # now the callee acknowledges ...
-                await trio.sleep_forever()  # ... which ends the block, quietly
-            assert reached == ["after cancel"]
-            assert ctx.cancel_acked and ctx.cancelled_caught
-            assert ctx.canceller == devx.current_actor().uid
-            # a block that ends before the acknowledgement waits for it
+                await ctx.cancel(timeout=scaled(30))
+                reached.append(ctx.cancel_acked)
+                await trio.sleep_forever()
+            assert reached == [True]
+            assert ctx.cancelled_caught and ctx.canceller == me
+            # not within the wait (the callee holds it back): cancel() returns, the
+            # block goes on; the acknowledgement comes while result() waits, which
+            # returns it, and the block goes on still
             release.unlink()
             async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
                 ctx,
                 _,
             ):
                 await ctx.cancel()
+                assert ctx.cancel_called and not ctx.cancel_acked
+                assert await portal.run(peer_fns.do_nothing) is None
+                release.touch()
+                got = await ctx.result()
+                assert isinstance(got, devx.ContextCancelled) and ctx.cancel_acked
+                assert got.canceller == me
+                assert await portal.run(peer_fns.do_nothing) is None
+                reached.append("end of block")
+            assert reached == [True, "end of block"]
+            assert not ctx.cancelled_caught
+            # a block that ends before the acknowledgement waits for it
+            release.unlink()
+            async with portal.open_context(peer_fns.slow_to_ack_cancel, release=str(release)) as (
+                ctx,
+                _,
+            ):
+                await ctx.cancel(timeout=0)
                 release.touch()
             assert ctx.cancel_acked
+
+    trio.run(main)
+
+
+def test_peer_unmasked_remote_exc_result_inside_the_block_after_its_own_cancel(tmp_path):
+    """The peer's test_unmasked_remote_exc (its sleeping callee): ``ctx.cancel()``,
+    then ``ctxc = await ctx.wait_for_result()`` *inside* the block returns the
+    ``ContextCancelled`` and the code after it runs (before: the acknowledgement
+    cancelled the block inside that call, so the code after it never ran). The
+    callee acknowledges within the cancel's wait (released first) or after it
+    (released later): the same for the block."""
+    release = tmp_path / "release"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            for release_first in (True, False):
+                release.unlink(missing_ok=True)
+                if release_first:
+                    release.touch()
+                after = []
+                async with portal.open_context(
+                    peer_fns.sleep_n_chkpt_in_finally, release=str(release)
+                ) as (ctx, sent):
+                    assert not sent
+                    await ctx.cancel()
+                    release.touch()
+                    ctxc = await ctx.wait_for_result()
+                    after.append(ctxc)
+                assert len(after) == 1 and isinstance(after[0], devx.ContextCancelled)
+                assert after[0].canceller == devx.current_actor().uid
+                assert ctx.cancel_acked and await ctx.wait_for_result() is after[0]
+            await an.cancel()
+
+    trio.run(main)
+
+
+def test_peer_multitask_parent_cancels_from_nonroot_task():
+    """The peer's test_multitask_parent_cancels_from_nonroot_task: another task of the
+    block cancels while the block's task reads the stream; the acknowledgement is
+    raised by that read (``ContextCancelled``, in the nursery's group) and reaped
+    quietly where the block ends; the callee saw ``trio.Cancelled``."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            read = []
+            async with portal.open_context(peer_fns.expect_cancelled) as (ctx, sent):
+                await portal.run(peer_fns.assert_state, value=True)
+                assert sent is None
+                async with ctx.open_stream() as stream:
+                    echoed = trio.Event()
+
+                    async def send_msg_then_cancel():
+                        await stream.send("yo")
+                        await echoed.wait()  # the block's task reads again
+                        await portal.run(peer_fns.assert_state, value=True)
+                        await ctx.cancel()
+                        await portal.run(peer_fns.assert_state, value=False)
+
+                    with pytest.raises(BaseExceptionGroup) as info:
+                        async with trio.open_nursery() as tn:
+                            tn.start_soon(send_msg_then_cancel)
+                            async for msg in stream:
+                                read.append(msg)
+                                echoed.set()
+                    (err,) = info.value.exceptions
+                    assert isinstance(err, devx.ContextCancelled)
+                    assert err.canceller == devx.current_actor().uid
+                    assert portal.channel.connected()
+                    raise info.value  # to the block's end, where it is reaped
+            assert read == ["yo"] and ctx.cancel_acked
+            await portal.run(peer_fns.assert_state, value=False)
+            assert portal.channel.connected()  # only the context ended
+            await portal.cancel_actor()
+
+    trio.run(main)
+
+
+def test_peer_parent_exits_ctx_after_child_enters_stream_pre_stream_cancel():
+    """The peer's test_parent_exits_ctx_after_child_enters_stream (its ``pre_stream``
+    case): after an acknowledged ``ctx.cancel()``, ``open_stream()`` raises the
+    ``ContextCancelled``, which the block's end reaps; the block was not cancelled;
+    ``open_stream()`` after the block raises it again."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            root = devx.current_actor()
+            portal = await _worker(an)
+            async with portal.open_context(peer_fns.expect_cancelled) as (ctx, sent):
+                assert sent is None
+                await portal.run(peer_fns.assert_state, value=True)
+                await ctx.cancel(timeout=scaled(30))
+                with pytest.raises(devx.ContextCancelled) as info:
+                    async with ctx.open_stream():
+                        raise AssertionError("a stream opened after the cancel")
+                raise info.value  # to the block's end, where it is reaped
+            assert info.value.canceller == devx.current_actor().uid == root.uid
+            assert not ctx.cancelled_caught  # ended by the raise, not by a cancel
+            assert ctx.cancel_acked
+            with pytest.raises(devx.ContextCancelled):
+                async with ctx.open_stream():
+                    pass
+            await portal.run(peer_fns.assert_state, value=False)
+            assert portal.channel.connected()
+            await portal.cancel_actor()
 
     trio.run(main)
 

@@ -1,5 +1,6 @@
 """The caller cancels a context whose callee is stopped in a REPL: `await ctx.cancel()`
-asks and returns at once and the caller's block goes on (it says so); the callee takes
+asks, waits a moment (its `timeout=`, 0.616 s) for an acknowledgement that cannot come
+while the REPL is live, returns, and the caller's block goes on (it says so); the callee takes
 the cancel once its user continues, and that acknowledgement ends the caller's block
 quietly (`ctx.cancel_acked`).
 

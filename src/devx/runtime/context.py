@@ -31,7 +31,9 @@ caller gives up with ``CancelCall``. A callee that opens its stream says so
 Semantics in brief: an error of the callee cancels the caller's block and is raised
 out of it (:class:`RemoteActorError`); an error (or an outer cancellation) of the
 caller's block cancels the callee, waits for it to finish (bounded) and is raised
-as is; ``ctx.cancel()`` cancels both sides and the caller's block exits quietly; a
+as is; the caller's ``ctx.cancel()`` cancels the callee and waits (bounded) for its
+acknowledgement, which cancels the caller's block unless that block waits for the
+callee then (the peer project's rule), and the block exits quietly; a
 stream is credit-based (a window of ``DEVX_STREAM_WINDOW`` items): a sender waits
 when its receiver has that many unread, so memory stays bounded.
 """
@@ -92,6 +94,9 @@ if TYPE_CHECKING:
 # acknowledge its cancellation before it raises anyway
 # how long a shielded StreamEnd/CancelCall waits for a busy channel
 _SEND_TIMEOUT = 0.5
+# how long the caller's ctx.cancel() waits for the callee's acknowledgement before it
+# returns anyway (the peer project's default for Context.cancel(timeout=))
+CANCEL_ACK_WAIT = 0.616
 
 Side = Literal["caller", "callee"]
 
@@ -357,6 +362,11 @@ class Context:
         self._lost = False  # caller: the channel closed before the outcome came
         self._done = False
         self._scope: trio.CancelScope | None = None
+        # caller: the task whose block this is, and whether it waits for the callee
+        # (result(), a stream receive, the block's end): the acknowledgement of this
+        # side's own cancel is handed to such a wait instead of cancelling the block
+        self._opener: trio.lowlevel.Task | None = None
+        self._opener_reads = False
         self.cancel_called = False
         self.span: events.SpanHandle = events.NULL_SPAN
         # the function's pld_spec (@devx.context(pld_spec=...)): values are checked
@@ -395,7 +405,10 @@ class Context:
         elif isinstance(msg, Error):
             self._final = msg
             self._remote_error = unbox_error(msg.error)
-            if self._scope is not None:
+            # as in the peer: the acknowledgement of this side's own cancel does not
+            # interrupt a block that waits for it (result() returns it, a stream
+            # receive raises it); anything else cancels the block
+            if self._scope is not None and not (self._opener_reads and self.cancel_acked):
                 self._scope.cancel()
         if self._waiting:
             self._wake()
@@ -408,24 +421,34 @@ class Context:
             self._scope.cancel()
         self._wake()
 
-    async def _wait(self, ready: Callable[[], bool]) -> None:
+    async def _wait(self, ready: Callable[[], bool], reads: bool = False) -> None:
+        """Wait until ``ready()``. ``reads``: a wait for the callee's frames
+        (its outcome, stream items), where the caller's own task takes the
+        acknowledgement of its cancel without its block being cancelled."""
         if ready():
             # a cancellation point, no scheduler pass: what it waits for came with a
             # frame the caller's reader delivered, and the caller waited for that one
             await trio.lowlevel.checkpoint_if_cancelled()
             return
-        while not ready():
-            task = trio.lowlevel.current_task()
-            self._waiting.append(task)
+        task = trio.lowlevel.current_task()
+        reading = reads and task is self._opener
+        if reading:
+            self._opener_reads = True
+        try:
+            while not ready():
+                self._waiting.append(task)
 
-            def abort(_: Any, task: trio.lowlevel.Task = task) -> trio.lowlevel.Abort:
-                # not woken yet: still listed, unless a ctrl-c cut _wake short between
-                # taking the list and rescheduling it (then it never will be)
-                with contextlib.suppress(ValueError):
-                    self._waiting.remove(task)
-                return trio.lowlevel.Abort.SUCCEEDED
+                def abort(_: Any, task: trio.lowlevel.Task = task) -> trio.lowlevel.Abort:
+                    # not woken yet: still listed, unless a ctrl-c cut _wake short
+                    # between taking the list and rescheduling it (then it never will be)
+                    with contextlib.suppress(ValueError):
+                        self._waiting.remove(task)
+                    return trio.lowlevel.Abort.SUCCEEDED
 
-            await trio.lowlevel.wait_task_rescheduled(abort)
+                await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            if reading:
+                self._opener_reads = False
 
     def _wake(self) -> None:
         """Wake every task waiting in :meth:`_wait` (each checks what it waits for)."""
@@ -433,7 +456,7 @@ class Context:
         for task in waiting:
             trio.lowlevel.reschedule(task)
 
-    async def _wait_reply(self, ready: Callable[[], bool]) -> None:
+    async def _wait_reply(self, ready: Callable[[], bool], reads: bool = False) -> None:
         """Caller: :meth:`_wait` for a frame of the callee (its ``Started``, its
         outcome), polling the channel briefly before the loop sleeps, as a
         ``portal.run`` waiting for its reply does (:mod:`.replywait`)."""
@@ -443,11 +466,11 @@ class Context:
         poll = replywait.poller()
         fd = self.chan.fileno() if poll is not None else -1
         if poll is None or fd < 0:
-            await self._wait(ready)
+            await self._wait(ready, reads)
             return
         poll.expect(fd)
         try:
-            await self._wait(ready)
+            await self._wait(ready, reads)
         finally:
             poll.done(fd)
 
@@ -555,6 +578,9 @@ class Context:
                 await self._drop_late(value)
                 return
             if self._over():
+                if self.cancel_acked:  # this side's own cancel: dropped, as in the peer
+                    await trio.lowlevel.checkpoint()
+                    return
                 raise StreamClosed(
                     f"send() on the stream of {self._where()}: the context is over "
                     "(the callee failed or went away)"
@@ -608,7 +634,8 @@ class Context:
                     or self._peer_ended
                     or self._over()
                     or self._stream_state == "closed"
-                )
+                ),
+                reads=True,
             )
         if self._items:
             value = self._items.popleft()
@@ -624,6 +651,10 @@ class Context:
             return value
         if self._stream_closed():
             raise StreamClosed(f"the stream of {self._where()} was closed while receiving")
+        if self.cancel_acked and not self._peer_ended:
+            # the acknowledgement of this side's own cancel, handed to its reader:
+            # raised, and reaped quietly where the caller's block ends (the peer's rule)
+            raise self._remote_error  # type: ignore[misc]
         self._saw_end = True
         raise trio.EndOfChannel
 
@@ -650,14 +681,19 @@ class Context:
         """Caller: wait for the callee's return value (its error is raised as
         :class:`RemoteActorError`). After this side's own :meth:`cancel`, once the
         callee acknowledged it, the :class:`ContextCancelled` is returned, not
-        raised (the peer project's rule: a cancel one asked for is reaped quietly)."""
+        raised (the peer project's rule: a cancel one asked for is reaped quietly),
+        and with no cancellation point: in the block, the code after this call
+        runs even when the acknowledgement cancelled the block (up to its next
+        checkpoint), as in the peer."""
         if self.side != "caller":
             raise ContextError(
                 f"result() called by the callee of {self._where()}: the callee's "
                 "result is what its function returns"
             )
-        await self._wait(self._over)
+        if not self.cancel_acked:
+            await self._wait(self._over, reads=True)
         if self.cancel_acked:
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return self._remote_error
         return await self._outcome()
 
@@ -678,16 +714,20 @@ class Context:
         assert self._portal is not None
         raise await self._portal._gone()
 
-    async def cancel(self) -> None:
-        """Cancel the context. From the caller: ask the callee to cancel and return;
-        the block goes on until the callee acknowledges (``cancel_acked``), then it
-        is cancelled and ``open_context`` exits without raising (a block that ends
-        first waits for the acknowledgement, bounded by
-        ``DEVX_CONTEXT_CANCEL_TIMEOUT``). From the callee: it returns, its function is
-        cancelled at its next checkpoint and the caller gets :class:`ContextCancelled`
-        naming this actor."""
+    async def cancel(self, timeout: float = CANCEL_ACK_WAIT) -> None:
+        """Cancel the context, as the peer project does. From the caller: ask the
+        callee to cancel and wait (shielded) up to ``timeout`` seconds for its
+        acknowledgement (``cancel_acked``), then return. The acknowledgement, when
+        it comes, is handed to the caller's task if that task waits for the
+        callee then (``result()`` returns it, a stream ``receive()`` raises it,
+        the block goes on); else it cancels the block at its next checkpoint.
+        Either way ``open_context`` exits without raising (a block that ends
+        before the acknowledgement waits for it, bounded by
+        ``DEVX_CONTEXT_CANCEL_TIMEOUT``). From the callee: it returns, its function
+        is cancelled at its next checkpoint and the caller gets
+        :class:`ContextCancelled` naming this actor (``timeout`` unused)."""
         if self.cancel_called:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return
         self.cancel_called = True
         self.span.event(
@@ -697,19 +737,27 @@ class Context:
         if self.side == "caller":
             if not self._over():
                 await _send_cancel(self.chan, self.cid)
+                with trio.CancelScope(shield=True) as cs:
+                    cs.deadline = trio.current_time() + timeout
+                    await self._wait(self._over)
         else:
             self._cancel_where = _user_stack(sys._getframe(1))
             if self._scope is not None:
                 self._scope.cancel()
-            # as in the peer project, the callee's cancel returns: its function is
-            # cancelled at its next checkpoint (code up to there runs, as after a
-            # trio scope's cancel()), not inside this call
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
-        await trio.lowlevel.checkpoint()
+        # as in the peer project, cancel() itself is never cancelled: the code after
+        # it runs up to its next checkpoint (where the callee's function, or a
+        # caller's block that the acknowledgement cancelled, is cancelled), as after
+        # a trio scope's cancel()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     @property
     def cancelled_caught(self) -> bool:
+        """Caller: the block was cancelled (and caught it) by the callee's error or
+        cancel, or by the acknowledgement of this side's own cancel (the peer
+        project's meaning: its context scope's ``cancelled_caught``)."""
+        return self._scope is not None and self._scope.cancelled_caught
+
+    def _callee_cancelled(self) -> bool:
         """Caller: the callee ended cancelled (ContextCancelled)."""
         return isinstance(self._remote_error, ContextCancelled)
 
@@ -833,29 +881,34 @@ async def open_context(
             if ctx._remote_error is not None or ctx._lost:
                 scope.cancel()
             token = _current_ctx.set(ctx)
+            ctx._opener = trio.lowlevel.current_task()
             try:
                 with scope:
                     yield ctx, ctx._first
                     # the block is over: the caller sends nothing more, which a callee
                     # that opened its stream is told (now, or once it says it did);
                     # wait for the callee (after ctx.cancel(): for its acknowledgement,
-                    # bounded, below)
+                    # bounded, below). No cancellation point once there is nothing to
+                    # wait for (the peer's block ends so after its own acknowledged cancel)
                     ctx._stream_state = "closed"
                     while True:
                         if ctx._peer_reads:
                             await ctx._send_end()
+                        if ctx._over() or ctx.cancel_called:
+                            break
                         await ctx._wait_reply(
                             lambda: (
                                 ctx._over()
                                 or ctx.cancel_called
                                 or (ctx._peer_reads and not ctx._sent_end)
-                            )
+                            ),
+                            reads=True,
                         )
-                        if ctx._over() or ctx.cancel_called:
-                            break
             except BaseException as exc:
-                if exc is ctx._remote_error and ctx.cancel_acked:
-                    return  # our own cancel, acknowledged (raised by open_stream()): quiet
+                if ctx.cancel_acked and _only(exc) is ctx._remote_error:
+                    # our own cancel, acknowledged, raised in the block (by open_stream(),
+                    # a stream's receive; alone in a nursery's group): reaped quietly
+                    return
                 # the block failed, or something outside cancelled it: the callee is
                 # cancelled (it sees trio.Cancelled) and the block's own error raised
                 await _cancel_and_wait(ctx)
@@ -867,7 +920,7 @@ async def open_context(
             if isinstance(ctx._final, Return):
                 ctx.span.note(schema.CONTEXT_RESULT)
                 return
-            if ctx.cancelled_caught and not ctx.cancel_called:  # someone else cancelled it
+            if ctx._callee_cancelled() and not ctx.cancel_called:  # someone else cancelled it
                 canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
                 ctx.span.event(
                     schema.CONTEXT_CANCEL,
@@ -876,12 +929,19 @@ async def open_context(
                         schema.CONTEXT_SIDE: ctx.side,
                     },
                 )
-            if ctx.cancel_called and (ctx._remote_error is None or ctx.cancelled_caught):
+            if ctx.cancel_called and (ctx._remote_error is None or ctx._callee_cancelled()):
                 return  # we asked for it: the block exits quietly
             await ctx._outcome()  # raises the callee's error, or how its actor went away
         finally:
             ctx._done = True
             portal.calls.discard(ctx.cid)
+
+
+def _only(exc: BaseException) -> BaseException:
+    """``exc``, or the one exception a group (of groups) of one holds."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _cancel_and_wait(ctx: Context) -> None:

@@ -10,6 +10,7 @@ field or a wrong type is a ``msgspec.ValidationError`` the channel turns into a
 # compiles and evaluates (113 of them between msgs and settings, ~6 M instructions
 # of every child; a test in tests/test_lazy_imports.py keeps them real)
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -30,6 +31,17 @@ class ActorID(msgspec.Struct, frozen=True, array_like=True):
     def uid(self) -> tuple[str, str]:
         """``(name, uuid)``, as the peer project spells an actor's id."""
         return (self.name, self.uuid)
+
+    # read as that tuple too (the peer's programs write `name in ctxc.canceller`,
+    # `canceller[0]`, `tuple(canceller)`); equality and hashing stay the struct's
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.name, self.uuid))
+
+    def __getitem__(self, index: int) -> str:
+        return (self.name, self.uuid)[index]
+
+    def __len__(self) -> int:
+        return 2
 
     def reprol(self, sin_uuid: bool = True) -> str:
         """One-line form (the peer project's name): the name, with the uuid's head
