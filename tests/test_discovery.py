@@ -171,6 +171,54 @@ def test_a_lookup_at_an_address_where_no_registrar_answers_says_so() -> None:
     trio.run(main)
 
 
+class _Stranger:
+    """A TCP service that is no devx actor on 127.0.0.1 (a mistyped registrar
+    port): ``talk`` answers every connection with an HTTP error, else it stays silent."""
+
+    def __init__(self, talk: bool) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.addr = ("127.0.0.1", self.sock.getsockname()[1])
+        self.talk, self.conns = talk, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.talk:
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_a_root_whose_registry_address_is_another_service_still_opens() -> None:
+    """A root given registry_addrs=[a port another service holds, silent to its hello]:
+    it says it cannot listen there and registers once a registrar answers, and runs
+    (before: ``UnboundLocalError: ... 'chan'`` out of open_root_actor, its first
+    registration cut by its deadline before the hello's own timeout)."""
+    silent = _Stranger(talk=False)
+
+    async def main() -> None:
+        async with devx.open_nursery(registry_addrs=[silent.addr]) as an:
+            portal = await an.start_actor("kid", enable_modules=["discovery_fns"])
+            assert (await portal.run(discovery_fns.where))["path"] == "root/kid"
+            await an.cancel()
+
+    try:
+        trio.run(main)
+    finally:
+        silent.close()
+
+
 def test_the_peers_bind_address_spellings() -> None:
     """The peer's ``tpt_bind_addrs=[(host, port)]`` is ``listen_addr``: every actor of
     the tree listens on 127.0.0.2. Its per-child ``bind_addrs=`` is refused naming the

@@ -165,6 +165,7 @@ async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNO
     delay = RETRY_FIRST
     deadline = trio.current_time() + FIRST_REGISTER_TIMEOUT
     while True:
+        chan: Channel | None = None  # (the first attempt's deadline may come first)
         with trio.move_on_at(deadline if not started else float("inf")):
             chan = await _registrar_channel(actor)
             if chan is not None:
