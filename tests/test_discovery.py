@@ -200,6 +200,32 @@ class _Stranger:
             c.close()
 
 
+def test_a_lookup_at_another_service_says_no_devx_actor_listens_there() -> None:
+    """find_actor(registry_addrs=[a web server's port]): an OSError saying no devx
+    actor listens there (before: a bare ``trio.TooSlowError``, or devx's
+    ``MsgTypeError`` about a frame of 1213486160 bytes, "HTTP" read as a length)."""
+    silent, talking = _Stranger(talk=False), _Stranger(talk=True)
+
+    async def main() -> None:
+        async with devx.open_root_actor(name="asker"):
+            for stranger, what in (
+                (talking, "answered the hello of actor 'asker' with no devx frame"),
+                (silent, "did not answer the hello of actor 'asker' within"),
+            ):
+                with pytest.raises(OSError) as got:
+                    async with devx.find_actor("x", registry_addrs=[stranger.addr]):
+                        pass
+                msg = str(got.value)
+                assert msg.startswith(f"no registrar answers at {stranger.addr}"), msg
+                assert what in msg and "no devx actor listens there" in msg, msg
+
+    try:
+        trio.run(main)
+    finally:
+        silent.close()
+        talking.close()
+
+
 def test_a_root_whose_registry_address_is_another_service_still_opens() -> None:
     """A root given registry_addrs=[a port another service holds, silent to its hello]:
     it says it cannot listen there and registers once a registrar answers, and runs

@@ -683,8 +683,21 @@ class Actor:
         self._spawn_waiters.pop(uuid, None)
 
     async def connect_to(self, addr: Addr) -> Channel:
-        """Open an authenticated channel to another actor of the tree and serve it."""
-        return await self._hello(await connect(addr), f"actor at {addr}")
+        """Open an authenticated channel to another actor of the tree and serve it.
+        Something else listening there (a web server on a mistyped port) is a
+        ``ConnectionError`` saying so, as a refused connect is an ``OSError``."""
+        try:
+            return await self._hello(await connect(addr), f"actor at {addr}")
+        except (trio.TooSlowError, MsgTypeError) as exc:
+            where = addr if isinstance(addr, str) else f"{addr[0]}:{addr[1]}"
+            what = (
+                f"did not answer the hello of actor {self.path!r} within {HELLO_TIMEOUT:g} s"
+                if isinstance(exc, trio.TooSlowError)
+                else f"answered the hello of actor {self.path!r} with no devx frame ({exc})"
+            )
+            raise ConnectionError(
+                f"{where} {what}: no devx actor listens there (another service on that port?)"
+            ) from None
 
     async def _hello(self, chan: Channel, who: str) -> Channel:
         try:
