@@ -245,6 +245,34 @@ def test_a_root_whose_registry_address_is_another_service_still_opens() -> None:
         silent.close()
 
 
+def test_a_listen_address_that_cannot_be_had_says_where_and_what_to_do() -> None:
+    """``listen_addr`` an address of no interface here (a typo, the other host's
+    address), or a port another service holds: an OSError (its errno kept) naming the
+    actor, the address and what to give instead (before: trio's bare "[Errno 99]
+    Cannot assign requested address")."""
+    import errno
+
+    taken = _Stranger(talk=False)
+
+    async def main(addr: object) -> None:
+        async with devx.open_root_actor(name="lonely", listen_addr=addr):
+            pass
+
+    try:
+        for addr, code, hint in (
+            ("192.0.2.1", errno.EADDRNOTAVAIL, "it is no address of this host"),
+            (taken.addr, errno.EADDRINUSE, "that port is taken"),
+        ):
+            with pytest.raises(OSError) as got:
+                trio.run(main, addr)
+            where = "192.0.2.1:0" if addr == "192.0.2.1" else f"127.0.0.1:{taken.addr[1]}"
+            assert got.value.errno == code
+            assert f"actor 'lonely' cannot listen on {where} (" in str(got.value), got.value
+            assert hint in str(got.value)
+    finally:
+        taken.close()
+
+
 def test_the_peers_bind_address_spellings() -> None:
     """The peer's ``tpt_bind_addrs=[(host, port)]`` is ``listen_addr``: every actor of
     the tree listens on 127.0.0.2. Its per-child ``bind_addrs=`` is refused naming the

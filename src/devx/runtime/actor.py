@@ -527,12 +527,37 @@ class Actor:
                 # parent checked is private), so a fallback directory is chosen once
                 parent = self.spawn_parent_addr
                 sock_dir = os.path.dirname(parent) if isinstance(parent, str) else None
-                listener, addr = await open_listener(
-                    self.transport, host=self.listen_host, port=self.listen_port, sock_dir=sock_dir
-                )
+                try:
+                    listener, addr = await open_listener(
+                        self.transport,
+                        host=self.listen_host,
+                        port=self.listen_port,
+                        sock_dir=sock_dir,
+                    )
+                except OSError as exc:
+                    raise self._cannot_listen(exc) from exc
                 self.listen_addr = addr
                 self._service.start_soon(self._serve_listener, listener)
         return self.listen_addr
+
+    def _cannot_listen(self, exc: OSError) -> OSError:
+        """The listener's failure, saying where and what to do (an ``OSError``
+        still, with its errno): a bare "[Errno 99] Cannot assign requested address"
+        named neither the address nor the setting."""
+        import errno
+
+        if self.transport != "tcp":
+            return exc
+        where = f"{self.listen_host}:{self.listen_port or 0}"
+        hint = {
+            errno.EADDRNOTAVAIL: "it is no address of this host: give listen_addr one "
+            "of its own (`ip addr` lists them)",
+            errno.EADDRINUSE: "that port is taken (another tree or service listens "
+            "there): give another port, or none",
+            errno.EACCES: "that port is privileged: give one above 1023",
+        }.get(exc.errno or 0, "check listen_addr (or tpt_bind_addrs)")
+        why = exc.strerror or str(exc)
+        return OSError(exc.errno, f"actor {self.path!r} cannot listen on {where} ({why}): {hint}")
 
     async def _serve_listener(self, listener: trio.SocketListener) -> None:
         try:

@@ -256,7 +256,8 @@ async def _try_hold(actor: Actor, addr: Addr) -> None:
             "registers once one does",
             host,
             port,
-            exc.strerror or exc,
+            # (the listener's own reason, not its message for a listen_addr)
+            getattr(exc.__cause__, "strerror", None) or exc.strerror or exc,
         )
         return
     actor.become_registrar()
