@@ -411,3 +411,48 @@ def test_s_on_a_remote_call_steps_over_it(repl, where, path):
     r.expect_exact("caller returned 41")
     assert r.finish() == 0
     assert _count_banners(r.log.getvalue()) == 1
+
+
+def test_a_crash_reached_by_stepping_in_the_root_is_shown_as_a_crash(repl, tmp_path):
+    """`n` in the root's REPL onto a line that raises, and on until the error leaves
+    the nursery block: the root's crash REPL opens while the stepping one is live
+    (the same hold). Its banner says CRASH (it said PAUSE, the stepping REPL's
+    reason) and its REPL span is a crash's, the stepping one's a pause's."""
+    from devx.telemetry.readback import load_spans
+
+    trace = tmp_path / "step_crash.otlp.jsonl"
+    r = repl("root_step_into_crash.py", DEVX_TELEMETRY_FILE=str(trace))
+    r.expect(banner("PAUSE", "root", "root"))
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "-> total += 1" in r.cmd("n")
+    assert "-> print(f\"each gets" in r.cmd("n")
+    assert "ZeroDivisionError" in r.cmd("n")  # pdb shows the exception where it stepped
+    for _ in range(6):  # on out of the nursery block (its line once per Python)
+        r.child.sendline("n")
+        if r.expect(rf"{re.escape('(Pdb+) ')}|>>> devx [A-Z]+ in actor")[0] != "(Pdb+) ":
+            break
+    else:
+        raise AssertionError(f"no crash REPL:\n{r.log.getvalue()}")
+    kind = r.child.match.group(0).split()[2]
+    r.expect(r" \(path root, pid \d+\): ZeroDivisionError: integer division or modulo by zero")
+    assert kind == "CRASH", f"the crash's REPL says {kind}:\n{r.log.getvalue()}"
+    out = r.prompt()
+    assert "-> return total // parts" in out  # at the raising frame
+    assert r.cmd("p total").strip().endswith("42")
+    assert "share()" in r.cmd("w")
+    r.child.sendline("c")
+    r.expect_exact("terminal: echo=True icanon=True")
+    r.expect("ZeroDivisionError")
+    assert r.finish() != 0
+    repls = [s["attributes"] for s in load_spans(trace) if s["name"] == schema.REPL_SPAN]
+    assert [(a[schema.REASON], a[schema.CODE_FUNCTION_NAME]) for a in repls] == [
+        ("pause", "main"),
+        ("crash", "share"),
+    ], repls
+    assert len({a[schema.HOLD_ID] for a in repls}) == 1  # one hold: no lock traffic
+    reentered = [
+        log["attributes"][schema.REASON]
+        for log in load_logs(trace)
+        if log["event_name"] == schema.REPL_REENTERED
+    ]
+    assert reentered == ["crash"]

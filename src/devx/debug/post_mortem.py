@@ -24,7 +24,7 @@ from ..runtime.errors import (
 from . import door, frames, tree_lock
 from .pause import debug_actor
 from .repl import mk_pdb
-from .session import Session, interactive
+from .session import CRASH, Session, interactive
 from .waiters import code_location
 
 __tracebackhide__ = True
@@ -102,7 +102,7 @@ async def crash_repl(
     try:
         with trio.CancelScope(shield=shield):
             session = await Session.open(
-                actor, reason="crash", location=code_location(_last_frame(tb))
+                actor, reason=CRASH, location=code_location(_last_frame(tb))
             )
     except (ChannelClosed, OSError) as lost:
         # the root (which holds the terminal) is gone, e.g. killed: no REPL can be

@@ -87,6 +87,8 @@ PROMPT_FIRST_S = 0.03
 # the terminal, gives the terminal up: its stop queues again (see Session._held)
 STEP_YIELD_S = 0.25
 
+CRASH = "crash"  # the reason of a post-mortem's session (see Session.reentered)
+
 
 async def drain_released(timeout: float = 1.0) -> None:
     """Let the holding tasks of sessions already left (continue/quit) finish releasing
@@ -147,6 +149,7 @@ class Session:
         self._lock_span: Any = None
         self._repl_span: Any = None
         self._tty: Any = None
+        self._tty_saved = False
         # the `devx attach` client's connection serving this hold's REPL (attach mode)
         self.attached: Any = None
         # where the release goes: the root's lock (in the root), or the portal to
@@ -212,6 +215,11 @@ class Session:
         while it held the terminal with no REPL (``acquire_debug_lock``)."""
         if self.pdb is not None:
             self.pdb.detach()  # a new trace (or post-mortem) takes over from here
+            if reason == CRASH and self.reason != CRASH:
+                # a crash reached while stepping: its post-mortem is a REPL of its
+                # own, shown and recorded as a crash (the stepping REPL ends here)
+                self.reason = CRASH
+                self._end_repl_span()
         else:
             self.reason = reason  # the REPL about to open is this one's (its banner)
         events.event(
@@ -529,13 +537,21 @@ class Session:
             **self.hold_attrs(),
             **self.actor.lineage_attrs(),
         )
-        self._tty = terminal.save_tty()
+        if not self._tty_saved:  # (a crash's REPL after a stepping one: saved then)
+            self._tty, self._tty_saved = terminal.save_tty(), True
         # a hold in an actor's first second: its telemetry may still be loading (the
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way
         # to the collector before the user reads the prompt, not a second later
         events.wait_ready(READY_WAIT)
         # the trace is visible while the user sits in the REPL
         events.flush_soon(0.5, after=PROMPT_FIRST_S)
+
+    def _end_repl_span(self) -> None:
+        """The REPL that was live ends without a release (a crash's REPL takes over
+        in the same hold); the next :meth:`repl_started` starts the new one's span."""
+        span, self._repl_span = self._repl_span, None
+        if span is not None:
+            span.end()
 
     def release(self, how: ReleaseHow = "continue") -> None:
         """Leave the REPL: restore the terminal, end the spans, free the lock.
