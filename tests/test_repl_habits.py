@@ -425,7 +425,7 @@ def test_a_crash_reached_by_stepping_in_the_root_is_shown_as_a_crash(repl, tmp_p
     r.expect(banner("PAUSE", "root", "root"))
     stops_at_banner_line(r.prompt(), "-> await devx.pause()")
     assert "-> total += 1" in r.cmd("n")
-    assert "-> print(f\"each gets" in r.cmd("n")
+    assert '-> print(f"each gets' in r.cmd("n")
     assert "ZeroDivisionError" in r.cmd("n")  # pdb shows the exception where it stepped
     for _ in range(6):  # on out of the nursery block (its line once per Python)
         r.child.sendline("n")
