@@ -16,7 +16,7 @@ import pytest
 
 from _pty import EXAMPLES, assert_fits, banner, repl_fixture
 from _queue_three import ANY_BANNER, AT, WAITER, both_waiting, devx_ps, waiters_listed
-from conftest import scaled
+from conftest import scaled, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,6 +78,35 @@ def test_ps_without_any_tree_says_so(tmp_path):
     assert ps.returncode == 0
     assert ps.stdout == ""
     assert "no devx tree of yours is running" in ps.stderr
+
+
+def test_ps_names_the_root_at_its_own_repl_before_any_spawn(repl, tmp_path, monkeypatch):
+    """A debug root paused before its first spawn: its REPL blocks its loop, and the
+    task that writes the lock file with it. `devx ps` from another process names the
+    root as the holder all the same (it said nobody holds the terminal)."""
+    from devx.debug import lock_file
+
+    runtime_dir = tmp_path / "rt"
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(runtime_dir))
+    r = repl("root_pause.py", DEVX_RUNTIME_DIR=str(runtime_dir))
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.wait_reading()  # the root's loop is blocked in its REPL
+
+    def held() -> bool:
+        return any(t.state.holder is not None for t in lock_file.trees())
+
+    wait_until(held, scaled(10), "the lock file naming a holder")
+    ps = devx_ps(runtime_dir)
+    assert ps.returncode == 0, ps.stderr
+    assert re.search(r"terminal of tree 'root' \(root root@\w+, pid \d+\):", ps.stdout), ps.stdout
+    assert re.search(r"holder: root: pause at root_pause\.py:11 in main\(\)", ps.stdout), ps.stdout
+    assert "nobody waits for the terminal" in ps.stdout
+    assert "-> y = x + 1" in r.cmd("n")  # the REPL goes on as before
+    r.child.sendline("c")
+    r.expect_exact("root resumed, y=2")
+    assert r.finish() == 0
+    assert lock_file.trees() == [] and not list(runtime_dir.glob("tty-*.json"))
 
 
 def test_a_dead_roots_lock_file_is_ignored_and_removed(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,13 +103,52 @@ def trees() -> list[TreeLock]:
     return sorted(out, key=lambda t: t.pid)
 
 
-def _write_state(root_uuid: str, data: dict[str, Any]) -> str | None:
-    """Write (creating the private directory on first use); returns the path, or
-    ``None`` when there is no private directory to write to."""
-    path = path_for(root_uuid, create=True)
-    if path is not None:
-        reg.write_json_private(path, data)
-    return path
+class _Writer:
+    """What the root writes: the file's head and the latest state written. Shared
+    by the publishing task (its worker threads) and :func:`write_ahead` (a helper
+    thread): one writer at a time (the temp file beside the path is one), never an
+    older state over a newer one."""
+
+    def __init__(self, root_uuid: str, head: dict[str, Any]) -> None:
+        self.root_uuid = root_uuid
+        self.head = head
+        self.written = -1  # the seq of the state in the file
+        self.path: str | None = None  # once written: removed at exit
+        self.closed = False  # removed: nothing is written any more
+        self.ahead = False  # a write_ahead thread was started
+        self.lock = threading.Lock()
+
+    def write(self, state: LockState) -> str | None:
+        """Write ``state`` (creating the private directory on first use) unless a
+        newer one is there; returns the path, or ``None`` when there is no private
+        directory to write to."""
+        with self.lock:
+            if self.closed or (state.seq <= self.written and self.path is not None):
+                return self.path
+            if self.head["start_time"] is None:
+                self.head["start_time"] = reg.proc_start_time(self.head["pid"])
+            path = path_for(self.root_uuid, create=True)
+            if path is None:
+                return None
+            reg.write_json_private(path, {**self.head, "state": encode(state)})
+            self.written, self.path = state.seq, path
+            return path
+
+
+_writer: _Writer | None = None  # the root's, while it publishes
+
+
+def write_ahead(state: LockState) -> None:
+    """The root's own REPL is about to block its loop (its publishing task then
+    writes nothing until that REPL ends): ``state``, the one naming the root as
+    the holder, is written now from a helper thread, for ``devx ps`` meanwhile."""
+    writer = _writer
+    if writer is None or state.seq <= writer.written:
+        return
+    from ..core.threads import start_thread
+
+    writer.ahead = True
+    start_thread(lambda: writer.write(state), "devx-lock-file")
 
 
 def _attach_mode() -> bool:
@@ -131,41 +171,46 @@ async def publish(actor: Actor, lock: TTYLock, task_status: Any = None) -> None:
     Nothing is written (not even the directory made) until the tree debugs."""
     import trio
 
+    global _writer
     if task_status is not None:
         task_status.started()
-    head = {
-        "v": _VERSION,
-        "pid": actor.pid,
-        "start_time": None,
-        "name": actor.name,
-        "uid": f"{actor.name}@{actor.uid.uuid[:8]}",
-        "attach": _attach_mode(),
-    }
+    writer = _writer = _Writer(
+        actor.uid.uuid,
+        {
+            "v": _VERSION,
+            "pid": actor.pid,
+            "start_time": None,
+            "name": actor.name,
+            "uid": f"{actor.name}@{actor.uid.uuid[:8]}",
+            "attach": _attach_mode(),
+        },
+    )
     written = -1
-    path: str | None = None
     try:
         while True:
             state = lock.state
             debugging = actor.debug_mode or actor.config.debug_tree or state.seq > 0
-            if state.seq != written and debugging:
-                if head["start_time"] is None:
-                    head["start_time"] = await trio.to_thread.run_sync(
-                        reg.proc_start_time, actor.pid
-                    )
-                data = {**head, "state": encode(state)}
-                wrote = await trio.to_thread.run_sync(_write_state, actor.uid.uuid, data)
+            if state.seq != written and state.seq > writer.written and debugging:
+                wrote = await trio.to_thread.run_sync(writer.write, state)
                 written = state.seq
                 if wrote is None:
-                    if path is None:
+                    if writer.path is None:
                         return  # no private directory: `devx ps` cannot see this lock
                     # the directory is not private right now (its mode changed): skip
                     # this state, try the next, and still remove the file at exit
                     continue
-                path = wrote
                 continue
             await lock.changed()
             await trio.sleep(COALESCE_S)  # off the hand-off's path, one write per burst
     finally:
-        if path is not None:
+        _writer = None
+        if writer.path is not None or writer.ahead:
             with trio.CancelScope(shield=True), contextlib.suppress(OSError):
-                await trio.to_thread.run_sync(os.unlink, path)
+                await trio.to_thread.run_sync(_unlink, writer)
+
+
+def _unlink(writer: _Writer) -> None:
+    with writer.lock:  # after a write-ahead still under way
+        writer.closed = True
+        if writer.path is not None:
+            os.unlink(writer.path)

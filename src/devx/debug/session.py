@@ -37,7 +37,7 @@ from ..runtime import console
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
 from . import lock as tty_lock
-from . import terminal, tree_lock
+from . import lock_file, terminal, tree_lock
 from .lock_protocol import (
     LockGrant,
     LockRelease,
@@ -539,6 +539,9 @@ class Session:
         )
         if not self._tty_saved:  # (a crash's REPL after a stepping one: saved then)
             self._tty, self._tty_saved = terminal.save_tty(), True
+        if self._root_lock is not None and self.repl_thread == self._loop_thread:
+            # the root's REPL blocks its loop: `devx ps` meanwhile reads the file
+            lock_file.write_ahead(self._root_lock.state)
         # a hold in an actor's first second: its telemetry may still be loading (the
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way
         # to the collector before the user reads the prompt, not a second later
