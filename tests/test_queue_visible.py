@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from conftest import scaled, wait_until
 pytestmark = pytest.mark.timeout(120)
 
 repl = repl_fixture(EXAMPLES / "debugging")
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
@@ -107,6 +109,52 @@ def test_ps_names_the_root_at_its_own_repl_before_any_spawn(repl, tmp_path, monk
     r.expect_exact("root resumed, y=2")
     assert r.finish() == 0
     assert lock_file.trees() == [] and not list(runtime_dir.glob("tty-*.json"))
+
+
+def test_a_child_that_asked_during_the_roots_repl_is_served_before_the_roots_next(
+    repl, tmp_path
+):
+    """The root's REPL blocks its loop: a child's request made meanwhile waits unread
+    in the root's socket. At `c` the root's code goes straight to its next pause,
+    asked after the child's; the child's REPL comes first (it came second: the
+    release granted the root's own request before the readers had their pass), and
+    its banner lists the root as waiting."""
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    r = repl(SCRIPTS / "root_repl_then_child.py", str(go))
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.wait_reading()  # the root's loop is blocked in its REPL
+
+    def told() -> bool:  # the child opened the FIFO (else ENXIO): tell it to ask
+        try:
+            fd = os.open(go, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        os.write(fd, b"go")
+        os.close(fd)
+        return True
+
+    wait_until(told, scaled(10), "the child waiting for its word")
+    r.expect_exact("asker asked")  # its request is in the root's socket
+    assert r.cmd("p turn").strip().endswith("1")
+    r.child.sendline("c")
+    m = r.expect(r">>> devx PAUSE in actor '(\w+)'")
+    assert m.group(1) == "asker", f"the root's later request came first:\n{r.log.getvalue()}"
+    out = r.prompt()
+    assert "1 more waiting for the terminal" in out, out
+    assert re.search(r"1\. root: pause at root_repl_then_child\.py:\d+ in main\(\)", out), out
+    assert "-> print(" in r.cmd("n")
+    r.child.sendline("c")
+    r.expect_exact("asker goes on")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    assert r.cmd("p turn").strip().endswith("2")
+    r.child.sendline("c")
+    r.expect_exact("root goes on after turn 2")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0
+    assert_fits(r.log.getvalue())
 
 
 def test_a_dead_roots_lock_file_is_ignored_and_removed(tmp_path, monkeypatch):

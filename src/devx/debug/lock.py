@@ -17,7 +17,9 @@ RPC endpoints for children (module enabled in the root by the debug boot hook):
 from __future__ import annotations
 
 import bisect
+import contextvars
 import itertools
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -41,6 +43,12 @@ from .lock_protocol import (
 )
 
 __tracebackhide__ = True
+
+log = logging.getLogger("devx.debug")
+
+# a release from a REPL that blocked the root's loop grants no later than this: the
+# channel readers (and the calls they start) run until the root is idle first
+SETTLE_MAX_S = 0.02
 
 # kept for callers of the first version of this module
 Holder = Requester
@@ -92,6 +100,10 @@ class TTYLock:
         # the actor whose user quit a REPL: from then on every grant says so (no REPL)
         self.quit_by = ""
         self.closed = False  # see close()
+        # a release waits for the readers before it grants (see _settle): until then
+        # nothing is granted and the state is not pushed (the tree never sees the
+        # terminal free in between)
+        self._settling = False
 
     # --- what callers read -------------------------------------------------------
 
@@ -118,6 +130,8 @@ class TTYLock:
     # --- the queue ---------------------------------------------------------------
 
     def _publish(self) -> None:
+        if self._settling:  # pushed once settled, with the grant
+            return
         cur = self.current
         self.state = LockState(
             seq=self.state.seq + 1,
@@ -135,7 +149,7 @@ class TTYLock:
             self._on_change(self.state)
 
     def _grant_next(self) -> None:
-        if self.current is not None or not self._queue or self.closed:
+        if self.current is not None or not self._queue or self.closed or self._settling:
             return
         hold = self._queue.pop(0)
         hold.hold_id = next(self._hold_ids)
@@ -175,7 +189,9 @@ class TTYLock:
             **hold.requester.attrs(),
         )
 
-    def _end(self, hold: Hold, how: ReleaseHow, *, to: str = "") -> None:
+    def _end(
+        self, hold: Hold, how: ReleaseHow, *, to: str = "", readers_first: bool = False
+    ) -> None:
         if hold is not self.current:
             return
         held = time.time() - hold.granted_wall
@@ -195,7 +211,44 @@ class TTYLock:
             **({schema.SWITCHED_TO: to} if to else {}),
             **hold.requester.attrs(),
         )
-        self._grant_next()  # straight to the next holder: no gap in between
+        if readers_first:
+            self._settle()
+        else:
+            self._grant_next()  # straight to the next holder: no gap in between
+
+    def _settle(self) -> None:
+        """The root's own REPL blocked its loop: requests the children made meanwhile
+        wait unread in its sockets, while a request of the root's made after the
+        REPL (its code went on to its next pause, a thread's) may be queued already.
+        The grant waits until the readers had their pass and the calls they start
+        ran (the root idle, at most ``SETTLE_MAX_S``): the queue then holds every
+        request made before the release, and serves them in the order they were made."""
+        if self._settling:
+            return
+        self._settling = True
+        try:
+            trio.lowlevel.spawn_system_task(
+                self._settled, name="devx.debug.lock.settle", context=contextvars.copy_context()
+            )
+        except RuntimeError:  # no trio run (the root is gone): nothing to read
+            self._settling = False
+            self._grant_next()
+
+    async def _settled(self) -> None:
+        # trio.testing's wait_all_tasks_blocked (that module imports pytest when it
+        # is installed, ~0.1 s): no runnable task, and no socket ready, in the root
+        from trio._core._run import wait_all_tasks_blocked
+
+        try:
+            with trio.move_on_after(SETTLE_MAX_S):
+                await wait_all_tasks_blocked()
+        finally:
+            self._settling = False
+            try:
+                self._grant_next()
+                self._publish()
+            except Exception:  # a system task's error would end the root's run
+                log.exception("granting the TTY lock after a root REPL failed")
 
     def close(self) -> None:
         """The tree ends with no REPL (the ctrl-c escape, :mod:`devx.debug.sigint`):
@@ -206,17 +259,20 @@ class TTYLock:
         if self.closed:
             return
         self.closed = True
+        self._settling = False  # (nothing is granted any more)
         self._queue.clear()
         if self.current is not None:
             self._end(self.current, "cancelled")
         self._publish()
 
-    def release(self, release: LockRelease) -> bool:
-        """End hold ``release.hold_id``; False when no such hold is current."""
+    def release(self, release: LockRelease, *, readers_first: bool = False) -> bool:
+        """End hold ``release.hold_id``; False when no such hold is current.
+        ``readers_first``: the holder's REPL blocked this loop (the root's own): the
+        next grant waits for the requests made meanwhile (:meth:`_settle`)."""
         hold = self._by_id.get(release.hold_id)
         if hold is None:
             return False
-        self._end(hold, release.how)
+        self._end(hold, release.how, readers_first=readers_first)
         self._publish()
         return True
 

@@ -628,7 +628,10 @@ class Session:
         release = self._release_msg()
         if self._root_lock is not None:
             self._release_sent = True
-            self._context.run(self._root_lock.release, release)
+            # a REPL on the loop's thread blocked the root's loop: what the children
+            # asked meanwhile is read before the next grant (FIFO across the REPL)
+            blocked = self.repl_thread == self._loop_thread
+            self._context.run(self._root_lock.release, release, readers_first=blocked)
         elif self._portal is not None:
             call = self._portal.start_nowait(*_RELEASE_HOLD, release=encode_msg(release))
             if call is not None:
