@@ -111,9 +111,7 @@ def test_ps_names_the_root_at_its_own_repl_before_any_spawn(repl, tmp_path, monk
     assert lock_file.trees() == [] and not list(runtime_dir.glob("tty-*.json"))
 
 
-def test_a_child_that_asked_during_the_roots_repl_is_served_before_the_roots_next(
-    repl, tmp_path
-):
+def test_a_child_that_asked_during_the_roots_repl_is_served_before_the_roots_next(repl, tmp_path):
     """The root's REPL blocks its loop: a child's request made meanwhile waits unread
     in the root's socket. At `c` the root's code goes straight to its next pause,
     asked after the child's; the child's REPL comes first (it came second: the

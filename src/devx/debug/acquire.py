@@ -22,9 +22,12 @@ async def acquire_debug_lock(reason: str = "print", *, shield: bool = False) -> 
 
     A task that holds the terminal already (it stepped onto the block from its
     REPL, or the block is inside another of its blocks) runs the block under that
-    hold and leaves it as it was: waiting for the lock it holds would never end. A
-    pause inside the block opens its REPL on the block's hold; leaving that REPL
-    (``c``) gives the terminal up, as any REPL does."""
+    hold and leaves it as it was: waiting for the lock it holds would never end. The
+    block is then covered only while that REPL holds the terminal: a ``c`` inside
+    the block, or a step over it that runs on while another REPL waits, gives the
+    terminal up before the block ends. A pause inside the block opens its REPL on
+    the block's hold; leaving that REPL (``c``) gives the terminal up, as any REPL
+    does."""
     live = _session.current
     if live is not None and live.owned_by_current_task():
         yield live.hold_id

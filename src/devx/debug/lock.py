@@ -49,6 +49,9 @@ log = logging.getLogger("devx.debug")
 # a release from a REPL that blocked the root's loop grants no later than this: the
 # channel readers (and the calls they start) run until the root is idle first
 SETTLE_MAX_S = 0.02
+# and, at that bound, after this many passes of its own: a reader woken by the bytes
+# (the pass after the REPL), the call it starts (the next), that call queuing at once
+SETTLE_PASSES = 3
 
 # kept for callers of the first version of this module
 Holder = Requester
@@ -240,8 +243,11 @@ class TTYLock:
         from trio._core._run import wait_all_tasks_blocked
 
         try:
-            with trio.move_on_after(SETTLE_MAX_S):
+            with trio.move_on_after(SETTLE_MAX_S) as waited:
                 await wait_all_tasks_blocked()
+            if waited.cancelled_caught:  # a busy root (or this process descheduled):
+                for _ in range(SETTLE_PASSES):  # the readers woke with this task at the
+                    await trio.lowlevel.checkpoint()  # latest; a pass more per hop
         finally:
             self._settling = False
             try:
