@@ -256,6 +256,9 @@ def test_the_end_of_piped_input_is_ctrl_d_at_the_next_prompt(proc_tree, rt):
     assert got.returncode == 0, got.stdout + got.stderr
     assert got.stderr == ""
     assert "(Pdb+) p x\n40\n(Pdb+) \n" in got.stdout
+    # the client says the tree stops on that quit (it said it waited for a next REPL)
+    assert "[devx attach] you quit: the tree stops, no REPL of it opens now\n" in got.stdout
+    assert "waiting for the next REPL" not in got.stdout
     assert "[devx attach] tree 'root'" in got.stdout
     tree.wait()
     assert "devx: quit from the REPL in actor 'root/w0'" in "".join(tree.output())

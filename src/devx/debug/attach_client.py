@@ -221,7 +221,7 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
                     stdin.wanted = True
                     out = stdin.due()
                 elif isinstance(msg, proto.Done):  # switched: `switch` in that REPL
-                    return "switched" if msg.how == "switched" else "done"
+                    return msg.how if msg.how in ("switched", "quit") else "done"
             if not broken and stdin.fd in ready:
                 out += stdin.read()
             for m in out:
@@ -268,7 +268,9 @@ def run(target: str | None) -> int:
                 return 0
             if how == "lost":
                 _say("[devx attach] the REPL went away\n")
-            if how != "switched":  # (the REPL said where the terminal goes)
+            if how == "quit":  # the tree stops: no REPL opens after a quit
+                _say("[devx attach] you quit: the tree stops, no REPL of it opens now\n")
+            elif how != "switched":  # (the REPL said where the terminal goes)
                 _say(
                     "[devx attach] waiting for the next REPL of this tree "
                     "(ctrl-c or ctrl-\\ leaves)\n"
