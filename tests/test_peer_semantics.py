@@ -346,6 +346,38 @@ def test_peer_unmasked_remote_exc_result_inside_the_block_after_its_own_cancel(t
     trio.run(main)
 
 
+def test_peer_unmasked_remote_exc_an_error_hidden_by_the_cancel_is_raised(tmp_path):
+    """The peer's test_unmasked_remote_exc (its raising case): the callee fails, and
+    the caller's cancel reaches it at a checkpoint in its ``finally:``, whose
+    ``trio.Cancelled`` replaces the error. The caller gets that error
+    (``RemoteActorError`` boxing the ``RuntimeError``, saying it was hidden), not an
+    acknowledgement of its cancel that would lose it (before: the block ended
+    quietly). A callee cancelled while it waits in trio's ``except WouldBlock:``
+    (a Lock) still acknowledges quietly: trio's handled error is not unmasked."""
+    release = tmp_path / "release"
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with pytest.raises(devx.RemoteActorError) as info:
+                async with portal.open_context(
+                    peer_fns.raise_n_chkpt_in_finally, release=str(release)
+                ) as (ctx, sent):
+                    assert not sent
+                    await ctx.cancel()  # the callee holds its finally: no ack
+                    release.touch()
+                    await ctx.wait_for_result()
+            assert info.value.boxed_type is RuntimeError
+            assert "my app krurshed" in str(info.value) and "hid it" in info.value.tb_str
+            assert ctx.cancel_called and not ctx.cancel_acked
+            async with portal.open_context(peer_fns.wait_on_a_held_lock) as (ctx, _):
+                await ctx.cancel(timeout=scaled(30))
+            assert ctx.cancel_acked
+            await an.cancel()
+
+    trio.run(main)
+
+
 def test_peer_multitask_parent_cancels_from_nonroot_task():
     """The peer's test_multitask_parent_cancels_from_nonroot_task: another task of the
     block cancels while the block's task reads the stream; the acknowledgement is
