@@ -175,3 +175,30 @@ def test_every_json_log_line_of_a_tree_carries_its_trace_id(tmp_path: Path) -> N
     assert len(docs) >= 4, docs
     unstamped = [d["event"] for d in docs if d.get("trace_id") != trace or not d.get("span_id")]
     assert not unstamped, f"lines without the tree's trace id {trace}: {unstamped}"
+
+
+def test_structlog_lines_of_the_users_code_are_not_filtered_by_devx_level(tmp_path: Path) -> None:
+    """devx configures structlog for code that uses it, so that its lines carry the
+    trace ids and lineage: it must not drop them. They were filtered at devx's own
+    log level (WARNING unless set): a child's ``log.info(...)`` vanished once the
+    telemetry was up, and printed while it was off."""
+    import sys
+
+    from tel_support import run_clean
+
+    from conftest import scaled
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "structlog_tree.py"
+    log_file = tmp_path / "devx.log.jsonl"
+    proc = run_clean(
+        [sys.executable, str(script)],
+        scaled(60),
+        DEVX_LOG_FILE=str(log_file),
+        DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "CONFIGURED True" in proc.stdout, proc.stdout + proc.stderr
+    docs = {d["event"]: d for d in lines(log_file) if d.get("devx.actor.path") == "slroot/kid"}
+    assert {"user info", "user debug"} <= set(docs), docs
+    assert docs["user info"]["order"] == 42 and docs["user info"]["level"] == "info"
+    assert docs["user info"].get("trace_id"), docs["user info"]

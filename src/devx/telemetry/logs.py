@@ -293,7 +293,10 @@ class LogSetup:
                     structlog.processors.format_exc_info,
                     renderer,
                 ],
-                wrapper_class=structlog.make_filtering_bound_logger(self.level),
+                # the user's own lines: every level, as structlog's default does
+                # (devx's level is for devx's logger; at it, a child's log.info
+                # vanished once its telemetry was up)
+                wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
                 logger_factory=structlog.WriteLoggerFactory(file=stream),
                 cache_logger_on_first_use=False,
             )

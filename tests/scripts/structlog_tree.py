@@ -1,0 +1,29 @@
+"""A child whose code uses structlog logs at info and debug once devx configured
+structlog (tests/telemetry/test_tel_logs.py: none of them is dropped)."""
+
+from __future__ import annotations
+
+import structlog
+import trio
+
+import devx
+
+
+async def log_when_configured() -> bool:
+    with trio.move_on_after(20):
+        while not structlog.is_configured():  # devx configures it once telemetry is up
+            await trio.sleep(0.01)
+    structlog.get_logger().info("user info", order=42)
+    structlog.get_logger().debug("user debug", order=43)
+    return structlog.is_configured()
+
+
+async def main() -> None:
+    async with devx.open_nursery(name="slroot") as an:
+        portal = await an.start_actor("kid", enable_modules=[__name__])
+        print("CONFIGURED", await portal.run(log_when_configured), flush=True)
+        await an.cancel()
+
+
+if __name__ == "__main__":
+    trio.run(main)
