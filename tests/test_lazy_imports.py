@@ -126,12 +126,14 @@ def test_a_root_loads_portals_once_its_first_child_started(method: str) -> None:
 @pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux")
 def test_a_forked_child_inherits_the_preload_and_no_heavy_dependency() -> None:
     """A forked child has what its zygote imported: the runtime, the hook modules and
-    what they preload (the debugger's boot modules, telemetry's file sink: imported
-    once by the zygote, not by each child), not pdbp, greenback, stackscope,
-    opentelemetry or the stack-dump handler, which load when a child uses them."""
+    what they preload for a default actor (telemetry's file sink: imported once by
+    the zygote, not by each child), not the debugger's REPL modules (a tree that
+    never debugs never loads them), pdbp, greenback, stackscope, opentelemetry or the
+    stack-dump handler, which load when a child uses them."""
     got = children("forkserver")
     plain = set(got["plain"])
-    assert {"devx.debug.session", "devx.telemetry.file_sink"} <= plain  # preloaded
+    assert "devx.telemetry.file_sink" in plain  # preloaded
+    assert "devx.debug.session" not in plain
     assert not {m for m in plain if m.startswith(HEAVY)}, plain
     assert "devx.debug.stack.handler" not in plain
     assert DEBUG_NEEDS <= set(got["debug"]), DEBUG_NEEDS - set(got["debug"])
@@ -171,10 +173,10 @@ def test_a_subprocess_child_of_a_dump_tree_imports_its_layers_itself(tmp_path: P
 @pytest.mark.skipif(not forkserver.available(), reason="the fork server needs Linux")
 def test_forked_children_of_a_dump_tree_inherit_stackscope_and_greenback(tmp_path: Path) -> None:
     """The zygote imports what a child's settings make it load (the stack-dump
-    handler and stackscope with dumps on, greenback in debug mode) before it forks
-    the first such child: no child imports them itself."""
+    handler and stackscope with dumps on, greenback and the REPL's modules in debug
+    mode) before it forks the first such child: no child imports them itself."""
     pids, by = _importers("forkserver", tmp_path)
-    for name in ("stackscope", "greenback"):
+    for name in ("stackscope", "greenback", "devx.debug.session"):
         importers = by[name] - {pids["root"]}  # (the root loads its own)
         assert importers and not importers & set(pids["children"]), (name, pids, by)
         assert len(importers) == 1, (name, by)  # the zygote, once

@@ -52,11 +52,18 @@ class DebugHook(Hook):
         # never cancel (or escalate against) an actor while a REPL is live in the tree
         return await maybe_wait_for_debugger(poll_steps=1)
 
-    def preload(self) -> None:
-        """What a debug-mode actor's boot imports (a forked debug child would pay for
-        it each time; the zygote pays once); pdbp and greenback stay lazy."""
+    def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
+        """What an actor of a debug tree (or in debug mode) imports at boot, once for
+        all forked children: the zygote loads it before forking the first of them, as
+        that child would (a default actor's boot loads none of it, so a tree that
+        never debugs never pays for it); a debug-mode actor's greenback too (its
+        portals). Not pdbp: it imports readline, whose set-up reads the terminal it
+        starts on (each actor warms pdbp up itself, after its boot)."""
+        if not (spec.config.debug_mode or spec.config.debug_tree):
+            return
         from . import (  # noqa: F401
             breakpoint_hook,
+            held_output,
             lock,
             lock_file,
             quit_report,
@@ -68,10 +75,6 @@ class DebugHook(Hook):
             wait,
         )
 
-    def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
-        """A debug-mode actor imports greenback at boot (its portals): once for all
-        forked children. Not pdbp: it imports readline, whose set-up reads the
-        terminal it starts on (each actor warms pdbp up itself, after its boot)."""
         if spec.config.debug_mode:
             import greenback  # noqa: F401
 

@@ -43,6 +43,14 @@ from typing import Any
 import msgspec
 
 from ..core import hooks, settings
+
+try:  # signal numbers and handlers as ints: no enum member made per signal
+    import _signal
+
+    _SIG_DFL, _SIG_IGN = int(_signal.SIG_DFL), int(_signal.SIG_IGN)
+except ImportError:  # another Python: the public module, as slow as it is
+    _signal = signal
+    _SIG_DFL, _SIG_IGN = signal.SIG_DFL, signal.SIG_IGN
 from .fdpass import fds_of, rights
 from .lifeline import start_time as forkserver_start_time
 from .msgs import (
@@ -119,12 +127,15 @@ def _set_comm(name: str | None) -> None:
 
 
 def preload() -> None:
-    """Import what every actor imports at boot (nothing that starts a thread)."""
+    """Import what every actor imports at boot (nothing that starts a thread), and
+    no more: the tree's first actor waits for this (its spawn request is queued while
+    the zygote boots), so what an actor loads later is imported once the zygote is
+    idle (:data:`WARM_LATER`)."""
     import importlib
 
     # (importing this module imported the devx package, which registered the hooks)
     from ..core import hooks
-    from . import child, forkserver, nursery  # noqa: F401
+    from . import child, forkserver  # noqa: F401
 
     for path in hooks.registered():
         try:
@@ -132,6 +143,12 @@ def preload() -> None:
         except Exception:  # the child imports it again and reports the error
             pass
     hooks.preload()  # what the hooks load for a default actor (telemetry's file sink)
+
+
+# what an actor loads after its boot (the spawning code, when it spawns): imported one
+# module per idle turn of the loop once the zygote serves, so that neither the first
+# fork nor a pending request waits for it; a child forked before imports it itself
+WARM_LATER = ("devx.runtime.nursery",)
 
 
 class Zygote:
@@ -148,6 +165,7 @@ class Zygote:
         self.req = 0  # the request being handled, once its frame is decoded
         self.owner: dict[int, socket.socket | None] = {}  # child pid -> requester
         self.deadline: float | None = None  # set when the root is gone
+        self.later = deque(WARM_LATER)  # imported while no request waits
         self.sel = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -188,7 +206,12 @@ class Zygote:
                 if timeout <= 0:
                     self._kill_all()
                     return
-            for key, mask in self.sel.select(timeout):
+            if self.later:  # look, don't wait: warm up when nothing is asked
+                timeout = 0
+            ready = self.sel.select(timeout)
+            if not ready and self.later:
+                self._warm(self.later.popleft())
+            for key, mask in ready:
                 if key.fileobj == self.wake_r:
                     try:
                         while os.read(self.wake_r, 4096):
@@ -202,6 +225,16 @@ class Zygote:
                 if mask & selectors.EVENT_READ and conn.fileno() >= 0:
                     self._readable(conn)
             self._reap()
+
+    @staticmethod
+    def _warm(module: str) -> None:
+        """Import ``module`` ahead for the children forked from now on."""
+        import importlib
+
+        try:
+            importlib.import_module(module)
+        except Exception:  # a child that needs it imports it and reports the error
+            pass
 
     def _reap(self) -> None:
         while self.owner:
@@ -436,8 +469,7 @@ class Zygote:
         from . import forkserver
 
         forkserver.set_inherited(ctl.detach(), dict(os.environ), os.getsid(0))
-        os.environ.clear()
-        os.environ.update(msg.env)
+        set_environ(msg.env)
         if msg.cwd:
             try:
                 os.chdir(msg.cwd)
@@ -454,26 +486,45 @@ class Zygote:
 
 # what ``subprocess`` resets to the default before exec (restore_signals), and
 # Python's startup then ignores
-_PYTHON_IGNORES = {signal.SIGPIPE, signal.SIGXFSZ}
+_PYTHON_IGNORES = frozenset((int(signal.SIGPIPE), int(signal.SIGXFSZ)))
+_UNCATCHABLE = frozenset((int(signal.SIGKILL), int(signal.SIGSTOP)))
 
 
 def reset_signals(ignored: list[int], blocked: list[int]) -> None:
     """Signal dispositions and mask as a child spawned by the requester has them: what
     the requester ignores stays ignored, every handler is back to the default (as exec
     leaves them), then what Python's startup sets (SIGPIPE and SIGXFSZ ignored, ctrl-c
-    raising KeyboardInterrupt unless ignored); the requester's thread's mask."""
-    keep = set(ignored) - _PYTHON_IGNORES
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
+    raising KeyboardInterrupt unless ignored); the requester's thread's mask. On signal
+    numbers through ``_signal`` (``signal``'s wrappers make an enum member of every
+    signal and handler: ~0.3 ms of each fork)."""
+    ign = {int(sig) for sig in ignored} | _PYTHON_IGNORES
+    sigint = int(signal.SIGINT)
+    for sig in _signal.valid_signals():
+        if sig in _UNCATCHABLE:
             continue
-        want: Any = signal.SIG_IGN if sig in keep or sig in _PYTHON_IGNORES else signal.SIG_DFL
-        if sig == signal.SIGINT and want == signal.SIG_DFL:
+        want: Any = _SIG_IGN if sig in ign else _SIG_DFL
+        if sig == sigint and want == _SIG_DFL:
             want = signal.default_int_handler
         try:
-            signal.signal(sig, want)
+            _signal.signal(sig, want)
         except (OSError, ValueError):  # reserved by the C library (32, 33)
             pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, blocked)
+
+
+def set_environ(env: dict[str, str]) -> None:
+    """Make ``os.environ`` (and the C library's environment) ``env``, keys in its
+    order: only the variables that differ are changed (the requester's environment is
+    mostly the zygote's; clearing and refilling it all was ~0.5 ms of each fork)."""
+    cur = os.environ
+    for key in [key for key in cur if key not in env]:
+        del cur[key]
+    for key, val in env.items():
+        if cur.get(key) != val:
+            cur[key] = val
+    if list(cur) != list(env):  # another order: as the requester has it
+        cur.clear()
+        cur.update(env)
 
 
 def _close_all(fds: list[int]) -> None:

@@ -6,7 +6,7 @@ imports one of the watched modules, so a test can tell which process paid an imp
 import os
 import sys
 
-WATCHED = ("stackscope", "greenback")
+WATCHED = ("stackscope", "greenback", "devx.debug.session")
 
 
 class _Probe:
