@@ -57,6 +57,7 @@ async def proc_state() -> dict:
         "cwd": os.getcwd(),
         "umask": status["Umask"],
         "env": {k: os.environ.get(k) for k in ("DEVX_ACTOR", "FS_TEST_VAR", "TRACEPARENT")},
+        "environ": list(os.environ.items()),  # all of it, in its order
         "threads": sorted(t.name for t in threading.enumerate()),
         "random": random.random(),
         "sys_path_has_tests": any(p.endswith("tests") for p in sys.path),

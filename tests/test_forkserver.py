@@ -211,15 +211,22 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
     stdin_file.write_text("")
 
     async def tree(method: str) -> list[dict]:
+        for var in ("FS_TEST_VAR", "FS_GONE", "FS_MOVED"):  # as the other tree left them
+            os.environ.pop(var, None)
+        os.environ["FS_GONE"] = os.environ["FS_MOVED"] = "1"  # the zygote starts with them
         async with devx.open_nursery(spawn_method=method) as an:
             # after the zygote started: what the children get is what the root has now
             os.environ["FS_TEST_VAR"] = method
+            del os.environ["FS_GONE"]
             os.chdir(tmp_path)
             os.umask(0o027)
             with open(stdin_file) as f:
                 os.dup2(f.fileno(), 0)
             states = []
             for name in ("a", "b"):
+                if name == "b":  # the same value, another place in the order
+                    del os.environ["FS_MOVED"]
+                    os.environ["FS_MOVED"] = "1"
                 portal = await an.start_actor(name, enable_modules=["fork_fns"])
                 states.append(await portal.run(fork_fns.proc_state))
             return states
@@ -235,8 +242,22 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
         os.dup2(stdin, 0)
         os.close(stdin)
         os.umask(umask)
-        os.environ.pop("FS_TEST_VAR", None)
+        for var in ("FS_TEST_VAR", "FS_GONE", "FS_MOVED"):
+            os.environ.pop(var, None)
     assert all(f["os_ppid"] != os.getpid() for f in forked)  # forked by the zygote
+    for f, s in zip(forked, spawned, strict=True):  # the whole environment, in its order
+        per_child = {"FS_TEST_VAR", "TRACEPARENT"}
+        assert [k for k, _ in f["environ"]] == [k for k, _ in s["environ"]]
+        assert [kv for kv in f["environ"] if kv[0] not in per_child] == [
+            kv for kv in s["environ"] if kv[0] not in per_child
+        ]
+        assert "FS_GONE" not in dict(f["environ"])
+    assert [k for k, _ in forked[1]["environ"]][-4:] == [
+        "FS_TEST_VAR",
+        "FS_MOVED",
+        "DEVX_ACTOR",
+        "TRACEPARENT",
+    ]
     assert spawned[0]["os_ppid"] == os.getpid()
     same = ("sig_blocked", "sig_ignored", "sig_caught", "handlers", "pgrp", "sid", "stdio")
     same += ("sys_path_has_tests", "comm", "cwd", "umask")
