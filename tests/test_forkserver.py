@@ -117,6 +117,21 @@ def test_the_zygote_starts_on_the_first_spawn():
     assert not zygotes_of(me)
 
 
+def test_a_root_that_fails_to_open_takes_its_early_zygote_down():
+    """open_nursery starts its root's zygote before the root opens (the tree's first
+    actor waits for the zygote's imports, which so overlap the root's whole set-up);
+    a root that then fails to open raises its own error and leaves no zygote."""
+    me = os.getpid()
+
+    async def bad_name() -> None:
+        async with devx.open_nursery(name="no/slash", spawn_method="forkserver"):
+            pass
+
+    with pytest.raises(ValueError, match="invalid actor name 'no/slash'"):
+        trio.run(bad_name)
+    assert not zygotes_of(me), "a zygote outlived the root that failed to open"
+
+
 def test_the_zygote_goes_as_the_root_ends_not_after(monkeypatch):
     """Once the nursery that opened the root is over and its children are gone, the
     zygote is let go at once: it exits while the root tears itself down (hooks,

@@ -3,8 +3,9 @@
 
 - The root starts one zygote per tree (``spawn_method="forkserver"``) on its first
   spawn (:class:`RootZygote`): a root that never spawns never pays for the zygote's
-  imports. A root opened by ``open_nursery`` (which opens a nursery to spawn) starts
-  it as it opens (:data:`SPAWNS_SOON`): it imports while the root sets itself up.
+  imports. A root opened by ``open_nursery`` (which opens a nursery to spawn) has it
+  started before it opens (:func:`~devx.runtime.spawn_methods.start_early`): it
+  imports while the root sets itself up.
 - Every actor forked by it inherits a private connection to it, so grandchildren are
   forked by the same zygote; an actor spawned as a plain subprocess (the fallback
   below) spawns its own children as subprocesses.
@@ -30,7 +31,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import weakref
 from collections import deque
@@ -40,7 +40,7 @@ import msgspec
 import trio
 
 from ..core import settings
-from . import lifeline
+from . import lifeline, spawn_methods
 from .boot_watch import Progress
 from .errors import ActorBootError
 from .fdpass import fds_of, rights
@@ -61,15 +61,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("devx.runtime")
 
-# the zygote's command line: ctrl-c ignored before the first import (a ctrl-c while
-# it boots is the root's to handle, not a traceback of ours). This frame stays at the
-# bottom of every forked actor's stack: it is named as devx's, so the debugger takes
-# it for plumbing as it does ``python -m devx.runtime.child``'s.
-BOOT = (
-    "__name__ = 'devx.runtime.zygote_boot'; "
-    "import signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
-    "from devx.runtime.zygote import main; main()"
-)
+BOOT = spawn_methods.ZYGOTE_BOOT  # the zygote's command line (``python -c BOOT FD``)
 # a fork request waits for its answer while the zygote makes progress (its own boot
 # included): DEVX_BOOT_TIMEOUT without any fails it (ForkServerClient._wait_answer)
 EXIT_WAIT = 1.0  # the root waits this long for its zygote to exit, then SIGKILLs it
@@ -91,15 +83,7 @@ class ForkServerLost(Exception):
     """The zygote is gone: spawn another way."""
 
 
-def available() -> bool:
-    """Whether this platform can run the fork server (Linux: fork, SEQPACKET sockets
-    with fd passing; the forked child's parent-death watch needs no pidfd)."""
-    return (
-        sys.platform.startswith("linux")
-        and hasattr(os, "fork")
-        and hasattr(socket, "SOCK_SEQPACKET")
-        and hasattr(socket, "SCM_RIGHTS")
-    )
+available = spawn_methods.forkserver_available
 
 
 def current_client() -> ForkServerClient | None:
@@ -508,23 +492,16 @@ def _ignored_signals(status: dict[str, str]) -> list[int]:
     return [sig for sig in range(1, mask.bit_length() + 1) if mask >> (sig - 1) & 1]
 
 
-async def launch(secret: str) -> ForkServerClient:
+async def launch(
+    secret: str, started: spawn_methods.StartedZygote | None = None
+) -> ForkServerClient:
     """Start a tree's zygote (the root calls it first thing: the zygote imports while
-    the root sets itself up); :func:`serve_root` then makes it the root's."""
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    env = dict(os.environ)
-    try:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-c", BOOT, str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            env=env,
-        )
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
-    client = ForkServerClient(mine, env, os.getsid(0), proc)
+    the root sets itself up), or take the one ``open_nursery`` started before the
+    root opened (``started``); :func:`serve_root` then makes it the root's."""
+    if started is None or started.claimed:
+        started = await spawn_methods.start_zygote()
+    started.claimed = True
+    client = ForkServerClient(started.sock, started.env, os.getsid(0), started.proc)
     try:
         await client.send(ZygoteHello(secret=secret))
     except BaseException:

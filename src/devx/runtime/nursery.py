@@ -566,16 +566,22 @@ async def open_nursery(
         root_kwargs["transport"] = _one_transport(enable_transports)
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
-        from .root import open_root_actor
-        from .spawn_methods import SPAWNS_SOON
+        from .spawn_methods import EARLY_ZYGOTE, SPAWNS_SOON, start_early
 
-        # a root opened to spawn: its zygote (if any) starts with it, not on the spawn
+        # a root opened to spawn: its zygote (if any) starts before it, not on the
+        # spawn (the first actor waits for the zygote's imports: they overlap the
+        # root's whole set-up, this module import included)
+        started = await start_early(root_kwargs.get("spawn_method"))
+        from .root import open_root_actor
+
         spawns_soon: Token[bool] | None = SPAWNS_SOON.set(True)
+        early = EARLY_ZYGOTE.set(started)
         try:
             async with open_root_actor(**root_kwargs) as root:
                 try:
                     async with _open_actor_nursery() as an:
                         SPAWNS_SOON.reset(spawns_soon)
+                        EARLY_ZYGOTE.reset(early)
                         spawns_soon = None
                         yield an
                 finally:  # its children are gone: its zygote goes while the root ends
@@ -583,6 +589,9 @@ async def open_nursery(
         finally:
             if spawns_soon is not None:
                 SPAWNS_SOON.reset(spawns_soon)
+                EARLY_ZYGOTE.reset(early)
+            if started is not None:  # the root did not open: nobody took it
+                await started.discard()
         return
     if root_kwargs:
         log.debug("open_nursery(%s): the runtime is already up, root options ignored", root_kwargs)

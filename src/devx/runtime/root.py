@@ -117,7 +117,8 @@ async def open_root_actor(
     if method == "forkserver":
         from . import forkserver
     early = method == "forkserver" and spawn_methods.SPAWNS_SOON.get()
-    zygote = await forkserver.launch(actor.secret) if early else None
+    started = spawn_methods.EARLY_ZYGOTE.get()  # open_nursery's, when it started one
+    zygote = await forkserver.launch(actor.secret, started) if early else None
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     try:
         async with actor.running():

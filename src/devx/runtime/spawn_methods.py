@@ -6,8 +6,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from contextvars import ContextVar
+
+import trio
 
 from ..core import settings
 from .spawn import Spawner, SubprocessSpawner
@@ -22,6 +26,84 @@ DEFAULT_METHOD = "forkserver"
 # server's module, which a subprocess tree never imports
 SPAWNS_SOON: ContextVar[bool] = ContextVar("devx_spawns_soon", default=False)
 FORKSERVER_MODULE = "devx.runtime.forkserver"
+# the zygote's command line: ctrl-c ignored before the first import (a ctrl-c while
+# it boots is the root's to handle, not a traceback of ours). This frame stays at the
+# bottom of every forked actor's stack: it is named as devx's, so the debugger takes
+# it for plumbing as it does ``python -m devx.runtime.child``'s.
+ZYGOTE_BOOT = (
+    "__name__ = 'devx.runtime.zygote_boot'; "
+    "import signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
+    "from devx.runtime.zygote import main; main()"
+)
+
+
+def forkserver_available() -> bool:
+    """Whether this platform can run the fork server (Linux: fork, SEQPACKET sockets
+    with fd passing; the forked child's parent-death watch needs no pidfd)."""
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and hasattr(socket, "SOCK_SEQPACKET")
+        and hasattr(socket, "SCM_RIGHTS")
+    )
+
+
+class StartedZygote:
+    """A zygote process with the root's end of its socketpair, before the root makes
+    it its own (:func:`devx.runtime.forkserver.launch` claims it)."""
+
+    def __init__(self, proc: trio.Process, sock: socket.socket, env: dict[str, str]):
+        self.proc = proc
+        self.sock = sock
+        self.env = env  # the environment it started with (what its imports read)
+        self.claimed = False
+
+    async def discard(self) -> None:
+        """Never claimed (the root failed to open): it goes, waited for."""
+        if self.claimed:
+            return
+        self.claimed = True
+        self.sock.close()
+        with trio.CancelScope(shield=True):
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def start_zygote() -> StartedZygote:
+    """Start a zygote process (``python -c ZYGOTE_BOOT FD``) with this process's
+    environment; it imports while we go on."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = dict(os.environ)
+    try:
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-c", ZYGOTE_BOOT, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env=env,
+        )
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return StartedZygote(proc, mine, env)
+
+
+# open_nursery's root: its zygote, started before the root opens (see start_early)
+EARLY_ZYGOTE: ContextVar[StartedZygote | None] = ContextVar("devx_early_zygote", default=None)
+
+
+async def start_early(method: str | None) -> StartedZygote | None:
+    """The zygote of a root that ``open_nursery`` is about to open (and spawn from),
+    started first thing: the tree's first actor waits for its imports, so they start
+    before the root's own set-up (its module imports, settings, listener, hooks)
+    rather than after it. ``None`` when the tree will not fork, or when resolving its
+    method or starting the process fails (the root then says why, as it would)."""
+    try:
+        if resolve_method(method) != "forkserver":
+            return None
+        return await start_zygote()
+    except (ValueError, OSError):
+        return None
 
 
 def resolve_method(method: str | None) -> str:
@@ -34,11 +116,8 @@ def resolve_method(method: str | None) -> str:
         raise ValueError(
             f"{source}={method!r} is not a spawn method devx knows; use one of {METHODS}"
         )
-    if method == "forkserver":
-        from . import forkserver
-
-        if not forkserver.available():
-            return "subprocess"
+    if method == "forkserver" and not forkserver_available():
+        return "subprocess"
     return method
 
 
