@@ -166,6 +166,27 @@ def test_the_zygote_goes_as_the_root_ends_not_after(monkeypatch):
     assert not alive(zygote_pids[0]) and not zygotes_of(os.getpid())
 
 
+def test_the_roots_last_children_are_reported_after_it_lets_its_zygote_go():
+    """The root lets its zygote go (shuts its side of their connection) as soon as
+    its nursery spawns no more, before its children end: the zygote still reports
+    each of their exits to the root (a status, not 'unknown'), then exits."""
+    zygote: list[int] = []
+
+    async def main() -> list:
+        async with devx.open_nursery(spawn_method="forkserver") as an:
+            for i in range(3):
+                await an.start_actor(f"a{i}", enable_modules=["fork_fns"])
+            client = forkserver.current_client()
+            assert client is not None and client.zygote is not None
+            zygote.append(client.zygote.pid)
+            recs = list(an.children)
+        return recs
+
+    recs = trio.run(main)
+    assert [(rec.exit_code, rec.exit_unknown) for rec in recs] == [(0, None)] * 3
+    assert not alive(zygote[0]) and not zygotes_of(os.getpid())
+
+
 def test_a_zygote_slow_to_boot_is_waited_for_while_it_makes_progress():
     """The first spawn starts the zygote, whose start takes longer than
     DEVX_BOOT_TIMEOUT (it computes: a slow interpreter start, a loaded machine): the

@@ -564,16 +564,18 @@ def end_root() -> None:
 
 
 def release(root: Actor) -> None:
-    """The nursery that opened ``root`` is over and every child of the root is gone:
-    its zygote may go now, while the root tears itself down, rather than once the
-    root's service tasks end (its exit, ~3-5 ms of a big process's memory, was the
-    last step of such a tree's teardown). The zygote exits when the root's side of
-    the connection ends and no child of its is left; the root still waits for it
+    """The nursery that opened ``root`` spawns no more (its block is over, its
+    children are asked to end): its zygote may go as soon as they are gone, while
+    the root tears itself down, rather than once the root's service tasks end (its
+    exit, ~3-5 ms of a big process's memory, was the last step of such a tree's
+    teardown). The root shuts its side of the connection and reads on: the zygote
+    still reports the exits of the root's children, and exits after the last (an
+    exit of its own as soon as no child is left); the root still waits for it
     (:meth:`ForkServerClient._close`). A later spawn (none is expected) is a
     subprocess."""
     global _client
     client = _client
-    if client is None or not root.is_root or root.children or client.zygote is None:
+    if client is None or not root.is_root or client.zygote is None:
         return
     _client = None
     try:

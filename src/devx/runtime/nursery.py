@@ -579,12 +579,12 @@ async def open_nursery(
         try:
             async with open_root_actor(**root_kwargs) as root:
                 try:
-                    async with _open_actor_nursery() as an:
+                    async with _open_actor_nursery(spawns_done=_release_zygote) as an:
                         SPAWNS_SOON.reset(spawns_soon)
                         EARLY_ZYGOTE.reset(early)
                         spawns_soon = None
                         yield an
-                finally:  # its children are gone: its zygote goes while the root ends
+                finally:  # (already, unless the nursery failed to open)
                     _release_zygote(root)
         finally:
             if spawns_soon is not None:
@@ -600,15 +600,21 @@ async def open_nursery(
 
 
 def _release_zygote(root: Actor) -> None:
-    """The fork server's :func:`~devx.runtime.forkserver.release`, when this process
-    loaded it (a tree of subprocesses never does)."""
+    """The root's nursery spawns no more: the fork server's
+    :func:`~devx.runtime.forkserver.release` (its zygote goes once the root's last
+    children are gone), when this process loaded it (a tree of subprocesses never
+    does)."""
     forkserver = sys.modules.get(f"{__package__}.forkserver")
     if forkserver is not None:
         forkserver.release(root)
 
 
 @asynccontextmanager
-async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
+async def _open_actor_nursery(
+    spawns_done: Callable[[Actor], None] | None = None,
+) -> AsyncIterator[ActorNursery]:
+    """``spawns_done(actor)``: called once the nursery can spawn no more (its block
+    is left), while its children end."""
     actor = current_actor()
     await actor.ensure_listener()
     an: ActorNursery | None = None
@@ -620,12 +626,16 @@ async def _open_actor_nursery() -> AsyncIterator[ActorNursery]:
                 await an._wait_one_shots()
             except BaseException:
                 an.cancel_called = True  # leaving the block cancels every child
+                if spawns_done is not None:
+                    spawns_done(actor)
                 with trio.CancelScope(shield=True):
                     await an._before_teardown()
                 raise
             # the block is done and every one-shot child finished: stop the rest
             await an._before_teardown()
             an.cancel_called = True
+            if spawns_done is not None:
+                spawns_done(actor)
             an._ask_children_to_cancel()
             tn.cancel_scope.cancel()
     except BaseException as exc:

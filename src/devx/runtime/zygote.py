@@ -22,7 +22,9 @@ signals as ``trio.Process`` would show them. It ignores the terminal's signals
 (ctrl-c, SIGTERM or SIGHUP sent to the whole process group, stack-dump signals) and
 exits when the root's connection closes: at once when no child is left, else once
 its children are gone (they watch their parent actors and exit by themselves), and
-SIGKILLs any still there after :func:`linger` seconds.
+SIGKILLs any still there after :func:`linger` seconds. The root closes its side (and
+reads on) once its tree spawns no more: the exits of its last children are still
+reported to it, and the zygote exits with the last, while the root tears down.
 """
 
 from __future__ import annotations
@@ -162,6 +164,9 @@ class Zygote:
         # conn fd -> frames (with the fds they carry, ours to close) not yet sent
         self.outq: dict[int, deque[tuple[bytes, list[int]]]] = {}
         self.writing: set[int] = set()  # conns waited on for room to send
+        # conns whose requester (the root) said it asks no more (shut its side): only
+        # its children's exit reports still go out, then it is closed
+        self.done_asking: set[int] = set()
         self.req = 0  # the request being handled, once its frame is decoded
         self.owner: dict[int, socket.socket | None] = {}  # child pid -> requester
         self.deadline: float | None = None  # set when the root is gone
@@ -184,8 +189,10 @@ class Zygote:
         fd = conn.fileno()
         if fd < 0 or self.conns.pop(fd, None) is None:
             return
-        self.sel.unregister(conn)
+        if fd in self.sel.get_map():
+            self.sel.unregister(conn)
         self.writing.discard(fd)
+        self.done_asking.discard(fd)
         for _frame, fds in self.outq.pop(fd, ()):
             _close_all(fds)
         conn.close()
@@ -193,13 +200,55 @@ class Zygote:
             if owner is conn:
                 self.owner[pid] = None
         if conn is self.root:
-            self.root = None
-            self.deadline = time.monotonic() + linger()
+            self._root_gone()
+
+    def _root_gone(self) -> None:
+        self.root = None
+        self.deadline = time.monotonic() + linger()
+
+    def _asks_no_more(self, conn: socket.socket) -> None:
+        """End of file from ``conn``: its requester sends nothing more. The root does
+        so (:func:`devx.runtime.forkserver.release`) once its tree spawns no more,
+        while its last children may still be ending: their exit reports still go to
+        it, and the zygote exits as soon as the last is reported (its exit overlaps
+        the root's teardown). Any other requester's end of file is its exit."""
+        if conn is not self.root or not self._has_children(conn):
+            self._drop(conn)
+            return
+        self._root_gone()
+        self.done_asking.add(conn.fileno())
+        self._interest(conn)
+
+    def _has_children(self, conn: socket.socket) -> bool:
+        return any(owner is conn for owner in self.owner.values())
+
+    def _interest(self, conn: socket.socket) -> None:
+        """Watch ``conn`` for what is expected of it: requests (unless it asks no
+        more), room to send (while answers wait)."""
+        fd = conn.fileno()
+        events = 0 if fd in self.done_asking else selectors.EVENT_READ
+        if fd in self.writing:
+            events |= selectors.EVENT_WRITE
+        registered = fd in self.sel.get_map()
+        if not events:
+            if registered:
+                self.sel.unregister(conn)
+        elif registered:
+            self.sel.modify(conn, events)
+        else:
+            self.sel.register(conn, events)
+
+    def _maybe_done(self, conn: socket.socket) -> None:
+        """Close a connection that asks no more once nothing is left to tell it."""
+        fd = conn.fileno()
+        if fd in self.done_asking and not self.outq.get(fd) and not self._has_children(conn):
+            self._drop(conn)
 
     # --- the loop ------------------------------------------------------------------
 
     def serve(self) -> None:
-        while self.root is not None or self.owner:
+        # (an answer still queued for a requester: kept up to the linger deadline)
+        while self.root is not None or self.owner or self.outq:
             timeout = None
             if self.deadline is not None:
                 timeout = self.deadline - time.monotonic()
@@ -249,6 +298,7 @@ class Zygote:
             if conn is not None:
                 code = os.waitstatus_to_exitcode(status)
                 self._send(conn, ChildExited(pid=pid, returncode=code))
+                self._maybe_done(conn)
 
     def _kill_all(self) -> None:
         pids = list(self.owner)
@@ -296,7 +346,7 @@ class Zygote:
             except (BlockingIOError, InterruptedError):
                 if fd not in self.writing:
                     self.writing.add(fd)
-                    self.sel.modify(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
+                    self._interest(conn)
                 return
             except OSError:  # the requester is gone
                 self._drop(conn)
@@ -306,7 +356,8 @@ class Zygote:
         self.outq.pop(fd, None)
         if fd in self.writing:
             self.writing.discard(fd)
-            self.sel.modify(conn, selectors.EVENT_READ)
+            self._interest(conn)
+        self._maybe_done(conn)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -321,8 +372,8 @@ class Zygote:
             self._drop(conn)
             return
         fds = fds_of(anc)
-        if not data and not fds:  # end of file: the requester exited
-            self._drop(conn)
+        if not data and not fds:  # end of file: the requester exited, or asks no more
+            self._asks_no_more(conn)
             return
         self.req = 0
         try:
