@@ -262,7 +262,7 @@ def phases() -> list:
             ("one.floor", "total"),
             scale=ms,
             na=na,
-            note="its zygote boots with the tree (a child's boot and more), then forks it",
+            note="its zygote starts before the root opens, imports what a child does, forks it",
         ),
         Row(
             "  the same against the subprocess backend",
