@@ -14,9 +14,11 @@ that wrote it (its /proc start time). Imports nothing heavy (the CLI reads it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,17 +140,39 @@ class _Writer:
 _writer: _Writer | None = None  # the root's, while it publishes
 
 
-def write_ahead(state: LockState) -> None:
+def write_ahead(lock: TTYLock, after: float = 0.0) -> None:
     """The root's own REPL is about to block its loop (its publishing task then
-    writes nothing until that REPL ends): ``state``, the one naming the root as
-    the holder, is written now from a helper thread, for ``devx ps`` meanwhile."""
+    writes nothing until that REPL ends): the lock's state, the one naming the root
+    as the holder, is written by a helper thread ``after`` seconds from now (once the
+    prompt is drawn: the write competed with it), for ``devx ps`` meanwhile; not
+    when that REPL is over by then (the publishing task writes what follows)."""
+    global _ahead
     writer = _writer
-    if writer is None or state.seq <= writer.written:
+    if writer is None or lock.state.seq <= writer.written:
         return
-    from ..core.threads import start_thread
-
     writer.ahead = True
-    start_thread(lambda: writer.write(state), "devx-lock-file")
+    if _ahead is None:
+        import queue
+
+        from ..core.threads import start_thread
+
+        _ahead = queue.SimpleQueue()
+        start_thread(functools.partial(_write_ahead, _ahead), "devx-lock-file")
+    _ahead.put((writer, lock, lock.state.seq, time.monotonic() + after))
+
+
+# the helper thread's requests (one thread per root, started by the first of them)
+_ahead: Any = None
+
+
+def _write_ahead(requests: Any) -> None:
+    while True:
+        writer, lock, seq, at = requests.get()
+        time.sleep(max(0.0, at - time.monotonic()))
+        state = lock.state
+        if state.seq == seq:  # still the state that REPL started under
+            with contextlib.suppress(Exception):  # (the publishing task says why)
+                writer.write(state)
 
 
 def _attach_mode() -> bool:

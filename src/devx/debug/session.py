@@ -541,7 +541,7 @@ class Session:
             self._tty, self._tty_saved = terminal.save_tty(), True
         if self._root_lock is not None and self.repl_thread == self._loop_thread:
             # the root's REPL blocks its loop: `devx ps` meanwhile reads the file
-            lock_file.write_ahead(self._root_lock.state)
+            lock_file.write_ahead(self._root_lock, after=PROMPT_FIRST_S)
         # a hold in an actor's first second: its telemetry may still be loading (the
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way
         # to the collector before the user reads the prompt, not a second later
