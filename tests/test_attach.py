@@ -264,6 +264,65 @@ def test_the_end_of_piped_input_is_ctrl_d_at_the_next_prompt(proc_tree, rt):
     assert "devx: quit from the REPL in actor 'root/w0'" in "".join(tree.output())
 
 
+def _attached_blocked_step(proc_tree, rt, go):
+    """door_blocked_step.py in attach mode: the client steps (`n`) the root over sync
+    code that blocks its loop until ``go`` exists; a child waits for the terminal."""
+    tree = proc_tree(
+        EXAMPLES / "debugging" / "door_blocked_step.py",
+        str(go),
+        DEVX_RUNTIME_DIR=str(rt),
+        NO_COLOR="1",
+        DEVX_ATTACH="1",
+    )
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(r">>> devx PAUSE in actor 'root' \(path root, pid \d+\)")
+    c.prompt()
+    assert "-> block_until(go)" in c.cmd("n")
+    c.child.sendline("n")  # no prompt comes back while the loop is blocked
+    tree_says(tree, "root blocks its loop")
+    return tree, c
+
+
+def test_ctrl_c_at_an_attached_repl_running_a_step(proc_tree, rt, tmp_path):
+    """ctrl-c in the client while the REPL runs a step is what it is on a terminal:
+    said at once, and nothing later (it waited in the socket and came out at the next
+    prompt as "ctrl-c shielded", once per press)."""
+    go = tmp_path / "go"
+    tree, c = _attached_blocked_step(proc_tree, rt, go)
+    c.child.sendintr()
+    c.expect_exact("[devx attach] ctrl-c: no prompt is on screen (root runs a step)")
+    tree_says(tree, "[devx] ctrl-c: no prompt is on screen; the terminal is held by root")
+    go.touch()
+    out = c.prompt()  # the step ends at its line
+    assert 'print("root unblocked"' in out
+    c.child.sendline("p 1 + 1")
+    c.expect_exact("2")
+    c.prompt()
+    c.child.sendline("c")
+    c.expect(r">>> devx PAUSE in actor 'waiter'")
+    c.prompt()
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert "ctrl-c shielded" not in c.log.getvalue()
+    assert tree.wait() == 0
+
+
+def test_three_ctrl_c_at_an_attached_repl_running_a_step_end_the_tree(proc_tree, rt, tmp_path):
+    go = tmp_path / "go"
+    tree, c = _attached_blocked_step(proc_tree, rt, go)
+    for _ in range(3):
+        c.child.sendintr()
+        c.expect_exact("[devx attach] ctrl-c: no prompt is on screen")
+    go.touch()  # trio delivers the interrupt once the blocking call returns
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() != 0
+    assert "KeyboardInterrupt" in "".join(tree.output())
+    assert "ctrl-c shielded" not in c.log.getvalue()
+
+
 def test_attach_to_a_crash(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", "crash")
     tree_says(tree, "waiting for `devx attach`")

@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any
 
+import msgspec
+
 from . import attach_protocol as proto
 from .lock_file import TreeLock, trees
 
@@ -84,7 +86,7 @@ def _connect(tree: TreeLock, keys: _Keys, first: bool) -> socket.socket | None:
             except OSError:
                 sock.close()
                 raise
-            return _hello(sock, secret)
+            return _hello(sock, secret, keys)
         except (FileNotFoundError, ConnectionError, proto.Closed):
             # no REPL listens yet, or the one that did ended while we knocked (refused,
             # reset, or a broken pipe when it closed as our hello went out)
@@ -99,7 +101,7 @@ def _connect(tree: TreeLock, keys: _Keys, first: bool) -> socket.socket | None:
             time.sleep(POLL_S)
 
 
-def _hello(sock: socket.socket, secret: str) -> socket.socket:
+def _hello(sock: socket.socket, secret: str, keys: _Keys) -> socket.socket:
     tty = ""
     with contextlib.suppress(OSError):
         tty = os.ttyname(sys.stdin.fileno())
@@ -111,6 +113,7 @@ def _hello(sock: socket.socket, secret: str) -> socket.socket:
     if not isinstance(reply, proto.Welcome):
         sock.close()
         raise AttachError(f"attach: unexpected answer {type(reply).__name__}")
+    keys.path, keys.pid = reply.path, reply.pid
     _say(f"[devx attach] attached to {reply.path} (pid {reply.pid}); ctrl-\\ detaches\n")
     return sock
 
@@ -122,16 +125,31 @@ def _say(text: str) -> None:
 
 class _Keys:
     """ctrl-c and ctrl-\\ as messages to the REPL while attached; while waiting for
-    one, either leaves."""
+    one, either leaves. ctrl-c while the REPL shows no prompt (a step runs) is what
+    it is on a terminal there: a SIGINT to the REPL's process, whose handler counts it
+    (three within 2 s end the tree); sent as a message it waited in the socket and
+    was shown at the next prompt, once per press, as a shielded ctrl-c."""
 
     def __init__(self) -> None:
         self.sock: socket.socket | None = None
         self.detach = False
         self.leaving = False
+        self.prompt = False  # the REPL asked for a line (Read) not yet sent
+        self.path, self.pid = "", 0  # the REPL attached to
 
     def on_int(self, signum: int, frame: Any) -> None:
         if self.sock is None:
             self.leaving = True
+            return
+        if not self.prompt and self.pid:
+            try:
+                os.kill(self.pid, signal.SIGINT)
+            except OSError:
+                return
+            _say(
+                f"\n[devx attach] ctrl-c: no prompt is on screen ({self.path} runs a "
+                "step); 3 ctrl-c within 2 s end the tree\n"
+            )
             return
         with contextlib.suppress(OSError):
             proto.send(self.sock, proto.Interrupt())
@@ -196,6 +214,7 @@ class _Input:
 def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
     """One REPL: until it ends (``done``), the client detaches or the REPL goes away."""
     keys.sock = sock
+    keys.prompt = False
     stdin.wanted = False  # this REPL asks for its own lines
     broken = False  # a send failed: the REPL is going; read what it said last
     try:
@@ -213,18 +232,20 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
             if sock.fileno() in ready:
                 try:
                     msg = proto.recv(sock)
-                except (OSError, proto.Closed):
+                except (OSError, proto.Closed, msgspec.MsgspecError):
                     return "lost"
                 if isinstance(msg, proto.Out):
                     _say(msg.text)
                 elif isinstance(msg, proto.Read):
-                    stdin.wanted = True
+                    keys.prompt = stdin.wanted = True
                     out = stdin.due()
                 elif isinstance(msg, proto.Done):  # switched: `switch` in that REPL
                     return msg.how if msg.how in ("switched", "quit") else "done"
             if not broken and stdin.fd in ready:
                 out += stdin.read()
             for m in out:
+                if isinstance(m, (proto.Line, proto.Eof)):
+                    keys.prompt = False  # the REPL runs what it got
                 try:
                     proto.send(sock, m)
                 except OSError:  # the REPL ended meanwhile: its Done may be waiting
