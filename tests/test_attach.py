@@ -196,6 +196,7 @@ def test_ps_says_who_is_attached(proc_tree, rt):
     again.expect_exact("[devx attach] tree 'root'")
     assert again.finish() == 0
     assert tree.wait() == 0
+    assert not list(rt.glob("attach-*"))  # key, socket, client note: gone with the tree
 
 
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):
@@ -204,7 +205,8 @@ def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     tree_says(tree, "root/w0: nobody attached within 0.2 s (DEVX_ATTACH_TIMEOUT): no REPL")
     assert tree.wait() == 0
     assert "results [41]" in tree.output()[0]
-    assert not list(rt.glob("attach-*.sock"))
+    # the tree's attach files go with it (its key stayed, one per tree)
+    assert not list(rt.glob("attach-*"))
 
 
 def test_attach_without_a_waiting_tree_says_so(rt):

@@ -49,6 +49,17 @@ def paths(root_uuid: str, *, create: bool = False) -> tuple[str, str] | None:
     return stem + ".sock", stem + ".key"
 
 
+def forget_tree(root_uuid: str) -> None:
+    """The root's exit: the tree's attach files go (its key, and a socket or client
+    note a holder killed in its REPL left); the key of every attach-mode tree stayed."""
+    where = paths(root_uuid)
+    if where is None:
+        return
+    for path in (*where, client_path(where[0])):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
 def client_path(sock_path: str) -> str:
     """Beside the socket: who is attached now (``devx ps`` shows it), while one is."""
     return sock_path[: -len(".sock")] + ".client"

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
+from ..core import settings
 from ..core.hooks import Hook
 from ..runtime.actor import Actor
 
@@ -145,6 +146,10 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         if actor.is_root:
             tty_lock.install(None)
             terminal.restore_tty(saved_tty)
+            if settings.current().attach:  # its REPLs waited for `devx attach`
+                from . import attach
+
+                attach.forget_tree(actor.uid.uuid)
 
 
 SESSION_MODULE = "devx.debug.session"
