@@ -23,9 +23,14 @@ ENDPOINTS = {
 }
 
 
+# straight to 127.0.0.1, never through an http_proxy of the environment (a corporate
+# or CI proxy cannot reach this host's loopback: every service read as DOWN)
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def up(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with _direct.open(url, timeout=2) as resp:
             return resp.status == 200
     except (OSError, urllib.error.URLError):
         return False

@@ -604,3 +604,39 @@ def test_queries_are_checked_for_real() -> None:
     span = {"name": "devx.actor", "attributes": {"devx.actor.outcome": "ok"}, "resource": {}}
     assert run_traceql('{ span.devx.actor.outcome = "crashed" }', [span]) == []
     assert run_traceql('{ span.devx.actor.outcome != "crashed" }', [span]) == [{}]
+
+
+def test_check_stack_reads_the_services_directly_whatever_http_proxy_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine with ``http_proxy`` set (a corporate or CI proxy): the health checks
+    go to 127.0.0.1 straight, not through the proxy, which cannot reach this host's
+    loopback (every service was DOWN while the stack was up)."""
+    import http.server
+    import runpy
+    import socket
+    import threading
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as dead:  # a proxy address where nothing answers
+        dead.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{dead.getsockname()[1]}"
+    try:
+        for var in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(var, proxy)
+        for var in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        up = runpy.run_path(str(ROOT / "otel/check_stack.py"))["up"]
+        assert up(f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
