@@ -184,7 +184,10 @@ def test_third_party_cancel_is_context_cancelled_naming_canceller(tmp_path):
             assert str(err.canceller) == f"{me.uid.name}@{me.uid.uuid[:8]}"
             # and it reads as the peer's (name, uuid) tuple
             assert "root" in err.canceller and err.canceller[0] == "root"
-            assert tuple(err.canceller) == me.uid.uid and err.canceller != me.uid.uid
+            assert tuple(err.canceller) == me.uid.uid
+            # the peer's newer spelling: an id equals and hashes as its (name, uuid)
+            assert err.canceller == me.aid.uid and err.canceller in {me.aid.uid: 1}
+            assert err.canceller != ("root", "0" * 32)
             assert str(me.uid) in str(err) and "root/worker" in str(err)
             assert marker.read_text() == "cancelled"
 

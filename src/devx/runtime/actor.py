@@ -275,6 +275,12 @@ class Actor:
         return self.lineage.uid
 
     @property
+    def aid(self) -> ActorID:
+        """The peer project's newer spelling of the id (``.name``, ``.uuid``,
+        ``.uid``, ``.reprol()``); the same value as :attr:`uid`."""
+        return self.lineage.uid
+
+    @property
     def name(self) -> str:
         return self.lineage.uid.name
 

@@ -10,16 +10,21 @@ field or a wrong type is a ``msgspec.ValidationError`` the channel turns into a
 # compiles and evaluates (113 of them between msgs and settings, ~6 M instructions
 # of every child; a test in tests/test_lazy_imports.py keeps them real)
 
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
 from ..core.settings import Settings
 
 
-class ActorID(msgspec.Struct, frozen=True, array_like=True):
-    """An actor's identity: its (not necessarily unique) name plus a unique uuid."""
+class ActorID(NamedTuple):
+    """An actor's identity: its (not necessarily unique) name plus a unique uuid.
+
+    A ``(name, uuid)`` tuple, as the peer project's ids are: it equals and hashes as
+    that tuple, so the peer's ``ctxc.canceller == current_actor().aid.uid`` and
+    ``uid in registry`` hold with either spelling; on the wire it is the same
+    two-item array an ``array_like`` Struct was. Its ``str()`` is ``name@uuid8``
+    (messages, banners and telemetry attributes)."""
 
     name: str
     uuid: str
@@ -29,19 +34,8 @@ class ActorID(msgspec.Struct, frozen=True, array_like=True):
 
     @property
     def uid(self) -> tuple[str, str]:
-        """``(name, uuid)``, as the peer project spells an actor's id."""
+        """``(name, uuid)`` as a plain tuple, as the peer project spells an actor's id."""
         return (self.name, self.uuid)
-
-    # read as that tuple too (the peer's programs write `name in ctxc.canceller`,
-    # `canceller[0]`, `tuple(canceller)`); equality and hashing stay the struct's
-    def __iter__(self) -> Iterator[str]:
-        return iter((self.name, self.uuid))
-
-    def __getitem__(self, index: int) -> str:
-        return (self.name, self.uuid)[index]
-
-    def __len__(self) -> int:
-        return 2
 
     def reprol(self, sin_uuid: bool = True) -> str:
         """One-line form (the peer project's name): the name, with the uuid's head
