@@ -50,16 +50,22 @@ async def sigkill() -> None:
 
 
 async def sigterm() -> None:
-    """SIGTERM to a child (what its parent escalates to): it still flushes on the way out."""
-    async with devx.open_nursery(name="troot") as an:
-        child = await an.start_actor("termed", enable_modules=["tel_fns"])
-        async with child.open_stream_from(tel_fns.span_then_wait) as stream:
-            pid = await anext(stream)  # its span has ended
-            os.kill(pid, signal.SIGTERM)
-            try:
-                await anext(stream)
-            except devx.ContextCancelled as err:
-                print(f"root: {err.info.message}", flush=True)
+    """SIGTERM to a child (what its parent escalates to): it still flushes on the way
+    out. The signal is not the runtime's, so its exit (code 143) is reported: the
+    block waits for that report rather than racing the child's exit to its end."""
+    try:
+        async with devx.open_nursery(name="troot") as an:
+            child = await an.start_actor("termed", enable_modules=["tel_fns"])
+            async with child.open_stream_from(tel_fns.span_then_wait) as stream:
+                pid = await anext(stream)  # its span has ended
+                os.kill(pid, signal.SIGTERM)
+                try:
+                    await anext(stream)
+                except devx.ContextCancelled as err:
+                    print(f"root: {err.info.message}", flush=True)
+            await trio.sleep_forever()  # until the nursery reports the exit
+    except devx.ActorExited as err:
+        print(f"root: {err}", flush=True)
     print("root: tree done", flush=True)
 
 
