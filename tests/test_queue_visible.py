@@ -90,7 +90,7 @@ def test_ps_names_the_root_at_its_own_repl_before_any_spawn(repl, tmp_path, monk
 
     runtime_dir = tmp_path / "rt"
     monkeypatch.setenv("DEVX_RUNTIME_DIR", str(runtime_dir))
-    r = repl("root_pause.py", DEVX_RUNTIME_DIR=str(runtime_dir))
+    r = repl(SCRIPTS / "root_pause_first.py", DEVX_RUNTIME_DIR=str(runtime_dir))
     r.expect(banner("PAUSE", "root", "root"))
     r.prompt()
     r.wait_reading()  # the root's loop is blocked in its REPL
@@ -102,7 +102,9 @@ def test_ps_names_the_root_at_its_own_repl_before_any_spawn(repl, tmp_path, monk
     ps = devx_ps(runtime_dir)
     assert ps.returncode == 0, ps.stderr
     assert re.search(r"terminal of tree 'root' \(root root@\w+, pid \d+\):", ps.stdout), ps.stdout
-    assert re.search(r"holder: root: pause at root_pause\.py:11 in main\(\)", ps.stdout), ps.stdout
+    assert re.search(r"holder: root: pause at root_pause_first\.py:14 in main\(\)", ps.stdout), (
+        ps.stdout
+    )
     assert "nobody waits for the terminal" in ps.stdout
     assert "-> y = x + 1" in r.cmd("n")  # the REPL goes on as before
     r.child.sendline("c")
