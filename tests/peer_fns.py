@@ -170,26 +170,14 @@ async def sleep_n_chkpt_in_finally(ctx: devx.Context, release: str) -> None:
 
 
 @devx.context
-async def raise_n_chkpt_in_finally(ctx: devx.Context, release: str) -> None:
-    """The peer's test_unmasked_remote_exc callee (its raising case): fail, and in
-    ``finally:`` wait (shielded) for ``release``, then run a checkpoint: when the
-    caller's cancel came meanwhile, the trio.Cancelled raised there hides the error."""
+async def retry_with_back_off(ctx: devx.Context, tries: str) -> None:
+    """A retry loop: each try fails, is handled, and the loop backs off inside its
+    ``except:`` block (where the caller's cancel lands); a line per try in ``tries``."""
     await ctx.started()
-    try:
-        raise RuntimeError("my app krurshed..")
-    finally:
-        with trio.CancelScope(shield=True):
-            while not Path(release).exists():
-                await trio.sleep(0.005)
-        await trio.lowlevel.checkpoint()
-
-
-@devx.context
-async def wait_on_a_held_lock(ctx: devx.Context) -> None:
-    """Wait for a trio.Lock nobody releases (trio waits in ``except WouldBlock:``,
-    so the cancel's trio.Cancelled has that WouldBlock as its context)."""
-    lock = trio.Lock()
-    await lock.acquire()
-    async with trio.open_nursery() as tn:
-        tn.start_soon(lock.acquire)  # waits, parked inside trio's except WouldBlock
-        await ctx.started()
+    while True:
+        try:
+            with open(tries, "a") as f:
+                f.write("try\n")
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError:
+            await trio.sleep(0.01)

@@ -40,7 +40,6 @@ when its receiver has that many unread, so memory stays bounded.
 
 from __future__ import annotations
 
-import bdb
 import contextlib
 import contextvars
 import inspect
@@ -64,7 +63,6 @@ from .errors import (
     ContextError,
     IPCEncodeError,
     StreamClosed,
-    collapse,
     strip_cancelled,
     type_name,
     unbox_error,
@@ -907,7 +905,7 @@ async def open_context(
                             reads=True,
                         )
             except BaseException as exc:
-                if ctx.cancel_acked and collapse(exc) is ctx._remote_error:
+                if ctx.cancel_acked and _only(exc) is ctx._remote_error:
                     # our own cancel, acknowledged, raised in the block (by open_stream(),
                     # a stream's receive; alone in a nursery's group): reaped quietly
                     return
@@ -937,6 +935,13 @@ async def open_context(
         finally:
             ctx._done = True
             portal.calls.discard(ctx.cid)
+
+
+def _only(exc: BaseException) -> BaseException:
+    """``exc``, or the one exception a group (of groups) of one holds."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _cancel_and_wait(ctx: Context) -> None:
@@ -978,7 +983,6 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
                 try:
                     result = await fn(ctx, **msg.kwargs)
                 except BaseException as exc:
-                    _raise_if_masked(exc, actor, name)
                     # cancelled by its own ctx.cancel(), not (also) by the actor's cancel
                     if (
                         ctx.cancel_called
@@ -990,11 +994,7 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
             else:
                 with trio.CancelScope() as own:
                     ctx._scope = own
-                    try:
-                        result = await fn(ctx, **msg.kwargs)
-                    except BaseException as exc:
-                        _raise_if_masked(exc, actor, name)
-                        raise
+                    result = await fn(ctx, **msg.kwargs)
                 if own.cancelled_caught:
                     raise _cancelled_itself(ctx, name)
             if ctx._pld_spec is not None:
@@ -1014,46 +1014,6 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
         # a ctx.cancel() on this context once it is over must not reach them
         ctx._scope = None
         actor.contexts.pop(key, None)
-
-
-def _raise_if_masked(exc: BaseException, actor: Actor, name: str) -> None:
-    """A callee cancelled while an error of its own was on its way (a checkpoint in
-    its ``finally:`` or ``except:``, after the error, raised ``trio.Cancelled``,
-    which replaced it): raise that error, so its caller gets it instead of a
-    cancel (the peer project unmasks it so too). Not when the actor itself is
-    being cancelled (its teardown goes on as a cancel), nor for an error raised by
-    trio or devx itself (trio's Lock.acquire waits inside `except WouldBlock:`,
-    a loop may wait in `except EndOfChannel:`: handled, not hidden)."""
-    leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-    for leaf in leaves:
-        if not isinstance(leaf, trio.Cancelled):
-            return
-    for leaf in leaves:
-        hidden = leaf.__context__
-        if (
-            isinstance(hidden, Exception)
-            and not isinstance(hidden, bdb.BdbQuit)
-            and _raised_by_user_code(hidden)
-        ):
-            if actor.cancel_called.is_set():
-                return
-            hidden.add_note(
-                f"devx: in {name} (actor {actor.path!r}) a trio.Cancelled raised while "
-                "this error was handled (a checkpoint in a finally: or except: block) "
-                "hid it; it is raised instead"
-            )
-            raise hidden from leaf
-
-
-def _raised_by_user_code(exc: BaseException) -> bool:
-    """The frame that raised ``exc`` is not trio's nor devx's runtime's."""
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    module = tb.tb_frame.f_globals.get("__name__", "")
-    return not module.startswith(("trio.", "devx.runtime."))
 
 
 def _cancelled_itself(ctx: Context, name: str) -> ContextCancelled:
