@@ -131,6 +131,30 @@ def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path,
     assert (tmp_path / "t.jsonl").stat().st_size > 0  # the file is still written
 
 
+def test_an_unsupported_protocol_keeps_the_records_in_the_default_file(receiver, tmp_path):  # noqa: F811
+    """An endpoint turns the default file off; a protocol the SDK cannot export turned
+    the export off too, so nothing was recorded anywhere (the README said the file is
+    still written). The default file stays on then, and the one warning names it."""
+    import os
+
+    proc = run_clean(
+        [sys.executable, "-c", TINY_TREE],
+        scaled(30),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+        TMPDIR=str(tmp_path),
+        DEVX_TELEMETRY_QUIET="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    (written,) = (tmp_path / f"devx-telemetry-{os.getuid()}").glob("proto-*.otlp.jsonl")
+    assert written.stat().st_size > 0
+    assert (
+        proc.stderr.count(f"OTLP export is off and the records go to the telemetry file {written}")
+        == 1
+    ), proc.stderr
+    assert not receiver.traces and not receiver.logs
+
+
 OUTER = """
 import trio, devx, tel_nested
 

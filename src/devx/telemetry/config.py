@@ -99,6 +99,9 @@ def sdk_disabled(env: Mapping[str, str] = os.environ) -> bool:
     return env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+EXPORTABLE = ("http/protobuf", "grpc")  # the OTLP protocols the Python SDK exports
+
+
 def otlp_protocol(env: Mapping[str, str] = os.environ) -> str | None:
     """The OTLP protocol to export with, or ``None`` when no endpoint is configured."""
     if not any(env.get(f"OTEL_EXPORTER_OTLP{sig}_ENDPOINT") for sig in ("", "_TRACES", "_LOGS")):
@@ -190,7 +193,9 @@ def resolve(
         path = None
     elif explicit is not None:
         path = os.path.abspath(os.path.expanduser(explicit))
-    elif protocol is None:
+    elif protocol is None or protocol not in EXPORTABLE:
+        # (a protocol the SDK cannot export is refused, with a warning: the records
+        # go to the default file rather than nowhere)
         path = default_file(root_name, root_uuid, env)
         is_default = True
     else:

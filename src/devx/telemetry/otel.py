@@ -45,7 +45,7 @@ from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import Ids, SpanLink, warn_once
-from .config import Settings
+from .config import EXPORTABLE, Settings
 from .file_exporter import OtlpJsonFileLogExporter, OtlpJsonFileSpanExporter
 
 SCOPE = "devx"
@@ -508,7 +508,16 @@ class OtelSink:
 # --- building the sink from settings ----------------------------------------------------
 
 
-def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+def _kept(file: str | None) -> str:
+    """Where the records are while OTLP export is off."""
+    if file:
+        return f"the records go to the telemetry file {file}"
+    return "no telemetry file is written (DEVX_TELEMETRY_FILE=PATH keeps one)"
+
+
+def _otlp_exporters(
+    protocol: str, file: str | None = None
+) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     env = os.environ
     generic = bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
     want_traces = (generic or bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))) and env.get(
@@ -521,12 +530,12 @@ def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[st
     if not any(env.get(f"OTEL_EXPORTER_OTLP{sig}_TIMEOUT") for sig in ("", "_TRACES", "_LOGS")):
         kwargs["timeout"] = 5.0  # the 10 s default (with retries) is long for an exiting actor
     span_cls = log_cls = None
-    if protocol not in ("grpc", "http/protobuf"):
+    if protocol not in EXPORTABLE:
         warn_once(
             "otlp-protocol",
             f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported (the OpenTelemetry "
-            "Python SDK exports OTLP as http/protobuf or grpc): OTLP export is off; "
-            "unset it for http/protobuf, or set grpc",
+            f"Python SDK exports OTLP as http/protobuf or grpc): OTLP export is off and "
+            f"{_kept(file)}; unset it for http/protobuf, or set grpc",
         )
         return [], []
     if protocol == "grpc":
@@ -544,7 +553,7 @@ def _otlp_exporters(protocol: str) -> tuple[list[tuple[str, Any]], list[tuple[st
             warn_once(
                 "grpc",
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter: "
-                "pip install 'devx[otlp]' (OTLP export is off until then)",
+                f"pip install 'devx[otlp]' (OTLP export is off until then; {_kept(file)})",
             )
             return [], []
     if span_cls is None:
@@ -594,7 +603,7 @@ def build_sink(
         except OSError as exc:
             warn_once("file", f"cannot write telemetry file {settings.file}: {exc}")
     if settings.otlp_protocol:
-        spans, logs = _otlp_exporters(settings.otlp_protocol)
+        spans, logs = _otlp_exporters(settings.otlp_protocol, settings.file)
         span_exporters += spans
         log_exporters += logs
     return OtelSink(
