@@ -281,24 +281,30 @@ def test_a_value_that_is_not_utf8_is_written_as_the_stdlib_would(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tree-x.json"]
 
 
-@pytest.mark.parametrize("how", ["open", "another uid's"])
+@pytest.mark.parametrize("how", ["open", "another uid's", "missing parent"])
 def test_an_unusable_runtime_directory_is_named_with_what_to_do(tmp_path: Path, how: str) -> None:
     """The private runtime directory squatted by another local user (or opened to
-    others): devx never uses it, so no tree of yours shows anywhere. The root says so
-    once and `devx ps`/`dump`/`attach` say why, where they said "no devx tree of yours
-    is running (runtime directory: (none yet))" and the root nothing."""
+    others), or one that cannot be made (its parent missing): devx never uses it, so
+    no tree of yours shows anywhere. The root says so once and `devx ps`/`dump`/
+    `attach` say why, where they said "no devx tree of yours is running (runtime
+    directory: (none yet))" and the root nothing (or died of a traceback)."""
     import subprocess
 
     if how == "another uid's" and os.geteuid() != 0:
         pytest.skip("needs root to make a directory of another uid")
     rt = tmp_path / "rt"
-    rt.mkdir(mode=0o700)
-    if how == "open":
-        rt.chmod(0o755)
-        why = "is open to others (mode 0755; `chmod 700` it)"
+    if how == "missing parent":  # a typo'd DEVX_RUNTIME_DIR: it cannot be made
+        rt = tmp_path / "nope" / "rt"
+        said = f"the private runtime directory {rt} does not exist and cannot be made"
     else:
-        os.chown(rt, 65534, 65534)
-        why = "is owned by uid 65534, not by you"
+        rt.mkdir(mode=0o700)
+        if how == "open":
+            rt.chmod(0o755)
+            why = "is open to others (mode 0755; `chmod 700` it)"
+        else:
+            os.chown(rt, 65534, 65534)
+            why = "is owned by uid 65534, not by you"
+        said = f"the private runtime directory {rt} {why}: devx never uses it"
     env = {**os.environ, "DEVX_RUNTIME_DIR": str(rt), "DEVX_TELEMETRY_FILE": "off"}
     code = (
         "import trio, devx\n"
@@ -312,7 +318,6 @@ def test_an_unusable_runtime_directory_is_named_with_what_to_do(tmp_path: Path, 
         [PY, "-c", code], env=env, capture_output=True, text=True, timeout=scaled(30)
     )
     assert proc.returncode == 0, proc.stderr
-    said = f"the private runtime directory {rt} {why}: devx never uses it"
     assert proc.stderr.count(said) == 1, proc.stderr
     for args in (["ps"], ["dump", "hidden"], ["attach"]):
         got = subprocess.run(

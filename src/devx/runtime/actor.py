@@ -721,14 +721,18 @@ class Actor:
             return await self._hello(await connect(addr), f"actor at {addr}")
         except (trio.TooSlowError, MsgTypeError) as exc:
             where = addr if isinstance(addr, str) else f"{addr[0]}:{addr[1]}"
-            what = (
-                f"did not answer the hello of actor {self.path!r} within {HELLO_TIMEOUT:g} s"
-                if isinstance(exc, trio.TooSlowError)
-                else f"answered the hello of actor {self.path!r} with no devx frame ({exc})"
-            )
-            raise ConnectionError(
-                f"{where} {what}: no devx actor listens there (another service on that port?)"
-            ) from None
+            if isinstance(exc, trio.TooSlowError):  # silent: a stranger, or a stuck actor
+                what = (
+                    f"did not answer the hello of actor {self.path!r} within "
+                    f"{HELLO_TIMEOUT:g} s: another service on that port, or a devx actor "
+                    "whose loop is blocked (a REPL at its prompt, sync code)"
+                )
+            else:
+                what = (
+                    f"answered the hello of actor {self.path!r} with no devx frame ({exc}): "
+                    "no devx actor listens there (another service on that port?)"
+                )
+            raise ConnectionError(f"{where} {what}") from None
 
     async def _hello(self, chan: Channel, who: str) -> Channel:
         try:

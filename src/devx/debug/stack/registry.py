@@ -60,14 +60,29 @@ def end_line(pid: int) -> str:
 # --- the private directory ---------------------------------------------------------
 
 
+def _runtime_base() -> str:
+    """Where the private directory is (made or not): ``DEVX_RUNTIME_DIR``, else
+    ``/tmp/devx-<uid>``."""
+    return settings.current().runtime_dir or f"/tmp/devx-{os.geteuid()}"
+
+
 def runtime_dir_problem() -> str | None:
-    """Why the private directory, which exists, is never used, and what to do (one
-    line); ``None`` when it is usable or not made yet."""
-    base = settings.current().runtime_dir or f"/tmp/devx-{os.geteuid()}"
+    """Why the private directory is never used, and what to do (one line); ``None``
+    when it is usable, or not made yet but can be."""
+    base = _runtime_base()
     try:
         st = os.lstat(base)
     except FileNotFoundError:
-        return None
+        parent = os.path.dirname(os.path.abspath(base))
+        if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
+            return None
+        made = "is not a directory" if not os.path.isdir(parent) else "is not writable by you"
+        return (
+            f"the private runtime directory {base} does not exist and cannot be made "
+            f"({parent} {made}): `devx ps`, `devx dump`, `devx attach` and `waiters` see "
+            "no tree of yours; set DEVX_RUNTIME_DIR to a directory of yours (it is made "
+            "mode 0700 if missing, its parent must exist)"
+        )
     except OSError as exc:
         why = f"cannot be read ({exc.strerror or exc})"
     else:
@@ -91,10 +106,14 @@ def runtime_dir_problem() -> str | None:
 def runtime_dir(*, create: bool = True) -> str | None:
     """The caller's private devx directory, or ``None`` when it is missing (and not
     created) or unsafe: not a real directory, not ours, or open to others."""
-    base = settings.current().runtime_dir or f"/tmp/devx-{os.geteuid()}"
+    base = _runtime_base()
     if create:
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(base, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:  # cannot be made (a missing parent, no write access)
+            return None  # runtime_dir_problem() says so
     try:
         st = os.lstat(base)
     except OSError:
