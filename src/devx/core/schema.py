@@ -31,7 +31,11 @@ REQUEST_ID = "devx.tty_lock.request_id"  # minted by the requester
 # time.monotonic() of the request (one clock for every process of the machine): the
 # root grants in this order
 REQUESTED_AT = "devx.tty_lock.requested_at_monotonic"
-REASON = "devx.tty_lock.reason"  # pause | crash | sync_pause | thread | breakpoint
+REASON = "devx.tty_lock.reason"  # why the hold was asked: a HOLD_* value below, or a caller's
+# the reasons devx itself asks a hold for (the lock request, the REPL span, the banner)
+HOLD_PAUSE = "pause"  # await pause() / breakpoint() in async code
+HOLD_CRASH = "crash"  # a post-mortem (a crash, post_mortem(), a crash reached by stepping)
+HOLD_SYNC_PAUSE = "sync_pause"  # pause_from_sync() / breakpoint() in sync code
 RELEASE_HOW = "devx.tty_lock.release"  # see debug.lock_protocol.ReleaseHow
 WAIT_S = "devx.tty_lock.wait_s"
 HELD_S = "devx.tty_lock.held_s"

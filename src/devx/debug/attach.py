@@ -29,6 +29,7 @@ import msgspec
 
 from ..core import schema, settings
 from . import attach_protocol as proto
+from .lock_protocol import ReleaseHow
 from .stack import registry as reg
 
 __tracebackhide__ = True
@@ -144,13 +145,13 @@ class AttachedIO:
         with contextlib.suppress(OSError):
             os.unlink(client_path(self.sock_path))
 
-    def close(self, how: str = "") -> None:
+    def close(self, how: ReleaseHow = "continue") -> None:
         """The REPL ended: tell the client (it looks for the next one), stop listening."""
         self._forget_client()
         conn, self.conn = self.conn, None
         if conn is not None:
             with contextlib.suppress(OSError):
-                proto.send(conn, proto.Done(how=how or "continue"))
+                proto.send(conn, proto.Done(how=how))
             conn.close()
         self.stop_listening()
         pdb, self.pdb = self.pdb, None
@@ -227,7 +228,7 @@ class AttachedIO:
         self.prompt = pdb.prompt
         leave = pdb.on_exit
 
-        def on_exit(how: str) -> None:
+        def on_exit(how: ReleaseHow) -> None:
             self.close(how)
             # (use_rawinput stays off: cmd.Cmd's loop ends as it began)
             pdb.stdin, pdb.stdout = sys.stdin, sys.stdout

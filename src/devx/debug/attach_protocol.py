@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from .lock_protocol import ReleaseHow
+
 PREFIX = "attach-"  # attach-<root uuid>.sock, attach-<root uuid>.key in the runtime dir
 MAX_FRAME = 1 << 20
 
@@ -64,7 +66,7 @@ class Read(msgspec.Struct, tag=True):
 
 
 class Done(msgspec.Struct, tag=True):
-    how: str  # continue | quit | ...
+    how: ReleaseHow  # how the REPL ended (the lock's own names)
 
 
 Msg = Hello | Welcome | Refused | Out | Line | Eof | Interrupt | Detach | Read | Done

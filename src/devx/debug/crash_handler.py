@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from ..core import events, hooks, settings
+from ..core import events, hooks, schema, settings
 from ..runtime.actor import current_actor
 from .post_mortem import _last_frame, show_and_interact, user_tb
 from .session import Session
@@ -172,14 +172,14 @@ def _open_session(tb: TracebackType | None) -> Session | BareSession | None:
     try:
         return open_sync_session(
             "open_crash_handler",
-            reason="crash",
+            reason=schema.HOLD_CRASH,
             allow_no_runtime=True,
             location=code_location(_last_frame(tb)),
         )
     except trio.Cancelled:
         return None
     except RuntimeError:  # GreenbackNotEnabled, no debug mode, the actor just exited
-        return BareSession("crash")
+        return BareSession(schema.HOLD_CRASH)
 
 
 @contextmanager

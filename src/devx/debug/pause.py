@@ -9,6 +9,7 @@ from typing import Any
 
 import trio
 
+from ..core import schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime, UserQuit
 from . import door, tree_lock
@@ -56,7 +57,7 @@ async def pause(
     with trio.CancelScope(shield=shield):
         session = await Session.open(
             actor,
-            reason=_pause_kwargs.get("reason", "pause"),
+            reason=_pause_kwargs.get("reason", schema.HOLD_PAUSE),
             location=code_location(frame),
             repl=True,
         )

@@ -40,6 +40,7 @@ from typing import Any
 import trio
 
 from . import door, frames
+from .lock_protocol import ReleaseHow
 
 __tracebackhide__ = True
 
@@ -79,7 +80,7 @@ def _build_pdbrepl_class() -> type:
             kwargs.setdefault("Config", DevxConfig)
             super().__init__(*args, **kwargs)
             # called once when the user leaves the REPL, with how (ReleaseHow)
-            self.on_exit: Callable[[str], None] | None = None
+            self.on_exit: Callable[[ReleaseHow], None] | None = None
             self.live = False  # inside the command loop, reading input
             # waiting for the user's next line (not running a command): what a
             # thread REPL's ctrl-c redraws the prompt for (see sigint)
@@ -372,7 +373,7 @@ def _build_pdbrepl_class() -> type:
 
         # --- leaving ---------------------------------------------------------------
 
-        def _leave(self, how: str) -> None:
+        def _leave(self, how: ReleaseHow) -> None:
             cb, self.on_exit = self.on_exit, None
             if cb is not None:
                 cb(how)

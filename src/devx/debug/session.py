@@ -87,7 +87,7 @@ PROMPT_FIRST_S = 0.03
 # the terminal, gives the terminal up: its stop queues again (see Session._held)
 STEP_YIELD_S = 0.25
 
-CRASH = "crash"  # the reason of a post-mortem's session (see Session.reentered)
+CRASH = schema.HOLD_CRASH  # the reason of a post-mortem's session (see Session.reentered)
 
 
 async def drain_released(timeout: float = 1.0) -> None:

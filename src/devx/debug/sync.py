@@ -41,7 +41,7 @@ from .waiters import code_location
 __tracebackhide__ = True
 
 # reasons, as the TTY lock records them (see lock.Holder.reason)
-SYNC_PAUSE = "sync_pause"
+SYNC_PAUSE = schema.HOLD_SYNC_PAUSE
 THREAD = "thread"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from html import escape
 
+from ...core import schema
 from .model import exit_text, how_text, repl_text
 from .session import Session
 
@@ -29,7 +30,11 @@ _LIFE = "#999"
 _OTHER_HOLD = "#f0ad4e"  # any other reason (thread, breakpoint ...)
 _OTHER_MARK = "#333"
 _WAIT_ALPHA = "40"  # the wait band: its hold's colour at 25% (as #rrggbbaa)
-_REASON_COLOR = {"crash": _RED, "pause": "#3a87ad", "sync_pause": "#5bc0de"}
+_REASON_COLOR = {
+    schema.HOLD_CRASH: _RED,
+    schema.HOLD_PAUSE: "#3a87ad",
+    schema.HOLD_SYNC_PAUSE: "#5bc0de",
+}
 _MARK_COLOR = {"stack dump": "#8e44ad", "exit": "#555", "cancel req": "#999", "cancelled": "#999"}
 
 _CSS = """
