@@ -57,6 +57,22 @@ async def credentials() -> None:
     _from_env(os.environ["TEL_SECRET_PWD"])
 
 
+def _by_shape() -> None:
+    short_url = f"redis://:{os.environ['TEL_SECRET_SHORT']}@cache:6379/0"
+    long_url = "postgresql://svc:" + os.environ["TEL_SECRET_LONG"] + "@db.internal/app"
+    basic = ("Authorization", "Basic " + os.environ["TEL_SECRET_BASIC"])
+    note = "check the basic configuration of the proxy"  # prose, no credential
+    hint = "see configuration"
+    env = dict(os.environ)  # a copy, as for a subprocess: PWD is a directory
+    out_path = os.path.join(os.environ["PWD"], "report.csv")
+    key_dir = os.environ["PWD"]  # a secret's name, a directory's value
+    raise ConnectionError("refused")
+
+
+async def by_shape() -> None:
+    _by_shape()
+
+
 async def stuck() -> None:
     first = "shown"
     hang = StuckRepr()

@@ -161,6 +161,35 @@ def test_credentials_under_any_name_are_redacted(tmp_path: Path) -> None:
     no_secret_in(path.read_bytes(), values, "the telemetry file")
 
 
+def test_credentials_by_shape_are_replaced_where_they_show(tmp_path: Path) -> None:
+    """A URL's password of any length (3 characters; 260, its ``@`` past the 200 shown),
+    an ``Authorization`` tuple's ``Basic`` value, replaced in place; prose after "basic"
+    and the environment's ``PWD`` are no secrets, nor is a directory under a secret's
+    name scrubbed from other locals (they hid the next word and the current directory
+    from every local)."""
+    long_pw = secrets.token_urlsafe(300).replace("-", "x").replace("_", "y")[:260]
+    basic = "".join(c for c in secrets.token_urlsafe(40) if c.isalpha())[:24]
+    values = {
+        "TEL_SECRET_SHORT": secrets.token_hex(1) + "q",
+        "TEL_SECRET_LONG": long_pw,
+        "TEL_SECRET_BASIC": basic,
+    }
+    proc, path = run("by_shape", tmp_path, PWD=str(HERE), **values)
+    assert "root: builtins.ConnectionError from sroot/worker" in proc.stdout
+    found = the_locals(path)
+    assert found["short_url"] == "'redis://:[redacted]@cache:6379/0'"
+    assert found["long_url"] == "'postgresql://svc:[redacted]@db.internal/app'"
+    assert found["basic"] == "('Authorization', 'Basic [redacted]')"
+    assert found["note"] == "'check the basic configuration of the proxy'"
+    assert found["hint"] == "'see configuration'"
+    assert found["key_dir"] == "[redacted]"  # shown nowhere else: a path is no secret
+    assert found["out_path"] == repr(str(HERE / "report.csv"))
+    data = path.read_bytes()
+    assert f"://:{values['TEL_SECRET_SHORT']}@".encode() not in data
+    assert long_pw[:20].encode() not in data
+    assert basic.encode() not in data
+
+
 def test_off_by_setting(tmp_path: Path) -> None:
     _, path = run("connect", tmp_path, DEVX_CRASH_LOCALS="0", **_secrets())
     crashes = crash_records(path)

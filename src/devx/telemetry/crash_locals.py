@@ -6,16 +6,17 @@ user's code in the traceback, as a JSON map of name to a bounded ``repr``.
 
 Secrets never leave the process: a local, argument or dict key whose name matches the
 redaction pattern (a setting) is ``"[redacted]"``, and its value is scrubbed from every
-other repr (an URL built from a password, an object repr holding it); so are the
-credentials a value shows by their shape, under any name (a URL's password, a
-``Bearer`` token). Reprs are user
-code: one that raises is named, and all of them together run on a helper thread under
+other repr (an URL built from a password, an object repr holding it). Credentials a
+value shows by their shape, under any name (a URL's password, a ``Bearer`` token), are
+replaced where they show, whatever their length. Reprs are user code: one that raises
+is named, and all of them together run on a helper thread under
 a time budget, so a slow or hanging ``__repr__`` costs the crash path at most that.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -31,19 +32,41 @@ MAX_DEPTH = 2  # containers inside containers shown, deeper ones shortened
 BUDGET = 0.25  # seconds for all reprs of one crash
 _MIN_SECRET = 4  # shorter secret values are not scrubbed from other reprs (noise)
 
-# credentials known by their shape, whatever name holds them: a URL's password
-# (``scheme://user:PASSWORD@host``, a DSN in an env-style local) and an HTTP
-# authorization value (``Bearer TOKEN``, ``Basic B64``)
+# credentials known by their shape, whatever name holds them, replaced where they show
+# (whatever their length) and only there: a URL's password (``scheme://user:PW@host``,
+# a DSN in an env-style local) and an HTTP authorization value (``Bearer TOKEN``,
+# ``Basic B64``) after an ``Authorization`` name, as a whole value, or token-ish (a
+# digit, a base64 sign or a JWT's inner dot: "basic configuration" is prose)
+_TOKEN = r"[A-Za-z0-9._~+/=-]{8,}"
+_URL_PW = r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:(?P<pw>[^\s/@'\"]+)"
 _CREDS = re.compile(
-    r"\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:(?P<pw>[^\s/@'\"]+)@"
-    r"|\b(?:bearer|basic)\s+(?P<tok>[A-Za-z0-9._~+/=-]{8,})",
+    _URL_PW + "@"
+    r"|authorization['\"]?\s*[:=,]\s*['\"]?\s*(?:bearer|basic)\s+(?P<ctx>" + _TOKEN + ")"
+    r"|\A\s*(?:bearer|basic)\s+(?P<whole>" + _TOKEN + r")\s*\Z"
+    r"|\b(?:bearer|basic)\s+(?P<tok>(?=[A-Za-z-]*(?:[0-9_~+/=]|\.\w))" + _TOKEN + ")",
     re.IGNORECASE,
 )
+# a URL's password still open where the text is cut: its head is not shown either
+_OPEN_PW = re.compile(_URL_PW + r"\Z", re.IGNORECASE)
+_SCAN = 64 * 1024  # characters of one value the shapes are looked for in
+# the environment's directories: ``pwd`` in the pattern means a password, not these
+_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
 
 
-def _credentials(text: str) -> set[str]:
-    """The credentials ``text`` shows by their shape."""
-    return {m["pw"] or m["tok"] for m in _CREDS.finditer(text)}
+def _replace(m: re.Match[str]) -> str:
+    group = m.lastgroup or "pw"
+    start, end = m.span(group)
+    return m[0][: start - m.start()] + REDACTED + m[0][end - m.start() :]
+
+
+def redact_shapes(text: str) -> str:
+    """``text`` with the credentials it shows by their shape replaced in place, on the
+    whole text before any cut (a long password's ``@`` may lie past what is shown);
+    a text longer than ``_SCAN`` is cut there, an open URL password at the cut hidden."""
+    if len(text) <= _SCAN:
+        return _CREDS.sub(_replace, text)
+    head = _CREDS.sub(_replace, text[:_SCAN])
+    return _OPEN_PW.sub(_replace, head) + "..."
 
 
 # ``name=value`` / ``'name': value`` inside an object's own repr
@@ -66,6 +89,16 @@ def innermost_user_frame(exc: BaseException) -> FrameType | None:
     return found
 
 
+def _a_path(value: str) -> bool:
+    """An existing absolute path (the cwd, a key file's place) names where a secret is,
+    it is not one: hidden where its name says so, never scrubbed from every other repr
+    (``out_path = '[redacted]/report.csv'`` hid what a reader needs)."""
+    try:
+        return os.path.isabs(value) and "\n" not in value and os.path.lexists(value)
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        return False
+
+
 def _clip(text: str, limit: int = MAX_VALUE) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -78,7 +111,11 @@ class _Render:
         self.secrets: set[str] = set()
 
     def secret(self, name: object) -> bool:
-        return isinstance(name, str) and self.rx.search(name) is not None
+        return (
+            isinstance(name, str)
+            and name not in _NOT_SECRET_NAMES
+            and self.rx.search(name) is not None
+        )
 
     def hide(self, value: object) -> str:
         self._collect(value, 0)
@@ -103,7 +140,7 @@ class _Render:
         if isinstance(value, (bytes, bytearray)):
             value = bytes(value[:4096]).decode("utf-8", "replace")
         if isinstance(value, str):
-            if len(value) >= _MIN_SECRET:
+            if len(value) >= _MIN_SECRET and not _a_path(value):
                 self.secrets.add(value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             if len(text := str(value)) >= _MIN_SECRET:
@@ -117,9 +154,10 @@ class _Render:
 
     def value(self, v: object, depth: int = 0) -> str:
         if isinstance(v, str):
-            return repr(v[: MAX_VALUE + 1])
-        if isinstance(v, (bytes, bytearray)):
-            return repr(v[: MAX_VALUE + 1])
+            return repr(redact_shapes(v)[: MAX_VALUE + 1])
+        if isinstance(v, (bytes, bytearray)):  # latin-1: one character a byte, both ways
+            text = redact_shapes(bytes(v[: _SCAN + 1]).decode("latin-1"))
+            return repr(text.encode("latin-1")[: MAX_VALUE + 1])
         if isinstance(v, dict):
             if depth >= MAX_DEPTH:
                 return "{...}" if v else "{}"
@@ -149,7 +187,7 @@ class _Render:
             return f"<repr failed: {type(exc).__name__}>"
         if not isinstance(text, str):
             return f"<repr of {type(v).__name__} is not a str>"
-        text = text[: MAX_VALUE * 4]
+        text = redact_shapes(text)[: MAX_VALUE * 4]
         return _KV.sub(self._kv, text)
 
     def _kv(self, m: re.Match[str]) -> str:
@@ -246,14 +284,12 @@ def collect(
         done.wait(budget)
     trusted = hidden.is_set()
     snapshot = dict(out)  # a repr finishing later no longer lands in what is written
-    for text in snapshot.values():  # scrubbed wherever they show, like a named secret
-        r.secrets.update(c for c in _credentials(text) if len(c) >= _MIN_SECRET)
     shown: dict[str, str] = {}
     for name in names:
         if r.secret(name):
             shown[name] = REDACTED
         elif trusted and name in snapshot:
-            shown[name] = _clip(r.scrub(snapshot[name]))
+            shown[name] = _clip(r.scrub(redact_shapes(snapshot[name])))
         else:
             shown[name] = _LATE
     if len(picked) > MAX_NAMES:
