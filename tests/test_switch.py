@@ -108,3 +108,27 @@ def test_ctrl_c_during_a_switch(repl):
     r.expect_exact("results [1, 3, 5]")
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
+
+
+def test_what_is_typed_after_a_switch_shows_once(repl):
+    """The switcher's saved terminal settings go back before the REPL switched to
+    starts, not after (they undid its readline's, and every command typed there
+    showed twice, in about half the switches). Back and forth four times, a
+    command each time."""
+    r = repl("queue_three.py")
+    three_stopped(r)
+    for _ in range(4):
+        r.child.sendline("switch 1")  # the next in line; the switcher queues behind it
+        r.expect(ANY_BANNER)
+        r.prompt()
+        r.wait_reading()
+        out = r.cmd("p doubled")
+        assert out.count("p doubled") == 1, out
+    for _ in range(2):
+        r.child.sendline("c")
+        r.expect(ANY_BANNER)
+        r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    r.expect_exact("terminal: echo=True icanon=True")
+    assert r.finish() == 0

@@ -337,10 +337,16 @@ class Session:
         agreed this session ends as ``switched``."""
         nxt = Session(self.actor, self.reason, self.location)
         nxt.owner_task, nxt.thread_name = self.owner_task, self.thread_name
+        # the terminal's settings go back before the target's REPL can start: put
+        # back after it (by the release), they undid its readline's (no echo), and
+        # what the user typed there showed twice
+        saved, self._tty = self._tty, None
+        terminal.restore_tty(saved)
         reply: SwitchReply = await self.actor.start_service(
             nxt._hold_switched, self.hold_id, target.request_id
         )
         if reply.refused:
+            self._tty = saved
             return None, reply
         self.release("switched")
         return nxt, reply
