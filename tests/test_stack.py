@@ -664,3 +664,54 @@ def test_a_parked_call_worker_reads_parked_not_unstarted() -> None:
     parked = f"task {IDLE_NAME!r}: parked, serves the next call"
     assert parked in lines and f"task {IDLE_NAME!r}: not started" not in lines
     assert line == parked
+
+
+def test_a_dead_processs_log_under_our_pid_is_dropped_at_install() -> None:
+    """A reused pid: the /tmp dump log a dead process with our pid left (written
+    before we started) goes when we install the handler, so our dumps do not follow
+    its; one written after we started (ours) stays."""
+    code = textwrap.dedent(
+        """
+        import os, sys, time
+        from devx.debug.stack import registry as reg
+        import devx
+        path = reg.log_path()
+        with open(path, "w") as f:
+            f.write("a dead process's dump\\n")
+        old = time.time() - 3600
+        os.utime(path, (old, old))
+        devx.debug.enable_stack_on_sig()
+        print("stale:", "kept" if os.path.exists(path) else "dropped")
+        from devx.debug import stack
+        stack.disable_stack_on_sig()
+        with open(path, "w") as f:  # now written after our start: ours
+            f.write("ours\\n")
+        devx.debug.enable_stack_on_sig()
+        print("ours:", "kept" if os.path.exists(path) else "dropped")
+        os.unlink(path)
+        """
+    )
+    proc = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=scaled(60))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["stale: dropped", "ours: kept"], proc.stdout
+
+
+def test_dump_logs_older_than_the_retention_are_pruned() -> None:
+    """Every process that dumped leaves a /tmp log (for CI to collect): the root's
+    retention pass removes the caller's logs older than DEVX_TELEMETRY_KEEP_DAYS."""
+    import time
+
+    now = time.time()
+    old = Path(reg.log_path(2**31 + os.getpid()))  # a pid no process has
+    fresh = Path(reg.log_path(2**31 + os.getpid() + 1))
+    try:
+        for path, age_days in ((old, 8), (fresh, 6)):
+            path.write_text("dump\n")
+            os.utime(path, (now - age_days * 86400, now - age_days * 86400))
+        removed = reg.prune_logs(7.0, now=now)
+        assert str(old) in removed and not old.exists()
+        assert fresh.exists() and str(fresh) not in removed
+        assert reg.prune_logs(0, now=now) == [] and fresh.exists()  # 0: keep them all
+    finally:
+        for path in (old, fresh):
+            path.unlink(missing_ok=True)

@@ -305,7 +305,13 @@ class Session:
             from . import retention  # on that thread, after the first spawn
 
             try:
-                retention.prune_now_and_then(directory, keep=keep, keep_days=days, spare=spare)
+                pruned = retention.prune_now_and_then(
+                    directory, keep=keep, keep_days=days, spare=spare
+                )
+                if pruned is not None:  # (at most once a minute) the dump logs' rule too
+                    from ..debug.stack import registry
+
+                    registry.prune_logs(days)
             except OSError:
                 pass  # an unreadable directory: nothing to prune
             finally:

@@ -197,6 +197,9 @@ def _enable(sig: signal.Signals, fallback_after: float, actor: Any) -> None:
     except RuntimeError:
         token = None
     if _state is None:
+        # a dead process's log under our pid: gone before anyone can read an offset
+        # of ours in it (registered below)
+        _reg.drop_stale_log(log_path())
         watchdog = _Watchdog()
         st = _Installed(
             sig=sig, prev=None, fallback_after=fallback_after, token=token, watchdog=watchdog

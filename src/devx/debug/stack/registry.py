@@ -22,6 +22,7 @@ import contextlib
 import os
 import stat
 import sys
+import time
 from typing import Any
 
 import msgspec
@@ -40,9 +41,62 @@ class UnsafePath(OSError):
     """A path we were about to write is not a private regular file of ours."""
 
 
+LOG_PREFIX, LOG_SUFFIX = "devx-stackscope-", ".log"  # LOG_DIR/<prefix><pid><suffix>
+
+
 def log_path(pid: int | None = None) -> str:
     """Where the dumps of process ``pid`` (default: this one) are appended."""
-    return os.path.join(LOG_DIR, f"devx-stackscope-{os.getpid() if pid is None else pid}.log")
+    return os.path.join(LOG_DIR, f"{LOG_PREFIX}{os.getpid() if pid is None else pid}{LOG_SUFFIX}")
+
+
+def drop_stale_log(path: str) -> bool:
+    """Remove ``path``, this process's dump log, when an earlier process with the same
+    pid wrote it (last written before this process started): its dumps would come
+    first in the file. Called once, before this process registers for dumps (no
+    reader knows an offset in it yet). Only a regular file of ours, never a symlink."""
+    try:
+        st = os.lstat(path)
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    ticks = proc_start_time(os.getpid())
+    if ticks is None or not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        return False
+    started = time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    if st.st_mtime >= started - 1.0:  # (the clock's and the tick's roundings)
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+        return True
+    return False
+
+
+def prune_logs(keep_days: float, now: float | None = None) -> list[str]:
+    """Remove the caller's dump logs in ``LOG_DIR`` last written more than
+    ``keep_days`` days ago (``0``: keep them all): every process that dumped leaves
+    one, kept for CI jobs to collect, and without a rule /tmp only grows."""
+    if keep_days <= 0:
+        return []
+    now = time.time() if now is None else now
+    me, removed = os.geteuid(), []
+    try:
+        names = os.listdir(LOG_DIR)
+    except OSError:
+        return []
+    for name in names:
+        if not (name.startswith(LOG_PREFIX) and name.endswith(LOG_SUFFIX)):
+            continue
+        path = os.path.join(LOG_DIR, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_uid == me and now - st.st_mtime > keep_days * 86400:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed.append(path)
+    return removed
 
 
 def alt_log_path(pid: int | None = None) -> str | None:
