@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from conftest import (
     wait_gone,
     wait_until,
 )
-from devx.runtime import forkserver, lifeline, msgs
+from devx.core import settings
+from devx.runtime import forkserver, lifeline, msgs, zygote
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -462,6 +464,44 @@ def test_pause_in_a_forked_child_drives_the_repl(repl):
     r.child.sendline("c")
     r.expect_exact("root got: child finished")
     assert r.finish() == 0
+
+
+def test_a_repl_in_a_childs_teardown_outlives_the_zygotes_linger(repl):
+    """The root lets its zygote go as its nursery block is left (its tree spawns no
+    more), while a forked child then opens a REPL in its teardown (a pause in its
+    finally:): that is not "the root is gone", so no linger deadline runs and the
+    child is not SIGKILLed under the prompt while the root waits for it. The person
+    stays at the prompt past the linger a gone root would have had, then goes on."""
+    grace = "0.2"  # the linger: 3 * grace + 5 s
+    linger = zygote.linger(settings.resolve({**os.environ, "DEVX_CANCEL_GRACE": grace}))
+    r = repl(str(SCRIPTS / "pause_in_teardown.py"), DEVX_CANCEL_GRACE=grace, **FORK_ENV)
+    r.expect_exact("root: leaving the nursery block")
+    r.expect(banner("PAUSE", "worker", "root/worker"))
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    # the root let its zygote go before the child was asked to end: a linger armed
+    # then would run out by this deadline
+    deadline = time.monotonic() + linger + scaled(1)
+    pid = r.repl_pid
+    assert pid is not None
+    zyg = os_ppid(pid)
+    assert comm(zyg) == ZYGOTE_NAME  # forked
+    wait_until(
+        lambda: not alive(pid) or time.monotonic() > deadline,
+        linger + scaled(5),
+        "the child's end or the linger deadline",
+    )
+    assert alive(pid), f"the child at its REPL was killed:\n{r.log.getvalue()}"
+    assert alive(zyg), f"the zygote left its child at a REPL:\n{r.log.getvalue()}"
+    assert r.cmd("p cleanup").strip().endswith("'closing connections'")
+    assert '-> print(f"worker: cleanup done' in r.cmd("n")
+    r.child.sendline("c")
+    r.expect_exact("worker: cleanup done (closing connections)")
+    r.expect_exact("root: the worker is gone")
+    r.expect_exact("tree done")
+    assert r.finish() == 0
+    out = r.log.getvalue()
+    assert "SIGKILL" not in out and "unknown" not in out, out
+    assert not alive(zyg), "the zygote outlived its tree"
 
 
 def test_a_dead_zygote_costs_exit_codes_not_the_tree(devx_log):

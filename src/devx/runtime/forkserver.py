@@ -53,6 +53,7 @@ from .msgs import (
     SpawnSpec,
     ZygoteHello,
     ZygoteMsg,
+    ZygoteRelease,
 )
 from .spawn import SubprocessSpawner
 
@@ -568,19 +569,20 @@ def release(root: Actor) -> None:
     children are asked to end): its zygote may go as soon as they are gone, while
     the root tears itself down, rather than once the root's service tasks end (its
     exit, ~3-5 ms of a big process's memory, was the last step of such a tree's
-    teardown). The root shuts its side of the connection and reads on: the zygote
-    still reports the exits of the root's children, and exits after the last (an
-    exit of its own as soon as no child is left); the root still waits for it
-    (:meth:`ForkServerClient._close`). A later spawn (none is expected) is a
-    subprocess."""
+    teardown). The root says so (:class:`~devx.runtime.msgs.ZygoteRelease`) and reads
+    on: the zygote still reports the exits of the root's children, and exits after
+    the last (at once when none is left); the root still waits for it
+    (:meth:`ForkServerClient._close`). Only the end of the connection (the root's
+    exit) makes the zygote kill what is left after its linger: a child at a REPL in
+    its teardown is not. A later spawn (none is expected) is a subprocess."""
     global _client
     client = _client
     if client is None or not root.is_root or client.zygote is None:
         return
     _client = None
-    try:
-        client._sock.shutdown(socket.SHUT_WR)
-    except OSError:
+    try:  # one datagram, written whole or not at all: no frame of a send under way is cut
+        os.write(client._sock.fileno(), msgspec.msgpack.encode(ZygoteRelease()))
+    except OSError:  # full or gone: the zygote then goes when the root closes its side
         pass
 
 

@@ -298,6 +298,14 @@ class ZygoteHello(msgspec.Struct, tag=True):
     secret: str
 
 
+class ZygoteRelease(msgspec.Struct, tag=True):
+    """Root -> zygote: the tree spawns no more (the root's nursery block is over). The
+    zygote exits as soon as the root's children it forked are gone and their exits
+    are reported, while the root tears down. Not "the root is gone": that is only
+    the end of the root's connection (then children still there after the linger
+    are killed); a child at a REPL in its teardown lives on meanwhile."""
+
+
 class Fork(msgspec.Struct, tag=True):
     """Fork an actor from ``spec``, run with exactly ``env``, ``cwd`` and ``umask``.
     Carries fds (SCM_RIGHTS): first the read end of the requester's lifeline pipe,
@@ -346,4 +354,4 @@ class ChildExited(msgspec.Struct, tag=True):
     returncode: int
 
 
-ZygoteMsg = ZygoteHello | Fork | Forked | ForkRefused | ChildExited
+ZygoteMsg = ZygoteHello | ZygoteRelease | Fork | Forked | ForkRefused | ChildExited

@@ -22,9 +22,11 @@ signals as ``trio.Process`` would show them. It ignores the terminal's signals
 (ctrl-c, SIGTERM or SIGHUP sent to the whole process group, stack-dump signals) and
 exits when the root's connection closes: at once when no child is left, else once
 its children are gone (they watch their parent actors and exit by themselves), and
-SIGKILLs any still there after :func:`linger` seconds. The root closes its side (and
-reads on) once its tree spawns no more: the exits of its last children are still
-reported to it, and the zygote exits with the last, while the root tears down.
+SIGKILLs any still there after :func:`linger` seconds. The root says earlier, once
+its tree spawns no more (:class:`~devx.runtime.msgs.ZygoteRelease`), that it may go:
+the exits of its last children are still reported to it, and the zygote exits with
+the last, while the root tears down. That is not "the root is gone" (only the end of
+its connection is): no linger runs then, and a child at a REPL in its teardown lives.
 """
 
 from __future__ import annotations
@@ -63,15 +65,17 @@ from .msgs import (
     ForkRefused,
     ZygoteHello,
     ZygoteMsg,
+    ZygoteRelease,
 )
 
 PROCESS_NAME = "devx-zygote"  # /proc/<pid>/comm, what ps shows
 # after the root is gone: how long children may take to exit by themselves
 
 
-def linger() -> float:
-    """Seconds the zygote lets orphaned actors end after the root is gone."""
-    return 3 * settings.current().cancel_grace + 5
+def linger(cfg: settings.Settings | None = None) -> float:
+    """Seconds the zygote lets orphaned actors end after the root is gone (with
+    ``cfg``'s grace, default this process's settings)."""
+    return 3 * (cfg or settings.current()).cancel_grace + 5
 
 
 # answers waiting for a requester that does not read (its loop is blocked, say): kept
@@ -164,9 +168,10 @@ class Zygote:
         # conn fd -> frames (with the fds they carry, ours to close) not yet sent
         self.outq: dict[int, deque[tuple[bytes, list[int]]]] = {}
         self.writing: set[int] = set()  # conns waited on for room to send
-        # conns whose requester (the root) said it asks no more (shut its side): only
-        # its children's exit reports still go out, then it is closed
-        self.done_asking: set[int] = set()
+        # the root said its tree spawns no more (ZygoteRelease): its connection is
+        # closed once its children's exits are reported; it still lives meanwhile
+        self.released = False
+        self.root_done = False  # ... and its connection was closed so, not by its end
         self.req = 0  # the request being handled, once its frame is decoded
         self.owner: dict[int, socket.socket | None] = {}  # child pid -> requester
         self.deadline: float | None = None  # set when the root is gone
@@ -189,10 +194,8 @@ class Zygote:
         fd = conn.fileno()
         if fd < 0 or self.conns.pop(fd, None) is None:
             return
-        if fd in self.sel.get_map():
-            self.sel.unregister(conn)
+        self.sel.unregister(conn)
         self.writing.discard(fd)
-        self.done_asking.discard(fd)
         for _frame, fds in self.outq.pop(fd, ()):
             _close_all(fds)
         conn.close()
@@ -206,42 +209,27 @@ class Zygote:
         self.root = None
         self.deadline = time.monotonic() + linger()
 
-    def _asks_no_more(self, conn: socket.socket) -> None:
-        """End of file from ``conn``: its requester sends nothing more. The root does
-        so (:func:`devx.runtime.forkserver.release`) once its tree spawns no more,
-        while its last children may still be ending: their exit reports still go to
-        it, and the zygote exits as soon as the last is reported (its exit overlaps
-        the root's teardown). Any other requester's end of file is its exit."""
-        if conn is not self.root or not self._has_children(conn):
-            self._drop(conn)
-            return
-        self._root_gone()
-        self.done_asking.add(conn.fileno())
-        self._interest(conn)
-
     def _has_children(self, conn: socket.socket) -> bool:
         return any(owner is conn for owner in self.owner.values())
 
     def _interest(self, conn: socket.socket) -> None:
-        """Watch ``conn`` for what is expected of it: requests (unless it asks no
-        more), room to send (while answers wait)."""
-        fd = conn.fileno()
-        events = 0 if fd in self.done_asking else selectors.EVENT_READ
-        if fd in self.writing:
+        """Watch ``conn`` for requests (and its end), and for room to send while
+        answers wait."""
+        events = selectors.EVENT_READ
+        if conn.fileno() in self.writing:
             events |= selectors.EVENT_WRITE
-        registered = fd in self.sel.get_map()
-        if not events:
-            if registered:
-                self.sel.unregister(conn)
-        elif registered:
-            self.sel.modify(conn, events)
-        else:
-            self.sel.register(conn, events)
+        self.sel.modify(conn, events)
 
     def _maybe_done(self, conn: socket.socket) -> None:
-        """Close a connection that asks no more once nothing is left to tell it."""
-        fd = conn.fileno()
-        if fd in self.done_asking and not self.outq.get(fd) and not self._has_children(conn):
+        """Close the root's connection once it let the zygote go and nothing is left
+        to tell it: the zygote then exits (the root waits for it)."""
+        if (
+            self.released
+            and conn is self.root
+            and not self.outq.get(conn.fileno())
+            and not self._has_children(conn)
+        ):
+            self.root_done = True
             self._drop(conn)
 
     # --- the loop ------------------------------------------------------------------
@@ -303,9 +291,8 @@ class Zygote:
     def _kill_all(self) -> None:
         pids = list(self.owner)
         if pids:
-            _say(
-                f"the root is gone and {len(pids)} actor(s) still run after {linger():g}s: SIGKILL"
-            )
+            why = "the root's children are gone" if self.root_done else "the root is gone"
+            _say(f"{why} and {len(pids)} actor(s) still run after {linger():g}s: SIGKILL")
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -372,8 +359,8 @@ class Zygote:
             self._drop(conn)
             return
         fds = fds_of(anc)
-        if not data and not fds:  # end of file: the requester exited, or asks no more
-            self._asks_no_more(conn)
+        if not data and not fds:  # end of file: the requester exited (the root: it is gone)
+            self._drop(conn)
             return
         self.req = 0
         try:
@@ -406,6 +393,12 @@ class Zygote:
             if conn is not self.root or self.secret is not None:
                 return 0, "unexpected hello"
             self.secret = msg.secret.encode()
+            return None
+        if isinstance(msg, ZygoteRelease):
+            if conn is not self.root:
+                return 0, "unexpected release"
+            self.released = True
+            self._maybe_done(conn)
             return None
         if not isinstance(msg, Fork):
             return 0, f"unexpected {type(msg).__name__}"
