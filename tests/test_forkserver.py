@@ -34,7 +34,7 @@ from conftest import (
     wait_until,
 )
 from devx.core import settings
-from devx.runtime import forkserver, lifeline, msgs, zygote
+from devx.runtime import forkserver, lifeline, msgs, spawn_methods, zygote
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -119,11 +119,20 @@ def test_the_zygote_starts_on_the_first_spawn():
     assert not zygotes_of(me)
 
 
-def test_a_root_that_fails_to_open_takes_its_early_zygote_down():
+def test_a_root_that_fails_to_open_takes_its_early_zygote_down(monkeypatch):
     """open_nursery starts its root's zygote before the root opens (the tree's first
     actor waits for the zygote's imports, which so overlap the root's whole set-up);
     a root that then fails to open raises its own error and leaves no zygote."""
     me = os.getpid()
+    started: list[int] = []
+    real_start = spawn_methods.start_zygote
+
+    async def start_zygote() -> spawn_methods.StartedZygote:
+        zyg = await real_start()
+        started.append(zyg.proc.pid)
+        return zyg
+
+    monkeypatch.setattr(spawn_methods, "start_zygote", start_zygote)
 
     async def bad_name() -> None:
         async with devx.open_nursery(name="no/slash", spawn_method="forkserver"):
@@ -131,7 +140,8 @@ def test_a_root_that_fails_to_open_takes_its_early_zygote_down():
 
     with pytest.raises(ValueError, match="invalid actor name 'no/slash'"):
         trio.run(bad_name)
-    assert not zygotes_of(me), "a zygote outlived the root that failed to open"
+    assert len(started) == 1, "no zygote was started before the root opened"
+    assert not alive(started[0]) and not zygotes_of(me), "a zygote outlived its root"
 
 
 def test_the_zygote_goes_as_the_root_ends_not_after(monkeypatch):
@@ -168,11 +178,22 @@ def test_the_zygote_goes_as_the_root_ends_not_after(monkeypatch):
     assert not alive(zygote_pids[0]) and not zygotes_of(os.getpid())
 
 
-def test_the_roots_last_children_are_reported_after_it_lets_its_zygote_go():
-    """The root lets its zygote go (shuts its side of their connection) as soon as
-    its nursery spawns no more, before its children end: the zygote still reports
+def test_the_roots_last_children_are_reported_after_it_lets_its_zygote_go(monkeypatch):
+    """The root lets its zygote go (tells it the tree spawns no more) as soon as its
+    nursery block is left, while its children still run: the zygote still reports
     each of their exits to the root (a status, not 'unknown'), then exits."""
     zygote: list[int] = []
+    running_at_release: list[int] = []
+    real_release = forkserver.release
+
+    def release(root: devx.Actor) -> None:
+        if forkserver.current_client() is not None:  # the call that lets it go
+            procs = [rec.proc for rec in root.children if rec.proc is not None]
+            running_at_release.append(sum(alive(proc.pid) for proc in procs))
+        real_release(root)
+        assert forkserver.current_client() is None
+
+    monkeypatch.setattr(forkserver, "release", release)
 
     async def main() -> list:
         async with devx.open_nursery(spawn_method="forkserver") as an:
@@ -185,6 +206,7 @@ def test_the_roots_last_children_are_reported_after_it_lets_its_zygote_go():
         return recs
 
     recs = trio.run(main)
+    assert running_at_release == [3], "the zygote was let go only once the children were gone"
     assert [(rec.exit_code, rec.exit_unknown) for rec in recs] == [(0, None)] * 3
     assert not alive(zygote[0]) and not zygotes_of(os.getpid())
 
@@ -671,6 +693,33 @@ def test_the_zygote_refuses_bad_requests_and_serves_good_ones():
     finally:
         z.close()
     assert z.proc.returncode == 0  # its root (our socket) went away: it exited
+
+
+def test_a_released_zygote_reports_the_last_exit_then_goes_while_the_root_lives():
+    """ZygoteRelease (the root's tree spawns no more) with a child still running:
+    the zygote goes on (the root lives), reports the child's exit, then closes the
+    root's connection and exits, though the root keeps its side open."""
+    z = Zygote()
+    try:
+        secret = "s3cret"
+        z.send(msgspec.msgpack.encode(msgs.ZygoteHello(secret=secret)))
+        ours, theirs = socket.socketpair()
+        z.send(_fork_msg(secret), [z.life_r, 0, 1, 2, theirs.fileno()])
+        theirs.close()
+        forked, fds = z.recv()
+        assert isinstance(forked, msgs.Forked)
+        for fd in fds:
+            os.close(fd)
+        assert ours.recv(4), "the forked child said nothing on its channel"
+        z.send(msgspec.msgpack.encode(msgs.ZygoteRelease()))
+        assert z.proc.poll() is None and alive(forked.pid)
+        ours.close()  # its parent's channel ends: the child exits
+        exited, _ = z.recv()
+        assert exited == msgs.ChildExited(pid=forked.pid, returncode=3)  # EXIT_NO_PARENT
+        assert z.sock.recv(16) == b"", "the zygote kept the root's connection open"
+        assert z.proc.wait(timeout=scaled(5)) == 0
+    finally:
+        z.close()
 
 
 def test_forked_child_holds_none_of_the_zygotes_connections():
