@@ -215,6 +215,21 @@ def test_attach_without_a_waiting_tree_says_so(rt):
     assert "no tree of yours waits for `devx attach`" in got.stderr
 
 
+def test_attach_with_stdin_closed_says_so(rt):
+    """``devx attach <&-`` (a daemon's closed stdin): one line saying there is no
+    input for the REPL, not an AttributeError traceback."""
+    got = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m devx attach <&-', sys.executable],
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(rt)},
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert got.returncode == 1, got.stderr
+    assert got.stderr.startswith("devx: attach: stdin is closed"), got.stderr
+    assert "Traceback" not in got.stderr
+
+
 def attach_piped(rt: Path, script: str) -> subprocess.CompletedProcess[str]:
     """``printf SCRIPT | devx attach``: a scripted attach, stdin a pipe."""
     return subprocess.run(

@@ -256,6 +256,12 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
 
 
 def run(target: str | None) -> int:
+    if sys.stdin is None:  # started with stdin closed (`<&-`, some daemons)
+        raise AttachError(
+            "attach: stdin is closed: there is nothing to send to the REPL; give it a "
+            "terminal, a pipe or a file (`</dev/null` ends the REPL at its first prompt, "
+            "as ctrl-d)"
+        )
     tree = pick_tree(target)
     keys = _Keys()
     stdin = _Input()
