@@ -358,6 +358,8 @@ class Context:
         self._late_dropped = 0  # sends dropped because the peer had closed its stream
         self._cancel_where = ""  # callee: where its own ctx.cancel() was called
         self._final: Return | Error | None = None  # caller: the callee's outcome
+        self._converted = False  # _final's value converted to the pld_spec (cached)
+        self._converted_value: Any = None
         self._remote_error: BaseException | None = None
         self._lost = False  # caller: the channel closed before the outcome came
         self._done = False
@@ -704,11 +706,19 @@ class Context:
             self._pld_spec, value, what, self._where(), f"the {self._peer_side} {self.chan.peer}"
         )
 
+    def _returned(self, final: Return) -> Any:
+        """The callee's return value, converted to the pld_spec once (so ``outcome``
+        is the object ``result()`` returned)."""
+        if self._pld_spec is None:
+            return final.value
+        if not self._converted:
+            self._converted_value = self._typed(final.value, "the return value")
+            self._converted = True
+        return self._converted_value
+
     async def _outcome(self) -> Any:
         if isinstance(self._final, Return):
-            if self._pld_spec is not None:
-                return self._typed(self._final.value, "the return value")
-            return self._final.value
+            return self._returned(self._final)
         if self._remote_error is not None:
             raise self._remote_error
         assert self._portal is not None
@@ -771,6 +781,29 @@ class Context:
             and isinstance(err, ContextCancelled)
             and err.canceller == self._actor.uid
         )
+
+    @property
+    def maybe_error(self) -> BaseException | None:
+        """Caller: the callee's error as ``result()`` gives it (a
+        :class:`ContextCancelled` or :class:`RemoteActorError`, the same object), None
+        while there is none (the peer project's name)."""
+        return self._remote_error
+
+    @property
+    def has_outcome(self) -> bool:
+        """Caller: the callee's outcome (its return value or error) has arrived."""
+        return self._final is not None
+
+    @property
+    def outcome(self) -> Any:
+        """Caller: the callee's outcome without waiting (the peer project's name): its
+        error (``maybe_error``) or its return value (the object ``result()`` returns),
+        None until it arrived (``has_outcome`` tells a returned None apart)."""
+        if self._remote_error is not None:
+            return self._remote_error
+        if isinstance(self._final, Return):
+            return self._returned(self._final)
+        return None
 
     @property
     def canceller(self) -> ActorID | None:

@@ -1,0 +1,55 @@
+"""What the peer project's own test suite (tractor's tests/, run against devx with a
+``tractor`` shim re-exporting devx) relies on that devx lacked, through real processes."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import devx
+import peer_suite_fns as fns
+from conftest import scaled
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def _worker(an: devx.ActorNursery) -> devx.Portal:
+    return await an.start_actor("worker", enable_modules=["peer_suite_fns"])
+
+
+def test_context_outcome_and_maybe_error():
+    """The peer's ``Context.outcome``/``maybe_error``/``has_outcome`` (its
+    test_parent_cancels): the callee's return value or error, the very object
+    ``result()`` gave, without waiting."""
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(20)):
+                async with portal.open_context(fns.return_early) as (ctx, _):
+                    assert not ctx.has_outcome and ctx.outcome is None
+                    res = await ctx.result()
+                assert res == "yo"
+                assert ctx.has_outcome and ctx.outcome is res and ctx.maybe_error is None
+
+                async with portal.open_context(fns.return_point) as (ctx, _):
+                    point = await ctx.result()
+                assert point == fns.Point(1, 2) and ctx.outcome is point
+
+                # this side's own cancel: the acknowledgement is the outcome
+                async with portal.open_context(fns.sleep_forever_ctx) as (ctx, _):
+                    await ctx.cancel()
+                got = await ctx.result()
+                assert isinstance(got, devx.ContextCancelled)
+                assert ctx.has_outcome and got is ctx.maybe_error is ctx.outcome
+                assert tuple(got.canceller) == devx.current_actor().aid.uid
+
+                # the callee's error: the one raised out of the block
+                with pytest.raises(devx.RemoteActorError) as info:
+                    async with portal.open_context(fns.fail_after_started) as (ctx, _):
+                        await trio.sleep_forever()
+                assert info.value.boxed_type is ValueError
+                assert ctx.maybe_error is info.value is ctx.outcome
+            await portal.cancel_actor()
+
+    trio.run(main)
