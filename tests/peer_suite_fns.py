@@ -37,3 +37,26 @@ async def sleep_forever_ctx(ctx: devx.Context) -> None:
 async def fail_after_started(ctx: devx.Context) -> None:
     await ctx.started()
     raise ValueError("callee failed")
+
+
+async def short_sleep() -> str:
+    await trio.sleep(0)
+    return "slept"
+
+
+async def echo(fn_name: str) -> str:
+    """A function with a parameter named as ``portal.run``'s second one."""
+    return fn_name
+
+
+async def call_back_by_name(func_name: str) -> list:
+    """The peer's test_rpc ``sleep_back_actor``: find the root and call one of its
+    functions by module and name, the peer's older ``portal.run(ns, name)``."""
+    import warnings
+
+    async with devx.find_actor("root") as portal:
+        assert portal is not None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = await portal.run(__name__, func_name)
+        return [got, [str(w.category.__name__) for w in caught]]

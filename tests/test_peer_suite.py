@@ -27,7 +27,6 @@ def test_context_outcome_and_maybe_error():
             portal = await _worker(an)
             with trio.fail_after(scaled(20)):
                 async with portal.open_context(fns.return_early) as (ctx, _):
-                    assert not ctx.has_outcome and ctx.outcome is None
                     res = await ctx.result()
                 assert res == "yo"
                 assert ctx.has_outcome and ctx.outcome is res and ctx.maybe_error is None
@@ -38,6 +37,7 @@ def test_context_outcome_and_maybe_error():
 
                 # this side's own cancel: the acknowledgement is the outcome
                 async with portal.open_context(fns.sleep_forever_ctx) as (ctx, _):
+                    assert not ctx.has_outcome and ctx.outcome is ctx.maybe_error is None
                     await ctx.cancel()
                 got = await ctx.result()
                 assert isinstance(got, devx.ContextCancelled)
@@ -53,3 +53,29 @@ def test_context_outcome_and_maybe_error():
             await portal.cancel_actor()
 
     trio.run(main)
+
+
+def test_portal_run_by_module_and_name():
+    """The peer's test_rpc: ``portal.run("module", "function")``, its older (deprecated)
+    form, calls the function by name as ``run_from_ns`` does, with a
+    DeprecationWarning; a remote function may still take a ``fn_name`` keyword."""
+
+    async def main() -> tuple[list, str, str]:
+        async with devx.open_nursery(enable_modules=["peer_suite_fns"]) as an:
+            with trio.fail_after(scaled(30)):
+                back = await an.run_in_actor(
+                    fns.call_back_by_name, func_name="short_sleep", name="caller"
+                )
+                got = await back.result()
+                portal = await _worker(an)
+                with pytest.warns(DeprecationWarning, match="run_from_ns"):
+                    named = await portal.run("peer_suite_fns", "echo", fn_name="x")
+                kw = await portal.run(fns.echo, fn_name="y")
+                with pytest.raises(TypeError, match="run_from_ns"):
+                    await portal.run(fns.echo, "echo")
+            await portal.cancel_actor()
+        return got, named, kw
+
+    got, named, kw = trio.run(main)
+    assert got == ["slept", ["DeprecationWarning"]]
+    assert (named, kw) == ("x", "y")

@@ -4,6 +4,7 @@ result (or its boxed error), stream from an async generator there, cancel it."""
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -174,11 +175,15 @@ class Portal:
         except trio.EndOfChannel:
             raise await self._gone() from None
 
-    async def run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    async def run(self, fn: Callable[..., Any] | str, *fn_name: str, **kwargs: Any) -> Any:
         """Call ``fn(**kwargs)`` in the remote actor and return its result. A remote
         exception is raised here as :class:`RemoteActorError`; a cancel by another
         actor as :class:`ContextCancelled` naming it, while a cancel this actor asked
-        for (``cancel_actor()``) ends the call with None."""
+        for (``cancel_actor()``) ends the call with None. The peer project's older
+        ``run("module", "function", **kwargs)`` is :meth:`run_from_ns` (with its
+        ``DeprecationWarning``)."""
+        if fn_name or isinstance(fn, str):
+            return await self._run_by_name(fn, fn_name, kwargs)
         try:
             ref = _run_refs.get(fn)
         except TypeError:  # unhashable: func_ref() says what is wrong with it
@@ -194,6 +199,25 @@ class Portal:
             return await self.run_from_ns(ref[1], ref[2], **kwargs)
         ns, func = ref[1], ref[2]
         return await self._reply(await self._start(ns, func, kwargs, stream=False), ns, func)
+
+    async def _run_by_name(
+        self, ns: Callable[..., Any] | str, names: tuple[str, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        func = names[0] if len(names) == 1 else None
+        if not isinstance(ns, str) or not isinstance(func, str):
+            args = ", ".join(repr(a) for a in (ns, *names))
+            raise TypeError(
+                f"portal.run({args}): give the function itself, as "
+                "portal.run(fn, **kwargs), or its module and name as strings, as "
+                "portal.run_from_ns('module', 'function', **kwargs)"
+            )
+        warnings.warn(
+            f"portal.run({ns!r}, {func!r}) is deprecated (as in the peer project): pass "
+            f"the function, or call portal.run_from_ns({ns!r}, {func!r})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return await self.run_from_ns(ns, func, **kwargs)
 
     async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
         """Like :meth:`run` with the function named by module and qualname."""
