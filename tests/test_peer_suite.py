@@ -79,3 +79,30 @@ def test_portal_run_by_module_and_name():
     got, named, kw = trio.run(main)
     assert got == ["slept", ["DeprecationWarning"]]
     assert (named, kw) == ("x", "y")
+
+
+@pytest.mark.parametrize("tpt", ["tcp", "uds"])
+def test_open_root_actor_takes_enable_transports_and_hide_tb(tpt):
+    """The peer's discovery daemon (its tests/discovery/conftest.py) boots with
+    ``open_root_actor(registry_addrs=..., enable_transports=[proto])``: devx's
+    ``transport=``, one per tree, as ``open_nursery`` takes it; ``hide_tb`` too."""
+
+    async def main() -> tuple[list[str], str]:
+        async with devx.open_root_actor(enable_transports=[tpt], hide_tb=False):
+            tpts = devx.get_runtime_vars()["_enable_tpts"]
+            async with devx.open_nursery() as an:
+                portal = await _worker(an)
+                with trio.fail_after(scaled(20)):
+                    got = await portal.run(fns.short_sleep)
+                await portal.cancel_actor()
+        return tpts, got
+
+    tpts, got = trio.run(main)
+    assert tpts == [tpt] and got == "slept"
+
+    async def two() -> None:
+        async with devx.open_root_actor(enable_transports=["tcp", "uds"]):
+            pass
+
+    with pytest.raises(ValueError, match="one transport per tree"):
+        trio.run(two)

@@ -509,17 +509,6 @@ def _cancelled_error(rec: ChildRecord) -> BaseException:
     return ChannelClosed(f"actor {rec.path!r} was cancelled before it returned a result")
 
 
-def _one_transport(transports: Any) -> str:
-    if isinstance(transports, str):
-        transports = [transports]
-    if not isinstance(transports, (list, tuple)) or len(transports) != 1:
-        raise ValueError(
-            f"enable_transports={transports!r}: devx runs one transport per tree; "
-            'pass a single one, e.g. enable_transports=["uds"] (or transport="uds")'
-        )
-    return str(transports[0])
-
-
 @asynccontextmanager
 async def open_nursery(
     name: str | None = None,
@@ -563,7 +552,9 @@ async def open_nursery(
     }
     root_kwargs = {k: v for k, v in given.items() if v is not None}
     if enable_transports is not None:
-        root_kwargs["transport"] = _one_transport(enable_transports)
+        from .root import one_transport
+
+        root_kwargs["transport"] = one_transport(enable_transports)
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
         from .spawn_methods import EARLY_ZYGOTE, SPAWNS_SOON, start_early

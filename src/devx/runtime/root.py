@@ -29,6 +29,18 @@ log = logging.getLogger("devx.runtime")
 PROBE_TIMEOUT = 1.0  # for a registrar to accept a connection before we hold the registry
 
 
+def one_transport(transports: Any) -> str:
+    """The peer's ``enable_transports`` as devx's ``transport``: a tree runs one."""
+    if isinstance(transports, str):
+        transports = [transports]
+    if not isinstance(transports, (list, tuple)) or len(transports) != 1:
+        raise ValueError(
+            f"enable_transports={transports!r}: devx runs one transport per tree; "
+            'pass a single one, e.g. enable_transports=["uds"] (or transport="uds")'
+        )
+    return str(transports[0])
+
+
 @asynccontextmanager
 async def open_root_actor(
     name: str = "root",
@@ -45,6 +57,8 @@ async def open_root_actor(
     listen_addr: tuple[str, int] | str | None = None,
     attach: bool = False,
     tpt_bind_addrs: list[Any] | None = None,
+    enable_transports: list[str] | str | None = None,
+    hide_tb: bool = True,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
@@ -66,8 +80,13 @@ async def open_root_actor(
     ``devx attach`` instead of being skipped.
 
     ``tpt_bind_addrs=[(host, port)]`` is the peer project's spelling of ``listen_addr``
-    (one TCP address: the tree listens on one).
+    (one TCP address: the tree listens on one), ``enable_transports=["uds"]`` of
+    ``transport="uds"`` (one transport); ``hide_tb`` (the peer's option, default True)
+    hides this function's frame from pdbp's and pytest's tracebacks.
     """
+    __tracebackhide__ = hide_tb
+    if enable_transports is not None:
+        transport = one_transport(enable_transports)
     if current_actor(err_on_no_runtime=False) is not None:
         raise RuntimeError("a devx actor runtime is already running in this process")
     check_actor_name(name)
