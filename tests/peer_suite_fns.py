@@ -60,3 +60,26 @@ async def call_back_by_name(func_name: str) -> list:
             warnings.simplefilter("always")
             got = await portal.run(__name__, func_name)
         return [got, [str(w.category.__name__) for w in caught]]
+
+
+async def read_the_registry() -> dict:
+    """The peer's test_registrar ``unpack_reg``, from an actor that is not the
+    registrar: the registrar's calls by the peer's names on its portal."""
+    async with devx.get_registry() as portal:
+        reg = await portal.run_from_ns("self", "get_registry")
+        found = await portal.run_from_ns("self", "find_actor", name="root")
+        nobody = await portal.run_from_ns("self", "find_actor", name="nobody")
+        waited = await portal.run_from_ns("self", "wait_for_actor", name="worker")
+    try:
+        await devx.current_actor().get_registry()
+        refused = ""
+    except RuntimeError as exc:
+        refused = str(exc)
+    return {
+        "uids": [tuple(key.split(".")) for key in reg],
+        "me": devx.current_actor().aid.uid,
+        "found": found,
+        "nobody": nobody,
+        "waited": waited,
+        "refused": refused,
+    }

@@ -106,3 +106,31 @@ def test_open_root_actor_takes_enable_transports_and_hide_tb(tpt):
 
     with pytest.raises(ValueError, match="one transport per tree"):
         trio.run(two)
+
+
+def test_registry_read_by_the_peers_names():
+    """The peer's test_registrar reads the registry as ``{"name.uuid": [addr]}``:
+    ``await actor.get_registry()`` in the registrar, ``portal.run_from_ns("self",
+    "get_registry")`` (and ``"find_actor"``, ``"wait_for_actor"``) on the registrar's
+    portal elsewhere; ``actor.aid.uid in registry`` holds for every actor up."""
+
+    async def main() -> tuple[dict, dict, tuple, tuple, object]:
+        async with devx.open_nursery() as an:
+            root = devx.current_actor()
+            portal = await _worker(an)
+            with trio.fail_after(scaled(30)):
+                local = await root.get_registry()
+                seen = await portal.run(fns.read_the_registry)
+            await portal.cancel_actor()
+        return local, seen, root.aid.uid, portal.chan.aid.uid, root.accept_addr
+
+    local, seen, root_uid, worker_uid, root_addr = trio.run(main)
+    uids = {tuple(key.split(".")) for key in local}
+    assert root_uid in uids and worker_uid in uids
+    assert {tuple(u) for u in seen["uids"]} == uids
+    assert tuple(seen["me"]) == worker_uid
+    [found] = seen["found"]
+    assert tuple(found) == tuple(root_addr)
+    assert seen["nobody"] is None
+    assert len(seen["waited"]) == 1
+    assert "is not the registrar" in seen["refused"] and "run_from_ns" in seen["refused"]

@@ -323,6 +323,20 @@ class Actor:
         """Whether this actor holds the registry its trees register with."""
         return self.registry is not None
 
+    async def get_registry(self) -> dict[str, list[Any]]:
+        """The peer project's ``Actor.get_registry()`` in a registrar: every registered
+        actor as ``{"name.uuid": [address]}`` (``actor.aid.uid in`` its keys split on
+        ``.``). Elsewhere ask the registrar: ``async with devx.get_registry() as
+        portal: await portal.run_from_ns("self", "get_registry")``."""
+        if self.registry is None:
+            raise RuntimeError(
+                f"actor {self.path!r} is not the registrar: ask it with `async with "
+                'devx.get_registry() as portal: await portal.run_from_ns("self", '
+                '"get_registry")`'
+            )
+        await trio.lowlevel.checkpoint()
+        return _registry.get_registry()
+
     def become_registrar(self) -> None:
         """Hold the registry table and serve its lookups (devx.runtime.registry)."""
         if self.registry is None:

@@ -13,6 +13,7 @@ import trio
 
 from ..core import events
 from ..core.public import present_as
+from . import registry as _registry
 from . import replywait
 from .errors import (
     ChannelClosed,
@@ -220,7 +221,11 @@ class Portal:
         return await self.run_from_ns(ns, func, **kwargs)
 
     async def run_from_ns(self, ns: str, func: str, **kwargs: Any) -> Any:
-        """Like :meth:`run` with the function named by module and qualname."""
+        """Like :meth:`run` with the function named by module and qualname. The peer
+        project's registrar calls on a registrar's portal (``run_from_ns("self",
+        "get_registry")``, ``"find_actor"``, ``"wait_for_actor"``) are its lookups."""
+        if ns == "self" and func in _registry.PEER_CALLS:
+            ns = _registry.NS
         return await self._reply(await self._start(ns, func, kwargs, stream=False), ns, func)
 
     async def _reply(

@@ -9,7 +9,8 @@ soon as the registrar reads the end of its connection. An actor whose registrar
 goes away reconnects and registers again once one listens there again.
 
 Lookups are calls into this module (enabled in the registrar only): :func:`find`,
-:func:`wait_for`, :func:`list_actors`.
+:func:`wait_for`, :func:`list_actors`, and the peer project's :func:`get_registry`,
+:func:`find_actor`, :func:`wait_for_actor`.
 """
 
 from __future__ import annotations
@@ -134,6 +135,33 @@ async def wait_for(name: str) -> list[Entry]:
 def list_actors() -> list[Entry]:
     """Every registered actor, oldest first."""
     return list(_table().entries.values())
+
+
+# the peer project's registrar calls (its ``portal.run_from_ns("self", name)`` on the
+# registrar's portal, ``Actor.get_registry()`` in the registrar): same names and shapes
+PEER_CALLS = frozenset({"get_registry", "find_actor", "wait_for_actor"})
+
+
+def peer_key(uid: ActorID) -> str:
+    """The peer's registry key: ``"name.uuid"`` (``tuple(key.split("."))`` is the uid)."""
+    return f"{uid.name}.{uid.uuid}"
+
+
+def get_registry() -> dict[str, list[Addr]]:
+    """Every registered actor as the peer's registrar lists them: ``{"name.uuid":
+    [address]}``, oldest first."""
+    return {peer_key(e.uid): [e.addr] for e in _table().entries.values()}
+
+
+def find_actor(name: str) -> list[Addr] | None:
+    """The addresses of the newest actor named ``name``, None when none is up."""
+    found = _table().find(name)
+    return [found[0].addr] if found else None
+
+
+async def wait_for_actor(name: str) -> list[Addr]:
+    """The addresses of every actor named ``name``, once one registered."""
+    return [e.addr for e in await _table().wait_for(name)]
 
 
 # --- an actor keeping itself registered ----------------------------------------------------
