@@ -3,6 +3,8 @@ them (the gaps found by running those tests against devx)."""
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 import trio
 
@@ -83,3 +85,8 @@ async def read_the_registry() -> dict:
         "waited": waited,
         "refused": refused,
     }
+
+
+async def os_ppid() -> int:
+    """The OS parent of this actor's process (the root, or a fork server)."""
+    return os.getppid()

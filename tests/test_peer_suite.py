@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+from functools import partial
+
 import pytest
 import trio
 
@@ -134,3 +137,40 @@ def test_registry_read_by_the_peers_names():
     assert seen["nobody"] is None
     assert len(seen["waited"]) == 1
     assert "is not the registrar" in seen["refused"] and "run_from_ns" in seen["refused"]
+
+
+@pytest.mark.parametrize(
+    "start_method, by_root", [("trio", True), ("mp_spawn", True), ("mp_forkserver", False)]
+)
+def test_start_method_is_the_spawn_method(start_method, by_root):
+    """The peer's ``open_nursery(start_method=...)`` (its test_spawning passes the
+    suite's backend, 'trio', this way): a fresh interpreter per actor is devx's
+    subprocess (the root is the child's OS parent), its fork server devx's."""
+
+    async def main() -> int:
+        async with devx.open_nursery(start_method=start_method) as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(20)):
+                ppid = await portal.run(fns.os_ppid)
+            await portal.cancel_actor()
+        return ppid
+
+    assert (trio.run(main) == os.getpid()) is by_root
+
+
+def test_unknown_or_contradicting_start_method_is_refused():
+    async def main(**kw: str) -> None:
+        async with devx.open_nursery(**kw):
+            pass
+
+    with pytest.raises(ValueError, match="'bogus' is not a spawn method"):
+        trio.run(partial(main, start_method="bogus"))
+    with pytest.raises(ValueError, match="disagree"):
+        trio.run(partial(main, start_method="trio", spawn_method="forkserver"))
+
+    async def root() -> None:
+        async with devx.open_root_actor(start_method="bogus"):
+            pass
+
+    with pytest.raises(ValueError, match="'bogus' is not a spawn method"):
+        trio.run(root)

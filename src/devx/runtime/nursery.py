@@ -46,7 +46,7 @@ from .errors import (
 from .ipc import Addr, encode
 from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start
 from .spawn import Spawner
-from .spawn_methods import default_spawner
+from .spawn_methods import default_spawner, from_start_method
 
 if TYPE_CHECKING:
     from .portal import Portal
@@ -527,14 +527,18 @@ async def open_nursery(
     registry_addrs: list[tuple[str, int]] | list[Addr] | None = None,
     listen_addr: tuple[str, int] | str | None = None,
     tpt_bind_addrs: list[Any] | None = None,
+    start_method: str | None = None,
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
     no runtime is running (the options are ``open_root_actor``'s, used only then; an
     unknown option is a ``TypeError`` as for any function).
-    ``enable_transports=["uds"]`` is the peer project's spelling of ``transport="uds"``;
+    ``enable_transports=["uds"]`` is the peer project's spelling of ``transport="uds"``,
+    ``start_method`` of ``spawn_method`` (see ``open_root_actor``);
     ``hide_tb`` (the peer's option, default True) hides this function's frame from
     pdbp's and pytest's tracebacks; ``hide_tb=False`` shows it."""
     __tracebackhide__ = hide_tb
+    if start_method is not None:
+        spawn_method = from_start_method(start_method, spawn_method)
     given: dict[str, Any] = {
         "name": name,
         "debug_mode": debug_mode,

@@ -59,6 +59,7 @@ async def open_root_actor(
     tpt_bind_addrs: list[Any] | None = None,
     enable_transports: list[str] | str | None = None,
     hide_tb: bool = True,
+    start_method: str | None = None,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
@@ -81,10 +82,13 @@ async def open_root_actor(
 
     ``tpt_bind_addrs=[(host, port)]`` is the peer project's spelling of ``listen_addr``
     (one TCP address: the tree listens on one), ``enable_transports=["uds"]`` of
-    ``transport="uds"`` (one transport); ``hide_tb`` (the peer's option, default True)
-    hides this function's frame from pdbp's and pytest's tracebacks.
+    ``transport="uds"`` (one transport), ``start_method`` of ``spawn_method``
+    (``"trio"`` and ``"mp_spawn"``: subprocesses; ``"mp_forkserver"``: the fork
+    server); ``hide_tb`` (the peer's option, default True) hides this function's frame
+    from pdbp's and pytest's tracebacks.
     """
     __tracebackhide__ = hide_tb
+    spawn_method = spawn_methods.from_start_method(start_method, spawn_method)
     if enable_transports is not None:
         transport = one_transport(enable_transports)
     if current_actor(err_on_no_runtime=False) is not None:

@@ -106,6 +106,34 @@ async def start_early(method: str | None) -> StartedZygote | None:
         return None
 
 
+# the peer project's start_method names: a fresh interpreter per actor ("trio", its
+# default, and "mp_spawn") is devx's subprocess; its fork servers are devx's
+PEER_METHODS = {
+    "trio": "subprocess",
+    "mp_spawn": "subprocess",
+    "mp_forkserver": "forkserver",
+    "main_thread_forkserver": "forkserver",
+}
+
+
+def from_start_method(start_method: str | None, spawn_method: str | None) -> str | None:
+    """The peer's ``start_method=`` as devx's ``spawn_method`` (None: neither given)."""
+    if start_method is None:
+        return spawn_method
+    method = PEER_METHODS.get(start_method)
+    if method is None:
+        raise ValueError(
+            f"start_method={start_method!r} is not a spawn method devx knows; use one of "
+            f"{tuple(PEER_METHODS)} (the peer project's names) or spawn_method= one of {METHODS}"
+        )
+    if spawn_method is not None and spawn_method != method:
+        raise ValueError(
+            f"start_method={start_method!r} (spawn_method={method!r}) and "
+            f"spawn_method={spawn_method!r} disagree: give one of them"
+        )
+    return method
+
+
 def resolve_method(method: str | None) -> str:
     """The spawn method a new tree uses: ``method``, else ``$DEVX_SPAWN_METHOD``, else
     the default; the fork server only where the platform has it (else subprocess)."""
