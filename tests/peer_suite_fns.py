@@ -90,3 +90,22 @@ async def read_the_registry() -> dict:
 async def os_ppid() -> int:
     """The OS parent of this actor's process (the root, or a fork server)."""
     return os.getppid()
+
+
+@devx.context
+async def close_on_sentinel(ctx: devx.Context) -> list:
+    """The peer's test_advanced_streaming ``inf_streamer``: the reading loop closes
+    the stream itself on 'done' and goes on iterating, which then ends."""
+    await ctx.started()
+    got = []
+    async with ctx.open_stream() as stream:
+        async for msg in stream:
+            if msg == "done":
+                await stream.aclose()
+            else:
+                got.append(msg)
+        try:
+            await stream.receive()
+        except trio.EndOfChannel:
+            got.append("end")
+    return got

@@ -174,3 +174,29 @@ def test_unknown_or_contradicting_start_method_is_refused():
 
     with pytest.raises(ValueError, match="'bogus' is not a spawn method"):
         trio.run(root)
+
+
+def test_a_stream_closed_by_its_own_reader_ends_its_iteration():
+    """The peer's ``MsgStream``: after this side's ``aclose()`` its ``async for`` ends
+    and ``receive()`` raises ``trio.EndOfChannel`` (a StreamClosed before, which
+    killed the peer's inf_streamer); ``send`` after it is still StreamClosed."""
+
+    async def main() -> tuple[list, str]:
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(20)):
+                async with portal.open_context(fns.close_on_sentinel) as (ctx, _):
+                    async with ctx.open_stream() as stream:
+                        for msg in (1, 2, "done"):
+                            await stream.send(msg)
+                        got = await ctx.result()
+                    with pytest.raises(trio.EndOfChannel):
+                        await stream.receive()
+                    with pytest.raises(devx.StreamClosed) as info:
+                        await stream.send(3)
+            await portal.cancel_actor()
+        return got, str(info.value)
+
+    got, told = trio.run(main)
+    assert got == [1, 2, "end"]
+    assert "after it was closed here" in told

@@ -619,8 +619,9 @@ class Context:
         await trio.lowlevel.checkpoint()
 
     async def _receive_item(self) -> Any:
-        if self._stream_state == "closed":
-            raise StreamClosed(f"receive() on the stream of {self._where()} after it was closed")
+        if self._stream_state == "closed":  # this side closed it: its end, as the peer's
+            await trio.lowlevel.checkpoint()
+            raise trio.EndOfChannel(f"the stream of {self._where()} was closed by this side")
         if self._items:  # no scheduler pass per item already here: one every few
             self._ready_in_a_row += 1
             if self._ready_in_a_row >= YIELD_EVERY:
