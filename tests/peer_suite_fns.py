@@ -4,6 +4,7 @@ them (the gaps found by running those tests against devx)."""
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
 import msgspec
 import trio
@@ -109,3 +110,8 @@ async def close_on_sentinel(ctx: devx.Context) -> list:
         except trio.EndOfChannel:
             got.append("end")
     return got
+
+
+async def count_to(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        yield i

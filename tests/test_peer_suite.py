@@ -200,3 +200,28 @@ def test_a_stream_closed_by_its_own_reader_ends_its_iteration():
     got, told = trio.run(main)
     assert got == [1, 2, "end"]
     assert "after it was closed here" in told
+
+
+def test_open_stream_from_reads_with_receive():
+    """The peer's test_advanced_streaming (test_sigint_both_stream_types):
+    ``portal.open_stream_from(agen)`` gives a stream read with ``await
+    stream.receive()`` (an AttributeError on devx's async generator before), ending
+    with ``trio.EndOfChannel``; ``async for`` and ``anext()`` still work."""
+
+    async def main() -> tuple[list, list]:
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(20)):
+                async with portal.open_stream_from(fns.count_to, n=3) as stream:
+                    got = [await stream.receive(), await anext(stream)]
+                    got += [i async for i in stream]
+                    with pytest.raises(trio.EndOfChannel):
+                        await stream.receive()
+                async with portal.open_stream_from(fns.count_to, n=100) as stream:
+                    early = [await stream.receive()]
+                    await stream.aclose()  # ends the remote generator early
+                assert await portal.run(fns.short_sleep) == "slept"  # the actor serves on
+            await portal.cancel_actor()
+        return got, early
+
+    assert trio.run(main) == ([0, 1, 2], [0])

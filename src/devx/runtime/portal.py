@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,32 @@ def _cancelled_by_us(msg: Error) -> bool:
         return False
     me = current_actor(err_on_no_runtime=False)
     return me is not None and info.canceller == me.uid
+
+
+class StreamFrom:
+    """What ``open_stream_from`` yields: the remote generator's items, read with
+    ``async for`` or ``anext()`` as any async iterator, or with ``receive()`` as the
+    peer project's ``MsgStream`` (``trio.EndOfChannel`` once the generator ended)."""
+
+    __slots__ = ("_gen",)
+
+    def __init__(self, gen: AsyncGenerator[Any, None]) -> None:
+        self._gen = gen
+
+    def __aiter__(self) -> AsyncGenerator[Any, None]:
+        return self._gen  # iterated directly: no call of this class per item
+
+    def __anext__(self) -> Awaitable[Any]:
+        return self._gen.__anext__()
+
+    async def receive(self) -> Any:
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            raise trio.EndOfChannel("the remote generator ended") from None
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
 
 
 class Portal:
@@ -275,8 +301,9 @@ class Portal:
     @asynccontextmanager
     async def open_stream_from(
         self, fn: Callable[..., Any], **kwargs: Any
-    ) -> AsyncIterator[AsyncIterator[Any]]:
-        """Run the async generator ``fn(**kwargs)`` remotely; iterate what it yields.
+    ) -> AsyncIterator[StreamFrom]:
+        """Run the async generator ``fn(**kwargs)`` remotely; iterate what it yields
+        (``async for``, ``anext()``, or the peer project's ``await stream.receive()``).
         Leaving the block early cancels the remote generator. The generator runs at
         most a window of items (``DEVX_STREAM_WINDOW``) ahead of what is read here."""
         from .context import ack_every
@@ -299,7 +326,7 @@ class Portal:
         finished = False
         every = ack_every()
 
-        async def items() -> AsyncIterator[Any]:
+        async def items() -> AsyncGenerator[Any, None]:
             nonlocal finished
             unacked = 0
             while True:
@@ -318,7 +345,7 @@ class Portal:
                     raise unbox_error(msg.error)
 
         try:
-            yield items()
+            yield StreamFrom(items())
         finally:
             if not finished and cid in self.calls.pending:
                 await self._cancel_call(cid)
