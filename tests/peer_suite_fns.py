@@ -115,3 +115,7 @@ async def close_on_sentinel(ctx: devx.Context) -> list:
 async def count_to(n: int) -> AsyncIterator[int]:
     for i in range(n):
         yield i
+
+
+async def my_loglevel() -> str | None:
+    return devx.current_actor().loglevel

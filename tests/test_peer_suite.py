@@ -225,3 +225,21 @@ def test_open_stream_from_reads_with_receive():
         return got, early
 
     assert trio.run(main) == ([0, 1, 2], [0])
+
+
+def test_actor_loglevel_is_the_level_it_was_started_with():
+    """The peer's test_spawning checks ``current_actor().loglevel == level`` in a
+    ``run_in_actor(..., loglevel=level)`` child."""
+
+    async def main() -> list:
+        async with devx.open_nursery(loglevel="info") as an:
+            root = devx.current_actor().loglevel
+            with trio.fail_after(scaled(30)):
+                own = await an.run_in_actor(fns.my_loglevel, loglevel="cancel", name="own")
+                inherited = await an.run_in_actor(fns.my_loglevel, name="inherited")
+                got = [root, await own.result(), await inherited.result()]
+        async with devx.open_nursery() as an:
+            got.append(devx.current_actor().loglevel)
+        return got
+
+    assert trio.run(main) == ["info", "cancel", "info", None]

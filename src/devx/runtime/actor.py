@@ -305,6 +305,13 @@ class Actor:
         return self.config.debug_mode
 
     @property
+    def loglevel(self) -> str | None:
+        """The level this actor was started with, as given (``loglevel=`` of its
+        ``start_actor``/``run_in_actor``, else its tree's), None when none was: the
+        peer project's ``Actor.loglevel``."""
+        return self.config.loglevel
+
+    @property
     def msg_buffer_size(self) -> int:
         """The peer project's stream buffer size: here the stream window
         (``DEVX_STREAM_WINDOW``), how many unread items a receiver holds before its
