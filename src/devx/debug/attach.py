@@ -243,7 +243,7 @@ class AttachedIO:
         conn = self.conn
         if conn is not None and text:
             try:
-                proto.send(conn, proto.Out(text=text))
+                proto.send(conn, proto.Out(text=text, prompt=text.endswith(self.prompt)))
             except OSError:
                 self._lost("the client went away")
         return len(text)

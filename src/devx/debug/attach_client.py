@@ -236,6 +236,8 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
                     return "lost"
                 if isinstance(msg, proto.Out):
                     _say(msg.text)
+                    if msg.prompt:  # on screen now: a ctrl-c is a press at the prompt
+                        keys.prompt = True
                 elif isinstance(msg, proto.Read):
                     keys.prompt = stdin.wanted = True
                     out = stdin.due()

@@ -43,6 +43,9 @@ class Refused(msgspec.Struct, tag=True):
 
 class Out(msgspec.Struct, tag=True):
     text: str
+    # the text ends with the REPL's prompt: from then on a ctrl-c is a press at a
+    # prompt (its Read comes after, when pdb reads; the client must not wait for it)
+    prompt: bool = False
 
 
 class Line(msgspec.Struct, tag=True):
