@@ -119,3 +119,18 @@ async def count_to(n: int) -> AsyncIterator[int]:
 
 async def my_loglevel() -> str | None:
     return devx.current_actor().loglevel
+
+
+@devx.context
+async def cancel_self(ctx: devx.Context) -> None:
+    await ctx.started()
+    await ctx.cancel()
+    await trio.sleep_forever()
+
+
+@devx.context
+async def stream_then_fail(ctx: devx.Context) -> None:
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        await stream.send(1)
+        raise ValueError("callee failed while streaming")
