@@ -199,6 +199,21 @@ def test_ps_says_who_is_attached(proc_tree, rt):
     assert not list(rt.glob("attach-*"))  # key, socket, client note: gone with the tree
 
 
+def test_ps_names_a_root_waiting_for_its_client_before_any_spawn(proc_tree, rt):
+    """The root of an attach-mode tree pauses before its first spawn: its wait for a
+    client blocks its loop (and the task that writes the lock file). `devx ps` says
+    the root waits for `devx attach` (it said nobody holds the terminal)."""
+    script = Path(__file__).parent / "scripts" / "root_pause_first.py"
+    tree = proc_tree(script, DEVX_RUNTIME_DIR=str(rt), NO_COLOR="1", DEVX_ATTACH="1")
+    tree_says(tree, "waiting for `devx attach`")
+    said = "waiting for `devx attach`: root: pause at root_pause_first.py:14 in main()"
+    wait_until(lambda: said in devx_ps(rt), scaled(10), "devx ps naming the root")
+    got = attach_piped(rt, "c\n")
+    assert "attached to root" in got.stdout, got.stdout + got.stderr
+    assert tree.wait() == 0
+    assert "root resumed, y=2" in tree.output()[0]
+
+
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT="0.2")
     tree_says(tree, "waiting for `devx attach` (for 0.2 s)")

@@ -340,6 +340,9 @@ def serve(session: Any, what: str) -> AttachedIO | None:
         return None
     deadline = f" (for {io.timeout:g} s)" if io.timeout > 0 else ""
     _out(f"[devx] {actor.path}: {session.reason} at {what}: waiting for `devx attach`{deadline}\n")
+    blocks = getattr(session, "loop_blocks", None)
+    if blocks is not None:  # the root's wait blocks its loop: `devx ps` sees the hold
+        blocks()
     if not io.wait_client():
         io.close()
         _out(

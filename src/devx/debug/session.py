@@ -545,15 +545,20 @@ class Session:
         )
         if not self._tty_saved:  # (a crash's REPL after a stepping one: saved then)
             self._tty, self._tty_saved = terminal.save_tty(), True
-        if self._root_lock is not None and self.repl_thread == self._loop_thread:
-            # the root's REPL blocks its loop: `devx ps` meanwhile reads the file
-            lock_file.write_ahead(self._root_lock, after=PROMPT_FIRST_S)
+        self.loop_blocks(after=PROMPT_FIRST_S)  # (once the prompt is drawn)
         # a hold in an actor's first second: its telemetry may still be loading (the
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way
         # to the collector before the user reads the prompt, not a second later
         events.wait_ready(READY_WAIT)
         # the trace is visible while the user sits in the REPL
         events.flush_soon(0.5, after=PROMPT_FIRST_S)
+
+    def loop_blocks(self, after: float = 0.0) -> None:
+        """This thread is about to block (the REPL, or its wait for `devx attach`):
+        when that is the root's loop, its lock's state is written ``after`` seconds
+        from now for `devx ps` (the loop's own writer is stuck meanwhile)."""
+        if self._root_lock is not None and threading.get_ident() == self._loop_thread:
+            lock_file.write_ahead(self._root_lock, after=after)
 
     def _end_repl_span(self) -> None:
         """The REPL that was live ends without a release (a crash's REPL takes over
