@@ -134,3 +134,11 @@ async def stream_then_fail(ctx: devx.Context) -> None:
     async with ctx.open_stream() as stream:
         await stream.send(1)
         raise ValueError("callee failed while streaming")
+
+
+async def portal_actor_is_mine() -> list:
+    """The peer's test_inter_peer_cancellation logs ``portal.actor.aid.uid``."""
+    me = devx.current_actor()
+    async with devx.find_actor("root") as portal:
+        assert portal is not None
+        return [portal.actor is me, portal.actor.aid.uid == me.aid.uid]

@@ -288,3 +288,19 @@ def test_the_callees_error_is_raised_where_the_block_waits_for_it():
         "ContextCancelled", "the block's own error", True, False,
         1, "raised in the loop",
     ]  # fmt: skip
+
+
+def test_portal_actor_is_the_calling_actor():
+    """The peer's ``Portal.actor``: the actor calling through the portal (its own
+    process's), on a child's portal and on one found by discovery."""
+
+    async def main() -> tuple[bool, list]:
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(20)):
+                mine = portal.actor is devx.current_actor()
+                there = await portal.run(fns.portal_actor_is_mine)
+            await portal.cancel_actor()
+        return mine, there
+
+    assert trio.run(main) == (True, [True, True])

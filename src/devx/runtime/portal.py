@@ -27,6 +27,7 @@ from .ipc import CallTable, Channel, Mailbox, pack
 from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, StreamAck, Yield
 
 if TYPE_CHECKING:
+    from .actor import Actor
     from .child_record import ChildRecord
     from .context import Context
 
@@ -126,6 +127,14 @@ class Portal:
     def chan(self) -> Channel:
         """The channel to the actor (``chan.aid``: its id)."""
         return self.channel
+
+    @property
+    def actor(self) -> Actor:
+        """The peer project's ``Portal.actor``: this process's own actor (the one
+        calling through the portal), not the far one (that is ``chan.aid``)."""
+        from .actor import current_actor
+
+        return current_actor()
 
     async def _start(
         self,
