@@ -121,21 +121,6 @@ async def my_loglevel() -> str | None:
     return devx.current_actor().loglevel
 
 
-@devx.context
-async def cancel_self(ctx: devx.Context) -> None:
-    await ctx.started()
-    await ctx.cancel()
-    await trio.sleep_forever()
-
-
-@devx.context
-async def stream_then_fail(ctx: devx.Context) -> None:
-    await ctx.started()
-    async with ctx.open_stream() as stream:
-        await stream.send(1)
-        raise ValueError("callee failed while streaming")
-
-
 async def portal_actor_is_mine() -> list:
     """The peer's test_inter_peer_cancellation logs ``portal.actor.aid.uid``."""
     me = devx.current_actor()

@@ -245,51 +245,6 @@ def test_actor_loglevel_is_the_level_it_was_started_with():
     assert trio.run(main) == ["info", "cancel", "info", None]
 
 
-def test_the_callees_error_is_raised_where_the_block_waits_for_it():
-    """The peer's test_peer_canceller: ``await ctx.result()`` (or a stream's
-    ``receive()``) inside the block raises the callee's error or its cancel by someone
-    else right there, so the block can catch it and raise its own error, which is what
-    leaves the block (before: the block was cancelled, trio.Cancelled, and the callee's
-    error raised at its exit whatever the block did)."""
-
-    async def main() -> list:
-        seen: list = []
-        async with devx.open_nursery() as an:
-            portal = await _worker(an)
-            with trio.fail_after(scaled(30)):
-                for fn in (fns.fail_after_started, fns.cancel_self):
-                    try:
-                        async with portal.open_context(fn) as (ctx, _):
-                            try:
-                                await ctx.result()
-                            except devx.RemoteActorError as err:  # a ContextCancelled too
-                                seen.append(type(err).__name__)
-                                raise RuntimeError("the block's own error") from err
-                    except RuntimeError as err:
-                        seen.append(str(err))
-                        seen.append(ctx.maybe_error is err.__cause__)
-                        seen.append(ctx.cancelled_caught)
-                # a stream's receive, the same
-                with pytest.raises(devx.RemoteActorError) as info:
-                    async with portal.open_context(fns.stream_then_fail) as (ctx, _):
-                        async with ctx.open_stream() as stream:
-                            try:
-                                async for msg in stream:
-                                    seen.append(msg)
-                            except devx.RemoteActorError:
-                                seen.append("raised in the loop")
-                                raise
-                assert info.value.boxed_type is ValueError
-            await portal.cancel_actor()
-        return seen
-
-    assert trio.run(main) == [
-        "RemoteActorError", "the block's own error", True, False,
-        "ContextCancelled", "the block's own error", True, False,
-        1, "raised in the loop",
-    ]  # fmt: skip
-
-
 def test_portal_actor_is_the_calling_actor():
     """The peer's ``Portal.actor``: the actor calling through the portal (its own
     process's), on a child's portal and on one found by discovery."""

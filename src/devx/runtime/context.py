@@ -407,11 +407,10 @@ class Context:
         elif isinstance(msg, Error):
             self._final = msg
             self._remote_error = unbox_error(msg.error)
-            # as in the peer: the callee's outcome does not interrupt a block whose
-            # task waits for it (result() returns the acknowledgement of this side's
-            # own cancel and raises any other error, a stream receive raises it, so
-            # the block may catch it there); else it cancels the block
-            if self._scope is not None and not self._opener_reads:
+            # as in the peer: the acknowledgement of this side's own cancel does not
+            # interrupt a block that waits for it (result() returns it, a stream
+            # receive raises it); anything else cancels the block
+            if self._scope is not None and not (self._opener_reads and self.cancel_acked):
                 self._scope.cancel()
         if self._waiting:
             self._wake()
@@ -655,11 +654,10 @@ class Context:
             return value
         if self._stream_closed():
             raise StreamClosed(f"the stream of {self._where()} was closed while receiving")
-        if self._remote_error is not None and not self._peer_ended:
-            # the callee's error or cancel, handed to its reader (the peer's rule): raised
-            # here; the acknowledgement of this side's own cancel is reaped quietly
-            # where the caller's block ends
-            raise self._remote_error
+        if self.cancel_acked and not self._peer_ended:
+            # the acknowledgement of this side's own cancel, handed to its reader:
+            # raised, and reaped quietly where the caller's block ends (the peer's rule)
+            raise self._remote_error  # type: ignore[misc]
         self._saw_end = True
         raise trio.EndOfChannel
 
