@@ -134,7 +134,7 @@ class _Keys:
         self.sock: socket.socket | None = None
         self.detach = False
         self.leaving = False
-        self.prompt = False  # the REPL asked for a line (Read) not yet sent
+        self.prompt = False  # its prompt is on screen (Out.prompt), no line sent since
         self.path, self.pid = "", 0  # the REPL attached to
 
     def on_int(self, signum: int, frame: Any) -> None:
@@ -239,7 +239,9 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
                     if msg.prompt:  # on screen now: a ctrl-c is a press at the prompt
                         keys.prompt = True
                 elif isinstance(msg, proto.Read):
-                    keys.prompt = stdin.wanted = True
+                    # (not a prompt on screen: the Read comes after the prompt's
+                    # text, maybe after the line typed at it, which it then asks for)
+                    stdin.wanted = True
                     out = stdin.due()
                 elif isinstance(msg, proto.Done):  # switched: `switch` in that REPL
                     return msg.how if msg.how in ("switched", "quit") else "done"
