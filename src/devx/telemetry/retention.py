@@ -25,6 +25,7 @@ import os
 import stat
 import time
 
+from ..core.own_files import own_regular_files
 from .config import SUFFIX
 
 BUSY_S = 86400.0  # written to this recently: never removed, whatever the count says
@@ -49,28 +50,16 @@ def prune(
         st = os.lstat(directory)
     except OSError:
         return []
-    me = os.geteuid()
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != me:
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
         return []
     now = time.time() if now is None else now
     # (mtime, path, real path); a listed file is a regular file, not a symlink, so its
     # real path is the directory's plus its name: one realpath for the whole pass
-    files: list[tuple[float, str, str]] = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
     real_dir = os.path.realpath(directory)
-    for name in names:
-        if not name.endswith(SUFFIX):
-            continue
-        path = os.path.join(directory, name)
-        try:
-            fst = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(fst.st_mode) and fst.st_uid == me:
-            files.append((fst.st_mtime, path, os.path.join(real_dir, name)))
+    files: list[tuple[float, str, str]] = [
+        (fst.st_mtime, path, os.path.join(real_dir, name))
+        for name, path, fst in own_regular_files(directory, lambda n: n.endswith(SUFFIX))
+    ]
     files.sort(reverse=True)  # newest first
     spare_real = os.path.realpath(spare) if spare else None
     if spare and spare_real not in {real for _, _, real in files}:

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from ...core import settings
+from ...core.own_files import own_regular_files
 
 LOG_DIR = "/tmp"
 END_MARKER = "===== end devx stack dump"
@@ -79,20 +80,11 @@ def prune_logs(keep_days: float, now: float | None = None) -> list[str]:
     if keep_days <= 0:
         return []
     now = time.time() if now is None else now
-    me, removed = os.geteuid(), []
-    try:
-        names = os.listdir(LOG_DIR)
-    except OSError:
-        return []
-    for name in names:
-        if not (name.startswith(LOG_PREFIX) and name.endswith(LOG_SUFFIX)):
-            continue
-        path = os.path.join(LOG_DIR, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_uid == me and now - st.st_mtime > keep_days * 86400:
+    removed = []
+    for _, path, st in own_regular_files(
+        LOG_DIR, lambda n: n.startswith(LOG_PREFIX) and n.endswith(LOG_SUFFIX)
+    ):
+        if now - st.st_mtime > keep_days * 86400:
             with contextlib.suppress(OSError):
                 os.unlink(path)
                 removed.append(path)
