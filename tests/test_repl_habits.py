@@ -456,3 +456,16 @@ def test_a_crash_reached_by_stepping_in_the_root_is_shown_as_a_crash(repl, tmp_p
         if log["event_name"] == schema.REPL_REENTERED
     ]
     assert reentered == ["crash"]
+    # the timeline shows the hold's two REPLs, the second a crash's, not a re-entry
+    shown = subprocess.run(
+        [sys.executable, "-m", "devx.cli", "timeline", "--width", "200", str(trace)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    src = (EXAMPLES / "root_step_into_crash.py").read_text().splitlines()
+    at = {k: 1 + next(i for i, t in enumerate(src) if k in t) for k in ("devx.pause()", "//")}
+    assert f"REPL at root_step_into_crash.py:{at['devx.pause()']} in main()" in shown, shown
+    assert f"then crashed: REPL at root_step_into_crash.py:{at['//']} in share()" in shown, shown
+    assert "re-entered" not in shown, shown

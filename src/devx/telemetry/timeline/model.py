@@ -144,6 +144,10 @@ class Hold:
     held_span: Record | None = None
     repl: Record | None = None
     reentries: int = 0  # pauses of the holding task inside this hold
+    # the holding task crashed inside the hold (reached by stepping, or with no REPL
+    # open): its post-mortem is a REPL of its own, a crash's, in the same hold
+    crashed: bool = False
+    crash_repl: Record | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -154,6 +158,18 @@ def _key(root_uid: str, attrs: Mapping[str, Any]) -> HoldKey | None:
 
 def _reason(attrs: Mapping[str, Any]) -> str:
     return str(attrs.get(schema.REASON) or "?")
+
+
+def _is_crash(attrs: Mapping[str, Any]) -> bool:
+    return attrs.get(schema.REASON) == schema.HOLD_CRASH
+
+
+def crash_text(h: Hold) -> str:
+    """``then crashed: REPL at demo.py:9 in share()`` for a hold whose task crashed
+    inside it; empty for any other hold."""
+    if not (h.crashed or h.crash_repl is not None):
+        return ""
+    return "then crashed" + (f": {repl_text(h.crash_repl)}" if h.crash_repl is not None else "")
 
 
 def _how(attrs: Mapping[str, Any]) -> str | None:
@@ -243,7 +259,10 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
                 if key is not None:
                     by_key[key] = h
             if name == schema.REPL_SPAN:
-                h.repl = h.repl or s
+                if h.repl is None:
+                    h.repl = s
+                elif h.crash_repl is None and _is_crash(a) and not _is_crash(h.repl["attributes"]):
+                    h.crash_repl = s
                 continue
             if h.held_span is not None:
                 continue
@@ -259,7 +278,11 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
         if p.name == schema.REPL_REENTERED:
             key = _key(p.root_uid, p.attrs)
             if key is not None and key in by_key:
-                by_key[key].reentries += 1
+                h = by_key[key]
+                if _is_crash(p.attrs) and h.reason != schema.HOLD_CRASH:
+                    h.crashed = True  # not a re-entry: the hold's second, crash REPL
+                else:
+                    h.reentries += 1
 
     # a holder gone with its hold: how it died, from its parent's exit record (a
     # process exits once, so its path and pid name the one exit that matters)

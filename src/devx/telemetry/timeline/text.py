@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ...core import schema
-from .model import ActorRow, EventRow, Hold, exit_text, how_text, repl_text
+from .model import ActorRow, EventRow, Hold, crash_text, exit_text, how_text, repl_text
 from .session import Session, build
 from .source import Loaded, Trace
 
@@ -179,6 +179,8 @@ def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
             notes.append("no REPL")
         if h.reentries:
             notes.append(f"re-entered {_times(h.reentries)}")
+        if crashed := crash_text(h):
+            notes.append(crashed)
         for n in h.notes:
             warn = n.startswith(("holder died", "OVERLAPS", "no release"))
             notes.append(st.paint(n, _RED if warn else _DIM))
