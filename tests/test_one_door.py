@@ -207,6 +207,37 @@ def test_three_ctrl_c_end_a_tree_whose_child_is_stuck_in_sync_code(repl, tmp_pat
     assert_fits(text)  # the banner, its hint, the ctrl-c lines
 
 
+def test_three_ctrl_c_drop_a_childs_step_that_returns_later(repl, tmp_path):
+    """The child holding the terminal steps over sync code that blocks its loop for a
+    while, not forever: three ctrl-c end the tree, and when the blocking call returns
+    the step is dropped (no prompt comes back on the way out, nothing is written
+    under one) and the child takes the cancel by itself, not by SIGTERM/SIGKILL."""
+    pidfile, go = tmp_path / "pids", tmp_path / "go"
+    r = repl("door_stuck_child.py", "holder", str(pidfile), str(go))
+    r.expect(banner("PAUSE", "stuck", "root/stuck"))
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    r.child.sendline("n")
+    r.prompt()
+    r.child.sendline("n")  # over a call that blocks the loop until `go` shows up
+    r.saw("stuck blocks its loop")
+    wait_until(pidfile.exists, scaled(10), "the pids of the tree")
+    pids = [int(p) for p in pidfile.read_text().split()]
+    for _ in range(3):
+        r.child.sendintr()
+        r.expect_exact("[devx] ctrl-c: no prompt is on screen; the terminal is held by root/stuck")
+    go.touch()
+    r.expect_exact(SANE, timeout=scaled(20))
+    r.expect_exact("KeyboardInterrupt")
+    assert r.finish() != 0
+    text = r.log.getvalue()
+    after = text[text.rindex("no prompt is on screen") :]
+    assert PROMPT not in after, f"a prompt came back on the way out:\n{after}"
+    assert len(_banners(text)) == 1, "no REPL opens on the way out"
+    assert "SIGTERM" not in text and "SIGKILL" not in text, text
+    left = set(pids) & devx_actor_pids()
+    assert not left, f"actors left running: {sorted(left)}"
+
+
 def test_press_sockets_of_dead_roots_are_removed():
     """A root killed before it removed its press socket leaves the file: the next
     debug root removes it (nobody is bound to it), not a live tree's."""

@@ -8,15 +8,18 @@ busy loop: no trio checkpoint), as one ctrl-c with no REPL would. Modes:
   pauses and its user steps (`n`) over a long trio sleep (no prompt on screen).
 
 Three ctrl-c within 2 s end the tree: the stuck child cannot take the cancel, so it
-is SIGTERMed after the grace (then SIGKILLed), with a line naming it.
+is SIGTERMed after the grace (then SIGKILLed), with a line naming it. Given GO_FILE,
+the holder's blocking call returns once that file shows up: its step is dropped (no
+prompt comes back on the way out) and the child takes the cancel by itself.
 
-    python examples/debugging/door_stuck_child.py holder|bystander [PIDFILE]
+    python examples/debugging/door_stuck_child.py holder|bystander [PIDFILE [GO_FILE]]
 """
 
 import os
 import sys
 import termios
 import time
+from functools import partial
 
 import trio
 
@@ -28,9 +31,14 @@ def pid() -> int:
     return os.getpid()
 
 
-def block_forever() -> None:
+def block_forever(go: str) -> None:
     print(f"stuck blocks its loop (pid {os.getpid()})", flush=True)
-    time.sleep(1000)
+    if not go:
+        time.sleep(1000)
+        return
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    print("stuck unblocked", flush=True)
 
 
 def spin_forever() -> None:
@@ -39,9 +47,10 @@ def spin_forever() -> None:
         pass
 
 
-async def stuck() -> None:
+async def stuck(go: str) -> None:
     await devx.pause()
-    block_forever()
+    block_forever(go)
+    print("stuck goes on", flush=True)  # where a step over the call stops
 
 
 async def nap() -> None:
@@ -63,7 +72,7 @@ async def wait_and_pause() -> None:
     await devx.pause()
 
 
-async def main(mode: str, pidfile: str) -> None:
+async def main(mode: str, pidfile: str, go: str) -> None:
     first, second = ("stuck", "waiter") if mode == "holder" else ("busy", "stepper")
     try:
         async with devx.open_nursery(debug_mode=True) as an:
@@ -74,7 +83,7 @@ async def main(mode: str, pidfile: str) -> None:
                     f.write(f"{os.getpid()} {await one.run(pid)} {await two.run(pid)}\n")
             async with trio.open_nursery() as nursery:
                 if mode == "holder":
-                    nursery.start_soon(one.run, stuck)
+                    nursery.start_soon(partial(one.run, stuck, go=go))
                     nursery.start_soon(two.run, wait_and_pause)
                 else:
                     nursery.start_soon(one.run, spin_forever)
@@ -87,4 +96,4 @@ async def main(mode: str, pidfile: str) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")
+    trio.run(main, sys.argv[1], *[*sys.argv[2:4], "", ""][:2])

@@ -105,6 +105,12 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
         _say_waiting(actor, state, holder=f"{actor.path} (pid {actor.pid})")
         if not actor.is_root:
             _report_press(actor, live)
+            if _count_press():
+                # the root ends the tree on this same press, but its answer (the lock
+                # closed) reaches this actor only through its loop, which the step may
+                # keep blocked until it stops at its next line: without dropping the
+                # step here, that stop opened a prompt the teardown then SIGKILLed
+                live.abandon()
         elif _count_press():
             live.abandon()
             _close_soon(actor)
