@@ -70,6 +70,20 @@ def test_repl_fixture_around_the_repl(repl):
     assert r.finish() != 0
 
 
+def test_a_peer_style_repl_fixture_gets_the_repl_and_the_box(repl):
+    """The peer project calls a factory fixture as ``fixture(repl=, maybe_bxerr=)``
+    (its test_crash_handler_cms): the REPL it gets is the one that runs (the prompt
+    it set shows), the box holds the error. Before: TypeError, missing 'repl'."""
+    r = repl("sync/crash_main.py", "peer-fixture")
+    r.expect_exact("fixture got a PdbREPL for ValueError(")
+    r.expect(CRASH)
+    r.expect_exact("(Pdb+ fixture) ")
+    r.child.sendline("c")
+    r.expect_exact("fixture exited")
+    r.expect("ValueError: invalid literal")
+    assert r.finish() != 0
+
+
 def test_quit_leaves_the_repl_and_raises(repl):
     r = repl("sync/crash_main.py")
     r.expect(CRASH)
@@ -249,6 +263,43 @@ def test_repl_fixture_factory_and_skip(capsys):
         boom()
     assert log == ["in", "out", "in", "out"]
     assert capsys.readouterr().out.count(">>> devx CRASH") == 1  # the second was skipped
+
+
+@pytest.mark.parametrize("raise_on_exit", [True, [Boom], False])
+def test_repl_fixture_called_with_the_peers_keywords(capsys, raise_on_exit):
+    """The peer's fixture signature ``(repl, maybe_bxerr=None, ...)``, one that takes
+    only some of them, and one taking ``**kw``: each gets what it names; yielding
+    False skips the REPL; raise_on_exit decides as without a fixture."""
+    seen: list[tuple[str, object, object]] = []
+
+    @contextmanager
+    def peer(repl, maybe_bxerr=None, enter_repl=True):
+        seen.append(("peer", repl, maybe_bxerr))
+        yield False
+
+    @contextmanager
+    def box_only(maybe_bxerr):
+        seen.append(("box_only", None, maybe_bxerr))
+        yield False
+
+    @contextmanager
+    def any_kw(**kw):
+        seen.append(("any_kw", kw.get("repl"), kw.get("maybe_bxerr")))
+        yield False
+
+    for fixture in (peer, box_only, any_kw):
+        try:
+            with open_crash_handler(raise_on_exit=raise_on_exit, repl_fixture=fixture) as box:
+                boom()
+        except Boom as err:
+            assert raise_on_exit is not False and err is box.value
+        else:
+            assert raise_on_exit is False
+        assert isinstance(box.value, Boom) and box.raise_on_exit == raise_on_exit
+        assert seen[-1][0] == fixture.__name__ and seen[-1][2] is box
+    assert isinstance(seen[0][1], devx.debug.PdbREPL) and seen[1][1] is None
+    assert isinstance(seen[2][1], devx.debug.PdbREPL)
+    assert ">>> devx" not in capsys.readouterr().out  # every fixture skipped the REPL
 
 
 def test_inside_an_actor_thread_it_takes_the_tree_lock(capsys):

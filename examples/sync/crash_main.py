@@ -1,7 +1,7 @@
 """A sync main() wrapped in open_crash_handler, no trio.run() anywhere: a crash
 opens a post-mortem REPL at the raising frame.
 
-    python crash_main.py [swallow | ignore | only-keyerror | fixture | fixture-skip]
+    python crash_main.py [swallow|ignore|only-keyerror|fixture|fixture-skip|peer-fixture]
 """
 
 import sys
@@ -24,6 +24,16 @@ def announce(enter: bool) -> Iterator[bool]:
     print("fixture exited", flush=True)
 
 
+@contextmanager
+def peer_style(repl: Any, maybe_bxerr: Any = None) -> Iterator[bool]:
+    """A fixture written for the peer project: called with the REPL about to run and
+    the handler's box (whose value is the error)."""
+    repl.prompt = "(Pdb+ fixture) "  # the very REPL that runs: its prompt shows
+    print(f"fixture got a {type(repl).__name__} for {maybe_bxerr.value!r}", flush=True)
+    yield True
+    print("fixture exited", flush=True)
+
+
 def main(mode: str) -> None:
     options: dict[str, Any] = {
         "": {},
@@ -32,6 +42,7 @@ def main(mode: str) -> None:
         "only-keyerror": {"raise_on_exit": [KeyError]},
         "fixture": {"repl_fixture": announce(True)},
         "fixture-skip": {"repl_fixture": announce(False)},
+        "peer-fixture": {"repl_fixture": peer_style},
     }[mode]
     with open_crash_handler(**options) as box:
         port = load_port("host=localhost\nport=eighty")

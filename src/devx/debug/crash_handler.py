@@ -12,6 +12,7 @@ telemetry events as the async paths (``exception``/``devx.crash``, ``devx.repl``
 from __future__ import annotations
 
 import bdb
+import inspect
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
@@ -29,7 +30,7 @@ from .waiters import code_location
 __tracebackhide__ = True
 
 
-ReplFixture = AbstractContextManager[Any] | Callable[[], AbstractContextManager[Any]]
+ReplFixture = AbstractContextManager[Any] | Callable[..., AbstractContextManager[Any]]
 
 
 class BoxedMaybeException:
@@ -78,7 +79,7 @@ class CrashHandler(AbstractContextManager[BoxedMaybeException]):
         self.box.value = exc
         if _passes_through(exc, self.ignore):
             return False  # untouched: no REPL, re-raised as is
-        crash_repl_sync(exc, tb, repl_fixture=self.repl_fixture)
+        crash_repl_sync(exc, tb, repl_fixture=self.repl_fixture, box=self.box)
         return not _reraise(exc, self.raise_on_exit)
 
 
@@ -102,7 +103,10 @@ def open_crash_handler(
     ``raise_on_exit`` is true, or is one of its types when it is a sequence; else
     swallowed. ``repl_fixture`` is a context manager (or a factory of one) entered
     around the REPL: when it yields a false value other than ``None``, the REPL is
-    skipped. ``as box`` binds a :class:`BoxedMaybeException`.
+    skipped. A factory is called as the peer project calls its fixture,
+    ``repl_fixture(repl=<the PdbREPL about to run>, maybe_bxerr=<the box>)``, with
+    those of the two keywords its signature takes (none: called bare).
+    ``as box`` binds a :class:`BoxedMaybeException`.
     """
     return CrashHandler(catch, ignore, hide_tb, repl_fixture, raise_on_exit)
 
@@ -129,18 +133,19 @@ def crash_repl_sync(
     tb: TracebackType | None,
     *,
     repl_fixture: ReplFixture | None = None,
+    box: BoxedMaybeException | None = None,
 ) -> None:
     """The synchronous twin of :func:`devx.debug.post_mortem.crash_repl`: record
     the crash, take the lock, show the error and open the REPL at the raising frame."""
     tb = user_tb(tb if tb is not None else exc.__traceback__)
     actor = current_actor(err_on_no_runtime=False)
     if actor is not None:
-        _crash_repl(exc, tb, actor.lineage_attrs(), repl_fixture)
+        _crash_repl(exc, tb, actor.lineage_attrs(), repl_fixture, box)
         return
     # no runtime: the process is a one-actor tree of its own for telemetry
     telemetry = hooks.process_telemetry()
     try:
-        _crash_repl(exc, tb, telemetry.lineage_attrs(), repl_fixture)
+        _crash_repl(exc, tb, telemetry.lineage_attrs(), repl_fixture, box)
     finally:
         telemetry.close(outcome="crashed")
 
@@ -150,16 +155,22 @@ def _crash_repl(
     tb: TracebackType | None,
     attrs: dict[str, Any],
     repl_fixture: ReplFixture | None,
+    box: BoxedMaybeException | None,
 ) -> None:
     events.exception(exc, handler="open_crash_handler", **attrs)
-    with _fixture(repl_fixture) as go:
+    repl: Any = None
+    if repl_fixture is not None and "repl" in _fixture_keywords(repl_fixture):
+        from .repl import mk_pdb
+
+        repl = mk_pdb()  # the fixture gets the very REPL that runs
+    with _fixture(repl_fixture, repl=repl, maybe_bxerr=box) as go:
         if go is not None and not go:
             return
         session = _open_session(tb)
         if session is None:
             return
         try:
-            show_and_interact(session, exc, tb, no_repl="no REPL")
+            show_and_interact(session, exc, tb, no_repl="no REPL", repl=repl)
         finally:
             session.release()
 
@@ -182,12 +193,32 @@ def _open_session(tb: TracebackType | None) -> Session | BareSession | None:
         return BareSession(schema.HOLD_CRASH)
 
 
+def _fixture_keywords(fixture: ReplFixture) -> set[str]:
+    """Which of the peer's two keywords (``repl``, ``maybe_bxerr``) a fixture factory
+    takes: those it names, both when it takes ``**kwargs``, none for a context
+    manager given as is or a callable whose signature cannot be read."""
+    if hasattr(fixture, "__enter__"):
+        return set()
+    try:
+        params = inspect.signature(fixture).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return {"repl", "maybe_bxerr"}
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return named & {"repl", "maybe_bxerr"}
+
+
 @contextmanager
-def _fixture(fixture: ReplFixture | None) -> Iterator[Any]:
+def _fixture(fixture: ReplFixture | None, **offered: Any) -> Iterator[Any]:
     if fixture is None:
         yield None
         return
-    cm = fixture if hasattr(fixture, "__enter__") else fixture()
+    if hasattr(fixture, "__enter__"):
+        cm = fixture
+    else:
+        wanted = _fixture_keywords(fixture)
+        cm = fixture(**{k: v for k, v in offered.items() if k in wanted})
     with cm as go:  # type: ignore[union-attr]
         yield go
 

@@ -129,11 +129,17 @@ async def crash_repl(
 
 
 def show_and_interact(
-    session: Any, exc: BaseException, tb: TracebackType | None, *, no_repl: str
+    session: Any,
+    exc: BaseException,
+    tb: TracebackType | None,
+    *,
+    no_repl: str,
+    repl: Any = None,
 ) -> None:
     """With the lock held by ``session``: the banner, the error, then the REPL at the
     raising frame (or, without a terminal, ``no_repl`` and back). Shared by the async
-    crash path and the sync crash handlers; the caller releases the session."""
+    crash path and the sync crash handlers; the caller releases the session. ``repl``:
+    the PdbREPL to run when the session has none yet (made here when not given)."""
     first = _first_line(exc)  # (none for a bare `assert` or `raise RuntimeError`)
     what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     banner = session.announce(what)
@@ -158,7 +164,7 @@ def show_and_interact(
             return
     pdb = session.pdb
     if pdb is None:
-        pdb = mk_pdb()
+        pdb = repl if repl is not None else mk_pdb()
         door.bind(pdb, session)
         if attached is not None:
             attached.write(banner + text)
