@@ -127,3 +127,17 @@ async def portal_actor_is_mine() -> list:
     async with devx.find_actor("root") as portal:
         assert portal is not None
         return [portal.actor is me, portal.actor.aid.uid == me.aid.uid]
+
+
+@devx.context
+async def cancel_self(ctx: devx.Context) -> None:
+    await ctx.started()
+    await ctx.cancel()
+    await trio.sleep_forever()
+
+
+@devx.context
+async def fail_after_a_while(ctx: devx.Context, delay: float) -> None:
+    await ctx.started()
+    await trio.sleep(delay)
+    raise ValueError("callee failed later")

@@ -259,3 +259,60 @@ def test_portal_actor_is_the_calling_actor():
         return mine, there
 
     assert trio.run(main) == (True, [True, True])
+
+
+async def _outcome_arrived(ctx: devx.Context) -> None:
+    """Wait, shielded from the block's cancellation, until the callee's outcome is
+    here: the block then asks for it after it came (the order a race could give)."""
+    with trio.CancelScope(shield=True):
+        while not ctx.has_outcome:
+            await trio.sleep(0.01)
+
+
+def test_result_raises_the_callees_error_in_the_block():
+    """The peer's test_peer_canceller: ``await ctx.result()`` inside the block raises
+    the callee's error (or a cancel asked by another actor) whether it came while
+    result() waited or before result() was called, so the block can catch it and
+    raise its own error, which is what leaves the block. Before: trio.Cancelled in
+    result() and the callee's error at the block's exit, whatever the block did."""
+
+    async def block_catches(portal: devx.Portal, fn, before: bool, **kw) -> list:
+        seen: list = []
+        try:
+            async with portal.open_context(fn, **kw) as (ctx, _):
+                if before:
+                    await _outcome_arrived(ctx)
+                try:
+                    await ctx.wait_for_result(hide_tb=False)
+                except devx.RemoteActorError as err:  # a ContextCancelled too
+                    seen.append(type(err).__name__)
+                    raise RuntimeError("the block's own error") from err
+        except RuntimeError as err:
+            seen += [str(err), ctx.maybe_error is err.__cause__, ctx.cancelled_caught]
+        return seen
+
+    async def main() -> list:
+        got: list = []
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(30)):
+                for before in (False, True):
+                    got.append(await block_catches(portal, fns.fail_after_started, before))
+                    got.append(await block_catches(portal, fns.cancel_self, before))
+                    got.append(
+                        await block_catches(portal, fns.fail_after_a_while, before, delay=0.2)
+                    )
+                # a block waiting elsewhere is cancelled, the error raised at its exit
+                with pytest.raises(devx.RemoteActorError) as info:
+                    async with portal.open_context(fns.fail_after_started) as (ctx, _):
+                        await trio.sleep_forever()
+                got.append([info.value.boxed_type is ValueError, ctx.cancelled_caught])
+            await portal.cancel_actor()
+        return got
+
+    blk = ["the block's own error", True, False]
+    assert trio.run(main) == [
+        ["RemoteActorError", *blk], ["ContextCancelled", *blk], ["RemoteActorError", *blk],
+        ["RemoteActorError", *blk], ["ContextCancelled", *blk], ["RemoteActorError", *blk],
+        [True, True],
+    ]  # fmt: skip

@@ -680,27 +680,52 @@ class Context:
         except ChannelClosed:
             pass
 
-    async def result(self) -> Any:
+    async def result(self, *, hide_tb: bool = True) -> Any:
         """Caller: wait for the callee's return value (its error is raised as
         :class:`RemoteActorError`). After this side's own :meth:`cancel`, once the
         callee acknowledged it, the :class:`ContextCancelled` is returned, not
         raised (the peer project's rule: a cancel one asked for is reaped quietly),
         and with no cancellation point: in the block, the code after this call
         runs even when the acknowledgement cancelled the block (up to its next
-        checkpoint), as in the peer."""
+        checkpoint), as in the peer. Inside the block, the callee's error (or a
+        cancel asked by another actor) is raised here whether it came before or
+        during this call, not the block's cancellation (the peer's rule: the block
+        may catch it). ``hide_tb`` is the peer's option (tracebacks are not hidden)."""
         if self.side != "caller":
             raise ContextError(
                 f"result() called by the callee of {self._where()}: the callee's "
                 "result is what its function returns"
             )
         if not self.cancel_acked:
-            await self._wait(self._over, reads=True)
+            try:
+                await self._wait(self._over, reads=True)
+            except trio.Cancelled:
+                err = self._remote_error
+                if err is not None and not self.cancel_acked and self._cancelled_by_callee():
+                    # the block was cancelled by the callee's error: that error is
+                    # what this wait ends with (whenever it came), as in the peer
+                    raise err from None
+                raise
         if self.cancel_acked:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return self._remote_error
         return await self._outcome()
 
     wait_for_result = result
+
+    def _cancelled_by_callee(self) -> bool:
+        """Caller: the current task runs inside this context's block, which the
+        callee's outcome cancelled (the opener's task, or a task of a nursery it
+        opened: trio delivers the block's cancel to both)."""
+        if self._scope is None or not self._scope.cancel_called or self._done:
+            return False
+        task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
+        while task is not None:
+            if task is self._opener:
+                return True
+            nursery = task.parent_nursery
+            task = nursery.parent_task if nursery is not None else None
+        return False
 
     def _typed(self, value: Any, what: str) -> Any:
         return payload.incoming(
