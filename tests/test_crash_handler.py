@@ -162,6 +162,19 @@ def test_click_app_pdb_from_the_environment():
     assert ok.returncode == 0 and "ratio = 0.75" in ok.stdout
 
 
+@pytest.mark.parametrize("var", ["DEVX_CANCEL_GRACE", "DEVX_ATTACH"])
+def test_a_bad_setting_is_refused_at_the_handlers_entry(var):
+    """A malformed DEVX_* variable is refused where the handler opens, before the
+    block runs, with the line naming it: not at the crash, chained to the user's
+    error by the REPL's own checks (telemetry silently off, twice said)."""
+    out = run_plain("sync/crash_main.py", **{var: "3s"})
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"devx.core.settings.SettingsError: {var}='3s': expected"), out.stderr
+    assert "During handling" not in out.stderr and "disabled for this crash" not in out.stderr
+    assert ">>> devx" not in out.stdout and "port" not in out.stdout
+
+
 def test_ignored_types_pass_through_untouched():
     out = run_plain("sync/crash_main.py", "ignore")
     assert out.returncode == 1

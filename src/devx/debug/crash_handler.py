@@ -65,6 +65,10 @@ class CrashHandler(AbstractContextManager[BoxedMaybeException]):
         self.box = BoxedMaybeException(raise_on_exit)
 
     def __enter__(self) -> BoxedMaybeException:
+        # a bad DEVX_* value is refused here, before the block runs, as a root refuses
+        # it at open: not in the middle of the crash this handler is for (the REPL's
+        # attach check raised it chained to the user's error, telemetry went off)
+        settings.current()
         return self.box
 
     def __exit__(
