@@ -324,3 +324,20 @@ def test_an_unusable_runtime_directory_is_named_with_what_to_do(tmp_path: Path, 
             [PY, "-m", "devx", *args], env=env, capture_output=True, text=True, timeout=scaled(30)
         )
         assert said in got.stderr and "DEVX_RUNTIME_DIR" in got.stderr, (args, got.stderr)
+
+
+@pytest.mark.parametrize("args", [["ps"], ["dump", "hidden"], ["attach"]])
+def test_a_bad_setting_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """A malformed DEVX_* variable: the command says which, in one line (exit 2),
+    where it died of a SettingsError traceback."""
+    import subprocess
+
+    env = {**os.environ, "DEVX_RUNTIME_DIR": str(tmp_path), "DEVX_CANCEL_GRACE": "3s"}
+    got = subprocess.run(
+        [PY, "-m", "devx", *args], env=env, capture_output=True, text=True, timeout=scaled(30)
+    )
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.splitlines() == [
+        "devx: DEVX_CANCEL_GRACE='3s': expected a finite number of seconds > 0 (e.g. 3 or 0.5)"
+        " (`devx settings --check` validates them all)"
+    ], got.stderr

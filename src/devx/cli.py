@@ -663,10 +663,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from devx.core.settings import SettingsError
+
     try:
         return int(func(args))
     except KeyboardInterrupt:
         return 130
+    except SettingsError as exc:  # a bad DEVX_* value: one line, not a traceback
+        _err(f"{exc} (`devx settings --check` validates them all)")
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":
