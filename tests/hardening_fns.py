@@ -11,6 +11,12 @@ import trio
 import devx
 
 
+async def pid_then_wait() -> AsyncIterator[int]:
+    """Yield this actor's pid, then wait (in trio) until cancelled."""
+    yield os.getpid()
+    await trio.sleep_forever()
+
+
 async def blocked_stream() -> AsyncIterator[int]:
     """Yield this actor's pid, then block its loop in sync code for good."""
     yield os.getpid()

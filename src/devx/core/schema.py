@@ -65,6 +65,7 @@ ACTOR_SPAWN = "devx.actor.spawn"
 ACTOR_EXIT = "devx.actor.exit"
 ACTOR_CANCEL_REQUESTED = "devx.actor.cancel_requested"
 CANCEL_REASON = "devx.actor.cancel_reason"
+CANCELLED_BY_SIGTERM = "SIGTERM"  # the cancel reason of an actor a SIGTERM ended (root or child)
 CHILD_PATH = "devx.child.path"
 CHILD_PID = "devx.child.pid"
 CHILD_EXIT_CODE = "devx.child.exit_code"

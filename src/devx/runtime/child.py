@@ -17,7 +17,7 @@ import traceback
 import msgspec
 import trio
 
-from ..core import settings
+from ..core import schema, settings
 from . import console, ipc, lifeline, registry
 from . import log as runtime_log
 from .actor import Actor, current_actor
@@ -73,7 +73,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     lifeline.watch_sigterm(
         path=path,
         grace=_cancel_grace,
-        cancel=lambda: actor.cancel("SIGTERM"),
+        cancel=lambda: actor.cancel(schema.CANCELLED_BY_SIGTERM),
         cancelled=actor.cancel_called.is_set,
         kill_children=actor.kill_children,
     )
@@ -110,7 +110,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
             return EXIT_NO_PARENT
         await actor.cancel_called.wait()
     # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
-    return 128 + signal.SIGTERM if actor.cancel_reason == "SIGTERM" else 0
+    return 128 + signal.SIGTERM if actor.cancel_reason == schema.CANCELLED_BY_SIGTERM else 0
 
 
 def _cancel_from_thread(reason: str) -> None:

@@ -179,7 +179,7 @@ class _Watcher:
         )
 
     def _exit(self, kill_children: Callable[[], None], why: str, code: int) -> None:
-        _exit_now(self.path, why, kill_children, code)
+        exit_now(self.path, why, kill_children, code)
 
 
 class _TermWatch:
@@ -232,7 +232,7 @@ def _start(watcher: _Watcher) -> threading.Thread:
     return thread
 
 
-def _exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) -> None:
+def exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) -> None:
     """SIGKILL our children, say why on stderr, exit at once (from a thread: the
     loop cannot be relied on)."""
     try:

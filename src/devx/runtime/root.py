@@ -23,6 +23,7 @@ from .errors import ChannelClosed, as_user_quit, collapse, has_user_quit, strip_
 from .interrupt import InterruptGuard, first_interrupt, only_interrupts
 from .ipc import Addr
 from .msgs import ActorID, Lineage, RuntimeConfig
+from .root_term import RootTerm
 
 log = logging.getLogger("devx.runtime")
 
@@ -143,6 +144,9 @@ async def open_root_actor(
     started = spawn_methods.EARLY_ZYGOTE.get()  # open_nursery's, when it started one
     zygote = await forkserver.launch(actor.secret, started) if early else None
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
+    # SIGTERM (left at its default by the program): the tree ends as on a cancel,
+    # telemetry written, then the process dies of the signal (root_term)
+    term = RootTerm.install(actor.path, actor.cancel, actor.kill_children)
     try:
         async with actor.running():
             await _setup_registry(actor, reg_addrs, listen_addr)
@@ -174,6 +178,8 @@ async def open_root_actor(
             loaded.end_root()
         guard.restore()
         settings.install(None)
+        if term is not None:
+            term.restore()  # when a SIGTERM ended the tree, the process dies of it here
 
 
 def _addr(addr: object) -> Addr:

@@ -223,7 +223,9 @@ class Session:
 
             if outcome is None:
                 if exc is None:
-                    outcome = "ok"
+                    # a SIGTERM ends an actor gracefully, yet it did not finish its work
+                    why = getattr(self.actor, "cancel_reason", None)
+                    outcome = "cancelled" if why == schema.CANCELLED_BY_SIGTERM else "ok"
                 else:
                     outcome = "cancelled" if is_cancellation(exc) else "error"
             crash_line = backend.crash_line

@@ -1,0 +1,106 @@
+"""SIGTERM to a root: the tree ends as on a cancel, then the process dies of the signal.
+
+Left at its default action, a SIGTERM (``timeout``, ``docker stop``, a CI job's kill)
+ends the root at once: its children exit by themselves (they watch their parent), but
+the root's own telemetry (the tree's span, its actor span, an open hold) never reaches
+the file or the exporter, and ``devx timeline`` can only say that the root died.
+
+So, while a root runs and only where the program left SIGTERM at its default: the first
+SIGTERM cancels the root actor (its body, then its subtree, gracefully, as
+``actor.cancel()`` does), telemetry is flushed on the way out, and when
+``open_root_actor`` has unwound the process re-raises the signal with the default action:
+it still dies of SIGTERM (exit status 143 in a shell; nothing after ``trio.run`` runs),
+later by the teardown. A loop that does not take the cancel within ``DEVX_CANCEL_GRACE``
+(busy in sync code), or a second SIGTERM, ends the process at once as before (children
+SIGKILLed, a line on stderr, exit code 143). A program with its own SIGTERM handler, or a
+root opened outside the main thread, is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import trio
+
+from ..core import schema, settings
+from . import lifeline
+
+SIGTERM = signal.SIGTERM
+
+
+class RootTerm:
+    """The handler of one root's run; :meth:`install` returns ``None`` where it does
+    not apply."""
+
+    def __init__(self, path: str, cancel: Callable[[str], None], kill_children: Callable[[], None]):
+        self.path, self.cancel, self.kill_children = path, cancel, kill_children
+        self.token = trio.lowlevel.current_trio_token()
+        self.owner = os.getpid()
+        self.got = False  # a SIGTERM came: re-raise it when the root has unwound
+        self.reacted = threading.Event()  # the loop ran the cancel
+
+    @classmethod
+    def install(
+        cls, path: str, cancel: Callable[[str], None], kill_children: Callable[[], None]
+    ) -> RootTerm | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            if signal.getsignal(SIGTERM) is not signal.SIG_DFL:
+                return None  # the program's own handler (or SIG_IGN): its call
+            term = cls(path, cancel, kill_children)
+            signal.signal(SIGTERM, term._handler)
+        except (ValueError, OSError):
+            return None
+        return term
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        # runs in the main thread between bytecodes, also while the loop is blocked
+        if os.getpid() != self.owner:  # a process the user forked: no tree there
+            signal.signal(SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), SIGTERM)
+            return
+        if self.got:
+            self._exit_now("a second SIGTERM")
+        self.got = True
+        grace = settings.current().cancel_grace
+        try:  # trio's entry queue is safe to call from a signal handler
+            self.token.run_sync_soon(self._cancel)
+        except trio.RunFinishedError:  # the loop is over: we are on the way out anyway
+            self.reacted.set()
+            return
+        timer = threading.Timer(grace, self._late, args=(grace,))
+        timer.daemon = True
+        timer.start()
+
+    def _cancel(self) -> None:
+        self.reacted.set()
+        self.cancel(schema.CANCELLED_BY_SIGTERM)
+
+    def _late(self, grace: float) -> None:
+        if not self.reacted.is_set():
+            self._exit_now(
+                f"SIGTERM, and its loop did not react within {grace:g}s (blocked in sync code?)"
+            )
+
+    def _exit_now(self, why: str) -> None:
+        lifeline.exit_now(self.path, why, self.kill_children, 128 + SIGTERM)
+
+    def restore(self) -> None:
+        """The root has unwound: give SIGTERM back to the program and, when one came,
+        die of it now, with everything devx had to say written out."""
+        try:
+            if signal.getsignal(SIGTERM) == self._handler:
+                signal.signal(SIGTERM, signal.SIG_DFL)
+        except (ValueError, OSError):
+            return
+        if not self.got or os.getpid() != self.owner:
+            return
+        from . import console
+
+        console.drain(timeout=0.5)
+        os.kill(os.getpid(), SIGTERM)

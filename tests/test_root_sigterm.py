@@ -1,0 +1,81 @@
+"""SIGTERM to a root (``timeout``, ``docker stop``, a CI job's kill): the tree ends as
+on a cancel, its telemetry written, and the process still dies of the signal; a loop
+blocked in sync code ends after the grace; a program's own handler is left alone."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import blocked_in, devx_actor_pids, scaled, wait_gone, wait_until
+from devx.core import schema
+from devx.telemetry.readback import load_spans
+
+SCRIPT = Path(__file__).resolve().parent / "scripts" / "sigterm_root.py"
+
+
+def _spans(path: Path) -> dict[str, dict]:
+    return {
+        s["name"] + "/" + s["attributes"].get(schema.ACTOR_PATH, ""): s for s in load_spans(path)
+    }
+
+
+def test_sigterm_ends_the_tree_gracefully_and_the_root_dies_of_it(proc_tree, tmp_path):
+    """The root's block unwinds (its ``finally`` runs), the child is cancelled, the
+    root's spans reach the file with the cause, then the process dies of SIGTERM as
+    the root's block ends: nothing after it runs."""
+    out = tmp_path / "term.otlp.jsonl"
+    tree = proc_tree(SCRIPT, "wait", DEVX_TELEMETRY_FILE=str(out))
+    root, child = map(int, tree.line("READY").split()[1:])
+    os.kill(root, signal.SIGTERM)
+    assert tree.wait(scaled(15)) == -signal.SIGTERM
+    stdout, stderr = tree.output()
+    assert "FINALLY" in stdout and "OUT" not in stdout, (stdout, stderr)
+    assert not wait_gone({child}), "the child outlived its SIGTERMed root"
+    spans = _spans(out)
+    tree_span = next(s for s in spans.values() if s["name"] == schema.TREE_SPAN)
+    assert tree_span["attributes"][schema.TREE_OUTCOME] == "cancelled", tree_span
+    root_span = spans[f"{schema.ACTOR_SPAN}/termroot"]["attributes"]
+    assert root_span[schema.ACTOR_OUTCOME] == "cancelled"
+    assert root_span[schema.CANCEL_REASON] == schema.CANCELLED_BY_SIGTERM
+    assert f"{schema.ACTOR_SPAN}/termroot/server" in spans  # the child flushed too
+
+
+def test_a_root_blocked_in_sync_code_is_ended_after_the_grace(proc_tree):
+    """Its loop cannot take the cancel: after DEVX_CANCEL_GRACE the process ends at
+    once, its children SIGKILLed, saying why (as a blocked child does)."""
+    tree = proc_tree(SCRIPT, "blocked", DEVX_CANCEL_GRACE="1")
+    root, child = map(int, tree.line("READY").split()[1:])
+    if blocked_in(root) is None:
+        pytest.skip("no /proc/<pid>/task/*/syscall here: cannot tell the loop is blocked")
+    wait_until(
+        lambda: (blocked_in(root) or {}).get(root, ("",))[0] in ("clock_nanosleep", "nanosleep"),
+        scaled(10),
+        "the root's loop blocked in time.sleep",
+    )
+    os.kill(root, signal.SIGTERM)
+    assert tree.wait(scaled(15)) == 128 + signal.SIGTERM
+    stdout, stderr = tree.output()
+    assert "FINALLY" not in stdout
+    said = f"actor 'termroot' (pid {root}): SIGTERM, and its loop did not react within 1s"
+    assert said in stderr, stderr
+    assert not wait_gone({child})
+
+
+def test_a_programs_own_sigterm_handler_is_left_alone(proc_tree, tmp_path):
+    """Installed while the root runs (over devx's): SIGTERM is the program's, and devx
+    does not put its own back or re-raise anything when the root ends."""
+    seen = tmp_path / "seen"
+    before = devx_actor_pids()
+    tree = proc_tree(SCRIPT, "own", str(seen))
+    root, child = map(int, tree.line("READY").split()[1:])
+    os.kill(root, signal.SIGTERM)
+    assert tree.line("OWN HANDLER")
+    seen.touch()
+    assert tree.wait(scaled(15)) == 0
+    stdout, _ = tree.output()
+    assert "FINALLY" in stdout and "OUT" in stdout and "AFTER" in stdout
+    assert not wait_gone({child}) and devx_actor_pids() <= before
