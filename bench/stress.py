@@ -796,9 +796,11 @@ def garbage_large_frames(n: int = 8, mib: int = 50) -> Row:
                 peak = max(peak, rss_kib(pid))
             # the last connection's handler may still be finishing when the call comes
             # (it closed the socket first): a leak is a channel still held 2 s later
+            held = await p.run(ff.closed_channels)
             with trio.move_on_after(2):
-                while held := await p.run(ff.closed_channels):
+                while held:
                     await trio.sleep(0.05)
+                    held = await p.run(ff.closed_channels)
             return peak - before, held
 
     grown, held = trio.run(main)

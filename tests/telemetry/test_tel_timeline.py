@@ -410,6 +410,28 @@ def test_reentries_and_stepping_out(tmp_path: Path) -> None:
     assert schema.REPL_REENTERED not in "\n".join(sections(proc.stdout)["events"])
 
 
+def test_a_post_mortem_on_a_hold_with_no_repl_shows_as_the_crashs(tmp_path: Path) -> None:
+    """post_mortem() inside acquire_debug_lock() (needs a PTY): its REPL opens on the
+    held terminal; the hold's one REPL is shown as the crash's, not as a REPL followed
+    by a crash."""
+    from _pty import Repl
+
+    out = tmp_path / "held.otlp.jsonl"
+    r = Repl("crash_holding_terminal.py", DEVX_TELEMETRY_FILE=str(out))
+    try:
+        r.prompt()
+        r.child.sendline("c")
+        r.expect_exact("went on")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    proc = timeline(str(out))
+    assert proc.returncode == 0, proc.stderr
+    (hold,) = holds_of(proc.stdout)
+    assert "crashed: REPL at crash_holding_terminal.py:" in hold.notes, proc.stdout
+    assert "in report()" in hold.notes and "then crashed" not in hold.notes, proc.stdout
+
+
 def test_quit_ends_the_hold(tmp_path: Path) -> None:
     """`c` then `q` in a child (needs a PTY): two holds, one request each, the second
     ended by the quit."""

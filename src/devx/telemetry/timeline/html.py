@@ -15,7 +15,7 @@ import time
 from html import escape
 
 from ...core import schema
-from .model import crash_text, exit_text, how_text, repl_text
+from .model import crash_text, exit_text, hold_repl_text, how_text, repl_text
 from .session import Session
 
 PAGE_W = 1340  # the drawing's default width in px (--width sets it)
@@ -176,7 +176,7 @@ def render(ses: Session, width: int | None = None) -> str:
                 f"waited {h.wait_s:.3f} s" if h.wait_s is not None else "",
                 f"held {held:.3f} s" if held is not None else "",
                 f"ended: {how_text(h.how)}" if h.how else "",
-                repl_text(h.repl) if h.repl is not None else "",
+                hold_repl_text(h),
                 f"re-entered {h.reentries}x" if h.reentries else "",
                 crash_text(h),
                 *h.notes,

@@ -166,10 +166,23 @@ def _is_crash(attrs: Mapping[str, Any]) -> bool:
 
 def crash_text(h: Hold) -> str:
     """``then crashed: REPL at demo.py:9 in share()`` for a hold whose task crashed
-    inside it; empty for any other hold."""
-    if not (h.crashed or h.crash_repl is not None):
+    inside it after its first REPL; empty for any other hold (one whose only REPL is
+    the crash's says so in :func:`hold_repl_text`)."""
+    if h.crash_repl is not None:
+        return f"then crashed: {repl_text(h.crash_repl)}"
+    if not h.crashed or (h.repl is not None and _is_crash(h.repl["attributes"])):
         return ""
-    return "then crashed" + (f": {repl_text(h.crash_repl)}" if h.crash_repl is not None else "")
+    return "then crashed"
+
+
+def hold_repl_text(h: Hold) -> str:
+    """The hold's (first) REPL, ``crashed: REPL at ...`` when it is a crash's in a hold
+    taken for something else (the terminal held with no REPL, then a crash)."""
+    if h.repl is None:
+        return ""
+    text = repl_text(h.repl)
+    crash_only = _is_crash(h.repl["attributes"]) and h.reason != schema.HOLD_CRASH
+    return f"crashed: {text}" if crash_only else text
 
 
 def _how(attrs: Mapping[str, Any]) -> str | None:

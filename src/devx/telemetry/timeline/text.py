@@ -10,7 +10,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ...core import schema
-from .model import ActorRow, EventRow, Hold, crash_text, exit_text, how_text, repl_text
+from .model import (
+    ActorRow,
+    EventRow,
+    Hold,
+    crash_text,
+    exit_text,
+    hold_repl_text,
+    how_text,
+)
 from .session import Session, build
 from .source import Loaded, Trace
 
@@ -174,7 +182,7 @@ def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
         if h.how is not None:
             notes.append("ended: " + st.paint(how_text(h.how), _HOW_COLOR.get(h.how, "")))
         if h.repl is not None:
-            notes.append(repl_text(h.repl))
+            notes.append(hold_repl_text(h))
         elif h.held_span is not None:
             notes.append("no REPL")
         if h.reentries:
