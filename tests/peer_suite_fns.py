@@ -141,3 +141,27 @@ async def fail_after_a_while(ctx: devx.Context, delay: float) -> None:
     await ctx.started()
     await trio.sleep(delay)
     raise ValueError("callee failed later")
+
+
+_last_canceller: list = []
+
+
+@devx.context
+async def record_canceller(ctx: devx.Context) -> None:
+    """Started, then sleeps; once cancelled, keeps what its ctx.canceller says."""
+    await ctx.started()
+    try:
+        await trio.sleep_forever()
+    finally:
+        _last_canceller.append(ctx.canceller)
+
+
+async def last_canceller() -> tuple | None:
+    last = _last_canceller[-1] if _last_canceller else None
+    return tuple(last) if last else None
+
+
+async def cancel_actor_named(name: str) -> None:
+    """The peer's ``sleep_a_bit_then_cancel_peer``: another actor cancels ``name``."""
+    async with devx.wait_for_actor(name) as portal:
+        await portal.cancel_actor()

@@ -316,3 +316,58 @@ def test_result_raises_the_callees_error_in_the_block():
         ["RemoteActorError", *blk], ["ContextCancelled", *blk], ["RemoteActorError", *blk],
         [True, True],
     ]  # fmt: skip
+
+
+def test_context_canceller_is_the_actor_whose_task_ended_it():
+    """The peer's test_peer_canceller (and its examples/advanced_faults
+    ipc_failure_during_stream.py): on the caller, ``ctx.canceller`` is the actor the
+    callee's ContextCancelled (or error) came from, while ``ctxc.canceller`` names
+    the actor that asked for the cancel; this actor's own id after its own
+    ``ctx.cancel()``; on the callee, the caller whose cancel reached it."""
+
+    async def main() -> dict:
+        got: dict = {}
+        async with devx.open_nursery() as an:
+            me = devx.current_actor().uid
+            sleeper = await an.start_actor("sleeper", enable_modules=["peer_suite_fns"])
+            other = await an.start_actor("canceller", enable_modules=["peer_suite_fns"])
+            worker = await _worker(an)
+            with trio.fail_after(scaled(30)):
+                # another actor cancels the callee's actor
+                async with trio.open_nursery() as tn:
+                    with pytest.raises(devx.ContextCancelled) as info:
+                        async with sleeper.open_context(fns.sleep_forever_ctx) as (ctx, _):
+                            tn.start_soon(
+                                partial(other.run, fns.cancel_actor_named, name="sleeper")
+                            )
+                            await ctx.result()
+                got["other"] = (ctx.canceller, info.value.canceller)
+                # the callee cancels itself, or fails
+                with pytest.raises(devx.ContextCancelled):
+                    async with worker.open_context(fns.cancel_self) as (ctx, _):
+                        await ctx.result()
+                got["self"] = ctx.canceller
+                with pytest.raises(devx.RemoteActorError):
+                    async with worker.open_context(fns.fail_after_started) as (ctx, _):
+                        await ctx.result()
+                got["error"] = ctx.canceller
+                # this side's own cancel, and what the callee saw
+                async with worker.open_context(fns.record_canceller) as (ctx, _):
+                    assert ctx.canceller is None
+                    await ctx.cancel()
+                got["mine"] = ctx.canceller
+                got["callee saw"] = tuple(await worker.run(fns.last_canceller) or ())
+                ids = {"me": me, "sleeper": sleeper.chan.aid, "canceller": other.chan.aid}
+                ids["worker"] = worker.chan.aid
+            await an.cancel()
+        return {k: tuple(v) if isinstance(v, tuple) else v for k, v in got.items()} | {"ids": ids}
+
+    got = trio.run(main)
+    ids = got.pop("ids")
+    assert got == {
+        "other": (ids["sleeper"], ids["canceller"]),
+        "self": ids["worker"],
+        "error": ids["worker"],
+        "mine": ids["me"],
+        "callee saw": tuple(ids["me"]),
+    }

@@ -865,10 +865,16 @@ class Actor:
         elif isinstance(msg, CancelCall):
             scope = self._rpc_scopes.get((id(chan), msg.cid))
             if scope is not None:
+                ctx = self.contexts.get((id(chan), msg.cid))
+                if ctx is not None and ctx._cancelled_by is None:
+                    ctx._cancelled_by = chan.peer_uid
                 scope.cancel()
         elif isinstance(msg, CancelActor):
             if not self.cancel_called.is_set():
                 self.cancel_requested_by = chan.peer_uid
+                for ctx in self.contexts.values():
+                    if ctx._cancelled_by is None:
+                        ctx._cancelled_by = chan.peer_uid
             self.cancel(msg.reason or f"cancel requested by {chan.peer}")
         elif isinstance(msg, Ready):
             chan.peer_pid = msg.pid

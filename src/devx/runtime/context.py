@@ -62,6 +62,7 @@ from .errors import (
     ContextCancelled,
     ContextError,
     IPCEncodeError,
+    RemoteActorError,
     StreamClosed,
     strip_cancelled,
     type_name,
@@ -370,6 +371,9 @@ class Context:
         self._opener: trio.lowlevel.Task | None = None
         self._opener_reads = False
         self.cancel_called = False
+        # callee: the actor whose request cancelled the call (the caller's CancelCall,
+        # or a cancel of this actor), see canceller
+        self._cancelled_by: ActorID | None = None
         self.span: events.SpanHandle = events.NULL_SPAN
         # the function's pld_spec (@devx.context(pld_spec=...)): values are checked
         self._pld_spec: Any = getattr(fn, payload.SPEC_ATTR, None) if fn is not None else None
@@ -833,12 +837,25 @@ class Context:
 
     @property
     def canceller(self) -> ActorID | None:
-        """The :class:`ActorID` of the actor that cancelled the context (compares
-        equal to that actor's ``current_actor().uid``; its ``str()`` is
-        ``"name@uuid8"``), None when nobody did."""
-        if isinstance(self._remote_error, ContextCancelled):
-            return self._remote_error.canceller
-        return self._actor.uid if self.cancel_called else None
+        """The :class:`ActorID` of the actor whose task's end cancelled this side of
+        the context, the peer project's meaning (compares equal to that actor's
+        ``current_actor().uid``; its ``str()`` is ``"name@uuid8"``), None while
+        nothing did. This actor's own when it asked for the cancel (``ctx.cancel()``,
+        or ``portal.cancel_actor()`` of the callee's actor); else, on the caller, the
+        actor the callee's error or ``ContextCancelled`` came from (the callee's: the
+        one that asked for a cancel is ``ctx.maybe_error.canceller``); on the callee,
+        the actor whose request cancelled it."""
+        err = self._remote_error
+        me = self._actor.uid
+        if err is not None:
+            if isinstance(err, ContextCancelled) and err.canceller == me:
+                return me
+            if isinstance(err, RemoteActorError):
+                src: ActorID = err.src_uid
+                return src
+        if self.cancel_called:
+            return me
+        return self._cancelled_by
 
 
 def _user_stack(frame: Any) -> str:
