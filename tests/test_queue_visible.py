@@ -57,7 +57,10 @@ def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
     assert waiters_listed(out) == [queue[1]]
     out = r.cmd("n")  # stepping on: the queue stays as it was
     assert "-> doubled += 1" in out  # the line after the pause, on every Python
-    assert waiters_listed(r.cmd("waiters")) == [queue[1]]
+    out = r.cmd("waiters")
+    assert waiters_listed(out) == [queue[1]]
+    # the holder is where this REPL stands now, not where it paused
+    assert f"holder: root/{second}: pause at queue_three.py:20 in pause_here()" in out, out
     r.child.sendline("c")
 
     third = r.expect(ANY_BANNER).group("name")

@@ -111,10 +111,19 @@ def _build_pdbrepl_class() -> type:
             """waiters
             Who holds the tree's terminal and who waits for it: tree path, why,
             file:line, for how long, in the order they will be served."""
-            from .waiters import state_lines
+            import msgspec
+
+            from .waiters import code_location, state_lines
 
             mine = self.session.hold_id if self.in_own_session() else 0
-            for line in state_lines(live_lock_state(mine)):
+            state = live_lock_state(mine)
+            if mine and state.hold_id == mine and state.holder is not None:
+                # this REPL holds it: where it stands now, not where it first stopped
+                here = code_location(self.curframe)
+                if here:
+                    holder = msgspec.structs.replace(state.holder, where=here)
+                    state = msgspec.structs.replace(state, holder=holder)
+            for line in state_lines(state):
                 self.message(line)
 
         def do_switch(self, arg: str) -> bool:
