@@ -1,5 +1,6 @@
-"""A child whose code uses structlog logs at info and debug once devx configured
-structlog (tests/telemetry/test_tel_logs.py: none of them is dropped)."""
+"""A child whose code uses structlog logs in its first call, at once, then at info
+and debug once devx configured structlog (tests/telemetry/test_tel_logs.py: none of
+them is dropped, the first one is a JSON line with the trace ids too)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import structlog
 import trio
 
 import devx
+
+
+def log_at_once() -> bool:
+    structlog.get_logger().info("first call", order=41)
+    return structlog.is_configured()
 
 
 async def log_when_configured() -> bool:
@@ -21,6 +27,7 @@ async def log_when_configured() -> bool:
 async def main() -> None:
     async with devx.open_nursery(name="slroot") as an:
         portal = await an.start_actor("kid", enable_modules=[__name__])
+        print("AT ONCE", await portal.run(log_at_once), flush=True)
         print("CONFIGURED", await portal.run(log_when_configured), flush=True)
         await an.cancel()
 

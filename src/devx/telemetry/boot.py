@@ -82,6 +82,12 @@ class Session:
 
             self.logs = LogSetup(self.lineage, s.log_level, s.log_file)
             self.logs.install_early()
+            if "structlog" in sys.modules:
+                # the code uses structlog (a child's modules load before its telemetry
+                # starts): its lines are the JSON lines, with the ids, from the first
+                # call on. Finished once the sink loaded, as otherwise, a call served
+                # before that wrote structlog's default line to stdout, in no log file
+                self.logs.finish()
         if not s.enabled:
             if self.logs is not None:
                 self._logs_timer = threading.Timer(s.load_delay, self.logs.finish)
