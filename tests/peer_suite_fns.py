@@ -165,3 +165,8 @@ async def cancel_actor_named(name: str) -> None:
     """The peer's ``sleep_a_bit_then_cancel_peer``: another actor cancels ``name``."""
     async with devx.wait_for_actor(name) as portal:
         await portal.cancel_actor()
+
+
+async def am_i_infected() -> bool:
+    """The peer's test_child_manages_service_nursery branches on this."""
+    return devx.current_actor().is_infected_aio()

@@ -371,3 +371,22 @@ def test_context_canceller_is_the_actor_whose_task_ended_it():
         "mine": ids["me"],
         "callee saw": tuple(ids["me"]),
     }
+
+
+def test_actor_is_infected_aio():
+    """The peer's ``Actor.is_infected_aio()`` (its test_child_manages_service_nursery
+    picks a stream by it; AttributeError before): True in an actor started with
+    ``infect_asyncio=True``, False in a plain one and in the root."""
+
+    async def main() -> list:
+        async with devx.open_nursery(enable_modules=["peer_suite_fns"]) as an:
+            with trio.fail_after(scaled(30)):
+                aio = await an.run_in_actor(fns.am_i_infected, name="aio", infect_asyncio=True)
+                plain = await an.run_in_actor(fns.am_i_infected, name="plain")
+                return [
+                    await aio.result(),
+                    await plain.result(),
+                    devx.current_actor().is_infected_aio(),
+                ]
+
+    assert trio.run(main) == [True, False, False]

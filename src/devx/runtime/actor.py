@@ -311,6 +311,14 @@ class Actor:
         peer project's ``Actor.loglevel``."""
         return self.config.loglevel
 
+    def is_infected_aio(self) -> bool:
+        """Whether this actor's trio runs as a guest of an asyncio loop
+        (``infect_asyncio=True``, or ``devx.to_asyncio.run_as_asyncio_guest`` for a
+        root): the peer project's ``Actor.is_infected_aio()``."""
+        from .runtime_vars import _infected_aio
+
+        return _infected_aio()
+
     @property
     def msg_buffer_size(self) -> int:
         """The peer project's stream buffer size: here the stream window
