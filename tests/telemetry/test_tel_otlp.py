@@ -178,6 +178,17 @@ def test_spans_and_logs_arrive_with_their_attributes(
     assert receiver.content_types == {"application/x-protobuf"}
 
 
+def test_a_collector_only_root_says_where_its_telemetry_went(receiver: Receiver) -> None:
+    """A real tree with no file: DEVX_TELEMETRY_NOTICE=1 names the collector at the
+    root's exit (it said nothing: the notice only knew files)."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "DEVX_TELEMETRY_NOTICE": "1"}
+    out = run_script("-c", _ONE_CHILD_TREE, **env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = f"devx: telemetry sent (OTLP/HTTP) to {receiver.endpoint}"
+    assert said in out.stderr.splitlines(), out.stderr
+    assert receiver.traces
+
+
 def test_a_dead_collector_never_hangs_an_actor(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     # a listener that never accepts: connects succeed, requests never get an answer
     blackhole = socket.socket()
@@ -229,8 +240,8 @@ def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsy
     assert "127.0.0.1" in warned[0] or "not waiting any longer" in warned[0]
 
 
-# a one-child tree exporting to a collector nothing listens on
-_TREE_FACING_A_DEAD_COLLECTOR = """
+# a one-child tree (the tests give it a live collector, or one nothing listens on)
+_ONE_CHILD_TREE = """
 import trio, devx
 
 async def main():
@@ -266,7 +277,7 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
         file = tmp_path / "not-a-folder" / "sub" / "kept.otlp.jsonl"
     if keep_file:
         env["DEVX_TELEMETRY_FILE"] = str(file)
-    out = run_script("-c", _TREE_FACING_A_DEAD_COLLECTOR, **env)
+    out = run_script("-c", _ONE_CHILD_TREE, **env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[0] == "[1, 2]"
     # (a named file is also announced on stderr, in a plain line)
@@ -284,3 +295,6 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
     else:
         assert "telemetry file" in warned[0]  # the claim it has them would be false
         assert "no telemetry file is written: DEVX_TELEMETRY_FILE=PATH keeps one" in warned[0]
+        # a collector-only tree's exit notice (with the warning: always) says it failed
+        said = f"devx: telemetry NOT fully sent (OTLP/HTTP) to http://127.0.0.1:{port}"
+        assert said in out.stderr, out.stderr

@@ -289,6 +289,14 @@ class Session:
                 # a clean run (no REPL, crash, error or dump) into the default file
                 # is not worth a line: `devx timeline` finds the newest file anyway
                 console.write(f"devx: telemetry written to {s.file}\n")
+        elif (
+            self.actor.is_root
+            and s.file is None
+            and s.otlp_protocol in config.EXPORTABLE
+            and not s.quiet
+            and (notable or _notice_asked() or _collector_failed())
+        ):
+            console.write(_otlp_notice(s.otlp_protocol) + "\n")  # a collector only: say so
         if self._pruned is not None:
             if self.load_kick is not None and not self._pruned.is_set():
                 # the pass follows the load, on its thread: wake it if the load was
@@ -352,6 +360,26 @@ def process_resource() -> dict[str, Any]:
 
 
 PRUNE_WAIT = 1.0  # at most this long at exit for a retention pass still running
+
+
+def _collector_failed() -> bool:
+    from .backend import warned
+
+    return warned("collector")  # every collector failure is said under this one key
+
+
+def _otlp_notice(protocol: str | None) -> str:
+    """Where a collector-only tree's telemetry went (or that it did not all get there)."""
+    label = config.otlp_label(protocol)
+    where = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        or "the collector"
+    )
+    if _collector_failed():
+        return f"devx: telemetry NOT fully sent ({label}) to {where}: see the warning above"
+    return f"devx: telemetry sent ({label}) to {where}"
 
 
 def _notice_asked() -> bool:

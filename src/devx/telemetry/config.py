@@ -102,6 +102,11 @@ def sdk_disabled(env: Mapping[str, str] = os.environ) -> bool:
 EXPORTABLE = ("http/protobuf", "grpc")  # the OTLP protocols the Python SDK exports
 
 
+def otlp_label(protocol: str | None) -> str:
+    """How warnings and notices name an OTLP exporter: ``OTLP/HTTP`` or ``OTLP/gRPC``."""
+    return f"OTLP/{'gRPC' if protocol == 'grpc' else 'HTTP'}"
+
+
 def otlp_protocol(env: Mapping[str, str] = os.environ) -> str | None:
     """The OTLP protocol to export with, or ``None`` when no endpoint is configured."""
     if not any(env.get(f"OTEL_EXPORTER_OTLP{sig}_ENDPOINT") for sig in ("", "_TRACES", "_LOGS")):

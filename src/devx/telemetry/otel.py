@@ -45,7 +45,7 @@ from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import Ids, SpanLink, warn_once
-from .config import EXPORTABLE, Settings
+from .config import EXPORTABLE, Settings, otlp_label
 from .file_exporter import OtlpJsonFileLogExporter, OtlpJsonFileSpanExporter
 
 SCOPE = "devx"
@@ -574,7 +574,7 @@ def _otlp_exporters(
             return [], []
         span_cls, log_cls = HttpSpans, HttpLogs
     assert span_cls is not None and log_cls is not None
-    label = f"OTLP/{'gRPC' if protocol == 'grpc' else 'HTTP'}"
+    label = otlp_label(protocol)
     spans = [(label, span_cls(**kwargs))] if want_traces else []
     logs = [(label, log_cls(**kwargs))] if want_logs else []
     return spans, logs
