@@ -550,6 +550,29 @@ def test_a_dead_zygote_costs_exit_codes_not_the_tree(devx_log):
     assert any(f"actor process {pid} exited after the fork server died" in m for m in devx_log)
 
 
+def test_a_deadline_around_the_whole_tree_still_hears_its_forked_children_exit(devx_log):
+    """A cancel from outside the tree (a deadline around the root) reaches the fork
+    server's service task together with the nursery's teardown: it goes on reading
+    the children's exits until they are gone. Before, it closed at once: the exits
+    were 'unknown' (a warning each), the zygote was SIGKILLed, and the children saw
+    their lifeline end (their parent 'dead') under the teardown."""
+    pids: list[int] = []
+
+    async def main():
+        with trio.CancelScope() as outer:
+            async with devx.open_nursery(spawn_method="forkserver") as an:
+                for name in ("a", "b"):
+                    portal = await an.start_actor(name, enable_modules=["fork_fns"])
+                    pids.append((await portal.run(fork_fns.proc_state))["pid"])
+                outer.cancel()
+                await trio.sleep_forever()
+
+    trio.run(main)
+    assert not wait_gone(set(pids))
+    said = [m for m in devx_log if "fork server" in m or "exit status is unknown" in m]
+    assert not said, said
+
+
 @pytest.mark.parametrize("how", ["os_exit", "sigkill"])
 def test_an_exit_the_killed_zygote_never_reported_says_it_is_unknown(how):
     """The zygote, a forked child's OS parent, is SIGKILLed; then the child dies on

@@ -243,6 +243,7 @@ class ForkServerClient:
         self._unanswered: deque[int] = deque()
         self._stray_refusals = 0
         self._procs: dict[int, ForkedProcess] = {}
+        self._none_left: trio.Event | None = None  # set by _read once _procs is empty
         # our children's lifeline: they see end of file on the read end when we exit;
         # the write end never leaves this process (not inheritable, never sent)
         self._life_r, self._life_w = os.pipe()
@@ -351,7 +352,30 @@ class ForkServerClient:
             await trio.sleep_forever()  # our forked children still watch our lifeline
         finally:
             with trio.CancelScope(shield=True):
+                await self._until_children_exit()
                 await self._close()
+
+    async def _until_children_exit(self) -> None:
+        """Cancelled while children forked for us live: a cancel from outside the tree
+        (a deadline around the whole root) reaches this service task together with the
+        nursery's teardown, which is still stopping them. Go on reading their exits
+        until none is left, within the teardown's own bound (the graceful cancel, then
+        SIGTERM, then SIGKILL: two grace periods), so that the teardown learns how
+        each ended and none of them sees its lifeline end (its parent "dead") under
+        the teardown; then close."""
+        if not self._procs or self.lost is not None:
+            return
+        self._none_left = none_left = trio.Event()
+        with trio.move_on_after(2 * settings.current().cancel_grace + EXIT_WAIT):
+            async with trio.open_nursery() as n:
+
+                async def read() -> None:
+                    await self._read()  # the zygote gone: nobody reports exits now
+                    n.cancel_scope.cancel()
+
+                n.start_soon(read)
+                await none_left.wait()
+                n.cancel_scope.cancel()
 
     async def _read(self) -> None:
         anc_size = socket.CMSG_SPACE(4 * 4)
@@ -401,6 +425,8 @@ class ForkServerClient:
                 exited = self._procs.pop(msg.pid, None)
                 if exited is not None:
                     exited._set_exit(msg.returncode)
+                if not self._procs and self._none_left is not None:
+                    self._none_left.set()
             for fd in fds:
                 os.close(fd)
 

@@ -130,7 +130,7 @@ class _Watcher:
                     self._exit(
                         self.on_term.kill_children,
                         f"SIGTERM, and its loop did not react within {term_wait:g}s "
-                        "(blocked in sync code?)",
+                        "(blocked in sync code, or at a REPL prompt?)",
                         128 + SIGTERM,
                     )
             if parent_end is not None and now >= parent_end:
@@ -175,7 +175,8 @@ class _Watcher:
         wait = self.grace()
         return (
             time.monotonic() + wait,
-            f"{reason} and it did not finish within {wait:g}s (its loop is blocked?)",
+            f"{reason} and it did not finish within {wait:g}s "
+            "(its loop is blocked: sync code, or a REPL prompt?)",
         )
 
     def _exit(self, kill_children: Callable[[], None], why: str, code: int) -> None:

@@ -84,7 +84,8 @@ class RootTerm:
     def _late(self, grace: float) -> None:
         if not self.reacted.is_set():
             self._exit_now(
-                f"SIGTERM, and its loop did not react within {grace:g}s (blocked in sync code?)"
+                f"SIGTERM, and its loop did not react within {grace:g}s "
+                "(blocked in sync code, or at a REPL prompt?)"
             )
 
     def _exit_now(self, why: str) -> None:
