@@ -309,6 +309,7 @@ def test_repl_fixture_called_with_the_peers_keywords(capsys, raise_on_exit):
         else:
             assert raise_on_exit is False
         assert isinstance(box.value, Boom) and box.raise_on_exit == raise_on_exit
+        assert isinstance(box, devx.debug.BoxedMaybeException)  # the peer's public name
         assert seen[-1][0] == fixture.__name__ and seen[-1][2] is box
     assert isinstance(seen[0][1], devx.debug.PdbREPL) and seen[1][1] is None
     assert isinstance(seen[2][1], devx.debug.PdbREPL)

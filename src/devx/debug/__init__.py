@@ -17,6 +17,7 @@ _DRIVERS = {"pause": ".pause", "breakpoint": ".pause", "post_mortem": ".post_mor
 _EXPORTS = {
     "PdbREPL": ".repl",
     "acquire_debug_lock": ".acquire",
+    "BoxedMaybeException": ".crash_handler",
     "GreenbackNotEnabled": ".sync",
     "enable_stack_on_sig": ".stack",
     "maybe_wait_for_debugger": ".wait",
@@ -49,6 +50,7 @@ sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from .acquire import acquire_debug_lock as acquire_debug_lock
+    from .crash_handler import BoxedMaybeException as BoxedMaybeException
     from .crash_handler import maybe_open_crash_handler as maybe_open_crash_handler
     from .crash_handler import open_crash_handler as open_crash_handler
     from .pause import breakpoint as breakpoint
