@@ -547,16 +547,21 @@ def test_a_cancel_this_actor_asked_for_is_not_raised_back_to_its_run(tmp_path):
 
 
 def test_current_ipc_ctx_on_both_sides():
+    """Outside a context it is None, as in the peer project (its
+    test_pldrx_limiting asserts ``current_ipc_ctx() is None`` before opening one;
+    devx raised ContextError there before); ``error_on_not_set=True`` raises."""
+
     async def main():
+        assert devx.current_ipc_ctx() is None
         assert devx.current_ipc_ctx(error_on_not_set=False) is None
         with pytest.raises(devx.ContextError):
-            devx.current_ipc_ctx()
+            devx.current_ipc_ctx(error_on_not_set=True)
         async with devx.open_nursery() as an:
             portal = await _worker(an)
             async with portal.open_context(peer_fns.report_current_ctx) as (ctx, _):
                 assert devx.current_ipc_ctx() is ctx
                 assert await ctx.result() == [True, "callee"]
-            assert devx.current_ipc_ctx(error_on_not_set=False) is None
+            assert devx.current_ipc_ctx() is None
 
     trio.run(main)
 

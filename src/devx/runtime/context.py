@@ -109,11 +109,11 @@ _current_ctx: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
 )
 
 
-def current_ipc_ctx(error_on_not_set: bool = True) -> Context | None:
+def current_ipc_ctx(error_on_not_set: bool = False) -> Context | None:
     """The :class:`Context` the calling task runs in: a ``@devx.context`` function's
     own (and anything it calls), or the caller's inside its ``open_context`` block.
-    Raises :class:`ContextError` outside one (or returns None with
-    ``error_on_not_set=False``)."""
+    None outside one, as in the peer project (``error_on_not_set=True``: raises
+    :class:`ContextError` instead)."""
     ctx = _current_ctx.get()
     if ctx is None and error_on_not_set:
         raise ContextError(
