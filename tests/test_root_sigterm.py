@@ -79,3 +79,29 @@ def test_a_programs_own_sigterm_handler_is_left_alone(proc_tree, tmp_path):
     stdout, _ = tree.output()
     assert "FINALLY" in stdout and "OUT" in stdout and "AFTER" in stdout
     assert not wait_gone({child}) and devx_actor_pids() <= before
+
+
+def test_sigterm_at_the_roots_prompt_leaves_the_terminal_sane():
+    """The root's own REPL keeps its loop from taking the cancel: after the grace the
+    process ends (exit 143, saying why), and puts back the terminal settings it saved
+    at boot first (a prompt on screen had echo and line editing off)."""
+    import termios
+
+    import pexpect
+
+    from _pty import Repl, banner
+
+    r = Repl("root_pause.py", DEVX_CANCEL_GRACE="1")
+    try:
+        r.expect(banner("PAUSE", "root", "root"))
+        r.prompt()
+        r.wait_reading()  # the prompt is up: readline owns the terminal's settings now
+        os.kill(r.child.pid, signal.SIGTERM)
+        r.expect("SIGTERM, and its loop did not react within 1s")
+        r.expect(pexpect.EOF)
+        lflag = termios.tcgetattr(r.child.child_fd)[3]
+        assert lflag & termios.ECHO and lflag & termios.ICANON, r.log.getvalue()
+        r.child.close()
+        assert r.child.exitstatus == 128 + signal.SIGTERM
+    finally:
+        r.close()

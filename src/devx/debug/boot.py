@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core import settings
 from ..core.hooks import Hook
+from ..runtime import lifeline
 from ..runtime.actor import Actor
 
 log = logging.getLogger("devx.debug")
@@ -106,6 +107,8 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     if actor.is_root:
         # the root serves the lock even when only some children run in debug mode
         saved_tty = terminal.save_tty()  # restored when a holder dies and at exit
+        # ... and at a hard exit (a SIGTERM the root's REPL kept its loop from taking)
+        unregister_tty = lifeline.before_hard_exit(lambda: terminal.restore_tty(saved_tty))
         lock = tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty)
         tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")
@@ -145,6 +148,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         sigint.restore(prev)
         if actor.is_root:
             tty_lock.install(None)
+            unregister_tty()
             terminal.restore_tty(saved_tty)
             if settings.current().attach:  # its REPLs waited for `devx attach`
                 from . import attach

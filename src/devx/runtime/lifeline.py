@@ -23,6 +23,7 @@ SIGKILLed and it exits at once with :data:`EXIT_NO_PARENT`, saying so on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -233,6 +234,23 @@ def _start(watcher: _Watcher) -> threading.Thread:
     return thread
 
 
+_BEFORE_EXIT: list[Callable[[], None]] = []  # see before_hard_exit
+
+
+def before_hard_exit(fn: Callable[[], None]) -> Callable[[], None]:
+    """Run ``fn`` (from any thread, quickly, never raising far) before
+    :func:`exit_now` ends the process: e.g. the root puts back the terminal settings
+    it saved, which a REPL on screen at a hard exit would leave without echo. Returns
+    the function that unregisters it."""
+    _BEFORE_EXIT.append(fn)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            _BEFORE_EXIT.remove(fn)
+
+    return remove
+
+
 def exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) -> None:
     """SIGKILL our children, say why on stderr, exit at once (from a thread: the
     loop cannot be relied on)."""
@@ -240,6 +258,9 @@ def exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) 
         kill_children()
     except Exception:
         pass
+    for fn in list(_BEFORE_EXIT):
+        with contextlib.suppress(Exception):
+            fn()
     try:
         os.write(2, f"devx: actor {path!r} (pid {os.getpid()}): {why}: exiting now\n".encode())
     except OSError:

@@ -18,6 +18,8 @@ root opened outside the main thread, is left alone.
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import os
 import signal
 import threading
@@ -73,16 +75,18 @@ class RootTerm:
         except trio.RunFinishedError:  # the loop is over: we are on the way out anyway
             self.reacted.set()
             return
-        timer = threading.Timer(grace, self._late, args=(grace,))
-        timer.daemon = True
-        timer.start()
+        # _thread, not threading: Thread.start() takes threading's own lock, which
+        # the main thread (where this handler runs) may be holding right now
+        _thread.start_new_thread(self._late, (grace,))
 
     def _cancel(self) -> None:
         self.reacted.set()
         self.cancel(schema.CANCELLED_BY_SIGTERM)
 
     def _late(self, grace: float) -> None:
-        if not self.reacted.is_set():
+        with contextlib.suppress(Exception):  # the process's signals are the main thread's
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        if not self.reacted.wait(grace):
             self._exit_now(
                 f"SIGTERM, and its loop did not react within {grace:g}s "
                 "(blocked in sync code, or at a REPL prompt?)"
