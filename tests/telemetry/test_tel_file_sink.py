@@ -309,6 +309,57 @@ def test_the_last_batch_is_written_by_shutdown_itself_unless_the_file_is_busy(
     assert out.writers == ["devx-telemetry-file"] * (1 if lock == "free" else 2)
 
 
+@pytest.mark.parametrize("lock", ["free", "held"])
+def test_a_sink_loaded_inline_writes_its_boot_records_itself_then_starts_its_writer(
+    tmp_path: Path, lock: str
+) -> None:
+    """A child's boot loads the file sink on its own thread (no loader thread beside
+    it, no writer thread yet): what it recorded before is written there and then, and
+    the writer starts for what comes later. A lock held elsewhere (another process of
+    the tree writing a line) leaves the boot's records to the writer: nothing lost,
+    nothing twice, the boot never waits for the lock."""
+    import fcntl
+
+    path = tmp_path / "t.jsonl"
+    lineage = schema.lineage_attrs(fake_actor("fchild").lineage)
+    out = _Watched(str(path))
+    built: list[file_sink.FileSink] = []
+
+    def factory() -> file_sink.FileSink:
+        assert not built, "built twice"
+        built.append(file_sink.FileSink(out, resource_attrs=lineage, lineage=lineage, writer=False))
+        assert built[0]._thread is None  # no writer thread in the boot
+        return built[0]
+
+    front = TelemetryBackend(factory, log_attrs=lineage)
+    prev = events.install(front)
+    holder = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if lock == "held":
+            fcntl.flock(holder, fcntl.LOCK_EX)
+        events.start_span("devx.actor.start").end()  # recorded before the sink is in
+        events.event("booting", i=0)
+        assert front.load_inline()
+        assert not front.load_inline()  # one load
+        sink = built[0]
+        assert out.inline == [lock == "free"]  # tried on this thread, never waited
+        assert sink._thread is not None and sink._thread.is_alive()  # for what comes
+        if lock == "held":
+            fcntl.flock(holder, fcntl.LOCK_UN)
+        events.event("later", i=1)
+        front.flush(scaled(10))
+    finally:
+        front.shutdown(scaled(10))
+        events.install(prev)
+        os.close(holder)
+    names = [r["event_name"] for r in readback.load_logs(path)]
+    assert sorted(names) == ["booting", "later"]
+    assert [sp["name"] for sp in readback.load_spans(path)] == ["devx.actor.start"]
+    # the rest by the writer (the held lock's batch and the later record: one line or two)
+    assert out.writers and set(out.writers) == {"devx-telemetry-file"}
+    assert len(out.writers) == 1 or lock == "held"
+
+
 def test_a_burst_reaches_the_file_in_small_lines_without_a_flush(tmp_path: Path) -> None:
     """No flush asked for: a lone record and a burst both reach the file, and every
     line holds at most LINE_RECORDS records (the writer lets the GIL go between

@@ -67,6 +67,22 @@ class AppendFile:
         self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
         return self._fd
 
+    def open_regular(self) -> bool:
+        """Open the file now if it is a regular one (or none yet): never waits (a FIFO
+        is left to the writer thread, whose open may wait for a reader)."""
+        with self._mutex:
+            if self._fd is not None and self._pid == os.getpid():
+                return self._regular
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                pass
+            else:
+                if not stat.S_ISREG(st.st_mode):
+                    return False
+            self._open()
+            return self._regular
+
     def _lock(self, fd: int) -> bool:
         if fcntl is None:
             return False

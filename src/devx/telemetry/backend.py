@@ -598,6 +598,15 @@ class TelemetryBackend:
         """Start the delayed load now (any thread)."""
         self._kick.set()
 
+    def load_inline(self) -> bool:
+        """Load the sink on this thread now, and write what is pending through it
+        without a helper thread when it can (:meth:`FileSink.write_pending_now`): a
+        cheap sink (the file sink) in an actor's boot. False: the load was another's."""
+        if not self._claim_load():
+            return False
+        self._load_claimed_now(inline=True)
+        return True
+
     def load_now(self) -> None:
         """Load the sink synchronously on this thread (tests, eager use)."""
         if self._thread is None and not self._loaded.is_set():
@@ -630,7 +639,7 @@ class TelemetryBackend:
         if self._claim_load():
             self._load_claimed_now()
 
-    def _load_claimed_now(self) -> None:
+    def _load_claimed_now(self, inline: bool = False) -> None:
         sink: Sink | None = None
         try:
             sink = self._factory()
@@ -658,7 +667,12 @@ class TelemetryBackend:
                 warn_once(f"after_load:{fn!r}", f"telemetry setup step failed: {exc!r}")
         self._loaded.set()
         sink = self._sink
-        if self._flush_on_load and sink is not None and not self._closed:
+        write_now = getattr(sink, "write_pending_now", None) if inline else None
+        if write_now is not None and not self._closed:
+            # a sink that writes what is pending on this thread (the file sink: its
+            # writer thread starts then, for what comes later)
+            write_now()
+        elif self._flush_on_load and sink is not None and not self._closed:
             # asked for while loading (the start spans, a hold granted in the first
             # second): out now, not at the exporter's next scheduled batch (~1 s). On
             # the loader thread; a load done inline (a trio thread's boot) hands the

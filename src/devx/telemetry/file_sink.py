@@ -283,6 +283,7 @@ class FileSink:
         *,
         resource_attrs: Mapping[str, Any],
         lineage: Mapping[str, Any],
+        writer: bool = True,
     ) -> None:
         from ..core import __version__
 
@@ -320,8 +321,11 @@ class FileSink:
         self._dropped = 0
         self._fresh_state()
         _LIVE.add(self)
-        with self._cond:  # now (on the telemetry loader thread), not on the first record
-            self._ensure_writer()
+        # False: no writer thread until write_pending_now (a record put meanwhile waits)
+        self._writer_wanted = writer
+        if writer:
+            with self._cond:  # now (on the telemetry loader thread), not on the first record
+                self._ensure_writer()
 
     def _fresh_state(self) -> None:
         """The writer's state: at start, and in a forked child (whose copy of the
@@ -395,6 +399,9 @@ class FileSink:
         """Wait until everything recorded so far is written (at most ``timeout`` s)."""
         with self._cond:
             target = self._wanted = max(self._wanted, self._queued)
+            if self._thread is None:  # a sink built without one (or a fork's copy)
+                self._writer_wanted = True
+                self._ensure_writer()
             self._cond.notify_all()
             self._blocked += 1
             try:
@@ -422,6 +429,22 @@ class FileSink:
         if self._dropped:
             warn_once("file-dropped", f"{self._dropped} telemetry records dropped (writer behind)")
         return done
+
+    def write_pending_now(self) -> bool:
+        """Write what is pending on this thread, opening the file if need be (a
+        regular file only: a FIFO's open may wait for a reader), then start the writer
+        thread (a sink built without one); False: what is pending is the writer's."""
+        try:
+            self.out.open_regular()
+        except OSError:
+            pass
+        written = self._write_last()
+        with self._cond:
+            self._writer_wanted = True
+            self._ensure_writer()
+            if self._queue:
+                self._cond.notify_all()
+        return written
 
     def _write_last(self) -> bool:
         """At shutdown, write what is pending on the closing thread itself, when
@@ -465,7 +488,7 @@ class FileSink:
                 return
             self._queued += 1  # first: an interrupt in between can only delay a flush
             self._queue.append(item)
-            if self._thread is None:  # gone with a fork
+            if self._thread is None and self._writer_wanted:  # gone with a fork
                 self._ensure_writer()
             pending = len(self._queue)
             if pending >= LINE_RECORDS or not LINGER or (pending == 1 and not self._lingering):
@@ -695,9 +718,15 @@ def _log_record(
 
 
 def build_sink(
-    settings: Settings, lineage: Mapping[str, Any], resource_attrs: Mapping[str, Any]
+    settings: Settings,
+    lineage: Mapping[str, Any],
+    resource_attrs: Mapping[str, Any],
+    *,
+    writer: bool = True,
 ) -> FileSink:
-    """The file sink for one actor process (``settings.file`` must be set)."""
+    """The file sink for one actor process (``settings.file`` must be set).
+    ``writer=False``: its writer thread starts once :meth:`FileSink.write_pending_now`
+    wrote what came before (or with the first record put)."""
     path = settings.file
     assert path
     if settings.file_is_default:
@@ -705,4 +734,4 @@ def build_sink(
             ensure_private_dir(os.path.dirname(path))
         except OSError as exc:
             raise OSError(f"cannot write the telemetry file {path}: {exc}") from exc
-    return FileSink(AppendFile(path), resource_attrs=resource_attrs, lineage=lineage)
+    return FileSink(AppendFile(path), resource_attrs=resource_attrs, lineage=lineage, writer=writer)
