@@ -181,11 +181,14 @@ def test_spans_and_logs_arrive_with_their_attributes(
 def test_a_collector_only_root_says_where_its_telemetry_went(receiver: Receiver) -> None:
     """A real tree with no file: DEVX_TELEMETRY_NOTICE=1 names the collector at the
     root's exit (it said nothing: the notice only knew files)."""
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "DEVX_TELEMETRY_NOTICE": "1"}
+    # credentials in the endpoint never reach the terminal (or a CI log)
+    with_creds = receiver.endpoint.replace("://", "://ci:s3cret@")
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": with_creds, "DEVX_TELEMETRY_NOTICE": "1"}
     out = run_script("-c", _ONE_CHILD_TREE, **env)
     assert out.returncode == 0, out.stdout + out.stderr
     said = f"devx: telemetry sent (OTLP/HTTP) to {receiver.endpoint}"
     assert said in out.stderr.splitlines(), out.stderr
+    assert "s3cret" not in out.stderr
     assert receiver.traces
 
 

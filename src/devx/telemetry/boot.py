@@ -377,14 +377,33 @@ def _collector_failed() -> bool:
     return warned("collector")  # every collector failure is said under this one key
 
 
+def _shown_endpoint(url: str) -> str:
+    """An endpoint fit for a terminal or a CI log: scheme, host, port and path, never
+    the credentials or query a URL may carry (``https://user:token@host``)."""
+    from urllib.parse import urlsplit
+
+    bare = "://" not in url  # gRPC's "host:port" form
+    try:
+        parts = urlsplit(f"//{url}" if bare else url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a URL we can read: say no more than that
+        return "the collector"
+    if not host:
+        return "the collector"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{'' if bare else parts.scheme + '://'}{host}{port}{parts.path}"
+
+
 def _otlp_notice(protocol: str | None) -> str:
     """Where a collector-only tree's telemetry went (or that it did not all get there)."""
     label = config.otlp_label(protocol)
-    where = (
+    where = _shown_endpoint(
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-        or "the collector"
+        or ""
     )
     if _collector_failed():
         return f"devx: telemetry NOT fully sent ({label}) to {where}: see the warning above"
