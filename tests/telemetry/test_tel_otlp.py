@@ -243,6 +243,28 @@ def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsy
     assert "127.0.0.1" in warned[0] or "not waiting any longer" in warned[0]
 
 
+def test_a_collector_that_is_not_running_costs_no_retries() -> None:
+    """Connection refused where the collector should be (`docker compose up`
+    forgotten): every actor's exports fail at once, so the tree does not wait out
+    its exit bound (here 60 s, with the SDK allowed 60 s of retries) for records that
+    cannot arrive; the one warning says what is wrong."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connection refused
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
+        "DEVX_TELEMETRY_EXIT_TIMEOUT": "60",
+    }
+    out = run_script("-c", _ONE_CHILD_TREE, timeout=scaled(15), **env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
+    warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+    assert len(warned) == 1, out.stderr
+    assert f"nothing listens at 127.0.0.1:{port} (is the collector running?)" in warned[0]
+
+
 # a one-child tree (the tests give it a live collector, or one nothing listens on)
 _ONE_CHILD_TREE = """
 import trio, devx

@@ -45,6 +45,7 @@ from . import _logs_sdk
 from . import backend as _backend
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import Ids, SpanLink, warn_once
+from .collector_probe import CollectorProbe, FailFast, endpoint_address
 from .config import EXPORTABLE, Settings, otlp_label
 from .file_exporter import OtlpJsonFileLogExporter, OtlpJsonFileSpanExporter
 
@@ -575,9 +576,20 @@ def _otlp_exporters(
         span_cls, log_cls = HttpSpans, HttpLogs
     assert span_cls is not None and log_cls is not None
     label = otlp_label(protocol)
-    spans = [(label, span_cls(**kwargs))] if want_traces else []
-    logs = [(label, log_cls(**kwargs))] if want_logs else []
-    return spans, logs
+    spans: list[tuple[str, Any]] = [(label, span_cls(**kwargs))] if want_traces else []
+    logs: list[tuple[str, Any]] = [(label, log_cls(**kwargs))] if want_logs else []
+    # a collector that is not running costs no retries (collector_probe): one probe
+    # per address, shared by the signals that export there
+    probes: dict[tuple[str, int], CollectorProbe] = {}
+
+    def fail_fast(exporters: list[tuple[str, Any]], signal: str) -> list[tuple[str, Any]]:
+        address = endpoint_address(protocol, signal)
+        if address is None:
+            return exporters
+        probe = probes.setdefault(address, CollectorProbe(address))
+        return [(lbl, FailFast(exp, probe)) for lbl, exp in exporters]
+
+    return fail_fast(spans, "TRACES"), fail_fast(logs, "LOGS")
 
 
 def build_sink(
