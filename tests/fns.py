@@ -123,3 +123,15 @@ def thread_names() -> list[str]:
     import threading
 
     return sorted(t.name for t in threading.enumerate())
+
+
+def hang_up_and_block(seconds: float) -> None:
+    """Shut down this actor's channel to its parent, then block its loop: the parent
+    sees the channel end while the process lives on."""
+    import socket
+    import time
+
+    chan = devx.current_actor().parent_chan
+    assert chan is not None
+    socket.socket(fileno=os.dup(chan.fileno())).shutdown(socket.SHUT_RDWR)
+    time.sleep(seconds)

@@ -325,6 +325,23 @@ def test_child_dying_on_its_own_is_a_clear_error(how):
     run(main)
 
 
+def test_a_channel_that_ends_while_its_child_lives_on_is_an_error_at_once():
+    """The caller of a call whose channel ended waits for the child's exit (to say
+    how it died) for a moment only: a child that lives on (its loop blocked) does not
+    hold the call up. Its shielded wait once kept its own bound out: it waited for
+    the exit however long that took."""
+
+    async def main():
+        with trio.fail_after(scaled(20)):  # (a hang's bound: the block lasts 600 s)
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("hangs_up", enable_modules=["fns"])
+                with pytest.raises(devx.ActorExited, match="closed its connection"):
+                    await portal.run(fns.hang_up_and_block, seconds=600)
+                await portal.cancel_actor(hard_kill=True)
+
+    run(main)
+
+
 async def connect(addr: tuple[str, int] | str) -> trio.abc.Stream:
     """A raw connection to an actor's listener, TCP or Unix socket."""
     if isinstance(addr, str):

@@ -116,8 +116,11 @@ class Portal:
     async def _gone(self) -> BaseException:
         if self._child is not None:
             # the channel may close a moment before the process is reaped: wait for
-            # the exit code so the error can say how the actor died
-            with trio.move_on_after(1.0), trio.CancelScope(shield=True):
+            # the exit code so the error can say how the actor died; at most 1 s, even
+            # when cancelled meanwhile (one scope: a shield inside a move_on_after
+            # would keep the move_on_after's own deadline out, and wait forever for a
+            # child whose channel closed while it lives on)
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 1.0):
                 await self._child.exited.wait()
             return self._child.gone_error()
         reason = self.calls.closed_reason
