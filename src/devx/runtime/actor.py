@@ -812,7 +812,7 @@ class Actor:
         try:
             while True:
                 try:
-                    msg = await chan.recv()
+                    msg = await chan.serve_recv()
                 except (MsgTypeError, ChannelClosed) as exc:
                     if isinstance(exc, MsgTypeError):
                         log.error("%s; closing the connection", exc)
@@ -848,10 +848,11 @@ class Actor:
                 return
             self._start_invoke(chan, msg)
             chan.wait_first()
-        elif isinstance(msg, (Return, Yield, Stop, Started, StreamOpened)):
+        elif type(msg) is Return:
+            chan.deliver_reply(msg)  # (lends the read baton to a waiting portal.run)
+            chan.wait_first()  # a call's end: its callee has usually no more to send
+        elif isinstance(msg, (Yield, Stop, Started, StreamOpened)):
             chan.calls.deliver(msg)
-            if type(msg) is Return:  # a call's end: its callee has usually no more to send
-                chan.wait_first()
         elif isinstance(msg, (StreamItem, StreamEnd, StreamAck)):
             if msg.to_callee:
                 credit = self._stream_credits.get((id(chan), msg.cid))
@@ -868,7 +869,7 @@ class Actor:
                 chan.boot_error = msg.error
                 chan.ready.set()
             else:
-                chan.calls.deliver(msg)
+                chan.deliver_reply(msg)
                 chan.wait_first()
         elif isinstance(msg, CancelCall):
             scope = self._rpc_scopes.get((id(chan), msg.cid))

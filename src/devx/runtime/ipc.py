@@ -39,7 +39,7 @@ import trio
 from . import addr
 from .addr import Address
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
-from .msgs import ActorID, ErrorInfo, Msg, Return, Start, Started, StreamItem, Yield
+from .msgs import ActorID, Error, ErrorInfo, Msg, Return, Start, Started, StreamItem, Yield
 
 if TYPE_CHECKING:
     import mmap  # (imported by the first frame too large for the shared buffer)
@@ -192,13 +192,15 @@ class Mailbox:
     """Replies to one outgoing call: a single-consumer queue much lighter than a
     memory channel (one is made per call, so it is on the round-trip hot path)."""
 
-    __slots__ = ("_items", "_ready_in_a_row", "_waiter", "closed")
+    __slots__ = ("_items", "_ready_in_a_row", "_waiter", "closed", "direct")
 
     def __init__(self) -> None:
         self._items: deque[Any] = deque()
         self._waiter: trio.lowlevel.Task | None = None
         self.closed = False
         self._ready_in_a_row = 0
+        # its waiter hands back a read baton lent with its reply (Channel.read_replies)
+        self.direct = False
 
     def put(self, item: Any) -> None:
         self._items.append(item)
@@ -237,6 +239,15 @@ class Mailbox:
             # has the cancel delivered at once (through _abort)
             self._waiter = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)
+        if self._items:
+            return self._items.popleft()
+        raise trio.EndOfChannel
+
+    async def take(self) -> Any:
+        """The reply already here (after :meth:`Channel.read_replies`), or
+        :class:`trio.EndOfChannel`: a cancellation point, no scheduler pass (its
+        reader waited on the socket itself)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._items:
             return self._items.popleft()
         raise trio.EndOfChannel
@@ -372,6 +383,15 @@ class Channel:
         self.gone = trio.Event()
         # the tail of a frame send_nowait() could write only part of: goes out first
         self._unsent: bytes | None = None
+        # the read baton (see read_replies): the task that reads this channel's socket
+        # instead of its reader (a caller waiting for its reply), the reader parked
+        # meanwhile, whether it may be taken (the reader is parked at its idle point,
+        # or woken from there and not yet run), and what the baton's holder read that
+        # is the reader's to dispatch (a message, None for EOF, or the error to raise)
+        self._baton: trio.lowlevel.Task | None = None
+        self._standby: trio.lowlevel.Task | None = None
+        self._reader_idle = False
+        self._stash: deque[Any] = deque()
         # closing leaves the socket open until the process ends (close_held): a
         # child's channel to its parent
         self.held_to_exit = False
@@ -653,6 +673,106 @@ class Channel:
         self._raw_head = bytes(self._rview[start : start + size])
         self._rpos = start + size
         return int(body)
+
+    # --- the read baton ------------------------------------------------------------
+    #
+    # A reply read by the channel's reader reaches its caller through a mailbox and a
+    # second step of the trio loop: the reader reads, delivers and waits on the socket
+    # again, then the caller runs in the loop's next pass. Both are on the round trip's
+    # critical path, between the reply's arrival and the caller's next request. So a
+    # caller waiting for its reply (Portal._reply) may read the socket itself: it takes
+    # the baton while the reader is parked at its idle point (nothing buffered, nothing
+    # to dispatch), delivers every reply it reads (its own ends its wait) and gives
+    # the baton back, waking the reader, when its wait ends however it ends. Anything
+    # but a reply (a call from the peer, a cancel, a stream's message), an EOF or a
+    # broken frame goes to the reader, in order, with the baton: it is dispatched as
+    # the reader would have, the caller waits in its mailbox. The reader parks only
+    # while a caller holds the baton; it lends the baton to the caller whose reply it
+    # delivers when nothing more is buffered, so a caller that calls again in a loop
+    # keeps reading its replies itself (one step of the reader a call, off the critical
+    # path, to park again), and one that does not wakes the reader at once.
+
+    async def serve_recv(self) -> Any:
+        """:meth:`recv` for the channel's reader (its only caller): first what a
+        baton holder left to dispatch; parked while a caller holds the baton."""
+        while self._baton is not None and not self._stash:
+            self._reader_idle = True
+            self._standby = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._standby_abort)
+        self._reader_idle = False
+        if self._stash:
+            item = self._stash.popleft()
+            if isinstance(item, BaseException):
+                raise item
+            return item
+        return await self.recv()
+
+    def _standby_abort(self, _: Any) -> trio.lowlevel.Abort:
+        self._standby = None
+        self._reader_idle = False
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def take_baton(self) -> bool:
+        """Become the task that reads this channel (see :meth:`read_replies`), when the
+        reader is parked at its idle point; False otherwise (wait in the mailbox)."""
+        if self._baton is not None or not self._reader_idle or self._stash or self.closed:
+            return False
+        self._baton = trio.lowlevel.current_task()
+        return True
+
+    def holds_baton(self) -> bool:
+        return self._baton is not None and self._baton is trio.lowlevel.current_task()
+
+    def release_baton(self) -> None:
+        """The baton goes back to the reader (woken if parked)."""
+        self._baton = None
+        task, self._standby = self._standby, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    def deliver_reply(self, msg: Any) -> None:
+        """The reader delivers a call's reply (a ``Return``, or an ``Error`` of a
+        call): to a caller that waits in :meth:`Portal._reply`, with nothing more
+        buffered, the baton is lent with it (given back when its wait ends)."""
+        box = self.calls.pending.get(msg.cid)
+        if box is None:
+            return
+        if (
+            box.direct
+            and box._waiter is not None
+            and self._baton is None
+            and self._rpos == self._rend
+            and self._partial is None
+            and not self._stash
+            and not self.closed
+        ):
+            self._baton = box._waiter
+        box.put(msg)
+
+    async def read_replies(self, box: Mailbox) -> None:
+        """Holding the baton: read the socket until ``box`` has its reply (or is
+        closed), delivering every call's reply read meanwhile; anything else, an EOF
+        or an error ends it, left with the baton to the reader. The baton goes back
+        however this ends (a cancel too: a frame read in part stays buffered, the
+        reader resumes it)."""
+        try:
+            while not box._items and not box.closed:
+                try:
+                    msg = await self.recv()
+                except (MsgTypeError, ChannelClosed) as exc:
+                    self._stash.append(exc)
+                    return
+                kind = type(msg)
+                if kind is Return or (kind is Error and msg.cid != 0):
+                    other = self.calls.pending.get(msg.cid)
+                    if other is not None:
+                        other.put(msg)
+                    self.wait_first()  # (as the reader after a reply)
+                else:  # a call, a cancel, a stream's message, None (EOF): the reader's
+                    self._stash.append(msg)
+                    return
+        finally:
+            self.release_baton()
 
     async def recv(self) -> Any:
         """The next message, or ``None`` at EOF. Raises :class:`MsgTypeError` on a bad

@@ -273,28 +273,48 @@ class Portal:
         first, see :meth:`start_nowait`); a wait that fails cancels the call at the
         callee."""
         cid, recv = call
-        calls = self.channel.calls
+        chan = self.channel
+        calls = chan.calls
         try:
             if flush:
-                await self.channel.flush()
+                await chan.flush()
             poll = replywait.poller()
-            if poll is None or (fd := self.channel.fileno()) < 0:
-                msg = await recv.receive()
+            if poll is None or (fd := chan.fileno()) < 0:
+                msg = await self._wait_reply(chan, recv)
             else:  # polled for a little before the loop sleeps (see replywait)
                 poll.expect(fd)
                 try:
-                    msg = await recv.receive()
+                    msg = await self._wait_reply(chan, recv)
                 finally:
                     poll.done(fd)
         except trio.EndOfChannel:  # (as _next says it)
             raise await self._gone() from None
         except BaseException:
+            if chan.holds_baton():  # lent with the reply, and the wait did not end well
+                chan.release_baton()
             if cid in calls.pending:
                 await self._cancel_call(cid)
             raise
         finally:
             calls.discard(cid)
         return self._outcome(msg, ns, func)
+
+    @staticmethod
+    async def _wait_reply(chan: Channel, recv: Mailbox) -> Any:
+        """The reply, read off the socket by this task when it can take the channel's
+        read baton (see :meth:`Channel.read_replies`), else from the mailbox (the
+        reader may lend the baton with the reply: given back here)."""
+        if not recv._items and chan.take_baton():
+            await chan.read_replies(recv)  # gives the baton back
+            if recv._items or recv.closed:
+                return await recv.take()
+            # it read something for the reader (a call from the peer, a stream's item):
+            # the reply comes through the reader
+        recv.direct = True
+        msg = await recv.receive()
+        if chan.holds_baton():
+            chan.release_baton()
+        return msg
 
     def _outcome(self, msg: Any, ns: str, func: str) -> Any:
         if isinstance(msg, Return):

@@ -1,0 +1,55 @@
+"""Functions the direct-read tests (tests/test_direct_reads.py) run in child actors, and
+one the root serves to them (an importable module)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import trio
+
+import devx
+
+
+def noop() -> None:
+    return None
+
+
+def echo(data: bytes) -> bytes:
+    return data
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+async def slow_add(a: int, b: int, delay: float) -> int:
+    await trio.sleep(delay)
+    return a + b
+
+
+async def sleep_forever(marker: str) -> None:
+    Path(marker).touch()
+    try:
+        await trio.sleep_forever()
+    finally:
+        Path(marker + ".cancelled").touch()
+
+
+def die(code: int) -> None:
+    os._exit(code)
+
+
+async def ask_root(x: int) -> int:
+    """Call the root back (over the channel the root is waiting on) while it waits."""
+    portal = await devx.current_actor().root_portal()
+    return await portal.run(root_double, x=x) + 1
+
+
+def root_double(x: int) -> int:  # served by the root
+    return 2 * x
+
+
+async def count(n: int):
+    for i in range(n):
+        yield i

@@ -1,0 +1,162 @@
+"""A ``portal.run`` caller that calls in a loop reads its replies off the channel itself
+(the channel's read baton, devx.runtime.ipc), instead of its reader task reading them
+and waking it. It must mean the same to every caller: other callers' replies on the
+same channel, calls and stream items from the peer meanwhile, cancellation, errors,
+large replies and the peer's death, all as through the reader."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import trio
+
+import devx
+import direct_fns as fns
+from conftest import await_until, scaled
+
+pytestmark = pytest.mark.timeout(60)
+ENABLE = ["direct_fns"]
+
+
+def run_with_child(body, **kwargs):
+    async def main():
+        async with devx.open_nursery(**kwargs) as an:
+            portal = await an.start_actor("peer", enable_modules=ENABLE)
+            try:
+                return await body(portal)
+            finally:
+                await portal.cancel_actor()
+
+    return trio.run(main)
+
+
+async def warm(portal) -> None:
+    """Calls in a row: from the second on the caller holds the baton."""
+    for _ in range(3):
+        await portal.run(fns.noop)
+
+
+class FirstAfterSleep(trio.abc.Instrument):
+    """Which task runs first each time the loop wakes from a sleep (an IO wait with a
+    timeout): the one the socket's readiness woke."""
+
+    def __init__(self, task: trio.lowlevel.Task):
+        self.task, self.woke = task, False
+        self.mine = self.others = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.woke = timeout > 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self.woke:
+            self.woke = False
+            if task is self.task:
+                self.mine += 1
+            else:
+                self.others += 1
+
+
+def test_a_caller_in_a_loop_reads_its_own_replies():
+    """Through the reader, the reader is what a reply wakes (the caller runs in the
+    loop's next pass); a caller that reads the socket itself is woken by its reply."""
+    calls = 200
+
+    async def body(portal):
+        await warm(portal)
+        first = FirstAfterSleep(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(first)
+        try:
+            for _ in range(calls):
+                assert await portal.run(fns.noop) is None
+        finally:
+            trio.lowlevel.remove_instrument(first)
+        assert first.mine >= 0.8 * (first.mine + first.others), (first.mine, first.others)
+
+    run_with_child(body)
+
+
+def test_other_callers_replies_errors_and_big_replies():
+    big = os.urandom(3 * 1024 * 1024)  # a raw frame
+
+    async def body(portal):
+        await warm(portal)
+        results: dict[str, object] = {}
+
+        async def caller(i: int) -> None:
+            for j in range(20):
+                results[f"{i}.{j}"] = await portal.run(
+                    fns.slow_add, a=i, b=j, delay=0.001 * (j % 3)
+                )
+
+        async def looper() -> None:
+            for _ in range(200):
+                await portal.run(fns.noop)
+            with pytest.raises(devx.RemoteActorError, match="boom 1"):
+                await portal.run(fns.fail, message="boom 1")
+            assert await portal.run(fns.echo, data=big) == big
+            assert await portal.run(fns.noop) is None
+
+        async with trio.open_nursery() as n:
+            n.start_soon(looper)
+            for i in range(4):
+                n.start_soon(caller, i)
+        assert results == {f"{i}.{j}": i + j for i in range(4) for j in range(20)}
+
+    run_with_child(body)
+
+
+def test_the_peer_calls_back_and_streams_while_a_caller_reads():
+    """Calls from the peer and stream items arrive on the socket a caller reads:
+    the reader serves them, in order."""
+
+    async def body(portal):
+        await warm(portal)
+        seen: list[int] = []
+
+        async def stream() -> None:
+            async with portal.open_stream_from(fns.count, n=2000) as items:
+                async for i in items:
+                    seen.append(i)
+
+        async with trio.open_nursery() as n:
+            n.start_soon(stream)
+            for x in range(50):
+                assert await portal.run(fns.ask_root, x=x) == 2 * x + 1
+                assert await portal.run(fns.noop) is None
+        assert seen == list(range(2000))
+
+    run_with_child(body, enable_modules=ENABLE)
+
+
+def test_a_cancelled_direct_read_cancels_the_call(tmp_path):
+    marker = str(tmp_path / "sleeping")
+
+    async def body(portal):
+        await warm(portal)
+        with trio.CancelScope() as cs:
+            async with trio.open_nursery() as n:
+                n.start_soon(lambda: portal.run(fns.sleep_forever, marker=marker))
+                await await_until(lambda: os.path.exists(marker), scaled(5), "the call under way")
+                cs.cancel()
+        assert cs.cancelled_caught
+        await await_until(
+            lambda: os.path.exists(marker + ".cancelled"), scaled(5), "the remote call cancelled"
+        )
+        for _ in range(5):  # the channel still reads, by the reader or a caller
+            assert await portal.run(fns.slow_add, a=1, b=2, delay=0) == 3
+
+    run_with_child(body)
+
+
+def test_the_peer_dying_during_a_direct_read_is_a_clear_error():
+    async def main():
+        with pytest.raises(devx.ActorExited) as info:
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("mortal", enable_modules=ENABLE)
+                await warm(portal)
+                await portal.run(fns.die, code=9)
+        assert info.value.exit_code == 9
+        assert "exited with code 9" in str(info.value)
+
+    trio.run(main)
