@@ -318,6 +318,37 @@ def test_result_raises_the_callees_error_in_the_block():
     ]  # fmt: skip
 
 
+def test_result_in_a_nursery_of_the_block_leaves_as_the_bare_error():
+    """result() awaited inside a nursery opened in the block (by its tasks, or in its
+    body) stays a cancellation there: the error leaves the block as the
+    RemoteActorError it is, not as that nursery's ExceptionGroup holding it once per
+    waiting task (review6 on f97de9c)."""
+
+    async def case(portal: devx.Portal, tasks: int, body_waits: bool) -> str:
+        try:
+            async with portal.open_context(fns.fail_after_started) as (ctx, _):
+                async with trio.open_nursery() as n:
+                    for _ in range(tasks):
+                        n.start_soon(ctx.result)
+                    if body_waits:
+                        await ctx.result()
+                    else:
+                        await trio.sleep_forever()
+        except BaseException as err:
+            return type(err).__name__
+        return "no error"
+
+    async def main() -> list[str]:
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(30)):
+                got = [await case(portal, t, b) for t, b in ((1, False), (2, False), (1, True))]
+            await portal.cancel_actor()
+        return got
+
+    assert trio.run(main) == ["RemoteActorError"] * 3
+
+
 def test_context_canceller_is_the_actor_whose_task_ended_it():
     """The peer's test_peer_canceller (and its examples/advanced_faults
     ipc_failure_during_stream.py): on the caller, ``ctx.canceller`` is the actor the

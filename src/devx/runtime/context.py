@@ -369,6 +369,7 @@ class Context:
         # (result(), a stream receive, the block's end): the acknowledgement of this
         # side's own cancel is handed to such a wait instead of cancelling the block
         self._opener: trio.lowlevel.Task | None = None
+        self._opener_nurseries = 0  # nurseries the opener had open at the block's entry
         self._opener_reads = False
         self.cancel_called = False
         # callee: the actor whose request cancelled the call (the caller's CancelCall,
@@ -718,18 +719,17 @@ class Context:
     wait_for_result = result
 
     def _cancelled_by_callee(self) -> bool:
-        """Caller: the current task runs inside this context's block, which the
-        callee's outcome cancelled (the opener's task, or a task of a nursery it
-        opened: trio delivers the block's cancel to both)."""
+        """Caller: the current task is the one that opened this context, waiting
+        directly in its block (not inside a nursery it opened there), and the callee's
+        outcome cancelled the block. Only there is the error raised in place of the
+        cancellation: it then leaves the block as it is, a ``RemoteActorError``. In a
+        nursery of the block (one of its tasks, or its body) it stays a cancellation,
+        absorbed by the block, whose exit raises the error: raised there, it would
+        leave as that nursery's ``ExceptionGroup`` (once per task that waited)."""
         if self._scope is None or not self._scope.cancel_called or self._done:
             return False
-        task: trio.lowlevel.Task | None = trio.lowlevel.current_task()
-        while task is not None:
-            if task is self._opener:
-                return True
-            nursery = task.parent_nursery
-            task = nursery.parent_task if nursery is not None else None
-        return False
+        task = trio.lowlevel.current_task()
+        return task is self._opener and len(task.child_nurseries) == self._opener_nurseries
 
     def _typed(self, value: Any, what: str) -> Any:
         return payload.incoming(
@@ -958,6 +958,7 @@ async def open_context(
                 scope.cancel()
             token = _current_ctx.set(ctx)
             ctx._opener = trio.lowlevel.current_task()
+            ctx._opener_nurseries = len(ctx._opener.child_nurseries)  # see _cancelled_by_callee
             try:
                 with scope:
                     yield ctx, ctx._first
