@@ -44,6 +44,8 @@ class RootTerm:
         self.owner = os.getpid()
         self.got = False  # a SIGTERM came: re-raise it when the root has unwound
         self.reacted = threading.Event()  # the loop ran the cancel
+        # read now: the handler may run after the tree's settings are uninstalled
+        self.grace = settings.current().cancel_grace
 
     @classmethod
     def install(
@@ -69,7 +71,7 @@ class RootTerm:
         if self.got:
             self._exit_now("a second SIGTERM")
         self.got = True
-        grace = settings.current().cancel_grace
+        grace = self.grace
         try:  # trio's entry queue is safe to call from a signal handler
             self.token.run_sync_soon(self._cancel)
         except trio.RunFinishedError:  # the loop is over: we are on the way out anyway
