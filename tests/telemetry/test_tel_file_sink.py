@@ -310,14 +310,15 @@ def test_the_last_batch_is_written_by_shutdown_itself_unless_the_file_is_busy(
 
 
 @pytest.mark.parametrize("lock", ["free", "held"])
-def test_a_sink_loaded_inline_writes_its_boot_records_itself_then_starts_its_writer(
+def test_a_sink_loaded_inline_writes_its_boot_records_itself_and_its_writer_starts_later(
     tmp_path: Path, lock: str
 ) -> None:
     """A child's boot loads the file sink on its own thread (no loader thread beside
-    it, no writer thread yet): what it recorded before is written there and then, and
-    the writer starts for what comes later. A lock held elsewhere (another process of
-    the tree writing a line) leaves the boot's records to the writer: nothing lost,
-    nothing twice, the boot never waits for the lock."""
+    it, no writer thread): what it recorded before is written there and then; the
+    writer starts once the boot is over (start_writer), for what comes later. A lock
+    held elsewhere (another process of the tree writing a line) leaves the boot's
+    records to the writer, started at once: nothing lost, nothing twice, the boot never
+    waits for the lock."""
     import fcntl
 
     path = tmp_path / "t.jsonl"
@@ -343,10 +344,13 @@ def test_a_sink_loaded_inline_writes_its_boot_records_itself_then_starts_its_wri
         assert not front.load_inline()  # one load
         sink = built[0]
         assert out.inline == [lock == "free"]  # tried on this thread, never waited
-        assert sink._thread is not None and sink._thread.is_alive()  # for what comes
+        # no writer thread in the boot, unless the boot's records are the writer's
+        assert (sink._thread is None) == (lock == "free")
+        events.event("later", i=1)  # (waits for the writer)
+        sink.start_writer()  # the boot is over
+        assert sink._thread is not None and sink._thread.is_alive()
         if lock == "held":
             fcntl.flock(holder, fcntl.LOCK_UN)
-        events.event("later", i=1)
         front.flush(scaled(10))
     finally:
         front.shutdown(scaled(10))

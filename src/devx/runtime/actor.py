@@ -253,6 +253,9 @@ class Actor:
         # set once its first child's process is started: set-up that can wait (a
         # root's telemetry load) is done while that child boots
         self.spawned = trio.Event()
+        # a child: set once it told its parent it is ready (what can wait for its boot
+        # to end, its telemetry writer thread's start, goes then)
+        self.reported_ready = trio.Event()
         # the same for helper threads, which wait for it without the trio loop (a loop
         # blocked before the first spawn delays nothing of theirs), also set when the
         # actor ends: work a helper holds back so as not to take the GIL from the way

@@ -108,6 +108,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
             await chan.send(Ready(pid=os.getpid()))
         except ChannelClosed:
             return EXIT_NO_PARENT
+        actor.reported_ready.set()
         await actor.cancel_called.wait()
     # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
     return 128 + signal.SIGTERM if actor.cancel_reason == schema.CANCELLED_BY_SIGTERM else 0

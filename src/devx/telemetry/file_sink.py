@@ -321,7 +321,7 @@ class FileSink:
         self._dropped = 0
         self._fresh_state()
         _LIVE.add(self)
-        # False: no writer thread until write_pending_now (a record put meanwhile waits)
+        # False: no writer thread until start_writer (a record put meanwhile waits)
         self._writer_wanted = writer
         if writer:
             with self._cond:  # now (on the telemetry loader thread), not on the first record
@@ -432,19 +432,26 @@ class FileSink:
 
     def write_pending_now(self) -> bool:
         """Write what is pending on this thread, opening the file if need be (a
-        regular file only: a FIFO's open may wait for a reader), then start the writer
-        thread (a sink built without one); False: what is pending is the writer's."""
+        regular file only: a FIFO's open may wait for a reader); False: it could not
+        (the file busy or not regular), and what is pending is the writer's, started
+        now. A sink built without a writer starts it with :meth:`start_writer`."""
         try:
             self.out.open_regular()
         except OSError:
             pass
-        written = self._write_last()
+        if self._write_last():
+            return True
+        self.start_writer()
+        return False
+
+    def start_writer(self) -> None:
+        """Start the writer thread of a sink built without one (``writer=False``):
+        from now on a record put starts it too."""
         with self._cond:
             self._writer_wanted = True
             self._ensure_writer()
             if self._queue:
                 self._cond.notify_all()
-        return written
 
     def _write_last(self) -> bool:
         """At shutdown, write what is pending on the closing thread itself, when
@@ -725,8 +732,8 @@ def build_sink(
     writer: bool = True,
 ) -> FileSink:
     """The file sink for one actor process (``settings.file`` must be set).
-    ``writer=False``: its writer thread starts once :meth:`FileSink.write_pending_now`
-    wrote what came before (or with the first record put)."""
+    ``writer=False``: no writer thread until :meth:`FileSink.start_writer` (or a
+    flush, or what :meth:`FileSink.write_pending_now` could not write)."""
     path = settings.file
     assert path
     if settings.file_is_default:
