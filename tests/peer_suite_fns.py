@@ -170,3 +170,12 @@ async def cancel_actor_named(name: str) -> None:
 async def am_i_infected() -> bool:
     """The peer's test_child_manages_service_nursery branches on this."""
     return devx.current_actor().is_infected_aio()
+
+
+async def call_actor_named(name_: str) -> str:
+    """The peer's first example (a_trynamic_first_scene.py): find a sibling by name
+    and call it."""
+    async with devx.find_actor(name_) as portal:
+        if portal is None:
+            return f"no actor {name_!r} is up"
+        return await portal.run(echo, fn_name=f"hello from {devx.current_actor().name}")

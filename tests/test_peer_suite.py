@@ -421,3 +421,21 @@ def test_actor_is_infected_aio():
                 ]
 
     assert trio.run(main) == [True, False, False]
+
+
+def test_a_one_shot_child_serves_until_the_block_is_left():
+    """The peer's first example (a_trynamic_first_scene.py, its test_trynamic_trio):
+    a ``run_in_actor`` child whose function returned stays up until the nursery's
+    block is left, so a sibling finding it by name afterwards reaches it. Before:
+    it was stopped at its result, and the example hung or failed about half the time
+    (a sibling waiting for it by name waited forever)."""
+
+    async def main() -> list:
+        async with devx.open_nursery(enable_modules=["peer_suite_fns"]) as an:
+            with trio.fail_after(scaled(30)):
+                early = await an.run_in_actor(fns.echo, name="early", fn_name="done")
+                first = await early.result()
+                late = await an.run_in_actor(fns.call_actor_named, name="late", name_="early")
+                return [first, await late.result(), await early.run(fns.echo, fn_name="still")]
+
+    assert trio.run(main) == ["done", "hello from late", "still"]

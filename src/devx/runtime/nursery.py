@@ -349,6 +349,12 @@ class ActorNursery:
                     started = True
                     if rec.fn is not None:
                         await self._run_one_shot(rec, portal)
+                        # as in the peer project, a one-shot child whose function
+                        # returned is stopped when the block is left (or the nursery
+                        # is cancelled), not at once: until then its actor serves
+                        # calls (a sibling that finds it by name, as the peer's first
+                        # example does, is not left waiting for an actor gone by)
+                        await rec.exited.wait()
                     else:
                         await rec.exited.wait()
                         # exit code 0: its runtime ended cleanly (it cancelled itself,
