@@ -76,6 +76,29 @@ def test_child_pause_in_a_loop(repl):
     assert r.finish() == 0
 
 
+def test_a_breakpoint_then_the_next_pause_of_the_same_task(repl):
+    """`b` on a line after the pause, `c`: the breakpoint's REPL, then `c` into the
+    next turn's pause. Its fresh REPL was bound to the task before it traced, and
+    the trace function handed that pause's own frames (its banner) to it: an
+    AttributeError ('PdbREPL' object has no attribute 'quitting') killed the call."""
+    r = repl("child_pause_loop.py")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "Breakpoint 1 at" in r.cmd("b 12")
+    for i in (0, 1):
+        r.child.sendline("c")
+        r.expect(banner("BREAKPOINT", "looper", "root/looper"))
+        assert "-> total += i" in r.prompt()
+        assert r.cmd("p i").strip().endswith(str(i))
+        r.child.sendline("c")
+        if i == 0:  # the next turn pauses again
+            r.expect(banner("PAUSE", "looper", "root/looper"))
+            stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
+    assert "AttributeError" not in r.log.getvalue()
+
+
 def test_child_crash_walked_up_to_root(repl):
     r = repl("child_crash.py")
     r.expect(banner("CRASH", "divider", "root/divider") + ": ZeroDivisionError")

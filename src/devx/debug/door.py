@@ -74,6 +74,12 @@ def disown(pdb: Any) -> None:
 def hub(frame: FrameType, event: str, arg: Any) -> Any:
     """The global trace function: a new frame goes to its task's (thread's) REPL."""
     pdb = _owners.get(_key()) or _watcher
+    if pdb is not None and not getattr(pdb, "ready", True):
+        # a REPL bound to its task's new session and not tracing yet (a pause's own
+        # frames, between door.bind and its set_trace: the banner, the telemetry):
+        # breakpoints are still the watcher's to check (bdb's state is not set up in
+        # this one: its dispatch raised AttributeError, killing the paused call)
+        pdb = _watcher if _watcher is not pdb and getattr(_watcher, "ready", True) else None
     if pdb is None:
         return None
     return pdb.trace_dispatch(frame, event, arg)

@@ -100,6 +100,13 @@ def _build_pdbrepl_class() -> type:
             self._unsaid = ""  # pdb's words about a stop, kept until its turn comes
             self._prompting = False  # see _stop_now
             self.switching = False  # `switch` waits for the terminal back (see sigint)
+            # bdb's state is set up (reset(): by set_trace or a post-mortem); until
+            # then the door's trace function hands this REPL no frame (see door.hub)
+            self.ready = False
+
+        def reset(self) -> None:
+            super().reset()
+            self.ready = True
 
         def do_longlist(self, arg: str) -> Any:
             # pdbp's turns on sticky mode, which repaints the whole screen
