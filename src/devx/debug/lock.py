@@ -97,6 +97,10 @@ class TTYLock:
         self._changed = trio.Event()
         self._on_change = on_change
         self._by_id: dict[int, Hold] = {}
+        # the last hold that ended as `cancelled` (its holder abandoned its step on a
+        # third ctrl-c, :mod:`devx.debug.sigint`): its presses still count, since the
+        # holder's release may come in ahead of its last press's datagram
+        self.last_cancelled = 0
         # the terminal settings the root saved at boot: put back when a holder dies
         # in its REPL (it may leave the terminal without echo)
         self._saved_tty = saved_tty
@@ -202,6 +206,8 @@ class TTYLock:
         self.current = None
         self._by_id.pop(hold.hold_id, None)
         hold.released.set()
+        if how == "cancelled":
+            self.last_cancelled = hold.hold_id
         if how == "quit" and not self.quit_by:
             self.quit_by = hold.requester.path
         if how == "holder_lost":

@@ -173,6 +173,8 @@ def _build_pdbrepl_class() -> type:
             return s is not None and not s._done and self.is_owner()
 
         def interaction(self, frame: Any, tb: Any) -> Any:
+            if self._escaped():
+                return None
             # the one door: a stop outside a session of the running task or thread
             # (another task's breakpoint, a step whose session gave the terminal up)
             # waits for the terminal as a pause does, with its own banner
@@ -348,6 +350,21 @@ def _build_pdbrepl_class() -> type:
             if issubclass(exc_type, trio.Cancelled) and self._tree_cancels_step():
                 return
             super().user_exception(frame, exc_info)
+
+        def _escaped(self) -> bool:
+            """Three ctrl-c with no prompt on screen ended the tree while this REPL's
+            step ran (:mod:`devx.debug.sigint`; the lock's closing may not have
+            reached this actor, whose loop the step blocked): the step's stop is
+            dropped, no prompt on the way out, and the session is let go."""
+            from . import sigint
+
+            session = self.session
+            if session is None or not sigint.escaped(getattr(session, "hold_id", 0)):
+                return False
+            if not self.in_own_session():
+                return False
+            session.abandon()
+            return True
 
         def _tree_cancels_step(self) -> bool:
             """The actor, or the call the stepping task serves, is cancelled under a

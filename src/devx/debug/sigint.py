@@ -71,6 +71,13 @@ ESCAPE_PRESSES = 3
 ESCAPE_WINDOW_S = 2.0
 _presses: collections.deque[float] = collections.deque(maxlen=ESCAPE_PRESSES)
 _forced = False  # the next SIGINT of the root ends the tree (see no_prompt_press)
+_escaped_hold = 0  # a child's hold whose holder counted the third press itself
+
+
+def escaped(hold_id: int) -> bool:
+    """Whether this actor's hold ``hold_id`` saw the third ctrl-c with no prompt on
+    screen: the tree ends, its step's stop must not prompt."""
+    return hold_id != 0 and hold_id == _escaped_hold
 
 
 def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None) -> None:
@@ -108,9 +115,12 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
             if _count_press():
                 # the root ends the tree on this same press, but its answer (the lock
                 # closed) reaches this actor only through its loop, which the step may
-                # keep blocked until it stops at its next line: without dropping the
-                # step here, that stop opened a prompt the teardown then SIGKILLed
-                live.abandon()
+                # keep blocked until it stops at its next line: that stop opened a
+                # prompt the teardown then SIGKILLed. The stop is dropped instead
+                # (PdbREPL.interaction); the hold is left to the root's answer, so
+                # that no release overtakes this press and grants a waiter its REPL
+                global _escaped_hold
+                _escaped_hold = live.hold_id
         elif _count_press():
             live.abandon()
             _close_soon(actor)
@@ -275,11 +285,16 @@ def no_prompt_press(hold_id: int) -> bool:
     screen. The third within the window ends the tree through the root's own
     SIGINT path (as one ctrl-c with no REPL would)."""
     global _forced
-    if tree_lock.view.state.hold_id != hold_id or not _count_press():
-        return False
     from . import lock as tty_lock
 
-    tty_lock.root_lock().close()  # the holder sees it closed: it abandons its step
+    lock = tty_lock.root_lock()
+    # (a holder that counted its own third press released its hold as `cancelled`,
+    # maybe before its press reached this socket)
+    if hold_id not in (tree_lock.view.state.hold_id, lock.last_cancelled):
+        return False
+    if not _count_press():
+        return False
+    lock.close()  # the holder sees it closed: it abandons its step
     _forced = True
     os.kill(os.getpid(), signal.SIGINT)
     return True
