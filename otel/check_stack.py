@@ -42,13 +42,28 @@ def main() -> int:
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
     waiting = dict(ENDPOINTS)
+    said = False
     while True:
         waiting = {name: url for name, url in waiting.items() if not up(url)}
         if not waiting or time.monotonic() > deadline:
             break
+        if not said:  # (a silent minute read as a hang)
+            print(
+                f"waiting up to {args.timeout:g} s for {', '.join(waiting)} "
+                "(started by `docker compose up -d`)",
+                file=sys.stderr,
+                flush=True,
+            )
+            said = True
         time.sleep(1)  # polling a service that is starting: there is nothing to wait on
     for name, url in ENDPOINTS.items():
         print(f"{name:<15} {'DOWN' if name in waiting else 'up':<5} {url}")
+    if waiting:
+        print(
+            "not up: is the stack started (`docker compose up -d`, then "
+            "`docker compose ps` and `docker compose logs SERVICE`)?",
+            file=sys.stderr,
+        )
     return 1 if waiting else 0
 
 

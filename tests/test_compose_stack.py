@@ -640,3 +640,25 @@ def test_check_stack_reads_the_services_directly_whatever_http_proxy_says(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_check_stack_says_what_it_waits_for_and_what_to_do() -> None:
+    """With the stack down, check_stack.py said nothing for its whole timeout (60 s
+    by default, a hang to the eye), then a table: now one line at once naming the
+    services it waits for and how they start, and a hint after the table."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "otel/check_stack.py"), "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode == 0:
+        pytest.skip("the compose stack is up on this machine")
+    assert proc.returncode == 1
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("waiting up to 0.5 s for ") and "docker compose up -d" in first
+    assert "DOWN" in proc.stdout
+    assert "not up: is the stack started" in proc.stderr
