@@ -181,6 +181,12 @@ async def aio_channels() -> list[object]:
             await trio.sleep_forever()
     except KeyError as exc:
         out.append(f"KeyError: {exc}")
+    try:  # the trio side waits in receive() as the task fails: its error, not EndOfChannel
+        async with devx.to_asyncio.open_channel_from(_aio_fail_after_start) as (chan, _):
+            await chan.send("go")
+            await chan.receive()
+    except KeyError as exc:
+        out.append(f"KeyError in receive: {exc}")
     return out
 
 

@@ -681,6 +681,7 @@ def test_open_channel_from_links_an_asyncio_task_to_a_trio_block():
         "x",
         "echo task cancelled",  # the second block ended while its task ran
         "KeyError: 'asyncio side failed'",
+        "KeyError in receive: 'asyncio side failed'",  # (was trio.EndOfChannel)
     ]
 
 

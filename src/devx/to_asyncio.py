@@ -168,15 +168,16 @@ async def open_channel_from(
     failed: list[BaseException] = []
 
     def on_done() -> None:
-        chan._to_trio.close()  # the trio side's receive ends once it read everything
         chan._wake.set()
         if task.cancelled():
             if not cancelling:
                 failed.append(AsyncioCancelled(f"{_name(task)} was cancelled on the asyncio side"))
         elif (exc := task.exception()) is not None:
             failed.append(exc)
-        if failed:
-            scope.cancel()
+        if failed:  # raised out of the block: a receive() waiting then is cancelled,
+            scope.cancel()  # not ended (an EndOfChannel would have hidden the error)
+        else:
+            chan._to_trio.close()  # the trio side's receive ends once it read everything
 
     cancelling = False
     finished = _watch(task, on_done)
