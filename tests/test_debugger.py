@@ -609,3 +609,52 @@ def test_a_crash_whose_root_is_gone_says_so_in_one_line_with_the_error(proc_tree
     assert "RuntimeError: cleanup failed after the root died" in err
     assert "crash_after_root_killed.py" in err  # the user's frame, in the traceback
     assert "crash hook" not in err, err
+
+
+def test_breakpoint_in_an_asyncio_task(repl):
+    """breakpoint() in an asyncio task of an infect_asyncio actor (the peer's
+    asyncio_bp.py): its REPL waits for the tree's lock like any pause, names the task,
+    steps over an asyncio await, and the root's pause comes after it. Before: a
+    RuntimeError 'called on the trio thread outside any task'."""
+    r = repl("asyncio_breakpoint.py")
+    r.expect(banner("SYNC_PAUSE", "aio", "root/aio"))
+    out = r.prompt()
+    assert out.startswith(": asyncio task 'count_up': ")
+    assert stops_at_banner_line(out, "-> breakpoint()") == "asyncio_breakpoint.py(22)count_up()"
+    assert r.cmd("p x").strip().endswith("41")
+    assert "-> x += 1" in r.cmd("n")
+    assert "-> await asyncio.sleep(0.2)" in r.cmd("n")
+    assert "-> chan.send_nowait(x)" in r.cmd("n")  # over the asyncio await
+    assert r.cmd("p x").strip().endswith("42")
+    r.child.sendline("c")
+    r.expect_exact("root got 42")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() == 0
+
+
+def test_breakpoint_in_an_asyncio_task_without_a_portal_says_why(repl):
+    """A task started by bare asyncio (no greenback portal) cannot wait for the lock:
+    the error says so and what to do, and its crash REPL opens at that line."""
+    r = repl("asyncio_breakpoint.py", "no-portal")
+    r.expect(banner("CRASH", "aio", "root/aio") + ": GreenbackNotEnabled: ")
+    r.expect_exact("greenback.ensure_portal()")
+    assert "-> breakpoint()  # in a task asyncio started" in r.prompt()
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: devx.GreenbackNotEnabled")
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() != 0
+
+
+def test_await_pause_in_an_asyncio_task_says_what_to_use(repl):
+    r = repl("asyncio_breakpoint.py", "await-pause")
+    r.expect(banner("CRASH", "aio", "root/aio") + r": RuntimeError: `await devx.pause\(\)` in")
+    r.expect_exact("on asyncio's side call breakpoint() (or devx.pause_from_sync()) instead")
+    r.prompt()
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() != 0

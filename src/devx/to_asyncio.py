@@ -46,8 +46,39 @@ def _loop(what: str) -> asyncio.AbstractEventLoop:
 
 
 def _name(task: asyncio.Task[Any]) -> str:
-    coro = task.get_coro()
-    return f"asyncio task {getattr(coro, '__qualname__', task.get_name())}"
+    return f"asyncio task {task.get_name()}"
+
+
+def _start(
+    loop: asyncio.AbstractEventLoop,
+    aio_fn: Callable[..., Coroutine[Any, Any, Any]],
+    *args: Any,
+    **kwargs: Any,
+) -> asyncio.Task[Any]:
+    """``aio_fn(*args)`` as an asyncio task named after the function. In a debug-mode
+    actor the task gets a greenback portal first, so ``breakpoint()`` and
+    ``pause_from_sync()`` in it wait for the tree's TTY lock like any other pause."""
+    coro = aio_fn(*args, **kwargs)
+    name = getattr(aio_fn, "__qualname__", None) or repr(aio_fn)
+    if _debugging():
+        coro = _with_portal(coro)
+    return loop.create_task(coro, name=name)
+
+
+def _debugging() -> bool:
+    from .runtime.actor import current_actor
+
+    actor = current_actor(err_on_no_runtime=False)
+    return actor is not None and actor.debug_mode
+
+
+async def _with_portal(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        import greenback
+    except ImportError:  # a dependency of devx: only a broken install lacks it
+        return await coro
+    await greenback.ensure_portal()
+    return await coro
 
 
 def _outcome(task: asyncio.Task[Any]) -> Any:
@@ -84,7 +115,7 @@ def _watch(task: asyncio.Task[Any], on_done: Callable[[], None] | None = None) -
 
 async def run_task(aio_fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
     """Run ``aio_fn(**kwargs)`` as an asyncio task and return its result."""
-    task = _loop("run_task").create_task(aio_fn(**kwargs))
+    task = _start(_loop("run_task"), aio_fn, **kwargs)
     finished = _watch(task)
     try:
         await finished.wait()
@@ -163,7 +194,7 @@ async def open_channel_from(
     ``(chan, first)`` once it called ``chan.started_nowait(first)``."""
     loop = _loop("open_channel_from")
     chan = LinkedTaskChannel()
-    task = chan._task = loop.create_task(aio_fn(chan, **kwargs))
+    task = chan._task = _start(loop, aio_fn, chan, **kwargs)
     scope = trio.CancelScope()
     failed: list[BaseException] = []
 

@@ -182,9 +182,21 @@ def _open(actor: Any, reason: str, where: str) -> Any:
         if trio.lowlevel.current_trio_token() is not actor.trio_token:
             _skip(actor, reason, where, "it runs in a trio loop that is not the actor's")
             return None
-        if not trio.lowlevel.in_trio_task():
-            return None
         import greenback  # lazy: brought in only when a stop needs it
+
+        if not trio.lowlevel.in_trio_task():
+            from .repl import asyncio_task
+
+            aio_task = asyncio_task()  # an asyncio task of an infect_asyncio actor
+            if aio_task is None:
+                return None
+            if not greenback.has_portal(aio_task):
+                why = f"asyncio task {aio_task.get_name()!r} has no greenback portal"
+                _skip(actor, reason, where, why)
+                return None
+            from .sync import asyncio_session
+
+            return asyncio_session(actor, reason, where, aio_task)
 
         task = trio.lowlevel.current_task()
         if not greenback.has_portal():

@@ -13,7 +13,7 @@ from ..core import schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime, UserQuit
 from . import door, tree_lock
-from .repl import take_pdb
+from .repl import asyncio_task, take_pdb
 from .session import Session, interactive
 from .waiters import code_location
 
@@ -52,6 +52,12 @@ async def pause(
     __tracebackhide__ = hide_tb
     frame = api_frame if api_frame is not None else sys._getframe(1)
     actor = debug_actor("pause")
+    if not trio.lowlevel.in_trio_task() and (aio_task := asyncio_task()) is not None:
+        raise RuntimeError(
+            f"`await devx.pause()` in asyncio task {aio_task.get_name()!r} of actor "
+            f"{actor.path!r}: pause() is a trio awaitable; on asyncio's side call "
+            "breakpoint() (or devx.pause_from_sync()) instead"
+        )
     if tree_lock.quit_by():  # the user quit a REPL of the tree: it is ending
         raise UserQuit(tree_lock.quit_by())
     with trio.CancelScope(shield=shield):

@@ -499,9 +499,24 @@ def _portal_for_step() -> None:
 
 
 def current_task() -> Any:
+    """The running trio task; else, in an actor running as asyncio's guest, the
+    running asyncio task (its ``breakpoint()`` owns its REPL as a trio task does);
+    else None (a thread's REPL)."""
     try:
         return trio.lowlevel.current_task()
-    except RuntimeError:  # a thread's REPL: not in a trio task
+    except RuntimeError:  # not in a trio task
+        return asyncio_task()
+
+
+def asyncio_task() -> Any:
+    """The asyncio task running on this thread, None when there is none (asyncio is
+    never imported for it: an actor that does not use it has not imported it)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop in this thread
         return None
 
 

@@ -143,6 +143,8 @@ class Session:
         self.owner_task: Any = None
         # set by pause_from_sync when the REPL runs in another thread: named in the banner
         self.thread_name: str | None = None
+        # set by pause_from_sync when the REPL runs in an asyncio task (infect_asyncio)
+        self.asyncio_task_name: str | None = None
         # the thread the REPL runs in (SIGINT may only interrupt it if it is the main one)
         self.repl_thread: int | None = None
         self._wait_span: Any = None
@@ -337,6 +339,7 @@ class Session:
         agreed this session ends as ``switched``."""
         nxt = Session(self.actor, self.reason, self.location)
         nxt.owner_task, nxt.thread_name = self.owner_task, self.thread_name
+        nxt.asyncio_task_name = self.asyncio_task_name
         # the terminal's settings go back before the target's REPL can start: put
         # back after it (by the release), they undid its readline's (no echo), and
         # what the user typed there showed twice
@@ -507,6 +510,8 @@ class Session:
         actor = self.actor
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
+        elif self.asyncio_task_name is not None:
+            what = f"asyncio task {self.asyncio_task_name!r}" + (f": {what}" if what else "")
         behind = "".join(f"\n    {line}" for line in banner_lines(self.waiters_now()))
         head = (
             f">>> devx {self.reason.upper()} in actor {actor.name!r} "

@@ -34,6 +34,7 @@ from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
 from . import session as _session
 from .pause import debug_actor, enter_trace
+from .repl import asyncio_task
 from .session import Session, frame_attrs
 from .terminal import restore_tty, save_tty, write
 from .waiters import code_location
@@ -135,7 +136,10 @@ def _on_trio_thread(actor: Actor, api: str, reason: str, location: str) -> Sessi
             "(a trio.run() of its own in another thread): pause outside that loop"
         )
     if not trio.lowlevel.in_trio_task():
-        raise RuntimeError(f"devx.{api}() called on the trio thread outside any task")
+        aio_task = asyncio_task()
+        if aio_task is None:
+            raise RuntimeError(f"devx.{api}() called on the trio thread outside any task")
+        return _in_asyncio_task(actor, api, reason, location, aio_task)
     task = trio.lowlevel.current_task()
     how = (
         "make the caller `async def` and `await devx.pause()`, or run the sync code "
@@ -170,6 +174,76 @@ def _on_trio_thread(actor: Actor, api: str, reason: str, location: str) -> Sessi
             f"{how}"
         )
     session: Session = greenback.await_(Session.open(actor, reason, location=location))
+    return session
+
+
+def _in_asyncio_task(actor: Actor, api: str, reason: str, location: str, aio_task: Any) -> Session:
+    """An asyncio task of an actor running as asyncio's guest (``infect_asyncio``):
+    see :func:`asyncio_session`. Errors, saying what to do, without a portal."""
+    live = _session.current
+    if live is not None and live.owner_task is aio_task and not live._done:
+        live.reentered(reason)  # it stepped onto another pause: the same REPL
+        return live
+    import greenback  # a debug-mode actor imported it at boot already
+
+    if not greenback.has_portal(aio_task):
+        raise GreenbackNotEnabled(
+            f"devx.{api}() was called from asyncio task {aio_task.get_name()!r} in actor "
+            f"{actor.path!r}, which has no greenback portal: devx gives one to the asyncio "
+            "tasks that devx.to_asyncio.run_task()/open_channel_from() start in a "
+            "debug-mode actor; call `await greenback.ensure_portal()` at the start of a "
+            "task started otherwise, or pause from the trio side"
+        )
+    return asyncio_session(actor, reason, location, aio_task)
+
+
+def asyncio_session(actor: Actor, reason: str, location: str, aio_task: Any) -> Session:
+    """Take the tree's TTY lock for ``aio_task`` (the running asyncio task, which has a
+    greenback portal): a trio task takes it on the task's behalf (the lock is taken
+    by trio tasks) while the asyncio task waits through its portal, so both loops go
+    on meanwhile; then the REPL blocks the thread, as one on a trio task does. The
+    session is the asyncio task's: a pause it reaches while stepping re-enters it."""
+    import asyncio
+
+    import greenback
+
+    got: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
+    scope = trio.CancelScope()
+
+    async def take_lock() -> None:  # a trio task, on behalf of the asyncio task
+        session: Session | None = None
+        try:
+            with scope:
+                session = await Session.open(actor, reason, owned=False, location=location)
+        except BaseException as exc:  # handed over (Cancelled too, then raised on)
+            if not got.done():
+                got.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if session is None or got.done():  # the asyncio task was cancelled meanwhile
+            if session is not None:
+                session.release("cancelled")
+            elif not got.done():
+                got.cancel()
+            return
+        got.set_result(session)
+
+    def on_done(fut: asyncio.Future[Session]) -> None:
+        if fut.cancelled():
+            scope.cancel()
+
+    got.add_done_callback(on_done)
+    token = actor.trio_token
+    if token is None:
+        raise NoRuntime(f"actor {actor.path!r} has no trio loop running")
+    name = aio_task.get_name()
+    token.run_sync_soon(
+        lambda: trio.lowlevel.spawn_system_task(take_lock, name=f"devx: TTY lock for {name}")
+    )
+    session: Session = greenback.await_(got)
+    session.owner_task = aio_task
+    session.asyncio_task_name = name
     return session
 
 
