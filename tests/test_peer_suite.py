@@ -439,3 +439,32 @@ def test_a_one_shot_child_serves_until_the_block_is_left():
                 return [first, await late.result(), await early.run(fns.echo, fn_name="still")]
 
     assert trio.run(main) == ["done", "hello from late", "still"]
+
+
+def test_a_failing_block_is_this_sides_cancel():
+    """The peer's ``Context.cancel_called`` (its docstring: an explicit ``cancel()``, or
+    the implicit one of an error caught in the ``open_context`` block; its
+    test_peer_canceller asserts it after the block raised): a block that fails
+    cancels the callee as this side's cancel, acknowledged by the callee, so
+    ``cancel_called``, ``cancel_acked`` and ``canceller`` say so; a block that raised
+    the callee's own ContextCancelled asked for nothing."""
+
+    async def main() -> list:
+        got: list = []
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            me = devx.current_actor().uid
+            with trio.fail_after(scaled(30)):
+                with pytest.raises(RuntimeError):
+                    async with portal.open_context(fns.sleep_forever_ctx) as (ctx, _):
+                        assert not ctx.cancel_called
+                        raise RuntimeError("the block fails")
+                got.append([ctx.cancel_called, ctx.cancel_acked, ctx.canceller == me])
+                with pytest.raises(devx.ContextCancelled):
+                    async with portal.open_context(fns.cancel_self) as (ctx, _):
+                        await ctx.result()
+                got.append([ctx.cancel_called, ctx.cancel_acked, ctx.canceller == me])
+            await portal.cancel_actor()
+        return got
+
+    assert trio.run(main) == [[True, True, True], [False, False, False]]

@@ -987,7 +987,12 @@ async def open_context(
                     # a stream's receive; alone in a nursery's group): reaped quietly
                     return
                 # the block failed, or something outside cancelled it: the callee is
-                # cancelled (it sees trio.Cancelled) and the block's own error raised
+                # cancelled (it sees trio.Cancelled) and the block's own error raised.
+                # As in the peer, that is this side's cancel (cancel_called; the
+                # callee's acknowledgement makes it cancel_acked), unless the block
+                # raised the callee's own ContextCancelled (nothing left to cancel)
+                if not isinstance(_only(exc), ContextCancelled):
+                    ctx.cancel_called = True
                 await _cancel_and_wait(ctx)
                 raise
             finally:
