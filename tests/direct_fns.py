@@ -53,3 +53,24 @@ def root_double(x: int) -> int:  # served by the root
 async def count(n: int):
     for i in range(n):
         yield i
+
+
+@devx.context
+async def ctx_echo(ctx: devx.Context, x: int) -> int:
+    await ctx.started(x)
+    return x + 1
+
+
+@devx.context
+async def ctx_fail_after_started(ctx: devx.Context, message: str) -> None:
+    await ctx.started()
+    raise ValueError(message)
+
+
+@devx.context
+async def ctx_stream(ctx: devx.Context, n: int) -> int:
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        for i in range(n):
+            await stream.send(i)
+    return n

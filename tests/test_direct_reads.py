@@ -160,3 +160,45 @@ def test_the_peer_dying_during_a_direct_read_is_a_clear_error():
         assert "exited with code 9" in str(info.value)
 
     trio.run(main)
+
+
+def test_a_context_caller_in_a_loop_reads_its_callees_frames():
+    """The same for contexts: ``started`` and the result are read by the caller."""
+    rounds = 100
+
+    async def body(portal):
+        for x in range(3):
+            async with portal.open_context(fns.ctx_echo, x=x) as (ctx, first):
+                assert first == x
+            assert await ctx.result() == x + 1
+        first_after = FirstAfterSleep(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(first_after)
+        try:
+            for x in range(rounds):
+                async with portal.open_context(fns.ctx_echo, x=x) as (ctx, first):
+                    assert first == x
+                assert await ctx.result() == x + 1
+        finally:
+            trio.lowlevel.remove_instrument(first_after)
+        mine, others = first_after.mine, first_after.others
+        assert mine >= 0.8 * (mine + others), (mine, others)
+
+    run_with_child(body)
+
+
+def test_contexts_errors_and_streams_while_the_caller_reads():
+    async def body(portal):
+        for x in range(20):
+            async with portal.open_context(fns.ctx_echo, x=x) as (ctx, first):
+                assert first == x
+            assert await ctx.result() == x + 1
+            with pytest.raises(devx.RemoteActorError, match=f"bad {x}"):
+                async with portal.open_context(fns.ctx_fail_after_started, message=f"bad {x}"):
+                    await trio.sleep_forever()  # cancelled by the callee's error
+            async with portal.open_context(fns.ctx_stream, n=50) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    assert [i async for i in stream] == list(range(50))
+            assert await ctx.result() == 50
+            assert await portal.run(fns.noop) is None
+
+    run_with_child(body)

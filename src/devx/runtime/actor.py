@@ -852,9 +852,11 @@ class Actor:
             self._start_invoke(chan, msg)
             chan.wait_first()
         elif type(msg) is Return:
-            chan.deliver_reply(msg)  # (lends the read baton to a waiting portal.run)
+            chan.deliver_reply(msg)  # (lends the read baton to a waiting caller)
             chan.wait_first()  # a call's end: its callee has usually no more to send
-        elif isinstance(msg, (Yield, Stop, Started, StreamOpened)):
+        elif type(msg) is Started:
+            chan.deliver_reply(msg)  # (lends the read baton to a context's waiting caller)
+        elif isinstance(msg, (Yield, Stop, StreamOpened)):
             chan.calls.deliver(msg)
         elif isinstance(msg, (StreamItem, StreamEnd, StreamAck)):
             if msg.to_callee:

@@ -318,6 +318,9 @@ class _Inbox(Mailbox):
         self.closed = True
         self.ctx._on_lost()
 
+    def lendee(self) -> trio.lowlevel.Task | None:
+        return self.ctx._direct_waiter
+
 
 class Context:
     """One side of a context. ``side`` is ``"caller"`` or ``"callee"``; ``chan`` the
@@ -372,6 +375,9 @@ class Context:
         self._opener_nurseries = 0  # nurseries the opener had open at the block's entry
         self._opener_reads = False
         self.cancel_called = False
+        # caller: the task waiting in _wait_reply, to whom the reader may lend the
+        # channel's read baton with the frame it waits for (see Channel.read_until)
+        self._direct_waiter: trio.lowlevel.Task | None = None
         # callee: the actor whose request cancelled the call (the caller's CancelCall,
         # or a cancel of this actor), see canceller
         self._cancelled_by: ActorID | None = None
@@ -473,13 +479,37 @@ class Context:
         poll = replywait.poller()
         fd = self.chan.fileno() if poll is not None else -1
         if poll is None or fd < 0:
-            await self._wait(ready, reads)
+            await self._read_or_wait(ready, reads)
             return
         poll.expect(fd)
         try:
-            await self._wait(ready, reads)
+            await self._read_or_wait(ready, reads)
         finally:
             poll.done(fd)
+
+    async def _read_or_wait(self, ready: Callable[[], bool], reads: bool) -> None:
+        """Read the channel until ``ready()`` when this task can take its read
+        baton, as a ``portal.run`` does (see :meth:`Channel.read_until`), then (or
+        else) :meth:`_wait`: the reader may lend the baton with the frame, which is
+        given back here."""
+        chan = self.chan
+        task = trio.lowlevel.current_task()
+        if chan.take_baton():
+            reading = reads and task is self._opener
+            if reading:  # (as in _wait: the acknowledgement of our cancel is read here)
+                self._opener_reads = True
+            try:
+                await chan.read_until(ready)  # gives the baton back
+            finally:
+                if reading:
+                    self._opener_reads = False
+        self._direct_waiter = task
+        try:
+            await self._wait(ready, reads)
+        finally:
+            self._direct_waiter = None
+            if chan.holds_baton():
+                chan.release_baton()
 
     def _over(self) -> bool:
         return self._final is not None or self._lost

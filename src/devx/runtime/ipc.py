@@ -31,6 +31,7 @@ import stat
 import struct
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -39,7 +40,21 @@ import trio
 from . import addr
 from .addr import Address
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
-from .msgs import ActorID, Error, ErrorInfo, Msg, Return, Start, Started, StreamItem, Yield
+from .msgs import (
+    ActorID,
+    Error,
+    ErrorInfo,
+    Msg,
+    Return,
+    Start,
+    Started,
+    Stop,
+    StreamAck,
+    StreamEnd,
+    StreamItem,
+    StreamOpened,
+    Yield,
+)
 
 if TYPE_CHECKING:
     import mmap  # (imported by the first frame too large for the shared buffer)
@@ -48,6 +63,10 @@ Addr = tuple[str, int] | str  # (host, port) for TCP, a filesystem path for UDS
 
 log = logging.getLogger("devx.runtime")
 _VALUE_MSGS = (Return, Yield, Started, StreamItem)  # messages whose ``value`` may go raw
+# what a caller holding the read baton delivers itself (see Channel.read_until), besides
+# replies: frames for this side's calls (a stream's frame only when it goes to the caller)
+_TO_CALLER = frozenset({Yield, Stop, Started, StreamOpened})
+_STREAM_MSGS = frozenset({StreamItem, StreamEnd, StreamAck})
 
 MAX_FRAME = 64 * 1024 * 1024
 # before a peer has presented the tree's secret only its Hello may be read: a small
@@ -199,7 +218,7 @@ class Mailbox:
         self._waiter: trio.lowlevel.Task | None = None
         self.closed = False
         self._ready_in_a_row = 0
-        # its waiter hands back a read baton lent with its reply (Channel.read_replies)
+        # its waiter hands back a read baton lent with its reply (Channel.read_until)
         self.direct = False
 
     def put(self, item: Any) -> None:
@@ -221,6 +240,11 @@ class Mailbox:
     def _abort(self, _: Any) -> trio.lowlevel.Abort:
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
+
+    def lendee(self) -> trio.lowlevel.Task | None:
+        """The task to lend the channel's read baton to with a reply (see
+        :meth:`Channel.deliver_reply`): the waiter of a ``portal.run``."""
+        return self._waiter if self.direct else None
 
     async def receive(self) -> Any:
         """The next reply; :class:`trio.EndOfChannel` once closed and drained. A
@@ -244,7 +268,7 @@ class Mailbox:
         raise trio.EndOfChannel
 
     async def take(self) -> Any:
-        """The reply already here (after :meth:`Channel.read_replies`), or
+        """The reply already here (after :meth:`Channel.read_until`), or
         :class:`trio.EndOfChannel`: a cancellation point, no scheduler pass (its
         reader waited on the socket itself)."""
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -383,7 +407,7 @@ class Channel:
         self.gone = trio.Event()
         # the tail of a frame send_nowait() could write only part of: goes out first
         self._unsent: bytes | None = None
-        # the read baton (see read_replies): the task that reads this channel's socket
+        # the read baton (see read_until): the task that reads this channel's socket
         # instead of its reader (a caller waiting for its reply), the reader parked
         # meanwhile, whether it may be taken (the reader is parked at its idle point,
         # or woken from there and not yet run), and what the baton's holder read that
@@ -713,7 +737,7 @@ class Channel:
         return trio.lowlevel.Abort.SUCCEEDED
 
     def take_baton(self) -> bool:
-        """Become the task that reads this channel (see :meth:`read_replies`), when the
+        """Become the task that reads this channel (see :meth:`read_until`), when the
         reader is parked at its idle point; False otherwise (wait in the mailbox)."""
         if self._baton is not None or not self._reader_idle or self._stash or self.closed:
             return False
@@ -731,32 +755,33 @@ class Channel:
             trio.lowlevel.reschedule(task)
 
     def deliver_reply(self, msg: Any) -> None:
-        """The reader delivers a call's reply (a ``Return``, or an ``Error`` of a
-        call): to a caller that waits in :meth:`Portal._reply`, with nothing more
-        buffered, the baton is lent with it (given back when its wait ends)."""
+        """The reader delivers a reply (a ``Return``, an ``Error`` of a call, a
+        context's ``Started``): to a caller that waits for it where it can read
+        the socket itself (a ``portal.run``, a context's caller waiting for its
+        callee), with nothing more buffered, the baton is lent with it (given back
+        when its wait ends)."""
         box = self.calls.pending.get(msg.cid)
         if box is None:
             return
         if (
-            box.direct
-            and box._waiter is not None
-            and self._baton is None
+            self._baton is None
             and self._rpos == self._rend
             and self._partial is None
             and not self._stash
             and not self.closed
         ):
-            self._baton = box._waiter
+            self._baton = box.lendee()
         box.put(msg)
 
-    async def read_replies(self, box: Mailbox) -> None:
-        """Holding the baton: read the socket until ``box`` has its reply (or is
-        closed), delivering every call's reply read meanwhile; anything else, an EOF
-        or an error ends it, left with the baton to the reader. The baton goes back
-        however this ends (a cancel too: a frame read in part stays buffered, the
-        reader resumes it)."""
+    async def read_until(self, ready: Callable[[], bool]) -> None:
+        """Holding the baton: read the socket until ``ready()``, delivering what
+        comes for this side's calls (replies, a context's or a stream's frames to
+        its caller) as the reader would; anything else (a call or a cancel from the
+        peer, a frame for a context this actor serves), an EOF or an error ends it,
+        left with the baton to the reader. The baton goes back however this ends (a
+        cancel too: a frame read in part stays buffered, the reader resumes it)."""
         try:
-            while not box._items and not box.closed:
+            while not ready():
                 try:
                     msg = await self.recv()
                 except (MsgTypeError, ChannelClosed) as exc:
@@ -764,11 +789,11 @@ class Channel:
                     return
                 kind = type(msg)
                 if kind is Return or (kind is Error and msg.cid != 0):
-                    other = self.calls.pending.get(msg.cid)
-                    if other is not None:
-                        other.put(msg)
+                    self.calls.deliver(msg)
                     self.wait_first()  # (as the reader after a reply)
-                else:  # a call, a cancel, a stream's message, None (EOF): the reader's
+                elif kind in _TO_CALLER or (kind in _STREAM_MSGS and not msg.to_callee):
+                    self.calls.deliver(msg)
+                else:  # a call, a cancel, a callee's frame, None (EOF): the reader's
                     self._stash.append(msg)
                     return
         finally:

@@ -302,10 +302,10 @@ class Portal:
     @staticmethod
     async def _wait_reply(chan: Channel, recv: Mailbox) -> Any:
         """The reply, read off the socket by this task when it can take the channel's
-        read baton (see :meth:`Channel.read_replies`), else from the mailbox (the
+        read baton (see :meth:`Channel.read_until`), else from the mailbox (the
         reader may lend the baton with the reply: given back here)."""
         if not recv._items and chan.take_baton():
-            await chan.read_replies(recv)  # gives the baton back
+            await chan.read_until(lambda: bool(recv._items) or recv.closed)  # gives it back
             if recv._items or recv.closed:
                 return await recv.take()
             # it read something for the reader (a call from the peer, a stream's item):
