@@ -62,6 +62,25 @@ def test_next_through_a_loop_of_pauses_reenters_the_same_repl(repl, where, path)
     assert r.finish() == 0
 
 
+def test_debug_is_refused_and_the_repl_goes_on(repl):
+    """pdb's `debug CODE` (a recursive debugger) in a child's REPL: its stops went
+    through the door as a second turn (a BREAKPOINT banner), its first `n` left it,
+    the outer REPL's `n` then ran the call to its end with the hold never released,
+    and the tree hung at exit. Now refused in one line; the REPL steps on."""
+    r = repl("child_pause_loop.py")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    stops_at_banner_line(r.prompt(), "-> await devx.pause()")
+    assert "*** debug: the recursive debugger is not available" in r.cmd("debug total + 1")
+    assert "-> total += i" in r.cmd("n")
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))  # the next turn pauses again
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
+    assert _count_banners(r.log.getvalue()) == 2
+
+
 def test_next_out_of_a_childs_function_ends_the_repl_and_the_tree_exits(repl):
     r = repl(LOOP, "child", "1")
     r.expect(banner("PAUSE", "looper", "root/looper"))

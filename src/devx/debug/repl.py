@@ -114,6 +114,18 @@ def _build_pdbrepl_class() -> type:
 
         do_ll = do_longlist
 
+        def do_debug(self, arg: str) -> None:
+            """debug code
+            Not in a devx REPL: pdb's recursive debugger would stop outside this
+            REPL's turn at the terminal. Step into the call with `s`, or set `b` in
+            it and `c`; `p`/`!` evaluate without stopping."""
+            # (its stops went through the door as a second turn, its first `n` left
+            # it, and this REPL then lost its stepping with its hold never released)
+            self.error(
+                "debug: the recursive debugger is not available in a devx REPL; step into "
+                "the call with `s`, or set `b` in it and `c` (`p`/`!` run it without stopping)"
+            )
+
         def do_waiters(self, arg: str) -> None:
             """waiters
             Who holds the tree's terminal and who waits for it: tree path, why,
