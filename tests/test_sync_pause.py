@@ -188,6 +188,20 @@ def test_pause_in_a_bare_thread_of_a_child(repl):
     assert r.finish() == 0
 
 
+def test_quit_in_a_threads_repl_is_one_line(repl):
+    """`q` in a plain thread's REPL raises BdbQuit in that thread, as pdb does; the
+    thread's end is one devx line, not threading's "Exception in thread" traceback
+    through bdb's and devx's frames."""
+    r = repl("child_bare_thread.py")
+    r.expect(banner("THREAD", "threader", "root/threader") + ": thread 'bg-worker'")
+    r.prompt()
+    r.child.sendline("q")
+    r.expect_exact("devx: quit from the REPL in thread 'bg-worker' of actor 'root/threader'")
+    r.finish()
+    text = r.log.getvalue()
+    assert "Exception in thread" not in text and "bdb.py" not in text, text
+
+
 def test_two_threads_pausing_at_once_get_one_repl_after_the_other(repl, tmp_path):
     trace_file = tmp_path / "tree.otlp.jsonl"
     r = repl("two_threads.py", DEVX_TELEMETRY_FILE=str(trace_file))

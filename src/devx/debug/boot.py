@@ -102,6 +102,8 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     if _debugging(actor):  # a pause can come from any task at once: all loaded now
         from . import breakpoint_hook, lock_file, repl, session  # noqa: F401
 
+        quit_report.install_thread_hook(actor.path)  # a `q` in a thread's REPL
+
     tree_lock.start(actor)
     saved_tty = None
     if actor.is_root:

@@ -40,5 +40,38 @@ def install(root_path: str) -> None:
     sys.excepthook = excepthook
 
 
+_thread_hook = False
+
+
+def install_thread_hook(actor_path: str) -> None:
+    """A user's ``q`` in a thread's REPL (``pause_from_sync`` in a plain thread) ends
+    that thread with ``bdb.BdbQuit``, as pdb does; it is said in one line, not with
+    threading's traceback through bdb's and devx's frames. Once per process."""
+    global _thread_hook
+    if _thread_hook:
+        return
+    _thread_hook = True
+    import threading
+
+    previous = threading.excepthook
+
+    def excepthook(args: threading.ExceptHookArgs) -> None:
+        exc = args.exc_value
+        if exc is not None and is_user_quit(exc):
+            name = args.thread.name if args.thread is not None else "?"
+            try:
+                sys.stderr.write(
+                    f"devx: quit from the REPL in thread {name!r} of actor {actor_path!r}: "
+                    "the thread ended there\n"
+                )
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            return
+        previous(args)
+
+    threading.excepthook = excepthook
+
+
 def describe(exc: BaseException) -> str:
     return quit_report(exc, _root_path)
