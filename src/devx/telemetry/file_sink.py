@@ -440,6 +440,11 @@ class FileSink:
         except OSError:
             pass
         if self._write_last():
+            with self._cond:
+                # a line was just written: the writer (once started) waits up to LINGER
+                # for the next, as after a line of its own, not woken by its first
+                # record (a child's cancel, right before its exit writes it anyway)
+                self._lingering = bool(LINGER)
             return True
         self.start_writer()
         return False
