@@ -348,13 +348,14 @@ class ActorNursery:
                     task_status.started(portal)
                     started = True
                     if rec.fn is not None:
-                        await self._run_one_shot(rec, portal)
-                        # as in the peer project, a one-shot child whose function
-                        # returned is stopped when the block is left (or the nursery
-                        # is cancelled), not at once: until then its actor serves
-                        # calls (a sibling that finds it by name, as the peer's first
-                        # example does, is not left waiting for an actor gone by)
-                        await rec.exited.wait()
+                        if await self._run_one_shot(rec, portal):
+                            # as in the peer project, a one-shot child whose function
+                            # returned is stopped when the block is left (or the
+                            # nursery is cancelled), not at once: until then its actor
+                            # serves calls (a sibling that finds it by name, as the
+                            # peer's first example does, is not left waiting for an
+                            # actor gone by)
+                            await rec.exited.wait()
                     else:
                         await rec.exited.wait()
                         # exit code 0: its runtime ended cleanly (it cancelled itself,
@@ -439,8 +440,9 @@ class ActorNursery:
             race.start_soon(hooks)
             race.start_soon(all_gone)
 
-    async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> None:
-        """Run the run_in_actor function; settle its outcome (raising its error)."""
+    async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> bool:
+        """Run the run_in_actor function; settle its outcome (raising its error).
+        True when the function returned (False: the child was cancelled)."""
         assert rec.fn is not None and rec.chan is not None
         ns, func = rec.fn
         cid, recv = await portal._start(ns, func, rec.kwargs, stream=False)
@@ -451,7 +453,7 @@ class ActorNursery:
                 await rec.exited.wait()
             if rec.cancel_requested and not rec.died_unasked():  # hard_kill: a cancel
                 rec.settle(False, _cancelled_error(rec))
-                return
+                return False
             raise rec.settle(False, rec.gone_error()) from None
         except trio.Cancelled:
             # A sibling failed or the block was cancelled. If this child failed too
@@ -471,12 +473,12 @@ class ActorNursery:
             portal.calls.discard(cid)
         if isinstance(msg, Return):
             rec.settle(True, msg.value)
-            return
+            return True
         assert isinstance(msg, Error)
         if msg.error.type_name == _CC and (rec.cancel_requested or self.cancel_called):
             # we cancelled it (an.cancel(), portal.cancel_actor()): not an error
             rec.settle(False, _cancelled_error(rec))
-            return
+            return False
         raise rec.settle(False, unbox_error(msg.error))
 
     async def cancel(self, hard_kill: bool = False) -> None:
