@@ -134,6 +134,11 @@ def _later(value: int) -> _Later:
     return _Later(value)
 
 
+def coroutine_by_def(b: int):
+    """A plain function that returns a coroutine: served inline, then in a task."""
+    return add_awaiting(1, b)
+
+
 # callables that are not plain functions: served in a task (the general path), which
 # awaits what they return when it is awaitable
 coroutine_by_partial = functools.partial(add_awaiting, 1)

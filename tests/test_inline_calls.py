@@ -302,11 +302,13 @@ def test_what_a_task_call_returns_decides_how_it_ends():
             await portal.run_from_ns("inline_fns", "coroutine_by_partial", b=2),
             await portal.run_from_ns("inline_fns", "awaitable_by_partial", value=7),
             refused,
+            await portal.run_from_ns("inline_fns", "coroutine_by_def", b=3),
+            await portal.run_from_ns("inline_fns", "_later", value=5),
             await portal.run(fns.state),
         )
 
-    total, later, refused, state = run_with_child(body)
-    assert (total, later) == (3, 7)
+    total, later, refused, by_def, later_by_def, state = run_with_child(body)
+    assert (total, later, by_def, later_by_def) == (3, 7, 4, 5)
     assert len(refused) == 2
     for text in refused:
         assert "is an async generator: use open_stream_from()" in text
