@@ -179,3 +179,16 @@ async def call_actor_named(name_: str) -> str:
         if portal is None:
             return f"no actor {name_!r} is up"
         return await portal.run(echo, fn_name=f"hello from {devx.current_actor().name}")
+
+
+@devx.context(pld_spec=int)
+async def start_off_spec(ctx: devx.Context, validate: bool) -> int:
+    """The peer's test_pldrx_limiting ``child``: started() with a value outside the
+    spec, checked here or not (``validate_pld_spec``)."""
+    try:
+        await ctx.started("ten", validate_pld_spec=validate)
+    except devx.MsgTypeError:
+        await ctx.started(10)
+        return 0
+    await trio.sleep_forever()
+    return -1

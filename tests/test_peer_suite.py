@@ -468,3 +468,26 @@ def test_a_failing_block_is_this_sides_cancel():
         return got
 
     assert trio.run(main) == [[True, True, True], [False, False, False]]
+
+
+def test_started_validate_pld_spec():
+    """The peer's ``ctx.started(value, validate_pld_spec=...)`` (its test_pldrx_limiting
+    passes it; a TypeError before): by default a value outside the pld_spec is refused
+    where it is sent (the callee then sends a good one); with ``False`` it is sent and
+    the caller's ``open_context`` raises the MsgTypeError."""
+
+    async def main() -> list:
+        got: list = []
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(30)):
+                async with portal.open_context(fns.start_off_spec, validate=True) as (ctx, first):
+                    got.append([first, await ctx.result()])
+                with pytest.raises(devx.MsgTypeError, match="pld_spec"):
+                    async with portal.open_context(fns.start_off_spec, validate=False):
+                        pass
+                got.append("refused by the caller")
+            await portal.cancel_actor()
+        return got
+
+    assert trio.run(main) == [[10, 0], "refused by the caller"]

@@ -520,8 +520,19 @@ class Context:
 
     # --- the API of both sides -----------------------------------------------------------
 
-    async def started(self, value: Any = None) -> None:
-        """Callee: hand the caller its first value (``open_context`` returns it)."""
+    async def started(
+        self,
+        value: Any = None,
+        validate_pld_spec: bool = True,
+        strict_pld_parity: bool = False,
+        hide_tb: bool = True,
+    ) -> None:
+        """Callee: hand the caller its first value (``open_context`` returns it).
+        With a ``pld_spec``, the value is checked here (``MsgTypeError``, nothing sent)
+        unless ``validate_pld_spec=False`` (the peer project's option): then it is sent
+        as it is and the caller's ``open_context`` raises the ``MsgTypeError``.
+        ``strict_pld_parity`` and ``hide_tb`` are the peer's options too: the check
+        already decodes the value as the receiver would, and tracebacks are kept."""
         if self.side != "callee":
             raise ContextError(
                 f"started() called by the caller of {self._where()}: only the callee "
@@ -532,7 +543,7 @@ class Context:
                 f"started() called twice in {self._where()}: the caller already has "
                 "its first value; send more through ctx.open_stream()"
             )
-        if self._pld_spec is not None:
+        if self._pld_spec is not None and validate_pld_spec:
             payload.outgoing(self._pld_spec, value, "the started() value", self._where())
         try:
             frame = pack(Started(cid=self.cid, value=value))
