@@ -209,3 +209,37 @@ def test_structlog_lines_of_the_users_code_are_not_filtered_by_devx_level(tmp_pa
     # that line is in the file with the ids, not structlog's default line on stdout
     assert "AT ONCE True" in proc.stdout, proc.stdout + proc.stderr
     assert docs["first call"]["order"] == 41 and docs["first call"].get("trace_id"), docs
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once(tmp_path: Path) -> None:
+    """DEVX_LOG_FILE under a path that is no directory: every record was a
+    '--- Logging error ---' traceback in every actor (nothing at all at the default
+    level). Now the root says so in one line and the logs go to stderr."""
+    import sys
+
+    from tel_support import run_clean
+
+    from conftest import scaled
+
+    (tmp_path / "afile").write_text("")
+    bad = tmp_path / "afile" / "devx.log.jsonl"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "log_shape_tree.py"
+    proc = run_clean(
+        [sys.executable, str(script)],
+        scaled(30),
+        DEVX_LOG_FILE=str(bad),
+        DEVX_LOG_LEVEL="debug",
+        DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Logging error" not in proc.stderr, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if line.startswith("devx: DEVX_LOG_FILE=")]
+    assert said == [
+        f"devx: DEVX_LOG_FILE={bad}: cannot write it (Not a directory): devx's logs go to stderr"
+    ], proc.stderr
+    said_hello = {
+        json.loads(x)["devx.actor.path"]
+        for x in proc.stderr.splitlines()
+        if x.startswith("{") and "hello from" in x
+    }
+    assert said_hello == {"logroot", "logroot/kid"}, proc.stderr

@@ -234,7 +234,28 @@ class LogSetup:
         lg.propagate = False
 
     def _make_stream(self) -> Any:
-        return _LineFile(self.path) if self.path else console.stream("stderr")
+        if self.path:
+            out = _LineFile(self.path)
+            try:
+                out.out.open_regular()  # a file that cannot be written is said now
+            except OSError as exc:
+                out.close()
+                self._unwritable(exc)
+            else:
+                return out
+        return console.stream("stderr")
+
+    def _unwritable(self, exc: OSError) -> None:
+        """``DEVX_LOG_FILE`` cannot be written (its directory is a file, not ours...):
+        the logs go to stderr instead, said once per tree (by the root), where every
+        record was a '--- Logging error ---' traceback or, at the default level,
+        nothing at all."""
+        path, self.path = self.path, None
+        if "devx.actor.parent_uid" not in self.lineage:
+            console.write(
+                f"devx: DEVX_LOG_FILE={path}: cannot write it ({exc.strerror or exc}): "
+                "devx's logs go to stderr\n"
+            )
 
     def _json(self) -> bool:
         """JSON for the log file and a non-terminal stderr, else readable lines."""
