@@ -135,3 +135,18 @@ def hang_up_and_block(seconds: float) -> None:
     assert chan is not None
     socket.socket(fileno=os.dup(chan.fileno())).shutdown(socket.SHUT_RDWR)
     time.sleep(seconds)
+
+
+class ChildrenCancelled:
+    """A hook (tests/test_runtime.py registers it by path): each time a nursery of its
+    actor asked its children to cancel, which children had been asked."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+
+    def children_cancelled(self, actor: object) -> None:
+        children = getattr(actor, "children", ())
+        self.seen.append(sorted(r.name for r in children if r.cancel_requested))
+
+
+CHILDREN_CANCELLED = ChildrenCancelled()

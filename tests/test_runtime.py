@@ -48,6 +48,24 @@ def test_spawn_call_sync_and_async():
     run(main)
 
 
+def test_hooks_hear_once_a_nursery_asked_its_children_to_cancel(monkeypatch):
+    """Hook.children_cancelled: once per nursery end, after each live child was asked
+    to cancel, while the nursery waits for them (the telemetry writer lingers then)."""
+    from devx.core import hooks
+
+    monkeypatch.setattr(hooks, "_registered", [*hooks.registered(), "fns:CHILDREN_CANCELLED"])
+    fns.CHILDREN_CANCELLED.seen.clear()
+
+    async def main():
+        async with devx.open_nursery() as an:
+            for name in ("a", "b"):
+                portal = await an.start_actor(name, enable_modules=["fns"])
+                assert await portal.run(fns.add, a=1, b=2) == 3
+
+    run(main)
+    assert fns.CHILDREN_CANCELLED.seen == [["a", "b"]]
+
+
 def test_lineage_of_root():
     async def main():
         async with devx.open_root_actor(name="top") as actor:

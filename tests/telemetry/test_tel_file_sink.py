@@ -368,6 +368,32 @@ def test_a_sink_loaded_inline_writes_its_boot_records_itself_and_its_writer_star
     assert len(out.writers) == 1 or lock == "held"
 
 
+def test_linger_puts_an_idle_writer_into_its_wait_and_the_exit_writes_what_came(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """linger() (a nursery asked its children to cancel): an idle writer leaves its
+    idle wait for its timed one, so the teardown's records do not wake it one by one;
+    what came meanwhile is written by the exit itself (or at the linger's end)."""
+    path = tmp_path / "t.jsonl"
+    lineage = schema.lineage_attrs(fake_actor("froot").lineage)
+    out = _Watched(str(path))
+    sink = file_sink.FileSink(out, resource_attrs=lineage, lineage=lineage)
+    sink.log("first", {"i": -1}, None, 1, 9, None)
+    assert sink.flush(scaled(5))  # the file is open now
+    wait_until(lambda: sink._blocked == 1, scaled(5), "the writer idle after its linger")
+    monkeypatch.setattr(file_sink, "LINGER", 600.0)  # its end never comes in this test
+    sink.linger()
+    wait_until(lambda: sink._blocked == 0, scaled(5), "the writer in its linger")
+    assert sink._lingering
+    for i in range(3):
+        sink.log("teardown", {"i": i}, None, 1, 9, None)
+    assert sink.shutdown(scaled(10))
+    got = [r["attributes"]["i"] for r in readback.load_logs(path)]
+    assert got == [-1, 0, 1, 2]
+    # the first by the writer, the teardown's by the exit itself, at once
+    assert out.writers == ["devx-telemetry-file"] and out.inline == [True]
+
+
 def _complete_logs(path: Path) -> list[dict[str, Any]]:
     """The log records of the lines written so far: a line the writer is still
     appending is not one yet (read strictly, its half raised CorruptLine)."""

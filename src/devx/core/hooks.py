@@ -52,6 +52,11 @@ class Hook:
         one; True when the hook had to wait first (e.g. for a live REPL)."""
         return False
 
+    def children_cancelled(self, actor: Any) -> None:
+        """A nursery of ``actor`` has asked its children to cancel (its block is
+        over) and is about to wait for them to exit: what can be done meanwhile,
+        without waiting (a sync call on the actor's loop)."""
+
     def process_telemetry(self) -> ProcessTelemetry | None:
         """Telemetry for this process when it has no actor, or ``None``."""
         return None

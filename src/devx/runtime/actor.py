@@ -541,6 +541,17 @@ class Actor:
                 return cast(BaseException, replaced)
         return exc
 
+    def notify_children_cancelled(self) -> None:
+        """The hooks' :meth:`~devx.core.hooks.Hook.children_cancelled` (a nursery of
+        this actor asked its children to cancel)."""
+        for hook in self.hooks:
+            notify = getattr(hook, "children_cancelled", None)
+            if notify is not None:
+                try:
+                    notify(self)
+                except Exception:
+                    log.exception("hook %r failed", hook)
+
     async def run_teardown_hooks(self) -> bool:
         """Called by nurseries before they cancel children and before they escalate
         against one (e.g. wait for a live REPL); True when a hook had to wait."""

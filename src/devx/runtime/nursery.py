@@ -503,6 +503,7 @@ class ActorNursery:
         later, once the nursery's cancel reached it)."""
         for rec in self._children.values():
             rec.cancel_nowait()
+        self.actor.notify_children_cancelled()  # (the hooks' work while it waits for them)
 
     async def _wait_one_shots(self) -> None:
         for rec in list(self._children.values()):

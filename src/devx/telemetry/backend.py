@@ -957,6 +957,13 @@ class TelemetryBackend:
         else:
             self._sync(SYNC_TIMEOUT, wait=False)
 
+    def linger(self) -> None:
+        """A teardown starts: the sink's writer waits for its burst of records (see
+        :meth:`FileSink.linger`); nothing for a sink without one."""
+        linger = getattr(self._sink, "linger", None)
+        if linger is not None:
+            linger()
+
     def wait_ready(self, timeout: float) -> bool:
         if self._failed or self._closed:
             return True  # nothing will ever be exported: nothing to wait for

@@ -430,6 +430,21 @@ class FileSink:
             warn_once("file-dropped", f"{self._dropped} telemetry records dropped (writer behind)")
         return done
 
+    def linger(self) -> None:
+        """Put the writer into its linger now, so that the records coming next wait
+        for its end (at most LINGER) or a flush instead of waking it: a teardown about
+        to start, whose records come in a burst that the exit writes itself. An idle
+        writer is woken for it here, while the caller is about to wait (its children's
+        exit), not by the first of those records, in the middle of the exit."""
+        if not LINGER:
+            return
+        with self._cond:
+            if self._closed or self._thread is None or self._lingering:
+                return
+            self._lingering = True
+            if self._blocked:
+                self._cond.notify_all()
+
     def write_pending_now(self) -> bool:
         """Write what is pending on this thread, opening the file if need be (a
         regular file only: a FIFO's open may wait for a reader); False: it could not
@@ -513,9 +528,9 @@ class FileSink:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._lingering:  # idle: the first record wakes us
+                if not self._lingering:  # idle: the first record wakes us (or linger())
                     self._blocked += 1
-                    self._cond.wait_for(lambda: self._queue or self._closed)
+                    self._cond.wait_for(lambda: self._queue or self._closed or self._lingering)
                     self._blocked -= 1
                 if LINGER and not self._line_due():
                     self._cond.wait_for(self._line_due, LINGER)

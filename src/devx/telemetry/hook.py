@@ -28,6 +28,17 @@ class TelemetryHook:
 
         return actor_lifetime(actor)
 
+    def children_cancelled(self, actor: Any) -> None:
+        """The file writer lingers now, while the actor waits for its children: the
+        records of the teardown (each child's exit, then the actor's own end, which
+        its exit writes itself) then do not wake it one by one, each wake-up a GIL
+        hand-over in the middle of the actor's teardown."""
+        from ..core import events
+
+        linger = getattr(events.backend(), "linger", None)
+        if linger is not None:
+            linger()
+
     def preload(self) -> None:
         """Telemetry is on by default (the file): what a default actor's boot loads."""
         from . import backend, boot, file_sink  # noqa: F401
