@@ -449,6 +449,8 @@ class Context:
             self._opener_reads = True
         try:
             while not ready():
+                if self.chan._baton is task:  # lent with a frame that left it waiting (a
+                    self.chan.release_baton()  # peer's stray one): nobody else would read
                 self._waiting.append(task)
 
                 def abort(_: Any, task: trio.lowlevel.Task = task) -> trio.lowlevel.Abort:
