@@ -49,6 +49,25 @@ def test_root_pause(repl):
     assert r.finish() == 0
 
 
+def test_a_breakpoint_left_in_the_root_is_quiet_at_exit(repl):
+    """A `b` set in the root's REPL keeps pdb's trace function installed after `c`:
+    the interpreter's teardown ran through it once this module's globals were gone
+    ("Exception ignored in ... AttributeError: 'NoneType' object has no attribute
+    'get'" after the program's last line)."""
+    r = repl("root_pause.py")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    assert "Breakpoint 1 at" in r.cmd("b 12")
+    r.child.sendline("c")
+    r.expect(banner("BREAKPOINT", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("root resumed, y=2")
+    assert r.finish() == 0
+    text = r.log.getvalue()
+    assert "Exception ignored" not in text and "AttributeError" not in text, text
+
+
 def test_root_crash_repl_at_raising_frame(repl):
     r = repl("root_crash.py")
     r.expect(banner("CRASH", "root", "root") + ": KeyError: 'question'")

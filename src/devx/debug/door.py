@@ -73,6 +73,8 @@ def disown(pdb: Any) -> None:
 
 def hub(frame: FrameType, event: str, arg: Any) -> Any:
     """The global trace function: a new frame goes to its task's (thread's) REPL."""
+    if _owners is None:  # the interpreter is finalizing: this module's globals are gone
+        return None
     pdb = _owners.get(_key()) or _watcher
     if pdb is not None and not getattr(pdb, "ready", True):
         # a REPL bound to its task's new session and not tracing yet (a pause's own
@@ -85,9 +87,26 @@ def hub(frame: FrameType, event: str, arg: Any) -> Any:
     return pdb.trace_dispatch(frame, event, arg)
 
 
+_exit_hook = False
+
+
+def _tracing_off_at_exit() -> None:
+    """At interpreter exit no frame goes to a REPL any more: the hub stayed installed
+    while breakpoints existed, and the interpreter's own teardown (module globals
+    already gone) then ran through it ("Exception ignored in ... AttributeError")."""
+    sys.settrace(None)
+    threading.settrace(None)  # type: ignore[arg-type, unused-ignore]
+
+
 def tracing_on() -> None:
     """The hub traces this thread, and threads started from now on while
     breakpoints exist (every running thread too on Python 3.12+)."""
+    global _exit_hook
+    if not _exit_hook:
+        _exit_hook = True
+        import atexit
+
+        atexit.register(_tracing_off_at_exit)
     sys.settrace(hub)
     if breaks:
         if hasattr(threading, "settrace_all_threads"):
