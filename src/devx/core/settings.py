@@ -262,8 +262,8 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "DEVX_CANCEL_GRACE",
         seconds,
         "runtime",
-        "Seconds between a graceful cancel and SIGTERM (and SIGTERM and SIGKILL) "
-        "of a child that does not exit.",
+        "Seconds between a graceful cancel and SIGTERM of a child that does not exit "
+        "(SIGKILL follows 2 s after the SIGTERM).",
     ),
     Setting(
         "preauth_timeout",
