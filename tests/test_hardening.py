@@ -363,6 +363,33 @@ def test_cancel_of_run_in_actor_child_sleeping_in_its_nursery():
 # --- 6. a telemetry file that cannot be written ----------------------------------------
 
 
+def test_a_squatted_default_telemetry_directory_is_said_once_with_what_to_do(tmp_path):
+    """The default telemetry directory made by another local user before us: never
+    used (telemetry off), said once per tree with what to do, where every actor said
+    it (three warnings for a root and two children) and nothing said how to get out."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a directory of another uid")
+    squatted = tmp_path / f"devx-telemetry-{os.getuid()}"
+    squatted.mkdir(mode=0o700)
+    os.chown(squatted, 65534, 65534)
+    script = (
+        "import trio, devx\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        for name in ('a', 'b'):\n"
+        "            p = await an.start_actor(name, enable_modules=['os'])\n"
+        "            await p.run_from_ns('os', 'getpid')\n"
+        "        await an.cancel()\n"
+        "trio.run(main)\n"
+    )
+    out = run_script("-c", script, TMPDIR=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    said = [line for line in out.stderr.splitlines() if "cannot write the telemetry file" in line]
+    assert len(said) == 1, out.stderr
+    assert "is owned by uid 65534" in said[0] and "remove that directory" in said[0], said
+    assert list(squatted.iterdir()) == []
+
+
 @pytest.mark.parametrize("where", ["/dev/full", "a-file/sub/t.jsonl"])
 def test_unwritable_telemetry_file_is_not_reported_written(tmp_path, where):
     """A full disk (/dev/full) or a path through a regular file: the warning names
@@ -384,5 +411,8 @@ def test_unwritable_telemetry_file_is_not_reported_written(tmp_path, where):
     assert f"telemetry written to {path}" not in out.stderr, out.stderr
     expected = "No space left on device" if where == "/dev/full" else "NotADirectoryError"
     assert expected in out.stderr and "FileExistsError" not in out.stderr, out.stderr
+    # the tree's file: one warning per tree (the root's), not one per actor
+    said = [line for line in out.stderr.splitlines() if "the telemetry file" in line]
+    assert len(said) == 1, out.stderr
     if where == "/dev/full":
         assert f"telemetry NOT fully written to {path}" in out.stderr, out.stderr

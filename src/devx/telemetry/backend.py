@@ -63,8 +63,9 @@ def reset_warnings() -> None:
 # warnings every actor of a tree would give alike (they all export to the same
 # collector): only the root says them; the other actors log them at debug level
 _TREE_WIDE = ("export:", "flush-", "shutdown-", "otel:")
-# settings every actor of a tree shares (the OTLP protocol): the root says them, once
-_SAID_BY_ROOT = frozenset({"otlp-protocol", "grpc", "otlp-missing"})
+# settings every actor of a tree shares (the OTLP protocol, the tree's telemetry file
+# and its directory): the root says them, once
+_SAID_BY_ROOT = frozenset({"otlp-protocol", "grpc", "otlp-missing", "export:file", "file", "load"})
 _tree_member = False
 
 

@@ -332,8 +332,12 @@ class Session:
 
         def prune() -> None:
             from . import retention  # on that thread, after the first spawn
+            from ._appendfile import ensure_private_dir
 
             try:
+                # not in a directory that is not ours alone (another local user made it
+                # first: the telemetry is off, and its stamp or files are not ours)
+                ensure_private_dir(directory)
                 pruned = retention.prune_now_and_then(
                     directory, keep=keep, keep_days=days, spare=spare
                 )

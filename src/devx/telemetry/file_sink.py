@@ -760,5 +760,8 @@ def build_sink(
         try:
             ensure_private_dir(os.path.dirname(path))
         except OSError as exc:
-            raise OSError(f"cannot write the telemetry file {path}: {exc}") from exc
+            raise OSError(
+                f"cannot write the telemetry file {path}: {exc}; remove that directory, or "
+                "name a file of yours with DEVX_TELEMETRY_FILE"
+            ) from exc
     return FileSink(AppendFile(path), resource_attrs=resource_attrs, lineage=lineage, writer=writer)
