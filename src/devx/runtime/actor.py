@@ -172,6 +172,15 @@ def _set_current(actor: Actor | None) -> None:
     _current = actor
 
 
+async def _send_reply(chan: Channel, frame: Any) -> None:
+    """A reply its reader could not send at once (:meth:`Actor._call_inline`); sent
+    even while the actor is being cancelled, as the reader would have."""
+    try:
+        await chan.send_raw(frame, checkpoint=False, shield=True)
+    except ChannelClosed:
+        pass
+
+
 class Actor:
     """An actor: a trio program in its own process that serves calls from its peers.
 
@@ -985,10 +994,15 @@ class Actor:
                 raise
             self._rpc.start_soon(self._report_error, chan, msg, exc)
             return True
-        try:  # shielded: the reply goes out even if this reader is being cancelled
-            await chan.send_raw(frame, checkpoint=False, shield=True)  # back to reading next
-        except ChannelClosed:
-            pass
+        # a reader never waits to send: blocked behind another sender's big frame, or
+        # on a peer whose socket is full, it would stop reading, and the peer's reader
+        # may be blocked sending to us in turn (its own inline reply, or a lock held
+        # behind a big frame of ours): both sides wedge until SEND_TIMEOUT breaks the
+        # channel. The reply goes out now, or (the rest of it) from a task.
+        if not chan.send_nowait(frame):
+            self._rpc.start_soon(_send_reply, chan, frame)
+        elif chan.sending_rest:
+            self._rpc.start_soon(chan.flush)
         return True
 
     def _run_inline(self, msg: Start, coro: Any) -> Any:

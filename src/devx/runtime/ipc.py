@@ -552,6 +552,12 @@ class Channel:
             self._unsent = b"".join(_rest(bufs, sent))
         return True
 
+    @property
+    def sending_rest(self) -> bool:
+        """A frame :meth:`send_nowait` began is not all out: :meth:`flush` sends the rest
+        (so does the next send)."""
+        return self._unsent is not None
+
     async def flush(self) -> None:
         """Until the rest of a frame :meth:`send_nowait` began went out (at once when
         there is none); even in a cancelled task."""
