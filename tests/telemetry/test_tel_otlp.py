@@ -265,6 +265,29 @@ def test_a_collector_that_is_not_running_costs_no_retries() -> None:
     assert f"nothing listens at 127.0.0.1:{port} (is the collector running?)" in warned[0]
 
 
+def test_behind_a_proxy_the_exporter_judges_the_collector() -> None:
+    """With a proxy in the way (HTTP_PROXY, no NO_PROXY for the host) a direct connect
+    says nothing of the exporter's route: no probe, the exporter's own failure is the
+    warning (review6 on 7175e01)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "HTTP_PROXY": f"http://127.0.0.1:{port}",  # nothing there either: export fails
+        "NO_PROXY": "",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        "DEVX_TELEMETRY_EXIT_TIMEOUT": "1",
+    }
+    out = run_script("-c", _ONE_CHILD_TREE, **env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
+    warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+    assert len(warned) == 1, out.stderr
+    assert "nothing listens" not in warned[0], warned[0]
+
+
 # a one-child tree (the tests give it a live collector, or one nothing listens on)
 _ONE_CHILD_TREE = """
 import trio, devx

@@ -6,9 +6,12 @@ paid the OTLP exporter's retries at every actor's exit: the exit flush waited ou
 that could not arrive. A refused connection is a definite answer, known in well under
 a millisecond on the same host: the exporters ask this probe before each export and
 fail at once while the collector's address refuses connections (rechecked every
-``RECHECK_S`` seconds, so a collector that comes up is used again). Anything less
-definite (no answer within ``CONNECT_S``, a name that does not resolve yet) leaves
-the export to the exporter, with its own timeouts and retries, as before.
+``RECHECK_REFUSED_S`` seconds, so a collector that comes up is used again; a listening
+one every ``RECHECK_LISTENING_S``). Only a collector on this host is probed (the
+forgotten ``docker compose up``), and only when no proxy stands between: the exporter
+may reach a remote one by a route a direct connect does not take (a proxy, an egress
+rule). Anything less definite (no answer within ``CONNECT_S``) leaves the export to
+the exporter, with its own timeouts and retries, as before.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 CONNECT_S = 0.25  # how long a connect may take before the probe says "not sure"
-RECHECK_S = 2.0  # how long an answer (refused or listening) is trusted
+RECHECK_REFUSED_S = 2.0  # how long "refused" is trusted (a collector coming up is seen)
+RECHECK_LISTENING_S = 30.0  # how long "listening" is (a healthy one is not pestered)
 
 _DEFAULT_PORTS = {"http": 4318, "https": 443}
 
@@ -30,7 +34,8 @@ def endpoint_address(
     protocol: str | None, signal: str, env: Mapping[str, str] = os.environ
 ) -> tuple[str, int] | None:
     """``(host, port)`` of the OTLP endpoint ``signal`` (``TRACES`` or ``LOGS``)
-    exports to (its own variable, else the generic one), or ``None``."""
+    exports to (its own variable, else the generic one), or ``None``: none set, or
+    one the probe does not judge (not on this host, or behind a proxy)."""
     url = (
         env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
         or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -44,11 +49,29 @@ def endpoint_address(
         port = parts.port
     except ValueError:
         return None
-    if not parts.hostname:
+    if not parts.hostname or not _local_and_direct(parts.hostname, parts.scheme or "http"):
         return None
     if port is None:
         port = 4317 if protocol == "grpc" else _DEFAULT_PORTS.get(parts.scheme, 4318)
     return parts.hostname, port
+
+
+def _local_and_direct(host: str, scheme: str) -> bool:
+    """A collector on this host, reached with no proxy (where a direct connect's
+    answer is the exporter's answer)."""
+    import ipaddress
+    import urllib.request
+
+    if host.lower() != "localhost":
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:  # another name: remote, or not ours to judge
+            return False
+    proxies = urllib.request.getproxies()
+    if any(k in proxies for k in (scheme, "https", "http", "grpc", "all")):
+        return bool(urllib.request.proxy_bypass(host))
+    return True
 
 
 class CollectorProbe:
@@ -62,11 +85,12 @@ class CollectorProbe:
         self._refused = False
 
     def refused(self) -> bool:
-        """Whether the collector's address refused a connection within the last
-        ``RECHECK_S`` seconds (checked now when that answer is older)."""
+        """Whether the collector's address refused a connection when last checked
+        (checked now when that answer is too old to trust)."""
         with self._lock:
             now = time.monotonic()
-            if now - self._checked < RECHECK_S:
+            trusted = RECHECK_REFUSED_S if self._refused else RECHECK_LISTENING_S
+            if now - self._checked < trusted:
                 return self._refused
             self._refused = self._connect_refused()
             self._checked = time.monotonic()
