@@ -93,7 +93,10 @@ def test_attach_step_and_take_the_next_repl(proc_tree, rt, tmp_path):
         assert x == str(40 + int(name[1]))
         # (the client's keys are set before it connects: no race with a prompt)
         c.child.sendintr()  # ctrl-c in the client: shielded as on a terminal
-        c.expect_exact(f"ctrl-c shielded: root/{name} is in the REPL")
+        # the same words as on a terminal (the hint included)
+        c.expect_exact(
+            f"[devx] ctrl-c shielded: root/{name} is in the REPL ('c' to continue, 'q' to quit)"
+        )
         c.prompt()
         assert "-> x += 1" in c.cmd("n")
         assert c.cmd("p x").strip().splitlines()[-1] == x

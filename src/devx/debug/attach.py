@@ -31,6 +31,7 @@ from ..core import schema, settings
 from . import attach_protocol as proto
 from .lock_protocol import ReleaseHow
 from .stack import registry as reg
+from .waiters import shielded_text
 
 __tracebackhide__ = True
 
@@ -290,7 +291,7 @@ class AttachedIO:
                 self.write("\n")
                 return ""
             if isinstance(msg, proto.Interrupt):
-                self.write(f"\nctrl-c shielded: {self.path} is in the REPL\n{self.prompt}")
+                self.write(f"\n{shielded_text(self.path)}\n{self.prompt}")
             elif isinstance(msg, proto.Detach):
                 self._lost("the client detached")
 

@@ -40,6 +40,7 @@ import trio
 from ..runtime.actor import Actor
 from . import tree_lock
 from .lock_protocol import LockState
+from .waiters import shielded_text
 
 __tracebackhide__ = True
 
@@ -88,11 +89,7 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
     if live is not None and getattr(live.pdb, "switching", False):
         return  # its REPL gave the terminal away (`switch`): the one on screen speaks
     if live is not None and live.pdb is not None and live.pdb.live:
-        os.write(
-            1,
-            f"\n[devx] ctrl-c shielded: {actor.path} is in the REPL "
-            "('c' to continue, 'q' to quit)\n".encode(),
-        )
+        os.write(1, f"\n{shielded_text(actor.path)}\n".encode())
         if live.repl_thread in (None, threading.get_ident()):
             raise KeyboardInterrupt  # pdb's command loop catches it and prompts again
         # a REPL in another thread (raising here would hit the trio loop) reads on:

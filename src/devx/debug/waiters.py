@@ -24,6 +24,11 @@ def code_location(frame: FrameType | None) -> str:
     return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
 
 
+def shielded_text(path: str) -> str:
+    """What ctrl-c at a prompt says, on the terminal and in an attach client alike."""
+    return f"[devx] ctrl-c shielded: {path} is in the REPL ('c' to continue, 'q' to quit)"
+
+
 def who(req: Requester) -> str:
     """``root/a: pause at x.py:12 in f()`` (with the thread, if a thread asked)."""
     thread = f" thread {req.thread!r}" if req.thread else ""
