@@ -192,3 +192,36 @@ async def start_off_spec(ctx: devx.Context, validate: bool) -> int:
         return 0
     await trio.sleep_forever()
     return -1
+
+
+async def _aio_counter(chan, n: int) -> None:  # type: ignore[no-untyped-def]
+    """The peer's test_child_manages_service_nursery ``aio_streamer``: an asyncio task
+    feeding the trio side."""
+    import asyncio
+
+    chan.started_nowait(None)
+    for i in range(n):
+        chan.send_nowait(i)
+        await asyncio.sleep(0)
+    await asyncio.sleep(3600)
+
+
+async def broadcast_from_asyncio(n: int) -> list:
+    """Two trio tasks of an infected actor share one asyncio channel through
+    ``trionics.broadcast_receiver``, each getting every item."""
+    from devx import to_asyncio, trionics
+
+    got: dict[str, list] = {"a": [], "b": []}
+    async with to_asyncio.open_channel_from(_aio_counter, n=n) as (chan, _):
+        async with trionics.broadcast_receiver(chan, 6) as first:
+            async with first.subscribe() as second, trio.open_nursery() as tn:
+
+                async def read(name: str, rx: devx.trionics.BroadcastReceiver) -> None:
+                    async for i in rx:
+                        got[name].append(i)
+                        if i == n - 1:
+                            return
+
+                tn.start_soon(read, "a", first)
+                tn.start_soon(read, "b", second)
+    return [got["a"], got["b"]]

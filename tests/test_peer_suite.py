@@ -491,3 +491,40 @@ def test_started_validate_pld_spec():
         return got
 
     assert trio.run(main) == [[10, 0], "refused by the caller"]
+
+
+def test_broadcast_receiver_over_any_channel():
+    """The peer's ``trionics.broadcast_receiver(recv_chan, max_buffer_size)`` (its
+    test_child_manages_service_nursery shares an asyncio channel this way; ImportError
+    before): several tasks each get every item of one receive channel."""
+
+    async def main() -> list:
+        async with devx.open_nursery(enable_modules=["peer_suite_fns"]) as an:
+            with trio.fail_after(scaled(30)):
+                portal = await an.run_in_actor(
+                    fns.broadcast_from_asyncio, name="aio", n=5, infect_asyncio=True
+                )
+                return await portal.result()
+
+    assert trio.run(main) == [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize("raise_on_lag", [True, False])
+def test_broadcast_receiver_lag(raise_on_lag):
+    """A subscriber that falls more than ``max_buffer_size`` behind: ``Lagged``, or
+    (``raise_on_lag=False``, the peer's option) the oldest item still buffered."""
+
+    async def main() -> list:
+        send, recv = trio.open_memory_channel[int](10)
+        for i in range(5):
+            send.send_nowait(i)
+        async with devx.trionics.broadcast_receiver(recv, 2, raise_on_lag=raise_on_lag) as fast:
+            async with fast.subscribe() as slow:
+                seen = [await fast.receive() for _ in range(5)]
+                try:
+                    seen.append(await slow.receive())
+                except devx.trionics.Lagged:
+                    seen.append("lagged")
+        return seen
+
+    assert trio.run(main) == [0, 1, 2, 3, 4, "lagged" if raise_on_lag else 3]

@@ -1,7 +1,8 @@
 """trio helpers that programs written for the peer runtime (``tractor.trionics``) use:
 ``collapse_eg``, ``maybe_open_nursery``, ``gather_contexts``, ``maybe_open_context``
 (one async context manager shared by an actor's tasks, :mod:`devx.runtime.resource_cache`)
-and the broadcast receiver's ``Lagged``/``BroadcastReceiver``."""
+and the broadcast receiver (``broadcast_receiver`` over any receive channel,
+``Lagged``/``BroadcastReceiver``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .runtime.broadcast import BroadcastReceiver, Lagged
+from .runtime.broadcast import BroadcastReceiver, Lagged, broadcast_receiver
 from .runtime.resource_cache import maybe_open_context
 
 _NOTE = "(this error was the only one of an exception group: devx.trionics.collapse_eg)"
@@ -100,6 +101,7 @@ async def gather_contexts(
 __all__ = [
     "BroadcastReceiver",
     "Lagged",
+    "broadcast_receiver",
     "collapse_eg",
     "gather_contexts",
     "maybe_open_context",

@@ -14,12 +14,15 @@ subscriber once it has read what came before it.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
+
+log = logging.getLogger("devx.runtime")
 
 
 class Lagged(trio.TooSlowError):
@@ -31,10 +34,17 @@ class _Fanout:
     """State shared by the subscribers of one stream. Positions are absolute item
     numbers; ``buf[0]`` is item ``base``."""
 
-    def __init__(self, receive: Callable[[], Awaitable[Any]], maxlen: int, what: str) -> None:
+    def __init__(
+        self,
+        receive: Callable[[], Awaitable[Any]],
+        maxlen: int,
+        what: str,
+        raise_on_lag: bool = True,
+    ) -> None:
         self.receive = receive
         self.maxlen = max(1, maxlen)
         self.what = what
+        self.raise_on_lag = raise_on_lag  # else a lagging subscriber skips what it lost
         self.buf: deque[Any] = deque()
         self.base = 0
         self.subs: set[BroadcastReceiver] = set()
@@ -83,6 +93,15 @@ class BroadcastReceiver:
             if self._pos < f.base:
                 lost, self._pos = f.base - self._pos, f.base
                 task = trio.lowlevel.current_task().name
+                if not f.raise_on_lag:
+                    log.warning(
+                        "subscriber task %r of %s fell behind: %d items were dropped "
+                        "before it read them; it goes on with the oldest one still buffered",
+                        task,
+                        f.what,
+                        lost,
+                    )
+                    continue
                 raise Lagged(
                     f"subscriber task {task!r} of {f.what} fell behind: {lost} items "
                     f"were dropped before it read them (the buffer holds {f.maxlen}); "
@@ -145,9 +164,41 @@ def fanout(
     *,
     maxlen: int,
     what: str,
+    raise_on_lag: bool = True,
 ) -> BroadcastReceiver:
     """A first subscriber of ``receive`` (the stream's own), and the shared state."""
-    return BroadcastReceiver(_Fanout(receive, maxlen, what), send)
+    return BroadcastReceiver(_Fanout(receive, maxlen, what, raise_on_lag), send)
+
+
+def broadcast_receiver(
+    recv_chan: Any,
+    max_buffer_size: int,
+    receive_afunc: Callable[[], Awaitable[Any]] | None = None,
+    raise_on_lag: bool = True,
+) -> BroadcastReceiver:
+    """The peer project's ``trionics.broadcast_receiver``: a first subscriber of any
+    receive channel (an object with ``async receive()``, such as a trio
+    ``MemoryReceiveChannel`` or ``to_asyncio``'s channel; ``receive_afunc`` replaces its
+    ``receive``), on which ``subscribe()`` gives more, each getting every item from then
+    on. A subscriber more than ``max_buffer_size`` items behind the fastest gets
+    :class:`Lagged` (``raise_on_lag=False``: a warning, and it goes on from the oldest
+    item still buffered). ``send`` goes to the channel's ``send`` when it has one."""
+    receive = receive_afunc if receive_afunc is not None else getattr(recv_chan, "receive", None)
+    if receive is None:
+        raise TypeError(
+            f"broadcast_receiver(): {recv_chan!r} has no receive(); give a receive channel "
+            "or receive_afunc="
+        )
+
+    async def send(value: Any) -> None:
+        send_fn = getattr(recv_chan, "send", None)
+        if send_fn is None:
+            raise TypeError(f"send() on a broadcast receiver of {recv_chan!r}: it has no send()")
+        await send_fn(value)
+
+    return fanout(
+        receive, send, maxlen=max_buffer_size, what=repr(recv_chan), raise_on_lag=raise_on_lag
+    )
 
 
 @asynccontextmanager
