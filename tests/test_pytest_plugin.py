@@ -165,3 +165,59 @@ def test_plugin_is_idle_without_a_timeout_and_can_be_turned_off(tmp_path: Path) 
     res = _pytest(tmp_path, "-p", "no:devx", "--devx-hang-timeout=1")
     assert res.returncode == pytest.ExitCode.USAGE_ERROR, res.stdout + res.stderr
     assert "--devx-hang-timeout" in res.stderr
+
+
+def test_a_repl_is_the_users_time_not_the_tests(tmp_path: Path) -> None:
+    """`pytest -s` with a hang timeout and a child that pauses: while its REPL is on
+    the terminal the hang clock does not run (the child was dumped, then SIGKILLed
+    under the user's prompt once the timeout and the teardown grace were over, and
+    the root opened a crash REPL on ActorExited); once the REPL is left the clock
+    starts again, and a test that then hangs is still caught."""
+    from _pty import Repl, banner
+
+    test = tmp_path / "test_pauses.py"
+    test.write_text(
+        "import trio, devx\n"
+        "async def work():\n"
+        "    x = 41\n"
+        "    await devx.pause()\n"
+        "    await trio.sleep_forever()\n"
+        "def test_pauses_then_hangs():\n"
+        "    async def main():\n"
+        "        async with devx.open_nursery(debug_mode=True) as an:\n"
+        "            p = await an.run_in_actor(work, name='worker')\n"
+        "            await p.result()\n"
+        "    trio.run(main)\n"
+    )
+    # (long enough for the tree to boot and pause on a busy machine: the clock runs
+    # until the REPL holds the terminal)
+    timeout, grace = round(scaled(5)), 1
+    r = Repl(
+        test,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:timeout",
+        "-s",
+        f"--devx-hang-timeout={timeout}",
+        f"--devx-dump-dir={tmp_path / 'dumps'}",
+        module="pytest",
+        DEVX_HANG_TEARDOWN_GRACE=str(grace),
+        DEVX_TELEMETRY_FILE="off",
+    )
+    try:
+        r.expect(banner("PAUSE", "worker", "root/worker"))
+        r.prompt()
+        # the time under test: the deadline and the kill after it would have passed
+        at_prompt = time.monotonic()
+        while time.monotonic() < at_prompt + timeout + grace + scaled(2):
+            time.sleep(0.1)
+        assert r.cmd("p x").strip().endswith("41"), r.log.getvalue()
+        r.child.sendline("c")
+        r.expect_exact(f"hung after {timeout:g} s", timeout=scaled(30))
+        r.finish()
+        text = r.log.getvalue()
+        assert "ActorExited" not in text and "SIGKILL" not in text, text
+        assert "1 failed" in text, text
+    finally:
+        r.close()

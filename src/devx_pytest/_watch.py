@@ -115,6 +115,13 @@ class Watch:
                     hang = self._armed
                     if hang is not None:
                         left = hang.deadline - time.monotonic()
+                        if left <= 0 and _repl_live(hang.tag):
+                            # a REPL of the test's trees holds the terminal: the user's
+                            # time, not the test's (with -s, or `devx attach`); the clock
+                            # starts again once it is over (the lock files are polled)
+                            hang.deadline = time.monotonic() + hang.timeout
+                            self._cond.wait(REPL_POLL_S)
+                            continue
                         if left <= 0:
                             hang.fired = True
                             self._armed = None
@@ -187,6 +194,24 @@ class Watch:
                 f"devx: {e.label} still running {grace:g} s after the interrupt: killed\n"
                 for e in left
             )
+
+
+REPL_POLL_S = 0.25
+
+
+def _repl_live(tag: str) -> bool:
+    """Whether a tree started by the test (a root registered with ``tag``) has its
+    terminal held: a REPL is open (or a step of one runs, or it waits for `devx
+    attach`). Read from the roots' lock files, as `devx ps` does."""
+    try:
+        from devx.debug import lock_file, stack
+
+        roots = {e.pid for e in stack.entries() if e.tag == tag and e.is_root}
+        return bool(roots) and any(
+            t.pid in roots and t.state.hold_id != 0 for t in lock_file.trees()
+        )
+    except Exception:  # never keep the watch from firing
+        return False
 
 
 def _wait_gone(tag: str, me: int, grace: float) -> list[Any]:
