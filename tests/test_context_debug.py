@@ -68,3 +68,8 @@ def test_open_context_on_a_module_not_enabled(repl):
     r.child.sendline("c")
     r.expect("pass enable_modules=\\['__main__'\\] when starting it")
     assert r.finish() != 0
+    # the child's runtime raised it, no code of the user's ran there: no REPL in the
+    # child (before: a CRASH banner there, then pdb's IndexError on no frame to show)
+    out = r.log.getvalue()
+    assert "CRASH in actor 'other'" not in out and "crash hook" not in out
+    assert "IndexError" not in out

@@ -60,6 +60,19 @@ def _is_devx(tb: TracebackType) -> bool:
     return _is_plumbing(tb.tb_frame)
 
 
+def _has_user_frame(tb: TracebackType | None) -> bool:
+    """Whether there is code of the user's to stop at: a frame of the error's
+    traceback, or the user's code waiting on it up this task's stack (a child's
+    error arriving in the root's nursery). One raised by the runtime alone, in a
+    task that runs no user code (a call to a module the actor does not serve), has
+    none: it goes to the caller, whose REPL shows it."""
+    while tb is not None:
+        if not _is_devx(tb):
+            return True
+        tb = tb.tb_next
+    return frames.user_caller(sys._getframe(1)) is not None
+
+
 def user_caller_frame() -> FrameType | None:
     """The innermost frame on the current stack that is the user's code."""
     return frames.user_caller(sys._getframe(1))
@@ -174,7 +187,11 @@ def show_and_interact(
     if frame is None or _is_plumbing(frame):
         # raised inside the runtime (a child's error arriving): stop at the
         # user's code that is waiting on it instead
-        frame = user_caller_frame() or frame
+        frame = user_caller_frame()
+        if frame is None:  # none: pdb would have no frame to show (an IndexError)
+            sys.stdout.write("    (raised inside devx, with no frame of your code to stop at)\n")
+            sys.stdout.flush()
+            return
         session.repl_started(frame)
         pdb.interaction(frame, None)
     else:
@@ -227,7 +244,7 @@ async def crash_hook(actor: Actor, exc: BaseException) -> BaseException | None:
     """Registered on debug-mode actors: a REPL before the error is boxed and sent up.
     A user's quit (at this REPL, or before it in the tree) replaces the error with
     a quit carrying it, so no parent opens a REPL and the quit report lists it."""
-    if actor.debug_mode and wants_repl(exc):
+    if actor.debug_mode and wants_repl(exc) and _has_user_frame(exc.__traceback__):
         quit_by = await crash_repl(actor, exc)
         if quit_by:
             return UserQuit(quit_by, errors_before(exc, actor.path))
