@@ -3,6 +3,7 @@ one the root serves to them (an importable module)."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 from pathlib import Path
 
@@ -74,3 +75,24 @@ async def ctx_stream(ctx: devx.Context, n: int) -> int:
         for i in range(n):
             await stream.send(i)
     return n
+
+
+SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("SEEN", default="unset")
+
+
+async def task_call(value: str) -> tuple[str, str]:
+    """A call served in a task (it awaits): its name, and the variable as it found it
+    before setting it (a fresh copy of the reader's context each call: 'unset')."""
+    await trio.lowlevel.checkpoint()
+    before = SEEN.get()
+    SEEN.set(value)
+    return trio.lowlevel.current_task().name, before
+
+
+def reader_task_name() -> str:
+    """A sync call: served inline by the channel's reader."""
+    return trio.lowlevel.current_task().name
+
+
+def listened() -> int:
+    return devx.current_actor()._workers.listened

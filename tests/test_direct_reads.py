@@ -202,3 +202,66 @@ def test_contexts_errors_and_streams_while_the_caller_reads():
             assert await portal.run(fns.noop) is None
 
     run_with_child(body)
+
+
+# --- the callee's side: a worker done with a call reads the next one itself ------------
+
+
+def test_a_worker_reads_the_next_call_itself_and_runs_it_as_a_task_would(tmp_path):
+    """A worker that served a call waits on the channel itself while the reader is
+    idle: a call it reads runs in it at once, as in a task of its own (its name, a
+    fresh copy of the reader's context), under a scope its caller's cancel reaches;
+    a sync call it reads goes to the reader (served inline there, in order)."""
+    marker = str(tmp_path / "sleeping")
+
+    async def body(portal):
+        reader = await portal.run(fns.reader_task_name)
+        for i in range(30):
+            name, before = await portal.run(fns.task_call, value=f"v{i}")
+            assert (name, before) == ("direct_fns.task_call", "unset")
+            await trio.sleep(0.002)  # the worker is done and waits before the next call
+            if i % 3 == 0:  # a sync call the waiting worker reads: the reader serves it
+                assert await portal.run(fns.reader_task_name) == reader
+        assert await portal.run(fns.listened) > 0  # (the worker read some itself)
+        # a call read by a waiting worker is cancelled by its caller's cancel
+        await portal.run(fns.task_call, value="x")
+        await trio.sleep(0.002)
+        with trio.CancelScope() as cs:
+            async with trio.open_nursery() as n:
+                n.start_soon(lambda: portal.run(fns.sleep_forever, marker=marker))
+                await await_until(lambda: os.path.exists(marker), scaled(5), "the call under way")
+                cs.cancel()
+        assert cs.cancelled_caught
+        await await_until(
+            lambda: os.path.exists(marker + ".cancelled"), scaled(5), "the remote call cancelled"
+        )
+        for i in range(5):
+            assert await portal.run(fns.slow_add, a=i, b=1, delay=0) == i + 1
+        # contexts are read by a waiting worker too
+        for x in range(10):
+            async with portal.open_context(fns.ctx_echo, x=x) as (ctx, first):
+                assert first == x
+            assert await ctx.result() == x + 1
+            await trio.sleep(0.002)
+
+    run_with_child(body)
+
+
+def test_an_actor_ends_while_a_worker_waits_for_a_call():
+    """Its teardown ends a worker waiting on the channel for its next call (the
+    workers' close cancels it), as it ends a parked one: nothing waits for a call
+    that will not come."""
+
+    async def main():
+        with trio.fail_after(scaled(30)):  # (a hang's bound)
+            async with devx.open_nursery() as an:
+                portal = await an.start_actor("peer", enable_modules=ENABLE)
+                for i in range(3):
+                    await portal.run(fns.task_call, value=str(i))
+                await trio.sleep(0.01)  # its worker waits for the next call
+                await portal.cancel_actor()
+            async with devx.open_nursery() as an:  # and a one-shot child's own end
+                portal = await an.run_in_actor(fns.task_call, value="once")
+                assert list(await portal.result()) == ["direct_fns.task_call", "unset"]
+
+    trio.run(main)

@@ -4,6 +4,7 @@ from peers, the channels to them, and the cancellation of everything it runs."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import hmac
 import importlib
 import importlib.util
@@ -1005,6 +1006,61 @@ class Actor:
             self._rpc.start_soon(chan.flush)
         return True
 
+    async def listen_for_call(self, chan: Channel, scope: trio.CancelScope) -> _PlainCall | None:
+        """A worker done with a call on ``chan`` waits for the next frame there
+        itself, when the channel's reader is idle (parked, or waiting on the socket with
+        nothing buffered: :meth:`Channel.evict_reader`) and it can take the read baton: a call the
+        reader would hand to a worker it runs next, in a fresh copy of the reader's
+        context, under its scope, named after it, with no scheduler pass between the
+        frame's arrival and the call's first step (the reader's hand-over to a parked
+        worker is one). Anything else goes to the reader, in order, with the baton;
+        the baton goes back as soon as the frame is read."""
+        if self.cancel_called.is_set() or self._rpc is None or not self._workers.parks:
+            return None
+        reader = chan._reader_task
+        # the reader parked (a caller held the baton) or woken from there: the baton is
+        # free to take; waiting on the socket: taken from it
+        if reader is None or not (chan.take_baton() or chan.evict_reader()):
+            return None
+        task = trio.lowlevel.current_task()
+        # from its next step: the call runs there, as in a new task (the wait below is
+        # a step's end even when the frame is there already)
+        task.context = reader.context.copy()
+        chan._wait_first = True
+        try:
+            try:
+                msg = await chan.recv()
+            except (MsgTypeError, ChannelClosed) as exc:
+                chan._stash.append(exc)
+                return None
+            # (a worker told to end meanwhile, its scope cancelled: the reader serves it)
+            call = None if scope.cancel_called else self._task_call(chan, msg)
+            if call is None:  # anything else (None: EOF): the reader's
+                chan._stash.append(msg)
+                return None
+            self._rpc_scopes[(id(chan), msg.cid)] = scope
+            task.name = f"{msg.ns}.{msg.func}"
+            chan.wait_first()  # (as the reader after a call it handed over)
+            return call
+        finally:
+            chan.release_baton()
+
+    def _task_call(self, chan: Channel, msg: Any) -> _PlainCall | None:
+        """``msg`` as the call the reader would hand to a parked worker under the
+        worker's scope (:meth:`_start_invoke`'s ``start_scoped``), else None."""
+        if type(msg) is not Start or msg.stream or msg.trace:
+            return None
+        if msg.context:
+            return _PlainCall(self, chan, msg, None, None)
+        try:
+            fn = self.resolve(msg.ns, msg.func)
+        except Exception:
+            return None
+        kind = self._inline.kind(fn)
+        if kind == _inline.NOT_INLINE or (kind == _inline.ASYNC and _inline.is_context_fn(fn)):
+            return _PlainCall(self, chan, msg, None, fn)
+        return None
+
     def _run_inline(self, msg: Start, coro: Any) -> Any:
         """Run an inline async call's coroutine to its end, the reader task named
         after the call meanwhile as its own task would be: a stack dump or a
@@ -1243,6 +1299,9 @@ class _PlainCall:
         else:
             actor._rpc_scopes.pop((id(chan), msg.cid), None)
         await actor._reply(chan, reply)
+
+    def listener(self) -> Any:
+        return functools.partial(self.actor.listen_for_call, self.chan)
 
     async def unwound(self, exc: BaseException | None) -> None:
         __tracebackhide__ = True

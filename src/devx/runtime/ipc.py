@@ -93,6 +93,10 @@ _RAW_LENS = struct.Struct(">II")
 _encoder = msgspec.msgpack.Encoder()
 
 
+class _Evicted(Exception):
+    """The reader's wait on the socket was ended to hand a worker the baton."""
+
+
 class _RawBody:
     """The body of the raw frame being decoded, for the decoder's ext hook."""
 
@@ -416,6 +420,12 @@ class Channel:
         self._standby: trio.lowlevel.Task | None = None
         self._reader_idle = False
         self._stash: deque[Any] = deque()
+        # the reader's task; whether it waits on the socket at its idle point (nothing
+        # buffered), where a worker done with its call may take the baton from it
+        # (see evict_reader); set while that is under way
+        self._reader_task: trio.lowlevel.Task | None = None
+        self._reader_armed = False
+        self._evicting = False
         # closing leaves the socket open until the process ends (close_held): a
         # child's channel to its parent
         self.held_to_exit = False
@@ -623,7 +633,7 @@ class Channel:
                 fd = sock.fileno()
                 if fd < 0:
                     raise trio.ClosedResourceError("the channel's socket was closed")
-                await trio.lowlevel.wait_readable(fd)  # (level-triggered: bytes there return)
+                await self._wait_socket(fd)  # (level-triggered: bytes there return)
             while True:
                 await trio.lowlevel.checkpoint_if_cancelled()  # before taking any bytes
                 fd = sock.fileno()
@@ -633,7 +643,7 @@ class Channel:
                     got = os.readv(fd, (view,))
                 except BlockingIOError:
                     self._reads_in_a_row = 0
-                    await trio.lowlevel.wait_readable(fd)
+                    await self._wait_socket(fd)
                     continue
                 self._reads_in_a_row += 1
                 if self._reads_in_a_row >= YIELD_EVERY:
@@ -724,18 +734,28 @@ class Channel:
 
     async def serve_recv(self) -> Any:
         """:meth:`recv` for the channel's reader (its only caller): first what a
-        baton holder left to dispatch; parked while a caller holds the baton."""
-        while self._baton is not None and not self._stash:
-            self._reader_idle = True
-            self._standby = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._standby_abort)
-        self._reader_idle = False
-        if self._stash:
-            item = self._stash.popleft()
-            if isinstance(item, BaseException):
-                raise item
-            return item
-        return await self.recv()
+        baton holder left to dispatch; parked while another task holds the baton."""
+        while True:
+            while self._baton is not None and not self._stash:
+                self._reader_idle = True
+                self._standby = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._standby_abort)
+            self._reader_idle = False
+            self._evicting = False  # (an eviction whose wait it never was in)
+            if self._stash:
+                item = self._stash.popleft()
+                if isinstance(item, BaseException):
+                    raise item
+                return item
+            self._reader_task = trio.lowlevel.current_task()
+            # (no other task runs until it waits on the socket: set before, true then)
+            self._reader_armed = self._rpos == self._rend and self._partial is None
+            try:
+                return await self.recv()
+            except _Evicted:  # a worker took the baton: parked until it gives it back
+                continue
+            finally:
+                self._reader_armed = False
 
     def _standby_abort(self, _: Any) -> trio.lowlevel.Abort:
         self._standby = None
@@ -759,6 +779,53 @@ class Channel:
         task, self._standby = self._standby, None
         if task is not None:
             trio.lowlevel.reschedule(task)
+
+    def evict_reader(self) -> bool:
+        """Take the baton from the reader while it waits on the socket at its idle
+        point (nothing buffered, nothing arrived, nothing being written): a worker
+        done with a call, waiting for the next one itself (Actor.listen_for_call),
+        runs it without a scheduler pass between its read and its first step. The
+        reader's wait is ended with trio's ``notify_closing`` (the socket stays open:
+        trio forgets its registration, the next wait registers it again); the reader
+        parks until the baton comes back. False, nothing done, otherwise."""
+        if (
+            not self._reader_armed
+            or self._baton is not None
+            or self._stash
+            or self.closed
+            or self._evicting
+            or self._send_lock.held  # (notify_closing would end a writer's wait too)
+            or self._unsent is not None
+            or self._rpos != self._rend
+            or self._partial is not None
+        ):
+            return False
+        sock = self._fd_of
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return False
+        try:  # bytes (or an EOF) there: the reader has been woken already, or will be
+            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            return False
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+        self._evicting = True
+        self._baton = trio.lowlevel.current_task()
+        trio.lowlevel.notify_closing(fd)
+        return True
+
+    async def _wait_socket(self, fd: int) -> None:
+        """``wait_readable``; the reader's wait ended by :meth:`evict_reader` raises
+        :class:`_Evicted` (anyone else's, or a real close: ``ClosedResourceError``)."""
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        except trio.ClosedResourceError:
+            if self._evicting and trio.lowlevel.current_task() is self._reader_task:
+                self._evicting = False
+                raise _Evicted from None
+            raise
 
     def deliver_reply(self, msg: Any) -> None:
         """The reader delivers a reply (a ``Return``, an ``Error`` of a call, a

@@ -53,6 +53,15 @@ class ScopedCall(Protocol):
         what left the scope (None: the scope caught its own cancel). Re-raises what
         must go on (a cancel of the actor)."""
 
+    def listener(self) -> Listen | None:
+        """What waits for the next call on this call's channel in its worker (see
+        ``Actor.listen_for_call``), None for no such wait: it holds nothing of the
+        call (a parked worker keeps nothing of its last call alive)."""
+
+
+# waits for a call on a channel in a worker done with its own: the call, registered under
+# the worker's scope (given) and named, to run next; None when there is none to wait for
+Listen = Callable[[trio.CancelScope], Awaitable["ScopedCall | None"]]
 
 Job = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | ScopedCall
 
@@ -60,11 +69,14 @@ Job = tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | ScopedCall
 class CallWorkers:
     """The parked workers of one nursery (an actor's calls)."""
 
-    __slots__ = ("_closed", "_idle", "_jobs")
+    __slots__ = ("_closed", "_idle", "_jobs", "_listening", "listened")
 
     def __init__(self, *, park: bool = True) -> None:
         self._idle: list[tuple[trio.lowlevel.Task, trio.CancelScope]] = []
         self._jobs: dict[trio.lowlevel.Task, Job | None] = {}
+        # workers waiting for their next call on a channel themselves: their scopes
+        self._listening: dict[trio.lowlevel.Task, trio.CancelScope] = {}
+        self.listened = 0  # calls a worker read itself (tests, benches)
         self._closed = not park  # never parking: every call gets a new task
 
     @property
@@ -103,6 +115,8 @@ class CallWorkers:
     def close(self) -> None:
         """The nursery is to finish: parked workers end, busy ones end after their call."""
         self._closed = True
+        for scope in self._listening.values():  # (its scope serves no call meanwhile)
+            scope.cancel()
         idle, self._idle = self._idle, []
         for task, _ in idle:
             self._jobs[task] = None
@@ -116,16 +130,28 @@ class CallWorkers:
         try:
             with scope:
                 while job is not None:
+                    listen: Listen | None = None
                     if isinstance(job, tuple):
                         await job[0](*job[1])
                     else:
                         await job.run(scope)
+                        listen = job.listener()
                     job = None
                     # cancelled while its call ended normally (a context's callee that
                     # ctx.cancel()-ed itself and caught the cancel): the scope is spent
                     if self._closed or len(self._idle) >= MAX_IDLE or scope.cancel_called:
                         return
                     task.name = IDLE_NAME
+                    if listen is not None:  # the next call, read off its channel by itself
+                        self._listening[task] = scope
+                        try:
+                            job = await listen(scope)
+                        finally:
+                            del self._listening[task]
+                        del listen
+                        if job is not None:
+                            self.listened += 1
+                            continue
                     task.context = (
                         contextvars.Context()
                     )  # (from its next step) nothing of the call's
