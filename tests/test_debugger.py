@@ -644,7 +644,7 @@ def test_breakpoint_in_an_asyncio_task(repl):
     r.expect(banner("SYNC_PAUSE", "aio", "root/aio"))
     out = r.prompt()
     assert out.startswith(": asyncio task 'count_up': ")
-    assert stops_at_banner_line(out, "-> breakpoint()") == "asyncio_breakpoint.py(22)count_up()"
+    assert stops_at_banner_line(out, "-> breakpoint()") == "asyncio_breakpoint.py(23)count_up()"
     assert r.cmd("p x").strip().endswith("41")
     assert "-> x += 1" in r.cmd("n")
     assert "-> await asyncio.sleep(0.2)" in r.cmd("n")
@@ -670,6 +670,21 @@ def test_breakpoint_in_an_asyncio_task_without_a_portal_says_why(repl):
     r.prompt()
     r.child.sendline("c")
     assert r.finish() != 0
+
+
+def test_a_bare_asyncio_task_that_inits_its_portal_gets_its_repl(repl):
+    """devx.debug.maybe_init_greenback() (the peer project's name) gives the task
+    devx could not give a portal one: its breakpoint() then opens a REPL."""
+    r = repl("asyncio_breakpoint.py", "init-portal")
+    r.expect(banner("SYNC_PAUSE", "aio", "root/aio"))
+    out = r.prompt()
+    assert out.startswith(": asyncio task 'Task-") and "-> breakpoint()  # in a task" in out
+    r.child.sendline("c")
+    r.expect_exact("root got 42")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() == 0
 
 
 def test_await_pause_in_an_asyncio_task_says_what_to_use(repl):

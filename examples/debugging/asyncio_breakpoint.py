@@ -4,6 +4,7 @@ asyncio await), and the root's own pause comes after it, one REPL at a time.
 
     python asyncio_breakpoint.py              # the asyncio task's REPL, then the root's
     python asyncio_breakpoint.py no-portal    # a task started by bare asyncio: told why
+    python asyncio_breakpoint.py init-portal  # ... that gives itself a portal first: a REPL
     python asyncio_breakpoint.py await-pause  # `await devx.pause()` there: told what to use
 """
 
@@ -30,12 +31,15 @@ def bare_breakpoint() -> None:
     breakpoint()  # in a task asyncio started, not devx: it has no greenback portal
 
 
-async def bare_task(chan: to_asyncio.LinkedTaskChannel, start: int) -> None:
+async def bare_task(chan: to_asyncio.LinkedTaskChannel, start: int, init: bool) -> None:
     chan.started_nowait("ready")
-    await asyncio.get_running_loop().create_task(_bare())
+    await asyncio.get_running_loop().create_task(_bare(init))
+    chan.send_nowait(start + 1)
 
 
-async def _bare() -> None:
+async def _bare(init: bool) -> None:
+    if init:
+        await devx.debug.maybe_init_greenback()  # the portal devx could not give it
     bare_breakpoint()
 
 
@@ -45,8 +49,9 @@ async def await_pause(chan: to_asyncio.LinkedTaskChannel, start: int) -> None:
 
 
 async def run_counter(start: int, mode: str) -> int:
-    fn = {"": count_up, "no-portal": bare_task, "await-pause": await_pause}[mode]
-    async with to_asyncio.open_channel_from(fn, start=start) as (chan, first):
+    fn = {"": count_up, "await-pause": await_pause}.get(mode, bare_task)
+    kwargs = {"init": mode == "init-portal"} if fn is bare_task else {}
+    async with to_asyncio.open_channel_from(fn, start=start, **kwargs) as (chan, first):
         assert first == "ready"
         return await chan.receive()
 

@@ -21,6 +21,7 @@ _EXPORTS = {
     "GreenbackNotEnabled": ".sync",
     "enable_stack_on_sig": ".stack",
     "maybe_wait_for_debugger": ".wait",
+    "maybe_init_greenback": ".sync",
     "mk_pdb": ".repl",
     "pause_from_sync": ".sync",
     "open_crash_handler": ".crash_handler",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from .repl import mk_pdb as mk_pdb
     from .stack import enable_stack_on_sig as enable_stack_on_sig
     from .sync import GreenbackNotEnabled as GreenbackNotEnabled
+    from .sync import maybe_init_greenback as maybe_init_greenback
     from .sync import pause_from_sync as pause_from_sync
     from .wait import maybe_wait_for_debugger as maybe_wait_for_debugger
 

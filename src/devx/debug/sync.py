@@ -86,6 +86,25 @@ def pause_from_sync(
     enter_trace(session, frame)  # type: ignore[arg-type]  # BareSession quacks alike
 
 
+async def maybe_init_greenback(raise_not_found: bool = True) -> Any:
+    """Give the calling task (a trio task, or an asyncio task of an ``infect_asyncio``
+    actor) a greenback portal, so the sync code it runs can ``pause_from_sync()`` or
+    ``breakpoint()``: for a task devx did not give one (started in a nursery opened
+    before the runtime, or by bare asyncio). The peer project's name. Returns the
+    greenback module; when it is not installed, None with ``raise_not_found=False``,
+    else a RuntimeError saying to install it."""
+    try:
+        import greenback
+    except ImportError:
+        if not raise_not_found:
+            return None
+        raise RuntimeError(
+            "greenback is not installed: `pip install greenback` to pause from sync code"
+        ) from None
+    await greenback.ensure_portal()
+    return greenback
+
+
 def open_sync_session(
     api: str, *, reason: str | None = None, allow_no_runtime: bool = False, location: str = ""
 ) -> Session | BareSession:
