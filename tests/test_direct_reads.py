@@ -265,3 +265,26 @@ def test_an_actor_ends_while_a_worker_waits_for_a_call():
                 assert list(await portal.result()) == ["direct_fns.task_call", "unset"]
 
     trio.run(main)
+
+
+def test_many_callers_at_once_while_workers_wait_for_calls():
+    """Frames back to back (the reader reads several in a row, yielding between them
+    with bytes in hand) while workers finish calls and look for the next one: every
+    call is answered, right, once."""
+
+    async def body(portal):
+        results: dict[tuple[int, int], object] = {}
+
+        async def caller(i: int) -> None:
+            for j in range(60):
+                if j % 2:
+                    results[i, j] = await portal.run(fns.slow_add, a=i, b=j, delay=0)
+                else:
+                    results[i, j] = await portal.run(fns.noop)
+
+        async with trio.open_nursery() as n:
+            for i in range(12):
+                n.start_soon(caller, i)
+        assert results == {(i, j): (i + j if j % 2 else None) for i in range(12) for j in range(60)}
+
+    run_with_child(body)

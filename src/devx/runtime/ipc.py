@@ -645,6 +645,9 @@ class Channel:
                     self._reads_in_a_row = 0
                     await self._wait_socket(fd)
                     continue
+                # bytes in hand, not yet in the buffer's bounds: no longer at its idle
+                # point (the yield below must not look like a wait on the socket)
+                self._reader_armed = False
                 self._reads_in_a_row += 1
                 if self._reads_in_a_row >= YIELD_EVERY:
                     self._reads_in_a_row = 0
