@@ -89,6 +89,8 @@ _RAW_MARK = b"devx-raw"
 # arguments are in it, so not tiny); a larger one is refused
 MAX_RAW_HEADER = RECV_BUFFER - 8
 _LEN = struct.Struct(">I")
+# a look at what arrived, taking nothing (MSG_DONTWAIT where the platform has it)
+_PEEK = socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)
 _RAW_LENS = struct.Struct(">II")
 _encoder = msgspec.msgpack.Encoder()
 
@@ -808,7 +810,7 @@ class Channel:
         if fd < 0:
             return False
         try:  # bytes (or an EOF) there: the reader has been woken already, or will be
-            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            sock.recv(1, _PEEK)  # (the socket is non-blocking: trio's)
             return False
         except BlockingIOError:
             pass
