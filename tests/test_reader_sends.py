@@ -10,7 +10,7 @@ import trio
 
 import devx
 import direct_fns as fns
-from conftest import scaled
+from conftest import scaled, wait_until
 
 BIG = b"x" * (3 * 1024 * 1024)  # more than both sockets' buffers together
 
@@ -45,3 +45,33 @@ def test_big_calls_beside_callbacks_on_one_channel_never_wedge():
         return sorted(done)
 
     assert trio.run(main) == [1, 1, 2]
+
+
+def test_a_peer_is_never_given_up_while_a_repl_is_live(tmp_path):
+    """The root's REPL blocks its loop while a child streams 1 MiB items to it: the
+    child's send stalls past the stall bound (0.5 s here, 30 s by default) and waits
+    on, saying so in the logs, and the stream completes after `c`. Before: the child
+    gave the channel up at the bound and exited; `c` found it gone (ActorExited, the
+    root's crash REPL): a timer killed an actor under a live REPL (review6 H2)."""
+    from _pty import Repl, banner
+
+    log_file = tmp_path / "devx.log"
+    r = Repl(
+        "pause_beside_big_stream.py",
+        DEVX_SEND_STALL_TIMEOUT="0.5",
+        DEVX_LOG_FILE=str(log_file),
+        DEVX_LOG_LEVEL="info",
+    )
+    try:
+        r.expect(banner("PAUSE", "root", "root"))
+        r.prompt()
+        wait_until(
+            lambda: log_file.exists() and "a REPL is the user's time" in log_file.read_text(),
+            scaled(20),
+            "the child's stalled send waiting on",
+        )
+        r.child.sendline("c")
+        r.expect_exact("root got 100 items")
+        assert r.finish() == 0
+    finally:
+        r.close()

@@ -171,6 +171,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stream_window: int = 64
     reply_spin_us: int = 0
     context_cancel_timeout: float = 5.0
+    send_stall_timeout: float = 30.0
     spawn_method: str = ""  # "": the platform's default
     log_format: str = ""  # "": readable on a terminal, JSON elsewhere
     tree_secret: str = ""  # "": a fresh random secret per tree (no other tree can join)
@@ -293,6 +294,14 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         seconds,
         "runtime",
         "Seconds a context's caller waits for the callee to acknowledge a cancel.",
+    ),
+    Setting(
+        "send_stall_timeout",
+        "DEVX_SEND_STALL_TIMEOUT",
+        seconds,
+        "runtime",
+        "Seconds a peer may read nothing of a frame being sent to it before its channel "
+        "is given up (never while a REPL of the tree is live).",
     ),
     Setting(
         "spawn_method",

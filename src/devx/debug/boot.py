@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core import settings
 from ..core.hooks import Hook
-from ..runtime import lifeline
+from ..runtime import ipc, lifeline
 from ..runtime.actor import Actor
 
 log = logging.getLogger("devx.debug")
@@ -105,6 +105,9 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         quit_report.install_thread_hook(actor.path)  # a `q` in a thread's REPL
 
     tree_lock.start(actor)
+    # a REPL of the tree blocks its actor's loop, which then reads nothing: a peer
+    # sending to it is not given up meanwhile (a REPL is a user's time)
+    unexcuse = ipc.excuse_stalls(lambda: tree_lock.view.state.hold_id != 0)
     saved_tty = None
     if actor.is_root:
         # the root serves the lock even when only some children run in debug mode
@@ -148,6 +151,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         if prev_hook is not None:
             breakpoint_hook.restore(prev_hook)
         sigint.restore(prev)
+        unexcuse()
         if actor.is_root:
             tty_lock.install(None)
             unregister_tty()

@@ -998,7 +998,7 @@ class Actor:
         # a reader never waits to send: blocked behind another sender's big frame, or
         # on a peer whose socket is full, it would stop reading, and the peer's reader
         # may be blocked sending to us in turn (its own inline reply, or a lock held
-        # behind a big frame of ours): both sides wedge until SEND_TIMEOUT breaks the
+        # behind a big frame of ours): both sides wedge until the send stall bound breaks the
         # channel. The reply goes out now, or (the rest of it) from a task.
         if not chan.send_nowait(frame):
             self._rpc.start_soon(_send_reply, chan, frame)

@@ -24,6 +24,7 @@ a contiguous ``memoryview``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -72,7 +73,6 @@ MAX_FRAME = 64 * 1024 * 1024
 # before a peer has presented the tree's secret only its Hello may be read: a small
 # frame, so that unauthenticated connections cannot make an actor buffer MAX_FRAME
 MAX_PREAUTH_FRAME = 4096
-SEND_TIMEOUT = 30.0  # a peer that reads nothing for this long is given up
 # a reader, sender or receiver that never has to wait still passes through the
 # scheduler once every this many operations (a cancellation point every time)
 YIELD_EVERY = 16
@@ -480,7 +480,7 @@ class Channel:
         *,
         checkpoint: bool = True,
         shield: bool = False,
-        lock_timeout: float = SEND_TIMEOUT,
+        lock_timeout: float | None = None,
     ) -> None:
         """Send one encoded frame. A frame that goes out at once costs no scheduler
         pass (a whole extra trip through trio's run loop per message): with
@@ -502,12 +502,17 @@ class Channel:
             lock.held = True
         else:
             if shield:
-                deadline = trio.current_time() + lock_timeout
-                with trio.CancelScope(shield=True, deadline=deadline) as waited:
-                    await lock.acquire()
-                if waited.cancelled_caught:
-                    msg = f"channel to {self.peer} busy for {lock_timeout}s"
-                    raise ChannelClosed(msg) from None
+                if lock_timeout is None:
+                    lock_timeout = send_stall_timeout()
+                while True:
+                    deadline = trio.current_time() + lock_timeout
+                    with trio.CancelScope(shield=True, deadline=deadline) as waited:
+                        await lock.acquire()
+                    if not waited.cancelled_caught:
+                        break
+                    if not stall_excused():
+                        msg = f"channel to {self.peer} busy for {lock_timeout}s"
+                        raise ChannelClosed(msg) from None
             else:
                 await lock.acquire()
         try:
@@ -531,18 +536,55 @@ class Channel:
             # once bytes go out the frame must be completed, or the stream is garbage
             # for the peer: no cancellation mid-frame, but a bound on a peer that
             # stopped reading, after which the channel is given up
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + SEND_TIMEOUT):
-                for part in _rest(bufs, sent):
-                    await self.stream.send_all(part)
+            if await self._send_rest(_rest(bufs, sent)):
                 return
             self.closed = True
             await self.stream.aclose()
-            raise ChannelClosed(f"peer {self.peer} stopped reading for {SEND_TIMEOUT}s")
+            raise ChannelClosed(f"peer {self.peer} stopped reading for {send_stall_timeout():g}s")
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.closed = True
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
         finally:
             lock.release()
+
+    async def _send_rest(self, rest: list[Any]) -> bool:
+        """Write the rest of a frame (shielded); False when the peer read none of it for
+        the send stall bound (``DEVX_SEND_STALL_TIMEOUT``), unless a stall is excused
+        (:func:`stall_excused`: a REPL of the tree is live, and its actor's loop,
+        reading nothing meanwhile, may be this peer's). The bound counts from the last
+        byte that went out, so a big frame to a slow but live reader is never cut."""
+        bound = send_stall_timeout()
+        sock = self._fd_of
+        if sock is None:  # not a socket trio wraps: its own send_all, one bound
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + bound):
+                for part in rest:
+                    await self.stream.send_all(part)
+                return True
+            return False
+        with trio.CancelScope(shield=True):
+            last = trio.current_time()
+            while rest:
+                fd = sock.fileno()
+                if fd < 0:
+                    raise trio.ClosedResourceError("the channel's socket was closed")
+                with trio.move_on_at(last + bound) as stalled:
+                    await trio.lowlevel.wait_writable(fd)
+                if stalled.cancelled_caught:
+                    if not stall_excused():
+                        return False
+                    log.info(
+                        "%s read nothing for %gs while a REPL of the tree is live: "
+                        "waiting on (a REPL is the user's time)",
+                        self.peer,
+                        bound,
+                    )
+                    last = trio.current_time()
+                    continue
+                sent = self._write_now(rest)
+                if sent:
+                    last = trio.current_time()
+                    rest = _rest(rest, sent)
+        return True
 
     def send_nowait(self, frame: Frame | RawFrame) -> bool:
         """Send one encoded frame from synchronous code on the loop's thread, without
@@ -975,6 +1017,39 @@ def close_held() -> None:
             os.close(_HELD.pop())
         except OSError:
             pass
+
+
+_STALL_EXCUSES: list[Callable[[], bool]] = []
+
+
+def excuse_stalls(excused: Callable[[], bool]) -> Callable[[], None]:
+    """Register ``excused()``: True while a peer that reads nothing is not to be
+    given up (the debug layer: while a REPL of the tree is live, the actor it runs in
+    reads nothing, and "A REPL is a user's time"). Returns the unregistering call."""
+    _STALL_EXCUSES.append(excused)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            _STALL_EXCUSES.remove(excused)
+
+    return remove
+
+
+def send_stall_timeout() -> float:
+    """How long a peer may read nothing of a frame before it is given up."""
+    from ..core import settings
+
+    return settings.current().send_stall_timeout
+
+
+def stall_excused() -> bool:
+    """Whether a send stalled for the stall bound (or a wait for the send lock) goes
+    on waiting rather than giving the peer up."""
+    for excused in list(_STALL_EXCUSES):
+        with contextlib.suppress(Exception):
+            if excused():
+                return True
+    return False
 
 
 def _buffers(frame: Frame | RawFrame) -> list[Any]:
