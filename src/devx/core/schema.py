@@ -5,7 +5,7 @@ Stdlib only: imported on the boot path."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 # the semantic-conventions version these names follow (code.*, exception.*, service.*)
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.30.0"
@@ -37,6 +37,9 @@ HOLD_PAUSE = "pause"  # await pause() / breakpoint() in async code
 HOLD_CRASH = "crash"  # a post-mortem (a crash, post_mortem(), a crash reached by stepping)
 HOLD_SYNC_PAUSE = "sync_pause"  # pause_from_sync() / breakpoint() in sync code
 RELEASE_HOW = "devx.tty_lock.release"  # see debug.lock_protocol.ReleaseHow
+# the RELEASE_HOW of a hold whose owning task or thread ended with it live (the
+# backstop of devx.debug.holdguard freed it): a ReleaseHow, spelled once here
+RELEASED_OWNER_ENDED: Final = "owner_ended"
 WAIT_S = "devx.tty_lock.wait_s"
 HELD_S = "devx.tty_lock.held_s"
 QUEUED = "devx.tty_lock.queued"  # requests waiting behind this hold at its grant

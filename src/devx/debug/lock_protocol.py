@@ -32,6 +32,9 @@ ReleaseHow = Literal[
     "cancelled",  # the waiting or holding task was cancelled
     "holder_lost",  # the holder's channel broke (it died): root side only
     "switched",  # `switch`: another waiter has the terminal, this REPL is next in line
+    # the task (or thread) that held it ended with its REPL still live, e.g. a step
+    # whose stop never came (tracing turned off under it): see debug.holdguard
+    "owner_ended",
 ]
 
 

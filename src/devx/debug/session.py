@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -36,8 +36,8 @@ from ..core import events, schema
 from ..runtime import console
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
+from . import holdguard, lock_file, terminal, tree_lock
 from . import lock as tty_lock
-from . import lock_file, terminal, tree_lock
 from .lock_protocol import (
     LockGrant,
     LockRelease,
@@ -309,6 +309,7 @@ class Session:
                     raise
         except BaseException:
             _holding.discard(self)
+            holdguard.unwatch(self)
             self._finished.set()
             raise
 
@@ -327,6 +328,7 @@ class Session:
                     await self._keep(self._portal, stream, grant)
         finally:
             _holding.discard(self)
+            holdguard.unwatch(self)
             self._finished.set()
 
     # --- switch: another waiter gets the terminal now, this stop is next -----------
@@ -393,6 +395,7 @@ class Session:
                 await self._keep(portal, stream, grant)
         finally:
             _holding.discard(self)
+            holdguard.unwatch(self)
             self._finished.set()
 
     def _refused(self) -> None:
@@ -474,6 +477,35 @@ class Session:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(self.release, "cancelled")
 
+    def owner_ended(self, owner: str) -> None:
+        """The backstop (:mod:`devx.debug.holdguard`): ``owner`` (the task or thread
+        this session belongs to) ended with it live, by a path that did not leave
+        the REPL (e.g. a step whose stop never came: tracing turned off under it).
+        Stop tracing for it, say so in one line, and free the terminal. On the
+        actor's loop thread."""
+        if self._done:
+            return
+        import bdb
+
+        from . import door
+
+        pdb = self.pdb
+        if pdb is not None:
+            pdb.on_exit = None
+            door.disown(pdb)
+            if self.repl_thread == threading.get_ident():  # (a thread's trace died with it)
+                bdb.Bdb.set_continue(pdb)
+        how: Final = schema.RELEASED_OWNER_ENDED
+        text = (
+            f"\n[devx] {self.where}: {owner} ended holding the terminal, its REPL never "
+            f"left: released ({how})\n"
+        )
+        terminal.write(text)
+        if self.attached is not None:  # the client goes on to the next in line
+            self.attached.write(text)
+            self.attached.close(how)
+        self.release(how)
+
     def _yield_turn(self) -> None:
         waiting = tree_lock.view.state.waiting
         text = (
@@ -493,6 +525,7 @@ class Session:
         self._context = contextvars.copy_context()  # the pausing task's: see _release_now
         self.wait_s = grant.wait_s
         self.granted.set()
+        holdguard.watch(self)  # should its task end with it live (see holdguard)
         granted = {schema.REASON: self.reason, schema.WAIT_S: grant.wait_s, **self.hold_attrs()}
         if self._wait_span is not None:
             self._wait_span.set(**granted, **{schema.QUEUED: grant.queued})
@@ -538,6 +571,8 @@ class Session:
     def repl_started(self, frame: FrameType | None) -> None:
         """Mark the REPL entry (telemetry, terminal state) just before it blocks."""
         self.repl_thread = threading.get_ident()
+        if self.repl_thread != self._loop_thread and self.owner_task is None:
+            holdguard.watch_thread(self)  # should the thread end with it live
         if self._repl_span is not None:
             return  # re-entered: the same REPL goes on
         self._repl_span = events.start_span(

@@ -32,6 +32,7 @@ import trio
 from ..core import events, hooks, schema
 from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
+from . import holdguard
 from . import session as _session
 from .pause import debug_actor, enter_trace
 from .repl import asyncio_task
@@ -263,6 +264,7 @@ def asyncio_session(actor: Actor, reason: str, location: str, aio_task: Any) -> 
     session: Session = greenback.await_(got)
     session.owner_task = aio_task
     session.asyncio_task_name = name
+    holdguard.watch_asyncio(session, aio_task)
     return session
 
 

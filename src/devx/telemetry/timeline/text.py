@@ -198,7 +198,12 @@ def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
     return out
 
 
-_HOW_COLOR = {"holder_lost": _RED, "quit": _YELLOW, "cancelled": _YELLOW}
+_HOW_COLOR = {
+    "holder_lost": _RED,
+    schema.RELEASED_OWNER_ENDED: _RED,
+    "quit": _YELLOW,
+    "cancelled": _YELLOW,
+}
 
 
 def _times(n: int) -> str:
