@@ -1,8 +1,8 @@
 """The backstop for a hold whose owner ended with its REPL live (devx.debug.holdguard):
 real processes on a real PTY. The path driven: `n` over code that turns tracing off,
-so the step's stop never comes and the owner (the served call's task, or the thread
-that paused) ends with its session stepping. Before the backstop the terminal stayed
-held for good and the tree's teardown waited on it forever."""
+so the step's stop never comes and the owner (the served call's task, the thread or
+the asyncio task that paused) ends with its session stepping. Before the backstop
+the terminal stayed held for good and the tree's teardown waited on it forever."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ repl = repl_fixture(EXAMPLES / "debugging")
 
 @pytest.mark.parametrize(
     ("args", "kind", "owner"),
-    [((), "PAUSE", "task '__main__.served'"), (("thread",), "THREAD", "thread 'bg'")],
-    ids=["task", "thread"],
+    [
+        ((), "PAUSE", "task '__main__.served'"),
+        (("thread",), "THREAD", "thread 'bg'"),
+        (("asyncio",), "SYNC_PAUSE", "asyncio task 'in_asyncio'"),
+    ],
+    ids=["task", "thread", "asyncio"],
 )
 def test_a_hold_whose_owner_ended_is_released(repl, tmp_path, args, kind, owner):
     trace = tmp_path / "t.jsonl"

@@ -1,8 +1,12 @@
 """A step whose stop never comes: `n` over code that turns tracing off (as a tracer, a
 coverage tool or a timeout helper may: `sys.settrace(None)`). The served call returns
 with its REPL still stepping; devx frees the terminal when the call's task ends
-(owner_ended) and the tree ends. `python step_untraced.py thread`: the same in a
-plain thread that paused with pause_from_sync (the hold is freed when it ends)."""
+(owner_ended) and the tree ends.
+
+    python step_untraced.py           # a served call's task
+    python step_untraced.py thread    # a plain thread that paused with pause_from_sync
+    python step_untraced.py asyncio   # an asyncio task of an infect_asyncio actor
+"""
 
 import sys
 import threading
@@ -34,10 +38,25 @@ async def thread_call() -> str:
     return "thread joined"
 
 
+async def in_asyncio() -> str:
+    devx.pause_from_sync()
+    untrace()
+    return "asyncio task done"
+
+
+async def asyncio_call() -> str:
+    from devx import to_asyncio
+
+    return str(await to_asyncio.run_task(in_asyncio))
+
+
 async def main() -> None:
-    fn = thread_call if sys.argv[1:] == ["thread"] else served
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    fn = {"thread": thread_call, "asyncio": asyncio_call}.get(mode, served)
     async with devx.open_nursery(debug_mode=True) as an:
-        portal = await an.start_actor("worker", enable_modules=[__name__])
+        portal = await an.start_actor(
+            "worker", enable_modules=[__name__], infect_asyncio=mode == "asyncio"
+        )
         print(f"root got: {await portal.run(fn)}", flush=True)
     print("tree ended", flush=True)
 
