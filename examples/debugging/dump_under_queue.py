@@ -18,9 +18,18 @@ async def pause_once(k: int) -> int:
 
 
 async def main() -> None:
+    results: dict[int, int] = {}
     async with devx.open_nursery(debug_mode=True, enable_stack_on_sig=True) as an:
         portals = [await an.run_in_actor(pause_once, name=f"p{k}", k=k) for k in (1, 2)]
-        print(f"returned {[await p.result() for p in portals]}", flush=True)
+
+        async def reap(i: int, portal: devx.Portal) -> None:
+            results[i] = await portal.result()
+            await portal.cancel_actor()  # its process ends now, not with the block
+
+        async with trio.open_nursery() as n:
+            for i, portal in enumerate(portals):
+                n.start_soon(reap, i, portal)
+    print(f"returned {[results[i] for i in sorted(results)]}", flush=True)
 
 
 if __name__ == "__main__":

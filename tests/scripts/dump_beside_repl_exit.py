@@ -32,7 +32,9 @@ async def main() -> None:
     async with devx.open_nursery(debug_mode=True, enable_stack_on_sig=True) as an:
         q = await an.run_in_actor(quitter, name="quitter", d=sys.argv[1])
         s = await an.run_in_actor(sitter, name="sitter")
-        print(f"returned {[await q.result(), await s.result()]}", flush=True)
+        first = await q.result()
+        await q.cancel_actor()  # its process ends now, under the sitter's REPL
+        print(f"returned {[first, await s.result()]}", flush=True)
 
 
 if __name__ == "__main__":
