@@ -1,8 +1,9 @@
 """The backstop for a hold whose owner ended with its REPL live (devx.debug.holdguard):
 real processes on a real PTY. The path driven: `n` over code that turns tracing off,
-so the step's stop never comes and the owner (the served call's task, the thread or
-the asyncio task that paused) ends with its session stepping. Before the backstop
-the terminal stayed held for good and the tree's teardown waited on it forever."""
+so the step's stop never comes and the owner (the served call's task, the thread, the
+trio.to_thread job or the asyncio task that paused) ends with its session stepping.
+Before the backstop the terminal stayed held for good and the tree's teardown waited on
+it forever (the to_thread job's: until trio retired its idle thread, 10 s later)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ repl = repl_fixture(EXAMPLES / "debugging")
     [
         ((), "PAUSE", "task '__main__.served'"),
         (("thread",), "THREAD", "thread 'bg'"),
+        (("to_thread",), "THREAD", "the job of thread 'in_thread from __main__.to_thread_call'"),
         (("asyncio",), "SYNC_PAUSE", "asyncio task 'in_asyncio'"),
     ],
-    ids=["task", "thread", "asyncio"],
+    ids=["task", "thread", "to_thread", "asyncio"],
 )
 def test_a_hold_whose_owner_ended_is_released(repl, tmp_path, args, kind, owner):
     trace = tmp_path / "t.jsonl"

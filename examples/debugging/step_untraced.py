@@ -5,6 +5,7 @@ with its REPL still stepping; devx frees the terminal when the call's task ends
 
     python step_untraced.py           # a served call's task
     python step_untraced.py thread    # a plain thread that paused with pause_from_sync
+    python step_untraced.py to_thread # a trio.to_thread worker's job (its thread lives on)
     python step_untraced.py asyncio   # an asyncio task of an infect_asyncio actor
 """
 
@@ -38,6 +39,11 @@ async def thread_call() -> str:
     return "thread joined"
 
 
+async def to_thread_call() -> str:
+    await trio.to_thread.run_sync(in_thread)
+    return "job done"
+
+
 async def in_asyncio() -> str:
     devx.pause_from_sync()
     untrace()
@@ -52,7 +58,8 @@ async def asyncio_call() -> str:
 
 async def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    fn = {"thread": thread_call, "asyncio": asyncio_call}.get(mode, served)
+    modes = {"thread": thread_call, "to_thread": to_thread_call, "asyncio": asyncio_call}
+    fn = modes.get(mode, served)
     async with devx.open_nursery(debug_mode=True) as an:
         portal = await an.start_actor(
             "worker", enable_modules=[__name__], infect_asyncio=mode == "asyncio"

@@ -26,9 +26,13 @@ as any release) with one line on the terminal naming the actor and the owner:
   would have to ask the owner's process whether the task still runs.
 - an asyncio task (``infect_asyncio``): a done callback on it.
 - a thread (``pause_from_sync`` from a thread): a guard object in a
-  ``threading.local``, dropped by the interpreter when the thread ends. A
-  ``trio.to_thread`` worker goes back to trio's thread cache when its job ends and
-  is retired after 10 s idle: its hold is freed then.
+  ``threading.local``, dropped by the interpreter when the thread ends.
+- a ``trio.to_thread`` worker's job: its thread outlives it (trio's thread cache
+  keeps it 10 s for the next job), but the task that waits for the job (its host:
+  ``trio.from_thread.run`` took the lock in it) steps as soon as the job returns. An
+  Instrument with only ``before_task_step``, installed while such a session is live,
+  looks at the host's steps: the job ended when the worker thread's stack no longer
+  holds the REPL's outermost user frame.
 
 A session left as it should be is ``_done`` first; its owner's end is then nothing.
 """
@@ -36,6 +40,7 @@ A session left as it should be is ``_done`` first; its owner's end is then nothi
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -80,14 +85,62 @@ def unwatch(session: Session) -> None:
     task = session.owner_task
     if task is not None and _watched.get(task) is session:
         del _watched[task]
-    if _watched:
-        return
+    for host in [host for host, live in _hosts.items() if live is session]:
+        del _hosts[host]
+    if not _watched:
+        _uninstall(_watch)
+    if not _hosts:
+        _uninstall(_host_watch)
+
+
+def _uninstall(var: trio.lowlevel.RunVar[Any]) -> None:
     with contextlib.suppress(RuntimeError):  # (no trio run: nothing installed)
-        watcher = _watch.get()
+        watcher = var.get()
         if watcher is not None:
-            _watch.set(None)
+            var.set(None)
             with contextlib.suppress(KeyError):
                 trio.lowlevel.remove_instrument(watcher)
+
+
+# the live sessions of trio worker threads, by the task that waits for the thread's job
+_hosts: dict[trio.lowlevel.Task, Session] = {}
+_host_watch: trio.lowlevel.RunVar[_HostWatch | None] = trio.lowlevel.RunVar(
+    "devx_holdguard_hosts", default=None
+)
+
+
+class _HostWatch(trio.abc.Instrument):
+    """Looks at the steps of the tasks that wait for a worker thread's job."""
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        session = _hosts.get(task)
+        if session is not None and not session._done and _job_ended(session):
+            del _hosts[task]
+            _ended(session, f"the job of thread {session.thread_name!r}")
+
+
+def watch_host(session: Session, host: trio.lowlevel.Task) -> None:
+    """``session`` is a ``trio.to_thread`` worker's, taken for it by ``host`` (the task
+    waiting for the job). On the actor's loop thread."""
+    _hosts[host] = session
+    if _host_watch.get() is None:
+        watcher = _HostWatch()
+        trio.lowlevel.add_instrument(watcher)
+        _host_watch.set(watcher)
+
+
+def _job_ended(session: Session) -> bool:
+    """Whether the thread of ``session``'s REPL left the user's code it paused in."""
+    root = getattr(session.pdb, "user_root", None)
+    thread = session.repl_thread
+    if root is None or thread is None:
+        return False  # no REPL yet
+    frame = sys._current_frames().get(thread)
+    while frame is not None:
+        if frame is root:
+            return False
+        frame = frame.f_back
+    return True
 
 
 def watch_asyncio(session: Session, aio_task: Any) -> None:

@@ -133,7 +133,7 @@ def open_sync_session(
     )
     try:
         if _in_trio_worker_thread():
-            session = trio.from_thread.run(open_unowned)
+            session = trio.from_thread.run(_open_hosted, open_unowned)
         else:
             if actor.trio_token is None:
                 raise NoRuntime(f"actor {actor.path!r} has no trio loop running")
@@ -144,6 +144,15 @@ def open_sync_session(
             f"{actor.path!r} has already exited, there is no TTY lock to take"
         ) from None
     session.thread_name = threading.current_thread().name
+    return session
+
+
+async def _open_hosted(open_unowned: Any) -> Session:
+    """For a ``trio.to_thread`` worker, in the task that waits for its job (trio runs
+    ``from_thread.run`` there): the session is freed should the job end with it live
+    (:func:`holdguard.watch_host`)."""
+    session: Session = await open_unowned()
+    holdguard.watch_host(session, trio.lowlevel.current_task())
     return session
 
 
