@@ -167,8 +167,12 @@ class _ThreadGuard:
 
     def __del__(self) -> None:
         live = self.session() if self.session is not None else None
-        if live is not None and not live._done:
+        if live is None or live._done:
+            return  # (the usual end: the REPL was left)
+        try:
             _ended(live, f"thread {self.name!r}")
+        except Exception:  # (a daemon thread's, at the interpreter's teardown)
+            pass
 
 
 _thread = threading.local()
