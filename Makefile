@@ -33,7 +33,8 @@ VERSION_SENSITIVE := tests/test_frames.py tests/test_debugger.py tests/test_repl
 	tests/test_stack.py tests/test_stack_tree.py tests/test_stack_relay.py \
 	tests/test_cli_dump.py tests/test_pytest_plugin.py tests/test_forkserver.py \
 	tests/test_peer_cache.py tests/test_lazy_imports.py tests/test_inline_calls.py \
-	tests/test_reply_poll.py
+	tests/test_reply_poll.py tests/test_direct_reads.py tests/test_holdguard.py \
+	tests/test_root_sigterm.py
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
