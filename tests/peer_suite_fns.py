@@ -225,3 +225,12 @@ async def broadcast_from_asyncio(n: int) -> list:
                 tn.start_soon(read, "a", first)
                 tn.start_soon(read, "b", second)
     return [got["a"], got["b"]]
+
+
+@devx.context
+async def break_own_parent_channel(ctx: devx.Context) -> None:
+    """The peer's break_ipc fault injection (its test_advanced_faults): the callee
+    closes the socket under its own channel to its parent, then waits."""
+    await ctx.started()
+    await ctx.chan.stream.aclose()
+    await trio.sleep_forever()

@@ -528,3 +528,23 @@ def test_broadcast_receiver_lag(raise_on_lag):
         return seen
 
     assert trio.run(main) == [0, 1, 2, 3, 4, "lagged" if raise_on_lag else 3]
+
+
+def test_a_child_that_lost_its_channel_says_so():
+    """A child whose channel to its parent breaks ends itself (exit code 0); the
+    parent's context with it raises ActorExited saying that it ended by itself while
+    calls were open and that its channel closed first, not a bare 'exited with code 0'
+    that read like a normal end (the peer's test_advanced_faults break_ipc cases)."""
+
+    async def main() -> str:
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with trio.fail_after(scaled(30)):
+                with pytest.raises(devx.ActorExited) as info:
+                    async with portal.open_context(fns.break_own_parent_channel) as (ctx, _):
+                        await ctx.result()
+            return str(info.value)
+
+    got = trio.run(main)
+    assert "'root/worker'" in got and "exit code 0" in got
+    assert "channel to this actor closed first" in got

@@ -97,9 +97,18 @@ class ChildRecord:
         if self.cancel_requested and not self.died_unasked():
             how = " and killed (SIGKILL)" if self.signalled == signal.SIGKILL else ""
             return ChannelClosed(f"actor {self.path!r} (pid {self.pid}) was cancelled{how}")
+        if self.exit_code == 0 and self.exit_unknown is None:
+            # a clean exit nobody here asked for, with calls or contexts still open on
+            # its channel: it dropped that channel (lost it, or closed it) and ended
+            how = (
+                "ended by itself (exit code 0) while this actor still had calls or "
+                "contexts with it: its channel to this actor closed first (it cancelled "
+                "itself, or its connection to its parent broke)"
+            )
+        else:
+            how = describe_exit(self.exit_code, self.exit_unknown)
         return ActorExited(
-            f"actor {self.path!r} (pid {self.pid}) "
-            f"{describe_exit(self.exit_code, self.exit_unknown)}"
+            f"actor {self.path!r} (pid {self.pid}) {how}"
             if self.exit_code is not None
             else f"actor {self.path!r} (pid {self.pid}) closed its connection unexpectedly",
             name=self.name,
