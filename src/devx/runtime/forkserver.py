@@ -42,6 +42,7 @@ import trio
 from ..core import settings
 from . import lifeline, spawn_methods
 from .boot_watch import Progress
+from .child_record import TERM_GRACE
 from .errors import ActorBootError
 from .fdpass import fds_of, rights
 from .msgs import (
@@ -360,13 +361,16 @@ class ForkServerClient:
         (a deadline around the whole root) reaches this service task together with the
         nursery's teardown, which is still stopping them. Go on reading their exits
         until none is left, within the teardown's own bound (the graceful cancel, then
-        SIGTERM, then SIGKILL: two grace periods), so that the teardown learns how
+        SIGTERM, then SIGKILL: see the bound below), so that the teardown learns how
         each ended and none of them sees its lifeline end (its parent "dead") under
         the teardown; then close."""
         if not self._procs or self.lost is not None:
             return
         self._none_left = none_left = trio.Event()
-        with trio.move_on_after(2 * settings.current().cancel_grace + EXIT_WAIT):
+        # the teardown's own bound: the graceful cancel's grace, then SIGTERM and
+        # SIGKILL TERM_GRACE later; one more grace and the zygote's exit wait of margin
+        bound = 2 * settings.current().cancel_grace + TERM_GRACE + EXIT_WAIT
+        with trio.move_on_after(bound):
             async with trio.open_nursery() as n:
 
                 async def read() -> None:
