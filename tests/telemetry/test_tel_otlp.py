@@ -108,6 +108,22 @@ def warnings_of(err: str) -> list[str]:
     return out
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (connection refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def collector_warnings(stderr: str) -> list[str]:
+    """The dead-collector warnings among a tree's JSON log lines (other lines, such
+    as a named file's notice, are plain text and skipped)."""
+    logged = "\n".join(line for line in stderr.splitlines() if line.startswith("{"))
+    return [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+
+
 def source_of(warning: str) -> str:
     """What warned: one of devx's bounded steps or exporters, or an SDK logger."""
     for kind in ("flush", "shutdown"):
@@ -222,10 +238,7 @@ def test_a_dead_collector_never_hangs_an_actor(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_unreachable_collector_warns_once(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens: connection refused
+    port = closed_port()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("DEVX_TELEMETRY_EXIT_TIMEOUT", "2.0")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", EXPORTER_TIMEOUT_S)  # retries that long
@@ -248,10 +261,7 @@ def test_a_collector_that_is_not_running_costs_no_retries() -> None:
     forgotten): every actor's exports fail at once, so the tree does not wait out
     its exit bound (here 60 s, with the SDK allowed 60 s of retries) for records that
     cannot arrive; the one warning says what is wrong."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens: connection refused
+    port = closed_port()
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
@@ -259,8 +269,7 @@ def test_a_collector_that_is_not_running_costs_no_retries() -> None:
     }
     out = run_script("-c", _ONE_CHILD_TREE, timeout=scaled(15), **env)
     assert out.returncode == 0, out.stdout + out.stderr
-    logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
-    warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+    warned = collector_warnings(out.stderr)
     assert len(warned) == 1, out.stderr
     assert f"nothing listens at 127.0.0.1:{port} (is the collector running?)" in warned[0]
 
@@ -282,8 +291,7 @@ def test_behind_a_proxy_the_exporter_judges_the_collector() -> None:
     }
     out = run_script("-c", _ONE_CHILD_TREE, **env)
     assert out.returncode == 0, out.stdout + out.stderr
-    logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
-    warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+    warned = collector_warnings(out.stderr)
     assert len(warned) == 1, out.stderr
     assert "nothing listens" not in warned[0], warned[0]
 
@@ -310,10 +318,7 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
     """A real tree: the one warning names the telemetry file when one is written,
     and says none is (and how to get one) when the endpoint turned the default off,
     or when the file cannot be written (its own warning names it)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens: connection refused
+    port = closed_port()
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
@@ -329,8 +334,7 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[0] == "[1, 2]"
     # (a named file is also announced on stderr, in a plain line)
-    logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
-    warned = [w for w in warnings_of(logged) if "OTLP collector fails" in w]
+    warned = collector_warnings(out.stderr)
     assert len(warned) == 1, out.stderr
     if keep_file is True:
         assert f"(the telemetry file {file} still has them)" in warned[0]
@@ -338,6 +342,7 @@ def test_a_dead_collectors_warning_says_where_the_records_still_are(tmp_path, ke
     elif keep_file == "unwritable":
         assert "still has them" not in warned[0], warned[0]
         assert "no telemetry file is written" in warned[0], warned[0]
+        logged = "\n".join(line for line in out.stderr.splitlines() if line.startswith("{"))
         failed = [w for w in warnings_of(logged) if f"writing the telemetry file {file}" in w]
         assert failed, out.stderr
     else:
