@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...core import schema
+from ...core.own_files import own_regular_files
 from .. import readback
 from ..config import SUFFIX, tmp_dir
 
@@ -41,21 +41,7 @@ def newest_file(directory: str | None = None) -> str | None:
     shared directory)."""
     directory = directory or telemetry_dir()
     best: tuple[float, str] | None = None
-    me = os.geteuid() if hasattr(os, "geteuid") else None
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return None
-    for name in names:
-        if not name.endswith(FILE_GLOB_SUFFIX):
-            continue
-        full = os.path.join(directory, name)
-        try:
-            st = os.lstat(full)
-        except OSError:
-            continue
-        if not stat.S_ISREG(st.st_mode) or (me is not None and st.st_uid != me):
-            continue
+    for _, full, st in own_regular_files(directory, lambda n: n.endswith(FILE_GLOB_SUFFIX)):
         if best is None or st.st_mtime > best[0]:
             best = (st.st_mtime, full)
     return best[1] if best else None
