@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import traceback
 
@@ -22,7 +23,7 @@ from . import console, ipc, lifeline, registry
 from . import log as runtime_log
 from .actor import Actor, current_actor
 from .errors import ChannelClosed
-from .msgs import ActorID, Error, Lineage, Ready, SpawnSpec
+from .msgs import ActorID, Error, Lineage, Ready, SpawnSpec, set_actor_vars
 
 EXIT_NO_PARENT = lifeline.EXIT_NO_PARENT
 
@@ -127,15 +128,21 @@ def _kill_children() -> None:
         actor.kill_children()
 
 
-USAGE = "python -m devx.runtime.child --spawn-fd FD --chan-fd FD --name NAME [--path PATH]"
+USAGE = (
+    "python -m devx.runtime.child --spawn-fd FD --chan-fd FD --name NAME [--path PATH]"
+    " | --spare-fd FD"
+)
 
 
 def parse_argv(argv: list[str]) -> tuple[int, int, str, str]:
     """The spawner's command line (:meth:`SubprocessSpawner.argv`): spawn fd, channel
-    fd, name, path. Read by hand: argparse would cost every child's boot its import."""
+    fd, name, path; a spare's (:class:`~devx.runtime.spawn.Spare`): its socket, then
+    -1 and no name. Read by hand: argparse would cost every child's boot its import."""
     opts = dict(zip(argv[::2], argv[1::2], strict=False))
     try:
         if len(argv) % 2 or set(opts) - {"--spawn-fd", "--chan-fd", "--name", "--path"}:
+            if len(argv) == 2 and "--spare-fd" in opts:
+                return int(opts["--spare-fd"]), -1, "", ""
             raise ValueError(f"unexpected arguments {argv!r}")
         spawn_fd, chan_fd = int(opts["--spawn-fd"]), int(opts["--chan-fd"])
         return spawn_fd, chan_fd, opts["--name"], opts.get("--path", "")
@@ -148,15 +155,66 @@ def parse_argv(argv: list[str]) -> tuple[int, int, str, str]:
 def main(argv: list[str] | None = None) -> None:
     spawn_fd, chan_fd, name, path = parse_argv(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGINT, _ignore_sigint)
+    spare = chan_fd < 0
     # first of all: never outlive the parent, even should the boot itself hang
     lifeline.start(
         os.getppid(),
-        path=path or name,
+        path=path or name or "(spare)",
         grace=_cancel_grace,
-        cancel=_cancel_from_thread,
+        cancel=_spare_cancel if spare else _cancel_from_thread,
         kill_children=_kill_children,
     )
-    _serve(read_spec(spawn_fd), chan_fd)
+    if not spare:
+        _serve(read_spec(spawn_fd), chan_fd)
+    taken = take_spec(spawn_fd)
+    if taken is None:  # nobody took it: the tree spawned nothing, or it fit no spawn
+        os._exit(0)
+    spec, chan_fd = taken
+    _TAKEN.append(True)
+    path = f"{spec.parent_path}/{spec.name}"
+    lifeline.rename(path)
+    set_actor_vars(os.environ, spec)
+    sys.argv[1:] = ["--spare-fd", str(spawn_fd), "--name", spec.name, "--path", path]
+    _serve(spec, chan_fd)
+
+
+_TAKEN: list[bool] = []  # a spare: its spec came (it is an actor now)
+
+
+def _spare_cancel(reason: str) -> None:
+    """The lifeline's cancel in a spare: its parent died. Nobody took it yet: it exits
+    at once, quietly (it was nobody's actor)."""
+    if not _TAKEN:
+        os._exit(EXIT_NO_PARENT)
+    _cancel_from_thread(reason)
+
+
+def take_spec(fd: int) -> tuple[SpawnSpec, int] | None:
+    """A spare's spec and its channel's socket (see :class:`~devx.runtime.spawn.Spare`),
+    read from its socket ``fd`` to the end; ``None`` when none came."""
+    from .fdpass import fds_of
+
+    sock = socket.socket(fileno=fd)
+    chunks: list[bytes] = []
+    fds: list[int] = []
+    try:
+        while True:
+            data, anc, _flags, _addr = sock.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
+            fds += fds_of(anc)
+            if not data:
+                break
+            chunks.append(data)
+    except OSError:  # (reset: the parent died)
+        chunks = []
+    finally:
+        sock.close()
+    if not chunks or not fds:
+        for extra in fds:
+            os.close(extra)
+        return None
+    for extra in fds[1:]:
+        os.close(extra)
+    return msgspec.msgpack.decode(b"".join(chunks), type=SpawnSpec), fds[0]
 
 
 def run_forked(spec: SpawnSpec, *, parent_fd: int, chan_fd: int) -> None:

@@ -226,6 +226,12 @@ def start(
     return _start(_Watcher(parent_pid, parent_fd, path, grace, cancel, kill_children))
 
 
+def rename(path: str) -> None:
+    """The watched actor is ``path`` from now on (a spare, once taken)."""
+    if _WATCHER is not None:
+        _WATCHER.path = path
+
+
 def _start(watcher: _Watcher) -> threading.Thread:
     global _WATCHER
     _WATCHER = watcher

@@ -10,6 +10,7 @@ field or a wrong type is a ``msgspec.ValidationError`` the channel turns into a
 # compiles and evaluates (113 of them between msgs and settings, ~6 M instructions
 # of every child; a test in tests/test_lazy_imports.py keeps them real)
 
+from collections.abc import MutableMapping
 from typing import Any, Literal, NamedTuple
 
 import msgspec
@@ -101,6 +102,22 @@ class SpawnSpec(msgspec.Struct, frozen=True):
     listen_host: str = "127.0.0.1"
     # run trio as a guest of an asyncio loop (devx.to_asyncio; this actor only)
     infect_asyncio: bool = False
+
+
+# the variables that are each actor's own (set for it at its spawn, not inherited)
+ACTOR_VARS = ("DEVX_ACTOR", "TRACEPARENT", "TRACESTATE")
+
+
+def set_actor_vars(env: MutableMapping[str, str], spec: SpawnSpec) -> None:
+    """Make ``env`` the environment of the actor of ``spec``: its own ``DEVX_ACTOR``
+    (its tree path) and its spawn's trace context (``TRACEPARENT``/``TRACESTATE``, the
+    OTel carrier variables: a non-devx subprocess of the actor joins its trace)."""
+    env["DEVX_ACTOR"] = f"{spec.parent_path}/{spec.name}"
+    for key in ("traceparent", "tracestate"):
+        if key in spec.trace_carrier:
+            env[key.upper()] = spec.trace_carrier[key]
+        else:
+            env.pop(key.upper(), None)
 
 
 # --- the IPC protocol ----------------------------------------------------------------

@@ -44,7 +44,7 @@ from .errors import (
     unbox_error,
 )
 from .ipc import Addr, encode
-from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start
+from .msgs import Error, Return, RuntimeConfig, SpawnSpec, Start, set_actor_vars
 from .spawn import Spawner
 from .spawn_methods import default_spawner, from_start_method
 
@@ -226,12 +226,7 @@ class ActorNursery:
 
     def _env(self, spec: SpawnSpec) -> dict[str, str]:
         env = dict(os.environ)
-        env["DEVX_ACTOR"] = f"{spec.parent_path}/{spec.name}"
-        for key in ("traceparent", "tracestate"):
-            if key in spec.trace_carrier:
-                env[key.upper()] = spec.trace_carrier[key]
-            else:
-                env.pop(key.upper(), None)
+        set_actor_vars(env, spec)
         return env
 
     async def _boot(
@@ -570,32 +565,46 @@ async def open_nursery(
         root_kwargs["transport"] = one_transport(enable_transports)
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
+        from .spawn import Spare, offer_spare
         from .spawn_methods import EARLY_ZYGOTE, SPAWNS_SOON, start_early
 
-        # a root opened to spawn: its zygote (if any) starts before it, not on the
-        # spawn (the first actor waits for the zygote's imports: they overlap the
-        # root's whole set-up, this module import included)
+        # a root opened to spawn: its zygote, or with subprocesses its first actor's
+        # process (a spare), starts before it, not on the spawn (the first actor waits
+        # for a fresh interpreter's imports: they overlap the root's whole set-up,
+        # this module import included)
         started = await start_early(root_kwargs.get("spawn_method"))
+        spare = started if isinstance(started, Spare) else None
+        zygote = None if spare is not None else started
         from .root import open_root_actor
 
+        def spawns_done(root: Actor) -> None:
+            _release_zygote(root)
+            if spare is not None:  # not taken by now: nobody will
+                offer_spare(None)
+                spare.kill()
+
         spawns_soon: Token[bool] | None = SPAWNS_SOON.set(True)
-        early = EARLY_ZYGOTE.set(started)
+        early = EARLY_ZYGOTE.set(zygote)
+        offer_spare(spare)
         try:
             async with open_root_actor(**root_kwargs) as root:
                 try:
-                    async with _open_actor_nursery(spawns_done=_release_zygote) as an:
+                    async with _open_actor_nursery(spawns_done=spawns_done) as an:
                         SPAWNS_SOON.reset(spawns_soon)
                         EARLY_ZYGOTE.reset(early)
                         spawns_soon = None
                         yield an
                 finally:  # (already, unless the nursery failed to open)
-                    _release_zygote(root)
+                    spawns_done(root)
         finally:
             if spawns_soon is not None:
                 SPAWNS_SOON.reset(spawns_soon)
                 EARLY_ZYGOTE.reset(early)
-            if started is not None:  # the root did not open: nobody took it
-                await started.discard()
+            if spare is not None:  # reaped, unless it is an actor (then its record's)
+                offer_spare(None)
+                await spare.discard()
+            elif zygote is not None:  # the root did not open: nobody took it
+                await zygote.discard()
         return
     if root_kwargs:
         log.debug("open_nursery(%s): the runtime is already up, root options ignored", root_kwargs)

@@ -6,13 +6,14 @@ is the other backend; :mod:`devx.runtime.spawn_methods` picks one per tree."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Protocol
 
 import msgspec
 import trio
 
-from .msgs import SpawnSpec
+from .msgs import ACTOR_VARS, SpawnSpec
 
 
 class ChildProcess(Protocol):
@@ -68,6 +69,18 @@ class SubprocessSpawner:
         ]
 
     async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> trio.Process:
+        spare = take_spare()
+        if spare is not None:
+            proc = await spare.take(spec, env, chan_fd)
+            if proc is not None:
+                return proc
+            try:  # (killed, not fit): gone while this one starts
+                return await self.spawn_now(spec, env, chan_fd)
+            finally:
+                await spare.discard()
+        return await self.spawn_now(spec, env, chan_fd)
+
+    async def spawn_now(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> trio.Process:
         read_fd, write_fd = os.pipe()
         try:
             proc = await trio.lowlevel.open_process(
@@ -84,3 +97,141 @@ class SubprocessSpawner:
             except (trio.BrokenResourceError, OSError):
                 pass  # the child died at once; its exit code tells why
         return proc
+
+
+# --- the spare: a subprocess tree's first actor, started before the tree knows it ---
+
+
+_INHERITED_STATUS = (b"Umask", b"SigIgn", b"SigBlk", b"NoNewPrivs")  # /proc/self/status
+
+
+def _spawn_state() -> tuple[object, ...]:
+    """What a child inherits from this process at its spawn besides the environment
+    (compared when a spare is taken): cwd, process group and session, stdio (which
+    files), umask, ignored and blocked signals (Linux: from ``/proc``)."""
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:
+        cwd = None
+    stdio: list[tuple[int, int] | None] = []
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+            stdio.append((st.st_dev, st.st_ino))
+        except OSError:
+            stdio.append(None)
+    kernel: list[bytes] = []
+    try:
+        with open("/proc/self/status", "rb") as f:
+            kernel = [line for line in f if line.startswith(_INHERITED_STATUS)]
+    except OSError:  # no /proc: the umask, read by setting it (the loop's thread only)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        kernel = [b"%o" % mask]
+    return (cwd, os.getpgrp(), os.getsid(0), tuple(stdio), tuple(kernel))
+
+
+class Spare:
+    """A subprocess tree's first actor process, started by ``open_nursery`` before the
+    root opens (as a forkserver tree's zygote is): ``python -m devx.runtime.child
+    --spare-fd FD`` imports what every actor imports (~0.1 s: most of a spawn) while
+    the root sets itself up, then waits for its spec and its channel's socket, passed
+    over ``FD``. The tree's first spawn takes it when the child it wants is the one
+    the spare would be: the same environment (but for :data:`ACTOR_VARS`, which the
+    child sets itself from its spec) and the same :func:`_spawn_state`; else it is
+    killed and the child spawned plainly. Nobody takes it (the block spawns nothing,
+    the root fails to open): killed when the block ends, reaped before
+    ``open_nursery`` returns. The root dies: the spare reads the end of ``FD`` and
+    exits at once, saying nothing."""
+
+    def __init__(self, proc: trio.Process, sock: socket.socket, env: dict[str, str]):
+        self.proc = proc
+        self.sock = sock
+        self.env = env
+        self.state = _spawn_state()
+        self.owner = os.getpid()
+        self.fate = "waiting"  # then "actor" (taken) or "killed"
+
+    @classmethod
+    async def start(cls) -> Spare:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        fd = theirs.fileno()
+        try:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "devx.runtime.child", "--spare-fd", str(fd)],
+                pass_fds=(fd,),
+                env=env,
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(proc, mine, env)
+
+    def fits(self, env: dict[str, str]) -> bool:
+        """Whether a child spawned now with ``env`` would be the spare."""
+        mine = {k: v for k, v in self.env.items() if k not in ACTOR_VARS}
+        theirs = {k: v for k, v in env.items() if k not in ACTOR_VARS}
+        return mine == theirs and _spawn_state() == self.state
+
+    async def take(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> trio.Process | None:
+        """Make the spare the actor of ``spec``: its spec and ``chan_fd`` (a copy of it
+        goes to the spare) over its socket, which then closes. ``None`` when it does
+        not fit or is gone: it is killed (:meth:`discard` reaps it)."""
+        if self.fate != "waiting" or self.proc.returncode is not None or not self.fits(env):
+            self.kill()
+            return None
+        from .fdpass import rights
+
+        data = memoryview(msgspec.msgpack.encode(spec))
+        self.fate = "actor"
+        sock = trio.socket.from_stdlib_socket(self.sock)
+        try:
+            sent = await sock.sendmsg([data], rights([chan_fd]))
+            while sent < len(data):
+                sent += await sock.send(data[sent:])
+        except OSError:  # it died (killed by someone?) before it read it: spawned plainly
+            self.fate = "waiting"
+            self.kill()
+            return None
+        finally:
+            sock.close()
+        return self.proc
+
+    def kill(self) -> None:
+        """Unless it is an actor now: killed (at once: it has no state of anyone's)."""
+        if self.fate == "actor":
+            return
+        self.fate = "killed"
+        self.sock.close()
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+    async def discard(self) -> None:
+        """Unless it is an actor now: killed and reaped (shielded: a killed process
+        exits at once)."""
+        if self.fate == "actor":
+            return
+        self.kill()
+        with trio.CancelScope(shield=True):
+            await self.proc.wait()
+
+
+_spare: Spare | None = None  # the spare of this process's tree, until taken
+
+
+def offer_spare(spare: Spare | None) -> None:
+    """The spare the next spawn of this process takes (``None``: no more)."""
+    global _spare
+    _spare = spare
+
+
+def take_spare() -> Spare | None:
+    """The spare, for the spawn that asks first (it is gone for the next)."""
+    global _spare
+    spare, _spare = _spare, None
+    if spare is not None and spare.owner != os.getpid():
+        return None  # a process this one forked: not its child
+    return spare

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 import trio
 
 from ..core import settings
-from .spawn import Spawner, SubprocessSpawner
+from .spawn import Spare, Spawner, SubprocessSpawner
 
 METHODS = ("subprocess", "forkserver")
 METHOD_ENV = "DEVX_SPAWN_METHOD"
@@ -92,15 +92,16 @@ async def start_zygote() -> StartedZygote:
 EARLY_ZYGOTE: ContextVar[StartedZygote | None] = ContextVar("devx_early_zygote", default=None)
 
 
-async def start_early(method: str | None) -> StartedZygote | None:
-    """The zygote of a root that ``open_nursery`` is about to open (and spawn from),
-    started first thing: the tree's first actor waits for its imports, so they start
-    before the root's own set-up (its module imports, settings, listener, hooks)
-    rather than after it. ``None`` when the tree will not fork, or when resolving its
-    method or starting the process fails (the root then says why, as it would)."""
+async def start_early(method: str | None) -> StartedZygote | Spare | None:
+    """What a root that ``open_nursery`` is about to open (and spawn from) starts
+    first thing: the tree's first actor waits for a fresh interpreter's imports, so
+    they start before the root's own set-up (its module imports, settings, listener,
+    hooks) rather than after it. A forkserver tree's zygote; else a :class:`Spare`,
+    the first actor's process itself. ``None`` when resolving the tree's method or
+    starting the process fails (the root then says why, as it would)."""
     try:
         if resolve_method(method) != "forkserver":
-            return None
+            return await Spare.start()
         return await start_zygote()
     except (ValueError, OSError):
         return None
