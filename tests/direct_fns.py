@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import time
 from pathlib import Path
 
 import trio
@@ -96,3 +97,31 @@ def reader_task_name() -> str:
 
 def listened() -> int:
     return devx.current_actor()._workers.listened
+
+
+async def _file(path: str) -> None:
+    while not os.path.exists(path):
+        await trio.sleep(0.005)
+
+
+async def big_after(go: str, marker: str, n: int) -> bytes:
+    """A big reply that starts going out once ``go`` exists (its sender then holds the
+    channel while the peer reads none of it)."""
+    await _file(go)
+    Path(marker).touch()
+    return b"x" * n
+
+
+async def small_after(after: str, marker: str) -> str:
+    """A small reply that queues behind the frame of :func:`big_after`."""
+    await _file(after)
+    await trio.lowlevel.checkpoint()
+    Path(marker).touch()
+    return "small"
+
+
+def block_until(path: str, marker: str) -> None:
+    """Served inline: blocks the child's loop (it reads nothing) until ``path`` exists."""
+    Path(marker).touch()
+    while not os.path.exists(path):
+        time.sleep(0.005)

@@ -99,7 +99,6 @@ HELLO_TIMEOUT = 5.0  # for the HelloAck of an actor we connect to
 # than ours holds at most MAX_PREAUTH_PER_UID of them
 MAX_PREAUTH_PENDING = 64
 MAX_PREAUTH_PER_UID = MAX_PREAUTH_PENDING // 4
-REPLY_TIMEOUT = 1.0
 # what a sync function's result cannot be awaited as (no inspect.isawaitable for it,
 # whose ABC check costs a sync call's callee ~0.7 us, a tenth of its part of a call)
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, bytearray, list, dict, tuple})
@@ -174,12 +173,32 @@ def _set_current(actor: Actor | None) -> None:
 
 
 async def _send_reply(chan: Channel, frame: Any) -> None:
-    """A reply its reader could not send at once (:meth:`Actor._call_inline`); sent
-    even while the actor is being cancelled, as the reader would have."""
+    """A frame its sender could not send at once (a reply of :meth:`Actor._call_inline`,
+    a cancel request of :func:`send_soon`; an empty one sends the rest of a frame
+    ``send_nowait`` began); sent even while the actor is being cancelled."""
     try:
         await chan.send_raw(frame, checkpoint=False, shield=True)
     except ChannelClosed:
         pass
+
+
+async def send_soon(chan: Channel, frame: Any) -> None:
+    """Send ``frame`` without waiting for another sender: at once when the channel is
+    free, else (or the rest of it) from a task of the current actor's service
+    nursery. For a cancelled task's last word (a CancelCall): it leaves at once, and
+    the frame still goes out after the big frame ahead of it, never dropped."""
+    if chan.send_nowait(frame):
+        if not chan.sending_rest:
+            return
+        frame = bytearray()  # the rest, which goes out ahead of any next frame
+    service = _current._service if _current is not None else None
+    if service is not None:
+        try:
+            service.start_soon(_send_reply, chan, frame)
+            return
+        except RuntimeError:  # closed to new tasks: the actor's teardown is over
+            pass
+    await _send_reply(chan, frame)
 
 
 class Actor:
@@ -941,7 +960,7 @@ class Actor:
         except IPCEncodeError as exc:  # never lets the actor die of its own reply
             frame = encode(self._unsendable(reply, exc))
         try:
-            await chan.send_raw(frame, checkpoint=False, shield=True, lock_timeout=REPLY_TIMEOUT)
+            await chan.send_raw(frame, checkpoint=False, shield=True)
         except ChannelClosed:
             pass
 
@@ -1003,7 +1022,7 @@ class Actor:
         if not chan.send_nowait(frame):
             self._rpc.start_soon(_send_reply, chan, frame)
         elif chan.sending_rest:
-            self._rpc.start_soon(chan.flush)
+            self._rpc.start_soon(_send_reply, chan, bytearray())  # (flush, quietly)
         return True
 
     async def listen_for_call(self, chan: Channel, scope: trio.CancelScope) -> _PlainCall | None:

@@ -90,11 +90,6 @@ if TYPE_CHECKING:
     from .actor import Actor
     from .portal import Portal
 
-# how many unread stream items a receiver holds at most (the sender's credit)
-# how long a caller whose block failed (or was cancelled) waits for the callee to
-# acknowledge its cancellation before it raises anyway
-# how long a shielded StreamEnd/CancelCall waits for a busy channel
-_SEND_TIMEOUT = 0.5
 # how long the caller's ctx.cancel() waits for the callee's acknowledgement before it
 # returns anyway (the peer project's default for Context.cancel(timeout=))
 CANCEL_ACK_WAIT = 0.616
@@ -724,7 +719,7 @@ class Context:
         self._sent_end = True
         frame = encode(StreamEnd(cid=self.cid, to_callee=self._to_callee))
         try:
-            await self.chan.send_raw(frame, shield=True, lock_timeout=_SEND_TIMEOUT)
+            await self.chan.send_raw(frame, shield=True)
         except ChannelClosed:
             pass
 
@@ -915,12 +910,10 @@ def _user_stack(frame: Any) -> str:
 
 
 async def _send_cancel(chan: Channel, cid: int) -> None:
-    with trio.CancelScope(shield=True) as cs:
-        cs.deadline = trio.current_time() + _SEND_TIMEOUT
-        try:
-            await chan.send(CancelCall(cid=cid))
-        except ChannelClosed:
-            pass
+    """Ask the callee to cancel (also from a cancelled task). Never dropped while the
+    channel lives: behind a busy sender it goes out after that frame, from a task
+    (the caller's wait for the acknowledgement keeps its own bound)."""
+    await _actor_module().send_soon(chan, encode(CancelCall(cid=cid)))
 
 
 _actor_mod: Any = None  # devx.runtime.actor, once imported (it imports this module)

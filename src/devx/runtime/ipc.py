@@ -379,6 +379,9 @@ class Channel:
         self.peer_uid: ActorID | None = None
         self.peer_pid: int | None = None
         self._send_lock = SendLock()
+        # when the frame being sent last put bytes on the socket (trio clock): a
+        # shielded sender waiting for the lock waits while this moves
+        self._sent_at = 0.0
         # trio.SocketStream (TCP or UDS): read and write its socket directly on the
         # hot paths; its fileno() turns -1 once closed, so a reused fd is never touched
         self._sock: Any = getattr(stream, "socket", None)
@@ -480,7 +483,6 @@ class Channel:
         *,
         checkpoint: bool = True,
         shield: bool = False,
-        lock_timeout: float | None = None,
     ) -> None:
         """Send one encoded frame. A frame that goes out at once costs no scheduler
         pass (a whole extra trip through trio's run loop per message): with
@@ -491,8 +493,11 @@ class Channel:
         send even if the calling task is being cancelled (a reply must not be lost to
         its reader's teardown); cheaper than a shielded cancel scope around the call,
         which costs more than the whole send when the frame goes out at once. A
-        shielded send waits at most ``lock_timeout`` for another sender to finish,
-        then gives up with :class:`ChannelClosed`."""
+        shielded send waits for another sender to finish as long as that sender's
+        frame goes out (a reply behind a big frame to a busy peer is never dropped:
+        its caller would wait for it for ever), and gives up with
+        :class:`ChannelClosed` only when it stalled for the send stall bound, as the
+        sender itself then does (see :meth:`_wait_for_sender`)."""
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
         # take the lock without a scheduler pass when it is free (the common case):
@@ -502,17 +507,7 @@ class Channel:
             lock.held = True
         else:
             if shield:
-                if lock_timeout is None:
-                    lock_timeout = send_stall_timeout()
-                while True:
-                    deadline = trio.current_time() + lock_timeout
-                    with trio.CancelScope(shield=True, deadline=deadline) as waited:
-                        await lock.acquire()
-                    if not waited.cancelled_caught:
-                        break
-                    if not stall_excused():
-                        msg = f"channel to {self.peer} busy for {lock_timeout}s"
-                        raise ChannelClosed(msg) from None
+                await self._wait_for_sender()
             else:
                 await lock.acquire()
         try:
@@ -546,6 +541,30 @@ class Channel:
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
         finally:
             lock.release()
+
+    async def _wait_for_sender(self) -> None:
+        """Take the send lock, shielded, waiting while its holder's frame makes
+        progress. ChannelClosed once the holder wrote nothing for the send stall bound
+        (it gives the channel up then too) and no REPL excuses it; or when the channel
+        closed meanwhile."""
+        lock = self._send_lock
+        bound = send_stall_timeout()
+        since = trio.current_time()
+        while True:
+            deadline = max(self._sent_at, since) + bound
+            with trio.CancelScope(shield=True, deadline=deadline) as waited:
+                await lock.acquire()
+            if not waited.cancelled_caught:
+                return
+            if self.closed:
+                raise ChannelClosed(f"channel to {self.peer} is closed")
+            now = trio.current_time()
+            if self._sent_at + bound > now:  # the holder's frame moved: wait on
+                continue
+            if not stall_excused():
+                msg = f"channel to {self.peer}: its sender wrote nothing for {bound:g}s"
+                raise ChannelClosed(msg)
+            since = now
 
     async def _send_rest(self, rest: list[Any]) -> bool:
         """Write the rest of a frame (shielded); False when the peer read none of it for
@@ -582,7 +601,7 @@ class Channel:
                     continue
                 sent = self._write_now(rest)
                 if sent:
-                    last = trio.current_time()
+                    last = self._sent_at = trio.current_time()
                     rest = _rest(rest, sent)
         return True
 

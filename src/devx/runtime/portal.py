@@ -23,16 +23,13 @@ from .errors import (
     type_name,
     unbox_error,
 )
-from .ipc import CallTable, Channel, Mailbox, pack
+from .ipc import CallTable, Channel, Mailbox, encode, pack
 from .msgs import CancelActor, CancelCall, Error, Return, Start, Stop, StreamAck, Yield
 
 if TYPE_CHECKING:
     from .actor import Actor
     from .child_record import ChildRecord
     from .context import Context
-
-# How long a caller waits for its CancelCall to be written before giving up.
-CANCEL_SEND_TIMEOUT = 0.5
 
 _CC = type_name(ContextCancelled)
 
@@ -195,12 +192,13 @@ class Portal:
         return await self._reply(call, ns, func, flush=True)
 
     async def _cancel_call(self, cid: int) -> None:
-        with trio.CancelScope(shield=True) as cs:
-            cs.deadline = trio.current_time() + CANCEL_SEND_TIMEOUT
-            try:
-                await self.channel.send(CancelCall(cid=cid))
-            except ChannelClosed:
-                pass
+        """Ask the callee to cancel a call (also from a cancelled task). Never dropped
+        while the channel lives (a callee left running, a stream never ended); behind
+        a busy sender it goes out after that frame, from a task: the cancelled caller
+        leaves at once."""
+        from .actor import send_soon
+
+        await send_soon(self.channel, encode(CancelCall(cid=cid)))
 
     async def _ack(self, cid: int, n: int) -> None:
         try:

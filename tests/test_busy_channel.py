@@ -1,0 +1,100 @@
+"""A frame behind another sender's big frame is never dropped. A reply waited 1 s for
+the channel, a StreamEnd or a CancelCall 0.5 s, then was given up silently: a root
+whose loop was busy for a while (sync work, a slow reader) left the caller of the
+dropped reply waiting for ever, and a dropped cancel left the callee running."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from pathlib import Path
+
+import trio
+import trio.testing
+
+import devx
+import direct_fns as fns
+from conftest import scaled, wait_until
+
+BIG = 16 * 1024 * 1024  # far more than a socket pair buffers
+
+
+def _wait_file(path: Path, what: str) -> None:
+    """Block the loop (sync) until ``path`` exists: the loop reads nothing meanwhile."""
+    wait_until(path.exists, scaled(20), what)
+
+
+async def _file(path: str) -> None:
+    while not os.path.exists(path):
+        await trio.sleep(0.005)
+
+
+def test_a_reply_behind_a_big_reply_reaches_its_caller(tmp_path):
+    """Two calls out; the root's loop busy (sync) while the child's big reply holds the
+    channel and the small one queues behind it for longer than the old 1 s. Before:
+    the small reply was dropped and its caller waited for ever."""
+    go, big_sent, small_sent = (str(tmp_path / n) for n in ("go", "big", "small"))
+
+    async def main() -> dict[str, object]:
+        got: dict[str, object] = {}
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["direct_fns"])
+
+            async def call(key: str, fn, **kw) -> None:
+                got[key] = await portal.run(fn, **kw)
+
+            with trio.fail_after(scaled(10)):
+                async with trio.open_nursery() as n:
+                    n.start_soon(partial(call, "big", fns.big_after, go=go, marker=big_sent, n=BIG))
+                    n.start_soon(
+                        partial(call, "small", fns.small_after, after=big_sent, marker=small_sent)
+                    )
+                    await trio.testing.wait_all_tasks_blocked()  # both calls sent
+                    Path(go).touch()
+                    _wait_file(Path(small_sent), "the small reply queued")
+                    time.sleep(1.5)  # the loop stays busy past the old 1 s lock wait
+            await portal.cancel_actor()
+        return got
+
+    got = trio.run(main)
+    assert got["small"] == "small"
+    assert got["big"] == b"x" * BIG
+
+
+def test_a_cancelled_call_behind_a_big_frame_is_cancelled_in_its_callee(tmp_path):
+    """A call cancelled while the channel is busy with a big frame its peer is not
+    reading (its loop blocked): the caller leaves at once, and the CancelCall goes out
+    after that frame. Before: it was given up after 0.5 s and the callee ran on."""
+    marker = str(tmp_path / "forever")
+    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["direct_fns"])
+            with trio.fail_after(scaled(10)):
+                async with trio.open_nursery() as n:
+                    scope = trio.CancelScope()
+                    left = trio.Event()
+
+                    async def forever() -> None:
+                        with scope:
+                            await portal.run(fns.sleep_forever, marker=marker)
+                        left.set()
+
+                    n.start_soon(forever)
+                    await _file(marker)
+                    n.start_soon(partial(portal.run, fns.block_until, path=release, marker=blocked))
+                    await _file(blocked)
+                    n.start_soon(partial(portal.run, fns.echo, data=b"y" * BIG))
+                    await (
+                        trio.testing.wait_all_tasks_blocked()
+                    )  # the echo's frame holds the channel
+                    scope.cancel()
+                    await left.wait()  # the cancelled caller left
+                    Path(release).touch()
+            with trio.fail_after(scaled(10)):  # (before: never)
+                await _file(marker + ".cancelled")
+            await portal.cancel_actor()
+
+    trio.run(main)
