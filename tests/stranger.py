@@ -3,7 +3,7 @@ process forked from the test and set to uid 65534, as an attacker on the same ho
 would be. It opens ``n`` TCP connections that say nothing, opens a new one for each
 that is closed, replaces each one before the tree's pre-authentication timeout would
 close it (so that it never frees a place by itself), and reports what it saw when
-told to stop."""
+asked, and when told to stop."""
 
 from __future__ import annotations
 
@@ -61,6 +61,11 @@ class Stranger:
         os.write(self._cmd_w, f"{addr[0]} {addr[1]}\n".encode())
         return await self._line()  # "READY <uid> <n>"
 
+    async def renewed(self) -> int:
+        """How many of its connections the tree has closed so far (each renewed)."""
+        os.write(self._cmd_w, b"?")
+        return int((await self._line()).split()[1])  # "RENEWED <k> OPEN <n>"
+
     async def stop(self) -> str:
         """Tell it to stop: its report, "RENEWED <k> OPEN <n>"."""
         os.close(self._cmd_w)
@@ -94,6 +99,8 @@ def _run(n: int, renew_after: float, cmd: int, out: int) -> None:
         ready, _, _ = select.select([cmd, *socks], [], [], wait)
         if cmd in ready:
             os.write(out, f"RENEWED {renewed} OPEN {len(socks)}\n".encode())
+            if os.read(cmd, 1):  # a question: the count so far; the pipe closed: stop
+                continue
             for s, _ in socks.values():
                 s.close()
             return
