@@ -29,6 +29,7 @@ problem alone.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
@@ -42,7 +43,18 @@ from ..core import schema
 from ..core.threads import start_thread
 from . import otlp_json
 from ._appendfile import AppendFile, ensure_private_dir
-from .backend import SAMPLED, Ids, SpanLink, child_ids, warn_once
+from .backend import (
+    _CURRENT,
+    SAMPLED,
+    Ids,
+    SpanLink,
+    TelemetryBackend,
+    child_ids,
+    clean,
+    is_cancellation,
+    status_line,
+    warn_once,
+)
 from .config import Settings
 
 SCOPE = "devx"
@@ -101,7 +113,11 @@ class FileSpan:
     attribute or event makes room for the new one and is counted as dropped."""
 
     __slots__ = (
+        "__weakref__",
+        "_front",
+        "_ref",
         "_sink",
+        "_token",
         "attrs",
         "dropped_attrs",
         "dropped_events",
@@ -117,6 +133,10 @@ class FileSpan:
         "start_ns",
     )
 
+    # what the backend's own spans (DevxSpan) have and a span of this sink stands in
+    # for when the backend hands it out itself (TelemetryBackend.open): no SDK span
+    real = None
+
     def __init__(
         self,
         sink: FileSink,
@@ -126,8 +146,14 @@ class FileSpan:
         attrs: Mapping[str, Any],
         start_ns: int,
         links: Sequence[SpanLink] = (),
+        own: bool = False,
     ) -> None:
         self._sink = sink
+        # as its own handle (TelemetryBackend.open sets them): the backend, the span's
+        # entry among its open spans, the token restoring the previous current span
+        self._front: TelemetryBackend | None = None
+        self._ref: weakref.ref[FileSpan] | None = None
+        self._token: contextvars.Token[Any] | None = None
         self.name = name
         self.ids = ids
         self.parent = parent
@@ -148,7 +174,8 @@ class FileSpan:
         # changes it, so the writer reuses its encoding instead of redoing it per span
         lineage = sink.lineage
         if len(attrs) + len(lineage) <= sink.attr_limit and lineage.keys().isdisjoint(attrs):
-            self.attrs = dict(attrs)  # the common case: all of them, in their order
+            # the common case: all of them, in their order (``own``: a dict of our own)
+            self.attrs = attrs if own and type(attrs) is dict else dict(attrs)
             self.shared: dict[str, Any] | None = lineage or None
         else:
             self.shared = None
@@ -156,6 +183,10 @@ class FileSpan:
 
     def is_recording(self) -> bool:
         return self.end_ns is None
+
+    def set_error(self, description: str) -> None:
+        if self.end_ns is None:
+            self.error = description
 
     def set_attributes(self, attrs: Mapping[str, Any]) -> None:
         if self.end_ns is not None:
@@ -187,6 +218,42 @@ class FileSpan:
             # what the writer encodes: a late change from another thread cannot reach it
             self.attrs, self.events = dict(self.attrs), deque(self.events)
             self._sink._put(("span", self))
+        # as a handle: ended (idempotent, as Handle.end), the previous span current again
+        ref = self._ref
+        if ref is not None:
+            self._ref = None
+            self._front._open.pop(ref, None)  # type: ignore[union-attr]
+        token = self._token
+        if token is not None:
+            self._token = None
+            try:
+                _CURRENT.reset(token)
+            except ValueError:  # ended from another task/context: nothing to restore
+                pass
+
+    # -- events.SpanHandle, for a span handed out as its own handle (only then has it
+    # a _front): what Handle does over a DevxSpan, one layer less
+
+    @property
+    def span(self) -> FileSpan:
+        return self
+
+    def set(self, **attrs: Any) -> None:
+        self.set_attributes(clean(attrs))
+
+    def event(self, name: str, **attrs: Any) -> None:
+        self._front._event_on(self, name, clean(attrs))  # type: ignore[union-attr, arg-type]
+
+    def note(self, name: str, **attrs: Any) -> None:
+        # on the span only, no log record (see Handle.note)
+        self.add_event(name, clean(attrs) if attrs else _NO_ATTRS, time.time_ns())
+
+    def record_exception(self, exc: BaseException, **attrs: Any) -> None:
+        front = self._front
+        assert front is not None
+        front._exception_on(self, exc, clean(attrs))  # type: ignore[arg-type]
+        if not is_cancellation(exc):
+            self.set_error(status_line(exc, front.here))
 
     def encode_text(self) -> str | None:
         """This span as the JSON text ``dumps_line`` writes for :meth:`encode`, built
@@ -358,18 +425,19 @@ class FileSink:
         start_ns: int | None = None,
         ids: Ids | None = None,
         links: Sequence[SpanLink] = (),
+        own: bool = False,
     ) -> FileSpan:
+        """``own``: ``attrs`` is a new dict the span may keep (no copy)."""
         if ids is None:
             ids = child_ids(parent, parent.flags if parent is not None else SAMPLED)
         # the lineage goes on every span (FileSpan adds it after ``attrs``)
-        return FileSpan(self, name, ids, parent, attrs, start_ns or time.time_ns(), links)
+        return FileSpan(self, name, ids, parent, attrs, start_ns or time.time_ns(), links, own)
 
     def ids_of(self, span: FileSpan) -> Ids:
         return span.ids
 
     def set_error(self, span: FileSpan, description: str) -> None:
-        if span.end_ns is None:
-            span.error = description
+        span.set_error(description)
 
     def activate(self, span: FileSpan) -> object:
         return None  # no OTel context to make it current in: the backend's own suffices
