@@ -1221,9 +1221,9 @@ class Actor:
             fn = self.resolve(msg.ns, msg.func)
         if msg.context:
             # contexts load on their first use: an actor serving plain calls never does
-            from . import context as _context
-
-            return self._return(msg, await _context.run_callee(self, chan, msg, fn))
+            # (then kept: an import statement here cost each context two Python calls)
+            run_callee = _run_callee or _load_run_callee()
+            return self._return(msg, await run_callee(self, chan, msg, fn))
         if _inline.is_context_fn(fn):
             raise ContextError(
                 f"{msg.ns}.{msg.func} is a @devx.context function (in actor {self.path!r}): "
@@ -1279,6 +1279,17 @@ class Actor:
             raise IPCEncodeError(
                 f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"
             ) from None
+
+
+_run_callee: Callable[..., Awaitable[Any]] | None = None  # context.run_callee, once loaded
+
+
+def _load_run_callee() -> Callable[..., Awaitable[Any]]:
+    global _run_callee
+    from .context import run_callee
+
+    _run_callee = run_callee
+    return run_callee
 
 
 class _PlainCall:
