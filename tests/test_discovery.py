@@ -612,6 +612,42 @@ def test_the_registrar_command_needs_the_secret_and_an_address() -> None:
         assert proc.returncode == 2 and want in proc.stderr, proc.stderr
 
 
+def test_the_registrar_command_refuses_an_address_no_tree_can_be_given() -> None:
+    """A wildcard (a traceback of open_root_actor's ValueError before) and a port past
+    65535 (the resolver took 99999 as 34463: it listened there, saying so) are one line
+    each, before anything listens."""
+    env = _env(SECRET)
+    for listen, want in (
+        ("0.0.0.0:1616", "a wildcard is no address the trees can be given"),
+        ("[::]:1616", "a wildcard is no address the trees can be given"),
+        ("127.0.0.1:99999", "with a port of 1 to 65535"),
+        ("127.0.0.1:0", "with a port of 1 to 65535"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "devx", "registrar", "--listen", listen],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(20),
+        )
+        assert proc.returncode == 2, (listen, proc.stdout, proc.stderr)
+        assert want in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and not proc.stdout, (proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("where", ["listen_addr", "registry_addrs"])
+def test_a_port_past_65535_is_refused(where: str) -> None:
+    addr = ("127.0.0.1", 99999)
+    kwargs = {"listen_addr": addr} if where == "listen_addr" else {"registry_addrs": [addr]}
+
+    async def main() -> None:
+        async with devx.open_root_actor(telemetry="off", **kwargs):
+            pass
+
+    with pytest.raises(ValueError, match=r"99999\): the port must be 0 to 65535"):
+        trio.run(main)
+
+
 def test_a_tree_starts_while_its_registrar_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing listens at the registry address (and the root was told where to listen,
     so it does not take the address over): the tree starts its actors all the same,

@@ -608,7 +608,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def _host_port(text: str) -> tuple[str, int] | None:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    # a port the trees can be given: not 0 (any free port), none past 65535
+    if not sep or not port.isdigit() or not host or not 0 < int(port) <= 65535:
         return None
     return host.strip("[]"), int(port)
 
@@ -616,7 +617,17 @@ def _host_port(text: str) -> tuple[str, int] | None:
 def cmd_registrar(args: argparse.Namespace) -> int:
     addr = _host_port(args.listen)
     if addr is None:
-        _err(f"registrar: --listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:1616")
+        _err(
+            f"registrar: --listen {args.listen!r}: expected HOST:PORT with a port of 1 to "
+            "65535, e.g. 127.0.0.1:1616"
+        )
+        return EXIT_USAGE
+    if addr[0] in ("", "0.0.0.0", "::"):
+        _err(
+            f"registrar: --listen {args.listen}: a wildcard is no address the trees can be "
+            "given: give the one they reach this host at (127.0.0.1, or e.g. its WireGuard "
+            "interface's 10.0.0.2)"
+        )
         return EXIT_USAGE
     from devx.core import settings
     from devx.runtime import tree_secret
@@ -652,6 +663,9 @@ def cmd_registrar(args: argparse.Namespace) -> int:
     except OSError as exc:
         _err(f"registrar: cannot listen on {addr[0]}:{addr[1]}: {exc.strerror or exc}")
         return EXIT_INCOMPLETE
+    except ValueError as exc:  # refused before listening (a wildcard address)
+        _err(f"registrar: --listen {args.listen}: {exc}")
+        return EXIT_USAGE
     return EXIT_OK
 
 

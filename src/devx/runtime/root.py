@@ -186,7 +186,10 @@ def _addr(addr: object) -> Addr:
     if isinstance(addr, str):
         return addr
     if isinstance(addr, (tuple, list)) and len(addr) == 2:
-        return (str(addr[0]), int(addr[1]))
+        port = int(addr[1])
+        if not 0 <= port <= 65535:  # (the resolver would take 99999 as 34463, silently)
+            raise ValueError(f"address {addr!r}: the port must be 0 to 65535")
+        return (str(addr[0]), port)
     raise ValueError(f"registry address {addr!r}: expected (host, port) or a socket path")
 
 
