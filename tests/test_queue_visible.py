@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,30 @@ def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
     assert r.finish() == 0
     assert not list(runtime_dir.glob("tty-*.json"))  # the root removed its lock file
     assert_fits(r.log.getvalue())  # every banner: its waiters, the stepping hint
+
+
+def test_a_holder_killed_at_its_prompt_is_said_before_the_next_banner(repl):
+    """kill -9 of the holder while two REPLs wait: the root says who went away holding
+    the terminal before the next one's banner (that banner came up under the dead
+    holder's prompt with no word of why: the ActorExited waits behind the queue)."""
+    r = repl("queue_three.py")
+    first = r.expect(ANY_BANNER).group("name")
+    pid = r.repl_pid
+    assert pid is not None
+    r.prompt()
+    queue = waiters_listed(both_waiting(r))
+    r.wait_reading(pid)
+    os.kill(pid, signal.SIGKILL)
+    r.expect_exact(
+        f"[devx] root/{first} (pid {pid}) went away holding the terminal (pause): "
+        "released (holder_lost)"
+    )
+    assert r.expect(ANY_BANNER).group("name") == queue[0]
+    r.prompt()
+    r.child.sendline("q")
+    r.expect_exact(f"devx: quit from the REPL in actor 'root/{queue[0]}'")
+    r.finish()
+    assert_fits(r.log.getvalue())
 
 
 def test_ps_without_any_tree_says_so(tmp_path):

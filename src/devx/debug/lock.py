@@ -211,9 +211,17 @@ class TTYLock:
         if how == "quit" and not self.quit_by:
             self.quit_by = hold.requester.path
         if how == "holder_lost":
-            from .terminal import restore_tty
+            from . import terminal
 
-            restore_tty(self._saved_tty)
+            terminal.restore_tty(self._saved_tty)
+            # said before the next banner: without it that banner came up under the
+            # dead holder's prompt with no word of why (its ActorExited is raised to
+            # the code waiting on it, which a queued REPL may keep waiting)
+            who = hold.requester
+            terminal.write(
+                f"\n[devx] {who.path} (pid {who.pid}) went away holding the terminal "
+                f"({who.reason}): released ({how})\n"
+            )
         events.event(
             schema.LOCK_RELEASED,
             **{schema.HOLD_ID: hold.hold_id, schema.HELD_S: held, schema.RELEASE_HOW: how},
