@@ -364,7 +364,14 @@ def test_three_ctrl_c_at_an_attached_repl_running_a_step_end_the_tree(proc_tree,
 
 def test_attach_to_a_crash(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", "crash")
-    tree_says(tree, "waiting for `devx attach`")
+    # where it stopped, as a pause's line (and `devx ps`) says it, then the error
+    # (the line said `crash at ZeroDivisionError: ...`)
+    line = tree_says(tree, "waiting for `devx attach`")
+    assert re.search(
+        r"\[devx\] root/w0: crash at attach_tree\.py:\d+ in boom\(\) \(ZeroDivisionError: "
+        r"integer division or modulo by zero\): waiting for `devx attach`",
+        line,
+    ), line
     c = client(rt)
     c.expect(r">>> devx CRASH in actor 'w0' \(path root/w0, pid \d+\): ZeroDivisionError")
     c.expect_exact("ZeroDivisionError: integer division or modulo by zero")
@@ -378,6 +385,28 @@ def test_attach_to_a_crash(proc_tree, rt):
     c.expect_exact("[devx attach] tree 'root'")
     assert c.finish() == 0
     assert tree.wait() == 1
+
+
+def test_a_holder_killed_at_its_prompt_under_a_client(proc_tree, rt):
+    """The attached REPL's actor is SIGKILLed at its prompt: the client says so on a
+    line of its own (it came after the prompt, `(Pdb+) [devx attach] ...`), the tree
+    says who went away holding the terminal, and the client takes the next REPL."""
+    tree = start_tree(proc_tree, rt, "2")
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    m = c.expect(BANNER)
+    name, pid = m.group(1), int(m.group(2))
+    c.prompt()  # on the client's screen: the kill comes under it
+    os.kill(pid, signal.SIGKILL)
+    c.expect(r"\r\n\[devx attach\] the REPL went away")
+    assert f"{PROMPT}[devx attach]" not in c.log.getvalue()
+    tree_says(tree, f"[devx] root/{name} (pid {pid}) went away holding the terminal (pause)")
+    other = c.expect(BANNER).group(1)
+    assert other != name
+    c.prompt()
+    c.child.sendline("q")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
 
 
 # stdlib only: it runs as another uid, under any Python that uid can execute (the

@@ -297,8 +297,8 @@ def run(target: str | None) -> int:
             if how == "detached":
                 _say("\n[devx attach] detached; the REPL waits for the next `devx attach`\n")
                 return 0
-            if how == "lost":
-                _say("[devx attach] the REPL went away\n")
+            if how == "lost":  # (maybe under its prompt: a line of its own)
+                _say("\n[devx attach] the REPL went away (its actor ended, or was killed)\n")
             if how == "quit":  # the tree stops: no REPL opens after a quit
                 _say("[devx attach] you quit: the tree stops, no REPL of it opens now\n")
             elif how != "switched":  # (the REPL said where the terminal goes)

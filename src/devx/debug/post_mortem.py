@@ -170,7 +170,9 @@ def show_and_interact(
         from . import attach
 
         if session.pdb is None and attach.enabled():  # wait for `devx attach`
-            attached = attach.serve(session, what)
+            # where it stopped, as for a pause (and `devx ps`), then what was raised
+            at = getattr(session, "location", "")
+            attached = attach.serve(session, f"{at} ({what})" if at else what)
         if attached is None:
             sys.stdout.write(f"    stdin is not a terminal: {no_repl}\n")
             sys.stdout.flush()
