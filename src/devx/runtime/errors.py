@@ -300,7 +300,7 @@ def is_user_quit(exc: BaseException) -> bool:
 
 def has_user_quit(exc: BaseException) -> bool:
     """A user's quit is among ``exc``'s leaves: the tree ends quietly (no crash REPL
-    anywhere), reporting the other leaves as the errors before the quit."""
+    anywhere), reporting the other leaves as the tree's other errors."""
     return any(_is_quit_leaf(e) for e in _leaves(exc))
 
 
@@ -348,8 +348,8 @@ def as_user_quit(exc: BaseException, path: str) -> UserQuit:
 
 
 def quit_report(exc: BaseException, root_path: str) -> str:
-    """The one line a user's quit ends the program with: who quit, and each error
-    the tree had before it."""
+    """The one line a user's quit ends the program with: who quit, and each other
+    error the tree had (before or after the quit)."""
     first = first_quit(exc)
     if isinstance(first, RemoteActorError):
         head = first.info.message or quit_message(first.src_path)
@@ -360,8 +360,10 @@ def quit_report(exc: BaseException, root_path: str) -> str:
     errors = errors_before(exc, root_path)
     if not errors:
         return head
+    # "other", not "before the quit": an error may come after it (code that ran on
+    # once the quit ended its task), and the root cannot tell the order
     label = "error" if len(errors) == 1 else f"{len(errors)} errors"
-    return f"{head}; {label} before the quit: " + "; ".join(errors)
+    return f"{head}; the tree's other {label}: " + "; ".join(errors)
 
 
 _BDB_QUIT = "bdb.BdbQuit"
