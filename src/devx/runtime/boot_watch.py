@@ -11,8 +11,12 @@ computing is given at most :data:`MAX_SLOW_BOOTS` times that.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import trio
+
+T = TypeVar("T")
 
 # how many children of one actor boot at the same time (the rest wait their turn,
 # which does not count against their boot timeout)
@@ -62,20 +66,56 @@ class Progress:
         self._cpu = cpu
         return True
 
+    @property
+    def poll(self) -> float:
+        """How often a boot's progress is looked at."""
+        return min(1.0, self.timeout / 4)
+
+    def given_up(self) -> bool:
+        """Look at the child now: True (and :attr:`stalled` or :attr:`too_long` set)
+        when it made no progress for ``timeout`` seconds, or booted for
+        :data:`MAX_SLOW_BOOTS` times that."""
+        now = trio.current_time()
+        if self._computed():
+            self.last = now
+        if now - self.started >= MAX_SLOW_BOOTS * self.timeout:
+            self.too_long = True
+        elif now - self.last >= self.timeout:
+            self.stalled = True
+        else:
+            return False
+        return True
+
     async def watch(self, scope: trio.CancelScope) -> None:
         """Cancel ``scope`` once the child made no progress for ``timeout`` seconds
         (or booted for :data:`MAX_SLOW_BOOTS` times that)."""
-        poll = min(1.0, self.timeout / 4)
         while True:
-            await trio.sleep(poll)
-            now = trio.current_time()
-            if self._computed():
-                self.last = now
-            if now - self.started >= MAX_SLOW_BOOTS * self.timeout:
-                self.too_long = True
-            elif now - self.last >= self.timeout:
-                self.stalled = True
-            else:
-                continue
-            scope.cancel()
-            return
+            await trio.sleep(self.poll)
+            if self.given_up():
+                scope.cancel()
+                return
+
+    async def step_or_exit(
+        self,
+        wait: Callable[[], Awaitable[T]],
+        exited: trio.Event,
+        scopes: list[trio.CancelScope],
+    ) -> T | None:
+        """``await wait()`` (the child's next step: its hello, then its ready) and
+        return what it returns; ``None`` once the child exited (``exited`` is set, and
+        the scopes in ``scopes`` cancelled, when it does) or the parent gave up on it
+        (:meth:`given_up`). With no task of its own (a task per wait cost the boot
+        scheduler passes between the child's ready and its caller): the wait runs
+        under a deadline, at which the progress is looked at."""
+        while not exited.is_set():
+            with trio.CancelScope(deadline=trio.current_time() + self.poll) as scope:
+                scopes.append(scope)
+                try:
+                    got = await wait()
+                finally:
+                    scopes.remove(scope)
+                self.step()
+                return got
+            if exited.is_set() or self.given_up():
+                break
+        return None

@@ -54,18 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("devx.runtime")
 
 
-async def _first(*waits: Callable[[], Any]) -> None:
-    """Return as soon as any of the given async callables returns."""
-    async with trio.open_nursery() as n:
-
-        async def run(w: Callable[[], Any]) -> None:
-            await w()
-            n.cancel_scope.cancel()
-
-        for w in waits:
-            n.start_soon(run, w)
-
-
 def _check_loglevel(name: str, loglevel: str | None) -> None:
     """A child's unknown ``loglevel=`` is refused at the call, before any spawn (the
     child would fail its boot on it, with an error that names neither)."""
@@ -279,25 +267,17 @@ class ActorNursery:
             from .portal import Portal
 
             progress = Progress(rec.pid, settings.current().boot_timeout)
-
-            async def connected() -> None:
-                rec.chan = await chan_recv.receive()
-                progress.step()
-
-            with trio.CancelScope() as timeout:
-                async with trio.open_nursery() as n:
-                    n.start_soon(progress.watch, timeout)
-                    await _first(connected, rec.exited.wait)
-                    if rec.chan is not None:
-                        await _first(rec.chan.ready.wait, rec.exited.wait)
-                    n.cancel_scope.cancel()
+            next_step = progress.step_or_exit  # its hello, then its ready (or its exit)
+            rec.chan = await next_step(chan_recv.receive, rec.exited, rec.exit_scopes)
+            if rec.chan is not None:
+                await next_step(rec.chan.ready.wait, rec.exited, rec.exit_scopes)
         finally:
             self.actor.forget_child(rec.uuid)
         chan = rec.chan
         if chan is not None and chan.boot_error is not None:
             raise unbox_error(chan.boot_error)
         if chan is None or not chan.ready.is_set() or chan.closed:
-            if timeout.cancelled_caught:
+            if progress.stalled or progress.too_long:
                 step = "ready" if rec.chan is not None else "its hello"
                 if progress.too_long:
                     why = f"kept computing for {MAX_SLOW_BOOTS} x {progress.timeout:g}s"
