@@ -195,6 +195,14 @@ def span(
     return _Span(name, links, attrs)
 
 
+def open_span(name: str, attrs: dict[str, Any]) -> SpanHandle:
+    """What ``with span(name, **attrs) as handle`` opens, without the ``with``: the
+    span is current until ``handle.end()``; the caller records an escaping exception
+    (``handle.record_exception(exc)``) and ends it. For a hot path (each side of a
+    context): no context manager object, no keyword dict built again."""
+    return _backend.start_span(name, attrs, activate=True)
+
+
 def start_span(name: str, *, parent: SpanHandle | None = None, **attrs: Any) -> SpanHandle:
     """Open a span that outlives a ``with`` block (e.g. a lock hold); call ``.end()``.
     It does not become the current span. ``parent``: under that span instead of the

@@ -933,12 +933,24 @@ def _attrs(ctx: Context) -> dict[str, Any]:
     does on every span (building it here again cost each side of a context ~5 us)."""
     if not events.enabled():
         return {}
+    uid = ctx.chan.peer_uid
+    if uid:
+        peer = _peer_text.get(uid)
+        if peer is None:  # (str() of an ActorID is a Python call: once a peer)
+            if len(_peer_text) >= 1024:
+                _peer_text.clear()
+            peer = _peer_text[uid] = str(uid)
+    else:
+        peer = ""
     return {
         schema.CONTEXT_FUNC: ctx.fn_name,
         schema.CONTEXT_SIDE: ctx.side,
         schema.CONTEXT_CID: ctx.cid,
-        schema.CONTEXT_PEER_UID: str(ctx.chan.peer_uid) if ctx.chan.peer_uid else "",
+        schema.CONTEXT_PEER_UID: peer,
     }
+
+
+_peer_text: dict[ActorID, str] = {}
 
 
 # --- the caller ------------------------------------------------------------------------
@@ -971,9 +983,10 @@ async def open_context(
         fn=fn,
     )
     # one async generator for the whole caller side: a second one nested in it cost
-    # every context its own enter and exit
-    with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
-        ctx.span = span
+    # every context its own enter and exit; the span opened and ended by hand (what
+    # `with events.span()` does, without its context manager)
+    span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx))
+    try:
         cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
         if cid != ctx.cid:  # not the one foreseen after all: the span says which
             ctx.cid = cid
@@ -1053,6 +1066,11 @@ async def open_context(
         finally:
             ctx._done = True
             portal.calls.discard(ctx.cid)
+    except BaseException as exc:
+        span.record_exception(exc)
+        raise
+    finally:
+        span.end()
 
 
 def _only(exc: BaseException) -> BaseException:
@@ -1094,8 +1112,8 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
     # Debug mode keeps one (a REPL tells its own code's cancel from the call's by it)
     call = None if actor.debug_mode else mod.call_scope.get()
     try:
-        with events.span(schema.CONTEXT_SPAN, **_attrs(ctx)) as span:
-            ctx.span = span
+        span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx))
+        try:
             if call is not None:
                 ctx._scope = call
                 try:
@@ -1125,6 +1143,11 @@ async def run_callee(actor: Actor, chan: Channel, msg: Start, fn: Callable[..., 
                 )
             span.note(schema.CONTEXT_RESULT)
             return result
+        except BaseException as exc:  # (what `with events.span()` does, by hand)
+            span.record_exception(exc)
+            raise
+        finally:
+            span.end()
     finally:
         _current_ctx.reset(token)
         ctx._done = True

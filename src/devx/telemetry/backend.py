@@ -775,16 +775,14 @@ class TelemetryBackend:
             parent_ids = cur.ids if cur is not None else None
         else:
             parent_ids = parent or None
-        start: Any = sink.start  # FileSink.start (own: the attributes' dict is new)
-        fspan = start(
-            name, clean(attrs), parent_ids, links=span_links(links) if links else (), own=True
+        open_span = cast(Any, sink).open_span  # FileSink.open_span
+        # (a FileSpan: the same methods and attributes as a Handle)
+        return cast(
+            Handle,
+            open_span(
+                self, name, clean(attrs), parent_ids, activate, span_links(links) if links else ()
+            ),
         )
-        # its own handle too (FileSpan's handle part): no Handle in front of it either
-        fspan._front = self
-        fspan._ref = self._track(fspan)
-        if activate:
-            fspan._token = _CURRENT.set(fspan)
-        return cast(Handle, fspan)  # (the same methods and attributes)
 
     def _start(
         self,
@@ -941,7 +939,27 @@ class TelemetryBackend:
     ) -> Handle:
         ids: Ids | bool = True
         if parent is None:
-            pass  # under the current span (the common case)
+            sink = self._sink
+            if sink is not None and not self._sink_otel and not links:
+                # the file sink, under the current span (a context's each side): in
+                # one step, see open()
+                cur = _CURRENT.get()
+                if cur is None or not cur.is_recording():
+                    cur = self.home if self.home is not None else cur
+                open_span = cast(Any, sink).open_span  # FileSink.open_span
+                return cast(
+                    Handle,
+                    open_span(
+                        self,
+                        name,
+                        dict(attrs)
+                        if _EXACT_PRIMS.issuperset(map(type, attrs.values()))
+                        else clean(attrs),
+                        cur.ids if cur is not None else None,
+                        activate,
+                    ),
+                )
+            # under the current span (the common case)
         elif isinstance(parent, Handle):
             ids = parent.ids
         elif parent is LIVE_PARENT and self.anchor is not None:

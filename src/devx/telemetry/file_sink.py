@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import random
 import sys
 import threading
 import time
@@ -49,6 +50,7 @@ from .backend import (
     Ids,
     SpanLink,
     TelemetryBackend,
+    _new_ids,
     child_ids,
     clean,
     is_cancellation,
@@ -245,8 +247,12 @@ class FileSpan:
         self._front._event_on(self, name, clean(attrs))  # type: ignore[union-attr, arg-type]
 
     def note(self, name: str, **attrs: Any) -> None:
-        # on the span only, no log record (see Handle.note)
-        self.add_event(name, clean(attrs) if attrs else _NO_ATTRS, time.time_ns())
+        # on the span only, no log record (see Handle.note); add_event, inline
+        if self.end_ns is None:
+            events = self.events
+            if len(events) == events.maxlen:
+                self.dropped_events += 1
+            events.append((name, clean(attrs) if attrs else _NO_ATTRS, time.time_ns()))
 
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:
         front = self._front
@@ -432,6 +438,30 @@ class FileSink:
             ids = child_ids(parent, parent.flags if parent is not None else SAMPLED)
         # the lineage goes on every span (FileSpan adds it after ``attrs``)
         return FileSpan(self, name, ids, parent, attrs, start_ns or time.time_ns(), links, own)
+
+    def open_span(
+        self,
+        front: TelemetryBackend,
+        name: str,
+        attrs: dict[str, Any],
+        parent: Ids | None,
+        activate: bool,
+        links: Sequence[SpanLink] = (),
+    ) -> FileSpan:
+        """A span that is its own handle (``TelemetryBackend.open``): tracked among
+        ``front``'s open spans, current until its end when ``activate``. ``attrs``: a
+        new dict of clean attributes, which the span keeps."""
+        if parent is None:
+            ids = child_ids(None)
+        else:  # (child_ids inline: a Python call less per span)
+            span_id = random.getrandbits(64) or 1
+            ids = _new_ids(Ids, (parent.trace_id, span_id, parent.flags, parent.tracestate, False))
+        span = FileSpan(self, name, ids, parent, attrs, time.time_ns(), links, True)
+        span._front = front
+        span._ref = front._track(span)
+        if activate:
+            span._token = _CURRENT.set(span)  # type: ignore[arg-type]
+        return span
 
     def ids_of(self, span: FileSpan) -> Ids:
         return span.ids
