@@ -235,6 +235,59 @@ def test_a_root_blocked_before_its_first_spawn_is_listed_and_recorded(
             proc.wait()
 
 
+MULTILINE_ROOT = """import sys, trio, devx
+async def main():
+\tasync with devx.open_root_actor(name="multiline", telemetry="off"):
+\t\tprint("READY", flush=True)
+\t\tawait trio.to_thread.run_sync(sys.stdin.readline)
+trio.run(main)
+"""
+
+
+def test_a_command_line_with_newlines_is_one_row(tmp_path: Path) -> None:
+    """A root started as ``python -c SCRIPT`` (a script of several lines): its row's
+    COMMAND shows the script on one line, escaped as ``ps`` would, where the raw
+    newlines spread the row over the script's lines."""
+    import subprocess
+
+    rt = tmp_path / "rt"
+    rt.mkdir(mode=0o700)
+    env = {**os.environ, "DEVX_RUNTIME_DIR": str(rt), "DEVX_TELEMETRY_FILE": "off"}
+    proc = subprocess.Popen(
+        [PY, "-c", MULTILINE_ROOT],
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "READY"
+
+        def listed() -> str | None:
+            res = subprocess.run(
+                [PY, "-m", "devx", "ps"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=scaled(20),
+            )
+            return res.stdout if "multiline" in res.stdout else None
+
+        out = wait_until(listed, scaled(10), "the root listed by devx ps")
+        trees = out.split("\n\n")[0].splitlines()
+        assert len(trees) == 2, out  # the header, one row
+        escaped = MULTILINE_ROOT.encode("unicode_escape").decode()  # \n, \t as text
+        assert trees[1].endswith(f"-c {escaped}"), out
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.wait(scaled(30)) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_a_root_that_ends_before_its_first_write_leaves_no_advert(tmp_path: Path) -> None:
     """The first advert waits (on its own thread) for the root's first spawn: a root
     that never spawns and ends at once lets it go on its way out, waits for it and

@@ -144,11 +144,20 @@ def age_text(secs: float | None) -> str:
 PS_COLUMNS = ("PID", "AGE", "ACTOR", "UID", "COMMAND")
 
 
+def command_text(pid: int) -> str:
+    """``pid``'s command line on one line, as ``ps`` shows it: a newline, a tab or an
+    escape in an argument (a ``python -c`` script) is written as Python would escape
+    it, never raw (a table row spread over the script's lines)."""
+    from devx.debug import stack
+
+    text = " ".join(stack.proc_cmdline(pid) or ())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
     """One row per process, in tree order, children indented under their parent; the
     command line is shown for each tree's root and plain program (a child's is always
     devx's own child entry point)."""
-    from devx.debug import stack
 
     rows: list[tuple[str, ...]] = []
     for e in sorted(entries, key=lambda e: e.sort_key):
@@ -156,7 +165,7 @@ def ps_rows(entries: Iterable[Entry]) -> list[tuple[str, ...]]:
         name = "  " * depth + (e.path or e.name)
         cmd = ""
         if e.is_root or not e.actor:
-            cmd = " ".join(stack.proc_cmdline(e.pid) or ())
+            cmd = command_text(e.pid)
         uid = e.uid if e.actor else "(no actor runtime)"
         age = age_text(proc_age_s(e.pid, e.start_time))
         rows.append((str(e.pid), age, name, uid, cmd))
@@ -183,7 +192,6 @@ def tree_rows(
     its actors (when its root holds their registry, else ``?``), and how it runs:
     ``debug`` (debug mode, or a turn at the terminal was asked for), ``attach`` (its
     REPLs wait for `devx attach`), ``dumps`` (its root takes stack dumps)."""
-    from devx.debug import stack
 
     dumping = {e.pid for e in entries}
     debugging = {t.root_uuid for t in locks}
@@ -207,7 +215,7 @@ def tree_rows(
                 t.uid,
                 "?" if t.actors is None else str(t.actors),
                 ",".join(mode) or "-",
-                " ".join(stack.proc_cmdline(t.pid) or ()),
+                command_text(t.pid),
             )
         )
     return rows
