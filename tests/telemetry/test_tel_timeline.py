@@ -372,6 +372,52 @@ def test_holder_killed_while_holding(tmp_path: Path) -> None:
     assert len(doomed) == 1 and "killed by SIGKILL" in doomed[0]
 
 
+def test_a_tree_that_still_runs_shows_every_actor_with_its_pid(tmp_path: Path) -> None:
+    """A hung tree (what one runs the timeline on while it hangs): no lifetime span is
+    on record yet, the start spans are. Every actor shows its pid and start, the root
+    too (it showed `pid ?  ? .. ?`: only its children's spawn records were read)."""
+    import signal
+
+    out = tmp_path / "hung.otlp.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "hang" / "hung_tree.py")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(DEVX_TELEMETRY_FILE=str(out)),
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        pids = {}
+        while len(pids) < 4:  # HUNG <tree path> <pid> <how>, from all but the spawner
+            line = proc.stdout.readline()
+            assert line, "the tree ended"
+            if line.startswith("HUNG "):
+                pids[line.split()[1]] = int(line.split()[2])
+
+        def started() -> bool:  # each actor's start span, written at its boot
+            spans = readback.load_spans(out, strict=False) if out.exists() else []
+            return sum(s["name"] == schema.ACTOR_START_SPAN for s in spans) == 5
+
+        from conftest import wait_until
+
+        wait_until(started, scaled(10), "every actor's start span in the file")
+        res = timeline(str(out), "--width", "0")
+        assert res.returncode == 0, res.stderr
+        assert "no devx.tree span: the tree is still running" in res.stdout, res.stdout
+        rows = {ln.split()[0]: ln for ln in sections(res.stdout)["actors"] if ln.strip()}
+        assert set(rows) == {*pids, "hung_tree/spawner"}, res.stdout
+        for path, pid in {**pids, "hung_tree/spawner": r"\d+"}.items():
+            assert re.match(rf" +{re.escape(path)} +pid {pid} +\+\d+\.\d+ \.\. +\? ", rows[path]), (
+                rows[path]
+            )
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def test_reentries_and_stepping_out(tmp_path: Path) -> None:
     """`n` through a child's loop of pauses (needs a PTY): one hold, its REPL entered
     again at each pause, ended by stepping out of the paused function."""

@@ -96,6 +96,14 @@ def actors(trace: Trace, pts: list[Point]) -> list[ActorRow]:
         if r.start_ns is None:
             r.start_ns, r.end_ns = tree["start_ns"], tree["end_ns"]
             r.outcome = a.get(schema.TREE_OUTCOME)
+    # an actor with no lifetime span yet (its tree still runs or hangs: that span
+    # comes at its exit) or ever (SIGKILLed, its root dead): its start span, exported
+    # at its boot, has its pid and when it started
+    for s in trace.named(schema.ACTOR_START_SPAN):
+        a = s["attributes"]
+        r = row(path_of(a, s["resource"]) or "?", pid_of(a, s["resource"]))
+        if r.start_ns is None:
+            r.start_ns = s["start_ns"]
     # an ancestor with nothing of its own on record (a root that died): its children
     # know its path and pid
     parent_pids: dict[str, int | None] = {}
