@@ -77,3 +77,8 @@ async def stuck() -> None:
     first = "shown"
     hang = StuckRepr()
     raise ValueError("crashed next to a stuck repr")
+
+
+async def in_genexpr() -> None:
+    items = [4, 2, 0]
+    print(sum(10 // n for n in items))  # raises in the generator's frame, n = 0

@@ -213,6 +213,15 @@ def test_a_stuck_repr_does_not_hold_the_crash(tmp_path: Path) -> None:
     assert set(found) == {"first", "hang"}
 
 
+def test_only_names_the_code_wrote(tmp_path: Path) -> None:
+    """A crash inside a generator expression (or a 3.11 comprehension): its hidden
+    iterator argument ``.0`` is no local the user wrote (it showed as
+    ``.0 = <list_iterator object at 0x...>``)."""
+    proc, path = run("in_genexpr", tmp_path)
+    assert "root: builtins.ZeroDivisionError from sroot/worker" in proc.stdout
+    assert the_locals(path) == {"n": "0"}
+
+
 def test_timeline_shows_the_locals_under_the_crash(tmp_path: Path) -> None:
     values = _secrets()
     _, path = run("connect", tmp_path, **values)

@@ -226,6 +226,8 @@ def _plain(value: object, depth: int = 0) -> bool:
 def _wanted(name: str, value: object) -> bool:
     if name.startswith("__") and name.endswith("__"):
         return False
+    if not name.isidentifier():  # `.0`: a generator expression's hidden iterator
+        return False
     return not isinstance(value, ModuleType)
 
 
