@@ -324,8 +324,9 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "DEVX_TREE_SECRET",
         text,
         "runtime",
-        "The secret shared by trees that find and call each other through a registry "
-        "(unset: each tree makes its own, so no other tree can connect).",
+        "The secret shared by trees that find and call each other through a registry, "
+        "at least 16 characters (unset: each tree makes its own, so no other tree can "
+        "connect).",
     ),
     Setting(
         "tree_secret_file",
