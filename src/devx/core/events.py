@@ -195,11 +195,16 @@ def span(
     return _Span(name, links, attrs)
 
 
-def open_span(name: str, attrs: dict[str, Any]) -> SpanHandle:
+def open_span(name: str, attrs: dict[str, Any], start_ns: int = 0) -> SpanHandle:
     """What ``with span(name, **attrs) as handle`` opens, without the ``with``: the
     span is current until ``handle.end()``; the caller records an escaping exception
     (``handle.record_exception(exc)``) and ends it. For a hot path (each side of a
-    context): no context manager object, no keyword dict built again."""
+    context): no context manager object, no keyword dict built again. ``start_ns``:
+    the span began then (``time.time_ns()``), before this call: opened late, off a
+    hot path, it keeps its true start (a backend that does not say it takes one,
+    ``takes_start_ns``, starts it now)."""
+    if start_ns and getattr(_backend, "takes_start_ns", False):
+        return _backend.start_span(name, attrs, activate=True, start_ns=start_ns)  # type: ignore[call-arg]
     return _backend.start_span(name, attrs, activate=True)
 
 

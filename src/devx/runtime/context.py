@@ -45,6 +45,7 @@ import contextvars
 import inspect
 import logging
 import sys
+import time
 import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -984,13 +985,27 @@ async def open_context(
     )
     # one async generator for the whole caller side: a second one nested in it cost
     # every context its own enter and exit; the span opened and ended by hand (what
-    # `with events.span()` does, without its context manager)
-    span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx))
+    # `with events.span()` does, without its context manager). Opened once the Start
+    # is out, from when the context began: its cost is then part of the wait for the
+    # callee's started() rather than of the way to it. Unless the Start carries its
+    # traceparent (links_back: a call into another tree)
+    if portal.links_back:
+        span, start_ns = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx)), 0
+    else:
+        span, start_ns = events.NULL_SPAN, time.time_ns()
+    ctx.span = span
     try:
-        cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
+        try:
+            cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
+        except BaseException:  # a failed start is the span's error, as when opened first
+            if start_ns:
+                span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx), start_ns)
+            raise
         if cid != ctx.cid:  # not the one foreseen after all: the span says which
             ctx.cid = cid
             span.set(**{schema.CONTEXT_CID: cid})
+        if start_ns:
+            span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx), start_ns)
         try:
             try:
                 await ctx._wait_reply(lambda: ctx._started or ctx._over())

@@ -514,6 +514,8 @@ class TelemetryBackend:
     """``events.Backend`` implementation: records until the sink is loaded, then
     forwards. ``sink_factory`` builds the SDK pipeline (called on the loader thread)."""
 
+    takes_start_ns = True  # start_span(start_ns=): see events.open_span
+
     def __init__(
         self,
         sink_factory: Callable[[], Sink],
@@ -745,10 +747,12 @@ class TelemetryBackend:
         parent: Ids | bool | None = True,
         activate: bool = False,
         links: Sequence[Link] = (),
+        start_ns: int = 0,
     ) -> Handle:
         """Start a span. ``parent=True``: under the current span (or ``home``);
         an :class:`Ids`: under it (e.g. from a spawn carrier); ``None``: a new trace.
-        ``links``: spans of other traces it refers to."""
+        ``links``: spans of other traces it refers to. ``start_ns``: it began then
+        (default: now)."""
         sink = self._sink
         if sink is None or self._sink_otel:
             if parent is True:
@@ -756,7 +760,9 @@ class TelemetryBackend:
                 parent_ids = cur.ids if cur is not None else None
             else:
                 parent_ids = parent or None
-            span = self._start(name, clean(attrs), parent_ids, span_links(links) if links else ())
+            span = self._start(
+                name, clean(attrs), parent_ids, span_links(links) if links else (), start_ns
+            )
             handle = Handle(self, span)
             if activate:
                 handle._token = _CURRENT.set(span)
@@ -780,7 +786,13 @@ class TelemetryBackend:
         return cast(
             Handle,
             open_span(
-                self, name, clean(attrs), parent_ids, activate, span_links(links) if links else ()
+                self,
+                name,
+                clean(attrs),
+                parent_ids,
+                activate,
+                span_links(links) if links else (),
+                start_ns,
             ),
         )
 
@@ -790,8 +802,9 @@ class TelemetryBackend:
         attrs: dict[str, Any],
         parent: Ids | None,
         links: tuple[SpanLink, ...] = (),
+        start_ns: int = 0,
     ) -> DevxSpan:
-        start = time.time_ns()
+        start = start_ns or time.time_ns()
         sink = self._sink
         if sink is None:
             with self._lock:
@@ -936,6 +949,7 @@ class TelemetryBackend:
         activate: bool,
         parent: Any = None,
         links: Sequence[Link] = (),
+        start_ns: int = 0,
     ) -> Handle:
         ids: Ids | bool = True
         if parent is None:
@@ -957,6 +971,8 @@ class TelemetryBackend:
                         else clean(attrs),
                         cur.ids if cur is not None else None,
                         activate,
+                        (),
+                        start_ns,
                     ),
                 )
             # under the current span (the common case)
@@ -964,7 +980,7 @@ class TelemetryBackend:
             ids = parent.ids
         elif parent is LIVE_PARENT and self.anchor is not None:
             ids = self.anchor
-        return self.open(name, attrs, ids, activate, links)
+        return self.open(name, attrs, ids, activate, links, start_ns)
 
     def event(self, name: str, attrs: Attrs) -> None:
         self._event_on(self.current(), name, clean(attrs))

@@ -447,6 +447,7 @@ class FileSink:
         parent: Ids | None,
         activate: bool,
         links: Sequence[SpanLink] = (),
+        start_ns: int = 0,
     ) -> FileSpan:
         """A span that is its own handle (``TelemetryBackend.open``): tracked among
         ``front``'s open spans, current until its end when ``activate``. ``attrs``: a
@@ -456,7 +457,7 @@ class FileSink:
         else:  # (child_ids inline: a Python call less per span)
             span_id = random.getrandbits(64) or 1
             ids = _new_ids(Ids, (parent.trace_id, span_id, parent.flags, parent.tracestate, False))
-        span = FileSpan(self, name, ids, parent, attrs, time.time_ns(), links, True)
+        span = FileSpan(self, name, ids, parent, attrs, start_ns or time.time_ns(), links, True)
         span._front = front
         span._ref = front._track(span)
         if activate:
