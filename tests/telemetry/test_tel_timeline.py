@@ -506,6 +506,21 @@ def test_quit_ends_the_hold(tmp_path: Path) -> None:
     assert "ended: continue" in first.notes and "ended: quit" in second.notes
     for h in got:
         assert "REPL at child_pause_loop.py:" in h.notes and "re-entered" not in h.notes
+    # a quit is the user's, no error: outcome `quit`, no crash event (it read `outcome
+    # error` and `root  crash  UserQuit: quit from the REPL ...`)
+    assert re.search(r"^tree 'root' .* outcome quit$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^  root +pid \d+ .* quit$", proc.stdout, re.M), proc.stdout
+    assert "UserQuit" not in proc.stdout and " crash " not in proc.stdout, proc.stdout
+    spans = readback.load_spans(out)
+    (tree,) = [s for s in spans if s["name"] == schema.TREE_SPAN]
+    (root,) = [
+        s
+        for s in spans
+        if s["name"] == schema.ACTOR_SPAN and s["attributes"][schema.ACTOR_PATH] == "root"
+    ]
+    assert root["attributes"][schema.ACTOR_OUTCOME] == "quit"
+    for span in (tree, root):  # no ERROR (the quit's way up is a `remote error` event)
+        assert span["status_code"] != 2, span
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

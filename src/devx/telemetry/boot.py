@@ -245,10 +245,16 @@ class Session:
                     # a SIGTERM ends an actor gracefully, yet it did not finish its work
                     why = getattr(self.actor, "cancel_reason", None)
                     outcome = "cancelled" if why == schema.CANCELLED_BY_SIGTERM else "ok"
+                elif is_cancellation(exc):
+                    outcome = "cancelled"
                 else:
-                    outcome = "cancelled" if is_cancellation(exc) else "error"
+                    from ..runtime.errors import is_user_quit
+
+                    # the user's `q` at a REPL is no error of this actor (nor a crash
+                    # event: what the tree had raised before it is on record already)
+                    outcome = "quit" if is_user_quit(exc) else "error"
             crash_line = backend.crash_line
-            if crash_line is not None and outcome in ("ok", "cancelled"):
+            if crash_line is not None and outcome in ("ok", "cancelled", "quit"):
                 # this actor's code raised (an RPC call's error, boxed to the caller):
                 # it crashed, whatever came after (a clean return, the parent's cancel)
                 outcome = "crashed"
