@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import clean_env, devx_actor_pids, scaled
+from conftest import clean_env, devx_actor_pids, scaled, wait_gone
 from devx.debug.stack import registry as reg
 
 PROJECT = Path(__file__).resolve().parents[1] / "examples" / "ci" / "hung_project"
@@ -221,3 +221,103 @@ def test_a_repl_is_the_users_time_not_the_tests(tmp_path: Path) -> None:
         assert "1 failed" in text, text
     finally:
         r.close()
+
+
+_PAUSING_TEST = (
+    "import trio, devx\n"
+    "async def work():\n"
+    "    x = 41\n"
+    "    await devx.pause()\n"
+    "    await trio.sleep_forever()\n"
+    "def test_pauses_then_hangs():\n"
+    "    async def main():\n"
+    "        async with devx.open_nursery(debug_mode=True) as an:\n"
+    "            p = await an.run_in_actor(work, name='worker')\n"
+    "            await p.result()\n"
+    "    trio.run(main)\n"
+)
+
+
+def _pytest_attach_mode(
+    proc_tree: Any, tmp_path: Path, timeout: float, *args: str, **env: str
+) -> Any:
+    """A pytest run (no terminal: its own session, stdin /dev/null) of a test whose
+    child pauses, in attach mode (``DEVX_ATTACH=1``) with a hang timeout."""
+    rt = tmp_path / "rt"
+    rt.mkdir(mode=0o700, exist_ok=True)
+    test = tmp_path / "test_pauses.py"
+    test.write_text(_PAUSING_TEST)
+    return proc_tree(
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:timeout",
+        f"--devx-hang-timeout={timeout:g}",
+        f"--devx-dump-dir={tmp_path / 'dumps'}",
+        *args,
+        str(test),
+        cwd=str(tmp_path),
+        DEVX_ATTACH="1",
+        DEVX_RUNTIME_DIR=str(rt),
+        DEVX_TELEMETRY_FILE="off",
+        NO_COLOR="1",
+        **env,
+    )
+
+
+def test_a_repl_nobody_attached_to_does_not_stop_the_clock(proc_tree, tmp_path: Path) -> None:
+    """`DEVX_ATTACH=1` in a CI job nobody attaches to: the child's REPL waits for `devx
+    attach` with nobody there, which is nobody's time. The clock held for it, so the
+    job hung until the CI's own kill; now it fires, says that a REPL waited with
+    nobody attached and how to attach, and the tree ends with no REPL on the way out
+    (no actor left to SIGTERM or SIGKILL, no crash REPL waiting in its turn)."""
+    before = devx_actor_pids()
+    timeout = round(scaled(3))
+    tree = _pytest_attach_mode(proc_tree, tmp_path, timeout)
+    out, err = tree.communicate(scaled(60) + timeout)
+    text = out + err
+    assert tree.returncode == 1, text
+    assert "1 failed" in text and f"hung after {timeout:g} s" in text, text
+    assert re.search(
+        r"^devx: root/worker's REPL \(pause at test_pauses\.py:4 in work\(\)\) was waiting "
+        r"for `devx attach` with nobody attached .*: "
+        rf"`devx attach {tree.pid}` from a terminal of yours",
+        text,
+        re.M,
+    ), text
+    assert "root: interrupted while root/worker's REPL waited for `devx attach`" in text
+    assert "root/worker: the tree ends with nobody attached: no REPL" in text
+    assert "SIGTERM" not in text and "SIGKILL" not in text and "killed" not in text, text
+    assert "crash at" not in text, text  # no crash REPL waits for a client on the way out
+    assert not wait_gone(devx_actor_pids() - before)
+
+
+def test_an_attached_repl_is_the_users_time(proc_tree, tmp_path: Path) -> None:
+    """The same run with a client attached: the clock holds while it is, past the
+    timeout and the teardown grace, and starts again, whole, once the REPL is left."""
+    from _pty import Repl, banner
+
+    timeout = round(scaled(5))
+    tree = _pytest_attach_mode(proc_tree, tmp_path, timeout, "-s", DEVX_HANG_TEARDOWN_GRACE="1")
+    while "waiting for `devx attach`" not in tree.line(""):
+        pass
+    c = Repl("attach", str(tree.pid), module="devx", DEVX_RUNTIME_DIR=str(tmp_path / "rt"))
+    try:
+        c.expect(banner("PAUSE", "worker", "root/worker"))
+        c.prompt()
+        at_prompt = time.monotonic()
+        while time.monotonic() < at_prompt + timeout + 1 + scaled(2):  # (the grace: 1 s)
+            time.sleep(0.1)
+        assert c.cmd("p x").strip().endswith("41"), c.log.getvalue()
+        c.child.sendline("c")
+        c.expect_exact("[devx attach] tree 'root'", timeout=scaled(30) + timeout)
+        c.finish()
+    finally:
+        c.close()
+    out, err = tree.communicate(scaled(30))
+    text = out + err
+    assert f"hung after {timeout:g} s" in text and "1 failed" in text, text
+    assert "nobody attached" not in text, text  # it fired after the REPL was left
+    assert "SIGKILL" not in text and "ActorExited" not in text, text

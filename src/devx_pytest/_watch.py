@@ -140,6 +140,7 @@ class Watch:
         from devx.core import settings
         from devx.debug import stack
 
+        unattended = _unattended(hang.tag)  # (before the dumps: the hold is as it fired)
         entries = stack.entries()
         mine = [e for e in entries if e.tag == hang.tag]
         lines: list[str] = []
@@ -169,7 +170,7 @@ class Watch:
             )
         else:
             hang.where = "no devx actor tree it started was running (nothing to dump)"
-        hang.summary = "".join(f"{x}\n" for x in lines)
+        hang.summary = "".join(unattended) + "".join(f"{x}\n" for x in lines)
 
         # interrupt the test as ctrl-c would (trio cancels an in-process tree cleanly)
         main = threading.main_thread().ident
@@ -200,18 +201,55 @@ REPL_POLL_S = 0.25
 
 
 def _repl_live(tag: str) -> bool:
-    """Whether a tree started by the test (a root registered with ``tag``) has its
-    terminal held: a REPL is open (or a step of one runs, or it waits for `devx
-    attach`). Read from the roots' lock files, as `devx ps` does."""
+    """Whether a person can be at a REPL of a tree the test started (a root
+    registered with ``tag``): its terminal is held (a REPL is open, or a step of one
+    runs) and, when the tree's REPLs wait for `devx attach` (no terminal), a client
+    is attached. A REPL waiting for a client that never comes is nobody's time: it
+    does not hold the clock (a CI job with ``DEVX_ATTACH=1`` would hang for good).
+    Read from the roots' lock files, as `devx ps` does."""
     try:
-        from devx.debug import lock_file, stack
-
-        roots = {e.pid for e in stack.entries() if e.tag == tag and e.is_root}
-        return bool(roots) and any(
-            t.pid in roots and t.state.hold_id != 0 for t in lock_file.trees()
-        )
+        return any(not t.attach or _attached(t) for t in _held(tag))
     except Exception:  # never keep the watch from firing
         return False
+
+
+def _held(tag: str) -> list[Any]:
+    """The lock files of the test's trees whose terminal is held."""
+    from devx.debug import lock_file, stack
+
+    roots = {e.pid for e in stack.entries() if e.tag == tag and e.is_root}
+    if not roots:
+        return []
+    return [t for t in lock_file.trees() if t.pid in roots and _holds(t)]
+
+
+def _holds(tree: Any) -> bool:
+    return bool(tree.state.hold_id != 0)
+
+
+def _attached(tree: Any) -> bool:
+    from devx.debug.attach import attached_client
+
+    return attached_client(tree.root_uuid) is not None
+
+
+def _unattended(tag: str) -> list[str]:
+    """What to say about REPLs of the test's trees that waited for `devx attach`
+    with nobody attached when the clock fired."""
+    out = []
+    with contextlib.suppress(Exception):
+        for t in _held(tag):
+            if not t.attach or _attached(t):
+                continue
+            h = t.state.holder
+            who = f"{h.path}'s REPL ({h.reason} at {h.where})" if h is not None else "a REPL"
+            out.append(
+                f"devx: {who} was waiting for `devx attach` with nobody attached "
+                f"(DEVX_ATTACH=1, no terminal); the hang clock stops only while a client "
+                f"is attached: `devx attach {t.pid}` from a terminal of yours while the "
+                f"test runs, or run it with `pytest -s` on a terminal\n"
+            )
+    return out
 
 
 def _wait_gone(tag: str, me: int, grace: float) -> list[Any]:

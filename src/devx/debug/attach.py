@@ -36,10 +36,20 @@ from .waiters import shielded_text
 __tracebackhide__ = True
 
 HELLO_TIMEOUT = 5.0  # a connection has this long to say Hello
+CLOSED_POLL_S = 0.25  # while nobody is attached: how often the tree's end is looked for
 
 
 def enabled() -> bool:
     return settings.current().attach
+
+
+def waits_for_client() -> bool:
+    """This process's REPLs wait for ``devx attach``: attach mode, and no terminal."""
+    try:
+        tty = sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        tty = False
+    return enabled() and not tty
 
 
 def paths(root_uuid: str, *, create: bool = False) -> tuple[str, str] | None:
@@ -118,6 +128,7 @@ class AttachedIO:
         self.waited_s = 0.0
         self.pdb: Any = None  # the REPL this client is the terminal of
         self.pending: list[str] = []  # lines of one Line not read yet
+        self.ended = ""  # why wait_client gave up: "timeout", or "closed" (tree ending)
 
     # --- the listening side ------------------------------------------------------
 
@@ -201,14 +212,23 @@ class AttachedIO:
             return None
 
     def wait_client(self) -> bool:
-        """Until a client attaches (True) or the deadline passes (False)."""
+        """Until a client attaches (True), or the deadline passes or the tree ends
+        with no REPL (False; ``self.ended`` says which)."""
         t0 = time.monotonic()
         deadline = t0 + self.timeout if self.timeout > 0 else None
         while self.conn is None:
             left = None if deadline is None else deadline - time.monotonic()
             if (left is not None and left <= 0) or self.listener is None:
+                self.ended = "timeout"
                 return False
-            ready, _, _ = select.select([self.listener], [], [], left)
+            if self._tree_closed():
+                self.ended = "closed"
+                return False
+            # this wait blocks the actor's loop, which then reads no push of the lock:
+            # the root's lock file says when the tree ends with no REPL (interrupted
+            # while nobody was attached, see devx.debug.sigint), read between waits
+            wait = CLOSED_POLL_S if left is None else min(left, CLOSED_POLL_S)
+            ready, _, _ = select.select([self.listener], [], [], wait)
             if ready:
                 self.conn = self._accept()
         self.waited_s = time.monotonic() - t0
@@ -238,6 +258,17 @@ class AttachedIO:
 
         pdb.on_exit = on_exit
 
+    def _tree_closed(self) -> bool:
+        """The tree's lock is closed: it ends with no REPL (the root's lock file)."""
+        from . import lock_file, sigint
+
+        if self.actor.is_root:  # its own SIGINT handler says so (its loop is blocked)
+            return sigint.unattended_end()
+        with contextlib.suppress(Exception):
+            state = lock_file.read(self.actor.root_uid.uuid)
+            return state is not None and state.closed
+        return False
+
     # --- what pdb sees ----------------------------------------------------------------
 
     def write(self, text: str) -> int:
@@ -261,7 +292,8 @@ class AttachedIO:
         asked: socket.socket | None = None  # the client told that the REPL reads
         while True:
             if self.conn is None and not self._reattach():
-                _out(f"[devx] {self.path}: no client attached again: the REPL ends as with 'c'\n")
+                why = "the tree ends" if self.ended == "closed" else "no client attached again"
+                _out(f"[devx] {self.path}: {why}: the REPL ends as with 'c'\n")
                 return "continue\n"
             assert self.conn is not None
             if asked is not self.conn:
@@ -322,6 +354,12 @@ class AttachedIO:
             pdb.print_stack_entry(stack[pdb.curindex])
 
 
+def tree_ended(session: Any) -> bool:
+    """The REPL ``session`` waited for `devx attach` and the tree ended first (said
+    in a line by :func:`serve`: no banner saying it goes on)."""
+    return getattr(session, "attach_ended", "") == "closed"
+
+
 def serve(session: Any, what: str) -> AttachedIO | None:
     """Wait (blocking: the REPL's own wait) for a client to attach to ``session``'s
     REPL; the IO to give pdb, or ``None`` when nobody came in time (said in a line)."""
@@ -344,12 +382,21 @@ def serve(session: Any, what: str) -> AttachedIO | None:
     blocks = getattr(session, "loop_blocks", None)
     if blocks is not None:  # the root's wait blocks its loop: `devx ps` sees the hold
         blocks()
-    if not io.wait_client():
+    try:
+        came = io.wait_client()
+    except BaseException:  # (a SIGINT ending a tree nobody attached to)
         io.close()
-        _out(
-            f"[devx] {actor.path}: nobody attached within {io.timeout:g} s "
-            "(DEVX_ATTACH_TIMEOUT): no REPL, continuing\n"
-        )
+        raise
+    if not came:
+        io.close()
+        session.attach_ended = io.ended
+        if io.ended == "closed":
+            _out(f"[devx] {actor.path}: the tree ends with nobody attached: no REPL\n")
+        else:
+            _out(
+                f"[devx] {actor.path}: nobody attached within {io.timeout:g} s "
+                "(DEVX_ATTACH_TIMEOUT): no REPL, continuing\n"
+            )
         return None
     session.attached = io
     span = getattr(session, "_lock_span", None)

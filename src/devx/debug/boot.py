@@ -129,6 +129,8 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
 
         await actor.start_service(tree_file.publish, actor)
         quit_report.install(actor.path)
+        if settings.current().attach:  # (its SIGINT handler asks who is attached)
+            from . import attach
     elif _debugging(actor):
         await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None

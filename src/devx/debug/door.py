@@ -157,7 +157,8 @@ def take_turn(pdb: Any, frame: FrameType, tb: Any) -> Any:
         # same lock, DEVX_ATTACH_TIMEOUT); without it, or past the deadline, skipped
         attached = attach.serve(session, where) if attach.enabled() else None
         if attached is None:
-            session.announce(f"{where}\n    stdin is not a terminal: no REPL, continuing")
+            if not attach.tree_ended(session):
+                session.announce(f"{where}\n    stdin is not a terminal: no REPL, continuing")
             session.release()
             target.detach()
             return None

@@ -177,15 +177,9 @@ def _write_ahead(requests: Any) -> None:
 
 def _attach_mode() -> bool:
     """Its REPLs wait for ``devx attach``: attach mode, and no terminal to use."""
-    import sys
+    from .attach import waits_for_client
 
-    from ..core import settings
-
-    try:
-        tty = sys.stdin is not None and sys.stdin.isatty()
-    except (ValueError, OSError):
-        tty = False
-    return settings.current().attach and not tty
+    return waits_for_client()
 
 
 async def publish(actor: Actor, lock: TTYLock, task_status: Any = None) -> None:

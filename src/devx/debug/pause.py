@@ -99,7 +99,8 @@ def enter_trace(session: Session, frame: FrameType) -> None:
         if session.pdb is None and attach.enabled():
             attached = attach.serve(session, location)
         if attached is None:
-            session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
+            if not attach.tree_ended(session):
+                session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
             session.release()
             return
     pdb = session.pdb

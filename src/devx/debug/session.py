@@ -154,6 +154,7 @@ class Session:
         self._tty_saved = False
         # the `devx attach` client's connection serving this hold's REPL (attach mode)
         self.attached: Any = None
+        self.attach_ended = ""  # why a wait for `devx attach` gave up (see debug.attach)
         # where the release goes: the root's lock (in the root), or the portal to
         # the root; and the release call sent at once from release() (see _release_now)
         self._root_lock: tty_lock.TTYLock | None = None

@@ -73,6 +73,13 @@ ESCAPE_WINDOW_S = 2.0
 _presses: collections.deque[float] = collections.deque(maxlen=ESCAPE_PRESSES)
 _forced = False  # the next SIGINT of the root ends the tree (see no_prompt_press)
 _escaped_hold = 0  # a child's hold whose holder counted the third press itself
+# the root was interrupted while its tree's REPLs waited for `devx attach` with nobody
+# attached: the tree ends with no REPL (a wait for a client in the root ends on it)
+_unattended_end = False
+
+
+def unattended_end() -> bool:
+    return _unattended_end
 
 
 def escaped(hold_id: int) -> bool:
@@ -101,6 +108,18 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
     state = tree_lock.view.state
     if actor.is_root and _forced:
         _forced = False
+        _end_tree(prev, signum, frame)
+        return
+    if actor.is_root and (live is not None or state.busy) and _nobody_attached(actor):
+        # the tree's REPLs wait for `devx attach` and nobody is attached: no person is
+        # at a REPL, so a SIGINT (`kill -INT`, a CI's cancel, the pytest plugin's hang
+        # clock) ends the tree as with no REPL; none opens on the way out
+        global _unattended_end
+        _unattended_end = True  # (a wait for a client in this process ends on it)
+        _say_unattended(actor, state)
+        if live is not None:
+            live.abandon()
+        _close_soon(actor)
         _end_tree(prev, signum, frame)
         return
     if live is not None and live.grant is not None:
@@ -133,6 +152,29 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
                 _end_tree(prev, signum, frame)
         return  # a child holds it: that child speaks (its prompt, or its step)
     _end_tree(prev, signum, frame)
+
+
+def _nobody_attached(actor: Actor) -> bool:
+    """The tree's REPLs wait for `devx attach` (attach mode, no terminal) and no
+    client is attached now. (No import in a signal handler: the root of an attach
+    mode tree loads the module at boot.)"""
+    attach = sys.modules.get("devx.debug.attach")
+    if attach is None:
+        return False
+    try:
+        return bool(attach.waits_for_client() and attach.attached_client(actor.uid.uuid) is None)
+    except Exception:  # (a signal handler: never raise from here)
+        return False
+
+
+def _say_unattended(actor: Actor, state: LockState) -> None:
+    known = state.holder
+    who = f"{known.path}'s REPL" if known is not None else "a REPL"
+    os.write(
+        1,
+        f"[devx] {actor.path}: interrupted while {who} waited for `devx attach` with "
+        "nobody attached: the tree ends, no REPL opens\n".encode(),
+    )
 
 
 def _prompt_again(pdb: Any) -> None:
