@@ -99,21 +99,21 @@ class Progress:
         self,
         wait: Callable[[], Awaitable[T]],
         exited: trio.Event,
-        scopes: list[trio.CancelScope],
+        on_exit: list[Callable[[], None]],
     ) -> T | None:
         """``await wait()`` (the child's next step: its hello, then its ready) and
         return what it returns; ``None`` once the child exited (``exited`` is set, and
-        the scopes in ``scopes`` cancelled, when it does) or the parent gave up on it
+        the callbacks of ``on_exit`` called, when it does) or the parent gave up on it
         (:meth:`given_up`). With no task of its own (a task per wait cost the boot
         scheduler passes between the child's ready and its caller): the wait runs
         under a deadline, at which the progress is looked at."""
         while not exited.is_set():
             with trio.CancelScope(deadline=trio.current_time() + self.poll) as scope:
-                scopes.append(scope)
+                on_exit.append(scope.cancel)
                 try:
                     got = await wait()
                 finally:
-                    scopes.remove(scope)
+                    on_exit.remove(scope.cancel)
                 self.step()
                 return got
             if exited.is_set() or self.given_up():

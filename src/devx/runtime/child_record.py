@@ -73,8 +73,9 @@ class ChildRecord:
         # report it): the exit is known, its status is not
         self.exit_unknown: str | None = None
         self.exited = trio.Event()
-        # cancelled once the exit is recorded (its boot's waits: Progress.step_or_exit)
-        self.exit_scopes: list[trio.CancelScope] = []
+        # called once the exit is recorded (what waits for it without a task of its
+        # own: its boot's waits, a nursery's teardown hooks)
+        self.on_exit: list[Callable[[], None]] = []
         self.cancel_requested = False
         self._cancel_sent = False  # the cancel request went out (cancel_nowait)
         self.signalled: int | None = None  # the signal this parent sent it, if any
@@ -232,8 +233,8 @@ class ChildRecord:
         self.exit_code = self.proc.returncode
         self.exit_unknown = getattr(self.proc, "exit_unknown", None)
         self.exited.set()
-        for scope in self.exit_scopes:
-            scope.cancel()
+        for callback in list(self.on_exit):
+            callback()
         status: dict[str, Any] = {}  # none when it is unknown: no made-up code
         if self.exit_unknown is None:
             status[schema.CHILD_EXIT_CODE] = self.exit_code

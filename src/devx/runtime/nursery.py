@@ -268,9 +268,9 @@ class ActorNursery:
 
             progress = Progress(rec.pid, settings.current().boot_timeout)
             next_step = progress.step_or_exit  # its hello, then its ready (or its exit)
-            rec.chan = await next_step(chan_recv.receive, rec.exited, rec.exit_scopes)
+            rec.chan = await next_step(chan_recv.receive, rec.exited, rec.on_exit)
             if rec.chan is not None:
-                await next_step(rec.chan.ready.wait, rec.exited, rec.exit_scopes)
+                await next_step(rec.chan.ready.wait, rec.exited, rec.on_exit)
         finally:
             self.actor.forget_child(rec.uuid)
         chan = rec.chan
@@ -401,19 +401,22 @@ class ActorNursery:
         live = [rec for rec in self._children.values() if not rec.exited.is_set()]
         if not live:
             return
-        async with trio.open_nursery() as race:
+        # the hooks run in this task (a task of their own, raced by one waiting for
+        # the exits, cost the teardown three scheduler passes before its cancel went
+        # out), stopped once the last of those children's exit is recorded
+        with trio.CancelScope() as scope:
 
-            async def hooks() -> None:
+            def one_gone() -> None:
+                if all(rec.exited.is_set() for rec in live):
+                    scope.cancel()
+
+            for rec in live:
+                rec.on_exit.append(one_gone)
+            try:
                 await self.actor.run_teardown_hooks()
-                race.cancel_scope.cancel()
-
-            async def all_gone() -> None:
+            finally:
                 for rec in live:
-                    await rec.exited.wait()
-                race.cancel_scope.cancel()
-
-            race.start_soon(hooks)
-            race.start_soon(all_gone)
+                    rec.on_exit.remove(one_gone)
 
     async def _run_one_shot(self, rec: ChildRecord, portal: Portal) -> bool:
         """Run the run_in_actor function; settle its outcome (raising its error).
