@@ -1007,24 +1007,34 @@ async def open_context(
         if start_ns:
             span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx), start_ns)
         try:
+            # the block's cancel scope, entered by hand now, before the wait for
+            # started(): entering it is most of its cost (trio's), which then overlaps
+            # that wait instead of lengthening the way from started() to the block.
+            # Nothing cancels it before it is the block's (ctx._scope, below)
+            scope = trio.CancelScope()
+            scope.__enter__()
             try:
-                await ctx._wait_reply(lambda: ctx._started or ctx._over())
-                if ctx._started and ctx._pld_spec is not None:
-                    ctx._first = ctx._typed(ctx._first, "the started() value")
-            except BaseException:
-                await _cancel_and_wait(ctx)
+                try:
+                    await ctx._wait_reply(lambda: ctx._started or ctx._over())
+                    if ctx._started and ctx._pld_spec is not None:
+                        ctx._first = ctx._typed(ctx._first, "the started() value")
+                except BaseException:
+                    await _cancel_and_wait(ctx)
+                    raise
+                if not ctx._started:  # failed (or returned) before started(): raise at entry
+                    first = await ctx._outcome()
+                    ctx._started, ctx._first = True, first
+            except BaseException as exc:
+                scope.__exit__(type(exc), exc, exc.__traceback__)  # (not its own cancel)
                 raise
-            if not ctx._started:  # failed (or returned) before started(): raise at entry
-                first = await ctx._outcome()
-                ctx._started, ctx._first = True, first
-            scope = ctx._scope = trio.CancelScope()
+            ctx._scope = scope
             if ctx._remote_error is not None or ctx._lost:
                 scope.cancel()
             token = _current_ctx.set(ctx)
             ctx._opener = trio.lowlevel.current_task()
             ctx._opener_nurseries = len(ctx._opener.child_nurseries)  # see _cancelled_by_callee
             try:
-                with scope:
+                try:  # `with scope:` from here on, by hand
                     yield ctx, ctx._first
                     # the block is over: the caller sends nothing more, which a callee
                     # that opened its stream is told (now, or once it says it did);
@@ -1045,6 +1055,11 @@ async def open_context(
                             ),
                             reads=True,
                         )
+                except BaseException as exc:
+                    if not scope.__exit__(type(exc), exc, exc.__traceback__):
+                        raise
+                else:
+                    scope.__exit__(None, None, None)
             except BaseException as exc:
                 if ctx.cancel_acked and _only(exc) is ctx._remote_error:
                     # our own cancel, acknowledged, raised in the block (by open_stream(),
