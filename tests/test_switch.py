@@ -132,3 +132,29 @@ def test_what_is_typed_after_a_switch_shows_once(repl):
     r.expect_exact("results [1, 3, 5]")
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
+
+
+def test_a_switcher_that_stepped_is_queued_where_it_stands(repl):
+    """`n`, then `switch`: the queue (the banner switched to, `waiters`, `devx ps`)
+    shows the switcher at the line it stands on, as it shows a holder, not at the
+    line it first paused on (its request carried the first stop's place)."""
+    r = repl("queue_three.py")
+    first, queue = three_stopped(r)
+    assert "-> doubled += 1" in r.cmd("n")
+    r.child.sendline(f"switch root/{queue[0]}")
+    assert r.expect(ANY_BANNER).group("name") == queue[0]
+    banner_text = r.prompt()
+    moved = f"root/{first}: pause at queue_three.py:20 in pause_here()"
+    assert moved in banner_text, banner_text
+    out = r.cmd("waiters")
+    assert moved in out, out
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == first
+    r.expect(r"queue_three\.py:20 in pause_here\(\) \(back from the switch")
+    assert "-> doubled += 1" in r.prompt()
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    assert r.finish() == 0

@@ -334,13 +334,16 @@ class Session:
 
     # --- switch: another waiter gets the terminal now, this stop is next -----------
 
-    async def switch_to(self, target: LockRequest) -> tuple[Session | None, SwitchReply]:
+    async def switch_to(
+        self, target: LockRequest, where: str = ""
+    ) -> tuple[Session | None, SwitchReply]:
         """``switch``: ask the root to give the terminal to the waiting ``target`` now,
         with this stop queued right behind it. Returns the session that will hold
         the terminal again for this same stop (await its :attr:`granted`) and the
         root's reply; ``None`` and the reason when the root refused. Once the root
-        agreed this session ends as ``switched``."""
-        nxt = Session(self.actor, self.reason, self.location)
+        agreed this session ends as ``switched``. ``where``: the line the REPL stands
+        on now (it may have stepped since it stopped), what the queue shows."""
+        nxt = Session(self.actor, self.reason, where or self.location)
         nxt.owner_task, nxt.thread_name = self.owner_task, self.thread_name
         nxt.asyncio_task_name = self.asyncio_task_name
         # the terminal's settings go back before the target's REPL can start: put

@@ -110,7 +110,8 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     attached = session.attached if pdb.stdin is session.attached else None
     if attached is not None:
         attached.stop_listening()
-    nxt, reply = run(lambda: session.switch_to(target))
+    here = code_location(pdb.curframe) if pdb.curframe is not None else ""
+    nxt, reply = run(lambda: session.switch_to(target, here))
     if nxt is None:
         if attached is not None:
             try:
