@@ -323,6 +323,42 @@ class Context:
     channel to the peer (``chan.aid`` is the peer's id); ``cancel_called`` whether
     this side called :meth:`cancel`."""
 
+    # the state every context starts with, as class attributes: an instance sets its
+    # own as it changes (set one by one in __init__, they were ~2/3 of its cost, on
+    # the critical path of both sides)
+    _started = False
+    _first: Any = None
+    _peer_ended = False
+    _unacked = 0
+    _ready_in_a_row = 0
+    _stream_state: Literal["none", "open", "closed"] = "none"
+    _sent_end = False
+    _peer_reads = False  # caller: the callee opened its stream (StreamOpened)
+    _saw_end = False  # this side's receive returned the peer's end
+    _late_dropped = 0  # sends dropped because the peer had closed its stream
+    _cancel_where = ""  # callee: where its own ctx.cancel() was called
+    _final: Return | Error | None = None  # caller: the callee's outcome
+    _converted = False  # _final's value converted to the pld_spec (cached)
+    _converted_value: Any = None
+    _remote_error: BaseException | None = None
+    _lost = False  # caller: the channel closed before the outcome came
+    _done = False
+    _scope: trio.CancelScope | None = None
+    # caller: the task whose block this is, and whether it waits for the callee
+    # (result(), a stream receive, the block's end): the acknowledgement of this
+    # side's own cancel is handed to such a wait instead of cancelling the block
+    _opener: trio.lowlevel.Task | None = None
+    _opener_nurseries = 0  # nurseries the opener had open at the block's entry
+    _opener_reads = False
+    cancel_called = False
+    # caller: the task waiting in _wait_reply, to whom the reader may lend the
+    # channel's read baton with the frame it waits for (see Channel.read_until)
+    _direct_waiter: trio.lowlevel.Task | None = None
+    # callee: the actor whose request cancelled the call (the caller's CancelCall,
+    # or a cancel of this actor), see canceller
+    _cancelled_by: ActorID | None = None
+    span: events.SpanHandle = events.NULL_SPAN
+
     def __init__(
         self,
         *,
@@ -344,40 +380,8 @@ class Context:
         # tasks waiting in _wait (FIFO): a list, not a ParkingLot, whose park and
         # unpark_all are several Python calls each (two waits a context on the caller)
         self._waiting: list[trio.lowlevel.Task] = []
-        self._started = False
-        self._first: Any = None
         self._items: deque[Any] = deque()
-        self._peer_ended = False
         self._credits = self._window = settings.current().stream_window
-        self._unacked = 0
-        self._ready_in_a_row = 0
-        self._stream_state: Literal["none", "open", "closed"] = "none"
-        self._sent_end = False
-        self._peer_reads = False  # caller: the callee opened its stream (StreamOpened)
-        self._saw_end = False  # this side's receive returned the peer's end
-        self._late_dropped = 0  # sends dropped because the peer had closed its stream
-        self._cancel_where = ""  # callee: where its own ctx.cancel() was called
-        self._final: Return | Error | None = None  # caller: the callee's outcome
-        self._converted = False  # _final's value converted to the pld_spec (cached)
-        self._converted_value: Any = None
-        self._remote_error: BaseException | None = None
-        self._lost = False  # caller: the channel closed before the outcome came
-        self._done = False
-        self._scope: trio.CancelScope | None = None
-        # caller: the task whose block this is, and whether it waits for the callee
-        # (result(), a stream receive, the block's end): the acknowledgement of this
-        # side's own cancel is handed to such a wait instead of cancelling the block
-        self._opener: trio.lowlevel.Task | None = None
-        self._opener_nurseries = 0  # nurseries the opener had open at the block's entry
-        self._opener_reads = False
-        self.cancel_called = False
-        # caller: the task waiting in _wait_reply, to whom the reader may lend the
-        # channel's read baton with the frame it waits for (see Channel.read_until)
-        self._direct_waiter: trio.lowlevel.Task | None = None
-        # callee: the actor whose request cancelled the call (the caller's CancelCall,
-        # or a cancel of this actor), see canceller
-        self._cancelled_by: ActorID | None = None
-        self.span: events.SpanHandle = events.NULL_SPAN
         # the function's pld_spec (@devx.context(pld_spec=...)): values are checked
         self._pld_spec: Any = getattr(fn, payload.SPEC_ATTR, None) if fn is not None else None
 
