@@ -53,6 +53,31 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["dump"])
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dump", "--timeout", "-1", "x"],
+        ["dump", "--timeout", "nan", "x"],
+        ["dump", "--timeout", "0", "x"],
+        ["timeline", "--width", "-5"],
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors(
+    args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A negative (or NaN) dump timeout signalled every matching tree, then waited
+    "-1 s" and said none answered (exit 3); a negative width was taken as given."""
+    monkeypatch.setenv("DEVX_RUNTIME_DIR", str(tmp_path / "rt"))  # (no tree to signal)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {args[1]}: {args[2]!r} is no" in err, err
+
+
 # a process that SIGUSR1 would kill (no handler) and that answers SIGUSR2
 VICTIM = """
 import signal, sys, time  # devx-victim

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -440,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("target", metavar="TARGET", help="pid or name pattern")
     dump.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=5.0,
         metavar="S",
         help="seconds to wait for every dump (default: %(default)s)",
@@ -546,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tl.add_argument(
         "--width",
-        type=int,
+        type=_count,
         metavar="N",
         help="fit the text in N columns (default: the terminal's width, 100 in a pipe; "
         "0: never cut); with --html, the drawing's width in px (default 1340)",
@@ -612,6 +613,24 @@ def cmd_settings(args: argparse.Namespace) -> int:
         print(f"{settings.var(name)}={value!r}")
     print("settings: ok")
     return EXIT_OK
+
+
+def _seconds(text: str) -> float:
+    """A ``--timeout``: a finite number of seconds > 0 (argparse says so otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is no number of seconds > 0")
+    return value
+
+
+def _count(text: str) -> int:
+    """A ``--width``: a whole number >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is no whole number >= 0")
+    return int(text)
 
 
 def _host_port(text: str) -> tuple[str, int] | None:
