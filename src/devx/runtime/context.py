@@ -49,7 +49,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import trio
@@ -961,150 +961,199 @@ _peer_text: dict[ActorID, str] = {}
 # --- the caller ------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def open_context(
-    portal: Portal, fn: Callable[..., Any], **kwargs: Any
-) -> AsyncIterator[tuple[Context, Any]]:
+def open_context(portal: Portal, fn: Callable[..., Any], **kwargs: Any) -> OpenContext:
     """``Portal.open_context``: start ``fn`` in the portal's actor, wait for its
-    ``started`` value, yield ``(ctx, first)``."""
-    ns, func = func_ref(fn)
-    actor = (_actor_mod or _actor_module()).current_actor()
-    if not is_context_fn(fn):
-        raise ContextError(
-            f"{ns}.{func} is not a @devx.context function: decorate it with "
-            "@devx.context (it is then called as fn(ctx, **kwargs)), or call a plain "
-            "function with portal.run()"
+    ``started`` value, give ``(ctx, first)`` (see :class:`OpenContext`)."""
+    return OpenContext(portal, fn, kwargs)
+
+
+class OpenContext(AbstractAsyncContextManager[tuple["Context", Any]]):
+    """The caller's side of a context, ``async with``-ed: entering it starts the
+    callee and waits for its ``started`` value, leaving it waits for the callee's
+    outcome (see the module's docstring). A class rather than an
+    ``asynccontextmanager`` (whose async generator, wrapper and trio's hook on each
+    new async generator cost every context ~1.4 us on its critical path); entered
+    once. What it does is what that generator did, split at its ``yield``: the span
+    and the block's cancel scope are opened and closed by hand."""
+
+    __slots__ = ("_ctx", "_fn", "_kwargs", "_portal", "_scope", "_token")
+
+    def __init__(self, portal: Portal, fn: Callable[..., Any], kwargs: dict[str, Any]):
+        self._portal, self._fn, self._kwargs = portal, fn, kwargs
+        self._ctx: Context | None = None
+
+    async def __aenter__(self) -> tuple[Context, Any]:
+        if self._ctx is not None:
+            raise RuntimeError(f"{self._ctx!r}: this portal.open_context() was entered already")
+        portal, fn = self._portal, self._fn
+        ns, func = func_ref(fn)
+        actor = (_actor_mod or _actor_module()).current_actor()
+        if not is_context_fn(fn):
+            raise ContextError(
+                f"{ns}.{func} is not a @devx.context function: decorate it with "
+                "@devx.context (it is then called as fn(ctx, **kwargs)), or call a plain "
+                "function with portal.run()"
+            )
+        ctx = self._ctx = Context(
+            side="caller",
+            chan=portal.channel,
+            # the cid _start() is about to take (nothing runs in between): the span has
+            # it from its start; set after, it cost the span a change (and its
+            # encoding the lineage again, see FileSpan.shared)
+            cid=portal.calls.peek(),
+            fn_name=f"{ns}.{func}",
+            actor=actor,
+            portal=portal,
+            fn=fn,
         )
-    ctx = Context(
-        side="caller",
-        chan=portal.channel,
-        # the cid _start() is about to take (nothing runs in between): the span has
-        # it from its start; set after, it cost the span a change (and its
-        # encoding the lineage again, see FileSpan.shared)
-        cid=portal.calls.peek(),
-        fn_name=f"{ns}.{func}",
-        actor=actor,
-        portal=portal,
-        fn=fn,
-    )
-    # one async generator for the whole caller side: a second one nested in it cost
-    # every context its own enter and exit; the span opened and ended by hand (what
-    # `with events.span()` does, without its context manager). Opened once the Start
-    # is out, from when the context began: its cost is then part of the wait for the
-    # callee's started() rather than of the way to it. Unless the Start carries its
-    # traceparent (links_back: a call into another tree)
-    if portal.links_back:
-        span, start_ns = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx)), 0
-    else:
-        span, start_ns = events.NULL_SPAN, time.time_ns()
-    ctx.span = span
-    try:
+        # the span, opened once the Start is out, from when the context began: its cost
+        # is then part of the wait for the callee's started() rather than of the way to
+        # it. Unless the Start carries its traceparent (links_back: into another tree)
+        if portal.links_back:
+            span, start_ns = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx)), 0
+        else:
+            span, start_ns = events.NULL_SPAN, time.time_ns()
+        ctx.span = span
         try:
-            cid, _ = await portal._start(ns, func, kwargs, context=True, box=_Inbox(ctx))
-        except BaseException:  # a failed start is the span's error, as when opened first
+            try:
+                cid, _ = await portal._start(ns, func, self._kwargs, context=True, box=_Inbox(ctx))
+            except BaseException:  # a failed start is the span's error, as when opened first
+                if start_ns:
+                    span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx), start_ns)
+                raise
+            if cid != ctx.cid:  # not the one foreseen after all: the span says which
+                ctx.cid = cid
+                span.set(**{schema.CONTEXT_CID: cid})
             if start_ns:
                 span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx), start_ns)
+            try:
+                # the block's cancel scope, entered by hand now, before the wait for
+                # started(): entering it is most of its cost (trio's), which then
+                # overlaps that wait instead of lengthening the way from started() to
+                # the block. Nothing cancels it before it is the block's (ctx._scope)
+                scope = self._scope = trio.CancelScope()
+                scope.__enter__()
+                try:
+                    try:
+                        await ctx._wait_reply(lambda: ctx._started or ctx._over())
+                        if ctx._started and ctx._pld_spec is not None:
+                            ctx._first = ctx._typed(ctx._first, "the started() value")
+                    except BaseException:
+                        await _cancel_and_wait(ctx)
+                        raise
+                    if not ctx._started:  # failed (or returned) before started(): raise now
+                        first = await ctx._outcome()
+                        ctx._started, ctx._first = True, first
+                except BaseException as exc:
+                    scope.__exit__(type(exc), exc, exc.__traceback__)  # (not its own cancel)
+                    raise
+                ctx._scope = scope
+                if ctx._remote_error is not None or ctx._lost:
+                    scope.cancel()
+                self._token = _current_ctx.set(ctx)
+                ctx._opener = trio.lowlevel.current_task()
+                ctx._opener_nurseries = len(ctx._opener.child_nurseries)  # see _cancelled_by_callee
+            except BaseException:
+                ctx._done = True
+                portal.calls.discard(ctx.cid)
+                raise
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.end()
             raise
-        if cid != ctx.cid:  # not the one foreseen after all: the span says which
-            ctx.cid = cid
-            span.set(**{schema.CONTEXT_CID: cid})
-        if start_ns:
-            span = ctx.span = events.open_span(schema.CONTEXT_SPAN, _attrs(ctx), start_ns)
+        return ctx, ctx._first
+
+    async def __aexit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
         try:
-            # the block's cancel scope, entered by hand now, before the wait for
-            # started(): entering it is most of its cost (trio's), which then overlaps
-            # that wait instead of lengthening the way from started() to the block.
-            # Nothing cancels it before it is the block's (ctx._scope, below)
-            scope = trio.CancelScope()
-            scope.__enter__()
+            return await self._exit(exc)
+        except BaseException as raised:
+            if exc is not None and raised is exc:  # propagated as it was (contextlib's way)
+                exc.__traceback__ = tb
+                return False
+            raise
+
+    async def _exit(self, exc: BaseException | None) -> bool:
+        """The block is over (``exc``: how it failed); True: ``exc`` is reaped."""
+        ctx = self._ctx
+        assert ctx is not None
+        scope, span = self._scope, ctx.span
+        try:
             try:
                 try:
-                    await ctx._wait_reply(lambda: ctx._started or ctx._over())
-                    if ctx._started and ctx._pld_spec is not None:
-                        ctx._first = ctx._typed(ctx._first, "the started() value")
-                except BaseException:
+                    try:  # `with scope:` around the block and what follows it, by hand
+                        if exc is not None:
+                            raise exc
+                        # the block is over: the caller sends nothing more, which a
+                        # callee that opened its stream is told (now, or once it says
+                        # it did); wait for the callee (after ctx.cancel(): for its
+                        # acknowledgement, bounded, below). No cancellation point once
+                        # there is nothing to wait for (the peer's block ends so after
+                        # its own acknowledged cancel)
+                        ctx._stream_state = "closed"
+                        while True:
+                            if ctx._peer_reads:
+                                await ctx._send_end()
+                            if ctx._over() or ctx.cancel_called:
+                                break
+                            await ctx._wait_reply(
+                                lambda: (
+                                    ctx._over()
+                                    or ctx.cancel_called
+                                    or (ctx._peer_reads and not ctx._sent_end)
+                                ),
+                                reads=True,
+                            )
+                    except BaseException as err:
+                        if not scope.__exit__(type(err), err, err.__traceback__):
+                            raise
+                    else:
+                        scope.__exit__(None, None, None)
+                except BaseException as err:
+                    if ctx.cancel_acked and _only(err) is ctx._remote_error:
+                        # our own cancel, acknowledged, raised in the block (by
+                        # open_stream(), a stream's receive; alone in a nursery's
+                        # group): reaped quietly
+                        return True
+                    # the block failed, or something outside cancelled it: the callee
+                    # is cancelled (it sees trio.Cancelled) and the block's own error
+                    # raised. As in the peer, that is this side's cancel (cancel_called;
+                    # the callee's acknowledgement makes it cancel_acked), unless the
+                    # block raised the callee's own ContextCancelled (nothing left to
+                    # cancel)
+                    if not isinstance(_only(err), ContextCancelled):
+                        ctx.cancel_called = True
                     await _cancel_and_wait(ctx)
                     raise
-                if not ctx._started:  # failed (or returned) before started(): raise at entry
-                    first = await ctx._outcome()
-                    ctx._started, ctx._first = True, first
-            except BaseException as exc:
-                scope.__exit__(type(exc), exc, exc.__traceback__)  # (not its own cancel)
-                raise
-            ctx._scope = scope
-            if ctx._remote_error is not None or ctx._lost:
-                scope.cancel()
-            token = _current_ctx.set(ctx)
-            ctx._opener = trio.lowlevel.current_task()
-            ctx._opener_nurseries = len(ctx._opener.child_nurseries)  # see _cancelled_by_callee
-            try:
-                try:  # `with scope:` from here on, by hand
-                    yield ctx, ctx._first
-                    # the block is over: the caller sends nothing more, which a callee
-                    # that opened its stream is told (now, or once it says it did);
-                    # wait for the callee (after ctx.cancel(): for its acknowledgement,
-                    # bounded, below). No cancellation point once there is nothing to
-                    # wait for (the peer's block ends so after its own acknowledged cancel)
-                    ctx._stream_state = "closed"
-                    while True:
-                        if ctx._peer_reads:
-                            await ctx._send_end()
-                        if ctx._over() or ctx.cancel_called:
-                            break
-                        await ctx._wait_reply(
-                            lambda: (
-                                ctx._over()
-                                or ctx.cancel_called
-                                or (ctx._peer_reads and not ctx._sent_end)
-                            ),
-                            reads=True,
-                        )
-                except BaseException as exc:
-                    if not scope.__exit__(type(exc), exc, exc.__traceback__):
-                        raise
-                else:
-                    scope.__exit__(None, None, None)
-            except BaseException as exc:
-                if ctx.cancel_acked and _only(exc) is ctx._remote_error:
-                    # our own cancel, acknowledged, raised in the block (by open_stream(),
-                    # a stream's receive; alone in a nursery's group): reaped quietly
-                    return
-                # the block failed, or something outside cancelled it: the callee is
-                # cancelled (it sees trio.Cancelled) and the block's own error raised.
-                # As in the peer, that is this side's cancel (cancel_called; the
-                # callee's acknowledgement makes it cancel_acked), unless the block
-                # raised the callee's own ContextCancelled (nothing left to cancel)
-                if not isinstance(_only(exc), ContextCancelled):
-                    ctx.cancel_called = True
-                await _cancel_and_wait(ctx)
-                raise
+                finally:
+                    _current_ctx.reset(self._token)
+                if ctx.cancel_called and not ctx._over():
+                    await _cancel_and_wait(ctx)
+                if isinstance(ctx._final, Return):
+                    ctx.span.note(schema.CONTEXT_RESULT)
+                    return True
+                if ctx._callee_cancelled() and not ctx.cancel_called:  # someone else did
+                    canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
+                    ctx.span.event(
+                        schema.CONTEXT_CANCEL,
+                        **{
+                            schema.CONTEXT_CANCELLER: str(canceller) if canceller else "",
+                            schema.CONTEXT_SIDE: ctx.side,
+                        },
+                    )
+                if ctx.cancel_called and (ctx._remote_error is None or ctx._callee_cancelled()):
+                    return True  # we asked for it: the block exits quietly
+                await ctx._outcome()  # raises the callee's error, or how its actor went away
+                return True
             finally:
-                _current_ctx.reset(token)
-            if ctx.cancel_called and not ctx._over():
-                await _cancel_and_wait(ctx)
-            if isinstance(ctx._final, Return):
-                ctx.span.note(schema.CONTEXT_RESULT)
-                return
-            if ctx._callee_cancelled() and not ctx.cancel_called:  # someone else cancelled it
-                canceller = ctx._remote_error.canceller  # type: ignore[union-attr]
-                ctx.span.event(
-                    schema.CONTEXT_CANCEL,
-                    **{
-                        schema.CONTEXT_CANCELLER: str(canceller) if canceller else "",
-                        schema.CONTEXT_SIDE: ctx.side,
-                    },
-                )
-            if ctx.cancel_called and (ctx._remote_error is None or ctx._callee_cancelled()):
-                return  # we asked for it: the block exits quietly
-            await ctx._outcome()  # raises the callee's error, or how its actor went away
+                ctx._done = True
+                self._portal.calls.discard(ctx.cid)
+        except BaseException as err:
+            span.record_exception(err)
+            raise
         finally:
-            ctx._done = True
-            portal.calls.discard(ctx.cid)
-    except BaseException as exc:
-        span.record_exception(exc)
-        raise
-    finally:
-        span.end()
+            span.end()
 
 
 def _only(exc: BaseException) -> BaseException:
