@@ -8,6 +8,7 @@ never a word on stderr."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -82,10 +83,15 @@ def test_the_first_actor_is_the_spare_and_looks_like_a_spawned_one(spares):
     assert reaped(a["pid"], os.getpid()) and not devx_actor_pids() & {a["pid"], b["pid"]}
 
 
-@pytest.mark.parametrize("change", ["set", "unset", "cwd", "umask", "stdin"])
+def nofile_limit() -> tuple[int, int]:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+@pytest.mark.parametrize("change", ["set", "unset", "cwd", "umask", "stdin", "rlimit"])
 def test_what_the_block_changes_reaches_the_first_actor(change, spares, tmp_path):
-    """The environment, cwd, umask or stdio changed in the block before the first
-    spawn: the child has them (spawned plainly), the spare is killed and reaped."""
+    """The environment, cwd, umask, stdio or a resource limit changed in the block
+    before the first spawn: the child has them (spawned plainly), the spare is killed
+    and reaped. (A resource limit: the spare kept the one it started with.)"""
     stdin_file = tmp_path / "stdin"
     stdin_file.write_text("")
     os.environ["SPARE_GONE"] = "1"
@@ -100,17 +106,23 @@ def test_what_the_block_changes_reaches_the_first_actor(change, spares, tmp_path
                 os.chdir(tmp_path)
             elif change == "umask":
                 os.umask(0o027)
+            elif change == "rlimit":
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile[0] - 1, nofile[1]))
             else:
                 with open(stdin_file) as f:
                     os.dup2(f.fileno(), 0)
-            portal = await an.start_actor("a", enable_modules=["fork_fns"])
-            return await portal.run(fork_fns.proc_state)
+            portal = await an.start_actor("a", enable_modules=["fork_fns", "test_spare"])
+            state = await portal.run(fork_fns.proc_state)
+            state["nofile"] = await portal.run(nofile_limit)
+            return state
 
     cwd, stdin, umask = os.getcwd(), os.dup(0), os.umask(0o022)
     os.umask(umask)
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         state = trio.run(tree)
     finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         os.chdir(cwd)
         os.dup2(stdin, 0)
         os.close(stdin)
@@ -129,6 +141,8 @@ def test_what_the_block_changes_reaches_the_first_actor(change, spares, tmp_path
         assert state["cwd"] == str(tmp_path)
     elif change == "umask":
         assert state["umask"] == "0027"
+    elif change == "rlimit":
+        assert tuple(state["nofile"]) == (nofile[0] - 1, nofile[1])
     else:
         st = os.stat(stdin_file)
         assert tuple(state["stdio"][0]) == (st.st_dev, st.st_ino)
@@ -174,4 +188,41 @@ def test_a_spare_never_outlives_its_root(when, proc_tree):
     # (well within the grace: it does not wait for it)
     assert not wait_gone({spare}, timeout=scaled(10)), "the spare outlived its root"
     _out, err = tree.output()  # end of file: no process of the tree holds stderr
+    assert err == "", err
+
+
+def _threads(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
+
+
+def _importing(pid: int) -> bool:
+    """``pid`` is past its interpreter's start, in its imports (trio's thread cache
+    loaded ctypes), and its lifeline thread (started once they are done) is not up."""
+    try:
+        return "_ctypes" in Path(f"/proc/{pid}/maps").read_text() and _threads(pid) == 1
+    except OSError:
+        return False
+
+
+def test_a_ctrl_c_while_the_spare_imports_is_not_its_to_handle(proc_tree):
+    """A ctrl-c in the program's first moments reaches the spare too (the terminal's
+    process group) while it imports: it is the root's to handle, as for the fork
+    server's zygote. Before: the spare died of it, a KeyboardInterrupt traceback of
+    its imports on the terminal."""
+    before = devx_actor_pids()
+    tree = proc_tree(SCRIPTS / "spare_tree.py", DEVX_CANCEL_GRACE="30")
+    (root,) = tree.pids()
+    (spare,) = wait_until(lambda: devx_actor_pids() - before, scaled(10), "the spare")
+    # (should it be done importing by now, the ctrl-c is ignored as it always was)
+    wait_until(lambda: _importing(spare) or _threads(spare) != 1, scaled(20), "the spare's imports")
+    os.kill(spare, signal.SIGINT)
+    wait_until(lambda: _threads(spare) != 1, scaled(20), "the spare's imports done (or its end)")
+    assert spare in devx_actor_pids(), "the spare died of the ctrl-c"
+    os.kill(root, signal.SIGKILL)
+    tree.wait(scaled(5))
+    assert not wait_gone({spare}, timeout=scaled(10)), "the spare outlived its root"
+    _out, err = tree.output()
     assert err == "", err

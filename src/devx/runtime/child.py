@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     path = f"{spec.parent_path}/{spec.name}"
     lifeline.rename(path)
     set_actor_vars(os.environ, spec)
-    sys.argv[1:] = ["--spare-fd", str(spawn_fd), "--name", spec.name, "--path", path]
+    # (as `python -m devx.runtime.child`'s: started with -c, see spawn.SPARE_BOOT)
+    sys.argv[:] = [__file__, "--spare-fd", str(spawn_fd), "--name", spec.name, "--path", path]
     _serve(spec, chan_fd)
 
 

@@ -104,11 +104,23 @@ class SubprocessSpawner:
 
 _INHERITED_STATUS = (b"Umask", b"SigIgn", b"SigBlk", b"NoNewPrivs")  # /proc/self/status
 
+# the spare's command line: ctrl-c ignored before its first import, as the zygote's
+# (spawn_methods.ZYGOTE_BOOT): it imports in the program's first moments, when a
+# ctrl-c is the root's to handle, not a traceback of its imports on the terminal.
+# Named as devx's, so the debugger takes this frame for plumbing as it does `python
+# -m devx.runtime.child`'s; main() makes sys.argv what that command's would be
+SPARE_BOOT = (
+    "__name__ = 'devx.runtime.spare_boot'; "
+    "import _signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
+    "from devx.runtime.child import main; main()"
+)
+
 
 def _spawn_state() -> tuple[object, ...]:
     """What a child inherits from this process at its spawn besides the environment
     (compared when a spare is taken): cwd, process group and session, stdio (which
-    files), umask, ignored and blocked signals (Linux: from ``/proc``)."""
+    files), umask, ignored and blocked signals, resource limits (Linux: from
+    ``/proc``)."""
     try:
         cwd: str | None = os.getcwd()
     except OSError:
@@ -124,6 +136,8 @@ def _spawn_state() -> tuple[object, ...]:
     try:
         with open("/proc/self/status", "rb") as f:
             kernel = [line for line in f if line.startswith(_INHERITED_STATUS)]
+        with open("/proc/self/limits", "rb") as f:
+            kernel.append(f.read())
     except OSError:  # no /proc: the umask, read by setting it (the loop's thread only)
         mask = os.umask(0o022)
         os.umask(mask)
@@ -133,8 +147,9 @@ def _spawn_state() -> tuple[object, ...]:
 
 class Spare:
     """A subprocess tree's first actor process, started by ``open_nursery`` before the
-    root opens (as a forkserver tree's zygote is): ``python -m devx.runtime.child
-    --spare-fd FD`` imports what every actor imports (~0.1 s: most of a spawn) while
+    root opens (as a forkserver tree's zygote is): ``python -c SPARE_BOOT --spare-fd
+    FD`` (:data:`SPARE_BOOT`: :func:`devx.runtime.child.main`, ctrl-c ignored from
+    the start) imports what every actor imports (~0.1 s: most of a spawn) while
     the root sets itself up, then waits for its spec and its channel's socket, passed
     over ``FD``. The tree's first spawn takes it when the child it wants is the one
     the spare would be: the same environment (but for :data:`ACTOR_VARS`, which the
@@ -159,7 +174,7 @@ class Spare:
         fd = theirs.fileno()
         try:
             proc = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "devx.runtime.child", "--spare-fd", str(fd)],
+                [sys.executable, "-c", SPARE_BOOT, "--spare-fd", str(fd)],
                 pass_fds=(fd,),
                 env=env,
             )

@@ -27,12 +27,13 @@ DEFAULT_METHOD = "forkserver"
 SPAWNS_SOON: ContextVar[bool] = ContextVar("devx_spawns_soon", default=False)
 FORKSERVER_MODULE = "devx.runtime.forkserver"
 # the zygote's command line: ctrl-c ignored before the first import (a ctrl-c while
-# it boots is the root's to handle, not a traceback of ours). This frame stays at the
+# it boots is the root's to handle, not a traceback of ours; _signal, built in, not
+# signal, whose enum and functools imports were a window for one). This frame stays at the
 # bottom of every forked actor's stack: it is named as devx's, so the debugger takes
 # it for plumbing as it does ``python -m devx.runtime.child``'s.
 ZYGOTE_BOOT = (
     "__name__ = 'devx.runtime.zygote_boot'; "
-    "import signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
+    "import _signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
     "from devx.runtime.zygote import main; main()"
 )
 
