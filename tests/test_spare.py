@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,24 @@ def test_a_tree_that_spawns_nothing_leaves_no_spare(how, spares, capfd):
     (spare,) = spares
     assert reaped(spare, os.getpid())
     assert "devx: actor" not in capfd.readouterr().err
+
+
+def test_a_spawn_cancelled_as_it_takes_the_spare_leaves_no_process():
+    """The first spawn cancelled at the send of the spare's spec (a ctrl-c, a timeout
+    around start_actor): the spare is nobody's actor, so it is killed and reaped as an
+    untaken one. Before: counted as taken, it read the end of its socket and exited,
+    and nobody reaped it (a zombie for the root's lifetime)."""
+
+    async def main() -> int:
+        spare = await spawn.Spare.start()
+        ours, theirs = socket.socketpair()
+        with ours, theirs, trio.CancelScope() as cs:
+            cs.cancel()  # (the send's first checkpoint raises)
+            await spare.take(None, dict(os.environ), theirs.fileno())  # type: ignore[arg-type]
+        await spare.discard()  # what open_nursery does as it ends
+        return spare.proc.pid
+
+    assert reaped(trio.run(main), os.getpid())
 
 
 @pytest.mark.parametrize("when", ["importing", "waiting"])

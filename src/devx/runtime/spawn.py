@@ -207,10 +207,15 @@ class Spare:
             sent = await sock.sendmsg([data], rights([chan_fd]))
             while sent < len(data):
                 sent += await sock.send(data[sent:])
-        except OSError:  # it died (killed by someone?) before it read it: spawned plainly
+        except BaseException as exc:
+            # it died (killed by someone?) before it read it: spawned plainly; or this
+            # spawn was cancelled (a spec half sent is nobody's): killed either way,
+            # and reaped by discard() (as an actor it would be nobody's to reap)
             self.fate = "waiting"
             self.kill()
-            return None
+            if isinstance(exc, OSError):
+                return None
+            raise
         finally:
             sock.close()
         return self.proc
