@@ -38,7 +38,7 @@ def rt(tmp_path: Path) -> Path:
 
 
 def start_tree(proc_tree, rt: Path, *args: str, **env: str):
-    return proc_tree(TREE, *args, DEVX_RUNTIME_DIR=str(rt), NO_COLOR="1", **env)
+    return proc_tree(TREE, *args, **{"DEVX_RUNTIME_DIR": str(rt), "NO_COLOR": "1", **env})
 
 
 def tree_says(tree, text: str) -> str:
@@ -278,6 +278,24 @@ def test_a_piped_script_is_one_command_per_prompt_across_repls(proc_tree, rt):
     assert "[devx attach] tree 'root'" in out
     assert tree.wait() == 0
     assert "results [41, 42]" in tree.output()[0]
+
+
+def test_a_piped_attach_writes_a_plain_transcript(proc_tree, rt):
+    """A tree with colours on (no NO_COLOR): a client whose stdout is no terminal gets
+    the REPL's text without its colour and cursor sequences (the transcript read
+    `[^[[33;01m0^[[00m]^[[97;44;1m >` and `^[[F(Pdb+) c`)."""
+    tree = start_tree(proc_tree, rt, "1", NO_COLOR="")
+    tree_says(tree, "waiting for `devx attach`")
+    got = attach_piped(rt, "p x\nn\nl\nc\n")
+    assert got.returncode == 0, got.stdout + got.stderr
+    out = got.stdout
+    assert "\x1b" not in out, repr(out)
+    assert "(Pdb+) p x\n40\n" in out, out
+    assert re.search(
+        r"\(Pdb\+\) n\n+\[0\] > \S+attach_tree\.py\(25\)work\(\)\n-> x \+= 1\n", out
+    ), out
+    assert re.search(r"\n 25  ->\s+x \+= 1\n", out), out  # `l`, its arrow on the line
+    assert tree.wait() == 0
 
 
 def test_the_end_of_piped_input_is_ctrl_d_at_the_next_prompt(proc_tree, rt):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import socket
@@ -121,6 +122,23 @@ def _hello(sock: socket.socket, secret: str, keys: _Keys) -> socket.socket:
 def _say(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+# what the REPL writes for a terminal: pdbp's "newline, cursor up" after a listing
+# (nothing on screen) and colour or cursor sequences
+_SCREEN = re.compile(r"\n\x1b\[F|\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _for_output(text: str) -> str:
+    """The REPL's output as this client's stdout takes it: as it came on a terminal;
+    else (a pipe, a file: a scripted attach's transcript) without the terminal's
+    control sequences, which the REPL's process writes whatever the client is."""
+    try:
+        if sys.stdout.isatty():
+            return text
+    except (AttributeError, ValueError):
+        pass
+    return _SCREEN.sub("", text)
 
 
 class _Keys:
@@ -235,7 +253,7 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
                 except (OSError, proto.Closed, msgspec.MsgspecError):
                     return "lost"
                 if isinstance(msg, proto.Out):
-                    _say(msg.text)
+                    _say(_for_output(msg.text))
                     if msg.prompt:  # on screen now: a ctrl-c is a press at the prompt
                         keys.prompt = True
                 elif isinstance(msg, proto.Read):
