@@ -976,10 +976,11 @@ class TelemetryBackend:
                     ),
                 )
             # under the current span (the common case)
-        elif isinstance(parent, Handle):
+        elif parent is LIVE_PARENT:
+            if self.anchor is not None:
+                ids = self.anchor
+        else:  # a span's handle: a Handle, or a file sink's span (its own handle)
             ids = parent.ids
-        elif parent is LIVE_PARENT and self.anchor is not None:
-            ids = self.anchor
         return self.open(name, attrs, ids, activate, links, start_ns)
 
     def event(self, name: str, attrs: Attrs) -> None:
