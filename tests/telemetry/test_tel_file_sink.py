@@ -969,3 +969,34 @@ def test_log_records_written_as_text_are_the_bytes_of_the_general_encoding(
         assert sink._log_line([records[0], rec]) is None
         line = sink._encode([("log", records[0]), ("log", rec)])
         assert line == general([records[0], rec])
+
+
+UNDER_A_HANDLE = """
+import trio, devx
+from devx.core import events
+
+async def main():
+    async with devx.open_root_actor():
+        assert events.wait_ready(30)  # the file sink is in: its spans are handed out
+        hold = events.start_live_span("user.hold")  # (as a terminal hold's span)
+        repl = events.start_span("user.repl", parent=hold)  # (as its REPL's span)
+        repl.end()
+        hold.end()
+        mark = events.live_mark("user.mark")  # (as a call from another tree)
+        with events.span("user.current"):
+            events.enter_live_span("user.serve", (), mark).end()
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+def test_a_span_started_under_a_span_hangs_under_it(tmp_path: Path) -> None:
+    """With the file sink loaded a span handle is the sink's span itself: a span
+    started under one (a REPL under its hold, a served call under its mark) hangs
+    under it, not under whatever span is current. Before: under the current span
+    (the REPL's span was no child of its hold in the default file)."""
+    _stdout, trace = _run_script(tmp_path, UNDER_A_HANDLE)
+    by_name = {s["name"]: s for s in readback.load_spans(trace)}
+    assert by_name["user.repl"]["parent_span_id"] == by_name["user.hold"]["span_id"]
+    assert by_name["user.serve"]["parent_span_id"] == by_name["user.mark"]["span_id"]
