@@ -427,6 +427,24 @@ def test_a_holder_killed_at_its_prompt_under_a_client(proc_tree, rt):
     assert c.finish() == 0
 
 
+def test_a_sigterm_to_the_root_under_a_client_is_not_a_holder_gone(proc_tree, rt):
+    """SIGTERM to the root (a CI job's kill) while a client is at the prompt: the tree
+    ends, the REPL with it after the grace; the root does not say the holder "went
+    away holding the terminal" when its own teardown cut the hold (the holder was
+    still at its prompt: that line came at once, ahead of the SIGTERM/SIGKILL ones)."""
+    tree = start_tree(proc_tree, rt, "1", DEVX_CANCEL_GRACE="1")
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(BANNER)
+    c.prompt()
+    os.kill(tree.pid, signal.SIGTERM)
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    tree.wait()
+    out = "".join(tree.output())
+    assert "root/w0" in out and "went away holding the terminal" not in out, out
+
+
 # stdlib only: it runs as another uid, under any Python that uid can execute (the
 # venv's may live where it cannot go); prints what stopped it, or the reply frame
 OTHER_UID_CLIENT = r"""

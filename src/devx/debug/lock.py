@@ -211,17 +211,9 @@ class TTYLock:
         if how == "quit" and not self.quit_by:
             self.quit_by = hold.requester.path
         if how == "holder_lost":
-            from . import terminal
+            from .terminal import restore_tty
 
-            terminal.restore_tty(self._saved_tty)
-            # said before the next banner: without it that banner came up under the
-            # dead holder's prompt with no word of why (its ActorExited is raised to
-            # the code waiting on it, which a queued REPL may keep waiting)
-            who = hold.requester
-            terminal.write(
-                f"\n[devx] {who.path} (pid {who.pid}) went away holding the terminal "
-                f"({who.reason}): released ({how})\n"
-            )
+            restore_tty(self._saved_tty)
         events.event(
             schema.LOCK_RELEASED,
             **{schema.HOLD_ID: hold.hold_id, schema.HELD_S: held, schema.RELEASE_HOW: how},
@@ -462,7 +454,24 @@ async def _serve(
             await hold.released.wait()
         finally:
             if not hold.released.is_set():  # no release came: the holder is gone
+                chan = deliver.chan if deliver is not None else None
+                if chan is not None and chan.closed:  # (not the root's own teardown)
+                    _say_gone(req.requester)
                 lock.release(LockRelease(hold_id=hold.hold_id, how="holder_lost"))
+
+
+def _say_gone(who: Requester) -> None:
+    """A child went away holding the terminal (killed at its prompt): said before the
+    next banner, which came up under the dead prompt with no word of why (its
+    ActorExited goes to the code waiting on it, which a queued REPL may keep waiting).
+    Not when the root itself is ending the call (an outside cancel, a SIGTERM): the
+    holder is there yet, and its end is said where it comes."""
+    from . import terminal
+
+    terminal.write(
+        f"\n[devx] {who.path} (pid {who.pid}) went away holding the terminal "
+        f"({who.reason}): released (holder_lost)\n"
+    )
 
 
 def release_hold(release: dict[str, Any]) -> bool:
