@@ -248,10 +248,10 @@ def test_attach_with_stdin_closed_says_so(rt):
     assert "Traceback" not in got.stderr
 
 
-def attach_piped(rt: Path, script: str) -> subprocess.CompletedProcess[str]:
-    """``printf SCRIPT | devx attach``: a scripted attach, stdin a pipe."""
+def attach_piped(rt: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``printf SCRIPT | devx attach [ARGS]``: a scripted attach, stdin a pipe."""
     return subprocess.run(
-        [sys.executable, "-m", "devx", "attach"],
+        [sys.executable, "-m", "devx", "attach", *args],
         env={**os.environ, "DEVX_RUNTIME_DIR": str(rt), "NO_COLOR": "1"},
         input=script,
         capture_output=True,
@@ -443,6 +443,29 @@ def test_a_sigterm_to_the_root_under_a_client_is_not_a_holder_gone(proc_tree, rt
     tree.wait()
     out = "".join(tree.output())
     assert "root/w0" in out and "went away holding the terminal" not in out, out
+
+
+def test_trees_told_apart_by_their_command(proc_tree, rt):
+    """Two unnamed trees wait (both `root`): the client lists each with its command
+    line (it said `root (pid A), root (pid B)`), takes a pattern of the command line
+    as `devx dump` does (`attach_tree.py` was refused though it named the program),
+    and a target that matches nothing lists the trees that wait."""
+    pause = start_tree(proc_tree, rt, "1")
+    crash = start_tree(proc_tree, rt, "1", "crash")
+    tree_says(pause, "waiting for `devx attach`")
+    tree_says(crash, "waiting for `devx attach`")
+    both = attach_once(rt)
+    assert both.returncode == 1, both.stderr
+    assert "2 trees wait: " in both.stderr and "name one by its pid" in both.stderr
+    assert f"root (pid {pause.pid}): " in both.stderr, both.stderr
+    assert re.search(rf"root \(pid {crash.pid}\): \S+ \S+attach_tree\.py 1 crash", both.stderr)
+    none = attach_once(rt, "no_such_program")
+    assert none.returncode == 1 and "matching 'no_such_program'" in none.stderr, none.stderr
+    assert f"waiting: root (pid {pause.pid})" in none.stderr, none.stderr
+    got = attach_piped(rt, "c\nc\n", "attach_tree.py 1 crash")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert re.search(r">>> devx CRASH in actor 'w0'", got.stdout), got.stdout
+    assert crash.wait() == 1
 
 
 # stdlib only: it runs as another uid, under any Python that uid can execute (the

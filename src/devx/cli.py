@@ -5,7 +5,7 @@
 ``devx ps``                    list this user's running trees, the processes that take
                                stack dumps, and each debug tree's terminal: holder and waiters
 ``devx --version``             (also ``python -m devx``)
-``devx attach [PID|NAME]``     be the terminal of a tree that runs without one
+``devx attach [PID|NAME|PATTERN]`` be the terminal of a tree that runs without one
 ``devx timeline [FILE]``       who held the terminal and when, read back from telemetry
 ``devx registrar --listen HOST:PORT``  a standalone registrar for trees that share a secret
 """
@@ -463,10 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
             "lists them): the same banner and (Pdb+) prompt as on a terminal; c, q, "
             "ctrl-d and ctrl-c behave as there; when the REPL ends the next waiting one "
             "is taken; ctrl-\\ detaches and leaves the REPL waiting. TARGET is the "
-            "root's pid or name (needed when several trees wait)."
+            "root's pid or name, or a pattern of its command line as for `devx dump` "
+            "(needed when several trees wait)."
         ),
     )
-    at.add_argument("target", metavar="TARGET", nargs="?", help="root pid or name")
+    at.add_argument(
+        "target", metavar="TARGET", nargs="?", help="root pid, name or command-line pattern"
+    )
     at.set_defaults(func=cmd_attach)
 
     ps = sub.add_parser(

@@ -34,12 +34,32 @@ class AttachError(Exception):
     """Why there is nothing to attach to; the message says what to do."""
 
 
+def _command(pid: int) -> str:
+    """The root's command line, on one line (as `devx ps` shows it)."""
+    from .stack.registry import proc_cmdline
+
+    text = " ".join(proc_cmdline(pid) or ())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _listed(waiting: list[TreeLock]) -> str:
+    return "; ".join(f"{t.name} (pid {t.pid}): {_command(t.pid) or '?'}" for t in waiting)
+
+
 def pick_tree(target: str | None) -> TreeLock:
-    """The tree ``target`` names (the root's pid or name); without one, the only tree
+    """The tree ``target`` names (the root's pid or name, else a pattern searched in
+    the roots' command lines, as `devx dump` takes it); without one, the only tree
     waiting for an attach."""
-    found = [t for t in trees() if t.attach]
+    waiting = [t for t in trees() if t.attach]
+    found = waiting
     if target:
-        found = [t for t in found if str(t.pid) == target or t.name == target]
+        found = [t for t in waiting if str(t.pid) == target or t.name == target]
+        if not found and not target.isdigit():
+            try:
+                rx = re.compile(target)
+            except re.error:
+                rx = re.compile(re.escape(target))
+            found = [t for t in waiting if rx.search(_command(t.pid))]
     if not found:
         from .stack.registry import runtime_dir_problem
 
@@ -47,13 +67,13 @@ def pick_tree(target: str | None) -> TreeLock:
         if problem is not None:
             raise AttachError(f"attach: {problem}")
         what = f" matching {target!r}" if target else ""
+        others = f"; waiting: {_listed(waiting)}" if waiting else ""
         raise AttachError(
             f"attach: no tree of yours{what} waits for `devx attach` (`devx ps` lists the "
-            "trees; a tree waits when it runs with DEVX_ATTACH=1 and no terminal)"
+            f"trees; a tree waits when it runs with DEVX_ATTACH=1 and no terminal){others}"
         )
     if len(found) > 1:
-        names = ", ".join(f"{t.name} (pid {t.pid})" for t in found)
-        raise AttachError(f"attach: {len(found)} trees wait: {names}; name one by pid")
+        raise AttachError(f"attach: {len(found)} trees wait: {_listed(found)}; name one by its pid")
     return found[0]
 
 
