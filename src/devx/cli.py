@@ -354,6 +354,16 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     from devx.telemetry import timeline
 
     path = args.file
+    if path is None and args.trace:  # the file that holds it (another tree's, say)
+        where = timeline.telemetry_dir()
+        path = timeline.file_with_trace(args.trace, where)
+        if path is None:
+            _err(
+                f"timeline: no telemetry file of yours in {where} holds trace "
+                f"{args.trace!r}; pass FILE (a tree on another host wrote its own)"
+            )
+            return EXIT_NO_MATCH
+        _err(f"timeline: {path} (your newest in {where} with trace {args.trace})")
     if path is None:
         where = timeline.telemetry_dir()
         path = timeline.newest_file(where)
@@ -514,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace",
         metavar="ID",
         help="the trace to show when FILE holds several (a unique prefix is enough; "
-        "default: the last tree)",
+        "default: the last tree); without FILE, the newest file holding it",
     )
     tl.add_argument(
         "--actor",

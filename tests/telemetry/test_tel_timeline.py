@@ -264,6 +264,31 @@ def test_default_is_the_newest_file(runs: dict[str, Path], tmp_path: Path) -> No
     assert len(holds_of(proc.stdout)) == 5
 
 
+def test_trace_without_file_finds_the_file_holding_it(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """`--trace ID` alone (the id a cross-tree call's link names: the other tree's
+    trace) reads the file that holds it, not the newest, which said "no trace ... in
+    this file"; an id no file holds is one line naming the directory."""
+    tel_dir = tmp_path / f"devx-telemetry-{os.getuid()}"
+    tel_dir.mkdir()
+    old = tel_dir / "root-00000001.otlp.jsonl"
+    new = tel_dir / "root-00000002.otlp.jsonl"
+    shutil.copy(runs["child_crash"], old)
+    shutil.copy(runs["multi_pause_crash"], new)
+    os.utime(old, (1_000_000, 1_000_000))
+    (wanted,) = {s["trace_id"] for s in readback.load_spans(old)}
+    proc = timeline("--trace", wanted[:12], TMPDIR=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"trace {wanted}  (file: {old})"), proc.stdout
+    assert f"timeline: {old} (your newest in {tel_dir} with trace {wanted[:12]})" in proc.stderr
+    proc = timeline("--trace", "0123456789abcdef", TMPDIR=str(tmp_path))
+    assert proc.returncode == 1 and proc.stdout == "", proc.stdout
+    assert f"no telemetry file of yours in {tel_dir} holds trace '0123456789abcdef'" in (
+        proc.stderr
+    )
+
+
 def test_torn_last_line_still_renders(runs: dict[str, Path], tmp_path: Path) -> None:
     data = runs["multi_pause_crash"].read_bytes()
     last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ...core.public import lazy_getattr
 from .session import Session, build
-from .source import TimelineError, newest_file, telemetry_dir
+from .source import TimelineError, file_with_trace, newest_file, telemetry_dir
 from .text import render, render_session
 
 __getattr__ = lazy_getattr(__name__, {})  # .chrome, .html ... on first use
@@ -33,6 +33,7 @@ __all__ = [
     "Session",
     "TimelineError",
     "build",
+    "file_with_trace",
     "newest_file",
     "render",
     "render_session",

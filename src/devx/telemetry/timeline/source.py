@@ -47,6 +47,26 @@ def newest_file(directory: str | None = None) -> str | None:
     return best[1] if best else None
 
 
+def file_with_trace(trace: str, directory: str | None = None) -> str | None:
+    """The most recently written ``*.otlp.jsonl`` of this user in ``directory`` that
+    holds a trace whose id starts with ``trace`` (hex), or ``None``: the file of the
+    other tree a cross-tree call's link names (``devx timeline --trace ID``)."""
+    prefix = trace.strip().lower()
+    if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+        return None
+    needle = f'"traceId":"{prefix}'.encode()
+    directory = directory or telemetry_dir()
+    found = own_regular_files(directory, lambda n: n.endswith(FILE_GLOB_SUFFIX))
+    for _, full, _st in sorted(found, key=lambda f: f[2].st_mtime, reverse=True):
+        try:
+            with open(full, "rb") as f:
+                if needle in f.read():
+                    return full
+        except OSError:
+            continue
+    return None
+
+
 @dataclass
 class Loaded:
     spans: list[Record]
