@@ -5,18 +5,21 @@ child and in the root, driven with `n`, `w`, `c`; the terminal sane afterwards."
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
 from _pty import EXAMPLES as ALL_EXAMPLES
 from _pty import banner, repl_fixture, stops_at_banner_line
-from conftest import scaled
+from conftest import run_script, scaled
 
 pytestmark = pytest.mark.timeout(60)
 
-repl = repl_fixture(ALL_EXAMPLES / "debugging")
+EXAMPLES = ALL_EXAMPLES / "debugging"
+repl = repl_fixture(EXAMPLES)
 SCRIPT = "breakpoint_async.py"
 SANE = "terminal: echo=True icanon=True"
 
@@ -73,3 +76,44 @@ def test_greenback_is_imported_by_debug_mode_only():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["False False", "True True"], out.stdout
+
+
+@pytest.mark.parametrize("arg, path", [("", "root/w"), ("grandchild", "root/mid/w")])
+def test_breakpoint_at_the_top_of_a_module_a_child_imports_at_boot(repl, arg, path):
+    """trial4's D15: a `breakpoint()` at a module's top level, hit while a child
+    imports its `enable_modules` at boot, was a plain pdb outside the tree's lock, and
+    the parent's boot watch (no CPU time at a prompt) SIGKILLed the child under the
+    user's prompt after DEVX_BOOT_TIMEOUT. It is the tree's REPL now, and the boot
+    waits for it however long the user stays; `n` past the module's end leaves it."""
+    r = repl("child_import_breakpoint.py", *([arg] if arg else []), DEVX_BOOT_TIMEOUT="1")
+    r.expect(banner("SYNC_PAUSE", "w", path))
+    out = r.prompt()
+    assert "_import_breakpoint.py:5 in <module>()" in out, out  # the banner
+    assert re.search(
+        r"^> \S+_import_breakpoint\.py\(5\)<module>\(\)\r?\n-> breakpoint\(\)", out, re.M
+    )
+    r.wait_reading()
+    at_prompt = time.monotonic()
+    while time.monotonic() < at_prompt + 1 + scaled(2):  # the time under test: the user's
+        time.sleep(0.1)
+    assert r.cmd("p CONFIG").strip().endswith("{'a': 1}")
+    assert "-> VALUE = 42" in r.cmd("n")
+    where = r.cmd("w")
+    assert "importlib" not in where and "devx/" not in where, where
+    assert "-> def get() -> int:" in r.cmd("n")
+    assert "--Return--" in r.cmd("n")
+    r.child.sendline("n")  # past the module's end: out of the user's code
+    r.expect_exact(f"[devx] stepped out of the paused code in actor '{path}'")
+    r.expect_exact("got 42")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+    text = r.log.getvalue()
+    assert "ActorBootError" not in text and "SIGKILL" not in text, text
+
+
+def test_breakpoint_at_the_top_of_a_module_a_child_imports_without_a_terminal():
+    """No terminal: the stop is announced and skipped, and the boot goes on."""
+    res = run_script(EXAMPLES / "child_import_breakpoint.py", DEVX_BOOT_TIMEOUT="1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "stdin is not a terminal: no REPL, continuing" in res.stdout
+    assert "got 42" in res.stdout

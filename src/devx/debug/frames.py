@@ -22,6 +22,9 @@ PLUMBING = (
     "sniffio",
     "contextlib",
     "runpy",
+    "importlib",  # (a child's `breakpoint()` in a module it imports at boot)
+    "_frozen_importlib",
+    "_frozen_importlib_external",
     "threading",
     "bdb",
     "pdb",

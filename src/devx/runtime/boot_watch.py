@@ -5,7 +5,9 @@ Progress is what the parent can see of a booting child: a step towards ready (it
 hello, then its ready), or CPU time it used since the last look (importing its modules;
 Linux ``/proc``). A child that neither moves nor computes for ``DEVX_BOOT_TIMEOUT``
 seconds (an import that sleeps or waits for a lock) fails to start; one that keeps
-computing is given at most :data:`MAX_SLOW_BOOTS` times that.
+computing is given at most :data:`MAX_SLOW_BOOTS` times that. Neither clock runs while a
+REPL of the tree is live (``ipc.stall_excused``, the debug layer's view): a user may be
+stopped at a ``breakpoint()`` in the very modules the child imports.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Progress:
         self.pid = pid
         self.timeout = timeout
         self.started = trio.current_time()
-        self.last = self.started
+        self.last = self.looked = self.started
         self._cpu = cpu_seconds(pid) if pid is not None else None
         self.stalled = False  # gave up: no progress for ``timeout``
         self.too_long = False  # gave up: MAX_SLOW_BOOTS timeouts while computing
@@ -75,9 +77,18 @@ class Progress:
         """Look at the child now: True (and :attr:`stalled` or :attr:`too_long` set)
         when it made no progress for ``timeout`` seconds, or booted for
         :data:`MAX_SLOW_BOOTS` times that."""
+        from .ipc import stall_excused
+
         now = trio.current_time()
-        if self._computed():
+        if stall_excused():
+            # a REPL of the tree is live (maybe this child's own, stopped at a
+            # `breakpoint()` in a module it imports): the user's time, not the boot's;
+            # both clocks start again, whole, once it is over
+            self.started += now - self.looked
             self.last = now
+        elif self._computed():
+            self.last = now
+        self.looked = now
         if now - self.started >= MAX_SLOW_BOOTS * self.timeout:
             self.too_long = True
         elif now - self.last >= self.timeout:

@@ -85,13 +85,13 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     except (OSError, ChannelClosed, trio.TooSlowError) as exc:
         console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
         return EXIT_NO_PARENT
-    try:
-        actor.load_modules(spec)
-    except Exception as exc:
-        try:
-            await chan.send(Error(cid=0, error=actor.box(exc)))
-        except ChannelClosed:
-            pass
+    # a debug-mode actor imports its modules once its hooks run and its parent's
+    # channel is served: a `breakpoint()` at a module's top level is then the tree's
+    # REPL (its lock, its banner; skipped without a terminal) and its parent's boot
+    # watch holds its clock while that REPL is live; before, it was a plain pdb outside
+    # the lock that DEVX_BOOT_TIMEOUT SIGKILLed under the user's prompt
+    late = spec.config.debug_mode
+    if not late and not await _load(actor, spec, chan):
         await chan.aclose()
         return 1
     actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
@@ -103,6 +103,8 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
 
             await forkserver.attach_inherited(actor)  # forked: our children are forked too
         actor._service.start_soon(actor.serve_channel, chan)
+        if late and not await _load(actor, spec, chan):
+            return 1
         if actor.registry_addrs:  # registered before it is ready: found from then on
             await actor.start_service(registry.keep_registered, actor)
         try:
@@ -113,6 +115,20 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         await actor.cancel_called.wait()
     # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
     return 128 + signal.SIGTERM if actor.cancel_reason == schema.CANCELLED_BY_SIGTERM else 0
+
+
+async def _load(actor: Actor, spec: SpawnSpec, chan: ipc.Channel) -> bool:
+    """Import the enabled modules; a failure is sent to the parent as the boot's
+    error (False)."""
+    try:
+        actor.load_modules(spec)
+    except Exception as exc:
+        try:
+            await chan.send(Error(cid=0, error=actor.box(exc)))
+        except ChannelClosed:
+            pass
+        return False
+    return True
 
 
 def _cancel_from_thread(reason: str) -> None:
