@@ -27,6 +27,7 @@ DEVX_SRC = str(Path(devx.__file__).resolve().parent) + "/"
 TRIO_SRC = str(Path(trio.__file__).resolve().parent) + "/"
 
 repl = repl_fixture(EXAMPLES)
+PROMPT_TAIL = re.compile(r"the REPL ends, the code unwinds.*\(Pdb\+\)", re.S)
 
 LOOP = "habits_step_loop.py"
 STEPPED_OUT = "[devx] stepped out of the paused code in actor"
@@ -289,6 +290,37 @@ def test_a_cancel_never_kills_an_actor_whose_repl_is_live(repl, tmp_path):
     r.child.sendline("c")
     r.saw("root: cancel_actor returned graceful=True")
     assert r.finish() == 0
+
+
+@pytest.mark.parametrize(
+    "mode, why",
+    [
+        ("call", r"root/w: the call this REPL's task serves was cancelled by its caller root@\w+"),
+        ("actor", r"root/w: cancelled by parent \(root@\w+\), while its REPL's step ran"),
+    ],
+)
+def test_a_repl_ended_by_a_cancel_from_outside_says_why(repl, tmp_path, mode, why):
+    """trial4's O3: a step that meets a cancel from outside its actor (the caller's
+    timeout on the call, or the actor cancelled) ends the REPL, as it must (no prompt
+    while the code unwinds); the prompt used to vanish with no word. One line now says
+    which actor and who cancelled it, while this REPL still holds the terminal."""
+    go = tmp_path / "go"
+    r = repl("cancel_under_step.py", mode, DEVX_CANCEL_GO=str(go))
+    r.expect(banner("PAUSE", "w", "root/w"))
+    r.prompt()
+    r.wait_reading()
+    go.touch()  # now the root cancels, under the live REPL
+    r.saw("root: the call was cancelled: True" if mode == "call" else "root: cancelling root/w")
+    assert "-> x += 1" in r.cmd("next")
+    assert "-> await trio.sleep(0.1)" in r.cmd("next")
+    r.child.sendline("next")  # over `await trio.sleep(0.1)`: the cancel is delivered
+    r.expect(rf"\[devx\] {why}: the REPL ends, the code unwinds\r?\n")
+    if mode == "call":  # (the child may serve it before its task meets the cancel)
+        r.saw("root: after: served")
+    assert r.finish() == 0
+    text = r.log.getvalue()
+    assert text.count("the REPL ends, the code unwinds") == 1, text
+    assert PROMPT_TAIL.search(text) is None, text  # no prompt after the line
 
 
 def test_a_hard_kill_under_a_live_repl_frees_the_lock_and_the_terminal(repl, tmp_path):

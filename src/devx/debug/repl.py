@@ -28,6 +28,7 @@ Commands of its own: ``waiters`` (who holds the terminal, who waits) and ``switc
 from __future__ import annotations
 
 import bdb
+import contextlib
 import io
 import os
 import sys
@@ -390,13 +391,21 @@ def _build_pdbrepl_class() -> type:
 
             actor = current_actor(err_on_no_runtime=False)
             scope = call_scope.get()
+            closed = tree_lock.view.state.closed
             ending = (
-                tree_lock.view.state.closed
+                closed
                 or (actor is not None and actor.cancel_called.is_set())
                 or (scope is not None and scope.cancel_called)
             )
             if not (ending and self._stepping_here() and self.session is not None):
                 return False
+            if not closed:  # (the ctrl-c escape said it: the tree ends)
+                # this hold is still the terminal's: no other REPL's prompt is on screen
+                # (one write: the line must not be split by another process's output)
+                line = f"[devx] {_cancel_why(actor, scope)}: the REPL ends, the code unwinds\n"
+                with contextlib.suppress(OSError, ValueError):
+                    self.stdout.write(line)
+                    self.stdout.flush()
             self.session.abandon()
             return True
 
@@ -469,6 +478,23 @@ def _build_pdbrepl_class() -> type:
                     _portal_for_step()
 
     return PdbREPL
+
+
+def _cancel_why(actor: Any, scope: Any) -> str:
+    """What cancelled the step of a REPL (the actor, or the call its task serves), as
+    the line that says why that REPL ends: which actor, by whom."""
+    from ..runtime.actor import call_cancellers
+
+    where = actor.path if actor is not None else "this process"
+    if actor is not None and actor.cancel_called.is_set():
+        by = actor.cancel_requested_by
+        said = actor.cancel_reason or "cancelled"
+        if by is not None and str(by) not in said:
+            said = f"{said} ({by})"
+        return f"{where}: {said}, while its REPL's step ran"
+    by = call_cancellers.get(scope) if scope is not None else None
+    who = f" by its caller {by}" if by is not None else ""
+    return f"{where}: the call this REPL's task serves was cancelled{who}"
 
 
 def live_lock_state(hold_id: int = 0) -> Any:

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import AsyncGeneratorType, CoroutineType
@@ -118,6 +119,11 @@ foreign_caller: contextvars.ContextVar[Channel | None] = contextvars.ContextVar(
 # call or goes away
 call_scope: contextvars.ContextVar[trio.CancelScope | None] = contextvars.ContextVar(
     "devx_call_scope", default=None
+)
+# a call's scope -> the caller that cancelled it (a CancelCall), for the line a REPL
+# the call's cancel ends says (weak: gone with the call)
+call_cancellers: weakref.WeakKeyDictionary[trio.CancelScope, ActorID | None] = (
+    weakref.WeakKeyDictionary()
 )
 
 
@@ -954,6 +960,7 @@ class Actor:
                 ctx = self.contexts.get((id(chan), msg.cid))
                 if ctx is not None and ctx._cancelled_by is None:
                     ctx._cancelled_by = chan.peer_uid
+                call_cancellers[scope] = chan.peer_uid
                 scope.cancel()
         elif isinstance(msg, CancelActor):
             if not self.cancel_called.is_set():
