@@ -405,6 +405,28 @@ def test_attach_to_a_crash(proc_tree, rt):
     assert tree.wait() == 1
 
 
+@pytest.mark.parametrize("key", ["n", "s", "until", "r"])
+def test_a_step_in_an_attached_post_mortem_hands_the_client_on(proc_tree, rt, key):
+    """A step (`n`, `s`, `until`, `r`) at a crash's post-mortem REPL ends it when
+    there is no user frame to go on to, as on a terminal; the client was told only by
+    a pdb exit (`c`, `q`), so it waited on that REPL for good (its actor alive), while
+    the next one (the other child's crash) waited for `devx attach`."""
+    tree = start_tree(proc_tree, rt, "2", "crash")
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    for _ in range(2):  # each child's crash, in whichever order they asked
+        c.expect(r">>> devx CRASH in actor 'w\d' \(path root/w\d, pid \d+\): ZeroDivisionError")
+        c.prompt()
+        c.child.sendline(key)
+    # then the root's post-mortem on the boxed errors
+    c.expect(r">>> devx CRASH in actor 'root' \(path root, pid \d+\)")
+    c.prompt()
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 1
+
+
 def test_a_holder_killed_at_its_prompt_under_a_client(proc_tree, rt):
     """The attached REPL's actor is SIGKILLed at its prompt: the client says so on a
     line of its own (it came after the prompt, `(Pdb+) [devx attach] ...`), the tree

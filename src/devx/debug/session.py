@@ -620,6 +620,11 @@ class Session:
                 return
             self._done = True
         self.how = how
+        if self.attached is not None:
+            # the client goes on to the next REPL in line: told here too, for a REPL
+            # left without its pdb's own exit (`n` in a post-mortem: the crash path
+            # releases the session), where the client waited on this one for good
+            self.attached.close(how)
         terminal.restore_tty(self._tty)
         for span in (self._repl_span, self._lock_span):
             if span is not None:
