@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import signal
 import sys
 import threading
@@ -62,6 +63,7 @@ async def proc_state() -> dict:
         "random": random.random(),
         "sys_path_has_tests": any(p.endswith("tests") for p in sys.path),
         "comm": open("/proc/self/comm").read().strip(),
+        "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
     }
 
 

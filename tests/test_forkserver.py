@@ -7,6 +7,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -264,7 +265,8 @@ def test_children_and_grandchildren_are_forked_by_one_zygote():
 
 def test_forked_child_looks_like_a_spawned_one(tmp_path):
     """Signals (dispositions and mask), process group and session, stdio, the
-    environment and cwd of the moment of the spawn: the same as a spawned child's.
+    environment, cwd, umask and resource limits of the moment of the spawn: the same
+    as a spawned child's.
     The random state is each child's own."""
 
     stdin_file = tmp_path / "stdin"
@@ -280,6 +282,7 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
             del os.environ["FS_GONE"]
             os.chdir(tmp_path)
             os.umask(0o027)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile[0] - 1, nofile[1]))
             with open(stdin_file) as f:
                 os.dup2(f.fileno(), 0)
             states = []
@@ -293,11 +296,14 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
 
     cwd, stdin, umask = os.getcwd(), os.dup(0), os.umask(0o022)
     os.umask(umask)
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         forked = trio.run(tree, "forkserver")
         os.chdir(cwd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         spawned = trio.run(tree, "subprocess")
     finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         os.chdir(cwd)
         os.dup2(stdin, 0)
         os.close(stdin)
@@ -320,9 +326,10 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
     ]
     assert spawned[0]["os_ppid"] == os.getpid()
     same = ("sig_blocked", "sig_ignored", "sig_caught", "handlers", "pgrp", "sid", "stdio")
-    same += ("sys_path_has_tests", "comm", "cwd", "umask")
+    same += ("sys_path_has_tests", "comm", "cwd", "umask", "nofile")
     for key in same:
         assert forked[0][key] == spawned[0][key], key
+    assert forked[0]["nofile"] == [nofile[0] - 1, nofile[1]]  # set in the block
     assert {"MainThread", "devx-lifeline"} <= set(forked[0]["threads"])  # watches its parent
     assert forked[0]["cwd"] == str(tmp_path) and forked[0]["umask"] == "0027"
     st = os.stat(stdin_file)

@@ -299,6 +299,7 @@ class ForkServerClient:
             sig_ignored=_ignored_signals(status),
             sig_blocked=sorted(int(sig) for sig in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
             pgid=os.getpgrp(),
+            limits=_limits(),
         )
         if len(msgspec.msgpack.encode(msg)) > ZYGOTE_MAX_FRAME:
             raise ForkServerLost(f"spawn request over {ZYGOTE_MAX_FRAME} bytes")
@@ -500,6 +501,21 @@ def _proc_status() -> dict[str, str]:
     except OSError:
         pass
     return fields
+
+
+def _limits() -> bytes:
+    """This process's resource limits, as the kernel shows them (empty without
+    ``/proc``: the zygote's are kept). One read of a fresh fd: ~10 us."""
+    try:
+        fd = os.open("/proc/self/limits", os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 8192)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _current_umask(status: dict[str, str]) -> int:

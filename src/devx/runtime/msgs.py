@@ -324,7 +324,8 @@ class ZygoteRelease(msgspec.Struct, tag=True):
 
 
 class Fork(msgspec.Struct, tag=True):
-    """Fork an actor from ``spec``, run with exactly ``env``, ``cwd`` and ``umask``.
+    """Fork an actor from ``spec``, run with exactly ``env``, ``cwd``, ``umask`` and
+    resource ``limits``.
     Carries fds (SCM_RIGHTS): first the read end of the requester's lifeline pipe,
     whose end of file tells the child that its parent actor died, then the
     requester's stdin, stdout and stderr (those ``stdio`` marks open), which become
@@ -343,6 +344,9 @@ class Fork(msgspec.Struct, tag=True):
     sig_ignored: list[int] = []
     sig_blocked: list[int] = []
     pgid: int = 0
+    # the requester's resource limits (its /proc/self/limits, as a spawned child
+    # inherits them; the zygote's own are left where they are the same)
+    limits: bytes = b""
 
 
 class Forked(msgspec.Struct, tag=True):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hmac
 import os
 import random
+import re
 import selectors
 import signal
 import socket
@@ -520,6 +521,8 @@ class Zygote:
             except OSError:
                 pass  # gone since: the zygote's (the root's at its start) stays
         os.umask(msg.umask)
+        if msg.limits and msg.limits != _LIMITS:  # the requester's (the block set one)
+            set_limits(msg.limits, _LIMITS)
         _set_comm(self.comm)
         spec = msg.spec
         from . import child
@@ -554,6 +557,61 @@ def reset_signals(ignored: list[int], blocked: list[int]) -> None:
         except (OSError, ValueError):  # reserved by the C library (32, 33)
             pass
     _signal.pthread_sigmask(_signal.SIG_SETMASK, blocked)
+
+
+_LIMITS = b""  # the zygote's resource limits (/proc/self/limits), read at its start
+
+
+def _parse_limits(text: bytes) -> dict[str, tuple[str, str]]:
+    """``/proc/self/limits``: each limit's name -> (soft, hard) as written."""
+    out = {}
+    for line in text.decode("ascii", "replace").splitlines()[1:]:
+        parts = re.split(r"\s{2,}", line.strip())
+        if len(parts) >= 3:
+            out[parts[0]] = (parts[1], parts[2])
+    return out
+
+
+# the names /proc/self/limits gives the limits ``resource`` sets
+_LIMIT_NAMES = {
+    "Max cpu time": "RLIMIT_CPU",
+    "Max file size": "RLIMIT_FSIZE",
+    "Max data size": "RLIMIT_DATA",
+    "Max stack size": "RLIMIT_STACK",
+    "Max core file size": "RLIMIT_CORE",
+    "Max resident set": "RLIMIT_RSS",
+    "Max processes": "RLIMIT_NPROC",
+    "Max open files": "RLIMIT_NOFILE",
+    "Max locked memory": "RLIMIT_MEMLOCK",
+    "Max address space": "RLIMIT_AS",
+    "Max file locks": "RLIMIT_LOCKS",
+    "Max pending signals": "RLIMIT_SIGPENDING",
+    "Max msgqueue size": "RLIMIT_MSGQUEUE",
+    "Max nice priority": "RLIMIT_NICE",
+    "Max realtime priority": "RLIMIT_RTPRIO",
+    "Max realtime timeout": "RLIMIT_RTTIME",
+}
+
+
+def set_limits(want: bytes, have: bytes) -> None:
+    """Make this (forked) process's resource limits the requester's, ``want``, where
+    they differ from ``have`` (the zygote's), as a child spawned by the requester
+    inherits them. A limit this process may not take (a hard limit above its own,
+    unprivileged) stays as it is."""
+    import resource
+
+    def value(text: str) -> int:
+        return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+
+    mine = _parse_limits(have)
+    for name, pair in _parse_limits(want).items():
+        attr = _LIMIT_NAMES.get(name)
+        if pair == mine.get(name) or attr is None or not hasattr(resource, attr):
+            continue
+        try:
+            resource.setrlimit(getattr(resource, attr), (value(pair[0]), value(pair[1])))
+        except (ValueError, OSError):
+            pass
 
 
 def set_environ(env: dict[str, str]) -> None:
@@ -604,8 +662,12 @@ def _bad_request(msg: Fork) -> str | None:
 def main() -> None:
     """``python -c <boot> FD``: serve the root's socketpair end ``FD`` (a forked
     child gets its requester's signal dispositions, not these)."""
+    global _LIMITS
     for sig in IGNORED:
         signal.signal(sig, signal.SIG_IGN)
+    from .forkserver import _limits
+
+    _LIMITS = _limits()
     root = socket.socket(fileno=int(sys.argv[1]))
     comm = _comm()
     _set_comm(PROCESS_NAME)
