@@ -490,6 +490,27 @@ def test_trees_told_apart_by_their_command(proc_tree, rt):
     assert crash.wait() == 1
 
 
+def test_a_sigkilled_roots_attach_files_go_with_its_tree_file(proc_tree, rt):
+    """A root SIGKILLed while a REPL waits for `devx attach` leaves its attach key and
+    socket; `devx ps`, which removes the dead root's tree file, removes them too (they
+    stayed for good: 14 of them in one day's runtime directory)."""
+    tree = start_tree(proc_tree, rt, "1")
+    tree_says(tree, "waiting for `devx attach`")
+    left = sorted(p.name for p in rt.glob("attach-*"))
+    assert [n.rsplit(".", 1)[1] for n in left] == ["key", "sock"], left
+    os.kill(tree.pid, signal.SIGKILL)
+    tree.proc.wait(scaled(30))
+    ps = subprocess.run(
+        [sys.executable, "-m", "devx", "ps"],
+        env={**os.environ, "DEVX_RUNTIME_DIR": str(rt)},
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
+    assert "no devx tree of yours is running" in ps.stderr, ps.stdout + ps.stderr
+    assert not list(rt.glob("tree-*")) and not list(rt.glob("attach-*")), list(rt.iterdir())
+
+
 # stdlib only: it runs as another uid, under any Python that uid can execute (the
 # venv's may live where it cannot go); prints what stopped it, or the reply frame
 OTHER_UID_CLIENT = r"""

@@ -216,6 +216,11 @@ def _read(path: str) -> TreeAdvert | None:
         stale = owner is not None and owner != os.geteuid()
     if stale:
         _unlink(path)
+        # and what else the dead root's tree left in the directory: its attach key
+        # and socket (removed at a root's exit, not at a SIGKILL's)
+        from .attach import forget_tree
+
+        forget_tree(advert.root_uuid)
         return None
     return advert
 
