@@ -204,6 +204,20 @@ def test_per_actor_debug_mode(repl):
     assert r.finish() != 0
 
 
+def test_breakpoint_in_a_plain_actor_of_a_debug_tree_is_skipped_with_a_line(repl):
+    """A `breakpoint()` in an actor started with debug_mode=False, in a debug tree, was
+    a bare pdb outside the tree's TTY lock: a second REPL on the terminal beside the
+    tree's, which the tree's grace timers know nothing of. Skipped now, saying why."""
+    r = repl("per_actor_debug_mode.py", "breakpoint")
+    r.expect_exact(
+        "[devx] breakpoint() at per_actor_debug_mode.py:23 in stop_here() skipped: "
+        "actor 'root/plain' runs with debug_mode=False, so no REPL opens there"
+    )
+    r.expect_exact("plain returned 3")
+    assert r.finish() == 0
+    assert "(Pdb" not in r.log.getvalue()
+
+
 BARE_ASSERT = """
 import trio
 import devx

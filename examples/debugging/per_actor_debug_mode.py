@@ -1,5 +1,13 @@
 """debug_mode per actor: the 'plain' child (debug_mode=False) crashes without a
-REPL of its own; the debug-mode root then opens one on the boxed error."""
+REPL of its own; the debug-mode root then opens one on the boxed error. With
+`breakpoint`, the plain child calls breakpoint(): skipped with a line (it cannot take
+the tree's TTY lock, so a bare pdb there would read the terminal beside the tree's
+REPLs), and it goes on.
+
+    python examples/debugging/per_actor_debug_mode.py [breakpoint]
+"""
+
+import sys
 
 import trio
 
@@ -10,9 +18,19 @@ async def fail() -> None:
     raise KeyError("no REPL in this actor")
 
 
+async def stop_here() -> int:
+    x = 3
+    breakpoint()
+    return x
+
+
 async def main() -> None:
     async with devx.open_nursery(debug_mode=True) as an:
-        await an.run_in_actor(fail, name="plain", debug_mode=False)
+        if sys.argv[1:] == ["breakpoint"]:
+            p = await an.run_in_actor(stop_here, name="plain", debug_mode=False)
+            print(f"plain returned {await p.result()}", flush=True)
+        else:
+            await an.run_in_actor(fail, name="plain", debug_mode=False)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,12 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     elif _debugging(actor):
         await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None
-    prev_hook = breakpoint_hook.install() if actor.debug_mode else None
+    if actor.debug_mode:
+        prev_hook = breakpoint_hook.install()
+    elif actor.config.debug_tree and not actor.is_root:  # no lock for it: refused
+        prev_hook = breakpoint_hook.install(plain=True)
+    else:
+        prev_hook = None
     cancel_warm_up = repl.warm_up() if actor.debug_mode else None
     try:
         async with _greenback_portals(actor):

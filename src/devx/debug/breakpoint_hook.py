@@ -28,22 +28,46 @@ def devx_breakpointhook(*args: Any, **kwargs: Any) -> None:
     pause_from_sync(called_from_builtin=True, api_frame=sys._getframe(1), **kwargs)
 
 
+def plain_actor_breakpointhook(*args: Any, **kwargs: Any) -> None:
+    """``sys.breakpointhook`` in an actor of a debug tree that itself runs with
+    ``debug_mode=False``: it cannot take the tree's TTY lock, and a bare pdb there
+    would read the terminal beside the tree's REPLs (and be torn down under its
+    prompt by the tree's grace timers, which know nothing of it). One line says so,
+    through the console gate (never under a live prompt), and the code goes on."""
+    from ..runtime import console
+    from ..runtime.actor import current_actor
+
+    frame = sys._getframe(1)
+    code = frame.f_code
+    actor = current_actor(err_on_no_runtime=False)
+    who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
+    console.write(
+        f"[devx] breakpoint() at {os.path.basename(code.co_filename)}:{frame.f_lineno} in "
+        f"{code.co_name}() skipped: {who} runs with debug_mode=False, so no REPL opens "
+        "there (start it with debug_mode=True to stop at it)\n",
+        stream="stdout",
+    )
+
+
 def user_chose_hook() -> bool:
     """Whether ``PYTHONBREAKPOINT`` was set (and Python reads the environment)."""
     return bool(os.environ.get("PYTHONBREAKPOINT")) and not sys.flags.ignore_environment
 
 
-def install() -> Hook | None:
-    """Remap ``breakpoint()``; returns the previous hook for :func:`restore`, or
-    ``None`` when the user's ``PYTHONBREAKPOINT`` (or devx already) is in charge."""
-    if user_chose_hook() or sys.breakpointhook is devx_breakpointhook:
+def install(*, plain: bool = False) -> Hook | None:
+    """Remap ``breakpoint()`` (``plain``: in a debug tree's actor that runs with
+    ``debug_mode=False``, to :func:`plain_actor_breakpointhook`); returns the previous
+    hook for :func:`restore`, or ``None`` when the user's ``PYTHONBREAKPOINT`` (or
+    devx already) is in charge."""
+    ours = (devx_breakpointhook, plain_actor_breakpointhook)
+    if user_chose_hook() or sys.breakpointhook in ours:
         return None
     prev = sys.breakpointhook
-    sys.breakpointhook = devx_breakpointhook
+    sys.breakpointhook = plain_actor_breakpointhook if plain else devx_breakpointhook
     return prev
 
 
 def restore(prev: Hook | None) -> None:
     """Put the previous hook back, unless someone replaced ours in the meantime."""
-    if prev is not None and sys.breakpointhook is devx_breakpointhook:
+    if prev is not None and sys.breakpointhook in (devx_breakpointhook, plain_actor_breakpointhook):
         sys.breakpointhook = prev
