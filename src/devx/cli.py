@@ -380,7 +380,9 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     if args.html is not None:
         fmt, dest = "html", args.html
     try:
-        ses = timeline.build(path, trace_id=args.trace, only=args.actor or ())
+        ses = timeline.build(
+            path, trace_id=args.trace, only=args.actor or (), contexts=args.contexts
+        )
     except OSError as exc:
         _err(f"timeline: cannot read {path}: {exc.strerror or exc}")
         return EXIT_NO_MATCH
@@ -532,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="only this actor and the actors under it (its tree path, e.g. root/worker; "
         "repeat for several)",
+    )
+    tl.add_argument(
+        "--contexts",
+        action="store_true",
+        help="list every context's started, stream and result events (past "
+        "24 of them in a trace, one line per actor counts them)",
     )
     tl.add_argument(
         "--format",

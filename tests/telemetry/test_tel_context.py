@@ -83,3 +83,40 @@ def test_context_spans_on_both_sides(tmp_path: Path) -> None:
     assert ("caller", root_uid) in cancels
     assert cancels.count(("caller", root_uid)) == 2, cancels  # ctx.cancel(), then an.cancel()
     assert f"cancelled by {root_uid}" in proc.stdout
+
+
+def test_a_tree_of_many_contexts_keeps_its_timeline_readable(tmp_path: Path) -> None:
+    """15 contexts (90 started/stream/result events over both actors): `devx timeline`
+    counts them in one line per actor, where it listed every one (a tree serving a
+    context per request buried its crashes under thousands); `--contexts` lists them."""
+    path = tmp_path / "tree.otlp.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "tel_many_contexts.py"), "15"],
+        cwd=HERE,
+        env=clean_env(DEVX_TELEMETRY_FILE=str(path), TMPDIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert proc.returncode == 0 and "opened 15" in proc.stdout, proc.stdout + proc.stderr
+
+    def timeline(*args: str) -> list[str]:
+        shown = subprocess.run(
+            [sys.executable, "-m", "devx.cli", "timeline", str(path), "--width", "0", *args],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+        )
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout.splitlines()
+
+    steps = (schema.CONTEXT_STARTED, schema.CONTEXT_STREAM_OPENED, schema.CONTEXT_RESULT)
+    lines = timeline()
+    counted = [ln.split(None, 3) for ln in lines if ln.split()[2:3] == ["contexts"]]
+    assert sorted(c[1] for c in counted) == ["root", "root/worker"], lines
+    for c in counted:
+        assert c[3] == "15 started, 15 streams, 15 results (--contexts lists each)", c
+    assert not [ln for ln in lines if any(step in ln for step in steps)], lines
+    listed = [ln for ln in timeline("--contexts") if ln.split()[2:3] in ([s] for s in steps)]
+    assert len(listed) == 90, listed

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ...core import schema
 from .model import ActorRow, EventRow, Hold, actors, call_rows, event_rows, holds, unjoinable
 from .source import Loaded, Point, Trace, load, pick, points, traces_of
 
@@ -35,18 +36,52 @@ class Session:
         return self.trace.start_ns
 
 
+# a context's started / stream opened / result events (its cancel is always listed):
+# up to this many in the shown trace are listed, beyond it one line per actor says
+# how many (a tree serving a context per request listed thousands, burying its crashes)
+CONTEXT_ROWS = 24
+_ROUTINE = (schema.CONTEXT_STARTED, schema.CONTEXT_STREAM_OPENED, schema.CONTEXT_RESULT)
+
+
+def fold_contexts(evs: list[EventRow]) -> list[EventRow]:
+    """``evs`` with each actor's routine context events as one row, at its first,
+    when the trace has more than :data:`CONTEXT_ROWS` of them."""
+    routine = [e for e in evs if e.kind in _ROUTINE]
+    if len(routine) <= CONTEXT_ROWS:
+        return evs
+    counts: dict[str, dict[str, int]] = {}
+    firsts: dict[str, EventRow] = {}
+    for e in routine:
+        counts.setdefault(e.path, dict.fromkeys(_ROUTINE, 0))[e.kind] += 1
+        firsts.setdefault(e.path, e)
+    out = []
+    for e in evs:
+        if e.kind not in _ROUTINE:
+            out.append(e)
+        elif firsts[e.path] is e:
+            n = counts[e.path]
+            detail = (
+                f"{n[schema.CONTEXT_STARTED]} started, {n[schema.CONTEXT_STREAM_OPENED]} "
+                f"streams, {n[schema.CONTEXT_RESULT]} results (--contexts lists each)"
+            )
+            out.append(EventRow(e.time_ns, e.path, "contexts", detail))
+    return out
+
+
 def build(
     path: str | os.PathLike[str],
     *,
     trace_id: str | None = None,
     only: Sequence[str] = (),
+    contexts: bool = False,
 ) -> Session:
     """The session of one trace of the telemetry file at ``path`` (default: its last
     tree). ``only``: actor paths whose rows, holds and events to keep (each with
     its subtree); the holds are joined from the whole trace first, so a hold the
     root recorded for a kept actor is kept. Raises :class:`TimelineError` when there
     is no devx trace to show (or none matches ``trace_id``, or no actor matches
-    ``only``), ``OSError`` when the file cannot be read."""
+    ``only``), ``OSError`` when the file cannot be read. ``contexts``: list every
+    context event, however many (see :func:`fold_contexts`)."""
     from .source import TimelineError
 
     loaded = load(path)
@@ -65,6 +100,8 @@ def build(
         rows = [r for r in rows if under(r.path, only)]
         hs = [h for h in hs if under(h.path, only)]
         evs = [e for e in evs if under(e.path, only)]
+    if not contexts:
+        evs = fold_contexts(evs)
     return Session(
         os.fspath(path),
         loaded,
