@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from _pty import EXAMPLES, assert_fits, banner, repl_fixture
-from _queue_three import ANY_BANNER, AT, WAITER, both_waiting, devx_ps, waiters_listed
+from _queue_three import (
+    ANY_BANNER,
+    AT,
+    WAITER,
+    both_waiting,
+    devx_ps,
+    three_stopped,
+    waiters_listed,
+)
 from conftest import scaled, wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -99,6 +107,39 @@ def test_a_holder_killed_at_its_prompt_is_said_before_the_next_banner(repl):
     r.expect_exact(f"devx: quit from the REPL in actor 'root/{queue[0]}'")
     r.finish()
     assert_fits(r.log.getvalue())
+
+
+def test_a_waiter_killed_in_the_queue_is_said_after_the_repl(repl, tmp_path):
+    """kill -9 of a child queued for the terminal: it leaves `waiters`, and the root
+    says so once the live REPL is done (not under its prompt), where nothing said it
+    before (its ActorExited only once the root's code awaited that child)."""
+    from _pty import lock_requests
+
+    trace = tmp_path / "t.jsonl"
+    r = repl("queue_three.py", DEVX_TELEMETRY_FILE=str(trace))
+    _, queue = three_stopped(r)
+    victim = f"root/{queue[0]}"
+
+    def victims_pid() -> int | None:  # from its lock request's record, as it waits
+        pids = {a["devx.actor.path"]: a["process.pid"] for a in lock_requests(trace)}
+        return int(pids[victim]) if victim in pids else None
+
+    pid = wait_until(victims_pid, scaled(20), "the victim's lock request on record")
+    line = f"[devx] {victim} (pid {pid}) went away while it waited for the terminal (pause)"
+    os.kill(pid, signal.SIGKILL)
+    wait_until(
+        lambda: waiters_listed(r.cmd("waiters")) == [queue[1]], scaled(20), "the victim gone"
+    )
+    assert line not in r.log.getvalue()  # held back while this REPL is live
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    r.child.sendline("c")
+    r.saw(line)
+    r.expect(banner("CRASH", "root", "root"))  # the root awaits the dead child's result
+    r.prompt()
+    r.child.sendline("q")
+    r.finish()
 
 
 def test_ps_without_any_tree_says_so(tmp_path):

@@ -442,30 +442,46 @@ async def _serve(
     from ..runtime.context import item_now
 
     deliver = item_now.get()
-    async with lock.hold(
-        req, queued=queued, here=False, deliver=deliver, releasing=releasing
-    ) as hold:
-        assert hold.grant is not None
-        try:
-            if not hold.delivered:
-                yield encode(hold.grant)
-            elif deliver is not None:  # a grant the socket took in part: the rest now
-                await deliver.chan.flush()
-            await hold.released.wait()
-        finally:
-            if not hold.released.is_set():  # no release came: the holder is gone
-                chan = deliver.chan if deliver is not None else None
-                if chan is not None and chan.closed:  # (not the root's own teardown)
-                    _say_gone(req.requester)
-                lock.release(LockRelease(hold_id=hold.hold_id, how="holder_lost"))
+    chan = deliver.chan if deliver is not None else None
+    granted = False
+    try:
+        async with lock.hold(
+            req, queued=queued, here=False, deliver=deliver, releasing=releasing
+        ) as hold:
+            granted = True
+            assert hold.grant is not None
+            try:
+                if not hold.delivered:
+                    yield encode(hold.grant)
+                elif deliver is not None:  # a grant the socket took in part: the rest now
+                    await deliver.chan.flush()
+                await hold.released.wait()
+            finally:
+                if not hold.released.is_set():  # no release came: the holder is gone
+                    if chan is not None and chan.closed:  # (not the root's own teardown)
+                        _say_gone(req.requester)
+                    lock.release(LockRelease(hold_id=hold.hold_id, how="holder_lost"))
+    finally:
+        if not granted and chan is not None and chan.closed:  # it went away queued
+            _say_gone(req.requester, waiting=True)
 
 
-def _say_gone(who: Requester) -> None:
+def _say_gone(who: Requester, *, waiting: bool = False) -> None:
     """A child went away holding the terminal (killed at its prompt): said before the
     next banner, which came up under the dead prompt with no word of why (its
     ActorExited goes to the code waiting on it, which a queued REPL may keep waiting).
     Not when the root itself is ending the call (an outside cancel, a SIGTERM): the
-    holder is there yet, and its end is said where it comes."""
+    holder is there yet, and its end is said where it comes. ``waiting``: it went
+    away queued, while another REPL is live: said once that REPL is done (through
+    the console gate), as it only left `waiters` before."""
+    if waiting:
+        from ..runtime import console
+
+        console.write(
+            f"[devx] {who.path} (pid {who.pid}) went away while it waited for the "
+            f"terminal ({who.reason})\n"
+        )
+        return
     from . import terminal
 
     terminal.write(
