@@ -204,16 +204,25 @@ def test_per_actor_debug_mode(repl):
     assert r.finish() != 0
 
 
-def test_breakpoint_in_a_plain_actor_of_a_debug_tree_is_skipped_with_a_line(repl):
+@pytest.mark.parametrize(
+    "mode, where, got",
+    [
+        ("breakpoint", "per_actor_debug_mode.py:23 in stop_here()", "3"),
+        ("import", "_import_breakpoint.py:5 in <module>()", "42"),  # at its boot
+    ],
+)
+def test_breakpoint_in_a_plain_actor_of_a_debug_tree_is_skipped_with_a_line(repl, mode, where, got):
     """A `breakpoint()` in an actor started with debug_mode=False, in a debug tree, was
     a bare pdb outside the tree's TTY lock: a second REPL on the terminal beside the
-    tree's, which the tree's grace timers know nothing of. Skipped now, saying why."""
-    r = repl("per_actor_debug_mode.py", "breakpoint")
+    tree's, which the tree's grace timers know nothing of (at the top of a module it
+    imports at boot, DEVX_BOOT_TIMEOUT killed it under the prompt). Skipped now, saying
+    why."""
+    r = repl("per_actor_debug_mode.py", mode, DEVX_BOOT_TIMEOUT="2")
     r.expect_exact(
-        "[devx] breakpoint() at per_actor_debug_mode.py:23 in stop_here() skipped: "
+        f"[devx] breakpoint() at {where} skipped: "
         "actor 'root/plain' runs with debug_mode=False, so no REPL opens there"
     )
-    r.expect_exact("plain returned 3")
+    r.expect_exact(f"plain returned {got}")
     assert r.finish() == 0
     assert "(Pdb" not in r.log.getvalue()
 

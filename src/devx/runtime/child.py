@@ -89,8 +89,9 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     # channel is served: a `breakpoint()` at a module's top level is then the tree's
     # REPL (its lock, its banner; skipped without a terminal) and its parent's boot
     # watch holds its clock while that REPL is live; before, it was a plain pdb outside
-    # the lock that DEVX_BOOT_TIMEOUT SIGKILLed under the user's prompt
-    late = spec.config.debug_mode
+    # the lock that DEVX_BOOT_TIMEOUT SIGKILLed under the user's prompt. So does any
+    # actor of a debug tree: one with debug_mode=False skips the call with a line
+    late = spec.config.debug_mode or spec.config.debug_tree
     if not late and not await _load(actor, spec, chan):
         await chan.aclose()
         return 1
