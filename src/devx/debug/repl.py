@@ -402,7 +402,7 @@ def _build_pdbrepl_class() -> type:
             if not closed:  # (the ctrl-c escape said it: the tree ends)
                 # this hold is still the terminal's: no other REPL's prompt is on screen
                 # (one write: the line must not be split by another process's output)
-                line = f"[devx] {_cancel_why(actor, scope)}: the REPL ends, the code unwinds\n"
+                line = _cancel_why(actor, scope)
                 with contextlib.suppress(OSError, ValueError):
                     self.stdout.write(line)
                     self.stdout.flush()
@@ -481,20 +481,23 @@ def _build_pdbrepl_class() -> type:
 
 
 def _cancel_why(actor: Any, scope: Any) -> str:
-    """What cancelled the step of a REPL (the actor, or the call its task serves), as
-    the line that says why that REPL ends: which actor, by whom."""
+    """The line (or two: each fits 100 columns) that says why a REPL whose step met a
+    cancel ends: the actor, or the call its task serves, cancelled by whom."""
     from ..runtime.actor import call_cancellers
 
     where = actor.path if actor is not None else "this process"
     if actor is not None and actor.cancel_called.is_set():
         by = actor.cancel_requested_by
-        said = actor.cancel_reason or "cancelled"
-        if by is not None and str(by) not in said:
-            said = f"{said} ({by})"
-        return f"{where}: {said}, while its REPL's step ran"
-    by = call_cancellers.get(scope) if scope is not None else None
-    who = f" by its caller {by}" if by is not None else ""
-    return f"{where}: the call this REPL's task serves was cancelled{who}"
+        why = actor.cancel_reason or "cancelled"
+        if by is not None and str(by) not in why:
+            why = f"{why} ({by})"
+    else:
+        by = call_cancellers.get(scope) if scope is not None else None
+        why = "the call this REPL serves was cancelled" + (f" by {by}" if by is not None else "")
+    line = f"[devx] {where}: {why}: the REPL ends"
+    if len(line) > 100:
+        line = f"[devx] {where}: the REPL ends:\n       {why}"
+    return line + "\n"
 
 
 def live_lock_state(hold_id: int = 0) -> Any:
