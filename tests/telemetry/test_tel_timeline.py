@@ -391,10 +391,42 @@ def test_holder_killed_while_holding(tmp_path: Path) -> None:
         "ended: holder lost" in doomed.notes and "holder died (killed by SIGKILL)" in doomed.notes
     )
     assert "REPL at" not in doomed.notes  # it never exported its REPL span
+    assert "at holder_killed.py:" in doomed.notes and "in pause_here()" in doomed.notes
     assert "ended: continue" in second.notes and "holder died" not in second.notes
     assert "REPL at holder_killed.py:" in second.notes and "in pause_here()" in second.notes
     doomed = [line for line in sections(proc.stdout)["actors"] if "root/doomed" in line]
     assert len(doomed) == 1 and "killed by SIGKILL" in doomed[0]
+
+
+def test_a_hold_whose_repl_is_open_shows_where_it_stopped(tmp_path: Path) -> None:
+    """The timeline taken while a REPL is open (needs a PTY): the hold has no end and
+    no REPL span yet; it shows where the holder stopped (from the root's grant) and
+    says it may still be held (it said only "no release on record")."""
+    from _pty import Repl, banner
+
+    out = tmp_path / "live.otlp.jsonl"
+    r = Repl("child_pause_sleep.py", DEVX_TELEMETRY_FILE=str(out))
+    try:
+        r.expect(banner("PAUSE", "pauser", "root/pauser"))
+        r.prompt()
+
+        def granted() -> bool:
+            return out.exists() and bool(grants(out))
+
+        from conftest import wait_until
+
+        wait_until(granted, scaled(10), "the grant on record")
+        proc = timeline(str(out), "--width", "0")
+        r.child.sendline("c")
+        r.expect_exact("root got: child finished")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    assert proc.returncode == 0, proc.stderr
+    (hold,) = holds_of(proc.stdout)
+    assert (hold.path, hold.end) == ("root/pauser", None), proc.stdout
+    assert "no release on record (still held, or its end was lost)" in hold.notes, hold
+    assert "at child_pause_sleep.py:9 in pause_and_report()" in hold.notes, hold
 
 
 def test_a_tree_that_still_runs_shows_every_actor_with_its_pid(tmp_path: Path) -> None:

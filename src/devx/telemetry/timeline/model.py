@@ -156,6 +156,9 @@ class Hold:
     # open): its post-mortem is a REPL of its own, a crash's, in the same hold
     crashed: bool = False
     crash_repl: Record | None = None
+    # where the holder stopped, from the root's grant (``file.py:12 in fn()``): all
+    # a hold shows of its place while its REPL is open, or when its holder died
+    where: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -256,6 +259,7 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
                     request_id=str(a.get(schema.REQUEST_ID) or ""),
                     wait_s=_float(a.get(schema.WAIT_S)),
                     queued=int_or_none(a.get(schema.QUEUED)),
+                    where=str(a.get(schema.HOLDER_WHERE) or ""),
                 )
         elif h is not None and h.how is None:  # (no grant on record: the root writes both)
             h.end_ns = p.time_ns
@@ -310,7 +314,7 @@ def holds(trace: Trace, pts: list[Point]) -> list[Hold]:
     exits = [p for p in pts if p.name == schema.ACTOR_EXIT]
     for h in out:
         if h.how is None and h.source == "grant":
-            h.notes.append("no release on record")
+            h.notes.append("no release on record (still held, or its end was lost)")
         if h.how not in (None, "holder_lost"):
             continue
         for p in exits:

@@ -185,6 +185,8 @@ def _hold_lines(hs: list[Hold], unjoined: int, st: _Style) -> list[str]:
             notes.append(hold_repl_text(h))
         elif h.held_span is not None:
             notes.append("no REPL")
+        elif h.where:  # its REPL is still open, or its holder died: where it stopped
+            notes.append(f"at {h.where}")
         if h.reentries:
             notes.append(f"re-entered {_times(h.reentries)}")
         if crashed := crash_text(h):
