@@ -63,8 +63,12 @@ def test_greenback_pause_on_a_child_task(repl):
         "child_sync_pause.py(10)crunch()"
     )
     assert r.cmd("p total").strip().endswith("6")
-    # `n` is a local here: pdbp prints it (as the README says); `!!n` is the command
-    assert r.cmd("n").strip().splitlines()[-1] == "4"
+    # `n` is a local here: pdbp prints it (as the README says), and devx says so once
+    # with the way out (a `c` that printed a portal read as a hang); `!!n` is the command
+    out = r.cmd("n")
+    assert out.strip().splitlines()[-1] == "4"
+    assert "[devx] `n` is a name in this frame: that shows its value; `next` (or `!!n`)" in out
+    assert "[devx]" not in r.cmd("n")  # once per name
     assert "-> return total + 1" in r.cmd("!!n")
     where = r.cmd("w")
     assert "worker()" in where

@@ -54,6 +54,24 @@ def _pdbrepl_class() -> type:
         return _build_pdbrepl_class()
 
 
+# one-letter commands people type, and their long names (see PdbREPL.parseline)
+_SHADOWED = {
+    "c": "continue",
+    "n": "next",
+    "s": "step",
+    "r": "return",
+    "q": "quit",
+    "u": "up",
+    "d": "down",
+    "w": "where",
+    "l": "list",
+    "a": "args",
+    "b": "break",
+    "j": "jump",
+    "h": "help",
+}
+
+
 @cache
 def _build_pdbrepl_class() -> type:
     import pdbp  # lazy: ~40 ms, paid only when a REPL opens
@@ -99,6 +117,7 @@ def _build_pdbrepl_class() -> type:
             self.stepping_since: float | None = None
             self.breaks = door.breaks  # breakpoints are per process, not per REPL
             self._unsaid = ""  # pdb's words about a stop, kept until its turn comes
+            self._shadow_said: set[str] = set()  # see parseline
             self._prompting = False  # see _stop_now
             self.switching = False  # `switch` waits for the terminal back (see sigint)
             # bdb's state is set up (reset(): by set_trace or a post-mortem); until
@@ -459,6 +478,21 @@ def _build_pdbrepl_class() -> type:
         def precmd(self, line: str) -> Any:
             self.reading = False  # a line came: the command runs
             return super().precmd(line)
+
+        def parseline(self, line: str) -> Any:
+            cmd, arg, newline = super().parseline(line)
+            word = line.strip()
+            long = _SHADOWED.get(word)
+            if long is not None and newline.startswith("!") and word not in self._shadow_said:
+                # pdbp's rule: a command that is also a name of the frame prints that
+                # name's value. A `c` that printed a portal and left the REPL where it
+                # was read as a hang: say it once per name, with the way out
+                self._shadow_said.add(word)
+                self.message(
+                    f"[devx] `{word}` is a name in this frame: that shows its value; "
+                    f"`{long}` (or `!!{word}`) runs the command"
+                )
+            return cmd, arg, newline
 
         def postcmd(self, stop: Any, line: str) -> Any:
             stop = super().postcmd(stop, line)
