@@ -483,7 +483,9 @@ def _build_pdbrepl_class() -> type:
             cmd, arg, newline = super().parseline(line)
             word = line.strip()
             long = _SHADOWED.get(word)
-            if long is not None and newline.startswith("!") and word not in self._shadow_said:
+            said = word in self._shadow_said
+            # (not while a line is read: tab completion parses the line typed so far)
+            if long is not None and newline.startswith("!") and not said and not self.reading:
                 # pdbp's rule: a command that is also a name of the frame prints that
                 # name's value. A `c` that printed a portal and left the REPL where it
                 # was read as a hang: say it once per name, with the way out
