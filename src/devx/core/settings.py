@@ -256,7 +256,7 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         seconds,
         "runtime",
         "Seconds a booting actor may go without progress (no CPU time used, no step "
-        "towards ready) before its start fails.",
+        "towards ready) before its start fails; not counted while a REPL of the tree is live.",
     ),
     Setting(
         "cancel_grace",
