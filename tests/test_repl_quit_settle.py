@@ -90,7 +90,7 @@ def test_quit_in_a_middle_actors_crash_repl_is_the_last_repl(repl, leave_leaf, q
     if quit_with == "q":
         _shielded_ctrl_c(r)  # a ctrl-c in the middle's REPL changes nothing
     _quit(r, quit_with)
-    report = f"quit from the REPL in actor 'root/middle'; the tree's other error: {LEAF_ERROR}"
+    report = f"quit from the REPL in actor 'root/middle'; the tree's error: {LEAF_ERROR}"
     _ends_quietly(r, report)
     assert len(_banners(r.log.getvalue())) == 2, "no REPL in the root after the quit"
 
@@ -101,7 +101,7 @@ def test_quit_in_the_crashing_leafs_repl_reports_its_own_crash(repl):
     r.prompt()
     assert r.cmd("p 6 * 7").strip().endswith("42")
     r.child.sendline("q")
-    report = f"quit from the REPL in actor 'root/middle/leaf'; the tree's other error: {LEAF_ERROR}"
+    report = f"quit from the REPL in actor 'root/middle/leaf'; the tree's error: {LEAF_ERROR}"
     _ends_quietly(r, report)
     assert len(_banners(r.log.getvalue())) == 1
 
@@ -142,7 +142,7 @@ def test_a_crash_queued_behind_the_quit_is_reported_not_opened(repl, tmp_path, b
     r.child.sendline("q")
     _ends_quietly(
         r,
-        "quit from the REPL in actor 'root/middle/leaf'; the tree's other error: RuntimeError "
+        "quit from the REPL in actor 'root/middle/leaf'; the tree's error: RuntimeError "
         "in actor 'root/middle/crasher': crasher went down while the leaf was paused",
     )
     assert len(_banners(r.log.getvalue())) == 1, "the queued crash opened no REPL"
@@ -188,7 +188,7 @@ def test_a_pause_loop_keeps_its_user_while_the_tree_is_torn_down(repl, tmp_path,
     r.child.sendline("q")
     _ends_quietly(
         r,
-        "quit from the REPL in actor 'root/looper'; the tree's other error: RuntimeError in "
+        "quit from the REPL in actor 'root/looper'; the tree's error: RuntimeError in "
         "actor 'root/failer': failer went down while the looper was paused",
     )
     assert ">>> devx CRASH" not in r.log.getvalue()

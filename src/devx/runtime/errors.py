@@ -300,7 +300,7 @@ def is_user_quit(exc: BaseException) -> bool:
 
 def has_user_quit(exc: BaseException) -> bool:
     """A user's quit is among ``exc``'s leaves: the tree ends quietly (no crash REPL
-    anywhere), reporting the other leaves as the tree's other errors."""
+    anywhere), reporting the other leaves as the tree's errors."""
     return any(_is_quit_leaf(e) for e in _leaves(exc))
 
 
@@ -360,10 +360,11 @@ def quit_report(exc: BaseException, root_path: str) -> str:
     errors = errors_before(exc, root_path)
     if not errors:
         return head
-    # "other", not "before the quit": an error may come after it (code that ran on
-    # once the quit ended its task), and the root cannot tell the order
+    # not "before the quit": an error may come after it (code that ran on once the
+    # quit ended its task), and the root cannot tell the order; nor "other": the one
+    # a crash REPL was opened for is among them
     label = "error" if len(errors) == 1 else f"{len(errors)} errors"
-    return f"{head}; the tree's other {label}: " + "; ".join(errors)
+    return f"{head}; the tree's {label}: " + "; ".join(errors)
 
 
 _BDB_QUIT = "bdb.BdbQuit"
