@@ -459,6 +459,44 @@ def test_uds_transport():
     run(main)
 
 
+def test_a_uds_root_removes_the_sockets_killed_actors_left(monkeypatch):
+    """A killed actor cannot remove its Unix socket; the next uds root removes those
+    whose process is gone, and nothing else (trial5: 27 had piled up)."""
+    import socket
+    import tempfile
+
+    from devx.runtime.ipc import socket_dir
+
+    base = tempfile.TemporaryDirectory(prefix="u")  # short: a socket path has ~100 bytes
+    monkeypatch.setenv("XDG_RUNTIME_DIR", base.name)
+    d = socket_dir(base.name)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid: no process has it now
+
+    def bound(name: str) -> str:
+        path = os.path.join(d, name)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind(path)  # closed without unlinking: what a SIGKILL leaves
+        return path
+
+    stale = bound(f"actor-{gone.pid}-0badcafe.sock")
+    live = bound(f"actor-{os.getpid()}-0badcafe.sock")  # a live process's: kept
+    other = os.path.join(d, f"actor-{gone.pid}-0badf00d.sock")
+    Path(other).write_text("not a socket")  # not a socket: kept
+
+    async def main():
+        async with devx.open_nursery(transport="uds") as an:
+            portal = await an.start_actor("u", enable_modules=["fns"])
+            assert await portal.run(fns.add, a=1, b=1) == 2
+
+    try:
+        run(main)
+        assert not os.path.exists(stale)
+        assert os.path.exists(live) and os.path.exists(other)
+    finally:
+        base.cleanup()
+
+
 def test_sigint_at_root_tears_down_the_tree(proc_tree):
     before = devx_actor_pids()
     tree = proc_tree(SCRIPTS / "sigint_tree.py")

@@ -1230,6 +1230,41 @@ def _ip_literal(host: str) -> str | bytes:
     return host
 
 
+def prune_dead_sockets(directory: str) -> int:
+    """Remove the Unix sockets of actors that were killed (a clean exit removes its
+    own): in ``directory`` (the caller's private one), a socket of the caller's named
+    ``actor-<pid>-<hex>.sock`` whose pid no process has. A reused pid keeps its
+    file (nothing is lost but a file). Returns how many went."""
+    removed = 0
+    me = os.geteuid()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if not (name.startswith("actor-") and name.endswith(".sock")):
+            continue
+        pid_text = name[len("actor-") :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # alive (or another user's pid, which is alive too)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, ValueError):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+            if stat.S_ISSOCK(st.st_mode) and st.st_uid == me:
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 async def open_listener(
     transport: str = "tcp",
     *,
@@ -1257,8 +1292,9 @@ async def open_listener(
                 d = sock_dir
             except (UnsafeDirectory, OSError):
                 d = None
-        if d is None:
+        if d is None:  # a root's (its children go beside it)
             d = socket_dir(uds_dir or os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
+            prune_dead_sockets(d)
         path = os.path.join(d, f"actor-{os.getpid()}-{os.urandom(4).hex()}.sock")
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
         await sock.bind(path)
