@@ -298,3 +298,18 @@ def test_two_pause_loops_hand_the_terminal_back_and_forth(repl):
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
     assert_fits(r.log.getvalue())
+
+
+def test_a_child_closing_its_channel_right_after_c_left_the_terminal(repl):
+    """`c`, then the child's code closes its channel to the root before its loop's
+    next pass (when the release would go out): the release goes first, so the root
+    does not say the child went away holding the terminal it had left."""
+    r = repl(str(SCRIPTS / "close_parent_after_c.py"))
+    r.expect(banner("PAUSE", "closer", "root/closer"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("closer: channel closed")
+    r.expect_exact("root: the closer went away")
+    r.expect_exact("root: done")
+    assert r.finish() == 0
+    assert "went away holding the terminal" not in r.log.getvalue()

@@ -741,6 +741,18 @@ def _release_left(actor: Actor) -> None:
             _leaving.pop(0)
 
 
+def release_left_on(chan: Any) -> None:
+    """The channel ``chan`` is being closed by this actor's own code: the holds left
+    on the loop's thread (`c`) whose release would go over it at the loop's next pass
+    are released now, before it closes. Otherwise the root saw the channel end with
+    the hold still on (the code after `c` closing its channel to the root with no
+    checkpoint in between, as the peer project's subactor_bp_in_ctx.py example does)
+    and said the child went away holding the terminal, which it had left."""
+    for session in list(_leaving):
+        if session._portal is not None and session._portal.channel is chan:
+            session._left()
+
+
 async def _next(stream: Any) -> Any:
     """The stream's next item; its end is the root ending the request."""
     async for item in stream:

@@ -30,6 +30,7 @@ import os
 import socket
 import stat
 import struct
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable
@@ -1009,6 +1010,8 @@ class Channel:
         return msg
 
     async def aclose(self) -> None:
+        if not self.closed and (session := sys.modules.get("devx.debug.session")):
+            session.release_left_on(self)  # a REPL left with `c` frees the terminal first
         self.closed = True
         self._big = self._partial = None  # a large frame's buffer goes with the channel
         if self.held_to_exit and self._sock is not None and self._sock.fileno() >= 0:
