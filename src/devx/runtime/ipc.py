@@ -1236,8 +1236,8 @@ def _ip_literal(host: str) -> str | bytes:
 def prune_dead_sockets(directory: str) -> int:
     """Remove the Unix sockets of actors that were killed (a clean exit removes its
     own): in ``directory`` (the caller's private one), a socket of the caller's named
-    ``actor-<pid>-<hex>.sock`` whose pid no process has. A reused pid keeps its
-    file (nothing is lost but a file). Returns how many went."""
+    ``actor-<pid>-<hex>.sock`` whose pid no process has and on which nothing listens.
+    A reused pid keeps its file (nothing is lost but a file). Returns how many went."""
     removed = 0
     me = os.geteuid()
     try:
@@ -1260,12 +1260,27 @@ def prune_dead_sockets(directory: str) -> int:
         path = os.path.join(directory, name)
         try:
             st = os.lstat(path)
-            if stat.S_ISSOCK(st.st_mode) and st.st_uid == me:
+            if stat.S_ISSOCK(st.st_mode) and st.st_uid == me and not _listened_on(path):
                 os.unlink(path)
                 removed += 1
         except OSError:
             pass
     return removed
+
+
+def _listened_on(path: str) -> bool:
+    """Whether something listens on the Unix socket ``path`` (a pid that looks dead may
+    be one of another pid namespace, a container sharing the directory): only a
+    refused connection says nobody does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            return False
+        except OSError:
+            return True
+    return True
 
 
 async def open_listener(
