@@ -73,10 +73,7 @@ def watch(session: Session) -> None:
     if not isinstance(task, trio.lowlevel.Task):
         return  # a thread's (see watch_thread) or an asyncio task's (watch_asyncio)
     _watched[task] = session
-    if _watch.get() is None:
-        watcher = _OwnerWatch()
-        trio.lowlevel.add_instrument(watcher)
-        _watch.set(watcher)
+    _install(_watch, _OwnerWatch)
 
 
 def unwatch(session: Session) -> None:
@@ -91,6 +88,14 @@ def unwatch(session: Session) -> None:
         _uninstall(_watch)
     if not _hosts:
         _uninstall(_host_watch)
+
+
+def _install(var: trio.lowlevel.RunVar[Any], kind: type[trio.abc.Instrument]) -> None:
+    """Install a ``kind`` instrument for this run unless ``var`` holds one already."""
+    if var.get() is None:
+        watcher = kind()
+        trio.lowlevel.add_instrument(watcher)
+        var.set(watcher)
 
 
 def _uninstall(var: trio.lowlevel.RunVar[Any]) -> None:
@@ -123,10 +128,7 @@ def watch_host(session: Session, host: trio.lowlevel.Task) -> None:
     """``session`` is a ``trio.to_thread`` worker's, taken for it by ``host`` (the task
     waiting for the job). On the actor's loop thread."""
     _hosts[host] = session
-    if _host_watch.get() is None:
-        watcher = _HostWatch()
-        trio.lowlevel.add_instrument(watcher)
-        _host_watch.set(watcher)
+    _install(_host_watch, _HostWatch)
 
 
 def _job_ended(session: Session) -> bool:
