@@ -145,6 +145,27 @@ def _spawn_state() -> tuple[object, ...]:
     return (cwd, os.getpgrp(), os.getsid(0), tuple(stdio), tuple(kernel))
 
 
+async def start_with_socket(
+    kind: int, boot: str, *args: str
+) -> tuple[trio.Process, socket.socket, dict[str, str]]:
+    """Start ``python -c boot *args FD`` with this process's environment, ``FD`` its
+    end of a new Unix socketpair of ``kind``: the process, our end, the environment it
+    got (what a spare or a zygote is compared against later)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, kind)
+    env = dict(os.environ)
+    fd = theirs.fileno()
+    try:
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-c", boot, *args, str(fd)], pass_fds=(fd,), env=env
+        )
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return proc, mine, env
+
+
 class Spare:
     """A subprocess tree's first actor process, started by ``open_nursery`` before the
     root opens (as a forkserver tree's zygote is): ``python -c SPARE_BOOT --spare-fd
@@ -169,21 +190,7 @@ class Spare:
 
     @classmethod
     async def start(cls) -> Spare:
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = dict(os.environ)
-        fd = theirs.fileno()
-        try:
-            proc = await trio.lowlevel.open_process(
-                [sys.executable, "-c", SPARE_BOOT, "--spare-fd", str(fd)],
-                pass_fds=(fd,),
-                env=env,
-            )
-        except BaseException:
-            mine.close()
-            raise
-        finally:
-            theirs.close()
-        return cls(proc, mine, env)
+        return cls(*await start_with_socket(socket.SOCK_STREAM, SPARE_BOOT, "--spare-fd"))
 
     def fits(self, env: dict[str, str]) -> bool:
         """Whether a child spawned now with ``env`` would be the spare."""

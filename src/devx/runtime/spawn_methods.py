@@ -14,7 +14,7 @@ from contextvars import ContextVar
 import trio
 
 from ..core import settings
-from .spawn import Spare, Spawner, SubprocessSpawner
+from .spawn import Spare, Spawner, SubprocessSpawner, start_with_socket
 
 METHODS = ("subprocess", "forkserver")
 METHOD_ENV = "DEVX_SPAWN_METHOD"
@@ -73,20 +73,7 @@ class StartedZygote:
 async def start_zygote() -> StartedZygote:
     """Start a zygote process (``python -c ZYGOTE_BOOT FD``) with this process's
     environment; it imports while we go on."""
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    env = dict(os.environ)
-    try:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-c", ZYGOTE_BOOT, str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            env=env,
-        )
-    except BaseException:
-        mine.close()
-        raise
-    finally:
-        theirs.close()
-    return StartedZygote(proc, mine, env)
+    return StartedZygote(*await start_with_socket(socket.SOCK_SEQPACKET, ZYGOTE_BOOT))
 
 
 # open_nursery's root: its zygote, started before the root opens (see start_early)
