@@ -38,7 +38,7 @@ async def main() -> None:
 
             async def call() -> None:
                 with scope:
-                    print("root: got", await portal.run(work), flush=True)
+                    print(f"root: got {await portal.run(work)}", flush=True)
                 print(f"root: the call was cancelled: {scope.cancelled_caught}", flush=True)
 
             n.start_soon(call)
@@ -54,7 +54,9 @@ async def main() -> None:
                 await portal.cancel_actor()
                 return
             scope.cancel()
-        print("root: after:", await portal.run(after), flush=True)
+        # one write: a TTY gets each of print's arguments as a write of its own, and the
+        # child's "REPL ends" line may come between them
+        print(f"root: after: {await portal.run(after)}", flush=True)
 
 
 if __name__ == "__main__":
