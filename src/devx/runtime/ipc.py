@@ -32,6 +32,7 @@ import stat
 import struct
 import sys
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -1312,7 +1313,11 @@ async def open_listener(
                 d = None
         if d is None:  # a root's (its children go beside it)
             d = socket_dir(uds_dir or os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
-            prune_dead_sockets(d)
+            # off the loop: a listdir, and a connect bounded at 0.2 s per dead pid's
+            # socket; nothing waits for it (a file left for the next root is harmless)
+            threading.Thread(
+                target=prune_dead_sockets, args=(d,), name="devx-prune-sockets", daemon=True
+            ).start()
         path = os.path.join(d, f"actor-{os.getpid()}-{os.urandom(4).hex()}.sock")
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
         await sock.bind(path)
