@@ -167,6 +167,21 @@ def test_plugin_is_idle_without_a_timeout_and_can_be_turned_off(tmp_path: Path) 
     assert "--devx-hang-timeout" in res.stderr
 
 
+_PAUSING_TEST = (
+    "import trio, devx\n"
+    "async def work():\n"
+    "    x = 41\n"
+    "    await devx.pause()\n"
+    "    await trio.sleep_forever()\n"
+    "def test_pauses_then_hangs():\n"
+    "    async def main():\n"
+    "        async with devx.open_nursery(debug_mode=True) as an:\n"
+    "            p = await an.run_in_actor(work, name='worker')\n"
+    "            await p.result()\n"
+    "    trio.run(main)\n"
+)
+
+
 def test_a_repl_is_the_users_time_not_the_tests(tmp_path: Path) -> None:
     """`pytest -s` with a hang timeout and a child that pauses: while its REPL is on
     the terminal the hang clock does not run (the child was dumped, then SIGKILLed
@@ -176,19 +191,7 @@ def test_a_repl_is_the_users_time_not_the_tests(tmp_path: Path) -> None:
     from _pty import Repl, banner
 
     test = tmp_path / "test_pauses.py"
-    test.write_text(
-        "import trio, devx\n"
-        "async def work():\n"
-        "    x = 41\n"
-        "    await devx.pause()\n"
-        "    await trio.sleep_forever()\n"
-        "def test_pauses_then_hangs():\n"
-        "    async def main():\n"
-        "        async with devx.open_nursery(debug_mode=True) as an:\n"
-        "            p = await an.run_in_actor(work, name='worker')\n"
-        "            await p.result()\n"
-        "    trio.run(main)\n"
-    )
+    test.write_text(_PAUSING_TEST)
     # (long enough for the tree to boot and pause on a busy machine: the clock runs
     # until the REPL holds the terminal)
     timeout, grace = round(scaled(5)), 1
@@ -221,21 +224,6 @@ def test_a_repl_is_the_users_time_not_the_tests(tmp_path: Path) -> None:
         assert "1 failed" in text, text
     finally:
         r.close()
-
-
-_PAUSING_TEST = (
-    "import trio, devx\n"
-    "async def work():\n"
-    "    x = 41\n"
-    "    await devx.pause()\n"
-    "    await trio.sleep_forever()\n"
-    "def test_pauses_then_hangs():\n"
-    "    async def main():\n"
-    "        async with devx.open_nursery(debug_mode=True) as an:\n"
-    "            p = await an.run_in_actor(work, name='worker')\n"
-    "            await p.result()\n"
-    "    trio.run(main)\n"
-)
 
 
 def _pytest_attach_mode(
