@@ -144,3 +144,28 @@ def coroutine_by_def(b: int):
 coroutine_by_partial = functools.partial(add_awaiting, 1)
 awaitable_by_partial = functools.partial(_later)
 agen_by_partial = functools.partial(agen_sets_state)
+
+
+async def swappable() -> tuple[str, str]:
+    """What ``swap`` rebinds in this module, or whose code it swaps (no await: run
+    inline at first)."""
+    return "first", trio.lowlevel.current_task().name
+
+
+async def _recoded() -> tuple[str, str]:
+    await trio.lowlevel.checkpoint()
+    return "recoded", trio.lowlevel.current_task().name
+
+
+def _rebound() -> tuple[str, str]:
+    return "rebound", trio.lowlevel.current_task().name
+
+
+def swap(how: str) -> None:
+    """``code``: ``swappable`` gets the code of an ``async def`` that awaits (it can
+    no longer run inline); ``rebind``: it becomes another function (a sync one)."""
+    global swappable
+    if how == "code":
+        swappable.__code__ = _recoded.__code__
+    else:
+        swappable = _rebound  # type: ignore[assignment]

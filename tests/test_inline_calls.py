@@ -107,6 +107,26 @@ def test_a_swapped_code_object_is_looked_at_again():
 
 
 @needs_inline
+def test_a_function_recoded_or_rebound_in_its_module_is_looked_up_again():
+    """The callee keeps what a call's name resolved to and how it runs (inline or in
+    a task): a function whose code was swapped since, or rebound in its module, is
+    what the next call runs, run as its kind asks."""
+
+    async def body(portal):
+        seen = [await portal.run_from_ns("inline_fns", "swappable") for _ in range(2)]
+        await portal.run(fns.swap, how="code")
+        seen.append(await portal.run_from_ns("inline_fns", "swappable"))
+        await portal.run(fns.swap, how="rebind")
+        seen.append(await portal.run_from_ns("inline_fns", "swappable"))
+        return seen
+
+    first, again, recoded, rebound = run_with_child(body)
+    assert first == again == ["first", "inline_fns.swappable"]  # inline, the reader renamed
+    assert recoded == ["recoded", "inline_fns.swappable"]  # a task of its own now
+    assert rebound[0] == "rebound" and rebound[1].endswith(".serve_channel")  # inline, sync
+
+
+@needs_inline
 def test_results_and_where_each_kind_runs():
     """Inline calls run in the channel's reader task (the same task every time),
     under the call's name while they run, as a task of their own would be; sync

@@ -106,6 +106,8 @@ MAX_PREAUTH_PER_UID = MAX_PREAUTH_PENDING // 4
 # what a sync function's result cannot be awaited as (no inspect.isawaitable for it,
 # whose ABC check costs a sync call's callee ~0.7 us, a tenth of its part of a call)
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, bytearray, list, dict, tuple})
+# names kept by Actor.resolve_kind at most (then it starts over)
+_BY_NAME_MAX = 1024
 
 _current: Actor | None = None
 
@@ -250,6 +252,9 @@ class Actor:
         )
         for name in enable_modules:
             self.enabled_modules.add(name)
+        # (ns, func) -> (its module, the function, its code, its inline kind): a call's
+        # name looked up again costs a dict get (see resolve_kind)
+        self._by_name: dict[tuple[str, str], tuple[Any, Any, Any, int]] = {}
         self.listen_addr: Addr | None = None
         # where ensure_listener() listens: this host, this port (0: any)
         self.listen_host = listen_host
@@ -482,6 +487,25 @@ class Actor:
         if not callable(obj):
             raise FunctionNotFound(f"{ns}.{func} is not callable (in actor {self.path!r})")
         return obj  # type: ignore[no-any-return]
+
+    def resolve_kind(self, ns: str, func: str) -> tuple[Callable[..., Any], int]:
+        """:meth:`resolve` and the function's inline kind, kept per name while its
+        module is enabled and still holds that function with that code (a function
+        rebound or its ``__code__`` swapped is looked up again): two Python calls less
+        on every call's critical path in the callee."""
+        hit = self._by_name.get((ns, func))
+        if hit is not None and ns in self.enabled_modules:
+            mod, fn, code, kind = hit
+            if mod.__dict__.get(func) is fn and getattr(fn, "__code__", None) is code:
+                return fn, kind
+        fn = self.resolve(ns, func)
+        kind = self._inline.kind(fn)
+        mod = self._modules.get(ns)
+        if mod is not None and "." not in func:
+            if len(self._by_name) >= _BY_NAME_MAX:
+                self._by_name.clear()
+            self._by_name[(ns, func)] = (mod, fn, getattr(fn, "__code__", None), kind)
+        return fn, kind
 
     # --- lifetime --------------------------------------------------------------
 
@@ -1026,10 +1050,9 @@ class Actor:
         of its own (:meth:`_invoke`) from here, resolved once. Returns False for a
         name that does not resolve: the general path reports why."""
         try:
-            fn = self.resolve(msg.ns, msg.func)
+            fn, kind = self.resolve_kind(msg.ns, msg.func)
         except Exception:
             return False
-        kind = self._inline.kind(fn)
         if kind == _inline.NOT_INLINE or (kind == _inline.ASYNC and _inline.is_context_fn(fn)):
             self._start_invoke(chan, msg, fn=fn)
             return True
@@ -1108,10 +1131,9 @@ class Actor:
         if msg.context:
             return _PlainCall(self, chan, msg, None, None)
         try:
-            fn = self.resolve(msg.ns, msg.func)
+            fn, kind = self.resolve_kind(msg.ns, msg.func)
         except Exception:
             return None
-        kind = self._inline.kind(fn)
         if kind == _inline.NOT_INLINE or (kind == _inline.ASYNC and _inline.is_context_fn(fn)):
             return _PlainCall(self, chan, msg, None, fn)
         return None

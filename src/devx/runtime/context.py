@@ -478,7 +478,9 @@ class Context:
         if ready():
             await self._wait(ready)
             return
-        poll = replywait.poller()
+        poll = self.chan.reply_poll
+        if poll is False:
+            poll = self.chan.reply_poll = replywait.poller()
         fd = self.chan.fileno() if poll is not None else -1
         if poll is None or fd < 0:
             await self._read_or_wait(ready, reads)

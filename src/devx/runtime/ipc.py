@@ -158,9 +158,12 @@ def encode(msg: Any) -> bytearray:
     return frame
 
 
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
 def _raw_view(value: Any) -> memoryview | None:
     """``value`` as a flat byte view when it should travel as a raw body."""
-    if not isinstance(value, (bytes, bytearray, memoryview)):
+    if not isinstance(value, _BYTES_LIKE):
         return None
     view = memoryview(value)
     if view.nbytes < RAW_MIN or not view.c_contiguous:
@@ -178,16 +181,15 @@ def pack(msg: Any) -> bytearray | RawFrame:
     uncopied."""
     kind = type(msg)
     body: memoryview | None = None
+    # (_raw_view only for a bytes-like value: a Python call less for every other)
     if kind is Start:
         for key, value in msg.kwargs.items():
-            body = _raw_view(value)
-            if body is not None:
+            if isinstance(value, _BYTES_LIKE) and (body := _raw_view(value)) is not None:
                 # every other field as it is (a new one too)
                 msg = msgspec.structs.replace(msg, kwargs={**msg.kwargs, key: _PLACEHOLDER})
                 break
     elif kind in _VALUE_MSGS:
-        body = _raw_view(msg.value)
-        if body is not None:
+        if isinstance(msg.value, _BYTES_LIKE) and (body := _raw_view(msg.value)) is not None:
             msg = msgspec.structs.replace(msg, value=_PLACEHOLDER)
     if body is None:
         return encode(msg)
@@ -316,8 +318,10 @@ class CallTable:
 
     def discard(self, cid: int) -> None:
         box = self.pending.pop(cid, None)
-        if box is not None:
-            box.close()
+        if box is not None:  # (box.close(), inlined: every call ends here)
+            box.closed = True
+            if box._waiter is not None:
+                box._wake()
 
     def close_all(self, reason: BaseException) -> None:
         """The channel is gone: wake every waiting caller with ``reason``."""
@@ -436,6 +440,9 @@ class Channel:
         # closing leaves the socket open until the process ends (close_held): a
         # child's channel to its parent
         self.held_to_exit = False
+        # the reply poller of this channel's trio run (replywait.poller(): a RunVar's
+        # lookup per call otherwise), once a caller asked for it
+        self.reply_poll: Any = False
 
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
@@ -542,7 +549,10 @@ class Channel:
             self.closed = True
             raise ChannelClosed(f"channel to {self.peer} broke: {exc}") from exc
         finally:
-            lock.release()
+            if lock.waiters:
+                lock.release()
+            else:  # (release(), inlined for the usual case: nobody waits)
+                lock.held = False
 
     async def _wait_for_sender(self) -> None:
         """Take the send lock, shielded, waiting while its holder's frame makes
@@ -614,16 +624,16 @@ class Channel:
         another task is sending: use :meth:`send_raw`. A frame the socket took only
         part of is sent: its rest goes out ahead of the next frame, and
         :meth:`flush` waits for it."""
-        if self.closed or self._send_lock.locked() or self._unsent is not None:
+        if self.closed or self._send_lock.held or self._unsent is not None:
             return False
-        bufs = _buffers(frame)
+        bufs = [frame] if type(frame) is bytearray else _buffers(frame)
         try:
             sent = self._write_now(bufs)
         except OSError:
             return False  # broken: send_raw says so
         if not sent:
             return False
-        if sent < sum(map(len, bufs)):
+        if sent < len(frame):
             self._unsent = b"".join(_rest(bufs, sent))
         return True
 
@@ -692,14 +702,22 @@ class Channel:
                 data = await self.stream.receive_some(len(view))
                 view[: len(data)] = data
                 return len(data)
-            if self._wait_first:  # nothing can be there yet: no read to learn that
+            wait = self._wait_first  # nothing can be there yet: no read to learn that
+            if wait:
                 self._wait_first = False
                 self._reads_in_a_row = 0
-                fd = sock.fileno()
-                if fd < 0:
-                    raise trio.ClosedResourceError("the channel's socket was closed")
-                await self._wait_socket(fd)  # (level-triggered: bytes there return)
             while True:
+                if wait:  # (level-triggered: bytes there return)
+                    fd = sock.fileno()
+                    if fd < 0:
+                        raise trio.ClosedResourceError("the channel's socket was closed")
+                    # (the wait here, not in a coroutine of its own: a frame less to
+                    # resume at every wake-up of a reader or a caller reading its reply)
+                    try:
+                        await trio.lowlevel.wait_readable(fd)
+                    except trio.ClosedResourceError:
+                        self._evicted()
+                        raise
                 await trio.lowlevel.checkpoint_if_cancelled()  # before taking any bytes
                 fd = sock.fileno()
                 if fd < 0:
@@ -708,7 +726,7 @@ class Channel:
                     got = os.readv(fd, (view,))
                 except BlockingIOError:
                     self._reads_in_a_row = 0
-                    await self._wait_socket(fd)
+                    wait = True
                     continue
                 # bytes in hand, not yet in the buffer's bounds: no longer at its idle
                 # point (the yield below must not look like a wait on the socket)
@@ -884,16 +902,13 @@ class Channel:
         trio.lowlevel.notify_closing(fd)
         return True
 
-    async def _wait_socket(self, fd: int) -> None:
-        """``wait_readable``; the reader's wait ended by :meth:`evict_reader` raises
-        :class:`_Evicted` (anyone else's, or a real close: ``ClosedResourceError``)."""
-        try:
-            await trio.lowlevel.wait_readable(fd)
-        except trio.ClosedResourceError:
-            if self._evicting and trio.lowlevel.current_task() is self._reader_task:
-                self._evicting = False
-                raise _Evicted from None
-            raise
+    def _evicted(self) -> None:
+        """A wait on the socket ended by ``ClosedResourceError``: the reader's wait
+        ended by :meth:`evict_reader` raises :class:`_Evicted` (anyone else's, or a
+        real close, goes on as ``ClosedResourceError``)."""
+        if self._evicting and trio.lowlevel.current_task() is self._reader_task:
+            self._evicting = False
+            raise _Evicted from None
 
     def deliver_reply(self, msg: Any) -> None:
         """The reader delivers a reply (a ``Return``, an ``Error`` of a call, a
@@ -937,6 +952,36 @@ class Channel:
                 else:  # a call, a cancel, a callee's frame, None (EOF): the reader's
                     self._stash.append(msg)
                     return
+        finally:
+            self.release_baton()
+
+    async def read_reply(self, cid: int, box: Mailbox) -> Any:
+        """:meth:`read_until` for a ``portal.run`` waiting for the reply to call
+        ``cid``: that reply ends the read and is returned (not put in ``box`` to be
+        taken out again: two steps less between its arrival and the caller's next
+        call); None when the read ended otherwise (``box`` closed, or something for
+        the reader came: the reply comes through ``box`` then). As there, every
+        return follows a cancellation check in the same task step (the one before
+        the socket is read)."""
+        try:
+            while not box.closed:
+                try:
+                    msg = await self.recv()
+                except (MsgTypeError, ChannelClosed) as exc:
+                    self._stash.append(exc)
+                    return None
+                kind = type(msg)
+                if kind is Return or (kind is Error and msg.cid != 0):
+                    self.wait_first()  # (as the reader after a reply)
+                    if msg.cid == cid:
+                        return msg
+                    self.calls.deliver(msg)
+                elif kind in _TO_CALLER or (kind in _STREAM_MSGS and not msg.to_callee):
+                    self.calls.deliver(msg)
+                else:  # a call, a cancel, a callee's frame, None (EOF): the reader's
+                    self._stash.append(msg)
+                    return None
+            return None
         finally:
             self.release_baton()
 

@@ -276,13 +276,15 @@ class Portal:
         try:
             if flush:
                 await chan.flush()
-            poll = replywait.poller()
+            poll = chan.reply_poll
+            if poll is False:
+                poll = chan.reply_poll = replywait.poller()
             if poll is None or (fd := chan.fileno()) < 0:
-                msg = await self._wait_reply(chan, recv)
+                msg = await self._wait_reply(chan, cid, recv)
             else:  # polled for a little before the loop sleeps (see replywait)
                 poll.expect(fd)
                 try:
-                    msg = await self._wait_reply(chan, recv)
+                    msg = await self._wait_reply(chan, cid, recv)
                 finally:
                     poll.done(fd)
         except trio.EndOfChannel:  # (as _next says it)
@@ -295,15 +297,19 @@ class Portal:
             raise
         finally:
             calls.discard(cid)
+        if type(msg) is Return:  # (the usual outcome, without a call)
+            return msg.value
         return self._outcome(msg, ns, func)
 
     @staticmethod
-    async def _wait_reply(chan: Channel, recv: Mailbox) -> Any:
+    async def _wait_reply(chan: Channel, cid: int, recv: Mailbox) -> Any:
         """The reply, read off the socket by this task when it can take the channel's
-        read baton (see :meth:`Channel.read_until`), else from the mailbox (the
+        read baton (see :meth:`Channel.read_reply`), else from the mailbox (the
         reader may lend the baton with the reply: given back here)."""
         if not recv._items and chan.take_baton():
-            await chan.read_until(lambda: bool(recv._items) or recv.closed)  # gives it back
+            msg = await chan.read_reply(cid, recv)  # gives the baton back
+            if msg is not None:
+                return msg
             if recv._items or recv.closed:
                 return await recv.take()
             # it read something for the reader (a call from the peer, a stream's item):
