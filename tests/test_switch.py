@@ -158,3 +158,30 @@ def test_a_switcher_that_stepped_is_queued_where_it_stands(repl):
     r.child.sendline("c")
     r.expect_exact("results [1, 3, 5]")
     assert r.finish() == 0
+
+
+def test_an_empty_line_after_coming_back_does_not_switch_again(repl):
+    """pdb runs the last command again on an empty line (`n`, `s` ...). Back from a
+    switch, the switcher's last command is that `switch 1`: an Enter pressed for a
+    fresh prompt (say, after a line of the program landed on the prompt's) gave the
+    terminal away again, to whoever was now first in line. An empty line after
+    `switch` does nothing, as after any command pdb does not repeat."""
+    r = repl("queue_three.py")
+    first, queue = three_stopped(r)
+    r.child.sendline("switch 1")
+    assert r.expect(ANY_BANNER).group("name") == queue[0]
+    r.prompt()
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == first
+    r.expect_exact(f"(back from the switch to root/{queue[0]})")
+    r.prompt()
+    out = r.cmd("")  # an empty line: a fresh prompt, nothing else
+    assert "the terminal goes to" not in out, out
+    assert "switch" not in out, out
+    assert value(r, "k") == first[1]  # still the first's REPL
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    assert r.finish() == 0

@@ -172,6 +172,9 @@ def _build_pdbrepl_class() -> type:
             line: the terminal comes back here when that REPL is done."""
             from .switch import switch
 
+            # not pdb's repeat on an empty line: an Enter back from the switch
+            # would give the terminal away again, to whoever is first in line now
+            self.lastcmd = ""
             return switch(self, arg)
 
         def _is_hidden(self, frame: Any) -> bool:
