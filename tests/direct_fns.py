@@ -38,6 +38,15 @@ async def sleep_forever(marker: str) -> None:
         Path(marker + ".cancelled").touch()
 
 
+async def sleep_forever_with(data: bytes, marker: str) -> None:
+    """:func:`sleep_forever` with a (big) argument: its length is the marker's text."""
+    Path(marker).write_text(str(len(data)))
+    try:
+        await trio.sleep_forever()
+    finally:
+        Path(marker + ".cancelled").touch()
+
+
 def die(code: int) -> None:
     os._exit(code)
 

@@ -98,3 +98,46 @@ def test_a_cancelled_call_behind_a_big_frame_is_cancelled_in_its_callee(tmp_path
             await portal.cancel_actor()
 
     trio.run(main)
+
+
+def test_a_caller_cancelled_halfway_through_its_big_frame_leaves_at_once(tmp_path, monkeypatch):
+    """A call whose 16 MiB argument is half out to a child whose loop is blocked is
+    cancelled by a trio scope: the caller leaves at once (its frame's rest goes out from
+    a task of the root), the child, once its loop runs again, gets the whole call and
+    then its cancel, and the channel serves the next call. Before: the caller waited
+    (shielded) until the child read the frame, for up to the send stall bound (30 s),
+    and so did the teardown of a tree whose block held it."""
+    monkeypatch.setenv("DEVX_SEND_STALL_TIMEOUT", "600")  # (before: waited this long)
+    marker = str(tmp_path / "big")
+    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
+
+    async def main() -> bytes:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["direct_fns"])
+            async with trio.open_nursery() as n:
+                n.start_soon(partial(portal.run, fns.block_until, path=release, marker=blocked))
+                await _file(blocked)
+                scope = trio.CancelScope()
+                left = trio.Event()
+
+                async def big() -> None:
+                    with scope:
+                        await portal.run(fns.sleep_forever_with, data=b"y" * BIG, marker=marker)
+                    left.set()
+
+                n.start_soon(big)
+                await trio.testing.wait_all_tasks_blocked()  # its frame is half out
+                scope.cancel()
+                try:
+                    with trio.fail_after(scaled(10)):  # (before: not while the child is blocked)
+                        await left.wait()
+                finally:
+                    Path(release).touch()
+            with trio.fail_after(scaled(10)):
+                await _file(marker + ".cancelled")  # the call arrived whole, then its cancel
+            echoed: bytes = await portal.run(fns.echo, data=b"z" * BIG)
+            await portal.cancel_actor()
+        return echoed
+
+    assert trio.run(main) == b"z" * BIG
+    assert Path(marker).read_text() == str(BIG)

@@ -57,6 +57,7 @@ from .ipc import (
     pack,
     peer_desc,
     peer_uid,
+    set_rest_writers,
 )
 from .log import RateLimited
 from .msgs import (
@@ -521,6 +522,7 @@ class Actor:
         try:
             async with trio.open_nursery() as service:
                 self._service = service
+                set_rest_writers(service)  # (a cancelled sender's half-sent frame)
                 try:
                     async with AsyncExitStack() as stack:
                         for path in self.config.hooks:
@@ -538,6 +540,7 @@ class Actor:
                     service.cancel_scope.cancel()
         finally:
             self._rpc = self._service = None
+            set_rest_writers(None)
             _set_current(None)
 
     def cancel_soon(self) -> None:

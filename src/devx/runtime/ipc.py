@@ -443,6 +443,9 @@ class Channel:
         # the reply poller of this channel's trio run (replywait.poller(): a RunVar's
         # lookup per call otherwise), once a caller asked for it
         self.reply_poll: Any = False
+        # the rest of a frame whose sender was cancelled, being written by a task
+        # that holds the send lock meanwhile (see _send_rest_or_leave)
+        self._rest_writer: _Rest | None = None
 
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
@@ -492,6 +495,7 @@ class Channel:
         *,
         checkpoint: bool = True,
         shield: bool = False,
+        if_cut: Frame | None = None,
     ) -> None:
         """Send one encoded frame. A frame that goes out at once costs no scheduler
         pass (a whole extra trip through trio's run loop per message): with
@@ -506,7 +510,13 @@ class Channel:
         frame goes out (a reply behind a big frame to a busy peer is never dropped:
         its caller would wait for it for ever), and gives up with
         :class:`ChannelClosed` only when it stalled for the send stall bound, as the
-        sender itself then does (see :meth:`_wait_for_sender`)."""
+        sender itself then does (see :meth:`_wait_for_sender`).
+
+        A sender (not ``shield``) cancelled once part of its frame is out leaves at
+        once: the frame's rest is not dropped (the stream would be garbage for the
+        peer) but written by a task of the actor's service nursery (see
+        :func:`set_rest_writers`), with ``if_cut`` behind it (a call's CancelCall:
+        the callee gets a call its caller gave up), under the same stall bound."""
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
         # take the lock without a scheduler pass when it is free (the common case):
@@ -540,7 +550,17 @@ class Channel:
             # once bytes go out the frame must be completed, or the stream is garbage
             # for the peer: no cancellation mid-frame, but a bound on a peer that
             # stopped reading, after which the channel is given up
-            if await self._send_rest(_rest(bufs, sent)):
+            rest = _Rest(_rest(bufs, sent))
+            if shield or self._fd_of is None:
+                done = await self._send_rest(rest)
+            else:
+                try:
+                    done = await self._send_rest_or_leave(rest, if_cut)
+                except trio.Cancelled:
+                    if self._rest_writer is rest:  # its writer has the lock now
+                        lock = _HANDED_OVER
+                    raise
+            if done:
                 return
             self.closed = True
             await self.stream.aclose()
@@ -578,44 +598,97 @@ class Channel:
                 raise ChannelClosed(msg)
             since = now
 
-    async def _send_rest(self, rest: list[Any]) -> bool:
+    async def _send_rest(self, rest: _Rest) -> bool:
         """Write the rest of a frame (shielded); False when the peer read none of it for
         the send stall bound (``DEVX_SEND_STALL_TIMEOUT``), unless a stall is excused
         (:func:`stall_excused`: a REPL of the tree is live, and its actor's loop,
         reading nothing meanwhile, may be this peer's). The bound counts from the last
         byte that went out, so a big frame to a slow but live reader is never cut."""
         bound = send_stall_timeout()
-        sock = self._fd_of
-        if sock is None:  # not a socket trio wraps: its own send_all, one bound
+        if self._fd_of is None:  # not a socket trio wraps: its own send_all, one bound
             with trio.CancelScope(shield=True, deadline=trio.current_time() + bound):
-                for part in rest:
+                for part in rest.bufs:
                     await self.stream.send_all(part)
                 return True
             return False
         with trio.CancelScope(shield=True):
-            last = trio.current_time()
-            while rest:
-                fd = sock.fileno()
-                if fd < 0:
-                    raise trio.ClosedResourceError("the channel's socket was closed")
-                with trio.move_on_at(last + bound) as stalled:
-                    await trio.lowlevel.wait_writable(fd)
-                if stalled.cancelled_caught:
-                    if not stall_excused():
-                        return False
-                    log.info(
-                        "%s read nothing for %gs while a REPL of the tree is live: "
-                        "waiting on (a REPL is the user's time)",
-                        self.peer,
-                        bound,
-                    )
-                    last = trio.current_time()
-                    continue
-                sent = self._write_now(rest)
-                if sent:
-                    last = self._sent_at = trio.current_time()
-                    rest = _rest(rest, sent)
+            done = await self._write_rest(rest, bound)
+        return done
+
+    async def _write_rest(self, rest: _Rest, bound: float) -> bool:
+        """The loop of :meth:`_send_rest`, in the caller's cancel scope."""
+        sock = self._fd_of
+        while rest.bufs:
+            fd = sock.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the channel's socket was closed")
+            with trio.move_on_at(rest.last + bound) as stalled:
+                await trio.lowlevel.wait_writable(fd)
+            if stalled.cancelled_caught:
+                if not stall_excused():
+                    return False
+                log.info(
+                    "%s read nothing for %gs while a REPL of the tree is live: "
+                    "waiting on (a REPL is the user's time)",
+                    self.peer,
+                    bound,
+                )
+                rest.last = trio.current_time()
+                continue
+            sent = self._write_now(rest.bufs)
+            if sent:
+                rest.last = self._sent_at = trio.current_time()
+                rest.bufs = _rest(rest.bufs, sent)
         return True
+
+    async def _send_rest_or_leave(self, rest: _Rest, if_cut: Frame | None) -> bool:
+        """:meth:`_send_rest` for a sender that may be cancelled: cancelled, it hands
+        the rest (and ``if_cut`` behind it) to a task of :data:`_REST_WRITERS`, which
+        holds the send lock from then on, and leaves; with nowhere to hand it, it
+        writes it itself, shielded."""
+        try:
+            return await self._write_rest(rest, send_stall_timeout())
+        except trio.Cancelled:
+            writers = _REST_WRITERS
+            if writers is not None:
+                if if_cut is not None:
+                    rest.bufs.append(if_cut)
+                try:
+                    writers.start_soon(self._finish_rest, rest)
+                except RuntimeError:  # closed to new tasks: its actor's teardown is over
+                    if if_cut is not None:
+                        rest.bufs.pop()
+                else:
+                    self._rest_writer = rest
+                    log.debug(
+                        "a sender to %s was cancelled with %d bytes of its frame unsent: "
+                        "a service task writes them",
+                        self.peer,
+                        sum(map(len, rest.bufs)),
+                    )
+                    raise
+        return await self._send_rest(rest)
+
+    async def _finish_rest(self, rest: _Rest) -> None:
+        """Write the rest a cancelled sender left (:meth:`_send_rest_or_leave`), then
+        free the send lock; a peer that read none of it for the stall bound is given
+        up as the sender would have (the channel closed, said in the log)."""
+        try:
+            if await self._send_rest(rest):
+                return
+            log.warning(
+                "channel to %s given up: it read nothing for %gs of a frame whose sender "
+                "was cancelled (its loop blocked?); what is sent to it or waited from it "
+                "over this channel fails with ChannelClosed",
+                self.peer,
+                send_stall_timeout(),
+            )
+            await self.aclose()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self.closed = True  # gone: its reader says so to those waiting on it
+        finally:
+            self._rest_writer = None
+            self._send_lock.release()
 
     def send_nowait(self, frame: Frame | RawFrame) -> bool:
         """Send one encoded frame from synchronous code on the loop's thread, without
@@ -1088,6 +1161,31 @@ def close_held() -> None:
 
 
 _STALL_EXCUSES: list[Callable[[], bool]] = []
+# what a sender whose frame's rest went to a writer (see _send_rest_or_leave) frees in
+# place of the channel's send lock, which that writer frees once the rest is out
+_HANDED_OVER = SendLock()
+# where a sender cancelled halfway through a frame leaves its rest to be written: the
+# running actor's service nursery (set_rest_writers); None: the sender writes it itself
+_REST_WRITERS: trio.Nursery | None = None
+
+
+def set_rest_writers(nursery: trio.Nursery | None) -> None:
+    """Where the rest of a frame whose sender was cancelled midway is written from
+    (the actor's service nursery, while it runs): its sender leaves at once, as a
+    cancelled trio task is expected to, instead of waiting (shielded) until a peer
+    whose loop is blocked reads it, up to the send stall bound."""
+    global _REST_WRITERS
+    _REST_WRITERS = nursery
+
+
+class _Rest:
+    """What is left to write of a frame, and when its last byte went out."""
+
+    __slots__ = ("bufs", "last")
+
+    def __init__(self, bufs: list[Any]) -> None:
+        self.bufs = bufs
+        self.last = trio.current_time()
 
 
 def excuse_stalls(excused: Callable[[], bool]) -> Callable[[], None]:

@@ -160,7 +160,9 @@ class Portal:
             calls.discard(cid)
             raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
         try:
-            await chan.send_raw(frame, checkpoint=False)  # the reply wait follows
+            # the reply wait follows; cancelled with the frame half out, the caller
+            # leaves and the callee gets the call, then its cancel
+            await chan.send_raw(frame, checkpoint=False, if_cut=encode(CancelCall(cid=cid)))
         except ChannelClosed:
             calls.discard(cid)
             raise await self._gone() from None
