@@ -252,6 +252,45 @@ def test_cancel_scope_cancels_children():
     assert not set(pids) & devx_actor_pids()  # the nursery waited for both to exit
 
 
+@pytest.mark.parametrize("when", [0, 1, 3, "booting"])
+def test_a_start_actor_cancelled_by_a_scope_raises_cancelled(when, monkeypatch, tmp_path):
+    """A start_actor cancelled by an enclosing scope (at once, after a few scheduler
+    passes, or while its child imports) raises a trio.Cancelled, as trio code expects
+    (``except trio.Cancelled``), and leaves no process. Before: a BaseExceptionGroup
+    of Cancelled (a CancelScope caught it; ``except trio.Cancelled`` did not)."""
+    monkeypatch.setenv("FAULTS_IDLE_IMPORT", "600")  # (its child never gets ready)
+    importing = tmp_path / "importing"
+    monkeypatch.setenv("SLOW_IMPORT_MARKER", str(importing))
+    raised: list[BaseException] = []
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            before = devx_actor_pids()
+            with trio.CancelScope() as cs:
+
+                async def canceller() -> None:
+                    if when == "booting":
+                        await await_until(importing.exists, scaled(10), "the child's import")
+                    else:
+                        for _ in range(int(when)):
+                            await trio.lowlevel.checkpoint()
+                    cs.cancel()
+
+                async with trio.open_nursery() as n:
+                    n.start_soon(canceller)
+                    try:
+                        await an.start_actor("a", enable_modules=["slow_import"])
+                    except BaseException as exc:
+                        raised.append(exc)
+                        raise
+            assert cs.cancelled_caught
+            assert not wait_gone(devx_actor_pids() - before)
+
+    run(main)
+    (exc,) = raised
+    assert isinstance(exc, trio.Cancelled), repr(exc)
+
+
 def test_remote_call_cancelled_by_caller_keeps_actor(tmp_path):
     marker = tmp_path / "sleeping"
 

@@ -409,6 +409,21 @@ def strip_cancelled(exc: BaseException) -> BaseException | None:
     return None if isinstance(exc, trio.Cancelled) else exc
 
 
+def one_cancelled(exc: BaseException) -> BaseException:
+    """A group whose leaves are all ``trio.Cancelled`` (a cancelled task's nurseries
+    wrap each of their tasks' one): its first leaf, what trio code expects a cancelled
+    call to raise (``except trio.Cancelled`` catches it; a group it misses). Anything
+    else as it is."""
+    import trio
+
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    if leaf is not exc and isinstance(leaf, trio.Cancelled) and strip_cancelled(exc) is None:
+        return leaf
+    return exc
+
+
 # public names: these print, and box across actors, as ``devx.RemoteActorError``, not
 # ``devx.runtime.errors.RemoteActorError`` (the ``devx`` package re-exports each one)
 for _cls in (

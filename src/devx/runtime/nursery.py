@@ -39,6 +39,7 @@ from .errors import (
     ContextCancelled,
     collapse,
     is_user_quit,
+    one_cancelled,
     safe_str,
     strip_cancelled,
     unbox_error,
@@ -351,7 +352,14 @@ class ActorNursery:
                 # killed (by someone else) as the block ended or the nursery was
                 # cancelled: a death nobody asked for is an error, never a cancel
                 self._child_failed(rec.gone_error(), rec)
-            if err is None or isinstance(err, KeyboardInterrupt):
+            if err is None:
+                # cancelled: one trio.Cancelled (the watch nursery's tasks were each
+                # cancelled too), as trio code expects of a cancelled start_actor()
+                cancelled = one_cancelled(exc)
+                if cancelled is exc:
+                    raise
+                raise cancelled from None
+            if isinstance(err, KeyboardInterrupt):
                 raise
             if not started:  # start_actor()/run_in_actor() raise it to their caller
                 raise err from None
