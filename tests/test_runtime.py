@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import trio
+import trio.testing
 
 import devx
 import fns
@@ -289,6 +290,51 @@ def test_a_start_actor_cancelled_by_a_scope_raises_cancelled(when, monkeypatch, 
     run(main)
     (exc,) = raised
     assert isinstance(exc, trio.Cancelled), repr(exc)
+
+
+def test_a_deadline_that_fires_in_the_teardown_leaves_the_error_as_it_is(tmp_path, monkeypatch):
+    """The block raises while its child's loop is blocked (sync), and the user's own
+    trio.fail_after around the tree fires while devx tears the tree down (waiting for
+    that child): the block's AssertionError comes out bare, as with no deadline. Before:
+    inside three one-member ExceptionGroups (the root's own nurseries: the user's scope
+    took its Cancelled leaves out and left the groups). Plain trio gives one group (the
+    user's strict nursery's), the peer project the nested ones (peercheck's wrap2.py)."""
+    import direct_fns
+
+    monkeypatch.setenv("DEVX_CANCEL_GRACE", "600")  # the teardown waits for the child
+    release, blocked = tmp_path / "release", tmp_path / "blocked"
+    got: list[BaseException] = []
+
+    async def main() -> None:
+        leaving = trio.Event()
+
+        async def deadline_in_the_teardown(scope: trio.CancelScope) -> None:
+            await leaving.wait()
+            await trio.testing.wait_all_tasks_blocked()  # the teardown waits for the child
+            scope.deadline = trio.current_time()  # the user's deadline fires
+            await trio.testing.wait_all_tasks_blocked()
+            release.touch()
+
+        async with trio.open_nursery() as n:
+            try:
+                with trio.fail_after(scaled(600)) as scope:
+                    n.start_soon(deadline_in_the_teardown, scope)
+                    async with devx.open_nursery() as an:
+                        await an.run_in_actor(
+                            direct_fns.block_until, path=str(release), marker=str(blocked)
+                        )
+                        await await_until(blocked.exists, scaled(10), "the child's loop blocked")
+                        try:
+                            raise AssertionError("the block's own")
+                        finally:
+                            leaving.set()
+            except BaseException as exc:
+                got.append(exc)
+
+    run(main)
+    (exc,) = got
+    assert type(exc) is AssertionError, repr(exc)
+    assert release.exists()  # (the deadline fired in the teardown)
 
 
 def test_remote_call_cancelled_by_caller_keeps_actor(tmp_path):

@@ -655,11 +655,11 @@ def _combine(child_errors: list[BaseException], body: BaseException | None) -> B
     errors = list(child_errors)
     if body is not None:
         leaves = body.exceptions if isinstance(body, BaseExceptionGroup) else (body,)
-        for leaf in leaves:
-            leaf = collapse(leaf)
-            if isinstance(leaf, trio.Cancelled) and errors:
-                continue
-            errors.append(leaf)
+        leaves = tuple(collapse(leaf) for leaf in leaves)
+        real = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+        # (a Cancelled beside an error, wherever it comes in the group: an enclosing
+        # scope's, e.g. a deadline that fired in the teardown, taken out there anyway)
+        errors.extend(real if real or errors else leaves)
     unique: dict[tuple[type, str], BaseException] = {}
     for err in errors:  # a dead child is reported by its supervisor and by callers
         unique.setdefault((type(err), safe_str(err)), err)
@@ -667,5 +667,5 @@ def _combine(child_errors: list[BaseException], body: BaseException | None) -> B
     if len(errors) == 1:
         return errors[0]
     if body is not None and not child_errors:
-        return collapse(body)
+        return strip_cancelled(body) or collapse(body)
     return BaseExceptionGroup(f"{len(errors)} errors in an actor nursery", errors)

@@ -169,7 +169,11 @@ async def open_root_actor(
     except BaseExceptionGroup as eg:
         if only_interrupts(eg):  # several tasks saw the one ctrl-c: one interrupt
             raise first_interrupt(eg) from None
-        raise collapse(eg) from None
+        # the tree's error(s) without the Cancelled of a scope of the user's whose
+        # deadline fired during the teardown (trio's scope would take those out and
+        # leave the error wrapped in this actor's own nurseries' groups): what the
+        # block raises with no deadline
+        raise (strip_cancelled(eg) or collapse(eg)) from None
     finally:
         if zygote is not None:  # the actor failed to start
             await forkserver.discard(zygote)
