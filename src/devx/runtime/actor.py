@@ -931,7 +931,7 @@ class Actor:
                     break
                 if msg is None:
                     break
-                await self._dispatch(chan, msg)
+                self._dispatch(chan, msg)
         finally:
             chan.calls.close_all(reason)
             chan.gone.set()
@@ -946,12 +946,14 @@ class Actor:
             if chan is self.parent_chan and not self.cancel_called.is_set():
                 self.cancel(f"lost the channel to the parent actor ({reason})")
 
-    async def _dispatch(self, chan: Channel, msg: Any) -> None:
+    def _dispatch(self, chan: Channel, msg: Any) -> None:
+        # (a plain function, as _call_inline: nothing here waits; a coroutine each
+        # frame cost its creation and run on the reader's critical path)
         if isinstance(msg, Start):
             assert self._rpc is not None
             # a call from another tree (msg.trace) gets a task, for its span (if any)
             traced = msg.trace and events.enabled()
-            if not (msg.stream or msg.context or traced) and await self._call_inline(chan, msg):
+            if not (msg.stream or msg.context or traced) and self._call_inline(chan, msg):
                 chan.wait_first()  # its caller usually sends nothing until it has the reply
                 return
             self._start_invoke(chan, msg)
@@ -1045,7 +1047,7 @@ class Actor:
         )
         return Error(cid=cid, error=info)
 
-    async def _call_inline(self, chan: Channel, msg: Start) -> bool:
+    def _call_inline(self, chan: Channel, msg: Start) -> bool:
         """Fast path: a call that cannot wait for anything runs right here in the
         reader task and replies at once: a plain sync function, or an ``async def``
         with no suspension point (see :mod:`.inline`); its error is boxed in a task
@@ -1067,7 +1069,7 @@ class Actor:
             elif type(result) not in _PLAIN and inspect.isawaitable(result):  # returned one
                 self._start_invoke(chan, msg, result)
                 return True
-            frame = pack(Return(cid=msg.cid, value=result))
+            frame = pack(Return(msg.cid, result))  # (positional: ~0.15 us less)
         except Exception as exc:
             self._rpc.start_soon(self._report_error, chan, msg, exc)
             return True
@@ -1335,7 +1337,7 @@ class Actor:
         """The encoded ``Return``: encoded here, inside the call, so an unencodable
         result is the call's error (boxed), and only once."""
         try:
-            return pack(Return(cid=msg.cid, value=result))
+            return pack(Return(msg.cid, result))
         except IPCEncodeError as exc:
             raise IPCEncodeError(
                 f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"

@@ -152,7 +152,7 @@ class Portal:
             raise await self._gone()
         cid, recv = calls.open(box)
         try:
-            start = Start(cid=cid, ns=ns, func=func, kwargs=kwargs, stream=stream, context=context)
+            start = Start(cid, ns, func, kwargs, stream, context)  # (positional: cheaper)
             if self.links_back:  # the callee's span serving it links back to ours
                 start.trace = events.carrier().get("traceparent", "")
             frame = pack(start)
