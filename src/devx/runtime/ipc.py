@@ -45,6 +45,7 @@ from .addr import Address
 from .errors import ChannelClosed, IPCEncodeError, MsgTypeError
 from .msgs import (
     ActorID,
+    CancelCall,
     Error,
     ErrorInfo,
     Msg,
@@ -495,7 +496,7 @@ class Channel:
         *,
         checkpoint: bool = True,
         shield: bool = False,
-        if_cut: Frame | None = None,
+        cut_cancels: int = 0,
     ) -> None:
         """Send one encoded frame. A frame that goes out at once costs no scheduler
         pass (a whole extra trip through trio's run loop per message): with
@@ -515,7 +516,8 @@ class Channel:
         A sender (not ``shield``) cancelled once part of its frame is out leaves at
         once: the frame's rest is not dropped (the stream would be garbage for the
         peer) but written by a task of the actor's service nursery (see
-        :func:`set_rest_writers`), with ``if_cut`` behind it (a call's CancelCall:
+        :func:`set_rest_writers`), with the CancelCall of call ``cut_cancels`` behind it
+        (when the frame is that call's Start: encoded only then, not for every call;
         the callee gets a call its caller gave up), under the same stall bound."""
         if self.closed:
             raise ChannelClosed(f"channel to {self.peer} is closed")
@@ -555,7 +557,7 @@ class Channel:
                 done = await self._send_rest(rest)
             else:
                 try:
-                    done = await self._send_rest_or_leave(rest, if_cut)
+                    done = await self._send_rest_or_leave(rest, cut_cancels)
                 except trio.Cancelled:
                     if self._rest_writer is rest:  # its writer has the lock now
                         lock = _HANDED_OVER
@@ -641,9 +643,10 @@ class Channel:
                 rest.bufs = _rest(rest.bufs, sent)
         return True
 
-    async def _send_rest_or_leave(self, rest: _Rest, if_cut: Frame | None) -> bool:
+    async def _send_rest_or_leave(self, rest: _Rest, cut_cancels: int) -> bool:
         """:meth:`_send_rest` for a sender that may be cancelled: cancelled, it hands
-        the rest (and ``if_cut`` behind it) to a task of :data:`_REST_WRITERS`, which
+        the rest (and the CancelCall of call ``cut_cancels``, if any, behind it) to a
+        task of :data:`_REST_WRITERS`, which
         holds the send lock from then on, and leaves; with nowhere to hand it, it
         writes it itself, shielded."""
         try:
@@ -651,12 +654,12 @@ class Channel:
         except trio.Cancelled:
             writers = _REST_WRITERS
             if writers is not None:
-                if if_cut is not None:
-                    rest.bufs.append(if_cut)
+                if cut_cancels:
+                    rest.bufs.append(encode(CancelCall(cid=cut_cancels)))
                 try:
                     writers.start_soon(self._finish_rest, rest)
                 except RuntimeError:  # closed to new tasks: its actor's teardown is over
-                    if if_cut is not None:
+                    if cut_cancels:
                         rest.bufs.pop()
                 else:
                     self._rest_writer = rest

@@ -162,7 +162,7 @@ class Portal:
         try:
             # the reply wait follows; cancelled with the frame half out, the caller
             # leaves and the callee gets the call, then its cancel
-            await chan.send_raw(frame, checkpoint=False, if_cut=encode(CancelCall(cid=cid)))
+            await chan.send_raw(frame, checkpoint=False, cut_cancels=cid)
         except ChannelClosed:
             calls.discard(cid)
             raise await self._gone() from None
