@@ -453,7 +453,9 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
 ) -> None:
     """A found actor of a debug-mode tree pauses in a call from this tree: its REPL
     opens on its own tree's terminal (a PTY here), says whose call it serves, and is
-    driven there (n, p, c); the caller gets the result and never sees a prompt."""
+    driven there (n, p, c); the caller gets the result and never sees a prompt, and
+    its terminal says, once, that its call stopped at that other tree's REPL (it
+    seemed to hang before)."""
     port = _free_port()
     reg = ("127.0.0.1", port)
     monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
@@ -483,7 +485,17 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
                 return got
 
             assert trio.run(main) == 42
-            assert "Pdb" not in capfd.readouterr().out
+            out, err = capfd.readouterr()
+            assert "Pdb" not in out
+            # the caller's terminal says where its call stopped, once
+            said = re.findall(
+                r"\[devx\] caller: actor host/svc \(pid (\d+), another tree\) serving a call of "
+                r"this actor's stopped at a REPL on its own tree's terminal\n"
+                r" +\(pause at discovery_fns\.py:\d+ in pause_then_add\(\)\): the call goes on "
+                r"once that REPL is left\n",
+                err,
+            )
+            assert said == [str(host.repl_pid)], err
             # the answer can arrive before the host's root took the release of the
             # terminal: a ctrl-c then is the REPL's (shielded), not the tree's
             from devx.debug import lock_file

@@ -34,7 +34,7 @@ async def acquire_debug_lock(reason: str = "print", *, shield: bool = False) -> 
         return
     actor = current_actor()
     with trio.CancelScope(shield=shield):
-        session = await Session.open(actor, reason)
+        session = await Session.open(actor, reason, stops=False)
     try:
         yield session.hold_id
     finally:

@@ -27,6 +27,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 from types import FrameType
 from typing import Any, Final
 
@@ -78,6 +79,9 @@ RELEASE_TIMEOUT = 5.0
 # line of its own: `file.py:12 in fn()`, what waiters.code_location makes)
 WIDTH = 100
 _LOCATION = re.compile(r"[^\s:]+:\d+ in \S+\(\)")
+# at most this long for the line to another tree's caller whose call stopped at a REPL
+# (a channel busy with a big frame): the REPL does not wait for a courtesy
+TELL_CALLER_S = 0.5
 READY_WAIT = 3.0  # at most this long before a prompt for the telemetry to load
 # a hold's records go out this long after its grant: the banner and prompt are drawn
 # first (an export then competed with them for the GIL), a person reads them after
@@ -184,6 +188,7 @@ class Session:
         for_thread: bool = False,
         location: str = "",
         repl: bool = False,
+        stops: bool = True,
     ) -> Session:
         """Wait for the TTY lock (cancellable) and return the session holding it.
         The task that already holds the live session gets that one back.
@@ -191,7 +196,9 @@ class Session:
         run this in the very task that started the thread, one stepping at its
         REPL): never taken for that task's own re-entry, another REPL queues.
         ``location`` (``file.py:12 in fn()``) is what the queue shows others.
-        ``repl``: a REPL opens once granted (its PdbREPL is built during the wait)."""
+        ``repl``: a REPL opens once granted (its PdbREPL is built during the wait).
+        ``stops``: the hold stops its task at a REPL (not acquire_debug_lock's, which
+        runs the user's block): a caller of another tree is told."""
         global current
         task = current_task() if owned else None
         live = current
@@ -207,6 +214,8 @@ class Session:
         finally:
             _local_waiters -= 1
         current = session
+        if stops:
+            await _tell_foreign_caller(session)
         return session
 
     def owned_by_current_task(self) -> bool:
@@ -772,14 +781,43 @@ async def _first(*waits: Any) -> None:
             nursery.start_soon(run)
 
 
+# the calls whose foreign caller was told (once a call: a pause in a loop says it once)
+_told: weakref.WeakSet[trio.CancelScope] = weakref.WeakSet()
+
+
+async def _tell_foreign_caller(session: Session) -> None:
+    """A REPL opened by a call from another tree's actor: that caller's terminal is
+    told (:class:`~devx.runtime.msgs.CalleeAtRepl`), once per call, before the REPL
+    blocks this loop. Not waited for past a moment (a channel busy with a big frame,
+    a caller gone): the REPL is the user's, the line only a courtesy."""
+    from ..runtime.actor import call_scope, foreign_caller
+    from ..runtime.ipc import pack
+    from ..runtime.msgs import CalleeAtRepl
+
+    call = foreign_caller.get()
+    scope = call_scope.get()
+    if call is None or scope is None or scope in _told:
+        return
+    _told.add(scope)
+    chan, cid = call
+    actor = session.actor
+    msg = CalleeAtRepl(cid, actor.path, actor.pid, session.reason, session.location)
+    with trio.move_on_after(TELL_CALLER_S):
+        try:
+            await chan.send_raw(pack(msg), checkpoint=False)
+        except (ChannelClosed, OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the caller went away: nobody to tell
+
+
 def _foreign_caller_line() -> str:
     """A REPL opened by a call from another tree's actor (found through the registry)
     says so: it is on this tree's terminal, not the caller's."""
     from ..runtime.actor import foreign_caller
 
-    chan = foreign_caller.get()
-    if chan is None:
+    call = foreign_caller.get()
+    if call is None:
         return ""
+    chan = call[0]
     return (
         f"\n    serving a call from actor {chan.peer_uid} (pid {chan.peer_pid}) of another "
         f"tree (root {chan.peer_root}): this REPL is on this tree's terminal"

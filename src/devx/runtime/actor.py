@@ -26,6 +26,7 @@ import trio
 
 from ..core import events, schema, settings
 from ..core import hooks as _hooks
+from . import console
 from . import inline as _inline
 from . import registry as _registry
 from .boot_watch import CONCURRENT_BOOTS
@@ -62,6 +63,7 @@ from .ipc import (
 from .log import RateLimited
 from .msgs import (
     ActorID,
+    CalleeAtRepl,
     CancelActor,
     CancelCall,
     Error,
@@ -114,7 +116,7 @@ _current: Actor | None = None
 
 # in a call's task: the channel of the caller when it is an actor of another tree
 # (found through the registry); a REPL opened by the call says whose call it serves
-foreign_caller: contextvars.ContextVar[Channel | None] = contextvars.ContextVar(
+foreign_caller: contextvars.ContextVar[tuple[Channel, int] | None] = contextvars.ContextVar(
     "devx_foreign_caller", default=None
 )
 # the cancel scope of the call this task serves (set by Actor._invoke, or _PlainCall.run
@@ -128,6 +130,18 @@ call_scope: contextvars.ContextVar[trio.CancelScope | None] = contextvars.Contex
 call_cancellers: weakref.WeakKeyDictionary[trio.CancelScope, ActorID | None] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def callee_at_repl_line(me: str, msg: CalleeAtRepl) -> str:
+    """What a caller's terminal says when the actor of another tree serving its call
+    stops at a REPL: that REPL is on the other tree's terminal, so without it the
+    call would only seem to hang here."""
+    where = f"{msg.reason} at {msg.where}" if msg.where else msg.reason
+    return (
+        f"[devx] {me}: actor {msg.path} (pid {msg.pid}, another tree) serving a call of this "
+        f"actor's stopped at a REPL on its own tree's terminal\n"
+        f"       ({where}): the call goes on once that REPL is left\n"
+    )
 
 
 # the longest actor name, in characters: a child's Hello carries its name and must fit
@@ -1011,6 +1025,8 @@ class Actor:
         elif isinstance(msg, Unregister):
             if self.registry is not None and chan.peer_uid == msg.uid:
                 self.registry.remove(msg.uid)
+        elif isinstance(msg, CalleeAtRepl):
+            console.write(callee_at_repl_line(self.path, msg))
         else:
             log.error("unexpected %s from %s: ignored", type(msg).__name__, chan.peer)
 
@@ -1201,7 +1217,7 @@ class Actor:
         key = (id(chan), msg.cid)
         reply: Any
         if chan.peer_root is not None and chan.peer_root != self.root_uid:
-            foreign_caller.set(chan)  # this task's own context
+            foreign_caller.set((chan, msg.cid))  # this task's own context
         call_scope.set(scope)
         serving = self._serve_span(chan, msg) if msg.trace else None
         try:
@@ -1378,7 +1394,7 @@ class _PlainCall:
         __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
         actor, chan, msg = self.actor, self.chan, self.msg
         if chan.peer_root is not None and chan.peer_root != actor.root_uid:
-            foreign_caller.set(chan)  # this task's own context
+            foreign_caller.set((chan, msg.cid))  # this task's own context
         call_scope.set(scope)
         pending, self.pending = self.pending, None
         try:

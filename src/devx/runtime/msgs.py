@@ -273,6 +273,18 @@ class Unregister(msgspec.Struct, tag=True):
     uid: ActorID
 
 
+class CalleeAtRepl(msgspec.Struct, tag=True):
+    """Callee -> a caller of another tree: the task serving call ``cid`` stopped at a
+    REPL on the callee's own tree's terminal, where the caller's user does not look;
+    said once per call, as the REPL takes that terminal."""
+
+    cid: int
+    path: str
+    pid: int
+    reason: str  # what stopped it: pause, crash, breakpoint, ...
+    where: str = ""  # the stop's place, "file.py:12 in fn()"
+
+
 class Ready(msgspec.Struct, tag=True):
     """A child booted (modules imported) and serves calls."""
 
@@ -297,6 +309,7 @@ Msg = (
     | StreamEnd
     | StreamAck
     | StreamOpened
+    | CalleeAtRepl
 )
 Kind = Literal["async", "sync", "asyncgen"]
 
