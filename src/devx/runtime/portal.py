@@ -278,6 +278,9 @@ class Portal:
         try:
             if flush:
                 await chan.flush()
+                # (a cancellation point again after a flush that waited: a reply read
+                # directly is returned without one of its own, see Channel.read_reply)
+                await trio.lowlevel.checkpoint_if_cancelled()
             poll = chan.reply_poll
             if poll is False:
                 poll = chan.reply_poll = replywait.poller()
