@@ -47,6 +47,7 @@ from .errors import (
     type_name,
 )
 from .ipc import (
+    BYTES_LIKE,
     MAX_FRAME,
     MAX_PREAUTH_FRAME,
     Addr,
@@ -1085,7 +1086,9 @@ class Actor:
             elif type(result) not in _PLAIN and inspect.isawaitable(result):  # returned one
                 self._start_invoke(chan, msg, result)
                 return True
-            frame = pack(Return(msg.cid, result))  # (positional: ~0.15 us less)
+            # (positional: ~0.15 us less; pack only for what may travel raw)
+            reply = Return(msg.cid, result)
+            frame = pack(reply) if isinstance(result, BYTES_LIKE) else encode(reply)
         except Exception as exc:
             self._rpc.start_soon(self._report_error, chan, msg, exc)
             return True
@@ -1353,7 +1356,8 @@ class Actor:
         """The encoded ``Return``: encoded here, inside the call, so an unencodable
         result is the call's error (boxed), and only once."""
         try:
-            return pack(Return(msg.cid, result))
+            reply = Return(msg.cid, result)  # (pack only for what may travel raw)
+            return pack(reply) if isinstance(result, BYTES_LIKE) else encode(reply)
         except IPCEncodeError as exc:
             raise IPCEncodeError(
                 f"return value of {msg.ns}.{msg.func} cannot be sent back: {exc}"

@@ -159,12 +159,13 @@ def encode(msg: Any) -> bytearray:
     return frame
 
 
-_BYTES_LIKE = (bytes, bytearray, memoryview)
+# the types of a payload value that may travel as a raw frame's body (see pack)
+BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def _raw_view(value: Any) -> memoryview | None:
     """``value`` as a flat byte view when it should travel as a raw body."""
-    if not isinstance(value, _BYTES_LIKE):
+    if not isinstance(value, BYTES_LIKE):
         return None
     view = memoryview(value)
     if view.nbytes < RAW_MIN or not view.c_contiguous:
@@ -185,12 +186,12 @@ def pack(msg: Any) -> bytearray | RawFrame:
     # (_raw_view only for a bytes-like value: a Python call less for every other)
     if kind is Start:
         for key, value in msg.kwargs.items():
-            if isinstance(value, _BYTES_LIKE) and (body := _raw_view(value)) is not None:
+            if isinstance(value, BYTES_LIKE) and (body := _raw_view(value)) is not None:
                 # every other field as it is (a new one too)
                 msg = msgspec.structs.replace(msg, kwargs={**msg.kwargs, key: _PLACEHOLDER})
                 break
     elif kind in _VALUE_MSGS:
-        if isinstance(msg.value, _BYTES_LIKE) and (body := _raw_view(msg.value)) is not None:
+        if isinstance(msg.value, BYTES_LIKE) and (body := _raw_view(msg.value)) is not None:
             msg = msgspec.structs.replace(msg, value=_PLACEHOLDER)
     if body is None:
         return encode(msg)
@@ -1048,7 +1049,8 @@ class Channel:
                     return None
                 kind = type(msg)
                 if kind is Return or (kind is Error and msg.cid != 0):
-                    self.wait_first()  # (as the reader after a reply)
+                    if self._rpos == self._rend:  # (wait_first(), inlined)
+                        self._wait_first = True
                     if msg.cid == cid:
                         return msg
                     self.calls.deliver(msg)

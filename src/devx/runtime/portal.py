@@ -155,7 +155,7 @@ class Portal:
             start = Start(cid, ns, func, kwargs, stream, context)  # (positional: cheaper)
             if self.links_back:  # the callee's span serving it links back to ours
                 start.trace = events.carrier().get("traceparent", "")
-            frame = pack(start)
+            frame = pack(start) if kwargs else encode(start)  # (raw only for an argument)
         except IPCEncodeError as exc:
             calls.discard(cid)
             raise IPCEncodeError(f"arguments of {ns}.{func} cannot be sent: {exc}") from None
