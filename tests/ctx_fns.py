@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import trio
@@ -112,6 +113,19 @@ async def callee_closes(ctx: devx.Context, n: int) -> str:
         for i in range(n):
             await stream.send(i)
     return "closed"
+
+
+@devx.context
+async def callee_closes_then_exits(ctx: devx.Context, n: int, release: str) -> None:
+    """Send ``n`` items and close the stream; once ``release`` exists, the process
+    exits (code 0) with the context still open."""
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        for i in range(n):
+            await stream.send(i)
+    while not Path(release).exists():
+        await trio.sleep(0.01)
+    os._exit(0)
 
 
 # backpressure: the producer records how far it got, the test reads it with portal.run

@@ -307,6 +307,56 @@ def test_close_from_either_side_ends_peer_iteration():
     run(main)
 
 
+def test_the_callees_end_let_out_of_the_stream_block_is_no_error():
+    """A caller reading with ``receive()`` until the callee closes its stream lets the
+    ``trio.EndOfChannel`` out of its blocks (no ``async for``): that is the stream's
+    normal end, so the context ends as after a block that ended (the peer project
+    absorbs it as well): the callee's result comes. Before: open_context raised the
+    EndOfChannel and cancelled the callee, whose result was lost."""
+
+    async def main() -> tuple[list[int], str]:
+        got: list[int] = []
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.callee_closes, n=3) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    while True:
+                        got.append(await stream.receive())
+            result = await ctx.result()
+            await portal.cancel_actor()
+        return got, result
+
+    assert run(main) == ([0, 1, 2], "closed")
+
+
+def test_a_callee_gone_after_closing_its_stream_is_actor_exited_either_way(tmp_path):
+    """The callee closes its stream, then its process exits with the context open: the
+    caller that let the stream's end out of its block gets ActorExited, as one whose
+    task saw the exit before the end does. Before: the EndOfChannel when the end
+    reached the caller's task first (the peer suite's test_advanced_faults
+    [break_child-pre_aclose_msgstream] gave EndOfChannel 1 run in 5, ActorExited else)."""
+    release = tmp_path / "release"
+
+    async def main() -> list[int]:
+        got: list[int] = []
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            with pytest.raises(devx.ActorExited, match="ended by itself"):
+                async with portal.open_context(
+                    ctx_fns.callee_closes_then_exits, n=3, release=str(release)
+                ) as (ctx, _):
+                    async with ctx.open_stream() as stream:
+                        while True:
+                            try:
+                                got.append(await stream.receive())
+                            except trio.EndOfChannel:
+                                release.touch()  # the end came first: now the exit
+                                raise
+        return got
+
+    assert run(main) == [0, 1, 2]
+
+
 def test_backpressure_bounds_the_buffer():
     n = settings.Settings().stream_window * 4
 

@@ -335,6 +335,7 @@ class Context:
     _sent_end = False
     _peer_reads = False  # caller: the callee opened its stream (StreamOpened)
     _saw_end = False  # this side's receive returned the peer's end
+    _peer_end: trio.EndOfChannel | None = None  # what that receive raised
     _late_dropped = 0  # sends dropped because the peer had closed its stream
     _cancel_where = ""  # callee: where its own ctx.cancel() was called
     _final: Return | Error | None = None  # caller: the callee's outcome
@@ -611,10 +612,12 @@ class Context:
         stream = MsgStream(self)
         try:
             yield stream
-        except BaseException:
+        except BaseException as exc:
             # a failing side does not say "end of stream": its error (or the cancel
-            # it causes) follows, and the peer must see that, not a clean end
-            self._sent_end = True
+            # it causes) follows, and the peer must see that, not a clean end. The
+            # peer's end, let out of the block by a receive, is no failure
+            if not self._is_peer_end(exc):
+                self._sent_end = True
             await self._close_stream()
             raise
         await self._close_stream()
@@ -709,7 +712,14 @@ class Context:
             # raised, and reaped quietly where the caller's block ends (the peer's rule)
             raise self._remote_error  # type: ignore[misc]
         self._saw_end = True
-        raise trio.EndOfChannel
+        self._peer_end = end = trio.EndOfChannel()
+        raise end
+
+    def _is_peer_end(self, exc: BaseException | None) -> bool:
+        """``exc`` is the ``EndOfChannel`` this side's receive raised for the peer's end
+        of the stream (alone, or the one exception of a nursery's group): the stream's
+        normal end, no error of the block it escapes (the peer project absorbs it)."""
+        return exc is not None and self._peer_end is not None and _only(exc) is self._peer_end
 
     async def _close_stream(self) -> None:
         if self._stream_state == "closed":
@@ -1085,7 +1095,10 @@ class OpenContext(AbstractAsyncContextManager[tuple["Context", Any]]):
             try:
                 try:
                     try:  # `with scope:` around the block and what follows it, by hand
-                        if exc is not None:
+                        # (the stream's end the callee sent, let out of the block by a
+                        # receive, is the block's normal end: the callee's outcome
+                        # decides, whichever of the two came to this task first)
+                        if exc is not None and not ctx._is_peer_end(exc):
                             raise exc
                         # the block is over: the caller sends nothing more, which a
                         # callee that opened its stream is told (now, or once it says
