@@ -115,6 +115,20 @@ def die_hard(code: int = 7) -> None:
     os._exit(code)
 
 
+def at_exit_write_pid(path: str, code: int | None) -> int:
+    """An atexit handler for this process: writes its pid to ``path``, then (``code``)
+    ends the process with that code (``os._exit``). Returns the pid."""
+    import atexit
+
+    def handler() -> None:
+        Path(path).write_text(str(os.getpid()))
+        if code is not None:
+            os._exit(code)
+
+    atexit.register(handler)
+    return os.getpid()
+
+
 def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 

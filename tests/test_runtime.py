@@ -697,3 +697,43 @@ def test_cancel_escalates_to_sigterm_then_sigkill(tmp_path, how, exit_code, warn
     ]
     assert exit_event[schema.CHILD_PID] == pid and exit_event[schema.CHILD_EXIT_CODE] == exit_code
     assert exit_event[schema.CHILD_CANCEL_REQUESTED] is True
+
+
+@pytest.mark.parametrize("code", [None, 7], ids=["atexit", "atexit-exits-7"])
+def test_a_child_ended_with_the_block_is_on_record_with_its_code_and_reaped(
+    tmp_path, monkeypatch, code
+):
+    """As a subprocess tree's block ends, a child says its exit code as its channel's
+    last frame (after its atexit handlers) and the root records the exit with it,
+    reaping the process once its own teardown ran: its atexit handlers ran, the code
+    on record is the one it exited with (one that an atexit handler's os._exit made,
+    said by nobody: waited for), and open_nursery returns with no process left, not
+    even a zombie."""
+    from devx.telemetry.readback import load_spans
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(trace_file))
+    mark = tmp_path / "atexit"
+
+    async def tree() -> int:
+        async with devx.open_nursery(spawn_method="subprocess") as an:
+            portal = await an.start_actor("a", enable_modules=["fns"])
+            return await portal.run(fns.at_exit_write_pid, path=str(mark), code=code)
+
+    pid = run(tree)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        stat = ""
+    # gone, or a new process of that pid (not ours)
+    assert not stat or int(stat.rsplit(")", 1)[1].split()[1]) != os.getpid(), stat
+    assert mark.read_text() == str(pid)
+    (exit_event,) = [
+        e["attributes"]
+        for s in load_spans(trace_file)
+        for e in s["events"]
+        if e["name"] == "devx.actor.exit"
+    ]
+    assert exit_event[schema.CHILD_PID] == pid
+    assert exit_event[schema.CHILD_EXIT_CODE] == (0 if code is None else code)
+    assert exit_event[schema.CHILD_CANCEL_REQUESTED] is True

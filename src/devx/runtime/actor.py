@@ -69,6 +69,7 @@ from .msgs import (
     CancelCall,
     Error,
     ErrorInfo,
+    Exiting,
     Hello,
     HelloAck,
     Lineage,
@@ -950,6 +951,8 @@ class Actor:
         finally:
             chan.calls.close_all(reason)
             chan.gone.set()
+            for callback in list(chan.on_gone):
+                callback()
             if self.registry is not None:
                 self.registry.drop_channel(chan)
             if not chan.ready.is_set():
@@ -1016,6 +1019,8 @@ class Actor:
         elif isinstance(msg, Ready):
             chan.peer_pid = msg.pid
             chan.ready.set()
+        elif isinstance(msg, Exiting):
+            chan.exit_announced = msg.code  # (its parent's ChildRecord reads it)
         elif isinstance(msg, Register):
             if self.registry is None:
                 log.error("%s asked %s to register it: not a registrar", chan.peer, self.path)

@@ -448,6 +448,10 @@ class Channel:
         # the rest of a frame whose sender was cancelled, being written by a task
         # that holds the send lock meanwhile (see _send_rest_or_leave)
         self._rest_writer: _Rest | None = None
+        # a child's last word on its channel (msgs.Exiting): the exit code its
+        # process ends with, then called once the reader ended (the peer went away)
+        self.exit_announced: int | None = None
+        self.on_gone: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<Channel {self.peer}>"
@@ -1151,16 +1155,22 @@ class Channel:
 _HELD: list[int] = []  # sockets of closed channels the process ends with
 
 
-def close_held() -> None:
-    """Close the sockets of channels closed with ``held_to_exit``. A child closes its
-    channel to its parent here, once its trio run is over, right before its atexit
-    handlers: closed in its actor's teardown, the end of the channel woke the parent,
-    whose reaction took the CPU from the child's own teardown on a busy machine
-    (0.3-0.5 ms a child here); the parent now sees the end as the child's run is
-    over, before the child's atexit handlers and its exit, as before."""
+def close_held(last: bytes | bytearray = b"") -> None:
+    """Close the sockets of channels closed with ``held_to_exit``, each after ``last``
+    (a frame: a child's :class:`~devx.runtime.msgs.Exiting`), when its socket takes it
+    at once. A child closes its channel to its parent here, once its trio run and its
+    atexit handlers are over, right before its exit: closed in its actor's teardown,
+    the end of the channel woke the parent, whose reaction took the CPU from the
+    child's own teardown on a busy machine (0.3-0.5 ms a child here)."""
     while _HELD:
+        fd = _HELD.pop()
         try:
-            os.close(_HELD.pop())
+            if last:
+                os.write(fd, last)  # (non-blocking: a full socket gets no last word)
+        except OSError:
+            pass
+        try:
+            os.close(fd)
         except OSError:
             pass
 

@@ -291,6 +291,16 @@ class Ready(msgspec.Struct, tag=True):
     pid: int
 
 
+class Exiting(msgspec.Struct, tag=True):
+    """Child -> parent, its channel's last frame: its actor is done and its process
+    exits now with ``code`` (its atexit handlers ran, its stdio is flushed; sent right
+    before ``os._exit``). A parent whose nursery block is over records the exit with
+    it and reaps the process a little later, while its own teardown runs beside the
+    kernel's end of the child (see :meth:`~devx.runtime.child_record.ChildRecord.stop`)."""
+
+    code: int
+
+
 Msg = (
     Hello
     | HelloAck
@@ -302,6 +312,7 @@ Msg = (
     | CancelCall
     | CancelActor
     | Ready
+    | Exiting
     | Register
     | Unregister
     | Started

@@ -577,10 +577,13 @@ async def open_nursery(
         spawns_soon: Token[bool] | None = SPAWNS_SOON.set(True)
         early = EARLY_ZYGOTE.set(zygote)
         offer_spare(spare)
+        # children whose exit was announced as the block ended: reaped once the root
+        # is down (its teardown runs while the kernel ends them), before we return
+        reaps: list[ChildRecord] = []
         try:
             async with open_root_actor(**root_kwargs) as root:
                 try:
-                    async with _open_actor_nursery(spawns_done=spawns_done) as an:
+                    async with _open_actor_nursery(spawns_done=spawns_done, reaps=reaps) as an:
                         SPAWNS_SOON.reset(spawns_soon)
                         EARLY_ZYGOTE.reset(early)
                         spawns_soon = None
@@ -588,6 +591,8 @@ async def open_nursery(
                 finally:  # (already, unless the nursery failed to open)
                     spawns_done(root)
         finally:
+            for rec in reaps:
+                await rec.reap()
             if spawns_soon is not None:
                 SPAWNS_SOON.reset(spawns_soon)
                 EARLY_ZYGOTE.reset(early)
@@ -616,9 +621,12 @@ def _release_zygote(root: Actor) -> None:
 @asynccontextmanager
 async def _open_actor_nursery(
     spawns_done: Callable[[Actor], None] | None = None,
+    reaps: list[ChildRecord] | None = None,
 ) -> AsyncIterator[ActorNursery]:
     """``spawns_done(actor)``: called once the nursery can spawn no more (its block
-    is left), while its children end."""
+    is left), while its children end. ``reaps``: where the children that announce
+    their exit as the block ends go (:meth:`ChildRecord.stop`), for the caller to
+    reap (:meth:`ChildRecord.reap`) before it returns."""
     actor = current_actor()
     await actor.ensure_listener()
     an: ActorNursery | None = None
@@ -640,6 +648,9 @@ async def _open_actor_nursery(
             an.cancel_called = True
             if spawns_done is not None:
                 spawns_done(actor)
+            if reaps is not None:
+                for rec in an._children.values():
+                    rec.reap_later = reaps
             an._ask_children_to_cancel()
             tn.cancel_scope.cancel()
     except BaseException as exc:
