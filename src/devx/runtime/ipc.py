@@ -1040,12 +1040,13 @@ class Channel:
         """:meth:`read_until` for a ``portal.run`` waiting for the reply to call
         ``cid``: that reply ends the read and is returned (not put in ``box`` to be
         taken out again: two steps less between its arrival and the caller's next
-        call); None when the read ended otherwise (``box`` closed, or something for
-        the reader came: the reply comes through ``box`` then). As there, every
-        return follows a cancellation check in the same task step (the one before
-        the socket is read)."""
+        call); None when the read ended otherwise (``box`` closed or given a frame,
+        as ``read_until(lambda: bool(box._items) or box.closed)`` would end, or
+        something for the reader came: the answer is in ``box`` then, or comes
+        through it). As there, every return follows a cancellation check in the
+        same task step (the one before the socket is read)."""
         try:
-            while not box.closed:
+            while not (box.closed or box._items):
                 try:
                     msg = await self.recv()
                 except (MsgTypeError, ChannelClosed) as exc:
