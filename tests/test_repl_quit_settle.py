@@ -317,3 +317,19 @@ def test_a_dump_line_of_an_actor_ending_under_another_repl_waits_for_it(script_r
     r.saw("===== devx stack dump (taken while a REPL was live): root/quitter ")  # not lost
     assert r.finish() == 0
     log.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("mode", ["run", "ctx"])
+def test_a_supervisors_except_remote_actor_error_does_not_take_the_quit(script_repl, mode):
+    """A worker's caller that catches ``RemoteActorError`` (a supervisor: log the
+    failed worker, go on, restart it) took a user's `q` at the worker's REPL for a
+    worker failure: the quit arrived boxed as one, the program went on (a later
+    pause of the tree quit at once, again caught), and no line said the user quit.
+    A quit reaches callers as a quit (``bdb.BdbQuit``), so it ends the tree."""
+    r = script_repl("quit_under_supervisor.py", mode)
+    r.expect(banner("PAUSE", "worker", "root/worker"))
+    r.prompt()
+    _quit(r, "q")
+    _ends_quietly(r, "quit from the REPL in actor 'root/worker'")
+    text = r.log.getvalue()
+    assert "worker failed" not in text and "went on" not in text, text

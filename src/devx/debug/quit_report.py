@@ -1,8 +1,8 @@
 """A user's ``q`` (or ctrl-d) at a REPL ends the program with one line saying so,
 not with a traceback through pdb's and devx's machinery. The REPL's task still gets
-``bdb.BdbQuit`` as in pdb (boxed as a ``RemoteActorError`` on its way up the tree,
-where no parent opens a REPL on it); only the interpreter's report of it, if nothing
-caught it, changes. Installed once per root process and left in place: the
+``bdb.BdbQuit`` as in pdb (on its way up the tree a quit too, a ``RemoteQuit``, not
+a ``RemoteActorError``, and no parent opens a REPL on it); only the interpreter's
+report of it, if nothing caught it, changes. Installed once per root process and left in place: the
 exception escapes after the runtime is gone. Anything else goes to the previous
 ``sys.excepthook``."""
 

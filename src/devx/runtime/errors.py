@@ -226,7 +226,7 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
         # group), which travel along as one line each
         first = first_quit(exc)
         errors = errors_before(exc, path)
-        if isinstance(first, RemoteActorError):
+        if isinstance(first, (RemoteActorError, RemoteQuit)):
             return msgspec.structs.replace(
                 first.info, relay_path=[*first.info.relay_path, path], errors_before=errors
             )
@@ -278,6 +278,33 @@ class UserQuit(bdb.BdbQuit):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.path, self.errors))
+
+
+class RemoteQuit(UserQuit):
+    """A user's quit that arrived from another actor (its REPL's ``q``/ctrl-d, or a
+    quit relayed by an actor in between): raised where a boxed error would be, but
+    no :class:`RemoteActorError`, so a supervisor's ``except RemoteActorError`` (a
+    worker that failed: log, restart) does not take the quit for a failure and go
+    on; it ends the tree as the user asked. ``info``: the boxed quit (who quit, the
+    relay path, the tree's errors), as a ``RemoteActorError``'s."""
+
+    def __init__(self, info: ErrorInfo):
+        super().__init__(info.src_path, list(info.errors_before))
+        self.info = info
+
+    @property
+    def boxed_type_name(self) -> str:
+        return self.info.type_name
+
+    @property
+    def src_path(self) -> str:
+        return self.info.src_path
+
+    def __str__(self) -> str:
+        return self.info.message or quit_message(self.info.src_path)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.info,))
 
 
 def _is_quit_leaf(exc: BaseException) -> bool:
@@ -379,13 +406,20 @@ def _user_tb(tb: TracebackType | None) -> TracebackType | None:
     return tb
 
 
-def unbox_error(info: ErrorInfo) -> RemoteActorError:
-    """The local exception for a boxed error that arrived from another actor; it is
-    recorded (telemetry) here, where it arrives, as well as where it was raised."""
+def unbox_error(info: ErrorInfo) -> Any:
+    """The local exception for a boxed error that arrived from another actor: a
+    :class:`RemoteActorError` (a :class:`ContextCancelled`), or a :class:`RemoteQuit`
+    for a user's quit; it is recorded (telemetry) here, where it arrives, as well as
+    where it was raised."""
     from ..core import events
 
-    cancelled = info.type_name == type_name(ContextCancelled)
-    err = ContextCancelled(info) if cancelled else RemoteActorError(info)
+    err: BaseException
+    if info.type_name == _BDB_QUIT:
+        err = RemoteQuit(info)
+    elif info.type_name == type_name(ContextCancelled):
+        err = ContextCancelled(info)
+    else:
+        err = RemoteActorError(info)
     events.exception(err)  # its devx.remote.* attributes say where it came from
     return err
 

@@ -37,6 +37,7 @@ from .errors import (
     ActorBootError,
     ChannelClosed,
     ContextCancelled,
+    UserQuit,
     collapse,
     is_user_quit,
     one_cancelled,
@@ -671,9 +672,11 @@ def _combine(child_errors: list[BaseException], body: BaseException | None) -> B
         # (a Cancelled beside an error, wherever it comes in the group: an enclosing
         # scope's, e.g. a deadline that fired in the teardown, taken out there anyway)
         errors.extend(real if real or errors else leaves)
-    unique: dict[tuple[type, str], BaseException] = {}
+    unique: dict[tuple[type, str, tuple[str, ...]], BaseException] = {}
     for err in errors:  # a dead child is reported by its supervisor and by callers
-        unique.setdefault((type(err), safe_str(err)), err)
+        # (two quits read alike, each with the errors it carries: keep both lists)
+        carried = tuple(getattr(err, "errors", ()) if isinstance(err, UserQuit) else ())
+        unique.setdefault((type(err), safe_str(err), carried), err)
     errors = list(unique.values())
     if len(errors) == 1:
         return errors[0]
