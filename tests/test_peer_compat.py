@@ -795,3 +795,42 @@ def test_the_debugger_in_an_asyncio_infected_actor(tmp_path):
         assert r.finish() != 0
     finally:
         r.close()
+
+
+# --- tractor.devx ------------------------------------------------------------------------
+
+DEVX_NS_PROGRAM = """
+    import trio
+    import devx as tractor
+
+
+    def debug_tools() -> str:
+        return tractor.devx.__name__
+
+
+    async def tree() -> None:
+        async with tractor.open_nursery(debug_mode=True) as an:
+            portal = await an.start_actor("kid", enable_modules=[__name__])
+            print("child:", await portal.run(debug_tools), flush=True)
+            await tractor.devx.maybe_wait_for_debugger()
+            await an.cancel()
+
+
+    if __name__ == "__main__":
+        with tractor.devx.maybe_open_crash_handler(pdb=False) as box:
+            trio.run(tree)
+        print("root:", debug_tools(), "error:", box.value, flush=True)
+"""
+
+
+def test_the_peers_debug_namespace_is_devx_debug(tmp_path):
+    """The peer's programs reach its debugger toolbox as ``tractor.devx``
+    (``tractor.devx.open_crash_handler()``, ``.maybe_wait_for_debugger()`` ...);
+    under ``import devx as tractor`` that is ``devx.debug``, in the root and in a
+    child (before: ``AttributeError: module 'devx' has no attribute 'devx'``)."""
+    script = tmp_path / "devx_ns.py"
+    script.write_text(textwrap.dedent(DEVX_NS_PROGRAM))
+    done = run_script(script)
+    assert done.returncode == 0, done.stderr
+    assert "child: devx.debug" in done.stdout, done.stdout
+    assert "root: devx.debug error: None" in done.stdout, done.stdout

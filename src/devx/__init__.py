@@ -6,7 +6,7 @@ dependencies (pdbp, opentelemetry, stackscope, greenback) load only when used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .core import __version__ as __version__
 from .core import hooks as _hooks
@@ -43,7 +43,7 @@ _hooks.register("devx.debug.stack:HOOK")
 # debugger entry points, imported from devx.debug on first use, and the runtime's
 # entry points a child actor serving calls does not need (devx.runtime.LAZY); any
 # submodule (``devx.debug``, ``devx.telemetry.readback`` ...) is reachable as an attribute
-__getattr__ = lazy_getattr(
+_lazy_getattr = lazy_getattr(
     __name__,
     {
         **{
@@ -76,8 +76,18 @@ __getattr__ = lazy_getattr(
     present=__name__,
 )
 
+
+def __getattr__(name: str) -> Any:
+    if name == "devx":  # the peer's debugger toolbox, `tractor.devx`, is devx.debug
+        from . import debug
+
+        return debug
+    return _lazy_getattr(name)
+
+
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import debug as debug
+    from . import debug as devx  # noqa: F401  (the peer's name for it)
     from . import runtime as runtime
     from . import telemetry as telemetry
     from .core import settings as settings
