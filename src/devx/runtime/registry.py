@@ -179,11 +179,13 @@ def register_msg(actor: Actor) -> Register:
 
 
 async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Register ``actor`` (a service task for its whole life): in its own table when
-    it is the registrar, else over a channel to the registrar, again each time that
-    channel is lost (the registrar died and came back). Reports started once the
-    first attempt registered or failed (bounded by :data:`FIRST_REGISTER_TIMEOUT`):
-    a registrar that is down costs a boot one refused connection, not a wait."""
+    """Register ``actor``: in its own table when it is the registrar; over its channel
+    to its parent when that is the registrar (the channel's end ends the actor); else
+    over a channel to the registrar, again each time that channel is lost (the
+    registrar died and came back: a service task for the actor's whole life). Reports
+    started once the first attempt registered or failed (bounded by
+    :data:`FIRST_REGISTER_TIMEOUT`): a registrar that is down costs a boot one refused
+    connection, not a wait."""
     await actor.ensure_listener()
     if actor.registry is not None:
         actor.registry.add(register_msg(actor), None)
@@ -208,6 +210,12 @@ async def keep_registered(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNO
             if not started:
                 started = True
                 task_status.started()
+            if chan is actor.parent_chan:
+                # registered with our parent over our channel to it: the end of that
+                # channel ends this actor (serve_channel cancels it), so there is nothing
+                # to register again, and no task is left waiting for it (one less to
+                # cancel in every child's teardown)
+                return
             await _wait_closed(chan)
             actor.registrar_chan = None
             log.debug("actor %s lost its registrar: registering again once it is back", actor.path)
