@@ -449,15 +449,19 @@ def test_two_roots_on_two_loopback_addresses() -> None:
 
 
 def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """A found actor of a debug-mode tree pauses in a call from this tree: its REPL
     opens on its own tree's terminal (a PTY here), says whose call it serves, and is
     driven there (n, p, c); the caller gets the result and never sees a prompt, and
     its terminal says, once, that its call stopped at that other tree's REPL (it
-    seemed to hang before)."""
+    seemed to hang before), as its trace does (a live mark linked to the callee)."""
+    from devx.core import schema
+    from devx.telemetry.readback import load_spans
+
     port = _free_port()
     reg = ("127.0.0.1", port)
+    trace = tmp_path / "caller.jsonl"
     monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
     with _registrar(port):
         host = Repl(
@@ -477,7 +481,9 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
                 host.child.sendline("c")
 
             async def main() -> int:
-                async with devx.open_root_actor(name="caller", registry_addrs=[reg]):
+                async with devx.open_root_actor(
+                    name="caller", registry_addrs=[reg], telemetry=str(trace)
+                ):
                     async with devx.find_actor("svc") as portal:
                         async with trio.open_nursery() as n:
                             n.start_soon(trio.to_thread.run_sync, drive)
@@ -496,6 +502,30 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
                 err,
             )
             assert said == [str(host.repl_pid)], err
+            spans = load_spans(trace)
+            (mark,) = [s for s in spans if s["name"] == schema.REMOTE_CALL_AT_REPL_SPAN]
+            a = mark["attributes"]
+            assert (a[schema.CALLEE_PATH], a[schema.CALLEE_PID]) == ("host/svc", host.repl_pid)
+            assert a[schema.REASON] == schema.HOLD_PAUSE
+            assert re.fullmatch(
+                r"discovery_fns\.py:\d+ in pause_then_add\(\)", a[schema.HOLDER_WHERE]
+            )
+            (start,) = [s for s in spans if s["name"] == schema.ACTOR_START_SPAN]
+            assert mark["parent_span_id"] == start["span_id"]  # live: under the start span
+            (link,) = mark["links"]
+            assert link["trace_id"] != mark["trace_id"]  # the callee's tree's trace
+            assert link["attributes"] == {schema.LINK_KIND: "callee"}
+            shown = subprocess.run(
+                [sys.executable, "-m", "devx", "timeline", str(trace), "--width", "0"],
+                capture_output=True,
+                text=True,
+                timeout=scaled(20),
+            )
+            assert re.search(
+                rf"caller +callee at REPL +host/svc \(pid {host.repl_pid}\): pause at "
+                r"discovery_fns\.py:\d+ in pause_then_add\(\)",
+                shown.stdout,
+            ), shown.stdout + shown.stderr
             # the answer can arrive before the host's root took the release of the
             # terminal: a ctrl-c then is the REPL's (shielded), not the tree's
             from devx.debug import lock_file

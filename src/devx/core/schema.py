@@ -162,7 +162,13 @@ REMOTE_CALL_SERVE_SPAN = "devx.remote_call.serve"  # the callee's, ended with th
 # the call and its caller are in a live view of the callee's trace while it runs
 REMOTE_CALL_RECEIVED_SPAN = "devx.remote_call.received"
 REMOTE_CALL_FUNC = "devx.remote_call.func"  # "module.qualname" (on both spans)
+# in the caller's trace, under its actor's start span, ended at once (a live view shows
+# it): the callee stopped at a REPL on its own tree's terminal while serving a call of
+# this actor's (msgs.CalleeAtRepl), with REASON and HOLDER_WHERE of that stop, linked
+# to the callee actor's start span
+REMOTE_CALL_AT_REPL_SPAN = "devx.remote_call.callee_at_repl"
 CALLEE_PATH = "devx.callee.path"
+CALLEE_PID = "devx.callee.pid"
 CALLEE_UID = "devx.callee.uid"
 CALLEE_ROOT = "devx.callee.root_uid"
 CALLER_UID = "devx.caller.uid"  # on the serve span

@@ -1032,9 +1032,37 @@ class Actor:
             if self.registry is not None and chan.peer_uid == msg.uid:
                 self.registry.remove(msg.uid)
         elif isinstance(msg, CalleeAtRepl):
-            console.write(callee_at_repl_line(self.path, msg))
+            self._callee_at_repl(chan, msg)
         else:
             log.error("unexpected %s from %s: ignored", type(msg).__name__, chan.peer)
+
+    def _callee_at_repl(self, chan: Channel, msg: CalleeAtRepl) -> None:
+        """An actor of another tree serving a call of this one stopped at a REPL on its
+        own tree's terminal: said on this tree's terminal, and as a live mark in this
+        tree's trace (linked to the callee actor's start span)."""
+        console.write(callee_at_repl_line(self.path, msg))
+        if not events.enabled():
+            return
+        from .discovery import start_span_of
+
+        links: list[events.Link] = []
+        target = start_span_of(chan.peer_trace)
+        if target is not None:
+            trace_id, span_id, flags = target
+            traceparent = f"00-{trace_id}-{span_id}-{flags}"
+            links.append(events.Link({"traceparent": traceparent}, {schema.LINK_KIND: "callee"}))
+        events.live_mark(
+            schema.REMOTE_CALL_AT_REPL_SPAN,
+            links,
+            **{
+                schema.CALLEE_PATH: msg.path,
+                schema.CALLEE_PID: msg.pid,
+                schema.CALLEE_UID: str(chan.peer_uid),
+                schema.REASON: msg.reason,
+                schema.HOLDER_WHERE: msg.where,
+            },
+            **self.lineage_attrs(),
+        )
 
     def box(self, exc: BaseException) -> ErrorInfo:
         return box_error(exc, uid=self.uid, path=self.path, pid=self.pid)

@@ -149,7 +149,7 @@ class TreePortal(Portal):
             schema.CALLEE_ROOT: str(chan.peer_root),
         }
         links: list[events.Link] = []
-        target = _start_span_of(chan.peer_trace)
+        target = start_span_of(chan.peer_trace)
         if target is not None:
             trace_id, span_id, flags = target
             attrs[schema.LINK_TRACE_ID], attrs[schema.LINK_SPAN_ID] = trace_id, span_id
@@ -159,7 +159,7 @@ class TreePortal(Portal):
             return await super().run_from_ns(ns, func, **kwargs)
 
 
-def _start_span_of(carrier: dict[str, str]) -> tuple[str, str, str] | None:
+def start_span_of(carrier: dict[str, str]) -> tuple[str, str, str] | None:
     """``(trace id, span id, flags)`` of the callee actor's start span from its HelloAck
     carrier (its ``devx-anchor``, in the trace its traceparent names); its actor
     span (exported only at its exit) when it sent no anchor; None without a trace."""

@@ -480,6 +480,7 @@ def call_rows(trace: Trace) -> list[EventRow]:
     kinds = (
         (schema.REMOTE_CALL_SPAN, "remote call"),
         (schema.REMOTE_CALL_SERVE_SPAN, "call served"),
+        (schema.REMOTE_CALL_AT_REPL_SPAN, "callee at REPL"),
     )
     for name, label in kinds:
         for s in trace.named(name):
@@ -487,6 +488,11 @@ def call_rows(trace: Trace) -> list[EventRow]:
             func = a.get(schema.REMOTE_CALL_FUNC) or "?"
             if name == schema.REMOTE_CALL_SPAN:
                 detail = f"{func} in {a.get(schema.CALLEE_UID) or '?'}"
+            elif name == schema.REMOTE_CALL_AT_REPL_SPAN:
+                detail = (
+                    f"{a.get(schema.CALLEE_PATH) or '?'} (pid {a.get(schema.CALLEE_PID) or '?'}): "
+                    f"{a.get(schema.REASON) or '?'} at {a.get(schema.HOLDER_WHERE) or '?'}"
+                )
             else:
                 detail = f"{func} for {a.get(schema.CALLER_UID) or '?'}"
             more = [
