@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from _pty import EXAMPLES, repl_fixture
+from _pty import EXAMPLES, assert_fits, repl_fixture
 from _queue_three import ANY_BANNER, AT, three_stopped, waiters_listed
 from devx.core import schema
 
@@ -67,6 +67,7 @@ def test_switch_to_the_third_and_back(repl, tmp_path):
     r.expect_exact("results [1, 3, 5]")
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
+    assert_fits(r.log.getvalue())  # the switch's line too
 
     released = [
         rec["attributes"]

@@ -436,10 +436,11 @@ def _build_pdbrepl_class() -> type:
             if self.on_exit is None:
                 return
             who = f" in actor {self.where!r}" if self.where else ""
-            self.message(
-                f"[devx] {why or 'stepped out of the paused code'}{who}: "
-                "the REPL ends as with 'c' and the program goes on"
-            )
+            head = f"[devx] {why or 'stepped out of the paused code'}{who}:"
+            tail = "the REPL ends as with 'c' and the program goes on"
+            # (two lines when one would pass 100 columns, as every devx line fits them)
+            one = len(head) + len(tail) < 100
+            self.message(f"{head} {tail}" if one else f"{head}\n       {tail}")
             self._leave("stepped_out")
             super().set_continue()
             door.disown(self)

@@ -100,10 +100,10 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     from . import session as session_mod
 
     # said first: once the root agrees, the other REPL's banner comes at once
-    pdb.message(
-        f"[devx] the terminal goes to {who(target.requester)}; {session.where} stays "
-        "stopped here and has it back when that REPL is done"
-    )
+    head = f"[devx] the terminal goes to {who(target.requester)};"
+    tail = f"{session.where} stays stopped here and has it back when that REPL is done"
+    # (two lines when one would pass 100 columns, as every devx line fits them)
+    pdb.message(f"{head} {tail}" if len(head) + len(tail) < 100 else f"{head}\n       {tail}")
     # a REPL reached by `devx attach`: the tree's one attach socket goes to the REPL
     # named (it listens there once granted) and the client follows it; this one
     # listens again when the terminal comes back
