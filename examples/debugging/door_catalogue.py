@@ -66,17 +66,23 @@ async def main(one: str, two: str) -> None:
         portals = {
             name: await an.start_actor(name, enable_modules=["__main__"]) for name in ("one", "two")
         }
+        # printed once both are done: a print of this (root) process while the other
+        # actor's REPL is live could land inside its prompt (devx holds back only
+        # its own output; the program's is the program's)
+        outcomes: dict[str, str] = {}
         async with trio.open_nursery() as nursery:
             for name, kind in (("one", one), ("two", two)):
 
                 async def run(name: str = name, kind: str = kind) -> None:
                     try:
-                        print(f"{name}: {await portals[name].run(way, kind=kind)}", flush=True)
+                        outcomes[name] = await portals[name].run(way, kind=kind)
                     except devx.RemoteActorError as exc:
-                        print(f"{name}: raised {exc.boxed_type_name}", flush=True)
+                        outcomes[name] = f"raised {exc.boxed_type_name}"
 
                 nursery.start_soon(run)
         await an.cancel()
+    for name, outcome in sorted(outcomes.items()):
+        print(f"{name}: {outcome}", flush=True)
     print("catalogue: both done", flush=True)
 
 
