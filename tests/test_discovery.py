@@ -721,3 +721,36 @@ def test_a_wildcard_listen_address_is_refused() -> None:
 
     with pytest.raises(ValueError, match="a wildcard cannot be reached by other trees"):
         trio.run(main)
+
+
+def test_find_actor_waits_for_an_actor_whose_loop_is_blocked(tmp_path: Path) -> None:
+    """An actor at a REPL (its loop blocked) is registered and up, but does not
+    answer a new connection's hello: find_actor gave up after the hello timeout
+    and said ``None``, "no such actor", to a user looking at its prompt (another
+    tree's probe, or the tree's own supervisor). It waits for the hello as a call
+    to that actor would wait, says once why, and yields the portal."""
+    script = Path(__file__).resolve().parent / "scripts" / "find_blocked.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "DEVX_LOG_FORMAT": "console"},
+    )
+    try:
+        assert proc.stderr is not None
+        said, seen = "", []
+        for line in proc.stderr:  # until the lookup says it waits, or the tree ends
+            seen.append(line)
+            if "has not answered" in line:
+                said = line
+                break
+        (tmp_path / "go").touch()
+        out, err = proc.communicate(timeout=scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "found: root/svc" in out, (out, "".join(seen) + err)
+    assert "actor 'root/svc'" in said and "its loop is blocked" in said, said

@@ -866,14 +866,19 @@ class Actor:
     def forget_child(self, uuid: str) -> None:
         self._spawn_waiters.pop(uuid, None)
 
-    async def connect_to(self, addr: Addr) -> Channel:
+    async def connect_to(self, addr: Addr, patient: str = "") -> Channel:
         """Open an authenticated channel to another actor of the tree and serve it.
         Something else listening there (a web server on a mistyped port) is a
-        ``ConnectionError`` saying so, as a refused connect is an ``OSError``."""
+        ``ConnectionError`` saying so, as a refused connect is an ``OSError``.
+        ``patient``: the path of the actor a registrar says listens there (it is up:
+        its registration ends with its channel), whose hello is waited for as long
+        as its loop is blocked (a REPL at its prompt: a call to it would wait too),
+        saying so once after ``HELLO_TIMEOUT``."""
+        where = addr if isinstance(addr, str) else f"{addr[0]}:{addr[1]}"
+        waited_for = f"actor {patient!r} at {where}" if patient else ""
         try:
-            return await self._hello(await connect(addr), f"actor at {addr}")
+            return await self._hello(await connect(addr), f"actor at {addr}", waited_for)
         except (trio.TooSlowError, MsgTypeError) as exc:
-            where = addr if isinstance(addr, str) else f"{addr[0]}:{addr[1]}"
             if isinstance(exc, trio.TooSlowError):  # silent: a stranger, or a stuck actor
                 what = (
                     f"did not answer the hello of actor {self.path!r} within "
@@ -887,12 +892,18 @@ class Actor:
                 )
             raise ConnectionError(f"{where} {what}") from None
 
-    async def _hello(self, chan: Channel, who: str) -> Channel:
+    async def _hello(self, chan: Channel, who: str, waited_for: str = "") -> Channel:
         try:
             hello = Hello(uid=self.uid, secret=self.secret, pid=self.pid, root_uid=self.root_uid)
             await chan.send(hello)
-            with trio.fail_after(HELLO_TIMEOUT):
-                ack = await chan.recv()
+            if waited_for:
+                async with trio.open_nursery() as tn:
+                    tn.start_soon(self._say_unanswered, waited_for)
+                    ack = await chan.recv()
+                    tn.cancel_scope.cancel()
+            else:
+                with trio.fail_after(HELLO_TIMEOUT):
+                    ack = await chan.recv()
         except BaseException:
             await chan.aclose()
             raise
@@ -901,6 +912,16 @@ class Actor:
             raise ChannelClosed(f"{who} did not accept our hello")
         chan.peer_uid, chan.peer_root, chan.peer_trace = ack.uid, ack.root_uid, ack.trace
         return chan
+
+    async def _say_unanswered(self, waited_for: str) -> None:
+        await trio.sleep(HELLO_TIMEOUT)
+        log.warning(
+            "%s: %s has not answered for %g s: its loop is blocked (a REPL at its "
+            "prompt, or sync code); waiting for it (ctrl-c to stop)",
+            self.path,
+            waited_for,
+            HELLO_TIMEOUT,
+        )
 
     async def root_portal(self) -> Portal:
         """A portal to the root actor (the parent's channel when it is the root,

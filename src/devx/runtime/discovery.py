@@ -29,10 +29,11 @@ def _refused(addr: Addr, exc: BaseException) -> ChannelClosed:
     )
 
 
-async def _open(actor: Actor, addr: Addr, what: str) -> Channel:
-    """An authenticated channel to ``addr``, served by this actor until closed."""
+async def _open(actor: Actor, addr: Addr, what: str, patient: str = "") -> Channel:
+    """An authenticated channel to ``addr``, served by this actor until closed;
+    ``patient``: see :meth:`Actor.connect_to`."""
     try:
-        chan = await actor.connect_to(addr)
+        chan = await actor.connect_to(addr, patient)
     except ChannelClosed as exc:
         if what == "registrar":
             raise _refused(addr, exc) from None
@@ -174,7 +175,9 @@ async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitSta
     portals = []
     for entry in entries:
         try:
-            chan = await _open(actor, entry.addr, "actor")
+            # registered, so up: a hello it does not answer is a blocked loop (a
+            # REPL at its prompt), waited for as a call to it would be, not "none"
+            chan = await _open(actor, entry.addr, "actor", patient=entry.path or str(entry.uid))
         except (OSError, ChannelClosed, trio.TooSlowError):
             continue  # gone since it registered (its entry goes with its channel)
         stack.push_async_callback(chan.aclose)
