@@ -129,6 +129,36 @@ def at_exit_write_pid(path: str, code: int | None) -> int:
     return os.getpid()
 
 
+def at_exit_run_trio(path: str) -> None:
+    """An atexit handler for this process that runs trio (writes ``path`` from a trio
+    run of its own)."""
+    import atexit
+
+    async def write() -> None:
+        Path(path).write_text("trio ran")
+
+    atexit.register(trio.run, write)
+
+
+_KEPT: list[object] = []
+
+
+async def keep_a_suspended_async_generator(path: str) -> None:
+    """Leave an async generator suspended at a yield (kept alive): trio finalizes it
+    as its run ends, and its ``finally`` writes ``path``."""
+
+    async def agen():
+        try:
+            yield 1
+            yield 2
+        finally:
+            Path(path).write_text("finalized")
+
+    gen = agen()
+    await gen.__anext__()
+    _KEPT.append(gen)
+
+
 def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 

@@ -737,3 +737,25 @@ def test_a_child_ended_with_the_block_is_on_record_with_its_code_and_reaped(
     assert exit_event[schema.CHILD_PID] == pid
     assert exit_event[schema.CHILD_EXIT_CODE] == (0 if code is None else code)
     assert exit_event[schema.CHILD_CANCEL_REQUESTED] is True
+
+
+@pytest.mark.parametrize("left", ["an atexit handler running trio", "a suspended async generator"])
+def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, left):
+    """A subprocess child done with its actor ends its process from inside its trio
+    run only when nothing is left for the run's own end: an atexit handler it was
+    given (one that runs trio itself, which would fail inside a run) or an async
+    generator left suspended (trio finalizes it: its ``finally`` runs) make it leave
+    its run as usual first."""
+    mark = tmp_path / "mark"
+
+    async def tree() -> None:
+        async with devx.open_nursery(spawn_method="subprocess") as an:
+            portal = await an.start_actor("a", enable_modules=["fns"])
+            if left == "a suspended async generator":
+                await portal.run(fns.keep_a_suspended_async_generator, path=str(mark))
+            else:
+                await portal.run(fns.at_exit_run_trio, path=str(mark))
+
+    run(tree)
+    expected = "finalized" if left == "a suspended async generator" else "trio ran"
+    assert mark.read_text() == expected

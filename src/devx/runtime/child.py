@@ -115,7 +115,47 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         actor.reported_ready.set()
         await actor.cancel_called.wait()
     # ended by a SIGTERM (even gracefully): the parent sees it in the exit code
-    return 128 + signal.SIGTERM if actor.cancel_reason == schema.CANCELLED_BY_SIGTERM else 0
+    code = 128 + signal.SIGTERM if actor.cancel_reason == schema.CANCELLED_BY_SIGTERM else 0
+    if _may_exit_in_run():
+        console.drain()
+        _exit_now(code)  # (never returns)
+    return code
+
+
+_atexit_at_start: int | None = None  # atexit's handlers as the run began (see _serve)
+
+
+def _may_exit_in_run() -> bool:
+    """Whether this child may end its process from inside its trio run, its actor
+    done: trio's own end (~0.25 ms of its parent's wait in every teardown: its system
+    tasks, its I/O manager) is skipped only when nothing is left for it to run. A
+    subprocess child not running trio as asyncio's guest (a forked one's handlers
+    include whatever the zygote preloaded), no atexit handler added since its run
+    began (one may call trio.run, which fails inside a run), no async generator left
+    for trio to finalize, no task but trio's own two and this one, nothing queued
+    by run_sync_soon. From trio's internals: anything unexpected there, and the run
+    returns as usual."""
+    if _atexit_at_start is None:
+        return False
+    try:
+        import atexit
+
+        from trio._core._run import GLOBAL_RUN_CONTEXT  # no public way to ask
+
+        runner = GLOBAL_RUN_CONTEXT.runner
+        queue = runner.entry_queue
+        return bool(
+            atexit._ncallbacks() == _atexit_at_start
+            and not runner.is_guest
+            and not runner.asyncgens.alive
+            and not runner.asyncgens.trailing_needs_finalize
+            and len(runner.tasks) == 3
+            and runner.main_task is trio.lowlevel.current_task()
+            and not queue.queue
+            and not queue.idempotent_queue
+        )
+    except Exception:
+        return False
 
 
 async def _load(actor: Actor, spec: SpawnSpec, chan: ipc.Channel) -> bool:
@@ -182,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         kill_children=_kill_children,
     )
     if not spare:
-        _serve(read_spec(spawn_fd), chan_fd)
+        _serve(read_spec(spawn_fd), chan_fd, exit_in_run=True)
     taken = take_spec(spawn_fd)
     if taken is None:  # nobody took it: the tree spawned nothing, or it fit no spawn
         os._exit(0)
@@ -193,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     set_actor_vars(os.environ, spec)
     # (as `python -m devx.runtime.child`'s: started with -c, see spawn.SPARE_BOOT)
     sys.argv[:] = [__file__, "--spare-fd", str(spawn_fd), "--name", spec.name, "--path", path]
-    _serve(spec, chan_fd)
+    _serve(spec, chan_fd, exit_in_run=True)
 
 
 _TAKEN: list[bool] = []  # a spare: its spec came (it is an actor now)
@@ -257,12 +297,18 @@ def _cancel_grace() -> float:
     return settings.current().cancel_grace
 
 
-def _serve(spec: SpawnSpec, chan_fd: int) -> None:
+def _serve(spec: SpawnSpec, chan_fd: int, *, exit_in_run: bool = False) -> None:
     """Run the actor of ``spec`` to its end and exit the process (never returns);
-    ``chan_fd``: its end of the socketpair to its parent."""
+    ``chan_fd``: its end of the socketpair to its parent. ``exit_in_run``: the process
+    may end from inside its trio run once the actor is done (:func:`_may_exit_in_run`)."""
+    global _atexit_at_start
     settings.install(spec.settings)  # the root's values, never the environment's
     if spec.sys_path:
         sys.path[:] = spec.sys_path
+    if exit_in_run and not spec.infect_asyncio:
+        import atexit
+
+        _atexit_at_start = getattr(atexit, "_ncallbacks", lambda: None)()
     try:
         if spec.infect_asyncio:
             from . import asyncio_guest
