@@ -834,3 +834,46 @@ def test_the_peers_debug_namespace_is_devx_debug(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "child: devx.debug" in done.stdout, done.stdout
     assert "root: devx.debug error: None" in done.stdout, done.stdout
+
+
+OLD_MODULES_PROGRAM = """
+    import warnings
+
+    import trio
+    import devx as tractor
+
+
+    def hello() -> str:
+        return "hello from " + tractor.current_actor().path
+
+
+    async def main() -> None:
+        async with tractor.open_nursery(rpc_module_paths=[__name__]) as an:
+            kept = await an.start_actor("kept", rpc_module_paths=[__name__])
+            print(await kept.run(hello), flush=True)
+            once = await an.run_in_actor(hello, name="once", rpc_module_paths=[__name__])
+            print(await once.result(), flush=True)
+            await an.cancel()
+
+
+    if __name__ == "__main__":
+        warnings.simplefilter("always", DeprecationWarning)
+        trio.run(main)
+"""
+
+
+def test_the_peers_old_rpc_module_paths_is_enable_modules_with_a_warning(tmp_path):
+    """The peer still takes ``rpc_module_paths=`` (``open_root_actor``/``open_nursery``,
+    ``start_actor``, ``run_in_actor``) with a ``DeprecationWarning`` saying to use
+    ``enable_modules=``; devx refused it as an unknown keyword (a ``TypeError`` that
+    said nothing of what to use instead), and ``run_in_actor`` would hand it to the
+    function as one of its own arguments."""
+    script = tmp_path / "old_modules.py"
+    script.write_text(textwrap.dedent(OLD_MODULES_PROGRAM))
+    done = run_script(script)
+    assert done.returncode == 0, done.stderr
+    assert "hello from root/kept" in done.stdout, done.stdout
+    assert "hello from root/once" in done.stdout, done.stdout
+    said = [line for line in done.stderr.splitlines() if "DeprecationWarning" in line]
+    assert len(said) == 3, done.stderr
+    assert all("use enable_modules=" in line for line in said), done.stderr

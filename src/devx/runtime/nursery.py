@@ -77,6 +77,23 @@ def _check_bind(name: str, bind_addrs: list[Any] | None) -> None:
         )
 
 
+def with_old_module_paths(
+    enable_modules: list[str] | None, rpc_module_paths: list[str] | None, stacklevel: int = 3
+) -> list[str] | None:
+    """The peer's older name for ``enable_modules``, ``rpc_module_paths=``: still
+    taken there with a ``DeprecationWarning``, so here too (added to the modules)."""
+    if not rpc_module_paths:
+        return enable_modules
+    import warnings
+
+    warnings.warn(
+        "rpc_module_paths= is deprecated (as in the peer project): use enable_modules=",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return [*(enable_modules or []), *rpc_module_paths]
+
+
 class ActorNursery:
     """Spawns and supervises child actors; see the module docstring for semantics."""
 
@@ -103,11 +120,14 @@ class ActorNursery:
         inherit_parent_main: bool = True,
         infect_asyncio: bool = False,
         bind_addrs: list[Any] | None = None,
+        rpc_module_paths: list[str] | None = None,
     ) -> Portal:
         """Spawn a child actor serving ``enable_modules``; returns its portal once ready.
         ``inherit_parent_main=False``: the child (and its own children) never load the
         root's script, even to serve functions of ``__main__``. ``infect_asyncio=True``:
-        the child runs trio as a guest of an asyncio loop (:mod:`devx.to_asyncio`)."""
+        the child runs trio as a guest of an asyncio loop (:mod:`devx.to_asyncio`).
+        ``rpc_module_paths``: the peer's deprecated name for ``enable_modules``."""
+        enable_modules = with_old_module_paths(enable_modules, rpc_module_paths)
         _check_loglevel(name, loglevel)
         _check_bind(name, bind_addrs)
         rec = self._new_record(name, None)
@@ -129,14 +149,16 @@ class ActorNursery:
         inherit_parent_main: bool = True,
         infect_asyncio: bool = False,
         bind_addrs: list[Any] | None = None,
+        rpc_module_paths: list[str] | None = None,
         **kwargs: Any,
     ) -> Portal:
         """Spawn a one-shot child that runs ``fn(**kwargs)``; ``await portal.result()``
         gets its return value. The child exits once ``fn`` returns.
-        ``inherit_parent_main=False`` and ``infect_asyncio=True`` as for
-        :meth:`start_actor`."""
+        ``inherit_parent_main=False``, ``infect_asyncio=True`` and ``rpc_module_paths``
+        as for :meth:`start_actor`."""
         from .portal import func_ref
 
+        enable_modules = with_old_module_paths(enable_modules, rpc_module_paths)
         ref = func_ref(fn)
         _check_loglevel(name or ref[1], loglevel)
         _check_bind(name or ref[1], bind_addrs)
@@ -524,6 +546,7 @@ async def open_nursery(
     listen_addr: tuple[str, int] | str | None = None,
     tpt_bind_addrs: list[Any] | None = None,
     start_method: str | None = None,
+    rpc_module_paths: list[str] | None = None,
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery in the current actor, opening the root actor first when
     no runtime is running (the options are ``open_root_actor``'s, used only then; an
@@ -535,6 +558,7 @@ async def open_nursery(
     __tracebackhide__ = hide_tb
     if start_method is not None:
         spawn_method = from_start_method(start_method, spawn_method)
+    enable_modules = with_old_module_paths(enable_modules, rpc_module_paths, stacklevel=4)
     given: dict[str, Any] = {
         "name": name,
         "debug_mode": debug_mode,

@@ -61,6 +61,7 @@ async def open_root_actor(
     enable_transports: list[str] | str | None = None,
     hide_tb: bool = True,
     start_method: str | None = None,
+    rpc_module_paths: list[str] | None = None,
 ) -> AsyncIterator[Actor]:
     """Boot the root actor of a new tree in this process (inside ``trio.run``).
 
@@ -86,10 +87,15 @@ async def open_root_actor(
     ``transport="uds"`` (one transport), ``start_method`` of ``spawn_method``
     (``"trio"`` and ``"mp_spawn"``: subprocesses; ``"mp_forkserver"``: the fork
     server); ``hide_tb`` (the peer's option, default True) hides this function's frame
-    from pdbp's and pytest's tracebacks.
+    from pdbp's and pytest's tracebacks; ``rpc_module_paths`` is its deprecated name for
+    ``enable_modules`` (a ``DeprecationWarning``, as there).
     """
     __tracebackhide__ = hide_tb
     spawn_method = spawn_methods.from_start_method(start_method, spawn_method)
+    if rpc_module_paths:
+        from .nursery import with_old_module_paths
+
+        enable_modules = with_old_module_paths(enable_modules, rpc_module_paths, stacklevel=4)
     if enable_transports is not None:
         transport = one_transport(enable_transports)
     if current_actor(err_on_no_runtime=False) is not None:
