@@ -47,6 +47,15 @@ async def sleep_forever_with(data: bytes, marker: str) -> None:
         Path(marker + ".cancelled").touch()
 
 
+async def sleep_forever_counting(data: bytes, byte: bytes, marker: str) -> None:
+    """:func:`sleep_forever_with`, its marker saying the length and how many of ``byte``."""
+    Path(marker).write_text(f"{len(data)} {data.count(byte)}")
+    try:
+        await trio.sleep_forever()
+    finally:
+        Path(marker + ".cancelled").touch()
+
+
 def die(code: int) -> None:
     os._exit(code)
 

@@ -141,3 +141,49 @@ def test_a_caller_cancelled_halfway_through_its_big_frame_leaves_at_once(tmp_pat
 
     assert trio.run(main) == b"z" * BIG
     assert Path(marker).read_text() == str(BIG)
+
+
+def test_a_cancelled_callers_buffer_is_its_own_again_once_it_left(tmp_path, monkeypatch):
+    """The caller of a cancelled call whose bytearray argument was half out (its body
+    travels uncopied) reuses the buffer once it left, as any trio code may after a
+    cancelled call: it rewrites it, then resizes it. The frame's rest the root's task
+    writes later must be what the call sent, and the buffer no longer pinned by it.
+    Before: the callee got the rewritten bytes (and ran with them), and the resize
+    raised BufferError (the rest's writer held a view of the buffer)."""
+    monkeypatch.setenv("DEVX_SEND_STALL_TIMEOUT", "600")
+    marker = str(tmp_path / "big")
+    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["direct_fns"])
+            async with trio.open_nursery() as n:
+                n.start_soon(partial(portal.run, fns.block_until, path=release, marker=blocked))
+                await _file(blocked)
+                data = bytearray(b"y" * BIG)
+                scope = trio.CancelScope()
+                left = trio.Event()
+
+                async def big() -> None:
+                    with scope:
+                        await portal.run(
+                            fns.sleep_forever_counting, data=data, byte=b"y", marker=marker
+                        )
+                    data[:] = b"n" * BIG  # the caller's buffer, reused
+                    data.clear()
+                    left.set()
+
+                n.start_soon(big)
+                await trio.testing.wait_all_tasks_blocked()  # its frame is half out
+                scope.cancel()
+                try:
+                    with trio.fail_after(scaled(10)):
+                        await left.wait()
+                finally:
+                    Path(release).touch()
+            with trio.fail_after(scaled(10)):
+                await _file(marker + ".cancelled")
+            await portal.cancel_actor()
+
+    trio.run(main)
+    assert Path(marker).read_text() == f"{BIG} {BIG}"  # what the call sent, all of it

@@ -562,7 +562,7 @@ class Channel:
                 done = await self._send_rest(rest)
             else:
                 try:
-                    done = await self._send_rest_or_leave(rest, cut_cancels)
+                    done = await self._send_rest_or_leave(rest, cut_cancels, frame)
                 except trio.Cancelled:
                     if self._rest_writer is rest:  # its writer has the lock now
                         lock = _HANDED_OVER
@@ -648,17 +648,26 @@ class Channel:
                 rest.bufs = _rest(rest.bufs, sent)
         return True
 
-    async def _send_rest_or_leave(self, rest: _Rest, cut_cancels: int) -> bool:
+    async def _send_rest_or_leave(
+        self, rest: _Rest, cut_cancels: int, frame: Frame | RawFrame
+    ) -> bool:
         """:meth:`_send_rest` for a sender that may be cancelled: cancelled, it hands
         the rest (and the CancelCall of call ``cut_cancels``, if any, behind it) to a
         task of :data:`_REST_WRITERS`, which
         holds the send lock from then on, and leaves; with nowhere to hand it, it
-        writes it itself, shielded."""
+        writes it itself, shielded. A raw ``frame``'s body is the sender's own buffer
+        (see :func:`pack`): what is left of it is handed over as a copy, since the
+        sender, once it left, may rewrite or resize its buffer."""
         try:
             return await self._write_rest(rest, send_stall_timeout())
         except trio.Cancelled:
             writers = _REST_WRITERS
             if writers is not None:
+                if type(frame) is RawFrame and not isinstance(frame.body.obj, bytes):
+                    rest.bufs = _copy_views_of(frame.body.obj, rest.bufs)
+                    # (the frame is done with: its view goes too, not left to the
+                    # Cancelled's traceback, which holds this frame)
+                    frame.body.release()
                 if cut_cancels:
                     rest.bufs.append(encode(CancelCall(cid=cut_cancels)))
                 try:
@@ -1238,6 +1247,19 @@ def _buffers(frame: Frame | RawFrame) -> list[Any]:
     if isinstance(frame, RawFrame):
         return [frame.head, frame.body]
     return [frame]
+
+
+def _copy_views_of(owner: object, bufs: list[Any]) -> list[Any]:
+    """``bufs`` with each view of ``owner``'s buffer replaced by a copy (the view
+    released: the owner may be resized again)."""
+    copied: list[Any] = []
+    for buf in bufs:
+        if isinstance(buf, memoryview) and buf.obj is owner:
+            own = bytes(buf)
+            buf.release()
+            buf = own
+        copied.append(buf)
+    return copied
 
 
 def _rest(bufs: list[Any], sent: int) -> list[Any]:
