@@ -580,6 +580,32 @@ def test_quit_ends_the_hold(tmp_path: Path) -> None:
         assert span["status_code"] != 2, span
 
 
+def test_a_quit_in_a_context_callee_is_no_crash(tmp_path: Path) -> None:
+    """`q` at a pause inside a ``@devx.context`` callee (needs a PTY): the callee's
+    context span recorded the BdbQuit as a crash (an ERROR status, a `crash BdbQuit`
+    event with the frame's locals, the actor shown `crashed`), where a quit in a
+    ``portal.run`` call is none (test_quit_ends_the_hold)."""
+    from _pty import Repl, banner
+
+    out = tmp_path / "quit.otlp.jsonl"
+    r = Repl("context_pause.py", DEVX_TELEMETRY_FILE=str(out))
+    try:
+        r.expect(banner("PAUSE", "adder", "root/adder"))
+        r.prompt()
+        r.child.sendline("q")
+        r.expect_exact("quit from the REPL in actor 'root/adder'")
+        r.finish()
+    finally:
+        r.close()
+    proc = timeline(str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^tree 'root' .* outcome quit$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^  root/adder +pid \d+ .* (ok|quit)$", proc.stdout, re.M), proc.stdout
+    assert " crash " not in proc.stdout and "crashed" not in proc.stdout, proc.stdout
+    for span in readback.load_spans(out):
+        assert span["status_code"] != 2, (span["name"], span.get("status_message"))
+
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -313,6 +313,14 @@ def is_cancellation(exc: BaseException) -> bool:
     return isinstance(exc, (GeneratorExit, KeyboardInterrupt)) or type(exc).__name__ == "Cancelled"
 
 
+def is_user_quit(exc: BaseException) -> bool:
+    """A user's `q` (or ctrl-d) at a REPL, raised here: ``bdb.BdbQuit`` (devx's
+    ``UserQuit`` too). Not a crash: no ERROR status, no crash record (the tree's
+    outcome says `quit`); one arriving from another actor is a remote error event."""
+    bdb = sys.modules.get("bdb")  # (no REPL ever ran here without it)
+    return bdb is not None and isinstance(exc, bdb.BdbQuit)
+
+
 def _new_span_id() -> int:
     return random.getrandbits(64) or 1
 
@@ -477,7 +485,7 @@ class Handle:
 
     def record_exception(self, exc: BaseException, **attrs: Any) -> None:
         self._front._exception_on(self.span, exc, clean(attrs))
-        if not is_cancellation(exc):
+        if not is_cancellation(exc) and not is_user_quit(exc):
             self.span.set_error(status_line(exc, self._front.here))
 
     def end(self) -> None:
@@ -867,6 +875,8 @@ class TelemetryBackend:
         exc = collapse(exc)  # trio's group of one is the error inside it
         ex = exception_attrs(exc)
         remote = schema.REMOTE_TYPE in ex
+        if not remote and is_user_quit(exc):
+            return  # the user's decision, not a crash (see is_user_quit)
         cancel = is_cancellation(exc)
         if not cancel and not remote:
             # the span of the actor (or call) whose code raised: ERROR, with the

@@ -54,6 +54,7 @@ from .backend import (
     child_ids,
     clean,
     is_cancellation,
+    is_user_quit,
     status_line,
     warn_once,
 )
@@ -258,7 +259,7 @@ class FileSpan:
         front = self._front
         assert front is not None
         front._exception_on(self, exc, clean(attrs))  # type: ignore[arg-type]
-        if not is_cancellation(exc):
+        if not is_cancellation(exc) and not is_user_quit(exc):
             self.set_error(status_line(exc, front.here))
 
     def encode_text(self) -> str | None:
