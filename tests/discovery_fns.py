@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
+
+import trio
 
 import devx
 
@@ -35,6 +38,27 @@ async def pause_then_add(x: int) -> int:
     await devx.pause()
     y = x + 1
     return y
+
+
+def big_when(go: str, marker: str, n: int) -> bytes:
+    """Served inline: says it is called (``marker``), blocks this actor's loop until
+    ``go`` exists, then answers ``n`` bytes (a reply its caller reads later)."""
+    open(marker, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    return b"x" * n
+
+
+async def pause_within(after: str, secs: float, until: str) -> str:
+    """Once ``after`` exists, pause under a deadline of ``secs``; then go on (this task
+    lives) until ``until`` exists."""
+    while not os.path.exists(after):
+        await trio.sleep(0.005)
+    with trio.move_on_after(secs) as scope:
+        await devx.pause()
+    while not os.path.exists(until):
+        await trio.sleep(0.005)
+    return "cancelled" if scope.cancelled_caught else "done"
 
 
 @devx.context

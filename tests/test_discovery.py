@@ -12,13 +12,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
 import trio
+import trio.testing
 
 import devx
 import discovery_fns
@@ -539,6 +544,98 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
             host.finish()
         finally:
             host.close()
+
+
+def test_a_pause_granted_while_the_callers_channel_is_busy_holds_no_terminal_for_ever(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A found actor of a debug-mode tree pauses, under a deadline of the user's, in a
+    call of another tree's actor while its channel to that caller is busy (a big reply
+    the caller does not read yet), then goes on: the REPL opens (granted before the
+    deadline), and a pause of another call there opens one too. Before: the deadline
+    fired while the callee told the caller of its REPL (a wait for that busy channel,
+    after the grant): the pause raised Cancelled with the tree's terminal held by a
+    session nobody would release while that task lived, and every other REPL of that
+    tree waited meanwhile (here for ever: the first call waits for the second)."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    called, go, done = (str(tmp_path / n) for n in ("called", "go", "done"))
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    with _registrar(port):
+        host = Repl(
+            SCRIPT, "--registry", f"127.0.0.1:{port}", "--name", "host", "--start", "svc",
+            "--debug", DEVX_TREE_SECRET=SECRET,
+        )  # fmt: skip
+        try:
+            host.expect("READY")
+
+            stop = threading.Event()
+            repls: list[int] = []
+
+            def drive() -> None:  # each REPL of svc left with c, however many open
+                pattern = banner("PAUSE", "svc", "host/svc")
+                while not stop.is_set():
+                    if host.child.expect([pattern, pexpect.TIMEOUT], timeout=0.2) == 0:
+                        host.repl_pid = int(host.child.match.group("pid"))
+                        host.prompt()
+                        host.wait_reading()
+                        host.child.sendline("c")
+                        repls.append(1)
+
+            async def main() -> tuple[int, int]:
+                with trio.fail_after(scaled(60)):
+                    async with trio.open_nursery() as n:
+                        n.start_soon(trio.to_thread.run_sync, drive)
+                        try:
+                            return await body()
+                        finally:
+                            stop.set()
+
+            async def body() -> tuple[int, int]:
+                async with devx.open_root_actor(name="caller", registry_addrs=[reg]):
+                    async with devx.find_actor("svc") as portal:
+                        # (a first REPL there: the next one's grant costs no imports)
+                        assert await portal.run(discovery_fns.pause_then_add, x=0) == 1
+                        got: dict[str, Any] = {}
+
+                        async def call(key: str, fn: Any, **kw: Any) -> None:
+                            got[key] = await portal.run(fn, **kw)
+
+                        async with trio.open_nursery() as n:
+                            # (granted within its deadline, which fires while the
+                            # caller is told: behind the big reply, for up to 0.5 s)
+                            n.start_soon(
+                                partial(
+                                    call, "pause", discovery_fns.pause_within,
+                                    after=called, secs=0.3, until=done,
+                                )
+                            )  # fmt: skip
+                            await trio.testing.wait_all_tasks_blocked()  # (its Start first)
+                            n.start_soon(
+                                partial(
+                                    call, "big", discovery_fns.big_when,
+                                    go=go, marker=called, n=BIG_REPLY,
+                                )
+                            )  # fmt: skip
+                            while not os.path.exists(called):
+                                await trio.sleep(0.005)
+                            open(go, "w").close()
+                            # this loop reads nothing while the pause is granted and its
+                            # caller told, behind the big reply
+                            time.sleep(scaled(2))
+                            # a pause there while that call's task goes on
+                            got["after"] = await portal.run(discovery_fns.pause_then_add, x=1)
+                            open(done, "w").close()
+                return len(got["big"]), got["after"]
+
+            size, after = trio.run(main)
+            assert (size, after) == (BIG_REPLY, 2)
+            assert repls  # (pause_then_add's REPL at least)
+        finally:
+            host.close()
+
+
+BIG_REPLY = 32 * 1024 * 1024  # far more than a socket pair buffers
 
 
 def test_a_call_into_another_tree_is_a_span_linked_to_the_callees_trace(

@@ -802,7 +802,11 @@ async def _tell_foreign_caller(session: Session) -> None:
     chan, cid = call
     actor = session.actor
     msg = CalleeAtRepl(cid, actor.path, actor.pid, session.reason, session.location)
-    with trio.move_on_after(TELL_CALLER_S):
+    # shielded (bounded): the terminal is granted by now, and a cancel of this task
+    # raised here would leave it held by a session nobody has (no REPL, no release:
+    # every other REPL of the tree would wait while this task lives); the REPL opens,
+    # as a granted one always did
+    with trio.CancelScope(shield=True, deadline=trio.current_time() + TELL_CALLER_S):
         try:
             await chan.send_raw(pack(msg), checkpoint=False)
         except (ChannelClosed, OSError, trio.BrokenResourceError, trio.ClosedResourceError):
