@@ -606,6 +606,50 @@ def test_a_quit_in_a_context_callee_is_no_crash(tmp_path: Path) -> None:
         assert span["status_code"] != 2, (span["name"], span.get("status_message"))
 
 
+RESTART_PROGRAM = """
+import trio
+import devx
+
+
+async def main() -> None:
+    async with devx.open_nursery() as an:
+        for _ in range(2):  # a supervisor's restart: the same name, a new actor
+            worker = await an.start_actor("worker")
+            await worker.cancel_actor()
+
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+def test_events_of_a_restarted_actor_say_whose(tmp_path: Path) -> None:
+    """A worker restarted under its name: two actors with one path. The actors
+    section lists both with their pids, but each event row gave only the path (two
+    `cancel req`, two `exit` for `root/worker`): each row of such a path now names
+    its actor's pid."""
+    script = tmp_path / "restart.py"
+    script.write_text(RESTART_PROGRAM)
+    out = tmp_path / "restart.otlp.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env={**clean_env(), "DEVX_TELEMETRY_FILE": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    proc = timeline(str(out), "--width", "0")
+    assert proc.returncode == 0, proc.stderr
+    pids = re.findall(r"^  root/worker +pid (\d+) ", proc.stdout, re.M)
+    assert len(set(pids)) == 2, proc.stdout
+    for pid in pids:
+        rows = re.findall(rf"^ +\+[\d.]+ +root/worker \({pid}\) +(\S+ ?\S*)", proc.stdout, re.M)
+        assert any(r.startswith("exit") for r in rows), proc.stdout
+        assert any(r.startswith("cancel req") for r in rows), proc.stdout
+
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

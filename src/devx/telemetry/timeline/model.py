@@ -388,6 +388,7 @@ class EventRow:
     detail: str
     bad: bool = False  # an error: painted red
     more: list[str] = field(default_factory=list)  # lines shown under it (a crash's locals)
+    pid: int | None = None  # whose: told apart when two actors had the path (a restart)
 
 
 def _short_type(name: Any) -> str:
@@ -421,54 +422,64 @@ def locals_lines(a: Mapping[str, Any]) -> list[str]:
 
 def event_rows(pts: list[Point]) -> list[EventRow]:
     """What happened besides the lock: crashes, remote errors, cancellations, stack
-    dumps, exits; other devx and user events generically; warnings logged."""
+    dumps, exits; other devx and user events generically; warnings logged. Each
+    row carries the pid of the actor it is about (an exit: the child's)."""
     rows: list[EventRow] = []
     for p in pts:
-        a = p.attrs
-        if p.name in _HOLD_EVENTS or p.name == schema.ACTOR_SPAWN:
-            continue  # shown in their own sections
-        if p.name == schema.CRASH:
-            rows.append(
-                EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True, more=locals_lines(a))
-            )
-        elif p.name == schema.REMOTE_ERROR:
-            typ = a.get(schema.REMOTE_TYPE)
-            src = a.get(schema.REMOTE_SRC_PATH)
-            if typ:
-                detail = f"{_short_type(typ)} from {src or '?'}"
-                msg = _first_line(a.get(schema.REMOTE_MESSAGE))
-                detail += f": {msg}" if msg else ""
-            else:
-                detail = _exc_text(a)
-            cancelled = _short_type(typ or a.get("exception.type")).endswith("Cancelled")
-            rows.append(EventRow(p.time_ns, p.path, "remote error", detail, bad=not cancelled))
-        elif p.name == schema.CANCELLED:
-            rows.append(EventRow(p.time_ns, p.path, "cancelled", _exc_text(a)))
-        elif p.name == schema.STACK_DUMP:
-            n = int_or_none(a.get("task_count"))
-            what = f"{n} tasks" if n is not None and n >= 0 else "thread stacks"
-            where = a.get("log_path")
-            detail = f"{a.get('signal') or '?'}, {what}" + (f" -> {where}" if where else "")
-            rows.append(EventRow(p.time_ns, p.path, "stack dump", detail))
-        elif p.name == schema.ACTOR_EXIT:
-            code, sig = (
-                int_or_none(a.get(schema.CHILD_EXIT_CODE)),
-                str(a.get(schema.CHILD_SIGNAL) or ""),
-            )
-            detail = exit_text(code, sig) or "exit"
-            if a.get(schema.CHILD_CANCEL_REQUESTED) in (True, "True", "true"):
-                detail += " (cancel requested)"
-            path = str(a.get(schema.CHILD_PATH) or p.path)
-            rows.append(EventRow(p.time_ns, path, "exit", detail, bad=bool(sig or code)))
-        elif p.name == schema.ACTOR_CANCEL_REQUESTED:
-            rows.append(
-                EventRow(p.time_ns, p.path, "cancel req", str(a.get(schema.CANCEL_REASON) or ""))
-            )
-        elif p.name:
-            rows.append(EventRow(p.time_ns, p.path, p.name, _generic(p)))
-        elif p.severity >= _SEV_WARN:
-            rows.append(EventRow(p.time_ns, p.path, "log", _first_line(p.body)))
+        before = len(rows)
+        _point_rows(p, rows)
+        for row in rows[before:]:
+            exited = int_or_none(p.attrs.get(schema.CHILD_PID)) if row.kind == "exit" else None
+            row.pid = exited if exited is not None and exited > 0 else p.pid
     return rows
+
+
+def _point_rows(p: Point, rows: list[EventRow]) -> None:
+    """The rows of one point, appended to ``rows``."""
+    a = p.attrs
+    if p.name in _HOLD_EVENTS or p.name == schema.ACTOR_SPAWN:
+        return  # shown in their own sections
+    if p.name == schema.CRASH:
+        rows.append(
+            EventRow(p.time_ns, p.path, "crash", _exc_text(a), bad=True, more=locals_lines(a))
+        )
+    elif p.name == schema.REMOTE_ERROR:
+        typ = a.get(schema.REMOTE_TYPE)
+        src = a.get(schema.REMOTE_SRC_PATH)
+        if typ:
+            detail = f"{_short_type(typ)} from {src or '?'}"
+            msg = _first_line(a.get(schema.REMOTE_MESSAGE))
+            detail += f": {msg}" if msg else ""
+        else:
+            detail = _exc_text(a)
+        cancelled = _short_type(typ or a.get("exception.type")).endswith("Cancelled")
+        rows.append(EventRow(p.time_ns, p.path, "remote error", detail, bad=not cancelled))
+    elif p.name == schema.CANCELLED:
+        rows.append(EventRow(p.time_ns, p.path, "cancelled", _exc_text(a)))
+    elif p.name == schema.STACK_DUMP:
+        n = int_or_none(a.get("task_count"))
+        what = f"{n} tasks" if n is not None and n >= 0 else "thread stacks"
+        where = a.get("log_path")
+        detail = f"{a.get('signal') or '?'}, {what}" + (f" -> {where}" if where else "")
+        rows.append(EventRow(p.time_ns, p.path, "stack dump", detail))
+    elif p.name == schema.ACTOR_EXIT:
+        code, sig = (
+            int_or_none(a.get(schema.CHILD_EXIT_CODE)),
+            str(a.get(schema.CHILD_SIGNAL) or ""),
+        )
+        detail = exit_text(code, sig) or "exit"
+        if a.get(schema.CHILD_CANCEL_REQUESTED) in (True, "True", "true"):
+            detail += " (cancel requested)"
+        path = str(a.get(schema.CHILD_PATH) or p.path)
+        rows.append(EventRow(p.time_ns, path, "exit", detail, bad=bool(sig or code)))
+    elif p.name == schema.ACTOR_CANCEL_REQUESTED:
+        rows.append(
+            EventRow(p.time_ns, p.path, "cancel req", str(a.get(schema.CANCEL_REASON) or ""))
+        )
+    elif p.name:
+        rows.append(EventRow(p.time_ns, p.path, p.name, _generic(p)))
+    elif p.severity >= _SEV_WARN:
+        rows.append(EventRow(p.time_ns, p.path, "log", _first_line(p.body)))
 
 
 def call_rows(trace: Trace) -> list[EventRow]:

@@ -216,10 +216,20 @@ def _event_lines(evs: list[EventRow], st: _Style) -> list[str]:
     out = [st.paint(f"events ({len(evs)})", _BOLD)]
     if not evs:
         out.append("  (none on record)")
-    pw = _col(e.path for e in evs)
+    # a path two actors had (a worker restarted under its name): each row says whose
+    pids: dict[str, set[int]] = {}
+    for e in evs:
+        if e.pid is not None:
+            pids.setdefault(e.path, set()).add(e.pid)
+
+    def who(e: EventRow) -> str:
+        shared = len(pids.get(e.path, ())) > 1 and e.pid is not None
+        return f"{e.path} ({e.pid})" if shared else e.path
+
+    pw = _col(who(e) for e in evs)
     kw = _col((e.kind for e in evs), cap=14)
     for e in evs:
-        head = f"  {st.rel(e.time_ns)}  {e.path:<{pw}}  "
+        head = f"  {st.rel(e.time_ns)}  {who(e):<{pw}}  "
         kind = st.paint(f"{e.kind:<{kw}}", _RED if e.bad else "")
         detail = _fit(e.detail, st.width - len(head) - kw - 2)
         out.append(f"{head}{kind}  {detail}".rstrip())
