@@ -322,7 +322,10 @@ def test_a_garbage_large_frame_is_freed_without_gc():
             for _ in range(3):
                 stream = await trio.open_tcp_stream(*addr)
                 hello = msgs.Hello(
-                    uid=msgs.ActorID("peer", "0" * 32), secret=devx.current_actor().secret, pid=1
+                    uid=msgs.ActorID("peer", "0" * 32),
+                    secret=devx.current_actor().secret,
+                    pid=1,
+                    proto=msgs.PROTOCOL,
                 )
                 body = msgspec.msgpack.encode(hello)
                 await stream.send_all(struct.pack(">I", len(body)) + body)

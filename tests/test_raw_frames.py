@@ -27,7 +27,7 @@ from devx.runtime.ipc import (
     encode,
     pack,
 )
-from devx.runtime.msgs import Hello, Return, Start, Started, StreamItem, Yield
+from devx.runtime.msgs import PROTOCOL, Hello, Return, Start, Started, StreamItem, Yield
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -310,7 +310,12 @@ def test_an_actor_closes_a_connection_that_sends_a_bad_raw_frame_and_serves_on(c
             portal = await an.start_actor("served", enable_modules=[__name__])
             host, port = await portal.run(listen_addr)
             stream = await trio.open_tcp_stream(host, port)
-            hello = Hello(uid=devx.current_actor().uid, secret=devx.current_actor().secret, pid=1)
+            hello = Hello(
+                uid=devx.current_actor().uid,
+                secret=devx.current_actor().secret,
+                pid=1,
+                proto=PROTOCOL,
+            )
             body = msgspec.msgpack.encode(hello)
             await stream.send_all(struct.pack(">I", len(body)) + body)
             await stream.receive_some(1000)  # HelloAck

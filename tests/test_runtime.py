@@ -491,7 +491,12 @@ def test_garbage_from_an_authenticated_peer_closes_only_that_connection(devx_log
             portal = await an.start_actor("w", enable_modules=["fns"])
             actor = devx.current_actor()
             stream = await connect(actor.listen_addr)
-            hello = msgs.Hello(uid=msgs.ActorID("intruder", "0" * 32), secret=actor.secret, pid=1)
+            hello = msgs.Hello(
+                uid=msgs.ActorID("intruder", "0" * 32),
+                secret=actor.secret,
+                pid=1,
+                proto=msgs.PROTOCOL,
+            )
             body = msgspec.msgpack.encode(hello)
             await stream.send_all(struct.pack(">I", len(body)) + body)
             await stream.receive_some(1000)  # HelloAck
@@ -529,6 +534,53 @@ def test_unauthenticated_peer_is_rejected(devx_log, transport):
     run(main)
     assert any("mallory" in m and "secret" in m for m in devx_log), devx_log
     assert any("not Hello" in m for m in devx_log), devx_log
+
+
+def test_a_peer_of_another_devx_version_is_refused_with_why(devx_log):
+    """Trees that find each other through a registry (other hosts) may run two devx
+    versions: a message one cannot decode would close the connection mid-session with
+    a frame error. The hello says each side's wire protocol; a mismatch is refused at
+    once, both ends saying why and what to do."""
+
+    async def fake_old_actor(listener: trio.SocketListener) -> None:
+        stream = await listener.accept()
+        (n,) = struct.unpack(">I", await stream.receive_some(4))
+        await stream.receive_some(n)  # the Hello
+        ack = msgspec.msgpack.encode(msgs.HelloAck(uid=msgs.ActorID("old", "2" * 32)))
+        await stream.send_all(struct.pack(">I", len(ack)) + ack)  # no proto: an old devx
+        await stream.aclose()
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("w", enable_modules=["fns"])
+            actor = devx.current_actor()
+            # an old devx connects to us: answered with our protocol, then closed
+            stream = await connect(actor.listen_addr)
+            hello = msgs.Hello(uid=msgs.ActorID("oldpeer", "3" * 32), secret=actor.secret, pid=1)
+            body = msgspec.msgpack.encode(hello)
+            await stream.send_all(struct.pack(">I", len(body)) + body)
+            got = b""
+            with trio.fail_after(scaled(5)):
+                while chunk := await stream.receive_some(1000):
+                    got += chunk
+            ack = msgspec.msgpack.decode(got[4:], type=msgs.HelloAck)
+            assert ack.proto == msgs.PROTOCOL
+            # we connect to an old devx: a ConnectionError that says why
+            listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            async with trio.open_nursery() as n:
+                n.start_soon(fake_old_actor, listeners[0])
+                port = listeners[0].socket.getsockname()[1]
+                with pytest.raises(devx.ProtocolMismatch) as info:  # (a ConnectionError)
+                    await actor.connect_to(("127.0.0.1", port))
+            assert await portal.run(fns.add, a=1, b=1) == 2  # the tree goes on
+
+        msg = str(info.value)
+        assert "runs a devx from before the protocol check" in msg, msg
+        assert f"runs wire protocol {msgs.PROTOCOL}: run the same devx version" in msg, msg
+
+    run(main)
+    refused = [m for m in devx_log if "oldpeer" in m]
+    assert len(refused) == 1 and "run the same devx version in both trees" in refused[0], devx_log
 
 
 def test_uds_transport():

@@ -3,6 +3,7 @@ from peers, the channels to them, and the cancellation of everything it runs."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import errno
 import functools
@@ -39,6 +40,7 @@ from .errors import (
     ModuleNotEnabled,
     MsgTypeError,
     NoRuntime,
+    ProtocolMismatch,
     box_error,
     has_user_quit,
     is_user_quit,
@@ -63,6 +65,7 @@ from .ipc import (
 )
 from .log import RateLimited
 from .msgs import (
+    PROTOCOL,
     ActorID,
     CalleeAtRepl,
     CancelActor,
@@ -87,6 +90,7 @@ from .msgs import (
     StreamOpened,
     Unregister,
     Yield,
+    protocol_mismatch,
 )
 from .workers import CallWorkers
 
@@ -811,10 +815,17 @@ class Actor:
         only that: never one that came through the listener) to its waiting
         parent, serve it."""
         chan.peer_uid, chan.peer_pid, chan.peer_root = msg.uid, msg.pid, msg.root_uid
+        if msg.proto != PROTOCOL:  # answered (a newer devx then says why), then closed
+            why = protocol_mismatch(f"actor {msg.uid} (pid {msg.pid})", msg.proto, "this actor")
+            self._rejections.error("connection from %s rejected: %s", chan.peer, why)
+            with contextlib.suppress(ChannelClosed):
+                await chan.send(HelloAck(uid=self.uid, root_uid=self.root_uid, proto=PROTOCOL))
+            await chan.aclose()
+            return
         if msg.root_uid is not None and msg.root_uid != self.root_uid:
             log.info("actor %s of another tree (root %s) connected", msg.uid, msg.root_uid)
         try:
-            ack = HelloAck(uid=self.uid, root_uid=self.root_uid)
+            ack = HelloAck(uid=self.uid, root_uid=self.root_uid, proto=PROTOCOL)
             if msg.root_uid is not None and msg.root_uid != self.root_uid:
                 ack.trace = events.carrier()  # another tree's caller links to our trace
             await chan.send(ack)
@@ -894,7 +905,13 @@ class Actor:
 
     async def _hello(self, chan: Channel, who: str, waited_for: str = "") -> Channel:
         try:
-            hello = Hello(uid=self.uid, secret=self.secret, pid=self.pid, root_uid=self.root_uid)
+            hello = Hello(
+                uid=self.uid,
+                secret=self.secret,
+                pid=self.pid,
+                root_uid=self.root_uid,
+                proto=PROTOCOL,
+            )
             await chan.send(hello)
             if waited_for:
                 async with trio.open_nursery() as tn:
@@ -910,6 +927,10 @@ class Actor:
         if not isinstance(ack, HelloAck):
             await chan.aclose()
             raise ChannelClosed(f"{who} did not accept our hello")
+        if ack.proto != PROTOCOL:
+            await chan.aclose()
+            why = protocol_mismatch(f"{who} ({ack.uid})", ack.proto, f"actor {self.path!r}")
+            raise ProtocolMismatch(why)
         chan.peer_uid, chan.peer_root, chan.peer_trace = ack.uid, ack.root_uid, ack.trace
         return chan
 

@@ -14,7 +14,7 @@ import trio
 from ..core import events, schema
 from . import registry
 from .actor import Actor, current_actor
-from .errors import ChannelClosed
+from .errors import ChannelClosed, ProtocolMismatch
 from .ipc import Addr, Channel
 from .msgs import ActorID
 from .portal import Portal
@@ -178,6 +178,8 @@ async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitSta
             # registered, so up: a hello it does not answer is a blocked loop (a
             # REPL at its prompt), waited for as a call to it would be, not "none"
             chan = await _open(actor, entry.addr, "actor", patient=entry.path or str(entry.uid))
+        except ProtocolMismatch:
+            raise  # not gone: another devx version, which the error names
         except (OSError, ChannelClosed, trio.TooSlowError):
             continue  # gone since it registered (its entry goes with its channel)
         stack.push_async_callback(chan.aclose)

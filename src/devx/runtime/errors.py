@@ -52,6 +52,12 @@ class ChannelClosed(RuntimeErrorBase):
 TransportClosed = ChannelClosed  # the peer project's name
 
 
+class ProtocolMismatch(RuntimeErrorBase, ConnectionError):
+    """An actor of another tree runs a devx whose wire protocol is not this one's
+    (refused at the hello, see ``msgs.PROTOCOL``): the message says both and what to
+    do. A ``ConnectionError``, as a refused connection is."""
+
+
 class ContextError(RuntimeErrorBase, RuntimeError):
     """A context used the wrong way (``started`` twice, a stream before ``started``,
     an undecorated function given to ``open_context`` ...); raised on the side that

@@ -122,6 +122,13 @@ def set_actor_vars(env: MutableMapping[str, str], spec: SpawnSpec) -> None:
 
 # --- the IPC protocol ----------------------------------------------------------------
 
+# The wire protocol's version, checked at every hello: the actors of one tree run one
+# devx, but trees that find each other through a registry (other hosts) may not, and a
+# message one side cannot decode would close the connection mid-session with a frame
+# error. Raised with any change an older devx could not read (a new message, a new
+# required field). 0 is what a devx from before this field sends (it sends none).
+PROTOCOL = 1
+
 
 class Hello(msgspec.Struct, tag=True):
     """First frame on every connection, from the connecting side."""
@@ -132,6 +139,7 @@ class Hello(msgspec.Struct, tag=True):
     # the connecting actor's tree (its root's id): another tree's actor found through
     # the registry has a root of its own
     root_uid: ActorID | None = None
+    proto: int = 0  # its PROTOCOL (0: a devx from before the check)
 
 
 class HelloAck(msgspec.Struct, tag=True):
@@ -140,6 +148,16 @@ class HelloAck(msgspec.Struct, tag=True):
     # call into another tree is linked to the callee's trace
     root_uid: ActorID | None = None
     trace: dict[str, str] = {}
+    proto: int = 0  # its PROTOCOL; a hello of another PROTOCOL is answered, then closed
+
+
+def protocol_mismatch(peer: str, theirs: int, here: str) -> str:
+    """Why a connection between two devx versions is refused, for both ends' errors."""
+    what = f"wire protocol {theirs}" if theirs else "a devx from before the protocol check"
+    return (
+        f"{peer} runs {what}, {here} runs wire protocol {PROTOCOL}: "
+        "run the same devx version in both trees"
+    )
 
 
 class Start(msgspec.Struct, tag=True, omit_defaults=True):
