@@ -100,6 +100,14 @@ def show_timeline(path: str) -> None:
 
 if __name__ == "__main__":
     path = os.path.join(tempfile.gettempdir(), f"devx-demo-{os.getpid()}.otlp.jsonl")
-    trio.run(main, path)
+    try:
+        trio.run(main, path)
+    except (Exception, KeyboardInterrupt) as exc:
+        # `q` (or ctrl-d) at a REPL ends the tree, as in pdb; the session is on record
+        # all the same: the usual report of the quit, then its timeline
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+        sys.stdout.flush()
+        show_timeline(path)
+        sys.exit(1)
     sys.stdout.flush()
     show_timeline(path)

@@ -46,3 +46,24 @@ def test_demo_on_a_terminal():
         assert r.finish() == 0
     finally:
         r.close()
+
+
+def test_a_quit_in_the_demo_still_shows_its_timeline():
+    """`q` at the crash's REPL (a habit) ends the tree, as in pdb, with the quit's one
+    line; the demo still shows the session's timeline, the quit on record."""
+    r = Repl(DEMO)
+    try:
+        r.expect(r">>> devx PAUSE in actor 'worker-a' \(path demo/worker-a, pid \d+\)")
+        r.prompt()
+        r.child.sendline("c")
+        r.expect(r">>> devx CRASH in actor 'worker-b' \(path demo/worker-b, pid \d+\)")
+        r.prompt()
+        r.child.sendline("q")
+        r.expect_exact("devx: quit from the REPL in actor 'demo/worker-b'")
+        r.expect_exact("=== 4. the session as telemetry")
+        r.expect(r"demo/worker-b\s+crash\s+waited [\d.]+ s\s+held [\d.]+ s\s+ended: quit")
+        assert r.finish() == 1
+        after_quit = r.log.getvalue().split("devx: quit from the REPL")[1]
+        assert "Traceback" not in after_quit, after_quit  # the quit's line, not a traceback
+    finally:
+        r.close()
