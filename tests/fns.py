@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -113,6 +114,10 @@ async def count(n: int):
 
 def die_hard(code: int = 7) -> None:
     os._exit(code)
+
+
+def sys_exit(code: int = 7) -> None:
+    sys.exit(code)
 
 
 def at_exit_write_pid(path: str, code: int | None) -> int:

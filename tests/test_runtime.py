@@ -404,8 +404,11 @@ def test_sibling_error_cancels_daemon_children():
     assert pids[1:] == [-1] and pids[0] not in devx_actor_pids()
 
 
-@pytest.mark.parametrize("how", ["sigkill", "os_exit"])
+@pytest.mark.parametrize("how", ["sigkill", "os_exit", "sys_exit"])
 def test_child_dying_on_its_own_is_a_clear_error(how):
+    """(``sys.exit(7)`` in a function it serves ends the actor's process with code 7,
+    as it ends a Python program: it said 1, and wrote the SystemExit's traceback.)"""
+
     async def main():
         with pytest.raises(devx.ActorExited) as info:
             async with devx.open_nursery() as an:
@@ -415,7 +418,7 @@ def test_child_dying_on_its_own_is_a_clear_error(how):
                     os.kill(pid, signal.SIGKILL)
                     await portal.run(fns.sleep_forever)
                 else:
-                    await portal.run(fns.die_hard, code=7)
+                    await portal.run(getattr(fns, "die_hard" if how == "os_exit" else how), code=7)
         err = info.value
         assert err.name == "mortal"
         if how == "sigkill":

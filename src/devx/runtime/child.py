@@ -316,11 +316,28 @@ def _serve(spec: SpawnSpec, chan_fd: int, *, exit_in_run: bool = False) -> None:
             code = asyncio_guest.run(run_child, spec, chan_fd)
         else:
             code = trio.run(run_child, spec, chan_fd)
-    except BaseException:
-        console.write(traceback.format_exc())
-        code = 1
+    except BaseException as exc:
+        leaf = exc
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]  # (the actor's nurseries wrap what ends it)
+        if isinstance(leaf, SystemExit):  # sys.exit() in the actor's code: its code
+            code = _exit_code_of(leaf)
+        else:
+            console.write(traceback.format_exc())
+            code = 1
     console.drain()  # devx output held back by a REPL still live elsewhere: not lost
     _exit_now(code)
+
+
+def _exit_code_of(exc: SystemExit) -> int:
+    """The process's exit code for ``exc``, as the interpreter makes it: ``None`` is 0,
+    an int is itself, anything else is written to stderr and is 1."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    console.write(f"{exc.code}\n")
+    return 1
 
 
 def _exit_now(code: int) -> None:
