@@ -70,6 +70,95 @@ def test_a_crash_as_a_trace_view_shows_it(receiver, tmp_path):  # noqa: F811
     assert divider_res["process.pid"] != root_res["process.pid"]
 
 
+# a child's OTel SDK load made slow, as a starved machine makes it (its imports took
+# 0.4-0.9 s with 8-16 busy loops on 2 cores): once the loader thread built its sink
+# (the SDK and the exporters imported), SLOW_LOAD_S more pass before the load goes on
+# (the cost under test, not a wait for something); `built` tells the child's code
+# that the sink is built. The root's load is not slowed
+SLOW_LOAD_SITE = """
+import importlib.abc, os, sys, threading, time
+os.environ.setdefault("SLOW_LOAD_ROOT", str(os.getpid()))
+built = threading.Event()
+
+class _Slow(importlib.abc.Loader):
+    def __init__(self, inner):
+        self.inner = inner
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+    def exec_module(self, module):
+        self.inner.exec_module(module)
+        build = module.build_sink
+
+        def slow_build(*args, **kwargs):
+            sink = build(*args, **kwargs)
+            built.set()
+            time.sleep(float(os.environ["SLOW_LOAD_S"]))
+            return sink
+
+        module.build_sink = slow_build
+
+class _SlowLoad(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "devx.telemetry.otel" or os.environ["SLOW_LOAD_ROOT"] == str(os.getpid()):
+            return None
+        sys.meta_path.remove(self)
+        try:
+            import importlib.util
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        spec.loader = _Slow(spec.loader)
+        return spec
+
+sys.meta_path.insert(0, _SlowLoad())
+"""
+
+# the child is done as soon as its sink is built: its exit finds the load under way
+SHORT_CHILD = """
+import sitecustomize, trio, devx
+
+async def one() -> int:
+    await trio.to_thread.run_sync(sitecustomize.built.wait)
+    return 1
+
+async def main():
+    async with devx.open_nursery() as an:
+        portal = await an.start_actor("brief", enable_modules=[__name__])
+        assert await portal.run(one) == 1
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+def test_a_child_done_before_its_sdk_loaded_still_exports_everything(receiver, tmp_path):  # noqa: F811
+    """A short-lived child on a busy machine exits before its OTel SDK is in: its exit
+    waits for that load (this host's work) as long as its bound, not 0.6 of it, and the
+    exporters still get their share: every record arrives. Here the child's bound is
+    5 s (DEVX_TELEMETRY_EXIT_TIMEOUT, within half the cancel grace) and what is left of
+    its load when it exits takes 3.5 s: before, its records were dropped after 3 s
+    ('the telemetry pipeline did not start'), with the collector up."""
+    (tmp_path / "sitecustomize.py").write_text(SLOW_LOAD_SITE)
+    (tmp_path / "brief.py").write_text(SHORT_CHILD)
+    proc = run_clean(
+        [sys.executable, str(tmp_path / "brief.py")],
+        scaled(60),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        DEVX_TELEMETRY_QUIET="1",
+        DEVX_TELEMETRY_EXIT_TIMEOUT="5",
+        DEVX_CANCEL_GRACE="10",
+        PYTHONPATH=str(tmp_path),
+        SLOW_LOAD_S="3.5",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "did not start" not in proc.stderr, proc.stderr
+    actors = by_path(spans_of(receiver), schema.ACTOR_SPAN)
+    assert set(actors) == {"root", "root/brief"}, (sorted(actors), proc.stderr)
+    _, attrs, _ = actors["root/brief"]
+    assert attrs[schema.ACTOR_OUTCOME] == "ok"
+    assert "root/brief" in by_path(spans_of(receiver), schema.ACTOR_START_SPAN)
+
+
 def proc_pid_of(attrs: dict[str, Any]) -> int:
     return int(attrs[schema.PROCESS_PID])
 

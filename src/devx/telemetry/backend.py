@@ -51,6 +51,10 @@ NOTABLE_EVENTS = frozenset(
 SYNC_TIMEOUT = 1.0
 _RECORDED = "__devx_recorded__"  # set on an exception once it is on record
 MAX_PENDING = 20_000  # spans + log records kept while the SDK loads
+# the exporters' share of an exit's bound, whatever the SDK's load took of it (see
+# TelemetryBackend.shutdown): at worst an exit waits 1.4x the bound (a child: 2.1 s of
+# its parent's 3 s cancel grace by default)
+EXPORT_SHARE = 0.4
 
 _warned: set[str] = set()
 
@@ -1043,14 +1047,21 @@ class TelemetryBackend:
 
     def shutdown(self, timeout: float) -> None:
         """Flush and stop, bounded by ``timeout``; records still pending if the SDK did
-        not load in time are dropped (with one warning)."""
+        not load in time are dropped (with one warning).
+
+        A load still under way may take the whole bound: it is this host's work (the
+        SDK's imports), not the collector's, and a short-lived actor on a busy machine
+        exits before its loader is done (a child whose SDK load took 0.4-0.9 s with 8-16
+        busy loops on 2 cores, against 0.6 of its 1.5 s then: its records were dropped,
+        every one, with the collector up). The exporters then get what is left, and
+        never less than EXPORT_SHARE of the bound."""
         deadline = time.monotonic() + timeout
         if self._sink is None and self._inline_ok() and self._claim_load():
             # a short-lived actor exits before its loader woke up: load here rather than
             # hand over to that thread and back (each hand-over can cost a scheduler
             # slice on a busy machine)
             self._load_claimed_now()
-        loaded = self._wait_loaded(timeout * 0.6)
+        loaded = self._wait_loaded(timeout)
         with self._lock:
             self._closed = True
             pending = len(self._spans) + len(self._logs)
@@ -1062,12 +1073,12 @@ class TelemetryBackend:
         if not loaded and pending and not self._failed:
             warn_once(
                 "shutdown-unloaded",
-                f"the telemetry pipeline did not start within {timeout * 0.6:.1f}s; "
+                f"the telemetry pipeline did not start within {timeout:.1f}s; "
                 f"{pending} records dropped",
             )
         sink = self._sink
         if sink is not None:
-            sink.shutdown(max(0.1, deadline - time.monotonic()))
+            sink.shutdown(max(timeout * EXPORT_SHARE, deadline - time.monotonic()))
 
 
 def _flush_quietly(sink: Sink) -> None:
