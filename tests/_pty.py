@@ -68,8 +68,16 @@ class Repl:
     """An example running on a real PTY, with a transcript for failure messages.
     ``script`` is relative to examples/debugging/ unless absolute."""
 
-    def __init__(self, script: str | Path, *args: str, module: str = "", **extra_env: str) -> None:
-        """``module``: run ``python -m module script *args`` instead (``devx attach``)."""
+    def __init__(
+        self,
+        script: str | Path,
+        *args: str,
+        module: str = "",
+        dimensions: tuple[int, int] = (50, 200),
+        **extra_env: str,
+    ) -> None:
+        """``module``: run ``python -m module script *args`` instead (``devx attach``);
+        ``dimensions``: the PTY's (rows, columns)."""
         self.log = io.StringIO()
         env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
         if "PYTHONBREAKPOINT" not in extra_env:
@@ -85,7 +93,7 @@ class Repl:
             env=env,
             encoding="utf-8",
             timeout=TIMEOUT,
-            dimensions=(50, 200),
+            dimensions=dimensions,
         )
         self.child.logfile_read = self.log
         self.repl_pid: int | None = None  # the actor of the last banner matched
@@ -228,8 +236,10 @@ def repl_fixture(base: Path) -> Any:
     def repl() -> Iterator[Callable[..., Repl]]:
         started: list[Repl] = []
 
-        def start(script: str, *args: str, **env: str) -> Repl:
-            r = Repl(base / script, *args, **env)
+        def start(
+            script: str, *args: str, dimensions: tuple[int, int] = (50, 200), **env: str
+        ) -> Repl:
+            r = Repl(base / script, *args, dimensions=dimensions, **env)
             started.append(r)
             return r
 

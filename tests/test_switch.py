@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from _pty import EXAMPLES, assert_fits, repl_fixture
+from _pty import EXAMPLES, assert_fits, repl_fixture, stops_at_banner_line
 from _queue_three import ANY_BANNER, AT, three_stopped, waiters_listed
 from devx.core import schema
 
@@ -186,3 +186,37 @@ def test_an_empty_line_after_coming_back_does_not_switch_again(repl):
     r.child.sendline("c")
     r.expect_exact("results [1, 3, 5]")
     assert r.finish() == 0
+
+
+def test_on_an_80_column_terminal_devx_lines_fit_it_word_by_word(repl):
+    """trial6's O2: at 80 columns the banner (88: its location), the waiters' header
+    (87), the stepping hint (91) and the switch's two lines (fitted to 100) wrapped
+    mid-word. They fit the PTY's own width now (tests/_pty.py pops COLUMNS), broken
+    at spaces, every word kept; the location on a line of its own."""
+    r = repl("queue_three.py", dimensions=(24, 80))
+    first, queue = three_stopped(r)
+    r.child.sendline("switch 1")
+    r.expect_exact("[devx] the terminal goes to")
+    assert r.expect(ANY_BANNER).group("name") == queue[0]
+    out = r.prompt()
+    stops_at_banner_line(out, "await devx.pause()")
+    assert "\n    at queue_three.py:19 in pause_here()" in out.replace("\r", ""), out
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == first
+    r.prompt()
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+    assert r.finish() == 0
+    text = r.log.getvalue()
+    assert_fits(text, 80)
+    words = " ".join(text.split())  # each line's content is all there, only broken
+    for said in (
+        "(stepping stays in your code: `s` steps over calls into devx, remote calls included)",
+        "more waiting for the terminal, served in this order (`waiters` for the live queue):",
+        f"[devx] the terminal goes to root/{queue[0]}: pause at queue_three.py:19 in "
+        f"pause_here(); root/{first} stays stopped here and has it back when that REPL is done",
+    ):
+        assert said in words, said

@@ -29,6 +29,7 @@ import msgspec
 
 from ..core import schema, settings
 from . import attach_protocol as proto
+from . import terminal
 from .lock_protocol import ReleaseHow
 from .stack import registry as reg
 from .waiters import shielded_text
@@ -107,7 +108,7 @@ def _peer_uid(conn: socket.socket) -> int | None:
 def _out(text: str) -> None:
     """A line for the process's own output (a log reader sees what happened)."""
     with contextlib.suppress(OSError, ValueError):
-        sys.stdout.write(text)
+        sys.stdout.write(terminal.fit(text, terminal.columns(sys.stdout)))
         sys.stdout.flush()
 
 

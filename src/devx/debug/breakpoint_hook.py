@@ -41,12 +41,14 @@ def plain_actor_breakpointhook(*args: Any, **kwargs: Any) -> None:
     code = frame.f_code
     actor = current_actor(err_on_no_runtime=False)
     who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
-    console.write(
+    from . import terminal
+
+    text = (
         f"[devx] breakpoint() at {os.path.basename(code.co_filename)}:{frame.f_lineno} in "
         f"{code.co_name}() skipped: {who} runs with debug_mode=False, so no REPL opens "
-        "there (start it with debug_mode=True to stop at it)\n",
-        stream="stdout",
+        "there (start it with debug_mode=True to stop at it)\n"
     )
+    console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
 
 
 def user_chose_hook() -> bool:

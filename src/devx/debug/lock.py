@@ -21,6 +21,7 @@ import contextvars
 import itertools
 import logging
 import math
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -474,15 +475,17 @@ def _say_gone(who: Requester, *, waiting: bool = False) -> None:
     holder is there yet, and its end is said where it comes. ``waiting``: it went
     away queued, while another REPL is live: said once that REPL is done (through
     the console gate), as it only left `waiters` before."""
+    from . import terminal
+
     if waiting:
         from ..runtime import console
 
-        console.write(
+        text = (
             f"[devx] {who.path} (pid {who.pid}) went away while it waited for the "
             f"terminal ({who.reason})\n"
         )
+        console.write(terminal.fit(text, terminal.columns(sys.stderr)))
         return
-    from . import terminal
 
     terminal.write(
         f"\n[devx] {who.path} (pid {who.pid}) went away holding the terminal "

@@ -40,7 +40,7 @@ from typing import Any
 
 import trio
 
-from . import door, frames
+from . import door, frames, terminal
 from .lock_protocol import ReleaseHow
 
 __tracebackhide__ = True
@@ -424,7 +424,7 @@ def _build_pdbrepl_class() -> type:
             if not closed:  # (the ctrl-c escape said it: the tree ends)
                 # this hold is still the terminal's: no other REPL's prompt is on screen
                 # (one write: the line must not be split by another process's output)
-                line = _cancel_why(actor, scope)
+                line = _cancel_why(actor, scope, self.stdout)
                 with contextlib.suppress(OSError, ValueError):
                     self.stdout.write(line)
                     self.stdout.flush()
@@ -438,9 +438,11 @@ def _build_pdbrepl_class() -> type:
             who = f" in actor {self.where!r}" if self.where else ""
             head = f"[devx] {why or 'stepped out of the paused code'}{who}:"
             tail = "the REPL ends as with 'c' and the program goes on"
-            # (two lines when one would pass 100 columns, as every devx line fits them)
-            one = len(head) + len(tail) < 100
-            self.message(f"{head} {tail}" if one else f"{head}\n       {tail}")
+            # (two lines when one would pass the terminal's width, at most 100)
+            width = terminal.width(self.stdout)
+            one = len(head) + 1 + len(tail) <= width
+            text = f"{head} {tail}" if one else f"{head}\n       {tail}"
+            self.message(terminal.fit(text, terminal.columns(self.stdout)))
             self._leave("stepped_out")
             super().set_continue()
             door.disown(self)
@@ -494,10 +496,11 @@ def _build_pdbrepl_class() -> type:
                 # name's value. A `c` that printed a portal and left the REPL where it
                 # was read as a hang: say it once per name, with the way out
                 self._shadow_said.add(word)
-                self.message(
+                said_line = (
                     f"[devx] `{word}` is a name in this frame: that shows its value; "
                     f"`{long}` (or `!!{word}`) runs the command"
                 )
+                self.message(terminal.fit(said_line, terminal.columns(self.stdout)))
             return cmd, arg, newline
 
         def postcmd(self, stop: Any, line: str) -> Any:
@@ -520,9 +523,10 @@ def _build_pdbrepl_class() -> type:
     return PdbREPL
 
 
-def _cancel_why(actor: Any, scope: Any) -> str:
-    """The line (or two: each fits 100 columns) that says why a REPL whose step met a
-    cancel ends: the actor, or the call its task serves, cancelled by whom."""
+def _cancel_why(actor: Any, scope: Any, out: Any = None) -> str:
+    """The line (or two, laid out in :func:`terminal.width` of ``out``) that says why a
+    REPL whose step met a cancel ends: the actor, or the call its task serves,
+    cancelled by whom."""
     from ..runtime.actor import call_cancellers
 
     where = actor.path if actor is not None else "this process"
@@ -535,9 +539,9 @@ def _cancel_why(actor: Any, scope: Any) -> str:
         by = call_cancellers.get(scope) if scope is not None else None
         why = "the call this REPL serves was cancelled" + (f" by {by}" if by is not None else "")
     line = f"[devx] {where}: {why}: the REPL ends"
-    if len(line) > 100:
+    if len(line) > terminal.width(out):
         line = f"[devx] {where}: the REPL ends:\n       {why}"
-    return line + "\n"
+    return terminal.fit(line, terminal.columns(out)) + "\n"
 
 
 def live_lock_state(hold_id: int = 0) -> Any:

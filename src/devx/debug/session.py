@@ -75,9 +75,9 @@ _leaving: list[Session] = []
 
 RELEASE_TIMEOUT = 5.0
 
-# the columns a banner's lines fit in (a location that would pass them goes on a
-# line of its own: `file.py:12 in fn()`, what waiters.code_location makes)
-WIDTH = 100
+# a banner is laid out in the terminal's width, at most 100 columns (terminal.width: a
+# location that would pass it goes on a line of its own: `file.py:12 in fn()`, what
+# waiters.code_location makes), and no line of it wraps mid-word (terminal.fit)
 _LOCATION = re.compile(r"[^\s:]+:\d+ in \S+\(\)")
 # at most this long for the line to another tree's caller whose call stopped at a REPL
 # (a channel busy with a big frame): the REPL does not wait for a courtesy
@@ -563,12 +563,15 @@ class Session:
             f">>> devx {self.reason.upper()} in actor {actor.name!r} "
             f"(path {actor.path}, pid {os.getpid()})"
         )
+        # (an attached client's terminal is not ours: laid out in 100 columns)
+        cols = terminal.columns() if out is None else None
+        width = terminal.width() if out is None else terminal.WIDTH
         first = what.partition("\n")[0]
-        if _LOCATION.match(first) and len(head) + 2 + len(first) > WIDTH:
+        if _LOCATION.match(first) and len(head) + 2 + len(first) > width:
             what = f"\n    at {what}"  # the stop's place on a line of its own
         elif what:
             what = f": {what}"
-        text = f"\n{head}{what}{_foreign_caller_line()}{behind}\n{hint}"
+        text = terminal.fit(f"\n{head}{what}{_foreign_caller_line()}{behind}\n{hint}", cols)
         (out or terminal.write)(text)
         return text
 

@@ -38,7 +38,7 @@ from typing import Any
 import trio
 
 from ..runtime.actor import Actor
-from . import tree_lock
+from . import terminal, tree_lock
 from .lock_protocol import LockState
 from .waiters import shielded_text
 
@@ -96,7 +96,7 @@ def _on_sigint(actor: Actor, prev: Handler, signum: int, frame: FrameType | None
     if live is not None and getattr(live.pdb, "switching", False):
         return  # its REPL gave the terminal away (`switch`): the one on screen speaks
     if live is not None and live.pdb is not None and live.pdb.live:
-        os.write(1, f"\n{shielded_text(actor.path)}\n".encode())
+        os.write(1, terminal.fit(f"\n{shielded_text(actor.path)}\n", terminal.columns(1)).encode())
         if live.repl_thread in (None, threading.get_ident()):
             raise KeyboardInterrupt  # pdb's command loop catches it and prompts again
         # a REPL in another thread (raising here would hit the trio loop) reads on:
@@ -170,11 +170,11 @@ def _nobody_attached(actor: Actor) -> bool:
 def _say_unattended(actor: Actor, state: LockState) -> None:
     known = state.holder
     who = f"{known.path}'s REPL" if known is not None else "a REPL"
-    os.write(
-        1,
+    text = (
         f"[devx] {actor.path}: interrupted while {who} waited for `devx attach` with "
-        "nobody attached: the tree ends, no REPL opens\n".encode(),
+        "nobody attached: the tree ends, no REPL opens\n"
     )
+    os.write(1, terminal.fit(text, terminal.columns(1)).encode())
 
 
 def _prompt_again(pdb: Any) -> None:
@@ -198,12 +198,12 @@ def _end_tree(prev: Handler, signum: int, frame: FrameType | None) -> None:
 def _say_waiting(actor: Actor, state: LockState, holder: str = "") -> None:
     known = state.holder
     who = holder or (f"{known.path} (pid {known.pid})" if known else "nobody yet")
-    os.write(
-        1,
+    text = (
         f"\n[devx] ctrl-c: no prompt is on screen; the terminal is held by {who},\n"
         f"       {state.waiting} REPL(s) waiting as last known ({ESCAPE_PRESSES} ctrl-c within "
-        f"{ESCAPE_WINDOW_S:g} s end the tree)\n".encode(),
+        f"{ESCAPE_WINDOW_S:g} s end the tree)\n"
     )
+    os.write(1, terminal.fit(text, terminal.columns(1)).encode())
 
 
 def _count_press() -> bool:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from . import door, tree_lock
+from . import door, terminal, tree_lock
 from .lock_protocol import LockRequest
 from .waiters import code_location, who
 
@@ -102,8 +102,11 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     # said first: once the root agrees, the other REPL's banner comes at once
     head = f"[devx] the terminal goes to {who(target.requester)};"
     tail = f"{session.where} stays stopped here and has it back when that REPL is done"
-    # (two lines when one would pass 100 columns, as every devx line fits them)
-    pdb.message(f"{head} {tail}" if len(head) + len(tail) < 100 else f"{head}\n       {tail}")
+    # (two lines when one would pass the terminal's width, at most 100: terminal.width)
+    width = terminal.width(pdb.stdout)
+    one = len(head) + 1 + len(tail) <= width
+    text = f"{head} {tail}" if one else f"{head}\n       {tail}"
+    pdb.message(terminal.fit(text, terminal.columns(pdb.stdout)))
     # a REPL reached by `devx attach`: the tree's one attach socket goes to the REPL
     # named (it listens there once granted) and the client follows it; this one
     # listens again when the terminal comes back

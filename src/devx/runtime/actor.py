@@ -1082,7 +1082,10 @@ class Actor:
         """An actor of another tree serving a call of this one stopped at a REPL on its
         own tree's terminal: said on this tree's terminal, and as a live mark in this
         tree's trace (linked to the callee actor's start span)."""
-        console.write(callee_at_repl_line(self.path, msg))
+        from ..debug import terminal
+
+        line = callee_at_repl_line(self.path, msg)
+        console.write(terminal.fit(line, terminal.columns(sys.stderr)))
         if not events.enabled():
             return
         from .discovery import start_span_of
