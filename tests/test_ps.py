@@ -394,3 +394,47 @@ def test_a_bad_setting_is_one_line(tmp_path: Path, args: list[str]) -> None:
         "devx: DEVX_CANCEL_GRACE='3s': expected a finite number of seconds > 0 (e.g. 3 or 0.5)"
         " (`devx settings --check` validates them all)"
     ], got.stderr
+
+
+def _ps_on_a_terminal(env: Env, *args: str) -> list[str]:
+    """`devx ps` on an 80x24 PTY (its own size: COLUMNS and LINES unset), its lines."""
+    import pexpect
+
+    vars = {k: v for k, v in env.vars.items() if k not in ("COLUMNS", "LINES")}
+    child = pexpect.spawn(
+        PY, ["-m", "devx.cli", "ps", *args], env=vars, encoding="utf-8", dimensions=(24, 80)
+    )
+    out = child.read()  # up to its end
+    child.close()
+    assert child.exitstatus == 0, out
+    return out.replace("\r", "").splitlines()
+
+
+def test_a_long_command_is_cut_to_the_terminal_and_whole_in_a_pipe(dump_env: Env) -> None:
+    """trial6's O5: the COMMAND cell was never cut, so at 80 columns a tree's command
+    line wrapped the table. On a terminal it ends in … at the terminal's width; piped
+    (scripts grep it) and with --width 0 it is whole; --width N cuts at N."""
+    pid = _start(dump_env, "wideps", "--dumps", children=1)
+    whole = devx_cli(dump_env, "ps")
+    assert whole.returncode == 0, whole.stderr
+    full = _trees_table(whole.stdout)["wideps"]["COMMAND"]
+    assert full.endswith("ps_tree.py --name wideps --children=1 --dumps"), whole.stdout
+
+    lines = _ps_on_a_terminal(dump_env)
+    assert all(len(ln) <= 80 for ln in lines), "\n".join(ln for ln in lines if len(ln) > 80)
+    rows = _trees_table("\n".join(lines))
+    cut = rows["wideps"]["COMMAND"]
+    assert cut.endswith("…") and full.startswith(cut[:-1]), (cut, full)
+    dumps = [ln for ln in lines if ln.lstrip().startswith(f"{pid} ")]
+    # its row in both tables (trees, stack dumps) is cut
+    assert len(dumps) == 2 and all(ln.endswith("…") for ln in dumps), lines
+
+    assert (
+        _trees_table("\n".join(_ps_on_a_terminal(dump_env, "--width", "0")))["wideps"]["COMMAND"]
+        == full
+    )
+    narrow = devx_cli(dump_env, "ps", "--width", "70")
+    assert all(len(ln) <= 70 for ln in narrow.stdout.splitlines()), narrow.stdout
+    assert _trees_table(narrow.stdout)["wideps"]["COMMAND"].endswith("…"), narrow.stdout
+    bad = devx_cli(dump_env, "ps", "--width", "-1")
+    assert bad.returncode != 0 and "no whole number" in bad.stderr, bad.stderr

@@ -223,10 +223,14 @@ def tree_rows(
 
 
 def format_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], right: Iterable[int] = (0, 1)
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: Iterable[int] = (0, 1),
+    width: int = 0,
 ) -> list[str]:
     """Columns padded to their widest cell (numbers right-aligned: the columns
-    ``right``, by default PID and AGE); the last column is never padded nor cut."""
+    ``right``, by default PID and AGE); the last column is never padded, and cut
+    with an ellipsis only where a line would pass ``width`` columns (0: never)."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     numeric = set(right)
 
@@ -235,7 +239,12 @@ def format_table(
             c.rjust(w) if i in numeric else c.ljust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=False))
         ]
-        return "  ".join([*parts, cells[-1]]).rstrip()
+        last = cells[-1]
+        if width > 0:
+            room = width - len("  ".join([*parts, ""]))
+            if len(last) > room:
+                last = last[: max(room - 1, 0)] + "…"
+        return "  ".join([*parts, last]).rstrip()
 
     return [line(header), *(line(r) for r in rows)]
 
@@ -265,31 +274,47 @@ def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
     return out
 
 
+def _ps_width(choice: int | None) -> int:
+    """Columns a ``devx ps`` line fits in (0: no cut): ``--width``, else the
+    terminal's width when stdout is one (or ``COLUMNS``, as ``ps``), else 0: a pipe
+    gets whole command lines (scripts grep them)."""
+    import shutil
+
+    if choice is not None:
+        return choice
+    try:
+        tty = sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return shutil.get_terminal_size((0, 24)).columns if tty else 0
+
+
 def cmd_ps(args: argparse.Namespace) -> int:
     from devx.debug import lock_file, stack, tree_file
 
     adverts = tree_file.trees()
     entries = stack.entries()
     trees = lock_file.trees()
+    width = _ps_width(args.width)
     sections = []
     if adverts:
-        sections.append(
-            format_table(TREE_COLUMNS, tree_rows(adverts, entries, trees), right=(0, 1, 5))
-        )
+        rows = tree_rows(adverts, entries, trees)
+        sections.append(format_table(TREE_COLUMNS, rows, right=(0, 1, 5), width=width))
     if entries:
         sections.append(
             [
                 "stack dumps enabled (`devx dump` takes any of these):",
-                *format_table(PS_COLUMNS, ps_rows(entries)),
+                *format_table(PS_COLUMNS, ps_rows(entries), width=width),
             ]
         )
     elif adverts:
-        sections.append(
-            [
-                "no process of yours takes stack dumps: enable them with "
-                "open_root_actor(enable_stack_on_sig=True) or DEVX_ENABLE_STACKSCOPE=1"
-            ]
+        from devx.debug.terminal import fit
+
+        hint = (
+            "no process of yours takes stack dumps: enable them with "
+            "open_root_actor(enable_stack_on_sig=True) or DEVX_ENABLE_STACKSCOPE=1"
         )
+        sections.append([fit(hint, width) if width else hint])
     if trees:
         sections.append(lock_lines(trees))
     if not sections:
@@ -503,8 +528,16 @@ def build_parser() -> argparse.ArgumentParser:
             "debug mode (or that ever asked for the terminal), whatever its dump setting: "
             "who holds the terminal and who waits for it (tree path, why, file:line, for "
             "how long), from the state its root keeps in your private runtime directory. "
-            "Exits 0, also when there are none."
+            "Exits 0, also when there are none. On a terminal a command line is cut "
+            "(ending in …) where it would pass the terminal's width; piped, it is whole."
         ),
+    )
+    ps.add_argument(
+        "--width",
+        type=_count,
+        metavar="N",
+        help="cut command lines to fit N columns (default: the terminal's width on a "
+        "terminal, whole in a pipe; 0: never cut)",
     )
     ps.set_defaults(func=cmd_ps)
 
