@@ -851,3 +851,6 @@ def test_find_actor_waits_for_an_actor_whose_loop_is_blocked(tmp_path: Path) -> 
             proc.wait()
     assert "found: root/svc" in out, (out, "".join(seen) + err)
     assert "actor 'root/svc'" in said and "its loop is blocked" in said, said
+    # what else it may be (a lookup cannot tell a stranger listening at a registered
+    # address from a blocked actor: both take the connection, neither answers)
+    assert "or another program listens at the address it registered" in said, said

@@ -938,7 +938,9 @@ class Actor:
         await trio.sleep(HELLO_TIMEOUT)
         log.warning(
             "%s: %s has not answered for %g s: its loop is blocked (a REPL at its "
-            "prompt, or sync code); waiting for it (ctrl-c to stop)",
+            "prompt, or sync code), or another program listens at the address it "
+            "registered; waiting for it (ctrl-c, or a trio.fail_after around the call, "
+            "to stop)",
             self.path,
             waited_for,
             HELLO_TIMEOUT,
