@@ -52,6 +52,13 @@ def test_a_breakpoint_hit_by_another_task_waits_its_turn(repl, tmp_path, mode, k
     r.expect(banner("PAUSE", "bp", "root/bp"))
     r.prompt()
     assert "Breakpoint 1 at" in r.cmd(SET_BREAK[kind])
+    # the holder queues once it has seen bp hold the terminal (the example waits for
+    # that, so it must be seen before this REPL ends: a busy box may take seconds)
+    wait_until(
+        lambda: "root/holder: pause at " in r.cmd("waiters"),
+        scaled(20),
+        "the holder queued behind bp's REPL",
+    )
     r.child.sendline("c")
     # the second actor takes the terminal; bp's other task (or thread) then reaches
     # the breakpoint and must queue for the terminal behind it
