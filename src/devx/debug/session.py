@@ -784,8 +784,9 @@ async def _first(*waits: Any) -> None:
             nursery.start_soon(run)
 
 
-# the calls whose foreign caller was told (once a call: a pause in a loop says it once)
-_told: weakref.WeakSet[trio.CancelScope] = weakref.WeakSet()
+# the calls whose foreign caller was told (once a call: a pause in a loop says it once),
+# as the call's cancel scope -> its id (a parked worker's scope serves call after call)
+_told: weakref.WeakKeyDictionary[trio.CancelScope, int] = weakref.WeakKeyDictionary()
 
 
 async def _tell_foreign_caller(session: Session) -> None:
@@ -799,10 +800,10 @@ async def _tell_foreign_caller(session: Session) -> None:
 
     call = foreign_caller.get()
     scope = call_scope.get()
-    if call is None or scope is None or scope in _told:
+    if call is None or scope is None or _told.get(scope) == call[1]:
         return
-    _told.add(scope)
     chan, cid = call
+    _told[scope] = cid
     actor = session.actor
     msg = CalleeAtRepl(cid, actor.path, actor.pid, session.reason, session.location)
     # shielded (bounded): the terminal is granted by now, and a cancel of this task
