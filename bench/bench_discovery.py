@@ -27,7 +27,7 @@ import trio
 import devx
 from devx.runtime import registry
 from devx.runtime.ipc import connect
-from devx.runtime.msgs import ActorID, Hello, HelloAck, Register
+from devx.runtime.msgs import PROTOCOL, ActorID, Hello, HelloAck, Register
 
 SECRET = "bench-discovery-secret-0123456789"
 TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_discovery_target.py")
@@ -106,7 +106,9 @@ async def _fake_actors(reg: tuple[str, int], n: int, root: ActorID) -> list[obje
     for i in range(n):
         chan = await connect(reg)
         uid = ActorID(f"a{i}", uuid.uuid4().hex)
-        await chan.send(Hello(uid=uid, secret=SECRET, pid=os.getpid(), root_uid=root))
+        await chan.send(
+            Hello(uid=uid, secret=SECRET, pid=os.getpid(), root_uid=root, proto=PROTOCOL)
+        )
         assert isinstance(await chan.recv(), HelloAck)
         await chan.send(
             Register(

@@ -784,7 +784,10 @@ def garbage_large_frames(n: int = 8, mib: int = 50) -> Row:
             for _ in range(n):
                 stream = await trio.open_tcp_stream(*addr)
                 hello = msgs.Hello(
-                    uid=msgs.ActorID("peer", "0" * 32), secret=devx.current_actor().secret, pid=1
+                    uid=msgs.ActorID("peer", "0" * 32),
+                    secret=devx.current_actor().secret,
+                    pid=1,
+                    proto=msgs.PROTOCOL,
                 )
                 body = msgspec.msgpack.encode(hello)
                 await stream.send_all(struct.pack(">I", len(body)) + body)
