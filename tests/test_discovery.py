@@ -453,6 +453,22 @@ def test_two_roots_on_two_loopback_addresses() -> None:
                 assert called["path"] == "beta/b1" and called["addr"][0] == "127.0.0.3"
 
 
+@contextmanager
+def _debug_host(port: int) -> Iterator[Repl]:
+    """A debug-mode tree ``host`` on a PTY, its actor ``svc`` registered with the
+    registrar this starts on ``port``: up (``READY``) when yielded, closed after."""
+    with _registrar(port):
+        host = Repl(
+            SCRIPT, "--registry", f"127.0.0.1:{port}", "--name", "host", "--start", "svc",
+            "--debug", DEVX_TREE_SECRET=SECRET,
+        )  # fmt: skip
+        try:
+            host.expect("READY")
+            yield host
+        finally:
+            host.close()
+
+
 def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -468,82 +484,72 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
     reg = ("127.0.0.1", port)
     trace = tmp_path / "caller.jsonl"
     monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
-    with _registrar(port):
-        host = Repl(
-            SCRIPT, "--registry", f"127.0.0.1:{port}", "--name", "host", "--start", "svc",
-            "--debug", DEVX_TREE_SECRET=SECRET,
-        )  # fmt: skip
-        try:
-            host.expect("READY")
+    with _debug_host(port) as host:
 
-            def drive() -> None:
-                host.expect(banner("PAUSE", "svc", "host/svc"))
-                host.expect(r"serving a call from actor caller@\w+ \(pid \d+\) of another tree")
-                host.prompt()
-                host.wait_reading()
-                host.cmd("n")
-                assert "41" in host.cmd("p x")
-                host.child.sendline("c")
+        def drive() -> None:
+            host.expect(banner("PAUSE", "svc", "host/svc"))
+            host.expect(r"serving a call from actor caller@\w+ \(pid \d+\) of another tree")
+            host.prompt()
+            host.wait_reading()
+            host.cmd("n")
+            assert "41" in host.cmd("p x")
+            host.child.sendline("c")
 
-            async def main() -> int:
-                async with devx.open_root_actor(
-                    name="caller", registry_addrs=[reg], telemetry=str(trace)
-                ):
-                    async with devx.find_actor("svc") as portal:
-                        async with trio.open_nursery() as n:
-                            n.start_soon(trio.to_thread.run_sync, drive)
-                            got: int = await portal.run(discovery_fns.pause_then_add, x=41)
-                return got
+        async def main() -> int:
+            async with devx.open_root_actor(
+                name="caller", registry_addrs=[reg], telemetry=str(trace)
+            ):
+                async with devx.find_actor("svc") as portal:
+                    async with trio.open_nursery() as n:
+                        n.start_soon(trio.to_thread.run_sync, drive)
+                        got: int = await portal.run(discovery_fns.pause_then_add, x=41)
+            return got
 
-            assert trio.run(main) == 42
-            out, err = capfd.readouterr()
-            assert "Pdb" not in out
-            # the caller's terminal says where its call stopped, once
-            said = re.findall(
-                r"\[devx\] caller: actor host/svc \(pid (\d+), another tree\) serving a call of "
-                r"this actor's stopped at a REPL on its own tree's terminal\n"
-                r" +\(pause at discovery_fns\.py:\d+ in pause_then_add\(\)\): the call goes on "
-                r"once that REPL is left\n",
-                err,
-            )
-            assert said == [str(host.repl_pid)], err
-            spans = load_spans(trace)
-            (mark,) = [s for s in spans if s["name"] == schema.REMOTE_CALL_AT_REPL_SPAN]
-            a = mark["attributes"]
-            assert (a[schema.CALLEE_PATH], a[schema.CALLEE_PID]) == ("host/svc", host.repl_pid)
-            assert a[schema.REASON] == schema.HOLD_PAUSE
-            assert re.fullmatch(
-                r"discovery_fns\.py:\d+ in pause_then_add\(\)", a[schema.HOLDER_WHERE]
-            )
-            (start,) = [s for s in spans if s["name"] == schema.ACTOR_START_SPAN]
-            assert mark["parent_span_id"] == start["span_id"]  # live: under the start span
-            (link,) = mark["links"]
-            assert link["trace_id"] != mark["trace_id"]  # the callee's tree's trace
-            assert link["attributes"] == {schema.LINK_KIND: "callee"}
-            shown = subprocess.run(
-                [sys.executable, "-m", "devx", "timeline", str(trace), "--width", "0"],
-                capture_output=True,
-                text=True,
-                timeout=scaled(20),
-            )
-            assert re.search(
-                rf"caller +callee at REPL +host/svc \(pid {host.repl_pid}\): pause at "
-                r"discovery_fns\.py:\d+ in pause_then_add\(\)",
-                shown.stdout,
-            ), shown.stdout + shown.stderr
-            # the answer can arrive before the host's root took the release of the
-            # terminal: a ctrl-c then is the REPL's (shielded), not the tree's
-            from devx.debug import lock_file
+        assert trio.run(main) == 42
+        out, err = capfd.readouterr()
+        assert "Pdb" not in out
+        # the caller's terminal says where its call stopped, once
+        said = re.findall(
+            r"\[devx\] caller: actor host/svc \(pid (\d+), another tree\) serving a call of "
+            r"this actor's stopped at a REPL on its own tree's terminal\n"
+            r" +\(pause at discovery_fns\.py:\d+ in pause_then_add\(\)\): the call goes on "
+            r"once that REPL is left\n",
+            err,
+        )
+        assert said == [str(host.repl_pid)], err
+        spans = load_spans(trace)
+        (mark,) = [s for s in spans if s["name"] == schema.REMOTE_CALL_AT_REPL_SPAN]
+        a = mark["attributes"]
+        assert (a[schema.CALLEE_PATH], a[schema.CALLEE_PID]) == ("host/svc", host.repl_pid)
+        assert a[schema.REASON] == schema.HOLD_PAUSE
+        assert re.fullmatch(r"discovery_fns\.py:\d+ in pause_then_add\(\)", a[schema.HOLDER_WHERE])
+        (start,) = [s for s in spans if s["name"] == schema.ACTOR_START_SPAN]
+        assert mark["parent_span_id"] == start["span_id"]  # live: under the start span
+        (link,) = mark["links"]
+        assert link["trace_id"] != mark["trace_id"]  # the callee's tree's trace
+        assert link["attributes"] == {schema.LINK_KIND: "callee"}
+        shown = subprocess.run(
+            [sys.executable, "-m", "devx", "timeline", str(trace), "--width", "0"],
+            capture_output=True,
+            text=True,
+            timeout=scaled(20),
+        )
+        assert re.search(
+            rf"caller +callee at REPL +host/svc \(pid {host.repl_pid}\): pause at "
+            r"discovery_fns\.py:\d+ in pause_then_add\(\)",
+            shown.stdout,
+        ), shown.stdout + shown.stderr
+        # the answer can arrive before the host's root took the release of the
+        # terminal: a ctrl-c then is the REPL's (shielded), not the tree's
+        from devx.debug import lock_file
 
-            def released() -> bool:
-                mine = [t for t in lock_file.trees() if t.pid == host.child.pid]
-                return bool(mine) and not mine[0].state.busy
+        def released() -> bool:
+            mine = [t for t in lock_file.trees() if t.pid == host.child.pid]
+            return bool(mine) and not mine[0].state.busy
 
-            wait_until(released, scaled(10), "the host tree's terminal released")
-            host.child.sendintr()  # ctrl-c on its terminal ends the host tree
-            host.finish()
-        finally:
-            host.close()
+        wait_until(released, scaled(10), "the host tree's terminal released")
+        host.child.sendintr()  # ctrl-c on its terminal ends the host tree
+        host.finish()
 
 
 def test_a_pause_granted_while_the_callers_channel_is_busy_holds_no_terminal_for_ever(
@@ -561,78 +567,69 @@ def test_a_pause_granted_while_the_callers_channel_is_busy_holds_no_terminal_for
     reg = ("127.0.0.1", port)
     called, go, done = (str(tmp_path / n) for n in ("called", "go", "done"))
     monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
-    with _registrar(port):
-        host = Repl(
-            SCRIPT, "--registry", f"127.0.0.1:{port}", "--name", "host", "--start", "svc",
-            "--debug", DEVX_TREE_SECRET=SECRET,
-        )  # fmt: skip
-        try:
-            host.expect("READY")
+    with _debug_host(port) as host:
+        stop = threading.Event()
+        repls: list[int] = []
 
-            stop = threading.Event()
-            repls: list[int] = []
+        def drive() -> None:  # each REPL of svc left with c, however many open
+            pattern = banner("PAUSE", "svc", "host/svc")
+            while not stop.is_set():
+                if host.child.expect([pattern, pexpect.TIMEOUT], timeout=0.2) == 0:
+                    host.repl_pid = int(host.child.match.group("pid"))
+                    host.prompt()
+                    host.wait_reading()
+                    host.child.sendline("c")
+                    repls.append(1)
 
-            def drive() -> None:  # each REPL of svc left with c, however many open
-                pattern = banner("PAUSE", "svc", "host/svc")
-                while not stop.is_set():
-                    if host.child.expect([pattern, pexpect.TIMEOUT], timeout=0.2) == 0:
-                        host.repl_pid = int(host.child.match.group("pid"))
-                        host.prompt()
-                        host.wait_reading()
-                        host.child.sendline("c")
-                        repls.append(1)
+        async def main() -> tuple[int, int]:
+            with trio.fail_after(scaled(60)):
+                async with trio.open_nursery() as n:
+                    n.start_soon(trio.to_thread.run_sync, drive)
+                    try:
+                        return await body()
+                    finally:
+                        stop.set()
 
-            async def main() -> tuple[int, int]:
-                with trio.fail_after(scaled(60)):
+        async def body() -> tuple[int, int]:
+            async with devx.open_root_actor(name="caller", registry_addrs=[reg]):
+                async with devx.find_actor("svc") as portal:
+                    # (a first REPL there: the next one's grant costs no imports)
+                    assert await portal.run(discovery_fns.pause_then_add, x=0) == 1
+                    got: dict[str, Any] = {}
+
+                    async def call(key: str, fn: Any, **kw: Any) -> None:
+                        got[key] = await portal.run(fn, **kw)
+
                     async with trio.open_nursery() as n:
-                        n.start_soon(trio.to_thread.run_sync, drive)
-                        try:
-                            return await body()
-                        finally:
-                            stop.set()
+                        # (granted within its deadline, which fires while the
+                        # caller is told: behind the big reply, for up to 0.5 s)
+                        n.start_soon(
+                            partial(
+                                call, "pause", discovery_fns.pause_within,
+                                after=called, secs=0.3, until=done,
+                            )
+                        )  # fmt: skip
+                        await trio.testing.wait_all_tasks_blocked()  # (its Start first)
+                        n.start_soon(
+                            partial(
+                                call, "big", discovery_fns.big_when,
+                                go=go, marker=called, n=BIG_REPLY,
+                            )
+                        )  # fmt: skip
+                        while not os.path.exists(called):
+                            await trio.sleep(0.005)
+                        open(go, "w").close()
+                        # this loop reads nothing while the pause is granted and its
+                        # caller told, behind the big reply
+                        time.sleep(scaled(2))
+                        # a pause there while that call's task goes on
+                        got["after"] = await portal.run(discovery_fns.pause_then_add, x=1)
+                        open(done, "w").close()
+            return len(got["big"]), got["after"]
 
-            async def body() -> tuple[int, int]:
-                async with devx.open_root_actor(name="caller", registry_addrs=[reg]):
-                    async with devx.find_actor("svc") as portal:
-                        # (a first REPL there: the next one's grant costs no imports)
-                        assert await portal.run(discovery_fns.pause_then_add, x=0) == 1
-                        got: dict[str, Any] = {}
-
-                        async def call(key: str, fn: Any, **kw: Any) -> None:
-                            got[key] = await portal.run(fn, **kw)
-
-                        async with trio.open_nursery() as n:
-                            # (granted within its deadline, which fires while the
-                            # caller is told: behind the big reply, for up to 0.5 s)
-                            n.start_soon(
-                                partial(
-                                    call, "pause", discovery_fns.pause_within,
-                                    after=called, secs=0.3, until=done,
-                                )
-                            )  # fmt: skip
-                            await trio.testing.wait_all_tasks_blocked()  # (its Start first)
-                            n.start_soon(
-                                partial(
-                                    call, "big", discovery_fns.big_when,
-                                    go=go, marker=called, n=BIG_REPLY,
-                                )
-                            )  # fmt: skip
-                            while not os.path.exists(called):
-                                await trio.sleep(0.005)
-                            open(go, "w").close()
-                            # this loop reads nothing while the pause is granted and its
-                            # caller told, behind the big reply
-                            time.sleep(scaled(2))
-                            # a pause there while that call's task goes on
-                            got["after"] = await portal.run(discovery_fns.pause_then_add, x=1)
-                            open(done, "w").close()
-                return len(got["big"]), got["after"]
-
-            size, after = trio.run(main)
-            assert (size, after) == (BIG_REPLY, 2)
-            assert repls  # (pause_then_add's REPL at least)
-        finally:
-            host.close()
+        size, after = trio.run(main)
+        assert (size, after) == (BIG_REPLY, 2)
+        assert repls  # (pause_then_add's REPL at least)
 
 
 BIG_REPLY = 32 * 1024 * 1024  # far more than a socket pair buffers
