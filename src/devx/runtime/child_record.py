@@ -169,8 +169,14 @@ class ChildRecord:
             if proc.returncode is None and chan is not None and chan.ready.is_set():
                 with trio.move_on_after(0.5):
                     try:
-                        if self._cancel_sent:  # its rest, if the socket took a part
-                            await chan.flush()
+                        if self._cancel_sent:
+                            # its rest, if the socket took a part (the kernel takes a
+                            # frame this small whole or not at all: in practice never
+                            # there), cancellably as the send below: past the 0.5 s a
+                            # task writes it (flush() would wait, shielded, up to the
+                            # send stall bound for a child whose loop is blocked)
+                            if chan.sending_rest:
+                                await chan.send_raw(bytearray(), checkpoint=False)
                         else:
                             await chan.send(CancelActor(reason=CANCEL_REASON))
                             self._cancel_sent = True
