@@ -1,8 +1,11 @@
 """A child whose code uses structlog logs in its first call, at once, then at info
 and debug once devx configured structlog (tests/telemetry/test_tel_logs.py: none of
-them is dropped, the first one is a JSON line with the trace ids too)."""
+them is dropped, the first one is a JSON line with the trace ids too). `debug`: the
+tree runs in debug mode, where a child imports its modules after its telemetry started."""
 
 from __future__ import annotations
+
+import sys
 
 import structlog
 import trio
@@ -25,7 +28,7 @@ async def log_when_configured() -> bool:
 
 
 async def main() -> None:
-    async with devx.open_nursery(name="slroot") as an:
+    async with devx.open_nursery(name="slroot", debug_mode="debug" in sys.argv[1:]) as an:
         portal = await an.start_actor("kid", enable_modules=[__name__])
         print("AT ONCE", await portal.run(log_at_once), flush=True)
         print("CONFIGURED", await portal.run(log_when_configured), flush=True)

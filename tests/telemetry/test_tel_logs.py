@@ -177,7 +177,22 @@ def test_every_json_log_line_of_a_tree_carries_its_trace_id(tmp_path: Path) -> N
     assert not unstamped, f"lines without the tree's trace id {trace}: {unstamped}"
 
 
-def test_structlog_lines_of_the_users_code_are_not_filtered_by_devx_level(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mode, load_delay",
+    [
+        # the sink loads late: the first call comes before it (as on a loaded box)
+        ("plain", "2"),
+        # a debug tree's child imports its modules after its telemetry started (a
+        # module's top-level breakpoint() is the tree's REPL): with the default file
+        # the sink, and the logs, were finished by then, structlog unused, and every
+        # line of the child's code was structlog's default line on stdout, in no log
+        # file, without the ids (a service's workers could not be grepped by trace)
+        ("debug", None),
+    ],
+)
+def test_structlog_lines_of_the_users_code_are_not_filtered_by_devx_level(
+    tmp_path: Path, mode: str, load_delay: str | None
+) -> None:
     """devx configures structlog for code that uses it, so that its lines carry the
     trace ids and lineage: it must not drop them. They were filtered at devx's own
     log level (WARNING unless set): a child's ``log.info(...)`` vanished once the
@@ -190,13 +205,13 @@ def test_structlog_lines_of_the_users_code_are_not_filtered_by_devx_level(tmp_pa
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "structlog_tree.py"
     log_file = tmp_path / "devx.log.jsonl"
+    delay = {} if load_delay is None else {"DEVX_TELEMETRY_LOAD_DELAY": load_delay}
     proc = run_clean(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), mode],
         scaled(60),
         DEVX_LOG_FILE=str(log_file),
         DEVX_TELEMETRY_FILE=str(tmp_path / "t.jsonl"),
-        # the sink loads late: the first call comes before it (as on a loaded box)
-        DEVX_TELEMETRY_LOAD_DELAY="2",
+        **delay,
     )
     assert proc.returncode == 0, proc.stderr
     assert "CONFIGURED True" in proc.stdout, proc.stdout + proc.stderr

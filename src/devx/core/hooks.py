@@ -57,6 +57,12 @@ class Hook:
         over) and is about to wait for them to exit: what can be done meanwhile,
         without waiting (a sync call on the actor's loop)."""
 
+    def modules_loaded(self, actor: Any) -> None:
+        """``actor``'s ``enable_modules`` were imported after its lifetime was entered
+        (a debug tree's child imports them once its hooks run, so that a module's
+        top-level ``breakpoint()`` is the tree's REPL): what a lifetime set up from the
+        modules the code imports (structlog's configuration) is finished here."""
+
     def process_telemetry(self) -> ProcessTelemetry | None:
         """Telemetry for this process when it has no actor, or ``None``."""
         return None

@@ -637,6 +637,17 @@ class Actor:
                 except Exception:
                     log.exception("hook %r failed", hook)
 
+    def notify_modules_loaded(self) -> None:
+        """The hooks' :meth:`~devx.core.hooks.Hook.modules_loaded` (the enabled
+        modules were imported after the lifetimes were entered)."""
+        for hook in self.hooks:
+            notify = getattr(hook, "modules_loaded", None)
+            if notify is not None:
+                try:
+                    notify(self)
+                except Exception:
+                    log.exception("hook %r failed", hook)
+
     async def run_teardown_hooks(self) -> bool:
         """Called by nurseries before they cancel children and before they escalate
         against one (e.g. wait for a live REPL); True when a hook had to wait."""

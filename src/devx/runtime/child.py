@@ -104,8 +104,10 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
 
             await forkserver.attach_inherited(actor)  # forked: our children are forked too
         actor._service.start_soon(actor.serve_channel, chan)
-        if late and not await _load(actor, spec, chan):
-            return 1
+        if late:
+            if not await _load(actor, spec, chan):
+                return 1
+            actor.notify_modules_loaded()  # (e.g. the code's structlog: its JSON lines)
         if actor.registry_addrs:  # registered before it is ready: found from then on
             await actor.start_service(registry.keep_registered, actor)
         try:

@@ -478,12 +478,28 @@ def _safe_close(session: Session | None, exc: BaseException | None = None) -> No
         logging.getLogger("devx.telemetry").warning("devx telemetry: exit failed: %r", err)
 
 
+# the session of each actor whose lifetime runs in this process (by id: the hooks'
+# later calls find it)
+_sessions: dict[int, Session] = {}
+
+
+def modules_loaded(actor: Any) -> None:
+    """``actor`` imported its modules after its telemetry started (a debug tree's
+    child): code that uses structlog gets the JSON lines, with the ids, into the log
+    file from now on. Its logs were finished before, structlog then unused, and every
+    line of it was structlog's default line on stdout."""
+    session = _sessions.get(id(actor))
+    if session is not None and session.logs is not None:
+        session.logs.structlog_arrived()
+
+
 @asynccontextmanager
 async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
     """The lifetime hook: telemetry on for the whole life of ``actor``; see module doc."""
     session: Session | None = None
     try:
         session = Session(actor)
+        _sessions[id(actor)] = session
         # a root loads its file sink once its first child is on its way, not on the way
         # to it: the load's thread would take the GIL from the root's set-up
         session.start(load_soon=bool(actor.is_root) and hasattr(actor, "spawned"))
@@ -506,9 +522,11 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
     try:
         yield
     except BaseException as exc:
+        _sessions.pop(id(actor), None)
         _safe_close(session, exc)
         raise
     else:
+        _sessions.pop(id(actor), None)
         _safe_close(session)
 
 

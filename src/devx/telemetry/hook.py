@@ -39,6 +39,15 @@ class TelemetryHook:
         if linger is not None:
             linger()
 
+    def modules_loaded(self, actor: Any) -> None:
+        """A debug tree's child imported its modules after its telemetry started: a
+        structlog they import gets its JSON lines now (see :func:`.boot.modules_loaded`)."""
+        import sys
+
+        boot = sys.modules.get(__package__ + ".boot")  # not loaded: no telemetry, no logs
+        if boot is not None:
+            boot.modules_loaded(actor)
+
     def preload(self) -> None:
         """Telemetry is on by default (the file): what a default actor's boot loads."""
         from . import backend, boot, file_sink  # noqa: F401

@@ -288,6 +288,34 @@ class LogSetup:
         # handlers would race with records logged meanwhile by other threads
         self._early.drain(handler)
 
+    def structlog_arrived(self) -> None:
+        """The code imported structlog after :meth:`finish` (a debug tree's child
+        loads its modules after its telemetry started): configure it now, as
+        :meth:`finish` would have, unless the application did; devx's own records go
+        through the same handler from now on. Before that, nothing to do: the finish
+        to come sees it."""
+        with self._lock:
+            old = self._final
+            if old is None or self._saved is None or self._configured_structlog:
+                return
+            if "structlog" not in sys.modules:
+                return
+            try:
+                handler = self._structlog_handler(self._stream)
+            except ImportError:
+                return
+            setattr(handler, _OURS, True)
+            self._final = handler
+            early = self._early
+            if self.app_owned or early is None:
+                return
+            early.acquire()
+            try:
+                if early.forward is old:
+                    early.forward = handler
+            finally:
+                early.release()
+
     def _structlog_wanted(self) -> bool:
         """structlog is configured only for a process whose code uses it (imported by
         the time logging is finished): importing it costs an actor ~100 ms of CPU, and
