@@ -22,10 +22,28 @@ Hook = Callable[..., Any]
 def devx_breakpointhook(*args: Any, **kwargs: Any) -> None:
     """``sys.breakpointhook`` while a debug-mode actor runs."""
     __tracebackhide__ = True
+    from ..runtime.errors import ForkedFromActor
     from .sync import pause_from_sync
 
     # the builtin is C code: our caller's frame is the one that called breakpoint()
-    pause_from_sync(called_from_builtin=True, api_frame=sys._getframe(1), **kwargs)
+    frame = sys._getframe(1)
+    try:
+        pause_from_sync(called_from_builtin=True, api_frame=frame, **kwargs)
+    except ForkedFromActor:
+        # a process forked from the actor (a multiprocessing worker): one line and
+        # the code goes on, as a breakpoint() in a debug_mode=False actor does. Written
+        # straight to stderr: the console gate this process inherited may be held by
+        # a REPL of the actor it was forked from, and nothing here would release it
+        from ..runtime.actor import current_actor
+        from . import terminal
+        from .pause import forked_text
+
+        actor = current_actor()
+        code = frame.f_code
+        where = f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
+        text = f"[devx] breakpoint() at {where} skipped: {forked_text(actor)}\n"
+        sys.stderr.write(terminal.fit(text, terminal.columns(sys.stderr)))
+        sys.stderr.flush()
 
 
 def plain_actor_breakpointhook(*args: Any, **kwargs: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from types import FrameType
@@ -11,7 +12,7 @@ import trio
 
 from ..core import schema
 from ..runtime.actor import Actor, current_actor
-from ..runtime.errors import NoRuntime, UserQuit
+from ..runtime.errors import ForkedFromActor, NoRuntime, UserQuit
 from . import door, tree_lock
 from .repl import asyncio_task, take_pdb
 from .session import Session, interactive
@@ -28,12 +29,25 @@ def debug_actor(api: str) -> Actor:
             f"devx.{api}() needs the actor runtime: call it inside "
             "devx.open_root_actor(debug_mode=True) or devx.open_nursery(debug_mode=True)"
         )
+    if actor.pid != os.getpid():
+        raise ForkedFromActor(f"devx.{api}() in a forked process: {forked_text(actor)}")
     if not actor.debug_mode:
         raise RuntimeError(
             f"devx.{api}() in actor {actor.path!r}, which is not in debug mode: boot the tree "
             "with debug_mode=True (or start this actor with start_actor(debug_mode=True))"
         )
     return actor
+
+
+def forked_text(actor: Actor) -> str:
+    """Why no REPL opens in this process, forked from ``actor`` (a multiprocessing
+    worker): what happened, where, and what to do instead."""
+    return (
+        f"pid {os.getpid()} was forked from actor {actor.path!r} (pid {actor.pid}; by "
+        "multiprocessing?) and runs no devx runtime: it cannot take the tree's terminal, "
+        "so no REPL opens here. Stop in the actor's own code, or run this function in "
+        "an actor of its own (ActorNursery.run_in_actor)"
+    )
 
 
 async def pause(

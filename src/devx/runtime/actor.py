@@ -1586,6 +1586,10 @@ def _load_main(spec: SpawnSpec | None) -> Any:
             if _reran_trio_run(exc):
                 raise RuntimeError(rerun_hint(spec.main_path)) from exc
             raise
+        # a script run by path has no spec, as in the root (and in multiprocessing's own
+        # spawn children): multiprocessing's spawn started from this actor reads the
+        # spec's name to re-import the main module, and no module is named __mp_main__
+        mod.__spec__ = None
     sys.modules["__mp_main__"] = mod
     sys.modules["__main__"] = mod
     return mod

@@ -26,6 +26,13 @@ class NoRuntime(RuntimeErrorBase):
     """No actor runtime is running in this process (no root opened, not a child)."""
 
 
+class ForkedFromActor(NoRuntime):
+    """A debugger entry point called in a process forked from an actor (multiprocessing's
+    fork, ``os.fork()``): it inherited the actor's state but runs no runtime of its own,
+    so it cannot take the tree's TTY lock (and waiting on the actor's loop, which the
+    fork did not copy, would hang it)."""
+
+
 class ModuleNotEnabled(RuntimeErrorBase):
     """A call named a module the actor was not told to serve (``enable_modules``)."""
 

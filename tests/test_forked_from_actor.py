@@ -1,0 +1,38 @@
+"""Processes an actor starts with multiprocessing: no actors of the tree, yet they
+inherit (fork) or re-import (spawn) what the actor runs. A breakpoint in a forked
+worker must not wait on the actor's loop (the fork did not copy it): one line says
+why no REPL opens; a spawned worker must find the root's script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_script
+
+pytestmark = pytest.mark.timeout(90)
+
+SCRIPT = Path(__file__).parent / "scripts" / "forked_from_actor.py"
+
+
+def test_a_breakpoint_in_a_worker_forked_from_an_actor_says_why_no_repl_opens():
+    res = run_script(SCRIPT, "fork")  # before: the worker waited on the actor's loop
+    assert res.returncode == 0, res.stderr
+    err = " ".join(res.stderr.split())  # (the line is fitted to a terminal's width)
+    assert "[devx] breakpoint() at forked_from_actor.py:18 in in_worker() skipped: pid " in err
+    assert "was forked from actor 'root/kid' (pid " in err
+    assert "no REPL opens here. Stop in the actor's own code" in err
+    assert err.count("skipped") == 1
+    # an explicit pause_from_sync raises the same why (a NoRuntime: no runtime runs here)
+    out = " ".join(res.stdout.split())
+    assert "worker returned 42 (ForkedFromActor: devx.pause_from_sync() in a forked " in out
+    assert "process: pid " in out and "was forked from actor 'root/kid'" in out
+    assert "Traceback" not in res.stderr
+
+
+def test_a_pool_spawned_from_an_actor_runs_the_roots_functions():
+    res = run_script(SCRIPT, "spawn")  # before: every worker failed to import __mp_main__
+    assert res.returncode == 0, res.stderr
+    assert "worker returned 42" in res.stdout
+    assert "__mp_main__" not in res.stderr
