@@ -43,6 +43,16 @@ def three_stopped(r: Any) -> tuple[str, list[str]]:
     return first, waiters_listed(both_waiting(r))
 
 
+def last_in_line_ends_the_run(r: Any, last: str) -> None:
+    """``c`` in the REPL on screen: ``last``, the one left in line, gets the terminal
+    (its banner and prompt), and its own ``c`` lets the program end with its results."""
+    r.child.sendline("c")
+    assert r.expect(ANY_BANNER).group("name") == last
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results [1, 3, 5]")
+
+
 def devx_ps(runtime_dir: Path) -> subprocess.CompletedProcess[str]:
     """``devx ps`` from another process, over the private registry ``runtime_dir``."""
     return subprocess.run(

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from _pty import EXAMPLES, assert_fits, repl_fixture, stops_at_banner_line
-from _queue_three import ANY_BANNER, AT, three_stopped, waiters_listed
+from _queue_three import ANY_BANNER, AT, last_in_line_ends_the_run, three_stopped, waiters_listed
 from devx.core import schema
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,13 +58,9 @@ def test_switch_to_the_third_and_back(repl, tmp_path):
     assert value(r, "k") == first[1]
     assert "-> doubled += 1" in r.cmd("n")
     assert value(r, "doubled") == mine  # not yet incremented: stopped before the line
-    r.child.sendline("c")
 
     # the one that was second all along gets its turn
-    assert r.expect(ANY_BANNER).group("name") == queue[0]
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("results [1, 3, 5]")
+    last_in_line_ends_the_run(r, queue[0])
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
     assert_fits(r.log.getvalue())  # the switch's line too
@@ -102,11 +98,7 @@ def test_ctrl_c_during_a_switch(repl):
     r.expect_exact(f"(back from the switch to root/{queue[0]})")
     r.prompt()
     assert value(r, "doubled") == str(int(first[1]) * 2)
-    r.child.sendline("c")
-    assert r.expect(ANY_BANNER).group("name") == queue[1]
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("results [1, 3, 5]")
+    last_in_line_ends_the_run(r, queue[1])
     r.expect_exact("terminal: echo=True icanon=True")
     assert r.finish() == 0
 
@@ -153,11 +145,7 @@ def test_a_switcher_that_stepped_is_queued_where_it_stands(repl):
     assert r.expect(ANY_BANNER).group("name") == first
     r.expect(r"queue_three\.py:20 in pause_here\(\) \(back from the switch")
     assert "-> doubled += 1" in r.prompt()
-    r.child.sendline("c")
-    assert r.expect(ANY_BANNER).group("name") == queue[1]
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("results [1, 3, 5]")
+    last_in_line_ends_the_run(r, queue[1])
     assert r.finish() == 0
 
 
@@ -180,11 +168,7 @@ def test_an_empty_line_after_coming_back_does_not_switch_again(repl):
     assert "the terminal goes to" not in out, out
     assert "switch" not in out, out
     assert value(r, "k") == first[1]  # still the first's REPL
-    r.child.sendline("c")
-    assert r.expect(ANY_BANNER).group("name") == queue[1]
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("results [1, 3, 5]")
+    last_in_line_ends_the_run(r, queue[1])
     assert r.finish() == 0
 
 
@@ -204,11 +188,7 @@ def test_on_an_80_column_terminal_devx_lines_fit_it_word_by_word(repl):
     r.child.sendline("c")
     assert r.expect(ANY_BANNER).group("name") == first
     r.prompt()
-    r.child.sendline("c")
-    assert r.expect(ANY_BANNER).group("name") == queue[1]
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("results [1, 3, 5]")
+    last_in_line_ends_the_run(r, queue[1])
     assert r.finish() == 0
     text = r.log.getvalue()
     assert_fits(text, 80)
