@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -100,6 +101,46 @@ def test_a_cancelled_call_behind_a_big_frame_is_cancelled_in_its_callee(tmp_path
     trio.run(main)
 
 
+async def _cancel_a_big_call_half_out(
+    tmp_path: Path,
+    portal: devx.Portal,
+    call: Callable[..., Awaitable[object]],
+    after: Callable[[], None] | None = None,
+) -> str:
+    """With the child's loop blocked (``fns.block_until``), run ``call(marker=...)``,
+    a call whose big argument cannot all go out meanwhile, in a trio scope cancelled
+    once its frame is half out; wait for its caller to leave (``after()`` runs there,
+    right after the cancelled call), then let the child's loop go and wait for the
+    call to arrive whole and then its cancel (the callee's ``<marker>.cancelled``).
+    Returns the callee's marker."""
+    marker = str(tmp_path / "big")
+    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
+    async with trio.open_nursery() as n:
+        n.start_soon(partial(portal.run, fns.block_until, path=release, marker=blocked))
+        await _file(blocked)
+        scope = trio.CancelScope()
+        left = trio.Event()
+
+        async def big() -> None:
+            with scope:
+                await call(marker=marker)
+            if after is not None:
+                after()
+            left.set()
+
+        n.start_soon(big)
+        await trio.testing.wait_all_tasks_blocked()  # its frame is half out
+        scope.cancel()
+        try:
+            with trio.fail_after(scaled(10)):  # (before 2e72ab1: not while the child is blocked)
+                await left.wait()
+        finally:
+            Path(release).touch()
+    with trio.fail_after(scaled(10)):
+        await _file(marker + ".cancelled")  # the call arrived whole, then its cancel
+    return marker
+
+
 def test_a_caller_cancelled_halfway_through_its_big_frame_leaves_at_once(tmp_path, monkeypatch):
     """A call whose 16 MiB argument is half out to a child whose loop is blocked is
     cancelled by a trio scope: the caller leaves at once (its frame's rest goes out from
@@ -108,38 +149,18 @@ def test_a_caller_cancelled_halfway_through_its_big_frame_leaves_at_once(tmp_pat
     (shielded) until the child read the frame, for up to the send stall bound (30 s),
     and so did the teardown of a tree whose block held it."""
     monkeypatch.setenv("DEVX_SEND_STALL_TIMEOUT", "600")  # (before: waited this long)
-    marker = str(tmp_path / "big")
-    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
 
-    async def main() -> bytes:
+    async def main() -> tuple[str, bytes]:
         async with devx.open_nursery() as an:
             portal = await an.start_actor("w", enable_modules=["direct_fns"])
-            async with trio.open_nursery() as n:
-                n.start_soon(partial(portal.run, fns.block_until, path=release, marker=blocked))
-                await _file(blocked)
-                scope = trio.CancelScope()
-                left = trio.Event()
-
-                async def big() -> None:
-                    with scope:
-                        await portal.run(fns.sleep_forever_with, data=b"y" * BIG, marker=marker)
-                    left.set()
-
-                n.start_soon(big)
-                await trio.testing.wait_all_tasks_blocked()  # its frame is half out
-                scope.cancel()
-                try:
-                    with trio.fail_after(scaled(10)):  # (before: not while the child is blocked)
-                        await left.wait()
-                finally:
-                    Path(release).touch()
-            with trio.fail_after(scaled(10)):
-                await _file(marker + ".cancelled")  # the call arrived whole, then its cancel
+            call = partial(portal.run, fns.sleep_forever_with, data=b"y" * BIG)
+            marker = await _cancel_a_big_call_half_out(tmp_path, portal, call)
             echoed: bytes = await portal.run(fns.echo, data=b"z" * BIG)
             await portal.cancel_actor()
-        return echoed
+        return marker, echoed
 
-    assert trio.run(main) == b"z" * BIG
+    marker, echoed = trio.run(main)
+    assert echoed == b"z" * BIG
     assert Path(marker).read_text() == str(BIG)
 
 
@@ -151,39 +172,19 @@ def test_a_cancelled_callers_buffer_is_its_own_again_once_it_left(tmp_path, monk
     Before: the callee got the rewritten bytes (and ran with them), and the resize
     raised BufferError (the rest's writer held a view of the buffer)."""
     monkeypatch.setenv("DEVX_SEND_STALL_TIMEOUT", "600")
-    marker = str(tmp_path / "big")
-    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
+    data = bytearray(b"y" * BIG)
 
-    async def main() -> None:
+    def reuse() -> None:
+        data[:] = b"n" * BIG  # the caller's buffer, reused
+        data.clear()
+
+    async def main() -> str:
         async with devx.open_nursery() as an:
             portal = await an.start_actor("w", enable_modules=["direct_fns"])
-            async with trio.open_nursery() as n:
-                n.start_soon(partial(portal.run, fns.block_until, path=release, marker=blocked))
-                await _file(blocked)
-                data = bytearray(b"y" * BIG)
-                scope = trio.CancelScope()
-                left = trio.Event()
-
-                async def big() -> None:
-                    with scope:
-                        await portal.run(
-                            fns.sleep_forever_counting, data=data, byte=b"y", marker=marker
-                        )
-                    data[:] = b"n" * BIG  # the caller's buffer, reused
-                    data.clear()
-                    left.set()
-
-                n.start_soon(big)
-                await trio.testing.wait_all_tasks_blocked()  # its frame is half out
-                scope.cancel()
-                try:
-                    with trio.fail_after(scaled(10)):
-                        await left.wait()
-                finally:
-                    Path(release).touch()
-            with trio.fail_after(scaled(10)):
-                await _file(marker + ".cancelled")
+            call = partial(portal.run, fns.sleep_forever_counting, data=data, byte=b"y")
+            marker = await _cancel_a_big_call_half_out(tmp_path, portal, call, after=reuse)
             await portal.cancel_actor()
+        return marker
 
-    trio.run(main)
+    marker = trio.run(main)
     assert Path(marker).read_text() == f"{BIG} {BIG}"  # what the call sent, all of it
