@@ -3,11 +3,10 @@ not run meanwhile), prints a line, then reaches a checkpoint. The terminal passe
 that checkpoint: the line comes before the other child's banner, never inside its
 prompt (tests/test_debugger.py)."""
 
-import sys
-import termios
 import time
 
 import trio
+from _terminal_state import print_terminal_state
 
 import devx
 
@@ -36,10 +35,7 @@ async def main() -> None:
                 n.start_soon(run, portal)
         print(f"results: {' / '.join(sorted(results))}", flush=True)
         await an.cancel()
-    if sys.stdin.isatty():
-        lflag = termios.tcgetattr(sys.stdin)[3]
-        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
-        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
+    print_terminal_state()
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ is no worker failure: it ends the tree with the quit's line, in both shapes.
 
 import atexit
 import sys
-import termios
 
 import trio
+from _terminal_state import print_terminal_state
 
 import devx
 
@@ -53,13 +53,6 @@ async def main(mode: str) -> None:
         await an.cancel()
 
 
-def terminal_state() -> None:  # what the terminal was left in, as `stty -a` would say
-    if sys.stdin.isatty():
-        lflag = termios.tcgetattr(sys.stdin)[3]
-        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
-        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
-
-
 if __name__ == "__main__":
-    atexit.register(terminal_state)
+    atexit.register(print_terminal_state)
     trio.run(main, sys.argv[1])

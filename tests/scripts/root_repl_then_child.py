@@ -7,10 +7,10 @@ straight to its next pause. The child asked first, so its REPL comes first.
 
 import functools
 import sys
-import termios
 
 import trio
 import trio.testing
+from _terminal_state import print_terminal_state
 
 import devx
 
@@ -47,10 +47,7 @@ async def main(go: str) -> None:
             await devx.pause()  # asked right after `c`: after the child
             print(f"root goes on after turn {turn}", flush=True)
         await an.cancel()
-    if sys.stdin.isatty():  # what the terminal was left in, as `stty -a` would say
-        lflag = termios.tcgetattr(sys.stdin)[3]
-        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
-        print(f"terminal: echo={echo} icanon={icanon}", flush=True)
+    print_terminal_state()
 
 
 if __name__ == "__main__":
