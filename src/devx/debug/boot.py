@@ -156,7 +156,9 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         if cancel_warm_up is not None:
             cancel_warm_up()
         if prev_hook is not None:
-            breakpoint_hook.restore(prev_hook)
+            # a child's process ends with its actor: what runs after (atexit) must not
+            # open a bare pdb on the tree's terminal
+            breakpoint_hook.restore(prev_hook, ended_child="" if actor.is_root else actor.path)
         sigint.restore(prev)
         unexcuse()
         if actor.is_root:

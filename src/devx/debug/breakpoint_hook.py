@@ -69,6 +69,31 @@ def plain_actor_breakpointhook(*args: Any, **kwargs: Any) -> None:
     console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
 
 
+def ended_actor_breakpointhook(path: str) -> Hook:
+    """``sys.breakpointhook`` in a child process once its actor ended, for the code
+    that still runs there (atexit handlers, finalizers): the tree's TTY lock is out of
+    reach without the actor, and a bare pdb would read the terminal beside the tree's
+    REPLs. One line says so, and the code goes on."""
+
+    def hook(*args: Any, **kwargs: Any) -> None:
+        from ..runtime import console
+        from . import terminal
+
+        frame = sys._getframe(1)
+        code = frame.f_code
+        where = f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
+        text = (
+            f"[devx] breakpoint() at {where} skipped: actor {path!r} (pid {os.getpid()}) "
+            "has ended (an atexit handler or a finalizer runs now), and only a running "
+            "actor can take the tree's terminal. Stop before the actor returns (e.g. at "
+            "the end of the function it serves)\n"
+        )
+        console.write(terminal.fit(text, terminal.columns(sys.stderr)))
+        console.drain()  # the process is ending: nothing would write it later
+
+    return hook
+
+
 def user_chose_hook() -> bool:
     """Whether ``PYTHONBREAKPOINT`` was set (and Python reads the environment)."""
     return bool(os.environ.get("PYTHONBREAKPOINT")) and not sys.flags.ignore_environment
@@ -87,7 +112,9 @@ def install(*, plain: bool = False) -> Hook | None:
     return prev
 
 
-def restore(prev: Hook | None) -> None:
-    """Put the previous hook back, unless someone replaced ours in the meantime."""
+def restore(prev: Hook | None, *, ended_child: str = "") -> None:
+    """Put the previous hook back, unless someone replaced ours in the meantime;
+    ``ended_child`` (its path): a child's actor ended, its process too soon: its last
+    code gets :func:`ended_actor_breakpointhook` instead."""
     if prev is not None and sys.breakpointhook in (devx_breakpointhook, plain_actor_breakpointhook):
-        sys.breakpointhook = prev
+        sys.breakpointhook = ended_actor_breakpointhook(ended_child) if ended_child else prev

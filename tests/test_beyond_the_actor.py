@@ -1,7 +1,8 @@
-"""Processes an actor starts with multiprocessing: no actors of the tree, yet they
-inherit (fork) or re-import (spawn) what the actor runs. A breakpoint in a forked
-worker must not wait on the actor's loop (the fork did not copy it): one line says
-why no REPL opens; a spawned worker must find the root's script."""
+"""Code that runs beyond an actor's run: processes the actor starts with
+multiprocessing (no actors of the tree, yet they inherit (fork) or re-import (spawn)
+what the actor runs) and a child's atexit handlers. A breakpoint there must neither
+wait on a loop that is not there nor open a bare pdb on the tree's terminal: one line
+says why no REPL opens. A spawned worker must find the root's script."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from conftest import run_script
 
 pytestmark = pytest.mark.timeout(90)
 
-SCRIPT = Path(__file__).parent / "scripts" / "forked_from_actor.py"
+SCRIPTS = Path(__file__).parent / "scripts"
+SCRIPT = SCRIPTS / "forked_from_actor.py"
 
 
 def test_a_breakpoint_in_a_worker_forked_from_an_actor_says_why_no_repl_opens():
@@ -36,3 +38,14 @@ def test_a_pool_spawned_from_an_actor_runs_the_roots_functions():
     assert res.returncode == 0, res.stderr
     assert "worker returned 42" in res.stdout
     assert "__mp_main__" not in res.stderr
+
+
+def test_a_breakpoint_in_a_childs_atexit_handler_opens_no_bare_pdb():
+    res = run_script(SCRIPTS / "atexit_breakpoint.py")
+    assert res.returncode == 0, res.stderr
+    assert "(Pdb" not in res.stdout  # before: a plain pdb read the tree's stdin
+    err = " ".join(res.stderr.split())
+    assert "[devx] breakpoint() at atexit_breakpoint.py:13 in at_exit() skipped: actor " in err
+    assert "'root/kid' (pid " in err and "has ended (an atexit handler" in err
+    assert "Traceback" not in res.stderr
+    assert res.stdout.splitlines() == ["kid registered", "after the atexit breakpoint", "tree done"]
