@@ -160,6 +160,17 @@ async def consume(ctx: devx.Context) -> int:
     return count
 
 
+@devx.context
+async def started_after_a_cancelled_start(ctx: devx.Context) -> bool:
+    """started() under a scope cancelled before it raises Cancelled and hands nothing
+    over: the next started() is the first. Returns whether the scope caught it."""
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await ctx.started("cancelled")
+    await ctx.started("second")
+    return scope.cancelled_caught
+
+
 def not_a_context(x: int = 0) -> int:
     return x
 

@@ -588,3 +588,48 @@ def test_cancel_of_an_ended_context_reaches_no_later_call():
             await portal.cancel_actor()
 
     run(main)
+
+
+def test_a_stream_send_cancelled_before_it_went_out_spends_no_credit():
+    """A ``stream.send()`` under a scope already cancelled raises Cancelled at its
+    cancellation point and sends nothing (trio's rule for a cancelled operation). It
+    spent one of the stream's credits anyway, which nothing gave back (the peer never
+    got the item, so never acknowledged it): after a window of such sends (a send per
+    turn of a loop whose deadline passed) the stream's next send waited for ever."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            async with portal.open_context(ctx_fns.consume) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    window = stream.credits
+                    for i in range(2 * window):
+                        with trio.CancelScope() as scope:
+                            scope.cancel()
+                            await stream.send(i)
+                        assert scope.cancelled_caught
+                    assert stream.credits == window
+                    with trio.fail_after(scaled(10)):  # (before: no credit, for ever)
+                        await stream.send("the one sent")
+                assert await ctx.result() == 1  # the callee got that one, no other
+            await portal.cancel_actor()
+
+    run(main)
+
+
+def test_a_started_cancelled_before_it_went_out_can_be_called_again():
+    """A callee's ``ctx.started()`` under a scope already cancelled raises Cancelled
+    with nothing sent; it marked the context started all the same, so the callee's
+    next ``started()`` raised "started() called twice" (and a callee that returned
+    instead handed its caller the return value as the first value)."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            fn = ctx_fns.started_after_a_cancelled_start
+            async with portal.open_context(fn) as (ctx, first):
+                assert first == "second"
+                assert await ctx.result() is True
+            await portal.cancel_actor()
+
+    run(main)

@@ -559,7 +559,12 @@ class Context:
         # written at once, as the peer does: holding it back to share a write with
         # what follows saved a wake-up, but a callee that then runs synchronous code
         # (CPU work after saying it is ready) kept its caller waiting that long
-        await self.chan.send_raw(frame)
+        try:
+            await self.chan.send_raw(frame)
+        except trio.Cancelled:
+            if not self.chan.handed_off(frame):  # nothing went out: not started yet
+                self._started = False
+            raise
 
     @asynccontextmanager
     async def open_stream(
@@ -653,7 +658,15 @@ class Context:
         except IPCEncodeError as exc:
             raise IPCEncodeError(f"value sent on the stream of {self._where()}: {exc}") from None
         self._credits -= 1
-        await self.chan.send_raw(frame)
+        try:
+            await self.chan.send_raw(frame)
+        except trio.Cancelled:
+            # cancelled before any of it went out: no item, so no credit spent (the
+            # peer never acks it: a window of such sends stalled the stream for good)
+            if not self.chan.handed_off(frame):
+                self._credits += 1
+                self._wake()  # a sender that found none while this one waited
+            raise
 
     async def _drop_late(self, value: Any) -> None:
         """A send after the peer closed its stream (or returned): dropped, as the

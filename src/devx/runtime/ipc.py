@@ -676,6 +676,7 @@ class Channel:
                     if cut_cancels:
                         rest.bufs.pop()
                 else:
+                    rest.of = frame
                     self._rest_writer = rest
                     log.debug(
                         "a sender to %s was cancelled with %d bytes of its frame unsent: "
@@ -726,6 +727,14 @@ class Channel:
         if sent < len(frame):
             self._unsent = b"".join(_rest(bufs, sent))
         return True
+
+    def handed_off(self, frame: Frame | RawFrame) -> bool:
+        """Whether ``frame``'s sender, just cancelled in :meth:`send_raw`, left its
+        rest to a writer (:meth:`_send_rest_or_leave`): the frame goes out whole.
+        False: the cancel came before any of it went out (at the cancellation point,
+        or waiting for another sender), and nothing of it will."""
+        writer = self._rest_writer
+        return writer is not None and writer.of is frame
 
     @property
     def sending_rest(self) -> bool:
@@ -1206,11 +1215,12 @@ def set_rest_writers(nursery: trio.Nursery | None) -> None:
 class _Rest:
     """What is left to write of a frame, and when its last byte went out."""
 
-    __slots__ = ("bufs", "last")
+    __slots__ = ("bufs", "last", "of")
 
     def __init__(self, bufs: list[Any]) -> None:
         self.bufs = bufs
         self.last = trio.current_time()
+        self.of: object = None  # the frame, once its cancelled sender handed it over
 
 
 def excuse_stalls(excused: Callable[[], bool]) -> Callable[[], None]:
