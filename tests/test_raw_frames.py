@@ -16,6 +16,7 @@ import trio.testing
 
 import devx
 from conftest import scaled
+from devx.runtime import ipc
 from devx.runtime.errors import MsgTypeError
 from devx.runtime.ipc import (
     MAX_PREAUTH_FRAME,
@@ -155,6 +156,38 @@ def test_a_cancelled_read_of_a_raw_frame_resumes():
 
     msg = trio.run(main)
     assert msg.cid == 9 and msg.value == BIG
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["read-in-place", "copied"])
+def test_a_raw_body_is_read_into_the_bytes_it_arrives_as(monkeypatch, in_place):
+    """On CPython a raw frame's body is read straight into the ``bytes`` object its
+    message carries (no channel buffer, no copy out of one); where that cannot be had
+    (another Python, an object layout it does not recognise) it is read into the
+    channel's large-frame buffer and copied out, as before. Either way: ``bytes``,
+    intact, each value its own object."""
+    if not in_place:
+        monkeypatch.setattr(ipc, "_bytes_new", False)
+    else:
+        assert ipc._fresh_bytes(1) is not None  # CPython: the tests run on it
+
+    async def main():
+        writer, reader = await channel_pair()
+        got = []
+        async with trio.open_nursery() as n:
+            n.start_soon(writer.send_raw, pack(Return(cid=1, value=BIG)))
+            got.append(await reader.recv())
+            n.start_soon(writer.send_raw, pack(Yield(cid=1, value=BIG[::-1])))
+            got.append(await reader.recv())
+        used_buffer = reader._big is not None
+        await writer.aclose()
+        await reader.aclose()
+        return got, used_buffer
+
+    (first, second), used_buffer = trio.run(main)
+    assert type(first.value) is bytes and first.value == BIG
+    assert type(second.value) is bytes and second.value == BIG[::-1]
+    assert first.value is not second.value and hash(first.value) == hash(BIG)
+    assert used_buffer is not in_place
 
 
 def raw(head: bytes, body: bytes, *, head_len: int | None = None, body_len: int | None = None):

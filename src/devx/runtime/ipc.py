@@ -15,7 +15,9 @@ Raw frames: a message whose payload carries a large ``bytes``-like value (a call
 argument, a return value, a streamed item, at the top level of the payload) travels
 as a *raw frame*: the message with a placeholder where the value was, then the value's
 bytes as they are, written together with one ``sendmsg`` (no copy into an encoding
-buffer) and read straight into the channel's large-frame buffer. Layout: a 4-byte word
+buffer) and read straight into the ``bytes`` object the message then carries (CPython:
+see ``_fresh_bytes``; elsewhere into the channel's large-frame buffer, then copied out
+of it). Layout: a 4-byte word
 with :data:`RAW_FLAG` set and the header's length, a 4-byte body length, the header
 (msgpack, with the placeholder :data:`RAW_EXT` once), the body. The value arrives as
 ``bytes``, as it would encoded: whatever the sender passed (``bytes``, ``bytearray``,
@@ -219,6 +221,50 @@ def msg_with(msg: Any, body: memoryview) -> Any:
     return msgspec.structs.replace(msg, value=body)
 
 
+_bytes_new: Any = None  # PyBytes_FromStringAndSize (set by _fresh_bytes), False: none
+_memory_view: Any = None  # PyMemoryView_FromMemory
+_BYTES_DATA = 0  # where a bytes object's data starts, from its address
+_PYBUF_WRITE = 0x200
+
+
+def _fresh_bytes(size: int) -> tuple[bytes, memoryview] | None:
+    """A new ``bytes`` object of ``size`` bytes not yet written, and a writable view of
+    them: a raw frame's body is read into the object its message then carries, not
+    into a buffer it would be copied out of (~1 ms a side for 10 MiB). CPython's C API
+    allows it: ``PyBytes_FromStringAndSize(NULL, n)`` makes an object whose contents
+    its maker fills before anyone else sees it (here: before the message carrying it
+    is decoded; until then only this channel holds it), and ``PyMemoryView_FromMemory``
+    is the view (it holds no reference: the caller keeps the object). ``None`` where
+    that cannot be had (not CPython, no ctypes, an object layout it does not
+    recognise: checked once on a small object): the caller reads into its own buffer
+    and copies."""
+    global _bytes_new, _memory_view, _BYTES_DATA
+    if _bytes_new is None:
+        _bytes_new = False
+        if sys.implementation.name == "cpython":
+            try:
+                import ctypes
+
+                api, obj, ssize = ctypes.pythonapi, ctypes.py_object, ctypes.c_ssize_t
+                new = ctypes.PYFUNCTYPE(obj, ctypes.c_void_p, ssize)(
+                    ("PyBytes_FromStringAndSize", api)
+                )
+                view = ctypes.PYFUNCTYPE(obj, ctypes.c_void_p, ssize, ctypes.c_int)(
+                    ("PyMemoryView_FromMemory", api)
+                )
+                offset = bytes.__basicsize__ - 1  # ob_sval, behind the header
+                probe = new(None, 8)
+                view(id(probe) + offset, 8, _PYBUF_WRITE)[:] = b"devx-raw"
+                if type(probe) is bytes and probe == b"devx-raw":
+                    _bytes_new, _memory_view, _BYTES_DATA = new, view, offset
+            except Exception:  # any surprise: copy as before
+                _bytes_new = False
+    if _bytes_new is False:
+        return None
+    obj = _bytes_new(None, size)
+    return obj, _memory_view(id(obj) + _BYTES_DATA, size, _PYBUF_WRITE)
+
+
 class Mailbox:
     """Replies to one outgoing call: a single-consumer queue much lighter than a
     memory channel (one is made per call, so it is on the round-trip hot path)."""
@@ -408,6 +454,9 @@ class Channel:
         # how much of the one being read has arrived (a cancelled read resumes)
         self._big: mmap.mmap | None = None
         self._partial: tuple[memoryview, int] | None = None
+        # a raw frame's body being read: the bytes object it is read into (see
+        # _fresh_bytes), the value the message will carry
+        self._raw_body: bytes | None = None
         self._raw_head: bytes | None = None  # the header of the raw frame being read
         # the largest frame this channel accepts: raised to MAX_FRAME once authenticated
         self.max_frame = MAX_FRAME
@@ -844,14 +893,21 @@ class Channel:
         the kernel writes them), kept for the next large frame so a stream of them
         does not fault in fresh memory each time, dropped at the next small one.
         The body starts ``skip`` bytes into what is buffered (behind the length
-        prefix, or right there for a raw frame, whose header was taken)."""
+        prefix, or right there for a raw frame, whose header was taken). A raw
+        frame's body (``skip`` 0) is read into the ``bytes`` object its message
+        will carry, when :func:`_fresh_bytes` can make one (``_raw_body``): no copy
+        of it after the kernel's."""
         if self._partial is None:
-            if self._big is None or len(self._big) < size:
-                self._big = None
-                import mmap
+            fresh = _fresh_bytes(size) if not skip else None
+            if fresh is not None:
+                self._raw_body, view = fresh
+            else:
+                if self._big is None or len(self._big) < size:
+                    self._big = None
+                    import mmap
 
-                self._big = mmap.mmap(-1, size)
-            view = memoryview(self._big)[:size]
+                    self._big = mmap.mmap(-1, size)
+                view = memoryview(self._big)[:size]
             start = self._rpos + skip
             have = min(self._rend - start, size)  # what came with the prefix
             view[:have] = self._rview[start : start + have]
@@ -863,7 +919,7 @@ class Channel:
         while have < size:
             got = await self._receive_into(view[have:])
             if not got:
-                self._partial = None
+                self._partial = self._raw_body = None
                 raise MsgTypeError(
                     f"peer {self.peer} closed the connection in the middle of a frame"
                 )
@@ -1140,9 +1196,11 @@ class Channel:
 
     def _decode_raw(self, head: bytes, body: memoryview) -> Any:
         """A raw frame's message: its header decoded, the placeholder in it replaced
-        by the body (as ``bytes``: one copy, as the decoder makes of a payload)."""
+        by the body as ``bytes``: the object it was read into, or a copy of the
+        large-frame buffer (as the decoder makes of a payload) without one."""
         self._raw_head = None
-        _raw.value, _raw.taken = bytes(body), False
+        value, self._raw_body = self._raw_body, None
+        _raw.value, _raw.taken = (bytes(body) if value is None else value), False
         why = ""
         try:
             msg = _decoder.decode(head)
@@ -1160,7 +1218,8 @@ class Channel:
         if not self.closed and (session := sys.modules.get("devx.debug.session")):
             session.release_left_on(self)  # a REPL left with `c` frees the terminal first
         self.closed = True
-        self._big = self._partial = None  # a large frame's buffer goes with the channel
+        # a large frame's buffer goes with the channel
+        self._big = self._partial = self._raw_body = None
         if self.held_to_exit and self._sock is not None and self._sock.fileno() >= 0:
             trio.lowlevel.notify_closing(self._sock)  # trio forgets it; still open
             _HELD.append(self._sock.detach())
