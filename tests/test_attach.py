@@ -467,6 +467,39 @@ def test_a_sigterm_to_the_root_under_a_client_is_not_a_holder_gone(proc_tree, rt
     assert "root/w0" in out and "went away holding the terminal" not in out, out
 
 
+@pytest.mark.parametrize("waiting", ["queued", "alone"])
+def test_a_sigterm_to_a_tree_nobody_is_attached_to_ends_its_waits_at_once(proc_tree, rt, waiting):
+    """`docker stop`, systemd, a CI's kill: SIGTERM to the root of a service whose
+    worker's REPL waits for `devx attach` with nobody attached. As for a SIGINT, no
+    person is at a REPL: the waits end at once (`no REPL`) and every actor exits
+    cleanly, the root dying of the signal. It was the graceful cancel, then the
+    escalation against the waiting actor, its loop blocked in the wait: SIGTERMed
+    after DEVX_CANCEL_GRACE, SIGKILLed 2 s later (its telemetry lost), with only the
+    runtime's "still running ... SIGTERM" / "ignored SIGTERM: SIGKILL" lines."""
+    tree = start_tree(proc_tree, rt, "2" if waiting == "queued" else "1", DEVX_LOG_FORMAT="console")
+    tree_says(tree, "waiting for `devx attach`")
+    if waiting == "queued":  # the other worker's request is in the queue behind it
+
+        def queued() -> bool:
+            ps = subprocess.run(
+                [sys.executable, "-m", "devx", "ps"],
+                env={**os.environ, "DEVX_RUNTIME_DIR": str(rt)},
+                capture_output=True,
+                text=True,
+                timeout=scaled(20),
+            )
+            return "terminal of tree" in ps.stdout and "nobody waits" not in ps.stdout
+
+        wait_until(queued, scaled(20), "the second worker's request in the queue")
+    os.kill(tree.pid, signal.SIGTERM)
+    said = tree_says(tree, "[devx] root: SIGTERM while ")
+    assert "waited for `devx attach` with nobody attached: the tree ends, no REPL opens" in said
+    assert tree.wait() == -signal.SIGTERM
+    out, err = tree.output()
+    assert "the tree ends with nobody attached: no REPL" in out, out + err
+    assert "still running" not in err and "SIGKILL" not in err, err
+
+
 def test_trees_told_apart_by_their_command(proc_tree, rt):
     """Two unnamed trees wait (both `root`): the client lists each with its command
     line (it said `root (pid A), root (pid B)`), takes a pattern of the command line

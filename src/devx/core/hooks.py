@@ -57,6 +57,11 @@ class Hook:
         over) and is about to wait for them to exit: what can be done meanwhile,
         without waiting (a sync call on the actor's loop)."""
 
+    def actor_cancelling(self, actor: Any, reason: str) -> None:
+        """``actor`` is about to cancel everything it runs (``reason``: why, e.g.
+        ``schema.CANCELLED_BY_SIGTERM``): what must come before its calls see the
+        cancel, without waiting (a sync call on its loop)."""
+
     def modules_loaded(self, actor: Any) -> None:
         """``actor``'s ``enable_modules`` were imported after its lifetime was entered
         (a debug tree's child imports them once its hooks run, so that a module's

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core import settings
 from ..core.hooks import Hook
+from ..core.schema import CANCELLED_BY_SIGTERM
 from ..runtime import ipc, lifeline
 from ..runtime.actor import Actor
 
@@ -39,6 +40,15 @@ class DebugHook(Hook):
         from .post_mortem import crash_hook
 
         return await crash_hook(actor, exc)
+
+    def actor_cancelling(self, actor: Actor, reason: str) -> None:
+        """A SIGTERM to the root (`docker stop`, systemd) while the tree's REPLs wait
+        for `devx attach` with nobody attached ends those waits, as a SIGINT does:
+        before the cancel reaches the lock's own calls, which end the holds."""
+        if actor.is_root and reason == CANCELLED_BY_SIGTERM:
+            sigint = sys.modules.get(__package__ + ".sigint")  # (loaded by the lifetime)
+            if sigint is not None:
+                sigint.end_unattended(actor, "SIGTERM")
 
     async def before_teardown(self, actor: Actor) -> bool:
         if not _may_repl(actor):

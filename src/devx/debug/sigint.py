@@ -167,14 +167,38 @@ def _nobody_attached(actor: Actor) -> bool:
         return False
 
 
-def _say_unattended(actor: Actor, state: LockState) -> None:
+def _say_unattended(actor: Actor, state: LockState, what: str = "interrupted") -> None:
     known = state.holder
     who = f"{known.path}'s REPL" if known is not None else "a REPL"
     text = (
-        f"[devx] {actor.path}: interrupted while {who} waited for `devx attach` with "
+        f"[devx] {actor.path}: {what} while {who} waited for `devx attach` with "
         "nobody attached: the tree ends, no REPL opens\n"
     )
     os.write(1, terminal.fit(text, terminal.columns(1)).encode())
+
+
+def end_unattended(actor: Actor, what: str) -> bool:
+    """The root is ending its tree from outside (``what``: a SIGTERM, from `docker
+    stop`, systemd, a CI's kill) while its REPLs wait for `devx attach` with nobody
+    attached: no person is at a REPL, so the tree ends as on a SIGINT then, at once,
+    with no REPL on the way out (the lock closes: each wait ends within its poll,
+    where the escalation SIGTERMed, then SIGKILLed, an actor blocked in its wait).
+    On the root's loop; True when it ended them."""
+    global _unattended_end
+    if _unattended_end or not actor.is_root or not _nobody_attached(actor):
+        return False
+    from . import lock as tty_lock
+
+    lock = tty_lock.root_lock()  # (the lock itself: the view may not have its last grant yet)
+    live = getattr(sys.modules.get("devx.debug.session"), "current", None)
+    if live is None and not lock.busy:
+        return False
+    _unattended_end = True
+    _say_unattended(actor, lock.state, what)
+    if live is not None:
+        live.abandon()
+    lock.close()
+    return True
 
 
 def _prompt_again(pdb: Any) -> None:

@@ -577,6 +577,7 @@ class Actor:
         events.event(
             schema.ACTOR_CANCEL_REQUESTED, **{schema.CANCEL_REASON: reason}, **self.lineage_attrs()
         )
+        self._notify_hooks("actor_cancelling", reason)
         self.cancel_called.set()
         if self._rpc is not None:
             self._rpc.cancel_scope.cancel()
@@ -626,27 +627,25 @@ class Actor:
                 return cast(BaseException, replaced)
         return exc
 
+    def _notify_hooks(self, method: str, *args: Any) -> None:
+        """The hooks' sync ``method`` (a hook that fails is logged, never raised)."""
+        for hook in self.hooks:
+            notify = getattr(hook, method, None)
+            if notify is not None:
+                try:
+                    notify(self, *args)
+                except Exception:
+                    log.exception("hook %r failed", hook)
+
     def notify_children_cancelled(self) -> None:
         """The hooks' :meth:`~devx.core.hooks.Hook.children_cancelled` (a nursery of
         this actor asked its children to cancel)."""
-        for hook in self.hooks:
-            notify = getattr(hook, "children_cancelled", None)
-            if notify is not None:
-                try:
-                    notify(self)
-                except Exception:
-                    log.exception("hook %r failed", hook)
+        self._notify_hooks("children_cancelled")
 
     def notify_modules_loaded(self) -> None:
         """The hooks' :meth:`~devx.core.hooks.Hook.modules_loaded` (the enabled
         modules were imported after the lifetimes were entered)."""
-        for hook in self.hooks:
-            notify = getattr(hook, "modules_loaded", None)
-            if notify is not None:
-                try:
-                    notify(self)
-                except Exception:
-                    log.exception("hook %r failed", hook)
+        self._notify_hooks("modules_loaded")
 
     async def run_teardown_hooks(self) -> bool:
         """Called by nurseries before they cancel children and before they escalate
