@@ -78,6 +78,7 @@ class DebugHook(Hook):
             held_output,
             lock,
             lock_file,
+            pdb_habits,
             quit_report,
             repl,
             session,
@@ -110,7 +111,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     from . import wait as _wait  # noqa: F401  (before_teardown's: no import in a teardown)
 
     if _debugging(actor):  # a pause can come from any task at once: all loaded now
-        from . import breakpoint_hook, lock_file, repl, session  # noqa: F401
+        from . import breakpoint_hook, lock_file, pdb_habits, repl, session  # noqa: F401
 
         quit_report.install_thread_hook(actor.path)  # a `q` in a thread's REPL
 
@@ -144,10 +145,13 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
     elif _debugging(actor):
         await actor.start_service(tree_lock.follow_root, actor)
     prev = sigint.install(actor) if (actor.is_root or actor.debug_mode) else None
+    habits = False
     if actor.debug_mode:
         prev_hook = breakpoint_hook.install()
+        habits = pdb_habits.install("door")  # pdb.set_trace() & co. as breakpoint()
     elif actor.config.debug_tree and not actor.is_root:  # no lock for it: refused
         prev_hook = breakpoint_hook.install(plain=True)
+        habits = pdb_habits.install("refuse")
     else:
         prev_hook = None
     cancel_warm_up = repl.warm_up() if actor.debug_mode else None
@@ -169,6 +173,8 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
             # a child's process ends with its actor: what runs after (atexit) must not
             # open a bare pdb on the tree's terminal
             breakpoint_hook.restore(prev_hook, ended_child="" if actor.is_root else actor.path)
+        if habits:
+            pdb_habits.restore(habits, ended_child="" if actor.is_root else actor.path)
         sigint.restore(prev)
         unexcuse()
         if actor.is_root:

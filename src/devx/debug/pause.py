@@ -21,19 +21,25 @@ from .waiters import code_location
 __tracebackhide__ = True
 
 
+def called(api: str) -> str:
+    """How an API is named in a message: ``devx.pause_from_sync()``, or, for a way
+    into pdb routed here (:mod:`devx.debug.pdb_habits`), ``pdb.set_trace()``."""
+    return f"{api}()" if "." in api else f"devx.{api}()"
+
+
 def debug_actor(api: str) -> Actor:
     """The current actor, which must run in debug mode for ``api`` to work."""
     actor = current_actor(err_on_no_runtime=False)
     if actor is None:
         raise NoRuntime(
-            f"devx.{api}() needs the actor runtime: call it inside "
+            f"{called(api)} needs the actor runtime: call it inside "
             "devx.open_root_actor(debug_mode=True) or devx.open_nursery(debug_mode=True)"
         )
     if actor.pid != os.getpid():
         raise ForkedFromActor(f"devx.{api}() in a forked process: {forked_text(actor)}")
     if not actor.debug_mode:
         raise RuntimeError(
-            f"devx.{api}() in actor {actor.path!r}, which is not in debug mode: boot the tree "
+            f"{called(api)} in actor {actor.path!r}, which is not in debug mode: boot the tree "
             "with debug_mode=True (or start this actor with start_actor(debug_mode=True))"
         )
     return actor

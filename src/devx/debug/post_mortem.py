@@ -143,7 +143,7 @@ async def crash_repl(
 
 def show_and_interact(
     session: Any,
-    exc: BaseException,
+    exc: BaseException | None,
     tb: TracebackType | None,
     *,
     no_repl: str,
@@ -153,10 +153,16 @@ def show_and_interact(
     raising frame (or, without a terminal, ``no_repl`` and back). Shared by the async
     crash path and the sync crash handlers; the caller releases the session. ``repl``:
     the PdbREPL to run when the session has none yet (made here when not given)."""
-    first = _first_line(exc)  # (none for a bare `assert` or `raise RuntimeError`)
-    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if exc is None:  # pdb.post_mortem(tb) with no exception known to go with it
+        what = "post-mortem of a traceback"
+        text = "Traceback (most recent call last):\n" + "".join(traceback.format_tb(tb))
+    else:
+        first = _first_line(exc)  # (none for a bare `assert` or `raise RuntimeError`)
+        what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     banner = session.announce(what)
-    if isinstance(exc, RemoteActorError):  # where it came from, not how it got here
+    if exc is None:
+        pass
+    elif isinstance(exc, RemoteActorError):  # where it came from, not how it got here
         text = f"{type(exc).__name__}: {exc}\n"
     else:
         text = "".join(traceback.format_exception(type(exc), exc, tb))

@@ -40,7 +40,7 @@ from typing import Any
 
 import trio
 
-from . import door, frames, terminal
+from . import door, frames, pdb_habits, terminal
 from .lock_protocol import ReleaseHow
 
 __tracebackhide__ = True
@@ -93,6 +93,7 @@ def _build_pdbrepl_class() -> type:
         """A multi-process-safe pdbp REPL; get one from :func:`mk_pdb`."""
 
         DefaultConfig = DevxConfig
+        _devx_repl = True  # devx's own: the habitual ways into pdb pass it through
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("nosigint", True)
@@ -210,6 +211,10 @@ def _build_pdbrepl_class() -> type:
         def interaction(self, frame: Any, tb: Any) -> Any:
             if self._escaped():
                 return None
+            if frame is None and self.session is None and pdb_habits.active():
+                # a post-mortem of a REPL the user made (mk_pdb().interaction(None,
+                # tb)) in a debug-mode actor: through the door as pdb.post_mortem()
+                return pdb_habits.post_mortem(tb, api="mk_pdb().interaction")
             # the one door: a stop outside a session of the running task or thread
             # (another task's breakpoint, a step whose session gave the terminal up)
             # waits for the terminal as a pause does, with its own banner
@@ -295,6 +300,11 @@ def _build_pdbrepl_class() -> type:
             re-enters the REPL: ``n`` over it goes on to the next line)."""
             if frame is None:
                 frame = sys._getframe().f_back
+            if self.session is None and pdb_habits.active():
+                # the user's own mk_pdb().set_trace() in a debug-mode actor: as
+                # pdb.set_trace(), through the door (a pause binds its REPL first)
+                pdb_habits.set_trace(frame, api="mk_pdb().set_trace")
+                return
             # the outermost frame of the user's code under the pause: when it is
             # done, stepping is done
             self.user_root = frames.user_root(frame)

@@ -34,7 +34,7 @@ from ..runtime.actor import Actor, current_actor
 from ..runtime.errors import NoRuntime
 from . import holdguard
 from . import session as _session
-from .pause import debug_actor, enter_trace
+from .pause import called, debug_actor, enter_trace
 from .repl import asyncio_task
 from .session import Session, frame_attrs
 from .terminal import restore_tty, save_tty, write
@@ -116,7 +116,7 @@ def open_sync_session(
         if allow_no_runtime:
             return BareSession(reason or SYNC_PAUSE)
         raise NoRuntime(
-            f"devx.{api}() needs the actor runtime: call it inside "
+            f"{called(api)} needs the actor runtime: call it inside "
             "devx.open_root_actor(debug_mode=True), or pass allow_no_runtime=True "
             "for a plain pdbp REPL"
         )
@@ -140,7 +140,7 @@ def open_sync_session(
             session = trio.from_thread.run(open_unowned, trio_token=actor.trio_token)
     except trio.RunFinishedError:
         raise NoRuntime(
-            f"devx.{api}() from thread {threading.current_thread().name!r}: actor "
+            f"{called(api)} from thread {threading.current_thread().name!r}: actor "
             f"{actor.path!r} has already exited, there is no TTY lock to take"
         ) from None
     session.thread_name = threading.current_thread().name
@@ -161,13 +161,13 @@ def _on_trio_thread(actor: Actor, api: str, reason: str, location: str) -> Sessi
     (a hang would be the alternative). Never waits without one: errors clearly."""
     if trio.lowlevel.current_trio_token() is not actor.trio_token:
         raise RuntimeError(
-            f"devx.{api}() was called on a trio loop that is not actor {actor.path!r}'s "
+            f"{called(api)} was called on a trio loop that is not actor {actor.path!r}'s "
             "(a trio.run() of its own in another thread): pause outside that loop"
         )
     if not trio.lowlevel.in_trio_task():
         aio_task = asyncio_task()
         if aio_task is None:
-            raise RuntimeError(f"devx.{api}() called on the trio thread outside any task")
+            raise RuntimeError(f"{called(api)} called on the trio thread outside any task")
         return _in_asyncio_task(actor, api, reason, location, aio_task)
     task = trio.lowlevel.current_task()
     how = (
@@ -178,7 +178,7 @@ def _on_trio_thread(actor: Actor, api: str, reason: str, location: str) -> Sessi
         import greenback  # lazy: a debug-mode actor imported it at boot already
     except ImportError:
         raise GreenbackNotEnabled(
-            f"devx.{api}() was called from sync code on trio task {task.name!r} in actor "
+            f"{called(api)} was called from sync code on trio task {task.name!r} in actor "
             f"{actor.path!r}: taking the TTY lock without blocking the actor's loop needs "
             f"greenback, which is not installed (`pip install greenback`), or {how}"
         ) from None
@@ -188,13 +188,13 @@ def _on_trio_thread(actor: Actor, api: str, reason: str, location: str) -> Sessi
         # one to every task that runs user code, from its start (see boot.py)
         if task.name.endswith(".serve_channel"):
             raise GreenbackNotEnabled(
-                f"devx.{api}() was called from a sync RPC function in actor {actor.path!r}: "
+                f"{called(api)} was called from a sync RPC function in actor {actor.path!r}: "
                 "the actor runs those inline in its channel reader task, which cannot "
                 "wait for the TTY lock (its own channel carries the grant). Make the RPC "
                 "function `async def` (sync helpers it calls can pause)"
             )
         raise GreenbackNotEnabled(
-            f"devx.{api}() was called from sync code on trio task {task.name!r} in actor "
+            f"{called(api)} was called from sync code on trio task {task.name!r} in actor "
             f"{actor.path!r}, which has no greenback portal: devx gives one to the root's "
             "main task and to every task started under it or under an RPC call, but this "
             "task was spawned into a nursery opened before the actor's runtime (or is "
@@ -217,7 +217,7 @@ def _in_asyncio_task(actor: Actor, api: str, reason: str, location: str, aio_tas
 
     if not greenback.has_portal(aio_task):
         raise GreenbackNotEnabled(
-            f"devx.{api}() was called from asyncio task {aio_task.get_name()!r} in actor "
+            f"{called(api)} was called from asyncio task {aio_task.get_name()!r} in actor "
             f"{actor.path!r}, which has no greenback portal: devx gives one to the asyncio "
             "tasks that devx.to_asyncio.run_task()/open_channel_from() start in a "
             "debug-mode actor; call `await greenback.ensure_portal()` at the start of a "

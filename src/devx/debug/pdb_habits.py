@@ -1,0 +1,313 @@
+"""The ways into pdb people type by habit, inside a debug-mode actor: through the one
+door (:mod:`devx.debug.door`), as ``breakpoint()`` is.
+
+``pdb.set_trace()`` (also ``from pdb import set_trace`` done before the runtime
+started), ``pdbp.set_trace()``, ``pdb.Pdb().set_trace()``, ``pdb.post_mortem()``,
+``pdb.pm()`` and pdbp's twins all end in one of two methods of a ``bdb.Bdb``
+instance: ``set_trace(frame)`` or ``interaction(frame, tb)``. While a debug-mode
+actor runs, those methods of the classes of ``bdb``, ``pdb`` (the stdlib's, and the
+private copy pdbp builds of it) and ``pdbp`` are wrapped: called on a debugger that
+is not devx's own :class:`~devx.debug.repl.PdbREPL`, they open devx's REPL instead,
+under the tree's TTY lock (request, FIFO grant, banner, REPL, release, telemetry):
+
+- ``set_trace(frame)``: what ``breakpoint()`` does (:func:`devx.pause_from_sync` at
+  ``frame``: it stops on the calling line);
+- ``interaction(None, tb)`` (a post-mortem): what ``devx.post_mortem()`` does;
+- ``interaction(frame, None)`` (a stop of a pdb that was already tracing: ``python -m
+  pdb``, ``pdb.run()``, a ``set_trace`` made before the runtime started): that pdb's
+  own REPL, under a session of its own, one per stop.
+
+In an actor of a debug tree that runs with ``debug_mode=False`` (it cannot take the
+lock) each of them is refused with one line, as ``breakpoint()`` is there. Outside
+(no runtime, ``debug_mode=False``, after the runtime ended) nothing is wrapped: plain
+pdb is plain pdb. Patching classes, not module functions, makes the order of imports
+not matter: ``from pdb import set_trace`` looks ``Pdb`` up at call time, pdbp rebinds
+``pdb.Pdb`` and ``pdb.set_trace`` to its own on import, and both reach the same
+methods. pdb and pdbp are not imported for this: those already imported are patched
+at the actor's start, the others as they are imported (a ``sys.meta_path`` finder
+that patches right after the module runs)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType, ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+__tracebackhide__ = True
+
+Mode = Literal["door", "refuse", "ended"]
+
+# what the wrappers do while an actor runs here (None: nothing, plain pdb; ended: a
+# child's actor ended and its process runs its last code, see restore)
+_mode: Mode | None = None
+_ended_path = ""
+
+# (class, method name) -> the method as it was before it was wrapped
+_wrapped: dict[tuple[type, str], Callable[..., Any]] = {}
+
+# the modules whose debugger classes are wrapped (pdbp's private copy of pdb is "pdb")
+_MODULES = ("bdb", "pdb", "pdbp")
+_METHODS = ("set_trace", "interaction")
+
+
+def active() -> Mode | None:
+    return _mode
+
+
+def install(mode: Mode) -> bool:
+    """Route the ways into pdb (``refuse``: in a debug tree's actor that runs with
+    ``debug_mode=False``, say no in one line). Returns whether it did (False: an
+    actor of this process already has), for :func:`restore`."""
+    global _mode
+    if _mode is not None:
+        return False
+    _mode = mode
+    if _Finder not in sys.meta_path:
+        sys.meta_path.insert(0, _Finder)
+    patch_loaded()
+    return True
+
+
+def restore(installed: bool, *, ended_child: str = "") -> None:
+    """Put every wrapped method back (unless someone replaced ours meanwhile) and stop
+    watching imports: plain pdb again. ``ended_child`` (its path): a child's actor
+    ended, and its process with it: the code that still runs there (atexit handlers,
+    finalizers) is refused in one line instead (the tree's lock is out of reach, a
+    bare pdb would read the terminal beside the tree's REPLs), as ``breakpoint()``."""
+    global _mode, _ended_path
+    if not installed:
+        return
+    if ended_child:
+        _mode, _ended_path = "ended", ended_child
+        return
+    _mode = None
+    while _Finder in sys.meta_path:
+        sys.meta_path.remove(_Finder)
+    for (cls, name), original in list(_wrapped.items()):
+        if getattr(cls.__dict__.get(name), "__devx_wrapped__", None) is original:
+            setattr(cls, name, original)
+        del _wrapped[(cls, name)]
+
+
+def patch_loaded() -> None:
+    """Wrap the methods of the debugger classes of the modules imported so far."""
+    bdb = sys.modules.get("bdb")
+    if _mode is None or bdb is None:
+        return
+    seen: set[type] = set()
+    todo: list[type] = [bdb.Bdb]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        if cls.__module__ not in _MODULES:
+            continue  # devx's PdbREPL, or a user's subclass: reached through its bases
+        for name in _METHODS:
+            method = cls.__dict__.get(name)
+            if method is None or getattr(method, "__devx_wrapped__", None) is not None:
+                continue
+            _wrapped[(cls, name)] = method
+            setattr(cls, name, _wrap(name, method))
+
+
+def _wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    route = _set_trace if name == "set_trace" else _interaction
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if _mode is None or getattr(type(self), "_devx_repl", False):
+            return method(self, *args, **kwargs)  # devx's own REPL, or no tree here
+        return route(method, self, *args, **kwargs)
+
+    wrapper.__devx_wrapped__ = method  # type: ignore[attr-defined]
+    return wrapper
+
+
+# --- the routes ------------------------------------------------------------------
+
+
+def _set_trace(method: Callable[..., Any], pdb: Any, frame: FrameType | None = None) -> None:
+    __tracebackhide__ = True
+    if frame is None:
+        frame = sys._getframe(2)  # the caller of the wrapper: who called set_trace()
+    # (named pdb's also for pdbp's: pdbp rebinds pdb.set_trace to its own, so which
+    # one the user typed cannot be told)
+    set_trace(frame)
+
+
+def set_trace(frame: FrameType, api: str = "pdb.set_trace") -> None:
+    """``set_trace`` of any pdb in a debug-mode actor: devx's REPL at ``frame``, as
+    ``breakpoint()`` (stopping on the calling line)."""
+    __tracebackhide__ = True
+    if _mode in ("refuse", "ended"):
+        _refuse(api, frame)
+        return
+    from .pause import enter_trace
+    from .sync import open_sync_session
+    from .waiters import code_location
+
+    session = open_sync_session(api, location=code_location(frame))
+    enter_trace(session, frame)  # type: ignore[arg-type]  # (no BareSession: a runtime)
+
+
+def _interaction(method: Callable[..., Any], pdb: Any, frame: Any, tb: Any, *a: Any) -> Any:
+    __tracebackhide__ = True
+    if frame is None and tb is not None:
+        post_mortem(tb)
+        return None
+    if _mode in ("refuse", "ended"):
+        # a pdb that traces (python -m pdb, pdb.run) stops here: it is told to go on,
+        # or it would stop again at the next line
+        _refuse("a stop of pdb", frame)
+        pdb.set_continue()
+        return None
+    return _foreign_stop(method, pdb, frame, tb, *a)
+
+
+def post_mortem(t: TracebackType | BaseException, api: str = "pdb.post_mortem") -> None:
+    """``pdb.post_mortem(t)`` (a traceback, or an exception on Python 3.13+) in a
+    debug-mode actor: devx's post-mortem REPL, as ``devx.post_mortem()`` opens."""
+    __tracebackhide__ = True
+    from .post_mortem import _last_frame, show_and_interact, user_tb
+
+    exc: BaseException | None
+    if isinstance(t, BaseException):
+        exc, tb = t, t.__traceback__
+    else:
+        tb = t
+        exc = _exception_of(tb)
+    if _mode in ("refuse", "ended"):
+        _refuse(api, _last_frame(tb))
+        return
+    from ..core import schema
+    from .sync import open_sync_session
+    from .waiters import code_location
+
+    tb = user_tb(tb)
+    session = open_sync_session(
+        api, reason=schema.HOLD_CRASH, location=code_location(_last_frame(tb))
+    )
+    try:
+        show_and_interact(session, exc, tb, no_repl="no REPL, continuing")
+    finally:
+        session.release("done")  # (left already: pdb's own exit released it)
+
+
+def _exception_of(tb: TracebackType | None) -> BaseException | None:
+    """The exception whose traceback ``tb`` is (or ends), if it can be found: the one
+    being handled, or the last unhandled one (``pdb.pm()``)."""
+    for exc in (sys.exc_info()[1], getattr(sys, "last_value", None)):
+        if exc is None:
+            continue
+        node = exc.__traceback__
+        while node is not None:
+            if node is tb:
+                return exc
+            node = node.tb_next
+    return None
+
+
+def _foreign_stop(method: Callable[..., Any], pdb: Any, frame: FrameType, tb: Any, *a: Any) -> Any:
+    """A stop of a pdb that was tracing already (``python -m pdb``, ``pdb.run()``, a
+    ``set_trace`` made before the runtime started): its own REPL, once this task
+    (thread) holds the terminal, with a banner; the terminal is given back when that
+    REPL is left (each stop of it waits for its turn)."""
+    __tracebackhide__ = True
+    from ..runtime.actor import current_actor
+    from . import door
+    from .waiters import code_location
+
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is None or not actor.debug_mode:
+        return method(pdb, frame, tb, *a)
+    where = code_location(frame)
+    session = door._open(actor, "breakpoint", where)
+    if session is None:  # it cannot wait here (said in one line): no stop
+        pdb.set_continue()
+        return None
+    pdb.nosigint = True  # ctrl-c stays devx's (pdb would install its own on `c`)
+    try:
+        session.announce(where)
+        session.repl_started(frame)
+        return method(pdb, frame, tb, *a)
+    finally:
+        session.release("quit" if pdb.quitting else "continue")
+
+
+def _refuse(api: str, frame: FrameType | None) -> None:
+    """One line (through the console gate, never under a live prompt): no REPL here."""
+    from ..runtime import console
+    from ..runtime.actor import current_actor
+    from . import terminal
+
+    at = ""
+    if frame is not None:
+        at = f" at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+        at += f" in {frame.f_code.co_name}()"
+    if _mode == "ended":
+        text = (
+            f"[devx] {api}(){at} skipped: actor {_ended_path!r} (pid {os.getpid()}) has "
+            "ended (an atexit handler or a finalizer runs now), and only a running actor "
+            "can take the tree's terminal. Stop before the actor returns (e.g. at the end "
+            "of the function it serves)\n"
+        )
+        console.write(terminal.fit(text, terminal.columns(sys.stderr)))
+        console.drain()  # the process is ending: nothing would write it later
+        return
+    actor = current_actor(err_on_no_runtime=False)
+    who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
+    text = (
+        f"[devx] {api}(){at} skipped: {who} runs with debug_mode=False in a debug tree, "
+        "so no REPL opens there (start it with debug_mode=True to stop at it)\n"
+    )
+    console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
+
+
+# --- patching on import ------------------------------------------------------------
+
+
+class _Finder:
+    """Patches ``bdb``, ``pdb`` and ``pdbp`` right after they are imported."""
+
+    @classmethod
+    def find_spec(
+        cls, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname not in _MODULES or _mode is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is cls:
+                continue
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader)
+        return spec  # type: ignore[no-any-return]
+
+
+class _PatchingLoader:
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package ... as the real one
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        patch_loaded()
