@@ -117,11 +117,12 @@ def test_every_way_into_pdb_opens_devx_repl(repl, way, reason, source):
 
 
 def test_outside_a_debug_tree_pdb_stays_plain(repl):
-    """debug_mode=False: pdb's own prompt, at the line after the call, no banner."""
+    """debug_mode=False: pdb's own prompt where pdb stops (the line after the call;
+    3.13: the call's own), no banner."""
     r = repl("door_pdb.py", "set_trace", "plain")
     r.expect_exact("(Pdb) ")
     out = r.child.before
-    assert ">>> devx" not in out and "-> y = doubled(x)" in out, out
+    assert ">>> devx" not in out and ")sync_way()\r\n-> " in out, out
     r.child.sendline("p x")
     r.expect_exact("(Pdb) ")
     assert "41" in r.child.before

@@ -53,12 +53,14 @@ CALLING = {
 }
 HEAVY = ("stackscope", "greenback", "pdbp", "opentelemetry")
 # what a debug-mode child needs before any REPL opens: the TTY lock view, the session
-# (a pause from any task), ctrl-c shielding, the breakpoint() remap, greenback portals
+# (a pause from any task), ctrl-c shielding, the breakpoint() remap and pdb's
+# (pdb_habits: it does not import pdb), greenback portals
 DEBUG_NEEDS = {
     "devx.debug.tree_lock",
     "devx.debug.session",
     "devx.debug.sigint",
     "devx.debug.breakpoint_hook",
+    "devx.debug.pdb_habits",
     "greenback",
 }
 

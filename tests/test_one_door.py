@@ -289,7 +289,17 @@ def _press_sockets_pruned(rt: Path) -> None:
 
 # --- the catalogue: every way into pdb, two at a time in two actors ----------------
 
-WAYS = ("pause", "breakpoint", "thread", "post_mortem", "crash", "bp_task", "step")
+WAYS = (
+    "pause",
+    "breakpoint",
+    "thread",
+    "post_mortem",
+    "crash",
+    "bp_task",
+    "step",
+    "pdb_set_trace",
+    "pdb_post_mortem",
+)
 # every way meets three others (each as actor one and as actor two): 21 of 49 pairs
 PAIRS = [(a, WAYS[(i + d) % len(WAYS)]) for i, a in enumerate(WAYS) for d in (0, 1, 3)]
 

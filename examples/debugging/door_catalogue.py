@@ -5,7 +5,8 @@ lock, so there is never more than one REPL reading the terminal.
 
 Ways: pause, breakpoint (the builtin), thread (pause_from_sync in a worker thread),
 post_mortem, crash, bp_task (a `b hit_me` set in the first REPL, hit by another
-task), step (`n` over an await that outlasts the other actor's wait).
+task), step (`n` over an await that outlasts the other actor's wait), pdb_set_trace
+(`import pdb; pdb.set_trace()`), pdb_post_mortem (`pdb.post_mortem()` in an `except`).
 """
 
 import sys
@@ -14,7 +15,17 @@ import trio
 
 import devx
 
-WAYS = ("pause", "breakpoint", "thread", "post_mortem", "crash", "bp_task", "step")
+WAYS = (
+    "pause",
+    "breakpoint",
+    "thread",
+    "post_mortem",
+    "crash",
+    "bp_task",
+    "step",
+    "pdb_set_trace",
+    "pdb_post_mortem",
+)
 
 
 def hit_me(k: int) -> int:
@@ -58,6 +69,17 @@ async def way(kind: str) -> str:
     elif kind == "step":
         await devx.pause()  # the user types `n`: over the sleep below
         await trio.sleep(0.6)
+    elif kind == "pdb_set_trace":
+        import pdb
+
+        pdb.set_trace()
+    elif kind == "pdb_post_mortem":
+        import pdb
+
+        try:
+            _ = 1 / 0
+        except ZeroDivisionError:
+            pdb.post_mortem()
     return f"{kind} done"
 
 

@@ -124,8 +124,14 @@ def _wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        if _mode is None or getattr(type(self), "_devx_repl", False):
-            return method(self, *args, **kwargs)  # devx's own REPL, or no tree here
+        if (
+            _mode is None
+            or getattr(type(self), "_devx_repl", False)
+            or self.__dict__.get("_devx_routed")
+        ):
+            # no tree here, devx's own REPL, or a stop already routed (its class's
+            # interaction calling its base's)
+            return method(self, *args, **kwargs)
         return route(method, self, *args, **kwargs)
 
     wrapper.__devx_wrapped__ = method  # type: ignore[attr-defined]
@@ -235,11 +241,13 @@ def _foreign_stop(method: Callable[..., Any], pdb: Any, frame: FrameType, tb: An
         pdb.set_continue()
         return None
     pdb.nosigint = True  # ctrl-c stays devx's (pdb would install its own on `c`)
+    pdb._devx_routed = True
     try:
         session.announce(where)
         session.repl_started(frame)
         return method(pdb, frame, tb, *a)
     finally:
+        pdb._devx_routed = False
         session.release("quit" if pdb.quitting else "continue")
 
 

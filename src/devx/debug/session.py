@@ -465,7 +465,9 @@ class Session:
         (the prompt is on screen, or no REPL yet)."""
         pdb = self.pdb
         since: float | None = None if pdb is None or pdb.on_exit is None else pdb.stepping_since
-        if since is None:
+        if since is None or self._done:
+            # (done: left already, its release waits for the loop's next pass, e.g. a
+            # post-mortem left with `n` from sync code that stops again at once)
             return None
         if _local_waiters:
             return 0.0  # another task or thread of this actor wants the terminal
