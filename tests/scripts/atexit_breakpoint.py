@@ -1,5 +1,5 @@
-"""A debug-mode child registers an atexit handler that calls breakpoint(): it runs
-after the child's actor ended, when no lock can be taken for it."""
+"""A debug-mode child registers an atexit handler that calls breakpoint() (argv pdb:
+pdb.set_trace()): it runs after the child's actor ended, when no lock is to be had."""
 
 import atexit
 
@@ -14,15 +14,25 @@ def at_exit() -> None:
     print(f"after the {where} breakpoint", flush=True)
 
 
-async def register() -> str:
-    atexit.register(at_exit)
+def at_exit_pdb() -> None:
+    import pdb
+
+    pdb.set_trace()
+    print("after the atexit pdb.set_trace()", flush=True)
+
+
+async def register(way: str) -> str:
+    atexit.register(at_exit_pdb if way == "pdb" else at_exit)
     return "registered"
 
 
 async def main() -> None:
+    import sys
+
     async with devx.open_nursery(debug_mode=True) as an:
         portal = await an.start_actor("kid", enable_modules=[__name__])
-        print("kid", await portal.run(register), flush=True)
+        way = sys.argv[1] if len(sys.argv) > 1 else "breakpoint"
+        print("kid", await portal.run(register, way=way), flush=True)
         await portal.cancel_actor()
     print("tree done", flush=True)
 
