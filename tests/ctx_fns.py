@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import trio
@@ -169,6 +170,27 @@ async def started_after_a_cancelled_start(ctx: devx.Context) -> bool:
         await ctx.started("cancelled")
     await ctx.started("second")
     return scope.cancelled_caught
+
+
+@devx.context
+async def send_then_block(
+    ctx: devx.Context, n: int, first: int, release: str, blocked: str
+) -> None:
+    """Stream ``first`` items, block the loop in sync code (it reads nothing) until
+    ``release`` exists, then stream the rest of ``n`` and close."""
+    await ctx.started()
+    async with ctx.open_stream() as stream:
+        for i in range(first):
+            await stream.send(i)
+        Path(blocked).touch()
+        while not os.path.exists(release):
+            time.sleep(0.005)
+        for i in range(first, n):
+            await stream.send(i)
+
+
+def swallow(data: bytes) -> int:
+    return len(data)
 
 
 def not_a_context(x: int = 0) -> int:

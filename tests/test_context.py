@@ -633,3 +633,55 @@ def test_a_started_cancelled_before_it_went_out_can_be_called_again():
             await portal.cancel_actor()
 
     run(main)
+
+
+def test_a_receive_cancelled_while_its_ack_waits_for_the_channel_loses_no_item(tmp_path):
+    """Every half window a ``stream.receive()`` acknowledges what it read, after
+    taking the item. That acknowledgement waited for the channel while another task's
+    big frame held it (the callee's loop blocked, reading nothing), and a cancel there
+    raised Cancelled out of the receive with the item taken: it was lost (and the
+    acknowledgement too, so the callee's window shrank for good). The receive now
+    returns its item and the acknowledgement goes out behind the big frame."""
+    from functools import partial
+
+    release, blocked = str(tmp_path / "release"), str(tmp_path / "blocked")
+
+    async def main() -> list[int]:
+        got: list[int] = []
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("worker", enable_modules=ENABLE)
+            fn = ctx_fns.send_then_block
+            async with portal.open_context(
+                fn, n=64, first=32, release=release, blocked=blocked
+            ) as (
+                ctx,
+                _,
+            ):
+                async with ctx.open_stream() as stream:
+                    assert stream.credits >= 64  # (the acknowledgement is every 32: half of it)
+                    with trio.fail_after(scaled(10)):
+                        while not Path(blocked).exists():
+                            await trio.sleep(0.005)
+                        for _ in range(31):
+                            got.append(await stream.receive())
+                    async with trio.open_nursery() as n:
+                        big = partial(portal.run, ctx_fns.swallow, data=b"y" * (16 << 20))
+                        n.start_soon(big)
+                        await trio.testing.wait_all_tasks_blocked()  # the channel is busy
+                        scope = trio.CancelScope()
+                        n.start_soon(partial(_receive_into, stream, got, scope))
+                        await trio.testing.wait_all_tasks_blocked()
+                        scope.cancel()  # (before: the receive waited for the channel)
+                        Path(release).touch()
+                    with trio.fail_after(scaled(10)):
+                        async for value in stream:
+                            got.append(value)
+            await portal.cancel_actor()
+        return got
+
+    assert trio.run(main) == list(range(64))
+
+
+async def _receive_into(stream, got: list, scope: trio.CancelScope) -> None:
+    with scope:
+        got.append(await stream.receive())

@@ -711,10 +711,11 @@ class Context:
             self._unacked += 1
             if self._unacked >= max(1, self._window // 2) and not self._over():
                 n, self._unacked = self._unacked, 0
-                try:
-                    await self.chan.send(StreamAck(cid=self.cid, to_callee=self._to_callee, n=n))
-                except ChannelClosed:
-                    pass
+                # sent now, or behind another sender's frame from a task: never waited
+                # for here, so no cancel comes between the item taken and its return
+                # (it was lost with the acknowledgement, the peer's window shrunk)
+                ack = encode(StreamAck(cid=self.cid, to_callee=self._to_callee, n=n))
+                await _actor_module().send_soon(self.chan, ack)
             if self._pld_spec is not None:
                 return self._typed(value, "a stream value")
             return value

@@ -203,10 +203,12 @@ class Portal:
         await send_soon(self.channel, encode(CancelCall(cid=cid)))
 
     async def _ack(self, cid: int, n: int) -> None:
-        try:
-            await self.channel.send(StreamAck(cid=cid, to_callee=True, n=n))
-        except ChannelClosed:
-            pass  # the stream's end (or the loss) comes through the mailbox
+        """Give the generator ``n`` more credits: now, or behind another sender's frame
+        from a task (never waited for: a cancel there lost the item just read, with
+        the credits). A closed channel: the stream's end comes through the mailbox."""
+        from .actor import send_soon
+
+        await send_soon(self.channel, encode(StreamAck(cid=cid, to_callee=True, n=n)))
 
     async def _next(self, recv: Mailbox) -> Any:
         try:
