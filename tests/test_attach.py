@@ -500,6 +500,44 @@ def test_a_sigterm_to_a_tree_nobody_is_attached_to_ends_its_waits_at_once(proc_t
     assert "still running" not in err and "SIGKILL" not in err, err
 
 
+def test_what_pdb_reads_itself_is_the_clients(proc_tree, rt):
+    """pdb's commands that read with input() (`interact`'s console, `clear`'s
+    confirmation) or write to sys.stdout/stderr read and write the REPL's process's
+    own: under attach, the tree's stdin (/dev/null: `interact` ended at once, `clear`
+    answered itself "no") and its log (the console's banner and `>>>` prompts, the
+    question), with nothing on the client but the next `(Pdb+)`. They are the
+    client's while a command runs, as pdb makes them its own for `!` statements."""
+    tree = start_tree(proc_tree, rt, "1")
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(BANNER)
+    c.prompt()
+    c.child.sendline("interact")
+    c.expect(r"\*(interactive|pdb interact start)\*")
+    c.expect_exact(">>> ")
+    c.child.sendline("x * 2")
+    c.expect_exact("80")
+    c.expect_exact(">>> ")
+    c.child.sendline("print('from', 'the console')")
+    c.expect_exact("from the console")
+    c.expect_exact(">>> ")
+    c.child.sendeof()  # leaves the console, not the REPL
+    c.prompt()
+    c.cmd("b 25")
+    c.child.sendline("clear")
+    c.expect_exact("Clear all breaks? ")
+    c.child.sendline("y")
+    c.expect(r"Deleted breakpoint 1 at \S*attach_tree\.py:25")
+    c.prompt()
+    c.child.sendline("c")
+    c.expect_exact("[devx attach] tree 'root'")
+    assert c.finish() == 0
+    assert tree.wait() == 0
+    out, err = tree.output()
+    for text in (">>>", "interact", "Clear all breaks"):
+        assert text not in out + err, out + err
+
+
 def test_trees_told_apart_by_their_command(proc_tree, rt):
     """Two unnamed trees wait (both `root`): the client lists each with its command
     line (it said `root (pid A), root (pid B)`), takes a pattern of the command line

@@ -105,11 +105,21 @@ def _peer_uid(conn: socket.socket) -> int | None:
     return int(uid)
 
 
+# pdb's commands that read with input() or write to sys.stdout/stderr themselves
+# (`interact`'s console, `clear`'s confirmation): the client is their terminal
+_OWN_STDIO = ("do_interact", "do_clear", "do_cl")
+
+# the process's own stdout while such a command has the client's: what is said for
+# a log reader still goes there
+_own_stdout: Any = None
+
+
 def _out(text: str) -> None:
     """A line for the process's own output (a log reader sees what happened)."""
+    out = _own_stdout or sys.stdout
     with contextlib.suppress(OSError, ValueError):
-        sys.stdout.write(terminal.fit(text, terminal.columns(sys.stdout)))
-        sys.stdout.flush()
+        out.write(terminal.fit(text, terminal.columns(out)))
+        out.flush()
 
 
 class AttachedIO:
@@ -249,15 +259,42 @@ class AttachedIO:
         pdb.use_rawinput = False
         self.prompt = pdb.prompt
         leave = pdb.on_exit
+        for name in _OWN_STDIO:
+            # (the class's command each time: a REPL served again, back from a
+            # `switch`, must not run the previous client's wrapper)
+            command = getattr(type(pdb), name, None)
+            if command is not None:
+                setattr(pdb, name, self._with_client_stdio(command.__get__(pdb)))
 
         def on_exit(how: ReleaseHow) -> None:
             self.close(how)
             # (use_rawinput stays off: cmd.Cmd's loop ends as it began)
             pdb.stdin, pdb.stdout = sys.stdin, sys.stdout
+            for name in _OWN_STDIO:
+                pdb.__dict__.pop(name, None)
             if leave is not None:
                 leave(how)
 
         pdb.on_exit = on_exit
+
+    def _with_client_stdio(self, command: Any) -> Any:
+        """``command`` run with the client as sys.stdin/stdout/stderr (as pdb does
+        for a `!` statement): otherwise what it reads and writes itself is the
+        process's own, the tree's /dev/null and log (`interact` ended at once, its
+        console's banner and prompts in the log; `clear` answered itself "no")."""
+
+        def run(arg: str) -> Any:
+            global _own_stdout
+            saved = sys.stdin, sys.stdout, sys.stderr
+            _own_stdout = saved[1]
+            sys.stdin = sys.stdout = sys.stderr = self
+            try:
+                return command(arg)
+            finally:
+                sys.stdin, sys.stdout, sys.stderr = saved
+                _own_stdout = None
+
+        return run
 
     def _tree_closed(self) -> bool:
         """The tree's lock is closed: it ends with no REPL (the root's lock file)."""
