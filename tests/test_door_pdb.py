@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _pty import PROMPT, banner, repl_fixture, stops_at_banner_line
+from _pty import PROMPT, Repl, banner, repl_fixture, stops_at_banner_line
 from conftest import scaled, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -130,6 +130,33 @@ def test_outside_a_debug_tree_pdb_stays_plain(repl):
     r.expect_exact("one: set_trace done (41)")
     assert ">>> devx" not in r.log.getvalue()
     assert r.finish() == 0
+
+
+def test_python_m_pdb_stop_in_a_debug_tree_waits_its_turn_with_a_banner():
+    """``python -m pdb script.py``: that pdb traces the root; once the runtime runs, its
+    stop takes the tree's lock with a banner and keeps pdb's own REPL; the rest is pdb's."""
+    r = Repl(EXAMPLES / "door_pdb.py", "none", "root", module="pdb")
+    try:
+        r.expect_exact("(Pdb) ")  # pdb's, before the runtime: plain
+        assert ">>> devx" not in r.log.getvalue()
+        r.child.sendline("b doubled")
+        r.expect_exact("(Pdb) ")
+        r.child.sendline("c")
+        r.expect(banner("BREAKPOINT", "root", "root") + ": door_pdb.py:\\d+ in doubled\\(\\)")
+        r.expect_exact("-> return k * 2")
+        r.expect_exact("(Pdb) ")
+        r.child.sendline("p k")
+        r.expect_exact("(Pdb) ")
+        assert "41" in r.child.before
+        r.child.sendline("c")
+        r.expect_exact("root: none done (41)")
+        r.expect_exact(SANE)
+        r.expect_exact("The program finished and will be restarted")
+        r.expect_exact("(Pdb) ")
+        r.child.sendline("q")
+        assert r.finish() == 0
+    finally:
+        r.close()
 
 
 @pytest.mark.parametrize("way", ["pdbp", "post_mortem"])

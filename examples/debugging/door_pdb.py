@@ -9,7 +9,8 @@ pdbp (`pdbp.set_trace()`), instance (`pdb.Pdb().set_trace()`), mk_pdb
 (`devx.debug.mk_pdb().set_trace()`), post_mortem (`pdb.post_mortem()` in an
 `except`), post_mortem_tb (`pdb.post_mortem(tb)`), pm (`pdb.pm()` after an error),
 pdbp_post_mortem (`pdbp.post_mortem()`), thread (`pdb.set_trace()` in a
-trio.to_thread worker).
+trio.to_thread worker), none (no way in: for `python -m pdb door_pdb.py none root`
+with `b doubled`, a stop of a pdb that traces the root, which waits for its turn).
 
 Where: root (the root actor's main task), child (one child), two (two children at
 once: one prompt on screen at a time), plain (a tree with debug_mode=False: plain
