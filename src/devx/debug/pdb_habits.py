@@ -236,7 +236,7 @@ def _foreign_stop(method: Callable[..., Any], pdb: Any, frame: FrameType, tb: An
     if actor is None or not actor.debug_mode:
         return method(pdb, frame, tb, *a)
     where = code_location(frame)
-    session = door._open(actor, "breakpoint", where)
+    session = door._open(actor, _why_stopped(pdb, frame), where)
     if session is None:  # it cannot wait here (said in one line): no stop
         pdb.set_continue()
         return None
@@ -249,6 +249,12 @@ def _foreign_stop(method: Callable[..., Any], pdb: Any, frame: FrameType, tb: An
     finally:
         pdb._devx_routed = False
         session.release("quit" if pdb.quitting else "continue")
+
+
+def _why_stopped(pdb: Any, frame: FrameType) -> str:
+    """``breakpoint`` for a stop reached after ``c`` (bdb continues with a stop line of
+    -1: only a breakpoint stops it), else ``step`` (``n``, ``s``, ``r``, ``until``)."""
+    return "breakpoint" if getattr(pdb, "stoplineno", None) == -1 else "step"
 
 
 def _refuse(api: str, frame: FrameType | None) -> None:
