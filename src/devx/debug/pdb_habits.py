@@ -240,6 +240,13 @@ def _foreign_stop(method: Callable[..., Any], pdb: Any, frame: FrameType, tb: An
     if session is None:  # it cannot wait here (said in one line): no stop
         pdb.set_continue()
         return None
+    from .session import interactive
+
+    if not interactive():  # (CI, `< /dev/null`, attach mode: that pdb cannot be attached)
+        session.announce(f"{where}\n    stdin is not a terminal: no REPL, continuing")
+        session.release()
+        pdb.set_continue()
+        return None
     pdb.nosigint = True  # ctrl-c stays devx's (pdb would install its own on `c`)
     pdb._devx_routed = True
     try:
