@@ -681,6 +681,24 @@ def test_breakpoint_in_an_asyncio_task(repl):
     assert r.finish() == 0
 
 
+def test_pdb_set_trace_in_an_asyncio_task(repl):
+    """`import pdb; pdb.set_trace()` there: the same REPL as breakpoint() (before: a
+    bare `(Pdb)` beside the tree's REPLs)."""
+    r = repl("asyncio_breakpoint.py", "pdb")
+    r.expect(banner("SYNC_PAUSE", "aio", "root/aio"))
+    out = r.prompt()
+    assert out.startswith(": asyncio task 'count_up_pdb': ")
+    assert "-> pdb.set_trace()  # in the asyncio task" in out
+    assert r.cmd("p x").strip().endswith("41")
+    assert "-> x += 1" in r.cmd("n")
+    r.child.sendline("c")
+    r.expect_exact("root got 42")
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() == 0
+
+
 def test_breakpoint_in_an_asyncio_task_without_a_portal_says_why(repl):
     """A task started by bare asyncio (no greenback portal) cannot wait for the lock:
     the error says so and what to do, and its crash REPL opens at that line."""

@@ -48,8 +48,20 @@ async def await_pause(chan: to_asyncio.LinkedTaskChannel, start: int) -> None:
     await devx.pause()  # a trio awaitable on asyncio's side: an error saying what to use
 
 
+async def count_up_pdb(chan: to_asyncio.LinkedTaskChannel, start: int) -> None:
+    """`python asyncio_breakpoint.py pdb`: pdb.set_trace() there, the same REPL."""
+    import pdb
+
+    chan.started_nowait("ready")
+    x = start
+    pdb.set_trace()  # in the asyncio task, as people type it
+    x += 1
+    chan.send_nowait(x)
+    await asyncio.sleep(float("inf"))
+
+
 async def run_counter(start: int, mode: str) -> int:
-    fn = {"": count_up, "await-pause": await_pause}.get(mode, bare_task)
+    fn = {"": count_up, "await-pause": await_pause, "pdb": count_up_pdb}.get(mode, bare_task)
     kwargs = {"init": mode == "init-portal"} if fn is bare_task else {}
     async with to_asyncio.open_channel_from(fn, start=start, **kwargs) as (chan, first):
         assert first == "ready"
