@@ -145,6 +145,23 @@ def at_exit_run_trio(path: str) -> None:
     atexit.register(trio.run, write)
 
 
+async def start_a_service_that_writes_at_its_end(path: str) -> None:
+    """Start a service task of this actor whose ``finally`` writes ``path``: it is
+    cancelled with the actor's own services, as the actor ends."""
+
+    async def service() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            Path(path).write_text("service unwound")
+
+    devx.current_actor().start_service_soon(service)
+
+
+def my_listen_addr() -> object:
+    return devx.current_actor().listen_addr
+
+
 _KEPT: list[object] = []
 
 

@@ -794,23 +794,42 @@ def test_a_child_ended_with_the_block_is_on_record_with_its_code_and_reaped(
     assert exit_event[schema.CHILD_CANCEL_REQUESTED] is True
 
 
-@pytest.mark.parametrize("left", ["an atexit handler running trio", "a suspended async generator"])
+@pytest.mark.parametrize(
+    "left",
+    ["an atexit handler running trio", "a suspended async generator", "a service of its own"],
+)
 def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, left):
     """A subprocess child done with its actor ends its process from inside its trio
-    run only when nothing is left for the run's own end: an atexit handler it was
-    given (one that runs trio itself, which would fail inside a run) or an async
-    generator left suspended (trio finalizes it: its ``finally`` runs) make it leave
-    its run as usual first."""
+    run, even before its own services (listener, parent's channel) unwind, only when
+    nothing else is left: an atexit handler it was given (one that runs trio itself,
+    which would fail inside a run), an async generator left suspended (trio
+    finalizes it: its ``finally`` runs) or a service task started by its code (its
+    ``finally`` runs as it is cancelled) make it unwind and leave its run as usual."""
     mark = tmp_path / "mark"
+    fn, expected = {
+        "an atexit handler running trio": (fns.at_exit_run_trio, "trio ran"),
+        "a suspended async generator": (fns.keep_a_suspended_async_generator, "finalized"),
+        "a service of its own": (fns.start_a_service_that_writes_at_its_end, "service unwound"),
+    }[left]
 
     async def tree() -> None:
         async with devx.open_nursery(spawn_method="subprocess") as an:
             portal = await an.start_actor("a", enable_modules=["fns"])
-            if left == "a suspended async generator":
-                await portal.run(fns.keep_a_suspended_async_generator, path=str(mark))
-            else:
-                await portal.run(fns.at_exit_run_trio, path=str(mark))
+            await portal.run(fn, path=str(mark))
 
     run(tree)
-    expected = "finalized" if left == "a suspended async generator" else "trio ran"
     assert mark.read_text() == expected
+
+
+def test_a_child_that_ends_before_its_services_unwind_removes_its_unix_socket():
+    """A subprocess child with nothing left but its own services ends its process
+    before they unwind: its listener's Unix socket is removed all the same."""
+
+    async def main():
+        async with devx.open_nursery(transport="uds", spawn_method="subprocess") as an:
+            portal = await an.start_actor("u", enable_modules=["fns"])
+            addr = await portal.run(fns.my_listen_addr)
+            assert isinstance(addr, str) and os.path.exists(addr)
+        return addr
+
+    assert not os.path.exists(run(main))

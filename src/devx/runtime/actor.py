@@ -317,6 +317,10 @@ class Actor:
         # children booting at once (the rest queue): see boot_watch
         self.boot_slots = trio.CapacityLimiter(CONCURRENT_BOOTS)
         self.children: set[ChildRecord] = set()
+        # set by a subprocess child's run (devx.runtime.child) once its body is over:
+        # called by running() when the hooks unwound without an error, before the
+        # services are cancelled; it may end the process there (never returns then)
+        self.end_before_services: Callable[[], None] | None = None
         # set once its first child's process is started: set-up that can wait (a
         # root's telemetry load) is done while that child boots
         self.spawned = trio.Event()
@@ -543,6 +547,7 @@ class Actor:
             async with trio.open_nursery() as service:
                 self._service = service
                 set_rest_writers(service)  # (a cancelled sender's half-sent frame)
+                hooks_out = False
                 try:
                     async with AsyncExitStack() as stack:
                         for path in self.config.hooks:
@@ -553,10 +558,13 @@ class Actor:
                                 yield self
                             finally:
                                 self._workers.close()  # parked workers would keep it open
+                    hooks_out = True
                 finally:
                     self.kick_helpers.set()  # what a helper held back: now, on the way out
                     self.registry_known.set()
                     await _registry.unregister(self)
+                    if hooks_out and self.end_before_services is not None:
+                        self.end_before_services()
                     service.cancel_scope.cancel()
         finally:
             self._rpc = self._service = None
@@ -729,12 +737,31 @@ class Actor:
                 else:
                     service.start_soon(self._serve_accepted, stream)
         finally:
-            listener.socket.close()
-            if isinstance(self.listen_addr, str):
-                try:
-                    os.unlink(self.listen_addr)
-                except OSError:
-                    pass
+            self.close_listener(listener)
+
+    def close_listener(self, listener: trio.SocketListener) -> None:
+        """Close a listening socket of this actor (its Unix socket's path removed)."""
+        listener.socket.close()
+        if isinstance(self.listen_addr, str):
+            try:
+                os.unlink(self.listen_addr)
+            except OSError:
+                pass
+
+    @staticmethod
+    def plain_service(task: trio.lowlevel.Task, parent_chan: Channel | None) -> Any:
+        """What ``task`` is when it is one of a child's own services: the listener it
+        serves (its accept loop), ``parent_chan`` (the reader of the channel to its
+        parent); ``None`` for any other task."""
+        code = getattr(task.coro, "cr_code", None)
+        frame = getattr(task.coro, "cr_frame", None)
+        if frame is None:
+            return None
+        if code is Actor._serve_listener.__code__:
+            return frame.f_locals.get("listener")
+        if code is Actor.serve_channel.__code__ and parent_chan is not None:
+            return parent_chan if frame.f_locals.get("chan") is parent_chan else None
+        return None
 
     async def _serve_accepted(self, stream: trio.SocketStream) -> None:
         try:

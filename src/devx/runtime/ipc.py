@@ -1233,6 +1233,15 @@ class Channel:
 _HELD: list[int] = []  # sockets of closed channels the process ends with
 
 
+def hold_for_exit(chan: Channel) -> None:
+    """Let :func:`close_held` close ``chan``'s socket, after its last frame, though
+    the channel is not closed: the process ends right after (a child that exits
+    before its services unwind)."""
+    fd = chan.fileno()
+    if fd >= 0:
+        _HELD.append(fd)
+
+
 def close_held(last: bytes | bytearray = b"") -> None:
     """Close the sockets of channels closed with ``held_to_exit``, each after ``last``
     (a frame: a child's :class:`~devx.runtime.msgs.Exiting`), when its socket takes it
