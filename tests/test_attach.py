@@ -217,6 +217,26 @@ def test_ps_names_a_root_waiting_for_its_client_before_any_spawn(proc_tree, rt):
     assert "root resumed, y=2" in tree.output()[0]
 
 
+def test_a_sigterm_while_the_roots_own_repl_waits_for_a_client(proc_tree, rt):
+    """The root's own REPL waits for `devx attach` (its crash after a worker died, a
+    pause), nobody attached, and SIGTERM comes (`docker stop`): its wait blocks the
+    loop, which took no cancel, so after DEVX_CANCEL_GRACE the process ended itself
+    hard ('its loop did not react within 3s ... exiting now', exit 143, children
+    SIGKILLed, the root's telemetry unwritten). The wait ends at once, as on a
+    SIGINT (the pause goes on, as one skipped, to the cancel at its next
+    checkpoint), and the tree ends as on any SIGTERM: the process dies of it."""
+    script = Path(__file__).parent / "scripts" / "root_pause_first.py"
+    tree = proc_tree(script, DEVX_RUNTIME_DIR=str(rt), NO_COLOR="1", DEVX_ATTACH="1")
+    tree_says(tree, "root: pause at root_pause_first.py:14 in main(): waiting for `devx attach`")
+    os.kill(tree.pid, signal.SIGTERM)
+    said = tree_says(tree, "[devx] root: SIGTERM while ")
+    assert "waited for `devx attach` with nobody attached: the tree ends, no REPL" in said
+    assert tree.wait() == -signal.SIGTERM
+    out, err = tree.output()
+    assert "did not react" not in err, out + err
+    assert out.count("waited for `devx attach`") == 1, out
+
+
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT="0.2")
     tree_says(tree, "waiting for `devx attach` (for 0.2 s)")

@@ -140,6 +140,7 @@ class AttachedIO:
         self.pdb: Any = None  # the REPL this client is the terminal of
         self.pending: list[str] = []  # lines of one Line not read yet
         self.ended = ""  # why wait_client gave up: "timeout", or "closed" (tree ending)
+        self.sigterm = False  # it gave up on the root's SIGTERM (the root's own wait)
 
     # --- the listening side ------------------------------------------------------
 
@@ -298,9 +299,16 @@ class AttachedIO:
 
     def _tree_closed(self) -> bool:
         """The tree's lock is closed: it ends with no REPL (the root's lock file)."""
+        from ..runtime import root_term
         from . import lock_file, sigint
 
         if self.actor.is_root:  # its own SIGINT handler says so (its loop is blocked)
+            if root_term.sigterm_received() and not sigint.unattended_end():
+                # a SIGTERM (`docker stop`): its cancel waits for this loop, which
+                # this wait blocks; nobody is at the REPL, so it ends, as on a SIGINT
+                self.sigterm = True
+                sigint.mark_unattended()
+                return True
             return sigint.unattended_end()
         with contextlib.suppress(Exception):
             state = lock_file.read(self.actor.root_uid.uuid)
@@ -428,7 +436,12 @@ def serve(session: Any, what: str) -> AttachedIO | None:
     if not came:
         io.close()
         session.attach_ended = io.ended
-        if io.ended == "closed":
+        if io.sigterm:
+            _out(
+                f"[devx] {actor.path}: SIGTERM while its REPL waited for `devx attach` with "
+                "nobody attached: the tree ends, no REPL\n"
+            )
+        elif io.ended == "closed":
             _out(f"[devx] {actor.path}: the tree ends with nobody attached: no REPL\n")
         else:
             _out(

@@ -82,6 +82,13 @@ def unattended_end() -> bool:
     return _unattended_end
 
 
+def mark_unattended() -> None:
+    """The root's own REPL gave up its wait for `devx attach` on a SIGTERM (said
+    there): the tree ends with no REPL, as after :func:`end_unattended`."""
+    global _unattended_end
+    _unattended_end = True
+
+
 def escaped(hold_id: int) -> bool:
     """Whether this actor's hold ``hold_id`` saw the third ctrl-c with no prompt on
     screen: the tree ends, its step's stop must not prompt."""

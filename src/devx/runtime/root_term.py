@@ -33,6 +33,16 @@ from . import lifeline
 
 SIGTERM = signal.SIGTERM
 
+_current: RootTerm | None = None  # the handler of this process's root run, while installed
+
+
+def sigterm_received() -> bool:
+    """A SIGTERM came to this process's root (its tree is ending): what a wait that
+    blocks the root's loop, so that the cancel cannot reach it, looks at (a REPL's
+    wait for `devx attach`)."""
+    term = _current
+    return term is not None and term.got
+
 
 class RootTerm:
     """The handler of one root's run; :meth:`install` returns ``None`` where it does
@@ -60,6 +70,8 @@ class RootTerm:
             signal.signal(SIGTERM, term._handler)
         except (ValueError, OSError):
             return None
+        global _current
+        _current = term
         return term
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
@@ -100,6 +112,9 @@ class RootTerm:
     def restore(self) -> None:
         """The root has unwound: give SIGTERM back to the program and, when one came,
         die of it now, with everything devx had to say written out."""
+        global _current
+        if _current is self:
+            _current = None
         try:
             if signal.getsignal(SIGTERM) == self._handler:
                 signal.signal(SIGTERM, signal.SIG_DFL)
