@@ -127,7 +127,7 @@ def _wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         if (
             _mode is None
             or getattr(type(self), "_devx_repl", False)
-            or self.__dict__.get("_devx_routed")
+            or getattr(self, "_devx_routed", False)
         ):
             # no tree here, devx's own REPL, or a stop already routed (its class's
             # interaction calling its base's)
@@ -155,7 +155,7 @@ def set_trace(frame: FrameType, api: str = "pdb.set_trace") -> None:
     ``breakpoint()`` (stopping on the calling line)."""
     __tracebackhide__ = True
     if _mode in ("refuse", "ended"):
-        _refuse(api, frame)
+        _refuse(f"{api}()", frame)
         return
     from .pause import enter_trace
     from .sync import open_sync_session
@@ -192,7 +192,7 @@ def post_mortem(t: TracebackType | BaseException, api: str = "pdb.post_mortem") 
         tb = t
         exc = _exception_of(tb)
     if _mode in ("refuse", "ended"):
-        _refuse(api, _last_frame(tb))
+        _refuse(f"{api}()", _last_frame(tb))
         return
     from ..core import schema
     from .sync import open_sync_session
@@ -264,7 +264,7 @@ def _why_stopped(pdb: Any, frame: FrameType) -> str:
     return "breakpoint" if getattr(pdb, "stoplineno", None) == -1 else "step"
 
 
-def _refuse(api: str, frame: FrameType | None) -> None:
+def _refuse(what: str, frame: FrameType | None) -> None:
     """One line (through the console gate, never under a live prompt): no REPL here."""
     from ..runtime import console
     from ..runtime.actor import current_actor
@@ -276,7 +276,7 @@ def _refuse(api: str, frame: FrameType | None) -> None:
         at += f" in {frame.f_code.co_name}()"
     if _mode == "ended":
         text = (
-            f"[devx] {api}(){at} skipped: actor {_ended_path!r} (pid {os.getpid()}) has "
+            f"[devx] {what}{at} skipped: actor {_ended_path!r} (pid {os.getpid()}) has "
             "ended (an atexit handler or a finalizer runs now), and only a running actor "
             "can take the tree's terminal. Stop before the actor returns (e.g. at the end "
             "of the function it serves)\n"
@@ -287,7 +287,7 @@ def _refuse(api: str, frame: FrameType | None) -> None:
     actor = current_actor(err_on_no_runtime=False)
     who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
     text = (
-        f"[devx] {api}(){at} skipped: {who} runs with debug_mode=False in a debug tree, "
+        f"[devx] {what}{at} skipped: {who} runs with debug_mode=False in a debug tree, "
         "so no REPL opens there (start it with debug_mode=True to stop at it)\n"
     )
     console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
