@@ -117,6 +117,32 @@ def test_stream_from_async_generator():
     run(main)
 
 
+def test_a_cancelled_read_of_a_stream_from_takes_nothing_and_the_stream_goes_on():
+    """A ``receive()`` or ``anext()`` of an ``open_stream_from`` stream under a scope
+    already cancelled raises Cancelled, takes nothing, and leaves the stream usable
+    (trio's rule for a cancelled operation). Before: the stream was an async
+    generator, which a Cancelled through it ended, so the next read raised
+    ``EndOfChannel: the remote generator ended`` with every item still to come."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("gen", enable_modules=["fns"])
+            async with portal.open_stream_from(fns.count, n=5) as stream:
+                got = [await stream.receive()]
+                for read in (stream.receive, stream.__anext__):
+                    with trio.CancelScope() as scope:
+                        scope.cancel()
+                        got.append(await read())
+                    assert scope.cancelled_caught
+                got += [item async for item in stream]
+                with pytest.raises(trio.EndOfChannel, match="the remote generator ended"):
+                    await stream.receive()
+            assert got == [0, 1, 2, 3, 4]
+            await portal.cancel_actor()
+
+    run(main)
+
+
 def test_error_boxing():
     async def main():
         async with devx.open_nursery() as an:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -69,27 +69,51 @@ def _cancelled_by_us(msg: Error) -> bool:
 class StreamFrom:
     """What ``open_stream_from`` yields: the remote generator's items, read with
     ``async for`` or ``anext()`` as any async iterator, or with ``receive()`` as the
-    peer project's ``MsgStream`` (``trio.EndOfChannel`` once the generator ended)."""
+    peer project's ``MsgStream`` (``trio.EndOfChannel`` once the generator ended).
+    A read that is cancelled takes nothing and leaves the stream as it was: the next
+    one gets the item it would have got (an async generator here ended the stream
+    at the first cancel, as if the remote generator had)."""
 
-    __slots__ = ("_gen",)
+    __slots__ = ("_cid", "_closed", "_every", "_portal", "_recv", "_unacked", "finished")
 
-    def __init__(self, gen: AsyncGenerator[Any, None]) -> None:
-        self._gen = gen
+    def __init__(self, portal: Portal, cid: int, recv: Mailbox, every: int) -> None:
+        self._portal, self._cid, self._recv, self._every = portal, cid, recv, every
+        self._unacked = 0
+        self.finished = False  # the generator's end or error came
+        self._closed = False  # aclose() here
 
-    def __aiter__(self) -> AsyncGenerator[Any, None]:
-        return self._gen  # iterated directly: no call of this class per item
+    def __aiter__(self) -> StreamFrom:
+        return self
 
-    def __anext__(self) -> Awaitable[Any]:
-        return self._gen.__anext__()
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
 
     async def receive(self) -> Any:
-        try:
-            return await self._gen.__anext__()
-        except StopAsyncIteration:
-            raise trio.EndOfChannel("the remote generator ended") from None
+        portal, recv = self._portal, self._recv
+        while not (self.finished or self._closed):
+            msg = await portal._next(recv)  # cancelled: nothing taken
+            if isinstance(msg, Yield):
+                self._unacked += 1
+                if self._unacked >= self._every:  # the sender may send as many more
+                    self._unacked = 0
+                    await portal._ack(self._cid, self._every)  # (never waits)
+                return msg.value
+            if isinstance(msg, Stop):
+                self.finished = True
+            elif isinstance(msg, Error):
+                self.finished = True
+                raise unbox_error(msg.error)
+        await trio.lowlevel.checkpoint()
+        if self._closed and not self.finished:
+            raise trio.EndOfChannel("the stream was closed here (aclose())")
+        raise trio.EndOfChannel("the remote generator ended")
 
     async def aclose(self) -> None:
-        await self._gen.aclose()
+        self._closed = True
+        await trio.lowlevel.checkpoint()
 
 
 class Portal:
@@ -366,31 +390,11 @@ class Portal:
                 "`async def` that yields); call it with portal.run()"
             )
         cid, recv = await self._start(ns, func, kwargs, stream=True)
-        finished = False
-        every = ack_every()
-
-        async def items() -> AsyncGenerator[Any, None]:
-            nonlocal finished
-            unacked = 0
-            while True:
-                msg = await self._next(recv)
-                if isinstance(msg, Yield):
-                    unacked += 1
-                    if unacked >= every:  # the sender may send as many more
-                        unacked = 0
-                        await self._ack(cid, every)
-                    yield msg.value
-                elif isinstance(msg, Stop):
-                    finished = True
-                    return
-                elif isinstance(msg, Error):
-                    finished = True
-                    raise unbox_error(msg.error)
-
+        stream = StreamFrom(self, cid, recv, ack_every())
         try:
-            yield StreamFrom(items())
+            yield stream
         finally:
-            if not finished and cid in self.calls.pending:
+            if not stream.finished and cid in self.calls.pending:
                 await self._cancel_call(cid)
             self.calls.discard(cid)
 
