@@ -742,6 +742,11 @@ class Actor:
     def close_listener(self, listener: trio.SocketListener) -> None:
         """Close a listening socket of this actor (its Unix socket's path removed)."""
         listener.socket.close()
+        self.remove_listener_path()
+
+    def remove_listener_path(self) -> None:
+        """Remove this actor's Unix socket's path, if it listens on one (a process
+        about to end leaves its sockets to the kernel, not that path)."""
         if isinstance(self.listen_addr, str):
             try:
                 os.unlink(self.listen_addr)
