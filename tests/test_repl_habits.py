@@ -241,6 +241,61 @@ def test_nothing_devx_writes_lands_under_a_live_prompt(repl, tmp_path):
         Path(log).unlink(missing_ok=True)
 
 
+def test_a_dump_of_an_actor_blocked_in_sync_code_keeps_off_a_live_prompt(tmp_path):
+    """A worker hangs in sync code while another's REPL is live, and the user dumps
+    the tree (`devx dump`, `kill -USR1`): the hung worker's loop reads none of the lock
+    states the root pushes, so it took the tree for idle and wrote its whole dump
+    (80 lines) under the prompt. It reads the root's lock file instead: its terminal
+    copy is the one line, written once its loop runs again after the release."""
+    from _pty import Repl
+
+    go, paths, unblock = tmp_path / "go", tmp_path / "paths", tmp_path / "unblock"
+    script = Path(__file__).parent / "scripts" / "dump_blocked_under_repl.py"
+    r = Repl(
+        script,
+        dimensions=(50, 200),
+        DUMP_GO=str(go),
+        DUMP_PATHS=str(paths),
+        DUMP_UNBLOCK=str(unblock),
+    )
+    try:
+        r.expect(banner("PAUSE", "sitter", "root/sitter"))
+        r.prompt()
+        r.wait_reading()
+        from devx.debug import lock_file
+
+        def in_the_lock_file() -> bool:  # (written within 0.1 s of the grant, off-thread)
+            return any(t.pid == r.child.pid and t.state.hold_id for t in lock_file.trees())
+
+        # as `devx ps` shows the holder: what the blocked actor reads
+        wait_until(in_the_lock_file, scaled(10), "the hold in the root's lock file")
+        go.touch()  # the root dumps every actor's stacks, the blocked one's too
+
+        def dumps_written() -> bool:
+            if not paths.exists() or not paths.read_text():
+                return False
+            files = [Path(p) for p in paths.read_text().splitlines()]
+            return all(f.exists() and "end devx stack dump" in f.read_text() for f in files)
+
+        wait_until(dumps_written, scaled(20), "the three stack dumps in their /tmp files")
+        assert r.cmd("p 40+2").strip().splitlines() == ["p 40+2", "42"]
+        assert r.cmd("p 1").strip().splitlines() == ["p 1", "1"]
+        shown = r.log.getvalue()
+        assert "devx stack dump" not in shown, shown
+        r.child.sendline("c")
+        r.saw("sitter resumed")
+        unblock.touch()
+        r.saw("blocker resumed")
+        r.saw("===== devx stack dump (taken while a REPL was live): root/blocker blocker@")
+        assert r.finish() == 0
+        assert "end devx stack dump" not in r.log.getvalue(), r.log.getvalue()
+    finally:
+        r.close()
+        if paths.exists():  # /tmp logs are per pid: leave none behind
+            for log in paths.read_text().splitlines():
+                Path(log).unlink(missing_ok=True)
+
+
 def test_ctrl_c_stays_shielded_in_a_reentered_repl(repl):
     r = repl(LOOP, "child", "3")
     r.expect(banner("PAUSE", "looper", "root/looper"))

@@ -529,11 +529,37 @@ def _dump_without_trio(req: _Request, waited: float, stuck: bool) -> None:
     else:
         why = "no trio loop is running in this process"
     header = f"-- trio task tree could not be walked: {why} --\n"
+    if req.in_trio and repl is None:
+        _hold_for_a_live_repl()
     skip = {threading.get_ident()}
     blocked = (req.blocked_task or "<sync call>") if req.in_trio and repl is None else None
     brief = _brief.for_threads(_who(), skip, blocked)
     body = [brief, header, _render_threads(skip, title="all threads")]
     _emit(req, fd, path, note, body, None, mode="thread stacks (fallback)")
+
+
+def _hold_for_a_live_repl() -> None:
+    """This actor's loop does not run the dump (blocked in sync code: a hung worker):
+    it reads none of the lock states the root pushes either, so its console gate may
+    be open while another actor's REPL is live, and the whole dump went under that
+    prompt. The root's lock file says whether a REPL is live in the tree: the gate
+    closes then, and the next state the loop reads once it runs again (the release,
+    waiting in its channel) opens it, as any push does (the dump's terminal copy is
+    then its one line, written after the release). The file is written within
+    ``lock_file.COALESCE_S`` of a grant: a dump in that first moment may miss it."""
+    if console.held():
+        return
+    lock_file = sys.modules.get("devx.debug.lock_file")  # loaded by a debug tree's actors
+    st = _state
+    actor = (st.actor if st is not None else None) or _lookup_actor()
+    if lock_file is None or actor is None:
+        return
+    try:
+        state = lock_file.read(actor.root_uid.uuid)
+    except Exception:
+        return
+    if state is not None and state.hold_id and not state.closed:
+        console.hold("a REPL is live in the tree (the root's lock file; this loop is blocked)")
 
 
 def _watchdog_idents() -> list[int]:
