@@ -53,10 +53,10 @@ def last_in_line_ends_the_run(r: Any, last: str) -> None:
     r.expect_exact("results [1, 3, 5]")
 
 
-def devx_ps(runtime_dir: Path) -> subprocess.CompletedProcess[str]:
+def devx_ps(runtime_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``devx ps`` from another process, over the private registry ``runtime_dir``."""
     return subprocess.run(
-        [sys.executable, "-m", "devx", "ps"],
+        [sys.executable, "-m", "devx", "ps", *args],
         capture_output=True,
         text=True,
         timeout=scaled(20),

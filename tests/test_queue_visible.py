@@ -34,6 +34,11 @@ repl = repl_fixture(EXAMPLES / "debugging")
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
+def _words(section: str) -> list[str]:
+    """A `devx ps` section's words, its durations (which go on) left out."""
+    return re.sub(r"\((for|waiting) [\d.]+ s\)", "", section).split()
+
+
 def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
     runtime_dir = tmp_path / "rt"  # a private registry: only this tree's lock file
     r = repl("queue_three.py", DEVX_RUNTIME_DIR=str(runtime_dir))
@@ -51,6 +56,11 @@ def test_three_pausing_children_the_queue_is_visible(repl, tmp_path):
     assert re.search(r"terminal of tree 'root' \(root root@\w+, pid \d+\):", ps.stdout), ps.stdout
     assert re.search(rf"holder: root/{first}: {AT}", ps.stdout), ps.stdout
     assert waiters_listed(ps.stdout) == queue, ps.stdout
+    # on a narrow terminal the terminal's section is broken at spaces, words kept whole
+    # (the trees table keeps its fixed columns whole: only its last cell is cut)
+    narrow = devx_ps(runtime_dir, "--width", "50").stdout.split("\n\n")[-1]
+    assert all(len(ln) <= 50 for ln in narrow.splitlines()), narrow
+    assert _words(narrow) == _words(ps.stdout.split("\n\n")[-1]), narrow
 
     # `c`: the next in the queue gets the terminal; its banner names who is left
     assert r.cmd("p doubled").strip().endswith(str(int(first[1]) * 2))

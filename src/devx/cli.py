@@ -316,7 +316,11 @@ def cmd_ps(args: argparse.Namespace) -> int:
         )
         sections.append([fit(hint, width) if width else hint])
     if trees:
-        sections.append(lock_lines(trees))
+        from devx.debug.terminal import fit
+
+        # a long path or file name would wrap mid-word: broken at spaces, as the hint
+        lines = lock_lines(trees)
+        sections.append([fit(line, width) for line in lines] if width else lines)
     if not sections:
         from devx.debug.stack.registry import runtime_dir_problem
 
