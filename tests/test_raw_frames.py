@@ -6,8 +6,12 @@ from a peer closes that connection and goes on serving."""
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -364,3 +368,19 @@ def test_an_actor_closes_a_connection_that_sends_a_bad_raw_frame_and_serves_on(c
     trio.run(main)
     said = capfd.readouterr().err
     assert "undecodable raw frame from peer" in said and "closing the connection" in said
+
+
+def test_a_raw_body_read_in_place_survives_an_aclose_while_it_is_read():
+    """The bytes object a raw body is read into (ipc._fresh_bytes) is what the view
+    the read writes through points at, and that view holds no reference to it: an
+    aclose of the channel from another task while the read completing the body yields
+    dropped the channel's reference, the object was freed and the message was then
+    made of freed memory (before: 'corrupt', the bytes glibc's MALLOC_PERTURB_ fills
+    freed memory with). The object now stays with its view until the message has it."""
+    script = Path(__file__).parent / "scripts" / "raw_body_closed_mid_read.py"
+    env = {**os.environ, "MALLOC_PERTURB_": "170"}
+    res = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "intact", res.stdout + res.stderr

@@ -453,9 +453,9 @@ class Channel:
         # a large frame: its own buffer (kept while large frames keep coming), and
         # how much of the one being read has arrived (a cancelled read resumes)
         self._big: mmap.mmap | None = None
-        self._partial: tuple[memoryview, int] | None = None
-        # a raw frame's body being read: the bytes object it is read into (see
-        # _fresh_bytes), the value the message will carry
+        self._partial: tuple[memoryview, int, bytes | None] | None = None
+        # a raw frame's body read into a bytes object of its own (see _fresh_bytes;
+        # third in _partial while it is read): the value its message will carry
         self._raw_body: bytes | None = None
         self._raw_head: bytes | None = None  # the header of the raw frame being read
         # the largest frame this channel accepts: raised to MAX_FRAME once authenticated
@@ -899,8 +899,9 @@ class Channel:
         of it after the kernel's."""
         if self._partial is None:
             fresh = _fresh_bytes(size) if not skip else None
+            obj: bytes | None = None
             if fresh is not None:
-                self._raw_body, view = fresh
+                obj, view = fresh
             else:
                 if self._big is None or len(self._big) < size:
                     self._big = None
@@ -914,18 +915,23 @@ class Channel:
             self._rpos = start + have
             if self._rpos == self._rend:
                 self._rpos = self._rend = 0
-            self._partial = (view, have)
-        view, have = self._partial
+            self._partial = (view, have, obj)
+        # the object the view writes into (the view holds no reference to it) stays
+        # with the view: in _partial across a cancelled read, and here while it is
+        # read into, whatever drops _partial meanwhile (an aclose from another task
+        # while this read yields: the body is then still whole, not freed memory)
+        view, have, obj = self._partial
         while have < size:
             got = await self._receive_into(view[have:])
             if not got:
-                self._partial = self._raw_body = None
+                self._partial = None
                 raise MsgTypeError(
                     f"peer {self.peer} closed the connection in the middle of a frame"
                 )
             have += got
-            self._partial = (view, have)
+            self._partial = (view, have, obj)
         self._partial = None
+        self._raw_body = obj
         return view
 
     async def _raw_header(self, word: int) -> int:
