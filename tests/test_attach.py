@@ -237,6 +237,25 @@ def test_a_sigterm_while_the_roots_own_repl_waits_for_a_client(proc_tree, rt):
     assert out.count("waited for `devx attach`") == 1, out
 
 
+def test_a_crash_raised_inside_devx_is_placed_at_the_users_code(proc_tree, rt):
+    """A service's child is SIGKILLed (the OOM killer) while the root's block waits:
+    the root's ActorExited is raised inside devx as the block unwinds, and its crash
+    REPL stops at the user's line waiting in the block, but the tree's line and
+    `devx ps` placed the crash at devx's own frame (`crash at root.py:171 in
+    open_root_actor()`), which says nothing to whoever reads the service's log."""
+    script = Path(__file__).parent / "scripts" / "child_killed_under_block.py"
+    tree = proc_tree(script, DEVX_RUNTIME_DIR=str(rt), NO_COLOR="1", DEVX_ATTACH="1")
+    victim = int(tree_says(tree, "VICTIM").split()[1])
+    os.kill(victim, signal.SIGKILL)
+    said = tree_says(tree, "[devx] root: crash at ")
+    where = "child_killed_under_block.py:18 in main()"  # the block's `async with`
+    assert said.startswith(f"[devx] root: crash at {where} (ActorExited: "), said
+    wait_until(lambda: f"root: crash at {where}" in devx_ps(rt), scaled(10), "devx ps")
+    got = attach_piped(rt, "c\n")  # the REPL stops there too
+    assert "child_killed_under_block.py(18)main()" in got.stdout, got.stdout + got.stderr
+    assert tree.wait() == 1
+
+
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT="0.2")
     tree_says(tree, "waiting for `devx attach` (for 0.2 s)")

@@ -112,11 +112,15 @@ async def crash_repl(
     if tree_lock.quit_by():
         return tree_lock.quit_by()
     tb = user_tb(tb if tb is not None else exc.__traceback__)
+    # where the REPL will stop (see show_and_interact): an error raised inside devx
+    # (a child's death as the block unwinds) at the user's code waiting on it, not
+    # at devx's frame (`crash at root.py:171 in open_root_actor()` said nothing)
+    stop = _last_frame(tb)
+    if stop is None or _is_plumbing(stop):
+        stop = frames.user_caller(sys._getframe()) or stop
     try:
         with trio.CancelScope(shield=shield):
-            session = await Session.open(
-                actor, reason=CRASH, location=code_location(_last_frame(tb))
-            )
+            session = await Session.open(actor, reason=CRASH, location=code_location(stop))
     except (ChannelClosed, OSError) as lost:
         # the root (which holds the terminal) is gone, e.g. killed: no REPL can be
         # had, and the error may reach nobody else, so it is shown here, once
