@@ -309,6 +309,29 @@ trio.run(main)
 """
 
 
+def test_a_dead_collectors_exit_notice_points_at_the_log_file_holding_its_warning(
+    tmp_path,
+) -> None:
+    """A service logs to DEVX_LOG_FILE (its stderr a journal): the collector's warning
+    is a line of that file, yet the exit notice on stderr said 'see the warning
+    above', where there was none. It names the file."""
+    port = closed_port()
+    log = tmp_path / "devx.log.jsonl"
+    out = run_script(
+        "-c",
+        _ONE_CHILD_TREE,
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",
+        DEVX_TELEMETRY_EXIT_TIMEOUT="1",
+        DEVX_LOG_FILE=str(log),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = f"devx: telemetry NOT fully sent (OTLP/HTTP) to http://127.0.0.1:{port}"
+    assert f"{said}: see the warning in {log}" in out.stderr, out.stderr
+    assert "the warning above" not in out.stderr, out.stderr
+    assert collector_warnings(log.read_text()), log.read_text()
+
+
 @pytest.mark.parametrize(
     "keep_file",
     [False, True, "unwritable"],

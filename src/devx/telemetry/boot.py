@@ -293,6 +293,9 @@ class Session:
             self.backend = None
         if self._logs_timer is not None:
             self._logs_timer.cancel()
+        # where the warnings went: "above" on stderr, or the log file (DEVX_LOG_FILE)
+        logged_to = self.logs.path if self.logs is not None else None
+        seen = f"the warning in {logged_to}" if logged_to else "the warning above"
         if self.logs is not None:
             self.logs.close()
             self.logs = None
@@ -302,7 +305,7 @@ class Session:
             if warned("export:file"):  # e.g. a full disk: say so, not "written"
                 console.write(
                     f"devx: telemetry NOT fully written to {s.file}: the export failed "
-                    "(see the warning above)\n"
+                    f"(see {seen})\n"
                 )
             elif notable or not s.file_is_default or _notice_asked():
                 # a clean run (no REPL, crash, error or dump) into the default file
@@ -315,7 +318,7 @@ class Session:
             and not s.quiet
             and (notable or _notice_asked() or _collector_failed())
         ):
-            console.write(_otlp_notice(s.otlp_protocol) + "\n")  # a collector only: say so
+            console.write(_otlp_notice(s.otlp_protocol, seen) + "\n")  # a collector only
         if self._pruned is not None:
             if self.load_kick is not None and not self._pruned.is_set():
                 # the pass follows the load, on its thread: wake it if the load was
@@ -410,8 +413,9 @@ def _shown_endpoint(url: str) -> str:
     return f"{'' if bare else parts.scheme + '://'}{host}{port}{parts.path}"
 
 
-def _otlp_notice(protocol: str | None) -> str:
-    """Where a collector-only tree's telemetry went (or that it did not all get there)."""
+def _otlp_notice(protocol: str | None, seen: str = "the warning above") -> str:
+    """Where a collector-only tree's telemetry went (or that it did not all get there:
+    ``seen`` says where its warning is)."""
     label = config.otlp_label(protocol)
     where = _shown_endpoint(
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -420,7 +424,7 @@ def _otlp_notice(protocol: str | None) -> str:
         or ""
     )
     if _collector_failed():
-        return f"devx: telemetry NOT fully sent ({label}) to {where}: see the warning above"
+        return f"devx: telemetry NOT fully sent ({label}) to {where}: see {seen}"
     return f"devx: telemetry sent ({label}) to {where}"
 
 
