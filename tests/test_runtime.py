@@ -820,12 +820,13 @@ def test_a_child_ended_with_the_block_is_on_record_with_its_code_and_reaped(
     assert exit_event[schema.CHILD_CANCEL_REQUESTED] is True
 
 
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 @pytest.mark.parametrize(
     "left",
     ["an atexit handler running trio", "a suspended async generator", "a service of its own"],
 )
-def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, left):
-    """A subprocess child done with its actor ends its process from inside its trio
+def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, left, method):
+    """A child (subprocess or forked) done with its actor ends its process from inside its trio
     run, even before its own services (listener, parent's channel) unwind, only when
     nothing else is left: an atexit handler it was given (one that runs trio itself,
     which would fail inside a run), an async generator left suspended (trio
@@ -839,7 +840,7 @@ def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, lef
     }[left]
 
     async def tree() -> None:
-        async with devx.open_nursery(spawn_method="subprocess") as an:
+        async with devx.open_nursery(spawn_method=method) as an:
             portal = await an.start_actor("a", enable_modules=["fns"])
             await portal.run(fn, path=str(mark))
 
@@ -847,12 +848,13 @@ def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, lef
     assert mark.read_text() == expected
 
 
-def test_a_child_that_ends_before_its_services_unwind_removes_its_unix_socket():
-    """A subprocess child with nothing left but its own services ends its process
-    before they unwind: its listener's Unix socket is removed all the same."""
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_child_that_ends_before_its_services_unwind_removes_its_unix_socket(method):
+    """A child with nothing left but its own services ends its process before they
+    unwind: its listener's Unix socket is removed all the same."""
 
     async def main():
-        async with devx.open_nursery(transport="uds", spawn_method="subprocess") as an:
+        async with devx.open_nursery(transport="uds", spawn_method=method) as an:
             portal = await an.start_actor("u", enable_modules=["fns"])
             addr = await portal.run(fns.my_listen_addr)
             assert isinstance(addr, str) and os.path.exists(addr)

@@ -156,15 +156,18 @@ def _end_before_services(actor: Actor, code: int) -> None:
         return
     listeners = []
     readers = 0
+    fork_client = _fork_client_code()
     for task in tasks:
         what = actor.plain_service(task, chan)
         if what is chan:
             readers += 1
         elif what is not None:
             listeners.append(what)
+        elif fork_client is not None and getattr(task.coro, "cr_code", None) is fork_client:
+            readers += 1  # a forked child's zygote connection: nothing forked through it
     running = getattr(Actor.running, "__wrapped__", None)
     inside = getattr(running, "__code__", None)
-    if inside is None or readers != 1:
+    if inside is None or readers != 1 + (fork_client is not None):
         return
     if not _may_exit_in_run(services=readers + len(listeners), inside=inside):
         return
@@ -175,13 +178,24 @@ def _end_before_services(actor: Actor, code: int) -> None:
     _exit_now(code)  # (never returns)
 
 
+def _fork_client_code() -> Any:
+    """In a forked child, the code of its zygote connection's service task (it forks
+    this actor's children through it); ``None`` in a subprocess child."""
+    forkserver = sys.modules.get(f"{__package__}.forkserver")
+    client = getattr(forkserver, "_client", None)
+    if client is None or client._procs:
+        return None
+    return type(client).run.__code__
+
+
 def _may_exit_in_run(services: int = 0, inside: Any = None) -> bool:
     """Whether this child may end its process from inside its trio run, its actor
     done: trio's own end (~0.25 ms of its parent's wait in every teardown: its system
     tasks, its I/O manager) is skipped only when nothing is left for it to run. A
-    subprocess child not running trio as asyncio's guest (a forked one's handlers
-    include whatever the zygote preloaded), no atexit handler added since its run
-    began (one may call trio.run, which fails inside a run), no async generator left
+    child not running trio as asyncio's guest, no atexit handler added since its run
+    began (one may call trio.run, which fails inside a run; a forked child's own
+    from before, the zygote's, are devx's and the hook modules' it preloaded, run
+    by a subprocess child inside its run too), no async generator left
     for trio to finalize, no task but trio's own two and this one, nothing queued
     by run_sync_soon (``services``: that many of the actor's own service tasks
     left besides; ``inside``: the code of the async generator this runs in, alive
@@ -340,7 +354,7 @@ def run_forked(spec: SpawnSpec, *, parent_fd: int, chan_fd: int) -> None:
         cancel=_cancel_from_thread,
         kill_children=_kill_children,
     )
-    _serve(spec, chan_fd)
+    _serve(spec, chan_fd, exit_in_run=True)
 
 
 def _cancel_grace() -> float:
