@@ -208,3 +208,23 @@ def test_pdb_patched_only_while_a_debug_mode_runtime_runs():
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0 and "restored" in proc.stdout, proc.stderr
+
+
+def test_the_programs_own_debuggers_are_left_alone():
+    """A debugger that reads no terminal is the program's, not a way into pdb: a bdb
+    tracer that is no pdb (starting itself with ``self.set_trace()``, as a line
+    recorder or a profiler does) and a pdb given its own stdin (scripted, remote) work
+    in a debug-mode root as outside it (before: the tracer's set_trace opened devx's
+    pause instead of tracing, and the scripted pdb's commands never ran)."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "scripts" / "programs_own_debuggers.py")],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outside, inside = proc.stdout.splitlines()[-2:]
+    assert outside == "outside: recorder [1, 2, 3] scripted 42", proc.stdout
+    assert inside == "in the tree: recorder [1, 2, 3] scripted 42", proc.stdout + proc.stderr
+    assert "devx" not in proc.stdout.replace("devx:", ""), proc.stdout

@@ -128,14 +128,27 @@ def _wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             _mode is None
             or getattr(type(self), "_devx_repl", False)
             or getattr(self, "_devx_routed", False)
+            or not _reads_the_terminal(self)
         ):
-            # no tree here, devx's own REPL, or a stop already routed (its class's
-            # interaction calling its base's)
+            # no tree here, devx's own REPL, a stop already routed (its class's
+            # interaction calling its base's), or a debugger that is the program's
+            # own business (it reads no terminal)
             return method(self, *args, **kwargs)
         return route(method, self, *args, **kwargs)
 
     wrapper.__devx_wrapped__ = method  # type: ignore[attr-defined]
     return wrapper
+
+
+def _reads_the_terminal(debugger: Any) -> bool:
+    """Whether ``debugger`` reads the process's stdin, as a pdb made with its defaults
+    does (``pdb.set_trace()``, ``pdb.Pdb()``, ``python -m pdb``, pdbp's): only those
+    compete with the tree for the terminal. A bdb tracer that is no pdb (a line
+    recorder or a profiler calling ``self.set_trace()`` to start tracing) and a pdb
+    given its own stdin (a remote pdb on a socket, a pdb scripted from a string) are
+    the program's, left as they are."""
+    stdin = getattr(debugger, "stdin", None)
+    return stdin is not None and (stdin is sys.stdin or stdin is sys.__stdin__)
 
 
 # --- the routes ------------------------------------------------------------------
