@@ -22,7 +22,7 @@ def test_a_breakpoint_in_a_worker_forked_from_an_actor_says_why_no_repl_opens():
     res = run_script(SCRIPT, "fork")  # before: the worker waited on the actor's loop
     assert res.returncode == 0, res.stderr
     err = " ".join(res.stderr.split())  # (the line is fitted to a terminal's width)
-    assert "[devx] breakpoint() at forked_from_actor.py:18 in in_worker() skipped: pid " in err
+    assert "[devx] breakpoint() at forked_from_actor.py:21 in in_worker() skipped: pid " in err
     assert "was forked from actor 'root/kid' (pid " in err
     assert "no REPL opens here. Stop in the actor's own code" in err
     assert err.count("skipped") == 1
@@ -31,6 +31,19 @@ def test_a_breakpoint_in_a_worker_forked_from_an_actor_says_why_no_repl_opens():
     assert "worker returned 42 (ForkedFromActor: devx.pause_from_sync() in a forked " in out
     assert "process: pid " in out and "was forked from actor 'root/kid'" in out
     assert "Traceback" not in res.stderr
+
+
+def test_pdb_in_a_worker_forked_from_an_actor_says_why_no_repl_opens():
+    """pdb.set_trace() and pdb.post_mortem() there skip in one line each, as breakpoint()
+    (before: ForkedFromActor raised out of the worker's function, named 'devx.pdb...')."""
+    res = run_script(SCRIPT, "fork-pdb")
+    assert res.returncode == 0, res.stderr
+    err = " ".join(res.stderr.split())  # (the line is fitted to a terminal's width)
+    assert "[devx] pdb.set_trace() at forked_from_actor.py:30 in in_worker_pdb() skipped:" in err
+    assert "[devx] pdb.post_mortem() at forked_from_actor.py:" in err
+    assert err.count("was forked from actor 'root/kid' (pid ") == 2, res.stderr
+    assert "Traceback" not in res.stderr and "ForkedFromActor" not in res.stderr
+    assert "worker returned 42" in res.stdout
 
 
 def test_a_pool_spawned_from_an_actor_runs_the_roots_functions():

@@ -1,12 +1,15 @@
-"""A debug-mode child actor that uses multiprocessing (``fork`` or ``spawn``, argv[1]):
+"""A debug-mode child actor that uses multiprocessing (``fork``, ``fork-pdb`` or
+``spawn``, argv[1]):
 its pool workers are processes of their own, no actors of the tree.
 
 fork: the worker inherited the actor's devx state: its ``breakpoint()`` and
 ``devx.pause_from_sync()`` must say why no REPL opens instead of waiting on the
-actor's trio loop, which the fork did not copy. spawn: the worker re-imports the
+actor's trio loop, which the fork did not copy; fork-pdb: the same for
+``pdb.set_trace()`` and ``pdb.post_mortem()``. spawn: the worker re-imports the
 root's script by its path, as multiprocessing does for a script."""
 
 import multiprocessing
+import pdb
 import sys
 
 import trio
@@ -23,13 +26,22 @@ def in_worker(k: int) -> str:
     return f"{k * 2}"
 
 
+def in_worker_pdb(k: int) -> str:
+    pdb.set_trace()
+    try:
+        k * 2 // 0
+    except ZeroDivisionError:
+        pdb.post_mortem()
+    return f"{k * 2}"
+
+
 def doubled(k: int) -> int:
     return k * 2
 
 
 async def use_a_pool(method: str) -> str:
-    mp = multiprocessing.get_context(method)
-    fn = in_worker if method == "fork" else doubled
+    fn = {"fork": in_worker, "fork-pdb": in_worker_pdb}.get(method, doubled)
+    mp = multiprocessing.get_context(method.split("-")[0])
 
     def run() -> str:
         with mp.Pool(1) as pool:

@@ -36,7 +36,7 @@ def debug_actor(api: str) -> Actor:
             "devx.open_root_actor(debug_mode=True) or devx.open_nursery(debug_mode=True)"
         )
     if actor.pid != os.getpid():
-        raise ForkedFromActor(f"devx.{api}() in a forked process: {forked_text(actor)}")
+        raise ForkedFromActor(f"{called(api)} in a forked process: {forked_text(actor)}")
     if not actor.debug_mode:
         raise RuntimeError(
             f"{called(api)} in actor {actor.path!r}, which is not in debug mode: boot the tree "

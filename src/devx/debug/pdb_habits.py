@@ -167,6 +167,8 @@ def set_trace(frame: FrameType, api: str = "pdb.set_trace") -> None:
     """``set_trace`` of any pdb in a debug-mode actor: devx's REPL at ``frame``, as
     ``breakpoint()`` (stopping on the calling line)."""
     __tracebackhide__ = True
+    if _forked_skip(f"{api}()", frame):
+        return
     if _mode in ("refuse", "ended"):
         _refuse(f"{api}()", frame)
         return
@@ -182,6 +184,9 @@ def _interaction(method: Callable[..., Any], pdb: Any, frame: Any, tb: Any, *a: 
     __tracebackhide__ = True
     if frame is None and tb is not None:
         post_mortem(tb)
+        return None
+    if _forked_skip("a stop of pdb", frame):
+        pdb.set_continue()  # (a pdb that traces: it would stop again at the next line)
         return None
     if _mode in ("refuse", "ended"):
         # a pdb that traces (python -m pdb, pdb.run) stops here: it is told to go on,
@@ -204,6 +209,8 @@ def post_mortem(t: TracebackType | BaseException, api: str = "pdb.post_mortem") 
     else:
         tb = t
         exc = _exception_of(tb)
+    if _forked_skip(f"{api}()", _last_frame(tb)):
+        return
     if _mode in ("refuse", "ended"):
         _refuse(f"{api}()", _last_frame(tb))
         return
@@ -277,16 +284,40 @@ def _why_stopped(pdb: Any, frame: FrameType) -> str:
     return "breakpoint" if getattr(pdb, "stoplineno", None) == -1 else "step"
 
 
+def _at(frame: FrameType | None) -> str:
+    if frame is None:
+        return ""
+    code = frame.f_code
+    return f" at {os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
+
+
+def _forked_skip(what: str, frame: FrameType | None) -> bool:
+    """In a process forked from the actor (a multiprocessing fork worker, an
+    ``os.fork()``), which has no runtime of its own: one line saying why no REPL opens,
+    and the code goes on, as ``breakpoint()`` there (instead of the ``ForkedFromActor``
+    an explicit devx call raises). Written straight to stderr: the console gate this
+    process inherited may be held by a REPL of the actor it was forked from."""
+    from ..runtime.actor import current_actor
+
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is None or actor.pid == os.getpid():
+        return False
+    from . import terminal
+    from .pause import forked_text
+
+    text = f"[devx] {what}{_at(frame)} skipped: {forked_text(actor)}\n"
+    sys.stderr.write(terminal.fit(text, terminal.columns(sys.stderr)))
+    sys.stderr.flush()
+    return True
+
+
 def _refuse(what: str, frame: FrameType | None) -> None:
     """One line (through the console gate, never under a live prompt): no REPL here."""
     from ..runtime import console
     from ..runtime.actor import current_actor
     from . import terminal
 
-    at = ""
-    if frame is not None:
-        at = f" at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-        at += f" in {frame.f_code.co_name}()"
+    at = _at(frame)
     if _mode == "ended":
         text = (
             f"[devx] {what}{at} skipped: actor {_ended_path!r} (pid {os.getpid()}) has "
