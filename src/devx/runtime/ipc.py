@@ -223,7 +223,7 @@ def msg_with(msg: Any, body: memoryview) -> Any:
 
 _bytes_new: Any = None  # PyBytes_FromStringAndSize (set by _fresh_bytes), False: none
 _memory_view: Any = None  # PyMemoryView_FromMemory
-_BYTES_DATA = 0  # where a bytes object's data starts, from its address
+_bytes_data: Any = None  # PyBytes_AsString: where a bytes object's data is
 _PYBUF_WRITE = 0x200
 
 
@@ -237,8 +237,9 @@ def _fresh_bytes(size: int) -> tuple[bytes, memoryview] | None:
     is the view (it holds no reference: the caller keeps the object). ``None`` where
     that cannot be had (not CPython, no ctypes, an object layout it does not
     recognise: checked once on a small object): the caller reads into its own buffer
-    and copies."""
-    global _bytes_new, _memory_view, _BYTES_DATA
+    and copies. The data's address is the C API's (``PyBytes_AsString``), not one
+    computed from the object's layout."""
+    global _bytes_new, _memory_view, _bytes_data
     if _bytes_new is None:
         _bytes_new = False
         if sys.implementation.name == "cpython":
@@ -252,17 +253,17 @@ def _fresh_bytes(size: int) -> tuple[bytes, memoryview] | None:
                 view = ctypes.PYFUNCTYPE(obj, ctypes.c_void_p, ssize, ctypes.c_int)(
                     ("PyMemoryView_FromMemory", api)
                 )
-                offset = bytes.__basicsize__ - 1  # ob_sval, behind the header
+                data = ctypes.PYFUNCTYPE(ctypes.c_void_p, obj)(("PyBytes_AsString", api))
                 probe = new(None, 8)
-                view(id(probe) + offset, 8, _PYBUF_WRITE)[:] = b"devx-raw"
+                view(data(probe), 8, _PYBUF_WRITE)[:] = b"devx-raw"
                 if type(probe) is bytes and probe == b"devx-raw":
-                    _bytes_new, _memory_view, _BYTES_DATA = new, view, offset
+                    _bytes_new, _memory_view, _bytes_data = new, view, data
             except Exception:  # any surprise: copy as before
                 _bytes_new = False
     if _bytes_new is False:
         return None
     obj = _bytes_new(None, size)
-    return obj, _memory_view(id(obj) + _BYTES_DATA, size, _PYBUF_WRITE)
+    return obj, _memory_view(_bytes_data(obj), size, _PYBUF_WRITE)
 
 
 class Mailbox:
