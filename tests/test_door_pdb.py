@@ -148,6 +148,15 @@ def test_python_m_pdb_stop_in_a_debug_tree_waits_its_turn_with_a_banner():
         r.child.sendline("p k")
         r.expect_exact("(Pdb) ")
         assert "41" in r.child.before
+        # its steps go on as pdb's do: each waits for the terminal, but with nobody's
+        # REPL in between, no banner at every `n`
+        r.child.sendline("n")
+        r.expect_exact("--Return--")
+        r.expect_exact("(Pdb) ")
+        r.child.sendline("n")
+        r.expect_exact("-> return y + 1 - 42")
+        r.expect_exact("(Pdb) ")
+        assert r.log.getvalue().count(">>> devx") == 1, r.log.getvalue()
         r.child.sendline("c")
         r.expect_exact("root: none done (41)")
         r.expect_exact(SANE)

@@ -270,11 +270,18 @@ def _foreign_stop(method: Callable[..., Any], pdb: Any, frame: FrameType, tb: An
     pdb.nosigint = True  # ctrl-c stays devx's (pdb would install its own on `c`)
     pdb._devx_routed = True
     try:
-        session.announce(where)
+        # a step's stop right after this pdb's last one, nobody's REPL in between (the
+        # lock grants holds in sequence), goes on as pdb's own steps do: no banner at
+        # every `n`; one when another REPL had the terminal meanwhile, or after a `c`
+        if getattr(pdb, "_devx_last_hold", -1) + 1 != session.hold_id or (
+            _why_stopped(pdb, frame) != "step"
+        ):
+            session.announce(where)
         session.repl_started(frame)
         return method(pdb, frame, tb, *a)
     finally:
         pdb._devx_routed = False
+        pdb._devx_last_hold = session.hold_id
         session.release("quit" if pdb.quitting else "continue")
 
 
