@@ -6,6 +6,7 @@ examples/debugging/door_pdb.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -237,3 +238,32 @@ def test_the_programs_own_debuggers_are_left_alone():
     assert outside == "outside: recorder [1, 2, 3] scripted 42", proc.stdout
     assert inside == "in the tree: recorder [1, 2, 3] scripted 42", proc.stdout + proc.stderr
     assert "devx" not in proc.stdout.replace("devx:", ""), proc.stdout
+
+
+NO_STDIN = """
+import pdb, sys, trio, devx
+async def main():
+    async with devx.open_root_actor(debug_mode=True):
+        assert sys.stdin is None
+        pdb.set_trace()
+        print("after set_trace", flush=True)
+trio.run(main)
+"""
+
+
+def test_pdb_set_trace_in_a_process_without_stdin_still_goes_through_the_door():
+    """A process started with its fd 0 closed has no sys.stdin, and its pdb's stdin is
+    None too: that pdb is still the default one, routed (no REPL: no terminal), not a
+    plain pdb failing with 'input(): lost sys.stdin'."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_STDIN],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lost sys.stdin" not in proc.stderr
+    assert ">>> devx SYNC_PAUSE in actor 'root'" in proc.stdout + proc.stderr
+    assert "after set_trace" in proc.stdout

@@ -146,9 +146,13 @@ def _reads_the_terminal(debugger: Any) -> bool:
     compete with the tree for the terminal. A bdb tracer that is no pdb (a line
     recorder or a profiler calling ``self.set_trace()`` to start tracing) and a pdb
     given its own stdin (a remote pdb on a socket, a pdb scripted from a string) are
-    the program's, left as they are."""
-    stdin = getattr(debugger, "stdin", None)
-    return stdin is not None and (stdin is sys.stdin or stdin is sys.__stdin__)
+    the program's, left as they are. (A process started with its fd 0 closed has no
+    sys.stdin: its pdb's is None too, and is routed.)"""
+    stdin = getattr(debugger, "stdin", _NO_STDIN)
+    return stdin is sys.stdin or stdin is sys.__stdin__
+
+
+_NO_STDIN = object()  # a debugger that is no cmd.Cmd (a bdb tracer) has no stdin
 
 
 # --- the routes ------------------------------------------------------------------
