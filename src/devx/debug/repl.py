@@ -392,6 +392,11 @@ def _build_pdbrepl_class() -> type:
                 return
             if frames.is_plumbing(frame):
                 return
+            if exc_type is StopAsyncIteration and _raised_in_plumbing(tb):
+                # a devx stream's end (its __anext__ raises it, since 0fd62ba: an
+                # async generator's end before) reaching the user's `async for`,
+                # which takes it: the loop's end, not a stop
+                return
             if issubclass(exc_type, trio.Cancelled) and self._tree_cancels_step():
                 return
             super().user_exception(frame, exc_info)
@@ -531,6 +536,14 @@ def _build_pdbrepl_class() -> type:
                     _portal_for_step()
 
     return PdbREPL
+
+
+def _raised_in_plumbing(tb: Any) -> bool:
+    """The innermost frame ``tb`` reaches is devx's or trio's (not the user's code)."""
+    last = None
+    while tb is not None:
+        last, tb = tb.tb_frame, tb.tb_next
+    return last is not None and frames.is_plumbing(last)
 
 
 def _cancel_why(actor: Any, scope: Any, out: Any = None) -> str:
