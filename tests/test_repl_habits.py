@@ -576,3 +576,31 @@ def test_a_crash_reached_by_stepping_in_the_root_is_shown_as_a_crash(repl, tmp_p
     assert f"REPL at root_step_into_crash.py:{at['devx.pause()']} in main()" in shown, shown
     assert f"then crashed: REPL at root_step_into_crash.py:{at['//']} in share()" in shown, shown
     assert "re-entered" not in shown, shown
+
+
+def test_a_threads_repl_outlives_its_actors_cancel(tmp_path):
+    """A plain thread's REPL in a child, the parent's portal.cancel_actor() meanwhile:
+    the child took the cancel on its loop (a thread's REPL leaves it serving, where a
+    task's holds it), its actor ended and the process with it under the prompt
+    ('went away holding the terminal (thread): released (holder_lost)'). The actor now
+    waits for its thread's REPL to be left, as for any REPL: a REPL is the user's time."""
+    from _pty import Repl
+
+    took = tmp_path / "took"
+    script = Path(__file__).parent / "scripts" / "thread_repl_under_cancel.py"
+    r = Repl(script, CANCEL_TOOK=str(took))
+    try:
+        r.expect(banner("THREAD", "kid", "root/kid"))
+        r.prompt()
+        wait_until(took.exists, scaled(20), "the child taking its cancel")
+        r.child.sendline("p x")
+        got = r.expect(r"41\r?\n|went away holding the terminal")
+        assert got.group(0).startswith("41"), r.log.getvalue()
+        r.prompt()
+        r.child.sendline("c")
+        r.expect_exact("thread after breakpoint")
+        r.expect_exact("tree done")
+        assert r.finish() == 0, r.log.getvalue()
+        assert "holder_lost" not in r.log.getvalue()
+    finally:
+        r.close()

@@ -162,6 +162,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         # a root outside debug mode loads the session only when a REPL opens in it
         session_mod = sys.modules.get(SESSION_MODULE)
         if session_mod is not None:
+            await session_mod.wait_for_thread_repl()  # (a thread's REPL outlives a cancel)
             await session_mod.drain_released()
         if not actor.is_root and _debugging(actor):
             # what it kept while another actor's REPL is live: the root writes it

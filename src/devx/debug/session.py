@@ -124,6 +124,21 @@ def frame_attrs(frame: FrameType | None) -> dict[str, Any]:
     }
 
 
+async def wait_for_thread_repl() -> None:
+    """A REPL of one of this actor's threads (a plain thread's or a ``to_thread``
+    job's pause) still live as the actor ends: wait until it is left. A task's REPL
+    holds the actor's loop, so its actor's cancel waits for it anyway; a thread's
+    leaves the loop serving, and the cancel (a parent's ``cancel_actor()``) ended the
+    actor, and the process with it, under the user's prompt. Shielded: a REPL is the
+    user's time (the root escalates against no actor while the lock is held); the
+    holding task is a service, still running while the actor's hooks unwind."""
+    live = current
+    if live is None or live._done or live.owner_task is not None or live.grant is None:
+        return
+    with trio.CancelScope(shield=True):
+        await live._finished.wait()
+
+
 class Session:
     """One actor's turn at the terminal (one hold of the tree's TTY lock)."""
 
