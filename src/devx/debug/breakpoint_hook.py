@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 __tracebackhide__ = True
@@ -30,68 +31,83 @@ def devx_breakpointhook(*args: Any, **kwargs: Any) -> None:
     try:
         pause_from_sync(called_from_builtin=True, api_frame=frame, **kwargs)
     except ForkedFromActor:
-        # a process forked from the actor (a multiprocessing worker): one line and
-        # the code goes on, as a breakpoint() in a debug_mode=False actor does. Written
-        # straight to stderr: the console gate this process inherited may be held by
-        # a REPL of the actor it was forked from, and nothing here would release it
-        from ..runtime.actor import current_actor
-        from . import terminal
-        from .pause import forked_text
-
-        actor = current_actor()
-        code = frame.f_code
-        where = f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
-        text = f"[devx] breakpoint() at {where} skipped: {forked_text(actor)}\n"
-        sys.stderr.write(terminal.fit(text, terminal.columns(sys.stderr)))
-        sys.stderr.flush()
+        say_forked("breakpoint()", frame)
 
 
 def plain_actor_breakpointhook(*args: Any, **kwargs: Any) -> None:
     """``sys.breakpointhook`` in an actor of a debug tree that itself runs with
     ``debug_mode=False``: it cannot take the tree's TTY lock, and a bare pdb there
     would read the terminal beside the tree's REPLs (and be torn down under its
-    prompt by the tree's grace timers, which know nothing of it). One line says so,
-    through the console gate (never under a live prompt), and the code goes on."""
-    from ..runtime import console
-    from ..runtime.actor import current_actor
-
-    frame = sys._getframe(1)
-    code = frame.f_code
-    actor = current_actor(err_on_no_runtime=False)
-    who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
-    from . import terminal
-
-    text = (
-        f"[devx] breakpoint() at {os.path.basename(code.co_filename)}:{frame.f_lineno} in "
-        f"{code.co_name}() skipped: {who} runs with debug_mode=False, so no REPL opens "
-        "there (start it with debug_mode=True to stop at it)\n"
-    )
-    console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
+    prompt by the tree's grace timers, which know nothing of it)."""
+    say_plain("breakpoint()", sys._getframe(1))
 
 
 def ended_actor_breakpointhook(path: str) -> Hook:
     """``sys.breakpointhook`` in a child process once its actor ended, for the code
     that still runs there (atexit handlers, finalizers): the tree's TTY lock is out of
     reach without the actor, and a bare pdb would read the terminal beside the tree's
-    REPLs. One line says so, and the code goes on."""
+    REPLs."""
 
     def hook(*args: Any, **kwargs: Any) -> None:
-        from ..runtime import console
-        from . import terminal
-
-        frame = sys._getframe(1)
-        code = frame.f_code
-        where = f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
-        text = (
-            f"[devx] breakpoint() at {where} skipped: actor {path!r} (pid {os.getpid()}) "
-            "has ended (an atexit handler or a finalizer runs now), and only a running "
-            "actor can take the tree's terminal. Stop before the actor returns (e.g. at "
-            "the end of the function it serves)\n"
-        )
-        console.write(terminal.fit(text, terminal.columns(sys.stderr)))
-        console.drain()  # the process is ending: nothing would write it later
+        say_ended("breakpoint()", sys._getframe(1), path)
 
     return hook
+
+
+# --- the one line a way into pdb gets where no REPL can open (breakpoint() here, the
+# habits of pdb_habits): what was called, where, why, and the code goes on
+
+
+def at(frame: FrameType | None) -> str:
+    """`` at file.py:12 in fn()`` for ``frame`` (nothing for None)."""
+    if frame is None:
+        return ""
+    code = frame.f_code
+    return f" at {os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
+
+
+def say_forked(what: str, frame: FrameType | None) -> None:
+    """In a process forked from the actor (a multiprocessing worker). Written straight
+    to stderr: the console gate this process inherited may be held by a REPL of the
+    actor it was forked from, and nothing here would release it."""
+    from ..runtime.actor import current_actor
+    from . import terminal
+    from .pause import forked_text
+
+    text = f"[devx] {what}{at(frame)} skipped: {forked_text(current_actor())}\n"
+    sys.stderr.write(terminal.fit(text, terminal.columns(sys.stderr)))
+    sys.stderr.flush()
+
+
+def say_ended(what: str, frame: FrameType | None, path: str) -> None:
+    """In a child whose actor ``path`` ended (its atexit handlers, finalizers run)."""
+    from ..runtime import console
+    from . import terminal
+
+    text = (
+        f"[devx] {what}{at(frame)} skipped: actor {path!r} (pid {os.getpid()}) has ended "
+        "(an atexit handler or a finalizer runs now), and only a running actor can take "
+        "the tree's terminal. Stop before the actor returns (e.g. at the end of the "
+        "function it serves)\n"
+    )
+    console.write(terminal.fit(text, terminal.columns(sys.stderr)))
+    console.drain()  # the process is ending: nothing would write it later
+
+
+def say_plain(what: str, frame: FrameType | None) -> None:
+    """In an actor of a debug tree that runs with ``debug_mode=False``: through the
+    console gate (never under a live prompt)."""
+    from ..runtime import console
+    from ..runtime.actor import current_actor
+    from . import terminal
+
+    actor = current_actor(err_on_no_runtime=False)
+    who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
+    text = (
+        f"[devx] {what}{at(frame)} skipped: {who} runs with debug_mode=False, so no REPL "
+        "opens there (start it with debug_mode=True to stop at it)\n"
+    )
+    console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
 
 
 def user_chose_hook() -> bool:

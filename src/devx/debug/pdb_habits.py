@@ -295,57 +295,30 @@ def _why_stopped(pdb: Any, frame: FrameType) -> str:
     return "breakpoint" if getattr(pdb, "stoplineno", None) == -1 else "step"
 
 
-def _at(frame: FrameType | None) -> str:
-    if frame is None:
-        return ""
-    code = frame.f_code
-    return f" at {os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}()"
-
-
 def _forked_skip(what: str, frame: FrameType | None) -> bool:
     """In a process forked from the actor (a multiprocessing fork worker, an
     ``os.fork()``), which has no runtime of its own: one line saying why no REPL opens,
     and the code goes on, as ``breakpoint()`` there (instead of the ``ForkedFromActor``
-    an explicit devx call raises). Written straight to stderr: the console gate this
-    process inherited may be held by a REPL of the actor it was forked from."""
+    an explicit devx call raises)."""
     from ..runtime.actor import current_actor
 
     actor = current_actor(err_on_no_runtime=False)
     if actor is None or actor.pid == os.getpid():
         return False
-    from . import terminal
-    from .pause import forked_text
+    from .breakpoint_hook import say_forked
 
-    text = f"[devx] {what}{_at(frame)} skipped: {forked_text(actor)}\n"
-    sys.stderr.write(terminal.fit(text, terminal.columns(sys.stderr)))
-    sys.stderr.flush()
+    say_forked(what, frame)
     return True
 
 
 def _refuse(what: str, frame: FrameType | None) -> None:
-    """One line (through the console gate, never under a live prompt): no REPL here."""
-    from ..runtime import console
-    from ..runtime.actor import current_actor
-    from . import terminal
+    """One line: no REPL here (as ``breakpoint()`` says it)."""
+    from .breakpoint_hook import say_ended, say_plain
 
-    at = _at(frame)
     if _mode == "ended":
-        text = (
-            f"[devx] {what}{at} skipped: actor {_ended_path!r} (pid {os.getpid()}) has "
-            "ended (an atexit handler or a finalizer runs now), and only a running actor "
-            "can take the tree's terminal. Stop before the actor returns (e.g. at the end "
-            "of the function it serves)\n"
-        )
-        console.write(terminal.fit(text, terminal.columns(sys.stderr)))
-        console.drain()  # the process is ending: nothing would write it later
-        return
-    actor = current_actor(err_on_no_runtime=False)
-    who = f"actor {actor.path!r}" if actor is not None else f"pid {os.getpid()}"
-    text = (
-        f"[devx] {what}{at} skipped: {who} runs with debug_mode=False in a debug tree, "
-        "so no REPL opens there (start it with debug_mode=True to stop at it)\n"
-    )
-    console.write(terminal.fit(text, terminal.columns(sys.stdout)), stream="stdout")
+        say_ended(what, frame, _ended_path)
+    else:
+        say_plain(what, frame)
 
 
 # --- patching on import ------------------------------------------------------------
