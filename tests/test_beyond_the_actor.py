@@ -53,28 +53,25 @@ def test_a_pool_spawned_from_an_actor_runs_the_roots_functions():
     assert "__mp_main__" not in res.stderr
 
 
-def test_a_breakpoint_in_a_childs_atexit_handler_opens_no_bare_pdb():
-    res = run_script(SCRIPTS / "atexit_breakpoint.py")
+@pytest.mark.parametrize(
+    ("args", "stop", "after"),
+    [
+        ((), "breakpoint() at atexit_breakpoint.py:13 in at_exit() skipped: actor ", "breakpoint"),
+        # pdb.set_trace(): routed through the door while the actor ran, likewise after
+        (
+            ("pdb",),
+            "pdb.set_trace() at atexit_breakpoint.py:20 in at_exit_pdb() skipped",
+            "pdb.set_trace()",
+        ),
+    ],
+    ids=["breakpoint", "pdb.set_trace"],
+)
+def test_a_stop_in_a_childs_atexit_handler_opens_no_bare_pdb(args, stop, after):
+    res = run_script(SCRIPTS / "atexit_breakpoint.py", *args)
     assert res.returncode == 0, res.stderr
     assert "(Pdb" not in res.stdout  # before: a plain pdb read the tree's stdin
     err = " ".join(res.stderr.split())
-    assert "[devx] breakpoint() at atexit_breakpoint.py:13 in at_exit() skipped: actor " in err
+    assert f"[devx] {stop}" in err
     assert "'root/kid' (pid " in err and "has ended (an atexit handler" in err
     assert "Traceback" not in res.stderr
-    assert res.stdout.splitlines() == ["kid registered", "after the atexit breakpoint", "tree done"]
-
-
-def test_a_pdb_set_trace_in_a_childs_atexit_handler_opens_no_bare_pdb():
-    """The same for pdb.set_trace() (routed through the door while the actor ran)."""
-    res = run_script(SCRIPTS / "atexit_breakpoint.py", "pdb")
-    assert res.returncode == 0, res.stderr
-    assert "(Pdb" not in res.stdout  # before: a plain pdb read the tree's stdin
-    err = " ".join(res.stderr.split())
-    assert "[devx] pdb.set_trace() at atexit_breakpoint.py:20 in at_exit_pdb() skipped" in err
-    assert "'root/kid' (pid " in err and "has ended (an atexit handler" in err
-    assert "Traceback" not in res.stderr
-    assert res.stdout.splitlines() == [
-        "kid registered",
-        "after the atexit pdb.set_trace()",
-        "tree done",
-    ]
+    assert res.stdout.splitlines() == ["kid registered", f"after the atexit {after}", "tree done"]
