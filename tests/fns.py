@@ -158,6 +158,21 @@ async def start_a_service_that_writes_at_its_end(path: str) -> None:
     devx.current_actor().start_service_soon(service)
 
 
+def leave_files_open(path: str, lines: int) -> None:
+    """Write ``lines`` lines to three files this actor's code leaves open (never
+    closed, never flushed): a text file and a gzip file held by this module, a text
+    file in a list; their buffers are only written by their finalization."""
+    import gzip
+
+    text = open(f"{path}.txt", "w")  # (left open on purpose, as the next two)
+    packed = gzip.open(f"{path}.gz", "wt")
+    _KEPT.extend([text, packed, [open(f"{path}.inner", "w")]])
+    for i in range(lines):
+        text.write(f"line {i}\n")
+        packed.write(f"line {i}\n")
+    _KEPT[-1][0].write("inner\n")  # type: ignore[index]
+
+
 def my_listen_addr() -> object:
     return devx.current_actor().listen_addr
 

@@ -849,6 +849,30 @@ def test_what_a_child_leaves_to_the_end_of_its_trio_run_still_runs(tmp_path, lef
 
 
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
+    """A child ends with ``os._exit`` (no interpreter finalization): files its code
+    left open are closed first, outer layer first, as finalization would: a text
+    file's buffered lines are all there, a gzip file left open has its trailer (it
+    decompresses whole), a file held only in a list is written too. Before, all three
+    were empty (the gzip one unreadable)."""
+    import gzip
+
+    lines = 100
+    out = tmp_path / "out"
+
+    async def tree() -> None:
+        async with devx.open_nursery(spawn_method=method) as an:
+            portal = await an.start_actor("a", enable_modules=["fns"])
+            await portal.run(fns.leave_files_open, path=str(out), lines=lines)
+
+    run(tree)
+    expected = "".join(f"line {i}\n" for i in range(lines))
+    assert Path(f"{out}.txt").read_text() == expected
+    assert gzip.decompress(Path(f"{out}.gz").read_bytes()).decode() == expected
+    assert Path(f"{out}.inner").read_text() == "inner\n"
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 def test_a_child_that_ends_before_its_services_unwind_removes_its_unix_socket(method):
     """A child with nothing left but its own services ends its process before they
     unwind: its listener's Unix socket is removed all the same."""

@@ -20,7 +20,7 @@ import msgspec
 import trio
 
 from ..core import schema, settings
-from . import console, ipc, lifeline, registry
+from . import console, ipc, left_open, lifeline, registry
 from . import log as runtime_log
 from .actor import Actor, current_actor
 from .errors import ChannelClosed
@@ -371,6 +371,7 @@ def _serve(spec: SpawnSpec, chan_fd: int, *, exit_in_run: bool = False) -> None:
     settings.install(spec.settings)  # the root's values, never the environment's
     if spec.sys_path:
         sys.path[:] = spec.sys_path
+    left_open.freeze_boot_objects()  # (the actor's code runs after: its files are found at the end)
     if exit_in_run and not spec.infect_asyncio:
         import atexit
 
@@ -409,8 +410,10 @@ def _exit_code_of(exc: SystemExit) -> int:
 def _exit_now(code: int) -> None:
     """End the process as soon as the actor is done: its telemetry is flushed and
     its children are gone by now. The atexit handlers run (user code may rely on
-    them) and stdio is flushed, but the interpreter's own finalization (tearing
-    down every module, which costs an idle child most of its exit time) is skipped,
+    them), stdio is flushed and files the actor's code left open are closed (their
+    buffers written: :mod:`~devx.runtime.left_open`), but the rest of the
+    interpreter's own finalization (tearing down every module, which costs an idle
+    child most of its exit time) is skipped,
     and a non-daemon thread left behind by user code cannot keep the process alive
     past its tree (it would be a child outliving its cancel)."""
     import atexit
@@ -425,6 +428,7 @@ def _exit_now(code: int) -> None:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+        left_open.close_left_open()
         # the channel's end, with the exit code as its last frame: a parent done with
         # its block needs no more (it reaps this process once its own teardown ran,
         # beside the kernel's end of this one: ~2 ms for an interpreter that imported
