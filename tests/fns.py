@@ -161,8 +161,16 @@ async def start_a_service_that_writes_at_its_end(path: str) -> None:
 def leave_files_open(path: str, lines: int) -> None:
     """Write ``lines`` lines to three files this actor's code leaves open (never
     closed, never flushed): a text file and a gzip file held by this module, a text
-    file in a list; their buffers are only written by their finalization."""
+    file in a list; their buffers are only written by their finalization. A
+    temporary file left open beside them (finalization removes it): its path is
+    ``path``.tmp's text."""
     import gzip
+    import tempfile
+
+    temp = tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path))
+    temp.write("gone at the end")
+    Path(f"{path}.tmp").write_text(temp.name)
+    _KEPT.append(temp)
 
     text = open(f"{path}.txt", "w")  # (left open on purpose, as the next two)
     packed = gzip.open(f"{path}.gz", "wt")

@@ -4,10 +4,11 @@ A child process ends with ``os._exit`` once its actor is done (see
 ``child._exit_now``): the interpreter's finalization, which tears down every module
 and so closes every file object still referenced, is skipped. Without it a worker's
 ``LOG = open(...)`` at module level lost its buffered tail, and a ``gzip.open(...)``
-left open lost its trailer (an unreadable file). :func:`close_left_open` does that
-one part of finalization: it closes every file object created since the boot, the
-outermost first (a text layer before its buffer, a ``GzipFile`` before the file it
-writes into), so each flushes into the one below it.
+left open lost its trailer (an unreadable file), and a ``NamedTemporaryFile`` stayed
+on disk. :func:`close_left_open` does that one part of finalization: it closes every
+file object created since the boot, the outermost first (a text layer before its
+buffer, a ``GzipFile`` before the file it writes into, a temporary file's wrapper,
+which removes it, before the file), so each flushes into the one below it.
 
 Finding them costs a walk of the garbage collector's objects: ~3-6 ms over the ~26k
 objects a child holds after importing trio. :func:`freeze_boot_objects` moves every
@@ -35,10 +36,12 @@ def close_left_open() -> None:
     the file's own (a full disk, a closed pipe): swallowed, as finalization does."""
     keep = {id(s) for s in (sys.stdin, sys.stdout, sys.stderr)}
     keep |= {id(s) for s in (sys.__stdin__, sys.__stdout__, sys.__stderr__)}
+    tempfile = sys.modules.get("tempfile")  # (not a file object: it holds one)
+    kinds = (_io._IOBase, getattr(tempfile, "_TemporaryFileWrapper", _io._IOBase))
     files = {
         id(obj): obj
         for obj in gc.get_objects()
-        if isinstance(obj, _io._IOBase) and id(obj) not in keep and not _closed(obj)
+        if isinstance(obj, kinds) and id(obj) not in keep and not _closed(obj)
     }
     for obj in _outer_first(files):
         try:
