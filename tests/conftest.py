@@ -34,17 +34,6 @@ from typing import Any
 
 import pytest
 
-# pytest rewrites devx's modules as it imports them (devx is a pytest11 plugin's
-# package), parsing each with ast; CPython 3.11's AST conversion keeps its recursion
-# depth in interpreter-wide state, so a module imported by a background thread while
-# the main thread imports another can fail with "SystemError: AST constructor
-# recursion depth mismatch" (seen in test_raw_frames under load: devx.debug.lock on the
-# main thread, devx.telemetry.file_sink on devx-telemetry-load). What that thread
-# imports lazily is imported here first, on the main thread.
-import devx.telemetry.file_sink
-import devx.telemetry.otlp_json
-import devx.telemetry.retention  # noqa: F401
-
 SLOWDOWN = float(os.environ.get("DEVX_TEST_SLOWDOWN") or 3.0)
 
 

@@ -309,3 +309,71 @@ def test_an_attached_repl_is_the_users_time(proc_tree, tmp_path: Path) -> None:
     assert f"hung after {timeout:g} s" in text and "1 failed" in text, text
     assert "nobody attached" not in text, text  # it fired after the REPL was left
     assert "SIGKILL" not in text and "ActorExited" not in text, text
+
+
+# A user's project: its conftest logs every module ast parses off the main thread (what
+# pytest's assertion rewriting does for a rewritten module), its test runs a tree and
+# lists the devx modules pytest's rewrite hook loaded.
+_PARSE_LOGGER = """
+import ast, json, os, threading
+
+_parse = ast.parse
+
+def parse(source, filename="<unknown>", *args, **kwargs):
+    if threading.current_thread() is not threading.main_thread():
+        with open(os.environ["PARSE_LOG"], "a") as f:
+            f.write(json.dumps([threading.current_thread().name, str(filename)]) + "\\n")
+    return _parse(source, filename, *args, **kwargs)
+
+ast.parse = parse
+"""
+_A_TREE = """
+import sys
+import trio
+import devx
+
+def double(x):
+    return 2 * x
+
+def test_a_tree():
+    async def main():
+        async with devx.open_nursery(name="user") as an:
+            portal = await an.start_actor("w", enable_modules=[__name__])
+            assert await portal.run(double, x=21) == 42
+            await portal.cancel_actor()
+
+    trio.run(main)
+    rewritten = sorted(
+        name for name, mod in sys.modules.items()
+        if name.split(".")[0] == "devx"
+        and type(getattr(mod, "__loader__", None)).__name__ == "AssertionRewritingHook"
+    )
+    print("REWRITTEN", rewritten)
+"""
+
+
+def test_devx_is_not_assertion_rewritten_in_a_users_suite(tmp_path: Path) -> None:
+    """pytest would rewrite every devx module (the plugin's distribution), parsing it
+    with ast, also on devx's own threads (the telemetry sink loads on one): CPython
+    3.11's AST conversion is not thread-safe, so a user's suite failed at random with
+    'SystemError: AST constructor recursion depth mismatch'. devx is imported plain:
+    nothing is parsed off the main thread, no devx module comes from the rewrite hook
+    (also true when a cached rewritten .pyc would have spared the parse)."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "conftest.py").write_text(_PARSE_LOGGER)
+    (proj / "test_tree.py").write_text(_A_TREE)
+    log = tmp_path / "parsed.jsonl"
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_tree.py"],
+        cwd=proj,
+        env=clean_env(PARSE_LOG=str(log)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "REWRITTEN []" in res.stdout, res.stdout
+    parsed = log.read_text().splitlines() if log.exists() else []
+    assert parsed == [], parsed

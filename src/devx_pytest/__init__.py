@@ -17,6 +17,10 @@ this process or in a subprocess, enables its dump handler and registers with the
 tagged processes, then interrupts the test like ctrl-c (a SIGINT to the main thread:
 trio turns it into a clean cancellation of an in-process tree), SIGINTs tagged roots
 in other processes, and SIGKILLs whatever tagged process is left after a grace period.
+
+While pytest runs, devx's own modules are imported as plain Python, not
+assertion-rewritten (:mod:`._plain` says why: CPython 3.11's AST race with devx's
+threads).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ import os
 from typing import Any
 
 import pytest
+
+from . import _plain
+
+_plain.install()
 
 _MARK = "devx_hang_timeout"
 _WATCH = pytest.StashKey[Any]()
