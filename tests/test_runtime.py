@@ -680,7 +680,11 @@ def test_sigint_at_root_tears_down_the_tree(proc_tree):
     assert not wait_gone(set(pids))
 
 
-def test_main_module_functions_run_in_children(tmp_path):
+@pytest.mark.parametrize("launched", [False, True], ids=["python", "launcher"])
+def test_main_module_functions_run_in_children(tmp_path, launched):
+    """``launcher``: the script run by a launcher that imported multiprocessing first,
+    as ``coverage run script.py`` does (``__mp_main__`` is the launcher's module): the
+    children load the user's script, not the launcher (they loaded bin/coverage)."""
     script = tmp_path / "mainmod.py"
     script.write_text(
         "import os, trio, devx\n"
@@ -697,7 +701,10 @@ def test_main_module_functions_run_in_children(tmp_path):
         "    print('MAINBLOCK', flush=True)\n"
         "    trio.run(main)\n"
     )
-    out = run_script(script, cwd=tmp_path)
+    if launched:
+        out = run_script(SCRIPTS / "launcher_like_coverage.py", str(script), cwd=tmp_path)
+    else:
+        out = run_script(script, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "SQUARE 49" in out.stdout and "RESULT 9" in out.stdout
     assert out.stdout.count("MAINBLOCK") == 1  # never re-run in children

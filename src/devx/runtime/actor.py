@@ -1554,15 +1554,21 @@ class _PlainCall:
 
 
 def _main_ref() -> tuple[str | None, str | None]:
-    """How a child can load this process's main module (as multiprocessing does)."""
-    main = sys.modules.get("__mp_main__") or sys.modules.get("__main__")
-    mod_spec = getattr(main, "__spec__", None)
-    if mod_spec is not None and mod_spec.name not in ("__main__", "__mp_main__"):
-        if not mod_spec.name.startswith("devx.runtime.child"):
-            return mod_spec.name, None
-    path = getattr(main, "__file__", None)
-    if path and os.path.isfile(path) and not path.endswith(os.path.join("runtime", "child.py")):
-        return None, os.path.abspath(path)
+    """How a child can load this process's main module (as multiprocessing does).
+    ``__main__`` first: ``__mp_main__`` is what ``import multiprocessing`` aliased
+    ``__main__`` to when it ran, which is a launcher's own script when the launcher
+    imported it before running the user's (``coverage run script.py``: the children
+    loaded bin/coverage). ``__mp_main__`` is the one in a process whose ``__main__``
+    is no script (a child's boot, which loaded the root's script under that name)."""
+    for name in ("__main__", "__mp_main__"):
+        main = sys.modules.get(name)
+        mod_spec = getattr(main, "__spec__", None)
+        if mod_spec is not None and mod_spec.name not in ("__main__", "__mp_main__"):
+            if not mod_spec.name.startswith("devx.runtime."):
+                return mod_spec.name, None
+        path = getattr(main, "__file__", None)
+        if path and os.path.isfile(path) and not path.endswith(os.path.join("runtime", "child.py")):
+            return None, os.path.abspath(path)
     return None, None
 
 
