@@ -15,7 +15,7 @@ import trio
 
 import devx
 from _pty import assert_fits, banner, repl_fixture, stops_at_banner_line
-from conftest import scaled, wait_until
+from conftest import run_script, scaled, wait_until
 from devx.core import schema
 from devx.telemetry.readback import load_logs
 
@@ -604,3 +604,21 @@ def test_a_threads_repl_outlives_its_actors_cancel(tmp_path):
         assert "holder_lost" not in r.log.getvalue()
     finally:
         r.close()
+
+
+def test_a_thread_pausing_as_its_actor_ends_is_told_so():
+    """A plain thread's pdb.set_trace() in a child, its request for the terminal queued
+    behind the root's hold, and the parent cancels the child: the request is cut as
+    the actor ends. The thread got ChannelClosed 'actor root@... went away' (the root
+    did not: its own actor was ending); it gets the true reason, where, and what to
+    do."""
+    script = Path(__file__).parent / "scripts" / "thread_pause_as_actor_ends.py"
+    proc = run_script(script, timeout=scaled(30))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = next((ln for ln in proc.stdout.splitlines() if ln.startswith("THREAD GOT")), "")
+    assert got.startswith("THREAD GOT NoRuntime: pdb.set_trace() in thread 'pauser' of actor "), (
+        proc.stdout + proc.stderr
+    )
+    assert "'root/kid'" in got and "the actor is ending (cancelled by parent)" in got, got
+    assert "join the thread before the function the actor serves returns" in got, got
+    assert "went away" not in got and "tree done" in proc.stdout, proc.stdout

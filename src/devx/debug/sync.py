@@ -143,8 +143,32 @@ def open_sync_session(
             f"{called(api)} from thread {threading.current_thread().name!r}: actor "
             f"{actor.path!r} has already exited, there is no TTY lock to take"
         ) from None
+    except (Exception, trio.Cancelled):
+        if not _ending(actor):
+            raise
+        # the request was cut by the actor's own end (its channel to the parent
+        # closed under it, or its service nursery with it): the error that cut it
+        # (e.g. ChannelClosed, "the root went away") would name the wrong cause
+        raise NoRuntime(_ending_text(api, actor)) from None
     session.thread_name = threading.current_thread().name
     return session
+
+
+def _ending(actor: Actor) -> bool:
+    """Whether ``actor`` is on its way out (cancelled, or its run over)."""
+    return actor.cancel_called.is_set() or actor._service is None
+
+
+def _ending_text(api: str, actor: Actor) -> str:
+    """A thread's pause cut short by its own actor's end: what, where, why, what to do."""
+    why = f" ({actor.cancel_reason})" if actor.cancel_reason else ""
+    return (
+        f"{called(api)} in thread {threading.current_thread().name!r} of actor "
+        f"{actor.path!r} (pid {os.getpid()}) got no REPL: the actor is ending{why}, and "
+        "an ending actor cannot take the tree's terminal (its request was dropped). "
+        "Keep the actor up while its thread may pause: join the thread before the "
+        "function the actor serves returns"
+    )
 
 
 async def _open_hosted(open_unowned: Any) -> Session:

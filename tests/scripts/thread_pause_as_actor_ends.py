@@ -1,0 +1,50 @@
+"""A plain thread of a debug-mode child pauses (``pdb.set_trace()``) while the root holds
+the tree's terminal, so its request waits in the root's queue; the parent then cancels
+the child (``portal.cancel_actor()``) and releases the terminal. The thread's pause
+cannot be granted any more: the error it gets must say its own actor is ending (not
+that the root went away). The child's atexit handler waits for the thread, which
+prints what its pause raised (``THREAD GOT <type>: <message>``); no terminal
+needed."""
+
+import atexit
+import pdb
+import threading
+
+import trio
+
+import devx
+from devx.debug import lock
+
+_done = threading.Event()
+
+
+def in_thread() -> None:
+    try:
+        pdb.set_trace()
+        print("THREAD GOT nothing: the pause returned", flush=True)
+    except BaseException as exc:
+        print(f"THREAD GOT {type(exc).__name__}: {exc}", flush=True)
+    finally:
+        _done.set()
+
+
+async def start_thread() -> None:
+    thread = threading.Thread(target=in_thread, name="pauser")
+    thread.start()
+    atexit.register(_done.wait, 60)  # the process ends only once the thread has said
+
+
+async def main() -> None:
+    async with devx.open_nursery(debug_mode=True) as an:
+        portal = await an.start_actor("kid", enable_modules=[__name__])
+        tty = lock.root_lock()
+        async with devx.debug.acquire_debug_lock():
+            await portal.run(start_thread)
+            while not any(w.path == "root/kid" for w in tty.waiting):
+                await tty.changed()  # the thread's pause waits in the queue
+            await portal.cancel_actor()
+    print("tree done", flush=True)
+
+
+if __name__ == "__main__":
+    trio.run(main)
