@@ -499,6 +499,40 @@ def test_a_callee_that_cancels_itself_says_so_with_a_traceback_and_canceller():
     trio.run(main)
 
 
+def test_a_boxed_errors_msgdata_has_the_peers_keys():
+    """The peer's programs read a remote error's data as ``err.msgdata[key]`` (its
+    test_child_cancels_before_started: ``ce.tb_str == ce.msgdata['tb_str']``): the
+    keys are the peer's, the values the error's own, for a ContextCancelled and for
+    a plain boxed error; a new dict each time (changing it changes nothing)."""
+
+    async def main():
+        async with devx.open_nursery() as an:
+            portal = await _worker(an)
+            with pytest.raises(devx.ContextCancelled) as info:
+                async with portal.open_context(peer_fns.cancel_self):
+                    await trio.sleep_forever()
+            ctxc = info.value
+            data = ctxc.msgdata
+            assert data["tb_str"] == ctxc.tb_str and "itself" in data["tb_str"]
+            assert data["canceller"] == ctxc.canceller == ctxc.src_uid
+            assert data["src_uid"] == portal.chan.peer_uid
+            assert data["relay_path"] == [] and data["src_path"] == "root/worker"
+            data["tb_str"] = ""
+            assert ctxc.msgdata["tb_str"] == ctxc.tb_str != ""
+
+            with pytest.raises(devx.RemoteActorError) as info2:
+                await portal.run(peer_fns.assert_err)
+            err = info2.value
+            assert err.msgdata["boxed_type_str"] == err.msgdata["src_type_str"]
+            assert err.msgdata["boxed_type_str"] == "AssertionError"
+            assert err.msgdata["tb_str"] == err.tb_str and "assert 0" in err.tb_str
+            assert err.msgdata["canceller"] is None
+            assert err.msgdata["src_pid"] == err.src_pid
+            await portal.cancel_actor()
+
+    trio.run(main)
+
+
 def test_a_callees_own_cancel_returns_and_cancels_it_at_its_next_checkpoint(tmp_path):
     """The peer's test_child_cancels_before_started: the callee's ``await ctx.cancel()``
     returns (before: it raised trio.Cancelled inside the call, so the code after it

@@ -172,6 +172,28 @@ class RemoteActorError(Exception):
     def tb_str(self) -> str:
         return self.info.traceback
 
+    @property
+    def msgdata(self) -> dict[str, Any]:
+        """The boxed error's data as a new ``dict`` under the peer project's keys
+        (its programs read ``err.msgdata['tb_str']``): ``src_uid``, ``src_type_str``
+        and ``boxed_type_str`` (the type's name; one level of boxing, so both are the
+        original type), ``relay_path`` (devx's actor paths), ``message``, ``tb_str``,
+        ``canceller`` (a ContextCancelled's, else None), and devx's own
+        ``src_path``/``src_pid``."""
+        info = self.info
+        short = info.type_name.rpartition(".")[2]
+        return {
+            "src_uid": info.src_uid,
+            "src_type_str": short,
+            "boxed_type_str": short,
+            "relay_path": list(info.relay_path),
+            "message": info.message,
+            "tb_str": info.traceback,
+            "canceller": info.canceller,
+            "src_path": info.src_path,
+            "src_pid": info.src_pid,
+        }
+
     def __str__(self) -> str:
         info = self.info
         short = info.type_name.removeprefix("builtins.")
