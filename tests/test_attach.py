@@ -151,8 +151,8 @@ def test_second_client_refused_killed_client_gives_the_repl_back(proc_tree, rt):
     tree_says(tree, "root/w0: the client detached")
 
     back = client(rt)
-    back.expect(BANNER)  # the banner names where it first stopped ...
-    # ... and pdb's stop line under it, where the REPL stands now
+    back.expect(BANNER)  # the banner names where the REPL stands now ...
+    # ... and pdb's stop line under it
     assert re.search(r"attach_tree\.py\(\d+\)work\(\)\r?\n-> x \+= 1", back.prompt())
     back.child.sendline("c")
     back.expect_exact("[devx attach] tree 'root'")
@@ -987,3 +987,59 @@ def test_nested_switches_in_an_attached_repl(proc_tree, rt):
     assert c.finish() == 0
     assert tree.wait() == 0
     assert "results [41, 42, 43]" in tree.output()[0]
+
+
+@pytest.mark.parametrize("who", ["child", "root"])
+def test_ps_and_a_banner_again_name_where_the_repl_stands_now(proc_tree, rt, tmp_path, who):
+    """`n` moves a REPL: `devx ps` (attached, then detached) and the banner of a client
+    attaching again named the line it first stopped at (trial7); they name the line
+    it stands on now, in a child's REPL (its loop blocked: told over the root's report
+    socket) and in the root's own (its loop blocked: written by a helper thread). The
+    REPL span's end says where it was left, after how many stop lines."""
+    from devx.telemetry.readback import load_spans
+
+    trace = tmp_path / "t.jsonl"
+    if who == "child":
+        script, path, fn = TREE, "root/w0", "work"
+        tree = start_tree(proc_tree, rt, "1", DEVX_TELEMETRY_FILE=str(trace))
+        banner = BANNER
+    else:
+        script, path, fn = Path(__file__).parent / "scripts" / "root_pause_first.py", "root", "main"
+        tree = proc_tree(
+            script,
+            DEVX_RUNTIME_DIR=str(rt),
+            NO_COLOR="1",
+            DEVX_ATTACH="1",
+            DEVX_TELEMETRY_FILE=str(trace),
+        )
+        banner = r">>> devx PAUSE in actor 'root' \(path root, pid \d+\)"
+    src = script.read_text().splitlines()
+    first = 1 + next(i for i, t in enumerate(src) if "await devx.pause()" in t)
+    at = f"{script.name}:{first + 1} in {fn}()"  # the line after the pause
+    tree_says(tree, "waiting for `devx attach`")
+    c = client(rt)
+    c.expect(banner)
+    c.prompt()
+    c.cmd("n")
+    said = f": {path}: pause at {at} (for "
+    shown = wait_until(
+        lambda: next((ln for ln in devx_ps(rt).splitlines() if said in ln), ""),
+        scaled(10),
+        "devx ps naming the line the REPL stands on now",
+    )
+    assert "attached (`devx attach` pid" in shown, shown
+    c.child.sendcontrol("\\")
+    c.expect_exact("[devx attach] detached")
+    assert c.finish() == 0
+    tree_says(tree, f"{path}: the client detached")
+    assert f"waiting for `devx attach`: {path}: pause at {at}" in devx_ps(rt)
+    again = client(rt)
+    again.expect(banner)
+    shown = again.prompt()
+    assert at in shown and f"{script.name}:{first} " not in shown, shown
+    again.child.sendline("c")
+    again.expect_exact("[devx attach] tree 'root'")
+    assert again.finish() == 0
+    assert tree.wait() == 0
+    repl = [s["attributes"] for s in load_spans(trace) if s["name"] == schema.REPL_SPAN]
+    assert [(a.get(schema.REPL_LEFT_AT), a.get(schema.REPL_STOPS)) for a in repl] == [(at, 2)]

@@ -52,6 +52,10 @@ ATTACH_CLIENT_PID = "devx.attach.client.pid"  # `devx attach`: who attached to t
 ATTACH_CLIENT_TTY = "devx.attach.client.tty"
 ATTACH_WAIT_S = "devx.attach.wait_s"  # from the REPL's start to the attach
 WAITERS = "devx.tty_lock.waiters"  # tree paths of the requests queued at a grant, in order
+# the REPL span's end, when steps moved it: where it was left ("file.py:12 in fn()") and
+# how many stop lines it stood at (its first included); not an event per step
+REPL_LEFT_AT = "devx.repl.left_at"
+REPL_STOPS = "devx.repl.stops"
 
 # --- OpenTelemetry semantic conventions (code.*), current names ----------------------
 CODE_FILE_PATH = "code.file.path"

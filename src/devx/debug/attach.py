@@ -383,14 +383,20 @@ class AttachedIO:
     def _reattach(self) -> bool:
         if not self.wait_client():
             return False
-        self.write(self.banner)
+        banner = None
+        again = getattr(getattr(self.pdb, "session", None), "announce_again", None)
+        if again is not None:  # where the REPL stands now, not where it first stopped
+            with contextlib.suppress(Exception):  # (else the first banner, as it was)
+                banner = again(self.write)
+        if banner is None:
+            self.write(self.banner)
         self._where_now()
         self.write(self.prompt)
         return True
 
     def _where_now(self) -> None:
-        """Under the banner of a REPL attached again, pdb's stop line as it is now:
-        the banner names where it first stopped, the user may have stepped since.
+        """Under the banner of a REPL attached again, pdb's stop line as it is now
+        (the full path and the source line the banner's location leaves out).
         (On the REPL's own thread: this is its ``readline``.)"""
         pdb = self.pdb
         stack = getattr(pdb, "stack", None)

@@ -78,7 +78,7 @@ _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Msg)
 
 
-def unix_address(path: str, use: Callable[[str], None]) -> None:
+def unix_address(path: str, use: Callable[[str], object]) -> None:
     """``use(address)`` (a socket's bind or connect) for ``path``; a path longer than
     a Unix socket address may be (108 bytes) goes through its directory's open fd
     (``/proc/self/fd/N/name``, Linux)."""

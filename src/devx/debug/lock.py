@@ -315,6 +315,18 @@ class TTYLock:
         self._publish()
         return again
 
+    def moved(self, hold_id: int, where: str) -> bool:
+        """The REPL of hold ``hold_id`` stands at ``where`` now (a step moved it):
+        the current hold's record says so from here on (``devx ps``, the waiters,
+        its release's record). False when that hold is not current or did not move."""
+        cur = self.current
+        if cur is None or cur.hold_id != hold_id or cur.requester.where == where:
+            return False
+        requester = msgspec.structs.replace(cur.requester, where=where)
+        cur.request = msgspec.structs.replace(cur.request, requester=requester)
+        self._publish()
+        return True
+
     def drop(self, hold: Hold) -> None:
         """Forget ``hold`` (its requester went away before :meth:`hold` served it)."""
         if hold in self._queue:

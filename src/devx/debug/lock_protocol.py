@@ -84,6 +84,14 @@ class LockRelease(msgspec.Struct, frozen=True):
     how: ReleaseHow = "continue"
 
 
+class StopMoved(msgspec.Struct, frozen=True):
+    """A holder's REPL stands at a new line (``n``/``s`` moved it): the hold's
+    ``Requester.where`` follows (see :mod:`devx.debug.stop_moves`)."""
+
+    hold_id: int
+    where: str  # "file.py:12 in fn()"
+
+
 class SwitchReply(msgspec.Struct, frozen=True):
     """The root's first answer to a ``switch``: refused (why), or done (the target
     holds the terminal and the switcher's new request is next in line)."""

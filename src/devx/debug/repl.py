@@ -495,6 +495,9 @@ def _build_pdbrepl_class() -> type:
         def preloop(self) -> None:
             super().preloop()
             self.reading = True  # cmd.Cmd reads the first line next
+            stood_at = getattr(self.session, "stood_at", None)
+            if stood_at is not None and self.in_own_session():
+                stood_at(self.curframe)  # (each stop: the hold's record follows it)
 
         def precmd(self, line: str) -> Any:
             self.reading = False  # a line came: the command runs

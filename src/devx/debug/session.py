@@ -37,7 +37,7 @@ from ..core import events, schema
 from ..runtime import console
 from ..runtime.actor import Actor
 from ..runtime.errors import ChannelClosed
-from . import holdguard, lock_file, terminal, tree_lock
+from . import holdguard, lock_file, stop_moves, terminal, tree_lock
 from . import lock as tty_lock
 from .lock_protocol import (
     LockGrant,
@@ -51,7 +51,7 @@ from .lock_protocol import decode as decode_msg
 from .lock_protocol import encode as encode_msg
 from .repl import current_task
 from .repl import prepare as prepare_repl
-from .waiters import banner_lines
+from .waiters import banner_lines, code_location
 
 __tracebackhide__ = True
 
@@ -145,8 +145,13 @@ class Session:
     def __init__(self, actor: Actor, reason: str, location: str = ""):
         self.actor = actor
         self.reason = reason
-        # the user's code that asked: "file.py:12 in fn()", what the queue shows
+        # the user's code that asked: "file.py:12 in fn()", what the queue shows; once
+        # the REPL is up, where it stands now (steps move it: see stood_at)
         self.location = location
+        self.first_location = location
+        self._stood = ""  # the stop line of the REPL's latest prompt
+        self.stops = 0  # stop lines its prompts stood at, the first included
+        self._announced = ("", "")  # the banner's what and hint (see announce_again)
         self.pdb: Any = None
         self.wait_s = 0.0
         self.grant: LockGrant | None = None
@@ -570,6 +575,7 @@ class Session:
         """The banner: which actor, where in the tree, why it stopped, who waits;
         written to the terminal (or ``out``: an attached client), with ``hint`` under
         it (lines ending in a newline) in the same write, and returned."""
+        self._announced = (what, hint)
         actor = self.actor
         if self.thread_name is not None:
             what = f"thread {self.thread_name!r}" + (f": {what}" if what else "")
@@ -591,6 +597,15 @@ class Session:
         text = terminal.fit(f"\n{head}{what}{_foreign_caller_line()}{behind}\n{hint}", cols)
         (out or terminal.write)(text)
         return text
+
+    def announce_again(self, out: Any) -> str:
+        """The banner once more, for a client attaching again to this live REPL: the
+        line it stands on now (steps may have moved it), the queue as it is now."""
+        what, hint = self._announced
+        first = self.first_location
+        if first and self.location != first:
+            what = what.replace(first, self.location, 1)
+        return self.announce(what, out=out, hint=hint)
 
     def waiters_now(self) -> tuple[LockRequest, ...]:
         """Who waits behind this hold, as known now: the root's latest push if it
@@ -626,6 +641,19 @@ class Session:
         # the trace is visible while the user sits in the REPL
         events.flush_soon(0.5, after=PROMPT_FIRST_S)
 
+    def stood_at(self, frame: FrameType | None) -> None:
+        """The REPL's prompt is up at ``frame`` (each stop calls this): a new line is
+        counted, and the hold's record follows it (``devx ps``, waiters, the release:
+        :mod:`.stop_moves`)."""
+        where = code_location(frame)
+        if not where or where == self._stood:
+            return
+        self._stood = where
+        self.stops += 1
+        if where != self.location:
+            self.location = where
+            stop_moves.report(self, where)
+
     def loop_blocks(self, after: float = 0.0) -> None:
         """This thread is about to block (the REPL, or its wait for `devx attach`):
         when that is the root's loop, its lock's state is written ``after`` seconds
@@ -655,6 +683,10 @@ class Session:
             # releases the session), where the client waited on this one for good
             self.attached.close(how)
         terminal.restore_tty(self._tty)
+        if self._repl_span is not None and self.stops > 1:  # steps moved it
+            self._repl_span.set(
+                **{schema.REPL_LEFT_AT: self.location, schema.REPL_STOPS: self.stops}
+            )
         for span in (self._repl_span, self._lock_span):
             if span is not None:
                 span.set(**{schema.RELEASE_HOW: how})

@@ -275,10 +275,13 @@ def _report_press(actor: Actor, live: Any) -> None:
     The root's answer comes as its lock state (closed: :meth:`Session.abandon`)."""
     path = press_path(actor.root_uid.uuid)
     if path is not None:
+        from .attach_protocol import unix_address
+
+        data = str(live.hold_id).encode()
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
                 sock.setblocking(False)
-                sock.sendto(str(live.hold_id).encode(), path)
+                unix_address(path, lambda addr: sock.sendto(data, addr))
             return
         except OSError:
             pass
@@ -304,25 +307,33 @@ def _report_press(actor: Actor, live: Any) -> None:
 
 async def serve_presses(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """The root's service task: the presses its children report (see
-    :func:`_report_press`), each counted by :func:`no_prompt_press`."""
+    :func:`_report_press`), each counted by :func:`no_prompt_press`, and the stop
+    lines their REPLs move to (:mod:`.stop_moves`): what a holder says while its loop
+    may be blocked."""
+    from . import stop_moves
+    from .attach_protocol import unix_address
+
     path = press_path(actor.uid.uuid, create=True)
-    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         if path is None:
             raise OSError("no private runtime directory")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        await sock.bind(path)
+        unix_address(path, raw.bind)  # (a runtime directory's path may be long)
     except OSError as exc:
-        sock.close()
+        raw.close()
         log.debug("no press socket (%s): children report ctrl-c through their loop", exc)
         task_status.started()
         return
+    sock = trio.socket.from_stdlib_socket(raw)
     task_status.started()
     try:
         await trio.to_thread.run_sync(_prune_dead, path)
         while True:
-            data = await sock.recv(32)
+            data = await sock.recv(4096)
+            if stop_moves.received(data):
+                continue
             with contextlib.suppress(ValueError):
                 no_prompt_press(int(data))
     finally:
@@ -334,6 +345,8 @@ async def serve_presses(actor: Actor, task_status: Any = trio.TASK_STATUS_IGNORE
 def _prune_dead(mine: str) -> None:
     """Remove the press sockets of roots that died without removing theirs (killed):
     nothing is bound to them any more, so a connect is refused."""
+    from .attach_protocol import unix_address
+
     base = os.path.dirname(mine)
     for fname in os.listdir(base):
         full = os.path.join(base, fname)
@@ -341,7 +354,7 @@ def _prune_dead(mine: str) -> None:
             continue
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
             try:
-                probe.connect(full)
+                unix_address(full, probe.connect)
             except ConnectionRefusedError:
                 with contextlib.suppress(OSError):
                     os.unlink(full)
