@@ -359,6 +359,54 @@ def test_a_cancelled_reader_hands_over_to_the_next_subscriber():
     trio.run(main)
 
 
+@pytest.mark.parametrize("how", ["receive", "async for", "cancelled"])
+def test_a_subscriber_gets_what_the_streams_own_waiting_read_gets(how):
+    """The peer's test_task_broadcasting: the stream's own reader is already waiting
+    (``receive()`` or ``async for``) when other tasks subscribe; the items that arrive
+    after reach every subscriber too (they missed the first: [1, 2]). ``cancelled``:
+    that waiting read is cancelled before anything arrived, a subscriber reads for all."""
+
+    async def main() -> dict[str, list[object]]:
+        got: dict[str, list[object]] = {"stream": [], "sub0": [], "sub1": []}
+
+        async def own() -> None:
+            if how == "async for":
+                async for item in stream:
+                    got["stream"].append(item)
+                    if len(got["stream"]) == 2:
+                        break
+            else:
+                got["stream"] = [await stream.receive(), await stream.receive()]
+
+        async def subscriber(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            async with stream.subscribe() as sub:
+                task_status.started()
+                got[name] = [await sub.receive(), await sub.receive()]
+
+        async with devx.open_nursery() as an:
+            portal = await an.start_actor("demand", enable_modules=["compat_fns"])
+            async with portal.open_context(compat_fns.on_demand) as (ctx, _):
+                async with ctx.open_stream() as stream:
+                    own_scope = trio.CancelScope()
+                    async with trio.open_nursery() as tn:
+                        tn.start_soon(_in_scope, own_scope, own)
+                        await trio.testing.wait_all_tasks_blocked()  # own waits, unsubscribed
+                        await tn.start(subscriber, "sub0")
+                        await tn.start(subscriber, "sub1")
+                        if how == "cancelled":
+                            own_scope.cancel()
+                            await trio.testing.wait_all_tasks_blocked()
+                        for _ in range(3):  # one more than each reads: none waits forever
+                            await stream.send("n")
+                    await ctx.cancel()
+            await an.cancel()
+        return got
+
+    got = trio.run(main)
+    assert got["sub0"] == got["sub1"] == [0, 1]
+    assert got["stream"] == ([] if how == "cancelled" else [0, 1])
+
+
 async def _in_scope(scope: trio.CancelScope, fn, *args) -> None:
     with scope:
         await fn(*args)

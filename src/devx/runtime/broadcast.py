@@ -64,6 +64,23 @@ class _Fanout:
             self.buf.popleft()
             self.base += 1
 
+    def outside_read_ended(
+        self, sub: BroadcastReceiver, value: Any, exc: BaseException | None, more: bool
+    ) -> None:
+        """A read of the underlying stream begun before the first subscription (the
+        stream's own receive, already waiting then) ended: what it read is ``sub``'s
+        (that reader's own) and kept for every other subscriber, as a subscriber's
+        read is; its end of stream ends them all. ``more``: another such read still
+        waits, so nobody else reads yet."""
+        if exc is None:
+            sub._pos += 1
+            self.keep(value)
+        elif isinstance(exc, trio.EndOfChannel):
+            self.ended = True
+        if not more:
+            self.reading = False
+        self.arrived.unpark_all()
+
 
 class BroadcastReceiver:
     """One subscriber's view of a stream: ``receive``, ``async for``, ``send`` (to the

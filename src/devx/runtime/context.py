@@ -218,6 +218,7 @@ class MsgStream:
 
     def __init__(self, ctx: Context):
         self._ctx = ctx
+        self._reading = 0  # receives waiting on the context itself (not subscribed)
 
     def __repr__(self) -> str:
         return f"<MsgStream of {self._ctx!r}>"
@@ -244,14 +245,28 @@ class MsgStream:
         await self._ctx._send_item(value)
 
     async def receive(self) -> Any:
-        return await self._ctx._receive_item()
+        self._reading += 1
+        try:
+            value = await self._ctx._receive_item()
+        except BaseException as exc:
+            self._reading -= 1
+            if self.__class__ is not MsgStream:  # a task subscribed while it waited
+                self._read_ended(None, exc)
+            raise
+        self._reading -= 1
+        if self.__class__ is not MsgStream:
+            self._read_ended(value, None)
+        return value
+
+    def _read_ended(self, value: Any, exc: BaseException | None) -> None:
+        pass  # only a subscribed stream shares what it read
 
     def __aiter__(self) -> MsgStream:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            return await self._ctx._receive_item()
+            return await MsgStream.receive(self)
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
 
@@ -279,6 +294,10 @@ class MsgStream:
             )
             self.__class__ = _SubscribedStream
             self._primary = primary
+            if self._reading:
+                # the stream's own receive waits already: what it gets is the first
+                # subscriber's read (for every subscriber), none reads beside it
+                primary._fanout.reading = True
         async with self._primary.subscribe() as sub:
             yield sub
 
@@ -296,6 +315,10 @@ class _SubscribedStream(MsgStream):
             return await self._primary.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
+
+    def _read_ended(self, value: Any, exc: BaseException | None) -> None:
+        # a receive begun before the first subscribe() ended
+        self._primary._fanout.outside_read_ended(self._primary, value, exc, self._reading > 0)
 
 
 class _Inbox(Mailbox):
