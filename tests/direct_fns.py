@@ -143,3 +143,53 @@ def block_until(path: str, marker: str) -> None:
     Path(marker).touch()
     while not os.path.exists(path):
         time.sleep(0.005)
+
+
+def _reads_its_channel() -> str:
+    """'kept': this call's task read it off its channel and still reads that channel
+    (its worker kept the read baton, see Actor.listen_for_call)."""
+    chan = devx.current_actor().parent_chan
+    return "kept" if chan is not None and chan.holds_baton() else "handed"
+
+
+async def checkpoints_then_forever(n: int, marker: str) -> None:
+    """``n`` plain checkpoints (the first passed with its worker still the channel's
+    reader), then a wait for ever."""
+    kept = _reads_its_channel()
+    for _ in range(n):
+        await trio.sleep(0)
+    Path(marker).write_text(kept)
+    try:
+        await trio.sleep_forever()
+    finally:
+        Path(marker + ".cancelled").touch()
+
+
+async def only_checkpoints(marker: str) -> None:
+    """Plain checkpoints until cancelled (an async loop that never waits)."""
+    Path(marker).write_text(_reads_its_channel())
+    try:
+        while True:
+            await trio.sleep(0)
+    finally:
+        Path(marker + ".cancelled").touch()
+
+
+async def checkpoint_then_fail(message: str) -> None:
+    await trio.sleep(0)
+    raise ValueError(message)
+
+
+async def checkpoint_then_ask_root(x: int) -> int:
+    """A checkpoint, then a call back to the root over the channel this call came on."""
+    await trio.sleep(0)
+    portal = await devx.current_actor().root_portal()
+    return await portal.run(root_double, x=x) + 1
+
+
+async def ask_root_then_checkpoint(x: int) -> int:
+    """A call back to the root first (before any checkpoint), then a checkpoint."""
+    portal = await devx.current_actor().root_portal()
+    got = await portal.run(root_double, x=x)
+    await trio.sleep(0)
+    return got + 1

@@ -288,3 +288,57 @@ def test_many_callers_at_once_while_workers_wait_for_calls():
         assert results == {(i, j): (i + j if j % 2 else None) for i in range(12) for j in range(60)}
 
     run_with_child(body)
+
+
+def test_a_worker_that_reads_a_call_stays_the_reader_past_one_checkpoint_only(tmp_path):
+    """A worker that read a call off the channel keeps reading it (the reader parked)
+    while the call passes through its first plain checkpoint, and a call that ends
+    there answers and waits for the next one with nothing handed back and forth. Any
+    other wait, a second checkpoint, an error, a call back to the caller, gives the
+    channel back to its reader first: a call that then waits, or loops on checkpoints
+    for ever, is still cancelled by its caller; sync calls in between are served by
+    the reader, in order."""
+    tries = iter(range(1000))
+
+    async def cancel_when(portal, fn, **kwargs) -> str:
+        """Cancel the call once under way: 'kept' when its worker read it (and held
+        the channel then), 'handed' when the reader handed it to a worker."""
+        marker = str(tmp_path / f"call-{next(tries)}")
+        for i in range(3):  # (a worker that read a call waits for the next one)
+            assert await portal.run(fns.slow_add, a=i, b=1, delay=0) == i + 1
+        with trio.CancelScope() as cs:
+            async with trio.open_nursery() as n:
+                n.start_soon(lambda: portal.run(fn, marker=marker, **kwargs))
+                await await_until(lambda: os.path.exists(marker), scaled(5), "the call under way")
+                cs.cancel()
+        assert cs.cancelled_caught
+        await await_until(
+            lambda: os.path.exists(marker + ".cancelled"), scaled(5), "the remote call cancelled"
+        )
+        return open(marker).read()
+
+    async def cancelled_kept(portal, fn, **kwargs) -> None:
+        """A call its worker read, cancelled (which way a call goes is the loop's
+        timing: tried until one went that way, each cancelled either way)."""
+        for _ in range(50):
+            if await cancel_when(portal, fn, **kwargs) == "kept":
+                return
+        pytest.fail(f"no call to {fn.__name__} was read by a worker in 50 tries")
+
+    async def body(portal):
+        reader = await portal.run(fns.reader_task_name)
+        for round_ in range(2):
+            for i in range(20):  # a worker keeps the channel from call to call
+                assert await portal.run(fns.slow_add, a=i, b=round_, delay=0) == i + round_
+            assert await portal.run(fns.reader_task_name) == reader
+            with pytest.raises(devx.RemoteActorError, match="after a checkpoint"):
+                await portal.run(fns.checkpoint_then_fail, message="after a checkpoint")
+            assert await portal.run(fns.checkpoint_then_ask_root, x=round_) == 2 * round_ + 1
+            assert await portal.run(fns.ask_root_then_checkpoint, x=round_) == 2 * round_ + 1
+            for n in (0, 1, 2):
+                await cancelled_kept(portal, fns.checkpoints_then_forever, n=n)
+            await cancelled_kept(portal, fns.only_checkpoints)
+            assert await portal.run(fns.slow_add, a=1, b=2, delay=0.001) == 3
+        assert await portal.run(fns.listened) > 0
+
+    run_with_child(body, enable_modules=ENABLE)

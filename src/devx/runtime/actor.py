@@ -1233,41 +1233,54 @@ class Actor:
     async def listen_for_call(self, chan: Channel, scope: trio.CancelScope) -> _PlainCall | None:
         """A worker done with a call on ``chan`` waits for the next frame there
         itself, when the channel's reader is idle (parked, or waiting on the socket with
-        nothing buffered: :meth:`Channel.evict_reader`) and it can take the read baton: a call the
+        nothing buffered: :meth:`Channel.evict_reader`) and it can take the read baton,
+        or still holds it from the call it served (see below): a call the
         reader would hand to a worker it runs next, in a fresh copy of the reader's
         context, under its scope, named after it, with no scheduler pass between the
         frame's arrival and the call's first step (the reader's hand-over to a parked
         worker is one). Anything else goes to the reader, in order, with the baton;
-        the baton goes back as soon as the frame is read."""
+        the baton goes back as soon as the frame is read, but for a plain call's
+        (not a context's): that call keeps it while it passes through one plain
+        checkpoint (:func:`.inline.past_a_checkpoint`, :meth:`_PlainCall.run`), and
+        a call that ends there, its reply sent at once, keeps it for the next wait
+        here: the reader, parked all along, is not woken, armed and evicted again
+        for a call that waited for nothing."""
+        task = trio.lowlevel.current_task()
+        held = chan._baton is task  # kept by the call this worker just served
         if self.cancel_called.is_set() or self._rpc is None or not self._workers.parks:
+            if held:
+                chan.release_baton()
             return None
         reader = chan._reader_task
         # the reader parked (a caller held the baton) or woken from there: the baton is
         # free to take; waiting on the socket: taken from it
-        if reader is None or not (chan.take_baton() or chan.evict_reader()):
+        if not held and (reader is None or not (chan.take_baton() or chan.evict_reader())):
             return None
-        task = trio.lowlevel.current_task()
-        # from its next step: the call runs there, as in a new task (the wait below is
-        # a step's end even when the frame is there already)
-        task.context = reader.context.copy()
-        chan._wait_first = True
+        keep = False
         try:
+            # from its next step: the call runs there, as in a new task (the wait below is
+            # a step's end even when the frame is there already)
+            if reader is not None:
+                task.context = reader.context.copy()
+            chan._wait_first = True
             try:
                 msg = await chan.recv()
             except (MsgTypeError, ChannelClosed) as exc:
                 chan._stash.append(exc)
                 return None
             # (a worker told to end meanwhile, its scope cancelled: the reader serves it)
-            call = None if scope.cancel_called else self._task_call(chan, msg)
+            call = None if scope.cancel_called or reader is None else self._task_call(chan, msg)
             if call is None:  # anything else (None: EOF): the reader's
                 chan._stash.append(msg)
                 return None
             self._rpc_scopes[(id(chan), msg.cid)] = scope
             task.name = f"{msg.ns}.{msg.func}"
             chan.wait_first()  # (as the reader after a call it handed over)
+            keep = call.keeps_baton = call.fn is not None and not msg.context
             return call
         finally:
-            chan.release_baton()
+            if not keep:
+                chan.release_baton()
 
     def _task_call(self, chan: Channel, msg: Any) -> _PlainCall | None:
         """``msg`` as the call the reader would hand to a parked worker under the
@@ -1416,9 +1429,17 @@ class Actor:
         msg: Start,
         pending: Awaitable[Any] | None,
         fn: Callable[..., Any] | None = None,
+        keep: Callable[[], None] | None = None,
     ) -> Any:
+        """The call's encoded reply (or the exception it raised). ``keep``: the
+        read baton's release, when this task holds it (a plain call read by its
+        worker, :meth:`listen_for_call`): called before the call waits for anything
+        (see :func:`.inline.past_a_checkpoint`); the caller releases it otherwise."""
         __tracebackhide__ = True
         cid = msg.cid
+        if keep is not None and (pending is not None or fn is None or msg.context or msg.stream):
+            keep()  # (listen_for_call keeps it for none of these)
+            keep = None
         if pending is not None:
             return self._return(msg, await pending)
         if fn is None:
@@ -1467,10 +1488,15 @@ class Actor:
         result = fn(**msg.kwargs)
         kind = type(result)
         if kind is CoroutineType:
-            result = await result
+            if keep is None:
+                result = await result
+            else:  # its worker holds the read baton: kept past a first checkpoint
+                result = await _inline.past_a_checkpoint(result, keep)
         elif kind is AsyncGeneratorType and inspect.isasyncgenfunction(fn):
             raise TypeError(f"{msg.ns}.{msg.func} is an async generator: use open_stream_from()")
         elif kind not in _PLAIN and inspect.isawaitable(result):
+            if keep is not None:
+                keep()
             result = await result
         return self._return(msg, result)
 
@@ -1502,9 +1528,11 @@ class _PlainCall:
     parked worker's cancel scope instead of a scope of its own (see workers.py): what it
     answers, records and raises is the same, and so is where (its crash hooks and a
     cancelled call's answer run with no cancelled scope around them, as outside the
-    call's)."""
+    call's). ``keeps_baton``: read by its worker, which holds the channel's read baton
+    (:meth:`Actor.listen_for_call`): given back before the call waits for anything,
+    before its reply when that cannot go out at once, before anything but its reply."""
 
-    __slots__ = ("actor", "chan", "fn", "msg", "pending")
+    __slots__ = ("actor", "chan", "fn", "keeps_baton", "msg", "pending")
 
     def __init__(
         self,
@@ -1515,17 +1543,22 @@ class _PlainCall:
         fn: Callable[..., Any] | None,
     ):
         self.actor, self.chan, self.msg, self.pending, self.fn = actor, chan, msg, pending, fn
+        self.keeps_baton = False
 
     async def run(self, scope: trio.CancelScope) -> None:
         __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
         actor, chan, msg = self.actor, self.chan, self.msg
+        keep = chan.release_baton if self.keeps_baton else None
+        self.keeps_baton = False
         if chan.peer_root is not None and chan.peer_root != actor.root_uid:
             foreign_caller.set((chan, msg.cid))  # this task's own context
         call_scope.set(scope)
         pending, self.pending = self.pending, None
         try:
-            reply = await actor._call(chan, msg, pending, self.fn)
+            reply = await actor._call(chan, msg, pending, self.fn, keep)
         except BaseException as exc:
+            if keep is not None and chan.holds_baton():
+                chan.release_baton()
             if scope.cancel_called or strip_cancelled(exc) is None:
                 raise  # answered by unwound(), outside the scope
             # no longer the call's: a late CancelCall must not reach its crash hooks
@@ -1533,10 +1566,28 @@ class _PlainCall:
             reply = await actor._failed(msg, exc)
         else:
             actor._rpc_scopes.pop((id(chan), msg.cid), None)
+            if keep is not None and chan.holds_baton():
+                # still the channel's reader: the reply goes out now, the baton kept for
+                # the worker's next wait there (listen_for_call); else given back first
+                # (a reader never waits to send, see Actor._call_inline)
+                sent = isinstance(reply, (bytearray, RawFrame)) and chan.send_nowait(reply)
+                if sent and not chan.sending_rest:
+                    return
+                chan.release_baton()
+                if sent:  # its rest, as _reply would write it
+                    with contextlib.suppress(ChannelClosed):
+                        await chan.flush()
+                    return
         await actor._reply(chan, reply)
 
     def listener(self) -> Any:
         return functools.partial(self.actor.listen_for_call, self.chan)
+
+    def leave(self) -> None:
+        """Its worker will not wait for a next call: the read baton (if kept) goes back."""
+        chan = self.chan
+        if chan.holds_baton():
+            chan.release_baton()
 
     async def unwound(self, exc: BaseException | None) -> None:
         __tracebackhide__ = True

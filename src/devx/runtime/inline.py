@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import dis
 import inspect
+import types
 from collections.abc import Callable, Coroutine
 from types import CodeType
 from typing import Any
@@ -100,3 +101,56 @@ def run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
     coro.close()  # cannot happen for code without a suspension point
     name = getattr(coro, "__qualname__", repr(coro))
     raise RuntimeError(f"{name} suspended although it has no await in it")
+
+
+def _checkpoint_trap() -> Any:
+    """What ``trio.lowlevel.cancel_shielded_checkpoint()`` gives trio at its yield
+    (the trap that reschedules its task for the loop's next pass), taken from the
+    function itself; None when it yields nothing (then no trap is taken for it)."""
+    import trio
+
+    coro = trio.lowlevel.cancel_shielded_checkpoint()
+    try:
+        return coro.send(None)
+    except Exception:
+        return None
+    finally:
+        coro.close()
+
+
+_CHECKPOINT: Any = False  # (looked up at the first use: trio may not be imported yet)
+
+
+@types.coroutine
+def past_a_checkpoint(coro: Coroutine[Any, Any, Any], release: Callable[[], None]) -> Any:
+    """``await coro`` in a task that holds something another task needs while this
+    one waits (a channel's read baton, see ``Actor.listen_for_call``): kept while
+    ``coro`` passes through one plain checkpoint (``await trio.sleep(0)``: the task
+    is back in the loop's next pass, nothing waited for), ``release()``-d before it
+    yields any other trap (a wait: an event, a socket, a sleep, a second checkpoint,
+    a cancel delivered). Still held when ``coro`` ends (returns or raises) without
+    that: the caller's to give back. ``coro`` runs in this task as under ``await``:
+    its traps are this task's, what trio sends back is what it gets."""
+    global _CHECKPOINT
+    __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
+    if _CHECKPOINT is False:
+        _CHECKPOINT = _checkpoint_trap()
+    send, held, passed = coro.send, True, False
+    value: Any = None
+    thrown: BaseException | None = None
+    while True:
+        try:
+            trap = send(value) if thrown is None else coro.throw(thrown)
+        except StopIteration as done:
+            return done.value
+        if held and (passed or trap is not _CHECKPOINT or _CHECKPOINT is None):
+            held = False
+            release()
+        passed = True
+        try:
+            value, thrown = (yield trap), None
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # (trio sends outcomes; only another driver throws)
+            value, thrown = None, exc

@@ -58,6 +58,10 @@ class ScopedCall(Protocol):
         ``Actor.listen_for_call``), None for no such wait: it holds nothing of the
         call (a parked worker keeps nothing of its last call alive)."""
 
+    def leave(self) -> None:
+        """After :meth:`run` ended normally, when its worker ends or parks instead of
+        waiting for a next call: what :meth:`run` kept for that wait goes back."""
+
 
 # waits for a call on a channel in a worker done with its own: the call, registered under
 # the worker's scope (given) and named, to run next; None when there is none to wait for
@@ -136,11 +140,16 @@ class CallWorkers:
                     else:
                         await job.run(scope)
                         listen = job.listener()
-                    job = None
                     # cancelled while its call ended normally (a context's callee that
                     # ctx.cancel()-ed itself and caught the cancel): the scope is spent
                     if self._closed or len(self._idle) >= MAX_IDLE or scope.cancel_called:
+                        if not isinstance(job, tuple):
+                            job.leave()
+                        job = None
                         return
+                    if listen is None and not isinstance(job, tuple):
+                        job.leave()
+                    job = None
                     task.name = IDLE_NAME
                     if listen is not None:  # the next call, read off its channel by itself
                         self._listening[task] = scope
