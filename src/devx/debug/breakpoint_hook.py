@@ -28,6 +28,13 @@ def devx_breakpointhook(*args: Any, **kwargs: Any) -> None:
 
     # the builtin is C code: our caller's frame is the one that called breakpoint()
     frame = sys._getframe(1)
+    from .pdb_habits import via_pytest
+
+    # in a test: breakpoint() is pytest's pdb.set_trace() outside a tree, which
+    # suspends pytest's output capture for the REPL (and resumes it after `c`); its
+    # pdb's set_trace comes to devx's REPL through pdb_habits
+    if via_pytest(None, "set_trace", frame):
+        return
     try:
         pause_from_sync(called_from_builtin=True, api_frame=frame, **kwargs)
     except ForkedFromActor:

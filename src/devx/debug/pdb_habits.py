@@ -25,7 +25,21 @@ not matter: ``from pdb import set_trace`` looks ``Pdb`` up at call time, pdbp re
 ``pdb.Pdb`` and ``pdb.set_trace`` to its own on import, and both reach the same
 methods. pdb and pdbp are not imported for this: those already imported are patched
 at the actor's start, the others as they are imported (a ``sys.meta_path`` finder
-that patches right after the module runs)."""
+that patches right after the module runs).
+
+The other debuggers and shells people reach for take the same door:
+
+- IPython's debugger (``ipdb.set_trace()``, ``ipdb.post_mortem()``,
+  ``PYTHONBREAKPOINT=ipdb.set_trace``) is a pdb underneath: devx's REPL, as pdb's,
+  its banner saying so (IPython's prompt would step through trio's internals, where
+  devx's steps over the plumbing);
+- pudb (``pudb.set_trace()``, ``pudb.post_mortem()``, ``PYTHONBREAKPOINT=
+  pudb.set_trace``): devx's REPL too, its banner saying so. pudb's full-screen UI
+  owns the whole terminal while it is up, which the tree's other actors (their
+  output, their REPLs after this one) cannot share; a pudb with a terminal of its own
+  (``PUDB_TTY``) or a remote one (``pudb.remote``) is left alone;
+- IPython's ``embed()``: its own shell, under the tree's TTY lock (a banner, the
+  lock held until the shell is left, as a REPL)."""
 
 from __future__ import annotations
 
@@ -52,8 +66,15 @@ _ended_path = ""
 _wrapped: dict[tuple[type, str], Callable[..., Any]] = {}
 
 # the modules whose debugger classes are wrapped (pdbp's private copy of pdb is "pdb")
-_MODULES = ("bdb", "pdb", "pdbp")
+_MODULES = ("bdb", "pdb", "pdbp", "pudb.debugger")
 _METHODS = ("set_trace", "interaction")
+# IPython's embedded shell: its __call__ runs the shell (see _embed)
+_EMBED = "IPython.terminal.embed"
+_WATCHED = (*_MODULES, _EMBED)
+
+# pudb warns, on stderr, when it cannot take SIGINT over (devx has it in an actor)
+_PUDB_SIGINT_WARNING = r"A non-default handler for signal"
+_filters_added: list[Any] = []
 
 
 def active() -> Mode | None:
@@ -89,6 +110,12 @@ def restore(installed: bool, *, ended_child: str = "") -> None:
     _mode = None
     while _Finder in sys.meta_path:
         sys.meta_path.remove(_Finder)
+    import warnings
+
+    for entry in _filters_added:
+        if entry in warnings.filters:
+            warnings.filters.remove(entry)  # type: ignore[attr-defined]
+    _filters_added.clear()
     for (cls, name), original in list(_wrapped.items()):
         if getattr(cls.__dict__.get(name), "__devx_wrapped__", None) is original:
             setattr(cls, name, original)
@@ -100,6 +127,12 @@ def patch_loaded() -> None:
     bdb = sys.modules.get("bdb")
     if _mode is None or bdb is None:
         return
+    _patch_embed()
+    if "pudb.debugger" in sys.modules and not _filters_added:
+        import warnings
+
+        warnings.filterwarnings("ignore", _PUDB_SIGINT_WARNING, UserWarning, "pudb")
+        _filters_added.append(warnings.filters[0])
     seen: set[type] = set()
     todo: list[type] = [bdb.Bdb]
     while todo:
@@ -142,12 +175,17 @@ def _wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _reads_the_terminal(debugger: Any) -> bool:
     """Whether ``debugger`` reads the process's stdin, as a pdb made with its defaults
-    does (``pdb.set_trace()``, ``pdb.Pdb()``, ``python -m pdb``, pdbp's): only those
-    compete with the tree for the terminal. A bdb tracer that is no pdb (a line
-    recorder or a profiler calling ``self.set_trace()`` to start tracing) and a pdb
-    given its own stdin (a remote pdb on a socket, a pdb scripted from a string) are
-    the program's, left as they are. (A process started with its fd 0 closed has no
-    sys.stdin: its pdb's is None too, and is routed.)"""
+    does (``pdb.set_trace()``, ``pdb.Pdb()``, ``python -m pdb``, pdbp's, IPython's),
+    or pudb's on the process's terminal: only those compete with the tree for the
+    terminal. A bdb tracer that is no pdb (a line recorder or a profiler calling
+    ``self.set_trace()`` to start tracing), a pdb given its own stdin (a remote pdb on
+    a socket, a pdb scripted from a string) and a pudb on a terminal of its own
+    (``PUDB_TTY``) or a socket (``pudb.remote``) are the program's, left as they are.
+    (A process started with its fd 0 closed has no sys.stdin: its pdb's is None too,
+    and is routed.)"""
+    if _tool(debugger) == "pudb":
+        remote = type(debugger).__module__.startswith("pudb.remote")
+        return not remote and getattr(debugger, "_tty_file", None) is None
     stdin = getattr(debugger, "stdin", _NO_STDIN)
     return stdin is sys.stdin or stdin is sys.__stdin__
 
@@ -155,21 +193,58 @@ def _reads_the_terminal(debugger: Any) -> bool:
 _NO_STDIN = object()  # a debugger that is no cmd.Cmd (a bdb tracer) has no stdin
 
 
+def _tool(debugger: Any) -> str:
+    """``pudb`` or ``ipdb`` for their debuggers (any class of theirs in its MRO), else
+    ``pdb``."""
+    for cls in type(debugger).__mro__:
+        module = cls.__module__ or ""
+        if module.startswith("pudb."):
+            return "pudb"
+        if module.startswith("IPython."):
+            return "ipdb"
+    return "pdb"
+
+
+# the banner's line for a debugger whose own REPL is not the one that opens
+_NOTES = {
+    "ipdb": (
+        "(IPython's debugger: devx's REPL opens here, one REPL at a time on the tree's terminal)"
+    ),
+    "pudb": (
+        "(pudb's full-screen UI cannot share the tree's terminal: devx's REPL opens here; "
+        "PUDB_TTY=/dev/pts/N gives pudb a terminal of its own)"
+    ),
+}
+
+
 # --- the routes ------------------------------------------------------------------
 
 
-def _set_trace(method: Callable[..., Any], pdb: Any, frame: FrameType | None = None) -> None:
+def _set_trace(
+    method: Callable[..., Any], pdb: Any, frame: FrameType | None = None, *a: Any, **kw: Any
+) -> None:
     __tracebackhide__ = True
     if frame is None:
         frame = sys._getframe(2)  # the caller of the wrapper: who called set_trace()
+    tool = _tool(pdb)
+    if tool == "pudb" and not kw.get("paused", True):
+        return  # pudb.set_trace(paused=False): pudb's trace with no stop, no REPL
+    if via_pytest(pdb, "set_trace", frame):
+        return
     # (named pdb's also for pdbp's: pdbp rebinds pdb.set_trace to its own, so which
     # one the user typed cannot be told)
-    set_trace(frame)
+    set_trace(frame, api=f"{tool}.set_trace", note=_NOTES.get(tool, ""), then=_after(pdb))
 
 
-def set_trace(frame: FrameType, api: str = "pdb.set_trace") -> None:
+def set_trace(
+    frame: FrameType,
+    api: str = "pdb.set_trace",
+    note: str = "",
+    then: Callable[[str], None] | None = None,
+) -> None:
     """``set_trace`` of any pdb in a debug-mode actor: devx's REPL at ``frame``, as
-    ``breakpoint()`` (stopping on the calling line)."""
+    ``breakpoint()`` (stopping on the calling line). ``note``: a line for its banner;
+    ``then``: called with how the REPL was left."""
     __tracebackhide__ = True
     if _forked_skip(f"{api}()", frame):
         return
@@ -177,17 +252,28 @@ def set_trace(frame: FrameType, api: str = "pdb.set_trace") -> None:
         _refuse(f"{api}()", frame)
         return
     from .pause import enter_trace
+    from .session import Session
     from .sync import open_sync_session
     from .waiters import code_location
 
     session = open_sync_session(api, location=code_location(frame))
-    enter_trace(session, frame)  # type: ignore[arg-type]  # (no BareSession: a runtime)
+    assert isinstance(session, Session)  # (a runtime runs: no BareSession)
+    if then is not None:
+        session.on_release.append(then)
+    if note and session.pdb is None:  # (a live REPL re-entered has had its banner)
+        session.note = note
+    enter_trace(session, frame)
 
 
-def _interaction(method: Callable[..., Any], pdb: Any, frame: Any, tb: Any, *a: Any) -> Any:
+def _interaction(method: Callable[..., Any], pdb: Any, frame: Any, tb: Any = None, *a: Any) -> Any:
     __tracebackhide__ = True
     if frame is None and tb is not None:
-        post_mortem(tb)
+        if isinstance(tb, tuple):  # pudb's exc_info triple
+            tb = tb[1] if isinstance(tb[1], BaseException) else tb[2]
+        if via_pytest(pdb, "post_mortem", tb):
+            return None
+        tool = _tool(pdb)
+        post_mortem(tb, api=f"{tool}.post_mortem", note=_NOTES.get(tool, ""), then=_after(pdb))
         return None
     if _forked_skip("a stop of pdb", frame):
         pdb.set_continue()  # (a pdb that traces: it would stop again at the next line)
@@ -201,9 +287,15 @@ def _interaction(method: Callable[..., Any], pdb: Any, frame: Any, tb: Any, *a: 
     return _foreign_stop(method, pdb, frame, tb, *a)
 
 
-def post_mortem(t: TracebackType | BaseException, api: str = "pdb.post_mortem") -> None:
+def post_mortem(
+    t: TracebackType | BaseException,
+    api: str = "pdb.post_mortem",
+    note: str = "",
+    then: Callable[[str], None] | None = None,
+) -> None:
     """``pdb.post_mortem(t)`` (a traceback, or an exception on Python 3.13+) in a
-    debug-mode actor: devx's post-mortem REPL, as ``devx.post_mortem()`` opens."""
+    debug-mode actor: devx's post-mortem REPL, as ``devx.post_mortem()`` opens
+    (``note`` and ``then`` as for :func:`set_trace`)."""
     __tracebackhide__ = True
     from .post_mortem import _last_frame, show_and_interact, user_tb
 
@@ -223,9 +315,15 @@ def post_mortem(t: TracebackType | BaseException, api: str = "pdb.post_mortem") 
     from .waiters import code_location
 
     tb = user_tb(tb)
+    from .session import Session
+
     session = open_sync_session(
         api, reason=schema.HOLD_CRASH, location=code_location(_last_frame(tb))
     )
+    assert isinstance(session, Session)  # (a runtime runs: no BareSession)
+    if then is not None:
+        session.on_release.append(then)
+    session.note = note
     try:
         show_and_interact(session, exc, tb, no_repl="no REPL, continuing")
     finally:
@@ -321,17 +419,152 @@ def _refuse(what: str, frame: FrameType | None) -> None:
         say_plain(what, frame)
 
 
+def _after(debugger: Any) -> Callable[[str], None] | None:
+    """What ``debugger``'s own ``c`` does besides going on, to be done when devx's REPL
+    that opened in its place is left: pytest's (``pytest.set_trace()``, and pdb's ways
+    in a test) resumes the output capture it suspended for the REPL and says so."""
+    capman: Any = getattr(type(debugger), "_pytest_capman", _NO_STDIN)
+    if capman is _NO_STDIN:
+        return None
+
+    def resume(how: str) -> None:
+        if how in ("yielded", "switched"):
+            return  # the REPL comes back (a step's stop, or after the switch)
+        debugging = sys.modules.get("_pytest.debugging")
+        pytest_pdb = getattr(debugging, "pytestPDB", None)
+        config = getattr(pytest_pdb, "_config", None)
+        if pytest_pdb is None or config is None or pytest_pdb._recursive_debug:
+            return
+        from _pytest.config import create_terminal_writer
+
+        writer = create_terminal_writer(config)
+        writer.line()
+        capturing = pytest_pdb._is_capturing(capman)
+        if capturing:
+            what = "" if capturing == "global" else f" for {capturing}"
+            writer.sep(">", f"PDB continue (IO-capturing resumed{what})")
+            capman.resume()
+        else:
+            writer.sep(">", "PDB continue")
+        pytest_pdb._pluginmanager.hook.pytest_leave_pdb(config=config, pdb=debugger)
+
+    return resume
+
+
+def pytest_pdb() -> Any:
+    """pytest's ``pytestPDB`` when this process runs pytest's session (a test's
+    in-process tree: its root) and routes pdb here, else None."""
+    debugging = sys.modules.get("_pytest.debugging")
+    pytests = getattr(debugging, "pytestPDB", None)
+    if _mode != "door" or getattr(pytests, "_config", None) is None:
+        return None
+    from ..runtime.actor import current_actor
+
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is None or actor.pid != os.getpid():
+        return None  # (a process forked from the actor: it says so, its own way)
+    return pytests
+
+
+def via_pytest(debugger: Any, how: str, arg: Any) -> bool:
+    """In a test's process (pytest capturing its output), a way into pdb that did not
+    come through pytest's pdb (``breakpoint()``; ``pdb.set_trace()``, which pdbp,
+    imported by the runtime, rebinds from pytest's to its own) goes through it, as
+    outside a tree: pytest suspends its capture for the REPL, and resumes it when the
+    REPL is left (:func:`_after`). Returns whether it did."""
+    pytests = pytest_pdb()
+    if pytests is None or hasattr(type(debugger), "_pytest_capman"):
+        return False
+    pytest_debugger = pytests._init_pdb(how)
+    if how == "post_mortem":
+        pytest_debugger.reset()
+        pytest_debugger.interaction(None, arg)
+    else:
+        pytest_debugger.set_trace(arg)
+    return True
+
+
+def _patch_embed() -> None:
+    """Wrap IPython's embedded shell's ``__call__`` (``IPython.embed()``, an
+    ``InteractiveShellEmbed`` instance called), once its module is imported."""
+    module = sys.modules.get(_EMBED)
+    cls = getattr(module, "InteractiveShellEmbed", None)
+    if cls is None:
+        return
+    method = cls.__dict__.get("__call__")
+    if method is None or getattr(method, "__devx_wrapped__", None) is not None:
+        return
+    _wrapped[(cls, "__call__")] = method
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if _mode is None:
+            return method(self, *args, **kwargs)
+        return _embed(method, self, *args, **kwargs)
+
+    wrapper.__devx_wrapped__ = method  # type: ignore[attr-defined]
+    cls.__call__ = wrapper
+
+
+def _embed(method: Callable[..., Any], shell: Any, *args: Any, **kwargs: Any) -> Any:
+    """IPython's embedded shell in a debug-mode actor: it reads the terminal as a
+    REPL does, so it runs as one, under the tree's TTY lock (a banner, the lock held
+    until the shell is left, telemetry). Where no REPL can open it does not run."""
+    __tracebackhide__ = True
+    import inspect
+
+    bound = inspect.signature(method).bind(shell, *args, **kwargs)
+    # its stack_depth counts frames from its __call__: the wrapper and this one are
+    # in between now
+    depth = bound.arguments.get("stack_depth", 1)
+    frame = sys._getframe(depth + 1)
+    bound.arguments["stack_depth"] = depth + 2
+    extra = bound.arguments.setdefault("kw", {})
+    code = frame.f_code
+    where_id = extra.setdefault("_call_location_id", f"{code.co_filename}:{frame.f_lineno}")
+    shell._call_location_id = where_id  # (what __call__ sets first: embedded_active reads it)
+    dummy = bound.arguments.get("dummy")
+    if not shell.embedded_active or dummy or (dummy != 0 and shell.dummy_mode):
+        return method(*bound.args, **bound.kwargs)  # it will not run: no lock
+    api = "IPython.embed"
+    if _forked_skip(f"{api}()", frame):
+        return None
+    if _mode in ("refuse", "ended"):
+        _refuse(f"{api}()", frame)
+        return None
+    from .session import Session, interactive
+    from .sync import open_sync_session
+    from .waiters import code_location
+
+    where = code_location(frame)
+    session = open_sync_session(api, location=where)
+    assert isinstance(session, Session)  # (a runtime runs: no BareSession)
+    if not interactive():
+        session.announce(f"{where}\n    stdin is not a terminal: no shell, continuing")
+        session.release()
+        return None
+    session.note = "(IPython's shell: the tree's terminal is yours until you leave it)"
+    session.announce(where)
+    session.repl_started(frame)
+    try:
+        return method(*bound.args, **bound.kwargs)
+    finally:
+        session.release()
+
+
 # --- patching on import ------------------------------------------------------------
 
 
 class _Finder:
-    """Patches ``bdb``, ``pdb`` and ``pdbp`` right after they are imported."""
+    """Patches ``bdb``, ``pdb``, ``pdbp``, pudb's debugger and IPython's embedded
+    shell right after they are imported."""
 
     @classmethod
     def find_spec(
         cls, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if fullname not in _MODULES or _mode is None:
+        if fullname not in _WATCHED or _mode is None:
             return None
         for finder in sys.meta_path:
             if finder is cls:

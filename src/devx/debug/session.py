@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, Final
 
@@ -186,6 +187,13 @@ class Session:
         self._release_call: Any = None
         self._release_sent = False
         self._context = contextvars.Context()
+        # a line the banner adds under its first (the debugger the user called is not
+        # the REPL that opens: devx.debug.pdb_habits)
+        self.note = ""
+        # called with how the REPL was left, once, after the terminal is restored (a
+        # tool whose debugger was routed here does what its own `c` would: pytest
+        # resumes its output capture)
+        self.on_release: list[Callable[[ReleaseHow], None]] = []
 
     @property
     def where(self) -> str:
@@ -594,7 +602,8 @@ class Session:
             what = f"\n    at {what}"  # the stop's place on a line of its own
         elif what:
             what = f": {what}"
-        text = terminal.fit(f"\n{head}{what}{_foreign_caller_line()}{behind}\n{hint}", cols)
+        note = f"\n    {self.note}" if self.note else ""
+        text = terminal.fit(f"\n{head}{what}{note}{_foreign_caller_line()}{behind}\n{hint}", cols)
         (out or terminal.write)(text)
         return text
 
@@ -691,6 +700,9 @@ class Session:
             if span is not None:
                 span.set(**{schema.RELEASE_HOW: how})
                 span.end()
+        then, self.on_release = self.on_release, []
+        for call in then:
+            call(how)
         tree_lock.refresh_gate()  # open again once the root says nobody holds it
         # The terminal passes on at this actor's loop's next pass, from a callback
         # (trio state is the loop thread's; a REPL in another thread left a free

@@ -1,0 +1,194 @@
+"""The other debuggers and shells people reach for go through the one door in a
+debug-mode tree, on a real pseudo-terminal (examples/debugging/door_tools.py):
+IPython's debugger (ipdb) and pudb open devx's REPL, their banner saying so; IPython's
+``embed()`` runs its own shell under the tree's TTY lock; ``pytest.set_trace()`` in a
+test's tree gives pytest its output capture back after ``c``.
+
+ipdb, IPython and pudb are not in the dev extra (IPython alone brings a dozen
+packages): their tests skip when the tool is not installed (``pip install ipdb
+pudb`` to run them)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from _pty import PROMPT, Repl, banner, repl_fixture, stops_at_banner_line
+from conftest import scaled, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "debugging"
+
+repl = repl_fixture(EXAMPLES)
+
+SANE = "terminal: echo=True icanon=True"
+ANY_BANNER = r">>> devx ([A-Z_]+) in actor '([^']+)'"
+IPDB_NOTE = "(IPython's debugger: devx's REPL opens here"
+PUDB_NOTE = "(pudb's full-screen UI cannot share the tree's terminal: devx's REPL opens here"
+STREAMED = "streamed [0, 1, 4, 9]"
+
+
+def _other_waits(r: Repl, other: str) -> None:
+    shown: list[str] = []
+    wait_until(
+        lambda: shown.append(r.cmd("waiters")) or f"root/{other}: sync_pause at " in shown[-1],
+        scaled(20),
+        f"{other}'s stop waiting for the terminal",
+    )
+
+
+def test_ipdb_set_trace_in_two_children_opens_devx_repl_one_at_a_time(repl):
+    """``ipdb.set_trace()`` in two children serving context streams: devx's REPL,
+    one at a time, the banner saying it stands for IPython's debugger."""
+    pytest.importorskip("ipdb")
+    r = repl("door_tools.py", "ipdb", "two")
+    first = r.expect(r">>> devx SYNC_PAUSE in actor '(?P<name>one|two)' \(path root/(?P=name),")
+    name = first.group("name")
+    other = "two" if name == "one" else "one"
+    out = r.prompt()
+    assert IPDB_NOTE in " ".join(out.split()), out
+    assert not re.search(ANY_BANNER, out), f"a second REPL under {name}'s:\n{r.log.getvalue()}"
+    stops_at_banner_line(r.child.after + out, "ipdb.set_trace()")
+    assert "41" in r.cmd("p x")
+    _other_waits(r, other)
+    r.assert_quiet()
+    r.child.sendline("n")
+    assert "-> y = x + 1" in r.prompt()
+    r.child.sendline("c")
+    r.expect(banner("SYNC_PAUSE", other, f"root/{other}"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact(f"one: ipdb done (42), {STREAMED}")
+    r.expect_exact(f"two: ipdb done (42), {STREAMED}")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+
+
+@pytest.mark.parametrize("tool", ["ipdb", "pudb"])
+def test_a_tools_post_mortem_opens_devx_post_mortem(repl, tool):
+    pytest.importorskip(tool)
+    r = repl("door_tools.py", f"{tool}_post_mortem", "child")
+    r.expect(banner("CRASH", "one", "root/one") + ": ZeroDivisionError: division by zero")
+    out = r.prompt()
+    assert (IPDB_NOTE if tool == "ipdb" else PUDB_NOTE) in " ".join(out.split()), out
+    assert "-> _ = 1 / 0" in out, out
+    where = r.cmd("w")
+    assert "crash()" in where and "way_in()" in where and "trio" not in where, where
+    r.child.sendline("c")
+    r.expect_exact(f"one: {tool}_post_mortem done (42), {STREAMED}")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+
+
+@pytest.mark.parametrize(
+    "way, where, env",
+    [
+        ("pudb", "two", {}),
+        ("breakpoint", "root", {"PYTHONBREAKPOINT": "pudb.set_trace"}),
+    ],
+    ids=["set_trace-two", "PYTHONBREAKPOINT-root"],
+)
+def test_pudb_opens_devx_repl_saying_why(repl, way, where, env):
+    """pudb's full-screen UI would own the terminal the tree's other actors share:
+    devx's REPL opens instead, its banner saying why (and nothing of pudb's, not its
+    warning that it cannot take SIGINT over, reaches the terminal)."""
+    pytest.importorskip("pudb")
+    r = repl("door_tools.py", way, where, **env)
+    m = r.expect(r">>> devx SYNC_PAUSE in actor '(?P<name>\w+)' \(path (?P<path>[\w/]+),")
+    out = r.prompt()
+    assert PUDB_NOTE in " ".join(out.split()), out
+    source = "breakpoint()" if way == "breakpoint" else "pudb.set_trace()"
+    stops_at_banner_line(r.child.after + out, source)
+    if where == "two":
+        name = m.group("name")
+        other = "two" if name == "one" else "one"
+        _other_waits(r, other)
+        r.assert_quiet()
+        r.child.sendline("c")
+        r.expect(banner("SYNC_PAUSE", other, f"root/{other}"))
+        r.prompt()
+    r.child.sendline("c")
+    if where == "root":
+        r.expect_exact(f"root: {way} done (42)")
+    else:
+        r.expect_exact(f"one: {way} done (42), {STREAMED}")
+        r.expect_exact(f"two: {way} done (42), {STREAMED}")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+    log = r.log.getvalue()
+    assert "Warning" not in log and "PuDB" not in log, log
+
+
+def test_ipython_embed_in_two_children_one_shell_at_a_time(repl):
+    """``IPython.embed()`` reads the terminal as a REPL does: in two children at
+    once, one shell after the other, each under the tree's TTY lock with a banner
+    (two IPython prompts on one terminal before, both reading it)."""
+    pytest.importorskip("IPython")
+    r = repl("door_tools.py", "embed", "two")
+    first = r.expect(r">>> devx SYNC_PAUSE in actor '(?P<name>one|two)' \(path root/(?P=name),")
+    name = first.group("name")
+    other = "two" if name == "one" else "one"
+    r.expect(r"In \[1\]:")  # (prompt_toolkit's, drawn with escapes around it)
+    out = r.child.before
+    assert "(IPython's shell: the tree's terminal is yours until you leave it)" in out, out
+    assert not re.search(ANY_BANNER, out), out
+    r.child.sendline("x + 1")
+    r.expect(r"Out\[1\]: (\x1b\[[0-9;]*m)*42")
+    r.expect(r"In \[2\]:")
+    r.assert_quiet(r">>> devx|In \[1\]")  # the other shell waits, off the screen
+    r.child.sendline("exit")
+    r.expect(banner("SYNC_PAUSE", other, f"root/{other}"))
+    r.expect(r"In \[1\]:")
+    r.child.sendline("exit")
+    r.expect_exact(f"one: embed done (42), {STREAMED}")
+    r.expect_exact(f"two: embed done (42), {STREAMED}")
+    r.expect_exact(SANE)
+    assert r.finish() == 0
+
+
+PYTEST_TREE = """
+import pdb, pytest, trio, devx
+
+async def main():
+    async with devx.open_nursery(debug_mode=True) as an:
+        await an.start_actor("w")
+        y = 5
+        {way}
+        print(f"printed after c: y={{y}}")
+        await an.cancel()
+
+def test_pause():
+    trio.run(main)
+    print("printed at the test's end")
+
+def test_next():
+    print("printed by the next test")
+"""
+
+
+@pytest.mark.parametrize("way", ["pytest.set_trace()", "breakpoint()", "pdb.set_trace()"])
+def test_pytest_set_trace_in_a_tests_tree_resumes_capture_after_c(tmp_path, way):
+    """``pytest.set_trace()`` (and ``breakpoint()``, ``pdb.set_trace()``, pytest's
+    pdb outside a tree) in a test's debug tree, pytest capturing the test's output:
+    pytest suspends its capture for the REPL (devx's), and takes it back after
+    ``c``, saying so, as with its own pdb. Before, after ``pytest.set_trace()`` the
+    rest of the test printed straight to the terminal, and a ``breakpoint()`` was
+    skipped (stdin captured: no REPL), the test passing as if it had none."""
+    test_file = tmp_path / "test_tree_pause.py"
+    test_file.write_text(PYTEST_TREE.format(way=way))
+    r = Repl(test_file, "-p", "no:cacheprovider", "--rootdir", str(tmp_path), module="pytest")
+    try:
+        r.expect_exact("PDB set_trace (IO-capturing turned off)")
+        r.expect(banner("SYNC_PAUSE", "root", "root"))
+        r.expect_exact(PROMPT)
+        assert "5" in r.cmd("p y")
+        r.child.sendline("c")
+        r.expect_exact("PDB continue (IO-capturing resumed)")
+        r.expect(r"2 passed")
+        assert r.finish() == 0
+        assert "printed" not in r.log.getvalue(), r.log.getvalue()
+    finally:
+        r.close()
