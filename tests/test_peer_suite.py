@@ -530,6 +530,33 @@ def test_broadcast_receiver_lag(raise_on_lag):
     assert trio.run(main) == [0, 1, 2, 3, 4, "lagged" if raise_on_lag else 3]
 
 
+def test_broadcast_subscribe_takes_its_own_raise_on_lag_and_refuses_when_closed(caplog):
+    """The peer's test_no_raise_on_lag and test_subscribe_errors_after_close:
+    ``subscribe(raise_on_lag=False)`` makes that subscriber alone skip what it lost
+    (with a warning) while its sibling gets ``Lagged``; ``subscribe()`` on a closed
+    receiver raises ``trio.ClosedResourceError`` saying so."""
+
+    async def main() -> list:
+        send, recv = trio.open_memory_channel[int](10)
+        for i in range(5):
+            send.send_nowait(i)
+        async with devx.trionics.broadcast_receiver(recv, 2) as fast:
+            async with fast.subscribe(raise_on_lag=False) as slow, fast.subscribe() as strict:
+                seen: list = [await fast.receive() for _ in range(5)]
+                seen.append(await slow.receive())
+                try:
+                    seen.append(await strict.receive())
+                except devx.trionics.Lagged:
+                    seen.append("lagged")
+        with pytest.raises(trio.ClosedResourceError, match=r"subscribe\(\) on a closed subscriber"):
+            async with fast.subscribe():
+                pass
+        return seen
+
+    assert trio.run(main) == [0, 1, 2, 3, 4, 3, "lagged"]
+    assert "fell behind: 3 items were dropped" in caplog.text
+
+
 def test_a_child_that_lost_its_channel_says_so():
     """A child whose channel to its parent breaks ends itself (exit code 0); the
     parent's context with it raises ActorExited saying that it ended by itself while

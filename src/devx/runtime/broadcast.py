@@ -44,7 +44,7 @@ class _Fanout:
         self.receive = receive
         self.maxlen = max(1, maxlen)
         self.what = what
-        self.raise_on_lag = raise_on_lag  # else a lagging subscriber skips what it lost
+        self.raise_on_lag = raise_on_lag  # the first subscriber's (the others': their own)
         self.buf: deque[Any] = deque()
         self.base = 0
         self.subs: set[BroadcastReceiver] = set()
@@ -86,9 +86,16 @@ class BroadcastReceiver:
     """One subscriber's view of a stream: ``receive``, ``async for``, ``send`` (to the
     stream's peer), ``subscribe`` (another subscriber), ``aclose`` (this one only)."""
 
-    def __init__(self, fanout: _Fanout, send: Callable[[Any], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        fanout: _Fanout,
+        send: Callable[[Any], Awaitable[None]],
+        raise_on_lag: bool | None = None,
+    ) -> None:
         self._fanout = fanout
         self._send = send
+        # else a lagging subscriber skips what it lost (with a warning)
+        self._raise_on_lag = fanout.raise_on_lag if raise_on_lag is None else raise_on_lag
         self._pos = fanout.next  # sees the items that arrive from now on
         self._closed = False
         fanout.subs.add(self)
@@ -110,7 +117,7 @@ class BroadcastReceiver:
             if self._pos < f.base:
                 lost, self._pos = f.base - self._pos, f.base
                 task = trio.lowlevel.current_task().name
-                if not f.raise_on_lag:
+                if not self._raise_on_lag:
                     log.warning(
                         "subscriber task %r of %s fell behind: %d items were dropped "
                         "before it read them; it goes on with the oldest one still buffered",
@@ -157,9 +164,18 @@ class BroadcastReceiver:
             raise StopAsyncIteration from None
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[BroadcastReceiver]:
-        """Another subscriber of the same stream, closed when the block ends."""
-        async with subscription(self._fanout, self._send) as sub:
+    async def subscribe(self, raise_on_lag: bool | None = None) -> AsyncIterator[BroadcastReceiver]:
+        """Another subscriber of the same stream, closed when the block ends.
+        ``raise_on_lag`` (the peer project's keyword) is the new one's own: ``False``
+        skips what it lost with a warning instead of :class:`Lagged`; ``None`` takes
+        this receiver's. On a closed receiver: ``trio.ClosedResourceError``."""
+        if self._closed:
+            raise trio.ClosedResourceError(
+                f"subscribe() on a closed subscriber of {self._fanout.what}: subscribe from "
+                "one still open (a subscriber is closed by aclose() or its block's end)"
+            )
+        lag = self._raise_on_lag if raise_on_lag is None else raise_on_lag
+        async with subscription(self._fanout, self._send, lag) as sub:
             yield sub
 
     async def aclose(self) -> None:
@@ -220,9 +236,9 @@ def broadcast_receiver(
 
 @asynccontextmanager
 async def subscription(
-    f: _Fanout, send: Callable[[Any], Awaitable[None]]
+    f: _Fanout, send: Callable[[Any], Awaitable[None]], raise_on_lag: bool | None = None
 ) -> AsyncIterator[BroadcastReceiver]:
-    sub = BroadcastReceiver(f, send)
+    sub = BroadcastReceiver(f, send, raise_on_lag)
     try:
         yield sub
     finally:
