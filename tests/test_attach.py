@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from _pty import EXAMPLES, PROMPT, Repl
+from _pty import EXAMPLES, PROMPT, Repl, assert_fits
 from conftest import _REAL_TMP as REAL_TMP
 from conftest import scaled, wait_until
 from devx.core import schema
@@ -1043,3 +1043,38 @@ def test_ps_and_a_banner_again_name_where_the_repl_stands_now(proc_tree, rt, tmp
     assert tree.wait() == 0
     repl = [s["attributes"] for s in load_spans(trace) if s["name"] == schema.REPL_SPAN]
     assert [(a.get(schema.REPL_LEFT_AT), a.get(schema.REPL_STOPS)) for a in repl] == [(at, 2)]
+
+
+def test_a_clients_banners_fit_its_terminal(proc_tree, rt):
+    """The REPL lays its banners and lines out for the client's terminal, whose width
+    the client sends in its hello: they were laid out for 100 columns, and a
+    60-column terminal broke them mid-word. A narrow client gets them broken at
+    spaces within its width (the location on a line of its own), a wide one whole."""
+    tree = start_tree(proc_tree, rt, "2")
+    tree_says(tree, "waiting for `devx attach`")
+    narrow = Repl("attach", module="devx", DEVX_RUNTIME_DIR=str(rt), dimensions=(24, 60))
+    try:
+        narrow.expect(BANNER)
+        narrow.prompt()
+        narrow.cmd("waiters")
+        text = narrow.log.getvalue()
+        assert "\n    at attach_tree.py:" in text.replace("\r", ""), text
+        assert_fits(text, 60)
+        narrow.child.sendcontrol("\\")
+        narrow.expect_exact("[devx attach] detached")
+        assert narrow.finish() == 0
+    finally:
+        narrow.close()
+    wide = Repl("attach", module="devx", DEVX_RUNTIME_DIR=str(rt), dimensions=(24, 200))
+    try:
+        wide.expect(BANNER + r": attach_tree\.py:\d+ in work\(\)\r?\n")  # one line
+        wide.prompt()
+        wide.child.sendline("c")
+        wide.expect(BANNER)  # the next REPL (w1's)
+        wide.prompt()
+        wide.child.sendline("c")
+        wide.expect_exact("[devx attach] tree 'root'")
+        assert wide.finish() == 0
+    finally:
+        wide.close()
+    assert tree.wait() == 0

@@ -133,6 +133,9 @@ class AttachedIO:
         self.conn: socket.socket | None = None
         self.client_pid = 0
         self.client_tty = ""
+        # the client's terminal width (its hello; 0: none): terminal.columns() of this
+        # stream, so the REPL's banners and lines fit the client's terminal
+        self.terminal_columns = 0
         self.banner = ""  # sent again to a client that attaches to a live REPL
         self.prompt = "(Pdb+) "
         self.timeout = settings.current().attach_timeout
@@ -216,6 +219,7 @@ class AttachedIO:
                 conn.close()
                 return None
             self.client_pid, self.client_tty = hello.pid, hello.tty
+            self.terminal_columns = max(0, hello.columns)
             proto.send(conn, proto.Welcome(path=self.path, pid=os.getpid()))
             return conn
         except (OSError, proto.Closed, ValueError, msgspec.MsgspecError) as exc:

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from . import attach_protocol as proto
+from . import terminal
 from .lock_file import TreeLock, trees
 
 POLL_S = 0.05
@@ -126,7 +127,8 @@ def _hello(sock: socket.socket, secret: str, keys: _Keys) -> socket.socket:
     tty = ""
     with contextlib.suppress(OSError):
         tty = os.ttyname(sys.stdin.fileno())
-    proto.send(sock, proto.Hello(secret=secret, pid=os.getpid(), tty=tty))
+    columns = terminal.columns(sys.stdout) or 0  # (its size when the client attaches)
+    proto.send(sock, proto.Hello(secret=secret, pid=os.getpid(), tty=tty, columns=columns))
     reply = proto.recv(sock)
     if isinstance(reply, proto.Refused):
         sock.close()
@@ -140,7 +142,7 @@ def _hello(sock: socket.socket, secret: str, keys: _Keys) -> socket.socket:
 
 
 def _say(text: str) -> None:
-    sys.stdout.write(text)
+    sys.stdout.write(terminal.fit(text, terminal.columns(sys.stdout)))
     sys.stdout.flush()
 
 

@@ -30,6 +30,9 @@ class Hello(msgspec.Struct, tag=True):
     secret: str
     pid: int
     tty: str = ""
+    # the client's terminal width, what the REPL lays its lines out in (0: no terminal,
+    # or a client from before this field: its text goes as it is, banners in 100)
+    columns: int = 0
 
 
 class Welcome(msgspec.Struct, tag=True):

@@ -594,9 +594,10 @@ class Session:
             f">>> devx {self.reason.upper()} in actor {actor.name!r} "
             f"(path {actor.path}, pid {os.getpid()})"
         )
-        # (an attached client's terminal is not ours: laid out in 100 columns)
-        cols = terminal.columns() if out is None else None
-        width = terminal.width() if out is None else terminal.WIDTH
+        # an attached client's terminal is not ours: laid out in its width, which its
+        # stream knows (out is that stream's write)
+        dest = getattr(out, "__self__", out) if out is not None else sys.stdout
+        cols, width = terminal.columns(dest), terminal.width(dest)
         first = what.partition("\n")[0]
         if _LOCATION.match(first) and len(head) + 2 + len(first) > width:
             what = f"\n    at {what}"  # the stop's place on a line of its own

@@ -19,7 +19,11 @@ NARROWEST = 40  # (a terminal narrower than this gets lines this wide: it wraps 
 def columns(out: Any = None) -> int | None:
     """The width of the terminal ``out`` (a stream or a file descriptor; stdout by
     default) is, its real size (``COLUMNS`` does not count); ``None`` when it is no
-    terminal (a pipe, a file, an attached client's socket)."""
+    terminal (a pipe, a file). An attached client's stream says its client's
+    terminal's width (``terminal_columns``, from the client's hello; 0: none)."""
+    told = getattr(out, "terminal_columns", None)
+    if isinstance(told, int):
+        return told if told > 0 else None
     try:
         fd = out if isinstance(out, int) else (out if out is not None else sys.stdout).fileno()
         cols = os.get_terminal_size(fd).columns
