@@ -256,6 +256,27 @@ def test_a_crash_raised_inside_devx_is_placed_at_the_users_code(proc_tree, rt):
     assert tree.wait() == 1
 
 
+def test_a_crash_raised_inside_devx_shows_the_users_frame(proc_tree, rt):
+    """The same crash with no terminal (the service's log): the banner's traceback was
+    devx's frames alone (`root.py, line 165, in open_root_actor: yield actor`). It
+    shows the user's code waiting on it, says the error was raised inside devx, and
+    the error's line names the worker that died and how."""
+    script = Path(__file__).parent / "scripts" / "child_killed_under_block.py"
+    tree = proc_tree(script, DEVX_RUNTIME_DIR=str(rt), NO_COLOR="1")
+    victim = int(tree_says(tree, "VICTIM").split()[1])
+    os.kill(victim, signal.SIGKILL)
+    assert tree.wait() == 1
+    out, _ = tree.output()
+    shown = out.partition(">>> devx CRASH in actor 'root'")[2].partition("stdin is not a")[0]
+    assert shown, out
+    assert 'child_killed_under_block.py", line 18, in main' in shown, shown
+    assert "async with devx.open_nursery(debug_mode=True) as an:" in shown, shown
+    assert "(raised inside devx while your code waited here)" in shown, shown
+    died = f"devx.ActorExited: actor 'root/victim' (pid {victim}) was killed by SIGKILL"
+    assert died in shown, shown
+    assert "/devx/" not in shown.replace("devx.ActorExited", ""), shown  # no devx frame
+
+
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", DEVX_ATTACH_TIMEOUT="0.2")
     tree_says(tree, "waiting for `devx attach` (for 0.2 s)")

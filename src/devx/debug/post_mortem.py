@@ -169,7 +169,7 @@ def show_and_interact(
     elif isinstance(exc, RemoteActorError):  # where it came from, not how it got here
         text = f"{type(exc).__name__}: {exc}\n"
     else:
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        text = _error_text(exc, tb)
     sys.stdout.write(text)
     sys.stdout.flush()
     # a REPL re-entered (its task crashed while stepping) keeps its client
@@ -209,6 +209,31 @@ def show_and_interact(
     else:
         session.repl_started(frame)
         pdb.interaction(None, tb)
+
+
+def _error_text(exc: BaseException, tb: TracebackType | None) -> str:
+    """The error as Python prints it. One raised inside devx (a child's death as the
+    root's block unwinds: its traceback is devx's frames alone, trimmed to one) shows
+    instead the user's code waiting on it, the frames the REPL stops in, with the
+    error's own line (which says what ended, where and how): devx's frames said
+    nothing to the user (trial7)."""
+    last = _last_frame(tb)
+    waiting = user_caller_frame() if last is None or _is_plumbing(last) else None
+    if waiting is None:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    users = []
+    frame: FrameType | None = waiting
+    while frame is not None:
+        if not _is_plumbing(frame):
+            users.append((frame, frame.f_lineno))
+        frame = frame.f_back
+    stack = traceback.StackSummary.extract(reversed(users))
+    return (
+        "Traceback (most recent call last):\n"
+        + "".join(stack.format())
+        + "  (raised inside devx while your code waited here)\n"
+        + "".join(traceback.format_exception_only(type(exc), exc))
+    )
 
 
 def _first_line(exc: BaseException) -> str:
