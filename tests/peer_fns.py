@@ -181,3 +181,24 @@ async def retry_with_back_off(ctx: devx.Context, tries: str) -> None:
             raise ConnectionRefusedError(111, "Connection refused")
         except OSError:
             await trio.sleep(0.01)
+
+
+def _write(path: str, text: str) -> None:
+    Path(path).write_text(text)
+
+
+async def clean_up_at_the_end(marker: str, then: str) -> None:
+    """The peer's test_runtime ``crash_and_clean_tmpdir``: a callback on the actor's
+    ``lifetime_stack`` writes ``cleaned`` to ``marker`` when the actor ends, after
+    its calls; ``then``: ``error`` (``assert 0``), ``sleep`` (until cancelled) or
+    ``return``."""
+    actor = devx.current_actor()
+    actor.lifetime_stack.callback(_write, marker, "cleaned")
+    # a context manager too: the file is closed (so flushed) when the actor ends
+    log = actor.lifetime_stack.enter_context(open(marker + ".cm", "w"))
+    log.write("written before the end")
+    _write(marker, "registered")
+    if then == "error":
+        assert 0
+    if then == "sleep":
+        await trio.sleep_forever()

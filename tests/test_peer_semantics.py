@@ -726,3 +726,58 @@ def test_debug_mode_quit_in_one_of_several_crash_repls_ends_the_tree_quietly(rep
     text = r.log.getvalue()
     assert len(re.findall(r">>> devx [A-Z_]+ in actor", text)) == 2, text
     assert "Traceback" not in text.split("devx: quit from the REPL")[-1]
+
+
+@pytest.mark.parametrize("then", ["error", "sleep", "return"])
+def test_an_actors_lifetime_stack_is_closed_when_it_ends(tmp_path, then):
+    """The peer's test_lifetime_stack_wipes_tmpfile: ``current_actor().lifetime_stack``
+    is an ExitStack the actor closes once its calls are over, whether the child's
+    function failed, was cancelled with its actor, or returned; the root's too."""
+    marker = tmp_path / "child"
+    root_marker = tmp_path / "root"
+
+    async def main() -> None:
+        async with devx.open_nursery() as an:
+            devx.current_actor().lifetime_stack.callback(root_marker.write_text, "cleaned")
+            portal = await an.run_in_actor(
+                peer_fns.clean_up_at_the_end, marker=str(marker), then=then
+            )
+            if then == "sleep":
+                await await_until(
+                    lambda: marker.exists() and marker.read_text() == "registered",
+                    scaled(30),
+                    "the child's callback registered",
+                )
+                await an.cancel()
+            else:
+                await portal.result()
+
+    if then == "error":
+        with pytest.raises(devx.RemoteActorError):
+            trio.run(main)
+    else:
+        trio.run(main)
+    assert marker.read_text() == "cleaned"
+    assert (tmp_path / "child.cm").read_text() == "written before the end"
+    assert root_marker.read_text() == "cleaned"
+
+
+def test_a_failing_lifetime_stack_callback_is_logged_and_the_others_run(caplog):
+    """A callback on ``lifetime_stack`` that raises: logged with the actor's path,
+    the callbacks under it still run, and the block's own outcome stands."""
+    ran: list[str] = []
+
+    def boom() -> None:
+        raise OSError("already gone")
+
+    async def main() -> str:
+        async with devx.open_root_actor():
+            stack = devx.current_actor().lifetime_stack
+            stack.callback(ran.append, "first registered")
+            stack.callback(boom)
+            return "the block's result"
+
+    assert trio.run(main) == "the block's result"
+    assert ran == ["first registered"]
+    assert "actor root: a callback of its lifetime_stack raised" in caplog.text
+    assert "already gone" in caplog.text

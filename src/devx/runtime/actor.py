@@ -335,6 +335,9 @@ class Actor:
         self.kick_helpers = threading.Event()
         # the hooks (devx.core.hooks) whose lifetime this actor has entered
         self.hooks: list[Any] = []
+        # the peer project's Actor.lifetime_stack: the user's callbacks and context
+        # managers, closed once the actor's calls are over (however they ended)
+        self.lifetime_stack = contextlib.ExitStack()
         self.cancel_reason: str | None = None
         self.cancel_called = trio.Event()
         # for threads that need the actor's loop (trio.from_thread.run(..., trio_token=))
@@ -560,6 +563,7 @@ class Actor:
                                 self._workers.close()  # parked workers would keep it open
                     hooks_out = True
                 finally:
+                    self._close_lifetime_stack()
                     self.kick_helpers.set()  # what a helper held back: now, on the way out
                     self.registry_known.set()
                     await _registry.unregister(self)
@@ -570,6 +574,19 @@ class Actor:
             self._rpc = self._service = None
             set_rest_writers(None)
             _set_current(None)
+
+    def _close_lifetime_stack(self) -> None:
+        """Run what the user put on :attr:`lifetime_stack` (last in, first out); an
+        error there is logged, naming the actor, and never replaces the actor's own
+        outcome (its calls are over: there is nobody left to raise it to)."""
+        try:
+            self.lifetime_stack.close()
+        except Exception:
+            log.exception(
+                "actor %s: a callback of its lifetime_stack raised while the actor ended "
+                "(the others ran); catch errors in the callback to keep this quiet",
+                self.path,
+            )
 
     def cancel_soon(self) -> None:
         """The peer project's name for :meth:`cancel`."""
