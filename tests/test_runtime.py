@@ -711,6 +711,35 @@ def test_main_module_functions_run_in_children(tmp_path, launched):
     assert out.stdout.count("TOPLEVEL") == 3  # the root and each child imported it
 
 
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_children_run_under_the_roots_interpreter_options(tmp_path, method):
+    """``python -X dev -X faulthandler -W error::UserWarning tree.py``: every actor runs
+    so, as multiprocessing's children do (they ran with none of them: no dev mode, no
+    faulthandler, the warnings filters of a plain python)."""
+    script = tmp_path / "flags.py"
+    script.write_text(
+        "import faulthandler, sys, trio, devx\n"
+        "def flags():\n"
+        "    return repr((sys.flags.dev_mode, faulthandler.is_enabled(), sys._xoptions,\n"
+        "                 sys.warnoptions))\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('c', enable_modules=[__name__])\n"
+        "        print('ROOT', flags(), flush=True)\n"
+        "        print('CHILD', await p.run(flags), flush=True)\n"
+        "        await an.cancel()\n"
+        "if __name__ == '__main__':\n"
+        "    trio.run(main)\n"
+    )
+    options = ("-X", "dev", "-X", "faulthandler", "-W", "error::UserWarning")
+    out = run_script(*options, str(script), cwd=tmp_path, DEVX_SPAWN_METHOD=method)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert "(True, True, {'dev': True, 'faulthandler': True}, [" in lines["ROOT"], out.stdout
+    assert "'error::UserWarning'" in lines["ROOT"], out.stdout
+    assert lines["CHILD"] == lines["ROOT"], out.stdout
+
+
 def test_child_exits_when_parent_is_killed(proc_tree):
     before = devx_actor_pids()
     tree = proc_tree(SCRIPTS / "sigint_tree.py")

@@ -36,6 +36,16 @@ class ChildProcess(Protocol):
     def kill(self) -> None: ...
 
 
+def python() -> list[str]:
+    """This interpreter with the options it runs under (``-X dev``, ``-X
+    faulthandler``, ``-W ...``, ``-O``, ``-X importtime`` ...), as multiprocessing
+    starts its children: an actor of a tree run with ``python -X dev tree.py`` runs in
+    dev mode too (its warnings shown, faulthandler on)."""
+    import subprocess  # (light: spawning imports it anyway)
+
+    return [sys.executable, *subprocess._args_from_interpreter_flags()]  # type: ignore[attr-defined]
+
+
 class Spawner(Protocol):
     async def spawn(self, spec: SpawnSpec, env: dict[str, str], chan_fd: int) -> ChildProcess:
         """Start a process that boots an actor from ``spec`` and says hello to its
@@ -55,7 +65,7 @@ class SubprocessSpawner:
 
     def argv(self, spec: SpawnSpec, read_fd: int, chan_fd: int) -> list[str]:
         return [
-            sys.executable,
+            *python(),
             "-m",
             "devx.runtime.child",
             "--spawn-fd",
@@ -156,7 +166,7 @@ async def start_with_socket(
     fd = theirs.fileno()
     try:
         proc = await trio.lowlevel.open_process(
-            [sys.executable, "-c", boot, *args, str(fd)], pass_fds=(fd,), env=env
+            [*python(), "-c", boot, *args, str(fd)], pass_fds=(fd,), env=env
         )
     except BaseException:
         mine.close()
