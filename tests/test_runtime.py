@@ -18,7 +18,7 @@ import trio.testing
 
 import devx
 import fns
-from conftest import await_until, devx_actor_pids, run_script, scaled, wait_gone
+from conftest import await_until, clean_env, devx_actor_pids, run_script, scaled, wait_gone
 from devx.core import schema
 from devx.runtime import msgs
 
@@ -738,6 +738,36 @@ def test_children_run_under_the_roots_interpreter_options(tmp_path, method):
     assert "(True, True, {'dev': True, 'faulthandler': True}, [" in lines["ROOT"], out.stdout
     assert "'error::UserWarning'" in lines["ROOT"], out.stdout
     assert lines["CHILD"] == lines["ROOT"], out.stdout
+
+
+def test_a_tree_run_again_at_the_prompt_of_python_i_loads_the_script(tmp_path):
+    """``python -i script.py``, then ``trio.run(main)`` again at its prompt: Python took
+    ``__file__`` out of ``__main__`` when the script ended, and the children of the
+    second tree could not load it (``ModuleNotEnabled: ... no file to load``)."""
+    script = tmp_path / "again.py"
+    script.write_text(
+        "import trio, devx\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('m', enable_modules=[__name__])\n"
+        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
+        "        await an.cancel()\n"
+        "if __name__ == '__main__':\n"
+        "    trio.run(main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-i", str(script)],
+        input="trio.run(main)\n",
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        cwd=tmp_path,
+        env={**clean_env(), "NO_COLOR": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("SQUARE 49") == 2, out.stdout + out.stderr
 
 
 def test_child_exits_when_parent_is_killed(proc_tree):

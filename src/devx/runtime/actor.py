@@ -1635,6 +1635,10 @@ def _main_ref() -> tuple[str | None, str | None]:
             if not mod_spec.name.startswith("devx.runtime."):
                 return mod_spec.name, None
         path = getattr(main, "__file__", None)
+        if path is None and name == "__main__" and sys.flags.inspect and sys.argv[:1] != [""]:
+            # `python -i script.py` at its prompt: Python took __file__ out of
+            # __main__ when the script ended, the script's globals are still there
+            path = sys.argv[0]
         if path and os.path.isfile(path) and not path.endswith(os.path.join("runtime", "child.py")):
             return None, os.path.abspath(path)
     return None, None
