@@ -154,6 +154,35 @@ async def _aio_fail_after_start(chan: devx.to_asyncio.LinkedTaskChannel) -> None
     raise KeyError("asyncio side failed")
 
 
+async def _aio_chan_not_first(
+    sleep_for: float = 0.0, chan: devx.to_asyncio.LinkedTaskChannel | None = None
+) -> str:
+    """The peer's test_infected_asyncio ``sleep_and_err``: the channel is a keyword
+    parameter after another one (the peer passes it by name)."""
+    import asyncio
+
+    assert chan is not None, "no channel given by name"
+    chan.started_nowait(f"started after {sleep_for!r}")
+    await asyncio.sleep(sleep_for)
+    return "done"
+
+
+async def _aio_kw_only_chan(*, chan: devx.to_asyncio.LinkedTaskChannel, n: int) -> None:
+    chan.started_nowait(n)
+
+
+async def aio_chan_by_name() -> list[object]:
+    """open_channel_from gives the channel by name to a function with a ``chan``
+    parameter that is not its first (or is keyword-only)."""
+    out: list[object] = []
+    async with devx.to_asyncio.open_channel_from(_aio_chan_not_first) as (chan, first):
+        out.append(first)
+        out.append(await chan.wait_for_result())
+    async with devx.to_asyncio.open_channel_from(_aio_kw_only_chan, n=7) as (_, first):
+        out.append(first)
+    return out
+
+
 async def aio_channels() -> list[object]:
     """open_channel_from: talk both ways, the task's return ends the trio side's
     iteration; the block's end cancels a task still running; the task's error

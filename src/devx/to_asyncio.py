@@ -6,7 +6,8 @@ runs its trio program as a guest of an asyncio loop; from its trio tasks:
 * ``await run_task(aio_fn, **kwargs)`` runs ``aio_fn(**kwargs)`` as an asyncio task and
   returns its result (its error is raised; cancelling the trio side cancels it);
 * ``async with open_channel_from(aio_fn, **kwargs) as (chan, first)`` runs
-  ``aio_fn(chan, **kwargs)`` as an asyncio task linked to the block: it calls
+  ``aio_fn(chan, **kwargs)`` (``aio_fn(chan=chan, **kwargs)`` when it has a parameter
+  named ``chan``, as the peer passes it) as an asyncio task linked to the block: it calls
   ``chan.started_nowait(first)`` once, then both sides talk (trio: ``await
   chan.send(x)``, ``await chan.receive()``, ``async for``; asyncio: ``await
   chan.get()``, ``chan.send_nowait(x)``). Its error cancels the block and is raised
@@ -186,15 +187,30 @@ class LinkedTaskChannel:
         return _outcome(self._task)
 
 
+def _takes_chan_by_name(aio_fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        param = inspect.signature(aio_fn).parameters.get("chan")
+    except (TypeError, ValueError):  # no signature to read (a builtin, a C function)
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+
+
 @asynccontextmanager
 async def open_channel_from(
     aio_fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any
 ) -> AsyncIterator[tuple[LinkedTaskChannel, Any]]:
     """Run ``aio_fn(chan, **kwargs)`` as an asyncio task linked to the block; yield
-    ``(chan, first)`` once it called ``chan.started_nowait(first)``."""
+    ``(chan, first)`` once it called ``chan.started_nowait(first)``. A function with
+    a parameter named ``chan`` gets it by that name (the peer's rule: its channel
+    need not be the first parameter)."""
     loop = _loop("open_channel_from")
     chan = LinkedTaskChannel()
-    task = chan._task = _start(loop, aio_fn, chan, **kwargs)
+    if "chan" not in kwargs and _takes_chan_by_name(aio_fn):
+        task = chan._task = _start(loop, aio_fn, chan=chan, **kwargs)
+    else:
+        task = chan._task = _start(loop, aio_fn, chan, **kwargs)
     scope = trio.CancelScope()
     failed: list[BaseException] = []
 
