@@ -192,3 +192,45 @@ def test_pytest_set_trace_in_a_tests_tree_resumes_capture_after_c(tmp_path, way)
         assert "printed" not in r.log.getvalue(), r.log.getvalue()
     finally:
         r.close()
+
+
+PYTEST_CRASH = """
+import trio, devx
+
+def boom():
+    return 1 // 0
+
+async def main():
+    async with devx.open_nursery(debug_mode=True) as an:
+        p = await an.start_actor("w", enable_modules=[__name__])
+        await p.run(boom)
+
+def test_crash():
+    trio.run(main)
+"""
+
+
+def test_pytest_pdb_on_a_childs_error_stops_at_the_tests_call(tmp_path):
+    """``pytest --pdb`` on a test whose child raised through ``portal.run``: pytest's
+    post-mortem stops on the test's own ``await p.run(...)`` line, and its traceback
+    ends there (before: in devx's portal.py, three frames below, at ``raise
+    unbox_error(...)``). The tree's own REPLs were skipped, pytest capturing."""
+    test_file = tmp_path / "test_tree_crash.py"
+    test_file.write_text(PYTEST_CRASH)
+    args = ("--pdb", "-p", "no:cacheprovider", "--rootdir", str(tmp_path))
+    r = Repl(test_file, *args, module="pytest")
+    try:
+        r.expect_exact("entering PDB")
+        r.expect_exact(PROMPT)
+        # (pdbp's sticky listing, in colour whatever NO_COLOR says)
+        shown = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r.child.before)
+        stop = re.search(r"> (\S+)\((\d+)\)", shown)
+        assert stop and Path(stop.group(1)).name == test_file.name, shown
+        assert "await p.run(boom)" in shown.split(stop.group(0), 1)[1], shown
+        before = r.log.getvalue().partition("entering PDB")[0]
+        assert "portal.py" not in before, before
+        r.child.sendline("q")
+        r.expect(r"1 failed")
+        r.finish()
+    finally:
+        r.close()

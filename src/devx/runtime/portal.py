@@ -247,6 +247,7 @@ class Portal:
         for (``cancel_actor()``) ends the call with None. The peer project's older
         ``run("module", "function", **kwargs)`` is :meth:`run_from_ns` (with its
         ``DeprecationWarning``)."""
+        __tracebackhide__ = True  # pytest: its traceback and --pdb stop at the caller
         if fn_name or isinstance(fn, str):
             return await self._run_by_name(fn, fn_name, kwargs)
         try:
@@ -298,6 +299,7 @@ class Portal:
         """Wait for the reply to a call sent (``flush``: the rest of its frame written
         first, see :meth:`start_nowait`); a wait that fails cancels the call at the
         callee."""
+        __tracebackhide__ = True  # pytest: its traceback and --pdb stop at the caller
         cid, recv = call
         chan = self.channel
         calls = chan.calls
@@ -352,6 +354,7 @@ class Portal:
         return msg
 
     def _outcome(self, msg: Any, ns: str, func: str) -> Any:
+        __tracebackhide__ = True  # pytest: its traceback and --pdb stop at the caller
         if isinstance(msg, Return):
             return msg.value
         if isinstance(msg, Error):
