@@ -79,6 +79,37 @@ def test_root_crash_repl_at_raising_frame(repl):
     assert r.finish() != 0
 
 
+def test_a_root_tasks_crash_shows_no_frames_of_the_task_shims(repl, tmp_path):
+    """A task of the root's nursery crashes in a debug tree: its traceback, in the crash
+    banner, as Python prints it at the end and in the telemetry record, runs from the
+    task's first frame of the program's code to the raise, with none of the four
+    frames of greenback's portal (greenback_shim, _greenback_shim, trampoline,
+    outcome's send) that every such task runs under in debug mode: twelve lines of
+    them were in each before."""
+    from devx.telemetry.readback import load_spans
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    r = repl(str(SCRIPTS / "root_task_crash.py"), DEVX_TELEMETRY_FILE=str(trace_file))
+    r.expect(banner("CRASH", "root", "root") + ": ValueError: order 7 has no lines")
+    shown = r.prompt()
+    user_frames = ("line 15, in handle", "line 10, in check")
+    assert all(f in shown for f in user_frames), shown
+    r.child.sendline("c")
+    r.expect_exact("ValueError: order 7 has no lines")
+    at_exit = r.child.before
+    assert r.finish() != 0
+    assert all(f in at_exit for f in user_frames), at_exit
+    (stack,) = [
+        e["attributes"]["exception.stacktrace"]
+        for s in load_spans(trace_file)
+        for e in s["events"]
+        if e["name"] == "exception"
+    ]
+    assert all(f in stack for f in user_frames), stack
+    for text in (shown, at_exit, stack):
+        assert not re.search(r"greenback|outcome.(_impl|__init__)", text), text
+
+
 def test_child_pause_in_a_loop(repl):
     r = repl("child_pause_loop.py")
     r.expect(banner("PAUSE", "looper", "root/looper"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from ..core import tb_text
 from ..runtime.actor import Actor
 from ..runtime.errors import (
     ChannelClosed,
@@ -220,7 +221,7 @@ def _error_text(exc: BaseException, tb: TracebackType | None) -> str:
     last = _last_frame(tb)
     waiting = user_caller_frame() if last is None or _is_plumbing(last) else None
     if waiting is None:
-        return "".join(traceback.format_exception(type(exc), exc, tb))
+        return tb_text.format_exception(exc, tb)
     users = []
     frame: FrameType | None = waiting
     while frame is not None:

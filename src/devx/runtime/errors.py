@@ -8,13 +8,13 @@ import bdb
 import builtins
 import importlib
 import sys
-import traceback
 from types import TracebackType
 from typing import Any
 
 import msgspec
 import trio
 
+from ..core import tb_text
 from .msgs import ActorID, ErrorInfo
 
 
@@ -291,7 +291,7 @@ def box_error(exc: BaseException, *, uid: ActorID, path: str, pid: int) -> Error
 
 def _format_tb(exc: BaseException) -> str:
     try:
-        return "".join(traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__)))
+        return tb_text.format_exception(exc, _user_tb(exc.__traceback__))
     except Exception as err:  # the traceback module guards str(); be safe anyway
         return f"<traceback of {type_name(type(exc))} unavailable: {type(err).__name__}>"
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import trio
 
-from ..core import events, hooks, settings
+from ..core import events, hooks, settings, tb_text
 from ..core import schema as events_schema
 from ..core.levels import level_number
 from . import log as runtime_log
@@ -179,7 +179,7 @@ async def open_root_actor(
         # deadline fired during the teardown (trio's scope would take those out and
         # leave the error wrapped in this actor's own nurseries' groups): what the
         # block raises with no deadline
-        raise (strip_cancelled(eg) or collapse(eg)) from None
+        raise tb_text.drop_task_shims(strip_cancelled(eg) or collapse(eg)) from None
     finally:
         if zygote is not None:  # the actor failed to start
             await forkserver.discard(zygote)

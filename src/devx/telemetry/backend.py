@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, cast
 
-from ..core import schema
+from ..core import schema, tb_text
 from ..core.events import LIVE_PARENT, Attrs, Link
 from ..core.threads import start_thread
 from ..runtime.errors import safe_str
@@ -243,9 +243,7 @@ def exception_attrs(exc: BaseException) -> dict[str, Any]:
     """``exception.type/message/stacktrace`` per the OTel semantic conventions, plus the
     origin of a boxed remote error (a ``RemoteActorError``'s ``info``). A group of one
     is described by its only member (the stacktrace still shows the whole group)."""
-    import traceback
-
-    stack = "".join(traceback.format_exception(exc))
+    stack = tb_text.format_exception(exc, exc.__traceback__)
     exc = collapse(exc)
 
     attrs: dict[str, Any] = {
