@@ -76,6 +76,9 @@ def test_portal_run_by_module_and_name():
                 kw = await portal.run(fns.echo, fn_name="y")
                 with pytest.raises(TypeError, match="run_from_ns"):
                     await portal.run(fns.echo, "echo")
+                # arguments by position: the call with them named, from the signature
+                with pytest.raises(TypeError, match=r"by keyword only.*run\(echo, fn_name=7\)"):
+                    await portal.run(fns.echo, 7)
             await portal.cancel_actor()
         return got, named, kw
 

@@ -116,6 +116,28 @@ class StreamFrom:
         await trio.lowlevel.checkpoint()
 
 
+def _positional_args_error(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    """What to say of ``portal.run(fn, *args)``: a remote call's arguments travel by
+    name, and here is the call with them named (from ``fn``'s signature)."""
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    given = ", ".join(repr(a) for a in args)
+    try:
+        bound = inspect.signature(fn).bind_partial(*args).arguments
+        named = ", ".join(f"{k}={v!r}" for k, v in bound.items())
+        hint = f": portal.run({name}, {named})"
+    except (TypeError, ValueError):  # more than it takes, or no signature to read
+        hint = ""
+    if all(isinstance(a, str) for a in args):  # (the older form by name, mixed up?)
+        hint += (
+            "; a function named by module and name is "
+            "portal.run_from_ns('module', 'function', **kwargs)"
+        )
+    return (
+        f"portal.run({name}, {given}): a remote call takes its arguments by keyword "
+        f"only, as in the peer project{hint}"
+    )
+
+
 class Portal:
     """A handle on a (usually child) actor reachable over ``channel``."""
 
@@ -270,6 +292,8 @@ class Portal:
         self, ns: Callable[..., Any] | str, names: tuple[str, ...], kwargs: dict[str, Any]
     ) -> Any:
         func = names[0] if len(names) == 1 else None
+        if callable(ns) and not isinstance(ns, str):  # portal.run(fn, 5): args by position
+            raise TypeError(_positional_args_error(ns, names))
         if not isinstance(ns, str) or not isinstance(func, str):
             args = ", ".join(repr(a) for a in (ns, *names))
             raise TypeError(
