@@ -181,6 +181,36 @@ def leave_files_open(path: str, lines: int) -> None:
     _KEPT[-1][0].write("inner\n")  # type: ignore[index]
 
 
+class _LazyProxy:
+    """A lazy proxy's shape (django's SimpleLazyObject): ``__class__`` evaluates the
+    wrapped object, here one whose making fails after leaving a mark at ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.__dict__["_path"] = path
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        Path(self.__dict__["_path"]).write_text("evaluated")
+        raise RuntimeError("the lazy object's settings are not configured")
+
+
+def leave_what_an_end_must_not_touch(path: str, what: str) -> None:
+    """Leave files open as :func:`leave_files_open` (10 lines), and beside them
+    ``what``: a daemon thread blocked reading a pipe (as a thread reading a
+    subprocess's output or a socket's ``makefile()``: it holds the reader's lock), or
+    a lazy proxy (its ``__class__``, if read, writes ``path``.evaluated and raises)."""
+    if what == "a thread reading a pipe":
+        import threading
+
+        r, w = os.pipe()
+        reader = os.fdopen(r, "rb")
+        _KEPT.append((reader, w))  # (the write end kept: the read never returns)
+        threading.Thread(target=reader.read, args=(1,), daemon=True).start()
+    else:
+        _KEPT.append(_LazyProxy(f"{path}.evaluated"))
+    leave_files_open(path, 10)
+
+
 def my_listen_addr() -> object:
     return devx.current_actor().listen_addr
 

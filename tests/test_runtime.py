@@ -942,6 +942,41 @@ def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+@pytest.mark.parametrize("what", ["a thread reading a pipe", "a lazy proxy"])
+def test_closing_what_a_child_left_open_touches_nothing_else(tmp_path, monkeypatch, method, what):
+    """The files a child's code left open are closed at its end (see above) without
+    waiting on a thread of its code or running its code: a daemon thread blocked
+    reading a pipe (a subprocess's output, a socket's ``makefile()``) holds the
+    reader's lock, which closing that reader waited for (the child stuck at its end
+    until its parent's SIGKILL, its other files lost: a file only read from is not
+    closed now, it holds nothing to keep); a lazy proxy's ``__class__`` (read by
+    ``isinstance``) ran its factory, whose error escaped the child's exit (a traceback,
+    exit code 1, the files after it left unwritten)."""
+    from devx.telemetry.readback import load_spans
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    monkeypatch.setenv("DEVX_TELEMETRY_FILE", str(trace_file))
+    monkeypatch.setenv("DEVX_CANCEL_GRACE", "0.5")  # (before the fix: SIGKILL after it)
+    out = tmp_path / "out"
+
+    async def tree() -> None:
+        async with devx.open_nursery(spawn_method=method) as an:
+            portal = await an.start_actor("a", enable_modules=["fns"])
+            await portal.run(fns.leave_what_an_end_must_not_touch, path=str(out), what=what)
+
+    run(tree)
+    assert Path(f"{out}.txt").read_text() == "".join(f"line {i}\n" for i in range(10))
+    assert not Path(f"{out}.evaluated").exists()
+    (exit_event,) = [
+        e["attributes"]
+        for s in load_spans(trace_file)
+        for e in s["events"]
+        if e["name"] == "devx.actor.exit"
+    ]
+    assert exit_event[schema.CHILD_EXIT_CODE] == 0
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 def test_a_child_that_ends_before_its_services_unwind_removes_its_unix_socket(method):
     """A child with nothing left but its own services ends its process before they
     unwind: its listener's Unix socket is removed all the same."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import _io  # (the C base of every file object: a fast subclass check, unlike io.IOBase's ABC)
 import gc
+import itertools
 import sys
 from typing import Any
 
@@ -33,16 +34,41 @@ def freeze_boot_objects() -> None:
 def close_left_open() -> None:
     """Close every file object made since :func:`freeze_boot_objects` and still open,
     outer layers first; the process's standard streams are only flushed. Errors are
-    the file's own (a full disk, a closed pipe): swallowed, as finalization does."""
+    the file's own (a full disk, a closed pipe): swallowed, as finalization does;
+    nothing raised here keeps the process from its end.
+
+    A file only read from is left to the process's end: it holds no byte to keep,
+    and a thread of the actor's code blocked reading it (a subprocess's output, a
+    socket's ``makefile()``) holds its lock, which its ``close()`` would wait for
+    until that read returns (forever: a child stuck at its end until its parent's
+    SIGKILL). Objects are told apart by their type, never by ``isinstance``, which
+    reads ``obj.__class__``: a lazy proxy (django's ``SimpleLazyObject``,
+    ``lazy_object_proxy``) evaluates its wrapped object there, which may raise."""
+    try:
+        _close(_left_open())
+    except Exception:
+        pass
+
+
+def _left_open() -> dict[int, Any]:
     keep = {id(s) for s in (sys.stdin, sys.stdout, sys.stderr)}
     keep |= {id(s) for s in (sys.__stdin__, sys.__stdout__, sys.__stderr__)}
     tempfile = sys.modules.get("tempfile")  # (not a file object: it holds one)
-    kinds = (_io._IOBase, getattr(tempfile, "_TemporaryFileWrapper", _io._IOBase))
-    files = {
+    wrapper = getattr(tempfile, "_TemporaryFileWrapper", None)
+    kinds = (_io._IOBase,) if wrapper is None else (_io._IOBase, wrapper)
+    objs = gc.get_objects()
+    types = list(map(type, objs))  # (a pass in C: the heap may be big)
+    found = {t for t in set(types) if issubclass(t, kinds)}
+    if not found:
+        return {}
+    return {
         id(obj): obj
-        for obj in gc.get_objects()
-        if isinstance(obj, kinds) and id(obj) not in keep and not _closed(obj)
+        for obj in itertools.compress(objs, map(found.__contains__, types))
+        if id(obj) not in keep and not _closed(obj) and _written(obj, wrapper)
     }
+
+
+def _close(files: dict[int, Any]) -> None:
     for obj in _outer_first(files):
         try:
             obj.close()
@@ -55,6 +81,17 @@ def _closed(obj: Any) -> bool:
         return bool(obj.closed)
     except Exception:  # (a wrapper whose inner object is gone, a half-made one)
         return True
+
+
+def _written(obj: Any, wrapper: type | None) -> bool:
+    """Whether ``obj`` may hold bytes to keep: anything but a file only read from (a
+    temporary file's wrapper always: its close removes it)."""
+    if wrapper is not None and issubclass(type(obj), wrapper):
+        return True
+    try:
+        return bool(obj.writable()) or not obj.readable()
+    except Exception:  # (detached, half-made: closing it does nothing either)
+        return False
 
 
 def _outer_first(files: dict[int, Any]) -> list[Any]:
