@@ -622,3 +622,18 @@ def test_a_thread_pausing_as_its_actor_ends_is_told_so():
     assert "'root/kid'" in got and "the actor is ending (cancelled by parent)" in got, got
     assert "join the thread before the function the actor serves returns" in got, got
     assert "went away" not in got and "tree done" in proc.stdout, proc.stdout
+
+
+def test_a_to_thread_job_pausing_as_its_actor_ends_ends_cancelled():
+    """The same with a ``trio.to_thread.run_sync`` job's pause: its request runs in the
+    task awaiting the job, and that task's cancellation as the actor ends is what cut
+    it. The task ends cancelled, as any task of a cancelled actor; the job's pause got
+    NoRuntime instead (6446769), an error out of ``to_thread.run_sync`` in a cancelled
+    task: a crash, whose post-mortem REPL queued for the terminal (a tree whose holder
+    awaited that actor's end hung)."""
+    script = Path(__file__).parent / "scripts" / "thread_pause_as_actor_ends.py"
+    proc = run_script(script, "to_thread", timeout=scaled(30))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "JOB GOT Cancelled" in lines and "TASK GOT Cancelled" in lines, proc.stdout
+    assert "tree done" in lines and "crash" not in proc.stdout + proc.stderr, proc.stdout

@@ -131,8 +131,9 @@ def open_sync_session(
     open_unowned = functools.partial(
         Session.open, actor, reason, owned=False, for_thread=True, location=location
     )
+    hosted = _in_trio_worker_thread()
     try:
-        if _in_trio_worker_thread():
+        if hosted:
             session = trio.from_thread.run(_open_hosted, open_unowned)
         else:
             if actor.trio_token is None:
@@ -143,9 +144,9 @@ def open_sync_session(
             f"{called(api)} from thread {threading.current_thread().name!r}: actor "
             f"{actor.path!r} has already exited, there is no TTY lock to take"
         ) from None
-    except (Exception, trio.Cancelled):
-        if not _ending(actor):
-            raise
+    except (Exception, trio.Cancelled) as exc:
+        if not _ending(actor) or (hosted and isinstance(exc, trio.Cancelled)):
+            raise  # (a to_thread job's Cancelled is its host task's: for that task's scope)
         # the request was cut by the actor's own end (its channel to the parent
         # closed under it, or its service nursery with it): the error that cut it
         # (e.g. ChannelClosed, "the root went away") would name the wrong cause
