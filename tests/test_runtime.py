@@ -740,6 +740,36 @@ def test_children_run_under_the_roots_interpreter_options(tmp_path, method):
     assert lines["CHILD"] == lines["ROOT"], out.stdout
 
 
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_children_whose_startup_imports_multiprocessing_find_the_scripts_functions(
+    tmp_path, method
+):
+    """Every process of the tree imports multiprocessing at startup, as coverage's
+    subprocess hook (its .pth) does under ``coverage run`` with ``patch = subprocess``:
+    a child's ``__mp_main__`` is then its own first ``__main__``, and the child took
+    it for the root's script (``FunctionNotFound: module '__main__' has no function
+    'square'``)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import multiprocessing\n")
+    script = tmp_path / "mainmod.py"
+    script.write_text(
+        "import trio, devx\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('m', enable_modules=[__name__])\n"
+        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
+        "        await an.cancel()\n"
+        "if __name__ == '__main__':\n"
+        "    trio.run(main)\n"
+    )
+    out = run_script(script, cwd=tmp_path, PYTHONPATH=str(site), DEVX_SPAWN_METHOD=method)
+    assert out.returncode == 0, out.stderr
+    assert "SQUARE 49" in out.stdout, out.stdout
+
+
 def test_a_tree_run_again_at_the_prompt_of_python_i_loads_the_script(tmp_path):
     """``python -i script.py``, then ``trio.run(main)`` again at its prompt: Python took
     ``__file__`` out of ``__main__`` when the script ended, and the children of the

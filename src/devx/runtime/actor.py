@@ -1664,15 +1664,30 @@ def rerun_hint(path: str) -> str:
     )
 
 
+def _is_main_of(module: Any, spec: SpawnSpec) -> bool:
+    """Whether ``module`` is the root's main module ``spec`` names."""
+    if spec.main_module is not None:
+        return getattr(module, "__name__", None) == spec.main_module
+    path = getattr(module, "__file__", None)
+    return path is not None and os.path.abspath(path) == spec.main_path
+
+
 def _load_main(spec: SpawnSpec | None) -> Any:
     """Load the root script's main module under a safe name (``__mp_main__``), the
     way multiprocessing's spawn does: its ``if __name__ == '__main__':`` block does
-    not run again."""
+    not run again. An ``__mp_main__`` already there is reused only when it is that
+    script: ``import multiprocessing`` aliases ``__mp_main__`` to whatever
+    ``__main__`` is at that moment (coverage's startup hook in every child process,
+    ``coverage run`` in the root), and that module has none of the script's
+    functions."""
     existing = sys.modules.get("__mp_main__")
-    if existing is not None:
+    if spec is None:  # the root: its own main module (as _main_ref finds it)
+        main = sys.modules["__main__"]
+        if existing is not None and getattr(main, "__file__", None) is None:
+            return existing  # (a root whose __main__ is no script: a spawn worker's)
+        return main
+    if existing is not None and _is_main_of(existing, spec):
         return existing
-    if spec is None:  # the root: its own main module
-        return sys.modules["__main__"]
     if spec.main_module is None and spec.main_path is None:
         raise ModuleNotEnabled(
             "'__main__' is enabled but the root's main module has no file to load "
