@@ -198,6 +198,7 @@ def leave_what_an_end_must_not_touch(path: str, what: str) -> None:
     """Leave files open as :func:`leave_files_open` (10 lines), and beside them
     ``what``: a daemon thread blocked reading a pipe (as a thread reading a
     subprocess's output or a socket's ``makefile()``: it holds the reader's lock), or
+    reading a socket's ``makefile("rwb")`` (whose close takes that lock too), or
     a lazy proxy (its ``__class__``, if read, writes ``path``.evaluated and raises)."""
     if what == "a thread reading a pipe":
         import threading
@@ -206,6 +207,15 @@ def leave_what_an_end_must_not_touch(path: str, what: str) -> None:
         reader = os.fdopen(r, "rb")
         _KEPT.append((reader, w))  # (the write end kept: the read never returns)
         threading.Thread(target=reader.read, args=(1,), daemon=True).start()
+    elif what == "a thread reading a socket's makefile('rwb')":
+        import socket
+        import threading
+
+        ours, theirs = socket.socketpair()
+        both = ours.makefile("rwb")  # (a BufferedRWPair: written too)
+        both.write(b"kept")
+        _KEPT.append((ours, theirs, both))
+        threading.Thread(target=both.read, args=(1,), daemon=True).start()
     else:
         _KEPT.append(_LazyProxy(f"{path}.evaluated"))
     leave_files_open(path, 10)

@@ -972,7 +972,10 @@ def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
-@pytest.mark.parametrize("what", ["a thread reading a pipe", "a lazy proxy"])
+@pytest.mark.parametrize(
+    "what",
+    ["a thread reading a pipe", "a thread reading a socket's makefile('rwb')", "a lazy proxy"],
+)
 def test_closing_what_a_child_left_open_touches_nothing_else(tmp_path, monkeypatch, method, what):
     """The files a child's code left open are closed at its end (see above) without
     waiting on a thread of its code or running its code: a daemon thread blocked

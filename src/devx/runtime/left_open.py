@@ -41,20 +41,23 @@ def close_left_open() -> None:
     and a thread of the actor's code blocked reading it (a subprocess's output, a
     socket's ``makefile()``) holds its lock, which its ``close()`` would wait for
     until that read returns (forever: a child stuck at its end until its parent's
-    SIGKILL). Objects are told apart by their type, never by ``isinstance``, which
-    reads ``obj.__class__``: a lazy proxy (django's ``SimpleLazyObject``,
+    SIGKILL); one both read and written (``makefile("rwb")``) is only flushed, for
+    the same reason. A file whose flush blocks (a full pipe nobody reads) or that a
+    thread is blocked writing into still holds this up (as a plain interpreter's exit may).
+    Objects are told apart by their type, never by ``isinstance``, which reads
+    ``obj.__class__``: a lazy proxy (django's ``SimpleLazyObject``,
     ``lazy_object_proxy``) evaluates its wrapped object there, which may raise."""
     try:
-        _close(_left_open())
+        wrapper = getattr(sys.modules.get("tempfile"), "_TemporaryFileWrapper", None)
+        _close(_left_open(wrapper), wrapper)
     except Exception:
         pass
 
 
-def _left_open() -> dict[int, Any]:
+def _left_open(wrapper: type | None) -> dict[int, Any]:
+    """``wrapper``: tempfile's, when it is imported (not a file object: it holds one)."""
     keep = {id(s) for s in (sys.stdin, sys.stdout, sys.stderr)}
     keep |= {id(s) for s in (sys.__stdin__, sys.__stdout__, sys.__stderr__)}
-    tempfile = sys.modules.get("tempfile")  # (not a file object: it holds one)
-    wrapper = getattr(tempfile, "_TemporaryFileWrapper", None)
     kinds = (_io._IOBase,) if wrapper is None else (_io._IOBase, wrapper)
     objs = gc.get_objects()
     types = list(map(type, objs))  # (a pass in C: the heap may be big)
@@ -68,10 +71,13 @@ def _left_open() -> dict[int, Any]:
     }
 
 
-def _close(files: dict[int, Any]) -> None:
+def _close(files: dict[int, Any], wrapper: type | None) -> None:
     for obj in _outer_first(files):
         try:
-            obj.close()
+            if _both_ways(obj, wrapper):  # (its read side may be a blocked thread's)
+                obj.flush()
+            else:
+                obj.close()
         except Exception:
             pass
 
@@ -81,6 +87,14 @@ def _closed(obj: Any) -> bool:
         return bool(obj.closed)
     except Exception:  # (a wrapper whose inner object is gone, a half-made one)
         return True
+
+
+def _both_ways(obj: Any, wrapper: type | None) -> bool:
+    """Whether ``obj`` is read from and written to (a socket's ``makefile("rwb")``, a
+    BufferedRWPair: its close takes its reader's lock too): only flushed."""
+    if wrapper is not None and issubclass(type(obj), wrapper):
+        return False
+    return bool(obj.readable() and obj.writable())
 
 
 def _written(obj: Any, wrapper: type | None) -> bool:
