@@ -180,6 +180,10 @@ async def aio_chan_by_name() -> list[object]:
         out.append(await chan.wait_for_result())
     async with devx.to_asyncio.open_channel_from(_aio_kw_only_chan, n=7) as (_, first):
         out.append(first)
+    # the peer's parameter names, by keyword (its test_aio_side_raises_before_started)
+    async with devx.to_asyncio.open_channel_from(target=_aio_kw_only_chan, n=8) as (_, first):
+        out.append(first)
+    out.append(await devx.to_asyncio.run_task(func=_aio_double, x=21))
     return out
 
 

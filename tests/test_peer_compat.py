@@ -736,8 +736,15 @@ def test_open_channel_from_links_an_asyncio_task_to_a_trio_block():
 def test_open_channel_from_gives_the_channel_by_name_as_the_peer_does():
     """The peer passes the channel as ``chan=``: its test_infected_asyncio's
     ``sleep_and_err(sleep_for=0.1, chan=None)`` got the channel as ``sleep_for``
-    here (TypeError from asyncio.sleep)."""
-    assert _in_asyncio_child(compat_fns.aio_chan_by_name) == ["started after 0.0", "done", 7]
+    here (TypeError from asyncio.sleep); and its parameter names work by keyword
+    (``open_channel_from(target=f)``, ``run_task(func=f)``)."""
+    assert _in_asyncio_child(compat_fns.aio_chan_by_name) == [
+        "started after 0.0",
+        "done",
+        7,
+        8,
+        42,
+    ]
 
 
 def test_to_asyncio_without_infect_asyncio_says_how_to_get_it():

@@ -53,6 +53,7 @@ def _name(task: asyncio.Task[Any]) -> str:
 def _start(
     loop: asyncio.AbstractEventLoop,
     aio_fn: Callable[..., Coroutine[Any, Any, Any]],
+    /,
     *args: Any,
     **kwargs: Any,
 ) -> asyncio.Task[Any]:
@@ -114,9 +115,10 @@ def _watch(task: asyncio.Task[Any], on_done: Callable[[], None] | None = None) -
     return finished
 
 
-async def run_task(aio_fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
-    """Run ``aio_fn(**kwargs)`` as an asyncio task and return its result."""
-    task = _start(_loop("run_task"), aio_fn, **kwargs)
+async def run_task(func: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
+    """Run ``func(**kwargs)`` as an asyncio task and return its result (``func``: the
+    peer's name, so ``run_task(func=f)`` works too)."""
+    task = _start(_loop("run_task"), func, **kwargs)
     finished = _watch(task)
     try:
         await finished.wait()
@@ -199,18 +201,19 @@ def _takes_chan_by_name(aio_fn: Callable[..., Any]) -> bool:
 
 @asynccontextmanager
 async def open_channel_from(
-    aio_fn: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any
+    target: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any
 ) -> AsyncIterator[tuple[LinkedTaskChannel, Any]]:
-    """Run ``aio_fn(chan, **kwargs)`` as an asyncio task linked to the block; yield
+    """Run ``target(chan, **kwargs)`` as an asyncio task linked to the block; yield
     ``(chan, first)`` once it called ``chan.started_nowait(first)``. A function with
     a parameter named ``chan`` gets it by that name (the peer's rule: its channel
-    need not be the first parameter)."""
+    need not be the first parameter); ``target``: the peer's name, so
+    ``open_channel_from(target=f)`` works too."""
     loop = _loop("open_channel_from")
     chan = LinkedTaskChannel()
-    if "chan" not in kwargs and _takes_chan_by_name(aio_fn):
-        task = chan._task = _start(loop, aio_fn, chan=chan, **kwargs)
+    if "chan" not in kwargs and _takes_chan_by_name(target):
+        task = chan._task = _start(loop, target, chan=chan, **kwargs)
     else:
-        task = chan._task = _start(loop, aio_fn, chan, **kwargs)
+        task = chan._task = _start(loop, target, chan, **kwargs)
     scope = trio.CancelScope()
     failed: list[BaseException] = []
 
