@@ -198,8 +198,9 @@ def leave_what_an_end_must_not_touch(path: str, what: str) -> None:
     """Leave files open as :func:`leave_files_open` (10 lines), and beside them
     ``what``: a daemon thread blocked reading a pipe (as a thread reading a
     subprocess's output or a socket's ``makefile()``: it holds the reader's lock), or
-    reading a socket's ``makefile("rwb")`` (whose close takes that lock too), or
-    a lazy proxy (its ``__class__``, if read, writes ``path``.evaluated and raises)."""
+    reading a socket's ``makefile("rwb")`` (whose close takes that lock too), a
+    daemon thread blocked writing into a pipe nobody reads (it holds the writer's
+    lock), or a lazy proxy (its ``__class__``, if read, writes ``path``.evaluated and raises)."""
     if what == "a thread reading a pipe":
         import threading
 
@@ -216,6 +217,20 @@ def leave_what_an_end_must_not_touch(path: str, what: str) -> None:
         both.write(b"kept")
         _KEPT.append((ours, theirs, both))
         threading.Thread(target=both.read, args=(1,), daemon=True).start()
+    elif what == "a thread blocked writing into a full pipe":
+        import threading
+
+        r, w = os.pipe()
+        writer = os.fdopen(w, "wb")  # (nobody reads r: the write blocks, holding its lock)
+        _KEPT.append((writer, r))
+        started = threading.Event()
+
+        def fill() -> None:
+            started.set()
+            writer.write(b"x" * (1 << 20))
+
+        threading.Thread(target=fill, daemon=True).start()
+        started.wait()
     else:
         _KEPT.append(_LazyProxy(f"{path}.evaluated"))
     leave_files_open(path, 10)

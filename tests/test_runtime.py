@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -974,9 +975,16 @@ def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 @pytest.mark.parametrize(
     "what",
-    ["a thread reading a pipe", "a thread reading a socket's makefile('rwb')", "a lazy proxy"],
+    [
+        "a thread reading a pipe",
+        "a thread reading a socket's makefile('rwb')",
+        "a thread blocked writing into a full pipe",
+        "a lazy proxy",
+    ],
 )
-def test_closing_what_a_child_left_open_touches_nothing_else(tmp_path, monkeypatch, method, what):
+def test_closing_what_a_child_left_open_touches_nothing_else(
+    tmp_path, monkeypatch, capfd, method, what
+):
     """The files a child's code left open are closed at its end (see above) without
     waiting on a thread of its code or running its code: a daemon thread blocked
     reading a pipe (a subprocess's output, a socket's ``makefile()``) holds the
@@ -984,7 +992,10 @@ def test_closing_what_a_child_left_open_touches_nothing_else(tmp_path, monkeypat
     until its parent's SIGKILL, its other files lost: a file only read from is not
     closed now, it holds nothing to keep); a lazy proxy's ``__class__`` (read by
     ``isinstance``) ran its factory, whose error escaped the child's exit (a traceback,
-    exit code 1, the files after it left unwritten)."""
+    exit code 1, the files after it left unwritten). A file a daemon thread is
+    blocked writing into (a pipe nobody reads: the thread holds its lock) cannot be
+    closed: after a bound, a line says which and the rest are closed (before: the
+    child stuck until its parent's SIGKILL)."""
     from devx.telemetry.readback import load_spans
 
     trace_file = tmp_path / "tree.otlp.jsonl"
@@ -1000,6 +1011,12 @@ def test_closing_what_a_child_left_open_touches_nothing_else(tmp_path, monkeypat
     run(tree)
     assert Path(f"{out}.txt").read_text() == "".join(f"line {i}\n" for i in range(10))
     assert not Path(f"{out}.evaluated").exists()
+    said = capfd.readouterr().err
+    if what == "a thread blocked writing into a full pipe":
+        assert re.search(r"actor 'root/a' .* ends with the BufferedWriter \(fd \d+\)", said), said
+        assert "its unwritten bytes are lost. Close it" in said
+    else:
+        assert "left open not closed" not in said
     (exit_event,) = [
         e["attributes"]
         for s in load_spans(trace_file)

@@ -22,8 +22,15 @@ from __future__ import annotations
 import _io  # (the C base of every file object: a fast subclass check, unlike io.IOBase's ABC)
 import gc
 import itertools
+import os
 import sys
+import threading
+import time
 from typing import Any
+
+from ..core import settings
+from ..core.threads import start_thread
+from . import console
 
 
 def freeze_boot_objects() -> None:
@@ -43,13 +50,84 @@ def close_left_open() -> None:
     until that read returns (forever: a child stuck at its end until its parent's
     SIGKILL); one both read and written (``makefile("rwb")``) is only flushed, for
     the same reason. A file whose flush blocks (a full pipe nobody reads) or that a
-    thread is blocked writing into still holds this up (as a plain interpreter's exit may).
+    thread of the code is blocked writing into (it holds the lock) would hold the
+    end up for good (a plain interpreter aborts on the lock: "could not acquire
+    lock ... at interpreter shutdown, possibly due to daemon threads"): files are
+    closed by a helper thread, each given :data:`CLOSE_BOUND` seconds; one that
+    takes longer is said (which file, what to do) and left, the next ones closed.
     Objects are told apart by their type, never by ``isinstance``, which reads
     ``obj.__class__``: a lazy proxy (django's ``SimpleLazyObject``,
     ``lazy_object_proxy``) evaluates its wrapped object there, which may raise."""
     try:
         wrapper = getattr(sys.modules.get("tempfile"), "_TemporaryFileWrapper", None)
-        _close(_left_open(wrapper), wrapper)
+        files = _left_open(wrapper)
+        if not files:
+            return
+        _close_bounded(_outer_first(files), wrapper)
+    except Exception:
+        pass
+
+
+CLOSE_BOUND = 1.0  # seconds a file's close may take at a child's end (at most)
+
+
+def _bound() -> float:
+    """:data:`CLOSE_BOUND`, or less with a short cancel grace: the parent's SIGTERM
+    comes once the grace is over (a third of it is this wait's)."""
+    try:
+        return max(0.01, min(CLOSE_BOUND, settings.current().cancel_grace / 3))
+    except Exception:
+        return CLOSE_BOUND
+
+
+def _close_bounded(order: list[Any], wrapper: type | None) -> None:
+    """Close ``order`` in a helper thread; a file whose close takes over
+    :data:`CLOSE_BOUND` is said and skipped, the rest closed by a new helper."""
+    bound = _bound()
+    start = 0
+    while start < len(order):
+        at = [start]
+        done = threading.Event()
+
+        def run(first: int = start, at: list[int] = at, done: threading.Event = done) -> None:
+            for i in range(first, len(order)):
+                at[0] = i
+                _close_one(order[i], wrapper)
+            done.set()
+
+        start_thread(run, "devx-left-open")
+        current, since = start, time.monotonic()
+        while not done.wait(min(0.05, bound)):  # (at once, unless a close is slow)
+            if at[0] != current:
+                current, since = at[0], time.monotonic()
+            elif time.monotonic() - since >= bound:
+                break
+        else:
+            return
+        _say_stuck(order[current], bound)
+        start = current + 1
+
+
+def _say_stuck(obj: Any, bound: float) -> None:
+    name = getattr(obj, "name", None)
+    what = f"file {name!r}" if isinstance(name, str) else f"{type(obj).__name__} (fd {name})"
+    actor = os.environ.get("DEVX_ACTOR", "?")
+    console.write(
+        f"devx: actor {actor!r} (pid {os.getpid()}) ends with the {what} its code left "
+        f"open not closed: closing it took over {bound:.2g} s (a thread of the "
+        "code holds it, or the pipe or socket it writes to is full and nobody reads "
+        "it); its unwritten bytes are lost. Close it, or end that thread, before the "
+        "actor's function returns\n"
+    )
+    console.drain(timeout=bound)
+
+
+def _close_one(obj: Any, wrapper: type | None) -> None:
+    try:
+        if _both_ways(obj, wrapper):  # (its read side may be a blocked thread's)
+            obj.flush()
+        else:
+            obj.close()
     except Exception:
         pass
 
@@ -69,17 +147,6 @@ def _left_open(wrapper: type | None) -> dict[int, Any]:
         for obj in itertools.compress(objs, map(found.__contains__, types))
         if id(obj) not in keep and not _closed(obj) and _written(obj, wrapper)
     }
-
-
-def _close(files: dict[int, Any], wrapper: type | None) -> None:
-    for obj in _outer_first(files):
-        try:
-            if _both_ways(obj, wrapper):  # (its read side may be a blocked thread's)
-                obj.flush()
-            else:
-                obj.close()
-        except Exception:
-            pass
 
 
 def _closed(obj: Any) -> bool:
