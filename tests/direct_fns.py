@@ -7,6 +7,7 @@ import contextvars
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -193,3 +194,21 @@ async def ask_root_then_checkpoint(x: int) -> int:
     got = await portal.run(root_double, x=x)
     await trio.sleep(0)
     return got + 1
+
+
+async def greenback_then_forever(marker: str) -> None:
+    """A call whose sync code waits through greenback (as a sync library calling async
+    code does): its portal (one plain checkpoint), then ``greenback.await_()`` of a
+    wait for ever, whose traps go to trio from the task's greenlet, past this frame."""
+    import greenback
+
+    await greenback.ensure_portal()
+    Path(marker).touch()
+    try:
+        _wait_from_sync_code(greenback)
+    finally:
+        Path(marker + ".cancelled").touch()
+
+
+def _wait_from_sync_code(greenback: Any) -> None:
+    greenback.await_(trio.sleep_forever())

@@ -6,6 +6,7 @@ large replies and the peer's death, all as through the reader."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -340,5 +341,35 @@ def test_a_worker_that_reads_a_call_stays_the_reader_past_one_checkpoint_only(tm
             await cancelled_kept(portal, fns.only_checkpoints)
             assert await portal.run(fns.slow_add, a=1, b=2, delay=0.001) == 3
         assert await portal.run(fns.listened) > 0
+
+    run_with_child(body, enable_modules=ENABLE)
+
+
+def test_a_call_that_waits_through_greenback_gives_the_channel_back(tmp_path):
+    """Calls whose sync code waits through greenback (its portal's checkpoint, then
+    ``greenback.await_``: traps that go to trio past the frames that watch for a
+    wait), some read off the channel by their worker: each gives the channel back to
+    its reader before that wait, so its caller's cancel is read and ends it, and the
+    next call is served. A worker kept reading the channel through that wait
+    (dec4c01): the cancel was never read, nor any later call (cancel_actor ended the
+    child with SIGTERM). Which way a call goes is the loop's timing: 20 tries."""
+
+    async def one_try(portal, marker: str) -> None:
+        for i in range(3):  # a worker that read a call waits for the next one
+            assert await portal.run(fns.slow_add, a=i, b=1, delay=0) == i + 1
+        with trio.CancelScope() as cs:
+            async with trio.open_nursery() as n:
+                call = functools.partial(portal.run, fns.greenback_then_forever, marker=marker)
+                n.start_soon(call)
+                await await_until(lambda: os.path.exists(marker), scaled(5), "the call")
+                cs.cancel()
+        await await_until(
+            lambda: os.path.exists(marker + ".cancelled"), scaled(5), "the call cancelled"
+        )
+        assert await portal.run(fns.slow_add, a=1, b=2, delay=0) == 3
+
+    async def body(portal):
+        for i in range(20):
+            await one_try(portal, str(tmp_path / f"call-{i}"))
 
     run_with_child(body, enable_modules=ENABLE)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import dis
 import inspect
+import sys
 import types
 from collections.abc import Callable, Coroutine
 from types import CodeType
@@ -121,6 +122,14 @@ def _checkpoint_trap() -> Any:
 _CHECKPOINT: Any = False  # (looked up at the first use: trio may not be imported yet)
 
 
+def _waits_unseen() -> bool:
+    """Whether the running task can wait without its coroutine yielding anything to
+    an awaiting frame: a task with a greenback portal, whose sync code's
+    ``greenback.await_()`` hands its traps to trio from the task's greenlet shim."""
+    greenback = sys.modules.get("greenback")
+    return greenback is not None and greenback.has_portal()
+
+
 @types.coroutine
 def past_a_checkpoint(coro: Coroutine[Any, Any, Any], release: Callable[[], None]) -> Any:
     """``await coro`` in a task that holds something another task needs while this
@@ -130,12 +139,18 @@ def past_a_checkpoint(coro: Coroutine[Any, Any, Any], release: Callable[[], None
     yields any other trap (a wait: an event, a socket, a sleep, a second checkpoint,
     a cancel delivered). Still held when ``coro`` ends (returns or raises) without
     that: the caller's to give back. ``coro`` runs in this task as under ``await``:
-    its traps are this task's, what trio sends back is what it gets."""
+    its traps are this task's, what trio sends back is what it gets. A task that
+    may wait where this cannot see it (a greenback portal: ``greenback.await_`` in
+    sync code, its portal had before the call or got at that checkpoint) gives it
+    back before ``coro`` runs on."""
     global _CHECKPOINT
     __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
     if _CHECKPOINT is False:
         _CHECKPOINT = _checkpoint_trap()
     send, held, passed = coro.send, True, False
+    if _waits_unseen():
+        held = False
+        release()
     value: Any = None
     thrown: BaseException | None = None
     while True:
@@ -154,3 +169,6 @@ def past_a_checkpoint(coro: Coroutine[Any, Any, Any], release: Callable[[], None
             raise
         except BaseException as exc:  # (trio sends outcomes; only another driver throws)
             value, thrown = None, exc
+        if held and _waits_unseen():  # (greenback.ensure_portal() was that checkpoint)
+            held = False
+            release()
