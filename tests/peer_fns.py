@@ -190,8 +190,8 @@ def _write(path: str, text: str) -> None:
 async def clean_up_at_the_end(marker: str, then: str) -> None:
     """The peer's test_runtime ``crash_and_clean_tmpdir``: a callback on the actor's
     ``lifetime_stack`` writes ``cleaned`` to ``marker`` when the actor ends, after
-    its calls; ``then``: ``error`` (``assert 0``), ``sleep`` (until cancelled) or
-    ``return``."""
+    its calls; ``then``: ``error`` (``assert 0``), ``sleep``/``sigterm`` (until
+    cancelled) or ``return``."""
     actor = devx.current_actor()
     actor.lifetime_stack.callback(_write, marker, "cleaned")
     # a context manager too: the file is closed (so flushed) when the actor ends
@@ -200,5 +200,5 @@ async def clean_up_at_the_end(marker: str, then: str) -> None:
     _write(marker, "registered")
     if then == "error":
         assert 0
-    if then == "sleep":
+    if then in ("sleep", "sigterm"):
         await trio.sleep_forever()

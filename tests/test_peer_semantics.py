@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -728,11 +729,13 @@ def test_debug_mode_quit_in_one_of_several_crash_repls_ends_the_tree_quietly(rep
     assert "Traceback" not in text.split("devx: quit from the REPL")[-1]
 
 
-@pytest.mark.parametrize("then", ["error", "sleep", "return"])
+@pytest.mark.parametrize("then", ["error", "sleep", "sigterm", "return"])
 def test_an_actors_lifetime_stack_is_closed_when_it_ends(tmp_path, then):
     """The peer's test_lifetime_stack_wipes_tmpfile: ``current_actor().lifetime_stack``
     is an ExitStack the actor closes once its calls are over, whether the child's
-    function failed, was cancelled with its actor, or returned; the root's too."""
+    function failed, was cancelled with its actor (by its parent, or by a SIGTERM
+    sent to it: README's way to stop one child from outside), or returned; the
+    root's too."""
     marker = tmp_path / "child"
     root_marker = tmp_path / "root"
 
@@ -742,18 +745,25 @@ def test_an_actors_lifetime_stack_is_closed_when_it_ends(tmp_path, then):
             portal = await an.run_in_actor(
                 peer_fns.clean_up_at_the_end, marker=str(marker), then=then
             )
-            if then == "sleep":
+            if then in ("sleep", "sigterm"):
                 await await_until(
                     lambda: marker.exists() and marker.read_text() == "registered",
                     scaled(30),
                     "the child's callback registered",
                 )
-                await an.cancel()
+                if then == "sleep":
+                    await an.cancel()
+                else:
+                    os.kill(portal.chan.raddr.maybe_pid, signal.SIGTERM)
+                    await portal.result()
             else:
                 await portal.result()
 
     if then == "error":
         with pytest.raises(devx.RemoteActorError):
+            trio.run(main)
+    elif then == "sigterm":  # the child's own cancel, not one this side asked for
+        with pytest.raises(devx.ContextCancelled, match="was cancelled: SIGTERM"):
             trio.run(main)
     else:
         trio.run(main)
