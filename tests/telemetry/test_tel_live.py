@@ -131,6 +131,30 @@ def test_an_unsupported_otlp_protocol_is_refused_in_one_line(receiver, tmp_path,
     assert (tmp_path / "t.jsonl").stat().st_size > 0  # the file is still written
 
 
+def test_grpc_without_its_extra_never_says_the_telemetry_was_sent(receiver):  # noqa: F811
+    """OTEL_EXPORTER_OTLP_PROTOCOL=grpc without the [otlp] extra: the export is off (one
+    warning says so), and the exit notice said 'devx: telemetry sent (OTLP/gRPC) to ...'
+    all the same, of records sent nowhere."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    try:
+        import opentelemetry.exporter.otlp.proto.grpc  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the gRPC exporter is installed here")
+    proc = run_clean(
+        [sys.executable, "-c", TINY_TREE],
+        scaled(30),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        DEVX_TELEMETRY_NOTICE="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter") == 1
+    assert "telemetry sent" not in proc.stderr, proc.stderr
+    assert not receiver.traces and not receiver.logs
+
+
 def test_an_unsupported_protocol_keeps_the_records_in_the_default_file(receiver, tmp_path):  # noqa: F811
     """An endpoint turns the default file off; a protocol the SDK cannot export turned
     the export off too, so nothing was recorded anywhere (the README said the file is

@@ -315,6 +315,7 @@ class Session:
             self.actor.is_root
             and s.file is None
             and s.otlp_protocol in config.EXPORTABLE
+            and not _export_refused()  # grpc without its extra: its warning said so
             and not s.quiet
             and (notable or _notice_asked() or _collector_failed())
         ):
@@ -392,6 +393,14 @@ def _collector_failed() -> bool:
     from .backend import warned
 
     return warned("collector")  # every collector failure is said under this one key
+
+
+def _export_refused() -> bool:
+    """The OTLP export never started (gRPC without the ``[otlp]`` extra, the HTTP
+    exporter missing): nothing was sent, whatever the notice would say."""
+    from .backend import warned
+
+    return warned("grpc") or warned("otlp-missing")
 
 
 def _shown_endpoint(url: str) -> str:
