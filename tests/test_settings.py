@@ -225,3 +225,25 @@ def test_the_cli_prints_the_table_and_checks_an_environment() -> None:
         timeout=scaled(20),
     )
     assert good.returncode == 0 and "DEVX_PDB=True" in good.stdout, good.stdout
+
+
+def test_the_cli_piped_into_a_reader_that_left_ends_without_a_traceback(tmp_path: Path) -> None:
+    """`devx ps | head -3` (any command: they share main()): the reader left before
+    devx wrote everything, and devx ended with a BrokenPipeError traceback."""
+    rt = tmp_path / "rt"
+    rt.mkdir(mode=0o700)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "devx", "settings"],
+            env=_clean_env(DEVX_RUNTIME_DIR=str(rt)),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=scaled(20),
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+    assert res.returncode == 1

@@ -765,9 +765,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devx.core.settings import SettingsError
 
     try:
-        return int(func(args))
+        code = int(func(args))
+        sys.stdout.flush()  # a reader that left (`devx ps | head`) shows here, not at exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader left: no traceback, as `ps | head` gives none
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush too
+        os.close(devnull)
+        return 1
     except SettingsError as exc:  # a bad DEVX_* value: one line, not a traceback
         _err(f"{exc} (`devx settings --check` validates them all)")
         return EXIT_USAGE
