@@ -248,11 +248,11 @@ def test_a_crash_raised_inside_devx_is_placed_at_the_users_code(proc_tree, rt):
     victim = int(tree_says(tree, "VICTIM").split()[1])
     os.kill(victim, signal.SIGKILL)
     said = tree_says(tree, "[devx] root: crash at ")
-    where = "child_killed_under_block.py:18 in main()"  # the block's `async with`
+    where = "child_killed_under_block.py:20 in main()"  # the block's `async with`
     assert said.startswith(f"[devx] root: crash at {where} (ActorExited: "), said
     wait_until(lambda: f"root: crash at {where}" in devx_ps(rt), scaled(10), "devx ps")
     got = attach_piped(rt, "c\n")  # the REPL stops there too
-    assert "child_killed_under_block.py(18)main()" in got.stdout, got.stdout + got.stderr
+    assert "child_killed_under_block.py(20)main()" in got.stdout, got.stdout + got.stderr
     assert tree.wait() == 1
 
 
@@ -269,12 +269,31 @@ def test_a_crash_raised_inside_devx_shows_the_users_frame(proc_tree, rt):
     out, _ = tree.output()
     shown = out.partition(">>> devx CRASH in actor 'root'")[2].partition("stdin is not a")[0]
     assert shown, out
-    assert 'child_killed_under_block.py", line 18, in main' in shown, shown
+    assert 'child_killed_under_block.py", line 20, in main' in shown, shown
     assert "async with devx.open_nursery(debug_mode=True) as an:" in shown, shown
     assert "(raised inside devx while your code waited here)" in shown, shown
     died = f"devx.ActorExited: actor 'root/victim' (pid {victim}) was killed by SIGKILL"
     assert died in shown, shown
     assert "/devx/" not in shown.replace("devx.ActorExited", ""), shown  # no devx frame
+
+
+def test_a_crash_raised_inside_devx_shows_every_worker_that_died(proc_tree, rt):
+    """The same with two workers SIGKILLed: the root's crash is a group of their two
+    ActorExited, and its banner names each (which worker, how it ended); it said
+    only 'ExceptionGroup: 2 errors in an actor nursery (2 sub-exceptions)'."""
+    script = Path(__file__).parent / "scripts" / "child_killed_under_block.py"
+    tree = proc_tree(script, "two", DEVX_RUNTIME_DIR=str(rt), NO_COLOR="1")
+    victims = [int(p) for p in tree_says(tree, "VICTIM").split()[1:]]
+    for sig in (signal.SIGSTOP, signal.SIGKILL):  # (stopped first: both die killed)
+        for victim in victims:
+            os.kill(victim, sig)
+    assert tree.wait() == 1
+    out, _ = tree.output()
+    shown = out.partition(">>> devx CRASH in actor 'root'")[2].partition("stdin is not a")[0]
+    assert "(raised inside devx while your code waited here)" in shown, shown
+    for name, victim in zip(("victim1", "victim2"), victims, strict=True):
+        died = f"devx.ActorExited: actor 'root/{name}' (pid {victim}) was killed by SIGKILL"
+        assert died in shown, shown
 
 
 def test_nobody_attaches_within_the_deadline(proc_tree, rt):

@@ -234,7 +234,21 @@ def _error_text(exc: BaseException, tb: TracebackType | None) -> str:
         + "".join(stack.format())
         + "  (raised inside devx while your code waited here)\n"
         + "".join(traceback.format_exception_only(type(exc), exc))
+        + _members_text(exc)
     )
+
+
+def _members_text(exc: BaseException) -> str:
+    """A group's members, each its own line(s) (``format_exception_only`` gives a
+    group's line alone: which workers died, and how, was not said)."""
+    lines = []
+    for i, member in enumerate(getattr(exc, "exceptions", None) or (), 1):
+        text = "".join(traceback.format_exception_only(type(member), member))
+        lines.append(f"  {i}. " + text.rstrip("\n").replace("\n", "\n     ") + "\n")
+        inner = _members_text(member)
+        if inner:
+            lines.append("".join("   " + line for line in inner.splitlines(True)))
+    return "".join(lines)
 
 
 def _first_line(exc: BaseException) -> str:
