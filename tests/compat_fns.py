@@ -187,6 +187,45 @@ async def aio_chan_by_name() -> list[object]:
     return out
 
 
+async def _aio_count(chan: devx.to_asyncio.LinkedTaskChannel, n: int) -> None:
+    chan.started_nowait("ready")
+    await chan.get()  # "go": every reader is in place
+    for i in range(n):
+        chan.send_nowait(i)
+
+
+async def aio_fan_out() -> list[object]:
+    """LinkedTaskChannel.subscribe(): a subscribed task and the channel's own reader
+    each get every item, then the end; open_channel_from's suppress_graceful_exits
+    (the peer's option) is taken, False refused saying why."""
+    out: list[object] = []
+    async with devx.to_asyncio.open_channel_from(_aio_count, n=5) as (chan, _):
+        got: list[int] = []
+
+        async def read(sub: devx.trionics.BroadcastReceiver) -> None:
+            got.extend([item async for item in sub])
+
+        async with chan.subscribe() as sub, trio.open_nursery() as tn:
+            tn.start_soon(read, sub)
+            await chan.send("go")
+            out.append([item async for item in chan])
+        out.append(got)
+    try:
+        async with devx.to_asyncio.open_channel_from(
+            _aio_count, suppress_graceful_exits=False, n=1
+        ):
+            pass
+    except ValueError as exc:
+        out.append("suppress_graceful_exits=False): devx always ends" in str(exc))
+    async with devx.to_asyncio.open_channel_from(_aio_count, suppress_graceful_exits=True, n=2) as (
+        chan,
+        first,
+    ):
+        await chan.send("go")
+        out.append([first, *[item async for item in chan]])
+    return out
+
+
 async def aio_channels() -> list[object]:
     """open_channel_from: talk both ways, the task's return ends the trio side's
     iteration; the block's end cancels a task still running; the task's error

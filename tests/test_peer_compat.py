@@ -747,6 +747,19 @@ def test_open_channel_from_gives_the_channel_by_name_as_the_peer_does():
     ]
 
 
+def test_a_linked_task_channel_fans_out_to_subscribers():
+    """The peer's test_basic_interloop_channel_stream: ``chan.subscribe()`` gives one
+    more trio task every item the asyncio task sends (AttributeError before), and
+    ``open_channel_from(..., suppress_graceful_exits=True)`` is the peer's option (it
+    went to the asyncio function: TypeError)."""
+    assert _in_asyncio_child(compat_fns.aio_fan_out) == [
+        [0, 1, 2, 3, 4],
+        [0, 1, 2, 3, 4],
+        True,
+        ["ready", 0, 1],
+    ]
+
+
 def test_to_asyncio_without_infect_asyncio_says_how_to_get_it():
     message = _in_asyncio_child(compat_fns.aio_outside, infect=False)
     assert "this process runs no asyncio loop" in message and "infect_asyncio=True" in message

@@ -23,12 +23,15 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .core import settings
 from .runtime.asyncio_guest import run as run_as_asyncio_guest
+
+if TYPE_CHECKING:
+    from .runtime.broadcast import BroadcastReceiver
 
 
 class AsyncioCancelled(Exception):
@@ -128,6 +131,11 @@ async def run_task(func: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any)
     return _outcome(task)
 
 
+# items the fastest subscriber of a LinkedTaskChannel may be ahead of the slowest (the
+# peer's default queue size)
+SUBSCRIBE_BUFFER = 1024
+
+
 class LinkedTaskChannel:
     """The two ends of a trio block and its asyncio task (see the module docstring)."""
 
@@ -138,6 +146,8 @@ class LinkedTaskChannel:
         self._first: Any = None
         self._wake = trio.Event()  # started, or the task ended
         self._task: asyncio.Task[Any] | None = None
+        self._primary: BroadcastReceiver | None = None  # once a task subscribed
+        self._reading = 0  # receives waiting on the task's items themselves
 
     def __repr__(self) -> str:
         return f"<LinkedTaskChannel of {_name(self._task) if self._task else 'no task yet'}>"
@@ -171,22 +181,59 @@ class LinkedTaskChannel:
     async def receive(self) -> Any:
         """asyncio -> trio; ``trio.EndOfChannel`` once the task returned and everything
         it sent was read."""
-        return await self._from_aio.receive()
+        if self._primary is not None:
+            return await self._primary.receive()
+        self._reading += 1
+        try:
+            value = await self._from_aio.receive()
+        except BaseException as exc:
+            self._reading -= 1
+            if self._primary is not None:  # a task subscribed while this one waited
+                self._primary._fanout.outside_read_ended(
+                    self._primary, None, exc, self._reading > 0
+                )
+            raise
+        self._reading -= 1
+        if self._primary is not None:
+            self._primary._fanout.outside_read_ended(self._primary, value, None, self._reading > 0)
+        return value
 
     def __aiter__(self) -> LinkedTaskChannel:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            return await self._from_aio.receive()
+            return await self.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[BroadcastReceiver]:
+        """One more trio task reading what the asyncio task sends (the peer's fan-out):
+        each subscriber, and this channel's own ``receive``/``async for``, gets every
+        item from the moment it subscribed; one more than ``SUBSCRIBE_BUFFER`` items
+        behind the fastest gets :class:`devx.trionics.Lagged`. The subscriber's ``send``
+        goes to the asyncio task. Closed (for that task only) when the block ends."""
+        if self._primary is None:
+            from .runtime import broadcast
+
+            self._primary = broadcast.fanout(
+                self._from_aio.receive, self.send, maxlen=SUBSCRIBE_BUFFER, what=repr(self)
+            )
+            if self._reading:  # the channel's own receive waits: it reads for everyone
+                self._primary._fanout.reading = True
+        async with self._primary.subscribe() as sub:
+            yield sub
 
     async def wait_for_result(self) -> Any:
         """The asyncio task's return value, once it returns."""
         assert self._task is not None
         await _watch(self._task).wait()
         return _outcome(self._task)
+
+
+def _fn_name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
 def _takes_chan_by_name(aio_fn: Callable[..., Any]) -> bool:
@@ -201,13 +248,24 @@ def _takes_chan_by_name(aio_fn: Callable[..., Any]) -> bool:
 
 @asynccontextmanager
 async def open_channel_from(
-    target: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any
+    target: Callable[..., Coroutine[Any, Any, Any]],
+    suppress_graceful_exits: bool = True,
+    **kwargs: Any,
 ) -> AsyncIterator[tuple[LinkedTaskChannel, Any]]:
     """Run ``target(chan, **kwargs)`` as an asyncio task linked to the block; yield
     ``(chan, first)`` once it called ``chan.started_nowait(first)``. A function with
     a parameter named ``chan`` gets it by that name (the peer's rule: its channel
     need not be the first parameter); ``target``: the peer's name, so
-    ``open_channel_from(target=f)`` works too."""
+    ``open_channel_from(target=f)`` works too. ``suppress_graceful_exits``: the peer's
+    option, True only: either side ending normally ends the other's reads quietly
+    (``EndOfChannel``, a cancel), never as an error."""
+    if not suppress_graceful_exits:
+        raise ValueError(
+            f"open_channel_from({_fn_name(target)}, suppress_graceful_exits=False): devx "
+            "always ends a side whose peer ended normally quietly (the trio side's "
+            "async for ends, the asyncio task is cancelled); it has no TrioTaskExited/"
+            "AsyncioTaskExited to raise instead: leave the option out"
+        )
     loop = _loop("open_channel_from")
     chan = LinkedTaskChannel()
     if "chan" not in kwargs and _takes_chan_by_name(target):
