@@ -87,3 +87,69 @@ def test_script_that_reruns_trio_at_import_gets_a_hint(tmp_path: Path) -> None:
         res.stderr
     )
     assert f"    {guard}\n        trio.run(main)" in res.stderr
+
+
+def readme_devx_commands() -> list[str]:
+    """Every ``devx ...`` command the README tells a reader to type: the lines of its
+    shell blocks and its inline code, placeholders filled in (``PID|NAME`` -> a pid)."""
+    text = README.read_text()
+    cmds: set[str] = set()
+    fenced = re.findall(r"^ *```[a-z]*\n(.*?)^ *```$", text, re.M | re.S)
+    for block in fenced:
+        for line in block.splitlines():
+            line = re.sub(r"^.*?\|\s*(?=devx )", "", line.split("#", 1)[0].strip())
+            if line.startswith("devx "):
+                cmds.add(line)
+    prose = re.sub(r"^ *```[a-z]*\n.*?^ *```$", "", text, flags=re.M | re.S)
+    for inline in re.findall(r"`(devx [a-z][^`]*)`", prose):
+        cmds.add(" ".join(inline.split()))
+    fill = {"PID|NAME|PATTERN": "4242", "PID": "4242", "HOST:PORT": "127.0.0.1:7000"}
+    out = []
+    for cmd in sorted(cmds):
+        cmd = re.sub(r"\[([^]]*)\]", r"\1", cmd)  # `[--trace ID]`: written out
+        cmd = cmd.split(" > ")[0]  # `devx attach > session.txt`: the redirection is the shell's
+        out.append(" ".join(fill.get(word, word) for word in cmd.split()))
+    return out
+
+
+def test_every_devx_command_of_the_readme_parses() -> None:
+    """A command the README quotes with an option the CLI no longer has (renamed,
+    dropped) fails here, not in a reader's shell."""
+    from devx import cli
+
+    cmds = readme_devx_commands()
+    assert {c.split()[1] for c in cmds} >= {"attach", "dump", "ps", "timeline", "settings"}
+    parser = cli.build_parser()
+    (commands,) = [a.choices for a in parser._actions if isinstance(a.choices, dict)]
+    for cmd in cmds:
+        words = cmd.split()[1:]
+        if words[:1] == ["keeps"]:  # prose ("devx keeps the public names ...")
+            continue
+        if len(words) == 1:  # a mention (`devx registrar` opens ...): the command exists
+            assert words[0] in commands, cmd
+            continue
+        try:
+            args = parser.parse_args(words)
+        except SystemExit:
+            try:  # a mention without its target (`devx dump --brief` from another shell)
+                args = parser.parse_args([*words, "4242"])
+            except SystemExit as exc:
+                raise AssertionError(f"README's `{cmd}` is refused by devx's parser") from exc
+        assert getattr(args, "func", None) is not None, cmd
+
+
+def test_the_readmes_pytest_options_are_the_plugins(tmp_path: Path) -> None:
+    """`pytest --devx-hang-timeout=60` and `--devx-dump-dir=DIR` as the README writes
+    them: pytest takes them (5: nothing collected; 4 would be a usage error)."""
+    text = README.read_text()
+    opts = sorted(set(re.findall(r"pytest (--devx-[a-z-]+=[\w.]+)", text)))
+    assert len(opts) >= 2, opts
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *opts],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert res.returncode == 5, res.stdout + res.stderr
