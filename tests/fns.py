@@ -161,24 +161,29 @@ async def start_a_service_that_writes_at_its_end(path: str) -> None:
 def leave_files_open(path: str, lines: int) -> None:
     """Write ``lines`` lines to three files this actor's code leaves open (never
     closed, never flushed): a text file and a gzip file held by this module, a text
-    file in a list; their buffers are only written by their finalization. A
+    file in a list; their buffers are only written by their finalization; and a zip
+    archive (``path``.zip, one member), whose directory only its close writes. A
     temporary file left open beside them (finalization removes it): its path is
     ``path``.tmp's text."""
     import gzip
     import tempfile
+    import zipfile
 
     temp = tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path))
     temp.write("gone at the end")
     Path(f"{path}.tmp").write_text(temp.name)
     _KEPT.append(temp)
 
-    text = open(f"{path}.txt", "w")  # (left open on purpose, as the next two)
+    text = open(f"{path}.txt", "w")  # (left open on purpose, as the next three)
     packed = gzip.open(f"{path}.gz", "wt")
     _KEPT.extend([text, packed, [open(f"{path}.inner", "w")]])
     for i in range(lines):
         text.write(f"line {i}\n")
         packed.write(f"line {i}\n")
     _KEPT[-1][0].write("inner\n")  # type: ignore[index]
+    archive = zipfile.ZipFile(f"{path}.zip", "w")  # (its close writes its directory)
+    archive.writestr("member.txt", "zipped\n")
+    _KEPT.append(archive)
 
 
 class _LazyProxy:

@@ -950,10 +950,12 @@ def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
     """A child ends with ``os._exit`` (no interpreter finalization): files its code
     left open are closed first, outer layer first, as finalization would: a text
     file's buffered lines are all there, a gzip file left open has its trailer (it
-    decompresses whole), a file held only in a list is written too, and a temporary
+    decompresses whole), a file held only in a list is written too, a zip archive
+    left open is readable (before: no central directory), and a temporary
     file left open is removed. Before, all three were empty (the gzip one unreadable)
     and the temporary file stayed."""
     import gzip
+    import zipfile
 
     lines = 100
     out = tmp_path / "out"
@@ -968,6 +970,8 @@ def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
     assert Path(f"{out}.txt").read_text() == expected
     assert gzip.decompress(Path(f"{out}.gz").read_bytes()).decode() == expected
     assert Path(f"{out}.inner").read_text() == "inner\n"
+    with zipfile.ZipFile(f"{out}.zip") as archive:  # (its directory written at the end)
+        assert archive.read("member.txt") == b"zipped\n"
     temp = Path(Path(f"{out}.tmp").read_text())
     assert temp.parent == tmp_path and not temp.exists()
 

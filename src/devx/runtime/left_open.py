@@ -7,8 +7,9 @@ and so closes every file object still referenced, is skipped. Without it a worke
 left open lost its trailer (an unreadable file), and a ``NamedTemporaryFile`` stayed
 on disk. :func:`close_left_open` does that one part of finalization: it closes every
 file object created since the boot, the outermost first (a text layer before its
-buffer, a ``GzipFile`` before the file it writes into, a temporary file's wrapper,
-which removes it, before the file), so each flushes into the one below it.
+buffer, a ``GzipFile`` or a ``ZipFile`` before the file it writes into, a temporary
+file's wrapper, which removes it, before the file), so each flushes into the one
+below it.
 
 Finding them costs a walk of the garbage collector's objects: ~3-6 ms over the ~26k
 objects a child holds after importing trio. :func:`freeze_boot_objects` moves every
@@ -59,11 +60,11 @@ def close_left_open() -> None:
     ``obj.__class__``: a lazy proxy (django's ``SimpleLazyObject``,
     ``lazy_object_proxy``) evaluates its wrapped object there, which may raise."""
     try:
-        wrapper = getattr(sys.modules.get("tempfile"), "_TemporaryFileWrapper", None)
-        files = _left_open(wrapper)
+        holders = _holders()
+        files = _left_open(holders)
         if not files:
             return
-        _close_bounded(_outer_first(files), wrapper)
+        _close_bounded(_outer_first(files), holders)
     except Exception:
         pass
 
@@ -80,7 +81,7 @@ def _bound() -> float:
         return CLOSE_BOUND
 
 
-def _close_bounded(order: list[Any], wrapper: type | None) -> None:
+def _close_bounded(order: list[Any], holders: tuple[type, ...]) -> None:
     """Close ``order`` in a helper thread; a file whose close takes over
     :data:`CLOSE_BOUND` is said and skipped, the rest closed by a new helper."""
     bound = _bound()
@@ -92,7 +93,7 @@ def _close_bounded(order: list[Any], wrapper: type | None) -> None:
         def run(first: int = start, at: list[int] = at, done: threading.Event = done) -> None:
             for i in range(first, len(order)):
                 at[0] = i
-                _close_one(order[i], wrapper)
+                _close_one(order[i], holders)
             done.set()
 
         start_thread(run, "devx-left-open")
@@ -122,9 +123,9 @@ def _say_stuck(obj: Any, bound: float) -> None:
     console.drain(timeout=bound)
 
 
-def _close_one(obj: Any, wrapper: type | None) -> None:
+def _close_one(obj: Any, holders: tuple[type, ...]) -> None:
     try:
-        if _both_ways(obj, wrapper):  # (its read side may be a blocked thread's)
+        if _both_ways(obj, holders):  # (its read side may be a blocked thread's)
             obj.flush()
         else:
             obj.close()
@@ -132,11 +133,23 @@ def _close_one(obj: Any, wrapper: type | None) -> None:
         pass
 
 
-def _left_open(wrapper: type | None) -> dict[int, Any]:
-    """``wrapper``: tempfile's, when it is imported (not a file object: it holds one)."""
+def _holders() -> tuple[type, ...]:
+    """The types, of the modules imported, that are no file object but hold one and
+    close it at their finalization: tempfile's wrapper (its close removes the file),
+    ``zipfile.ZipFile`` (its ``__del__`` closes it: the archive's central directory
+    is written then; without it the archive is unreadable)."""
+    found = (
+        getattr(sys.modules.get("tempfile"), "_TemporaryFileWrapper", None),
+        getattr(sys.modules.get("zipfile"), "ZipFile", None),
+    )
+    return tuple(t for t in found if isinstance(t, type))
+
+
+def _left_open(holders: tuple[type, ...]) -> dict[int, Any]:
+    """``holders``: see :func:`_holders`."""
     keep = {id(s) for s in (sys.stdin, sys.stdout, sys.stderr)}
     keep |= {id(s) for s in (sys.__stdin__, sys.__stdout__, sys.__stderr__)}
-    kinds = (_io._IOBase,) if wrapper is None else (_io._IOBase, wrapper)
+    kinds = (_io._IOBase, *holders)
     objs = gc.get_objects()
     types = list(map(type, objs))  # (a pass in C: the heap may be big)
     found = {t for t in set(types) if issubclass(t, kinds)}
@@ -145,30 +158,37 @@ def _left_open(wrapper: type | None) -> dict[int, Any]:
     return {
         id(obj): obj
         for obj in itertools.compress(objs, map(found.__contains__, types))
-        if id(obj) not in keep and not _closed(obj) and _written(obj, wrapper)
+        if id(obj) not in keep and not _closed(obj) and _written(obj, holders)
     }
 
 
 def _closed(obj: Any) -> bool:
     try:
+        if _is_zip(obj):
+            return obj.fp is None  # (a ZipFile has no ``closed``)
         return bool(obj.closed)
     except Exception:  # (a wrapper whose inner object is gone, a half-made one)
         return True
 
 
-def _both_ways(obj: Any, wrapper: type | None) -> bool:
+def _is_zip(obj: Any) -> bool:
+    zipfile = sys.modules.get("zipfile")
+    return zipfile is not None and issubclass(type(obj), zipfile.ZipFile)
+
+
+def _both_ways(obj: Any, holders: tuple[type, ...]) -> bool:
     """Whether ``obj`` is read from and written to (a socket's ``makefile("rwb")``, a
     BufferedRWPair: its close takes its reader's lock too): only flushed."""
-    if wrapper is not None and issubclass(type(obj), wrapper):
+    if issubclass(type(obj), holders):
         return False
     return bool(obj.readable() and obj.writable())
 
 
-def _written(obj: Any, wrapper: type | None) -> bool:
+def _written(obj: Any, holders: tuple[type, ...]) -> bool:
     """Whether ``obj`` may hold bytes to keep: anything but a file only read from (a
-    temporary file's wrapper always: its close removes it)."""
-    if wrapper is not None and issubclass(type(obj), wrapper):
-        return True
+    temporary file's wrapper always: its close removes it; a ZipFile written to)."""
+    if issubclass(type(obj), holders):
+        return not _is_zip(obj) or obj.mode != "r"
     try:
         return bool(obj.writable()) or not obj.readable()
     except Exception:  # (detached, half-made: closing it does nothing either)
