@@ -774,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush too
         os.close(devnull)
-        return 1
+        return 128 + 13  # as a shell reports a tool SIGPIPE ended: no documented exit code
     except SettingsError as exc:  # a bad DEVX_* value: one line, not a traceback
         _err(f"{exc} (`devx settings --check` validates them all)")
         return EXIT_USAGE
