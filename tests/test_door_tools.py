@@ -31,6 +31,12 @@ PUDB_NOTE = "(pudb's full-screen UI cannot share the tree's terminal: devx's REP
 STREAMED = "streamed [0, 1, 4, 9]"
 
 
+def tools_home(tmp_path: Path) -> dict[str, str]:
+    """Where IPython and pudb keep their settings (a profile, pudb's saved
+    breakpoints): the test's own, empty, never the developer's."""
+    return {"IPYTHONDIR": str(tmp_path / "ipython"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
 def _other_waits(r: Repl, other: str) -> None:
     shown: list[str] = []
     wait_until(
@@ -40,11 +46,11 @@ def _other_waits(r: Repl, other: str) -> None:
     )
 
 
-def test_ipdb_set_trace_in_two_children_opens_devx_repl_one_at_a_time(repl):
+def test_ipdb_set_trace_in_two_children_opens_devx_repl_one_at_a_time(repl, tmp_path):
     """``ipdb.set_trace()`` in two children serving context streams: devx's REPL,
     one at a time, the banner saying it stands for IPython's debugger."""
     pytest.importorskip("ipdb")
-    r = repl("door_tools.py", "ipdb", "two")
+    r = repl("door_tools.py", "ipdb", "two", **tools_home(tmp_path))
     first = r.expect(r">>> devx SYNC_PAUSE in actor '(?P<name>one|two)' \(path root/(?P=name),")
     name = first.group("name")
     other = "two" if name == "one" else "one"
@@ -68,9 +74,9 @@ def test_ipdb_set_trace_in_two_children_opens_devx_repl_one_at_a_time(repl):
 
 
 @pytest.mark.parametrize("tool", ["ipdb", "pudb"])
-def test_a_tools_post_mortem_opens_devx_post_mortem(repl, tool):
+def test_a_tools_post_mortem_opens_devx_post_mortem(repl, tool, tmp_path):
     pytest.importorskip(tool)
-    r = repl("door_tools.py", f"{tool}_post_mortem", "child")
+    r = repl("door_tools.py", f"{tool}_post_mortem", "child", **tools_home(tmp_path))
     r.expect(banner("CRASH", "one", "root/one") + ": ZeroDivisionError: division by zero")
     out = r.prompt()
     assert (IPDB_NOTE if tool == "ipdb" else PUDB_NOTE) in " ".join(out.split()), out
@@ -91,12 +97,12 @@ def test_a_tools_post_mortem_opens_devx_post_mortem(repl, tool):
     ],
     ids=["set_trace-two", "PYTHONBREAKPOINT-root"],
 )
-def test_pudb_opens_devx_repl_saying_why(repl, way, where, env):
+def test_pudb_opens_devx_repl_saying_why(repl, way, where, env, tmp_path):
     """pudb's full-screen UI would own the terminal the tree's other actors share:
     devx's REPL opens instead, its banner saying why (and nothing of pudb's, not its
     warning that it cannot take SIGINT over, reaches the terminal)."""
     pytest.importorskip("pudb")
-    r = repl("door_tools.py", way, where, **env)
+    r = repl("door_tools.py", way, where, **env, **tools_home(tmp_path))
     m = r.expect(r">>> devx SYNC_PAUSE in actor '(?P<name>\w+)' \(path (?P<path>[\w/]+),")
     out = r.prompt()
     assert PUDB_NOTE in " ".join(out.split()), out
@@ -122,12 +128,12 @@ def test_pudb_opens_devx_repl_saying_why(repl, way, where, env):
     assert "Warning" not in log and "PuDB" not in log, log
 
 
-def test_ipython_embed_in_two_children_one_shell_at_a_time(repl):
+def test_ipython_embed_in_two_children_one_shell_at_a_time(repl, tmp_path):
     """``IPython.embed()`` reads the terminal as a REPL does: in two children at
     once, one shell after the other, each under the tree's TTY lock with a banner
     (two IPython prompts on one terminal before, both reading it)."""
     pytest.importorskip("IPython")
-    r = repl("door_tools.py", "embed", "two")
+    r = repl("door_tools.py", "embed", "two", **tools_home(tmp_path))
     first = r.expect(r">>> devx SYNC_PAUSE in actor '(?P<name>one|two)' \(path root/(?P=name),")
     name = first.group("name")
     other = "two" if name == "one" else "one"
