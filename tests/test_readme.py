@@ -153,3 +153,14 @@ def test_the_readmes_pytest_options_are_the_plugins(tmp_path: Path) -> None:
         timeout=scaled(60),
     )
     assert res.returncode == 5, res.stdout + res.stderr
+
+
+def test_devx_help_names_every_command() -> None:
+    """`devx --help`'s summary named four of its six commands (attach and registrar,
+    added later, were only in the list under it)."""
+    from devx import cli
+
+    parser = cli.build_parser()
+    (commands,) = [a.choices for a in parser._actions if isinstance(a.choices, dict)]
+    summary = " ".join((parser.description or "").split())
+    assert [c for c in commands if f"({c})" not in summary] == []

@@ -459,9 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="devx",
         description=(
             "Tools for devx actor trees: list running trees (ps), dump every actor's "
-            "stacks (dump), read a tree's debugging session back from its telemetry "
-            "(timeline), list or check the settings (settings). `devx COMMAND --help` "
-            "tells more."
+            "stacks (dump), be the terminal of a tree that runs without one (attach), "
+            "read a tree's debugging session back from its telemetry (timeline), list "
+            "or check the settings (settings), run a standalone registrar (registrar). "
+            "`devx COMMAND --help` tells more."
         ),
     )
     parser.add_argument("--version", action="version", version=f"devx {_version()}")
