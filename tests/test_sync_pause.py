@@ -360,6 +360,21 @@ def test_breakpointhook_installed_and_restored(monkeypatch):
     assert sys.breakpointhook is mine
 
 
+def test_a_hook_the_program_set_is_replaced_in_its_children_as_in_its_root():
+    """A ``sys.breakpointhook = ...`` at the program's top level runs again in a child
+    that loads the script, after the child's remap: the root's ``breakpoint()`` was
+    devx's (its open_root_actor came after the assignment) and the child's the
+    program's hook. Both are devx's now (here, with no terminal: the skip line)."""
+    script = Path(__file__).parent / "scripts" / "users_breakpointhook.py"
+    out = run_script(script, timeout=scaled(60))
+    assert out.returncode == 0, out.stderr
+    assert "myhook called" not in out.stdout, out.stdout
+    for path in ("root", "root/c1"):
+        assert f"SYNC_PAUSE in actor {path.rsplit('/', 1)[-1]!r} (path {path}," in out.stdout
+    assert out.stdout.count("stdin is not a terminal: no REPL, continuing") == 2
+    assert "root done" in out.stdout and "c1 done" in out.stdout
+
+
 def test_a_threads_lock_records_belong_to_the_users_span(tmp_path):
     """The root's lock records of a pause from a worker thread join the span the
     pausing task was in, the release included (it is sent from a loop callback, whose

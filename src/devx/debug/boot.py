@@ -50,6 +50,18 @@ class DebugHook(Hook):
             if sigint is not None:
                 sigint.end_unattended(actor, "SIGTERM")
 
+    def modules_loaded(self, actor: Actor) -> None:
+        """A debug tree's child ran its modules' top level after its hooks: the
+        ``breakpoint()`` remap is taken back from a hook set there, as the root's is."""
+        if actor.is_root or not _may_repl(actor):
+            return
+        from . import breakpoint_hook  # (loaded already: a debug tree's child preloads it)
+
+        if actor.debug_mode:
+            breakpoint_hook.take_back()
+        elif actor.config.debug_tree:
+            breakpoint_hook.take_back(plain=True)
+
     async def before_teardown(self, actor: Actor) -> bool:
         if not _may_repl(actor):
             return False

@@ -135,6 +135,18 @@ def install(*, plain: bool = False) -> Hook | None:
     return prev
 
 
+def take_back(*, plain: bool = False) -> None:
+    """A child of a debug tree imports its modules once :func:`install` ran: a
+    ``sys.breakpointhook = ...`` at the top level of one (the root's script, loaded
+    again) replaced devx's there, while the root's ``open_root_actor`` had replaced
+    it (the script ran first), so the root's ``breakpoint()`` opened devx's REPL and
+    the child's the user's hook (trial8). The child takes it back, as the root did;
+    ``PYTHONBREAKPOINT`` still wins in both."""
+    ours = (devx_breakpointhook, plain_actor_breakpointhook)
+    if not user_chose_hook() and sys.breakpointhook not in ours:
+        sys.breakpointhook = plain_actor_breakpointhook if plain else devx_breakpointhook
+
+
 def restore(prev: Hook | None, *, ended_child: str = "") -> None:
     """Put the previous hook back, unless someone replaced ours in the meantime;
     ``ended_child`` (its path): a child's actor ended, its process too soon: its last
