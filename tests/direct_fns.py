@@ -212,3 +212,17 @@ async def greenback_then_forever(marker: str) -> None:
 
 def _wait_from_sync_code(greenback: Any) -> None:
     greenback.await_(trio.sleep_forever())
+
+
+async def stack_dump() -> str:
+    """This actor's tasks as its stack dump (SIGUSR1) shows them: the brief (one line
+    a task with user code) and the task tree (stackscope's, or trio's own where
+    stackscope falls short: Python 3.13)."""
+    import threading
+
+    from devx.debug.stack import brief, handler
+
+    root, me = trio.lowlevel.current_root_task(), trio.lowlevel.current_task()
+    lines, walked = brief.for_trio("peer", root, me, {threading.get_ident()})
+    tree, _count = handler._render_task_tree(walked)
+    return lines + tree

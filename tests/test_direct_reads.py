@@ -373,3 +373,36 @@ def test_a_call_that_waits_through_greenback_gives_the_channel_back(tmp_path):
             await one_try(portal, str(tmp_path / f"call-{i}"))
 
     run_with_child(body, enable_modules=ENABLE)
+
+
+def test_a_stack_dump_shows_where_a_call_its_worker_read_waits(tmp_path):
+    """A call its worker read off the channel runs driven by hand
+    (inline.past_a_checkpoint: its waits yielded, not awaited): a stack dump still
+    shows the user's frame where it waits. The dump stopped at the driver: 'task
+    ... : not started', no user frame (dec4c01), in both the stackscope walk and
+    the walk of trio's own task tree (Python 3.13's)."""
+
+    async def body(portal):
+        for i in range(50):  # (which way a call goes is the loop's timing)
+            for j in range(3):  # a worker that read a call waits for the next one
+                assert await portal.run(fns.slow_add, a=j, b=1, delay=0) == j + 1
+            marker = str(tmp_path / f"call-{i}")
+            call = functools.partial(portal.run, fns.checkpoints_then_forever, n=0, marker=marker)
+            async with trio.open_nursery() as n:
+                n.start_soon(call)
+                await await_until(lambda m=marker: os.path.exists(m), scaled(5), "the call")
+                dump = await portal.run(fns.stack_dump)
+                n.cancel_scope.cancel()
+            name = "task 'direct_fns.checkpoints_then_forever'"
+            lines = [  # (its summary lines; not the headers of its frames' listings)
+                ln
+                for ln in dump.splitlines()
+                if name in ln and "<Task" not in ln and not ln.endswith(":")
+            ]
+            assert lines, dump
+            assert all("in checkpoints_then_forever" in ln for ln in lines), "\n".join(lines)
+            if open(marker).read() == "kept":
+                return
+        pytest.fail("no call was read by its worker in 50 tries")
+
+    run_with_child(body, enable_modules=ENABLE)

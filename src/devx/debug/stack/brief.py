@@ -21,7 +21,12 @@ from collections.abc import Iterable, Iterator
 from types import FrameType
 from typing import Any
 
+from ...runtime.inline import past_a_checkpoint
 from ...runtime.workers import IDLE_NAME
+
+# the driver of a call its worker read off the channel (runtime.inline): the call's
+# coroutine is its local, driven by hand, not awaited
+_DRIVER = past_a_checkpoint.__code__
 
 BRIEF_HEAD = "-- brief:"
 RUNTIME = "[runtime]"
@@ -46,8 +51,9 @@ def walk_tasks(root: Any) -> Iterator[tuple[int, Any]]:
 
 def coro_frames(coro: Any) -> list[FrameType]:
     """The frames of a suspended coroutine chain, outermost first (``cr_await`` /
-    ``gi_yieldfrom`` / ``ag_await`` links; stops at anything without a frame). A
-    task with a greenback portal (every task running user code in a debug-mode
+    ``gi_yieldfrom`` / ``ag_await`` links; stops at anything without a frame; a call
+    driven by :func:`~devx.runtime.inline.past_a_checkpoint` goes on into its
+    coroutine). A task with a greenback portal (every task running user code in a debug-mode
     actor) runs its coroutine inside greenback's shim, which holds it in a local,
     not an ``await``: the chain goes on into it (:func:`_through_greenback`)."""
     out: list[FrameType] = []
@@ -69,6 +75,9 @@ def coro_frames(coro: Any) -> list[FrameType]:
             if running is not None:
                 out.extend(thread_frames(running))
                 break
+            continue
+        if frame.f_code is _DRIVER:  # (it yields its coroutine's waits, not `await`s it)
+            coro = frame.f_locals.get("coro")
             continue
         coro = (
             getattr(coro, "cr_await", None)

@@ -590,6 +590,8 @@ def _render_task_tree(expected: int | None) -> tuple[str, int]:
     _memo.install()  # first: it imports stackscope quietly
     import stackscope
 
+    _glue_inline(stackscope)
+
     root = trio.lowlevel.current_root_task()
     try:
         stack = stackscope.extract(root, recurse_child_tasks=True)
@@ -621,6 +623,28 @@ def _render_task_tree(expected: int | None) -> tuple[str, int]:
         )
         count = walked
     return text, count
+
+
+_glued = False
+
+
+def _glue_inline(stackscope: Any) -> None:
+    """Teach stackscope (once) the driver of a call its worker read off the channel
+    (:func:`devx.runtime.inline.past_a_checkpoint`): it runs the call's coroutine by
+    hand, its waits yielded, not awaited, so stackscope stopped at it and the call's
+    task read 'not started', its user frames missing from the dump."""
+    global _glued
+    if _glued:
+        return
+    _glued = True
+    from ...runtime.inline import past_a_checkpoint
+
+    @stackscope.elaborate_frame.register(past_a_checkpoint)  # type: ignore[untyped-decorator]
+    def _through_driver(frame: Any, next_inner: object) -> object:
+        frame.hide = True
+        if isinstance(next_inner, stackscope.Frame):
+            return None  # (the coroutine runs: its frames follow already)
+        return frame.pyframe.f_locals.get("coro")
 
 
 _version: str | None = None
