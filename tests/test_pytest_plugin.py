@@ -57,7 +57,7 @@ def _run_hung_project(tmp_path: Path, timeout: float) -> tuple[Any, ...]:
             "-p",
             "no:timeout",  # works without pytest-timeout
             f"--devx-hang-timeout={timeout}",
-            f"--devx-dump-dir={dumps}",
+            f"--devx-dump-dir={os.path.relpath(dumps, proj)}",  # relative, as the default
             f"--junitxml={junit}",
             "test_hung.py",
         ],
@@ -89,6 +89,9 @@ def test_hung_tests_are_dumped_reported_failed_and_torn_down(tmp_path: Path) -> 
 
     # the failure output: hung after N s, every actor path, both hanging functions
     assert len(re.findall(rf"^hung after {timeout:g} s: ", out, re.M)) == 2, out
+    # a relative dump dir is named as given (the README's `.devx-dumps/<test id>/`)
+    shown = os.path.join(os.path.relpath(dumps, tmp_path / "proj"), "test_hung.py_test_tree_hangs")
+    assert f"(every trio task and thread) to {shown}{os.sep}\n" in out, out
     assert "!!! KeyboardInterrupt !!!" not in out  # our interrupt never stops the session
     for path in TREE + SCRIPT_TREE:
         assert re.search(rf"^{re.escape(path)}  task '", out, re.M), (path, out)

@@ -85,9 +85,12 @@ def _timeout_for(item: pytest.Item) -> float:
     return max(seconds, 0.0)
 
 
-def _dump_dir(config: pytest.Config) -> str:
-    where = config.getoption("devx_dump_dir") or config.getini("devx_dump_dir")
-    return os.path.join(str(config.invocation_params.dir), str(where))
+def _dump_dir(config: pytest.Config) -> tuple[str, str | None]:
+    """Where the dumps go (absolute: a test may chdir), and how to show it: as given
+    when relative (to where pytest was run), else None (the absolute path)."""
+    where = str(config.getoption("devx_dump_dir") or config.getini("devx_dump_dir"))
+    shown = None if os.path.isabs(where) else os.path.normpath(where)
+    return os.path.normpath(os.path.join(str(config.invocation_params.dir), where)), shown
 
 
 def _get_watch(config: pytest.Config) -> Any:
@@ -95,7 +98,7 @@ def _get_watch(config: pytest.Config) -> Any:
     if watch is None:
         from ._watch import Watch
 
-        watch = config.stash[_WATCH] = Watch(_dump_dir(config))
+        watch = config.stash[_WATCH] = Watch(*_dump_dir(config))
     return watch
 
 

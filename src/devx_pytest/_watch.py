@@ -40,8 +40,9 @@ def _safe(name: str) -> str:
 
 
 class Watch:
-    def __init__(self, dump_dir: str) -> None:
-        self.dump_dir = dump_dir
+    def __init__(self, dump_dir: str, shown_dir: str | None = None) -> None:
+        self.dump_dir = dump_dir  # absolute
+        self.shown_dir = shown_dir  # the relative path the user gave, None: absolute
         self._cond = threading.Condition()
         self._armed: Hang | None = None
         self._stopping = False
@@ -163,7 +164,9 @@ class Watch:
             lines += [f"devx: {p}" for p in res.problems]
             with open(os.path.join(outdir, "summary.txt"), "w", encoding="utf-8") as f:
                 f.write("".join(f"{x}\n" for x in lines))
-            shown = os.path.relpath(outdir) if not os.path.isabs(self.dump_dir) else outdir
+            # a relative --devx-dump-dir is shown as given (`.devx-dumps/<test id>/`),
+            # where relpath of the absolute one never was (the dir is always absolute)
+            shown = os.path.join(self.shown_dir, _safe(hang.nodeid)) if self.shown_dir else outdir
             hang.where = (
                 f"{len(res.got)} devx actor(s) of the trees it started dumped (every trio task "
                 f"and thread) to {shown}{os.sep}"
