@@ -207,7 +207,14 @@ class ChildRecord:
                 with trio.move_on_after(TERM_GRACE):
                     await proc.wait()
             if proc.returncode is None:
-                log.warning("actor %r (pid %s) ignored SIGTERM: SIGKILL", self.path, proc.pid)
+                # not "ignored": a loop blocked in sync code waits out its own grace
+                # after a SIGTERM (lifeline), which may be longer than TERM_GRACE
+                log.warning(
+                    "actor %r (pid %s) still running %gs after SIGTERM: SIGKILL",
+                    self.path,
+                    proc.pid,
+                    TERM_GRACE,
+                )
                 self.signalled = signal.SIGKILL
                 proc.kill()
                 await proc.wait()
