@@ -371,7 +371,8 @@ def _serve(spec: SpawnSpec, chan_fd: int, *, exit_in_run: bool = False) -> None:
     settings.install(spec.settings)  # the root's values, never the environment's
     if spec.sys_path:
         sys.path[:] = spec.sys_path
-    left_open.freeze_boot_objects()  # (the actor's code runs after: its files are found at the end)
+    # (the actor's code runs after: its files are found at the end)
+    left_open.freeze_boot_objects(f"{spec.parent_path}/{spec.name}")
     if exit_in_run and not spec.infect_asyncio:
         import atexit
 

@@ -33,9 +33,14 @@ from ..core import settings
 from ..core.threads import start_thread
 from . import console
 
+_actor_path = "?"  # the child's tree path, for the line about a file it could not close
 
-def freeze_boot_objects() -> None:
-    """Call once the runtime is imported, before the actor's code runs."""
+
+def freeze_boot_objects(actor_path: str = "?") -> None:
+    """Call once the runtime is imported, before the actor's code runs (``actor_path``:
+    the child's tree path, which the line about a stuck file names)."""
+    global _actor_path
+    _actor_path = actor_path
     gc.freeze()
 
 
@@ -112,7 +117,7 @@ def _close_bounded(order: list[Any], holders: tuple[type, ...]) -> None:
 def _say_stuck(obj: Any, bound: float) -> None:
     name = getattr(obj, "name", None)
     what = f"file {name!r}" if isinstance(name, str) else f"{type(obj).__name__} (fd {name})"
-    actor = os.environ.get("DEVX_ACTOR", "?")
+    actor = _actor_path
     console.write(
         f"devx: actor {actor!r} (pid {os.getpid()}) ends with the {what} its code left "
         f"open not closed: closing it took over {bound:.2g} s (a thread of the "
