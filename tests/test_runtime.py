@@ -742,6 +742,32 @@ def test_children_run_under_the_roots_interpreter_options(tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_tree_runs_with_encoding_warnings_as_errors(tmp_path, method):
+    """``python -X warn_default_encoding -W error::EncodingWarning tree.py`` (a project
+    checking PEP 597 in its CI): devx opens no text file without an encoding. The fork
+    server's spawn read /proc/self/status (the root) and the zygote its comm without
+    one: the first start_actor failed with EncodingWarning (and every actor runs under
+    the root's options since fc57d54, the zygote too)."""
+    script = tmp_path / "enc.py"
+    script.write_text(
+        "import trio, devx\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "async def main():\n"
+        "    async with devx.open_nursery() as an:\n"
+        "        p = await an.start_actor('c', enable_modules=[__name__])\n"
+        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
+        "        await an.cancel()\n"
+        "if __name__ == '__main__':\n"
+        "    trio.run(main)\n"
+    )
+    options = ("-X", "warn_default_encoding", "-W", "error::EncodingWarning")
+    out = run_script(*options, str(script), cwd=tmp_path, DEVX_SPAWN_METHOD=method)
+    assert out.returncode == 0, out.stderr
+    assert "SQUARE 49" in out.stdout and "EncodingWarning" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 def test_children_whose_startup_imports_multiprocessing_find_the_scripts_functions(
     tmp_path, method
 ):

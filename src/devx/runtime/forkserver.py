@@ -494,7 +494,7 @@ def _proc_status() -> dict[str, str]:
     """This process's ``/proc/self/status`` fields (empty where there is none)."""
     fields: dict[str, str] = {}
     try:
-        with open("/proc/self/status") as f:
+        with open("/proc/self/status", encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, _, val = line.partition(":")
                 fields[key] = val.strip()

@@ -117,7 +117,7 @@ def thread_count() -> int:
 
 def _comm() -> str | None:
     try:
-        with open("/proc/self/comm") as f:
+        with open("/proc/self/comm", encoding="utf-8", errors="replace") as f:
             return f.read().strip()
     except OSError:
         return None
@@ -127,7 +127,7 @@ def _set_comm(name: str | None) -> None:
     if name is None:
         return
     try:
-        with open("/proc/self/comm", "w") as f:
+        with open("/proc/self/comm", "w", encoding="utf-8", errors="replace") as f:
             f.write(name[:15])
     except OSError:
         pass
