@@ -184,7 +184,19 @@ async def aio_chan_by_name() -> list[object]:
     async with devx.to_asyncio.open_channel_from(target=_aio_kw_only_chan, n=8) as (_, first):
         out.append(first)
     out.append(await devx.to_asyncio.run_task(func=_aio_double, x=21))
+    # given by position, those names are the function's own arguments
+    async with devx.to_asyncio.open_channel_from(_aio_connect, target="db:5432") as (_, first):
+        out.append(first)
+    out.append(await devx.to_asyncio.run_task(_aio_named_func, func="mine"))
     return out
+
+
+async def _aio_connect(chan: devx.to_asyncio.LinkedTaskChannel, target: str) -> None:
+    chan.started_nowait(f"connected to {target}")
+
+
+async def _aio_named_func(func: str) -> str:
+    return f"func={func}"
 
 
 async def _aio_count(chan: devx.to_asyncio.LinkedTaskChannel, n: int) -> None:

@@ -737,13 +737,17 @@ def test_open_channel_from_gives_the_channel_by_name_as_the_peer_does():
     """The peer passes the channel as ``chan=``: its test_infected_asyncio's
     ``sleep_and_err(sleep_for=0.1, chan=None)`` got the channel as ``sleep_for``
     here (TypeError from asyncio.sleep); and its parameter names work by keyword
-    (``open_channel_from(target=f)``, ``run_task(func=f)``)."""
+    (``open_channel_from(target=f)``, ``run_task(func=f)``), while a function given by
+    position still gets its own ``target=``/``func=`` arguments (a TypeError 'multiple
+    values for argument' once the peer's names came in)."""
     assert _in_asyncio_child(compat_fns.aio_chan_by_name) == [
         "started after 0.0",
         "done",
         7,
         8,
         42,
+        "connected to db:5432",
+        "func=mine",
     ]
 
 

@@ -118,9 +118,13 @@ def _watch(task: asyncio.Task[Any], on_done: Callable[[], None] | None = None) -
     return finished
 
 
-async def run_task(func: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
-    """Run ``func(**kwargs)`` as an asyncio task and return its result (``func``: the
-    peer's name, so ``run_task(func=f)`` works too)."""
+async def run_task(
+    func: Callable[..., Coroutine[Any, Any, Any]] | None = None, /, **kwargs: Any
+) -> Any:
+    """Run ``func(**kwargs)`` as an asyncio task and return its result. ``func=f``
+    (the peer's name) works too when no function is given by position; given by
+    position, a ``func=`` keyword is the function's own argument."""
+    func = _the_function(func, kwargs, "func", "run_task")
     task = _start(_loop("run_task"), func, **kwargs)
     finished = _watch(task)
     try:
@@ -129,6 +133,23 @@ async def run_task(func: Callable[..., Coroutine[Any, Any, Any]], **kwargs: Any)
         await _cancel_and_wait(task, finished)
         raise
     return _outcome(task)
+
+
+def _the_function(
+    given: Callable[..., Coroutine[Any, Any, Any]] | None,
+    kwargs: dict[str, Any],
+    name: str,
+    api: str,
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The asyncio function to run: ``given`` by position, else the peer's keyword
+    ``name`` taken out of ``kwargs``."""
+    fn = kwargs.pop(name) if given is None and name in kwargs else given
+    if not callable(fn):
+        raise TypeError(
+            f"{api}() needs the asyncio function to run, by position ({api}(fn, **kwargs)) "
+            f"or as {name}=fn; got {fn!r}"
+        )
+    return fn
 
 
 # items the fastest subscriber of a LinkedTaskChannel may be ahead of the slowest (the
@@ -248,17 +269,20 @@ def _takes_chan_by_name(aio_fn: Callable[..., Any]) -> bool:
 
 @asynccontextmanager
 async def open_channel_from(
-    target: Callable[..., Coroutine[Any, Any, Any]],
+    target: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    /,
     suppress_graceful_exits: bool = True,
     **kwargs: Any,
 ) -> AsyncIterator[tuple[LinkedTaskChannel, Any]]:
     """Run ``target(chan, **kwargs)`` as an asyncio task linked to the block; yield
     ``(chan, first)`` once it called ``chan.started_nowait(first)``. A function with
     a parameter named ``chan`` gets it by that name (the peer's rule: its channel
-    need not be the first parameter); ``target``: the peer's name, so
-    ``open_channel_from(target=f)`` works too. ``suppress_graceful_exits``: the peer's
-    option, True only: either side ending normally ends the other's reads quietly
-    (``EndOfChannel``, a cancel), never as an error."""
+    need not be the first parameter); ``target=f`` (the peer's name) works too when
+    no function is given by position (given by position, a ``target=`` keyword, say
+    a host to connect to, is the function's own). ``suppress_graceful_exits``: the
+    peer's option, True only: either side ending normally ends the other's reads
+    quietly (``EndOfChannel``, a cancel), never as an error."""
+    target = _the_function(target, kwargs, "target", "open_channel_from")
     if not suppress_graceful_exits:
         raise ValueError(
             f"open_channel_from({_fn_name(target)}, suppress_graceful_exits=False): devx "
