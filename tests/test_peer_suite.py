@@ -79,6 +79,9 @@ def test_portal_run_by_module_and_name():
                 # arguments by position: the call with them named, from the signature
                 with pytest.raises(TypeError, match=r"by keyword only.*run\(echo, fn_name=7\)"):
                     await portal.run(fns.echo, 7)
+                with pytest.raises(TypeError, match="by keyword only") as big:
+                    await portal.run(fns.echo, b"x" * 1_000_000)  # (its repr: cut short)
+                assert len(str(big.value)) < 400
             await portal.cancel_actor()
         return got, named, kw
 

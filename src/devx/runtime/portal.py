@@ -119,11 +119,11 @@ class StreamFrom:
 def _positional_args_error(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
     """What to say of ``portal.run(fn, *args)``: a remote call's arguments travel by
     name, and here is the call with them named (from ``fn``'s signature)."""
-    name = getattr(fn, "__qualname__", None) or repr(fn)
-    given = ", ".join(repr(a) for a in args)
+    name = getattr(fn, "__qualname__", None) or _short_repr(fn)
+    given = ", ".join(_short_repr(a) for a in args)
     try:
         bound = inspect.signature(fn).bind_partial(*args).arguments
-        named = ", ".join(f"{k}={v!r}" for k, v in bound.items())
+        named = ", ".join(f"{k}={_short_repr(v)}" for k, v in bound.items())
         hint = f": portal.run({name}, {named})"
     except (TypeError, ValueError):  # more than it takes, or no signature to read
         hint = ""
@@ -136,6 +136,19 @@ def _positional_args_error(fn: Callable[..., Any], args: tuple[Any, ...]) -> str
         f"portal.run({name}, {given}): a remote call takes its arguments by keyword "
         f"only, as in the peer project{hint}"
     )
+
+
+def _short_repr(value: Any) -> str:
+    """``repr(value)`` for an error message: cut short (an argument may be 10 MB of
+    bytes), and a placeholder when its ``__repr__`` raises (the message must not)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    try:
+        return short.repr(value)
+    except Exception as err:
+        return f"<{type(value).__name__}: its __repr__ raised {type(err).__name__}>"
 
 
 class Portal:
@@ -295,7 +308,7 @@ class Portal:
         if callable(ns) and not isinstance(ns, str):  # portal.run(fn, 5): args by position
             raise TypeError(_positional_args_error(ns, names))
         if not isinstance(ns, str) or not isinstance(func, str):
-            args = ", ".join(repr(a) for a in (ns, *names))
+            args = ", ".join(_short_repr(a) for a in (ns, *names))
             raise TypeError(
                 f"portal.run({args}): give the function itself, as "
                 "portal.run(fn, **kwargs), or its module and name as strings, as "
