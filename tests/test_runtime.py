@@ -741,6 +741,22 @@ def test_children_run_under_the_roots_interpreter_options(tmp_path, method):
     assert lines["CHILD"] == lines["ROOT"], out.stdout
 
 
+# a script whose root calls square(x=7) in a child that loads the script as its main
+# module, and prints the answer: how a program run by some launcher finds its functions
+SQUARE_SCRIPT = """\
+import trio, devx
+def square(x):
+    return x * x
+async def main():
+    async with devx.open_nursery() as an:
+        p = await an.start_actor('c', enable_modules=[__name__])
+        print('SQUARE', await p.run(square, x=7), flush=True)
+        await an.cancel()
+if __name__ == '__main__':
+    trio.run(main)
+"""
+
+
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 def test_a_tree_runs_with_encoding_warnings_as_errors(tmp_path, method):
     """``python -X warn_default_encoding -W error::EncodingWarning tree.py`` (a project
@@ -749,18 +765,7 @@ def test_a_tree_runs_with_encoding_warnings_as_errors(tmp_path, method):
     one: the first start_actor failed with EncodingWarning (and every actor runs under
     the root's options since fc57d54, the zygote too)."""
     script = tmp_path / "enc.py"
-    script.write_text(
-        "import trio, devx\n"
-        "def square(x):\n"
-        "    return x * x\n"
-        "async def main():\n"
-        "    async with devx.open_nursery() as an:\n"
-        "        p = await an.start_actor('c', enable_modules=[__name__])\n"
-        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
-        "        await an.cancel()\n"
-        "if __name__ == '__main__':\n"
-        "    trio.run(main)\n"
-    )
+    script.write_text(SQUARE_SCRIPT)
     options = ("-X", "warn_default_encoding", "-W", "error::EncodingWarning")
     out = run_script(*options, str(script), cwd=tmp_path, DEVX_SPAWN_METHOD=method)
     assert out.returncode == 0, out.stderr
@@ -780,18 +785,7 @@ def test_children_whose_startup_imports_multiprocessing_find_the_scripts_functio
     site.mkdir()
     (site / "sitecustomize.py").write_text("import multiprocessing\n")
     script = tmp_path / "mainmod.py"
-    script.write_text(
-        "import trio, devx\n"
-        "def square(x):\n"
-        "    return x * x\n"
-        "async def main():\n"
-        "    async with devx.open_nursery() as an:\n"
-        "        p = await an.start_actor('m', enable_modules=[__name__])\n"
-        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
-        "        await an.cancel()\n"
-        "if __name__ == '__main__':\n"
-        "    trio.run(main)\n"
-    )
+    script.write_text(SQUARE_SCRIPT)
     out = run_script(script, cwd=tmp_path, PYTHONPATH=str(site), DEVX_SPAWN_METHOD=method)
     assert out.returncode == 0, out.stderr
     assert "SQUARE 49" in out.stdout, out.stdout
@@ -802,18 +796,7 @@ def test_a_tree_run_again_at_the_prompt_of_python_i_loads_the_script(tmp_path):
     ``__file__`` out of ``__main__`` when the script ended, and the children of the
     second tree could not load it (``ModuleNotEnabled: ... no file to load``)."""
     script = tmp_path / "again.py"
-    script.write_text(
-        "import trio, devx\n"
-        "def square(x):\n"
-        "    return x * x\n"
-        "async def main():\n"
-        "    async with devx.open_nursery() as an:\n"
-        "        p = await an.start_actor('m', enable_modules=[__name__])\n"
-        "        print('SQUARE', await p.run(square, x=7), flush=True)\n"
-        "        await an.cancel()\n"
-        "if __name__ == '__main__':\n"
-        "    trio.run(main)\n"
-    )
+    script.write_text(SQUARE_SCRIPT)
     out = subprocess.run(
         [sys.executable, "-i", str(script)],
         input="trio.run(main)\n",
