@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from contextlib import contextmanager
 
 import pytest
-import trio
 
 import devx
 from _pty import EXAMPLES, repl_fixture
-from conftest import await_until, run_script, scaled
+from conftest import run_script, scaled
 from devx.core import schema
 from devx.debug import maybe_open_crash_handler, open_crash_handler
 from devx.telemetry import readback
@@ -316,27 +314,42 @@ def test_repl_fixture_called_with_the_peers_keywords(capsys, raise_on_exit):
     assert ">>> devx" not in capsys.readouterr().out  # every fixture skipped the REPL
 
 
-def test_inside_an_actor_thread_it_takes_the_tree_lock(capsys):
+CRASH_IN_ACTOR_THREADS = """
+import threading, trio, devx
+from devx.debug import lock as tty_lock, open_crash_handler
+
+class Boom(Exception):
+    pass
+
+def crash_in_thread():
+    with open_crash_handler(raise_on_exit=False):
+        raise Boom("bang")
+
+async def main():
+    async with devx.open_root_actor(debug_mode=True):
+        lock = tty_lock.root_lock()
+        t = threading.Thread(target=crash_in_thread, name="crasher")
+        t.start()
+        await trio.to_thread.run_sync(t.join)
+        await trio.to_thread.run_sync(crash_in_thread)
+        # the release is handed to the loop: wait for the lock to be free
+        with trio.fail_after(TIMEOUT):
+            while lock.holder is not None:
+                await trio.sleep(0.01)
+        print("grants:", lock.grants)
+
+trio.run(main)
+"""
+
+
+def test_inside_an_actor_thread_it_takes_the_tree_lock():
     """From a bare thread and a to_thread worker of a debug-mode root: the crash
-    REPL holds the tree's TTY lock, like any other REPL of the tree."""
-    from devx.debug import lock as tty_lock
-
-    def crash_in_thread() -> None:
-        with open_crash_handler(raise_on_exit=False):
-            boom()
-
-    async def main():
-        async with devx.open_root_actor(debug_mode=True):
-            lock = tty_lock.root_lock()
-            t = threading.Thread(target=crash_in_thread, name="crasher")
-            t.start()
-            await trio.to_thread.run_sync(t.join)
-            await trio.to_thread.run_sync(crash_in_thread)
-            # the release is handed to the loop: wait for the lock to be free
-            await await_until(lambda: lock.holder is None, scaled(5), "the lock to be free")
-            assert lock.grants == 2
-
-    trio.run(main)
-    out = capsys.readouterr().out
-    assert ">>> devx CRASH in actor 'root' (path root, pid" in out
-    assert "thread 'crasher': Boom: bang" in out
+    REPL holds the tree's TTY lock, like any other REPL of the tree. (The tree runs in
+    a process of its own with no terminal: in a test's own root a REPL gets the
+    terminal pytest was started from, pytest's capture suspended as for its pdb.)"""
+    out = run_script("-c", CRASH_IN_ACTOR_THREADS.replace("TIMEOUT", str(scaled(5))))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "grants: 2" in out.stdout, out.stdout
+    assert ">>> devx CRASH in actor 'root' (path root, pid" in out.stdout
+    assert "thread 'crasher': Boom: bang" in out.stdout
+    assert out.stdout.count("stdin is not a terminal: no REPL") == 2, out.stdout

@@ -467,23 +467,38 @@ def test_terminal_settings_restored(repl, tmp_path):
     assert re.search(r"(?<![-\w])echo(?![\w])", before_a), before_a
 
 
-def test_mk_pdb_and_deprecated_breakpoint():
-    import trio
+DEPRECATED_BREAKPOINT = """
+import warnings, trio, devx
 
-    import devx
+async def main():
+    async with devx.open_root_actor(debug_mode=True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await devx.breakpoint()
+        print("warned:", [f"{w.category.__name__}: {w.message}" for w in caught])
+    print("root went on")
+
+trio.run(main)
+"""
+
+
+def test_mk_pdb_and_deprecated_breakpoint():
     from devx.debug import mk_pdb
 
     pdb = mk_pdb()
     assert type(pdb).__name__ == "PdbREPL"
     assert type(pdb).__mro__[1].__module__ == "pdbp"
-
-    async def main():
-        async with devx.open_root_actor(debug_mode=True):
-            with pytest.warns(DeprecationWarning, match="pause"):
-                # stdin is not a terminal under pytest: the pause reports and goes on
-                await devx.breakpoint()
-
-    trio.run(main)
+    # the tree in a process of its own with no terminal (stdin /dev/null): in this one
+    # a test's root REPL gets the terminal pytest was started from (pytest's capture
+    # suspended, as its pdb does), and a developer's pytest may have one
+    out = run_script("-c", DEPRECATED_BREAKPOINT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # the pause reports and goes on
+    assert "stdin is not a terminal: no REPL, continuing" in out.stdout, out.stdout
+    assert "root went on" in out.stdout, out.stdout
+    warned = re.search(r"warned: \[(.*)\]", out.stdout)
+    assert warned and "DeprecationWarning: devx.breakpoint() is deprecated" in warned[1], out.stdout
+    assert "pause" in warned[1]
 
 
 def test_pause_without_debug_mode_is_a_clear_error():

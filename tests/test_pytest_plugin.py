@@ -145,6 +145,7 @@ def _pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=cwd,
         env=env,
+        stdin=subprocess.DEVNULL,  # (no terminal, whatever the outer pytest has)
         capture_output=True,
         text=True,
         timeout=scaled(30),
