@@ -11,12 +11,14 @@ pudb`` to run them)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from _pty import PROMPT, Repl, banner, repl_fixture, stops_at_banner_line
-from conftest import scaled, wait_until
+from conftest import clean_env, scaled, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -200,6 +202,126 @@ def test_pytest_set_trace_in_a_tests_tree_resumes_capture_after_c(tmp_path, way)
         r.close()
 
 
+PYTEST_ROOT_REPLS = """
+import pytest, trio, devx
+
+async def pausing():
+    async with devx.open_nursery(debug_mode=True) as an:
+        await an.start_actor("w")
+        x = 5
+        await devx.pause()
+        x += 1
+        print(f"printed after c: x={x}")
+        x += 2  # (a breakpoint set in the REPL)
+        await an.cancel()
+
+async def crashing():
+    async with devx.open_nursery(debug_mode=True) as an:
+        await an.start_actor("w")
+        y = 7
+        print(f"printed before the crash: y={y}")
+        y // 0
+
+def test_pause():
+    trio.run(pausing)
+    print("printed at the test's end")
+
+def test_crash():
+    with pytest.raises(ZeroDivisionError):
+        trio.run(crashing)
+    print("printed after the crash")
+
+def test_next():
+    print("printed by the next test")
+"""
+
+
+def test_pause_and_crash_repl_in_a_tests_root_get_pytests_terminal(tmp_path):
+    """``await devx.pause()`` and the root's crash REPL in a test's in-process tree,
+    pytest capturing its output and started from a terminal: pytest's capture is
+    suspended for the REPL (its separator line), the REPL is on pytest's terminal
+    (``n``, ``p``), and after ``c`` the capture is back (pytest's "PDB continue"
+    line, the rest of the test's output captured), as for pytest's own pdb, and a
+    breakpoint set in the REPL suspends it again when reached; the terminal's
+    settings are as before. Before, both were skipped (stdin captured: no
+    REPL), the skip line only in the captured output, the tests passing as if there
+    were no pause."""
+    test_file = tmp_path / "test_root_repls.py"
+    test_file.write_text(PYTEST_ROOT_REPLS)
+    # pytest on the PTY, the terminal's settings read before and after it
+    around = tmp_path / "stty_around.py"
+    around.write_text(
+        "import subprocess, sys\n"
+        "stty = lambda: subprocess.run(['stty', '-g'], capture_output=True, text=True).stdout\n"
+        "before = stty()\n"
+        "pytest = [sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider']\n"
+        f"rc = subprocess.run([*pytest, '--rootdir', {str(tmp_path)!r}, {str(test_file)!r}])\n"
+        "print('STTY', 'same' if stty() == before else f'changed: {before} -> {stty()}')\n"
+        "sys.exit(rc.returncode)\n"
+    )
+    r = Repl(around)
+    try:
+        r.expect_exact("PDB set_trace (IO-capturing turned off)")
+        r.expect(banner("PAUSE", "root", "root"))
+        r.expect_exact(PROMPT)
+        assert "-> x += 1" in r.cmd("n")
+        assert "5" in r.cmd("p x")
+        line = PYTEST_ROOT_REPLS.splitlines().index(
+            "        x += 2  # (a breakpoint set in the REPL)"
+        )
+        r.cmd(f"b {line + 1}")
+        r.child.sendline("c")
+        r.expect_exact("PDB continue (IO-capturing resumed)")
+        # the breakpoint, reached with the capture back on: suspended again
+        r.expect_exact("PDB set_trace (IO-capturing turned off)")
+        r.expect(banner("BREAKPOINT", "root", "root"))
+        r.expect_exact(PROMPT)
+        assert "6" in r.cmd("p x")
+        # (cleared: a breakpoint left set keeps pdb's tracer on after its tree ended,
+        # and the next tree's crash REPL stopped in the stdlib, as with -s: left alone)
+        assert "Deleted breakpoint" in r.cmd("cl 1")
+        r.child.sendline("c")
+        r.expect_exact("PDB continue (IO-capturing resumed)")
+        r.expect_exact("PDB post_mortem (IO-capturing turned off)")
+        r.expect(banner("CRASH", "root", "root") + ": ZeroDivisionError")
+        r.expect_exact(PROMPT)
+        assert "7" in r.cmd("p y")
+        r.child.sendline("c")
+        r.expect_exact("PDB continue (IO-capturing resumed)")
+        r.expect(r"3 passed")
+        r.expect_exact("STTY same")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    # the rest of the tests' output was captured again (pytest shows none of it)
+    assert "printed" not in r.log.getvalue(), r.log.getvalue()
+    assert "stdin is not a terminal" not in r.log.getvalue(), r.log.getvalue()
+
+
+def test_pause_and_crash_in_a_tests_root_without_a_terminal(tmp_path):
+    """The same tests, pytest with no terminal (CI: stdin /dev/null): the REPLs are
+    skipped as before, their line in the captured output, no capture suspended, the
+    tests pass (no hang)."""
+    test_file = tmp_path / "test_root_repls.py"
+    test_file.write_text(PYTEST_ROOT_REPLS)
+    args = ("-p", "no:cacheprovider", "-rP", "--rootdir", str(tmp_path), str(test_file))
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        env=clean_env(NO_COLOR="1"),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout, out.stdout
+    assert "IO-capturing" not in out.stdout, out.stdout
+    # -rP: each test's captured output, the skip lines in it
+    assert "stdin is not a terminal: no REPL, continuing" in out.stdout, out.stdout
+    assert "stdin is not a terminal: no REPL, the error propagates" in out.stdout, out.stdout
+    assert "printed after c: x=6" in out.stdout and "printed after the crash" in out.stdout
+
+
 PYTEST_CRASH = """
 import trio, devx
 
@@ -220,12 +342,18 @@ def test_pytest_pdb_on_a_childs_error_stops_at_the_tests_call(tmp_path):
     """``pytest --pdb`` on a test whose child raised through ``portal.run``: pytest's
     post-mortem stops on the test's own ``await p.run(...)`` line, and its traceback
     ends there (before: in devx's portal.py, three frames below, at ``raise
-    unbox_error(...)``). The tree's own REPLs were skipped, pytest capturing."""
+    unbox_error(...)``). Before it, as with ``-s``, the root's crash REPL (pytest's
+    capture suspended for it); the child's, with no terminal, is skipped."""
     test_file = tmp_path / "test_tree_crash.py"
     test_file.write_text(PYTEST_CRASH)
     args = ("--pdb", "-p", "no:cacheprovider", "--rootdir", str(tmp_path))
     r = Repl(test_file, *args, module="pytest")
     try:
+        r.expect_exact("PDB post_mortem (IO-capturing turned off)")
+        r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: ZeroDivisionError")
+        r.expect_exact(PROMPT)
+        r.child.sendline("c")
+        r.expect_exact("PDB continue (IO-capturing resumed)")
         r.expect_exact("entering PDB")
         r.expect_exact(PROMPT)
         # (pdbp's sticky listing, in colour whatever NO_COLOR says)
@@ -233,7 +361,7 @@ def test_pytest_pdb_on_a_childs_error_stops_at_the_tests_call(tmp_path):
         stop = re.search(r"> (\S+)\((\d+)\)", shown)
         assert stop and Path(stop.group(1)).name == test_file.name, shown
         assert "await p.run(boom)" in shown.split(stop.group(0), 1)[1], shown
-        before = r.log.getvalue().partition("entering PDB")[0]
+        before = r.log.getvalue().partition("PDB continue")[2].partition("entering PDB")[0]
         assert "portal.py" not in before, before
         r.child.sendline("q")
         r.expect(r"1 failed")

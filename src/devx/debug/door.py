@@ -146,9 +146,11 @@ def take_turn(pdb: Any, frame: FrameType, tb: Any) -> Any:
         return None
     target = pdb if mine else _fresh(frame)
     bind(target, session)
+    from .pdb_habits import pytest_terminal
     from .session import interactive
 
-    if interactive():
+    # (a test's in-process root, pytest capturing: pytest's terminal, as its pdb)
+    if interactive() or pytest_terminal(session, "set_trace", lambda: target) is not None:
         session.announce(where)
     else:
         from . import attach

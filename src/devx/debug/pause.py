@@ -113,6 +113,13 @@ def enter_trace(session: Session, frame: FrameType) -> None:
         raise UserQuit(quit_by)
     # a REPL re-entered (its task stepped onto another pause) keeps its client
     attached = getattr(session, "attached", None) if session.pdb is not None else None
+    pdb = session.pdb
+    fresh = pdb is None
+    if fresh and not interactive():
+        # a test's in-process root, pytest capturing: pytest's terminal, as its pdb
+        from .pdb_habits import pytest_terminal
+
+        pdb = pytest_terminal(session, "set_trace", take_pdb)
     if attached is None and not interactive():
         from . import attach
 
@@ -123,10 +130,9 @@ def enter_trace(session: Session, frame: FrameType) -> None:
                 session.announce(f"{location}\n    stdin is not a terminal: no REPL, continuing")
             session.release()
             return
-    pdb = session.pdb
-    fresh = pdb is None
-    if pdb is None:
-        pdb = take_pdb()
+    if fresh:
+        if pdb is None:
+            pdb = take_pdb()
         door.bind(pdb, session)
         if attached is not None:
             attached.serve_pdb(pdb, session.announce(location, out=attached.write, hint=STEP_HINT))

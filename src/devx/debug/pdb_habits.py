@@ -428,27 +428,32 @@ def _after(debugger: Any) -> Callable[[str], None] | None:
         return None
 
     def resume(how: str) -> None:
-        if how in ("yielded", "switched"):
-            return  # the REPL comes back (a step's stop, or after the switch)
-        debugging = sys.modules.get("_pytest.debugging")
-        pytest_pdb = getattr(debugging, "pytestPDB", None)
-        config = getattr(pytest_pdb, "_config", None)
-        if pytest_pdb is None or config is None or pytest_pdb._recursive_debug:
-            return
-        from _pytest.config import create_terminal_writer
-
-        writer = create_terminal_writer(config)
-        writer.line()
-        capturing = pytest_pdb._is_capturing(capman)
-        if capturing:
-            what = "" if capturing == "global" else f" for {capturing}"
-            writer.sep(">", f"PDB continue (IO-capturing resumed{what})")
-            capman.resume()
-        else:
-            writer.sep(">", "PDB continue")
-        pytest_pdb._pluginmanager.hook.pytest_leave_pdb(config=config, pdb=debugger)
+        if how not in ("yielded", "switched"):  # (else the REPL comes back: a step's
+            _pytest_continue(capman, debugger)  # stop, or after the switch)
 
     return resume
+
+
+def _pytest_continue(capman: Any, debugger: Any) -> None:
+    """What pytest's pdb does on ``c``: take the output capture back (its "PDB
+    continue" line) and tell its plugins (``pytest_leave_pdb``)."""
+    debugging = sys.modules.get("_pytest.debugging")
+    pytest_pdb = getattr(debugging, "pytestPDB", None)
+    config = getattr(pytest_pdb, "_config", None)
+    if pytest_pdb is None or config is None or pytest_pdb._recursive_debug:
+        return
+    from _pytest.config import create_terminal_writer
+
+    writer = create_terminal_writer(config)
+    writer.line()
+    capturing = pytest_pdb._is_capturing(capman)
+    if capturing:
+        what = "" if capturing == "global" else f" for {capturing}"
+        writer.sep(">", f"PDB continue (IO-capturing resumed{what})")
+        capman.resume()
+    else:
+        writer.sep(">", "PDB continue")
+    pytest_pdb._pluginmanager.hook.pytest_leave_pdb(config=config, pdb=debugger)
 
 
 def pytest_pdb() -> Any:
@@ -482,6 +487,47 @@ def via_pytest(debugger: Any, how: str, arg: Any) -> bool:
     else:
         pytest_debugger.set_trace(arg)
     return True
+
+
+def pytest_terminal(session: Any, how: str, make_pdb: Callable[[], Any]) -> Any:
+    """In a test's in-process root, pytest capturing its output (stdin captured: no
+    REPL), a REPL of devx's own (``await devx.pause()``, a crash's, a breakpoint
+    reached after ``c``) gets the terminal pytest was started from, as pytest's pdb
+    does (and the pdb ways here, :func:`via_pytest`): the capture is suspended, its
+    separator line, ``pytest_enter_pdb`` (pytest-timeout, faulthandler: no timeout
+    while the user sits in the REPL); when ``session`` is released the capture is
+    resumed as after pytest's ``c``. Returns the PdbREPL made for it (``make_pdb``),
+    or None with nothing changed: no test here, no capture, or no terminal behind it
+    (CI: stdin /dev/null), where the REPL is skipped as before."""
+    pytests = pytest_pdb()
+    manager = getattr(pytests, "_pluginmanager", None)
+    if pytests is None or manager is None or pytests._recursive_debug:
+        return None
+    capman = manager.getplugin("capturemanager")
+    capturing = pytests._is_capturing(capman)
+    if not capturing:
+        return None  # (pytest -s: stdin is pytest's own, a terminal or not)
+    from .session import interactive
+
+    capman.suspend(in_=True)
+    if not interactive():  # pytest itself has no terminal: captured again, unchanged
+        capman.resume()
+        return None
+    from _pytest.config import create_terminal_writer
+
+    writer = create_terminal_writer(pytests._config)
+    writer.line()
+    what = "" if capturing == "global" else f" for {capturing}"
+    writer.sep(">", f"PDB {how} (IO-capturing turned off{what})")
+    pdb = make_pdb()
+    manager.hook.pytest_enter_pdb(config=pytests._config, pdb=pdb)
+
+    def resume(how: str) -> None:
+        if how not in ("yielded", "switched"):
+            _pytest_continue(capman, pdb)
+
+    session.on_release.append(resume)
+    return pdb
 
 
 def _patch_embed() -> None:

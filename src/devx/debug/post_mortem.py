@@ -164,6 +164,12 @@ def show_and_interact(
     else:
         first = _first_line(exc)  # (none for a bare `assert` or `raise RuntimeError`)
         what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if session.pdb is None and not interactive():
+        # a test's in-process root, pytest capturing: pytest's terminal, as its pdb
+        from .pdb_habits import pytest_terminal
+
+        given = repl
+        repl = pytest_terminal(session, "post_mortem", lambda: given or mk_pdb()) or repl
     banner = session.announce(what)
     if exc is None:
         pass
