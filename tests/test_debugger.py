@@ -110,6 +110,30 @@ def test_a_root_tasks_crash_shows_no_frames_of_the_task_shims(repl, tmp_path):
         assert not re.search(r"greenback|outcome.(_impl|__init__)", text), text
 
 
+def test_a_breakpoint_left_set_leaves_the_next_trees_crash_repl_at_its_raise(repl):
+    """A `b` set in one tree's REPL and left set keeps the door's tracer on after that
+    tree: the next tree's crash REPL, reset and handed every new frame, stopped at the
+    first call it saw (`--Call--` in posixpath.isabs, `p y` a NameError). It stands at
+    the raise now, and the breakpoint still stops a third tree."""
+    r = repl(str(SCRIPTS / "breakpoint_across_trees.py"))
+    r.expect(banner("PAUSE", "root", "root"))
+    r.prompt()
+    assert "Breakpoint 1 at" in r.cmd("b 11")
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + ": ValueError: 5")
+    out = r.prompt()
+    assert "breakpoint_across_trees.py(25)two()" in out and "--Call--" not in out, out
+    assert r.cmd("p y").strip().endswith("5")
+    r.child.sendline("c")
+    r.expect_exact("two raised")
+    r.expect(banner("BREAKPOINT", "root", "root"))
+    assert "breakpoint_across_trees.py(11)later()" in r.prompt()
+    assert r.cmd("p z").strip().endswith("41")
+    r.child.sendline("c")
+    r.expect_exact("three got 42")
+    assert r.finish() == 0
+
+
 def test_child_pause_in_a_loop(repl):
     r = repl("child_pause_loop.py")
     r.expect(banner("PAUSE", "looper", "root/looper"))

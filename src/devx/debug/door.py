@@ -63,12 +63,14 @@ def own(pdb: Any) -> None:
 
 
 def disown(pdb: Any) -> None:
-    """``pdb``'s session ended; it stays a breakpoint watcher while breakpoints exist."""
+    """``pdb``'s session ended; it stays a breakpoint watcher while breakpoints exist
+    (one that traces: a post-mortem's REPL leaves the watcher there was)."""
     global _watcher
     for key, owner in list(_owners.items()):
         if owner is pdb:
             del _owners[key]
-    _watcher = pdb
+    if getattr(pdb, "ready", True) or _watcher is None:
+        _watcher = pdb
 
 
 def hub(frame: FrameType, event: str, arg: Any) -> Any:

@@ -203,6 +203,10 @@ def show_and_interact(
             attached.serve_pdb(pdb, banner + text)
     frame = _last_frame(tb)
     pdb.reset()
+    # a post-mortem traces nothing: the door's trace function, still on while a
+    # breakpoint an earlier REPL set exists, hands it no frame (reset, it stopped
+    # at the first call it saw: the crash REPL stood in posixpath.isabs)
+    pdb.ready = False
     if frame is None or _is_plumbing(frame):
         # raised inside the runtime (a child's error arriving): stop at the
         # user's code that is waiting on it instead
