@@ -3,13 +3,12 @@
 A child process ends with ``os._exit`` once its actor is done (see
 ``child._exit_now``): the interpreter's finalization, which tears down every module
 and so closes every file object still referenced, is skipped. Without it a worker's
-``LOG = open(...)`` at module level lost its buffered tail, and a ``gzip.open(...)``
-left open lost its trailer (an unreadable file), and a ``NamedTemporaryFile`` stayed
-on disk. :func:`close_left_open` does that one part of finalization: it closes every
-file object created since the boot, the outermost first (a text layer before its
-buffer, a ``GzipFile`` or a ``ZipFile`` before the file it writes into, a temporary
-file's wrapper, which removes it, before the file), so each flushes into the one
-below it.
+``LOG = open(...)`` at module level lost its buffered tail, a ``gzip.open(...)`` left
+open its trailer (an unreadable file), and a ``NamedTemporaryFile`` stayed on disk.
+:func:`close_left_open` does that one part of finalization: it closes every file
+object created since the boot, the outermost first (a text layer before its buffer,
+a ``GzipFile`` or a ``ZipFile`` before the file it writes into, a temporary file's
+wrapper, which removes it, before the file), so each flushes into the one below it.
 
 Finding them costs a walk of the garbage collector's objects: ~3-6 ms over the ~26k
 objects a child holds after importing trio. :func:`freeze_boot_objects` moves every
