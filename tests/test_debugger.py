@@ -134,6 +134,24 @@ def test_a_breakpoint_left_set_leaves_the_next_trees_crash_repl_at_its_raise(rep
     assert r.finish() == 0
 
 
+def test_a_breakpoint_set_in_the_first_repl_a_post_mortem_stops_later(repl):
+    """The process's first REPL is a post-mortem; a `b` set there stops the loop's next
+    turn at that line. The post-mortem's REPL, which traces nothing (b878070), stayed
+    the only breakpoint watcher and was handed no frame: the breakpoint never fired."""
+    r = repl(str(SCRIPTS / "breakpoint_set_in_a_post_mortem.py"))
+    r.expect(banner("CRASH", "root", "root") + ": ZeroDivisionError")
+    r.prompt()
+    assert "Breakpoint 1 at" in r.cmd("b 10")
+    r.child.sendline("c")
+    r.expect(banner("BREAKPOINT", "root", "root"))
+    assert "breakpoint_set_in_a_post_mortem.py(10)work()" in r.prompt()
+    assert r.cmd("p i").strip().endswith("1")
+    r.child.sendline("c")
+    r.expect_exact("RESULT 1.0")
+    r.expect_exact("DONE")
+    assert r.finish() == 0
+
+
 def test_child_pause_in_a_loop(repl):
     r = repl("child_pause_loop.py")
     r.expect(banner("PAUSE", "looper", "root/looper"))

@@ -46,6 +46,8 @@ breaks: dict[str, list[int]] = {}
 _owners: dict[tuple[Any, int], Any] = {}
 # the REPL that checks breakpoints for tasks and threads that own none
 _watcher: Any = None
+# a frame no code runs in: a watcher's stopframe when it stops at breakpoints only
+_NOWHERE = sys._getframe()
 
 
 def _key() -> tuple[Any, int]:
@@ -69,7 +71,13 @@ def disown(pdb: Any) -> None:
     for key, owner in list(_owners.items()):
         if owner is pdb:
             del _owners[key]
-    if getattr(pdb, "ready", True) or _watcher is None:
+    if getattr(pdb, "ready", True):
+        _watcher = pdb
+    elif _watcher is None or _watcher is pdb:
+        # a post-mortem's REPL (it traced nothing) and no other watcher: it watches
+        # from now on, stopping at breakpoints only (stopframe None stops everywhere)
+        pdb._set_stopinfo(_NOWHERE, None, -1)
+        pdb.ready = True
         _watcher = pdb
 
 
