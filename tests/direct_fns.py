@@ -153,6 +153,20 @@ def _reads_its_channel() -> str:
     return "kept" if chan is not None and chan.holds_baton() else "handed"
 
 
+async def announce_a_listening_worker(path: str) -> None:
+    """Touches ``path`` (when it is not there) whenever a worker done with its call
+    waits for the next one on the parent's channel holding its read baton: the next
+    call is that worker's to read. Looked at every millisecond: a test removes the
+    file, then waits for it (a state the loop is in, not a timing window)."""
+    actor = devx.current_actor()
+    while True:
+        chan = actor.parent_chan
+        if chan is not None and chan._baton in actor._workers._listening:
+            if not os.path.exists(path):
+                Path(path).touch()
+        await trio.sleep(0.001)
+
+
 async def checkpoints_then_forever(n: int, marker: str) -> None:
     """``n`` plain checkpoints (the first passed with its worker still the channel's
     reader), then a wait for ever."""

@@ -6,6 +6,7 @@ large replies and the peer's death, all as through the reader."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -36,6 +37,39 @@ async def warm(portal) -> None:
     """Calls in a row: from the second on the caller holds the baton."""
     for _ in range(3):
         await portal.run(fns.noop)
+
+
+class CallWays:
+    """Which way the next call goes, set up on purpose (on a busy box one way came
+    rarely: tests that tried until it came failed in CI after 50 tries). ``kept``:
+    a worker done with an awaiting call waits on the channel holding its read baton
+    and reads the next call itself (a watcher in the child says when). ``handed``:
+    after a sync call the reader served, the reader reads the next call and hands it
+    to a parked worker."""
+
+    def __init__(self, portal, path: str) -> None:
+        self.portal, self.path = portal, path
+
+    @contextlib.asynccontextmanager
+    async def watching(self):
+        async with trio.open_nursery() as n:
+            watch = functools.partial(self.portal.run, fns.announce_a_listening_worker)
+            n.start_soon(functools.partial(watch, path=self.path))
+            try:
+                yield self
+            finally:
+                n.cancel_scope.cancel()
+
+    async def kept(self) -> None:
+        assert await self.portal.run(fns.slow_add, a=1, b=1, delay=0) == 2
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)  # (what the watcher saw before that call ended)
+        await await_until(
+            lambda: os.path.exists(self.path), scaled(10), "a worker waiting for the next call"
+        )
+
+    async def handed(self) -> None:
+        assert await self.portal.run(fns.noop) is None
 
 
 class FirstAfterSleep(trio.abc.Instrument):
@@ -301,32 +335,29 @@ def test_a_worker_that_reads_a_call_stays_the_reader_past_one_checkpoint_only(tm
     the reader, in order."""
     tries = iter(range(1000))
 
-    async def cancel_when(portal, fn, **kwargs) -> str:
-        """Cancel the call once under way: 'kept' when its worker read it (and held
-        the channel then), 'handed' when the reader handed it to a worker."""
+    async def cancelled_kept(ways: CallWays, fn, **kwargs) -> None:
+        """A call its worker read off the channel (and still reads it), cancelled
+        once under way by its caller."""
         marker = str(tmp_path / f"call-{next(tries)}")
-        for i in range(3):  # (a worker that read a call waits for the next one)
-            assert await portal.run(fns.slow_add, a=i, b=1, delay=0) == i + 1
+        await ways.kept()
         with trio.CancelScope() as cs:
             async with trio.open_nursery() as n:
-                n.start_soon(lambda: portal.run(fn, marker=marker, **kwargs))
+                n.start_soon(lambda: ways.portal.run(fn, marker=marker, **kwargs))
                 await await_until(lambda: os.path.exists(marker), scaled(5), "the call under way")
                 cs.cancel()
         assert cs.cancelled_caught
         await await_until(
             lambda: os.path.exists(marker + ".cancelled"), scaled(5), "the remote call cancelled"
         )
-        return open(marker).read()
-
-    async def cancelled_kept(portal, fn, **kwargs) -> None:
-        """A call its worker read, cancelled (which way a call goes is the loop's
-        timing: tried until one went that way, each cancelled either way)."""
-        for _ in range(50):
-            if await cancel_when(portal, fn, **kwargs) == "kept":
-                return
-        pytest.fail(f"no call to {fn.__name__} was read by a worker in 50 tries")
+        assert open(marker).read() == "kept"
 
     async def body(portal):
+        async with CallWays(portal, str(tmp_path / "listening")).watching() as ways:
+            await checks(ways)
+        assert await portal.run(fns.listened) > 0
+
+    async def checks(ways: CallWays):
+        portal = ways.portal
         reader = await portal.run(fns.reader_task_name)
         for round_ in range(2):
             for i in range(20):  # a worker keeps the channel from call to call
@@ -337,10 +368,9 @@ def test_a_worker_that_reads_a_call_stays_the_reader_past_one_checkpoint_only(tm
             assert await portal.run(fns.checkpoint_then_ask_root, x=round_) == 2 * round_ + 1
             assert await portal.run(fns.ask_root_then_checkpoint, x=round_) == 2 * round_ + 1
             for n in (0, 1, 2):
-                await cancelled_kept(portal, fns.checkpoints_then_forever, n=n)
-            await cancelled_kept(portal, fns.only_checkpoints)
+                await cancelled_kept(ways, fns.checkpoints_then_forever, n=n)
+            await cancelled_kept(ways, fns.only_checkpoints)
             assert await portal.run(fns.slow_add, a=1, b=2, delay=0.001) == 3
-        assert await portal.run(fns.listened) > 0
 
     run_with_child(body, enable_modules=ENABLE)
 
@@ -352,11 +382,11 @@ def test_a_call_that_waits_through_greenback_gives_the_channel_back(tmp_path):
     its reader before that wait, so its caller's cancel is read and ends it, and the
     next call is served. A worker kept reading the channel through that wait
     (dec4c01): the cancel was never read, nor any later call (cancel_actor ended the
-    child with SIGTERM). Which way a call goes is the loop's timing: 20 tries."""
+    child with SIGTERM). Calls read by their worker and handed to it, in turn."""
 
-    async def one_try(portal, marker: str) -> None:
-        for i in range(3):  # a worker that read a call waits for the next one
-            assert await portal.run(fns.slow_add, a=i, b=1, delay=0) == i + 1
+    async def one_try(ways: CallWays, way: str, marker: str) -> None:
+        portal = ways.portal
+        await getattr(ways, way)()
         with trio.CancelScope() as cs:
             async with trio.open_nursery() as n:
                 call = functools.partial(portal.run, fns.greenback_then_forever, marker=marker)
@@ -369,8 +399,9 @@ def test_a_call_that_waits_through_greenback_gives_the_channel_back(tmp_path):
         assert await portal.run(fns.slow_add, a=1, b=2, delay=0) == 3
 
     async def body(portal):
-        for i in range(20):
-            await one_try(portal, str(tmp_path / f"call-{i}"))
+        async with CallWays(portal, str(tmp_path / "listening")).watching() as ways:
+            for i in range(8):
+                await one_try(ways, ("kept", "handed")[i % 2], str(tmp_path / f"call-{i}"))
 
     run_with_child(body, enable_modules=ENABLE)
 
@@ -383,26 +414,28 @@ def test_a_stack_dump_shows_where_a_call_its_worker_read_waits(tmp_path):
     the walk of trio's own task tree (Python 3.13's)."""
 
     async def body(portal):
-        for i in range(50):  # (which way a call goes is the loop's timing)
-            for j in range(3):  # a worker that read a call waits for the next one
-                assert await portal.run(fns.slow_add, a=j, b=1, delay=0) == j + 1
-            marker = str(tmp_path / f"call-{i}")
-            call = functools.partial(portal.run, fns.checkpoints_then_forever, n=0, marker=marker)
-            async with trio.open_nursery() as n:
-                n.start_soon(call)
-                await await_until(lambda m=marker: os.path.exists(m), scaled(5), "the call")
-                dump = await portal.run(fns.stack_dump)
-                n.cancel_scope.cancel()
-            name = "task 'direct_fns.checkpoints_then_forever'"
-            lines = [  # (its summary lines; not the headers of its frames' listings)
-                ln
-                for ln in dump.splitlines()
-                if name in ln and "<Task" not in ln and not ln.endswith(":")
-            ]
-            assert lines, dump
-            assert all("in checkpoints_then_forever" in ln for ln in lines), "\n".join(lines)
-            if open(marker).read() == "kept":
-                return
-        pytest.fail("no call was read by its worker in 50 tries")
+        async with CallWays(portal, str(tmp_path / "listening")).watching() as ways:
+            for way in ("kept", "handed", "kept"):
+                await dumped(ways, way)
+
+    async def dumped(ways: CallWays, way: str) -> None:
+        portal = ways.portal
+        await getattr(ways, way)()
+        marker = str(tmp_path / f"call-{way}-{os.urandom(4).hex()}")
+        call = functools.partial(portal.run, fns.checkpoints_then_forever, n=0, marker=marker)
+        async with trio.open_nursery() as n:
+            n.start_soon(call)
+            await await_until(lambda m=marker: os.path.exists(m), scaled(5), "the call")
+            dump = await portal.run(fns.stack_dump)
+            n.cancel_scope.cancel()
+        name = "task 'direct_fns.checkpoints_then_forever'"
+        lines = [  # (its summary lines; not the headers of its frames' listings)
+            ln
+            for ln in dump.splitlines()
+            if name in ln and "<Task" not in ln and not ln.endswith(":")
+        ]
+        assert lines, dump
+        assert all("in checkpoints_then_forever" in ln for ln in lines), "\n".join(lines)
+        assert open(marker).read() == way
 
     run_with_child(body, enable_modules=ENABLE)
