@@ -153,17 +153,37 @@ def _reads_its_channel() -> str:
     return "kept" if chan is not None and chan.holds_baton() else "handed"
 
 
-async def announce_a_listening_worker(path: str) -> None:
-    """Touches ``path`` (when it is not there) whenever a worker done with its call
-    waits for the next one on the parent's channel holding its read baton: the next
-    call is that worker's to read. Looked at every millisecond: a test removes the
-    file, then waits for it (a state the loop is in, not a timing window)."""
+_SERVED: list[trio.lowlevel.Task] = []  # the worker that ran the last served_by()
+
+
+async def served_by() -> None:
+    """An awaiting call whose worker :func:`announce_where_a_worker_went` follows."""
+    await trio.sleep(0)
+    _SERVED[:] = [trio.lowlevel.current_task()]
+
+
+async def announce_where_a_worker_went(path: str) -> None:
+    """Writes to ``path`` (when it is not there) where the worker that ran the last
+    :func:`served_by` went once that call ended: 'kept', it waits for the next call on
+    the parent's channel holding its read baton (the next call is its to read);
+    'parked', it parked (or ended) instead, as when the reader was not yet back at its
+    idle point (trio's run order). Looked at every millisecond: a test removes the
+    file, calls, then waits for the answer (a state the loop is in, not a timing
+    window)."""
     actor = devx.current_actor()
+    workers = actor._workers
     while True:
-        chan = actor.parent_chan
-        if chan is not None and chan._baton in actor._workers._listening:
-            if not os.path.exists(path):
-                Path(path).touch()
+        if _SERVED and not os.path.exists(path):
+            task, chan = _SERVED[0], actor.parent_chan
+            where = None
+            if chan is not None and chan._baton is task and task in workers._listening:
+                where = "kept"
+            elif task.coroutine.cr_frame is None or any(t is task for t, _ in workers._idle):
+                where = "parked"
+            if where is not None:
+                _SERVED.clear()
+                Path(path + ".new").write_text(where)
+                os.replace(path + ".new", path)
         await trio.sleep(0.001)
 
 
