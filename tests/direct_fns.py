@@ -162,6 +162,17 @@ async def served_by() -> None:
     _SERVED[:] = [trio.lowlevel.current_task()]
 
 
+async def served_by_a_task_that_ended() -> None:
+    """:func:`served_by`, as if its worker had ended once the call did (as one past
+    the parked workers' bound does): the watcher's answer is 'parked'."""
+
+    async def record() -> None:
+        _SERVED[:] = [trio.lowlevel.current_task()]
+
+    async with trio.open_nursery() as n:
+        n.start_soon(record)
+
+
 async def announce_where_a_worker_went(path: str) -> None:
     """Writes to ``path`` (when it is not there) where the worker that ran the last
     :func:`served_by` went once that call ended: 'kept', it waits for the next call on
@@ -169,16 +180,19 @@ async def announce_where_a_worker_went(path: str) -> None:
     'parked', it parked (or ended) instead, as when the reader was not yet back at its
     idle point (trio's run order). Looked at every millisecond: a test removes the
     file, calls, then waits for the answer (a state the loop is in, not a timing
-    window)."""
+    window). It touches ``path + '.up'`` first: a test waits for that before its first
+    call, else this call could reach the child after that call's worker went to wait
+    for the next one, and be read and run by it (it never went anywhere then)."""
     actor = devx.current_actor()
     workers = actor._workers
+    Path(path + ".up").touch()
     while True:
         if _SERVED and not os.path.exists(path):
             task, chan = _SERVED[0], actor.parent_chan
             where = None
             if chan is not None and chan._baton is task and task in workers._listening:
                 where = "kept"
-            elif task.coroutine.cr_frame is None or any(t is task for t, _ in workers._idle):
+            elif task.coro.cr_frame is None or any(t is task for t, _ in workers._idle):
                 where = "parked"
             if where is not None:
                 _SERVED.clear()
@@ -233,11 +247,13 @@ async def ask_root_then_checkpoint(x: int) -> int:
 async def greenback_then_forever(marker: str) -> None:
     """A call whose sync code waits through greenback (as a sync library calling async
     code does): its portal (one plain checkpoint), then ``greenback.await_()`` of a
-    wait for ever, whose traps go to trio from the task's greenlet, past this frame."""
+    wait for ever, whose traps go to trio from the task's greenlet, past this frame.
+    The marker says which way the call came (:func:`_reads_its_channel`)."""
     import greenback
 
+    way = _reads_its_channel()
     await greenback.ensure_portal()
-    Path(marker).touch()
+    Path(marker).write_text(way)
     try:
         _wait_from_sync_code(greenback)
     finally:

@@ -59,6 +59,9 @@ class CallWays:
         async with trio.open_nursery() as n:
             watch = functools.partial(self.portal.run, fns.announce_where_a_worker_went)
             n.start_soon(functools.partial(watch, path=self.path))
+            await await_until(
+                lambda: os.path.exists(self.path + ".up"), scaled(10), "the watcher running"
+            )
             try:
                 yield self
             finally:
@@ -385,6 +388,24 @@ def test_a_worker_that_reads_a_call_stays_the_reader_past_one_checkpoint_only(tm
     run_with_child(body, enable_modules=ENABLE)
 
 
+def test_the_watcher_says_where_a_calls_worker_went(tmp_path):
+    """CallWays' watcher in the child: 'kept' for a worker that waits for the next
+    call holding the read baton, 'parked' for one that parked or ended (its 'parked'
+    look read ``Task.coroutine``, which trio's tasks do not have: the watcher died the
+    first time a call's worker did not keep the channel, and the test with it)."""
+    path = str(tmp_path / "listening")
+
+    async def body(portal):
+        async with CallWays(portal, path).watching() as ways:
+            await ways.kept()
+            os.remove(path)
+            await portal.run(fns.served_by_a_task_that_ended)
+            await await_until(lambda: os.path.exists(path), scaled(10), "the watcher's answer")
+            assert open(path).read() == "parked"
+
+    run_with_child(body, enable_modules=ENABLE)
+
+
 def test_a_call_that_waits_through_greenback_gives_the_channel_back(tmp_path):
     """Calls whose sync code waits through greenback (its portal's checkpoint, then
     ``greenback.await_``: traps that go to trio past the frames that watch for a
@@ -406,6 +427,7 @@ def test_a_call_that_waits_through_greenback_gives_the_channel_back(tmp_path):
         await await_until(
             lambda: os.path.exists(marker + ".cancelled"), scaled(5), "the call cancelled"
         )
+        assert open(marker).read() == way
         assert await portal.run(fns.slow_add, a=1, b=2, delay=0) == 3
 
     async def body(portal):
