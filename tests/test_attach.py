@@ -1120,3 +1120,33 @@ def test_a_clients_banners_fit_its_terminal(proc_tree, rt):
     finally:
         wide.close()
     assert tree.wait() == 0
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["plain", "colour"])
+def test_the_repls_own_output_reaches_the_client_as_written(proc_tree, rt, colour):
+    """What pdb writes (a value `p` prints, the stop line pdbp colours) reaches the
+    client's terminal byte for byte: only devx's own lines are laid out in its width.
+    The client fitted everything it got to its terminal's width: a long value came
+    back broken at its spaces, re-indented and with its runs of spaces squeezed, and
+    a short stop line, its colour codes counted as width, broken in two."""
+    env = {} if not colour else {"NO_COLOR": ""}
+    tree = start_tree(proc_tree, rt, "1", "crash", **env)
+    tree_says(tree, "waiting for `devx attach`")
+    c = Repl("attach", module="devx", DEVX_RUNTIME_DIR=str(rt), dimensions=(24, 80), **env)
+    try:
+        before = c.prompt().replace("\r", "")
+        # the stop line, colour codes aside, as pdb wrote it: one line
+        stop = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", before)
+        assert "\n-> return x // 0\n" in stop, before
+        value = "ab  " * 40 + "the end"
+        out = c.cmd(f"p {value!r}").replace("\r", "")
+        printed = out.split("\n", 1)[1]  # (after the echo of the line typed)
+        assert printed.startswith(repr(value) + "\n"), out
+        c.child.sendline("c")
+        c.expect(r">>> devx CRASH in actor 'root'")  # the root's on the boxed error
+        c.prompt()
+        c.child.sendline("c")
+        assert c.finish() == 0
+    finally:
+        c.close()
+    tree.wait()

@@ -275,7 +275,12 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
                 except (OSError, proto.Closed, msgspec.MsgspecError):
                     return "lost"
                 if isinstance(msg, proto.Out):
-                    _say(_for_output(msg.text))
+                    # as the REPL wrote it: its devx lines are laid out in this
+                    # terminal's width already (the hello's columns), and what pdb
+                    # writes (a value, a coloured stop line) is the user's, not ours
+                    # to re-flow
+                    sys.stdout.write(_for_output(msg.text))
+                    sys.stdout.flush()
                     if msg.prompt:  # on screen now: a ctrl-c is a press at the prompt
                         keys.prompt = True
                 elif isinstance(msg, proto.Read):
