@@ -105,3 +105,33 @@ def test_sigterm_at_the_roots_prompt_leaves_the_terminal_sane():
         assert r.child.exitstatus == 128 + signal.SIGTERM
     finally:
         r.close()
+
+
+def test_a_childs_prompt_whose_root_was_sigkilled_leaves_the_terminal_sane():
+    """The root SIGKILLed (from another shell) while a child's REPL is on screen:
+    nobody is left to put the terminal back (the root does it for a holder that
+    dies), and the child, its loop blocked at the prompt, ends itself after the
+    grace. It puts back the settings it saved when its REPL began first: the shell
+    the user got back had no echo and no line editing (readline's raw mode, left by
+    the child's hard exit)."""
+    from _pty import EXAMPLES, Repl, banner
+
+    shell = Path(__file__).parent / "scripts" / "like_a_shell.py"
+    example = EXAMPLES / "debugging" / "queue_three.py"
+    r = Repl(shell, str(example), DEVX_CANCEL_GRACE="1")
+    try:
+        r.expect(banner("PAUSE", "p0", "root/p0"))
+        holder = r.repl_pid
+        assert holder is not None
+        r.prompt()
+        r.wait_reading()  # the prompt is up: readline owns the terminal's settings now
+        (pid,) = Path(f"/proc/{r.child.pid}/task/{r.child.pid}/children").read_text().split()
+        root = int(pid)  # the program the shell runs: the tree's root
+        os.kill(root, signal.SIGKILL)
+        r.expect_exact("PROGRAM EXITED -9")
+        r.expect(f"actor 'root/p0' \\(pid {holder}\\): its parent \\(pid {root}\\) died")
+        assert not wait_gone({holder}, scaled(10))
+        r.child.sendline("")
+        r.expect_exact("terminal: echo=True icanon=True")
+    finally:
+        r.close()

@@ -177,6 +177,9 @@ class Session:
         self._repl_span: Any = None
         self._tty: Any = None
         self._tty_saved = False
+        # while the REPL is live: a hard exit of this process (its parent died, or a
+        # SIGTERM, while the prompt blocks the loop) puts the terminal back first
+        self._unhook_tty: Callable[[], None] | None = None
         # the `devx attach` client's connection serving this hold's REPL (attach mode)
         self.attached: Any = None
         self.attach_ended = ""  # why a wait for `devx attach` gave up (see debug.attach)
@@ -643,6 +646,13 @@ class Session:
         )
         if not self._tty_saved:  # (a crash's REPL after a stepping one: saved then)
             self._tty, self._tty_saved = terminal.save_tty(), True
+        if self._tty is not None and self._unhook_tty is None:
+            from ..runtime import lifeline
+
+            # a prompt's readline leaves the terminal without echo or line editing:
+            # the root puts it back when a holder dies, but when this process ends
+            # itself because its root is gone (SIGKILLed) nobody else would
+            self._unhook_tty = lifeline.before_hard_exit(lambda: terminal.restore_tty(self._tty))
         self.loop_blocks(after=PROMPT_FIRST_S)  # (once the prompt is drawn)
         # a hold in an actor's first second: its telemetry may still be loading (the
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way
@@ -693,6 +703,9 @@ class Session:
             # releases the session), where the client waited on this one for good
             self.attached.close(how)
         terminal.restore_tty(self._tty)
+        unhook, self._unhook_tty = self._unhook_tty, None
+        if unhook is not None:
+            unhook()
         if self._repl_span is not None and self.stops > 1:  # steps moved it
             self._repl_span.set(
                 **{schema.REPL_LEFT_AT: self.location, schema.REPL_STOPS: self.stops}
