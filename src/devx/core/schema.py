@@ -130,7 +130,16 @@ DUMP_TEXT = "dump"
 DUMP_TRUNCATED = "devx.dump.truncated"  # the span's text was cut at DUMP_TEXT_LIMIT
 TREE_ROOT = "devx.tree.root"
 TREE_OUTCOME = "devx.tree.outcome"
-ACTOR_OUTCOME = "devx.actor.outcome"  # ok | error | cancelled | crashed | quit
+ACTOR_OUTCOME = "devx.actor.outcome"  # ok | error | cancelled | crashed | quit | hard_exit
+# An actor's process ended at once from its lifeline thread (runtime.lifeline.exit_now:
+# its loop blocked at a SIGTERM or after its parent died, a second SIGTERM): its
+# outcome is "hard_exit"; every span still open then (its actor span, a call's, a
+# REPL's...) is ended with an ERROR status "hard exit: <why>" and HARD_EXIT_REASON;
+# its actor span gets the HARD_EXIT event (a log record too) with the reason and code
+OUTCOME_HARD_EXIT = "hard_exit"
+HARD_EXIT = "devx.hard_exit"
+HARD_EXIT_REASON = "devx.hard_exit.reason"
+HARD_EXIT_CODE = "devx.hard_exit.exit_code"
 CRASH = "devx.crash"  # log record: an exception raised by this actor's code
 REMOTE_ERROR = "devx.remote_error"  # log record: a boxed error arriving from another actor
 CANCELLED = "devx.cancelled"  # log record: a cancellation (not an error)

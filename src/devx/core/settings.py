@@ -264,7 +264,8 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         seconds,
         "runtime",
         "Seconds between a graceful cancel and SIGTERM of a child that does not exit "
-        "(SIGKILL follows 2 s after the SIGTERM).",
+        "(one whose loop is blocked then ends itself within about a second; SIGKILL "
+        "follows 2 s after the SIGTERM).",
     ),
     Setting(
         "preauth_timeout",

@@ -136,7 +136,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
         # the root serves the lock even when only some children run in debug mode
         saved_tty = terminal.save_tty()  # restored when a holder dies and at exit
         # ... and at a hard exit (a SIGTERM the root's REPL kept its loop from taking)
-        unregister_tty = lifeline.before_hard_exit(lambda: terminal.restore_tty(saved_tty))
+        unregister_tty = lifeline.before_hard_exit(lambda _: terminal.restore_tty(saved_tty))
         lock = tty_lock.TTYLock(on_change=tree_lock.view.update, saved_tty=saved_tty)
         tty_lock.install(lock)
         actor.enable_module("devx.debug.lock")

@@ -652,7 +652,7 @@ class Session:
             # a prompt's readline leaves the terminal without echo or line editing:
             # the root puts it back when a holder dies, but when this process ends
             # itself because its root is gone (SIGKILLed) nobody else would
-            self._unhook_tty = lifeline.before_hard_exit(lambda: terminal.restore_tty(self._tty))
+            self._unhook_tty = lifeline.before_hard_exit(lambda _: terminal.restore_tty(self._tty))
         self.loop_blocks(after=PROMPT_FIRST_S)  # (once the prompt is drawn)
         # a hold in an actor's first second: its telemetry may still be loading (the
         # SDK's import); the prompt waits for it (bounded) so the hold is on its way

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..core import events, schema, settings
+from . import lifeline
 from .errors import ActorExited, ChannelClosed
 from .ipc import Channel, encode
 from .msgs import ActorID, CancelActor
@@ -21,7 +22,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("devx.runtime")
 
+# SIGTERM to SIGKILL. A child whose loop is blocked ends itself within
+# lifeline.REACT_WAIT + HARD_EXIT_BUDGET (1.5 s) of the SIGTERM (its children killed,
+# its telemetry flushed, a line on stderr naming it and why, exit 143): the SIGKILL is
+# for one that could not even do that (SIGTERM masked, its main thread stuck in C code)
 TERM_GRACE = 2.0
+assert TERM_GRACE >= lifeline.REACT_WAIT + lifeline.HARD_EXIT_BUDGET + 0.5
 CANCEL_REASON = "cancelled by parent"
 
 
@@ -207,8 +213,8 @@ class ChildRecord:
                 with trio.move_on_after(TERM_GRACE):
                     await proc.wait()
             if proc.returncode is None:
-                # not "ignored": a loop blocked in sync code waits out its own grace
-                # after a SIGTERM (lifeline), which may be longer than TERM_GRACE
+                # not even its own hard exit (lifeline.exit_now), which a blocked loop
+                # gets to within TERM_GRACE: SIGTERM masked, or stuck in C code
                 log.warning(
                     "actor %r (pid %s) still running %gs after SIGTERM: SIGKILL",
                     self.path,

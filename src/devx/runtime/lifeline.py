@@ -19,10 +19,16 @@ When the parent is gone: the actor is cancelled gracefully (as when its parent's
 channel closes: telemetry flushed, its own children stopped); should the process
 still be there ``grace`` seconds later (its loop is blocked), its own children are
 SIGKILLed and it exits at once with :data:`EXIT_NO_PARENT`, saying so on stderr.
+
+Every such hard exit (:func:`exit_now`) first runs the :func:`before_hard_exit` hooks
+(the terminal's settings put back, the telemetry's open spans ended and flushed), on a
+thread of their own, and waits for them at most :data:`HARD_EXIT_BUDGET`: a hook stuck
+on a dead collector or a lock the blocked loop holds cannot keep the process alive.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import select
@@ -30,12 +36,31 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import trio
 
 EXIT_NO_PARENT = 3
 SIGTERM = signal.SIGTERM
 POLL_INTERVAL = 0.25  # the fallback's getppid() period, where pidfds are missing
+# After a SIGTERM, how long the actor's loop has to *react* (run one callback: the
+# cancel that starts its graceful end, which then takes what it takes), whatever the
+# cancel grace (which is how long a cancel may take, not a loop to wake): a loop that
+# has not run it by then is blocked (sync code, a REPL prompt), and the process ends
+# itself. Short, so that it ends well within its parent's SIGTERM-to-SIGKILL wait
+# (child_record.TERM_GRACE): its line on stderr, its telemetry flushed, exit 143,
+# instead of a SIGKILL that leaves nothing.
+REACT_WAIT = 1.0
+# What a hard exit gives its before_hard_exit hooks (all of them) before it ends the
+# process anyway: a flush to a dead collector or a stuck file must not hold a hung
+# process (nor let its parent's SIGKILL come first)
+HARD_EXIT_BUDGET = 0.5
+
+
+def react_wait(grace: float) -> float:
+    """How long a loop has to react to a SIGTERM under a cancel grace of ``grace``
+    (never longer than the grace itself: a short grace asks for a quick end)."""
+    return min(grace, REACT_WAIT)
 
 
 def start_time(pid: int) -> int:
@@ -109,7 +134,7 @@ class _Watcher:
                             "SIGTERM while it was being cancelled",
                             128 + SIGTERM,
                         )
-                    term_seen, term_wait = True, watch.grace()
+                    term_seen, term_wait = True, react_wait(watch.grace())
                     term_end = time.monotonic() + term_wait
                     try:
                         watch.token.run_sync_soon(_reacted, reacted, watch.cancel)
@@ -240,33 +265,77 @@ def _start(watcher: _Watcher) -> threading.Thread:
     return thread
 
 
-_BEFORE_EXIT: list[Callable[[], None]] = []  # see before_hard_exit
+class HardExit(NamedTuple):
+    """What a :func:`before_hard_exit` hook is told: which actor ends, why (the line
+    on stderr says the same), its exit code, and by when (``time.monotonic()``) the
+    hook has to be done: the process ends then whatever it is doing."""
+
+    path: str
+    why: str
+    code: int
+    deadline: float
 
 
-def before_hard_exit(fn: Callable[[], None]) -> Callable[[], None]:
-    """Run ``fn`` (from any thread, quickly, never raising far) before
-    :func:`exit_now` ends the process: e.g. the root puts back the terminal settings
-    it saved, which a REPL on screen at a hard exit would leave without echo. Returns
-    the function that unregisters it."""
-    _BEFORE_EXIT.append(fn)
+_BEFORE_EXIT: list[Callable[[HardExit], None]] = []  # see before_hard_exit
+_BEFORE_EXIT_LAST: list[Callable[[HardExit], None]] = []  # last=True: after the others
+_EXITING = _thread.allocate_lock()  # held by the one exit_now under way
+
+
+def before_hard_exit(fn: Callable[[HardExit], None], *, last: bool = False) -> Callable[[], None]:
+    """Run ``fn(info)`` before :func:`exit_now` ends the process: e.g. the root (or a
+    REPL on screen) puts back the terminal settings it saved, which readline's prompt
+    would leave without echo; telemetry ends its open spans and flushes. ``fn`` runs on
+    a helper thread (the actor's loop is blocked, or its thread is in a signal handler):
+    it must take no lock without a timeout that the blocked thread may hold, and be done
+    by ``info.deadline`` (the process ends then anyway). Hooks run in the order they
+    were registered, those registered with ``last`` (what may take the whole budget: a
+    flush) after all others. Returns the function that unregisters it."""
+    hooks = _BEFORE_EXIT_LAST if last else _BEFORE_EXIT
+    hooks.append(fn)
 
     def remove() -> None:
         with contextlib.suppress(ValueError):
-            _BEFORE_EXIT.remove(fn)
+            hooks.remove(fn)
 
     return remove
 
 
+def _run_hooks(info: HardExit, done: Any) -> None:
+    with contextlib.suppress(Exception):  # the process's signals are the main thread's
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        for fn in [*_BEFORE_EXIT, *_BEFORE_EXIT_LAST]:
+            with contextlib.suppress(Exception):
+                fn(info)
+    finally:
+        done.release()
+
+
 def exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) -> None:
-    """SIGKILL our children, say why on stderr, exit at once (from a thread: the
-    loop cannot be relied on)."""
+    """SIGKILL our children, run the :func:`before_hard_exit` hooks (bounded by
+    :data:`HARD_EXIT_BUDGET`), say why on stderr, exit at once (from a thread, or a
+    signal handler: the loop cannot be relied on). Never returns."""
+    if not _EXITING.acquire(blocking=False):
+        # another thread is in its hard exit already (a second SIGTERM as the lifeline
+        # ends the process): it exits within its budget; should it not, this one does
+        _EXITING.acquire(timeout=HARD_EXIT_BUDGET + 0.5)
+        os._exit(code)
     try:
         kill_children()
     except Exception:
         pass
-    for fn in list(_BEFORE_EXIT):
-        with contextlib.suppress(Exception):
-            fn()
+    if _BEFORE_EXIT or _BEFORE_EXIT_LAST:
+        info = HardExit(path, why, code, time.monotonic() + HARD_EXIT_BUDGET)
+        done = _thread.allocate_lock()
+        done.acquire()
+        try:
+            # _thread, not threading: Thread.start() takes threading's own lock, which
+            # the thread calling this (a signal handler's) may hold
+            _thread.start_new_thread(_run_hooks, (info, done))
+        except Exception:
+            done.release()
+        else:
+            done.acquire(timeout=max(0.0, info.deadline - time.monotonic()) + 0.05)
     try:
         os.write(2, f"devx: actor {path!r} (pid {os.getpid()}): {why}: exiting now\n".encode())
     except OSError:
@@ -286,10 +355,11 @@ def watch_sigterm(
     handler (Python runs it between bytecodes, whatever the loop does) only writes
     to a pipe; the watcher thread (:func:`start`'s, or one started here) reads it and
     asks the loop to ``cancel()``. A loop that does not run that request within
-    ``grace()`` seconds, a second SIGTERM, or one that comes while a cancel is under
-    way already (``cancelled()``: it is the parent's escalation) ends the process
-    (children SIGKILLed, a line on stderr, exit code 128+SIGTERM), which its parent
-    sees as the actor's exit. Call from the main thread, in the actor's trio run."""
+    :func:`react_wait` seconds (``grace()``, at most :data:`REACT_WAIT`), a second
+    SIGTERM, or one that comes while a cancel is under way already (``cancelled()``:
+    it is the parent's escalation) ends the process (:func:`exit_now`: children
+    SIGKILLed, the hooks run, a line on stderr, exit code 128+SIGTERM), which its
+    parent sees as the actor's exit. Call from the main thread, in the actor's trio run."""
     watcher = _WATCHER
     if watcher is None or watcher.owner != os.getpid():  # no parent watch: SIGTERM alone
         watcher = _Watcher(None, None, path, grace, lambda why: None, kill_children)

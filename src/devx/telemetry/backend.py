@@ -591,6 +591,35 @@ class TelemetryBackend:
             n += 1
         return n
 
+    def end_at_hard_exit(
+        self, marks: Mapping[str, Any], status: str, keep: tuple[Any, ...] = ()
+    ) -> int:
+        """A hard exit (from another thread than the actor's, which is blocked): end
+        every open span but ``keep``, newest first, with ``marks`` and the ERROR
+        ``status``, as :meth:`end_open_spans` does at a normal exit. Only the spans are
+        ended: the context a span was made current in belongs to the blocked thread
+        (nothing is reset there). Returns how many were ended."""
+        n = 0
+        for _ in range(3):  # another thread may open or end a span meanwhile
+            try:
+                refs = list(self._open)
+                break
+            except RuntimeError:
+                continue
+        else:
+            return 0
+        for ref in reversed(refs):
+            handle = ref()
+            if handle is None or handle in keep:
+                continue
+            self._open.pop(ref, None)
+            span = handle.span
+            span.set_attributes(clean({"devx.span.unfinished": True, **marks}))
+            span.set_error(status)
+            span.end()
+            n += 1
+        return n
+
     # -- loading ---------------------------------------------------------------
 
     def start_loading(self, delay: float = 0.0, then: Callable[[], None] | None = None) -> None:

@@ -64,6 +64,7 @@ class Session:
         self._bridge: logging.Handler | None = None
         self._env_traceparent: str | bool | None = False  # False: not ours to restore
         self._pruned: threading.Event | None = None  # set once the retention pass ended
+        self._unhook: Callable[[], None] | None = None  # removes the hard exit hook
         # set by start(load_soon=True): starts the sink's load now (any thread)
         self.load_kick: Callable[[], None] | None = None
         # set by start() for a sink loaded in the boot: starts its writer thread, once
@@ -178,6 +179,11 @@ class Session:
             activate=True,
         )
         backend.home = self.actor_span.span
+        # a hard exit (runtime.lifeline.exit_now: the loop blocked at a SIGTERM or
+        # after the parent died) skips close(): its hook ends the spans and flushes
+        from ..runtime import lifeline
+
+        self._unhook = lifeline.before_hard_exit(self._hard_exit, last=True)
         if not actor.is_root:
             # a program this actor starts (a nested tree, any OTel-aware tool) joins the
             # trace under this actor's start (exported: a nested tree's live trace is
@@ -230,6 +236,9 @@ class Session:
         """End the spans, flush (bounded) and restore the previous backend and logging.
         ``outcome`` overrides the one read off ``exc`` (a crash already recorded)."""
         s = self.settings
+        if self._unhook is not None:  # from here on, this exit is the one
+            self._unhook()
+            self._unhook = None
         backend = self.backend
         notable = backend is not None and bool(backend.notable)
         if backend is not None and self.actor_span is None:  # start() failed half way
@@ -327,6 +336,39 @@ class Session:
                 self.load_kick()
             self._pruned.wait(PRUNE_WAIT)  # it followed the load: long done, as a rule
             self._pruned = None
+
+    def _hard_exit(self, info: Any) -> None:
+        """The process ends at once (``info``: a :class:`~devx.runtime.lifeline.HardExit`),
+        on a helper thread while the actor's loop is blocked: end the open spans (its
+        call's, a REPL's ..., then its actor span and the tree's) with an ERROR status
+        and the reason, and flush, within ``info.deadline``. What is recorded is what a
+        trace view of a hung actor needs most; the lifeline ends the process at the
+        deadline whatever this is doing (a dead collector, a stuck file)."""
+        import time
+
+        backend, actor_span = self.backend, self.actor_span
+        if backend is None or actor_span is None:
+            return
+        why = str(info.why)
+        status = f"hard exit: {why}"[:1024]
+        marks = {schema.HARD_EXIT_REASON: why}
+        backend.end_at_hard_exit(marks, status, keep=(actor_span, self.tree))
+        last: dict[str, Any] = {schema.ACTOR_OUTCOME: schema.OUTCOME_HARD_EXIT, **marks}
+        cancel_reason = getattr(self.actor, "cancel_reason", None)
+        if cancel_reason:
+            last[schema.CANCEL_REASON] = str(cancel_reason)
+        actor_span.set(**last)
+        actor_span.event(
+            schema.HARD_EXIT,
+            **{schema.HARD_EXIT_REASON: why, schema.HARD_EXIT_CODE: int(info.code)},
+        )
+        actor_span.span.set_error(status)
+        actor_span.span.end()
+        if self.tree is not None:
+            self.tree.set(**{schema.TREE_OUTCOME: schema.OUTCOME_HARD_EXIT, **marks})
+            self.tree.span.set_error(status)
+            self.tree.span.end()
+        backend.shutdown(max(0.0, info.deadline - time.monotonic()))
 
     def _pruning(self) -> Callable[[], None] | None:
         """The root applies the default directory's retention rule on a helper thread
