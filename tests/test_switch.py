@@ -200,3 +200,29 @@ def test_on_an_80_column_terminal_devx_lines_fit_it_word_by_word(repl):
         f"pause_here(); root/{first} stays stopped here and has it back when that REPL is done",
     ):
         assert said in words, said
+
+
+def test_a_quit_after_a_switch_names_the_repl_it_was_typed_in(repl, tmp_path):
+    """`q` in the REPL switched to ends the tree, the REPL that switched included (it
+    is told so): the quit is that REPL's, and the tree's last line and its telemetry
+    name where it was typed. The switcher ended its own REPL with a plain `q` of its
+    own, so the quit line named it when its quit reached the root first."""
+    from devx.telemetry.readback import load_logs
+
+    trace = tmp_path / "t.jsonl"
+    r = repl("queue_three.py", DEVX_TELEMETRY_FILE=str(trace))
+    _, queue = three_stopped(r)
+    r.child.sendline(f"switch root/{queue[1]}")
+    assert r.expect(ANY_BANNER).group("name") == queue[1]
+    r.prompt()
+    r.child.sendline("q")
+    r.expect(r"devx: quit from the REPL in actor '([^']*)'")
+    assert r.child.match.group(1) == f"root/{queue[1]}", r.log.getvalue()
+    assert r.finish() == 1
+    said = [
+        str(rec["attributes"].get("exception.message", ""))
+        for rec in load_logs(trace)
+        if rec.get("event_name") == schema.REMOTE_ERROR
+    ]
+    quits = {m for line in said for m in re.findall(r"quit from the REPL in actor '([^']*)'", line)}
+    assert quits == {f"root/{queue[1]}"}, said

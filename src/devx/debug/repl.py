@@ -121,6 +121,9 @@ def _build_pdbrepl_class() -> type:
             self._shadow_said: set[str] = set()  # see parseline
             self._prompting = False  # see _stop_now
             self.switching = False  # `switch` waits for the terminal back (see sigint)
+            # the REPL where the user quit, when it is another one (this REPL switched
+            # to it): this one's quit is that one's (said so, recorded so)
+            self.quit_as = ""
             # bdb's state is set up (reset(): by set_trace or a post-mortem); until
             # then the door's trace function hands this REPL no frame (see door.hub)
             self.ready = False
@@ -248,7 +251,12 @@ def _build_pdbrepl_class() -> type:
         def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
             if self._prompting:
                 return None  # the REPL's own code, at a prompt not in a trace callback
-            local = super().trace_dispatch(frame, event, arg)
+            try:
+                local = super().trace_dispatch(frame, event, arg)
+            except bdb.BdbQuit as exc:
+                if not self.quit_as or type(exc) is not bdb.BdbQuit:
+                    raise
+                raise self._quit() from None
             moved = frame.f_trace
             # door.take_turn handed this frame to another REPL: keep it there
             if moved is not None and isinstance(getattr(moved, "__self__", None), PdbREPL):
@@ -309,6 +317,7 @@ def _build_pdbrepl_class() -> type:
             # done, stepping is done
             self.user_root = frames.user_root(frame)
             self.owner_thread = threading.get_ident()
+            self.quit_as = ""  # (a new stop: none of an earlier switch's)
             door.own(self)
             super().set_trace(frame)
             door.tracing_on()  # the hub routes each task's frames to its own REPL
@@ -326,7 +335,14 @@ def _build_pdbrepl_class() -> type:
             finally:
                 self._prompting = False
             if self.quitting:
-                raise bdb.BdbQuit
+                raise self._quit()
+
+        def _quit(self) -> bdb.BdbQuit:
+            """The quit to raise: the user's own, or the one they typed in the REPL
+            this one switched to (:attr:`quit_as`)."""
+            from ..runtime.errors import UserQuit
+
+            return UserQuit(self.quit_as) if self.quit_as else bdb.BdbQuit()
 
         def dispatch_call(self, frame: Any, arg: Any) -> Any:
             if (

@@ -132,6 +132,7 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     quit_by = tree_lock.quit_by(nxt.grant)
     if quit_by:
         pdb.message(f"[devx] the user quit the REPL of {quit_by}: this one ends as with 'q'")
+        pdb.quit_as = quit_by  # that REPL's quit, not one typed here
         return bool(pdb.do_quit(""))
     back = f"{code_location(frame)} (back from the switch to {reply.to})"
     if attached is None:
