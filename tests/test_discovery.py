@@ -851,3 +851,19 @@ def test_find_actor_waits_for_an_actor_whose_loop_is_blocked(tmp_path: Path) -> 
     # what else it may be (a lookup cannot tell a stranger listening at a registered
     # address from a blocked actor: both take the connection, neither answers)
     assert "or another program listens at the address it registered" in said, said
+
+
+def test_a_found_actor_that_dies_is_named_once_with_its_pid():
+    """A call to an actor found by name (a connection through its listener, as to
+    another tree's actor) whose process dies: the ChannelClosed names it once, with
+    its pid. It said ``actor svc@... (pid None) at HOST:PORT went away: actor svc@...
+    (pid None) at HOST:PORT disconnected``: the accepting side never told its pid."""
+    script = Path(__file__).parent / "scripts" / "found_actor_killed.py"
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=scaled(60)
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("ERROR ")), None)
+    assert line is not None, (proc.stdout, proc.stderr)
+    _, pid, text = line.split(" ", 2)
+    assert text.count("svc@") == 1 and f"(pid {pid})" in text, text
+    assert "None" not in text and text.endswith("went away: disconnected"), text

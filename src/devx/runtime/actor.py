@@ -878,13 +878,15 @@ class Actor:
             why = protocol_mismatch(f"actor {msg.uid} (pid {msg.pid})", msg.proto, "this actor")
             self._rejections.error("connection from %s rejected: %s", chan.peer, why)
             with contextlib.suppress(ChannelClosed):
-                await chan.send(HelloAck(uid=self.uid, root_uid=self.root_uid, proto=PROTOCOL))
+                await chan.send(
+                    HelloAck(uid=self.uid, root_uid=self.root_uid, proto=PROTOCOL, pid=os.getpid())
+                )
             await chan.aclose()
             return
         if msg.root_uid is not None and msg.root_uid != self.root_uid:
             log.info("actor %s of another tree (root %s) connected", msg.uid, msg.root_uid)
         try:
-            ack = HelloAck(uid=self.uid, root_uid=self.root_uid, proto=PROTOCOL)
+            ack = HelloAck(uid=self.uid, root_uid=self.root_uid, proto=PROTOCOL, pid=os.getpid())
             if msg.root_uid is not None and msg.root_uid != self.root_uid:
                 ack.trace = events.carrier()  # another tree's caller links to our trace
             await chan.send(ack)
@@ -991,6 +993,7 @@ class Actor:
             why = protocol_mismatch(f"{who} ({ack.uid})", ack.proto, f"actor {self.path!r}")
             raise ProtocolMismatch(why)
         chan.peer_uid, chan.peer_root, chan.peer_trace = ack.uid, ack.root_uid, ack.trace
+        chan.peer_pid = ack.pid or chan.peer_pid
         return chan
 
     async def _say_unanswered(self, waited_for: str) -> None:

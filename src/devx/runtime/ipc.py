@@ -539,7 +539,8 @@ class Channel:
     def peer(self) -> str:
         """Who is on the other side, for error messages."""
         if self.peer_uid is not None:
-            return f"{self.peer_uid} (pid {self.peer_pid}) at {self.peer_desc}"
+            pid = f" (pid {self.peer_pid})" if self.peer_pid is not None else ""
+            return f"{self.peer_uid}{pid} at {self.peer_desc}"
         return self.peer_desc
 
     async def send(self, msg: Any) -> None:

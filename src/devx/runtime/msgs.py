@@ -149,6 +149,7 @@ class HelloAck(msgspec.Struct, tag=True):
     root_uid: ActorID | None = None
     trace: dict[str, str] = {}
     proto: int = 0  # its PROTOCOL; a hello of another PROTOCOL is answered, then closed
+    pid: int = 0  # the accepting actor's process (0: a devx from before it was said)
 
 
 def protocol_mismatch(peer: str, theirs: int, here: str) -> str:

@@ -179,8 +179,11 @@ class Portal:
             with trio.CancelScope(shield=True, deadline=trio.current_time() + 1.0):
                 await self._child.exited.wait()
             return self._child.gone_error()
-        reason = self.calls.closed_reason
-        return ChannelClosed(f"actor {self.channel.peer} went away: {reason or 'channel closed'}")
+        reason = str(self.calls.closed_reason or "channel closed")
+        who = f"actor {self.channel.peer}"
+        if reason.startswith(f"{who} "):  # ("actor X disconnected": X once)
+            reason = reason[len(who) + 1 :]
+        return ChannelClosed(f"{who} went away: {reason}")
 
     @property
     def chan(self) -> Channel:
