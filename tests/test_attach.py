@@ -128,6 +128,9 @@ def test_second_client_refused_killed_client_gives_the_repl_back(proc_tree, rt):
     second = attach_once(rt)
     assert second.returncode == 1
     assert f"already attached by pid {first.child.pid}" in second.stderr
+    # where that client is, and how to get the REPL from it
+    said = r"on /dev/pts/\d+ to root/w0: ctrl-\\ there detaches it"
+    assert re.search(said, second.stderr), second.stderr
 
     first.child.kill(signal.SIGKILL)  # the client disappears
     first.child.close()

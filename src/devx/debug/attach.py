@@ -215,7 +215,12 @@ class AttachedIO:
                 conn.close()
                 return None
             if self.conn is not None:
-                proto.send(conn, proto.Refused(why=f"already attached by pid {self.client_pid}"))
+                on = f" on {self.client_tty}" if self.client_tty else ""
+                why = (
+                    f"already attached by pid {self.client_pid}{on} to {self.path}: "
+                    "ctrl-\\ there detaches it"
+                )
+                proto.send(conn, proto.Refused(why=why))
                 conn.close()
                 return None
             self.client_pid, self.client_tty = hello.pid, hello.tty
