@@ -65,6 +65,24 @@ def test_a_root_blocked_in_sync_code_is_ended_after_the_grace(proc_tree):
     assert not wait_gone({child})
 
 
+def test_a_root_busy_for_seconds_in_sync_code_ends_gracefully_within_the_grace(proc_tree):
+    """The root's loop runs sync chunks, and the one a SIGTERM comes in goes on for 2 s
+    (longer than a child's react wait, lifeline.REACT_WAIT): with DEVX_CANCEL_GRACE=20
+    the loop takes the cancel when the chunk ends, and the tree ends gracefully (the
+    block's finally, the process dying of SIGTERM). 0227ea8 gave the root a child's
+    react wait (1 s whatever the grace: no knob left), so it ended itself mid-chunk:
+    exit 143, its finally and its children's cleanup skipped, children SIGKILLed."""
+    tree = proc_tree(SCRIPT, "busy", DEVX_CANCEL_GRACE="20")
+    root, child = map(int, tree.line("READY").split()[1:])
+    tree.line("BUSY")  # in a chunk: the SIGTERM has to wait for its end
+    os.kill(root, signal.SIGTERM)
+    assert tree.wait(scaled(30)) == -signal.SIGTERM, tree.output()
+    stdout, stderr = tree.output()
+    assert "SIGTERM SEEN" in stdout and "FINALLY" in stdout, (stdout, stderr)
+    assert "exiting now" not in stderr, stderr
+    assert not wait_gone({child})
+
+
 def test_a_programs_own_sigterm_handler_is_left_alone(proc_tree, tmp_path):
     """Installed while the root runs (over devx's): SIGTERM is the program's, and devx
     does not put its own back or re-raise anything when the root ends."""

@@ -4,6 +4,8 @@
     python sigterm_root.py wait      # waits in trio (the tree ends gracefully)
     python sigterm_root.py blocked   # blocks its loop in time.sleep (ended after the grace)
     python sigterm_root.py own       # the program's own SIGTERM handler (devx keeps out)
+    python sigterm_root.py busy      # sync chunks (BUSY once in one); the one a SIGTERM
+                                     # comes in runs on for 2 s (past a child's react wait)
 
 It prints ``FINALLY`` when its block unwinds, ``OUT`` after the root's block and ``AFTER``
 after ``trio.run``.
@@ -32,6 +34,16 @@ async def main(mode: str) -> None:
                 print(f"READY {os.getpid()} {await anext(stream)}", flush=True)
                 if mode == "blocked":
                     time.sleep(600)
+                elif mode == "busy":
+                    from devx.runtime.root_term import sigterm_received
+
+                    while True:  # a loop of sync chunks (a sync client's calls, say)
+                        await trio.sleep(0)
+                        print("BUSY", flush=True)  # in a chunk: the loop takes nothing
+                        while not sigterm_received():
+                            time.sleep(0.01)
+                        print("SIGTERM SEEN", flush=True)
+                        time.sleep(2.0)  # the rest of the chunk the SIGTERM came in
                 elif mode == "own":
                     with trio.fail_after(60):
                         while not os.path.exists(sys.argv[2]):  # the test saw the handler

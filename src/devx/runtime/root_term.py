@@ -10,11 +10,14 @@ SIGTERM cancels the root actor (its body, then its subtree, gracefully, as
 ``actor.cancel()`` does), telemetry is flushed on the way out, and when
 ``open_root_actor`` has unwound the process re-raises the signal with the default action:
 it still dies of SIGTERM (exit status 143 in a shell; nothing after ``trio.run`` runs),
-later by the teardown. A loop that does not take the cancel within
-:func:`~devx.runtime.lifeline.react_wait` (``DEVX_CANCEL_GRACE``, at most 1 s: busy in
-sync code), or a second SIGTERM, ends the process at once as before (children SIGKILLed,
-its telemetry's open spans ended and flushed, a line on stderr, exit code 143). A program
-with its own SIGTERM handler, or a root opened outside the main thread, is left alone.
+later by the teardown. A loop that does not take the cancel within ``DEVX_CANCEL_GRACE``
+(busy in sync code), or a second SIGTERM, ends the process at once as before (children
+SIGKILLed, its telemetry's open spans ended and flushed, a line on stderr, exit code 143).
+Not within a child's :func:`~devx.runtime.lifeline.react_wait`: that one is short to
+beat the parent's SIGKILL, and nobody SIGKILLs a root on a timer of devx's, so a root
+whose loop runs a sync chunk longer than a second still ends gracefully (its
+``finally:``, its children's) when the grace allows it. A program with its own SIGTERM
+handler, or a root opened outside the main thread, is left alone.
 """
 
 from __future__ import annotations
@@ -56,9 +59,9 @@ class RootTerm:
         self.got = False  # a SIGTERM came: re-raise it when the root has unwound
         self.reacted = threading.Event()  # the loop ran the cancel
         # how long the loop has to react (run the cancel) before the process ends
-        # itself, as a child's (lifeline.react_wait); read now: the handler may run
-        # after the tree's settings are uninstalled
-        self.grace = lifeline.react_wait(settings.current().cancel_grace)
+        # itself: the whole grace, not a child's lifeline.react_wait (see above); read
+        # now: the handler may run after the tree's settings are uninstalled
+        self.grace = settings.current().cancel_grace
 
     @classmethod
     def install(
