@@ -989,6 +989,28 @@ def test_files_a_childs_code_left_open_keep_every_byte(tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_file_a_childs_module_opened_at_its_import_keeps_every_byte(
+    tmp_path, monkeypatch, method
+):
+    """A file opened by a module at its import (before the actor reported ready) and
+    left open is closed at the child's end too: what the actor's start made is frozen
+    out of the end's walk only when no file is open among it (with it frozen all the
+    same, the file's buffered lines were lost)."""
+    import left_open_at_import  # (here, its variable unset: this process opens nothing)
+
+    out = tmp_path / "log"
+    monkeypatch.setenv("LEFT_OPEN_AT_IMPORT", str(out))
+
+    async def tree() -> None:
+        async with devx.open_nursery(spawn_method=method) as an:
+            portal = await an.start_actor("a", enable_modules=["left_open_at_import"])
+            await portal.run(left_open_at_import.write_lines, lines=50)
+
+    run(tree)
+    assert out.read_text() == "imported\n" + "".join(f"line {i}\n" for i in range(50))
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
 @pytest.mark.parametrize(
     "what",
     [

@@ -116,6 +116,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         except ChannelClosed:
             return EXIT_NO_PARENT
         actor.reported_ready.set()
+        left_open.freeze_until_ready()  # (its walk at the end: on its parent's wait)
         await actor.cancel_called.wait()
         code = _exit_code(actor)
         actor.end_before_services = lambda: _end_before_services(actor, code)

@@ -13,8 +13,12 @@ wrapper, which removes it, before the file), so each flushes into the one below 
 Finding them costs a walk of the garbage collector's objects: ~3-6 ms over the ~26k
 objects a child holds after importing trio. :func:`freeze_boot_objects` moves every
 object of the boot (the imports: none of them the actor's code's files) into the
-collector's permanent generation, so the walk sees only what the run made (~0.1 ms);
-the collector's full passes skip them too.
+collector's permanent generation, so the walk sees only what the run made; the
+collector's full passes skip them too. :func:`freeze_until_ready` does it again once
+the actor reported ready, when no file is open among what its start made (its hooks'
+modules and sessions, its code's modules): the walk at the end, on its parent's wait,
+then sees only what the actor's calls made (~0.6k objects fewer in a default child:
+~0.07 ms of every teardown, a walk of cold memory).
 """
 
 from __future__ import annotations
@@ -41,6 +45,17 @@ def freeze_boot_objects(actor_path: str = "?") -> None:
     global _actor_path
     _actor_path = actor_path
     gc.freeze()
+
+
+def freeze_until_ready() -> None:
+    """Call once the actor reported ready: what its start made joins the boot's
+    objects in the permanent generation, unless a file is open among them (a module
+    that opened one at its import: it stays where :func:`close_left_open` finds it)."""
+    try:
+        if not _left_open(_holders()):
+            gc.freeze()
+    except Exception:
+        pass
 
 
 def close_left_open() -> None:
