@@ -76,6 +76,18 @@ class DebugHook(Hook):
         # never cancel (or escalate against) an actor while a REPL is live in the tree
         return await maybe_wait_for_debugger(poll_steps=1)
 
+    def teardown_waits(self, actor: Actor) -> bool:
+        """What :meth:`before_teardown` would do now, looked at without waiting: wait
+        while a REPL of this actor is live, or the tree's terminal is not settled."""
+        if not _may_repl(actor):
+            return False
+        session = sys.modules.get(SESSION_MODULE)
+        if getattr(session, "current", None) is not None:
+            return True
+        from . import tree_lock  # (loaded by the lifetime of an actor that may REPL)
+
+        return tree_lock.view.settle_left() > 0
+
     def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
         """What an actor of a debug tree (or in debug mode) imports at boot, once for
         all forked children: the zygote loads it before forking the first of them, as

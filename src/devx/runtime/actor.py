@@ -672,6 +672,22 @@ class Actor:
         modules were imported after the lifetimes were entered)."""
         self._notify_hooks("modules_loaded")
 
+    def teardown_hooks_wait(self) -> bool:
+        """Whether a hook's ``before_teardown`` would wait if the teardown hooks ran
+        now (:meth:`~devx.core.hooks.Hook.teardown_waits`; a hook that cannot say is
+        taken to wait)."""
+        for hook in self.hooks:
+            if getattr(hook, "before_teardown", None) is None:
+                continue
+            waits = getattr(hook, "teardown_waits", None)
+            try:
+                if waits is None or waits(self):
+                    return True
+            except Exception:
+                log.exception("teardown hook %r failed", hook)
+                return True
+        return False
+
     async def run_teardown_hooks(self) -> bool:
         """Called by nurseries before they cancel children and before they escalate
         against one (e.g. wait for a live REPL); True when a hook had to wait."""

@@ -430,8 +430,8 @@ class ActorNursery:
         actor's crash REPL even while a sibling tree's pause loop keeps the
         terminal busy (waiting for it to settle, it never did)."""
         live = [rec for rec in self._children.values() if not rec.exited.is_set()]
-        if not live:
-            return
+        if not live or not self.actor.teardown_hooks_wait():
+            return  # (no hook would wait: each would return at once)
         # the hooks run in this task (a task of their own, raced by one waiting for
         # the exits, cost the teardown three scheduler passes before its cancel went
         # out), stopped once the last of those children's exit is recorded
