@@ -24,6 +24,24 @@ async def mid(x: int) -> int:
     return result
 
 
+async def record_then_see_it_written(path: str, within: float) -> bool:
+    """Record an event right after this actor's start, then wait (no flush) until
+    the telemetry file ``path`` holds it: True when it did within ``within`` s."""
+    import trio
+
+    events.event("test.early", mark="written-while-alive")
+    with trio.move_on_after(within):
+        while True:
+            try:
+                with open(path, "rb") as f:
+                    if b"written-while-alive" in f.read():
+                        return True
+            except FileNotFoundError:
+                pass
+            await trio.sleep(0.005)
+    return False
+
+
 async def boom() -> None:
     raise ZeroDivisionError("boom in the child")
 

@@ -26,6 +26,18 @@ async def tree() -> None:
     print("root: tree done", flush=True)
 
 
+async def early() -> None:
+    """A child records right after its start and lives on: its record reaches the file
+    while it lives, without a flush (its writer starts a little after its start)."""
+    async with devx.open_nursery(name="eroot") as an:
+        child = await an.start_actor("child", enable_modules=["tel_fns"])
+        within = float(os.environ["TEL_WITHIN"])
+        seen = await child.run(
+            tel_fns.record_then_see_it_written, path=os.environ["DEVX_TELEMETRY_FILE"], within=within
+        )
+        print(f"root: written while alive: {seen}", flush=True)
+
+
 async def idle() -> None:
     """A root that never spawns and ends at once."""
     async with devx.open_nursery(name="iroot"):
@@ -70,5 +82,5 @@ async def sigterm() -> None:
 
 
 if __name__ == "__main__":
-    scenarios = {"tree": tree, "idle": idle, "crash": crash, "sigkill": sigkill, "sigterm": sigterm}
+    scenarios = {"tree": tree, "early": early, "idle": idle, "crash": crash, "sigkill": sigkill, "sigterm": sigterm}
     trio.run(scenarios[sys.argv[1]])

@@ -113,6 +113,20 @@ def test_one_trace_root_child_grandchild(tmp_path: Path) -> None:
         assert s["start_ns"] <= s["end_ns"]
 
 
+def test_a_record_of_a_child_that_lives_on_reaches_the_file_without_a_flush(
+    tmp_path: Path,
+) -> None:
+    """A child's file writer starts a little after the child reported ready (one that
+    ends sooner writes what it recorded at its exit, no writer thread started): a
+    record made right after its start by a child that lives on reaches the file while
+    it lives, with no flush asked."""
+    proc, path = run_scenario("early", tmp_path, TEL_WITHIN=str(scaled(10)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "root: written while alive: True\n", proc.stdout + proc.stderr
+    (rec,) = [r for r in readback.load_logs(path) if r["event_name"] == "test.early"]
+    assert rec["resource"]["devx.actor.path"] == "eroot/child"
+
+
 def test_crash_in_child_and_remote_error_in_parent(tmp_path: Path) -> None:
     proc, path = run_scenario("crash", tmp_path)
     assert proc.returncode != 0

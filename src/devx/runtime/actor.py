@@ -120,6 +120,8 @@ _BY_NAME_MAX = 1024
 
 _current: Actor | None = None
 
+INERT = object()  # what Actor.plain_service says of a service whose cancel does nothing
+
 # in a call's task: the channel of the caller when it is an actor of another tree
 # (found through the registry); a REPL opened by the call says whose call it serves
 foreign_caller: contextvars.ContextVar[tuple[Channel, int] | None] = contextvars.ContextVar(
@@ -321,6 +323,8 @@ class Actor:
         # called by running() when the hooks unwound without an error, before the
         # services are cancelled; it may end the process there (never returns then)
         self.end_before_services: Callable[[], None] | None = None
+        # the code of services started by start_inert_service_soon
+        self._inert_services: set[Any] = set()
         # set once its first child's process is started: set-up that can wait (a
         # root's telemetry load) is done while that child boots
         self.spawned = trio.Event()
@@ -621,6 +625,14 @@ class Actor:
             raise RuntimeError(f"actor {self.path!r} is not running")
         self._service.start_soon(fn, *args)
 
+    def start_inert_service_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """:meth:`start_service_soon` for a service whose cancel does nothing (no
+        ``finally``, nothing it holds to give back: a wait, then a sync call): a child
+        that ends before its services unwind (``child._end_before_services``) ends
+        with it still waiting, as with its own listener."""
+        self._inert_services.add(getattr(fn, "__code__", None))
+        self.start_service_soon(fn, *args)
+
     async def _enter_hook(self, stack: AsyncExitStack, hook: Any) -> None:
         """Enter ``hook``'s lifetime for this actor; its other methods apply from now
         until the lifetime unwinds."""
@@ -786,15 +798,17 @@ class Actor:
             except OSError:
                 pass
 
-    @staticmethod
-    def plain_service(task: trio.lowlevel.Task, parent_chan: Channel | None) -> Any:
+    def plain_service(self, task: trio.lowlevel.Task, parent_chan: Channel | None) -> Any:
         """What ``task`` is when it is one of a child's own services: the listener it
         serves (its accept loop), ``parent_chan`` (the reader of the channel to its
-        parent); ``None`` for any other task."""
+        parent), :data:`INERT` (a service of :meth:`start_inert_service_soon`);
+        ``None`` for any other task."""
         code = getattr(task.coro, "cr_code", None)
         frame = getattr(task.coro, "cr_frame", None)
         if frame is None:
             return None
+        if code in self._inert_services:
+            return INERT
         if code is Actor._serve_listener.__code__:
             return frame.f_locals.get("listener")
         if code is Actor.serve_channel.__code__ and parent_chan is not None:

@@ -22,7 +22,7 @@ import trio
 from ..core import schema, settings
 from . import console, ipc, left_open, lifeline, registry
 from . import log as runtime_log
-from .actor import Actor, current_actor
+from .actor import INERT, Actor, current_actor
 from .errors import ChannelClosed
 from .msgs import ActorID, Error, Exiting, Lineage, Ready, SpawnSpec, set_actor_vars
 
@@ -138,7 +138,8 @@ _atexit_at_start: int | None = None  # atexit's handlers as the run began (see _
 def _end_before_services(actor: Actor, code: int) -> None:
     """Called by ``actor.running()`` once its body is over and its hooks unwound
     cleanly (its telemetry written), before its services are cancelled: when those
-    services are only its own listener(s) and the reader of its parent's channel,
+    services are only its own listener(s), the reader of its parent's channel and
+    services whose cancel does nothing (``Actor.start_inert_service_soon``),
     and nothing else would be left for trio's end (:func:`_may_exit_in_run`'s
     conditions), the process ends now: its Unix socket's path removed (its sockets
     are closed by the process's end), the parent's channel's last frame its exit
@@ -156,12 +157,14 @@ def _end_before_services(actor: Actor, code: int) -> None:
     except Exception:
         return
     listeners = []
-    readers = 0
+    readers = inert = 0
     fork_client = _fork_client_code()
     for task in tasks:
         what = actor.plain_service(task, chan)
         if what is chan:
             readers += 1
+        elif what is INERT:
+            inert += 1
         elif what is not None:
             listeners.append(what)
         elif fork_client is not None and getattr(task.coro, "cr_code", None) is fork_client:
@@ -170,7 +173,7 @@ def _end_before_services(actor: Actor, code: int) -> None:
     inside = getattr(running, "__code__", None)
     if inside is None or readers != 1 + (fork_client is not None):
         return
-    if not _may_exit_in_run(services=readers + len(listeners), inside=inside):
+    if not _may_exit_in_run(services=readers + inert + len(listeners), inside=inside):
         return
     if listeners:  # (its sockets: closed by the process's end, ~70 us earlier here)
         actor.remove_listener_path()

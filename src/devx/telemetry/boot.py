@@ -563,13 +563,20 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
                 _load_once_spawned, actor, session.load_kick, session.settings.load_delay
             )
         if session.start_writer is not None:
-            # not in the boot: a thread's start there cost it ~0.3 ms; what is recorded
-            # meanwhile waits for it (a flush or the exit writes it in any case)
+            # not in the boot: a thread's start there cost it ~0.3 ms; nor as it reports
+            # ready: an actor that ends within LINGER of that (a tree's one call) never
+            # starts it (its exit writes what it recorded; a thread less to start, and
+            # to end in its exit); what is recorded meanwhile waits for it, at most
+            # LINGER, as it would for a lingering writer (a flush or the exit writes it
+            # in any case)
             ready = getattr(actor, "reported_ready", None)
             if ready is None:
                 session.start_writer()
             else:
-                actor.start_service_soon(_call_once_set, ready, session.start_writer)
+                from .file_sink import LINGER
+
+                start = getattr(actor, "start_inert_service_soon", actor.start_service_soon)
+                start(_start_writer_after, ready, LINGER, session.start_writer)
     except Exception as err:  # a broken setup means no telemetry, not a dead actor
         logging.getLogger("devx.telemetry").warning("devx telemetry: disabled: %r", err)
         _safe_close(session)
@@ -585,9 +592,14 @@ async def actor_lifetime(actor: Any) -> AsyncIterator[None]:
         _safe_close(session)
 
 
-async def _call_once_set(event: Any, fn: Callable[[], None]) -> None:
-    await event.wait()
-    fn()
+async def _start_writer_after(ready: Any, delay: float, start: Callable[[], None]) -> None:
+    """``start`` (the file writer's) ``delay`` s after ``ready`` is set. A cancel here
+    does nothing (no ``finally``): an inert service."""
+    import trio
+
+    await ready.wait()
+    await trio.sleep(delay)
+    start()
 
 
 async def _load_once_spawned(actor: Any, kick: Callable[[], None], within: float) -> None:

@@ -566,11 +566,13 @@ class FileSink:
 
     def start_writer(self) -> None:
         """Start the writer thread of a sink built without one (``writer=False``):
-        from now on a record put starts it too."""
+        from now on a record put starts it too. What is pending is written at once
+        (it waited for the writer already)."""
         with self._cond:
             self._writer_wanted = True
             self._ensure_writer()
             if self._queue:
+                self._wanted = max(self._wanted, self._queued)
                 self._cond.notify_all()
 
     def _write_last(self) -> bool:
