@@ -1138,6 +1138,8 @@ def test_the_repls_own_output_reaches_the_client_as_written(proc_tree, rt, colou
     c = Repl("attach", module="devx", DEVX_RUNTIME_DIR=str(rt), dimensions=(24, 80), **env)
     try:
         before = c.prompt().replace("\r", "")
+        # (colour on only in the colour case, else both ids test one thing)
+        assert bool(re.search(r"\x1b\[[0-9;]*m", before)) is colour, before
         # the stop line, colour codes aside, as pdb wrote it: one line
         stop = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", before)
         assert "\n-> return x // 0\n" in stop, before
