@@ -33,7 +33,9 @@ async def early() -> None:
         child = await an.start_actor("child", enable_modules=["tel_fns"])
         within = float(os.environ["TEL_WITHIN"])
         seen = await child.run(
-            tel_fns.record_then_see_it_written, path=os.environ["DEVX_TELEMETRY_FILE"], within=within
+            tel_fns.record_then_see_it_written,
+            path=os.environ["DEVX_TELEMETRY_FILE"],
+            within=within,
         )
         print(f"root: written while alive: {seen}", flush=True)
 
@@ -82,5 +84,12 @@ async def sigterm() -> None:
 
 
 if __name__ == "__main__":
-    scenarios = {"tree": tree, "early": early, "idle": idle, "crash": crash, "sigkill": sigkill, "sigterm": sigterm}
+    scenarios = {
+        "tree": tree,
+        "early": early,
+        "idle": idle,
+        "crash": crash,
+        "sigkill": sigkill,
+        "sigterm": sigterm,
+    }
     trio.run(scenarios[sys.argv[1]])
