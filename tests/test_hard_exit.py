@@ -162,3 +162,42 @@ def test_a_collector_that_never_answers_does_not_hold_a_hard_exit(
     assert spans[schema.ACTOR_SPAN]["attributes"][schema.ACTOR_OUTCOME] == schema.OUTCOME_HARD_EXIT
     assert schema.HARD_EXIT_REASON in spans[schema.CONTEXT_SPAN]["attributes"]
     assert not wait_gone({child})
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_blocked_grandchild_under_an_idle_child_ends_itself_too(proc_tree, tmp_path, method):
+    """root -> mid (idle: its cancel waits for its own child) -> blocker (blocked). The
+    root's escalation of mid and mid's of the blocker come together; mid, SIGTERMed
+    while it is being cancelled, passes the SIGTERM on and gives its child the time to
+    end itself instead of SIGKILLing it at once: the blocker's spans reach the file
+    with the mark, and mid ends without its parent's SIGKILL."""
+    out = tmp_path / "tree.otlp.jsonl"
+    tree, blocker, mid = _blocked_tree(
+        proc_tree,
+        tmp_path,
+        method,
+        "--nested",
+        DEVX_CANCEL_GRACE="3",
+        DEVX_TELEMETRY_FILE=str(out),
+    )
+    assert tree.wait(scaled(30)) == 0
+    stdout, stderr = tree.output()
+    (code,) = [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("EXIT ")]
+    # mid: graceful once its child is gone (as a rule), else its own hard exit
+    assert code in (0, SIGTERM_EXIT), (stdout, stderr)
+    assert f"devx: actor 'root/mid/blocker' (pid {blocker}): " in stderr, stderr
+    assert "SIGKILL" not in stderr, stderr
+    assert not wait_gone({blocker, mid})
+    spans = _child_spans(out, "root/mid/blocker")
+    actor = spans[schema.ACTOR_SPAN]
+    assert actor["attributes"][schema.ACTOR_OUTCOME] == schema.OUTCOME_HARD_EXIT, actor
+    assert actor["status_message"].startswith("hard exit: "), actor
+    assert schema.HARD_EXIT_REASON in spans[schema.CONTEXT_SPAN]["attributes"]
+    if code == 0:  # mid's own record of its child's end
+        (exit_event,) = [
+            e["attributes"]
+            for s in load_spans(out)
+            for e in s["events"]
+            if e["name"] == schema.ACTOR_EXIT and e["attributes"][schema.CHILD_PID] == blocker
+        ]
+        assert exit_event[schema.CHILD_EXIT_CODE] == SIGTERM_EXIT

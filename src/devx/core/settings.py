@@ -265,7 +265,7 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "runtime",
         "Seconds between a graceful cancel and SIGTERM of a child that does not exit "
         "(one whose loop is blocked then ends itself within about a second; SIGKILL "
-        "follows 2 s after the SIGTERM).",
+        "follows 2.5 s after the SIGTERM).",
     ),
     Setting(
         "preauth_timeout",

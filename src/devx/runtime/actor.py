@@ -475,6 +475,18 @@ class Actor:
             except OSError:
                 pass
 
+    def term_children(self) -> int:
+        """SIGTERM this actor's live child processes (any thread, as
+        :meth:`kill_children`); how many were sent one."""
+        sent = 0
+        for proc in self.child_procs():
+            try:
+                proc.terminate()
+                sent += 1
+            except OSError:
+                pass
+        return sent
+
     def lineage_attrs(self) -> dict[str, Any]:
         """Lineage as flat attributes (logs, telemetry, banners)."""
         return schema.lineage_attrs(self.lineage)

@@ -78,6 +78,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
         cancel=lambda: actor.cancel(schema.CANCELLED_BY_SIGTERM),
         cancelled=actor.cancel_called.is_set,
         kill_children=actor.kill_children,
+        term_children=actor.term_children,
     )
     actor.spawn_parent_addr = spec.parent_addr
     runtime_log.setup(spec.config.loglevel, actor.lineage_attrs())

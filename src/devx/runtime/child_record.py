@@ -24,10 +24,13 @@ log = logging.getLogger("devx.runtime")
 
 # SIGTERM to SIGKILL. A child whose loop is blocked ends itself within
 # lifeline.REACT_WAIT + HARD_EXIT_BUDGET (1.5 s) of the SIGTERM (its children killed,
-# its telemetry flushed, a line on stderr naming it and why, exit 143): the SIGKILL is
-# for one that could not even do that (SIGTERM masked, its main thread stuck in C code)
-TERM_GRACE = 2.0
-assert TERM_GRACE >= lifeline.REACT_WAIT + lifeline.HARD_EXIT_BUDGET + 0.5
+# its telemetry flushed, a line on stderr naming it and why, exit 143); one whose loop
+# runs but whose cancel waits for its own blocked child passes the SIGTERM on and ends
+# within REACT_WAIT + 2 x HARD_EXIT_BUDGET (2 s: the child's flush, then its own).
+# The SIGKILL is for one that could not even do that (SIGTERM masked, its main thread
+# stuck in C code); 0.5 s of margin for a busy machine
+TERM_GRACE = 2.5
+assert TERM_GRACE >= lifeline.REACT_WAIT + 2 * lifeline.HARD_EXIT_BUDGET + 0.5
 CANCEL_REASON = "cancelled by parent"
 
 

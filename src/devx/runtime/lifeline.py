@@ -49,7 +49,10 @@ POLL_INTERVAL = 0.25  # the fallback's getppid() period, where pidfds are missin
 # has not run it by then is blocked (sync code, a REPL prompt), and the process ends
 # itself. Short, so that it ends well within its parent's SIGTERM-to-SIGKILL wait
 # (child_record.TERM_GRACE): its line on stderr, its telemetry flushed, exit 143,
-# instead of a SIGKILL that leaves nothing.
+# instead of a SIGKILL that leaves nothing. (An actor SIGTERMed while it is being
+# cancelled passes the SIGTERM on to its children and gives them REACT_WAIT +
+# HARD_EXIT_BUDGET, then its own hard exit takes up to HARD_EXIT_BUDGET: TERM_GRACE
+# covers both.)
 REACT_WAIT = 1.0
 # What a hard exit gives its before_hard_exit hooks (all of them) before it ends the
 # process anyway: a flush to a dead collector or a stuck file must not hold a hung
@@ -108,12 +111,16 @@ class _Watcher:
         parent_why = ""
         term_wait, reacted = 0.0, threading.Event()
         term_seen = False
+        # a SIGTERM while the actor was being cancelled, passed on to its children: the
+        # process ends by this deadline (monotonic), by itself or here
+        cascade_end: float | None = None
+        cascade_wait = 0.0
         if parent_gone:
             parent_end, parent_why = self._parent_died()
         while True:
             fds = [self.term_r] + ([parent] if parent is not None and not parent_gone else [])
             now = time.monotonic()
-            ends = [t for t in (parent_end, term_end) if t is not None]
+            ends = [t for t in (parent_end, term_end, cascade_end) if t is not None]
             if polling and not parent_gone:
                 ends.append(now + POLL_INTERVAL)
             timeout = max(0.0, min(ends) - now) if ends else None
@@ -127,8 +134,24 @@ class _Watcher:
                     if watch is None:
                         continue
                     if term_seen:
-                        self._exit(watch.kill_children, "a second SIGTERM", 128 + SIGTERM)
+                        why = "a second SIGTERM"
+                        if not reacted.is_set() and cascade_end is None:
+                            why += (
+                                " before its loop reacted to the first (blocked in sync "
+                                "code, or at a REPL prompt?)"
+                            )
+                        self._exit(watch.kill_children, why, 128 + SIGTERM)
                     if watch.cancelled():
+                        # the parent's escalation: its loop runs, but its end waits,
+                        # most often for its own children, whose escalation (by this
+                        # actor) comes at about the same time: SIGTERM them now, so that
+                        # one whose loop is blocked ends itself (its react wait, its
+                        # telemetry flushed) before this process ends and SIGKILLs it
+                        if watch.term_children is not None and watch.term_children():
+                            term_seen = True
+                            cascade_wait = react_wait(watch.grace()) + HARD_EXIT_BUDGET
+                            cascade_end = time.monotonic() + cascade_wait
+                            continue
                         self._exit(
                             watch.kill_children,
                             "SIGTERM while it was being cancelled",
@@ -159,6 +182,14 @@ class _Watcher:
                         "(blocked in sync code, or at a REPL prompt?)",
                         128 + SIGTERM,
                     )
+            if cascade_end is not None and now >= cascade_end:
+                assert self.on_term is not None
+                self._exit(
+                    self.on_term.kill_children,
+                    f"SIGTERM while it was being cancelled, and it had not ended "
+                    f"{cascade_wait:g}s later (its children were SIGTERMed too)",
+                    128 + SIGTERM,
+                )
             if parent_end is not None and now >= parent_end:
                 self._exit(self.kill_children, parent_why, EXIT_NO_PARENT)
 
@@ -219,9 +250,11 @@ class _TermWatch:
         cancelled: Callable[[], bool],
         kill_children: Callable[[], None],
         token: trio.lowlevel.TrioToken,
+        term_children: Callable[[], int] | None = None,
     ) -> None:
         self.grace, self.cancel, self.cancelled = grace, cancel, cancelled
         self.kill_children, self.token = kill_children, token
+        self.term_children = term_children
 
 
 def _reacted(reacted: threading.Event, cancel: Callable[[], None]) -> None:
@@ -350,6 +383,7 @@ def watch_sigterm(
     cancel: Callable[[], None],
     cancelled: Callable[[], bool],
     kill_children: Callable[[], None],
+    term_children: Callable[[], int] | None = None,
 ) -> None:
     """SIGTERM, seen even when the actor's loop is blocked (busy in sync code): the
     handler (Python runs it between bytecodes, whatever the loop does) only writes
@@ -359,13 +393,21 @@ def watch_sigterm(
     SIGTERM, or one that comes while a cancel is under way already (``cancelled()``:
     it is the parent's escalation) ends the process (:func:`exit_now`: children
     SIGKILLed, the hooks run, a line on stderr, exit code 128+SIGTERM), which its
-    parent sees as the actor's exit. Call from the main thread, in the actor's trio run."""
+    parent sees as the actor's exit. In that last case, an actor with children
+    (``term_children()`` SIGTERMs them and says how many) first gives them the time
+    to end themselves, :func:`react_wait` + :data:`HARD_EXIT_BUDGET`, ending by
+    itself meanwhile if it can. Call from the main thread, in the actor's trio run."""
     watcher = _WATCHER
     if watcher is None or watcher.owner != os.getpid():  # no parent watch: SIGTERM alone
         watcher = _Watcher(None, None, path, grace, lambda why: None, kill_children)
         _start(watcher)
     watcher.on_term = _TermWatch(
-        grace, cancel, cancelled, kill_children, trio.lowlevel.current_trio_token()
+        grace,
+        cancel,
+        cancelled,
+        kill_children,
+        trio.lowlevel.current_trio_token(),
+        term_children,
     )
     owner, write_fd = watcher.owner, watcher.term_w
 
