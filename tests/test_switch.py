@@ -7,11 +7,13 @@ The telemetry says the first hold ended as ``switched``."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from _pty import EXAMPLES, assert_fits, repl_fixture, stops_at_banner_line
+from _pty import EXAMPLES, assert_fits, banner, repl_fixture, stops_at_banner_line
 from _queue_three import ANY_BANNER, AT, last_in_line_ends_the_run, three_stopped, waiters_listed
+from conftest import scaled, wait_until
 from devx.core import schema
 
 pytestmark = pytest.mark.timeout(120)
@@ -226,3 +228,43 @@ def test_a_quit_after_a_switch_names_the_repl_it_was_typed_in(repl, tmp_path):
     ]
     quits = {m for line in said for m in re.findall(r"quit from the REPL in actor '([^']*)'", line)}
     assert quits == {f"root/{queue[1]}"}, said
+
+
+def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(repl, tmp_path):
+    """The root's REPL blocks the root's loop: two children that pause meanwhile wait
+    with their requests unread in its sockets. `waiters` there said "nobody waits for
+    the terminal" (so did `devx ps`), and `switch 1` "nobody waits", while both were
+    stopped. Both let the loop read them first (as a release from the root's REPL
+    does before its next grant)."""
+    from _pty import lock_requests
+
+    trace = tmp_path / "t.jsonl"
+    go = tmp_path / "go"
+    script = Path(__file__).parent / "scripts" / "root_repl_children_queue.py"
+    r = repl(str(script), str(go), DEVX_TELEMETRY_FILE=str(trace))
+    CHILD_BANNER = banner("PAUSE", r"(?P<name>c\d)", "root/c0").replace("root/c0", r"root/c\d")
+    r.expect(r">>> devx PAUSE in actor 'root'")
+    r.prompt()
+    go.touch()
+    wait_until(
+        lambda: {"root/c0", "root/c1"} <= {a["devx.actor.path"] for a in lock_requests(trace)},
+        scaled(20),
+        "both children's lock requests",
+    )
+    out = r.cmd("waiters")
+    listed = re.findall(r"\d\. root/(c\d): pause at root_repl_children_queue\.py:\d+", out)
+    assert sorted(listed) == ["c0", "c1"], out
+    r.child.sendline("switch 1")
+    first = r.expect(CHILD_BANNER).group("name")
+    r.prompt()
+    r.child.sendline("c")
+    r.expect(r">>> devx PAUSE in actor 'root'")
+    r.expect_exact(f"(back from the switch to root/{first})")
+    r.prompt()
+    assert value(r, "rootvar") == "42"
+    r.child.sendline("c")
+    assert r.expect(CHILD_BANNER).group("name") != first
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results 42 [0, 1]")
+    assert r.finish() == 0

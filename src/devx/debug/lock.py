@@ -54,6 +54,27 @@ SETTLE_MAX_S = 0.02
 # (the pass after the REPL), the call it starts (the next), that call queuing at once
 SETTLE_PASSES = 3
 
+
+async def let_readers_run() -> None:
+    """Let the root's loop run until its channel readers read what waits in their
+    sockets and the calls they start ran (the root idle), at most ``SETTLE_MAX_S``
+    (then ``SETTLE_PASSES`` passes more): after a REPL that blocked the loop, the
+    lock then holds every request the children made meanwhile."""
+    # trio.testing's wait_all_tasks_blocked (that module imports pytest when it
+    # is installed, ~0.1 s): no runnable task, and no socket ready, in the root.
+    # Taken from trio's core; a trio that moved it still has the public one
+    try:
+        from trio._core._run import wait_all_tasks_blocked
+    except ImportError:  # pragma: no cover (the trio this release is tested with)
+        from trio.testing import wait_all_tasks_blocked
+
+    with trio.move_on_after(SETTLE_MAX_S) as waited:
+        await wait_all_tasks_blocked()
+    if waited.cancelled_caught:  # a busy root (or this process descheduled):
+        for _ in range(SETTLE_PASSES):  # the readers woke with this task at the
+            await trio.lowlevel.checkpoint()  # latest; a pass more per hop
+
+
 # kept for callers of the first version of this module
 Holder = Requester
 
@@ -245,20 +266,8 @@ class TTYLock:
             self._grant_next()
 
     async def _settled(self) -> None:
-        # trio.testing's wait_all_tasks_blocked (that module imports pytest when it
-        # is installed, ~0.1 s): no runnable task, and no socket ready, in the root.
-        # Taken from trio's core; a trio that moved it still has the public one
         try:
-            from trio._core._run import wait_all_tasks_blocked
-        except ImportError:  # pragma: no cover (the trio this release is tested with)
-            from trio.testing import wait_all_tasks_blocked
-
-        try:
-            with trio.move_on_after(SETTLE_MAX_S) as waited:
-                await wait_all_tasks_blocked()
-            if waited.cancelled_caught:  # a busy root (or this process descheduled):
-                for _ in range(SETTLE_PASSES):  # the readers woke with this task at the
-                    await trio.lowlevel.checkpoint()  # latest; a pass more per hop
+            await let_readers_run()
         finally:
             self._settling = False
             try:

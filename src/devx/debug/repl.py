@@ -598,6 +598,8 @@ def live_lock_state(hold_id: int = 0) -> Any:
 
     actor = current_actor(err_on_no_runtime=False)
     if actor is None or actor.is_root:
+        if actor is not None:
+            _root_reads_requests()
         return tree_lock.view.state
     deadline = time.monotonic() + lock_file.COALESCE_S + 1.0
     while True:
@@ -608,6 +610,26 @@ def live_lock_state(hold_id: int = 0) -> Any:
         if not hold_id or state.hold_id == hold_id or time.monotonic() >= deadline:
             return state
         time.sleep(0.02)  # a REPL command, the loop is blocked: nothing to wait on
+
+
+def _root_reads_requests() -> None:
+    """A REPL of the root's on its loop's thread blocks the loop: what the children
+    asked since it stopped waits unread in the root's sockets, and its lock (which
+    ``waiters`` and ``switch`` read) knows nobody of them. Let the loop read them
+    first (bounded, as a release from such a REPL does before its next grant); the
+    root's other tasks run that moment too. A thread's REPL leaves the loop free."""
+    if current_task() is None:
+        return
+    try:
+        import greenback
+
+        if not greenback.has_portal():
+            return
+        from .lock import let_readers_run
+
+        greenback.await_(let_readers_run())
+    except Exception:  # the queue as known: never worse than before
+        return
 
 
 def _portal_for_step() -> None:
