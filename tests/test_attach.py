@@ -1155,3 +1155,20 @@ def test_the_repls_own_output_reaches_the_client_as_written(proc_tree, rt, colou
     finally:
         c.close()
     tree.wait()
+
+
+def test_a_value_bigger_than_a_frame_reaches_the_client_whole(proc_tree, rt):
+    """`p` of a value whose text passes the attach protocol's frame (1 MiB): the REPL
+    sends it in pieces, the client shows it whole and the session goes on. It was one
+    frame, which the client took for a stranger's: "the REPL went away (its actor
+    ended, or was killed)", the output lost, the client attached again."""
+    tree = start_tree(proc_tree, rt, "1")
+    tree_says(tree, "waiting for `devx attach`")
+    n = 3 * 1024 * 1024
+    got = attach_piped(rt, f"p 'x' * {n} + 'é' * {n // 4} + 'the end'\np x\nc\n")
+    assert got.returncode == 0, got.stdout[-2000:] + got.stderr
+    out = got.stdout
+    assert "went away" not in out, out[-2000:]
+    assert "'" + "x" * n + "é" * (n // 4) + "the end'\n" in out, out[-2000:]
+    assert re.search(r"\(Pdb\+\) p x\n40\n", out), out[-2000:]
+    assert tree.wait() == 0

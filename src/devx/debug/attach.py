@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
+import re
 import select
 import socket
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -103,6 +105,31 @@ def _peer_uid(conn: socket.socket) -> int | None:
         return None
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
+
+
+# the characters of the REPL's output sent in one Out: at most 4 bytes each in UTF-8,
+# so a piece and its framing stay well inside attach_protocol.MAX_FRAME
+OUT_CHARS = 128 * 1024
+
+_ESCAPE = re.compile(r"\n?\x1b(\[[0-9;?]*)?$")  # a control sequence a cut would split
+
+
+def _pieces(text: str) -> Iterator[tuple[str, bool]]:
+    """``text`` in pieces that each fit a frame (a `p` of a big value: its text alone
+    may pass attach_protocol.MAX_FRAME, which the client takes for a stranger's), never
+    cut inside a colour or cursor sequence (a client without a terminal strips those);
+    each with whether it is the last."""
+    at = 0
+    while True:
+        end = at + OUT_CHARS
+        if end >= len(text):
+            yield text[at:], True
+            return
+        split = _ESCAPE.search(text, max(at, end - 32), end)
+        if split is not None and split.start() > at:
+            end = split.start()
+        yield text[at:end], False
+        at = end
 
 
 # pdb's commands that read with input() or write to sys.stdout/stderr themselves
@@ -330,7 +357,9 @@ class AttachedIO:
         conn = self.conn
         if conn is not None and text:
             try:
-                proto.send(conn, proto.Out(text=text, prompt=text.endswith(self.prompt)))
+                for piece, last in _pieces(text):
+                    prompt = last and text.endswith(self.prompt)
+                    proto.send(conn, proto.Out(text=piece, prompt=prompt))
             except OSError:
                 self._lost("the client went away")
         return len(text)
