@@ -31,6 +31,7 @@ RUNS = [  # the longest first: they start first
     ("bench_door.py", ["2"], "onto another task's breakpoint"),
     ("bench_ipc_paths.py", ["1"], ""),
     ("bench_dead_collector.py", ["1"], ""),
+    ("bench_blocked_teardown.py", ["1"], "grandchild"),
     ("bench_forkserver.py", ["--rounds", "1"], ""),
     ("bench_pytest_plugin.py", ["--trivial", "3", "--trees", "1", "--trials", "1"], ""),
     ("bench_live_telemetry.py", ["1"], ""),

@@ -7,6 +7,7 @@ collector does not stretch."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -201,3 +202,35 @@ def test_a_blocked_grandchild_under_an_idle_child_ends_itself_too(proc_tree, tmp
             if e["name"] == schema.ACTOR_EXIT and e["attributes"][schema.CHILD_PID] == blocker
         ]
         assert exit_event[schema.CHILD_EXIT_CODE] == SIGTERM_EXIT
+
+
+def test_a_sigterm_at_a_childs_prompt_puts_its_repl_on_record(tmp_path):
+    """A user's ``kill <pid>`` of a child sitting at its REPL prompt (its loop blocked
+    reading the terminal): it ends itself a second later, and its turn at the terminal
+    (the hold's span, the REPL's span) reaches the file ended with the hard-exit mark,
+    instead of being lost; the root frees the lock and the next REPL gets the terminal."""
+    from _pty import Repl, banner
+
+    trace_file = tmp_path / "tree.otlp.jsonl"
+    r = Repl("holder_killed.py", DEVX_TELEMETRY_FILE=str(trace_file))
+    try:
+        r.expect(banner("PAUSE", "doomed", "root/doomed"))
+        r.prompt()
+        pid = r.repl_pid
+        assert pid is not None
+        r.wait_reading()
+        os.kill(pid, signal.SIGTERM)
+        r.expect(rf"devx: actor 'root/doomed' \(pid {pid}\): SIGTERM, and its loop did not react")
+        r.expect(rf"root: actor 'root/doomed' \(pid {pid}\) exited with code {SIGTERM_EXIT}")
+        r.expect_exact("root: lock freed after its holder died")
+        r.expect(banner("PAUSE", "second", "root/second"))
+        r.prompt()
+        r.child.sendline("c")
+        r.expect_exact("root: second child resumed")
+        assert r.finish() == 0
+    finally:
+        r.close()
+    spans = _child_spans(trace_file, "root/doomed")
+    for name in (schema.LOCK_HELD_SPAN, schema.REPL_SPAN, schema.ACTOR_SPAN):
+        assert spans[name]["status_message"].startswith("hard exit: SIGTERM"), spans[name]
+        assert schema.HARD_EXIT_REASON in spans[name]["attributes"], spans[name]
