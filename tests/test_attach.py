@@ -314,7 +314,9 @@ def test_nobody_attaches_within_the_deadline(proc_tree, rt):
 def test_attach_without_a_waiting_tree_says_so(rt):
     got = attach_once(rt)
     assert got.returncode == 1
-    assert "no tree of yours waits for `devx attach`" in got.stderr
+    assert f"no tree of yours waits for `devx attach` in {rt} (" in got.stderr, got.stderr
+    # a tree started with another DEVX_RUNTIME_DIR (a CI job's) registers there
+    assert "started with: give this one the same" in got.stderr, got.stderr
 
 
 def test_attach_with_stdin_closed_says_so(rt):

@@ -62,16 +62,20 @@ def pick_tree(target: str | None) -> TreeLock:
                 rx = re.compile(re.escape(target))
             found = [t for t in waiting if rx.search(_command(t.pid))]
     if not found:
-        from .stack.registry import runtime_dir_problem
+        from .stack.registry import runtime_dir, runtime_dir_problem
 
         problem = runtime_dir_problem()
         if problem is not None:
             raise AttachError(f"attach: {problem}")
         what = f" matching {target!r}" if target else ""
         others = f"; waiting: {_listed(waiting)}" if waiting else ""
+        where = runtime_dir(create=False)
+        looked = f" in {where}" if where else ""
         raise AttachError(
-            f"attach: no tree of yours{what} waits for `devx attach` (`devx ps` lists the "
-            f"trees; a tree waits when it runs with DEVX_ATTACH=1 and no terminal){others}"
+            f"attach: no tree of yours{what} waits for `devx attach`{looked} (`devx ps` lists "
+            "the trees; a tree waits when it runs with DEVX_ATTACH=1 and no terminal, and "
+            "registers in the DEVX_RUNTIME_DIR it was started with: give this one the same)"
+            f"{others}"
         )
     if len(found) > 1:
         raise AttachError(f"attach: {len(found)} trees wait: {_listed(found)}; name one by its pid")
