@@ -234,3 +234,40 @@ def test_a_sigterm_at_a_childs_prompt_puts_its_repl_on_record(tmp_path):
     for name in (schema.LOCK_HELD_SPAN, schema.REPL_SPAN, schema.ACTOR_SPAN):
         assert spans[name]["status_message"].startswith("hard exit: SIGTERM"), spans[name]
         assert schema.HARD_EXIT_REASON in spans[name]["attributes"], spans[name]
+
+
+@pytest.mark.parametrize("method", ["subprocess", "forkserver"])
+def test_a_blocked_child_whose_root_is_sigkilled_leaves_its_spans(proc_tree, tmp_path, method):
+    """The other hard exit: the root is SIGKILLed while its child's loop is blocked; the
+    child's lifeline cancels it, and after the grace ends it (exit 3, saying its parent
+    died): its open spans reach the file ended with that reason."""
+    out = tmp_path / "tree.otlp.jsonl"
+    trigger = tmp_path / "never"  # (the root dies before it would cancel)
+    tree = proc_tree(
+        SCRIPT,
+        str(trigger),
+        DEVX_SPAWN_METHOD=method,
+        DEVX_CANCEL_GRACE="1",
+        DEVX_TELEMETRY_FILE=str(out),
+    )
+    child, _ = tree.pids()
+    if blocked_in(child) is None:
+        pytest.skip("no /proc/<pid>/task/*/syscall here: cannot tell the loop is blocked")
+    wait_until(
+        lambda: (blocked_in(child) or {}).get(child, ("",))[0] in ("clock_nanosleep", "nanosleep"),
+        scaled(20),
+        "the child's loop blocked in time.sleep",
+    )
+    os.kill(tree.pid, signal.SIGKILL)
+    tree.wait(scaled(5))
+    assert not wait_gone({child}, timeout=scaled(10)), "the child outlived its SIGKILLed root"
+    _, stderr = tree.output()
+    why = f"its parent (pid {tree.pid}) died and it did not finish within 1s"
+    assert f"devx: actor 'root/blocker' (pid {child}): {why}" in stderr, stderr
+    spans = _child_spans(out, "root/blocker")
+    actor = spans[schema.ACTOR_SPAN]
+    assert actor["attributes"][schema.ACTOR_OUTCOME] == schema.OUTCOME_HARD_EXIT, actor
+    assert actor["attributes"][schema.HARD_EXIT_REASON].startswith(why), actor
+    (event,) = [e for e in actor["events"] if e["name"] == schema.HARD_EXIT]
+    assert event["attributes"][schema.HARD_EXIT_CODE] == 3  # lifeline.EXIT_NO_PARENT
+    assert spans[schema.CONTEXT_SPAN]["attributes"][schema.HARD_EXIT_REASON].startswith(why)
