@@ -268,3 +268,38 @@ def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(r
     r.child.sendline("c")
     r.expect_exact("results 42 [0, 1]")
     assert r.finish() == 0
+
+
+def test_the_roots_waiters_in_a_cancelled_scope_keep_its_repl(repl, tmp_path):
+    """The root's pause in a cancelled scope (a deadline around the code being debugged
+    passed while the user read the REPL; ``shield=True`` opened it): `waiters` lets the
+    root's loop read the children's requests, and that wait must not take the scope's
+    cancel. It did: the Cancelled went out of the command through pdb, whose trace
+    stopped in the stdlib ('--Call--' in <frozen abc> __subclasscheck__, `p rootvar` a
+    NameError), the root's REPL gone from under the user."""
+    from _pty import lock_requests
+
+    trace = tmp_path / "t.jsonl"
+    go = tmp_path / "go"
+    script = Path(__file__).parent / "scripts" / "root_repl_children_queue.py"
+    r = repl(str(script), str(go), "--cancelled", DEVX_TELEMETRY_FILE=str(trace))
+    r.expect(r">>> devx PAUSE in actor 'root'")
+    r.prompt()
+    go.touch()
+    wait_until(
+        lambda: {"root/c0", "root/c1"} <= {a["devx.actor.path"] for a in lock_requests(trace)},
+        scaled(20),
+        "both children's lock requests",
+    )
+    out = r.cmd("waiters")
+    assert "--Call--" not in out, out
+    listed = re.findall(r"\d\. root/(c\d): pause at root_repl_children_queue\.py:\d+", out)
+    assert sorted(listed) == ["c0", "c1"], out
+    assert value(r, "rootvar") == "42"
+    for _ in range(2):  # each child's REPL in turn
+        r.child.sendline("c")
+        r.expect(r">>> devx PAUSE in actor 'c\d'")
+        r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("results 42 [0, 1]")
+    assert r.finish() == 0

@@ -617,7 +617,10 @@ def _root_reads_requests() -> None:
     asked since it stopped waits unread in the root's sockets, and its lock (which
     ``waiters`` and ``switch`` read) knows nobody of them. Let the loop read them
     first (bounded, as a release from such a REPL does before its next grant); the
-    root's other tasks run that moment too. A thread's REPL leaves the loop free."""
+    root's other tasks run that moment too. A thread's REPL leaves the loop free.
+    Shielded: the REPL's task may be in a cancelled scope (a deadline around the code
+    being debugged passed while the user read it; a pause with ``shield=True``), and
+    that cancel, raised out of a REPL command, would end the REPL in the stdlib."""
     if current_task() is None:
         return
     try:
@@ -625,11 +628,18 @@ def _root_reads_requests() -> None:
 
         if not greenback.has_portal():
             return
-        from .lock import let_readers_run
-
-        greenback.await_(let_readers_run())
+        greenback.await_(_read_requests_shielded())
     except Exception:  # the queue as known: never worse than before
         return
+
+
+async def _read_requests_shielded() -> None:
+    import trio
+
+    from .lock import let_readers_run
+
+    with trio.CancelScope(shield=True):  # (bounded: SETTLE_MAX_S, then a few passes)
+        await let_readers_run()
 
 
 def _portal_for_step() -> None:
