@@ -27,7 +27,7 @@ import trio.testing
 
 import devx
 import discovery_fns
-from _pty import Repl, banner
+from _pty import Repl, assert_fits, banner
 from conftest import scaled, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -506,17 +506,19 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
             return got
 
         assert trio.run(main) == 42
+        assert_fits(host.log.getvalue())  # the banner's line on the caller too
         out, err = capfd.readouterr()
         assert "Pdb" not in out
         # the caller's terminal says where its call stopped, once
         said = re.findall(
             r"\[devx\] caller: actor host/svc \(pid (\d+), another tree\) serving a call of "
-            r"this actor's stopped at a REPL on its own tree's terminal\n"
-            r" +\(pause at discovery_fns\.py:\d+ in pause_then_add\(\)\): the call goes on "
-            r"once that REPL is left\n",
+            r"this actor's\n +stopped at a REPL on its own tree's terminal "
+            r"\(pause at discovery_fns\.py:\d+ in pause_then_add\(\)\):\n"
+            r" +the call goes on once that REPL is left\n",
             err,
         )
         assert said == [str(host.repl_pid)], err
+        assert all(len(line) <= 100 for line in err.splitlines() if "[devx]" in line), err
         spans = load_spans(trace)
         (mark,) = [s for s in spans if s["name"] == schema.REMOTE_CALL_AT_REPL_SPAN]
         a = mark["attributes"]

@@ -903,5 +903,5 @@ def _foreign_caller_line() -> str:
     chan = call[0]
     return (
         f"\n    serving a call from actor {chan.peer_uid} (pid {chan.peer_pid}) of another "
-        f"tree (root {chan.peer_root}): this REPL is on this tree's terminal"
+        f"tree (root {chan.peer_root}):\n    this REPL is on this tree's terminal, not the caller's"
     )

@@ -147,8 +147,8 @@ def callee_at_repl_line(me: str, msg: CalleeAtRepl) -> str:
     where = f"{msg.reason} at {msg.where}" if msg.where else msg.reason
     return (
         f"[devx] {me}: actor {msg.path} (pid {msg.pid}, another tree) serving a call of this "
-        f"actor's stopped at a REPL on its own tree's terminal\n"
-        f"       ({where}): the call goes on once that REPL is left\n"
+        f"actor's\n       stopped at a REPL on its own tree's terminal ({where}):\n"
+        "       the call goes on once that REPL is left\n"
     )
 
 
