@@ -84,9 +84,10 @@ class DebugHook(Hook):
         session = sys.modules.get(SESSION_MODULE)
         if getattr(session, "current", None) is not None:
             return True
-        from . import tree_lock  # (loaded by the lifetime of an actor that may REPL)
-
-        return tree_lock.view.settle_left() > 0
+        # (loaded by the lifetime of an actor that may REPL; a lookup, not an import
+        # statement: its fromlist handling is most of this call's cost)
+        tree_lock = sys.modules.get(TREE_LOCK_MODULE)
+        return tree_lock is None or tree_lock.view.settle_left() > 0
 
     def preload_for(self, spec: Any, env: Mapping[str, str]) -> None:
         """What an actor of a debug tree (or in debug mode) imports at boot, once for
@@ -213,6 +214,7 @@ async def actor_lifetime(actor: Actor) -> AsyncIterator[None]:
 
 
 SESSION_MODULE = "devx.debug.session"
+TREE_LOCK_MODULE = "devx.debug.tree_lock"
 
 
 def _debugging(actor: Actor) -> bool:
