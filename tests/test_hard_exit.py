@@ -52,8 +52,9 @@ def _child_spans(path: Path, actor: str) -> dict[str, dict]:
 def test_a_blocked_child_ends_itself_before_its_parents_sigkill(proc_tree, tmp_path, method):
     """With the default grace: the parent's SIGTERM comes after 3 s, the child's loop
     does not react, and the child ends itself (exit 143, reported as the SIGTERM end it
-    is, never -9), says so naming itself, kills its own child, and its open spans (its
-    actor span, its side of the context) reach the telemetry file ended with the mark."""
+    is, never -9), says so naming itself, ends its own child (SIGTERM first: that one
+    ends gracefully), and its open spans (its actor span, its side of the context)
+    reach the telemetry file ended with the mark."""
     out = tmp_path / "tree.otlp.jsonl"
     tree, child, leaf = _blocked_tree(
         proc_tree,
@@ -72,6 +73,10 @@ def test_a_blocked_child_ends_itself_before_its_parents_sigkill(proc_tree, tmp_p
     assert f"devx: actor 'root/blocker' (pid {child}): {why}: exiting now" in stderr, stderr
     assert "SIGKILL" not in stderr, stderr  # the parent's: not needed
     assert not wait_gone({child, leaf}), "the blocked child or its child outlived the tree"
+    # the grandchild (its loop free) was SIGTERMed first: it ended gracefully, on record
+    leaf_span = _child_spans(out, "root/blocker/leaf")[schema.ACTOR_SPAN]["attributes"]
+    assert leaf_span[schema.ACTOR_OUTCOME] == "cancelled", leaf_span
+    assert leaf_span[schema.CANCEL_REASON] == schema.CANCELLED_BY_SIGTERM
 
     spans = _child_spans(out, "root/blocker")
     actor, ctx = spans[schema.ACTOR_SPAN], spans[schema.CONTEXT_SPAN]

@@ -475,14 +475,14 @@ class Actor:
             except OSError:
                 pass
 
-    def term_children(self) -> int:
+    def term_children(self) -> list[int]:
         """SIGTERM this actor's live child processes (any thread, as
-        :meth:`kill_children`); how many were sent one."""
-        sent = 0
+        :meth:`kill_children`); the pids that were sent one."""
+        sent = []
         for proc in self.child_procs():
             try:
                 proc.terminate()
-                sent += 1
+                sent.append(proc.pid)
             except OSError:
                 pass
         return sent

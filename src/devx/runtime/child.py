@@ -256,6 +256,11 @@ def _kill_children() -> None:
         actor.kill_children()
 
 
+def _term_children() -> list[int]:
+    actor = current_actor(err_on_no_runtime=False)
+    return actor.term_children() if actor is not None else []
+
+
 USAGE = (
     "python -m devx.runtime.child --spawn-fd FD --chan-fd FD --name NAME [--path PATH]"
     " | --spare-fd FD"
@@ -291,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         grace=_cancel_grace,
         cancel=_spare_cancel if spare else _cancel_from_thread,
         kill_children=_kill_children,
+        term_children=_term_children,
     )
     if not spare:
         _serve(read_spec(spawn_fd), chan_fd, exit_in_run=True)
@@ -358,6 +364,7 @@ def run_forked(spec: SpawnSpec, *, parent_fd: int, chan_fd: int) -> None:
         grace=_cancel_grace,
         cancel=_cancel_from_thread,
         kill_children=_kill_children,
+        term_children=_term_children,
     )
     _serve(spec, chan_fd, exit_in_run=True)
 

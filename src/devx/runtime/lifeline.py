@@ -91,9 +91,11 @@ class _Watcher:
         grace: Callable[[], float],
         cancel: Callable[[str], None],
         kill_children: Callable[[], None],
+        term_children: Callable[[], list[int]] | None = None,
     ) -> None:
         self.parent_pid, self.parent_fd, self.path = parent_pid, parent_fd, path
         self.grace, self.cancel, self.kill_children = grace, cancel, kill_children
+        self.term_children = term_children
         # SIGTERM's pipe: the handler (installed by watch_sigterm) writes a byte
         self.term_r, self.term_w = os.pipe()
         os.set_blocking(self.term_w, False)
@@ -140,7 +142,7 @@ class _Watcher:
                                 " before its loop reacted to the first (blocked in sync "
                                 "code, or at a REPL prompt?)"
                             )
-                        self._exit(watch.kill_children, why, 128 + SIGTERM)
+                        self._exit(watch, why, 128 + SIGTERM)
                     if watch.cancelled():
                         # the parent's escalation: its loop runs, but its end waits,
                         # most often for its own children, whose escalation (by this
@@ -152,11 +154,7 @@ class _Watcher:
                             cascade_wait = react_wait(watch.grace()) + HARD_EXIT_BUDGET
                             cascade_end = time.monotonic() + cascade_wait
                             continue
-                        self._exit(
-                            watch.kill_children,
-                            "SIGTERM while it was being cancelled",
-                            128 + SIGTERM,
-                        )
+                        self._exit(watch, "SIGTERM while it was being cancelled", 128 + SIGTERM)
                     term_seen, term_wait = True, react_wait(watch.grace())
                     term_end = time.monotonic() + term_wait
                     try:
@@ -177,7 +175,7 @@ class _Watcher:
                 if not reacted.is_set():
                     assert self.on_term is not None
                     self._exit(
-                        self.on_term.kill_children,
+                        self.on_term,
                         f"SIGTERM, and its loop did not react within {term_wait:g}s "
                         "(blocked in sync code, or at a REPL prompt?)",
                         128 + SIGTERM,
@@ -185,13 +183,13 @@ class _Watcher:
             if cascade_end is not None and now >= cascade_end:
                 assert self.on_term is not None
                 self._exit(
-                    self.on_term.kill_children,
+                    self.on_term,
                     f"SIGTERM while it was being cancelled, and it had not ended "
                     f"{cascade_wait:g}s later (its children were SIGTERMed too)",
                     128 + SIGTERM,
                 )
             if parent_end is not None and now >= parent_end:
-                self._exit(self.kill_children, parent_why, EXIT_NO_PARENT)
+                self._exit(self, parent_why, EXIT_NO_PARENT)
 
     def _parent_fd(self) -> int | None:
         """What to wait on for the parent's exit: the lifeline pipe, else a pidfd of
@@ -236,8 +234,10 @@ class _Watcher:
             "(its loop is blocked: sync code, or a REPL prompt?)",
         )
 
-    def _exit(self, kill_children: Callable[[], None], why: str, code: int) -> None:
-        exit_now(self.path, why, kill_children, code)
+    def _exit(self, by: _Watcher | _TermWatch, why: str, code: int) -> None:
+        """Exit now, ending the children ``by`` (the parent watch or the SIGTERM
+        watch: each has its own ways to) knows."""
+        exit_now(self.path, why, by.kill_children, code, term_children=by.term_children)
 
 
 class _TermWatch:
@@ -250,7 +250,7 @@ class _TermWatch:
         cancelled: Callable[[], bool],
         kill_children: Callable[[], None],
         token: trio.lowlevel.TrioToken,
-        term_children: Callable[[], int] | None = None,
+        term_children: Callable[[], list[int]] | None = None,
     ) -> None:
         self.grace, self.cancel, self.cancelled = grace, cancel, cancelled
         self.kill_children, self.token = kill_children, token
@@ -273,6 +273,7 @@ def start(
     grace: Callable[[], float],
     cancel: Callable[[str], None],
     kill_children: Callable[[], None],
+    term_children: Callable[[], list[int]] | None = None,
 ) -> threading.Thread:
     """Watch ``parent_pid`` (or, when given, the lifeline pipe ``parent_fd``) from a
     daemon thread (see the module docstring); the same thread serves
@@ -280,8 +281,12 @@ def start(
     ``cancel(reason)`` and ``kill_children()`` (SIGKILLs this actor's live children,
     each only while it is provably that child) must be safe to call from another
     thread; ``grace()`` is read when the parent is gone
-    (the tree's settings arrive after the watch starts)."""
-    return _start(_Watcher(parent_pid, parent_fd, path, grace, cancel, kill_children))
+    (the tree's settings arrive after the watch starts). ``term_children()``, when
+    given, SIGTERMs them and returns their pids: a hard exit gives them the rest of its
+    budget to end themselves (see :func:`exit_now`)."""
+    return _start(
+        _Watcher(parent_pid, parent_fd, path, grace, cancel, kill_children, term_children)
+    )
 
 
 def rename(path: str) -> None:
@@ -344,21 +349,36 @@ def _run_hooks(info: HardExit, done: Any) -> None:
         done.release()
 
 
-def exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) -> None:
-    """SIGKILL our children, run the :func:`before_hard_exit` hooks (bounded by
-    :data:`HARD_EXIT_BUDGET`), say why on stderr, exit at once (from a thread, or a
-    signal handler: the loop cannot be relied on). Never returns."""
+def exit_now(
+    path: str,
+    why: str,
+    kill_children: Callable[[], None],
+    code: int,
+    *,
+    term_children: Callable[[], list[int]] | None = None,
+) -> None:
+    """End our children, run the :func:`before_hard_exit` hooks, say why on stderr,
+    exit at once (from a thread, or a signal handler: the loop cannot be relied on);
+    all within :data:`HARD_EXIT_BUDGET`. Never returns. With ``term_children`` the
+    children are SIGTERMed first and given the budget (beside the hooks) to end
+    themselves, their telemetry written (a child whose loop runs ends gracefully in
+    milliseconds); ``kill_children`` SIGKILLs those still there at its end."""
     if not _EXITING.acquire(blocking=False):
         # another thread is in its hard exit already (a second SIGTERM as the lifeline
         # ends the process): it exits within its budget; should it not, this one does
         _EXITING.acquire(timeout=HARD_EXIT_BUDGET + 0.5)
         os._exit(code)
+    deadline = time.monotonic() + HARD_EXIT_BUDGET
+    ending: list[int] = []
     try:
-        kill_children()
+        if term_children is not None:
+            ending = term_children()
+        else:
+            kill_children()
     except Exception:
         pass
     if _BEFORE_EXIT or _BEFORE_EXIT_LAST:
-        info = HardExit(path, why, code, time.monotonic() + HARD_EXIT_BUDGET)
+        info = HardExit(path, why, code, deadline)
         done = _thread.allocate_lock()
         done.acquire()
         try:
@@ -369,11 +389,33 @@ def exit_now(path: str, why: str, kill_children: Callable[[], None], code: int) 
             done.release()
         else:
             done.acquire(timeout=max(0.0, info.deadline - time.monotonic()) + 0.05)
+    if ending:
+        while time.monotonic() < deadline:
+            ending = [pid for pid in ending if not _gone(pid)]
+            if not ending:
+                break
+            time.sleep(0.01)
+        try:
+            kill_children()  # those that did not make it
+        except Exception:
+            pass
     try:
         os.write(2, f"devx: actor {path!r} (pid {os.getpid()}): {why}: exiting now\n".encode())
     except OSError:
         pass
     os._exit(code)
+
+
+def _gone(pid: int) -> bool:
+    """``pid`` has exited (a zombie, or no such process): our children are reaped by
+    our loop, which is blocked here, or by the fork server."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):  # no /proc: never known, the budget ends the wait
+        return False
 
 
 def watch_sigterm(
@@ -383,7 +425,7 @@ def watch_sigterm(
     cancel: Callable[[], None],
     cancelled: Callable[[], bool],
     kill_children: Callable[[], None],
-    term_children: Callable[[], int] | None = None,
+    term_children: Callable[[], list[int]] | None = None,
 ) -> None:
     """SIGTERM, seen even when the actor's loop is blocked (busy in sync code): the
     handler (Python runs it between bytecodes, whatever the loop does) only writes
@@ -394,7 +436,7 @@ def watch_sigterm(
     it is the parent's escalation) ends the process (:func:`exit_now`: children
     SIGKILLed, the hooks run, a line on stderr, exit code 128+SIGTERM), which its
     parent sees as the actor's exit. In that last case, an actor with children
-    (``term_children()`` SIGTERMs them and says how many) first gives them the time
+    (``term_children()`` SIGTERMs them and returns their pids) first gives them the time
     to end themselves, :func:`react_wait` + :data:`HARD_EXIT_BUDGET`, ending by
     itself meanwhile if it can. Call from the main thread, in the actor's trio run."""
     watcher = _WATCHER

@@ -152,7 +152,7 @@ async def open_root_actor(
     guard = InterruptGuard().install()  # one ctrl-c stops the tree, a storm too
     # SIGTERM (left at its default by the program): the tree ends as on a cancel,
     # telemetry written, then the process dies of the signal (root_term)
-    term = RootTerm.install(actor.path, actor.cancel, actor.kill_children)
+    term = RootTerm.install(actor.path, actor.cancel, actor.kill_children, actor.term_children)
     try:
         async with actor.running():
             await _setup_registry(actor, reg_addrs, listen_addr)

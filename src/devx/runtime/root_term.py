@@ -52,8 +52,15 @@ class RootTerm:
     """The handler of one root's run; :meth:`install` returns ``None`` where it does
     not apply."""
 
-    def __init__(self, path: str, cancel: Callable[[str], None], kill_children: Callable[[], None]):
+    def __init__(
+        self,
+        path: str,
+        cancel: Callable[[str], None],
+        kill_children: Callable[[], None],
+        term_children: Callable[[], list[int]] | None = None,
+    ):
         self.path, self.cancel, self.kill_children = path, cancel, kill_children
+        self.term_children = term_children
         self.token = trio.lowlevel.current_trio_token()
         self.owner = os.getpid()
         self.got = False  # a SIGTERM came: re-raise it when the root has unwound
@@ -65,14 +72,18 @@ class RootTerm:
 
     @classmethod
     def install(
-        cls, path: str, cancel: Callable[[str], None], kill_children: Callable[[], None]
+        cls,
+        path: str,
+        cancel: Callable[[str], None],
+        kill_children: Callable[[], None],
+        term_children: Callable[[], list[int]] | None = None,
     ) -> RootTerm | None:
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
             if signal.getsignal(SIGTERM) is not signal.SIG_DFL:
                 return None  # the program's own handler (or SIG_IGN): its call
-            term = cls(path, cancel, kill_children)
+            term = cls(path, cancel, kill_children, term_children)
             signal.signal(SIGTERM, term._handler)
         except (ValueError, OSError):
             return None
@@ -113,7 +124,9 @@ class RootTerm:
             )
 
     def _exit_now(self, why: str) -> None:
-        lifeline.exit_now(self.path, why, self.kill_children, 128 + SIGTERM)
+        lifeline.exit_now(
+            self.path, why, self.kill_children, 128 + SIGTERM, term_children=self.term_children
+        )
 
     def restore(self) -> None:
         """The root has unwound: give SIGTERM back to the program and, when one came,
