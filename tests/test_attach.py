@@ -466,6 +466,31 @@ def test_three_ctrl_c_at_an_attached_repl_running_a_step_end_the_tree(proc_tree,
     assert "ctrl-c shielded" not in c.log.getvalue()
 
 
+def test_ctrl_backslash_while_a_step_runs_detaches_at_once(proc_tree, rt, tmp_path):
+    """ctrl-\\ while the attached REPL runs a step (no prompt: an `n` over code that
+    blocks): the client leaves at once and the REPL's stop waits for the next client.
+    The client waited for the REPL to read its Detach, which it does only once the
+    step is over: a step that blocks for long (a slow call, a hang being debugged)
+    kept the person's terminal, ctrl-\\ seemingly ignored."""
+    go = tmp_path / "go"
+    tree, c = _attached_blocked_step(proc_tree, rt, go)
+    c.child.sendcontrol("\\")
+    c.expect_exact("[devx attach] detached")  # while the step still blocks
+    assert c.finish() == 0
+    go.touch()  # the step ends at its stop, which waits for the next client
+    tree_says(tree, "root: the client detached; the REPL waits for `devx attach` again")
+    again = client(rt)
+    again.expect(r">>> devx PAUSE in actor 'root' \(path root, pid \d+\)")
+    again.prompt()
+    again.child.sendline("c")
+    again.expect(r">>> devx PAUSE in actor 'waiter'")
+    again.prompt()
+    again.child.sendline("c")
+    again.expect_exact("[devx attach] tree 'root'")
+    assert again.finish() == 0
+    assert tree.wait() == 0
+
+
 def test_attach_to_a_crash(proc_tree, rt):
     tree = start_tree(proc_tree, rt, "1", "crash")
     # where it stopped, as a pause's line (and `devx ps`) says it, then the error

@@ -111,6 +111,19 @@ def _peer_uid(conn: socket.socket) -> int | None:
 # so a piece and its framing stay well inside attach_protocol.MAX_FRAME
 OUT_CHARS = 128 * 1024
 
+
+def _why_gone(conn: socket.socket) -> str:
+    """Why the client's connection broke: it detached (a ctrl-\\ while a step ran:
+    the client left at once, its Detach still unread here) or went away."""
+    try:
+        conn.setblocking(False)
+        while True:
+            if isinstance(proto.recv(conn), proto.Detach):
+                return "the client detached"
+    except Exception:  # nothing more to read: it closed, or was killed
+        return "the client went away"
+
+
 _ESCAPE = re.compile(r"\n?\x1b(\[[0-9;?]*)?$")  # a control sequence a cut would split
 
 
@@ -361,7 +374,7 @@ class AttachedIO:
                     prompt = last and text.endswith(self.prompt)
                     proto.send(conn, proto.Out(text=piece, prompt=prompt))
             except OSError:
-                self._lost("the client went away")
+                self._lost(_why_gone(conn))
         return len(text)
 
     def flush(self) -> None:
@@ -385,7 +398,7 @@ class AttachedIO:
                 try:
                     proto.send(self.conn, proto.Read())
                 except OSError:
-                    self._lost("the client went away")
+                    self._lost(_why_gone(self.conn))
                     continue
             listener = self.listener  # (None: the socket could not be had back)
             waits = [self.conn] if listener is None else [self.conn, listener]

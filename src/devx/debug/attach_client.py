@@ -180,6 +180,11 @@ class _Keys:
         self.leaving = False
         self.prompt = False  # its prompt is on screen (Out.prompt), no line sent since
         self.path, self.pid = "", 0  # the REPL attached to
+        # woken by ctrl-\\: select() is resumed after a signal (PEP 475), so the
+        # client would only see the detach once the REPL sent something, which it
+        # does not while a step runs
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
 
     def on_int(self, signum: int, frame: Any) -> None:
         if self.sock is None:
@@ -203,6 +208,8 @@ class _Keys:
             self.leaving = True
             return
         self.detach = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"q")
         with contextlib.suppress(OSError):
             proto.send(self.sock, proto.Detach())
 
@@ -266,7 +273,7 @@ def _serve(sock: socket.socket, keys: _Keys, stdin: _Input) -> str:
             if keys.detach:
                 return "detached"
             try:
-                waits = [sock.fileno(), *([] if broken else stdin.fds())]
+                waits = [sock.fileno(), keys.wake_r, *([] if broken else stdin.fds())]
                 ready, _, _ = select.select(waits, [], [])
             except InterruptedError:
                 continue
