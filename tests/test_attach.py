@@ -586,7 +586,7 @@ def test_a_sigterm_to_a_tree_nobody_is_attached_to_ends_its_waits_at_once(proc_t
     cleanly, the root dying of the signal. It was the graceful cancel, then the
     escalation against the waiting actor, its loop blocked in the wait: SIGTERMed
     after DEVX_CANCEL_GRACE, SIGKILLed 2 s later (its telemetry lost), with only the
-    runtime's "still running ... SIGTERM" / "still running 2.5s after SIGTERM: SIGKILL" lines."""
+    runtime's "still running ... SIGTERM" / "still running 2s after SIGTERM: SIGKILL" lines."""
     tree = start_tree(proc_tree, rt, "2" if waiting == "queued" else "1", DEVX_LOG_FORMAT="console")
     tree_says(tree, "waiting for `devx attach`")
     if waiting == "queued":  # the other worker's request is in the queue behind it
