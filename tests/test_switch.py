@@ -270,19 +270,21 @@ def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(r
     assert r.finish() == 0
 
 
-def test_the_roots_waiters_in_a_cancelled_scope_keep_its_repl(repl, tmp_path):
+def test_the_roots_waiters_and_switch_in_a_cancelled_scope_keep_its_repl(repl, tmp_path):
     """The root's pause in a cancelled scope (a deadline around the code being debugged
     passed while the user read the REPL; ``shield=True`` opened it): `waiters` lets the
-    root's loop read the children's requests, and that wait must not take the scope's
-    cancel. It did: the Cancelled went out of the command through pdb, whose trace
-    stopped in the stdlib ('--Call--' in <frozen abc> __subclasscheck__, `p rootvar` a
-    NameError), the root's REPL gone from under the user."""
+    root's loop read the children's requests, and `switch` waits on that loop for the
+    terminal to come back; neither wait may take the scope's cancel. Both did: the
+    Cancelled went out of the command through pdb, whose trace stopped in the stdlib
+    ('--Call--' in <frozen abc> __subclasscheck__, `p rootvar` a NameError): `waiters` at
+    once, `switch` when the terminal came back."""
     from _pty import lock_requests
 
     trace = tmp_path / "t.jsonl"
     go = tmp_path / "go"
     script = Path(__file__).parent / "scripts" / "root_repl_children_queue.py"
     r = repl(str(script), str(go), "--cancelled", DEVX_TELEMETRY_FILE=str(trace))
+    child_banner = banner("PAUSE", r"(?P<name>c\d)", "root/c0").replace("root/c0", r"root/c\d")
     r.expect(r">>> devx PAUSE in actor 'root'")
     r.prompt()
     go.touch()
@@ -296,10 +298,18 @@ def test_the_roots_waiters_in_a_cancelled_scope_keep_its_repl(repl, tmp_path):
     listed = re.findall(r"\d\. root/(c\d): pause at root_repl_children_queue\.py:\d+", out)
     assert sorted(listed) == ["c0", "c1"], out
     assert value(r, "rootvar") == "42"
-    for _ in range(2):  # each child's REPL in turn
-        r.child.sendline("c")
-        r.expect(r">>> devx PAUSE in actor 'c\d'")
-        r.prompt()
+    r.child.sendline("switch 1")
+    first = r.expect(child_banner).group("name")
+    r.prompt()
+    r.child.sendline("c")
+    r.expect(r">>> devx PAUSE in actor 'root'")
+    r.expect_exact(f"(back from the switch to root/{first})")
+    out = r.prompt()
+    assert "--Call--" not in out, out
+    assert value(r, "rootvar") == "42"
+    r.child.sendline("c")
+    assert r.expect(child_banner).group("name") != first
+    r.prompt()
     r.child.sendline("c")
     r.expect_exact("results 42 [0, 1]")
     assert r.finish() == 0

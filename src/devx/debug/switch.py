@@ -70,6 +70,30 @@ def _runner(actor: Any) -> Callable[[Callable[[], Awaitable[T]]], T] | str:
     return lambda fn: trio.from_thread.run(fn, trio_token=token)
 
 
+async def _shielded(fn: Callable[[], Awaitable[T]]) -> T:
+    """``fn()`` in the REPL's task, out of reach of that task's own cancel: the task's
+    scope may be cancelled while the user reads the REPL (a deadline around the code
+    being debugged passed), and that cancel raised out of the `switch` command left
+    the REPL in the stdlib when the terminal came back ('--Call--' in <frozen abc>).
+    It stays pending: the code takes it once the REPL is left, as it would have."""
+    with trio.CancelScope(shield=True):
+        got = await fn()
+    return got
+
+
+async def _granted_or_ended(nxt: Any) -> None:
+    """Until the terminal comes back to ``nxt`` or its hold ends without it (the
+    actor's service nursery cancelled: then the wait is left to take that cancel)."""
+    async with trio.open_nursery() as n:
+
+        async def first(wait: Callable[[], Awaitable[Any]]) -> None:
+            await wait()
+            n.cancel_scope.cancel()
+
+        n.start_soon(first, nxt.granted.wait)
+        n.start_soon(first, nxt._finished.wait)
+
+
 def switch(pdb: Any, arg: str) -> bool:
     """The ``switch`` command of ``pdb``; True when its REPL ends (a user quit the
     tree meanwhile)."""
@@ -114,7 +138,7 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
     if attached is not None:
         attached.stop_listening()
     here = code_location(pdb.curframe) if pdb.curframe is not None else ""
-    nxt, reply = run(lambda: session.switch_to(target, here))
+    nxt, reply = run(lambda: _shielded(lambda: session.switch_to(target, here)))
     if nxt is None:
         if attached is not None:
             try:
@@ -125,7 +149,9 @@ def _switch(pdb: Any, session: Any, target: LockRequest, run: Any) -> bool:
         return False
     if attached is not None:
         attached.close("switched")
-    run(nxt.granted.wait)
+    run(lambda: _shielded(lambda: _granted_or_ended(nxt)))
+    if not nxt.granted.is_set():  # its hold ended without it: as before, unshielded
+        run(nxt.granted.wait)
     door.bind(pdb, nxt)
     session_mod.current = nxt
     frame = pdb.curframe
