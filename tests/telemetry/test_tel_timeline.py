@@ -576,6 +576,15 @@ def test_quit_ends_the_hold(tmp_path: Path) -> None:
         if s["name"] == schema.ACTOR_SPAN and s["attributes"][schema.ACTOR_PATH] == "root"
     ]
     assert root["attributes"][schema.ACTOR_OUTCOME] == "quit"
+    # so is the actor whose REPL the user quit (it said `ok`: its call's quit went to
+    # its caller, boxed, and nothing of it was left when the actor ended)
+    (looper,) = [
+        s
+        for s in spans
+        if s["name"] == schema.ACTOR_SPAN and s["attributes"][schema.ACTOR_PATH] == "root/looper"
+    ]
+    assert looper["attributes"][schema.ACTOR_OUTCOME] == "quit"
+    assert re.search(r"^  root/looper +pid \d+ .* quit$", proc.stdout, re.M), proc.stdout
     for span in (tree, root):  # no ERROR (the quit's way up is a `remote error` event)
         assert span["status_code"] != 2, span
 

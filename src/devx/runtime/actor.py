@@ -343,6 +343,9 @@ class Actor:
         # managers, closed once the actor's calls are over (however they ended)
         self.lifetime_stack = contextlib.ExitStack()
         self.cancel_reason: str | None = None
+        # a call of this actor ended in a user's quit (`q` at a REPL): it is ended by
+        # the quit, not ok (its telemetry's outcome)
+        self.quit_seen = False
         self.cancel_called = trio.Event()
         # for threads that need the actor's loop (trio.from_thread.run(..., trio_token=))
         self.trio_token: trio.lowlevel.TrioToken | None = None
@@ -1380,6 +1383,8 @@ class Actor:
             # recorded when raised, before a post-mortem REPL holds it up
             events.exception(exc, **{schema.CALL: f"{msg.ns}.{msg.func}"}, **self.lineage_attrs())
             exc = await self.run_crash_hooks(exc)
+        else:
+            self.quit_seen = True
         await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
 
     def _start_invoke(
@@ -1450,6 +1455,8 @@ class Actor:
             call = {schema.CALL: f"{msg.ns}.{msg.func}"}
             events.exception(exc, **call, **self.lineage_attrs())
             report = await self.run_crash_hooks(exc)
+        else:
+            self.quit_seen = True
         return Error(cid=msg.cid, error=self.box(report))
 
     def _serve_span(self, chan: Channel, msg: Start) -> events.SpanHandle:

@@ -254,6 +254,8 @@ class Session:
                     # a SIGTERM ends an actor gracefully, yet it did not finish its work
                     why = getattr(self.actor, "cancel_reason", None)
                     outcome = "cancelled" if why == schema.CANCELLED_BY_SIGTERM else "ok"
+                    if outcome == "ok" and getattr(self.actor, "quit_seen", False):
+                        outcome = "quit"  # a call of it ended in the user's `q`
                 elif is_cancellation(exc):
                     outcome = "cancelled"
                 else:
