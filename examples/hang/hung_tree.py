@@ -11,8 +11,10 @@ Run it, then from another shell dump every actor's task tree and threads:
 
 ``blocker`` cannot walk its trio tree (its loop is stuck), so its dump falls back to
 every thread's stack, which shows the ``time.sleep`` line. Each actor prints
-``HUNG <tree path> <pid> <how>`` just before it hangs. Stop it with ctrl-c (twice
-for the blocked child) or kill its process group.
+``HUNG <tree path> <pid> <how>`` just before it hangs. Stop it with ctrl-c (or kill its
+process group): the tree ends in about DEVX_CANCEL_GRACE + 1 s, ``blocker`` last, which
+cannot read the cancel: SIGTERMed after the grace, it ends itself a second later saying
+so, its spans (outcome ``hard_exit``) in the telemetry file.
 """
 
 from __future__ import annotations
