@@ -997,8 +997,8 @@ def test_a_file_a_childs_module_opened_at_its_import_keeps_every_byte(
 ):
     """A file opened by a module at its import (before the actor reported ready) and
     left open is closed at the child's end too: what the actor's start made is frozen
-    out of the end's walk only when no file is open among it (with it frozen all the
-    same, the file's buffered lines were lost)."""
+    out of the end's walk, the files open among it remembered (without that, the file's
+    buffered lines were lost)."""
     import left_open_at_import  # (here, its variable unset: this process opens nothing)
 
     out = tmp_path / "log"
