@@ -185,6 +185,8 @@ def test_ps_names_the_root_at_its_own_repl_before_any_spawn(repl, tmp_path, monk
         ps.stdout
     )
     assert "nobody waits for the terminal" in ps.stdout
+    # as far as the root read: its REPL blocks the loop that reads the children's asks
+    assert "(the root's REPL blocks the root's loop: REPLs asked for since it stopped" in ps.stdout
     assert "-> y = x + 1" in r.cmd("n")  # the REPL goes on as before
     r.child.sendline("c")
     r.expect_exact("root resumed, y=2")

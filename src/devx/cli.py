@@ -271,6 +271,14 @@ def lock_lines(trees: Iterable[TreeLock]) -> list[str]:
                 for line in lines
             ]
         out.extend(f"  {line}" for line in lines)
+        holder = tree.state.holder
+        if holder is not None and "/" not in holder.path and not holder.thread:
+            # the root's own REPL on its loop: the children's requests since it stopped
+            # wait unread in its sockets (read at its end, or at `waiters` there)
+            out.append(
+                "  (the root's REPL blocks the root's loop: REPLs asked for since it stopped"
+            )
+            out.append("   show once it reads them, at its end or at `waiters` there)")
     return out
 
 
