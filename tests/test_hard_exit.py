@@ -226,7 +226,10 @@ def test_a_sigterm_at_a_childs_prompt_puts_its_repl_on_record(tmp_path):
         r.wait_reading()
         os.kill(pid, signal.SIGTERM)
         r.expect(rf"devx: actor 'root/doomed' \(pid {pid}\): SIGTERM, and its loop did not react")
-        r.expect(rf"root: actor 'root/doomed' \(pid {pid}\) exited with code {SIGTERM_EXIT}")
+        r.expect(
+            rf"root: actor 'root/doomed' \(pid {pid}\) exited with code {SIGTERM_EXIT} "
+            r"\(its end on a SIGTERM\)"
+        )
         r.expect_exact("root: lock freed after its holder died")
         r.expect(banner("PAUSE", "second", "root/second"))
         r.prompt()

@@ -188,7 +188,7 @@ def test_sigterm_to_a_child_still_flushes_its_spans(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(
         r"root: tel_fns.span_then_wait in actor 'troot/termed' was cancelled: SIGTERM\n"
-        r"root: actor 'troot/termed' \(pid \d+\) exited with code 143\n"
+        r"root: actor 'troot/termed' \(pid \d+\) exited with code 143 \(its end on a SIGTERM\)\n"
         r"root: tree done\n",
         proc.stdout,
     ), proc.stdout + proc.stderr

@@ -50,6 +50,8 @@ def describe_exit(code: int | None, unknown: str | None = None) -> str:
         return "is still running"
     if code < 0:
         return f"was killed by {signal_name(-code)} (exit code {code})"
+    if code == 128 + signal.SIGTERM:  # a devx actor's end on a SIGTERM, graceful or hard
+        return f"exited with code {code} (its end on a SIGTERM)"
     return f"exited with code {code}"
 
 
