@@ -140,7 +140,8 @@ def _actor_lines(rows: list[ActorRow], st: _Style) -> list[str]:
     for r in rows:
         pid = f"pid {r.pid if r.pid is not None else '?':<{pidw}}"
         outcome = r.outcome or "?"
-        painted = st.paint(f"{outcome:<9}", _RED if outcome in ("error", "crashed") else "")
+        bad = outcome in ("error", "crashed", "hard_exit")  # (hard_exit: lifeline.exit_now)
+        painted = st.paint(f"{outcome:<9}", _RED if bad else "")
         line = f"  {r.path:<{pw}}  {pid}  {st.rel(r.start_ns)} .. {st.rel(r.end_ns)}  {painted}"
         notes = []
         if r.exit_code or r.exit_signal:
