@@ -5,6 +5,7 @@ registrar's table is read through the public lookups."""
 
 from __future__ import annotations
 
+import bdb
 import json
 import os
 import re
@@ -552,6 +553,45 @@ def test_a_pause_in_another_trees_actor_uses_that_trees_terminal(
         wait_until(released, scaled(10), "the host tree's terminal released")
         host.child.sendintr()  # ctrl-c on its terminal ends the host tree
         host.finish()
+
+
+def test_a_quit_at_another_trees_repl_ends_that_tree_and_fails_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``q`` at the REPL of a found actor of another tree, stopped in a call from
+    this tree: the tree where it was typed ends as on a quit (its one line, exit 1,
+    no REPL left), and the caller's call fails with an error its code can handle
+    (boxed ``QuitInAnotherTree``), not a quit of the caller's tree, whose user typed
+    nothing. Before: the caller's tree ended by the quit ('quit from the REPL in
+    actor host/svc') and the host tree ran on, every later pause in it quitting at
+    once (its lock kept the quit)."""
+    port = _free_port()
+    reg = ("127.0.0.1", port)
+    monkeypatch.setenv("DEVX_TREE_SECRET", SECRET)
+    with _debug_host(port) as host:
+
+        def drive() -> None:
+            host.expect(banner("PAUSE", "svc", "host/svc"))
+            host.prompt()
+            host.wait_reading()
+            host.child.sendline("q")
+
+        async def main() -> str:
+            async with devx.open_root_actor(name="caller", registry_addrs=[reg]):
+                async with devx.find_actor("svc") as portal:
+                    async with trio.open_nursery() as n:
+                        n.start_soon(trio.to_thread.run_sync, drive)
+                        with pytest.raises(devx.RemoteActorError) as info:
+                            await portal.run(discovery_fns.pause_then_add, x=41)
+            err = info.value  # (and the caller's tree ended as usual: no quit raised)
+            assert not isinstance(err, bdb.BdbQuit)
+            assert err.boxed_type_name == "devx.runtime.errors.QuitInAnotherTree", err
+            return str(err)
+
+        said = trio.run(main)
+        assert "the user quit the REPL in actor 'host/svc' that served this call" in said, said
+        assert host.finish() == 1
+        assert "devx: quit from the REPL in actor 'host/svc'" in host.log.getvalue()
 
 
 def test_a_pause_granted_while_the_callers_channel_is_busy_holds_no_terminal_for_ever(

@@ -70,6 +70,12 @@ class Hook:
         ``schema.CANCELLED_BY_SIGTERM``): what must come before its calls see the
         cancel, without waiting (a sync call on its loop)."""
 
+    def quit_left_the_tree(self, actor: Any, path: str) -> None:
+        """The user quit a REPL of ``actor``'s tree (in actor ``path``) and the quit
+        ended a call that ``actor`` served for another tree's actor: it goes to that
+        caller as an error, and no call of this tree carries it up to the root, so the
+        tree's end by the quit is this hook's to start (a sync call on the loop)."""
+
     def modules_loaded(self, actor: Any) -> None:
         """``actor``'s ``enable_modules`` were imported after its lifetime was entered
         (a debug tree's child imports them once its hooks run, so that a module's

@@ -41,6 +41,16 @@ class DebugHook(Hook):
 
         return await crash_hook(actor, exc)
 
+    def quit_left_the_tree(self, actor: Actor, path: str) -> None:
+        """A quit of this tree's user that ended another tree's call: the root ends
+        the tree as on any quit (``lock.end_tree_by_quit``; asked from a child)."""
+        if actor.is_root:
+            actor.end_by_quit(path)
+            return
+        from . import tree_lock
+
+        actor.start_service_soon(tree_lock.end_tree_by_quit, actor, path)
+
     def actor_cancelling(self, actor: Actor, reason: str) -> None:
         """A SIGTERM to the root (`docker stop`, systemd) while the tree's REPLs wait
         for `devx attach` with nobody attached ends those waits, as a SIGINT does:

@@ -514,6 +514,16 @@ def _say_gone(who: Requester, *, waiting: bool = False) -> None:
     )
 
 
+def end_tree_by_quit(path: str) -> None:
+    """The root: a child says its user's quit (in actor ``path``) ended a call of
+    another tree's actor: this tree ends as on a quit (``Actor.end_by_quit``)."""
+    from ..runtime.actor import current_actor
+
+    actor = current_actor(err_on_no_runtime=False)
+    if actor is not None and actor.is_root:
+        actor.end_by_quit(path)
+
+
 def release_hold(release: dict[str, Any]) -> bool:
     """The explicit end of a hold (a ``LockRelease``)."""
     return root_lock().release(decode(release, LockRelease))

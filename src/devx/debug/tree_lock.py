@@ -159,6 +159,19 @@ async def follow_root(
         view.reset()
 
 
+async def end_tree_by_quit(actor: Actor, path: str) -> None:
+    """A child's service task: ask the root to end the tree by the user's quit in
+    actor ``path``, which ended a call of another tree's actor (see
+    ``DebugHook.quit_left_the_tree``). The root gone: nothing is left to end."""
+    from . import lock as tty_lock
+
+    try:
+        portal = await actor.root_portal()
+        await portal.run(tty_lock.end_tree_by_quit, path=path)
+    except (ChannelClosed, OSError, RemoteActorError) as exc:
+        log.debug("actor %s could not ask the root to end the tree: %s", actor.path, exc)
+
+
 def quit_by(grant: Any = None) -> str:
     """The tree path of the actor whose user quit a REPL ("" when nobody did), as a
     grant (``LockGrant``) or else the last state pushed says: after a quit the tree

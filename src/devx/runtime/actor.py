@@ -41,7 +41,9 @@ from .errors import (
     MsgTypeError,
     NoRuntime,
     ProtocolMismatch,
+    QuitInAnotherTree,
     box_error,
+    first_quit,
     has_user_quit,
     is_user_quit,
     strip_cancelled,
@@ -343,6 +345,9 @@ class Actor:
         # managers, closed once the actor's calls are over (however they ended)
         self.lifetime_stack = contextlib.ExitStack()
         self.cancel_reason: str | None = None
+        # the root only: the actor whose user quit a REPL that served another tree's
+        # call (no call of this tree carries that quit up): the tree ends as quit
+        self.quit_by: str = ""
         # a call of this actor ended in a user's quit (`q` at a REPL): it is ended by
         # the quit, not ok (its telemetry's outcome)
         self.quit_seen = False
@@ -606,6 +611,16 @@ class Actor:
                 "(the others ran); catch errors in the callback to keep this quiet",
                 self.path,
             )
+
+    def end_by_quit(self, path: str) -> None:
+        """The root: the user quit the REPL of actor ``path``, which served a call of
+        another tree, so no call of this tree carries the quit up to here (the caller
+        got :class:`QuitInAnotherTree`): the tree ends as on a quit typed anywhere
+        in it (``open_root_actor`` raises :class:`UserQuit` once torn down)."""
+        if not self.quit_by:
+            self.quit_by = path
+        self.quit_seen = True  # (its telemetry's outcome: quit)
+        self.cancel(f"the user quit the REPL in actor {path!r}")
 
     def cancel_soon(self) -> None:
         """The peer project's name for :meth:`cancel`."""
@@ -1385,6 +1400,8 @@ class Actor:
             exc = await self.run_crash_hooks(exc)
         else:
             self.quit_seen = True
+        if chan.peer_root is not None and chan.peer_root != self.root_uid:
+            exc = self._quit_for_another_tree(exc)
         await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
 
     def _start_invoke(
@@ -1457,7 +1474,21 @@ class Actor:
             report = await self.run_crash_hooks(exc)
         else:
             self.quit_seen = True
+        if foreign_caller.get() is not None:
+            report = self._quit_for_another_tree(report)
         return Error(cid=msg.cid, error=self.box(report))
+
+    def _quit_for_another_tree(self, exc: BaseException) -> BaseException:
+        """A call of another tree's actor that ended in a quit of this tree's user
+        (its REPL's ``q``): an error for that caller, not a quit of the caller's tree
+        (its user typed nothing). This tree ends by the quit through its lock (the
+        REPL's release says so: :meth:`end_by_quit` at the root)."""
+        if not has_user_quit(exc):
+            return exc
+        quit = first_quit(exc)
+        path = getattr(quit, "src_path", None) or getattr(quit, "path", None) or self.path
+        self._notify_hooks("quit_left_the_tree", path)
+        return QuitInAnotherTree.of(path, self.root_uid)
 
     def _serve_span(self, chan: Channel, msg: Start) -> events.SpanHandle:
         """The span of this tree's trace serving a call from another tree, linked back

@@ -342,6 +342,21 @@ class RemoteQuit(UserQuit):
         return (type(self), (self.info,))
 
 
+class QuitInAnotherTree(Exception):
+    """What the caller of a call gets when the actor serving it belongs to another
+    tree and its user quit the REPL the call stopped at (``q``, ctrl-d): that tree
+    ends, as a quit ends the tree it is typed in; for the caller the call failed (an
+    error its code or supervisor handles), not a quit of its own tree, whose user
+    typed nothing."""
+
+    @classmethod
+    def of(cls, path: str, root: object) -> QuitInAnotherTree:
+        return cls(
+            f"the user quit the REPL in actor {path!r} that served this call; that "
+            f"actor's tree (root {root}) ends, this call failed"
+        )
+
+
 def _is_quit_leaf(exc: BaseException) -> bool:
     if isinstance(exc, RemoteActorError):
         return exc.boxed_type_name == _BDB_QUIT

@@ -19,7 +19,14 @@ from ..core.levels import level_number
 from . import log as runtime_log
 from . import registry, spawn_methods, tree_secret
 from .actor import Actor, check_actor_name, current_actor
-from .errors import ChannelClosed, as_user_quit, collapse, has_user_quit, strip_cancelled
+from .errors import (
+    ChannelClosed,
+    UserQuit,
+    as_user_quit,
+    collapse,
+    has_user_quit,
+    strip_cancelled,
+)
 from .interrupt import InterruptGuard, first_interrupt, only_interrupts
 from .ipc import Addr
 from .msgs import ActorID, Lineage, RuntimeConfig
@@ -172,6 +179,8 @@ async def open_root_actor(
                     if has_user_quit(err):  # the user quit a REPL: one quit, its errors
                         raise as_user_quit(err, actor.path) from None
                 raise
+        if actor.quit_by:  # a quit that ended another tree's call (Actor.end_by_quit)
+            raise UserQuit(actor.quit_by)
     except BaseExceptionGroup as eg:
         if only_interrupts(eg):  # several tasks saw the one ctrl-c: one interrupt
             raise first_interrupt(eg) from None
