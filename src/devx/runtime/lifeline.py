@@ -412,9 +412,9 @@ def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except FileNotFoundError:
-        return True
-    except (OSError, IndexError):  # no /proc: never known, the budget ends the wait
+    except FileNotFoundError:  # no such process (or no /proc: never known, the budget
+        return os.path.isdir("/proc/self")  # ends the wait)
+    except (OSError, IndexError):
         return False
 
 
