@@ -311,6 +311,30 @@ def test_nobody_attaches_within_the_deadline(proc_tree, rt):
     assert not list(rt.glob("attach-*"))
 
 
+def test_the_deadline_is_the_trees_not_each_repls(proc_tree, rt):
+    """DEVX_ATTACH_TIMEOUT bounds the tree's wait in all: four children stop, nobody
+    attaches; the first REPL waits the timeout, the others are skipped at once,
+    each saying why (they waited it in turn before: N REPLs, N timeouts; a CI job
+    whose eight workers crash waited 80 minutes at 600 s)."""
+    tree = start_tree(proc_tree, rt, "4", DEVX_ATTACH_TIMEOUT="0.3")
+    first = tree_says(tree, "waiting for `devx attach` (for 0.3 s)")
+    who = first.split(":")[0].removeprefix("[devx] ")
+    tree_says(tree, f"{who}: nobody attached within 0.3 s (DEVX_ATTACH_TIMEOUT): no REPL")
+    skipped = set()
+    out_lines = []
+    while len(skipped) < 3:
+        line = tree.line("")
+        out_lines.append(line)
+        assert "waiting for `devx attach`" not in line, out_lines
+        if "the tree's wait in all" in line:
+            assert "no REPL, continuing: the tree's REPLs waited 0.3 s for `devx attach`" in line
+            skipped.add(line.split(":")[0])
+    assert who not in {s.removeprefix("[devx] ") for s in skipped}
+    assert tree.wait() == 0
+    assert "results [41, 42, 43, 44]" in tree.output()[0]
+    assert not list(rt.glob("attach-*"))  # (the tree's wait on record went with it)
+
+
 def test_attach_without_a_waiting_tree_says_so(rt):
     got = attach_once(rt)
     assert got.returncode == 1
@@ -1002,7 +1026,8 @@ def test_leave_while_no_repl_waits(proc_tree, rt, key):
 def test_a_breakpoint_stop_nobody_attaches_to_is_skipped_at_the_deadline(proc_tree, rt):
     """DEVX_ATTACH_TIMEOUT holds for stops through the one door as for a pause: a
     breakpoint stop whose client detached ends as with `c` past it, the next one is
-    skipped past it, and the actor goes on."""
+    skipped at once (the tree waited its timeout with nobody attached: the bound is
+    the tree's), and the actor goes on."""
     deadline = scaled(2)
     tree = start_tree(proc_tree, rt, "1", "bp", DEVX_ATTACH_TIMEOUT=str(deadline))
     # the client starts as soon as the tree is listed, so that it is there (waiting
@@ -1019,7 +1044,8 @@ def test_a_breakpoint_stop_nobody_attaches_to_is_skipped_at_the_deadline(proc_tr
     c.expect_exact("[devx attach] detached")
     assert c.finish() == 0
     tree_says(tree, "root/w0: no client attached again: the REPL ends as with 'c'")
-    tree_says(tree, f"root/w0: nobody attached within {deadline:g} s (DEVX_ATTACH_TIMEOUT)")
+    said = tree_says(tree, "root/w0: breakpoint at attach_tree.py")
+    assert f"no REPL, continuing: the tree's REPLs waited {deadline:g} s" in said, said
     tree_says(tree, "stdin is not a terminal: no REPL, continuing")
     assert tree.wait() == 0
     assert "results [6]" in tree.output()[0]

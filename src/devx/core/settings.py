@@ -394,7 +394,8 @@ DECLARED: Final[tuple[Setting[Any], ...]] = (
         "DEVX_ATTACH_TIMEOUT",
         seconds_or_zero,
         "debug",
-        "Seconds a REPL waits for `devx attach` before it is skipped (`0`: no deadline).",
+        "Seconds the tree's REPLs wait for `devx attach` in all, nobody attached, before "
+        "they are skipped; a client attaching starts it afresh (`0`: no deadline).",
     ),
     Setting(
         "repl_settle",

@@ -10,7 +10,10 @@ REPL's input, the REPL's output goes to the client (:mod:`devx.debug.attach_prot
 the others keep waiting for the lock. A client that goes away, or detaches with
 ctrl-\\, gives the REPL back: it waits for the next client, at the same line. Nobody
 within ``DEVX_ATTACH_TIMEOUT`` s (0: no deadline): the REPL is skipped as without a
-terminal, with a line saying so.
+terminal, with a line saying so. That bound is the tree's, not each REPL's: the time
+its REPLs waited with nobody attached adds up (``attach-<root uuid16>.waited``, beside
+the key), so a CI job whose eight workers crash waits the timeout once, not eight
+times; a client that attaches starts it afresh.
 """
 
 from __future__ import annotations
@@ -70,9 +73,16 @@ def forget_tree(root_uuid: str) -> None:
     where = paths(root_uuid)
     if where is None:
         return
-    for path in (*where, client_path(where[0])):
+    for path in (*where, client_path(where[0]), waited_path(where[0])):
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def waited_path(sock_path: str) -> str:
+    """Beside the socket: how long the tree's REPLs waited with nobody attached since
+    a client last attached (JSON, ``waited_s``): the rest of DEVX_ATTACH_TIMEOUT is
+    what the next REPL waits."""
+    return sock_path[: -len(".sock")] + ".waited"
 
 
 def client_path(sock_path: str) -> str:
@@ -179,6 +189,9 @@ class AttachedIO:
         self.banner = ""  # sent again to a client that attaches to a live REPL
         self.prompt = "(Pdb+) "
         self.timeout = settings.current().attach_timeout
+        # what the tree's REPLs waited with nobody attached before this one (its share
+        # of the timeout is what is left: see the module's docstring)
+        self.waited_before = self._tree_waited() if self.timeout > 0 else 0.0
         self.waited_s = 0.0
         self.pdb: Any = None  # the REPL this client is the terminal of
         self.pending: list[str] = []  # lines of one Line not read yet
@@ -207,6 +220,31 @@ class AttachedIO:
             os.umask(old)
         sock.listen(4)
         self.listener = sock
+
+    def _tree_waited(self) -> float:
+        import json
+
+        try:
+            fd = os.open(waited_path(self.sock_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                return max(0.0, float(json.loads(f.read())["waited_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+
+    def _tree_waits(self, seconds: float) -> None:
+        """The tree's REPLs waited ``seconds`` with nobody attached in all (0: a
+        client attached: the timeout starts afresh)."""
+        path = waited_path(self.sock_path)
+        with contextlib.suppress(OSError):
+            if seconds <= 0:
+                os.unlink(path)
+            else:
+                reg.write_json_private(path, {"waited_s": round(seconds, 3)})
+
+    @property
+    def time_left(self) -> float | None:
+        """What is left of the tree's DEVX_ATTACH_TIMEOUT (None: no deadline)."""
+        return max(0.0, self.timeout - self.waited_before) if self.timeout > 0 else None
 
     def _forget_client(self) -> None:
         with contextlib.suppress(OSError):
@@ -276,14 +314,21 @@ class AttachedIO:
         """Until a client attaches (True), or the deadline passes or the tree ends
         with no REPL (False; ``self.ended`` says which)."""
         t0 = time.monotonic()
-        deadline = t0 + self.timeout if self.timeout > 0 else None
+        share = self.time_left
+        deadline = t0 + share if share is not None else None
         while self.conn is None:
             left = None if deadline is None else deadline - time.monotonic()
             if (left is not None and left <= 0) or self.listener is None:
                 self.ended = "timeout"
+                if share is not None:
+                    self.waited_before += time.monotonic() - t0
+                    self._tree_waits(self.waited_before)
                 return False
             if self._tree_closed():
                 self.ended = "closed"
+                if share is not None:
+                    self.waited_before += time.monotonic() - t0
+                    self._tree_waits(self.waited_before)
                 return False
             # this wait blocks the actor's loop, which then reads no push of the lock:
             # the root's lock file says when the tree ends with no REPL (interrupted
@@ -293,6 +338,9 @@ class AttachedIO:
             if ready:
                 self.conn = self._accept()
         self.waited_s = time.monotonic() - t0
+        if self.timeout > 0:  # somebody is there: the tree's timeout starts afresh
+            self.waited_before = 0.0
+            self._tree_waits(0.0)
         with contextlib.suppress(OSError):  # (only what `devx ps` says)
             reg.write_json_private(
                 client_path(self.sock_path), {"pid": self.client_pid, "tty": self.client_tty}
@@ -463,6 +511,11 @@ def tree_ended(session: Any) -> bool:
     return getattr(session, "attach_ended", "") == "closed"
 
 
+def _seconds(s: float | None) -> str:
+    """A wait as a line says it: 0.2, 600, 12.3 (a rest of the tree's timeout)."""
+    return "0" if s is None else f"{s:g}" if s == round(s, 1) else f"{s:.1f}"
+
+
 def serve(session: Any, what: str) -> AttachedIO | None:
     """Wait (blocking: the REPL's own wait) for a client to attach to ``session``'s
     REPL; the IO to give pdb, or ``None`` when nobody came in time (said in a line)."""
@@ -475,12 +528,24 @@ def serve(session: Any, what: str) -> AttachedIO | None:
         _out(f"[devx] {actor.path}: cannot wait for `devx attach`: {why}\n")
         return None
     io = AttachedIO(actor, *where)
+    left = io.time_left
+    if left is not None and left <= 0:  # the tree waited its DEVX_ATTACH_TIMEOUT already
+        session.attach_ended = "timeout"
+        _out(
+            f"[devx] {actor.path}: {session.reason} at {what}: no REPL, continuing: the "
+            f"tree's REPLs waited {io.timeout:g} s for `devx attach` with nobody attached "
+            "(DEVX_ATTACH_TIMEOUT, the tree's wait in all)\n"
+        )
+        return None
     try:
         io.listen()
     except OSError as exc:
         _out(f"[devx] {actor.path}: cannot listen for `devx attach` at {where[0]}: {exc}\n")
         return None
-    deadline = f" (for {io.timeout:g} s)" if io.timeout > 0 else ""
+    deadline = ""
+    if left is not None:
+        rest = ", the rest of the tree's DEVX_ATTACH_TIMEOUT" if io.waited_before > 0 else ""
+        deadline = f" (for {_seconds(left)} s{rest})"
     _out(f"[devx] {actor.path}: {session.reason} at {what}: waiting for `devx attach`{deadline}\n")
     blocks = getattr(session, "loop_blocks", None)
     if blocks is not None:  # the root's wait blocks its loop: `devx ps` sees the hold
@@ -501,9 +566,12 @@ def serve(session: Any, what: str) -> AttachedIO | None:
         elif io.ended == "closed":
             _out(f"[devx] {actor.path}: the tree ends with nobody attached: no REPL\n")
         else:
+            bound = "DEVX_ATTACH_TIMEOUT"
+            if left is not None and left < io.timeout:  # (others of the tree waited first)
+                bound = f"the rest of the tree's DEVX_ATTACH_TIMEOUT, {io.timeout:g} s in all"
             _out(
-                f"[devx] {actor.path}: nobody attached within {io.timeout:g} s "
-                "(DEVX_ATTACH_TIMEOUT): no REPL, continuing\n"
+                f"[devx] {actor.path}: nobody attached within {_seconds(left)} s ({bound}): "
+                "no REPL, continuing\n"
             )
         return None
     session.attached = io
