@@ -1400,7 +1400,7 @@ class Actor:
             exc = await self.run_crash_hooks(exc)
         else:
             self.quit_seen = True
-        if chan.peer_root is not None and chan.peer_root != self.root_uid:
+        if self.of_another_tree(chan):
             exc = self._quit_for_another_tree(exc)
         await self._reply(chan, Error(cid=msg.cid, error=self.box(exc)))
 
@@ -1438,7 +1438,7 @@ class Actor:
         __tracebackhide__ = True  # debuggers (pdbp) show the user's frames only
         key = (id(chan), msg.cid)
         reply: Any
-        if chan.peer_root is not None and chan.peer_root != self.root_uid:
+        if self.of_another_tree(chan):
             foreign_caller.set((chan, msg.cid))  # this task's own context
         call_scope.set(scope)
         serving = self._serve_span(chan, msg) if msg.trace else None
@@ -1477,6 +1477,11 @@ class Actor:
         if foreign_caller.get() is not None:
             report = self._quit_for_another_tree(report)
         return Error(cid=msg.cid, error=self.box(report))
+
+    def of_another_tree(self, chan: Channel) -> bool:
+        """The peer on ``chan`` is an actor of another tree (found through the
+        registry): a call from it runs with :data:`foreign_caller` set."""
+        return chan.peer_root is not None and chan.peer_root != self.root_uid
 
     def _quit_for_another_tree(self, exc: BaseException) -> BaseException:
         """A call of another tree's actor that ended in a quit of this tree's user
@@ -1650,7 +1655,7 @@ class _PlainCall:
         actor, chan, msg = self.actor, self.chan, self.msg
         keep = chan.release_baton if self.keeps_baton else None
         self.keeps_baton = False
-        if chan.peer_root is not None and chan.peer_root != actor.root_uid:
+        if actor.of_another_tree(chan):
             foreign_caller.set((chan, msg.cid))  # this task's own context
         call_scope.set(scope)
         pending, self.pending = self.pending, None

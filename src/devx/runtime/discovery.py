@@ -183,7 +183,7 @@ async def _connect_first(actor: Actor, entries: list[Entry], stack: AsyncExitSta
         except (OSError, ChannelClosed, trio.TooSlowError):
             continue  # gone since it registered (its entry goes with its channel)
         stack.push_async_callback(chan.aclose)
-        other_tree = chan.peer_root is not None and chan.peer_root != actor.root_uid
+        other_tree = actor.of_another_tree(chan)
         portals.append(TreePortal(chan) if other_tree else Portal(chan))
     return portals
 
