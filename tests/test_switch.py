@@ -230,19 +230,20 @@ def test_a_quit_after_a_switch_names_the_repl_it_was_typed_in(repl, tmp_path):
     assert quits == {f"root/{queue[1]}"}, said
 
 
-def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(repl, tmp_path):
-    """The root's REPL blocks the root's loop: two children that pause meanwhile wait
-    with their requests unread in its sockets. `waiters` there said "nobody waits for
-    the terminal" (so did `devx ps`), and `switch 1` "nobody waits", while both were
-    stopped. Both let the loop read them first (as a release from the root's REPL
-    does before its next grant)."""
+# a child of root_repl_children_queue.py pausing (its name in the group "name")
+_QUEUED_CHILD = banner("PAUSE", r"(?P<name>c\d)", "root/c0").replace("root/c0", r"root/c\d")
+
+
+def _root_paused_with_two_children_waiting(repl, tmp_path, *args: str):
+    """root_repl_children_queue.py on a PTY: the root's REPL on screen, then its two
+    children paused meanwhile (both lock requests on record), their requests unread
+    while that REPL blocks the root's loop."""
     from _pty import lock_requests
 
     trace = tmp_path / "t.jsonl"
     go = tmp_path / "go"
     script = Path(__file__).parent / "scripts" / "root_repl_children_queue.py"
-    r = repl(str(script), str(go), DEVX_TELEMETRY_FILE=str(trace))
-    CHILD_BANNER = banner("PAUSE", r"(?P<name>c\d)", "root/c0").replace("root/c0", r"root/c\d")
+    r = repl(str(script), str(go), *args, DEVX_TELEMETRY_FILE=str(trace))
     r.expect(r">>> devx PAUSE in actor 'root'")
     r.prompt()
     go.touch()
@@ -251,11 +252,21 @@ def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(r
         scaled(20),
         "both children's lock requests",
     )
+    return r
+
+
+def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(repl, tmp_path):
+    """The root's REPL blocks the root's loop: two children that pause meanwhile wait
+    with their requests unread in its sockets. `waiters` there said "nobody waits for
+    the terminal" (so did `devx ps`), and `switch 1` "nobody waits", while both were
+    stopped. Both let the loop read them first (as a release from the root's REPL
+    does before its next grant)."""
+    r = _root_paused_with_two_children_waiting(repl, tmp_path)
     out = r.cmd("waiters")
     listed = re.findall(r"\d\. root/(c\d): pause at root_repl_children_queue\.py:\d+", out)
     assert sorted(listed) == ["c0", "c1"], out
     r.child.sendline("switch 1")
-    first = r.expect(CHILD_BANNER).group("name")
+    first = r.expect(_QUEUED_CHILD).group("name")
     r.prompt()
     r.child.sendline("c")
     r.expect(r">>> devx PAUSE in actor 'root'")
@@ -263,7 +274,7 @@ def test_the_roots_own_repl_sees_and_switches_to_what_children_asked_meanwhile(r
     r.prompt()
     assert value(r, "rootvar") == "42"
     r.child.sendline("c")
-    assert r.expect(CHILD_BANNER).group("name") != first
+    assert r.expect(_QUEUED_CHILD).group("name") != first
     r.prompt()
     r.child.sendline("c")
     r.expect_exact("results 42 [0, 1]")
@@ -278,28 +289,14 @@ def test_the_roots_waiters_and_switch_in_a_cancelled_scope_keep_its_repl(repl, t
     Cancelled went out of the command through pdb, whose trace stopped in the stdlib
     ('--Call--' in <frozen abc> __subclasscheck__, `p rootvar` a NameError): `waiters` at
     once, `switch` when the terminal came back."""
-    from _pty import lock_requests
-
-    trace = tmp_path / "t.jsonl"
-    go = tmp_path / "go"
-    script = Path(__file__).parent / "scripts" / "root_repl_children_queue.py"
-    r = repl(str(script), str(go), "--cancelled", DEVX_TELEMETRY_FILE=str(trace))
-    child_banner = banner("PAUSE", r"(?P<name>c\d)", "root/c0").replace("root/c0", r"root/c\d")
-    r.expect(r">>> devx PAUSE in actor 'root'")
-    r.prompt()
-    go.touch()
-    wait_until(
-        lambda: {"root/c0", "root/c1"} <= {a["devx.actor.path"] for a in lock_requests(trace)},
-        scaled(20),
-        "both children's lock requests",
-    )
+    r = _root_paused_with_two_children_waiting(repl, tmp_path, "--cancelled")
     out = r.cmd("waiters")
     assert "--Call--" not in out, out
     listed = re.findall(r"\d\. root/(c\d): pause at root_repl_children_queue\.py:\d+", out)
     assert sorted(listed) == ["c0", "c1"], out
     assert value(r, "rootvar") == "42"
     r.child.sendline("switch 1")
-    first = r.expect(child_banner).group("name")
+    first = r.expect(_QUEUED_CHILD).group("name")
     r.prompt()
     r.child.sendline("c")
     r.expect(r">>> devx PAUSE in actor 'root'")
@@ -308,7 +305,7 @@ def test_the_roots_waiters_and_switch_in_a_cancelled_scope_keep_its_repl(repl, t
     assert "--Call--" not in out, out
     assert value(r, "rootvar") == "42"
     r.child.sendline("c")
-    assert r.expect(child_banner).group("name") != first
+    assert r.expect(_QUEUED_CHILD).group("name") != first
     r.prompt()
     r.child.sendline("c")
     r.expect_exact("results 42 [0, 1]")
