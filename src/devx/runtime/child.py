@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import trio
 
-from ..core import schema, settings
+from ..core import schema, settings, threads
 from . import console, ipc, left_open, lifeline, registry
 from . import log as runtime_log
 from .actor import INERT, Actor, current_actor
@@ -446,6 +446,7 @@ def _exit_now(code: int) -> None:
         # its block needs no more (it reaps this process once its own teardown ran,
         # beside the kernel's end of this one: ~2 ms for an interpreter that imported
         # trio). Nothing runs in between but the exit itself
+        threads.end_helpers()  # the main thread is the process's last: core.threads
         ipc.close_held(ipc.encode(Exiting(code=code)))
         os._exit(code)
 

@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 
 import trio
 
+from ..core import threads
+
 EXIT_NO_PARENT = 3
 SIGTERM = signal.SIGTERM
 POLL_INTERVAL = 0.25  # the fallback's getppid() period, where pidfds are missing
@@ -131,7 +133,9 @@ class _Watcher:
             except InterruptedError:
                 continue
             if self.term_r in ready:
-                for _ in os.read(self.term_r, 64):  # one byte a SIGTERM
+                for byte in os.read(self.term_r, 64):  # one byte a SIGTERM
+                    if byte == _STOP:
+                        return
                     watch = self.on_term
                     if watch is None:
                         continue
@@ -234,6 +238,16 @@ class _Watcher:
             "(its loop is blocked: sync code, or a REPL prompt?)",
         )
 
+    def ask_to_end(self) -> bool:
+        """End the watch (the process is exiting by itself): True if the thread will."""
+        if self.owner != os.getpid():
+            return False
+        try:
+            os.write(self.term_w, bytes([_STOP]))
+        except OSError:  # a full pipe: SIGTERMs are pending, the thread has work
+            return False
+        return True
+
     def _exit(self, by: _Watcher | _TermWatch, why: str, code: int) -> None:
         """Exit now, ending the children ``by`` (the parent watch or the SIGTERM
         watch: each has its own ways to) knows."""
@@ -263,6 +277,7 @@ def _reacted(reacted: threading.Event, cancel: Callable[[], None]) -> None:
 
 
 _WATCHER: _Watcher | None = None  # this process's watcher thread, once started
+_STOP = ord("S")  # the byte on the SIGTERM pipe that ends the watch (a SIGTERM's: b"T")
 
 
 def start(
@@ -300,6 +315,9 @@ def _start(watcher: _Watcher) -> threading.Thread:
     _WATCHER = watcher
     thread = threading.Thread(target=watcher.run, name="devx-lifeline", daemon=True)
     thread.start()
+    # the process exiting by itself (its end done) needs no watch: the thread ends
+    # first (core.threads: its memory is then released on the exiting thread's CPU)
+    threads.end_before_exit(thread, watcher.ask_to_end)
     return thread
 
 

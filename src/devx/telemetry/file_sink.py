@@ -41,7 +41,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core import schema
-from ..core.threads import start_thread
+from ..core.threads import end_before_exit, start_thread
 from . import otlp_json
 from ._appendfile import AppendFile, ensure_private_dir
 from .backend import (
@@ -626,6 +626,20 @@ class FileSink:
     def _ensure_writer(self) -> None:
         if self._thread is None and not self._closed:
             self._thread = start_thread(self._run, "devx-telemetry-file")
+            end_before_exit(self._thread, self._end_writer)
+
+    def _end_writer(self) -> bool:
+        """At the process's exit: a closed sink's idle writer is woken to end (True);
+        one that still writes, or a sink still open, is left to the exit."""
+        if not self._lock.acquire(timeout=0.005):
+            return False
+        try:
+            if not self._closed or self._writing or self._queue:
+                return False
+            self._cond.notify_all()
+            return True
+        finally:
+            self._lock.release()
 
     def _run(self) -> None:
         while True:
