@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import trio
@@ -23,7 +24,12 @@ def register_a_helper_that_reports(path: str) -> None:
     """A helper thread registered to end before the process's exit. Once asked (every
     helper is asked before any is waited for) it waits for the process's other helper
     threads to end and writes which are still alive, and the pid, to ``path``; a thread
-    the exit killed writes nothing."""
+    the exit killed writes nothing. The exit's wait for its helpers is raised here
+    from its 20 ms (a busy machine may not run this thread that soon: the report would
+    not come, as if it were never asked) to 2 s, below the parent's 3 s cancel grace,
+    and the report is written after 1 s at most: a helper that did not end (not asked,
+    or deaf to it) is named in the report, its end not awaited by the parent's SIGTERM."""
+    threads.END_WAIT = 2.0
     asked = threading.Event()
     me: list[threading.Thread] = []
 
@@ -32,8 +38,9 @@ def register_a_helper_that_reports(path: str) -> None:
         others = [
             t for t in threading.enumerate() if t is not threading.main_thread() and t is not me[0]
         ]
+        deadline = time.monotonic() + 1.0
         for t in others:
-            t.join(30)
+            t.join(max(0.0, deadline - time.monotonic()))
         alive = sorted(t.name for t in others if t.is_alive())
         Path(path).write_text(f"{os.getpid()} alive={','.join(alive)}")
 

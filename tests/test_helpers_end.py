@@ -12,7 +12,7 @@ import trio
 
 import devx
 import helpers_end_fns as fns
-from conftest import run_script, scaled
+from conftest import run_script, scaled, wait_until
 from devx.core import threads
 from devx.telemetry import file_sink
 from devx.telemetry._appendfile import AppendFile
@@ -68,7 +68,32 @@ def test_a_closed_sinks_writer_ends_when_asked(tmp_path):
     writer = sink._thread
     assert writer is not None and writer.is_alive()
     assert sink.shutdown(scaled(5))
-    threads.end_helpers(timeout=scaled(20))
+    threads.end_helpers(timeout=scaled(5))
+    assert not writer.is_alive()
+
+
+def test_a_closed_sinks_lingering_writer_is_woken_to_end(tmp_path, monkeypatch):
+    """A writer in its linger (a line written lately: it waits for the next) when the
+    sink is shut down is not woken by the shutdown (no one waits on it unbounded): the
+    ask wakes it, or it would end only at its linger's end (here an hour; before: the
+    join gave up, the writer still lingering)."""
+    monkeypatch.setattr(file_sink, "LINGER", 3600.0)
+    sink = _sink(tmp_path)
+    sink.start_writer()
+    writer = sink._thread
+    assert writer is not None
+
+    def blocked(n: int) -> bool:
+        with sink._cond:
+            return sink._blocked == n
+
+    wait_until(lambda: blocked(1), scaled(10), "the writer idle")
+    sink.linger()
+    # it left its idle wait (under the lock, which it keeps until its linger's wait)
+    wait_until(lambda: blocked(0), scaled(10), "the writer lingering")
+    assert sink.shutdown(scaled(5))
+    assert writer.is_alive()  # the shutdown left it lingering
+    threads.end_helpers(timeout=scaled(5))
     assert not writer.is_alive()
 
 
@@ -80,7 +105,7 @@ def test_an_open_sinks_writer_is_not_asked_to_end(tmp_path):
     writer = sink._thread
     assert writer is not None
     assert sink._end_writer() is False
-    threads.end_helpers(timeout=scaled(20))
+    threads.end_helpers(timeout=scaled(5))
     assert writer.is_alive()
     assert sink.shutdown(scaled(5))
     assert sink._end_writer() is True
@@ -92,7 +117,7 @@ def test_a_thread_that_says_it_will_not_end_is_not_waited_for():
     stop = threading.Event()
     t = threads.start_thread(stop.wait, "test-busy-helper")
     threads.end_before_exit(t, lambda: False)
-    threads.end_helpers(timeout=scaled(20))
+    threads.end_helpers(timeout=scaled(5))
     assert t.is_alive()
     stop.set()
     t.join()

@@ -79,10 +79,13 @@ def end_before_exit(thread: threading.Thread, ask_to_end: Callable[[], bool]) ->
     _ENDING.append((thread, ask_to_end))
 
 
-def end_helpers(timeout: float = END_WAIT) -> None:
+def end_helpers(timeout: float | None = None) -> None:
     """Ask the helper threads registered with :func:`end_before_exit` to end, and wait
-    for those that said they would, at most ``timeout`` seconds in all (the module
-    docstring says why). For the main thread, right before the process exits."""
+    for those that said they would, at most ``timeout`` seconds in all (default
+    :data:`END_WAIT`, read now; the module docstring says why). For the main thread,
+    right before the process exits."""
+    if timeout is None:
+        timeout = END_WAIT
     asked = []
     for thread, ask in _ENDING:
         if thread.is_alive() and thread is not threading.current_thread():
