@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import resource
@@ -64,6 +65,7 @@ async def proc_state() -> dict:
         "sys_path_has_tests": any(p.endswith("tests") for p in sys.path),
         "comm": open("/proc/self/comm").read().strip(),
         "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
+        "gc": [gc.isenabled(), list(gc.get_threshold())],  # (a spare imports with it off)
     }
 
 

@@ -326,7 +326,7 @@ def test_forked_child_looks_like_a_spawned_one(tmp_path):
     ]
     assert spawned[0]["os_ppid"] == os.getpid()
     same = ("sig_blocked", "sig_ignored", "sig_caught", "handlers", "pgrp", "sid", "stdio")
-    same += ("sys_path_has_tests", "comm", "cwd", "umask", "nofile")
+    same += ("sys_path_has_tests", "comm", "cwd", "umask", "nofile", "gc")
     for key in same:
         assert forked[0][key] == spawned[0][key], key
     assert forked[0]["nofile"] == [nofile[0] - 1, nofile[1]]  # set in the block

@@ -78,9 +78,10 @@ def test_the_first_actor_is_the_spare_and_looks_like_a_spawned_one(spares):
     assert (a["env"]["DEVX_ACTOR"], b["env"]["DEVX_ACTOR"]) == ("root/a", "root/b")
     assert a["env"]["TRACEPARENT"] and a["env"]["TRACEPARENT"] != b["env"]["TRACEPARENT"]
     same = ("sig_blocked", "sig_ignored", "sig_caught", "handlers", "pgrp", "sid", "stdio")
-    same += ("sys_path_has_tests", "comm", "cwd", "umask", "threads")
+    same += ("sys_path_has_tests", "comm", "cwd", "umask", "threads", "gc")
     for key in same:
         assert a[key] == b[key], key
+    assert a["gc"][0]  # the collector, off for the spare's imports, is on again
     assert reaped(a["pid"], os.getpid()) and not devx_actor_pids() & {a["pid"], b["pid"]}
 
 

@@ -9,6 +9,7 @@ reports ready and serves calls until it is cancelled or loses its parent.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -285,7 +286,9 @@ def parse_argv(argv: list[str]) -> tuple[int, int, str, str]:
         raise SystemExit(f"devx.runtime.child: {exc} (usage: {USAGE})") from None
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, collector: bool = False) -> None:
+    """``collector``: turn the garbage collector on once the boot's objects are frozen
+    (:data:`~devx.runtime.spawn.SPARE_BOOT` imports with it off)."""
     spawn_fd, chan_fd, name, path = parse_argv(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGINT, _ignore_sigint)
     spare = chan_fd < 0
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     set_actor_vars(os.environ, spec)
     # (as `python -m devx.runtime.child`'s: started with -c, see spawn.SPARE_BOOT)
     sys.argv[:] = [__file__, "--spare-fd", str(spawn_fd), "--name", spec.name, "--path", path]
-    _serve(spec, chan_fd, exit_in_run=True)
+    _serve(spec, chan_fd, exit_in_run=True, collector=collector)
 
 
 _TAKEN: list[bool] = []  # a spare: its spec came (it is an actor now)
@@ -375,16 +378,22 @@ def _cancel_grace() -> float:
     return settings.current().cancel_grace
 
 
-def _serve(spec: SpawnSpec, chan_fd: int, *, exit_in_run: bool = False) -> None:
+def _serve(
+    spec: SpawnSpec, chan_fd: int, *, exit_in_run: bool = False, collector: bool = False
+) -> None:
     """Run the actor of ``spec`` to its end and exit the process (never returns);
     ``chan_fd``: its end of the socketpair to its parent. ``exit_in_run``: the process
-    may end from inside its trio run once the actor is done (:func:`_may_exit_in_run`)."""
+    may end from inside its trio run once the actor is done (:func:`_may_exit_in_run`).
+    ``collector``: the garbage collector, off for the imports, goes on once they are
+    frozen (before the actor's code runs: its garbage is collected as usual)."""
     global _atexit_at_start
     settings.install(spec.settings)  # the root's values, never the environment's
     if spec.sys_path:
         sys.path[:] = spec.sys_path
     # (the actor's code runs after: its files are found at the end)
     left_open.freeze_boot_objects(f"{spec.parent_path}/{spec.name}")
+    if collector:
+        gc.enable()
     if exit_in_run and not spec.infect_asyncio:
         import atexit
 
