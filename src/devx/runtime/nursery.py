@@ -32,7 +32,6 @@ from ..core import events, schema, settings
 from ..core.levels import level_number
 from .actor import Actor, check_actor_name, current_actor
 from .boot_watch import MAX_SLOW_BOOTS, Progress
-from .child_record import ChildRecord, describe_exit
 from .errors import (
     ActorBootError,
     ChannelClosed,
@@ -51,7 +50,11 @@ from .spawn import Spawner
 from .spawn_methods import default_spawner, from_start_method
 
 if TYPE_CHECKING:
+    from .child_record import ChildRecord
     from .portal import Portal
+
+# (.child_record, and the lifeline it imports, ~0.6 ms: loaded by the first spawn, not
+# on open_nursery's way to the tree's first process, its spare or its zygote)
 
 log = logging.getLogger("devx.runtime")
 
@@ -184,6 +187,8 @@ class ActorNursery:
         if self.cancel_called:
             raise RuntimeError("this actor nursery was cancelled: it cannot spawn any more")
         check_actor_name(name)
+        from .child_record import ChildRecord
+
         uid = uuid.uuid4().hex
         rec = ChildRecord(
             name,
@@ -316,6 +321,8 @@ class ActorNursery:
                 )
             with trio.move_on_after(1):
                 await rec.exited.wait()
+            from .child_record import describe_exit
+
             raise ActorBootError(
                 f"actor {rec.path!r} (pid {rec.pid}) failed to start: it "
                 f"{describe_exit(rec.exit_code, rec.exit_unknown)} before it was ready"
