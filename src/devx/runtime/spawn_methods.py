@@ -30,11 +30,16 @@ FORKSERVER_MODULE = "devx.runtime.forkserver"
 # it boots is the root's to handle, not a traceback of ours; _signal, built in, not
 # signal, whose enum and functools imports were a window for one). This frame stays at the
 # bottom of every forked actor's stack: it is named as devx's, so the debugger takes
-# it for plumbing as it does ``python -m devx.runtime.child``'s.
+# it for plumbing as it does ``python -m devx.runtime.child``'s. It imports with the
+# garbage collector off, frozen and on again once done (zygote.main): as the spare
+# (spawn.SPARE_BOOT), and as gc.freeze's documentation advises a process that forks
+# (no holes freed among the objects its children share, no collection of theirs
+# touching them)
 ZYGOTE_BOOT = (
     "__name__ = 'devx.runtime.zygote_boot'; "
     "import _signal as s; s.signal(s.SIGINT, s.SIG_IGN); "
-    "from devx.runtime.zygote import main; main()"
+    "import gc; g = gc.isenabled(); gc.disable(); "
+    "from devx.runtime.zygote import main; main(collector=g)"
 )
 
 

@@ -31,6 +31,7 @@ its connection is): no linger runs then, and a child at a REPL in its teardown l
 
 from __future__ import annotations
 
+import gc
 import hmac
 import os
 import random
@@ -659,9 +660,11 @@ def _bad_request(msg: Fork) -> str | None:
     return None
 
 
-def main() -> None:
+def main(*, collector: bool = False) -> None:
     """``python -c <boot> FD``: serve the root's socketpair end ``FD`` (a forked
-    child gets its requester's signal dispositions, not these)."""
+    child gets its requester's signal dispositions, not these). ``collector``: the
+    garbage collector, off for the imports (:data:`~.spawn_methods.ZYGOTE_BOOT`),
+    goes on once they are frozen, before the first fork."""
     global _LIMITS
     for sig in IGNORED:
         signal.signal(sig, signal.SIG_IGN)
@@ -672,6 +675,9 @@ def main() -> None:
     comm = _comm()
     _set_comm(PROCESS_NAME)
     preload()
+    if collector:
+        gc.freeze()
+        gc.enable()
     threads = thread_count()
     if threads != 1:
         _say(f"{threads} threads after the imports: it will refuse to fork")
