@@ -84,7 +84,7 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     actor.spawn_parent_addr = spec.parent_addr
     runtime_log.setup(spec.config.loglevel, actor.lineage_attrs())
     try:
-        chan = await actor.connect_inherited(chan_fd)
+        chan = await actor.connect_inherited(chan_fd)  # (our hello sent: answered later)
     except (OSError, ChannelClosed, trio.TooSlowError) as exc:
         console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
         return EXIT_NO_PARENT
@@ -98,6 +98,11 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     if not late and not await _load(actor, spec, chan):
         await chan.aclose()
         return 1
+    try:  # (read while the modules loaded)
+        await actor.parent_answered(chan)
+    except (OSError, ChannelClosed, trio.TooSlowError) as exc:
+        console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
+        return EXIT_NO_PARENT
     actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
     chan.held_to_exit = True  # closed once the run is over (ipc.close_held, _exit_now)
     async with actor.running():
