@@ -82,6 +82,36 @@ def test_debug_is_refused_and_the_repl_goes_on(repl):
     assert _count_banners(r.log.getvalue()) == 2
 
 
+@pytest.mark.parametrize("leave", ["exit()", "quit()", "raise SystemExit(3)"])
+def test_leaving_the_interact_console_is_back_at_the_prompt(repl, leave):
+    """`interact`, then `exit()` (the way out of any Python console) in a child's REPL:
+    the console's SystemExit went through the REPL's trace function into the paused
+    code, pdb stopped on it with no frame to show, and the actor crashed with pdb's
+    own IndexError (a root crash REPL on it). As 3.13's pdb does (its console's
+    local exit), leaving the console is back at the same REPL, on every Python."""
+    r = repl("child_pause_loop.py")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    r.child.sendline("interact")
+    r.expect(r"\*(interactive|pdb interact start)\*")
+    r.expect_exact(">>> ")
+    r.child.sendline("total = 40 + 2")
+    r.expect_exact(">>> ")
+    r.child.sendline(leave)
+    out = r.prompt()
+    assert "Traceback" not in out and "IndexError" not in out, out
+    assert ">>> devx" not in out, out
+    assert "-> await devx.pause()" in r.cmd("w")  # the same REPL, at its line
+    assert r.cmd("p i").strip().endswith("0")
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))  # the next turn pauses again
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
+    assert "CRASH" not in r.log.getvalue()
+
+
 def test_next_out_of_a_childs_function_ends_the_repl_and_the_tree_exits(repl):
     r = repl(LOOP, "child", "1")
     r.expect(banner("PAUSE", "looper", "root/looper"))

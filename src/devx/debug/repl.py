@@ -248,6 +248,32 @@ def _build_pdbrepl_class() -> type:
                 self._unsaid += kept.getvalue()
                 self.stdout = out
 
+        def do_interact(self, arg: str) -> Any:
+            # `exit()`, `quit()` or any SystemExit in the console ends the console: back
+            # at this prompt, as 3.13's pdb does (its console's local exit). pdbp's
+            # console let it through, from the trace function into the paused code:
+            # pdb stopped on it with no frame to show and the actor crashed on pdb's
+            # IndexError (and site's exit() had closed stdin first) (trial10)
+            import builtins
+            import code
+
+            ns = {**self.curframe.f_globals, **self.curframe_locals}
+            if sys.version_info >= (3, 13):
+                code.InteractiveConsole(ns, local_exit=True).interact("*interactive*")
+                return None
+            saved = builtins.exit, builtins.quit
+            builtins.exit, builtins.quit = _ConsoleExit("exit"), _ConsoleExit("quit")  # type: ignore[assignment]
+            try:
+                code.InteractiveConsole(ns).interact("*interactive*")
+            except SystemExit:
+                sys.stderr.write("now exiting InteractiveConsole...\n")
+                sys.stderr.flush()
+            finally:
+                builtins.exit, builtins.quit = saved
+            return None
+
+        do_interact.__doc__ = std_pdb.do_interact.__doc__
+
         def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
             if self._prompting:
                 return None  # the REPL's own code, at a prompt not in a trace callback
@@ -555,6 +581,20 @@ def _build_pdbrepl_class() -> type:
                     _portal_for_step()
 
     return PdbREPL
+
+
+class _ConsoleExit:
+    """``exit``/``quit`` in the REPL's `interact` console (before 3.13, whose own
+    console has them): ends the console only, without closing stdin as site's does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}() or Ctrl-D (i.e. EOF) to exit"
+
+    def __call__(self, code: Any = None) -> None:
+        raise SystemExit(code)
 
 
 def _raised_in_plumbing(tb: Any) -> bool:
