@@ -206,6 +206,35 @@ def test_child_crash_walked_up_to_root(repl):
     assert r.finish() != 0
 
 
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="pdb's `exceptions` is 3.13's")
+def test_a_crash_repl_has_the_chained_exceptions_on_313(repl):
+    """3.13's pdb gives a post-mortem the error's chain: `exceptions` lists it,
+    `exceptions N` moves to one, `$_exception` is the one shown. devx handed pdb the
+    traceback alone: "Did not find chained exceptions" and `p $_exception` a
+    KeyError of pdb's own (trial10). The root's REPL has the boxed error."""
+    r = repl("chained_crash.py")
+    r.expect(banner("CRASH", "till", "root/till") + ": ValueError: no price for 'pear'")
+    assert "-> raise ValueError" in r.prompt()
+    listed = r.cmd("exceptions")
+    assert re.search(r"^\s+0 KeyError\('pear'\)", listed, re.M), listed
+    assert re.search(r"^>\s+1 ValueError\(\"no price for 'pear'\"\)", listed, re.M), listed
+    assert "ValueError" in r.cmd("p $_exception")
+    out = r.cmd("exceptions 0")
+    assert "-> return PRICES[item]" in out, out
+    assert "KeyError('pear')" in r.cmd("p $_exception")
+    assert r.cmd("p item").strip().endswith("'pear'")
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: ValueError")
+    r.prompt()
+    assert "RemoteActorError" in r.cmd("p type($_exception).__name__")
+    # its traceback is devx's frames alone: nothing to move to, said, the REPL goes on
+    out = r.cmd("exceptions 0")
+    assert "raised inside devx" in out and "IndexError" not in out, out
+    assert "main()" in r.cmd("w")
+    r.child.sendline("c")
+    assert r.finish() != 0
+
+
 def test_grandchild_crash_through_two_nurseries(repl):
     r = repl("grandchild_crash.py")
     r.expect(banner("CRASH", "leaf", "root/middle/leaf") + ": ValueError: leaf failed")

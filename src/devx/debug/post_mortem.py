@@ -4,6 +4,7 @@ that opens one in a debug-mode actor before its error is boxed and sent up."""
 from __future__ import annotations
 
 import bdb
+import contextlib
 import logging
 import sys
 import traceback
@@ -216,10 +217,25 @@ def show_and_interact(
             sys.stdout.flush()
             return
         session.repl_started(frame)
-        pdb.interaction(frame, None)
+        with _chained(pdb, exc):
+            pdb.interaction(frame, None)
     else:
         session.repl_started(frame)
-        pdb.interaction(None, tb)
+        with _chained(pdb, exc):
+            pdb.interaction(None, tb)
+
+
+def _chained(pdb: Any, exc: BaseException | None) -> Any:
+    """Around a post-mortem at ``exc``'s traceback: the error's chain for 3.13's pdb
+    (`exceptions`, `exceptions N`, `$_exception`), as its post_mortem(exc) has it.
+    pdb gets devx's trimmed traceback (its own takes the whole one from the error),
+    so the chain is handed beside it (trial10: "Did not find chained exceptions")."""
+    hold = getattr(pdb, "_hold_exceptions", None)  # (3.13's pdb)
+    chain_of = getattr(pdb, "_get_tb_and_exceptions", None)
+    if exc is None or hold is None or chain_of is None:
+        return contextlib.nullcontext()
+    chain, _tb = chain_of(exc)
+    return hold(chain)
 
 
 def _error_text(exc: BaseException, tb: TracebackType | None) -> str:

@@ -274,6 +274,20 @@ def _build_pdbrepl_class() -> type:
 
         do_interact.__doc__ = std_pdb.do_interact.__doc__
 
+        def do_exceptions(self, arg: str) -> Any:
+            chain = getattr(self, "_chained_exceptions", ())
+            with contextlib.suppress(ValueError):
+                number = int(arg)
+                if 0 <= number < len(chain) and not _user_frame_in(chain[number].__traceback__):
+                    # (a child's error arriving: its traceback is devx's frames alone,
+                    # which pdb would hide all, and stand nowhere: an IndexError)
+                    self.error(
+                        "that error was raised inside devx (another actor's, arriving here): "
+                        "no frame of your code in it to move to"
+                    )
+                    return None
+            return super().do_exceptions(arg)
+
         def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
             if self._prompting:
                 return None  # the REPL's own code, at a prompt not in a trace callback
@@ -595,6 +609,15 @@ class _ConsoleExit:
 
     def __call__(self, code: Any = None) -> None:
         raise SystemExit(code)
+
+
+def _user_frame_in(tb: Any) -> bool:
+    """``tb`` reaches a frame that is not devx's or trio's."""
+    while tb is not None:
+        if not frames.is_plumbing(tb.tb_frame):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _raised_in_plumbing(tb: Any) -> bool:
