@@ -38,6 +38,8 @@ SPAWNING = {
     "devx.runtime.nursery",
     "devx.runtime.spawn",
     "devx.runtime.spawn_methods",
+    "devx.runtime.child_record",
+    "devx.runtime.boot_watch",
     "devx.runtime.forkserver",
     "devx.runtime.zygote",
     "devx.runtime.discovery",

@@ -5,7 +5,6 @@ objects shown under the name people use (``devx.Portal``, not
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterable, Mapping
 from importlib import import_module
 from typing import Any
@@ -26,8 +25,15 @@ def lazy_getattr(
             obj = getattr(import_module(where, package), name)
             present_as(present or package, [obj])
             return obj
-        if not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
-            return import_module(f"{package}.{name}")
+        if not name.startswith("_"):
+            # (imported straight away: `from .core import hooks`, the fromlist form
+            # every package of devx uses, comes here first; a find_spec before the
+            # import cost it a second search of the package's directory)
+            try:
+                return import_module(f"{package}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{package}.{name}":
+                    raise  # (one of its own imports is missing: that is the error)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__

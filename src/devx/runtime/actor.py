@@ -9,7 +9,6 @@ import errno
 import functools
 import hmac
 import importlib
-import importlib.util
 import inspect
 import logging
 import math
@@ -30,7 +29,6 @@ from ..core import hooks as _hooks
 from . import console
 from . import inline as _inline
 from . import registry as _registry
-from .boot_watch import CONCURRENT_BOOTS
 from .errors import (
     ChannelClosed,
     ContextCancelled,
@@ -318,8 +316,8 @@ class Actor:
         # the actor whose CancelActor cancelled this one (a ContextCancelled names it)
         self.cancel_requested_by: ActorID | None = None
         self._spawn_waiters: dict[str, trio.MemorySendChannel[Channel]] = {}
-        # children booting at once (the rest queue): see boot_watch
-        self.boot_slots = trio.CapacityLimiter(CONCURRENT_BOOTS)
+        # children booting at once (the rest queue): see boot_slots
+        self._boot_slots: trio.CapacityLimiter | None = None
         self.children: set[ChildRecord] = set()
         # set by a subprocess child's run (devx.runtime.child) once its body is over:
         # called by running() when the hooks unwound without an error, before the
@@ -380,6 +378,16 @@ class Actor:
     @property
     def pid(self) -> int:
         return self.lineage.pid
+
+    @property
+    def boot_slots(self) -> trio.CapacityLimiter:
+        """How many of its children boot at once (the rest queue): see boot_watch
+        (loaded by the first spawn: an actor that spawns nothing never imports it)."""
+        if self._boot_slots is None:
+            from .boot_watch import CONCURRENT_BOOTS
+
+            self._boot_slots = trio.CapacityLimiter(CONCURRENT_BOOTS)
+        return self._boot_slots
 
     @property
     def parent_uid(self) -> ActorID | None:
@@ -1805,10 +1813,12 @@ def _load_main(spec: SpawnSpec | None) -> Any:
         mod = importlib.import_module(spec.main_module)
     else:
         assert spec.main_path is not None
-        mod_spec = importlib.util.spec_from_file_location("__mp_main__", spec.main_path)
+        from importlib.util import module_from_spec, spec_from_file_location
+
+        mod_spec = spec_from_file_location("__mp_main__", spec.main_path)
         if mod_spec is None or mod_spec.loader is None:
             raise ImportError(f"cannot load the parent's main script {spec.main_path!r}")
-        mod = importlib.util.module_from_spec(mod_spec)
+        mod = module_from_spec(mod_spec)
         sys.modules["__mp_main__"] = mod
         try:
             mod_spec.loader.exec_module(mod)
