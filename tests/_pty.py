@@ -74,10 +74,12 @@ class Repl:
         *args: str,
         module: str = "",
         dimensions: tuple[int, int] = (50, 200),
+        python_flags: tuple[str, ...] = (),
         **extra_env: str,
     ) -> None:
         """``module``: run ``python -m module script *args`` instead (``devx attach``);
-        ``dimensions``: the PTY's (rows, columns)."""
+        ``dimensions``: the PTY's (rows, columns); ``python_flags``: the interpreter's
+        options (``-S``), before the script."""
         self.log = io.StringIO()
         env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", **extra_env}
         if "PYTHONBREAKPOINT" not in extra_env:
@@ -87,9 +89,9 @@ class Repl:
                 env.pop(var, None)
         self.child = pexpect.spawn(
             sys.executable,
-            ["-m", module, str(script), *args]
+            [*python_flags, "-m", module, str(script), *args]
             if module
-            else [str(EXAMPLES / "debugging" / script), *args],
+            else [*python_flags, str(EXAMPLES / "debugging" / script), *args],
             env=env,
             encoding="utf-8",
             timeout=TIMEOUT,
@@ -237,9 +239,13 @@ def repl_fixture(base: Path) -> Any:
         started: list[Repl] = []
 
         def start(
-            script: str, *args: str, dimensions: tuple[int, int] = (50, 200), **env: str
+            script: str,
+            *args: str,
+            dimensions: tuple[int, int] = (50, 200),
+            python_flags: tuple[str, ...] = (),
+            **env: str,
         ) -> Repl:
-            r = Repl(base / script, *args, dimensions=dimensions, **env)
+            r = Repl(base / script, *args, dimensions=dimensions, python_flags=python_flags, **env)
             started.append(r)
             return r
 

@@ -5,9 +5,11 @@ Scenarios live in examples/debugging/habits_*.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,37 @@ def test_leaving_the_interact_console_is_back_at_the_prompt(repl, leave):
     assert r.cmd("p i").strip().endswith("0")
     r.child.sendline("c")
     r.expect(banner("PAUSE", "looper", "root/looper"))  # the next turn pauses again
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
+    assert "CRASH" not in r.log.getvalue()
+
+
+def test_interact_in_a_tree_run_without_site(repl):
+    """A tree run with ``python -S`` (no site, as an embedded or frozen Python may run:
+    builtins has no exit nor quit; its actors run so too): `interact` in a child's REPL
+    crashed the actor on 3.11/3.12 (an AttributeError from the command, out of the
+    trace function into the paused code: a root crash REPL on pdb's IndexError). Its
+    console has an exit() and quit() of its own there, and ctrl-d leaves it as ever."""
+    paths = sysconfig.get_paths()
+    where = [str(Path(devx.__file__).resolve().parents[1]), paths["purelib"], paths["platlib"]]
+    r = repl("child_pause_loop.py", python_flags=("-S",), PYTHONPATH=os.pathsep.join(where))
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    for leave in ("exit()", "\x04"):
+        r.child.sendline("interact")
+        r.expect(r"\*(interactive|pdb interact start)\*")
+        r.expect_exact(">>> ")
+        if leave == "\x04":
+            r.child.sendcontrol("d")
+        else:
+            r.child.sendline(leave)
+        out = r.prompt()
+        assert "Traceback" not in out and "Error" not in out, out
+    assert "-> await devx.pause()" in r.cmd("w")  # the same REPL, at its line
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
     r.prompt()
     r.child.sendline("c")
     r.expect_exact("child returned 1")

@@ -257,19 +257,23 @@ def _build_pdbrepl_class() -> type:
             import builtins
             import code
 
+            # (3.13's console has a local_exit of its own, which puts them in only where
+            # site did: a Python run without it, `python -S`, would have no exit())
             ns = {**self.curframe.f_globals, **self.curframe_locals}
-            if sys.version_info >= (3, 13):
-                code.InteractiveConsole(ns, local_exit=True).interact("*interactive*")
-                return None
-            saved = builtins.exit, builtins.quit
-            builtins.exit, builtins.quit = _ConsoleExit("exit"), _ConsoleExit("quit")  # type: ignore[assignment]
+            saved = {name: getattr(builtins, name, None) for name in ("exit", "quit")}
+            for name in saved:
+                setattr(builtins, name, _ConsoleExit(name))
             try:
                 code.InteractiveConsole(ns).interact("*interactive*")
             except SystemExit:
                 sys.stderr.write("now exiting InteractiveConsole...\n")
                 sys.stderr.flush()
             finally:
-                builtins.exit, builtins.quit = saved
+                for name, was in saved.items():
+                    if was is None:
+                        delattr(builtins, name)
+                    else:
+                        setattr(builtins, name, was)
             return None
 
         do_interact.__doc__ = std_pdb.do_interact.__doc__
@@ -598,8 +602,8 @@ def _build_pdbrepl_class() -> type:
 
 
 class _ConsoleExit:
-    """``exit``/``quit`` in the REPL's `interact` console (before 3.13, whose own
-    console has them): ends the console only, without closing stdin as site's does."""
+    """``exit``/``quit`` in the REPL's `interact` console, on every Python and with or
+    without site: ends the console only, without closing stdin as site's does."""
 
     def __init__(self, name: str) -> None:
         self.name = name
