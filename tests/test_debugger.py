@@ -235,6 +235,29 @@ def test_a_crash_repl_has_the_chained_exceptions_on_313(repl):
     assert r.finish() != 0
 
 
+def test_exceptions_is_pdbs_own_on_every_python(repl):
+    """`exceptions` is a command of 3.13's pdb only. On 3.11/3.12 the line is what pdb
+    makes of any other (Python: a SyntaxError line) and the REPL goes on (before:
+    devx's `exceptions` called its base's, which is not there: the AttributeError
+    crashed the actor); on 3.13 `help exceptions` is pdb's."""
+    r = repl("chained_crash.py")
+    r.expect(banner("CRASH", "till", "root/till") + ": ValueError: no price for 'pear'")
+    r.prompt()
+    if sys.version_info < (3, 13):
+        out = r.cmd("exceptions 0")
+        assert "*** SyntaxError" in out and "AttributeError" not in out, out
+    else:
+        out = r.cmd("help exceptions")
+        assert "List or change current exception" in out, out
+    assert "-> raise ValueError" in r.cmd("w")  # the same REPL
+    r.child.sendline("c")
+    r.expect(banner("CRASH", "root", "root") + ": RemoteActorError: ValueError")
+    r.prompt()
+    r.child.sendline("c")
+    assert r.finish() != 0
+    assert "AttributeError" not in r.log.getvalue()
+
+
 def test_grandchild_crash_through_two_nurseries(repl):
     r = repl("grandchild_crash.py")
     r.expect(banner("CRASH", "leaf", "root/middle/leaf") + ": ValueError: leaf failed")

@@ -278,19 +278,23 @@ def _build_pdbrepl_class() -> type:
 
         do_interact.__doc__ = std_pdb.do_interact.__doc__
 
-        def do_exceptions(self, arg: str) -> Any:
-            chain = getattr(self, "_chained_exceptions", ())
-            with contextlib.suppress(ValueError):
-                number = int(arg)
-                if 0 <= number < len(chain) and not _user_frame_in(chain[number].__traceback__):
-                    # (a child's error arriving: its traceback is devx's frames alone,
-                    # which pdb would hide all, and stand nowhere: an IndexError)
-                    self.error(
-                        "that error was raised inside devx (another actor's, arriving here): "
-                        "no frame of your code in it to move to"
-                    )
-                    return None
-            return super().do_exceptions(arg)
+        if hasattr(std_pdb, "do_exceptions"):  # (3.13's pdb; 3.11/3.12 have none)
+
+            def do_exceptions(self, arg: str) -> Any:
+                chain = getattr(self, "_chained_exceptions", ())
+                with contextlib.suppress(ValueError):
+                    number = int(arg)
+                    if 0 <= number < len(chain) and not _user_frame_in(chain[number].__traceback__):
+                        # (a child's error arriving: its traceback is devx's frames alone,
+                        # which pdb would hide all, and stand nowhere: an IndexError)
+                        self.error(
+                            "that error was raised inside devx (another actor's, arriving "
+                            "here): no frame of your code in it to move to"
+                        )
+                        return None
+                return super().do_exceptions(arg)
+
+            do_exceptions.__doc__ = std_pdb.do_exceptions.__doc__
 
         def trace_dispatch(self, frame: Any, event: str, arg: Any) -> Any:
             if self._prompting:
