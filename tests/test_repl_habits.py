@@ -84,6 +84,36 @@ def test_debug_is_refused_and_the_repl_goes_on(repl):
     assert _count_banners(r.log.getvalue()) == 2
 
 
+@pytest.mark.parametrize(("where", "path"), [("root", "root"), ("child", "root/stepper")])
+def test_next_over_a_call_that_raises_stops_on_its_line(repl, where, path):
+    """`n` over `await portal.run(f)` whose callee fails, then over trio's sleep with
+    a bad argument, both in a `try` that catches the error: pdb stops on the line with
+    the error, as it does for any raising call. pdbp counted the hidden frames of the
+    error's traceback (devx's, trio's, under the user's frame) off the stop's index:
+    the actor crashed on pdb's IndexError and the user's `except` never ran (trial10)."""
+    r = repl("step_over_raising_call.py", where)
+    r.expect(banner("PAUSE", path.rsplit("/", 1)[-1], path))
+    r.prompt()
+    assert "-> try:" in r.cmd("n")
+    assert "-> await portal.run(fails)" in r.cmd("n")
+    out = r.cmd("n")
+    assert "RemoteActorError: ValueError: the callee failed on purpose" in out, out
+    assert "IndexError" not in out and "-> await portal.run(fails)" in out, out
+    shown = r.cmd("w")
+    assert "caller()" in shown and DEVX_SRC not in shown and TRIO_SRC not in shown, shown
+    assert "-> except devx.RemoteActorError as exc:" in r.cmd("n")
+    assert "-> caught.append(type(exc).__name__)" in r.cmd("n")
+    assert "-> try:" in r.cmd("n")
+    assert "-> await trio.sleep(-1)" in r.cmd("n")
+    out = r.cmd("n")
+    assert "ValueError" in out and "-> await trio.sleep(-1)" in out, out
+    assert "-> except ValueError:" in r.cmd("n")
+    r.child.sendline("c")
+    r.expect_exact("caught: RemoteActorError ValueError")
+    assert r.finish() == 0
+    assert "CRASH" not in r.log.getvalue()
+
+
 @pytest.mark.parametrize("leave", ["exit()", "quit()", "raise SystemExit(3)"])
 def test_leaving_the_interact_console_is_back_at_the_prompt(repl, leave):
     """`interact`, then `exit()` (the way out of any Python console) in a child's REPL:
@@ -143,6 +173,26 @@ def test_interact_in_a_tree_run_without_site(repl):
     r.expect_exact("child returned 1")
     assert r.finish() == 0
     assert "CRASH" not in r.log.getvalue()
+
+
+@pytest.mark.parametrize("command", ["restart", "run --flag"])
+def test_restart_is_refused_and_the_repl_goes_on(repl, command):
+    """pdb's `restart`/`run` (for a program `python -m pdb` runs) in a child's REPL:
+    pdbp's Restart went out of the command loop into the paused code and the actor
+    crashed on pdb's frames (trial10). Now refused in one line; the REPL goes on."""
+    r = repl("child_pause_loop.py")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    out = r.cmd(command)
+    assert "*** restart: not available in a devx REPL" in out, out
+    assert "-> total += i" in r.cmd("n")
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
+    assert "CRASH" not in r.log.getvalue() and "Restart" not in r.log.getvalue()
 
 
 def test_next_out_of_a_childs_function_ends_the_repl_and_the_tree_exits(repl):

@@ -150,6 +150,20 @@ def _build_pdbrepl_class() -> type:
                 "the call with `s`, or set `b` in it and `c` (`p`/`!` run it without stopping)"
             )
 
+        def do_run(self, arg: str) -> None:
+            """run [args...], restart [args...]
+            Not in a devx REPL: pdb restarts a program it runs itself (`python -m
+            pdb`); here the program is a tree of processes. `q` ends it, then run
+            it again."""
+            # (pdbp raised its Restart from the command loop, through the trace
+            # function into the paused code: a crash of the actor, on pdb's frames)
+            self.error(
+                "restart: not available in a devx REPL (the program is a tree of "
+                "processes); `q` ends it, then run it again"
+            )
+
+        do_restart = do_run
+
         def do_waiters(self, arg: str) -> None:
             """waiters
             Who holds the tree's terminal and who waits for it: tree path, why,
@@ -247,6 +261,28 @@ def _build_pdbrepl_class() -> type:
             finally:
                 self._unsaid += kept.getvalue()
                 self.stdout = out
+
+        def compute_stack(self, fullstack: Any, idx: Any = None) -> Any:
+            # pdbp took every hidden frame off the index, those past it too: a stop on
+            # an exception raised in devx's or trio's code under the user's frame (`n`
+            # over a remote call that fails) stood on the wrong frame, or none, and the
+            # actor crashed on pdb's IndexError (trial10). The stop is the last shown
+            # frame at or before the index, as pdbp's count gives with none past it
+            if idx is None:
+                idx = len(fullstack) - 1
+            if self.show_hidden_frames:
+                return fullstack, idx
+            self._hidden_frames = []
+            shown: list[Any] = []
+            at = 0
+            for i, (frame, lineno) in enumerate(fullstack):
+                if self._is_hidden(frame):
+                    self._hidden_frames.append((frame, lineno))
+                    continue
+                if i <= idx:
+                    at = len(shown)
+                shown.append((frame, lineno))
+            return shown, at
 
         def do_interact(self, arg: str) -> Any:
             # `exit()`, `quit()` or any SystemExit in the console ends the console: back
