@@ -16,7 +16,7 @@ import pytest
 import trio
 
 import devx
-from _pty import assert_fits, banner, repl_fixture, stops_at_banner_line
+from _pty import Repl, assert_fits, banner, repl_fixture, stops_at_banner_line
 from conftest import run_script, scaled, wait_until
 from devx.core import schema
 from devx.telemetry.readback import load_logs
@@ -37,6 +37,17 @@ STEPPED_OUT = "[devx] stepped out of the paused code in actor"
 
 def _count_banners(text: str) -> int:
     return len(re.findall(r">>> devx [A-Z_]+ in actor", text))
+
+
+def _next_turn_then_the_end(r: Repl) -> None:
+    """child_pause_loop.py, at its first turn's REPL: `c`, the next turn pauses again,
+    `c` there, and the tree ends with the child's result and exit code 0."""
+    r.child.sendline("c")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    r.child.sendline("c")
+    r.expect_exact("child returned 1")
+    assert r.finish() == 0
 
 
 @pytest.mark.parametrize("where, path", [("child", "root/looper"), ("root", "root")])
@@ -75,12 +86,7 @@ def test_debug_is_refused_and_the_repl_goes_on(repl):
     stops_at_banner_line(r.prompt(), "-> await devx.pause()")
     assert "*** debug: the recursive debugger is not available" in r.cmd("debug total + 1")
     assert "-> total += i" in r.cmd("n")
-    r.child.sendline("c")
-    r.expect(banner("PAUSE", "looper", "root/looper"))  # the next turn pauses again
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("child returned 1")
-    assert r.finish() == 0
+    _next_turn_then_the_end(r)
     assert _count_banners(r.log.getvalue()) == 2
 
 
@@ -135,12 +141,7 @@ def test_leaving_the_interact_console_is_back_at_the_prompt(repl, leave):
     assert ">>> devx" not in out, out
     assert "-> await devx.pause()" in r.cmd("w")  # the same REPL, at its line
     assert r.cmd("p i").strip().endswith("0")
-    r.child.sendline("c")
-    r.expect(banner("PAUSE", "looper", "root/looper"))  # the next turn pauses again
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("child returned 1")
-    assert r.finish() == 0
+    _next_turn_then_the_end(r)
     assert "CRASH" not in r.log.getvalue()
 
 
@@ -166,12 +167,7 @@ def test_interact_in_a_tree_run_without_site(repl):
         out = r.prompt()
         assert "Traceback" not in out and "Error" not in out, out
     assert "-> await devx.pause()" in r.cmd("w")  # the same REPL, at its line
-    r.child.sendline("c")
-    r.expect(banner("PAUSE", "looper", "root/looper"))
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("child returned 1")
-    assert r.finish() == 0
+    _next_turn_then_the_end(r)
     assert "CRASH" not in r.log.getvalue()
 
 
@@ -186,12 +182,7 @@ def test_restart_is_refused_and_the_repl_goes_on(repl, command):
     out = r.cmd(command)
     assert "*** restart: not available in a devx REPL" in out, out
     assert "-> total += i" in r.cmd("n")
-    r.child.sendline("c")
-    r.expect(banner("PAUSE", "looper", "root/looper"))
-    r.prompt()
-    r.child.sendline("c")
-    r.expect_exact("child returned 1")
-    assert r.finish() == 0
+    _next_turn_then_the_end(r)
     assert "CRASH" not in r.log.getvalue() and "Restart" not in r.log.getvalue()
 
 
