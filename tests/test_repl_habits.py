@@ -171,6 +171,23 @@ def test_interact_in_a_tree_run_without_site(repl):
     assert "CRASH" not in r.log.getvalue()
 
 
+@pytest.mark.parametrize("typed", ["exit()", "quit()"])
+def test_exit_typed_at_the_prompt_quits_as_q(repl, typed):
+    """`exit()` at a child's `(Pdb+)` prompt (the way out of Python): site's exit
+    closed stdin and raised SystemExit, pdb printed '*** SystemExit: None', the REPL's
+    next read failed on the closed file and the actor crashed ('ValueError: I/O
+    operation on closed file', a root crash REPL on it) (trial10). It quits as `q`."""
+    r = repl("child_pause_loop.py")
+    r.expect(banner("PAUSE", "looper", "root/looper"))
+    r.prompt()
+    r.child.sendline(typed)
+    r.expect_exact("devx: quit from the REPL in actor 'root/looper'")
+    status = r.finish()
+    log = r.log.getvalue()
+    assert status != 0
+    assert "SystemExit" not in log and "closed file" not in log and "CRASH" not in log, log
+
+
 @pytest.mark.parametrize("command", ["restart", "run --flag"])
 def test_restart_is_refused_and_the_repl_goes_on(repl, command):
     """pdb's `restart`/`run` (for a program `python -m pdb` runs) in a child's REPL:

@@ -284,6 +284,27 @@ def _build_pdbrepl_class() -> type:
                 shown.append((frame, lineno))
             return shown, at
 
+        def default(self, line: str) -> Any:
+            # `exit()`/`quit()` typed at the prompt: 3.13's pdb runs a command followed
+            # by `(` as Python, so site's exit closed stdin and raised SystemExit, pdb
+            # printed it, the REPL's next read failed on the closed file and the actor
+            # crashed (trial10). They quit the REPL, as `q` (and 3.11/3.12's `exit`) do
+            import builtins
+
+            asked: list[str] = []
+            saved = {name: getattr(builtins, name, None) for name in ("exit", "quit")}
+            for name in saved:
+                setattr(builtins, name, _PromptExit(name, asked))
+            try:
+                done = super().default(line)
+            finally:
+                for name, was in saved.items():
+                    if was is None:
+                        delattr(builtins, name)
+                    else:
+                        setattr(builtins, name, was)
+            return self.do_quit("") if asked else done
+
         def do_interact(self, arg: str) -> Any:
             # `exit()`, `quit()` or any SystemExit in the console ends the console: back
             # at this prompt, as 3.13's pdb does (its console's local exit). pdbp's
@@ -639,6 +660,20 @@ def _build_pdbrepl_class() -> type:
                     _portal_for_step()
 
     return PdbREPL
+
+
+class _PromptExit:
+    """``exit``/``quit`` while the REPL runs a line typed at its prompt: called, it
+    asks the REPL to quit (as `q`), without closing stdin as site's does."""
+
+    def __init__(self, name: str, asked: list[str]) -> None:
+        self.name, self.asked = name, asked
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}(), q or Ctrl-D (i.e. EOF) to quit the REPL"
+
+    def __call__(self, code: Any = None) -> None:
+        self.asked.append(self.name)
 
 
 class _ConsoleExit:
