@@ -36,11 +36,16 @@ VERSION_SENSITIVE := tests/test_frames.py tests/test_debugger.py tests/test_repl
 	tests/test_reply_poll.py tests/test_direct_reads.py tests/test_holdguard.py \
 	tests/test_root_sigterm.py
 
+# Each Python's run of `make test` goes on WORKERS pytest-xdist workers: tests, not
+# files, are handed out one by one as workers free up (a file whose tests share a
+# module's set-up is one xdist_group); `WORKERS=` runs them in one process.
+WORKERS ?= -n 2 --dist loadgroup
+
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench
 	$(PY) -m mypy
-	PYTHON=$(PYTHON) VENV=$(VENV) .ci/suite --together default \
-		"3.13:$(VERSION_SENSITIVE)"
+	PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS="$(WORKERS) $$PYTEST_ARGS" \
+		.ci/suite --together default "3.13:$(VERSION_SENSITIVE)"
 
 test-all: $(VENV)/.installed
 	$(PY) -m ruff check src tests examples bench

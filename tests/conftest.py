@@ -42,13 +42,30 @@ def scaled(seconds: float) -> float:
     return seconds * SLOWDOWN
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's (`make test` runs the suite on its workers): declared here too, for
+    # a run without it (-p no:xdist)
+    config.addinivalue_line(
+        "markers", "xdist_group(name): tests that one xdist worker runs, in their order"
+    )
+
+
 _DEFAULT_SLOWDOWN = 3.0  # what the suite's pytest.mark.timeout values were written for
 
 
+# Files whose tests wait out timeouts by design (the pytest plugin's hang clock: ~30 s
+# a test): on xdist workers (`make test`) they go first, so that the workers end
+# together instead of one waiting alone for them at the end.
+_LONG_WAITS_FIRST = ("test_pytest_plugin.py",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Scale every test's pytest-timeout (its marker, else the ini default) with
-    DEVX_TEST_SLOWDOWN as ``scaled()`` scales the bounds inside it (never below the
-    written value)."""
+    """On xdist workers, the tests of ``_LONG_WAITS_FIRST`` first (every worker sorts
+    alike: they must agree on the collection). Then scale every test's pytest-timeout
+    (its marker, else the ini default) with DEVX_TEST_SLOWDOWN as ``scaled()`` scales
+    the bounds inside it (never below the written value)."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.path.name not in _LONG_WAITS_FIRST)
     factor = max(1.0, SLOWDOWN / _DEFAULT_SLOWDOWN)
     if factor == 1.0:
         return
@@ -294,7 +311,10 @@ def blocked_in(pid: int) -> dict[int, tuple[str, list[str]]] | None:
 
 # One private temporary directory for the whole session (and every process it starts:
 # they inherit the environment). tempfile caches its directory: reset it too.
-_REAL_TMP = tempfile.gettempdir()
+# (the machine's: an xdist worker starts with TMPDIR at its controller's session
+# directory, private, so it is handed down)
+_REAL_TMP = os.environ.get("DEVX_TEST_REAL_TMP") or tempfile.gettempdir()
+os.environ["DEVX_TEST_REAL_TMP"] = _REAL_TMP
 SESSION_TMP = tempfile.mkdtemp(prefix="devx-tests-", dir=_REAL_TMP)
 os.environ["TMPDIR"] = SESSION_TMP
 for _var in ("TEMP", "TMP"):

@@ -19,7 +19,8 @@ import pytest
 
 from conftest import assert_none_left, devx_actor_pids, devx_zygote_pids, run_script, scaled
 
-pytestmark = pytest.mark.timeout(240)
+# one xdist group: the runs are started once, by the module's fixture, for its tests
+pytestmark = [pytest.mark.timeout(240), pytest.mark.xdist_group("bench_smoke")]
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 

@@ -23,7 +23,8 @@ from devx.core import schema
 from devx.telemetry import readback
 from devx.telemetry import timeline as timeline_mod
 
-pytestmark = pytest.mark.timeout(60)
+# one xdist group: its tests read the runs of one module-scoped fixture
+pytestmark = [pytest.mark.timeout(60), pytest.mark.xdist_group("tel_timeline")]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HOLD = re.compile(r"^ +#(\d+) +([+-]\d+\.\d+) \.\. +([+-]\d+\.\d+|\?)  (\S+) +(\S+)  (.*)$")
