@@ -34,7 +34,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -289,20 +289,9 @@ def _build_pdbrepl_class() -> type:
             # by `(` as Python, so site's exit closed stdin and raised SystemExit, pdb
             # printed it, the REPL's next read failed on the closed file and the actor
             # crashed (trial10). They quit the REPL, as `q` (and 3.11/3.12's `exit`) do
-            import builtins
-
             asked: list[str] = []
-            saved = {name: getattr(builtins, name, None) for name in ("exit", "quit")}
-            for name in saved:
-                setattr(builtins, name, _PromptExit(name, asked))
-            try:
+            with _exit_and_quit(lambda name: _PromptExit(name, asked)):
                 done = super().default(line)
-            finally:
-                for name, was in saved.items():
-                    if was is None:
-                        delattr(builtins, name)
-                    else:
-                        setattr(builtins, name, was)
             return self.do_quit("") if asked else done
 
         def do_interact(self, arg: str) -> Any:
@@ -311,26 +300,17 @@ def _build_pdbrepl_class() -> type:
             # console let it through, from the trace function into the paused code:
             # pdb stopped on it with no frame to show and the actor crashed on pdb's
             # IndexError (and site's exit() had closed stdin first) (trial10)
-            import builtins
             import code
 
             # (3.13's console has a local_exit of its own, which puts them in only where
             # site did: a Python run without it, `python -S`, would have no exit())
             ns = {**self.curframe.f_globals, **self.curframe_locals}
-            saved = {name: getattr(builtins, name, None) for name in ("exit", "quit")}
-            for name in saved:
-                setattr(builtins, name, _ConsoleExit(name))
             try:
-                code.InteractiveConsole(ns).interact("*interactive*")
+                with _exit_and_quit(_ConsoleExit):
+                    code.InteractiveConsole(ns).interact("*interactive*")
             except SystemExit:
                 sys.stderr.write("now exiting InteractiveConsole...\n")
                 sys.stderr.flush()
-            finally:
-                for name, was in saved.items():
-                    if was is None:
-                        delattr(builtins, name)
-                    else:
-                        setattr(builtins, name, was)
             return None
 
         do_interact.__doc__ = std_pdb.do_interact.__doc__
@@ -660,6 +640,25 @@ def _build_pdbrepl_class() -> type:
                     _portal_for_step()
 
     return PdbREPL
+
+
+@contextlib.contextmanager
+def _exit_and_quit(make: Callable[[str], Any]) -> Iterator[None]:
+    """builtins' ``exit`` and ``quit`` are ``make("exit")`` and ``make("quit")``
+    meanwhile (put in where site put none: ``python -S``), as they were after."""
+    import builtins
+
+    saved = {name: getattr(builtins, name, None) for name in ("exit", "quit")}
+    for name in saved:
+        setattr(builtins, name, make(name))
+    try:
+        yield
+    finally:
+        for name, was in saved.items():
+            if was is None:
+                delattr(builtins, name)
+            else:
+                setattr(builtins, name, was)
 
 
 class _PromptExit:
