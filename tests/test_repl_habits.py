@@ -171,6 +171,43 @@ def test_interact_in_a_tree_run_without_site(repl):
     assert "CRASH" not in r.log.getvalue()
 
 
+def test_a_breakpoints_commands_run_in_its_turn_at_the_terminal(repl):
+    """`b double`, `commands 1` (`p` a local, `end`), `c` in a child's REPL: the
+    breakpoint, hit after the REPL gave the terminal up, ran its commands and
+    prompted right there, through pdb's own loop: no banner, nobody holding the
+    terminal (`waiters`, `devx ps`: another actor's REPL could prompt at the same
+    time) (trial10). It takes its turn as any stop, then runs the commands; a list
+    ending in `c` goes on after them, each hit in its own turn."""
+    r = repl("bp_commands.py")
+    r.expect(banner("PAUSE", "worker", "root/worker"))
+    r.prompt()
+    assert "Breakpoint 1 at" in r.cmd("b double")
+    for line in ("commands 1", 'p ("v is", v)'):
+        r.child.sendline(line)
+        r.expect_exact("(com) ")
+    r.child.sendline("end")
+    r.prompt()
+    r.child.sendline("c")
+    r.expect(banner("BREAKPOINT", "worker", "root/worker"))
+    out = r.prompt()
+    assert "-> w = v * 2" in out and "('v is', 0)" in out, out
+    holder = r.cmd("waiters")
+    assert re.search(
+        r"holder: root/worker: breakpoint at bp_commands\.py:\d+ in double\(\)", holder
+    ), holder
+    for line in ("commands 1", "silent", 'p ("v is", v)'):
+        r.child.sendline(line)
+        r.expect_exact("(com) ")
+    r.child.sendline("c")  # (a resuming command ends the list)
+    r.prompt()
+    r.child.sendline("c")
+    for v in (1, 2):
+        r.expect(banner("BREAKPOINT", "worker", "root/worker"))
+        r.expect_exact(f"('v is', {v})")
+    r.expect_exact("child returned 6")
+    assert r.finish() == 0
+
+
 @pytest.mark.parametrize("typed", ["exit()", "quit()"])
 def test_exit_typed_at_the_prompt_quits_as_q(repl, typed):
     """`exit()` at a child's `(Pdb+)` prompt (the way out of Python): site's exit

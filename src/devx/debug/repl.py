@@ -118,6 +118,7 @@ def _build_pdbrepl_class() -> type:
             self.stepping_since: float | None = None
             self.breaks = door.breaks  # breakpoints are per process, not per REPL
             self._unsaid = ""  # pdb's words about a stop, kept until its turn comes
+            self._bp_commands: list[str] = []  # a breakpoint's `commands`, for its turn
             self._shadow_said: set[str] = set()  # see parseline
             self._prompting = False  # see _stop_now
             self.switching = False  # `switch` waits for the terminal back (see sigint)
@@ -238,15 +239,31 @@ def _build_pdbrepl_class() -> type:
             if not self.in_own_session():
                 target = door.take_turn(self, frame, tb)
                 unsaid, self._unsaid = self._unsaid, ""
+                queued, self._bp_commands = self._bp_commands, []
                 if target is None:
                     if self.session is not None and self.is_owner():
                         self.set_continue()  # its own step could not wait: it ends
                     return None
                 if unsaid:
                     target.message(unsaid.rstrip("\n"))
+                target.cmdqueue.extend(queued)  # (run as the prompt's first lines)
                 if target is not self:
                     return target.interaction(frame, tb)
             return super().interaction(frame, tb)
+
+        def bp_commands(self, frame: Any) -> Any:
+            bp = getattr(self, "currentbp", 0)
+            if self.in_own_session() or not bp or bp not in self.commands:
+                return super().bp_commands(frame)
+            # a breakpoint with `commands` hit outside this REPL's session (after `c`,
+            # or in another task): pdb ran them and prompted right here, with no turn
+            # at the terminal (no banner, nobody holding it in `devx ps`: another
+            # actor's REPL could prompt at the same time) (trial10). They run once the
+            # stop has its turn, as the first lines of its prompt (a resuming command
+            # among them, `c`, leaves it with no prompt, as in pdb)
+            self.currentbp = 0
+            self._bp_commands = list(self.commands[bp])
+            return 1
 
         def do_clear(self, arg: str) -> Any:
             if self.in_own_session():
