@@ -9,6 +9,7 @@ reports ready and serves calls until it is cancelled or loses its parent.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -96,6 +97,12 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     # actor of a debug tree: one with debug_mode=False skips the call with a line
     late = spec.config.debug_mode or spec.config.debug_tree
     if not late and not await _load(actor, spec, chan):
+        # the parent's answer to our hello is read before we go: with it unread, the
+        # close resets the connection, and a parent still answering could lose the
+        # boot error sent just before (its user then read 'exited with code 1 before
+        # it was ready' instead of the error and what to do)
+        with contextlib.suppress(OSError, ChannelClosed, trio.TooSlowError):
+            await actor.parent_answered(chan)
         await chan.aclose()
         return 1
     try:  # (read while the modules loaded)
