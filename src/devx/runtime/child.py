@@ -9,7 +9,6 @@ reports ready and serves calls until it is cancelled or loses its parent.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import signal
@@ -96,20 +95,20 @@ async def run_child(spec: SpawnSpec, chan_fd: int) -> int:
     # the lock that DEVX_BOOT_TIMEOUT SIGKILLed under the user's prompt. So does any
     # actor of a debug tree: one with debug_mode=False skips the call with a line
     late = spec.config.debug_mode or spec.config.debug_tree
-    if not late and not await _load(actor, spec, chan):
-        # the parent's answer to our hello is read before we go: with it unread, the
-        # close resets the connection, and a parent still answering could lose the
-        # boot error sent just before (its user then read 'exited with code 1 before
-        # it was ready' instead of the error and what to do)
-        with contextlib.suppress(OSError, ChannelClosed, trio.TooSlowError):
-            await actor.parent_answered(chan)
-        await chan.aclose()
-        return 1
-    try:  # (read while the modules loaded)
+    loaded = late or await _load(actor, spec, chan)
+    # the parent's answer to our hello, read while the modules loaded; read before a
+    # failed load's close too: with it unread, the close resets the connection, and a
+    # parent still answering could lose the boot error sent just before (its user then
+    # read 'exited with code 1 before it was ready' instead of the error and what to do)
+    try:
         await actor.parent_answered(chan)
     except (OSError, ChannelClosed, trio.TooSlowError) as exc:
-        console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
-        return EXIT_NO_PARENT
+        if loaded:
+            console.write(f"devx: actor {path!r} cannot reach its parent: {exc}\n")
+            return EXIT_NO_PARENT
+    if not loaded:
+        await chan.aclose()
+        return 1
     actor.parent_chan = chan  # before the hooks: they may call the parent (the root)
     chan.held_to_exit = True  # closed once the run is over (ipc.close_held, _exit_now)
     async with actor.running():
