@@ -60,8 +60,12 @@ _warned: set[str] = set()
 
 
 def reset_warnings() -> None:
-    """Forget which warnings were given (tests)."""
+    """Forget which warnings were given, and whose they are to give (tests: a test
+    that started a child actor's session left the process a tree member, whose
+    tree-wide warnings go to debug level, for every test after it)."""
+    global _tree_member
     _warned.clear()
+    _tree_member = False
 
 
 # warnings every actor of a tree would give alike (they all export to the same
